@@ -1,0 +1,69 @@
+"""aieng_nb: notebook-native AI engineering.
+
+>>> import aieng_nb as aieng
+>>> with aieng.start_run(experiment="demo") as run:   # doctest: +SKIP
+...     aieng.log(loss=0.5, step=0)
+
+In Jupyter: ``%load_ext aieng_nb`` then ``%aieng help``. Heavy libraries (mlflow, papermill,
+torch, evidently) are imported only by the functions that need them, so importing this
+package stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from ._version import __version__
+
+# public name -> module that defines it (resolved on first access)
+_LAZY: dict[str, str] = {
+    # experiments
+    "start_run": "tracking",
+    "end_run": "tracking",
+    "active_run": "tracking",
+    "log": "tracking",
+    "log_metrics": "tracking",
+    "log_param": "tracking",
+    "log_params": "tracking",
+    "set_tags": "tracking",
+    "log_artifact": "tracking",
+    "log_text": "tracking",
+    "flush": "tracking",
+    "seed": "tracking",
+    "runs": "tracking",
+    "get_run": "tracking",
+    "compare": "tracking",
+    "recover": "lifecycle",
+    # modules used as namespaces: aieng.audit.verify()
+    "audit": "audit",
+}
+
+__all__ = ["__version__", "load_ipython_extension", "unload_ipython_extension", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'aieng_nb' has no attribute {name!r}")
+    module = importlib.import_module(f"aieng_nb.{module_name}")
+    value = module if name == module_name else getattr(module, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext aieng_nb``: register the ``%aieng`` magic and cell capture."""
+    from .ipython_ext import load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    from .ipython_ext import unload
+
+    unload(ipython)

@@ -1,0 +1,206 @@
+"""Tamper-evident audit trail: a hash-chained, append-only JSON-lines log.
+
+Each entry's hash covers its content and the previous entry's hash, so an edited, deleted,
+reordered or inserted entry breaks the chain at its exact position. The latest (seq, hash)
+is also kept in a separate head file, so truncating the tail is caught too. Writers in
+several processes are serialized with an exclusive file lock.
+
+>>> import tempfile, pathlib
+>>> from aieng_nb.workspace import Workspace
+>>> ws = Workspace(pathlib.Path(tempfile.mkdtemp())).ensure()
+>>> _ = append("run.start", {"run_id": "abc"}, workspace=ws)
+>>> verify(workspace=ws).ok
+True
+"""
+
+from __future__ import annotations
+
+import fcntl
+import getpass
+import hashlib
+import json
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from .fsutil import atomic_write_json
+from .workspace import Workspace, current
+
+GENESIS = "0" * 64
+
+
+def _digest(entry: dict[str, Any]) -> str:
+    body = {k: v for k, v in entry.items() if k != "hash"}
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str, allow_nan=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+@contextmanager
+def _locked(ws: Workspace) -> Iterator[None]:
+    with open(ws.locks / "audit.lock", "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _last_line(path: os.PathLike[str]) -> bytes | None:
+    """The last non-empty line of a file, read from the end (the log can be long)."""
+    try:
+        fh = open(path, "rb")
+    except FileNotFoundError:
+        return None
+    with fh:
+        fh.seek(0, os.SEEK_END)
+        end = fh.tell()
+        block, data = 4096, b""
+        pos = end
+        while pos > 0:
+            step = min(block, pos)
+            pos -= step
+            fh.seek(pos)
+            data = fh.read(step) + data
+            stripped = data.rstrip(b"\n")
+            if b"\n" in stripped:
+                return stripped.rsplit(b"\n", 1)[1]
+        stripped = data.rstrip(b"\n")
+        return stripped or None
+
+
+def append(event: str, data: dict[str, Any] | None = None, *, workspace: Workspace | None = None) -> dict[str, Any]:
+    """Append one entry; returns it (with ``seq`` and ``hash``).
+
+    ``event`` is a dotted name such as ``run.start``, ``snapshot.create``, ``job.finish``.
+    """
+    ws = workspace or current()
+    with _locked(ws):
+        last = _last_line(ws.audit_log)
+        if last is None:
+            seq, prev = 0, GENESIS
+        else:
+            tail = json.loads(last)
+            seq, prev = int(tail["seq"]) + 1, str(tail["hash"])
+        entry: dict[str, Any] = {
+            "seq": seq,
+            "ts": round(time.time(), 6),
+            "actor": _actor(),
+            "event": event,
+            "data": data or {},
+            "prev": prev,
+        }
+        entry["hash"] = _digest(entry)
+        line = json.dumps(entry, sort_keys=True, separators=(",", ":"), default=str, allow_nan=False) + "\n"
+        with open(ws.audit_log, "ab") as fh:
+            fh.write(line.encode("utf-8"))
+            fh.flush()
+            os.fsync(fh.fileno())
+        atomic_write_json(ws.audit_head, {"seq": seq, "hash": entry["hash"]})
+    return entry
+
+
+def _actor() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no user name in some containers
+        return str(os.getuid())
+
+
+@dataclass
+class VerifyResult:
+    """Outcome of :func:`verify`: ``ok``, the number of entries, and the first bad position."""
+
+    ok: bool
+    entries: int
+    bad_seq: int | None = None
+    bad_line: int | None = None
+    reason: str = ""
+    head: dict[str, Any] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        if self.ok:
+            return f"OK: {self.entries} entries, chain intact"
+        return f"BAD at entry {self.bad_seq} (line {self.bad_line}): {self.reason}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "entries": self.entries,
+            "bad_seq": self.bad_seq,
+            "bad_line": self.bad_line,
+            "reason": self.reason,
+        }
+
+
+def verify(*, workspace: Workspace | None = None) -> VerifyResult:
+    """Check the whole chain and the head; report the first bad entry."""
+    ws = workspace or current()
+    try:
+        head = json.loads(ws.audit_head.read_text())
+    except FileNotFoundError:
+        head = {}
+    except ValueError:
+        return VerifyResult(False, 0, None, None, "head file is not valid JSON")
+    prev, count = GENESIS, 0
+    lines = ws.audit_log.read_bytes().split(b"\n") if ws.audit_log.exists() else []
+    for lineno, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            if lineno != len(lines):
+                return VerifyResult(False, count, count, lineno, "blank line inside the log")
+            continue
+        try:
+            entry = json.loads(raw)
+            seq, entry_prev, entry_hash = entry["seq"], entry["prev"], entry["hash"]
+        except (ValueError, KeyError, TypeError):
+            return VerifyResult(False, count, count, lineno, "entry is not a valid audit record")
+        if seq != count:
+            return VerifyResult(False, count, count, lineno, f"expected seq {count}, found {seq} (deleted, inserted or reordered)")
+        if entry_prev != prev:
+            return VerifyResult(False, count, count, lineno, "previous-hash link broken (entry deleted, inserted or reordered)")
+        if _digest(entry) != entry_hash:
+            return VerifyResult(False, count, count, lineno, "content does not match its hash (entry edited)")
+        prev = entry_hash
+        count += 1
+    if head:
+        if head.get("seq") != count - 1 or head.get("hash") != prev:
+            if isinstance(head.get("seq"), int) and head["seq"] >= count:
+                return VerifyResult(False, count, count, len([x for x in lines if x.strip()]) + 1,
+                                    f"log truncated: head says {head['seq'] + 1} entries, found {count}", head)
+            return VerifyResult(False, count, count - 1, count, "last entry does not match the head hash", head)
+    elif count:
+        return VerifyResult(False, count, None, None, "head file missing (cannot rule out truncation)")
+    return VerifyResult(True, count, head=head)
+
+
+def entries(
+    event: str | None = None,
+    *,
+    run_id: str | None = None,
+    since: float | None = None,
+    limit: int | None = None,
+    workspace: Workspace | None = None,
+) -> list[dict[str, Any]]:
+    """Read entries, newest last; filter by event prefix, run id, time.
+
+    >>> entries("run.", limit=5)  # doctest: +SKIP
+    """
+    ws = workspace or current()
+    out: list[dict[str, Any]] = []
+    if not ws.audit_log.exists():
+        return out
+    with open(ws.audit_log, "rb") as fh:
+        for raw in fh:
+            if not raw.strip():
+                continue
+            entry = json.loads(raw)
+            if event and not str(entry.get("event", "")).startswith(event):
+                continue
+            if run_id and entry.get("data", {}).get("run_id") != run_id:
+                continue
+            if since is not None and entry.get("ts", 0) < since:
+                continue
+            out.append(entry)
+    return out[-limit:] if limit else out

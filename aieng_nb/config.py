@@ -1,0 +1,77 @@
+"""Configuration: traitlets traits, overridable by environment variables.
+
+In IPython, ``%config Aieng.flush_interval = 0.1`` works once the extension is loaded.
+In scripts and jobs, environment variables (``AIENG_WORKSPACE``, ``AIENG_TRACKING_URI``, ...) apply.
+Precedence: explicit traitlets config > environment variable > default.
+"""
+
+from __future__ import annotations
+
+import os
+
+from traitlets import Bool, Float, Unicode
+from traitlets.config import Configurable
+
+
+class Aieng(Configurable):
+    """aieng_nb settings (``%config Aieng`` lists them)."""
+
+    workspace = Unicode(
+        "", help="Workspace folder. Empty: $AIENG_WORKSPACE, else the nearest .aieng/ upwards, else ./.aieng"
+    ).tag(config=True)
+    tracking_uri = Unicode(
+        "", help="MLflow tracking URI. Empty: $AIENG_TRACKING_URI, else the workspace's SQLite store"
+    ).tag(config=True)
+    flush_interval = Float(0.2, help="Seconds between background flushes of logged metrics").tag(config=True)
+    capture_cells = Bool(True, help="Record each executed cell while a run is active").tag(config=True)
+    capture_environment = Bool(True, help="Record Python, packages, CPU/GPU and git state on run start").tag(
+        config=True
+    )
+    capture_notebook = Bool(True, help="Attach the notebook file to the run at end").tag(config=True)
+    pii_policy = Unicode("warn", help="Default PII policy for snapshots: warn, block, redact, allow").tag(
+        config=True
+    )
+
+
+_ENV = {
+    "workspace": "AIENG_WORKSPACE",
+    "tracking_uri": "AIENG_TRACKING_URI",
+    "flush_interval": "AIENG_FLUSH_INTERVAL",
+    "pii_policy": "AIENG_PII_POLICY",
+}
+
+_settings: Aieng | None = None
+
+
+def settings() -> Aieng:
+    """The process-wide settings object (the one IPython's ``%config`` edits).
+
+    >>> settings().flush_interval > 0
+    True
+    """
+    global _settings
+    if _settings is None:
+        _settings = Aieng()
+    return _settings
+
+
+def use_settings(obj: Aieng) -> None:
+    """Make ``obj`` the process-wide settings (the IPython extension passes its configured instance)."""
+    global _settings
+    _settings = obj
+
+
+def get(name: str) -> object:
+    """One setting: explicit config, else environment variable, else default."""
+    obj = settings()
+    value = getattr(obj, name)
+    env = _ENV.get(name)
+    if value == obj.trait_defaults(name) and env and os.environ.get(env):
+        return obj.traits()[name].from_string(os.environ[env])
+    return value
+
+
+def reset() -> None:
+    """Forget configured values (tests)."""
+    global _settings
+    _settings = None

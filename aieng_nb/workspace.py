@@ -1,0 +1,95 @@
+"""Finding and opening the local workspace folder (``.aieng/``, found upwards like git)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import config
+
+DIRNAME = ".aieng"
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """A workspace folder and the well-known paths inside it.
+
+    >>> import tempfile
+    >>> ws = Workspace(Path(tempfile.mkdtemp()) / ".aieng").ensure()
+    >>> ws.mlflow_db.name
+    'mlflow.db'
+    """
+
+    root: Path
+
+    @property
+    def mlflow_db(self) -> Path:
+        return self.root / "mlflow.db"
+
+    @property
+    def artifacts(self) -> Path:
+        return self.root / "artifacts"
+
+    @property
+    def audit_log(self) -> Path:
+        return self.root / "audit.log"
+
+    @property
+    def audit_head(self) -> Path:
+        return self.root / "audit.head"
+
+    @property
+    def buffers(self) -> Path:
+        """Write-ahead journals of metrics and cells of live runs (crash recovery)."""
+        return self.root / "buffers"
+
+    @property
+    def locks(self) -> Path:
+        return self.root / "locks"
+
+    def path(self, *parts: str) -> Path:
+        """A path inside the workspace for a later feature (``ws.path("snapshots")``)."""
+        return self.root.joinpath(*parts)
+
+    @property
+    def tracking_uri(self) -> str:
+        """The MLflow tracking URI: configured, else the workspace's SQLite store."""
+        uri = str(config.get("tracking_uri") or "")
+        return uri or f"sqlite:///{self.mlflow_db}"
+
+    @property
+    def is_local(self) -> bool:
+        """True when the tracking store is this workspace's own SQLite file."""
+        return self.tracking_uri == f"sqlite:///{self.mlflow_db}"
+
+    def ensure(self) -> Workspace:
+        for sub in (self.root, self.artifacts, self.buffers, self.locks):
+            sub.mkdir(parents=True, exist_ok=True)
+        gitignore = self.root / ".gitignore"
+        if not gitignore.exists():
+            gitignore.write_text("*\n")
+        return self
+
+
+def find_workspace(start: str | os.PathLike[str] | None = None) -> Path | None:
+    """The nearest ``.aieng`` folder at or above ``start`` (default: cwd), or None."""
+    here = Path(start or os.getcwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / DIRNAME
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+def current() -> Workspace:
+    """The workspace in use: configured, else ``$AIENG_WORKSPACE``, else found upwards, else ``./.aieng``.
+
+    Created on first use.
+    """
+    configured = str(config.get("workspace") or "")
+    if configured:
+        root = Path(configured).expanduser().resolve()
+    else:
+        root = find_workspace() or Path.cwd().resolve() / DIRNAME
+    return Workspace(root).ensure()

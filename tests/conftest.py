@@ -1,0 +1,54 @@
+"""Every test runs in a fresh workspace (a tmp folder) with module state reset."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A fresh workspace for each test; yields the Workspace."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("AIENG_WORKSPACE", str(tmp_path / ".aieng"))
+    monkeypatch.delenv("AIENG_TRACKING_URI", raising=False)
+    monkeypatch.delenv("AIENG_RUN_ID", raising=False)
+    from aieng_nb import config
+
+    config.reset()
+    _reset_tracking()
+    from aieng_nb.workspace import current
+
+    yield current()
+    _reset_tracking()
+    config.reset()
+
+
+def _reset_tracking() -> None:
+    tracking = sys.modules.get("aieng_nb.tracking")
+    if tracking is not None:
+        tracking._reset()
+
+
+@pytest.fixture
+def shell():
+    """A real IPython InteractiveShell with the extension loaded."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    sh = InteractiveShell.instance()
+    sh.run_line_magic("load_ext", "aieng_nb")
+    yield sh
+    sh.run_line_magic("unload_ext", "aieng_nb")
+    sh.reset(new_session=True)
+    InteractiveShell.clear_instance()
+
+
+@pytest.fixture
+def python_env() -> dict[str, str]:
+    """Environment for subprocesses: this interpreter's venv first on PATH."""
+    env = dict(os.environ)
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    return env
