@@ -1,26 +1,5 @@
-"""Shared output helpers for CLI commands: aligned text tables and --json."""
+"""CLI output helpers (tables, --json); shared with the notebook displays via textutil."""
 
-from __future__ import annotations
+from ..textutil import print_json, text_table
 
-import json
-from collections.abc import Sequence
-from typing import Any
-
-
-def print_json(obj: Any) -> None:
-    print(json.dumps(obj, indent=2, sort_keys=True, default=str))
-
-
-def text_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """A plain aligned table.
-
-    >>> print(text_table(["a", "b"], [[1, "x"]]))
-    a  b
-    -  -
-    1  x
-    """
-    cells = [[str(h) for h in headers]] + [["" if v is None else str(v) for v in row] for row in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths).rstrip())
-    return "\n".join(lines)
+__all__ = ["print_json", "text_table"]
