@@ -1,0 +1,240 @@
+"""One attempt of a notebook job, executed by papermill through the ``aieng`` papermill engine.
+
+The engine is papermill's nbclient engine plus four things the runner needs: the kernel gets the
+job's environment (``AIENG_RUN_ID`` ...) and working folder, the kernel's pid is reported as soon
+as it starts (so ``stop``, timeouts and crash recovery can kill it), progress is reported after
+every cell, and the output notebook is saved atomically (papermill writes with a plain ``open``).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..fsutil import atomic_write_text
+from .records import JobError
+
+ENGINE_NAME = "aieng"
+
+
+@dataclass
+class AttemptContext:
+    """What one attempt needs and what it reports back."""
+
+    output_path: Path
+    env: dict[str, str]
+    cwd: str | None = None
+    on_kernel_start: Callable[[int | None], None] | None = None
+    on_cell: Callable[[int, int], None] | None = None
+    nb: Any = None
+    kernel_manager: Any = None
+    abort_reason: str | None = None  # "stopped" or "job_timeout": set by the watchdog before it kills
+    _save_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def save(self, nb: Any) -> None:
+        import nbformat
+
+        with self._save_lock:
+            atomic_write_text(self.output_path, nbformat.writes(nb))
+
+    def kill_kernel(self) -> None:
+        km = self.kernel_manager
+        if km is None:
+            return
+        try:
+            proc = getattr(km.provisioner, "process", None)
+            if proc is not None:
+                proc.kill()
+        except Exception:  # noqa: BLE001 - the kernel may already be gone
+            pass
+
+
+_registered = False
+
+
+def register_engine() -> None:
+    """Register the ``aieng`` engine with papermill (once)."""
+    global _registered
+    if _registered:
+        return
+    from papermill.clientwrap import PapermillNotebookClient
+    from papermill.engines import NBClientEngine, papermill_engines
+
+    class AiengNotebookClient(PapermillNotebookClient):
+        def __init__(self, nb_man: Any, aieng_ctx: AttemptContext, **kw: Any) -> None:
+            super().__init__(nb_man, **kw)
+            self._aieng_ctx = aieng_ctx
+
+        async def async_start_new_kernel(self, **kwargs: Any) -> None:
+            ctx = self._aieng_ctx
+            kwargs.setdefault("env", ctx.env)
+            if ctx.cwd:
+                kwargs.setdefault("cwd", ctx.cwd)
+            await super().async_start_new_kernel(**kwargs)
+            ctx.kernel_manager = self.km
+            if ctx.abort_reason:  # stopped or timed out while the kernel was starting
+                ctx.kill_kernel()
+            if ctx.on_kernel_start is not None:
+                proc = getattr(self.km.provisioner, "process", None)
+                ctx.on_kernel_start(getattr(proc, "pid", None))
+
+    class AiengEngine(NBClientEngine):
+        @classmethod
+        def execute_managed_notebook(
+            cls,
+            nb_man: Any,
+            kernel_name: str,
+            log_output: bool = False,
+            stdout_file: Any = None,
+            stderr_file: Any = None,
+            start_timeout: int = 60,
+            execution_timeout: float | None = None,
+            aieng_ctx: AttemptContext | None = None,
+            **kwargs: Any,
+        ) -> Any:
+            assert aieng_ctx is not None, "the aieng engine is driven by aieng_nb.jobs"
+            ctx = aieng_ctx
+            ctx.nb = nb_man.nb
+            total = len(nb_man.nb.cells)
+
+            def save(**_: Any) -> None:
+                ctx.save(nb_man.nb)
+                nb_man.last_save_time = nb_man.now()
+
+            original_complete = nb_man.cell_complete
+
+            def cell_complete(cell: Any, cell_index: int | None = None, **kw: Any) -> None:
+                original_complete(cell, cell_index=cell_index, **kw)
+                if ctx.on_cell is not None and cell_index is not None:
+                    ctx.on_cell(cell_index + 1, total)
+
+            nb_man.save = save
+            nb_man.cell_complete = cell_complete
+            save()
+            kwargs.pop("input_path", None)
+            client = AiengNotebookClient(
+                nb_man,
+                aieng_ctx=ctx,
+                timeout=execution_timeout,
+                startup_timeout=start_timeout,
+                kernel_name=kernel_name,
+                log=_quiet_logger(),
+                log_output=log_output,
+                stdout_file=stdout_file,
+                stderr_file=stderr_file,
+                **kwargs,
+            )
+            return client.execute(env=ctx.env)
+
+    papermill_engines.register(ENGINE_NAME, AiengEngine)
+    _registered = True
+
+
+def _quiet_logger() -> Any:
+    import logging
+
+    log = logging.getLogger("aieng_nb.jobs.kernel")
+    log.setLevel(logging.WARNING)
+    return log
+
+
+def execute_attempt(
+    nb: Any,
+    ctx: AttemptContext,
+    *,
+    kernel_name: str,
+    cell_timeout: float | None = None,
+    start_timeout: float = 60,
+) -> JobError | None:
+    """Run the (already parameterized) notebook once; None on success, else what went wrong.
+
+    The output notebook (complete or partial) is at ``ctx.output_path`` either way.
+    """
+    import papermill
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+    from papermill.exceptions import PapermillExecutionError
+
+    register_engine()
+    error: JobError | None = None
+    try:
+        papermill.execute_notebook(
+            nb,
+            None,
+            engine_name=ENGINE_NAME,
+            kernel_name=kernel_name,
+            progress_bar=False,
+            start_timeout=int(start_timeout),
+            execution_timeout=cell_timeout,
+            aieng_ctx=ctx,
+        )
+    except PapermillExecutionError as exc:
+        error = JobError(
+            kind="cell_error",
+            message=f"{exc.ename}: {exc.evalue}",
+            cell_index=_code_cell_position(ctx.nb, exc.cell_index),
+            ename=exc.ename,
+            evalue=exc.evalue,
+        )
+    except CellTimeoutError as exc:
+        error = JobError(
+            kind="cell_timeout",
+            message=f"a cell ran longer than the cell timeout ({cell_timeout}s)",
+            cell_index=_running_cell(ctx.nb),
+            ename="CellTimeoutError",
+            evalue=str(exc).splitlines()[0] if str(exc) else "",
+        )
+    except DeadKernelError as exc:
+        error = JobError(kind="dead_kernel", message=f"the kernel died: {exc}", cell_index=_running_cell(ctx.nb))
+    except Exception as exc:  # noqa: BLE001 - e.g. the kernel failed to start
+        error = JobError(kind="error", message=f"{type(exc).__name__}: {exc}", ename=type(exc).__name__)
+    if ctx.abort_reason and error is not None:
+        # the watchdog killed the kernel on purpose
+        label = "stopped on request" if ctx.abort_reason == "stopped" else "the job ran longer than its timeout"
+        error = JobError(kind=ctx.abort_reason, message=label, cell_index=_running_cell(ctx.nb))
+    if ctx.nb is not None:
+        ctx.save(ctx.nb)
+    return error
+
+
+_SKIP_TAGS = ("papermill-error-cell-tag", "injected-parameters", "aieng-monitor")
+
+
+def _user_index(nb: Any, index: int) -> int:
+    """Position of cell ``index`` in the user's notebook (without injected and error-banner cells)."""
+    skipped = sum(
+        1 for cell in nb.cells[:index] if set(cell.get("metadata", {}).get("tags") or ()) & set(_SKIP_TAGS)
+    )
+    return index - skipped
+
+
+def _running_cell(nb: Any) -> int | None:
+    """Index (in the user's notebook) of the cell that was running when execution stopped."""
+    if nb is None:
+        return None
+    for i, cell in enumerate(nb.cells):
+        if cell.get("metadata", {}).get("papermill", {}).get("status") == "running":
+            return _user_index(nb, i)
+    return None
+
+
+def _code_cell_position(nb: Any, fallback: int | None) -> int | None:
+    """Index (in the user's notebook) of the cell that raised."""
+    if nb is None:
+        return fallback
+    for i, cell in enumerate(nb.cells):
+        if cell.get("metadata", {}).get("papermill", {}).get("exception"):
+            return _user_index(nb, i)
+    return fallback
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.05) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()

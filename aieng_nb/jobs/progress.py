@@ -1,0 +1,62 @@
+"""Progress of jobs (cells done / total) and sweeps (jobs done / total).
+
+A progress reporter is any object with the methods of :class:`Progress`; the default prints one
+updating line to stderr, which works in a terminal and in a notebook's output (both honour ``\\r``).
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from typing import Any, TextIO
+
+
+class Progress:
+    """No-op base: override what you need."""
+
+    def job_started(self, record: Any) -> None: ...
+
+    def cell(self, record: Any, done: int, total: int) -> None: ...
+
+    def job_finished(self, record: Any) -> None: ...
+
+    def sweep(self, done: int, total: int, record: Any | None = None) -> None: ...
+
+
+class TextProgress(Progress):
+    """``[job 2026...] cell 3/10`` on one line; ``sweep 4/8 jobs`` for sweeps."""
+
+    def __init__(self, stream: TextIO | None = None, *, cells: bool = True) -> None:
+        self.stream = stream or sys.stderr
+        self.cells = cells
+        self._lock = threading.Lock()
+        self._tty = bool(getattr(self.stream, "isatty", lambda: False)())
+
+    def _write(self, text: str, final: bool = False) -> None:
+        with self._lock:
+            if self._tty or "ipykernel" in sys.modules:
+                self.stream.write("\r" + text.ljust(60) + ("\n" if final else ""))
+            elif final:
+                self.stream.write(text + "\n")
+            self.stream.flush()
+
+    def cell(self, record: Any, done: int, total: int) -> None:
+        if self.cells:
+            self._write(f"[job {record.job_id}] cell {done}/{total}")
+
+    def job_finished(self, record: Any) -> None:
+        if self.cells:
+            extra = f": {record.error_summary}" if record.error else ""
+            self._write(f"[job {record.job_id}] {record.status}{extra}", final=True)
+
+    def sweep(self, done: int, total: int, record: Any | None = None) -> None:
+        status = f" (last: {record.job_id} {record.status})" if record is not None else ""
+        self._write(f"sweep: {done}/{total} jobs done{status}", final=done == total)
+
+
+def resolve(progress: Any) -> Progress:
+    if progress is None or progress is False:
+        return Progress()
+    if progress is True:
+        return TextProgress()
+    return progress

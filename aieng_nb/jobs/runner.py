@@ -1,0 +1,489 @@
+"""Running notebook jobs: prepare a record, hand it to an executor, execute attempts, finish the run.
+
+>>> import aieng_nb as aieng
+>>> job = aieng.run_job("notebooks/03-train-job.ipynb", {"n_estimators": 20})   # doctest: +SKIP
+>>> job.status, job.run_id, job.output_path                                       # doctest: +SKIP
+('COMPLETED', '5f0c...', '.aieng/jobs/20261126-.../output.ipynb')
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import shutil
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from .. import audit
+from ..exceptions import ValidationError
+from ..fsutil import atomic_write_text
+from ..workspace import Workspace, current
+from . import params as _params
+from . import records
+from .engine import AttemptContext, execute_attempt
+from .progress import Progress, resolve
+from .records import JobError, JobRecord, JobStatus, now_iso
+
+INJECTED_TAG = "aieng-injected"
+_ENV_PACKAGES = ("numpy", "pandas", "scikit-learn", "papermill", "mlflow", "aieng_nb")
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def environment_summary() -> dict[str, str]:
+    """Python and key package versions (what `reproduce` compares)."""
+    from importlib import metadata
+
+    env = {"python": platform.python_version()}
+    for name in _ENV_PACKAGES:
+        try:
+            env[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return env
+
+
+def monitor_spec_from_notebook(nb: Mapping[str, Any]) -> Any:
+    return (nb.get("metadata", {}).get("aieng") or {}).get("monitor")
+
+
+def prepare_job(
+    notebook: str | os.PathLike[str],
+    parameters: Mapping[str, Any] | None = None,
+    *,
+    parameters_file: str | os.PathLike[str] | None = None,
+    allow_unknown: bool = False,
+    timeout: float | None = None,
+    cell_timeout: float | None = None,
+    retries: int = 0,
+    retry_backoff: float = 1.0,
+    executor: str = "local",
+    address: str | None = None,
+    experiment: str | None = None,
+    kernel_name: str | None = None,
+    cwd: str | os.PathLike[str] | None = None,
+    monitor: Any = None,
+    sweep_id: str | None = None,
+    parent_run_id: str | None = None,
+    schedule: str | None = None,
+    tags: Mapping[str, str] | None = None,
+    workspace: Workspace | None = None,
+) -> JobRecord:
+    """Validate the notebook and parameters and store a CREATED job record (nothing runs yet)."""
+    ws = workspace or current()
+    path = Path(notebook).expanduser()
+    nb = _params.load_notebook_json(path)
+    values: dict[str, Any] = {}
+    if parameters_file:
+        values.update(_params.load_parameter_file(parameters_file))
+    values.update(parameters or {})
+    declared = _params.notebook_parameters(nb)
+    resolved = _params.resolve_parameters(declared, values, allow_unknown=allow_unknown)
+    if retries < 0:
+        raise ValidationError("retries must be >= 0")
+    for name, value in (("timeout", timeout), ("cell timeout", cell_timeout)):
+        if value is not None and value <= 0:
+            raise ValidationError(f"{name} must be a positive number of seconds")
+    if monitor is None:
+        monitor = monitor_spec_from_notebook(nb)
+    if monitor is not None:
+        _params.check_literal(monitor, "monitor spec")
+    kernel = kernel_name or (nb.get("metadata", {}).get("kernelspec") or {}).get("name") or "python3"
+    record = JobRecord.new(
+        str(path.resolve()),
+        resolved,
+        notebook_sha256=file_sha256(path),
+        max_attempts=retries + 1,
+        retry_backoff=retry_backoff,
+        timeout=timeout,
+        cell_timeout=cell_timeout,
+        executor=executor,
+        executor_address=address,
+        kernel_name=kernel,
+        cwd=str(Path(cwd).resolve()) if cwd else str(path.resolve().parent),
+        experiment=experiment or path.stem,
+        monitor=monitor,
+        sweep_id=sweep_id,
+        parent_run_id=parent_run_id,
+        schedule=schedule,
+        tags=dict(tags or {}),
+        environment=environment_summary(),
+    )
+    folder = records.job_dir(record.job_id, ws)
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(path, folder / "input.ipynb")
+    record.input_copy = str(folder / "input.ipynb")
+    record.output_path = str(folder / "output.ipynb")
+    records.create(record, ws)
+    audit.append(
+        "job.create",
+        {"job_id": record.job_id, "notebook": record.notebook, "sha256": record.notebook_sha256, "parameters": resolved},
+        workspace=ws,
+    )
+    return record
+
+
+def run_job(
+    notebook: str | os.PathLike[str],
+    parameters: Mapping[str, Any] | None = None,
+    *,
+    executor: str | None = None,
+    address: str | None = None,
+    progress: Any = None,
+    workspace: Workspace | None = None,
+    **options: Any,
+) -> JobRecord:
+    """Run a notebook as a tracked job and return its final record.
+
+    ``options``: ``parameters_file``, ``allow_unknown``, ``timeout`` (seconds per attempt),
+    ``cell_timeout``, ``retries``, ``retry_backoff``, ``experiment``, ``kernel_name``, ``cwd``,
+    ``monitor``, ``tags``. ``executor`` is a registered executor name (``local``, ``process``,
+    ``dask``); ``address`` its cluster address.
+
+    >>> job = run_job("notebooks/03-train-job.ipynb", {"n_estimators": 10})   # doctest: +SKIP
+    >>> job.status                                                              # doctest: +SKIP
+    'COMPLETED'
+    """
+    from ..executors import get_executor
+
+    ws = workspace or current()
+    records.recover_stale(ws)
+    name = executor or "local"
+    record = prepare_job(notebook, parameters, executor=name, address=address, workspace=ws, **options)
+    with get_executor(name)(address=address, parallel=1) as ex:
+        (final,) = list(ex.run([record.job_id], ws, progress=resolve(progress)))
+    return final
+
+
+# ---- executing one job (called by every executor, in whatever process runs the job) -------------
+
+
+def build_notebook(record: JobRecord) -> Any:
+    """The notebook to execute: the stored input copy, parameters injected, monitor and flush cells appended."""
+    import nbformat
+
+    nb_json = json.loads(Path(record.input_copy or record.notebook).read_text(encoding="utf-8"))
+    _params.inject(nb_json, record.parameters)
+    nb = nbformat.from_dict(nb_json)
+    nb.metadata.setdefault("papermill", {})["parameters"] = dict(record.parameters)
+    if record.monitor is not None:
+        source = (
+            "import aieng_nb.monitoring as _aieng_monitoring\n"
+            f"_aieng_monitoring.run_job_monitor({_params.render_literal(record.monitor)}, globals())\n"
+        )
+        nb.cells.append(_hidden_cell(source, "aieng-monitor"))
+    flush = (
+        "import sys as _aieng_sys\n"
+        "if 'aieng_nb.tracking' in _aieng_sys.modules:\n"
+        "    _aieng_sys.modules['aieng_nb.tracking'].flush()\n"
+    )
+    nb.cells.append(_hidden_cell(flush, INJECTED_TAG))
+    if (nb.nbformat, nb.nbformat_minor) < (4, 5):
+        nb.nbformat_minor = 5
+    for i, cell in enumerate(nb.cells):
+        if "id" not in cell:
+            cell["id"] = f"aieng-{i}"
+    return nb
+
+
+def _hidden_cell(source: str, tag: str) -> Any:
+    import nbformat
+
+    cell = nbformat.v4.new_code_cell(source)
+    cell.metadata["tags"] = [tag]
+    cell.metadata["jupyter"] = {"source_hidden": True}
+    return cell
+
+
+def kernel_env(record: JobRecord, ws: Workspace) -> dict[str, str]:
+    env = dict(os.environ)
+    env["AIENG_WORKSPACE"] = str(ws.root)
+    env["AIENG_TRACKING_URI"] = ws.tracking_uri
+    env["AIENG_JOB_ID"] = record.job_id
+    if record.run_id:
+        env["AIENG_RUN_ID"] = record.run_id
+    else:
+        env.pop("AIENG_RUN_ID", None)
+    # the kernel must be this interpreter's: make its folder first on PATH
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    return env
+
+
+def _start_attempt(job_id: str, ws: Workspace) -> JobRecord:
+    host, pid, started = records.process_identity()
+
+    def start(r: JobRecord) -> None:
+        if r.status == JobStatus.RUNNING and records.owner_alive(r) is False:
+            # a previous attempt's process died under us (killed worker, crashed machine)
+            lost = JobError(kind="worker_lost", message=f"attempt {r.attempts} lost: process {r.pid} on {r.host} died")
+            r.history.append({"attempt": r.attempts, "status": JobStatus.FAILED, "error": asdict(lost)})
+            records.kill_kernel(r)
+        if r.status in JobStatus.TERMINAL:
+            return
+        if records.stop_requested(r.job_id, ws):
+            r.status, r.finished_at = JobStatus.STOPPED, now_iso()
+            r.error = asdict(JobError(kind="stopped", message="stopped before it started"))
+            return
+        r.attempts += 1
+        r.status = JobStatus.RUNNING
+        r.started_at = r.started_at or now_iso()
+        r.host, r.pid, r.pid_started = host, pid, started
+        r.kernel_pid, r.cells_done, r.error = None, 0, None
+
+    return records.mutate(job_id, start, ws)
+
+
+def execute_job(job_id: str, workspace: Workspace | None = None, progress: Progress | None = None) -> JobRecord:
+    """Execute a stored job here (all attempts) and return its final record."""
+    ws = workspace or current()
+    progress = progress or Progress()
+    record = records.load(job_id, ws)
+    if record.finished:
+        return record
+    t0 = time.monotonic()
+    if record.run_id is None:
+        record = _create_run(record, ws)
+    progress.job_started(record)
+    while True:
+        record = _start_attempt(job_id, ws)
+        if record.status != JobStatus.RUNNING:
+            break
+        if record.attempts == 1 or not record.history:
+            audit.append("job.start", {"job_id": job_id, "attempt": record.attempts, "run_id": record.run_id}, workspace=ws)
+        status, error = _run_attempt(record, ws, progress)
+        entry = {"attempt": record.attempts, "status": status, "finished_at": now_iso(), "error": asdict(error) if error else None}
+
+        def end_attempt(r: JobRecord, status: str = status, error: JobError | None = error, entry: dict = entry) -> None:
+            r.history.append(entry)
+            r.error = asdict(error) if error else None
+            r.status = status
+            r.kernel_pid = None
+
+        record = records.mutate(job_id, end_attempt, ws)
+        if status in (JobStatus.FAILED, JobStatus.TIMED_OUT) and record.attempts < record.max_attempts:
+            delay = record.retry_backoff * (2 ** (record.attempts - 1))
+            audit.append("job.retry", {"job_id": job_id, "attempt": record.attempts, "delay_s": delay}, workspace=ws)
+            if _sleep_unless_stopped(job_id, ws, delay):
+                continue
+            record = records.update(job_id, ws, status=JobStatus.STOPPED)
+        break
+    return _finish(records.load(job_id, ws), ws, progress, time.monotonic() - t0)
+
+
+def _sleep_unless_stopped(job_id: str, ws: Workspace, seconds: float) -> bool:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if records.stop_requested(job_id, ws):
+            return False
+        time.sleep(min(0.1, max(0.0, end - time.monotonic())))
+    return not records.stop_requested(job_id, ws)
+
+
+def _run_attempt(record: JobRecord, ws: Workspace, progress: Progress) -> tuple[str, JobError | None]:
+    nb = build_notebook(record)
+    out = Path(record.output_path or records.job_dir(record.job_id, ws) / "output.ipynb")
+    ctx = AttemptContext(output_path=out, env=kernel_env(record, ws), cwd=record.cwd)
+    job_id = record.job_id
+    last_write = [0.0]
+
+    def on_kernel_start(pid: int | None) -> None:
+        records.update(job_id, ws, kernel_pid=pid)
+
+    def on_cell(done: int, total: int) -> None:
+        record.cells_done, record.cells_total = done, total
+        progress.cell(record, done, total)
+        now = time.monotonic()
+        if now - last_write[0] > 1.0:
+            last_write[0] = now
+            records.update(job_id, ws, cells_done=done, cells_total=total)
+
+    ctx.on_kernel_start = on_kernel_start
+    ctx.on_cell = on_cell
+    done = threading.Event()
+    deadline = time.monotonic() + record.timeout if record.timeout else None
+
+    def watchdog() -> None:
+        while not done.wait(0.1):
+            reason = None
+            if records.stop_requested(job_id, ws):
+                reason = "stopped"
+            elif deadline is not None and time.monotonic() > deadline:
+                reason = "job_timeout"
+            if reason:
+                ctx.abort_reason = reason
+                ctx.kill_kernel()
+                return
+
+    dog = threading.Thread(target=watchdog, name=f"aieng-job-{job_id}-watchdog", daemon=True)
+    dog.start()
+    try:
+        error = execute_attempt(nb, ctx, kernel_name=record.kernel_name or "python3", cell_timeout=record.cell_timeout)
+    finally:
+        done.set()
+        dog.join()
+    if error is not None and error.kind not in ("stopped",) and records.stop_requested(job_id, ws):
+        error = JobError(kind="stopped", message="stopped on request", cell_index=error.cell_index)
+    if error is None:
+        return JobStatus.COMPLETED, None
+    if error.kind == "stopped":
+        return JobStatus.STOPPED, error
+    if error.kind in ("job_timeout", "cell_timeout"):
+        return JobStatus.TIMED_OUT, error
+    return JobStatus.FAILED, error
+
+
+# ---- tracking ---------------------------------------------------------------------------------
+
+
+def _create_run(record: JobRecord, ws: Workspace) -> JobRecord:
+    from . import tracking_bridge as tb
+
+    declared = {p.name: p.default for p in _params.notebook_parameters(record.input_copy or record.notebook) if p.literal}
+    run_params = {**declared, **record.parameters}
+    tags = {
+        "aieng.job_id": record.job_id,
+        "aieng.job.notebook": record.notebook,
+        "aieng.job.notebook_sha256": record.notebook_sha256,
+        "aieng.job.executor": record.executor,
+        "mlflow.source.type": "JOB",
+        "mlflow.source.name": record.notebook,
+        **{k: str(v) for k, v in record.tags.items()},
+    }
+    if record.sweep_id:
+        tags["aieng.sweep_id"] = record.sweep_id
+    if record.schedule:
+        tags["aieng.schedule"] = record.schedule
+    name = f"{Path(record.notebook).stem}-{record.job_id[-6:]}"
+    run_id = tb.create_run(
+        record.experiment or "jobs",
+        name=name,
+        tags=tags,
+        params={k: _param_str(v) for k, v in run_params.items()},
+        parent_run_id=record.parent_run_id,
+    )
+    return records.update(record.job_id, ws, run_id=run_id)
+
+
+def _param_str(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def render_html(nb_path: Path, html_path: Path) -> Path:
+    """An HTML rendering of the output notebook (nbconvert's lab template)."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    nb = nbformat.read(str(nb_path), as_version=4)
+    body, _ = HTMLExporter().from_notebook_node(nb)
+    atomic_write_text(html_path, body)
+    return html_path
+
+
+def _finish(record: JobRecord, ws: Workspace, progress: Progress, elapsed: float) -> JobRecord:
+    from . import tracking_bridge as tb
+
+    warnings: list[str] = []
+    out = Path(record.output_path) if record.output_path else None
+    html: Path | None = None
+    if out is not None and out.is_file():
+        try:
+            html = render_html(out, out.with_suffix(".html"))
+        except Exception as exc:  # noqa: BLE001 - the job's outcome does not depend on the rendering
+            warnings.append(f"HTML rendering failed: {exc}")
+    checks_failed: bool | None = None
+    if record.run_id:
+        try:
+            if record.input_copy:
+                tb.log_artifact(record.input_copy, "notebook/input", record.run_id)
+            if out is not None and out.is_file():
+                tb.log_artifact(str(out), "notebook/output", record.run_id)
+            if html is not None:
+                tb.log_artifact(str(html), "notebook/output", record.run_id)
+            tb.set_tags(
+                {"aieng.job.status": record.status, "aieng.job.attempts": str(record.attempts)}, record.run_id
+            )
+            if record.monitor is not None:
+                verdict = (tb.get_run(record.run_id).tags or {}).get("aieng.checks")
+                if verdict is not None:
+                    checks_failed = verdict == "failed"
+            tb.set_status(record.run_id, "FINISHED" if record.status == JobStatus.COMPLETED else (
+                "KILLED" if record.status == JobStatus.STOPPED else "FAILED"))
+        except Exception as exc:  # noqa: BLE001 - keep the job record truthful even if the store hiccups
+            warnings.append(f"tracking failed: {type(exc).__name__}: {exc}")
+
+    def fin(r: JobRecord) -> None:
+        r.finished_at = now_iso()
+        r.duration_s = round(elapsed, 3)
+        r.html_path = str(html) if html is not None else None
+        r.checks_failed = checks_failed
+        r.kernel_pid = None
+        if warnings:
+            r.tags = {**r.tags, "aieng.warnings": "; ".join(warnings)}
+
+    record = records.mutate(record.job_id, fin, ws)
+    audit.append(
+        "job.finish",
+        {
+            "job_id": record.job_id,
+            "status": record.status,
+            "attempts": record.attempts,
+            "run_id": record.run_id,
+            "error": record.error_summary or None,
+            "checks_failed": checks_failed,
+        },
+        workspace=ws,
+    )
+    progress.job_finished(record)
+    return record
+
+
+# ---- stop / list / show ---------------------------------------------------------------------
+
+
+def stop_job(job_id: str, *, wait: float = 15.0, workspace: Workspace | None = None) -> JobRecord:
+    """Stop a job: a queued one never starts, a running one's kernel is killed; returns the record."""
+    ws = workspace or current()
+    record = records.load(job_id, ws)
+    if record.finished:
+        return record
+    records.request_stop(record.job_id, ws)
+    audit.append("job.stop", {"job_id": record.job_id}, workspace=ws)
+
+    def stop_idle(r: JobRecord) -> bool:
+        alive = records.owner_alive(r)
+        if r.status == JobStatus.CREATED or (r.status in JobStatus.ACTIVE and alive is False):
+            records.kill_kernel(r)
+            r.status, r.finished_at = JobStatus.STOPPED, now_iso()
+            r.error = asdict(JobError(kind="stopped", message="stopped on request"))
+            return True
+        return False
+
+    record = records.mutate(record.job_id, stop_idle, ws)
+    end = time.monotonic() + wait
+    while not record.finished and time.monotonic() < end:
+        time.sleep(0.1)
+        record = records.load(record.job_id, ws)
+    if not record.finished:
+        records.kill_kernel(record)  # the runner will see the dead kernel and the stop request
+        record = records.mutate(record.job_id, stop_idle, ws)
+    return record
+
+
+def jobs(status: str | None = None, *, limit: int | None = None, workspace: Workspace | None = None) -> list[JobRecord]:
+    """Job records, newest first (``status`` filters: ``failed``, ``running`` ...)."""
+    ws = workspace or current()
+    records.recover_stale(ws)
+    return records.list_records(status, limit=limit, workspace=ws)
+
+
+def get_job(job_id: str, *, workspace: Workspace | None = None) -> JobRecord:
+    return records.load(job_id, workspace)

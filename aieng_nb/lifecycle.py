@@ -1,0 +1,125 @@
+"""Honest run lifecycle: leases of live runs, and recovery of runs whose process died.
+
+A process that owns a run writes ``buffers/<run_id>.lease`` (pid, host, process start time).
+When that process is gone (SIGKILL, crash, kernel restart) the next ``start_run`` (or
+``aieng recover``) replays journaled metrics, attaches the captured cells, and marks the run
+KILLED with a reason, instead of leaving it RUNNING forever or calling it FINISHED.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+from . import audit
+from .fsutil import atomic_write_json
+from .workspace import Workspace, current
+
+
+def _process_start(pid: int) -> float | None:
+    try:
+        import psutil
+
+        return float(psutil.Process(pid).create_time())
+    except Exception:
+        return None
+
+
+def write_lease(ws: Workspace, run_id: str, tracking_uri: str) -> None:
+    atomic_write_json(
+        ws.buffers / f"{run_id}.lease",
+        {
+            "run_id": run_id,
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "process_start": _process_start(os.getpid()),
+            "tracking_uri": tracking_uri,
+        },
+    )
+
+
+def remove_lease(ws: Workspace, run_id: str) -> None:
+    for suffix in (".lease", ".cells.jsonl"):
+        try:
+            (ws.buffers / f"{run_id}{suffix}").unlink()
+        except FileNotFoundError:
+            pass
+
+
+def cells_path(ws: Workspace, run_id: str) -> Path:
+    return ws.buffers / f"{run_id}.cells.jsonl"
+
+
+def lease_is_dead(lease: dict[str, Any]) -> bool:
+    """True when the owning process is certainly gone (same host; pid dead or reused)."""
+    if lease.get("host") != socket.gethostname():
+        return False
+    pid = int(lease.get("pid", -1))
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    started = _process_start(pid)
+    return started is not None and lease.get("process_start") is not None and abs(started - lease["process_start"]) > 1
+
+
+def recover(workspace: Workspace | None = None) -> list[dict[str, Any]]:
+    """Recover every run whose owning process died; returns what was done per run.
+
+    >>> recover()  # doctest: +SKIP
+    [{'run_id': '...', 'points': 1200, 'status': 'KILLED'}]
+    """
+    ws = workspace or current()
+    leases = sorted(ws.buffers.glob("*.lease"))
+    if not leases:
+        return []
+    done = []
+    with open(ws.locks / "recover.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            for path in leases:
+                try:
+                    lease = json.loads(path.read_text())
+                except (FileNotFoundError, ValueError):
+                    continue
+                if lease_is_dead(lease):
+                    done.append(_recover_run(ws, lease))
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    return done
+
+
+def _recover_run(ws: Workspace, lease: dict[str, Any]) -> dict[str, Any]:
+    from .metric_buffer import journal_for
+    from .stores import open_store
+
+    run_id = lease["run_id"]
+    store = open_store(lease.get("tracking_uri") or ws.tracking_uri, ws.artifacts.as_uri())
+    journal = journal_for(ws.buffers, run_id)
+    points = 0
+    for rows in journal.pending():
+        store.log_batch(run_id, rows)
+        points += len(rows)
+    cells = cells_path(ws, run_id)
+    if cells.exists():
+        store.log_artifact(run_id, str(cells), "aieng")
+    status = store.get_run(run_id).status
+    if status == "RUNNING":
+        reason = f"process {lease.get('pid')} on {lease.get('host')} died without ending the run"
+        store.log_batch(run_id, tags={"aieng.end_reason": reason})
+        store.set_status(run_id, "KILLED", int(time.time() * 1000))
+        status = "KILLED"
+    journal.remove()
+    remove_lease(ws, run_id)
+    audit.append("run.recover", {"run_id": run_id, "points": points, "status": status}, workspace=ws)
+    store.close()
+    return {"run_id": run_id, "points": points, "status": status}

@@ -1,0 +1,100 @@
+"""The store interface: one core metric write (a batch) plus run metadata operations."""
+
+from __future__ import annotations
+
+import abc
+import getpass
+import os
+import random
+from collections.abc import Sequence
+from typing import Any
+
+from ..models import RunRecord
+
+# (key, value, timestamp_ms, step, is_nan): one metric point, as MLflow's tables hold it
+MetricRow = tuple[str, float, int, int, bool]
+
+_ADJECTIVES = "amber bold brave bright calm clever crisp eager fair gentle keen lucid merry noble quick quiet rapid sharp steady swift".split()
+_NOUNS = "falcon otter lynx heron maple cedar comet delta ember fjord harbor island lagoon meadow orbit pine river summit tide willow".split()
+
+
+def random_run_name() -> str:
+    """A readable default run name, like MLflow's (``swift-otter-42``)."""
+    return f"{random.choice(_ADJECTIVES)}-{random.choice(_NOUNS)}-{random.randint(1, 999)}"
+
+
+def user_name() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:
+        return str(os.getuid())
+
+
+class TrackingStore(abc.ABC):
+    """Where runs live. Implementations: the fast local SQLite store and MLflow's client."""
+
+    uri: str
+    artifact_root: str
+
+    @abc.abstractmethod
+    def get_or_create_experiment(self, name: str) -> str: ...
+
+    @abc.abstractmethod
+    def create_run(self, experiment_id: str, name: str, tags: dict[str, str], start_time: int) -> str: ...
+
+    @abc.abstractmethod
+    def log_batch(
+        self,
+        run_id: str,
+        metrics: Sequence[MetricRow] = (),
+        params: dict[str, str] | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> None: ...
+
+    @abc.abstractmethod
+    def set_status(self, run_id: str, status: str, end_time: int | None) -> None: ...
+
+    @abc.abstractmethod
+    def log_artifact(self, run_id: str, local_path: str, artifact_path: str | None = None) -> None: ...
+
+    @abc.abstractmethod
+    def get_run(self, run_id: str) -> RunRecord: ...
+
+    @abc.abstractmethod
+    def search_runs(
+        self, experiment: str | None = None, status: str | None = None, limit: int | None = None
+    ) -> list[RunRecord]: ...
+
+    @abc.abstractmethod
+    def metric_history(self, run_id: str, key: str) -> list[MetricRow]: ...
+
+    @abc.abstractmethod
+    def log_dataset_input(
+        self, run_id: str, name: str, digest: str, source: str, schema: dict | None, profile: dict | None
+    ) -> None: ...
+
+    @abc.abstractmethod
+    def list_artifacts(self, run_id: str, path: str | None = None) -> list[str]: ...
+
+    @abc.abstractmethod
+    def download_artifact(self, run_id: str, path: str, dst: str) -> str: ...
+
+    def resolve_run_id(self, prefix: str) -> str:
+        """A full run id from an unambiguous prefix (like git)."""
+        return prefix
+
+    def close(self) -> None:
+        """Release connections (default: nothing to release)."""
+
+
+def encode_params(params: dict[str, Any]) -> dict[str, str]:
+    """MLflow stores params as strings of at most 6000 characters."""
+    from ..exceptions import ValidationError
+
+    out = {}
+    for key, value in params.items():
+        text = value if isinstance(value, str) else repr(value) if not isinstance(value, (int, float, bool)) else str(value)
+        if len(text) > 6000:
+            raise ValidationError(f"param {key!r} is {len(text)} characters; MLflow holds at most 6000 (log it as an artifact)")
+        out[key] = text
+    return out

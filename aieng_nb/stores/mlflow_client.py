@@ -1,0 +1,163 @@
+"""The store over MLflow's public client: remote servers, other databases, unknown schemas."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from ..exceptions import NotFoundError, ValidationError
+from ..models import RunRecord
+from .base import MetricRow, TrackingStore
+
+# MLflow's log_batch limits per request
+_MAX_METRICS, _MAX_PARAMS_TAGS = 1000, 100
+
+
+class MlflowClientStore(TrackingStore):
+    """Everything through ``mlflow.MlflowClient`` (imported on first use)."""
+
+    def __init__(self, uri: str, artifact_root: str) -> None:
+        self.uri = uri
+        self.artifact_root = artifact_root
+        self._client: Any = None
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            from mlflow.tracking import MlflowClient
+
+            self._client = MlflowClient(tracking_uri=self.uri)
+        return self._client
+
+    @property
+    def _is_remote(self) -> bool:
+        return self.uri.startswith(("http://", "https://", "databricks"))
+
+    def get_or_create_experiment(self, name: str) -> str:
+        from mlflow.exceptions import MlflowException
+
+        exp = self.client.get_experiment_by_name(name)
+        if exp is None:
+            location = None if self._is_remote else f"{self.artifact_root}/{uuid.uuid4().hex[:12]}"
+            try:
+                return str(self.client.create_experiment(name, artifact_location=location))
+            except MlflowException:  # created concurrently by another process
+                exp = self.client.get_experiment_by_name(name)
+                if exp is None:
+                    raise
+        if exp.lifecycle_stage == "deleted":
+            raise ValidationError(f"experiment {name!r} is deleted; restore it in MLflow or use another name")
+        return str(exp.experiment_id)
+
+    def create_run(self, experiment_id: str, name: str, tags: dict[str, str], start_time: int) -> str:
+        run = self.client.create_run(experiment_id, start_time=start_time, tags=tags, run_name=name)
+        return str(run.info.run_id)
+
+    def log_batch(
+        self,
+        run_id: str,
+        metrics: Sequence[MetricRow] = (),
+        params: dict[str, str] | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> None:
+        from mlflow.entities import Metric, Param, RunTag
+
+        metric_objs = [Metric(k, float("nan") if nan else v, ts, step) for k, v, ts, step, nan in metrics]
+        param_objs = [Param(k, v) for k, v in (params or {}).items()]
+        tag_objs = [RunTag(k, v) for k, v in (tags or {}).items()]
+        for i in range(0, len(param_objs), _MAX_PARAMS_TAGS):
+            self.client.log_batch(run_id, params=param_objs[i : i + _MAX_PARAMS_TAGS], synchronous=True)
+        for i in range(0, len(tag_objs), _MAX_PARAMS_TAGS):
+            self.client.log_batch(run_id, tags=tag_objs[i : i + _MAX_PARAMS_TAGS], synchronous=True)
+        for i in range(0, len(metric_objs), _MAX_METRICS):
+            self.client.log_batch(run_id, metrics=metric_objs[i : i + _MAX_METRICS], synchronous=True)
+
+    def set_status(self, run_id: str, status: str, end_time: int | None) -> None:
+        self.client.set_terminated(run_id, status=status, end_time=end_time)
+
+    def log_artifact(self, run_id: str, local_path: str, artifact_path: str | None = None) -> None:
+        import os
+
+        if os.path.isdir(local_path):
+            self.client.log_artifacts(run_id, local_path, artifact_path)
+        else:
+            self.client.log_artifact(run_id, local_path, artifact_path)
+
+    def get_run(self, run_id: str) -> RunRecord:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            run = self.client.get_run(run_id)
+        except MlflowException:
+            raise NotFoundError(f"no run {run_id!r} in {self.uri}") from None
+        exp = self.client.get_experiment(run.info.experiment_id)
+        return _record(run, exp.name if exp else "")
+
+    def search_runs(
+        self, experiment: str | None = None, status: str | None = None, limit: int | None = None
+    ) -> list[RunRecord]:
+        if experiment:
+            exp = self.client.get_experiment_by_name(experiment)
+            if exp is None:
+                raise NotFoundError(f"no experiment {experiment!r}")
+            exps = [exp]
+        else:
+            exps = self.client.search_experiments()
+        if not exps:
+            return []
+        names = {e.experiment_id: e.name for e in exps}
+        filter_string = f"attributes.status = '{status}'" if status else ""
+        runs = self.client.search_runs(
+            list(names), filter_string=filter_string, order_by=["attributes.start_time DESC"], max_results=limit or 1000
+        )
+        return [_record(r, names.get(r.info.experiment_id, "")) for r in runs]
+
+    def metric_history(self, run_id: str, key: str) -> list[MetricRow]:
+        import math
+
+        return [
+            (m.key, m.value, m.timestamp, m.step, math.isnan(m.value)) for m in self.client.get_metric_history(run_id, key)
+        ]
+
+    def log_dataset_input(
+        self, run_id: str, name: str, digest: str, source: str, schema: dict | None, profile: dict | None
+    ) -> None:
+        from mlflow.entities import Dataset, DatasetInput, InputTag
+
+        dataset = Dataset(
+            name=name,
+            digest=digest[:36],
+            source_type="aieng",
+            source=json.dumps({"uri": source}),
+            schema=json.dumps(schema) if schema else None,
+            profile=json.dumps(profile, default=str)[:16000] if profile else None,
+        )
+        self.client.log_inputs(run_id, datasets=[DatasetInput(dataset, tags=[InputTag("mlflow.data.context", "input")])])
+
+    def list_artifacts(self, run_id: str, path: str | None = None) -> list[str]:
+        out: list[str] = []
+        for info in self.client.list_artifacts(run_id, path):
+            out += self.list_artifacts(run_id, info.path) if info.is_dir else [info.path]
+        return out
+
+    def download_artifact(self, run_id: str, path: str, dst: str) -> str:
+        return str(self.client.download_artifacts(run_id, path, dst))
+
+
+def _record(run: Any, experiment_name: str) -> RunRecord:
+    info, data = run.info, run.data
+    return RunRecord(
+        run_id=info.run_id,
+        name=info.run_name or "",
+        experiment=experiment_name,
+        experiment_id=str(info.experiment_id),
+        status=info.status,
+        start_time=info.start_time,
+        end_time=info.end_time,
+        artifact_uri=info.artifact_uri,
+        params=dict(data.params),
+        metrics=dict(data.metrics),
+        tags=dict(data.tags),
+    )
