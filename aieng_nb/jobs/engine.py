@@ -205,9 +205,7 @@ _SKIP_TAGS = ("papermill-error-cell-tag", "injected-parameters", "aieng-monitor"
 
 def _user_index(nb: Any, index: int) -> int:
     """Position of cell ``index`` in the user's notebook (without injected and error-banner cells)."""
-    skipped = sum(
-        1 for cell in nb.cells[:index] if set(cell.get("metadata", {}).get("tags") or ()) & set(_SKIP_TAGS)
-    )
+    skipped = sum(1 for cell in nb.cells[:index] if set(cell.get("metadata", {}).get("tags") or ()) & set(_SKIP_TAGS))
     return index - skipped
 
 

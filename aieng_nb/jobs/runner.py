@@ -126,7 +126,12 @@ def prepare_job(
     records.create(record, ws)
     audit.append(
         "job.create",
-        {"job_id": record.job_id, "notebook": record.notebook, "sha256": record.notebook_sha256, "parameters": resolved},
+        {
+            "job_id": record.job_id,
+            "notebook": record.notebook,
+            "sha256": record.notebook_sha256,
+            "parameters": resolved,
+        },
         workspace=ws,
     )
     return record
@@ -258,11 +263,20 @@ def execute_job(job_id: str, workspace: Workspace | None = None, progress: Progr
         if record.status != JobStatus.RUNNING:
             break
         if record.attempts == 1 or not record.history:
-            audit.append("job.start", {"job_id": job_id, "attempt": record.attempts, "run_id": record.run_id}, workspace=ws)
+            audit.append(
+                "job.start", {"job_id": job_id, "attempt": record.attempts, "run_id": record.run_id}, workspace=ws
+            )
         status, error = _run_attempt(record, ws, progress)
-        entry = {"attempt": record.attempts, "status": status, "finished_at": now_iso(), "error": asdict(error) if error else None}
+        entry = {
+            "attempt": record.attempts,
+            "status": status,
+            "finished_at": now_iso(),
+            "error": asdict(error) if error else None,
+        }
 
-        def end_attempt(r: JobRecord, status: str = status, error: JobError | None = error, entry: dict = entry) -> None:
+        def end_attempt(
+            r: JobRecord, status: str = status, error: JobError | None = error, entry: dict = entry
+        ) -> None:
             r.history.append(entry)
             r.error = asdict(error) if error else None
             r.status = status
@@ -347,7 +361,9 @@ def _run_attempt(record: JobRecord, ws: Workspace, progress: Progress) -> tuple[
 def _create_run(record: JobRecord, ws: Workspace) -> JobRecord:
     from . import tracking_bridge as tb
 
-    declared = {p.name: p.default for p in _params.notebook_parameters(record.input_copy or record.notebook) if p.literal}
+    declared = {
+        p.name: p.default for p in _params.notebook_parameters(record.input_copy or record.notebook) if p.literal
+    }
     run_params = {**declared, **record.parameters}
     tags = {
         "aieng.job_id": record.job_id,
@@ -408,15 +424,17 @@ def _finish(record: JobRecord, ws: Workspace, progress: Progress, elapsed: float
                 tb.log_artifact(str(out), "notebook/output", record.run_id)
             if html is not None:
                 tb.log_artifact(str(html), "notebook/output", record.run_id)
-            tb.set_tags(
-                {"aieng.job.status": record.status, "aieng.job.attempts": str(record.attempts)}, record.run_id
-            )
+            tb.set_tags({"aieng.job.status": record.status, "aieng.job.attempts": str(record.attempts)}, record.run_id)
             if record.monitor is not None:
                 verdict = (tb.get_run(record.run_id).tags or {}).get("aieng.checks")
                 if verdict is not None:
                     checks_failed = verdict == "failed"
-            tb.set_status(record.run_id, "FINISHED" if record.status == JobStatus.COMPLETED else (
-                "KILLED" if record.status == JobStatus.STOPPED else "FAILED"))
+            tb.set_status(
+                record.run_id,
+                "FINISHED"
+                if record.status == JobStatus.COMPLETED
+                else ("KILLED" if record.status == JobStatus.STOPPED else "FAILED"),
+            )
         except Exception as exc:  # noqa: BLE001 - keep the job record truthful even if the store hiccups
             warnings.append(f"tracking failed: {type(exc).__name__}: {exc}")
 

@@ -1,0 +1,70 @@
+"""Notebook jobs: papermill-powered, tracked, reproducible runs of a notebook.
+
+``aieng.run_job(nb, params)`` runs one, ``aieng.sweep(nb, grid)`` many, ``aieng.jobs()`` lists them
+(this package is itself callable, so ``aieng.jobs(status="failed")`` works).
+
+>>> import aieng_nb as aieng
+>>> aieng.jobs(status="failed")   # doctest: +SKIP
+[]
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+from typing import Any
+
+from .records import JobRecord, JobStatus
+
+__all__ = ["JobRecord", "JobStatus", "run_job", "jobs", "get_job", "stop_job", "sweep", "notebook_parameters"]
+
+
+def run_job(*args: Any, **kwargs: Any) -> JobRecord:
+    from .runner import run_job as _run_job
+
+    return _run_job(*args, **kwargs)
+
+
+run_job.__doc__ = "Run a notebook as a tracked job; see aieng_nb.jobs.runner.run_job."
+
+
+def jobs(status: str | None = None, *, limit: int | None = None) -> list[JobRecord]:
+    """Job records, newest first."""
+    from .runner import jobs as _jobs
+
+    return _jobs(status, limit=limit)
+
+
+def get_job(job_id: str) -> JobRecord:
+    from .records import load
+
+    return load(job_id)
+
+
+def stop_job(job_id: str, **kwargs: Any) -> JobRecord:
+    from .runner import stop_job as _stop
+
+    return _stop(job_id, **kwargs)
+
+
+def sweep(*args: Any, **kwargs: Any) -> Any:
+    """Run a notebook over a grid (or random sample) of parameters; see aieng_nb.jobs.sweeps.sweep."""
+    from .sweeps import sweep as _sweep
+
+    return _sweep(*args, **kwargs)
+
+
+def notebook_parameters(notebook: Any) -> list[Any]:
+    from .params import notebook_parameters as _np
+
+    return _np(notebook)
+
+
+class _CallableJobsModule(types.ModuleType):
+    """``aieng.jobs`` is both this package and the listing function ``aieng.jobs(status=...)``."""
+
+    def __call__(self, status: str | None = None, *, limit: int | None = None) -> list[JobRecord]:
+        return jobs(status, limit=limit)
+
+
+sys.modules[__name__].__class__ = _CallableJobsModule
