@@ -80,6 +80,9 @@ class RunRecord:
             lines += [f"  {k} = {v}" for k, v in sorted(user_tags.items())]
         return "\n".join(lines)
 
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        p.text(str(self))
+
     def _repr_html_(self) -> str:
         esc = html.escape
         rows = "".join(f"<tr><th style='text-align:left'>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in self._summary_rows())
@@ -111,6 +114,9 @@ class RunTable(list):  # list[RunRecord]
         if not self:
             return "no runs"
         return text_table([*self.columns, "metrics"], self._rows())
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        p.text(str(self))
 
     def _repr_html_(self) -> str:
         esc = html.escape
@@ -152,6 +158,9 @@ class Comparison:
         headers = ["", "key", *(r.run_id[:12] for r in self.runs)]
         rows = [["*" if d else "", f"{s}:{k}", *v] for s, k, v, d in self.rows()]
         return text_table(headers, rows) + "\n(* = differs)"
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        p.text(str(self))
 
     def _repr_html_(self) -> str:
         esc = html.escape

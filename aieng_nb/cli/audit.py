@@ -1,0 +1,37 @@
+"""``aieng audit verify | list``."""
+
+from __future__ import annotations
+
+import argparse
+
+from .. import audit
+from ..textutil import print_json, text_table
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("audit", help="verify or list the tamper-evident audit trail")
+    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    verify = sub.add_parser("verify", help="check the hash chain; exit 1 at the first bad entry")
+    verify.add_argument("--json", action="store_true")
+    verify.set_defaults(func=_verify)
+    ls = sub.add_parser("list", help="entries, oldest first")
+    ls.add_argument("--event", help="only events starting with this, e.g. run.")
+    ls.add_argument("--run", help="only entries about this run id")
+    ls.add_argument("--last", type=int)
+    ls.add_argument("--json", action="store_true")
+    ls.set_defaults(func=_list)
+
+
+def _verify(args: argparse.Namespace) -> int:
+    result = audit.verify()
+    print_json(result.to_dict()) if args.json else print(result)
+    return 0 if result.ok else 1
+
+
+def _list(args: argparse.Namespace) -> int:
+    rows = audit.entries(args.event, run_id=args.run, limit=args.last)
+    if args.json:
+        print_json(rows)
+    else:
+        print(text_table(["seq", "event", "actor", "data"], [[e["seq"], e["event"], e["actor"], str(e["data"])[:80]] for e in rows]))
+    return 0

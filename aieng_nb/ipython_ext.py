@@ -1,0 +1,109 @@
+"""``%load_ext aieng_nb``: registers the magic, the config, cell capture and tab completion."""
+
+from __future__ import annotations
+
+import json
+import time
+import warnings
+from typing import Any
+
+from . import config, tracking
+
+
+class CellCapture:
+    """Records each executed cell (source, count, duration, outcome) while a run is active.
+
+    A capture failure is a warning; the user's cell result and exception are never touched.
+    """
+
+    def __init__(self, shell: Any) -> None:
+        self.shell = shell
+        self.started = 0.0
+        self._files: dict[str, Any] = {}
+        self._warned = False
+
+    def pre_run_cell(self, info: Any) -> None:
+        self.started = time.perf_counter()
+
+    def post_run_cell(self, result: Any) -> None:
+        try:
+            run = tracking._state.run
+            if run is None or not config.get("capture_cells"):
+                return
+            duration = time.perf_counter() - self.started
+            error = result.error_in_exec or result.error_before_exec
+            record = {
+                "execution_count": result.execution_count,
+                "source": result.info.raw_cell if result.info is not None else "",
+                "duration_s": round(duration, 6),
+                "outcome": "error" if error is not None else "ok",
+                "error": type(error).__name__ if error is not None else None,
+                "ts": time.time(),
+            }
+            fh = self._files.get(run.id)
+            if fh is None:
+                fh = self._files[run.id] = open(run.cells_path, "a", encoding="utf-8")
+            fh.write(json.dumps(record) + "\n")
+            fh.flush()
+        except Exception as exc:
+            if not self._warned:
+                self._warned = True
+                warnings.warn(f"aieng: cell capture failed (your cell is unaffected): {exc}", RuntimeWarning, stacklevel=1)
+
+    def on_end(self, run: tracking.Run) -> None:
+        """At end_run: close the cell log and attach the notebook file when Jupyter tells us its path."""
+        fh = self._files.pop(run.id, None)
+        if fh is not None:
+            fh.close()
+        if not config.get("capture_notebook"):
+            return
+        from .capture import notebook_path
+
+        path = notebook_path(self.shell.user_ns)
+        if path is None:
+            run.store.log_batch(run.id, tags={"aieng.notebook": "unknown"})
+            return
+        run.store.log_artifact(run.id, str(path), "aieng/notebook")
+        run.store.log_batch(run.id, tags={"aieng.notebook": str(path)})
+
+
+def complete(shell: Any, event: Any) -> list[str]:
+    """Tab completion: subcommands after ``%aieng``, then that subcommand's options."""
+    from .magics.router import SUBCOMMANDS, load
+
+    words = event.line.split()
+    typing_first = len(words) == 1 or (len(words) == 2 and not event.line.endswith(" "))
+    if typing_first:
+        return sorted(SUBCOMMANDS)
+    try:
+        parser = load(words[1]).PARSERS[words[1]]
+    except Exception:
+        return []
+    return sorted(opt for action in parser._actions for opt in action.option_strings)
+
+
+def load(shell: Any) -> None:
+    from .magics import AiengMagics
+
+    settings = config.Aieng(parent=shell)
+    shell.configurables.append(settings)
+    config.use_settings(settings)
+    shell.register_magics(AiengMagics)
+    capture = CellCapture(shell)
+    shell.events.register("pre_run_cell", capture.pre_run_cell)
+    shell.events.register("post_run_cell", capture.post_run_cell)
+    tracking.end_hooks.append(capture.on_end)
+    shell.set_hook("complete_command", complete, str_key="%aieng")
+    shell.set_hook("complete_command", complete, str_key="%%aieng")
+    shell._aieng_capture = capture
+
+
+def unload(shell: Any) -> None:
+    capture = getattr(shell, "_aieng_capture", None)
+    if capture is None:
+        return
+    shell.events.unregister("pre_run_cell", capture.pre_run_cell)
+    shell.events.unregister("post_run_cell", capture.post_run_cell)
+    if capture.on_end in tracking.end_hooks:
+        tracking.end_hooks.remove(capture.on_end)
+    del shell._aieng_capture

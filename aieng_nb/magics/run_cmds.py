@@ -1,0 +1,92 @@
+"""``%aieng start | end | param | status | seed`` and ``%%aieng track``: the active run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from IPython.core.error import UsageError
+
+from .. import tracking
+from .parsing import AiengArgumentParser, parse_key_values
+
+start = AiengArgumentParser("start", description="Start a run; cells, params and metrics are captured until `end`.")
+start.add_argument("--experiment", "-e", help="experiment name (default: Default)")
+start.add_argument("--name", "-n", help="run name (default: a random readable name)")
+start.add_argument("--tag", "-t", action="append", default=[], metavar="KEY=VALUE", help="tag (repeatable)")
+start.add_argument("--nested", action="store_true", help="start a child run of the active run")
+
+end = AiengArgumentParser("end", description="End the active run.")
+end.add_argument("--status", "-s", default="finished", choices=["finished", "failed", "killed"])
+
+param = AiengArgumentParser("param", description="Record params: variable names or key=value pairs.")
+param.add_argument("items", nargs="+", metavar="NAME|KEY=VALUE")
+
+status = AiengArgumentParser("status", description="The active run: id, params, last metrics, duration.")
+
+seed = AiengArgumentParser("seed", description="Seed random, numpy and torch (if imported); recorded on the run.")
+seed.add_argument("value", type=int)
+
+track = AiengArgumentParser(
+    "track", description="Cell magic: run the cell inside the active run, or inside a new run that ends with the cell."
+)
+track.add_argument("--experiment", "-e")
+track.add_argument("--name", "-n")
+track.add_argument("--tag", "-t", action="append", default=[], metavar="KEY=VALUE")
+
+PARSERS = {"start": start, "end": end, "param": param, "status": status, "seed": seed, "track": track}
+
+
+def _tags(items: list[str]) -> dict[str, str]:
+    tags = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"tag {item!r} must be KEY=VALUE")
+        tags[key.strip()] = value
+    return tags
+
+
+def run(sub: str, line: str, cell: str | None, shell: Any) -> Any:
+    args = PARSERS[sub].parse_line(line)
+    if cell is not None and sub != "track":
+        raise UsageError(f"%%aieng {sub} is not a cell magic; use %aieng {sub}")
+    if sub == "start":
+        r = tracking.start_run(name=args.name, experiment=args.experiment, tags=_tags(args.tag), nested=args.nested)
+        print(f"aieng: run {r.name!r} started ({r.id}) in experiment {r.experiment!r}")
+        return None
+    if sub == "end":
+        record = tracking.end_run(args.status)
+        if record is not None:
+            print(f"aieng: run {record.name!r} {record.status} after {record.duration} ({record.run_id})")
+        return None
+    if sub == "param":
+        values = parse_key_values(args.items, shell)
+        tracking.log_params(values)
+        return None
+    if sub == "status":
+        active = tracking.active_run()
+        if active is None:
+            print("aieng: no active run (start one with %aieng start)")
+            return None
+        return active.record()
+    if sub == "seed":
+        seeded = tracking.seed(args.value)
+        print(f"aieng: seeded {', '.join(k for k, v in seeded.items() if v)} with {args.value}")
+        return None
+    return _track(args, cell, shell)
+
+
+def _track(args: Any, cell: str | None, shell: Any) -> None:
+    if cell is None:
+        raise UsageError("track is a cell magic: put %%aieng track at the top of a cell")
+    tags = _tags(args.tag)
+    if tracking.active_run() is not None:
+        if args.name or args.experiment:
+            raise UsageError("a run is already active; %%aieng track runs the cell in it (drop --name/--experiment)")
+        shell.run_cell(cell)
+        return None
+    tracking.start_run(name=args.name, experiment=args.experiment, tags=tags)
+    result = shell.run_cell(cell)
+    failed = not result.success
+    tracking.end_run("FAILED" if failed else "FINISHED")
+    return None

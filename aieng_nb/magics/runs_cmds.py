@@ -1,0 +1,40 @@
+"""``%aieng runs | show | compare | recover``: looking at runs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import lifecycle, tracking
+from .parsing import AiengArgumentParser
+
+runs = AiengArgumentParser("runs", description="List runs, newest first.")
+runs.add_argument("--experiment", "-e")
+runs.add_argument("--last", "-l", type=int, default=20, help="how many (default 20)")
+runs.add_argument("--status", "-s", choices=["running", "finished", "failed", "killed", "scheduled"])
+
+show = AiengArgumentParser("show", description="One run: params, metrics, tags, artifacts.")
+show.add_argument("run_id", metavar="RUN_ID")
+
+compare = AiengArgumentParser("compare", description="Params and final metrics of runs side by side.")
+compare.add_argument("run_ids", nargs="+", metavar="RUN_ID")
+
+recover = AiengArgumentParser("recover", description="Recover runs whose kernel died: replay metrics, mark KILLED.")
+
+PARSERS = {"runs": runs, "show": show, "compare": compare, "recover": recover}
+
+
+def run(sub: str, line: str, cell: str | None, shell: Any) -> Any:
+    args = PARSERS[sub].parse_line(line)
+    if sub == "runs":
+        if args.last < 1:
+            runs.error("--last must be at least 1")
+        return tracking.runs(experiment=args.experiment, last=args.last, status=args.status)
+    if sub == "show":
+        return tracking.get_run(args.run_id)
+    if sub == "compare":
+        if len(args.run_ids) < 2:
+            compare.error("give at least two run ids")
+        return tracking.compare(*args.run_ids)
+    done = lifecycle.recover()
+    print(f"aieng: recovered {len(done)} run(s)" + "".join(f"\n  {d['run_id']}: {d['status']}, {d['points']} points" for d in done))
+    return None

@@ -1,0 +1,183 @@
+"""Writing each kind of object into an object folder and reading it back equal to the original.
+
+Tables go to Parquet (zstd) with pyarrow's pandas metadata, plus our own per-column dtype
+record so that what pyarrow does not restore (``string[pyarrow]``, ``datetime64[s]``,
+categoricals of numbers) is restored here. Arrays and tensors go to ``.npy``; files and
+folders are copied byte for byte.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..exceptions import IntegrityError
+from .hashing import HashResult, tensor_to_numpy, tree_files
+
+COMPRESSION = "zstd"
+SERIES_COLUMN = "__series__"
+
+
+def _dtype_record(dtype: Any) -> dict[str, Any]:
+    import pandas as pd
+
+    if isinstance(dtype, pd.CategoricalDtype):
+        cats = dtype.categories
+        rec: dict[str, Any] = {"kind": "category", "ordered": bool(dtype.ordered), "categories_dtype": str(cats.dtype)}
+        if cats.dtype != object and not isinstance(cats.dtype, pd.StringDtype):
+            rec["categories"] = json.loads(pd.Series(cats).to_json(orient="values", date_unit="ns"))
+        return rec
+    if isinstance(dtype, pd.StringDtype):
+        return {"kind": "string", "storage": dtype.storage, "na_nan": dtype.na_value is not pd.NA}
+    return {"kind": "plain", "dtype": str(dtype)}
+
+
+def _restore(values: Any, rec: dict[str, Any]) -> Any:
+    """Cast loaded values back to the recorded dtype when pyarrow restored a different one."""
+    import pandas as pd
+
+    if rec["kind"] == "category":
+        if "categories" in rec:
+            cats = pd.Index(pd.Series(rec["categories"]).astype(rec["categories_dtype"]))
+        elif isinstance(values.dtype, pd.CategoricalDtype):
+            cats = values.dtype.categories
+        else:
+            return values
+        target: Any = pd.CategoricalDtype(cats, ordered=rec["ordered"])
+        if isinstance(values.dtype, pd.CategoricalDtype) and values.dtype == target:
+            return values
+        if isinstance(values.dtype, pd.CategoricalDtype) and values.dtype.categories.dtype != cats.dtype:
+            values = values.astype(cats.dtype)
+        return values.astype(target)
+    if rec["kind"] == "string":
+        target = pd.StringDtype(rec["storage"], na_value=np.nan if rec.get("na_nan") else pd.NA)
+    else:
+        target = pd.api.types.pandas_dtype(rec["dtype"])
+    if values.dtype == target and str(values.dtype) == str(target):
+        if not isinstance(target, pd.StringDtype) or values.dtype.storage == target.storage:
+            return values
+    return values.astype(target)
+
+
+def frame_restore_info(df: Any) -> dict[str, Any]:
+    import pandas as pd
+
+    info: dict[str, Any] = {"columns": [_dtype_record(df.dtypes.iloc[i]) for i in range(df.shape[1])]}
+    if isinstance(df.index, pd.MultiIndex):
+        info["index"] = [_dtype_record(df.index.get_level_values(i).dtype) for i in range(df.index.nlevels)]
+    elif not isinstance(df.index, pd.RangeIndex):
+        info["index"] = [_dtype_record(df.index.dtype)]
+    return info
+
+
+def frame_to_table(df: Any, hashed: HashResult) -> Any:
+    """The Arrow table to store; object string columns already converted while hashing are reused."""
+    import pandas as pd
+    import pyarrow as pa
+
+    reuse = {pos: arr for pos, arr in hashed.arrow_columns.items() if pa.types.is_string(arr.type)}
+    if not reuse:
+        return pa.Table.from_pandas(df, preserve_index=None)
+    # zero-copy: swap the converted columns in as pyarrow-backed strings, then mark them object again
+    # in the pandas metadata so that they load back as object columns
+    patched = df.copy(deep=False)
+    for pos, arr in reuse.items():
+        patched.isetitem(pos, pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array([arr])), index=df.index, copy=False))
+    table = pa.Table.from_pandas(patched, preserve_index=None)
+    meta = json.loads(table.schema.metadata[b"pandas"])
+    names = {str(df.columns[pos]) for pos in reuse}
+    for col in meta["columns"]:
+        if col.get("field_name") in names and col.get("numpy_type") == "string":
+            col["numpy_type"] = "object"
+            col["metadata"] = None
+    schema_meta = dict(table.schema.metadata)
+    schema_meta[b"pandas"] = json.dumps(meta).encode()
+    return table.replace_schema_metadata(schema_meta)
+
+
+def write_table(table: Any, path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    pq.write_table(table, path, compression=COMPRESSION)
+
+
+def read_frame(path: Path, info: dict[str, Any]) -> Any:
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path)
+        df = table.to_pandas()
+    except Exception as exc:  # pyarrow raises several types for damaged files
+        raise IntegrityError(f"snapshot data at {path} cannot be read ({exc}); the object is corrupted") from None
+    for pos, rec in enumerate(info.get("columns", [])):
+        restored = _restore(df.iloc[:, pos], rec)
+        if restored is not df.iloc[:, pos]:
+            df.isetitem(pos, restored)
+    recs = info.get("index")
+    if recs:
+        if isinstance(df.index, pd.MultiIndex):
+            levels = [_restore(pd.Series(df.index.get_level_values(i)), rec) for i, rec in enumerate(recs)]
+            df.index = pd.MultiIndex.from_arrays([pd.Index(lv) for lv in levels], names=df.index.names)
+        else:
+            name = df.index.name
+            df.index = pd.Index(_restore(pd.Series(df.index), recs[0]), name=name)
+    return df
+
+
+def write_array(arr: np.ndarray, path: Path) -> None:
+    with open(path, "wb") as fh:
+        np.save(fh, np.ascontiguousarray(arr), allow_pickle=False)
+
+
+def read_array(path: Path) -> np.ndarray:
+    try:
+        return np.load(path, allow_pickle=False)
+    except Exception as exc:
+        raise IntegrityError(f"snapshot data at {path} cannot be read ({exc}); the object is corrupted") from None
+
+
+def tensor_array(tensor: Any) -> tuple[np.ndarray, str]:
+    return tensor_to_numpy(tensor)
+
+
+def numpy_to_tensor(arr: np.ndarray, dtype_name: str) -> Any:
+    import torch
+
+    t = torch.from_numpy(np.array(arr, copy=True))
+    if dtype_name == "bfloat16":
+        t = t.view(torch.bfloat16)
+    return t
+
+
+def copy_path(src: Path, dest_dir: Path) -> list[str]:
+    """Copy a file (as ``files/<name>``) or a folder's regular files (as ``files/<relpath>``)."""
+    out = []
+    files_dir = dest_dir / "files"
+    if src.is_file():
+        files_dir.mkdir(parents=True)
+        shutil.copyfile(src, files_dir / src.name)
+        _fsync(files_dir / src.name)
+        return [src.name]
+    files_dir.mkdir(parents=True)
+    for p in tree_files(src):
+        rel = p.relative_to(src)
+        target = files_dir / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(p, target)
+        _fsync(target)
+        out.append(rel.as_posix())
+    return out
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

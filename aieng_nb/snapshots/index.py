@@ -1,0 +1,82 @@
+"""Names and usage: ``name -> ordered versions -> hashes`` (like tags) and ``hash -> runs that used it``.
+
+One JSON file (``snapshots/index.json``) written atomically under a file lock, so several
+processes can snapshot at once.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from ..exceptions import IntegrityError, ValidationError
+from ..fsutil import atomic_write_json
+from .objects import ObjectStore
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
+
+
+def check_name(name: str) -> str:
+    """Validate a snapshot name (letters, digits, ``_ . -``; no ``@`` or ``/``).
+
+    >>> check_name("train-2024")
+    'train-2024'
+    """
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise ValidationError(
+            f"bad snapshot name {name!r}: use 1-128 letters, digits, '_', '.' or '-', starting with a letter or digit"
+        )
+    return name
+
+
+class Index:
+    def __init__(self, store: ObjectStore) -> None:
+        self.store = store
+        self.path = store.root / "index.json"
+
+    def read(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self.path.read_text())
+        except FileNotFoundError:
+            return {"names": {}, "used_by": {}}
+        except ValueError:
+            raise IntegrityError(f"{self.path} is damaged (not valid JSON)") from None
+        data.setdefault("names", {})
+        data.setdefault("used_by", {})
+        return data
+
+    @contextmanager
+    def edit(self) -> Iterator[dict[str, Any]]:
+        with self.store.lock("index"):
+            data = self.read()
+            yield data
+            atomic_write_json(self.path, data)
+
+    def tag(self, name: str, digest: str, run_id: str | None = None) -> tuple[int, bool]:
+        """Point ``name`` at ``digest``: a new version unless the latest already is it. Returns (version, new)."""
+        with self.edit() as data:
+            versions = data["names"].setdefault(name, [])
+            if versions and versions[-1]["hash"] == digest:
+                return versions[-1]["version"], False
+            version = versions[-1]["version"] + 1 if versions else 1
+            versions.append({"version": version, "hash": digest, "created": time.time(), "run_id": run_id})
+            return version, True
+
+    def add_use(self, digest: str, run_id: str) -> bool:
+        """Record that ``run_id`` used ``digest``; False when already recorded."""
+        with self.edit() as data:
+            runs = data["used_by"].setdefault(digest, [])
+            if run_id in runs:
+                return False
+            runs.append(run_id)
+            return True
+
+    def referenced(self) -> set[str]:
+        data = self.read()
+        refs = {v["hash"] for versions in data["names"].values() for v in versions}
+        refs |= {h for h, runs in data["used_by"].items() if runs}
+        return refs
