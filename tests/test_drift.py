@@ -1,0 +1,182 @@
+"""The fast drift gate: verdicts and scores agree with real Evidently 0.7 on the same data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from aieng_nb.drift import _wasserstein_bracket, drift_gate, infer_column_type
+from aieng_nb.exceptions import ValidationError
+
+
+def _frame(n: int, shift: float, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    shifted = shift > 0
+    return pd.DataFrame(
+        {
+            "num": rng.normal(shift, 1, n),
+            "wide": rng.normal(0, 1 + shift, n),
+            "expo": rng.exponential(1 + shift, n),
+            "int_many": rng.integers(0, 100 + int(60 * shift), n),
+            "int_few": rng.choice(4, n, p=[0.4, 0.3, 0.2, 0.1]) if shifted else rng.integers(0, 4, n),
+            "binary": (rng.random(n) < (0.7 if shifted else 0.5)).astype(int),
+            "cat": rng.choice(list("abcde" if shifted else "abcd"), n),
+            "gappy": np.where(rng.random(n) < 0.2, np.nan, rng.normal(0, 1, n) + shift * 0.05),
+        }
+    )
+
+
+def _evidently(ref: pd.DataFrame, cur: pd.DataFrame, **preset_kwargs) -> dict[str, tuple[str, float, bool]]:
+    from evidently import Report
+    from evidently.presets import DataDriftPreset
+
+    snap = Report([DataDriftPreset(**preset_kwargs)], include_tests=True).run(cur, ref).dict()
+    verdicts = {}
+    for test in snap["tests"]:
+        if test["name"].startswith("Value Drift for column "):
+            verdicts[test["name"][len("Value Drift for column "):]] = "FAIL" in str(test["status"])
+    out = {}
+    for metric in snap["metrics"]:
+        if metric["config"]["type"].endswith(":ValueDrift"):
+            col = metric["config"]["column"]
+            out[col] = (metric["config"]["method"], float(metric["value"]), verdicts[col])
+    return out
+
+
+EVIDENTLY_METHOD = {
+    "ks": "K-S p_value",
+    "chisquare": "chi-square p_value",
+    "z": "Z-test p_value",
+    "wasserstein": "Wasserstein distance (normed)",
+    "jensenshannon": "Jensen-Shannon distance",
+    "psi": "PSI",
+}
+
+
+@pytest.mark.parametrize("n", [600, 5000])
+@pytest.mark.parametrize("shift", [0.0, 0.5])
+def test_verdicts_and_scores_match_evidently(n: int, shift: float) -> None:
+    ref, cur = _frame(n, 0.0, 1), _frame(n, shift, 2)
+    ev = _evidently(ref, cur)
+    gate = drift_gate(ref, cur)
+    ours = gate.by_column()
+    assert set(ours) == set(ev)
+    for col, (ev_method, ev_score, ev_drift) in ev.items():
+        mine = ours[col]
+        assert EVIDENTLY_METHOD[mine.method] == ev_method, col
+        assert mine.drifted == ev_drift, (col, mine, ev_score)
+        tol = 0.01 if not mine.exact else 1e-6
+        assert mine.score == pytest.approx(ev_score, abs=tol), col
+    if shift:
+        # every column but the barely shifted one drifts
+        assert set(gate.drifted_columns) == set(ours) - {"gappy"}
+        assert gate.dataset_drift
+    else:
+        assert gate.drifted_columns == []
+        assert not gate.dataset_drift
+
+
+def test_psi_matches_evidently() -> None:
+    ref, cur = _frame(3000, 0.0, 1), _frame(3000, 0.3, 2)
+    ev = _evidently(ref, cur, method="psi")
+    gate = drift_gate(ref, cur, method="psi").by_column()
+    for col, (_, ev_score, ev_drift) in ev.items():
+        assert gate[col].method == "psi"
+        assert gate[col].score == pytest.approx(ev_score, rel=1e-6, abs=1e-9), col
+        assert gate[col].drifted == ev_drift, col
+
+
+def test_wasserstein_bracket_contains_exact_value() -> None:
+    from scipy.stats import wasserstein_distance
+
+    rng = np.random.default_rng(3)
+    for a, b in [(rng.normal(0, 1, 20000), rng.normal(0.05, 1.1, 15000)),
+                 (rng.exponential(1, 20000), rng.exponential(1.3, 25000)),
+                 (rng.integers(0, 50, 20000).astype(float), rng.integers(0, 55, 20000).astype(float))]:
+        lo, hi = min(a.min(), b.min()), max(a.max(), b.max())
+        lower, est, upper, _ = _wasserstein_bracket(a, b, lo, hi)
+        exact = wasserstein_distance(a, b)
+        assert lower - 1e-12 <= exact <= upper + 1e-12
+        assert lower <= est <= upper
+        assert upper - lower < 0.01 * np.std(a)
+
+
+def test_borderline_column_is_computed_exactly() -> None:
+    from scipy.stats import wasserstein_distance
+
+    rng = np.random.default_rng(4)
+    ref = pd.DataFrame({"x": rng.normal(0, 1, 50000)})
+    cur = pd.DataFrame({"x": rng.normal(0.1, 1, 50000)})  # normed distance right at 0.1
+    col = drift_gate(ref, cur).by_column()["x"]
+    exact = wasserstein_distance(ref.x, cur.x) / np.std(ref.x)
+    if col.exact:
+        assert col.score == pytest.approx(exact, rel=1e-9)
+    assert col.drifted == (exact >= 0.1)
+
+
+def test_unseen_categories_are_drift_and_named() -> None:
+    ref = pd.DataFrame({"c": ["a", "b"] * 1000})
+    cur = pd.DataFrame({"c": ["a", "b", "zz", "a"] * 500})
+    col = drift_gate(ref, cur).by_column()["c"]
+    assert col.drifted
+    assert "zz" in col.note
+    small = drift_gate(ref.iloc[:400], cur.iloc[:400]).by_column()["c"]
+    assert small.method == "chisquare" and small.score == 0.0 and small.drifted
+
+
+def test_all_missing_and_text_columns_are_skipped_with_reason() -> None:
+    rng = np.random.default_rng(5)
+    n = 2000
+    ref = pd.DataFrame({"x": rng.normal(size=n), "empty": np.nan, "text": [f"note {i}" for i in range(n)]})
+    cur = ref.copy()
+    cur["empty"] = np.nan
+    gate = drift_gate(ref, cur)
+    assert [c.column for c in gate.columns] == ["x"]
+    assert "empty" in gate.skipped and "missing" in gate.skipped["empty"]
+    assert "text" in gate.skipped["text"]
+
+
+def test_infinite_values_are_dropped_like_evidently() -> None:
+    rng = np.random.default_rng(6)
+    ref = pd.DataFrame({"x": rng.normal(size=3000)})
+    cur = pd.DataFrame({"x": rng.normal(size=3000)})
+    cur.loc[:10, "x"] = np.inf
+    col = drift_gate(ref, cur).by_column()["x"]
+    assert col.n_current == 3000 - 11
+    assert not col.drifted
+
+
+def test_bad_inputs_raise_clear_errors() -> None:
+    ref = pd.DataFrame({"a": [1.0, 2.0], "b": [1, 2]})
+    with pytest.raises(ValidationError, match=r"missing from current: \['b'\]"):
+        drift_gate(ref, ref[["a"]].assign(c=1))
+    with pytest.raises(ValidationError, match="current has no rows"):
+        drift_gate(ref, ref.iloc[:0])
+    with pytest.raises(ValidationError, match="DataFrame"):
+        drift_gate(ref, [1, 2, 3])
+    with pytest.raises(ValidationError, match="unknown drift method"):
+        drift_gate(ref, ref, method="bogus")
+    with pytest.raises(ValidationError, match="numerical in one frame"):
+        drift_gate(pd.DataFrame({"a": ["x", "y"] * 10}), pd.DataFrame({"a": np.linspace(0, 1, 20)}))
+
+
+def test_thresholds_and_drift_share_are_configurable() -> None:
+    rng = np.random.default_rng(7)
+    ref = pd.DataFrame({"a": rng.normal(size=5000), "b": rng.normal(size=5000)})
+    cur = pd.DataFrame({"a": rng.normal(0.3, 1, 5000), "b": rng.normal(size=5000)})
+    default = drift_gate(ref, cur)
+    assert default.drifted_columns == ["a"] and default.share == 0.5 and default.dataset_drift
+    assert not drift_gate(ref, cur, drift_share=0.6).dataset_drift
+    assert drift_gate(ref, cur, threshold=0.5).drifted_columns == []
+    ks = drift_gate(ref, cur, method="ks").by_column()
+    assert ks["a"].method == "ks" and ks["a"].drifted
+
+
+def test_infer_column_type_follows_evidently() -> None:
+    assert infer_column_type(pd.Series([1.0, 2.0])) == "numerical"
+    assert infer_column_type(pd.Series([1, 2, 3] * 5)) == "categorical"
+    assert infer_column_type(pd.Series(range(100))) == "numerical"
+    assert infer_column_type(pd.Series(["a", "b"] * 10)) == "categorical"
+    assert infer_column_type(pd.Series([f"t{i}" for i in range(10)])) == "text"
+    assert infer_column_type(pd.Series([True, False])) == "categorical"
