@@ -385,17 +385,16 @@ def reports(run: str | None = None, kind: str | None = None) -> ReportList:
 
 
 def load_report_html(run_id: str, name: str) -> str:
-    """The stored ``report.html`` of one report (downloaded from the run's artifacts)."""
-    import mlflow
-
-    from .workspace import current
+    """The stored ``report.html`` of one report (read from the run's artifacts)."""
+    from . import tracking
 
     if "/" in name or "\\" in name or name.startswith(".") or not name:
         raise ValidationError(f"bad report name {name!r}")
+    store = tracking._store()
+    rid = store.resolve_run_id(run_id)
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            local = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=f"{ARTIFACT_ROOT}/{name}/report.html",
-                                                        dst_path=tmp, tracking_uri=current().tracking_uri)
-        except Exception as exc:  # mlflow raises several types for a missing artifact
-            raise NotFoundError(f"no report {name!r} on run {run_id}: {exc}") from None
+            local = store.download_artifact(rid, f"{ARTIFACT_ROOT}/{name}/report.html", tmp)
+        except Exception as exc:  # stores raise their own types for a missing artifact
+            raise NotFoundError(f"no report {name!r} on run {rid}: {exc}") from None
         return Path(local).read_text(encoding="utf-8")

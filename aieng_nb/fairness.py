@@ -1,0 +1,299 @@
+"""Fairness reports: per-group metrics and headline gaps, computed with fairlearn.
+
+``fairness(y_true, y_pred, sensitive=...)`` (or ``fairness(model=m, X=X, y=y, sensitive="gender")``)
+returns a :class:`FairnessReport`:
+
+* classification (binary outcome; ``pos_label`` picks the positive class, default 1 / True / the
+  last label): per group count, selection rate, accuracy, TPR and FPR (fairlearn ``MetricFrame``),
+  and fairlearn's ``demographic_parity_difference``, ``demographic_parity_ratio`` and
+  ``equalized_odds_difference`` (between groups, worst case), plus ``accuracy_difference``,
+  ``tpr_difference`` and ``fpr_difference`` (max - min over groups);
+* regression: per group count, mean prediction, MAE, RMSE and mean error, with
+  ``mae_difference``, ``rmse_difference`` and ``mean_prediction_difference``;
+* several sensitive columns give intersectional groups (every observed combination);
+  missing sensitive values form their own group ``(missing)``;
+* groups with fewer than ``min_group_size`` rows (default 30) stay in the table and the gaps and
+  are flagged ``small`` (their rates are noisy).
+
+Default checks (classification): ``demographic_parity_difference > 0.1`` and
+``equalized_odds_difference > 0.1`` fail. The module is callable: ``aieng.fairness(...)``.
+
+>>> import numpy as np
+>>> rep = fairness([1, 0, 1, 0] * 25, [1, 0, 0, 0] * 25, sensitive=["a", "b"] * 50, log=False)
+>>> round(rep.metrics["demographic_parity_difference"], 2)
+0.5
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import types
+from dataclasses import dataclass
+from typing import Any
+
+from .checks import evaluate, parse_rules
+from .exceptions import ValidationError
+from .reports import Report, Section, figure_html, new_figure, table_html
+
+MISSING_GROUP = "(missing)"
+DEFAULT_MIN_GROUP_SIZE = 30
+DEFAULT_CHECKS = ["demographic_parity_difference > 0.1", "equalized_odds_difference > 0.1"]
+MAX_PLOT_GROUPS = 20
+
+
+@dataclass
+class FairnessReport(Report):
+    """Per-group metrics (``by_group`` DataFrame) and headline gaps (``metrics``)."""
+
+    by_group: Any = None
+    task: str = "classification"
+
+    @property
+    def gaps(self) -> dict[str, float]:
+        return {k: v for k, v in self.metrics.items() if k.endswith(("_difference", "_ratio"))}
+
+    @property
+    def small_groups(self) -> list[str]:
+        if self.by_group is None:
+            return []
+        return [str(g) for g in self.by_group.index[self.by_group["small"]]]
+
+
+def _series(values: Any, name: str) -> Any:
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(values, pd.Series):
+        return values.reset_index(drop=True)
+    if isinstance(values, pd.DataFrame):
+        if values.shape[1] != 1:
+            raise ValidationError(f"{name} must be one column, got {values.shape[1]}")
+        return values.iloc[:, 0].reset_index(drop=True)
+    arr = np.asarray(values)
+    if arr.ndim != 1:
+        raise ValidationError(f"{name} must be one-dimensional, got shape {arr.shape}")
+    return pd.Series(arr, name=name)
+
+
+def _sensitive_frame(sensitive: Any, X: Any, n: int) -> Any:
+    import numpy as np
+    import pandas as pd
+
+    if sensitive is None:
+        raise ValidationError("fairness needs sensitive= (a column, several columns, or column names of X)")
+    if isinstance(sensitive, str) or (isinstance(sensitive, (list, tuple)) and sensitive and all(isinstance(s, str) for s in sensitive)
+                                      and X is not None and all(s in getattr(X, "columns", ()) for s in sensitive)):
+        names = [sensitive] if isinstance(sensitive, str) else list(sensitive)
+        if X is None or not isinstance(X, pd.DataFrame):
+            raise ValidationError(f"sensitive={sensitive!r} names columns: pass X as a DataFrame that has them")
+        missing = [c for c in names if c not in X.columns]
+        if missing:
+            raise ValidationError(f"sensitive columns {missing} are not in X (columns: {list(X.columns)[:30]})")
+        frame = X[names].reset_index(drop=True)
+    elif isinstance(sensitive, pd.DataFrame):
+        frame = sensitive.reset_index(drop=True)
+    elif isinstance(sensitive, pd.Series):
+        frame = sensitive.reset_index(drop=True).to_frame(name=sensitive.name if sensitive.name is not None else "group")
+    else:
+        arr = np.asarray(sensitive)
+        if arr.ndim == 1:
+            frame = pd.DataFrame({"group": arr})
+        elif arr.ndim == 2:
+            frame = pd.DataFrame(arr, columns=[f"group{i}" for i in range(arr.shape[1])])
+        else:
+            raise ValidationError(f"sensitive must be 1- or 2-dimensional, got shape {arr.shape}")
+    if len(frame) != n:
+        raise ValidationError(f"sensitive has {len(frame)} rows but y has {n}")
+    frame.columns = [str(c) for c in frame.columns]
+    out = pd.DataFrame({c: frame[c].astype(object).where(frame[c].notna(), MISSING_GROUP).astype(str) for c in frame.columns})
+    return out
+
+
+def _infer_task(y_true: Any, y_pred: Any) -> str:
+    labels = set(y_true.dropna().unique()) | set(y_pred.dropna().unique())
+    if y_true.dtype.kind == "f" and y_pred.dtype.kind == "f" and len(labels) > 20:
+        return "regression"
+    if y_true.dtype.kind in "iuf" and len(labels) > 20:
+        return "regression"
+    return "classification"
+
+
+def fairness(
+    y_true: Any = None,
+    y_pred: Any = None,
+    *,
+    sensitive: Any = None,
+    model: Any = None,
+    X: Any = None,
+    y: Any = None,
+    task: str = "auto",
+    pos_label: Any = None,
+    min_group_size: int = DEFAULT_MIN_GROUP_SIZE,
+    checks: Any = None,
+    log: bool | None = None,
+    title: str | None = None,
+) -> FairnessReport:
+    """Per-group metrics and fairness gaps for predictions ``y_pred`` against ``y_true``.
+
+    >>> fr = fairness(y_test, y_pred, sensitive=X_test["gender"])            # doctest: +SKIP
+    >>> fr = fairness(model=clf, X=X_test, y=y_test, sensitive=["gender", "age_band"])  # doctest: +SKIP
+    """
+    import numpy as np
+    import pandas as pd
+    from fairlearn import metrics as flm
+    from sklearn.metrics import accuracy_score
+
+    if model is not None:
+        if X is None:
+            raise ValidationError("fairness(model=...) needs X= to predict on")
+        if not callable(getattr(model, "predict", None)):
+            raise ValidationError(f"model {type(model).__name__} has no predict method")
+        if y_pred is not None:
+            raise ValidationError("pass either y_pred or model=, not both")
+        y_pred = model.predict(X)
+        if y_true is None:
+            y_true = y
+    if y_true is None or y_pred is None:
+        raise ValidationError("fairness needs y_true and y_pred (or model=, X= and y=)")
+    yt, yp = _series(y_true, "y_true"), _series(y_pred, "y_pred")
+    if len(yt) != len(yp):
+        raise ValidationError(f"y_true has {len(yt)} rows but y_pred has {len(yp)}")
+    if len(yt) == 0:
+        raise ValidationError("no rows to assess")
+    sens = _sensitive_frame(sensitive, X, len(yt))
+    keep = yt.notna() & yp.notna()
+    if not keep.all():
+        yt, yp, sens = yt[keep].reset_index(drop=True), yp[keep].reset_index(drop=True), sens[keep].reset_index(drop=True)
+    if len(yt) == 0:
+        raise ValidationError("every row has a missing y_true or y_pred")
+    groups = sens.drop_duplicates()
+    if len(groups) < 2:
+        desc = ", ".join(f"{c}={groups.iloc[0][c]!r}" for c in sens.columns) if len(groups) else "none"
+        raise ValidationError(f"sensitive feature {list(sens.columns)} has a single group ({desc}): fairness needs at least two")
+    if task == "auto":
+        task = _infer_task(yt, yp)
+    if task not in ("classification", "regression"):
+        raise ValidationError(f"task must be auto, classification or regression, got {task!r}")
+    sf = sens if sens.shape[1] > 1 else sens.iloc[:, 0]
+
+    notes: list[str] = []
+    metrics: dict[str, float] = {}
+    if task == "classification":
+        labels = sorted(set(yt.unique()) | set(yp.unique()), key=str)
+        if pos_label is None:
+            if len(labels) > 2:
+                raise ValidationError(f"fairness metrics need a binary outcome; labels are {labels[:10]}: pass pos_label= "
+                                      "to compare one class against the rest")
+            pos_label = 1 if 1 in labels else (True if True in labels else labels[-1])
+        elif pos_label not in labels:
+            # a label given as text (from a spec or the command line) for numeric labels
+            matches = [lab for lab in labels if str(lab) == str(pos_label)]
+            if not matches:
+                raise ValidationError(f"pos_label {pos_label!r} is not among the labels {labels[:10]}")
+            pos_label = matches[0]
+        bt = (yt == pos_label).astype(int).to_numpy()
+        bp = (yp == pos_label).astype(int).to_numpy()
+        frame = flm.MetricFrame(
+            metrics={"count": flm.count, "selection_rate": flm.selection_rate, "accuracy": accuracy_score,
+                     "tpr": flm.true_positive_rate, "fpr": flm.false_positive_rate},
+            y_true=bt, y_pred=bp, sensitive_features=sf)
+        metrics["demographic_parity_difference"] = float(flm.demographic_parity_difference(bt, bp, sensitive_features=sf))
+        metrics["demographic_parity_ratio"] = float(flm.demographic_parity_ratio(bt, bp, sensitive_features=sf))
+        metrics["equalized_odds_difference"] = float(flm.equalized_odds_difference(bt, bp, sensitive_features=sf))
+        diffs = frame.difference(method="between_groups")
+        for name in ("accuracy", "tpr", "fpr"):
+            metrics[f"{name}_difference"] = float(diffs[name])
+        overall = frame.overall
+        metrics["overall_selection_rate"] = float(overall["selection_rate"])
+        metrics["overall_accuracy"] = float(overall["accuracy"])
+        default_checks = DEFAULT_CHECKS
+    else:
+        ytf, ypf = yt.astype(float).to_numpy(), yp.astype(float).to_numpy()
+
+        def rmse(a: Any, b: Any) -> float:
+            return float(math.sqrt(np.mean((np.asarray(b) - np.asarray(a)) ** 2)))
+
+        def mae(a: Any, b: Any) -> float:
+            return float(np.mean(np.abs(np.asarray(b) - np.asarray(a))))
+
+        def mean_error(a: Any, b: Any) -> float:
+            return float(np.mean(np.asarray(b) - np.asarray(a)))
+
+        frame = flm.MetricFrame(
+            metrics={"count": flm.count, "mean_prediction": flm.mean_prediction, "mae": mae, "rmse": rmse,
+                     "mean_error": mean_error},
+            y_true=ytf, y_pred=ypf, sensitive_features=sf)
+        diffs = frame.difference(method="between_groups")
+        for name in ("mae", "rmse", "mean_prediction"):
+            metrics[f"{name}_difference"] = float(diffs[name])
+        metrics["overall_mae"] = float(frame.overall["mae"])
+        default_checks = []
+    by_group = frame.by_group.copy()
+    by_group["count"] = by_group["count"].astype(int)
+    by_group["small"] = by_group["count"] < min_group_size
+    if isinstance(by_group.index, pd.MultiIndex):
+        by_group.index = [" / ".join(map(str, idx)) for idx in by_group.index]
+    by_group.index.name = " x ".join(sens.columns)
+    metrics["n_groups"] = float(len(by_group))
+    metrics["n_small_groups"] = float(by_group["small"].sum())
+    small = [str(g) for g in by_group.index[by_group["small"]]]
+    if small:
+        shown = ", ".join(small[:10]) + (" ..." if len(small) > 10 else "")
+        notes.append(f"{len(small)} group(s) with fewer than {min_group_size} rows (flagged; their rates are noisy): {shown}")
+    if sens.shape[1] > 1:
+        notes.append(f"intersectional groups over {list(sens.columns)}: {len(by_group)} observed combinations")
+    if not keep.all():
+        notes.append(f"{int((~keep).sum())} rows with a missing y_true or y_pred were left out")
+
+    rules = parse_rules(default_checks if checks is None else checks)
+    report = FairnessReport(kind="fairness", title=title or "Fairness report", metrics=metrics,
+                            checks=evaluate(rules, metrics), notes=notes, by_group=by_group, task=task)
+    report.details = {"task": task, "pos_label": pos_label if task == "classification" else None,
+                      "sensitive": list(sens.columns), "min_group_size": min_group_size,
+                      "by_group": {str(k): v for k, v in by_group.to_dict(orient="index").items()}}
+    _render(report)
+    if log or (log is None and _has_active_run()):
+        report.log()
+    return report
+
+
+def _has_active_run() -> bool:
+    from . import tracking
+
+    return tracking.active_run() is not None
+
+
+def _render(report: FairnessReport) -> None:
+    import numpy as np
+
+    gaps = [[k, v] for k, v in report.metrics.items() if k.endswith(("_difference", "_ratio"))]
+    report.sections.append(Section("Headline gaps", table_html(["metric", "value"], gaps)))
+    bg = report.by_group
+    cols = [c for c in bg.columns if c != "small"]
+    rows = [[str(idx), *[bg.loc[idx, c] for c in cols], "SMALL" if bg.loc[idx, "small"] else ""] for idx in bg.index]
+    report.sections.append(Section(f"By group ({bg.index.name})",
+                                   table_html(["group", *cols, "flag"], rows, list(bg["small"]))))
+    shown = bg.iloc[:MAX_PLOT_GROUPS]
+    plot_cols = ["selection_rate", "tpr", "fpr"] if report.task == "classification" else ["mae", "rmse"]
+    fig = new_figure(min(2 + 0.6 * len(shown) * len(plot_cols) / 2, 11), 3.0)
+    ax = fig.add_subplot(1, 1, 1)
+    x = np.arange(len(shown))
+    width = 0.8 / len(plot_cols)
+    for i, col in enumerate(plot_cols):
+        ax.bar(x + (i - (len(plot_cols) - 1) / 2) * width, shown[col].astype(float).to_numpy(), width, label=col)
+    ax.set_xticks(x)
+    ax.set_xticklabels([str(g)[:18] + ("*" if s else "") for g, s in zip(shown.index, shown["small"], strict=True)], rotation=30, fontsize=7)
+    ax.legend(fontsize=7)
+    ax.set_title("per-group rates (* = small group)", fontsize=9)
+    report.sections.append(Section("Per-group plot", figure_html(fig, "per-group metrics")))
+
+
+class _CallableModule(types.ModuleType):
+    """``aieng.fairness(...)`` calls :func:`fairness`; the module's other names stay reachable."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> FairnessReport:
+        return fairness(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
