@@ -87,7 +87,9 @@ def frame_to_table(df: Any, hashed: HashResult) -> Any:
     # in the pandas metadata so that they load back as object columns
     patched = df.copy(deep=False)
     for pos, arr in reuse.items():
-        patched.isetitem(pos, pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array([arr])), index=df.index, copy=False))
+        patched.isetitem(
+            pos, pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array([arr])), index=df.index, copy=False)
+        )
     table = pa.Table.from_pandas(patched, preserve_index=None)
     meta = json.loads(table.schema.metadata[b"pandas"])
     names = {str(df.columns[pos]) for pos in reuse}

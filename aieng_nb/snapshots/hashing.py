@@ -105,10 +105,14 @@ def _digest_arrow_strings(chunked: Any) -> tuple[bytes, int]:
         if chunk.null_count:
             nulls += chunk.null_count
             mask.update(chunk.is_null().to_numpy(zero_copy_only=False).view(np.uint8))
-            chunk = pc.fill_null(chunk, "" if pa.types.is_string(chunk.type) or pa.types.is_large_string(chunk.type) else b"")
+            chunk = pc.fill_null(
+                chunk, "" if pa.types.is_string(chunk.type) or pa.types.is_large_string(chunk.type) else b""
+            )
         _, offsets_buf, data_buf = chunk.buffers()[:3]
         width = np.int64 if pa.types.is_large_string(chunk.type) or pa.types.is_large_binary(chunk.type) else np.int32
-        offsets = np.frombuffer(offsets_buf, dtype=width, count=len(chunk) + 1, offset=chunk.offset * np.dtype(width).itemsize)
+        offsets = np.frombuffer(
+            offsets_buf, dtype=width, count=len(chunk) + 1, offset=chunk.offset * np.dtype(width).itemsize
+        )
         start, end = int(offsets[0]), int(offsets[-1])
         if data_buf is not None and end > start:
             data.update(memoryview(data_buf)[start:end])
@@ -120,11 +124,17 @@ def _object_to_arrow(values: np.ndarray, label: str) -> tuple[Any, str]:
     """An object column of str (or bytes) and nulls as an Arrow array, or a clear error."""
     import pyarrow as pa
 
-    for typ, token in ((pa.string(), "object:str"), (pa.binary(), "object:bytes")):
-        try:
-            return pa.array(values, type=typ, from_pandas=True), token
-        except (pa.ArrowInvalid, pa.ArrowTypeError):
-            continue
+    try:
+        arr = pa.array(values, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        arr = None
+    if arr is not None:
+        if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+            return arr, "object:str"
+        if pa.types.is_binary(arr.type) or pa.types.is_large_binary(arr.type):
+            return arr, "object:bytes"
+        if pa.types.is_null(arr.type):
+            return pa.array(values, type=pa.string(), from_pandas=True), "object:str"
     kinds = sorted({type(v).__name__ for v in values[:1000] if v is not None})
     raise ValidationError(
         f"column {label} has dtype object holding {', '.join(kinds)}: snapshots support object columns of "
@@ -256,7 +266,9 @@ def hash_series(series: Any) -> HashResult:
 
 def hash_ndarray(arr: np.ndarray, *, kind: str = "ndarray", dtype_name: str | None = None) -> HashResult:
     if arr.dtype.kind not in "biufcmM":
-        raise ValidationError(f"numpy arrays of dtype {arr.dtype} are not supported: use a numeric, bool or datetime array")
+        raise ValidationError(
+            f"numpy arrays of dtype {arr.dtype} are not supported: use a numeric, bool or datetime array"
+        )
     head = {"v": FORMAT, "kind": kind, "dtype": dtype_name or str(arr.dtype), "shape": list(arr.shape)}
     return HashResult(_finish(head, [_digest_numpy(arr)]), kind, tokens=[dtype_name or str(arr.dtype)])
 
@@ -345,7 +357,9 @@ def classify(obj: Any) -> str:
         if p.is_dir():
             return "folder"
         raise ValidationError(f"no file or folder at {str(obj)!r}: a string is snapshotted as a path to existing data")
-    raise ValidationError(f"cannot snapshot a {type(obj).__module__}.{type(obj).__qualname__}: supported are {SUPPORTED}")
+    raise ValidationError(
+        f"cannot snapshot a {type(obj).__module__}.{type(obj).__qualname__}: supported are {SUPPORTED}"
+    )
 
 
 def tensor_to_numpy(tensor: Any) -> tuple[np.ndarray, str]:

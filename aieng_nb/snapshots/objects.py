@@ -130,9 +130,7 @@ class ObjectStore:
             return []
         now = time.time()
         return [
-            p
-            for p in self.objects.iterdir()
-            if p.name.startswith(TMP_PREFIX) and now - p.stat().st_mtime >= older_than
+            p for p in self.objects.iterdir() if p.name.startswith(TMP_PREFIX) and now - p.stat().st_mtime >= older_than
         ]
 
     def remove(self, digest: str) -> int:

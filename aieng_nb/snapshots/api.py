@@ -1,0 +1,422 @@
+"""The snapshot API: ``snapshot``, ``load``, ``snapshots`` (listing), ``show``, ``resolve``.
+
+>>> import pandas as pd, aieng_nb as aieng              # doctest: +SKIP
+>>> rec = aieng.snapshot(pd.DataFrame({"x": [1, 2]}), name="train")   # doctest: +SKIP
+>>> aieng.load("train").equals(pd.DataFrame({"x": [1, 2]}))           # doctest: +SKIP
+True
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+from .. import audit, privacy
+from ..exceptions import IntegrityError, NotFoundError, ValidationError
+from ..workspace import Workspace, current
+from . import codec
+from .hashing import HashResult, classify, hash_frame, hash_object, hash_series
+from .index import Index, check_name
+from .objects import ObjectStore
+from .profile import profile_array, profile_files, profile_frame
+from .records import SnapshotList, SnapshotRecord, shape_text
+
+log = logging.getLogger("aieng_nb.snapshots")
+
+TABLE_KINDS = ("frame", "series")
+_REF_RE = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9_.\-]*)(?:@(?P<version>\d+|latest))?$")
+
+
+def _stores(workspace: Workspace | None) -> tuple[Workspace, ObjectStore, Index]:
+    ws = workspace or current()
+    store = ObjectStore(ws.path("snapshots"))
+    return ws, store, Index(store)
+
+
+def _versions() -> dict[str, str]:
+    import sys
+
+    out = {}
+    for mod in ("pandas", "pyarrow", "numpy", "torch"):
+        m = sys.modules.get(mod)
+        if m is not None:
+            out[mod] = getattr(m, "__version__", "")
+    from .._version import __version__
+
+    out["aieng_nb"] = __version__
+    return out
+
+
+# --- lineage ----------------------------------------------------------------------------------------
+
+
+def _active_run() -> Any:
+    try:
+        from .. import tracking
+    except ImportError:  # tracking not available: no lineage
+        return None
+    return tracking.active_run()
+
+
+def _record_use(index: Index, meta: dict[str, Any], name: str | None, run: Any) -> str | None:
+    """Record ``run`` as a user of the snapshot (our index + an MLflow dataset input). Returns the run id."""
+    if run is None:
+        return None
+    run_id = str(run.id)
+    if index.add_use(meta["id"], run_id):
+        from .. import tracking
+
+        schema = [{"name": c["name"], "dtype": c["dtype"]} for c in meta.get("schema", [])]
+        tracking.log_dataset_input(
+            name=name or meta["id"][:12],
+            digest=meta["id"],
+            source=f"aieng-snapshot://{name + '@' + str(meta.get('_version')) if name else meta['id']}",
+            schema=schema or None,
+            profile=_lineage_profile(meta),
+            run_id=run_id,
+        )
+    return run_id
+
+
+def _lineage_profile(meta: dict[str, Any]) -> dict[str, Any]:
+    prof = meta.get("profile", {})
+    out: dict[str, Any] = {"kind": meta["kind"], "shape": meta.get("shape"), "bytes": meta.get("bytes")}
+    if prof.get("kind") == "table":
+        out["num_rows"] = prof.get("rows")
+        out["null_share"] = {c["name"]: c["null_share"] for c in prof["columns"]}
+    return out
+
+
+# --- snapshot ---------------------------------------------------------------------------------------
+
+
+def snapshot(
+    data: Any,
+    name: str | None = None,
+    *,
+    pii: str | None = None,
+    pii_scan: str = "auto",
+    workspace: Workspace | None = None,
+) -> SnapshotRecord:
+    """Store ``data`` (DataFrame, Series, ndarray, tensor, or a file/folder path) content-addressed.
+
+    ``name`` is a versioned pointer: a new version is added when the content differs from the
+    latest one. The same content is never stored twice (under any name): a re-snapshot only
+    hashes. ``pii`` is ``warn`` (default, from ``Aieng.pii_policy``), ``block``, ``redact`` or
+    ``allow``; ``pii_scan`` is ``auto`` (sample above 200k rows), ``full`` or ``sample``
+    (``block`` and ``redact`` always scan fully). A snapshot taken during an active run is
+    recorded as an input of that run.
+
+    >>> import pandas as pd
+    >>> rec = snapshot(pd.DataFrame({"x": [1, 2]}), name="demo")   # doctest: +SKIP
+    >>> rec.ref                                                     # doctest: +SKIP
+    'demo@1'
+    """
+    t0 = time.perf_counter()
+    policy = privacy.check_policy(pii)
+    if pii_scan not in privacy.MODES:
+        raise ValidationError(f"unknown pii_scan {pii_scan!r}: use one of {', '.join(privacy.MODES)}")
+    kind = classify(data)
+    if name is None:
+        if kind in ("file", "folder"):
+            name = re.sub(r"[^A-Za-z0-9_.\-]", "_", Path(data).resolve().name).lstrip("._-") or "data"
+        else:
+            raise ValidationError("give the snapshot a name: aieng.snapshot(df, name='train')")
+    check_name(name)
+    ws, store, index = _stores(workspace)
+    run = _active_run()
+    hashed = hash_object(data)
+    digest = hashed.digest
+    findings_scan: privacy.ScanResult | None = None
+    scan_mode = "full" if policy in ("block", "redact") else pii_scan
+
+    if kind in TABLE_KINDS and policy == "redact":
+        alias = index.read().get("aliases", {}).get(f"redact:{digest}")
+        if alias and store.exists(alias):
+            digest = alias
+        elif not (store.exists(digest) and _clean_full_scan(store.meta(digest))):
+            redacted, findings_scan = privacy.redact(data, key=privacy.workspace_key(ws))
+            if findings_scan.findings:
+                data = redacted
+                hashed = hash_series(data) if kind == "series" else hash_frame(data)
+                with index.edit() as idx:
+                    idx.setdefault("aliases", {})[f"redact:{digest}"] = hashed.digest
+                digest = hashed.digest
+
+    stored = False
+    if store.exists(digest):
+        meta = store.meta(digest)
+        if kind in TABLE_KINDS and policy != "allow" and _needs_scan(meta.get("pii", {}), scan_mode):
+            findings_scan = findings_scan or privacy.scan(data, mode=scan_mode)
+            meta["pii"] = _pii_meta(policy, findings_scan)
+            store.write_meta(digest, meta)
+        if policy == "block" and (meta.get("pii") or {}).get("findings"):
+            _block(name, digest, meta["pii"], ws)
+    else:
+        if kind in TABLE_KINDS and policy != "allow" and findings_scan is None:
+            findings_scan = privacy.scan(data, mode=scan_mode)
+        if policy == "block" and findings_scan is not None and findings_scan.findings:
+            _block(name, digest, _pii_meta(policy, findings_scan), ws)
+        pii_meta = _pii_meta(policy, findings_scan) if kind in TABLE_KINDS else {"policy": policy, "scanned": False}
+        stored = store.put(digest, lambda tmp: _write_object(tmp, data, kind, hashed, pii_meta))
+        meta = store.meta(digest)
+
+    version, new_version = index.tag(name, digest, run_id=str(run.id) if run is not None else None)
+    meta["_version"] = version
+    run_id = _record_use(index, meta, name, run)
+    pii_info = meta.get("pii") or {}
+    if pii_info.get("findings") and policy == "warn":
+        log.warning("snapshot %s@%s: PII found (policy warn, stored as is): %s", name, version, _summary(pii_info))
+    if stored or new_version:
+        audit.append(
+            "snapshot.create",
+            {
+                "hash": digest,
+                "name": name,
+                "version": version,
+                "kind": kind,
+                "shape": meta.get("shape"),
+                "bytes": meta.get("bytes"),
+                "new_object": stored,
+                "pii_policy": policy,
+                "pii_findings": pii_info.get("findings", []),
+                "run_id": run_id,
+            },
+            workspace=ws,
+        )
+    return _record(meta, name, version, index, stored=stored, seconds=time.perf_counter() - t0)
+
+
+def _summary(pii: dict[str, Any]) -> str:
+    return "; ".join(f"{f['column']}: {f['count']} {f['kind']}" for f in pii.get("findings", []))
+
+
+def _clean_full_scan(meta: dict[str, Any]) -> bool:
+    pii = meta.get("pii") or {}
+    return bool(pii.get("scanned")) and pii.get("mode") == "full" and not pii.get("findings")
+
+
+def _needs_scan(pii: dict[str, Any], mode: str) -> bool:
+    if not pii.get("scanned"):
+        return True
+    return mode == "full" and pii.get("mode") != "full"
+
+
+def _pii_meta(policy: str, res: privacy.ScanResult | None) -> dict[str, Any]:
+    if res is None:
+        return {"policy": policy, "scanned": False, "findings": []}
+    out = {"policy": policy, "scanned": True, **res.to_dict()}
+    if policy == "redact" and res.findings:
+        out["redacted"] = True
+    return out
+
+
+def _block(name: str, digest: str, pii: dict[str, Any], ws: Workspace) -> None:
+    audit.append(
+        "snapshot.block", {"hash": digest, "name": name, "pii_findings": pii.get("findings", [])}, workspace=ws
+    )
+    findings = [privacy.Finding(**f) for f in pii.get("findings", [])]
+    res = privacy.ScanResult(findings, pii.get("mode", "full"), pii.get("rows", 0), pii.get("rows_scanned", 0), [], 0.0)
+    raise privacy.PIIBlockedError(res)
+
+
+def _write_object(tmp: Path, data: Any, kind: str, hashed: HashResult, pii_meta: dict[str, Any]) -> dict[str, Any]:
+    meta: dict[str, Any] = {
+        "id": hashed.digest,
+        "kind": kind,
+        "created": time.time(),
+        "pii": pii_meta,
+        "written_with": _versions(),
+    }
+    hide = {f["column"] for f in pii_meta.get("findings", [])} if not pii_meta.get("redacted") else set()
+    if kind in TABLE_KINDS:
+        df = data.to_frame(name=codec.SERIES_COLUMN) if kind == "series" else data
+        if kind == "series":
+            meta["series_name"] = data.name
+        meta["format"] = "parquet"
+        meta["shape"] = list(data.shape) if kind == "frame" else [len(data), 1]
+        meta["schema"] = [
+            {"name": str(df.columns[i]), "dtype": str(df.dtypes.iloc[i]), "token": hashed.tokens[i]}
+            for i in range(df.shape[1])
+        ]
+        meta["restore"] = codec.frame_restore_info(df)
+        meta["profile"] = profile_frame(df, arrow_columns=hashed.arrow_columns, hide_top=hide)
+        if kind == "series":
+            meta["profile"]["columns"][0]["name"] = str(data.name)
+        codec.write_table(codec.frame_to_table(df, hashed), tmp / "data.parquet")
+        codec._fsync(tmp / "data.parquet")
+    elif kind in ("ndarray", "tensor"):
+        if kind == "tensor":
+            arr, dtype_name = codec.tensor_array(data)
+            meta["torch_dtype"] = dtype_name
+            meta["requires_grad"] = bool(data.requires_grad)
+        else:
+            arr, dtype_name = data, str(data.dtype)
+        meta["format"] = "npy"
+        meta["shape"] = list(arr.shape)
+        meta["profile"] = profile_array(arr, dtype_name)
+        codec.write_array(arr, tmp / "data.npy")
+        codec._fsync(tmp / "data.npy")
+    else:
+        src = Path(data).resolve()
+        files = codec.copy_path(src, tmp)
+        meta["format"] = "files"
+        meta["source"] = str(src)
+        meta["shape"] = [len(files)]
+        sizes = [(tmp / "files" / f).stat().st_size for f in files]
+        meta["profile"] = profile_files(files, sizes)
+    return meta
+
+
+def _record(
+    meta: dict[str, Any],
+    name: str | None,
+    version: int | None,
+    index: Index,
+    *,
+    stored: bool = False,
+    seconds: float = 0.0,
+) -> SnapshotRecord:
+    return SnapshotRecord(
+        id=meta["id"],
+        kind=meta["kind"],
+        name=name,
+        version=version,
+        shape=list(meta.get("shape") or []),
+        bytes=int(meta.get("bytes") or 0),
+        created=float(meta.get("created") or 0),
+        profile=meta.get("profile") or {},
+        pii=meta.get("pii") or {},
+        used_by=list(index.read()["used_by"].get(meta["id"], [])),
+        schema=list(meta.get("schema") or []),
+        stored=stored,
+        seconds=seconds,
+    )
+
+
+# --- references, load, listing -----------------------------------------------------------------------
+
+
+def resolve(ref: str, *, workspace: Workspace | None = None) -> tuple[str, str | None, int | None]:
+    """``name``, ``name@N``, ``name@latest`` or a hash prefix (at least 6 hex digits) -> (hash, name, version)."""
+    _, store, index = _stores(workspace)
+    if not isinstance(ref, str) or not ref:
+        raise ValidationError(f"bad snapshot reference {ref!r}: use NAME, NAME@VERSION or a hash prefix")
+    names = index.read()["names"]
+    m = _REF_RE.match(ref)
+    if m and m.group("name") in names:
+        versions = names[m.group("name")]
+        v = m.group("version")
+        if v is None or v == "latest":
+            entry = versions[-1]
+        else:
+            match = [e for e in versions if e["version"] == int(v)]
+            if not match:
+                raise NotFoundError(
+                    f"snapshot {m.group('name')!r} has no version {v} (versions: {', '.join(str(e['version']) for e in versions)})"
+                )
+            entry = match[0]
+        return entry["hash"], m.group("name"), entry["version"]
+    if re.fullmatch(r"[0-9a-f]{6,32}", ref):
+        hits = [h for h in store.hashes() if h.startswith(ref)]
+        if len(hits) == 1:
+            hit_name, hit_version = _name_of(names, hits[0])
+            return hits[0], hit_name, hit_version
+        if len(hits) > 1:
+            raise ValidationError(f"hash prefix {ref!r} is ambiguous ({len(hits)} snapshots): give more digits")
+    known = ", ".join(sorted(names)) or "none yet"
+    raise NotFoundError(f"no snapshot {ref!r} (names: {known}); use NAME, NAME@VERSION or a hash prefix")
+
+
+def _name_of(names: dict[str, Any], digest: str) -> tuple[str | None, int | None]:
+    for name, versions in names.items():
+        for e in reversed(versions):
+            if e["hash"] == digest:
+                return name, e["version"]
+    return None, None
+
+
+def load(ref: str, *, verify: bool = True, workspace: Workspace | None = None) -> Any:
+    """The stored object: a DataFrame/Series/ndarray/tensor equal to the original, or a Path to the
+    stored copy of a file or folder (read it, do not modify it).
+
+    ``ref`` is ``name`` (latest), ``name@3`` or a hash prefix. With ``verify`` (default) the file
+    checksums and the content hash are checked: a corrupted object raises ``IntegrityError``.
+    """
+    digest, name, version = resolve(ref, workspace=workspace)
+    _, store, index = _stores(workspace)
+    meta = store.meta(digest)
+    if verify:
+        store.verify_files(digest, meta)
+    folder = store.dir(digest)
+    kind = meta["kind"]
+    if kind in TABLE_KINDS:
+        obj = codec.read_frame(folder / "data.parquet", meta.get("restore", {}))
+        if kind == "series":
+            obj = obj.iloc[:, 0]
+            obj.name = meta.get("series_name")
+        check = hash_series(obj) if kind == "series" else hash_frame(obj)
+    elif kind in ("ndarray", "tensor"):
+        arr = codec.read_array(folder / "data.npy")
+        from .hashing import hash_ndarray
+
+        check = hash_ndarray(arr, kind=kind, dtype_name=meta.get("torch_dtype"))
+        obj = codec.numpy_to_tensor(arr, meta["torch_dtype"]) if kind == "tensor" else arr
+        if kind == "tensor" and meta.get("requires_grad"):
+            obj.requires_grad_(True)
+    else:
+        files = folder / "files"
+        obj = files / next(iter(meta["profile"]["list"])) if kind == "file" else files
+        from .hashing import hash_path
+
+        check = hash_path(obj) if verify else None  # type: ignore[assignment]
+    if verify and check is not None and check.digest != digest:
+        raise IntegrityError(
+            f"snapshot {digest[:12]} is corrupted: its data hashes to {check.digest[:12]} "
+            "(the stored bytes were changed, or this pandas/pyarrow cannot read them back identically)"
+        )
+    meta["_version"] = version
+    _record_use(index, meta, name, _active_run())
+    return obj
+
+
+def show(ref: str, *, workspace: Workspace | None = None) -> SnapshotRecord:
+    """The record (profile, PII findings, lineage) of one snapshot."""
+    digest, name, version = resolve(ref, workspace=workspace)
+    _, store, index = _stores(workspace)
+    return _record(store.meta(digest), name, version, index)
+
+
+def list_snapshots(name: str | None = None, *, workspace: Workspace | None = None) -> SnapshotList:
+    """All named snapshot versions (newest last), or the versions of one name."""
+    _, store, index = _stores(workspace)
+    data = index.read()
+    if name is not None and name not in data["names"]:
+        raise NotFoundError(f"no snapshot named {name!r} (names: {', '.join(sorted(data['names'])) or 'none yet'})")
+    rows = []
+    for nm in sorted(data["names"]):
+        if name is not None and nm != name:
+            continue
+        for e in data["names"][nm]:
+            try:
+                meta = store.meta(e["hash"])
+            except NotFoundError:
+                meta = {"kind": "missing", "shape": [], "bytes": 0}
+            rows.append(
+                {
+                    "name": nm,
+                    "version": e["version"],
+                    "hash": e["hash"],
+                    "kind": meta.get("kind"),
+                    "shape": meta.get("shape"),
+                    "shape_text": shape_text(meta) if meta.get("kind") != "missing" else "missing",
+                    "bytes": meta.get("bytes", 0),
+                    "created": e.get("created"),
+                    "used_by": list(data["used_by"].get(e["hash"], [])),
+                    "pii_findings": len((meta.get("pii") or {}).get("findings") or []),
+                }
+            )
+    return SnapshotList(rows)

@@ -1,0 +1,79 @@
+"""Garbage collection: remove objects that no name version and no run references.
+
+Objects younger than ``grace`` seconds are kept (a concurrent snapshot may have written its
+object and not yet tagged it), and so are leftovers of interrupted writes younger than that.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .. import audit
+from ..workspace import Workspace
+
+
+@dataclass
+class GCResult:
+    removed: list[str] = field(default_factory=list)
+    freed_bytes: int = 0
+    temp_removed: int = 0
+    kept: int = 0
+    dry_run: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def __str__(self) -> str:
+        from .records import human_bytes
+
+        verb = "would remove" if self.dry_run else "removed"
+        lines = [
+            f"{verb} {len(self.removed)} unreferenced objects ({human_bytes(self.freed_bytes)}), "
+            f"{self.temp_removed} interrupted writes; kept {self.kept}"
+        ]
+        lines += [f"  {h}" for h in self.removed]
+        return "\n".join(lines)
+
+
+def gc(*, dry_run: bool = False, grace: float = 600.0, workspace: Workspace | None = None) -> GCResult:
+    """Delete unreferenced snapshot objects (``dry_run`` only lists them).
+
+    >>> print(gc(dry_run=True))   # doctest: +SKIP
+    would remove 0 unreferenced objects (0 B), 0 interrupted writes; kept 3
+    """
+    import time
+
+    from .api import _stores
+
+    ws, store, index = _stores(workspace)
+    result = GCResult(dry_run=dry_run)
+    with store.lock("index"):
+        refs = index.referenced()
+        now = time.time()
+        for digest in list(store.hashes()):
+            if digest in refs:
+                result.kept += 1
+                continue
+            meta = store.meta(digest)
+            if now - float(meta.get("created") or 0) < grace:
+                result.kept += 1
+                continue
+            result.removed.append(digest)
+            if dry_run:
+                result.freed_bytes += int(meta.get("bytes") or 0)
+            else:
+                result.freed_bytes += store.remove(digest)
+        temps = store.temp_dirs(older_than=grace)
+        result.temp_removed = len(temps)
+        if not dry_run:
+            for tmp in temps:
+                shutil.rmtree(tmp, ignore_errors=True)
+    if not dry_run and (result.removed or result.temp_removed):
+        audit.append(
+            "snapshot.gc",
+            {"removed": result.removed, "freed_bytes": result.freed_bytes, "temp_removed": result.temp_removed},
+            workspace=ws,
+        )
+    return result
