@@ -35,6 +35,14 @@ _LAZY: dict[str, str] = {
     "get_run": "tracking",
     "compare": "tracking",
     "recover": "lifecycle",
+    # notebook jobs (aieng.jobs is the jobs package, callable: aieng.jobs(status="failed"))
+    "run_job": "jobs",
+    "jobs": "jobs",
+    "sweep": "jobs",
+    # data snapshots (aieng.snapshots is the snapshots package, callable: aieng.snapshots() lists them)
+    "snapshot": "snapshots",
+    "load": "snapshots",
+    "snapshots": "snapshots",
     # modules used as namespaces: aieng.audit.verify()
     "audit": "audit",
 }

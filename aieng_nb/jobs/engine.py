@@ -122,6 +122,7 @@ def register_engine() -> None:
                 timeout=execution_timeout,
                 startup_timeout=start_timeout,
                 kernel_name=kernel_name,
+                extra_arguments=["--IPKernelApp.log_level=ERROR"],
                 log=_quiet_logger(),
                 log_output=log_output,
                 stdout_file=stdout_file,

@@ -34,7 +34,7 @@ class TextProgress(Progress):
 
     def _write(self, text: str, final: bool = False) -> None:
         with self._lock:
-            if self._tty or "ipykernel" in sys.modules:
+            if self._tty or _in_notebook():
                 self.stream.write("\r" + text.ljust(60) + ("\n" if final else ""))
             elif final:
                 self.stream.write(text + "\n")
@@ -52,6 +52,13 @@ class TextProgress(Progress):
     def sweep(self, done: int, total: int, record: Any | None = None) -> None:
         status = f" (last: {record.job_id} {record.status})" if record is not None else ""
         self._write(f"sweep: {done}/{total} jobs done{status}", final=done == total)
+
+
+def _in_notebook() -> bool:
+    ipython = sys.modules.get("IPython")
+    get = getattr(ipython, "get_ipython", None)
+    shell = get() if get is not None else None
+    return type(shell).__name__ == "ZMQInteractiveShell"
 
 
 def resolve(progress: Any) -> Progress:

@@ -464,6 +464,25 @@ def _finish(record: JobRecord, ws: Workspace, progress: Progress, elapsed: float
     return record
 
 
+def fail_job(job_id: str, workspace: Workspace | None, kind: str, message: str) -> JobRecord:
+    """Mark a job that did not finish on its own as FAILED (e.g. its cluster lost it) and close its run."""
+    ws = workspace or current()
+
+    def fail(r: JobRecord) -> bool:
+        if r.finished:
+            return False
+        records.kill_kernel(r)
+        r.status = JobStatus.FAILED
+        r.error = asdict(JobError(kind=kind, message=message))
+        r.history.append({"attempt": r.attempts, "status": JobStatus.FAILED, "error": r.error})
+        return True
+
+    record = records.mutate(job_id, fail, ws)
+    if record.finished and record.finished_at:
+        return record
+    return _finish(record, ws, Progress(), 0.0)
+
+
 # ---- stop / list / show ---------------------------------------------------------------------
 
 

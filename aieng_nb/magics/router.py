@@ -23,6 +23,11 @@ SUBCOMMANDS: dict[str, str] = {
     "compare": "runs_cmds",
     "recover": "runs_cmds",
     "audit": "audit_cmd",
+    "job": "job_cmds",
+    "jobs": "job_cmds",
+    "snapshot": "snapshot_cmds",
+    "snapshots": "snapshot_cmds",
+    "diff": "snapshot_cmds",
     "help": "help_cmd",
 }
 

@@ -1,0 +1,302 @@
+"""``aieng job run|list|show|stop|params``, ``aieng sweep`` and ``aieng reproduce``.
+
+Exit codes of ``job run`` and ``sweep``: 0 completed, 1 failed, 3 timed out, 4 stopped,
+5 monitoring checks failed (only with ``--fail-on-checks``), 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from .output import print_json, text_table
+
+EXIT_HELP = "exit codes: 0 completed, 1 failed, 3 timed out, 4 stopped, 5 checks failed (--fail-on-checks), 2 bad usage"
+
+
+def add_parameter_options(p: argparse.ArgumentParser, sweep: bool = False) -> None:
+    value = "V1,V2,..." if sweep else "VALUE"
+    p.add_argument(
+        "-p",
+        "--parameter",
+        nargs=2,
+        action="append",
+        metavar=("NAME", value),
+        default=[],
+        help="a parameter value" + (" list (comma-separated, or a JSON list)" if sweep else ""),
+    )
+    p.add_argument("-f", "--parameters-file", help="parameters from a YAML or JSON file")
+    p.add_argument("--parameters-json", metavar="JSON", help="parameters as a JSON object, e.g. '{\"lr\": 0.1}'")
+    p.add_argument("--allow-unknown", action="store_true", help="accept names the parameters cell does not declare")
+
+
+def add_job_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--timeout", type=float, help="seconds an attempt may take (then TIMED_OUT)")
+    p.add_argument("--cell-timeout", type=float, help="seconds one cell may take (then TIMED_OUT)")
+    p.add_argument("--retries", type=int, default=0, help="retry a failed or timed-out job N times")
+    p.add_argument("--retry-backoff", type=float, default=1.0, help="seconds before the first retry (doubles)")
+    p.add_argument("--experiment", "-e", help="MLflow experiment (default: the notebook's name)")
+    p.add_argument("--kernel", dest="kernel_name", help="kernel name (default: the notebook's, else python3)")
+    p.add_argument("--cwd", help="working folder of the kernel (default: the notebook's folder)")
+    p.add_argument("--executor", help="local (default), process, dask, or a plugin")
+    p.add_argument("--address", help="cluster address for the executor, e.g. tcp://127.0.0.1:8786")
+    p.add_argument("--monitor", metavar="SPEC", help="monitoring spec (JSON or a name) checked after the notebook")
+    p.add_argument("--fail-on-checks", action="store_true", help="exit 5 when the monitoring checks fail")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    job = subparsers.add_parser("job", help="run notebooks as tracked jobs", epilog=EXIT_HELP)
+    sub = job.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    run = sub.add_parser("run", help="run a notebook as a job", epilog=EXIT_HELP)
+    run.add_argument("notebook")
+    add_parameter_options(run)
+    add_job_options(run)
+    run.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    run.add_argument("--json", action="store_true", help="print the final job record as JSON")
+    run.set_defaults(func=_run)
+
+    ls = sub.add_parser("list", help="jobs, newest first")
+    ls.add_argument("--status", "-s", type=str.upper, choices=_statuses())
+    ls.add_argument("--last", "-l", type=int, default=50)
+    ls.add_argument("--json", action="store_true")
+    ls.set_defaults(func=_list)
+
+    show = sub.add_parser("show", help="one job: status, parameters, run, output notebook, error")
+    show.add_argument("job_id")
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(func=_show)
+
+    stop = sub.add_parser("stop", help="stop a queued or running job")
+    stop.add_argument("job_id")
+    stop.add_argument("--wait", type=float, default=15.0, help="seconds to wait for the runner to stop it")
+    stop.set_defaults(func=_stop)
+
+    prm = sub.add_parser("params", help="the parameters a notebook declares")
+    prm.add_argument("notebook")
+    prm.add_argument("--json", action="store_true")
+    prm.set_defaults(func=_params)
+
+    sw = subparsers.add_parser("sweep", help="run a notebook over a grid of parameters", epilog=EXIT_HELP)
+    sw.add_argument("notebook")
+    add_parameter_options(sw, sweep=True)
+    add_job_options(sw)
+    sw.add_argument("--parallel", type=int, default=1, help="jobs at once (default 1)")
+    sw.add_argument("--random", type=int, metavar="N", dest="samples", help="N random points instead of the grid")
+    sw.add_argument("--seed", type=int, default=0, help="seed of --random")
+    sw.add_argument("--metric", help="metric that picks the best run (default: the first logged)")
+    sw.add_argument("--goal", choices=["max", "min"], default="max")
+    sw.add_argument("--json", action="store_true")
+    sw.set_defaults(func=_sweep)
+
+    rep = subparsers.add_parser("reproduce", help="re-run a job's run exactly and compare metrics")
+    rep.add_argument("run_id", help="MLflow run id of a job (or a job id)")
+    rep.add_argument("--rtol", type=float, default=1e-9, help="relative tolerance for metrics")
+    rep.add_argument("--atol", type=float, default=0.0, help="absolute tolerance for metrics")
+    rep.add_argument("--executor", help="executor for the re-run")
+    rep.add_argument("--address", help="cluster address for the executor")
+    rep.add_argument("--json", action="store_true")
+    rep.set_defaults(func=_reproduce)
+
+
+def _statuses() -> list[str]:
+    from ..jobs.records import JobStatus
+
+    return list(JobStatus.ALL)
+
+
+def collect_parameters(args: argparse.Namespace) -> dict[str, Any]:
+    from ..exceptions import ValidationError
+    from ..jobs import params
+
+    values: dict[str, Any] = {}
+    if getattr(args, "parameters_json", None):
+        values.update(params.parse_json_parameters(args.parameters_json))
+    for name, raw in args.parameter:
+        values[params.check_name(name)] = raw
+    if not all(isinstance(k, str) for k in values):
+        raise ValidationError("parameter names must be strings")
+    return values
+
+
+def parse_monitor(spec: str | None) -> Any:
+    if spec is None:
+        return None
+    try:
+        return json.loads(spec)
+    except json.JSONDecodeError:
+        return spec
+
+
+def job_options(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "parameters_file": args.parameters_file,
+        "allow_unknown": args.allow_unknown,
+        "timeout": args.timeout,
+        "cell_timeout": args.cell_timeout,
+        "retries": args.retries,
+        "retry_backoff": args.retry_backoff,
+        "experiment": args.experiment,
+        "kernel_name": args.kernel_name,
+        "cwd": args.cwd,
+        "monitor": parse_monitor(args.monitor),
+    }
+
+
+def _run(args: argparse.Namespace) -> int:
+    from ..jobs.runner import run_job
+
+    record = run_job(
+        args.notebook,
+        collect_parameters(args),
+        executor=args.executor,
+        address=args.address,
+        progress=not (args.quiet or args.json),
+        **job_options(args),
+    )
+    if args.json:
+        print_json(record.to_dict())
+    else:
+        print(record)
+    return outcome_code(record, args.fail_on_checks)
+
+
+def outcome_code(record: Any, fail_on_checks: bool) -> int:
+    from ..jobs.records import EXIT_CHECKS_FAILED
+
+    code = record.exit_code
+    if code == 0 and fail_on_checks and record.checks_failed:
+        return EXIT_CHECKS_FAILED
+    return code
+
+
+def job_rows(records: list[Any]) -> list[list[Any]]:
+    rows = []
+    for r in records:
+        status = r.status + (" (checks failed)" if r.checks_failed else "")
+        params = json.dumps(r.parameters, default=str)
+        rows.append(
+            [
+                r.job_id,
+                status,
+                r.notebook.rsplit("/", 1)[-1],
+                params if len(params) <= 40 else params[:37] + "...",
+                f"{r.attempts}/{r.max_attempts}",
+                f"{r.duration_s:.1f}s" if r.duration_s is not None else "",
+                (r.run_id or "")[:12],
+                r.error_summary[:50],
+            ]
+        )
+    return rows
+
+
+JOB_HEADERS = ["job", "status", "notebook", "parameters", "attempts", "duration", "run", "error"]
+
+
+def _list(args: argparse.Namespace) -> int:
+    from ..jobs.runner import jobs
+
+    found = jobs(args.status, limit=args.last)
+    if args.json:
+        print_json([r.to_dict() for r in found])
+    elif not found:
+        print("no jobs" + (f" with status {args.status}" if args.status else ""))
+    else:
+        print(text_table(JOB_HEADERS, job_rows(found)))
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    from ..jobs import records
+
+    records.recover_stale()
+    record = records.load(args.job_id)
+    if args.json:
+        print_json(record.to_dict())
+        return 0
+    print(record)
+    if record.status == "RUNNING" and record.cells_total:
+        print(f"progress   cell {record.cells_done}/{record.cells_total}")
+    if record.html_path:
+        print(f"html       {record.html_path}")
+    for entry in record.history:
+        err = entry.get("error") or {}
+        detail = f"  {err.get('kind')}: {err.get('message')}" if err else ""
+        print(f"  attempt {entry.get('attempt')}: {entry.get('status')}{detail}")
+    return 0
+
+
+def _stop(args: argparse.Namespace) -> int:
+    from ..jobs.runner import stop_job
+
+    record = stop_job(args.job_id, wait=args.wait)
+    print(f"job {record.job_id}: {record.status}")
+    return 0 if record.status == "STOPPED" or record.finished else 1
+
+
+def _params(args: argparse.Namespace) -> int:
+    from ..jobs.params import notebook_parameters
+
+    found = notebook_parameters(args.notebook)
+    if args.json:
+        print_json([p.to_dict() for p in found])
+    elif not found:
+        print(f"{args.notebook} has no parameters cell (tag a code cell 'parameters')")
+    else:
+        print(
+            text_table(
+                ["name", "type", "default", "help"], [[p.name, p.type_name, repr(p.default), p.help] for p in found]
+            )
+        )
+    return 0
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from ..jobs.sweeps import parse_sweep_values, sweep
+
+    grid = {name: parse_sweep_values(raw) for name, raw in args.parameter}
+    fixed: dict[str, Any] = {}
+    if args.parameters_json:
+        from ..jobs.params import parse_json_parameters
+
+        fixed.update(parse_json_parameters(args.parameters_json))
+    result = sweep(
+        args.notebook,
+        grid,
+        samples=args.samples,
+        seed=args.seed,
+        parallel=args.parallel,
+        executor=args.executor,
+        address=args.address,
+        metric=args.metric,
+        goal=args.goal,
+        fixed=fixed,
+        progress=not args.json,
+        **job_options(args),
+    )
+    if args.json:
+        print_json(result.to_dict())
+    else:
+        print(result.table())
+        print(f"sweep {result.sweep_id}  parent run {result.parent_run_id}")
+    codes = [outcome_code(j, args.fail_on_checks) for j in result.jobs]
+    return max(codes, default=0) if any(codes) else 0
+
+
+def _reproduce(args: argparse.Namespace) -> int:
+    from ..jobs.reproduce import reproduce
+
+    report = reproduce(args.run_id, rtol=args.rtol, atol=args.atol, executor=args.executor, address=args.address)
+    if args.json:
+        print_json(report.to_dict())
+    else:
+        print(report)
+    return 0 if report.matches else 1
+
+
+def main() -> None:  # pragma: no cover - convenience for python -m
+    from . import main as cli_main
+
+    sys.exit(cli_main(["job", *sys.argv[1:]]))

@@ -1,0 +1,138 @@
+"""``aieng schedule add|list|pause|resume|remove`` and ``aieng scheduler`` (the daemon)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .output import print_json, text_table
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    from .jobs import add_job_options, add_parameter_options
+
+    sch = subparsers.add_parser("schedule", help="run notebooks on a cron schedule")
+    sub = sch.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    add = sub.add_parser("add", help="add a schedule")
+    add.add_argument("name")
+    add.add_argument("notebook")
+    add.add_argument("--cron", required=True, help="cron expression, e.g. '0 3 * * *' (6th field: seconds)")
+    add.add_argument("--tz", "--timezone", dest="timezone", default="UTC", help="IANA time zone (default UTC)")
+    add.add_argument(
+        "--catchup", choices=["skip", "once"], default="skip", help="runs missed while the scheduler was down"
+    )
+    add.add_argument("--replace", action="store_true", help="replace a schedule of the same name")
+    add_parameter_options(add)
+    add_job_options(add)
+    add.set_defaults(func=_add)
+
+    ls = sub.add_parser("list", help="schedules with their last and next runs")
+    ls.add_argument("--json", action="store_true")
+    ls.set_defaults(func=_list)
+
+    for action, helptext in (
+        ("pause", "stop firing"),
+        ("resume", "fire again (missed slots are not replayed)"),
+        ("remove", "delete the schedule"),
+    ):
+        p = sub.add_parser(action, help=helptext)
+        p.add_argument("name")
+        p.set_defaults(func=_change, change=action)
+
+    daemon = subparsers.add_parser("scheduler", help="the daemon that fires due schedules (foreground)")
+    daemon.add_argument("--tick", type=float, default=1.0, help="seconds between checks")
+    daemon.add_argument("--grace", type=float, default=60.0, help="a slot older than this counts as missed")
+    daemon.add_argument("--job-grace", type=float, default=30.0, help="seconds running jobs get on shutdown")
+    daemon.add_argument("--once", action="store_true", help="fire what is due now, wait for it, and exit")
+    daemon.set_defaults(func=_daemon)
+
+
+def _add(args: argparse.Namespace) -> int:
+    from .. import schedules
+    from .jobs import collect_parameters, job_options
+
+    opts = job_options(args)
+    opts.update(executor=args.executor, address=args.address)
+    s = schedules.add(
+        args.name,
+        args.notebook,
+        args.cron,
+        timezone=args.timezone,
+        parameters=collect_parameters(args),
+        catchup=args.catchup,
+        replace=args.replace,
+        **opts,
+    )
+    nxt = s.next_run()
+    print(f"schedule {s.name}: {s.cron} ({s.timezone}), next run {nxt.isoformat() if nxt else '-'}")
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    from .. import schedules
+
+    items = schedules.list_schedules()
+    if args.json:
+        out = []
+        for s in items:
+            d = s.to_dict()
+            nxt = s.next_run()
+            d["next_run"] = nxt.isoformat() if nxt else None
+            out.append(d)
+        print_json(out)
+        return 0
+    if not items:
+        print("no schedules (aieng schedule add NAME NOTEBOOK --cron '0 3 * * *')")
+        return 0
+    rows = []
+    for s in items:
+        nxt = s.next_run()
+        rows.append(
+            [
+                s.name,
+                s.cron,
+                s.timezone,
+                "paused" if s.paused else "active",
+                s.catchup,
+                s.notebook.rsplit("/", 1)[-1],
+                (s.last_run_at or "")[:19],
+                s.last_status or "",
+                nxt.isoformat()[:19] if nxt else "",
+            ]
+        )
+    headers = ["name", "cron", "tz", "state", "catchup", "notebook", "last run", "last status", "next run"]
+    print(text_table(headers, rows))
+    return 0
+
+
+def _change(args: argparse.Namespace) -> int:
+    from .. import schedules
+
+    if args.change == "remove":
+        schedules.remove(args.name)
+        print(f"schedule {args.name} removed")
+    else:
+        s = schedules.set_paused(args.name, args.change == "pause")
+        print(f"schedule {s.name}: {'paused' if s.paused else 'active'}")
+    return 0
+
+
+def _daemon(args: argparse.Namespace) -> int:
+    from ..scheduler import Scheduler
+
+    def log(msg: str) -> None:
+        print(msg, flush=True)
+
+    daemon = Scheduler(tick=args.tick, grace=args.grace, log=log)
+    if args.once:
+        if not daemon.try_lead():
+            print("another scheduler is running in this workspace", file=sys.stderr)
+            return 1
+        try:
+            daemon.run_pending(wait=True)
+        finally:
+            daemon.release()
+        return 0
+    daemon.install_signal_handlers()
+    return daemon.serve(job_grace=args.job_grace)
