@@ -69,12 +69,13 @@ def _record_use(index: Index, meta: dict[str, Any], name: str | None, run: Any) 
     if index.add_use(meta["id"], run_id):
         from .. import tracking
 
-        schema = [{"name": c["name"], "dtype": c["dtype"]} for c in meta.get("schema", [])]
+        cols = [{"name": c["name"], "type": c["dtype"]} for c in meta.get("schema", [])]
+        schema = {"mlflow_colspec": cols} if cols else None
         tracking.log_dataset_input(
             name=name or meta["id"][:12],
             digest=meta["id"],
             source=f"aieng-snapshot://{name + '@' + str(meta.get('_version')) if name else meta['id']}",
-            schema=schema or None,
+            schema=schema,
             profile=_lineage_profile(meta),
             run_id=run_id,
         )
@@ -277,7 +278,7 @@ def _record(
     version: int | None,
     index: Index,
     *,
-    stored: bool = False,
+    stored: bool | None = None,
     seconds: float = 0.0,
 ) -> SnapshotRecord:
     return SnapshotRecord(

@@ -7,6 +7,8 @@ import html
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ..textutil import text_table
+
 
 def human_bytes(n: int | None) -> str:
     """>>> human_bytes(1536)
@@ -37,15 +39,6 @@ def shape_text(meta: dict[str, Any]) -> str:
     return " x ".join(str(s) for s in shape) or "scalar"
 
 
-def text_table(headers: list[str], rows: list[list[Any]]) -> str:
-    """A plain aligned table (kept here so the core does not import the CLI)."""
-    cells = [[str(h) for h in headers]] + [["" if v is None else str(v) for v in row] for row in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)).rstrip() for r in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths).rstrip())
-    return "\n".join(lines)
-
-
 @dataclass
 class SnapshotRecord:
     """One snapshot: content id, name and version, shape, size, profile, PII findings, lineage."""
@@ -61,7 +54,7 @@ class SnapshotRecord:
     pii: dict[str, Any] = field(default_factory=dict)
     used_by: list[str] = field(default_factory=list)
     schema: list[dict[str, Any]] = field(default_factory=list)
-    stored: bool = False  # True when this call wrote a new object, False when the content existed
+    stored: bool | None = None  # snapshot(): True when this call wrote a new object, False when it existed
     seconds: float = 0.0
 
     @property
@@ -86,7 +79,8 @@ class SnapshotRecord:
 
     def __str__(self) -> str:
         head = f"snapshot {self.ref} ({self.id[:12]}): {self.kind} {shape_text(self._meta_view())}, {human_bytes(self.bytes)}"
-        head += ", stored" if self.stored else ", already stored (nothing written)"
+        if self.stored is not None:
+            head += ", stored" if self.stored else ", already stored (nothing written)"
         lines = [head]
         if self.findings:
             lines.append(f"PII ({self.pii.get('policy')}, {self.pii.get('mode')} scan):")
@@ -107,8 +101,8 @@ class SnapshotRecord:
         parts = [
             "<div class='aieng-snapshot'>",
             f"<b>snapshot {esc(self.ref)}</b> <code>{esc(self.id[:12])}</code> &middot; {esc(self.kind)} "
-            f"{esc(shape_text(self._meta_view()))} &middot; {esc(human_bytes(self.bytes))} &middot; "
-            f"{'stored' if self.stored else 'already stored'}",
+            f"{esc(shape_text(self._meta_view()))} &middot; {esc(human_bytes(self.bytes))}"
+            + ("" if self.stored is None else " &middot; stored" if self.stored else " &middot; already stored"),
         ]
         if self.findings:
             parts.append(
