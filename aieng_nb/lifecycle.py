@@ -55,6 +55,20 @@ def cells_path(ws: Workspace, run_id: str) -> Path:
     return ws.buffers / f"{run_id}.cells.jsonl"
 
 
+def attach_cells(store: Any, ws: Workspace, run_id: str) -> None:
+    """Attach the captured cells of a run as ``aieng/cells.jsonl``."""
+    import shutil
+    import tempfile
+
+    source = cells_path(ws, run_id)
+    if not source.exists():
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        target = Path(tmp) / "cells.jsonl"
+        shutil.copyfile(source, target)
+        store.log_artifact(run_id, str(target), "aieng")
+
+
 def lease_is_dead(lease: dict[str, Any]) -> bool:
     """True when the owning process is certainly gone (same host; pid dead or reused)."""
     if lease.get("host") != socket.gethostname():
@@ -109,9 +123,7 @@ def _recover_run(ws: Workspace, lease: dict[str, Any]) -> dict[str, Any]:
     for rows in journal.pending():
         store.log_batch(run_id, rows)
         points += len(rows)
-    cells = cells_path(ws, run_id)
-    if cells.exists():
-        store.log_artifact(run_id, str(cells), "aieng")
+    attach_cells(store, ws, run_id)
     status = store.get_run(run_id).status
     if status == "RUNNING":
         reason = f"process {lease.get('pid')} on {lease.get('host')} died without ending the run"

@@ -276,8 +276,7 @@ def end_run(status: str = "FINISHED") -> RunRecord | None:
             except Exception as exc:
                 warnings.warn(f"aieng: end-of-run capture failed: {exc}", RuntimeWarning, stacklevel=2)
         run.buffer.close()
-        if run.cells_path.exists():
-            run.store.log_artifact(run.id, str(run.cells_path), "aieng")
+        lifecycle.attach_cells(run.store, run.workspace, run.id)
         run.store.set_status(run.id, status, int(time.time() * 1000))
     finally:
         lifecycle.remove_lease(run.workspace, run.id)

@@ -1,0 +1,328 @@
+"""Tracking through the fast SQLite store, checked with MLflow's own client."""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+import warnings
+
+import pytest
+
+import aieng_nb as aieng
+from aieng_nb import audit, tracking
+from aieng_nb.exceptions import NoActiveRunError, NotFoundError, ValidationError
+from aieng_nb.stores.mlflow_client import MlflowClientStore
+from aieng_nb.stores.sqlite_fast import SqliteFastStore
+
+
+@pytest.fixture
+def client(workspace):
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=workspace.tracking_uri)
+
+
+def test_run_lifecycle_is_visible_to_mlflow(workspace, client):
+    with aieng.start_run(experiment="churn", name="baseline", tags={"owner": "ana"}, params={"lr": 0.05}) as run:
+        assert aieng.active_run() is run
+        aieng.log_params({"depth": 6})
+        for step in range(50):
+            aieng.log(loss=1.0 / (step + 1), acc=step / 50, step=step)
+    assert aieng.active_run() is None
+    mlrun = client.get_run(run.id)
+    assert mlrun.info.status == "FINISHED"
+    assert mlrun.info.run_name == "baseline"
+    assert mlrun.data.params == {"lr": "0.05", "depth": "6"}
+    assert mlrun.data.tags["owner"] == "ana"
+    assert mlrun.data.metrics == {"loss": pytest.approx(1 / 50), "acc": pytest.approx(49 / 50)}
+    history = client.get_metric_history(run.id, "loss")
+    assert [m.step for m in history] == list(range(50))
+    assert client.get_experiment_by_name("churn").experiment_id == run.experiment_id
+    assert isinstance(tracking._store(), SqliteFastStore)
+
+
+def test_history_matches_mlflow_exactly_including_latest_metric_rules(workspace, client):
+    with aieng.start_run() as run:
+        aieng.log(x=3.0, step=5)
+        aieng.log(x=1.0, step=2)  # older step: not the latest
+        aieng.log(x=float("nan"), step=1)
+    ours = {(step, value) for step, value in tracking.metric_history(run.id, "x") if not math.isnan(value)}
+    theirs = {(m.step, m.value) for m in client.get_metric_history(run.id, "x") if not math.isnan(m.value)}
+    assert ours == theirs == {(5, 3.0), (2, 1.0)}
+    assert client.get_run(run.id).data.metrics["x"] == 3.0
+    assert sum(math.isnan(m.value) for m in client.get_metric_history(run.id, "x")) == 1
+
+
+def test_exception_in_context_marks_the_run_failed(client):
+    with pytest.raises(RuntimeError):
+        with aieng.start_run() as run:
+            raise RuntimeError("boom")
+    assert client.get_run(run.id).info.status == "FAILED"
+
+
+def test_steps_default_to_one_after_the_latest(client):
+    with aieng.start_run() as run:
+        aieng.log(a=1.0)
+        aieng.log(a=2.0)
+        aieng.log(a=3.0, step=10)
+        aieng.log(a=4.0)
+    assert [m.step for m in client.get_metric_history(run.id, "a")] == [0, 1, 10, 11]
+
+
+def test_nan_is_kept_and_inf_is_rejected_with_a_warning(client):
+    with aieng.start_run() as run:
+        aieng.log(loss=float("nan"), step=0)
+        aieng.log(loss=float("inf"), step=1)
+        aieng.log(loss=0.5, step=2)
+        with pytest.warns(RuntimeWarning, match="infinity"):
+            aieng.flush()
+    history = client.get_metric_history(run.id, "loss")
+    assert [m.step for m in history] == [0, 2]
+    assert math.isnan(history[0].value) and history[1].value == 0.5
+
+
+def test_keys_mlflow_cannot_hold_are_mapped_deterministically(client):
+    with aieng.start_run() as run:
+        aieng.log(**{"loss@val": 1.0, "x" * 300: 2.0, "y" * 300: 3.0}, step=0)
+        with pytest.warns(RuntimeWarning, match="logged as"):
+            aieng.flush()
+    metrics = client.get_run(run.id).data.metrics
+    assert metrics["loss_val"] == 1.0
+    long_keys = [k for k in metrics if len(k) > 100]
+    assert len(long_keys) == 2 and all(len(k) == 250 for k in long_keys)
+    assert tracking.mlflow_key("x" * 300) == tracking.mlflow_key("x" * 300)
+
+
+def test_non_numeric_metric_is_skipped_with_a_warning(client):
+    with aieng.start_run() as run:
+        aieng.log(note="hello", ok=1.0, step=0)
+        with pytest.warns(RuntimeWarning, match="not a number"):
+            aieng.flush()
+    assert client.get_run(run.id).data.metrics == {"ok": 1.0}
+
+
+def test_numpy_and_torch_scalars_are_logged(client):
+    import numpy as np
+    import torch
+
+    with aieng.start_run() as run:
+        aieng.log(a=np.float32(0.5), b=torch.tensor(2.0), c=np.int64(3), step=0)
+    assert client.get_run(run.id).data.metrics == {"a": 0.5, "b": 2.0, "c": 3.0}
+
+
+def test_params_cannot_change_and_the_error_says_why():
+    with aieng.start_run():
+        aieng.log_params({"lr": 0.1})
+        aieng.log_params({"lr": 0.1})  # same value: fine
+        with pytest.raises(ValidationError, match="cannot change"):
+            aieng.log_params({"lr": 0.2})
+
+
+def test_second_start_is_refused_unless_nested(client):
+    with aieng.start_run(experiment="e") as parent:
+        with pytest.raises(ValidationError, match="still active"):
+            aieng.start_run()
+        with aieng.start_run(nested=True, name="child") as child:
+            assert aieng.active_run() is child
+        assert aieng.active_run() is parent
+    assert client.get_run(child.id).data.tags["mlflow.parentRunId"] == parent.id
+    assert client.get_run(child.id).info.experiment_id == parent.experiment_id
+
+
+def test_operations_without_a_run_say_how_to_start_one():
+    with pytest.raises(NoActiveRunError, match="start"):
+        aieng.log(x=1.0)
+    with pytest.raises(NoActiveRunError):
+        aieng.end_run()
+    with pytest.raises(NoActiveRunError):
+        aieng.log_params({"a": 1})
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"experiment": ""}, {"experiment": "x" * 300}, {"name": "  "}, {"tags": {"": "v"}}, {"params": {"big": "x" * 7000}}],
+)
+def test_bad_start_arguments_create_nothing(workspace, kwargs):
+    with pytest.raises(ValidationError):
+        aieng.start_run(**kwargs)
+    assert aieng.active_run() is None
+    assert len(aieng.runs()) == 0
+    assert audit.entries("run.", workspace=workspace) == []
+
+
+def test_end_with_unknown_status_keeps_the_run_active():
+    run = aieng.start_run()
+    with pytest.raises(ValidationError, match="status"):
+        aieng.end_run("DONE")
+    assert aieng.active_run() is run
+    aieng.end_run("failed")
+    assert aieng.get_run(run.id).status == "FAILED"
+
+
+def test_runs_list_filters_and_orders_newest_first():
+    ids = []
+    for i in range(3):
+        with aieng.start_run(experiment="a" if i < 2 else "b", name=f"r{i}") as run:
+            ids.append(run.id)
+    assert [r.run_id for r in aieng.runs()] == ids[::-1]
+    assert [r.name for r in aieng.runs(experiment="a")] == ["r1", "r0"]
+    assert len(aieng.runs(last=1)) == 1
+    assert aieng.runs(status="failed") == []
+    with pytest.raises(NotFoundError):
+        aieng.runs(experiment="nope")
+    with pytest.raises(ValidationError):
+        aieng.runs(status="done")
+    with pytest.raises(ValidationError):
+        aieng.runs(last=0)
+
+
+def test_get_run_by_prefix_and_ambiguity():
+    with aieng.start_run() as run:
+        pass
+    assert aieng.get_run(run.id[:8]).run_id == run.id
+    with pytest.raises(NotFoundError):
+        aieng.get_run("0123456789abcdef0123456789abcdef")
+    with pytest.raises(ValidationError):
+        aieng.get_run("../etc/passwd")
+
+
+def test_compare_marks_differences():
+    with aieng.start_run(params={"lr": 0.1, "depth": 3}) as a:
+        aieng.log(acc=0.8, step=0)
+    with aieng.start_run(params={"lr": 0.2, "depth": 3}) as b:
+        aieng.log(acc=0.9, step=0)
+    cmp = aieng.compare(a.id, b.id)
+    rows = {(s, k): d for s, k, _, d in cmp.rows()}
+    assert rows[("param", "lr")] is True and rows[("param", "depth")] is False
+    assert rows[("metric", "acc")] is True
+    html = cmp._repr_html_()
+    assert "fff3cd" in html and "lr" in html
+    assert "* " in str(cmp)
+    with pytest.raises(ValidationError):
+        aieng.compare(a.id)
+
+
+def test_run_and_table_render_html_and_text():
+    with aieng.start_run(name="shown", params={"p": 1}) as run:
+        aieng.log(m=0.5, step=0)
+    record = aieng.get_run(run.id)
+    assert "<table>" in record._repr_html_() and "shown" in record._repr_html_()
+    assert "p = 1" in str(record)
+    table = aieng.runs()
+    assert "<table" in table._repr_html_() and "shown" in str(table)
+
+
+def test_artifacts_and_text_land_in_the_run(tmp_path, client):
+    src = tmp_path / "model.txt"
+    src.write_text("weights")
+    with aieng.start_run() as run:
+        aieng.log_artifact(src, "models")
+        aieng.log_text("# notes", "notes/summary.md")
+        with pytest.raises(NotFoundError):
+            aieng.log_artifact(tmp_path / "missing.bin")
+        with pytest.raises(ValidationError):
+            aieng.log_text("x", "../escape.txt")
+    paths = {a.path for a in client.list_artifacts(run.id, "models")} | {a.path for a in client.list_artifacts(run.id, "notes")}
+    assert paths == {"models/model.txt", "notes/summary.md"}
+    entry = audit.entries("run.artifact")[0]
+    assert entry["data"]["sha256"]["model.txt"] == __import__("hashlib").sha256(b"weights").hexdigest()
+
+
+def test_environment_and_git_state_are_recorded(tmp_path, monkeypatch, client):
+    import subprocess
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    (repo / "a.py").write_text("x = 1\n")
+    subprocess.run(["git", "-c", "user.email=t@t", "-c", "user.name=t", "add", "."], cwd=repo, check=True)
+    subprocess.run(["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "init"], cwd=repo, check=True)
+    (repo / "a.py").write_text("x = 2\n")
+    monkeypatch.chdir(repo)
+    with aieng.start_run() as run:
+        pass
+    tags = client.get_run(run.id).data.tags
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip()
+    assert tags["mlflow.source.git.commit"] == commit
+    assert tags["aieng.git.dirty"] == "true"
+    files = {a.path for a in client.list_artifacts(run.id, "aieng")}
+    assert {"aieng/environment.json", "aieng/git.json", "aieng/git.diff"} <= files
+    env = __import__("json").loads(open(client.download_artifacts(run.id, "aieng/environment.json", str(tmp_path))).read())
+    assert env["packages"]["mlflow"] and env["cpu"]["count"] >= 1
+
+
+def test_seed_is_recorded_on_the_run_and_reproducible():
+    import random
+
+    import numpy as np
+
+    with aieng.start_run() as run:
+        seeded = aieng.seed(42)
+        a = (random.random(), np.random.rand())
+        aieng.seed(42)
+        assert (random.random(), np.random.rand()) == a
+    assert seeded["random"] and seeded["numpy"]
+    assert aieng.get_run(run.id).params["seed"] == "42"
+    with pytest.raises(ValidationError):
+        aieng.seed(-1)
+
+
+def test_seed_before_start_is_recorded_when_the_run_starts():
+    aieng.seed(7)
+    with aieng.start_run() as run:
+        pass
+    assert aieng.get_run(run.id).params["seed"] == "7"
+
+
+def test_shipped_schema_is_what_mlflow_expects(workspace):
+    """MLflow opens the database we created from the shipped schema without migrating it."""
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    with aieng.start_run():
+        pass
+    store = SqlAlchemyStore(workspace.tracking_uri, workspace.artifacts.as_uri())
+    exp = store.get_experiment_by_name("Default")
+    assert exp.artifact_location == f"{workspace.artifacts.as_uri()}/0"
+    store.engine.dispose()
+
+
+def test_unknown_schema_falls_back_to_mlflow_public_api(workspace):
+    with aieng.start_run():
+        pass
+    tracking._reset()
+    conn = sqlite3.connect(workspace.mlflow_db)
+    conn.execute("UPDATE alembic_version SET version_num = 'ffffffffffff'")
+    conn.commit()
+    conn.close()
+    from aieng_nb.stores import open_store
+
+    store = open_store(workspace.tracking_uri, workspace.artifacts.as_uri())
+    assert type(store) is MlflowClientStore
+
+
+def test_run_without_end_in_a_process_is_marked_killed_not_finished(workspace, python_env):
+    import subprocess
+    import sys
+
+    code = "import aieng_nb as a; r = a.start_run(name='orphan'); a.log(x=1.0, step=0); print(r.id)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=python_env, timeout=120)
+    run = aieng.get_run(out.stdout.strip())
+    assert run.status == "KILLED"
+    assert run.metrics == {"x": 1.0}
+    assert "without end_run" in run.tags["aieng.end_reason"]
+
+
+def test_import_does_not_pull_heavy_libraries(python_env):
+    import subprocess
+    import sys
+
+    code = "import sys, aieng_nb; print(sorted(m for m in ('mlflow', 'torch', 'papermill', 'evidently', 'sklearn', 'pandas') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=python_env, timeout=60)
+    assert out.stdout.strip() == "[]"
+
+
+def test_warnings_are_not_raised_for_normal_logging():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with aieng.start_run():
+            aieng.log(a=1.0, step=0)
