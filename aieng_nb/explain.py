@@ -155,8 +155,9 @@ def _function_estimator(fn: PredictFunction, y: Any) -> Any:
         if fn._proba is not None and fn._predict is None:
             task = "classification"
         elif y is not None:
-            from .monitoring import _infer_task
             import pandas as pd
+
+            from .monitoring import _infer_task
 
             task = _infer_task(pd.Series(np.asarray(y)))
         else:
