@@ -45,6 +45,11 @@ _LAZY: dict[str, str] = {
     "snapshots": "snapshots",
     # modules used as namespaces: aieng.audit.verify()
     "audit": "audit",
+    # reports (explain and fairness are callable modules: aieng.explain(model, X, y))
+    "monitor": "monitoring",
+    "explain": "explain",
+    "fairness": "fairness",
+    "reports": "reports",
 }
 
 __all__ = ["__version__", "load_ipython_extension", "unload_ipython_extension", *_LAZY]

@@ -398,3 +398,13 @@ def load_report_html(run_id: str, name: str) -> str:
         except Exception as exc:  # stores raise their own types for a missing artifact
             raise NotFoundError(f"no report {name!r} on run {rid}: {exc}") from None
         return Path(local).read_text(encoding="utf-8")
+
+
+class _CallableModule(__import__("types").ModuleType):
+    """``aieng.reports(run=None, kind=None)`` lists reports; the module's other names stay reachable."""
+
+    def __call__(self, run: str | None = None, kind: str | None = None) -> ReportList:
+        return reports(run, kind)
+
+
+__import__("sys").modules[__name__].__class__ = _CallableModule

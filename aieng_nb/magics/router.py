@@ -28,6 +28,8 @@ SUBCOMMANDS: dict[str, str] = {
     "snapshot": "snapshot_cmds",
     "snapshots": "snapshot_cmds",
     "diff": "snapshot_cmds",
+    "monitor": "report_cmds",
+    "reports": "report_cmds",
     "help": "help_cmd",
 }
 

@@ -1,0 +1,39 @@
+"""``aieng reports [--run ID] [--kind KIND] [--json]``: reports stored on runs."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("reports", help="monitoring, explainability and fairness reports stored on runs",
+                              description="List reports stored on a run (default: the most recent runs).")
+    p.add_argument("--run", dest="run_id", metavar="RUN_ID", help="one run (id or unique prefix)")
+    p.add_argument("--kind", choices=["monitor", "explain", "fairness"])
+    p.add_argument("--last", type=int, default=50, help="how many recent runs to scan without --run (default 50)")
+    p.add_argument("--failed", action="store_true", help="only reports with a failed check")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=handler)
+
+
+def handler(args: argparse.Namespace) -> int:
+    from ..exceptions import ValidationError
+    from ..reports import list_reports
+    from .output import print_json, text_table
+
+    if args.last < 1:
+        raise ValidationError("--last must be at least 1")
+    entries = list_reports(args.run_id, kind=args.kind, last=args.last)
+    if args.failed:
+        entries = [e for e in entries if not e.passed]
+    if args.json:
+        print_json([e.to_dict() for e in entries])
+        return 0
+    if not entries:
+        print("no reports")
+        return 0
+    rows = [[e.run_id[:12], e.name, e.kind, "passed" if e.passed else "FAILED", ", ".join(e.failed),
+             time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(e.created)), e.path] for e in entries]
+    print(text_table(["run", "report", "kind", "result", "failed checks", "created (UTC)", "artifacts"], rows))
+    return 0
