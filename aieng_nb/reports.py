@@ -25,8 +25,10 @@ import io
 import json
 import math
 import os
+import sys
 import tempfile
 import time
+import types
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -400,11 +402,11 @@ def load_report_html(run_id: str, name: str) -> str:
         return Path(local).read_text(encoding="utf-8")
 
 
-class _CallableModule(__import__("types").ModuleType):
+class _CallableModule(types.ModuleType):
     """``aieng.reports(run=None, kind=None)`` lists reports; the module's other names stay reachable."""
 
     def __call__(self, run: str | None = None, kind: str | None = None) -> ReportList:
         return reports(run, kind)
 
 
-__import__("sys").modules[__name__].__class__ = _CallableModule
+sys.modules[__name__].__class__ = _CallableModule
