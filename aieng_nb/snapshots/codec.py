@@ -72,6 +72,9 @@ def frame_restore_info(df: Any) -> dict[str, Any]:
         info["index"] = [_dtype_record(df.index.get_level_values(i).dtype) for i in range(df.index.nlevels)]
     elif not isinstance(df.index, pd.RangeIndex):
         info["index"] = [_dtype_record(df.index.dtype)]
+        freq = getattr(df.index, "freqstr", None)
+        if freq:
+            info["index_freq"] = freq
     return info
 
 
@@ -129,6 +132,11 @@ def read_frame(path: Path, info: dict[str, Any]) -> Any:
         else:
             name = df.index.name
             df.index = pd.Index(_restore(pd.Series(df.index), recs[0]), name=name)
+    if info.get("index_freq"):
+        try:
+            df.index.freq = info["index_freq"]
+        except ValueError:  # the stored values no longer conform: leave freq unset
+            pass
     return df
 
 

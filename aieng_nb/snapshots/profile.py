@@ -27,6 +27,11 @@ def _num(x: Any) -> float | None:
 
 
 def _numeric_stats(arr: np.ndarray, sample: np.ndarray | None) -> dict[str, Any]:
+    with np.errstate(all="ignore"):  # inf and overflow give None stats, not warnings
+        return _numeric_stats_inner(arr, sample)
+
+
+def _numeric_stats_inner(arr: np.ndarray, sample: np.ndarray | None) -> dict[str, Any]:
     if arr.dtype.kind == "f":
         nan = np.isnan(arr)
         valid = arr[~nan] if nan.any() else arr
