@@ -1,0 +1,108 @@
+"""Job records: atomic JSON storage, listing, prefixes, crash recovery of RUNNING jobs, stop of idle jobs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from aieng_nb.exceptions import NotFoundError, ValidationError
+from aieng_nb.jobs import records
+from aieng_nb.jobs.records import JobRecord, JobStatus
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_create_load_update_and_list(workspace):
+    a = records.create(JobRecord.new("a.ipynb", {"x": 1}), workspace)
+    b = records.create(JobRecord.new("b.ipynb"), workspace)
+    assert records.load(a.job_id, workspace).parameters == {"x": 1}
+    records.update(b.job_id, workspace, status=JobStatus.FAILED)
+    assert [r.job_id for r in records.list_records(workspace=workspace)] == [b.job_id, a.job_id]
+    assert [r.job_id for r in records.list_records("failed", workspace=workspace)] == [b.job_id]
+    stored = json.loads((workspace.path("jobs") / a.job_id / "job.json").read_text())
+    assert stored["status"] == "CREATED"
+    with pytest.raises(ValidationError, match="unknown status"):
+        records.list_records("bogus", workspace=workspace)
+
+
+def test_prefix_lookup_and_bad_ids(workspace):
+    rec = records.create(JobRecord.new("a.ipynb"), workspace)
+    assert records.load(rec.job_id[:-2], workspace).job_id == rec.job_id
+    with pytest.raises(NotFoundError):
+        records.load("nope", workspace)
+    with pytest.raises(ValidationError):
+        records.load("../etc", workspace)
+
+
+def test_running_job_whose_process_is_gone_is_marked_failed(workspace):
+    import socket
+
+    rec = JobRecord.new("a.ipynb", status=JobStatus.RUNNING, host=socket.gethostname(), pid=_dead_pid(), attempts=1)
+    records.create(rec, workspace)
+    alive = JobRecord.new("b.ipynb", status=JobStatus.RUNNING)
+    alive.host, alive.pid, alive.pid_started = records.process_identity()
+    records.create(alive, workspace)
+    recovered = records.recover_stale(workspace)
+    assert [r.job_id for r in recovered] == [rec.job_id]
+    after = records.load(rec.job_id, workspace)
+    assert after.status == JobStatus.FAILED
+    assert after.error["kind"] == "runner_lost" and "is gone" in after.error["message"]
+    assert records.load(alive.job_id, workspace).status == JobStatus.RUNNING
+    assert "job.recover" in workspace.audit_log.read_text()
+    assert records.recover_stale(workspace) == []
+
+
+def test_jobs_on_another_host_are_left_alone(workspace):
+    rec = records.create(JobRecord.new("a.ipynb", status=JobStatus.RUNNING, host="elsewhere", pid=1), workspace)
+    assert records.recover_stale(workspace) == []
+    assert records.load(rec.job_id, workspace).status == JobStatus.RUNNING
+
+
+def test_stop_of_created_job_marks_it_stopped(workspace):
+    from aieng_nb.jobs.runner import stop_job
+
+    rec = records.create(JobRecord.new("a.ipynb"), workspace)
+    out = stop_job(rec.job_id, wait=0, workspace=workspace)
+    assert out.status == JobStatus.STOPPED and records.stop_requested(rec.job_id, workspace)
+
+
+def test_exit_codes_and_display():
+    rec = JobRecord.new("a.ipynb", {"x": 1})
+    codes = {}
+    for status in JobStatus.TERMINAL:
+        rec.status = status
+        codes[status] = rec.exit_code
+    assert codes == {"COMPLETED": 0, "FAILED": 1, "TIMED_OUT": 3, "STOPPED": 4}
+    rec.error = {"kind": "cell_error", "message": "m", "cell_index": 2, "ename": "ValueError", "evalue": "bad"}
+    assert rec.error_summary == "cell 2: ValueError: bad"
+    assert "ValueError" in rec._repr_html_() and "cell 2" in str(rec)
+
+
+def test_aieng_jobs_is_callable_and_a_package(workspace):
+    import aieng_nb as aieng
+
+    records.create(JobRecord.new("a.ipynb", status=JobStatus.FAILED), workspace)
+    assert [r.status for r in aieng.jobs(status="failed")] == ["FAILED"]
+    assert aieng.jobs.JobStatus.COMPLETED == "COMPLETED"
+    assert callable(aieng.run_job) and callable(aieng.sweep)
+
+
+def test_executor_registry_lists_known_names():
+    from aieng_nb.executors import Executor, executors, register
+
+    assert {"local", "process", "dask"} <= set(executors.names())
+    with pytest.raises(ValidationError, match="unknown executor 'ray'.*local"):
+        executors.get("ray")
+
+    class Fake(Executor):
+        name = "fake"
+
+    register("fake", Fake)
+    assert executors.get("fake") is Fake

@@ -1,0 +1,170 @@
+"""Schedules: cron time logic with an injected clock, catch-up policies, exactly-once claims, CLI;
+plus one real firing by the daemon, double-daemon exclusivity and clean SIGTERM shutdown."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from aieng_nb import schedules
+from aieng_nb.exceptions import NotFoundError, ValidationError
+from aieng_nb.jobs.notebooks import write_notebook
+from aieng_nb.schedules import Schedule, decide
+
+UTC = dt.timezone.utc
+AIENG = [sys.executable, "-c", "import sys; from aieng_nb.cli import main; sys.exit(main())"]
+
+
+def at(*args: int) -> dt.datetime:
+    return dt.datetime(*args, tzinfo=UTC)
+
+
+def nightly(**kw) -> Schedule:
+    return Schedule(name="n", notebook="x.ipynb", cron="0 3 * * *", created_at=at(2026, 1, 1).isoformat(), **kw)
+
+
+def test_not_due_before_the_first_slot():
+    assert decide(nightly(), at(2026, 1, 1, 2, 59)) is None
+
+
+def test_fires_a_fresh_slot_once_then_waits_for_the_next():
+    s = nightly()
+    d = decide(s, at(2026, 1, 1, 3, 0, 20))
+    assert d == schedules.Decision("fire", at(2026, 1, 1, 3).isoformat())
+    s.last_slot = d.slot
+    assert decide(s, at(2026, 1, 1, 3, 0, 40)) is None
+    assert decide(s, at(2026, 1, 2, 3, 0, 1)).slot == at(2026, 1, 2, 3).isoformat()
+
+
+@pytest.mark.parametrize(("policy", "action"), [("skip", "skip"), ("once", "fire")])
+def test_catch_up_policy_for_slots_missed_while_down(policy, action):
+    s = nightly(catchup=policy)
+    # the scheduler was down for three nights: one decision for the latest slot, never three
+    d = decide(s, at(2026, 1, 4, 9, 0))
+    assert d.action == action and d.slot == at(2026, 1, 4, 3).isoformat()
+    s.last_slot = d.slot
+    assert decide(s, at(2026, 1, 4, 9, 0, 1)) is None
+
+
+def test_time_zone_is_applied():
+    s = nightly(timezone="Europe/Paris")  # 03:00 in Paris is 02:00 UTC in winter
+    assert decide(s, at(2026, 1, 1, 1, 59)) is None
+    assert decide(s, at(2026, 1, 1, 2, 0, 5)).slot == at(2026, 1, 1, 2).isoformat()
+    assert s.next_run(at(2026, 7, 1)).astimezone(UTC) == at(2026, 7, 1, 1)  # summer time: UTC+2
+
+
+def test_paused_never_fires():
+    assert decide(nightly(paused=True), at(2026, 1, 1, 3, 0, 1)) is None
+    assert nightly(paused=True).next_run() is None
+
+
+def test_add_validates_and_stores(workspace, tmp_path):
+    nb = write_notebook(tmp_path / "j.ipynb", ["print(lr)"], parameters="lr = 0.1")
+    with pytest.raises(ValidationError, match="invalid cron"):
+        schedules.add("a", str(nb), "every night")
+    with pytest.raises(ValidationError, match="time zone"):
+        schedules.add("a", str(nb), "0 3 * * *", timezone="Mars/Olympus")
+    with pytest.raises(ValidationError, match="unknown parameter"):
+        schedules.add("a", str(nb), "0 3 * * *", parameters={"lrr": 1})
+    with pytest.raises(ValidationError, match="schedule name"):
+        schedules.add("../x", str(nb), "0 3 * * *")
+    s = schedules.add("a", str(nb), "0 3 * * *", parameters={"lr": "0.5"}, retries=1)
+    assert s.parameters == {"lr": 0.5} and s.options == {"retries": 1}
+    with pytest.raises(ValidationError, match="exists"):
+        schedules.add("a", str(nb), "0 3 * * *")
+    assert [x.name for x in schedules.list_schedules()] == ["a"]
+    assert schedules.set_paused("a", True).paused
+    assert not schedules.set_paused("a", False).paused
+    schedules.remove("a")
+    with pytest.raises(NotFoundError):
+        schedules.get("a")
+
+
+def test_a_slot_is_claimed_exactly_once(workspace, tmp_path):
+    nb = write_notebook(tmp_path / "j.ipynb", ["x = 1"])
+    schedules.add("a", str(nb), "*/5 * * * *")
+    s = schedules.get("a")
+    first_slot = s.next_run(dt.datetime.fromisoformat(s.created_at))
+    now = first_slot + dt.timedelta(seconds=3)
+    claimed = schedules.claim("a", now, workspace=workspace)
+    assert claimed is not None and claimed[1].action == "fire" and claimed[2].schedule == "a"
+    assert schedules.claim("a", now, workspace=workspace) is None  # a second daemon: nothing to do
+    s = schedules.get("a")
+    assert s.fired == 1 and s.last_job_id == claimed[2].job_id
+    assert claimed[2].tags["aieng.schedule.slot"] == claimed[1].slot
+
+
+def test_cli_schedule_commands(workspace, tmp_path, capsys):
+    from aieng_nb.cli import main
+
+    nb = write_notebook(tmp_path / "j.ipynb", ["print(lr)"], parameters="lr = 0.1")
+    assert main(["schedule", "add", "nightly", str(nb), "--cron", "0 3 * * *", "-p", "lr", "0.01", "--tz", "UTC"]) == 0
+    assert "next run" in capsys.readouterr().out
+    assert main(["schedule", "add", "bad", str(nb), "--cron", "61 * * * *"]) == 2
+    capsys.readouterr()
+    assert main(["schedule", "list", "--json"]) == 0
+    (item,) = json.loads(capsys.readouterr().out)
+    assert item["name"] == "nightly" and item["parameters"] == {"lr": 0.01} and item["next_run"]
+    assert main(["schedule", "pause", "nightly"]) == 0
+    assert main(["schedule", "list"]) == 0
+    assert "paused" in capsys.readouterr().out
+    assert main(["schedule", "resume", "nightly"]) == 0
+    assert main(["schedule", "remove", "nightly"]) == 0
+    assert main(["schedule", "remove", "nightly"]) == 2
+
+
+def test_scheduler_once_with_injected_clock_runs_the_catch_up_job(workspace, tmp_path):
+    from aieng_nb.scheduler import Scheduler
+
+    nb = write_notebook(tmp_path / "j.ipynb", ["print(lr * 2)"], parameters="lr = 0.1")
+    schedules.add("late", str(nb), "0 3 * * *", parameters={"lr": 2.0}, catchup="once")
+    schedules.add("skipper", str(nb), "0 3 * * *", catchup="skip")
+    created = dt.datetime.fromisoformat(schedules.get("late").created_at)
+    later = created + dt.timedelta(days=2, hours=1)  # two nights missed
+    daemon = Scheduler(workspace, clock=lambda: later)
+    claims = daemon.run_pending(wait=True)
+    actions = {c[0].name: c[1].action for c in claims}
+    assert actions == {"late": "fire", "skipper": "skip"}
+    late = schedules.get("late")
+    assert late.fired == 1 and late.last_status == "COMPLETED"
+    assert schedules.get("skipper").skipped == 1 and schedules.get("skipper").fired == 0
+    from aieng_nb.jobs import records
+
+    (job,) = records.list_records(schedule="late", workspace=workspace)
+    assert job.status == "COMPLETED" and job.parameters == {"lr": 2.0}
+    assert daemon.run_pending(later) == []
+
+
+@pytest.mark.slow
+def test_daemon_fires_real_schedule_once_per_slot_with_two_daemons(workspace, tmp_path, python_env):
+    nb = write_notebook(tmp_path / "tick.ipynb", ["import time\nprint('tick', time.time())"])
+    schedules.add("fast", str(nb), "* * * * * */3")  # every 3 seconds (6th field: seconds)
+    cmd = [*AIENG, "scheduler", "--tick", "0.2", "--grace", "5"]
+    daemons = [
+        subprocess.Popen(cmd, env=python_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for _ in range(2)
+    ]
+    try:
+        time.sleep(8.5)
+    finally:
+        for d in daemons:
+            d.send_signal(signal.SIGTERM)
+        outputs = [d.communicate(timeout=60)[0] for d in daemons]
+    assert [d.returncode for d in daemons] == [0, 0], outputs
+    assert sum("standing by" in o for o in outputs) >= 1, outputs
+    from aieng_nb.jobs import records
+
+    jobs = records.list_records(schedule="fast", workspace=workspace)
+    slots = [j.tags["aieng.schedule.slot"] for j in jobs]
+    assert len(jobs) >= 2 and len(slots) == len(set(slots)), slots
+    assert {j.pid for j in jobs} == {jobs[0].pid}  # one daemon fired them all
+    assert all(j.status in ("COMPLETED", "STOPPED") for j in jobs), [(j.job_id, j.status) for j in jobs]
+    assert any(j.status == "COMPLETED" for j in jobs)
+    s = schedules.get("fast")
+    assert s.fired == len(jobs) and s.last_run_at
