@@ -21,6 +21,8 @@ from .hashing import HashResult, tensor_to_numpy, tree_files
 
 COMPRESSION = "zstd"
 SERIES_COLUMN = "__series__"
+# categories up to this many are kept in meta.json, so their order and unused ones survive any writer
+MAX_STORED_CATEGORIES = 100_000
 
 
 def _dtype_record(dtype: Any) -> dict[str, Any]:
@@ -29,7 +31,7 @@ def _dtype_record(dtype: Any) -> dict[str, Any]:
     if isinstance(dtype, pd.CategoricalDtype):
         cats = dtype.categories
         rec: dict[str, Any] = {"kind": "category", "ordered": bool(dtype.ordered), "categories_dtype": str(cats.dtype)}
-        if cats.dtype != object and not isinstance(cats.dtype, pd.StringDtype):
+        if len(cats) <= MAX_STORED_CATEGORIES:
             rec["categories"] = json.loads(pd.Series(cats).to_json(orient="values", date_unit="ns"))
         return rec
     if isinstance(dtype, pd.StringDtype):
@@ -142,7 +144,7 @@ def read_frame(path: Path, info: dict[str, Any]) -> Any:
 
 def write_array(arr: np.ndarray, path: Path) -> None:
     with open(path, "wb") as fh:
-        np.save(fh, np.ascontiguousarray(arr), allow_pickle=False)
+        np.save(fh, np.require(arr, requirements="C"), allow_pickle=False)
 
 
 def read_array(path: Path) -> np.ndarray:

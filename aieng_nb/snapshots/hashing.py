@@ -84,9 +84,15 @@ def _digest_bytes(*parts: Any) -> bytes:
     return h.digest()
 
 
-def _digest_numpy(arr: np.ndarray) -> bytes:
+def _digest_numpy(arr: np.ndarray, has_nan: bool | None = None) -> bytes:
     if arr.dtype.kind in "mM":
         arr = arr.view("i8")
+    elif arr.dtype.kind in "fc":
+        # every NaN hashes as the canonical quiet NaN (Parquet and pandas do not keep NaN payloads or signs)
+        if has_nan is None:
+            has_nan = bool(np.isnan(arr).any())
+        if has_nan:
+            arr = np.where(np.isnan(arr), np.array(np.nan, dtype=arr.dtype), arr)
     return xxhash.xxh3_128_digest(_le(arr).view(np.uint8))
 
 
@@ -189,7 +195,7 @@ def digest_array(values: Any, label: str = "values") -> tuple[str, bytes, int, A
             nulls = int(np.isnat(arr).sum()) if arr.size else 0
         else:
             nulls = 0
-        return str(arr.dtype), _digest_numpy(arr), nulls, None
+        return str(arr.dtype), _digest_numpy(arr, has_nan=nulls > 0 if arr.dtype.kind == "f" else None), nulls, None
     if arr.dtype.kind == "O":
         pa_arr, token = _object_to_arrow(arr, label)
         digest, nulls = _digest_arrow_strings(pa_arr)
