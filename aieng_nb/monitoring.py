@@ -456,9 +456,9 @@ def _resolve(value: Any, namespace: Mapping[str, Any], what: str) -> Any:
         import importlib
 
         ref = value[len("snapshot:"):]
-        name, _, version = ref.partition("@")
-        snapshots = importlib.import_module("aieng_nb.snapshots")
-        return snapshots.load(name, version=version) if version else snapshots.load(name)
+        if not ref:
+            raise ValidationError(f"monitor spec {what}=snapshot: needs a name, e.g. snapshot:train or snapshot:train@2")
+        return importlib.import_module("aieng_nb.snapshots").load(ref)
     raise ValidationError(f"monitor spec {what}={value!r}: use var:NAME or snapshot:NAME[@VERSION]")
 
 

@@ -1,0 +1,237 @@
+"""Monitoring reports: real Evidently, verdicts on all rows, attachment to runs, job hook, bad input."""
+
+from __future__ import annotations
+
+import json
+from html.parser import HTMLParser
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from aieng_nb import audit, tracking
+from aieng_nb.exceptions import ValidationError
+from aieng_nb.monitoring import monitor, run_job_monitor
+
+
+def _frames(n: int = 4000, shift: float = 0.0, seed: int = 0, flip: float = 0.1) -> tuple[pd.DataFrame, pd.DataFrame]:
+    rng = np.random.default_rng(seed)
+
+    def make(s: float, err: float) -> pd.DataFrame:
+        df = pd.DataFrame({
+            "age": rng.normal(40 + 8 * s, 10, n),
+            "income": rng.lognormal(10, 0.5, n),
+            "tenure": rng.integers(0, 60, n),
+            "plan": rng.choice(["basic", "plus", "pro"], n, p=[0.5, 0.3, 0.2] if not s else [0.2, 0.3, 0.5]),
+        })
+        df["churn"] = (rng.random(n) < 0.3).astype(int)
+        df["pred"] = np.where(rng.random(n) < err, 1 - df["churn"], df["churn"])
+        return df
+
+    return make(0.0, 0.1), make(shift, flip)
+
+
+class _Collector(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[str] = []
+        self.imgs: list[dict[str, str | None]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        if tag == "img":
+            self.imgs.append(dict(attrs))
+
+
+def _parse(html: str) -> _Collector:
+    c = _Collector()
+    c.feed(html)
+    c.close()
+    return c
+
+
+def test_drift_verdicts_quality_and_failed_checks() -> None:
+    from sklearn.metrics import accuracy_score, f1_score
+
+    ref, cur = _frames(shift=1.0, flip=0.3)
+    rep = monitor(ref, cur, target="churn", prediction="pred", log=False)
+    assert set(rep.drifted_columns) == {"age", "plan"}
+    assert rep.drift_share == pytest.approx(0.5)
+    assert rep.metrics["accuracy"] == pytest.approx(accuracy_score(cur.churn, cur.pred))
+    assert rep.metrics["reference_accuracy"] == pytest.approx(accuracy_score(ref.churn, ref.pred))
+    assert rep.metrics["f1"] == pytest.approx(f1_score(cur.churn, cur.pred))
+    assert rep.metrics["accuracy_drop"] > 0.05
+    assert not rep.passed
+    assert {c.rule for c in rep.failed_checks} == {"drift_share >= 0.5", "accuracy_drop > 0.05"}
+    summary = rep.summary()
+    assert summary["passed"] is False and summary["drift_share"] == pytest.approx(0.5)
+    json.loads(rep.json())  # plain JSON
+
+
+def test_unshifted_data_passes() -> None:
+    ref, cur = _frames(shift=0.0, flip=0.1, seed=1)
+    rep = monitor(ref, cur, target="churn", prediction="pred", evidently=False, log=False)
+    assert rep.drifted_columns == []
+    assert rep.passed, rep.failed_checks
+
+
+def test_evidently_report_on_same_rows_agrees_with_gate() -> None:
+    ref, cur = _frames(n=3000, shift=0.4, seed=2)
+    rep = monitor(ref, cur, target="churn", prediction="pred", log=False)
+    snap = json.loads(rep.attachments["evidently.json"])
+    ev_scores = {m["config"]["column"]: m["value"] for m in snap["metrics"] if m["config"]["type"].endswith(":ValueDrift")}
+    ours = rep.drift_result.by_column()
+    assert set(ev_scores) == set(ours)
+    for col, score in ev_scores.items():
+        assert ours[col].score == pytest.approx(score, abs=0.01 if not ours[col].exact else 1e-9), col
+    ev_count = next(m for m in snap["metrics"] if m["config"]["type"].endswith(":DriftedColumnsCount"))
+    assert ev_count["value"]["count"] == len(rep.drifted_columns)
+    assert any(m["config"]["type"].endswith(":Accuracy") for m in snap["metrics"])
+    assert "<html" in rep.attachments["evidently.html"].lower()
+
+
+def test_large_input_uses_documented_sample_and_stays_small() -> None:
+    rng = np.random.default_rng(3)
+    n = 120_000
+    ref = pd.DataFrame({f"x{i}": rng.normal(size=n) for i in range(5)})
+    cur = pd.DataFrame({f"x{i}": rng.normal(0.3 * (i == 0), 1, n) for i in range(5)})
+    rep = monitor(ref, cur, sample=5_000, log=False)
+    assert rep.drifted_columns == ["x0"]
+    assert all(c.n_reference == n and c.n_current == n for c in rep.drift_result.columns)  # verdict: all rows
+    assert rep.details["evidently_sample"] == {"reference_rows": 5000, "current_rows": 5000, "seed": 0,
+                                               "seconds": rep.details["evidently_sample"]["seconds"]}
+    assert any("random sample (seed 0) of 5,000 of 120,000" in n for n in rep.notes)
+    html = rep.html()
+    parsed = _parse(html)
+    assert "script" not in parsed.tags
+    assert parsed.imgs and all(str(i["src"]).startswith("data:image/png;base64,") for i in parsed.imgs)
+    assert len(html.encode()) < 2_000_000
+
+
+def test_regression_quality() -> None:
+    rng = np.random.default_rng(4)
+    n = 2000
+    ref = pd.DataFrame({"x": rng.normal(size=n), "y": rng.normal(size=n)})
+    ref["yhat"] = ref.y + rng.normal(0, 0.1, n)
+    cur = ref.copy()
+    cur["yhat"] = cur.y + rng.normal(0.5, 0.3, n)
+    rep = monitor(ref, cur, target="y", prediction="yhat", log=False)
+    assert rep.details["task"] == "regression"
+    assert rep.metrics["mae"] == pytest.approx(np.mean(np.abs(cur.yhat - cur.y)))
+    assert rep.metrics["mae_increase"] > 0.3
+    assert rep.quality["reference"]["r2"] > rep.quality["current"]["r2"]
+
+
+def test_custom_checks_replace_defaults() -> None:
+    ref, cur = _frames(shift=1.0, seed=5)
+    rep = monitor(ref, cur, checks=["drift_share > 0.9"], evidently=False, log=False)
+    assert rep.passed and [c.rule for c in rep.checks] == ["drift_share > 0.9"]
+    with pytest.raises(ValidationError, match="no metric 'accuracy_drop'"):
+        monitor(ref, cur, checks="accuracy_drop > 0.05", evidently=False, log=False)
+    with pytest.raises(ValidationError, match="bad check rule"):
+        monitor(ref, cur, checks="drift share is high", evidently=False, log=False)
+
+
+def test_bad_inputs() -> None:
+    ref, cur = _frames(n=500)
+    with pytest.raises(ValidationError, match=r"missing from current: \['income'\]"):
+        monitor(ref, cur.drop(columns="income"), log=False)
+    with pytest.raises(ValidationError, match="current has no rows"):
+        monitor(ref, cur.iloc[:0], log=False)
+    with pytest.raises(ValidationError, match="target column 'label' is not in current"):
+        monitor(ref, cur, target="label", log=False)
+    with pytest.raises(ValidationError, match="prediction given without target"):
+        monitor(ref, cur, prediction="pred", log=False)
+    with pytest.raises(ValidationError, match="DataFrame"):
+        monitor(ref.to_numpy(), cur, log=False)
+    # an all-NaN column is a documented skip, not a crash
+    rep = monitor(ref.assign(empty=np.nan), cur.assign(empty=np.nan), evidently=True, log=False)
+    assert "empty" not in rep.drift_result.by_column()
+    assert any("'empty' not tested" in n for n in rep.notes)
+    assert "evidently.html" in rep.attachments
+
+
+def test_attached_to_active_run_and_listed() -> None:
+    from aieng_nb.reports import list_reports, load_report_html
+
+    ref, cur = _frames(shift=1.0, seed=6)
+    with tracking.start_run(experiment="mon") as run:
+        rep = monitor(ref, cur, target="churn", prediction="pred", sample=2000)
+        run_id = run.id
+    assert rep.run_id == run_id and rep.name.startswith("monitor-")
+    record = tracking.get_run(run_id)
+    assert record.metrics["monitor.drift_share"] == pytest.approx(rep.drift_share)
+    assert record.metrics["monitor.passed"] == 0.0
+    assert record.metrics["monitor.drift_score.age"] == pytest.approx(rep.drift_result.by_column()["age"].score)
+    files = tracking._store().list_artifacts(run_id, "reports")
+    folder = f"reports/{rep.name}"
+    assert {f"{folder}/report.html", f"{folder}/summary.json", f"{folder}/evidently.html", f"{folder}/evidently.json"} <= set(files)
+    listed = list_reports(run_id)
+    assert [(e.name, e.kind, e.passed) for e in listed] == [(rep.name, "monitor", False)]
+    assert listed[0].failed == ["drift_share >= 0.5"]
+    stored = load_report_html(run_id, rep.name)
+    assert "Data drift" in stored and "<script" not in stored
+    events = [e for e in audit.entries("report.create") if e["data"]["run_id"] == run_id]
+    assert events and events[-1]["data"]["report"] == rep.name
+
+
+def test_run_job_monitor_sets_tag_and_audit() -> None:
+    ref, cur = _frames(shift=1.0, seed=7)
+    ns = {"train": ref, "scored": cur}
+    with tracking.start_run(experiment="job") as run:
+        out = run_job_monitor("reference=var:train,current=var:scored,target=churn,prediction=pred,checks=drift_share>0.3",
+                              ns)
+        run_id = run.id
+    assert out["passed"] is False and out["run_id"] == run_id
+    assert out["failed_checks"] == ["monitor: drift_share > 0.3"]
+    assert tracking.get_run(run_id).tags["aieng.checks"] == "failed"
+    fails = audit.entries("checks.fail")
+    assert fails and fails[-1]["data"]["run_id"] == run_id
+    with tracking.start_run(experiment="job") as run2:
+        ok = run_job_monitor({"reference": "var:train", "current": "var:train", "checks": "drift_share > 0.3"}, ns)
+    assert ok["passed"] and tracking.get_run(run2.id).tags["aieng.checks"] == "passed"
+
+
+def test_run_job_monitor_with_snapshot_model_and_sensitive() -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    from aieng_nb import snapshots
+
+    ref, cur = _frames(n=1500, shift=0.0, seed=8)
+    snapshots.snapshot(ref, name="train", pii="allow")
+    feats = ["age", "income", "tenure"]
+    model = LogisticRegression(max_iter=500).fit(ref[feats], ref.churn)
+    ns = {"scored": cur, "m": model, "X": cur[feats + ["plan"]], "Xf": cur[feats], "y": cur.churn}
+    with tracking.start_run(experiment="job"):
+        out = run_job_monitor("reference=snapshot:train,current=var:scored,target=churn,prediction=pred,"
+                              "model=var:m,X=var:Xf,y=var:y,sensitive=var:plan_col,fairness_checks=n_groups < 2",
+                              {**ns, "plan_col": cur.plan})
+    kinds = [r["kind"] for r in out["reports"]]
+    assert kinds == ["monitor", "explain", "fairness"]
+    assert all(r["path"].startswith("reports/") for r in out["reports"])
+    with pytest.raises(ValidationError, match="unknown keys"):
+        run_job_monitor("reference=var:scored,current=var:scored,bogus=1", ns)
+    with pytest.raises(ValidationError, match="no variable 'nope'"):
+        run_job_monitor("reference=var:nope,current=var:scored", ns)
+    with pytest.raises(ValidationError, match="needs current"):
+        run_job_monitor("reference=var:scored", ns)
+
+
+def test_magic_monitor_and_reports(shell) -> None:
+    ref, cur = _frames(shift=1.0, seed=9)
+    shell.user_ns.update({"train": ref, "scored_df": cur})
+    shell.run_line_magic("aieng", "start --experiment magics")
+    rep = shell.run_line_magic("aieng", "monitor --reference train --current scored_df --target churn --prediction pred "
+                                        "--no-evidently --check 'drift_share > 0.9'")
+    assert rep.drifted_columns == ["age", "plan"] and rep.passed
+    listed = shell.run_line_magic("aieng", "reports")
+    assert [e.name for e in listed] == [rep.name]
+    assert rep.name in listed._repr_html_()
+    from IPython.core.error import UsageError
+
+    with pytest.raises(UsageError, match="no variable 'missing'"):
+        shell.run_line_magic("aieng", "monitor --reference missing --current scored_df")
+    with pytest.raises(UsageError, match="missing from current"):
+        shell.user_ns["small"] = cur.drop(columns="age")
+        shell.run_line_magic("aieng", "monitor --reference train --current small --no-log")
+    shell.run_line_magic("aieng", "end")
