@@ -39,6 +39,9 @@ DEFAULT_EXPERIMENT = "Default"
 _time = time.time
 # the active run's buffer, kept as a module global so aieng.log costs a few hundred nanoseconds
 _calls: deque | None = None
+# past this many buffered calls, aieng.log flushes in the caller's thread: a loop that logs faster
+# than the store can write is slowed down instead of piling up memory and unsaved points
+HIGH_WATER = 50_000
 # callbacks run at end_run before the status is set (the IPython extension attaches the notebook)
 end_hooks: list[Callable[[Run], None]] = []
 
@@ -72,7 +75,10 @@ class Run:
         return lifecycle.cells_path(self.workspace, self.id)
 
     def log(self, step: int | None = None, **metrics: float) -> None:
-        self.buffer.calls.append((_time(), step, metrics))
+        calls = self.buffer.calls
+        calls.append((_time(), step, metrics))
+        if len(calls) > HIGH_WATER:
+            self.buffer.flush()
 
     def end(self, status: str = "FINISHED") -> None:
         if _state.run is self:
@@ -315,6 +321,14 @@ def log(step: int | None = None, **metrics: float) -> None:
     if calls is None:
         calls = _require_run("aieng.log").buffer.calls
     calls.append((_time(), step, metrics))
+    if len(calls) > HIGH_WATER:
+        _backpressure()
+
+
+def _backpressure() -> None:
+    run = _state.run
+    if run is not None:
+        run.buffer.flush()
 
 
 def log_metrics(metrics: dict[str, float], step: int | None = None, run_id: str | None = None) -> None:
