@@ -243,13 +243,14 @@ def test_a_full_disk_mid_write_leaves_nothing_visible(workspace, monkeypatch):
         path.write_bytes(b"PAR1 half a file")
         raise OSError(28, "No space left on device")
 
+    real = codec.write_table
     monkeypatch.setattr(codec, "write_table", full_disk)
     with pytest.raises(OSError, match="No space left"):
         aieng.snapshot(pd.DataFrame({"x": [1, 2]}), name="full")
     objects = workspace.path("snapshots", "objects")
     assert list(objects.rglob("*.parquet")) == [] and list(objects.glob(".tmp-*")) == []
     assert len(aieng.snapshots()) == 0
-    monkeypatch.undo()
+    monkeypatch.setattr(codec, "write_table", real)
     assert aieng.snapshot(pd.DataFrame({"x": [1, 2]}), name="full").stored  # the next try works
 
 
