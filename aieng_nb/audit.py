@@ -157,9 +157,13 @@ def verify(*, workspace: Workspace | None = None) -> VerifyResult:
         except (ValueError, KeyError, TypeError):
             return VerifyResult(False, count, count, lineno, "entry is not a valid audit record")
         if seq != count:
-            return VerifyResult(False, count, count, lineno, f"expected seq {count}, found {seq} (deleted, inserted or reordered)")
+            return VerifyResult(
+                False, count, count, lineno, f"expected seq {count}, found {seq} (deleted, inserted or reordered)"
+            )
         if entry_prev != prev:
-            return VerifyResult(False, count, count, lineno, "previous-hash link broken (entry deleted, inserted or reordered)")
+            return VerifyResult(
+                False, count, count, lineno, "previous-hash link broken (entry deleted, inserted or reordered)"
+            )
         if _digest(entry) != entry_hash:
             return VerifyResult(False, count, count, lineno, "content does not match its hash (entry edited)")
         prev = entry_hash
@@ -167,8 +171,14 @@ def verify(*, workspace: Workspace | None = None) -> VerifyResult:
     if head:
         if head.get("seq") != count - 1 or head.get("hash") != prev:
             if isinstance(head.get("seq"), int) and head["seq"] >= count:
-                return VerifyResult(False, count, count, len([x for x in lines if x.strip()]) + 1,
-                                    f"log truncated: head says {head['seq'] + 1} entries, found {count}", head)
+                return VerifyResult(
+                    False,
+                    count,
+                    count,
+                    len([x for x in lines if x.strip()]) + 1,
+                    f"log truncated: head says {head['seq'] + 1} entries, found {count}",
+                    head,
+                )
             return VerifyResult(False, count, count - 1, count, "last entry does not match the head hash", head)
     elif count:
         return VerifyResult(False, count, None, None, "head file missing (cannot rule out truncation)")

@@ -67,7 +67,10 @@ def gpus() -> list[dict[str, Any]]:
         try:
             if torch.cuda.is_available():
                 return [
-                    {"name": torch.cuda.get_device_name(i), "memory_bytes": torch.cuda.get_device_properties(i).total_memory}
+                    {
+                        "name": torch.cuda.get_device_name(i),
+                        "memory_bytes": torch.cuda.get_device_properties(i).total_memory,
+                    }
                     for i in range(torch.cuda.device_count())
                 ]
         except Exception:

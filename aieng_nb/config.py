@@ -28,9 +28,7 @@ class Aieng(Configurable):
         config=True
     )
     capture_notebook = Bool(True, help="Attach the notebook file to the run at end").tag(config=True)
-    pii_policy = Unicode("warn", help="Default PII policy for snapshots: warn, block, redact, allow").tag(
-        config=True
-    )
+    pii_policy = Unicode("warn", help="Default PII policy for snapshots: warn, block, redact, allow").tag(config=True)
 
 
 _ENV = {

@@ -48,7 +48,9 @@ class CellCapture:
         except Exception as exc:
             if not self._warned:
                 self._warned = True
-                warnings.warn(f"aieng: cell capture failed (your cell is unaffected): {exc}", RuntimeWarning, stacklevel=1)
+                warnings.warn(
+                    f"aieng: cell capture failed (your cell is unaffected): {exc}", RuntimeWarning, stacklevel=1
+                )
 
     def on_end(self, run: tracking.Run) -> None:
         """At end_run: close the cell log and attach the notebook file when Jupyter tells us its path."""

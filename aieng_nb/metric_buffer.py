@@ -145,7 +145,9 @@ class MetricBuffer:
                 if name is None:
                     name = keys[key] = mlflow_key(key)
                     if name != key:
-                        self._warn_once(f"key:{key}", f"aieng: metric {key!r} is logged as {name!r} (MLflow's key rules)")
+                        self._warn_once(
+                            f"key:{key}", f"aieng: metric {key!r} is logged as {name!r} (MLflow's key rules)"
+                        )
                 try:
                     number = float(value)
                 except (TypeError, ValueError):

@@ -85,7 +85,9 @@ class RunRecord:
 
     def _repr_html_(self) -> str:
         esc = html.escape
-        rows = "".join(f"<tr><th style='text-align:left'>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in self._summary_rows())
+        rows = "".join(
+            f"<tr><th style='text-align:left'>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in self._summary_rows()
+        )
         parts = [f"<table>{rows}</table>"]
         for title, values in (("Parameters", self.params), ("Metrics", self.metrics)):
             if values:

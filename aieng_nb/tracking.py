@@ -209,7 +209,8 @@ def start_run(
     system_tags = {
         "mlflow.user": user_name(),
         "mlflow.source.type": "NOTEBOOK" if in_kernel else "LOCAL",
-        "mlflow.source.name": os.environ.get("AIENG_NOTEBOOK_PATH") or (sys.argv[0] if sys.argv and sys.argv[0] else "<interactive>"),
+        "mlflow.source.name": os.environ.get("AIENG_NOTEBOOK_PATH")
+        or (sys.argv[0] if sys.argv and sys.argv[0] else "<interactive>"),
         "aieng.pid": str(os.getpid()),
     }
     if parent is not None:
@@ -265,7 +266,9 @@ def end_run(status: str = "FINISHED") -> RunRecord | None:
     """End the active run with FINISHED (default), FAILED or KILLED; returns the stored run."""
     status = str(status).upper()
     if status not in TERMINAL_STATUSES:
-        raise ValidationError(f"status must be one of {', '.join(s.lower() for s in TERMINAL_STATUSES)}, got {status!r}")
+        raise ValidationError(
+            f"status must be one of {', '.join(s.lower() for s in TERMINAL_STATUSES)}, got {status!r}"
+        )
     run = _state.run
     if run is None:
         raise NoActiveRunError("ending a run")
@@ -369,7 +372,9 @@ def set_tags(tags: dict[str, Any], run_id: str | None = None) -> None:
     store.log_batch(target, tags=_check_tags(tags))
 
 
-def log_artifact(local_path: str | os.PathLike[str], artifact_path: str | None = None, run_id: str | None = None) -> None:
+def log_artifact(
+    local_path: str | os.PathLike[str], artifact_path: str | None = None, run_id: str | None = None
+) -> None:
     """Attach a file or folder to the run; its SHA-256 goes to the audit trail."""
     import hashlib
 
@@ -440,7 +445,9 @@ def seed(value: int) -> dict[str, bool]:
         seeded["torch"] = True
     run = active_run()
     if run is not None:
-        run.store.log_batch(run.id, params={"seed": str(value)}, tags={"aieng.seeded": ",".join(k for k, v in seeded.items() if v)})
+        run.store.log_batch(
+            run.id, params={"seed": str(value)}, tags={"aieng.seeded": ",".join(k for k, v in seeded.items() if v)}
+        )
     else:
         _state.pending_seed = value
     return seeded

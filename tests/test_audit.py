@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
@@ -29,7 +30,7 @@ def test_append_builds_a_chain_that_verifies(workspace):
     entries = audit.entries(workspace=workspace)
     assert [e["seq"] for e in entries] == [0, 1, 2, 3, 4]
     assert entries[0]["prev"] == audit.GENESIS
-    assert all(b["prev"] == a["hash"] for a, b in zip(entries, entries[1:]))
+    assert all(b["prev"] == a["hash"] for a, b in itertools.pairwise(entries))
     result = audit.verify(workspace=workspace)
     assert result.ok and result.entries == 5
 
@@ -43,7 +44,15 @@ def test_editing_any_field_is_caught_at_its_entry(workspace, field):
     _fill(workspace)
     lines = _lines(workspace)
     entry = json.loads(lines[2])
-    entry[field] = {"seq": 99, "ts": 1.0, "actor": "mallory", "event": "run.end", "data": {"x": 1}, "prev": "f" * 64, "hash": "e" * 64}[field]
+    entry[field] = {
+        "seq": 99,
+        "ts": 1.0,
+        "actor": "mallory",
+        "event": "run.end",
+        "data": {"x": 1},
+        "prev": "f" * 64,
+        "hash": "e" * 64,
+    }[field]
     lines[2] = json.dumps(entry)
     _write(workspace, lines)
     result = audit.verify(workspace=workspace)
@@ -130,5 +139,7 @@ def test_concurrent_writers_lose_nothing_and_the_chain_verifies(workspace):
     assert all(p.wait(timeout=120) == 0 for p in procs)
     entries = audit.entries("test.concurrent", workspace=workspace)
     assert len(entries) == 160
-    assert {(e["data"]["writer"], e["data"]["i"]) for e in entries} == {(str(w), i) for w in range(4) for i in range(40)}
+    assert {(e["data"]["writer"], e["data"]["i"]) for e in entries} == {
+        (str(w), i) for w in range(4) for i in range(40)
+    }
     assert audit.verify(workspace=workspace).ok

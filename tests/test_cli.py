@@ -54,7 +54,9 @@ def test_errors_are_one_line_with_exit_code_2(capsys):
 
 
 def test_bad_usage_exits_2():
-    out = subprocess.run([sys.executable, "-m", "aieng_nb.cli", "runs", "list", "--last", "x"], capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "aieng_nb.cli", "runs", "list", "--last", "x"], capture_output=True, text=True
+    )
     assert out.returncode == 2 and "invalid int" in out.stderr
 
 

@@ -205,7 +205,9 @@ def test_capture_can_be_switched_off(shell, workspace):
     magic(shell, "end")
     from mlflow.tracking import MlflowClient
 
-    assert "aieng/cells.jsonl" not in {a.path for a in MlflowClient(workspace.tracking_uri).list_artifacts(run_id, "aieng")}
+    assert "aieng/cells.jsonl" not in {
+        a.path for a in MlflowClient(workspace.tracking_uri).list_artifacts(run_id, "aieng")
+    }
 
 
 def test_notebook_file_is_attached_when_its_path_is_known(shell, workspace, tmp_path, monkeypatch):
@@ -221,7 +223,9 @@ def test_notebook_file_is_attached_when_its_path_is_known(shell, workspace, tmp_
     assert record.tags["aieng.notebook"] == str(nb_path)
     from mlflow.tracking import MlflowClient
 
-    assert "aieng/notebook/analysis.ipynb" in {a.path for a in MlflowClient(workspace.tracking_uri).list_artifacts(run_id, "aieng/notebook")}
+    assert "aieng/notebook/analysis.ipynb" in {
+        a.path for a in MlflowClient(workspace.tracking_uri).list_artifacts(run_id, "aieng/notebook")
+    }
 
 
 def test_unknown_notebook_path_degrades_gracefully(shell):

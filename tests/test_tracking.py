@@ -140,7 +140,13 @@ def test_operations_without_a_run_say_how_to_start_one():
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"experiment": ""}, {"experiment": "x" * 300}, {"name": "  "}, {"tags": {"": "v"}}, {"params": {"big": "x" * 7000}}],
+    [
+        {"experiment": ""},
+        {"experiment": "x" * 300},
+        {"name": "  "},
+        {"tags": {"": "v"}},
+        {"params": {"big": "x" * 7000}},
+    ],
 )
 def test_bad_start_arguments_create_nothing(workspace, kwargs):
     with pytest.raises(ValidationError):
@@ -222,7 +228,9 @@ def test_artifacts_and_text_land_in_the_run(tmp_path, client):
             aieng.log_artifact(tmp_path / "missing.bin")
         with pytest.raises(ValidationError):
             aieng.log_text("x", "../escape.txt")
-    paths = {a.path for a in client.list_artifacts(run.id, "models")} | {a.path for a in client.list_artifacts(run.id, "notes")}
+    paths = {a.path for a in client.list_artifacts(run.id, "models")} | {
+        a.path for a in client.list_artifacts(run.id, "notes")
+    }
     assert paths == {"models/model.txt", "notes/summary.md"}
     entry = audit.entries("run.artifact")[0]
     assert entry["data"]["sha256"]["model.txt"] == __import__("hashlib").sha256(b"weights").hexdigest()
@@ -247,7 +255,9 @@ def test_environment_and_git_state_are_recorded(tmp_path, monkeypatch, client):
     assert tags["aieng.git.dirty"] == "true"
     files = {a.path for a in client.list_artifacts(run.id, "aieng")}
     assert {"aieng/environment.json", "aieng/git.json", "aieng/git.diff"} <= files
-    env = __import__("json").loads(open(client.download_artifacts(run.id, "aieng/environment.json", str(tmp_path))).read())
+    env = __import__("json").loads(
+        open(client.download_artifacts(run.id, "aieng/environment.json", str(tmp_path))).read()
+    )
     assert env["packages"]["mlflow"] and env["cpu"]["count"] >= 1
 
 

@@ -33,5 +33,10 @@ def _list(args: argparse.Namespace) -> int:
     if args.json:
         print_json(rows)
     else:
-        print(text_table(["seq", "event", "actor", "data"], [[e["seq"], e["event"], e["actor"], str(e["data"])[:80]] for e in rows]))
+        print(
+            text_table(
+                ["seq", "event", "actor", "data"],
+                [[e["seq"], e["event"], e["actor"], str(e["data"])[:80]] for e in rows],
+            )
+        )
     return 0

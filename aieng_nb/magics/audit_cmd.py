@@ -24,5 +24,9 @@ def run(sub: str, line: str, cell: str | None, shell: Any) -> Any:
         print(result)
         return None
     rows = audit.entries(args.event, run_id=args.run, limit=args.last)
-    print(text_table(["seq", "event", "actor", "data"], [[e["seq"], e["event"], e["actor"], str(e["data"])[:80]] for e in rows]))
+    print(
+        text_table(
+            ["seq", "event", "actor", "data"], [[e["seq"], e["event"], e["actor"], str(e["data"])[:80]] for e in rows]
+        )
+    )
     return None

@@ -85,6 +85,7 @@ class TrackingStore(abc.ABC):
 
     def close(self) -> None:
         """Release connections (default: nothing to release)."""
+        return None
 
 
 def encode_params(params: dict[str, Any]) -> dict[str, str]:
@@ -93,8 +94,16 @@ def encode_params(params: dict[str, Any]) -> dict[str, str]:
 
     out = {}
     for key, value in params.items():
-        text = value if isinstance(value, str) else repr(value) if not isinstance(value, (int, float, bool)) else str(value)
+        text = (
+            value
+            if isinstance(value, str)
+            else repr(value)
+            if not isinstance(value, (int, float, bool))
+            else str(value)
+        )
         if len(text) > 6000:
-            raise ValidationError(f"param {key!r} is {len(text)} characters; MLflow holds at most 6000 (log it as an artifact)")
+            raise ValidationError(
+                f"param {key!r} is {len(text)} characters; MLflow holds at most 6000 (log it as an artifact)"
+            )
         out[key] = text
     return out

@@ -118,7 +118,8 @@ class MlflowClientStore(TrackingStore):
         import math
 
         return [
-            (m.key, m.value, m.timestamp, m.step, math.isnan(m.value)) for m in self.client.get_metric_history(run_id, key)
+            (m.key, m.value, m.timestamp, m.step, math.isnan(m.value))
+            for m in self.client.get_metric_history(run_id, key)
         ]
 
     def log_dataset_input(
@@ -134,7 +135,9 @@ class MlflowClientStore(TrackingStore):
             schema=json.dumps(schema) if schema else None,
             profile=json.dumps(profile, default=str)[:16000] if profile else None,
         )
-        self.client.log_inputs(run_id, datasets=[DatasetInput(dataset, tags=[InputTag("mlflow.data.context", "input")])])
+        self.client.log_inputs(
+            run_id, datasets=[DatasetInput(dataset, tags=[InputTag("mlflow.data.context", "input")])]
+        )
 
     def list_artifacts(self, run_id: str, path: str | None = None) -> list[str]:
         out: list[str] = []

@@ -129,7 +129,9 @@ class SqliteFastStore(MlflowClientStore):
         import uuid
 
         run_id = uuid.uuid4().hex
-        location = self._read("SELECT artifact_location FROM experiments WHERE experiment_id = ?", (int(experiment_id),))
+        location = self._read(
+            "SELECT artifact_location FROM experiments WHERE experiment_id = ?", (int(experiment_id),)
+        )
         if not location:
             raise NotFoundError(f"no experiment with id {experiment_id}")
         artifact_uri = f"{location[0][0]}/{run_id}/artifacts"
@@ -207,7 +209,9 @@ class SqliteFastStore(MlflowClientStore):
 
     def set_status(self, run_id: str, status: str, end_time: int | None) -> None:
         with self._write() as conn:
-            cur = conn.execute("UPDATE runs SET status = ?, end_time = ? WHERE run_uuid = ?", (status, end_time, run_id))
+            cur = conn.execute(
+                "UPDATE runs SET status = ?, end_time = ? WHERE run_uuid = ?", (status, end_time, run_id)
+            )
             if cur.rowcount == 0:
                 raise NotFoundError(f"no run {run_id!r}")
 
@@ -300,7 +304,9 @@ class SqliteFastStore(MlflowClientStore):
             return []
         ids = list(records)
         marks = ",".join("?" * len(ids))
-        for key, value, run_id in self._read(f"SELECT key, value, run_uuid FROM params WHERE run_uuid IN ({marks})", ids):
+        for key, value, run_id in self._read(
+            f"SELECT key, value, run_uuid FROM params WHERE run_uuid IN ({marks})", ids
+        ):
             records[run_id].params[key] = value
         for key, value, run_id in self._read(f"SELECT key, value, run_uuid FROM tags WHERE run_uuid IN ({marks})", ids):
             records[run_id].tags[key] = value

@@ -19,8 +19,12 @@ def test_quickstart_notebook_runs_under_papermill(workspace, tmp_path, monkeypat
     monkeypatch.setenv("AIENG_NOTEBOOK_PATH", str(example("01-quickstart.ipynb")))
     out = tmp_path / "out.ipynb"
     papermill.execute_notebook(
-        str(example("01-quickstart.ipynb")), str(out), parameters={"epochs": 5, "experiment": "qs-test"},
-        kernel_name="python3", cwd=str(tmp_path), progress_bar=False,
+        str(example("01-quickstart.ipynb")),
+        str(out),
+        parameters={"epochs": 5, "experiment": "qs-test"},
+        kernel_name="python3",
+        cwd=str(tmp_path),
+        progress_bar=False,
     )
     runs = aieng.runs(experiment="qs-test")
     assert len(runs) == 1 and runs[0].status == "FINISHED"
@@ -36,7 +40,11 @@ def test_quickstart_notebook_runs_under_papermill(workspace, tmp_path, monkeypat
 def test_aieng_demo_prints_where_the_results_are(workspace, tmp_path, python_env):
     out = subprocess.run(
         [sys.executable, "-m", "aieng_nb.cli", "demo", "--output", str(tmp_path / "demo")],
-        capture_output=True, text=True, env=python_env, timeout=300, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=python_env,
+        timeout=300,
+        cwd=tmp_path,
     )
     assert out.returncode == 0, out.stderr
     assert "run:" in out.stdout and "notebook:" in out.stdout and "mlflow ui" in out.stdout

@@ -34,7 +34,9 @@ def test_sigkilled_kernel_run_is_recovered_and_marked_killed(workspace, python_e
         )
         assert reply["content"]["status"] == "ok", outputs
         run_id = next(m["content"]["text"].strip() for m in outputs if m["msg_type"] == "stream")
-        kc.execute("i = 0\nwhile True:\n    aieng.log(t=time.time(), step=i)\n    i += 1\n    if i % 500 == 0: time.sleep(0.001)")
+        kc.execute(
+            "i = 0\nwhile True:\n    aieng.log(t=time.time(), step=i)\n    i += 1\n    if i % 500 == 0: time.sleep(0.001)"
+        )
         time.sleep(3.0)
         killed_at = time.time()
         os.kill(km.provisioner.process.pid, 9)
