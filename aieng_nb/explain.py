@@ -217,6 +217,25 @@ def _as_estimator(model: Any, y: Any) -> Any:
     raise ValidationError(f"model {type(model).__name__} has no predict method and is not a predict function")
 
 
+def _array_fns(predict: Any, proba: Any) -> tuple[Any, Any]:
+    import numpy as np
+
+    def to_array(fn: Any) -> Any:
+        return None if fn is None else (lambda frame: fn(np.asarray(frame)))
+
+    return to_array(predict), to_array(proba)
+
+
+def _array_adapter(model: Any) -> Any:
+    """A model (or function) fitted on arrays, fed arrays: a PredictFunction around it."""
+    if not callable(getattr(model, "predict", None)):
+        return PredictFunction(*_array_fns(model, None)) if callable(model) else model
+    proba = getattr(model, "predict_proba", None)
+    task = "classification" if _is_classifier(model) else "regression"
+    predict, proba_fn = _array_fns(model.predict, proba if callable(proba) and task == "classification" else None)
+    return PredictFunction(predict, proba_fn, task=task, classes=getattr(model, "classes_", None))
+
+
 def _is_classifier(est: Any) -> bool:
     from sklearn.base import is_classifier
 
@@ -286,12 +305,12 @@ def _tree_like(est: Any) -> bool:
     return hasattr(est, "tree_") or any(k in name for k in ("Tree", "Forest", "Boosting", "XGB", "LGBM", "CatBoost"))
 
 
-def _shap_values(model: Any, X: Any, classifier: bool) -> tuple[list[str], Any] | str:
+def _shap_values(model: Any, X: Any, classifier: bool, as_array: bool = False) -> tuple[list[str], Any] | str:
     """(feature names, mean |SHAP| per feature), or the reason SHAP was not computed."""
     import numpy as np
 
     shap = require("shap", "shap")
-    est, Xt, names = model, X, list(map(str, X.columns))
+    est, Xt, names = model, (X.to_numpy() if as_array else X), list(map(str, X.columns))
     steps = getattr(model, "steps", None)
     if steps:
         est = steps[-1][1]
@@ -355,7 +374,8 @@ def explain(
         raise ValidationError(f"shap must be True, False or 'auto', got {shap!r}")
     if shap is True:
         require("shap", "shap")
-    if isinstance(X, np.ndarray):
+    was_array = isinstance(X, np.ndarray)
+    if was_array:
         if X.ndim != 2:
             raise ValidationError(f"X must be 2-dimensional, got shape {X.shape}")
         X = pd.DataFrame(X, columns=[f"x{i}" for i in range(X.shape[1])])
@@ -370,13 +390,25 @@ def explain(
     if n_repeats < 1 or top_k < 0:
         raise ValidationError("n_repeats must be >= 1 and top_k >= 0")
     X = X.reset_index(drop=True)
-    est = _as_estimator(model, y)
+    if was_array and not isinstance(model, PredictFunction) and not _is_torch_module(model):
+        model_in = _array_adapter(model)  # the model was fitted on arrays: give it arrays, not frames
+    elif isinstance(model, PredictFunction) and was_array:
+        model_in = PredictFunction(*_array_fns(model._predict, model._proba), task=model.task, classes=model.classes)
+    else:
+        model_in = model
+    est = _as_estimator(model_in, y)
     classifier = _is_classifier(est)
     notes: list[str] = []
 
     rng = np.random.default_rng(seed)
     idx = np.sort(rng.choice(len(X), size=sample, replace=False)) if sample and len(X) > sample else None
     Xs = X.iloc[idx].reset_index(drop=True) if idx is not None else X
+    try:
+        est.predict(Xs.iloc[:5])
+    except NotFittedError as exc:
+        raise ValidationError(f"model is not fitted: {exc}") from None
+    except Exception as exc:  # wrong columns, dtypes, shapes: say so here, not deep inside permutation_importance
+        raise ValidationError(f"model could not predict on X: {type(exc).__name__}: {str(exc)[:500]}") from exc
     try:
         if y is None:
             ys = pd.Series(np.asarray(est.predict(Xs)))
@@ -418,7 +450,9 @@ def explain(
     if shap is not False:
         try:
             Xsh = X.iloc[np.sort(rng.choice(len(X), size=shap_sample, replace=False))] if len(X) > shap_sample else X
-            res = _shap_values(model if not isinstance(model, PredictFunction) else est, Xsh.reset_index(drop=True), classifier)
+            Xsh = Xsh.reset_index(drop=True)
+            res = _shap_values(model if not isinstance(model, PredictFunction) else est, Xsh, classifier,
+                               as_array=was_array)
         except MissingDependencyError as exc:
             if shap is True:
                 raise
