@@ -32,6 +32,7 @@ class AttemptContext:
     on_cell: Callable[[int, int], None] | None = None
     nb: Any = None
     kernel_manager: Any = None
+    current_cell: int | None = None  # index (in the executed notebook) of the last cell started
     abort_reason: str | None = None  # "stopped" or "job_timeout": set by the watchdog before it kills
     _save_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -61,6 +62,7 @@ def register_engine() -> None:
     global _registered
     if _registered:
         return
+    from nbclient.util import run_sync
     from papermill.clientwrap import PapermillNotebookClient
     from papermill.engines import NBClientEngine, papermill_engines
 
@@ -81,6 +83,9 @@ def register_engine() -> None:
             if ctx.on_kernel_start is not None:
                 proc = getattr(self.km.provisioner, "process", None)
                 ctx.on_kernel_start(getattr(proc, "pid", None))
+
+        # nbclient binds the sync wrapper to its own coroutine: rebind it to ours
+        start_new_kernel = run_sync(async_start_new_kernel)
 
     class AiengEngine(NBClientEngine):
         @classmethod
@@ -106,6 +111,11 @@ def register_engine() -> None:
                 nb_man.last_save_time = nb_man.now()
 
             original_complete = nb_man.cell_complete
+            original_start = nb_man.cell_start
+
+            def cell_start(cell: Any, cell_index: int | None = None, **kw: Any) -> None:
+                ctx.current_cell = cell_index
+                original_start(cell, cell_index=cell_index, **kw)
 
             def cell_complete(cell: Any, cell_index: int | None = None, **kw: Any) -> None:
                 original_complete(cell, cell_index=cell_index, **kw)
@@ -114,6 +124,7 @@ def register_engine() -> None:
 
             nb_man.save = save
             nb_man.cell_complete = cell_complete
+            nb_man.cell_start = cell_start
             save()
             kwargs.pop("input_path", None)
             client = AiengNotebookClient(
@@ -184,18 +195,18 @@ def execute_attempt(
         error = JobError(
             kind="cell_timeout",
             message=f"a cell ran longer than the cell timeout ({cell_timeout}s)",
-            cell_index=_running_cell(ctx.nb),
+            cell_index=_running_cell(ctx),
             ename="CellTimeoutError",
             evalue=str(exc).splitlines()[0] if str(exc) else "",
         )
     except DeadKernelError as exc:
-        error = JobError(kind="dead_kernel", message=f"the kernel died: {exc}", cell_index=_running_cell(ctx.nb))
+        error = JobError(kind="dead_kernel", message=f"the kernel died: {exc}", cell_index=_running_cell(ctx))
     except Exception as exc:  # noqa: BLE001 - e.g. the kernel failed to start
         error = JobError(kind="error", message=f"{type(exc).__name__}: {exc}", ename=type(exc).__name__)
     if ctx.abort_reason and error is not None:
         # the watchdog killed the kernel on purpose
         label = "stopped on request" if ctx.abort_reason == "stopped" else "the job ran longer than its timeout"
-        error = JobError(kind=ctx.abort_reason, message=label, cell_index=_running_cell(ctx.nb))
+        error = JobError(kind=ctx.abort_reason, message=label, cell_index=_running_cell(ctx))
     if ctx.nb is not None:
         ctx.save(ctx.nb)
     return error
@@ -210,14 +221,11 @@ def _user_index(nb: Any, index: int) -> int:
     return index - skipped
 
 
-def _running_cell(nb: Any) -> int | None:
+def _running_cell(ctx: AttemptContext) -> int | None:
     """Index (in the user's notebook) of the cell that was running when execution stopped."""
-    if nb is None:
+    if ctx.nb is None or ctx.current_cell is None:
         return None
-    for i, cell in enumerate(nb.cells):
-        if cell.get("metadata", {}).get("papermill", {}).get("status") == "running":
-            return _user_index(nb, i)
-    return None
+    return _user_index(ctx.nb, ctx.current_cell)
 
 
 def _code_cell_position(nb: Any, fallback: int | None) -> int | None:

@@ -262,10 +262,7 @@ def execute_job(job_id: str, workspace: Workspace | None = None, progress: Progr
         record = _start_attempt(job_id, ws)
         if record.status != JobStatus.RUNNING:
             break
-        if record.attempts == 1 or not record.history:
-            audit.append(
-                "job.start", {"job_id": job_id, "attempt": record.attempts, "run_id": record.run_id}, workspace=ws
-            )
+        audit.append("job.start", {"job_id": job_id, "attempt": record.attempts, "run_id": record.run_id}, workspace=ws)
         status, error = _run_attempt(record, ws, progress)
         entry = {
             "attempt": record.attempts,
@@ -279,11 +276,13 @@ def execute_job(job_id: str, workspace: Workspace | None = None, progress: Progr
         ) -> None:
             r.history.append(entry)
             r.error = asdict(error) if error else None
-            r.status = status
             r.kernel_pid = None
+            retry = status in (JobStatus.FAILED, JobStatus.TIMED_OUT) and r.attempts < r.max_attempts
+            # waiting for a retry is QUEUED (not final): `stop` still applies, `list` is not misled
+            r.status = JobStatus.QUEUED if retry else status
 
         record = records.mutate(job_id, end_attempt, ws)
-        if status in (JobStatus.FAILED, JobStatus.TIMED_OUT) and record.attempts < record.max_attempts:
+        if record.status == JobStatus.QUEUED:
             delay = record.retry_backoff * (2 ** (record.attempts - 1))
             audit.append("job.retry", {"job_id": job_id, "attempt": record.attempts, "delay_s": delay}, workspace=ws)
             if _sleep_unless_stopped(job_id, ws, delay):

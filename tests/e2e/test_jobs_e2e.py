@@ -174,7 +174,7 @@ def test_crash_of_the_running_process_is_recovered(tmp_path, workspace, python_e
 
 def test_injection_attempts_stay_strings(tmp_path):
     marker = tmp_path / "pwned"
-    payload = f"\"; import pathlib; pathlib.Path({str(marker)!r}).touch(); x = \""
+    payload = f'"; import pathlib; pathlib.Path({str(marker)!r}).touch(); x = "'
     nb = write_notebook(tmp_path / "p.ipynb", ["print(repr(name))"], parameters="name = 'x'")
     job = run(nb, {"name": payload})
     assert job.status == JobStatus.COMPLETED
@@ -223,7 +223,8 @@ def test_local_sweep_grid_and_random(tmp_path):
     from aieng_nb.jobs.sweeps import sweep
 
     nb = write_notebook(
-        tmp_path / "s.ipynb", ["import aieng_nb as aieng\naieng.log(score=-(lr - 0.01) ** 2 + depth)"],
+        tmp_path / "s.ipynb",
+        ["import aieng_nb as aieng\naieng.log(score=-(lr - 0.01) ** 2 + depth)"],
         parameters="lr = 0.1\ndepth = 1",
     )
     result = sweep(nb, {"lr": ["0.1", "0.01"], "depth": [1, 2]}, parallel=2, metric="score")
@@ -288,7 +289,9 @@ def test_monitor_checks_mark_the_job(tmp_path, python_env):
     spec = "reference=var:ref,current=var:cur,checks=drift_share>0.3"
     drifted = subprocess.run(
         [*AIENG, "job", "run", str(nb), "-p", "shift", "3.0", "--monitor", spec, "--fail-on-checks", "--json"],
-        env=python_env, capture_output=True, text=True,
+        env=python_env,
+        capture_output=True,
+        text=True,
     )
     assert drifted.returncode == 5, drifted.stderr[-2000:]
     record = json.loads(drifted.stdout)
@@ -296,13 +299,17 @@ def test_monitor_checks_mark_the_job(tmp_path, python_env):
     listing = subprocess.run([*AIENG, "job", "list"], env=python_env, capture_output=True, text=True)
     assert "checks failed" in listing.stdout
     same = subprocess.run(
-        [*AIENG, "job", "run", str(nb), "--monitor", spec, "--fail-on-checks", "-q"], env=python_env,
-        capture_output=True, text=True,
+        [*AIENG, "job", "run", str(nb), "--monitor", spec, "--fail-on-checks", "-q"],
+        env=python_env,
+        capture_output=True,
+        text=True,
     )
     assert same.returncode == 0, same.stderr[-2000:]
     lenient = subprocess.run(
-        [*AIENG, "job", "run", str(nb), "-p", "shift", "3.0", "--monitor", spec, "-q"], env=python_env,
-        capture_output=True, text=True,
+        [*AIENG, "job", "run", str(nb), "-p", "shift", "3.0", "--monitor", spec, "-q"],
+        env=python_env,
+        capture_output=True,
+        text=True,
     )
     assert lenient.returncode == 0
 
@@ -310,8 +317,9 @@ def test_monitor_checks_mark_the_job(tmp_path, python_env):
 def test_process_executor_runs_jobs_in_worker_processes(tmp_path):
     from aieng_nb.jobs.sweeps import sweep
 
-    nb = write_notebook(tmp_path / "w.ipynb", ["import os, aieng_nb as aieng\naieng.log(pid=os.getppid(), v=v)"],
-                        parameters="v = 0")
+    nb = write_notebook(
+        tmp_path / "w.ipynb", ["import os, aieng_nb as aieng\naieng.log(pid=os.getppid(), v=v)"], parameters="v = 0"
+    )
     result = sweep(nb, {"v": [1, 2]}, parallel=2, executor="process", metric="v")
     assert result.ok and result.best.parameters == {"v": 2}
     assert os.getpid() not in {result.metrics[j.job_id]["pid"] for j in result.jobs}
