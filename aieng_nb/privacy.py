@@ -298,63 +298,134 @@ def _hints(column: str) -> tuple[set[str], bool]:
 def _scan_strings(
     arr: Any, column: str, *, regions: tuple[str, ...], max_validate: int | None
 ) -> dict[str, tuple[np.ndarray, bool]]:
-    """Per kind: (positions in ``arr`` that match, estimated?)."""
+    """Per kind: (positions in ``arr`` that match, estimated?).
+
+    Columns with repeated values are scanned once per distinct value (dictionary encoding).
+    """
+    import pyarrow.compute as pc
+
+    if len(arr) > 1000 and pc.count_distinct(arr.slice(0, 2000)).as_py() < 1000:
+        encoded = pc.dictionary_encode(arr)
+        if len(encoded.dictionary) * 2 < len(arr):
+            per_value = _scan_distinct(encoded.dictionary, column, regions=regions, max_validate=max_validate)
+            codes = encoded.indices.to_numpy(zero_copy_only=False)
+            codes = np.where(_mask(encoded.indices.is_valid()), codes, -1)
+            return {k: (np.flatnonzero(np.isin(codes, pos)), est) for k, (pos, est) in per_value.items()}
+    return _scan_distinct(arr, column, regions=regions, max_validate=max_validate)
+
+
+def _gate(arr: Any, rows: np.ndarray, pattern: str | None = None, literal: str | None = None) -> np.ndarray:
+    """The subset of ``rows`` (positions in ``arr``) matching a cheap test, before an expensive extraction."""
+    import pyarrow.compute as pc
+
+    if not len(rows):
+        return rows
+    sub = arr.take(rows)
+    hit = pc.match_substring(sub, literal) if literal is not None else pc.match_substring_regex(sub, pattern)
+    return rows[_mask(hit)]
+
+
+def _extract_at(arr: Any, rows: np.ndarray, pattern: str) -> tuple[np.ndarray, Any]:
+    """Positions (in ``arr``) among ``rows`` where ``pattern`` matches, and the captured group."""
+    if not len(rows):
+        return rows, None
+    idx, runs = _extract(arr.take(rows), pattern)
+    return rows[idx], runs
+
+
+def _cards(digits: Any, at: np.ndarray) -> np.ndarray:
+    """Positions whose digit string has an issuer prefix and length and passes Luhn."""
+    import pyarrow.compute as pc
+
+    issuer = np.flatnonzero(_mask(pc.match_substring_regex(digits, CARD_ISSUER)))
+    if not len(issuer):
+        return at[:0]
+    return at[issuer[_luhn_ok(digits.take(issuer))]]
+
+
+def _scan_distinct(
+    arr: Any, column: str, *, regions: tuple[str, ...], max_validate: int | None
+) -> dict[str, tuple[np.ndarray, bool]]:
     import pyarrow.compute as pc
 
     hinted, _ = _hints(column)
     out: dict[str, tuple[np.ndarray, bool]] = {}
+    # cells that are only digits (ids, timestamps, bare numbers): only cards, or hinted phones/ids, can match
+    pure_rows = np.flatnonzero(_mask(pc.utf8_is_digit(arr)))
+    found_cards: list[np.ndarray] = []
+    if len(pure_rows):
+        lengths = pc.binary_length(arr).to_numpy(zero_copy_only=False)[pure_rows]
+        card_len = pure_rows[(lengths >= 13) & (lengths <= 19)]
+        if len(card_len):
+            found_cards.append(_cards(arr.take(card_len), card_len))
+        rest = np.ones(len(arr), dtype=bool)
+        rest[pure_rows] = False
+        rest_rows = np.flatnonzero(rest)
+    else:
+        rest_rows = None
     prefilter = f"@|{_DIGITS}|{_IPV4_ISH}|{_IPV6_ISH}"
-    if hinted & {"phone", "national_id"}:
-        prefilter += r"|\d{7,}"
-    cand = np.flatnonzero(_mask(pc.match_substring_regex(arr, prefilter)))
-    if not len(cand):
-        return out
+    if rest_rows is None:
+        cand = np.flatnonzero(_mask(pc.match_substring_regex(arr, prefilter)))
+    else:
+        cand = _gate(arr, rest_rows, prefilter)
     sub = arr.take(cand)
-    has_at = np.flatnonzero(_mask(pc.match_substring(sub, "@")))
+    has_at = np.flatnonzero(_mask(pc.match_substring(sub, "@"))) if len(cand) else cand
     if len(has_at):
         hit = _mask(pc.match_substring_regex(sub.take(has_at), EMAIL))
         out["email"] = (cand[has_at[hit]], False)
-    digit_rows = np.flatnonzero(_mask(pc.match_substring_regex(sub, _DIGITS + (r"|\d{7,}" if hinted else ""))))
+    mixed = np.arange(len(cand))
+    digit_rows = _gate(sub, mixed, _DIGITS)
+    found_phone: list[np.ndarray] = []
+    found_ids: list[np.ndarray] = []
+    est_any = False
+    phone_ok = _phone_validator(regions)
     if len(digit_rows):
-        dsub = sub.take(digit_rows)
-        base = cand[digit_rows]
-        # cards: first digit run of 13-19, issuer prefix + length, Luhn
-        idx, runs = _extract(dsub, CARD_RUN)
-        if len(idx):
-            digits = pc.replace_substring_regex(runs, r"[ \-]", "")
-            issuer = np.flatnonzero(_mask(pc.match_substring_regex(digits, CARD_ISSUER)))
-            if len(issuer):
-                ok = _luhn_ok(digits.take(issuer))
-                out["card"] = (base[idx[issuer[ok]]], False)
-        # IBAN
-        idx, runs = _extract(dsub, IBAN_RUN)
-        if len(idx):
+        # cards inside text or with separators: first digit run of 13-19
+        at, runs = _extract_at(sub, _gate(sub, digit_rows, r"\d(?:[ \-]?\d){12}"), CARD_RUN)
+        if len(at):
+            found_cards.append(cand[_cards(pc.replace_substring_regex(runs, r"[ \-]", ""), at)])
+        at, runs = _extract_at(sub, _gate(sub, digit_rows, r"[A-Z]{2}\d{2}"), IBAN_RUN)
+        if len(at):
             ok, est = _validate_unique(runs, _iban_ok, max_validate)
-            out["iban"] = (base[idx[ok]], est)
-        # phones: international anywhere, national as a whole cell (any digits when the name says phone)
-        phone_ok = _phone_validator(regions)
-        found: list[np.ndarray] = []
-        est_any = False
-        patterns = [PHONE_INTL, PHONE_HINTED if "phone" in hinted else PHONE_NATIONAL]
-        for pattern in patterns:
-            idx, runs = _extract(dsub, pattern)
-            if len(idx):
+            out["iban"] = (cand[at[ok]], est)
+            est_any |= est
+        national = PHONE_HINTED if "phone" in hinted else PHONE_NATIONAL
+        for rows, pattern in (
+            (_gate(sub, digit_rows, literal="+"), PHONE_INTL),
+            (_gate(sub, digit_rows, national), national),
+        ):
+            at, runs = _extract_at(sub, rows, pattern)
+            if len(at):
                 ok, est = _validate_unique(runs, phone_ok, max_validate)
-                found.append(base[idx[ok]])
+                found_phone.append(at[ok])
                 est_any |= est
-        if found:
-            out["phone"] = (np.unique(np.concatenate(found)), est_any)
-        # national ids
-        found = []
-        for pattern, check in ((SSN_HINTED if "national_id" in hinted else SSN, _ssn_ok), (NINO, _nino_ok)):
-            idx, runs = _extract(dsub, pattern)
-            if len(idx):
+        ssn = SSN_HINTED if "national_id" in hinted else SSN
+        for rows, pattern, check in (
+            (_gate(sub, digit_rows, r"\d{3}-?\d{2}-?\d{4}"), ssn, _ssn_ok),
+            (_gate(sub, digit_rows, NINO), NINO, _nino_ok),
+        ):
+            at, runs = _extract_at(sub, rows, pattern)
+            if len(at):
                 ok, est = _validate_unique(runs, check, max_validate)
-                found.append(base[idx[ok]])
+                found_ids.append(at[ok])
                 est_any |= est
+    found_phone = [cand[f] for f in found_phone]
+    found_ids = [cand[f] for f in found_ids]
+    if hinted & {"phone", "national_id"} and len(pure_rows):
+        if "phone" in hinted:
+            at, runs = _extract_at(arr, pure_rows, PHONE_HINTED)
+            if len(at):
+                ok, est = _validate_unique(runs, phone_ok, max_validate)
+                found_phone.append(at[ok])
+        if "national_id" in hinted:
+            at, runs = _extract_at(arr, pure_rows, SSN_HINTED)
+            if len(at):
+                ok, est = _validate_unique(runs, _ssn_ok, max_validate)
+                found_ids.append(at[ok])
+    for kind, found in (("card", found_cards), ("phone", found_phone), ("national_id", found_ids)):
         if found:
-            out["national_id"] = (np.unique(np.concatenate(found)), est_any)
-    ip_rows = np.flatnonzero(_mask(pc.match_substring_regex(sub, f"{_IPV4_ISH}|:")))
+            out[kind] = (np.unique(np.concatenate(found)), est_any if kind != "card" else False)
+    ip_rows = _gate(sub, mixed, f"{_IPV4_ISH}|:")
     if len(ip_rows):
         isub = sub.take(ip_rows)
         hit = _mask(pc.match_substring_regex(isub, IPV4)) | _mask(pc.match_substring_regex(isub, IPV6))

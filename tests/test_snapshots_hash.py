@@ -234,3 +234,22 @@ def test_torch_dtypes_round_trip(workspace, dtype):
     rec = aieng.snapshot(t, name="t")
     back = aieng.load(rec.id)
     assert back.dtype == t.dtype and torch.equal(back, t)
+
+
+def test_the_object_column_cache_never_returns_a_stale_hash():
+    from aieng_nb.snapshots import hashing
+
+    hashing.clear_cache()
+    vocab = np.array([f"v{i}" for i in range(1000)], dtype=object)
+    df = pd.DataFrame({"s": vocab[np.arange(50_000) % 1000]})
+    first = content_hash(df)
+    assert len(hashing._OBJECT_CACHE) == 1 and content_hash(df) == first  # second call: cache hit
+    df.loc[7, "s"] = "changed in place"  # same array, one pointer changed
+    changed = content_hash(df)
+    assert changed != first
+    df.loc[7, "s"] = "v7"
+    assert content_hash(df) == first
+    fresh = pd.DataFrame({"s": [str(x) for x in df["s"]]})  # equal content, all new objects
+    assert content_hash(fresh) == first
+    hashing.clear_cache()
+    assert content_hash(df) == first and content_hash(df.iloc[:10]) != first

@@ -28,8 +28,10 @@ pyarrow upgrade that changed its buffers would be caught.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -197,10 +199,45 @@ def digest_array(values: Any, label: str = "values") -> tuple[str, bytes, int, A
             nulls = 0
         return str(arr.dtype), _digest_numpy(arr, has_nan=nulls > 0 if arr.dtype.kind == "f" else None), nulls, None
     if arr.dtype.kind == "O":
+        key, pinned = _pointer_key(arr)
+        hit = _OBJECT_CACHE.get(key)
+        if hit is not None:
+            _OBJECT_CACHE.move_to_end(key)
+            return hit[1], hit[2], hit[3], None
         pa_arr, token = _object_to_arrow(arr, label)
         digest, nulls = _digest_arrow_strings(pa_arr)
+        _remember(key, pinned, token, digest, nulls)
         return token, digest, nulls, pa_arr
     raise ValidationError(f"column {label} has dtype {arr.dtype} which snapshots do not support")
+
+
+# Object columns cost a conversion of every Python string; unchanged ones are recognised without it.
+# Key: the column's pointer array (xxh3 of the PyObject addresses). A copy of that array is kept, which
+# keeps the very same (immutable) str/bytes objects alive, so no address can be reused by another object:
+# equal pointers then mean equal content. Bounded by rows; ``clear_cache()`` releases everything.
+_OBJECT_CACHE: OrderedDict[tuple[int, bytes], tuple[np.ndarray, str, bytes, int]] = OrderedDict()
+CACHE_MAX_ROWS = 20_000_000
+
+
+def _pointer_key(arr: np.ndarray) -> tuple[tuple[int, bytes], np.ndarray]:
+    arr = np.ascontiguousarray(arr.reshape(-1))
+    raw = (ctypes.c_char * (arr.size * arr.itemsize)).from_address(arr.ctypes.data) if arr.size else b""
+    return (arr.size, xxhash.xxh3_128_digest(raw)), arr
+
+
+def _remember(key: tuple[int, bytes], pinned: np.ndarray, token: str, digest: bytes, nulls: int) -> None:
+    if key[0] < 10_000:  # small columns are cheap to convert; do not pin them
+        return
+    _OBJECT_CACHE[key] = (pinned.copy(), token, digest, nulls)
+    total = sum(k[0] for k in _OBJECT_CACHE)
+    while _OBJECT_CACHE and total > CACHE_MAX_ROWS:
+        old, _ = _OBJECT_CACHE.popitem(last=False)
+        total -= old[0]
+
+
+def clear_cache() -> None:
+    """Forget the object-column hash cache (and release the strings it keeps alive)."""
+    _OBJECT_CACHE.clear()
 
 
 def _is_arrow_text(dtype: Any) -> bool:
