@@ -475,8 +475,12 @@ def scan(
     regions: tuple[str, ...] = ("US", "GB"),
     max_validate: int | None = 20_000,
     _positions: dict[str, dict[str, np.ndarray]] | None = None,
+    arrow_columns: dict[int, Any] | None = None,
 ) -> ScanResult:
     """Scan the text columns of a DataFrame (or a Series) for PII. See the module docs.
+
+    ``arrow_columns`` (column position -> Arrow string array of the whole column) lets a caller that
+    already converted object columns (the snapshot hash does) skip converting them again.
 
     >>> import pandas as pd
     >>> scan(pd.Series(["4111 1111 1111 1111"], name="cc")).findings[0].kind
@@ -513,9 +517,15 @@ def scan(
             matches = {k: (np.flatnonzero(np.isin(codes, v[0])), v[1]) for k, v in per_cat.items()}
             nonnull = int((codes >= 0).sum())
         else:
-            arr = _as_arrow(col)
-            if rows is not None:
-                arr = arr.take(rows)
+            arr = (arrow_columns or {}).get(pos)
+            if arr is not None:
+                arr = arr.take(rows) if rows is not None else arr
+            elif rows is not None and pd.api.types.is_object_dtype(col.dtype):
+                arr = _as_arrow(col.to_numpy()[rows])  # convert only the sampled cells
+            else:
+                arr = _as_arrow(col)
+                if rows is not None:
+                    arr = arr.take(rows)
             matches = _scan_strings(arr, column, regions=regions, max_validate=max_validate)
             nonnull = len(arr) - arr.null_count
         for kind in KINDS:

@@ -158,7 +158,7 @@ def snapshot(
             _block(name, digest, meta["pii"], ws)
     else:
         if kind in TABLE_KINDS and policy != "allow" and findings_scan is None:
-            findings_scan = privacy.scan(data, mode=scan_mode)
+            findings_scan = privacy.scan(data, mode=scan_mode, arrow_columns=_text_arrays(hashed))
         if policy == "block" and findings_scan is not None and findings_scan.findings:
             _block(name, digest, _pii_meta(policy, findings_scan), ws)
         pii_meta = _pii_meta(policy, findings_scan) if kind in TABLE_KINDS else {"policy": policy, "scanned": False}
@@ -189,6 +189,12 @@ def snapshot(
             workspace=ws,
         )
     return _record(meta, name, version, index, stored=stored, seconds=time.perf_counter() - t0)
+
+
+def _text_arrays(hashed: HashResult) -> dict[int, Any]:
+    import pyarrow as pa
+
+    return {pos: arr for pos, arr in hashed.arrow_columns.items() if pa.types.is_string(arr.type)}
 
 
 def _summary(pii: dict[str, Any]) -> str:
@@ -244,7 +250,7 @@ def _write_object(tmp: Path, data: Any, kind: str, hashed: HashResult, pii_meta:
             for i in range(df.shape[1])
         ]
         meta["restore"] = codec.frame_restore_info(df)
-        meta["profile"] = profile_frame(df, arrow_columns=hashed.arrow_columns, hide_top=hide)
+        meta["profile"] = profile_frame(df, arrow_columns=hashed.arrow_columns, hide_top=hide, nulls=hashed.nulls)
         if kind == "series":
             meta["profile"]["columns"][0]["name"] = str(data.name)
         codec.write_table(codec.frame_to_table(df, hashed), tmp / "data.parquet")

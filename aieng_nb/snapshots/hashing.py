@@ -58,6 +58,8 @@ class HashResult:
     arrow_columns: dict[int, Any] = field(default_factory=dict)
     # per column canonical dtype token, for the schema and for restoring dtypes on load
     tokens: list[str] = field(default_factory=list)
+    # per column null count (None, NaN, NaT, NA), reused by the profile
+    nulls: list[int] = field(default_factory=list)
 
 
 def _name_key(name: Any) -> list[Any]:
@@ -278,6 +280,7 @@ def hash_frame(df: Any, *, kind: str = "frame") -> HashResult:
         if pa_arr is not None:
             result.arrow_columns[pos] = pa_arr
         result.tokens.append(token)
+        result.nulls.append(nulls)
         header.append([_name_key(name), token, nulls])
         digests.append(digest)
     iheader, idigests = _index_parts(df.index, "index")

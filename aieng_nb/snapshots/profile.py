@@ -98,7 +98,11 @@ def pd_na() -> Any:
 
 
 def profile_frame(
-    df: Any, *, arrow_columns: dict[int, Any] | None = None, hide_top: set[str] | None = None
+    df: Any,
+    *,
+    arrow_columns: dict[int, Any] | None = None,
+    hide_top: set[str] | None = None,
+    nulls: list[int] | None = None,
 ) -> dict[str, Any]:
     """Profile of a DataFrame (see module docs).
 
@@ -118,12 +122,12 @@ def profile_frame(
         s = df.iloc[:, pos]
         name = df.columns[pos]
         dtype = s.dtype
-        nulls = int(s.isna().sum())
+        null_count = nulls[pos] if nulls is not None and pos < len(nulls) else int(s.isna().sum())
         rec: dict[str, Any] = {
             "name": str(name),
             "dtype": str(dtype),
-            "nulls": nulls,
-            "null_share": round(nulls / n, 4) if n else 0.0,
+            "nulls": null_count,
+            "null_share": round(null_count / n, 4) if n else 0.0,
         }
         if isinstance(dtype, pd.CategoricalDtype):
             rec["kind"] = "category"
