@@ -7,7 +7,7 @@
   target and prediction are given, checked against pass/fail rules;
 * the **interactive Evidently report** (``DataDriftPreset`` + ``DataSummaryPreset`` +
   ``ClassificationPreset``/``RegressionPreset``) is computed on a **seeded random sample** of at
-  most ``sample`` rows of each frame (default 50,000, seed 0), so it stays quick; it is kept as
+  most ``sample`` rows of each frame (default 20,000, seed 0), so it stays quick; it is kept as
   the ``evidently.html``/``evidently.json`` attachments (Evidently's HTML embeds its 3.5 MB
   JavaScript bundle);
 * the report's own HTML (``_repr_html_``, ``report.html``) is static (tables and PNG plots, no
@@ -35,7 +35,7 @@ from .drift import CATEGORICAL, NUMERICAL, DriftResult, check_frames, drift_gate
 from .exceptions import ValidationError
 from .reports import Report, Section, figure_html, new_figure, table_html
 
-DEFAULT_SAMPLE = 50_000
+DEFAULT_SAMPLE = 20_000
 DEFAULT_SEED = 0
 MAX_TABLE_ROWS = 200
 MAX_PLOTS = 6

@@ -1,0 +1,112 @@
+"""Reports end to end: the example notebook under papermill, and reports attached to a real job run."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def kernel() -> str:
+    """Kernel ``python3`` must be this interpreter's ipykernel (installed into the venv if not)."""
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        spec = KernelSpecManager().get_kernel_spec("python3")
+        ok = spec.argv[0] in ("python", "python3", sys.executable)
+    except NoSuchKernel:
+        ok = False
+    if not ok:
+        subprocess.run([sys.executable, "-m", "ipykernel", "install", "--sys-prefix"], check=True)
+    return "python3"
+
+
+class _Tags(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[str] = []
+        self.img_src: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        if tag == "img":
+            self.img_src.append(dict(attrs).get("src") or "")
+
+
+def _html_outputs(nb_path: Path) -> list[str]:
+    cells = json.loads(nb_path.read_text())["cells"]
+    out = []
+    for cell in cells:
+        for o in cell.get("outputs", []):
+            html = o.get("data", {}).get("text/html")
+            if html:
+                out.append("".join(html) if isinstance(html, list) else html)
+    return out
+
+
+def test_example_notebook_produces_all_three_reports(tmp_path, kernel):
+    import papermill
+
+    from aieng_nb import tracking
+    from aieng_nb.reports import list_reports
+
+    out = tmp_path / "out.ipynb"
+    papermill.execute_notebook(str(ROOT / "notebooks" / "04-reports.ipynb"), str(out),
+                               parameters={"rows": 2000, "experiment": "nb-reports"}, kernel_name=kernel,
+                               cwd=str(tmp_path), progress_bar=False)
+    run = tracking.runs(experiment="nb-reports")[0]
+    kinds = sorted(e.kind for e in list_reports(run.run_id))
+    assert kinds == ["explain", "fairness", "monitor", "monitor"]
+    assert run.metrics["monitor.drift_share"] > 0.3
+    reports_html = [h for h in _html_outputs(out) if "aieng-rep" in h]
+    assert len(reports_html) >= 5  # monitor x2, explain, fairness, the reports table
+    for html in reports_html:
+        parser = _Tags()
+        parser.feed(html)
+        assert "script" not in parser.tags
+        assert all(src.startswith("data:image/png;base64,") for src in parser.img_src)
+    assert sum(h.count("data:image/png;base64,") for h in reports_html) >= 4
+    assert all(len(h.encode()) < 2_000_000 for h in reports_html)
+
+
+def test_job_run_comes_back_with_reports_and_checks(tmp_path):
+    from aieng_nb import audit, tracking
+    from aieng_nb.jobs.notebooks import write_notebook
+    from aieng_nb.jobs.records import JobStatus
+    from aieng_nb.jobs.runner import run_job
+    from aieng_nb.reports import list_reports
+
+    body = (
+        "import numpy as np, pandas as pd\n"
+        "rng = np.random.default_rng(0)\n"
+        "def frame(s):\n"
+        "    df = pd.DataFrame({'a': rng.normal(s, 1, 3000), 'b': rng.normal(0, 1, 3000), 'g': rng.choice(['x', 'y'], 3000)})\n"
+        "    df['churn'] = (rng.random(3000) < 0.3).astype(int)\n"
+        "    df['pred'] = df['churn']\n"
+        "    return df\n"
+        "train_df, scored_df = frame(0.0), frame(shift)\n"
+    )
+    nb = write_notebook(tmp_path / "score.ipynb", [body], parameters="shift = 0.0")
+    spec = "reference=var:train_df,current=var:scored_df,target=churn,prediction=pred,checks=drift_share>0.3,sensitive=g"
+    ok = run_job(str(nb), {"shift": 0.0}, monitor=spec)
+    assert ok.status == JobStatus.COMPLETED and ok.checks_failed is False
+    assert tracking.get_run(ok.run_id).tags["aieng.checks"] == "passed"
+    assert sorted(e.kind for e in list_reports(ok.run_id)) == ["fairness", "monitor"]
+
+    bad = run_job(str(nb), {"shift": 1.0}, monitor=spec)
+    assert bad.status == JobStatus.COMPLETED and bad.checks_failed is True
+    record = tracking.get_run(bad.run_id)
+    assert record.tags["aieng.checks"] == "failed" and record.metrics["monitor.drift_share"] == pytest.approx(1 / 3)
+    assert [e for e in audit.entries("checks.fail") if e["data"]["run_id"] == bad.run_id]
+    monitor_entry = next(e for e in list_reports(bad.run_id) if e.kind == "monitor")
+    assert monitor_entry.failed == ["drift_share > 0.3"]
+    files = tracking._store().list_artifacts(bad.run_id, monitor_entry.path)
+    assert {Path(f).name for f in files} >= {"report.html", "summary.json", "evidently.html", "evidently.json"}
