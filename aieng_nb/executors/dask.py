@@ -75,15 +75,18 @@ class DaskExecutor(Executor):
                 execute_on_worker, job_id, str(workspace.root), tracking_uri, pure=False, key=f"aieng-job-{job_id}"
             )
             futures[fut] = job_id
-        for fut in as_completed(list(futures)):
-            job_id = futures[fut]
-            try:
-                record = records.JobRecord.from_dict(fut.result())
-            except Exception as exc:  # noqa: BLE001 - KilledWorker, lost connection, cancelled
-                record = runner.fail_job(job_id, workspace, "worker_lost", f"the Dask cluster lost the job: {exc!r}")
-            if progress is not None:
-                progress.job_finished(record)
-            yield record
+        with self.client.as_current():
+            for fut in as_completed(list(futures)):
+                job_id = futures[fut]
+                try:
+                    record = records.JobRecord.from_dict(fut.result())
+                except Exception as exc:  # noqa: BLE001 - KilledWorker, lost connection, cancelled
+                    record = runner.fail_job(
+                        job_id, workspace, "worker_lost", f"the Dask cluster lost the job: {exc!r}"
+                    )
+                if progress is not None:
+                    progress.job_finished(record)
+                yield record
 
     def close(self) -> None:
         try:
