@@ -628,7 +628,7 @@ def redact(data: Any, *, key: bytes | None = None, regions: tuple[str, ...] = ("
             new = col.cat.rename_categories(cats)
         else:
             values = np.asarray(col, dtype=object).copy()
-            done: set[int] = set()
+            done = set()
             for kind in KINDS:
                 for r in kinds.get(kind, ()):
                     v = values[r]

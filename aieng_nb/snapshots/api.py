@@ -371,9 +371,11 @@ def load(ref: str, *, verify: bool = True, workspace: Workspace | None = None) -
         from .hashing import hash_ndarray
 
         check = hash_ndarray(arr, kind=kind, dtype_name=meta.get("torch_dtype"))
-        obj = codec.numpy_to_tensor(arr, meta["torch_dtype"]) if kind == "tensor" else arr
-        if kind == "tensor" and meta.get("requires_grad"):
-            obj.requires_grad_(True)
+        obj = arr
+        if kind == "tensor":
+            obj = codec.numpy_to_tensor(arr, meta["torch_dtype"])
+            if meta.get("requires_grad"):
+                obj.requires_grad_(True)
     else:
         files = folder / "files"
         obj = files / next(iter(meta["profile"]["list"])) if kind == "file" else files

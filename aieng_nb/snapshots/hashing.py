@@ -97,7 +97,7 @@ def _digest_numpy(arr: np.ndarray, has_nan: bool | None = None) -> bytes:
             has_nan = bool(np.isnan(arr).any())
         if has_nan:
             arr = np.where(np.isnan(arr), np.array(np.nan, dtype=arr.dtype), arr)
-    return xxhash.xxh3_128_digest(_le(arr).view(np.uint8))
+    return xxhash.xxh3_128_digest(_le(arr).view(np.uint8).data)
 
 
 def _digest_arrow_strings(chunked: Any) -> tuple[bytes, int]:
@@ -126,7 +126,7 @@ def _digest_arrow_strings(chunked: Any) -> tuple[bytes, int]:
         start, end = int(offsets[0]), int(offsets[-1])
         if data_buf is not None and end > start:
             data.update(memoryview(data_buf)[start:end])
-        lengths.update(np.diff(offsets).astype("<i8", copy=False))
+        lengths.update(np.ascontiguousarray(np.diff(offsets), dtype="<i8").data)
     return data.digest() + lengths.digest() + mask.digest(), nulls
 
 
