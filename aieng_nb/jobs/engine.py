@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..fsutil import atomic_write_text
+from ..fsutil import atomic_write_bytes
 from .records import JobError
 
 ENGINE_NAME = "aieng"
@@ -35,12 +35,23 @@ class AttemptContext:
     current_cell: int | None = None  # index (in the executed notebook) of the last cell started
     abort_reason: str | None = None  # "stopped" or "job_timeout": set by the watchdog before it kills
     _save_lock: threading.Lock = field(default_factory=threading.Lock)
+    _last_save: float = 0.0
 
-    def save(self, nb: Any) -> None:
+    def save(self, nb: Any, *, final: bool = True) -> None:
+        """Write the output notebook atomically; intermediate saves (during execution) are
+        throttled to one a second and not fsynced, the final one is."""
         import nbformat
 
+        now = time.monotonic()
+        if not final and now - self._last_save < 1.0:
+            return
         with self._save_lock:
-            atomic_write_text(self.output_path, nbformat.writes(nb))
+            self._last_save = now
+            data = nbformat.writes(nb).encode("utf-8")
+            if final:
+                atomic_write_bytes(self.output_path, data)
+            else:
+                _replace_without_fsync(self.output_path, data)
 
     def kill_kernel(self) -> None:
         km = self.kernel_manager
@@ -52,6 +63,25 @@ class AttemptContext:
                 proc.kill()
         except Exception:  # noqa: BLE001 - the kernel may already be gone
             pass
+
+
+def _replace_without_fsync(path: Path, data: bytes) -> None:
+    """temp file + rename: never a half-written notebook, but no fsync (an intermediate save)."""
+    import os
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
 
 
 _registered = False
@@ -107,7 +137,7 @@ def register_engine() -> None:
             total = len(nb_man.nb.cells)
 
             def save(**_: Any) -> None:
-                ctx.save(nb_man.nb)
+                ctx.save(nb_man.nb, final=False)
                 nb_man.last_save_time = nb_man.now()
 
             original_complete = nb_man.cell_complete

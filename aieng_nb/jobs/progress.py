@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 from typing import Any, TextIO
 
 
@@ -31,12 +32,18 @@ class TextProgress(Progress):
         self.cells = cells
         self._lock = threading.Lock()
         self._tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self._last = 0.0
 
     def _write(self, text: str, final: bool = False) -> None:
         with self._lock:
             if self._tty or _in_notebook():
                 self.stream.write("\r" + text.ljust(60) + ("\n" if final else ""))
-            elif final:
+            else:
+                # a log file or pipe: whole lines, at most one a second (plus the final one)
+                now = time.monotonic()
+                if not final and now - self._last < 1.0:
+                    return
+                self._last = now
                 self.stream.write(text + "\n")
             self.stream.flush()
 

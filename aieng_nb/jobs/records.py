@@ -219,8 +219,22 @@ def _locked(job_id: str, workspace: Workspace | None) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+def _active_marker(job_id: str, workspace: Workspace | None) -> Path:
+    return jobs_dir(workspace) / ".active" / job_id
+
+
 def save(record: JobRecord, workspace: Workspace | None = None) -> JobRecord:
-    atomic_write_json(_record_path(record.job_id, workspace), record.to_dict())
+    """Write the record; jobs not yet finished also get a marker in ``jobs/.active`` (what crash
+    recovery scans, so it stays cheap however many jobs the workspace holds)."""
+    marker = _active_marker(record.job_id, workspace)
+    if record.status in (JobStatus.CREATED, JobStatus.QUEUED, JobStatus.RUNNING):
+        if not marker.exists():
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.touch()
+        atomic_write_json(_record_path(record.job_id, workspace), record.to_dict())
+    else:
+        atomic_write_json(_record_path(record.job_id, workspace), record.to_dict())
+        marker.unlink(missing_ok=True)
     return record
 
 
@@ -275,6 +289,8 @@ def list_records(
         raise ValidationError(f"unknown status {status!r}; valid: {', '.join(JobStatus.ALL)}")
     out: list[JobRecord] = []
     for folder in sorted(jobs_dir(workspace).iterdir(), reverse=True):
+        if folder.name.startswith("."):
+            continue
         path = folder / "job.json"
         if not path.is_file():
             continue
@@ -342,7 +358,14 @@ def recover_stale(workspace: Workspace | None = None) -> list[JobRecord]:
     from .. import audit
 
     recovered: list[JobRecord] = []
-    for rec in list_records(workspace=workspace):
+    active = jobs_dir(workspace) / ".active"
+    ids = sorted(p.name for p in active.iterdir()) if active.is_dir() else []
+    for job_id in ids:
+        try:
+            rec = load(job_id, workspace)
+        except (NotFoundError, ValidationError, ValueError, OSError):
+            _active_marker(job_id, workspace).unlink(missing_ok=True)
+            continue
         if rec.status not in (JobStatus.RUNNING, JobStatus.QUEUED) or owner_alive(rec) is not False:
             continue
 

@@ -392,13 +392,23 @@ def _param_str(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
+_exporter_lock = threading.Lock()
+_exporter: Any = None
+
+
 def render_html(nb_path: Path, html_path: Path) -> Path:
-    """An HTML rendering of the output notebook (nbconvert's lab template)."""
+    """An HTML rendering of the output notebook (nbconvert's lab template; the exporter and its
+    compiled templates are kept for the next job)."""
+    global _exporter
     import nbformat
-    from nbconvert import HTMLExporter
 
     nb = nbformat.read(str(nb_path), as_version=4)
-    body, _ = HTMLExporter().from_notebook_node(nb)
+    with _exporter_lock:
+        if _exporter is None:
+            from nbconvert import HTMLExporter
+
+            _exporter = HTMLExporter()
+        body, _ = _exporter.from_notebook_node(nb)
     atomic_write_text(html_path, body)
     return html_path
 

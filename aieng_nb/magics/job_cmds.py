@@ -47,6 +47,8 @@ jobs.add_argument("--last", "-l", type=int, default=20)
 
 PARSERS = {"job": job, "jobs": jobs}
 _ACTIONS = {"run": job_run, "list": job_list, "show": job_show, "stop": job_stop, "params": job_params}
+job.formatter_class = argparse.RawDescriptionHelpFormatter
+job.description = "Run notebooks as tracked jobs.\n\n" + "".join(p.format_usage() for p in _ACTIONS.values())
 
 
 class JobTable(list):

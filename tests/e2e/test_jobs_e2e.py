@@ -323,3 +323,33 @@ def test_process_executor_runs_jobs_in_worker_processes(tmp_path):
     result = sweep(nb, {"v": [1, 2]}, parallel=2, executor="process", metric="v")
     assert result.ok and result.best.parameters == {"v": 2}
     assert os.getpid() not in {result.metrics[j.job_id]["pid"] for j in result.jobs}
+
+
+def test_progress_reports_cells_and_jobs(tmp_path):
+    import io
+
+    from aieng_nb.jobs.progress import Progress, TextProgress
+    from aieng_nb.jobs.sweeps import sweep
+
+    class Recorder(Progress):
+        def __init__(self):
+            self.calls = []
+
+        def cell(self, record, done, total):
+            self.calls.append(("cell", done, total))
+
+        def sweep(self, done, total, record=None):
+            self.calls.append(("sweep", done, total))
+
+    nb = write_notebook(tmp_path / "p.ipynb", ["a = 1", "b = 2", "c = 3"], parameters="x = 0")
+    rec = Recorder()
+    run(nb, {"x": 1}, progress=rec)
+    cells = [c for c in rec.calls if c[0] == "cell"]
+    total = cells[-1][2]
+    assert total >= 4 and [c[1] for c in cells] == list(range(1, total + 1))
+    rec = Recorder()
+    sweep(nb, {"x": [1, 2]}, progress=rec)
+    assert [c for c in rec.calls if c[0] == "sweep"] == [("sweep", 1, 2), ("sweep", 2, 2)]
+    stream = io.StringIO()
+    run(nb, progress=TextProgress(stream))
+    assert "COMPLETED" in stream.getvalue() and "cell 1/" in stream.getvalue()
