@@ -18,7 +18,7 @@ from .. import audit, privacy
 from ..exceptions import IntegrityError, NotFoundError, ValidationError
 from ..workspace import Workspace, current
 from . import codec
-from .hashing import HashResult, classify, hash_frame, hash_object, hash_series
+from .hashing import HashResult, classify, hash_frame, hash_object, hash_series, hash_series_digest
 from .index import Index, check_name
 from .objects import ObjectStore
 from .profile import profile_array, profile_files, profile_frame
@@ -361,11 +361,15 @@ def load(ref: str, *, verify: bool = True, workspace: Workspace | None = None) -
     folder = store.dir(digest)
     kind = meta["kind"]
     if kind in TABLE_KINDS:
-        obj = codec.read_frame(folder / "data.parquet", meta.get("restore", {}))
+        text: dict[int, Any] = {}
+        obj = codec.read_frame(folder / "data.parquet", meta.get("restore", {}), text_arrays=text)
         if kind == "series":
+            check = hash_frame(obj, kind="series", known_text=text)
+            check.digest = hash_series_digest(check.digest, meta.get("series_name"))
             obj = obj.iloc[:, 0]
             obj.name = meta.get("series_name")
-        check = hash_series(obj) if kind == "series" else hash_frame(obj)
+        else:
+            check = hash_frame(obj, known_text=text)
     elif kind in ("ndarray", "tensor"):
         arr = codec.read_array(folder / "data.npy")
         from .hashing import hash_ndarray

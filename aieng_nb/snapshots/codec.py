@@ -113,18 +113,58 @@ def write_table(table: Any, path: Path) -> None:
     pq.write_table(table, path, compression=COMPRESSION)
 
 
-def read_frame(path: Path, info: dict[str, Any]) -> Any:
+def _types_mapper(info: dict[str, Any]) -> Any:
+    """Arrow strings straight to ``string[pyarrow]`` (zero-copy) when that is the only text dtype stored."""
     import pandas as pd
+    import pyarrow as pa
+
+    recs = list(info.get("columns", [])) + list(info.get("index", []))
+    pyarrow_strings = any(r["kind"] == "string" and r["storage"] == "pyarrow" and not r.get("na_nan") for r in recs)
+    other_text = any(
+        (r["kind"] == "string" and (r["storage"] != "pyarrow" or r.get("na_nan")))
+        or (r["kind"] == "plain" and r["dtype"] == "object")
+        for r in recs
+    )
+    if not pyarrow_strings or other_text:
+        return None
+    mapping = {pa.string(): pd.StringDtype("pyarrow"), pa.large_string(): pd.StringDtype("pyarrow")}
+    return mapping.get
+
+
+def read_frame(path: Path, info: dict[str, Any], text_arrays: dict[int, Any] | None = None) -> Any:
+    """Read a stored table back to pandas with the recorded dtypes.
+
+    ``text_arrays`` (optional, filled in): column position -> the Arrow array read for each object
+    column of strings or bytes, so the caller can verify the content hash without converting again.
+    """
+    import pandas as pd
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
         table = pq.read_table(path)
-        df = table.to_pandas()
+        df = table.to_pandas(types_mapper=_types_mapper(info))
     except Exception as exc:  # pyarrow raises several types for damaged files
         raise IntegrityError(f"snapshot data at {path} cannot be read ({exc}); the object is corrupted") from None
+    if text_arrays is not None:
+        fields = [c.get("field_name") for c in (table.schema.pandas_metadata or {}).get("columns", [])]
+        for pos, rec in enumerate(info.get("columns", [])):
+            if rec["kind"] != "plain" or rec["dtype"] != "object" or pos >= len(fields):
+                continue
+            try:
+                column = table.column(fields[pos])
+            except KeyError:
+                continue
+            if (
+                pa.types.is_string(column.type)
+                or pa.types.is_binary(column.type)
+                or pa.types.is_large_string(column.type)
+            ):
+                text_arrays[pos] = column
     for pos, rec in enumerate(info.get("columns", [])):
-        restored = _restore(df.iloc[:, pos], rec)
-        if restored is not df.iloc[:, pos]:
+        column = df.iloc[:, pos]
+        restored = _restore(column, rec)
+        if restored is not column:
             df.isetitem(pos, restored)
     recs = info.get("index")
     if recs:

@@ -242,6 +242,12 @@ def clear_cache() -> None:
     _OBJECT_CACHE.clear()
 
 
+def _arrow_text_token(typ: Any) -> str:
+    import pyarrow as pa
+
+    return "object:bytes" if pa.types.is_binary(typ) or pa.types.is_large_binary(typ) else "object:str"
+
+
 def _is_arrow_text(dtype: Any) -> bool:
     import pyarrow as pa
 
@@ -266,8 +272,12 @@ def _index_parts(index: Any, what: str) -> tuple[list[Any], list[bytes]]:
     return [["index", _name_key(index.name), token, nulls]], [digest]
 
 
-def hash_frame(df: Any, *, kind: str = "frame") -> HashResult:
-    """Content hash of a DataFrame (names, dtypes, values, index)."""
+def hash_frame(df: Any, *, kind: str = "frame", known_text: dict[int, Any] | None = None) -> HashResult:
+    """Content hash of a DataFrame (names, dtypes, values, index).
+
+    ``known_text``: column position -> an Arrow string/binary array holding exactly that object
+    column's values (as read from storage), hashed instead of converting the Python objects again.
+    """
     if not df.columns.is_unique:
         dupes = sorted({str(c) for c in df.columns[df.columns.duplicated()]})
         raise ValidationError(f"duplicate column names {dupes}: snapshots need unique column names")
@@ -276,7 +286,12 @@ def hash_frame(df: Any, *, kind: str = "frame") -> HashResult:
     digests: list[bytes] = []
     for pos in range(df.shape[1]):
         name = df.columns[pos]
-        token, digest, nulls, pa_arr = digest_array(df.iloc[:, pos], repr(name))
+        known = (known_text or {}).get(pos)
+        if known is not None and df.dtypes.iloc[pos] == np.dtype(object):
+            digest, nulls = _digest_arrow_strings(known)
+            token, pa_arr = _arrow_text_token(known.type), None
+        else:
+            token, digest, nulls, pa_arr = digest_array(df.iloc[:, pos], repr(name))
         if pa_arr is not None:
             result.arrow_columns[pos] = pa_arr
         result.tokens.append(token)
@@ -306,8 +321,13 @@ def _plain_columns(columns: Any) -> bool:
 def hash_series(series: Any) -> HashResult:
     frame = series.to_frame(name="__series__")
     res = hash_frame(frame, kind="series")
-    res.digest = _finish({"v": FORMAT, "series_name": _name_key(series.name)}, [bytes.fromhex(res.digest)])
+    res.digest = hash_series_digest(res.digest, series.name)
     return res
+
+
+def hash_series_digest(frame_digest: str, name: Any) -> str:
+    """A Series' id: the id of its one-column frame (column ``__series__``) plus its name."""
+    return _finish({"v": FORMAT, "series_name": _name_key(name)}, [bytes.fromhex(frame_digest)])
 
 
 def hash_ndarray(arr: np.ndarray, *, kind: str = "ndarray", dtype_name: str | None = None) -> HashResult:
