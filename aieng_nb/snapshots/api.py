@@ -62,23 +62,29 @@ def _active_run() -> Any:
 
 
 def _record_use(index: Index, meta: dict[str, Any], name: str | None, run: Any) -> str | None:
-    """Record ``run`` as a user of the snapshot (our index + an MLflow dataset input). Returns the run id."""
+    """Record ``run`` as a user of the snapshot (an MLflow dataset input + our index). Returns the run id.
+
+    The MLflow input is logged first: if that fails the error surfaces and the next snapshot or load
+    in the run tries again (the index only records uses that reached MLflow).
+    """
     if run is None:
         return None
     run_id = str(run.id)
-    if index.add_use(meta["id"], run_id):
-        from .. import tracking
+    if run_id in index.read()["used_by"].get(meta["id"], []):
+        return run_id
+    from .. import tracking
 
-        cols = [{"name": c["name"], "type": c["dtype"]} for c in meta.get("schema", [])]
-        schema = {"mlflow_colspec": cols} if cols else None
-        tracking.log_dataset_input(
-            name=name or meta["id"][:12],
-            digest=meta["id"],
-            source=f"aieng-snapshot://{name + '@' + str(meta.get('_version')) if name else meta['id']}",
-            schema=schema,
-            profile=_lineage_profile(meta),
-            run_id=run_id,
-        )
+    cols = [{"name": c["name"], "type": c["dtype"]} for c in meta.get("schema", [])]
+    ref = f"{name}@{meta.get('_version')}" if name else meta["id"]
+    tracking.log_dataset_input(
+        name=name or meta["id"][:12],
+        digest=meta["id"],
+        source=f"aieng-snapshot://{ref}",
+        schema={"mlflow_colspec": cols} if cols else None,
+        profile=_lineage_profile(meta),
+        run_id=run_id,
+    )
+    index.add_use(meta["id"], run_id)
     return run_id
 
 

@@ -11,7 +11,9 @@ from ..textutil import text_table
 
 
 def human_bytes(n: int | None) -> str:
-    """>>> human_bytes(1536)
+    """A size for people.
+
+    >>> human_bytes(1536)
     '1.5 KB'
     """
     if n is None:
