@@ -119,6 +119,7 @@ def test_cli_schedule_commands(workspace, tmp_path, capsys):
     assert main(["schedule", "remove", "nightly"]) == 2
 
 
+@pytest.mark.slow
 def test_scheduler_once_with_injected_clock_runs_the_catch_up_job(workspace, tmp_path):
     from aieng_nb.scheduler import Scheduler
 

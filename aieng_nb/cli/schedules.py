@@ -119,6 +119,9 @@ def _change(args: argparse.Namespace) -> int:
 
 
 def _daemon(args: argparse.Namespace) -> int:
+    from .jobs import skip_unused_slow_imports
+
+    skip_unused_slow_imports()
     from ..scheduler import Scheduler
 
     def log(msg: str) -> None:

@@ -54,14 +54,21 @@ class AttemptContext:
                 _replace_without_fsync(self.output_path, data)
 
     def kill_kernel(self) -> None:
+        """SIGKILL the kernel and whatever it started (nbclient then raises DeadKernelError)."""
         km = self.kernel_manager
-        if km is None:
+        proc = getattr(getattr(km, "provisioner", None), "process", None) if km is not None else None
+        if proc is None:
             return
         try:
-            proc = getattr(km.provisioner, "process", None)
-            if proc is not None:
-                proc.kill()
+            import psutil
+
+            for child in psutil.Process(proc.pid).children(recursive=True):
+                child.kill()
         except Exception:  # noqa: BLE001 - the kernel may already be gone
+            pass
+        try:
+            proc.kill()
+        except Exception:  # noqa: BLE001
             pass
 
 

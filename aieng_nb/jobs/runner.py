@@ -162,7 +162,9 @@ def run_job(
 
     ws = workspace or current()
     records.recover_stale(ws)
-    name = executor or "local"
+    name = executor or os.environ.get("AIENG_JOB_EXECUTOR") or "local"
+    if name == "dask":
+        address = address or os.environ.get("AIENG_DASK_ADDRESS")
     record = prepare_job(notebook, parameters, executor=name, address=address, workspace=ws, **options)
     with get_executor(name)(address=address, parallel=1) as ex:
         (final,) = list(ex.run([record.job_id], ws, progress=resolve(progress)))
@@ -214,6 +216,7 @@ def kernel_env(record: JobRecord, ws: Workspace) -> dict[str, str]:
     env["AIENG_WORKSPACE"] = str(ws.root)
     env["AIENG_TRACKING_URI"] = ws.tracking_uri
     env["AIENG_JOB_ID"] = record.job_id
+    env.setdefault("PYTHONHASHSEED", "0")  # str hashing (set order) repeats from run to run
     if record.run_id:
         env["AIENG_RUN_ID"] = record.run_id
     else:
@@ -310,6 +313,8 @@ def _run_attempt(record: JobRecord, ws: Workspace, progress: Progress) -> tuple[
 
     def on_kernel_start(pid: int | None) -> None:
         records.update(job_id, ws, kernel_pid=pid)
+        # papermill and jupyter_client are fully imported by now: safe to import nbconvert beside them
+        warm_html_exporter()
 
     def on_cell(done: int, total: int) -> None:
         record.cells_done, record.cells_total = done, total
@@ -394,21 +399,40 @@ def _param_str(value: Any) -> str:
 
 _exporter_lock = threading.Lock()
 _exporter: Any = None
+_warm_thread: threading.Thread | None = None
+
+
+def _get_exporter() -> Any:
+    global _exporter
+    with _exporter_lock:
+        if _exporter is None:
+            import nbformat
+            from nbconvert import HTMLExporter
+
+            exporter = HTMLExporter()
+            exporter.from_notebook_node(nbformat.v4.new_notebook())  # loads and compiles the templates
+            _exporter = exporter
+        return _exporter
+
+
+def warm_html_exporter() -> None:
+    """Import nbconvert and compile its templates in a background thread while the first job's
+    kernel runs (the runner thread is idle then, waiting on the kernel)."""
+    global _warm_thread
+    if _exporter is None and _warm_thread is None:
+        _warm_thread = threading.Thread(target=_get_exporter, name="aieng-html-warmup", daemon=True)
+        _warm_thread.start()
 
 
 def render_html(nb_path: Path, html_path: Path) -> Path:
     """An HTML rendering of the output notebook (nbconvert's lab template; the exporter and its
     compiled templates are kept for the next job)."""
-    global _exporter
     import nbformat
 
     nb = nbformat.read(str(nb_path), as_version=4)
+    exporter = _get_exporter()
     with _exporter_lock:
-        if _exporter is None:
-            from nbconvert import HTMLExporter
-
-            _exporter = HTMLExporter()
-        body, _ = _exporter.from_notebook_node(nb)
+        body, _ = exporter.from_notebook_node(nb)
     atomic_write_text(html_path, body)
     return html_path
 

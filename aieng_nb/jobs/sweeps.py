@@ -189,7 +189,7 @@ def sweep(
     # validate every point before anything runs
     for point in points:
         _params.resolve_parameters(declared, {**(fixed or {}), **point}, allow_unknown=allow_unknown)
-    name = executor or "local"
+    name = executor or os.environ.get("AIENG_JOB_EXECUTOR") or "local"
     sweep_id = "s" + records.JobRecord.new("x").job_id
     experiment = experiment or nb_path.stem
     parent = create_run(
