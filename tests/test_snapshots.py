@@ -64,6 +64,7 @@ def test_every_common_dtype_round_trips_exactly(workspace):
     assert list(back.dtypes.astype(str)) == list(df.dtypes.astype(str))
     assert back["cat"].cat.categories.tolist() == ["lo", "mid", "hi"] and back["cat"].cat.ordered
     assert rec.stored and rec.ref == "all@1" and rec.shape == [6, len(df.columns)]
+    assert not any("stats_error" in c for c in rec.profile["columns"])
 
 
 @pytest.mark.parametrize(
@@ -79,6 +80,46 @@ def test_indexes_round_trip(workspace, index):
     df = pd.DataFrame({"x": np.arange(6.0)}, index=index)
     aieng.snapshot(df, name="idx")
     pd.testing.assert_frame_equal(aieng.load("idx"), df)
+
+
+def test_arrow_backed_columns_round_trip(workspace):
+    import pyarrow as pa
+
+    df = pd.DataFrame(
+        {
+            "i": pd.array([1, None, 3], dtype="int64[pyarrow]"),
+            "f": pd.array([1.5, None, float("nan")], dtype="float64[pyarrow]"),
+            "b": pd.array([True, None, False], dtype="bool[pyarrow]"),
+            "s": pd.array(["x", None, "z"], dtype=pd.ArrowDtype(pa.string())),
+            "bin": pd.array([b"x", None, b""], dtype=pd.ArrowDtype(pa.binary())),
+            "ts": pd.array(
+                [pd.Timestamp("2024-01-01"), None, pd.Timestamp("2024-01-02")],
+                dtype=pd.ArrowDtype(pa.timestamp("us", tz="UTC")),
+            ),
+            "d": pd.array([pd.Timestamp("2024-01-01").date(), None, None], dtype=pd.ArrowDtype(pa.date32())),
+            "dur": pd.array([pd.Timedelta(1, "s"), None, pd.Timedelta(0)], dtype=pd.ArrowDtype(pa.duration("ms"))),
+        }
+    )
+    rec = aieng.snapshot(df, name="arrow")
+    pd.testing.assert_frame_equal(aieng.load("arrow"), df)
+    assert not any("stats_error" in c for c in rec.profile["columns"])
+    assert snaps.content_hash(df) != snaps.content_hash(df.astype({"i": "Int64"}))
+    with pytest.raises(ValidationError, match="Arrow-backed columns may be"):
+        aieng.snapshot(pd.DataFrame({"l": pd.array([[1], [2]], dtype=pd.ArrowDtype(pa.list_(pa.int64())))}), name="x")
+
+
+@pytest.mark.parametrize(
+    "df",
+    [
+        pd.DataFrame(),
+        pd.DataFrame(index=range(3)),
+        pd.DataFrame(index=pd.RangeIndex(2, 10, 3, name="r")),
+        pd.DataFrame(columns=["a", "b"]),
+    ],
+)
+def test_empty_frames_round_trip(workspace, df):
+    rec = aieng.snapshot(df, name="empty")
+    pd.testing.assert_frame_equal(aieng.load(rec.id), df)
 
 
 def test_non_string_column_names_and_series_round_trip(workspace):

@@ -169,6 +169,13 @@ def _column(kind: str, n: int) -> st.SearchStrategy:
         )
     if kind == "boolean":
         return st.lists(opt(st.booleans()), min_size=n, max_size=n).map(lambda v: pd.Series(v, dtype="boolean"))
+    if kind in ("int64[pyarrow]", "double[pyarrow]", "bool[pyarrow]"):
+        inner = {
+            "int64[pyarrow]": st.integers(-(2**63), 2**63 - 1),
+            "double[pyarrow]": st.floats(),
+            "bool[pyarrow]": st.booleans(),
+        }[kind]
+        return st.lists(opt(inner), min_size=n, max_size=n).map(lambda v: pd.Series(v, dtype=kind))
     if kind == "Float64":
         return st.lists(opt(st.floats(allow_nan=False)), min_size=n, max_size=n).map(
             lambda v: pd.Series(v, dtype="Float64")
@@ -179,6 +186,7 @@ def _column(kind: str, n: int) -> st.SearchStrategy:
 KINDS = [
     "int64", "int8", "uint32", "float64", "float32", "bool", "object", "bytes", "string", "string[pyarrow]",
     "category", "category_int", "datetime", "datetime_tz", "timedelta", "Int64", "boolean", "Float64",
+    "int64[pyarrow]", "double[pyarrow]", "bool[pyarrow]",
 ]  # fmt: skip
 
 

@@ -36,6 +36,11 @@ def _dtype_record(dtype: Any) -> dict[str, Any]:
         return rec
     if isinstance(dtype, pd.StringDtype):
         return {"kind": "string", "storage": dtype.storage, "na_nan": dtype.na_value is not pd.NA}
+    if isinstance(dtype, pd.ArrowDtype):
+        import pyarrow as pa
+
+        schema = pa.schema([pa.field("x", dtype.pyarrow_dtype)])
+        return {"kind": "arrow", "type": str(dtype.pyarrow_dtype), "schema": schema.serialize().to_pybytes().hex()}
     return {"kind": "plain", "dtype": str(dtype)}
 
 
@@ -58,6 +63,12 @@ def _restore(values: Any, rec: dict[str, Any]) -> Any:
         return values.astype(target)
     if rec["kind"] == "string":
         target = pd.StringDtype(rec["storage"], na_value=np.nan if rec.get("na_nan") else pd.NA)
+    elif rec["kind"] == "arrow":
+        import pyarrow as pa
+
+        target = pd.ArrowDtype(pa.ipc.read_schema(pa.py_buffer(bytes.fromhex(rec["schema"]))).field(0).type)
+        if isinstance(values.dtype, pd.ArrowDtype) and values.dtype == target:
+            return values
     else:
         target = pd.api.types.pandas_dtype(rec["dtype"])
     if values.dtype == target and str(values.dtype) == str(target):
@@ -70,6 +81,10 @@ def frame_restore_info(df: Any) -> dict[str, Any]:
     import pandas as pd
 
     info: dict[str, Any] = {"columns": [_dtype_record(df.dtypes.iloc[i]) for i in range(df.shape[1])]}
+    if df.shape[1] == 0:
+        info["empty_columns"] = "range" if isinstance(df.columns, pd.RangeIndex) else str(df.columns.dtype)
+        if isinstance(df.index, pd.RangeIndex):  # a table with no columns keeps no row count
+            info["range_index"] = [df.index.start, df.index.stop, df.index.step, df.index.name]
     if isinstance(df.index, pd.MultiIndex):
         info["index"] = [_dtype_record(df.index.get_level_values(i).dtype) for i in range(df.index.nlevels)]
     elif not isinstance(df.index, pd.RangeIndex):
@@ -174,6 +189,12 @@ def read_frame(path: Path, info: dict[str, Any], text_arrays: dict[int, Any] | N
         else:
             name = df.index.name
             df.index = pd.Index(_restore(pd.Series(df.index), recs[0]), name=name)
+    if "empty_columns" in info and df.shape[1] == 0:
+        kind = info["empty_columns"]
+        if "range_index" in info:
+            start, stop, step, name = info["range_index"]
+            df = pd.DataFrame(index=pd.RangeIndex(start, stop, step, name=name))
+        df.columns = pd.RangeIndex(0) if kind == "range" else pd.Index([], dtype=kind)
     if info.get("index_freq"):
         try:
             df.index.freq = info["index_freq"]

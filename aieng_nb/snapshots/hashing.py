@@ -179,6 +179,8 @@ def digest_array(values: Any, label: str = "values") -> tuple[str, bytes, int, A
         na = "nan" if getattr(dtype, "na_value", pd.NA) is not pd.NA else "NA"
         token = f"string[{storage},{na}]" if isinstance(dtype, pd.StringDtype) else str(dtype)
         return token, digest, nulls, None
+    if isinstance(dtype, pd.ArrowDtype):
+        return _digest_arrow_primitive(values, dtype, label)
     if isinstance(dtype, pd.api.extensions.ExtensionDtype):
         arr = values.array if hasattr(values, "array") else values
         data, mask = getattr(arr, "_data", None), getattr(arr, "_mask", None)
@@ -252,7 +254,43 @@ def _is_arrow_text(dtype: Any) -> bool:
     import pyarrow as pa
 
     t = dtype.pyarrow_dtype
-    return pa.types.is_string(t) or pa.types.is_large_string(t)
+    return pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t) or pa.types.is_large_binary(t)
+
+
+def _digest_arrow_primitive(values: Any, dtype: Any, label: str) -> tuple[str, bytes, int, Any]:
+    """``int64[pyarrow]``, ``double[pyarrow]``, ``bool[pyarrow]``, timestamps, durations, dates: values
+    with nulls set to zero, then the null mask (independent of chunking)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    t = dtype.pyarrow_dtype
+    ok = (
+        pa.types.is_integer(t)
+        or pa.types.is_floating(t)
+        or pa.types.is_boolean(t)
+        or pa.types.is_timestamp(t)
+        or pa.types.is_duration(t)
+        or pa.types.is_date(t)
+    )
+    if not ok:
+        raise ValidationError(
+            f"column {label} has dtype {dtype} which snapshots do not support; Arrow-backed columns may be "
+            "integer, floating, bool, string, binary, timestamp, duration or date"
+        )
+    arr = values.array if hasattr(values, "array") else values
+    chunked = arr._pa_array
+    combined = chunked.combine_chunks() if chunked.num_chunks != 1 else chunked.chunk(0)
+    nulls = combined.null_count
+    mask = b""
+    if nulls:
+        mask = _digest_numpy(combined.is_null().to_numpy(zero_copy_only=False))
+        combined = pc.fill_null(combined, pa.scalar(False if pa.types.is_boolean(t) else 0, type=t))
+    if pa.types.is_timestamp(t) or pa.types.is_duration(t) or pa.types.is_date64(t):
+        combined = combined.cast(pa.int64())
+    elif pa.types.is_date32(t):
+        combined = combined.cast(pa.int32())
+    data = np.asarray(combined.to_numpy(zero_copy_only=False))
+    return str(dtype), _digest_bytes(_digest_numpy(data), mask), nulls, None
 
 
 def _index_parts(index: Any, what: str) -> tuple[list[Any], list[bytes]]:
@@ -299,7 +337,9 @@ def hash_frame(df: Any, *, kind: str = "frame", known_text: dict[int, Any] | Non
         header.append([_name_key(name), token, nulls])
         digests.append(digest)
     iheader, idigests = _index_parts(df.index, "index")
-    cheader, cdigests = ([], []) if _plain_columns(df.columns) else _index_parts(df.columns, "columns")
+    # zero columns: the (empty) column index type is not data, pandas and Parquet disagree about it
+    plain = _plain_columns(df.columns) or df.shape[1] == 0
+    cheader, cdigests = ([], []) if plain else _index_parts(df.columns, "columns")
     head = {
         "v": FORMAT,
         "kind": kind,

@@ -91,6 +91,16 @@ def _text_stats(values: Any, sample: np.ndarray | None, arrow: Any = None) -> di
     return {"distinct": len(vc), "top": top, "mean_length": _num(pc.mean(lengths).as_py())}
 
 
+def _is_duration(dtype: Any) -> bool:
+    import pandas as pd
+
+    if isinstance(dtype, pd.ArrowDtype):
+        import pyarrow as pa
+
+        return bool(pa.types.is_duration(dtype.pyarrow_dtype))
+    return bool(pd.api.types.is_timedelta64_dtype(dtype))
+
+
 def pd_na() -> Any:
     import pandas as pd
 
@@ -129,45 +139,51 @@ def profile_frame(
             "nulls": null_count,
             "null_share": round(null_count / n, 4) if n else 0.0,
         }
-        if isinstance(dtype, pd.CategoricalDtype):
-            rec["kind"] = "category"
-            codes = np.asarray(s.cat.codes)
-            valid = codes[codes >= 0]
-            counts = np.bincount(valid, minlength=len(dtype.categories)) if len(valid) else np.zeros(0, dtype=int)
-            order = np.argsort(-counts, kind="stable")[:TOP]
-            rec["categories"] = len(dtype.categories)
-            rec["distinct"] = int((counts > 0).sum())
-            denom = max(len(valid), 1)
-            rec["top"] = [
-                [str(dtype.categories[i]), int(counts[i]), round(int(counts[i]) / denom, 4)] for i in order if counts[i]
-            ]
-        elif pd.api.types.is_bool_dtype(dtype):
-            rec["kind"] = "bool"
-            arr = s.dropna().to_numpy(dtype=bool)
-            rec["true_share"] = round(float(arr.mean()), 4) if len(arr) else None
-        elif pd.api.types.is_numeric_dtype(dtype):
-            rec["kind"] = "numeric"
-            if isinstance(dtype, pd.api.extensions.ExtensionDtype):
-                arr = s.to_numpy(dtype="float64", na_value=np.nan)
+        try:
+            if isinstance(dtype, pd.CategoricalDtype):
+                rec["kind"] = "category"
+                codes = np.asarray(s.cat.codes)
+                valid = codes[codes >= 0]
+                counts = np.bincount(valid, minlength=len(dtype.categories)) if len(valid) else np.zeros(0, dtype=int)
+                order = np.argsort(-counts, kind="stable")[:TOP]
+                rec["categories"] = len(dtype.categories)
+                rec["distinct"] = int((counts > 0).sum())
+                denom = max(len(valid), 1)
+                rec["top"] = [
+                    [str(dtype.categories[i]), int(counts[i]), round(int(counts[i]) / denom, 4)]
+                    for i in order
+                    if counts[i]
+                ]
+            elif pd.api.types.is_bool_dtype(dtype):
+                rec["kind"] = "bool"
+                arr = s.dropna().to_numpy(dtype=bool)
+                rec["true_share"] = round(float(arr.mean()), 4) if len(arr) else None
+            elif pd.api.types.is_numeric_dtype(dtype):
+                rec["kind"] = "numeric"
+                if isinstance(dtype, pd.api.extensions.ExtensionDtype):
+                    arr = s.to_numpy(dtype="float64", na_value=np.nan)
+                else:
+                    arr = s.to_numpy()
+                rec.update(_numeric_stats(arr, sample))
+            elif pd.api.types.is_datetime64_any_dtype(dtype) or _is_duration(dtype):
+                rec["kind"] = "datetime" if pd.api.types.is_datetime64_any_dtype(dtype) else "timedelta"
+                valid = s.dropna()
+                if len(valid):
+                    rec["min"], rec["max"] = str(valid.min()), str(valid.max())
+                    index_type = pd.DatetimeIndex if rec["kind"] == "datetime" else pd.TimedeltaIndex
+                    ticks = index_type(valid).asi8
+                    rec["mean_ticks"] = _num(np.asarray(ticks, dtype=np.float64).mean())
+                    rec["std_ticks"] = _num(np.asarray(ticks, dtype=np.float64).std(ddof=1)) if len(valid) > 1 else None
             else:
-                arr = s.to_numpy()
-            rec.update(_numeric_stats(arr, sample))
-        elif pd.api.types.is_datetime64_any_dtype(dtype) or pd.api.types.is_timedelta64_dtype(dtype):
-            rec["kind"] = "datetime" if pd.api.types.is_datetime64_any_dtype(dtype) else "timedelta"
-            valid = s.dropna()
-            if len(valid):
-                rec["min"], rec["max"] = str(valid.min()), str(valid.max())
-                ticks = valid.array.asi8 if hasattr(valid.array, "asi8") else valid.to_numpy().view("i8")
-                rec["mean_ticks"] = _num(np.asarray(ticks, dtype=np.float64).mean())
-                rec["std_ticks"] = _num(np.asarray(ticks, dtype=np.float64).std(ddof=1)) if len(valid) > 1 else None
-        else:
-            rec["kind"] = "text"
-            arrow = (arrow_columns or {}).get(pos)
-            if arrow is None:
-                pa_arr = getattr(s.array, "_pa_array", None)
-                if pa_arr is not None:
-                    arrow = pa_arr.combine_chunks()
-            rec.update(_text_stats(s, sample, arrow))
+                rec["kind"] = "text"
+                arrow = (arrow_columns or {}).get(pos)
+                if arrow is None:
+                    pa_arr = getattr(s.array, "_pa_array", None)
+                    if pa_arr is not None:
+                        arrow = pa_arr.combine_chunks()
+                rec.update(_text_stats(s, sample, arrow))
+        except Exception as exc:  # a statistic must never fail a snapshot
+            rec["stats_error"] = f"{type(exc).__name__}: {exc}"[:200]
         if hide_top and str(name) in hide_top and "top" in rec:
             rec["top"] = None
             rec["top_hidden"] = "PII found in this column"
