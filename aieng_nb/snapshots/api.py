@@ -160,8 +160,9 @@ def snapshot(
             findings_scan = findings_scan or privacy.scan(data, mode=scan_mode)
             meta["pii"] = _pii_meta(policy, findings_scan)
             store.write_meta(digest, meta)
-        if policy == "block" and (meta.get("pii") or {}).get("findings"):
-            _block(name, digest, meta["pii"], ws)
+        pii_now = meta.get("pii") or {}
+        if policy == "block" and pii_now.get("findings") and not pii_now.get("redacted"):
+            _block(name, digest, pii_now, ws)
     else:
         if kind in TABLE_KINDS and policy != "allow" and findings_scan is None:
             findings_scan = privacy.scan(data, mode=scan_mode, arrow_columns=_text_arrays(hashed))
@@ -175,7 +176,7 @@ def snapshot(
     meta["_version"] = version
     run_id = _record_use(index, meta, name, run)
     pii_info = meta.get("pii") or {}
-    if pii_info.get("findings") and policy == "warn":
+    if pii_info.get("findings") and policy == "warn" and not pii_info.get("redacted"):
         log.warning("snapshot %s@%s: PII found (policy warn, stored as is): %s", name, version, _summary(pii_info))
     if stored or new_version:
         audit.append(
