@@ -11,7 +11,8 @@ Detectors (regex plus a checksum or validation where one exists, so ids do not t
                  Maestro) **and** the Luhn check: 13-digit millisecond timestamps and order ids fail
 ``iban``         country code + check digits + BBAN, validated with ISO 7064 mod-97
 ``ip``           IPv4 (each octet 0-255, not part of a longer dotted version) and IPv6
-``national_id``  US SSN ``ddd-dd-dddd`` with the never-issued ranges excluded; UK NINO
+``national_id``  US SSN ``ddd-dd-dddd`` with the never-issued ranges excluded; UK NINO; Spanish DNI/NIE
+                 (check letter, mod 23); Indian Aadhaar ``dddd dddd dddd`` (Verhoeff check digit)
 ===============  =================================================================================
 
 Column names are a hint: a column called ``phone`` also accepts bare digit phone numbers, one
@@ -89,6 +90,8 @@ PHONE_HINTED = r"^\s*(?P<p>\+?[\d \-.()]{7,20})\s*$"
 SSN = r"(?:^|[^\d\-])(?P<s>\d{3}-\d{2}-\d{4})(?:[^\d\-]|$)"
 SSN_HINTED = r"^\s*(?P<s>\d{3}-?\d{2}-?\d{4})\s*$"
 NINO = r"^\s*(?P<s>[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D])\s*$"
+DNI = r"(?:^|[^\w])(?P<s>[XYZ]?\d{7,8}-?[A-HJ-NP-TV-Z])(?:[^\w]|$)"
+AADHAAR = r"(?:^|[^\d])(?P<s>[2-9]\d{3} \d{4} \d{4})(?:[^\d]|$)"
 
 _HINTS = {
     "email": re.compile(r"e_?mail|mail_?addr"),
@@ -96,7 +99,7 @@ _HINTS = {
     "card": re.compile(r"card|\bcc\b|cc_|credit|\bpan\b"),
     "iban": re.compile(r"iban|account|bank"),
     "ip": re.compile(r"\bip\b|ip_?addr|ipv[46]|remote_?addr|client_?ip"),
-    "national_id": re.compile(r"ssn|social_?sec|nino|national_?id|tax_?id|passport"),
+    "national_id": re.compile(r"ssn|social_?sec|nino|national_?id|tax_?id|passport|dni|nie\b|aadhaar"),
 }
 _ANTI_HINT = re.compile(
     r"(?:^|_)(?:id|ids|uuid|guid|key|order|order_?id|ts|timestamp|time|date|datetime|version|ver|sku|hash|checksum|build|seq)(?:_|$)"
@@ -224,6 +227,43 @@ _NINO_BAD_PREFIX = {"BG", "GB", "NK", "KN", "TN", "NT", "ZZ"}
 
 def _nino_ok(value: str) -> bool:
     return value.replace(" ", "")[:2] not in _NINO_BAD_PREFIX
+
+
+def _dni_ok(value: str) -> bool:
+    """Spanish DNI (8 digits) or NIE (X/Y/Z + 7 digits): the letter is the number mod 23."""
+    v = value.replace("-", "")
+    body, letter = v[:-1], v[-1]
+    if body[0] in "XYZ":
+        if len(body) != 8:
+            return False
+        body = str("XYZ".index(body[0])) + body[1:]
+    elif len(body) != 8:
+        return False
+    return "TRWAGMYFPDXBNJZSQVHLCKE"[int(body) % 23] == letter
+
+
+_VERHOEFF_D = [
+    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], [1, 2, 3, 4, 0, 6, 7, 8, 9, 5], [2, 3, 4, 0, 1, 7, 8, 9, 5, 6],
+    [3, 4, 0, 1, 2, 8, 9, 5, 6, 7], [4, 0, 1, 2, 3, 9, 5, 6, 7, 8], [5, 9, 8, 7, 6, 0, 4, 3, 2, 1],
+    [6, 5, 9, 8, 7, 1, 0, 4, 3, 2], [7, 6, 5, 9, 8, 2, 1, 0, 4, 3], [8, 7, 6, 5, 9, 3, 2, 1, 0, 4],
+    [9, 8, 7, 6, 5, 4, 3, 2, 1, 0],
+]  # fmt: skip
+_VERHOEFF_P = [
+    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], [1, 5, 7, 6, 2, 8, 3, 0, 9, 4], [5, 8, 0, 3, 7, 9, 6, 1, 4, 2],
+    [8, 9, 1, 6, 0, 4, 3, 5, 2, 7], [9, 4, 5, 3, 1, 2, 6, 8, 7, 0], [4, 2, 8, 6, 5, 7, 3, 9, 0, 1],
+    [2, 7, 9, 3, 8, 0, 6, 4, 1, 5], [7, 0, 4, 6, 9, 1, 3, 2, 5, 8],
+]  # fmt: skip
+
+
+def _aadhaar_ok(value: str) -> bool:
+    """Indian Aadhaar: 12 digits, first 2-9, Verhoeff check digit."""
+    digits = value.replace(" ", "")
+    if len(digits) != 12 or digits[0] in "01":
+        return False
+    c = 0
+    for i, ch in enumerate(reversed(digits)):
+        c = _VERHOEFF_D[c][_VERHOEFF_P[i % 8][int(ch)]]
+    return c == 0
 
 
 _DATE_LIKE = re.compile(r"^\s*(?:\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{4})\b")
@@ -403,6 +443,8 @@ def _scan_distinct(
         for rows, pattern, check in (
             (_gate(sub, digit_rows, r"\d{3}-?\d{2}-?\d{4}"), ssn, _ssn_ok),
             (_gate(sub, digit_rows, NINO), NINO, _nino_ok),
+            (_gate(sub, digit_rows, r"\d{7,8}-?[A-Z]"), DNI, _dni_ok),
+            (_gate(sub, digit_rows, r"\d{4} \d{4} \d{4}"), AADHAAR, _aadhaar_ok),
         ):
             at, runs = _extract_at(sub, rows, pattern)
             if len(at):

@@ -48,6 +48,9 @@ def kinds(df: pd.DataFrame, **kw) -> dict[str, set[str]]:
         ("ip", "fe80::1ff:fe23:4567:890a"),
         ("national_id", "123-45-6789"),
         ("national_id", "AB 12 34 56 C"),
+        ("national_id", "DNI 12345678Z"),  # Spain, check letter
+        ("national_id", "X1234567L"),  # Spain NIE
+        ("national_id", "2341 2341 2346"),  # India Aadhaar, Verhoeff check digit
     ],
 )
 def test_detects(kind, value):
@@ -78,6 +81,9 @@ def test_detects(kind, value):
         "123-00-4567",
         "DE89 3704 0044 0532 0130 01",  # IBAN with a bad check
         "GB12ABCD12345678901234",
+        "12345678A",  # DNI shape, wrong check letter
+        "2341 2341 2345",  # Aadhaar shape, wrong check digit
+        "1341 2341 2346",  # Aadhaar never starts with 0 or 1
         "not@an email",
         "std::vector<int>",
         "3.14159265358979",
