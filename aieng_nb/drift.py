@@ -414,9 +414,11 @@ def drift_gate(
     results, skipped = [], {}
     for col in cols:
         ref_s, cur_s = reference[col], current[col]
+        if not ref_s.notna().any() or not cur_s.notna().any():
+            side = "reference" if not ref_s.notna().any() else "current"
+            skipped[col] = f"all values missing in {side}"
+            continue
         ctype = (column_types or {}).get(col) or infer_column_type(cur_s)
-        if ctype == OTHER or (cur_s.notna().sum() == 0):
-            ctype = infer_column_type(ref_s) if ctype == OTHER else ctype
         if ctype in (TEXT, OTHER):
             skipped[col] = "free text is not tested" if ctype == TEXT else f"type {cur_s.dtype} is not tested"
             continue

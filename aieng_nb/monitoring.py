@@ -204,7 +204,8 @@ def _evidently(ref: Any, cur: Any, drift: DriftResult, target: str | None, predi
     items: list[Any] = []
     definition: dict[str, Any] = {}
     used = list(tested)
-    if task and target and prediction:
+    labelled = bool(target and prediction) and all(c in ref.columns for c in (target, prediction))
+    if task and labelled:
         for col in (target, prediction):
             if col not in used:
                 used.append(col)

@@ -122,6 +122,15 @@ def test_regression_quality() -> None:
     assert rep.quality["reference"]["r2"] > rep.quality["current"]["r2"]
 
 
+def test_reference_without_predictions() -> None:
+    ref, cur = _frames(n=1500, shift=1.0, seed=10)
+    rep = monitor(ref.drop(columns=["pred"]), cur, target="churn", prediction="pred", log=False)
+    assert "accuracy" in rep.metrics and "accuracy_drop" not in rep.metrics
+    assert [c.rule for c in rep.checks] == ["drift_share >= 0.5"]
+    assert any("quality is not compared" in n for n in rep.notes)
+    assert "evidently.html" in rep.attachments and not any("skipped" in n for n in rep.notes)
+
+
 def test_custom_checks_replace_defaults() -> None:
     ref, cur = _frames(shift=1.0, seed=5)
     rep = monitor(ref, cur, checks=["drift_share > 0.9"], evidently=False, log=False)
