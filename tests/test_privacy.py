@@ -257,3 +257,13 @@ def test_redact_works_on_series_and_returns_input_unchanged_without_pii():
     clean = pd.DataFrame({"a": ["x", "y"]})
     same, res = privacy.redact(clean, key=b"k" * 32)
     assert not res.findings and same is clean
+
+
+def test_many_distinct_phone_numbers_are_validated_on_a_sample_and_extrapolated():
+    phones = [f"+1 415 555 {i:04d}" for i in range(3000)] + ["x"] * 1000
+    res = privacy.scan(pd.DataFrame({"contact": phones}))
+    (f,) = res.findings
+    assert f.kind == "phone" and f.estimated and f.count == pytest.approx(3000, rel=0.1)
+    red, full = privacy.redact(pd.DataFrame({"contact": phones}), key=b"k" * 32)
+    assert not full.findings[0].estimated and full.findings[0].count == 3000  # redaction checks every value
+    assert red["contact"].str.startswith("<phone:").sum() == 3000
