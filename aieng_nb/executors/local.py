@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
@@ -53,6 +54,9 @@ class ProcessExecutor(Executor):
 
         from ..jobs.records import JobRecord
 
+        main = sys.modules.get("__main__")
+        if main is not None and not hasattr(main, "__spec__"):
+            main.__spec__ = None  # IPython's __main__ lacks it, and spawn needs to read it
         ctx = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(self.parallel, mp_context=ctx) as pool:
             pending: set[Future[Any]] = {pool.submit(_execute_in_worker, j, str(workspace.root)) for j in job_ids}

@@ -8,6 +8,7 @@ every cell, and the output notebook is saved atomically (papermill writes with a
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -108,6 +109,27 @@ def register_engine() -> None:
             super().__init__(nb_man, **kw)
             self._aieng_ctx = aieng_ctx
 
+        def create_kernel_manager(self) -> Any:
+            km = super().create_kernel_manager()
+            # unix sockets in a private short-path folder: no TCP port races between kernels
+            # started at the same moment (parallel sweeps, other processes), no open ports
+            import tempfile
+
+            self._aieng_ipc_dir = tempfile.mkdtemp(prefix="aieng-k-")
+            km.transport = "ipc"
+            km.ip = os.path.join(self._aieng_ipc_dir, "k")
+            return km
+
+        def _cleanup_kernel(self) -> None:
+            try:
+                super()._cleanup_kernel()
+            finally:
+                ipc_dir = getattr(self, "_aieng_ipc_dir", None)
+                if ipc_dir:
+                    import shutil
+
+                    shutil.rmtree(ipc_dir, ignore_errors=True)
+
         async def async_start_new_kernel(self, **kwargs: Any) -> None:
             ctx = self._aieng_ctx
             kwargs.setdefault("env", ctx.env)
@@ -170,7 +192,7 @@ def register_engine() -> None:
                 timeout=execution_timeout,
                 startup_timeout=start_timeout,
                 kernel_name=kernel_name,
-                extra_arguments=["--IPKernelApp.log_level=ERROR"],
+                extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
                 log=_quiet_logger(),
                 log_output=log_output,
                 stdout_file=stdout_file,

@@ -140,11 +140,7 @@ def input_issues(
             issues.append(f"package {name}: {version} at the run, {now.get(name) or 'not installed'} now")
     if "seed" not in original_params and not original_tags.get("aieng.seeded"):
         issues.append("no seed was recorded (call aieng.seed(N) in the notebook for random results to repeat)")
-    snapshot_ids = [v for k, v in original_tags.items() if k.startswith("aieng.snapshot")]
-    snap_root = workspace.path("snapshots")
-    for sid in snapshot_ids:
-        if not snap_root.exists() or not any(snap_root.rglob(f"*{sid}*")):
-            issues.append(f"data snapshot {sid} is missing from the workspace")
+    issues += snapshot_issues(job.run_id or "", workspace)
     started = parse_iso(job.started_at)
     if job.cwd and started is not None and Path(job.cwd).is_dir():
         changed = []
@@ -159,6 +155,48 @@ def input_issues(
                 + ", ".join(changed[:10])
                 + (" ..." if len(changed) > 10 else "")
             )
+    return issues
+
+
+def snapshot_issues(run_id: str, workspace: Workspace) -> list[str]:
+    """Data snapshots the run used (per the snapshot index): missing or corrupted objects, and
+    names that point at a newer version now (the notebook would load that one)."""
+    try:
+        from ..snapshots.index import Index
+        from ..snapshots.objects import ObjectStore
+    except ImportError:  # pragma: no cover - snapshots are part of the package
+        return []
+    root = workspace.path("snapshots")
+    if not run_id or not root.exists():
+        return []
+    store = ObjectStore(root)
+    try:
+        data = Index(store).read()
+    except Exception as exc:  # noqa: BLE001 - an unreadable index is itself worth reporting
+        return [f"the snapshot index cannot be read: {exc}"]
+    issues = []
+    used = [digest for digest, runs in (data.get("used_by") or {}).items() if run_id in runs]
+    for digest in used:
+        names = [
+            (name, v["version"], versions[-1])
+            for name, versions in (data.get("names") or {}).items()
+            for v in versions
+            if v["hash"] == digest
+        ]
+        label = f"{names[0][0]}@{names[0][1]}" if names else digest[:12]
+        if not store.exists(digest):
+            issues.append(f"data snapshot {label} used by the run is missing from the workspace")
+            continue
+        try:
+            store.verify_files(digest)
+        except Exception as exc:  # noqa: BLE001
+            issues.append(f"data snapshot {label} fails verification: {exc}")
+        for name, version, latest in names:
+            if latest["hash"] != digest:
+                issues.append(
+                    f"snapshot name {name!r} now points at version {latest['version']}, the run used "
+                    f"version {version}: load {name}@{version} for the exact data"
+                )
     return issues
 
 

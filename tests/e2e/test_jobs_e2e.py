@@ -353,3 +353,25 @@ def test_progress_reports_cells_and_jobs(tmp_path):
     stream = io.StringIO()
     run(nb, progress=TextProgress(stream))
     assert "COMPLETED" in stream.getvalue() and "cell 1/" in stream.getvalue()
+
+
+def test_reproduce_lists_snapshot_that_moved_on(tmp_path):
+    import pandas as pd
+
+    import aieng_nb as aieng
+    from aieng_nb.jobs.reproduce import reproduce
+
+    nb = write_notebook(
+        tmp_path / "snap.ipynb",
+        [
+            "import aieng_nb as aieng, pandas as pd\naieng.seed(0)\n"
+            "df = pd.DataFrame({'a': [1.0, 2.0, 3.0]})\naieng.snapshot(df, name='train')\n"
+            "aieng.log(total=float(df.a.sum()))"
+        ],
+    )
+    job = run(nb)
+    assert job.status == JobStatus.COMPLETED, job.error
+    aieng.snapshot(pd.DataFrame({"a": [5.0]}), name="train")  # the name moves on to version 2
+    report = reproduce(job.run_id)
+    assert report.matches
+    assert any("'train' now points at version 2" in issue for issue in report.issues), report.issues
