@@ -150,8 +150,27 @@ def bench_pii(rows: int, out: list[str]) -> dict[str, float]:
     t_auto = best(lambda: privacy.scan(df, mode="auto"), repeat=2)
     res = {"full_rate": cells / t_full, "auto": t_auto, "full": t_full}
     out.append(
-        f"| PII scan, full mode | {cells / 1e6:.1f}M string cells (emails, phones, timestamps, text) in {t_full:.2f} s: "
-        f"**{res['full_rate'] / 1e6:.1f}M cells/s** | default (sampled) mode {t_auto:.2f} s | >= 5M cells/s |"
+        f"| PII scan, full mode, typical columns | {cells / 1e6:.1f}M string cells (emails, phones, ms timestamps, "
+        f"text, cities; repeated values) in {t_full:.2f} s: **{res['full_rate'] / 1e6:.1f}M cells/s** | "
+        f"default (sampled) mode {t_auto:.2f} s | >= 5M cells/s |"
+    )
+    # adversarial: every value distinct, digits in every cell, half the phones to validate
+    ids = rng.permutation(rows)
+    hard = pd.DataFrame(
+        {
+            "email": [f"user{i}@example.com" if i % 3 == 0 else f"note {i}" for i in ids],
+            "note": [f"order {i} shipped to desk {i % 97}" for i in ids],
+            "ts": (1_700_000_000_000 + ids).astype(str).astype(object),
+            "city": [f"city-{i}" for i in ids],
+            "phone": [f"+1 415 555 {i % 10000:04d}" if i % 2 else f"{i}" for i in ids],
+        }
+    )
+    t_hard = best(lambda: privacy.scan(hard, mode="full"), repeat=2)
+    res["hard_rate"] = cells / t_hard
+    out.append(
+        f"| PII scan, full mode, every value distinct | {cells / 1e6:.1f}M cells, digits in every cell, 10k distinct "
+        f"phone numbers in {t_hard:.2f} s: **{res['hard_rate'] / 1e6:.1f}M cells/s** | "
+        "(includes converting the object columns to Arrow, which a snapshot has already done) | >= 5M cells/s |"
     )
     return res
 
