@@ -284,7 +284,7 @@ def _render(report: FairnessReport) -> None:
         ax.bar(x + (i - (len(plot_cols) - 1) / 2) * width, shown[col].astype(float).to_numpy(), width, label=col)
     ax.set_xticks(x)
     ax.set_xticklabels([str(g)[:18] + ("*" if s else "") for g, s in zip(shown.index, shown["small"], strict=True)], rotation=30, fontsize=7)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     ax.set_title("per-group rates (* = small group)", fontsize=9)
     report.sections.append(Section("Per-group plot", figure_html(fig, "per-group metrics")))
 
