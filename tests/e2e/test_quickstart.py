@@ -28,7 +28,7 @@ def test_quickstart_notebook_runs_under_papermill(workspace, tmp_path, monkeypat
     )
     runs = aieng.runs(experiment="qs-test")
     assert len(runs) == 1 and runs[0].status == "FINISHED"
-    assert runs[0].params == {"alpha": "0.0001", "epochs": "5", "seed": "7"}
+    assert runs[0].params == {"alpha": "0.001", "epochs": "5", "seed": "7"}
     assert 0.5 < runs[0].metrics["test_acc"] <= 1.0
     assert len(aieng.tracking.metric_history(runs[0].run_id, "test_acc")) == 5
     from mlflow.tracking import MlflowClient
