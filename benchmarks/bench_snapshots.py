@@ -228,7 +228,9 @@ def main(argv: list[str] | None = None) -> int:
         "the 3 GB/s target, which Arrow-backed strings meet. That conversion is done once per snapshot and its "
         "arrays are reused for the PII scan, the profile and the Parquet write. A re-snapshot of unchanged object "
         "columns skips it: a column whose PyObject pointer array is unchanged (the cache pins those immutable "
-        "objects, so no address can be reused) reuses its digest.",
+        "objects, so no address can be reused) reuses its digest. The PII scan meets 5M cells/s on typical "
+        "columns; on the adversarial frame (every value distinct, digits in every cell, so every cell reaches "
+        "several detectors, and 10k distinct phone numbers parsed by `phonenumbers`) it does not.",
         f"Machine load average at start: {load:.1f} (other work shares the 2 cores; `hash_pandas_object` and "
         "sha256 are the controls).",
     ]
