@@ -183,7 +183,7 @@ def write_results(section: str) -> None:
         text = text.rstrip("\n") + "\n\n" + section + "\n"
     else:
         nxt = text.find("\n## ", start + 1)
-        text = text[:start] + section + ("\n" + text[nxt + 1 :] if nxt != -1 else "\n")
+        text = text[:start] + section.rstrip("\n") + ("\n\n" + text[nxt + 1 :] if nxt != -1 else "\n")
     path.write_text(text)
 
 
