@@ -106,3 +106,20 @@ def test_executor_registry_lists_known_names():
 
     register("fake", Fake)
     assert executors.get("fake") is Fake
+
+
+def test_executor_entry_points_are_discovered(tmp_path, monkeypatch):
+    from aieng_nb.executors import Executor, ExecutorRegistry
+
+    dist = tmp_path / "aieng_ray_plugin-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: aieng-ray-plugin\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[aieng_nb.executors]\nray = aieng_ray_plugin_mod:RayExecutor\n")
+    (tmp_path / "aieng_ray_plugin_mod.py").write_text(
+        "from aieng_nb.executors import Executor\nclass RayExecutor(Executor):\n    name = 'ray'\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    registry = ExecutorRegistry()
+    assert "ray" in registry.names()
+    cls = registry.get("ray")
+    assert issubclass(cls, Executor) and cls.name == "ray"

@@ -208,8 +208,12 @@ def register_engine() -> None:
 def _quiet_logger() -> Any:
     import logging
 
+    # nbclient logs "Kernel died ..." even when we killed it on purpose (stop, timeout); the job
+    # record carries the real outcome, so its messages go to this logger and stay quiet by default
     log = logging.getLogger("aieng_nb.jobs.kernel")
-    log.setLevel(logging.WARNING)
+    if not log.handlers:
+        log.addHandler(logging.NullHandler())
+        log.propagate = False
     return log
 
 
