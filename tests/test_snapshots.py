@@ -478,3 +478,28 @@ def test_a_snapshot_in_an_active_run_is_an_mlflow_dataset_input(workspace):
     with snaps.api.Index(ObjectStore(workspace.path("snapshots"))).edit() as idx:
         idx["names"].clear()
     assert snaps.gc(grace=0).removed == []
+
+
+def test_a_writer_that_loses_the_rename_race_returns_the_existing_object(workspace, monkeypatch):
+    """Where file locks do not hold (some network disks), a second writer must not fail or duplicate."""
+    from contextlib import contextmanager
+
+    store = ObjectStore(workspace.path("snapshots"))
+    first = aieng.snapshot(pd.DataFrame({"x": [1, 2]}), name="a")
+    before = (store.dir(first.id) / "data.parquet").read_bytes()
+    real_exists = ObjectStore.exists
+    calls = []
+
+    @contextmanager
+    def no_lock(self, name):
+        yield
+
+    def exists_late(self, digest):  # the pre-checks miss the object, as if the other writer were not done
+        calls.append(digest)
+        return real_exists(self, digest) if len(calls) > 2 else False
+
+    monkeypatch.setattr(ObjectStore, "lock", no_lock)
+    monkeypatch.setattr(ObjectStore, "exists", exists_late)
+    assert store.put(first.id, lambda tmp: (tmp / "data.parquet").write_bytes(b"other") and {}) is False
+    assert (store.dir(first.id) / "data.parquet").read_bytes() == before
+    assert store.temp_dirs(older_than=0) == []

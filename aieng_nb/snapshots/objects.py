@@ -93,7 +93,14 @@ class ObjectStore:
                 _fsync_dir(tmp)
                 final = self.dir(digest)
                 final.parent.mkdir(parents=True, exist_ok=True)
-                os.rename(tmp, final)
+                try:
+                    os.rename(tmp, final)
+                except OSError:
+                    if not self.exists(digest):
+                        raise
+                    # another writer won (possible where file locks do not work, e.g. some network disks)
+                    shutil.rmtree(tmp, ignore_errors=True)
+                    return False
                 _fsync_dir(final.parent)
             except BaseException:
                 shutil.rmtree(tmp, ignore_errors=True)
@@ -138,8 +145,13 @@ class ObjectStore:
         folder = self.dir(digest)
         size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
         trash = self.objects / f"{TMP_PREFIX}rm-{digest}-{uuid.uuid4().hex[:8]}"
-        os.rename(folder, trash)
+        with self.lock(f"object-{digest}"):
+            os.rename(folder, trash)
         shutil.rmtree(trash, ignore_errors=True)
+        try:
+            folder.parent.rmdir()  # the two-letter fan-out folder, when it is now empty
+        except OSError:
+            pass
         return size
 
 
