@@ -95,7 +95,9 @@ def evaluate(rules: Iterable[Rule], metrics: Mapping[str, Any]) -> list[CheckRes
     for rule in rules:
         if rule.metric not in metrics:
             available = ", ".join(sorted(k for k, v in metrics.items() if isinstance(v, (int, float))))
-            raise ValidationError(f"check {str(rule)!r}: this report has no metric {rule.metric!r}. Available: {available}")
+            raise ValidationError(
+                f"check {str(rule)!r}: this report has no metric {rule.metric!r}. Available: {available}"
+            )
         raw = metrics[rule.metric]
         value = float(raw) if raw is not None else math.nan
         if math.isnan(value):
@@ -103,5 +105,9 @@ def evaluate(rules: Iterable[Rule], metrics: Mapping[str, Any]) -> list[CheckRes
             continue
         failed = bool(_OPS[rule.op](value, rule.threshold))
         verdict = "FAILED" if failed else "ok"
-        results.append(CheckResult(str(rule), rule.metric, value, not failed, f"{verdict}: {rule.metric} = {value:.4g} (fails when {rule})"))
+        results.append(
+            CheckResult(
+                str(rule), rule.metric, value, not failed, f"{verdict}: {rule.metric} = {value:.4g} (fails when {rule})"
+            )
+        )
     return results

@@ -154,8 +154,9 @@ def _hist(values: np.ndarray, lo: float, scale: float, bins: int) -> np.ndarray:
     return np.bincount(idx, minlength=bins)
 
 
-def _wasserstein_bracket(ref: np.ndarray, cur: np.ndarray, lo: float, hi: float, bins: int = HIST_BINS
-                         ) -> tuple[float, float, float, int]:
+def _wasserstein_bracket(
+    ref: np.ndarray, cur: np.ndarray, lo: float, hi: float, bins: int = HIST_BINS
+) -> tuple[float, float, float, int]:
     """(lower, estimate, upper) bounds of the first Wasserstein distance, and the nonzero-bin count.
 
     Within each of ``bins`` equal-width bins both empirical CDFs move monotonically between their
@@ -202,7 +203,9 @@ def _feel_zeroes(p: np.ndarray) -> np.ndarray:
     return p
 
 
-def _binned(ref: np.ndarray, cur: np.ndarray, ctype: str, nbins: int, feel_zeroes: bool) -> tuple[np.ndarray, np.ndarray]:
+def _binned(
+    ref: np.ndarray, cur: np.ndarray, ctype: str, nbins: int, feel_zeroes: bool
+) -> tuple[np.ndarray, np.ndarray]:
     """Evidently's ``get_binned_data``: Sturges bins for numerical columns with more than 20 values."""
     import pandas as pd
 
@@ -275,8 +278,9 @@ def _decide(method: str, score: float, threshold: float) -> bool:
     return score >= threshold
 
 
-def _test_column(name: str, ref_s: Any, cur_s: Any, ctype: str, method: str | None,
-                 threshold: float | None) -> ColumnDrift | str:
+def _test_column(
+    name: str, ref_s: Any, cur_s: Any, ctype: str, method: str | None, threshold: float | None
+) -> ColumnDrift | str:
     """One column's test, or a string giving the reason it was skipped."""
     import pandas as pd
 
@@ -345,8 +349,18 @@ def _test_column(name: str, ref_s: Any, cur_s: Any, ctype: str, method: str | No
         if unseen:
             shown = ", ".join(sorted(map(str, unseen))[:5]) + (" ..." if len(unseen) > 5 else "")
             note = (note + "; " if note else "") + f"{len(unseen)} categories not in reference: {shown}"
-    return ColumnDrift(name, ctype, method, float(score), thr, bool(_decide(method, score, thr)),
-                       int(len(ref)), int(len(cur)), exact, note)
+    return ColumnDrift(
+        name,
+        ctype,
+        method,
+        float(score),
+        thr,
+        bool(_decide(method, score, thr)),
+        int(len(ref)),
+        int(len(cur)),
+        exact,
+        note,
+    )
 
 
 def check_frames(reference: Any, current: Any, columns: Sequence[str] | None = None) -> list[str]:
@@ -377,8 +391,11 @@ def check_frames(reference: Any, current: Any, columns: Sequence[str] | None = N
             parts.append(f"missing from current: {missing_cur}")
         if missing_ref:
             parts.append(f"missing from reference: {missing_ref}")
-        raise ValidationError("reference and current have different columns (" + "; ".join(parts)
-                              + "). Pass columns=[...] to compare a subset.")
+        raise ValidationError(
+            "reference and current have different columns ("
+            + "; ".join(parts)
+            + "). Pass columns=[...] to compare a subset."
+        )
     if not cols:
         raise ValidationError("no columns to compare")
     return [str(c) for c in cols]
@@ -425,8 +442,10 @@ def drift_gate(
         ref_numeric = ref_s.dtype.kind in "biuf"
         cur_numeric = cur_s.dtype.kind in "biuf"
         if ctype == NUMERICAL and not (ref_numeric and cur_numeric):
-            raise ValidationError(f"column {col!r} is numerical in one frame and not in the other "
-                                  f"(reference {ref_s.dtype}, current {cur_s.dtype})")
+            raise ValidationError(
+                f"column {col!r} is numerical in one frame and not in the other "
+                f"(reference {ref_s.dtype}, current {cur_s.dtype})"
+            )
         col_method = (per_column_method or {}).get(col) or method or (num_method if ctype == NUMERICAL else cat_method)
         col_thr = (per_column_threshold or {}).get(col, threshold)
         outcome = _test_column(col, ref_s, cur_s, ctype, col_method, col_thr)

@@ -74,7 +74,9 @@ class PredictFunction:
     class probabilities (columns in the order of ``classes``, default the sorted labels of y).
     """
 
-    def __init__(self, predict: Any = None, predict_proba: Any = None, *, task: str = "auto", classes: Any = None) -> None:
+    def __init__(
+        self, predict: Any = None, predict_proba: Any = None, *, task: str = "auto", classes: Any = None
+    ) -> None:
         if predict is None and predict_proba is None:
             raise ValidationError("PredictFunction needs predict= or predict_proba=")
         self._predict, self._proba, self.task, self.classes = predict, predict_proba, task, classes
@@ -105,7 +107,7 @@ class TorchPredictor(PredictFunction):
         try:
             with torch.no_grad():
                 for start in range(0, len(arr), self.batch_size):
-                    batch = torch.from_numpy(arr[start:start + self.batch_size])
+                    batch = torch.from_numpy(arr[start : start + self.batch_size])
                     if self.device:
                         batch = batch.to(self.device)
                     outs.append(self.module(batch).detach().float().cpu().numpy())
@@ -123,8 +125,9 @@ class TorchPredictor(PredictFunction):
         return e / e.sum(axis=1, keepdims=True)
 
 
-def torch_model(module: Any, *, task: str = "classification", classes: Any = None, batch_size: int = 8192,
-                device: str | None = None) -> TorchPredictor:
+def torch_model(
+    module: Any, *, task: str = "classification", classes: Any = None, batch_size: int = 8192, device: str | None = None
+) -> TorchPredictor:
     """Wrap a PyTorch module for :func:`explain` (and anything wanting ``predict``/``predict_proba``).
 
     The module takes a float32 tensor of the feature columns (in ``X``'s column order) and
@@ -209,7 +212,9 @@ def _function_estimator(fn: PredictFunction, y: Any) -> Any:
 
 def _as_estimator(model: Any, y: Any) -> Any:
     if _is_torch_module(model):
-        raise ValidationError("a PyTorch module needs wrapping: explain(aieng.explain.torch_model(module, task=...), X, y)")
+        raise ValidationError(
+            "a PyTorch module needs wrapping: explain(aieng.explain.torch_model(module, task=...), X, y)"
+        )
     if isinstance(model, PredictFunction):
         return _function_estimator(model, y)
     if callable(getattr(model, "predict", None)):
@@ -302,7 +307,7 @@ def _partial_dependence(est: Any, X: Any, features: list[str], classifier: bool)
     resp = _response(est, pd.concat(frames, ignore_index=True), classifier)
     out, start = {}, 0
     for feat, grid, numeric in plans:
-        part = resp[start:start + len(grid) * len(X)]
+        part = resp[start : start + len(grid) * len(X)]
         start += len(grid) * len(X)
         values = part.reshape(len(grid), len(X), *part.shape[1:]).mean(axis=1)
         out[feat] = {"grid": grid, "values": values.tolist(), "numeric": numeric}
@@ -321,8 +326,9 @@ def _score(y: Any, pred: Any, classifier: bool) -> float:
     return 1.0 - ss_res / ss_tot if ss_tot > 0 else (1.0 if ss_res == 0 else 0.0)
 
 
-def _batched_importance(est: Any, X: Any, y: Any, n_repeats: int, seed: int, classifier: bool,
-                        max_rows: int = 100_000) -> tuple[float, Any]:
+def _batched_importance(
+    est: Any, X: Any, y: Any, n_repeats: int, seed: int, classifier: bool, max_rows: int = 100_000
+) -> tuple[float, Any]:
     """Permutation importance (scikit-learn's definition: baseline score minus the score with one
     column shuffled, per repeat) with the repeats of a feature stacked into one prediction call.
 
@@ -346,7 +352,7 @@ def _batched_importance(est: Any, X: Any, y: Any, n_repeats: int, seed: int, cla
             big[col] = X[col].iloc[shuffled].reset_index(drop=True)
             pred = np.asarray(est.predict(big))
             for r in range(k):
-                out[j, done + r] = baseline - _score(yv, pred[r * n:(r + 1) * n], classifier)
+                out[j, done + r] = baseline - _score(yv, pred[r * n : (r + 1) * n], classifier)
             done += k
     return baseline, out
 
@@ -483,17 +489,33 @@ def explain(
     except NotFittedError as exc:
         raise ValidationError(f"model is not fitted: {exc}") from None
     if idx is not None:
-        notes.append(f"permutation importance on a random sample of {len(Xs):,} of {len(X):,} rows (seed {seed}); "
-                     "pass sample=None for all rows")
+        notes.append(
+            f"permutation importance on a random sample of {len(Xs):,} of {len(X):,} rows (seed {seed}); "
+            "pass sample=None for all rows"
+        )
     mean, std = importances.mean(axis=1), importances.std(axis=1)
     half = 1.96 * std / math.sqrt(n_repeats)
-    imp = pd.DataFrame({"feature": list(map(str, X.columns)), "importance": mean, "std": std,
-                        "ci_low": mean - half, "ci_high": mean + half})
+    imp = pd.DataFrame(
+        {
+            "feature": list(map(str, X.columns)),
+            "importance": mean,
+            "std": std,
+            "ci_low": mean - half,
+            "ci_high": mean + half,
+        }
+    )
     imp = imp.sort_values("importance", ascending=False, kind="stable").reset_index(drop=True)
     imp.insert(0, "rank", np.arange(1, len(imp) + 1))
-    scorer_name = scoring if isinstance(scoring, str) else ("accuracy" if classifier and scoring is None
-                                                            else "r2" if scoring is None else "custom")
-    metrics: dict[str, float] = {"baseline_score": baseline, "n_rows_used": float(len(Xs)), "n_repeats": float(n_repeats)}
+    scorer_name = (
+        scoring
+        if isinstance(scoring, str)
+        else ("accuracy" if classifier and scoring is None else "r2" if scoring is None else "custom")
+    )
+    metrics: dict[str, float] = {
+        "baseline_score": baseline,
+        "n_rows_used": float(len(Xs)),
+        "n_repeats": float(n_repeats),
+    }
     for _, row in imp.head(50).iterrows():
         metrics[f"importance.{row.feature}"] = float(row.importance)
 
@@ -506,8 +528,9 @@ def explain(
         try:
             Xsh = X.iloc[np.sort(rng.choice(len(X), size=shap_sample, replace=False))] if len(X) > shap_sample else X
             Xsh = Xsh.reset_index(drop=True)
-            res = _shap_values(model if not isinstance(model, PredictFunction) else est, Xsh, classifier,
-                               as_array=was_array)
+            res = _shap_values(
+                model if not isinstance(model, PredictFunction) else est, Xsh, classifier, as_array=was_array
+            )
         except MissingDependencyError as exc:
             if shap is True:
                 raise
@@ -521,17 +544,30 @@ def explain(
                 notes.append(res)
             else:
                 names, values = res
-                shap_out = pd.DataFrame({"feature": names, "mean_abs_shap": values}).sort_values(
-                    "mean_abs_shap", ascending=False, kind="stable").reset_index(drop=True)
+                shap_out = (
+                    pd.DataFrame({"feature": names, "mean_abs_shap": values})
+                    .sort_values("mean_abs_shap", ascending=False, kind="stable")
+                    .reset_index(drop=True)
+                )
                 notes.append(f"SHAP values on {min(len(X), shap_sample):,} rows")
 
     rules = parse_rules(checks) if checks is not None else []
-    report = ExplainReport(kind="explain", title=title or f"Explainability report: {type(model).__name__}",
-                           metrics=metrics, checks=evaluate(rules, metrics), notes=notes,
-                           importances=imp, partial_dependence=pdp, shap_values=shap_out)
+    report = ExplainReport(
+        kind="explain",
+        title=title or f"Explainability report: {type(model).__name__}",
+        metrics=metrics,
+        checks=evaluate(rules, metrics),
+        notes=notes,
+        importances=imp,
+        partial_dependence=pdp,
+        shap_values=shap_out,
+    )
     report.details = {
-        "model": type(model).__name__, "task": "classification" if classifier else "regression", "scoring": scorer_name,
-        "importances": imp.to_dict(orient="records"), "partial_dependence": pdp,
+        "model": type(model).__name__,
+        "task": "classification" if classifier else "regression",
+        "scoring": scorer_name,
+        "importances": imp.to_dict(orient="records"),
+        "partial_dependence": pdp,
         "shap": shap_out.to_dict(orient="records") if shap_out is not None else None,
         "sample": {"rows": len(Xs), "of": len(X), "seed": seed},
     }
@@ -559,11 +595,16 @@ def _render(report: ExplainReport, scorer: str) -> None:
     ax.set_yticklabels([str(f)[:30] for f in imp["feature"]], fontsize=7)
     ax.set_xlabel(f"drop in {scorer} when permuted (mean ± std over repeats)", fontsize=8)
     ax.tick_params(labelsize=7)
-    rows = [[int(r["rank"]), r["feature"], r["importance"], r["std"], r["ci_low"], r["ci_high"]] for _, r in imp.iterrows()]
-    report.sections.append(Section(
-        f"Permutation importance (baseline {scorer} {report.metrics['baseline_score']:.4g})",
-        figure_html(fig, "permutation importance")
-        + table_html(["rank", "feature", "importance", "std", "95% low", "95% high"], rows)))
+    rows = [
+        [int(r["rank"]), r["feature"], r["importance"], r["std"], r["ci_low"], r["ci_high"]] for _, r in imp.iterrows()
+    ]
+    report.sections.append(
+        Section(
+            f"Permutation importance (baseline {scorer} {report.metrics['baseline_score']:.4g})",
+            figure_html(fig, "permutation importance")
+            + table_html(["rank", "feature", "importance", "std", "95% low", "95% high"], rows),
+        )
+    )
     pdp = report.partial_dependence
     if pdp:
         n = len(pdp)
@@ -585,8 +626,9 @@ def _render(report: ExplainReport, scorer: str) -> None:
                 ax.set_xticklabels([str(g)[:8] for g in res["grid"]], rotation=45, fontsize=6)
             ax.set_title(str(feat)[:30], fontsize=8)
             ax.tick_params(labelsize=7)
-        report.sections.append(Section("Partial dependence (top features; mean prediction)",
-                                       figure_html(fig, "partial dependence")))
+        report.sections.append(
+            Section("Partial dependence (top features; mean prediction)", figure_html(fig, "partial dependence"))
+        )
     if report.shap_values is not None:
         sv = report.shap_values.head(MAX_FEATURES_SHOWN)
         fig = new_figure(6.5, 0.28 * len(sv) + 1.0)

@@ -82,8 +82,13 @@ def _sensitive_frame(sensitive: Any, X: Any, n: int) -> Any:
 
     if sensitive is None:
         raise ValidationError("fairness needs sensitive= (a column, several columns, or column names of X)")
-    if isinstance(sensitive, str) or (isinstance(sensitive, (list, tuple)) and sensitive and all(isinstance(s, str) for s in sensitive)
-                                      and X is not None and all(s in getattr(X, "columns", ()) for s in sensitive)):
+    if isinstance(sensitive, str) or (
+        isinstance(sensitive, (list, tuple))
+        and sensitive
+        and all(isinstance(s, str) for s in sensitive)
+        and X is not None
+        and all(s in getattr(X, "columns", ()) for s in sensitive)
+    ):
         names = [sensitive] if isinstance(sensitive, str) else list(sensitive)
         if X is None or not isinstance(X, pd.DataFrame):
             raise ValidationError(f"sensitive={sensitive!r} names columns: pass X as a DataFrame that has them")
@@ -94,7 +99,9 @@ def _sensitive_frame(sensitive: Any, X: Any, n: int) -> Any:
     elif isinstance(sensitive, pd.DataFrame):
         frame = sensitive.reset_index(drop=True)
     elif isinstance(sensitive, pd.Series):
-        frame = sensitive.reset_index(drop=True).to_frame(name=sensitive.name if sensitive.name is not None else "group")
+        frame = sensitive.reset_index(drop=True).to_frame(
+            name=sensitive.name if sensitive.name is not None else "group"
+        )
     else:
         arr = np.asarray(sensitive)
         if arr.ndim == 1:
@@ -106,7 +113,9 @@ def _sensitive_frame(sensitive: Any, X: Any, n: int) -> Any:
     if len(frame) != n:
         raise ValidationError(f"sensitive has {len(frame)} rows but y has {n}")
     frame.columns = [str(c) for c in frame.columns]
-    out = pd.DataFrame({c: frame[c].astype(object).where(frame[c].notna(), MISSING_GROUP).astype(str) for c in frame.columns})
+    out = pd.DataFrame(
+        {c: frame[c].astype(object).where(frame[c].notna(), MISSING_GROUP).astype(str) for c in frame.columns}
+    )
     return out
 
 
@@ -164,13 +173,19 @@ def fairness(
     sens = _sensitive_frame(sensitive, X, len(yt))
     keep = yt.notna() & yp.notna()
     if not keep.all():
-        yt, yp, sens = yt[keep].reset_index(drop=True), yp[keep].reset_index(drop=True), sens[keep].reset_index(drop=True)
+        yt, yp, sens = (
+            yt[keep].reset_index(drop=True),
+            yp[keep].reset_index(drop=True),
+            sens[keep].reset_index(drop=True),
+        )
     if len(yt) == 0:
         raise ValidationError("every row has a missing y_true or y_pred")
     groups = sens.drop_duplicates()
     if len(groups) < 2:
         desc = ", ".join(f"{c}={groups.iloc[0][c]!r}" for c in sens.columns) if len(groups) else "none"
-        raise ValidationError(f"sensitive feature {list(sens.columns)} has a single group ({desc}): fairness needs at least two")
+        raise ValidationError(
+            f"sensitive feature {list(sens.columns)} has a single group ({desc}): fairness needs at least two"
+        )
     if task == "auto":
         task = _infer_task(yt, yp)
     if task not in ("classification", "regression"):
@@ -183,8 +198,10 @@ def fairness(
         labels = sorted(set(yt.unique()) | set(yp.unique()), key=str)
         if pos_label is None:
             if len(labels) > 2:
-                raise ValidationError(f"fairness metrics need a binary outcome; labels are {labels[:10]}: pass pos_label= "
-                                      "to compare one class against the rest")
+                raise ValidationError(
+                    f"fairness metrics need a binary outcome; labels are {labels[:10]}: pass pos_label= "
+                    "to compare one class against the rest"
+                )
             pos_label = 1 if 1 in labels else (True if True in labels else labels[-1])
         elif pos_label not in labels:
             # a label given as text (from a spec or the command line) for numeric labels
@@ -195,10 +212,20 @@ def fairness(
         bt = (yt == pos_label).astype(int).to_numpy()
         bp = (yp == pos_label).astype(int).to_numpy()
         frame = flm.MetricFrame(
-            metrics={"count": flm.count, "selection_rate": flm.selection_rate, "accuracy": accuracy_score,
-                     "tpr": flm.true_positive_rate, "fpr": flm.false_positive_rate},
-            y_true=bt, y_pred=bp, sensitive_features=sf)
-        metrics["demographic_parity_difference"] = float(flm.demographic_parity_difference(bt, bp, sensitive_features=sf))
+            metrics={
+                "count": flm.count,
+                "selection_rate": flm.selection_rate,
+                "accuracy": accuracy_score,
+                "tpr": flm.true_positive_rate,
+                "fpr": flm.false_positive_rate,
+            },
+            y_true=bt,
+            y_pred=bp,
+            sensitive_features=sf,
+        )
+        metrics["demographic_parity_difference"] = float(
+            flm.demographic_parity_difference(bt, bp, sensitive_features=sf)
+        )
         metrics["demographic_parity_ratio"] = float(flm.demographic_parity_ratio(bt, bp, sensitive_features=sf))
         metrics["equalized_odds_difference"] = float(flm.equalized_odds_difference(bt, bp, sensitive_features=sf))
         diffs = frame.difference(method="between_groups")
@@ -221,9 +248,17 @@ def fairness(
             return float(np.mean(np.asarray(b) - np.asarray(a)))
 
         frame = flm.MetricFrame(
-            metrics={"count": flm.count, "mean_prediction": flm.mean_prediction, "mae": mae, "rmse": rmse,
-                     "mean_error": mean_error},
-            y_true=ytf, y_pred=ypf, sensitive_features=sf)
+            metrics={
+                "count": flm.count,
+                "mean_prediction": flm.mean_prediction,
+                "mae": mae,
+                "rmse": rmse,
+                "mean_error": mean_error,
+            },
+            y_true=ytf,
+            y_pred=ypf,
+            sensitive_features=sf,
+        )
         diffs = frame.difference(method="between_groups")
         for name in ("mae", "rmse", "mean_prediction"):
             metrics[f"{name}_difference"] = float(diffs[name])
@@ -240,18 +275,31 @@ def fairness(
     small = [str(g) for g in by_group.index[by_group["small"]]]
     if small:
         shown = ", ".join(small[:10]) + (" ..." if len(small) > 10 else "")
-        notes.append(f"{len(small)} group(s) with fewer than {min_group_size} rows (flagged; their rates are noisy): {shown}")
+        notes.append(
+            f"{len(small)} group(s) with fewer than {min_group_size} rows (flagged; their rates are noisy): {shown}"
+        )
     if sens.shape[1] > 1:
         notes.append(f"intersectional groups over {list(sens.columns)}: {len(by_group)} observed combinations")
     if not keep.all():
         notes.append(f"{int((~keep).sum())} rows with a missing y_true or y_pred were left out")
 
     rules = parse_rules(default_checks if checks is None else checks)
-    report = FairnessReport(kind="fairness", title=title or "Fairness report", metrics=metrics,
-                            checks=evaluate(rules, metrics), notes=notes, by_group=by_group, task=task)
-    report.details = {"task": task, "pos_label": pos_label if task == "classification" else None,
-                      "sensitive": list(sens.columns), "min_group_size": min_group_size,
-                      "by_group": {str(k): v for k, v in by_group.to_dict(orient="index").items()}}
+    report = FairnessReport(
+        kind="fairness",
+        title=title or "Fairness report",
+        metrics=metrics,
+        checks=evaluate(rules, metrics),
+        notes=notes,
+        by_group=by_group,
+        task=task,
+    )
+    report.details = {
+        "task": task,
+        "pos_label": pos_label if task == "classification" else None,
+        "sensitive": list(sens.columns),
+        "min_group_size": min_group_size,
+        "by_group": {str(k): v for k, v in by_group.to_dict(orient="index").items()},
+    }
     _render(report)
     if log or (log is None and _has_active_run()):
         report.log()
@@ -272,8 +320,9 @@ def _render(report: FairnessReport) -> None:
     bg = report.by_group
     cols = [c for c in bg.columns if c != "small"]
     rows = [[str(idx), *[bg.loc[idx, c] for c in cols], "SMALL" if bg.loc[idx, "small"] else ""] for idx in bg.index]
-    report.sections.append(Section(f"By group ({bg.index.name})",
-                                   table_html(["group", *cols, "flag"], rows, list(bg["small"]))))
+    report.sections.append(
+        Section(f"By group ({bg.index.name})", table_html(["group", *cols, "flag"], rows, list(bg["small"])))
+    )
     shown = bg.iloc[:MAX_PLOT_GROUPS]
     plot_cols = ["selection_rate", "tpr", "fpr"] if report.task == "classification" else ["mae", "rmse"]
     fig = new_figure(min(2 + 0.6 * len(shown) * len(plot_cols) / 2, 11), 3.0)
@@ -283,7 +332,11 @@ def _render(report: FairnessReport) -> None:
     for i, col in enumerate(plot_cols):
         ax.bar(x + (i - (len(plot_cols) - 1) / 2) * width, shown[col].astype(float).to_numpy(), width, label=col)
     ax.set_xticks(x)
-    ax.set_xticklabels([str(g)[:18] + ("*" if s else "") for g, s in zip(shown.index, shown["small"], strict=True)], rotation=30, fontsize=7)
+    ax.set_xticklabels(
+        [str(g)[:18] + ("*" if s else "") for g, s in zip(shown.index, shown["small"], strict=True)],
+        rotation=30,
+        fontsize=7,
+    )
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     ax.set_title("per-group rates (* = small group)", fontsize=9)
     report.sections.append(Section("Per-group plot", figure_html(fig, "per-group metrics")))

@@ -129,7 +129,11 @@ def quality_metrics(y_true: Any, y_pred: Any, task: str) -> dict[str, float]:
         return out
     t, p = t.astype(float), p.astype(float)
     err = p - t
-    out = {"mae": float(np.mean(np.abs(err))), "rmse": float(math.sqrt(np.mean(err**2))), "mean_error": float(np.mean(err))}
+    out = {
+        "mae": float(np.mean(np.abs(err))),
+        "rmse": float(math.sqrt(np.mean(err**2))),
+        "mean_error": float(np.mean(err)),
+    }
     out["r2"] = float(skm.r2_score(t, p)) if len(t) > 1 else math.nan
     return out
 
@@ -193,8 +197,15 @@ def _summary_rows(ref: Any, cur: Any, cols: list[str], types: dict[str, str]) ->
 
 
 # ---------------------------------------------------------------------------- Evidently
-def _evidently(ref: Any, cur: Any, drift: DriftResult, target: str | None, prediction: str | None, task: str | None,
-               drift_kwargs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+def _evidently(
+    ref: Any,
+    cur: Any,
+    drift: DriftResult,
+    target: str | None,
+    prediction: str | None,
+    task: str | None,
+    drift_kwargs: dict[str, Any],
+) -> tuple[str, dict[str, Any]]:
     from evidently import BinaryClassification, DataDefinition, Dataset, MulticlassClassification, Regression, Report
     from evidently.presets import ClassificationPreset, DataDriftPreset, DataSummaryPreset, RegressionPreset
 
@@ -205,7 +216,7 @@ def _evidently(ref: Any, cur: Any, drift: DriftResult, target: str | None, predi
     definition: dict[str, Any] = {}
     used = list(tested)
     labelled = bool(target and prediction) and all(c in ref.columns for c in (target, prediction))
-    if task and labelled:
+    if task and labelled and target and prediction:
         for col in (target, prediction):
             if col not in used:
                 used.append(col)
@@ -213,7 +224,9 @@ def _evidently(ref: Any, cur: Any, drift: DriftResult, target: str | None, predi
         if task == "classification":
             labels = set(cur[target].dropna().unique()) | set(ref[target].dropna().unique())
             if len(labels) <= 2:
-                cls = BinaryClassification(target=target, prediction_labels=prediction, pos_label=_pos_label(list(labels)))
+                cls = BinaryClassification(
+                    target=target, prediction_labels=prediction, pos_label=_pos_label(list(labels))
+                )
             else:
                 cls = MulticlassClassification(target=target, prediction_labels=prediction)
             definition["classification"] = [cls]
@@ -223,9 +236,14 @@ def _evidently(ref: Any, cur: Any, drift: DriftResult, target: str | None, predi
             items.append(RegressionPreset())
     dd = DataDefinition(numerical_columns=num, categorical_columns=cat, **definition)
     kwargs = {k: v for k, v in drift_kwargs.items() if v is not None}
-    items = [DataDriftPreset(columns=tested, drift_share=drift.drift_share_threshold, **kwargs), DataSummaryPreset(columns=used), *items]
-    snapshot = Report(items).run(Dataset.from_pandas(cur[used], data_definition=dd),
-                                 Dataset.from_pandas(ref[used], data_definition=dd))
+    items = [
+        DataDriftPreset(columns=tested, drift_share=drift.drift_share_threshold, **kwargs),
+        DataSummaryPreset(columns=used),
+        *items,
+    ]
+    snapshot = Report(items).run(
+        Dataset.from_pandas(cur[used], data_definition=dd), Dataset.from_pandas(ref[used], data_definition=dd)
+    )
     return snapshot.get_html_str(as_iframe=False), snapshot.dict()
 
 
@@ -285,9 +303,14 @@ def monitor(
     else:
         cols = check_frames(reference, current, columns)
     started = time.perf_counter()
-    drift_kwargs = {"method": method, "num_method": num_method, "cat_method": cat_method,
-                    "per_column_method": per_column_method, "threshold": threshold,
-                    "per_column_threshold": per_column_threshold}
+    drift_kwargs: dict[str, Any] = {
+        "method": method,
+        "num_method": num_method,
+        "cat_method": cat_method,
+        "per_column_method": per_column_method,
+        "threshold": threshold,
+        "per_column_threshold": per_column_threshold,
+    }
     drift = drift_gate(reference, current, cols, drift_share=drift_share, **drift_kwargs)
     types = {c.column: c.type for c in drift.columns}
 
@@ -346,15 +369,22 @@ def monitor(
         drift_result=drift,
         quality=quality,
     )
-    report.details = {"drift": drift.to_dict(), "quality": quality, "task": resolved_task, "target": target,
-                      "prediction": prediction, "verdict_seconds": round(verdict_seconds, 4),
-                      "evidently_sample": None}
+    report.details = {
+        "drift": drift.to_dict(),
+        "quality": quality,
+        "task": resolved_task,
+        "target": target,
+        "prediction": prediction,
+        "verdict_seconds": round(verdict_seconds, 4),
+        "evidently_sample": None,
+    }
 
     ref_s, cur_s = _sample(reference, sample, seed), _sample(current, sample, seed)
     if len(ref_s) < len(reference) or len(cur_s) < len(current):
         report.notes.append(
             f"plots and the Evidently report use a random sample (seed {seed}) of {len(ref_s):,} of {len(reference):,} "
-            f"reference rows and {len(cur_s):,} of {len(current):,} current rows; verdicts and metrics use all rows")
+            f"reference rows and {len(cur_s):,} of {len(current):,} current rows; verdicts and metrics use all rows"
+        )
     _render(report, reference, current, ref_s, cur_s, cols, types)
     if evidently and drift.columns:
         t0 = time.perf_counter()
@@ -368,10 +398,16 @@ def monitor(
             report.evidently_html = html
             report.attachments["evidently.html"] = html
             report.attachments["evidently.json"] = json.dumps(snap, default=_json_default, sort_keys=True)
-            report.details["evidently_sample"] = {"reference_rows": len(ref_s), "current_rows": len(cur_s), "seed": seed,
-                                                  "seconds": round(time.perf_counter() - t0, 3)}
-            report.notes.append(f"interactive Evidently report: evidently.html ({len(html) / 1e6:.1f} MB, "
-                                "in the run's artifacts or report.save_evidently_html(path))")
+            report.details["evidently_sample"] = {
+                "reference_rows": len(ref_s),
+                "current_rows": len(cur_s),
+                "seed": seed,
+                "seconds": round(time.perf_counter() - t0, 3),
+            }
+            report.notes.append(
+                f"interactive Evidently report: evidently.html ({len(html) / 1e6:.1f} MB, "
+                "in the run's artifacts or report.save_evidently_html(path))"
+            )
     if log or (log is None and _has_active_run()):
         report.log()
     return report
@@ -391,18 +427,46 @@ def _has_active_run() -> bool:
     return tracking.active_run() is not None
 
 
-def _render(report: MonitoringReport, reference: Any, current: Any, ref_s: Any, cur_s: Any, cols: list[str],
-            types: dict[str, str]) -> None:
+def _render(
+    report: MonitoringReport,
+    reference: Any,
+    current: Any,
+    ref_s: Any,
+    cur_s: Any,
+    cols: list[str],
+    types: dict[str, str],
+) -> None:
     drift = report.drift_result
     assert drift is not None
     ordered = sorted(drift.columns, key=lambda c: (not c.drifted, cols.index(c.column)))
-    head = (f"<p>{len(drift.drifted_columns)} of {drift.n_tested} columns drifted (share {drift.share:.3g}; "
-            f"the dataset drifts at a share &ge; {drift.drift_share_threshold:g}). Tests on all rows.</p>")
-    rows = [[c.column, c.type, c.method, c.score, c.threshold, "DRIFT" if c.drifted else "ok", c.n_reference,
-             c.n_current, c.note] for c in ordered[:MAX_TABLE_ROWS]]
-    more = f"<p class='muted'>{len(ordered) - MAX_TABLE_ROWS} more columns in summary.json</p>" if len(ordered) > MAX_TABLE_ROWS else ""
-    table = table_html(["column", "type", "test", "score", "threshold", "result", "n ref", "n cur", "note"], rows,
-                       [c.drifted for c in ordered[:MAX_TABLE_ROWS]])
+    head = (
+        f"<p>{len(drift.drifted_columns)} of {drift.n_tested} columns drifted (share {drift.share:.3g}; "
+        f"the dataset drifts at a share &ge; {drift.drift_share_threshold:g}). Tests on all rows.</p>"
+    )
+    rows = [
+        [
+            c.column,
+            c.type,
+            c.method,
+            c.score,
+            c.threshold,
+            "DRIFT" if c.drifted else "ok",
+            c.n_reference,
+            c.n_current,
+            c.note,
+        ]
+        for c in ordered[:MAX_TABLE_ROWS]
+    ]
+    more = (
+        f"<p class='muted'>{len(ordered) - MAX_TABLE_ROWS} more columns in summary.json</p>"
+        if len(ordered) > MAX_TABLE_ROWS
+        else ""
+    )
+    table = table_html(
+        ["column", "type", "test", "score", "threshold", "result", "n ref", "n cur", "note"],
+        rows,
+        [c.drifted for c in ordered[:MAX_TABLE_ROWS]],
+    )
     report.sections.append(Section("Data drift", head + table + more))
     plot_cols = sorted(drift.columns, key=lambda c: (not c.drifted, -_strength(c)))[:MAX_PLOTS]
     plots = _distribution_plots(ref_s, cur_s, plot_cols)
@@ -410,13 +474,23 @@ def _render(report: MonitoringReport, reference: Any, current: Any, ref_s: Any, 
         report.sections.append(Section("Distributions (most drifted first)", plots))
     if report.quality:
         cur_q, ref_q = report.quality.get("current", {}), report.quality.get("reference", {})
-        qrows = [[name, ref_q.get(name, math.nan), value, value - ref_q[name] if name in ref_q else math.nan]
-                 for name, value in cur_q.items()]
-        report.sections.append(Section(f"Model quality ({report.details.get('task')})",
-                                       table_html(["metric", "reference", "current", "change"], qrows)))
+        qrows = [
+            [name, ref_q.get(name, math.nan), value, value - ref_q[name] if name in ref_q else math.nan]
+            for name, value in cur_q.items()
+        ]
+        report.sections.append(
+            Section(
+                f"Model quality ({report.details.get('task')})",
+                table_html(["metric", "reference", "current", "change"], qrows),
+            )
+        )
     srows = _summary_rows(reference, current, cols[:MAX_TABLE_ROWS], types)
-    report.sections.append(Section("Data summary (all rows)", table_html(
-        ["column", "type", "missing ref", "missing cur", "mean / mode ref", "mean / mode cur"], srows)))
+    report.sections.append(
+        Section(
+            "Data summary (all rows)",
+            table_html(["column", "type", "missing ref", "missing cur", "mean / mode ref", "mean / mode cur"], srows),
+        )
+    )
 
 
 def _strength(col: Any) -> float:
@@ -456,15 +530,32 @@ def _resolve(value: Any, namespace: Mapping[str, Any], what: str) -> Any:
     if value.startswith("snapshot:"):
         import importlib
 
-        ref = value[len("snapshot:"):]
+        ref = value[len("snapshot:") :]
         if not ref:
-            raise ValidationError(f"monitor spec {what}=snapshot: needs a name, e.g. snapshot:train or snapshot:train@2")
+            raise ValidationError(
+                f"monitor spec {what}=snapshot: needs a name, e.g. snapshot:train or snapshot:train@2"
+            )
         return importlib.import_module("aieng_nb.snapshots").load(ref)
     raise ValidationError(f"monitor spec {what}={value!r}: use var:NAME or snapshot:NAME[@VERSION]")
 
 
-_SPEC_KEYS = {"reference", "current", "target", "prediction", "columns", "checks", "sample", "seed", "model", "X", "y",
-              "sensitive", "explain_checks", "fairness_checks", "pos_label"}
+_SPEC_KEYS = {
+    "reference",
+    "current",
+    "target",
+    "prediction",
+    "columns",
+    "checks",
+    "sample",
+    "seed",
+    "model",
+    "X",
+    "y",
+    "sensitive",
+    "explain_checks",
+    "fairness_checks",
+    "pos_label",
+}
 
 
 def run_job_monitor(spec: str | Mapping[str, Any], namespace: Mapping[str, Any]) -> dict[str, Any]:
@@ -506,10 +597,19 @@ def run_job_monitor(spec: str | Mapping[str, Any], namespace: Mapping[str, Any])
         cols = [c for c in cols.split("|") if c]
     run = tracking.active_run()
     log = run is not None
-    reports: list[Report] = [monitor(
-        reference, current, target=opts.get("target") or None, prediction=opts.get("prediction") or None,
-        columns=cols, checks=opts.get("checks"), sample=int(opts.get("sample", DEFAULT_SAMPLE)),
-        seed=int(opts.get("seed", DEFAULT_SEED)), log=log)]
+    reports: list[Report] = [
+        monitor(
+            reference,
+            current,
+            target=opts.get("target") or None,
+            prediction=opts.get("prediction") or None,
+            columns=cols,
+            checks=opts.get("checks"),
+            sample=int(opts.get("sample", DEFAULT_SAMPLE)),
+            seed=int(opts.get("seed", DEFAULT_SEED)),
+            log=log,
+        )
+    ]
     model = _resolve(opts["model"], namespace, "model") if "model" in opts else None
     X = _resolve(opts["X"], namespace, "X") if "X" in opts else None
     y = _resolve(opts["y"], namespace, "y") if "y" in opts else None
@@ -528,16 +628,28 @@ def run_job_monitor(spec: str | Mapping[str, Any], namespace: Mapping[str, Any])
         if model is not None:
             if y is None:
                 raise ValidationError("monitor spec: fairness with a model needs y=var:NAME")
-            sensitive = X[sens_cols] if sens_cols else _resolve(raw, namespace, "sensitive")
-            fr = fairness(y, model.predict(X), sensitive=sensitive, checks=opts.get("fairness_checks"),
-                          pos_label=pos_label, log=log)
+            sensitive = X[sens_cols] if sens_cols and X is not None else _resolve(raw, namespace, "sensitive")
+            fr = fairness(
+                y,
+                model.predict(X),
+                sensitive=sensitive,
+                checks=opts.get("fairness_checks"),
+                pos_label=pos_label,
+                log=log,
+            )
         else:
             tgt, pred = opts.get("target"), opts.get("prediction")
             if not tgt or not pred:
                 raise ValidationError("monitor spec: sensitive= without a model needs target= and prediction=")
             sensitive = current[sens_cols] if sens_cols else _resolve(raw, namespace, "sensitive")
-            fr = fairness(current[tgt], current[pred], sensitive=sensitive, checks=opts.get("fairness_checks"),
-                          pos_label=pos_label, log=log)
+            fr = fairness(
+                current[tgt],
+                current[pred],
+                sensitive=sensitive,
+                checks=opts.get("fairness_checks"),
+                pos_label=pos_label,
+                log=log,
+            )
         reports.append(fr)
     passed = all(r.passed for r in reports)
     failed = [f"{r.kind}: {c.rule}" for r in reports for c in r.failed_checks]
@@ -545,8 +657,16 @@ def run_job_monitor(spec: str | Mapping[str, Any], namespace: Mapping[str, Any])
         "passed": passed,
         "run_id": run.id if run is not None else None,
         "failed_checks": failed,
-        "reports": [{"kind": r.kind, "name": r.name, "passed": r.passed, "path": f"reports/{r.name}" if r.name else None,
-                     "failed_checks": [c.rule for c in r.failed_checks]} for r in reports],
+        "reports": [
+            {
+                "kind": r.kind,
+                "name": r.name,
+                "passed": r.passed,
+                "path": f"reports/{r.name}" if r.name else None,
+                "failed_checks": [c.rule for c in r.failed_checks],
+            }
+            for r in reports
+        ],
     }
     if run is not None:
         tracking.set_tags({CHECKS_TAG: "passed" if passed else "failed"})

@@ -76,7 +76,8 @@ def table_html(headers: Sequence[str], rows: Sequence[Sequence[Any]], bad_rows: 
     body = []
     for i, row in enumerate(rows):
         cells = "".join(
-            f'<td class="num">{esc(fmt(v))}</td>' if isinstance(v, (int, float)) and not isinstance(v, bool)
+            f'<td class="num">{esc(fmt(v))}</td>'
+            if isinstance(v, (int, float)) and not isinstance(v, bool)
             else f"<td>{esc(fmt(v))}</td>"
             for v in row
         )
@@ -207,8 +208,13 @@ class Report:
     def _checks_html(self) -> str:
         if not self.checks:
             return ""
-        rows = [[("passed" if c.passed else "FAILED"), c.rule, c.value if c.value is not None else "n/a", c.message] for c in self.checks]
-        return "<h3>Checks</h3>" + table_html(["result", "rule", "value", "detail"], rows, [not c.passed for c in self.checks])
+        rows = [
+            [("passed" if c.passed else "FAILED"), c.rule, c.value if c.value is not None else "n/a", c.message]
+            for c in self.checks
+        ]
+        return "<h3>Checks</h3>" + table_html(
+            ["result", "rule", "value", "detail"], rows, [not c.passed for c in self.checks]
+        )
 
     def html(self) -> str:
         """The report as an HTML fragment (inline CSS, static images, no scripts)."""
@@ -298,11 +304,18 @@ def attach(report: Report, run_id: str | None = None) -> str:
     metrics[_metric_key(report.kind, "passed")] = 1.0 if report.passed else 0.0
     if metrics:
         tracking.log_metrics(metrics, run_id=rid)
-    index = {"kind": report.kind, "passed": report.passed, "created": round(report.created, 3), "title": report.title,
-             "failed": [c.rule for c in report.failed_checks]}
+    index = {
+        "kind": report.kind,
+        "passed": report.passed,
+        "created": round(report.created, 3),
+        "title": report.title,
+        "failed": [c.rule for c in report.failed_checks],
+    }
     tracking.set_tags({REPORT_TAG_PREFIX + name: json.dumps(index, sort_keys=True)[:5000]}, run_id=rid)
-    audit.append("report.create", {"run_id": rid, "report": name, "kind": report.kind, "passed": report.passed,
-                                   "failed_checks": index["failed"]})
+    audit.append(
+        "report.create",
+        {"run_id": rid, "report": name, "kind": report.kind, "passed": report.passed, "failed_checks": index["failed"]},
+    )
     return folder
 
 
@@ -329,11 +342,27 @@ class ReportList(list):
     def _repr_html_(self) -> str:
         if not self:
             return '<div class="aieng-rep muted">no reports</div>'
-        rows = [[e.run_id[:12], e.name, e.kind, "passed" if e.passed else "FAILED",
-                 ", ".join(e.failed), time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(e.created)), e.path] for e in self]
-        return (f'<div class="aieng-rep"><style>{_CSS}</style>'
-                + table_html(["run", "report", "kind", "result", "failed checks", "created (UTC)", "artifacts"], rows,
-                             [not e.passed for e in self]) + "</div>")
+        rows = [
+            [
+                e.run_id[:12],
+                e.name,
+                e.kind,
+                "passed" if e.passed else "FAILED",
+                ", ".join(e.failed),
+                time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(e.created)),
+                e.path,
+            ]
+            for e in self
+        ]
+        return (
+            f'<div class="aieng-rep"><style>{_CSS}</style>'
+            + table_html(
+                ["run", "report", "kind", "result", "failed checks", "created (UTC)", "artifacts"],
+                rows,
+                [not e.passed for e in self],
+            )
+            + "</div>"
+        )
 
     def to_dicts(self) -> list[dict[str, Any]]:
         return [e.to_dict() for e in self]
@@ -344,14 +373,23 @@ def _entries_from_tags(run_id: str, tags: dict[str, str]) -> list[ReportEntry]:
     for key, value in tags.items():
         if not key.startswith(REPORT_TAG_PREFIX):
             continue
-        name = key[len(REPORT_TAG_PREFIX):]
+        name = key[len(REPORT_TAG_PREFIX) :]
         try:
             info = json.loads(value)
         except ValueError:
             continue
-        out.append(ReportEntry(run_id, name, str(info.get("kind", "?")), bool(info.get("passed", False)),
-                               float(info.get("created", 0.0)), str(info.get("title", "")),
-                               list(info.get("failed", [])), f"{ARTIFACT_ROOT}/{name}"))
+        out.append(
+            ReportEntry(
+                run_id,
+                name,
+                str(info.get("kind", "?")),
+                bool(info.get("passed", False)),
+                float(info.get("created", 0.0)),
+                str(info.get("title", "")),
+                list(info.get("failed", [])),
+                f"{ARTIFACT_ROOT}/{name}",
+            )
+        )
     return out
 
 

@@ -70,11 +70,20 @@ def main() -> int:
     ours = rep.importances.set_index("feature")["importance"]
     rho = float(spearmanr(full.importances_mean[top10], [ours[X.columns[i]] for i in top10]).statistic)
     size = len(rep.html().encode())
-    print(f"aieng explain (PI on {int(rep.metrics['n_rows_used']):,} rows + PD top 5{' + SHAP' if with_shap else ''}): "
-          f"{t_ex:.2f} s -> {t_full / t_ex:.1f}x faster; Spearman on full top 10 = {rho:.3f}; HTML {size / 1e6:.3f} MB",
-          flush=True)
-    result = {"rows": rows, "full_pi_s": round(t_full, 3), "explain_s": round(t_ex, 3), "speedup": round(t_full / t_ex, 1),
-              "spearman_top10": round(rho, 4), "shap": with_shap, "html_mb": round(size / 1e6, 3)}
+    print(
+        f"aieng explain (PI on {int(rep.metrics['n_rows_used']):,} rows + PD top 5{' + SHAP' if with_shap else ''}): "
+        f"{t_ex:.2f} s -> {t_full / t_ex:.1f}x faster; Spearman on full top 10 = {rho:.3f}; HTML {size / 1e6:.3f} MB",
+        flush=True,
+    )
+    result = {
+        "rows": rows,
+        "full_pi_s": round(t_full, 3),
+        "explain_s": round(t_ex, 3),
+        "speedup": round(t_full / t_ex, 1),
+        "spearman_top10": round(rho, 4),
+        "shap": with_shap,
+        "html_mb": round(size / 1e6, 3),
+    }
     print("RESULT " + json.dumps(result, sort_keys=True))
     ok = rho >= 0.9 and t_full / t_ex >= 2
     print("targets met" if ok else "TARGETS MISSED")

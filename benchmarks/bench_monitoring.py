@@ -44,7 +44,7 @@ def evidently_verdicts(snapshot_dict: dict) -> dict[str, bool]:
     out = {}
     for test in snapshot_dict["tests"]:
         if test["name"].startswith("Value Drift for column "):
-            out[test["name"][len("Value Drift for column "):]] = "FAIL" in str(test["status"])
+            out[test["name"][len("Value Drift for column ") :]] = "FAIL" in str(test["status"])
     return out
 
 
@@ -73,7 +73,10 @@ def main() -> int:
     ev_html = snap.get_html_str(as_iframe=False)
     t_ev = time.perf_counter() - t0
     ev = evidently_verdicts(snap.dict())
-    print(f"evidently DataDriftPreset (all rows, incl. its HTML): {t_ev:.2f} s, HTML {len(ev_html) / 1e6:.1f} MB", flush=True)
+    print(
+        f"evidently DataDriftPreset (all rows, incl. its HTML): {t_ev:.2f} s, HTML {len(ev_html) / 1e6:.1f} MB",
+        flush=True,
+    )
 
     t0 = time.perf_counter()
     gate = drift_gate(ref, cur)
@@ -81,8 +84,11 @@ def main() -> int:
     ours = {c.column: c.drifted for c in gate.columns}
     agree = sum(ours[c] == ev[c] for c in ev)
     exact = sum(c.exact for c in gate.columns)
-    print(f"aieng drift gate (all rows): {t_gate:.3f} s -> {t_ev / t_gate:.1f}x faster; verdicts agree on "
-          f"{agree}/{len(ev)} columns; drifted {len(gate.drifted_columns)}; exact-fallback columns {exact}", flush=True)
+    print(
+        f"aieng drift gate (all rows): {t_gate:.3f} s -> {t_ev / t_gate:.1f}x faster; verdicts agree on "
+        f"{agree}/{len(ev)} columns; drifted {len(gate.drifted_columns)}; exact-fallback columns {exact}",
+        flush=True,
+    )
 
     t0 = time.perf_counter()
     rep = monitor(ref, cur, log=False)
@@ -91,16 +97,25 @@ def main() -> int:
     size = len(html.encode())
     sample = rep.details["evidently_sample"] or {}
     mon_agree = sum(rep.drift_result.by_column()[c].drifted == ev[c] for c in ev)
-    print(f"aieng monitor (verdict all rows + Evidently HTML on {sample.get('reference_rows', 0):,}-row sample): "
-          f"{t_mon:.2f} s -> {t_ev / t_mon:.1f}x faster; report.html {size / 1e6:.3f} MB; "
-          f"evidently.html {len(rep.attachments.get('evidently.html', '')) / 1e6:.1f} MB; verdicts agree {mon_agree}/{len(ev)}",
-          flush=True)
+    print(
+        f"aieng monitor (verdict all rows + Evidently HTML on {sample.get('reference_rows', 0):,}-row sample): "
+        f"{t_mon:.2f} s -> {t_ev / t_mon:.1f}x faster; report.html {size / 1e6:.3f} MB; "
+        f"evidently.html {len(rep.attachments.get('evidently.html', '')) / 1e6:.1f} MB; verdicts agree {mon_agree}/{len(ev)}",
+        flush=True,
+    )
 
     result = {
-        "rows": rows, "cols": args.cols, "evidently_s": round(t_ev, 3), "gate_s": round(t_gate, 4),
-        "gate_speedup": round(t_ev / t_gate, 1), "gate_verdicts_agree": f"{agree}/{len(ev)}",
-        "monitor_s": round(t_mon, 3), "monitor_speedup": round(t_ev / t_mon, 1), "report_html_mb": round(size / 1e6, 3),
-        "evidently_sample_rows": sample.get("reference_rows"), "evidently_sample_s": sample.get("seconds"),
+        "rows": rows,
+        "cols": args.cols,
+        "evidently_s": round(t_ev, 3),
+        "gate_s": round(t_gate, 4),
+        "gate_speedup": round(t_ev / t_gate, 1),
+        "gate_verdicts_agree": f"{agree}/{len(ev)}",
+        "monitor_s": round(t_mon, 3),
+        "monitor_speedup": round(t_ev / t_mon, 1),
+        "report_html_mb": round(size / 1e6, 3),
+        "evidently_sample_rows": sample.get("reference_rows"),
+        "evidently_sample_s": sample.get("seconds"),
     }
     print("RESULT " + json.dumps(result, sort_keys=True))
     ok = agree == len(ev) and mon_agree == len(ev) and size < 2_000_000

@@ -35,7 +35,7 @@ def _evidently(ref: pd.DataFrame, cur: pd.DataFrame, **preset_kwargs) -> dict[st
     verdicts = {}
     for test in snap["tests"]:
         if test["name"].startswith("Value Drift for column "):
-            verdicts[test["name"][len("Value Drift for column "):]] = "FAIL" in str(test["status"])
+            verdicts[test["name"][len("Value Drift for column ") :]] = "FAIL" in str(test["status"])
     out = {}
     for metric in snap["metrics"]:
         if metric["config"]["type"].endswith(":ValueDrift"):
@@ -91,9 +91,11 @@ def test_wasserstein_bracket_contains_exact_value() -> None:
     from scipy.stats import wasserstein_distance
 
     rng = np.random.default_rng(3)
-    for a, b in [(rng.normal(0, 1, 20000), rng.normal(0.05, 1.1, 15000)),
-                 (rng.exponential(1, 20000), rng.exponential(1.3, 25000)),
-                 (rng.integers(0, 50, 20000).astype(float), rng.integers(0, 55, 20000).astype(float))]:
+    for a, b in [
+        (rng.normal(0, 1, 20000), rng.normal(0.05, 1.1, 15000)),
+        (rng.exponential(1, 20000), rng.exponential(1.3, 25000)),
+        (rng.integers(0, 50, 20000).astype(float), rng.integers(0, 55, 20000).astype(float)),
+    ]:
         lo, hi = min(a.min(), b.min()), max(a.max(), b.max())
         lower, est, upper, _ = _wasserstein_bracket(a, b, lo, hi)
         exact = wasserstein_distance(a, b)

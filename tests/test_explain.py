@@ -45,19 +45,27 @@ def test_permutation_importance_agrees_with_full_data(hgb) -> None:
     assert (imp["std"] >= 0).all() and (imp["ci_low"] <= imp["importance"]).all()
     assert rep.metrics["n_rows_used"] == 1500
     assert any("random sample of 1,500 of 3,000" in n for n in rep.notes)
-    assert rep.metrics["baseline_score"] == pytest.approx(model.score(X.iloc[np.sort(np.random.default_rng(0).choice(3000, 1500, replace=False))],
-                                                                      y.iloc[np.sort(np.random.default_rng(0).choice(3000, 1500, replace=False))]))
+    assert rep.metrics["baseline_score"] == pytest.approx(
+        model.score(
+            X.iloc[np.sort(np.random.default_rng(0).choice(3000, 1500, replace=False))],
+            y.iloc[np.sort(np.random.default_rng(0).choice(3000, 1500, replace=False))],
+        )
+    )
 
 
 def test_batched_importance_matches_sklearn_definition(hgb) -> None:
     from sklearn.inspection import permutation_importance
 
     model, X, y = hgb
-    ours = explain(model, X, y, sample=None, n_repeats=8, top_k=0, shap=False, log=False).importances.set_index("feature")
+    ours = explain(model, X, y, sample=None, n_repeats=8, top_k=0, shap=False, log=False).importances.set_index(
+        "feature"
+    )
     ref = permutation_importance(model, X, y, n_repeats=8, random_state=1)
     for i, col in enumerate(X.columns):
         # same quantity, different shuffles: equal within the repeats' noise
-        assert ours.loc[col, "importance"] == pytest.approx(ref.importances_mean[i], abs=0.01 + 3 * ref.importances_std[i])
+        assert ours.loc[col, "importance"] == pytest.approx(
+            ref.importances_mean[i], abs=0.01 + 3 * ref.importances_std[i]
+        )
     via_sklearn = explain(model, X, y, scoring="accuracy", top_k=0, shap=False, log=False)
     assert via_sklearn.ranking[:3] == ["f0", "f1", "f2"] and via_sklearn.details["scoring"] == "accuracy"
 
@@ -80,8 +88,9 @@ def test_pipeline_with_categorical_column() -> None:
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
     X, y = _data(seed=1)
-    pipe = make_pipeline(make_column_transformer((OneHotEncoder(), ["plan"]), remainder=StandardScaler()),
-                         LogisticRegression()).fit(X, y)
+    pipe = make_pipeline(
+        make_column_transformer((OneHotEncoder(), ["plan"]), remainder=StandardScaler()), LogisticRegression()
+    ).fit(X, y)
     rep = aieng.explain(pipe, X, y, top_k=7, shap=False, log=False)
     assert rep.ranking[0] == "f0"
     plan = rep.partial_dependence["plan"]
@@ -105,7 +114,9 @@ def test_predict_functions_and_regression() -> None:
     rep = explain(Ridge().fit(Xn, yr), Xn, yr, shap=False, log=False)
     assert rep.ranking[:2] == ["f3", "f4"] and rep.details["task"] == "regression"
     assert rep.metrics["baseline_score"] == pytest.approx(1.0)
-    rep = explain(Ridge().fit(Xn.to_numpy(), yr).predict, Xn.to_numpy(), yr, shap=False, log=False)  # arrays, bare function
+    rep = explain(
+        Ridge().fit(Xn.to_numpy(), yr).predict, Xn.to_numpy(), yr, shap=False, log=False
+    )  # arrays, bare function
     assert rep.ranking[:2] == ["x3", "x4"]
 
 

@@ -15,11 +15,13 @@ from aieng_nb.fairness import fairness
 
 def _data(n: int = 4000, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    df = pd.DataFrame({
-        "gender": rng.choice(["F", "M"], n),
-        "age": rng.choice(["<30", "30-50", ">50"], n),
-        "x": rng.normal(size=n),
-    })
+    df = pd.DataFrame(
+        {
+            "gender": rng.choice(["F", "M"], n),
+            "age": rng.choice(["<30", "30-50", ">50"], n),
+            "x": rng.normal(size=n),
+        }
+    )
     df["y"] = (rng.random(n) < 0.4).astype(int)
     pred = np.where(rng.random(n) < 0.85, df.y, 1 - df.y)
     boost = (df.gender == "M").to_numpy() & (rng.random(n) < 0.25)
@@ -31,12 +33,27 @@ def test_matches_fairlearn_single_feature() -> None:
     df = _data()
     rep = fairness(df.y, df.pred, sensitive=df.gender, log=False)
     sf = df.gender
-    assert rep.metrics["demographic_parity_difference"] == pytest.approx(flm.demographic_parity_difference(df.y, df.pred, sensitive_features=sf))
-    assert rep.metrics["demographic_parity_ratio"] == pytest.approx(flm.demographic_parity_ratio(df.y, df.pred, sensitive_features=sf))
-    assert rep.metrics["equalized_odds_difference"] == pytest.approx(flm.equalized_odds_difference(df.y, df.pred, sensitive_features=sf))
-    mf = flm.MetricFrame(metrics={"selection_rate": flm.selection_rate, "accuracy": accuracy_score,
-                                  "tpr": flm.true_positive_rate, "fpr": flm.false_positive_rate, "count": flm.count},
-                         y_true=df.y, y_pred=df.pred, sensitive_features=sf)
+    assert rep.metrics["demographic_parity_difference"] == pytest.approx(
+        flm.demographic_parity_difference(df.y, df.pred, sensitive_features=sf)
+    )
+    assert rep.metrics["demographic_parity_ratio"] == pytest.approx(
+        flm.demographic_parity_ratio(df.y, df.pred, sensitive_features=sf)
+    )
+    assert rep.metrics["equalized_odds_difference"] == pytest.approx(
+        flm.equalized_odds_difference(df.y, df.pred, sensitive_features=sf)
+    )
+    mf = flm.MetricFrame(
+        metrics={
+            "selection_rate": flm.selection_rate,
+            "accuracy": accuracy_score,
+            "tpr": flm.true_positive_rate,
+            "fpr": flm.false_positive_rate,
+            "count": flm.count,
+        },
+        y_true=df.y,
+        y_pred=df.pred,
+        sensitive_features=sf,
+    )
     for group in ("F", "M"):
         for col in ("selection_rate", "accuracy", "tpr", "fpr"):
             assert rep.by_group.loc[group, col] == pytest.approx(mf.by_group.loc[group, col]), (group, col)
@@ -52,7 +69,9 @@ def test_intersectional_groups_match_fairlearn() -> None:
     sf = df[["gender", "age"]]
     rep = fairness(df.y, df.pred, sensitive=sf, log=False)
     assert rep.metrics["n_groups"] == 6
-    assert rep.metrics["equalized_odds_difference"] == pytest.approx(flm.equalized_odds_difference(df.y, df.pred, sensitive_features=sf))
+    assert rep.metrics["equalized_odds_difference"] == pytest.approx(
+        flm.equalized_odds_difference(df.y, df.pred, sensitive_features=sf)
+    )
     mf = flm.MetricFrame(metrics=flm.selection_rate, y_true=df.y, y_pred=df.pred, sensitive_features=sf)
     for (g, a), value in mf.by_group.items():
         assert rep.by_group.loc[f"{g} / {a}", "selection_rate"] == pytest.approx(value)
@@ -75,7 +94,8 @@ def test_model_x_y_path_with_column_names_and_pos_label() -> None:
     yb = (df.label == "churn").astype(int)
     pb = (model.predict(X[["x", "male"]]) == "churn").astype(int)
     assert rep.metrics["demographic_parity_difference"] == pytest.approx(
-        flm.demographic_parity_difference(yb, pb, sensitive_features=df.gender))
+        flm.demographic_parity_difference(yb, pb, sensitive_features=df.gender)
+    )
     assert rep.details["pos_label"] == "churn"
 
 
@@ -127,8 +147,13 @@ def test_bad_inputs() -> None:
     with pytest.raises(ValidationError, match="has no predict method"):
         fairness(model=object(), X=df, y=df.y, sensitive="gender", log=False)
     with pytest.raises(ValidationError, match=r"not in X"):
-        fairness(model=type("M", (), {"predict": lambda self, X: np.zeros(len(X))})(), X=df[["x"]], y=df.y,
-                 sensitive="gender", log=False)
+        fairness(
+            model=type("M", (), {"predict": lambda self, X: np.zeros(len(X))})(),
+            X=df[["x"]],
+            y=df.y,
+            sensitive="gender",
+            log=False,
+        )
     with pytest.raises(ValidationError, match="needs sensitive"):
         fairness(df.y, df.pred, log=False)
     with pytest.raises(ValidationError, match="pos_label 'maybe'"):

@@ -18,12 +18,14 @@ def _frames(n: int = 4000, shift: float = 0.0, seed: int = 0, flip: float = 0.1)
     rng = np.random.default_rng(seed)
 
     def make(s: float, err: float) -> pd.DataFrame:
-        df = pd.DataFrame({
-            "age": rng.normal(40 + 8 * s, 10, n),
-            "income": rng.lognormal(10, 0.5, n),
-            "tenure": rng.integers(0, 60, n),
-            "plan": rng.choice(["basic", "plus", "pro"], n, p=[0.5, 0.3, 0.2] if not s else [0.2, 0.3, 0.5]),
-        })
+        df = pd.DataFrame(
+            {
+                "age": rng.normal(40 + 8 * s, 10, n),
+                "income": rng.lognormal(10, 0.5, n),
+                "tenure": rng.integers(0, 60, n),
+                "plan": rng.choice(["basic", "plus", "pro"], n, p=[0.5, 0.3, 0.2] if not s else [0.2, 0.3, 0.5]),
+            }
+        )
         df["churn"] = (rng.random(n) < 0.3).astype(int)
         df["pred"] = np.where(rng.random(n) < err, 1 - df["churn"], df["churn"])
         return df
@@ -79,7 +81,9 @@ def test_evidently_report_on_same_rows_agrees_with_gate() -> None:
     ref, cur = _frames(n=3000, shift=0.4, seed=2)
     rep = monitor(ref, cur, target="churn", prediction="pred", log=False)
     snap = json.loads(rep.attachments["evidently.json"])
-    ev_scores = {m["config"]["column"]: m["value"] for m in snap["metrics"] if m["config"]["type"].endswith(":ValueDrift")}
+    ev_scores = {
+        m["config"]["column"]: m["value"] for m in snap["metrics"] if m["config"]["type"].endswith(":ValueDrift")
+    }
     ours = rep.drift_result.by_column()
     assert set(ev_scores) == set(ours)
     for col, score in ev_scores.items():
@@ -98,8 +102,12 @@ def test_large_input_uses_documented_sample_and_stays_small() -> None:
     rep = monitor(ref, cur, sample=5_000, log=False)
     assert rep.drifted_columns == ["x0"]
     assert all(c.n_reference == n and c.n_current == n for c in rep.drift_result.columns)  # verdict: all rows
-    assert rep.details["evidently_sample"] == {"reference_rows": 5000, "current_rows": 5000, "seed": 0,
-                                               "seconds": rep.details["evidently_sample"]["seconds"]}
+    assert rep.details["evidently_sample"] == {
+        "reference_rows": 5000,
+        "current_rows": 5000,
+        "seed": 0,
+        "seconds": rep.details["evidently_sample"]["seconds"],
+    }
     assert any("random sample (seed 0) of 5,000 of 120,000" in n for n in rep.notes)
     html = rep.html()
     parsed = _parse(html)
@@ -174,7 +182,12 @@ def test_attached_to_active_run_and_listed() -> None:
     assert record.metrics["monitor.drift_score.age"] == pytest.approx(rep.drift_result.by_column()["age"].score)
     files = tracking._store().list_artifacts(run_id, "reports")
     folder = f"reports/{rep.name}"
-    assert {f"{folder}/report.html", f"{folder}/summary.json", f"{folder}/evidently.html", f"{folder}/evidently.json"} <= set(files)
+    assert {
+        f"{folder}/report.html",
+        f"{folder}/summary.json",
+        f"{folder}/evidently.html",
+        f"{folder}/evidently.json",
+    } <= set(files)
     listed = list_reports(run_id)
     assert [(e.name, e.kind, e.passed) for e in listed] == [(rep.name, "monitor", False)]
     assert listed[0].failed == ["drift_share >= 0.5"]
@@ -188,8 +201,9 @@ def test_run_job_monitor_sets_tag_and_audit() -> None:
     ref, cur = _frames(shift=1.0, seed=7)
     ns = {"train": ref, "scored": cur}
     with tracking.start_run(experiment="job") as run:
-        out = run_job_monitor("reference=var:train,current=var:scored,target=churn,prediction=pred,checks=drift_share>0.3",
-                              ns)
+        out = run_job_monitor(
+            "reference=var:train,current=var:scored,target=churn,prediction=pred,checks=drift_share>0.3", ns
+        )
         run_id = run.id
     assert out["passed"] is False and out["run_id"] == run_id
     assert out["failed_checks"] == ["monitor: drift_share > 0.3"]
@@ -212,9 +226,11 @@ def test_run_job_monitor_with_snapshot_model_and_sensitive() -> None:
     model = LogisticRegression(max_iter=500).fit(ref[feats], ref.churn)
     ns = {"scored": cur, "m": model, "X": cur[feats + ["plan"]], "Xf": cur[feats], "y": cur.churn}
     with tracking.start_run(experiment="job"):
-        out = run_job_monitor("reference=snapshot:train,current=var:scored,target=churn,prediction=pred,"
-                              "model=var:m,X=var:Xf,y=var:y,sensitive=var:plan_col,fairness_checks=n_groups < 2",
-                              {**ns, "plan_col": cur.plan})
+        out = run_job_monitor(
+            "reference=snapshot:train,current=var:scored,target=churn,prediction=pred,"
+            "model=var:m,X=var:Xf,y=var:y,sensitive=var:plan_col,fairness_checks=n_groups < 2",
+            {**ns, "plan_col": cur.plan},
+        )
     kinds = [r["kind"] for r in out["reports"]]
     assert kinds == ["monitor", "explain", "fairness"]
     assert all(r["path"].startswith("reports/") for r in out["reports"])
@@ -230,8 +246,11 @@ def test_magic_monitor_and_reports(shell) -> None:
     ref, cur = _frames(shift=1.0, seed=9)
     shell.user_ns.update({"train": ref, "scored_df": cur})
     shell.run_line_magic("aieng", "start --experiment magics")
-    rep = shell.run_line_magic("aieng", "monitor --reference train --current scored_df --target churn --prediction pred "
-                                        "--no-evidently --check 'drift_share > 0.9'")
+    rep = shell.run_line_magic(
+        "aieng",
+        "monitor --reference train --current scored_df --target churn --prediction pred "
+        "--no-evidently --check 'drift_share > 0.9'",
+    )
     assert rep.drifted_columns == ["age", "plan"] and rep.passed
     listed = shell.run_line_magic("aieng", "reports")
     assert [e.name for e in listed] == [rep.name]

@@ -7,8 +7,11 @@ import time
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("reports", help="monitoring, explainability and fairness reports stored on runs",
-                              description="List reports stored on a run (default: the most recent runs).")
+    p = subparsers.add_parser(
+        "reports",
+        help="monitoring, explainability and fairness reports stored on runs",
+        description="List reports stored on a run (default: the most recent runs).",
+    )
     p.add_argument("--run", dest="run_id", metavar="RUN_ID", help="one run (id or unique prefix)")
     p.add_argument("--kind", choices=["monitor", "explain", "fairness"])
     p.add_argument("--last", type=int, default=50, help="how many recent runs to scan without --run (default 50)")
@@ -24,16 +27,24 @@ def handler(args: argparse.Namespace) -> int:
 
     if args.last < 1:
         raise ValidationError("--last must be at least 1")
-    entries = list_reports(args.run_id, kind=args.kind, last=args.last)
-    if args.failed:
-        entries = [e for e in entries if not e.passed]
+    entries = [e for e in list_reports(args.run_id, kind=args.kind, last=args.last) if not (args.failed and e.passed)]
     if args.json:
         print_json([e.to_dict() for e in entries])
         return 0
     if not entries:
         print("no reports")
         return 0
-    rows = [[e.run_id[:12], e.name, e.kind, "passed" if e.passed else "FAILED", ", ".join(e.failed),
-             time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(e.created)), e.path] for e in entries]
+    rows = [
+        [
+            e.run_id[:12],
+            e.name,
+            e.kind,
+            "passed" if e.passed else "FAILED",
+            ", ".join(e.failed),
+            time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(e.created)),
+            e.path,
+        ]
+        for e in entries
+    ]
     print(text_table(["run", "report", "kind", "result", "failed checks", "created (UTC)", "artifacts"], rows))
     return 0

@@ -17,13 +17,20 @@ monitor.add_argument("--current", "-c", required=True, help="variable name or sn
 monitor.add_argument("--target", "-t", help="target column")
 monitor.add_argument("--prediction", "-p", help="prediction column")
 monitor.add_argument("--columns", help="comma-separated columns to test for drift (default: all shared)")
-monitor.add_argument("--check", action="append", dest="checks", metavar="RULE",
-                     help="failure rule, e.g. 'drift_share > 0.3' (repeatable; replaces the defaults)")
+monitor.add_argument(
+    "--check",
+    action="append",
+    dest="checks",
+    metavar="RULE",
+    help="failure rule, e.g. 'drift_share > 0.3' (repeatable; replaces the defaults)",
+)
 monitor.add_argument("--sample", type=int, default=None, help="rows sampled for plots and the Evidently report")
 monitor.add_argument("--no-evidently", action="store_true", help="skip the interactive Evidently report")
 monitor.add_argument("--no-log", action="store_true", help="do not attach the report to the active run")
 
-reports = AiengArgumentParser("reports", description="Reports stored on a run (default: the active run, else recent runs).")
+reports = AiengArgumentParser(
+    "reports", description="Reports stored on a run (default: the active run, else recent runs)."
+)
 reports.add_argument("--run", dest="run_id", metavar="RUN_ID")
 reports.add_argument("--kind", choices=["monitor", "explain", "fairness"])
 

@@ -59,9 +59,14 @@ def test_example_notebook_produces_all_three_reports(tmp_path, kernel):
     from aieng_nb.reports import list_reports
 
     out = tmp_path / "out.ipynb"
-    papermill.execute_notebook(str(ROOT / "notebooks" / "04-reports.ipynb"), str(out),
-                               parameters={"rows": 2000, "experiment": "nb-reports"}, kernel_name=kernel,
-                               cwd=str(tmp_path), progress_bar=False)
+    papermill.execute_notebook(
+        str(ROOT / "notebooks" / "04-reports.ipynb"),
+        str(out),
+        parameters={"rows": 2000, "experiment": "nb-reports"},
+        kernel_name=kernel,
+        cwd=str(tmp_path),
+        progress_bar=False,
+    )
     run = tracking.runs(experiment="nb-reports")[0]
     kinds = sorted(e.kind for e in list_reports(run.run_id))
     assert kinds == ["explain", "fairness", "monitor", "monitor"]
@@ -95,7 +100,9 @@ def test_job_run_comes_back_with_reports_and_checks(tmp_path):
         "train_df, scored_df = frame(0.0), frame(shift)\n"
     )
     nb = write_notebook(tmp_path / "score.ipynb", [body], parameters="shift = 0.0")
-    spec = "reference=var:train_df,current=var:scored_df,target=churn,prediction=pred,checks=drift_share>0.3,sensitive=g"
+    spec = (
+        "reference=var:train_df,current=var:scored_df,target=churn,prediction=pred,checks=drift_share>0.3,sensitive=g"
+    )
     ok = run_job(str(nb), {"shift": 0.0}, monitor=spec)
     assert ok.status == JobStatus.COMPLETED and ok.checks_failed is False
     assert tracking.get_run(ok.run_id).tags["aieng.checks"] == "passed"
