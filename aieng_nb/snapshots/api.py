@@ -18,7 +18,16 @@ from .. import audit, privacy
 from ..exceptions import IntegrityError, NotFoundError, ValidationError
 from ..workspace import Workspace, current
 from . import codec
-from .hashing import HashResult, classify, hash_frame, hash_object, hash_series, hash_series_digest
+from .hashing import (
+    HashResult,
+    classify,
+    hash_frame,
+    hash_object,
+    hash_series,
+    hash_series_digest,
+    name_from_key,
+    name_key,
+)
 from .index import Index, check_name
 from .objects import ObjectStore
 from .profile import profile_array, profile_files, profile_frame
@@ -249,7 +258,8 @@ def _write_object(tmp: Path, data: Any, kind: str, hashed: HashResult, pii_meta:
     if kind in TABLE_KINDS:
         df = data.to_frame(name=codec.SERIES_COLUMN) if kind == "series" else data
         if kind == "series":
-            meta["series_name"] = data.name
+            meta["series_name"] = data.name if isinstance(data.name, (str, int, float, type(None))) else str(data.name)
+            meta["series_name_key"] = name_key(data.name)
         meta["format"] = "parquet"
         meta["shape"] = list(data.shape) if kind == "frame" else [len(data), 1]
         meta["schema"] = [
@@ -371,10 +381,13 @@ def load(ref: str, *, verify: bool = True, workspace: Workspace | None = None) -
         text: dict[int, Any] = {}
         obj = codec.read_frame(folder / "data.parquet", meta.get("restore", {}), text_arrays=text)
         if kind == "series":
+            series_name = (
+                name_from_key(meta["series_name_key"]) if "series_name_key" in meta else meta.get("series_name")
+            )
             check = hash_frame(obj, kind="series", known_text=text)
-            check.digest = hash_series_digest(check.digest, meta.get("series_name"))
+            check.digest = hash_series_digest(check.digest, series_name)
             obj = obj.iloc[:, 0]
-            obj.name = meta.get("series_name")
+            obj.name = series_name
         else:
             check = hash_frame(obj, known_text=text)
     elif kind in ("ndarray", "tensor"):

@@ -74,6 +74,23 @@ def _name_key(name: Any) -> list[Any]:
     )
 
 
+def name_key(name: Any) -> list[Any]:
+    """A JSON form of a column, index or Series name that keeps its type (see :func:`name_from_key`)."""
+    return _name_key(name)
+
+
+def name_from_key(key: list[Any]) -> Any:
+    """Inverse of :func:`name_key`.
+
+    >>> name_from_key(name_key(("a", 1)))
+    ('a', 1)
+    """
+    kind, value = key
+    if kind == "tuple":
+        return tuple(name_from_key(k) for k in value)
+    return {"int": int, "float": float, "bool": bool}.get(kind, lambda v: v)(value)
+
+
 def _le(arr: np.ndarray) -> np.ndarray:
     arr = np.ascontiguousarray(arr)
     if arr.dtype.byteorder == ">":
