@@ -126,10 +126,16 @@ def test_non_string_column_names_and_series_round_trip(workspace):
     df = pd.DataFrame({0: [1, 2], 1: ["a", "b"]})
     aieng.snapshot(df, name="intcols")
     pd.testing.assert_frame_equal(aieng.load("intcols"), df)
+    wide = pd.DataFrame({("a", "x"): [1, 2], ("a", "y"): [3.0, 4.0], ("b", "x"): ["p", "q"]})
+    aieng.snapshot(wide, name="multicols")
+    pd.testing.assert_frame_equal(aieng.load("multicols"), wide)
     for series in (
         pd.Series([1.0, None], name="price"),
         pd.Series(["x", "y"]),
         pd.Series(pd.Categorical(["a", "b"]), name=3),
+        pd.Series([1, 2], name=np.int64(5)),
+        pd.Series([1.0], name=("a", 1)),
+        pd.Series([True], name=2.5),
     ):
         aieng.snapshot(series, name="s")
         pd.testing.assert_series_equal(aieng.load("s"), series)
