@@ -160,7 +160,10 @@ def fairness(
             raise ValidationError(f"model {type(model).__name__} has no predict method")
         if y_pred is not None:
             raise ValidationError("pass either y_pred or model=, not both")
-        y_pred = model.predict(X)
+        try:
+            y_pred = model.predict(X)
+        except Exception as exc:  # wrong columns or types: say so here, not deep inside the model
+            raise ValidationError(f"model could not predict on X: {type(exc).__name__}: {str(exc)[:500]}") from exc
         if y_true is None:
             y_true = y
     if y_true is None or y_pred is None:

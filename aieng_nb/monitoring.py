@@ -33,7 +33,7 @@ from typing import Any
 from .checks import evaluate, parse_rules
 from .drift import CATEGORICAL, NUMERICAL, DriftResult, check_frames, drift_gate
 from .exceptions import ValidationError
-from .reports import Report, Section, figure_html, new_figure, table_html
+from .reports import HTMLView, Report, Section, figure_html, new_figure, table_html
 
 DEFAULT_SAMPLE = 20_000
 DEFAULT_SEED = 0
@@ -68,6 +68,22 @@ class MonitoringReport(Report):
     def drift(self) -> Any:
         """Per-column drift tests as a DataFrame."""
         return self.drift_result.to_frame() if self.drift_result else None
+
+    def evidently(self, height: int = 800) -> Any:
+        """The interactive Evidently report in a sandboxed iframe (for ``display``; about 5 MB).
+
+        The report's own rendering (``rep``) stays static and small; this one runs Evidently's
+        JavaScript, isolated from the notebook (``sandbox="allow-scripts"``, no same-origin)."""
+        import html as _html
+
+        if not self.evidently_html:
+            raise ValidationError("this report has no Evidently rendering (run monitor(..., evidently=True))")
+        doc = _html.escape(self.evidently_html, quote=True)
+        frame = (
+            f'<iframe sandbox="allow-scripts" style="width:100%;height:{int(height)}px;border:0" '
+            f'srcdoc="{doc}"></iframe>'
+        )
+        return HTMLView(frame, "Evidently report")
 
     def save_evidently_html(self, path: str) -> Any:
         """Write the interactive Evidently report (computed on the documented sample)."""

@@ -319,6 +319,19 @@ def attach(report: Report, run_id: str | None = None) -> str:
     return folder
 
 
+class HTMLView:
+    """A piece of HTML for notebook display (``_repr_html_``)."""
+
+    def __init__(self, html: str, label: str) -> None:
+        self.html, self.label = html, label
+
+    def _repr_html_(self) -> str:
+        return self.html
+
+    def __repr__(self) -> str:
+        return f"<{self.label}>"
+
+
 @dataclass
 class ReportEntry:
     """One stored report, as listed from its run's tags."""
@@ -419,8 +432,22 @@ def list_reports(run_id: str | None = None, *, kind: str | None = None, last: in
     return ReportList(sorted(entries, key=lambda e: (e.created, e.name)))
 
 
-def reports(run: str | None = None, kind: str | None = None) -> ReportList:
-    """``aieng.reports()``: the reports of a run (default: the active run or the recent runs)."""
+def run_for_job(job_id: str) -> str:
+    """The run id of a job (its reports live on that run)."""
+    from .jobs.records import load
+
+    record = load(job_id)
+    if not record.run_id:
+        raise NotFoundError(f"job {job_id} has no run yet (status {record.status})")
+    return record.run_id
+
+
+def reports(run: str | None = None, kind: str | None = None, *, job: str | None = None) -> ReportList:
+    """``aieng.reports()``: the reports of a run or a job (default: the active run or the recent runs)."""
+    if job is not None:
+        if run is not None:
+            raise ValidationError("pass run or job, not both")
+        run = run_for_job(job)
     return list_reports(run, kind=kind)
 
 
@@ -443,8 +470,8 @@ def load_report_html(run_id: str, name: str) -> str:
 class _CallableModule(types.ModuleType):
     """``aieng.reports(run=None, kind=None)`` lists reports; the module's other names stay reachable."""
 
-    def __call__(self, run: str | None = None, kind: str | None = None) -> ReportList:
-        return reports(run, kind)
+    def __call__(self, run: str | None = None, kind: str | None = None, *, job: str | None = None) -> ReportList:
+        return reports(run, kind, job=job)
 
 
 sys.modules[__name__].__class__ = _CallableModule

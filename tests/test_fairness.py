@@ -154,6 +154,10 @@ def test_bad_inputs() -> None:
             sensitive="gender",
             log=False,
         )
+    with pytest.raises(ValidationError, match="could not predict on X: KeyError"):
+        fairness(
+            model=type("M", (), {"predict": lambda self, X: X["nope"]})(), X=df, y=df.y, sensitive="gender", log=False
+        )
     with pytest.raises(ValidationError, match="needs sensitive"):
         fairness(df.y, df.pred, log=False)
     with pytest.raises(ValidationError, match="pos_label 'maybe'"):

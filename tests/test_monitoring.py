@@ -92,6 +92,8 @@ def test_evidently_report_on_same_rows_agrees_with_gate() -> None:
     assert ev_count["value"]["count"] == len(rep.drifted_columns)
     assert any(m["config"]["type"].endswith(":Accuracy") for m in snap["metrics"])
     assert "<html" in rep.attachments["evidently.html"].lower()
+    view = rep.evidently()._repr_html_()
+    assert view.startswith('<iframe sandbox="allow-scripts"') and "<script" not in view  # escaped into srcdoc
 
 
 def test_large_input_uses_documented_sample_and_stays_small() -> None:
@@ -262,4 +264,9 @@ def test_magic_monitor_and_reports(shell) -> None:
     with pytest.raises(UsageError, match="missing from current"):
         shell.user_ns["small"] = cur.drop(columns="age")
         shell.run_line_magic("aieng", "monitor --reference train --current small --no-log")
+    from aieng_nb import snapshots
+
+    snapshots.snapshot(ref, name="train", pii="allow")
+    snap_rep = shell.run_line_magic("aieng", "monitor -r snapshot:train -c scored_df -t churn -p pred --no-evidently")
+    assert snap_rep.drifted_columns == ["age", "plan"]
     shell.run_line_magic("aieng", "end")

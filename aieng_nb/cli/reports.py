@@ -13,6 +13,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="List reports stored on a run (default: the most recent runs).",
     )
     p.add_argument("--run", dest="run_id", metavar="RUN_ID", help="one run (id or unique prefix)")
+    p.add_argument("--job", dest="job_id", metavar="JOB_ID", help="the run of one job (id or unique prefix)")
     p.add_argument("--kind", choices=["monitor", "explain", "fairness"])
     p.add_argument("--last", type=int, default=50, help="how many recent runs to scan without --run (default 50)")
     p.add_argument("--failed", action="store_true", help="only reports with a failed check")
@@ -22,11 +23,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def handler(args: argparse.Namespace) -> int:
     from ..exceptions import ValidationError
-    from ..reports import list_reports
+    from ..reports import list_reports, run_for_job
     from .output import print_json, text_table
 
     if args.last < 1:
         raise ValidationError("--last must be at least 1")
+    if args.job_id:
+        if args.run_id:
+            raise ValidationError("give --run or --job, not both")
+        args.run_id = run_for_job(args.job_id)
     entries = [e for e in list_reports(args.run_id, kind=args.kind, last=args.last) if not (args.failed and e.passed)]
     if args.json:
         print_json([e.to_dict() for e in entries])

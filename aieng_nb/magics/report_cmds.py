@@ -32,6 +32,7 @@ reports = AiengArgumentParser(
     "reports", description="Reports stored on a run (default: the active run, else recent runs)."
 )
 reports.add_argument("--run", dest="run_id", metavar="RUN_ID")
+reports.add_argument("--job", dest="job_id", metavar="JOB_ID", help="the reports of a job's run")
 reports.add_argument("--kind", choices=["monitor", "explain", "fairness"])
 
 PARSERS = {"monitor": monitor, "reports": reports}
@@ -52,9 +53,11 @@ def _frame(ref: str, shell: Any, what: str) -> Any:
 def run(sub: str, line: str, cell: str | None, shell: Any) -> Any:
     args = PARSERS[sub].parse_line(line)
     if sub == "reports":
-        from ..reports import list_reports
+        from ..reports import reports as list_reports
 
-        return list_reports(args.run_id, kind=args.kind)
+        if args.run_id and args.job_id:
+            reports.error("give --run or --job, not both")
+        return list_reports(args.run_id, args.kind, job=args.job_id)
     from ..monitoring import DEFAULT_SAMPLE
     from ..monitoring import monitor as run_monitor
 

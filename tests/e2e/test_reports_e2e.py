@@ -82,7 +82,7 @@ def test_example_notebook_produces_all_three_reports(tmp_path, kernel):
     assert all(len(h.encode()) < 2_000_000 for h in reports_html)
 
 
-def test_job_run_comes_back_with_reports_and_checks(tmp_path):
+def test_job_run_comes_back_with_reports_and_checks(tmp_path, capsys):
     from aieng_nb import audit, tracking
     from aieng_nb.jobs.notebooks import write_notebook
     from aieng_nb.jobs.records import JobStatus
@@ -115,5 +115,11 @@ def test_job_run_comes_back_with_reports_and_checks(tmp_path):
     assert [e for e in audit.entries("checks.fail") if e["data"]["run_id"] == bad.run_id]
     monitor_entry = next(e for e in list_reports(bad.run_id) if e.kind == "monitor")
     assert monitor_entry.failed == ["drift_share > 0.3"]
+    import aieng_nb as aieng
+    from aieng_nb.cli import main
+
+    assert [e.kind for e in aieng.reports(job=bad.job_id)] == [e.kind for e in list_reports(bad.run_id)]
+    assert main(["reports", "--job", bad.job_id, "--json"]) == 0
+    assert bad.run_id in capsys.readouterr().out
     files = tracking._store().list_artifacts(bad.run_id, monitor_entry.path)
     assert {Path(f).name for f in files} >= {"report.html", "summary.json", "evidently.html", "evidently.json"}
