@@ -188,12 +188,15 @@ def build_notebook(record: JobRecord) -> Any:
             f"_aieng_monitoring.run_job_monitor({_params.render_literal(record.monitor)}, globals())\n"
         )
         nb.cells.append(_hidden_cell(source, "aieng-monitor"))
-    flush = (
-        "import sys as _aieng_sys\n"
-        "if 'aieng_nb.tracking' in _aieng_sys.modules:\n"
-        "    _aieng_sys.modules['aieng_nb.tracking'].flush()\n"
-    )
-    nb.cells.append(_hidden_cell(flush, INJECTED_TAG))
+    if any("aieng" in cell.source for cell in nb.cells if cell.cell_type == "code"):
+        # write buffered metrics before the kernel is asked to shut down (tracking's atexit hook
+        # would too; this makes it visible in the output notebook and independent of shutdown)
+        flush = (
+            "import sys as _aieng_sys\n"
+            "if 'aieng_nb.tracking' in _aieng_sys.modules:\n"
+            "    _aieng_sys.modules['aieng_nb.tracking'].flush()\n"
+        )
+        nb.cells.append(_hidden_cell(flush, INJECTED_TAG))
     if (nb.nbformat, nb.nbformat_minor) < (4, 5):
         nb.nbformat_minor = 5
     for i, cell in enumerate(nb.cells):
@@ -309,7 +312,7 @@ def _run_attempt(record: JobRecord, ws: Workspace, progress: Progress) -> tuple[
     out = Path(record.output_path or records.job_dir(record.job_id, ws) / "output.ipynb")
     ctx = AttemptContext(output_path=out, env=kernel_env(record, ws), cwd=record.cwd)
     job_id = record.job_id
-    last_write = [0.0]
+    last_write = [time.monotonic()]
 
     def on_kernel_start(pid: int | None) -> None:
         records.update(job_id, ws, kernel_pid=pid)

@@ -375,3 +375,13 @@ def test_reproduce_lists_snapshot_that_moved_on(tmp_path):
     report = reproduce(job.run_id)
     assert report.matches
     assert any("'train' now points at version 2" in issue for issue in report.issues), report.issues
+
+
+def test_metrics_logged_by_imported_code_land_in_the_run(tmp_path):
+    from aieng_nb import tracking
+
+    (tmp_path / "helper.py").write_text("import aieng_nb as a\n\ndef go():\n    a.log(m=1.5)\n")
+    nb = write_notebook(tmp_path / "h.ipynb", ["import helper\nhelper.go()"])
+    job = run(nb)
+    assert job.status == JobStatus.COMPLETED, job.error
+    assert tracking.get_run(job.run_id).metrics["m"] == 1.5
