@@ -422,8 +422,7 @@ def test_diff_reports_schema_rows_stats_and_drift(workspace):
 def test_gc_removes_only_unreferenced_objects(workspace):
     kept = aieng.snapshot(pd.DataFrame({"a": [1]}), name="keep")
     loose = aieng.snapshot(pd.DataFrame({"a": [2]}), name="loose")
-    with snaps.api.Index(ObjectStore(workspace.path("snapshots"))).edit() as idx:
-        del idx["names"]["loose"]  # as if the name were deleted
+    assert [g["version"] for g in snaps.delete("loose")] == [1]
     dry = snaps.gc(dry_run=True, grace=0)
     assert dry.removed == [loose.id] and dry.freed_bytes > 0 and dry.kept == 1
     store = ObjectStore(workspace.path("snapshots"))
@@ -481,9 +480,8 @@ def test_a_snapshot_in_an_active_run_is_an_mlflow_dataset_input(workspace):
     assert snaps.show("train").used_by == [run.id, run2.id]
     assert audit.entries("snapshot.create")[0]["data"]["run_id"] == run.id
     # a run keeps its inputs alive through gc even without a name
-    with snaps.api.Index(ObjectStore(workspace.path("snapshots"))).edit() as idx:
-        idx["names"].clear()
-    assert snaps.gc(grace=0).removed == []
+    snaps.delete("train")
+    assert snaps.gc(grace=0).removed == [] and aieng.load(rec.id).equals(df)
 
 
 def test_a_writer_that_loses_the_rename_race_returns_the_existing_object(workspace, monkeypatch):
@@ -509,3 +507,26 @@ def test_a_writer_that_loses_the_rename_race_returns_the_existing_object(workspa
     assert store.put(first.id, lambda tmp: (tmp / "data.parquet").write_bytes(b"other") and {}) is False
     assert (store.dir(first.id) / "data.parquet").read_bytes() == before
     assert store.temp_dirs(older_than=0) == []
+
+
+def test_delete_versions_and_names_then_gc(workspace):
+    v1 = aieng.snapshot(pd.DataFrame({"a": [1]}), name="t")
+    v2 = aieng.snapshot(pd.DataFrame({"a": [2]}), name="t")
+    snaps.delete("t@2")
+    assert aieng.load("t")["a"].tolist() == [1]  # latest live version
+    with pytest.raises(NotFoundError, match="t@2 was deleted"):
+        aieng.load("t@2")
+    v3 = aieng.snapshot(pd.DataFrame({"a": [3]}), name="t")
+    assert v3.version == 3  # numbers are never reused
+    assert [r["version"] for r in aieng.snapshots("t")] == [1, 3]
+    assert snaps.gc(grace=0).removed == [v2.id]
+    snaps.delete("t")
+    with pytest.raises(NotFoundError, match="was deleted"):
+        aieng.load("t")
+    assert len(aieng.snapshots()) == 0 and sorted(snaps.gc(grace=0).removed) == sorted([v1.id, v3.id])
+    assert [e["data"]["versions"] for e in audit.entries("snapshot.delete")] == [[2], [1, 3]]
+    for bad in ("nope", "t@9", "../x"):
+        with pytest.raises((NotFoundError, ValidationError)):
+            snaps.delete(bad)
+    again = aieng.snapshot(pd.DataFrame({"a": [1]}), name="t")  # a deleted name can be used again
+    assert again.version == 4 and again.stored

@@ -81,11 +81,14 @@ def test_bad_input_is_a_one_line_usage_error_and_writes_nothing(shell, workspace
     assert list(ObjectStore(workspace.path("snapshots")).hashes()) == []
 
 
-def test_gc_from_the_magic(shell, workspace, capsys):
+def test_rm_and_gc_from_the_magic(shell, workspace, capsys):
     shell.user_ns["df"] = pd.DataFrame({"a": [1]})
     magic(shell, "snapshot df --name x")
     magic(shell, "snapshots --gc --dry-run")
     assert "would remove 0" in capsys.readouterr().out
+    magic(shell, "snapshots --rm x")
+    assert "deleted x@1" in capsys.readouterr().out
+    assert len(magic(shell, "snapshots")) == 0
 
 
 # --- CLI ---------------------------------------------------------------------------------------------
@@ -111,6 +114,10 @@ def test_cli_list_show_diff_gc(workspace, capsys):
     assert json.loads(capsys.readouterr().out)["added"] == ["y"]
     assert cli_main(["snapshots", "gc", "--dry-run", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["removed"] == []
+    assert cli_main(["snapshots", "rm", "t@1"]) == 0
+    assert "deleted t@1" in capsys.readouterr().out
+    assert cli_main(["snapshots", "list", "--json"]) == 0
+    assert [r["version"] for r in json.loads(capsys.readouterr().out)] == [2]
     assert cli_main(["snapshots", "show", "missing"]) == 2
     assert "no snapshot 'missing'" in capsys.readouterr().err
 

@@ -27,6 +27,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     df.add_argument("--json", action="store_true")
     df.set_defaults(func=_diff)
 
+    rm = sub.add_parser("rm", help="delete a name (every version) or one version; gc frees the data")
+    rm.add_argument("ref", help="NAME or NAME@VERSION")
+    rm.add_argument("--json", action="store_true")
+    rm.set_defaults(func=_rm)
+
     gc = sub.add_parser("gc", help="remove objects that no name or run references")
     gc.add_argument("--dry-run", action="store_true", help="only list what would be removed")
     gc.add_argument("--grace", type=float, default=600.0, help="keep objects younger than this many seconds (600)")
@@ -63,4 +68,20 @@ def _gc(args: argparse.Namespace) -> int:
 
     result = snapshots.gc(dry_run=args.dry_run, grace=args.grace)
     print_json(result.to_dict()) if args.json else print(result)
+    return 0
+
+
+def _rm(args: argparse.Namespace) -> int:
+    from .. import snapshots
+
+    gone = snapshots.delete(args.ref)
+    if args.json:
+        print_json(gone)
+    else:
+        name = args.ref.split("@")[0]
+        print(
+            "deleted "
+            + ", ".join(f"{name}@{g['version']}" for g in gone)
+            + " (run `aieng snapshots gc` to free the data)"
+        )
     return 0

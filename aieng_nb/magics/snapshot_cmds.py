@@ -23,6 +23,7 @@ snapshot.add_argument("--path", action="store_true", help="VAR is a file or fold
 snapshots = AiengArgumentParser("snapshots", description="List snapshot names, versions, hashes, shapes, sizes, users.")
 snapshots.add_argument("name", nargs="?", metavar="NAME", help="only this name's versions")
 snapshots.add_argument("--show", metavar="REF", help="one snapshot's profile and PII findings (NAME@VERSION or hash)")
+snapshots.add_argument("--rm", metavar="REF", help="delete a name or one version (NAME@VERSION); --gc frees the data")
 snapshots.add_argument("--gc", action="store_true", help="remove objects no name or run references")
 snapshots.add_argument("--dry-run", action="store_true", help="with --gc: only list what would go")
 
@@ -57,6 +58,11 @@ def run(sub: str, line: str, cell: str | None, shell: Any) -> Any:
     if sub == "snapshots":
         if args.show:
             return core.show(args.show)
+        if args.rm:
+            gone = core.delete(args.rm)
+            name = args.rm.split("@")[0]
+            print("deleted " + ", ".join(f"{name}@{g['version']}" for g in gone))
+            return None
         if args.gc:
             result = core.gc(dry_run=args.dry_run)
             print(result)

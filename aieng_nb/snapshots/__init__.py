@@ -18,7 +18,7 @@ import sys
 import types
 from typing import Any
 
-from .api import list_snapshots, load, resolve, show, snapshot
+from .api import delete, list_snapshots, load, resolve, show, snapshot
 from .diff import SnapshotDiff, diff
 from .gc import GCResult, gc
 from .hashing import SUPPORTED, content_hash
@@ -31,6 +31,7 @@ __all__ = [
     "SnapshotList",
     "SnapshotRecord",
     "content_hash",
+    "delete",
     "diff",
     "gc",
     "list_snapshots",

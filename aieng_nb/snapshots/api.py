@@ -329,8 +329,13 @@ def resolve(ref: str, *, workspace: Workspace | None = None) -> tuple[str, str |
     _, store, index = _stores(workspace)
     if not isinstance(ref, str) or not ref:
         raise ValidationError(f"bad snapshot reference {ref!r}: use NAME, NAME@VERSION or a hash prefix")
-    names = index.read()["names"]
+    data = index.read()
+    names = Index.live(data)
     m = _REF_RE.match(ref)
+    if m and m.group("name") in data["names"] and m.group("name") not in names:
+        raise NotFoundError(
+            f"snapshot {m.group('name')!r} was deleted (its versions are kept as tombstones in the index)"
+        )
     if m and m.group("name") in names:
         versions = names[m.group("name")]
         v = m.group("version")
@@ -338,6 +343,8 @@ def resolve(ref: str, *, workspace: Workspace | None = None) -> tuple[str, str |
             entry = versions[-1]
         else:
             match = [e for e in versions if e["version"] == int(v)]
+            if not match and any(e["version"] == int(v) for e in data["names"][m.group("name")]):
+                raise NotFoundError(f"snapshot {m.group('name')}@{v} was deleted")
             if not match:
                 raise NotFoundError(
                     f"snapshot {m.group('name')!r} has no version {v} (versions: {', '.join(str(e['version']) for e in versions)})"
@@ -427,13 +434,14 @@ def list_snapshots(name: str | None = None, *, workspace: Workspace | None = Non
     """All named snapshot versions (newest last), or the versions of one name."""
     _, store, index = _stores(workspace)
     data = index.read()
-    if name is not None and name not in data["names"]:
-        raise NotFoundError(f"no snapshot named {name!r} (names: {', '.join(sorted(data['names'])) or 'none yet'})")
+    live = Index.live(data)
+    if name is not None and name not in live:
+        raise NotFoundError(f"no snapshot named {name!r} (names: {', '.join(sorted(live)) or 'none yet'})")
     rows = []
-    for nm in sorted(data["names"]):
+    for nm in sorted(live):
         if name is not None and nm != name:
             continue
-        for e in data["names"][nm]:
+        for e in live[nm]:
             try:
                 meta = store.meta(e["hash"])
             except NotFoundError:
@@ -453,3 +461,30 @@ def list_snapshots(name: str | None = None, *, workspace: Workspace | None = Non
                 }
             )
     return SnapshotList(rows)
+
+
+def delete(ref: str, *, workspace: Workspace | None = None) -> list[dict[str, Any]]:
+    """Delete a name (``train``: every version) or one version (``train@2``).
+
+    Only the pointers go: the data stays until ``gc`` finds no name and no run referencing it
+    (runs keep their inputs). Version numbers are never reused. Returns the deleted entries.
+    """
+    ws, _, index = _stores(workspace)
+    m = _REF_RE.match(ref) if isinstance(ref, str) else None
+    if not m:
+        raise ValidationError(f"bad snapshot reference {ref!r}: delete takes NAME or NAME@VERSION")
+    name, v = m.group("name"), m.group("version")
+    if v == "latest":
+        _, _, latest = resolve(name, workspace=workspace)
+        v = str(latest)
+    if name not in Index.live(index.read()):
+        raise NotFoundError(f"no snapshot named {name!r}")
+    gone = index.delete(name, int(v) if v is not None else None)
+    if not gone:
+        raise NotFoundError(f"snapshot {name!r} has no version {v}")
+    audit.append(
+        "snapshot.delete",
+        {"name": name, "versions": [g["version"] for g in gone], "hashes": [g["hash"] for g in gone]},
+        workspace=ws,
+    )
+    return gone

@@ -56,15 +56,39 @@ class Index:
             yield data
             atomic_write_json(self.path, data)
 
+    @staticmethod
+    def live(data: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+        """Names with their versions that were not deleted (names whose versions all were are left out)."""
+        out = {}
+        for name, versions in data["names"].items():
+            alive = [v for v in versions if not v.get("deleted")]
+            if alive:
+                out[name] = alive
+        return out
+
     def tag(self, name: str, digest: str, run_id: str | None = None) -> tuple[int, bool]:
-        """Point ``name`` at ``digest``: a new version unless the latest already is it. Returns (version, new)."""
+        """Point ``name`` at ``digest``: a new version unless the latest already is it. Returns (version, new).
+
+        Version numbers are never reused: deleted versions stay in the index as tombstones.
+        """
         with self.edit() as data:
             versions = data["names"].setdefault(name, [])
-            if versions and versions[-1]["hash"] == digest:
-                return versions[-1]["version"], False
+            alive = [v for v in versions if not v.get("deleted")]
+            if alive and alive[-1]["hash"] == digest:
+                return alive[-1]["version"], False
             version = versions[-1]["version"] + 1 if versions else 1
             versions.append({"version": version, "hash": digest, "created": time.time(), "run_id": run_id})
             return version, True
+
+    def delete(self, name: str, version: int | None = None) -> list[dict[str, Any]]:
+        """Mark one version (or every version) of ``name`` deleted; returns the entries deleted."""
+        with self.edit() as data:
+            versions = data["names"].get(name, [])
+            hit = [v for v in versions if not v.get("deleted") and (version is None or v["version"] == version)]
+            now = time.time()
+            for v in hit:
+                v["deleted"] = now
+            return [dict(v) for v in hit]
 
     def add_use(self, digest: str, run_id: str) -> bool:
         """Record that ``run_id`` used ``digest``; False when already recorded."""
@@ -77,6 +101,6 @@ class Index:
 
     def referenced(self) -> set[str]:
         data = self.read()
-        refs = {v["hash"] for versions in data["names"].values() for v in versions}
+        refs = {v["hash"] for versions in self.live(data).values() for v in versions}
         refs |= {h for h, runs in data["used_by"].items() if runs}
         return refs
