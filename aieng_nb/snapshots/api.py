@@ -178,7 +178,7 @@ def snapshot(
         if policy == "block" and findings_scan is not None and findings_scan.findings:
             _block(name, digest, _pii_meta(policy, findings_scan), ws)
         pii_meta = _pii_meta(policy, findings_scan) if kind in TABLE_KINDS else {"policy": policy, "scanned": False}
-        stored = store.put(digest, lambda tmp: _write_object(tmp, data, kind, hashed, pii_meta))
+        stored = store.put(digest, lambda tmp: _write_object(tmp, data, kind, hashed, pii_meta, store.blobs))
         meta = store.meta(digest)
 
     version, new_version = index.tag(name, digest, run_id=str(run.id) if run is not None else None)
@@ -246,7 +246,9 @@ def _block(name: str, digest: str, pii: dict[str, Any], ws: Workspace) -> None:
     raise privacy.PIIBlockedError(res)
 
 
-def _write_object(tmp: Path, data: Any, kind: str, hashed: HashResult, pii_meta: dict[str, Any]) -> dict[str, Any]:
+def _write_object(
+    tmp: Path, data: Any, kind: str, hashed: HashResult, pii_meta: dict[str, Any], store_blobs: Path | None = None
+) -> dict[str, Any]:
     meta: dict[str, Any] = {
         "id": hashed.digest,
         "kind": kind,
@@ -286,7 +288,7 @@ def _write_object(tmp: Path, data: Any, kind: str, hashed: HashResult, pii_meta:
         codec._fsync(tmp / "data.npy")
     else:
         src = Path(data).resolve()
-        files = codec.copy_path(src, tmp)
+        files = codec.copy_path(src, tmp, blobs=store_blobs)
         meta["format"] = "files"
         meta["source"] = str(src)
         meta["shape"] = [len(files)]

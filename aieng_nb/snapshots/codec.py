@@ -228,24 +228,62 @@ def numpy_to_tensor(arr: np.ndarray, dtype_name: str) -> Any:
     return t
 
 
-def copy_path(src: Path, dest_dir: Path) -> list[str]:
-    """Copy a file (as ``files/<name>``) or a folder's regular files (as ``files/<relpath>``)."""
-    out = []
+def copy_path(src: Path, dest_dir: Path, blobs: Path | None = None) -> list[str]:
+    """Copy a file (as ``files/<name>``) or a folder's regular files (as ``files/<relpath>``).
+
+    With ``blobs`` (the store's blob folder), each file's bytes are kept once there, under their
+    xxh3 digest, and hard-linked into the object: a folder snapshotted again with one file changed
+    stores one new file. Stored files are read-only. Where hard links do not work, files are copied.
+    """
     files_dir = dest_dir / "files"
-    if src.is_file():
-        files_dir.mkdir(parents=True)
-        shutil.copyfile(src, files_dir / src.name)
-        _fsync(files_dir / src.name)
-        return [src.name]
     files_dir.mkdir(parents=True)
-    for p in tree_files(src):
-        rel = p.relative_to(src)
+    pairs = [(src, Path(src.name))] if src.is_file() else [(p, p.relative_to(src)) for p in tree_files(src)]
+    for path, rel in pairs:
         target = files_dir / rel
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(p, target)
-        _fsync(target)
-        out.append(rel.as_posix())
-    return out
+        if blobs is None:
+            shutil.copyfile(path, target)
+            _fsync(target)
+            continue
+        blob = _blob(path, blobs)
+        try:
+            os.link(blob, target)
+        except FileNotFoundError:  # gc removed an unused blob just now: copy the source
+            shutil.copyfile(path, target)
+            _fsync(target)
+        except OSError:  # no hard links here (some file systems): a copy
+            shutil.copyfile(blob, target)
+            _fsync(target)
+    return [rel.as_posix() for _, rel in pairs]
+
+
+def _blob(path: Path, blobs: Path) -> Path:
+    """The blob holding ``path``'s bytes, created atomically (copy, fsync, rename) when new."""
+    import tempfile
+
+    from .hashing import file_digest
+
+    digest = file_digest(path)
+    blob = blobs / digest[:2] / digest
+    if blob.is_file() and blob.stat().st_size == path.stat().st_size:
+        return blob
+    blob.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=blob.parent, prefix=".tmp-", suffix=".blob")
+    os.close(fd)
+    try:
+        shutil.copyfile(path, tmp)
+        _fsync(Path(tmp))
+        if file_digest(Path(tmp)) != digest:  # the source changed while we copied it
+            raise IntegrityError(f"{path} changed while it was being snapshotted; try again")
+        os.chmod(tmp, 0o444)
+        os.replace(tmp, blob)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    return blob
 
 
 def _fsync(path: Path) -> None:

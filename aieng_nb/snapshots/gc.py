@@ -19,6 +19,7 @@ class GCResult:
     removed: list[str] = field(default_factory=list)
     freed_bytes: int = 0
     temp_removed: int = 0
+    blobs_removed: int = 0
     kept: int = 0
     dry_run: bool = False
 
@@ -31,7 +32,7 @@ class GCResult:
         verb = "would remove" if self.dry_run else "removed"
         lines = [
             f"{verb} {len(self.removed)} unreferenced objects ({human_bytes(self.freed_bytes)}), "
-            f"{self.temp_removed} interrupted writes; kept {self.kept}"
+            f"{self.temp_removed} interrupted writes, {self.blobs_removed} unused file blobs; kept {self.kept}"
         ]
         lines += [f"  {h}" for h in self.removed]
         return "\n".join(lines)
@@ -70,10 +71,21 @@ def gc(*, dry_run: bool = False, grace: float = 600.0, workspace: Workspace | No
         if not dry_run:
             for tmp in temps:
                 shutil.rmtree(tmp, ignore_errors=True)
-    if not dry_run and (result.removed or result.temp_removed):
+            # file bytes no object links to any more (only after the objects above are gone)
+            for blob in store.unused_blobs(older_than=grace):
+                size = blob.stat().st_size
+                blob.unlink(missing_ok=True)
+                result.blobs_removed += 1
+                result.freed_bytes += size
+    if not dry_run and (result.removed or result.temp_removed or result.blobs_removed):
         audit.append(
             "snapshot.gc",
-            {"removed": result.removed, "freed_bytes": result.freed_bytes, "temp_removed": result.temp_removed},
+            {
+                "removed": result.removed,
+                "freed_bytes": result.freed_bytes,
+                "temp_removed": result.temp_removed,
+                "blobs_removed": result.blobs_removed,
+            },
             workspace=ws,
         )
     return result

@@ -38,6 +38,7 @@ class ObjectStore:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.objects = root / "objects"
+        self.blobs = root / "blobs"  # file bytes of file/folder snapshots, shared by hard links
         self.locks = root / "locks"
 
     def dir(self, digest: str) -> Path:
@@ -139,6 +140,22 @@ class ObjectStore:
         return [
             p for p in self.objects.iterdir() if p.name.startswith(TMP_PREFIX) and now - p.stat().st_mtime >= older_than
         ]
+
+    def unused_blobs(self, older_than: float = 3600.0) -> list[Path]:
+        """Blobs no object links to any more (link count 1), and leftovers of interrupted blob writes."""
+        if not self.blobs.is_dir():
+            return []
+        now = time.time()
+        out = []
+        for p in self.blobs.rglob("*"):
+            if not p.is_file():
+                continue
+            st = p.stat()
+            if now - st.st_mtime < older_than:
+                continue
+            if st.st_nlink <= 1 or p.name.startswith(".tmp-"):
+                out.append(p)
+        return out
 
     def remove(self, digest: str) -> int:
         """Delete an object (renamed away first, so it disappears in one step); returns bytes freed."""
