@@ -688,4 +688,8 @@ def run_job_monitor(spec: str | Mapping[str, Any], namespace: Mapping[str, Any])
         tracking.set_tags({CHECKS_TAG: "passed" if passed else "failed"})
     if not passed:
         audit.append("checks.fail", {"run_id": summary["run_id"], "failed_checks": failed})
+    where = f"run {summary['run_id']}" if run is not None else "no run (not stored)"
+    for entry in summary["reports"]:
+        verdict = "passed" if entry["passed"] else "FAILED: " + ", ".join(entry["failed_checks"])
+        print(f"aieng: {entry['kind']} report {entry['path'] or ''} on {where}: {verdict}")
     return summary

@@ -123,3 +123,38 @@ def test_job_run_comes_back_with_reports_and_checks(tmp_path, capsys):
     assert bad.run_id in capsys.readouterr().out
     files = tracking._store().list_artifacts(bad.run_id, monitor_entry.path)
     assert {Path(f).name for f in files} >= {"report.html", "summary.json", "evidently.html", "evidently.json"}
+
+
+def test_cli_job_run_fail_on_checks_exits_5(tmp_path, python_env):
+    from aieng_nb.jobs.notebooks import write_notebook
+
+    body = (
+        "import numpy as np, pandas as pd\n"
+        "rng = np.random.default_rng(0)\n"
+        "train_df = pd.DataFrame({'a': rng.normal(0, 1, 3000), 'b': rng.normal(0, 1, 3000)})\n"
+        "scored_df = pd.DataFrame({'a': rng.normal(shift, 1, 3000), 'b': rng.normal(0, 1, 3000)})\n"
+    )
+    nb = write_notebook(tmp_path / "score.ipynb", [body], parameters="shift = 0.0")
+    cmd = [sys.executable, "-c", "import sys; from aieng_nb.cli import main; sys.exit(main())"]
+    spec = "reference=var:train_df,current=var:scored_df,checks=drift_share>0.3"
+    failed = subprocess.run(
+        [*cmd, "job", "run", str(nb), "-p", "shift", "1.0", "--monitor", spec, "--fail-on-checks"],
+        capture_output=True,
+        text=True,
+        env=python_env,
+        cwd=tmp_path,
+    )
+    assert failed.returncode == 5, failed.stderr
+    passed = subprocess.run(
+        [*cmd, "job", "run", str(nb), "--monitor", spec, "--fail-on-checks"],
+        capture_output=True,
+        text=True,
+        env=python_env,
+        cwd=tmp_path,
+    )
+    assert passed.returncode == 0, passed.stderr
+    listed = subprocess.run(
+        [*cmd, "reports", "--failed", "--json"], capture_output=True, text=True, env=python_env, cwd=tmp_path
+    )
+    rows = json.loads(listed.stdout)
+    assert len(rows) == 1 and rows[0]["failed"] == ["drift_share > 0.3"]
