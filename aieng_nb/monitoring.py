@@ -40,7 +40,7 @@ DEFAULT_SEED = 0
 MAX_TABLE_ROWS = 200
 MAX_PLOTS = 6
 
-_HIGHER_IS_BETTER = ("accuracy", "precision", "recall", "f1", "r2")
+_HIGHER_IS_BETTER = ("accuracy", "precision", "recall", "f1", "roc_auc", "r2")
 _LOWER_IS_BETTER = ("mae", "rmse")
 
 
@@ -118,8 +118,17 @@ def _pos_label(labels: Sequence[Any]) -> Any:
     return sorted(labels, key=str)[-1]
 
 
+def is_probability(pred: Any) -> bool:
+    """A float prediction column with fractional values in [0, 1]: positive-class probabilities."""
+    values = pred.dropna()
+    if values.dtype.kind != "f" or values.empty:
+        return False
+    return bool(values.between(0.0, 1.0).all() and ((values % 1) != 0).any())
+
+
 def quality_metrics(y_true: Any, y_pred: Any, task: str) -> dict[str, float]:
-    """Classification (accuracy, precision, recall, f1) or regression (mae, rmse, r2, mean_error)
+    """Classification (accuracy, precision, recall, f1; and roc_auc when the prediction holds
+    positive-class probabilities, labelled at >= 0.5) or regression (mae, rmse, r2, mean_error)
     metrics on all rows with both values present."""
     import numpy as np
     import pandas as pd
@@ -130,8 +139,20 @@ def quality_metrics(y_true: Any, y_pred: Any, task: str) -> dict[str, float]:
         return {}
     t, p = frame["t"].to_numpy(), frame["p"].to_numpy()
     if task == "classification":
+        out: dict[str, float] = {}
+        if is_probability(frame["p"]):
+            truth = sorted(set(pd.unique(t)), key=str)
+            if len(truth) > 2:
+                raise ValidationError(
+                    "the prediction column holds probabilities but the target has more than two labels"
+                )
+            pos = _pos_label(truth) if truth else 1
+            neg = next((lab for lab in truth if lab != pos), 0 if pos == 1 else False)
+            if len(truth) == 2:
+                out["roc_auc"] = float(skm.roc_auc_score(t == pos, p.astype(float)))
+            p = np.where(p.astype(float) >= 0.5, pos, neg)
         labels = sorted(set(pd.unique(t)) | set(pd.unique(p)), key=str)
-        out = {"accuracy": float(np.mean(t == p))}
+        out["accuracy"] = float(np.mean(t == p))
         if len(labels) <= 2:
             pos = _pos_label(labels)
             kw: dict[str, Any] = {"pos_label": pos, "average": "binary", "zero_division": 0}
@@ -236,10 +257,15 @@ def _evidently(
         for col in (target, prediction):
             if col not in used:
                 used.append(col)
-                (cat if task == "classification" else num).append(col)
+                numeric = task != "classification" or (col == prediction and is_probability(cur[col]))
+                (num if numeric else cat).append(col)
         if task == "classification":
             labels = set(cur[target].dropna().unique()) | set(ref[target].dropna().unique())
-            if len(labels) <= 2:
+            if is_probability(cur[prediction]):
+                cls = BinaryClassification(
+                    target=target, prediction_probas=prediction, pos_label=_pos_label(list(labels))
+                )
+            elif len(labels) <= 2:
                 cls = BinaryClassification(
                     target=target, prediction_labels=prediction, pos_label=_pos_label(list(labels))
                 )
@@ -669,7 +695,7 @@ def run_job_monitor(spec: str | Mapping[str, Any], namespace: Mapping[str, Any])
         reports.append(fr)
     passed = all(r.passed for r in reports)
     failed = [f"{r.kind}: {c.rule}" for r in reports for c in r.failed_checks]
-    summary = {
+    summary: dict[str, Any] = {
         "passed": passed,
         "run_id": run.id if run is not None else None,
         "failed_checks": failed,

@@ -132,6 +132,20 @@ def test_regression_quality() -> None:
     assert rep.quality["reference"]["r2"] > rep.quality["current"]["r2"]
 
 
+def test_probability_predictions() -> None:
+    from sklearn.metrics import roc_auc_score
+
+    ref, cur = _frames(n=2000, shift=0.0, seed=11)
+    rng = np.random.default_rng(0)
+    for df in (ref, cur):
+        df["pred"] = np.clip(df.churn * 0.6 + rng.uniform(0, 0.4, len(df)), 0, 1)
+    rep = monitor(ref, cur, target="churn", prediction="pred", log=False)
+    assert rep.metrics["roc_auc"] == pytest.approx(roc_auc_score(cur.churn, cur.pred))
+    assert rep.metrics["accuracy"] == pytest.approx(np.mean((cur.pred >= 0.5).astype(int) == cur.churn))
+    assert "roc_auc_drop" in rep.metrics
+    assert not any("skipped" in n for n in rep.notes) and "evidently.html" in rep.attachments
+
+
 def test_reference_without_predictions() -> None:
     ref, cur = _frames(n=1500, shift=1.0, seed=10)
     rep = monitor(ref.drop(columns=["pred"]), cur, target="churn", prediction="pred", log=False)
