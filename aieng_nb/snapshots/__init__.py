@@ -18,7 +18,8 @@ import sys
 import types
 from typing import Any
 
-from .api import delete, list_snapshots, load, resolve, show, snapshot
+from .api import load, snapshot
+from .catalog import delete, list_snapshots, resolve, show
 from .diff import SnapshotDiff, diff
 from .gc import GCResult, gc
 from .hashing import SUPPORTED, content_hash

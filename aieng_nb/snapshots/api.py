@@ -1,4 +1,4 @@
-"""The snapshot API: ``snapshot``, ``load``, ``snapshots`` (listing), ``show``, ``resolve``.
+"""Taking and loading snapshots: ``snapshot`` and ``load`` (listing and references are in ``catalog``).
 
 >>> import pandas as pd, aieng_nb as aieng              # doctest: +SKIP
 >>> rec = aieng.snapshot(pd.DataFrame({"x": [1, 2]}), name="train")   # doctest: +SKIP
@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from .. import audit, privacy
-from ..exceptions import IntegrityError, NotFoundError, ValidationError
-from ..workspace import Workspace, current
-from . import codec
+from ..exceptions import IntegrityError, ValidationError
+from ..workspace import Workspace
+from . import codec, lineage
+from .catalog import make_record, resolve
 from .hashing import (
     HashResult,
     classify,
@@ -28,21 +29,13 @@ from .hashing import (
     name_from_key,
     name_key,
 )
-from .index import Index, check_name
-from .objects import ObjectStore
+from .index import check_name, open_stores
 from .profile import profile_array, profile_files, profile_frame
-from .records import SnapshotList, SnapshotRecord, shape_text
+from .records import SnapshotRecord
 
 log = logging.getLogger("aieng_nb.snapshots")
 
 TABLE_KINDS = ("frame", "series")
-_REF_RE = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9_.\-]*)(?:@(?P<version>\d+|latest))?$")
-
-
-def _stores(workspace: Workspace | None) -> tuple[Workspace, ObjectStore, Index]:
-    ws = workspace or current()
-    store = ObjectStore(ws.path("snapshots"))
-    return ws, store, Index(store)
 
 
 def _versions() -> dict[str, str]:
@@ -56,53 +49,6 @@ def _versions() -> dict[str, str]:
     from .._version import __version__
 
     out["aieng_nb"] = __version__
-    return out
-
-
-# --- lineage ----------------------------------------------------------------------------------------
-
-
-def _active_run() -> Any:
-    try:
-        from .. import tracking
-    except ImportError:  # tracking not available: no lineage
-        return None
-    return tracking.active_run()
-
-
-def _record_use(index: Index, meta: dict[str, Any], name: str | None, run: Any) -> str | None:
-    """Record ``run`` as a user of the snapshot (an MLflow dataset input + our index). Returns the run id.
-
-    The MLflow input is logged first: if that fails the error surfaces and the next snapshot or load
-    in the run tries again (the index only records uses that reached MLflow).
-    """
-    if run is None:
-        return None
-    run_id = str(run.id)
-    if run_id in index.read()["used_by"].get(meta["id"], []):
-        return run_id
-    from .. import tracking
-
-    cols = [{"name": c["name"], "type": c["dtype"]} for c in meta.get("schema", [])]
-    ref = f"{name}@{meta.get('_version')}" if name else meta["id"]
-    tracking.log_dataset_input(
-        name=name or meta["id"][:12],
-        digest=meta["id"],
-        source=f"aieng-snapshot://{ref}",
-        schema={"mlflow_colspec": cols} if cols else None,
-        profile=_lineage_profile(meta),
-        run_id=run_id,
-    )
-    index.add_use(meta["id"], run_id)
-    return run_id
-
-
-def _lineage_profile(meta: dict[str, Any]) -> dict[str, Any]:
-    prof = meta.get("profile", {})
-    out: dict[str, Any] = {"kind": meta["kind"], "shape": meta.get("shape"), "bytes": meta.get("bytes")}
-    if prof.get("kind") == "table":
-        out["num_rows"] = prof.get("rows")
-        out["null_share"] = {c["name"]: c["null_share"] for c in prof["columns"]}
     return out
 
 
@@ -142,8 +88,8 @@ def snapshot(
         else:
             raise ValidationError("give the snapshot a name: aieng.snapshot(df, name='train')")
     check_name(name)
-    ws, store, index = _stores(workspace)
-    run = _active_run()
+    ws, store, index = open_stores(workspace)
+    run = lineage.active_run()
     hashed = hash_object(data)
     digest = hashed.digest
     findings_scan: privacy.ScanResult | None = None
@@ -183,7 +129,7 @@ def snapshot(
 
     version, new_version = index.tag(name, digest, run_id=str(run.id) if run is not None else None)
     meta["_version"] = version
-    run_id = _record_use(index, meta, name, run)
+    run_id = lineage.record_use(index, meta, name, run)
     pii_info = meta.get("pii") or {}
     if pii_info.get("findings") and policy == "warn" and not pii_info.get("redacted"):
         log.warning("snapshot %s@%s: PII found (policy warn, stored as is): %s", name, version, _summary(pii_info))
@@ -204,7 +150,7 @@ def snapshot(
             },
             workspace=ws,
         )
-    return _record(meta, name, version, index, stored=stored, seconds=time.perf_counter() - t0)
+    return make_record(meta, name, version, index, stored=stored, seconds=time.perf_counter() - t0)
 
 
 def _text_arrays(hashed: HashResult) -> dict[int, Any]:
@@ -297,79 +243,7 @@ def _write_object(
     return meta
 
 
-def _record(
-    meta: dict[str, Any],
-    name: str | None,
-    version: int | None,
-    index: Index,
-    *,
-    stored: bool | None = None,
-    seconds: float = 0.0,
-) -> SnapshotRecord:
-    return SnapshotRecord(
-        id=meta["id"],
-        kind=meta["kind"],
-        name=name,
-        version=version,
-        shape=list(meta.get("shape") or []),
-        bytes=int(meta.get("bytes") or 0),
-        created=float(meta.get("created") or 0),
-        profile=meta.get("profile") or {},
-        pii=meta.get("pii") or {},
-        used_by=list(index.read()["used_by"].get(meta["id"], [])),
-        schema=list(meta.get("schema") or []),
-        stored=stored,
-        seconds=seconds,
-    )
-
-
 # --- references, load, listing -----------------------------------------------------------------------
-
-
-def resolve(ref: str, *, workspace: Workspace | None = None) -> tuple[str, str | None, int | None]:
-    """``name``, ``name@N``, ``name@latest`` or a hash prefix (at least 6 hex digits) -> (hash, name, version)."""
-    _, store, index = _stores(workspace)
-    if not isinstance(ref, str) or not ref:
-        raise ValidationError(f"bad snapshot reference {ref!r}: use NAME, NAME@VERSION or a hash prefix")
-    data = index.read()
-    names = Index.live(data)
-    m = _REF_RE.match(ref)
-    if m and m.group("name") in data["names"] and m.group("name") not in names:
-        raise NotFoundError(
-            f"snapshot {m.group('name')!r} was deleted (its versions are kept as tombstones in the index)"
-        )
-    if m and m.group("name") in names:
-        versions = names[m.group("name")]
-        v = m.group("version")
-        if v is None or v == "latest":
-            entry = versions[-1]
-        else:
-            match = [e for e in versions if e["version"] == int(v)]
-            if not match and any(e["version"] == int(v) for e in data["names"][m.group("name")]):
-                raise NotFoundError(f"snapshot {m.group('name')}@{v} was deleted")
-            if not match:
-                raise NotFoundError(
-                    f"snapshot {m.group('name')!r} has no version {v} (versions: {', '.join(str(e['version']) for e in versions)})"
-                )
-            entry = match[0]
-        return entry["hash"], m.group("name"), entry["version"]
-    if re.fullmatch(r"[0-9a-f]{6,32}", ref):
-        hits = [h for h in store.hashes() if h.startswith(ref)]
-        if len(hits) == 1:
-            hit_name, hit_version = _name_of(names, hits[0])
-            return hits[0], hit_name, hit_version
-        if len(hits) > 1:
-            raise ValidationError(f"hash prefix {ref!r} is ambiguous ({len(hits)} snapshots): give more digits")
-    known = ", ".join(sorted(names)) or "none yet"
-    raise NotFoundError(f"no snapshot {ref!r} (names: {known}); use NAME, NAME@VERSION or a hash prefix")
-
-
-def _name_of(names: dict[str, Any], digest: str) -> tuple[str | None, int | None]:
-    for name, versions in names.items():
-        for e in reversed(versions):
-            if e["hash"] == digest:
-                return name, e["version"]
-    return None, None
 
 
 def load(ref: str, *, verify: bool = True, workspace: Workspace | None = None) -> Any:
@@ -380,7 +254,7 @@ def load(ref: str, *, verify: bool = True, workspace: Workspace | None = None) -
     checksums and the content hash are checked: a corrupted object raises ``IntegrityError``.
     """
     digest, name, version = resolve(ref, workspace=workspace)
-    _, store, index = _stores(workspace)
+    _, store, index = open_stores(workspace)
     meta = store.meta(digest)
     if verify:
         store.verify_files(digest, meta)
@@ -421,72 +295,5 @@ def load(ref: str, *, verify: bool = True, workspace: Workspace | None = None) -
             "(the stored bytes were changed, or this pandas/pyarrow cannot read them back identically)"
         )
     meta["_version"] = version
-    _record_use(index, meta, name, _active_run())
+    lineage.record_use(index, meta, name, lineage.active_run())
     return obj
-
-
-def show(ref: str, *, workspace: Workspace | None = None) -> SnapshotRecord:
-    """The record (profile, PII findings, lineage) of one snapshot."""
-    digest, name, version = resolve(ref, workspace=workspace)
-    _, store, index = _stores(workspace)
-    return _record(store.meta(digest), name, version, index)
-
-
-def list_snapshots(name: str | None = None, *, workspace: Workspace | None = None) -> SnapshotList:
-    """All named snapshot versions (newest last), or the versions of one name."""
-    _, store, index = _stores(workspace)
-    data = index.read()
-    live = Index.live(data)
-    if name is not None and name not in live:
-        raise NotFoundError(f"no snapshot named {name!r} (names: {', '.join(sorted(live)) or 'none yet'})")
-    rows = []
-    for nm in sorted(live):
-        if name is not None and nm != name:
-            continue
-        for e in live[nm]:
-            try:
-                meta = store.meta(e["hash"])
-            except NotFoundError:
-                meta = {"kind": "missing", "shape": [], "bytes": 0}
-            rows.append(
-                {
-                    "name": nm,
-                    "version": e["version"],
-                    "hash": e["hash"],
-                    "kind": meta.get("kind"),
-                    "shape": meta.get("shape"),
-                    "shape_text": shape_text(meta) if meta.get("kind") != "missing" else "missing",
-                    "bytes": meta.get("bytes", 0),
-                    "created": e.get("created"),
-                    "used_by": list(data["used_by"].get(e["hash"], [])),
-                    "pii_findings": len((meta.get("pii") or {}).get("findings") or []),
-                }
-            )
-    return SnapshotList(rows)
-
-
-def delete(ref: str, *, workspace: Workspace | None = None) -> list[dict[str, Any]]:
-    """Delete a name (``train``: every version) or one version (``train@2``).
-
-    Only the pointers go: the data stays until ``gc`` finds no name and no run referencing it
-    (runs keep their inputs). Version numbers are never reused. Returns the deleted entries.
-    """
-    ws, _, index = _stores(workspace)
-    m = _REF_RE.match(ref) if isinstance(ref, str) else None
-    if not m:
-        raise ValidationError(f"bad snapshot reference {ref!r}: delete takes NAME or NAME@VERSION")
-    name, v = m.group("name"), m.group("version")
-    if v == "latest":
-        _, _, latest = resolve(name, workspace=workspace)
-        v = str(latest)
-    if name not in Index.live(index.read()):
-        raise NotFoundError(f"no snapshot named {name!r}")
-    gone = index.delete(name, int(v) if v is not None else None)
-    if not gone:
-        raise NotFoundError(f"snapshot {name!r} has no version {v}")
-    audit.append(
-        "snapshot.delete",
-        {"name": name, "versions": [g["version"] for g in gone], "hashes": [g["hash"] for g in gone]},
-        workspace=ws,
-    )
-    return gone

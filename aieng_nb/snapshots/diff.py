@@ -190,9 +190,10 @@ def diff(a: str, b: str, *, workspace: Any = None) -> SnapshotDiff:
     >>> d.drifted                        # doctest: +SKIP
     ['age']
     """
-    from .api import _stores, resolve
+    from .catalog import resolve
+    from .index import open_stores
 
     ha, _, _ = resolve(a, workspace=workspace)
     hb, _, _ = resolve(b, workspace=workspace)
-    _, store, _ = _stores(workspace)
+    _, store, _ = open_stores(workspace)
     return diff_profiles(a, store.meta(ha), b, store.meta(hb))

@@ -46,9 +46,9 @@ def gc(*, dry_run: bool = False, grace: float = 600.0, workspace: Workspace | No
     """
     import time
 
-    from .api import _stores
+    from .index import open_stores
 
-    ws, store, index = _stores(workspace)
+    ws, store, index = open_stores(workspace)
     result = GCResult(dry_run=dry_run)
     with store.lock("index"):
         refs = index.referenced()

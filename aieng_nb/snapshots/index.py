@@ -15,9 +15,11 @@ from typing import Any
 
 from ..exceptions import IntegrityError, ValidationError
 from ..fsutil import atomic_write_json
+from ..workspace import Workspace
 from .objects import ObjectStore
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
+REF_RE = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9_.\-]*)(?:@(?P<version>\d+|latest))?$")
 
 
 def check_name(name: str) -> str:
@@ -104,3 +106,12 @@ class Index:
         refs = {v["hash"] for versions in self.live(data).values() for v in versions}
         refs |= {h for h, runs in data["used_by"].items() if runs}
         return refs
+
+
+def open_stores(workspace: Workspace | None = None) -> tuple[Workspace, ObjectStore, Index]:
+    """The workspace (given or current), its object store and its snapshot index."""
+    from ..workspace import current
+
+    ws = workspace or current()
+    store = ObjectStore(ws.path("snapshots"))
+    return ws, store, Index(store)

@@ -1,0 +1,156 @@
+"""Finding snapshots by reference, listing, showing and deleting them.
+
+References: ``name`` (latest live version), ``name@3``, ``name@latest`` or a hash prefix of at
+least 6 hex digits. Deleted versions stay in the index as tombstones, so numbers are never reused.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from .. import audit
+from ..exceptions import NotFoundError, ValidationError
+from ..workspace import Workspace
+from .index import REF_RE, Index, open_stores
+from .records import SnapshotList, SnapshotRecord, shape_text
+
+
+def make_record(
+    meta: dict[str, Any],
+    name: str | None,
+    version: int | None,
+    index: Index,
+    *,
+    stored: bool | None = None,
+    seconds: float = 0.0,
+) -> SnapshotRecord:
+    """The record of a stored object as seen through ``name@version`` (``used_by`` from the index)."""
+    return SnapshotRecord(
+        id=meta["id"],
+        kind=meta["kind"],
+        name=name,
+        version=version,
+        shape=list(meta.get("shape") or []),
+        bytes=int(meta.get("bytes") or 0),
+        created=float(meta.get("created") or 0),
+        profile=meta.get("profile") or {},
+        pii=meta.get("pii") or {},
+        used_by=list(index.read()["used_by"].get(meta["id"], [])),
+        schema=list(meta.get("schema") or []),
+        stored=stored,
+        seconds=seconds,
+    )
+
+
+def resolve(ref: str, *, workspace: Workspace | None = None) -> tuple[str, str | None, int | None]:
+    """``name``, ``name@N``, ``name@latest`` or a hash prefix (at least 6 hex digits) -> (hash, name, version)."""
+    _, store, index = open_stores(workspace)
+    if not isinstance(ref, str) or not ref:
+        raise ValidationError(f"bad snapshot reference {ref!r}: use NAME, NAME@VERSION or a hash prefix")
+    data = index.read()
+    names = Index.live(data)
+    m = REF_RE.match(ref)
+    if m and m.group("name") in data["names"] and m.group("name") not in names:
+        raise NotFoundError(
+            f"snapshot {m.group('name')!r} was deleted (its versions are kept as tombstones in the index)"
+        )
+    if m and m.group("name") in names:
+        versions = names[m.group("name")]
+        v = m.group("version")
+        if v is None or v == "latest":
+            entry = versions[-1]
+        else:
+            match = [e for e in versions if e["version"] == int(v)]
+            if not match and any(e["version"] == int(v) for e in data["names"][m.group("name")]):
+                raise NotFoundError(f"snapshot {m.group('name')}@{v} was deleted")
+            if not match:
+                raise NotFoundError(
+                    f"snapshot {m.group('name')!r} has no version {v} (versions: {', '.join(str(e['version']) for e in versions)})"
+                )
+            entry = match[0]
+        return entry["hash"], m.group("name"), entry["version"]
+    if re.fullmatch(r"[0-9a-f]{6,32}", ref):
+        hits = [h for h in store.hashes() if h.startswith(ref)]
+        if len(hits) == 1:
+            hit_name, hit_version = _name_of(names, hits[0])
+            return hits[0], hit_name, hit_version
+        if len(hits) > 1:
+            raise ValidationError(f"hash prefix {ref!r} is ambiguous ({len(hits)} snapshots): give more digits")
+    known = ", ".join(sorted(names)) or "none yet"
+    raise NotFoundError(f"no snapshot {ref!r} (names: {known}); use NAME, NAME@VERSION or a hash prefix")
+
+
+def _name_of(names: dict[str, Any], digest: str) -> tuple[str | None, int | None]:
+    for name, versions in names.items():
+        for e in reversed(versions):
+            if e["hash"] == digest:
+                return name, e["version"]
+    return None, None
+
+
+def show(ref: str, *, workspace: Workspace | None = None) -> SnapshotRecord:
+    """The record (profile, PII findings, lineage) of one snapshot."""
+    digest, name, version = resolve(ref, workspace=workspace)
+    _, store, index = open_stores(workspace)
+    return make_record(store.meta(digest), name, version, index)
+
+
+def list_snapshots(name: str | None = None, *, workspace: Workspace | None = None) -> SnapshotList:
+    """All named snapshot versions (newest last), or the versions of one name."""
+    _, store, index = open_stores(workspace)
+    data = index.read()
+    live = Index.live(data)
+    if name is not None and name not in live:
+        raise NotFoundError(f"no snapshot named {name!r} (names: {', '.join(sorted(live)) or 'none yet'})")
+    rows = []
+    for nm in sorted(live):
+        if name is not None and nm != name:
+            continue
+        for e in live[nm]:
+            try:
+                meta = store.meta(e["hash"])
+            except NotFoundError:
+                meta = {"kind": "missing", "shape": [], "bytes": 0}
+            rows.append(
+                {
+                    "name": nm,
+                    "version": e["version"],
+                    "hash": e["hash"],
+                    "kind": meta.get("kind"),
+                    "shape": meta.get("shape"),
+                    "shape_text": shape_text(meta) if meta.get("kind") != "missing" else "missing",
+                    "bytes": meta.get("bytes", 0),
+                    "created": e.get("created"),
+                    "used_by": list(data["used_by"].get(e["hash"], [])),
+                    "pii_findings": len((meta.get("pii") or {}).get("findings") or []),
+                }
+            )
+    return SnapshotList(rows)
+
+
+def delete(ref: str, *, workspace: Workspace | None = None) -> list[dict[str, Any]]:
+    """Delete a name (``train``: every version) or one version (``train@2``).
+
+    Only the pointers go: the data stays until ``gc`` finds no name and no run referencing it
+    (runs keep their inputs). Version numbers are never reused. Returns the deleted entries.
+    """
+    ws, _, index = open_stores(workspace)
+    m = REF_RE.match(ref) if isinstance(ref, str) else None
+    if not m:
+        raise ValidationError(f"bad snapshot reference {ref!r}: delete takes NAME or NAME@VERSION")
+    name, v = m.group("name"), m.group("version")
+    if v == "latest":
+        _, _, latest = resolve(name, workspace=workspace)
+        v = str(latest)
+    if name not in Index.live(index.read()):
+        raise NotFoundError(f"no snapshot named {name!r}")
+    gone = index.delete(name, int(v) if v is not None else None)
+    if not gone:
+        raise NotFoundError(f"snapshot {name!r} has no version {v}")
+    audit.append(
+        "snapshot.delete",
+        {"name": name, "versions": [g["version"] for g in gone], "hashes": [g["hash"] for g in gone]},
+        workspace=ws,
+    )
+    return gone
