@@ -640,7 +640,11 @@ def scan(
 
 
 def workspace_key(workspace: Any = None) -> bytes:
-    """The workspace's redaction key (32 random bytes, created once, mode 0600, never in a snapshot)."""
+    """The workspace's redaction key (32 random bytes, created once, mode 0600, never in a snapshot).
+
+    >>> len(workspace_key())   # doctest: +SKIP
+    32
+    """
     from .workspace import current
 
     ws = workspace or current()
@@ -677,6 +681,11 @@ def redact(data: Any, *, key: bytes | None = None, regions: tuple[str, ...] = ("
     """Scan everything and replace each cell holding PII with its keyed-hash token.
 
     Returns ``(redacted_copy, scan_result)``; the input is not modified.
+
+    >>> import pandas as pd
+    >>> out, res = redact(pd.DataFrame({"mail": ["ann@example.com", "-"]}), key=b"k" * 32)
+    >>> out["mail"][0].startswith("<email:"), out["mail"][1]
+    (True, '-')
     """
     import pandas as pd
 

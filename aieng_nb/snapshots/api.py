@@ -252,6 +252,9 @@ def load(ref: str, *, verify: bool = True, workspace: Workspace | None = None) -
 
     ``ref`` is ``name`` (latest), ``name@3`` or a hash prefix. With ``verify`` (default) the file
     checksums and the content hash are checked: a corrupted object raises ``IntegrityError``.
+
+    >>> df = load("train@1")        # doctest: +SKIP
+    >>> df = load("3f2a9c1b")       # a hash prefix  # doctest: +SKIP
     """
     digest, name, version = resolve(ref, workspace=workspace)
     _, store, index = open_stores(workspace)

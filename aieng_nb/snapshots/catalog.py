@@ -44,7 +44,11 @@ def make_record(
 
 
 def resolve(ref: str, *, workspace: Workspace | None = None) -> tuple[str, str | None, int | None]:
-    """``name``, ``name@N``, ``name@latest`` or a hash prefix (at least 6 hex digits) -> (hash, name, version)."""
+    """``name``, ``name@N``, ``name@latest`` or a hash prefix (at least 6 hex digits) -> (hash, name, version).
+
+    >>> resolve("train@2")   # doctest: +SKIP
+    ('3f2a9c1b...', 'train', 2)
+    """
     _, store, index = open_stores(workspace)
     if not isinstance(ref, str) or not ref:
         raise ValidationError(f"bad snapshot reference {ref!r}: use NAME, NAME@VERSION or a hash prefix")
@@ -90,14 +94,21 @@ def _name_of(names: dict[str, Any], digest: str) -> tuple[str | None, int | None
 
 
 def show(ref: str, *, workspace: Workspace | None = None) -> SnapshotRecord:
-    """The record (profile, PII findings, lineage) of one snapshot."""
+    """The record (profile, PII findings, lineage) of one snapshot.
+
+    >>> print(show("train").text())   # doctest: +SKIP
+    """
     digest, name, version = resolve(ref, workspace=workspace)
     _, store, index = open_stores(workspace)
     return make_record(store.meta(digest), name, version, index)
 
 
 def list_snapshots(name: str | None = None, *, workspace: Workspace | None = None) -> SnapshotList:
-    """All named snapshot versions (newest last), or the versions of one name."""
+    """All named snapshot versions (newest last), or the versions of one name.
+
+    >>> [(r["name"], r["version"]) for r in list_snapshots()]   # doctest: +SKIP
+    [('train', 1), ('train', 2)]
+    """
     _, store, index = open_stores(workspace)
     data = index.read()
     live = Index.live(data)
@@ -134,6 +145,9 @@ def delete(ref: str, *, workspace: Workspace | None = None) -> list[dict[str, An
 
     Only the pointers go: the data stays until ``gc`` finds no name and no run referencing it
     (runs keep their inputs). Version numbers are never reused. Returns the deleted entries.
+
+    >>> [g["version"] for g in delete("train@1")]   # doctest: +SKIP
+    [1]
     """
     ws, _, index = open_stores(workspace)
     m = REF_RE.match(ref) if isinstance(ref, str) else None
