@@ -619,8 +619,10 @@ def run_job_monitor(spec: str | Mapping[str, Any], namespace: Mapping[str, Any])
       (``fairness_checks`` rules; ``pos_label``).
 
     The reports attach to the active run (in a job kernel, the job's run via ``AIENG_RUN_ID``).
-    Sets the run tag ``aieng.checks`` to ``passed`` or ``failed``, appends ``checks.fail`` to the
-    audit trail when a check failed, and returns a summary dict.
+    Sets the run tag ``aieng.checks`` to ``passed`` or ``failed`` (``failed`` also when a report
+    attached earlier in the run failed), appends ``checks.fail`` to the audit trail when a check
+    failed, prints where each report is stored, and returns a summary dict (``passed``,
+    ``run_id``, ``failed_checks``, ``reports``: kind, name, passed, path, failed_checks).
     """
     from . import audit, tracking
     from .reports import CHECKS_TAG
@@ -711,9 +713,12 @@ def run_job_monitor(spec: str | Mapping[str, Any], namespace: Mapping[str, Any])
         ],
     }
     if run is not None:
-        tracking.set_tags({CHECKS_TAG: "passed" if passed else "failed"})
-    if not passed:
-        audit.append("checks.fail", {"run_id": summary["run_id"], "failed_checks": failed})
+        # failed also when a report attached earlier in the notebook failed its checks
+        earlier = (tracking.get_run(run.id).tags or {}).get(CHECKS_TAG)
+        summary["run_checks"] = "failed" if (not passed or earlier == "failed") else "passed"
+        tracking.set_tags({CHECKS_TAG: summary["run_checks"]})
+    if not passed and run is None:  # attached reports were audited by reports.attach
+        audit.append("checks.fail", {"run_id": None, "failed_checks": failed})
     where = f"run {summary['run_id']}" if run is not None else "no run (not stored)"
     for entry in summary["reports"]:
         verdict = "passed" if entry["passed"] else "FAILED: " + ", ".join(entry["failed_checks"])

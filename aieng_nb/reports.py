@@ -9,6 +9,8 @@ Attached to a run (``report.log()``, automatic when a run is active), a report i
 artifacts under ``reports/<kind>-<UTC timestamp>/`` (``report.html``, ``summary.json`` and any
 extra files such as ``evidently.html``), its summary metrics are logged as MLflow metrics
 ``<kind>.<metric>``, and a tag ``aieng.report.<name>`` indexes it for :func:`list_reports`.
+The run's tag ``aieng.checks`` becomes ``failed`` once any attached report failed a check
+(else ``passed``); the audit trail gets ``report.create``, and ``checks.fail`` for a failure.
 
 >>> rep = Report("demo", "Demo", metrics={"score": 0.5})
 >>> rep.passed, rep.summary()["score"]
@@ -311,11 +313,23 @@ def attach(report: Report, run_id: str | None = None) -> str:
         "title": report.title,
         "failed": [c.rule for c in report.failed_checks],
     }
-    tracking.set_tags({REPORT_TAG_PREFIX + name: json.dumps(index, sort_keys=True)[:5000]}, run_id=rid)
-    audit.append(
-        "report.create",
-        {"run_id": rid, "report": name, "kind": report.kind, "passed": report.passed, "failed_checks": index["failed"]},
-    )
+    tags = {REPORT_TAG_PREFIX + name: json.dumps(index, sort_keys=True)[:5000]}
+    # the run's overall verdict: failed once any attached report failed a check
+    if not report.passed:
+        tags[CHECKS_TAG] = "failed"
+    elif (tracking.get_run(rid).tags or {}).get(CHECKS_TAG) != "failed":
+        tags[CHECKS_TAG] = "passed"
+    tracking.set_tags(tags, run_id=rid)
+    data = {
+        "run_id": rid,
+        "report": name,
+        "kind": report.kind,
+        "passed": report.passed,
+        "failed_checks": index["failed"],
+    }
+    audit.append("report.create", data)
+    if not report.passed:
+        audit.append("checks.fail", data)
     return folder
 
 

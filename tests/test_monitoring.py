@@ -229,6 +229,11 @@ def test_run_job_monitor_sets_tag_and_audit() -> None:
     with tracking.start_run(experiment="job") as run2:
         ok = run_job_monitor({"reference": "var:train", "current": "var:train", "checks": "drift_share > 0.3"}, ns)
     assert ok["passed"] and tracking.get_run(run2.id).tags["aieng.checks"] == "passed"
+    with tracking.start_run(experiment="job") as run3:
+        monitor(ref, cur, checks="drift_share > 0.3")  # the notebook's own report fails
+        later = run_job_monitor({"reference": "var:train", "current": "var:train", "checks": "drift_share > 0.3"}, ns)
+    assert later["passed"] and later["run_checks"] == "failed"
+    assert tracking.get_run(run3.id).tags["aieng.checks"] == "failed"
 
 
 def test_run_job_monitor_with_snapshot_model_and_sensitive() -> None:

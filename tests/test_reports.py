@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from aieng_nb import tracking
+from aieng_nb import audit, tracking
 from aieng_nb.checks import Rule, evaluate, parse_rules
 from aieng_nb.exceptions import NoActiveRunError, NotFoundError, ValidationError
 from aieng_nb.reports import Report, Section, list_reports, load_report_html
@@ -68,6 +68,9 @@ def test_attach_list_load_and_cli(capsys) -> None:
         second = Report("fairness", "F", metrics={"gap": 0.01})
         second.log()
     assert first.name != second.name
+    assert tracking.get_run(run.id).tags["aieng.checks"] == "failed"  # a later passing report keeps it failed
+    fails = [e for e in audit.entries("checks.fail") if e["data"]["run_id"] == run.id]
+    assert [e["data"]["report"] for e in fails] == [first.name]
     entries = list_reports(run.id)
     assert [(e.kind, e.passed) for e in entries] == [("monitor", False), ("fairness", True)]
     assert [e.kind for e in list_reports(run.id, kind="fairness")] == ["fairness"]
