@@ -564,3 +564,19 @@ def test_a_corrupted_file_snapshot_is_detected(workspace, tmp_path):
     stored.write_text("a,b\n1,3\n")
     with pytest.raises(IntegrityError, match="corrupted"):
         aieng.load("f")
+
+
+def test_categoricals_with_many_categories_round_trip(workspace, monkeypatch):
+    from aieng_nb.snapshots import codec
+
+    monkeypatch.setattr(codec, "MAX_STORED_CATEGORIES", 10)  # beyond this the categories get their own file
+    cats = [f"c{i}" for i in range(50)]
+    frames = [
+        pd.DataFrame({"c": pd.Categorical(["c3", "c1", None], categories=list(reversed(cats)), ordered=True)}),
+        pd.DataFrame({"c": pd.Categorical([3, 1, 3], categories=list(range(50)))}),
+        pd.DataFrame({"c": pd.Categorical([], categories=cats)}),
+        pd.DataFrame({"x": [1, 2]}, index=pd.CategoricalIndex(["c1", "c2"], categories=cats, name="k")),
+    ]
+    for df in frames:
+        rec = aieng.snapshot(df, name="cats")
+        pd.testing.assert_frame_equal(aieng.load(rec.id), df)

@@ -214,7 +214,7 @@ def _write_object(
             {"name": str(df.columns[i]), "dtype": str(df.dtypes.iloc[i]), "token": hashed.tokens[i]}
             for i in range(df.shape[1])
         ]
-        meta["restore"] = codec.frame_restore_info(df)
+        meta["restore"] = codec.frame_restore_info(df, side_dir=tmp)
         meta["profile"] = profile_frame(df, arrow_columns=hashed.arrow_columns, hide_top=hide, nulls=hashed.nulls)
         if kind == "series":
             meta["profile"]["columns"][0]["name"] = str(data.name)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ SERIES_COLUMN = "__series__"
 MAX_STORED_CATEGORIES = 100_000
 
 
-def _dtype_record(dtype: Any) -> dict[str, Any]:
+def _dtype_record(dtype: Any, side: Callable[[Any], str] | None = None) -> dict[str, Any]:
     import pandas as pd
 
     if isinstance(dtype, pd.CategoricalDtype):
@@ -33,6 +34,8 @@ def _dtype_record(dtype: Any) -> dict[str, Any]:
         rec: dict[str, Any] = {"kind": "category", "ordered": bool(dtype.ordered), "categories_dtype": str(cats.dtype)}
         if len(cats) <= MAX_STORED_CATEGORIES:
             rec["categories"] = json.loads(pd.Series(cats).to_json(orient="values", date_unit="ns"))
+        elif side is not None:  # many categories: their own small Parquet file next to the data
+            rec["categories_file"] = side(cats)
         return rec
     if isinstance(dtype, pd.StringDtype):
         return {"kind": "string", "storage": dtype.storage, "na_nan": dtype.na_value is not pd.NA}
@@ -44,13 +47,17 @@ def _dtype_record(dtype: Any) -> dict[str, Any]:
     return {"kind": "plain", "dtype": str(dtype)}
 
 
-def _restore(values: Any, rec: dict[str, Any]) -> Any:
+def _restore(values: Any, rec: dict[str, Any], folder: Path | None = None) -> Any:
     """Cast loaded values back to the recorded dtype when pyarrow restored a different one."""
     import pandas as pd
 
     if rec["kind"] == "category":
         if "categories" in rec:
             cats = pd.Index(pd.Series(rec["categories"]).astype(rec["categories_dtype"]))
+        elif "categories_file" in rec and folder is not None:
+            cats = pd.Index(pd.read_parquet(folder / rec["categories_file"])["categories"]).rename(None)
+            if str(cats.dtype) != rec["categories_dtype"]:
+                cats = cats.astype(rec["categories_dtype"])
         elif isinstance(values.dtype, pd.CategoricalDtype):
             cats = values.dtype.categories
         else:
@@ -77,18 +84,30 @@ def _restore(values: Any, rec: dict[str, Any]) -> Any:
     return values.astype(target)
 
 
-def frame_restore_info(df: Any) -> dict[str, Any]:
+def frame_restore_info(df: Any, side_dir: Path | None = None) -> dict[str, Any]:
+    """What ``read_frame`` needs to restore dtypes exactly (large category lists go to ``side_dir``)."""
     import pandas as pd
 
-    info: dict[str, Any] = {"columns": [_dtype_record(df.dtypes.iloc[i]) for i in range(df.shape[1])]}
+    written: list[str] = []
+
+    def side(cats: Any) -> str:
+        assert side_dir is not None
+        name = f"categories-{len(written)}.parquet"
+        pd.DataFrame({"categories": cats}).to_parquet(side_dir / name, index=False)
+        _fsync(side_dir / name)
+        written.append(name)
+        return name
+
+    writer = side if side_dir is not None else None
+    info: dict[str, Any] = {"columns": [_dtype_record(df.dtypes.iloc[i], writer) for i in range(df.shape[1])]}
     if df.shape[1] == 0:
         info["empty_columns"] = "range" if isinstance(df.columns, pd.RangeIndex) else str(df.columns.dtype)
         if isinstance(df.index, pd.RangeIndex):  # a table with no columns keeps no row count
             info["range_index"] = [df.index.start, df.index.stop, df.index.step, df.index.name]
     if isinstance(df.index, pd.MultiIndex):
-        info["index"] = [_dtype_record(df.index.get_level_values(i).dtype) for i in range(df.index.nlevels)]
+        info["index"] = [_dtype_record(df.index.get_level_values(i).dtype, writer) for i in range(df.index.nlevels)]
     elif not isinstance(df.index, pd.RangeIndex):
-        info["index"] = [_dtype_record(df.index.dtype)]
+        info["index"] = [_dtype_record(df.index.dtype, writer)]
         freq = getattr(df.index, "freqstr", None)
         if freq:
             info["index_freq"] = freq
@@ -178,17 +197,17 @@ def read_frame(path: Path, info: dict[str, Any], text_arrays: dict[int, Any] | N
                 text_arrays[pos] = column
     for pos, rec in enumerate(info.get("columns", [])):
         column = df.iloc[:, pos]
-        restored = _restore(column, rec)
+        restored = _restore(column, rec, path.parent)
         if restored is not column:
             df.isetitem(pos, restored)
     recs = info.get("index")
     if recs:
         if isinstance(df.index, pd.MultiIndex):
-            levels = [_restore(pd.Series(df.index.get_level_values(i)), rec) for i, rec in enumerate(recs)]
+            levels = [_restore(pd.Series(df.index.get_level_values(i)), rec, path.parent) for i, rec in enumerate(recs)]
             df.index = pd.MultiIndex.from_arrays([pd.Index(lv) for lv in levels], names=df.index.names)
         else:
             name = df.index.name
-            df.index = pd.Index(_restore(pd.Series(df.index), recs[0]), name=name)
+            df.index = pd.Index(_restore(pd.Series(df.index), recs[0], path.parent), name=name)
     if "empty_columns" in info and df.shape[1] == 0:
         kind = info["empty_columns"]
         if "range_index" in info:
