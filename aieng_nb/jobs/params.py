@@ -316,7 +316,7 @@ def inject(nb: dict[str, Any], parameters: Mapping[str, Any]) -> dict[str, Any]:
     if not parameters:
         return nb
     index = parameters_cell_index(nb)
-    cell = {
+    cell: dict[str, Any] = {
         "cell_type": "code",
         "execution_count": None,
         "metadata": {"tags": [INJECTED_TAG]},

@@ -69,7 +69,11 @@ def _in_notebook() -> bool:
 
 
 def resolve(progress: Any) -> Progress:
-    if progress is None or progress is False:
+    """``True``: a line on stderr; ``False``: nothing; ``None`` (default): a line when someone is
+    watching (a terminal or a notebook), nothing in scripts and logs; or a Progress object."""
+    if progress is None:
+        progress = bool(getattr(sys.stderr, "isatty", lambda: False)()) or _in_notebook()
+    if progress is False:
         return Progress()
     if progress is True:
         return TextProgress()

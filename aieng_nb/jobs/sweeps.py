@@ -227,7 +227,7 @@ def sweep(
     result.metric = metric or _default_metric(result.metrics)
     result.best_job_id = _best(result)
     tags = {"aieng.sweep.completed": str(sum(j.status == JobStatus.COMPLETED for j in finished))}
-    if result.best is not None:
+    if result.best is not None and result.metric:
         tags.update(
             {"aieng.sweep.best_job_id": result.best.job_id, "aieng.sweep.best_run_id": result.best.run_id or ""}
         )
