@@ -16,7 +16,17 @@ from typing import Any
 
 from .records import JobRecord, JobStatus
 
-__all__ = ["JobRecord", "JobStatus", "run_job", "jobs", "get_job", "stop_job", "sweep", "notebook_parameters"]
+__all__ = [
+    "JobRecord",
+    "JobStatus",
+    "run_job",
+    "run_example_job",
+    "jobs",
+    "get_job",
+    "stop_job",
+    "sweep",
+    "notebook_parameters",
+]
 
 
 def run_job(*args: Any, **kwargs: Any) -> JobRecord:
@@ -45,6 +55,13 @@ def stop_job(job_id: str, **kwargs: Any) -> JobRecord:
     from .runner import stop_job as _stop
 
     return _stop(job_id, **kwargs)
+
+
+def run_example_job(*args: Any, **kwargs: Any) -> JobRecord:
+    """Run the shipped example notebook 03-train-job.ipynb as a job (what ``aieng demo`` shows)."""
+    from .runner import run_example_job as _run
+
+    return _run(*args, **kwargs)
 
 
 def sweep(*args: Any, **kwargs: Any) -> Any:

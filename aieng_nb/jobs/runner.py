@@ -171,6 +171,23 @@ def run_job(
     return final
 
 
+EXAMPLE_NOTEBOOK = "03-train-job.ipynb"
+
+
+def run_example_job(
+    parameters: Mapping[str, Any] | None = None, *, progress: Any = None, workspace: Workspace | None = None
+) -> JobRecord:
+    """Run the example training notebook shipped with aieng_nb (``notebooks/03-train-job.ipynb``) as a
+    job on the current workspace; returns the final record (``.run_id``, ``.output_path``).
+
+    >>> job = run_example_job({"n_estimators": 50})   # doctest: +SKIP
+    >>> print(job)                                     # doctest: +SKIP
+    """
+    from ..examples import example
+
+    return run_job(example(EXAMPLE_NOTEBOOK), parameters, progress=progress, workspace=workspace)
+
+
 # ---- executing one job (called by every executor, in whatever process runs the job) -------------
 
 

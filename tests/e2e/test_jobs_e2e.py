@@ -270,12 +270,18 @@ def test_reproduce_exact_and_changed(tmp_path, python_env):
 
 def test_example_notebook_runs_as_a_job(workspace):
     from aieng_nb import tracking
+    from aieng_nb.jobs import notebook_parameters, run_example_job
 
     nb = ROOT / "notebooks" / "03-train-job.ipynb"
-    job = run(nb, {"n_estimators": 20})
+    assert {p.name for p in notebook_parameters(nb)} == {"n_estimators", "max_depth", "test_size", "seed"}
+    job = run_example_job({"n_estimators": 20})
     assert job.status == JobStatus.COMPLETED, job.error
-    metrics = tracking.get_run(job.run_id).metrics
-    assert 0.5 < metrics["accuracy"] <= 1.0
+    assert Path(job.notebook).name == "03-train-job.ipynb"
+    run_ = tracking.get_run(job.run_id)
+    assert 0.5 < run_.metrics["accuracy"] <= 1.0 and "f1" in run_.metrics
+    assert run_.params["n_estimators"] == "20" and run_.params["model"] == "RandomForestClassifier"
+    assert run_.params["seed"] == "42"
+    assert Path(job.output_path).is_file() and job.run_id in str(job)
 
 
 def test_monitor_checks_mark_the_job(tmp_path, python_env):

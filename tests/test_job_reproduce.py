@@ -1,0 +1,51 @@
+"""Reproduce without kernels: metric comparison with tolerance, and the list of non-reproducible inputs."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from aieng_nb.exceptions import NotFoundError
+from aieng_nb.jobs import records
+from aieng_nb.jobs.notebooks import write_notebook
+from aieng_nb.jobs.reproduce import compare_metrics, find_job_for_run, input_issues
+from aieng_nb.jobs.runner import prepare_job
+
+
+def test_compare_metrics_with_tolerance():
+    diffs = {
+        d.name: d
+        for d in compare_metrics({"a": 1.0, "b": 2.0, "c": 3.0}, {"a": 1.0, "b": 2.001, "d": 1.0}, rtol=1e-4, atol=0.0)
+    }
+    assert diffs["a"].ok and not diffs["b"].ok and diffs["b"].delta == pytest.approx(0.001)
+    assert not diffs["c"].ok and diffs["c"].reproduced is None  # missing in the re-run
+    assert not diffs["d"].ok and diffs["d"].original is None
+    assert compare_metrics({"b": 2.0}, {"b": 2.001}, rtol=1e-3, atol=0.0)[0].ok
+
+
+def test_input_issues_lists_what_changed(workspace, tmp_path):
+    nb = write_notebook(tmp_path / "n.ipynb", ["print(1)"])
+    (tmp_path / "data.csv").write_text("1\n")
+    job = prepare_job(str(nb))
+    job.environment = {**job.environment, "numpy": "0.0.1"}
+    job.started_at = records.now_iso()
+    records.save(job, workspace)
+    assert find_job_for_run(job.job_id, workspace).job_id == job.job_id
+    assert input_issues(job, {"seed": "1"}, {}, workspace) == [
+        "package numpy: 0.0.1 at the run, " + __import__("numpy").__version__ + " now"
+    ]
+    time.sleep(0.01)
+    (tmp_path / "data.csv").write_text("2\n")
+    os.utime(tmp_path / "data.csv", (time.time() + 5, time.time() + 5))
+    nb.write_text(nb.read_text().replace("print(1)", "print(2)"))
+    issues = input_issues(job, {}, {}, workspace)
+    assert any("changed since the run" in i and "n.ipynb" in i for i in issues)
+    assert any("no seed was recorded" in i for i in issues)
+    assert any("untracked files" in i and "data.csv" in i for i in issues)
+
+
+def test_unknown_run_is_reported(workspace):
+    with pytest.raises(NotFoundError, match="only runs of notebook jobs"):
+        find_job_for_run("feedbeef", workspace)
