@@ -22,7 +22,7 @@ from .hashing import HashResult, tensor_to_numpy, tree_files
 
 COMPRESSION = "zstd"
 SERIES_COLUMN = "__series__"
-# categories up to this many are kept in meta.json, so their order and unused ones survive any writer
+# without a side folder (never in the store), categories up to this many are kept in the JSON record
 MAX_STORED_CATEGORIES = 100_000
 
 
@@ -32,10 +32,11 @@ def _dtype_record(dtype: Any, side: Callable[[Any], str] | None = None) -> dict[
     if isinstance(dtype, pd.CategoricalDtype):
         cats = dtype.categories
         rec: dict[str, Any] = {"kind": "category", "ordered": bool(dtype.ordered), "categories_dtype": str(cats.dtype)}
-        if len(cats) <= MAX_STORED_CATEGORIES:
-            rec["categories"] = json.loads(pd.Series(cats).to_json(orient="values", date_unit="ns"))
-        elif side is not None:  # many categories: their own small Parquet file next to the data
+        if side is not None:  # the categories in their own small Parquet file next to the data
             rec["categories_file"] = side(cats)
+            rec["categories_record"] = _dtype_record(cats.dtype)
+        elif len(cats) <= MAX_STORED_CATEGORIES:
+            rec["categories"] = json.loads(pd.Series(cats).to_json(orient="values", date_unit="ns"))
         return rec
     if isinstance(dtype, pd.StringDtype):
         return {"kind": "string", "storage": dtype.storage, "na_nan": dtype.na_value is not pd.NA}
@@ -55,9 +56,8 @@ def _restore(values: Any, rec: dict[str, Any], folder: Path | None = None) -> An
         if "categories" in rec:
             cats = pd.Index(pd.Series(rec["categories"]).astype(rec["categories_dtype"]))
         elif "categories_file" in rec and folder is not None:
-            cats = pd.Index(pd.read_parquet(folder / rec["categories_file"])["categories"]).rename(None)
-            if str(cats.dtype) != rec["categories_dtype"]:
-                cats = cats.astype(rec["categories_dtype"])
+            stored = pd.read_parquet(folder / rec["categories_file"])["categories"]
+            cats = pd.Index(_restore(stored, rec["categories_record"])).rename(None)
         elif isinstance(values.dtype, pd.CategoricalDtype):
             cats = values.dtype.categories
         else:
@@ -66,6 +66,9 @@ def _restore(values: Any, rec: dict[str, Any], folder: Path | None = None) -> An
         if isinstance(values.dtype, pd.CategoricalDtype) and values.dtype == target:
             return values
         if isinstance(values.dtype, pd.CategoricalDtype) and values.dtype.categories.dtype != cats.dtype:
+            values = values.astype(cats.dtype)
+        elif not isinstance(values.dtype, pd.CategoricalDtype) and values.dtype != cats.dtype:
+            # Parquet keeps some dictionary types only as their storage (e.g. durations as int64 ticks)
             values = values.astype(cats.dtype)
         return values.astype(target)
     if rec["kind"] == "string":
