@@ -18,7 +18,8 @@ Detectors (regex plus a checksum or validation where one exists, so ids do not t
 Column names are a hint: a column called ``phone`` also accepts bare digit phone numbers, one
 called ``ssn`` bare 9-digit SSNs; in a column named like an id, timestamp or version
 (``order_id``, ``ts``, ``version``...) the weaker kinds (card, phone, ip, national id) are
-reported only when at least half of the scanned cells match.
+reported only when at least half of the scanned cells match, and a column named like a version
+(``version``, ``build``, ``release``) never reports IP addresses.
 
 Speed: everything is vectorized with Arrow's RE2 kernels; one pre-filter pass plus per-cell digit
 and capital counts route cells to the detectors that can match; columns with repeated values are
@@ -105,6 +106,7 @@ _HINTS = {
     "ip": re.compile(r"\bip\b|ip_?addr|ipv[46]|remote_?addr|client_?ip"),
     "national_id": re.compile(r"ssn|social_?sec|nino|national_?id|tax_?id|passport|dni|nie\b|aadhaar"),
 }
+_VERSION_NAME = re.compile(r"(?:^|_)(?:version|ver|release|build|firmware|fw)(?:_|$)")
 _ANTI_HINT = re.compile(
     r"(?:^|_)(?:id|ids|uuid|guid|key|order|order_?id|ts|timestamp|time|date|datetime|version|ver|sku|hash|checksum|build|seq)(?:_|$)"
 )
@@ -617,6 +619,8 @@ def scan(
             share = min(count / nonnull, 1.0) if nonnull else 0.0
             if anti and kind in WEAK_KINDS and kind not in hinted and share < 0.5:
                 continue
+            if kind == "ip" and "ip" not in hinted and _VERSION_NAME.search(column.lower()):
+                continue  # four-part version numbers look exactly like IPv4 addresses
             real = rows[positions] if rows is not None else positions
             if _positions is not None:
                 _positions.setdefault(column, {})[kind] = real

@@ -104,6 +104,11 @@ def test_id_and_timestamp_columns_of_random_digits_are_not_cards():
     assert kinds(real_cards) == {"order_id": {"card"}}  # all cells match: reported even in an id column
 
 
+def test_a_version_column_of_four_part_versions_is_not_ip_addresses():
+    df = pd.DataFrame({"app_version": ["10.0.1.2", "10.0.1.3"] * 5, "client_ip": ["10.0.1.2", "10.0.1.3"] * 5})
+    assert kinds(df) == {"client_ip": {"ip"}}
+
+
 def test_column_names_are_hints():
     df = pd.DataFrame(
         {"phone": ["4155552671", "2025550143"], "ssn": ["123456789", "078051120"], "code": ["4155552671", "x"]}
