@@ -271,13 +271,43 @@ def _start_attempt(job_id: str, ws: Workspace) -> JobRecord:
 
 
 def execute_job(job_id: str, workspace: Workspace | None = None, progress: Progress | None = None) -> JobRecord:
-    """Execute a stored job here (all attempts) and return its final record."""
+    """Execute a stored job here (all attempts) and return its final record.
+
+    If this process is interrupted (Ctrl-C) the job ends STOPPED; an unexpected error here ends it
+    FAILED (with the error) before the exception propagates: never a record left RUNNING.
+    """
     ws = workspace or current()
     progress = progress or Progress()
     record = records.load(job_id, ws)
     if record.finished:
         return record
     t0 = time.monotonic()
+    try:
+        return _execute_job(job_id, ws, progress, t0)
+    except BaseException as exc:
+        interrupted = isinstance(exc, (KeyboardInterrupt, SystemExit))
+        kind, status = ("stopped", JobStatus.STOPPED) if interrupted else ("error", JobStatus.FAILED)
+        message = "interrupted" if interrupted else f"aieng_nb error: {type(exc).__name__}: {exc}"
+
+        def abort(r: JobRecord) -> bool:
+            if r.finished:
+                return False
+            records.kill_kernel(r)
+            r.status, r.error = status, asdict(JobError(kind=kind, message=message))
+            r.history.append({"attempt": r.attempts, "status": status, "error": r.error})
+            return True
+
+        try:
+            aborted = records.mutate(job_id, abort, ws)
+            if not aborted.finished_at:
+                _finish(aborted, ws, Progress(), time.monotonic() - t0)
+        except Exception:  # noqa: BLE001 - never mask the original exception
+            pass
+        raise
+
+
+def _execute_job(job_id: str, ws: Workspace, progress: Progress, t0: float) -> JobRecord:
+    record = records.load(job_id, ws)
     if record.run_id is None:
         record = _create_run(record, ws)
     progress.job_started(record)

@@ -134,6 +134,26 @@ def test_sweep_on_the_cluster(cluster, tmp_path, workspace, python_env):
     assert len(pids) == 2  # both workers took jobs
 
 
+def test_stop_a_job_running_on_the_cluster(cluster, tmp_path, workspace):
+    from aieng_nb.jobs.runner import run_job, stop_job
+
+    nb = write_notebook(tmp_path / "long.ipynb", ["import time\ntime.sleep(120)"])
+    result = {}
+    thread = threading.Thread(
+        target=lambda: result.setdefault("job", run_job(str(nb), executor="dask", address=cluster))
+    )
+    thread.start()
+    deadline = time.monotonic() + 60
+    running = []
+    while time.monotonic() < deadline and not running:
+        running = [r for r in records.list_records(workspace=workspace) if r.kernel_pid and r.status == "RUNNING"]
+        time.sleep(0.1)
+    assert running, "the job never started on a worker"
+    assert stop_job(running[0].job_id).status == JobStatus.STOPPED
+    thread.join(60)
+    assert result["job"].status == JobStatus.STOPPED
+
+
 def test_worker_killed_mid_job_is_recovered_on_another_worker(cluster, tmp_path, workspace):
     import psutil
 

@@ -391,3 +391,17 @@ def test_metrics_logged_by_imported_code_land_in_the_run(tmp_path):
     job = run(nb)
     assert job.status == JobStatus.COMPLETED, job.error
     assert tracking.get_run(job.run_id).metrics["m"] == 1.5
+
+
+def test_ctrl_c_of_the_cli_stops_the_job(tmp_path, workspace, python_env):
+    import signal
+
+    nb = write_notebook(tmp_path / "long.ipynb", ["import time\ntime.sleep(120)"])
+    proc = subprocess.Popen([*AIENG, "job", "run", str(nb), "-q"], env=python_env, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not [r for r in records.list_records(workspace=workspace) if r.kernel_pid]:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(30) == 130
+    (job,) = records.list_records(workspace=workspace)
+    assert job.status == JobStatus.STOPPED and job.error["message"] == "interrupted"
