@@ -363,6 +363,15 @@ def _test_column(
     )
 
 
+def _str_columns(frame: Any) -> Any:
+    """The frame with its column labels as strings (a renamed view only when some are not)."""
+    import pandas as pd
+
+    if isinstance(frame, pd.DataFrame) and not all(isinstance(c, str) for c in frame.columns):
+        return frame.rename(columns=str, copy=False)
+    return frame
+
+
 def check_frames(reference: Any, current: Any, columns: Sequence[str] | None = None) -> list[str]:
     """Validate two DataFrames for a comparison; returns the columns to compare.
 
@@ -398,7 +407,7 @@ def check_frames(reference: Any, current: Any, columns: Sequence[str] | None = N
         )
     if not cols:
         raise ValidationError("no columns to compare")
-    return [str(c) for c in cols]
+    return list(cols)
 
 
 def drift_gate(
@@ -422,6 +431,9 @@ def drift_gate(
     ``threshold``/``per_column_threshold`` override the method's default threshold.
     Columns that cannot be tested (all missing, free text, dates) are listed in ``skipped``.
     """
+    reference, current = _str_columns(reference), _str_columns(current)
+    if columns is not None:
+        columns = [str(c) for c in columns]
     cols = check_frames(reference, current, columns)
     for m in [method, num_method, cat_method, *(per_column_method or {}).values()]:
         if m is not None and m not in DEFAULT_THRESHOLDS:

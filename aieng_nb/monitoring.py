@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .checks import evaluate, parse_rules
-from .drift import CATEGORICAL, NUMERICAL, DriftResult, check_frames, drift_gate
+from .drift import CATEGORICAL, NUMERICAL, DriftResult, _str_columns, check_frames, drift_gate
 from .exceptions import ValidationError
 from .reports import HTMLView, Report, Section, figure_html, new_figure, table_html
 
@@ -337,6 +337,9 @@ def monitor(
             raise ValidationError(f"{role} column {col!r} is not in current (columns: {list(current.columns)[:30]})")
     if prediction is not None and target is None:
         raise ValidationError("prediction given without target: pass target= to compute model quality")
+    reference, current = _str_columns(reference), _str_columns(current)  # labels as text: 0 -> "0"
+    if columns is not None:
+        columns = [str(c) for c in columns]
     special = {c for c in (target, prediction) if c is not None}
     if columns is None:
         feats_ref = [c for c in reference.columns if c not in special]

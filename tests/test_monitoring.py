@@ -155,6 +155,14 @@ def test_reference_without_predictions() -> None:
     assert "evidently.html" in rep.attachments and not any("skipped" in n for n in rep.notes)
 
 
+def test_non_string_column_labels() -> None:
+    rng = np.random.default_rng(12)
+    ref = pd.DataFrame(rng.normal(size=(2000, 3)))
+    cur = pd.DataFrame(rng.normal(size=(2000, 3)) + [1.0, 0, 0])
+    rep = monitor(ref, cur, log=False)
+    assert rep.drifted_columns == ["0"] and "evidently.html" in rep.attachments
+
+
 def test_custom_checks_replace_defaults() -> None:
     ref, cur = _frames(shift=1.0, seed=5)
     rep = monitor(ref, cur, checks=["drift_share > 0.9"], evidently=False, log=False)
