@@ -31,6 +31,8 @@ def test_quickstart_notebook_runs_under_papermill(workspace, tmp_path, monkeypat
     assert runs[0].params == {"alpha": "0.001", "epochs": "5", "seed": "7"}
     assert 0.5 < runs[0].metrics["test_acc"] <= 1.0
     assert len(aieng.tracking.metric_history(runs[0].run_id, "test_acc")) == 5
+    snap = aieng.snapshots.show("quickstart-train")
+    assert snap.shape[0] == 3000 and runs[0].run_id in snap.used_by
     from mlflow.tracking import MlflowClient
 
     files = {a.path for a in MlflowClient(workspace.tracking_uri).list_artifacts(runs[0].run_id, "aieng")}
