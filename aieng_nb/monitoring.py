@@ -584,6 +584,13 @@ def _resolve(value: Any, namespace: Mapping[str, Any], what: str) -> Any:
     raise ValidationError(f"monitor spec {what}={value!r}: use var:NAME or snapshot:NAME[@VERSION]")
 
 
+def _int_opt(opts: Mapping[str, Any], key: str, default: int) -> int:
+    try:
+        return int(opts.get(key, default))
+    except (TypeError, ValueError):
+        raise ValidationError(f"monitor spec: {key} must be an integer, got {opts[key]!r}") from None
+
+
 _SPEC_KEYS = {
     "reference",
     "current",
@@ -652,8 +659,8 @@ def run_job_monitor(spec: str | Mapping[str, Any], namespace: Mapping[str, Any])
             prediction=opts.get("prediction") or None,
             columns=cols,
             checks=opts.get("checks"),
-            sample=int(opts.get("sample", DEFAULT_SAMPLE)),
-            seed=int(opts.get("seed", DEFAULT_SEED)),
+            sample=_int_opt(opts, "sample", DEFAULT_SAMPLE),
+            seed=_int_opt(opts, "seed", DEFAULT_SEED),
             log=log,
         )
     ]

@@ -267,6 +267,8 @@ def test_run_job_monitor_with_snapshot_model_and_sensitive() -> None:
         run_job_monitor("reference=var:scored,current=var:scored,bogus=1", ns)
     with pytest.raises(ValidationError, match="no variable 'nope'"):
         run_job_monitor("reference=var:nope,current=var:scored", ns)
+    with pytest.raises(ValidationError, match="sample must be an integer"):
+        run_job_monitor("reference=var:scored,current=var:scored,sample=lots", ns)
     with pytest.raises(ValidationError, match="needs current"):
         run_job_monitor("reference=var:scored", ns)
 
