@@ -1,13 +1,16 @@
-"""Fairness reports: per-group metrics and headline gaps, computed with fairlearn.
+"""Fairness reports: per-group metrics and headline gaps, with fairlearn's definitions.
 
 ``fairness(y_true, y_pred, sensitive=...)`` (or ``fairness(model=m, X=X, y=y, sensitive="gender")``)
 returns a :class:`FairnessReport`:
 
 * classification (binary outcome; ``pos_label`` picks the positive class, default 1 / True / the
-  last label): per group count, selection rate, accuracy, TPR and FPR (fairlearn ``MetricFrame``),
-  and fairlearn's ``demographic_parity_difference``, ``demographic_parity_ratio`` and
-  ``equalized_odds_difference`` (between groups, worst case), plus ``accuracy_difference``,
-  ``tpr_difference`` and ``fpr_difference`` (max - min over groups);
+  last label): per group count, selection rate, accuracy, TPR and FPR, and the headline gaps
+  ``demographic_parity_difference``, ``demographic_parity_ratio`` and ``equalized_odds_difference``
+  (between groups, worst case), plus ``accuracy_difference``, ``tpr_difference`` and
+  ``fpr_difference`` (max - min over groups). The numbers are fairlearn's (``MetricFrame`` and
+  ``fairlearn.metrics``; the tests compare them on the same data), computed from per-group
+  confusion counts in one vectorized pass, so 1M rows take well under a second instead of the
+  tens of seconds fairlearn's per-group metric calls take;
 * regression: per group count, mean prediction, MAE, RMSE and mean error, with
   ``mae_difference``, ``rmse_difference`` and ``mean_prediction_difference``;
 * several sensitive columns give intersectional groups (every observed combination);
@@ -119,6 +122,59 @@ def _sensitive_frame(sensitive: Any, X: Any, n: int) -> Any:
     return out
 
 
+def _grouped(frame: Any, sens: Any) -> Any:
+    """``frame`` grouped by the sensitive columns (sorted, observed combinations only)."""
+    keys = [sens[c].to_numpy() for c in sens.columns]
+    return frame.groupby(keys if len(keys) > 1 else keys[0], sort=True)
+
+
+def _classification_by_group(bt: Any, bp: Any, sens: Any) -> tuple[Any, dict[str, float]]:
+    """Per-group count, selection rate, accuracy, TPR and FPR from confusion counts, with
+    fairlearn's definitions (a rate with an empty denominator is 0, as its normalized
+    confusion matrix gives)."""
+    import numpy as np
+    import pandas as pd
+
+    t, p = bt.astype(bool), bp.astype(bool)
+    frame = pd.DataFrame({"n": 1, "pp": p, "ok": t == p, "tp": t & p, "pos": t, "fp": p & ~t})
+    sums = _grouped(frame, sens).sum()
+    neg = sums["n"] - sums["pos"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        by_group = pd.DataFrame(
+            {
+                "count": sums["n"],
+                "selection_rate": sums["pp"] / sums["n"],
+                "accuracy": sums["ok"] / sums["n"],
+                "tpr": np.where(sums["pos"] > 0, sums["tp"] / sums["pos"].where(sums["pos"] > 0, 1), 0.0),
+                "fpr": np.where(neg > 0, sums["fp"] / neg.where(neg > 0, 1), 0.0),
+            },
+            index=sums.index,
+        )
+    overall = {"selection_rate": float(p.mean()), "accuracy": float((t == p).mean())}
+    return by_group, overall
+
+
+def _regression_by_group(yt: Any, yp: Any, sens: Any) -> Any:
+    """Per-group count, mean prediction, MAE, RMSE and mean error."""
+    import numpy as np
+    import pandas as pd
+
+    err = yp - yt
+    frame = pd.DataFrame({"n": 1, "pred": yp, "abs": np.abs(err), "sq": err**2, "err": err})
+    grouped = _grouped(frame, sens)
+    sums, means = grouped["n"].sum(), grouped[["pred", "abs", "sq", "err"]].mean()
+    return pd.DataFrame(
+        {
+            "count": sums,
+            "mean_prediction": means["pred"],
+            "mae": means["abs"],
+            "rmse": np.sqrt(means["sq"]),
+            "mean_error": means["err"],
+        },
+        index=sums.index,
+    )
+
+
 def _infer_task(y_true: Any, y_pred: Any) -> str:
     labels = set(y_true.dropna().unique()) | set(y_pred.dropna().unique())
     if y_true.dtype.kind == "f" and y_pred.dtype.kind == "f" and len(labels) > 20:
@@ -150,8 +206,6 @@ def fairness(
     """
     import numpy as np
     import pandas as pd
-    from fairlearn import metrics as flm
-    from sklearn.metrics import accuracy_score
 
     if model is not None:
         if X is None:
@@ -193,7 +247,6 @@ def fairness(
         task = _infer_task(yt, yp)
     if task not in ("classification", "regression"):
         raise ValidationError(f"task must be auto, classification or regression, got {task!r}")
-    sf = sens if sens.shape[1] > 1 else sens.iloc[:, 0]
 
     notes: list[str] = []
     metrics: dict[str, float] = {}
@@ -214,60 +267,24 @@ def fairness(
             pos_label = matches[0]
         bt = (yt == pos_label).astype(int).to_numpy()
         bp = (yp == pos_label).astype(int).to_numpy()
-        frame = flm.MetricFrame(
-            metrics={
-                "count": flm.count,
-                "selection_rate": flm.selection_rate,
-                "accuracy": accuracy_score,
-                "tpr": flm.true_positive_rate,
-                "fpr": flm.false_positive_rate,
-            },
-            y_true=bt,
-            y_pred=bp,
-            sensitive_features=sf,
-        )
-        metrics["demographic_parity_difference"] = float(
-            flm.demographic_parity_difference(bt, bp, sensitive_features=sf)
-        )
-        metrics["demographic_parity_ratio"] = float(flm.demographic_parity_ratio(bt, bp, sensitive_features=sf))
-        metrics["equalized_odds_difference"] = float(flm.equalized_odds_difference(bt, bp, sensitive_features=sf))
-        diffs = frame.difference(method="between_groups")
+        by_group, overall = _classification_by_group(bt, bp, sens)
+        sr, tpr, fpr = by_group["selection_rate"], by_group["tpr"], by_group["fpr"]
+        metrics["demographic_parity_difference"] = float(sr.max() - sr.min())
+        metrics["demographic_parity_ratio"] = float(sr.min() / sr.max()) if sr.max() > 0 else math.nan
+        metrics["equalized_odds_difference"] = float(max(tpr.max() - tpr.min(), fpr.max() - fpr.min()))
         for name in ("accuracy", "tpr", "fpr"):
-            metrics[f"{name}_difference"] = float(diffs[name])
-        overall = frame.overall
-        metrics["overall_selection_rate"] = float(overall["selection_rate"])
-        metrics["overall_accuracy"] = float(overall["accuracy"])
+            metrics[f"{name}_difference"] = float(by_group[name].max() - by_group[name].min())
+        metrics["overall_selection_rate"] = overall["selection_rate"]
+        metrics["overall_accuracy"] = overall["accuracy"]
         default_checks = DEFAULT_CHECKS
     else:
-        ytf, ypf = yt.astype(float).to_numpy(), yp.astype(float).to_numpy()
-
-        def rmse(a: Any, b: Any) -> float:
-            return float(math.sqrt(np.mean((np.asarray(b) - np.asarray(a)) ** 2)))
-
-        def mae(a: Any, b: Any) -> float:
-            return float(np.mean(np.abs(np.asarray(b) - np.asarray(a))))
-
-        def mean_error(a: Any, b: Any) -> float:
-            return float(np.mean(np.asarray(b) - np.asarray(a)))
-
-        frame = flm.MetricFrame(
-            metrics={
-                "count": flm.count,
-                "mean_prediction": flm.mean_prediction,
-                "mae": mae,
-                "rmse": rmse,
-                "mean_error": mean_error,
-            },
-            y_true=ytf,
-            y_pred=ypf,
-            sensitive_features=sf,
-        )
-        diffs = frame.difference(method="between_groups")
+        by_group = _regression_by_group(yt.astype(float).to_numpy(), yp.astype(float).to_numpy(), sens)
         for name in ("mae", "rmse", "mean_prediction"):
-            metrics[f"{name}_difference"] = float(diffs[name])
-        metrics["overall_mae"] = float(frame.overall["mae"])
+            metrics[f"{name}_difference"] = float(by_group[name].max() - by_group[name].min())
+        err = yp.astype(float).to_numpy() - yt.astype(float).to_numpy()
+        metrics["overall_mae"] = float(np.mean(np.abs(err)))
         default_checks = []
-    by_group = frame.by_group.copy()
+    by_group = by_group.copy()
     by_group["count"] = by_group["count"].astype(int)
     by_group["small"] = by_group["count"] < min_group_size
     if isinstance(by_group.index, pd.MultiIndex):

@@ -99,6 +99,29 @@ def test_model_x_y_path_with_column_names_and_pos_label() -> None:
     assert rep.details["pos_label"] == "churn"
 
 
+def test_empty_denominators_match_fairlearn() -> None:
+    # group "b" has no actual positives (TPR's denominator) and group "c" no actual negatives
+    y = np.array([1, 0, 1, 0, 0, 0, 0, 0, 1, 1, 1, 1])
+    p = np.array([1, 1, 0, 0, 1, 0, 0, 0, 1, 0, 1, 1])
+    g = np.array(["a"] * 4 + ["b"] * 4 + ["c"] * 4)
+    rep = fairness(y, p, sensitive=g, log=False)
+    mf = flm.MetricFrame(
+        metrics={"tpr": flm.true_positive_rate, "fpr": flm.false_positive_rate},
+        y_true=y,
+        y_pred=p,
+        sensitive_features=g,
+    )
+    for grp in "abc":
+        assert rep.by_group.loc[grp, "tpr"] == pytest.approx(mf.by_group.loc[grp, "tpr"])
+        assert rep.by_group.loc[grp, "fpr"] == pytest.approx(mf.by_group.loc[grp, "fpr"])
+    assert rep.metrics["equalized_odds_difference"] == pytest.approx(
+        flm.equalized_odds_difference(y, p, sensitive_features=g)
+    )
+    assert rep.metrics["demographic_parity_ratio"] == pytest.approx(
+        flm.demographic_parity_ratio(y, p, sensitive_features=g)
+    )
+
+
 def test_small_groups_are_flagged_not_hidden() -> None:
     df = _data(n=1000, seed=3)
     groups = df.gender.to_numpy().copy()
