@@ -15,18 +15,14 @@ True
 
 from __future__ import annotations
 
-import fcntl
-import getpass
 import hashlib
 import json
 import os
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from .fsutil import atomic_write_json
+from .fsutil import atomic_write_json, locked, user_name
 from .workspace import Workspace, current
 
 GENESIS = "0" * 64
@@ -36,16 +32,6 @@ def _digest(entry: dict[str, Any]) -> str:
     body = {k: v for k, v in entry.items() if k != "hash"}
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str, allow_nan=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-
-
-@contextmanager
-def _locked(ws: Workspace) -> Iterator[None]:
-    with open(ws.locks / "audit.lock", "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _last_line(path: os.PathLike[str]) -> bytes | None:
@@ -77,7 +63,7 @@ def append(event: str, data: dict[str, Any] | None = None, *, workspace: Workspa
     ``event`` is a dotted name such as ``run.start``, ``snapshot.create``, ``job.finish``.
     """
     ws = workspace or current()
-    with _locked(ws):
+    with locked(ws.locks / "audit.lock"):
         last = _last_line(ws.audit_log)
         if last is None:
             seq, prev = 0, GENESIS
@@ -87,7 +73,7 @@ def append(event: str, data: dict[str, Any] | None = None, *, workspace: Workspa
         entry: dict[str, Any] = {
             "seq": seq,
             "ts": round(time.time(), 6),
-            "actor": _actor(),
+            "actor": user_name(),
             "event": event,
             "data": data or {},
             "prev": prev,
@@ -100,13 +86,6 @@ def append(event: str, data: dict[str, Any] | None = None, *, workspace: Workspa
             os.fsync(fh.fileno())
         atomic_write_json(ws.audit_head, {"seq": seq, "hash": entry["hash"]})
     return entry
-
-
-def _actor() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:  # no user name in some containers
-        return str(os.getuid())
 
 
 @dataclass

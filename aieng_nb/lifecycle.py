@@ -8,16 +8,16 @@ KILLED with a reason, instead of leaving it RUNNING forever or calling it FINISH
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import socket
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
 from . import audit
-from .fsutil import atomic_write_json
+from .fsutil import atomic_write_json, locked
 from .workspace import Workspace, current
 
 
@@ -73,7 +73,9 @@ def lease_is_dead(lease: dict[str, Any]) -> bool:
     """True when the owning process is certainly gone (same host; pid dead or reused)."""
     if lease.get("host") != socket.gethostname():
         return False
-    pid = int(lease.get("pid", -1))
+    pid = lease.get("pid")
+    if not isinstance(pid, int) or pid <= 0:
+        raise ValueError(f"lease has no valid pid: {pid!r}")
     if pid == os.getpid():
         return False
     try:
@@ -97,18 +99,25 @@ def recover(workspace: Workspace | None = None) -> list[dict[str, Any]]:
     if not leases:
         return []
     done = []
-    with open(ws.locks / "recover.lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            for path in leases:
-                try:
-                    lease = json.loads(path.read_text())
-                except (FileNotFoundError, ValueError):
+    with locked(ws.locks / "recover.lock"):
+        for path in leases:
+            try:
+                lease = json.loads(path.read_text())
+                if not lease_is_dead(lease):
                     continue
-                if lease_is_dead(lease):
-                    done.append(_recover_run(ws, lease))
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+                done.append(_recover_run(ws, lease))
+            except FileNotFoundError:  # recovered meanwhile by another process
+                continue
+            except Exception as exc:
+                # recovery must never block new runs: set the lease aside and say so
+                quarantine = ws.buffers / "quarantine"
+                quarantine.mkdir(exist_ok=True)
+                path.replace(quarantine / path.name)
+                warnings.warn(
+                    f"aieng: could not recover the run of {path.name} ({exc}); moved it to {quarantine}",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
     return done
 
 

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import abc
-import getpass
-import os
 import random
 from collections.abc import Sequence
 from typing import Any
 
+from ..fsutil import user_name  # noqa: F401  (re-exported for stores)
 from ..models import RunRecord
 
 # (key, value, timestamp_ms, step, is_nan): one metric point, as MLflow's tables hold it
@@ -21,13 +20,6 @@ _NOUNS = "falcon otter lynx heron maple cedar comet delta ember fjord harbor isl
 def random_run_name() -> str:
     """A readable default run name, like MLflow's (``swift-otter-42``)."""
     return f"{random.choice(_ADJECTIVES)}-{random.choice(_NOUNS)}-{random.randint(1, 999)}"
-
-
-def user_name() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:
-        return str(os.getuid())
 
 
 class TrackingStore(abc.ABC):
