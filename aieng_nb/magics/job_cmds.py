@@ -51,6 +51,46 @@ job.formatter_class = argparse.RawDescriptionHelpFormatter
 job.description = "Run notebooks as tracked jobs.\n\n" + "".join(p.format_usage() for p in _ACTIONS.values())
 
 
+class NotebookProgress:
+    """Cells done / total of the job as an HTML progress bar that updates in place."""
+
+    def __init__(self) -> None:
+        from IPython.display import HTML, display
+
+        self._html = HTML
+        self.handle = display(HTML("<em>starting job...</em>"), display_id=True)
+
+    def _show(self, text: str, done: int | None = None, total: int | None = None) -> None:
+        import html
+
+        bar = f"<progress value='{done}' max='{total}'></progress> " if total else ""
+        if self.handle is not None:
+            self.handle.update(self._html(f"{bar}<code>{html.escape(text)}</code>"))
+
+    def job_started(self, record: Any) -> None:
+        self._show(f"job {record.job_id}: starting")
+
+    def cell(self, record: Any, done: int, total: int) -> None:
+        self._show(f"job {record.job_id}: cell {done}/{total}", done, total)
+
+    def job_finished(self, record: Any) -> None:
+        extra = f": {record.error_summary}" if record.error else ""
+        self._show(
+            f"job {record.job_id}: {record.status}{extra}", record.cells_total or None, record.cells_total or None
+        )
+
+    def sweep(self, done: int, total: int, record: Any | None = None) -> None:
+        self._show(f"sweep: {done}/{total} jobs done", done, total)
+
+
+def _progress(quiet: bool, shell: Any) -> Any:
+    if quiet:
+        return False
+    if type(shell).__name__ == "ZMQInteractiveShell":
+        return NotebookProgress()
+    return True
+
+
 class JobTable(list):
     """A list of job records that shows as a table."""
 
@@ -94,7 +134,7 @@ def run(sub: str, line: str, cell: str | None, shell: Any) -> Any:
             executor=args.executor,
             address=args.address,
             monitor=parse_monitor(args.monitor),
-            progress=not args.quiet,
+            progress=_progress(args.quiet, shell),
         )
     if head.action == "list":
         return JobTable(runner.jobs(args.status, limit=args.last))

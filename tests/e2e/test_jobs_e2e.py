@@ -405,3 +405,17 @@ def test_ctrl_c_of_the_cli_stops_the_job(tmp_path, workspace, python_env):
     assert proc.wait(30) == 130
     (job,) = records.list_records(workspace=workspace)
     assert job.status == JobStatus.STOPPED and job.error["message"] == "interrupted"
+
+
+def test_notebook_progress_display_updates(tmp_path, shell):
+    from aieng_nb.magics.job_cmds import NotebookProgress
+
+    nb = write_notebook(tmp_path / "n.ipynb", ["a = 1", "b = 2"])
+    NotebookProgress()._show("job x: cell 1/2", 1, 2)  # a real display handle in a real shell
+    progress = NotebookProgress()
+    shown = []
+    progress._show = lambda text, done=None, total=None: shown.append((text, done, total))
+    job = run(nb, progress=progress)
+    assert job.status == JobStatus.COMPLETED
+    cells = [s for s in shown if s[1] is not None and "cell" in s[0]]
+    assert cells[-1][1] == cells[-1][2] and shown[-1][0].endswith("COMPLETED")
