@@ -30,6 +30,7 @@ from .hashing import (
     name_key,
 )
 from .index import check_name, open_stores
+from .objects import ObjectGone
 from .profile import profile_array, profile_files, profile_frame
 from .records import SnapshotRecord
 
@@ -90,49 +91,30 @@ def snapshot(
     check_name(name)
     ws, store, index = open_stores(workspace)
     run = lineage.active_run()
+    run_id = str(run.id) if run is not None else None
     hashed = hash_object(data)
-    digest = hashed.digest
-    findings_scan: privacy.ScanResult | None = None
     scan_mode = "full" if policy in ("block", "redact") else pii_scan
 
-    if kind in TABLE_KINDS and policy == "redact":
-        alias = index.read().get("aliases", {}).get(f"redact:{digest}")
-        if alias and store.exists(alias):
-            digest = alias
-        elif not (store.exists(digest) and _clean_full_scan(store.meta(digest))):
-            redacted, findings_scan = privacy.redact(data, key=privacy.workspace_key(ws))
-            if findings_scan.findings:
-                data = redacted
-                hashed = hash_series(data) if kind == "series" else hash_frame(data)
-                with index.edit() as idx:
-                    idx.setdefault("aliases", {})[f"redact:{digest}"] = hashed.digest
-                digest = hashed.digest
-
-    stored = False
-    if store.exists(digest):
-        meta = store.meta(digest)
-        if kind in TABLE_KINDS and policy != "allow" and _needs_scan(meta.get("pii", {}), scan_mode):
-            findings_scan = findings_scan or privacy.scan(data, mode=scan_mode)
-            meta["pii"] = _pii_meta(policy, findings_scan)
-            store.write_meta(digest, meta)
-        pii_now = meta.get("pii") or {}
-        if policy == "block" and pii_now.get("findings") and not pii_now.get("redacted"):
-            _block(name, digest, pii_now, ws)
-    else:
-        if kind in TABLE_KINDS and policy != "allow" and findings_scan is None:
-            findings_scan = privacy.scan(data, mode=scan_mode, arrow_columns=_text_arrays(hashed))
-        if policy == "block" and findings_scan is not None and findings_scan.findings:
-            _block(name, digest, _pii_meta(policy, findings_scan), ws)
-        pii_meta = _pii_meta(policy, findings_scan) if kind in TABLE_KINDS else {"policy": policy, "scanned": False}
-        stored = store.put(digest, lambda tmp: _write_object(tmp, data, kind, hashed, pii_meta, store.blobs))
-        meta = store.meta(digest)
-
-    version, new_version = index.tag(name, digest, run_id=str(run.id) if run is not None else None)
+    # Store (or find) the object, then tag it. A concurrent ``gc`` may delete an unreferenced object
+    # between the two; ``index.tag`` re-checks under the index lock (the lock gc holds while deleting)
+    # and raises ObjectGone, and the object is simply stored again.
+    for attempt in range(_STORE_ATTEMPTS):
+        try:
+            digest, meta, stored = _store(data, kind, hashed, name, policy, scan_mode, ws, store, index)
+            version, new_version = index.tag(name, digest, run_id=run_id)
+            break
+        except ObjectGone:
+            log.info("snapshot %s: object removed by a concurrent gc, storing it again", name)
+            if attempt == _STORE_ATTEMPTS - 1:
+                raise IntegrityError(
+                    f"snapshot {name}: the object was removed by a concurrent `aieng snapshots gc` "
+                    f"{_STORE_ATTEMPTS} times while it was being stored; run the snapshot again when gc is done"
+                ) from None
     meta["_version"] = version
-    run_id = lineage.record_use(index, meta, name, run)
     pii_info = meta.get("pii") or {}
     if pii_info.get("findings") and policy == "warn" and not pii_info.get("redacted"):
         log.warning("snapshot %s@%s: PII found (policy warn, stored as is): %s", name, version, _summary(pii_info))
+    # the audit entry follows the tag at once: a version never exists without its entry
     if stored or new_version:
         audit.append(
             "snapshot.create",
@@ -150,7 +132,73 @@ def snapshot(
             },
             workspace=ws,
         )
+    # lineage last: it talks to the tracking server (possibly remote), and the snapshot is already stored
+    try:
+        lineage.record_use(index, meta, name, run)
+    except Exception as exc:  # noqa: BLE001 - any tracking-store failure
+        log.warning(
+            "snapshot %s@%s is stored, but recording it as an input of run %s failed (%s: %s); "
+            "loading it in the run (aieng.load(%r)) tries again",
+            name,
+            version,
+            run_id,
+            type(exc).__name__,
+            exc,
+            f"{name}@{version}",
+        )
     return make_record(meta, name, version, index, stored=stored, seconds=time.perf_counter() - t0)
+
+
+_STORE_ATTEMPTS = 3
+
+
+def _store(
+    data: Any,
+    kind: str,
+    hashed: HashResult,
+    name: str,
+    policy: str,
+    scan_mode: str,
+    ws: Workspace,
+    store: Any,
+    index: Any,
+) -> tuple[str, dict[str, Any], bool]:
+    """Apply the PII policy and make sure the object exists: returns ``(digest, meta, stored)``.
+
+    Raises ObjectGone when a concurrent gc removes the object while it is being used.
+    """
+    digest = hashed.digest
+    findings_scan: privacy.ScanResult | None = None
+    if kind in TABLE_KINDS and policy == "redact":
+        alias = index.read().get("aliases", {}).get(f"redact:{digest}")
+        if alias and store.exists(alias):
+            digest = alias
+        elif not (store.exists(digest) and _clean_full_scan(store.meta(digest))):
+            redacted, findings_scan = privacy.redact(data, key=privacy.workspace_key(ws))
+            if findings_scan.findings:
+                data = redacted
+                hashed = hash_series(data) if kind == "series" else hash_frame(data)
+                with index.edit() as idx:
+                    idx.setdefault("aliases", {})[f"redact:{digest}"] = hashed.digest
+                digest = hashed.digest
+
+    if store.exists(digest):
+        meta = store.meta(digest)
+        if kind in TABLE_KINDS and policy != "allow" and _needs_scan(meta.get("pii", {}), scan_mode):
+            findings_scan = findings_scan or privacy.scan(data, mode=scan_mode)
+            meta["pii"] = _pii_meta(policy, findings_scan)
+            store.write_meta(digest, meta)
+        pii_now = meta.get("pii") or {}
+        if policy == "block" and pii_now.get("findings") and not pii_now.get("redacted"):
+            _block(name, digest, pii_now, ws)
+        return digest, meta, False
+    if kind in TABLE_KINDS and policy != "allow" and findings_scan is None:
+        findings_scan = privacy.scan(data, mode=scan_mode, arrow_columns=_text_arrays(hashed))
+    if policy == "block" and findings_scan is not None and findings_scan.findings:
+        _block(name, digest, _pii_meta(policy, findings_scan), ws)
+    pii_meta = _pii_meta(policy, findings_scan) if kind in TABLE_KINDS else {"policy": policy, "scanned": False}
+    stored = store.put(digest, lambda tmp: _write_object(tmp, data, kind, hashed, pii_meta, store.blobs))
+    return digest, store.meta(digest), stored
 
 
 def _text_arrays(hashed: HashResult) -> dict[int, Any]:

@@ -16,7 +16,7 @@ from typing import Any
 from ..exceptions import IntegrityError, ValidationError
 from ..fsutil import atomic_write_json
 from ..workspace import Workspace
-from .objects import ObjectStore
+from .objects import ObjectGone, ObjectStore
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 REF_RE = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9_.\-]*)(?:@(?P<version>\d+|latest))?$")
@@ -71,9 +71,13 @@ class Index:
     def tag(self, name: str, digest: str, run_id: str | None = None) -> tuple[int, bool]:
         """Point ``name`` at ``digest``: a new version unless the latest already is it. Returns (version, new).
 
-        Version numbers are never reused: deleted versions stay in the index as tombstones.
+        Version numbers are never reused: deleted versions stay in the index as tombstones. Raises
+        ObjectGone when the object does not exist (a concurrent gc removed it): nothing is tagged.
         """
         with self.edit() as data:
+            # under the index lock, which gc holds while it deletes: an object that exists now stays
+            if not self.store.exists(digest):
+                raise ObjectGone(f"no snapshot object {digest}: removed by gc before {name} could point at it")
             versions = data["names"].setdefault(name, [])
             alive = [v for v in versions if not v.get("deleted")]
             if alive and alive[-1]["hash"] == digest:

@@ -26,6 +26,10 @@ from .hashing import file_digest
 TMP_PREFIX = ".tmp-"
 
 
+class ObjectGone(NotFoundError):
+    """The object does not exist (any more): for example a concurrent gc removed it."""
+
+
 class ObjectStore:
     """Objects addressed by content hash under ``root`` (the workspace's ``snapshots`` folder).
 
@@ -62,12 +66,16 @@ class ObjectStore:
         try:
             return json.loads(path.read_text())
         except FileNotFoundError:
-            raise NotFoundError(f"no snapshot object {digest}") from None
+            raise ObjectGone(f"no snapshot object {digest}") from None
         except ValueError:
             raise IntegrityError(f"snapshot {digest[:12]}: meta.json is damaged") from None
 
     def write_meta(self, digest: str, meta: dict[str, Any]) -> None:
-        atomic_write_json(self.dir(digest) / "meta.json", meta)
+        """Replace an existing object's meta; ObjectGone when it was removed (never recreates the folder)."""
+        with self.lock(f"object-{digest}"):  # ``remove`` renames the folder away under this lock
+            if not self.exists(digest):
+                raise ObjectGone(f"no snapshot object {digest}")
+            atomic_write_json(self.dir(digest) / "meta.json", meta)
 
     def put(self, digest: str, write: Callable[[Path], dict[str, Any]]) -> bool:
         """Create object ``digest`` if absent: ``write(tmpdir)`` fills a temp folder and returns its meta.
