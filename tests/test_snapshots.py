@@ -604,6 +604,26 @@ def test_a_lineage_failure_keeps_the_snapshot_and_its_audit_entry(workspace, mon
     assert audit.verify().ok
 
 
+def test_store_locks_are_the_shared_fsutil_lock(workspace, monkeypatch):
+    from contextlib import contextmanager
+
+    from aieng_nb import fsutil
+
+    taken = []
+    real = fsutil.locked
+
+    @contextmanager
+    def spy(path):
+        taken.append(Path(path).name)
+        with real(path):
+            yield
+
+    monkeypatch.setattr(fsutil, "locked", spy)
+    aieng.snapshot(pd.DataFrame({"x": [1]}), name="l")
+    assert "index.lock" in taken and any(n.startswith("object-") for n in taken)
+    assert (workspace.path("snapshots", "locks") / "index.lock").is_file()
+
+
 def test_delete_versions_and_names_then_gc(workspace):
     v1 = aieng.snapshot(pd.DataFrame({"a": [1]}), name="t")
     v2 = aieng.snapshot(pd.DataFrame({"a": [2]}), name="t")

@@ -8,7 +8,6 @@ Every data file's xxh3 checksum is kept in ``meta.json`` and checked on read.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import shutil
@@ -19,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from .. import fsutil
 from ..exceptions import IntegrityError, NotFoundError
 from ..fsutil import atomic_write_json
 from .hashing import file_digest
@@ -53,13 +53,9 @@ class ObjectStore:
 
     @contextmanager
     def lock(self, name: str) -> Iterator[None]:
-        self.locks.mkdir(parents=True, exist_ok=True)
-        with open(self.locks / f"{name}.lock", "a") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+        """An exclusive cross-process lock ``locks/<name>.lock`` (``fsutil.locked``); not re-entrant."""
+        with fsutil.locked(self.locks / f"{name}.lock"):
+            yield
 
     def meta(self, digest: str) -> dict[str, Any]:
         path = self.dir(digest) / "meta.json"
