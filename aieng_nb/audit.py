@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from .exceptions import IntegrityError, ValidationError
 from .fsutil import atomic_write_json, locked, user_name
 from .workspace import Workspace, current
 
@@ -32,6 +33,30 @@ def _digest(entry: dict[str, Any]) -> str:
     body = {k: v for k, v in entry.items() if k != "hash"}
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str, allow_nan=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _repair_torn_tail(ws: Workspace) -> dict[str, Any] | None:
+    """A crash mid-append can leave a partial last line (no newline). Cut it off and return what
+    was cut (size and hash of the dropped bytes) so the next entry records it: nothing is hidden."""
+    try:
+        fh = open(ws.audit_log, "rb+")
+    except FileNotFoundError:
+        return None
+    with fh:
+        size = fh.seek(0, os.SEEK_END)
+        if size == 0:
+            return None
+        fh.seek(size - 1)
+        if fh.read(1) == b"\n":  # the common case: intact, one byte read
+            return None
+        fh.seek(0)
+        data = fh.read()
+        keep = data.rfind(b"\n") + 1
+        fh.truncate(keep)
+        fh.flush()
+        os.fsync(fh.fileno())
+    dropped = data[keep:]
+    return {"bytes": len(dropped), "sha256": hashlib.sha256(dropped).hexdigest()}
 
 
 def _last_line(path: os.PathLike[str]) -> bytes | None:
@@ -64,12 +89,20 @@ def append(event: str, data: dict[str, Any] | None = None, *, workspace: Workspa
     """
     ws = workspace or current()
     with locked(ws.locks / "audit.lock"):
+        repaired = _repair_torn_tail(ws)
         last = _last_line(ws.audit_log)
         if last is None:
             seq, prev = 0, GENESIS
         else:
-            tail = json.loads(last)
-            seq, prev = int(tail["seq"]) + 1, str(tail["hash"])
+            try:
+                tail = json.loads(last)
+                seq, prev = int(tail["seq"]) + 1, str(tail["hash"])
+            except (ValueError, KeyError, TypeError):
+                raise IntegrityError(
+                    f"the last entry of {ws.audit_log} is not a valid audit record; run `aieng audit verify`"
+                ) from None
+        if repaired:
+            data = {**(data or {}), "repaired_torn_tail": repaired}
         entry: dict[str, Any] = {
             "seq": seq,
             "ts": round(time.time(), 6),
@@ -176,6 +209,8 @@ def entries(
 
     >>> entries("run.", limit=5)  # doctest: +SKIP
     """
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ValidationError(f"limit must be a positive integer, got {limit!r}")
     ws = workspace or current()
     out: list[dict[str, Any]] = []
     if not ws.audit_log.exists():
@@ -193,3 +228,22 @@ def entries(
                 continue
             out.append(entry)
     return out[-limit:] if limit else out
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    """Entries as a plain text table (CLI and magic)."""
+    from .textutil import text_table
+
+    return text_table(
+        ["seq", "time", "event", "actor", "data"],
+        [
+            [
+                e["seq"],
+                time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e["ts"])),
+                e["event"],
+                e["actor"],
+                json.dumps(e["data"], default=str)[:80],
+            ]
+            for e in rows
+        ],
+    )

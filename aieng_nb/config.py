@@ -65,7 +65,13 @@ def get(name: str) -> object:
     value = getattr(obj, name)
     env = _ENV.get(name)
     if value == obj.trait_defaults(name) and env and os.environ.get(env):
-        return obj.traits()[name].from_string(os.environ[env])
+        raw = os.environ[env]
+        try:
+            return obj.traits()[name].from_string(raw)
+        except Exception:
+            from .exceptions import ValidationError
+
+            raise ValidationError(f"environment variable {env}={raw!r} is not a valid {name}") from None
     return value
 
 

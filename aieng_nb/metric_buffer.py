@@ -29,21 +29,38 @@ MAX_KEY = 250
 
 
 def mlflow_key(key: str) -> str:
-    """Map a metric or param name to one MLflow can hold, deterministically.
+    """Map a metric or param name to one MLflow can hold, deterministically and without collisions.
 
-    Characters MLflow rejects become ``_``; names over 250 characters are cut and end with a
-    short hash of the original, so two long names never collide.
+    A valid name is kept. Otherwise characters MLflow rejects become ``_`` and a short hash of
+    the original is appended, so ``loss@val`` never merges with a real ``loss_val``; names over
+    250 characters are cut before the hash.
 
+    >>> mlflow_key("loss")
+    'loss'
     >>> mlflow_key("loss@val")
-    'loss_val'
+    'loss_val-0d066e'
     >>> len(mlflow_key("x" * 300))
     250
     """
-    mapped = _ALLOWED.sub("_", str(key))
-    if len(mapped) > MAX_KEY:
-        suffix = hashlib.sha1(str(key).encode()).hexdigest()[:8]
-        mapped = f"{mapped[: MAX_KEY - 9]}~{suffix}".replace("~", "-")
-    return mapped or "_"
+    text = str(key)
+    mapped = _ALLOWED.sub("_", text)
+    if mapped == text and 0 < len(text) <= MAX_KEY:
+        return text
+    suffix = hashlib.sha1(text.encode()).hexdigest()[:6]
+    return f"{mapped[: MAX_KEY - 7]}-{suffix}"
+
+
+def valid_step(step: object) -> int | None:
+    """``step`` as an int MLflow can store (64-bit), or None when it is not one."""
+    import operator
+
+    if isinstance(step, bool):
+        return None
+    try:
+        value = operator.index(step)  # ints and NumPy integers, not floats or strings
+    except TypeError:
+        return None
+    return value if -(2**63) <= value < 2**63 else None
 
 
 class Journal:
@@ -132,11 +149,21 @@ class MetricBuffer:
             warnings.warn(message, RuntimeWarning, stacklevel=2)
 
     def _rows(self, calls: list[tuple[float, int | None, dict[str, Any]]]) -> list[MetricRow]:
+        """MLflow rows from buffered calls; a bad step or value drops only itself, with a warning."""
         rows: list[MetricRow] = []
         keys = self._keys
-        for ts, step, metrics in calls:
-            if step is None:
+        for ts, raw_step, metrics in calls:
+            if raw_step is None:
                 step = self._auto_step
+            else:
+                checked = valid_step(raw_step)
+                if checked is None:
+                    self.dropped += len(metrics)
+                    self._warn_once(
+                        f"step:{raw_step!r}", f"aieng: step {raw_step!r} is not a 64-bit integer; not logged"
+                    )
+                    continue
+                step = checked
             # like W&B: a call without a step comes one after the latest step seen
             self._auto_step = max(self._auto_step, step + 1)
             ms = int(ts * 1000)
@@ -150,9 +177,11 @@ class MetricBuffer:
                         )
                 try:
                     number = float(value)
-                except (TypeError, ValueError):
+                except (TypeError, ValueError, OverflowError):
                     self.dropped += 1
-                    self._warn_once(f"type:{key}", f"aieng: metric {key!r} value {value!r} is not a number; not logged")
+                    self._warn_once(
+                        f"type:{key}", f"aieng: metric {key!r} value {value!r:.40} is not a float; not logged"
+                    )
                     continue
                 if math.isnan(number):
                     rows.append((name, number, ms, step, True))

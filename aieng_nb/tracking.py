@@ -27,13 +27,15 @@ from typing import Any
 
 from . import audit, config, lifecycle
 from .exceptions import NoActiveRunError, NotFoundError, ValidationError
+from .fsutil import user_name
 from .metric_buffer import MetricBuffer, journal_for, mlflow_key
 from .models import TERMINAL_STATUSES, Comparison, RunRecord, RunTable
 from .stores import open_store
-from .stores.base import TrackingStore, encode_params, random_run_name, user_name
+from .stores.base import TrackingStore, encode_params, random_run_name
 from .workspace import Workspace, current
 
 RUN_ID_ENV = "AIENG_RUN_ID"
+MAX_TAG_VALUE = 8000
 DEFAULT_EXPERIMENT = "Default"
 
 _time = time.time
@@ -50,7 +52,14 @@ class Run:
     """A handle on a run: usable as a context manager, renders as HTML in Jupyter."""
 
     def __init__(
-        self, run_id: str, name: str, experiment: str, experiment_id: str, store: TrackingStore, owned: bool
+        self,
+        run_id: str,
+        name: str,
+        experiment: str,
+        experiment_id: str,
+        store: TrackingStore,
+        owned: bool,
+        flush_interval: float,
     ) -> None:
         self.id = run_id
         self.name = name
@@ -64,7 +73,7 @@ class Run:
             run_id,
             store,
             journal_for(self.workspace.buffers, run_id),
-            float(config.get("flush_interval")),  # type: ignore[arg-type]
+            flush_interval,
             journal_first=not self.workspace.is_local,
         ).start()
         self.background: list[threading.Thread] = []
@@ -137,7 +146,7 @@ def _attach_from_env() -> Run | None:
         return None
     store = _store()
     record = store.get_run(run_id)
-    run = Run(run_id, record.name, record.experiment, record.experiment_id, store, owned=False)
+    run = Run(run_id, record.name, record.experiment, record.experiment_id, store, False, _flush_interval())
     _set_active(run)
     _register_atexit()
     return run
@@ -159,13 +168,29 @@ def _require_run(what: str) -> Run:
     return run
 
 
+def _flush_interval() -> float:
+    value = float(config.get("flush_interval"))  # type: ignore[arg-type]
+    if not 0 < value <= 60:
+        raise ValidationError(f"flush_interval must be between 0 and 60 seconds, got {value}")
+    return value
+
+
 def _check_tags(tags: dict[str, Any] | None) -> dict[str, str]:
     out = {}
     for key, value in (tags or {}).items():
         if not isinstance(key, str) or not key.strip():
             raise ValidationError(f"tag names must be non-empty strings, got {key!r}")
-        out[mlflow_key(key)] = str(value)
+        text = str(value)
+        if len(text) > MAX_TAG_VALUE:
+            raise ValidationError(f"tag {key!r} is {len(text)} characters; MLflow holds at most {MAX_TAG_VALUE}")
+        out[mlflow_key(key)] = text
     return out
+
+
+def _check_params(params: dict[str, Any] | None) -> dict[str, str]:
+    if params is not None and not isinstance(params, dict):
+        raise ValidationError(f"params must be a dict, got {type(params).__name__}")
+    return {mlflow_key(key): value for key, value in encode_params(params or {}).items()}
 
 
 def _check_name(kind: str, value: str | None) -> None:
@@ -188,7 +213,8 @@ def start_run(
     _check_name("experiment", experiment)
     _check_name("run name", name)
     clean_tags = _check_tags(tags)
-    clean_params = {mlflow_key(k): v for k, v in encode_params(params or {}).items()}
+    clean_params = _check_params(params)
+    interval = _flush_interval()
     attached = _state.run or _attach_from_env()
     if attached is not None and not attached.owned:
         if clean_params or clean_tags:
@@ -216,17 +242,25 @@ def start_run(
     if parent is not None:
         system_tags["mlflow.parentRunId"] = parent.id
     run_id = store.create_run(exp_id, run_name, {**system_tags, **clean_tags}, int(time.time() * 1000))
-    lifecycle.write_lease(ws, run_id, ws.tracking_uri)
-    if _state.pending_seed is not None:
-        clean_params.setdefault("seed", str(_state.pending_seed))
-    if clean_params:
-        store.log_batch(run_id, params=clean_params)
-    run = Run(run_id, run_name, exp_name, exp_id, store, owned=True)
+    try:
+        lifecycle.write_lease(ws, run_id, ws.tracking_uri)
+        if _state.pending_seed is not None:
+            clean_params.setdefault("seed", str(_state.pending_seed))
+        if clean_params:
+            store.log_batch(run_id, params=clean_params)
+        audit.append("run.start", {"run_id": run_id, "experiment": exp_name, "name": run_name}, workspace=ws)
+        run = Run(run_id, run_name, exp_name, exp_id, store, True, interval)
+    except BaseException as exc:
+        # never leave a half-started run RUNNING: say it failed to start, and why
+        store.log_batch(run_id, tags={"aieng.end_reason": f"start failed: {exc}"[:MAX_TAG_VALUE]})
+        store.set_status(run_id, "FAILED", int(time.time() * 1000))
+        lifecycle.remove_lease(ws, run_id)
+        raise
+    _state.pending_seed = None
     if parent is not None:
         _state.stack.append(parent)
     _set_active(run)
     _register_atexit()
-    audit.append("run.start", {"run_id": run_id, "experiment": exp_name, "name": run_name}, workspace=ws)
     if config.get("capture_environment"):
         thread = threading.Thread(target=_capture_environment, args=(run,), name="aieng-env", daemon=True)
         thread.start()
@@ -276,20 +310,19 @@ def end_run(status: str = "FINISHED") -> RunRecord | None:
         run.buffer.close()
         _set_active(None)
         return None
-    try:
-        for thread in run.background:
-            thread.join(timeout=60)
-        for hook in list(end_hooks):
-            try:
-                hook(run)
-            except Exception as exc:
-                warnings.warn(f"aieng: end-of-run capture failed: {exc}", RuntimeWarning, stacklevel=2)
-        run.buffer.close()
-        lifecycle.attach_cells(run.store, run.workspace, run.id)
-        run.store.set_status(run.id, status, int(time.time() * 1000))
-    finally:
-        lifecycle.remove_lease(run.workspace, run.id)
-        _set_active(_state.stack.pop() if _state.stack else None)
+    for thread in run.background:
+        thread.join(timeout=60)
+    for hook in list(end_hooks):
+        try:
+            hook(run)
+        except Exception as exc:
+            warnings.warn(f"aieng: end-of-run capture failed: {exc}", RuntimeWarning, stacklevel=2)
+    run.buffer.close()
+    lifecycle.attach_cells(run.store, run.workspace, run.id)
+    run.store.set_status(run.id, status, int(time.time() * 1000))
+    # only once the status is stored: until then the run stays active and `end` can be retried
+    lifecycle.remove_lease(run.workspace, run.id)
+    _set_active(_state.stack.pop() if _state.stack else None)
     audit.append("run.end", {"run_id": run.id, "status": status}, workspace=run.workspace)
     return run.store.get_run(run.id)
 
@@ -340,7 +373,9 @@ def log_metrics(metrics: dict[str, float], step: int | None = None, run_id: str 
         _require_run("log_metrics").buffer.calls.append((_time(), step, dict(metrics)))
         return
     ws = current()
-    buffer = MetricBuffer(run_id, _store(ws), journal_for(ws.buffers, run_id), 1.0, journal_first=False)
+    store = _store(ws)
+    run_id = store.resolve_run_id(run_id)
+    buffer = MetricBuffer(run_id, store, journal_for(ws.buffers, run_id), 1.0, journal_first=False)
     buffer.calls.append((_time(), 0 if step is None else step, dict(metrics)))
     buffer.flush()
 
@@ -355,10 +390,8 @@ def _target(run_id: str | None, what: str) -> tuple[str, TrackingStore]:
 
 def log_params(params: dict[str, Any], run_id: str | None = None) -> None:
     """Record parameters (values become strings, as in MLflow; a param cannot change later)."""
-    if not isinstance(params, dict):
-        raise ValidationError(f"params must be a dict, got {type(params).__name__}")
+    encoded = _check_params(params)
     target, store = _target(run_id, "log_params")
-    encoded = {mlflow_key(k): v for k, v in encode_params(params).items()}
     store.log_batch(target, params=encoded)
     audit.append("run.params", {"run_id": target, "params": encoded})
 
@@ -368,8 +401,10 @@ def log_param(key: str, value: Any, run_id: str | None = None) -> None:
 
 
 def set_tags(tags: dict[str, Any], run_id: str | None = None) -> None:
+    clean = _check_tags(tags)
     target, store = _target(run_id, "set_tags")
-    store.log_batch(target, tags=_check_tags(tags))
+    store.log_batch(target, tags=clean)
+    audit.append("run.tags", {"run_id": target, "tags": clean})
 
 
 def log_artifact(
@@ -412,6 +447,7 @@ def log_dataset_input(
     """Record a dataset as an input of the run (MLflow's dataset inputs, shown in its UI)."""
     target, store = _target(run_id, "log_dataset_input")
     store.log_dataset_input(target, name, digest, source, schema, profile)
+    audit.append("run.input", {"run_id": target, "name": name, "digest": digest})
 
 
 def flush() -> None:
@@ -445,9 +481,9 @@ def seed(value: int) -> dict[str, bool]:
         seeded["torch"] = True
     run = active_run()
     if run is not None:
-        run.store.log_batch(
-            run.id, params={"seed": str(value)}, tags={"aieng.seeded": ",".join(k for k, v in seeded.items() if v)}
-        )
+        libraries = ",".join(k for k, v in seeded.items() if v)
+        run.store.log_batch(run.id, params={"seed": str(value)}, tags={"aieng.seeded": libraries})
+        audit.append("run.seed", {"run_id": run.id, "seed": value, "libraries": libraries})
     else:
         _state.pending_seed = value
     return seeded
@@ -463,8 +499,8 @@ def get_run(run_id: str) -> RunRecord:
 
 def runs(experiment: str | None = None, last: int | None = None, status: str | None = None) -> RunTable:
     """Runs, newest first; filter by experiment and status; ``last`` limits the count."""
-    if last is not None and (not isinstance(last, int) or last < 1):
-        raise ValidationError(f"last must be a positive integer, got {last!r}")
+    if last is not None and (isinstance(last, bool) or not isinstance(last, int) or not 1 <= last <= 1_000_000):
+        raise ValidationError(f"last must be an integer from 1 to 1,000,000, got {last!r}")
     if status is not None:
         status = status.upper()
         if status not in ("RUNNING", "SCHEDULED", *TERMINAL_STATUSES):
@@ -494,12 +530,13 @@ def create_run(
     store = _store()
     exp_id = store.get_or_create_experiment(experiment)
     all_tags = {"mlflow.user": user_name(), "mlflow.source.type": "JOB", **_check_tags(tags)}
+    clean_params = _check_params(params)
     if parent_run_id:
         all_tags["mlflow.parentRunId"] = parent_run_id
     run_name = name or random_run_name()
     run_id = store.create_run(exp_id, run_name, all_tags, int(time.time() * 1000))
-    if params:
-        store.log_batch(run_id, params={mlflow_key(k): v for k, v in encode_params(params).items()})
+    if clean_params:
+        store.log_batch(run_id, params=clean_params)
     audit.append("run.start", {"run_id": run_id, "experiment": experiment, "name": run_name, "owner": "job"})
     return run_id
 

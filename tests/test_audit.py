@@ -143,3 +143,31 @@ def test_concurrent_writers_lose_nothing_and_the_chain_verifies(workspace):
         (str(w), i) for w in range(4) for i in range(40)
     }
     assert audit.verify(workspace=workspace).ok
+
+
+def test_a_torn_last_line_is_cut_and_the_cut_is_recorded(workspace):
+    _fill(workspace, 3)
+    with open(workspace.audit_log, "ab") as fh:
+        fh.write(b'{"seq": 3, "partial')  # a crash mid-append
+    entry = audit.append("run.start", {"run_id": "after"}, workspace=workspace)
+    assert entry["seq"] == 3
+    assert entry["data"]["repaired_torn_tail"]["bytes"] == len(b'{"seq": 3, "partial')
+    assert audit.verify(workspace=workspace).ok
+
+
+def test_a_corrupt_last_entry_stops_appends_with_a_clear_error(workspace):
+    from aieng_nb.exceptions import IntegrityError
+
+    _fill(workspace, 2)
+    lines = _lines(workspace)
+    lines[-1] = "garbage"
+    _write(workspace, lines)
+    with pytest.raises(IntegrityError, match="audit verify"):
+        audit.append("run.start", {}, workspace=workspace)
+
+
+def test_entries_limit_must_be_positive(workspace):
+    from aieng_nb.exceptions import ValidationError
+
+    with pytest.raises(ValidationError):
+        audit.entries(limit=0, workspace=workspace)

@@ -64,13 +64,25 @@ def test_a_capture_failure_is_a_warning_and_never_breaks_the_cell(shell, workspa
 
 
 def test_track_runs_the_cell_in_a_new_run_and_marks_failure(shell):
-    magic(shell, "track --name fe", "z = 3")
+    assert magic(shell, "track --name fe", "z = 3\nz * 2") == 6  # the last expression is the cell's value
     assert shell.user_ns["z"] == 3
-    magic(shell, "track --name broken", "raise ValueError('no')")
+    result = shell.run_cell("%%aieng track --name broken\nraise ValueError('no')")
+    assert not result.success and isinstance(result.error_in_exec, ValueError)  # papermill sees the failure
     runs = {r.name: r for r in aieng.runs()}
     assert runs["fe"].status == "FINISHED"
     assert runs["broken"].status == "FAILED"
     assert tracking.active_run() is None
+
+
+def test_track_with_a_syntax_error_creates_no_run(shell):
+    result = shell.run_cell("%%aieng track --name bad\nx = (")
+    assert not result.success
+    assert aieng.runs() == []
+
+
+def test_track_understands_ipython_syntax(shell):
+    magic(shell, "track --name magic-inside", "%config Aieng.capture_cells = True\nw = 1")
+    assert shell.user_ns["w"] == 1 and aieng.runs()[0].status == "FINISHED"
 
 
 def test_track_inside_an_active_run_uses_it(shell):
@@ -126,6 +138,9 @@ BAD_INPUT = [
     ("seed -5", "seed must be"),
     ("track --name x", "cell magic"),
     ("runs --last 0", "at least 1"),
+    ("runs --last 99999999999999999999", "1,000,000"),
+    ("audit list --last 0", "positive"),
+    ("start --tag k=" + "v" * 9000, "at most 8000"),
     ("runs --last many", "invalid int"),
     ("runs --status done", "invalid choice"),
     ("runs --experiment nope", "no experiment"),
@@ -146,6 +161,7 @@ def test_bad_input_is_one_usage_error_line_and_creates_nothing(shell, workspace,
     assert "\n" not in str(info.value)
     assert tracking.active_run() is None
     assert audit.entries(workspace=workspace) == []
+    assert aieng.runs() == []
 
 
 def test_bad_input_while_a_run_is_active_leaves_it_alone(shell):

@@ -83,11 +83,13 @@ def test_nan_is_kept_and_inf_is_rejected_with_a_warning(client):
 
 def test_keys_mlflow_cannot_hold_are_mapped_deterministically(client):
     with aieng.start_run() as run:
-        aieng.log(**{"loss@val": 1.0, "x" * 300: 2.0, "y" * 300: 3.0}, step=0)
+        aieng.log(**{"loss@val": 1.0, "loss_val": 5.0, "x" * 300: 2.0, "y" * 300: 3.0}, step=0)
         with pytest.warns(RuntimeWarning, match="logged as"):
             aieng.flush()
     metrics = client.get_run(run.id).data.metrics
-    assert metrics["loss_val"] == 1.0
+    mapped = tracking.mlflow_key("loss@val")
+    assert mapped.startswith("loss_val-") and metrics[mapped] == 1.0
+    assert metrics["loss_val"] == 5.0  # a real "loss_val" is not merged with the mapped one
     long_keys = [k for k in metrics if len(k) > 100]
     assert len(long_keys) == 2 and all(len(k) == 250 for k in long_keys)
     assert tracking.mlflow_key("x" * 300) == tracking.mlflow_key("x" * 300)
@@ -96,9 +98,88 @@ def test_keys_mlflow_cannot_hold_are_mapped_deterministically(client):
 def test_non_numeric_metric_is_skipped_with_a_warning(client):
     with aieng.start_run() as run:
         aieng.log(note="hello", ok=1.0, step=0)
-        with pytest.warns(RuntimeWarning, match="not a number"):
+        with pytest.warns(RuntimeWarning, match="not a float"):
             aieng.flush()
     assert client.get_run(run.id).data.metrics == {"ok": 1.0}
+
+
+def test_a_bad_step_or_huge_value_drops_only_itself(client):
+    import numpy as np
+
+    with aieng.start_run() as run:
+        aieng.log(good=1.0, step=0)
+        aieng.log(good=9.0, step=2**70)  # beyond 64 bits
+        aieng.log(good=9.0, step="5")
+        aieng.log(good=9.0, step=1.5)
+        aieng.log(bad=10**400, good=2.0, step=np.int64(1))
+        with pytest.warns(RuntimeWarning):
+            aieng.flush()
+        aieng.log(good=3.0, step=2)
+    assert [(m.step, m.value) for m in client.get_metric_history(run.id, "good")] == [(0, 1.0), (1, 2.0), (2, 3.0)]
+    assert client.get_run(run.id).info.status == "FINISHED"
+
+
+def test_param_names_mlflow_cannot_hold_are_mapped_without_merging():
+    with aieng.start_run() as run:
+        aieng.log_params({"a@b": 1, "a_b": 2})
+    params = aieng.get_run(run.id).params
+    assert params["a_b"] == "2" and params[tracking.mlflow_key("a@b")] == "1"
+
+
+def test_log_metrics_to_another_run_resolves_its_id(client):
+    with aieng.start_run() as first:
+        pass
+    with aieng.start_run():
+        aieng.log_metrics({"late": 1.5}, step=3, run_id=first.id[:10])
+        with pytest.raises(NotFoundError):
+            aieng.log_metrics({"late": 1.5}, run_id="fff0000")
+    assert client.get_run(first.id).data.metrics == {"late": 1.5}
+
+
+def test_bad_flush_interval_is_refused_before_anything_is_created(monkeypatch):
+    for raw in ("abc", "0", "-1"):
+        monkeypatch.setenv("AIENG_FLUSH_INTERVAL", raw)
+        with pytest.raises(ValidationError, match="AIENG_FLUSH_INTERVAL|flush_interval"):
+            aieng.start_run()
+    assert aieng.runs() == []
+
+
+def test_a_failure_after_the_run_is_created_marks_it_failed_not_running(workspace):
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(tracking.audit, "append", broken)
+        with pytest.raises(OSError):
+            aieng.start_run(name="half")
+    [run] = aieng.runs()
+    assert run.status == "FAILED" and "disk full" in run.tags["aieng.end_reason"]
+    assert aieng.active_run() is None and not list(workspace.buffers.glob("*.lease"))
+
+
+def test_end_run_that_cannot_store_its_status_stays_active_and_can_be_retried(monkeypatch):
+    run = aieng.start_run()
+    original = run.store.set_status
+
+    def down(*args, **kwargs):
+        raise OSError("store unreachable")
+
+    monkeypatch.setattr(run.store, "set_status", down)
+    with pytest.raises(OSError):
+        aieng.end_run()
+    assert aieng.active_run() is run
+    monkeypatch.setattr(run.store, "set_status", original)
+    assert aieng.end_run().status == "FINISHED"
+
+
+def test_pending_seed_is_used_once():
+    aieng.seed(3)
+    with aieng.start_run() as first:
+        pass
+    with aieng.start_run() as second:
+        pass
+    assert aieng.get_run(first.id).params == {"seed": "3"}
+    assert aieng.get_run(second.id).params == {}
 
 
 def test_numpy_and_torch_scalars_are_logged(client):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from .. import audit
-from ..textutil import print_json, text_table
+from ..textutil import print_json
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -33,10 +33,5 @@ def _list(args: argparse.Namespace) -> int:
     if args.json:
         print_json(rows)
     else:
-        print(
-            text_table(
-                ["seq", "event", "actor", "data"],
-                [[e["seq"], e["event"], e["actor"], str(e["data"])[:80]] for e in rows],
-            )
-        )
+        print(audit.table(rows))
     return 0

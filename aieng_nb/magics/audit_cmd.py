@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from .. import audit
-from ..textutil import text_table
 from .parsing import AiengArgumentParser
 
 parser = AiengArgumentParser("audit", description="Verify or list the audit trail.")
@@ -24,9 +23,5 @@ def run(sub: str, line: str, cell: str | None, shell: Any) -> Any:
         print(result)
         return None
     rows = audit.entries(args.event, run_id=args.run, limit=args.last)
-    print(
-        text_table(
-            ["seq", "event", "actor", "data"], [[e["seq"], e["event"], e["actor"], str(e["data"])[:80]] for e in rows]
-        )
-    )
+    print(audit.table(rows))
     return None

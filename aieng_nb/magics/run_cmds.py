@@ -76,17 +76,38 @@ def run(sub: str, line: str, cell: str | None, shell: Any) -> Any:
     return _track(args, cell, shell)
 
 
-def _track(args: Any, cell: str | None, shell: Any) -> None:
+def _track(args: Any, cell: str | None, shell: Any) -> Any:
+    """Run the cell like IPython's ``%%time`` does (in the user namespace, value of the last
+    expression returned) so an exception fails the cell itself: papermill and nbclient see it."""
     if cell is None:
         raise UsageError("track is a cell magic: put %%aieng track at the top of a cell")
     tags = _tags(args.tag)
-    if tracking.active_run() is not None:
-        if args.name or args.experiment:
-            raise UsageError("a run is already active; %%aieng track runs the cell in it (drop --name/--experiment)")
-        shell.run_cell(cell)
-        return None
+    active = tracking.active_run() is not None
+    if active and (args.name or args.experiment or tags):
+        raise UsageError("a run is already active; %%aieng track runs the cell in it (drop --name/--experiment/--tag)")
+    body, last = _compile(shell, cell)  # a syntax error fails here, before any run exists
+    if active:
+        return _execute(shell, body, last)
     tracking.start_run(name=args.name, experiment=args.experiment, tags=tags)
-    result = shell.run_cell(cell)
-    failed = not result.success
-    tracking.end_run("FAILED" if failed else "FINISHED")
-    return None
+    try:
+        value = _execute(shell, body, last)
+    except BaseException:
+        tracking.end_run("FAILED")
+        raise
+    tracking.end_run("FINISHED")
+    return value
+
+
+def _compile(shell: Any, cell: str) -> tuple[Any, Any]:
+    import ast
+
+    tree = shell.compile.ast_parse(shell.transform_cell(cell))
+    last = None
+    if tree.body and isinstance(tree.body[-1], ast.Expr):
+        last = compile(ast.Expression(tree.body.pop().value), "<aieng track>", "eval")
+    return compile(tree, "<aieng track>", "exec"), last
+
+
+def _execute(shell: Any, body: Any, last: Any) -> Any:
+    exec(body, shell.user_global_ns, shell.user_ns)
+    return eval(last, shell.user_global_ns, shell.user_ns) if last is not None else None

@@ -7,7 +7,6 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
-from ..fsutil import user_name  # noqa: F401  (re-exported for stores)
 from ..models import RunRecord
 
 # (key, value, timestamp_ms, step, is_nan): one metric point, as MLflow's tables hold it

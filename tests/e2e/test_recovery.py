@@ -88,3 +88,13 @@ def test_live_runs_of_other_processes_are_left_alone(workspace, python_env):
         proc.kill()
         proc.wait()
     assert aieng.recover()[0]["status"] == "KILLED"
+
+
+def test_a_lease_that_cannot_be_recovered_does_not_block_new_runs(workspace):
+    lease = workspace.buffers / "deadbeef.lease"
+    lease.write_text(json.dumps({"run_id": "deadbeef", "pid": 1 << 30, "host": __import__("socket").gethostname()}))
+    with pytest.warns(RuntimeWarning, match="could not recover"):
+        with aieng.start_run(name="fine") as run:
+            pass
+    assert aieng.get_run(run.id).status == "FINISHED"
+    assert (workspace.buffers / "quarantine" / "deadbeef.lease").exists()
