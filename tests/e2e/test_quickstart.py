@@ -39,16 +39,23 @@ def test_quickstart_notebook_runs_under_papermill(workspace, tmp_path, monkeypat
     assert {"aieng/cells.jsonl", "aieng/environment.json"} <= files
 
 
-def test_aieng_demo_prints_where_the_results_are(workspace, tmp_path, python_env):
+def test_aieng_demo_runs_the_job_with_reports_and_prints_where_they_are(workspace, tmp_path, python_env):
+    import re
+    from pathlib import Path
+
     out = subprocess.run(
-        [sys.executable, "-m", "aieng_nb.cli", "demo", "--output", str(tmp_path / "demo")],
-        capture_output=True,
-        text=True,
-        env=python_env,
-        timeout=300,
-        cwd=tmp_path,
+        [sys.executable, "-m", "aieng_nb.cli", "demo"],
+        capture_output=True, text=True, env=python_env, timeout=600, cwd=tmp_path,
     )
-    assert out.returncode == 0, out.stderr
-    assert "run:" in out.stdout and "notebook:" in out.stdout and "mlflow ui" in out.stdout
-    assert (tmp_path / "demo" / "01-quickstart.ipynb").exists()
-    assert aieng.runs(experiment="quickstart")[0].status == "FINISHED"
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "COMPLETED" in out.stdout and "mlflow ui" in out.stdout
+    for kind in ("monitor", "explain", "fairness"):
+        match = re.search(rf"^{kind} report: +(\S+)", out.stdout, re.M)
+        assert match and Path(match.group(1)).is_file(), out.stdout
+    notebook = re.search(r"^output notebook: +(\S+)", out.stdout, re.M).group(1)
+    assert Path(notebook).is_file()
+    [job] = aieng.jobs()
+    run = aieng.get_run(job.run_id)
+    assert run.status == "FINISHED" and run.metrics["accuracy"] > 0.8
+    snap = aieng.snapshots.show("breast-cancer-train")
+    assert job.run_id in snap.used_by
