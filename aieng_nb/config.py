@@ -29,6 +29,10 @@ class Aieng(Configurable):
     )
     capture_notebook = Bool(True, help="Attach the notebook file to the run at end").tag(config=True)
     pii_policy = Unicode("warn", help="Default PII policy for snapshots: warn, block, redact, allow").tag(config=True)
+    job_executor = Unicode("local", help="Default executor for jobs and sweeps: local, process, dask").tag(config=True)
+    dask_address = Unicode("", help="Dask scheduler address for the dask executor, e.g. tcp://host:8786").tag(
+        config=True
+    )
 
 
 _ENV = {
@@ -36,6 +40,8 @@ _ENV = {
     "tracking_uri": "AIENG_TRACKING_URI",
     "flush_interval": "AIENG_FLUSH_INTERVAL",
     "pii_policy": "AIENG_PII_POLICY",
+    "job_executor": "AIENG_JOB_EXECUTOR",
+    "dask_address": "AIENG_DASK_ADDRESS",
 }
 
 _settings: Aieng | None = None

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from .. import config
 from ..exceptions import MissingDependencyError, ValidationError
 from . import Executor
 
@@ -42,9 +43,8 @@ class DaskExecutor(Executor):
     name = "dask"
 
     def __init__(self, address: str | None = None, parallel: int | None = None, **options: Any) -> None:
-        import os
 
-        super().__init__(address or os.environ.get("AIENG_DASK_ADDRESS"), parallel, **options)
+        super().__init__(address or (str(config.get("dask_address")) or None), parallel, **options)
         if not self.address:
             raise ValidationError("the dask executor needs a scheduler address: --address tcp://HOST:8786")
         try:

@@ -21,7 +21,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from .. import audit
+from .. import audit, config
 from ..exceptions import ValidationError
 from ..fsutil import atomic_write_text
 from ..workspace import Workspace, current
@@ -162,9 +162,9 @@ def run_job(
 
     ws = workspace or current()
     records.recover_stale(ws)
-    name = executor or os.environ.get("AIENG_JOB_EXECUTOR") or "local"
+    name = executor or str(config.get("job_executor") or "local")
     if name == "dask":
-        address = address or os.environ.get("AIENG_DASK_ADDRESS")
+        address = address or (str(config.get("dask_address")) or None)
     record = prepare_job(notebook, parameters, executor=name, address=address, workspace=ws, **options)
     with get_executor(name)(address=address, parallel=1) as ex:
         (final,) = list(ex.run([record.job_id], ws, progress=resolve(progress)))

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import audit
+from .. import audit, config
 from ..exceptions import ValidationError
 from ..fsutil import atomic_write_json
 from ..workspace import Workspace, current
@@ -189,7 +189,7 @@ def sweep(
     # validate every point before anything runs
     for point in points:
         _params.resolve_parameters(declared, {**(fixed or {}), **point}, allow_unknown=allow_unknown)
-    name = executor or os.environ.get("AIENG_JOB_EXECUTOR") or "local"
+    name = executor or str(config.get("job_executor") or "local")
     sweep_id = "s" + records.JobRecord.new("x").job_id
     experiment = experiment or nb_path.stem
     parent = create_run(
