@@ -9,6 +9,7 @@ from pathlib import Path
 from . import config
 
 DIRNAME = ".aieng"
+_ensured: set[Path] = set()
 
 
 @dataclass(frozen=True)
@@ -64,11 +65,17 @@ class Workspace:
         return self.tracking_uri == f"sqlite:///{self.mlflow_db}"
 
     def ensure(self) -> Workspace:
+        """Create the folders (once per process and root)."""
+        if self.root in _ensured and self.locks.is_dir():
+            return self
         for sub in (self.root, self.artifacts, self.buffers, self.locks):
             sub.mkdir(parents=True, exist_ok=True)
         gitignore = self.root / ".gitignore"
-        if not gitignore.exists():
-            gitignore.write_text("*\n")
+        if not gitignore.exists():  # the workspace holds data and secrets: keep it out of git
+            from .fsutil import atomic_write_text
+
+            atomic_write_text(gitignore, "*\n")
+        _ensured.add(self.root)
         return self
 
 
