@@ -563,6 +563,8 @@ def _reset() -> None:
     for run in [_state.run, *_state.stack]:
         if run is not None:
             run.buffer._stop.set()
+            for thread in run.background:  # the environment capture still writes to the store
+                thread.join(timeout=30)
     for store in _state.stores.values():
         store.close()
     _state.__init__()  # type: ignore[misc]

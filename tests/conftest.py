@@ -46,6 +46,23 @@ def shell():
     InteractiveShell.clear_instance()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def kernel() -> str:
+    """Kernel ``python3`` must be this interpreter's ipykernel (installed into the venv if not)."""
+    import subprocess
+
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        spec = KernelSpecManager().get_kernel_spec("python3")
+        ok = spec.argv[0] in ("python", "python3", sys.executable)
+    except NoSuchKernel:
+        ok = False
+    if not ok:
+        subprocess.run([sys.executable, "-m", "ipykernel", "install", "--sys-prefix"], check=True)
+    return "python3"
+
+
 @pytest.fixture
 def python_env() -> dict[str, str]:
     """Environment for subprocesses: this interpreter's venv first on PATH."""

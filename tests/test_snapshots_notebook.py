@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
@@ -12,21 +10,6 @@ import aieng_nb as aieng
 from aieng_nb.examples import example
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def kernel() -> str:
-    """Kernel ``python3`` must be this interpreter's ipykernel (installed into the venv if not)."""
-    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
-
-    try:
-        spec = KernelSpecManager().get_kernel_spec("python3")
-        ok = spec.argv[0] in ("python", "python3", sys.executable)
-    except NoSuchKernel:
-        ok = False
-    if not ok:
-        subprocess.run([sys.executable, "-m", "ipykernel", "install", "--sys-prefix"], check=True)
-    return "python3"
 
 
 def test_snapshots_notebook_runs_under_papermill(workspace, tmp_path, kernel):

@@ -26,20 +26,6 @@ AIENG = [sys.executable, "-c", "import sys; from aieng_nb.cli import main; sys.e
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="session", autouse=True)
-def kernel() -> str:
-    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
-
-    try:
-        spec = KernelSpecManager().get_kernel_spec("python3")
-        ok = spec.argv[0] in ("python", "python3", sys.executable)
-    except NoSuchKernel:
-        ok = False
-    if not ok:
-        subprocess.run([sys.executable, "-m", "ipykernel", "install", "--sys-prefix"], check=True)
-    return "python3"
-
-
 def printed(path) -> str:
     """Everything the executed notebook printed."""
     out = json.loads(Path(path).read_text())

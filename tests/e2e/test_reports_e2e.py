@@ -14,21 +14,6 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="session", autouse=True)
-def kernel() -> str:
-    """Kernel ``python3`` must be this interpreter's ipykernel (installed into the venv if not)."""
-    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
-
-    try:
-        spec = KernelSpecManager().get_kernel_spec("python3")
-        ok = spec.argv[0] in ("python", "python3", sys.executable)
-    except NoSuchKernel:
-        ok = False
-    if not ok:
-        subprocess.run([sys.executable, "-m", "ipykernel", "install", "--sys-prefix"], check=True)
-    return "python3"
-
-
 class _Tags(HTMLParser):
     def __init__(self) -> None:
         super().__init__()
