@@ -50,7 +50,7 @@ def mlflow_key(key: str) -> str:
     return f"{mapped[: MAX_KEY - 7]}-{suffix}"
 
 
-def valid_step(step: object) -> int | None:
+def valid_step(step: Any) -> int | None:
     """``step`` as an int MLflow can store (64-bit), or None when it is not one."""
     import operator
 

@@ -42,6 +42,6 @@ def _demo(args: argparse.Namespace) -> int:
     if job.html_path:
         print(f"as HTML:          {job.html_path}")
     print(f"data snapshots:   aieng snapshots list   (workspace {ws.root})")
-    print(f"audit trail:      aieng audit verify")
+    print("audit trail:      aieng audit verify")
     print(f"MLflow UI:        mlflow ui --backend-store-uri {ws.tracking_uri}")
     return 0 if job.status == JobStatus.COMPLETED else 1

@@ -45,7 +45,11 @@ def test_aieng_demo_runs_the_job_with_reports_and_prints_where_they_are(workspac
 
     out = subprocess.run(
         [sys.executable, "-m", "aieng_nb.cli", "demo"],
-        capture_output=True, text=True, env=python_env, timeout=600, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=python_env,
+        timeout=600,
+        cwd=tmp_path,
     )
     assert out.returncode == 0, out.stderr[-3000:]
     assert "COMPLETED" in out.stdout and "mlflow ui" in out.stdout
