@@ -508,10 +508,10 @@ def _finish(record: JobRecord, ws: Workspace, progress: Progress, elapsed: float
             if html is not None:
                 tb.log_artifact(str(html), "notebook/output", record.run_id)
             tb.set_tags({"aieng.job.status": record.status, "aieng.job.attempts": str(record.attempts)}, record.run_id)
-            if record.monitor is not None:
-                verdict = (tb.get_run(record.run_id).tags or {}).get("aieng.checks")
-                if verdict is not None:
-                    checks_failed = verdict == "failed"
+            # set by a --monitor spec or by reports the notebook attached itself (aieng.monitor(...))
+            verdict = (tb.get_run(record.run_id).tags or {}).get("aieng.checks")
+            if verdict is not None:
+                checks_failed = verdict == "failed"
             tb.set_status(
                 record.run_id,
                 "FINISHED"

@@ -143,3 +143,22 @@ def test_cli_job_run_fail_on_checks_exits_5(tmp_path, python_env):
     )
     rows = json.loads(listed.stdout)
     assert len(rows) == 1 and rows[0]["failed"] == ["drift_share > 0.3"]
+
+
+def test_a_report_the_notebook_attaches_itself_marks_the_job(tmp_path):
+    """No --monitor spec: the notebook calls aieng.monitor(...).log() and its failed check still shows on the job."""
+    from aieng_nb.jobs.notebooks import write_notebook
+    from aieng_nb.jobs.records import JobStatus
+    from aieng_nb.jobs.runner import run_job
+
+    body = (
+        "import numpy as np, pandas as pd, aieng_nb as aieng\n"
+        "rng = np.random.default_rng(1)\n"
+        "ref = pd.DataFrame({'a': rng.normal(0, 1, 2000)})\n"
+        "cur = pd.DataFrame({'a': rng.normal(shift, 1, 2000)})\n"
+        "aieng.monitor(reference=ref, current=cur, checks=['drift_share > 0.3']).log()\n"
+    )
+    nb = write_notebook(tmp_path / "self_monitor.ipynb", [body], parameters="shift = 0.0")
+    assert run_job(str(nb), {"shift": 0.0}).checks_failed is False
+    drifted = run_job(str(nb), {"shift": 2.0})
+    assert drifted.status == JobStatus.COMPLETED and drifted.checks_failed is True
