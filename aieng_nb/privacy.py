@@ -56,6 +56,7 @@ from typing import Any
 import numpy as np
 
 from .exceptions import AiengError, IntegrityError, ValidationError
+from .fsutil import fsync_dir
 
 POLICIES = ("warn", "block", "redact", "allow")
 KINDS = ("email", "phone", "card", "iban", "ip", "national_id")
@@ -678,7 +679,7 @@ def workspace_key(workspace: Any = None) -> bytes:
         except OSError:  # no hard links on this file system: rename (checked first, a tiny window remains)
             if not path.exists():
                 os.rename(tmp, path)
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
     finally:
         try:
             os.unlink(tmp)
@@ -704,19 +705,6 @@ def _read_key(path: Any) -> bytes | None:
             "new key is created on the next redaction."
         )
     return bytes.fromhex(text)
-
-
-def _fsync_dir(path: Any) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def token(value: str, kind: str, key: bytes) -> str:

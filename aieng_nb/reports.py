@@ -366,10 +366,10 @@ class ReportEntry:
 class ReportList(list):
     """A list of :class:`ReportEntry` that renders as a table in notebooks."""
 
-    def _repr_html_(self) -> str:
-        if not self:
-            return '<div class="aieng-rep muted">no reports</div>'
-        rows = [
+    COLUMNS = ("run", "report", "kind", "result", "failed checks", "created (UTC)", "artifacts")
+
+    def rows(self) -> list[list[str]]:
+        return [
             [
                 e.run_id[:12],
                 e.name,
@@ -381,13 +381,18 @@ class ReportList(list):
             ]
             for e in self
         ]
+
+    def __str__(self) -> str:
+        from .textutil import text_table
+
+        return text_table(self.COLUMNS, self.rows()) if self else "no reports"
+
+    def _repr_html_(self) -> str:
+        if not self:
+            return '<div class="aieng-rep muted">no reports</div>'
         return (
             f'<div class="aieng-rep"><style>{_CSS}</style>'
-            + table_html(
-                ["run", "report", "kind", "result", "failed checks", "created (UTC)", "artifacts"],
-                rows,
-                [not e.passed for e in self],
-            )
+            + table_html(list(self.COLUMNS), self.rows(), [not e.passed for e in self])
             + "</div>"
         )
 

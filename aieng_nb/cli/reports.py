@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import time
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -23,8 +22,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def handler(args: argparse.Namespace) -> int:
     from ..exceptions import ValidationError
-    from ..reports import list_reports, run_for_job
-    from .output import print_json, text_table
+    from ..reports import ReportList, list_reports, run_for_job
+    from .output import print_json
 
     if args.last < 1:
         raise ValidationError("--last must be at least 1")
@@ -32,24 +31,11 @@ def handler(args: argparse.Namespace) -> int:
         if args.run_id:
             raise ValidationError("give --run or --job, not both")
         args.run_id = run_for_job(args.job_id)
-    entries = [e for e in list_reports(args.run_id, kind=args.kind, last=args.last) if not (args.failed and e.passed)]
+    entries = ReportList(
+        e for e in list_reports(args.run_id, kind=args.kind, last=args.last) if not (args.failed and e.passed)
+    )
     if args.json:
-        print_json([e.to_dict() for e in entries])
+        print_json(entries.to_dicts())
         return 0
-    if not entries:
-        print("no reports")
-        return 0
-    rows = [
-        [
-            e.run_id[:12],
-            e.name,
-            e.kind,
-            "passed" if e.passed else "FAILED",
-            ", ".join(e.failed),
-            time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(e.created)),
-            e.path,
-        ]
-        for e in entries
-    ]
-    print(text_table(["run", "report", "kind", "result", "failed checks", "created (UTC)", "artifacts"], rows))
+    print(entries)
     return 0

@@ -20,7 +20,7 @@ from typing import Any
 
 from .. import fsutil
 from ..exceptions import IntegrityError, NotFoundError
-from ..fsutil import atomic_write_json
+from ..fsutil import atomic_write_json, fsync_dir
 from .hashing import file_digest
 
 TMP_PREFIX = ".tmp-"
@@ -95,7 +95,7 @@ class ObjectStore:
                 }
                 meta["bytes"] = sum(f["size"] for f in meta["files"].values())
                 atomic_write_json(tmp / "meta.json", meta)
-                _fsync_dir(tmp)
+                fsync_dir(tmp)
                 final = self.dir(digest)
                 final.parent.mkdir(parents=True, exist_ok=True)
                 try:
@@ -106,7 +106,7 @@ class ObjectStore:
                     # another writer won (possible where file locks do not work, e.g. some network disks)
                     shutil.rmtree(tmp, ignore_errors=True)
                     return False
-                _fsync_dir(final.parent)
+                fsync_dir(final.parent)
             except BaseException:
                 shutil.rmtree(tmp, ignore_errors=True)
                 raise
@@ -174,16 +174,3 @@ class ObjectStore:
         except OSError:
             pass
         return size
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
