@@ -20,6 +20,7 @@ import json
 import os
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from .exceptions import IntegrityError, ValidationError
@@ -117,7 +118,12 @@ def append(event: str, data: dict[str, Any] | None = None, *, workspace: Workspa
             fh.write(line.encode("utf-8"))
             fh.flush()
             os.fsync(fh.fileno())
-        atomic_write_json(ws.audit_head, {"seq": seq, "hash": entry["hash"]})
+        head = {"seq": seq, "hash": entry["hash"]}
+        atomic_write_json(ws.audit_head, head)
+        try:  # a second copy outside the workspace: a log and head truncated together are still caught
+            atomic_write_json(external_head_path(ws), head)
+        except OSError:
+            pass
     return entry
 
 
@@ -147,15 +153,47 @@ class VerifyResult:
         }
 
 
-def verify(*, workspace: Workspace | None = None) -> VerifyResult:
-    """Check the whole chain and the head; report the first bad entry."""
-    ws = workspace or current()
+def external_head_path(ws: Workspace) -> Path:
+    """Where the second copy of the head lives: the user's state folder (``$AIENG_STATE_DIR``, else
+    ``$XDG_STATE_HOME/aieng_nb``, else ``~/.local/state/aieng_nb``), keyed by the workspace's id."""
+    base = os.environ.get("AIENG_STATE_DIR") or os.path.join(
+        os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state"), "aieng_nb"
+    )
+    return Path(base) / "audit-heads" / f"{_workspace_id(ws)}.json"
+
+
+def _workspace_id(ws: Workspace) -> str:
+    """A random id made once per workspace (a workspace deleted and made again gets a new one)."""
+    import secrets
+    import tempfile
+
+    path = ws.root / "id"
+    if not path.exists():
+        fd, tmp = tempfile.mkstemp(dir=ws.root, prefix=".id-")
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(16))
+        try:
+            os.link(tmp, path)  # never overwrites: the first process to get here wins
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(tmp)
+    return path.read_text().strip()
+
+
+def _read_head(path: Path) -> dict[str, Any] | None:
     try:
-        head = json.loads(ws.audit_head.read_text())
+        head = json.loads(path.read_text())
     except FileNotFoundError:
-        head = {}
+        return None
     except ValueError:
-        return VerifyResult(False, 0, None, None, "head file is not valid JSON")
+        return {"invalid": True}
+    return head if isinstance(head, dict) else {"invalid": True}
+
+
+def verify(*, workspace: Workspace | None = None) -> VerifyResult:
+    """Check the whole chain and both copies of the head; report the first bad entry."""
+    ws = workspace or current()
     prev, count = GENESIS, 0
     lines = ws.audit_log.read_bytes().split(b"\n") if ws.audit_log.exists() else []
     for lineno, raw in enumerate(lines, start=1):
@@ -180,21 +218,23 @@ def verify(*, workspace: Workspace | None = None) -> VerifyResult:
             return VerifyResult(False, count, count, lineno, "content does not match its hash (entry edited)")
         prev = entry_hash
         count += 1
-    if head:
-        if head.get("seq") != count - 1 or head.get("hash") != prev:
-            if isinstance(head.get("seq"), int) and head["seq"] >= count:
-                return VerifyResult(
-                    False,
-                    count,
-                    count,
-                    len([x for x in lines if x.strip()]) + 1,
-                    f"log truncated: head says {head['seq'] + 1} entries, found {count}",
-                    head,
-                )
-            return VerifyResult(False, count, count - 1, count, "last entry does not match the head hash", head)
-    elif count:
+    head = _read_head(ws.audit_head)
+    if head is None and count:
         return VerifyResult(False, count, None, None, "head file missing (cannot rule out truncation)")
-    return VerifyResult(True, count, head=head)
+    external = _read_head(external_head_path(ws)) if (ws.root / "id").exists() else None
+    for label, copy in (("head", head), ("external head", external)):
+        if copy is None:
+            continue
+        if copy.get("invalid"):
+            return VerifyResult(False, count, None, None, f"{label} file is not valid JSON")
+        if copy.get("seq") == count - 1 and copy.get("hash") == prev:
+            continue
+        if isinstance(copy.get("seq"), int) and copy["seq"] >= count:
+            position = len([x for x in lines if x.strip()]) + 1
+            reason = f"log truncated: the {label} says {copy['seq'] + 1} entries, found {count}"
+            return VerifyResult(False, count, count, position, reason, copy)
+        return VerifyResult(False, count, count - 1, count, f"last entry does not match the {label} hash", copy)
+    return VerifyResult(True, count, head=head or {})
 
 
 def entries(

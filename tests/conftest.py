@@ -14,6 +14,7 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """A fresh workspace for each test; yields the Workspace."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("AIENG_WORKSPACE", str(tmp_path / ".aieng"))
+    monkeypatch.setenv("AIENG_STATE_DIR", str(tmp_path / "state"))  # the audit head's second copy
     monkeypatch.delenv("AIENG_TRACKING_URI", raising=False)
     monkeypatch.delenv("AIENG_RUN_ID", raising=False)
     from aieng_nb import config

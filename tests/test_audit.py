@@ -107,6 +107,28 @@ def test_truncated_tail_is_caught_by_the_head(workspace):
     assert result.bad_seq == 3 and "truncated" in result.reason
 
 
+def test_log_and_head_truncated_together_are_caught_by_the_external_head(workspace):
+    _fill(workspace)
+    lines = _lines(workspace)
+    _write(workspace, lines[:3])
+    last = json.loads(lines[2])
+    workspace.audit_head.write_text(json.dumps({"seq": last["seq"], "hash": last["hash"]}))
+    result = audit.verify(workspace=workspace)
+    assert not result.ok and result.bad_seq == 3 and "external head" in result.reason
+    assert audit.external_head_path(workspace).parent.parent == workspace.root.parent / "state"
+
+
+def test_a_new_workspace_at_the_same_path_starts_a_new_chain(workspace):
+    import shutil
+
+    _fill(workspace)
+    shutil.rmtree(workspace.root)
+    workspace.root.mkdir()
+    workspace.locks.mkdir()
+    audit.append("run.start", {}, workspace=workspace)
+    assert audit.verify(workspace=workspace).ok
+
+
 def test_missing_head_is_reported(workspace):
     _fill(workspace, 2)
     workspace.audit_head.unlink()
