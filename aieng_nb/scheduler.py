@@ -69,7 +69,13 @@ class Scheduler:
         now = now or self.clock()
         claims = []
         for s in schedules.list_schedules(self.ws):
-            claimed = schedules.claim(s.name, now, self.grace, self.ws)
+            try:
+                claimed = schedules.claim(s.name, now, self.grace, self.ws)
+            except Exception as exc:  # noqa: BLE001 - one bad schedule must not stop the others
+                if s.last_status != f"ERROR: {exc}":
+                    schedules.record_error(s.name, now, str(exc), self.ws)
+                    self.log(f"{now:%Y-%m-%d %H:%M:%S} {s.name}: error: {exc}")
+                continue
             if claimed is None:
                 continue
             claims.append(claimed)

@@ -74,9 +74,14 @@ class Schedule:
         return asdict(self)
 
     def next_run(self, now: _dt.datetime | None = None) -> _dt.datetime | None:
+        from croniter import CroniterBadDateError
+
         if self.paused:
             return None
-        return _next_after(self, max(now or _now(), _handled_until(self)))
+        try:
+            return _next_after(self, max(now or _now(), _handled_until(self)))
+        except (CroniterBadDateError, ValidationError, ValueError, OverflowError):
+            return None  # a cron that never matches again (or a broken stored schedule)
 
 
 @dataclass(frozen=True)
@@ -97,11 +102,19 @@ def _zone(name: str) -> _dt.tzinfo:
 def check_cron(expr: str) -> str:
     from croniter import croniter
 
+    from croniter import CroniterBadDateError
+
     if not isinstance(expr, str) or not croniter.is_valid(expr):
         raise ValidationError(
             f"invalid cron expression {expr!r}: use 5 fields 'min hour day month weekday' "
             "(a 6th field is seconds), e.g. '0 3 * * *'"
         )
+    try:
+        croniter(expr, _now()).get_next(_dt.datetime)
+    except (CroniterBadDateError, ValueError, OverflowError):
+        raise ValidationError(
+            f"cron expression {expr!r} never matches from now on (e.g. 30 February, or a year in the past)"
+        ) from None
     return expr
 
 
@@ -307,6 +320,20 @@ def claim(name: str, now: _dt.datetime, grace: float = DEFAULT_GRACE_S, workspac
         workspace=ws,
     )
     return s, decision, job
+
+
+def record_error(name: str, now: _dt.datetime, error: str, workspace: Workspace | None = None) -> None:
+    """Note on the schedule that handling it failed (a broken stored schedule must not stop the daemon)."""
+    ws = workspace or current()
+    try:
+        with locked(name, ws):
+            s = get(name, ws)
+            s.last_status = f"ERROR: {error}"
+            s.last_run_at = now.isoformat()
+            save(s, ws)
+    except Exception:  # noqa: BLE001 - unreadable/removed schedule: nothing to record on
+        pass
+    audit.append("schedule.error", {"name": name, "error": error}, workspace=ws)
 
 
 def record_outcome(name: str, job_id: str, status: str, workspace: Workspace | None = None) -> None:

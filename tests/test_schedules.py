@@ -169,3 +169,38 @@ def test_daemon_fires_real_schedule_once_per_slot_with_two_daemons(workspace, tm
     assert any(j.status == "COMPLETED" for j in jobs)
     s = schedules.get("fast")
     assert s.fired == len(jobs) and s.last_run_at
+
+
+@pytest.mark.parametrize("cron", ["0 0 30 2 *", "0 0 1 1 * 0 2001"])
+def test_a_cron_that_never_matches_is_refused_at_add(workspace, tmp_path, cron, capsys):
+    from aieng_nb.cli import main
+
+    nb = write_notebook(tmp_path / "j.ipynb", ["x = 1"])
+    with pytest.raises(ValidationError, match="never matches"):
+        schedules.add("never", str(nb), cron)
+    assert schedules.list_schedules() == []
+    assert main(["schedule", "add", "never", str(nb), "--cron", cron]) == 2
+    assert "never matches" in capsys.readouterr().err
+    assert schedules.list_schedules() == []
+
+
+def test_a_stored_never_matching_schedule_does_not_stop_the_others(workspace, tmp_path, capsys, monkeypatch):
+    from aieng_nb.cli import main
+    from aieng_nb.scheduler import Scheduler
+
+    nb = write_notebook(tmp_path / "j.ipynb", ["x = 1"])
+    good = schedules.add("good", str(nb), "*/5 * * * *")
+    # written by an older version (or by hand): never matches again
+    schedules.save(Schedule(name="bad", notebook=str(nb), cron="0 0 30 2 *", created_at=good.created_at), workspace)
+    assert schedules.get("bad").next_run() is None
+    assert main(["schedule", "list"]) == 0
+    assert main(["schedule", "list", "--json"]) == 0
+    capsys.readouterr()
+    first_slot = good.next_run(dt.datetime.fromisoformat(good.created_at))
+    now = first_slot + dt.timedelta(seconds=3)
+    daemon = Scheduler(workspace, clock=lambda: now)
+    monkeypatch.setattr(Scheduler, "_execute", lambda self, sched, job: None)
+    claims = daemon.run_pending(now)
+    assert [c[0].name for c in claims] == ["good"] and claims[0][2] is not None
+    assert schedules.get("bad").last_status.startswith("ERROR")
+    daemon.run_pending(now)  # still alive on the next tick
