@@ -11,6 +11,9 @@ returns a :class:`FairnessReport`:
   ``fairlearn.metrics``; the tests compare them on the same data), computed from per-group
   confusion counts in one vectorized pass, so 1M rows take well under a second instead of the
   tens of seconds fairlearn's per-group metric calls take;
+* ``y_pred`` must hold predicted labels: floats in [0, 1] (``predict_proba`` output) against a
+  target with at most two labels raise ValidationError asking for thresholded labels; the task
+  is inferred as regression only when ``y_true`` itself is continuous (numeric, > 20 values);
 * regression: per group count, mean prediction, MAE, RMSE and mean error, with
   ``mae_difference``, ``rmse_difference`` and ``mean_prediction_difference``;
 * several sensitive columns give intersectional groups (every observed combination);
@@ -176,12 +179,25 @@ def _regression_by_group(yt: Any, yp: Any, sens: Any) -> Any:
 
 
 def _infer_task(y_true: Any, y_pred: Any) -> str:
-    labels = set(y_true.dropna().unique()) | set(y_pred.dropna().unique())
-    if y_true.dtype.kind == "f" and y_pred.dtype.kind == "f" and len(labels) > 20:
-        return "regression"
-    if y_true.dtype.kind in "iuf" and len(labels) > 20:
+    """Regression only when ``y_true`` itself is continuous (numeric with more than 20 values);
+    a continuous ``y_pred`` against a few labels is not regression (see :func:`_reject_scores`)."""
+    if y_true.dtype.kind in "iuf" and y_true.nunique() > 20:
         return "regression"
     return "classification"
+
+
+def _reject_scores(yt: Any, yp: Any) -> None:
+    """Probabilities or scores (floats in [0, 1] with fractional values) against a target of at
+    most two labels: fairness rates need predicted labels. We refuse rather than threshold
+    silently, since the right cut-off is the user's decision."""
+    values = yp.dropna()
+    if values.dtype.kind != "f" or values.empty or yt.nunique() > 2:
+        return
+    if bool(values.between(0.0, 1.0).all() and ((values % 1) != 0).any()):
+        raise ValidationError(
+            "y_pred holds probabilities/scores (floats in [0, 1]) but y_true has at most two labels: "
+            "pass predicted labels, e.g. (model.predict_proba(X)[:, 1] >= 0.5).astype(int) or model.predict(X)"
+        )
 
 
 def fairness(
@@ -243,10 +259,12 @@ def fairness(
         raise ValidationError(
             f"sensitive feature {list(sens.columns)} has a single group ({desc}): fairness needs at least two"
         )
+    if task not in ("auto", "classification", "regression"):
+        raise ValidationError(f"task must be auto, classification or regression, got {task!r}")
+    if task != "regression":
+        _reject_scores(yt, yp)
     if task == "auto":
         task = _infer_task(yt, yp)
-    if task not in ("classification", "regression"):
-        raise ValidationError(f"task must be auto, classification or regression, got {task!r}")
 
     notes: list[str] = []
     metrics: dict[str, float] = {}

@@ -192,3 +192,17 @@ def test_rendering_is_static() -> None:
     html = fairness(df.y, df.pred, sensitive=df[["gender", "age"]], log=False).html()
     assert "<script" not in html and "data:image/png;base64," in html
     assert "demographic_parity_difference" in html
+
+
+def test_probabilities_as_predictions_are_refused() -> None:
+    df = _data()
+    probs = np.clip(df.pred * 0.7 + np.random.default_rng(1).random(len(df)) * 0.3, 0, 1)
+    with pytest.raises(ValidationError, match="probabilities"):
+        fairness(df.y, probs, sensitive=df.gender, log=False)
+    with pytest.raises(ValidationError, match="probabilities"):
+        fairness(df.y, probs, sensitive=df.gender, task="classification", log=False)
+    # a continuous y_true is regression; thresholded labels are classification with default checks
+    reg = fairness(df.x, df.x * 0.9, sensitive=df.gender, log=False)
+    assert reg.task == "regression"
+    cls = fairness(df.y, (probs >= 0.5).astype(int), sensitive=df.gender, log=False)
+    assert cls.task == "classification" and cls.checks
