@@ -366,14 +366,20 @@ def recover_stale(workspace: Workspace | None = None) -> list[JobRecord]:
         except (NotFoundError, ValidationError, ValueError, OSError):
             _active_marker(job_id, workspace).unlink(missing_ok=True)
             continue
-        if rec.status not in (JobStatus.RUNNING, JobStatus.QUEUED) or owner_alive(rec) is not False:
+        if not _stale(rec):
             continue
 
         def fail(r: JobRecord) -> bool:
-            if r.status not in (JobStatus.RUNNING, JobStatus.QUEUED) or owner_alive(r) is not False:
+            if not _stale(r):
                 return False
             kill_kernel(r)
-            reason = f"the process running this job (pid {r.pid} on {r.host}) is gone: a crash or a killed daemon"
+            if r.status == JobStatus.CREATED:
+                reason = (
+                    f"the process that created this job (pid {r.pid} on {r.host}) is gone before it started: "
+                    "a killed sweep, daemon or command"
+                )
+            else:
+                reason = f"the process running this job (pid {r.pid} on {r.host}) is gone: a crash or a killed daemon"
             r.error = asdict(JobError(kind="runner_lost", message=reason))
             r.status = JobStatus.FAILED
             r.finished_at = now_iso()
@@ -384,14 +390,26 @@ def recover_stale(workspace: Workspace | None = None) -> list[JobRecord]:
         if new.status == JobStatus.FAILED and new.error and new.error.get("kind") == "runner_lost":
             recovered.append(new)
             audit.append("job.recover", {"job_id": new.job_id, "reason": new.error["message"]}, workspace=workspace)
-            if new.run_id:
+            # a CREATED child whose creator is gone means its sweep is gone: its parent run ends too
+            parent = new.parent_run_id if rec.status == JobStatus.CREATED else None
+            for run_id in {new.run_id, parent} - {None}:
                 try:
-                    from .tracking_bridge import set_status
+                    from .tracking_bridge import get_run, set_status
 
-                    set_status(new.run_id, "FAILED")
+                    if run_id == new.run_id or get_run(run_id).status == "RUNNING":
+                        set_status(run_id, "FAILED")
                 except Exception:  # noqa: BLE001 - the record is what matters here
                     pass
     return recovered
+
+
+def _stale(r: JobRecord) -> bool:
+    """RUNNING/QUEUED whose owner is gone, or CREATED whose (stamped) creator is gone."""
+    if r.status in (JobStatus.RUNNING, JobStatus.QUEUED):
+        return owner_alive(r) is False
+    if r.status == JobStatus.CREATED:
+        return r.pid is not None and owner_alive(r) is False
+    return False
 
 
 def stop_requested(job_id: str, workspace: Workspace | None = None) -> bool:

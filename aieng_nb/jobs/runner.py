@@ -98,6 +98,7 @@ def prepare_job(
     if monitor is not None:
         _params.check_literal(monitor, "monitor spec")
     kernel = kernel_name or (nb.get("metadata", {}).get("kernelspec") or {}).get("name") or "python3"
+    host, pid, pid_started = records.process_identity()  # the creator: recover_stale fails it if this dies
     record = JobRecord.new(
         str(path.resolve()),
         resolved,
@@ -117,6 +118,9 @@ def prepare_job(
         schedule=schedule,
         tags=dict(tags or {}),
         environment=environment_summary(),
+        host=host,
+        pid=pid,
+        pid_started=pid_started,
     )
     folder = records.job_dir(record.job_id, ws)
     folder.mkdir(parents=True, exist_ok=True)
@@ -165,8 +169,9 @@ def run_job(
     name = executor or str(config.get("job_executor") or "local")
     if name == "dask":
         address = address or (str(config.get("dask_address")) or None)
+    executor_cls = get_executor(name)  # an unknown executor fails before any job is created
     record = prepare_job(notebook, parameters, executor=name, address=address, workspace=ws, **options)
-    with get_executor(name)(address=address, parallel=1) as ex:
+    with executor_cls(address=address, parallel=1) as ex:
         (final,) = list(ex.run([record.job_id], ws, progress=resolve(progress)))
     return final
 

@@ -17,7 +17,7 @@ import os
 import random
 import secrets
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -186,10 +186,15 @@ def sweep(
     nb_path = Path(notebook)
     declared = _params.notebook_parameters(nb_path)
     allow_unknown = bool(job_options.get("allow_unknown"))
+    if job_options.get("parameters_file"):
+        # -f values apply to every point (under -p/grid values): read and check them now, once
+        fixed = {**_params.load_parameter_file(job_options["parameters_file"]), **(fixed or {})}
+    job_options.pop("parameters_file", None)
     # validate every point before anything runs
     for point in points:
         _params.resolve_parameters(declared, {**(fixed or {}), **point}, allow_unknown=allow_unknown)
     name = executor or str(config.get("job_executor") or "local")
+    executor_cls = get_executor(name)  # an unknown executor fails before the parent run exists
     sweep_id = "s" + records.JobRecord.new("x").job_id
     experiment = experiment or nb_path.stem
     parent = create_run(
@@ -198,47 +203,88 @@ def sweep(
         tags={"aieng.sweep_id": sweep_id, "aieng.sweep.size": str(len(points)), "aieng.sweep.notebook": str(nb_path)},
         params={"sweep.grid": json.dumps({k: list(v) for k, v in grid.items()}, default=str)[:5000]},
     )
-    jobs_ = [
-        prepare_job(
-            nb_path,
-            {**(fixed or {}), **point},
-            executor=name,
-            address=address,
-            experiment=experiment,
-            sweep_id=sweep_id,
-            parent_run_id=parent,
-            workspace=ws,
-            **job_options,
+    jobs_: list[JobRecord] = []
+    try:
+        for point in points:
+            jobs_.append(
+                prepare_job(
+                    nb_path,
+                    {**(fixed or {}), **point},
+                    executor=name,
+                    address=address,
+                    experiment=experiment,
+                    sweep_id=sweep_id,
+                    parent_run_id=parent,
+                    workspace=ws,
+                    **job_options,
+                )
+            )
+        audit.append(
+            "sweep.start", {"sweep_id": sweep_id, "jobs": [j.job_id for j in jobs_], "run_id": parent}, workspace=ws
         )
-        for point in points
-    ]
-    audit.append(
-        "sweep.start", {"sweep_id": sweep_id, "jobs": [j.job_id for j in jobs_], "run_id": parent}, workspace=ws
-    )
-    reporter: Progress = resolve(progress)
-    done: dict[str, JobRecord] = {}
-    with get_executor(name)(address=address, parallel=parallel) as ex:
-        for record in ex.run([j.job_id for j in jobs_], ws, progress=_Quiet(reporter) if parallel > 1 else reporter):
-            done[record.job_id] = record
-            reporter.sweep(len(done), len(jobs_), record)
-    finished = [done.get(j.job_id) or records.load(j.job_id, ws) for j in jobs_]
-    result = SweepResult(sweep_id, str(nb_path), parent, finished, goal=goal)
-    result.metrics = _collect_metrics(finished)
-    result.metric = metric or _default_metric(result.metrics)
-    result.best_job_id = _best(result)
-    tags = {"aieng.sweep.completed": str(sum(j.status == JobStatus.COMPLETED for j in finished))}
-    if result.best is not None and result.metric:
-        tags.update(
-            {"aieng.sweep.best_job_id": result.best.job_id, "aieng.sweep.best_run_id": result.best.run_id or ""}
+        reporter: Progress = resolve(progress)
+        done: dict[str, JobRecord] = {}
+        with executor_cls(address=address, parallel=parallel) as ex:
+            for record in ex.run(
+                [j.job_id for j in jobs_], ws, progress=_Quiet(reporter) if parallel > 1 else reporter
+            ):
+                done[record.job_id] = record
+                reporter.sweep(len(done), len(jobs_), record)
+        finished = [done.get(j.job_id) or records.load(j.job_id, ws) for j in jobs_]
+        result = SweepResult(sweep_id, str(nb_path), parent, finished, goal=goal)
+        result.metrics = _collect_metrics(finished)
+        result.metric = metric or _default_metric(result.metrics)
+        result.best_job_id = _best(result)
+        tags = {"aieng.sweep.completed": str(sum(j.status == JobStatus.COMPLETED for j in finished))}
+        if result.best is not None and result.metric:
+            tags.update(
+                {"aieng.sweep.best_job_id": result.best.job_id, "aieng.sweep.best_run_id": result.best.run_id or ""}
+            )
+            tags["aieng.sweep.best_metric"] = f"{result.metric}={result.metrics[result.best.job_id][result.metric]}"
+        set_tags(tags, parent)
+        set_status(parent, "FINISHED" if result.ok else "FAILED")
+        atomic_write_json(ws.path("sweeps", f"{sweep_id}.json"), result.to_dict())
+        audit.append(
+            "sweep.finish", {"sweep_id": sweep_id, "ok": result.ok, "best_job_id": result.best_job_id}, workspace=ws
         )
-        tags["aieng.sweep.best_metric"] = f"{result.metric}={result.metrics[result.best.job_id][result.metric]}"
-    set_tags(tags, parent)
-    set_status(parent, "FINISHED" if result.ok else "FAILED")
-    atomic_write_json(ws.path("sweeps", f"{sweep_id}.json"), result.to_dict())
-    audit.append(
-        "sweep.finish", {"sweep_id": sweep_id, "ok": result.ok, "best_job_id": result.best_job_id}, workspace=ws
-    )
+    except BaseException as exc:
+        _abandon(sweep_id, parent, jobs_, ws, type(exc))
+        raise
     return result
+
+
+def _abandon(sweep_id: str, parent: str, jobs_: list[JobRecord], ws: Workspace, exc_type: Any) -> None:
+    """A sweep interrupted or broken half way: its unstarted jobs fail, its parent run ends."""
+    from .records import JobError
+    from .tracking_bridge import set_status
+
+    interrupted = exc_type is not None and not issubclass(exc_type, Exception)
+    reason = (
+        "the sweep was interrupted before this job started"
+        if interrupted
+        else "the sweep failed before this job started"
+    )
+
+    def fail(r: JobRecord) -> bool:
+        if r.status != JobStatus.CREATED:
+            return False
+        r.status, r.finished_at = JobStatus.FAILED, records.now_iso()
+        r.error = asdict(JobError(kind="sweep_aborted", message=reason))
+        return True
+
+    for j in jobs_:
+        try:
+            records.mutate(j.job_id, fail, ws)
+        except Exception:  # noqa: BLE001 - best effort while unwinding
+            pass
+    try:
+        set_status(parent, "KILLED" if interrupted else "FAILED")
+    except Exception:  # noqa: BLE001
+        pass
+    try:
+        audit.append("sweep.abort", {"sweep_id": sweep_id, "run_id": parent, "reason": reason}, workspace=ws)
+    except Exception:  # noqa: BLE001
+        pass
 
 
 class _Quiet(Progress):
