@@ -103,8 +103,29 @@ class Scheduler:
             self.log(f"{sched.name}: job {final.job_id} {final.status}")
         except Exception as exc:  # noqa: BLE001 - keep the daemon alive
             self.log(f"{sched.name}: job {job.job_id} error: {exc}")
+            status = self._fail_job(job.job_id, exc)
+            schedules.record_outcome(sched.name, job.job_id, status, self.ws)
         finally:
             self.threads.pop(job.job_id, None)
+
+    def _fail_job(self, job_id: str, exc: Exception) -> str:
+        """The executor could not run the job (unknown executor, cluster down ...): it fails, not hangs."""
+        from dataclasses import asdict
+
+        from .jobs import records
+        from .jobs.records import JobError, JobStatus, now_iso
+
+        def fail(r: Any) -> bool:
+            if r.status in JobStatus.TERMINAL:
+                return False
+            r.status, r.finished_at = JobStatus.FAILED, now_iso()
+            r.error = asdict(JobError(kind="executor_error", message=f"{type(exc).__name__}: {exc}"))
+            return True
+
+        try:
+            return str(records.mutate(job_id, fail, self.ws).status)
+        except Exception:  # noqa: BLE001
+            return JobStatus.FAILED
 
     # -- loop ----------------------------------------------------------------------------------
     def serve(self, *, job_grace: float = 30.0) -> int:

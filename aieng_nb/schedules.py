@@ -100,9 +100,7 @@ def _zone(name: str) -> _dt.tzinfo:
 
 
 def check_cron(expr: str) -> str:
-    from croniter import croniter
-
-    from croniter import CroniterBadDateError
+    from croniter import CroniterBadDateError, croniter
 
     if not isinstance(expr, str) or not croniter.is_valid(expr):
         raise ValidationError(
@@ -240,6 +238,15 @@ def add(
     unknown = set(options) - allowed
     if unknown:
         raise ValidationError(f"unknown schedule options: {', '.join(sorted(unknown))}")
+    from .jobs.runner import check_job_options
+
+    check_job_options(
+        timeout=options.get("timeout"),
+        cell_timeout=options.get("cell_timeout"),
+        retries=options["retries"] if options.get("retries") is not None else 0,
+        retry_backoff=options.get("retry_backoff"),
+        executor=options.get("executor") or "local",
+    )
     opts = {k: v for k, v in options.items() if v not in (None, False)}
     with locked(name, ws):
         if _path(name, ws).exists() and not replace:

@@ -204,3 +204,46 @@ def test_a_stored_never_matching_schedule_does_not_stop_the_others(workspace, tm
     assert [c[0].name for c in claims] == ["good"] and claims[0][2] is not None
     assert schedules.get("bad").last_status.startswith("ERROR")
     daemon.run_pending(now)  # still alive on the next tick
+
+
+@pytest.mark.parametrize(
+    ("opts", "match"),
+    [
+        ({"retries": -1}, "retries"),
+        ({"timeout": -5}, "timeout"),
+        ({"cell_timeout": 0}, "cell timeout"),
+        ({"retry_backoff": -1.0}, "retry backoff"),
+        ({"executor": "bogus"}, "unknown executor"),
+    ],
+)
+def test_schedule_options_are_checked_at_add(workspace, tmp_path, opts, match):
+    nb = write_notebook(tmp_path / "j.ipynb", ["x = 1"])
+    with pytest.raises(ValidationError, match=match):
+        schedules.add("a", str(nb), "0 3 * * *", **opts)
+    assert schedules.list_schedules() == []
+
+
+def test_cli_schedule_add_with_bad_options_exits_2(workspace, tmp_path, capsys):
+    from aieng_nb.cli import main
+
+    nb = write_notebook(tmp_path / "j.ipynb", ["x = 1"])
+    args = ["schedule", "add", "a", str(nb), "--cron", "0 3 * * *"]
+    assert main([*args, "--retries", "-1"]) == 2
+    assert main([*args, "--timeout", "-5"]) == 2
+    assert main([*args, "--executor", "bogus"]) == 2
+    assert schedules.list_schedules() == []
+
+
+def test_a_firing_whose_executor_fails_ends_failed_and_is_recorded(workspace, tmp_path):
+    from aieng_nb.jobs import records
+    from aieng_nb.scheduler import Scheduler
+
+    nb = write_notebook(tmp_path / "j.ipynb", ["x = 1"])
+    s = schedules.add("a", str(nb), "*/5 * * * *")
+    s.options["executor"] = "bogus"  # stored by an older version, or the executor's plugin was uninstalled
+    schedules.save(s, workspace)
+    now = s.next_run(dt.datetime.fromisoformat(s.created_at)) + dt.timedelta(seconds=3)
+    (claim,) = Scheduler(workspace).run_pending(now, wait=True)
+    job = records.load(claim[2].job_id, workspace)
+    assert job.status == "FAILED" and "unknown executor" in job.error["message"]
+    assert schedules.get("a").last_status == "FAILED"

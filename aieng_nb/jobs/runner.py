@@ -88,11 +88,7 @@ def prepare_job(
     values.update(parameters or {})
     declared = _params.notebook_parameters(nb)
     resolved = _params.resolve_parameters(declared, values, allow_unknown=allow_unknown)
-    if retries < 0:
-        raise ValidationError("retries must be >= 0")
-    for name, value in (("timeout", timeout), ("cell timeout", cell_timeout)):
-        if value is not None and value <= 0:
-            raise ValidationError(f"{name} must be a positive number of seconds")
+    check_job_options(timeout=timeout, cell_timeout=cell_timeout, retries=retries, retry_backoff=retry_backoff)
     if monitor is None:
         monitor = monitor_spec_from_notebook(nb)
     if monitor is not None:
@@ -139,6 +135,28 @@ def prepare_job(
         workspace=ws,
     )
     return record
+
+
+def check_job_options(
+    *,
+    timeout: Any = None,
+    cell_timeout: Any = None,
+    retries: Any = 0,
+    retry_backoff: Any = 1.0,
+    executor: str | None = None,
+) -> None:
+    """Check the run options of a job (also used by ``schedule add``, so a bad one fails now, not at 3 a.m.)."""
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        raise ValidationError(f"retries must be a whole number >= 0, got {retries!r}")
+    for name, value in (("timeout", timeout), ("cell timeout", cell_timeout), ("retry backoff", retry_backoff)):
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            raise ValidationError(f"{name} must be a positive number of seconds, got {value!r}")
+    if executor is not None:
+        from ..executors import get_executor
+
+        get_executor(executor)
 
 
 def run_job(
