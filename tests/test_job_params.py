@@ -161,3 +161,33 @@ def test_cli_refuses_unknown_and_ill_typed_before_running(tmp_path, capsys, work
     assert main(["job", "run", str(path), "-p", "depth", "deep"]) == 2
     assert "expects int" in capsys.readouterr().err
     assert not workspace.path("jobs").exists() or not any(workspace.path("jobs").iterdir())
+
+
+@pytest.mark.parametrize(("name", "text", "kind"), [("bad.yaml", "lr: [1\n", "YAML"), ("bad.json", "{bad", "JSON")])
+def test_malformed_parameter_file_is_a_validation_error(workspace, tmp_path, name, text, kind, capsys, shell):
+    from IPython.core.error import UsageError
+
+    from aieng_nb.cli import main
+    from aieng_nb.jobs import records
+    from aieng_nb.jobs.notebooks import write_notebook
+    from aieng_nb.jobs.params import load_parameter_file
+
+    bad = tmp_path / name
+    bad.write_text(text)
+    with pytest.raises(ValidationError, match=f"{name}: not valid .*{kind}"):
+        load_parameter_file(bad)
+    nb = write_notebook(tmp_path / "j.ipynb", ["print(lr)"], parameters="lr = 0.1")
+    assert main(["job", "run", str(nb), "-f", str(bad)]) == 2
+    assert "not valid" in capsys.readouterr().err
+    with pytest.raises(UsageError, match="not valid"):
+        shell.run_line_magic("aieng", f"job run {nb} -f {bad} -q")
+    assert records.list_records(workspace=workspace) == []
+
+
+def test_binary_parameter_file_is_a_validation_error(tmp_path):
+    from aieng_nb.jobs.params import load_parameter_file
+
+    bad = tmp_path / "p.yaml"
+    bad.write_bytes(b"\xff\xfe\x00bad")
+    with pytest.raises(ValidationError, match="not valid"):
+        load_parameter_file(bad)

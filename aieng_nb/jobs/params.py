@@ -266,13 +266,15 @@ def load_parameter_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     p = Path(path)
     if not p.is_file():
         raise ValidationError(f"parameter file not found: {p}")
-    text = p.read_text(encoding="utf-8")
-    if p.suffix.lower() == ".json":
-        data = json.loads(text)
-    else:
-        import yaml
+    import yaml
 
-        data = yaml.safe_load(text)
+    try:
+        text = p.read_text(encoding="utf-8")
+        data = json.loads(text) if p.suffix.lower() == ".json" else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        kind = "JSON" if p.suffix.lower() == ".json" else "YAML/JSON"
+        detail = " ".join(str(exc).split())
+        raise ValidationError(f"{p}: not valid {kind}: {detail}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
