@@ -111,3 +111,70 @@ def evaluate(rules: Iterable[Rule], metrics: Mapping[str, Any]) -> list[CheckRes
             )
         )
     return results
+
+
+# ---------------------------------------------------------------------------- input checks
+def require_numeric(values: Any, what: str) -> None:
+    """Raise ValidationError naming ``what`` and its dtype when ``values`` (a Series or array) is
+    not numeric (bool, int or float): regression metrics need numbers, and a text column would
+    otherwise fail deep inside numpy or pandas."""
+    import numpy as np
+    import pandas as pd
+
+    series = values if isinstance(values, pd.Series) else pd.Series(np.asarray(values))
+    kind = series.dtype.kind
+    if kind in "biuf":
+        return
+    if kind == "O":  # numbers stored as objects are fine; text is not
+        converted = pd.to_numeric(series.dropna(), errors="coerce")
+        if converted.notna().all():
+            return
+        bad = series.dropna()[converted.isna()].iloc[:3].tolist()
+        raise ValidationError(
+            f"{what} must be numeric for regression, got dtype {series.dtype} with values like {bad!r}"
+        )
+    raise ValidationError(f"{what} must be numeric for regression, got dtype {series.dtype}")
+
+
+def _label_kind(values: Any) -> str:
+    """'number' (bool/int/float), 'text' or 'mixed' for the non-missing values of a label column."""
+    import numpy as np
+    import pandas as pd
+
+    series = values if isinstance(values, pd.Series) else pd.Series(np.asarray(values))
+    series = series.dropna()
+    if series.dtype.kind in "biuf":
+        return "number"
+    if series.dtype.kind in "SU":
+        return "text"
+    kinds = {
+        "number" if isinstance(v, (bool, int, float, np.bool_, np.integer, np.floating)) else "text"
+        for v in series.unique()
+    }
+    if not kinds:
+        return "number" if series.dtype.kind != "O" else "empty"
+    return kinds.pop() if len(kinds) == 1 else "mixed"
+
+
+def check_label_types(y_true: Any, y_pred: Any, true_name: str = "target", pred_name: str = "prediction") -> None:
+    """Raise ValidationError when the labels of ``y_true`` and ``y_pred`` are of different kinds
+    (numbers vs text, e.g. ``'0'``/``'1'`` vs ``0``/``1``), listing both label sets and dtypes:
+    compared as-is they never match, and scikit-learn fails with "Mix of label input types"."""
+    import numpy as np
+    import pandas as pd
+
+    t = y_true if isinstance(y_true, pd.Series) else pd.Series(np.asarray(y_true))
+    p = y_pred if isinstance(y_pred, pd.Series) else pd.Series(np.asarray(y_pred))
+    kt, kp = _label_kind(t), _label_kind(p)
+    if "empty" in (kt, kp) or (kt == kp and kt != "mixed"):
+        return
+
+    def labels(s: Any) -> str:
+        vals = sorted(s.dropna().unique().tolist(), key=str)
+        return repr(vals[:10]) + (" ..." if len(vals) > 10 else "")
+
+    raise ValidationError(
+        f"{true_name} and {pred_name} hold different kinds of labels: {true_name} ({t.dtype}, {kt}) "
+        f"{labels(t)} vs {pred_name} ({p.dtype}, {kp}) {labels(p)}; convert one so they match "
+        "(e.g. .astype(int) or .astype(str))"
+    )

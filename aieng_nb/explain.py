@@ -40,7 +40,7 @@ import types
 from dataclasses import dataclass
 from typing import Any
 
-from .checks import evaluate, parse_rules
+from .checks import evaluate, parse_rules, require_numeric
 from .exceptions import MissingDependencyError, ValidationError, require
 from .reports import Report, Section, figure_html, new_figure, table_html
 
@@ -455,6 +455,8 @@ def explain(
         model_in = model
     est = _as_estimator(model_in, y)
     classifier = _is_classifier(est)
+    if y is not None and not classifier:
+        require_numeric(y, "y")
     notes: list[str] = []
 
     rng = np.random.default_rng(seed)

@@ -38,7 +38,7 @@ import types
 from dataclasses import dataclass
 from typing import Any
 
-from .checks import evaluate, parse_rules
+from .checks import evaluate, parse_rules, require_numeric
 from .exceptions import ValidationError
 from .reports import Report, Section, figure_html, new_figure, table_html
 
@@ -296,6 +296,8 @@ def fairness(
         metrics["overall_accuracy"] = overall["accuracy"]
         default_checks = DEFAULT_CHECKS
     else:
+        require_numeric(yt, "y_true")
+        require_numeric(yp, "y_pred")
         by_group = _regression_by_group(yt.astype(float).to_numpy(), yp.astype(float).to_numpy(), sens)
         for name in ("mae", "rmse", "mean_prediction"):
             metrics[f"{name}_difference"] = float(by_group[name].max() - by_group[name].min())

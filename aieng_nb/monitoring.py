@@ -30,7 +30,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .checks import evaluate, parse_rules
+from .checks import evaluate, parse_rules, require_numeric
 from .drift import CATEGORICAL, NUMERICAL, DriftResult, _str_columns, check_frames, drift_gate
 from .exceptions import ValidationError
 from .reports import HTMLView, Report, Section, figure_html, new_figure, table_html
@@ -378,6 +378,11 @@ def monitor(
     resolved_task: str | None = None
     if target is not None and prediction is not None:
         resolved_task = _infer_task(current[target]) if task == "auto" else task
+        if resolved_task == "regression":
+            for side, frame in (("current", current), ("reference", reference)):
+                for role, col in (("target", target), ("prediction", prediction)):
+                    if col in frame.columns:
+                        require_numeric(frame[col], f"{role} column {col!r} in {side}")
         quality["current"] = quality_metrics(current[target], current[prediction], resolved_task)
         if target in reference.columns and prediction in reference.columns:
             quality["reference"] = quality_metrics(reference[target], reference[prediction], resolved_task)

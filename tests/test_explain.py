@@ -196,3 +196,13 @@ def test_checks_and_attach_to_run(hgb) -> None:
     record = tracking.get_run(run.id)
     assert record.metrics["explain.importance.f0"] == pytest.approx(rep.importances.importance.iloc[0])
     assert [e.kind for e in list_reports(run.id)] == ["explain"]
+
+
+def test_regressor_with_text_y_is_a_clear_error() -> None:
+    from sklearn.linear_model import LinearRegression
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=200), "b": rng.normal(size=200)})
+    model = LinearRegression().fit(X, X.a)
+    with pytest.raises(ValidationError, match=r"y must be numeric"):
+        explain(model, X, np.array(["a", "b"] * 100), log=False, shap=False)

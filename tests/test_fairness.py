@@ -206,3 +206,15 @@ def test_probabilities_as_predictions_are_refused() -> None:
     assert reg.task == "regression"
     cls = fairness(df.y, (probs >= 0.5).astype(int), sensitive=df.gender, log=False)
     assert cls.task == "classification" and cls.checks
+
+
+def test_regression_with_text_target_is_a_clear_error() -> None:
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValidationError, match=r"y_true must be numeric.*object"):
+        fairness(
+            pd.Series(["a", "b"] * 100, dtype=object),
+            rng.normal(size=200),
+            sensitive=["a", "b"] * 100,
+            task="regression",
+            log=False,
+        )

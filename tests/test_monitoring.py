@@ -299,3 +299,10 @@ def test_magic_monitor_and_reports(shell) -> None:
     snap_rep = shell.run_line_magic("aieng", "monitor -r snapshot:train -c scored_df -t churn -p pred --no-evidently")
     assert snap_rep.drifted_columns == ["age", "plan"]
     shell.run_line_magic("aieng", "end")
+
+
+def test_regression_with_text_target_is_a_clear_error() -> None:
+    rng = np.random.default_rng(0)
+    ref = pd.DataFrame({"x": rng.normal(size=300), "y": ["a", "b", "c"] * 100, "p": rng.normal(size=300)})
+    with pytest.raises(ValidationError, match=r"target column 'y'.*numeric.*object"):
+        monitor(ref, ref.copy(), target="y", prediction="p", task="regression", evidently=False, log=False)
