@@ -247,6 +247,10 @@ def add(
         retry_backoff=options.get("retry_backoff"),
         executor=options.get("executor") or "local",
     )
+    if options.get("kernel_name") and (options.get("executor") or "local") in ("local", "process"):
+        from .jobs.runner import check_kernel
+
+        check_kernel(options["kernel_name"])
     opts = {k: v for k, v in options.items() if v not in (None, False)}
     with locked(name, ws):
         if _path(name, ws).exists() and not replace:

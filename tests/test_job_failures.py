@@ -116,3 +116,35 @@ def test_a_sweep_broken_half_way_fails_its_unstarted_jobs_and_ends_its_run(works
     jobs = records.list_records(workspace=workspace)
     assert len(jobs) == 3 and {j.status for j in jobs} == {JobStatus.FAILED}
     assert all(j.error["kind"] == "sweep_aborted" for j in jobs)
+
+
+def test_unknown_kernel_is_refused_before_a_job_exists(workspace, nb, capsys):
+    from aieng_nb import schedules
+    from aieng_nb.cli import main
+    from aieng_nb.jobs.runner import prepare_job
+
+    with pytest.raises(ValidationError, match="no kernel named 'nope'"):
+        prepare_job(nb, kernel_name="nope")
+    assert main(["job", "run", str(nb), "--kernel", "nope"]) == 2
+    assert "no kernel named 'nope'" in capsys.readouterr().err
+    with pytest.raises(ValidationError, match="no kernel named"):
+        schedules.add("s", str(nb), "0 3 * * *", kernel_name="nope")
+    assert records.list_records(workspace=workspace) == [] and schedules.list_schedules() == []
+
+
+def test_error_without_evalue_keeps_its_message():
+    from aieng_nb.jobs.records import JobError
+
+    assert JobError(kind="error", message="Boom: it broke", ename="Boom").summary() == "Boom: it broke"
+    assert JobError(kind="cell_error", message="E: ", ename="E", evalue="", cell_index=2).summary() == "cell 2: E"
+
+
+def test_a_kernel_gone_at_run_time_fails_once_with_its_name(workspace, nb):
+    from aieng_nb.jobs.runner import execute_job, prepare_job
+
+    rec = prepare_job(nb, retries=2, retry_backoff=0.01)
+    records.update(rec.job_id, workspace, kernel_name="vanished-kernel")  # uninstalled after the job was made
+    final = execute_job(rec.job_id, workspace)
+    assert final.status == JobStatus.FAILED and final.attempts == 1
+    assert final.error["kind"] == "no_kernel" and final.error["evalue"]
+    assert "vanished-kernel" in final.error_summary and "None" not in final.error_summary

@@ -252,7 +252,7 @@ def execute_attempt(
             message=f"{exc.ename}: {exc.evalue}",
             cell_index=_code_cell_position(ctx.nb, exc.cell_index),
             ename=exc.ename,
-            evalue=exc.evalue,
+            evalue=exc.evalue if exc.evalue is not None else "",
         )
     except CellTimeoutError as exc:
         error = JobError(
@@ -265,7 +265,17 @@ def execute_attempt(
     except DeadKernelError as exc:
         error = JobError(kind="dead_kernel", message=f"the kernel died: {exc}", cell_index=_running_cell(ctx))
     except Exception as exc:  # noqa: BLE001 - e.g. the kernel failed to start
-        error = JobError(kind="error", message=f"{type(exc).__name__}: {exc}", ename=type(exc).__name__)
+        from jupyter_client.kernelspec import NoSuchKernel
+
+        message = f"{type(exc).__name__}: {exc}"
+        # NoSuchKernel's str() is just the kernel name: say what it means
+        text = f"no kernel named {str(exc)!r} is installed" if isinstance(exc, NoSuchKernel) else str(exc)
+        error = JobError(
+            kind="no_kernel" if isinstance(exc, NoSuchKernel) else "error",
+            message=message if not isinstance(exc, NoSuchKernel) else f"NoSuchKernel: {text}",
+            ename=type(exc).__name__,
+            evalue=text or message,
+        )
     if ctx.abort_reason and error is not None:
         # the watchdog killed the kernel on purpose
         label = "stopped on request" if ctx.abort_reason == "stopped" else "the job ran longer than its timeout"

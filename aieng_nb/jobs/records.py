@@ -78,8 +78,8 @@ class JobError:
 
     def summary(self) -> str:
         where = f"cell {self.cell_index}: " if self.cell_index is not None else ""
-        if self.ename:
-            return f"{where}{self.ename}: {self.evalue}"
+        if self.ename and self.evalue is not None:
+            return f"{where}{self.ename}: {self.evalue}" if self.evalue else f"{where}{self.ename}"
         return f"{where}{self.message}"
 
 

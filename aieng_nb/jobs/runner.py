@@ -94,6 +94,8 @@ def prepare_job(
     if monitor is not None:
         _params.check_literal(monitor, "monitor spec")
     kernel = kernel_name or (nb.get("metadata", {}).get("kernelspec") or {}).get("name") or "python3"
+    if executor in ("local", "process"):  # a remote executor's kernels are on its workers
+        check_kernel(kernel)
     host, pid, pid_started = records.process_identity()  # the creator: recover_stale fails it if this dies
     record = JobRecord.new(
         str(path.resolve()),
@@ -135,6 +137,23 @@ def prepare_job(
         workspace=ws,
     )
     return record
+
+
+PERMANENT_ERRORS = ("no_kernel",)
+
+
+def check_kernel(kernel: str) -> None:
+    """The kernel must be installed here (checked before a local job is created)."""
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    ksm = KernelSpecManager()
+    try:
+        ksm.get_kernel_spec(kernel)
+    except NoSuchKernel:
+        known = ", ".join(sorted(ksm.find_kernel_specs())) or "none"
+        raise ValidationError(
+            f"no kernel named {kernel!r} is installed (known: {known}; jupyter kernelspec list)"
+        ) from None
 
 
 def check_job_options(
@@ -354,6 +373,8 @@ def _execute_job(job_id: str, ws: Workspace, progress: Progress, t0: float) -> J
             r.error = asdict(error) if error else None
             r.kernel_pid = None
             retry = status in (JobStatus.FAILED, JobStatus.TIMED_OUT) and r.attempts < r.max_attempts
+            if error is not None and error.kind in PERMANENT_ERRORS:
+                retry = False  # the same attempt would fail the same way
             # waiting for a retry is QUEUED (not final): `stop` still applies, `list` is not misled
             r.status = JobStatus.QUEUED if retry else status
 
