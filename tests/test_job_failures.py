@@ -148,3 +148,25 @@ def test_a_kernel_gone_at_run_time_fails_once_with_its_name(workspace, nb):
     assert final.status == JobStatus.FAILED and final.attempts == 1
     assert final.error["kind"] == "no_kernel" and final.error["evalue"]
     assert "vanished-kernel" in final.error_summary and "None" not in final.error_summary
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf"), 0, -1])
+@pytest.mark.parametrize("option", ["timeout", "cell_timeout", "retry_backoff"])
+def test_timeouts_and_backoff_must_be_finite_and_positive(workspace, nb, option, bad):
+    from aieng_nb import schedules
+    from aieng_nb.jobs.runner import prepare_job
+
+    with pytest.raises(ValidationError, match="positive number"):
+        prepare_job(nb, **{option: bad})
+    with pytest.raises(ValidationError, match="positive number"):
+        schedules.add("s", str(nb), "0 3 * * *", **{option: bad})
+    assert records.list_records(workspace=workspace) == [] and schedules.list_schedules() == []
+
+
+def test_cli_refuses_nan_timeout(workspace, nb, capsys):
+    from aieng_nb.cli import main
+
+    assert main(["job", "run", str(nb), "--timeout", "nan"]) == 2
+    assert main(["job", "run", str(nb), "--cell-timeout", "inf"]) == 2
+    assert main(["job", "run", str(nb), "--retry-backoff", "nan"]) == 2
+    assert records.list_records(workspace=workspace) == []

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import platform
 import shutil
@@ -170,7 +171,7 @@ def check_job_options(
     for name, value in (("timeout", timeout), ("cell timeout", cell_timeout), ("retry backoff", retry_backoff)):
         if value is None:
             continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
             raise ValidationError(f"{name} must be a positive number of seconds, got {value!r}")
     if executor is not None:
         from ..executors import get_executor
