@@ -38,7 +38,7 @@ import types
 from dataclasses import dataclass
 from typing import Any
 
-from .checks import evaluate, parse_rules, require_numeric
+from .checks import check_label_types, evaluate, parse_rules, require_numeric
 from .exceptions import ValidationError
 from .reports import Report, Section, figure_html, new_figure, table_html
 
@@ -269,6 +269,7 @@ def fairness(
     notes: list[str] = []
     metrics: dict[str, float] = {}
     if task == "classification":
+        check_label_types(yt, yp, "y_true", "y_pred")
         labels = sorted(set(yt.unique()) | set(yp.unique()), key=str)
         if pos_label is None:
             if len(labels) > 2:

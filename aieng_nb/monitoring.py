@@ -30,7 +30,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .checks import evaluate, parse_rules, require_numeric
+from .checks import check_label_types, evaluate, parse_rules, require_numeric
 from .drift import CATEGORICAL, NUMERICAL, DriftResult, _str_columns, check_frames, drift_gate
 from .exceptions import ValidationError
 from .reports import HTMLView, Report, Section, figure_html, new_figure, table_html
@@ -383,6 +383,15 @@ def monitor(
                 for role, col in (("target", target), ("prediction", prediction)):
                     if col in frame.columns:
                         require_numeric(frame[col], f"{role} column {col!r} in {side}")
+        else:
+            for side, frame in (("current", current), ("reference", reference)):
+                if target in frame.columns and prediction in frame.columns and not is_probability(frame[prediction]):
+                    check_label_types(
+                        frame[target],
+                        frame[prediction],
+                        f"target column {target!r} in {side}",
+                        f"prediction column {prediction!r} in {side}",
+                    )
         quality["current"] = quality_metrics(current[target], current[prediction], resolved_task)
         if target in reference.columns and prediction in reference.columns:
             quality["reference"] = quality_metrics(reference[target], reference[prediction], resolved_task)

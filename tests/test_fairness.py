@@ -218,3 +218,12 @@ def test_regression_with_text_target_is_a_clear_error() -> None:
             task="regression",
             log=False,
         )
+
+
+def test_label_types_differing_between_y_true_and_y_pred_are_named() -> None:
+    yt = np.random.default_rng(0).integers(0, 2, 400)
+    with pytest.raises(ValidationError, match=r"different kinds of labels.*\['0', '1'\].*\[0, 1\]"):
+        fairness(np.where(yt == 1, "1", "0"), yt, sensitive=["a", "b"] * 200, log=False)
+    # bool vs int labels are the same kind
+    rep = fairness(yt.astype(bool), yt, sensitive=["a", "b"] * 200, log=False)
+    assert rep.metrics["overall_accuracy"] == 1.0

@@ -306,3 +306,17 @@ def test_regression_with_text_target_is_a_clear_error() -> None:
     ref = pd.DataFrame({"x": rng.normal(size=300), "y": ["a", "b", "c"] * 100, "p": rng.normal(size=300)})
     with pytest.raises(ValidationError, match=r"target column 'y'.*numeric.*object"):
         monitor(ref, ref.copy(), target="y", prediction="p", task="regression", evidently=False, log=False)
+
+
+def test_label_types_differing_between_target_and_prediction_are_named() -> None:
+    rng = np.random.default_rng(0)
+    ref = pd.DataFrame({"x": rng.normal(size=300), "y": rng.integers(0, 2, 300), "p": rng.integers(0, 2, 300)})
+    with pytest.raises(ValidationError, match=r"different kinds of labels.*\['0', '1'\].*\[0, 1\]"):
+        monitor(ref, ref.assign(y=ref.y.astype(str)), target="y", prediction="p", evidently=False, log=False)
+    with pytest.raises(ValidationError, match=r"different kinds of labels.*'no', 'yes'"):
+        yes = ref.assign(y=np.where(ref.y == 1, "yes", "no"))
+        monitor(yes, yes, target="y", prediction="p", evidently=False, log=False)
+    # text labels with probabilities are fine
+    probs = ref.assign(y=np.where(ref.y == 1, "yes", "no"), p=rng.random(300))
+    rep = monitor(probs, probs, target="y", prediction="p", evidently=False, log=False)
+    assert "roc_auc" in rep.quality["current"]
