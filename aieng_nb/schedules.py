@@ -120,17 +120,38 @@ def _handled_until(s: Schedule) -> _dt.datetime:
     return _dt.datetime.fromisoformat(s.last_slot or s.created_at)
 
 
+def _repeated_wall_time(s: Schedule, slot: _dt.datetime) -> bool:
+    """Whether ``slot`` is the second occurrence of a local time (clocks went back: 01:30 happens twice)
+    for a schedule that names its hours: such a slot already fired at the first 01:30 (as cron does,
+    schedules with a wildcard hour, e.g. hourly or every 10 minutes, keep firing through it)."""
+    fields = s.cron.split()
+    if len(fields) < 2 or fields[1].startswith("*"):
+        return False
+    utc = _dt.timezone.utc
+    first = slot.replace(fold=0).astimezone(utc)
+    second = slot.replace(fold=1).astimezone(utc)
+    return first != second and slot.astimezone(utc) == second
+
+
 def _next_after(s: Schedule, when: _dt.datetime) -> _dt.datetime:
     from croniter import croniter
 
-    return croniter(s.cron, when.astimezone(_zone(s.timezone))).get_next(_dt.datetime)
+    it = croniter(s.cron, when.astimezone(_zone(s.timezone)))
+    slot = it.get_next(_dt.datetime)
+    while _repeated_wall_time(s, slot):
+        slot = it.get_next(_dt.datetime)
+    return slot
 
 
 def _latest_at_or_before(s: Schedule, now: _dt.datetime) -> _dt.datetime:
     from croniter import croniter
 
     probe = (now + _dt.timedelta(microseconds=1)).astimezone(_zone(s.timezone))
-    return croniter(s.cron, probe).get_prev(_dt.datetime)
+    it = croniter(s.cron, probe)
+    slot = it.get_prev(_dt.datetime)
+    while _repeated_wall_time(s, slot):
+        slot = it.get_prev(_dt.datetime)
+    return slot
 
 
 def decide(s: Schedule, now: _dt.datetime, grace: float = DEFAULT_GRACE_S) -> Decision | None:

@@ -247,3 +247,72 @@ def test_a_firing_whose_executor_fails_ends_failed_and_is_recorded(workspace, tm
     job = records.load(claim[2].job_id, workspace)
     assert job.status == "FAILED" and "unknown executor" in job.error["message"]
     assert schedules.get("a").last_status == "FAILED"
+
+
+def _firings(s: Schedule, start: dt.datetime, end: dt.datetime, step_s: int = 60) -> list[str]:
+    """Drive decide() minute by minute with an injected clock, as the daemon would."""
+    fired, now = [], start
+    while now <= end:
+        d = decide(s, now)
+        if d is not None:
+            s.last_slot = d.slot
+            if d.action == "fire":
+                fired.append(d.slot)
+        now += dt.timedelta(seconds=step_s)
+    return fired
+
+
+def test_daily_schedule_fires_once_when_clocks_go_back():
+    # 2026-11-01 in New York: 01:00-01:59 happens twice (EDT, then EST)
+    s = Schedule(
+        name="n",
+        notebook="x.ipynb",
+        cron="30 1 * * *",
+        timezone="America/New_York",
+        created_at=at(2026, 10, 31, 12).isoformat(),
+    )
+    fired = _firings(s, at(2026, 10, 31, 12), at(2026, 11, 2, 12))
+    assert fired == [at(2026, 11, 1, 5, 30).isoformat(), at(2026, 11, 2, 6, 30).isoformat()]
+    s = Schedule(
+        name="n",
+        notebook="x.ipynb",
+        cron="30 1 * * *",
+        timezone="America/New_York",
+        created_at=at(2026, 11, 1, 5, 31).isoformat(),
+    )
+    assert s.next_run(at(2026, 11, 1, 5, 31)) == at(2026, 11, 2, 6, 30)
+
+
+def test_daily_schedule_fires_once_when_clocks_go_forward():
+    # 2026-03-08 in New York: 02:00-02:59 does not exist
+    s = Schedule(
+        name="n",
+        notebook="x.ipynb",
+        cron="30 2 * * *",
+        timezone="America/New_York",
+        created_at=at(2026, 3, 7, 12).isoformat(),
+    )
+    fired = _firings(s, at(2026, 3, 7, 12), at(2026, 3, 9, 12))
+    days = [dt.datetime.fromisoformat(f).astimezone(schedules._zone("America/New_York")).date() for f in fired]
+    assert days == [dt.date(2026, 3, 8), dt.date(2026, 3, 9)], fired
+
+
+def test_sub_hourly_and_hourly_schedules_keep_firing_through_the_repeated_hour():
+    s = Schedule(
+        name="n",
+        notebook="x.ipynb",
+        cron="*/30 * * * *",
+        timezone="America/New_York",
+        created_at=at(2026, 11, 1, 4, 50).isoformat(),
+    )
+    fired = _firings(s, at(2026, 11, 1, 4, 50), at(2026, 11, 1, 7, 10))
+    assert fired == [at(2026, 11, 1, h, m).isoformat() for h, m in [(5, 0), (5, 30), (6, 0), (6, 30), (7, 0)]]
+    s = Schedule(
+        name="n",
+        notebook="x.ipynb",
+        cron="0 * * * *",
+        timezone="America/New_York",
+        created_at=at(2026, 11, 1, 4, 50).isoformat(),
+    )
+    fired = _firings(s, at(2026, 11, 1, 4, 50), at(2026, 11, 1, 7, 10))
+    assert fired == [at(2026, 11, 1, h).isoformat() for h in (5, 6, 7)]
