@@ -375,8 +375,8 @@ def _str_columns(frame: Any) -> Any:
 def check_frames(reference: Any, current: Any, columns: Sequence[str] | None = None) -> list[str]:
     """Validate two DataFrames for a comparison; returns the columns to compare.
 
-    Raises ValidationError for non-DataFrames, empty frames and mismatched column sets
-    (naming the columns missing on each side)."""
+    Raises ValidationError for non-DataFrames, empty frames, duplicate column names (naming
+    them) and mismatched column sets (naming the columns missing on each side)."""
     import pandas as pd
 
     for label, frame in (("reference", reference), ("current", current)):
@@ -386,6 +386,10 @@ def check_frames(reference: Any, current: Any, columns: Sequence[str] | None = N
             raise ValidationError(f"{label} has no rows")
         if frame.shape[1] == 0:
             raise ValidationError(f"{label} has no columns")
+        dup = frame.columns[frame.columns.duplicated()]
+        if len(dup):
+            names = list(dict.fromkeys(map(str, dup)))
+            raise ValidationError(f"{label} has duplicate column names: {names[:30]}; rename them so each is unique")
     if columns is not None:
         cols = list(columns)
         missing_ref = [c for c in cols if c not in reference.columns]

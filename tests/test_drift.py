@@ -182,3 +182,13 @@ def test_infer_column_type_follows_evidently() -> None:
     assert infer_column_type(pd.Series(["a", "b"] * 10)) == "categorical"
     assert infer_column_type(pd.Series([f"t{i}" for i in range(10)])) == "text"
     assert infer_column_type(pd.Series([True, False])) == "categorical"
+
+
+def test_duplicate_column_names_are_named() -> None:
+    from aieng_nb.monitoring import monitor
+
+    d = pd.DataFrame(np.random.default_rng(0).normal(size=(500, 3)), columns=["a", "a", "b"])
+    with pytest.raises(ValidationError, match=r"reference has duplicate column names: \['a'\]"):
+        drift_gate(d, d)
+    with pytest.raises(ValidationError, match=r"duplicate column names: \['a'\]"):
+        monitor(d, d, evidently=False, log=False)
