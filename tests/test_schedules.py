@@ -316,3 +316,62 @@ def test_sub_hourly_and_hourly_schedules_keep_firing_through_the_repeated_hour()
     )
     fired = _firings(s, at(2026, 11, 1, 4, 50), at(2026, 11, 1, 7, 10))
     assert fired == [at(2026, 11, 1, h).isoformat() for h in (5, 6, 7)]
+
+
+def _due_schedule(tmp_path) -> tuple[Schedule, dt.datetime]:
+    nb = write_notebook(tmp_path / "j.ipynb", ["x = 1"])
+    s = schedules.add("a", str(nb), "*/5 * * * *")
+    return s, s.next_run(dt.datetime.fromisoformat(s.created_at)) + dt.timedelta(seconds=3)
+
+
+def test_concurrent_claims_in_threads_fire_a_slot_exactly_once(workspace, tmp_path):
+    import threading
+
+    from aieng_nb.jobs import records
+
+    _, now = _due_schedule(tmp_path)
+    barrier = threading.Barrier(4)
+    results: list = []
+
+    def claim() -> None:
+        barrier.wait()
+        results.append(schedules.claim("a", now, workspace=workspace))
+
+    threads = [threading.Thread(target=claim) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    fired = [r for r in results if r is not None]
+    assert len(results) == 4 and len(fired) == 1, results
+    assert len(records.list_records(schedule="a", workspace=workspace)) == 1
+    assert schedules.get("a").fired == 1
+
+
+def test_concurrent_claims_in_processes_fire_a_slot_exactly_once(workspace, tmp_path, python_env):
+    from aieng_nb.jobs import records
+
+    _, now = _due_schedule(tmp_path)
+    go = tmp_path / "go"
+    code = (
+        "import datetime as dt, os, sys, time\n"
+        "from aieng_nb import schedules\n"
+        "from aieng_nb.jobs import runner\n"  # imported before the start line: claims race, imports do not
+        "print('ready', flush=True)\n"
+        f"while not os.path.exists({str(go)!r}): time.sleep(0.001)\n"
+        f"c = schedules.claim('a', dt.datetime.fromisoformat({now.isoformat()!r}))\n"
+        "print(c[2].job_id if c else 'none')\n"
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code], env=python_env, stdout=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]
+    for p in procs:
+        assert p.stdout.readline().strip() == "ready"
+    go.touch()
+    outs = [p.communicate(timeout=120)[0].split() for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0, 0], outs
+    ids = [o[-1] for o in outs if o[-1] != "none"]
+    assert len(ids) == 1, outs
+    assert [j.job_id for j in records.list_records(schedule="a", workspace=workspace)] == ids
+    assert schedules.get("a").fired == 1
