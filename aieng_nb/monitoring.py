@@ -30,7 +30,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .checks import check_label_types, evaluate, parse_rules, require_numeric
+from .checks import CheckResult, check_label_types, evaluate, parse_rules, require_numeric
 from .drift import CATEGORICAL, NUMERICAL, DriftResult, _str_columns, check_frames, drift_gate
 from .exceptions import ValidationError
 from .reports import HTMLView, Report, Section, figure_html, new_figure, table_html
@@ -318,7 +318,10 @@ def monitor(
     a column missing on one side is an error naming it. ``checks`` are failure rules (see
     :mod:`aieng_nb.checks`); the default is ``drift_share >= 0.5`` (Evidently's dataset-drift
     rule) and, for classification with labelled predictions in both frames,
-    ``accuracy_drop > 0.05``. ``log=None`` attaches the report to the active run if there is one.
+    ``accuracy_drop > 0.05`` (which fails, with a note, when quality cannot be computed because
+    the target or prediction is all missing on one side). When no column could be tested for
+    drift (all skipped: all missing, free text, dates) the default checks add
+    ``n_columns_tested < 1``, so such a report fails instead of passing with nothing tested. ``log=None`` attaches the report to the active run if there is one.
 
     >>> rep = monitor(train_df, scored_df, target="churn", prediction="pred")  # doctest: +SKIP
     >>> rep.drifted_columns, rep.passed, rep.summary()                          # doctest: +SKIP
@@ -397,6 +400,12 @@ def monitor(
             quality["reference"] = quality_metrics(reference[target], reference[prediction], resolved_task)
         else:
             notes.append("reference has no target/prediction columns: quality is not compared with reference")
+        for side in ("current", "reference"):
+            if side in quality and not quality[side]:
+                notes.append(
+                    f"model quality could not be computed on {side}: no row has both target {target!r} "
+                    f"and prediction {prediction!r} (all missing)"
+                )
         for name, value in quality.get("current", {}).items():
             metrics[name] = value
             ref_value = quality.get("reference", {}).get(name)
@@ -410,13 +419,30 @@ def monitor(
     elif target is not None:
         notes.append("target given without prediction: model quality is not computed")
 
+    uncomputable: list[CheckResult] = []
     if checks is None:
         rules = parse_rules([f"drift_share >= {drift_share}"])
+        if drift.n_tested == 0:  # nothing was tested: the drift verdict cannot pass
+            rules += parse_rules(["n_columns_tested < 1"])
+            notes.append("no column could be tested for drift: the report fails (check n_columns_tested < 1)")
         if resolved_task == "classification" and "accuracy_drop" in metrics:
             rules += parse_rules(["accuracy_drop > 0.05"])
+        elif resolved_task == "classification" and "reference" in quality and not (
+            quality["reference"] and quality.get("current")
+        ):
+            uncomputable.append(
+                CheckResult(
+                    "accuracy_drop > 0.05",
+                    "accuracy_drop",
+                    None,
+                    False,
+                    "accuracy_drop could not be computed: no row has both target and prediction in "
+                    + " and ".join(side for side in ("reference", "current") if not quality.get(side)),
+                )
+            )
     else:
         rules = parse_rules(checks)
-    results = evaluate(rules, metrics)
+    results = evaluate(rules, metrics) + uncomputable
     verdict_seconds = time.perf_counter() - started
 
     report = MonitoringReport(
@@ -533,14 +559,27 @@ def _render(
         report.sections.append(Section("Distributions (most drifted first)", plots))
     if report.quality:
         cur_q, ref_q = report.quality.get("current", {}), report.quality.get("reference", {})
+        names = list(dict.fromkeys([*cur_q, *ref_q]))
         qrows = [
-            [name, ref_q.get(name, math.nan), value, value - ref_q[name] if name in ref_q else math.nan]
-            for name, value in cur_q.items()
+            [
+                name,
+                ref_q.get(name, math.nan),
+                cur_q.get(name, math.nan),
+                cur_q[name] - ref_q[name] if name in ref_q and name in cur_q else math.nan,
+            ]
+            for name in names
         ]
+        missing = [side for side in ("current", "reference") if side in report.quality and not report.quality[side]]
+        warn = (
+            f"<p><b>Model quality could not be computed on {' and '.join(missing)}</b>: "
+            "no row has both target and prediction.</p>"
+            if missing
+            else ""
+        )
         report.sections.append(
             Section(
                 f"Model quality ({report.details.get('task')})",
-                table_html(["metric", "reference", "current", "change"], qrows),
+                warn + table_html(["metric", "reference", "current", "change"], qrows),
             )
         )
     srows = _summary_rows(reference, current, cols[:MAX_TABLE_ROWS], types)

@@ -165,10 +165,12 @@ class Report:
         return [c for c in self.checks if not c.passed]
 
     def summary(self) -> dict[str, Any]:
-        """Headline numbers and the verdict, as a flat dict."""
+        """Headline numbers and the verdict, as a flat dict (with the report's ``notes``: what was
+        skipped or could not be computed)."""
         out: dict[str, Any] = {"kind": self.kind, "passed": self.passed}
         out.update(self.metrics)
         out["failed_checks"] = [c.rule for c in self.failed_checks]
+        out["notes"] = list(self.notes)
         return out
 
     def to_dict(self) -> dict[str, Any]:

@@ -320,3 +320,24 @@ def test_label_types_differing_between_target_and_prediction_are_named() -> None
     probs = ref.assign(y=np.where(ref.y == 1, "yes", "no"), p=rng.random(300))
     rep = monitor(probs, probs, target="y", prediction="p", evidently=False, log=False)
     assert "roc_auc" in rep.quality["current"]
+
+
+def test_all_missing_target_is_visible_and_fails_the_default_quality_check() -> None:
+    rng = np.random.default_rng(0)
+    ref = pd.DataFrame({"x": rng.normal(size=300), "y": rng.integers(0, 2, 300), "p": rng.integers(0, 2, 300)})
+    rep = monitor(ref, ref.assign(y=np.nan), target="y", prediction="p", evidently=False, log=False)
+    assert any("quality could not be computed on current" in n for n in rep.summary()["notes"])
+    assert "Model quality could not be computed on current" in rep.html()
+    acc = [c for c in rep.checks if c.metric == "accuracy_drop"]
+    assert acc and not acc[0].passed and not rep.passed
+
+
+def test_nothing_tested_for_drift_does_not_pass() -> None:
+    frame = pd.DataFrame({"z": [np.nan] * 5})
+    rep = monitor(frame, frame, evidently=False, log=False)
+    assert rep.metrics["n_columns_tested"] == 0
+    assert not rep.passed
+    assert [c.rule for c in rep.failed_checks] == ["n_columns_tested < 1"]
+    assert any("no column could be tested" in n for n in rep.notes)
+    # explicit checks are the user's: no implicit rule is added
+    assert monitor(frame, frame, checks=["drift_share > 0.3"], evidently=False, log=False).passed
