@@ -151,16 +151,24 @@ def test_daemon_fires_real_schedule_once_per_slot_with_two_daemons(workspace, tm
         subprocess.Popen(cmd, env=python_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         for _ in range(2)
     ]
+    from aieng_nb.jobs import records
+
     try:
-        time.sleep(8.5)
+        # until two firings exist and one has completed (no fixed sleep: a loaded machine is slower)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            jobs = records.list_records(schedule="fast", workspace=workspace)
+            if len(jobs) >= 2 and any(j.status == "COMPLETED" for j in jobs):
+                break
+            if any(d.poll() is not None for d in daemons):
+                break
+            time.sleep(0.2)
     finally:
         for d in daemons:
             d.send_signal(signal.SIGTERM)
         outputs = [d.communicate(timeout=60)[0] for d in daemons]
     assert [d.returncode for d in daemons] == [0, 0], outputs
     assert sum("standing by" in o for o in outputs) >= 1, outputs
-    from aieng_nb.jobs import records
-
     jobs = records.list_records(schedule="fast", workspace=workspace)
     slots = [j.tags["aieng.schedule.slot"] for j in jobs]
     assert len(jobs) >= 2 and len(slots) == len(set(slots)), slots
