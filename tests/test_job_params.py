@@ -191,3 +191,27 @@ def test_binary_parameter_file_is_a_validation_error(tmp_path):
     bad.write_bytes(b"\xff\xfe\x00bad")
     with pytest.raises(ValidationError, match="not valid"):
         load_parameter_file(bad)
+
+
+def test_random_sampling_draws_points_without_building_the_grid():
+    import itertools
+    import time
+
+    from aieng_nb.jobs.sweeps import expand_grid
+
+    grid = {"a": [1, 2, 3], "b": ["x", "y"], "c": [True, False, None, 0.5]}
+    full = expand_grid(grid)
+    assert full == [dict(zip(grid, v, strict=True)) for v in itertools.product(*grid.values())]
+    for seed in range(5):
+        sample = expand_grid(grid, samples=7, seed=seed)
+        assert len(sample) == 7 and all(p in full for p in sample)
+        assert len({tuple(p.values()) for p in sample}) == 7
+        assert sample == expand_grid(grid, samples=7, seed=seed)
+        assert [full.index(p) for p in sample] == sorted(full.index(p) for p in sample)  # grid order
+    assert expand_grid(grid, samples=100) == full
+    huge = {f"p{i}": list(range(100)) for i in range(6)}  # 10^12 points
+    t0 = time.monotonic()
+    points = expand_grid(huge, samples=5, seed=1)
+    assert len(points) == 5 and time.monotonic() - t0 < 1.0
+    with pytest.raises(ValidationError, match="samples"):
+        expand_grid(grid, samples=0)

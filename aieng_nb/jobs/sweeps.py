@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import os
 import random
 import secrets
@@ -50,14 +51,24 @@ def expand_grid(
             raise ValidationError(f"sweep values of {name!r} must be a list, got {grid[name]!r}")
         if len(grid[name]) == 0:
             raise ValidationError(f"sweep values of {name!r} are empty")
-    combos = [dict(zip(names, values, strict=True)) for values in itertools.product(*(list(grid[n]) for n in names))]
-    if samples is not None:
-        if samples < 1:
-            raise ValidationError("samples must be >= 1")
-        rng = random.Random(seed)
-        picked = sorted(rng.sample(range(len(combos)), min(samples, len(combos))))
-        combos = [combos[i] for i in picked]
-    return combos
+    values = [list(grid[n]) for n in names]
+    if samples is None:
+        return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*values)]
+    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
+        raise ValidationError("samples must be a whole number >= 1")
+    total = math.prod(len(v) for v in values)
+    # draw grid positions, never the grid: 5 samples of a 10^12-point grid cost 5 points
+    picked = sorted(random.Random(seed).sample(range(total), min(samples, total)))
+    return [_grid_point(names, values, i) for i in picked]
+
+
+def _grid_point(names: list[str], values: list[list[Any]], index: int) -> dict[str, Any]:
+    """The ``index``-th combination in itertools.product order (the last name varies fastest)."""
+    point: dict[str, Any] = {}
+    for name, vals in zip(reversed(names), reversed(values), strict=True):
+        index, pos = divmod(index, len(vals))
+        point[name] = vals[pos]
+    return {name: point[name] for name in names}
 
 
 def parse_sweep_values(raw: str) -> list[Any]:
