@@ -463,11 +463,17 @@ def explain(
     idx = np.sort(rng.choice(len(X), size=sample, replace=False)) if sample and len(X) > sample else None
     Xs = X.iloc[idx].reset_index(drop=True) if idx is not None else X
     try:
-        est.predict(Xs.iloc[:5])
+        probe = est.predict(Xs.iloc[:5])
     except NotFittedError as exc:
         raise ValidationError(f"model is not fitted: {exc}") from None
     except Exception as exc:  # wrong columns, dtypes, shapes: say so here, not deep inside permutation_importance
         raise ValidationError(f"model could not predict on X: {type(exc).__name__}: {str(exc)[:500]}") from exc
+    shape = np.shape(probe)
+    if not shape or shape[0] != min(5, len(Xs)):
+        raise ValidationError(
+            f"the model's predictions for {min(5, len(Xs))} rows have shape {shape}: "
+            "predict must return one value per row"
+        )
     try:
         if y is None:
             ys = pd.Series(np.asarray(est.predict(Xs)))

@@ -206,3 +206,13 @@ def test_regressor_with_text_y_is_a_clear_error() -> None:
     model = LinearRegression().fit(X, X.a)
     with pytest.raises(ValidationError, match=r"y must be numeric"):
         explain(model, X, np.array(["a", "b"] * 100), log=False, shap=False)
+
+
+def test_predict_function_with_wrong_output_length_is_a_clear_error() -> None:
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=200), "b": rng.normal(size=200)})
+    y = (X.a > 0).astype(int)
+    with pytest.raises(ValidationError, match=r"one value per row"):
+        explain(lambda Z: np.zeros(3), X, y, log=False, shap=False)
+    with pytest.raises(ValidationError):
+        explain(lambda Z: 0.0, X, y, log=False, shap=False)
