@@ -88,12 +88,14 @@ def _sensitive_frame(sensitive: Any, X: Any, n: int) -> Any:
 
     if sensitive is None:
         raise ValidationError("fairness needs sensitive= (a column, several columns, or column names of X)")
+    # a list of strings with a DataFrame X names columns of X (unless it is one value per row
+    # and not all of them are columns: then it is the group of each row)
     if isinstance(sensitive, str) or (
         isinstance(sensitive, (list, tuple))
         and sensitive
         and all(isinstance(s, str) for s in sensitive)
-        and X is not None
-        and all(s in getattr(X, "columns", ()) for s in sensitive)
+        and isinstance(X, pd.DataFrame)
+        and (len(sensitive) != n or all(s in X.columns for s in sensitive))
     ):
         names = [sensitive] if isinstance(sensitive, str) else list(sensitive)
         if X is None or not isinstance(X, pd.DataFrame):

@@ -227,3 +227,19 @@ def test_label_types_differing_between_y_true_and_y_pred_are_named() -> None:
     # bool vs int labels are the same kind
     rep = fairness(yt.astype(bool), yt, sensitive=["a", "b"] * 200, log=False)
     assert rep.metrics["overall_accuracy"] == 1.0
+
+
+def test_sensitive_names_missing_from_x_are_named() -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    df = _data(400)
+    model = LogisticRegression().fit(df[["x"]], df.y)
+    with pytest.raises(ValidationError, match=r"sensitive columns \['gender'\] are not in X"):
+        fairness(model=model, X=df[["x"]], y=df.y, sensitive=["gender"], log=False)
+
+    class ByX:
+        def predict(self, X: pd.DataFrame) -> np.ndarray:
+            return (X.x > 0).astype(int).to_numpy()
+
+    rep = fairness(model=ByX(), X=df[["x", "gender"]], y=df.y, sensitive=["gender"], log=False)
+    assert rep.metrics["n_groups"] == 2
