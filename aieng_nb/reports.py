@@ -280,10 +280,15 @@ def _resolve_run_id(run_id: str | None) -> str:
 
 
 def attach(report: Report, run_id: str | None = None) -> str:
-    """Store ``report`` on a run: artifacts, metrics, an index tag and an audit entry."""
+    """Store ``report`` on a run: artifacts, metrics, an index tag and an audit entry.
+
+    Idempotent per run: a report already attached to that run (e.g. ``monitor(...)`` inside an
+    active run attaches itself, then ``.log()``) is not stored again; its folder is returned."""
     from . import audit, tracking
 
     rid = _resolve_run_id(run_id)
+    if report.name and report.run_id == rid:
+        return f"{ARTIFACT_ROOT}/{report.name}"
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(report.created)) + f"-{int((report.created % 1) * 1e6):06d}"
     name = report.name or f"{report.kind}-{stamp}"
     report.name, report.run_id = name, rid

@@ -96,3 +96,21 @@ def test_public_api_is_callable_modules() -> None:
     assert aieng.explain.torch_model is not None
     assert aieng.monitor.__module__ == "aieng_nb.monitoring"
     assert aieng.reports() == []
+
+
+def test_log_inside_an_active_run_is_idempotent() -> None:
+    import numpy as np
+    import pandas as pd
+
+    from aieng_nb.monitoring import monitor
+
+    rng = np.random.default_rng(4)
+    ref, cur = pd.DataFrame({"a": rng.normal(0, 1, 2000)}), pd.DataFrame({"a": rng.normal(2, 1, 2000)})
+    with tracking.start_run(experiment="idem") as run:
+        rep = monitor(ref, cur, checks=["drift_share > 0.3"], evidently=False)  # attaches itself
+        folder = rep.log()
+        assert rep.log() == folder == f"reports/{rep.name}"
+    created = [e for e in audit.entries("report.create") if e["data"]["run_id"] == run.id]
+    fails = [e for e in audit.entries("checks.fail") if e["data"]["run_id"] == run.id]
+    assert len(created) == 1 and len(fails) == 1
+    assert [e.name for e in list_reports(run.id)] == [rep.name]
