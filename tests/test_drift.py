@@ -104,17 +104,26 @@ def test_wasserstein_bracket_contains_exact_value() -> None:
         assert upper - lower < 0.01 * np.std(a)
 
 
-def test_borderline_column_is_computed_exactly() -> None:
+def test_borderline_column_is_computed_exactly(monkeypatch) -> None:
     from scipy.stats import wasserstein_distance
 
+    import aieng_nb.drift as drift_mod
+
+    calls = []
+    exact_fn = drift_mod._wasserstein_exact
+    monkeypatch.setattr(drift_mod, "_wasserstein_exact", lambda a, b: calls.append(1) or exact_fn(a, b))
     rng = np.random.default_rng(4)
     ref = pd.DataFrame({"x": rng.normal(0, 1, 50000)})
-    cur = pd.DataFrame({"x": rng.normal(0.1, 1, 50000)})  # normed distance right at 0.1
+    # a pure shift by d moves every quantile by d: the normed distance is d / std = 0.1 * (1 + 1e-4),
+    # just above the threshold and well inside the histogram bracket (width ~1e-3)
+    cur = pd.DataFrame({"x": rng.permutation(ref.x.to_numpy()) + 0.1 * (1 + 1e-4) * np.std(ref.x)})
     col = drift_gate(ref, cur).by_column()["x"]
     exact = wasserstein_distance(ref.x, cur.x) / np.std(ref.x)
-    if col.exact:
-        assert col.score == pytest.approx(exact, rel=1e-9)
-    assert col.drifted == (exact >= 0.1)
+    assert calls, "the borderline column did not take the exact path"
+    assert col.exact and col.note == ""
+    assert col.score == pytest.approx(exact, rel=1e-9)
+    assert col.score == pytest.approx(0.1 * (1 + 1e-4), rel=1e-6)
+    assert col.drifted
 
 
 def test_unseen_categories_are_drift_and_named() -> None:
