@@ -8,10 +8,16 @@
 * the **interactive Evidently report** (``DataDriftPreset`` + ``DataSummaryPreset`` +
   ``ClassificationPreset``/``RegressionPreset``) is computed on a **seeded random sample** of at
   most ``sample`` rows of each frame (default 20,000, seed 0), so it stays quick; it is kept as
-  the ``evidently.html``/``evidently.json`` attachments (Evidently's HTML embeds its 3.5 MB
-  JavaScript bundle);
+  the ``evidently.html``/``evidently.json`` attachments;
 * the report's own HTML (``_repr_html_``, ``report.html``) is static (tables and PNG plots, no
   JavaScript) and small (well under 2 MB whatever the input size).
+
+Size bounds: the < 2 MB bound applies to **our** ``report.html`` (and ``_repr_html_``). The
+attached ``evidently.html`` is Evidently's own rendering and always carries Evidently's JavaScript
+bundle (about 3.5 MB, whatever the data size), so it is larger than 2 MB by itself; it is only
+shown on request (``rep.evidently()``, or opened from the run's artifacts). Pass
+``evidently_html=False`` to skip that attachment (the ``evidently.json`` snapshot is still kept),
+or ``evidently=False`` to skip Evidently altogether.
 
 >>> import numpy as np, pandas as pd
 >>> rng = np.random.default_rng(0)
@@ -242,7 +248,8 @@ def _evidently(
     prediction: str | None,
     task: str | None,
     drift_kwargs: dict[str, Any],
-) -> tuple[str, dict[str, Any]]:
+    want_html: bool = True,
+) -> tuple[str | None, dict[str, Any]]:
     from evidently import BinaryClassification, DataDefinition, Dataset, MulticlassClassification, Regression, Report
     from evidently.presets import ClassificationPreset, DataDriftPreset, DataSummaryPreset, RegressionPreset
 
@@ -286,7 +293,7 @@ def _evidently(
     snapshot = Report(items).run(
         Dataset.from_pandas(cur[used], data_definition=dd), Dataset.from_pandas(ref[used], data_definition=dd)
     )
-    return snapshot.get_html_str(as_iframe=False), snapshot.dict()
+    return (snapshot.get_html_str(as_iframe=False) if want_html else None), snapshot.dict()
 
 
 # ---------------------------------------------------------------------------- the report
@@ -307,6 +314,7 @@ def monitor(
     per_column_threshold: Mapping[str, float] | None = None,
     drift_share: float = 0.5,
     evidently: bool = True,
+    evidently_html: bool = True,
     sample: int = DEFAULT_SAMPLE,
     seed: int = DEFAULT_SEED,
     log: bool | None = None,
@@ -321,7 +329,8 @@ def monitor(
     ``accuracy_drop > 0.05`` (which fails, with a note, when quality cannot be computed because
     the target or prediction is all missing on one side). When no column could be tested for
     drift (all skipped: all missing, free text, dates) the default checks add
-    ``n_columns_tested < 1``, so such a report fails instead of passing with nothing tested. ``log=None`` attaches the report to the active run if there is one.
+    ``n_columns_tested < 1``, so such a report fails instead of passing with nothing tested.
+    ``evidently_html=False`` keeps the Evidently run (``evidently.json``) but not its ~3.5 MB HTML. ``log=None`` attaches the report to the active run if there is one.
 
     >>> rep = monitor(train_df, scored_df, target="churn", prediction="pred")  # doctest: +SKIP
     >>> rep.drifted_columns, rep.passed, rep.summary()                          # doctest: +SKIP
@@ -474,14 +483,14 @@ def monitor(
     if evidently and drift.columns:
         t0 = time.perf_counter()
         try:
-            html, snap = _evidently(ref_s, cur_s, drift, target, prediction, resolved_task, drift_kwargs)
+            html, snap = _evidently(
+                ref_s, cur_s, drift, target, prediction, resolved_task, drift_kwargs, want_html=evidently_html
+            )
         except Exception as exc:  # the verdict stands without the optional rendering
             report.notes.append(f"Evidently report skipped: {type(exc).__name__}: {exc}")
         else:
             import json
 
-            report.evidently_html = html
-            report.attachments["evidently.html"] = html
             report.attachments["evidently.json"] = json.dumps(snap, default=_json_default, sort_keys=True)
             report.details["evidently_sample"] = {
                 "reference_rows": len(ref_s),
@@ -489,10 +498,15 @@ def monitor(
                 "seed": seed,
                 "seconds": round(time.perf_counter() - t0, 3),
             }
-            report.notes.append(
-                f"interactive Evidently report: evidently.html ({len(html) / 1e6:.1f} MB, "
-                "in the run's artifacts or report.save_evidently_html(path))"
-            )
+            if html is None:
+                report.notes.append("Evidently HTML not kept (evidently_html=False); its snapshot is evidently.json")
+            else:
+                report.evidently_html = html
+                report.attachments["evidently.html"] = html
+                report.notes.append(
+                    f"interactive Evidently report: evidently.html ({len(html) / 1e6:.1f} MB, mostly Evidently's "
+                    "JavaScript bundle; in the run's artifacts or report.save_evidently_html(path))"
+                )
     if log or (log is None and _has_active_run()):
         report.log()
     return report

@@ -341,3 +341,13 @@ def test_nothing_tested_for_drift_does_not_pass() -> None:
     assert any("no column could be tested" in n for n in rep.notes)
     # explicit checks are the user's: no implicit rule is added
     assert monitor(frame, frame, checks=["drift_share > 0.3"], evidently=False, log=False).passed
+
+
+def test_evidently_html_can_be_left_out() -> None:
+    rng = np.random.default_rng(0)
+    ref, cur = pd.DataFrame({"a": rng.normal(0, 1, 500)}), pd.DataFrame({"a": rng.normal(1, 1, 500)})
+    rep = monitor(ref, cur, evidently_html=False, log=False)
+    assert "evidently.html" not in rep.attachments and "evidently.json" in rep.attachments
+    assert rep.evidently_html is None and any("evidently_html=False" in n for n in rep.notes)
+    with pytest.raises(ValidationError, match="no Evidently rendering"):
+        rep.evidently()

@@ -26,6 +26,11 @@ monitor.add_argument(
 )
 monitor.add_argument("--sample", type=int, default=None, help="rows sampled for plots and the Evidently report")
 monitor.add_argument("--no-evidently", action="store_true", help="skip the interactive Evidently report")
+monitor.add_argument(
+    "--no-evidently-html",
+    action="store_true",
+    help="run Evidently (evidently.json) but do not attach its ~3.5 MB HTML",
+)
 monitor.add_argument("--no-log", action="store_true", help="do not attach the report to the active run")
 
 reports = AiengArgumentParser(
@@ -71,5 +76,6 @@ def run(sub: str, line: str, cell: str | None, shell: Any) -> Any:
         checks=args.checks,
         sample=args.sample or DEFAULT_SAMPLE,
         evidently=not args.no_evidently,
+        evidently_html=not args.no_evidently_html,
         log=False if args.no_log else None,
     )
