@@ -17,7 +17,8 @@ returns a :class:`FairnessReport`:
 * regression: per group count, mean prediction, MAE, RMSE and mean error, with
   ``mae_difference``, ``rmse_difference`` and ``mean_prediction_difference``;
 * several sensitive columns give intersectional groups (every observed combination);
-  missing sensitive values form their own group ``(missing)``;
+  missing sensitive values form their own group ``(missing)``; values that print alike but
+  differ (``1`` and ``"1"``) stay separate groups, labelled by their repr;
 * groups with fewer than ``min_group_size`` rows (default 30) stay in the table and the gaps and
   are flagged ``small`` (their rates are noisy).
 
@@ -121,10 +122,18 @@ def _sensitive_frame(sensitive: Any, X: Any, n: int) -> Any:
     if len(frame) != n:
         raise ValidationError(f"sensitive has {len(frame)} rows but y has {n}")
     frame.columns = [str(c) for c in frame.columns]
-    out = pd.DataFrame(
-        {c: frame[c].astype(object).where(frame[c].notna(), MISSING_GROUP).astype(str) for c in frame.columns}
-    )
-    return out
+    return pd.DataFrame({c: _group_labels(frame[c]) for c in frame.columns})
+
+
+def _group_labels(col: Any) -> Any:
+    """Group labels as text; when two distinct values print alike (``1`` and ``"1"``) every value
+    is shown by its repr (``1`` vs ``'1'``) so they stay separate groups."""
+    values = col.astype(object)
+    present = values.notna()
+    text = values.where(present, MISSING_GROUP).astype(str)
+    if text[present].nunique() < values[present].nunique():
+        text = values.map(repr).where(present, MISSING_GROUP)
+    return text
 
 
 def _grouped(frame: Any, sens: Any) -> Any:

@@ -243,3 +243,11 @@ def test_sensitive_names_missing_from_x_are_named() -> None:
 
     rep = fairness(model=ByX(), X=df[["x", "gender"]], y=df.y, sensitive=["gender"], log=False)
     assert rep.metrics["n_groups"] == 2
+
+
+def test_sensitive_values_that_print_alike_stay_separate_groups() -> None:
+    yt = np.random.default_rng(0).integers(0, 2, 400)
+    rep = fairness(yt, yt, sensitive=pd.Series([1, "1"] * 200, dtype=object), log=False)
+    assert rep.metrics["n_groups"] == 2
+    assert sorted(rep.by_group.index) == ["'1'", "1"]
+    assert fairness(yt, yt, sensitive=["a", "b"] * 200, log=False).by_group.index.tolist() == ["a", "b"]
