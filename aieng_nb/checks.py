@@ -89,15 +89,23 @@ def parse_rules(rules: Any) -> list[Rule]:
 
 def evaluate(rules: Iterable[Rule], metrics: Mapping[str, Any]) -> list[CheckResult]:
     """Evaluate rules against summary metrics. A rule naming a metric the report does not have
-    raises ValidationError listing the metrics it has; a NaN value fails the check (it cannot be
-    shown to be within bounds)."""
+    fails (value ``None``) with a message naming it and listing the metrics the report has, so a
+    typo or a metric that does not apply shows as a failed check instead of stopping a job; a NaN
+    value fails the check too (it cannot be shown to be within bounds)."""
     results = []
     for rule in rules:
         if rule.metric not in metrics:
             available = ", ".join(sorted(k for k, v in metrics.items() if isinstance(v, (int, float))))
-            raise ValidationError(
-                f"check {str(rule)!r}: this report has no metric {rule.metric!r}. Available: {available}"
+            results.append(
+                CheckResult(
+                    str(rule),
+                    rule.metric,
+                    None,
+                    False,
+                    f"unknown metric: this report has no metric {rule.metric!r}. Available: {available}",
+                )
             )
+            continue
         raw = metrics[rule.metric]
         value = float(raw) if raw is not None else math.nan
         if math.isnan(value):
