@@ -436,8 +436,10 @@ def monitor(
             notes.append("no column could be tested for drift: the report fails (check n_columns_tested < 1)")
         if resolved_task == "classification" and "accuracy_drop" in metrics:
             rules += parse_rules(["accuracy_drop > 0.05"])
-        elif resolved_task == "classification" and "reference" in quality and not (
-            quality["reference"] and quality.get("current")
+        elif (
+            resolved_task == "classification"
+            and "reference" in quality
+            and not (quality["reference"] and quality.get("current"))
         ):
             uncomputable.append(
                 CheckResult(
