@@ -392,7 +392,7 @@ def recover_stale(workspace: Workspace | None = None) -> list[JobRecord]:
             audit.append("job.recover", {"job_id": new.job_id, "reason": new.error["message"]}, workspace=workspace)
             # a CREATED child whose creator is gone means its sweep is gone: its parent run ends too
             parent = new.parent_run_id if rec.status == JobStatus.CREATED else None
-            for run_id in {new.run_id, parent} - {None}:
+            for run_id in {r for r in (new.run_id, parent) if r}:
                 try:
                     from .tracking_bridge import get_run, set_status
 
