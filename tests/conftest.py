@@ -37,13 +37,21 @@ def _reset_tracking() -> None:
 @pytest.fixture
 def shell():
     """A real IPython InteractiveShell with the extension loaded."""
-    from IPython.core.interactiveshell import InteractiveShell
+    import atexit
 
-    sh = InteractiveShell.instance()
+    from IPython.core.interactiveshell import InteractiveShell
+    from traitlets.config import Config
+
+    config = Config()
+    config.HistoryManager.hist_file = ":memory:"  # keep tests out of the user's ~/.ipython history
+    sh = InteractiveShell.instance(config=config)
     sh.run_line_magic("load_ext", "aieng_nb")
     yield sh
     sh.run_line_magic("unload_ext", "aieng_nb")
-    sh.reset(new_session=True)
+    sh.history_manager.end_session()
+    # each shell registers an exit hook that resets it (a full gc.collect each); with hundreds of
+    # shells in one pytest process that made the interpreter take minutes to exit
+    atexit.unregister(sh.atexit_operations)
     InteractiveShell.clear_instance()
 
 
