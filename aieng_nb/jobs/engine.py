@@ -75,21 +75,9 @@ class AttemptContext:
 
 def _replace_without_fsync(path: Path, data: bytes) -> None:
     """temp file + rename: never a half-written notebook, but no fsync (an intermediate save)."""
-    import os
-    import tempfile
+    from ..fsutil import atomic_write_bytes
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    atomic_write_bytes(path, data, fsync=False)
 
 
 _registered = False
