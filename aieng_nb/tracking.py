@@ -68,7 +68,6 @@ class Run:
         self.store = store
         self.owned = owned
         self.workspace = current()
-        self.started = time.time()
         self.buffer = MetricBuffer(
             run_id,
             store,
@@ -77,7 +76,6 @@ class Run:
             journal_first=not self.workspace.is_local,
         ).start()
         self.background: list[threading.Thread] = []
-        self.last_metrics: dict[str, float] = {}
 
     @property
     def cells_path(self) -> Path:
