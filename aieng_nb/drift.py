@@ -184,11 +184,18 @@ def _wasserstein_exact(ref: np.ndarray, cur: np.ndarray) -> float:
 
 
 def _counts(ref: Any, cur: Any) -> tuple[np.ndarray, np.ndarray, list[Any]]:
-    """Aligned value counts over the union of (non-missing) categories."""
+    """Aligned value counts over the values that occur (non-missing) in either side.
+
+    Like Evidently, only values that occur count: a pandas ``category`` column's unused
+    categories (``value_counts`` lists them with a count of 0) are dropped, so they can neither
+    become the z-test's base value nor add empty bins."""
     import pandas as pd
 
     vr = pd.Series(ref).value_counts(dropna=True)
     vc = pd.Series(cur).value_counts(dropna=True)
+    vr, vc = vr[vr > 0], vc[vc > 0]
+    if isinstance(vr.index, pd.CategoricalIndex) or isinstance(vc.index, pd.CategoricalIndex):
+        vr.index, vc.index = vr.index.astype(object), vc.index.astype(object)
     keys = list(vr.index.union(vc.index, sort=False))
     return vr.reindex(keys, fill_value=0).to_numpy(float), vc.reindex(keys, fill_value=0).to_numpy(float), keys
 

@@ -201,3 +201,75 @@ def test_duplicate_column_names_are_named() -> None:
         drift_gate(d, d)
     with pytest.raises(ValidationError, match=r"duplicate column names: \['a'\]"):
         monitor(d, d, evidently=False, log=False)
+
+
+# ---------------------------------------------------------------------------- unused categories
+def _iris() -> pd.DataFrame:
+    from sklearn.datasets import load_iris
+
+    frame = load_iris(as_frame=True).frame
+    frame["species"] = pd.Categorical.from_codes(frame.pop("target"), ["setosa", "versicolor", "virginica"])
+    return frame
+
+
+def _assert_same_as_evidently(ref: pd.DataFrame, cur: pd.DataFrame, **kwargs) -> None:
+    ev = _evidently(ref, cur, **kwargs)
+    gate = drift_gate(ref, cur, **kwargs)
+    ours = gate.by_column()
+    assert set(ours) == set(ev)
+    for col, (ev_method, ev_score, ev_drift) in ev.items():
+        assert EVIDENTLY_METHOD[ours[col].method].lower() == ev_method.lower(), col
+        assert ours[col].score == pytest.approx(ev_score, abs=1e-9 if ours[col].exact else 0.01), col
+        assert ours[col].drifted == ev_drift, col
+    assert gate.share == pytest.approx(sum(v[2] for v in ev.values()) / len(ev))
+
+
+def test_z_test_ignores_unused_categories_like_evidently() -> None:
+    iris = _iris()
+    no_setosa = iris[iris.species != "setosa"].sort_values("petal length (cm)", kind="stable")
+    assert (no_setosa.species.value_counts() == 0).any()  # 'setosa' is still a category
+    ref, cur = no_setosa.iloc[:50], no_setosa.iloc[50:]
+    cols = ["sepal width (cm)", "species"]
+    species = drift_gate(ref[cols], cur[cols]).by_column()["species"]
+    assert species.method == "z" and species.score == pytest.approx(0.0) and species.drifted
+    # the unused category flipped the dataset verdict on [sepal width, species]
+    assert drift_gate(ref[cols], cur[cols]).dataset_drift
+    _assert_same_as_evidently(ref[cols], cur[cols])
+    _assert_same_as_evidently(ref, cur)
+    # a split without drift in species stays without drift
+    mixed = no_setosa.sort_values("sepal width (cm)", kind="stable")
+    _assert_same_as_evidently(mixed.iloc[:50], mixed.iloc[50:])
+
+
+def test_chisquare_and_psi_ignore_unused_categories_like_evidently() -> None:
+    iris = _iris()
+    iris["species"] = iris.species.cat.add_categories(["unused", "also-unused"])
+    ordered = iris.sort_values("petal length (cm)", kind="stable")
+    for ref, cur in ((ordered.iloc[::2], ordered.iloc[1::2]), (ordered.iloc[:90], ordered.iloc[90:])):
+        assert drift_gate(ref, cur).by_column()["species"].method == "chisquare"
+        _assert_same_as_evidently(ref, cur)
+        _assert_same_as_evidently(ref, cur, method="psi")
+
+
+def test_jensen_shannon_ignores_unused_categories_like_evidently() -> None:
+    rng = np.random.default_rng(8)
+    cats = ["a", "b", "c", "d", "never", "gone"]
+    n = 4000
+    ref = pd.DataFrame(
+        {
+            "c": pd.Categorical(rng.choice(["a", "b", "c", "gone"], n, p=[0.5, 0.3, 0.15, 0.05]), categories=cats),
+            "two": pd.Categorical(rng.choice(["x", "y"], n), categories=["w", "x", "y", "z"]),
+        }
+    )
+    cur = pd.DataFrame(
+        {
+            "c": pd.Categorical(rng.choice(["a", "b", "c", "d"], n, p=[0.3, 0.3, 0.3, 0.1]), categories=cats),
+            "two": pd.Categorical(rng.choice(["x", "y"], n, p=[0.45, 0.55]), categories=["w", "x", "y", "z"]),
+        }
+    )
+    gate = drift_gate(ref, cur).by_column()
+    assert gate["c"].method == "jensenshannon" and gate["c"].drifted and "d" in gate["c"].note
+    assert "never" not in gate["c"].note
+    _assert_same_as_evidently(ref, cur)
+    _assert_same_as_evidently(ref.iloc[:800], cur.iloc[:800])  # small reference: z and chi-square
+    _assert_same_as_evidently(ref, cur, method="psi")
