@@ -176,9 +176,7 @@ def _classification_by_group(bt: Any, bp: Any, sens: Any) -> tuple[Any, dict[str
             index=sums.index,
         )
     overall = {"selection_rate": float(p.mean()), "accuracy": float((t == p).mean())}
-    cells = np.column_stack(
-        [sums["tp"], sums["fp"], sums["pos"] - sums["tp"], neg - sums["fp"]]
-    ).astype(np.int64)
+    cells = np.column_stack([sums["tp"], sums["fp"], sums["pos"] - sums["tp"], neg - sums["fp"]]).astype(np.int64)
     return by_group, overall, cells
 
 

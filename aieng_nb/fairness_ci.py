@@ -36,7 +36,9 @@ def _gap(values: np.ndarray) -> np.ndarray:
         return np.nanmax(values, axis=1) - np.nanmin(values, axis=1)
 
 
-def classification_replicates(counts: np.ndarray, n_boot: int = DEFAULT_N_BOOT, seed: int = DEFAULT_SEED) -> dict[str, np.ndarray]:
+def classification_replicates(
+    counts: np.ndarray, n_boot: int = DEFAULT_N_BOOT, seed: int = DEFAULT_SEED
+) -> dict[str, np.ndarray]:
     """``n_boot`` bootstrap replicates of each classification gap.
 
     ``counts`` is ``(n_groups, 4)``: true positives, false positives, false negatives and true
@@ -67,9 +69,7 @@ def classification_replicates(counts: np.ndarray, n_boot: int = DEFAULT_N_BOOT, 
     }
 
 
-def regression_replicates(
-    stats: Any, n_boot: int = DEFAULT_N_BOOT, seed: int = DEFAULT_SEED
-) -> dict[str, np.ndarray]:
+def regression_replicates(stats: Any, n_boot: int = DEFAULT_N_BOOT, seed: int = DEFAULT_SEED) -> dict[str, np.ndarray]:
     """Replicates of the regression gaps from per-group ``count``, means and variances of the
     prediction (``pred``), absolute error (``abs``) and squared error (``sq``): a DataFrame with
     columns ``count, pred_mean, pred_var, abs_mean, abs_var, sq_mean, sq_var``."""

@@ -296,7 +296,9 @@ def test_multinomial_bootstrap_equals_row_bootstrap() -> None:
     idx = rng.integers(0, len(y), size=(300, len(y)))
     eod = [flm.equalized_odds_difference(y[i], p[i], sensitive_features=g[i]) for i in idx[:60]]
     # fairlearn's own function on 60 row resamples lands inside our interval's body
-    assert rep.intervals["equalized_odds_difference"][0] < np.median(eod) < rep.intervals["equalized_odds_difference"][1]
+    assert (
+        rep.intervals["equalized_odds_difference"][0] < np.median(eod) < rep.intervals["equalized_odds_difference"][1]
+    )
     # and a vectorized row bootstrap with fairlearn's definitions gives the same quantiles
     idx = rng.integers(0, len(y), size=(4000, len(y)))
     yt, yp, north = y[idx].astype(bool), p[idx].astype(bool), g[idx] == "north"

@@ -253,6 +253,8 @@ def build_notebook(record: JobRecord) -> Any:
         # would too; this makes it visible in the output notebook and independent of shutdown)
         flush = (
             "import sys as _aieng_sys\n"
+            "if 'aieng_nb.report_tasks' in _aieng_sys.modules:  # reports' background files (Evidently's)\n"
+            "    _aieng_sys.modules['aieng_nb.report_tasks'].wait_all()\n"
             "if 'aieng_nb.tracking' in _aieng_sys.modules:\n"
             "    _aieng_sys.modules['aieng_nb.tracking'].flush()\n"
         )
