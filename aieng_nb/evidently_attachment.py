@@ -125,13 +125,17 @@ def _json_default(obj: Any) -> Any:
 
 def _attach(report: Any, ref: Any, cur: Any, args: dict[str, Any]) -> None:
     """The task: run Evidently and put its files on the report (or a note saying why not)."""
+    from .reports import _jsonable
+
     t0 = time.perf_counter()
     try:
         html, snap = run(ref, cur, **args)
+        # keys as text (value counts of a bool column are keyed by True/False), NaN as null
+        snap_json = json.dumps(_jsonable(snap), default=_json_default, sort_keys=True)
     except Exception as exc:  # the verdict stands without the optional rendering
         report.notes.append(f"Evidently report skipped: {type(exc).__name__}: {exc}")
         return
-    report.attachments["evidently.json"] = json.dumps(snap, default=_json_default, sort_keys=True)
+    report.attachments["evidently.json"] = snap_json
     sample = report.details.get("evidently_sample")
     if isinstance(sample, dict):
         sample["seconds"] = round(time.perf_counter() - t0, 3)

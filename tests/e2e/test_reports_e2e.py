@@ -162,3 +162,10 @@ def test_a_report_the_notebook_attaches_itself_marks_the_job(tmp_path):
     assert run_job(str(nb), {"shift": 0.0}).checks_failed is False
     drifted = run_job(str(nb), {"shift": 2.0})
     assert drifted.status == JobStatus.COMPLETED and drifted.checks_failed is True
+    # Evidently's attachment is computed in the kernel's background: the job waited for it
+    from aieng_nb import tracking
+    from aieng_nb.reports import list_reports
+
+    (entry,) = list_reports(drifted.run_id)
+    files = {Path(f).name for f in tracking._store().list_artifacts(drifted.run_id, entry.path)}
+    assert {"report.html", "summary.json", "evidently.html", "evidently.json"} <= files
