@@ -223,8 +223,10 @@ def _distribution_plots(ref: Any, cur: Any, columns: list[Any]) -> str:
             if both.size:
                 lo, hi = np.percentile(both, [0.5, 99.5])
                 bins = np.linspace(lo, hi if hi > lo else lo + 1, 40)
-                ax.hist(r, bins=bins, density=True, alpha=0.5, label="reference", color="#1565c0")
-                ax.hist(c, bins=bins, density=True, alpha=0.5, label="current", color="#ef6c00")
+                # one filled step artist per side: drawing 2 x 40 bar patches costs far more
+                for values, label, color in ((r, "reference", "#1565c0"), (c, "current", "#ef6c00")):
+                    density, _ = np.histogram(values, bins=bins, density=True)
+                    ax.stairs(density, bins, fill=True, alpha=0.5, label=label, color=color)
         else:
             rv = ref[name].astype(str).value_counts(normalize=True)
             cv = cur[name].astype(str).value_counts(normalize=True)
@@ -237,9 +239,16 @@ def _distribution_plots(ref: Any, cur: Any, columns: list[Any]) -> str:
         mark = "DRIFT" if col.drifted else "ok"
         ax.set_title(f"{str(name)[:28]} ({col.method} {col.score:.3g}, {mark})", fontsize=8)
         ax.tick_params(labelsize=7)
+        ax.set_yticks([])  # densities/shares are read against each other, not off the axis
+        if col.type == NUMERICAL:
+            ax.locator_params(axis="x", nbins=5)
         if i == 0:
             ax.legend(fontsize=7)
-    return figure_html(fig, "reference vs current distributions")
+    # laid out by hand: tight_layout's extra text-layout pass doubled the cost of this figure
+    fig.subplots_adjust(
+        left=0.03, right=0.98, top=1 - 0.35 / (2.4 * nrows), bottom=0.6 / (2.4 * nrows), wspace=0.08, hspace=0.6
+    )
+    return figure_html(fig, "reference vs current distributions", tight=False)
 
 
 def _summary_rows(ref: Any, cur: Any, cols: list[str], types: dict[str, str]) -> list[list[Any]]:

@@ -101,10 +101,12 @@ def new_figure(width: float = 6.0, height: float = 3.0) -> Any:
     return fig
 
 
-def figure_html(fig: Any, alt: str = "plot") -> str:
-    """Render a Figure as an inline PNG ``<img>`` (static, works without JavaScript)."""
+def figure_html(fig: Any, alt: str = "plot", tight: bool = True) -> str:
+    """Render a Figure as an inline PNG ``<img>`` (static, works without JavaScript);
+    ``tight=False`` skips ``tight_layout`` (a second text-layout pass) for figures laid out by hand."""
     buf = io.BytesIO()
-    fig.tight_layout()
+    if tight:
+        fig.tight_layout()
     fig.savefig(buf, format="png", dpi=80)
     data = base64.b64encode(buf.getvalue()).decode("ascii")
     return f'<img alt="{esc(alt)}" src="data:image/png;base64,{data}"/>'
