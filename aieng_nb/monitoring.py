@@ -259,6 +259,11 @@ def _summary_rows(ref: Any, cur: Any, cols: list[str], types: dict[str, str]) ->
         row: list[Any] = [col, ctype, float(ref_missing[col]), float(cur_missing[col])]
         if ref[col].dtype.kind in "biuf" and cur[col].dtype.kind in "biuf":
             row += [float(ref[col].mean()), float(cur[col].mean())]
+        elif ctype == TEXT:  # free text has no useful mode: the mean length in characters instead
+            row += [
+                f"{ref[col].dropna().astype(str).str.len().mean():.1f} chars",
+                f"{cur[col].dropna().astype(str).str.len().mean():.1f} chars",
+            ]
         else:
             top_r, top_c = ref[col].mode(dropna=True), cur[col].mode(dropna=True)
             row += [str(top_r.iloc[0]) if len(top_r) else "", str(top_c.iloc[0]) if len(top_c) else ""]
