@@ -65,6 +65,20 @@ class FairnessReport(Report):
     task: str = "classification"
     intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
     confidence: float = fairness_ci.DEFAULT_LEVEL
+    _replicates: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def interval(self, metric: str, level: float | None = None) -> tuple[float, float]:
+        """The bootstrap interval of a headline gap at ``level`` (default: the report's
+        ``confidence``), e.g. ``fr.interval("equalized_odds_difference", 0.9)``."""
+        boot = self._replicates.get(metric)
+        if boot is None:
+            raise ValidationError(
+                f"no bootstrap interval for {metric!r}; the report has them for: {', '.join(self._replicates)}"
+            )
+        level = self.confidence if level is None else float(level)
+        if not 0.0 < level < 1.0:
+            raise ValidationError(f"level must be between 0 and 1 (e.g. 0.95), got {level!r}")
+        return fairness_ci.percentile_interval(boot, level)
 
     @property
     def gaps(self) -> dict[str, float]:
@@ -393,6 +407,7 @@ def fairness(
         task=task,
         intervals={k: v for k, v in headline.items() if v is not None},
         confidence=float(confidence),
+        _replicates=replicates,
     )
     report.details = {
         "task": task,

@@ -337,6 +337,10 @@ def test_interval_rule_fails_only_when_the_whole_interval_is_beyond() -> None:
     assert not ratio.passed and ratio.checks[0].interval[1] < 0.9
     wide = fairness(y, p, sensitive=g, checks="equalized_odds_difference > 0.01 at 50%", log=False)
     assert wide.checks[0].interval[1] - wide.checks[0].interval[0] < high - low
+    assert wide.checks[0].interval == pytest.approx(wide.interval("equalized_odds_difference", 0.5))
+    assert ci.interval("equalized_odds_difference") == pytest.approx((low, high))
+    with pytest.raises(ValidationError, match="no bootstrap interval"):
+        ci.interval("n_groups")
     # the report shows the intervals
     assert "95% CI low" in ci.html()
     assert ci.details["bootstrap"]["n_boot"] == 1000
