@@ -21,6 +21,9 @@ Column types and test choice follow Evidently's ``DataDriftPreset`` defaults:
   the reference's standard deviation (drift when >= 0.1); otherwise Jensen-Shannon distance of
   the category frequencies (drift when >= 0.1).
 * PSI (drift when >= 0.1) on request (``method="psi"``), binned as Evidently bins it.
+* value-counting tests (z, chi-square, Jensen-Shannon, PSI on categories) use only the values
+  that occur, as Evidently does: a pandas ``category`` column's unused categories are ignored
+  (so they can neither be the z-test's base value nor add empty bins).
 * missing and infinite values are dropped per column before testing; a category present in
   current but not in reference counts as a frequency of zero in reference (chi-square then gives
   p = 0, Jensen-Shannon a large distance).
