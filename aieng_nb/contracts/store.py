@@ -41,6 +41,8 @@ SUFFIX = ".yaml"
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 REF_RE = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9_.\-]*?)(?:@(?P<version>[0-9a-f]+|latest))?$")
 POLICIES = ("warn", "block", "allow")
+# environment a job hands its kernel (see contracts.jobs)
+CONTRACT_ENV_KEYS = ("AIENG_JOB_CONTRACTS", "AIENG_JOB_CONTRACT_POLICY")
 
 
 class ContractError(AiengError, ValueError):
