@@ -304,12 +304,14 @@ def load_contract(ref: str, *, workspace: Workspace | None = None, source: str =
     current_entry: dict[str, Any] | None = None
     if path.is_file():
         text = path.read_text(encoding="utf-8")
-        mapping = parse_text(text, f"contract {name} ({path})")
+        where = f"contract {name} ({path})"
+        mapping = parse_text(text, where)
+        schema = to_schema(mapping, where)  # a file pandera cannot read is never registered as a version
         digest = digest_of(mapping)
         current_entry, _ = history.register(digest, text, source)
         if version is None or version == "latest" or _matches(current_entry, version):
             return Contract(name, current_entry["version"], digest, text, mapping, str(path), True,
-                            current_entry["created"], current_entry.get("source", ""))  # fmt: skip
+                            current_entry["created"], current_entry.get("source", ""), schema)  # fmt: skip
     entries = history.read()
     if not entries:
         raise NotFoundError(
