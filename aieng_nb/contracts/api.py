@@ -138,11 +138,13 @@ def check(
 def passes_older(frame: Any, contract: Contract, *, workspace: Workspace | None = None) -> Contract | None:
     """The newest older version of ``contract`` that ``frame`` passes (up to 5 tried), or None."""
     try:
-        older = [c for c in store.versions(contract.name, workspace=workspace) if c.version < contract.version]
+        entries = store.History(contract.name, workspace or current()).read()
     except Exception:  # noqa: BLE001 - a damaged history must not hide the validation itself
         return None
-    for candidate in sorted(older, key=lambda c: -c.version)[:OLDER_TRIED]:
+    older = sorted((e for e in entries if e["version"] < contract.version), key=lambda e: -e["version"])
+    for entry in older[:OLDER_TRIED]:
         try:
+            candidate = store.load_contract(f"{contract.name}@{entry['version']}", workspace=workspace)
             if validate_frame(frame, candidate.schema).passed:
                 return candidate
         except Exception:  # noqa: BLE001 - an old version pandera cannot read any more

@@ -143,6 +143,16 @@ def _distinct(series: Any, arrow: Any) -> list[Any] | None:
     return list(uniq) if len(uniq) <= MAX_DISTINCT else None
 
 
+def _to_arrow(series: Any) -> Any:
+    """An object column of strings as an Arrow string array (None when it holds other objects)."""
+    import pyarrow as pa
+
+    try:
+        return pa.array(series.to_numpy(), type=pa.string(), from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
+        return None
+
+
 def _range_ok(name: str, stats: dict[str, Any], lo: Any, hi: Any) -> bool:
     if lo is None:  # no values: nothing fails
         return True
@@ -168,6 +178,10 @@ def _column_passes(col: Any, series: Any, nulls: int | None, arrow: Any) -> bool
             return False
     except TypeError:
         return False
+    if arrow is None and series.dtype == object and (not col.nullable or any(c.name in _SETS for c in col.checks)):
+        arrow = _to_arrow(series)  # one pass gives the null count and, for isin, the distinct values
+    if arrow is not None and nulls is None:
+        nulls = arrow.null_count
     if not col.nullable:
         if nulls is None:
             nulls = int(series.isna().sum())
@@ -244,7 +258,8 @@ def validate_frame(
     cases = pd.DataFrame({"column": [], "check": [], "failure_case": [], "index": []})
     if target is not None:
         try:
-            target.validate(df, lazy=True)
+            # without coercion pandera changes nothing: no defensive copy of the whole frame
+            target.validate(df, lazy=True, inplace=not (schema.coerce or _frame_level(schema)))
         except perr.SchemaErrors as exc:
             cases = _tally(exc.failure_cases, checks, schema)
         except perr.SchemaError as exc:  # pandera raises one error for some frame-level problems
