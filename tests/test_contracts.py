@@ -76,16 +76,47 @@ def test_inference_finds_categories_keys_bounds_and_nullability() -> None:
 @pytest.mark.parametrize(
     "break_it, column, check",
     [
-        (lambda d: d.assign(species=d["species"].cat.add_categories("unknown").fillna("unknown").where(d.index > 2, "unknown")), "species", "isin"),
-        (lambda d: d.assign(**{"sepal width (cm)": d["sepal width (cm)"].where(d.index > 4)}), "sepal width (cm)", "not_nullable"),
-        (lambda d: d.assign(**{"petal length (cm)": d["petal length (cm)"].where(d.index > 0, 1e6)}), "petal length (cm)", "in_range"),
-        (lambda d: d.assign(**{"petal length (cm)": d["petal length (cm)"].where(d.index > 0, -5.0)}), "petal length (cm)", "in_range"),
+        (
+            lambda d: d.assign(
+                species=d["species"].cat.add_categories("unknown").fillna("unknown").where(d.index > 2, "unknown")
+            ),
+            "species",
+            "isin",
+        ),
+        (
+            lambda d: d.assign(**{"sepal width (cm)": d["sepal width (cm)"].where(d.index > 4)}),
+            "sepal width (cm)",
+            "not_nullable",
+        ),
+        (
+            lambda d: d.assign(**{"petal length (cm)": d["petal length (cm)"].where(d.index > 0, 1e6)}),
+            "petal length (cm)",
+            "in_range",
+        ),
+        (
+            lambda d: d.assign(**{"petal length (cm)": d["petal length (cm)"].where(d.index > 0, -5.0)}),
+            "petal length (cm)",
+            "in_range",
+        ),
         (lambda d: d.drop(columns=["sepal length (cm)"]), "sepal length (cm)", "column_in_dataframe"),
         (lambda d: d.rename(columns={"petal width (cm)": "petal_width"}), "petal width (cm)", "column_in_dataframe"),
         (lambda d: d.assign(target=d["target"].astype("float64")), "target", "dtype('int64')"),
-        (lambda d: d.assign(sample_id=d["sample_id"].where(d.index != 1, d["sample_id"].iloc[0])), "sample_id", "field_uniqueness"),
+        (
+            lambda d: d.assign(sample_id=d["sample_id"].where(d.index != 1, d["sample_id"].iloc[0])),
+            "sample_id",
+            "field_uniqueness",
+        ),
     ],
-    ids=["new-category", "nulls", "far-above", "negative", "missing-column", "renamed-column", "dtype", "duplicate-key"],
+    ids=[
+        "new-category",
+        "nulls",
+        "far-above",
+        "negative",
+        "missing-column",
+        "renamed-column",
+        "dtype",
+        "duplicate-key",
+    ],
 )
 def test_planted_breaks_are_caught_and_named(break_it, column: str, check: str) -> None:
     a, b = _halves(_iris())
@@ -292,9 +323,13 @@ def test_bad_contract_files_fail_in_one_line(workspace) -> None:
     folder = workspace.root.parent / "contracts"
     folder.mkdir()
     (folder / "broken.yaml").write_text("columns: [1, 2\n")
-    (folder / "typo.yaml").write_text("schema_type: dataframe\ncolumns:\n  x:\n    dtype: int64\n    in_rnage: {min_value: 0, max_value: 1}\n")
+    (folder / "typo.yaml").write_text(
+        "schema_type: dataframe\ncolumns:\n  x:\n    dtype: int64\n    in_rnage: {min_value: 0, max_value: 1}\n"
+    )
     (folder / "dtype.yaml").write_text("columns:\n  x:\n    dtype: int99\n")
-    (folder / "nocheck.yaml").write_text("columns:\n  x:\n    checks:\n      - {value: 3, options: {check_name: frobnicate}}\n")
+    (folder / "nocheck.yaml").write_text(
+        "columns:\n  x:\n    checks:\n      - {value: 3, options: {check_name: frobnicate}}\n"
+    )
     frame = pd.DataFrame({"x": [1]})
     for name, words in [("broken", "not valid YAML"), ("typo", "unknown check 'in_rnage'"), ("dtype", "int99"),
                         ("nocheck", "unknown check 'frobnicate'")]:  # fmt: skip

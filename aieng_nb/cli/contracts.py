@@ -9,7 +9,9 @@ from ..textutil import print_json
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "contract", help="data contracts: infer, show, diff, list, validate", epilog="exit codes: 0 ok, 1 failed, 2 bad usage"
+        "contract",
+        help="data contracts: infer, show, diff, list, validate",
+        epilog="exit codes: 0 ok, 1 failed, 2 bad usage",
     )
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
 

@@ -192,15 +192,14 @@ def _as_frame(obj: Any, what: str) -> Any:
 
 
 def _active_run() -> Any:
+    import os
     import sys
 
-    tracking = sys.modules.get("aieng_nb.tracking")
-    if tracking is None:
-        import os
+    # without aieng_nb.tracking imported no run can be active, unless a job's kernel attaches to one
+    if "aieng_nb.tracking" not in sys.modules and not os.environ.get("AIENG_RUN_ID"):
+        return None
+    from .. import tracking
 
-        if not os.environ.get("AIENG_RUN_ID"):
-            return None
-        from .. import tracking
     return tracking.active_run()
 
 

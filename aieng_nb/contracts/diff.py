@@ -86,7 +86,9 @@ def _check_changes(col: str, old: dict[str, Any], new: dict[str, Any]) -> list[C
     out: list[Change] = []
     for name in new:
         if name not in old:
-            out.append(Change("check_added", col, f"{col!r}: check {name} added {_stats_text(new[name])}", None, new[name]))
+            out.append(
+                Change("check_added", col, f"{col!r}: check {name} added {_stats_text(new[name])}", None, new[name])
+            )
     for name in old:
         if name not in new:
             out.append(Change("check_removed", col, f"{col!r}: check {name} removed", old[name], None))
@@ -98,13 +100,19 @@ def _check_changes(col: str, old: dict[str, Any], new: dict[str, Any]) -> list[C
             before, after = set(map(repr, old[name].get(key) or [])), set(map(repr, new[name].get(key) or []))
             added, removed = sorted(after - before), sorted(before - after)
             if added:
-                out.append(Change("categories_added", col, f"{col!r}: {name} values added: {', '.join(added)}", None, added))
+                out.append(
+                    Change("categories_added", col, f"{col!r}: {name} values added: {', '.join(added)}", None, added)
+                )
             if removed:
                 text = f"{col!r}: {name} values removed: {', '.join(removed)}"
                 out.append(Change("categories_removed", col, text, removed, None))
             continue
         kind = "bounds" if name in _BOUND_CHECKS else "check_changed"
-        moved = [f"{k} {old[name].get(k)!r} -> {new[name].get(k)!r}" for k in new[name] if old[name].get(k) != new[name].get(k)]
+        moved = [
+            f"{k} {old[name].get(k)!r} -> {new[name].get(k)!r}"
+            for k in new[name]
+            if old[name].get(k) != new[name].get(k)
+        ]
         out.append(Change(kind, col, f"{col!r}: {name} changed: {', '.join(moved)}", old[name], new[name]))
     return out
 
@@ -119,7 +127,9 @@ def schema_changes(a: Any, b: Any) -> list[Change]:
     old_cols, new_cols = a.columns, b.columns
     for name, col in new_cols.items():
         if name not in old_cols:
-            out.append(Change("column_added", str(name), f"column {str(name)!r} added ({col.dtype})", None, str(col.dtype)))
+            out.append(
+                Change("column_added", str(name), f"column {str(name)!r} added ({col.dtype})", None, str(col.dtype))
+            )
     for name, col in old_cols.items():
         if name not in new_cols:
             text = f"column {str(name)!r} removed (was {col.dtype})"
@@ -129,7 +139,9 @@ def schema_changes(a: Any, b: Any) -> list[Change]:
             continue
         old, col = old_cols[name], str(name)
         if str(old.dtype) != str(new.dtype):
-            out.append(Change("dtype", col, f"{col!r}: dtype {old.dtype} -> {new.dtype}", str(old.dtype), str(new.dtype)))
+            out.append(
+                Change("dtype", col, f"{col!r}: dtype {old.dtype} -> {new.dtype}", str(old.dtype), str(new.dtype))
+            )
         for attr in ("nullable", "unique", "required"):
             if bool(getattr(old, attr)) != bool(getattr(new, attr)):
                 before, after = bool(getattr(old, attr)), bool(getattr(new, attr))
@@ -162,5 +174,7 @@ def diff_contracts(a: str, b: str | None = None, *, workspace: Workspace | None 
     if not diff.same:
         diff.changes = schema_changes(first.schema, second.schema)
         if first.policy != second.policy:
-            diff.changes.append(Change("policy", None, f"policy {first.policy} -> {second.policy}", first.policy, second.policy))
+            diff.changes.append(
+                Change("policy", None, f"policy {first.policy} -> {second.policy}", first.policy, second.policy)
+            )
     return diff

@@ -153,8 +153,7 @@ def after_store(pending: Pending, version: int, digest: str, ws: Workspace) -> N
         older = pending.report.details.get("passes_older")
         if older:
             log.warning(
-                "snapshot %s passes only the older contract %s: the contract changed since "
-                "(aieng contract diff %s %s)",
+                "snapshot %s passes only the older contract %s: the contract changed since (aieng contract diff %s %s)",
                 ref,
                 older,
                 older,

@@ -292,11 +292,12 @@ def _tally(fc: Any, checks: list[CheckOutcome], schema: Any, message: str | None
     counts = fc.groupby(["column", "check"], sort=False).size()
     capped = fc.groupby(["column", "check"], sort=False).head(MAX_CASES_PER_CHECK).head(MAX_CASES)
     for (column, check), count in counts.items():
-        row = by_key.get((column, check))
-        if row is None:  # a check pandera added (e.g. a frame-level one): keep it visible
-            row = CheckOutcome(column, check)
-            checks.append(row)
-            by_key[(column, check)] = row
+        found = by_key.get((column, check))
+        if found is None:  # a check pandera added (e.g. a frame-level one): keep it visible
+            found = CheckOutcome(column, check)
+            checks.append(found)
+            by_key[(column, check)] = found
+        row = found
         row.failures = int(count)
     for (column, check), group in capped.groupby(["column", "check"], sort=False):
         by_key[(column, check)].examples = [_plain(v) for v in group["failure_case"].head(5).tolist()]

@@ -57,13 +57,14 @@ def _bounds(values: Any, integer: bool, margin: float) -> tuple[Any, Any] | None
     q_lo, med, q_hi = (float(q) for q in np.quantile(arr, [TAIL, 0.5, 1 - TAIL]))
     # widen by a share of the range, or by the tail's own spread when the tail is long
     new_lo = lo - max(margin * span, TAIL_FACTOR * (q_lo - lo))
-    new_hi: float | None = hi + max(margin * span, TAIL_FACTOR * (hi - q_hi))
+    top = hi + max(margin * span, TAIL_FACTOR * (hi - q_hi))
+    new_hi: float | None = top
     if lo >= 0:
         # a count, a price, a size: never negative in the sample, not in the contract. Such columns
         # are often skewed (a next batch's largest value is a multiple of this one's): widen the top
         # on a ratio scale too, by the ratio of the maximum to the median
         new_lo = max(new_lo, 0.0)
-        new_hi = max(new_hi, hi * hi / med) if med > 0 else None
+        new_hi = max(top, hi * hi / med) if med > 0 else None
     if integer:
         return int(math.floor(new_lo)), (int(math.ceil(new_hi)) if new_hi is not None else None)
     return _round_out(new_lo, down=True), (_round_out(new_hi, down=False) if new_hi is not None else None)
@@ -108,7 +109,7 @@ def _kind(s: Any) -> str:
         return "float"
     if pd.api.types.is_datetime64_any_dtype(dtype) or pd.api.types.is_timedelta64_dtype(dtype):
         return "time"
-    if pd.api.types.is_string_dtype(dtype) or dtype == object:
+    if pd.api.types.is_string_dtype(dtype) or pd.api.types.is_object_dtype(dtype):
         return "text"
     return "other"
 
@@ -125,7 +126,6 @@ def _range_checks(bounds: tuple[Any, Any] | None) -> list[Any]:
 def _column(name: Any, s: Any, margin: float) -> Any:
     import pandera.pandas as pa
 
-    n = len(s)
     nulls = int(s.isna().sum())
     kind = _kind(s)
     checks: list[Any] = []

@@ -66,7 +66,9 @@ def known_checks() -> list[str]:
         _KNOWN = sorted(
             n
             for n in dir(Check)
-            if not n.startswith("_") and callable(getattr(Check, n, None)) and (Check.is_builtin_check(n) or n in _ALIASES)
+            if not n.startswith("_")
+            and callable(getattr(Check, n, None))
+            and (Check.is_builtin_check(n) or n in _ALIASES)
         )
     return _KNOWN
 

@@ -141,4 +141,3 @@ def _cases_section(rep: ValidationReport) -> Section:
     rows = [[c["column"], c["check"], c["failure_case"], c["index"]] for c in cases]
     note = f'<div class="muted">at most {len(rows)} shown (counts per check above)</div>'
     return Section("Failure cases", table_html(["column", "check", "failure case", "row index"], rows) + note)
-

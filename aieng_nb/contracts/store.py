@@ -375,9 +375,17 @@ def versions(name: str, *, workspace: Workspace | None = None) -> list[Contract]
     for e in history.read():
         text = history.text(e["digest"])
         out.append(
-            Contract(name, e["version"], e["digest"], text, parse_text(text, f"contract {name}@{e['version']}"),
-                     str(history.folder / f"{e['digest']}{SUFFIX}"), e["digest"] == cur_digest, e["created"],
-                     e.get("source", ""))  # fmt: skip
+            Contract(
+                name,
+                e["version"],
+                e["digest"],
+                text,
+                parse_text(text, f"contract {name}@{e['version']}"),
+                str(history.folder / f"{e['digest']}{SUFFIX}"),
+                e["digest"] == cur_digest,
+                e["created"],
+                e.get("source", ""),
+            )  # fmt: skip
         )
     return out
 

@@ -33,9 +33,13 @@ c_diff.add_argument("b", nargs="?", help="e.g. train@4")
 
 c_list = AiengArgumentParser("contract list", description="The contracts in the project's contracts/ folder.")
 
-c_validate = AiengArgumentParser("validate", description="Validate a DataFrame variable or a snapshot against a contract.")
+c_validate = AiengArgumentParser(
+    "validate", description="Validate a DataFrame variable or a snapshot against a contract."
+)
 c_validate.add_argument("data", metavar="DATA", help="a notebook variable, or snapshot:NAME[@VERSION]")
-c_validate.add_argument("contract", nargs="?", metavar="CONTRACT", help="NAME or NAME@VERSION (default: the snapshot's)")
+c_validate.add_argument(
+    "contract", nargs="?", metavar="CONTRACT", help="NAME or NAME@VERSION (default: the snapshot's)"
+)
 c_validate.add_argument("--no-log", action="store_true", help="do not attach the report to the active run")
 
 contracts = AiengArgumentParser("contracts", description="The contracts in the project (same as contract list).")
@@ -58,7 +62,9 @@ def _variable(name: str, shell: Any, what: str) -> Any:
 def _validate(args: argparse.Namespace, shell: Any) -> Any:
     from .. import contracts as core
 
-    data = args.data[len("snapshot:") :] if args.data.startswith("snapshot:") else _variable(args.data, shell, "validate")
+    data = (
+        args.data[len("snapshot:") :] if args.data.startswith("snapshot:") else _variable(args.data, shell, "validate")
+    )
     if not isinstance(data, str) and args.contract is None:
         raise UsageError("%aieng validate: name the contract: %aieng validate VAR CONTRACT")
     return core.validate(data, args.contract, log_to_run=False if args.no_log else None)

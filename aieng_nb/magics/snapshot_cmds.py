@@ -19,7 +19,9 @@ snapshot.add_argument(
 )
 snapshot.add_argument("--full-scan", action="store_true", help="scan every row for PII (default samples big frames)")
 snapshot.add_argument("--path", action="store_true", help="VAR is a file or folder path, not a variable")
-snapshot.add_argument("--contract", metavar="REF", help="data contract to validate against (default: contracts/NAME.yaml)")
+snapshot.add_argument(
+    "--contract", metavar="REF", help="data contract to validate against (default: contracts/NAME.yaml)"
+)
 snapshot.add_argument(
     "--contract-policy", choices=["warn", "block", "allow"], help="contract policy (default: the contract's, else warn)"
 )

@@ -27,7 +27,7 @@ def make_record(
 ) -> SnapshotRecord:
     """The record of a stored object as seen through ``name@version`` (``used_by`` from the index)."""
     data = index.read()
-    entry = next((e for e in data["names"].get(name or "", []) if e.get("version") == version), {})
+    entry: dict[str, Any] = next((e for e in data["names"].get(name or "", []) if e.get("version") == version), {})
     return SnapshotRecord(
         id=meta["id"],
         kind=meta["kind"],

@@ -55,7 +55,9 @@ def test_job_contract_outcomes(tmp_path, workspace, capsys) -> None:
     assert run.tags["aieng.checks"] == "failed" and run.tags["aieng.contract.scored"].endswith("failed")
     assert [e.kind for e in aieng.reports(job=warned.job_id)] == ["validation"]
 
-    rc = cli(["job", "run", nb, "-p", "scale", "1000", "--contract", "scored", "--contract-policy", "block", "-q", "--json"])
+    rc = cli(
+        ["job", "run", nb, "-p", "scale", "1000", "--contract", "scored", "--contract-policy", "block", "-q", "--json"]
+    )
     record = json.loads(capsys.readouterr().out)
     assert rc == 1 and record["status"] == "FAILED"
     assert "ContractViolationError" in record["error"]["ename"]
