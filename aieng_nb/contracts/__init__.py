@@ -6,10 +6,10 @@ when it exists (policy ``warn`` / ``block`` / ``allow``); ``aieng.validate`` ret
 like the monitoring ones; jobs started with ``--contract NAME`` validate every snapshot they
 take under that name.
 
->>> import aieng_nb as aieng                                   # doctest: +SKIP
->>> aieng.infer_contract("train")                              # from the latest snapshot 'train'
->>> rep = aieng.validate(new_df, "train"); rep.passed, rep.failures
->>> print(aieng.contracts.diff_contracts("train@1", "train@2"))
+>>> import aieng_nb as aieng                                            # doctest: +SKIP
+>>> aieng.infer_contract("train")   # from the latest snapshot 'train'    # doctest: +SKIP
+>>> rep = aieng.validate(new_df, "train"); rep.passed, rep.failures     # doctest: +SKIP
+>>> print(aieng.contracts.diff_contracts("train@1", "train@2"))         # doctest: +SKIP
 """
 
 from __future__ import annotations
