@@ -355,3 +355,36 @@ def test_infer_for_a_name_without_snapshots_creates_nothing(workspace) -> None:
     with pytest.raises(ValidationError, match="unknown contract policy"):
         aieng.snapshot(pd.DataFrame({"x": [1]}), name="x", contract_policy="maybe")
     assert not (workspace.root.parent / "contracts").exists()
+
+
+# ---------------------------------------------------------------------------- the shortcut is pandera's verdict
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@st.composite
+def _frames(draw):
+    n = draw(st.integers(20, 60))
+    ints = draw(st.lists(st.integers(-50, 50), min_size=n, max_size=n))
+    floats = draw(st.lists(st.one_of(st.none(), st.floats(-1e3, 1e3, allow_nan=False)), min_size=n, max_size=n))
+    text = draw(st.lists(st.one_of(st.none(), st.sampled_from(["a", "b", "c", "d"])), min_size=n, max_size=n))
+    frame = pd.DataFrame({"i": np.array(ints, dtype=np.int64), "f": pd.array(floats, dtype="float64"),
+                          "s": pd.Series(text, dtype=object)})  # fmt: skip
+    return frame.astype({"f": "float64"})
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(train=_frames(), new=_frames())
+def test_shortcut_agrees_with_pandera_alone(train: pd.DataFrame, new: pd.DataFrame) -> None:
+    from aieng_nb.contracts.infer import infer_schema
+
+    schema = infer_schema(train, margin=0.1)
+    fast = validate_frame(new, schema)
+    slow = validate_frame(new, schema, shortcut=False)
+    assert fast.passed == slow.passed
+    assert [(c.rule, c.failures) for c in fast.checks] == [(c.rule, c.failures) for c in slow.checks]
+    try:
+        schema.validate(new, lazy=True)
+        assert slow.passed
+    except pa.errors.SchemaErrors:
+        assert not slow.passed
