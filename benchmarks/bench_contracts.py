@@ -85,9 +85,9 @@ def bench_validate(df: pd.DataFrame, repeat: int, out: list[str]) -> dict[str, f
     broken.loc[::5000, "c1"] = "level-new"  # a new category
     for label, frame in (("clean", df), ("with failures", broken)):
         ours, theirs = side_by_side(
-            lambda f=frame: aieng.validate(f, "bench", log_to_run=False), pandera_own(frame), repeat
+            lambda f=frame: aieng.validate(f, "bench", log=False), pandera_own(frame), repeat
         )
-        passed = aieng.validate(frame, "bench", log_to_run=False).passed
+        passed = aieng.validate(frame, "bench", log=False).passed
         ratio = ours / theirs
         results[label] = ratio
         out.append(

@@ -297,7 +297,7 @@ def test_contract_version_on_the_run() -> None:
 def test_validation_report_shape() -> None:
     a, b = _halves(_iris())
     aieng.infer_contract(a, name="iris")
-    rep = aieng.validate(b.assign(species="nope"), "iris", log_to_run=False)
+    rep = aieng.validate(b.assign(species="nope"), "iris", log=False)
     assert rep.kind == "validation" and not rep.passed
     html = rep._repr_html_()
     assert "iris@1" in html and "FAILED" in html and "<script" not in html and "nope" in html

@@ -9,7 +9,6 @@ False
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +20,6 @@ from .engine import validate_frame
 from .report import ValidationReport, build_report
 from .store import Contract
 
-log = logging.getLogger("aieng_nb.contracts")
 OLDER_TRIED = 5
 
 
@@ -79,7 +77,7 @@ def validate(
     data: Any,
     contract: str | Contract | None = None,
     *,
-    log_to_run: bool | None = None,
+    log: bool | None = None,
     shortcut: bool = True,
     older: bool = True,
     workspace: Workspace | None = None,
@@ -87,7 +85,7 @@ def validate(
     """Validate a DataFrame (or a snapshot reference) against a contract; returns a report.
 
     ``contract`` defaults to the snapshot's name when ``data`` is a reference. The report is
-    attached to the active run when there is one (``log_to_run=None``), or always / never.
+    attached to the active run when there is one (``log=None``), or always / never.
     When the data fails, older versions of the contract are tried (``older``): passing one of
     them is reported, since the contract, not the data, may be what changed.
 
@@ -103,7 +101,7 @@ def validate(
     con = load_contract(ref, workspace=ws)
     report = check(frame, con, data_ref=data_ref, shortcut=shortcut, older=older, workspace=ws)
     audit.append("contract.validate", audit_data(report, data_ref), workspace=ws)
-    if log_to_run or (log_to_run is None and _active_run() is not None):
+    if log or (log is None and _active_run() is not None):
         report.log()
     return report
 

@@ -67,7 +67,7 @@ def _validate(args: argparse.Namespace, shell: Any) -> Any:
     )
     if not isinstance(data, str) and args.contract is None:
         raise UsageError("%aieng validate: name the contract: %aieng validate VAR CONTRACT")
-    return core.validate(data, args.contract, log_to_run=False if args.no_log else None)
+    return core.validate(data, args.contract, log=False if args.no_log else None)
 
 
 def run(sub: str, line: str, cell: str | None, shell: Any) -> Any:

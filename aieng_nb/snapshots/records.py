@@ -124,6 +124,10 @@ class SnapshotRecord:
                 + "".join(f"<li>{esc(_finding_text(f))}</li>" for f in self.findings)
                 + "</ul></div>"
             )
+        if self.contract:
+            failed = self.contract.get("validated") and not self.contract.get("passed")
+            style = " style='color:#c62828'" if failed else ""
+            parts.append(f"<div{style}>{esc(_contract_text(self.contract))}</div>")
         if self.used_by:
             parts.append(f"<div>used by runs: {esc(', '.join(self.used_by))}</div>")
         parts.append(profile_html(self.profile))
