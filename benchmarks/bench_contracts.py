@@ -84,9 +84,7 @@ def bench_validate(df: pd.DataFrame, repeat: int, out: list[str]) -> dict[str, f
     broken.loc[::1000, "f3"] = np.nan  # 0.1% nulls in a not-null column
     broken.loc[::5000, "c1"] = "level-new"  # a new category
     for label, frame in (("clean", df), ("with failures", broken)):
-        ours, theirs = side_by_side(
-            lambda f=frame: aieng.validate(f, "bench", log=False), pandera_own(frame), repeat
-        )
+        ours, theirs = side_by_side(lambda f=frame: aieng.validate(f, "bench", log=False), pandera_own(frame), repeat)
         passed = aieng.validate(frame, "bench", log=False).passed
         ratio = ours / theirs
         results[label] = ratio
