@@ -85,3 +85,23 @@ def test_cli_contract_commands(workspace, capsys) -> None:
     assert cli(["contract", "show", "nope"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("aieng: error: no contract 'nope'") and err.count("\n") == 1
+    assert cli(["contract", "infer", "ghost"]) == 2
+    assert "no snapshot 'ghost'" in capsys.readouterr().err
+    assert not (workspace.root.parent / "contracts" / "ghost.yaml").exists()
+    (workspace.root.parent / "contracts" / "bad.yaml").write_text("columns: [\n")
+    assert cli(["contract", "list", "--json"]) == 0
+    listed = {e["name"]: e for e in json.loads(capsys.readouterr().out)}
+    assert "not valid YAML" in listed["bad"]["error"] and listed["train"]["version"] == 2
+
+
+def test_config_policy_blocks_in_the_notebook(shell, workspace) -> None:
+    import aieng_nb as aieng
+
+    aieng.infer_contract(_frame(), name="cfg")
+    shell.user_ns["bad"] = _frame().assign(x=np.nan)
+    shell.run_line_magic("config", "Aieng.contract_policy = 'block'")
+    with pytest.raises(UsageError, match="x: not_nullable"):
+        shell.run_line_magic("aieng", "snapshot bad --name cfg")
+    assert not (workspace.root / "snapshots" / "index.json").exists()
+    rec = shell.run_line_magic("aieng", "snapshot bad --name cfg --contract-policy warn")
+    assert rec.contract["passed"] is False and "FAILED" in rec._repr_html_()

@@ -211,6 +211,7 @@ class ContractEntry:
     versions: int
     policy: str | None
     path: str
+    error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -222,7 +223,10 @@ class ContractList(list):
     COLUMNS = ("contract", "version", "digest", "columns", "versions", "policy", "file")
 
     def rows(self) -> list[list[Any]]:
-        return [[e.name, e.version, e.digest[:12], e.columns, e.versions, e.policy or "", e.path] for e in self]
+        return [
+            [e.name, e.version or "", e.digest[:12], e.columns, e.versions, e.policy or "", e.error or e.path]
+            for e in self
+        ]
 
     def __str__(self) -> str:
         from ..textutil import text_table
@@ -248,7 +252,12 @@ def list_contracts(*, workspace: Workspace | None = None) -> ContractList:
     ws = workspace or current()
     out = ContractList()
     for name in store.names(ws):
-        con = store.load_contract(name, workspace=ws)
+        try:
+            con = store.load_contract(name, workspace=ws)
+        except store.ContractError as exc:  # one bad file does not hide the others
+            path = str(store.contract_path(name, ws))
+            out.append(ContractEntry(name, 0, "", 0, 0, None, path, error=str(exc)))
+            continue
         count = len(store.History(name, ws).read())
         out.append(ContractEntry(name, con.version, con.digest, len(con.columns), count, con.policy, con.path))
     return out
