@@ -175,7 +175,7 @@ def infer_schema(df: Any, *, name: str | None = None, margin: float = MARGIN) ->
         raise ValidationError(f"margin must be a number between 0 and 10 (a share of the range), got {margin!r}")
     if len(df) == 0:
         raise ValidationError("cannot infer a contract from an empty frame (no rows)")
-    columns = {str(c): _column(c, df[c], float(margin)) for c in df.columns}
+    columns = {c: _column(c, df[c], float(margin)) for c in df.columns}
     return pa.DataFrameSchema(columns, name=name, strict=False, coerce=False)
 
 
