@@ -261,6 +261,7 @@ def test_policy_per_contract_and_config(workspace) -> None:
     with pytest.raises(ContractViolationError):
         aieng.snapshot(bad, name="p")
     assert aieng.snapshot(bad, name="p", contract_policy="warn").contract["passed"] is False  # the call wins
+    assert aieng.snapshot(bad, name="p", contract="warn").contract["policy"] == "warn"  # like pii="warn"
     path = workspace.root.parent / "contracts" / "p.yaml"
     path.write_text(path.read_text().replace("rows:", "policy: allow\n    rows:"))
     rec = aieng.snapshot(bad.assign(y=1), name="p")  # the contract's own policy beats the config

@@ -118,6 +118,8 @@ def before_store(
     from . import store
     from .api import check
 
+    if contract in POLICIES and policy is None:  # snapshot(df, name="train", contract="block"), like pii="block"
+        contract, policy = None, contract
     check_policy(policy)
     if contract is None:
         if name not in job_contracts() and store.find_for_snapshot(name, ws) is None:

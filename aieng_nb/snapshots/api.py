@@ -75,7 +75,8 @@ def snapshot(
     (``block`` and ``redact`` always scan fully). A snapshot taken during an active run is
     recorded as an input of that run. When ``contracts/<name>.yaml`` exists (or ``contract``
     names one), the data is validated before it is stored; ``contract_policy`` is ``warn``
-    (default), ``block`` (a failure stores nothing) or ``allow`` (see aieng_nb.contracts.enforce).
+    (default), ``block`` (a failure stores nothing) or ``allow`` (see aieng_nb.contracts.enforce);
+    ``contract="block"`` (a policy word) is short for ``contract_policy="block"``.
 
     >>> import pandas as pd
     >>> rec = snapshot(pd.DataFrame({"x": [1, 2]}), name="demo")   # doctest: +SKIP
