@@ -260,6 +260,7 @@ def test_policy_per_contract_and_config(workspace) -> None:
     config.settings().contract_policy = "block"
     with pytest.raises(ContractViolationError):
         aieng.snapshot(bad, name="p")
+    assert not (workspace.root / "snapshots").exists()  # a first snapshot blocked: not even a folder
     assert aieng.snapshot(bad, name="p", contract_policy="warn").contract["passed"] is False  # the call wins
     assert aieng.snapshot(bad, name="p", contract="warn").contract["policy"] == "warn"  # like pii="warn"
     path = workspace.root.parent / "contracts" / "p.yaml"
