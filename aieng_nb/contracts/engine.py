@@ -102,6 +102,7 @@ def _frame_level(schema: Any) -> bool:
         or schema.checks
         or schema.index is not None
         or schema.add_missing_columns
+        or schema.unique_column_names
         or schema.drop_invalid_rows
         or schema.dtype is not None
         or any(col.regex or col.coerce or col.drop_invalid_rows for col in schema.columns.values())
