@@ -101,6 +101,10 @@ def validate(
     con = load_contract(ref, workspace=ws)
     report = check(frame, con, data_ref=data_ref, shortcut=shortcut, older=older, workspace=ws)
     audit.append("contract.validate", audit_data(report, data_ref), workspace=ws)
+    if report.details.get("passes_older"):
+        import logging
+
+        logging.getLogger("aieng_nb.contracts").warning("%s", report.notes[-1])
     if log or (log is None and _active_run() is not None):
         report.log()
     return report
