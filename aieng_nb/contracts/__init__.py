@@ -31,8 +31,8 @@ __all__ = [
 ]
 
 _NAMES = {
-    "Contract": "store",
-    "ContractError": "store",
+    "Contract": "model",
+    "ContractError": "parsing",
     "versions": "store",
     "ContractViolationError": "enforce",
     "ValidationReport": "report",

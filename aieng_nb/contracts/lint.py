@@ -8,7 +8,7 @@ list. Both become one line naming the column, the key and the checks that exist.
 >>> lint_mapping({"columns": {"x": {"in_rnage": 3}}}, "c")
 Traceback (most recent call last):
 ...
-aieng_nb.contracts.store.ContractError: c: unknown check 'in_rnage' on column 'x' (did you mean 'in_range'?)
+aieng_nb.contracts.parsing.ContractError: c: unknown check 'in_rnage' on column 'x' (did you mean 'in_range'?)
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ _ALIASES = {"eq", "ne", "gt", "ge", "lt", "le", "between"}
 
 
 def _unknown(key: str, where: str, what: str) -> str:
-    from .store import ContractError
+    from .parsing import ContractError
 
     close = difflib.get_close_matches(key, known_checks() + sorted(_COLUMN_KEYS), n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else f" (checks: {', '.join(known_checks())})"
@@ -86,7 +86,7 @@ def _unknown(key: str, where: str, what: str) -> str:
 
 
 def _check_list(checks: Any, where: str, what: str) -> None:
-    from .store import ContractError
+    from .parsing import ContractError
 
     if checks is None:
         return
@@ -108,7 +108,7 @@ def _check_list(checks: Any, where: str, what: str) -> None:
 
 def lint_mapping(data: dict[str, Any], where: str) -> None:
     """Raise ContractError for unknown schema keys, unknown checks and malformed columns."""
-    from .store import ContractError
+    from .parsing import ContractError
 
     for key in data:
         if key not in _SCHEMA_KEYS:

@@ -22,20 +22,21 @@ beside the workspace folder (where ``infer`` creates it).
 
 from __future__ import annotations
 
-import copy
-import hashlib
 import json
 import os
 import re
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .. import config
-from ..exceptions import AiengError, NotFoundError, ValidationError
+from ..exceptions import NotFoundError, ValidationError
 from ..fsutil import atomic_write_json, atomic_write_text, locked
 from ..workspace import DIRNAME, Workspace, current
+from .model import Contract
+from .parsing import ContractError, digest_of, parse_text, to_schema
+
+__all__ = ["Contract", "ContractError", "History", "load_contract", "versions", "write_contract", "digest_of"]
 
 DIRNAME_CONTRACTS = "contracts"
 SUFFIX = ".yaml"
@@ -44,10 +45,6 @@ REF_RE = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9_.\-]*?)(?:@(?P<version>[0-
 POLICIES = ("warn", "block", "allow")
 # environment a job hands its kernel (see contracts.jobs)
 CONTRACT_ENV_KEYS = ("AIENG_JOB_CONTRACTS", "AIENG_JOB_CONTRACT_POLICY")
-
-
-class ContractError(AiengError, ValueError):
-    """A contract file that cannot be used (malformed YAML, unknown check, bad dtype)."""
 
 
 def check_name(name: str) -> str:
@@ -113,148 +110,6 @@ def names(workspace: Workspace | None = None) -> list[str]:
     if not folder.is_dir():
         return []
     return sorted(p.name[: -len(SUFFIX)] for p in folder.glob(f"*{SUFFIX}") if NAME_RE.match(p.name[: -len(SUFFIX)]))
-
-
-# ---------------------------------------------------------------------------- parsing and hashing
-def parse_text(text: str, where: str) -> dict[str, Any]:
-    """The YAML mapping of a contract, checked for what pandera would silently ignore or crash on."""
-    import yaml
-
-    key = hashlib.sha256(text.encode("utf-8")).hexdigest()
-    if key in _PARSED:
-        return copy.deepcopy(_PARSED[key])
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: ~10x faster on big contracts
-    try:
-        data = yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ContractError(f"{where} is not valid YAML{at}: {problem}") from None
-    if not isinstance(data, dict):
-        raise ContractError(f"{where} must be a pandera DataFrameSchema mapping (schema_type: dataframe, columns: ...)")
-    from .lint import lint_mapping
-
-    lint_mapping(data, where)
-    if len(_PARSED) > 64:
-        _PARSED.clear()
-    _PARSED[key] = copy.deepcopy(data)
-    return data
-
-
-_PARSED: dict[str, dict[str, Any]] = {}
-
-
-def digest_of(mapping: dict[str, Any]) -> str:
-    """SHA-256 of the canonical JSON form of a parsed contract (formatting and comments do not count)."""
-    canon = json.dumps(mapping, sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=False)
-    return hashlib.sha256(canon.encode("utf-8")).hexdigest()
-
-
-def to_schema(mapping: dict[str, Any], where: str) -> Any:
-    """A pandera ``DataFrameSchema`` from a parsed contract (errors become one ContractError line)."""
-    from pandera.io import pandas_io
-
-    key = digest_of(mapping)
-    if key in _SCHEMAS:
-        return _SCHEMAS[key]
-    try:
-        schema = pandas_io.deserialize_schema(json.loads(json.dumps(mapping, default=str)))
-    except Exception as exc:  # noqa: BLE001 - pandera raises TypeError/KeyError/SchemaDefinitionError...
-        raise ContractError(f"{where}: pandera cannot read it: {type(exc).__name__}: {exc}") from None
-    if len(_SCHEMAS) > 64:
-        _SCHEMAS.clear()
-    _SCHEMAS[key] = schema  # schemas are not modified by validation: one per content is enough
-    return schema
-
-
-_SCHEMAS: dict[str, Any] = {}
-
-
-# ---------------------------------------------------------------------------- the contract object
-@dataclass
-class Contract:
-    """One version of a contract: its name, number, content digest, text and pandera schema.
-
-    >>> c = load_contract("train")        # doctest: +SKIP
-    >>> c.ref, c.short, c.policy           # doctest: +SKIP
-    ('train@2', '3f2a9c1b04de', None)
-    """
-
-    name: str
-    version: int
-    digest: str
-    text: str
-    mapping: dict[str, Any]
-    path: str
-    current: bool = True
-    created: float = 0.0
-    source: str = ""
-    _schema: Any = field(default=None, repr=False, compare=False)
-
-    @property
-    def ref(self) -> str:
-        return f"{self.name}@{self.version}"
-
-    @property
-    def short(self) -> str:
-        return self.digest[:12]
-
-    @property
-    def schema(self) -> Any:
-        """The pandera ``DataFrameSchema`` (built once)."""
-        if self._schema is None:
-            self._schema = to_schema(self.mapping, self.path)
-        return self._schema
-
-    @property
-    def aieng(self) -> dict[str, Any]:
-        meta = self.mapping.get("metadata") or {}
-        info = meta.get("aieng") if isinstance(meta, dict) else None
-        return dict(info) if isinstance(info, dict) else {}
-
-    @property
-    def policy(self) -> str | None:
-        """The contract's own enforcement policy (``metadata: {aieng: {policy: block}}``), if any."""
-        value = self.aieng.get("policy")
-        return str(value) if value else None
-
-    @property
-    def columns(self) -> list[str]:
-        cols = self.mapping.get("columns") or {}
-        if isinstance(cols, dict):
-            return [str(c) for c in cols]
-        return [str(c.get("name")) for c in cols if isinstance(c, dict)]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "version": self.version,
-            "ref": self.ref,
-            "digest": self.digest,
-            "path": self.path,
-            "current": self.current,
-            "created": self.created,
-            "source": self.source,
-            "policy": self.policy,
-            "columns": self.columns,
-            "contract": self.mapping,
-        }
-
-    def __str__(self) -> str:
-        head = f"contract {self.ref} ({self.short}){'' if self.current else ' (not the current file)'}: {self.path}"
-        return head + "\n" + self.text.rstrip()
-
-    def __repr__(self) -> str:
-        return f"<Contract {self.ref} {self.short} {len(self.columns)} columns>"
-
-    def _repr_html_(self) -> str:
-        from ..reports import esc
-
-        return (
-            f"<div><b>contract {esc(self.ref)}</b> <code>{esc(self.short)}</code> "
-            f"<span style='color:#666'>{esc(self.path)}</span><pre>{esc(self.text)}</pre></div>"
-        )
 
 
 # ---------------------------------------------------------------------------- version history
