@@ -179,7 +179,8 @@ def _column_passes(col: Any, series: Any, nulls: int | None, arrow: Any) -> bool
             return False
     except TypeError:
         return False
-    if arrow is None and series.dtype == object and (not col.nullable or any(c.name in _SETS for c in col.checks)):
+    needs_nulls = not col.nullable and nulls is None
+    if arrow is None and series.dtype == object and (needs_nulls or any(c.name in _SETS for c in col.checks)):
         arrow = _to_arrow(series)  # one pass gives the null count and, for isin, the distinct values
     if arrow is not None and nulls is None:
         nulls = arrow.null_count
