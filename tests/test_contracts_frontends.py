@@ -52,14 +52,17 @@ def test_magic_bad_input_is_one_line(shell, workspace) -> None:
     assert not (workspace.root.parent / "contracts").exists()
 
 
-def test_magic_reports_lists_validation(shell) -> None:
+def test_reports_list_validation(shell, capsys) -> None:
     import aieng_nb as aieng
 
     aieng.infer_contract(_frame(), name="t")
-    with aieng.start_run(experiment="x"):
+    with aieng.start_run(experiment="x") as run:
         aieng.validate(_frame().assign(x=-100.0), "t")
         listed = shell.run_line_magic("aieng", "reports --kind validation")
     assert len(listed) == 1 and not listed[0].passed
+    assert cli(["reports", "--run", run.id, "--kind", "validation", "--json"]) == 0
+    (entry,) = json.loads(capsys.readouterr().out)
+    assert entry["kind"] == "validation" and entry["passed"] is False
 
 
 def test_cli_contract_commands(workspace, capsys) -> None:
