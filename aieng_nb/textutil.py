@@ -24,3 +24,17 @@ def text_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
     lines.insert(1, "  ".join("-" * w for w in widths).rstrip())
     return "\n".join(lines)
+
+
+def clip(value: object, limit: int = 120) -> str:
+    """``str(value)`` on one line, cut in the middle when longer than ``limit`` (error messages
+    quote what the user typed, which may be 10k characters or hold newlines).
+
+    >>> clip("a" * 200, 20)
+    'aaaaaaaaa…aaaaaaaaaa'
+    """
+    text = " ".join(str(value).split()) if "\n" in str(value) or "\r" in str(value) else str(value)
+    if len(text) <= limit:
+        return text
+    head = (limit - 1) // 2
+    return text[:head] + "…" + text[len(text) - (limit - 1 - head) :]

@@ -72,12 +72,16 @@ class JobError:
 
     kind: str  # cell_error, dead_kernel, cell_timeout, job_timeout, stopped, runner_lost, worker_lost, error
     message: str
-    cell_index: int | None = None
+    cell_index: int | None = None  # in the executed notebook, as papermill's PapermillExecutionError counts
     ename: str | None = None
     evalue: str | None = None
+    execution_count: int | None = None  # the cell's "In [n]", what papermill's error banner names
 
     def summary(self) -> str:
-        where = f"cell {self.cell_index}: " if self.cell_index is not None else ""
+        where = ""
+        if self.cell_index is not None:
+            count = f" (In [{self.execution_count}])" if self.execution_count is not None else ""
+            where = f"cell {self.cell_index}{count}: "
         if self.ename and self.evalue is not None:
             return f"{where}{self.ename}: {self.evalue}" if self.evalue else f"{where}{self.ename}"
         return f"{where}{self.message}"
@@ -100,6 +104,7 @@ class JobRecord:
     executor: str = "local"
     executor_address: str | None = None
     kernel_name: str | None = None
+    kernel_language: str | None = None  # picks the parameter translator; Python kernels only get our flush
     cwd: str | None = None
     experiment: str | None = None
     run_id: str | None = None
@@ -148,7 +153,8 @@ class JobRecord:
     def error_summary(self) -> str:
         if not self.error:
             return ""
-        return JobError(**self.error).summary()
+        known = {f.name for f in fields(JobError)}
+        return JobError(**{k: v for k, v in self.error.items() if k in known}).summary()
 
     @property
     def exit_code(self) -> int:
