@@ -695,8 +695,10 @@ def check_job_monitor_spec(spec: str | Mapping[str, Any]) -> dict[str, Any]:
             raise ValidationError(f"monitor spec needs {key}=var:NAME or {key}=snapshot:NAME")
     for key in ("reference", "current", "model", "X", "y"):
         value = opts.get(key)
-        if isinstance(value, str) and not (value.startswith("var:") and value[4:]) and not (
-            value.startswith("snapshot:") and value[9:]
+        if (
+            isinstance(value, str)
+            and not (value.startswith("var:") and value[4:])
+            and not (value.startswith("snapshot:") and value[9:])
         ):
             raise ValidationError(f"monitor spec {key}={value!r}: use var:NAME or snapshot:NAME[@VERSION]")
     for key in ("sample", "seed"):

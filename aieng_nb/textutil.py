@@ -27,13 +27,17 @@ def text_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 
 def clip(value: object, limit: int = 120) -> str:
-    """``str(value)`` on one line, cut in the middle when longer than ``limit`` (error messages
-    quote what the user typed, which may be 10k characters or hold newlines).
+    """``str(value)`` on one printable line: newlines folded, lone surrogates escaped, cut in the
+    middle when longer than ``limit`` (error messages quote what the user typed, which may be
+    10k characters, hold newlines or not be valid Unicode).
 
     >>> clip("a" * 200, 20)
     'aaaaaaaaa…aaaaaaaaaa'
     """
-    text = " ".join(str(value).split()) if "\n" in str(value) or "\r" in str(value) else str(value)
+    text = str(value)
+    if "\n" in text or "\r" in text:
+        text = " ".join(text.split())
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
     if len(text) <= limit:
         return text
     head = (limit - 1) // 2

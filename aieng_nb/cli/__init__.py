@@ -12,15 +12,28 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from typing import NoReturn
 
 from .._version import __version__
+from ..argtypes import CheckedArguments
+from ..exceptions import NotFoundError, ValidationError, describe_error
+from ..textutil import clip
 
 # command group modules under aieng_nb.cli, in --help order
 COMMAND_MODULES = ["runs", "audit", "recover", "demo", "jobs", "schedules", "snapshots", "reports"]
 
 
+class CliParser(CheckedArguments, argparse.ArgumentParser):
+    """argparse whose string arguments are checked (see :mod:`aieng_nb.argtypes`) and whose usage
+    errors print one printable line (a surrogate or 10k characters in a value cannot break it)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {clip(message, 300)}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="aieng", description="aieng_nb: notebook-native AI engineering.")
+    parser = CliParser(prog="aieng", description="aieng_nb: notebook-native AI engineering.")
     parser.add_argument("--version", action="version", version=f"aieng_nb {__version__}")
     parser.add_argument("--workspace", help="workspace folder (default: nearest .aieng/ or $AIENG_WORKSPACE)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -31,23 +44,62 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.workspace:
-        import os
-
-        os.environ["AIENG_WORKSPACE"] = args.workspace
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version (0) and usage errors (2): an exit code, in-process too
+        return exc.code if isinstance(exc.code, int) else 2
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    from ..exceptions import AiengError
+    try:
+        if args.workspace:
+            import os
+
+            os.environ["AIENG_WORKSPACE"] = args.workspace
+        _check_workspace(args)
+        return int(args.func(args) or 0)
+    except BrokenPipeError:
+        return _stdout_closed()
+    except KeyboardInterrupt:
+        _say("interrupted")
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the one error mapping of the CLI
+        code, message = describe_error(exc)
+        if code is None:
+            raise
+        _say(message)
+        return code
+
+
+def _check_workspace(args: argparse.Namespace) -> None:
+    """A read-only command (``set_defaults(read_only=True)``) never creates a workspace: on a
+    missing one it says so; any command refuses a workspace path that is a file."""
+    from ..workspace import locate
+
+    root = locate()
+    if root.exists() and not root.is_dir():
+        raise ValidationError(f"workspace {clip(root)} is not a folder")
+    if getattr(args, "read_only", False) and not root.is_dir():
+        raise NotFoundError(f"no aieng workspace at {clip(root)} (nothing has been tracked here yet)")
+
+
+def _say(message: str) -> None:
+    try:
+        print(f"aieng: error: {message}", file=sys.stderr)
+    except (OSError, ValueError):
+        pass
+
+
+def _stdout_closed() -> int:
+    """``aieng job list | head -4``: the reader left; exit quietly (no BrokenPipeError at exit either)."""
+    import os
 
     try:
-        return int(args.func(args) or 0)
-    except AiengError as exc:
-        print(f"aieng: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+    return 141  # 128 + SIGPIPE, what a shell reports for a writer killed by the pipe
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -150,7 +150,9 @@ def _language(nb: Mapping[str, Any]) -> str | None:
     return (meta.get("kernelspec") or {}).get("language") or (meta.get("language_info") or {}).get("name")
 
 
-_ASSIGNMENT = re.compile(r"^\s*(?:(?:local|declare|export|let|var|val)\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*(?::[^=]*)?(?:=|<-)\s*(.*?)\s*;?\s*$")
+_ASSIGNMENT = re.compile(
+    r"^\s*(?:(?:local|declare|export|let|var|val)\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*(?::[^=]*)?(?:=|<-)\s*(.*?)\s*;?\s*$"
+)
 
 
 def _other_language_parameters(source: str) -> list[NotebookParameter]:

@@ -56,6 +56,7 @@ EXIT_CODES = {
     JobStatus.STOPPED: 4,
 }
 EXIT_CHECKS_FAILED = 5
+MAX_RETRIES = 100  # retries of one job (each may wait a doubling backoff)
 
 
 def now_iso() -> str:

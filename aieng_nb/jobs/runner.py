@@ -32,7 +32,7 @@ from . import records
 from .engine import AttemptContext, execute_attempt
 from .kernels import resolve_kernel
 from .progress import Progress, resolve
-from .records import JobError, JobRecord, JobStatus, now_iso
+from .records import MAX_RETRIES, JobError, JobRecord, JobStatus, now_iso
 
 _ENV_PACKAGES = ("numpy", "pandas", "scikit-learn", "papermill", "mlflow", "aieng_nb")
 
@@ -187,7 +187,6 @@ def check_monitor(monitor: Any, kernel: Any) -> None:
 
 
 PERMANENT_ERRORS = ("no_kernel",)
-MAX_RETRIES = 100
 
 
 def check_kernel(kernel: str) -> None:
