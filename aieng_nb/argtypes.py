@@ -20,7 +20,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-MAX_TEXT = 4096  # PATH_MAX: no path, id or name we take is longer
+MAX_TEXT = 8000  # MLflow tag values; no path (PATH_MAX 4096), id or name we take is longer
 
 UNIVERSAL_HOSTILE = ("", " ", "a\x00b", "\ud800", "x" * 10_000)
 
@@ -49,7 +49,7 @@ def _check_text(value: str, limit: int = MAX_TEXT) -> str:
 
 @_hostile()
 def text(value: str) -> str:
-    """A non-empty string of at most 4096 characters, no NUL, valid Unicode."""
+    """A non-empty string of at most 8000 characters, no NUL, valid Unicode."""
     return _check_text(value)
 
 
@@ -97,8 +97,11 @@ def int_range(low: int | None = None, high: int | None = None) -> Callable[[str]
 
     def check(value: str) -> int:
         number = _number(value, int)
-        if (low is not None and number < low) or (high is not None and number > high):
-            raise argparse.ArgumentTypeError(f"{number} is out of range ({_range(low, high)})")
+        if low is not None and number < low:
+            positive = " positive," if low == 1 else ""
+            raise argparse.ArgumentTypeError(f"{str(number)[:40]}: must be{positive} at least {low:,}")
+        if high is not None and number > high:
+            raise argparse.ArgumentTypeError(f"{str(number)[:40]}: must be at most {high:,}")
         return number
 
     check.__name__ = "int"
@@ -115,10 +118,11 @@ def float_range(
 
     def check(value: str) -> float:
         number = float(_number(value, float))
-        too_low = low is not None and (number <= low if open_low else number < low)
-        if too_low or (high is not None and number > high):
-            bounds = _range(low, high).replace(">=", ">") if open_low else _range(low, high)
-            raise argparse.ArgumentTypeError(f"{number:g} is out of range ({bounds})")
+        if low is not None and (number <= low if open_low else number < low):
+            bound = f"greater than {low:g}" if open_low else f"at least {low:g}"
+            raise argparse.ArgumentTypeError(f"{number:g}: must be {bound}")
+        if high is not None and number > high:
+            raise argparse.ArgumentTypeError(f"{number:g}: must be at most {high:g}")
         return number
 
     check.__name__ = "float"
@@ -129,13 +133,7 @@ def float_range(
     return check
 
 
-def _range(low: float | None, high: float | None) -> str:
-    if low is not None and high is not None:
-        return f"{low:g} to {high:g}"
-    return f">= {low:g}" if low is not None else f"<= {high:g}"
-
-
-positive_int = int_range(1, 10**9)
+positive_int = int_range(1, 1_000_000)
 non_negative_int = int_range(0, 10**9)
 seconds = float_range(0, 10**9, open_low=True)  # a positive, finite duration
 non_negative_seconds = float_range(0, 10**9)
