@@ -10,6 +10,7 @@ success, 1 when the thing asked about failed (a bad audit chain, a failed job),
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import sys
 from typing import NoReturn
@@ -28,8 +29,8 @@ class CliParser(CheckedArguments, argparse.ArgumentParser):
     errors print one printable line (a surrogate or 10k characters in a value cannot break it)."""
 
     def error(self, message: str) -> NoReturn:
-        self.print_usage(sys.stderr)
-        self.exit(2, f"{self.prog}: error: {clip(message, 300)}\n")
+        # one line, like every other error of the CLI; the usage is one --help away
+        self.exit(2, f"{self.prog}: error: {clip(message, 300)} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,8 +43,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@functools.lru_cache(maxsize=1)
+def _parser() -> argparse.ArgumentParser:
+    # argparse parsers are reusable: in-process callers (tests, the fuzz) build it once, not per call
+    return build_parser()
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    parser = _parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version (0) and usage errors (2): an exit code, in-process too
@@ -57,7 +64,9 @@ def main(argv: list[str] | None = None) -> int:
 
             os.environ["AIENG_WORKSPACE"] = args.workspace
         _check_workspace(args)
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe (| head) shows here, not as a traceback at exit
+        return code
     except BrokenPipeError:
         return _stdout_closed()
     except KeyboardInterrupt:
@@ -72,15 +81,21 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _check_workspace(args: argparse.Namespace) -> None:
-    """A read-only command (``set_defaults(read_only=True)``) never creates a workspace: on a
-    missing one it says so; any command refuses a workspace path that is a file."""
-    from ..workspace import locate
+    """A read-only command (``set_defaults(read_only=True)``, or ``"tracking"`` when it reads runs)
+    never creates a workspace or a tracking store: on a missing one it says so; any command refuses
+    a workspace path that is a file."""
+    from ..workspace import Workspace, locate
 
     root = locate()
     if root.exists() and not root.is_dir():
         raise ValidationError(f"workspace {clip(root)} is not a folder")
-    if getattr(args, "read_only", False) and not root.is_dir():
+    read_only = getattr(args, "read_only", False)
+    if read_only and not root.is_dir():
         raise NotFoundError(f"no aieng workspace at {clip(root)} (nothing has been tracked here yet)")
+    if read_only == "tracking":  # runs live in the tracking store: a local one is not created to be read
+        ws = Workspace(root)
+        if ws.is_local and not ws.mlflow_db.exists():
+            raise NotFoundError(f"no runs in the workspace at {clip(root)} yet")
 
 
 def _say(message: str) -> None:

@@ -23,7 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--failed", action="store_true", help="only reports with a failed check")
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.set_defaults(func=handler, read_only=True)
+    p.set_defaults(func=handler, read_only="tracking")
 
 
 def handler(args: argparse.Namespace) -> int:

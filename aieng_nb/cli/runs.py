@@ -18,17 +18,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ls.add_argument("--last", "-l", type=positive_int, default=20)
     ls.add_argument("--status", "-s", choices=["running", "finished", "failed", "killed", "scheduled"])
     ls.add_argument("--json", action="store_true", help="machine-readable output")
-    ls.set_defaults(func=_list, read_only=True)
+    ls.set_defaults(func=_list, read_only="tracking")
 
     show = sub.add_parser("show", help="one run")
     show.add_argument("run_id", type=ident)
     show.add_argument("--json", action="store_true")
-    show.set_defaults(func=_show, read_only=True)
+    show.set_defaults(func=_show, read_only="tracking")
 
     cmp = sub.add_parser("compare", help="params and final metrics side by side")
     cmp.add_argument("run_ids", nargs="+", type=ident)
     cmp.add_argument("--json", action="store_true")
-    cmp.set_defaults(func=_compare, read_only=True)
+    cmp.set_defaults(func=_compare, read_only="tracking")
 
 
 def _list(args: argparse.Namespace) -> int:

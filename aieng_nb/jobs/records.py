@@ -198,20 +198,34 @@ class JobRecord:
 # ---- storage -------------------------------------------------------------------------------
 
 
-def jobs_dir(workspace: Workspace | None = None) -> Path:
+def jobs_dir(workspace: Workspace | None = None, *, create: bool = True) -> Path:
+    """The jobs folder; readers pass ``create=False`` (listing jobs creates nothing)."""
     folder = (workspace or current()).path("jobs")
-    folder.mkdir(parents=True, exist_ok=True)
+    if create:
+        folder.mkdir(parents=True, exist_ok=True)
     return folder
 
 
+def _job_names(workspace: Workspace | None) -> list[str]:
+    folder = jobs_dir(workspace, create=False)
+    return [p.name for p in folder.iterdir()] if folder.is_dir() else []
+
+
+def _checked_id(job_id: str) -> str:
+    bad = not isinstance(job_id, str) or not job_id or len(job_id) > 200
+    if bad or any(c in job_id for c in "/\\\0") or job_id.startswith("."):
+        from ..textutil import clip
+
+        raise ValidationError(f"bad job id {clip(job_id, 60)!r}")
+    return job_id
+
+
 def job_dir(job_id: str, workspace: Workspace | None = None) -> Path:
-    if not job_id or "/" in job_id or "\\" in job_id or job_id.startswith(".") or "\0" in job_id:
-        raise ValidationError(f"bad job id {job_id!r}")
-    return jobs_dir(workspace) / job_id
+    return jobs_dir(workspace) / _checked_id(job_id)
 
 
 def _record_path(job_id: str, workspace: Workspace | None) -> Path:
-    return job_dir(job_id, workspace) / "job.json"
+    return jobs_dir(workspace, create=False) / _checked_id(job_id) / "job.json"
 
 
 @contextmanager
@@ -253,7 +267,7 @@ def create(record: JobRecord, workspace: Workspace | None = None) -> JobRecord:
 def load(job_id: str, workspace: Workspace | None = None) -> JobRecord:
     path = _record_path(job_id, workspace) if job_id else None
     if path is None or not path.is_file():
-        matches = [p.name for p in jobs_dir(workspace).iterdir() if p.name.startswith(job_id or "\0")]
+        matches = [name for name in _job_names(workspace) if name.startswith(job_id or "\0")]
         if len(matches) == 1:
             path = _record_path(matches[0], workspace)
         elif len(matches) > 1:
@@ -295,10 +309,11 @@ def list_records(
     if status and status.upper() not in JobStatus.ALL:
         raise ValidationError(f"unknown status {status!r}; valid: {', '.join(JobStatus.ALL)}")
     out: list[JobRecord] = []
-    for folder in sorted(jobs_dir(workspace).iterdir(), reverse=True):
-        if folder.name.startswith("."):
+    root = jobs_dir(workspace, create=False)
+    for name in sorted(_job_names(workspace), reverse=True):
+        if name.startswith("."):
             continue
-        path = folder / "job.json"
+        path = root / name / "job.json"
         if not path.is_file():
             continue
         try:
@@ -365,7 +380,7 @@ def recover_stale(workspace: Workspace | None = None) -> list[JobRecord]:
     from .. import audit
 
     recovered: list[JobRecord] = []
-    active = jobs_dir(workspace) / ".active"
+    active = jobs_dir(workspace, create=False) / ".active"
     ids = sorted(p.name for p in active.iterdir()) if active.is_dir() else []
     for job_id in ids:
         try:

@@ -79,12 +79,14 @@ def prepare_job(
     schedule: str | None = None,
     tags: Mapping[str, str] | None = None,
     workspace: Workspace | None = None,
+    dry_run: bool = False,
 ) -> JobRecord:
     """Validate the notebook and parameters and store a CREATED job record (nothing runs yet).
 
-    Every check runs before anything is written: a refused job leaves no record, folder or audit entry.
+    Every check runs before anything is written: a refused job leaves no record, folder or audit
+    entry. ``dry_run``: only check, and return the record that would be stored (a sweep checks
+    every point before its parent run exists).
     """
-    ws = workspace or current()
     path = _params.check_path_text(notebook, "notebook")
     nb = _params.load_notebook_json(path)
     values: dict[str, Any] = {}
@@ -130,6 +132,9 @@ def prepare_job(
         pid_started=pid_started,
     )
     json.dumps(record.to_dict(), sort_keys=True)  # the record must be storable before its folder exists
+    if dry_run:
+        return record
+    ws = workspace or current()
     folder = records.job_dir(record.job_id, ws)
     folder.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(path, folder / "input.ipynb")
