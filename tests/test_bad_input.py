@@ -297,3 +297,18 @@ def test_a_few_bad_inputs_through_the_real_console_script(tmp_path, python_env):
         lines = [ln for ln in out.stderr.splitlines() if ln.strip()]
         assert out.returncode == 2 and len(lines) == 1 and "Traceback" not in out.stderr, (argv, out.stderr)
     assert sorted(p.name for p in (tmp_path / ".aieng").iterdir()) == []
+
+
+def test_a_broken_tracking_store_is_one_line(workspace, capsys):
+    workspace.mlflow_db.write_bytes(b"this is not an SQLite database" * 100)
+    code = main(["runs", "list"])
+    line = one_error_line(capsys, code, expected=1)
+    assert line.startswith("aieng: error:") and "database" in line
+
+
+def test_listing_jobs_with_a_bad_limit_is_refused_in_python_too(workspace):
+    from aieng_nb.jobs import records
+
+    for limit in (0, -1, True):
+        with pytest.raises(ValidationError, match="limit"):
+            records.list_records(limit=limit, workspace=workspace)

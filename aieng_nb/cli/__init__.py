@@ -73,11 +73,11 @@ def main(argv: list[str] | None = None) -> int:
         _say("interrupted")
         return 130
     except Exception as exc:  # noqa: BLE001 - the one error mapping of the CLI
-        code, message = describe_error(exc)
-        if code is None:
+        mapped, message = describe_error(exc)
+        if mapped is None:
             raise
         _say(message)
-        return code
+        return mapped
 
 
 def _check_workspace(args: argparse.Namespace) -> None:

@@ -222,7 +222,8 @@ def register_engine() -> None:
                 timeout=execution_timeout,
                 startup_timeout=start_timeout,
                 kernel_name=kernel_name,
-                extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
+                # IPython kernels only: another language's kernel may not take IPKernelApp options
+                extra_arguments=["--IPKernelApp.log_level=CRITICAL"] if ctx.python else [],
                 log=_quiet_logger(),
                 log_output=log_output,
                 stdout_file=stdout_file,

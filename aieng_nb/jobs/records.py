@@ -305,7 +305,9 @@ def list_records(
     schedule: str | None = None,
     workspace: Workspace | None = None,
 ) -> list[JobRecord]:
-    """Jobs, newest first."""
+    """Jobs, newest first; ``limit`` (at least 1) keeps the newest ones."""
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ValidationError(f"limit must be a whole number of at least 1, got {limit!r}")
     if status and status.upper() not in JobStatus.ALL:
         raise ValidationError(f"unknown status {status!r}; valid: {', '.join(JobStatus.ALL)}")
     out: list[JobRecord] = []

@@ -291,6 +291,7 @@ def build_notebook(record: JobRecord) -> Any:
     # papermill's fields with papermill's meanings (paths as strings); run again without
     # parameters, a papermill output keeps its injected cell and so its recorded parameters
     nb.metadata["papermill"] = {
+        **previous,  # what papermill keeps of an earlier run's metadata
         "default_parameters": defaults,
         "parameters": dict(record.parameters) if record.parameters else dict(previous.get("parameters") or {}),
         "environment_variables": {},
