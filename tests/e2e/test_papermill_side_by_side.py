@@ -196,3 +196,13 @@ def test_interrupting_the_magic_is_one_line_and_closes_the_progress(shell, works
     assert err.rstrip().splitlines()[-1].strip().endswith("STOPPED: interrupted")  # the progress line is closed
     assert "Traceback" not in err
     assert os.environ.get("AIENG_RUN_ID") is None
+
+
+def test_a_failing_monitor_is_not_reported_as_a_cell_of_the_user(workspace, tmp_path):
+    nb = tmp_path / "m.ipynb"
+    nb.write_text(json.dumps(new_notebook(["df = 1"])))
+    job = run_job(str(nb), monitor="reference=var:missing,current=var:df", progress=False)
+    assert job.status == JobStatus.FAILED
+    assert job.error["kind"] == "monitor_error" and job.error["cell_index"] is None
+    assert "missing" in job.error_summary and not job.error_summary.startswith("cell")
+    assert (job.cells_done, job.cells_total) == (1, 1)  # the user's one cell; the monitoring is the job's
