@@ -171,3 +171,19 @@ def bash_notebook(cells: list[str], parameters: str | None = None) -> dict:
 def test_bash_parameters_cells_are_read_as_shell_assignments():
     found = params.notebook_parameters(bash_notebook(["echo $msg"], parameters="msg=default  # the greeting\nn=3"))
     assert [(p.name, p.default, p.help) for p in found] == [("msg", "default", "the greeting"), ("n", "3", "")]
+
+
+def test_yaml_order_survives_the_job_record_into_the_injected_cell(workspace, kernel, tmp_path):
+    from aieng_nb.jobs import records
+    from aieng_nb.jobs.runner import build_notebook, prepare_job
+
+    nb = tmp_path / "o.ipynb"
+    nb.write_text(json.dumps(new_notebook(["print(cfg)"], parameters="cfg = {}\nzz = 0\naa = 0")))
+    values = tmp_path / "p.yaml"
+    values.write_text("zz: 1\ncfg:\n  zeta: 1\n  alpha: 2\naa: 2\n")
+    job = prepare_job(nb, parameters_file=values)
+    stored = records.load(job.job_id, workspace)
+    assert list(stored.parameters) == ["zz", "cfg", "aa"] and list(stored.parameters["cfg"]) == ["zeta", "alpha"]
+    source = "".join(build_notebook(stored).cells[1].source)
+    assert source.index("zz =") < source.index("cfg =") < source.index("aa =")
+    assert source.index("zeta") < source.index("alpha")

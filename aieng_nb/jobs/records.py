@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ..exceptions import NotFoundError, ValidationError
-from ..fsutil import atomic_write_json
+from ..fsutil import atomic_write_json, atomic_write_text
 from ..workspace import Workspace, current
 
 
@@ -252,11 +252,17 @@ def save(record: JobRecord, workspace: Workspace | None = None) -> JobRecord:
         if not marker.exists():
             marker.parent.mkdir(parents=True, exist_ok=True)
             marker.touch()
-        atomic_write_json(_record_path(record.job_id, workspace), record.to_dict())
+        _write_record(record, workspace)
     else:
-        atomic_write_json(_record_path(record.job_id, workspace), record.to_dict())
+        _write_record(record, workspace)
         marker.unlink(missing_ok=True)
     return record
+
+
+def _write_record(record: JobRecord, workspace: Workspace | None) -> None:
+    # keys in the order given: a parameter dict (from YAML, JSON or -p) reaches the notebook as typed
+    text = json.dumps(record.to_dict(), indent=2, default=str) + "\n"
+    atomic_write_text(_record_path(record.job_id, workspace), text)
 
 
 def create(record: JobRecord, workspace: Workspace | None = None) -> JobRecord:
