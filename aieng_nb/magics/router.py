@@ -69,7 +69,7 @@ class AiengMagics(Magics):
             raise UsageError(clip(exc, 600)) from None
         except Exception as exc:  # a full disk, a path the system refused, a broken store: one line
             code, message = describe_error(exc)
-            if code is None:
+            if code is None or cell is not None:  # a cell's own code raised: its traceback is the user's
                 raise
             raise UsageError(message) from None
 
