@@ -311,12 +311,14 @@ def execute_attempt(
 
 
 def _cell_error(ctx: AttemptContext, exc: Any) -> JobError:
-    """The raising cell as papermill reports it: its index in the executed notebook (the injected
-    parameters cell counts, papermill's error banners do not) and its execution count."""
-    index = exc.cell_index
+    """The raising cell where papermill marks it: its index in the output notebook (the injected
+    parameters cell and papermill's error banners count, as the user finds it in the file) and its
+    execution count (the ``In [n]`` papermill's banner names)."""
     cells = ctx.nb.cells if ctx.nb is not None else []
-    failing = next((c for c in cells if c.get("metadata", {}).get("papermill", {}).get("exception")), None)
-    if failing is not None and is_hidden(failing):  # the job's monitoring cell: not the user's
+    index = next(
+        (i for i, c in enumerate(cells) if c.get("metadata", {}).get("papermill", {}).get("exception")), None
+    )
+    if index is not None and is_hidden(cells[index]):  # the job's monitoring cell: not the user's
         return JobError(
             kind="monitor_error",
             message=f"monitoring failed: {exc.ename}: {exc.evalue}",
@@ -326,7 +328,7 @@ def _cell_error(ctx: AttemptContext, exc: Any) -> JobError:
     return JobError(
         kind="cell_error",
         message=f"{exc.ename}: {exc.evalue}",
-        cell_index=index,
+        cell_index=index if index is not None else exc.cell_index,
         execution_count=exc.exec_count,
         ename=exc.ename,
         evalue=exc.evalue if exc.evalue is not None else "",
@@ -334,8 +336,8 @@ def _cell_error(ctx: AttemptContext, exc: Any) -> JobError:
 
 
 def _running_cell(ctx: AttemptContext) -> int | None:
-    """Index (in the executed notebook, as papermill counts) of the cell that was running when
-    execution stopped; None when it was not one of the user's cells."""
+    """Index (in the output notebook) of the cell that was running when execution stopped; None
+    when it was not one of the user's cells."""
     if ctx.nb is None or ctx.current_cell is None or ctx.current_cell >= len(ctx.nb.cells):
         return None
     return None if is_hidden(ctx.nb.cells[ctx.current_cell]) else ctx.current_cell

@@ -80,8 +80,9 @@ def test_papermill_notebooks_side_by_side(workspace, tmp_path, name, parameters,
     assert [c["cell_type"] for c in ours["cells"]] == [c["cell_type"] for c in theirs["cells"]]
     assert [c.get("execution_count") for c in ours["cells"]] == [c.get("execution_count") for c in theirs["cells"]]
     if pm_error is not None:
-        assert job.error["cell_index"] == pm_error.cell_index  # the index papermill reports
-        assert job.error["execution_count"] == pm_error.exec_count
+        marked = [i for i, c in enumerate(theirs["cells"]) if c["metadata"].get("papermill", {}).get("exception")]
+        assert [job.error["cell_index"]] == marked  # where papermill's output marks the failing cell
+        assert job.error["execution_count"] == pm_error.exec_count  # the In [n] its banner names
         assert job.error["ename"] == pm_error.ename
     assert job.cells_done == job.cells_total or status != JobStatus.COMPLETED
     # papermill's metadata fields, with papermill's meanings
@@ -97,12 +98,13 @@ def test_papermill_notebooks_side_by_side(workspace, tmp_path, name, parameters,
 
 
 def test_broken1_reports_the_cell_papermill_reports(workspace, tmp_path):
-    _, pm_error = run_papermill("broken1.ipynb", tmp_path / "pm.ipynb")
+    theirs, pm_error = run_papermill("broken1.ipynb", tmp_path / "pm.ipynb")
     job = run_job(str(PM / "broken1.ipynb"), progress=False)
-    assert (pm_error.cell_index, pm_error.exec_count) == (4, 2)
-    assert (job.error["cell_index"], job.error["execution_count"]) == (4, 2)
-    assert job.error_summary.startswith("cell 4 (In [2]): AssertionError")
+    assert pm_error.exec_count == 2 and "".join(theirs["cells"][6]["source"]) == "assert False"
+    assert (job.error["cell_index"], job.error["execution_count"]) == (6, 2)
+    assert job.error_summary.startswith("cell 6 (In [2]): AssertionError")
     out = nbformat.read(job.output_path, as_version=4)
+    assert out.cells[6].source == "assert False" and out.cells[6].outputs[0].ename == "AssertionError"
     assert "In [2]" in out.cells[0].source  # papermill's banner names the same cell
 
 
