@@ -37,6 +37,7 @@ class AttemptContext:
     current_cell: int | None = None  # index (in the executed notebook) of the last cell started
     abort_reason: str | None = None  # "stopped" or "job_timeout": set by the watchdog before it kills
     papermill_metadata: dict[str, Any] = field(default_factory=dict)
+    user_cells: dict[str, int] = field(default_factory=dict)  # cell id -> index in the user's notebook
     _save_lock: threading.Lock = field(default_factory=threading.Lock)
     _last_save: float = 0.0
 
@@ -311,14 +312,12 @@ def execute_attempt(
 
 
 def _cell_error(ctx: AttemptContext, exc: Any) -> JobError:
-    """The raising cell where papermill marks it: its index in the output notebook (the injected
-    parameters cell and papermill's error banners count, as the user finds it in the file) and its
-    execution count (the ``In [n]`` papermill's banner names)."""
+    """The raising cell: where it is in the notebook the user gave (papermill's stale error banners
+    included, the cells this run adds not: for papermill's broken1.ipynb, cell 6, where the output
+    notebook has it too) and its execution count (the ``In [n]`` papermill's banner names)."""
     cells = ctx.nb.cells if ctx.nb is not None else []
-    index = next(
-        (i for i, c in enumerate(cells) if c.get("metadata", {}).get("papermill", {}).get("exception")), None
-    )
-    if index is not None and is_hidden(cells[index]):  # the job's monitoring cell: not the user's
+    failing = next((c for c in cells if c.get("metadata", {}).get("papermill", {}).get("exception")), None)
+    if failing is not None and is_hidden(failing):  # the job's monitoring cell: not the user's
         return JobError(
             kind="monitor_error",
             message=f"monitoring failed: {exc.ename}: {exc.evalue}",
@@ -328,7 +327,7 @@ def _cell_error(ctx: AttemptContext, exc: Any) -> JobError:
     return JobError(
         kind="cell_error",
         message=f"{exc.ename}: {exc.evalue}",
-        cell_index=index if index is not None else exc.cell_index,
+        cell_index=ctx.user_cells.get(failing.get("id")) if failing is not None else None,
         execution_count=exc.exec_count,
         ename=exc.ename,
         evalue=exc.evalue if exc.evalue is not None else "",
@@ -336,11 +335,11 @@ def _cell_error(ctx: AttemptContext, exc: Any) -> JobError:
 
 
 def _running_cell(ctx: AttemptContext) -> int | None:
-    """Index (in the output notebook) of the cell that was running when execution stopped; None
-    when it was not one of the user's cells."""
+    """Index (in the user's notebook) of the cell that was running when execution stopped; None
+    when it was a cell the job added (the injected parameters, monitoring)."""
     if ctx.nb is None or ctx.current_cell is None or ctx.current_cell >= len(ctx.nb.cells):
         return None
-    return None if is_hidden(ctx.nb.cells[ctx.current_cell]) else ctx.current_cell
+    return ctx.user_cells.get(ctx.nb.cells[ctx.current_cell].get("id"))
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.05) -> bool:

@@ -73,7 +73,7 @@ class JobError:
 
     kind: str  # cell_error, dead_kernel, cell_timeout, job_timeout, stopped, runner_lost, worker_lost, error
     message: str
-    cell_index: int | None = None  # in the output notebook, where papermill marks the failing cell
+    cell_index: int | None = None  # in the notebook the user gave (cells the run adds are not counted)
     ename: str | None = None
     evalue: str | None = None
     execution_count: int | None = None  # the cell's "In [n]", what papermill's error banner names

@@ -283,6 +283,15 @@ def build_notebook(record: JobRecord) -> Any:
     import papermill
 
     nb_json = json.loads(Path(record.input_copy or record.notebook).read_text(encoding="utf-8"))
+    # every cell of the user's notebook gets an id (kept if it has one): a failing or timed-out
+    # cell is reported by its position in the notebook the user gave, whatever the run adds
+    seen: set[str] = set()
+    for i, cell in enumerate(nb_json.get("cells", [])):
+        cell_id = cell.get("id")
+        if not isinstance(cell_id, str) or not cell_id or cell_id in seen:
+            cell["id"] = cell_id = f"aieng-in-{i}"
+        seen.add(cell_id)
+    user_cells = {cell["id"]: i for i, cell in enumerate(nb_json.get("cells", []))}
     language = record.kernel_language or "python"
     _params.inject(nb_json, record.parameters, kernel_name=record.kernel_name, language=language)
     nb = nbformat.from_dict(nb_json)
@@ -311,6 +320,7 @@ def build_notebook(record: JobRecord) -> Any:
     for i, cell in enumerate(nb.cells):
         if "id" not in cell:
             cell["id"] = f"aieng-{i}"
+    nb.metadata["aieng"]["user_cells"] = user_cells
     return nb
 
 
@@ -469,6 +479,7 @@ def _run_attempt(record: JobRecord, ws: Workspace, progress: Progress) -> tuple[
         cwd=record.cwd,
         python=_params.is_python(record.kernel_language),
         papermill_metadata={k: nb.metadata.papermill[k] for k in ("input_path", "output_path")},
+        user_cells=nb.metadata["aieng"].pop("user_cells"),
     )
     job_id = record.job_id
     last_write = [time.monotonic()]

@@ -80,9 +80,10 @@ def test_papermill_notebooks_side_by_side(workspace, tmp_path, name, parameters,
     assert [c["cell_type"] for c in ours["cells"]] == [c["cell_type"] for c in theirs["cells"]]
     assert [c.get("execution_count") for c in ours["cells"]] == [c.get("execution_count") for c in theirs["cells"]]
     if pm_error is not None:
-        marked = [i for i, c in enumerate(theirs["cells"]) if c["metadata"].get("papermill", {}).get("exception")]
-        assert [job.error["cell_index"]] == marked  # where papermill's output marks the failing cell
-        assert job.error["execution_count"] == pm_error.exec_count  # the In [n] its banner names
+        given = json.loads((PM / name).read_text())["cells"]
+        where = [i for i, c in enumerate(given) if "".join(c["source"]) == pm_error.source]
+        assert [job.error["cell_index"]] == where  # the failing cell's place in the notebook given
+        assert job.error["execution_count"] == pm_error.exec_count  # the In [n] papermill's banner names
         assert job.error["ename"] == pm_error.ename
     assert job.cells_done == job.cells_total or status != JobStatus.COMPLETED
     # papermill's metadata fields, with papermill's meanings
@@ -101,8 +102,9 @@ def test_broken1_reports_the_cell_papermill_reports(workspace, tmp_path):
     theirs, pm_error = run_papermill("broken1.ipynb", tmp_path / "pm.ipynb")
     job = run_job(str(PM / "broken1.ipynb"), progress=False)
     assert pm_error.exec_count == 2 and "".join(theirs["cells"][6]["source"]) == "assert False"
-    assert (job.error["cell_index"], job.error["execution_count"]) == (6, 2)
+    assert (job.error["cell_index"], job.error["execution_count"]) == (6, 2)  # papermill's exception says 4
     assert job.error_summary.startswith("cell 6 (In [2]): AssertionError")
+    assert "".join(json.loads((PM / "broken1.ipynb").read_text())["cells"][6]["source"]) == "assert False"
     out = nbformat.read(job.output_path, as_version=4)
     assert out.cells[6].source == "assert False" and out.cells[6].outputs[0].ename == "AssertionError"
     assert "In [2]" in out.cells[0].source  # papermill's banner names the same cell
@@ -158,6 +160,17 @@ def test_no_python_is_ever_run_in_a_bash_kernel(workspace, tmp_path, bash_kernel
     failing = bash_notebook(tmp_path / "fail.ipynb", ["echo one", "sleep 30"])
     job = run_job(failing, progress=False, cell_timeout=3)
     assert job.status == JobStatus.TIMED_OUT and job.error["cell_index"] == 1  # a cell of the user's
+
+
+def test_the_failing_cell_is_counted_in_the_notebook_given(workspace, tmp_path):
+    nb = tmp_path / "p.ipynb"
+    nb.write_text(json.dumps(new_notebook(["y = 1", "raise ValueError(x)"], parameters="x = 1")))
+    job = run_job(str(nb), {"x": "7"}, progress=False)  # the injected cell is the run's, not counted
+    assert (job.error["cell_index"], job.error["execution_count"], job.error["evalue"]) == (2, 4, "7")
+    slow = tmp_path / "s.ipynb"
+    slow.write_text(json.dumps(new_notebook(["import time\ntime.sleep(30)"], parameters="x = 1")))
+    job = run_job(str(slow), {"x": "2"}, cell_timeout=3, progress=False)
+    assert job.status == JobStatus.TIMED_OUT and job.error["cell_index"] == 1
 
 
 def test_completed_jobs_count_every_cell_done(workspace, tmp_path):
