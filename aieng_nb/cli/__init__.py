@@ -21,7 +21,7 @@ from ..exceptions import NotFoundError, ValidationError, describe_error
 from ..textutil import clip
 
 # command group modules under aieng_nb.cli, in --help order
-COMMAND_MODULES = ["runs", "audit", "recover", "demo", "jobs", "schedules", "snapshots", "reports"]
+COMMAND_MODULES = ["runs", "audit", "recover", "demo", "jobs", "schedules", "snapshots", "reports", "contracts"]
 
 
 class CliParser(CheckedArguments, argparse.ArgumentParser):

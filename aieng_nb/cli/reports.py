@@ -17,7 +17,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--job", dest="job_id", metavar="JOB_ID", type=ident, help="the run of one job (id or unique prefix)"
     )
-    p.add_argument("--kind", choices=["monitor", "explain", "fairness"])
+    p.add_argument("--kind", choices=["monitor", "explain", "fairness", "validation"])
     p.add_argument(
         "--last", type=positive_int, default=50, help="how many recent runs to scan without --run (default 50)"
     )

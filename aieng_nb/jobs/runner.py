@@ -78,6 +78,8 @@ def prepare_job(
     parent_run_id: str | None = None,
     schedule: str | None = None,
     tags: Mapping[str, str] | None = None,
+    contracts: Any = None,
+    contract_policy: str | None = None,
     workspace: Workspace | None = None,
     dry_run: bool = False,
 ) -> JobRecord:
@@ -85,8 +87,14 @@ def prepare_job(
 
     Every check runs before anything is written: a refused job leaves no record, folder or audit
     entry. ``dry_run``: only check, and return the record that would be stored (a sweep checks
-    every point before its parent run exists).
+    every point before its parent run exists). ``contracts``: data-contract names whose snapshots
+    the job validates (aieng_nb.contracts.jobs).
     """
+    from ..contracts.jobs import job_tags
+    from ..workspace import locate
+
+    # read, not created: the contracts are looked up in the workspace a refused job must not create
+    tags = {**dict(tags or {}), **job_tags(contracts, contract_policy, workspace or Workspace(locate()))}
     path = _params.check_path_text(notebook, "notebook")
     nb = _params.load_notebook_json(path)
     values: dict[str, Any] = {}
@@ -342,6 +350,12 @@ def kernel_env(record: JobRecord, ws: Workspace) -> dict[str, str]:
     env["AIENG_TRACKING_URI"] = ws.tracking_uri
     env["AIENG_JOB_ID"] = record.job_id
     env.setdefault("PYTHONHASHSEED", "0")  # str hashing (set order) repeats from run to run
+    from ..contracts.jobs import kernel_env as contract_env
+    from ..contracts.store import CONTRACT_ENV_KEYS
+
+    for key in CONTRACT_ENV_KEYS:  # a job started from inside a job does not inherit its contracts
+        env.pop(key, None)
+    env.update(contract_env(record.tags))
     if record.run_id:
         env["AIENG_RUN_ID"] = record.run_id
     else:
@@ -644,7 +658,14 @@ def _finish(record: JobRecord, ws: Workspace, progress: Progress, elapsed: float
         except Exception as exc:  # noqa: BLE001 - keep the job record truthful even if the store hiccups
             warnings.append(f"tracking failed: {type(exc).__name__}: {exc}")
 
+    from ..contracts.jobs import any_failed, collect
+
+    contract_results = collect(record.job_id, record.tags, ws)
+    if any_failed(contract_results):
+        checks_failed = True
+
     def fin(r: JobRecord) -> None:
+        r.contract_results = contract_results
         r.finished_at = now_iso()
         r.duration_s = round(elapsed, 3)
         r.html_path = str(html) if html is not None else None

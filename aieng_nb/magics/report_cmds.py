@@ -41,7 +41,7 @@ reports = AiengArgumentParser(
 )
 reports.add_argument("--run", dest="run_id", metavar="RUN_ID", type=ident)
 reports.add_argument("--job", dest="job_id", metavar="JOB_ID", type=ident, help="the reports of a job's run")
-reports.add_argument("--kind", choices=["monitor", "explain", "fairness"])
+reports.add_argument("--kind", choices=["monitor", "explain", "fairness", "validation"])
 
 PARSERS = {"monitor": monitor, "reports": reports}
 
