@@ -31,6 +31,8 @@ SUBCOMMANDS: dict[str, str] = {
     "monitor": "report_cmds",
     "reports": "report_cmds",
     "help": "help_cmd",
+    "train": "train_cmd",
+    "watch": "watch_cmd",
 }
 
 

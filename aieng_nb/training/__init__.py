@@ -21,6 +21,8 @@ Nothing here imports torch, sklearn or mlflow until a session needs them.
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import Any
 
 _LAZY = {
@@ -31,6 +33,8 @@ _LAZY = {
     "ModelRecord": "records",
     "log_model": "model_logging",
     "find_model": "model_logging",
+    "load_model": "model_logging",
+    "load_checkpoint": "session",
     "device_facts": "devices",
     "Telemetry": "telemetry",
     "CheckpointPolicy": "checkpoints",
@@ -52,3 +56,16 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return __all__
+
+
+class _CallableTrainingModule(types.ModuleType):
+    """``aieng.training`` is both this package and ``training(model, ...)`` (like ``aieng.jobs``):
+    ``import aieng_nb.training`` binds the package on ``aieng_nb``, so the name must serve both."""
+
+    def __call__(self, model: Any = None, optimizer: Any = None, scheduler: Any = None, **options: Any) -> Any:
+        from .session import training
+
+        return training(model, optimizer, scheduler, **options)
+
+
+sys.modules[__name__].__class__ = _CallableTrainingModule

@@ -124,6 +124,16 @@ def _pip_requirements(flavor: str) -> list[str]:
     return out
 
 
+def _own_types(model: Any) -> list[str] | None:
+    """The types skops does not trust by default in a model we trained ourselves (so it reloads)."""
+    try:
+        import skops.io
+
+        return list(skops.io.get_untrusted_types(data=skops.io.dumps(model)))
+    except Exception:
+        return None
+
+
 def log_model(
     model: Any,
     run_id: str,
@@ -171,7 +181,7 @@ def log_model(
         if flavor == "pytorch":
             info = mlflow.pytorch.log_model(model, **kwargs)
         else:
-            info = mlflow.sklearn.log_model(model, **kwargs)
+            info = mlflow.sklearn.log_model(model, skops_trusted_types=_own_types(model), **kwargs)
     record = ModelRecord(
         model_id=info.model_id,
         model_uri=f"models:/{info.model_id}",
@@ -215,3 +225,36 @@ def find_model(run_id: str) -> ModelRecord | None:
         step=int(tags.get("aieng.model_step", 0) or 0),
         kind=tags.get("aieng.model_kind", "final"),
     )
+
+
+def load_model(ref: str, flavor: str = "pyfunc") -> Any:
+    """Load a training's model: a run id (its logged model) or a ``models:/`` URI, from this
+    workspace's MLflow store. ``flavor="native"`` gives the torch module / sklearn estimator.
+
+    >>> model = load_model(run_id)  # doctest: +SKIP
+    >>> model.predict(x[:5])  # doctest: +SKIP
+    """
+    import mlflow
+
+    from ..exceptions import NotFoundError
+    from ..workspace import current
+
+    uri = ref
+    if not ref.startswith(("models:/", "runs:/")):
+        record = find_model(ref)
+        if record is None:
+            raise NotFoundError(f"run {ref} has no logged training model (tag aieng.model_uri)")
+        uri = record.model_uri
+        flavor = record.flavor if flavor == "native" else flavor
+    previous = mlflow.get_tracking_uri() if mlflow.is_tracking_uri_set() else None
+    mlflow.set_tracking_uri(current().tracking_uri)
+    try:
+        if flavor == "pyfunc":
+            return mlflow.pyfunc.load_model(uri)
+        if flavor in ("pytorch", "native"):
+            return mlflow.pytorch.load_model(uri)
+        if flavor == "sklearn":
+            return mlflow.sklearn.load_model(uri)
+        raise ValueError(f"flavor must be pyfunc, native, pytorch or sklearn, got {flavor!r}")
+    finally:
+        mlflow.set_tracking_uri(previous)
