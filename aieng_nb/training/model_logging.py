@@ -179,7 +179,12 @@ def log_model(
     }
     with fluent_run(run_id, uri):
         if flavor == "pytorch":
-            info = mlflow.pytorch.log_model(model, **kwargs)
+            was_training = model.training
+            model.eval()  # saved for inference: dropout and batch-norm updates off when served
+            try:
+                info = mlflow.pytorch.log_model(model, **kwargs)
+            finally:
+                model.train(was_training)
         else:
             info = mlflow.sklearn.log_model(model, skops_trusted_types=_own_types(model), **kwargs)
     record = ModelRecord(
