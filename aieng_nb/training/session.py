@@ -188,7 +188,8 @@ class TrainingSession:
             run = tracking.resume_run(self.resume) if active is None or not active.id.startswith(self.resume) else active
             self._owns_run = run.owned
         elif active is not None:
-            if self.experiment and self.experiment != active.experiment:
+            # a job's run (not owned here) decides its experiment; a run the user started must match
+            if self.experiment and active.owned and self.experiment != active.experiment:
                 raise ValidationError(
                     f"run {active.name!r} is active in experiment {active.experiment!r}; end it to train in {self.experiment!r}"
                 )

@@ -38,7 +38,7 @@ def train_cell(
     from .model_logging import log_model as log
 
     active = tracking.active_run()
-    if active is not None and experiment and experiment != active.experiment:
+    if active is not None and active.owned and experiment and experiment != active.experiment:
         raise ValidationError(f"a run is active in experiment {active.experiment!r}; end it to train in {experiment!r}")
     run = active or tracking.start_run(name=name, experiment=experiment)
     owned = active is None
