@@ -32,6 +32,7 @@ from .records import CheckpointInfo, ModelRecord, TrainingRecord
 _perf = time.perf_counter
 _time = time.time
 RATE_INTERVAL = 1.0  # seconds between logged samples/s, tokens/s and step time
+FLUSH_INTERVAL = 1.0  # seconds between metric writes while a session runs (at least)
 
 
 def _iso() -> str:
@@ -199,6 +200,10 @@ class TrainingSession:
             self._owns_run = True
         self.run, self.run_id = run, run.id
         self._calls = run.buffer.calls
+        # fewer, larger batches while training: the flusher then takes the GIL from the loop less
+        # often (the live view reads the session's tap, not the store)
+        self._flush_interval = run.buffer.interval
+        run.buffer.interval = max(run.buffer.interval, FLUSH_INTERVAL)
         self.name = self.name or run.name
 
     def _describe(self) -> None:
@@ -509,6 +514,8 @@ class TrainingSession:
                     self.view.close()
                 except Exception:
                     pass
+            if self.run is not None:
+                self.run.buffer.interval = self._flush_interval
             barrier()  # other ranks stop logging before rank 0 ends the run
             if self._owns_run and tracking.active_run() is self.run:
                 tracking.end_run(status)

@@ -21,7 +21,7 @@ from typing import Any
 
 from .charts import Series, render_png, render_svg
 
-REFRESH = 0.25  # seconds between redraws: a few per second at most
+REFRESH = 0.5  # seconds between redraws: a couple per second, so the loop keeps the CPU
 MAX_CHARTS = 9
 _HIDDEN = {"epoch", "epoch_time_s", "step_time_ms", "fit_time_s"}
 _SYSTEM_SHOWN = ("utilization_percentage", "memory_usage_megabytes")
@@ -29,7 +29,7 @@ _SYSTEM_SHOWN = ("utilization_percentage", "memory_usage_megabytes")
 
 def _chart_order(key: str) -> tuple[int, str] | None:
     """Which metrics get a chart, in what order: training metrics, rates, then the system."""
-    if key in _HIDDEN or key.endswith("_epoch"):
+    if key in _HIDDEN or key.endswith("_epoch") or key.startswith(("epoch_", "best_")):
         return None
     if key.startswith("system/"):
         if "/gpu_" in key and key.endswith(_SYSTEM_SHOWN):
