@@ -54,6 +54,7 @@ _LAZY: dict[str, str] = {
     # gives a session, like aieng.jobs); aieng.watch(run_id) is the live monitor
     "training": "training",
     "load_checkpoint": "training.session",
+    "TrainingRecord": "training.records",
     "watch": "widgets.training_monitor",
 }
 

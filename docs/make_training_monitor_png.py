@@ -1,6 +1,6 @@
 """Draw docs/training-monitor.png: the live monitor's static image after a real small training.
 
-    python docs/make_training_monitor_png.py
+python docs/make_training_monitor_png.py
 """
 
 from __future__ import annotations
@@ -22,10 +22,14 @@ def main() -> None:
     torch.manual_seed(0)
     X = torch.randn(4096, 20)
     y = (X[:, :5].sum(1) > 0).long()
-    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(X[:3072], y[:3072]), batch_size=64, shuffle=True)
+    loader = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(X[:3072], y[:3072]), batch_size=64, shuffle=True
+    )
     model = torch.nn.Sequential(torch.nn.Linear(20, 64), torch.nn.ReLU(), torch.nn.Linear(64, 2))
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    with aieng.training(model, opt, name="mlp-demo", monitor="val_acc", mode="max", log_model=False, telemetry_interval=0.2, live=False) as tr:
+    with aieng.training(
+        model, opt, name="mlp-demo", monitor="val_acc", mode="max", log_model=False, telemetry_interval=0.2, live=False
+    ) as tr:
         monitor = RunMonitor(SessionSource(tr), refresh=0.2, show=False).start()
         for _ in range(6):
             for xb, yb in loader:

@@ -27,7 +27,9 @@ def _aieng_threads() -> list[str]:
 
 def test_steps_epochs_rates_and_best_so_far_land_in_the_run():
     X, y, net, opt, sched, loader = build()
-    with aieng.training(net, opt, sched, name="mlp", experiment="tr", monitor="val_acc", mode="max", log_model=False) as tr:
+    with aieng.training(
+        net, opt, sched, name="mlp", experiment="tr", monitor="val_acc", mode="max", log_model=False
+    ) as tr:
         run_epochs(tr, X, y, net, opt, sched, loader, epochs=3)
     record = tracking.get_run(tr.run_id)
     assert record.status == "FINISHED" and record.name == "mlp"
@@ -89,14 +91,16 @@ def test_checkpoint_policies_every_n_steps_epoch_best_and_keep_k():
     assert sorted(files) == ["checkpoints/index.json", "checkpoints/step-12.pt", "checkpoints/step-8.pt"]
 
     X, y, net, opt, sched, loader = build()
-    with aieng.training(net, opt, name="b", checkpoint="best", monitor="val_acc", mode="max", log_model=False, telemetry=False) as tr:
+    with aieng.training(
+        net, opt, name="b", checkpoint="best", monitor="val_acc", mode="max", log_model=False, telemetry=False
+    ) as tr:
         run_epochs(tr, X, y, net, opt, sched, loader, epochs=3)
     assert [c.name for c in tr.checkpoints] == ["best"]
     assert tr.checkpoints[0].metric == tr.best_value and tr.checkpoints[0].step == tr.best_step
     best = tr.best_model()
     assert best is not net
     loaded = tr.load_checkpoint("best")
-    for a, b in zip(best.state_dict().values(), loaded.state_dict().values()):
+    for a, b in zip(best.state_dict().values(), loaded.state_dict().values(), strict=True):
         assert torch.equal(a, b)
 
 
@@ -233,7 +237,9 @@ def test_torch_model_is_logged_with_signature_and_loads_with_pyfunc():
     from aieng_nb.workspace import current
 
     X, y, net, opt, sched, loader = build()
-    with aieng.training(net, opt, name="resnet-ft", experiment="models", monitor="val_acc", mode="max", telemetry=False) as tr:
+    with aieng.training(
+        net, opt, name="resnet-ft", experiment="models", monitor="val_acc", mode="max", telemetry=False
+    ) as tr:
         run_epochs(tr, X, y, net, opt, sched, loader, epochs=2)
     model = find_model(tr.run_id)
     assert model is not None and model.name == "resnet-ft" and model.kind == "best" and model.flavor == "pytorch"
@@ -241,10 +247,14 @@ def test_torch_model_is_logged_with_signature_and_loads_with_pyfunc():
     mlflow.set_tracking_uri(current().tracking_uri)
     try:
         found = mlflow.search_logged_models(
-            filter_string="name = 'resnet-ft'", experiment_ids=[tracking.get_run(tr.run_id).experiment_id], output_format="list"
+            filter_string="name = 'resnet-ft'",
+            experiment_ids=[tracking.get_run(tr.run_id).experiment_id],
+            output_format="list",
         )
         assert [m.model_id for m in found] == [model.model_id] and found[0].source_run_id == tr.run_id
-        assert any(m.key == "val_acc" and m.step == tr.best_step for m in found[0].metrics)  # linked to the step's metrics
+        assert any(
+            m.key == "val_acc" and m.step == tr.best_step for m in found[0].metrics
+        )  # linked to the step's metrics
         pyfunc = mlflow.pyfunc.load_model(model.model_uri)
     finally:
         mlflow.set_tracking_uri(None)

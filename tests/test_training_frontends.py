@@ -70,7 +70,11 @@ def test_train_cell_error_fails_the_cell_and_the_run(shell):
 
 @pytest.mark.parametrize(
     "line,message",
-    [("%aieng train", "cell magic"), ("%%aieng train --bogus\npass", "unrecognized"), ("%aieng watch --refresh -1", "positive")],
+    [
+        ("%aieng train", "cell magic"),
+        ("%%aieng train --bogus\npass", "unrecognized"),
+        ("%aieng watch --refresh -1", "positive"),
+    ],
 )
 def test_bad_input_is_one_usage_error_line(shell, line, message):
     with pytest.raises(UsageError, match=message):
@@ -98,7 +102,9 @@ def test_watch_follows_a_run_of_another_writer_until_it_ends(shell):
     assert len(monitors) == 1
     deadline = time.monotonic() + 20
     for step in range(5, 10):
-        tracking.log_metrics({"loss": 1.0 / (step + 1), "system/cpu_utilization_percentage": 10.0}, step=step, run_id=run_id)
+        tracking.log_metrics(
+            {"loss": 1.0 / (step + 1), "system/cpu_utilization_percentage": 10.0}, step=step, run_id=run_id
+        )
     tracking.set_run_status(run_id, "FINISHED")
     while any(t.is_alive() for t in monitors) and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -145,7 +151,9 @@ def test_monitor_coalesces_many_steps_into_few_redraws():
 
 
 def test_session_in_a_shell_without_kernel_shows_no_widget(shell):
-    shell.run_cell("import aieng_nb as aieng\nwith aieng.training(name='plain', log_model=False, telemetry=False) as tr:\n    tr.step(loss=1.0)")
+    shell.run_cell(
+        "import aieng_nb as aieng\nwith aieng.training(name='plain', log_model=False, telemetry=False) as tr:\n    tr.step(loss=1.0)"
+    )
     assert shell.user_ns["tr"].view is None and shell.user_ns["tr"].status == "FINISHED"
 
 

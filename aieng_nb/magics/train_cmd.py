@@ -27,6 +27,8 @@ def run(sub: str, line: str, cell: str | None, shell: Any) -> Any:
     if cell is None:
         raise UsageError("train is a cell magic: put %%aieng train at the top of a cell")
     body, last = _compile(shell, cell)  # a syntax error fails here, before any run exists
-    outcome = train_cell(lambda: _execute(shell, body, last), name=args.name, experiment=args.experiment, log_model=not args.no_model)
+    outcome = train_cell(
+        lambda: _execute(shell, body, last), name=args.name, experiment=args.experiment, log_model=not args.no_model
+    )
     print(outcome.summary())
     return outcome.value

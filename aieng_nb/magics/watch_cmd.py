@@ -8,7 +8,9 @@ from IPython.core.error import UsageError
 
 from .parsing import AiengArgumentParser
 
-watch = AiengArgumentParser("watch", description="Live curves of a run's metrics until it ends; a static image remains.")
+watch = AiengArgumentParser(
+    "watch", description="Live curves of a run's metrics until it ends; a static image remains."
+)
 watch.add_argument("run_id", nargs="?", help="run id or unique prefix (default: the active run)")
 watch.add_argument("--refresh", type=float, default=1.0, help="seconds between reads of the run (default 1)")
 watch.add_argument("--timeout", type=float, default=None, help="stop following after this many seconds")

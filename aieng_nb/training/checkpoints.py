@@ -57,9 +57,7 @@ class CheckpointPolicy:
             return cls(every_steps=checkpoint, keep=keep)
         if isinstance(checkpoint, str) and checkpoint.isdigit() and int(checkpoint) > 0:
             return cls(every_steps=int(checkpoint), keep=keep)
-        raise ValidationError(
-            f"checkpoint must be 'epoch', 'best', a number of steps N, or None; got {checkpoint!r}"
-        )
+        raise ValidationError(f"checkpoint must be 'epoch', 'best', a number of steps N, or None; got {checkpoint!r}")
 
 
 def rng_state() -> dict[str, Any]:
@@ -68,7 +66,13 @@ def rng_state() -> dict[str, Any]:
     np = sys.modules.get("numpy")
     if np is not None:
         kind, keys, pos, has_gauss, cached = np.random.get_state()
-        state["numpy"] = {"kind": kind, "keys": [int(k) for k in keys], "pos": int(pos), "has_gauss": int(has_gauss), "cached": float(cached)}
+        state["numpy"] = {
+            "kind": kind,
+            "keys": [int(k) for k in keys],
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached": float(cached),
+        }
     torch = sys.modules.get("torch")
     if torch is not None:
         state["torch"] = torch.get_rng_state()
@@ -95,7 +99,9 @@ def set_rng_state(state: dict[str, Any]) -> None:
             torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def capture(model: Any, optimizer: Any, scheduler: Any, step: int, epoch: int, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def capture(
+    model: Any, optimizer: Any, scheduler: Any, step: int, epoch: int, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Everything a resumed training needs, as one dict of tensors and plain values."""
     return {
         "format": FORMAT,
@@ -144,11 +150,25 @@ class CheckpointStore:
                 return []
             return [CheckpointInfo.from_dict(d) for d in json.loads(Path(path).read_text())]
 
-    def save(self, name: str, state: dict[str, Any], metric: float | None = None, keep: int | None = None, protect: tuple[str, ...] = ()) -> CheckpointInfo:
+    def save(
+        self,
+        name: str,
+        state: dict[str, Any],
+        metric: float | None = None,
+        keep: int | None = None,
+        protect: tuple[str, ...] = (),
+    ) -> CheckpointInfo:
         """Write checkpoint ``name`` (replacing one of the same name), then prune to the last ``keep``."""
         import torch
 
-        info = CheckpointInfo(name=name, step=state["step"], epoch=state["epoch"], artifact_path=f"{FOLDER}/{name}.pt", created=_now(), metric=metric)
+        info = CheckpointInfo(
+            name=name,
+            step=state["step"],
+            epoch=state["epoch"],
+            artifact_path=f"{FOLDER}/{name}.pt",
+            created=_now(),
+            metric=metric,
+        )
         entries = [c for c in self.index() if c.name != name] + [info]
         pruned: list[CheckpointInfo] = []
         if keep is not None:
@@ -189,7 +209,9 @@ class CheckpointStore:
         for entry in entries:
             if entry.name == name:
                 return entry
-        raise NotFoundError(f"no checkpoint {name!r} on run {self.run_id}; it has: {', '.join(c.name for c in entries)}")
+        raise NotFoundError(
+            f"no checkpoint {name!r} on run {self.run_id}; it has: {', '.join(c.name for c in entries)}"
+        )
 
     def load(self, name: str | None = None, map_location: Any = "cpu") -> dict[str, Any]:
         """The state dict of checkpoint ``name`` (default: the latest)."""

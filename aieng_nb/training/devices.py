@@ -39,13 +39,10 @@ def device_facts(model: Any = None, amp: bool | str | None = None) -> dict[str, 
     import platform
 
     facts: dict[str, Any] = {"type": "cpu", "name": _cpu_name() or platform.machine(), "count": 1}
-    torch = sys.modules.get("torch")
-    if torch is None:
-        try:
-            import torch  # noqa: F811
-        except ImportError:
-            facts["torch"] = None
-            return facts
+    torch: Any = sys.modules.get("torch")
+    if torch is None:  # a scikit-learn training: not worth importing torch to say so
+        facts["torch"] = None
+        return facts
     facts["torch"] = torch.__version__
     facts["cuda"] = torch.version.cuda
     facts["cudnn"] = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None

@@ -67,7 +67,10 @@ def _file_rendezvous(run_id: str | None, rank: int) -> str:
     from ..fsutil import atomic_write_json
     from ..workspace import current
 
-    job = os.environ.get("TORCHELASTIC_RUN_ID") or f"{os.environ.get('MASTER_ADDR', '')}:{os.environ.get('MASTER_PORT', '')}"
+    job = (
+        os.environ.get("TORCHELASTIC_RUN_ID")
+        or f"{os.environ.get('MASTER_ADDR', '')}:{os.environ.get('MASTER_PORT', '')}"
+    )
     key = hashlib.sha1(job.encode()).hexdigest()[:16]
     path = current().buffers / f"training-rendezvous-{key}.json"
     if rank == 0:

@@ -16,7 +16,7 @@ try:
     from lightning.pytorch.callbacks import Callback
 except ImportError:  # the standalone package
     try:
-        from pytorch_lightning.callbacks import Callback  # type: ignore[no-redef]
+        from pytorch_lightning.callbacks import Callback  # type: ignore[no-redef,assignment]
     except ImportError as exc:
         raise MissingDependencyError("lightning", "lightning") from exc
 

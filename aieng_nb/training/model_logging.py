@@ -27,7 +27,6 @@ from ..exceptions import ValidationError
 from .records import ModelRecord
 
 
-
 def model_name(name: str) -> str:
     """A LoggedModel name from a training name (MLflow allows letters, digits, ``-_.``).
 
@@ -76,7 +75,7 @@ def fluent_run(run_id: str, tracking_uri: str) -> Iterator[None]:
             stack = fluent._active_run_stack.get()
             if stack and stack[-1].info.run_id == run_id:
                 stack.pop()
-        mlflow.set_tracking_uri(previous_uri)  # None: back to unset
+        mlflow.set_tracking_uri(previous_uri)  # type: ignore[arg-type]  # None: back to unset
 
 
 def _to_numpy(value: Any) -> Any:
@@ -262,4 +261,4 @@ def load_model(ref: str, flavor: str = "pyfunc") -> Any:
             return mlflow.sklearn.load_model(uri)
         raise ValueError(f"flavor must be pyfunc, native, pytorch or sklearn, got {flavor!r}")
     finally:
-        mlflow.set_tracking_uri(previous)
+        mlflow.set_tracking_uri(previous)  # type: ignore[arg-type]

@@ -99,9 +99,16 @@ class TrainingRecord:
             ("framework", self.framework),
             ("status", self.status),
             ("steps / epochs", f"{self.steps} / {self.epochs}"),
-            ("best", f"{self.monitor} = {self.best_value:.6g} at step {self.best_step}" if self.best_value is not None else ""),
+            (
+                "best",
+                f"{self.monitor} = {self.best_value:.6g} at step {self.best_step}"
+                if self.best_value is not None
+                else "",
+            ),
             ("checkpoints", ", ".join(c.name for c in self.checkpoints)),
             ("model", self.model.model_uri if self.model else ""),
         ]
-        body = "".join(f"<tr><th style='text-align:left'>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in rows)
+        body = "".join(
+            f"<tr><th style='text-align:left'>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in rows
+        )
         return f"<div><b>Training {html.escape(self.name)}</b><table>{body}</table></div>"

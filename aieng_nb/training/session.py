@@ -88,7 +88,9 @@ class TrainingSession:
             raise ValidationError(f"name must be a non-empty string, got {name!r}")
         self.policy = ckpt.CheckpointPolicy.parse(checkpoint, keep)
         if self.policy.enabled and model is not None and not hasattr(model, "state_dict"):
-            raise ValidationError("checkpoints need a torch model (state_dict); scikit-learn models are logged at the end")
+            raise ValidationError(
+                "checkpoints need a torch model (state_dict); scikit-learn models are logged at the end"
+            )
         if resume is not None and not self.policy.enabled and model is None:
             raise ValidationError("resume needs the model to load the checkpoint into")
         self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
@@ -179,14 +181,16 @@ class TrainingSession:
         self._win_steps = self._win_samples = self._win_tokens = 0
         self._epoch_t = self._last_t
         self._epoch_steps = self._epoch_samples = 0
-        self._sums: dict[str, float] = {}
+        self._sums = {}
         self.status = "RUNNING"
         return self
 
     def _open_run(self) -> None:
         active = tracking.active_run()
         if self.resume is not None:
-            run = tracking.resume_run(self.resume) if active is None or not active.id.startswith(self.resume) else active
+            run = (
+                tracking.resume_run(self.resume) if active is None or not active.id.startswith(self.resume) else active
+            )
             self._owns_run = run.owned
         elif active is not None:
             # a job's run (not owned here) decides its experiment; a run the user started must match
@@ -240,7 +244,13 @@ class TrainingSession:
         if self.scheduler is not None:
             out["scheduler"] = type(self.scheduler).__name__
         if self.policy.enabled:
-            out["checkpoint"] = "epoch" if self.policy.on_epoch else "best" if self.policy.best_only else f"every {self.policy.every_steps} steps"
+            out["checkpoint"] = (
+                "epoch"
+                if self.policy.on_epoch
+                else "best"
+                if self.policy.best_only
+                else f"every {self.policy.every_steps} steps"
+            )
         if self.monitor:
             out["monitor"] = f"{self.monitor} ({self.mode})"
         return out
@@ -274,7 +284,9 @@ class TrainingSession:
         latest = max(self.checkpoints, key=lambda c: (c.step, c.created))
         self.resumed_from = latest.name
         if self.is_rank0:
-            tracking.set_tags({"aieng.training.resumed_from": latest.name, "aieng.training.resumed_at": _iso()}, run_id=self.run_id)
+            tracking.set_tags(
+                {"aieng.training.resumed_from": latest.name, "aieng.training.resumed_at": _iso()}, run_id=self.run_id
+            )
 
     def _start_telemetry(self) -> None:
         if not self.telemetry_enabled:
@@ -297,7 +309,9 @@ class TrainingSession:
 
             store = tracking._store()
             ws = current()
-            self._follower_buffer = MetricBuffer(self.run_id, store, journal_for(ws.buffers, f"{self.run_id}.rank{self.rank}"), 1.0, journal_first=False).start()
+            self._follower_buffer = MetricBuffer(
+                self.run_id, store, journal_for(ws.buffers, f"{self.run_id}.rank{self.rank}"), 1.0, journal_first=False
+            ).start()
             sink = self._log_follower
         self.telemetry = Telemetry(sink, self.telemetry_interval, used_cuda_indices(self.model), node, first)
         if self.telemetry.notice:
@@ -332,7 +346,9 @@ class TrainingSession:
         self._hooks.append(self.model.register_forward_pre_hook(grab))
 
     # ---- the hot path -------------------------------------------------------------------
-    def step(self, step: int | None = None, samples: int | None = None, tokens: int | None = None, **metrics: float) -> None:
+    def step(
+        self, step: int | None = None, samples: int | None = None, tokens: int | None = None, **metrics: float
+    ) -> None:
         """Record one training step: metrics (floats: pass ``loss.item()``), and the number of
         samples (and tokens) in it for samples/s (tokens/s). ``step`` defaults to one more than before."""
         now = _perf()
@@ -389,7 +405,9 @@ class TrainingSession:
         now = _perf()
         self.epochs_done += 1
         s = self.global_step
-        summary: dict[str, float] = {f"{k}_epoch": v / self._epoch_steps for k, v in self._sums.items()} if self._epoch_steps else {}
+        summary: dict[str, float] = (
+            {f"{k}_epoch": v / self._epoch_steps for k, v in self._sums.items()} if self._epoch_steps else {}
+        )
         elapsed = now - self._epoch_t
         summary["epoch"] = float(self.epochs_done)
         summary["epoch_time_s"] = elapsed
@@ -483,7 +501,9 @@ class TrainingSession:
             model, kind, step = self.best_model(), "best", self.best_step or self.global_step
         else:
             kind, step = "final", self.global_step
-        self.model_record = log_model(model, self.run_id, self.name or "model", input_example=example, step=step, kind=kind)
+        self.model_record = log_model(
+            model, self.run_id, self.name or "model", input_example=example, step=step, kind=kind
+        )
 
     def close(self, status: str = "FINISHED") -> TrainingRecord | None:
         """Stop telemetry, log the model, write the training record, end the run if this session started it."""
@@ -506,8 +526,12 @@ class TrainingSession:
                 if status == "FINISHED" and self.log_model_kind:
                     self._log_final_model()
                 record = self.record()
-                tracking.log_text(json.dumps(record.to_dict(), indent=2), "aieng/training/record.json", run_id=self.run_id)
-                tracking.set_tags({"aieng.training.steps": str(self.global_step), "aieng.training.status": status}, run_id=self.run_id)
+                tracking.log_text(
+                    json.dumps(record.to_dict(), indent=2), "aieng/training/record.json", run_id=self.run_id
+                )
+                tracking.set_tags(
+                    {"aieng.training.steps": str(self.global_step), "aieng.training.status": status}, run_id=self.run_id
+                )
         finally:
             if self.view is not None:
                 try:
@@ -565,7 +589,9 @@ def training(model: Any = None, optimizer: Any = None, scheduler: Any = None, **
     return TrainingSession(model, optimizer, scheduler, **options)
 
 
-def load_checkpoint(run_id: str, name: str | None = None, model: Any = None, optimizer: Any = None, scheduler: Any = None) -> dict[str, Any]:
+def load_checkpoint(
+    run_id: str, name: str | None = None, model: Any = None, optimizer: Any = None, scheduler: Any = None
+) -> dict[str, Any]:
     """Checkpoint ``name`` (default: latest) of run ``run_id``, loaded into the objects given.
 
     >>> state = load_checkpoint(run_id, "epoch-3", model=net)  # doctest: +SKIP

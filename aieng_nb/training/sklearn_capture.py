@@ -100,7 +100,11 @@ class SklearnCapture:
             )
             self.autologged = True
         except Exception as exc:
-            warnings.warn(f"aieng: MLflow autolog unavailable ({exc}); logging params and scores directly", RuntimeWarning, stacklevel=3)
+            warnings.warn(
+                f"aieng: MLflow autolog unavailable ({exc}); logging params and scores directly",
+                RuntimeWarning,
+                stacklevel=3,
+            )
             self._end_fluent()
 
     def _end_fluent(self) -> None:

@@ -78,7 +78,9 @@ class _Gpus:
             except (nv.NVMLError, ZeroDivisionError):
                 pass
             try:
-                out[f"gpu_{i}_temperature_celsius"] = float(nv.nvmlDeviceGetTemperature(handle, nv.NVML_TEMPERATURE_GPU))
+                out[f"gpu_{i}_temperature_celsius"] = float(
+                    nv.nvmlDeviceGetTemperature(handle, nv.NVML_TEMPERATURE_GPU)
+                )
             except nv.NVMLError:
                 pass
             if torch is not None:

@@ -68,12 +68,15 @@ def _chart(series: Series, x0: int, y0: int, w: int, h: int) -> str:
             ymin, ymax = ymin - 0.5, ymax + 0.5
         left, top, pw, ph = x0 + 40, y0 + 22, w - 48, h - 36
         coords = " ".join(
-            f"{left + (x - xmin) / (xmax - xmin) * pw:.1f},{top + (1 - (y - ymin) / (ymax - ymin)) * ph:.1f}" for x, y in pts
+            f"{left + (x - xmin) / (xmax - xmin) * pw:.1f},{top + (1 - (y - ymin) / (ymax - ymin)) * ph:.1f}"
+            for x, y in pts
         )
         parts.append(f'<polyline points="{coords}" fill="none" stroke="#1f77b4" stroke-width="1.5"/>')
         parts.append(f'<text x="{x0 + 4}" y="{top + 8}" font-size="9" fill="#888">{_fmt(ymax)}</text>')
         parts.append(f'<text x="{x0 + 4}" y="{top + ph}" font-size="9" fill="#888">{_fmt(ymin)}</text>')
-        parts.append(f'<text x="{left + pw}" y="{y0 + h - 3}" font-size="9" fill="#888" text-anchor="end">step {xs[-1]}</text>')
+        parts.append(
+            f'<text x="{left + pw}" y="{y0 + h - 3}" font-size="9" fill="#888" text-anchor="end">step {xs[-1]}</text>'
+        )
     return "".join(parts)
 
 
@@ -84,7 +87,10 @@ def render_svg(series: list[Series], columns: int = 3, width: int = 260, height:
     rows = math.ceil(len(series) / columns)
     total_w = min(len(series), columns) * (width + 8)
     total_h = rows * (height + 8)
-    body = "".join(_chart(s, (i % columns) * (width + 8), (i // columns) * (height + 8), width, height) for i, s in enumerate(series))
+    body = "".join(
+        _chart(s, (i % columns) * (width + 8), (i // columns) * (height + 8), width, height)
+        for i, s in enumerate(series)
+    )
     return f'<svg xmlns="http://www.w3.org/2000/svg" width="{total_w}" height="{total_h}" font-family="sans-serif">{body}</svg>'
 
 

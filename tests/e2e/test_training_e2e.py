@@ -29,7 +29,11 @@ def _training_outputs(path: str | Path) -> list[dict]:
 
 
 def _assert_static_image(outputs: list[dict]) -> None:
-    images = [o for o in outputs if o.get("output_type") in ("display_data", "update_display_data") and "image/png" in o.get("data", {})]
+    images = [
+        o
+        for o in outputs
+        if o.get("output_type") in ("display_data", "update_display_data") and "image/png" in o.get("data", {})
+    ]
     assert images, [o.get("data", {}).keys() for o in outputs]
     assert images[0]["data"]["image/svg+xml"]
     assert all(WIDGET_MIME not in o.get("data", {}) for o in outputs)  # no widget state to miss
