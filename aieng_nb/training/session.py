@@ -18,6 +18,7 @@ import copy
 import json
 import sys
 import time
+import warnings
 from collections import deque
 from datetime import datetime, timezone
 from typing import Any
@@ -25,14 +26,14 @@ from typing import Any
 from .. import tracking
 from ..exceptions import NotFoundError, ValidationError
 from . import checkpoints as ckpt
-from .distributed import barrier, node_id, rank_info, share_run_id
+from . import startup
+from .distributed import barrier, rank_info, share_run_id
 from .live import open_view
 from .records import CheckpointInfo, ModelRecord, TrainingRecord
 
 _perf = time.perf_counter
 _time = time.time
 RATE_INTERVAL = 1.0  # seconds between logged samples/s, tokens/s and step time
-FLUSH_INTERVAL = 1.0  # seconds between metric writes while a session runs (at least)
 
 
 def _iso() -> str:
@@ -127,6 +128,7 @@ class TrainingSession:
         self.run_id = ""
         self.status = "CREATED"
         self._owns_run = False
+        self._flush_interval = 0.0  # the run's own flush interval, restored at close
         self._calls: deque | None = None
         self._hooks: list[Any] = []
         self._sklearn: Any = None
@@ -155,7 +157,7 @@ class TrainingSession:
         self.started = _iso()
         if self.is_rank0:
             try:
-                self._open_run()
+                startup.open_run(self)
             except BaseException:
                 share_run_id(None, self.rank, self.world_size)
                 raise
@@ -163,12 +165,12 @@ class TrainingSession:
         else:
             self.run_id = share_run_id(None, self.rank, self.world_size)
         try:
-            self._describe()
+            startup.describe(self)
             if self.resume is not None:
-                self._resume()
-            self._start_telemetry()
+                startup.resume(self)
+            startup.start_telemetry(self)
             if self.is_rank0:
-                self._hook_input_example()
+                startup.hook_input_example(self)
                 if self.framework == "sklearn":
                     from .sklearn_capture import SklearnCapture
 
@@ -185,141 +187,11 @@ class TrainingSession:
         self.status = "RUNNING"
         return self
 
-    def _open_run(self) -> None:
-        active = tracking.active_run()
-        if self.resume is not None:
-            run = (
-                tracking.resume_run(self.resume) if active is None or not active.id.startswith(self.resume) else active
-            )
-            self._owns_run = run.owned
-        elif active is not None:
-            # a job's run (not owned here) decides its experiment; a run the user started must match
-            if self.experiment and active.owned and self.experiment != active.experiment:
-                raise ValidationError(
-                    f"run {active.name!r} is active in experiment {active.experiment!r}; end it to train in {self.experiment!r}"
-                )
-            run = active
-        else:
-            run = tracking.start_run(name=self.name, experiment=self.experiment)
-            self._owns_run = True
-        self.run, self.run_id = run, run.id
-        self._calls = run.buffer.calls
-        # fewer, larger batches while training: the flusher then takes the GIL from the loop less
-        # often (the live view reads the session's tap, not the store)
-        self._flush_interval = run.buffer.interval
-        run.buffer.interval = max(run.buffer.interval, FLUSH_INTERVAL)
-        self.name = self.name or run.name
-
-    def _describe(self) -> None:
-        from .devices import as_tags, device_facts
-
-        self.device = device_facts(self.model, self.amp)
-        if not self.is_rank0:
-            return
-        tags = {
-            **as_tags(self.device),
-            "aieng.training.name": self.name,
-            "aieng.training.framework": self.framework,
-            "aieng.training.world_size": str(self.world_size),
-            **{k: str(v) for k, v in (self.user_tags or {}).items()},
-        }
-        tracking.set_tags(tags, run_id=self.run_id)
-        if self.resume is None:
-            params = self._auto_params()
-            params.update(self.user_params or {})
-            if params:
-                tracking.log_params(params, run_id=self.run_id)
-
-    def _auto_params(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        if self.framework in ("pytorch", "lightning") and self.model is not None:
-            out["model_class"] = type(self.model).__name__
-            out["n_parameters"] = sum(p.numel() for p in self.model.parameters())
-        if self.optimizer is not None:
-            out["optimizer"] = type(self.optimizer).__name__
-            groups = getattr(self.optimizer, "param_groups", None) or [{}]
-            for key in ("lr", "weight_decay", "momentum"):
-                if key in groups[0]:
-                    out[f"optimizer.{key}"] = groups[0][key]
-        if self.scheduler is not None:
-            out["scheduler"] = type(self.scheduler).__name__
-        if self.policy.enabled:
-            out["checkpoint"] = (
-                "epoch"
-                if self.policy.on_epoch
-                else "best"
-                if self.policy.best_only
-                else f"every {self.policy.every_steps} steps"
-            )
-        if self.monitor:
-            out["monitor"] = f"{self.monitor} ({self.mode})"
-        return out
-
     def _store(self) -> ckpt.CheckpointStore:
         from ..workspace import current
 
         store = self.run.store if self.run is not None else tracking._store()
         return ckpt.CheckpointStore(self.run_id, store, current().path("training", "scratch"))
-
-    def _resume(self) -> None:
-        store = self._store()
-        try:
-            state = store.load(None)
-        except NotFoundError:
-            self.notices.append(f"run {self.run_id} has no checkpoint yet: training starts from step 0")
-            return
-        ckpt.restore(state, self.model, self.optimizer, self.scheduler)
-        self.global_step = self.start_step = int(state["step"])
-        self.epochs_done = self.start_epoch = int(state["epoch"])
-        extra = state.get("extra") or {}
-        self.samples = int(extra.get("samples", 0))
-        self.best_value = extra.get("best_value")
-        self.best_step = extra.get("best_step")
-        if self.best_value is not None and self.model is not None:
-            try:
-                self._best_state = store.load("best")["model"]
-            except NotFoundError:
-                self._best_state = None
-        self.checkpoints = store.index()
-        latest = max(self.checkpoints, key=lambda c: (c.step, c.created))
-        self.resumed_from = latest.name
-        if self.is_rank0:
-            tracking.set_tags(
-                {"aieng.training.resumed_from": latest.name, "aieng.training.resumed_at": _iso()}, run_id=self.run_id
-            )
-
-    def _start_telemetry(self) -> None:
-        if not self.telemetry_enabled:
-            return
-        from .devices import used_cuda_indices
-        from .telemetry import Telemetry
-
-        node = node_id(self.rank, self.world_size)
-        first = 0
-        if self.resume is not None:
-            from .telemetry import node_prefix
-
-            history = tracking.metric_history(self.run_id, node_prefix(node) + "cpu_utilization_percentage")
-            first = max((s for s, _ in history), default=-1) + 1
-        if self.is_rank0:
-            sink = self._log_system
-        else:
-            from ..metric_buffer import MetricBuffer, journal_for
-            from ..workspace import current
-
-            store = tracking._store()
-            ws = current()
-            self._follower_buffer = MetricBuffer(
-                self.run_id, store, journal_for(ws.buffers, f"{self.run_id}.rank{self.rank}"), 1.0, journal_first=False
-            ).start()
-            sink = self._log_follower
-        self.telemetry = Telemetry(sink, self.telemetry_interval, used_cuda_indices(self.model), node, first)
-        if self.telemetry.notice:
-            self.notices.append(self.telemetry.notice)
-            if self.is_rank0:
-                tracking.set_tags({"aieng.telemetry.notice": self.telemetry.notice}, run_id=self.run_id)
-                print(f"aieng: {self.telemetry.notice}")
-        self.telemetry.start()
 
     def _log_system(self, metrics: dict[str, float], step: int) -> None:
         if self._calls is not None:
@@ -330,20 +202,6 @@ class TrainingSession:
 
     def _log_follower(self, metrics: dict[str, float], step: int) -> None:
         self._follower_buffer.calls.append((_time(), step, metrics))
-
-    def _hook_input_example(self) -> None:
-        """Keep the first few rows of the model's first input as the logged model's input example."""
-        if self.input_example is not None or not self.log_model_kind or self.framework not in ("pytorch", "lightning"):
-            return
-
-        def grab(module: Any, args: tuple) -> None:
-            if self.input_example is None and args and hasattr(args[0], "detach"):
-                self.input_example = args[0][:5].detach().cpu().clone()
-            for handle in self._hooks:
-                handle.remove()
-            self._hooks.clear()
-
-        self._hooks.append(self.model.register_forward_pre_hook(grab))
 
     # ---- the hot path -------------------------------------------------------------------
     def step(
@@ -524,7 +382,13 @@ class TrainingSession:
         try:
             if self.is_rank0 and self.run_id:
                 if status == "FINISHED" and self.log_model_kind:
-                    self._log_final_model()
+                    try:
+                        self._log_final_model()
+                    except Exception as exc:  # the training itself is done and stored: say so, keep it
+                        notice = f"model not logged: {type(exc).__name__}: {exc}"[:500]
+                        self.notices.append(notice)
+                        tracking.set_tags({"aieng.model_error": notice}, run_id=self.run_id)
+                        warnings.warn(f"aieng: {notice}", RuntimeWarning, stacklevel=2)
                 record = self.record()
                 tracking.log_text(
                     json.dumps(record.to_dict(), indent=2), "aieng/training/record.json", run_id=self.run_id
