@@ -1,6 +1,6 @@
 """Training capture overhead: step throughput with and without ``aieng.training``, side by side.
 
-    python benchmarks/bench_training.py [--quick] [--device cuda]
+    python benchmarks/bench_training.py [--quick] [--model tiny] [--device cuda]
 
 Targets (issue 12):
   capture overhead on the step           < 2% of step throughput on CPU (small MLP), < 1% on a GPU
@@ -23,13 +23,15 @@ import tempfile
 import time
 
 
-def make_mlp(device: str):
+def make_mlp(device: str, tiny: bool = False):
+    """The small MLP: MNIST-sized (784-256-10, batch 128), or ``tiny`` (32-128-10, batch 64)."""
     import torch
 
     torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Linear(32, 128), torch.nn.ReLU(), torch.nn.Linear(128, 10)).to(device)
-    x = torch.randn(64, 32, device=device)
-    y = torch.randint(0, 10, (64,), device=device)
+    d_in, hidden, batch = (32, 128, 64) if tiny else (784, 256, 128)
+    model = torch.nn.Sequential(torch.nn.Linear(d_in, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, 10)).to(device)
+    x = torch.randn(batch, d_in, device=device)
+    y = torch.randint(0, 10, (batch,), device=device)
     return model, x, y
 
 
@@ -111,6 +113,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer steps (a smoke run)")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument(
+        "--model", default="mlp", choices=["mlp", "tiny"], help="CPU model: MNIST-sized MLP or a tiny one"
+    )
     args = parser.parse_args()
     import torch
 
@@ -119,11 +124,16 @@ def main() -> None:
     tmp = tempfile.mkdtemp(prefix="aieng-bench-training-")
     os.environ["AIENG_WORKSPACE"] = os.path.join(tmp, ".aieng")
     torch.set_num_threads(1)  # a steady baseline on a shared machine
-    make = make_mlp if args.device == "cpu" else make_cnn
-    model, x, y = make(args.device)
+    if args.device == "cpu":
+        model, x, y = make_mlp("cpu", tiny=args.model == "tiny")
+    else:
+        model, x, y = make_cnn("cuda")
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
     blocks, block_steps = (6, 1000) if args.quick else (20, 2500)
-    print(f"load average at start: {os.getloadavg()[0]:.1f}; torch {torch.__version__}; device {args.device}")
+    what = args.model if args.device == "cpu" else "cnn"
+    print(
+        f"load average at start: {os.getloadavg()[0]:.1f}; torch {torch.__version__}; device {args.device}; model {what}"
+    )
     plain = side_by_side(model, opt, x, y, blocks, block_steps, monitor=False)
     print(
         f"capture overhead ({args.device}, {blocks}x{block_steps} steps each side): "

@@ -25,6 +25,7 @@ from typing import Any
 
 from .. import tracking
 from ..exceptions import NotFoundError, ValidationError
+from ..tracking import HIGH_WATER
 from . import checkpoints as ckpt
 from . import startup
 from .distributed import barrier, rank_info, share_run_id
@@ -134,9 +135,12 @@ class TrainingSession:
         self._sklearn: Any = None
         self._follower_buffer: Any = None
         self.rank, self.world_size = 0, 1
-        self._last_t = self._win_t = self._epoch_t = _perf()
-        self._win_steps = self._win_samples = self._win_tokens = 0
-        self._epoch_steps = self._epoch_samples = 0
+        # counters of step() calls, samples and tokens; windows (rates) and epochs keep their start values
+        self.calls = self.tokens = 0
+        self._win_t = self._epoch_t = _perf()
+        self._win0 = (0, 0, 0)
+        self._epoch0 = (0, 0)
+        self._every = self.policy.every_steps or 0
         self._sums: dict[str, float] = {}
 
     # ---- lifecycle ----------------------------------------------------------------------
@@ -179,10 +183,9 @@ class TrainingSession:
         except BaseException:
             self.close("FAILED")
             raise
-        self._last_t = self._win_t = _perf()
-        self._win_steps = self._win_samples = self._win_tokens = 0
-        self._epoch_t = self._last_t
-        self._epoch_steps = self._epoch_samples = 0
+        self._win_t = self._epoch_t = _perf()
+        self._win0 = (self.calls, self.samples, self.tokens)
+        self._epoch0 = (self.calls, self.samples)
         self._sums = {}
         self.status = "RUNNING"
         return self
@@ -209,45 +212,43 @@ class TrainingSession:
     ) -> None:
         """Record one training step: metrics (floats: pass ``loss.item()``), and the number of
         samples (and tokens) in it for samples/s (tokens/s). ``step`` defaults to one more than before."""
-        now = _perf()
         s = self.global_step = self.global_step + 1 if step is None else int(step)
-        if self._calls is not None:
+        calls = self._calls
+        if calls is not None:
             entry = (_time(), s, metrics)
-            self._calls.append(entry)
+            calls.append(entry)
             if self.tap is not None:
                 self.tap.append(entry)
-            if len(self._calls) > tracking.HIGH_WATER:
+            if len(calls) > HIGH_WATER:
                 tracking.flush()
         sums = self._sums
         for key, value in metrics.items():
             if type(value) is float or type(value) is int:
                 sums[key] = sums.get(key, 0.0) + value
-        self._win_steps += 1
-        self._epoch_steps += 1
+        self.calls += 1
         if samples:
-            self._win_samples += samples
-            self._epoch_samples += samples
             self.samples += samples
         if tokens:
-            self._win_tokens += tokens
-        self._last_t = now
+            self.tokens += tokens
+        now = _perf()
         if now - self._win_t >= RATE_INTERVAL:
             self._log_rates(now, s)
         if self.monitor is not None and self.monitor in metrics:
             self._track_best(float(metrics[self.monitor]), s)
-        every = self.policy.every_steps
-        if every and s % every == 0:
+        if self._every and s % self._every == 0:
             self.save_checkpoint(f"step-{s}")
 
     def _log_rates(self, now: float, step: int) -> None:
         elapsed = now - self._win_t
-        if elapsed <= 0 or not self._win_steps:
+        calls0, samples0, tokens0 = self._win0
+        n = self.calls - calls0
+        if elapsed <= 0 or not n:
             return
-        rates = {"step_time_ms": elapsed / self._win_steps * 1000}
-        if self._win_samples:
-            rates["samples_per_second"] = self._win_samples / elapsed
-        if self._win_tokens:
-            rates["tokens_per_second"] = self._win_tokens / elapsed
+        rates = {"step_time_ms": elapsed / n * 1000}
+        if self.samples > samples0:
+            rates["samples_per_second"] = (self.samples - samples0) / elapsed
+        if self.tokens > tokens0:
+            rates["tokens_per_second"] = (self.tokens - tokens0) / elapsed
         self.rates = rates
         if self._calls is not None:
             entry = (_time(), step, rates)
@@ -255,7 +256,7 @@ class TrainingSession:
             if self.tap is not None:
                 self.tap.append(entry)
         self._win_t = now
-        self._win_steps = self._win_samples = self._win_tokens = 0
+        self._win0 = (self.calls, self.samples, self.tokens)
 
     def epoch(self, **metrics: float) -> None:
         """End an epoch: log its metrics (e.g. validation), epoch means of the step metrics,
@@ -263,14 +264,14 @@ class TrainingSession:
         now = _perf()
         self.epochs_done += 1
         s = self.global_step
-        summary: dict[str, float] = (
-            {f"{k}_epoch": v / self._epoch_steps for k, v in self._sums.items()} if self._epoch_steps else {}
-        )
+        calls0, samples0 = self._epoch0
+        n, epoch_samples = self.calls - calls0, self.samples - samples0
+        summary: dict[str, float] = {f"{k}_epoch": v / n for k, v in self._sums.items()} if n else {}
         elapsed = now - self._epoch_t
         summary["epoch"] = float(self.epochs_done)
         summary["epoch_time_s"] = elapsed
-        if self._epoch_samples and elapsed > 0:
-            summary["epoch_samples_per_second"] = self._epoch_samples / elapsed
+        if epoch_samples and elapsed > 0:
+            summary["epoch_samples_per_second"] = epoch_samples / elapsed
         values = {k: float(v) for k, v in metrics.items()}
         if self._calls is not None:
             entry = (_time(), s, {**summary, **values})
@@ -278,7 +279,7 @@ class TrainingSession:
             if self.tap is not None:
                 self.tap.append(entry)
         self._sums = {}
-        self._epoch_steps = self._epoch_samples = 0
+        self._epoch0 = (self.calls, self.samples)
         self._epoch_t = _perf()
         improved = False
         if self.monitor is not None:
@@ -376,7 +377,7 @@ class TrainingSession:
             self.telemetry.stop()
         if self._follower_buffer is not None:
             self._follower_buffer.close()
-        if self.status == "RUNNING" and self._win_steps:
+        if self.status == "RUNNING" and self.calls > self._win0[0]:
             self._log_rates(_perf(), self.global_step)
         self.status = status
         try:
