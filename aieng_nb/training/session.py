@@ -93,8 +93,8 @@ class TrainingSession:
             raise ValidationError(
                 "checkpoints need a torch model (state_dict); scikit-learn models are logged at the end"
             )
-        if resume is not None and not self.policy.enabled and model is None:
-            raise ValidationError("resume needs the model to load the checkpoint into")
+        if resume is not None and (model is None or not hasattr(model, "load_state_dict")):
+            raise ValidationError("resume needs the torch model (and optimizer) to load the checkpoint into")
         self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
         self.name = name
         self.experiment = experiment
