@@ -294,3 +294,35 @@ def test_sklearn_estimator_session_captures_params_scores_fit_time_and_model():
     GradientBoostingClassifier(n_estimators=3).fit(X, y)
     assert tracking.get_run(tr.run_id).metrics == before
     assert np.isfinite(before["training_score"])
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs an NVIDIA GPU")
+def test_gpu_training_logs_device_facts_and_gpu_telemetry_of_the_used_gpu_only():
+    pytest.importorskip("pynvml")
+    X, y, net, opt, sched, loader = build()
+    net = net.cuda()
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+    with aieng.training(net, opt, name="gpu", log_model=False, telemetry_interval=0.1) as tr:
+        for _ in range(50):
+            xb, yb = X.cuda(), y.cuda()
+            loss = torch.nn.functional.cross_entropy(net(xb), yb)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            tr.step(loss=loss.item(), samples=len(xb))
+        time.sleep(0.3)
+    record = tracking.get_run(tr.run_id)
+    assert record.tags["aieng.device.type"] == "cuda" and record.tags["aieng.device.count"] == "1"
+    assert record.tags["aieng.device.capability"] and record.tags["aieng.device.cuda"]
+    index = torch.cuda.current_device()
+    for name in (
+        "utilization_percentage",
+        "memory_usage_megabytes",
+        "power_usage_watts",
+        "torch_max_allocated_megabytes",
+    ):
+        assert f"system/gpu_{index}_{name}" in record.metrics, name
+    used = {k.split("_")[1] for k in record.metrics if k.startswith("system/gpu_")}
+    assert used == {str(index)}  # only the GPU this process uses
+    assert "aieng.telemetry.notice" not in record.tags
