@@ -124,31 +124,42 @@ def main() -> None:
     tmp = tempfile.mkdtemp(prefix="aieng-bench-training-")
     os.environ["AIENG_WORKSPACE"] = os.path.join(tmp, ".aieng")
     torch.set_num_threads(1)  # a steady baseline on a shared machine
-    if args.device == "cpu":
-        model, x, y = make_mlp("cpu", tiny=args.model == "tiny")
-    else:
-        model, x, y = make_cnn("cuda")
-    opt = torch.optim.SGD(model.parameters(), lr=0.01)
-    blocks, block_steps = (6, 1000) if args.quick else (20, 2500)
-    what = args.model if args.device == "cpu" else "cnn"
-    print(
-        f"load average at start: {os.getloadavg()[0]:.1f}; torch {torch.__version__}; device {args.device}; model {what}"
-    )
-    plain = side_by_side(model, opt, x, y, blocks, block_steps, monitor=False)
-    print(
-        f"capture overhead ({args.device}, {blocks}x{block_steps} steps each side): "
-        f"{plain['steps_per_s_base']:,.0f} vs {plain['steps_per_s_capture']:,.0f} steps/s -> {plain['overhead_pct']:+.2f}%"
-    )
-    # 100k captured steps (40 blocks of 2500) with the monitor open
-    blocks, block_steps = (6, 1000) if args.quick else (40, 2500)
-    live = side_by_side(model, opt, x, y, blocks, block_steps, monitor=True)
-    print(
-        f"with the live monitor open ({live['captured_steps']:,} captured steps, {live['redraws']} redraws): "
-        f"{live['steps_per_s_base']:,.0f} vs {live['steps_per_s_capture']:,.0f} steps/s -> {live['overhead_pct']:+.2f}%"
-    )
+    print(f"load average at start: {os.getloadavg()[0]:.1f}; torch {torch.__version__}; device {args.device}")
     budget = 2.0 if args.device == "cpu" else 1.0
-    ok = plain["overhead_pct"] < budget and live["overhead_pct"] < budget
-    print(f"target < {budget:.0f}%: {'met' if ok else 'NOT met'}")
+    results = []
+
+    def report(label: str, r: dict[str, float]) -> None:
+        extra = f", {r['redraws']} redraws" if "redraws" in r else ""
+        print(
+            f"{label} ({r['captured_steps']:,} captured steps{extra}): {r['steps_per_s_base']:,.0f} vs "
+            f"{r['steps_per_s_capture']:,.0f} steps/s -> {r['overhead_pct']:+.2f}%"
+        )
+        results.append(r["overhead_pct"])
+
+    if args.device == "cuda":
+        model, x, y = make_cnn("cuda")
+        opt = torch.optim.SGD(model.parameters(), lr=0.01)
+        blocks, steps = (4, 200) if args.quick else (20, 1000)
+        report("capture overhead, small CNN on cuda", side_by_side(model, opt, x, y, blocks, steps, monitor=False))
+        report(
+            "with the live monitor open, small CNN on cuda", side_by_side(model, opt, x, y, blocks, steps, monitor=True)
+        )
+    else:
+        sizes = {"mlp": (4, 200) if args.quick else (12, 500), "tiny": (4, 1000) if args.quick else (20, 2500)}
+        models = ["tiny"] if args.model == "tiny" else ["mlp", "tiny"]
+        for name in models:
+            model, x, y = make_mlp("cpu", tiny=name == "tiny")
+            opt = torch.optim.SGD(model.parameters(), lr=0.01)
+            blocks, steps = sizes[name]
+            label = "MNIST-sized MLP 784-256-10, batch 128" if name == "mlp" else "tiny MLP 32-128-10, batch 64"
+            report(f"capture overhead, {label}", side_by_side(model, opt, x, y, blocks, steps, monitor=False))
+        # the 100k-step loop with the monitor open (the tiny MLP: the most steps per second)
+        model, x, y = make_mlp("cpu", tiny=True)
+        opt = torch.optim.SGD(model.parameters(), lr=0.01)
+        blocks, steps = (4, 1000) if args.quick else (40, 2500)
+        report("live monitor open, tiny MLP", side_by_side(model, opt, x, y, blocks, steps, monitor=True))
+    worst = max(results)
+    print(f"target < {budget:.0f}%: {'met' if worst < budget else 'NOT met'} (worst {worst:+.2f}%)")
 
 
 if __name__ == "__main__":
