@@ -261,3 +261,5 @@ def _register() -> None:
 
 
 _register()
+
+TrainingMonitor = RunMonitor  # the name the training docs use
