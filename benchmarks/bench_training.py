@@ -109,6 +109,18 @@ def side_by_side(model, opt, x, y, blocks: int, block_steps: int, monitor: bool)
     return out
 
 
+def step_call_cost(calls: int = 200_000) -> float:
+    """Seconds per ``tr.step(loss=..., samples=...)`` call in this thread, flusher included (no model)."""
+    import aieng_nb as aieng
+
+    with aieng.training(name="bench-calls", log_model=False, telemetry=False, live=False) as tr:
+        started = time.perf_counter()
+        for _ in range(calls):
+            tr.step(loss=0.5, samples=64)
+        elapsed = time.perf_counter() - started
+    return elapsed / calls
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer steps (a smoke run)")
@@ -135,6 +147,9 @@ def main() -> None:
             f"{r['steps_per_s_capture']:,.0f} steps/s -> {r['overhead_pct']:+.2f}%"
         )
         results.append(r["overhead_pct"])
+        per_call = step_call_cost(50_000 if args.quick else 200_000)
+        step_s = 1 / r["steps_per_s_base"]
+        print(f"  tr.step() itself: {per_call * 1e6:.2f} us a call = {per_call / step_s * 100:.2f}% of this model's step")
 
     if args.device == "cuda":
         model, x, y = make_cnn("cuda")
