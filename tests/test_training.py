@@ -326,3 +326,16 @@ def test_gpu_training_logs_device_facts_and_gpu_telemetry_of_the_used_gpu_only()
     used = {k.split("_")[1] for k in record.metrics if k.startswith("system/gpu_")}
     assert used == {str(index)}  # only the GPU this process uses
     assert "aieng.telemetry.notice" not in record.tags
+
+
+def test_importing_the_training_package_stays_light(python_env):
+    import subprocess
+
+    code = (
+        "import sys, aieng_nb as aieng, aieng_nb.training, aieng_nb.magics.train_cmd, aieng_nb.magics.watch_cmd\n"
+        "assert callable(aieng.training)\n"
+        "print(sorted(m for m in ('torch', 'mlflow', 'sklearn', 'matplotlib', 'lightning') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=python_env, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "[]"
