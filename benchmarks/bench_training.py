@@ -149,7 +149,9 @@ def main() -> None:
         results.append(r["overhead_pct"])
         per_call = step_call_cost(50_000 if args.quick else 200_000)
         step_s = 1 / r["steps_per_s_base"]
-        print(f"  tr.step() itself: {per_call * 1e6:.2f} us a call = {per_call / step_s * 100:.2f}% of this model's step")
+        print(
+            f"  tr.step() itself: {per_call * 1e6:.2f} us a call = {per_call / step_s * 100:.2f}% of this model's step"
+        )
 
     if args.device == "cuda":
         model, x, y = make_cnn("cuda")
