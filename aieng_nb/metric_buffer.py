@@ -29,7 +29,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from .fsutil import atomic_write_text
+from .fsutil import append_bytes, atomic_write_text
 from .stores.base import MetricRow, PointsRejected, TrackingStore
 from .stores.names import mlflow_key
 
@@ -69,19 +69,7 @@ class Journal:
     def append(self, rows: list[MetricRow]) -> int:
         """Append one batch; returns the journal's size after it. A failed write (a full disk)
         is cut off again, so a torn line never hides the batches appended after it."""
-        data = json.dumps(rows, separators=(",", ":")).encode() + b"\n"
-        with open(self.path, "ab") as fh:
-            start = fh.tell()
-            try:
-                fh.write(data)
-                fh.flush()
-            except BaseException:
-                try:
-                    fh.truncate(start)
-                except OSError:
-                    pass
-                raise
-            return start + len(data)
+        return append_bytes(self.path, json.dumps(rows, separators=(",", ":")).encode() + b"\n", fsync=False)
 
     def size(self) -> int:
         try:
