@@ -215,13 +215,13 @@ def test_dataset_inputs_resolve_with_mlflows_own_functions(workspace):
 
 @pytest.fixture
 def small_disk(tmp_path):
-    """A 24 MB tmpfs mounted for this test (needs root; skipped with the reason otherwise)."""
+    """A 48 MB tmpfs mounted for this test (needs root; skipped with the reason otherwise)."""
     if os.geteuid() != 0:
         pytest.skip("mounting a small tmpfs needs root")
     mount = tmp_path / "disk"
     mount.mkdir()
     done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(mount)], capture_output=True, text=True
+        ["mount", "-t", "tmpfs", "-o", "size=48m", "tmpfs", str(mount)], capture_output=True, text=True
     )
     if done.returncode:
         pytest.skip(f"could not mount a tmpfs: {done.stderr.strip()}")
@@ -265,7 +265,7 @@ def test_a_full_disk_keeps_points_buffered_warns_and_stores_them_once_space_is_b
     assert audit_before.ok, audit_before
 
     filler = _fill(small_disk)
-    n = 300_000
+    n = 100_000
     with pytest.warns(RuntimeWarning, match="cannot be stored") as caught:
         for i in range(1000, 1000 + n):
             aieng.log(x=float(i), step=i)  # never raises, even with the disk full
