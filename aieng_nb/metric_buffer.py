@@ -40,6 +40,11 @@ MAX_AGE = 0.4
 # one store transaction should take about this long; the slice size adapts to the store's speed
 SLICE_SECONDS = 0.05
 MIN_SLICE, MAX_SLICE = 200, 20_000
+# the logging thread also flushes once the buffer holds more calls than the store (at the speed
+# measured just now, load included) writes in this long, and never lets it grow past MAX_BACKLOG:
+# the backlog a flush must drain stays well inside the loss bound even on a starved machine
+BACKLOG_SECONDS = 0.2
+MAX_BACKLOG = 20_000
 # points kept in memory while the store refuses writes (~100 bytes each); older ones are dropped
 MAX_PENDING_ROWS = 1_000_000
 RETRY_SECONDS = 1.0
@@ -123,6 +128,9 @@ class MetricBuffer:
         self.calls: deque[tuple[float, int | None, dict[str, Any]]] = deque()
         # when the logging thread must flush itself (read by ``aieng.log`` on every call)
         self.due = time.time() + MAX_AGE
+        # ... or once it holds more than this many calls (adapted to the store's measured speed)
+        self.limit = 2_000
+        self._rate = 0.0  # calls written per second, load included (moving average)
         # rows a failed write left behind, oldest first, with the journal offset that covers them
         self.pending: deque[tuple[list[MetricRow], int | None]] = deque()
         self.pending_rows = 0
@@ -228,12 +236,14 @@ class MetricBuffer:
             try:
                 written += self._retry_pending()
                 while True:
+                    t0 = time.perf_counter()
                     batch = self._take_slice()
                     if not batch:
                         break
                     rows = self._rows(batch)
                     if rows:
-                        written += self._write_new(rows, len(batch))
+                        written += self._write_new(rows)
+                    self._measure(len(batch), time.perf_counter() - t0)
             except _StoreFailed:
                 if time.time() < self.retry_at:
                     self._park_calls()
@@ -261,14 +271,19 @@ class MetricBuffer:
             self._warn_once("journal", f"aieng: cannot write the metrics journal {self.journal.path}: {exc}")
             return None
 
-    def _write_new(self, rows: list[MetricRow], n_calls: int) -> int:
+    def _write_new(self, rows: list[MetricRow]) -> int:
         offset = self._journal(rows) if self.journal_first else None  # journaled before it is sent
-        t0 = time.perf_counter()
         self._write(rows, offset)
-        elapsed = max(time.perf_counter() - t0, 1e-6)
-        # size the next slice so that one transaction takes about SLICE_SECONDS
-        self._slice = max(MIN_SLICE, min(MAX_SLICE, int(n_calls * SLICE_SECONDS / elapsed)))
         return len(rows)
+
+    def _measure(self, n_calls: int, seconds: float) -> None:
+        """Size the next slice (one transaction of about SLICE_SECONDS) and the backlog limit from the
+        speed just seen: wall time, so a machine busy with other work gives smaller slices."""
+        rate = n_calls / max(seconds, 1e-6)
+        # a slowdown is believed at once, a speed-up slowly: the limit errs on the small side
+        self._rate = rate if not self._rate or rate < self._rate else 0.8 * self._rate + 0.2 * rate
+        self._slice = max(MIN_SLICE, min(MAX_SLICE, int(self._rate * SLICE_SECONDS)))
+        self.limit = max(MIN_SLICE, min(MAX_BACKLOG, int(self._rate * BACKLOG_SECONDS)))
 
     def _write(self, rows: list[MetricRow], offset: int | None) -> None:
         try:

@@ -28,7 +28,7 @@ from typing import Any
 from . import audit, config, lifecycle
 from .exceptions import MetricsNotStoredError, NoActiveRunError, NotFoundError, ValidationError
 from .fsutil import user_name
-from .metric_buffer import MetricBuffer, journal_for, mlflow_key
+from .metric_buffer import MAX_BACKLOG, MetricBuffer, journal_for, mlflow_key
 from .models import TERMINAL_STATUSES, Comparison, RunRecord, RunTable
 from .stores import open_store
 from .stores.base import TrackingStore, encode_params, random_run_name
@@ -42,10 +42,11 @@ _time = time.time
 # the active run's buffer, kept as module globals so aieng.log costs a few hundred nanoseconds
 _calls: deque | None = None
 _buffer: MetricBuffer | None = None
-# past this many buffered calls, aieng.log flushes in the caller's thread: a loop that logs faster
-# than the store can write is slowed down instead of piling up memory and unsaved points (it also
-# bounds how long the caller's own flush of the backlog takes, hence what a SIGKILL can lose)
-HIGH_WATER = 20_000
+# past ``buffer.limit`` buffered calls (what the store writes in ~0.25 s at its measured speed, at
+# most HIGH_WATER) aieng.log flushes in the caller's thread: a loop that logs faster than the store
+# can write is slowed down instead of piling up memory and unsaved points, and the backlog one
+# flush must drain stays inside the loss bound of a SIGKILL
+HIGH_WATER = MAX_BACKLOG
 # callbacks run at end_run before the status is set (the IPython extension attaches the notebook)
 end_hooks: list[Callable[[Run], None]] = []
 
@@ -87,7 +88,7 @@ class Run:
         buffer = self.buffer
         now = _time()
         buffer.calls.append((now, step, metrics))
-        if now > buffer.due or len(buffer.calls) > HIGH_WATER:
+        if now > buffer.due or len(buffer.calls) > buffer.limit:
             _flush_here(buffer)
 
     def end(self, status: str = "FINISHED") -> None:
@@ -394,7 +395,7 @@ def log(step: int | None = None, **metrics: float) -> None:
         return
     now = _time()
     calls.append((now, step, metrics))
-    if now > _buffer.due or len(calls) > HIGH_WATER:  # type: ignore[union-attr]
+    if now > _buffer.due or len(calls) > _buffer.limit:  # type: ignore[union-attr]
         _flush_here(_buffer)  # type: ignore[arg-type]
 
 
@@ -412,7 +413,7 @@ def log_metrics(metrics: dict[str, float], step: int | None = None, run_id: str 
         buffer = _require_run("log_metrics").buffer
         now = _time()
         buffer.calls.append((now, step, dict(metrics)))
-        if now > buffer.due or len(buffer.calls) > HIGH_WATER:
+        if now > buffer.due or len(buffer.calls) > buffer.limit:
             _flush_here(buffer)
         return
     ws = current()
