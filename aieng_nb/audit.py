@@ -314,7 +314,7 @@ def _entry_problem(entry: dict[str, Any], keys: dict[str, Any]) -> str:
     """Why an entry's own hash or signature does not hold ('' when they do)."""
     if not isinstance(entry.get("hash"), str) or _digest(entry) != entry["hash"]:
         return "content does not match its hash (entry edited)"
-    record = keys.get(entry.get("key"))
+    record = keys.get(str(entry.get("key")))
     if not isinstance(record, dict) or not isinstance(record.get("public_key"), str):
         return f"signed with key {str(entry.get('key'))[:12]!r}, which is not recorded in audit.keys"
     if audit_sign.key_id(record["public_key"]) != entry["key"]:

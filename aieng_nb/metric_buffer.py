@@ -444,4 +444,3 @@ class MetricBuffer:
 
 def journal_for(buffers: Path, run_id: str) -> Journal:
     return Journal(buffers / f"{run_id}.metrics.jsonl")
-

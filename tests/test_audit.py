@@ -364,8 +364,10 @@ def test_a_key_record_swapped_for_another_key_is_caught(workspace):
 
     _fill(workspace, 2)
     keys = json.loads(audit.keys_path(workspace).read_text())
-    other = Ed25519PrivateKey.generate().public_key().public_bytes(
-        serialization.Encoding.Raw, serialization.PublicFormat.Raw
+    other = (
+        Ed25519PrivateKey.generate()
+        .public_key()
+        .public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     )
     for record in keys.values():
         record["public_key"] = base64.b64encode(other).decode()
@@ -392,7 +394,9 @@ def test_an_append_cut_short_after_the_head_write_is_no_tamper_alarm_and_is_comp
     for i in range(6):
         audit.append("run.start", {"run_id": f"r{i}", "pad": "x" * 400}, workspace=workspace)
     size = workspace.audit_log.stat().st_size
-    done = subprocess.run([sys.executable, "-c", _HALF_APPEND, str(workspace.audit_log)], capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-c", _HALF_APPEND, str(workspace.audit_log)], capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stderr
     assert workspace.audit_log.stat().st_size == size  # the log write failed and left nothing behind
     result = audit.verify(workspace=workspace)
@@ -411,8 +415,23 @@ def test_anchor_records_the_head_on_a_run_and_in_git_and_verify_checks_it(worksp
     with aieng.start_run(name="anchored") as run:
         pass
     subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
-    subprocess.run(["git", "-C", str(tmp_path), "-c", "user.email=a@b", "-c", "user.name=a", "commit", "-q",
-                    "--allow-empty", "-m", "init"], check=True)
+    subprocess.run(
+        [
+            "git",
+            "-C",
+            str(tmp_path),
+            "-c",
+            "user.email=a@b",
+            "-c",
+            "user.name=a",
+            "commit",
+            "-q",
+            "--allow-empty",
+            "-m",
+            "init",
+        ],
+        check=True,
+    )
     env_git = {"GIT_COMMITTER_NAME": "a", "GIT_COMMITTER_EMAIL": "a@b"}
     import os
 
@@ -440,3 +459,23 @@ def test_anchor_records_the_head_on_a_run_and_in_git_and_verify_checks_it(worksp
     assert not result.ok and "anchor" in result.reason
     with pytest.raises(__import__("aieng_nb").exceptions.ValidationError):
         audit.verify(workspace=workspace, anchor="nonsense")
+
+
+def test_cli_anchor_and_verify_with_an_anchor(workspace, capsys):
+    import aieng_nb as aieng
+    from aieng_nb.cli import main
+
+    with aieng.start_run(name="cli") as run:
+        pass
+    assert main(["audit", "anchor"]) == 2  # nowhere to anchor: a usage error
+    capsys.readouterr()
+    assert main(["audit", "anchor", "--run", run.id, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert aieng.get_run(run.id).tags["aieng.audit.head"] == out["anchor"]
+    assert main(["audit", "verify", "--anchor", out["anchor"], "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["ok"] is True
+    lines = _lines(workspace)
+    lines[0] = lines[0].replace('"seq":0', '"seq": 0')
+    _write(workspace, lines)
+    assert main(["audit", "verify"]) == 1
+    assert capsys.readouterr().out.startswith("NOT OK at entry 0 (line 1)")

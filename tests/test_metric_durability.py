@@ -304,15 +304,12 @@ def test_a_full_disk_keeps_points_buffered_warns_and_stores_them_once_space_is_b
     assert audit.verify(workspace=ws).ok
 
 
-def test_points_the_buffer_cannot_keep_are_named_and_the_run_is_not_finished(
-    small_disk, monkeypatch, no_flusher
-):
+def test_points_the_buffer_cannot_keep_are_named_and_the_run_is_not_finished(small_disk, monkeypatch, no_flusher):
     monkeypatch.setenv("AIENG_WORKSPACE", str(small_disk / ".aieng"))
     monkeypatch.setattr(metric_buffer, "MAX_PENDING_ROWS", 5_000)
     config.reset()
     config.settings().capture_environment = False
     tracking._reset()
-    ws = tracking.current()
     run = aieng.start_run(name="overflow")
     aieng.log(x=0.0, step=0)
     aieng.flush()

@@ -326,6 +326,7 @@ def test_a_killed_writer_leaves_no_visible_object_and_gc_cleans_up(workspace, py
             """
         )
     )
+
     def killed_writer():
         proc = subprocess.Popen([sys.executable, str(script)], env=python_env, stdout=subprocess.PIPE, text=True)
         try:

@@ -45,7 +45,9 @@ def check_digest(digest: object) -> str:
     True
     """
     if not isinstance(digest, str) or not DIGEST_RE.fullmatch(digest):
-        raise IntegrityError(f"{str(digest)[:80]!r} is not a snapshot hash (the index or a record was damaged or edited)")
+        raise IntegrityError(
+            f"{str(digest)[:80]!r} is not a snapshot hash (the index or a record was damaged or edited)"
+        )
     return digest
 
 

@@ -73,7 +73,9 @@ class MlflowClientStore(TrackingStore):
             self.client.log_batch(run_id, tags=tag_objs[i : i + _MAX_PARAMS_TAGS], synchronous=True)
         rejected: list[tuple[MetricRow, str]] = []
         for i in range(0, len(metric_objs), _MAX_METRICS):
-            rejected += self._log_metrics(run_id, metric_objs[i : i + _MAX_METRICS], list(metrics[i : i + _MAX_METRICS]))
+            rejected += self._log_metrics(
+                run_id, metric_objs[i : i + _MAX_METRICS], list(metrics[i : i + _MAX_METRICS])
+            )
         if rejected:
             raise PointsRejected(rejected)
 

@@ -34,7 +34,7 @@ def _compile_from_source() -> tuple[Callable[[str], Any], Callable[[str], bool]]
         return None
     source = Path(next(iter(spec.submodule_search_locations))) / "utils" / "validation.py"
     tree = ast.parse(source.read_text(encoding="utf-8"))
-    wanted = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name in _RULES]
+    wanted: list[ast.stmt] = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name in _RULES]
     if len(wanted) != len(_RULES):
         return None
     namespace: dict[str, Any] = {"re": re, "posixpath": posixpath, "is_windows": lambda: os.name == "nt"}
