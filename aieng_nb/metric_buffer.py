@@ -39,12 +39,15 @@ __all__ = ["MAX_AGE", "Journal", "MetricBuffer", "journal_for", "mlflow_key", "v
 MAX_AGE = 0.4
 # one store transaction should take about this long; the slice size adapts to the store's speed
 SLICE_SECONDS = 0.05
-MIN_SLICE, MAX_SLICE = 200, 20_000
+MIN_SLICE, MAX_SLICE = 200, 1_000
 # the logging thread also flushes once the buffer holds more calls than the store (at the speed
-# measured just now, load included) writes in this long, and never lets it grow past MAX_BACKLOG:
-# the backlog a flush must drain stays well inside the loss bound even on a starved machine
+# measured just now, load included) writes in this long, and never lets it grow past MAX_BACKLOG.
+# On a machine starved by other work the store's speed swings tenfold from one transaction to the
+# next (it was seen at ~1,300 points/s): a small backlog is what keeps the time to drain it, and so
+# what a SIGKILL can lose, under a second. Transactions of 1,000 calls still cost only a few
+# percent of throughput against larger ones.
 BACKLOG_SECONDS = 0.2
-MAX_BACKLOG = 20_000
+MAX_BACKLOG = 1_000
 # points kept in memory while the store refuses writes (~100 bytes each); older ones are dropped
 MAX_PENDING_ROWS = 1_000_000
 RETRY_SECONDS = 1.0
@@ -129,7 +132,7 @@ class MetricBuffer:
         # when the logging thread must flush itself (read by ``aieng.log`` on every call)
         self.due = time.time() + MAX_AGE
         # ... or once it holds more than this many calls (adapted to the store's measured speed)
-        self.limit = 2_000
+        self.limit = MAX_BACKLOG
         self._rate = 0.0  # calls written per second, load included (moving average)
         # rows a failed write left behind, oldest first, with the journal offset that covers them
         self.pending: deque[tuple[list[MetricRow], int | None]] = deque()
@@ -139,7 +142,7 @@ class MetricBuffer:
         self.lost: Counter[str] = Counter()  # points dropped because the store refused them too long
         self.rejected: Counter[str] = Counter()  # points a server refused as invalid
         self.dropped = 0  # bad steps and values, dropped at conversion with a warning
-        self._slice = 2_000
+        self._slice = MAX_SLICE
         self._auto_step = 0
         self._keys: dict[str, str] = {}
         self._warned: set[str] = set()
