@@ -106,3 +106,21 @@ def test_a_version_whose_audit_entry_cannot_be_written_is_withdrawn(workspace):
     assert rec.version == 2  # numbers are never reused, and the new version verifies
     assert aieng.load("train").equals(pd.DataFrame({"x": [1]}))
     assert audit.verify(workspace=workspace).ok
+
+
+def test_a_binding_inserted_before_the_real_one_breaks_the_chain_and_is_not_trusted(workspace):
+    first = aieng.snapshot(pd.DataFrame({"x": [1]}), name="train")
+    other = aieng.snapshot(pd.DataFrame({"x": [2]}), name="other")
+    lines = workspace.audit_log.read_text().splitlines()
+    # a validly signed entry (this user's own key) binding train@1 to other data, slipped in early
+    audit.append("snapshot.create", {"hash": other.id, "name": "train", "version": 1}, workspace=workspace)
+    forged_line = workspace.audit_log.read_text().splitlines()[-1]
+    workspace.audit_log.write_text("\n".join([lines[0], forged_line, *lines[1:]]) + "\n")
+
+    def swap(data):
+        data["names"]["train"][0]["hash"] = other.id
+
+    _edit_index(workspace, swap)
+    with pytest.raises(IntegrityError, match="chain is broken"):
+        aieng.load("train")
+    assert aieng.load(first.id).equals(pd.DataFrame({"x": [1]}))
