@@ -96,8 +96,8 @@ class Run:
             end_run(status)
 
     def record(self) -> RunRecord:
-        """The run as stored now (buffered metrics flushed first)."""
-        self.buffer.flush()
+        """The run as stored now (buffered metrics flushed first; warns when some cannot be stored)."""
+        _flush_here(self.buffer)
         return self.store.get_run(self.id)
 
     def __enter__(self) -> Run:
