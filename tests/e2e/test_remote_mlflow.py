@@ -23,11 +23,8 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def mlflow_server(tmp_path_factory):
-    root = tmp_path_factory.mktemp("mlflow-server")
-    port = _free_port()
-    log = open(root / "server.log", "w")
+def _start_server(root, port):
+    log = open(root / "server.log", "a")
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -47,6 +44,7 @@ def mlflow_server(tmp_path_factory):
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
+        start_new_session=True,  # its workers are children: stop the whole group
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 120
@@ -61,9 +59,30 @@ def mlflow_server(tmp_path_factory):
     else:
         proc.kill()
         pytest.fail("mlflow server did not start: " + (root / "server.log").read_text()[-2000:])
+    return proc, url
+
+
+def _stop(proc):
+    import os
+    import signal
+
+    for sig, wait in ((signal.SIGTERM, 30), (signal.SIGKILL, 30)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            proc.wait(timeout=wait)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+
+
+@pytest.fixture(scope="module")
+def mlflow_server(tmp_path_factory):
+    proc, url = _start_server(tmp_path_factory.mktemp("mlflow-server"), _free_port())
     yield url
-    proc.terminate()
-    proc.wait(timeout=30)
+    _stop(proc)
 
 
 def test_runs_metrics_params_and_artifacts_go_to_the_remote_server(mlflow_server, monkeypatch, tmp_path):
@@ -165,3 +184,41 @@ def test_the_environment_lands_at_the_same_artifact_path_as_locally(mlflow_serve
     paths = {a.path for a in MlflowClient(mlflow_server).list_artifacts(run.id, "aieng")}
     assert "aieng/environment.json" in paths
     assert "environment.json" not in {a.path for a in MlflowClient(mlflow_server).list_artifacts(run.id)}
+
+
+def test_points_logged_while_the_server_is_down_are_journaled_and_sent_when_it_is_back(
+    tmp_path, monkeypatch, workspace
+):
+    from mlflow.tracking import MlflowClient
+
+    from aieng_nb.metric_buffer import journal_for
+
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
+    root, port = tmp_path / "server", _free_port()
+    root.mkdir()
+    proc, url = _start_server(root, port)
+    try:
+        monkeypatch.setenv("AIENG_TRACKING_URI", url)
+        run = aieng.start_run(experiment="remote-down", name="outage")
+        for thread in run.background:
+            thread.join(timeout=120)
+        for step in range(100):
+            aieng.log(x=float(step), step=step)
+        aieng.flush()
+        _stop(proc)
+        with pytest.warns(RuntimeWarning, match="cannot be stored"):
+            for step in range(100, 600):
+                aieng.log(x=float(step), step=step)
+            aieng.flush()
+        # every point logged during the outage is in the journal, after the committed offset
+        pending = [row for rows in journal_for(workspace.buffers, run.id).pending() for row in rows]
+        assert sorted(row[3] for row in pending) == list(range(100, 600))
+        proc, url = _start_server(root, port)  # the server comes back
+        record = aieng.end_run()
+        assert record is not None and record.status == "FINISHED"
+        history = MlflowClient(url).get_metric_history(run.id, "x")
+        assert sorted(m.step for m in history) == list(range(600))
+        assert not journal_for(workspace.buffers, run.id).path.exists()
+    finally:
+        _stop(proc)
