@@ -243,7 +243,11 @@ class MetricBuffer:
                     batch = self._take_slice()
                     if not batch:
                         break
-                    rows = self._rows(batch)
+                    try:
+                        rows = self._rows(batch)
+                    except BaseException:  # an interrupt (Ctrl-C in the logging thread): keep the calls
+                        self.calls.extendleft(reversed(batch))
+                        raise
                     if rows:
                         written += self._write_new(rows)
                     self._measure(len(batch), time.perf_counter() - t0)
@@ -293,10 +297,12 @@ class MetricBuffer:
             self.store.log_batch(self.run_id, rows)
         except PointsRejected as exc:
             self._rejected(exc)
-        except Exception as exc:
+        except BaseException as exc:
             if offset is None and not self.journal_first:
                 offset = self._journal(rows)  # survive a crash while the store is down
-            self._keep(rows, offset)
+            self._keep(rows, offset)  # also on an interrupt: the next flush sends them
+            if not isinstance(exc, Exception):
+                raise
             self._failed(exc)
             raise _StoreFailed from exc
         self._commit(offset)

@@ -335,3 +335,34 @@ def test_points_the_buffer_cannot_keep_are_named_and_the_run_is_not_finished(sma
     assert "metric points could not be stored" in record.tags["aieng.metrics_lost"]
     assert "x (" in record.tags["aieng.metrics_lost"]
     assert aieng.active_run() is None
+
+
+def test_an_interrupt_during_the_logging_threads_flush_loses_no_points(workspace, no_flusher):
+    import signal
+    import threading
+
+    run = aieng.start_run(name="interrupted")
+    for thread in run.background:
+        thread.join(timeout=60)
+    store = run.store
+    real = type(store).log_batch
+    interrupted = []
+
+    def ctrl_c_once(self, run_id, metrics=(), params=None, tags=None):
+        if metrics and not interrupted:
+            interrupted.append(True)
+            # a real SIGINT, delivered to this (main) thread while the write is under way
+            threading.Timer(0, lambda: signal.raise_signal(signal.SIGINT)).start()
+            time.sleep(0.5)
+        return real(self, run_id, metrics, params, tags)
+
+    type(store).log_batch = ctrl_c_once
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            for i in range(5000):
+                aieng.log(x=float(i), step=i)
+    finally:
+        type(store).log_batch = real
+    logged = i
+    aieng.end_run()
+    assert _stored_steps(workspace, run.id) == list(range(logged + 1))
