@@ -365,6 +365,7 @@ def verify(*, workspace: Workspace | None = None, anchor: str | dict[str, Any] |
     ``anchor`` (``"SEQ:HASH"``, as :func:`anchor` records it) is a head kept elsewhere that the chain
     must contain. Reports the first bad entry at its own line.
     """
+    anchored = _parse_anchor(anchor)  # bad input is an error before anything is read
     ws = workspace or current()
     lines = ws.audit_log.read_bytes().split(b"\n") if ws.audit_log.exists() else []
     has_log = any(raw.strip() for raw in lines)
@@ -462,7 +463,7 @@ def verify(*, workspace: Workspace | None = None, anchor: str | dict[str, Any] |
             f"the external head ({external_head_path(ws)}) is missing: the log cannot be checked against a copy"
             " outside the workspace (verify as the user who wrote it, or pass an anchor)",
         )
-    for label, copy in (("external head", external), ("anchor", _parse_anchor(anchor))):
+    for label, copy in (("external head", external), ("anchor", anchored)):
         if copy is None:
             continue
         if copy.get("invalid") or not isinstance(copy.get("seq"), int) or not _HEX64.fullmatch(str(copy.get("hash"))):
