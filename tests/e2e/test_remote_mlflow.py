@@ -193,8 +193,6 @@ def test_points_logged_while_the_server_is_down_are_journaled_and_sent_when_it_i
 
     from aieng_nb.metric_buffer import journal_for
 
-    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
     root, port = tmp_path / "server", _free_port()
     root.mkdir()
     proc, url = _start_server(root, port)
@@ -206,6 +204,9 @@ def test_points_logged_while_the_server_is_down_are_journaled_and_sent_when_it_i
         for step in range(100):
             aieng.log(x=float(step), step=step)
         aieng.flush()
+        # no retries during the outage, so the test does not wait out MLflow's backoff
+        monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+        monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "60")
         _stop(proc)
         with pytest.warns(RuntimeWarning, match="cannot be stored"):
             for step in range(100, 600):
