@@ -554,6 +554,10 @@ def runs(experiment: str | None = None, last: int | None = None, status: str | N
             raise ValidationError(f"unknown status {status!r}; use running, finished, failed or killed")
     flush()
     ws = current()
+    if ws.is_local and not ws.mlflow_db.exists():  # nothing tracked yet: reading creates no store
+        if experiment:
+            raise NotFoundError(f"no experiment {experiment!r} (nothing has been tracked in this workspace yet)")
+        return RunTable([])
     lifecycle.recover(ws)
     return RunTable(_store(ws).search_runs(experiment, status, last))
 

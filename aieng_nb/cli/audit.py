@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from .. import audit
+from ..argtypes import ident, positive_int
 from ..textutil import print_json
 
 
@@ -14,17 +15,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     verify = sub.add_parser("verify", help="check the hash chain and signatures; exit 1 at the first bad entry")
     verify.add_argument("--anchor", metavar="SEQ:HASH", help="a head recorded elsewhere (by `aieng audit anchor`)")
     verify.add_argument("--json", action="store_true")
-    verify.set_defaults(func=_verify)
+    verify.set_defaults(func=_verify, read_only=True)
     ls = sub.add_parser("list", help="entries, oldest first")
     ls.add_argument("--event", help="only events starting with this, e.g. run.")
-    ls.add_argument("--run", help="only entries about this run id")
-    ls.add_argument("--last", type=int)
+    ls.add_argument("--run", type=ident, help="only entries about this run id")
+    ls.add_argument("--last", type=positive_int)
     ls.add_argument("--json", action="store_true")
-    ls.set_defaults(func=_list)
+    ls.set_defaults(func=_list, read_only=True)
     anchor = sub.add_parser(
         "anchor", help="record the head hash outside the workspace: an MLflow run tag and/or a git tag"
     )
-    anchor.add_argument("--run", metavar="RUN_ID", help="set the tag aieng.audit.head on this run")
+    anchor.add_argument("--run", metavar="RUN_ID", type=ident, help="set the tag aieng.audit.head on this run")
     anchor.add_argument("--git", action="store_true", help="add an annotated git tag in the enclosing repository")
     anchor.add_argument("--json", action="store_true")
     anchor.set_defaults(func=_anchor)

@@ -5,15 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from .. import audit
+from ..argtypes import ident, positive_int
 from .parsing import AiengArgumentParser
 
 parser = AiengArgumentParser("audit", description="Verify, list or anchor the audit trail.")
 parser.add_argument("action", choices=["verify", "list", "anchor"])
 parser.add_argument("--event", help="only events starting with this (e.g. run.)")
-parser.add_argument("--run", help="only entries about this run id; for anchor, the run to tag")
+parser.add_argument("--run", type=ident, help="only entries about this run id; for anchor, the run to tag")
 parser.add_argument("--git", action="store_true", help="anchor: also add an annotated git tag")
 parser.add_argument("--anchor", metavar="SEQ:HASH", help="verify: a head recorded elsewhere")
-parser.add_argument("--last", type=int, default=20)
+parser.add_argument("--last", type=positive_int, default=20)
 
 PARSERS = {"audit": parser}
 
