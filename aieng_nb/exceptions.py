@@ -26,6 +26,10 @@ class IntegrityError(AiengError):
     """Stored data failed a hash or chain check."""
 
 
+class MetricsNotStoredError(AiengError):
+    """Metric points could not be written to the tracking store (a full disk, a server down)."""
+
+
 class MissingDependencyError(AiengError, ImportError):
     """An optional dependency is not installed; the message names the extra."""
 
