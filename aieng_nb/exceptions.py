@@ -45,3 +45,7 @@ def require(module: str, extra: str):  # type: ignore[no-untyped-def]
         return importlib.import_module(module)
     except ImportError as exc:
         raise MissingDependencyError(module.split(".")[0], extra) from exc
+
+
+class ConflictError(AiengError):
+    """The request is valid but clashes with the current state (stopping a finished job, pausing a paused schedule)."""
