@@ -37,6 +37,7 @@ _LAZY: dict[str, str] = {
     "recover": "lifecycle",
     # notebook jobs (aieng.jobs is the jobs package, callable: aieng.jobs(status="failed"))
     "run_job": "jobs",
+    "submit_job": "jobs",
     "jobs": "jobs",
     "sweep": "jobs",
     # data snapshots (aieng.snapshots is the snapshots package, callable: aieng.snapshots() lists them)
