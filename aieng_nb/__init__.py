@@ -81,3 +81,13 @@ def unload_ipython_extension(ipython: Any) -> None:
     from .ipython_ext import unload
 
     unload(ipython)
+
+
+def _jupyter_server_extension_points() -> list[dict[str, str]]:
+    """Jupyter server extension: the REST API of the sidebar panel (``aieng_nb.server``)."""
+    return [{"module": "aieng_nb.server"}]
+
+
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """JupyterLab extension: the sidebar panel (built into ``aieng_nb/labextension``)."""
+    return [{"src": "labextension", "dest": "aieng-nb"}]

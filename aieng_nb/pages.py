@@ -131,6 +131,23 @@ def metric_history(run_id: str, key: str) -> dict[str, Any]:
     return {"run_id": full_id, "key": key, "points": points}
 
 
+def metric_histories(run_ids: list[str], key: str, max_points: int = 200) -> dict[str, Any]:
+    """One metric of several runs, each down-sampled to at most ``max_points`` (the last point kept)."""
+    if not run_ids or len(run_ids) > 200:
+        raise ValidationError("give 1 to 200 run ids")
+    if isinstance(max_points, bool) or not isinstance(max_points, int) or not 2 <= max_points <= 10_000:
+        raise ValidationError(f"max_points must be a whole number from 2 to 10,000, got {max_points!r}")
+    out = []
+    for rid in run_ids:
+        history = metric_history(rid, key)
+        points = history["points"]
+        if len(points) > max_points:
+            stride = len(points) / (max_points - 1)
+            points = [points[int(i * stride)] for i in range(max_points - 1)] + [points[-1]]
+        out.append({**history, "points": points})
+    return {"key": key, "histories": out}
+
+
 # ---- snapshots, jobs, schedules, reports, audit ------------------------------------------------
 
 

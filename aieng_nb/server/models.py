@@ -59,6 +59,11 @@ class MetricHistory(TypedDict):
     points: list[MetricPoint]
 
 
+class MetricHistories(TypedDict):
+    key: str
+    histories: list[MetricHistory]
+
+
 class ComparisonRow(TypedDict):
     section: str
     key: str
@@ -161,6 +166,7 @@ SHAPES: dict[str, Any] = {
     "Run": RunRecord,
     "MetricPoint": MetricPoint,
     "MetricHistory": MetricHistory,
+    "MetricHistories": MetricHistories,
     "ComparisonRow": ComparisonRow,
     "Comparison": Comparison,
     "SnapshotRow": SnapshotRow,
