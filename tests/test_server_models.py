@@ -7,7 +7,7 @@ import re
 import jsonschema
 import pytest
 
-from aieng_nb.server import routes as server_routes
+from aieng_nb.server import handler_routes
 from aieng_nb.server.models import SHAPES, json_schemas
 from aieng_nb.server.openapi import OPENAPI_FILE, TYPESCRIPT_FILE, build_openapi, openapi_text, typescript
 from aieng_nb.server.routes import PREFIX, ROUTES
@@ -23,7 +23,7 @@ def test_committed_typescript_interfaces_match_the_schemas() -> None:
 
 def test_every_registered_route_is_in_openapi_and_back() -> None:
     doc = build_openapi()
-    registered = server_routes.routes("/")
+    registered = handler_routes("/")
     assert len(registered) == len(ROUTES)
     templates = {PREFIX + r.path for r in ROUTES}
     assert templates == set(doc["paths"])

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 
-def routes(base_url: str = "/") -> list[tuple[str, Any]]:
+def handler_routes(base_url: str = "/") -> list[tuple[str, Any]]:
     """(pattern, handler class) for every route of :data:`.routes.ROUTES`."""
     from jupyter_server.utils import url_path_join
 
@@ -21,7 +21,7 @@ def routes(base_url: str = "/") -> list[tuple[str, Any]]:
 
 def load_jupyter_server_extension(server_app: Any) -> None:
     web_app = server_app.web_app
-    web_app.add_handlers(".*$", routes(web_app.settings["base_url"]))
+    web_app.add_handlers(".*$", handler_routes(web_app.settings["base_url"]))
     server_app.log.info("aieng_nb: REST API for the sidebar panel at %saieng/api", web_app.settings["base_url"])
 
 
