@@ -52,7 +52,7 @@ def endpoint(method: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[
             self.set_status(status)
             self.finish(json.dumps({"message": message, "reason": type(exc).__name__}))
 
-    return tornado.web.authenticated(wrapper)  # type: ignore[arg-type]
+    return tornado.web.authenticated(wrapper)  # type: ignore[arg-type,return-value]
 
 
 class Base(APIHandler):
@@ -110,7 +110,9 @@ class InfoHandler(Base):
         from ..workspace import current
 
         ws = await self.core(current)
-        self.send({"version": __version__, "workspace": str(ws.root), "tracking_uri": ws.tracking_uri, "local": ws.is_local})
+        self.send(
+            {"version": __version__, "workspace": str(ws.root), "tracking_uri": ws.tracking_uri, "local": ws.is_local}
+        )
 
 
 class ChangesHandler(Base):
@@ -207,7 +209,7 @@ class SnapshotProfileHandler(Base):
         self.send_html(await self.core(views.snapshot_profile_html, safety.snapshot_hash(digest)))
 
 
-_SUBMIT_OPTIONS = {"experiment": str, "timeout": (int, float), "cell_timeout": (int, float), "retries": int}
+_SUBMIT_OPTIONS: dict[str, type | tuple[type, ...]] = {"experiment": str, "timeout": (int, float), "cell_timeout": (int, float), "retries": int}
 
 
 def _submit_options(body: dict[str, Any]) -> dict[str, Any]:

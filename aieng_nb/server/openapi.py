@@ -49,7 +49,10 @@ def build_openapi() -> dict[str, Any]:
                 {"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
                 for n in re.findall(r"\{([a-z_]+)\}", route.path)
             ]
-            params += [{"name": n, "in": "query", "required": False, "schema": {"type": t}, "description": d} for n, t, d in op.query]
+            params += [
+                {"name": n, "in": "query", "required": False, "schema": {"type": t}, "description": d}
+                for n, t, d in op.query
+            ]
             responses: dict[str, Any] = {str(op.status): {"description": "OK", "content": _content(op.response)}}
             if op.response == "html":
                 responses[str(op.status)]["headers"] = {

@@ -103,7 +103,14 @@ ROUTES: tuple[Route, ...] = (
     Route(
         "/compare",
         "CompareHandler",
-        (Op("get", "Params and final metrics of runs side by side", "Comparison", (("run_ids", "string", "comma-separated run ids"),)),),
+        (
+            Op(
+                "get",
+                "Params and final metrics of runs side by side",
+                "Comparison",
+                (("run_ids", "string", "comma-separated run ids"),),
+            ),
+        ),
     ),
     Route(
         "/snapshots",
@@ -131,31 +138,58 @@ ROUTES: tuple[Route, ...] = (
                 "get",
                 "Jobs, newest first",
                 "JobPage",
-                (("status", "string", "CREATED, QUEUED, RUNNING, COMPLETED, FAILED, TIMED_OUT, STOPPED"), ("q", "string", "text filter"), *PAGE),
+                (
+                    ("status", "string", "CREATED, QUEUED, RUNNING, COMPLETED, FAILED, TIMED_OUT, STOPPED"),
+                    ("q", "string", "text filter"),
+                    *PAGE,
+                ),
             ),
             Op("post", "Run a notebook as a job in the background (submit_job)", "Job", body="SubmitJob", status=201),
         ),
     ),
     Route("/jobs/{job_id}", "JobHandler", (Op("get", "One job", "Job"),)),
-    Route("/jobs/{job_id}/stop", "JobStopHandler", (Op("post", "Stop a queued or running job", "Job", errors=(400, 404, 409)),)),
+    Route(
+        "/jobs/{job_id}/stop",
+        "JobStopHandler",
+        (Op("post", "Stop a queued or running job", "Job", errors=(400, 404, 409)),),
+    ),
     Route(
         "/jobs/{job_id}/rerun",
         "JobRerunHandler",
         (Op("post", "Run a job's notebook again, with edited parameters", "Job", body="RerunJob", status=201),),
     ),
-    Route("/jobs/{job_id}/output.html", "JobOutputHandler", (Op("get", "The executed notebook as HTML (sandboxed)", "html"),)),
+    Route(
+        "/jobs/{job_id}/output.html",
+        "JobOutputHandler",
+        (Op("get", "The executed notebook as HTML (sandboxed)", "html"),),
+    ),
     Route(
         "/notebook-parameters",
         "NotebookParametersHandler",
-        (Op("get", "The parameters cell of a notebook under the Jupyter root", "NotebookParameters", (("path", "string", "notebook path relative to the root"),)),),
+        (
+            Op(
+                "get",
+                "The parameters cell of a notebook under the Jupyter root",
+                "NotebookParameters",
+                (("path", "string", "notebook path relative to the root"),),
+            ),
+        ),
     ),
     Route(
         "/schedules",
         "SchedulesHandler",
         (Op("get", "Schedules with their next fire time", "SchedulePage", (("q", "string", "text filter"), *PAGE)),),
     ),
-    Route("/schedules/{name}/pause", "SchedulePauseHandler", (Op("post", "Pause a schedule", "Schedule", errors=(400, 404, 409)),)),
-    Route("/schedules/{name}/resume", "ScheduleResumeHandler", (Op("post", "Resume a paused schedule", "Schedule", errors=(400, 404, 409)),)),
+    Route(
+        "/schedules/{name}/pause",
+        "SchedulePauseHandler",
+        (Op("post", "Pause a schedule", "Schedule", errors=(400, 404, 409)),),
+    ),
+    Route(
+        "/schedules/{name}/resume",
+        "ScheduleResumeHandler",
+        (Op("post", "Resume a paused schedule", "Schedule", errors=(400, 404, 409)),),
+    ),
     Route(
         "/reports",
         "ReportsHandler",
@@ -164,7 +198,12 @@ ROUTES: tuple[Route, ...] = (
                 "get",
                 "Monitoring, explainability and fairness reports of a run or job (default: recent runs)",
                 "ReportPage",
-                (("run_id", "string", "a run id"), ("job_id", "string", "a job id"), ("kind", "string", "monitor, explain, fairness"), *PAGE),
+                (
+                    ("run_id", "string", "a run id"),
+                    ("job_id", "string", "a job id"),
+                    ("kind", "string", "monitor, explain, fairness"),
+                    *PAGE,
+                ),
             ),
         ),
     ),
@@ -176,7 +215,12 @@ ROUTES: tuple[Route, ...] = (
                 "get",
                 "Audit entries, newest first",
                 "AuditEntryPage",
-                (("event", "string", "event prefix, e.g. job."), ("run_id", "string", "a run id"), ("q", "string", "text filter"), *PAGE),
+                (
+                    ("event", "string", "event prefix, e.g. job."),
+                    ("run_id", "string", "a run id"),
+                    ("q", "string", "text filter"),
+                    *PAGE,
+                ),
             ),
         ),
     ),

@@ -40,7 +40,9 @@ class JupyterApp:
     proc: subprocess.Popen[bytes]
     log: Path
 
-    def request(self, path: str, method: str = "GET", body: Any = None, token: str | None = "") -> tuple[int, dict[str, str], bytes]:
+    def request(
+        self, path: str, method: str = "GET", body: Any = None, token: str | None = ""
+    ) -> tuple[int, dict[str, str], bytes]:
         """(status, headers, body) of one request; ``token=None`` sends none."""
         data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
         req = urllib.request.Request(self.url + path, data=data, method=method)

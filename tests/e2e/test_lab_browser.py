@@ -161,7 +161,9 @@ def test_open_a_report_sandboxed(page, lab: JupyterApp) -> None:
 
     with aieng.start_run(experiment="reports-ui", name="reported") as run:
         pass
-    attach(Report("monitor", "Browser drift report", checks=[CheckResult("x > 1", "x", 2.0, False, "x too high")]), run.id)
+    attach(
+        Report("monitor", "Browser drift report", checks=[CheckResult("x > 1", "x", 2.0, False, "x too high")]), run.id
+    )
     pg = page
     open_panel(pg, "reports")
     item = pg.locator('#aieng-panel .aieng-item:has-text("Browser drift report")')
@@ -176,13 +178,13 @@ def test_run_notebook_as_job_and_notification(page, lab: JupyterApp) -> None:
     pg = page
     name = write_notebook(lab, "double.ipynb", ["print('result', x * 2)"], parameters="x = 1\nlabel = 'a'")
     open_notebook(pg, lab, name)
-    pg.click(".jp-NotebookPanel-toolbar .aieng-run-as-job")
+    pg.locator(".jp-NotebookPanel-toolbar .aieng-run-as-job >> visible=true").click()
     dialog = pg.wait_for_selector(".jp-Dialog .aieng-form")
     pg.fill('.aieng-form input[name="x"]', "not-a-number")
     pg.click(".jp-Dialog >> text=Run job")
-    pg.wait_for_selector(".jp-Dialog >> text=must be", timeout=30_000)  # the CLI's type check, as an error dialog
+    pg.wait_for_selector(".jp-Dialog >> text=expects int", timeout=30_000)  # the CLI's type check, as an error dialog
     pg.click(".jp-Dialog button.jp-mod-accept")
-    pg.click(".jp-NotebookPanel-toolbar .aieng-run-as-job")
+    pg.locator(".jp-NotebookPanel-toolbar .aieng-run-as-job >> visible=true").click()
     dialog = pg.wait_for_selector(".jp-Dialog .aieng-form")
     assert dialog.query_selector('input[name="label"]').input_value() == "a"
     pg.fill('.aieng-form input[name="x"]', "21")

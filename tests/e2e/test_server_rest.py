@@ -46,17 +46,21 @@ def make_runs(n: int = 3, experiment: str = "rest") -> list[str]:
 
 
 def sample_url(route_path: str) -> str:
-    return API + route_path.replace("{run_id}", "abc123").replace("{digest}", "abcdef").replace("{job_id}", "j1").replace(
-        "{name}", "x"
-    )
+    return API + route_path.replace("{run_id}", "abc123").replace("{digest}", "abcdef").replace(
+        "{job_id}", "j1"
+    ).replace("{name}", "x")
 
 
 def test_every_route_needs_the_token(app: JupyterApp) -> None:
     for route in ROUTES:
         for op in route.ops:
-            status, headers, body = app.request(sample_url(route.path), op.method.upper(), b"{}" if op.method == "post" else None, token=None)
+            status, headers, body = app.request(
+                sample_url(route.path), op.method.upper(), b"{}" if op.method == "post" else None, token=None
+            )
             assert status == 403, (route.path, op.method, status)
-            status, _, _ = app.request(sample_url(route.path), op.method.upper(), b"{}" if op.method == "post" else None, token="wrong")
+            status, _, _ = app.request(
+                sample_url(route.path), op.method.upper(), b"{}" if op.method == "post" else None, token="wrong"
+            )
             assert status == 403, (route.path, "wrong token")
 
 
@@ -175,7 +179,17 @@ def test_traversal_never_reaches_a_file(app: JupyterApp, bad: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "notebook", ["../x.ipynb", "/etc/passwd", "a\\b.ipynb", "x.ipynb\x00", "%2e%2e/x.ipynb", "....//x.ipynb", "sub/../x.ipynb", "~/x.ipynb"]
+    "notebook",
+    [
+        "../x.ipynb",
+        "/etc/passwd",
+        "a\\b.ipynb",
+        "x.ipynb\x00",
+        "%2e%2e/x.ipynb",
+        "....//x.ipynb",
+        "sub/../x.ipynb",
+        "~/x.ipynb",
+    ],
 )
 def test_submit_rejects_paths_outside_the_root(app: JupyterApp, notebook: str) -> None:
     (app.root.parent / "x.ipynb").write_text("{}")
@@ -270,7 +284,11 @@ def test_snapshots_and_profile_html(app: JupyterApp) -> None:
 
     import aieng_nb as aieng
 
-    record = aieng.snapshot(pd.DataFrame({"x": [1, 2, 3], "email": ["a@example.com", "b@example.com", "c@example.com"]}), name="train", pii="allow")
+    record = aieng.snapshot(
+        pd.DataFrame({"x": [1, 2, 3], "email": ["a@example.com", "b@example.com", "c@example.com"]}),
+        name="train",
+        pii="allow",
+    )
     page = app.json(f"{API}/snapshots")
     validate(page, "SnapshotRowPage")
     row = next(r for r in page["items"] if r["name"] == "train")
@@ -293,7 +311,12 @@ def test_reports_list_and_html(app: JupyterApp) -> None:
 
     with aieng.start_run(experiment="reports", name="with-report") as run:
         pass
-    report = Report("monitor", "Drift check", metrics={"drift_share": 0.5}, checks=[CheckResult("drift_share > 0.3", "drift_share", 0.5, False, "too much drift")])
+    report = Report(
+        "monitor",
+        "Drift check",
+        metrics={"drift_share": 0.5},
+        checks=[CheckResult("drift_share > 0.3", "drift_share", 0.5, False, "too much drift")],
+    )
     name = attach(report, run.id).rsplit("/", 1)[1]
     page = app.json(f"{API}/reports?run_id={run.id}")
     validate(page, "ReportPage")
