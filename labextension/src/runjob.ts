@@ -2,7 +2,7 @@
 import { Dialog, Notification, showDialog, showErrorMessage } from '@jupyterlab/apputils';
 import { Widget } from '@lumino/widgets';
 import { h } from './dom';
-import { postAPI, query, requestAPI } from './handler';
+import { APIError, postAPI, query, requestAPI } from './handler';
 import { watcher } from './live';
 import { Job, NotebookParameter, NotebookParameters } from './models';
 
@@ -12,9 +12,12 @@ const TERMINAL = ['COMPLETED', 'FAILED', 'TIMED_OUT', 'STOPPED'];
 class ParameterForm extends Widget {
   private _inputs = new Map<string, HTMLInputElement>();
 
-  constructor(parameters: NotebookParameter[], values: { [key: string]: unknown }) {
+  constructor(parameters: NotebookParameter[], values: { [key: string]: unknown }, error = '', typed: { [key: string]: string } = {}) {
     super();
     this.addClass('aieng-form');
+    if (error) {
+      this.node.append(h('div', { class: 'aieng-error', role: 'alert' }, error));
+    }
     if (!parameters.length && !Object.keys(values).length) {
       this.node.append(h('p', {}, 'This notebook has no cell tagged "parameters": it runs as it is.'));
     }
@@ -32,7 +35,13 @@ class ParameterForm extends Widget {
         'aria-label': p.name,
         'data-type': p.type
       });
-      input.value = typeof current === 'string' && p.type === 'str' ? current : current === undefined ? '' : literal(current);
+      input.value = name_in(typed, p.name)
+        ? typed[p.name]
+        : typeof current === 'string' && p.type === 'str'
+          ? current
+          : current === undefined
+            ? ''
+            : literal(current);
       this._inputs.set(p.name, input);
       this.node.append(
         h('label', { class: 'aieng-field' }, h('span', { class: 'aieng-field-name' }, `${p.name} `, h('code', {}, p.type)), input, p.help ? h('span', { class: 'aieng-hint' }, p.help) : null)
@@ -75,10 +84,16 @@ function literal(value: unknown): string {
   return typeof value === 'string' ? JSON.stringify(value) : JSON.stringify(value);
 }
 
-async function askParameters(title: string, parameters: NotebookParameter[], values: { [key: string]: unknown }): Promise<{ [key: string]: string } | null> {
+async function askParameters(
+  title: string,
+  parameters: NotebookParameter[],
+  values: { [key: string]: unknown },
+  error = '',
+  typed: { [key: string]: string } = {}
+): Promise<{ [key: string]: string } | null> {
   const result = await showDialog({
     title,
-    body: new ParameterForm(parameters, values),
+    body: new ParameterForm(parameters, values, error, typed),
     buttons: [Dialog.cancelButton(), Dialog.okButton({ label: 'Run job' })]
   });
   return result.button.accept ? (result.value as { [key: string]: string }) : null;
@@ -125,7 +140,38 @@ export function notifyWhenDone(job: Job, openOutput: (job: Job) => void): void {
   void check();
 }
 
-/** The whole command: read parameters, ask, submit (or re-run), notify. */
+/** Ask, submit; a rejected value (HTTP 400) shows the form again with the message and what was typed. */
+async function askAndSubmit(
+  title: string,
+  parameters: NotebookParameter[],
+  values: { [key: string]: unknown },
+  submit: (typed: { [key: string]: string }) => Promise<Job>,
+  openOutput: (job: Job) => void
+): Promise<Job | null> {
+  let error = '';
+  let typed: { [key: string]: string } = {};
+  for (;;) {
+    const answer = await askParameters(title, parameters, values, error, typed);
+    if (answer === null) {
+      return null;
+    }
+    try {
+      const job = await submit(answer);
+      notifyWhenDone(job, openOutput);
+      return job;
+    } catch (e) {
+      if (e instanceof APIError && e.status === 400) {
+        error = e.message;
+        typed = answer;
+        continue;
+      }
+      await showErrorMessage(title, String((e as Error).message));
+      return null;
+    }
+  }
+}
+
+/** The whole command: read the parameters cell, ask, submit through submit_job, notify at the end. */
 export async function runNotebookAsJob(path: string, openOutput: (job: Job) => void): Promise<Job | null> {
   let info: NotebookParameters;
   try {
@@ -134,31 +180,10 @@ export async function runNotebookAsJob(path: string, openOutput: (job: Job) => v
     await showErrorMessage('Run notebook as job', String((error as Error).message));
     return null;
   }
-  const values = await askParameters(`Run ${path} as a job`, info.parameters, {});
-  if (values === null) {
-    return null;
-  }
-  try {
-    const job = await postAPI<Job>('jobs', { notebook: path, parameters: values });
-    notifyWhenDone(job, openOutput);
-    return job;
-  } catch (error) {
-    await showErrorMessage('Run notebook as job', String((error as Error).message));
-    return null;
-  }
+  return askAndSubmit(`Run ${path} as a job`, info.parameters, {}, typed => postAPI<Job>('jobs', { notebook: path, parameters: typed }), openOutput);
 }
 
-export async function rerunJob(jobId: string, parameters: { [key: string]: unknown }, openOutput: (job: Job) => void): Promise<Job | null> {
-  const values = await askParameters(`Re-run job ${jobId}`, [], parameters);
-  if (values === null) {
-    return null;
-  }
-  try {
-    const job = await postAPI<Job>(`jobs/${jobId}/rerun`, { parameters: values });
-    notifyWhenDone(job, openOutput);
-    return job;
-  } catch (error) {
-    await showErrorMessage('Re-run job', String((error as Error).message));
-    return null;
-  }
+/** Re-run a job with its parameters (edited in the same form). */
+export function rerunJob(jobId: string, parameters: { [key: string]: unknown }, openOutput: (job: Job) => void): Promise<Job | null> {
+  return askAndSubmit(`Re-run job ${jobId}`, [], parameters, typed => postAPI<Job>(`jobs/${jobId}/rerun`, { parameters: typed }), openOutput);
 }

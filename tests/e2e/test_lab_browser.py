@@ -179,23 +179,24 @@ def test_run_notebook_as_job_and_notification(page, lab: JupyterApp) -> None:
     name = write_notebook(lab, "double.ipynb", ["print('result', x * 2)"], parameters="x = 1\nlabel = 'a'")
     open_notebook(pg, lab, name)
     pg.locator(".jp-NotebookPanel-toolbar .aieng-run-as-job >> visible=true").click()
-    dialog = pg.wait_for_selector(".jp-Dialog .aieng-form")
+    pg.wait_for_selector(".jp-Dialog .aieng-form")
     pg.fill('.aieng-form input[name="x"]', "not-a-number")
     pg.click(".jp-Dialog >> text=Run job")
-    pg.wait_for_selector(".jp-Dialog >> text=expects int", timeout=30_000)  # the CLI's type check, as an error dialog
-    pg.click(".jp-Dialog button.jp-mod-accept")
-    pg.locator(".jp-NotebookPanel-toolbar .aieng-run-as-job >> visible=true").click()
-    dialog = pg.wait_for_selector(".jp-Dialog .aieng-form")
-    assert dialog.query_selector('input[name="label"]').input_value() == "a"
+    # the CLI's type check: the form comes back with the message and what was typed
+    pg.wait_for_selector(".jp-Dialog .aieng-form .aieng-error >> text=expects int", timeout=30_000)
+    assert pg.input_value('.aieng-form input[name="x"]') == "not-a-number"
+    assert pg.input_value('.aieng-form input[name="label"]') == "a"
     pg.fill('.aieng-form input[name="x"]', "21")
     pg.click(".jp-Dialog >> text=Run job")
     toast = pg.wait_for_selector(".Toastify__toast >> text=completed", timeout=120_000)
+    from aieng_nb.jobs import jobs
+
+    assert [j.parameters for j in jobs()][:1] == [{"x": 21, "label": "a"}]  # one job, no half-made one
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     pg.screenshot(path=str(ARTIFACTS / "run-as-job-notification.png"))
     pg.click(".Toastify__toast >> text=Open job")
     frame = pg.wait_for_selector("iframe.aieng-frame", timeout=30_000)
     frame.content_frame().wait_for_selector("text=result 42", timeout=30_000)
-    assert toast is not None
 
 
 def test_stop_a_job(page, lab: JupyterApp) -> None:
