@@ -92,7 +92,7 @@ def runs_page(
     offset: int = 0,
     limit: int = 50,
 ) -> Page:
-    """Runs newest first; ``text`` matches name, id, experiment or a param value."""
+    """Runs newest first; ``text`` matches the name, an id prefix or the experiment; ``key=value`` a param."""
     from . import lifecycle, tracking
     from .stores.run_pages import page_runs
     from .workspace import current

@@ -107,7 +107,7 @@ def endpoint_figures(n: int, base: Path) -> list[tuple[str, float, float]]:
             ("first page (50)", "/aieng/api/runs?limit=50", ""),
             (
                 "filtered page: experiment + status + text",
-                "/aieng/api/runs?experiment=exp-3&status=FAILED&q=run-1&limit=50",
+                "/aieng/api/runs?experiment=exp-0&status=FAILED&q=run-1&limit=50",
                 "attributes.status = 'FAILED' and attributes.run_name LIKE '%run-1%'",
             ),
             ("deep page (offset n/2)", f"/aieng/api/runs?limit=50&offset={n // 2}", ""),
@@ -116,7 +116,7 @@ def endpoint_figures(n: int, base: Path) -> list[tuple[str, float, float]]:
         for label, url, mlflow_filter in cases:
             assert app.request(url)[0] == 200
             ours = timed(lambda u=url: app.request(u))
-            ids = exp_ids if "experiment" not in url else [client.get_experiment_by_name("exp-3").experiment_id]
+            ids = exp_ids if "experiment" not in url else [client.get_experiment_by_name("exp-0").experiment_id]
             baseline = timed(lambda f=mlflow_filter, i=ids: client.search_runs(i, filter_string=f, max_results=50), 3)
             out.append((f"{n:,} runs, {label}", ours, baseline))
         body = json.loads(app.request("/aieng/api/runs?limit=1000")[2])

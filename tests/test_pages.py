@@ -36,7 +36,9 @@ def test_runs_page_filters() -> None:
     _runs(["gamma"], experiment="two", lr=0.7)
     assert pages.runs_page(experiment="two").total == 1
     assert [r["name"] for r in pages.runs_page(text="ALPH").items] == ["alpha"]
-    assert pages.runs_page(text="0.7").total == 1  # a param value
+    assert pages.runs_page(text="lr=0.7").total == 1  # a param, key=value (value as a prefix)
+    assert pages.runs_page(text="lr=0.").total == 3
+    assert pages.runs_page(text="0.7").total == 0  # plain text is not matched against param values
     assert pages.runs_page(text="two").total == 1  # the experiment name
     assert pages.runs_page(status="finished").total == 3
     assert pages.runs_page(status="RUNNING").total == 0

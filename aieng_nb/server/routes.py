@@ -67,7 +67,7 @@ ROUTES: tuple[Route, ...] = (
                 (
                     ("experiment", "string", "experiment name"),
                     ("status", "string", "RUNNING, FINISHED, FAILED, KILLED, SCHEDULED"),
-                    ("q", "string", "matches name, id, experiment or a param value"),
+                    ("q", "string", "matches the name, an id prefix or the experiment; key=value matches a param"),
                     *PAGE,
                 ),
             ),

@@ -11,6 +11,7 @@ other store (a remote MLflow server) lists through its public API and slices.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -31,7 +32,11 @@ def page_runs(
     offset: int = 0,
     limit: int = 50,
 ) -> tuple[list[RunRecord], int]:
-    """(runs newest first, total matching) for one page; ``text`` matches name, id, experiment or a param value."""
+    """(runs newest first, total matching) for one page.
+
+    ``text`` matches the run name, an id prefix or the experiment name; ``key=value`` matches a
+    param (``lr=0.1``, the value as a prefix).
+    """
     from .sqlite_fast import SqliteFastStore
 
     if isinstance(store, SqliteFastStore):
@@ -40,17 +45,45 @@ def page_runs(
     return everything[offset : offset + limit], len(everything)
 
 
+def _param_filter(text: str) -> tuple[str, str] | None:
+    key, sep, value = text.partition("=")
+    return (key.strip(), value.strip()) if sep and key.strip() else None
+
+
 def _matches(run: RunRecord, text: str | None) -> bool:
     if not text:
         return True
+    param = _param_filter(text)
+    if param is not None:
+        return str(run.params.get(param[0], "\0")).startswith(param[1])
     needle = text.lower()
-    haystack = [run.name, run.run_id, run.experiment, *run.params.values()]
-    return any(needle in str(v).lower() for v in haystack)
+    return needle in run.name.lower() or run.run_id.startswith(needle) or needle in run.experiment.lower()
 
 
 def _like(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+# one covering index makes every page (first, deep, filtered by experiment and status) an index
+# walk instead of a sort of the whole table; MLflow ignores indexes it did not create
+INDEX_NAME = "aieng_runs_page"
+_INDEX_SQL = (
+    f"CREATE INDEX IF NOT EXISTS {INDEX_NAME} ON runs (lifecycle_stage, start_time, run_uuid, experiment_id, status)"
+)
+_indexed: set[str] = set()
+
+
+def ensure_index(store: SqliteFastStore) -> bool:
+    """Create the paging index once per database; False when the file cannot be written."""
+    key = str(store.path)
+    if key not in _indexed:
+        try:
+            with store._write() as conn:
+                conn.execute(_INDEX_SQL)
+        except sqlite3.Error:
+            return False  # a read-only store: pages still work, by sorting
+        _indexed.add(key)
+    return True
 
 
 def _sql_page(
@@ -61,35 +94,60 @@ def _sql_page(
     offset: int,
     limit: int,
 ) -> tuple[list[RunRecord], int]:
+    ensure_index(store)
     where: list[str] = ["r.lifecycle_stage = 'active'"]
     args: list[object] = []
     if experiment:
-        if not store._read("SELECT 1 FROM experiments WHERE name = ?", (experiment,)):
+        found = store._read("SELECT experiment_id FROM experiments WHERE name = ?", (experiment,))
+        if not found:
             raise NotFoundError(f"no experiment {experiment!r}")
-        where.append("e.name = ?")
-        args.append(experiment)
+        where.append("r.experiment_id = ?")
+        args.append(found[0][0])
     if status:
         where.append("r.status = ?")
         args.append(status)
-    if text:
+    param = _param_filter(text) if text else None
+    if param is not None:
+        where.append("r.run_uuid IN (SELECT run_uuid FROM params WHERE key = ? AND value LIKE ? ESCAPE '\\')")
+        args += [param[0], _like(param[1]) + "%"]
+    elif text:
         pattern = _like(text)
-        where.append(
-            "(r.name LIKE ? ESCAPE '\\' OR r.run_uuid LIKE ? ESCAPE '\\' OR e.name LIKE ? ESCAPE '\\'"
-            " OR EXISTS (SELECT 1 FROM params p WHERE p.run_uuid = r.run_uuid AND p.value LIKE ? ESCAPE '\\'))"
-        )
-        args += [pattern] * 4
+        exp_ids = [
+            row[0]
+            for row in store._read(
+                "SELECT experiment_id FROM experiments WHERE name LIKE ? ESCAPE '\\'", (f"%{pattern}%",)
+            )
+        ]
+        either = ["r.name LIKE ? ESCAPE '\\'", "r.run_uuid LIKE ? ESCAPE '\\'"]
+        args += [f"%{pattern}%", f"{pattern.lower()}%"]
+        if exp_ids:
+            either.append(f"r.experiment_id IN ({','.join('?' * len(exp_ids))})")
+            args += exp_ids
+        where.append("(" + " OR ".join(either) + ")")
     clause = " AND ".join(where)
-    base = f"FROM runs r JOIN experiments e ON e.experiment_id = r.experiment_id WHERE {clause}"
-    (total,) = store._read(f"SELECT COUNT(*) {base}", args)[0]
+    (total,) = store._read(f"SELECT COUNT(*) FROM runs r WHERE {clause}", args)[0]
+    # the page's rowids from the index alone, then those rows in full ("deferred join")
+    rowids = [
+        row[0]
+        for row in store._read(
+            f"SELECT r.rowid FROM runs r WHERE {clause} ORDER BY r.start_time DESC, r.run_uuid LIMIT ? OFFSET ?",
+            [*args, int(limit), int(offset)],
+        )
+    ]
+    if not rowids:
+        return [], int(total)
+    marks = ",".join("?" * len(rowids))
     rows = store._read(
-        "SELECT r.run_uuid, r.name, e.name, r.experiment_id, r.status, r.start_time, r.end_time, r.artifact_uri"
-        f" {base} ORDER BY r.start_time DESC, r.run_uuid LIMIT ? OFFSET ?",
-        [*args, int(limit), int(offset)],
+        "SELECT r.rowid, r.run_uuid, r.name, e.name, r.experiment_id, r.status, r.start_time, r.end_time, r.artifact_uri"
+        f" FROM runs r JOIN experiments e ON e.experiment_id = r.experiment_id WHERE r.rowid IN ({marks})",
+        rowids,
     )
-    return _with_details(store, rows), int(total)
+    by_rowid = {row[0]: row[1:] for row in rows}
+    return _with_details(store, [by_rowid[i] for i in rowids if i in by_rowid]), int(total)
 
 
 def _with_details(store: SqliteFastStore, rows: Sequence[tuple]) -> list[RunRecord]:
+    """Records for page rows (in their order), with params, tags and latest metrics."""
     records = {
         row[0]: RunRecord(row[0], row[1] or "", row[2], str(row[3]), row[4], row[5], row[6], row[7]) for row in rows
     }

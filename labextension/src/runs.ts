@@ -7,7 +7,7 @@ import { ExperimentPage, MetricHistories, Run, RunPage } from './models';
 import { filterInput, filterSelect, IPanelContext, ISection, SectionState } from './section';
 
 const ROW = 44; // px per row: rows are positioned, only the visible ones exist
-const CHUNK = 500; // runs fetched per request
+const CHUNK = 1000; // runs fetched per request (the most the API gives at once)
 
 export class RunsSection implements ISection {
   readonly id = 'runs';
@@ -15,7 +15,7 @@ export class RunsSection implements ISection {
   readonly node = h('div', { class: 'aieng-section aieng-runs' });
   private _experiment = filterSelect('Experiment', [], () => this._filtersChanged());
   private _status = filterSelect('Status', ['RUNNING', 'FINISHED', 'FAILED', 'KILLED'], () => this._filtersChanged());
-  private _text = filterInput('Filter runs', () => this._filtersChanged());
+  private _text = filterInput('Filter runs (name, id, lr=0.1)', () => this._filtersChanged());
   private _metric = h('select', { class: 'aieng-select jp-mod-styled', 'aria-label': 'Sparkline metric' });
   private _compare = button('Compare', () => this._ctx.openCompare(Array.from(this._selected)), { disabled: true });
   private _viewport = h('div', { class: 'aieng-viewport', tabindex: 0, role: 'list', 'aria-label': 'runs' });

@@ -95,7 +95,7 @@ def test_runs_list_pages_and_filters(app: JupyterApp) -> None:
     assert newest_first == sorted(newest_first, reverse=True)
     by_text = app.json(f"{API}/runs?q=run-2&experiment=paging")
     assert [r["name"] for r in by_text["items"]] == ["run-2"]
-    by_param = app.json(f"{API}/runs?q=0.30000&experiment=paging")
+    by_param = app.json(f"{API}/runs?q=lr%3D0.3&experiment=paging")
     assert by_param["total"] == 1
     finished = app.json(f"{API}/runs?status=finished&experiment=paging")
     assert finished["total"] == 4
