@@ -97,12 +97,12 @@ def endpoint_figures(n: int, base: Path) -> list[tuple[str, float, float]]:
     app_base = base / f"ws-{n}"
     (app_base / "root").mkdir(parents=True)
     fill(app_base / "root" / ".aieng", n)
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{app_base / 'root' / '.aieng' / 'mlflow.db'}")
+    exp_ids = [e.experiment_id for e in client.search_experiments()]
     app = start_jupyter(app_base, "server")
     try:
-        from mlflow import MlflowClient
-
-        client = MlflowClient(tracking_uri=f"sqlite:///{app_base / 'root' / '.aieng' / 'mlflow.db'}")
-        exp_ids = [e.experiment_id for e in client.search_experiments()]
         cases = [
             ("first page (50)", "/aieng/api/runs?limit=50", ""),
             (
@@ -112,12 +112,17 @@ def endpoint_figures(n: int, base: Path) -> list[tuple[str, float, float]]:
             ),
             ("deep page (offset n/2)", f"/aieng/api/runs?limit=50&offset={n // 2}", ""),
         ]
+        # MLflow's own search on its own schema first (our first request adds the paging index)
+        baselines = []
+        for _, url, mlflow_filter in cases:
+            ids = exp_ids if "experiment" not in url else [client.get_experiment_by_name("exp-0").experiment_id]
+            baselines.append(
+                timed(lambda f=mlflow_filter, i=ids: client.search_runs(i, filter_string=f, max_results=50), 3)
+            )
         out = []
-        for label, url, mlflow_filter in cases:
+        for (label, url, _), baseline in zip(cases, baselines, strict=True):
             assert app.request(url)[0] == 200
             ours = timed(lambda u=url: app.request(u))
-            ids = exp_ids if "experiment" not in url else [client.get_experiment_by_name("exp-0").experiment_id]
-            baseline = timed(lambda f=mlflow_filter, i=ids: client.search_runs(i, filter_string=f, max_results=50), 3)
             out.append((f"{n:,} runs, {label}", ours, baseline))
         body = json.loads(app.request("/aieng/api/runs?limit=1000")[2])
         assert len(body["items"]) == min(1000, n)
@@ -145,8 +150,12 @@ def browser_figures(base: Path) -> list[tuple[str, float]]:
             page = browser.new_page(viewport={"width": 1400, "height": 900})
             page.goto(f"{app.url}/lab?token={app.token}")
             page.wait_for_selector('li[data-id="aieng-panel"]', timeout=60_000)
+            page.wait_for_selector(".jp-Launcher", timeout=60_000)
+            page.wait_for_timeout(3000)  # let JupyterLab finish starting: we time the panel, not the app
             t0 = time.perf_counter()
             page.click('li[data-id="aieng-panel"]')
+            page.wait_for_selector("#aieng-panel .aieng-run[data-name]", timeout=30_000)
+            out.append(("panel shows its first runs after opening", time.perf_counter() - t0))
             page.wait_for_function(
                 "Number(document.querySelector('#aieng-panel .aieng-runs')?.dataset.loaded) >= 1000", timeout=30_000
             )
@@ -165,6 +174,7 @@ def browser_figures(base: Path) -> list[tuple[str, float]]:
             tracking._reset()
             import aieng_nb as aieng
 
+            page.evaluate("document.querySelector('#aieng-panel .aieng-viewport').scrollTop = 0")
             with aieng.start_run(experiment="exp-0", name="live") as run:
                 aieng.log(loss=0.5, step=0)
                 page.wait_for_selector('#aieng-panel .aieng-run[data-name="live"]', timeout=30_000)
@@ -196,7 +206,7 @@ def main() -> int:
                     if baseline == baseline
                     else ""
                 )
-                verdict = "ok" if ours < 0.3 else "OVER 300 ms"
+                verdict = ("ok" if ours < 0.3 else "OVER 300 ms") if "1000" not in label else "(no target)"
                 print(f"{label:<62} {ours * 1000:7.1f} ms  {verdict:<12} {ratio}")
         if not args.no_browser:
             for label, seconds in browser_figures(base):

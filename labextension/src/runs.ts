@@ -66,10 +66,9 @@ export class RunsSection implements ISection {
 
   async refresh(): Promise<void> {
     const generation = ++this._generation;
-    await this._loadExperiments();
     this._chunks.clear();
     this._loading.clear();
-    await this._loadChunk(0, generation);
+    await Promise.all([this._loadExperiments(), this._loadChunk(0, generation)]);
     const first = Math.floor(this._viewport.scrollTop / ROW / CHUNK);
     if (first > 0) {
       await this._loadChunk(first, generation);
