@@ -108,7 +108,7 @@ def runs_page(
     records, total = page_runs(
         tracking._store(ws), experiment=experiment or None, status=status, text=text, offset=offset, limit=limit
     )
-    return Page([finite(r.to_dict()) for r in records], total, offset, limit)
+    return Page([r.to_dict() for r in records], total, offset, limit)
 
 
 def experiments_page(*, text: str | None = None, offset: int = 0, limit: int = 200) -> Page:

@@ -91,7 +91,11 @@ class Base(APIHandler):
 
     def send(self, data: Any, status: int = 200) -> None:
         self.set_status(status)
-        self.finish(json.dumps(pages.finite(data), default=str, allow_nan=False))
+        try:
+            text = json.dumps(data, default=str, allow_nan=False)
+        except ValueError:  # NaN or infinity somewhere (a metric): JSON has neither, send null
+            text = json.dumps(pages.finite(data), default=str, allow_nan=False)
+        self.finish(text)
 
     def send_html(self, html: str) -> None:
         self.set_header("Content-Security-Policy", HTML_CSP)
@@ -209,7 +213,12 @@ class SnapshotProfileHandler(Base):
         self.send_html(await self.core(views.snapshot_profile_html, safety.snapshot_hash(digest)))
 
 
-_SUBMIT_OPTIONS: dict[str, type | tuple[type, ...]] = {"experiment": str, "timeout": (int, float), "cell_timeout": (int, float), "retries": int}
+_SUBMIT_OPTIONS: dict[str, type | tuple[type, ...]] = {
+    "experiment": str,
+    "timeout": (int, float),
+    "cell_timeout": (int, float),
+    "retries": int,
+}
 
 
 def _submit_options(body: dict[str, Any]) -> dict[str, Any]:

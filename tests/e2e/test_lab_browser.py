@@ -188,7 +188,7 @@ def test_run_notebook_as_job_and_notification(page, lab: JupyterApp) -> None:
     assert pg.input_value('.aieng-form input[name="label"]') == "a"
     pg.fill('.aieng-form input[name="x"]', "21")
     pg.click(".jp-Dialog >> text=Run job")
-    toast = pg.wait_for_selector(".Toastify__toast >> text=completed", timeout=120_000)
+    pg.wait_for_selector(".Toastify__toast >> text=completed", timeout=120_000)
     from aieng_nb.jobs import jobs
 
     assert [j.parameters for j in jobs()][:1] == [{"x": 21, "label": "a"}]  # one job, no half-made one

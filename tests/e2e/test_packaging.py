@@ -30,7 +30,9 @@ def test_wheel_carries_the_panel_and_enables_the_server_extension(tmp_path: Path
     assert any(n.startswith(data + "share/jupyter/labextensions/aieng-nb/static/remoteEntry.") for n in names)
 
     prefix = tmp_path / "prefix"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--prefix", str(prefix), wheel], check=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--prefix", str(prefix), wheel], check=True
+    )
     site = next(prefix.glob("lib/python*/site-packages"))
     env = {
         "PATH": str(Path(sys.executable).parent),
