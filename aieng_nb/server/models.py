@@ -20,7 +20,6 @@ import types
 import typing
 from typing import Any, TypedDict, Union
 
-from ..audit import VerifyResult as _VerifyResult  # noqa: F401 - documented by Verify below
 from ..jobs.records import JobRecord
 from ..models import RunRecord
 from ..reports import ReportEntry
