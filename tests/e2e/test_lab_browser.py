@@ -12,7 +12,6 @@ import os
 import shutil
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 
@@ -220,7 +219,15 @@ def test_verify_audit_and_state_restored(page, lab: JupyterApp) -> None:
     pg.wait_for_selector('#aieng-panel .aieng-verify[data-ok="true"]')
     assert pg.inner_text("#aieng-panel .aieng-verify").startswith("OK")
     pg.fill('#aieng-panel input[aria-label="Event prefix (job.)"]', "run.")
-    pg.wait_for_timeout(800)  # debounce, then the state is saved
+    # JupyterLab saves its state database to the server's workspace (debounced): wait for it there
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        status, _, body = lab.request("/lab/api/workspaces/default")
+        if status == 200 and '"event": "run."' in json.dumps(json.loads(body)):
+            break
+        time.sleep(0.3)
+    else:
+        raise AssertionError("the panel's state never reached the workspace")
     pg.reload()
     pg.wait_for_selector('#aieng-panel[data-section="audit"]', timeout=60_000)
     assert pg.input_value('#aieng-panel input[aria-label="Event prefix (job.)"]') == "run."
@@ -249,5 +256,3 @@ def test_dark_theme(page, lab: JupyterApp) -> None:
     pg.click(".lm-Menu >> text=Theme")
     pg.click(".lm-Menu >> text=JupyterLab Light")
     pg.wait_for_function("document.body.dataset.jpThemeLight === 'true'", timeout=60_000)
-    json.dumps(background)
-    Path(ARTIFACTS).exists()
