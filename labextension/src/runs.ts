@@ -16,7 +16,7 @@ export class RunsSection implements ISection {
   private _experiment = filterSelect('Experiment', [], () => this._filtersChanged());
   private _status = filterSelect('Status', ['RUNNING', 'FINISHED', 'FAILED', 'KILLED'], () => this._filtersChanged());
   private _text = filterInput('Filter runs (name, id, lr=0.1)', () => this._filtersChanged());
-  private _metric = h('select', { class: 'aieng-select jp-mod-styled', 'aria-label': 'Sparkline metric' });
+  private _metric = h('select', { class: 'aieng-select jp-mod-styled', 'aria-label': 'Sparkline metric', hidden: true });
   private _compare = button('Compare', () => this._ctx.openCompare(Array.from(this._selected)), { disabled: true });
   private _viewport = h('div', { class: 'aieng-viewport', tabindex: 0, role: 'list', 'aria-label': 'runs' });
   private _spacer = h('div', { class: 'aieng-spacer' });
@@ -126,6 +126,7 @@ export class RunsSection implements ISection {
       return;
     }
     this._metric.replaceChildren(...keys.map(k => h('option', { value: k }, k)));
+    this._metric.hidden = keys.length === 0; // nothing logged yet: no sparkline to choose
     if (keys.includes(current)) {
       this._metric.value = current;
     }
