@@ -4,7 +4,7 @@ import { Widget } from '@lumino/widgets';
 import { h } from './dom';
 import { watcher } from './live';
 import { IPanelContext, ISection, SectionState } from './section';
-import { SECTION_FACTORIES } from './sections';
+import { ReportsSection, SECTION_FACTORIES } from './sections';
 
 const STATE_KEY = 'aieng-nb:panel';
 
@@ -21,14 +21,24 @@ export class AiengPanel extends Widget {
   private _onChange = (): void => void this._current.refresh();
 
   constructor(
-    ctx: Omit<IPanelContext, 'saveState'>,
+    ctx: Omit<IPanelContext, 'saveState' | 'showReports'>,
     private _state: IStateDB | null
   ) {
     super();
     this.id = 'aieng-panel';
     this.addClass('aieng-panel');
     this.title.caption = 'aieng: runs, snapshots, jobs, schedules, reports, audit';
-    const full: IPanelContext = { ...ctx, saveState: () => void this._save() };
+    const full: IPanelContext = {
+      ...ctx,
+      saveState: () => void this._save(),
+      showReports: runId => {
+        this.show_('reports');
+        const reports = this.sections.find(s => s.id === 'reports');
+        if (reports instanceof ReportsSection) {
+          reports.forRun(runId);
+        }
+      }
+    };
     this.sections = SECTION_FACTORIES.map(make => make(full));
     this._current = this.sections[0];
     this.node.append(this._tabs, this._body);

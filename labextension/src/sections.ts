@@ -88,6 +88,10 @@ class JobsSection implements ISection {
         }, { class: 'aieng-button jp-mod-styled aieng-danger', 'aria-label': `stop job ${job.job_id}` })
       );
     }
+    if (job.run_id && !ACTIVE.includes(job.status)) {
+      const runId = job.run_id;
+      actions.push(button('Reports', () => this._ctx.showReports(runId)));
+    }
     actions.push(button('Re-run', () => void this._ctx.rerunJob(job.job_id, job.parameters)));
     return h(
       'div',
@@ -168,13 +172,14 @@ class SchedulesSection implements ISection {
   }
 }
 
-class ReportsSection implements ISection {
+export class ReportsSection implements ISection {
   readonly id = 'reports';
   readonly label = 'Reports';
   readonly node = h('div', { class: 'aieng-section' });
   private _kind = filterSelect('Kind', ['monitor', 'explain', 'fairness'], () => this._changed());
+  private _run = filterInput('Run id (default: recent runs)', () => this._changed());
   private _list = new PagedList<Report>(
-    (offset, limit) => requestAPI<ReportPage>(`reports${query({ kind: this._kind.value, offset, limit })}`),
+    (offset, limit) => requestAPI<ReportPage>(`reports${query({ kind: this._kind.value, run_id: this._run.value.trim(), offset, limit })}`),
     r =>
       h(
         'div',
@@ -189,11 +194,17 @@ class ReportsSection implements ISection {
         ),
         button('Open', () => this._ctx.openHTML(r.title || r.name, `runs/${r.run_id}/reports/${encodeURIComponent(r.name)}.html`))
       ),
-    () => emptyState('No reports on the recent runs.', 'aieng.monitor(...), aieng.explain(...) or aieng.fairness(...) then .log() stores one on the run; jobs with a monitor spec attach them.')
+    () => emptyState(this._run.value.trim() ? 'No reports on this run.' : 'No reports on the recent runs.', 'aieng.monitor(...), aieng.explain(...) or aieng.fairness(...) then .log() stores one on the run; jobs with a monitor spec attach them.')
   );
 
   constructor(private _ctx: IPanelContext) {
-    this.node.append(h('div', { class: 'aieng-toolbar' }, this._kind), this._list.node);
+    this.node.append(h('div', { class: 'aieng-toolbar' }, this._kind, this._run), this._list.node);
+  }
+
+  /** Show the reports of one run. */
+  forRun(runId: string): void {
+    this._run.value = runId;
+    this._changed();
   }
 
   private _changed(): void {
@@ -207,11 +218,12 @@ class ReportsSection implements ISection {
   }
 
   state(): SectionState {
-    return { kind: this._kind.value };
+    return { kind: this._kind.value, run_id: this._run.value };
   }
 
   restore(state: SectionState): void {
     this._kind.value = state.kind ?? '';
+    this._run.value = state.run_id ?? '';
   }
 }
 

@@ -82,8 +82,19 @@ def page(lab: JupyterApp, browser, monkeypatch: pytest.MonkeyPatch, request: pyt
 
 
 def open_panel(pg, section: str = "runs") -> None:
-    if not pg.locator("#aieng-panel").is_visible():
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    pg.wait_for_selector('li[data-id="aieng-panel"]')
+    pg.wait_for_timeout(300)  # the restored layout may still open or collapse the sidebar
+    for _ in range(3):  # the sidebar tab toggles: click until the panel is shown
+        if pg.locator("#aieng-panel").is_visible():
+            break
         pg.click('li[data-id="aieng-panel"]')
+        try:
+            pg.wait_for_selector("#aieng-panel", state="visible", timeout=3000)
+            break
+        except PlaywrightTimeout:
+            continue
     pg.click(f'#aieng-panel .aieng-tab[data-section="{section}"]')
     pg.wait_for_selector(f'#aieng-panel[data-section="{section}"]')
 
@@ -171,6 +182,12 @@ def test_open_a_report_sandboxed(page, lab: JupyterApp) -> None:
     assert frame.get_attribute("sandbox") == "allow-scripts"
     inner = frame.content_frame()
     inner.wait_for_selector("text=Browser drift report")
+    with aieng.start_run(experiment="reports-ui", name="no-reports") as other:
+        pass
+    pg.fill('#aieng-panel input[aria-label="Run id (default: recent runs)"]', other.id[:12])
+    pg.wait_for_selector("#aieng-panel >> text=No reports")
+    pg.fill('#aieng-panel input[aria-label="Run id (default: recent runs)"]', run.id)
+    pg.wait_for_selector('#aieng-panel .aieng-item:has-text("Browser drift report")')
 
 
 def test_run_notebook_as_job_and_notification(page, lab: JupyterApp) -> None:

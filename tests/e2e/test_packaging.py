@@ -29,11 +29,14 @@ def test_wheel_carries_the_panel_and_enables_the_server_extension(tmp_path: Path
     assert data + "share/jupyter/labextensions/aieng-nb/install.json" in names
     assert any(n.startswith(data + "share/jupyter/labextensions/aieng-nb/static/remoteEntry.") for n in names)
 
-    prefix = tmp_path / "prefix"
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--prefix", str(prefix), wheel], check=True
-    )
-    site = next(prefix.glob("lib/python*/site-packages"))
+    # lay the wheel out as an installer would (pip install --prefix would also uninstall the
+    # aieng_nb of the running environment: never do that to the environment running the tests)
+    prefix, site = tmp_path / "prefix", tmp_path / "site"
+    with zipfile.ZipFile(wheel) as zf:
+        for name in zf.namelist():
+            target = prefix / name[len(data) :] if name.startswith(data) else site / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(zf.read(name))
     env = {
         "PATH": str(Path(sys.executable).parent),
         "PYTHONPATH": str(site),
