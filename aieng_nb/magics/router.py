@@ -30,6 +30,9 @@ SUBCOMMANDS: dict[str, str] = {
     "diff": "snapshot_cmds",
     "monitor": "report_cmds",
     "reports": "report_cmds",
+    "contract": "contract_cmds",
+    "contracts": "contract_cmds",
+    "validate": "contract_cmds",
     "help": "help_cmd",
 }
 
