@@ -92,6 +92,7 @@ export interface Snapshot {
   schema: Array<{ [key: string]: unknown }>;
   stored: boolean | null;
   seconds: number;
+  contract: { [key: string]: unknown };
 }
 
 /** One notebook job: what ran, where, how it ended. */
@@ -135,6 +136,7 @@ export interface Job {
   history: Array<{ [key: string]: unknown }>;
   environment: { [key: string]: string };
   tags: { [key: string]: string };
+  contract_results: Array<{ [key: string]: unknown }>;
 }
 
 /** A notebook job on a cron expression. */
