@@ -33,7 +33,8 @@ class RunAsJobButton implements DocumentRegistry.IWidgetExtension<NotebookPanel,
       icon: aiengIcon,
       label: 'Run as job',
       tooltip: 'Run notebook as job (aieng)',
-      onClick: () => void this._app.commands.execute(CommandIDs.runAsJob)
+      // this notebook, not whichever one the tracker calls current
+      onClick: () => void this._app.commands.execute(CommandIDs.runAsJob, { path: panel.context.path })
     });
     button.addClass('aieng-run-as-job');
     panel.toolbar.insertItem(10, 'aieng-run-as-job', button);
@@ -93,8 +94,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
       caption: 'Run the current notebook as a tracked aieng job, with a form for its parameters',
       icon: aiengIcon,
       isEnabled: () => notebooks.currentWidget !== null,
-      execute: async () => {
-        const current = notebooks.currentWidget;
+      execute: async args => {
+        const path = typeof args.path === 'string' ? args.path : null;
+        const current = path ? notebooks.find(w => w.context.path === path) : notebooks.currentWidget;
         if (!current) {
           return;
         }
