@@ -107,7 +107,8 @@ def write_notebook(app: JupyterApp, name: str, cells: list[str], parameters: str
 
 
 def open_notebook(pg, app: JupyterApp, name: str) -> None:
-    pg.goto(f"{app.url}/lab/tree/{name}?token={app.token}")
+    # ?reset: a fresh workspace, so this is the only notebook open (no hidden panels' toolbars)
+    pg.goto(f"{app.url}/lab/tree/{name}?reset&token={app.token}")
     pg.wait_for_selector(".jp-NotebookPanel", timeout=60_000)
     # the toolbar of this notebook (others restored from the workspace are hidden)
     pg.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle'] >> visible=true", timeout=90_000)
@@ -196,7 +197,7 @@ def test_run_notebook_as_job_and_notification(page, lab: JupyterApp) -> None:
     pg = page
     name = write_notebook(lab, "double.ipynb", ["print('result', x * 2)"], parameters="x = 1\nlabel = 'a'")
     open_notebook(pg, lab, name)
-    pg.locator(".jp-NotebookPanel-toolbar .aieng-run-as-job >> visible=true").click()
+    pg.click(".jp-NotebookPanel .aieng-run-as-job")
     pg.wait_for_selector(".jp-Dialog .aieng-form")
     pg.fill('.aieng-form input[name="x"]', "not-a-number")
     pg.click(".jp-Dialog >> text=Run job")
