@@ -55,6 +55,12 @@ _LAZY: dict[str, str] = {
     "explain": "explain",
     "fairness": "fairness",
     "reports": "reports",
+    # training capture (aieng.training is the training package, callable: aieng.training(model, ...)
+    # gives a session, like aieng.jobs); aieng.watch(run_id) is the live monitor
+    "training": "training",
+    "load_checkpoint": "training.session",
+    "TrainingRecord": "training.records",
+    "watch": "widgets.training_monitor",
 }
 
 __all__ = ["__version__", "load_ipython_extension", "unload_ipython_extension", *_LAZY]
