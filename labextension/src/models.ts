@@ -110,6 +110,7 @@ export interface Job {
   executor: string;
   executor_address: string | null;
   kernel_name: string | null;
+  kernel_language: string | null;
   cwd: string | null;
   experiment: string | null;
   run_id: string | null;
