@@ -84,3 +84,7 @@ def describe_error(exc: BaseException) -> tuple[int | None, str]:
         message = getattr(exc, "message", None) or str(exc)
         return 1, f"MLflow: {clip(message, 300)}"
     return None, ""
+
+
+class ConflictError(AiengError):
+    """The request is valid but clashes with the current state (stopping a finished job, pausing a paused schedule)."""
