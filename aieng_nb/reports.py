@@ -241,7 +241,7 @@ class Report:
         return self.html()
 
     def __repr__(self) -> str:
-        verdict = "passed" if self.passed else f"FAILED ({', '.join(c.rule for c in self.failed_checks)})"
+        verdict = ("passed" if self.checks else "no checks") if self.passed else f"FAILED ({', '.join(c.rule for c in self.failed_checks)})"
         return f"<{type(self).__name__} {self.kind}: {verdict}>"
 
     def save_html(self, path: str | os.PathLike[str]) -> Path:
@@ -319,12 +319,13 @@ def attach(report: Report, run_id: str | None = None) -> str:
         "created": round(report.created, 3),
         "title": report.title,
         "failed": [c.rule for c in report.failed_checks],
+        "checks": len(report.checks),
     }
     tags = {REPORT_TAG_PREFIX + name: json.dumps(index, sort_keys=True)[:5000]}
     # the run's overall verdict: failed once any attached report failed a check
     if not report.passed:
         tags[CHECKS_TAG] = "failed"
-    elif (tracking.get_run(rid).tags or {}).get(CHECKS_TAG) != "failed":
+    elif report.checks and (tracking.get_run(rid).tags or {}).get(CHECKS_TAG) != "failed":
         tags[CHECKS_TAG] = "passed"
     tracking.set_tags(tags, run_id=rid)
     data = {
@@ -365,6 +366,14 @@ class ReportEntry:
     title: str
     failed: list[str]
     path: str
+    checks: int | None = None  # how many checks it ran (None: stored before this was recorded)
+
+    @property
+    def result(self) -> str:
+        """``passed``, ``FAILED`` or ``no checks`` (what the report's own heading says)."""
+        if not self.passed:
+            return "FAILED"
+        return "no checks" if self.checks == 0 else "passed"
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -381,7 +390,7 @@ class ReportList(list):
                 e.run_id[:12],
                 e.name,
                 e.kind,
-                "passed" if e.passed else "FAILED",
+                e.result,
                 ", ".join(e.failed),
                 time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(e.created)),
                 e.path,
@@ -427,6 +436,7 @@ def _entries_from_tags(run_id: str, tags: dict[str, str]) -> list[ReportEntry]:
                 str(info.get("title", "")),
                 list(info.get("failed", [])),
                 f"{ARTIFACT_ROOT}/{name}",
+                int(info["checks"]) if isinstance(info.get("checks"), int) else None,
             )
         )
     return out

@@ -229,14 +229,7 @@ def start_run(
     exp_name = experiment or (parent.experiment if parent else DEFAULT_EXPERIMENT)
     exp_id = store.get_or_create_experiment(exp_name)
     run_name = name or random_run_name()
-    in_kernel = "ipykernel" in sys.modules
-    system_tags = {
-        "mlflow.user": user_name(),
-        "mlflow.source.type": "NOTEBOOK" if in_kernel else "LOCAL",
-        "mlflow.source.name": os.environ.get("AIENG_NOTEBOOK_PATH")
-        or (sys.argv[0] if sys.argv and sys.argv[0] else "<interactive>"),
-        "aieng.pid": str(os.getpid()),
-    }
+    system_tags = {"mlflow.user": user_name(), **_source_tags(), "aieng.pid": str(os.getpid())}
     if parent is not None:
         system_tags["mlflow.parentRunId"] = parent.id
     run_id = store.create_run(exp_id, run_name, {**system_tags, **clean_tags}, int(time.time() * 1000))
@@ -264,6 +257,19 @@ def start_run(
         thread.start()
         run.background.append(thread)
     return run
+
+
+def _source_tags() -> dict[str, str]:
+    """MLflow's Source column: the notebook when we know it (not ``ipykernel_launcher.py``), else the script."""
+    from .capture import notebook_path
+
+    main = sys.modules.get("__main__")
+    notebook = notebook_path(vars(main) if main is not None else None)
+    if notebook is not None:
+        return {"mlflow.source.type": "NOTEBOOK", "mlflow.source.name": str(notebook)}
+    in_kernel = "ipykernel" in sys.modules
+    script = sys.argv[0] if sys.argv and sys.argv[0] else "<interactive>"
+    return {"mlflow.source.type": "NOTEBOOK" if in_kernel else "LOCAL", "mlflow.source.name": script}
 
 
 def _capture_environment(run: Run) -> None:

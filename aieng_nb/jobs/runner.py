@@ -279,6 +279,7 @@ def kernel_env(record: JobRecord, ws: Workspace) -> dict[str, str]:
     env["AIENG_WORKSPACE"] = str(ws.root)
     env["AIENG_TRACKING_URI"] = ws.tracking_uri
     env["AIENG_JOB_ID"] = record.job_id
+    env["AIENG_NOTEBOOK_PATH"] = record.notebook
     env.setdefault("PYTHONHASHSEED", "0")  # str hashing (set order) repeats from run to run
     if record.run_id:
         env["AIENG_RUN_ID"] = record.run_id
@@ -469,7 +470,7 @@ def _create_run(record: JobRecord, ws: Workspace) -> JobRecord:
         "aieng.job.notebook": record.notebook,
         "aieng.job.notebook_sha256": record.notebook_sha256,
         "aieng.job.executor": record.executor,
-        "mlflow.source.type": "JOB",
+        "mlflow.source.type": "NOTEBOOK",  # MLflow's Source column shows the job's notebook
         "mlflow.source.name": record.notebook,
         **{k: str(v) for k, v in record.tags.items()},
     }

@@ -60,8 +60,13 @@ def run(sub: str, line: str, cell: str | None, shell: Any) -> Any:
             print(f"aieng: run {record.name!r} {record.status} after {record.duration} ({record.run_id})")
         return None
     if sub == "param":
+        active = tracking.active_run()
+        if active is None:
+            raise UsageError("%aieng param records on the active run: start one with %aieng start first")
         values = parse_key_values(args.items, shell)
         tracking.log_params(values)
+        shown = ", ".join(f"{k}={v!r}" if isinstance(v, str) else f"{k}={v}" for k, v in values.items())
+        print(f"aieng: recorded {shown} on run {active.name!r} ({active.id})")
         return None
     if sub == "status":
         active = tracking.active_run()
