@@ -69,21 +69,6 @@ class CellCapture:
         run.store.log_batch(run.id, tags={"aieng.notebook": str(path)})
 
 
-def complete(shell: Any, event: Any) -> list[str]:
-    """Tab completion: subcommands after ``%aieng``, then that subcommand's options."""
-    from .magics.router import SUBCOMMANDS, load
-
-    words = event.line.split()
-    typing_first = len(words) == 1 or (len(words) == 2 and not event.line.endswith(" "))
-    if typing_first:
-        return sorted(SUBCOMMANDS)
-    try:
-        parser = load(words[1]).PARSERS[words[1]]
-    except Exception:
-        return []
-    return sorted(opt for action in parser._actions for opt in action.option_strings)
-
-
 def load(shell: Any) -> None:
     from .magics import AiengMagics
 
@@ -95,9 +80,12 @@ def load(shell: Any) -> None:
     shell.events.register("pre_run_cell", capture.pre_run_cell)
     shell.events.register("post_run_cell", capture.post_run_cell)
     tracking.end_hooks.append(capture.on_end)
-    shell.set_hook("complete_command", complete, str_key="%aieng")
-    shell.set_hook("complete_command", complete, str_key="%%aieng")
+    from .magics.completion import make_matcher
+
+    matcher = make_matcher(shell)
+    shell.Completer.custom_matchers.append(matcher)
     shell._aieng_capture = capture
+    shell._aieng_matcher = matcher
 
 
 def unload(shell: Any) -> None:
@@ -108,4 +96,7 @@ def unload(shell: Any) -> None:
     shell.events.unregister("post_run_cell", capture.post_run_cell)
     if capture.on_end in tracking.end_hooks:
         tracking.end_hooks.remove(capture.on_end)
+    matcher = getattr(shell, "_aieng_matcher", None)
+    if matcher in shell.Completer.custom_matchers:
+        shell.Completer.custom_matchers.remove(matcher)
     del shell._aieng_capture

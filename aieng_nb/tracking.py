@@ -501,8 +501,11 @@ def get_run(run_id: str) -> RunRecord:
     return store.get_run(store.resolve_run_id(run_id))
 
 
-def runs(experiment: str | None = None, last: int | None = None, status: str | None = None) -> RunTable:
-    """Runs, newest first; filter by experiment and status; ``last`` limits the count."""
+def runs(
+    experiment: str | None = None, last: int | None = None, status: str | None = None, metrics: list[str] | None = None
+) -> RunTable:
+    """Runs, newest first; filter by experiment and status; ``last`` limits the count; ``metrics``
+    names the metric columns (default: each run's own metrics first, report summaries after)."""
     if last is not None and (isinstance(last, bool) or not isinstance(last, int) or not 1 <= last <= 1_000_000):
         raise ValidationError(f"last must be an integer from 1 to 1,000,000, got {last!r}")
     if status is not None:
@@ -512,7 +515,9 @@ def runs(experiment: str | None = None, last: int | None = None, status: str | N
     flush()
     ws = current()
     lifecycle.recover(ws)
-    return RunTable(_store(ws).search_runs(experiment, status, last))
+    if metrics is not None and (isinstance(metrics, str) or not all(isinstance(m, str) and m for m in metrics)):
+        raise ValidationError(f"metrics must be a list of metric names, got {metrics!r}")
+    return RunTable(_store(ws).search_runs(experiment, status, last), metric_names=metrics)
 
 
 def compare(*run_ids: str) -> Comparison:

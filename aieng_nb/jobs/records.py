@@ -155,21 +155,27 @@ class JobRecord:
         return EXIT_CODES.get(self.status, 1)
 
     def _repr_html_(self) -> str:
-        import html
+        from ..rendering import Link, html_record
+        from .table import status_text
 
-        rows = [
+        rows: list[tuple[str, Any]] = [
             ("job", self.job_id),
-            ("status", self.status + (" (checks failed)" if self.checks_failed else "")),
-            ("notebook", self.notebook),
+            ("status", status_text(self)),
+            ("notebook", Link(self.notebook, self.notebook)),
             ("parameters", json.dumps(self.parameters, default=str)),
             ("attempts", f"{self.attempts}/{self.max_attempts}"),
             ("duration", f"{self.duration_s:.2f}s" if self.duration_s is not None else ""),
             ("run", self.run_id or ""),
-            ("output", self.output_path or ""),
-            ("error", self.error_summary),
         ]
-        body = "".join(f"<tr><th style='text-align:left'>{k}</th><td>{html.escape(str(v))}</td></tr>" for k, v in rows)
-        return f"<table>{body}</table>"
+        for label, path in (("output", self.output_path), ("html", self.html_path)):
+            if path and Path(path).is_file():
+                rows.append((label, Link(path, path)))
+        if self.error:
+            rows.append(("error", self.error_summary))
+        return html_record(rows, "aieng-job")
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        p.text(str(self))
 
     def __str__(self) -> str:
         lines = [

@@ -31,6 +31,7 @@ from . import records
 from .engine import AttemptContext, execute_attempt
 from .progress import Progress, resolve
 from .records import JobError, JobRecord, JobStatus, now_iso
+from .table import JobTable
 
 INJECTED_TAG = "aieng-injected"
 _ENV_PACKAGES = ("numpy", "pandas", "scikit-learn", "papermill", "mlflow", "aieng_nb")
@@ -644,11 +645,11 @@ def stop_job(job_id: str, *, wait: float = 15.0, workspace: Workspace | None = N
     return record
 
 
-def jobs(status: str | None = None, *, limit: int | None = None, workspace: Workspace | None = None) -> list[JobRecord]:
-    """Job records, newest first (``status`` filters: ``failed``, ``running`` ...)."""
+def jobs(status: str | None = None, *, limit: int | None = None, workspace: Workspace | None = None) -> JobTable:
+    """Job records, newest first (``status`` filters: ``failed``, ``running`` ...), as a table."""
     ws = workspace or current()
     records.recover_stale(ws)
-    return records.list_records(status, limit=limit, workspace=ws)
+    return JobTable(records.list_records(status, limit=limit, workspace=ws))
 
 
 def get_job(job_id: str, *, workspace: Workspace | None = None) -> JobRecord:

@@ -12,8 +12,12 @@ monitor = AiengArgumentParser(
     "monitor",
     description="Drift, data summary and model quality of CURRENT vs REFERENCE (notebook variables or snapshot:NAME).",
 )
-monitor.add_argument("--reference", "-r", required=True, help="variable name or snapshot:NAME[@VERSION]")
-monitor.add_argument("--current", "-c", required=True, help="variable name or snapshot:NAME[@VERSION]")
+monitor.add_argument(
+    "--reference", "-r", required=True, help="variable name, snapshot name or snapshot:NAME[@VERSION]"
+).completer = "frame"  # type: ignore[attr-defined]
+monitor.add_argument(
+    "--current", "-c", required=True, help="variable name, snapshot name or snapshot:NAME[@VERSION]"
+).completer = "frame"  # type: ignore[attr-defined]
 monitor.add_argument("--target", "-t", help="target column")
 monitor.add_argument("--prediction", "-p", help="prediction column")
 monitor.add_argument("--columns", help="comma-separated columns to test for drift (default: all shared)")
@@ -36,8 +40,8 @@ monitor.add_argument("--no-log", action="store_true", help="do not attach the re
 reports = AiengArgumentParser(
     "reports", description="Reports stored on a run (default: the active run, else recent runs)."
 )
-reports.add_argument("--run", dest="run_id", metavar="RUN_ID")
-reports.add_argument("--job", dest="job_id", metavar="JOB_ID", help="the reports of a job's run")
+reports.add_argument("--run", dest="run_id", metavar="RUN_ID").completer = "run"  # type: ignore[attr-defined]
+reports.add_argument("--job", dest="job_id", metavar="JOB_ID", help="the reports of a job's run").completer = "job"  # type: ignore[attr-defined]
 reports.add_argument("--kind", choices=["monitor", "explain", "fairness"])
 
 PARSERS = {"monitor": monitor, "reports": reports}

@@ -10,7 +10,7 @@ from .. import tracking
 from .parsing import AiengArgumentParser, parse_key_values
 
 start = AiengArgumentParser("start", description="Start a run; cells, params and metrics are captured until `end`.")
-start.add_argument("--experiment", "-e", help="experiment name (default: Default)")
+start.add_argument("--experiment", "-e", help="experiment name (default: Default)").completer = "experiment"  # type: ignore[attr-defined]
 start.add_argument("--name", "-n", help="run name (default: a random readable name)")
 start.add_argument("--tag", "-t", action="append", default=[], metavar="KEY=VALUE", help="tag (repeatable)")
 start.add_argument("--nested", action="store_true", help="start a child run of the active run")
@@ -19,7 +19,7 @@ end = AiengArgumentParser("end", description="End the active run.")
 end.add_argument("--status", "-s", default="finished", choices=["finished", "failed", "killed"])
 
 param = AiengArgumentParser("param", description="Record params: variable names or key=value pairs.")
-param.add_argument("items", nargs="+", metavar="NAME|KEY=VALUE")
+param.add_argument("items", nargs="+", metavar="NAME|KEY=VALUE").completer = "variable"  # type: ignore[attr-defined]
 
 status = AiengArgumentParser("status", description="The active run: id, params, last metrics, duration.")
 
@@ -29,7 +29,7 @@ seed.add_argument("value", type=int)
 track = AiengArgumentParser(
     "track", description="Cell magic: run the cell inside the active run, or inside a new run that ends with the cell."
 )
-track.add_argument("--experiment", "-e")
+track.add_argument("--experiment", "-e").completer = "experiment"  # type: ignore[attr-defined]
 track.add_argument("--name", "-n")
 track.add_argument("--tag", "-t", action="append", default=[], metavar="KEY=VALUE")
 
