@@ -241,7 +241,11 @@ class Report:
         return self.html()
 
     def __repr__(self) -> str:
-        verdict = ("passed" if self.checks else "no checks") if self.passed else f"FAILED ({', '.join(c.rule for c in self.failed_checks)})"
+        verdict = (
+            ("passed" if self.checks else "no checks")
+            if self.passed
+            else f"FAILED ({', '.join(c.rule for c in self.failed_checks)})"
+        )
         return f"<{type(self).__name__} {self.kind}: {verdict}>"
 
     def save_html(self, path: str | os.PathLike[str]) -> Path:
