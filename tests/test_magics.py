@@ -94,6 +94,28 @@ def test_track_inside_an_active_run_uses_it(shell):
     assert len(aieng.runs()) == 1
 
 
+def test_track_with_a_name_inside_an_active_run_is_a_child_run_that_ends_with_the_cell(shell):
+    magic(shell, "start --name outer")
+    outer = tracking.active_run().id
+    magic(shell, "track --name feature-eng", "import aieng_nb as aieng\naieng.log(rows=10.0, step=0)")
+    assert tracking.active_run().id == outer  # back in the outer run
+    child = {r.name: r for r in aieng.runs()}["feature-eng"]
+    assert child.status == "FINISHED" and child.metrics == {"rows": 10.0}
+    assert child.tags["mlflow.parentRunId"] == outer
+    magic(shell, "end")
+
+
+def test_monitor_reference_accepts_a_snapshot_name(shell):
+    import pandas as pd
+
+    aieng.snapshot(pd.DataFrame({"a": range(50)}), name="train")
+    shell.user_ns["scored_df"] = pd.DataFrame({"a": range(50)})
+    rep = magic(shell, "monitor --reference train --current scored_df --no-evidently --no-log")
+    assert rep.kind == "monitor" and rep.passed
+    with pytest.raises(UsageError, match="no variable or snapshot named 'nothing'"):
+        magic(shell, "monitor --reference nothing --current scored_df --no-evidently --no-log")
+
+
 def test_end_with_status_failed(shell):
     magic(shell, "start")
     magic(shell, "end --status failed")

@@ -48,15 +48,28 @@ PARSERS = {"monitor": monitor, "reports": reports}
 
 
 def _frame(ref: str, shell: Any, what: str) -> Any:
-    if ref.startswith("snapshot:"):
-        from ..monitoring import _resolve
+    """A notebook variable, ``snapshot:NAME[@VERSION]``, or a plain name: the variable if the notebook
+    has one, else the snapshot of that name."""
+    from .. import snapshots
+    from ..exceptions import NotFoundError
 
-        return _resolve(ref, {}, what)
+    if ref.startswith("snapshot:"):
+        name = ref[len("snapshot:") :]
+        if not name:
+            raise UsageError(f"%aieng monitor: --{what} snapshot: needs a name, e.g. snapshot:train@2")
+        return snapshots.load(name)
     name = ref[4:] if ref.startswith("var:") else ref
     ns = shell.user_ns if shell is not None else {}
-    if name not in ns:
-        raise UsageError(f"%aieng monitor: no variable {name!r} in the notebook for --{what}")
-    return ns[name]
+    if name in ns:
+        return ns[name]
+    if not ref.startswith("var:"):
+        try:
+            return snapshots.load(name)
+        except NotFoundError:
+            pass
+    raise UsageError(
+        f"%aieng monitor: no variable or snapshot named {name!r} for --{what} (aieng.snapshots() lists snapshots)"
+    )
 
 
 def run(sub: str, line: str, cell: str | None, shell: Any) -> Any:

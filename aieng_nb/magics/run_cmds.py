@@ -27,7 +27,9 @@ seed = AiengArgumentParser("seed", description="Seed random, numpy and torch (if
 seed.add_argument("value", type=int)
 
 track = AiengArgumentParser(
-    "track", description="Cell magic: run the cell inside the active run, or inside a new run that ends with the cell."
+    "track",
+    description="Cell magic: run the cell inside the active run, or inside a new run that ends with the cell "
+    "(with --name/--experiment/--tag while a run is active: a child run of it).",
 )
 track.add_argument("--experiment", "-e").completer = "experiment"  # type: ignore[attr-defined]
 track.add_argument("--name", "-n")
@@ -88,12 +90,11 @@ def _track(args: Any, cell: str | None, shell: Any) -> Any:
         raise UsageError("track is a cell magic: put %%aieng track at the top of a cell")
     tags = _tags(args.tag)
     active = tracking.active_run() is not None
-    if active and (args.name or args.experiment or tags):
-        raise UsageError("a run is already active; %%aieng track runs the cell in it (drop --name/--experiment/--tag)")
     body, last = _compile(shell, cell)  # a syntax error fails here, before any run exists
-    if active:
+    if active and not (args.name or args.experiment or tags):
         return _execute(shell, body, last)
-    tracking.start_run(name=args.name, experiment=args.experiment, tags=tags)
+    # no run yet, or a named one asked for while a run is active: a (child) run that ends with the cell
+    tracking.start_run(name=args.name, experiment=args.experiment, tags=tags, nested=active)
     try:
         value = _execute(shell, body, last)
     except BaseException:
