@@ -178,11 +178,17 @@ class JobRecord:
         p.text(str(self))
 
     def __str__(self) -> str:
+        return self.describe()
+
+    def describe(self, parameters: dict[str, Any] | None = None) -> str:
+        """The record as aligned text; ``parameters``: show these (e.g. the effective ones, defaults
+        included) instead of the ones given at submission."""
+        shown = self.parameters if parameters is None else parameters
         lines = [
             f"job        {self.job_id}",
             f"status     {self.status}" + ("  (checks failed)" if self.checks_failed else ""),
             f"notebook   {self.notebook}",
-            f"parameters {json.dumps(self.parameters, default=str)}",
+            f"parameters {json.dumps(shown, default=str)}",
             f"attempts   {self.attempts}/{self.max_attempts}",
             f"executor   {self.executor}" + (f" ({self.executor_address})" if self.executor_address else ""),
             f"duration   {self.duration_s:.2f}s" if self.duration_s is not None else "duration",

@@ -33,7 +33,7 @@ monitor.add_argument("--no-evidently", action="store_true", help="skip the inter
 monitor.add_argument(
     "--no-evidently-html",
     action="store_true",
-    help="run Evidently (evidently.json) but do not attach its ~3.5 MB HTML",
+    help="run Evidently (evidently.json) but do not attach its HTML (about 5.7 MB)",
 )
 monitor.add_argument("--no-log", action="store_true", help="do not attach the report to the active run")
 
