@@ -9,7 +9,9 @@ a server (the demo's ``mlflow ui`` command is opened in a browser by test_mlflow
 
 from __future__ import annotations
 
+import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -68,6 +70,12 @@ def test_every_readme_example_runs_in_order(shell, tmp_path, python_env, workspa
     shutil.copytree(ROOT / "notebooks", tmp_path / "notebooks")
     shell.run_line_magic("unload_ext", "aieng_nb")  # the README loads it itself
     env = {**python_env, "PYTHONPATH": str(ROOT)}
+    if shutil.which("aieng", path=env["PATH"]) is None:  # not installed as a console script here
+        shim = tmp_path / "bin" / "aieng"
+        shim.parent.mkdir()
+        shim.write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} -m aieng_nb.cli "$@"\n')
+        shim.chmod(0o755)
+        env["PATH"] = f"{shim.parent}{os.pathsep}{env['PATH']}"
     ran = []
     for block in readme_blocks((ROOT / "README.md").read_text()):
         if block.skip or block.lang == "text":
