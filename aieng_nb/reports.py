@@ -38,6 +38,7 @@ from typing import Any
 
 from .checks import CheckResult
 from .exceptions import NoActiveRunError, NotFoundError, ValidationError
+from .rendering import Link
 
 REPORT_TAG_PREFIX = "aieng.report."
 CHECKS_TAG = "aieng.checks"
@@ -371,6 +372,7 @@ class ReportEntry:
     failed: list[str]
     path: str
     checks: int | None = None  # how many checks it ran (None: stored before this was recorded)
+    html_file: str | None = None  # the local report.html when the run's artifacts are on this machine
 
     @property
     def result(self) -> str:
@@ -388,11 +390,11 @@ class ReportList(list):
 
     COLUMNS = ("run", "report", "kind", "result", "failed checks", "created (UTC)", "artifacts")
 
-    def rows(self) -> list[list[str]]:
+    def rows(self) -> list[list[Any]]:
         return [
             [
                 e.run_id[:12],
-                e.name,
+                Link(e.name, e.html_file) if e.html_file else e.name,
                 e.kind,
                 e.result,
                 ", ".join(e.failed),
@@ -405,14 +407,16 @@ class ReportList(list):
     def __str__(self) -> str:
         from .textutil import text_table
 
-        return text_table(self.COLUMNS, self.rows()) if self else "no reports"
+        return text_table(self.COLUMNS, [[str(c) for c in row] for row in self.rows()]) if self else "no reports"
 
     def _repr_html_(self) -> str:
         if not self:
             return '<div class="aieng-rep muted">no reports</div>'
+        from .rendering import html_table
+
         return (
-            f'<div class="aieng-rep"><style>{_CSS}</style>'
-            + table_html(list(self.COLUMNS), self.rows(), [not e.passed for e in self])
+            '<div class="aieng-rep">'
+            + html_table(list(self.COLUMNS), self.rows(), [not e.passed for e in self], css_class="aieng-reports")
             + "</div>"
         )
 
@@ -446,6 +450,16 @@ def _entries_from_tags(run_id: str, tags: dict[str, str]) -> list[ReportEntry]:
     return out
 
 
+def _local_artifacts(artifact_uri: str) -> Path | None:
+    """The run's artifact folder when it is on this machine (a ``file:`` URI)."""
+    from urllib.parse import unquote, urlparse
+
+    parsed = urlparse(artifact_uri or "")
+    if parsed.scheme not in ("file", ""):
+        return None
+    return Path(unquote(parsed.path)) if parsed.path else None
+
+
 def list_reports(run_id: str | None = None, *, kind: str | None = None, last: int = 50) -> ReportList:
     """Reports stored on a run (default: the active run, else the ``last`` most recent runs), oldest first.
 
@@ -466,7 +480,12 @@ def list_reports(run_id: str | None = None, *, kind: str | None = None, last: in
             if run_id is not None:
                 raise
             continue
-        entries.extend(_entries_from_tags(record.run_id, dict(record.tags or {})))
+        found = _entries_from_tags(record.run_id, dict(record.tags or {}))
+        local = _local_artifacts(record.artifact_uri)
+        for entry in found:
+            html_file = local / entry.path / "report.html" if local is not None else None
+            entry.html_file = str(html_file) if html_file is not None and html_file.is_file() else None
+        entries.extend(found)
     if kind:
         entries = [e for e in entries if e.kind == kind]
     return ReportList(sorted(entries, key=lambda e: (e.created, e.name)))

@@ -301,5 +301,6 @@ def test_audit_subcommand(shell, capsys):
     capsys.readouterr()
     magic(shell, "audit verify")
     assert capsys.readouterr().out.startswith("OK: 2 entries")
-    magic(shell, "audit list --event run.")
-    assert "run.start" in capsys.readouterr().out
+    listing = magic(shell, "audit list --event run.")
+    assert "run.start" in str(listing) and "<table" in listing._repr_html_()
+    assert [e["event"] for e in listing] == ["run.start", "run.end"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import audit
+from ..rendering import Listing
 from .parsing import AiengArgumentParser
 
 parser = AiengArgumentParser("audit", description="Verify or list the audit trail.")
@@ -22,6 +23,21 @@ def run(sub: str, line: str, cell: str | None, shell: Any) -> Any:
         result = audit.verify()
         print(result)
         return None
-    rows = audit.entries(args.event, run_id=args.run, limit=args.last)
-    print(audit.table(rows))
-    return None
+    return AuditListing(audit.entries(args.event, run_id=args.run, limit=args.last))
+
+
+class AuditListing(Listing):
+    """Audit entries as a table (HTML in Jupyter, text elsewhere)."""
+
+    headers = ["seq", "time", "event", "actor", "data"]
+    empty = "no audit entries"
+
+    def row(self, e: dict[str, Any]) -> list[Any]:
+        import json
+        import time
+
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e["ts"]))
+        return [e["seq"], when, e["event"], e["actor"], json.dumps(e["data"], default=str)[:80]]
+
+    def to_dicts(self) -> list[dict[str, Any]]:
+        return list(self)
