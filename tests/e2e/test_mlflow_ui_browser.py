@@ -88,6 +88,7 @@ def mlflow_ui(workspace, python_env, tmp_path):
         log.close()
 
 
+@pytest.mark.timeout(900)  # mlflow ui took 75-200 s to start on a loaded 2-core machine
 def test_the_runs_table_opens_and_shows_the_notebook_as_source(tmp_path, monkeypatch, workspace, mlflow_ui):
     from playwright.sync_api import sync_playwright
 

@@ -66,6 +66,7 @@ def test_the_readme_has_examples_and_skips_only_installs_and_servers():
     assert all("pip install" in b.code or " ui " in b.code for b in skipped), [b.line for b in skipped]
 
 
+@pytest.mark.timeout(2400)  # two real jobs with reports, Evidently, explain: minutes on a loaded machine
 def test_every_readme_example_runs_in_order(shell, tmp_path, python_env, workspace):
     shutil.copytree(ROOT / "notebooks", tmp_path / "notebooks")
     shell.run_line_magic("unload_ext", "aieng_nb")  # the README loads it itself
