@@ -103,3 +103,12 @@ def test_reports_without_checks_are_listed_as_no_checks(shell):
     assert [e.result for e in listing] == ["no checks", "passed", "FAILED"]
     assert "no checks" in str(listing) and "no checks" in listing._repr_html_()
     assert "no checks" in repr(Report("explain", "E"))
+
+
+def test_job_params_is_a_table(shell, tmp_path):
+    nb = write_notebook(tmp_path / "p.ipynb", ["print(lr)"], parameters="lr = 0.1  # learning rate\ndepth = 6")
+    listing = shell.run_line_magic("aieng", f"job params {nb}")
+    assert [p.name for p in listing] == ["lr", "depth"]
+    assert "learning rate" in str(listing) and "<table" in listing._repr_html_()
+    empty = shell.run_line_magic("aieng", f"job params {write_notebook(tmp_path / 'e.ipynb', ['x = 1'])}")
+    assert str(empty).startswith("no parameters cell")

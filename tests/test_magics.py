@@ -112,7 +112,7 @@ def test_monitor_reference_accepts_a_snapshot_name(shell):
     shell.user_ns["scored_df"] = pd.DataFrame({"a": range(50)})
     rep = magic(shell, "monitor --reference train --current scored_df --no-evidently --no-log")
     assert rep.kind == "monitor" and rep.passed
-    with pytest.raises(UsageError, match="no variable or snapshot named 'nothing'"):
+    with pytest.raises(UsageError, match="no variable 'nothing' in the notebook and no snapshot"):
         magic(shell, "monitor --reference nothing --current scored_df --no-evidently --no-log")
 
 

@@ -9,6 +9,7 @@ import argparse
 from typing import Any
 
 from ..jobs.records import JobStatus
+from ..rendering import Listing
 from .parsing import AiengArgumentParser, parse_key_values
 
 job = AiengArgumentParser("job", description="Run notebooks as tracked jobs: job run|list|show|stop|params ...")
@@ -131,14 +132,19 @@ def run(sub: str, line: str, cell: str | None, shell: Any) -> Any:
         return runner.get_job(args.job_id)
     if head.action == "stop":
         return runner.stop_job(args.job_id)
-    from ..cli.output import text_table
     from ..jobs.params import notebook_parameters
 
-    found = notebook_parameters(args.notebook)
-    print(
-        text_table(["name", "type", "default", "help"], [[p.name, p.type_name, repr(p.default), p.help] for p in found])
-    )
-    return None
+    return ParamListing(notebook_parameters(args.notebook))
+
+
+class ParamListing(Listing):
+    """The parameters a notebook declares, as a table."""
+
+    headers = ["name", "type", "default", "help"]
+    empty = "no parameters cell (tag a code cell 'parameters')"
+
+    def row(self, p: Any) -> list[Any]:
+        return [p.name, p.type_name, repr(p.default), p.help]
 
 
 def _submit(args: Any, values: dict[str, Any], options: dict[str, Any], shell: Any) -> Any:

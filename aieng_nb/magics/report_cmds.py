@@ -68,7 +68,8 @@ def _frame(ref: str, shell: Any, what: str) -> Any:
         except NotFoundError:
             pass
     raise UsageError(
-        f"%aieng monitor: no variable or snapshot named {name!r} for --{what} (aieng.snapshots() lists snapshots)"
+        f"%aieng monitor: no variable {name!r} in the notebook and no snapshot of that name for --{what}"
+        " (aieng.snapshots() lists snapshots)"
     )
 
 
