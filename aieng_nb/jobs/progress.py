@@ -53,7 +53,7 @@ class TextProgress(Progress):
 
     def job_finished(self, record: Any) -> None:
         if self.cells:
-            self._write(f"[{final_line(record)}]", final=True)
+            self._write(f"[job {record.job_id}] {outcome(record)}", final=True)
 
     def sweep(self, done: int, total: int, record: Any | None = None) -> None:
         status = f" (last: {record.job_id} {record.status})" if record is not None else ""
@@ -80,15 +80,18 @@ def live_line(record: Any) -> str:
 
 
 def final_line(record: Any) -> str:
-    """The one line that says how a job ended: status, duration, the error or the failed checks.
+    """The one line that says how a job ended: its status, then the error or the failed checks.
 
     >>> from aieng_nb.jobs.records import JobRecord
     >>> final_line(JobRecord("j1", "nb.ipynb", status="COMPLETED", duration_s=2.5))
-    'job j1: COMPLETED in 2.5s'
+    'job j1: COMPLETED'
     """
-    text = f"job {record.job_id}: {record.status}"
-    if record.duration_s is not None:
-        text += f" in {record.duration_s:.1f}s"
+    return f"job {record.job_id}: {outcome(record)}"
+
+
+def outcome(record: Any) -> str:
+    """``COMPLETED``, ``FAILED: cell 2: ValueError: boom``, ``COMPLETED, checks failed: drift_share > 0.3``."""
+    text = str(record.status)
     if record.error:
         text += f": {record.error_summary}"
     if record.checks_failed:
