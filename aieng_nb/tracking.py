@@ -514,6 +514,10 @@ def runs(
             raise ValidationError(f"unknown status {status!r}; use running, finished, failed or killed")
     flush()
     ws = current()
+    if ws.is_local and not ws.mlflow_db.exists():  # nothing tracked yet: reading creates no store
+        if experiment:
+            raise NotFoundError(f"no experiment {experiment!r} (nothing has been tracked in this workspace yet)")
+        return RunTable([])
     lifecycle.recover(ws)
     if metrics is not None and (isinstance(metrics, str) or not all(isinstance(m, str) and m for m in metrics)):
         raise ValidationError(f"metrics must be a list of metric names, got {metrics!r}")

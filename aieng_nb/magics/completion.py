@@ -8,7 +8,7 @@ suppresses every other matcher, so no Python builtins or keywords are offered th
 An argument says what it takes with a ``completer`` attribute (argcomplete's convention):
 ``parser.add_argument("run_id").completer = "run"``. Kinds: ``run``, ``job``, ``snapshot``,
 ``snapshot_ref``, ``notebook``, ``path``, ``variable``, ``frame`` (a variable or ``snapshot:NAME``),
-``experiment``.
+``experiment``, ``executor``, ``job_status``, ``subcommand``.
 """
 
 from __future__ import annotations
@@ -42,7 +42,11 @@ def split_line(text: str) -> tuple[list[str], str]:
 def _subparsers(sub: str) -> dict[str, argparse.ArgumentParser]:
     from .router import load
 
-    return dict(getattr(load(sub), "SUBPARSERS", {}).get(sub, {}))
+    module = load(sub)
+    nested = getattr(module, "SUBPARSERS", {}).get(sub)
+    if nested is None:  # parsers that parse an action's rest with another parser say so themselves
+        nested = getattr(module.PARSERS.get(sub), "subparsers", None) or {}
+    return dict(nested)
 
 
 def _parser(sub: str) -> argparse.ArgumentParser | None:
@@ -250,6 +254,12 @@ def executors(prefix: str, shell: Any) -> list[str]:
     return registry.names()
 
 
+def job_statuses(prefix: str, shell: Any) -> list[str]:
+    from ..jobs.records import JobStatus
+
+    return [s.lower() for s in JobStatus.ALL]
+
+
 def subcommands(prefix: str, shell: Any) -> list[str]:
     from .router import SUBCOMMANDS
 
@@ -258,6 +268,7 @@ def subcommands(prefix: str, shell: Any) -> list[str]:
 
 _KINDS: dict[str, Callable[[str, Any], Iterable[str]]] = {
     "executor": executors,
+    "job_status": job_statuses,
     "subcommand": subcommands,
     "run": run_ids,
     "job": job_ids,

@@ -5,21 +5,22 @@ from __future__ import annotations
 from typing import Any
 
 from .. import lifecycle, tracking
+from ..argtypes import ident, positive_int
 from .parsing import AiengArgumentParser
 
 runs = AiengArgumentParser("runs", description="List runs, newest first.")
 runs.add_argument("--experiment", "-e").completer = "experiment"  # type: ignore[attr-defined]
-runs.add_argument("--last", "-l", type=int, default=20, help="how many (default 20)")
+runs.add_argument("--last", "-l", type=positive_int, default=20, help="how many (default 20)")
 runs.add_argument("--status", "-s", choices=["running", "finished", "failed", "killed", "scheduled"])
 runs.add_argument(
     "--metrics", "-m", metavar="A,B", help="metric columns, comma-separated (default: own metrics, then reports)"
 )
 
 show = AiengArgumentParser("show", description="One run: params, metrics, tags, artifacts.")
-show.add_argument("run_id", metavar="RUN_ID").completer = "run"  # type: ignore[attr-defined]
+show.add_argument("run_id", metavar="RUN_ID", type=ident).completer = "run"  # type: ignore[attr-defined]
 
 compare = AiengArgumentParser("compare", description="Params and final metrics of runs side by side.")
-compare.add_argument("run_ids", nargs="+", metavar="RUN_ID").completer = "run"  # type: ignore[attr-defined]
+compare.add_argument("run_ids", nargs="+", metavar="RUN_ID", type=ident).completer = "run"  # type: ignore[attr-defined]
 
 recover = AiengArgumentParser("recover", description="Recover runs whose kernel died: replay metrics, mark KILLED.")
 

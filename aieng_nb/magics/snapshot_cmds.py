@@ -6,6 +6,7 @@ from typing import Any
 
 from IPython.core.error import UsageError
 
+from ..argtypes import ident
 from .parsing import AiengArgumentParser
 
 snapshot = AiengArgumentParser(
@@ -21,21 +22,27 @@ snapshot.add_argument(
 )
 snapshot.add_argument("--full-scan", action="store_true", help="scan every row for PII (default samples big frames)")
 snapshot.add_argument("--path", action="store_true", help="VAR is a file or folder path, not a variable")
+snapshot.add_argument(
+    "--contract", metavar="REF", help="data contract to validate against (default: contracts/NAME.yaml)"
+)
+snapshot.add_argument(
+    "--contract-policy", choices=["warn", "block", "allow"], help="contract policy (default: the contract's, else warn)"
+)
 
 snapshots = AiengArgumentParser("snapshots", description="List snapshot names, versions, hashes, shapes, sizes, users.")
 snapshots.add_argument("name", nargs="?", metavar="NAME", help="only this name's versions").completer = "snapshot"  # type: ignore[attr-defined]
 snapshots.add_argument(
-    "--show", metavar="REF", help="one snapshot's profile and PII findings (NAME@VERSION or hash)"
+    "--show", metavar="REF", type=ident, help="one snapshot's profile and PII findings (NAME@VERSION or hash)"
 ).completer = "snapshot_ref"  # type: ignore[attr-defined]
 snapshots.add_argument(
-    "--rm", metavar="REF", help="delete a name or one version (NAME@VERSION); --gc frees the data"
+    "--rm", metavar="REF", type=ident, help="delete a name or one version (NAME@VERSION); --gc frees the data"
 ).completer = "snapshot_ref"  # type: ignore[attr-defined]
 snapshots.add_argument("--gc", action="store_true", help="remove objects no name or run references")
 snapshots.add_argument("--dry-run", action="store_true", help="with --gc: only list what would go")
 
 diff = AiengArgumentParser("diff", description="Compare two snapshots: schema, rows, per-column stats, drift flags.")
-diff.add_argument("a", metavar="REF_A", help="e.g. train@1").completer = "snapshot_ref"  # type: ignore[attr-defined]
-diff.add_argument("b", metavar="REF_B", help="e.g. train@2").completer = "snapshot_ref"  # type: ignore[attr-defined]
+diff.add_argument("a", metavar="REF_A", type=ident, help="e.g. train@1").completer = "snapshot_ref"  # type: ignore[attr-defined]
+diff.add_argument("b", metavar="REF_B", type=ident, help="e.g. train@2").completer = "snapshot_ref"  # type: ignore[attr-defined]
 
 PARSERS = {"snapshot": snapshot, "snapshots": snapshots, "diff": diff}
 
@@ -60,6 +67,8 @@ def run(sub: str, line: str, cell: str | None, shell: Any) -> Any:
             name=args.name or (None if args.path else args.var),
             pii=args.pii,
             pii_scan="full" if args.full_scan else "auto",
+            contract=args.contract,
+            contract_policy=args.contract_policy,
         )
     if sub == "snapshots":
         if args.show:
