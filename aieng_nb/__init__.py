@@ -55,6 +55,12 @@ _LAZY: dict[str, str] = {
     "explain": "explain",
     "fairness": "fairness",
     "reports": "reports",
+    # training capture (aieng.training is the training package, callable: aieng.training(model, ...)
+    # gives a session, like aieng.jobs); aieng.watch(run_id) is the live monitor
+    "training": "training",
+    "load_checkpoint": "training.session",
+    "TrainingRecord": "training.records",
+    "watch": "widgets.training_monitor",
 }
 
 __all__ = ["__version__", "load_ipython_extension", "unload_ipython_extension", *_LAZY]
@@ -85,3 +91,13 @@ def unload_ipython_extension(ipython: Any) -> None:
     from .ipython_ext import unload
 
     unload(ipython)
+
+
+def _jupyter_server_extension_points() -> list[dict[str, str]]:
+    """Jupyter server extension: the REST API of the sidebar panel (``aieng_nb.server``)."""
+    return [{"module": "aieng_nb.server"}]
+
+
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """JupyterLab extension: the sidebar panel (built into ``aieng_nb/labextension``)."""
+    return [{"src": "labextension", "dest": "aieng-nb"}]

@@ -34,6 +34,8 @@ SUBCOMMANDS: dict[str, str] = {
     "contracts": "contract_cmds",
     "validate": "contract_cmds",
     "help": "help_cmd",
+    "train": "train_cmd",
+    "watch": "watch_cmd",
 }
 
 
