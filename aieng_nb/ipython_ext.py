@@ -61,35 +61,30 @@ class CellCapture:
                 )
 
     def on_end(self, run: tracking.Run) -> None:
-        """At end_run: close the cell log and attach the notebook file when Jupyter tells us its path."""
+        """At end_run: close the cell log and attach the notebook (asking the frontend to save it
+        first when one listens; rebuilt from the executed cells when the disk copy is older)."""
         fh = self._files.pop(run.id, None)
         if fh is not None:
             fh.close()
         if not config.get("capture_notebook"):
             return
         from .capture import notebook_path
+        from .notebook_capture import capture_notebook, read_cells
 
-        path = notebook_path(self.shell.user_ns)
-        if path is None:
-            run.store.log_batch(run.id, tags={"aieng.notebook": "unknown"})
-            return
-        run.store.log_artifact(run.id, str(path), "aieng/notebook")
-        run.store.log_batch(run.id, tags={"aieng.notebook": str(path)})
-
-
-def complete(shell: Any, event: Any) -> list[str]:
-    """Tab completion: subcommands after ``%aieng``, then that subcommand's options."""
-    from .magics.router import SUBCOMMANDS, load
-
-    words = event.line.split()
-    typing_first = len(words) == 1 or (len(words) == 2 and not event.line.endswith(" "))
-    if typing_first:
-        return sorted(SUBCOMMANDS)
-    try:
-        parser = load(words[1]).PARSERS[words[1]]
-    except Exception:
-        return []
-    return sorted(opt for action in parser._actions for opt in action.option_strings)
+        link = getattr(self.shell, "_aieng_frontend", None)
+        result = capture_notebook(
+            notebook_path(self.shell.user_ns),
+            read_cells(run.cells_path),
+            save=link.request_save if link is not None else None,
+        )
+        try:
+            for local, folder in result.files:
+                run.store.log_artifact(run.id, local, folder)
+            run.store.log_batch(run.id, tags=result.tags)
+        finally:
+            result.close()
+        if result.warning:
+            warnings.warn(result.warning, UserWarning, stacklevel=1)
 
 
 def load(shell: Any) -> None:
@@ -103,9 +98,17 @@ def load(shell: Any) -> None:
     shell.events.register("pre_run_cell", capture.pre_run_cell)
     shell.events.register("post_run_cell", capture.post_run_cell)
     tracking.end_hooks.append(capture.on_end)
-    shell.set_hook("complete_command", complete, str_key="%aieng")
-    shell.set_hook("complete_command", complete, str_key="%%aieng")
+    from .magics.completion import make_matcher
+
+    matcher = make_matcher(shell)
+    shell.Completer.custom_matchers.append(matcher)
     shell._aieng_capture = capture
+    shell._aieng_matcher = matcher
+    from .frontend_comm import FrontendLink
+
+    link = FrontendLink()
+    if link.register(shell):
+        shell._aieng_frontend = link
 
 
 def unload(shell: Any) -> None:
@@ -116,4 +119,11 @@ def unload(shell: Any) -> None:
     shell.events.unregister("post_run_cell", capture.post_run_cell)
     if capture.on_end in tracking.end_hooks:
         tracking.end_hooks.remove(capture.on_end)
+    link = getattr(shell, "_aieng_frontend", None)
+    if link is not None:
+        link.unregister(shell)
+        del shell._aieng_frontend
+    matcher = getattr(shell, "_aieng_matcher", None)
+    if matcher in shell.Completer.custom_matchers:
+        shell.Completer.custom_matchers.remove(matcher)
     del shell._aieng_capture

@@ -101,16 +101,48 @@ class RunRecord:
         return "<div class='aieng-run'>" + "".join(parts) + "</div>"
 
 
+# metrics that reports attach to a run (``monitor.drift_share``...) and MLflow's system metrics
+REPORT_METRIC_PREFIXES = ("monitor.", "explain.", "fairness.")
+SYSTEM_METRIC_PREFIX = "system/"
+
+
+def metric_order(key: str) -> tuple[int, str]:
+    """The run's own metrics first (accuracy, loss...), report summaries after, system metrics last."""
+    if key.startswith(SYSTEM_METRIC_PREFIX):
+        return (2, key)
+    if key.startswith(REPORT_METRIC_PREFIXES):
+        return (1, key)
+    return (0, key)
+
+
 class RunTable(list):  # list[RunRecord]
-    """A list of runs that prints as a table and renders as HTML in Jupyter."""
+    """A list of runs that prints as a table and renders as HTML in Jupyter.
+
+    The metrics column shows the run's own logged metrics first, then report summaries; set
+    ``metric_names`` (``aieng.runs(metrics=["accuracy", "f1"])``, ``%aieng runs --metrics a,b``) to
+    choose the metrics, one column each.
+    """
 
     columns = ("run_id", "name", "experiment", "status", "started", "duration")
+    max_metrics = 4
+
+    def __init__(self, items: Any = (), metric_names: list[str] | None = None) -> None:
+        super().__init__(items)
+        self.metric_names = list(metric_names) if metric_names else None
+
+    def headers(self) -> list[str]:
+        return [*self.columns, *(self.metric_names or ["metrics"])]
 
     def _rows(self) -> list[list[str]]:
         rows = []
         for r in self:
-            metrics = ", ".join(f"{k}={format_value(v)}" for k, v in sorted(r.metrics.items())[:4])
-            rows.append([r.run_id[:12], r.name, r.experiment, r.status, format_time(r.start_time), r.duration, metrics])
+            base = [r.run_id[:12], r.name, r.experiment, r.status, format_time(r.start_time), r.duration]
+            if self.metric_names:
+                base += [format_value(r.metrics[k]) if k in r.metrics else "" for k in self.metric_names]
+            else:
+                keys = sorted(r.metrics, key=metric_order)[: self.max_metrics]
+                base.append(", ".join(f"{k}={format_value(r.metrics[k])}" for k in keys))
+            rows.append(base)
         return rows
 
     def __str__(self) -> str:
@@ -118,18 +150,18 @@ class RunTable(list):  # list[RunRecord]
 
         if not self:
             return "no runs"
-        return text_table([*self.columns, "metrics"], self._rows())
+        return text_table(self.headers(), self._rows())
 
     def _repr_pretty_(self, p: Any, cycle: bool) -> None:
         p.text(str(self))
 
     def _repr_html_(self) -> str:
-        esc = html.escape
+        from .rendering import html_table
+
         if not self:
-            return "<p>no runs</p>"
-        head = "".join(f"<th>{esc(c)}</th>" for c in (*self.columns, "metrics"))
-        body = "".join("<tr>" + "".join(f"<td>{esc(v)}</td>" for v in row) + "</tr>" for row in self._rows())
-        return f"<table class='aieng-runs'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+            return "<p><em>no runs</em></p>"
+        bad = [r.status in ("FAILED", "KILLED") for r in self]
+        return html_table(self.headers(), self._rows(), bad, css_class="aieng-runs")
 
     def to_dicts(self) -> list[dict[str, Any]]:
         return [r.to_dict() for r in self]

@@ -40,6 +40,7 @@ from typing import Any
 from . import report_tasks
 from .checks import CheckResult
 from .exceptions import NoActiveRunError, NotFoundError, ValidationError
+from .rendering import Link
 from .report_tasks import Attachments
 
 REPORT_TAG_PREFIX = "aieng.report."
@@ -270,7 +271,11 @@ class Report:
         return self.html()
 
     def __repr__(self) -> str:
-        verdict = "passed" if self.passed else f"FAILED ({', '.join(c.rule for c in self.failed_checks)})"
+        verdict = (
+            ("passed" if self.checks else "no checks")
+            if self.passed
+            else f"FAILED ({', '.join(c.rule for c in self.failed_checks)})"
+        )
         return f"<{type(self).__name__} {self.kind}: {verdict}>"
 
     def save_html(self, path: str | os.PathLike[str]) -> Path:
@@ -346,12 +351,13 @@ def attach(report: Report, run_id: str | None = None) -> str:
         "created": round(report.created, 3),
         "title": report.title,
         "failed": [c.rule for c in report.failed_checks],
+        "checks": len(report.checks),
     }
     tags = {REPORT_TAG_PREFIX + name: json.dumps(index, sort_keys=True)[:5000]}
     # the run's overall verdict: failed once any attached report failed a check
     if not report.passed:
         tags[CHECKS_TAG] = "failed"
-    elif (tracking.get_run(rid).tags or {}).get(CHECKS_TAG) != "failed":
+    elif report.checks and (tracking.get_run(rid).tags or {}).get(CHECKS_TAG) != "failed":
         tags[CHECKS_TAG] = "passed"
     tracking.set_tags(tags, run_id=rid)
     data = {
@@ -418,6 +424,15 @@ class ReportEntry:
     title: str
     failed: list[str]
     path: str
+    checks: int | None = None  # how many checks it ran (None: stored before this was recorded)
+    html_file: str | None = None  # the local report.html when the run's artifacts are on this machine
+
+    @property
+    def result(self) -> str:
+        """``passed``, ``FAILED`` or ``no checks`` (what the report's own heading says)."""
+        if not self.passed:
+            return "FAILED"
+        return "no checks" if self.checks == 0 else "passed"
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -428,13 +443,13 @@ class ReportList(list):
 
     COLUMNS = ("run", "report", "kind", "result", "failed checks", "created (UTC)", "artifacts")
 
-    def rows(self) -> list[list[str]]:
+    def rows(self) -> list[list[Any]]:
         return [
             [
                 e.run_id[:12],
-                e.name,
+                Link(e.name, e.html_file) if e.html_file else e.name,
                 e.kind,
-                "passed" if e.passed else "FAILED",
+                e.result,
                 ", ".join(e.failed),
                 time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(e.created)),
                 e.path,
@@ -445,14 +460,16 @@ class ReportList(list):
     def __str__(self) -> str:
         from .textutil import text_table
 
-        return text_table(self.COLUMNS, self.rows()) if self else "no reports"
+        return text_table(self.COLUMNS, [[str(c) for c in row] for row in self.rows()]) if self else "no reports"
 
     def _repr_html_(self) -> str:
         if not self:
             return '<div class="aieng-rep muted">no reports</div>'
+        from .rendering import html_table
+
         return (
-            f'<div class="aieng-rep"><style>{_CSS}</style>'
-            + table_html(list(self.COLUMNS), self.rows(), [not e.passed for e in self])
+            '<div class="aieng-rep">'
+            + html_table(list(self.COLUMNS), self.rows(), [not e.passed for e in self], css_class="aieng-reports")
             + "</div>"
         )
 
@@ -480,9 +497,20 @@ def _entries_from_tags(run_id: str, tags: dict[str, str]) -> list[ReportEntry]:
                 str(info.get("title", "")),
                 list(info.get("failed", [])),
                 f"{ARTIFACT_ROOT}/{name}",
+                int(info["checks"]) if isinstance(info.get("checks"), int) else None,
             )
         )
     return out
+
+
+def _local_artifacts(artifact_uri: str) -> Path | None:
+    """The run's artifact folder when it is on this machine (a ``file:`` URI)."""
+    from urllib.parse import unquote, urlparse
+
+    parsed = urlparse(artifact_uri or "")
+    if parsed.scheme not in ("file", ""):
+        return None
+    return Path(unquote(parsed.path)) if parsed.path else None
 
 
 def list_reports(run_id: str | None = None, *, kind: str | None = None, last: int = 50) -> ReportList:
@@ -505,7 +533,12 @@ def list_reports(run_id: str | None = None, *, kind: str | None = None, last: in
             if run_id is not None:
                 raise
             continue
-        entries.extend(_entries_from_tags(record.run_id, dict(record.tags or {})))
+        found = _entries_from_tags(record.run_id, dict(record.tags or {}))
+        local = _local_artifacts(record.artifact_uri)
+        for entry in found:
+            html_file = local / entry.path / "report.html" if local is not None else None
+            entry.html_file = str(html_file) if html_file is not None and html_file.is_file() else None
+        entries.extend(found)
     if kind:
         entries = [e for e in entries if e.kind == kind]
     return ReportList(sorted(entries, key=lambda e: (e.created, e.name)))

@@ -234,14 +234,7 @@ def start_run(
     exp_name = experiment or (parent.experiment if parent else DEFAULT_EXPERIMENT)
     exp_id = store.get_or_create_experiment(exp_name)
     run_name = name or random_run_name()
-    in_kernel = "ipykernel" in sys.modules
-    system_tags = {
-        "mlflow.user": user_name(),
-        "mlflow.source.type": "NOTEBOOK" if in_kernel else "LOCAL",
-        "mlflow.source.name": os.environ.get("AIENG_NOTEBOOK_PATH")
-        or (sys.argv[0] if sys.argv and sys.argv[0] else "<interactive>"),
-        "aieng.pid": str(os.getpid()),
-    }
+    system_tags = {"mlflow.user": user_name(), **_source_tags(), "aieng.pid": str(os.getpid())}
     if parent is not None:
         system_tags["mlflow.parentRunId"] = parent.id
     run_id = store.create_run(exp_id, run_name, {**system_tags, **clean_tags}, int(time.time() * 1000))
@@ -269,6 +262,19 @@ def start_run(
         thread.start()
         run.background.append(thread)
     return run
+
+
+def _source_tags() -> dict[str, str]:
+    """MLflow's Source column: the notebook when we know it (not ``ipykernel_launcher.py``), else the script."""
+    from .capture import notebook_path
+
+    main = sys.modules.get("__main__")
+    notebook = notebook_path(vars(main) if main is not None else None)
+    if notebook is not None:
+        return {"mlflow.source.type": "NOTEBOOK", "mlflow.source.name": str(notebook)}
+    in_kernel = "ipykernel" in sys.modules
+    script = sys.argv[0] if sys.argv and sys.argv[0] else "<interactive>"
+    return {"mlflow.source.type": "NOTEBOOK" if in_kernel else "LOCAL", "mlflow.source.name": script}
 
 
 def _capture_environment(run: Run) -> None:
@@ -544,8 +550,11 @@ def get_run(run_id: str) -> RunRecord:
     return store.get_run(store.resolve_run_id(run_id))
 
 
-def runs(experiment: str | None = None, last: int | None = None, status: str | None = None) -> RunTable:
-    """Runs, newest first; filter by experiment and status; ``last`` limits the count."""
+def runs(
+    experiment: str | None = None, last: int | None = None, status: str | None = None, metrics: list[str] | None = None
+) -> RunTable:
+    """Runs, newest first; filter by experiment and status; ``last`` limits the count; ``metrics``
+    names the metric columns (default: each run's own metrics first, report summaries after)."""
     if last is not None and (isinstance(last, bool) or not isinstance(last, int) or not 1 <= last <= 1_000_000):
         raise ValidationError(f"last must be an integer from 1 to 1,000,000, got {last!r}")
     if status is not None:
@@ -559,7 +568,9 @@ def runs(experiment: str | None = None, last: int | None = None, status: str | N
             raise NotFoundError(f"no experiment {experiment!r} (nothing has been tracked in this workspace yet)")
         return RunTable([])
     lifecycle.recover(ws)
-    return RunTable(_store(ws).search_runs(experiment, status, last))
+    if metrics is not None and (isinstance(metrics, str) or not all(isinstance(m, str) and m for m in metrics)):
+        raise ValidationError(f"metrics must be a list of metric names, got {metrics!r}")
+    return RunTable(_store(ws).search_runs(experiment, status, last), metric_names=metrics)
 
 
 def compare(*run_ids: str) -> Comparison:

@@ -94,6 +94,28 @@ def test_track_inside_an_active_run_uses_it(shell):
     assert len(aieng.runs()) == 1
 
 
+def test_track_with_a_name_inside_an_active_run_is_a_child_run_that_ends_with_the_cell(shell):
+    magic(shell, "start --name outer")
+    outer = tracking.active_run().id
+    magic(shell, "track --name feature-eng", "import aieng_nb as aieng\naieng.log(rows=10.0, step=0)")
+    assert tracking.active_run().id == outer  # back in the outer run
+    child = {r.name: r for r in aieng.runs()}["feature-eng"]
+    assert child.status == "FINISHED" and child.metrics == {"rows": 10.0}
+    assert child.tags["mlflow.parentRunId"] == outer
+    magic(shell, "end")
+
+
+def test_monitor_reference_accepts_a_snapshot_name(shell):
+    import pandas as pd
+
+    aieng.snapshot(pd.DataFrame({"a": range(50)}), name="train")
+    shell.user_ns["scored_df"] = pd.DataFrame({"a": range(50)})
+    rep = magic(shell, "monitor --reference train --current scored_df --no-evidently --no-log")
+    assert rep.kind == "monitor" and rep.passed
+    with pytest.raises(UsageError, match="no variable 'nothing' in the notebook and no snapshot"):
+        magic(shell, "monitor --reference nothing --current scored_df --no-evidently --no-log")
+
+
 def test_end_with_status_failed(shell):
     magic(shell, "start")
     magic(shell, "end --status failed")
@@ -130,9 +152,8 @@ BAD_INPUT = [
     ("end", "needs an active run"),
     ("end --status done", "invalid choice"),
     ("param", "required"),
-    ("param not_defined_anywhere", "no variable"),
-    ("param 3x", "neither"),
-    ("param =5", "empty name"),
+    ("param lr", "%aieng start"),  # no run yet: say how to start one, not an internal name
+    ("param lr=1", "%aieng start"),
     ("seed", "required"),
     ("seed abc", "invalid int"),
     ("seed -5", "seed must be"),
@@ -164,6 +185,28 @@ def test_bad_input_is_one_usage_error_line_and_creates_nothing(shell, workspace,
     assert tracking.active_run() is None
     assert audit.entries(workspace=workspace) == []
     assert aieng.runs() == []
+
+
+@pytest.mark.parametrize(
+    "line, message",
+    [("param not_defined_anywhere", "no variable"), ("param 3x", "neither"), ("param =5", "empty name")],
+)
+def test_bad_params_in_a_run_are_one_line_and_record_nothing(shell, line, message):
+    magic(shell, "start")
+    with pytest.raises(UsageError, match=message) as info:
+        magic(shell, line)
+    assert "\n" not in str(info.value)
+    assert magic(shell, "status").params == {}
+    magic(shell, "end")
+
+
+def test_param_echoes_what_it_recorded(shell, capsys):
+    magic(shell, "start --name echo")
+    shell.run_cell("lr = 0.05")
+    magic(shell, "param lr depth=6 name=abc")
+    out = capsys.readouterr().out
+    assert "recorded lr=0.05, depth=6, name='abc'" in out and "'echo'" in out
+    magic(shell, "end")
 
 
 def test_bad_input_while_a_run_is_active_leaves_it_alone(shell):
@@ -260,8 +303,9 @@ def test_audit_subcommand(shell, capsys):
     capsys.readouterr()
     magic(shell, "audit verify")
     assert capsys.readouterr().out.startswith("OK: 2 entries")
-    magic(shell, "audit list --event run.")
-    assert "run.start" in capsys.readouterr().out
+    listing = magic(shell, "audit list --event run.")
+    assert "run.start" in str(listing) and "<table" in listing._repr_html_()
+    assert [e["event"] for e in listing] == ["run.start", "run.end"]
     run_id = aieng.runs()[0].run_id
     magic(shell, f"audit anchor --run {run_id}")
     anchor = aieng.get_run(run_id).tags["aieng.audit.head"]

@@ -59,7 +59,7 @@ wait_job.__doc__ = "Block until a job ends; see aieng_nb.jobs.submit.wait_job."
 
 
 def jobs(status: str | None = None, *, limit: int | None = None) -> list[JobRecord]:
-    """Job records, newest first."""
+    """Job records, newest first, as a :class:`~aieng_nb.jobs.table.JobTable` (a list shown as a table)."""
     from .runner import jobs as _jobs
 
     return _jobs(status, limit=limit)

@@ -53,12 +53,51 @@ class TextProgress(Progress):
 
     def job_finished(self, record: Any) -> None:
         if self.cells:
-            extra = f": {record.error_summary}" if record.error else ""
-            self._write(f"[job {record.job_id}] {record.status}{extra}", final=True)
+            self._write(f"[job {record.job_id}] {outcome(record)}", final=True)
 
     def sweep(self, done: int, total: int, record: Any | None = None) -> None:
         status = f" (last: {record.job_id} {record.status})" if record is not None else ""
         self._write(f"sweep: {done}/{total} jobs done{status}", final=done == total)
+
+
+def failed_checks(record: Any) -> list[str]:
+    """The rules that failed in the reports on a job's run (``[]`` when none failed or unknown)."""
+    if not record.checks_failed or not record.run_id:
+        return []
+    try:
+        from ..reports import list_reports
+
+        return [rule for entry in list_reports(record.run_id) for rule in entry.failed]
+    except Exception:  # noqa: BLE001 - the status line must not fail because the store hiccups
+        return []
+
+
+def live_line(record: Any) -> str:
+    """``job <id>: RUNNING cell 3/10`` while a job runs."""
+    if record.status == "RUNNING" and record.cells_total:
+        return f"job {record.job_id}: RUNNING cell {record.cells_done}/{record.cells_total}"
+    return f"job {record.job_id}: {record.status}"
+
+
+def final_line(record: Any) -> str:
+    """The one line that says how a job ended: its status, then the error or the failed checks.
+
+    >>> from aieng_nb.jobs.records import JobRecord
+    >>> final_line(JobRecord("j1", "nb.ipynb", status="COMPLETED", duration_s=2.5))
+    'job j1: COMPLETED'
+    """
+    return f"job {record.job_id}: {outcome(record)}"
+
+
+def outcome(record: Any) -> str:
+    """``COMPLETED``, ``FAILED: cell 2: ValueError: boom``, ``COMPLETED, checks failed: drift_share > 0.3``."""
+    text = str(record.status)
+    if record.error:
+        text += f": {record.error_summary}"
+    if record.checks_failed:
+        rules = failed_checks(record)
+        text += f", checks failed: {'; '.join(rules)}" if rules else ", checks failed"
+    return text
 
 
 def _in_notebook() -> bool:

@@ -164,28 +164,40 @@ class JobRecord:
         return EXIT_CODES.get(self.status, 1)
 
     def _repr_html_(self) -> str:
-        import html
+        from ..rendering import Link, html_record
+        from .table import status_text
 
-        rows = [
+        rows: list[tuple[str, Any]] = [
             ("job", self.job_id),
-            ("status", self.status + (" (checks failed)" if self.checks_failed else "")),
-            ("notebook", self.notebook),
+            ("status", status_text(self)),
+            ("notebook", Link(self.notebook, self.notebook)),
             ("parameters", json.dumps(self.parameters, default=str)),
             ("attempts", f"{self.attempts}/{self.max_attempts}"),
             ("duration", f"{self.duration_s:.2f}s" if self.duration_s is not None else ""),
             ("run", self.run_id or ""),
-            ("output", self.output_path or ""),
-            ("error", self.error_summary),
         ]
-        body = "".join(f"<tr><th style='text-align:left'>{k}</th><td>{html.escape(str(v))}</td></tr>" for k, v in rows)
-        return f"<table>{body}</table>"
+        for label, path in (("output", self.output_path), ("html", self.html_path)):
+            if path and Path(path).is_file():
+                rows.append((label, Link(path, path)))
+        if self.error:
+            rows.append(("error", self.error_summary))
+        return html_record(rows, "aieng-job")
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        p.text(str(self))
 
     def __str__(self) -> str:
+        return self.describe()
+
+    def describe(self, parameters: dict[str, Any] | None = None) -> str:
+        """The record as aligned text; ``parameters``: show these (e.g. the effective ones, defaults
+        included) instead of the ones given at submission."""
+        shown = self.parameters if parameters is None else parameters
         lines = [
             f"job        {self.job_id}",
             f"status     {self.status}" + ("  (checks failed)" if self.checks_failed else ""),
             f"notebook   {self.notebook}",
-            f"parameters {json.dumps(self.parameters, default=str)}",
+            f"parameters {json.dumps(shown, default=str)}",
             f"attempts   {self.attempts}/{self.max_attempts}",
             f"executor   {self.executor}" + (f" ({self.executor_address})" if self.executor_address else ""),
             f"duration   {self.duration_s:.2f}s" if self.duration_s is not None else "duration",

@@ -33,6 +33,7 @@ from .engine import AttemptContext, execute_attempt
 from .kernels import resolve_kernel
 from .progress import Progress, resolve
 from .records import MAX_RETRIES, JobError, JobRecord, JobStatus, now_iso
+from .table import JobTable
 
 _ENV_PACKAGES = ("numpy", "pandas", "scikit-learn", "papermill", "mlflow", "aieng_nb")
 
@@ -349,6 +350,7 @@ def kernel_env(record: JobRecord, ws: Workspace) -> dict[str, str]:
     env["AIENG_WORKSPACE"] = str(ws.root)
     env["AIENG_TRACKING_URI"] = ws.tracking_uri
     env["AIENG_JOB_ID"] = record.job_id
+    env["AIENG_NOTEBOOK_PATH"] = record.notebook
     env.setdefault("PYTHONHASHSEED", "0")  # str hashing (set order) repeats from run to run
     from ..contracts.jobs import kernel_env as contract_env
     from ..contracts.store import CONTRACT_ENV_KEYS
@@ -561,7 +563,7 @@ def _create_run(record: JobRecord, ws: Workspace) -> JobRecord:
         "aieng.job.notebook": record.notebook,
         "aieng.job.notebook_sha256": record.notebook_sha256,
         "aieng.job.executor": record.executor,
-        "mlflow.source.type": "JOB",
+        "mlflow.source.type": "NOTEBOOK",  # MLflow's Source column shows the job's notebook
         "mlflow.source.name": record.notebook,
         **{k: str(v) for k, v in record.tags.items()},
     }
@@ -742,11 +744,11 @@ def stop_job(job_id: str, *, wait: float = 15.0, workspace: Workspace | None = N
     return record
 
 
-def jobs(status: str | None = None, *, limit: int | None = None, workspace: Workspace | None = None) -> list[JobRecord]:
-    """Job records, newest first (``status`` filters: ``failed``, ``running`` ...)."""
+def jobs(status: str | None = None, *, limit: int | None = None, workspace: Workspace | None = None) -> JobTable:
+    """Job records, newest first (``status`` filters: ``failed``, ``running`` ...), as a table."""
     ws = workspace or current()
     records.recover_stale(ws)
-    return records.list_records(status, limit=limit, workspace=ws)
+    return JobTable(records.list_records(status, limit=limit, workspace=ws))
 
 
 def get_job(job_id: str, *, workspace: Workspace | None = None) -> JobRecord:

@@ -153,9 +153,25 @@ class SweepResult:
         }
 
     def _repr_html_(self) -> str:
-        import html
+        from ..rendering import Link, html_table
 
-        return f"<pre>{html.escape(self.table())}</pre>"
+        pnames, mnames = self._columns()
+        by_id = {j.job_id: j for j in self.jobs}
+        body, bad = [], []
+        for r in self.rows():
+            job = by_id[r["job_id"]]
+            vals = [f"{r[m]:.6g}" if isinstance(r[m], float) else r[m] for m in mnames]
+            body.append(
+                [
+                    "*" if r["best"] else "",
+                    Link(r["job_id"], job.output_path),
+                    r["status"],
+                    *[r[p] for p in pnames],
+                    *vals,
+                ]
+            )
+            bad.append(r["status"] != JobStatus.COMPLETED)
+        return html_table(["", "job", "status", *pnames, *mnames], body, bad, css_class="aieng-sweep")
 
     def __str__(self) -> str:
         return self.table()

@@ -7,7 +7,7 @@ from typing import Any
 from .parsing import AiengArgumentParser
 
 parser = AiengArgumentParser("help", description="Show help for %aieng or one subcommand.")
-parser.add_argument("subcommand", nargs="?")
+parser.add_argument("subcommand", nargs="?").completer = "subcommand"  # type: ignore[attr-defined]
 
 PARSERS = {"help": parser}
 

@@ -13,6 +13,7 @@ from IPython.core.error import UsageError
 from ..argtypes import any_text, ident, int_range, positive_int, seconds
 from ..jobs.progress import Progress
 from ..jobs.records import MAX_RETRIES
+from ..rendering import Listing
 from .parsing import AiengArgumentParser
 
 job = AiengArgumentParser("job", description="Run notebooks as tracked jobs: job run|list|show|stop|params ...")
@@ -20,7 +21,7 @@ job.add_argument("action", choices=["run", "list", "show", "stop", "params"])
 job.add_argument("rest", nargs=argparse.REMAINDER)
 
 job_run = AiengArgumentParser("job run", description="Run a notebook as a job; returns the job record.")
-job_run.add_argument("notebook")
+job_run.add_argument("notebook").completer = "notebook"  # type: ignore[attr-defined]
 job_run.add_argument(
     "-p",
     "--param",
@@ -30,60 +31,67 @@ job_run.add_argument(
     type=any_text,
     help="a parameter (or NAME: a variable)",
 )
-job_run.add_argument("-f", "--parameters-file")
+job_run.add_argument("-f", "--parameters-file").completer = "path"  # type: ignore[attr-defined]
 job_run.add_argument("--allow-unknown", action="store_true")
 job_run.add_argument("--timeout", type=seconds)
 job_run.add_argument("--cell-timeout", type=seconds)
 job_run.add_argument("--retries", type=int_range(0, MAX_RETRIES), default=0)
-job_run.add_argument("--experiment", "-e")
+job_run.add_argument("--experiment", "-e").completer = "experiment"  # type: ignore[attr-defined]
 job_run.add_argument("--kernel", dest="kernel_name")
-job_run.add_argument("--cwd")
-job_run.add_argument("--executor")
+job_run.add_argument("--cwd").completer = "path"  # type: ignore[attr-defined]
+job_run.add_argument("--executor").completer = "executor"  # type: ignore[attr-defined]
 job_run.add_argument("--address")
 job_run.add_argument("--monitor", metavar="SPEC")
 job_run.add_argument("--contract", action="append", dest="contracts", metavar="NAME", help="data contract to enforce")
 job_run.add_argument("--contract-policy", choices=["warn", "block", "allow"])
 job_run.add_argument("--quiet", "-q", action="store_true")
+job_run.add_argument(
+    "--background", "-b", action="store_true", help="return at once; a live status line follows the job"
+)
 
 job_list = AiengArgumentParser("job list", description="Jobs, newest first.")
-job_list.add_argument("--status", "-s")
+job_list.add_argument("--status", "-s").completer = "job_status"  # type: ignore[attr-defined]
 job_list.add_argument("--last", "-l", type=positive_int, default=20)
 
 job_show = AiengArgumentParser("job show", description="One job.")
-job_show.add_argument("job_id", type=ident)
+job_show.add_argument("job_id", type=ident).completer = "job"  # type: ignore[attr-defined]
 
 job_stop = AiengArgumentParser("job stop", description="Stop a job.")
-job_stop.add_argument("job_id", type=ident)
+job_stop.add_argument("job_id", type=ident).completer = "job"  # type: ignore[attr-defined]
 
 job_params = AiengArgumentParser("job params", description="The parameters a notebook declares.")
-job_params.add_argument("notebook")
+job_params.add_argument("notebook").completer = "notebook"  # type: ignore[attr-defined]
 
 jobs = AiengArgumentParser("jobs", description="Jobs, newest first (same as job list).")
-jobs.add_argument("--status", "-s")
+jobs.add_argument("--status", "-s").completer = "job_status"  # type: ignore[attr-defined]
 jobs.add_argument("--last", "-l", type=positive_int, default=20)
 
 PARSERS = {"job": job, "jobs": jobs}
 _ACTIONS = {"run": job_run, "list": job_list, "show": job_show, "stop": job_stop, "params": job_params}
 job.subparsers = _ACTIONS
+SUBPARSERS = {"job": _ACTIONS}  # `job ACTION ...`: what tab completion reads after the action
 job.formatter_class = argparse.RawDescriptionHelpFormatter
 job.description = "Run notebooks as tracked jobs.\n\n" + "".join(p.format_usage() for p in _ACTIONS.values())
 
 
 class NotebookProgress(Progress):
-    """Cells done / total of the job as an HTML progress bar that updates in place."""
+    """Cells done / total of the job as an HTML progress bar that updates in place (shown once the
+    job has started, so a bad parameter is only an error line)."""
 
     def __init__(self) -> None:
-        from IPython.display import HTML, display
-
-        self._html = HTML
-        self.handle = display(HTML("<em>starting job...</em>"), display_id=True)
+        self.handle: Any = None
 
     def _show(self, text: str, done: int | None = None, total: int | None = None) -> None:
         import html
 
+        from IPython.display import HTML, display
+
         bar = f"<progress value='{done}' max='{total}'></progress> " if total else ""
-        if self.handle is not None:
-            self.handle.update(self._html(f"{bar}<code>{html.escape(text)}</code>"))
+        content = HTML(f"{bar}<code>{html.escape(text)}</code>")
+        if self.handle is None:
+            self.handle = display(content, display_id=True)
+        else:
+            self.handle.update(content)
 
     def job_started(self, record: Any) -> None:
         self._show(f"job {record.job_id}: starting")
@@ -92,10 +100,9 @@ class NotebookProgress(Progress):
         self._show(f"job {record.job_id}: cell {done}/{total}", done, total)
 
     def job_finished(self, record: Any) -> None:
-        extra = f": {record.error_summary}" if record.error else ""
-        self._show(
-            f"job {record.job_id}: {record.status}{extra}", record.cells_total or None, record.cells_total or None
-        )
+        from ..jobs.progress import final_line
+
+        self._show(final_line(record), record.cells_total or None, record.cells_total or None)
 
     def sweep(self, done: int, total: int, record: Any | None = None) -> None:
         self._show(f"sweep: {done}/{total} jobs done", done, total)
@@ -107,24 +114,6 @@ def _progress(quiet: bool, shell: Any) -> Any:
     if type(shell).__name__ == "ZMQInteractiveShell":
         return NotebookProgress()
     return True
-
-
-class JobTable(list):
-    """A list of job records that shows as a table."""
-
-    def __str__(self) -> str:
-        from ..cli.jobs import JOB_HEADERS, job_rows
-        from ..cli.output import text_table
-
-        return text_table(JOB_HEADERS, job_rows(self)) if self else "no jobs"
-
-    def _repr_html_(self) -> str:
-        import html
-
-        return f"<pre>{html.escape(str(self))}</pre>"
-
-    def __repr__(self) -> str:
-        return str(self)
 
 
 def job_parameters(items: list[str], shell: Any) -> dict[str, Any]:
@@ -164,35 +153,51 @@ class _Watch(Progress):
         self.inner.job_finished(record)
 
 
-def _run_job(args: argparse.Namespace, shell: Any) -> Any:
+def _job_options(args: argparse.Namespace) -> dict[str, Any]:
     from ..cli.jobs import parse_monitor
+
+    return dict(
+        parameters_file=args.parameters_file,
+        allow_unknown=args.allow_unknown,
+        timeout=args.timeout,
+        cell_timeout=args.cell_timeout,
+        retries=args.retries,
+        experiment=args.experiment,
+        kernel_name=args.kernel_name,
+        cwd=args.cwd,
+        executor=args.executor,
+        address=args.address,
+        monitor=parse_monitor(args.monitor),
+        contracts=args.contracts,
+        contract_policy=args.contract_policy,
+    )
+
+
+def _run_job(args: argparse.Namespace, shell: Any) -> Any:
     from ..jobs import runner
     from ..jobs.progress import resolve
 
+    params, options = job_parameters(args.param, shell), _job_options(args)
     watch = _Watch(resolve(_progress(args.quiet, shell)))
     try:
-        return runner.run_job(
-            args.notebook,
-            job_parameters(args.param, shell),
-            parameters_file=args.parameters_file,
-            allow_unknown=args.allow_unknown,
-            timeout=args.timeout,
-            cell_timeout=args.cell_timeout,
-            retries=args.retries,
-            experiment=args.experiment,
-            kernel_name=args.kernel_name,
-            cwd=args.cwd,
-            executor=args.executor,
-            address=args.address,
-            monitor=parse_monitor(args.monitor),
-            contracts=args.contracts,
-            contract_policy=args.contract_policy,
-            progress=watch,
-        )
+        return runner.run_job(args.notebook, params, progress=watch, **options)
     except KeyboardInterrupt:
         # Kernel > Interrupt: the runner has stopped the job and closed the progress display
         job = f"job {watch.record.job_id} STOPPED" if watch.record is not None else "no job was started"
         raise UsageError(f"%aieng job run: interrupted; {job}") from None
+
+
+def _submit_job(args: argparse.Namespace, shell: Any) -> Any:
+    """``--background``: validated like a blocking run, then detached; a status line follows it."""
+    from ..jobs.submit import submit_job
+    from ..workspace import current
+    from .job_watch import JobWatcher
+
+    ws = current()
+    record = submit_job(args.notebook, job_parameters(args.param, shell), workspace=ws, **_job_options(args))
+    if not args.quiet:
+        JobWatcher(record, shell, ws).start()
+    return record
 
 
 def run(sub: str, line: str, cell: str | None, shell: Any) -> Any:
@@ -200,23 +205,28 @@ def run(sub: str, line: str, cell: str | None, shell: Any) -> Any:
 
     if sub == "jobs":
         args = jobs.parse_line(line)
-        return JobTable(runner.jobs(args.status, limit=args.last))
+        return runner.jobs(args.status, limit=args.last)
     head = job.parse_line(line)
     parser = _ACTIONS[head.action]
     args = parser.parse_args(head.rest)
     if head.action == "run":
-        return _run_job(args, shell)
+        return _submit_job(args, shell) if args.background else _run_job(args, shell)
     if head.action == "list":
-        return JobTable(runner.jobs(args.status, limit=args.last))
+        return runner.jobs(args.status, limit=args.last)
     if head.action == "show":
         return runner.get_job(args.job_id)
     if head.action == "stop":
         return runner.stop_job(args.job_id)
-    from ..cli.output import text_table
     from ..jobs.params import notebook_parameters
 
-    found = notebook_parameters(args.notebook)
-    print(
-        text_table(["name", "type", "default", "help"], [[p.name, p.type_name, repr(p.default), p.help] for p in found])
-    )
-    return None
+    return ParamListing(notebook_parameters(args.notebook))
+
+
+class ParamListing(Listing):
+    """The parameters a notebook declares, as a table."""
+
+    headers = ["name", "type", "default", "help"]
+    empty = "no parameters cell (tag a code cell 'parameters')"
+
+    def row(self, p: Any) -> list[Any]:
+        return [p.name, p.type_name, repr(p.default), p.help]

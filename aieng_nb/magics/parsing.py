@@ -33,7 +33,8 @@ class AiengArgumentParser(CheckedArguments, argparse.ArgumentParser):
 
     def parse_line(self, line: str) -> argparse.Namespace:
         try:
-            argv = shlex.split(line, posix=True)
+            # a trailing `# comment` is not an argument (IPython hands magics the whole line)
+            argv = shlex.split(line, comments=True, posix=True)
         except ValueError as exc:
             raise UsageError(f"{self.prog}: {exc}") from None
         return self.parse_args(argv)

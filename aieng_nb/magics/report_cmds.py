@@ -13,8 +13,12 @@ monitor = AiengArgumentParser(
     "monitor",
     description="Drift, data summary and model quality of CURRENT vs REFERENCE (notebook variables or snapshot:NAME).",
 )
-monitor.add_argument("--reference", "-r", required=True, help="variable name or snapshot:NAME[@VERSION]")
-monitor.add_argument("--current", "-c", required=True, help="variable name or snapshot:NAME[@VERSION]")
+monitor.add_argument(
+    "--reference", "-r", required=True, help="variable name, snapshot name or snapshot:NAME[@VERSION]"
+).completer = "frame"  # type: ignore[attr-defined]
+monitor.add_argument(
+    "--current", "-c", required=True, help="variable name, snapshot name or snapshot:NAME[@VERSION]"
+).completer = "frame"  # type: ignore[attr-defined]
 monitor.add_argument("--target", "-t", help="target column")
 monitor.add_argument("--prediction", "-p", help="prediction column")
 monitor.add_argument("--columns", help="comma-separated columns to test for drift (default: all shared)")
@@ -32,30 +36,46 @@ monitor.add_argument("--no-evidently", action="store_true", help="skip the inter
 monitor.add_argument(
     "--no-evidently-html",
     action="store_true",
-    help="run Evidently (evidently.json) but do not attach its ~3.5 MB HTML",
+    help="run Evidently (evidently.json) but do not attach its HTML (about 5.7 MB)",
 )
 monitor.add_argument("--no-log", action="store_true", help="do not attach the report to the active run")
 
 reports = AiengArgumentParser(
     "reports", description="Reports stored on a run (default: the active run, else recent runs)."
 )
-reports.add_argument("--run", dest="run_id", metavar="RUN_ID", type=ident)
-reports.add_argument("--job", dest="job_id", metavar="JOB_ID", type=ident, help="the reports of a job's run")
+reports.add_argument("--run", dest="run_id", metavar="RUN_ID", type=ident).completer = "run"  # type: ignore[attr-defined]
+reports.add_argument(
+    "--job", dest="job_id", metavar="JOB_ID", type=ident, help="the reports of a job's run"
+).completer = "job"  # type: ignore[attr-defined]
 reports.add_argument("--kind", choices=["monitor", "explain", "fairness", "validation"])
 
 PARSERS = {"monitor": monitor, "reports": reports}
 
 
 def _frame(ref: str, shell: Any, what: str) -> Any:
-    if ref.startswith("snapshot:"):
-        from ..monitoring import _resolve
+    """A notebook variable, ``snapshot:NAME[@VERSION]``, or a plain name: the variable if the notebook
+    has one, else the snapshot of that name."""
+    from .. import snapshots
+    from ..exceptions import NotFoundError
 
-        return _resolve(ref, {}, what)
+    if ref.startswith("snapshot:"):
+        name = ref[len("snapshot:") :]
+        if not name:
+            raise UsageError(f"%aieng monitor: --{what} snapshot: needs a name, e.g. snapshot:train@2")
+        return snapshots.load(name)
     name = ref[4:] if ref.startswith("var:") else ref
     ns = shell.user_ns if shell is not None else {}
-    if name not in ns:
-        raise UsageError(f"%aieng monitor: no variable {name!r} in the notebook for --{what}")
-    return ns[name]
+    if name in ns:
+        return ns[name]
+    if not ref.startswith("var:"):
+        try:
+            return snapshots.load(name)
+        except NotFoundError:
+            pass
+    raise UsageError(
+        f"%aieng monitor: no variable {name!r} in the notebook and no snapshot of that name for --{what}"
+        " (aieng.snapshots() lists snapshots)"
+    )
 
 
 def run(sub: str, line: str, cell: str | None, shell: Any) -> Any:

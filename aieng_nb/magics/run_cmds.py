@@ -10,7 +10,7 @@ from .. import tracking
 from .parsing import AiengArgumentParser, parse_key_values
 
 start = AiengArgumentParser("start", description="Start a run; cells, params and metrics are captured until `end`.")
-start.add_argument("--experiment", "-e", help="experiment name (default: Default)")
+start.add_argument("--experiment", "-e", help="experiment name (default: Default)").completer = "experiment"  # type: ignore[attr-defined]
 start.add_argument("--name", "-n", help="run name (default: a random readable name)")
 start.add_argument("--tag", "-t", action="append", default=[], metavar="KEY=VALUE", help="tag (repeatable)")
 start.add_argument("--nested", action="store_true", help="start a child run of the active run")
@@ -19,7 +19,7 @@ end = AiengArgumentParser("end", description="End the active run.")
 end.add_argument("--status", "-s", default="finished", choices=["finished", "failed", "killed"])
 
 param = AiengArgumentParser("param", description="Record params: variable names or key=value pairs.")
-param.add_argument("items", nargs="+", metavar="NAME|KEY=VALUE")
+param.add_argument("items", nargs="+", metavar="NAME|KEY=VALUE").completer = "variable"  # type: ignore[attr-defined]
 
 status = AiengArgumentParser("status", description="The active run: id, params, last metrics, duration.")
 
@@ -27,9 +27,11 @@ seed = AiengArgumentParser("seed", description="Seed random, numpy and torch (if
 seed.add_argument("value", type=int)
 
 track = AiengArgumentParser(
-    "track", description="Cell magic: run the cell inside the active run, or inside a new run that ends with the cell."
+    "track",
+    description="Cell magic: run the cell inside the active run, or inside a new run that ends with the cell "
+    "(with --name/--experiment/--tag while a run is active: a child run of it).",
 )
-track.add_argument("--experiment", "-e")
+track.add_argument("--experiment", "-e").completer = "experiment"  # type: ignore[attr-defined]
 track.add_argument("--name", "-n")
 track.add_argument("--tag", "-t", action="append", default=[], metavar="KEY=VALUE")
 
@@ -60,8 +62,13 @@ def run(sub: str, line: str, cell: str | None, shell: Any) -> Any:
             print(f"aieng: run {record.name!r} {record.status} after {record.duration} ({record.run_id})")
         return None
     if sub == "param":
+        active = tracking.active_run()
+        if active is None:
+            raise UsageError("%aieng param records on the active run: start one with %aieng start first")
         values = parse_key_values(args.items, shell)
         tracking.log_params(values)
+        shown = ", ".join(f"{k}={v!r}" if isinstance(v, str) else f"{k}={v}" for k, v in values.items())
+        print(f"aieng: recorded {shown} on run {active.name!r} ({active.id})")
         return None
     if sub == "status":
         active = tracking.active_run()
@@ -83,12 +90,11 @@ def _track(args: Any, cell: str | None, shell: Any) -> Any:
         raise UsageError("track is a cell magic: put %%aieng track at the top of a cell")
     tags = _tags(args.tag)
     active = tracking.active_run() is not None
-    if active and (args.name or args.experiment or tags):
-        raise UsageError("a run is already active; %%aieng track runs the cell in it (drop --name/--experiment/--tag)")
     body, last = _compile(shell, cell)  # a syntax error fails here, before any run exists
-    if active:
+    if active and not (args.name or args.experiment or tags):
         return _execute(shell, body, last)
-    tracking.start_run(name=args.name, experiment=args.experiment, tags=tags)
+    # no run yet, or a named one asked for while a run is active: a (child) run that ends with the cell
+    tracking.start_run(name=args.name, experiment=args.experiment, tags=tags, nested=active)
     try:
         value = _execute(shell, body, last)
     except BaseException:

@@ -9,15 +9,18 @@ from ..argtypes import ident, positive_int
 from .parsing import AiengArgumentParser
 
 runs = AiengArgumentParser("runs", description="List runs, newest first.")
-runs.add_argument("--experiment", "-e")
+runs.add_argument("--experiment", "-e").completer = "experiment"  # type: ignore[attr-defined]
 runs.add_argument("--last", "-l", type=positive_int, default=20, help="how many (default 20)")
 runs.add_argument("--status", "-s", choices=["running", "finished", "failed", "killed", "scheduled"])
+runs.add_argument(
+    "--metrics", "-m", metavar="A,B", help="metric columns, comma-separated (default: own metrics, then reports)"
+)
 
 show = AiengArgumentParser("show", description="One run: params, metrics, tags, artifacts.")
-show.add_argument("run_id", metavar="RUN_ID", type=ident)
+show.add_argument("run_id", metavar="RUN_ID", type=ident).completer = "run"  # type: ignore[attr-defined]
 
 compare = AiengArgumentParser("compare", description="Params and final metrics of runs side by side.")
-compare.add_argument("run_ids", nargs="+", metavar="RUN_ID", type=ident)
+compare.add_argument("run_ids", nargs="+", metavar="RUN_ID", type=ident).completer = "run"  # type: ignore[attr-defined]
 
 recover = AiengArgumentParser("recover", description="Recover runs whose kernel died: replay metrics, mark KILLED.")
 
@@ -29,7 +32,10 @@ def run(sub: str, line: str, cell: str | None, shell: Any) -> Any:
     if sub == "runs":
         if args.last < 1:
             runs.error("--last must be at least 1")
-        return tracking.runs(experiment=args.experiment, last=args.last, status=args.status)
+        names = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics is not None else None
+        if names == []:
+            runs.error("--metrics needs at least one metric name")
+        return tracking.runs(experiment=args.experiment, last=args.last, status=args.status, metrics=names)
     if sub == "show":
         return tracking.get_run(args.run_id)
     if sub == "compare":

@@ -13,7 +13,9 @@ snapshot = AiengArgumentParser(
     "snapshot",
     description="Snapshot a notebook variable (DataFrame, Series, ndarray, tensor) or a file/folder path.",
 )
-snapshot.add_argument("var", metavar="VAR", help="variable name in the notebook, or a path with --path")
+snapshot.add_argument(
+    "var", metavar="VAR", help="variable name in the notebook, or a path with --path"
+).completer = "variable"  # type: ignore[attr-defined]
 snapshot.add_argument("--name", "-n", help="snapshot name (default: the variable name)")
 snapshot.add_argument(
     "--pii", choices=["warn", "block", "redact", "allow"], help="PII policy (default: Aieng.pii_policy)"
@@ -28,19 +30,19 @@ snapshot.add_argument(
 )
 
 snapshots = AiengArgumentParser("snapshots", description="List snapshot names, versions, hashes, shapes, sizes, users.")
-snapshots.add_argument("name", nargs="?", metavar="NAME", help="only this name's versions")
+snapshots.add_argument("name", nargs="?", metavar="NAME", help="only this name's versions").completer = "snapshot"  # type: ignore[attr-defined]
 snapshots.add_argument(
     "--show", metavar="REF", type=ident, help="one snapshot's profile and PII findings (NAME@VERSION or hash)"
-)
+).completer = "snapshot_ref"  # type: ignore[attr-defined]
 snapshots.add_argument(
     "--rm", metavar="REF", type=ident, help="delete a name or one version (NAME@VERSION); --gc frees the data"
-)
+).completer = "snapshot_ref"  # type: ignore[attr-defined]
 snapshots.add_argument("--gc", action="store_true", help="remove objects no name or run references")
 snapshots.add_argument("--dry-run", action="store_true", help="with --gc: only list what would go")
 
 diff = AiengArgumentParser("diff", description="Compare two snapshots: schema, rows, per-column stats, drift flags.")
-diff.add_argument("a", metavar="REF_A", type=ident, help="e.g. train@1")
-diff.add_argument("b", metavar="REF_B", type=ident, help="e.g. train@2")
+diff.add_argument("a", metavar="REF_A", type=ident, help="e.g. train@1").completer = "snapshot_ref"  # type: ignore[attr-defined]
+diff.add_argument("b", metavar="REF_B", type=ident, help="e.g. train@2").completer = "snapshot_ref"  # type: ignore[attr-defined]
 
 PARSERS = {"snapshot": snapshot, "snapshots": snapshots, "diff": diff}
 

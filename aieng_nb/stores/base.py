@@ -13,6 +13,10 @@ from ..models import RunRecord
 # (key, value, timestamp_ms, step, is_nan): one metric point, as MLflow's tables hold it
 MetricRow = tuple[str, float, int, int, bool]
 
+# MLflow 3's UI opens an experiment without this tag in its GenAI (traces) view; ours hold model runs
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"
+
 _ADJECTIVES = "amber bold brave bright calm clever crisp eager fair gentle keen lucid merry noble quick quiet rapid sharp steady swift".split()
 _NOUNS = "falcon otter lynx heron maple cedar comet delta ember fjord harbor island lagoon meadow orbit pine river summit tide willow".split()
 

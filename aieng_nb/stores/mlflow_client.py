@@ -9,7 +9,7 @@ from typing import Any
 
 from ..exceptions import NotFoundError, ValidationError
 from ..models import RunRecord
-from .base import MetricRow, PointsRejected, TrackingStore
+from .base import EXPERIMENT_KIND, EXPERIMENT_KIND_TAG, MetricRow, PointsRejected, TrackingStore
 
 # MLflow's log_batch limits per request
 _MAX_METRICS, _MAX_PARAMS_TAGS = 1000, 100
@@ -42,13 +42,19 @@ class MlflowClientStore(TrackingStore):
         if exp is None:
             location = None if self._is_remote else f"{self.artifact_root}/{uuid.uuid4().hex[:12]}"
             try:
-                return str(self.client.create_experiment(name, artifact_location=location))
+                return str(
+                    self.client.create_experiment(
+                        name, artifact_location=location, tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND}
+                    )
+                )
             except MlflowException:  # created concurrently by another process
                 exp = self.client.get_experiment_by_name(name)
                 if exp is None:
                     raise
         if exp.lifecycle_stage == "deleted":
             raise ValidationError(f"experiment {name!r} is deleted; restore it in MLflow or use another name")
+        if EXPERIMENT_KIND_TAG not in (exp.tags or {}):  # MLflow's Default, or one made elsewhere without a kind
+            self.client.set_experiment_tag(exp.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
         return str(exp.experiment_id)
 
     def create_run(self, experiment_id: str, name: str, tags: dict[str, str], start_time: int) -> str:

@@ -23,7 +23,7 @@ from urllib.parse import unquote, urlparse
 from ..exceptions import NotFoundError, ValidationError
 from ..models import RunRecord
 from . import schema
-from .base import MetricRow, TrackingStore
+from .base import EXPERIMENT_KIND, EXPERIMENT_KIND_TAG, MetricRow, TrackingStore
 from .mlflow_client import MlflowClientStore
 
 SUPPORTED_REVISIONS = frozenset({"dc11669786a5"})
@@ -130,7 +130,19 @@ class SqliteFastStore(MlflowClientStore):
         exp_id, stage = row[0]
         if stage == "deleted":
             raise ValidationError(f"experiment {name!r} is deleted; restore it in MLflow or use another name")
+        self._ensure_kind(exp_id)
         return str(exp_id)
+
+    def _ensure_kind(self, exp_id: int) -> None:
+        """Tag the experiment as model development unless it has a kind (ours, and MLflow's Default)."""
+        query = "SELECT 1 FROM experiment_tags WHERE experiment_id = ? AND key = ?"
+        if self._read(query, (exp_id, EXPERIMENT_KIND_TAG)):
+            return
+        with self._write() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO experiment_tags (key, value, experiment_id) VALUES (?, ?, ?)",
+                (EXPERIMENT_KIND_TAG, EXPERIMENT_KIND, exp_id),
+            )
 
     def create_run(self, experiment_id: str, name: str, tags: dict[str, str], start_time: int) -> str:
         import uuid

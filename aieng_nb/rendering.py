@@ -1,0 +1,148 @@
+"""Listings and records for display: rich HTML tables in Jupyter, aligned text elsewhere.
+
+Files (output notebooks, reports) become links that JupyterLab opens in a tab: JupyterLab resolves a
+relative ``href`` in HTML output against the notebook's folder, so links are written relative to the
+notebook this kernel runs (or the working directory, which Jupyter sets to the notebook's folder).
+Plain Python, no IPython: the core's list types render with it.
+
+>>> print(Listing.table(["job", "status"], [[Link("j1", "/tmp/out.ipynb"), "COMPLETED"]]))
+job  status
+---  ---------
+j1   COMPLETED
+"""
+
+from __future__ import annotations
+
+import html
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from .textutil import text_table
+
+CSS = (
+    ".aieng-table{border-collapse:collapse;font-size:var(--jp-ui-font-size1,13px)}"
+    ".aieng-table th,.aieng-table td{padding:2px 8px;text-align:left;white-space:nowrap;"
+    "border-bottom:1px solid var(--jp-border-color2,#ddd)}"
+    ".aieng-table tr.bad td{color:var(--jp-error-color1,#c62828)}"
+    ".aieng-table td.wrap{white-space:normal;max-width:40em}"
+)
+
+
+@dataclass(frozen=True)
+class Link:
+    """A table cell that is a link to a local file (text stays plain in text output)."""
+
+    text: str
+    path: str | os.PathLike[str] | None
+
+    def __str__(self) -> str:
+        return self.text
+
+    def html(self) -> str:
+        href = file_href(self.path) if self.path else None
+        if href is None:
+            return html.escape(self.text)
+        return f'<a href="{html.escape(href)}" title="{html.escape(str(self.path))}">{html.escape(self.text)}</a>'
+
+
+def _base_folder() -> Path:
+    """The folder JupyterLab resolves our relative links against: the notebook's folder."""
+    import sys
+
+    from .capture import notebook_path
+
+    main = sys.modules.get("__main__")
+    notebook = notebook_path(vars(main) if main is not None else None)
+    return notebook.parent if notebook is not None else Path.cwd()
+
+
+def file_href(path: str | os.PathLike[str]) -> str | None:
+    """A URL, relative to the notebook's folder, that opens ``path`` inside JupyterLab.
+
+    >>> file_href(Path.cwd() / "out dir" / "a.ipynb")
+    'out%20dir/a.ipynb'
+    """
+    try:
+        target = Path(path).resolve()
+        rel = os.path.relpath(target, _base_folder().resolve())
+    except (OSError, ValueError):
+        return None
+    return quote(Path(rel).as_posix())
+
+
+def cell_text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def cell_html(value: Any) -> str:
+    return value.html() if isinstance(value, Link) else html.escape(cell_text(value))
+
+
+def html_table(
+    headers: Sequence[str], rows: Sequence[Sequence[Any]], bad: Sequence[bool] | None = None, css_class: str = ""
+) -> str:
+    """An HTML table (cells may be :class:`Link`); ``bad`` rows are shown in the error colour."""
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    body = []
+    for i, row in enumerate(rows):
+        cls = ' class="bad"' if bad is not None and bad[i] else ""
+        body.append(f"<tr{cls}>" + "".join(f"<td>{cell_html(c)}</td>" for c in row) + "</tr>")
+    return (
+        f"<style>{CSS}</style><table class='aieng-table {css_class}'><thead><tr>{head}</tr></thead>"
+        f"<tbody>{''.join(body)}</tbody></table>"
+    )
+
+
+def html_record(rows: Sequence[tuple[str, Any]], css_class: str = "") -> str:
+    """A two-column (field, value) table for one record."""
+    body = "".join(f"<tr><th>{html.escape(k)}</th><td class='wrap'>{cell_html(v)}</td></tr>" for k, v in rows)
+    return f"<style>{CSS}</style><table class='aieng-table {css_class}'><tbody>{body}</tbody></table>"
+
+
+class Listing(list):
+    """A list of records that prints as an aligned table and renders as an HTML table in Jupyter.
+
+    Subclasses set ``headers`` and ``empty`` and implement :meth:`row` (and optionally :meth:`bad`).
+    """
+
+    headers: Sequence[str] = ()
+    empty = "nothing to show"
+    css_class = ""
+
+    def row(self, item: Any) -> list[Any]:
+        raise NotImplementedError
+
+    def bad(self, item: Any) -> bool:
+        return False
+
+    def columns(self) -> Sequence[str]:
+        return self.headers
+
+    @staticmethod
+    def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+        return text_table(headers, [[cell_text(c) for c in row] for row in rows])
+
+    def __str__(self) -> str:
+        if not self:
+            return self.empty
+        return self.table(self.columns(), [self.row(item) for item in self])
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        p.text(str(self))
+
+    def _repr_html_(self) -> str:
+        if not self:
+            return f"<p><em>{html.escape(self.empty)}</em></p>"
+        return html_table(
+            self.columns(), [self.row(i) for i in self], [self.bad(i) for i in self], css_class=self.css_class
+        )
+
+    def to_dicts(self) -> list[dict[str, Any]]:
+        return [item.to_dict() for item in self]

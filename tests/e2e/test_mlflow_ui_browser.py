@@ -1,0 +1,121 @@
+"""MLflow's own UI on our store, in a real browser: a real ``mlflow ui`` started with the command
+``aieng demo`` prints, on 127.0.0.1, opened with Python Playwright driving Debian's chromium.
+
+The runs table of an aieng experiment opens from the link the demo prints, and the Source column
+shows the notebook (not ``ipykernel_launcher.py``).
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+
+import pytest
+
+import aieng_nb as aieng
+from aieng_nb.cli.demo import mlflow_runs_url, mlflow_ui_command
+from aieng_nb.jobs.notebooks import write_notebook
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+
+
+def chromium() -> str:
+    """Debian's chromium (installed with apt when missing; never a downloaded browser)."""
+    path = shutil.which("chromium") or ("/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else None)
+    if path is None and shutil.which("apt-get"):
+        subprocess.run(["apt-get", "update", "-qq"], check=False, timeout=900)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], check=False, timeout=900)
+        path = shutil.which("chromium")
+    if path is None:
+        pytest.fail("chromium is not installed and could not be installed with apt-get")
+    return path
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_http(url: str, proc: subprocess.Popen, timeout: float) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            pytest.fail(f"mlflow ui exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    pytest.fail(f"mlflow ui did not answer {url} within {timeout}s")
+
+
+@pytest.fixture
+def mlflow_ui(workspace, python_env, tmp_path):
+    port = _free_port()
+    argv = [*shlex.split(mlflow_ui_command(workspace.tracking_uri)), "--host", "127.0.0.1", "--port", str(port)]
+    log = open(tmp_path / "mlflow-ui.log", "wb")
+    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=python_env, start_new_session=True)
+    try:
+        _wait_http(f"http://127.0.0.1:{port}/health", proc, timeout=300)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()
+
+
+@pytest.mark.timeout(900)  # mlflow ui took 75-200 s to start on a loaded 2-core machine
+def test_the_runs_table_opens_and_shows_the_notebook_as_source(tmp_path, monkeypatch, workspace, mlflow_ui):
+    from playwright.sync_api import sync_playwright
+
+    nb = write_notebook(tmp_path / "churn-analysis.ipynb", ["x = 1"])
+    monkeypatch.setenv("AIENG_NOTEBOOK_PATH", str(nb))
+    with aieng.start_run(experiment="ui-check", name="browser-run") as run:
+        aieng.log(accuracy=0.9)
+    import json
+
+    with urllib.request.urlopen(
+        f"{mlflow_ui}/ajax-api/2.0/mlflow/experiments/get?experiment_id={run.experiment_id}", timeout=30
+    ) as resp:
+        tags = {t["key"]: t["value"] for t in json.load(resp)["experiment"].get("tags", [])}
+    assert tags["mlflow.experimentKind"] == "custom_model_development"  # as MLflow's server reports it
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium(), args=CHROMIUM_FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.goto(mlflow_runs_url(run.experiment_id, base=mlflow_ui), wait_until="load", timeout=120_000)
+            page.get_by_text("browser-run").first.wait_for(timeout=120_000)
+            page.get_by_text("churn-analysis.ipynb").first.wait_for(timeout=60_000)
+            body = page.inner_text("body")
+            page.screenshot(path=str(tmp_path / "mlflow-runs.png"))
+        finally:
+            browser.close()
+    assert "/runs" in page.url
+    assert "Run Name" in body and "Source" in body  # the runs table, not the GenAI overview
+    assert "ipykernel_launcher" not in body
+    assert "Token Usage" not in body
