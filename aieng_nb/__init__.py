@@ -50,6 +50,16 @@ _LAZY: dict[str, str] = {
     "explain": "explain",
     "fairness": "fairness",
     "reports": "reports",
+    # model registry: gated promotion, rollback, serving, lineage (aieng.registry.loop: the loop)
+    "registry": "registry",
+    "register_model": "registry",
+    "promote": "registry",
+    "rollback": "registry",
+    "model_status": "registry",
+    "lineage": "registry",
+    "serve_model": "registry",
+    "load_model": "registry",
+    "check_gates": "registry",
 }
 
 __all__ = ["__version__", "load_ipython_extension", "unload_ipython_extension", *_LAZY]
