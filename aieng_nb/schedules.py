@@ -407,4 +407,6 @@ def run_on_finish(s: Schedule, job: Any, workspace: Workspace | None = None) -> 
     try:
         resolve_hook(target)(s.name, job, ws)
     except Exception as exc:  # noqa: BLE001 - a broken hook must not stop the daemon
-        audit.append("schedule.hook_error", {"name": s.name, "job_id": job.job_id, "error": str(exc)[:1000]}, workspace=ws)
+        audit.append(
+            "schedule.hook_error", {"name": s.name, "job_id": job.job_id, "error": str(exc)[:1000]}, workspace=ws
+        )

@@ -30,6 +30,9 @@ SUBCOMMANDS: dict[str, str] = {
     "diff": "snapshot_cmds",
     "monitor": "report_cmds",
     "reports": "report_cmds",
+    "model": "model_cmds",
+    "loop": "model_cmds",
+    "lineage": "model_cmds",
     "help": "help_cmd",
 }
 

@@ -171,6 +171,6 @@ def resolve_version(ref: str | ModelRef, workspace: Workspace | None = None, c: 
     alias = r.alias or CHAMPION
     version = alias_version(c, r.name, alias)
     if version is None:
-        known = ", ".join(sorted((get_registered(c, r.name).aliases or {}))) or "none"
+        known = ", ".join(sorted(get_registered(c, r.name).aliases or {})) or "none"
         raise NotFoundError(f"model {r.name!r} has no alias {alias!r} (aliases: {known})")
     return r.name, version

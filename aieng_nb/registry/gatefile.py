@@ -208,13 +208,17 @@ def parse(data: Any, where: str) -> GateSpec:
     if ev:
         for key in ("snapshot", "target"):
             if not isinstance(ev.get(key), str) or not ev[key]:
-                raise GateFileError(f"{where}: [evaluation] needs {key} = \"...\" (a snapshot name and its target column)")
+                raise GateFileError(
+                    f'{where}: [evaluation] needs {key} = "..." (a snapshot name and its target column)'
+                )
         spec.snapshot, spec.target = ev["snapshot"], ev["target"]
         if "features" in ev:
             spec.features = _strings(ev["features"], "[evaluation] features", where)
         if "task" in ev:
             if ev["task"] not in ("classification", "regression"):
-                raise GateFileError(f"{where}: [evaluation] task must be classification or regression, got {ev['task']!r}")
+                raise GateFileError(
+                    f"{where}: [evaluation] task must be classification or regression, got {ev['task']!r}"
+                )
             spec.task = ev["task"]
         spec.pos_label = ev.get("pos_label")
     bs = _section(data, "bootstrap", where, {"resamples", "below", "confidence", "seed"})
@@ -232,12 +236,14 @@ def parse(data: Any, where: str) -> GateSpec:
         if spec.snapshot is None:
             raise GateFileError(f"{where}: [fairness] needs an [evaluation] snapshot to score both models on")
         if "sensitive" not in fa:
-            raise GateFileError(f"{where}: [fairness] needs sensitive = [\"column\", ...]")
+            raise GateFileError(f'{where}: [fairness] needs sensitive = ["column", ...]')
         gate = FairnessGate(_strings(fa["sensitive"], "[fairness] sensitive", where))
         if "metric" in fa:
             allowed = FAIRNESS_METRICS["classification"] + FAIRNESS_METRICS["regression"]
             if fa["metric"] not in allowed:
-                raise GateFileError(f"{where}: [fairness] metric must be one of {', '.join(allowed)}, got {fa['metric']!r}")
+                raise GateFileError(
+                    f"{where}: [fairness] metric must be one of {', '.join(allowed)}, got {fa['metric']!r}"
+                )
             gate.metric = fa["metric"]
         elif spec.task == "regression":
             gate.metric = "mae"
@@ -296,10 +302,12 @@ def _metrics(raw: Any, where: str, spec: GateSpec) -> list[MetricGate]:
             raise GateFileError(f"{where}: {label} must be a mapping with a name, got {entry!r}")
         unknown = set(entry) - {"name", "margin", "min_improvement"}
         if unknown:
-            raise GateFileError(f"{where}: {label}: unknown keys {sorted(unknown)}; known: margin, min_improvement, name")
+            raise GateFileError(
+                f"{where}: {label}: unknown keys {sorted(unknown)}; known: margin, min_improvement, name"
+            )
         name = entry.get("name")
         if not isinstance(name, str) or not name:
-            raise GateFileError(f"{where}: {label} needs name = \"accuracy\" (or rmse, f1, ...)")
+            raise GateFileError(f'{where}: {label} needs name = "accuracy" (or rmse, f1, ...)')
         if spec.snapshot is not None and name not in SCORABLE:
             raise GateFileError(
                 f"{where}: {label}: metric {name!r} cannot be computed on the snapshot; use one of {', '.join(SCORABLE)}"

@@ -144,12 +144,20 @@ def _logged_metric(gate: MetricGate, run_new: Any, run_old: Any) -> GateResult:
     new = dict(run_new.data.metrics) if run_new is not None else {}
     threshold = gate.min_improvement if gate.min_improvement is not None else (-gate.margin or 0.0)
     if gate.name not in new:
-        return GateResult(f"metric:{gate.name}", False, gate.name, detail=f"the challenger's run did not log {gate.name}")
+        return GateResult(
+            f"metric:{gate.name}", False, gate.name, detail=f"the challenger's run did not log {gate.name}"
+        )
     if run_old is None:
         return GateResult(f"metric:{gate.name}", True, gate.name, challenger=new[gate.name], detail="no champion yet")
     old = dict(run_old.data.metrics)
     if gate.name not in old:
-        return GateResult(f"metric:{gate.name}", False, gate.name, challenger=new[gate.name], detail=f"the champion's run did not log {gate.name}")
+        return GateResult(
+            f"metric:{gate.name}",
+            False,
+            gate.name,
+            challenger=new[gate.name],
+            detail=f"the champion's run did not log {gate.name}",
+        )
     delta = _better(new[gate.name], old[gate.name], gate.higher_is_better)
     return GateResult(
         f"metric:{gate.name}",
@@ -177,7 +185,9 @@ def _snapshot_metric(
     v_old = float(scoring.metric_value(gate.name, s_old))
     delta = _better(v_new, v_old, gate.higher_is_better)
     kind = "must improve by" if gate.min_improvement is not None else "may be worse by at most"
-    result = GateResult(label, delta >= threshold, gate.name, champion=v_old, challenger=v_new, delta=delta, threshold=threshold)
+    result = GateResult(
+        label, delta >= threshold, gate.name, champion=v_old, challenger=v_new, delta=delta, threshold=threshold
+    )
     if len(y) < spec.bootstrap_below and spec.bootstrap_resamples > 0:
         lo, hi = scoring.paired_bootstrap(
             gate.name,
@@ -207,7 +217,9 @@ def _snapshot_metric(
 _FAIR_HIGHER = {"accuracy": True, "tpr": True, "fpr": False, "mae": False, "rmse": False}
 
 
-def _fairness(spec: GateSpec, data: scoring.EvalData, new: scoring.Scored, old: scoring.Scored | None) -> list[GateResult]:
+def _fairness(
+    spec: GateSpec, data: scoring.EvalData, new: scoring.Scored, old: scoring.Scored | None
+) -> list[GateResult]:
     from ..exceptions import ValidationError
     from ..fairness import fairness
 
@@ -232,7 +244,9 @@ def _fairness(spec: GateSpec, data: scoring.EvalData, new: scoring.Scored, old: 
         label = f"fairness:{metric}[{group}]"
         small = " (small group)" if bool(row.get("small", False)) else ""
         if rep_old is None or group not in rep_old.by_group.index:
-            out.append(GateResult(label, True, metric, challenger=v_new, detail=f"no champion value for this group{small}"))
+            out.append(
+                GateResult(label, True, metric, challenger=v_new, detail=f"no champion value for this group{small}")
+            )
             continue
         v_old = float(rep_old.by_group.loc[group, metric])
         delta = _better(v_new, v_old, higher) if higher is not None else -abs(v_new - v_old)
@@ -305,10 +319,18 @@ def _repro_gate(c: Any, run: Any, items: list[str]) -> list[GateResult]:
             inputs = getattr(getattr(run, "inputs", None), "dataset_inputs", None) or []
             refs = [d.dataset.source for d in inputs if "aieng-snapshot://" in str(d.dataset.source)]
             ok = bool(refs)
-            detail = ", ".join(r.replace("aieng-snapshot://", "") for r in refs) if ok else "no data snapshot input (aieng.snapshot/load in the run)"
+            detail = (
+                ", ".join(r.replace("aieng-snapshot://", "") for r in refs)
+                if ok
+                else "no data snapshot input (aieng.snapshot/load in the run)"
+            )
         else:
             seed = params.get("seed") or tags.get("aieng.seeded")
             ok = bool(seed)
-            detail = f"seed {params.get('seed')}" if params.get("seed") else ("seeded" if ok else "no seed recorded (aieng.seed(N))")
+            detail = (
+                f"seed {params.get('seed')}"
+                if params.get("seed")
+                else ("seeded" if ok else "no seed recorded (aieng.seed(N))")
+            )
         out.append(GateResult(f"reproducibility:{item}", ok, detail=detail))
     return out

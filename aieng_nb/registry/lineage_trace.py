@@ -54,14 +54,17 @@ class Lineage:
         lines = [
             f"{self.name} v{self.version} ({', '.join(self.aliases) or 'no alias'})  source {self.source}",
             f"  <- run {self.run_id or '-'} ({self.run_name or '-'}, {self.run_status or '-'}, experiment {self.experiment_id or '-'})",
-            f"  <- notebook {self.notebook or '-'}" + (f" (sha256 {self.notebook_sha256[:12]})" if self.notebook_sha256 else "")
+            f"  <- notebook {self.notebook or '-'}"
+            + (f" (sha256 {self.notebook_sha256[:12]})" if self.notebook_sha256 else "")
             + (f", job {self.job_id}" if self.job_id else ""),
             "  <- parameters " + (", ".join(f"{k}={v}" for k, v in sorted(self.params.items())) or "-"),
         ]
         for d in self.datasets:
             lines.append(f"  <- data {d['name']} {d['source']} (digest {str(d['digest'])[:12]})")
         for s in self.scored_by:
-            lines.append(f"  -> scored by run {s['run_id']} job {s.get('job_id') or '-'} ({s.get('status')}, {s.get('start_time')})")
+            lines.append(
+                f"  -> scored by run {s['run_id']} job {s.get('job_id') or '-'} ({s.get('status')}, {s.get('start_time')})"
+            )
         if not self.scored_by:
             lines.append("  -> not used by any scoring job yet")
         return "\n".join(lines)
@@ -72,9 +75,12 @@ class Lineage:
             f" &larr; run <code>{esc(self.run_id)}</code> &larr; notebook {esc(self.notebook or '-')}</p>"
         )
         params = table_html(["parameter", "value"], [[k, v] for k, v in sorted(self.params.items())])
-        data = table_html(["dataset", "source", "digest"], [[d["name"], d["source"], str(d["digest"])[:12]] for d in self.datasets])
+        data = table_html(
+            ["dataset", "source", "digest"], [[d["name"], d["source"], str(d["digest"])[:12]] for d in self.datasets]
+        )
         fwd = table_html(
-            ["run", "job", "status", "started"], [[s["run_id"], s.get("job_id") or "", s.get("status"), s.get("start_time")] for s in self.scored_by]
+            ["run", "job", "status", "started"],
+            [[s["run_id"], s.get("job_id") or "", s.get("status"), s.get("start_time")] for s in self.scored_by],
         )
         return (
             f'<div class="aieng-rep"><style>{_CSS}</style><h2>Lineage: {esc(self.name)} v{esc(self.version)}</h2>{head}'
@@ -118,7 +124,10 @@ def scored_by(c: Any, name: str, version: str, limit: int = 200) -> list[dict[st
     if not exps:
         return []
     runs = c.search_runs(
-        exps, filter_string=f"tags.`aieng.model.used` = '{name}/{version}'", max_results=limit, order_by=["attributes.start_time DESC"]
+        exps,
+        filter_string=f"tags.`aieng.model.used` = '{name}/{version}'",
+        max_results=limit,
+        order_by=["attributes.start_time DESC"],
     )
     return [
         {

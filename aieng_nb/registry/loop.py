@@ -32,7 +32,7 @@ from typing import Any
 from .. import audit
 from ..exceptions import AiengError, NotFoundError, ValidationError
 from ..fsutil import atomic_write_json, locked
-from ..reports import _CSS, esc, table_html
+from ..reports import _CSS, table_html
 from ..workspace import Workspace, current
 from .client import CHAMPION, check_name
 from .records import now_iso
@@ -118,7 +118,11 @@ class LoopHistory(list):  # list[LoopEvent]
 
     def _repr_html_(self) -> str:
         bad = [e.kind in ("gates.refused", "rollback.auto", "retrain.failed", "error", "breach") for e in self]
-        return f'<div class="aieng-rep"><style>{_CSS}</style><h2>Loop history</h2>' + table_html(list(self.COLUMNS), self.rows(), bad) + "</div>"
+        return (
+            f'<div class="aieng-rep"><style>{_CSS}</style><h2>Loop history</h2>'
+            + table_html(list(self.COLUMNS), self.rows(), bad)
+            + "</div>"
+        )
 
     def to_dicts(self) -> list[dict[str, Any]]:
         return [e.to_dict() for e in self]
@@ -242,7 +246,13 @@ def add(
     return cfg
 
 
-def update(name: str, *, retrain_params: dict[str, Any] | None = None, target: str | None = None, workspace: Workspace | None = None) -> LoopConfig:
+def update(
+    name: str,
+    *,
+    retrain_params: dict[str, Any] | None = None,
+    target: str | None = None,
+    workspace: Workspace | None = None,
+) -> LoopConfig:
     """Change the retraining parameters or the target of a loop (kept for the next iteration)."""
     ws = workspace or current()
     with _locked(name, ws):
@@ -307,7 +317,9 @@ def run_now(name: str, *, workspace: Workspace | None = None) -> LoopHistory:
     sched = schedules.get(cfg.schedule, ws)
     before = len(_load_state(name, ws).events)
     opts = {k: v for k, v in sched.options.items() if k not in ("executor", "address", "on_finish")}
-    job = prepare_job(sched.notebook, sched.parameters, schedule=sched.name, workspace=ws, tags={"aieng.loop": name}, **opts)
+    job = prepare_job(
+        sched.notebook, sched.parameters, schedule=sched.name, workspace=ws, tags={"aieng.loop": name}, **opts
+    )
     with get_executor("local")(parallel=1) as ex:
         (final,) = list(ex.run([job.job_id], ws))
     schedules.record_outcome(sched.name, final.job_id, final.status, ws)
@@ -331,7 +343,9 @@ def on_scoring_finished(schedule_name: str, job: Any, workspace: Workspace | Non
         try:
             start_retrain = _handle_scoring(cfg, state, job, ws)
         except Exception as exc:  # noqa: BLE001 - record and keep the loop alive for the next slot
-            _event(name, state, ws, "error", f"scoring job {job.job_id}: {type(exc).__name__}: {exc}", job_id=job.job_id)
+            _event(
+                name, state, ws, "error", f"scoring job {job.job_id}: {type(exc).__name__}: {exc}", job_id=job.job_id
+            )
         _save_state(name, state, ws)
     if start_retrain is not None:
         _execute(start_retrain, ws)
@@ -364,7 +378,9 @@ def _handle_scoring(cfg: LoopConfig, state: LoopState, job: Any, ws: Workspace) 
 
     name = cfg.name
     if job.status != JobStatus.COMPLETED:
-        _event(name, state, ws, "error", f"scoring job {job.job_id} {job.status}: {job.error_summary}", job_id=job.job_id)
+        _event(
+            name, state, ws, "error", f"scoring job {job.job_id} {job.status}: {job.error_summary}", job_id=job.job_id
+        )
         return None
     verdict, snapshot, failed = _scoring_outcome(job)
     _event(
@@ -376,12 +392,26 @@ def _handle_scoring(cfg: LoopConfig, state: LoopState, job: Any, ws: Workspace) 
         _post_promotion_check(cfg, state, snapshot, ws)
     if verdict != "failed":
         return None
-    _event(name, state, ws, "breach", "drift/quality breach: " + ("; ".join(failed) or "checks failed"), job_id=job.job_id, failed=failed)
+    _event(
+        name,
+        state,
+        ws,
+        "breach",
+        "drift/quality breach: " + ("; ".join(failed) or "checks failed"),
+        job_id=job.job_id,
+        failed=failed,
+    )
     if snapshot is None:
         _event(name, state, ws, "retrain.skip", "no fresh data snapshot on the scoring run: nothing to retrain on")
         return None
     if state.retrain is not None:
-        _event(name, state, ws, "retrain.skip", f"retraining already in flight (job {state.retrain.get('job_id')}): not started twice")
+        _event(
+            name,
+            state,
+            ws,
+            "retrain.skip",
+            f"retraining already in flight (job {state.retrain.get('job_id')}): not started twice",
+        )
         return None
     return _create_retrain(cfg, state, snapshot, job.job_id, ws)
 
@@ -390,9 +420,25 @@ def _create_retrain(cfg: LoopConfig, state: LoopState, snapshot: str, scoring_jo
     from ..jobs.runner import prepare_job
 
     params = {**cfg.retrain_params, cfg.data_param: snapshot}
-    rec = prepare_job(cfg.retrain, params, workspace=ws, tags={"aieng.loop": cfg.name, "aieng.loop.trigger": scoring_job})
-    state.retrain = {"scoring_job": scoring_job, "job_id": rec.job_id, "snapshot": snapshot, "phase": "created", "at": now_iso()}
-    _event(cfg.name, state, ws, "retrain.start", f"retraining job {rec.job_id} on {snapshot}", job_id=rec.job_id, snapshot=snapshot)
+    rec = prepare_job(
+        cfg.retrain, params, workspace=ws, tags={"aieng.loop": cfg.name, "aieng.loop.trigger": scoring_job}
+    )
+    state.retrain = {
+        "scoring_job": scoring_job,
+        "job_id": rec.job_id,
+        "snapshot": snapshot,
+        "phase": "created",
+        "at": now_iso(),
+    }
+    _event(
+        cfg.name,
+        state,
+        ws,
+        "retrain.start",
+        f"retraining job {rec.job_id} on {snapshot}",
+        job_id=rec.job_id,
+        snapshot=snapshot,
+    )
     return rec.job_id
 
 
@@ -427,13 +473,36 @@ def resume(name: str, *, workspace: Workspace | None = None) -> None:
         try:
             if it["phase"] == "created":
                 if rec.status != JobStatus.COMPLETED:
-                    _event(name, state, ws, "retrain.failed", f"retraining job {rec.job_id} {rec.status}: {rec.error_summary}", job_id=rec.job_id)
+                    _event(
+                        name,
+                        state,
+                        ws,
+                        "retrain.failed",
+                        f"retraining job {rec.job_id} {rec.status}: {rec.error_summary}",
+                        job_id=rec.job_id,
+                    )
                     state.retrain = None
                     return
-                _event(name, state, ws, "retrain.finish", f"retraining job {rec.job_id} finished (run {rec.run_id})", job_id=rec.job_id, run_id=rec.run_id)
+                _event(
+                    name,
+                    state,
+                    ws,
+                    "retrain.finish",
+                    f"retraining job {rec.job_id} finished (run {rec.run_id})",
+                    job_id=rec.job_id,
+                    run_id=rec.run_id,
+                )
                 it["version"] = _register_once(cfg, rec.run_id or "", ws)
                 it["phase"] = "registered"
-                _event(name, state, ws, "register", f"registered v{it['version']} as challenger", version=it["version"], run_id=rec.run_id)
+                _event(
+                    name,
+                    state,
+                    ws,
+                    "register",
+                    f"registered v{it['version']} as challenger",
+                    version=it["version"],
+                    run_id=rec.run_id,
+                )
                 _save_state(name, state, ws)
             if it["phase"] == "registered":
                 _gate_and_promote(cfg, state, it["version"], ws)
@@ -473,12 +542,29 @@ def _gate_and_promote(cfg: LoopConfig, state: LoopState, version: str, ws: Works
     if not res.promoted:
         assert gates is not None
         failed = "; ".join(
-            f"{r.gate} (champion {_f(r.champion)}, challenger {_f(r.challenger)}{', ' + r.detail if r.detail else ''})" for r in gates.failed
+            f"{r.gate} (champion {_f(r.champion)}, challenger {_f(r.challenger)}{', ' + r.detail if r.detail else ''})"
+            for r in gates.failed
         )
-        _event(cfg.name, state, ws, "gates.refused", f"v{version} refused: {failed}", version=version, gates=gates.to_dict())
+        _event(
+            cfg.name,
+            state,
+            ws,
+            "gates.refused",
+            f"v{version} refused: {failed}",
+            version=version,
+            gates=gates.to_dict(),
+        )
         return
     previous = res.move.previous if res.move else None
-    _event(cfg.name, state, ws, "promote", f"v{version} promoted to champion (was v{previous or '-'})", version=version, previous=previous)
+    _event(
+        cfg.name,
+        state,
+        ws,
+        "promote",
+        f"v{version} promoted to champion (was v{previous or '-'})",
+        version=version,
+        previous=previous,
+    )
     if previous:
         state.pending_check = {"version": version, "previous": previous, "at": now_iso()}
 
@@ -503,7 +589,13 @@ def _post_promotion_check(cfg: LoopConfig, state: LoopState, snapshot: str | Non
     spec = load_spec(name, cfg.gates, ws)
     target = cfg.target or spec.target
     if snapshot is None or target is None:
-        _event(name, state, ws, "check.skip", "post-promotion check needs a fresh snapshot and a target column (loop --target)")
+        _event(
+            name,
+            state,
+            ws,
+            "check.skip",
+            "post-promotion check needs a fresh snapshot and a target column (loop --target)",
+        )
         return
     data = scoring.evaluation_data(snapshot, target, spec.task, spec.pos_label)
     metric = spec.rollback_metric or ("accuracy" if data.task == "classification" else "rmse")
@@ -511,7 +603,9 @@ def _post_promotion_check(cfg: LoopConfig, state: LoopState, snapshot: str | Non
     values = {}
     for v in (new, prev):
         s = scoring.score(name, v, data, spec.features, ws)
-        values[v] = float(scoring.metric_value(metric, scoring.row_stats(metric, data.y, s.y_pred, data.task, data.pos_label)))
+        values[v] = float(
+            scoring.metric_value(metric, scoring.row_stats(metric, data.y, s.y_pred, data.task, data.pos_label))
+        )
     delta = values[new] - values[prev] if higher else values[prev] - values[new]
     detail = (
         f"{metric} on {data.ref}: champion v{new} {values[new]:.4g} vs previous v{prev} {values[prev]:.4g} "
@@ -519,7 +613,16 @@ def _post_promotion_check(cfg: LoopConfig, state: LoopState, snapshot: str | Non
     )
     if delta < -spec.rollback_margin:
         move = rollback(name, auto=True, expected=new, reason=f"post-promotion check: {detail}", workspace=ws)
-        _event(name, state, ws, "rollback.auto", f"rolled back to v{move.version}: {detail}", version=new, to=move.version, delta=delta)
+        _event(
+            name,
+            state,
+            ws,
+            "rollback.auto",
+            f"rolled back to v{move.version}: {detail}",
+            version=new,
+            to=move.version,
+            delta=delta,
+        )
     else:
         _event(name, state, ws, "check.ok", f"post-promotion check passed: {detail}", version=new, delta=delta)
 

@@ -118,7 +118,16 @@ def history(name: str, *, workspace: Workspace | None = None) -> list[AliasMove]
     for h in _read_json_tag(model, HISTORY_TAG):
         if isinstance(h, dict):
             out.append(
-                AliasMove(name, h.get("alias", CHAMPION), str(h.get("v")), h.get("p"), h.get("a", "?"), h.get("by", "?"), h.get("at", ""), h.get("r"))
+                AliasMove(
+                    name,
+                    h.get("alias", CHAMPION),
+                    str(h.get("v")),
+                    h.get("p"),
+                    h.get("a", "?"),
+                    h.get("by", "?"),
+                    h.get("at", ""),
+                    h.get("r"),
+                )
             )
     return out
 
@@ -146,7 +155,9 @@ def _record_move(c: Any, move: AliasMove, stack: list[str] | None) -> None:
 
 
 def _audit(move: AliasMove, ws: Workspace, **extra: Any) -> None:
-    event = {"promote": "model.promote", "force": "model.promote", "set": "model.alias"}.get(move.action, "model.rollback")
+    event = {"promote": "model.promote", "force": "model.promote", "set": "model.alias"}.get(
+        move.action, "model.rollback"
+    )
     audit.append(event, {**move.to_dict(), **extra}, workspace=ws)
 
 
@@ -231,7 +242,9 @@ def promote(
         except AiengError as exc:
             if not force:
                 raise
-            report = GateReport(name, version, expected, [GateResult("evaluation", False, detail=str(exc)[:500])], spec.source)
+            report = GateReport(
+                name, version, expected, [GateResult("evaluation", False, detail=str(exc)[:500])], spec.source
+            )
         _save_gates(c, report)
         result = PromotionResult(name, version, CHAMPION, False, report, forced=force)
         if not report.passed and not force:
@@ -301,9 +314,18 @@ def rollback(
         c.set_registered_model_alias(name, CHAMPION, target)
         seconds = round(time.perf_counter() - t0, 4)
         move = AliasMove(
-            name, CHAMPION, target, current_v, "auto-rollback" if auto else "rollback", user_name(), reason=reason, seconds=seconds
+            name,
+            CHAMPION,
+            target,
+            current_v,
+            "auto-rollback" if auto else "rollback",
+            user_name(),
+            reason=reason,
+            seconds=seconds,
         )
         _record_move(c, move, stack)
-        c.set_model_version_tag(name, current_v, "aieng.rolled_back", json.dumps({"at": move.at, "by": move.actor, "reason": reason}))
+        c.set_model_version_tag(
+            name, current_v, "aieng.rolled_back", json.dumps({"at": move.at, "by": move.actor, "reason": reason})
+        )
     _audit(move, ws, auto=auto)
     return move

@@ -168,7 +168,9 @@ class AliasMove:
 
     def __str__(self) -> str:
         why = f" ({self.reason})" if self.reason else ""
-        return f"{self.name}@{self.alias}: v{self.previous or '-'} -> v{self.version} by {self.actor} [{self.action}]{why}"
+        return (
+            f"{self.name}@{self.alias}: v{self.previous or '-'} -> v{self.version} by {self.actor} [{self.action}]{why}"
+        )
 
 
 @dataclass
@@ -315,7 +317,9 @@ class ModelStatus:
         body = summary + "<h3>Versions</h3>" + table_html(self._VCOLS, self._vrows(), bad)
         if self.history:
             hrows = [[m.at[:19], m.action, m.previous or "", m.version, m.actor, m.reason or ""] for m in self.history]
-            body += "<h3>Champion history</h3>" + table_html(["at (UTC)", "action", "from", "to", "by", "reason"], hrows)
+            body += "<h3>Champion history</h3>" + table_html(
+                ["at (UTC)", "action", "from", "to", "by", "reason"], hrows
+            )
         if self.lineage:
             lin = self.lineage
             drows = [[d.get("name"), d.get("source"), str(d.get("digest"))[:12]] for d in lin.get("datasets", [])]

@@ -145,7 +145,9 @@ class Scored:
 _scores: OrderedDict[tuple[str, str, str, str, str], Scored] = OrderedDict()
 
 
-def score(name: str, version: str, data: EvalData, features: list[str] | None = None, ws: Workspace | None = None) -> Scored:
+def score(
+    name: str, version: str, data: EvalData, features: list[str] | None = None, ws: Workspace | None = None
+) -> Scored:
     """Predictions of one version on the snapshot (computed once per version and snapshot)."""
     import numpy as np
 
@@ -160,12 +162,16 @@ def score(name: str, version: str, data: EvalData, features: list[str] | None = 
     try:
         pred = model.predict(X)
     except Exception as exc:
-        raise ValidationError(f"model {name} v{version} could not score snapshot {data.ref}: {type(exc).__name__}: {str(exc)[:300]}") from None
+        raise ValidationError(
+            f"model {name} v{version} could not score snapshot {data.ref}: {type(exc).__name__}: {str(exc)[:300]}"
+        ) from None
     y_pred = np.asarray(pred)
     if y_pred.ndim == 2 and y_pred.shape[1] == 1:
         y_pred = y_pred[:, 0]
     if y_pred.ndim != 1 or len(y_pred) != len(data.frame):
-        raise ValidationError(f"model {name} v{version} returned predictions of shape {y_pred.shape} for {len(data.frame)} rows")
+        raise ValidationError(
+            f"model {name} v{version} returned predictions of shape {y_pred.shape} for {len(data.frame)} rows"
+        )
     scored = Scored(name, version, y_pred, time.perf_counter() - t0)
     with _lock:
         _scores[key] = scored

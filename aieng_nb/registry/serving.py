@@ -55,7 +55,14 @@ class Server:
         return f"http://{host}:{self.port}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"ref": self.ref, "name": self.name, "version": self.version, "url": self.url, "pid": self.pid, "log": self.log_path}
+        return {
+            "ref": self.ref,
+            "name": self.name,
+            "version": self.version,
+            "url": self.url,
+            "pid": self.pid,
+            "log": self.log_path,
+        }
 
     @property
     def pid(self) -> int | None:
@@ -153,7 +160,11 @@ def serve(
     with os.fdopen(fd, "w") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     server = Server(str(parsed), name, version, host, port, proc, log_path)
-    audit.append("model.serve", {"name": name, "version": version, "ref": str(parsed), "url": server.url, "pid": proc.pid}, workspace=ws)
+    audit.append(
+        "model.serve",
+        {"name": name, "version": version, "ref": str(parsed), "url": server.url, "pid": proc.pid},
+        workspace=ws,
+    )
     if wait:
         server.wait_ready(timeout)
     return server
