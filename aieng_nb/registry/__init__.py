@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .client import CHALLENGER, CHAMPION, PREVIOUS, ConflictError, ModelRef, parse_ref
+from .client import CHALLENGER, CHAMPION, PREVIOUS, ConflictError, ModelRef, mlflow_uris, parse_ref
 from .records import AliasMove, GateReport, GateResult, ModelStatus, PromotionResult, VersionInfo
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "check_gates",
     "lineage",
     "load_model",
+    "mlflow_uris",
     "model_status",
     "register_model",
     "serve_model",

@@ -174,3 +174,23 @@ def resolve_version(ref: str | ModelRef, workspace: Workspace | None = None, c: 
         known = ", ".join(sorted(get_registered(c, r.name).aliases or {})) or "none"
         raise NotFoundError(f"model {r.name!r} has no alias {alias!r} (aliases: {known})")
     return r.name, version
+
+
+def dataset_source(dataset: Any) -> str:
+    """The source URI of an MLflow dataset (``aieng-snapshot://train@2`` for our snapshots)."""
+    import json
+
+    raw = str(getattr(dataset, "source", "") or "")
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return raw
+    if isinstance(value, dict):
+        return str(value.get("uri") or value.get("url") or value.get("path") or raw)
+    return raw
+
+
+def dataset_inputs(run: Any) -> list[dict[str, str]]:
+    """``name``, ``digest``, ``source`` of a run's dataset inputs."""
+    inputs = run.inputs.dataset_inputs if getattr(run, "inputs", None) else []
+    return [{"name": d.dataset.name, "digest": d.dataset.digest, "source": dataset_source(d.dataset)} for d in inputs]

@@ -316,8 +316,9 @@ def _repro_gate(c: Any, run: Any, items: list[str]) -> list[GateResult]:
             ok = bool(params)
             detail = f"{len(params)} parameter(s)" if ok else "no parameters recorded"
         elif item == "snapshots":
-            inputs = getattr(getattr(run, "inputs", None), "dataset_inputs", None) or []
-            refs = [d.dataset.source for d in inputs if "aieng-snapshot://" in str(d.dataset.source)]
+            from .client import dataset_inputs
+
+            refs = [d["source"] for d in dataset_inputs(run) if d["source"].startswith("aieng-snapshot://")]
             ok = bool(refs)
             detail = (
                 ", ".join(r.replace("aieng-snapshot://", "") for r in refs)

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..reports import _CSS, esc, table_html
 from ..workspace import Workspace, current
-from .client import client, get_version, resolve_version
+from .client import client, dataset_inputs, get_version, resolve_version
 
 
 def _iso(ms: int | None) -> str | None:
@@ -110,10 +110,7 @@ def lineage(ref: str, *, workspace: Workspace | None = None) -> Lineage:
             lin.job_id = tags.get("aieng.job_id")
             lin.params = dict(run.data.params)
             lin.metrics = dict(run.data.metrics)
-            lin.datasets = [
-                {"name": d.dataset.name, "digest": d.dataset.digest, "source": d.dataset.source}
-                for d in (run.inputs.dataset_inputs if run.inputs else [])
-            ]
+            lin.datasets = dataset_inputs(run)
     lin.scored_by = scored_by(c, name, version)
     return lin
 

@@ -5,7 +5,7 @@ schedule ``loop-churn`` that runs the scoring notebook (parameter ``model`` = ``
 when it declares one). When a scoring job finishes, the scheduler calls :func:`on_scoring_finished`:
 
 1. the scoring run's verdict (``aieng.checks``, set by the monitoring reports it attached) and its
-   fresh data snapshot (its last aieng snapshot input) are recorded;
+   fresh data snapshot (its input snapshot named ``fresh``, default ``<model>-fresh``) are recorded;
 2. after a promotion, the new champion and the previous one are scored on that fresh snapshot:
    worse by more than the rollback margin rolls the champion back automatically;
 3. a drift or quality breach starts the retraining notebook as a job, with parameter ``data`` =
@@ -55,7 +55,12 @@ class LoopConfig:
     target: str | None = None  # target column of the fresh data, for the post-promotion check
     data_param: str = "data"
     model_param: str = "model"
+    fresh: str | None = None  # snapshot name of the scored fresh data (default NAME-fresh)
     created_at: str = field(default_factory=now_iso)
+
+    @property
+    def fresh_snapshot(self) -> str:
+        return self.fresh or f"{self.name}-fresh"
 
     @property
     def schedule(self) -> str:
@@ -186,6 +191,7 @@ def add(
     retrain_params: dict[str, Any] | None = None,
     gates: str | None = None,
     target: str | None = None,
+    fresh: str | None = None,
     replace: bool = False,
     workspace: Workspace | None = None,
     **schedule_options: Any,
@@ -217,6 +223,7 @@ def add(
         dict(retrain_params or {}),
         str(Path(gates).resolve()) if gates else None,
         target,
+        fresh=fresh,
     )
     if cfg.data_param not in retrain_declared:
         raise ValidationError(
@@ -352,7 +359,7 @@ def on_scoring_finished(schedule_name: str, job: Any, workspace: Workspace | Non
     resume(name, workspace=ws)
 
 
-def _scoring_outcome(job: Any) -> tuple[str | None, str | None, list[str]]:
+def _scoring_outcome(job: Any, fresh: str) -> tuple[str | None, str | None, list[str]]:
     """(checks verdict, fresh snapshot ref, failed checks) of a scoring job's run."""
     from .. import tracking
     from ..reports import list_reports
@@ -365,11 +372,18 @@ def _scoring_outcome(job: Any) -> tuple[str | None, str | None, list[str]]:
     from .client import client
 
     run = client().get_run(job.run_id)
-    snaps = [
-        d.dataset.source.replace("aieng-snapshot://", "")
-        for d in (run.inputs.dataset_inputs if run.inputs else [])
-        if str(d.dataset.source).startswith("aieng-snapshot://")
+    from .client import dataset_inputs
+
+    refs = [
+        d["source"].replace("aieng-snapshot://", "")
+        for d in dataset_inputs(run)
+        if d["source"].startswith("aieng-snapshot://")
     ]
+    # the fresh snapshot by name (its newest version); else the run's only snapshot input
+    named = [r for r in refs if r.split("@", 1)[0] == fresh]
+    snaps = sorted(named, key=lambda r: int(r.rsplit("@", 1)[1]) if r.rsplit("@", 1)[-1].isdigit() else 0)
+    if not snaps and len(refs) == 1:
+        snaps = refs
     return verdict, (snaps[-1] if snaps else None), failed
 
 
@@ -382,7 +396,7 @@ def _handle_scoring(cfg: LoopConfig, state: LoopState, job: Any, ws: Workspace) 
             name, state, ws, "error", f"scoring job {job.job_id} {job.status}: {job.error_summary}", job_id=job.job_id
         )
         return None
-    verdict, snapshot, failed = _scoring_outcome(job)
+    verdict, snapshot, failed = _scoring_outcome(job, cfg.fresh_snapshot)
     _event(
         name, state, ws, "scored",
         f"scoring job {job.job_id}: checks {verdict or 'none'} on {snapshot or 'no snapshot'}",

@@ -15,7 +15,7 @@ from typing import Any
 from .. import audit
 from ..exceptions import NotFoundError, ValidationError
 from ..workspace import Workspace, current
-from .client import check_name, client, get_registered, mlflow_errors, mlflow_uris
+from .client import check_name, client, dataset_inputs, get_registered, mlflow_errors, mlflow_uris
 from .records import VersionInfo
 
 
@@ -93,10 +93,7 @@ def register(
     for key in ("aieng.job_id", "aieng.job.notebook", "mlflow.source.name"):
         if run.data.tags.get(key):
             tags[key if key.startswith("aieng.") else "aieng.source"] = run.data.tags[key]
-    inputs = [
-        {"name": d.dataset.name, "digest": d.dataset.digest, "source": d.dataset.source}
-        for d in (run.inputs.dataset_inputs if run.inputs else [])
-    ]
+    inputs = dataset_inputs(run)
     if inputs:
         tags["aieng.datasets"] = json.dumps(inputs)[:20000]
     with mlflow_errors(f"registering run {run_id} as {name}"), mlflow_uris(ws):  # resolves models:/ globally
