@@ -1,7 +1,7 @@
 """Synthetic data for the continuous-learning loop's demo, tests and benchmark.
 
 Two groups (``g`` 0 = A, the majority; 1 = B) and two concepts: in concept 1 the label follows
-``x1`` for everyone; in concept 2 (a planted drift: ``x1`` also shifts) group A's label follows
+``x1`` for everyone; in concept 2 (a planted drift: ``x2`` also shifts) group A's label follows
 ``x2`` instead while group B keeps following ``x1``. A model fit on group A alone is then more
 accurate overall than the concept-1 champion but much worse on group B: the planted bias.
 
@@ -24,12 +24,9 @@ def batch(n: int, *, concept: int = 1, seed: int = 0, share_b: float = 0.3, nois
 
     rng = np.random.default_rng(seed)
     g = (rng.random(n) < share_b).astype(int)
-    x1 = rng.normal(size=n) + (1.5 if concept == 2 else 0.0)
-    x2 = rng.normal(size=n)
+    shift = 1.5 if concept == 2 else 0.0
+    x1 = rng.normal(size=n)
+    x2 = rng.normal(size=n) + shift
     eps = rng.normal(scale=noise, size=n)
-    centered = x1 - (1.5 if concept == 2 else 0.0)
-    if concept == 2:
-        signal = np.where(g == 0, x2, centered)
-    else:
-        signal = centered
+    signal = np.where(g == 0, x2 - shift, x1) if concept == 2 else x1
     return pd.DataFrame({"x1": x1, "x2": x2, "g": g, TARGET: (signal + eps > 0).astype(int)})

@@ -13,7 +13,7 @@ from aieng_nb import audit
 from aieng_nb.registry import loop
 from aieng_nb.registry.synthetic import batch
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 NB = Path(__file__).resolve().parents[2] / "notebooks" / "loop"
 GATES = """
