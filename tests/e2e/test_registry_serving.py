@@ -1,0 +1,61 @@
+"""Serving with MLflow's scoring server on 127.0.0.1, and the registry against a real `mlflow server`."""
+
+from __future__ import annotations
+
+import pytest
+from registry_helpers import train_run
+from sklearn.dummy import DummyClassifier
+from sklearn.linear_model import LogisticRegression
+
+import aieng_nb as aieng
+from aieng_nb.registry.serving import free_port
+from aieng_nb.registry.synthetic import FEATURES, batch
+
+from .test_remote_mlflow import mlflow_server  # noqa: F401 - the real server fixture
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+
+
+def _models():
+    df = batch(600, seed=0)
+    X, y = df[FEATURES], df["label"]
+    good = train_run(LogisticRegression(), X, y, metrics={"accuracy": 0.9}, name="lr")
+    const = train_run(DummyClassifier(strategy="constant", constant=1), X, y, metrics={"accuracy": 0.95}, name="ones")
+    aieng.register_model(good, "churn")
+    aieng.register_model(const, "churn")
+    return X
+
+
+def test_serve_the_champion_and_after_a_rollback_the_previous_one():
+    X = _models()
+    aieng.promote("churn", 1)
+    aieng.promote("churn", 2)  # the constant model logged a better accuracy: the default gate lets it in
+    rows = X.head(20)
+    with aieng.serve_model("churn@champion", port=free_port()) as srv:
+        assert srv.host == "127.0.0.1" and srv.version == "2"
+        assert srv.predict(rows) == [1] * 20
+    aieng.rollback("churn", reason="always says 1")
+    expected = aieng.load_model("churn/1", record_use=False).predict(rows).tolist()
+    with aieng.serve_model("churn@champion", port=free_port()) as srv:  # restarted: the alias resolves anew
+        assert srv.version == "1"
+        assert srv.predict(rows) == expected and set(expected) == {0, 1}
+    assert srv.process.poll() is not None  # stopped with the block
+
+
+def test_registry_against_a_real_mlflow_server(mlflow_server, monkeypatch):  # noqa: F811
+    from mlflow import MlflowClient
+
+    monkeypatch.setenv("AIENG_TRACKING_URI", mlflow_server)
+    _models()
+    aieng.promote("churn", 1)
+    res = aieng.promote("churn", 2)
+    assert res.promoted
+    move = aieng.rollback("churn")
+    assert (move.previous, move.version) == ("2", "1")
+    client = MlflowClient(mlflow_server, registry_uri=mlflow_server)
+    assert str(client.get_model_version_by_alias("churn", "champion").version) == "1"
+    tags = client.get_model_version("churn", "2").tags
+    assert tags["aieng.gates.passed"] == "true" and "aieng.rolled_back" in tags
+    st = aieng.model_status("churn")
+    assert [m.action for m in st.history] == ["promote", "promote", "rollback"]
+    assert aieng.lineage("churn@champion").run_id == client.get_model_version("churn", "1").run_id
