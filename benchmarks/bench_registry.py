@@ -108,7 +108,9 @@ def main() -> int:
 
     aieng.promote("bench", 2, force=True, reason="benchmark")
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "aieng_nb.cli", "model", "rollback", "bench"], check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "aieng_nb.cli", "model", "rollback", "bench"], check=True, capture_output=True
+    )
     t_cli = time.perf_counter() - t0
 
     # serving vs in-process predict, one row at a time
@@ -146,9 +148,15 @@ def main() -> int:
         "load_average": os.getloadavg()[0],
     }
     print(json.dumps(out, indent=2))
-    print(f"decision with all gates: {t_decide:.3f} s = {t_decide / t_base:.2f}x scoring both models once ({t_base:.3f} s); target <= 2x")
-    print(f"rollback: median {statistics.median(rollbacks) * 1000:.1f} ms, max {max(rollbacks) * 1000:.1f} ms; target < 1 s")
-    print(f"serving one row: median {med_http * 1000:.2f} ms vs in-process predict {med_in * 1000:.2f} ms ({med_http / med_in:.1f}x)")
+    print(
+        f"decision with all gates: {t_decide:.3f} s = {t_decide / t_base:.2f}x scoring both models once ({t_base:.3f} s); target <= 2x"
+    )
+    print(
+        f"rollback: median {statistics.median(rollbacks) * 1000:.1f} ms, max {max(rollbacks) * 1000:.1f} ms; target < 1 s"
+    )
+    print(
+        f"serving one row: median {med_http * 1000:.2f} ms vs in-process predict {med_in * 1000:.2f} ms ({med_http / med_in:.1f}x)"
+    )
     return 0
 
 

@@ -34,7 +34,9 @@ def churn():
     X, y = _xy()
     good = train_run(LogisticRegression(), X, y, metrics={"accuracy": 0.90}, name="good", seed=1, params={"C": 1})
     worse = train_run(DummyClassifier(strategy="most_frequent"), X, y, metrics={"accuracy": 0.55}, name="dummy")
-    again = train_run(LogisticRegression(C=2.0), X, y, metrics={"accuracy": 0.91}, name="good2", seed=2, params={"C": 2})
+    again = train_run(
+        LogisticRegression(C=2.0), X, y, metrics={"accuracy": 0.91}, name="good2", seed=2, params={"C": 2}
+    )
     for run_id in (good, worse, again):
         aieng.register_model(run_id, "churn")
     aieng.promote("churn", 1)
@@ -173,7 +175,9 @@ def test_alias_moved_while_gates_ran_is_a_conflict(churn, tmp_path, workspace):
     while time.monotonic() < deadline and "pid" not in (lock.read_text() if lock.exists() else ""):
         time.sleep(0.005)
     # someone moves the alias in MLflow's UI meanwhile
-    MlflowClient(workspace.tracking_uri, registry_uri=workspace.tracking_uri).set_registered_model_alias("churn", "champion", "3")
+    MlflowClient(workspace.tracking_uri, registry_uri=workspace.tracking_uri).set_registered_model_alias(
+        "churn", "champion", "3"
+    )
     t.join(120)
     assert isinstance(box["r"], ConflictError), box
     assert "moved from v1 to v3 while the gates ran" in str(box["r"])
@@ -274,7 +278,9 @@ def test_bootstrap_keeps_noise_from_failing_or_passing_a_gate(tmp_path):
     assert row.ci_low < 0 <= row.ci_high  # indistinguishable on 150 rows
     assert row.passed  # noise does not fail "not worse"
     path = tmp_path / "imp.toml"
-    path.write_text('[evaluation]\nsnapshot = "holdout"\ntarget = "label"\n[[metrics]]\nname = "accuracy"\nmin_improvement = 0.0\n')
+    path.write_text(
+        '[evaluation]\nsnapshot = "holdout"\ntarget = "label"\n[[metrics]]\nname = "accuracy"\nmin_improvement = 0.0\n'
+    )
     must_improve = aieng.check_gates("twin", 2, gates=str(path))
     assert not must_improve.results[0].passed  # nor does it pass "must improve"
 
@@ -291,7 +297,9 @@ def test_fairness_gate_refuses_a_more_accurate_model_that_degrades_one_group(tmp
         aieng.register_model(r, "fair")
     aieng.promote("fair", 1)
     aieng.snapshot(batch(1200, concept=2, seed=2), name="holdout")
-    gates = _gate_file(tmp_path, '[[metrics]]\nname = "accuracy"\n[fairness]\nsensitive = ["g"]\nmax_degradation = 0.05\n')
+    gates = _gate_file(
+        tmp_path, '[[metrics]]\nname = "accuracy"\n[fairness]\nsensitive = ["g"]\nmax_degradation = 0.05\n'
+    )
     with pytest.raises(GateRefusedError) as info:
         aieng.promote("fair", 2, gates=str(gates))
     rep = info.value.result.gates

@@ -16,7 +16,19 @@ import sys
 from .._version import __version__
 
 # command group modules under aieng_nb.cli, in --help order
-COMMAND_MODULES = ["runs", "audit", "recover", "demo", "jobs", "schedules", "snapshots", "reports", "model", "loop", "lineage"]
+COMMAND_MODULES = [
+    "runs",
+    "audit",
+    "recover",
+    "demo",
+    "jobs",
+    "schedules",
+    "snapshots",
+    "reports",
+    "model",
+    "loop",
+    "lineage",
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -45,7 +45,9 @@ def test_scheduler_fires_the_loop_once_and_a_retraining_in_flight_is_not_started
     )
     # a retraining is in flight (created, not finished): the breach must not start another
     in_flight = prepare_job(NB / "train.ipynb", {"data": "churn-train@1"})
-    _write_state(workspace, {"processed": [], "retrain": {"job_id": in_flight.job_id, "phase": "created"}, "events": []})
+    _write_state(
+        workspace, {"processed": [], "retrain": {"job_id": in_flight.job_id, "phase": "created"}, "events": []}
+    )
     from aieng_nb import schedules
 
     created = dt.datetime.fromisoformat(schedules.get(cfg.schedule).created_at)
