@@ -410,3 +410,35 @@ def test_schedule_hook_must_be_importable(tmp_path):
 
     with pytest.raises(ValidationError, match="on_finish hook"):
         schedules.add("s", str(example("03-train-job.ipynb")), "0 * * * *", on_finish="no.such:thing")
+
+
+def test_records_round_trip_and_render():
+    from aieng_nb.registry import AliasMove, GateResult
+    from aieng_nb.registry.loop import LoopConfig, LoopEvent, LoopHistory
+
+    rep = GateReport(
+        "m",
+        "2",
+        "1",
+        [GateResult("metric:accuracy", False, "accuracy", 0.9, 0.8, -0.1, 0.0, -0.15, -0.05, "why")],
+        snapshot="h@1",
+        n_rows=10,
+    )
+    move = AliasMove("m", "champion", "2", "1", "force", "me", reason="because")
+    res = PromotionResult("m", "2", "champion", True, rep, move, forced=True)
+    assert PromotionResult.from_dict(json.loads(json.dumps(res.to_dict()))).to_dict() == res.to_dict()
+    assert "FAILED" in rep.table() and "[-0.15, -0.05]" in rep.table()
+    assert "class=\"bad\"" in rep._repr_html_()
+    cfg = LoopConfig("m", "s.ipynb", "t.ipynb", "0 * * * *")
+    assert LoopConfig.from_dict(cfg.to_dict()) == cfg and cfg.schedule == "loop-m"
+    hist = LoopHistory([LoopEvent("2026-01-01T00:00:00+00:00", "rollback.auto", "rolled back", {"to": "1"})])
+    assert "rollback.auto" in str(hist) and "Loop history" in hist._repr_html_()
+    assert LoopEvent.from_dict(hist.to_dicts()[0]) == hist[0]
+
+
+def test_magic_help_lists_the_model_actions(shell, capsys):
+    shell.run_line_magic("aieng", "help model")
+    out = capsys.readouterr().out
+    assert "model promote" in out and "--force" in out
+    shell.run_line_magic("aieng", "help loop")
+    assert "loop add" in capsys.readouterr().out

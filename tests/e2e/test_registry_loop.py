@@ -109,5 +109,8 @@ def test_the_loop_refuses_bad_challengers_promotes_a_good_one_and_rolls_back_a_r
     lin = aieng.lineage("churn/4")
     assert lin.notebook.endswith("train.ipynb") and lin.params["variant"] == "good"
     assert any(d["source"].startswith("aieng-snapshot://churn-fresh@") for d in lin.datasets)
-    assert len(aieng.lineage("churn/1").scored_by) == 4  # champion in iterations 1-3 and again in 4? (see below)
+    # forward: v1 scored iterations 1-3, v4 (champion then) scored iteration 4
+    assert len(aieng.lineage("churn/1").scored_by) == 3
+    last_scoring = [e for e in loop.history("churn") if e.kind == "scored"][-1].data["job_id"]
+    assert [s["job_id"] for s in aieng.lineage("churn/4").scored_by] == [last_scoring]
     assert json.loads(json.dumps(st.to_dict()))["champion"] == v1.version
