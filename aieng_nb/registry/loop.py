@@ -23,161 +23,31 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from .. import audit
 from ..exceptions import AiengError, NotFoundError, ValidationError
-from ..fsutil import atomic_write_json, locked
-from ..reports import _CSS, table_html
+from ..fsutil import atomic_write_json
 from ..workspace import Workspace, current
 from .client import CHAMPION, check_name
-from .records import now_iso
+from .loop_records import SCHEDULE_PREFIX, LoopConfig, LoopEvent, LoopHistory, LoopState
+from .loop_steps import execute_job, gate_and_promote, handle_scoring, register_once
+from .loop_store import config_path as _config_path
+from .loop_store import event as _event
+from .loop_store import get
+from .loop_store import load_state as _load_state
+from .loop_store import locked_loop as _locked
+from .loop_store import loop_dir as _dir
+from .loop_store import save_state as _save_state
 
-SCHEDULE_PREFIX = "loop-"
+__all__ = [
+    "HOOK", "LoopConfig", "LoopEvent", "LoopHistory", "LoopState", "add", "get", "history", "list_loops",
+    "next_run", "on_scoring_finished", "remove", "resume", "run_now", "update",
+]  # fmt: skip
+
 HOOK = "aieng_nb.registry.loop:on_scoring_finished"
 MAX_PROCESSED = 500
-
-
-@dataclass
-class LoopConfig:
-    name: str  # the registered model
-    score: str
-    retrain: str
-    cron: str
-    timezone: str = "UTC"
-    score_params: dict[str, Any] = field(default_factory=dict)
-    retrain_params: dict[str, Any] = field(default_factory=dict)
-    gates: str | None = None
-    target: str | None = None  # target column of the fresh data, for the post-promotion check
-    data_param: str = "data"
-    model_param: str = "model"
-    fresh: str | None = None  # snapshot name of the scored fresh data (default NAME-fresh)
-    created_at: str = field(default_factory=now_iso)
-
-    @property
-    def fresh_snapshot(self) -> str:
-        return self.fresh or f"{self.name}-fresh"
-
-    @property
-    def schedule(self) -> str:
-        return SCHEDULE_PREFIX + self.name
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> LoopConfig:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
-
-
-@dataclass
-class LoopEvent:
-    """One step of the loop's timeline."""
-
-    at: str
-    kind: str  # scored | breach | retrain.start | retrain.skip | retrain.finish | retrain.failed | register | gates.refused | promote | check.ok | check.skip | rollback.auto | error
-    message: str
-    data: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> LoopEvent:
-        return cls(data["at"], data["kind"], data.get("message", ""), data.get("data") or {})
-
-
-@dataclass
-class LoopState:
-    processed: list[str] = field(default_factory=list)
-    retrain: dict[str, Any] | None = None  # the iteration in flight: scoring_job, job_id, snapshot, phase, version
-    pending_check: dict[str, Any] | None = None  # after a promotion: version, previous
-    events: list[dict[str, Any]] = field(default_factory=list)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> LoopState:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
-
-
-class LoopHistory(list):  # list[LoopEvent]
-    """The timeline of a loop; a table in notebooks and terminals."""
-
-    COLUMNS = ("at (UTC)", "step", "what")
-
-    def rows(self) -> list[list[str]]:
-        return [[e.at[:19], e.kind, e.message] for e in self]
-
-    def kinds(self) -> list[str]:
-        return [e.kind for e in self]
-
-    def __str__(self) -> str:
-        from ..textutil import text_table
-
-        return text_table(self.COLUMNS, self.rows()) if self else "no loop events yet"
-
-    def _repr_html_(self) -> str:
-        bad = [e.kind in ("gates.refused", "rollback.auto", "retrain.failed", "error", "breach") for e in self]
-        return (
-            f'<div class="aieng-rep"><style>{_CSS}</style><h2>Loop history</h2>'
-            + table_html(list(self.COLUMNS), self.rows(), bad)
-            + "</div>"
-        )
-
-    def to_dicts(self) -> list[dict[str, Any]]:
-        return [e.to_dict() for e in self]
-
-
-# ---- storage ------------------------------------------------------------------------------------
-
-
-def _dir(ws: Workspace) -> Path:
-    folder = ws.path("loops")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-def _config_path(name: str, ws: Workspace) -> Path:
-    return _dir(ws) / f"{check_name(name)}.json"
-
-
-def _state_path(name: str, ws: Workspace) -> Path:
-    return _dir(ws) / f"{name}.state.json"
-
-
-@contextmanager
-def _locked(name: str, ws: Workspace) -> Iterator[None]:
-    with locked(_dir(ws) / f".{name}.lock"):
-        yield
-
-
-def get(name: str, *, workspace: Workspace | None = None) -> LoopConfig:
-    ws = workspace or current()
-    path = _config_path(name, ws)
-    if not path.is_file():
-        raise NotFoundError(f"no loop for model {name!r} (aieng loop add {name} --score NB --retrain NB --cron CRON)")
-    return LoopConfig.from_dict(json.loads(path.read_text(encoding="utf-8")))
-
-
-def _load_state(name: str, ws: Workspace) -> LoopState:
-    path = _state_path(name, ws)
-    if not path.is_file():
-        return LoopState()
-    return LoopState.from_dict(json.loads(path.read_text(encoding="utf-8")))
-
-
-def _save_state(name: str, state: LoopState, ws: Workspace) -> None:
-    atomic_write_json(_state_path(name, ws), asdict(state))
-
-
-def _event(name: str, state: LoopState, ws: Workspace, kind: str, message: str, **data: Any) -> None:
-    state.events.append(LoopEvent(now_iso(), kind, message, data).to_dict())
-    audit.append(f"loop.{kind}", {"loop": name, "message": message, **data}, workspace=ws)
 
 
 def add(
@@ -348,119 +218,15 @@ def on_scoring_finished(schedule_name: str, job: Any, workspace: Workspace | Non
             return
         state.processed = [*state.processed, job.job_id][-MAX_PROCESSED:]
         try:
-            start_retrain = _handle_scoring(cfg, state, job, ws)
+            start_retrain = handle_scoring(cfg, state, job, ws)
         except Exception as exc:  # noqa: BLE001 - record and keep the loop alive for the next slot
             _event(
                 name, state, ws, "error", f"scoring job {job.job_id}: {type(exc).__name__}: {exc}", job_id=job.job_id
             )
         _save_state(name, state, ws)
     if start_retrain is not None:
-        _execute(start_retrain, ws)
+        execute_job(start_retrain, ws)
     resume(name, workspace=ws)
-
-
-def _scoring_outcome(job: Any, fresh: str) -> tuple[str | None, str | None, list[str]]:
-    """(checks verdict, fresh snapshot ref, failed checks) of a scoring job's run."""
-    from .. import tracking
-    from ..reports import list_reports
-
-    if not job.run_id:
-        return None, None, []
-    rec = tracking.get_run(job.run_id)
-    verdict = (rec.tags or {}).get("aieng.checks")
-    failed = [f"{e.kind}: {rule}" for e in list_reports(job.run_id) for rule in e.failed]
-    from .client import client
-
-    run = client().get_run(job.run_id)
-    from .client import dataset_inputs
-
-    refs = [
-        d["source"].replace("aieng-snapshot://", "")
-        for d in dataset_inputs(run)
-        if d["source"].startswith("aieng-snapshot://")
-    ]
-    # the fresh snapshot by name (its newest version); else the run's only snapshot input
-    named = [r for r in refs if r.split("@", 1)[0] == fresh]
-    snaps = sorted(named, key=lambda r: int(r.rsplit("@", 1)[1]) if r.rsplit("@", 1)[-1].isdigit() else 0)
-    if not snaps and len(refs) == 1:
-        snaps = refs
-    return verdict, (snaps[-1] if snaps else None), failed
-
-
-def _handle_scoring(cfg: LoopConfig, state: LoopState, job: Any, ws: Workspace) -> str | None:
-    from ..jobs.records import JobStatus
-
-    name = cfg.name
-    if job.status != JobStatus.COMPLETED:
-        _event(
-            name, state, ws, "error", f"scoring job {job.job_id} {job.status}: {job.error_summary}", job_id=job.job_id
-        )
-        return None
-    verdict, snapshot, failed = _scoring_outcome(job, cfg.fresh_snapshot)
-    _event(
-        name, state, ws, "scored",
-        f"scoring job {job.job_id}: checks {verdict or 'none'} on {snapshot or 'no snapshot'}",
-        job_id=job.job_id, run_id=job.run_id, checks=verdict, snapshot=snapshot, failed=failed,
-    )  # fmt: skip
-    if state.pending_check is not None:
-        _post_promotion_check(cfg, state, snapshot, ws)
-    if verdict != "failed":
-        return None
-    _event(
-        name,
-        state,
-        ws,
-        "breach",
-        "drift/quality breach: " + ("; ".join(failed) or "checks failed"),
-        job_id=job.job_id,
-        failed=failed,
-    )
-    if snapshot is None:
-        _event(name, state, ws, "retrain.skip", "no fresh data snapshot on the scoring run: nothing to retrain on")
-        return None
-    if state.retrain is not None:
-        _event(
-            name,
-            state,
-            ws,
-            "retrain.skip",
-            f"retraining already in flight (job {state.retrain.get('job_id')}): not started twice",
-        )
-        return None
-    return _create_retrain(cfg, state, snapshot, job.job_id, ws)
-
-
-def _create_retrain(cfg: LoopConfig, state: LoopState, snapshot: str, scoring_job: str, ws: Workspace) -> str:
-    from ..jobs.runner import prepare_job
-
-    params = {**cfg.retrain_params, cfg.data_param: snapshot}
-    rec = prepare_job(
-        cfg.retrain, params, workspace=ws, tags={"aieng.loop": cfg.name, "aieng.loop.trigger": scoring_job}
-    )
-    state.retrain = {
-        "scoring_job": scoring_job,
-        "job_id": rec.job_id,
-        "snapshot": snapshot,
-        "phase": "created",
-        "at": now_iso(),
-    }
-    _event(
-        cfg.name,
-        state,
-        ws,
-        "retrain.start",
-        f"retraining job {rec.job_id} on {snapshot}",
-        job_id=rec.job_id,
-        snapshot=snapshot,
-    )
-    return rec.job_id
-
-
-def _execute(job_id: str, ws: Workspace) -> None:
-    from ..executors import get_executor
-
-    with get_executor("local")(parallel=1) as ex:
-        list(ex.run([job_id], ws))
 
 
 def resume(name: str, *, workspace: Workspace | None = None) -> None:
@@ -506,7 +272,7 @@ def resume(name: str, *, workspace: Workspace | None = None) -> None:
                     job_id=rec.job_id,
                     run_id=rec.run_id,
                 )
-                it["version"] = _register_once(cfg, rec.run_id or "", ws)
+                it["version"] = register_once(cfg, rec.run_id or "", ws)
                 it["phase"] = "registered"
                 _event(
                     name,
@@ -519,126 +285,13 @@ def resume(name: str, *, workspace: Workspace | None = None) -> None:
                 )
                 _save_state(name, state, ws)
             if it["phase"] == "registered":
-                _gate_and_promote(cfg, state, it["version"], ws)
+                gate_and_promote(cfg, state, it["version"], ws)
                 state.retrain = None
         except AiengError as exc:
             _event(name, state, ws, "error", f"iteration of job {rec.job_id}: {exc}", job_id=rec.job_id)
             state.retrain = None
         finally:
             _save_state(name, state, ws)
-
-
-def _register_once(cfg: LoopConfig, run_id: str, ws: Workspace) -> str:
-    """The version registered from ``run_id`` (registered now unless a crash left one already)."""
-    from mlflow.exceptions import MlflowException
-
-    from .client import CHALLENGER, client
-    from .promotion import set_alias
-    from .versions import register
-
-    c = client(ws)
-    try:
-        existing = [m for m in c.search_model_versions(f"name = '{cfg.name}'") if m.run_id == run_id]
-    except MlflowException:
-        existing = []
-    if existing:
-        version = str(existing[0].version)
-        set_alias(cfg.name, version, CHALLENGER, workspace=ws)
-        return version
-    return register(run_id, cfg.name, alias=CHALLENGER, workspace=ws).version
-
-
-def _gate_and_promote(cfg: LoopConfig, state: LoopState, version: str, ws: Workspace) -> None:
-    from .promotion import promote
-
-    res = promote(cfg.name, version, gates=cfg.gates, raise_on_refusal=False, workspace=ws)
-    gates = res.gates
-    if not res.promoted:
-        assert gates is not None
-        failed = "; ".join(
-            f"{r.gate} (champion {_f(r.champion)}, challenger {_f(r.challenger)}{', ' + r.detail if r.detail else ''})"
-            for r in gates.failed
-        )
-        _event(
-            cfg.name,
-            state,
-            ws,
-            "gates.refused",
-            f"v{version} refused: {failed}",
-            version=version,
-            gates=gates.to_dict(),
-        )
-        return
-    previous = res.move.previous if res.move else None
-    _event(
-        cfg.name,
-        state,
-        ws,
-        "promote",
-        f"v{version} promoted to champion (was v{previous or '-'})",
-        version=version,
-        previous=previous,
-    )
-    if previous:
-        state.pending_check = {"version": version, "previous": previous, "at": now_iso()}
-
-
-def _f(value: Any) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value if value is not None else "-")
-
-
-def _post_promotion_check(cfg: LoopConfig, state: LoopState, snapshot: str | None, ws: Workspace) -> None:
-    from . import scoring
-    from .client import alias_version, client
-    from .gatefile import direction
-    from .promotion import load_spec, rollback
-
-    pending = state.pending_check or {}
-    name, new, prev = cfg.name, str(pending.get("version")), str(pending.get("previous"))
-    state.pending_check = None
-    now = alias_version(client(ws), name, CHAMPION)
-    if now != new:
-        _event(name, state, ws, "check.skip", f"champion is v{now}, not v{new}: post-promotion check dropped")
-        return
-    spec = load_spec(name, cfg.gates, ws)
-    target = cfg.target or spec.target
-    if snapshot is None or target is None:
-        _event(
-            name,
-            state,
-            ws,
-            "check.skip",
-            "post-promotion check needs a fresh snapshot and a target column (loop --target)",
-        )
-        return
-    data = scoring.evaluation_data(snapshot, target, spec.task, spec.pos_label)
-    metric = spec.rollback_metric or ("accuracy" if data.task == "classification" else "rmse")
-    higher = bool(direction(metric))
-    values = {}
-    for v in (new, prev):
-        s = scoring.score(name, v, data, spec.features, ws)
-        values[v] = float(
-            scoring.metric_value(metric, scoring.row_stats(metric, data.y, s.y_pred, data.task, data.pos_label))
-        )
-    delta = values[new] - values[prev] if higher else values[prev] - values[new]
-    detail = (
-        f"{metric} on {data.ref}: champion v{new} {values[new]:.4g} vs previous v{prev} {values[prev]:.4g} "
-        f"(margin {spec.rollback_margin:g})"
-    )
-    if delta < -spec.rollback_margin:
-        move = rollback(name, auto=True, expected=new, reason=f"post-promotion check: {detail}", workspace=ws)
-        _event(
-            name,
-            state,
-            ws,
-            "rollback.auto",
-            f"rolled back to v{move.version}: {detail}",
-            version=new,
-            to=move.version,
-            delta=delta,
-        )
-    else:
-        _event(name, state, ws, "check.ok", f"post-promotion check passed: {detail}", version=new, delta=delta)
 
 
 def next_run(name: str, *, workspace: Workspace | None = None) -> _dt.datetime | None:
