@@ -53,11 +53,13 @@ _LAZY: dict[str, str] = {
     # model registry: gated promotion, rollback, serving, lineage (aieng.registry.loop: the loop)
     "registry": "registry",
     "register_model": "registry",
+    "register": "registry",
     "promote": "registry",
     "rollback": "registry",
     "model_status": "registry",
     "lineage": "registry",
     "serve_model": "registry",
+    "serve": "registry",
     "load_model": "registry",
     "check_gates": "registry",
 }

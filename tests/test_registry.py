@@ -428,7 +428,7 @@ def test_records_round_trip_and_render():
     res = PromotionResult("m", "2", "champion", True, rep, move, forced=True)
     assert PromotionResult.from_dict(json.loads(json.dumps(res.to_dict()))).to_dict() == res.to_dict()
     assert "FAILED" in rep.table() and "[-0.15, -0.05]" in rep.table()
-    assert "class=\"bad\"" in rep._repr_html_()
+    assert 'class="bad"' in rep._repr_html_()
     cfg = LoopConfig("m", "s.ipynb", "t.ipynb", "0 * * * *")
     assert LoopConfig.from_dict(cfg.to_dict()) == cfg and cfg.schedule == "loop-m"
     hist = LoopHistory([LoopEvent("2026-01-01T00:00:00+00:00", "rollback.auto", "rolled back", {"to": "1"})])
@@ -442,3 +442,21 @@ def test_magic_help_lists_the_model_actions(shell, capsys):
     assert "model promote" in out and "--force" in out
     shell.run_line_magic("aieng", "help loop")
     assert "loop add" in capsys.readouterr().out
+
+
+def test_register_a_model_saved_as_run_artifacts(tmp_path):
+    import mlflow.sklearn
+    from mlflow import MlflowClient
+
+    from aieng_nb.workspace import current
+
+    X, y = _xy(200)
+    model = LogisticRegression().fit(X, y)
+    mlflow.sklearn.save_model(model, str(tmp_path / "saved"), pip_requirements=[])
+    with aieng.start_run(experiment="legacy") as run:
+        aieng.log(accuracy=0.8)
+    ws = current()
+    MlflowClient(ws.tracking_uri).log_artifacts(run.id, str(tmp_path / "saved"), "legacy_model")
+    v = aieng.register("" + run.id, "legacy")  # aieng.register is aieng.register_model
+    assert v.source == f"runs:/{run.id}/legacy_model"
+    assert (aieng.load_model("legacy/1").predict(X.head(5)) == model.predict(X.head(5))).all()

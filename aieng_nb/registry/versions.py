@@ -48,8 +48,6 @@ def register(
     >>> v.version                                           # doctest: +SKIP
     '2'
     """
-    from mlflow.exceptions import MlflowException
-
     from .. import tracking
     from .client import CHAMPION, check_alias
 
@@ -70,6 +68,9 @@ def register(
     if model is not None:
         models = [m for m in models if m.name == model]
     if not models:
+        legacy = _artifact_models(run_id, c) if model is None else ([model] if _has_mlmodel(c, run_id, model) else [])
+        if len(legacy) == 1:  # a model saved as run artifacts (MLflow 2 style): runs:/<run>/<path>
+            return _register_source(c, ws, run_id, name, f"runs:/{run_id}/{legacy[0]}", None, alias)
         extra = f" named {model!r}" if model else ""
         raise NotFoundError(
             f"run {run_id} has no logged model{extra}: log one inside the run with "
@@ -79,17 +80,46 @@ def register(
         names = ", ".join(sorted(m.name for m in models))
         raise ValidationError(f"run {run_id} logged several models ({names}): pick one with --model NAME")
     logged = models[0]
+    return _register_source(c, ws, run_id, name, logged.model_uri, logged.model_id, alias, description)
+
+
+def _has_mlmodel(c: Any, run_id: str, path: str) -> bool:
+    try:
+        return any(f.path.rsplit("/", 1)[-1] == "MLmodel" for f in c.list_artifacts(run_id, path))
+    except Exception:  # noqa: BLE001 - no such artifact folder
+        return False
+
+
+def _artifact_models(run_id: str, c: Any) -> list[str]:
+    """Top-level artifact folders of the run that hold an MLflow model (an ``MLmodel`` file)."""
+    try:
+        folders = [f.path for f in c.list_artifacts(run_id) if f.is_dir]
+    except Exception:  # noqa: BLE001
+        return []
+    return [f for f in folders if _has_mlmodel(c, run_id, f)]
+
+
+def _register_source(
+    c: Any,
+    ws: Workspace,
+    run_id: str,
+    name: str,
+    source: str,
+    model_id: str | None,
+    alias: str | None,
+    description: str | None = None,
+) -> VersionInfo:
+    from mlflow.exceptions import MlflowException
+
     try:
         c.create_registered_model(name, tags={"aieng.managed": "true"}, description=description)
     except MlflowException as exc:
         if getattr(exc, "error_code", "") != "RESOURCE_ALREADY_EXISTS":
             raise ValidationError(f"cannot create registered model {name!r}: {exc.message}") from None
     run = c.get_run(run_id)
-    tags = {
-        "aieng.run_id": run_id,
-        "aieng.model_id": logged.model_id,
-        "aieng.experiment_id": run.info.experiment_id,
-    }
+    tags = {"aieng.run_id": run_id, "aieng.experiment_id": run.info.experiment_id}
+    if model_id:
+        tags["aieng.model_id"] = model_id
     for key in ("aieng.job_id", "aieng.job.notebook", "mlflow.source.name"):
         if run.data.tags.get(key):
             tags[key if key.startswith("aieng.") else "aieng.source"] = run.data.tags[key]
@@ -97,11 +127,12 @@ def register(
     if inputs:
         tags["aieng.datasets"] = json.dumps(inputs)[:20000]
     with mlflow_errors(f"registering run {run_id} as {name}"), mlflow_uris(ws):  # resolves models:/ globally
-        mv = c.create_model_version(name, source=logged.model_uri, run_id=run_id, tags=tags, model_id=logged.model_id)
+        kwargs = {"model_id": model_id} if model_id else {}
+        mv = c.create_model_version(name, source=source, run_id=run_id, tags=tags, **kwargs)
     version = str(mv.version)
     audit.append(
         "model.register",
-        {"name": name, "version": version, "run_id": run_id, "model_id": logged.model_id, "source": logged.model_uri},
+        {"name": name, "version": version, "run_id": run_id, "model_id": model_id, "source": source},
         workspace=ws,
     )
     if alias is not None:
