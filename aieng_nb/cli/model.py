@@ -121,8 +121,14 @@ def _rollback(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    import signal
+
     from ..registry import serve
 
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # SIGTERM stops the scoring server too (it runs in its own session)
+
+    signal.signal(signal.SIGTERM, stop)
     server = serve(args.ref, port=args.port, host=args.host, workers=args.workers)
     print(
         f"serving {server.ref} (v{server.version}) at {server.url}/invocations  (Ctrl-C stops; log {server.log_path})",

@@ -59,3 +59,39 @@ def test_registry_against_a_real_mlflow_server(mlflow_server, monkeypatch):  # n
     st = aieng.model_status("churn")
     assert [m.action for m in st.history] == ["promote", "promote", "rollback"]
     assert aieng.lineage("churn@champion").run_id == client.get_model_version("churn", "1").run_id
+
+
+def test_cli_serve_answers_on_127_0_0_1_and_stops_on_sigterm(python_env, workspace):
+    import json
+    import signal
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    X = _models()
+    aieng.promote("churn", 1)
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aieng_nb.cli", "model", "serve", "churn@champion", "--port", str(port)],
+        env={**python_env, "AIENG_WORKSPACE": str(workspace.root)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        line = proc.stdout.readline()
+        assert f"http://127.0.0.1:{port}/invocations" in line, line
+        body = json.dumps({"dataframe_split": json.loads(X.head(3).to_json(orient="split", index=False))})
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{port}/invocations", data=body.encode(), headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            preds = json.loads(resp.read())["predictions"]
+        assert preds == aieng.load_model("churn/1", record_use=False).predict(X.head(3)).tolist()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0
+    time.sleep(0.5)
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2)
