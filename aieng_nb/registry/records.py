@@ -86,7 +86,7 @@ class GateResult:
         ]
 
 
-GATE_COLUMNS = ["result", "gate", "champion", "challenger", "delta", "threshold", "95% CI", "detail"]
+GATE_COLUMNS = ["result", "gate", "champion", "challenger", "delta", "threshold", "bootstrap CI", "detail"]
 
 
 @dataclass
