@@ -460,3 +460,13 @@ def test_register_a_model_saved_as_run_artifacts(tmp_path):
     v = aieng.register("" + run.id, "legacy")  # aieng.register is aieng.register_model
     assert v.source == f"runs:/{run.id}/legacy_model"
     assert (aieng.load_model("legacy/1").predict(X.head(5)) == model.predict(X.head(5))).all()
+
+
+def test_expect_champion_is_a_compare_and_set(churn, capsys):
+    from aieng_nb.cli import main
+
+    with pytest.raises(ConflictError, match="not v3"):
+        aieng.promote("churn", 3, expect_champion=3)
+    assert main(["model", "promote", "churn", "-v", "3", "--expect-champion", "2"]) == 3
+    assert "conflict" in capsys.readouterr().err
+    assert main(["model", "promote", "churn", "-v", "3", "--expect-champion", "1"]) == 0

@@ -36,6 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     pro.add_argument("--force", action="store_true", help="promote even if gates fail (needs --reason; audited)")
     pro.add_argument("--reason", help="why (required with --force)")
     pro.add_argument("--gates", help="gate file (default: gates/NAME.toml|yaml, else the default gate)")
+    pro.add_argument("--expect-champion", metavar="V", help="conflict (exit 3) unless the champion is version V now")
     pro.add_argument("--json", action="store_true")
     pro.set_defaults(func=_promote)
 
@@ -78,7 +79,15 @@ def _promote(args: argparse.Namespace) -> int:
     from ..registry.promotion import GateRefusedError
 
     try:
-        res = promote(args.name, args.version, to=args.to, force=args.force, reason=args.reason, gates=args.gates)
+        res = promote(
+            args.name,
+            args.version,
+            to=args.to,
+            force=args.force,
+            reason=args.reason,
+            gates=args.gates,
+            expect_champion=args.expect_champion,
+        )
     except GateRefusedError as exc:
         if args.json:
             print_json(exc.result.to_dict())

@@ -205,6 +205,7 @@ def promote(
     force: bool = False,
     reason: str | None = None,
     gates: str | os.PathLike[str] | None = None,
+    expect_champion: str | int | None = None,
     raise_on_refusal: bool = True,
     workspace: Workspace | None = None,
 ) -> PromotionResult:
@@ -213,7 +214,8 @@ def promote(
     The gates come from ``gates`` or the model's gate file (``gates/<name>.toml``), else the
     default gate. A refusal raises :class:`GateRefusedError` (with the table of failed gates)
     unless ``raise_on_refusal=False``. ``force=True`` moves the alias whatever the gates say and
-    needs a ``reason``; the audit entry names who and why.
+    needs a ``reason``; the audit entry names who and why. ``expect_champion`` makes the move a
+    compare-and-set from the caller's view too: ConflictError unless the champion is that version.
 
     >>> res = promote("churn", 4)   # doctest: +SKIP
     >>> res.promoted, res.gates.passed   # doctest: +SKIP
@@ -233,6 +235,10 @@ def promote(
     spec = load_spec(name, gates, ws)  # a bad gate file fails before anything moves
     with model_lock(name, ws, wait=0.0):
         expected = alias_version(c, name, CHAMPION)
+        if expect_champion is not None and expected != check_version(expect_champion):
+            raise ConflictError(
+                f"conflict: {name}@champion is v{expected or '-'}, not v{check_version(expect_champion)}; nothing moved"
+            )
         if expected == version:
             raise ValidationError(f"{name} v{version} is already the champion")
         from . import gates as _gates
