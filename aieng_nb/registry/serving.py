@@ -29,6 +29,12 @@ from ..workspace import Workspace, current
 from .client import parse_ref, resolve_version
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+_started: list[Server] = []  # servers this process started: stopped at exit (they run in their own session)
+
+
+def _stop_all() -> None:
+    for server in list(_started):
+        server.stop(timeout=5.0)
 
 
 def free_port() -> int:
@@ -101,6 +107,9 @@ class Server:
         return list(body["predictions"] if isinstance(body, dict) and "predictions" in body else body)
 
     def stop(self, timeout: float = 15.0) -> None:
+        """Stop the server's process group (SIGTERM, then SIGKILL after ``timeout`` seconds)."""
+        if self in _started:
+            _started.remove(self)
         proc = self.process
         if proc is None or proc.poll() is not None:
             return
@@ -160,6 +169,11 @@ def serve(
     with os.fdopen(fd, "w") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     server = Server(str(parsed), name, version, host, port, proc, log_path)
+    if not _started:
+        import atexit
+
+        atexit.register(_stop_all)
+    _started.append(server)
     audit.append(
         "model.serve",
         {"name": name, "version": version, "ref": str(parsed), "url": server.url, "pid": proc.pid},

@@ -95,3 +95,24 @@ def test_cli_serve_answers_on_127_0_0_1_and_stops_on_sigterm(python_env, workspa
     time.sleep(0.5)
     with pytest.raises(OSError):
         urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2)
+
+
+def test_a_server_started_from_python_stops_when_the_process_exits(python_env, workspace):
+    import subprocess
+    import sys
+    import urllib.request
+
+    _models()
+    aieng.promote("churn", 1)
+    port = free_port()
+    code = f"import aieng_nb as aieng; srv = aieng.serve_model('churn@champion', port={port}); print(srv.pid)"
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**python_env, "AIENG_WORKSPACE": str(workspace.root)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2)
