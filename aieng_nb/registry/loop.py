@@ -130,7 +130,10 @@ def update(
     target: str | None = None,
     workspace: Workspace | None = None,
 ) -> LoopConfig:
-    """Change the retraining parameters or the target of a loop (kept for the next iteration)."""
+    """Change the retraining parameters or the target of a loop (kept for the next iteration).
+
+    >>> update("churn", retrain_params={"max_depth": 6})   # doctest: +SKIP
+    """
     ws = workspace or current()
     with _locked(name, ws):
         cfg = get(name, workspace=ws)
@@ -147,7 +150,11 @@ def update(
 
 
 def history(name: str, *, workspace: Workspace | None = None) -> LoopHistory:
-    """The loop's timeline, oldest first."""
+    """The loop's timeline, oldest first (a table; HTML in notebooks).
+
+    >>> history("churn").kinds()   # doctest: +SKIP
+    ['scored', 'breach', 'retrain.start', 'retrain.finish', 'register', 'promote']
+    """
     ws = workspace or current()
     get(name, workspace=ws)
     return LoopHistory(LoopEvent.from_dict(e) for e in _load_state(name, ws).events)
@@ -184,7 +191,10 @@ def remove(name: str, *, workspace: Workspace | None = None) -> None:
 
 
 def run_now(name: str, *, workspace: Workspace | None = None) -> LoopHistory:
-    """Run one iteration now: the scoring job, then what its outcome triggers. Returns the new events."""
+    """Run one iteration now: the scoring job, then what its outcome triggers. Returns the new events.
+
+    >>> run_now("churn")   # doctest: +SKIP
+    """
     from .. import schedules
     from ..executors import get_executor
     from ..jobs.runner import prepare_job

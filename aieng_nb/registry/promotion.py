@@ -111,7 +111,11 @@ def champion_stack(c: Any, name: str) -> list[str]:
 
 
 def history(name: str, *, workspace: Workspace | None = None) -> list[AliasMove]:
-    """Recent champion moves kept on the registered model (the audit trail keeps all)."""
+    """Recent alias moves kept on the registered model (the audit trail keeps all), oldest first.
+
+    >>> [m.action for m in history("churn")]   # doctest: +SKIP
+    ['promote', 'promote', 'rollback']
+    """
     c = client(workspace)
     model = get_registered(c, name)
     out = []
@@ -162,7 +166,10 @@ def _audit(move: AliasMove, ws: Workspace, **extra: Any) -> None:
 
 
 def set_alias(name: str, version: str, alias: str, *, workspace: Workspace | None = None) -> AliasMove:
-    """Point a non-champion alias (``challenger``, ``staging`` ...) at a version, audited."""
+    """Point a non-champion alias (``challenger``, ``staging`` ...) at a version, audited.
+
+    >>> set_alias("churn", "4", "challenger")   # doctest: +SKIP
+    """
     ws = workspace or current()
     check_name(name)
     check_alias(alias)

@@ -173,6 +173,11 @@ def version_info(c: Any, name: str, version: str) -> VersionInfo:
 
 
 def list_versions(name: str, *, workspace: Workspace | None = None) -> list[VersionInfo]:
+    """Every version of ``name``, oldest first.
+
+    >>> [v.version for v in list_versions("churn")]   # doctest: +SKIP
+    ['1', '2']
+    """
     c = client(workspace)
     get_registered(c, name)
     found = c.search_model_versions(f"name = '{name}'")
