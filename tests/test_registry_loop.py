@@ -70,11 +70,15 @@ def test_cli_loop_add_list_history(capsys):
     from aieng_nb.cli import main
 
     argv = ["loop", "add", "churn", "--score", str(NB / "score.ipynb"), "--retrain", str(NB / "train.ipynb")]
-    assert main([*argv, "--cron", "*/5 * * * *", "-p", "variant", "biased"]) == 0
+    assert (
+        main([*argv, "--cron", "*/5 * * * *", "-p", "variant", "biased", "-s", "fresh_path", "/data/today.parquet"])
+        == 0
+    )
     assert "schedule loop-churn" in capsys.readouterr().out
     assert main(["loop", "list", "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
     assert listed[0]["name"] == "churn" and listed[0]["retrain_params"] == {"variant": "biased"}
+    assert schedules.get("loop-churn").parameters["fresh_path"] == "/data/today.parquet"
     assert main(["loop", "history", "churn", "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == []
     assert main(["loop", "history", "nope"]) == 2
@@ -83,7 +87,11 @@ def test_cli_loop_add_list_history(capsys):
 def test_magic_loop_history(shell):
     from IPython.core.error import UsageError
 
-    _add()
+    shell.run_line_magic(
+        "aieng",
+        f"loop add churn --score {NB / 'score.ipynb'} --retrain {NB / 'train.ipynb'} --cron '0 3 * * *' -p variant=good",
+    )
+    assert loop.get("churn").retrain_params == {"variant": "good"}
     assert shell.run_line_magic("aieng", "loop history churn") == []
     with pytest.raises(UsageError, match="no loop"):
         shell.run_line_magic("aieng", "loop history other")

@@ -30,6 +30,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar=("NAME", "VALUE"),
         help="a retraining parameter",
     )
+    add.add_argument(
+        "-s",
+        "--score-parameter",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help="a scoring parameter",
+    )
+    add.add_argument("--fresh", help="snapshot name of the scored fresh data (default NAME-fresh)")
     add.add_argument("--monitor", metavar="SPEC", help="monitoring spec for the scoring job")
     add.add_argument("--timeout", type=float, help="seconds a scoring attempt may take")
     add.add_argument("--replace", action="store_true", help="redefine an existing loop")
@@ -60,6 +70,7 @@ def _add(args: argparse.Namespace) -> int:
     from .jobs import parse_monitor
 
     retrain_params = {params.check_name(k): v for k, v in args.parameter}
+    score_params = {params.check_name(k): v for k, v in args.score_parameter}
     opts = {"monitor": parse_monitor(args.monitor), "timeout": args.timeout}
     cfg = loop.add(
         args.name,
@@ -70,6 +81,8 @@ def _add(args: argparse.Namespace) -> int:
         gates=args.gates,
         target=args.target,
         retrain_params=retrain_params,
+        score_params=score_params,
+        fresh=args.fresh,
         replace=args.replace,
         **{k: v for k, v in opts.items() if v is not None},
     )

@@ -62,6 +62,8 @@ l_add.add_argument("--tz", dest="timezone", default="UTC")
 l_add.add_argument("--gates")
 l_add.add_argument("--target")
 l_add.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE", help="a retraining parameter")
+l_add.add_argument("-s", "--score-param", action="append", default=[], metavar="NAME=VALUE", help="a scoring parameter")
+l_add.add_argument("--fresh", help="snapshot name of the scored fresh data (default NAME-fresh)")
 l_add.add_argument("--replace", action="store_true")
 
 l_history = AiengArgumentParser("loop history", description="The loop's timeline.")
@@ -162,6 +164,8 @@ def _loop(line: str, shell: Any) -> Any:
             gates=args.gates,
             target=args.target,
             retrain_params=parse_key_values(args.param, shell),
+            score_params=parse_key_values(args.score_param, shell),
+            fresh=args.fresh,
             replace=args.replace,
         )
         print(
