@@ -77,7 +77,10 @@ def check_alias(alias: Any) -> str:
 
 
 def check_version(version: Any) -> str:
+    """``4``, ``"4"`` or ``"v4"`` -> ``"4"``; anything else is a ValidationError."""
     text = str(version).strip()
+    if text[:1] in ("v", "V") and text[1:].isdigit():
+        text = text[1:]
     if isinstance(version, bool) or not text.isdigit() or int(text) < 1:
         raise ValidationError(f"model version must be a whole number >= 1, got {version!r}")
     return str(int(text))

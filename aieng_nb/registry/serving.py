@@ -123,6 +123,16 @@ class Server:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(5)
 
+    def restart(self, timeout: float = 120.0) -> Server:
+        """Stop and start again on the same port, resolving the alias anew (after a rollback, the
+        previous champion answers)."""
+        self.stop()
+        fresh = serve(self.ref, port=self.port, host=self.host, wait=True, timeout=timeout)
+        self.name, self.version, self.process, self.log_path = fresh.name, fresh.version, fresh.process, fresh.log_path
+        _started.remove(fresh)
+        _started.append(self)
+        return self
+
     def __enter__(self) -> Server:
         return self
 

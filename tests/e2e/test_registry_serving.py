@@ -34,9 +34,9 @@ def test_serve_the_champion_and_after_a_rollback_the_previous_one():
     with aieng.serve_model("churn@champion", port=free_port()) as srv:
         assert srv.host == "127.0.0.1" and srv.version == "2"
         assert srv.predict(rows) == [1] * 20
-    aieng.rollback("churn", reason="always says 1")
-    expected = aieng.load_model("churn/1", record_use=False).predict(rows).tolist()
-    with aieng.serve_model("churn@champion", port=free_port()) as srv:  # restarted: the alias resolves anew
+        aieng.rollback("churn", reason="always says 1")
+        expected = aieng.load_model("churn/1", record_use=False).predict(rows).tolist()
+        srv.restart()  # the alias resolves anew: the previous champion answers on the same port
         assert srv.version == "1"
         assert srv.predict(rows) == expected and set(expected) == {0, 1}
     assert srv.process.poll() is not None  # stopped with the block
