@@ -201,13 +201,13 @@ def _snapshot_metric(
         result.ci_low, result.ci_high = lo, hi
         if gate.min_improvement is not None:
             result.passed = lo >= threshold  # an improvement must hold beyond the noise
-            noise = "CI low end" if not result.passed else ""
+            why = "the CI's low end does not clear the required improvement (noise could explain it)"
         else:
             result.passed = hi >= threshold  # worse only when the whole CI is beyond the margin
-            noise = "whole CI" if not result.passed else ""
+            why = "the whole CI is beyond the margin"
         result.detail = (
             f"{kind} {abs(threshold):g}; paired bootstrap ({spec.bootstrap_resamples} resamples, "
-            f"{len(y)} rows){': ' + noise + ' beyond the threshold' if noise else ''}"
+            f"{len(y)} rows){': ' + why if not result.passed else ''}"
         )
     else:
         result.detail = f"{kind} {abs(threshold):g} on {len(y)} rows"
