@@ -56,6 +56,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sv.add_argument("--port", "-p", type=int, default=5001)
     sv.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     sv.add_argument("--workers", "-w", type=int, default=1)
+    sv.add_argument(
+        "--follow",
+        type=float,
+        nargs="?",
+        const=2.0,
+        metavar="SECONDS",
+        help="watch the alias (every 2 s) and restart with the new version when it moves",
+    )
     sv.set_defaults(func=_serve)
 
     ls = sub.add_parser("list", help="registered models and their champions")
@@ -144,7 +152,15 @@ def _serve(args: argparse.Namespace) -> int:
         flush=True,
     )
     try:
-        server.process.wait()
+        if args.follow:
+            from ..registry.serving import follow
+
+            def swapped(before: str, after: str) -> None:
+                print(f"{server.ref} moved: now serving v{after} (was v{before})", flush=True)
+
+            follow(server, interval=args.follow, on_swap=swapped)
+        else:
+            server.process.wait()
     except KeyboardInterrupt:
         pass
     finally:

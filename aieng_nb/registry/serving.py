@@ -192,3 +192,39 @@ def serve(
     if wait:
         server.wait_ready(timeout)
     return server
+
+
+def follow(
+    server: Server,
+    *,
+    interval: float = 2.0,
+    stop: Any = None,
+    on_swap: Any = None,
+    workspace: Workspace | None = None,
+) -> None:
+    """Keep ``server`` on its alias until ``stop`` (a ``threading.Event``) is set: when the alias moves
+    (a promotion, a rollback), the server restarts on the same port with the new version.
+
+    >>> threading.Thread(target=follow, args=(srv,), kwargs={"stop": done}).start()   # doctest: +SKIP
+    """
+    import threading
+
+    ws = workspace or current()
+    parsed = parse_ref(server.ref)
+    if parsed.alias is None:
+        raise ValidationError(f"following needs NAME@ALIAS, not {server.ref!r}")
+    stop = stop or threading.Event()
+    while not stop.wait(interval):
+        if server.process is not None and server.process.poll() is not None:
+            raise AiengError(f"the scoring server exited with code {server.process.returncode}:\n{server.log_tail()}")
+        _, version = resolve_version(parsed, ws)
+        if version != server.version:
+            before = server.version
+            server.restart()
+            audit.append(
+                "model.serve.swap",
+                {"ref": server.ref, "from": before, "to": server.version, "url": server.url},
+                workspace=ws,
+            )
+            if on_swap is not None:
+                on_swap(before, server.version)

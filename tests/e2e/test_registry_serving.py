@@ -116,3 +116,32 @@ def test_a_server_started_from_python_stops_when_the_process_exits(python_env, w
     assert out.returncode == 0, out.stderr[-2000:]
     with pytest.raises(OSError):
         urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2)
+
+
+def test_follow_restarts_the_server_when_the_alias_moves():
+    import threading
+    import time
+
+    X = _models()
+    aieng.promote("churn", 1)
+    rows = X.head(10)
+    done = threading.Event()
+    swaps: list[tuple[str, str]] = []
+    from aieng_nb.registry.serving import follow
+
+    with aieng.serve_model("churn@champion", port=free_port()) as srv:
+        watcher = threading.Thread(
+            target=follow,
+            args=(srv,),
+            kwargs={"interval": 0.3, "stop": done, "on_swap": lambda a, b: swaps.append((a, b))},
+        )
+        watcher.start()
+        try:
+            aieng.promote("churn", 2)
+            deadline = time.monotonic() + 180
+            while not swaps and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert swaps == [("1", "2")] and srv.predict(rows) == [1] * 10
+        finally:
+            done.set()
+            watcher.join(60)
