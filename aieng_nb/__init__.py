@@ -43,6 +43,10 @@ _LAZY: dict[str, str] = {
     "snapshot": "snapshots",
     "load": "snapshots",
     "snapshots": "snapshots",
+    # data contracts (aieng.contracts is the package: aieng.contracts.diff_contracts("train@1", "train@2"))
+    "infer_contract": "contracts",
+    "validate": "contracts",
+    "contracts": "contracts",
     # modules used as namespaces: aieng.audit.verify()
     "audit": "audit",
     # reports (explain and fairness are callable modules: aieng.explain(model, X, y))

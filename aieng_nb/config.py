@@ -29,6 +29,12 @@ class Aieng(Configurable):
     )
     capture_notebook = Bool(True, help="Attach the notebook file to the run at end").tag(config=True)
     pii_policy = Unicode("warn", help="Default PII policy for snapshots: warn, block, redact, allow").tag(config=True)
+    contract_policy = Unicode(
+        "warn", help="Default data-contract policy for snapshots: warn, block, allow (a contract's own policy wins)"
+    ).tag(config=True)
+    contracts_dir = Unicode(
+        "", help="Folder of data contracts. Empty: $AIENG_CONTRACTS_DIR, else the nearest contracts/ upwards"
+    ).tag(config=True)
     job_executor = Unicode("local", help="Default executor for jobs and sweeps: local, process, dask").tag(config=True)
     dask_address = Unicode("", help="Dask scheduler address for the dask executor, e.g. tcp://host:8786").tag(
         config=True
@@ -41,6 +47,8 @@ _ENV = {
     "flush_interval": "AIENG_FLUSH_INTERVAL",
     "pii_policy": "AIENG_PII_POLICY",
     "job_executor": "AIENG_JOB_EXECUTOR",
+    "contract_policy": "AIENG_CONTRACT_POLICY",
+    "contracts_dir": "AIENG_CONTRACTS_DIR",
     "dask_address": "AIENG_DASK_ADDRESS",
 }
 

@@ -28,6 +28,7 @@ COMMAND_MODULES = [
     "model",
     "loop",
     "lineage",
+    "contracts",
 ]
 
 

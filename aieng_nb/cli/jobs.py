@@ -44,6 +44,16 @@ def add_job_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--address", help="cluster address for the executor, e.g. tcp://127.0.0.1:8786")
     p.add_argument("--monitor", metavar="SPEC", help="monitoring spec (JSON or a name) checked after the notebook")
     p.add_argument("--fail-on-checks", action="store_true", help="exit 5 when the monitoring checks fail")
+    p.add_argument(
+        "--contract",
+        action="append",
+        dest="contracts",
+        metavar="NAME",
+        help="validate every snapshot the job takes under NAME against contracts/NAME.yaml (repeatable)",
+    )
+    p.add_argument(
+        "--contract-policy", choices=["warn", "block", "allow"], help="warn: checks failed; block: the job fails"
+    )
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -140,7 +150,7 @@ def parse_monitor(spec: str | None) -> Any:
 
 
 def job_options(args: argparse.Namespace) -> dict[str, Any]:
-    return {
+    opts = {
         "parameters_file": args.parameters_file,
         "allow_unknown": args.allow_unknown,
         "timeout": args.timeout,
@@ -152,6 +162,11 @@ def job_options(args: argparse.Namespace) -> dict[str, Any]:
         "cwd": args.cwd,
         "monitor": parse_monitor(args.monitor),
     }
+    # data contracts only when asked for (schedules do not take them)
+    for key in ("contracts", "contract_policy"):
+        if getattr(args, key, None):
+            opts[key] = getattr(args, key)
+    return opts
 
 
 def _run(args: argparse.Namespace) -> int:

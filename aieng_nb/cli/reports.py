@@ -13,7 +13,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--run", dest="run_id", metavar="RUN_ID", help="one run (id or unique prefix)")
     p.add_argument("--job", dest="job_id", metavar="JOB_ID", help="the run of one job (id or unique prefix)")
-    p.add_argument("--kind", choices=["monitor", "explain", "fairness"])
+    p.add_argument("--kind", choices=["monitor", "explain", "fairness", "validation"])
     p.add_argument("--last", type=int, default=50, help="how many recent runs to scan without --run (default 50)")
     p.add_argument("--failed", action="store_true", help="only reports with a failed check")
     p.add_argument("--json", action="store_true", help="machine-readable output")

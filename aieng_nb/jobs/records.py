@@ -126,6 +126,8 @@ class JobRecord:
     history: list[dict[str, Any]] = field(default_factory=list)
     environment: dict[str, str] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
+    # data-contract validations of the job's snapshots (aieng_nb.contracts.jobs)
+    contract_results: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def new(cls, notebook: str, parameters: dict[str, Any] | None = None, **kw: Any) -> JobRecord:
@@ -185,6 +187,10 @@ class JobRecord:
         ]
         if self.error:
             lines.append(f"error      {self.error_summary}")
+        if self.contract_results:
+            from ..contracts.jobs import summary
+
+            lines.append(f"contracts  {summary(self.contract_results)}")
         return "\n".join(lines)
 
 

@@ -77,10 +77,18 @@ def prepare_job(
     parent_run_id: str | None = None,
     schedule: str | None = None,
     tags: Mapping[str, str] | None = None,
+    contracts: Any = None,
+    contract_policy: str | None = None,
     workspace: Workspace | None = None,
 ) -> JobRecord:
-    """Validate the notebook and parameters and store a CREATED job record (nothing runs yet)."""
+    """Validate the notebook and parameters and store a CREATED job record (nothing runs yet).
+
+    ``contracts``: data-contract names whose snapshots the job validates (aieng_nb.contracts.jobs).
+    """
+    from ..contracts.jobs import job_tags
+
     ws = workspace or current()
+    tags = {**dict(tags or {}), **job_tags(contracts, contract_policy, ws)}
     path = Path(notebook).expanduser()
     nb = _params.load_notebook_json(path)
     values: dict[str, Any] = {}
@@ -280,6 +288,12 @@ def kernel_env(record: JobRecord, ws: Workspace) -> dict[str, str]:
     env["AIENG_TRACKING_URI"] = ws.tracking_uri
     env["AIENG_JOB_ID"] = record.job_id
     env.setdefault("PYTHONHASHSEED", "0")  # str hashing (set order) repeats from run to run
+    from ..contracts.jobs import kernel_env as contract_env
+    from ..contracts.store import CONTRACT_ENV_KEYS
+
+    for key in CONTRACT_ENV_KEYS:  # a job started from inside a job does not inherit its contracts
+        env.pop(key, None)
+    env.update(contract_env(record.tags))
     if record.run_id:
         env["AIENG_RUN_ID"] = record.run_id
     else:
@@ -566,7 +580,14 @@ def _finish(record: JobRecord, ws: Workspace, progress: Progress, elapsed: float
         except Exception as exc:  # noqa: BLE001 - keep the job record truthful even if the store hiccups
             warnings.append(f"tracking failed: {type(exc).__name__}: {exc}")
 
+    from ..contracts.jobs import any_failed, collect
+
+    contract_results = collect(record.job_id, record.tags, ws)
+    if any_failed(contract_results):
+        checks_failed = True
+
     def fin(r: JobRecord) -> None:
+        r.contract_results = contract_results
         r.finished_at = now_iso()
         r.duration_s = round(elapsed, 3)
         r.html_path = str(html) if html is not None else None

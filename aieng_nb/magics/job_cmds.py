@@ -26,6 +26,8 @@ job_run.add_argument("--experiment", "-e")
 job_run.add_argument("--executor")
 job_run.add_argument("--address")
 job_run.add_argument("--monitor", metavar="SPEC")
+job_run.add_argument("--contract", action="append", dest="contracts", metavar="NAME", help="data contract to enforce")
+job_run.add_argument("--contract-policy", choices=["warn", "block", "allow"])
 job_run.add_argument("--quiet", "-q", action="store_true")
 
 job_list = AiengArgumentParser("job list", description="Jobs, newest first.")
@@ -134,6 +136,8 @@ def run(sub: str, line: str, cell: str | None, shell: Any) -> Any:
             executor=args.executor,
             address=args.address,
             monitor=parse_monitor(args.monitor),
+            contracts=args.contracts,
+            contract_policy=args.contract_policy,
             progress=_progress(args.quiet, shell),
         )
     if head.action == "list":

@@ -38,7 +38,7 @@ reports = AiengArgumentParser(
 )
 reports.add_argument("--run", dest="run_id", metavar="RUN_ID")
 reports.add_argument("--job", dest="job_id", metavar="JOB_ID", help="the reports of a job's run")
-reports.add_argument("--kind", choices=["monitor", "explain", "fairness"])
+reports.add_argument("--kind", choices=["monitor", "explain", "fairness", "validation"])
 
 PARSERS = {"monitor": monitor, "reports": reports}
 

@@ -33,6 +33,9 @@ SUBCOMMANDS: dict[str, str] = {
     "model": "model_cmds",
     "loop": "model_cmds",
     "lineage": "model_cmds",
+    "contract": "contract_cmds",
+    "contracts": "contract_cmds",
+    "validate": "contract_cmds",
     "help": "help_cmd",
 }
 

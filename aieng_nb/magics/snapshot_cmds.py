@@ -19,6 +19,12 @@ snapshot.add_argument(
 )
 snapshot.add_argument("--full-scan", action="store_true", help="scan every row for PII (default samples big frames)")
 snapshot.add_argument("--path", action="store_true", help="VAR is a file or folder path, not a variable")
+snapshot.add_argument(
+    "--contract", metavar="REF", help="data contract to validate against (default: contracts/NAME.yaml)"
+)
+snapshot.add_argument(
+    "--contract-policy", choices=["warn", "block", "allow"], help="contract policy (default: the contract's, else warn)"
+)
 
 snapshots = AiengArgumentParser("snapshots", description="List snapshot names, versions, hashes, shapes, sizes, users.")
 snapshots.add_argument("name", nargs="?", metavar="NAME", help="only this name's versions")
@@ -54,6 +60,8 @@ def run(sub: str, line: str, cell: str | None, shell: Any) -> Any:
             name=args.name or (None if args.path else args.var),
             pii=args.pii,
             pii_scan="full" if args.full_scan else "auto",
+            contract=args.contract,
+            contract_policy=args.contract_policy,
         )
     if sub == "snapshots":
         if args.show:

@@ -62,6 +62,8 @@ def snapshot(
     *,
     pii: str | None = None,
     pii_scan: str = "auto",
+    contract: str | None = None,
+    contract_policy: str | None = None,
     workspace: Workspace | None = None,
 ) -> SnapshotRecord:
     """Store ``data`` (DataFrame, Series, ndarray, tensor, or a file/folder path) content-addressed.
@@ -71,7 +73,10 @@ def snapshot(
     hashes. ``pii`` is ``warn`` (default, from ``Aieng.pii_policy``), ``block``, ``redact`` or
     ``allow``; ``pii_scan`` is ``auto`` (sample above 200k rows), ``full`` or ``sample``
     (``block`` and ``redact`` always scan fully). A snapshot taken during an active run is
-    recorded as an input of that run.
+    recorded as an input of that run. When ``contracts/<name>.yaml`` exists (or ``contract``
+    names one), the data is validated before it is stored; ``contract_policy`` is ``warn``
+    (default), ``block`` (a failure stores nothing) or ``allow`` (see aieng_nb.contracts.enforce);
+    ``contract="block"`` (a policy word) is short for ``contract_policy="block"``.
 
     >>> import pandas as pd
     >>> rec = snapshot(pd.DataFrame({"x": [1, 2]}), name="demo")   # doctest: +SKIP
@@ -93,6 +98,11 @@ def snapshot(
     run = lineage.active_run()
     run_id = str(run.id) if run is not None else None
     hashed = hash_object(data)
+    # the contract check reuses the hash's null counts and Arrow arrays; under ``block`` a failure
+    # raises here, before anything is stored
+    from ..contracts.enforce import after_store, before_store
+
+    pending = before_store(data, kind, name, hashed, contract, contract_policy, ws)
     scan_mode = "full" if policy in ("block", "redact") else pii_scan
 
     # Store (or find) the object, then tag it. A concurrent ``gc`` may delete an unreferenced object
@@ -101,7 +111,8 @@ def snapshot(
     for attempt in range(_STORE_ATTEMPTS):
         try:
             digest, meta, stored = _store(data, kind, hashed, name, policy, scan_mode, ws, store, index)
-            version, new_version = index.tag(name, digest, run_id=run_id)
+            extra = {"contract": pending.info()} if pending is not None else None
+            version, new_version = index.tag(name, digest, run_id=run_id, extra=extra)
             break
         except ObjectGone:
             log.info("snapshot %s: object removed by a concurrent gc, storing it again", name)
@@ -132,6 +143,8 @@ def snapshot(
             },
             workspace=ws,
         )
+    if pending is not None:
+        after_store(pending, version, digest, ws)
     # lineage last: it talks to the tracking server (possibly remote), and the snapshot is already stored
     try:
         lineage.record_use(index, meta, name, run)
@@ -146,7 +159,10 @@ def snapshot(
             exc,
             f"{name}@{version}",
         )
-    return make_record(meta, name, version, index, stored=stored, seconds=time.perf_counter() - t0)
+    record = make_record(meta, name, version, index, stored=stored, seconds=time.perf_counter() - t0)
+    if pending is not None:
+        record.contract = pending.info()
+    return record
 
 
 _STORE_ATTEMPTS = 3

@@ -26,6 +26,8 @@ def make_record(
     seconds: float = 0.0,
 ) -> SnapshotRecord:
     """The record of a stored object as seen through ``name@version`` (``used_by`` from the index)."""
+    data = index.read()
+    entry: dict[str, Any] = next((e for e in data["names"].get(name or "", []) if e.get("version") == version), {})
     return SnapshotRecord(
         id=meta["id"],
         kind=meta["kind"],
@@ -36,10 +38,11 @@ def make_record(
         created=float(meta.get("created") or 0),
         profile=meta.get("profile") or {},
         pii=meta.get("pii") or {},
-        used_by=list(index.read()["used_by"].get(meta["id"], [])),
+        used_by=list(data["used_by"].get(meta["id"], [])),
         schema=list(meta.get("schema") or []),
         stored=stored,
         seconds=seconds,
+        contract=dict(entry.get("contract") or {}),
     )
 
 

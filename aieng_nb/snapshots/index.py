@@ -68,8 +68,13 @@ class Index:
                 out[name] = alive
         return out
 
-    def tag(self, name: str, digest: str, run_id: str | None = None) -> tuple[int, bool]:
+    def tag(
+        self, name: str, digest: str, run_id: str | None = None, extra: dict[str, Any] | None = None
+    ) -> tuple[int, bool]:
         """Point ``name`` at ``digest``: a new version unless the latest already is it. Returns (version, new).
+
+        ``extra`` (e.g. the contract validation) is stored on the version's entry, replacing what an
+        earlier snapshot of the same content recorded.
 
         Version numbers are never reused: deleted versions stay in the index as tombstones. Raises
         ObjectGone when the object does not exist (a concurrent gc removed it): nothing is tagged.
@@ -81,9 +86,12 @@ class Index:
             versions = data["names"].setdefault(name, [])
             alive = [v for v in versions if not v.get("deleted")]
             if alive and alive[-1]["hash"] == digest:
+                alive[-1].update(extra or {})
                 return alive[-1]["version"], False
             version = versions[-1]["version"] + 1 if versions else 1
-            versions.append({"version": version, "hash": digest, "created": time.time(), "run_id": run_id})
+            versions.append(
+                {"version": version, "hash": digest, "created": time.time(), "run_id": run_id, **(extra or {})}
+            )
             return version, True
 
     def delete(self, name: str, version: int | None = None) -> list[dict[str, Any]]:

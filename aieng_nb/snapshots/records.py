@@ -32,6 +32,15 @@ def when(ts: float | None) -> str:
     return _dt.datetime.fromtimestamp(ts, tz=_dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def _contract_text(info: dict[str, Any]) -> str:
+    head = f"contract {info.get('contract')} ({str(info.get('digest', ''))[:12]}, policy {info.get('policy')}): "
+    if not info.get("validated"):
+        return head + "not validated"
+    if info.get("passed"):
+        return head + "passed"
+    return head + "FAILED " + ", ".join(info.get("failed_checks") or [])
+
+
 def shape_text(meta: dict[str, Any]) -> str:
     shape = meta.get("shape") or []
     if meta.get("kind") in ("frame", "series") and len(shape) == 2:
@@ -58,6 +67,7 @@ class SnapshotRecord:
     schema: list[dict[str, Any]] = field(default_factory=list)
     stored: bool | None = None  # snapshot(): True when this call wrote a new object, False when it existed
     seconds: float = 0.0
+    contract: dict[str, Any] = field(default_factory=dict)  # the data-contract validation of this version
 
     @property
     def ref(self) -> str:
@@ -87,6 +97,8 @@ class SnapshotRecord:
         if self.findings:
             lines.append(f"PII ({self.pii.get('policy')}, {self.pii.get('mode')} scan):")
             lines += [f"  {_finding_text(f)}" for f in self.findings]
+        if self.contract:
+            lines.append(_contract_text(self.contract))
         if self.used_by:
             lines.append(f"used by runs: {', '.join(self.used_by)}")
         return "\n".join(lines)
@@ -112,6 +124,10 @@ class SnapshotRecord:
                 + "".join(f"<li>{esc(_finding_text(f))}</li>" for f in self.findings)
                 + "</ul></div>"
             )
+        if self.contract:
+            failed = self.contract.get("validated") and not self.contract.get("passed")
+            style = " style='color:#c62828'" if failed else ""
+            parts.append(f"<div{style}>{esc(_contract_text(self.contract))}</div>")
         if self.used_by:
             parts.append(f"<div>used by runs: {esc(', '.join(self.used_by))}</div>")
         parts.append(profile_html(self.profile))

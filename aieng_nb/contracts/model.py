@@ -1,0 +1,94 @@
+"""The contract object: one version of a contract (name, number, digest, text, pandera schema)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .parsing import to_schema
+
+
+@dataclass
+class Contract:
+    """One version of a contract: its name, number, content digest, text and pandera schema.
+
+    >>> from aieng_nb.contracts import load_contract
+    >>> c = load_contract("train")        # doctest: +SKIP
+    >>> c.ref, c.short, c.policy           # doctest: +SKIP
+    ('train@2', '3f2a9c1b04de', None)
+    """
+
+    name: str
+    version: int
+    digest: str
+    text: str
+    mapping: dict[str, Any]
+    path: str
+    current: bool = True
+    created: float = 0.0
+    source: str = ""
+    _schema: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@{self.version}"
+
+    @property
+    def short(self) -> str:
+        return self.digest[:12]
+
+    @property
+    def schema(self) -> Any:
+        """The pandera ``DataFrameSchema`` (built once)."""
+        if self._schema is None:
+            self._schema = to_schema(self.mapping, self.path)
+        return self._schema
+
+    @property
+    def aieng(self) -> dict[str, Any]:
+        meta = self.mapping.get("metadata") or {}
+        info = meta.get("aieng") if isinstance(meta, dict) else None
+        return dict(info) if isinstance(info, dict) else {}
+
+    @property
+    def policy(self) -> str | None:
+        """The contract's own enforcement policy (``metadata: {aieng: {policy: block}}``), if any."""
+        value = self.aieng.get("policy")
+        return str(value) if value else None
+
+    @property
+    def columns(self) -> list[str]:
+        cols = self.mapping.get("columns") or {}
+        if isinstance(cols, dict):
+            return [str(c) for c in cols]
+        return [str(c.get("name")) for c in cols if isinstance(c, dict)]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "ref": self.ref,
+            "digest": self.digest,
+            "path": self.path,
+            "current": self.current,
+            "created": self.created,
+            "source": self.source,
+            "policy": self.policy,
+            "columns": self.columns,
+            "contract": self.mapping,
+        }
+
+    def __str__(self) -> str:
+        head = f"contract {self.ref} ({self.short}){'' if self.current else ' (not the current file)'}: {self.path}"
+        return head + "\n" + self.text.rstrip()
+
+    def __repr__(self) -> str:
+        return f"<Contract {self.ref} {self.short} {len(self.columns)} columns>"
+
+    def _repr_html_(self) -> str:
+        from ..reports import esc
+
+        return (
+            f"<div><b>contract {esc(self.ref)}</b> <code>{esc(self.short)}</code> "
+            f"<span style='color:#666'>{esc(self.path)}</span><pre>{esc(self.text)}</pre></div>"
+        )

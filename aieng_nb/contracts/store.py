@@ -1,0 +1,273 @@
+"""Contracts as files: ``contracts/<name>.yaml`` in the project, versioned by content hash.
+
+The file is pandera's own YAML (``pandera.io.from_yaml`` reads it), so pandera users can read and
+edit it; aieng_nb's settings for a contract (its enforcement ``policy``, where it was inferred
+from) live under the schema's ``metadata: {aieng: ...}``, which pandera keeps as
+``DataFrameSchema.metadata``.
+
+A contract's version is the SHA-256 of its parsed content (comments and formatting do not count).
+Every content seen is kept in the workspace (``.aieng/contracts/<name>/<digest>.yaml``, listed in
+``versions.json``) and numbered ``1, 2, ...`` in the order seen, so ``train@3`` and a digest prefix
+(``train@3f2a9c``) name an exact contract even after the file in the repo has been edited.
+
+The folder: ``%config Aieng.contracts_dir`` / ``$AIENG_CONTRACTS_DIR`` when set (jobs hand it
+to their kernels), else found like the workspace: the nearest ``contracts/`` at or above the
+current folder that sits beside a ``.aieng/`` or holds ``*.yaml`` files, else ``contracts/``
+beside the workspace folder (where ``infer`` creates it).
+
+>>> from aieng_nb.contracts.store import split_ref
+>>> split_ref("train@3"), split_ref("train")
+(('train', '3'), ('train', None))
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+from .. import config
+from ..exceptions import NotFoundError, ValidationError
+from ..fsutil import atomic_write_json, atomic_write_text, locked
+from ..workspace import DIRNAME, Workspace, current
+from .model import Contract
+from .parsing import ContractError, digest_of, parse_text, to_schema
+
+__all__ = ["Contract", "ContractError", "History", "load_contract", "versions", "write_contract", "digest_of"]
+
+DIRNAME_CONTRACTS = "contracts"
+SUFFIX = ".yaml"
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
+REF_RE = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9_.\-]*?)(?:@(?P<version>[0-9a-f]+|latest))?$")
+POLICIES = ("warn", "block", "allow")
+# environment a job hands its kernel (see contracts.jobs)
+CONTRACT_ENV_KEYS = ("AIENG_JOB_CONTRACTS", "AIENG_JOB_CONTRACT_POLICY")
+
+
+def check_name(name: str) -> str:
+    """A valid contract name (the snapshot name it applies to).
+
+    >>> check_name("train")
+    'train'
+    """
+    if not isinstance(name, str) or not NAME_RE.match(name) or name.endswith(SUFFIX):
+        raise ValidationError(
+            f"bad contract name {name!r}: use 1-128 letters, digits, '_', '.' or '-' (the snapshot name it applies to)"
+        )
+    return name
+
+
+def split_ref(ref: str) -> tuple[str, str | None]:
+    """``name``, ``name@N``, ``name@latest`` or ``name@<digest prefix>`` -> (name, version part)."""
+    m = REF_RE.match(ref) if isinstance(ref, str) else None
+    if not m:
+        raise ValidationError(f"bad contract reference {ref!r}: use NAME, NAME@VERSION or NAME@DIGEST")
+    return check_name(m.group("name")), m.group("version")
+
+
+# ---------------------------------------------------------------------------- where contracts live
+def contracts_dir(workspace: Workspace | None = None, *, create: bool = False) -> Path:
+    """The project's ``contracts/`` folder (see module docs); created only when ``create``."""
+    configured = str(config.get("contracts_dir") or "")
+    if configured:
+        folder = Path(configured).expanduser().resolve()
+    else:
+        folder = _find_upwards() or _beside_workspace(workspace or current())
+    if create:
+        folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _find_upwards() -> Path | None:
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / DIRNAME_CONTRACTS
+        if (candidate.is_dir() and (folder / DIRNAME).is_dir()) or _has_contracts(candidate):
+            return candidate
+    return None
+
+
+def _has_contracts(folder: Path) -> bool:
+    # a ``contracts/`` folder counts when it holds YAML files (some unrelated ``contracts/`` is skipped)
+    return folder.is_dir() and any(folder.glob(f"*{SUFFIX}"))
+
+
+def _beside_workspace(ws: Workspace) -> Path:
+    root = ws.root if ws.root.name == DIRNAME else Path.cwd().resolve() / DIRNAME
+    return root.parent / DIRNAME_CONTRACTS
+
+
+def contract_path(name: str, workspace: Workspace | None = None) -> Path:
+    return contracts_dir(workspace) / f"{check_name(name)}{SUFFIX}"
+
+
+def names(workspace: Workspace | None = None) -> list[str]:
+    """Names of the contract files in the project's ``contracts/`` folder."""
+    folder = contracts_dir(workspace)
+    if not folder.is_dir():
+        return []
+    return sorted(p.name[: -len(SUFFIX)] for p in folder.glob(f"*{SUFFIX}") if NAME_RE.match(p.name[: -len(SUFFIX)]))
+
+
+# ---------------------------------------------------------------------------- version history
+class History:
+    """Every content a contract has had, numbered in the order seen (``versions.json`` + copies)."""
+
+    def __init__(self, name: str, ws: Workspace) -> None:
+        self.name = name
+        self.ws = ws
+        self.folder = ws.path("contracts", name)
+        self.index = self.folder / "versions.json"
+
+    def read(self) -> list[dict[str, Any]]:
+        try:
+            return list(json.loads(self.index.read_text(encoding="utf-8")).get("versions", []))
+        except FileNotFoundError:
+            return []
+        except ValueError:
+            from ..exceptions import IntegrityError
+
+            raise IntegrityError(f"{self.index} is damaged (not valid JSON)") from None
+
+    def register(self, digest: str, text: str, source: str) -> tuple[dict[str, Any], bool]:
+        """The entry of ``digest``, added as the next version when new; returns (entry, new)."""
+        entries = self.read()
+        for e in entries:
+            if e["digest"] == digest:
+                return e, False
+        with locked(self.ws.locks / f"contract-{self.name}.lock"):
+            entries = self.read()
+            for e in entries:
+                if e["digest"] == digest:
+                    return e, False
+            entry = {
+                "version": (entries[-1]["version"] + 1) if entries else 1,
+                "digest": digest,
+                "created": time.time(),
+                "source": source,
+            }
+            atomic_write_text(self.folder / f"{digest}{SUFFIX}", text)
+            atomic_write_json(self.index, {"name": self.name, "versions": [*entries, entry]})
+        from .. import audit
+
+        audit.append(
+            "contract.version",
+            {"name": self.name, "version": entry["version"], "digest": digest, "source": source},
+            workspace=self.ws,
+        )
+        return entry, True
+
+    def text(self, digest: str) -> str:
+        return (self.folder / f"{digest}{SUFFIX}").read_text(encoding="utf-8")
+
+
+def load_contract(ref: str, *, workspace: Workspace | None = None, source: str = "file") -> Contract:
+    """A contract by reference: ``name`` (the file ``contracts/<name>.yaml`` as it is now),
+    ``name@3`` (version 3), ``name@latest`` or ``name@<digest prefix>``.
+
+    Reading the current file registers its content as a new version when it changed.
+
+    >>> load_contract("train").ref      # doctest: +SKIP
+    'train@2'
+    """
+    ws = workspace or current()
+    name, version = split_ref(ref)
+    history = History(name, ws)
+    path = contract_path(name, ws)
+    current_entry: dict[str, Any] | None = None
+    if path.is_file():
+        text = path.read_text(encoding="utf-8")
+        where = f"contract {name} ({path})"
+        mapping = parse_text(text, where)
+        schema = to_schema(mapping, where)  # a file pandera cannot read is never registered as a version
+        digest = digest_of(mapping)
+        current_entry, _ = history.register(digest, text, source)
+        if version is None or version == "latest" or _matches(current_entry, version):
+            return Contract(name, current_entry["version"], digest, text, mapping, str(path), True,
+                            current_entry["created"], current_entry.get("source", ""), schema)  # fmt: skip
+    entries = history.read()
+    if not entries:
+        raise NotFoundError(
+            f"no contract {name!r}: {path} does not exist (infer one: aieng contract infer {name}; "
+            f"contracts: {', '.join(names(ws)) or 'none yet'})"
+        )
+    if version is None or version == "latest":
+        if current_entry is None:
+            raise NotFoundError(f"no contract {name!r}: {path} was removed (older versions: {name}@1..)")
+    hits = [e for e in entries if _matches(e, version or "")]
+    if not hits:
+        known = ", ".join(f"{name}@{e['version']}" for e in entries)
+        raise NotFoundError(f"contract {name!r} has no version {version!r} (versions: {known})")
+    if len(hits) > 1:
+        raise ValidationError(f"contract version {name}@{version} is ambiguous: give more digits of the digest")
+    entry = hits[0]
+    text = history.text(entry["digest"])
+    where = f"contract {name}@{entry['version']}"
+    mapping = parse_text(text, where)
+    is_current = current_entry is not None and current_entry["digest"] == entry["digest"]
+    return Contract(name, entry["version"], entry["digest"], text, mapping, str(history.folder / f"{entry['digest']}{SUFFIX}"),
+                    is_current, entry["created"], entry.get("source", ""))  # fmt: skip
+
+
+def _matches(entry: dict[str, Any], version: str) -> bool:
+    if re.fullmatch(r"\d{1,5}", version):
+        return int(version) == entry["version"]
+    return len(version) >= 6 and entry["digest"].startswith(version)
+
+
+def versions(name: str, *, workspace: Workspace | None = None) -> list[Contract]:
+    """Every version of a contract, oldest first (the current file's content registered first)."""
+    ws = workspace or current()
+    if contract_path(name, ws).is_file():
+        load_contract(name, workspace=ws)
+    out = []
+    cur = contract_path(name, ws)
+    cur_digest = digest_of(parse_text(cur.read_text(encoding="utf-8"), str(cur))) if cur.is_file() else None
+    history = History(name, ws)
+    for e in history.read():
+        text = history.text(e["digest"])
+        out.append(
+            Contract(
+                name,
+                e["version"],
+                e["digest"],
+                text,
+                parse_text(text, f"contract {name}@{e['version']}"),
+                str(history.folder / f"{e['digest']}{SUFFIX}"),
+                e["digest"] == cur_digest,
+                e["created"],
+                e.get("source", ""),
+            )  # fmt: skip
+        )
+    return out
+
+
+def find_for_snapshot(name: str, workspace: Workspace | None = None) -> Path | None:
+    """The contract file that applies to snapshots named ``name``, or None (a cheap stat)."""
+    if not NAME_RE.match(name or ""):
+        return None
+    path = contracts_dir(workspace) / f"{name}{SUFFIX}"
+    return path if path.is_file() else None
+
+
+def write_contract(
+    name: str, text: str, *, overwrite: bool = True, workspace: Workspace | None = None, source: str = "infer"
+) -> Contract:
+    """Write ``contracts/<name>.yaml`` atomically (after checking it parses) and register its version."""
+    ws = workspace or current()
+    check_name(name)
+    mapping = parse_text(text, f"contract {name}")
+    to_schema(mapping, f"contract {name}")  # pandera must read it back before anything is written
+    path = contracts_dir(ws, create=True) / f"{name}{SUFFIX}"
+    if path.exists() and not overwrite:
+        raise ValidationError(f"{path} exists: pass overwrite=True (CLI: --force) to replace it")
+    atomic_write_text(path, text)
+    return load_contract(name, workspace=ws, source=source)
+
+
+def env_dir() -> str:
+    """The contracts folder as an absolute path (handed to job kernels as ``AIENG_CONTRACTS_DIR``)."""
+    return os.fspath(contracts_dir())
