@@ -470,3 +470,26 @@ def test_expect_champion_is_a_compare_and_set(churn, capsys):
     assert main(["model", "promote", "churn", "-v", "3", "--expect-champion", "2"]) == 3
     assert "conflict" in capsys.readouterr().err
     assert main(["model", "promote", "churn", "-v", "3", "--expect-champion", "1"]) == 0
+
+
+def test_data_gate_reads_data_contract_validations_of_the_training_run(tmp_path):
+    import warnings
+
+    X, y = _xy(400)
+    frame = X.assign(label=y)
+    aieng.infer_contract(frame, name="train")
+
+    def snapshot_bad_data(run):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            aieng.snapshot(frame.assign(x1=frame.x1 * 1000), name="train")  # out of the contract's bounds
+
+    r1 = train_run(LogisticRegression(), X, y, metrics={"accuracy": 0.8})
+    r2 = train_run(LogisticRegression(), X, y, metrics={"accuracy": 0.9}, before_log=snapshot_bad_data)
+    for r in (r1, r2):
+        aieng.register_model(r, "contracted")
+    aieng.promote("contracted", 1)
+    path = tmp_path / "g.toml"
+    path.write_text('[[metrics]]\nname = "accuracy"\n')
+    data = {r.gate: r for r in aieng.check_gates("contracted", 2, gates=str(path)).results}["data"]
+    assert not data.passed and "train" in data.detail and "failed" in data.detail

@@ -294,6 +294,10 @@ def _data_gate(run: Any, kinds: list[str]) -> GateResult:
         seen.append(name)
         if not info.get("passed", False):
             failed.append(f"{name} ({', '.join(info.get('failed', [])) or 'failed'})")
+    for key, value in tags.items():  # data-contract verdicts on snapshots taken in the run
+        if key.startswith("aieng.contract.") and str(value).endswith(" failed"):
+            seen.append(key)
+            failed.append(f"contract on snapshot {key[len('aieng.contract.') :]}: {value}")
     if failed:
         return GateResult("data", False, detail="trained on data that failed checks: " + "; ".join(sorted(failed)))
     if not seen:
