@@ -66,6 +66,12 @@ _LAZY: dict[str, str] = {
     "serve": "registry",
     "load_model": "registry",
     "check_gates": "registry",
+    # training capture (aieng.training is the training package, callable: aieng.training(model, ...)
+    # gives a session, like aieng.jobs); aieng.watch(run_id) is the live monitor
+    "training": "training",
+    "load_checkpoint": "training.session",
+    "TrainingRecord": "training.records",
+    "watch": "widgets.training_monitor",
 }
 
 __all__ = ["__version__", "load_ipython_extension", "unload_ipython_extension", *_LAZY]

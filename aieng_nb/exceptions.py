@@ -45,3 +45,38 @@ def require(module: str, extra: str):  # type: ignore[no-untyped-def]
         return importlib.import_module(module)
     except ImportError as exc:
         raise MissingDependencyError(module.split(".")[0], extra) from exc
+
+
+_USER_ERRNOS = {36, 22, 20, 21}  # ENAMETOOLONG, EINVAL, ENOTDIR, EISDIR: the path typed was wrong
+
+
+def describe_error(exc: BaseException) -> tuple[int | None, str]:
+    """(exit code, one-line message) for an error a front end shows instead of a traceback, or
+    (None, "") for a real bug. 2: bad input (ours, or a path the system refused); 1: the
+    environment failed (a full disk, a read-only folder, a broken store).
+
+    >>> describe_error(ValidationError("bad"))
+    (2, 'bad')
+    >>> describe_error(OSError(28, "No space left on device", "/data/x"))
+    (1, 'No space left on device: /data/x')
+    """
+    from .textutil import clip
+
+    if isinstance(exc, AiengError):
+        return 2, clip(exc, 600)
+    if isinstance(exc, RecursionError):
+        return 2, "the input is nested too deeply"
+    if isinstance(exc, UnicodeError):
+        return 2, f"the input is not valid Unicode text ({clip(exc, 200)})"
+    if isinstance(exc, OSError):
+        where = f": {clip(exc.filename, 160)}" if exc.filename else ""
+        code = 2 if exc.errno in _USER_ERRNOS else 1
+        return code, f"{clip(exc.strerror or exc, 200)}{where}"
+    module = type(exc).__module__.split(".")[0]
+    if module in ("sqlite3", "sqlalchemy") or type(exc).__name__ == "OperationalError":
+        detail = str(getattr(exc, "orig", None) or exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return 1, f"the tracking store failed: {clip(detail, 200)}"
+    if module == "mlflow":
+        message = getattr(exc, "message", None) or str(exc)
+        return 1, f"MLflow: {clip(message, 300)}"
+    return None, ""

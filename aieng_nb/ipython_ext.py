@@ -21,9 +21,14 @@ class CellCapture:
         self.started = 0.0
         self._files: dict[str, Any] = {}
         self._warned = False
+        self._gpu_start: dict[int, int] = {}
 
     def pre_run_cell(self, info: Any) -> None:
         self.started = time.perf_counter()
+        if tracking._state.run is not None:
+            from .training import cellmem
+
+            self._gpu_start = cellmem.before()
 
     def post_run_cell(self, result: Any) -> None:
         try:
@@ -40,6 +45,9 @@ class CellCapture:
                 "error": type(error).__name__ if error is not None else None,
                 "ts": time.time(),
             }
+            from .training import cellmem
+
+            record.update(cellmem.after(self._gpu_start))  # GPU memory peak/delta when torch uses a GPU
             fh = self._files.get(run.id)
             if fh is None:
                 fh = self._files[run.id] = open(run.cells_path, "a", encoding="utf-8")

@@ -679,6 +679,34 @@ _SPEC_KEYS = {
 }
 
 
+def check_job_monitor_spec(spec: str | Mapping[str, Any]) -> dict[str, Any]:
+    """Check a job's monitoring spec before the job is created (its grammar, its keys, the shape of
+    each reference); the values are resolved later, in the job's kernel.
+
+    >>> check_job_monitor_spec("reference=snapshot:train,current=var:df")["current"]
+    'var:df'
+    """
+    opts = _parse_spec(spec)
+    unknown = set(opts) - _SPEC_KEYS
+    if unknown:
+        raise ValidationError(f"monitor spec: unknown keys {sorted(unknown)}; known: {', '.join(sorted(_SPEC_KEYS))}")
+    for key in ("reference", "current"):
+        if key not in opts:
+            raise ValidationError(f"monitor spec needs {key}=var:NAME or {key}=snapshot:NAME")
+    for key in ("reference", "current", "model", "X", "y"):
+        value = opts.get(key)
+        if (
+            isinstance(value, str)
+            and not (value.startswith("var:") and value[4:])
+            and not (value.startswith("snapshot:") and value[9:])
+        ):
+            raise ValidationError(f"monitor spec {key}={value!r}: use var:NAME or snapshot:NAME[@VERSION]")
+    for key in ("sample", "seed"):
+        if key in opts:
+            _int_opt(opts, key, 0)
+    return opts
+
+
 def run_job_monitor(spec: str | Mapping[str, Any], namespace: Mapping[str, Any]) -> dict[str, Any]:
     """Run the reports a job declares, in the job's kernel, and attach them to the job's run.
 

@@ -31,6 +31,16 @@ class Scheduler:
         clock: Callable[[], _dt.datetime] | None = None,
         log: Callable[[str], None] | None = None,
     ) -> None:
+        import math
+
+        from .exceptions import ValidationError
+
+        # a zero, negative or NaN tick would spin the loop at 100% CPU
+        for label, value, low in (("tick", tick, 0.001), ("grace", grace, 0.0)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ValidationError(f"scheduler {label} must be a finite number of seconds, got {value!r}")
+            if value < low or (label == "tick" and value <= 0):
+                raise ValidationError(f"scheduler {label} must be at least {low:g} seconds, got {value!r}")
         self.ws = workspace or current()
         self.tick = tick
         self.grace = grace

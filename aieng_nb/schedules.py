@@ -95,8 +95,12 @@ def _zone(name: str) -> _dt.tzinfo:
 
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValidationError(f"unknown time zone {name!r} (use an IANA name such as UTC or Europe/Paris)") from None
+    except (ZoneInfoNotFoundError, ValueError, OSError, TypeError):  # OSError: a 10k-character name
+        from .textutil import clip
+
+        raise ValidationError(
+            f"unknown time zone {clip(name, 60)!r} (use an IANA name such as UTC or Europe/Paris)"
+        ) from None
 
 
 def check_cron(expr: str) -> str:
@@ -231,15 +235,14 @@ def add(
     """Create a schedule (parameters are checked against the notebook now, not at 3 a.m.)."""
     from .jobs import params as _params
 
-    ws = workspace or current()
     check_cron(cron)
     _zone(timezone)
     if catchup not in CATCHUP_POLICIES:
         raise ValidationError(f"catch-up policy must be one of {', '.join(CATCHUP_POLICIES)}, got {catchup!r}")
-    nb = Path(notebook).expanduser().resolve()
+    nb = _params.check_path_text(notebook, "notebook").resolve()
     declared = _params.notebook_parameters(nb)
     values = dict(parameters or {})
-    if options.get("parameters_file"):
+    if options.get("parameters_file") is not None:
         values = {**_params.load_parameter_file(options.pop("parameters_file")), **values}
     options.pop("parameters_file", None)
     resolved = _params.resolve_parameters(declared, values, allow_unknown=bool(options.get("allow_unknown")))
@@ -275,6 +278,12 @@ def add(
         check_kernel(options["kernel_name"])
     if options.get("on_finish"):
         resolve_hook(options["on_finish"])
+    from .jobs.runner import check_cwd, check_experiment
+
+    check_experiment(options.get("experiment"))
+    if options.get("cwd") is not None:
+        options["cwd"] = check_cwd(options["cwd"])
+    ws = workspace or current()
     opts = {k: v for k, v in options.items() if v not in (None, False)}
     with locked(name, ws):
         if _path(name, ws).exists() and not replace:

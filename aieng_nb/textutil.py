@@ -24,3 +24,21 @@ def text_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
     lines.insert(1, "  ".join("-" * w for w in widths).rstrip())
     return "\n".join(lines)
+
+
+def clip(value: object, limit: int = 120) -> str:
+    """``str(value)`` on one printable line: newlines folded, lone surrogates escaped, cut in the
+    middle when longer than ``limit`` (error messages quote what the user typed, which may be
+    10k characters, hold newlines or not be valid Unicode).
+
+    >>> clip("a" * 200, 20)
+    'aaaaaaaaa…aaaaaaaaaa'
+    """
+    text = str(value)
+    if "\n" in text or "\r" in text:
+        text = " ".join(text.split())
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    if len(text) <= limit:
+        return text
+    head = (limit - 1) // 2
+    return text[:head] + "…" + text[len(text) - (limit - 1 - head) :]

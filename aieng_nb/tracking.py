@@ -505,6 +505,10 @@ def runs(experiment: str | None = None, last: int | None = None, status: str | N
             raise ValidationError(f"unknown status {status!r}; use running, finished, failed or killed")
     flush()
     ws = current()
+    if ws.is_local and not ws.mlflow_db.exists():  # nothing tracked yet: reading creates no store
+        if experiment:
+            raise NotFoundError(f"no experiment {experiment!r} (nothing has been tracked in this workspace yet)")
+        return RunTable([])
     lifecycle.recover(ws)
     return RunTable(_store(ws).search_runs(experiment, status, last))
 
@@ -553,6 +557,33 @@ def metric_history(run_id: str, key: str) -> list[tuple[int, float]]:
     flush()
     store = _store()
     return [(step, value) for _, value, _, step, _ in store.metric_history(store.resolve_run_id(run_id), key)]
+
+
+def resume_run(run_id: str) -> Run:
+    """Make an ended run (crashed, failed, killed) active again in this process, to continue it.
+
+    Training resume uses this: metrics, artifacts and the final status land in the same run.
+
+    >>> run = resume_run("3f2a")  # doctest: +SKIP
+    """
+    if _state.run is not None:
+        if _state.run.id.startswith(run_id):
+            return _state.run
+        raise ValidationError(f"run {_state.run.name!r} ({_state.run.id}) is active: end it before resuming another")
+    ws = current()
+    store = _store(ws)
+    lifecycle.recover(ws)  # a run whose process died is marked KILLED first
+    run_id = store.resolve_run_id(run_id)
+    record = store.get_run(run_id)
+    if record.status == "RUNNING" and (ws.buffers / f"{run_id}.lease").exists():
+        raise ValidationError(f"run {run_id} is still running in another process")
+    store.set_status(run_id, "RUNNING", None)
+    lifecycle.write_lease(ws, run_id, ws.tracking_uri)
+    audit.append("run.resume", {"run_id": run_id, "previous_status": record.status}, workspace=ws)
+    run = Run(run_id, record.name, record.experiment, record.experiment_id, store, True, _flush_interval())
+    _set_active(run)
+    _register_atexit()
+    return run
 
 
 def _reset() -> None:

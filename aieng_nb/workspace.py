@@ -65,9 +65,14 @@ class Workspace:
         return self.tracking_uri == f"sqlite:///{self.mlflow_db}"
 
     def ensure(self) -> Workspace:
-        """Create the folders (once per process and root)."""
+        """Create the folders (once per process and root); a path that is a file is refused."""
         if self.root in _ensured and self.locks.is_dir():
             return self
+        if self.root.exists() and not self.root.is_dir():
+            from .exceptions import ValidationError
+            from .textutil import clip
+
+            raise ValidationError(f"workspace {clip(self.root)} is not a folder (--workspace / $AIENG_WORKSPACE)")
         for sub in (self.root, self.artifacts, self.buffers, self.locks):
             sub.mkdir(parents=True, exist_ok=True)
         gitignore = self.root / ".gitignore"
@@ -89,14 +94,31 @@ def find_workspace(start: str | os.PathLike[str] | None = None) -> Path | None:
     return None
 
 
+def locate() -> Path:
+    """The root :func:`current` would use, without creating it (read-only commands check it exists)."""
+    configured = str(config.get("workspace") or "")
+    if configured:
+        return Path(configured).expanduser().resolve()
+    return find_workspace() or Path.cwd().resolve() / DIRNAME
+
+
+def existing() -> Workspace:
+    """The workspace in use when it exists; a read-only command on a missing one creates nothing.
+
+    Raises NotFoundError naming where it looked.
+    """
+    root = locate()
+    if not root.is_dir():
+        from .exceptions import NotFoundError
+        from .textutil import clip
+
+        raise NotFoundError(f"no aieng workspace at {clip(root)} (nothing has been tracked here yet)")
+    return Workspace(root)
+
+
 def current() -> Workspace:
     """The workspace in use: configured, else ``$AIENG_WORKSPACE``, else found upwards, else ``./.aieng``.
 
     Created on first use.
     """
-    configured = str(config.get("workspace") or "")
-    if configured:
-        root = Path(configured).expanduser().resolve()
-    else:
-        root = find_workspace() or Path.cwd().resolve() / DIRNAME
-    return Workspace(root).ensure()
+    return Workspace(locate()).ensure()

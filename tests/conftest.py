@@ -72,6 +72,22 @@ def kernel() -> str:
     return "python3"
 
 
+@pytest.fixture(scope="session")
+def bash_kernel() -> str:
+    """The bash kernel (``pip install bash_kernel``; the ``test`` extra has it), its kernelspec
+    installed into this environment when missing, like ``kernel`` above."""
+    import subprocess
+
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    pytest.importorskip("bash_kernel")
+    try:
+        KernelSpecManager().get_kernel_spec("bash")
+    except NoSuchKernel:
+        subprocess.run([sys.executable, "-m", "bash_kernel.install", "--sys-prefix"], check=True)
+    return "bash"
+
+
 @pytest.fixture
 def python_env() -> dict[str, str]:
     """Environment for subprocesses: this interpreter's venv first on PATH."""

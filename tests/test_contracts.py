@@ -390,3 +390,26 @@ def test_shortcut_agrees_with_pandera_alone(train: pd.DataFrame, new: pd.DataFra
         assert slow.passed
     except pa.errors.SchemaErrors:
         assert not slow.passed
+
+
+def test_refused_job_with_contract_writes_nothing(workspace, tmp_path) -> None:
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("x = 1")
+    cell.metadata["tags"] = ["parameters"]
+    nb.cells = [cell]
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(nb, str(path))
+    folder = workspace.root.parent / "contracts"
+    folder.mkdir()
+    (folder / "scored.yaml").write_text("schema_type: dataframe\ncolumns:\n  x:\n    dtype: int64\n")
+    (folder / "broken.yaml").write_text("columns:\n  x:\n    in_rnage: 3\n")
+    with pytest.raises(ContractError, match="in_rnage"):
+        aieng.run_job(str(path), contracts=["broken"])
+    with pytest.raises(ValidationError):
+        aieng.run_job(str(path), {"nope": 1}, contracts=["scored"])  # refused for its parameter
+    with pytest.raises(ValidationError, match="needs --contract"):
+        aieng.run_job(str(path), contract_policy="block")
+    assert not (workspace.root / "contracts").exists() and not (workspace.root / "jobs").exists()
+    assert not [e for e in audit.entries() if e["event"].startswith(("contract.", "job."))]

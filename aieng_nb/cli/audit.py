@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from .. import audit
+from ..argtypes import ident, positive_int
 from ..textutil import print_json
 
 
@@ -13,13 +14,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     verify = sub.add_parser("verify", help="check the hash chain; exit 1 at the first bad entry")
     verify.add_argument("--json", action="store_true")
-    verify.set_defaults(func=_verify)
+    verify.set_defaults(func=_verify, read_only=True)
     ls = sub.add_parser("list", help="entries, oldest first")
     ls.add_argument("--event", help="only events starting with this, e.g. run.")
-    ls.add_argument("--run", help="only entries about this run id")
-    ls.add_argument("--last", type=int)
+    ls.add_argument("--run", type=ident, help="only entries about this run id")
+    ls.add_argument("--last", type=positive_int)
     ls.add_argument("--json", action="store_true")
-    ls.set_defaults(func=_list)
+    ls.set_defaults(func=_list, read_only=True)
 
 
 def _verify(args: argparse.Namespace) -> int:

@@ -11,6 +11,8 @@ import json
 import sys
 from typing import Any
 
+from ..argtypes import any_text, float_range, ident, int_range, long_text, non_negative_seconds, positive_int, seconds
+from ..jobs.records import MAX_RETRIES
 from .output import print_json, text_table
 
 EXIT_HELP = "exit codes: 0 completed, 1 failed, 3 timed out, 4 stopped, 5 checks failed (--fail-on-checks), 2 bad usage"
@@ -25,18 +27,23 @@ def add_parameter_options(p: argparse.ArgumentParser, sweep: bool = False) -> No
         action="append",
         metavar=("NAME", value),
         default=[],
+        type=any_text,
         help="a parameter value" + (" list (comma-separated, or a JSON list)" if sweep else ""),
     )
     p.add_argument("-f", "--parameters-file", help="parameters from a YAML or JSON file")
-    p.add_argument("--parameters-json", metavar="JSON", help="parameters as a JSON object, e.g. '{\"lr\": 0.1}'")
+    p.add_argument(
+        "--parameters-json", metavar="JSON", type=long_text, help="parameters as a JSON object, e.g. '{\"lr\": 0.1}'"
+    )
     p.add_argument("--allow-unknown", action="store_true", help="accept names the parameters cell does not declare")
 
 
 def add_job_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--timeout", type=float, help="seconds an attempt may take (then TIMED_OUT)")
-    p.add_argument("--cell-timeout", type=float, help="seconds one cell may take (then TIMED_OUT)")
-    p.add_argument("--retries", type=int, default=0, help="retry a failed or timed-out job N times")
-    p.add_argument("--retry-backoff", type=float, default=1.0, help="seconds before the first retry (doubles)")
+    p.add_argument("--timeout", type=seconds, help="seconds an attempt may take (then TIMED_OUT)")
+    p.add_argument("--cell-timeout", type=seconds, help="seconds one cell may take (then TIMED_OUT)")
+    p.add_argument(
+        "--retries", type=int_range(0, MAX_RETRIES), default=0, help="retry a failed or timed-out job N times"
+    )
+    p.add_argument("--retry-backoff", type=seconds, default=1.0, help="seconds before the first retry (doubles)")
     p.add_argument("--experiment", "-e", help="MLflow experiment (default: the notebook's name)")
     p.add_argument("--kernel", dest="kernel_name", help="kernel name (default: the notebook's, else python3)")
     p.add_argument("--cwd", help="working folder of the kernel (default: the notebook's folder)")
@@ -70,19 +77,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     ls = sub.add_parser("list", help="jobs, newest first")
     ls.add_argument("--status", "-s", type=str.upper, choices=_statuses())
-    ls.add_argument("--last", "-l", type=int, default=50)
+    ls.add_argument("--last", "-l", type=positive_int, default=50)
     ls.add_argument("--json", action="store_true")
-    ls.set_defaults(func=_list)
+    ls.set_defaults(func=_list, read_only=True)
 
     show = sub.add_parser("show", help="one job: status, parameters, run, output notebook, error")
-    show.add_argument("job_id")
+    show.add_argument("job_id", type=ident)
     show.add_argument("--json", action="store_true")
-    show.set_defaults(func=_show)
+    show.set_defaults(func=_show, read_only=True)
 
     stop = sub.add_parser("stop", help="stop a queued or running job")
-    stop.add_argument("job_id")
-    stop.add_argument("--wait", type=float, default=15.0, help="seconds to wait for the runner to stop it")
-    stop.set_defaults(func=_stop)
+    stop.add_argument("job_id", type=ident)
+    stop.add_argument(
+        "--wait", type=non_negative_seconds, default=15.0, help="seconds to wait for the runner to stop it"
+    )
+    stop.set_defaults(func=_stop, read_only=True)
 
     prm = sub.add_parser("params", help="the parameters a notebook declares")
     prm.add_argument("notebook")
@@ -93,18 +102,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sw.add_argument("notebook")
     add_parameter_options(sw, sweep=True)
     add_job_options(sw)
-    sw.add_argument("--parallel", type=int, default=1, help="jobs at once (default 1)")
-    sw.add_argument("--random", type=int, metavar="N", dest="samples", help="N random points instead of the grid")
-    sw.add_argument("--seed", type=int, default=0, help="seed of --random")
+    sw.add_argument("--parallel", type=int_range(1, 256), default=1, help="jobs at once (default 1)")
+    sw.add_argument(
+        "--random",
+        type=int_range(1, 1_000_000),
+        metavar="N",
+        dest="samples",
+        help="N random points instead of the grid",
+    )
+    sw.add_argument("--seed", type=int_range(0, 2**32 - 1), default=0, help="seed of --random")
     sw.add_argument("--metric", help="metric that picks the best run (default: the first logged)")
     sw.add_argument("--goal", choices=["max", "min"], default="max")
     sw.add_argument("--json", action="store_true")
     sw.set_defaults(func=_sweep)
 
     rep = subparsers.add_parser("reproduce", help="re-run a job's run exactly and compare metrics")
-    rep.add_argument("run_id", help="MLflow run id of a job (or a job id)")
-    rep.add_argument("--rtol", type=float, default=1e-9, help="relative tolerance for metrics")
-    rep.add_argument("--atol", type=float, default=0.0, help="absolute tolerance for metrics")
+    rep.add_argument("run_id", type=ident, help="MLflow run id of a job (or a job id)")
+    rep.add_argument("--rtol", type=float_range(0, 1), default=1e-9, help="relative tolerance for metrics")
+    rep.add_argument("--atol", type=float_range(0), default=0.0, help="absolute tolerance for metrics")
     rep.add_argument("--executor", help="executor for the re-run")
     rep.add_argument("--address", help="cluster address for the executor")
     rep.add_argument("--json", action="store_true")

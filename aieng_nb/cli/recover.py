@@ -11,7 +11,7 @@ from ..textutil import print_json
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("recover", help="recover runs whose kernel or process died")
     parser.add_argument("--json", action="store_true")
-    parser.set_defaults(func=_recover)
+    parser.set_defaults(func=_recover, read_only=True)
 
 
 def _recover(args: argparse.Namespace) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from .. import tracking
+from ..argtypes import ident, positive_int
 from ..textutil import print_json
 
 
@@ -14,20 +15,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     ls = sub.add_parser("list", help="runs, newest first")
     ls.add_argument("--experiment", "-e")
-    ls.add_argument("--last", "-l", type=int, default=20)
+    ls.add_argument("--last", "-l", type=positive_int, default=20)
     ls.add_argument("--status", "-s", choices=["running", "finished", "failed", "killed", "scheduled"])
     ls.add_argument("--json", action="store_true", help="machine-readable output")
-    ls.set_defaults(func=_list)
+    ls.set_defaults(func=_list, read_only="tracking")
 
     show = sub.add_parser("show", help="one run")
-    show.add_argument("run_id")
+    show.add_argument("run_id", type=ident)
     show.add_argument("--json", action="store_true")
-    show.set_defaults(func=_show)
+    show.set_defaults(func=_show, read_only="tracking")
 
     cmp = sub.add_parser("compare", help="params and final metrics side by side")
-    cmp.add_argument("run_ids", nargs="+")
+    cmp.add_argument("run_ids", nargs="+", type=ident)
     cmp.add_argument("--json", action="store_true")
-    cmp.set_defaults(func=_compare)
+    cmp.set_defaults(func=_compare, read_only="tracking")
 
 
 def _list(args: argparse.Namespace) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..argtypes import non_negative_seconds, seconds
 from .output import print_json, text_table
 
 
@@ -29,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     ls = sub.add_parser("list", help="schedules with their last and next runs")
     ls.add_argument("--json", action="store_true")
-    ls.set_defaults(func=_list)
+    ls.set_defaults(func=_list, read_only=True)
 
     for action, helptext in (
         ("pause", "stop firing"),
@@ -38,12 +39,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ):
         p = sub.add_parser(action, help=helptext)
         p.add_argument("name")
-        p.set_defaults(func=_change, change=action)
+        p.set_defaults(func=_change, change=action, read_only=True)
 
     daemon = subparsers.add_parser("scheduler", help="the daemon that fires due schedules (foreground)")
-    daemon.add_argument("--tick", type=float, default=1.0, help="seconds between checks")
-    daemon.add_argument("--grace", type=float, default=60.0, help="a slot older than this counts as missed")
-    daemon.add_argument("--job-grace", type=float, default=30.0, help="seconds running jobs get on shutdown")
+    daemon.add_argument("--tick", type=seconds, default=1.0, help="seconds between checks")
+    daemon.add_argument(
+        "--grace", type=non_negative_seconds, default=60.0, help="a slot older than this counts as missed"
+    )
+    daemon.add_argument(
+        "--job-grace", type=non_negative_seconds, default=30.0, help="seconds running jobs get on shutdown"
+    )
     daemon.add_argument("--once", action="store_true", help="fire what is due now, wait for it, and exit")
     daemon.set_defaults(func=_daemon)
 

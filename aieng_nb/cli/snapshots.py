@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..argtypes import ident, non_negative_seconds
 from ..textutil import print_json
 
 
@@ -14,29 +15,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ls = sub.add_parser("list", help="names, versions, hashes, shapes, sizes, runs that used them")
     ls.add_argument("name", nargs="?", help="only this name's versions")
     ls.add_argument("--json", action="store_true", help="machine-readable output")
-    ls.set_defaults(func=_list)
+    ls.set_defaults(func=_list, read_only=True)
 
     show = sub.add_parser("show", help="one snapshot: profile, PII findings, lineage")
-    show.add_argument("ref", help="NAME, NAME@VERSION or a hash prefix")
+    show.add_argument("ref", type=ident, help="NAME, NAME@VERSION or a hash prefix")
     show.add_argument("--json", action="store_true")
-    show.set_defaults(func=_show)
+    show.set_defaults(func=_show, read_only=True)
 
     df = sub.add_parser("diff", help="schema, row count and per-column stat changes, drift flags")
-    df.add_argument("a", help="e.g. train@1")
-    df.add_argument("b", help="e.g. train@2")
+    df.add_argument("a", type=ident, help="e.g. train@1")
+    df.add_argument("b", type=ident, help="e.g. train@2")
     df.add_argument("--json", action="store_true")
-    df.set_defaults(func=_diff)
+    df.set_defaults(func=_diff, read_only=True)
 
     rm = sub.add_parser("rm", help="delete a name (every version) or one version; gc frees the data")
-    rm.add_argument("ref", help="NAME or NAME@VERSION")
+    rm.add_argument("ref", type=ident, help="NAME or NAME@VERSION")
     rm.add_argument("--json", action="store_true")
-    rm.set_defaults(func=_rm)
+    rm.set_defaults(func=_rm, read_only=True)
 
     gc = sub.add_parser("gc", help="remove objects that no name or run references")
     gc.add_argument("--dry-run", action="store_true", help="only list what would be removed")
-    gc.add_argument("--grace", type=float, default=600.0, help="keep objects younger than this many seconds (600)")
+    gc.add_argument(
+        "--grace", type=non_negative_seconds, default=600.0, help="keep objects younger than this many seconds (600)"
+    )
     gc.add_argument("--json", action="store_true")
-    gc.set_defaults(func=_gc)
+    gc.set_defaults(func=_gc, read_only=True)
 
 
 def _list(args: argparse.Namespace) -> int:

@@ -40,7 +40,7 @@ def job_tags(contracts: Iterable[str] | str | None, policy: str | None, ws: Work
         return {}
     for name in names:
         store.check_name(name)
-        store.load_contract(name, workspace=ws)  # missing or malformed: fails now, nothing created
+        store.check_contract(name, ws)  # missing or malformed: fails now, nothing written
     tags = {TAG_CONTRACTS: ",".join(names), TAG_DIR: store.env_dir()}
     if policy:
         tags[TAG_POLICY] = policy

@@ -212,6 +212,19 @@ def load_contract(ref: str, *, workspace: Workspace | None = None, source: str =
                     is_current, entry["created"], entry.get("source", ""))  # fmt: skip
 
 
+def check_contract(name: str, workspace: Workspace | None = None) -> None:
+    """Check that ``contracts/<name>.yaml`` exists and pandera reads it, writing nothing (not even
+    its version: a job refused later must leave no trace)."""
+    path = contract_path(name, workspace)
+    if not path.is_file():
+        raise NotFoundError(
+            f"no contract {name!r}: {path} does not exist (infer one: aieng contract infer {name}; "
+            f"contracts: {', '.join(names(workspace)) or 'none yet'})"
+        )
+    where = f"contract {name} ({path})"
+    to_schema(parse_text(path.read_text(encoding="utf-8"), where), where)
+
+
 def _matches(entry: dict[str, Any], version: str) -> bool:
     if re.fullmatch(r"\d{1,5}", version):
         return int(version) == entry["version"]

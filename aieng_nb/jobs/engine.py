@@ -31,10 +31,13 @@ class AttemptContext:
     cwd: str | None = None
     on_kernel_start: Callable[[int | None], None] | None = None
     on_cell: Callable[[int, int], None] | None = None
+    python: bool = True  # a Python kernel: the job may run its own (silent) flush code in it
     nb: Any = None
     kernel_manager: Any = None
     current_cell: int | None = None  # index (in the executed notebook) of the last cell started
     abort_reason: str | None = None  # "stopped" or "job_timeout": set by the watchdog before it kills
+    papermill_metadata: dict[str, Any] = field(default_factory=dict)
+    user_cells: dict[str, int] = field(default_factory=dict)  # cell id -> index in the user's notebook
     _save_lock: threading.Lock = field(default_factory=threading.Lock)
     _last_save: float = 0.0
 
@@ -81,6 +84,19 @@ def _replace_without_fsync(path: Path, data: bytes) -> None:
 
 
 _registered = False
+FLUSH_TIMEOUT_S = 30.0
+FLUSH_CODE = (
+    "import sys as _aieng_sys\n"
+    "if 'aieng_nb.tracking' in _aieng_sys.modules:\n"
+    "    _aieng_sys.modules['aieng_nb.tracking'].flush()\n"
+    "del _aieng_sys\n"
+)
+HIDDEN_TAGS = ("aieng-monitor",)
+
+
+def is_hidden(cell: Any) -> bool:
+    """A cell the job added (monitoring), not the user's: never counted or reported as theirs."""
+    return bool(set(cell.get("metadata", {}).get("tags") or ()) & set(HIDDEN_TAGS))
 
 
 def register_engine() -> None:
@@ -134,6 +150,30 @@ def register_engine() -> None:
         # nbclient binds the sync wrapper to its own coroutine: rebind it to ours
         start_new_kernel = run_sync(async_start_new_kernel)
 
+        def papermill_execute_cells(self) -> None:
+            super().papermill_execute_cells()
+            if self._aieng_ctx.python and not self._aieng_ctx.abort_reason:
+                run_sync(self._aieng_flush)()
+
+        async def _aieng_flush(self) -> None:
+            """Write buffered metrics before the kernel is asked to shut down: a silent request,
+            not a cell (nothing added to the user's notebook, nothing counted or reported)."""
+            import queue
+            from inspect import isawaitable
+
+            if self.kc is None:
+                return
+            msg_id = self.kc.execute(FLUSH_CODE, silent=True, store_history=False, allow_stdin=False)
+            deadline = time.monotonic() + FLUSH_TIMEOUT_S
+            while (remaining := deadline - time.monotonic()) > 0:
+                try:
+                    reply = self.kc.get_shell_msg(timeout=remaining)
+                    msg = await reply if isawaitable(reply) else reply
+                except (queue.Empty, TimeoutError):
+                    return
+                if msg.get("parent_header", {}).get("msg_id") == msg_id:
+                    return
+
     class AiengEngine(NBClientEngine):
         @classmethod
         def execute_managed_notebook(
@@ -151,7 +191,10 @@ def register_engine() -> None:
             assert aieng_ctx is not None, "the aieng engine is driven by aieng_nb.jobs"
             ctx = aieng_ctx
             ctx.nb = nb_man.nb
-            total = len(nb_man.nb.cells)
+            # papermill.execute_notebook records the notebook object we passed as the input path
+            nb_man.nb.metadata.papermill.update(ctx.papermill_metadata)
+            own = [not is_hidden(cell) for cell in nb_man.nb.cells]
+            total = sum(own)
 
             def save(**_: Any) -> None:
                 ctx.save(nb_man.nb, final=False)
@@ -166,8 +209,8 @@ def register_engine() -> None:
 
             def cell_complete(cell: Any, cell_index: int | None = None, **kw: Any) -> None:
                 original_complete(cell, cell_index=cell_index, **kw)
-                if ctx.on_cell is not None and cell_index is not None:
-                    ctx.on_cell(cell_index + 1, total)
+                if ctx.on_cell is not None and cell_index is not None and own[cell_index]:
+                    ctx.on_cell(sum(own[: cell_index + 1]), total)
 
             nb_man.save = save
             nb_man.cell_complete = cell_complete
@@ -180,7 +223,8 @@ def register_engine() -> None:
                 timeout=execution_timeout,
                 startup_timeout=start_timeout,
                 kernel_name=kernel_name,
-                extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
+                # IPython kernels only: another language's kernel may not take IPKernelApp options
+                extra_arguments=["--IPKernelApp.log_level=CRITICAL"] if ctx.python else [],
                 log=_quiet_logger(),
                 log_output=log_output,
                 stdout_file=stdout_file,
@@ -235,13 +279,7 @@ def execute_attempt(
             aieng_ctx=ctx,
         )
     except PapermillExecutionError as exc:
-        error = JobError(
-            kind="cell_error",
-            message=f"{exc.ename}: {exc.evalue}",
-            cell_index=_code_cell_position(ctx.nb, exc.cell_index),
-            ename=exc.ename,
-            evalue=exc.evalue if exc.evalue is not None else "",
-        )
+        error = _cell_error(ctx, exc)
     except CellTimeoutError as exc:
         error = JobError(
             kind="cell_timeout",
@@ -273,30 +311,35 @@ def execute_attempt(
     return error
 
 
-_SKIP_TAGS = ("papermill-error-cell-tag", "injected-parameters", "aieng-monitor")
-
-
-def _user_index(nb: Any, index: int) -> int:
-    """Position of cell ``index`` in the user's notebook (without injected and error-banner cells)."""
-    skipped = sum(1 for cell in nb.cells[:index] if set(cell.get("metadata", {}).get("tags") or ()) & set(_SKIP_TAGS))
-    return index - skipped
+def _cell_error(ctx: AttemptContext, exc: Any) -> JobError:
+    """The raising cell: where it is in the notebook the user gave (papermill's stale error banners
+    included, the cells this run adds not: for papermill's broken1.ipynb, cell 6, where the output
+    notebook has it too) and its execution count (the ``In [n]`` papermill's banner names)."""
+    cells = ctx.nb.cells if ctx.nb is not None else []
+    failing = next((c for c in cells if c.get("metadata", {}).get("papermill", {}).get("exception")), None)
+    if failing is not None and is_hidden(failing):  # the job's monitoring cell: not the user's
+        return JobError(
+            kind="monitor_error",
+            message=f"monitoring failed: {exc.ename}: {exc.evalue}",
+            ename=exc.ename,
+            evalue=exc.evalue if exc.evalue is not None else "",
+        )
+    return JobError(
+        kind="cell_error",
+        message=f"{exc.ename}: {exc.evalue}",
+        cell_index=ctx.user_cells.get(failing.get("id")) if failing is not None else None,
+        execution_count=exc.exec_count,
+        ename=exc.ename,
+        evalue=exc.evalue if exc.evalue is not None else "",
+    )
 
 
 def _running_cell(ctx: AttemptContext) -> int | None:
-    """Index (in the user's notebook) of the cell that was running when execution stopped."""
-    if ctx.nb is None or ctx.current_cell is None:
+    """Index (in the user's notebook) of the cell that was running when execution stopped; None
+    when it was a cell the job added (the injected parameters, monitoring)."""
+    if ctx.nb is None or ctx.current_cell is None or ctx.current_cell >= len(ctx.nb.cells):
         return None
-    return _user_index(ctx.nb, ctx.current_cell)
-
-
-def _code_cell_position(nb: Any, fallback: int | None) -> int | None:
-    """Index (in the user's notebook) of the cell that raised."""
-    if nb is None:
-        return fallback
-    for i, cell in enumerate(nb.cells):
-        if cell.get("metadata", {}).get("papermill", {}).get("exception"):
-            return _user_index(nb, i)
-    return fallback
+    return ctx.user_cells.get(ctx.nb.cells[ctx.current_cell].get("id"))
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.05) -> bool:

@@ -21,12 +21,14 @@ import json
 import keyword
 import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..exceptions import ValidationError
+from ..textutil import clip
 
 PARAMETERS_TAG = "parameters"
 INJECTED_TAG = "injected-parameters"
@@ -50,13 +52,37 @@ class NotebookParameter:
 
 def load_notebook_json(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The notebook file as plain JSON (no nbformat import: fast)."""
-    p = Path(path)
-    if not p.is_file():
-        raise ValidationError(f"notebook not found: {p}")
+    p = check_path_text(path, "notebook")
+    text = _read_text(p, "notebook")
     try:
-        return json.loads(p.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValidationError(f"{p} is not a notebook (invalid JSON: {exc})") from None
+        data = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise ValidationError(f"{clip(p)} is not a notebook (invalid JSON: {clip(exc)})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("cells", []), list):
+        raise ValidationError(f"{clip(p)} is not a notebook (no list of cells)")
+    return data
+
+
+def check_path_text(path: Any, what: str) -> Path:
+    """A path the user typed: not empty, no NUL, valid Unicode (checked before ``Path()``, which
+    turns ``""`` into the current folder)."""
+    text = os.fspath(path) if isinstance(path, (str, os.PathLike)) else None
+    if not isinstance(text, str) or not text.strip() or "\0" in text:
+        raise ValidationError(f"{what} path {clip(text)!r} is not a valid path")
+    check_text(text, f"{what} path")
+    return Path(text).expanduser()
+
+
+def _read_text(p: Path, what: str) -> str:
+    """A user-named file's text; a missing, unreadable or absurd path is one readable error."""
+    try:
+        if not p.is_file():
+            raise ValidationError(f"{what} not found: {clip(p)}")
+        return p.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ValidationError(f"{clip(p)} is not a {what}: not valid UTF-8 text") from None
+    except OSError as exc:  # ENAMETOOLONG, EACCES, ...
+        raise ValidationError(f"cannot read {what} {clip(p)}: {exc.strerror or exc}") from None
 
 
 def _source(cell: Mapping[str, Any]) -> str:
@@ -88,13 +114,12 @@ def notebook_parameters(nb: Mapping[str, Any] | str | os.PathLike[str]) -> list[
     if index is None:
         return []
     source = _source(nb["cells"][index])
+    if not is_python(_language(nb)):
+        return _other_language_parameters(source)
     # IPython magics / shell escapes are not Python: blank them out before parsing
     lines = source.splitlines()
-    clean = "\n".join("" if ln.lstrip().startswith(("%", "!")) else ln for ln in lines)
-    try:
-        tree = ast.parse(clean)
-    except SyntaxError as exc:
-        raise ValidationError(f"the parameters cell does not parse as Python: {exc}") from None
+    clean = ["" if ln.lstrip().startswith(("%", "!")) else ln for ln in lines]
+    tree = _parse_tolerantly(clean)
     out: dict[str, NotebookParameter] = {}
     for node in tree.body:
         target: ast.expr | None = None
@@ -106,20 +131,76 @@ def notebook_parameters(nb: Mapping[str, Any] | str | os.PathLike[str]) -> list[
             target, value, annotation = node.target, node.value, node.annotation
         if not isinstance(target, ast.Name) or value is None:
             continue
-        comment = ""
-        line = lines[node.lineno - 1] if node.lineno - 1 < len(lines) else ""
-        if "#" in line[node.end_col_offset or 0 :]:
-            comment = line[(node.end_col_offset or 0) :].split("#", 1)[1].strip()
+        help_text, type_comment = _trailing_comment(lines, node)
         try:
             default = ast.literal_eval(value)
             literal = True
         except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
             default, literal = ast.unparse(value), False
         type_name = _type_name(default) if literal else "any"
-        if isinstance(annotation, ast.Name) and annotation.id in _TYPES:
-            type_name = annotation.id
-        out[target.id] = NotebookParameter(target.id, default, type_name, comment, literal)
+        declared = annotation.id if isinstance(annotation, ast.Name) else type_comment
+        if declared in _TYPES:
+            type_name = declared
+        out[target.id] = NotebookParameter(target.id, default, type_name, help_text, literal)
     return list(out.values())
+
+
+def _language(nb: Mapping[str, Any]) -> str | None:
+    meta = nb.get("metadata") or {}
+    return (meta.get("kernelspec") or {}).get("language") or (meta.get("language_info") or {}).get("name")
+
+
+_ASSIGNMENT = re.compile(
+    r"^\s*(?:(?:local|declare|export|let|var|val)\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*(?::[^=]*)?(?:=|<-)\s*(.*?)\s*;?\s*$"
+)
+
+
+def _other_language_parameters(source: str) -> list[NotebookParameter]:
+    """Names assigned in a non-Python parameters cell (bash ``x=1``, R ``x <- 1``, Julia ``x = 1``):
+    their defaults are the source text, their type unknown (the value a run gives is passed through
+    papermill's translator for the language)."""
+    out: dict[str, NotebookParameter] = {}
+    for line in source.splitlines():
+        code, _, comment = line.partition("#")
+        match = _ASSIGNMENT.match(code)
+        if match and match.group(1) not in out:
+            out[match.group(1)] = NotebookParameter(match.group(1), match.group(2), "any", comment.strip(), False)
+    return list(out.values())
+
+
+def _parse_tolerantly(lines: list[str]) -> ast.Module:
+    """Parse the cell; a line that does not parse is skipped (papermill's inspection skips it too),
+    so one broken line does not hide the other parameters. Bounded: one retry per line."""
+    lines = list(lines)
+    for _ in range(len(lines) + 1):
+        try:
+            return ast.parse("\n".join(lines))
+        except SyntaxError as exc:
+            bad = (exc.lineno or 0) - 1
+            if not 0 <= bad < len(lines) or not lines[bad].strip():
+                break
+            lines[bad] = ""
+        except (ValueError, MemoryError, RecursionError):  # NUL bytes, absurd nesting
+            break
+    return ast.Module(body=[], type_ignores=[])
+
+
+_TYPE_COMMENT = re.compile(r"^type:\s*(\S+)\s*")
+
+
+def _trailing_comment(lines: list[str], node: ast.stmt) -> tuple[str, str | None]:
+    """The comment after an assignment, on its last line (a multi-line list or dict keeps its help
+    there, as papermill reads it); a leading ``type: T`` is the declared type, not help."""
+    end = (node.end_lineno or node.lineno) - 1
+    line = lines[end] if 0 <= end < len(lines) else ""
+    rest = line[(node.end_col_offset or 0) :]
+    if "#" not in rest:
+        return "", None
+    comment = rest.split("#", 1)[1].strip()
+    match = _TYPE_COMMENT.match(comment)
+    if match:
+        return comment[match.end() :].strip(), match.group(1)
+    return comment, None
 
 
 # ---- values ---------------------------------------------------------------------------------
@@ -131,22 +212,39 @@ def check_name(name: Any) -> str:
     return name
 
 
-def check_literal(value: Any, where: str = "value") -> Any:
-    """Accept plain data only (what can be written as a Python literal and read back)."""
-    if value is None or isinstance(value, (bool, int, str)):
+MAX_DEPTH = 50  # lists/dicts nested deeper than this are refused (Python's parser stops near 200)
+MAX_INT_DIGITS = 4000  # Python refuses to print ints over 4300 digits
+
+
+def check_literal(value: Any, where: str = "value", _depth: int = 0) -> Any:
+    """Accept plain data only (what can be written as a Python literal, read back, and stored as
+    JSON): None, bool, int, finite float, str, lists, and dicts with string keys.
+
+    >>> check_literal({"a": [1, 2.5, None]})
+    {'a': [1, 2.5, None]}
+    """
+    if _depth > MAX_DEPTH:
+        raise ValidationError(f"{where}: nested deeper than {MAX_DEPTH} levels")
+    if value is None or isinstance(value, bool):
         return value
+    if isinstance(value, int):
+        if value.bit_length() > MAX_INT_DIGITS * 3.32:
+            raise ValidationError(f"{where}: an integer of more than {MAX_INT_DIGITS} digits")
+        return value
+    if isinstance(value, str):
+        return check_text(value, where)
     if isinstance(value, float):
         if not math.isfinite(value):
             raise ValidationError(f"{where}: {value!r} is not a finite number")
         return value
     if isinstance(value, (list, tuple)):
-        return [check_literal(v, where) for v in value]
+        return [check_literal(v, where, _depth + 1) for v in value]
     if isinstance(value, Mapping):
         out = {}
         for k, v in value.items():
-            if not isinstance(k, (str, int, float, bool)) or k is None:
-                raise ValidationError(f"{where}: dict keys must be str or numbers, not {type(k).__name__}")
-            out[k] = check_literal(v, where)
+            if not isinstance(k, str):
+                raise ValidationError(f"{where}: dict keys must be strings, not {type(k).__name__} ({k!r})")
+            out[check_text(k, where)] = check_literal(v, where, _depth + 1)
         return out
     raise ValidationError(
         f"{where}: values of type {type(value).__name__} cannot be passed to a notebook "
@@ -154,24 +252,41 @@ def check_literal(value: Any, where: str = "value") -> Any:
     )
 
 
+def check_text(value: str, where: str = "value") -> str:
+    """A string that can be stored (UTF-8: no lone surrogates)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationError(f"{where}: the text is not valid Unicode (a lone surrogate)") from None
+    return value
+
+
 _TRUE = {"true", "yes", "1", "on"}
 _FALSE = {"false", "no", "0", "off"}
 
 
 def _parse_text(text: str) -> Any:
-    """A value typed on the command line with no declared type: literal when it is one, else the string."""
-    lowered = text.strip().lower()
+    """A value typed on the command line with no declared type (papermill's ``-p`` rules, plus lists
+    and dicts): true/false/none, a number, a list or a dict when it is one, else the string as typed.
+    A quoted string keeps its quotes (papermill's ``test_quoted_params``)."""
+    stripped = text.strip()
+    lowered = stripped.lower()
     if lowered in ("true", "false"):
         return lowered == "true"
     if lowered in ("none", "null"):
         return None
+    if not stripped or stripped[0] not in "[{(-+.0123456789":
+        return text
     try:
-        return ast.literal_eval(text)
+        value = ast.literal_eval(stripped)
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
         try:
-            return json.loads(text)
-        except ValueError:
+            value = json.loads(stripped)
+        except (ValueError, RecursionError):
             return text
+    if isinstance(value, str) or (isinstance(value, float) and not math.isfinite(value)):
+        return text
+    return list(value) if isinstance(value, tuple) else value
 
 
 def coerce(value: Any, type_name: str, name: str) -> Any:
@@ -262,31 +377,33 @@ def parse_cli_pairs(pairs: list[list[str]] | list[tuple[str, str]] | None) -> di
 
 
 def load_parameter_file(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Parameters from a YAML or JSON file (a mapping of names to values)."""
-    p = Path(path)
-    if not p.is_file():
-        raise ValidationError(f"parameter file not found: {p}")
+    """Parameters from a YAML or JSON file (a mapping of names to values, key order kept)."""
+    p = check_path_text(path, "parameter file")
+    text = _read_text(p, "parameter file")
     import yaml
 
+    kind = "JSON" if p.suffix.lower() == ".json" else "YAML/JSON"
     try:
-        text = p.read_text(encoding="utf-8")
         data = json.loads(text) if p.suffix.lower() == ".json" else yaml.safe_load(text)
     except (ValueError, yaml.YAMLError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        kind = "JSON" if p.suffix.lower() == ".json" else "YAML/JSON"
-        detail = " ".join(str(exc).split())
-        raise ValidationError(f"{p}: not valid {kind}: {detail}") from None
+        raise ValidationError(f"{clip(p)}: not valid {kind}: {clip(exc, 200)}") from None
+    except RecursionError:
+        raise ValidationError(f"{clip(p)}: nested too deeply to read as {kind}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ValidationError(f"{p}: expected a mapping of parameter names to values")
+        raise ValidationError(f"{clip(p)}: expected a mapping of parameter names to values")
     return data
 
 
 def parse_json_parameters(text: str) -> dict[str, Any]:
+    """``--parameters-json`` text as a dict (key order kept)."""
     try:
         data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValidationError(f"parameters JSON does not parse: {exc}") from None
+    except ValueError as exc:  # bad JSON, or an integer too long to convert
+        raise ValidationError(f"parameters JSON does not parse: {clip(exc, 200)}") from None
+    except RecursionError:
+        raise ValidationError("parameters JSON is nested too deeply") from None
     if not isinstance(data, dict):
         raise ValidationError("parameters JSON must be an object of names to values")
     return data
@@ -304,30 +421,86 @@ def render_literal(value: Any) -> str:
     return text
 
 
-def injected_source(parameters: Mapping[str, Any]) -> str:
-    lines = ["# Parameters (injected by aieng_nb)"]
-    for name, value in parameters.items():
-        lines.append(f"{check_name(name)} = {render_literal(value)}")
-    return "\n".join(lines) + "\n"
+def is_python(language: str | None) -> bool:
+    return (language or "python").lower().startswith("python")
 
 
-def inject(nb: dict[str, Any], parameters: Mapping[str, Any]) -> dict[str, Any]:
-    """Insert (or replace) the ``injected-parameters`` cell after the ``parameters`` cell (or first)."""
-    cells = [c for c in nb.get("cells", []) if INJECTED_TAG not in (c.get("metadata", {}).get("tags") or [])]
-    nb["cells"] = cells
+def injected_source(
+    parameters: Mapping[str, Any], *, kernel_name: str | None = None, language: str | None = None
+) -> str:
+    """The source of the ``injected-parameters`` cell in the kernel's language.
+
+    Python gets ``repr`` literals proved by ``ast.literal_eval``; other languages get papermill's
+    translator for the kernel (R, Scala, Julia, Matlab, C#, F#, PowerShell, bash), on values
+    already checked to be plain data.
+
+    >>> print(injected_source({"msg": "hello world"}, kernel_name="bash", language="bash"), end="")
+    # Parameters
+    msg='hello world'
+    """
+    checked = {check_name(name): check_literal(value, f"parameter {name!r}") for name, value in parameters.items()}
+    if is_python(language) and (kernel_name or "python") not in _NON_PYTHON_KERNELS:
+        lines = ["# Parameters"]
+        lines += [f"{name} = {render_literal(value)}" for name, value in checked.items()]
+        return "\n".join(lines) + "\n"
+    from papermill.exceptions import PapermillException
+    from papermill.translators import papermill_translators
+
+    try:
+        translator = papermill_translators.find_translator(kernel_name, language)
+    except PapermillException as exc:
+        raise ValidationError(f"cannot pass parameters to this notebook: {exc}") from None
+    try:
+        return str(translator.codify(checked, "Parameters"))
+    except NotImplementedError as exc:
+        raise ValidationError(f"cannot pass these parameters to a {language} kernel: {exc}") from None
+
+
+# papermill's own kernel-name registrations that are not Python despite the notebook's language
+_NON_PYTHON_KERNELS = {"sparkkernel", "sparkrkernel"}
+
+
+def injected_cell_index(nb: Mapping[str, Any]) -> int | None:
+    for i, cell in enumerate(nb.get("cells", [])):
+        if INJECTED_TAG in (cell.get("metadata", {}).get("tags") or []):
+            return i
+    return None
+
+
+def inject(
+    nb: dict[str, Any],
+    parameters: Mapping[str, Any],
+    *,
+    kernel_name: str | None = None,
+    language: str | None = None,
+) -> dict[str, Any]:
+    """Papermill's placement: with parameters, the ``injected-parameters`` cell replaces an existing
+    one in place, else goes after the ``parameters`` cell (or first); without parameters an existing
+    injected cell (a papermill output run again) is kept as it is."""
+    cells = nb.setdefault("cells", [])
     if not parameters:
         return nb
-    index = parameters_cell_index(nb)
     cell: dict[str, Any] = {
         "cell_type": "code",
         "execution_count": None,
         "metadata": {"tags": [INJECTED_TAG]},
         "outputs": [],
-        "source": injected_source(parameters),
+        "source": injected_source(parameters, kernel_name=kernel_name, language=language),
     }
     if (nb.get("nbformat"), nb.get("nbformat_minor", 0)) >= (4, 5):
         import uuid
 
         cell["id"] = uuid.uuid4().hex[:12]
+    existing = injected_cell_index(nb)
+    if existing is not None:
+        cells[existing] = cell
+        # papermill keeps only the first: later copies would re-assign stale values
+        nb["cells"] = [c for i, c in enumerate(cells) if i <= existing or INJECTED_TAG not in _tags(c)]
+        return nb
+    index = parameters_cell_index(nb)
     cells.insert(0 if index is None else index + 1, cell)
     return nb
+
+
+def _tags(cell: Mapping[str, Any]) -> list[str]:
+    return list(cell.get("metadata", {}).get("tags") or [])

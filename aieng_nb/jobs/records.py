@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ..exceptions import NotFoundError, ValidationError
-from ..fsutil import atomic_write_json
+from ..fsutil import atomic_write_json, atomic_write_text
 from ..workspace import Workspace, current
 
 
@@ -56,6 +56,7 @@ EXIT_CODES = {
     JobStatus.STOPPED: 4,
 }
 EXIT_CHECKS_FAILED = 5
+MAX_RETRIES = 100  # retries of one job (each may wait a doubling backoff)
 
 
 def now_iso() -> str:
@@ -72,12 +73,16 @@ class JobError:
 
     kind: str  # cell_error, dead_kernel, cell_timeout, job_timeout, stopped, runner_lost, worker_lost, error
     message: str
-    cell_index: int | None = None
+    cell_index: int | None = None  # in the notebook the user gave (cells the run adds are not counted)
     ename: str | None = None
     evalue: str | None = None
+    execution_count: int | None = None  # the cell's "In [n]", what papermill's error banner names
 
     def summary(self) -> str:
-        where = f"cell {self.cell_index}: " if self.cell_index is not None else ""
+        where = ""
+        if self.cell_index is not None:
+            count = f" (In [{self.execution_count}])" if self.execution_count is not None else ""
+            where = f"cell {self.cell_index}{count}: "
         if self.ename and self.evalue is not None:
             return f"{where}{self.ename}: {self.evalue}" if self.evalue else f"{where}{self.ename}"
         return f"{where}{self.message}"
@@ -100,6 +105,7 @@ class JobRecord:
     executor: str = "local"
     executor_address: str | None = None
     kernel_name: str | None = None
+    kernel_language: str | None = None  # picks the parameter translator; Python kernels only get our flush
     cwd: str | None = None
     experiment: str | None = None
     run_id: str | None = None
@@ -150,7 +156,8 @@ class JobRecord:
     def error_summary(self) -> str:
         if not self.error:
             return ""
-        return JobError(**self.error).summary()
+        known = {f.name for f in fields(JobError)}
+        return JobError(**{k: v for k, v in self.error.items() if k in known}).summary()
 
     @property
     def exit_code(self) -> int:
@@ -197,20 +204,34 @@ class JobRecord:
 # ---- storage -------------------------------------------------------------------------------
 
 
-def jobs_dir(workspace: Workspace | None = None) -> Path:
+def jobs_dir(workspace: Workspace | None = None, *, create: bool = True) -> Path:
+    """The jobs folder; readers pass ``create=False`` (listing jobs creates nothing)."""
     folder = (workspace or current()).path("jobs")
-    folder.mkdir(parents=True, exist_ok=True)
+    if create:
+        folder.mkdir(parents=True, exist_ok=True)
     return folder
 
 
+def _job_names(workspace: Workspace | None) -> list[str]:
+    folder = jobs_dir(workspace, create=False)
+    return [p.name for p in folder.iterdir()] if folder.is_dir() else []
+
+
+def _checked_id(job_id: str) -> str:
+    bad = not isinstance(job_id, str) or not job_id or len(job_id) > 200
+    if bad or any(c in job_id for c in "/\\\0") or job_id.startswith("."):
+        from ..textutil import clip
+
+        raise ValidationError(f"bad job id {clip(job_id, 60)!r}")
+    return job_id
+
+
 def job_dir(job_id: str, workspace: Workspace | None = None) -> Path:
-    if not job_id or "/" in job_id or "\\" in job_id or job_id.startswith(".") or "\0" in job_id:
-        raise ValidationError(f"bad job id {job_id!r}")
-    return jobs_dir(workspace) / job_id
+    return jobs_dir(workspace) / _checked_id(job_id)
 
 
 def _record_path(job_id: str, workspace: Workspace | None) -> Path:
-    return job_dir(job_id, workspace) / "job.json"
+    return jobs_dir(workspace, create=False) / _checked_id(job_id) / "job.json"
 
 
 @contextmanager
@@ -237,11 +258,17 @@ def save(record: JobRecord, workspace: Workspace | None = None) -> JobRecord:
         if not marker.exists():
             marker.parent.mkdir(parents=True, exist_ok=True)
             marker.touch()
-        atomic_write_json(_record_path(record.job_id, workspace), record.to_dict())
+        _write_record(record, workspace)
     else:
-        atomic_write_json(_record_path(record.job_id, workspace), record.to_dict())
+        _write_record(record, workspace)
         marker.unlink(missing_ok=True)
     return record
+
+
+def _write_record(record: JobRecord, workspace: Workspace | None) -> None:
+    # keys in the order given: a parameter dict (from YAML, JSON or -p) reaches the notebook as typed
+    text = json.dumps(record.to_dict(), indent=2, default=str) + "\n"
+    atomic_write_text(_record_path(record.job_id, workspace), text)
 
 
 def create(record: JobRecord, workspace: Workspace | None = None) -> JobRecord:
@@ -252,7 +279,7 @@ def create(record: JobRecord, workspace: Workspace | None = None) -> JobRecord:
 def load(job_id: str, workspace: Workspace | None = None) -> JobRecord:
     path = _record_path(job_id, workspace) if job_id else None
     if path is None or not path.is_file():
-        matches = [p.name for p in jobs_dir(workspace).iterdir() if p.name.startswith(job_id or "\0")]
+        matches = [name for name in _job_names(workspace) if name.startswith(job_id or "\0")]
         if len(matches) == 1:
             path = _record_path(matches[0], workspace)
         elif len(matches) > 1:
@@ -290,14 +317,17 @@ def list_records(
     schedule: str | None = None,
     workspace: Workspace | None = None,
 ) -> list[JobRecord]:
-    """Jobs, newest first."""
+    """Jobs, newest first; ``limit`` (at least 1) keeps the newest ones."""
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ValidationError(f"limit must be a whole number of at least 1, got {limit!r}")
     if status and status.upper() not in JobStatus.ALL:
         raise ValidationError(f"unknown status {status!r}; valid: {', '.join(JobStatus.ALL)}")
     out: list[JobRecord] = []
-    for folder in sorted(jobs_dir(workspace).iterdir(), reverse=True):
-        if folder.name.startswith("."):
+    root = jobs_dir(workspace, create=False)
+    for name in sorted(_job_names(workspace), reverse=True):
+        if name.startswith("."):
             continue
-        path = folder / "job.json"
+        path = root / name / "job.json"
         if not path.is_file():
             continue
         try:
@@ -364,7 +394,7 @@ def recover_stale(workspace: Workspace | None = None) -> list[JobRecord]:
     from .. import audit
 
     recovered: list[JobRecord] = []
-    active = jobs_dir(workspace) / ".active"
+    active = jobs_dir(workspace, create=False) / ".active"
     ids = sorted(p.name for p in active.iterdir()) if active.is_dir() else []
     for job_id in ids:
         try:

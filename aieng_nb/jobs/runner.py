@@ -25,14 +25,15 @@ from typing import Any
 from .. import audit, config
 from ..exceptions import ValidationError
 from ..fsutil import atomic_write_text
+from ..textutil import clip
 from ..workspace import Workspace, current
 from . import params as _params
 from . import records
 from .engine import AttemptContext, execute_attempt
+from .kernels import resolve_kernel
 from .progress import Progress, resolve
-from .records import JobError, JobRecord, JobStatus, now_iso
+from .records import MAX_RETRIES, JobError, JobRecord, JobStatus, now_iso
 
-INJECTED_TAG = "aieng-injected"
 _ENV_PACKAGES = ("numpy", "pandas", "scikit-learn", "papermill", "mlflow", "aieng_nb")
 
 
@@ -80,31 +81,39 @@ def prepare_job(
     contracts: Any = None,
     contract_policy: str | None = None,
     workspace: Workspace | None = None,
+    dry_run: bool = False,
 ) -> JobRecord:
     """Validate the notebook and parameters and store a CREATED job record (nothing runs yet).
 
-    ``contracts``: data-contract names whose snapshots the job validates (aieng_nb.contracts.jobs).
+    Every check runs before anything is written: a refused job leaves no record, folder or audit
+    entry. ``dry_run``: only check, and return the record that would be stored (a sweep checks
+    every point before its parent run exists). ``contracts``: data-contract names whose snapshots
+    the job validates (aieng_nb.contracts.jobs).
     """
     from ..contracts.jobs import job_tags
+    from ..workspace import locate
 
-    ws = workspace or current()
-    tags = {**dict(tags or {}), **job_tags(contracts, contract_policy, ws)}
-    path = Path(notebook).expanduser()
+    # read, not created: the contracts are looked up in the workspace a refused job must not create
+    tags = {**dict(tags or {}), **job_tags(contracts, contract_policy, workspace or Workspace(locate()))}
+    path = _params.check_path_text(notebook, "notebook")
     nb = _params.load_notebook_json(path)
     values: dict[str, Any] = {}
-    if parameters_file:
+    if parameters_file is not None:
         values.update(_params.load_parameter_file(parameters_file))
     values.update(parameters or {})
     declared = _params.notebook_parameters(nb)
     resolved = _params.resolve_parameters(declared, values, allow_unknown=allow_unknown)
     check_job_options(timeout=timeout, cell_timeout=cell_timeout, retries=retries, retry_backoff=retry_backoff)
+    experiment = check_experiment(experiment) or path.stem
+    workdir = check_cwd(cwd) if cwd is not None else str(path.resolve().parent)
+    # a remote executor's kernels are on its workers: only a local one must be installed here
+    kernel = resolve_kernel(nb, kernel_name, check=executor in ("local", "process"))
     if monitor is None:
         monitor = monitor_spec_from_notebook(nb)
     if monitor is not None:
-        _params.check_literal(monitor, "monitor spec")
-    kernel = kernel_name or (nb.get("metadata", {}).get("kernelspec") or {}).get("name") or "python3"
-    if executor in ("local", "process"):  # a remote executor's kernels are on its workers
-        check_kernel(kernel)
+        check_monitor(monitor, kernel)
+    # the injected cell is rendered now, so a value the kernel's language cannot take fails here
+    _params.injected_source(resolved, kernel_name=kernel.name, language=kernel.language)
     host, pid, pid_started = records.process_identity()  # the creator: recover_stale fails it if this dies
     record = JobRecord.new(
         str(path.resolve()),
@@ -116,9 +125,10 @@ def prepare_job(
         cell_timeout=cell_timeout,
         executor=executor,
         executor_address=address,
-        kernel_name=kernel,
-        cwd=str(Path(cwd).resolve()) if cwd else str(path.resolve().parent),
-        experiment=experiment or path.stem,
+        kernel_name=kernel.name,
+        kernel_language=kernel.language,
+        cwd=workdir,
+        experiment=experiment,
         monitor=monitor,
         sweep_id=sweep_id,
         parent_run_id=parent_run_id,
@@ -129,6 +139,10 @@ def prepare_job(
         pid=pid,
         pid_started=pid_started,
     )
+    json.dumps(record.to_dict(), sort_keys=True)  # the record must be storable before its folder exists
+    if dry_run:
+        return record
+    ws = workspace or current()
     folder = records.job_dir(record.job_id, ws)
     folder.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(path, folder / "input.ipynb")
@@ -148,21 +162,49 @@ def prepare_job(
     return record
 
 
+def check_experiment(name: Any) -> str | None:
+    """An MLflow experiment name (checked before a job exists, not when its run is created)."""
+    if name is None:
+        return None
+    if not isinstance(name, str) or not name.strip() or "\0" in name or len(name) > MAX_EXPERIMENT_NAME:
+        raise ValidationError(
+            f"experiment must be a non-empty name of at most {MAX_EXPERIMENT_NAME} characters, got {clip(name, 60)!r}"
+        )
+    _params.check_text(name, "experiment")
+    return name
+
+
+MAX_EXPERIMENT_NAME = 250
+
+
+def check_cwd(cwd: Any) -> str:
+    """The kernel's working folder must exist now (not be found missing after the notebook ran)."""
+    folder = _params.check_path_text(cwd, "working folder")
+    try:
+        ok = folder.is_dir()
+    except OSError as exc:
+        raise ValidationError(f"working folder {clip(folder)}: {exc.strerror or exc}") from None
+    if not ok:
+        raise ValidationError(f"working folder {clip(folder)} does not exist (or is not a folder)")
+    return str(folder.resolve())
+
+
+def check_monitor(monitor: Any, kernel: Any) -> None:
+    """A monitoring spec runs as Python in the job's kernel: check its grammar, and the kernel."""
+    _params.check_literal(monitor, "monitor spec")
+    if not kernel.is_python:
+        raise ValidationError(f"a monitoring spec needs a Python kernel; this notebook runs on {kernel.name!r}")
+    from ..monitoring import check_job_monitor_spec
+
+    check_job_monitor_spec(monitor)
+
+
 PERMANENT_ERRORS = ("no_kernel",)
 
 
 def check_kernel(kernel: str) -> None:
     """The kernel must be installed here (checked before a local job is created)."""
-    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
-
-    ksm = KernelSpecManager()
-    try:
-        ksm.get_kernel_spec(kernel)
-    except NoSuchKernel:
-        known = ", ".join(sorted(ksm.find_kernel_specs())) or "none"
-        raise ValidationError(
-            f"no kernel named {kernel!r} is installed (known: {known}; jupyter kernelspec list)"
-        ) from None
+    resolve_kernel({}, kernel)
 
 
 def check_job_options(
@@ -174,13 +216,13 @@ def check_job_options(
     executor: str | None = None,
 ) -> None:
     """Check the run options of a job (also used by ``schedule add``, so a bad one fails now, not at 3 a.m.)."""
-    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-        raise ValidationError(f"retries must be a whole number >= 0, got {retries!r}")
+    if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= MAX_RETRIES:
+        raise ValidationError(f"retries must be a whole number from 0 to {MAX_RETRIES}, got {clip(retries, 40)}")
     for name, value in (("timeout", timeout), ("cell timeout", cell_timeout), ("retry backoff", retry_backoff)):
         if value is None:
             continue
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-            raise ValidationError(f"{name} must be a positive number of seconds, got {value!r}")
+            raise ValidationError(f"{name} must be a positive number of seconds, got {clip(repr(value), 40)}")
     if executor is not None:
         from ..executors import get_executor
 
@@ -243,34 +285,54 @@ def run_example_job(
 
 
 def build_notebook(record: JobRecord) -> Any:
-    """The notebook to execute: the stored input copy, parameters injected, monitor and flush cells appended."""
+    """The notebook to execute: the stored input copy with the parameters injected in the kernel's
+    language, papermill's metadata, and (Python kernels only) the monitoring cell of a ``--monitor``."""
     import nbformat
+    import papermill
 
     nb_json = json.loads(Path(record.input_copy or record.notebook).read_text(encoding="utf-8"))
-    _params.inject(nb_json, record.parameters)
+    # every cell of the user's notebook gets an id (kept if it has one): a failing or timed-out
+    # cell is reported by its position in the notebook the user gave, whatever the run adds
+    seen: set[str] = set()
+    for i, cell in enumerate(nb_json.get("cells", [])):
+        cell_id = cell.get("id")
+        if not isinstance(cell_id, str) or not cell_id or cell_id in seen:
+            cell["id"] = cell_id = f"aieng-in-{i}"
+        seen.add(cell_id)
+    user_cells = {cell["id"]: i for i, cell in enumerate(nb_json.get("cells", []))}
+    language = record.kernel_language or "python"
+    _params.inject(nb_json, record.parameters, kernel_name=record.kernel_name, language=language)
     nb = nbformat.from_dict(nb_json)
-    nb.metadata.setdefault("papermill", {})["parameters"] = dict(record.parameters)
-    if record.monitor is not None:
+    previous = nb.metadata.get("papermill") or {}
+    defaults = {p.name: p.default for p in _params.notebook_parameters(nb_json) if p.literal}
+    # papermill's fields with papermill's meanings (paths as strings); run again without
+    # parameters, a papermill output keeps its injected cell and so its recorded parameters
+    nb.metadata["papermill"] = {
+        **previous,  # what papermill keeps of an earlier run's metadata
+        "default_parameters": defaults,
+        "parameters": dict(record.parameters) if record.parameters else dict(previous.get("parameters") or {}),
+        "environment_variables": {},
+        "version": papermill.__version__,
+        "input_path": record.notebook,
+        "output_path": record.output_path,
+    }
+    nb.metadata["aieng"] = {**(nb.metadata.get("aieng") or {}), "job_id": record.job_id, "run_id": record.run_id}
+    if record.monitor is not None and _params.is_python(language):
         source = (
             "import aieng_nb.monitoring as _aieng_monitoring\n"
             f"_aieng_monitoring.run_job_monitor({_params.render_literal(record.monitor)}, globals())\n"
         )
-        nb.cells.append(_hidden_cell(source, "aieng-monitor"))
-    if any("aieng" in cell.source for cell in nb.cells if cell.cell_type == "code"):
-        # write buffered metrics before the kernel is asked to shut down (tracking's atexit hook
-        # would too; this makes it visible in the output notebook and independent of shutdown)
-        flush = (
-            "import sys as _aieng_sys\n"
-            "if 'aieng_nb.tracking' in _aieng_sys.modules:\n"
-            "    _aieng_sys.modules['aieng_nb.tracking'].flush()\n"
-        )
-        nb.cells.append(_hidden_cell(flush, INJECTED_TAG))
+        nb.cells.append(_hidden_cell(source, MONITOR_TAG))
     if (nb.nbformat, nb.nbformat_minor) < (4, 5):
         nb.nbformat_minor = 5
     for i, cell in enumerate(nb.cells):
         if "id" not in cell:
             cell["id"] = f"aieng-{i}"
+    nb.metadata["aieng"]["user_cells"] = user_cells
     return nb
+
+
+MONITOR_TAG = "aieng-monitor"
 
 
 def _hidden_cell(source: str, tag: str) -> Any:
@@ -357,7 +419,8 @@ def execute_job(job_id: str, workspace: Workspace | None = None, progress: Progr
         try:
             aborted = records.mutate(job_id, abort, ws)
             if not aborted.finished_at:
-                _finish(aborted, ws, Progress(), time.monotonic() - t0)
+                # the real progress: a notebook's bar must not stay at "cell 8/9" after an interrupt
+                _finish(aborted, ws, progress, time.monotonic() - t0)
         except Exception:  # noqa: BLE001 - never mask the original exception
             pass
         raise
@@ -382,9 +445,17 @@ def _execute_job(job_id: str, ws: Workspace, progress: Progress, t0: float) -> J
         }
 
         def end_attempt(
-            r: JobRecord, status: str = status, error: JobError | None = error, entry: dict = entry
+            r: JobRecord,
+            status: str = status,
+            error: JobError | None = error,
+            entry: dict = entry,
+            ran: JobRecord = record,
         ) -> None:
             r.history.append(entry)
+            # progress is written at most once a second while cells run: the final count is exact
+            r.cells_done, r.cells_total = ran.cells_done, ran.cells_total
+            if status == JobStatus.COMPLETED:
+                r.cells_done = r.cells_total
             r.error = asdict(error) if error else None
             r.kernel_pid = None
             retry = status in (JobStatus.FAILED, JobStatus.TIMED_OUT) and r.attempts < r.max_attempts
@@ -416,7 +487,14 @@ def _sleep_unless_stopped(job_id: str, ws: Workspace, seconds: float) -> bool:
 def _run_attempt(record: JobRecord, ws: Workspace, progress: Progress) -> tuple[str, JobError | None]:
     nb = build_notebook(record)
     out = Path(record.output_path or records.job_dir(record.job_id, ws) / "output.ipynb")
-    ctx = AttemptContext(output_path=out, env=kernel_env(record, ws), cwd=record.cwd)
+    ctx = AttemptContext(
+        output_path=out,
+        env=kernel_env(record, ws),
+        cwd=record.cwd,
+        python=_params.is_python(record.kernel_language),
+        papermill_metadata={k: nb.metadata.papermill[k] for k in ("input_path", "output_path")},
+        user_cells=nb.metadata["aieng"].pop("user_cells"),
+    )
     job_id = record.job_id
     last_write = [time.monotonic()]
 

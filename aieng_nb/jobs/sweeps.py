@@ -197,7 +197,7 @@ def sweep(
     nb_path = Path(notebook)
     declared = _params.notebook_parameters(nb_path)
     allow_unknown = bool(job_options.get("allow_unknown"))
-    if job_options.get("parameters_file"):
+    if job_options.get("parameters_file") is not None:
         # -f values apply to every point (under -p/grid values): read and check them now, once
         fixed = {**_params.load_parameter_file(job_options["parameters_file"]), **(fixed or {})}
     job_options.pop("parameters_file", None)
@@ -206,6 +206,17 @@ def sweep(
         _params.resolve_parameters(declared, {**(fixed or {}), **point}, allow_unknown=allow_unknown)
     name = executor or str(config.get("job_executor") or "local")
     executor_cls = get_executor(name)  # an unknown executor fails before the parent run exists
+    for point in points:  # every job's options (experiment, cwd, kernel, monitor ...) too
+        prepare_job(
+            nb_path,
+            {**(fixed or {}), **point},
+            executor=name,
+            address=address,
+            experiment=experiment,
+            workspace=ws,
+            dry_run=True,
+            **job_options,
+        )
     sweep_id = "s" + records.JobRecord.new("x").job_id
     experiment = experiment or nb_path.stem
     parent = create_run(

@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from .. import audit
+from ..argtypes import ident, positive_int
 from .parsing import AiengArgumentParser
 
 parser = AiengArgumentParser("audit", description="Verify or list the audit trail.")
 parser.add_argument("action", choices=["verify", "list"])
 parser.add_argument("--event", help="only events starting with this (e.g. run.)")
-parser.add_argument("--run", help="only entries about this run id")
-parser.add_argument("--last", type=int, default=20)
+parser.add_argument("--run", type=ident, help="only entries about this run id")
+parser.add_argument("--last", type=positive_int, default=20)
 
 PARSERS = {"audit": parser}
 

@@ -8,16 +8,25 @@ from typing import Any, NoReturn
 
 from IPython.core.error import UsageError
 
+from ..argtypes import CheckedArguments
+from ..textutil import clip
 
-class AiengArgumentParser(argparse.ArgumentParser):
-    """argparse that raises ``UsageError`` (one readable line, no traceback) instead of exiting."""
+
+class AiengArgumentParser(CheckedArguments, argparse.ArgumentParser):
+    """argparse that raises ``UsageError`` (one readable line, no traceback) instead of exiting.
+
+    String arguments are checked (:mod:`aieng_nb.argtypes`). A parser whose first positional picks
+    an action parsed by another parser lists those in ``subparsers`` (``%aieng job run ...``), so
+    help, completion and the fuzz test find them.
+    """
 
     def __init__(self, prog: str, **kwargs: Any) -> None:
         kwargs.setdefault("add_help", False)
         super().__init__(prog=f"%aieng {prog}", **kwargs)
+        self.subparsers: dict[str, AiengArgumentParser] = {}
 
     def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{self.prog}: {message} (see %aieng help {self.prog.split()[-1]})")
+        raise UsageError(f"{self.prog}: {clip(message, 300)} (see %aieng help {self.prog.split()[-1]})")
 
     def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
         raise UsageError(message or f"{self.prog}: bad arguments")

@@ -6,6 +6,7 @@ from typing import Any
 
 from IPython.core.error import UsageError
 
+from ..argtypes import ident, positive_int
 from .parsing import AiengArgumentParser
 
 monitor = AiengArgumentParser(
@@ -24,7 +25,9 @@ monitor.add_argument(
     metavar="RULE",
     help="failure rule, e.g. 'drift_share > 0.3' (repeatable; replaces the defaults)",
 )
-monitor.add_argument("--sample", type=int, default=None, help="rows sampled for plots and the Evidently report")
+monitor.add_argument(
+    "--sample", type=positive_int, default=None, help="rows sampled for plots and the Evidently report"
+)
 monitor.add_argument("--no-evidently", action="store_true", help="skip the interactive Evidently report")
 monitor.add_argument(
     "--no-evidently-html",
@@ -36,8 +39,8 @@ monitor.add_argument("--no-log", action="store_true", help="do not attach the re
 reports = AiengArgumentParser(
     "reports", description="Reports stored on a run (default: the active run, else recent runs)."
 )
-reports.add_argument("--run", dest="run_id", metavar="RUN_ID")
-reports.add_argument("--job", dest="job_id", metavar="JOB_ID", help="the reports of a job's run")
+reports.add_argument("--run", dest="run_id", metavar="RUN_ID", type=ident)
+reports.add_argument("--job", dest="job_id", metavar="JOB_ID", type=ident, help="the reports of a job's run")
 reports.add_argument("--kind", choices=["monitor", "explain", "fairness", "validation"])
 
 PARSERS = {"monitor": monitor, "reports": reports}

@@ -37,6 +37,8 @@ SUBCOMMANDS: dict[str, str] = {
     "contracts": "contract_cmds",
     "validate": "contract_cmds",
     "help": "help_cmd",
+    "train": "train_cmd",
+    "watch": "watch_cmd",
 }
 
 
@@ -64,11 +66,19 @@ class AiengMagics(Magics):
         if not sub:
             raise UsageError("usage: %aieng SUBCOMMAND [ARGS]; try %aieng help")
         module = load(sub)
-        from ..exceptions import AiengError
+        from ..exceptions import AiengError, describe_error
+        from ..textutil import clip
 
         try:
             return module.run(sub, rest.strip(), cell, self.shell)
+        except UsageError as exc:
+            raise UsageError(clip(exc, 600)) from None
         except AiengError as exc:
-            raise UsageError(str(exc)) from None
+            raise UsageError(clip(exc, 600)) from None
+        except Exception as exc:  # a full disk, a path the system refused, a broken store: one line
+            code, message = describe_error(exc)
+            if code is None or cell is not None:  # a cell's own code raised: its traceback is the user's
+                raise
+            raise UsageError(message) from None
 
     aieng.__doc__ = _doc()

@@ -5,18 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 from .. import lifecycle, tracking
+from ..argtypes import ident, positive_int
 from .parsing import AiengArgumentParser
 
 runs = AiengArgumentParser("runs", description="List runs, newest first.")
 runs.add_argument("--experiment", "-e")
-runs.add_argument("--last", "-l", type=int, default=20, help="how many (default 20)")
+runs.add_argument("--last", "-l", type=positive_int, default=20, help="how many (default 20)")
 runs.add_argument("--status", "-s", choices=["running", "finished", "failed", "killed", "scheduled"])
 
 show = AiengArgumentParser("show", description="One run: params, metrics, tags, artifacts.")
-show.add_argument("run_id", metavar="RUN_ID")
+show.add_argument("run_id", metavar="RUN_ID", type=ident)
 
 compare = AiengArgumentParser("compare", description="Params and final metrics of runs side by side.")
-compare.add_argument("run_ids", nargs="+", metavar="RUN_ID")
+compare.add_argument("run_ids", nargs="+", metavar="RUN_ID", type=ident)
 
 recover = AiengArgumentParser("recover", description="Recover runs whose kernel died: replay metrics, mark KILLED.")
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from IPython.core.error import UsageError
 
+from ..argtypes import ident
 from .parsing import AiengArgumentParser
 
 snapshot = AiengArgumentParser(
@@ -28,14 +29,18 @@ snapshot.add_argument(
 
 snapshots = AiengArgumentParser("snapshots", description="List snapshot names, versions, hashes, shapes, sizes, users.")
 snapshots.add_argument("name", nargs="?", metavar="NAME", help="only this name's versions")
-snapshots.add_argument("--show", metavar="REF", help="one snapshot's profile and PII findings (NAME@VERSION or hash)")
-snapshots.add_argument("--rm", metavar="REF", help="delete a name or one version (NAME@VERSION); --gc frees the data")
+snapshots.add_argument(
+    "--show", metavar="REF", type=ident, help="one snapshot's profile and PII findings (NAME@VERSION or hash)"
+)
+snapshots.add_argument(
+    "--rm", metavar="REF", type=ident, help="delete a name or one version (NAME@VERSION); --gc frees the data"
+)
 snapshots.add_argument("--gc", action="store_true", help="remove objects no name or run references")
 snapshots.add_argument("--dry-run", action="store_true", help="with --gc: only list what would go")
 
 diff = AiengArgumentParser("diff", description="Compare two snapshots: schema, rows, per-column stats, drift flags.")
-diff.add_argument("a", metavar="REF_A", help="e.g. train@1")
-diff.add_argument("b", metavar="REF_B", help="e.g. train@2")
+diff.add_argument("a", metavar="REF_A", type=ident, help="e.g. train@1")
+diff.add_argument("b", metavar="REF_B", type=ident, help="e.g. train@2")
 
 PARSERS = {"snapshot": snapshot, "snapshots": snapshots, "diff": diff}
 
