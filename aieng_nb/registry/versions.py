@@ -76,6 +76,9 @@ def register(
             f"run {run_id} has no logged model{extra}: log one inside the run with "
             "mlflow.sklearn.log_model(model, name='model') (or another MLflow flavor)"
         )
+    if len(models) > 1 and model is None:  # training capture names the run's model in a tag
+        chosen = c.get_run(run_id).data.tags.get("aieng.model_id")
+        models = [m for m in models if m.model_id == chosen] or models
     if len(models) > 1:
         names = ", ".join(sorted(m.name for m in models))
         raise ValidationError(f"run {run_id} logged several models ({names}): pick one with --model NAME")
