@@ -37,6 +37,7 @@ _LAZY: dict[str, str] = {
     "recover": "lifecycle",
     # notebook jobs (aieng.jobs is the jobs package, callable: aieng.jobs(status="failed"))
     "run_job": "jobs",
+    "submit_job": "jobs",
     "jobs": "jobs",
     "sweep": "jobs",
     # data snapshots (aieng.snapshots is the snapshots package, callable: aieng.snapshots() lists them)
@@ -102,3 +103,13 @@ def unload_ipython_extension(ipython: Any) -> None:
     from .ipython_ext import unload
 
     unload(ipython)
+
+
+def _jupyter_server_extension_points() -> list[dict[str, str]]:
+    """Jupyter server extension: the REST API of the sidebar panel (``aieng_nb.server``)."""
+    return [{"module": "aieng_nb.server"}]
+
+
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """JupyterLab extension: the sidebar panel (built into ``aieng_nb/labextension``)."""
+    return [{"src": "labextension", "dest": "aieng-nb"}]

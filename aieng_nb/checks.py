@@ -4,11 +4,20 @@ A rule says when a check FAILS: ``"drift_share > 0.3"`` fails when more than 30%
 columns drifted. Rules are strings ``"<metric> <op> <number>"`` (ops: ``>``, ``>=``, ``<``,
 ``<=``), or a mapping ``{"drift_share": 0.3}`` meaning ``drift_share > 0.3``.
 
+A rule may end in ``at <level>%`` (``"equalized_odds_difference > 0.1 at 95%"``): it then
+fails only when the whole confidence interval of the metric at that level is beyond the
+threshold (for ``>``/``>=`` the interval's low end, for ``<``/``<=`` its high end), so sampling
+noise in small groups does not fail it. Reports give intervals for the metrics they bootstrap
+(the fairness report's headline gaps); on a metric without one such a rule fails, saying so.
+
 >>> rules = parse_rules(["drift_share > 0.3", {"accuracy_drop": 0.05}])
 >>> [str(r) for r in rules]
 ['drift_share > 0.3', 'accuracy_drop > 0.05']
 >>> [c.passed for c in evaluate(rules, {"drift_share": 0.5, "accuracy_drop": 0.01})]
 [False, True]
+>>> ci = parse_rules("gap > 0.1 at 95%")
+>>> [c.passed for c in evaluate(ci, {"gap": 0.2}, intervals=lambda metric, level: (0.05, 0.3))]
+[True]
 """
 
 from __future__ import annotations
@@ -16,14 +25,18 @@ from __future__ import annotations
 import math
 import operator
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from .exceptions import ValidationError
 
 _OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
-_RULE_RE = re.compile(r"^\s*([A-Za-z_][\w.\-/]*)\s*(>=|<=|>|<)\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*$")
+_RULE_RE = re.compile(
+    r"^\s*([A-Za-z_][\w.\-/]*)\s*(>=|<=|>|<)\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)"
+    r"(?:\s+at\s+(\d+(?:\.\d*)?|\.\d+)\s*%)?\s*$"
+)
+Intervals = Callable[[str, float], tuple[float, float] | None]
 
 
 @dataclass(frozen=True)
@@ -33,20 +46,28 @@ class Rule:
     metric: str
     op: str
     threshold: float
+    level: float | None = None  # confidence level (0.95) of an interval rule; None for a point rule
 
     @classmethod
     def parse(cls, text: str) -> Rule:
-        """``Rule.parse("drift_share > 0.3")``; a bad rule raises ValidationError."""
+        """``Rule.parse("drift_share > 0.3")`` or ``Rule.parse("gap > 0.1 at 95%")``; a bad rule
+        raises ValidationError."""
         match = _RULE_RE.match(text)
         if not match:
             raise ValidationError(
                 f"bad check rule {text!r}: write '<metric> <op> <number>' with op one of > >= < <=, "
-                "e.g. 'drift_share > 0.3'"
+                "e.g. 'drift_share > 0.3', optionally with a confidence level: 'equalized_odds_difference > 0.1 at 95%'"
             )
-        return cls(match.group(1), match.group(2), float(match.group(3)))
+        level = None
+        if match.group(4) is not None:
+            level = float(match.group(4)) / 100.0
+            if not 0.0 < level < 1.0:
+                raise ValidationError(f"bad check rule {text!r}: the confidence level must be between 0% and 100%")
+        return cls(match.group(1), match.group(2), float(match.group(3)), level)
 
     def __str__(self) -> str:
-        return f"{self.metric} {self.op} {self.threshold:g}"
+        point = f"{self.metric} {self.op} {self.threshold:g}"
+        return point if self.level is None else f"{point} at {self.level * 100:g}%"
 
 
 @dataclass
@@ -58,6 +79,7 @@ class CheckResult:
     value: float | None
     passed: bool
     message: str
+    interval: tuple[float, float] | None = None  # the confidence interval an ``at N%`` rule used
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -87,11 +109,16 @@ def parse_rules(rules: Any) -> list[Rule]:
     raise ValidationError(f"checks must be strings like 'drift_share > 0.3' or a dict, got {type(rules).__name__}")
 
 
-def evaluate(rules: Iterable[Rule], metrics: Mapping[str, Any]) -> list[CheckResult]:
+def evaluate(
+    rules: Iterable[Rule], metrics: Mapping[str, Any], intervals: Intervals | None = None
+) -> list[CheckResult]:
     """Evaluate rules against summary metrics. A rule naming a metric the report does not have
     fails (value ``None``) with a message naming it and listing the metrics the report has, so a
     typo or a metric that does not apply shows as a failed check instead of stopping a job; a NaN
-    value fails the check too (it cannot be shown to be within bounds)."""
+    value fails the check too (it cannot be shown to be within bounds).
+
+    ``intervals(metric, level)`` gives the ``(low, high)`` confidence interval of a metric at a
+    level (or None when there is none); rules ending in ``at N%`` use it (see the module doc)."""
     results = []
     for rule in rules:
         if rule.metric not in metrics:
@@ -111,6 +138,9 @@ def evaluate(rules: Iterable[Rule], metrics: Mapping[str, Any]) -> list[CheckRes
         if math.isnan(value):
             results.append(CheckResult(str(rule), rule.metric, None, False, f"{rule.metric} could not be computed"))
             continue
+        if rule.level is not None:
+            results.append(_evaluate_interval(rule, value, intervals))
+            continue
         failed = bool(_OPS[rule.op](value, rule.threshold))
         verdict = "FAILED" if failed else "ok"
         results.append(
@@ -119,6 +149,42 @@ def evaluate(rules: Iterable[Rule], metrics: Mapping[str, Any]) -> list[CheckRes
             )
         )
     return results
+
+
+def interval_beyond(rule: Rule, low: float, high: float) -> bool:
+    """True when the whole interval ``[low, high]`` meets the rule's failure condition: for
+    ``>``/``>=`` even the low end exceeds the threshold, for ``<``/``<=`` even the high end is below."""
+    bound = low if rule.op in (">", ">=") else high
+    return bool(_OPS[rule.op](bound, rule.threshold))
+
+
+def _evaluate_interval(rule: Rule, value: float, intervals: Intervals | None) -> CheckResult:
+    """An ``at N%`` rule: fails only when the whole interval is beyond the threshold."""
+    assert rule.level is not None
+    pct = f"{rule.level * 100:g}%"
+    interval = intervals(rule.metric, rule.level) if intervals is not None else None
+    if interval is None or not all(math.isfinite(float(x)) for x in interval):
+        return CheckResult(
+            str(rule),
+            rule.metric,
+            value,
+            False,
+            f"no {pct} confidence interval for {rule.metric}: this report has none for it "
+            f"(use the point rule '{rule.metric} {rule.op} {rule.threshold:g}')",
+        )
+    low, high = float(interval[0]), float(interval[1])
+    failed = interval_beyond(rule, low, high)
+    verdict = "FAILED" if failed else "ok"
+    side = "above" if rule.op in (">", ">=") else "below"
+    return CheckResult(
+        str(rule),
+        rule.metric,
+        value,
+        not failed,
+        f"{verdict}: {rule.metric} = {value:.4g}, {pct} interval [{low:.4g}, {high:.4g}] "
+        f"(fails when the whole interval is {side} {rule.threshold:g})",
+        (low, high),
+    )
 
 
 # ---------------------------------------------------------------------------- input checks

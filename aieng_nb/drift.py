@@ -4,7 +4,16 @@ Column types and test choice follow Evidently's ``DataDriftPreset`` defaults:
 
 * types (inferred on the current data, like Evidently): float -> numerical; int -> categorical
   when it has at most 10 distinct values, else numerical; bool/category -> categorical;
-  strings -> categorical, or free text when more than half the values are distinct (skipped here).
+  strings -> categorical, or free text when more than half the values are distinct.
+* free text: Evidently's text-content drift, a domain classifier whose ROC AUC is the score
+  (:mod:`aieng_nb.text_drift`); counted in the drift share like every other tested column.
+* where we differ on purpose, nullable and small dtypes: Evidently 0.7 recognizes only dtype
+  names starting with ``float``/``int``, so ``uint8``..``uint64``, ``Int8``..``Int64``,
+  ``UInt*``, ``Float32``/``Float64`` and ``boolean`` columns are "unknown" there: left untested,
+  or crashing its run (``ZeroDivisionError``, "boolean value of NA is ambiguous"). We test them:
+  unsigned and nullable integers follow the integer rule, nullable floats are numerical,
+  ``boolean`` is categorical, ``pd.NA`` counts as missing. The attached Evidently report gets
+  such columns cast to the plain dtypes it knows (see ``monitoring``), so it runs and agrees.
 * reference with at most 1000 non-missing values: numerical with more than 5 distinct values ->
   two-sample Kolmogorov-Smirnov (drift when p <= 0.05); otherwise chi-square (more than 2
   distinct values) or two-proportion Z test (drift when p < 0.05).
@@ -12,6 +21,9 @@ Column types and test choice follow Evidently's ``DataDriftPreset`` defaults:
   the reference's standard deviation (drift when >= 0.1); otherwise Jensen-Shannon distance of
   the category frequencies (drift when >= 0.1).
 * PSI (drift when >= 0.1) on request (``method="psi"``), binned as Evidently bins it.
+* value-counting tests (z, chi-square, Jensen-Shannon, PSI on categories) use only the values
+  that occur, as Evidently does: a pandas ``category`` column's unused categories are ignored
+  (so they can neither be the z-test's base value nor add empty bins).
 * missing and infinite values are dropped per column before testing; a category present in
   current but not in reference counts as a frequency of zero in reference (chi-square then gives
   p = 0, Jensen-Shannon a large distance).
@@ -40,6 +52,7 @@ from typing import Any
 import numpy as np
 
 from .exceptions import ValidationError
+from .text_drift import TEXT_METHODS
 
 NUMERICAL, CATEGORICAL, TEXT, OTHER = "numerical", "categorical", "text", "other"
 INTEGER_CARDINALITY_LIMIT = 10
@@ -184,11 +197,18 @@ def _wasserstein_exact(ref: np.ndarray, cur: np.ndarray) -> float:
 
 
 def _counts(ref: Any, cur: Any) -> tuple[np.ndarray, np.ndarray, list[Any]]:
-    """Aligned value counts over the union of (non-missing) categories."""
+    """Aligned value counts over the values that occur (non-missing) in either side.
+
+    Like Evidently, only values that occur count: a pandas ``category`` column's unused
+    categories (``value_counts`` lists them with a count of 0) are dropped, so they can neither
+    become the z-test's base value nor add empty bins."""
     import pandas as pd
 
     vr = pd.Series(ref).value_counts(dropna=True)
     vc = pd.Series(cur).value_counts(dropna=True)
+    vr, vc = vr[vr > 0], vc[vc > 0]
+    if isinstance(vr.index, pd.CategoricalIndex) or isinstance(vc.index, pd.CategoricalIndex):
+        vr.index, vc.index = vr.index.astype(object), vc.index.astype(object)
     keys = list(vr.index.union(vc.index, sort=False))
     return vr.reindex(keys, fill_value=0).to_numpy(float), vc.reindex(keys, fill_value=0).to_numpy(float), keys
 
@@ -363,6 +383,34 @@ def _test_column(
     )
 
 
+def _test_text_column(
+    name: str, ref_s: Any, cur_s: Any, method: str | None, threshold: float | None
+) -> ColumnDrift | str:
+    """A free-text column's domain-classifier test (:mod:`aieng_nb.text_drift`), or why it was skipped."""
+    from .text_drift import text_content_drift
+
+    if method is not None and method not in TEXT_METHODS:
+        raise ValidationError(
+            f"column {name!r} is free text: use a text method ({', '.join(TEXT_METHODS)}), not {method!r}"
+        )
+    try:
+        outcome = text_content_drift(ref_s, cur_s, method, threshold)
+    except ValidationError as exc:
+        return str(exc)
+    return ColumnDrift(
+        name,
+        TEXT,
+        outcome.method,
+        outcome.score,
+        outcome.cutoff,
+        outcome.drifted,
+        outcome.n_reference,
+        outcome.n_current,
+        True,
+        outcome.note,
+    )
+
+
 def _str_columns(frame: Any) -> Any:
     """The frame with its column labels as strings (a renamed view only when some are not)."""
     import pandas as pd
@@ -427,21 +475,30 @@ def drift_gate(
     per_column_threshold: Mapping[str, float] | None = None,
     drift_share: float = 0.5,
     column_types: Mapping[str, str] | None = None,
+    text_method: str | None = None,
+    text_threshold: float | None = None,
 ) -> DriftResult:
     """Test every column of ``reference`` vs ``current`` for drift (all rows); see the module docstring.
 
     ``method`` forces one test for all columns (``ks``, ``wasserstein``, ``psi``, ``chisquare``,
     ``jensenshannon``, ``z``); ``num_method``/``cat_method``/``per_column_method`` refine it;
     ``threshold``/``per_column_threshold`` override the method's default threshold.
-    Columns that cannot be tested (all missing, free text, dates) are listed in ``skipped``.
+    Free-text columns take Evidently's text-content drift (``text_method``: ``abs_text_content_drift``
+    or ``perc_text_content_drift``, ``text_threshold``; ``method``/``threshold`` do not apply to them).
+    Columns that cannot be tested (all missing, dates, other types) are listed in ``skipped``.
     """
     reference, current = _str_columns(reference), _str_columns(current)
     if columns is not None:
         columns = [str(c) for c in columns]
     cols = check_frames(reference, current, columns)
-    for m in [method, num_method, cat_method, *(per_column_method or {}).values()]:
+    for m in [method, num_method, cat_method]:
         if m is not None and m not in DEFAULT_THRESHOLDS:
             raise ValidationError(f"unknown drift method {m!r}; known: {', '.join(METHODS)}")
+    if text_method is not None and text_method not in TEXT_METHODS:
+        raise ValidationError(f"unknown text drift method {text_method!r}; known: {', '.join(TEXT_METHODS)}")
+    for m in (per_column_method or {}).values():
+        if m not in DEFAULT_THRESHOLDS and m not in TEXT_METHODS:
+            raise ValidationError(f"unknown drift method {m!r}; known: {', '.join(METHODS + TEXT_METHODS)}")
     if not 0.0 < drift_share <= 1.0:
         raise ValidationError(f"drift_share must be in (0, 1], got {drift_share}")
     results, skipped = [], {}
@@ -452,8 +509,21 @@ def drift_gate(
             skipped[col] = f"all values missing in {side}"
             continue
         ctype = (column_types or {}).get(col) or infer_column_type(cur_s)
-        if ctype in (TEXT, OTHER):
-            skipped[col] = "free text is not tested" if ctype == TEXT else f"type {cur_s.dtype} is not tested"
+        if ctype == OTHER:
+            skipped[col] = f"type {cur_s.dtype} is not tested"
+            continue
+        if ctype == TEXT:
+            text_outcome = _test_text_column(
+                col,
+                ref_s,
+                cur_s,
+                (per_column_method or {}).get(col) or text_method,
+                (per_column_threshold or {}).get(col, text_threshold),
+            )
+            if isinstance(text_outcome, str):
+                skipped[col] = text_outcome
+            else:
+                results.append(text_outcome)
             continue
         ref_numeric = ref_s.dtype.kind in "biuf"
         cur_numeric = cur_s.dtype.kind in "biuf"

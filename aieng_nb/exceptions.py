@@ -26,6 +26,10 @@ class IntegrityError(AiengError):
     """Stored data failed a hash or chain check."""
 
 
+class MetricsNotStoredError(AiengError):
+    """Metric points could not be written to the tracking store (a full disk, a server down)."""
+
+
 class MissingDependencyError(AiengError, ImportError):
     """An optional dependency is not installed; the message names the extra."""
 
@@ -80,3 +84,7 @@ def describe_error(exc: BaseException) -> tuple[int | None, str]:
         message = getattr(exc, "message", None) or str(exc)
         return 1, f"MLflow: {clip(message, 300)}"
     return None, ""
+
+
+class ConflictError(AiengError):
+    """The request is valid but clashes with the current state (stopping a finished job, pausing a paused schedule)."""

@@ -22,8 +22,15 @@ returns a :class:`FairnessReport`:
 * groups with fewer than ``min_group_size`` rows (default 30) stay in the table and the gaps and
   are flagged ``small`` (their rates are noisy).
 
-Default checks (classification): ``demographic_parity_difference > 0.1`` and
-``equalized_odds_difference > 0.1`` fail. The module is callable: ``aieng.fairness(...)``.
+Each headline gap has a bootstrap confidence interval (95% by default; ``intervals`` and the
+metrics ``<gap>_ci_low``/``<gap>_ci_high``), comparable with fairlearn's ``MetricFrame(n_boot=...,
+ci_quantiles=...)``. A rule with a level, ``"equalized_odds_difference > 0.1 at 95%"``, fails only
+when the whole interval is beyond the threshold, so a gap between small groups that is within
+sampling noise does not fail it.
+
+Default checks (classification): the point rules ``demographic_parity_difference > 0.1`` and
+``equalized_odds_difference > 0.1``; when one fails but its interval reaches the threshold, a note
+says the gap may be noise. The module is callable: ``aieng.fairness(...)``.
 
 >>> import numpy as np
 >>> rep = fairness([1, 0, 1, 0] * 25, [1, 0, 0, 0] * 25, sensitive=["a", "b"] * 50, log=False)
@@ -36,10 +43,11 @@ from __future__ import annotations
 import math
 import sys
 import types
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from .checks import check_label_types, evaluate, parse_rules, require_numeric
+from . import fairness_ci
+from .checks import check_label_types, evaluate, interval_beyond, parse_rules, require_numeric
 from .exceptions import ValidationError
 from .reports import Report, Section, figure_html, new_figure, table_html
 
@@ -55,9 +63,26 @@ class FairnessReport(Report):
 
     by_group: Any = None
     task: str = "classification"
+    intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
+    confidence: float = fairness_ci.DEFAULT_LEVEL
+    _replicates: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def interval(self, metric: str, level: float | None = None) -> tuple[float, float]:
+        """The bootstrap interval of a headline gap at ``level`` (default: the report's
+        ``confidence``), e.g. ``fr.interval("equalized_odds_difference", 0.9)``."""
+        boot = self._replicates.get(metric)
+        if boot is None:
+            raise ValidationError(
+                f"no bootstrap interval for {metric!r}; the report has them for: {', '.join(self._replicates)}"
+            )
+        level = self.confidence if level is None else float(level)
+        if not 0.0 < level < 1.0:
+            raise ValidationError(f"level must be between 0 and 1 (e.g. 0.95), got {level!r}")
+        return fairness_ci.percentile_interval(boot, level)
 
     @property
     def gaps(self) -> dict[str, float]:
+        """The headline gaps (point values); their intervals are in ``intervals``."""
         return {k: v for k, v in self.metrics.items() if k.endswith(("_difference", "_ratio"))}
 
     @property
@@ -142,10 +167,10 @@ def _grouped(frame: Any, sens: Any) -> Any:
     return frame.groupby(keys if len(keys) > 1 else keys[0], sort=True)
 
 
-def _classification_by_group(bt: Any, bp: Any, sens: Any) -> tuple[Any, dict[str, float]]:
+def _classification_by_group(bt: Any, bp: Any, sens: Any) -> tuple[Any, dict[str, float], Any]:
     """Per-group count, selection rate, accuracy, TPR and FPR from confusion counts, with
     fairlearn's definitions (a rate with an empty denominator is 0, as its normalized
-    confusion matrix gives)."""
+    confusion matrix gives); also the ``(n_groups, 4)`` TP/FP/FN/TN counts the bootstrap uses."""
     import numpy as np
     import pandas as pd
 
@@ -165,11 +190,13 @@ def _classification_by_group(bt: Any, bp: Any, sens: Any) -> tuple[Any, dict[str
             index=sums.index,
         )
     overall = {"selection_rate": float(p.mean()), "accuracy": float((t == p).mean())}
-    return by_group, overall
+    cells = np.column_stack([sums["tp"], sums["fp"], sums["pos"] - sums["tp"], neg - sums["fp"]]).astype(np.int64)
+    return by_group, overall, cells
 
 
-def _regression_by_group(yt: Any, yp: Any, sens: Any) -> Any:
-    """Per-group count, mean prediction, MAE, RMSE and mean error."""
+def _regression_by_group(yt: Any, yp: Any, sens: Any) -> tuple[Any, Any]:
+    """Per-group count, mean prediction, MAE, RMSE and mean error; also the per-group means and
+    variances the bootstrap uses."""
     import numpy as np
     import pandas as pd
 
@@ -177,6 +204,14 @@ def _regression_by_group(yt: Any, yp: Any, sens: Any) -> Any:
     frame = pd.DataFrame({"n": 1, "pred": yp, "abs": np.abs(err), "sq": err**2, "err": err})
     grouped = _grouped(frame, sens)
     sums, means = grouped["n"].sum(), grouped[["pred", "abs", "sq", "err"]].mean()
+    var = grouped[["pred", "abs", "sq"]].var(ddof=0)
+    stats = pd.DataFrame(
+        {
+            "count": sums,
+            **{f"{c}_mean": means[c] for c in ("pred", "abs", "sq")},
+            **{f"{c}_var": var[c] for c in ("pred", "abs", "sq")},
+        }
+    )
     return pd.DataFrame(
         {
             "count": sums,
@@ -186,7 +221,7 @@ def _regression_by_group(yt: Any, yp: Any, sens: Any) -> Any:
             "mean_error": means["err"],
         },
         index=sums.index,
-    )
+    ), stats
 
 
 def _infer_task(y_true: Any, y_pred: Any) -> str:
@@ -223,10 +258,19 @@ def fairness(
     pos_label: Any = None,
     min_group_size: int = DEFAULT_MIN_GROUP_SIZE,
     checks: Any = None,
+    confidence: float = fairness_ci.DEFAULT_LEVEL,
+    n_boot: int = fairness_ci.DEFAULT_N_BOOT,
+    seed: int = fairness_ci.DEFAULT_SEED,
     log: bool | None = None,
     title: str | None = None,
 ) -> FairnessReport:
     """Per-group metrics and fairness gaps for predictions ``y_pred`` against ``y_true``.
+
+    Every headline gap comes with a ``confidence`` (95%) bootstrap interval (``n_boot``
+    replicates, ``seed``; see :mod:`aieng_nb.fairness_ci`), logged as ``<gap>_ci_low`` and
+    ``<gap>_ci_high``. A check written ``"equalized_odds_difference > 0.1 at 95%"`` fails only
+    when the whole interval is above 0.1; the point rule ``"equalized_odds_difference > 0.1"``
+    (the default checks) fails on the point value.
 
     >>> fr = fairness(y_test, y_pred, sensitive=X_test["gender"])            # doctest: +SKIP
     >>> fr = fairness(model=clf, X=X_test, y=y_test, sensitive=["gender", "age_band"])  # doctest: +SKIP
@@ -272,6 +316,10 @@ def fairness(
         )
     if task not in ("auto", "classification", "regression"):
         raise ValidationError(f"task must be auto, classification or regression, got {task!r}")
+    if isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot < 100:
+        raise ValidationError(f"n_boot must be an integer >= 100, got {n_boot!r}")
+    if not isinstance(confidence, (int, float)) or not 0.0 < float(confidence) < 1.0:
+        raise ValidationError(f"confidence must be between 0 and 1 (e.g. 0.95), got {confidence!r}")
     if task != "regression":
         _reject_scores(yt, yp)
     if task == "auto":
@@ -297,7 +345,8 @@ def fairness(
             pos_label = matches[0]
         bt = (yt == pos_label).astype(int).to_numpy()
         bp = (yp == pos_label).astype(int).to_numpy()
-        by_group, overall = _classification_by_group(bt, bp, sens)
+        by_group, overall, cells = _classification_by_group(bt, bp, sens)
+        replicates = fairness_ci.classification_replicates(cells, n_boot, seed)
         sr, tpr, fpr = by_group["selection_rate"], by_group["tpr"], by_group["fpr"]
         metrics["demographic_parity_difference"] = float(sr.max() - sr.min())
         metrics["demographic_parity_ratio"] = float(sr.min() / sr.max()) if sr.max() > 0 else math.nan
@@ -310,7 +359,8 @@ def fairness(
     else:
         require_numeric(yt, "y_true")
         require_numeric(yp, "y_pred")
-        by_group = _regression_by_group(yt.astype(float).to_numpy(), yp.astype(float).to_numpy(), sens)
+        by_group, stats = _regression_by_group(yt.astype(float).to_numpy(), yp.astype(float).to_numpy(), sens)
+        replicates = fairness_ci.regression_replicates(stats, n_boot, seed)
         for name in ("mae", "rmse", "mean_prediction"):
             metrics[f"{name}_difference"] = float(by_group[name].max() - by_group[name].min())
         err = yp.astype(float).to_numpy() - yt.astype(float).to_numpy()
@@ -335,27 +385,70 @@ def fairness(
     if not keep.all():
         notes.append(f"{int((~keep).sum())} rows with a missing y_true or y_pred were left out")
 
+    replicates = {k: v for k, v in replicates.items() if k in metrics}
+
+    def intervals(metric: str, level: float) -> tuple[float, float] | None:
+        boot = replicates.get(metric)
+        return fairness_ci.percentile_interval(boot, level) if boot is not None else None
+
+    headline = {name: intervals(name, float(confidence)) for name in replicates}
+    for name, (low, high) in list((k, v) for k, v in headline.items() if v is not None):
+        metrics[f"{name}_ci_low"], metrics[f"{name}_ci_high"] = low, high
     rules = parse_rules(default_checks if checks is None else checks)
+    results = evaluate(rules, metrics, intervals)
+    notes.extend(_noise_notes(rules, results, intervals, float(confidence)))
     report = FairnessReport(
         kind="fairness",
         title=title or "Fairness report",
         metrics=metrics,
-        checks=evaluate(rules, metrics),
+        checks=results,
         notes=notes,
         by_group=by_group,
         task=task,
+        intervals={k: v for k, v in headline.items() if v is not None},
+        confidence=float(confidence),
+        _replicates=replicates,
     )
     report.details = {
         "task": task,
         "pos_label": pos_label if task == "classification" else None,
         "sensitive": list(sens.columns),
         "min_group_size": min_group_size,
+        "bootstrap": {
+            "n_boot": n_boot,
+            "seed": seed,
+            "confidence": float(confidence),
+            "method": "multinomial resampling of per-group confusion counts (row bootstrap)"
+            if task == "classification"
+            else "normal approximation of per-group means (parametric bootstrap)",
+            "intervals": {k: list(v) for k, v in headline.items() if v is not None},
+        },
         "by_group": {str(k): v for k, v in by_group.to_dict(orient="index").items()},
     }
     _render(report)
     if log or (log is None and _has_active_run()):
         report.log()
     return report
+
+
+def _noise_notes(rules: list[Any], results: list[Any], intervals: Any, level: float) -> list[str]:
+    """A note for each failed point rule whose interval still reaches the threshold: the gap may
+    be noise, and the ``at N%`` form of the rule would not fail."""
+    notes = []
+    for rule, result in zip(rules, results, strict=True):
+        if result.passed or rule.level is not None or result.value is None:
+            continue
+        interval = intervals(rule.metric, level)
+        if interval is None:
+            continue
+        low, high = interval
+        if not interval_beyond(rule, low, high):
+            notes.append(
+                f"check {rule} failed on the point value {result.value:.4g}, but its {level * 100:g}% interval "
+                f"[{low:.4g}, {high:.4g}] reaches {rule.threshold:g}: the gap may be noise "
+                f"('{rule} at {level * 100:g}%' fails only when the whole interval is beyond the threshold)"
+            )
+    return notes
 
 
 def _has_active_run() -> bool:
@@ -367,8 +460,15 @@ def _has_active_run() -> bool:
 def _render(report: FairnessReport) -> None:
     import numpy as np
 
-    gaps = [[k, v] for k, v in report.metrics.items() if k.endswith(("_difference", "_ratio"))]
-    report.sections.append(Section("Headline gaps", table_html(["metric", "value"], gaps)))
+    pct = f"{report.confidence * 100:g}%"
+    gaps = [
+        [k, v, *report.intervals.get(k, (math.nan, math.nan))]
+        for k, v in report.metrics.items()
+        if k.endswith(("_difference", "_ratio"))
+    ]
+    report.sections.append(
+        Section("Headline gaps", table_html(["metric", "value", f"{pct} CI low", f"{pct} CI high"], gaps))
+    )
     bg = report.by_group
     cols = [c for c in bg.columns if c != "small"]
     rows = [[str(idx), *[bg.loc[idx, c] for c in cols], "SMALL" if bg.loc[idx, "small"] else ""] for idx in bg.index]

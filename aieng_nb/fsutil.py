@@ -41,6 +41,35 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, fsync: bool
     return target
 
 
+def append_bytes(path: str | os.PathLike[str], data: bytes, *, fsync: bool = True) -> int:
+    """Append ``data`` to ``path`` all or nothing: a failed write (a full disk) is cut off again, so
+    no torn line is left for the next reader. Returns the file's size after the append.
+
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "log"
+    >>> append_bytes(p, b"one\\n"), append_bytes(p, b"two\\n")
+    (4, 8)
+    """
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        start = os.lseek(fd, 0, os.SEEK_END)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            if fsync:
+                os.fsync(fd)
+        except BaseException:
+            try:
+                os.ftruncate(fd, start)
+            except OSError:
+                pass
+            raise
+        return start + len(data)
+    finally:
+        os.close(fd)
+
+
 def fsync_dir(path: str | os.PathLike[str]) -> None:
     """Flush a folder's entries (a rename inside it) to disk; best effort where unsupported."""
     try:

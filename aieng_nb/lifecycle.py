@@ -69,8 +69,18 @@ def attach_cells(store: Any, ws: Workspace, run_id: str) -> None:
         store.log_artifact(run_id, str(target), "aieng")
 
 
+def _is_zombie(pid: int) -> bool:
+    """A killed process its parent has not reaped yet: it runs no code and never ends its run."""
+    try:
+        import psutil
+
+        return bool(psutil.Process(pid).status() == psutil.STATUS_ZOMBIE)
+    except Exception:  # gone meanwhile, or no psutil: the other checks decide
+        return False
+
+
 def lease_is_dead(lease: dict[str, Any]) -> bool:
-    """True when the owning process is certainly gone (same host; pid dead or reused)."""
+    """True when the owning process is certainly gone (same host; pid dead, a zombie, or reused)."""
     if lease.get("host") != socket.gethostname():
         return False
     pid = lease.get("pid")
@@ -84,6 +94,8 @@ def lease_is_dead(lease: dict[str, Any]) -> bool:
         return True
     except PermissionError:
         return False
+    if _is_zombie(pid):
+        return True
     started = _process_start(pid)
     return started is not None and lease.get("process_start") is not None and abs(started - lease["process_start"]) > 1
 
@@ -128,15 +140,24 @@ def _recover_run(ws: Workspace, lease: dict[str, Any]) -> dict[str, Any]:
     run_id = lease["run_id"]
     store = open_store(lease.get("tracking_uri") or ws.tracking_uri, ws.artifacts.as_uri())
     journal = journal_for(ws.buffers, run_id)
-    points = 0
+    from .stores.base import PointsRejected
+
+    points, rejected = 0, 0
     for rows in journal.pending():
-        store.log_batch(run_id, rows)
+        try:
+            store.log_batch(run_id, rows)
+        except PointsRejected as exc:  # the other points of the batch are stored: the run still ends
+            rejected += len(exc.rejected)
         points += len(rows)
+    points -= rejected
     attach_cells(store, ws, run_id)
     status = store.get_run(run_id).status
     if status == "RUNNING":
         reason = f"process {lease.get('pid')} on {lease.get('host')} died without ending the run"
-        store.log_batch(run_id, tags={"aieng.end_reason": reason})
+        tags = {"aieng.end_reason": reason}
+        if rejected:
+            tags["aieng.metrics_rejected"] = f"{rejected} journaled metric points were refused by the tracking store"
+        store.log_batch(run_id, tags=tags)
         store.set_status(run_id, "KILLED", int(time.time() * 1000))
         status = "KILLED"
     journal.remove()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 TERMINAL_STATUSES = ("FINISHED", "FAILED", "KILLED")
@@ -55,7 +55,10 @@ class RunRecord:
         return format_duration(self.start_time, self.end_time)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # what asdict() gives for this flat record, without its deep copy (lists of 1000 runs)
+        d = dict(self.__dict__)
+        d["params"], d["metrics"], d["tags"] = dict(self.params), dict(self.metrics), dict(self.tags)
+        return d
 
     def _summary_rows(self) -> list[tuple[str, str]]:
         return [

@@ -7,14 +7,24 @@
   target and prediction are given, checked against pass/fail rules;
 * the **interactive Evidently report** (``DataDriftPreset`` + ``DataSummaryPreset`` +
   ``ClassificationPreset``/``RegressionPreset``) is computed on a **seeded random sample** of at
-  most ``sample`` rows of each frame (default 20,000, seed 0), so it stays quick; it is kept as
-  the ``evidently.html``/``evidently.json`` attachments;
+  most ``sample`` rows of each frame (default 20,000, seed 0), **in the background**: ``monitor``
+  returns with the verdict and Evidently's run follows on a worker thread
+  (:mod:`aieng_nb.evidently_attachment`); it is kept as the ``evidently.html``/``evidently.json``
+  attachments. Reading ``rep.attachments``, ``rep.evidently()``, ``rep.wait()``, ending the run
+  and a job's end all wait for it, so it is never missing; ``background=False`` runs it inline;
 * the report's own HTML (``_repr_html_``, ``report.html``) is static (tables and PNG plots, no
-  JavaScript) and small (well under 2 MB whatever the input size).
+  JavaScript) and small (well under 2 MB whatever the input size); its plots are drawn when it is
+  first displayed or stored.
+
+Column types follow Evidently's (see :mod:`aieng_nb.drift`), free-text columns included (a
+domain-classifier test, counted in the drift share), with one deliberate difference: nullable
+and small dtypes (``uint8``, ``Int64``, ``Float64``, ``boolean``...), which Evidently 0.7 leaves
+untested or crashes on, are tested here, and are cast to plain dtypes for the attached Evidently
+run so that it completes.
 
 Size bounds: the < 2 MB bound applies to **our** ``report.html`` (and ``_repr_html_``). The
 attached ``evidently.html`` is Evidently's own rendering and always carries Evidently's JavaScript
-bundle (about 3.5 MB, whatever the data size), so it is larger than 2 MB by itself; it is only
+bundle (about 5.7 MB, whatever the data size), so it is larger than 2 MB by itself; it is only
 shown on request (``rep.evidently()``, or opened from the run's artifacts). Pass
 ``evidently_html=False`` to skip that attachment (the ``evidently.json`` snapshot is still kept),
 or ``evidently=False`` to skip Evidently altogether.
@@ -37,7 +47,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .checks import CheckResult, check_label_types, evaluate, parse_rules, require_numeric
-from .drift import CATEGORICAL, NUMERICAL, DriftResult, _str_columns, check_frames, drift_gate
+from .drift import NUMERICAL, TEXT, DriftResult, _str_columns, check_frames, drift_gate
 from .exceptions import ValidationError
 from .reports import HTMLView, Report, Section, figure_html, new_figure, table_html
 
@@ -56,7 +66,13 @@ class MonitoringReport(Report):
 
     drift_result: DriftResult | None = None
     quality: dict[str, dict[str, float]] = field(default_factory=dict)
-    evidently_html: str | None = None
+    _evidently_html: str | None = field(default=None, repr=False)
+
+    @property
+    def evidently_html(self) -> str | None:
+        """Evidently's own HTML page (waits for it while it is computed in the background)."""
+        self.wait()
+        return self._evidently_html
 
     @property
     def drifted_columns(self) -> list[str]:
@@ -82,9 +98,10 @@ class MonitoringReport(Report):
         JavaScript, isolated from the notebook (``sandbox="allow-scripts"``, no same-origin)."""
         import html as _html
 
-        if not self.evidently_html:
+        page = self.evidently_html
+        if not page:
             raise ValidationError("this report has no Evidently rendering (run monitor(..., evidently=True))")
-        doc = _html.escape(self.evidently_html, quote=True)
+        doc = _html.escape(page, quote=True)
         frame = (
             f'<iframe sandbox="allow-scripts" style="width:100%;height:{int(height)}px;border:0" '
             f'srcdoc="{doc}"></iframe>'
@@ -95,9 +112,10 @@ class MonitoringReport(Report):
         """Write the interactive Evidently report (computed on the documented sample)."""
         from .fsutil import atomic_write_text
 
-        if not self.evidently_html:
+        page = self.evidently_html
+        if not page:
             raise ValidationError("this report has no Evidently rendering (run monitor(..., evidently=True))")
-        return atomic_write_text(path, self.evidently_html)
+        return atomic_write_text(path, page)
 
 
 # ---------------------------------------------------------------------------- quality
@@ -205,8 +223,10 @@ def _distribution_plots(ref: Any, cur: Any, columns: list[Any]) -> str:
             if both.size:
                 lo, hi = np.percentile(both, [0.5, 99.5])
                 bins = np.linspace(lo, hi if hi > lo else lo + 1, 40)
-                ax.hist(r, bins=bins, density=True, alpha=0.5, label="reference", color="#1565c0")
-                ax.hist(c, bins=bins, density=True, alpha=0.5, label="current", color="#ef6c00")
+                # one filled step artist per side: drawing 2 x 40 bar patches costs far more
+                for values, label, color in ((r, "reference", "#1565c0"), (c, "current", "#ef6c00")):
+                    density, _ = np.histogram(values, bins=bins, density=True)
+                    ax.stairs(density, bins, fill=True, alpha=0.5, label=label, color=color)
         else:
             rv = ref[name].astype(str).value_counts(normalize=True)
             cv = cur[name].astype(str).value_counts(normalize=True)
@@ -219,9 +239,16 @@ def _distribution_plots(ref: Any, cur: Any, columns: list[Any]) -> str:
         mark = "DRIFT" if col.drifted else "ok"
         ax.set_title(f"{str(name)[:28]} ({col.method} {col.score:.3g}, {mark})", fontsize=8)
         ax.tick_params(labelsize=7)
+        ax.set_yticks([])  # densities/shares are read against each other, not off the axis
+        if col.type == NUMERICAL:
+            ax.locator_params(axis="x", nbins=5)
         if i == 0:
             ax.legend(fontsize=7)
-    return figure_html(fig, "reference vs current distributions")
+    # laid out by hand: tight_layout's extra text-layout pass doubled the cost of this figure
+    fig.subplots_adjust(
+        left=0.03, right=0.98, top=1 - 0.35 / (2.4 * nrows), bottom=0.6 / (2.4 * nrows), wspace=0.08, hspace=0.6
+    )
+    return figure_html(fig, "reference vs current distributions", tight=False)
 
 
 def _summary_rows(ref: Any, cur: Any, cols: list[str], types: dict[str, str]) -> list[list[Any]]:
@@ -232,68 +259,16 @@ def _summary_rows(ref: Any, cur: Any, cols: list[str], types: dict[str, str]) ->
         row: list[Any] = [col, ctype, float(ref_missing[col]), float(cur_missing[col])]
         if ref[col].dtype.kind in "biuf" and cur[col].dtype.kind in "biuf":
             row += [float(ref[col].mean()), float(cur[col].mean())]
+        elif ctype == TEXT:  # free text has no useful mode: the mean length in characters instead
+            row += [
+                f"{ref[col].dropna().astype(str).str.len().mean():.1f} chars",
+                f"{cur[col].dropna().astype(str).str.len().mean():.1f} chars",
+            ]
         else:
             top_r, top_c = ref[col].mode(dropna=True), cur[col].mode(dropna=True)
             row += [str(top_r.iloc[0]) if len(top_r) else "", str(top_c.iloc[0]) if len(top_c) else ""]
         rows.append(row)
     return rows
-
-
-# ---------------------------------------------------------------------------- Evidently
-def _evidently(
-    ref: Any,
-    cur: Any,
-    drift: DriftResult,
-    target: str | None,
-    prediction: str | None,
-    task: str | None,
-    drift_kwargs: dict[str, Any],
-    want_html: bool = True,
-) -> tuple[str | None, dict[str, Any]]:
-    from evidently import BinaryClassification, DataDefinition, Dataset, MulticlassClassification, Regression, Report
-    from evidently.presets import ClassificationPreset, DataDriftPreset, DataSummaryPreset, RegressionPreset
-
-    tested = [c.column for c in drift.columns]
-    num = [c.column for c in drift.columns if c.type == NUMERICAL]
-    cat = [c.column for c in drift.columns if c.type == CATEGORICAL]
-    items: list[Any] = []
-    definition: dict[str, Any] = {}
-    used = list(tested)
-    labelled = bool(target and prediction) and all(c in ref.columns for c in (target, prediction))
-    if task and labelled and target and prediction:
-        for col in (target, prediction):
-            if col not in used:
-                used.append(col)
-                numeric = task != "classification" or (col == prediction and is_probability(cur[col]))
-                (num if numeric else cat).append(col)
-        if task == "classification":
-            labels = set(cur[target].dropna().unique()) | set(ref[target].dropna().unique())
-            if is_probability(cur[prediction]):
-                cls = BinaryClassification(
-                    target=target, prediction_probas=prediction, pos_label=_pos_label(list(labels))
-                )
-            elif len(labels) <= 2:
-                cls = BinaryClassification(
-                    target=target, prediction_labels=prediction, pos_label=_pos_label(list(labels))
-                )
-            else:
-                cls = MulticlassClassification(target=target, prediction_labels=prediction)
-            definition["classification"] = [cls]
-            items.append(ClassificationPreset())
-        else:
-            definition["regression"] = [Regression(target=target, prediction=prediction)]
-            items.append(RegressionPreset())
-    dd = DataDefinition(numerical_columns=num, categorical_columns=cat, **definition)
-    kwargs = {k: v for k, v in drift_kwargs.items() if v is not None}
-    items = [
-        DataDriftPreset(columns=tested, drift_share=drift.drift_share_threshold, **kwargs),
-        DataSummaryPreset(columns=used),
-        *items,
-    ]
-    snapshot = Report(items).run(
-        Dataset.from_pandas(cur[used], data_definition=dd), Dataset.from_pandas(ref[used], data_definition=dd)
-    )
-    return (snapshot.get_html_str(as_iframe=False) if want_html else None), snapshot.dict()
 
 
 # ---------------------------------------------------------------------------- the report
@@ -312,9 +287,12 @@ def monitor(
     per_column_method: Mapping[str, str] | None = None,
     threshold: float | None = None,
     per_column_threshold: Mapping[str, float] | None = None,
+    text_method: str | None = None,
+    text_threshold: float | None = None,
     drift_share: float = 0.5,
     evidently: bool = True,
     evidently_html: bool = True,
+    background: bool = True,
     sample: int = DEFAULT_SAMPLE,
     seed: int = DEFAULT_SEED,
     log: bool | None = None,
@@ -330,7 +308,10 @@ def monitor(
     the target or prediction is all missing on one side). When no column could be tested for
     drift (all skipped: all missing, free text, dates) the default checks add
     ``n_columns_tested < 1``, so such a report fails instead of passing with nothing tested.
-    ``evidently_html=False`` keeps the Evidently run (``evidently.json``) but not its ~3.5 MB HTML. ``log=None`` attaches the report to the active run if there is one.
+    ``evidently_html=False`` keeps the Evidently run (``evidently.json``) but not its ~5.7 MB HTML.
+    The Evidently run happens in the background (``background=False``: before returning).
+    ``text_method``/``text_threshold`` set the free-text test (see :mod:`aieng_nb.text_drift`).
+    ``log=None`` attaches the report to the active run if there is one.
 
     >>> rep = monitor(train_df, scored_df, target="churn", prediction="pred")  # doctest: +SKIP
     >>> rep.drifted_columns, rep.passed, rep.summary()                          # doctest: +SKIP
@@ -367,6 +348,8 @@ def monitor(
         "per_column_method": per_column_method,
         "threshold": threshold,
         "per_column_threshold": per_column_threshold,
+        "text_method": text_method,
+        "text_threshold": text_threshold,
     }
     drift = drift_gate(reference, current, cols, drift_share=drift_share, **drift_kwargs)
     types = {c.column: c.type for c in drift.columns}
@@ -481,45 +464,27 @@ def monitor(
             f"plots and the Evidently report use a random sample (seed {seed}) of {len(ref_s):,} of {len(reference):,} "
             f"reference rows and {len(cur_s):,} of {len(current):,} current rows; verdicts and metrics use all rows"
         )
-    _render(report, reference, current, ref_s, cur_s, cols, types)
+    srows = _summary_rows(reference, current, cols[:MAX_TABLE_ROWS], types)  # all rows: computed now
+    report.defer(lambda: _render(report, ref_s, cur_s, cols, srows))  # plots: drawn on first display
     if evidently and drift.columns:
-        t0 = time.perf_counter()
-        try:
-            html, snap = _evidently(
-                ref_s, cur_s, drift, target, prediction, resolved_task, drift_kwargs, want_html=evidently_html
-            )
-        except Exception as exc:  # the verdict stands without the optional rendering
-            report.notes.append(f"Evidently report skipped: {type(exc).__name__}: {exc}")
-        else:
-            import json
+        from . import evidently_attachment
 
-            report.attachments["evidently.json"] = json.dumps(snap, default=_json_default, sort_keys=True)
-            report.details["evidently_sample"] = {
-                "reference_rows": len(ref_s),
-                "current_rows": len(cur_s),
-                "seed": seed,
-                "seconds": round(time.perf_counter() - t0, 3),
-            }
-            if html is None:
-                report.notes.append("Evidently HTML not kept (evidently_html=False); its snapshot is evidently.json")
-            else:
-                report.evidently_html = html
-                report.attachments["evidently.html"] = html
-                report.notes.append(
-                    f"interactive Evidently report: evidently.html ({len(html) / 1e6:.1f} MB, mostly Evidently's "
-                    "JavaScript bundle; in the run's artifacts or report.save_evidently_html(path))"
-                )
+        evidently_attachment.start(
+            report,
+            ref_s,
+            cur_s,
+            drift,
+            target,
+            prediction,
+            resolved_task,
+            drift_kwargs,
+            evidently_html,
+            seed,
+            background=background,
+        )
     if log or (log is None and _has_active_run()):
         report.log()
     return report
-
-
-def _json_default(obj: Any) -> Any:
-    if hasattr(obj, "tolist"):
-        return obj.tolist()
-    if hasattr(obj, "value"):
-        return obj.value
-    return str(obj)
 
 
 def _has_active_run() -> bool:
@@ -528,15 +493,7 @@ def _has_active_run() -> bool:
     return tracking.active_run() is not None
 
 
-def _render(
-    report: MonitoringReport,
-    reference: Any,
-    current: Any,
-    ref_s: Any,
-    cur_s: Any,
-    cols: list[str],
-    types: dict[str, str],
-) -> None:
+def _render(report: MonitoringReport, ref_s: Any, cur_s: Any, cols: list[str], srows: list[list[Any]]) -> None:
     drift = report.drift_result
     assert drift is not None
     ordered = sorted(drift.columns, key=lambda c: (not c.drifted, cols.index(c.column)))
@@ -569,7 +526,8 @@ def _render(
         [c.drifted for c in ordered[:MAX_TABLE_ROWS]],
     )
     report.sections.append(Section("Data drift", head + table + more))
-    plot_cols = sorted(drift.columns, key=lambda c: (not c.drifted, -_strength(c)))[:MAX_PLOTS]
+    plottable = [c for c in drift.columns if c.type != TEXT]  # free text has no distribution to draw
+    plot_cols = sorted(plottable, key=lambda c: (not c.drifted, -_strength(c)))[:MAX_PLOTS]
     plots = _distribution_plots(ref_s, cur_s, plot_cols)
     if plots:
         report.sections.append(Section("Distributions (most drifted first)", plots))
@@ -598,7 +556,6 @@ def _render(
                 warn + table_html(["metric", "reference", "current", "change"], qrows),
             )
         )
-    srows = _summary_rows(reference, current, cols[:MAX_TABLE_ROWS], types)
     report.sections.append(
         Section(
             "Data summary (all rows)",
@@ -802,6 +759,8 @@ def run_job_monitor(spec: str | Mapping[str, Any], namespace: Mapping[str, Any])
                 log=log,
             )
         reports.append(fr)
+    for r in reports:  # a job must not complete before its reports' files are stored
+        r.wait()
     passed = all(r.passed for r in reports)
     failed = [f"{r.kind}: {c.rule}" for r in reports for c in r.failed_checks]
     summary: dict[str, Any] = {

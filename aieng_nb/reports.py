@@ -29,15 +29,18 @@ import math
 import os
 import sys
 import tempfile
+import threading
 import time
 import types
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import report_tasks
 from .checks import CheckResult
 from .exceptions import NoActiveRunError, NotFoundError, ValidationError
+from .report_tasks import Attachments
 
 REPORT_TAG_PREFIX = "aieng.report."
 CHECKS_TAG = "aieng.checks"
@@ -98,10 +101,12 @@ def new_figure(width: float = 6.0, height: float = 3.0) -> Any:
     return fig
 
 
-def figure_html(fig: Any, alt: str = "plot") -> str:
-    """Render a Figure as an inline PNG ``<img>`` (static, works without JavaScript)."""
+def figure_html(fig: Any, alt: str = "plot", tight: bool = True) -> str:
+    """Render a Figure as an inline PNG ``<img>`` (static, works without JavaScript);
+    ``tight=False`` skips ``tight_layout`` (a second text-layout pass) for figures laid out by hand."""
     buf = io.BytesIO()
-    fig.tight_layout()
+    if tight:
+        fig.tight_layout()
     fig.savefig(buf, format="png", dpi=80)
     data = base64.b64encode(buf.getvalue()).decode("ascii")
     return f'<img alt="{esc(alt)}" src="data:image/png;base64,{data}"/>'
@@ -149,10 +154,27 @@ class Report:
     details: dict[str, Any] = field(default_factory=dict)
     sections: list[Section] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    attachments: dict[str, str | bytes] = field(default_factory=dict)
+    attachments: Attachments = field(default_factory=Attachments)
     created: float = field(default_factory=time.time)
     run_id: str | None = None
     name: str | None = None
+    # sections drawn on first display (plots cost more than the verdict): see ``defer``
+    _deferred: list[Callable[[], None]] = field(default_factory=list, repr=False)
+    _render_lock: Any = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def defer(self, render: Callable[[], None]) -> None:
+        """Run ``render`` (which appends sections) the first time the report is rendered."""
+        self._deferred.append(render)
+
+    def _ensure_rendered(self) -> None:
+        with self._render_lock:  # the report worker may be storing the page at the same time
+            while self._deferred:
+                self._deferred.pop(0)()
+
+    def wait(self, timeout: float | None = None) -> Report:
+        """Wait for the attachments still computed in the background (Evidently's); returns self."""
+        self.attachments.wait(timeout)
+        return self
 
     # -- plain data
     @property
@@ -173,8 +195,11 @@ class Report:
         out["notes"] = list(self.notes)
         return out
 
-    def to_dict(self) -> dict[str, Any]:
-        """Everything but the HTML, JSON-safe."""
+    def to_dict(self, wait: bool = True) -> dict[str, Any]:
+        """Everything but the HTML, JSON-safe (after waiting for background attachments unless
+        ``wait=False``)."""
+        if wait:
+            self.wait()
         return _jsonable(
             {
                 "kind": self.kind,
@@ -187,19 +212,19 @@ class Report:
                 "checks": [c.to_dict() for c in self.checks],
                 "notes": self.notes,
                 "details": self.details,
-                "attachments": sorted(self.attachments),
+                "attachments": sorted(self.attachments.ready()),
             }
         )
 
     dict = to_dict  # Evidently-style alias
 
-    def json(self, indent: int | None = 2) -> str:
-        return json.dumps(self.to_dict(), indent=indent, sort_keys=True, allow_nan=False)
+    def json(self, indent: int | None = 2, wait: bool = True) -> str:
+        return json.dumps(self.to_dict(wait=wait), indent=indent, sort_keys=True, allow_nan=False)
 
-    def save_json(self, path: str | os.PathLike[str]) -> Path:
+    def save_json(self, path: str | os.PathLike[str], wait: bool = True) -> Path:
         from .fsutil import atomic_write_text
 
-        return atomic_write_text(path, self.json() + "\n")
+        return atomic_write_text(path, self.json(wait=wait) + "\n")
 
     # -- rendering
     def _badge(self) -> str:
@@ -222,6 +247,7 @@ class Report:
 
     def html(self) -> str:
         """The report as an HTML fragment (inline CSS, static images, no scripts)."""
+        self._ensure_rendered()
         when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(self.created))
         where = f" &middot; run {esc(self.run_id)}" if self.run_id else ""
         parts = [
@@ -232,8 +258,11 @@ class Report:
         ]
         for sec in self.sections:
             parts.append(f"<h3>{esc(sec.title)}</h3>{sec.html}")
-        if self.notes:
-            parts.append("<h3>Notes</h3><ul>" + "".join(f"<li>{esc(n)}</li>" for n in self.notes) + "</ul>")
+        notes = list(self.notes)
+        if self.attachments.pending:
+            notes.append("Evidently's report is being computed in the background (report.wait() waits for it)")
+        if notes:
+            parts.append("<h3>Notes</h3><ul>" + "".join(f"<li>{esc(n)}</li>" for n in notes) + "</ul>")
         parts.append("</div>")
         return "".join(parts)
 
@@ -256,7 +285,11 @@ class Report:
 
     # -- storage
     def log(self, run_id: str | None = None) -> str:
-        """Attach to a run (default: the active run); returns the artifact folder ``reports/<name>``."""
+        """Attach to a run (default: the active run); returns the artifact folder ``reports/<name>``.
+
+        Metrics, tags and the audit entry are written at once; while Evidently's attachment is
+        still being computed in the background, the files follow it (ending the run, a job's end,
+        :meth:`wait` and :func:`load_report_html` wait for them)."""
         return attach(self, run_id=run_id)
 
 
@@ -293,18 +326,12 @@ def attach(report: Report, run_id: str | None = None) -> str:
     name = report.name or f"{report.kind}-{stamp}"
     report.name, report.run_id = name, rid
     folder = f"{ARTIFACT_ROOT}/{name}"
-    with tempfile.TemporaryDirectory(prefix="aieng-report-") as tmp:
-        tmp_path = Path(tmp)
-        report.save_html(tmp_path / "report.html")
-        report.save_json(tmp_path / "summary.json")
-        for fname, content in report.attachments.items():
-            target = tmp_path / fname
-            if isinstance(content, bytes):
-                target.write_bytes(content)
-            else:
-                target.write_text(content, encoding="utf-8")
-        for file in sorted(tmp_path.iterdir()):
-            tracking.log_artifact(str(file), artifact_path=folder, run_id=rid)
+    if report.attachments.pending:
+        # Evidently's attachment is still being computed: the files are stored after it, by the
+        # report worker, so attaching does not wait (ending the run or a job waits for them)
+        report.attachments.add_pending(report_tasks.submit(_store_files_later, report, rid, folder))
+    else:
+        _store_files(report, rid, folder)
     metrics = {
         _metric_key(report.kind, k): float(v)
         for k, v in report.metrics.items()
@@ -338,6 +365,32 @@ def attach(report: Report, run_id: str | None = None) -> str:
     if not report.passed:
         audit.append("checks.fail", data)
     return folder
+
+
+def _store_files(report: Report, run_id: str, folder: str) -> None:
+    """Write ``report.html``, ``summary.json`` and the attachments to the run's ``folder``."""
+    from . import tracking
+
+    ready = report.attachments.ready()
+    with tempfile.TemporaryDirectory(prefix="aieng-report-") as tmp:
+        tmp_path = Path(tmp)
+        report.save_html(tmp_path / "report.html")
+        report.save_json(tmp_path / "summary.json", wait=False)
+        for fname, content in ready.items():
+            target = tmp_path / fname
+            if isinstance(content, bytes):
+                target.write_bytes(content)
+            else:
+                target.write_text(content, encoding="utf-8")
+        for file in sorted(tmp_path.iterdir()):
+            tracking.log_artifact(str(file), artifact_path=folder, run_id=run_id)
+
+
+def _store_files_later(report: Report, run_id: str, folder: str) -> None:
+    try:
+        _store_files(report, run_id, folder)
+    except Exception as exc:  # no caller to raise to: keep it visible on the report
+        report.notes.append(f"storing the report's files on run {run_id} failed: {type(exc).__name__}: {exc}")
 
 
 class HTMLView:
@@ -480,6 +533,8 @@ def reports(run: str | None = None, kind: str | None = None, *, job: str | None 
 def load_report_html(run_id: str, name: str) -> str:
     """The stored ``report.html`` of one report (read from the run's artifacts)."""
     from . import tracking
+
+    report_tasks.wait_all()  # a report attached in this process may still be storing its files
 
     if "/" in name or "\\" in name or name.startswith(".") or not name:
         raise ValidationError(f"bad report name {name!r}")

@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from . import audit, config, lifecycle
-from .exceptions import NoActiveRunError, NotFoundError, ValidationError
+from .exceptions import MetricsNotStoredError, NoActiveRunError, NotFoundError, ValidationError
 from .fsutil import user_name
-from .metric_buffer import MetricBuffer, journal_for, mlflow_key
+from .metric_buffer import MAX_BACKLOG, MetricBuffer, journal_for, mlflow_key
 from .models import TERMINAL_STATUSES, Comparison, RunRecord, RunTable
 from .stores import open_store
 from .stores.base import TrackingStore, encode_params, random_run_name
@@ -39,11 +39,14 @@ MAX_TAG_VALUE = 8000
 DEFAULT_EXPERIMENT = "Default"
 
 _time = time.time
-# the active run's buffer, kept as a module global so aieng.log costs a few hundred nanoseconds
+# the active run's buffer, kept as module globals so aieng.log costs a few hundred nanoseconds
 _calls: deque | None = None
-# past this many buffered calls, aieng.log flushes in the caller's thread: a loop that logs faster
-# than the store can write is slowed down instead of piling up memory and unsaved points
-HIGH_WATER = 50_000
+_buffer: MetricBuffer | None = None
+# past ``buffer.limit`` buffered calls (what the store writes in ~0.25 s at its measured speed, at
+# most HIGH_WATER) aieng.log flushes in the caller's thread: a loop that logs faster than the store
+# can write is slowed down instead of piling up memory and unsaved points, and the backlog one
+# flush must drain stays inside the loss bound of a SIGKILL
+HIGH_WATER = MAX_BACKLOG
 # callbacks run at end_run before the status is set (the IPython extension attaches the notebook)
 end_hooks: list[Callable[[Run], None]] = []
 
@@ -82,18 +85,19 @@ class Run:
         return lifecycle.cells_path(self.workspace, self.id)
 
     def log(self, step: int | None = None, **metrics: float) -> None:
-        calls = self.buffer.calls
-        calls.append((_time(), step, metrics))
-        if len(calls) > HIGH_WATER:
-            self.buffer.flush()
+        buffer = self.buffer
+        now = _time()
+        buffer.calls.append((now, step, metrics))
+        if now > buffer.due or len(buffer.calls) > buffer.limit:
+            _flush_here(buffer)
 
     def end(self, status: str = "FINISHED") -> None:
         if _state.run is self:
             end_run(status)
 
     def record(self) -> RunRecord:
-        """The run as stored now (buffered metrics flushed first)."""
-        self.buffer.flush()
+        """The run as stored now (buffered metrics flushed first; warns when some cannot be stored)."""
+        _flush_here(self.buffer)
         return self.store.get_run(self.id)
 
     def __enter__(self) -> Run:
@@ -132,9 +136,10 @@ def _store(ws: Workspace | None = None) -> TrackingStore:
 
 
 def _set_active(run: Run | None) -> None:
-    global _calls
+    global _calls, _buffer
     _state.run = run
-    _calls = run.buffer.calls if run is not None else None
+    _buffer = run.buffer if run is not None else None
+    _calls = _buffer.calls if _buffer is not None else None
 
 
 def _attach_from_env() -> Run | None:
@@ -315,14 +320,47 @@ def end_run(status: str = "FINISHED") -> RunRecord | None:
             hook(run)
         except Exception as exc:
             warnings.warn(f"aieng: end-of-run capture failed: {exc}", RuntimeWarning, stacklevel=2)
-    run.buffer.close()
+    final = _close_buffer(run, status)
     lifecycle.attach_cells(run.store, run.workspace, run.id)
-    run.store.set_status(run.id, status, int(time.time() * 1000))
+    run.store.set_status(run.id, final, int(time.time() * 1000))
     # only once the status is stored: until then the run stays active and `end` can be retried
     lifecycle.remove_lease(run.workspace, run.id)
     _set_active(_state.stack.pop() if _state.stack else None)
-    audit.append("run.end", {"run_id": run.id, "status": status}, workspace=run.workspace)
+    audit.append("run.end", {"run_id": run.id, "status": final}, workspace=run.workspace)
+    if final != status:
+        raise MetricsNotStoredError(
+            f"run {run.name!r} ({run.id}) ended {final}, not {status}: {run.buffer.lost_summary()}"
+        )
     return run.store.get_run(run.id)
+
+
+def _close_buffer(run: Run, status: str) -> str:
+    """Store every buffered point; returns the status to record.
+
+    FINISHED with points the store still refuses raises MetricsNotStoredError and leaves the run
+    active (the points stay buffered and retried; free space and end it again). Ending it FAILED or
+    KILLED gives up on them instead. Points that could not be kept are named in the tag
+    ``aieng.metrics_lost``, and such a run is never called FINISHED.
+    """
+    buffer = run.buffer
+    if status == "FINISHED":
+        buffer.close()
+    else:
+        try:
+            buffer.close(retries=0)
+        except MetricsNotStoredError:
+            buffer.give_up()
+            buffer.stop()
+    tags = {}
+    lost = buffer.lost_summary()
+    if lost:
+        tags["aieng.metrics_lost"] = lost[:MAX_TAG_VALUE]
+    if buffer.rejected:
+        names = ", ".join(f"{k} ({n})" for k, n in buffer.rejected.most_common(20))
+        tags["aieng.metrics_rejected"] = f"points refused by the tracking server: {names}"[:MAX_TAG_VALUE]
+    if tags:
+        run.store.log_batch(run.id, tags=tags)
+    return "FAILED" if lost and status == "FINISHED" else status
 
 
 def _register_atexit() -> None:
@@ -353,22 +391,30 @@ def log(step: int | None = None, **metrics: float) -> None:
     """
     calls = _calls
     if calls is None:
-        calls = _require_run("aieng.log").buffer.calls
-    calls.append((_time(), step, metrics))
-    if len(calls) > HIGH_WATER:
-        _backpressure()
+        _require_run("aieng.log").log(step, **metrics)
+        return
+    now = _time()
+    calls.append((now, step, metrics))
+    if now > _buffer.due or len(calls) > _buffer.limit:  # type: ignore[union-attr]
+        _flush_here(_buffer)  # type: ignore[arg-type]
 
 
-def _backpressure() -> None:
-    run = _state.run
-    if run is not None:
-        run.buffer.flush()
+def _flush_here(buffer: MetricBuffer) -> None:
+    """Flush in the logging thread: the oldest point is due (the flusher thread was not scheduled in
+    time on a busy machine) or the buffer is full. Never raises: while the store refuses writes the
+    points stay buffered and the warning repeats."""
+    buffer.flush()
+    buffer.warn_if_failing()
 
 
 def log_metrics(metrics: dict[str, float], step: int | None = None, run_id: str | None = None) -> None:
     """Log a dict of metrics to the active run, or to ``run_id`` directly."""
     if run_id is None or (_state.run is not None and run_id == _state.run.id):
-        _require_run("log_metrics").buffer.calls.append((_time(), step, dict(metrics)))
+        buffer = _require_run("log_metrics").buffer
+        now = _time()
+        buffer.calls.append((now, step, dict(metrics)))
+        if now > buffer.due or len(buffer.calls) > buffer.limit:
+            _flush_here(buffer)
         return
     ws = current()
     store = _store(ws)
@@ -376,6 +422,8 @@ def log_metrics(metrics: dict[str, float], step: int | None = None, run_id: str 
     buffer = MetricBuffer(run_id, store, journal_for(ws.buffers, run_id), 1.0, journal_first=False)
     buffer.calls.append((_time(), 0 if step is None else step, dict(metrics)))
     buffer.flush()
+    if buffer.error is not None:
+        raise MetricsNotStoredError(f"metrics for run {run_id} could not be stored: {buffer.error}")
 
 
 def _target(run_id: str | None, what: str) -> tuple[str, TrackingStore]:
@@ -449,9 +497,10 @@ def log_dataset_input(
 
 
 def flush() -> None:
-    """Write buffered metrics of the active run now."""
+    """Write buffered metrics of the active run now (a store that refuses writes is warned about, and
+    its points stay buffered and retried)."""
     if _state.run is not None:
-        _state.run.buffer.flush()
+        _flush_here(_state.run.buffer)
 
 
 def seed(value: int) -> dict[str, bool]:
@@ -588,7 +637,6 @@ def resume_run(run_id: str) -> Run:
 
 def _reset() -> None:
     """Drop all module state (tests): stop flushers, close stores, forget the active run."""
-    global _calls
     for run in [_state.run, *_state.stack]:
         if run is not None:
             run.buffer._stop.set()
@@ -597,4 +645,4 @@ def _reset() -> None:
     for store in _state.stores.values():
         store.close()
     _state.__init__()  # type: ignore[misc]
-    _calls = None
+    _set_active(None)

@@ -92,7 +92,7 @@ def main() -> int:
     )
 
     t0 = time.perf_counter()
-    rep = monitor(ref, cur, log=False)
+    rep = monitor(ref, cur, log=False).wait()  # the full report: Evidently's background attachment included
     t_mon = time.perf_counter() - t0
     html = rep.html()
     size = len(html.encode())

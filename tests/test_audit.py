@@ -60,7 +60,7 @@ def test_editing_any_field_is_caught_at_its_entry(workspace, field):
     assert result.bad_seq == 2 and result.bad_line == 3
 
 
-def test_edit_with_recomputed_hash_is_caught_by_the_next_link(workspace):
+def test_edit_with_recomputed_hash_is_caught_at_the_edited_entry(workspace):
     _fill(workspace)
     lines = _lines(workspace)
     entry = json.loads(lines[1])
@@ -69,7 +69,7 @@ def test_edit_with_recomputed_hash_is_caught_by_the_next_link(workspace):
     lines[1] = json.dumps(entry)
     _write(workspace, lines)
     result = audit.verify(workspace=workspace)
-    assert not result.ok and result.bad_seq == 2
+    assert not result.ok and result.bad_seq == 1 and result.bad_line == 2
 
 
 def test_deleted_entry_is_caught(workspace):
@@ -193,3 +193,289 @@ def test_entries_limit_must_be_positive(workspace):
 
     with pytest.raises(ValidationError):
         audit.entries(limit=0, workspace=workspace)
+
+
+# --- signatures and anchors: an attacker who can write the workspace (not the user's state folder) ---
+
+
+def _canon(entry):
+    return audit._canonical(entry)
+
+
+def _rechain(lines, start, edit):
+    """What an attacker with workspace access can do: edit entry ``start``, recompute every later
+    hash and link, and rewrite both heads (the one in the state folder too)."""
+    entries = [json.loads(line) for line in lines]
+    edit(entries[start])
+    for i in range(start, len(entries)):
+        entries[i]["prev"] = entries[i - 1]["hash"] if i else audit.GENESIS
+        entries[i]["hash"] = audit._digest(entries[i])
+    return [_canon(e) for e in entries], entries[-1]
+
+
+def _rewrite_heads(ws, last):
+    head = {"seq": last["seq"], "hash": last["hash"]}
+    ws.audit_head.write_text(json.dumps(head))
+    audit.external_head_path(ws).write_text(json.dumps(head))
+
+
+def test_entries_are_signed_with_a_key_outside_the_workspace(workspace):
+    import stat
+
+    from aieng_nb import audit_sign
+
+    _fill(workspace, 2)
+    key = audit_sign.key_path()
+    assert workspace.root not in key.parents
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600 and stat.S_IMODE(key.parent.stat().st_mode) == 0o700
+    entry = audit.entries(workspace=workspace)[0]
+    keys = json.loads(audit.keys_path(workspace).read_text())
+    record = keys[entry["key"]]
+    assert record["algorithm"] == "ed25519"
+    assert audit_sign.check(record["public_key"], entry["hash"], entry["sig"])
+    assert not audit_sign.check(record["public_key"], "0" * 64, entry["sig"])
+    result = audit.verify(workspace=workspace)
+    assert result.ok and result.signers == {entry["key"]: 2}
+
+
+def test_an_edit_with_the_chain_recomputed_and_both_heads_rewritten_is_caught(workspace):
+    _fill(workspace)
+
+    def forge(entry):
+        entry["data"] = {"run_id": "forged"}
+
+    lines, last = _rechain(_lines(workspace), 2, forge)
+    _write(workspace, lines)
+    _rewrite_heads(workspace, last)
+    result = audit.verify(workspace=workspace)
+    assert not result.ok and result.bad_line == 3 and "signature" in result.reason
+
+
+def test_an_appended_unsigned_or_foreign_signed_entry_is_caught(workspace):
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    _fill(workspace, 3)
+    lines = _lines(workspace)
+    last = json.loads(lines[-1])
+    forged = {**last, "seq": 3, "prev": last["hash"], "event": "run.end", "data": {"run_id": "r0"}}
+    forged["hash"] = audit._digest(forged)
+    forged["sig"] = ""
+    _write(workspace, [*lines, _canon(forged)])
+    _rewrite_heads(workspace, forged)
+    result = audit.verify(workspace=workspace)
+    assert not result.ok and result.bad_line == 4 and "signature" in result.reason
+    # signed, but with a key nobody recorded: still caught at its line
+    import base64
+
+    forged["sig"] = base64.b64encode(Ed25519PrivateKey.generate().sign(forged["hash"].encode())).decode()
+    _write(workspace, [*lines, _canon(forged)])
+    result = audit.verify(workspace=workspace)
+    assert not result.ok and result.bad_line == 4
+
+
+def test_a_line_with_a_duplicate_key_is_caught_at_its_own_line(workspace):
+    _fill(workspace, 4)
+    lines = _lines(workspace)
+    real = lines[1]
+    lines[1] = real.replace('{"actor"', '{"data":{"run_id":"forged"},"actor"', 1)  # forged data first
+    assert json.loads(lines[1])["data"] == json.loads(real)["data"]  # a plain parser takes the last one
+    _write(workspace, lines)
+    result = audit.verify(workspace=workspace)
+    assert not result.ok and result.bad_line == 2 and "duplicate" in result.reason
+
+
+def test_non_canonical_json_is_caught_at_its_own_line(workspace):
+    _fill(workspace, 3)
+    lines = _lines(workspace)
+    lines[1] = json.dumps(json.loads(lines[1]), sort_keys=True)  # same content, other spacing
+    _write(workspace, lines)
+    result = audit.verify(workspace=workspace)
+    assert not result.ok and result.bad_line == 2 and "canonical" in result.reason
+
+
+def test_a_forged_mid_chain_insert_is_reported_at_its_own_line(workspace):
+    _fill(workspace, 5)
+    lines = _lines(workspace)
+    forged = json.loads(lines[2])
+    forged["data"] = {"run_id": "inserted"}
+    forged["hash"] = audit._digest(forged)
+    lines.insert(2, _canon(forged))
+    _write(workspace, lines)
+    result = audit.verify(workspace=workspace)
+    assert not result.ok and result.bad_line == 3
+
+
+def test_truncating_log_and_head_and_deleting_the_id_is_not_ok(workspace):
+    _fill(workspace, 5)
+    lines = _lines(workspace)
+    _write(workspace, lines[:2])
+    last = json.loads(lines[1])
+    workspace.audit_head.write_text(json.dumps({"seq": last["seq"], "hash": last["hash"]}))
+    (workspace.root / "id").unlink()
+    result = audit.verify(workspace=workspace)
+    assert not result.ok and "id" in result.reason
+
+
+def test_a_replaced_workspace_id_is_not_ok(workspace):
+    _fill(workspace, 3)
+    (workspace.root / "id").write_text("f" * 32)
+    result = audit.verify(workspace=workspace)
+    assert not result.ok and "external head" in result.reason
+
+
+def test_a_deleted_log_in_a_workspace_with_runs_or_snapshots_is_not_ok(workspace):
+    import pandas as pd
+
+    import aieng_nb as aieng
+
+    with aieng.start_run(name="r"):
+        pass
+    for path in (workspace.audit_log, workspace.audit_head, workspace.root / "id"):
+        path.unlink()
+    result = audit.verify(workspace=workspace)
+    assert not result.ok and "missing" in result.reason and "1 run" in result.reason
+    assert str(result).startswith("NOT OK")
+    # snapshots alone are enough
+    workspace.mlflow_db.unlink()
+    aieng.snapshot(pd.DataFrame({"x": [1]}), name="t")
+    for path in (workspace.audit_log, workspace.audit_head):
+        path.unlink()
+    result = audit.verify(workspace=workspace)
+    assert not result.ok and "snapshot" in result.reason
+
+
+def test_missing_key_record_or_external_head_is_not_ok(workspace):
+    _fill(workspace, 2)
+    audit.keys_path(workspace).rename(workspace.root / "keys.bak")
+    result = audit.verify(workspace=workspace)
+    assert not result.ok and "audit.keys" in result.reason
+    (workspace.root / "keys.bak").rename(audit.keys_path(workspace))
+    assert audit.verify(workspace=workspace).ok
+    audit.external_head_path(workspace).unlink()
+    result = audit.verify(workspace=workspace)
+    assert not result.ok and "external head" in result.reason
+
+
+def test_a_key_record_swapped_for_another_key_is_caught(workspace):
+    import base64
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    _fill(workspace, 2)
+    keys = json.loads(audit.keys_path(workspace).read_text())
+    other = (
+        Ed25519PrivateKey.generate()
+        .public_key()
+        .public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    )
+    for record in keys.values():
+        record["public_key"] = base64.b64encode(other).decode()
+    audit.keys_path(workspace).write_text(json.dumps(keys))
+    result = audit.verify(workspace=workspace)
+    assert not result.ok and result.bad_line == 1
+
+
+_HALF_APPEND = """
+import resource, signal, sys
+from pathlib import Path
+from aieng_nb import audit
+log = Path(sys.argv[1])
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead
+limit = log.stat().st_size + 10  # room for the small head file, not for another log line
+resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+entry = audit.append("test.half", {"i": 99})
+print(entry["seq"])
+"""
+
+
+def test_an_append_cut_short_after_the_head_write_is_no_tamper_alarm_and_is_completed(workspace):
+    # make the log bigger than the head so a file-size limit lets the head write through but not the log
+    for i in range(6):
+        audit.append("run.start", {"run_id": f"r{i}", "pad": "x" * 400}, workspace=workspace)
+    size = workspace.audit_log.stat().st_size
+    done = subprocess.run(
+        [sys.executable, "-c", _HALF_APPEND, str(workspace.audit_log)], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert workspace.audit_log.stat().st_size == size  # the log write failed and left nothing behind
+    result = audit.verify(workspace=workspace)
+    assert result.ok, result
+    assert result.entries == 7 and "head file" in result.notes[0]
+    entry = audit.append("run.end", {"run_id": "r0"}, workspace=workspace)
+    assert entry["seq"] == 7 and entry["data"]["completed_interrupted_append"]["seq"] == 6
+    assert [e["event"] for e in audit.entries(workspace=workspace)][-2:] == ["test.half", "run.end"]
+    result = audit.verify(workspace=workspace)
+    assert result.ok and result.entries == 8 and not result.notes
+
+
+def test_anchor_records_the_head_on_a_run_and_in_git_and_verify_checks_it(workspace, tmp_path):
+    import aieng_nb as aieng
+
+    with aieng.start_run(name="anchored") as run:
+        pass
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    subprocess.run(
+        [
+            "git",
+            "-C",
+            str(tmp_path),
+            "-c",
+            "user.email=a@b",
+            "-c",
+            "user.name=a",
+            "commit",
+            "-q",
+            "--allow-empty",
+            "-m",
+            "init",
+        ],
+        check=True,
+    )
+    env_git = {"GIT_COMMITTER_NAME": "a", "GIT_COMMITTER_EMAIL": "a@b"}
+    import os
+
+    os.environ.update(env_git)
+    try:
+        out = audit.anchor(run_id=run.id, git=True, workspace=workspace)
+    finally:
+        for k in env_git:
+            os.environ.pop(k, None)
+    assert aieng.get_run(run.id).tags["aieng.audit.head"] == out["anchor"]
+    message = subprocess.run(["git", "-C", str(tmp_path), "tag", "-n1", out["git_tag"]], capture_output=True, text=True)
+    assert out["anchor"] in message.stdout
+    assert audit.verify(workspace=workspace, anchor=out["anchor"]).ok
+    # the whole log rewritten by someone holding the key of this machine's user (state folder wiped too):
+    # only the anchor kept elsewhere still tells
+    import shutil
+
+    shutil.rmtree(tmp_path / "state" / "audit-heads")
+    for path in (workspace.audit_log, workspace.audit_head):
+        path.unlink()
+    for i in range(out["seq"] + 1):
+        audit.append("run.start", {"run_id": f"other{i}"}, workspace=workspace)
+    assert audit.verify(workspace=workspace).ok
+    result = audit.verify(workspace=workspace, anchor=out["anchor"])
+    assert not result.ok and "anchor" in result.reason
+    with pytest.raises(__import__("aieng_nb").exceptions.ValidationError):
+        audit.verify(workspace=workspace, anchor="nonsense")
+
+
+def test_cli_anchor_and_verify_with_an_anchor(workspace, capsys):
+    import aieng_nb as aieng
+    from aieng_nb.cli import main
+
+    with aieng.start_run(name="cli") as run:
+        pass
+    assert main(["audit", "anchor"]) == 2  # nowhere to anchor: a usage error
+    capsys.readouterr()
+    assert main(["audit", "anchor", "--run", run.id, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert aieng.get_run(run.id).tags["aieng.audit.head"] == out["anchor"]
+    assert main(["audit", "verify", "--anchor", out["anchor"], "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["ok"] is True
+    lines = _lines(workspace)
+    lines[0] = lines[0].replace('"seq":0', '"seq": 0')
+    _write(workspace, lines)
+    assert main(["audit", "verify"]) == 1
+    assert capsys.readouterr().out.startswith("NOT OK at entry 0 (line 1)")

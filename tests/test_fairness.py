@@ -251,3 +251,128 @@ def test_sensitive_values_that_print_alike_stay_separate_groups() -> None:
     assert rep.metrics["n_groups"] == 2
     assert sorted(rep.by_group.index) == ["'1'", "1"]
     assert fairness(yt, yt, sensitive=["a", "b"] * 200, log=False).by_group.index.tolist() == ["a", "b"]
+
+
+# ---------------------------------------------------------------------------- confidence intervals
+def _two_small_groups(seed: int = 3) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The demo's situation: two groups of 67 and 76 rows, the same model quality in both."""
+    rng = np.random.default_rng(seed)
+    g = np.array(["north"] * 67 + ["south"] * 76)
+    y = rng.integers(0, 2, 143)
+    p = np.where(rng.random(143) < 0.8, y, 1 - y)
+    return y, p, g
+
+
+def test_intervals_agree_with_fairlearn_metricframe_bootstrap() -> None:
+    y, p, g = _two_small_groups()
+    rep = fairness(y, p, sensitive=g, log=False)
+    mf = flm.MetricFrame(
+        metrics={"selection_rate": flm.selection_rate, "tpr": flm.true_positive_rate, "fpr": flm.false_positive_rate},
+        y_true=y,
+        y_pred=p,
+        sensitive_features=g,
+        n_boot=150,
+        ci_quantiles=[0.025, 0.975],
+        random_state=0,
+    )
+    low, high = mf.difference_ci()
+    for ours, theirs in (
+        ("demographic_parity_difference", "selection_rate"),
+        ("tpr_difference", "tpr"),
+        ("fpr_difference", "fpr"),
+    ):
+        ci = rep.intervals[ours]
+        assert ci[0] <= rep.metrics[ours] <= ci[1]
+        assert ci[0] == pytest.approx(low[theirs], abs=0.02), ours
+        assert ci[1] == pytest.approx(high[theirs], abs=0.04), ours  # fairlearn's 150 draws: Monte Carlo noise
+        assert rep.metrics[f"{ours}_ci_low"] == ci[0] and rep.metrics[f"{ours}_ci_high"] == ci[1]
+
+
+def test_multinomial_bootstrap_equals_row_bootstrap() -> None:
+    """Resampling rows and recomputing fairlearn's gaps gives the same interval as our cell draws."""
+    y, p, g = _two_small_groups(seed=5)
+    rep = fairness(y, p, sensitive=g, n_boot=4000, log=False)
+    rng = np.random.default_rng(1)
+    idx = rng.integers(0, len(y), size=(300, len(y)))
+    eod = [flm.equalized_odds_difference(y[i], p[i], sensitive_features=g[i]) for i in idx[:60]]
+    # fairlearn's own function on 60 row resamples lands inside our interval's body
+    assert (
+        rep.intervals["equalized_odds_difference"][0] < np.median(eod) < rep.intervals["equalized_odds_difference"][1]
+    )
+    # and a vectorized row bootstrap with fairlearn's definitions gives the same quantiles
+    idx = rng.integers(0, len(y), size=(4000, len(y)))
+    yt, yp, north = y[idx].astype(bool), p[idx].astype(bool), g[idx] == "north"
+
+    def rate(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+        return np.where(den > 0, num / np.where(den > 0, den, 1), 0.0)
+
+    gaps = []
+    for mask in (north, ~north):
+        tpr = rate((yt & yp & mask).sum(1), (yt & mask).sum(1))
+        fpr = rate((~yt & yp & mask).sum(1), (~yt & mask).sum(1))
+        gaps.append((tpr, fpr))
+    boot = np.maximum(np.abs(gaps[0][0] - gaps[1][0]), np.abs(gaps[0][1] - gaps[1][1]))
+    expected = np.quantile(boot, [0.025, 0.975])
+    assert rep.intervals["equalized_odds_difference"] == pytest.approx(tuple(expected), abs=0.015)
+
+
+def test_interval_rule_fails_only_when_the_whole_interval_is_beyond() -> None:
+    y, p, g = _two_small_groups(seed=11)
+    point = fairness(y, p, sensitive=g, checks="equalized_odds_difference > 0.05", log=False)
+    ci = fairness(y, p, sensitive=g, checks="equalized_odds_difference > 0.05 at 95%", log=False)
+    value = point.metrics["equalized_odds_difference"]
+    low, high = ci.intervals["equalized_odds_difference"]
+    assert value > 0.05 and low < 0.05 < high  # a gap above the threshold, within noise
+    assert not point.passed and any("may be noise" in n for n in point.notes)
+    assert ci.passed, ci.checks
+    check = ci.checks[0]
+    assert check.rule == "equalized_odds_difference > 0.05 at 95%" and check.interval == pytest.approx((low, high))
+    assert "95% interval" in check.message
+    # a real gap with many rows: the interval lies above the threshold and the rule fails
+    df = _data(n=6000, seed=2)
+    real = fairness(df.y, df.pred, sensitive=df.gender, checks="demographic_parity_difference > 0.1 at 95%", log=False)
+    assert real.intervals["demographic_parity_difference"][0] > 0.1 and not real.passed
+    # '<' rules use the high end; other levels are computed from the same replicates
+    ratio = fairness(df.y, df.pred, sensitive=df.gender, checks="demographic_parity_ratio < 0.9 at 99%", log=False)
+    assert not ratio.passed and ratio.checks[0].interval[1] < 0.9
+    wide = fairness(y, p, sensitive=g, checks="equalized_odds_difference > 0.01 at 50%", log=False)
+    assert wide.checks[0].interval[1] - wide.checks[0].interval[0] < high - low
+    assert wide.checks[0].interval == pytest.approx(wide.interval("equalized_odds_difference", 0.5))
+    assert ci.interval("equalized_odds_difference") == pytest.approx((low, high))
+    with pytest.raises(ValidationError, match="no bootstrap interval"):
+        ci.interval("n_groups")
+    # the report shows the intervals
+    assert "95% CI low" in ci.html()
+    assert ci.details["bootstrap"]["n_boot"] == 1000
+
+
+def test_interval_rules_on_metrics_without_interval_and_bad_rules() -> None:
+    from aieng_nb.checks import Rule
+
+    y, p, g = _two_small_groups()
+    rep = fairness(y, p, sensitive=g, checks="n_groups > 1 at 95%", log=False)
+    assert not rep.passed and "no 95% confidence interval for n_groups" in rep.checks[0].message
+    assert str(Rule.parse("a >= 0.5 at 99.5%")) == "a >= 0.5 at 99.5%"
+    with pytest.raises(ValidationError, match="confidence level"):
+        Rule.parse("a > 0.1 at 100%")
+    with pytest.raises(ValidationError, match="bad check rule"):
+        Rule.parse("a > 0.1 at ninety")
+    with pytest.raises(ValidationError, match="n_boot"):
+        fairness(y, p, sensitive=g, n_boot=5, log=False)
+    with pytest.raises(ValidationError, match="confidence"):
+        fairness(y, p, sensitive=g, confidence=95, log=False)
+
+
+def test_regression_gaps_have_intervals() -> None:
+    rng = np.random.default_rng(4)
+    n = 3000
+    g = rng.choice(["a", "b", "c"], n)
+    y = rng.normal(size=n)
+    pred = y + rng.normal(0, np.where(g == "a", 1.0, 0.5), n)
+    rep = fairness(y, pred, sensitive=g, log=False)
+    idx = rng.integers(0, n, size=(1000, n))
+    err = np.abs(pred - y)
+    mae = np.stack([np.array([err[i][g[i] == k].mean() for k in "abc"]) for i in idx[:400]])
+    expected = np.quantile(mae.max(1) - mae.min(1), [0.025, 0.975])
+    assert rep.intervals["mae_difference"] == pytest.approx(tuple(expected), abs=0.02)
+    assert set(rep.intervals) == {"mae_difference", "rmse_difference", "mean_prediction_difference"}

@@ -150,6 +150,8 @@ BAD_INPUT = [
     ("compare abc", "at least two"),
     ("audit", "required"),
     ("audit nuke", "invalid choice"),
+    ("audit anchor", "say where to anchor"),
+    ("audit verify --anchor nonsense", "bad anchor"),
     ("help nothing", "unknown subcommand"),
 ]
 
@@ -260,3 +262,9 @@ def test_audit_subcommand(shell, capsys):
     assert capsys.readouterr().out.startswith("OK: 2 entries")
     magic(shell, "audit list --event run.")
     assert "run.start" in capsys.readouterr().out
+    run_id = aieng.runs()[0].run_id
+    magic(shell, f"audit anchor --run {run_id}")
+    anchor = aieng.get_run(run_id).tags["aieng.audit.head"]
+    assert anchor in capsys.readouterr().out
+    magic(shell, f"audit verify --anchor {anchor}")
+    assert capsys.readouterr().out.startswith("OK: ")

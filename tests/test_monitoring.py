@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from html.parser import HTMLParser
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -351,3 +352,115 @@ def test_evidently_html_can_be_left_out() -> None:
     assert rep.evidently_html is None and any("evidently_html=False" in n for n in rep.notes)
     with pytest.raises(ValidationError, match="no Evidently rendering"):
         rep.evidently()
+
+
+# ---------------------------------------------------------------------------- dtypes, text, background
+def _nullable_frames(n: int = 3000) -> tuple[pd.DataFrame, pd.DataFrame]:
+    rng = np.random.default_rng(0)
+
+    def frame(s: float) -> pd.DataFrame:
+        gaps = rng.random(n) < 0.1
+        return pd.DataFrame(
+            {
+                "u8": rng.integers(0, 200 + int(50 * s), n).astype("uint8"),
+                "i64": pd.array(np.where(gaps, None, rng.integers(0, 50 + int(30 * s), n)), dtype="Int64"),
+                "f64": pd.array(np.where(gaps, None, rng.normal(s, 1, n)), dtype="Float64"),
+                "flag": pd.array(np.where(gaps, None, rng.random(n) < 0.5 + 0.2 * s), dtype="boolean"),
+                "small": pd.array(rng.integers(0, 4, n), dtype="UInt8"),
+                "x": rng.normal(size=n),
+            }
+        )
+
+    return frame(0.0), frame(1.0)
+
+
+def _evidently_drift(snap: dict) -> dict[str, float]:
+    return {m["config"]["column"]: m["value"] for m in snap["metrics"] if m["config"]["type"].endswith(":ValueDrift")}
+
+
+def test_nullable_and_small_dtypes_are_tested_and_evidently_survives_them() -> None:
+    from evidently import Report
+    from evidently.presets import DataDriftPreset
+
+    ref, cur = _nullable_frames()
+    # Evidently 0.7 on its own leaves these columns untested
+    raw = _evidently_drift(Report([DataDriftPreset()]).run(cur, ref).dict())
+    assert set(raw) == {"x"}
+    rep = monitor(ref, cur, log=False)
+    ours = rep.drift_result.by_column()
+    assert set(ours) == set(ref.columns)
+    assert {c: ours[c].type for c in ours} == {
+        "u8": "numerical",
+        "i64": "numerical",
+        "f64": "numerical",
+        "flag": "categorical",
+        "small": "categorical",
+        "x": "numerical",
+    }
+    assert ours["i64"].n_current == int(cur.i64.notna().sum())  # pd.NA counts as missing
+    assert set(rep.drifted_columns) == {"u8", "i64", "f64", "flag"}
+    # the attached Evidently run got them cast, tested every one, and agrees with our verdicts
+    assert not any("skipped" in n for n in rep.notes), rep.notes
+    ev = _evidently_drift(json.loads(rep.attachments["evidently.json"]))
+    assert set(ev) == set(ours)
+    for col, score in ev.items():
+        assert ours[col].score == pytest.approx(score, abs=0.01 if not ours[col].exact else 1e-9), col
+    assert "evidently.html" in rep.attachments
+
+
+def test_text_columns_in_the_report_and_its_evidently_attachment() -> None:
+    from tests.test_drift import _text_frames
+
+    ref, cur = _text_frames(1500, 1500)
+    rep = monitor(ref, cur, log=False)
+    assert rep.drift_share == pytest.approx(3 / 7) and rep.passed
+    assert rep.drift_result.by_column()["text_drift"].type == "text"
+    ev = _evidently_drift(json.loads(rep.attachments["evidently.json"]))
+    assert set(ev) == set(ref.columns)
+    for col in ("text_drift", "text_same", "text_other"):
+        assert ev[col] == pytest.approx(rep.drift_result.by_column()[col].score, abs=1e-9), col
+    assert "text_drift" in rep.html()
+
+
+def test_evidently_runs_in_the_background_and_is_never_missing(tmp_path) -> None:
+    import threading
+
+    from aieng_nb import report_tasks
+    from aieng_nb.reports import load_report_html
+
+    ref, cur = _frames(n=2000, shift=1.0, seed=21)
+    gate = threading.Event()
+    blocker = report_tasks.submit(gate.wait, 60)  # keep the worker busy: Evidently must queue behind it
+    try:
+        rep = monitor(ref, cur, target="churn", prediction="pred", log=False)
+        assert rep.attachments.pending  # the verdict came back before Evidently ran
+        assert rep.drifted_columns == ["age", "plan"] and not rep.passed
+        assert rep.details["evidently_sample"]["seconds"] is None
+        assert "being computed in the background" in rep.html()
+        with tracking.start_run(experiment="bg") as run:
+            logged = monitor(ref, cur, target="churn", prediction="pred")
+            assert logged.run_id == run.id and tracking.get_run(run.id).metrics["monitor.passed"] == 0.0
+            assert not tracking._store().list_artifacts(run.id, f"reports/{logged.name}")  # files follow
+            gate.set()
+            assert "Data drift" in load_report_html(run.id, logged.name)  # waits for the stored page
+        files = {f.rsplit("/", 1)[-1] for f in tracking._store().list_artifacts(run.id, f"reports/{logged.name}")}
+        assert {"report.html", "summary.json", "evidently.html", "evidently.json"} <= files
+    finally:
+        gate.set()
+        blocker.result(timeout=60)
+    # reading the attachments waits for them
+    assert "evidently.html" in rep.attachments and rep.details["evidently_sample"]["seconds"] > 0
+    assert not rep.attachments.pending and "being computed" not in rep.html()
+    # the stored summary was written after Evidently: it lists the attachments
+    local = tracking._store().download_artifact(run.id, f"reports/{logged.name}/summary.json", str(tmp_path))
+    summary = json.loads(Path(local).read_text())
+    assert {"evidently.html", "evidently.json"} <= set(summary["attachments"])
+    assert summary["details"]["evidently_sample"]["seconds"] > 0
+
+
+def test_background_false_attaches_before_returning() -> None:
+    ref, cur = _frames(n=1500, shift=0.0, seed=22)
+    rep = monitor(ref, cur, background=False, log=False)
+    assert not rep.attachments.pending
+    assert set(rep.attachments.ready()) == {"evidently.html", "evidently.json"}
+    assert rep.details["evidently_sample"]["seconds"] > 0

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
@@ -325,20 +326,30 @@ def test_a_killed_writer_leaves_no_visible_object_and_gc_cleans_up(workspace, py
             """
         )
     )
-    proc = subprocess.Popen([sys.executable, str(script)], env=python_env, stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout.readline().strip() == "written"
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+
+    def killed_writer():
+        proc = subprocess.Popen([sys.executable, str(script)], env=python_env, stdout=subprocess.PIPE, text=True)
+        try:
+            assert proc.stdout.readline().strip() == "written"
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+
+    killed_writer()
     store = ObjectStore(workspace.path("snapshots"))
     assert list(store.hashes()) == [] and len(store.temp_dirs(older_than=0)) == 1
     with pytest.raises(NotFoundError):
         aieng.load("killed")
+    # gc removes a dead writer's temp folder at once, whatever the grace
+    result = snaps.gc()
+    assert result.temp_removed == 1 and store.temp_dirs(older_than=0) == [] and result.removed == []
+    # ... and so does the next write
+    killed_writer()
+    assert len(store.temp_dirs(older_than=0)) == 1
     rec = aieng.snapshot(pd.DataFrame({"x": range(1000)}), name="killed")
     assert rec.stored and aieng.load("killed")["x"].tolist() == list(range(1000))
-    result = snaps.gc(grace=0)
-    assert result.temp_removed == 1 and store.temp_dirs(older_than=0) == [] and result.removed == []
+    assert store.temp_dirs(older_than=0) == []
+    assert not list((workspace.path("snapshots", "locks", "inflight")).glob("*.lock"))
 
 
 def test_concurrent_processes_snapshotting_the_same_data(workspace, python_env, tmp_path):
@@ -537,10 +548,11 @@ def test_gc_between_the_exists_check_and_the_tag_never_leaves_a_dangling_name(wo
 
     monkeypatch.setattr(Index, "tag", gc_first)
     rec = aieng.snapshot(df, name="new", pii="allow")
-    assert removed == [old.id] and rec.id == old.id and rec.stored  # stored again after gc removed it
+    # the object is in flight (found by this snapshot, not tagged yet): gc keeps it, whatever the grace
+    assert removed == [] and rec.id == old.id and not rec.stored
     assert ObjectStore(workspace.path("snapshots")).exists(rec.id)
     assert aieng.load("new").equals(df)
-    assert audit.entries("snapshot.create")[-1]["data"]["new_object"] is True
+    assert audit.entries("snapshot.create")[-1]["data"]["name"] == "new"
 
 
 def test_gc_during_the_pii_scan_of_an_existing_object_does_not_leave_a_meta_only_object(workspace, monkeypatch):
@@ -558,26 +570,59 @@ def test_gc_during_the_pii_scan_of_an_existing_object_does_not_leave_a_meta_only
 
     monkeypatch.setattr(privacy, "scan", gc_during_scan)
     rec = aieng.snapshot(df, name="new")
-    assert removed == [old.id] and rec.id == old.id
+    assert removed == [] and rec.id == old.id  # in flight: never collected
     store = ObjectStore(workspace.path("snapshots"))
     store.verify_files(rec.id)  # data files present, not just a recreated meta.json
     assert aieng.load("new").equals(df) and rec.pii["scanned"]
 
 
-def test_an_object_removed_on_every_attempt_is_a_clear_error_not_a_dangling_name(workspace, monkeypatch):
+def test_gc_with_no_grace_never_collects_an_in_flight_write(workspace, monkeypatch):
     from aieng_nb.snapshots.index import Index
 
     real_tag = Index.tag
+    results = []
 
-    def always_gc(self, *a, **kw):
-        snaps.gc(grace=0)
+    def always_gc(self, *a, **kw):  # gc --grace 0 between the object's write and its tag
+        results.append(snaps.gc(grace=0))
         return real_tag(self, *a, **kw)
 
     monkeypatch.setattr(Index, "tag", always_gc)
-    with pytest.raises(IntegrityError, match="removed by a concurrent `aieng snapshots gc`"):
-        aieng.snapshot(pd.DataFrame({"x": [1]}), name="n")
+    rec = aieng.snapshot(pd.DataFrame({"x": [1]}), name="n")
     monkeypatch.setattr(Index, "tag", real_tag)
-    assert len(aieng.snapshots()) == 0 and audit.entries("snapshot.create") == []
+    assert [r.removed for r in results] == [[]] and results[0].kept == 1
+    assert aieng.load("n").equals(pd.DataFrame({"x": [1]})) and rec.stored
+    assert snaps.gc(grace=0).removed == []  # tagged now: referenced
+
+
+def test_concurrent_large_snapshots_survive_gc_with_no_grace(workspace, python_env, tmp_path):
+    script = tmp_path / "snap.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import sys, numpy as np, pandas as pd, aieng_nb as aieng
+            df = pd.DataFrame({"x": np.arange(400_000) + int(sys.argv[1]) * 10**7, "y": np.random.rand(400_000)})
+            print("ready", flush=True)
+            rec = aieng.snapshot(df, name=f"big{sys.argv[1]}", pii="allow")
+            print(rec.id, flush=True)
+            """
+        )
+    )
+    procs = [
+        subprocess.Popen([sys.executable, str(script), str(i)], env=python_env, stdout=subprocess.PIPE, text=True)
+        for i in range(3)
+    ]
+    for p in procs:
+        assert p.stdout.readline().strip() == "ready"
+    collected = []
+    while any(p.poll() is None for p in procs):
+        collected += snaps.gc(grace=0).removed
+        time.sleep(0.02)
+    outs = [p.communicate()[0].split() for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs
+    assert collected == []
+    for i in range(3):
+        assert len(aieng.load(f"big{i}")) == 400_000
+    assert audit.verify().ok
 
 
 def test_a_lineage_failure_keeps_the_snapshot_and_its_audit_entry(workspace, monkeypatch, caplog):

@@ -20,6 +20,8 @@ __all__ = [
     "JobRecord",
     "JobStatus",
     "run_job",
+    "submit_job",
+    "wait_job",
     "run_example_job",
     "jobs",
     "get_job",
@@ -36,6 +38,24 @@ def run_job(*args: Any, **kwargs: Any) -> JobRecord:
 
 
 run_job.__doc__ = "Run a notebook as a tracked job; see aieng_nb.jobs.runner.run_job."
+
+
+def submit_job(*args: Any, **kwargs: Any) -> JobRecord:
+    from .submit import submit_job as _submit_job
+
+    return _submit_job(*args, **kwargs)
+
+
+submit_job.__doc__ = "Start a notebook job in the background; see aieng_nb.jobs.submit.submit_job."
+
+
+def wait_job(*args: Any, **kwargs: Any) -> JobRecord:
+    from .submit import wait_job as _wait_job
+
+    return _wait_job(*args, **kwargs)
+
+
+wait_job.__doc__ = "Block until a job ends; see aieng_nb.jobs.submit.wait_job."
 
 
 def jobs(status: str | None = None, *, limit: int | None = None) -> list[JobRecord]:

@@ -84,9 +84,11 @@ def _replace_without_fsync(path: Path, data: bytes) -> None:
 
 
 _registered = False
-FLUSH_TIMEOUT_S = 30.0
+FLUSH_TIMEOUT_S = 600.0  # the flush also waits for reports' background files (Evidently's: tens of seconds)
 FLUSH_CODE = (
     "import sys as _aieng_sys\n"
+    "if 'aieng_nb.report_tasks' in _aieng_sys.modules:\n"
+    "    _aieng_sys.modules['aieng_nb.report_tasks'].wait_all()\n"
     "if 'aieng_nb.tracking' in _aieng_sys.modules:\n"
     "    _aieng_sys.modules['aieng_nb.tracking'].flush()\n"
     "del _aieng_sys\n"

@@ -18,6 +18,7 @@ from .. import audit, privacy
 from ..exceptions import IntegrityError, ValidationError
 from ..workspace import Workspace
 from . import codec, lineage
+from .bindings import check_binding
 from .catalog import make_record, resolve
 from .hashing import (
     HashResult,
@@ -108,27 +109,30 @@ def snapshot(
     # Store (or find) the object, then tag it. A concurrent ``gc`` may delete an unreferenced object
     # between the two; ``index.tag`` re-checks under the index lock (the lock gc holds while deleting)
     # and raises ObjectGone, and the object is simply stored again.
-    for attempt in range(_STORE_ATTEMPTS):
-        try:
-            digest, meta, stored = _store(data, kind, hashed, name, policy, scan_mode, ws, store, index)
-            extra = {"contract": pending.info()} if pending is not None else None
-            version, new_version = index.tag(name, digest, run_id=run_id, extra=extra)
-            break
-        except ObjectGone:
-            log.info("snapshot %s: object removed by a concurrent gc, storing it again", name)
-            if attempt == _STORE_ATTEMPTS - 1:
-                raise IntegrityError(
-                    f"snapshot {name}: the object was removed by a concurrent `aieng snapshots gc` "
-                    f"{_STORE_ATTEMPTS} times while it was being stored; run the snapshot again when gc is done"
-                ) from None
+    with store.in_flight(hashed.digest):  # gc keeps the object from its write until the tag
+        for attempt in range(_STORE_ATTEMPTS):
+            try:
+                digest, meta, stored = _store(data, kind, hashed, name, policy, scan_mode, ws, store, index)
+                extra = {"contract": pending.info()} if pending is not None else None
+                version, new_version = index.tag(name, digest, run_id=run_id, extra=extra)
+                break
+            except ObjectGone:
+                log.info("snapshot %s: object removed by a concurrent gc, storing it again", name)
+                if attempt == _STORE_ATTEMPTS - 1:
+                    raise IntegrityError(
+                        f"snapshot {name}: the object was removed by a concurrent `aieng snapshots gc` "
+                        f"{_STORE_ATTEMPTS} times while it was being stored; run the snapshot again when gc is done"
+                    ) from None
     meta["_version"] = version
     pii_info = meta.get("pii") or {}
     if pii_info.get("findings") and policy == "warn" and not pii_info.get("redacted"):
         log.warning("snapshot %s@%s: PII found (policy warn, stored as is): %s", name, version, _summary(pii_info))
     # the audit entry follows the tag at once: a version never exists without its entry
     if stored or new_version:
-        audit.append(
-            "snapshot.create",
+        _record_creation(
+            ws,
+            index,
+            new_version,
             {
                 "hash": digest,
                 "name": name,
@@ -141,7 +145,6 @@ def snapshot(
                 "pii_findings": pii_info.get("findings", []),
                 "run_id": run_id,
             },
-            workspace=ws,
         )
     if pending is not None:
         after_store(pending, version, digest, ws)
@@ -166,6 +169,18 @@ def snapshot(
 
 
 _STORE_ATTEMPTS = 3
+
+
+def _record_creation(ws: Workspace, index: Any, new_version: bool, data: dict[str, Any]) -> None:
+    """The audit entry that binds ``name@version`` to its hash (checked on every load by name). When it
+    cannot be written (a full disk), the new version is withdrawn (a tombstone, so the number is not
+    reused) instead of being left without its binding."""
+    try:
+        audit.append("snapshot.create", data, workspace=ws)
+    except BaseException:
+        if new_version:
+            index.delete(data["name"], data["version"])
+        raise
 
 
 def _store(
@@ -310,6 +325,11 @@ def _write_object(
 # --- references, load, listing -----------------------------------------------------------------------
 
 
+def _is_hash_ref(ref: str, digest: str) -> bool:
+    """A hash prefix names content, not a binding: nothing in the index to check."""
+    return bool(re.fullmatch(r"[0-9a-f]{6,32}", ref)) and digest.startswith(ref)
+
+
 def load(ref: str, *, verify: bool = True, workspace: Workspace | None = None) -> Any:
     """The stored object: a DataFrame/Series/ndarray/tensor equal to the original, or a Path to the
     stored copy of a file or folder (read it, do not modify it).
@@ -321,7 +341,9 @@ def load(ref: str, *, verify: bool = True, workspace: Workspace | None = None) -
     >>> df = load("3f2a9c1b")       # a hash prefix  # doctest: +SKIP
     """
     digest, name, version = resolve(ref, workspace=workspace)
-    _, store, index = open_stores(workspace)
+    ws, store, index = open_stores(workspace)
+    if name is not None and version is not None and not _is_hash_ref(ref, digest):
+        check_binding(ws, name, version, digest)  # an edited index.json must not swap the data
     meta = store.meta(digest)
     if verify:
         store.verify_files(digest, meta)

@@ -10,9 +10,10 @@ import re
 from typing import Any
 
 from .. import audit
-from ..exceptions import NotFoundError, ValidationError
+from ..exceptions import IntegrityError, NotFoundError, ValidationError
 from ..workspace import Workspace
 from .index import REF_RE, Index, open_stores
+from .objects import check_digest
 from .records import SnapshotList, SnapshotRecord, shape_text
 
 
@@ -76,7 +77,7 @@ def resolve(ref: str, *, workspace: Workspace | None = None) -> tuple[str, str |
                     f"snapshot {m.group('name')!r} has no version {v} (versions: {', '.join(str(e['version']) for e in versions)})"
                 )
             entry = match[0]
-        return entry["hash"], m.group("name"), entry["version"]
+        return check_digest(entry["hash"]), m.group("name"), entry["version"]
     if re.fullmatch(r"[0-9a-f]{6,32}", ref):
         hits = [h for h in store.hashes() if h.startswith(ref)]
         if len(hits) == 1:
@@ -124,7 +125,7 @@ def list_snapshots(name: str | None = None, *, workspace: Workspace | None = Non
         for e in live[nm]:
             try:
                 meta = store.meta(e["hash"])
-            except NotFoundError:
+            except (NotFoundError, IntegrityError):  # gone, or not even a hash (a damaged index)
                 meta = {"kind": "missing", "shape": [], "bytes": 0}
             rows.append(
                 {

@@ -1,7 +1,8 @@
 """Garbage collection: remove objects that no name version and no run references.
 
-Objects younger than ``grace`` seconds are kept (a concurrent snapshot may have written its
-object and not yet tagged it), and so are leftovers of interrupted writes younger than that.
+Objects and temp folders of writes in flight (see :mod:`.objects`) are never collected, whatever
+the grace; other unreferenced objects younger than ``grace`` seconds are kept too. The temp
+folders of writers that died are removed at once.
 """
 
 from __future__ import annotations
@@ -53,8 +54,11 @@ def gc(*, dry_run: bool = False, grace: float = 600.0, workspace: Workspace | No
     with store.lock("index"):
         refs = index.referenced()
         now = time.time()
-        for digest in list(store.hashes()):
-            if digest in refs:
+        candidates = list(store.hashes())
+        # read after listing: a write that made an object we listed had marked it in flight before
+        live_tokens, in_flight = store.live_writes()
+        for digest in candidates:
+            if digest in refs or digest in in_flight:  # in-flight writes are never collected
                 result.kept += 1
                 continue
             meta = store.meta(digest)
@@ -66,17 +70,19 @@ def gc(*, dry_run: bool = False, grace: float = 600.0, workspace: Workspace | No
                 result.freed_bytes += int(meta.get("bytes") or 0)
             else:
                 result.freed_bytes += store.remove(digest)
-        temps = store.temp_dirs(older_than=grace)
+        temps = store.stale_temps(grace, live_tokens)
         result.temp_removed = len(temps)
         if not dry_run:
             for tmp in temps:
                 shutil.rmtree(tmp, ignore_errors=True)
-            # file bytes no object links to any more (only after the objects above are gone)
-            for blob in store.unused_blobs(older_than=grace):
-                size = blob.stat().st_size
-                blob.unlink(missing_ok=True)
-                result.blobs_removed += 1
-                result.freed_bytes += size
+            # file bytes no object links to any more (only after the objects above are gone); while a
+            # write is in flight its blobs may not be linked yet, so they wait for the next gc
+            if not live_tokens:
+                for blob in store.unused_blobs(older_than=grace):
+                    size = blob.stat().st_size
+                    blob.unlink(missing_ok=True)
+                    result.blobs_removed += 1
+                    result.freed_bytes += size
     if not dry_run and (result.removed or result.temp_removed or result.blobs_removed):
         audit.append(
             "snapshot.gc",

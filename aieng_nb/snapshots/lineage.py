@@ -33,18 +33,58 @@ def record_use(index: Index, meta: dict[str, Any], name: str | None, run: Any) -
         return run_id
     from .. import tracking
 
-    cols = [{"name": c["name"], "type": c["dtype"]} for c in meta.get("schema", [])]
-    ref = f"{name}@{meta.get('_version')}" if name else meta["id"]
+    cols = mlflow_colspec(meta)
     tracking.log_dataset_input(
         name=name or meta["id"][:12],
         digest=meta["id"],
-        source=f"aieng-snapshot://{ref}",
+        # MLflow's "local" source (a type mlflow.data.get_source resolves): the stored object's folder
+        source=index.store.dir(meta["id"]).as_uri(),
         schema={"mlflow_colspec": cols} if cols else None,
         profile=lineage_profile(meta),
         run_id=run_id,
     )
     index.add_use(meta["id"], run_id)
     return run_id
+
+
+# pandas/NumPy dtype names -> MLflow's column types (mlflow.types.DataType), as MLflow infers them
+_MLFLOW_TYPES = {
+    "bool": "boolean",
+    "boolean": "boolean",
+    "int8": "integer",
+    "int16": "integer",
+    "int32": "integer",
+    "uint8": "integer",
+    "uint16": "integer",
+    "int64": "long",
+    "uint32": "long",
+    "uint64": "long",
+    "float16": "float",
+    "float32": "float",
+    "float64": "double",
+}
+
+
+def mlflow_type(dtype: str) -> str:
+    """MLflow's column type for a pandas dtype name (``int64`` -> ``long``); text-like and unknown
+    dtypes are ``string``.
+
+    >>> mlflow_type("int64"), mlflow_type("Float32"), mlflow_type("datetime64[ns, UTC]"), mlflow_type("category")
+    ('long', 'float', 'datetime', 'string')
+    """
+    name = str(dtype).lower()
+    if name.startswith("datetime64"):
+        return "datetime"
+    return _MLFLOW_TYPES.get(name, "string")
+
+
+def mlflow_colspec(meta: dict[str, Any]) -> list[dict[str, Any]]:
+    """The object's columns as MLflow's ``Schema.to_dict()`` writes them (``required`` when no nulls)."""
+    nulls = {c["name"]: c.get("null_share") for c in (meta.get("profile") or {}).get("columns") or []}
+    return [
+        {"type": mlflow_type(c["dtype"]), "name": c["name"], "required": not nulls.get(c["name"])}
+        for c in meta.get("schema", [])
+    ]
 
 
 def lineage_profile(meta: dict[str, Any]) -> dict[str, Any]:

@@ -4,12 +4,20 @@ An object folder is built under a hidden temporary name and renamed into place i
 so a crash or a full disk never leaves a visible half object. A per-hash file lock makes
 concurrent writers of the same content wait for the first one instead of writing it twice.
 Every data file's xxh3 checksum is kept in ``meta.json`` and checked on read.
+
+A write in progress holds an *in-flight* lock (``locks/inflight/<token>.lock``, an exclusive
+``flock`` listing the hashes it writes). ``gc`` never collects those hashes or the write's temp
+folder, whatever its grace period; the temp folder of a writer that died (its lock is free) is
+removed by the next write or gc. Every hash read from disk is checked to be a hash before it
+becomes a path.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import re
 import shutil
 import time
 import uuid
@@ -24,6 +32,23 @@ from ..fsutil import atomic_write_json, fsync_dir
 from .hashing import file_digest
 
 TMP_PREFIX = ".tmp-"
+DIGEST_RE = re.compile(r"[0-9a-f]{32}")  # xxh3_128, hex
+# a temp folder of an in-flight write: .tmp-<pid>-<12 hex token>-<digest>
+_TEMP_RE = re.compile(r"\.tmp-(?P<token>\d+-[0-9a-f]{12})-[0-9a-f]{32}")
+
+
+def check_digest(digest: object) -> str:
+    """``digest`` if it is a snapshot hash (32 lowercase hex digits), else IntegrityError: a value read
+    from disk never becomes a path unchecked (``../../x`` in a damaged or edited index).
+
+    >>> check_digest("0" * 32) == "0" * 32
+    True
+    """
+    if not isinstance(digest, str) or not DIGEST_RE.fullmatch(digest):
+        raise IntegrityError(
+            f"{str(digest)[:80]!r} is not a snapshot hash (the index or a record was damaged or edited)"
+        )
+    return digest
 
 
 class ObjectGone(NotFoundError):
@@ -46,6 +71,7 @@ class ObjectStore:
         self.locks = root / "locks"
 
     def dir(self, digest: str) -> Path:
+        check_digest(digest)
         return self.objects / digest[:2] / digest
 
     def exists(self, digest: str) -> bool:
@@ -73,6 +99,84 @@ class ObjectStore:
                 raise ObjectGone(f"no snapshot object {digest}")
             atomic_write_json(self.dir(digest) / "meta.json", meta)
 
+    # --- writes in progress ----------------------------------------------------------------------
+
+    @contextmanager
+    def in_flight(self, *digests: str) -> Iterator[str]:
+        """Mark a write of ``digests`` in progress (yields its token): gc never collects them meanwhile.
+
+        The lock file is locked before it becomes visible (made under a temp name, then renamed),
+        so gc never sees an in-flight file it could take for a dead writer's.
+        """
+        for digest in digests:
+            check_digest(digest)
+        folder = self.locks / "inflight"
+        folder.mkdir(parents=True, exist_ok=True)
+        token = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
+        tmp, final = folder / f".{token}.new", folder / f"{token}.lock"
+        fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            os.write(fd, "\n".join(digests).encode())
+            os.rename(tmp, final)
+            try:
+                yield token
+            finally:
+                final.unlink(missing_ok=True)
+        finally:
+            os.close(fd)
+            tmp.unlink(missing_ok=True)
+
+    def live_writes(self) -> tuple[set[str], set[str]]:
+        """``(tokens, digests)`` of writes in progress in any process; locks of dead writers are removed."""
+        tokens: set[str] = set()
+        digests: set[str] = set()
+        folder = self.locks / "inflight"
+        if not folder.is_dir():
+            return tokens, digests
+        for path in folder.glob("*.lock"):
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except FileNotFoundError:  # finished meanwhile
+                continue
+            try:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:  # held: the writer is alive
+                    tokens.add(path.stem)
+                    digests.update(d for d in path.read_text().split() if DIGEST_RE.fullmatch(d))
+                else:  # free: the writer finished or died
+                    path.unlink(missing_ok=True)
+            finally:
+                os.close(fd)
+        return tokens, digests
+
+    def stale_temps(self, grace: float, live_tokens: set[str] | None = None) -> list[Path]:
+        """Temp folders no live write owns: those of dead writers at once, others (an older layout,
+        trash of an interrupted removal) once older than ``grace`` seconds."""
+        if not self.objects.is_dir():
+            return []
+        tokens = self.live_writes()[0] if live_tokens is None else live_tokens
+        now = time.time()
+        out = []
+        for path in self.objects.iterdir():
+            if not path.name.startswith(TMP_PREFIX):
+                continue
+            m = _TEMP_RE.fullmatch(path.name)
+            if m:
+                if m.group("token") not in tokens:
+                    out.append(path)
+            elif path.name.startswith(f"{TMP_PREFIX}rm-") or now - path.stat().st_mtime >= grace:
+                out.append(path)
+        return out
+
+    def clean_stale_temps(self) -> int:
+        """Remove what interrupted writes left behind (called by the next write and by gc)."""
+        stale = [p for p in self.stale_temps(grace=3600.0) if _TEMP_RE.fullmatch(p.name)]
+        for path in stale:
+            shutil.rmtree(path, ignore_errors=True)
+        return len(stale)
+
     def put(self, digest: str, write: Callable[[Path], dict[str, Any]]) -> bool:
         """Create object ``digest`` if absent: ``write(tmpdir)`` fills a temp folder and returns its meta.
 
@@ -80,11 +184,12 @@ class ObjectStore:
         """
         if self.exists(digest):
             return False
-        with self.lock(f"object-{digest}"):
+        with self.lock(f"object-{digest}"), self.in_flight(digest) as token:
             if self.exists(digest):
                 return False
             self.objects.mkdir(parents=True, exist_ok=True)
-            tmp = self.objects / f"{TMP_PREFIX}{digest}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+            self.clean_stale_temps()
+            tmp = self.objects / f"{TMP_PREFIX}{token}-{digest}"
             tmp.mkdir()
             try:
                 meta = write(tmp)
@@ -133,7 +238,7 @@ class ObjectStore:
             if prefix.name.startswith(".") or not prefix.is_dir():
                 continue
             for obj in sorted(prefix.iterdir()):
-                if (obj / "meta.json").is_file():
+                if DIGEST_RE.fullmatch(obj.name) and obj.name[:2] == prefix.name and (obj / "meta.json").is_file():
                     yield obj.name
 
     def temp_dirs(self, older_than: float = 3600.0) -> list[Path]:

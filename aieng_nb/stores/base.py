@@ -7,6 +7,7 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
+from ..exceptions import ValidationError
 from ..models import RunRecord
 
 # (key, value, timestamp_ms, step, is_nan): one metric point, as MLflow's tables hold it
@@ -14,6 +15,18 @@ MetricRow = tuple[str, float, int, int, bool]
 
 _ADJECTIVES = "amber bold brave bright calm clever crisp eager fair gentle keen lucid merry noble quick quiet rapid sharp steady swift".split()
 _NOUNS = "falcon otter lynx heron maple cedar comet delta ember fjord harbor island lagoon meadow orbit pine river summit tide willow".split()
+
+
+class PointsRejected(ValidationError):
+    """The store refused some metric points as invalid; every other point of the batch was stored.
+
+    ``rejected`` is a list of ``(row, reason)``.
+    """
+
+    def __init__(self, rejected: list[tuple[MetricRow, str]]) -> None:
+        self.rejected = rejected
+        keys = sorted({row[0] for row, _ in rejected})
+        super().__init__(f"{len(rejected)} metric point(s) refused by the store: {', '.join(map(repr, keys[:10]))}")
 
 
 def random_run_name() -> str:
@@ -81,8 +94,6 @@ class TrackingStore(abc.ABC):
 
 def encode_params(params: dict[str, Any]) -> dict[str, str]:
     """MLflow stores params as strings of at most 6000 characters."""
-    from ..exceptions import ValidationError
-
     out = {}
     for key, value in params.items():
         text = (

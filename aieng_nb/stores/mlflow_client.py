@@ -9,7 +9,7 @@ from typing import Any
 
 from ..exceptions import NotFoundError, ValidationError
 from ..models import RunRecord
-from .base import MetricRow, TrackingStore
+from .base import MetricRow, PointsRejected, TrackingStore
 
 # MLflow's log_batch limits per request
 _MAX_METRICS, _MAX_PARAMS_TAGS = 1000, 100
@@ -71,8 +71,29 @@ class MlflowClientStore(TrackingStore):
             self.client.log_batch(run_id, params=param_objs[i : i + _MAX_PARAMS_TAGS], synchronous=True)
         for i in range(0, len(tag_objs), _MAX_PARAMS_TAGS):
             self.client.log_batch(run_id, tags=tag_objs[i : i + _MAX_PARAMS_TAGS], synchronous=True)
+        rejected: list[tuple[MetricRow, str]] = []
         for i in range(0, len(metric_objs), _MAX_METRICS):
-            self.client.log_batch(run_id, metrics=metric_objs[i : i + _MAX_METRICS], synchronous=True)
+            rejected += self._log_metrics(
+                run_id, metric_objs[i : i + _MAX_METRICS], list(metrics[i : i + _MAX_METRICS])
+            )
+        if rejected:
+            raise PointsRejected(rejected)
+
+    def _log_metrics(self, run_id: str, objs: list[Any], rows: list[MetricRow]) -> list[tuple[MetricRow, str]]:
+        """Send one request; when the server refuses it as invalid, split it in halves until only the
+        refused points are left out. Returns the refused points with the server's reason."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            self.client.log_batch(run_id, metrics=objs, synchronous=True)
+            return []
+        except MlflowException as exc:
+            if exc.error_code != "INVALID_PARAMETER_VALUE":
+                raise  # not about the points (a server down, a deleted run): the caller keeps them
+            if len(objs) == 1:
+                return [(rows[0], str(exc.message))]
+        mid = len(objs) // 2
+        return self._log_metrics(run_id, objs[:mid], rows[:mid]) + self._log_metrics(run_id, objs[mid:], rows[mid:])
 
     def set_status(self, run_id: str, status: str, end_time: int | None) -> None:
         self.client.set_terminated(run_id, status=status, end_time=end_time)
@@ -81,7 +102,9 @@ class MlflowClientStore(TrackingStore):
         import os
 
         if os.path.isdir(local_path):
-            self.client.log_artifacts(run_id, local_path, artifact_path)
+            # MLflow uploads a folder's contents; keep the folder's name, as the local store does
+            name = os.path.basename(os.path.normpath(local_path))
+            self.client.log_artifacts(run_id, local_path, f"{artifact_path}/{name}" if artifact_path else name)
         else:
             self.client.log_artifact(run_id, local_path, artifact_path)
 
@@ -127,11 +150,12 @@ class MlflowClientStore(TrackingStore):
     ) -> None:
         from mlflow.entities import Dataset, DatasetInput, InputTag
 
+        source_type, source_json = dataset_source(source)
         dataset = Dataset(
             name=name,
             digest=digest[:36],
-            source_type="aieng",
-            source=json.dumps({"uri": source}),
+            source_type=source_type,
+            source=source_json,
             schema=json.dumps(schema) if schema else None,
             profile=json.dumps(profile, default=str)[:16000] if profile else None,
         )
@@ -147,6 +171,18 @@ class MlflowClientStore(TrackingStore):
 
     def download_artifact(self, run_id: str, path: str, dst: str) -> str:
         return str(self.client.download_artifacts(run_id, path, dst))
+
+
+def dataset_source(source: str) -> tuple[str, str]:
+    """``(source_type, source JSON)`` of a dataset location in a form ``mlflow.data.get_source`` resolves:
+    ``http(s)://`` URLs as MLflow's ``http`` source, anything else (a path or ``file:`` URI) as ``local``.
+
+    >>> dataset_source("/data/train.parquet")
+    ('local', '{"uri": "/data/train.parquet"}')
+    """
+    if source.startswith(("http://", "https://")):
+        return "http", json.dumps({"url": source})
+    return "local", json.dumps({"uri": source})
 
 
 def _record(run: Any, experiment_name: str) -> RunRecord:

@@ -14,6 +14,7 @@ import os
 import re
 import sqlite3
 import tempfile
+import time
 from pathlib import Path
 
 SCHEMA_FILE = Path(__file__).with_name("mlflow_schema.sql")
@@ -88,7 +89,13 @@ def create_from_shipped_schema(db_path: Path, artifact_root: str) -> bool:
         conn = sqlite3.connect(tmp)
         conn.executescript(text)
         # the Default experiment's artifacts go into this workspace, as MLflow would place them
-        conn.execute("UPDATE experiments SET artifact_location = ? WHERE experiment_id = 0", (f"{artifact_root}/0",))
+        # ... and it was created now: the shipped dump holds the time the schema was generated
+        now = int(time.time() * 1000)
+        conn.execute(
+            "UPDATE experiments SET artifact_location = ?, creation_time = ?, last_update_time = ?"
+            " WHERE experiment_id = 0",
+            (f"{artifact_root}/0", now, now),
+        )
         conn.commit()
         conn.execute("PRAGMA journal_mode=WAL")
         conn.close()

@@ -98,3 +98,22 @@ def test_a_lease_that_cannot_be_recovered_does_not_block_new_runs(workspace):
             pass
     assert aieng.get_run(run.id).status == "FINISHED"
     assert (workspace.buffers / "quarantine" / "deadbeef.lease").exists()
+
+
+def test_sigkill_at_full_rate_on_a_loaded_machine_loses_nothing_older_than_a_second(python_env):
+    """The benchmark's trials, repeated: several CPU burners beside a tight aieng.log loop, SIGKILL."""
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_sigkill.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--trials", "3", "--burners", "4", "--json"],
+        capture_output=True,
+        text=True,
+        env=python_env,
+        timeout=280,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert summary["points_logged_over_1s_before_kill"] > 0
+    assert summary["points_lost"] == 0, summary["results"]
+    assert all(r["status"] == "KILLED" for r in summary["results"])

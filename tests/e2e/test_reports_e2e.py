@@ -162,3 +162,33 @@ def test_a_report_the_notebook_attaches_itself_marks_the_job(tmp_path):
     assert run_job(str(nb), {"shift": 0.0}).checks_failed is False
     drifted = run_job(str(nb), {"shift": 2.0})
     assert drifted.status == JobStatus.COMPLETED and drifted.checks_failed is True
+    # Evidently's attachment is computed in the kernel's background: the job waited for it
+    from aieng_nb import tracking
+    from aieng_nb.reports import list_reports
+
+    (entry,) = list_reports(drifted.run_id)
+    files = {Path(f).name for f in tracking._store().list_artifacts(drifted.run_id, entry.path)}
+    assert {"report.html", "summary.json", "evidently.html", "evidently.json"} <= files
+
+
+def test_demo_notebooks_fairness_check_uses_intervals_so_noise_does_not_fail_it(tmp_path):
+    """notebooks/03-train-job.ipynb compares two clinic groups of ~70 rows: its rules carry 'at 95%'."""
+    from aieng_nb import tracking
+    from aieng_nb.jobs.records import JobStatus
+    from aieng_nb.jobs.runner import run_job
+    from aieng_nb.reports import list_reports
+
+    job = run_job(str(ROOT / "notebooks" / "03-train-job.ipynb"), {})
+    assert job.status == JobStatus.COMPLETED
+    entries = {e.kind: e for e in list_reports(job.run_id)}
+    fair = entries["fairness"]
+    assert fair.passed and fair.failed == []
+    summary = tracking._store().download_artifact(job.run_id, f"{fair.path}/summary.json", str(tmp_path))
+    data = json.loads(Path(summary).read_text())
+    rules = [c["rule"] for c in data["checks"]]
+    assert rules == ["demographic_parity_difference > 0.1 at 95%", "equalized_odds_difference > 0.1 at 95%"]
+    assert all(c["interval"][0] <= 0.1 for c in data["checks"])  # the intervals reach below the threshold
+    record = tracking.get_run(job.run_id)
+    assert record.metrics["fairness.equalized_odds_difference_ci_low"] <= 0.1
+    files = {Path(f).name for f in tracking._store().list_artifacts(job.run_id, entries["monitor"].path)}
+    assert {"evidently.html", "evidently.json"} <= files

@@ -1,0 +1,28 @@
+"""The Jupyter server extension behind the aieng sidebar panel: a REST API under ``/aieng/api``.
+
+Enabled by ``pip install aieng_nb`` (a ``jupyter_server_config.d`` file). The route table is in
+:mod:`.routes`, the JSON shapes in :mod:`.models`, the handlers in :mod:`.handlers`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def handler_routes(base_url: str = "/") -> list[tuple[str, Any]]:
+    """(pattern, handler class) for every route of :data:`.routes.ROUTES`."""
+    from jupyter_server.utils import url_path_join
+
+    from . import handlers
+    from .routes import ROUTES
+
+    return [(url_path_join(base_url, r.pattern()), getattr(handlers, r.handler)) for r in ROUTES]
+
+
+def load_jupyter_server_extension(server_app: Any) -> None:
+    web_app = server_app.web_app
+    web_app.add_handlers(".*$", handler_routes(web_app.settings["base_url"]))
+    server_app.log.info("aieng_nb: REST API for the sidebar panel at %saieng/api", web_app.settings["base_url"])
+
+
+_load_jupyter_server_extension = load_jupyter_server_extension

@@ -1,0 +1,57 @@
+"""A cheap change token for the workspace: what the panel's long poll waits on.
+
+The token is built from ``stat`` of a few files (the SQLite store and its WAL, the audit log,
+the snapshot index, the schedules folder, the active jobs' folders), so an idle panel costs the
+server a few ``stat`` calls every quarter second while a request waits, and nothing otherwise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import time
+
+from ..workspace import Workspace
+
+POLL_S = 0.25
+
+
+def _stat(path: str) -> tuple[int, int]:
+    try:
+        st = os.stat(path)
+        return st.st_mtime_ns, st.st_size
+    except OSError:
+        return 0, 0
+
+
+def token(ws: Workspace) -> str:
+    paths = [
+        str(ws.mlflow_db),
+        f"{ws.mlflow_db}-wal",
+        str(ws.audit_log),
+        str(ws.path("snapshots", "index.json")),
+        str(ws.path("schedules")),
+        str(ws.path("jobs")),
+    ]
+    active = ws.path("jobs", ".active")
+    paths.append(str(active))
+    try:
+        paths += [str(ws.path("jobs", name)) for name in sorted(os.listdir(active))]
+        paths += [str(ws.path("jobs", name, "job.json")) for name in sorted(os.listdir(active))]
+    except OSError:
+        pass
+    digest = hashlib.blake2b(repr([_stat(p) for p in paths]).encode(), digest_size=12)
+    return digest.hexdigest()
+
+
+async def wait_for_change(ws: Workspace, since: str | None, timeout: float) -> tuple[str, bool]:
+    """(token, changed): returns as soon as the token differs from ``since``, else after ``timeout``."""
+    end = time.monotonic() + timeout
+    while True:
+        now = token(ws)
+        if since is None or now != since:
+            return now, since is not None
+        if time.monotonic() >= end:
+            return now, False
+        await asyncio.sleep(POLL_S)

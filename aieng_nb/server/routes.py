@@ -1,0 +1,228 @@
+"""The route table of the panel's REST API: paths, verbs, parameters and response shapes.
+
+The server extension builds its tornado routes from this table and the OpenAPI file is generated
+from it (``python -m aieng_nb.server.openapi``), so the two cannot disagree.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+PREFIX = "/aieng/api"
+PAGE = (("offset", "integer", "skip this many records"), ("limit", "integer", "page size, 1 to 1000"))
+
+
+@dataclass(frozen=True)
+class Op:
+    method: str
+    summary: str
+    response: str  # a schema name from models.SHAPES (or <Item>Page), or "html"
+    query: tuple[tuple[str, str, str], ...] = ()  # (name, JSON type, description)
+    body: str | None = None
+    status: int = 200
+    errors: tuple[int, ...] = (400, 404)
+
+
+@dataclass(frozen=True)
+class Route:
+    path: str  # OpenAPI template below PREFIX, e.g. "/runs/{run_id}"
+    handler: str  # class name in aieng_nb.server.handlers
+    ops: tuple[Op, ...]
+
+    def pattern(self) -> str:
+        """The tornado pattern (below the server's base URL)."""
+        parts = re.split(r"(\{[a-z_]+\})", self.path)
+        out = "".join(f"(?P<{p[1:-1]}>[^/]+)" if p.startswith("{") else re.escape(p) for p in parts)
+        return PREFIX.lstrip("/") + out
+
+
+ROUTES: tuple[Route, ...] = (
+    Route("/info", "InfoHandler", (Op("get", "Version and workspace of this server", "Info", errors=()),)),
+    Route(
+        "/changes",
+        "ChangesHandler",
+        (
+            Op(
+                "get",
+                "Long poll: answers when the workspace changes (or after `timeout` seconds)",
+                "Changes",
+                (("since", "string", "token of the last answer"), ("timeout", "number", "seconds to wait, 0 to 30")),
+            ),
+        ),
+    ),
+    Route(
+        "/experiments",
+        "ExperimentsHandler",
+        (Op("get", "Experiments with their run counts", "ExperimentPage", (("q", "string", "text filter"), *PAGE)),),
+    ),
+    Route(
+        "/runs",
+        "RunsHandler",
+        (
+            Op(
+                "get",
+                "Runs, newest first",
+                "RunPage",
+                (
+                    ("experiment", "string", "experiment name"),
+                    ("status", "string", "RUNNING, FINISHED, FAILED, KILLED, SCHEDULED"),
+                    ("q", "string", "matches the name, an id prefix or the experiment; key=value matches a param"),
+                    *PAGE,
+                ),
+            ),
+        ),
+    ),
+    Route("/runs/{run_id}", "RunHandler", (Op("get", "One run (an id prefix is enough)", "Run"),)),
+    Route(
+        "/runs/{run_id}/metric-history",
+        "MetricHistoryHandler",
+        (Op("get", "Every point of one metric of a run", "MetricHistory", (("key", "string", "metric name"),)),),
+    ),
+    Route(
+        "/metric-histories",
+        "MetricHistoriesHandler",
+        (
+            Op(
+                "get",
+                "One metric of several runs, down-sampled (sparklines, overlaid curves)",
+                "MetricHistories",
+                (
+                    ("run_ids", "string", "comma-separated run ids, at most 200"),
+                    ("key", "string", "metric name"),
+                    ("max_points", "integer", "points per run, 2 to 10000"),
+                ),
+            ),
+        ),
+    ),
+    Route(
+        "/runs/{run_id}/reports/{name}.html",
+        "ReportHTMLHandler",
+        (Op("get", "A stored report's HTML (sandboxed)", "html"),),
+    ),
+    Route(
+        "/compare",
+        "CompareHandler",
+        (
+            Op(
+                "get",
+                "Params and final metrics of runs side by side",
+                "Comparison",
+                (("run_ids", "string", "comma-separated run ids"),),
+            ),
+        ),
+    ),
+    Route(
+        "/snapshots",
+        "SnapshotsHandler",
+        (
+            Op(
+                "get",
+                "Named snapshot versions, newest first",
+                "SnapshotRowPage",
+                (("name", "string", "one snapshot name"), ("q", "string", "text filter"), *PAGE),
+            ),
+        ),
+    ),
+    Route("/snapshots/{digest}", "SnapshotHandler", (Op("get", "One snapshot by content hash", "Snapshot"),)),
+    Route(
+        "/snapshots/{digest}/profile.html",
+        "SnapshotProfileHandler",
+        (Op("get", "A snapshot's profile as HTML (sandboxed)", "html"),),
+    ),
+    Route(
+        "/jobs",
+        "JobsHandler",
+        (
+            Op(
+                "get",
+                "Jobs, newest first",
+                "JobPage",
+                (
+                    ("status", "string", "CREATED, QUEUED, RUNNING, COMPLETED, FAILED, TIMED_OUT, STOPPED"),
+                    ("q", "string", "text filter"),
+                    *PAGE,
+                ),
+            ),
+            Op("post", "Run a notebook as a job in the background (submit_job)", "Job", body="SubmitJob", status=201),
+        ),
+    ),
+    Route("/jobs/{job_id}", "JobHandler", (Op("get", "One job", "Job"),)),
+    Route(
+        "/jobs/{job_id}/stop",
+        "JobStopHandler",
+        (Op("post", "Stop a queued or running job", "Job", errors=(400, 404, 409)),),
+    ),
+    Route(
+        "/jobs/{job_id}/rerun",
+        "JobRerunHandler",
+        (Op("post", "Run a job's notebook again, with edited parameters", "Job", body="RerunJob", status=201),),
+    ),
+    Route(
+        "/jobs/{job_id}/output.html",
+        "JobOutputHandler",
+        (Op("get", "The executed notebook as HTML (sandboxed)", "html"),),
+    ),
+    Route(
+        "/notebook-parameters",
+        "NotebookParametersHandler",
+        (
+            Op(
+                "get",
+                "The parameters cell of a notebook under the Jupyter root",
+                "NotebookParameters",
+                (("path", "string", "notebook path relative to the root"),),
+            ),
+        ),
+    ),
+    Route(
+        "/schedules",
+        "SchedulesHandler",
+        (Op("get", "Schedules with their next fire time", "SchedulePage", (("q", "string", "text filter"), *PAGE)),),
+    ),
+    Route(
+        "/schedules/{name}/pause",
+        "SchedulePauseHandler",
+        (Op("post", "Pause a schedule", "Schedule", errors=(400, 404, 409)),),
+    ),
+    Route(
+        "/schedules/{name}/resume",
+        "ScheduleResumeHandler",
+        (Op("post", "Resume a paused schedule", "Schedule", errors=(400, 404, 409)),),
+    ),
+    Route(
+        "/reports",
+        "ReportsHandler",
+        (
+            Op(
+                "get",
+                "Monitoring, explainability and fairness reports of a run or job (default: recent runs)",
+                "ReportPage",
+                (
+                    ("run_id", "string", "a run id"),
+                    ("job_id", "string", "a job id"),
+                    ("kind", "string", "monitor, explain, fairness"),
+                    *PAGE,
+                ),
+            ),
+        ),
+    ),
+    Route(
+        "/audit",
+        "AuditHandler",
+        (
+            Op(
+                "get",
+                "Audit entries, newest first",
+                "AuditEntryPage",
+                (
+                    ("event", "string", "event prefix, e.g. job."),
+                    ("run_id", "string", "a run id"),
+                    ("q", "string", "text filter"),
+                    *PAGE,
+                ),
+            ),
+        ),
+    ),
+    Route("/audit/verify", "AuditVerifyHandler", (Op("post", "Verify the audit hash chain", "Verify", errors=()),)),
+)

@@ -1,0 +1,57 @@
+"""HTML views of stored things for front ends: a job's output notebook, a snapshot's profile, a report.
+
+Each is addressed by id or hash only, never by a path a client supplies; the caller serves the
+HTML sandboxed (the panel's REST API sends ``Content-Security-Policy: sandbox`` and shows it in a
+sandboxed iframe).
+
+>>> html = job_output_html("20260101-120000-abc123")   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import html as _html
+import re
+from pathlib import Path
+
+from .exceptions import NotFoundError, ValidationError
+
+_HASH = re.compile(r"^[0-9a-f]{6,64}$")
+
+
+def job_output_html(job_id: str) -> str:
+    """The executed notebook of a job as HTML (its stored rendering, else rendered now)."""
+    from .jobs import get_job
+
+    record = get_job(job_id)
+    if record.html_path and Path(record.html_path).is_file():
+        return Path(record.html_path).read_text(encoding="utf-8")
+    if not record.output_path or not Path(record.output_path).is_file():
+        raise NotFoundError(f"job {record.job_id} has no output notebook yet (status {record.status})")
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    nb = nbformat.read(record.output_path, as_version=4)
+    body, _ = HTMLExporter(template_name="lab").from_notebook_node(nb)
+    return str(body)
+
+
+def snapshot_profile_html(digest: str) -> str:
+    """A snapshot's profile (schema, per-column statistics, PII findings) as an HTML page, by hash."""
+    from .snapshots import show
+    from .snapshots.records import profile_html
+
+    if not isinstance(digest, str) or not _HASH.match(digest):
+        raise ValidationError(f"{digest!r} is not a snapshot hash (6 to 64 lowercase hex digits)")
+    record = show(digest)
+    findings = "".join(f"<li>{_html.escape(str(f))}</li>" for f in record.findings)
+    title = _html.escape(record.ref)
+    pii = f"<h3>PII findings</h3><ul>{findings}</ul>" if findings else "<p>No PII findings.</p>"
+    profile = profile_html(record.profile) if record.profile else "<p>No profile stored.</p>"
+    return f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title></head><body><h2>{title}</h2>{profile}{pii}</body></html>"
+
+
+def report_html(run_id: str, name: str) -> str:
+    """A stored report's HTML, by run id and report name."""
+    from .reports import load_report_html
+
+    return load_report_html(run_id, name)

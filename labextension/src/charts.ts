@@ -1,0 +1,56 @@
+// Charts through uPlot (a maintained, small canvas chart library): row sparklines and overlaid curves.
+import uPlot from 'uplot';
+import { MetricHistory } from './models';
+import { themeColor } from './dom';
+
+const PALETTE = ['--jp-brand-color1', '--jp-warn-color1', '--jp-success-color1', '--jp-error-color1', '--jp-accent-color1'];
+const FALLBACK = ['#1976d2', '#f57c00', '#388e3c', '#d32f2f', '#7b1fa2'];
+
+function color(i: number): string {
+  return themeColor(PALETTE[i % PALETTE.length], FALLBACK[i % FALLBACK.length]);
+}
+
+/** A tiny line of one run's metric (no axes), drawn into `node`. */
+export function sparkline(node: HTMLElement, history: MetricHistory, width = 80, height = 22): uPlot {
+  const xs = history.points.map(p => p.step);
+  const ys = history.points.map(p => p.value);
+  return new uPlot(
+    {
+      width,
+      height,
+      legend: { show: false },
+      cursor: { show: false },
+      select: { show: false, left: 0, top: 0, width: 0, height: 0 },
+      axes: [{ show: false }, { show: false }],
+      scales: { x: { time: false } },
+      series: [{}, { stroke: color(0), width: 1.5, points: { show: false } }]
+    },
+    [xs, ys as (number | null)[]],
+    node
+  );
+}
+
+/** Curves of one metric for several runs on shared step axes. */
+export function curves(node: HTMLElement, histories: MetricHistory[], labels: string[], width: number, height = 260): uPlot {
+  const steps = Array.from(new Set(histories.flatMap(h => h.points.map(p => p.step)))).sort((a, b) => a - b);
+  const index = new Map(steps.map((s, i) => [s, i]));
+  const series = histories.map(h => {
+    const ys: (number | null)[] = new Array(steps.length).fill(null);
+    for (const p of h.points) {
+      ys[index.get(p.step)!] = p.value;
+    }
+    return ys;
+  });
+  const axis = { stroke: themeColor('--jp-ui-font-color1', '#333'), grid: { stroke: themeColor('--jp-border-color2', '#ddd') } };
+  return new uPlot(
+    {
+      width,
+      height,
+      scales: { x: { time: false } },
+      axes: [axis, axis],
+      series: [{ label: 'step' }, ...labels.map((label, i) => ({ label, stroke: color(i), width: 2, spanGaps: true }))]
+    },
+    [steps, ...series],
+    node
+  );
+}

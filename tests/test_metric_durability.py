@@ -1,0 +1,368 @@
+"""Metrics under pressure: the caller's own flush, bounded transactions, full disks, MLflow's name rules."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import time
+import warnings
+from pathlib import Path
+
+import pytest
+
+import aieng_nb as aieng
+from aieng_nb import audit, config, lifecycle, metric_buffer, tracking
+from aieng_nb.exceptions import MetricsNotStoredError
+from aieng_nb.stores.names import is_valid_name, mlflow_key
+from aieng_nb.stores.sqlite_fast import SqliteFastStore
+
+
+def _stored_steps(ws, run_id: str, key: str = "x") -> list[int]:
+    conn = sqlite3.connect(f"file:{ws.mlflow_db}?mode=ro", uri=True)
+    try:
+        rows = conn.execute("SELECT step FROM metrics WHERE run_uuid = ? AND key = ? ORDER BY step", (run_id, key))
+        return [r[0] for r in rows]
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def no_flusher(monkeypatch):
+    """The background flusher practically never runs: what gets stored is what the caller's thread wrote."""
+    monkeypatch.setenv("AIENG_FLUSH_INTERVAL", "60")
+    config.reset()
+
+
+def test_the_logging_thread_flushes_once_the_oldest_point_is_due(workspace, no_flusher):
+    run = aieng.start_run(name="due")
+    aieng.log(x=1.0, step=0)
+    assert _stored_steps(workspace, run.id) == []  # buffered
+    time.sleep(metric_buffer.MAX_AGE + 0.1)
+    aieng.log(x=2.0, step=1)  # this call sees the first point is due and writes it in this thread
+    assert _stored_steps(workspace, run.id)[:1] == [0]
+    aieng.end_run()
+    assert _stored_steps(workspace, run.id) == [0, 1]
+
+
+def test_run_log_and_log_metrics_also_honour_the_deadline(workspace, no_flusher):
+    run = aieng.start_run(name="due-2")
+    run.log(x=1.0, step=0)
+    time.sleep(metric_buffer.MAX_AGE + 0.1)
+    aieng.log_metrics({"x": 2.0}, step=1)
+    assert 0 in _stored_steps(workspace, run.id)
+    aieng.end_run()
+
+
+class _RecordingStore(SqliteFastStore):
+    """The real fast store, also recording the size of every metrics transaction."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.batches: list[int] = []
+
+    def log_batch(self, run_id, metrics=(), params=None, tags=None):
+        super().log_batch(run_id, metrics, params, tags)
+        if metrics:
+            self.batches.append(len(metrics))
+
+
+def test_a_large_backlog_is_committed_in_bounded_slices(workspace):
+    from aieng_nb.stores.schema import create_from_shipped_schema
+
+    ws = workspace
+    assert create_from_shipped_schema(ws.mlflow_db, ws.artifacts.as_uri())
+    store = _RecordingStore(ws.tracking_uri, ws.artifacts.as_uri())
+    exp = store.get_or_create_experiment("slices")
+    run_id = store.create_run(exp, "slices", {}, 0)
+    buffer = metric_buffer.MetricBuffer(run_id, store, metric_buffer.journal_for(ws.buffers, run_id), 60, False)
+    for i in range(100_000):
+        buffer.calls.append((time.time(), i, {"x": float(i)}))
+    assert buffer.flush() == 100_000
+    assert len(store.batches) >= 5 and max(store.batches) <= metric_buffer.MAX_SLICE
+    assert _stored_steps(ws, run_id) == list(range(100_000))
+    store.close()
+
+
+def test_the_logging_thread_never_lets_the_backlog_grow_past_its_limit(workspace, no_flusher):
+    # the backlog one flush must drain is what a SIGKILL during that flush can lose: it stays small
+    run = aieng.start_run(name="backlog")
+    buffer = run.buffer
+    seen = 0
+    for i in range(20_000):
+        aieng.log(x=float(i), step=i)
+        seen = max(seen, len(buffer.calls))
+    assert seen <= metric_buffer.MAX_BACKLOG + 1 and buffer.limit <= metric_buffer.MAX_BACKLOG
+    assert len(_stored_steps(workspace, run.id)) >= 20_000 - metric_buffer.MAX_BACKLOG - 1
+    aieng.end_run()
+    assert _stored_steps(workspace, run.id) == list(range(20_000))
+
+
+# --- names: MLflow's own rules, the same for both stores ------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["val:acc", "ünï", "loss", "a/b", "with space", "x-y.z_1"])
+def test_names_mlflow_accepts_are_kept(workspace, name):
+    from mlflow.utils.validation import _validate_metric_name
+
+    _validate_metric_name(name)  # MLflow accepts it ...
+    assert mlflow_key(name) == name  # ... so we keep it
+    with aieng.start_run() as run, warnings.catch_warnings():
+        warnings.simplefilter("error")  # and say nothing
+        aieng.log(**{name: 1.0}, step=0)
+    assert aieng.get_run(run.id).metrics == {name: 1.0}
+
+
+@pytest.mark.parametrize("name", ["a//b", "/abs", ".", "a/", "loss@val", "../up", "x" * 300, ""])
+def test_names_mlflow_rejects_are_mapped_to_names_it_accepts(workspace, name):
+    from mlflow.exceptions import MlflowException
+    from mlflow.utils.validation import _validate_metric_name
+
+    if len(name) <= 250:
+        with pytest.raises(MlflowException):
+            _validate_metric_name(name)
+    assert not is_valid_name(name)
+    mapped = mlflow_key(name)
+    _validate_metric_name(mapped)
+    assert len(mapped) <= 250 and mapped == mlflow_key(name) and is_valid_name(mapped)
+    with aieng.start_run() as run:
+        aieng.log(**{name: 1.0, "ok": 2.0}, step=0)
+        with pytest.warns(RuntimeWarning, match="logged as"):
+            aieng.flush()
+    assert aieng.get_run(run.id).metrics == {mapped: 1.0, "ok": 2.0}
+
+
+def test_the_name_rules_are_the_installed_mlflows(workspace):
+    from mlflow.utils import validation
+
+    for name in ["a//b", "/abs", ".", "a/", "val:acc", "ünï", "a b", "a@b", "..", "a/./b", "tab\there"]:
+        expected = bool(validation.validate_param_and_metric_name(name)) and not validation.path_not_unique(name)
+        assert is_valid_name(name) is expected, name
+
+
+# --- leases ------------------------------------------------------------------------------------------
+
+
+def test_a_zombie_process_counts_as_dead_for_its_run_lease(workspace):
+    import sys
+
+    run = aieng.start_run(name="zombie")
+    for thread in run.background:
+        thread.join(timeout=60)
+    run.buffer.stop()
+    tracking._set_active(None)  # this process forgets the run, as if it had died
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        lease_path = workspace.buffers / f"{run.id}.lease"
+        lease = __import__("json").loads(lease_path.read_text())
+        lease.update(pid=child.pid, process_start=lifecycle._process_start(child.pid))
+        lease_path.write_text(__import__("json").dumps(lease))
+        assert not lifecycle.lease_is_dead(lease)  # alive
+        child.kill()
+        deadline = time.time() + 10
+        import psutil
+
+        while psutil.Process(child.pid).status() != psutil.STATUS_ZOMBIE and time.time() < deadline:
+            time.sleep(0.05)
+        assert psutil.Process(child.pid).status() == psutil.STATUS_ZOMBIE  # killed, not reaped
+        assert lifecycle.lease_is_dead(lease)
+        assert [d["run_id"] for d in lifecycle.recover()] == [run.id]
+        assert aieng.get_run(run.id).status == "KILLED"
+    finally:
+        child.kill()
+        child.wait()
+
+
+# --- MLflow data MLflow's own code reads -----------------------------------------------------------
+
+
+def test_default_experiment_creation_time_is_when_the_workspace_was_made(workspace):
+    from mlflow.tracking import MlflowClient
+
+    before = time.time() * 1000
+    aieng.runs()  # opens (creates) the store
+    exp = MlflowClient(workspace.tracking_uri).get_experiment("0")
+    assert before - 5000 <= exp.creation_time <= time.time() * 1000
+
+
+def test_dataset_inputs_resolve_with_mlflows_own_functions(workspace):
+    import json
+
+    import mlflow.data
+    import numpy as np
+    import pandas as pd
+    from mlflow.tracking import MlflowClient
+    from mlflow.types import Schema
+
+    df = pd.DataFrame(
+        {
+            "i": np.arange(3, dtype="int64"),
+            "i32": np.arange(3, dtype="int32"),
+            "f": [0.1, None, 0.3],
+            "s": ["a", "b", "c"],
+            "b": [True, False, True],
+            "t": pd.to_datetime(["2024-01-01"] * 3),
+        }
+    )
+    with aieng.start_run() as run:
+        aieng.snapshot(df, name="train")
+    ds = MlflowClient(workspace.tracking_uri).get_run(run.id).inputs.dataset_inputs[0].dataset
+    schema = Schema.from_json(json.dumps(json.loads(ds.schema)["mlflow_colspec"]))
+    types = {c.name: c.type.name for c in schema.inputs}
+    assert types == {"i": "long", "i32": "integer", "f": "double", "s": "string", "b": "boolean", "t": "datetime"}
+    assert [c.required for c in schema.inputs] == [True, True, False, True, True, True]
+    source = mlflow.data.get_source(ds)
+    assert source._get_source_type() == "local"
+    folder = Path(source.uri.removeprefix("file://"))
+    assert (folder / "meta.json").is_file() and ds.digest in folder.name
+
+
+# --- a full disk ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 48 MB tmpfs mounted for this test (needs root; skipped with the reason otherwise)."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=48m", "tmpfs", str(mount)], capture_output=True, text=True
+    )
+    if done.returncode:
+        pytest.skip(f"could not mount a tmpfs: {done.stderr.strip()}")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def _fill(path: Path) -> Path:
+    filler = path / "filler"
+    with open(filler, "wb") as fh:
+        try:
+            while True:
+                fh.write(b"\0" * (256 * 1024))
+                fh.flush()
+        except OSError:
+            pass
+    try:  # the last few bytes, so not even a page is left
+        with open(path / "filler-tail", "wb") as fh:
+            while True:
+                fh.write(b"\0" * 512)
+                fh.flush()
+    except OSError:
+        pass
+    return filler
+
+
+def test_a_full_disk_keeps_points_buffered_warns_and_stores_them_once_space_is_back(
+    small_disk, monkeypatch, no_flusher
+):
+    monkeypatch.setenv("AIENG_WORKSPACE", str(small_disk / ".aieng"))
+    config.reset()
+    config.settings().capture_environment = False
+    tracking._reset()
+    ws = tracking.current()
+    run = aieng.start_run(name="full-disk")
+    for i in range(1000):
+        aieng.log(x=float(i), step=i)
+    aieng.flush()
+    assert _stored_steps(ws, run.id) == list(range(1000))
+    audit_before = audit.verify(workspace=ws)
+    assert audit_before.ok, audit_before
+
+    filler = _fill(small_disk)
+    n = 100_000
+    with pytest.warns(RuntimeWarning, match="cannot be stored") as caught:
+        for i in range(1000, 1000 + n):
+            aieng.log(x=float(i), step=i)  # never raises, even with the disk full
+        time.sleep(metric_buffer.RETRY_SECONDS + 0.1)
+        aieng.flush()
+    assert any("No space left" in str(w.message) or "full" in str(w.message) for w in caught)
+    buffer = run.buffer
+    assert buffer.error is not None and buffer.unstored() > 0 and not buffer.lost
+
+    # nothing already stored is damaged
+    conn = sqlite3.connect(f"file:{ws.mlflow_db}?mode=ro", uri=True)
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    conn.close()
+    assert _stored_steps(ws, run.id)[:1000] == list(range(1000))
+
+    # the run cannot be called FINISHED while points are missing: end_run fails and the run stays active
+    with pytest.raises(MetricsNotStoredError, match="could not be stored"):
+        aieng.end_run()
+    assert aieng.active_run() is run
+    assert (ws.buffers / f"{run.id}.lease").exists()
+
+    # an audit append on the full disk fails or succeeds, but never leaves a false tamper alarm
+    try:
+        audit.append("test.full", {"i": 1}, workspace=ws)
+    except OSError:
+        pass
+    assert audit.verify(workspace=ws).ok, audit.verify(workspace=ws)
+
+    # space comes back: the buffered points are retried and stored, the run ends FINISHED
+    filler.unlink()
+    (small_disk / "filler-tail").unlink(missing_ok=True)
+    record = aieng.end_run()
+    assert record is not None and record.status == "FINISHED"
+    assert _stored_steps(ws, run.id) == list(range(1000 + n))
+    assert "aieng.metrics_lost" not in record.tags
+    assert audit.verify(workspace=ws).ok
+
+
+def test_points_the_buffer_cannot_keep_are_named_and_the_run_is_not_finished(small_disk, monkeypatch, no_flusher):
+    monkeypatch.setenv("AIENG_WORKSPACE", str(small_disk / ".aieng"))
+    monkeypatch.setattr(metric_buffer, "MAX_PENDING_ROWS", 5_000)
+    config.reset()
+    config.settings().capture_environment = False
+    tracking._reset()
+    run = aieng.start_run(name="overflow")
+    aieng.log(x=0.0, step=0)
+    aieng.flush()
+    filler = _fill(small_disk)
+    with pytest.warns(RuntimeWarning, match="cannot be stored"):
+        for i in range(1, 50_001):
+            aieng.log(x=float(i), step=i)
+        aieng.flush()
+    assert sum(run.buffer.lost.values()) > 0
+    filler.unlink()
+    (small_disk / "filler-tail").unlink(missing_ok=True)
+    with pytest.raises(MetricsNotStoredError, match="ended FAILED"):
+        aieng.end_run()
+    record = aieng.get_run(run.id)
+    assert record.status == "FAILED"
+    assert "metric points could not be stored" in record.tags["aieng.metrics_lost"]
+    assert "x (" in record.tags["aieng.metrics_lost"]
+    assert aieng.active_run() is None
+
+
+def test_an_interrupt_during_the_logging_threads_flush_loses_no_points(workspace, no_flusher):
+    import signal
+    import threading
+
+    run = aieng.start_run(name="interrupted")
+    for thread in run.background:
+        thread.join(timeout=60)
+    store = run.store
+    real = type(store).log_batch
+    interrupted = []
+
+    def ctrl_c_once(self, run_id, metrics=(), params=None, tags=None):
+        if metrics and not interrupted:
+            interrupted.append(True)
+            # a real SIGINT, delivered to this (main) thread while the write is under way
+            threading.Timer(0, lambda: signal.raise_signal(signal.SIGINT)).start()
+            time.sleep(0.5)
+        return real(self, run_id, metrics, params, tags)
+
+    type(store).log_batch = ctrl_c_once
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            for i in range(5000):
+                aieng.log(x=float(i), step=i)
+    finally:
+        type(store).log_batch = real
+    logged = i
+    aieng.end_run()
+    assert _stored_steps(workspace, run.id) == list(range(logged + 1))

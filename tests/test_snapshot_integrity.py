@@ -1,0 +1,126 @@
+"""The snapshot index cannot be edited to swap data or escape the store."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+import aieng_nb as aieng
+from aieng_nb import audit
+from aieng_nb import snapshots as snaps
+from aieng_nb.exceptions import IntegrityError
+from aieng_nb.snapshots.objects import ObjectStore
+
+
+def _index(ws):
+    return ws.path("snapshots", "index.json")
+
+
+def _edit_index(ws, edit):
+    data = json.loads(_index(ws).read_text())
+    edit(data)
+    _index(ws).write_text(json.dumps(data))
+
+
+def test_an_index_edited_to_point_a_version_at_other_data_is_caught_on_load(workspace):
+    aieng.snapshot(pd.DataFrame({"x": [1, 2]}), name="train")
+    other = aieng.snapshot(pd.DataFrame({"x": [666]}), name="other")
+
+    def swap(data):
+        data["names"]["train"][0]["hash"] = other.id
+
+    _edit_index(workspace, swap)
+    for verify in (True, False):
+        with pytest.raises(IntegrityError, match="index was edited"):
+            aieng.load("train", verify=verify)
+    with pytest.raises(IntegrityError):
+        aieng.load("train@1")
+    assert aieng.load(other.id).equals(pd.DataFrame({"x": [666]}))  # by hash: content-addressed, fine
+
+
+def test_a_version_added_to_the_index_by_hand_is_caught(workspace):
+    first = aieng.snapshot(pd.DataFrame({"x": [1]}), name="train")
+
+    def add(data):
+        data["names"]["train"].append({"version": 2, "hash": first.id, "created": 0, "run_id": None})
+
+    _edit_index(workspace, add)
+    with pytest.raises(IntegrityError, match="not in the audit trail"):
+        aieng.load("train")
+
+
+def test_a_rebinding_appended_to_the_audit_trail_does_not_win(workspace):
+    aieng.snapshot(pd.DataFrame({"x": [1]}), name="train")
+    other = aieng.snapshot(pd.DataFrame({"x": [2]}), name="other")
+    # a later (validly signed) entry claiming train@1 -> other: the first binding stands
+    audit.append("snapshot.create", {"hash": other.id, "name": "train", "version": 1}, workspace=workspace)
+
+    def swap(data):
+        data["names"]["train"][0]["hash"] = other.id
+
+    _edit_index(workspace, swap)
+    with pytest.raises(IntegrityError):
+        aieng.load("train")
+
+
+@pytest.mark.parametrize("bad", ["../../../../x/evil", "/etc", "ab/../../cd", "A" * 32, "0" * 31, 12])
+def test_a_hash_from_the_index_is_validated_before_it_becomes_a_path(workspace, tmp_path, bad):
+    evil = tmp_path / "x" / "evil"
+    evil.mkdir(parents=True)
+    (evil / "meta.json").write_text(json.dumps({"id": "e", "kind": "file", "profile": {"list": {"a": 1}}}))
+    aieng.snapshot(pd.DataFrame({"x": [1]}), name="train")
+
+    def point_outside(data):
+        data["names"]["train"][0]["hash"] = bad
+
+    _edit_index(workspace, point_outside)
+    with pytest.raises(IntegrityError, match="not a snapshot hash"):
+        aieng.load("train", verify=False)
+    with pytest.raises(IntegrityError, match="not a snapshot hash"):
+        snaps.show("train")
+    rows = aieng.snapshots()
+    assert [r["kind"] for r in rows] == ["missing"]
+
+
+def test_object_folders_that_are_not_hashes_are_ignored(workspace):
+    rec = aieng.snapshot(pd.DataFrame({"x": [1]}), name="train")
+    store = ObjectStore(workspace.path("snapshots"))
+    stray = store.objects / rec.id[:2] / "not-a-hash"
+    stray.mkdir()
+    (stray / "meta.json").write_text("{}")
+    assert list(store.hashes()) == [rec.id]
+
+
+def test_a_version_whose_audit_entry_cannot_be_written_is_withdrawn(workspace):
+    audit.append("test.start", {}, workspace=workspace)
+    lock = workspace.locks / "audit.lock"
+    lock.unlink()
+    lock.mkdir()  # a real failure to write the audit trail (the lock cannot be opened)
+    with pytest.raises(OSError):
+        aieng.snapshot(pd.DataFrame({"x": [1]}), name="train")
+    lock.rmdir()
+    assert len(aieng.snapshots()) == 0  # no version without its binding
+    rec = aieng.snapshot(pd.DataFrame({"x": [1]}), name="train")
+    assert rec.version == 2  # numbers are never reused, and the new version verifies
+    assert aieng.load("train").equals(pd.DataFrame({"x": [1]}))
+    assert audit.verify(workspace=workspace).ok
+
+
+def test_a_binding_inserted_before_the_real_one_breaks_the_chain_and_is_not_trusted(workspace):
+    first = aieng.snapshot(pd.DataFrame({"x": [1]}), name="train")
+    other = aieng.snapshot(pd.DataFrame({"x": [2]}), name="other")
+    lines = workspace.audit_log.read_text().splitlines()
+    # a validly signed entry (this user's own key) binding train@1 to other data, slipped in early
+    audit.append("snapshot.create", {"hash": other.id, "name": "train", "version": 1}, workspace=workspace)
+    forged_line = workspace.audit_log.read_text().splitlines()[-1]
+    workspace.audit_log.write_text("\n".join([lines[0], forged_line, *lines[1:]]) + "\n")
+
+    def swap(data):
+        data["names"]["train"][0]["hash"] = other.id
+
+    _edit_index(workspace, swap)
+    with pytest.raises(IntegrityError, match="chain is broken"):
+        aieng.load("train")
+    assert aieng.load(first.id).equals(pd.DataFrame({"x": [1]}))
