@@ -55,6 +55,18 @@ _LAZY: dict[str, str] = {
     "explain": "explain",
     "fairness": "fairness",
     "reports": "reports",
+    # model registry: gated promotion, rollback, serving, lineage (aieng.registry.loop: the loop)
+    "registry": "registry",
+    "register_model": "registry",
+    "register": "registry",
+    "promote": "registry",
+    "rollback": "registry",
+    "model_status": "registry",
+    "lineage": "registry",
+    "serve_model": "registry",
+    "serve": "registry",
+    "load_model": "registry",
+    "check_gates": "registry",
     # training capture (aieng.training is the training package, callable: aieng.training(model, ...)
     # gives a session, like aieng.jobs); aieng.watch(run_id) is the live monitor
     "training": "training",

@@ -111,6 +111,7 @@ class Scheduler:
                 (final,) = list(ex.run([job.job_id], self.ws))
             schedules.record_outcome(sched.name, final.job_id, final.status, self.ws)
             self.log(f"{sched.name}: job {final.job_id} {final.status}")
+            schedules.run_on_finish(sched, final, self.ws)
         except Exception as exc:  # noqa: BLE001 - keep the daemon alive
             self.log(f"{sched.name}: job {job.job_id} error: {exc}")
             status = self._fail_job(job.job_id, exc)

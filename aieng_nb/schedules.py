@@ -258,6 +258,7 @@ def add(
         "allow_unknown",
         "executor",
         "address",
+        "on_finish",
     }
     unknown = set(options) - allowed
     if unknown:
@@ -275,6 +276,8 @@ def add(
         from .jobs.runner import check_kernel
 
         check_kernel(options["kernel_name"])
+    if options.get("on_finish"):
+        resolve_hook(options["on_finish"])
     from .jobs.runner import check_cwd, check_experiment
 
     check_experiment(options.get("experiment"))
@@ -332,7 +335,7 @@ def claim(name: str, now: _dt.datetime, grace: float = DEFAULT_GRACE_S, workspac
         if decision.action == "skip":
             s.skipped += 1
         else:
-            opts = {k: v for k, v in s.options.items() if k not in ("executor", "address")}
+            opts = {k: v for k, v in s.options.items() if k not in ("executor", "address", "on_finish")}
             try:
                 job = prepare_job(
                     s.notebook,
@@ -387,3 +390,32 @@ def record_outcome(name: str, job_id: str, status: str, workspace: Workspace | N
         if s.last_job_id == job_id:
             s.last_status = status
             save(s, ws)
+
+
+def resolve_hook(target: str) -> Any:
+    """``"module:function"``, called as ``function(schedule_name, job_record, workspace)`` after each job
+    of a schedule finishes (the registry's continuous-learning loop uses it)."""
+    import importlib
+
+    module, _, func = str(target).partition(":")
+    try:
+        hook = getattr(importlib.import_module(module), func)
+    except (ImportError, AttributeError, ValueError):
+        raise ValidationError(f"on_finish hook {target!r}: use an importable 'module:function'") from None
+    if not callable(hook):
+        raise ValidationError(f"on_finish hook {target!r} is not callable")
+    return hook
+
+
+def run_on_finish(s: Schedule, job: Any, workspace: Workspace | None = None) -> None:
+    """Call the schedule's ``on_finish`` hook for a finished job; a failing hook is audited, not raised."""
+    target = s.options.get("on_finish")
+    if not target:
+        return
+    ws = workspace or current()
+    try:
+        resolve_hook(target)(s.name, job, ws)
+    except Exception as exc:  # noqa: BLE001 - a broken hook must not stop the daemon
+        audit.append(
+            "schedule.hook_error", {"name": s.name, "job_id": job.job_id, "error": str(exc)[:1000]}, workspace=ws
+        )

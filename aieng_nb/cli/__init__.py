@@ -21,7 +21,20 @@ from ..exceptions import NotFoundError, ValidationError, describe_error
 from ..textutil import clip
 
 # command group modules under aieng_nb.cli, in --help order
-COMMAND_MODULES = ["runs", "audit", "recover", "demo", "jobs", "schedules", "snapshots", "reports", "contracts"]
+COMMAND_MODULES = [
+    "runs",
+    "audit",
+    "recover",
+    "demo",
+    "jobs",
+    "schedules",
+    "snapshots",
+    "reports",
+    "model",
+    "loop",
+    "lineage",
+    "contracts",
+]
 
 
 class CliParser(CheckedArguments, argparse.ArgumentParser):

@@ -1,0 +1,149 @@
+"""``aieng loop add|history|run|list|remove``: the continuous-learning loop of a registered model."""
+
+from __future__ import annotations
+
+import argparse
+
+from .output import print_json, text_table
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    loop = subparsers.add_parser(
+        "loop", help="continuous learning: score on a schedule, retrain on drift, gate, roll back"
+    )
+    sub = loop.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    add = sub.add_parser("add", help="score NAME@champion on a cron schedule; retrain on a drift/quality breach")
+    add.add_argument("name", help="registered model")
+    add.add_argument("--score", required=True, help="scoring notebook (attaches monitoring reports)")
+    add.add_argument("--retrain", required=True, help="retraining notebook (declares a 'data' parameter)")
+    add.add_argument("--cron", required=True, help="cron expression, e.g. '0 * * * *'")
+    add.add_argument("--tz", "--timezone", dest="timezone", default="UTC")
+    add.add_argument("--gates", help="gate file (default: gates/NAME.toml|yaml, else the default gate)")
+    add.add_argument("--target", help="target column of the fresh data (post-promotion check)")
+    add.add_argument(
+        "-p",
+        "--parameter",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help="a retraining parameter",
+    )
+    add.add_argument(
+        "-s",
+        "--score-parameter",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help="a scoring parameter",
+    )
+    add.add_argument("--fresh", help="snapshot name of the scored fresh data (default NAME-fresh)")
+    add.add_argument("--monitor", metavar="SPEC", help="monitoring spec for the scoring job")
+    add.add_argument("--timeout", type=float, help="seconds a scoring attempt may take")
+    add.add_argument("--replace", action="store_true", help="redefine an existing loop")
+    add.set_defaults(func=_add)
+
+    hist = sub.add_parser("history", help="the timeline: scoring, drift, retraining, gates, promotion, rollback")
+    hist.add_argument("name")
+    hist.add_argument("--json", action="store_true")
+    hist.set_defaults(func=_history)
+
+    run = sub.add_parser("run", help="run one iteration now (scoring job and what it triggers)")
+    run.add_argument("name")
+    run.add_argument("--json", action="store_true")
+    run.set_defaults(func=_run)
+
+    ls = sub.add_parser("list", help="loops and their next scoring run")
+    ls.add_argument("--json", action="store_true")
+    ls.set_defaults(func=_list)
+
+    rm = sub.add_parser("remove", help="delete the loop and its schedule (history stays in the audit trail)")
+    rm.add_argument("name")
+    rm.set_defaults(func=_remove)
+
+
+def _add(args: argparse.Namespace) -> int:
+    from ..jobs import params
+    from ..registry import loop
+    from .jobs import parse_monitor
+
+    retrain_params = {params.check_name(k): v for k, v in args.parameter}
+    score_params = {params.check_name(k): v for k, v in args.score_parameter}
+    opts = {"monitor": parse_monitor(args.monitor), "timeout": args.timeout}
+    cfg = loop.add(
+        args.name,
+        score=args.score,
+        retrain=args.retrain,
+        cron=args.cron,
+        timezone=args.timezone,
+        gates=args.gates,
+        target=args.target,
+        retrain_params=retrain_params,
+        score_params=score_params,
+        fresh=args.fresh,
+        replace=args.replace,
+        **{k: v for k, v in opts.items() if v is not None},
+    )
+    nxt = loop.next_run(cfg.name)
+    print(
+        f"loop {cfg.name}: scoring {cfg.score} on '{cfg.cron}' ({cfg.timezone}), schedule {cfg.schedule}, next run {nxt.isoformat() if nxt else '-'}"
+    )
+    print("the scheduler fires it: aieng scheduler")
+    return 0
+
+
+def _history(args: argparse.Namespace) -> int:
+    from ..registry import loop
+
+    events = loop.history(args.name)
+    if args.json:
+        print_json(events.to_dicts())
+    else:
+        print(events)
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from ..registry import loop
+
+    events = loop.run_now(args.name)
+    if args.json:
+        print_json(events.to_dicts())
+    else:
+        print(events)
+    return 1 if "error" in events.kinds() else 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    from ..registry import loop
+
+    loops = loop.list_loops()
+    if args.json:
+        print_json([c.to_dict() for c in loops])
+    elif not loops:
+        print("no loops (aieng loop add NAME --score NB --retrain NB --cron CRON)")
+    else:
+        rows = []
+        for c in loops:
+            nxt = loop.next_run(c.name)
+            rows.append(
+                [
+                    c.name,
+                    c.cron,
+                    c.score.rsplit("/", 1)[-1],
+                    c.retrain.rsplit("/", 1)[-1],
+                    nxt.isoformat()[:19] if nxt else "",
+                ]
+            )
+        print(text_table(["model", "cron", "scoring", "retraining", "next run"], rows))
+    return 0
+
+
+def _remove(args: argparse.Namespace) -> int:
+    from ..registry import loop
+
+    loop.remove(args.name)
+    print(f"loop {args.name} removed")
+    return 0

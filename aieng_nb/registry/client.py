@@ -1,0 +1,199 @@
+"""MLflow's Model Registry for the workspace: the client, model references and error mapping.
+
+Everything the registry package stores lives in MLflow's own registry (versions, aliases, tags),
+so MLflow's UI and client read it: locally the workspace's SQLite store, or a remote
+``mlflow server`` when ``AIENG_TRACKING_URI`` points at one.
+
+>>> parse_ref("churn@champion")
+ModelRef(name='churn', version=None, alias='champion')
+>>> parse_ref("churn/3")
+ModelRef(name='churn', version='3', alias=None)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from ..exceptions import AiengError, NotFoundError, ValidationError
+from ..workspace import Workspace, current
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+PREVIOUS = "previous_champion"
+# registered-model tags kept by aieng (MLflow's schema holds up to 5000 characters each)
+STACK_TAG = "aieng.champion.stack"  # JSON list of versions, oldest first: rollback pops it
+HISTORY_TAG = "aieng.champion.history"  # JSON list of recent alias moves (compact)
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,199}$")
+_ALIAS = re.compile(r"^[A-Za-z_][\w\-]{0,99}$")
+
+
+class ConflictError(AiengError):
+    """Another promotion or rollback of the same model moved the alias first."""
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """``name``, ``name@alias``, ``name/version`` or ``name:version``."""
+
+    name: str
+    version: str | None = None
+    alias: str | None = None
+
+    def __str__(self) -> str:
+        if self.alias:
+            return f"{self.name}@{self.alias}"
+        return f"{self.name}/{self.version}" if self.version else self.name
+
+    @property
+    def uri(self) -> str:
+        """MLflow's URI for it (``models:/churn@champion``, ``models:/churn/3``)."""
+        if self.alias:
+            return f"models:/{self.name}@{self.alias}"
+        if not self.version:
+            raise ValidationError(f"model reference {self.name!r} needs @ALIAS or /VERSION")
+        return f"models:/{self.name}/{self.version}"
+
+
+def check_name(name: Any) -> str:
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ValidationError(
+            f"model name {name!r}: use letters, digits, '_', '-', '.' (start with a letter or digit, max 200)"
+        )
+    return name
+
+
+def check_alias(alias: Any) -> str:
+    if not isinstance(alias, str) or not _ALIAS.match(alias) or alias.lower() == "latest":
+        raise ValidationError(
+            f"alias {alias!r}: use letters, digits, '_' or '-', starting with a letter (not 'latest')"
+        )
+    if re.fullmatch(r"[vV]\d+", alias):
+        raise ValidationError(f"alias {alias!r} is reserved by MLflow for version numbers")
+    return alias
+
+
+def check_version(version: Any) -> str:
+    """``4``, ``"4"`` or ``"v4"`` -> ``"4"``; anything else is a ValidationError."""
+    text = str(version).strip()
+    if text[:1] in ("v", "V") and text[1:].isdigit():
+        text = text[1:]
+    if isinstance(version, bool) or not text.isdigit() or int(text) < 1:
+        raise ValidationError(f"model version must be a whole number >= 1, got {version!r}")
+    return str(int(text))
+
+
+def parse_ref(ref: str) -> ModelRef:
+    """Parse a model reference; a bad one raises ValidationError."""
+    if not isinstance(ref, str) or not ref.strip():
+        raise ValidationError("model reference must be NAME, NAME@ALIAS or NAME/VERSION")
+    ref = ref.strip()
+    if ref.startswith("models:/"):
+        ref = ref[len("models:/") :]
+    if "@" in ref:
+        name, alias = ref.split("@", 1)
+        return ModelRef(check_name(name), alias=check_alias(alias))
+    for sep in ("/", ":"):
+        if sep in ref:
+            name, version = ref.split(sep, 1)
+            return ModelRef(check_name(name), version=check_version(version))
+    return ModelRef(check_name(ref))
+
+
+def client(workspace: Workspace | None = None) -> Any:
+    """An ``MlflowClient`` on the workspace's tracking store (also its model registry)."""
+    from mlflow.tracking import MlflowClient
+
+    ws = workspace or current()
+    uri = ws.tracking_uri
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+@contextmanager
+def mlflow_uris(workspace: Workspace | None = None) -> Iterator[None]:
+    """MLflow's fluent API pointed at the workspace's store for the block (then restored)."""
+    import mlflow
+
+    uri = (workspace or current()).tracking_uri
+    before = (mlflow.get_tracking_uri(), mlflow.get_registry_uri())
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(before[0])
+        mlflow.set_registry_uri(before[1])
+
+
+def is_not_found(exc: BaseException) -> bool:
+    code = getattr(exc, "error_code", "")
+    return code == "RESOURCE_DOES_NOT_EXIST" or "not found" in str(exc).lower()
+
+
+@contextmanager
+def mlflow_errors(what: str) -> Iterator[None]:
+    """MLflow's exceptions as ours: a missing model or version is NotFoundError naming it."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        yield
+    except MlflowException as exc:
+        if is_not_found(exc):
+            raise NotFoundError(f"{what} not found ({exc.message.splitlines()[0][:300]})") from None
+        raise AiengError(f"{what}: MLflow error: {exc.message.splitlines()[0][:500]}") from None
+
+
+def get_registered(c: Any, name: str) -> Any:
+    with mlflow_errors(f"registered model {name!r} (aieng model register RUN_ID --name {name})"):
+        return c.get_registered_model(name)
+
+
+def get_version(c: Any, name: str, version: str) -> Any:
+    get_registered(c, name)
+    with mlflow_errors(f"version {version} of model {name!r}"):
+        return c.get_model_version(name, str(version))
+
+
+def alias_version(c: Any, name: str, alias: str) -> str | None:
+    """The version an alias points at now, or None."""
+    model = get_registered(c, name)
+    value = (model.aliases or {}).get(alias)
+    return str(value) if value is not None else None
+
+
+def resolve_version(ref: str | ModelRef, workspace: Workspace | None = None, c: Any = None) -> tuple[str, str]:
+    """``(name, version)`` for a reference; ``name`` alone means the champion."""
+    r = parse_ref(ref) if isinstance(ref, str) else ref
+    c = c or client(workspace)
+    if r.version:
+        get_version(c, r.name, r.version)
+        return r.name, r.version
+    alias = r.alias or CHAMPION
+    version = alias_version(c, r.name, alias)
+    if version is None:
+        known = ", ".join(sorted(get_registered(c, r.name).aliases or {})) or "none"
+        raise NotFoundError(f"model {r.name!r} has no alias {alias!r} (aliases: {known})")
+    return r.name, version
+
+
+def dataset_source(dataset: Any) -> str:
+    """The source URI of an MLflow dataset (``aieng-snapshot://train@2`` for our snapshots)."""
+    import json
+
+    raw = str(getattr(dataset, "source", "") or "")
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return raw
+    if isinstance(value, dict):
+        return str(value.get("uri") or value.get("url") or value.get("path") or raw)
+    return raw
+
+
+def dataset_inputs(run: Any) -> list[dict[str, str]]:
+    """``name``, ``digest``, ``source`` of a run's dataset inputs."""
+    inputs = run.inputs.dataset_inputs if getattr(run, "inputs", None) else []
+    return [{"name": d.dataset.name, "digest": d.dataset.digest, "source": dataset_source(d.dataset)} for d in inputs]

@@ -1,0 +1,311 @@
+"""The continuous-learning loop, built from schedules, jobs, reports and the registry (no new daemon).
+
+``add("churn", score="score.ipynb", retrain="train.ipynb", cron="0 * * * *")`` creates the
+schedule ``loop-churn`` that runs the scoring notebook (parameter ``model`` = ``churn@champion``
+when it declares one). When a scoring job finishes, the scheduler calls :func:`on_scoring_finished`:
+
+1. the scoring run's verdict (``aieng.checks``, set by the monitoring reports it attached) and its
+   fresh data snapshot (its input snapshot named ``fresh``, default ``<model>-fresh``) are recorded;
+2. after a promotion, the new champion and the previous one are scored on that fresh snapshot:
+   worse by more than the rollback margin rolls the champion back automatically;
+3. a drift or quality breach starts the retraining notebook as a job, with parameter ``data`` =
+   the fresh snapshot; its model is registered as ``challenger`` and the gates decide.
+
+Each scoring job is handled once (its id is recorded under the loop's lock); a retraining in
+flight is not started twice; each step is persisted before the next, so a crash resumes where it
+stopped. ``history("churn")`` tells the story.
+
+>>> add("churn", score="score.ipynb", retrain="train.ipynb", cron="0 * * * *")   # doctest: +SKIP
+>>> print(history("churn"))                                                      # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from pathlib import Path
+from typing import Any
+
+from .. import audit
+from ..exceptions import AiengError, NotFoundError, ValidationError
+from ..fsutil import atomic_write_json
+from ..workspace import Workspace, current
+from .client import CHAMPION, check_name
+from .loop_records import SCHEDULE_PREFIX, LoopConfig, LoopEvent, LoopHistory, LoopState
+from .loop_steps import execute_job, gate_and_promote, handle_scoring, register_once
+from .loop_store import config_path as _config_path
+from .loop_store import event as _event
+from .loop_store import get
+from .loop_store import load_state as _load_state
+from .loop_store import locked_loop as _locked
+from .loop_store import loop_dir as _dir
+from .loop_store import save_state as _save_state
+
+__all__ = [
+    "HOOK", "LoopConfig", "LoopEvent", "LoopHistory", "LoopState", "add", "get", "history", "list_loops",
+    "next_run", "on_scoring_finished", "remove", "resume", "run_now", "update",
+]  # fmt: skip
+
+HOOK = "aieng_nb.registry.loop:on_scoring_finished"
+MAX_PROCESSED = 500
+
+
+def add(
+    name: str,
+    *,
+    score: str,
+    retrain: str,
+    cron: str,
+    timezone: str = "UTC",
+    score_params: dict[str, Any] | None = None,
+    retrain_params: dict[str, Any] | None = None,
+    gates: str | None = None,
+    target: str | None = None,
+    fresh: str | None = None,
+    replace: bool = False,
+    workspace: Workspace | None = None,
+    **schedule_options: Any,
+) -> LoopConfig:
+    """Create the loop of model ``name``: its scoring schedule and its retraining notebook.
+
+    Notebooks and parameters are checked now (not at 3 a.m.); ``schedule_options`` go to the
+    scoring schedule (``monitor``, ``timeout``, ``retries`` ...).
+    """
+    from .. import schedules
+    from ..jobs import params as _params
+
+    ws = workspace or current()
+    check_name(name)
+    score_nb, retrain_nb = Path(score).expanduser().resolve(), Path(retrain).expanduser().resolve()
+    retrain_declared = {p.name for p in _params.notebook_parameters(retrain_nb)}
+    _params.resolve_parameters(_params.notebook_parameters(retrain_nb), dict(retrain_params or {}))
+    if gates is not None:
+        from .gatefile import load
+
+        load(gates)  # a bad gate file fails now
+    cfg = LoopConfig(
+        name,
+        str(score_nb),
+        str(retrain_nb),
+        cron,
+        timezone,
+        dict(score_params or {}),
+        dict(retrain_params or {}),
+        str(Path(gates).resolve()) if gates else None,
+        target,
+        fresh=fresh,
+    )
+    if cfg.data_param not in retrain_declared:
+        raise ValidationError(
+            f"retraining notebook {retrain_nb.name} must declare a parameter {cfg.data_param!r} "
+            "(the loop passes it the fresh data snapshot, e.g. 'churn-fresh@7')"
+        )
+    score_values = dict(cfg.score_params)
+    if cfg.model_param in {p.name for p in _params.notebook_parameters(score_nb)}:
+        score_values.setdefault(cfg.model_param, f"{name}@{CHAMPION}")
+    with _locked(name, ws):
+        path = _config_path(name, ws)
+        if path.exists() and not replace:
+            raise ValidationError(f"model {name!r} already has a loop; pass replace=True (--replace) to redefine it")
+        schedules.add(
+            cfg.schedule,
+            str(score_nb),
+            cron,
+            timezone=timezone,
+            parameters=score_values,
+            replace=replace,
+            workspace=ws,
+            on_finish=HOOK,
+            **schedule_options,
+        )
+        atomic_write_json(path, cfg.to_dict())
+    audit.append("loop.add", {"loop": name, "score": cfg.score, "retrain": cfg.retrain, "cron": cron}, workspace=ws)
+    return cfg
+
+
+def update(
+    name: str,
+    *,
+    retrain_params: dict[str, Any] | None = None,
+    target: str | None = None,
+    workspace: Workspace | None = None,
+) -> LoopConfig:
+    """Change the retraining parameters or the target of a loop (kept for the next iteration).
+
+    >>> update("churn", retrain_params={"max_depth": 6})   # doctest: +SKIP
+    """
+    ws = workspace or current()
+    with _locked(name, ws):
+        cfg = get(name, workspace=ws)
+        if retrain_params is not None:
+            from ..jobs import params as _params
+
+            _params.resolve_parameters(_params.notebook_parameters(cfg.retrain), dict(retrain_params))
+            cfg.retrain_params = dict(retrain_params)
+        if target is not None:
+            cfg.target = target
+        atomic_write_json(_config_path(name, ws), cfg.to_dict())
+    audit.append("loop.update", {"loop": name, "retrain_params": retrain_params, "target": target}, workspace=ws)
+    return cfg
+
+
+def history(name: str, *, workspace: Workspace | None = None) -> LoopHistory:
+    """The loop's timeline, oldest first (a table; HTML in notebooks).
+
+    >>> history("churn").kinds()   # doctest: +SKIP
+    ['scored', 'breach', 'retrain.start', 'retrain.finish', 'register', 'promote']
+    """
+    ws = workspace or current()
+    get(name, workspace=ws)
+    return LoopHistory(LoopEvent.from_dict(e) for e in _load_state(name, ws).events)
+
+
+def list_loops(*, workspace: Workspace | None = None) -> list[LoopConfig]:
+    ws = workspace or current()
+    out = []
+    for path in sorted(_dir(ws).glob("*.json")):
+        if path.name.endswith(".state.json"):
+            continue
+        try:
+            out.append(LoopConfig.from_dict(json.loads(path.read_text(encoding="utf-8"))))
+        except (OSError, ValueError):
+            continue
+    return out
+
+
+def remove(name: str, *, workspace: Workspace | None = None) -> None:
+    from .. import schedules
+
+    ws = workspace or current()
+    cfg = get(name, workspace=ws)
+    with _locked(name, ws):
+        try:
+            schedules.remove(cfg.schedule, workspace=ws)
+        except NotFoundError:
+            pass
+        _config_path(name, ws).unlink()
+    audit.append("loop.remove", {"loop": name}, workspace=ws)
+
+
+# ---- running ------------------------------------------------------------------------------------
+
+
+def run_now(name: str, *, workspace: Workspace | None = None) -> LoopHistory:
+    """Run one iteration now: the scoring job, then what its outcome triggers. Returns the new events.
+
+    >>> run_now("churn")   # doctest: +SKIP
+    """
+    from .. import schedules
+    from ..executors import get_executor
+    from ..jobs.runner import prepare_job
+
+    ws = workspace or current()
+    cfg = get(name, workspace=ws)
+    sched = schedules.get(cfg.schedule, ws)
+    before = len(_load_state(name, ws).events)
+    opts = {k: v for k, v in sched.options.items() if k not in ("executor", "address", "on_finish")}
+    job = prepare_job(
+        sched.notebook, sched.parameters, schedule=sched.name, workspace=ws, tags={"aieng.loop": name}, **opts
+    )
+    with get_executor("local")(parallel=1) as ex:
+        (final,) = list(ex.run([job.job_id], ws))
+    schedules.record_outcome(sched.name, final.job_id, final.status, ws)
+    on_scoring_finished(sched.name, final, ws)
+    return LoopHistory(LoopEvent.from_dict(e) for e in _load_state(name, ws).events[before:])
+
+
+def on_scoring_finished(schedule_name: str, job: Any, workspace: Workspace | None = None) -> None:
+    """The schedule hook: handle one finished scoring job (exactly once), then resume the iteration."""
+    ws = workspace or current()
+    if not schedule_name.startswith(SCHEDULE_PREFIX):
+        return
+    name = schedule_name[len(SCHEDULE_PREFIX) :]
+    cfg = get(name, workspace=ws)
+    start_retrain = None
+    with _locked(name, ws):
+        state = _load_state(name, ws)
+        if job.job_id in state.processed:
+            return
+        state.processed = [*state.processed, job.job_id][-MAX_PROCESSED:]
+        try:
+            start_retrain = handle_scoring(cfg, state, job, ws)
+        except Exception as exc:  # noqa: BLE001 - record and keep the loop alive for the next slot
+            _event(
+                name, state, ws, "error", f"scoring job {job.job_id}: {type(exc).__name__}: {exc}", job_id=job.job_id
+            )
+        _save_state(name, state, ws)
+    if start_retrain is not None:
+        execute_job(start_retrain, ws)
+    resume(name, workspace=ws)
+
+
+def resume(name: str, *, workspace: Workspace | None = None) -> None:
+    """Carry the iteration in flight forward: register the retrained model, gate it, promote it.
+
+    Idempotent and safe to call at any time (each step is persisted before the next)."""
+    from ..jobs import records
+    from ..jobs.records import JobStatus
+
+    ws = workspace or current()
+    cfg = get(name, workspace=ws)
+    with _locked(name, ws):
+        state = _load_state(name, ws)
+        it = state.retrain
+        if it is None:
+            return
+        rec = records.load(it["job_id"], ws)
+        if not rec.finished:
+            if records.owner_alive(rec) is False:
+                records.recover_stale(ws)
+                rec = records.load(it["job_id"], ws)
+            if not rec.finished:
+                return
+        try:
+            if it["phase"] == "created":
+                if rec.status != JobStatus.COMPLETED:
+                    _event(
+                        name,
+                        state,
+                        ws,
+                        "retrain.failed",
+                        f"retraining job {rec.job_id} {rec.status}: {rec.error_summary}",
+                        job_id=rec.job_id,
+                    )
+                    state.retrain = None
+                    return
+                _event(
+                    name,
+                    state,
+                    ws,
+                    "retrain.finish",
+                    f"retraining job {rec.job_id} finished (run {rec.run_id})",
+                    job_id=rec.job_id,
+                    run_id=rec.run_id,
+                )
+                it["version"] = register_once(cfg, rec.run_id or "", ws)
+                it["phase"] = "registered"
+                _event(
+                    name,
+                    state,
+                    ws,
+                    "register",
+                    f"registered v{it['version']} as challenger",
+                    version=it["version"],
+                    run_id=rec.run_id,
+                )
+                _save_state(name, state, ws)
+            if it["phase"] == "registered":
+                gate_and_promote(cfg, state, it["version"], ws)
+                state.retrain = None
+        except AiengError as exc:
+            _event(name, state, ws, "error", f"iteration of job {rec.job_id}: {exc}", job_id=rec.job_id)
+            state.retrain = None
+        finally:
+            _save_state(name, state, ws)
+
+
+def next_run(name: str, *, workspace: Workspace | None = None) -> _dt.datetime | None:
+    from .. import schedules
+
+    ws = workspace or current()
+    return schedules.get(get(name, workspace=ws).schedule, ws).next_run()

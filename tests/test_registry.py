@@ -1,0 +1,495 @@
+"""The model registry: register, gated promotion, force, rollback, conflicts, gate files, lineage,
+front ends. Real MLflow registry in the test's workspace, real logged models."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+from registry_helpers import train_run
+from sklearn.dummy import DummyClassifier
+from sklearn.linear_model import LogisticRegression
+
+import aieng_nb as aieng
+from aieng_nb import audit
+from aieng_nb.exceptions import NotFoundError, ValidationError
+from aieng_nb.registry import ConflictError, GateReport, ModelStatus, PromotionResult
+from aieng_nb.registry.gatefile import GateFileError, load, parse
+from aieng_nb.registry.promotion import GateRefusedError, model_lock
+from aieng_nb.registry.synthetic import FEATURES, batch
+
+
+def _xy(n=600, concept=1, seed=0):
+    df = batch(n, concept=concept, seed=seed)
+    return df[FEATURES], df["label"]
+
+
+@pytest.fixture
+def churn():
+    """churn v1 (good, champion), v2 (worse: a constant), v3 (good too)."""
+    X, y = _xy()
+    good = train_run(LogisticRegression(), X, y, metrics={"accuracy": 0.90}, name="good", seed=1, params={"C": 1})
+    worse = train_run(DummyClassifier(strategy="most_frequent"), X, y, metrics={"accuracy": 0.55}, name="dummy")
+    again = train_run(
+        LogisticRegression(C=2.0), X, y, metrics={"accuracy": 0.91}, name="good2", seed=2, params={"C": 2}
+    )
+    for run_id in (good, worse, again):
+        aieng.register_model(run_id, "churn")
+    aieng.promote("churn", 1)
+    return {"good": good, "worse": worse, "again": again}
+
+
+def _events(name):
+    return [e for e in audit.entries() if e["event"] == name]
+
+
+def test_register_creates_versions_in_mlflows_registry(churn):
+    from mlflow import MlflowClient
+
+    from aieng_nb.workspace import current
+
+    client = MlflowClient(current().tracking_uri, registry_uri=current().tracking_uri)
+    versions = client.search_model_versions("name = 'churn'")
+    assert sorted(int(v.version) for v in versions) == [1, 2, 3]
+    assert {v.run_id for v in versions} == set(churn.values())
+    assert str(client.get_model_version_by_alias("churn", "champion").version) == "1"
+    assert [e["data"]["version"] for e in _events("model.register")] == ["1", "2", "3"]
+
+
+def test_register_errors_name_the_problem(churn):
+    with pytest.raises(NotFoundError, match="no run"):
+        aieng.register_model("ffffffffffff", "churn")
+    with aieng.start_run(experiment="churn") as run:
+        aieng.log(accuracy=1.0)
+    with pytest.raises(NotFoundError, match="has no logged model"):
+        aieng.register_model(run.id, "churn")
+    with pytest.raises(ValidationError, match="model name"):
+        aieng.register_model(churn["good"], "bad name!")
+    with pytest.raises(ValidationError, match="champion"):
+        aieng.register_model(churn["good"], "churn", alias="champion")
+
+
+def test_default_gate_refuses_a_worse_primary_metric_with_a_table(churn):
+    with pytest.raises(GateRefusedError) as info:
+        aieng.promote("churn", 2)
+    message = str(info.value)
+    assert "refused" in message and "metric:accuracy" in message
+    assert "0.9" in message and "0.55" in message and "-0.35" in message
+    assert aieng.model_status("churn").champion == "1"  # nothing moved
+    refused = _events("model.promote.refused")
+    assert refused and refused[-1]["data"]["version"] == "2"
+    res = aieng.promote("churn", 3)  # better: passes the default gate
+    assert res.promoted and res.gates.passed and res.move.previous == "1"
+
+
+def test_force_needs_a_reason_and_the_audit_names_who_and_why(churn):
+    with pytest.raises(ValidationError, match="--reason"):
+        aieng.promote("churn", 2, force=True)
+    res = aieng.promote("churn", 2, force=True, reason="incident 42: v1 leaks PII")
+    assert res.promoted and res.forced and not res.gates.passed
+    entry = [e for e in _events("model.promote") if e["data"]["version"] == "2"][-1]
+    assert entry["data"]["action"] == "force" and entry["data"]["reason"] == "incident 42: v1 leaks PII"
+    assert entry["data"]["actor"] and entry["actor"] and entry["data"]["failed_gates"] == ["metric:accuracy"]
+
+
+def test_rollback_moves_champion_back_and_keeps_history(churn):
+    from mlflow import MlflowClient
+
+    from aieng_nb.workspace import current
+
+    aieng.promote("churn", 3)
+    move = aieng.rollback("churn", reason="latency")
+    assert (move.previous, move.version, move.action) == ("3", "1", "rollback")
+    assert move.seconds < 1.0
+    client = MlflowClient(current().tracking_uri, registry_uri=current().tracking_uri)
+    assert str(client.get_model_version_by_alias("churn", "champion").version) == "1"
+    assert json.loads(client.get_registered_model("churn").tags["aieng.champion.stack"]) == ["1"]
+    assert client.get_model_version("churn", "3").tags["aieng.rolled_back"]
+    st = aieng.model_status("churn")
+    assert [(m.action, m.version) for m in st.history] == [("promote", "1"), ("promote", "3"), ("rollback", "1")]
+    assert _events("model.rollback")[-1]["data"]["reason"] == "latency"
+    with pytest.raises(NotFoundError, match="no previous champion"):
+        aieng.rollback("churn")
+
+
+def test_unknown_model_or_version(churn):
+    with pytest.raises(NotFoundError, match="nope"):
+        aieng.promote("nope", 1)
+    with pytest.raises(NotFoundError, match="version 99"):
+        aieng.promote("churn", 99)
+    with pytest.raises(ValidationError, match="whole number"):
+        aieng.promote("churn", "x")
+    with pytest.raises(NotFoundError):
+        aieng.model_status("nope")
+    with pytest.raises(NotFoundError, match="no alias 'staging'"):
+        aieng.lineage("churn@staging")
+
+
+def _slow_gate_file(tmp_path, rows=60_000):
+    X, y = _xy(rows, seed=9)
+    aieng.snapshot(X.assign(label=y), name="big-holdout")
+    path = tmp_path / "slow.toml"
+    path.write_text(
+        '[evaluation]\nsnapshot = "big-holdout"\ntarget = "label"\n[[metrics]]\nname = "accuracy"\nmargin = 0.5\n'
+        "[bootstrap]\nbelow = 100000\nresamples = 300\n"
+    )
+    return path
+
+
+def test_two_promotions_at_once_one_wins_the_other_gets_a_conflict(churn, tmp_path):
+    gates = _slow_gate_file(tmp_path)
+    results: dict[str, object] = {}
+
+    def go(version):
+        try:
+            results[version] = aieng.promote("churn", version, gates=gates)
+        except Exception as exc:  # noqa: BLE001
+            results[version] = exc
+
+    threads = [threading.Thread(target=go, args=(v,)) for v in ("2", "3")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    won = [v for v, r in results.items() if isinstance(r, PromotionResult) and r.promoted]
+    lost = [r for r in results.values() if isinstance(r, ConflictError)]
+    assert len(won) == 1 and len(lost) == 1, results
+    assert "conflict" in str(lost[0]) and "in progress" in str(lost[0])
+    assert aieng.model_status("churn").champion == won[0]
+
+
+def test_alias_moved_while_gates_ran_is_a_conflict(churn, tmp_path, workspace):
+    from mlflow import MlflowClient
+
+    gates = _slow_gate_file(tmp_path)
+    box: dict[str, object] = {}
+    lock = workspace.locks / "registry-churn.lock"
+    lock.write_text("")  # the fixture's promotion left its holder note: wait for the new one
+    t = threading.Thread(target=lambda: box.setdefault("r", _try(lambda: aieng.promote("churn", 2, gates=gates))))
+    t.start()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and "pid" not in (lock.read_text() if lock.exists() else ""):
+        time.sleep(0.005)
+    # someone moves the alias in MLflow's UI meanwhile
+    MlflowClient(workspace.tracking_uri, registry_uri=workspace.tracking_uri).set_registered_model_alias(
+        "churn", "champion", "3"
+    )
+    t.join(120)
+    assert isinstance(box["r"], ConflictError), box
+    assert "moved from v1 to v3 while the gates ran" in str(box["r"])
+
+
+def _try(fn):
+    try:
+        return fn()
+    except Exception as exc:  # noqa: BLE001
+        return exc
+
+
+def test_a_held_lock_means_conflict_not_a_wait(churn, workspace):
+    with model_lock("churn", workspace):
+        with pytest.raises(ConflictError, match="in progress"):
+            aieng.promote("churn", 3)
+
+
+# ---- gate files -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("[evaluation\nsnapshot='x'", "not valid TOML"),
+        ("[evaluaton]\nsnapshot='x'", "unknown sections ['evaluaton']"),
+        ("[[metrics]]\nname='accuracy'\nmargin='big'", "metrics[0].margin must be a number"),
+        ("[[metrics]]\nname='accuracy'\nmargin=-1", "metrics[0].margin must be >= 0"),
+        ("[[metrics]]\nname='wobble'", "unknown direction for metric 'wobble'"),
+        ("[fairness]\nsensitive=['g']", "[fairness] needs an [evaluation] snapshot"),
+        ("[evaluation]\nsnapshot='h'\ntarget='y'\n[[metrics]]\nname='roc_auc'", "cannot be computed on the snapshot"),
+        ("[reproducibility]\nrequire=['notebook', 'vibes']", "unknown ['vibes']"),
+        ("[evaluation]\ntarget='y'", "[evaluation] needs snapshot"),
+    ],
+)
+def test_bad_gate_files_fail_with_a_clear_message(tmp_path, text, message):
+    path = tmp_path / "churn.toml"
+    path.write_text(text)
+    with pytest.raises(GateFileError) as info:
+        load(path)
+    assert message in str(info.value) and str(path) in str(info.value)
+
+
+def test_yaml_gate_file_and_a_bad_one_blocks_promotion(churn, tmp_path):
+    good = tmp_path / "gates" / "churn.yaml"
+    good.parent.mkdir()
+    good.write_text("metrics:\n  - name: accuracy\n    margin: 0.5\ndata:\n  require_passed: true\n")
+    res = aieng.promote("churn", 2)  # the repo's gates/churn.yaml: margin 0.5 on logged accuracy
+    assert res.promoted and res.gates.gate_file == str(good)
+    good.write_text("metrics: [{name: accuracy, margin: nope}]\n")
+    with pytest.raises(GateFileError, match="margin must be a number"):
+        aieng.promote("churn", 3)
+    assert aieng.model_status("churn").champion == "2"
+
+
+def test_spec_parse_directions():
+    spec = parse({"metrics": {"val_rmse": 0.1, "accuracy": {"min_improvement": 0.01}}}, "inline")
+    assert [(m.name, m.higher_is_better, m.margin, m.min_improvement) for m in spec.metrics] == [
+        ("val_rmse", False, 0.1, None),
+        ("accuracy", True, 0.0, 0.01),
+    ]
+
+
+# ---- gates on a held-out snapshot -----------------------------------------------------------
+
+
+def _gate_file(tmp_path, body):
+    path = tmp_path / "gates.toml"
+    path.write_text('[evaluation]\nsnapshot = "holdout"\ntarget = "label"\n' + body)
+    return path
+
+
+def test_snapshot_gates_score_both_models_on_the_same_rows(churn, tmp_path):
+    X, y = _xy(400, seed=5)
+    aieng.snapshot(X.assign(label=y), name="holdout")
+    gates = _gate_file(tmp_path, '[[metrics]]\nname = "accuracy"\n[[metrics]]\nname = "f1"\nmargin = 0.01\n')
+    rep = aieng.check_gates("churn", 2, gates=str(gates))
+    assert isinstance(rep, GateReport) and rep.snapshot == "holdout@1" and rep.n_rows == 400
+    acc = next(r for r in rep.results if r.gate == "metric:accuracy")
+    model = aieng.load_model("churn/1")
+    assert acc.champion == pytest.approx(float((model.predict(X) == y).mean()))
+    assert acc.challenger == pytest.approx(float((aieng.load_model("churn/2").predict(X) == y).mean()))
+    assert not acc.passed and acc.ci_high < 0  # clearly worse: the whole CI is below the margin
+    assert "FAILED" in str(rep) and "<table>" in rep._repr_html_()
+
+
+def test_bootstrap_keeps_noise_from_failing_or_passing_a_gate(tmp_path):
+    X, y = _xy(300, seed=3)
+    r1 = train_run(LogisticRegression(C=1.0), X, y, metrics={"accuracy": 0.9}, name="a")
+    r2 = train_run(LogisticRegression(C=0.05), X, y, metrics={"accuracy": 0.9}, name="b")
+    aieng.register_model(r1, "twin")
+    aieng.register_model(r2, "twin")
+    aieng.promote("twin", 1)
+    Xh, yh = _xy(150, seed=11)
+    aieng.snapshot(Xh.assign(label=yh), name="holdout")
+    not_worse = aieng.check_gates("twin", 2, gates=str(_gate_file(tmp_path, '[[metrics]]\nname = "accuracy"\n')))
+    row = not_worse.results[0]
+    assert row.ci_low < 0 <= row.ci_high  # indistinguishable on 150 rows
+    assert row.passed  # noise does not fail "not worse"
+    path = tmp_path / "imp.toml"
+    path.write_text(
+        '[evaluation]\nsnapshot = "holdout"\ntarget = "label"\n[[metrics]]\nname = "accuracy"\nmin_improvement = 0.0\n'
+    )
+    must_improve = aieng.check_gates("twin", 2, gates=str(path))
+    assert not must_improve.results[0].passed  # nor does it pass "must improve"
+
+
+def test_fairness_gate_refuses_a_more_accurate_model_that_degrades_one_group(tmp_path):
+    from sklearn.tree import DecisionTreeClassifier
+
+    old = batch(1500, concept=1, seed=0)
+    new = batch(1500, concept=2, seed=1)
+    v1 = train_run(DecisionTreeClassifier(max_depth=4), old[FEATURES], old["label"], metrics={"accuracy": 0.9})
+    a_only = new[new.g == 0]
+    v2 = train_run(DecisionTreeClassifier(max_depth=4), a_only[FEATURES], a_only["label"], metrics={"accuracy": 0.9})
+    for r in (v1, v2):
+        aieng.register_model(r, "fair")
+    aieng.promote("fair", 1)
+    aieng.snapshot(batch(1200, concept=2, seed=2), name="holdout")
+    gates = _gate_file(
+        tmp_path, '[[metrics]]\nname = "accuracy"\n[fairness]\nsensitive = ["g"]\nmax_degradation = 0.05\n'
+    )
+    with pytest.raises(GateRefusedError) as info:
+        aieng.promote("fair", 2, gates=str(gates))
+    rep = info.value.result.gates
+    by_gate = {r.gate: r for r in rep.results}
+    assert by_gate["metric:accuracy"].passed and by_gate["metric:accuracy"].delta > 0.1
+    assert by_gate["fairness:accuracy[0]"].passed
+    assert not by_gate["fairness:accuracy[1]"].passed and by_gate["fairness:accuracy[1]"].delta < -0.2
+    assert "fairness:accuracy[1]" in str(info.value)
+
+
+def test_data_and_reproducibility_gates_read_the_training_run(tmp_path):
+    X, y = _xy(400)
+
+    def failed_drift_report(run):
+        rng = np.random.default_rng(0)
+        ref = pd.DataFrame({"x": rng.normal(size=500)})
+        aieng.monitor(ref, ref.assign(x=ref.x + 3), evidently=False)  # attaches to the active run: fails
+
+    r1 = train_run(LogisticRegression(), X, y, metrics={"accuracy": 0.8})
+    r2 = train_run(LogisticRegression(), X, y, metrics={"accuracy": 0.9}, before_log=failed_drift_report)
+    for r in (r1, r2):
+        aieng.register_model(r, "data")
+    aieng.promote("data", 1)
+    path = tmp_path / "g.toml"
+    path.write_text('[[metrics]]\nname = "accuracy"\n[reproducibility]\nrequire = ["params", "seed", "snapshots"]\n')
+    rep = aieng.check_gates("data", 2, gates=str(path))
+    by_gate = {r.gate: r for r in rep.results}
+    assert by_gate["metric:accuracy"].passed
+    assert not by_gate["data"].passed and "drift_share" in by_gate["data"].detail
+    assert not by_gate["reproducibility:seed"].passed and not by_gate["reproducibility:snapshots"].passed
+
+
+# ---- records, status, lineage ---------------------------------------------------------------
+
+
+def test_status_lineage_and_records_round_trip(churn):
+    aieng.promote("churn", 3)
+    st = aieng.model_status("churn")
+    assert (st.champion, st.previous_champion) == ("3", "1")
+    assert [v.version for v in st.versions] == ["1", "2", "3"]
+    assert st.versions[2].gates == "passed" and st.versions[2].primary_metric == "accuracy"
+    again = ModelStatus.from_dict(json.loads(json.dumps(st.to_dict())))
+    assert again.to_dict() == st.to_dict()
+    html = st._repr_html_()
+    assert "champion <b>v3</b>" in html and "Champion history" in html
+    assert "champion v3" in str(st)
+    lin = aieng.lineage("churn")
+    assert lin.version == "3" and lin.run_id == churn["again"] and lin.params == {"C": "2", "seed": "2"}
+    assert "<- run" in str(lin) and "Lineage" in lin._repr_html_()
+
+
+def test_load_model_in_a_run_links_lineage_forward(churn):
+    X, _ = _xy(20)
+    with aieng.start_run(experiment="scoring") as run:
+        aieng.load_model("churn@champion").predict(X)
+    assert [s["run_id"] for s in aieng.lineage("churn/1").scored_by] == [run.id]
+    assert aieng.lineage("churn/3").scored_by == []
+
+
+# ---- front ends -----------------------------------------------------------------------------
+
+
+def test_cli_promote_status_rollback_lineage(churn, capsys):
+    from aieng_nb.cli import main
+
+    assert main(["model", "promote", "churn", "--version", "2"]) == 1
+    err = capsys.readouterr().err
+    assert "refused" in err and "metric:accuracy" in err and "0.55" in err
+    assert main(["model", "promote", "churn", "--version", "3", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["move"]["version"] == "3"
+    assert main(["model", "status", "churn", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["champion"] == "3"
+    assert main(["model", "rollback", "churn"]) == 0
+    assert "v3 -> v1" in capsys.readouterr().out
+    assert main(["lineage", "churn@champion", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["run_id"] == churn["good"]
+    assert main(["model", "promote", "churn", "--version", "2", "--force"]) == 2
+    assert "--reason" in capsys.readouterr().err
+    assert main(["model", "status", "nope"]) == 2
+    assert "not found" in capsys.readouterr().err
+    assert main(["model", "list", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["name"] == "churn"
+
+
+def test_magic_model_subcommands(churn, shell, capsys):
+    from IPython.core.error import UsageError
+
+    st = shell.run_line_magic("aieng", "model status churn")
+    assert isinstance(st, ModelStatus) and st.champion == "1"
+    assert shell.run_line_magic("aieng", "model promote churn --version 2") is None
+    assert "refused" in capsys.readouterr().out
+    gates = shell.run_line_magic("aieng", "model promote churn --version 3")
+    assert isinstance(gates, GateReport) and gates.passed
+    shell.run_line_magic("aieng", "model rollback churn --reason 'bad on monday'")
+    assert "v3 -> v1" in capsys.readouterr().out
+    with pytest.raises(UsageError, match="not found"):
+        shell.run_line_magic("aieng", "model promote nope -v 1")
+    with pytest.raises(UsageError, match="--version"):
+        shell.run_line_magic("aieng", "model promote churn")
+    with pytest.raises(UsageError, match="invalid choice"):
+        shell.run_line_magic("aieng", "model promot churn")
+    assert shell.run_line_magic("aieng", "lineage churn").version == "1"
+
+
+def test_schedule_hook_must_be_importable(tmp_path):
+    from aieng_nb import schedules
+    from aieng_nb.examples import example
+
+    with pytest.raises(ValidationError, match="on_finish hook"):
+        schedules.add("s", str(example("03-train-job.ipynb")), "0 * * * *", on_finish="no.such:thing")
+
+
+def test_records_round_trip_and_render():
+    from aieng_nb.registry import AliasMove, GateResult
+    from aieng_nb.registry.loop import LoopConfig, LoopEvent, LoopHistory
+
+    rep = GateReport(
+        "m",
+        "2",
+        "1",
+        [GateResult("metric:accuracy", False, "accuracy", 0.9, 0.8, -0.1, 0.0, -0.15, -0.05, "why")],
+        snapshot="h@1",
+        n_rows=10,
+    )
+    move = AliasMove("m", "champion", "2", "1", "force", "me", reason="because")
+    res = PromotionResult("m", "2", "champion", True, rep, move, forced=True)
+    assert PromotionResult.from_dict(json.loads(json.dumps(res.to_dict()))).to_dict() == res.to_dict()
+    assert "FAILED" in rep.table() and "[-0.15, -0.05]" in rep.table()
+    assert 'class="bad"' in rep._repr_html_()
+    cfg = LoopConfig("m", "s.ipynb", "t.ipynb", "0 * * * *")
+    assert LoopConfig.from_dict(cfg.to_dict()) == cfg and cfg.schedule == "loop-m"
+    hist = LoopHistory([LoopEvent("2026-01-01T00:00:00+00:00", "rollback.auto", "rolled back", {"to": "1"})])
+    assert "rollback.auto" in str(hist) and "Loop history" in hist._repr_html_()
+    assert LoopEvent.from_dict(hist.to_dicts()[0]) == hist[0]
+
+
+def test_magic_help_lists_the_model_actions(shell, capsys):
+    shell.run_line_magic("aieng", "help model")
+    out = capsys.readouterr().out
+    assert "model promote" in out and "--force" in out
+    shell.run_line_magic("aieng", "help loop")
+    assert "loop add" in capsys.readouterr().out
+
+
+def test_register_a_model_saved_as_run_artifacts(tmp_path):
+    import mlflow.sklearn
+    from mlflow import MlflowClient
+
+    from aieng_nb.workspace import current
+
+    X, y = _xy(200)
+    model = LogisticRegression().fit(X, y)
+    mlflow.sklearn.save_model(model, str(tmp_path / "saved"), pip_requirements=[])
+    with aieng.start_run(experiment="legacy") as run:
+        aieng.log(accuracy=0.8)
+    ws = current()
+    MlflowClient(ws.tracking_uri).log_artifacts(run.id, str(tmp_path / "saved"), "legacy_model")
+    v = aieng.register("" + run.id, "legacy")  # aieng.register is aieng.register_model
+    assert v.source == f"runs:/{run.id}/legacy_model"
+    assert (aieng.load_model("legacy/1").predict(X.head(5)) == model.predict(X.head(5))).all()
+
+
+def test_expect_champion_is_a_compare_and_set(churn, capsys):
+    from aieng_nb.cli import main
+
+    with pytest.raises(ConflictError, match="not v3"):
+        aieng.promote("churn", 3, expect_champion=3)
+    assert main(["model", "promote", "churn", "-v", "3", "--expect-champion", "2"]) == 3
+    assert "conflict" in capsys.readouterr().err
+    assert main(["model", "promote", "churn", "-v", "3", "--expect-champion", "1"]) == 0
+
+
+def test_data_gate_reads_data_contract_validations_of_the_training_run(tmp_path):
+    import warnings
+
+    X, y = _xy(400)
+    frame = X.assign(label=y)
+    aieng.infer_contract(frame, name="train")
+
+    def snapshot_bad_data(run):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            aieng.snapshot(frame.assign(x1=frame.x1 * 1000), name="train")  # out of the contract's bounds
+
+    r1 = train_run(LogisticRegression(), X, y, metrics={"accuracy": 0.8})
+    r2 = train_run(LogisticRegression(), X, y, metrics={"accuracy": 0.9}, before_log=snapshot_bad_data)
+    for r in (r1, r2):
+        aieng.register_model(r, "contracted")
+    aieng.promote("contracted", 1)
+    path = tmp_path / "g.toml"
+    path.write_text('[[metrics]]\nname = "accuracy"\n')
+    data = {r.gate: r for r in aieng.check_gates("contracted", 2, gates=str(path)).results}["data"]
+    assert not data.passed and "train" in data.detail and "failed" in data.detail
