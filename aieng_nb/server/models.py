@@ -103,7 +103,9 @@ class AuditEntry(TypedDict):
     event: str
     data: dict[str, Any]
     prev: str
+    key: str  # id of the Ed25519 key that signed the entry (public keys in .aieng/audit.keys)
     hash: str
+    sig: str
 
 
 class Verify(TypedDict):
@@ -114,6 +116,8 @@ class Verify(TypedDict):
     bad_seq: int | None
     bad_line: int | None
     reason: str
+    signers: dict[str, int]
+    notes: list[str]
 
 
 class NotebookParameter(TypedDict):

@@ -170,6 +170,8 @@ export interface Report {
   title: string;
   failed: Array<string>;
   path: string;
+  checks: number | null;
+  html_file: string | null;
 }
 
 export interface AuditEntry {
@@ -179,7 +181,9 @@ export interface AuditEntry {
   event: string;
   data: { [key: string]: unknown };
   prev: string;
+  key: string;
   hash: string;
+  sig: string;
 }
 
 /** ``aieng_nb.audit.VerifyResult.to_dict()``. */
@@ -189,6 +193,8 @@ export interface Verify {
   bad_seq: number | null;
   bad_line: number | null;
   reason: string;
+  signers: { [key: string]: number };
+  notes: Array<string>;
 }
 
 /** ``aieng_nb.jobs.params.NotebookParameter.to_dict()``. */
