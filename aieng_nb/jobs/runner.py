@@ -505,13 +505,22 @@ def _run_attempt(record: JobRecord, ws: Workspace, progress: Progress) -> tuple[
         # papermill and jupyter_client are fully imported by now: safe to import nbconvert beside them
         warm_html_exporter()
 
+    unwritten = [False]
+
+    def write_progress_if_due() -> None:
+        # at most one record write a second, yet the latest cell reaches the record within about a
+        # second (the watchdog calls this too): readers (job show, the sidebar, stop) see live progress
+        now = time.monotonic()
+        if unwritten[0] and now - last_write[0] > 1.0:
+            unwritten[0] = False
+            last_write[0] = now
+            records.update(job_id, ws, cells_done=record.cells_done, cells_total=record.cells_total)
+
     def on_cell(done: int, total: int) -> None:
         record.cells_done, record.cells_total = done, total
         progress.cell(record, done, total)
-        now = time.monotonic()
-        if now - last_write[0] > 1.0:
-            last_write[0] = now
-            records.update(job_id, ws, cells_done=done, cells_total=total)
+        unwritten[0] = True
+        write_progress_if_due()
 
     ctx.on_kernel_start = on_kernel_start
     ctx.on_cell = on_cell
@@ -520,6 +529,10 @@ def _run_attempt(record: JobRecord, ws: Workspace, progress: Progress) -> tuple[
 
     def watchdog() -> None:
         while not done.wait(0.1):
+            try:
+                write_progress_if_due()
+            except OSError:  # a full disk must not stop the watchdog; the final record is written later
+                pass
             reason = None
             if records.stop_requested(job_id, ws):
                 reason = "stopped"
