@@ -196,4 +196,27 @@ def dataset_source(dataset: Any) -> str:
 def dataset_inputs(run: Any) -> list[dict[str, str]]:
     """``name``, ``digest``, ``source`` of a run's dataset inputs."""
     inputs = run.inputs.dataset_inputs if getattr(run, "inputs", None) else []
-    return [{"name": d.dataset.name, "digest": d.dataset.digest, "source": dataset_source(d.dataset)} for d in inputs]
+    return [
+        {
+            "name": d.dataset.name,
+            "digest": d.dataset.digest,
+            "source": snapshot_ref(d.dataset) or dataset_source(d.dataset),
+        }
+        for d in inputs
+    ]
+
+
+def snapshot_ref(dataset: Any) -> str | None:
+    """``aieng-snapshot://name@version`` when a dataset input is one of the workspace's snapshots.
+
+    MLflow sees a snapshot as a ``local`` source (the stored object's folder, so ``mlflow.data.get_source``
+    resolves it); the version is found by the input's name and content hash in the snapshot index."""
+    from ..snapshots.index import open_stores
+
+    try:
+        _, _, index = open_stores()
+        versions = index.live(index.read()).get(str(dataset.name), [])
+    except Exception:  # noqa: BLE001 - no snapshot store here: the input is not one of ours
+        return None
+    hits = [v["version"] for v in versions if v.get("hash") == dataset.digest]
+    return f"aieng-snapshot://{dataset.name}@{max(hits)}" if hits else None
