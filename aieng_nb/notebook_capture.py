@@ -92,6 +92,11 @@ def _mtime(path: Path) -> float | None:
         return None
 
 
+# File mtimes come from the kernel's coarse clock, which can trail time.time() by a tick (up to ~10 ms):
+# a save right after the last cell must not read as older than it.
+MTIME_SLACK_S = 0.05
+
+
 def wait_for_save(path: Path, newer_than: float, timeout: float) -> bool:
     """Poll until the file's mtime passes ``newer_than`` (the frontend saved it), up to ``timeout``."""
     end = time.monotonic() + timeout
@@ -126,9 +131,9 @@ def capture_notebook(
     if path is not None:
         before = _mtime(path)
         if save is not None and (before is None or before < last_ts) and save(path):
-            wait_for_save(path, max(last_ts, (before or 0.0) + 1e-6), wait)
+            wait_for_save(path, max(last_ts - MTIME_SLACK_S, (before or 0.0) + 1e-6), wait)
         saved = _mtime(path)
-        stale = saved is not None and bool(cells) and saved < last_ts
+        stale = saved is not None and bool(cells) and saved < last_ts - MTIME_SLACK_S
         result.files.append((str(path), ARTIFACT_DIR))
         result.tags["aieng.notebook"] = str(path)
         if stale:
