@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from .textutil import text_table
+from .records import RecordList
 
 CSS = (
     ".aieng-table{border-collapse:collapse;font-size:var(--jp-ui-font-size1,13px)}"
@@ -103,46 +103,6 @@ def html_record(rows: Sequence[tuple[str, Any]], css_class: str = "") -> str:
     return f"<style>{CSS}</style><table class='aieng-table {css_class}'><tbody>{body}</tbody></table>"
 
 
-class Listing(list):
-    """A list of records that prints as an aligned table and renders as an HTML table in Jupyter.
+# kept for the modules not moved to aieng_nb.records yet (the service-layer refactor)
+Listing = RecordList
 
-    Subclasses set ``headers`` and ``empty`` and implement :meth:`row` (and optionally :meth:`bad`).
-    """
-
-    headers: Sequence[str] = ()
-    empty = "nothing to show"
-    css_class = ""
-
-    def row(self, item: Any) -> list[Any]:
-        raise NotImplementedError
-
-    def bad(self, item: Any) -> bool:
-        return False
-
-    def columns(self) -> Sequence[str]:
-        return self.headers
-
-    @staticmethod
-    def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-        return text_table(headers, [[cell_text(c) for c in row] for row in rows])
-
-    def __str__(self) -> str:
-        if not self:
-            return self.empty
-        return self.table(self.columns(), [self.row(item) for item in self])
-
-    def __repr__(self) -> str:
-        return str(self)
-
-    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
-        p.text(str(self))
-
-    def _repr_html_(self) -> str:
-        if not self:
-            return f"<p><em>{html.escape(self.empty)}</em></p>"
-        return html_table(
-            self.columns(), [self.row(i) for i in self], [self.bad(i) for i in self], css_class=self.css_class
-        )
-
-    def to_dicts(self) -> list[dict[str, Any]]:
-        return [item.to_dict() for item in self]

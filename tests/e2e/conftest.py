@@ -63,10 +63,15 @@ class JupyterApp:
 def ensure_labextension() -> Path:
     """The built labextension; built with jlpm when this checkout has none (as `pip install` would)."""
     if not (BUILT / "static" / "style.js").exists():
-        jlpm = shutil.which("jlpm", path=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""))
+        # the package scripts call jlpm, tsc and jupyter-builder by name: the venv's bin must be on PATH
+        # even when the venv is not activated (.ci/run calls .venv/bin/python directly)
+        path = str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")
+        jlpm = shutil.which("jlpm", path=path)
         assert jlpm, "jlpm (from jupyter-builder) is needed to build the labextension"
         for script in (["install"], ["build:prod"]):
-            subprocess.run([jlpm, *script], cwd=REPO / "labextension", check=True, timeout=900)
+            subprocess.run(
+                [jlpm, *script], cwd=REPO / "labextension", check=True, timeout=900, env={**os.environ, "PATH": path}
+            )
     return BUILT
 
 
