@@ -31,7 +31,8 @@ _LAZY: dict[str, str] = {
     "log_text": "tracking",
     "flush": "tracking",
     "seed": "tracking",
-    "runs": "tracking",
+    "list_runs": "tracking",
+    "runs": "tracking",  # deprecated: aieng.list_runs()
     "get_run": "tracking",
     "compare": "tracking",
     "recover": "lifecycle",

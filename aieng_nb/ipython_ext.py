@@ -25,14 +25,14 @@ class CellCapture:
 
     def pre_run_cell(self, info: Any) -> None:
         self.started = time.perf_counter()
-        if tracking._state.run is not None:
+        if tracking.active_run(attach=False) is not None:
             from .training import cellmem
 
             self._gpu_start = cellmem.before()
 
     def post_run_cell(self, result: Any) -> None:
         try:
-            run = tracking._state.run
+            run = tracking.active_run(attach=False)
             if run is None or not config.get("capture_cells"):
                 return
             duration = time.perf_counter() - self.started

@@ -100,7 +100,7 @@ def lease_is_dead(lease: dict[str, Any]) -> bool:
     return started is not None and lease.get("process_start") is not None and abs(started - lease["process_start"]) > 1
 
 
-def recover(workspace: Workspace | None = None) -> list[dict[str, Any]]:
+def recover(*, workspace: Workspace | None = None) -> list[dict[str, Any]]:
     """Recover every run whose owning process died; returns what was done per run.
 
     >>> recover()  # doctest: +SKIP

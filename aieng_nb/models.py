@@ -1,26 +1,55 @@
-"""Typed records shared by the core, the CLI's --json and the notebook displays."""
+"""The tracking records: runs, run listings and comparisons (the :mod:`aieng_nb.records` convention).
+
+Status words are **MLflow's** (:class:`RunStatus`: RUNNING, SCHEDULED, FINISHED, FAILED, KILLED), not
+the job's (``aieng_nb.jobs.records.JobStatus``: COMPLETED...). Times are timezone-aware datetimes
+(MLflow's epoch milliseconds are converted where a store reads them).
+
+>>> from aieng_nb.records import utc
+>>> run = RunRecord("abc123", "first", "demo", "1", RunStatus.FINISHED, utc(0), utc(90), "file:///a")
+>>> run.to_dict()["start_time"], run.duration
+('1970-01-01T00:00:00Z', '1m30s')
+>>> RunRecord.from_dict(run.to_dict()) == run
+True
+"""
 
 from __future__ import annotations
 
+import enum
 import html
-import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-TERMINAL_STATUSES = ("FINISHED", "FAILED", "KILLED")
-RUN_STATUSES = ("RUNNING", "SCHEDULED", *TERMINAL_STATUSES)
+from .records import Record, RecordList, iso, now, utc
 
 
-def format_time(ms: int | None) -> str:
-    if not ms:
+class RunStatus(enum.StrEnum):
+    """MLflow's run status words (a job's words are ``JobStatus``'s)."""
+
+    RUNNING = "RUNNING"
+    SCHEDULED = "SCHEDULED"
+    FINISHED = "FINISHED"
+    FAILED = "FAILED"
+    KILLED = "KILLED"
+
+
+TERMINAL_STATUSES = (RunStatus.FINISHED.value, RunStatus.FAILED.value, RunStatus.KILLED.value)
+RUN_STATUSES = tuple(s.value for s in RunStatus)
+
+
+def format_time(value: datetime | float | None) -> str:
+    """Local wall-clock time of a datetime (or epoch milliseconds, MLflow's unit)."""
+    when = utc(value, unit="ms") if isinstance(value, (int, float)) else value
+    if not when:
         return ""
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ms / 1000))
+    return when.astimezone().strftime("%Y-%m-%d %H:%M:%S")
 
 
-def format_duration(start_ms: int | None, end_ms: int | None) -> str:
-    if not start_ms:
+def format_duration(start: datetime | None, end: datetime | None) -> str:
+    if not start:
         return ""
-    seconds = ((end_ms or int(time.time() * 1000)) - start_ms) / 1000
+    seconds = ((end or now()) - start).total_seconds()
     if seconds < 60:
         return f"{seconds:.1f}s"
     minutes, sec = divmod(int(seconds), 60)
@@ -35,29 +64,47 @@ def format_value(value: Any) -> str:
 
 
 @dataclass
-class RunRecord:
-    """One MLflow run as aieng_nb shows it."""
+class RunRecord(Record):
+    """One MLflow run as aieng_nb shows it (``status`` in MLflow's words)."""
 
     run_id: str
     name: str
     experiment: str
     experiment_id: str
-    status: str
-    start_time: int | None
-    end_time: int | None
+    status: RunStatus
+    start_time: datetime | None
+    end_time: datetime | None
     artifact_uri: str
     params: dict[str, str] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # stores and old files may hand over plain words and epoch milliseconds
+        self.status = RunStatus(str(self.status).upper())
+        self.start_time = utc(self.start_time, unit="ms") if self.start_time is not None else None
+        self.end_time = utc(self.end_time, unit="ms") if self.end_time is not None else None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunRecord:
+        """Reads ISO times and, for files written before records had them, epoch milliseconds."""
+        data = dict(data)
+        for key in ("start_time", "end_time"):
+            if isinstance(data.get(key), (int, float)):
+                data[key] = utc(data[key], unit="ms")
+        return super().from_dict(data)
 
     @property
     def duration(self) -> str:
         return format_duration(self.start_time, self.end_time)
 
     def to_dict(self) -> dict[str, Any]:
-        # what asdict() gives for this flat record, without its deep copy (lists of 1000 runs)
+        # the flat fields by hand: listings serialise thousands of runs
         d = dict(self.__dict__)
-        d["params"], d["metrics"], d["tags"] = dict(self.params), dict(self.metrics), dict(self.tags)
+        d["status"] = self.status.value
+        d["start_time"], d["end_time"] = iso(self.start_time), iso(self.end_time)
+        d["params"], d["tags"] = dict(self.params), dict(self.tags)
+        d["metrics"] = {k: float(v) for k, v in self.metrics.items()}
         return d
 
     def _summary_rows(self) -> list[tuple[str, str]]:
@@ -115,85 +162,80 @@ def metric_order(key: str) -> tuple[int, str]:
     return (0, key)
 
 
-class RunTable(list):  # list[RunRecord]
-    """A list of runs that prints as a table and renders as HTML in Jupyter.
+class RunTable(RecordList[RunRecord]):
+    """Runs, newest first: a table in text and HTML, ``to_dicts()`` for ``--json``.
 
     The metrics column shows the run's own logged metrics first, then report summaries; set
-    ``metric_names`` (``aieng.runs(metrics=["accuracy", "f1"])``, ``%aieng runs --metrics a,b``) to
-    choose the metrics, one column each.
+    ``metric_names`` (``aieng.list_runs(metrics=["accuracy", "f1"])``, ``%aieng runs --metrics a,b``)
+    to choose the metrics, one column each.
     """
 
-    columns = ("run_id", "name", "experiment", "status", "started", "duration")
+    headers = ("run_id", "name", "experiment", "status", "started", "duration")
+    empty = "no runs"
+    css_class = "aieng-runs"
     max_metrics = 4
 
-    def __init__(self, items: Any = (), metric_names: list[str] | None = None) -> None:
+    def __init__(self, items: Any = (), metric_names: Sequence[str] | None = None) -> None:
         super().__init__(items)
         self.metric_names = list(metric_names) if metric_names else None
 
-    def headers(self) -> list[str]:
-        return [*self.columns, *(self.metric_names or ["metrics"])]
+    def columns(self) -> list[str]:
+        return [*self.headers, *(self.metric_names or ["metrics"])]
 
-    def _rows(self) -> list[list[str]]:
-        rows = []
-        for r in self:
-            base = [r.run_id[:12], r.name, r.experiment, r.status, format_time(r.start_time), r.duration]
-            if self.metric_names:
-                base += [format_value(r.metrics[k]) if k in r.metrics else "" for k in self.metric_names]
-            else:
-                keys = sorted(r.metrics, key=metric_order)[: self.max_metrics]
-                base.append(", ".join(f"{k}={format_value(r.metrics[k])}" for k in keys))
-            rows.append(base)
-        return rows
+    def row(self, r: RunRecord) -> list[Any]:
+        base: list[Any] = [r.run_id[:12], r.name, r.experiment, r.status.value, format_time(r.start_time), r.duration]
+        if self.metric_names:
+            return base + [format_value(r.metrics[k]) if k in r.metrics else "" for k in self.metric_names]
+        keys = sorted(r.metrics, key=metric_order)[: self.max_metrics]
+        return base + [", ".join(f"{k}={format_value(r.metrics[k])}" for k in keys)]
 
-    def __str__(self) -> str:
-        from .textutil import text_table
-
-        if not self:
-            return "no runs"
-        return text_table(self.headers(), self._rows())
-
-    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
-        p.text(str(self))
-
-    def _repr_html_(self) -> str:
-        from .rendering import html_table
-
-        if not self:
-            return "<p><em>no runs</em></p>"
-        bad = [r.status in ("FAILED", "KILLED") for r in self]
-        return html_table(self.headers(), self._rows(), bad, css_class="aieng-runs")
+    def bad(self, r: RunRecord) -> bool:
+        return r.status in (RunStatus.FAILED, RunStatus.KILLED)
 
     def to_dicts(self) -> list[dict[str, Any]]:
         return [r.to_dict() for r in self]
 
 
 @dataclass
-class Comparison:
-    """Params and final metrics of several runs side by side; differing rows are marked."""
+class ComparisonRow(Record):
+    """One param or metric across the compared runs (values in the runs' order, ``-`` where absent)."""
 
-    runs: list[RunRecord]
+    section: str
+    key: str
+    values: list[str]
+    differs: bool
 
-    def rows(self) -> list[tuple[str, str, list[str], bool]]:
-        """(section, key, values per run, differs)."""
-        out = []
+
+@dataclass
+class Comparison(Record):
+    """Params and final metrics of several runs side by side; differing rows are marked.
+
+    >>> from aieng_nb.records import utc
+    >>> a = RunRecord("a1", "a", "e", "1", "FINISHED", None, None, "", params={"lr": "0.1"})
+    >>> b = RunRecord("b2", "b", "e", "1", "FINISHED", None, None, "", params={"lr": "0.2"})
+    >>> Comparison.of([a, b]).to_dict()["rows"][0]
+    {'section': 'param', 'key': 'lr', 'values': ['0.1', '0.2'], 'differs': True}
+    """
+
+    run_ids: list[str]
+    names: list[str]
+    rows: list[ComparisonRow]
+
+    @classmethod
+    def of(cls, runs: Sequence[RunRecord]) -> Comparison:
+        rows = []
         for section, attr in (("param", "params"), ("metric", "metrics")):
-            keys = sorted(set().union(*(getattr(r, attr) for r in self.runs)))
+            keys = sorted(set().union(*(getattr(r, attr) for r in runs)))
             for key in keys:
-                values = [format_value(getattr(r, attr)[key]) if key in getattr(r, attr) else "-" for r in self.runs]
-                out.append((section, key, values, len(set(values)) > 1))
-        return out
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "runs": [r.run_id for r in self.runs],
-            "rows": [{"section": s, "key": k, "values": v, "differs": d} for s, k, v, d in self.rows()],
-        }
+                values = [format_value(getattr(r, attr)[key]) if key in getattr(r, attr) else "-" for r in runs]
+                rows.append(ComparisonRow(section, key, values, len(set(values)) > 1))
+        return cls([r.run_id for r in runs], [r.name for r in runs], rows)
 
     def __str__(self) -> str:
         from .textutil import text_table
 
-        headers = ["", "key", *(r.run_id[:12] for r in self.runs)]
-        rows = [["*" if d else "", f"{s}:{k}", *v] for s, k, v, d in self.rows()]
+        headers = ["", "key", *(r[:12] for r in self.run_ids)]
+        rows = [["*" if r.differs else "", f"{r.section}:{r.key}", *r.values] for r in self.rows]
         return text_table(headers, rows) + "\n(* = differs)"
 
     def _repr_pretty_(self, p: Any, cycle: bool) -> None:
@@ -201,10 +243,10 @@ class Comparison:
 
     def _repr_html_(self) -> str:
         esc = html.escape
-        head = "".join(f"<th>{esc(r.name or r.run_id[:12])}</th>" for r in self.runs)
+        head = "".join(f"<th>{esc(n or r[:12])}</th>" for r, n in zip(self.run_ids, self.names, strict=True))
         body = ""
-        for section, key, values, differs in self.rows():
-            style = " style='background:#fff3cd;font-weight:bold'" if differs else ""
-            cells = "".join(f"<td>{esc(v)}</td>" for v in values)
-            body += f"<tr{style}><td>{section}</td><td>{esc(key)}</td>{cells}</tr>"
+        for row in self.rows:
+            style = " style='background:#fff3cd;font-weight:bold'" if row.differs else ""
+            cells = "".join(f"<td>{esc(v)}</td>" for v in row.values)
+            body += f"<tr{style}><td>{row.section}</td><td>{esc(row.key)}</td>{cells}</tr>"
         return f"<table class='aieng-compare'><thead><tr><th></th><th>key</th>{head}</tr></thead><tbody>{body}</tbody></table>"

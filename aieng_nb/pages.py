@@ -104,9 +104,9 @@ def runs_page(
             raise ValidationError(f"unknown status {status!r}; use one of {', '.join(RUN_STATUSES)}")
     tracking.flush()
     ws = current()
-    lifecycle.recover(ws)
+    lifecycle.recover(workspace=ws)
     records, total = page_runs(
-        tracking._store(ws), experiment=experiment or None, status=status, text=text, offset=offset, limit=limit
+        tracking.store(workspace=ws), experiment=experiment or None, status=status, text=text, offset=offset, limit=limit
     )
     return Page([r.to_dict() for r in records], total, offset, limit)
 
@@ -116,7 +116,7 @@ def experiments_page(*, text: str | None = None, offset: int = 0, limit: int = 2
     from . import tracking
     from .stores.run_pages import experiments
 
-    rows = [e for e in experiments(tracking._store()) if _text_match(text, e["name"])]
+    rows = [e for e in experiments(tracking.store()) if _text_match(text, e["name"])]
     return _slice(rows, offset, limit)
 
 

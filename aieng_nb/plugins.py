@@ -129,3 +129,8 @@ pii_detectors = Registry("PII detector", "aieng_nb.pii_detectors")
 ALL = {r.group: r for r in (stores, executors, report_kinds, drift_tests, pii_detectors)}
 
 # -- built-ins (each area adds its own block) --------------------------------------------------
+
+# tracking stores by URI scheme (aieng_nb.stores.open_store)
+stores.register("sqlite", "aieng_nb.stores:open_sqlite")
+for _scheme in ("http", "https", "file", "postgresql", "mysql", "databricks"):
+    stores.register(_scheme, "aieng_nb.stores:open_mlflow")

@@ -522,7 +522,7 @@ def list_reports(run_id: str | None = None, *, kind: str | None = None, last: in
 
     if run_id is None:
         run = tracking.active_run()
-        run_ids = [run.id] if run is not None else [r.run_id for r in tracking.runs(last=last)]
+        run_ids = [run.id] if run is not None else [r.run_id for r in tracking.list_runs(last=last)]
     else:
         run_ids = [run_id]
     entries: list[ReportEntry] = []

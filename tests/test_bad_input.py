@@ -241,7 +241,7 @@ def test_reading_runs_of_a_workspace_without_a_store_creates_none(workspace, cap
     assert "no runs" in one_error_line(capsys, code)
     import aieng_nb as aieng
 
-    assert aieng.runs() == [] and not workspace.mlflow_db.exists()
+    assert aieng.list_runs() == [] and not workspace.mlflow_db.exists()
 
 
 # ---- bad values that were silently accepted --------------------------------------------------------

@@ -285,7 +285,7 @@ def test_contract_version_on_the_run() -> None:
     assert len(listed) == 2 and [e.passed for e in listed] == [True, False]
     from aieng_nb import tracking
 
-    store = tracking._store()
+    store = tracking.store()
     import tempfile
     from pathlib import Path
 

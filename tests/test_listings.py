@@ -80,7 +80,7 @@ def test_runs_metrics_column_shows_own_metrics_before_report_summaries(shell):
         aieng.log_metrics(
             {"explain.importance.area error": 0.0, "monitor.drift_share": 0.2, "accuracy": 0.91, "f1": 0.88}
         )
-    table = aieng.runs()
+    table = aieng.list_runs()
     cell = str(table).splitlines()[2]
     assert cell.index("accuracy=0.91") < cell.index("f1=0.88") < cell.index("explain.importance")
     chosen = shell.run_line_magic("aieng", "runs --metrics f1,monitor.drift_share,missing")

@@ -68,7 +68,7 @@ def test_track_runs_the_cell_in_a_new_run_and_marks_failure(shell):
     assert shell.user_ns["z"] == 3
     result = shell.run_cell("%%aieng track --name broken\nraise ValueError('no')")
     assert not result.success and isinstance(result.error_in_exec, ValueError)  # papermill sees the failure
-    runs = {r.name: r for r in aieng.runs()}
+    runs = {r.name: r for r in aieng.list_runs()}
     assert runs["fe"].status == "FINISHED"
     assert runs["broken"].status == "FAILED"
     assert tracking.active_run() is None
@@ -77,12 +77,12 @@ def test_track_runs_the_cell_in_a_new_run_and_marks_failure(shell):
 def test_track_with_a_syntax_error_creates_no_run(shell):
     result = shell.run_cell("%%aieng track --name bad\nx = (")
     assert not result.success
-    assert aieng.runs() == []
+    assert aieng.list_runs() == []
 
 
 def test_track_understands_ipython_syntax(shell):
     magic(shell, "track --name magic-inside", "%config Aieng.capture_cells = True\nw = 1")
-    assert shell.user_ns["w"] == 1 and aieng.runs()[0].status == "FINISHED"
+    assert shell.user_ns["w"] == 1 and aieng.list_runs()[0].status == "FINISHED"
 
 
 def test_track_inside_an_active_run_uses_it(shell):
@@ -91,7 +91,7 @@ def test_track_inside_an_active_run_uses_it(shell):
     record = magic(shell, "status")
     assert record.name == "outer" and record.metrics == {"inside": 1.0}
     magic(shell, "end")
-    assert len(aieng.runs()) == 1
+    assert len(aieng.list_runs()) == 1
 
 
 def test_track_with_a_name_inside_an_active_run_is_a_child_run_that_ends_with_the_cell(shell):
@@ -99,7 +99,7 @@ def test_track_with_a_name_inside_an_active_run_is_a_child_run_that_ends_with_th
     outer = tracking.active_run().id
     magic(shell, "track --name feature-eng", "import aieng_nb as aieng\naieng.log(rows=10.0, step=0)")
     assert tracking.active_run().id == outer  # back in the outer run
-    child = {r.name: r for r in aieng.runs()}["feature-eng"]
+    child = {r.name: r for r in aieng.list_runs()}["feature-eng"]
     assert child.status == "FINISHED" and child.metrics == {"rows": 10.0}
     assert child.tags["mlflow.parentRunId"] == outer
     magic(shell, "end")
@@ -119,7 +119,7 @@ def test_monitor_reference_accepts_a_snapshot_name(shell):
 def test_end_with_status_failed(shell):
     magic(shell, "start")
     magic(shell, "end --status failed")
-    assert aieng.runs()[0].status == "FAILED"
+    assert aieng.list_runs()[0].status == "FAILED"
 
 
 def test_seed_records_the_seed(shell):
@@ -184,7 +184,7 @@ def test_bad_input_is_one_usage_error_line_and_creates_nothing(shell, workspace,
     assert "\n" not in str(info.value)
     assert tracking.active_run() is None
     assert audit.entries(workspace=workspace) == []
-    assert aieng.runs() == []
+    assert aieng.list_runs() == []
 
 
 @pytest.mark.parametrize(
@@ -218,7 +218,7 @@ def test_bad_input_while_a_run_is_active_leaves_it_alone(shell):
     record = magic(shell, "status")
     assert record.name == "keep" and record.params == {}
     magic(shell, "end")
-    assert len(aieng.runs()) == 1
+    assert len(aieng.list_runs()) == 1
 
 
 def test_line_subcommands_refuse_a_cell_body(shell):
@@ -306,7 +306,7 @@ def test_audit_subcommand(shell, capsys):
     listing = magic(shell, "audit list --event run.")
     assert "run.start" in str(listing) and "<table" in listing._repr_html_()
     assert [e["event"] for e in listing] == ["run.start", "run.end"]
-    run_id = aieng.runs()[0].run_id
+    run_id = aieng.list_runs()[0].run_id
     magic(shell, f"audit anchor --run {run_id}")
     anchor = aieng.get_run(run_id).tags["aieng.audit.head"]
     assert anchor in capsys.readouterr().out

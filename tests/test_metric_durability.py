@@ -180,7 +180,7 @@ def test_default_experiment_creation_time_is_when_the_workspace_was_made(workspa
     from mlflow.tracking import MlflowClient
 
     before = time.time() * 1000
-    aieng.runs()  # opens (creates) the store
+    aieng.list_runs()  # opens (creates) the store
     exp = MlflowClient(workspace.tracking_uri).get_experiment("0")
     assert before - 5000 <= exp.creation_time <= time.time() * 1000
 

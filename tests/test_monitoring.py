@@ -205,7 +205,7 @@ def test_attached_to_active_run_and_listed() -> None:
     assert record.metrics["monitor.drift_share"] == pytest.approx(rep.drift_share)
     assert record.metrics["monitor.passed"] == 0.0
     assert record.metrics["monitor.drift_score.age"] == pytest.approx(rep.drift_result.by_column()["age"].score)
-    files = tracking._store().list_artifacts(run_id, "reports")
+    files = tracking.list_artifacts(run_id, "reports")
     folder = f"reports/{rep.name}"
     assert {
         f"{folder}/report.html",
@@ -440,10 +440,10 @@ def test_evidently_runs_in_the_background_and_is_never_missing(tmp_path) -> None
         with tracking.start_run(experiment="bg") as run:
             logged = monitor(ref, cur, target="churn", prediction="pred")
             assert logged.run_id == run.id and tracking.get_run(run.id).metrics["monitor.passed"] == 0.0
-            assert not tracking._store().list_artifacts(run.id, f"reports/{logged.name}")  # files follow
+            assert not tracking.list_artifacts(run.id, f"reports/{logged.name}")  # files follow
             gate.set()
             assert "Data drift" in load_report_html(run.id, logged.name)  # waits for the stored page
-        files = {f.rsplit("/", 1)[-1] for f in tracking._store().list_artifacts(run.id, f"reports/{logged.name}")}
+        files = {f.rsplit("/", 1)[-1] for f in tracking.list_artifacts(run.id, f"reports/{logged.name}")}
         assert {"report.html", "summary.json", "evidently.html", "evidently.json"} <= files
     finally:
         gate.set()
@@ -452,7 +452,7 @@ def test_evidently_runs_in_the_background_and_is_never_missing(tmp_path) -> None
     assert "evidently.html" in rep.attachments and rep.details["evidently_sample"]["seconds"] > 0
     assert not rep.attachments.pending and "being computed" not in rep.html()
     # the stored summary was written after Evidently: it lists the attachments
-    local = tracking._store().download_artifact(run.id, f"reports/{logged.name}/summary.json", str(tmp_path))
+    local = tracking.download_artifact(run.id, f"reports/{logged.name}/summary.json", str(tmp_path))
     summary = json.loads(Path(local).read_text())
     assert {"evidently.html", "evidently.json"} <= set(summary["attachments"])
     assert summary["details"]["evidently_sample"]["seconds"] > 0

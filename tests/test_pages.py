@@ -60,7 +60,7 @@ def test_fast_page_matches_the_store_api() -> None:
     from aieng_nb.stores.sqlite_fast import SqliteFastStore
 
     _runs(["a", "b", "c"], lr=0.3)
-    store = tracking._store()
+    store = tracking.store()
     assert isinstance(store, SqliteFastStore)
     fast, total = page_runs(store, limit=10)
     slow = store.search_runs(None, None, None)

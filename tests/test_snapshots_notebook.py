@@ -27,7 +27,7 @@ def test_snapshots_notebook_runs_under_papermill(workspace, tmp_path, kernel):
     names = {(r["name"], r["version"]) for r in aieng.snapshots()}
     assert {("customers", 1), ("customers-safe", 1), ("train", 1), ("train", 2), ("train-copy", 1)} <= names
     assert "customers-blocked" not in {n for n, _ in names}
-    run = aieng.runs(experiment="nb-snapshots")[0]
+    run = aieng.list_runs(experiment="nb-snapshots")[0]
     assert aieng.snapshots.show("train@1").used_by == [run.run_id]
     cells = json.loads(out.read_text())["cells"]
     html = "".join(

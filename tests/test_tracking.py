@@ -38,7 +38,7 @@ def test_run_lifecycle_is_visible_to_mlflow(workspace, client):
     history = client.get_metric_history(run.id, "loss")
     assert [m.step for m in history] == list(range(50))
     assert client.get_experiment_by_name("churn").experiment_id == run.experiment_id
-    assert isinstance(tracking._store(), SqliteFastStore)
+    assert isinstance(tracking.store(), SqliteFastStore)
 
 
 def test_history_matches_mlflow_exactly_including_latest_metric_rules(workspace, client):
@@ -141,7 +141,7 @@ def test_bad_flush_interval_is_refused_before_anything_is_created(monkeypatch):
         monkeypatch.setenv("AIENG_FLUSH_INTERVAL", raw)
         with pytest.raises(ValidationError, match="AIENG_FLUSH_INTERVAL|flush_interval"):
             aieng.start_run()
-    assert aieng.runs() == []
+    assert aieng.list_runs() == []
 
 
 def test_a_failure_after_the_run_is_created_marks_it_failed_not_running(workspace):
@@ -149,10 +149,10 @@ def test_a_failure_after_the_run_is_created_marks_it_failed_not_running(workspac
         raise OSError("disk full")
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(tracking.audit, "append", broken)
+        patch.setattr(audit, "append", broken)
         with pytest.raises(OSError):
             aieng.start_run(name="half")
-    [run] = aieng.runs()
+    [run] = aieng.list_runs()
     assert run.status == "FAILED" and "disk full" in run.tags["aieng.end_reason"]
     assert aieng.active_run() is None and not list(workspace.buffers.glob("*.lease"))
 
@@ -233,7 +233,7 @@ def test_bad_start_arguments_create_nothing(workspace, kwargs):
     with pytest.raises(ValidationError):
         aieng.start_run(**kwargs)
     assert aieng.active_run() is None
-    assert len(aieng.runs()) == 0
+    assert len(aieng.list_runs()) == 0
     assert audit.entries("run.", workspace=workspace) == []
 
 
@@ -251,16 +251,16 @@ def test_runs_list_filters_and_orders_newest_first():
     for i in range(3):
         with aieng.start_run(experiment="a" if i < 2 else "b", name=f"r{i}") as run:
             ids.append(run.id)
-    assert [r.run_id for r in aieng.runs()] == ids[::-1]
-    assert [r.name for r in aieng.runs(experiment="a")] == ["r1", "r0"]
-    assert len(aieng.runs(last=1)) == 1
-    assert aieng.runs(status="failed") == []
+    assert [r.run_id for r in aieng.list_runs()] == ids[::-1]
+    assert [r.name for r in aieng.list_runs(experiment="a")] == ["r1", "r0"]
+    assert len(aieng.list_runs(last=1)) == 1
+    assert aieng.list_runs(status="failed") == []
     with pytest.raises(NotFoundError):
-        aieng.runs(experiment="nope")
+        aieng.list_runs(experiment="nope")
     with pytest.raises(ValidationError):
-        aieng.runs(status="done")
+        aieng.list_runs(status="done")
     with pytest.raises(ValidationError):
-        aieng.runs(last=0)
+        aieng.list_runs(last=0)
 
 
 def test_get_run_by_prefix_and_ambiguity():
@@ -279,7 +279,7 @@ def test_compare_marks_differences():
     with aieng.start_run(params={"lr": 0.2, "depth": 3}) as b:
         aieng.log(acc=0.9, step=0)
     cmp = aieng.compare(a.id, b.id)
-    rows = {(s, k): d for s, k, _, d in cmp.rows()}
+    rows = {(r.section, r.key): r.differs for r in cmp.rows}
     assert rows[("param", "lr")] is True and rows[("param", "depth")] is False
     assert rows[("metric", "acc")] is True
     html = cmp._repr_html_()
@@ -295,7 +295,7 @@ def test_run_and_table_render_html_and_text():
     record = aieng.get_run(run.id)
     assert "<table>" in record._repr_html_() and "shown" in record._repr_html_()
     assert "p = 1" in str(record)
-    table = aieng.runs()
+    table = aieng.list_runs()
     assert "<table" in table._repr_html_() and "shown" in str(table)
 
 

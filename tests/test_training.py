@@ -86,7 +86,7 @@ def test_checkpoint_policies_every_n_steps_epoch_best_and_keep_k():
     assert [c.name for c in tr.checkpoints] == ["step-8", "step-12"]
     from aieng_nb.workspace import current
 
-    store = tracking._store(current())
+    store = tracking.store(workspace=current())
     files = store.list_artifacts(tr.run_id, "checkpoints")
     assert sorted(files) == ["checkpoints/index.json", "checkpoints/step-12.pt", "checkpoints/step-8.pt"]
 
@@ -143,7 +143,7 @@ def test_resume_continues_in_the_same_run_with_identical_weights():
     record = tracking.get_run(run_id)
     assert record.status == "FINISHED" and record.tags["aieng.training.resumed_from"] == "epoch-2"
     assert [s for s, _ in tracking.metric_history(run_id, "epoch")] == [6, 12, 18, 24]
-    assert len(aieng.runs(experiment="Default")) == 2  # no extra run for the resume
+    assert len(aieng.list_runs(experiment="Default")) == 2  # no extra run for the resume
 
 
 def test_resume_of_an_unknown_run_is_a_clear_error():
@@ -170,7 +170,7 @@ def test_bad_options_fail_before_any_run_exists(kwargs, message):
         with aieng.training(net, opt, name="bad", **kwargs):
             pass
     assert tracking.active_run() is None
-    assert all(r.status != "RUNNING" for r in aieng.runs())
+    assert all(r.status != "RUNNING" for r in aieng.list_runs())
 
 
 def test_policy_parse():

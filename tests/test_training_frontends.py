@@ -34,7 +34,7 @@ def test_train_cell_captures_params_scores_fit_time_and_model_then_stops(shell, 
     assert result.error_in_exec is None and 0.5 < result.result <= 1.0
     out = capsys.readouterr().out
     assert "captured 1 fit(s) (GradientBoostingClassifier" in out and "models:/" in out
-    run = aieng.runs(experiment="sk")[0]
+    run = aieng.list_runs(experiment="sk")[0]
     assert run.status == "FINISHED" and run.name == "sk-gbm"
     assert run.params["n_estimators"] == "10" and run.params["random_state"] == "0"
     assert run.metrics["training_score"] > 0.9 and run.metrics["fit_time_s"] > 0
@@ -65,7 +65,7 @@ def test_train_cell_error_fails_the_cell_and_the_run(shell):
     shell.run_cell(SETUP)
     result = shell.run_cell("%%aieng train --name boom\ngbm.fit(X_train, y_train)\nraise RuntimeError('bad data')")
     assert isinstance(result.error_in_exec, RuntimeError)
-    assert aieng.runs()[0].status == "FAILED" and tracking.active_run() is None
+    assert aieng.list_runs()[0].status == "FAILED" and tracking.active_run() is None
 
 
 @pytest.mark.parametrize(
@@ -83,7 +83,7 @@ def test_bad_input_is_one_usage_error_line(shell, line, message):
             shell.run_cell_magic("aieng", first.removeprefix("%%aieng "), cell)
         else:
             shell.run_line_magic("aieng", line.removeprefix("%aieng "))
-    assert aieng.runs() == [] or all(r.status != "RUNNING" for r in aieng.runs())
+    assert aieng.list_runs() == [] or all(r.status != "RUNNING" for r in aieng.list_runs())
 
 
 def test_watch_without_a_run_says_so(shell):

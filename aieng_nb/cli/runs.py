@@ -32,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _list(args: argparse.Namespace) -> int:
-    table = tracking.runs(experiment=args.experiment, last=args.last, status=args.status)
+    table = tracking.list_runs(experiment=args.experiment, last=args.last, status=args.status)
     if args.json:
         print_json(table.to_dicts())
     else:

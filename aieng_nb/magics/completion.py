@@ -170,7 +170,7 @@ def _match(items: Iterable[str], token: str) -> list[str]:
 def run_ids(prefix: str, shell: Any) -> list[str]:
     from .. import tracking
 
-    return [r.run_id for r in tracking.runs(last=50)]
+    return [r.run_id for r in tracking.list_runs(last=50)]
 
 
 def job_ids(prefix: str, shell: Any) -> list[str]:
@@ -245,7 +245,7 @@ def frames(prefix: str, shell: Any) -> list[str]:
 def experiments(prefix: str, shell: Any) -> list[str]:
     from .. import tracking
 
-    return sorted({r.experiment for r in tracking.runs(last=200)})
+    return sorted({r.experiment for r in tracking.list_runs(last=200)})
 
 
 def executors(prefix: str, shell: Any) -> list[str]:

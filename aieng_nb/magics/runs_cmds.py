@@ -35,7 +35,7 @@ def run(sub: str, line: str, cell: str | None, shell: Any) -> Any:
         names = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics is not None else None
         if names == []:
             runs.error("--metrics needs at least one metric name")
-        return tracking.runs(experiment=args.experiment, last=args.last, status=args.status, metrics=names)
+        return tracking.list_runs(experiment=args.experiment, last=args.last, status=args.status, metrics=names)
     if sub == "show":
         return tracking.get_run(args.run_id)
     if sub == "compare":

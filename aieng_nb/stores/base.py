@@ -5,10 +5,12 @@ from __future__ import annotations
 import abc
 import random
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from ..exceptions import ValidationError
 from ..models import RunRecord
+from ..records import utc
 
 # (key, value, timestamp_ms, step, is_nan): one metric point, as MLflow's tables hold it
 MetricRow = tuple[str, float, int, int, bool]
@@ -31,6 +33,11 @@ class PointsRejected(ValidationError):
         self.rejected = rejected
         keys = sorted({row[0] for row, _ in rejected})
         super().__init__(f"{len(rejected)} metric point(s) refused by the store: {', '.join(map(repr, keys[:10]))}")
+
+
+def from_ms(ms: int | None) -> datetime | None:
+    """MLflow's epoch milliseconds as a timezone-aware datetime: records never hold milliseconds."""
+    return utc(ms, unit="ms")
 
 
 def random_run_name() -> str:

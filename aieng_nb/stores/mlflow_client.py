@@ -9,7 +9,7 @@ from typing import Any
 
 from ..exceptions import NotFoundError, ValidationError
 from ..models import RunRecord
-from .base import EXPERIMENT_KIND, EXPERIMENT_KIND_TAG, MetricRow, PointsRejected, TrackingStore
+from .base import EXPERIMENT_KIND, EXPERIMENT_KIND_TAG, MetricRow, PointsRejected, TrackingStore, from_ms
 
 # MLflow's log_batch limits per request
 _MAX_METRICS, _MAX_PARAMS_TAGS = 1000, 100
@@ -199,8 +199,8 @@ def _record(run: Any, experiment_name: str) -> RunRecord:
         experiment=experiment_name,
         experiment_id=str(info.experiment_id),
         status=info.status,
-        start_time=info.start_time,
-        end_time=info.end_time,
+        start_time=from_ms(info.start_time),
+        end_time=from_ms(info.end_time),
         artifact_uri=info.artifact_uri,
         params=dict(data.params),
         metrics=dict(data.metrics),

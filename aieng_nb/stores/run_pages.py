@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from ..exceptions import NotFoundError
 from ..models import RunRecord
-from .base import TrackingStore
+from .base import TrackingStore, from_ms
 
 if TYPE_CHECKING:
     from .sqlite_fast import SqliteFastStore
@@ -149,7 +149,8 @@ def _sql_page(
 def _with_details(store: SqliteFastStore, rows: Sequence[tuple]) -> list[RunRecord]:
     """Records for page rows (in their order), with params, tags and latest metrics."""
     records = {
-        row[0]: RunRecord(row[0], row[1] or "", row[2], str(row[3]), row[4], row[5], row[6], row[7]) for row in rows
+        row[0]: RunRecord(row[0], row[1] or "", row[2], str(row[3]), row[4], from_ms(row[5]), from_ms(row[6]), row[7])
+        for row in rows
     }
     if not records:
         return []

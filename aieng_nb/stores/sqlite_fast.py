@@ -23,7 +23,7 @@ from urllib.parse import unquote, urlparse
 from ..exceptions import NotFoundError, ValidationError
 from ..models import RunRecord
 from . import schema
-from .base import EXPERIMENT_KIND, EXPERIMENT_KIND_TAG, MetricRow, TrackingStore
+from .base import EXPERIMENT_KIND, EXPERIMENT_KIND_TAG, MetricRow, TrackingStore, from_ms
 from .mlflow_client import MlflowClientStore
 
 SUPPORTED_REVISIONS = frozenset({"dc11669786a5"})
@@ -317,7 +317,8 @@ class SqliteFastStore(MlflowClientStore):
             sql += f" LIMIT {int(limit)}"
         rows = self._read(sql, args)
         records = {
-            row[0]: RunRecord(row[0], row[1] or "", row[2], str(row[3]), row[4], row[5], row[6], row[7]) for row in rows
+            row[0]: RunRecord(row[0], row[1] or "", row[2], str(row[3]), row[4], from_ms(row[5]), from_ms(row[6]), row[7])
+            for row in rows
         }
         if not records:
             return []

@@ -25,7 +25,7 @@ for r in range(3):
 def test_parallel_writers_lose_nothing(workspace, python_env):
     procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(w)], env=python_env) for w in range(4)]
     assert [p.wait(timeout=300) for p in procs] == [0, 0, 0, 0]
-    runs = aieng.runs(experiment="shared", last=100)
+    runs = aieng.list_runs(experiment="shared", last=100)
     assert sorted(r.name for r in runs) == sorted(f"w{w}-r{r}" for w in range(4) for r in range(3))
     assert all(r.status == "FINISHED" and r.metrics["loss"] == 1999 * 0.5 for r in runs)
     assert all(len(aieng.tracking.metric_history(r.run_id, "loss")) == 2000 for r in runs)

@@ -26,7 +26,7 @@ def test_quickstart_notebook_runs_under_papermill(workspace, tmp_path, monkeypat
         cwd=str(tmp_path),
         progress_bar=False,
     )
-    runs = aieng.runs(experiment="qs-test")
+    runs = aieng.list_runs(experiment="qs-test")
     assert len(runs) == 1 and runs[0].status == "FINISHED"
     assert runs[0].params == {"alpha": "0.001", "epochs": "5", "seed": "7"}
     assert 0.5 < runs[0].metrics["test_acc"] <= 1.0

@@ -109,7 +109,7 @@ def test_every_readme_example_runs_in_order(shell, tmp_path, python_env, workspa
     # what the examples promised happened, in this workspace
     import aieng_nb as aieng
 
-    names = {r.name for r in aieng.runs(last=100)}
+    names = {r.name for r in aieng.list_runs(last=100)}
     assert {"baseline", "tuned", "feature-eng", "faster"} <= names
     assert [s["version"] for s in aieng.snapshots("train")][:2] == [1, 2]
     assert any(j.status == "COMPLETED" for j in aieng.jobs())

@@ -61,8 +61,7 @@ def test_journaled_points_of_a_dead_process_are_replayed(workspace):
     run = aieng.start_run(name="journaled")
     run_id = run.id
     run.buffer._stop.set()
-    aieng.tracking._state.run = None  # simulate this process forgetting the run
-    aieng.tracking._calls = None
+    aieng.tracking._set_active(None)  # simulate this process forgetting the run
     journal = journal_for(workspace.buffers, run_id)
     journal.append([("x", 1.0, 1000, 0, False), ("x", 2.0, 1001, 1, False)])
     dead = subprocess.Popen([sys.executable, "-c", "pass"])

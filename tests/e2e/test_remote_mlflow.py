@@ -102,7 +102,7 @@ def test_runs_metrics_params_and_artifacts_go_to_the_remote_server(mlflow_server
     assert remote.data.params == {"lr": "0.1"} and remote.data.tags["team"] == "a"
     assert len(client.get_metric_history(run.id, "loss")) == 2500
     assert "report.txt" in {a.path for a in client.list_artifacts(run.id)}
-    listed = aieng.runs(experiment="remote")
+    listed = aieng.list_runs(experiment="remote")
     assert [r.run_id for r in listed] == [run.id] and listed[0].metrics["loss"] == pytest.approx(1 / 2500)
     # the journal was used (remote writes are journaled first) and cleaned up at the end
     assert not list(tracking.current().buffers.glob("*.metrics.jsonl"))

@@ -52,7 +52,7 @@ def test_example_notebook_produces_all_three_reports(tmp_path, kernel):
         cwd=str(tmp_path),
         progress_bar=False,
     )
-    run = tracking.runs(experiment="nb-reports")[0]
+    run = tracking.list_runs(experiment="nb-reports")[0]
     kinds = sorted(e.kind for e in list_reports(run.run_id))
     assert kinds == ["explain", "fairness", "monitor", "monitor"]
     assert run.metrics["monitor.drift_share"] > 0.3
@@ -106,7 +106,7 @@ def test_job_run_comes_back_with_reports_and_checks(tmp_path, capsys):
     assert [e.kind for e in aieng.reports(job=bad.job_id)] == [e.kind for e in list_reports(bad.run_id)]
     assert main(["reports", "--job", bad.job_id, "--json"]) == 0
     assert bad.run_id in capsys.readouterr().out
-    files = tracking._store().list_artifacts(bad.run_id, monitor_entry.path)
+    files = tracking.list_artifacts(bad.run_id, monitor_entry.path)
     assert {Path(f).name for f in files} >= {"report.html", "summary.json", "evidently.html", "evidently.json"}
 
 
@@ -167,7 +167,7 @@ def test_a_report_the_notebook_attaches_itself_marks_the_job(tmp_path):
     from aieng_nb.reports import list_reports
 
     (entry,) = list_reports(drifted.run_id)
-    files = {Path(f).name for f in tracking._store().list_artifacts(drifted.run_id, entry.path)}
+    files = {Path(f).name for f in tracking.list_artifacts(drifted.run_id, entry.path)}
     assert {"report.html", "summary.json", "evidently.html", "evidently.json"} <= files
 
 
@@ -183,12 +183,12 @@ def test_demo_notebooks_fairness_check_uses_intervals_so_noise_does_not_fail_it(
     entries = {e.kind: e for e in list_reports(job.run_id)}
     fair = entries["fairness"]
     assert fair.passed and fair.failed == []
-    summary = tracking._store().download_artifact(job.run_id, f"{fair.path}/summary.json", str(tmp_path))
+    summary = tracking.download_artifact(job.run_id, f"{fair.path}/summary.json", str(tmp_path))
     data = json.loads(Path(summary).read_text())
     rules = [c["rule"] for c in data["checks"]]
     assert rules == ["demographic_parity_difference > 0.1 at 95%", "equalized_odds_difference > 0.1 at 95%"]
     assert all(c["interval"][0] <= 0.1 for c in data["checks"])  # the intervals reach below the threshold
     record = tracking.get_run(job.run_id)
     assert record.metrics["fairness.equalized_odds_difference_ci_low"] <= 0.1
-    files = {Path(f).name for f in tracking._store().list_artifacts(job.run_id, entries["monitor"].path)}
+    files = {Path(f).name for f in tracking.list_artifacts(job.run_id, entries["monitor"].path)}
     assert {"evidently.html", "evidently.json"} <= files

@@ -52,7 +52,7 @@ def test_training_notebook_runs_under_papermill_and_keeps_a_static_image(workspa
         progress_bar=False,
     )
     _assert_static_image(_training_outputs(out))
-    run = aieng.runs(experiment="nb-train")[0]
+    run = aieng.list_runs(experiment="nb-train")[0]
     assert run.status == "FINISHED" and run.name == "mlp-demo"
     assert len(tracking.metric_history(run.run_id, "val_acc")) == 2
     assert run.tags["aieng.model_name"] == "mlp-demo" and run.tags["aieng.model_kind"] == "best"
@@ -65,7 +65,7 @@ def test_training_notebook_as_a_job_logs_into_the_jobs_run(workspace):
     run = tracking.get_run(job.run_id)
     assert len(tracking.metric_history(job.run_id, "loss")) == 48  # 24 batches x 2 epochs, in the job's run
     assert run.tags["aieng.model_uri"].startswith("models:/") and run.tags["aieng.training.name"] == "mlp-demo"
-    assert len(aieng.runs()) == 1  # the training made no run of its own
+    assert len(aieng.list_runs()) == 1  # the training made no run of its own
     _assert_static_image(_training_outputs(job.output_path))
 
 
@@ -106,7 +106,7 @@ def test_kill_during_a_checkpoint_write_leaves_the_previous_one_and_resume_match
     run_id = proc.stdout.split()[0]
     state = aieng.load_checkpoint(run_id)  # the latest complete one
     assert (state["epoch"], state["step"]) == (2, 12)
-    files = tracking._store().list_artifacts(run_id, "checkpoints")
+    files = tracking.list_artifacts(run_id, "checkpoints")
     assert sorted(files) == ["checkpoints/epoch-1.pt", "checkpoints/epoch-2.pt", "checkpoints/index.json"]
 
     X, y, net, opt, sched, loader = build(seed=7)
@@ -160,7 +160,7 @@ def test_torchrun_two_ranks_on_gloo_make_one_run_with_rank_tagged_telemetry(work
         cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    runs = aieng.runs()
+    runs = aieng.list_runs()
     assert len(runs) == 1 and runs[0].experiment == "ddp" and runs[0].status == "FINISHED"
     run_id = runs[0].run_id
     assert runs[0].tags["aieng.training.world_size"] == "2"

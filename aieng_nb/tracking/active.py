@@ -1,0 +1,237 @@
+"""The active run of this process, its metric buffer, and the store cache (one store per workspace).
+
+``aieng.log`` is the hot path: it reads two module globals (``_calls``, ``_buffer``) and appends to
+a deque, so it costs a few hundred nanoseconds; everything else goes through :data:`state`.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .. import lifecycle
+from ..exceptions import NoActiveRunError
+from ..metric_buffer import MAX_BACKLOG, MetricBuffer, journal_for
+from ..models import RunRecord
+from ..stores import open_store
+from ..stores.base import TrackingStore
+from ..workspace import Workspace, current
+from .checks import flush_interval
+
+RUN_ID_ENV = "AIENG_RUN_ID"
+
+_time = time.time
+# the active run's buffer, kept as module globals so aieng.log costs a few hundred nanoseconds
+_calls: deque | None = None
+_buffer: MetricBuffer | None = None
+# past ``buffer.limit`` buffered calls (what the store writes in ~0.25 s at its measured speed, at
+# most HIGH_WATER) aieng.log flushes in the caller's thread: a loop that logs faster than the store
+# can write is slowed down instead of piling up memory and unsaved points, and the backlog one
+# flush must drain stays inside the loss bound of a SIGKILL
+HIGH_WATER = MAX_BACKLOG
+# callbacks run at end_run before the status is set (the IPython extension attaches the notebook)
+end_hooks: list[Callable[[Run], None]] = []
+
+
+class Run:
+    """A handle on a run: usable as a context manager, renders as HTML in Jupyter."""
+
+    def __init__(
+        self,
+        run_id: str,
+        name: str,
+        experiment: str,
+        experiment_id: str,
+        store: TrackingStore,
+        owned: bool,
+        flush_interval: float,
+        *,
+        workspace: Workspace | None = None,
+    ) -> None:
+        self.id = run_id
+        self.name = name
+        self.experiment = experiment
+        self.experiment_id = experiment_id
+        self.store = store
+        self.owned = owned
+        self.workspace = workspace or current()
+        self.buffer = MetricBuffer(
+            run_id,
+            store,
+            journal_for(self.workspace.buffers, run_id),
+            flush_interval,
+            journal_first=not self.workspace.is_local,
+        ).start()
+        self.background: list[threading.Thread] = []
+
+    @property
+    def cells_path(self) -> Path:
+        return lifecycle.cells_path(self.workspace, self.id)
+
+    def log(self, step: int | None = None, **metrics: float) -> None:
+        buffer = self.buffer
+        now = _time()
+        buffer.calls.append((now, step, metrics))
+        if now > buffer.due or len(buffer.calls) > buffer.limit:
+            flush_here(buffer)
+
+    def end(self, status: str = "FINISHED") -> None:
+        from .runs import end_run
+
+        if state.run is self:
+            end_run(status)
+
+    def record(self) -> RunRecord:
+        """The run as stored now (buffered metrics flushed first; warns when some cannot be stored)."""
+        flush_here(self.buffer)
+        return self.store.get_run(self.id)
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        self.end("FAILED" if exc_type else "FINISHED")
+
+    def __repr__(self) -> str:
+        return f"<aieng Run {self.name!r} id={self.id} experiment={self.experiment!r}>"
+
+    def _repr_html_(self) -> str:
+        return self.record()._repr_html_()
+
+
+class State:
+    """What this process tracks: the active run, its parents (nested runs), the open stores."""
+
+    def __init__(self) -> None:
+        self.run: Run | None = None
+        self.stack: list[Run] = []
+        self.stores: dict[tuple[str, str], TrackingStore] = {}
+        self.pending_seed: int | None = None
+        self.atexit_registered = False
+
+
+state = State()
+
+
+def store(*, workspace: Workspace | None = None) -> TrackingStore:
+    """The tracking store of ``workspace`` (default: the current one), opened once per process.
+
+    >>> store().uri.startswith(("sqlite:", "http", "file:"))  # doctest: +SKIP
+    True
+    """
+    ws = workspace or current()
+    key = (ws.tracking_uri, ws.artifacts.as_uri())
+    found = state.stores.get(key)
+    if found is None:
+        found = state.stores[key] = open_store(*key)
+    return found
+
+
+def set_active(run: Run | None) -> None:
+    global _calls, _buffer
+    state.run = run
+    _buffer = run.buffer if run is not None else None
+    _calls = _buffer.calls if _buffer is not None else None
+
+
+def _attach_from_env() -> Run | None:
+    """In a job's kernel, the job's run (created by the job runner) is the active run."""
+    run_id = os.environ.get(RUN_ID_ENV)
+    if not run_id:
+        return None
+    ws = current()
+    st = store(workspace=ws)
+    record = st.get_run(run_id)
+    run = Run(run_id, record.name, record.experiment, record.experiment_id, st, False, flush_interval(), workspace=ws)
+    set_active(run)
+    register_atexit()
+    return run
+
+
+def active_run(*, attach: bool = True) -> Run | None:
+    """The run this process is logging to, or None. In a job's kernel (env ``AIENG_RUN_ID``) the
+    job's run is attached on first use; ``attach=False`` only looks (it never opens a store).
+
+    >>> active_run() is None
+    True
+    """
+    return state.run or (_attach_from_env() if attach else None)
+
+
+def require_run(what: str) -> Run:
+    run = active_run()
+    if run is None:
+        raise NoActiveRunError(what)
+    return run
+
+
+def log(step: int | None = None, **metrics: float) -> None:
+    """Log metrics at a step (default: one more than the previous call). Cheap: buffered.
+
+    >>> log(loss=0.25, acc=0.9, step=10)  # doctest: +SKIP
+    """
+    calls = _calls
+    if calls is None:
+        require_run("aieng.log").log(step, **metrics)
+        return
+    now = _time()
+    calls.append((now, step, metrics))
+    if now > _buffer.due or len(calls) > _buffer.limit:  # type: ignore[union-attr]
+        flush_here(_buffer)  # type: ignore[arg-type]
+
+
+def flush_here(buffer: MetricBuffer) -> None:
+    """Flush in the logging thread: the oldest point is due (the flusher thread was not scheduled in
+    time on a busy machine) or the buffer is full. Never raises: while the store refuses writes the
+    points stay buffered and the warning repeats."""
+    buffer.flush()
+    buffer.warn_if_failing()
+
+
+def flush() -> None:
+    """Write buffered metrics of the active run now (a store that refuses writes is warned about, and
+    its points stay buffered and retried)."""
+    if state.run is not None:
+        flush_here(state.run.buffer)
+
+
+def register_atexit() -> None:
+    if not state.atexit_registered:
+        atexit.register(_at_exit)
+        state.atexit_registered = True
+
+
+def _at_exit() -> None:
+    """A process exiting with a run still active did not finish it: say so, never FINISHED."""
+    from .runs import end_run
+
+    while state.run is not None:
+        run = state.run
+        try:
+            if run.owned:
+                run.store.log_batch(run.id, tags={"aieng.end_reason": "process exited without end_run"})
+                end_run("KILLED")
+            else:
+                run.buffer.close()
+                set_active(None)
+        except Exception:
+            set_active(None)
+
+
+def reset() -> None:
+    """Drop all module state (tests): stop flushers, close stores, forget the active run."""
+    for run in [state.run, *state.stack]:
+        if run is not None:
+            run.buffer._stop.set()
+            for thread in run.background:  # the environment capture still writes to the store
+                thread.join(timeout=30)
+    for opened in state.stores.values():
+        opened.close()
+    state.__init__()  # type: ignore[misc]
+    set_active(None)
