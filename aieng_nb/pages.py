@@ -214,6 +214,6 @@ def audit_page(
     from . import audit
 
     check_page(offset, limit)
-    rows = audit.entries(event or None, run_id=run_id or None)
-    rows = [e for e in reversed(rows) if _text_match(text, e.get("event"), json.dumps(e.get("data"), default=str))]
+    found = audit.entries(event or None, run_id=run_id or None)
+    rows = [e.to_dict() for e in reversed(found) if _text_match(text, e.event, json.dumps(e.data, default=str))]
     return _slice(rows, offset, limit)

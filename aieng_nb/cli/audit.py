@@ -39,20 +39,15 @@ def _verify(args: argparse.Namespace) -> int:
 
 def _list(args: argparse.Namespace) -> int:
     rows = audit.entries(args.event, run_id=args.run, limit=args.last)
-    if args.json:
-        print_json(rows)
-    else:
-        print(audit.table(rows))
+    print_json(rows.to_dicts()) if args.json else print(rows)
     return 0
 
 
 def _anchor(args: argparse.Namespace) -> int:
     out = audit.anchor(run_id=args.run, git=args.git)
     if args.json:
-        print_json(out)
+        print_json(out.to_dict())
     else:
-        where = [f"run {out['run_id']} (tag aieng.audit.head)"] if "run_id" in out else []
-        where += [f"git tag {out['git_tag']}"] if "git_tag" in out else []
-        print(f"anchored {out['anchor']} in {' and '.join(where)}")
-        print(f"check later with: aieng audit verify --anchor {out['anchor']}")
+        print(out)
+        print(f"check later with: aieng audit verify --anchor {out.anchor}")
     return 0

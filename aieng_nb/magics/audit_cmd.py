@@ -6,7 +6,6 @@ from typing import Any
 
 from .. import audit
 from ..argtypes import ident, positive_int
-from ..rendering import Listing
 from .parsing import AiengArgumentParser
 
 parser = AiengArgumentParser("audit", description="Verify, list or anchor the audit trail.")
@@ -29,21 +28,4 @@ def run(sub: str, line: str, cell: str | None, shell: Any) -> Any:
         out = audit.anchor(run_id=args.run, git=args.git)
         print(f"aieng: anchored {out['anchor']}; check later with %aieng audit verify --anchor {out['anchor']}")
         return None
-    return AuditListing(audit.entries(args.event, run_id=args.run, limit=args.last))
-
-
-class AuditListing(Listing):
-    """Audit entries as a table (HTML in Jupyter, text elsewhere)."""
-
-    headers = ["seq", "time", "event", "actor", "data"]
-    empty = "no audit entries"
-
-    def row(self, e: dict[str, Any]) -> list[Any]:
-        import json
-        import time
-
-        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e["ts"]))
-        return [e["seq"], when, e["event"], e["actor"], json.dumps(e["data"], default=str)[:80]]
-
-    def to_dicts(self) -> list[dict[str, Any]]:
-        return list(self)
+    return audit.entries(args.event, run_id=args.run, limit=args.last)
