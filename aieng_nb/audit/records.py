@@ -21,7 +21,7 @@ from ..records import Record, RecordList
 
 @dataclass
 class AuditEntry(Record):
-    """One signed, hash-chained entry. ``entry["event"]`` still reads like the dicts of before."""
+    """One signed, hash-chained entry of the audit trail (``ts``: when it was written)."""
 
     seq: int
     ts: datetime
@@ -64,8 +64,7 @@ def _short(data: dict[str, Any]) -> str:
 
 @dataclass
 class VerifyResult(Record):
-    """Outcome of :func:`aieng_nb.audit.verify`: ``ok``, the number of entries, the first bad
-    position and why."""
+    """Outcome of an audit verification: ok, the number of entries, the first bad position and why."""
 
     ok: bool
     entries: int

@@ -3,7 +3,8 @@
 Every response body is a core record's own dict form (``RunRecord.to_dict()``,
 ``JobRecord.to_dict()``, ``Schedule.to_dict()``, ...), so the shapes here are those records (the
 dataclasses themselves) plus a few small ``TypedDict`` s for dict forms that have no class. JSON
-Schemas are generated from these by :func:`json_schemas`; the OpenAPI file and the TypeScript
+Schemas are generated from these by :func:`json_schemas` (with :mod:`aieng_nb.schema`, the one
+generator of record schemas); the OpenAPI file and the TypeScript
 interfaces of ``labextension/src/models.ts`` are generated from the schemas
 (``python -m aieng_nb.server.openapi``), and tests check that the committed copies match and that
 real responses validate.
@@ -15,15 +16,14 @@ real responses validate.
 
 from __future__ import annotations
 
-import dataclasses
-import types
-import typing
-from typing import Any, TypedDict, Union
+from typing import Any, TypedDict
 
+from ..audit.records import AuditEntry, VerifyResult
 from ..jobs.records import JobRecord
-from ..models import RunRecord
+from ..models import Comparison, ComparisonRow, RunRecord
 from ..reports import ReportEntry
 from ..schedules import Schedule
+from ..schema import record_schema
 from ..snapshots.records import SnapshotRecord
 
 
@@ -63,20 +63,6 @@ class MetricHistories(TypedDict):
     histories: list[MetricHistory]
 
 
-class ComparisonRow(TypedDict):
-    section: str
-    key: str
-    values: list[str]
-    differs: bool
-
-
-class Comparison(TypedDict):
-    """``aieng_nb.models.Comparison.to_dict()``."""
-
-    runs: list[str]
-    rows: list[ComparisonRow]
-
-
 class SnapshotRow(TypedDict):
     """One row of ``aieng_nb.snapshots.list_snapshots()``."""
 
@@ -94,30 +80,6 @@ class SnapshotRow(TypedDict):
 
 class ScheduleExtra(TypedDict):
     next_run: str | None
-
-
-class AuditEntry(TypedDict):
-    seq: int
-    ts: float
-    actor: str
-    event: str
-    data: dict[str, Any]
-    prev: str
-    key: str  # id of the Ed25519 key that signed the entry (public keys in .aieng/audit.keys)
-    hash: str
-    sig: str
-
-
-class Verify(TypedDict):
-    """``aieng_nb.audit.VerifyResult.to_dict()``."""
-
-    ok: bool
-    entries: int
-    bad_seq: int | None
-    bad_line: int | None
-    reason: str
-    signers: dict[str, int]
-    notes: list[str]
 
 
 class NotebookParameter(TypedDict):
@@ -178,7 +140,7 @@ SHAPES: dict[str, Any] = {
     "Schedule": (Schedule, ScheduleExtra),
     "Report": ReportEntry,
     "AuditEntry": AuditEntry,
-    "Verify": Verify,
+    "Verify": VerifyResult,
     "NotebookParameter": NotebookParameter,
     "NotebookParameters": NotebookParameters,
     "SubmitJob": SubmitJob,
@@ -192,55 +154,9 @@ PAGES = ("Experiment", "Run", "SnapshotRow", "Job", "Schedule", "Report", "Audit
 _NAMES = {cls: name for name, cls in SHAPES.items() if not isinstance(cls, tuple)}
 
 
-def _type_schema(tp: Any) -> dict[str, Any]:
-    origin = typing.get_origin(tp)
-    if tp is Any:
-        return {}
-    if tp is type(None):
-        return {"type": "null"}
-    if origin in (Union, types.UnionType):
-        options = [_type_schema(a) for a in typing.get_args(tp)]
-        return {} if {} in options else {"anyOf": options}
-    if tp in _NAMES:
-        return {"$ref": f"#/components/schemas/{_NAMES[tp]}"}
-    if tp is bool:
-        return {"type": "boolean"}
-    if tp is int:
-        return {"type": "integer"}
-    if tp is float:
-        return {"type": "number"}
-    if tp is str:
-        return {"type": "string"}
-    if origin is list or tp is list:
-        args = typing.get_args(tp)
-        return {"type": "array", "items": _type_schema(args[0])} if args else {"type": "array"}
-    if origin is dict or tp is dict:
-        args = typing.get_args(tp)
-        return {"type": "object", "additionalProperties": _type_schema(args[1])} if args else {"type": "object"}
-    raise TypeError(f"no JSON Schema for {tp!r}")
-
-
-def _fields(cls: Any) -> tuple[dict[str, Any], list[str]]:
-    hints = typing.get_type_hints(cls, include_extras=True)
-    if dataclasses.is_dataclass(cls):
-        names = [f.name for f in dataclasses.fields(cls)]
-        return {n: hints[n] for n in names}, names  # asdict() writes every field
-    return hints, sorted(cls.__required_keys__, key=list(hints).index)
-
-
-def _object_schema(*classes: Any) -> dict[str, Any]:
-    props: dict[str, Any] = {}
-    required: list[str] = []
-    for cls in classes:
-        hints, req = _fields(cls)
-        props.update({k: _type_schema(v) for k, v in hints.items()})
-        required += req
-    doc = (classes[0].__doc__ or "").strip().splitlines()
-    schema: dict[str, Any] = {"type": "object", "properties": props, "required": required}
-    schema["additionalProperties"] = False
-    if doc and not doc[0].startswith(classes[0].__name__ + "("):
-        schema["description"] = doc[0]
-    return schema
+def _ref(cls: type) -> str | None:
+    name = _NAMES.get(cls)
+    return f"#/components/schemas/{name}" if name else None
 
 
 def page_schema(item: str) -> dict[str, Any]:
@@ -263,7 +179,8 @@ def json_schemas() -> dict[str, dict[str, Any]]:
     """Every shape's JSON Schema (references as ``#/components/schemas/<name>``), pages included."""
     out = {}
     for name, cls in SHAPES.items():
-        out[name] = _object_schema(*cls) if isinstance(cls, tuple) else _object_schema(cls)
+        classes = cls if isinstance(cls, tuple) else (cls,)
+        out[name] = record_schema(*classes, ref=_ref)
     for item in PAGES:
         out[f"{item}Page"] = page_schema(item)
     return out

@@ -19,15 +19,15 @@ export interface Experiment {
   runs: number;
 }
 
-/** One MLflow run as aieng_nb shows it. */
+/** One MLflow run as aieng_nb shows it (``status`` in MLflow's words). */
 export interface Run {
   run_id: string;
   name: string;
   experiment: string;
   experiment_id: string;
   status: string;
-  start_time: number | null;
-  end_time: number | null;
+  start_time: string | null;
+  end_time: string | null;
   artifact_uri: string;
   params: { [key: string]: string };
   metrics: { [key: string]: number };
@@ -50,6 +50,7 @@ export interface MetricHistories {
   histories: Array<MetricHistory>;
 }
 
+/** One param or metric across the compared runs (values in the runs' order, ``-`` where absent). */
 export interface ComparisonRow {
   section: string;
   key: string;
@@ -57,9 +58,10 @@ export interface ComparisonRow {
   differs: boolean;
 }
 
-/** ``aieng_nb.models.Comparison.to_dict()``. */
+/** Params and final metrics of several runs side by side; differing rows are marked. */
 export interface Comparison {
-  runs: Array<string>;
+  run_ids: Array<string>;
+  names: Array<string>;
   rows: Array<ComparisonRow>;
 }
 
@@ -174,9 +176,10 @@ export interface Report {
   html_file: string | null;
 }
 
+/** One signed, hash-chained entry of the audit trail (``ts``: when it was written). */
 export interface AuditEntry {
   seq: number;
-  ts: number;
+  ts: string;
   actor: string;
   event: string;
   data: { [key: string]: unknown };
@@ -186,13 +189,14 @@ export interface AuditEntry {
   sig: string;
 }
 
-/** ``aieng_nb.audit.VerifyResult.to_dict()``. */
+/** Outcome of an audit verification: ok, the number of entries, the first bad position and why. */
 export interface Verify {
   ok: boolean;
   entries: number;
   bad_seq: number | null;
   bad_line: number | null;
   reason: string;
+  head: { [key: string]: unknown };
   signers: { [key: string]: number };
   notes: Array<string>;
 }

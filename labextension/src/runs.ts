@@ -186,7 +186,8 @@ export class RunsSection implements ISection {
       this._compare.textContent = this._selected.size ? `Compare (${this._selected.size})` : 'Compare';
     });
     const key = this._metric.value;
-    const duration = run.start_time ? ((run.end_time ?? Date.now()) - run.start_time) / 1000 : null;
+    // times are ISO 8601 strings (the record convention)
+    const duration = run.start_time ? ((run.end_time ? Date.parse(run.end_time) : Date.now()) - Date.parse(run.start_time)) / 1000 : null;
     const params = Object.entries(run.params)
       .slice(0, 3)
       .map(([k, v]) => `${k}=${v}`)
