@@ -151,7 +151,7 @@ def _recover_run(ws: Workspace, lease: dict[str, Any]) -> dict[str, Any]:
         points += len(rows)
     points -= rejected
     attach_cells(store, ws, run_id)
-    status = store.get_run(run_id).status
+    status = store.get_run(run_id).status.value
     if status == "RUNNING":
         reason = f"process {lease.get('pid')} on {lease.get('host')} died without ending the run"
         tags = {"aieng.end_reason": reason}

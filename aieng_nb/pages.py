@@ -106,7 +106,12 @@ def runs_page(
     ws = current()
     lifecycle.recover(workspace=ws)
     records, total = page_runs(
-        tracking.store(workspace=ws), experiment=experiment or None, status=status, text=text, offset=offset, limit=limit
+        tracking.store(workspace=ws),
+        experiment=experiment or None,
+        status=status,
+        text=text,
+        offset=offset,
+        limit=limit,
     )
     return Page([r.to_dict() for r in records], total, offset, limit)
 

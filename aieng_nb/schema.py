@@ -100,8 +100,8 @@ def _plain_schema(tp: Any, origin: Any, ref: Ref) -> dict[str, Any]:
         items = type_schema(args[0], ref) if len(set(args)) == 1 else {}
         return {"type": "array", "items": items} if items else {"type": "array"}
     if origin in (dict, Mapping) or tp is dict:
-        args = typing.get_args(tp)
-        return {"type": "object", "additionalProperties": type_schema(args[1], ref)} if args else {"type": "object"}
+        pair = typing.get_args(tp)
+        return {"type": "object", "additionalProperties": type_schema(pair[1], ref)} if pair else {"type": "object"}
     if isinstance(tp, type) and (dataclasses.is_dataclass(tp) or typing.is_typeddict(tp)):
         return record_schema(tp, ref=ref)
     return {}  # a type JSON has no word for (a callable, a model object): anything
@@ -142,7 +142,12 @@ def record_schema(*classes: Any, ref: Ref = _no_refs) -> dict[str, Any]:
         hints, req = fields_of(cls)
         props.update({k: type_schema(v, ref) for k, v in hints.items()})
         required += [r for r in req if r not in required]
-    schema: dict[str, Any] = {"type": "object", "properties": props, "required": required, "additionalProperties": False}
+    schema: dict[str, Any] = {
+        "type": "object",
+        "properties": props,
+        "required": required,
+        "additionalProperties": False,
+    }
     doc = (classes[0].__doc__ or "").strip().splitlines()
     if doc and not doc[0].startswith(classes[0].__name__ + "("):
         schema["description"] = doc[0]
@@ -182,8 +187,9 @@ def record_classes(*, search: bool = False) -> dict[str, type]:
 
 
 def _subclasses(cls: type) -> list[type]:
-    out = []
-    for sub in cls.__subclasses__():
+    out: list[type] = []
+    subs: list[type] = cls.__subclasses__()
+    for sub in subs:
         out += [sub, *_subclasses(sub)]
     return out
 

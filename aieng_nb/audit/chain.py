@@ -270,5 +270,3 @@ def _entry_problem(entry: dict[str, Any], keys: dict[str, Any]) -> str:
     if not isinstance(entry.get("sig"), str) or not audit_sign.check(record["public_key"], entry["hash"], entry["sig"]):
         return f"signature does not verify with key {entry['key'][:12]} (entry forged or edited)"
     return ""
-
-

@@ -90,7 +90,9 @@ def _without_log(ws: Workspace, head: dict[str, Any] | None, ws_id: str) -> Veri
     """An empty or missing log is fine only in a workspace that never had anything to record."""
     contents = _workspace_contents(ws)
     if contents:
-        return VerifyResult(False, 0, reason=f"the audit log is missing, but the workspace has {' and '.join(contents)}")
+        return VerifyResult(
+            False, 0, reason=f"the audit log is missing, but the workspace has {' and '.join(contents)}"
+        )
     if head is not None or (ws_id and external_head_path(ws).exists()):
         return VerifyResult(False, 0, reason="the audit log is missing or empty, but a head says it had entries")
     return VerifyResult(True, 0)
@@ -193,7 +195,9 @@ def verify(*, workspace: Workspace | None = None, anchor: str | dict[str, Any] |
     if not any(raw.strip() for raw in lines):
         return _without_log(ws, head, ws_id)
     if not ws_id:
-        return VerifyResult(False, 0, reason="the workspace id (.aieng/id) is missing: its external head cannot be found")
+        return VerifyResult(
+            False, 0, reason="the workspace id (.aieng/id) is missing: its external head cannot be found"
+        )
     keys = _read_keys(ws)
     if keys is None:
         return VerifyResult(False, 0, reason=f"{keys_path(ws).name} (the public keys of the signers) is missing")

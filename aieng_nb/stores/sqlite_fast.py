@@ -317,7 +317,9 @@ class SqliteFastStore(MlflowClientStore):
             sql += f" LIMIT {int(limit)}"
         rows = self._read(sql, args)
         records = {
-            row[0]: RunRecord(row[0], row[1] or "", row[2], str(row[3]), row[4], from_ms(row[5]), from_ms(row[6]), row[7])
+            row[0]: RunRecord(
+                row[0], row[1] or "", row[2], str(row[3]), row[4], from_ms(row[5]), from_ms(row[6]), row[7]
+            )
             for row in rows
         }
         if not records:
