@@ -33,6 +33,12 @@ class RunStatus(enum.StrEnum):
     FAILED = "FAILED"
     KILLED = "KILLED"
 
+    @classmethod
+    def _missing_(cls, value: object) -> RunStatus | None:
+        # users and old files write the words in any case ("failed")
+        upper = str(value).upper()
+        return cls(upper) if upper in cls.__members__ else None
+
 
 TERMINAL_STATUSES = (RunStatus.FINISHED.value, RunStatus.FAILED.value, RunStatus.KILLED.value)
 RUN_STATUSES = tuple(s.value for s in RunStatus)
