@@ -137,8 +137,8 @@ def test_compare_shows_both_runs(shell):
         ids.append(tracking.active_run().id)
         magic(shell, "end")
     cmp = magic(shell, f"compare {ids[0]} {ids[1]}")
-    assert [r.run_id for r in cmp.runs] == ids
-    assert any(k == "lr" and d for _, k, _, d in cmp.rows())
+    assert cmp.run_ids == ids
+    assert any(r.key == "lr" and r.differs for r in cmp.rows)
 
 
 BAD_INPUT = [
