@@ -19,17 +19,14 @@ points it rejects are dropped, with a warning naming them.
 
 from __future__ import annotations
 
-import json
 import math
 import threading
 import time
 import warnings
 from collections import Counter, deque
-from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
-from .fsutil import append_bytes, atomic_write_text
+from .metric_journal import Journal, journal_for
 from .stores.base import MetricRow, PointsRejected, TrackingStore
 from .stores.names import mlflow_key
 
@@ -65,51 +62,6 @@ def valid_step(step: Any) -> int | None:
     except TypeError:
         return None
     return value if -(2**63) <= value < 2**63 else None
-
-
-class Journal:
-    """Append-only batches of metric rows for one run, with a committed offset."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.offset_path = path.with_suffix(".offset")
-
-    def append(self, rows: list[MetricRow]) -> int:
-        """Append one batch; returns the journal's size after it. A failed write (a full disk)
-        is cut off again, so a torn line never hides the batches appended after it."""
-        return append_bytes(self.path, json.dumps(rows, separators=(",", ":")).encode() + b"\n", fsync=False)
-
-    def size(self) -> int:
-        try:
-            return self.path.stat().st_size
-        except FileNotFoundError:
-            return 0
-
-    def commit(self, offset: int) -> None:
-        atomic_write_text(self.offset_path, str(offset))
-
-    def pending(self) -> Iterable[list[MetricRow]]:
-        """Batches written but not committed (what a crash left behind)."""
-        try:
-            start = int(self.offset_path.read_text())
-        except (FileNotFoundError, ValueError):
-            start = 0
-        if not self.path.exists():
-            return
-        with open(self.path, "rb") as fh:
-            fh.seek(start)
-            for line in fh:
-                try:
-                    yield [tuple(row) for row in json.loads(line)]  # type: ignore[misc]
-                except ValueError:  # a torn last line from the crash
-                    return
-
-    def remove(self) -> None:
-        for path in (self.path, self.offset_path):
-            try:
-                path.unlink()
-            except FileNotFoundError:
-                pass
 
 
 class _StoreFailed(Exception):
@@ -449,7 +401,3 @@ class MetricBuffer:
     def stop(self) -> None:
         """Stop the background thread without writing (the points stay in the journal, if any)."""
         self._stop.set()
-
-
-def journal_for(buffers: Path, run_id: str) -> Journal:
-    return Journal(buffers / f"{run_id}.metrics.jsonl")
