@@ -2,7 +2,7 @@
 import { Dialog, showDialog, showErrorMessage } from '@jupyterlab/apputils';
 import { button, emptyState, formatTime, formatValue, h, statusBadge } from './dom';
 import { postAPI, query, requestAPI } from './handler';
-import { AliasMove, GateReport, ModelStatus, ModelSummary, ModelSummaryPage, VersionInfo } from './models';
+import { AliasMove, GateReport, GateResult, ModelStatus, ModelSummary, ModelSummaryPage, VersionInfo } from './models';
 import { filterInput, IPanelContext, ISection, PagedList, SectionState } from './section';
 
 const ROLES = ['champion', 'challenger', 'previous_champion'];
@@ -15,28 +15,39 @@ function num(value: number | null): string {
   return value === null ? '-' : formatValue(value);
 }
 
-/** The table of one gate report: each gate passed/failed with the measured numbers and its threshold. */
-export function gatesTable(report: GateReport): HTMLElement {
-  const head = h('tr', {}, ...['gate', 'result', 'champion', 'challenger', 'delta', 'threshold', 'detail'].map(t => h('th', {}, t)));
-  const rows = report.results.map(r =>
-    h(
-      'tr',
-      { 'data-gate': r.gate, 'data-passed': String(r.passed), class: r.passed ? '' : 'aieng-gate-failed' },
-      h('td', {}, r.gate),
-      h('td', {}, statusBadge(r.passed ? 'PASSED' : 'FAILED')),
-      h('td', {}, num(r.champion)),
-      h('td', {}, num(r.challenger)),
-      h('td', {}, num(r.delta)),
-      h('td', {}, num(r.threshold)),
-      h('td', { class: 'aieng-gate-detail' }, r.ci_low !== null ? `CI [${num(r.ci_low)}, ${num(r.ci_high)}] ${r.detail}` : r.detail)
-    )
-  );
+function measured(r: GateResult): string {
+  const parts: string[] = [];
+  if (r.challenger !== null || r.champion !== null) {
+    parts.push(`challenger ${num(r.challenger)} vs champion ${num(r.champion)}`);
+  }
+  if (r.delta !== null) {
+    parts.push(`delta ${num(r.delta)}`);
+  }
+  if (r.threshold !== null) {
+    parts.push(`threshold ${num(r.threshold)}`);
+  }
+  if (r.ci_low !== null) {
+    parts.push(`CI [${num(r.ci_low)}, ${num(r.ci_high)}]`);
+  }
+  return parts.join(' · ');
+}
+
+/** One gate report as a list that fits the sidebar: each gate passed/failed, measured vs threshold. */
+export function gatesList(report: GateReport): HTMLElement {
   const where = report.snapshot ? ` on ${report.snapshot} (${report.n_rows} rows)` : '';
   return h(
     'div',
-    { class: 'aieng-gates', 'data-version': report.version, 'data-passed': String(report.passed) },
+    { class: 'aieng-gates', role: 'list', 'aria-label': `gate results of v${report.version}`, 'data-version': report.version, 'data-passed': String(report.passed) },
     h('div', { class: 'aieng-run-meta' }, `v${report.version} vs champion v${report.champion_version ?? '-'}${where} · ${report.gate_file ?? 'default gate'} · ${formatTime(report.created_at)}`),
-    h('table', { class: 'aieng-table aieng-gates-table' }, h('thead', {}, head), h('tbody', {}, ...rows))
+    ...report.results.map(r =>
+      h(
+        'div',
+        { class: `aieng-gate${r.passed ? '' : ' aieng-gate-failed'}`, role: 'listitem', 'data-gate': r.gate, 'data-passed': String(r.passed) },
+        h('div', {}, statusBadge(r.passed ? 'PASSED' : 'FAILED'), ' ', h('b', {}, r.gate)),
+        measured(r) ? h('div', { class: 'aieng-run-meta' }, measured(r)) : null,
+        r.detail ? h('div', { class: 'aieng-gate-detail' }, r.detail) : null
+      )
+    )
   );
 }
 
@@ -110,18 +121,17 @@ export class ModelsSection implements ISection {
           { class: 'aieng-run-meta' },
           `champion v${status.champion ?? '-'} · challenger v${status.challenger ?? '-'} · previous champion v${status.previous_champion ?? '-'}`
         ),
-        h('div', { class: 'aieng-rows', role: 'list' }, ...versions.map(v => this._version(status.name, v))),
-        gates
+        h('div', { class: 'aieng-rows', role: 'list' }, ...versions.flatMap(v => (v.version === this._gatesOf && gates ? [this._version(v), gates] : [this._version(v)])))
       )
     );
   }
 
-  private _version(name: string, v: VersionInfo): HTMLElement {
+  private _version(v: VersionInfo): HTMLElement {
     const metric = v.primary_metric ? `${v.primary_metric}=${num(v.primary_value)}` : '';
     const open = v.version === this._gatesOf;
     const actions = v.gates
       ? [
-          button(open ? 'Hide gates' : 'Gates', () => {
+          button(open ? 'Hide' : 'Gates', () => {
             this._gatesOf = open ? '' : v.version;
             void this._loadDetail();
           }, { 'aria-label': `gate results of v${v.version}`, 'aria-expanded': String(open) })
@@ -147,7 +157,7 @@ export class ModelsSection implements ISection {
 
   private async _gates(name: string, version: string): Promise<HTMLElement> {
     try {
-      return gatesTable(await requestAPI<GateReport>(`models/${encodeURIComponent(name)}/versions/${encodeURIComponent(version)}/gates`));
+      return gatesList(await requestAPI<GateReport>(`models/${encodeURIComponent(name)}/versions/${encodeURIComponent(version)}/gates`));
     } catch (error) {
       return h('div', { class: 'aieng-error' }, String((error as Error).message));
     }
