@@ -13,11 +13,14 @@ import os
 import socket
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from . import audit
 from .fsutil import atomic_write_json, locked
+from .models import RunStatus
+from .records import Record, RecordList
 from .workspace import Workspace, current
 
 
@@ -100,7 +103,41 @@ def lease_is_dead(lease: dict[str, Any]) -> bool:
     return started is not None and lease.get("process_start") is not None and abs(started - lease["process_start"]) > 1
 
 
-def recover(*, workspace: Workspace | None = None) -> list[dict[str, Any]]:
+@dataclass
+class RecoveredRun(Record):
+    """A run whose process died: its journaled metric points replayed, its status (MLflow's word)."""
+
+    run_id: str
+    points: int
+    status: RunStatus
+
+    def __getitem__(self, name: str) -> Any:
+        # recover() returned dicts before it returned records: keep ``d["run_id"]`` working
+        if name not in self.__dataclass_fields__:
+            raise KeyError(name)
+        return getattr(self, name)
+
+
+class Recovered(RecordList[RecoveredRun]):
+    """What :func:`recover` did, one run per row; ``str()`` is the summary the CLI and magic print."""
+
+    headers = ("run_id", "status", "points")
+
+    def row(self, item: RecoveredRun) -> list[Any]:
+        return [item.run_id, item.status.value, item.points]
+
+    def __str__(self) -> str:
+        lines = [f"recovered {len(self)} run(s)"]
+        lines += [f"  {d.run_id}: {d.status.value}, {d.points} metric points replayed" for d in self]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        import html
+
+        return f"<pre>{html.escape(str(self))}</pre>"
+
+
+def recover(*, workspace: Workspace | None = None) -> Recovered:
     """Recover every run whose owning process died; returns what was done per run.
 
     >>> recover()  # doctest: +SKIP
@@ -109,8 +146,8 @@ def recover(*, workspace: Workspace | None = None) -> list[dict[str, Any]]:
     ws = workspace or current()
     leases = sorted(ws.buffers.glob("*.lease"))
     if not leases:
-        return []
-    done = []
+        return Recovered()
+    done = Recovered()
     with locked(ws.locks / "recover.lock"):
         for path in leases:
             try:
@@ -133,7 +170,7 @@ def recover(*, workspace: Workspace | None = None) -> list[dict[str, Any]]:
     return done
 
 
-def _recover_run(ws: Workspace, lease: dict[str, Any]) -> dict[str, Any]:
+def _recover_run(ws: Workspace, lease: dict[str, Any]) -> RecoveredRun:
     from .metric_buffer import journal_for
     from .stores import open_store
 
@@ -164,4 +201,4 @@ def _recover_run(ws: Workspace, lease: dict[str, Any]) -> dict[str, Any]:
     remove_lease(ws, run_id)
     audit.append("run.recover", {"run_id": run_id, "points": points, "status": status}, workspace=ws)
     store.close()
-    return {"run_id": run_id, "points": points, "status": status}
+    return RecoveredRun(run_id, points, RunStatus(status))

@@ -47,6 +47,7 @@ RECORD_MODULES = (
     "aieng_nb.registry.lineage_trace",
     "aieng_nb.registry.loop_records",
     "aieng_nb.pages",
+    "aieng_nb.lifecycle",
 )
 # front ends and modules that need optional heavy libraries are not searched for records
 _NOT_SEARCHED = ("aieng_nb.cli", "aieng_nb.magics", "aieng_nb.server", "aieng_nb.widgets", "aieng_nb.ipython_ext")

@@ -16,10 +16,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _recover(args: argparse.Namespace) -> int:
     done = lifecycle.recover()
-    if args.json:
-        print_json(done)
-    else:
-        print(f"recovered {len(done)} run(s)")
-        for item in done:
-            print(f"  {item['run_id']}: {item['status']}, {item['points']} metric points replayed")
+    print_json(done.to_dicts()) if args.json else print(done)
     return 0

@@ -42,9 +42,5 @@ def run(sub: str, line: str, cell: str | None, shell: Any) -> Any:
         if len(args.run_ids) < 2:
             compare.error("give at least two run ids")
         return tracking.compare(*args.run_ids)
-    done = lifecycle.recover()
-    print(
-        f"aieng: recovered {len(done)} run(s)"
-        + "".join(f"\n  {d['run_id']}: {d['status']}, {d['points']} points" for d in done)
-    )
+    print(f"aieng: {lifecycle.recover()}")
     return None

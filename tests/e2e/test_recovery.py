@@ -71,7 +71,7 @@ def test_journaled_points_of_a_dead_process_are_replayed(workspace):
     lease.update(pid=dead.pid, process_start=0.0)
     lease_path.write_text(json.dumps(lease))
     done = lifecycle.recover()
-    assert done == [{"run_id": run_id, "points": 2, "status": "KILLED"}]
+    assert done.to_dicts() == [{"run_id": run_id, "points": 2, "status": "KILLED"}]
     assert aieng.tracking.metric_history(run_id, "x") == [(0, 1.0), (1, 2.0)]
     assert not lease_path.exists() and not journal.path.exists()
 
