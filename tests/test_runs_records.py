@@ -134,3 +134,16 @@ def test_every_tracking_function_serves_the_workspace_it_is_given(workspace, tmp
     assert tracking.metric_history(run.id, "y", workspace=other) == [(1, 2.0)]
     assert [e.event for e in audit.entries(workspace=other)][:1] == ["run.start"]
     assert audit.verify(workspace=other).ok and not workspace.audit_log.exists()
+
+
+def test_recover_returns_records_that_the_front_ends_only_print(shell, capsys):
+    from aieng_nb import lifecycle
+    from aieng_nb.lifecycle import Recovered, RecoveredRun
+
+    done = lifecycle.recover()
+    assert isinstance(done, Recovered) and done.to_dicts() == [] and str(done) == "recovered 0 run(s)"
+    shell.run_line_magic("aieng", "recover")
+    assert capsys.readouterr().out.strip() == "aieng: recovered 0 run(s)"
+    one = RecoveredRun("abc", 12, RunStatus.KILLED)
+    assert RecoveredRun.from_dict(one.to_dict()) == one and one["points"] == 12
+    assert "abc: KILLED, 12 metric points replayed" in str(Recovered([one]))
