@@ -458,7 +458,7 @@ def test_audit_trail_records_snapshot_events(workspace):
     assert [e["event"] for e in entries] == ["snapshot.create"]
     data = entries[0]["data"]
     assert data["hash"] == rec.id and data["name"] == "e" and data["version"] == 1 and data["new_object"]
-    assert data["pii_findings"][0]["kind"] == "email" and "a@example.com" not in json.dumps(entries)
+    assert data["pii_findings"][0]["kind"] == "email" and "a@example.com" not in json.dumps(entries.to_dicts())
     assert audit.verify().ok
 
 
