@@ -36,6 +36,28 @@ class Series:
             self.points = self.points[::2]
             self.stride *= 2
 
+    def extend(self, points: list[tuple[int, object]]) -> None:
+        """Add many ``(step, value)`` points at once, as :meth:`add` would one by one, but converting
+        only the points the current stride keeps (the monitor thread's cost per point is a slice)."""
+        for step, value in reversed(points):
+            number = _finite(value)
+            if number is not None:
+                self.last = (int(step), number)  # type: ignore[call-overload]
+                break
+        start = 0
+        while start < len(points):
+            stride = self.stride
+            chunk = points[start : start + (MAX_POINTS + 1 - len(self.points)) * stride]
+            for step, value in chunk[(-self._seen - 1) % stride :: stride]:
+                number = _finite(value)
+                if number is not None:
+                    self.points.append((int(step), number))  # type: ignore[call-overload]
+            self._seen += len(chunk)
+            start += len(chunk)
+            if len(self.points) > MAX_POINTS:
+                self.points = self.points[::2]
+                self.stride *= 2
+
     def drawn(self) -> list[tuple[int, float]]:
         pts = self.points
         if self.last is not None and (not pts or pts[-1] != self.last):
@@ -44,6 +66,15 @@ class Series:
             step = len(pts) / DRAWN_POINTS
             pts = [pts[int(i * step)] for i in range(DRAWN_POINTS)] + [pts[-1]]
         return pts
+
+
+def _finite(value: object) -> float | None:
+    """``value`` as a float when it is a finite number, else None (NaN, inf and non-numbers are not drawn)."""
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return number if number - number == 0.0 else None
 
 
 def _fmt(value: float) -> str:
