@@ -214,7 +214,7 @@ def main() -> None:
         step_s = 1 / r["steps_per_s_base"]
         print(
             f"  tr.step() itself: {per_call * 1e6:.2f} us a call = {per_call / step_s * 100:.2f}% of this model's step;"
-            f" flusher {flush_ms:.2f} ms CPU per 1k points = {flush_ms / 1000 / step_s * 100:.2f}% of the step"
+            f" flusher {flush_ms:.2f} ms CPU per 1k points = {flush_ms / 1e6 / step_s * 100:.2f}% of the step"
         )
         for name, (seconds, share) in sorted(r["threads"].items()):
             print(f"  thread {name}: {seconds * 1000:.1f} ms CPU per 1k steps ({share:.2f}% of the wall time)")
