@@ -78,7 +78,7 @@ class Scheduler:
         """Claim and start every due firing; returns the (schedule, decision, job) claims."""
         now = now or self.clock()
         claims = []
-        for s in schedules.list_schedules(self.ws):
+        for s in schedules.list_schedules(workspace=self.ws):
             try:
                 claimed = schedules.claim(s.name, now, self.grace, self.ws)
             except Exception as exc:  # noqa: BLE001 - one bad schedule must not stop the others

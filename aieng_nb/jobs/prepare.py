@@ -58,7 +58,7 @@ def prepare_job(
     every point before its parent run exists).
     """
     request = JobRequest.of(notebook, parameters, **options)
-    ok = request.validate(workspace)
+    ok = request.validate(workspace, executor=False)  # run_job and submit_job look it up first
     host, pid, pid_started = store.process_identity()  # the creator: recover_stale fails it if this dies
     record = JobRecord.new(
         str(ok.path.resolve()),

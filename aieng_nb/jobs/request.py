@@ -116,14 +116,15 @@ class JobRequest(Record):
             return self.address
         return str(config.get("dask_address") or "") or None
 
-    def check_options(self) -> JobRequest:
-        """The checks that need no notebook: numbers, names, the executor, the contract policy."""
+    def check_options(self, *, executor: bool = True) -> JobRequest:
+        """The checks that need no notebook: numbers, names, the contract policy and (``executor``)
+        that the executor is registered."""
         check_job_options(
             timeout=self.timeout,
             cell_timeout=self.cell_timeout,
             retries=self.retries,
             retry_backoff=self.retry_backoff,
-            executor=self.executor_name(),
+            executor=self.executor_name() if executor else None,
         )
         check_experiment(self.experiment)
         if self.contract_policy is not None and self.contract_policy not in CONTRACT_POLICIES:
@@ -132,13 +133,15 @@ class JobRequest(Record):
             raise ValidationError("parameters must be a mapping of names to values")
         return self
 
-    def validate(self, workspace: Workspace | None = None) -> Validated:
-        """Every check a job needs before it exists; returns what they resolved."""
+    def validate(self, workspace: Workspace | None = None, *, executor: bool = True) -> Validated:
+        """Every check a job needs before it exists; returns what they resolved. ``executor=False``
+        leaves the executor's name to whoever runs the job (a stored schedule firing with a plug-in
+        since uninstalled still gets a job record, which then fails saying so)."""
         from ..contracts.jobs import job_tags
         from ..workspace import locate
         from .kernels import resolve_kernel
 
-        self.check_options()
+        self.check_options(executor=executor)
         # read, not created: the contracts are looked up in the workspace a refused job must not create
         tags = {**dict(self.tags), **job_tags(self.contracts, self.contract_policy, workspace or Workspace(locate()))}
         path = _params.check_path_text(self.notebook, "notebook")

@@ -3,7 +3,7 @@ RecordList of jobs: an HTML table in Jupyter, a text table elsewhere, ``to_dicts
 
 >>> print(JobTable([]))
 no jobs
->>> print(JobTable([], status="FAILED"))
+>>> print(JobTable([], status="FAILED").text())
 no jobs with status FAILED
 """
 
@@ -77,12 +77,12 @@ class JobTable(RecordList[Any]):
     ``status``: the filter it was listed with (named when the list is empty)."""
 
     headers = HEADERS
+    empty = "no jobs"
     css_class = "aieng-jobs"
 
     def __init__(self, items: Iterable[Any] = (), status: str | None = None) -> None:
         super().__init__(items)
         self.status = status
-        self.empty = "no jobs" + (f" with status {status}" if status else "")
 
     def row(self, item: Any) -> list[Any]:
         return job_row(item)
@@ -93,7 +93,7 @@ class JobTable(RecordList[Any]):
     def text(self) -> str:
         """The plain-text table of ``aieng job list`` (no links)."""
         if not self:
-            return self.empty
+            return self.empty + (f" with status {self.status}" if self.status else "")
         return self.table(TEXT_HEADERS, job_rows(self))
 
 
@@ -108,8 +108,7 @@ class ParameterList(RecordList[Any]):
 
     def __init__(self, items: Iterable[Any] = (), notebook: str | None = None) -> None:
         super().__init__(items)
-        where = f"{notebook} has" if notebook else "the notebook has"
-        self.empty = f"{where} no parameters cell (tag a code cell 'parameters')"
+        self.empty = (f"{notebook} has " if notebook else "") + "no parameters cell (tag a code cell 'parameters')"
 
     def row(self, p: Any) -> list[Any]:
         return [p.name, p.type_name, repr(p.default), p.help]

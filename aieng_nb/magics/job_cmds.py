@@ -205,4 +205,4 @@ def run(sub: str, line: str, cell: str | None, shell: Any) -> Any:
     from ..jobs.params import notebook_parameters
     from ..jobs.table import ParameterList
 
-    return ParameterList(notebook_parameters(args.notebook), notebook=args.notebook)
+    return ParameterList(notebook_parameters(args.notebook))
