@@ -66,9 +66,12 @@ def _now() -> _dt.datetime:
 
 @dataclass
 class Schedule(TypedFields, Record):
-    """A notebook job on a cron expression. Times are timezone-aware UTC datetimes (ISO in JSON);
-    ``last_status`` is the last job's :class:`~aieng_nb.jobs.JobStatus` word, or ``ERROR: ...``.
-    ``to_dict()`` adds ``next_run`` (what ``aieng schedule list --json`` and the REST API show)."""
+    """A notebook job on a cron expression.
+
+    Times are timezone-aware UTC datetimes (ISO in JSON); ``last_status`` is the last job's
+    :class:`~aieng_nb.jobs.JobStatus` word, or ``ERROR: ...``. ``to_dict()`` adds ``next_run``
+    (what ``aieng schedule list --json`` and the REST API show).
+    """
 
     name: str
     notebook: str
