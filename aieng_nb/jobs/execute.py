@@ -104,7 +104,7 @@ def _execute_job(job_id: str, ws: Workspace, progress: Progress, t0: float) -> J
 
         def end_attempt(
             r: JobRecord,
-            status: str = status,
+            status: JobStatus = status,
             error: JobError | None = error,
             entry: dict = entry,
             ran: JobRecord = record,
@@ -142,7 +142,7 @@ def _sleep_unless_stopped(job_id: str, ws: Workspace, seconds: float) -> bool:
     return not store.stop_requested(job_id, ws)
 
 
-def _run_attempt(record: JobRecord, ws: Workspace, progress: Progress) -> tuple[str, JobError | None]:
+def _run_attempt(record: JobRecord, ws: Workspace, progress: Progress) -> tuple[JobStatus, JobError | None]:
     nb = build_notebook(record)
     out = Path(record.output_path or store.job_dir(record.job_id, ws) / "output.ipynb")
     ctx = AttemptContext(
