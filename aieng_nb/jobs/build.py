@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..workspace import Workspace
+from . import inject as _inject
 from . import params as _params
 from .records import JobRecord
 
@@ -35,7 +36,7 @@ def build_notebook(record: JobRecord) -> Any:
         seen.add(cell_id)
     user_cells = {cell["id"]: i for i, cell in enumerate(nb_json.get("cells", []))}
     language = record.kernel_language or "python"
-    _params.inject(nb_json, record.parameters, kernel_name=record.kernel_name, language=language)
+    _inject.inject(nb_json, record.parameters, kernel_name=record.kernel_name, language=language)
     nb = nbformat.from_dict(nb_json)
     previous = nb.metadata.get("papermill") or {}
     defaults = {p.name: p.default for p in _params.notebook_parameters(nb_json) if p.literal}
@@ -54,7 +55,7 @@ def build_notebook(record: JobRecord) -> Any:
     if record.monitor is not None and _params.is_python(language):
         source = (
             "import aieng_nb.monitoring as _aieng_monitoring\n"
-            f"_aieng_monitoring.run_job_monitor({_params.render_literal(record.monitor)}, globals())\n"
+            f"_aieng_monitoring.run_job_monitor({_inject.render_literal(record.monitor)}, globals())\n"
         )
         nb.cells.append(_hidden_cell(source, MONITOR_TAG))
     if (nb.nbformat, nb.nbformat_minor) < (4, 5):

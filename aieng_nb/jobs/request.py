@@ -29,6 +29,7 @@ from ..exceptions import ValidationError
 from ..records import Record
 from ..textutil import clip
 from ..workspace import Workspace
+from . import inject as _inject
 from . import params as _params
 from .records import MAX_RETRIES
 
@@ -159,7 +160,7 @@ class JobRequest(Record):
         if monitor is not None:
             check_monitor(monitor, kernel)
         # the injected cell is rendered now, so a value the kernel's language cannot take fails here
-        _params.injected_source(resolved, kernel_name=kernel.name, language=kernel.language)
+        _inject.injected_source(resolved, kernel_name=kernel.name, language=kernel.language)
         experiment = self.experiment or path.stem
         return Validated(self, path, resolved, kernel, monitor, experiment, workdir, tags)
 
