@@ -14,12 +14,14 @@ no jobs with status FAILED
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..deprecation import callable_module, deprecated_function
 from ..workspace import Workspace
 from .records import JobError, JobRecord, JobStatus
-from .request import JobRequest
+
+if TYPE_CHECKING:
+    from .request import JobRequest
 
 __all__ = [
     "JobError",
@@ -136,6 +138,15 @@ def notebook_parameters(notebook: Any) -> list[Any]:
     from .params import notebook_parameters as _np
 
     return _np(notebook)
+
+
+def __getattr__(name: str) -> Any:
+    # JobRequest on first use: its checks import the parameter parser, which `aieng --help` skips
+    if name == "JobRequest":
+        from .request import JobRequest
+
+        return JobRequest
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # the old spellings: aieng.jobs(...) (this package called) and aieng_nb.jobs.jobs(...)
