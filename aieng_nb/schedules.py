@@ -110,6 +110,11 @@ class Schedule(TypedFields, Record):
             return None  # a cron that never matches again (or a broken stored schedule)
         return utc(nxt)
 
+    def next_run_text(self) -> str:
+        """The next run in the schedule's own time zone (what the text listings show), or ``-``."""
+        nxt = self.next_run()
+        return nxt.astimezone(zone(self.timezone)).isoformat() if nxt else "-"
+
     def request(self, **changes: Any) -> Any:
         """The :class:`~aieng_nb.jobs.JobRequest` one firing of this schedule runs."""
         from .jobs.request import JobRequest
@@ -138,7 +143,7 @@ class ScheduleList(RecordList[Schedule]):
     css_class = "aieng-schedules"
 
     def row(self, s: Schedule) -> list[Any]:
-        nxt = s.next_run()
+        nxt = s.next_run_text()
         return [
             s.name,
             s.cron,
@@ -148,7 +153,7 @@ class ScheduleList(RecordList[Schedule]):
             s.notebook.rsplit("/", 1)[-1],
             (iso(s.last_run_at) or "")[:19],
             s.last_status or "",
-            (iso(nxt) or "")[:19],
+            "" if nxt == "-" else nxt[:19],
         ]
 
     def bad(self, s: Schedule) -> bool:

@@ -65,7 +65,7 @@ def _add(args: argparse.Namespace) -> int:
         catchup=args.catchup,
         replace=args.replace,
     )
-    print(f"schedule {s.name}: {s.cron} ({s.timezone}), next run {s.to_dict()['next_run'] or '-'}")
+    print(f"schedule {s.name}: {s.cron} ({s.timezone}), next run {s.next_run_text()}")
     return 0
 
 
