@@ -228,7 +228,7 @@ def reset() -> None:
     """Drop all module state (tests): stop flushers, close stores, forget the active run."""
     for run in [state.run, *state.stack]:
         if run is not None:
-            run.buffer._stop.set()
+            run.buffer.stop()
             for thread in run.background:  # the environment capture still writes to the store
                 thread.join(timeout=30)
     for opened in state.stores.values():
