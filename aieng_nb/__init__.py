@@ -50,10 +50,14 @@ _LAZY: dict[str, str] = {
     "contracts": "contracts",
     # modules used as namespaces: aieng.audit.verify()
     "audit": "audit",
-    # reports (explain and fairness are callable modules: aieng.explain(model, X, y))
-    "monitor": "monitoring",
-    "explain": "explain",
-    "fairness": "fairness",
+    # reports (aieng.reports is the package; calling it is the deprecated spelling of list_reports)
+    "monitor": "reports.monitoring",
+    "explain": "reports.explainability",
+    "fairness": "reports.fairness_report",
+    "torch_model": "reports.explain_models",
+    "list_reports": "reports",
+    "get_report": "reports",
+    "load_report": "reports",
     "reports": "reports",
     # model registry: gated promotion, rollback, serving, lineage (aieng.registry.loop: the loop)
     "registry": "registry",

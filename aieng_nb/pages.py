@@ -192,10 +192,10 @@ def reports_page(
     limit: int = 50,
 ) -> Page:
     """Reports of a run or a job (default: the recent runs), newest first."""
-    from .reports import reports
+    from .reports import list_reports
 
     check_page(offset, limit)
-    rows = [e.to_dict() for e in reports(run_id or None, kind or None, job=job_id or None)]
+    rows = [e.to_dict() for e in list_reports(run_id or None, job_id=job_id or None, kind=kind or None)]
     rows.reverse()
     return _slice(rows, offset, limit)
 

@@ -113,7 +113,9 @@ class Registry:
             try:
                 target = load_target(target)
             except (ImportError, AttributeError) as exc:
-                raise PluginLoadError(f"the {self.kind} {name!r} ({self._targets[name]}) cannot be loaded: {exc}") from exc
+                raise PluginLoadError(
+                    f"the {self.kind} {name!r} ({self._targets[name]}) cannot be loaded: {exc}"
+                ) from exc
         self._loaded[name] = target
         return target
 
@@ -129,3 +131,13 @@ pii_detectors = Registry("PII detector", "aieng_nb.pii_detectors")
 ALL = {r.group: r for r in (stores, executors, report_kinds, drift_tests, pii_detectors)}
 
 # -- built-ins (each area adds its own block) --------------------------------------------------
+
+# reports: the report kinds (job monitor specs run them by name) and Evidently's drift tests
+for _name, _target in (
+    ("monitor", "aieng_nb.reports.monitoring:monitor"),
+    ("explain", "aieng_nb.reports.explainability:explain"),
+    ("fairness", "aieng_nb.reports.fairness_report:fairness"),
+):
+    report_kinds.register(_name, _target)
+for _name in ("ks", "chisquare", "z", "wasserstein", "psi", "jensenshannon"):
+    drift_tests.register(_name, f"aieng_nb.reports.drift_tests:{_name.upper()}")

@@ -8,9 +8,9 @@ import math
 import pytest
 
 from aieng_nb import audit, tracking
-from aieng_nb.checks import Rule, evaluate, parse_rules
 from aieng_nb.exceptions import NoActiveRunError, NotFoundError, ValidationError
 from aieng_nb.reports import Report, Section, list_reports, load_report_html
+from aieng_nb.reports.checks import Rule, evaluate, parse_rules
 
 
 def _report(**kw) -> Report:
@@ -103,7 +103,7 @@ def test_log_inside_an_active_run_is_idempotent() -> None:
     import numpy as np
     import pandas as pd
 
-    from aieng_nb.monitoring import monitor
+    from aieng_nb.reports.monitoring import monitor
 
     rng = np.random.default_rng(4)
     ref, cur = pd.DataFrame({"a": rng.normal(0, 1, 2000)}), pd.DataFrame({"a": rng.normal(2, 1, 2000)})

@@ -35,7 +35,7 @@ def _demo(args: argparse.Namespace) -> int:
         metrics = ", ".join(f"{k}={v:.4g}" for k, v in sorted(run.metrics.items()) if "." not in k)
         print(f"run:              {run.run_id} ({run.experiment}/{run.name}, {run.status}) {metrics}")
         print(f"run artifacts:    {run.artifact_uri}")
-        for entry in reports.reports(job=job.job_id):
+        for entry in reports.list_reports(job_id=job.job_id):
             verdict = {"passed": "checks passed", "no checks": "no checks"}.get(entry.result) or (
                 "checks FAILED: " + "; ".join(entry.failed)
             )

@@ -250,7 +250,7 @@ def parse(data: Any, where: str) -> GateSpec:
         if "max_degradation" in fa:
             gate.max_degradation = _number(fa["max_degradation"], "[fairness] max_degradation", where)
         if "checks" in fa:
-            from ..checks import parse_rules
+            from ..reports.checks import parse_rules
 
             gate.checks = _strings(fa["checks"], "[fairness] checks", where)
             try:

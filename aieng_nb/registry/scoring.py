@@ -92,7 +92,7 @@ def evaluation_data(snapshot: str, target: str, task: str | None = None, pos_lab
     import pandas as pd
 
     from .. import snapshots
-    from ..monitoring import _infer_task
+    from ..reports.quality import infer_task as _infer_task
 
     digest, name, version = snapshots.resolve(snapshot)
     frame = snapshots.load(snapshot)

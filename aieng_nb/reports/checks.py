@@ -29,7 +29,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from .exceptions import ValidationError
+from ..exceptions import ValidationError
+from ..records import Record
 
 _OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
 _RULE_RE = re.compile(
@@ -71,7 +72,7 @@ class Rule:
 
 
 @dataclass
-class CheckResult:
+class CheckResult(Record):
     """The outcome of one rule: ``passed`` is False when the failure condition held."""
 
     rule: str
@@ -83,6 +84,12 @@ class CheckResult:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CheckResult:
+        interval = data.get("interval")
+        out = super().from_dict({**data, "interval": tuple(interval) if interval else None})
+        return out
 
 
 def parse_rules(rules: Any) -> list[Rule]:

@@ -51,18 +51,13 @@ from typing import Any
 
 import numpy as np
 
-from .exceptions import ValidationError
+from ..exceptions import ValidationError
+from .drift_tests import ColumnSample, DriftScore, drift_test, known_methods
 from .text_drift import TEXT_METHODS
 
 NUMERICAL, CATEGORICAL, TEXT, OTHER = "numerical", "categorical", "text", "other"
 INTEGER_CARDINALITY_LIMIT = 10
 SMALL_REFERENCE = 1000
-HIST_BINS = 8192
-
-DEFAULT_THRESHOLDS = {"ks": 0.05, "chisquare": 0.05, "z": 0.05, "wasserstein": 0.1, "psi": 0.1, "jensenshannon": 0.1}
-P_VALUE_METHODS = {"ks", "chisquare", "z"}
-METHODS = tuple(DEFAULT_THRESHOLDS)
-_NUMERIC_ONLY = {"ks", "wasserstein"}
 
 
 @dataclass
@@ -161,143 +156,6 @@ def _finite(values: np.ndarray) -> np.ndarray:
     return values
 
 
-def _hist(values: np.ndarray, lo: float, scale: float, bins: int) -> np.ndarray:
-    idx = ((values - lo) * scale).astype(np.intp)
-    np.minimum(idx, bins - 1, out=idx)
-    return np.bincount(idx, minlength=bins)
-
-
-def _wasserstein_bracket(
-    ref: np.ndarray, cur: np.ndarray, lo: float, hi: float, bins: int = HIST_BINS
-) -> tuple[float, float, float, int]:
-    """(lower, estimate, upper) bounds of the first Wasserstein distance, and the nonzero-bin count.
-
-    Within each of ``bins`` equal-width bins both empirical CDFs move monotonically between their
-    values at the bin edges, which bounds the integral of ``|F_ref - F_cur|`` over the bin."""
-    scale = bins / (hi - lo)
-    h_ref = _hist(ref, lo, scale, bins)
-    h_cur = _hist(cur, lo, scale, bins)
-    width = (hi - lo) / bins
-    a1 = np.cumsum(h_ref) / ref.size
-    b1 = np.cumsum(h_cur) / cur.size
-    a0 = a1 - h_ref / ref.size
-    b0 = b1 - h_cur / cur.size
-    upper = float(np.maximum(a1 - b0, b1 - a0).sum() * width)
-    lower = float(np.maximum(np.maximum(a0 - b1, b0 - a1), 0.0).sum() * width)
-    estimate = float(np.abs((a0 + a1) - (b0 + b1)).sum() * width / 2.0)
-    estimate = min(max(estimate, lower), upper)
-    nonzero = int(np.count_nonzero(h_ref + h_cur))
-    return lower, estimate, upper, nonzero
-
-
-def _wasserstein_exact(ref: np.ndarray, cur: np.ndarray) -> float:
-    from scipy import stats
-
-    return float(stats.wasserstein_distance(ref, cur))
-
-
-def _counts(ref: Any, cur: Any) -> tuple[np.ndarray, np.ndarray, list[Any]]:
-    """Aligned value counts over the values that occur (non-missing) in either side.
-
-    Like Evidently, only values that occur count: a pandas ``category`` column's unused
-    categories (``value_counts`` lists them with a count of 0) are dropped, so they can neither
-    become the z-test's base value nor add empty bins."""
-    import pandas as pd
-
-    vr = pd.Series(ref).value_counts(dropna=True)
-    vc = pd.Series(cur).value_counts(dropna=True)
-    vr, vc = vr[vr > 0], vc[vc > 0]
-    if isinstance(vr.index, pd.CategoricalIndex) or isinstance(vc.index, pd.CategoricalIndex):
-        vr.index, vc.index = vr.index.astype(object), vc.index.astype(object)
-    keys = list(vr.index.union(vc.index, sort=False))
-    return vr.reindex(keys, fill_value=0).to_numpy(float), vc.reindex(keys, fill_value=0).to_numpy(float), keys
-
-
-def _feel_zeroes(p: np.ndarray) -> np.ndarray:
-    """Evidently's replacement of empty bins before PSI's logarithm."""
-    p = p.copy()
-    nonzero = p[p != 0]
-    if nonzero.size:
-        small = nonzero.min()
-        p[p == 0] = small / 10**6 if small <= 0.0001 else 0.0001
-    return p
-
-
-def _binned(
-    ref: np.ndarray, cur: np.ndarray, ctype: str, nbins: int, feel_zeroes: bool
-) -> tuple[np.ndarray, np.ndarray]:
-    """Evidently's ``get_binned_data``: Sturges bins for numerical columns with more than 20 values."""
-    import pandas as pd
-
-    if ctype == NUMERICAL and pd.Series(ref).nunique() > 20:
-        edges = np.histogram_bin_edges(np.concatenate([ref, cur]), bins="sturges")
-        p = np.histogram(ref, edges)[0] / len(ref)
-        q = np.histogram(cur, edges)[0] / len(cur)
-    else:
-        cr, cc, _ = _counts(ref, cur)
-        p, q = cr / len(ref), cc / len(cur)
-    if feel_zeroes:
-        p, q = _feel_zeroes(p), _feel_zeroes(q)
-    return p, q
-
-
-def _js(ref: Any, cur: Any, ctype: str) -> float:
-    from scipy.spatial import distance
-
-    p, q = _binned(np.asarray(ref), np.asarray(cur), ctype, 30, False)
-    return float(distance.jensenshannon(p, q))
-
-
-def _psi(ref: Any, cur: Any, ctype: str) -> float:
-    p, q = _binned(np.asarray(ref), np.asarray(cur), ctype, 30, True)
-    return float(np.sum((p - q) * np.log(p / q)))
-
-
-def _chisquare(ref: Any, cur: Any) -> float:
-    from scipy.stats import chisquare
-
-    cr, cc, _ = _counts(ref, cur)
-    expected = cr * (len(cur) / len(ref))
-    if np.any((expected == 0) & (cc > 0)):
-        return 0.0  # a category never seen in reference: the observed counts are impossible under it
-    keep = expected > 0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        p_value = float(chisquare(cc[keep], expected[keep])[1])
-    return 0.0 if math.isnan(p_value) else p_value
-
-
-def _z(ref: Any, cur: Any) -> float:
-    from scipy.stats import norm
-
-    cr, cc, keys = _counts(ref, cur)
-    if len(keys) <= 1:
-        return 1.0
-    order = sorted(range(len(keys)), key=lambda i: keys[i])
-    first = order[0]
-    n1, n2 = cr.sum(), cc.sum()
-    p1, p2 = (n1 - cr[first]) / n1, (n2 - cc[first]) / n2
-    pooled = (p1 * n1 + p2 * n2) / (n1 + n2)
-    denom = math.sqrt(pooled * (1 - pooled) * (1.0 / n1 + 1.0 / n2))
-    if denom == 0:
-        return 1.0
-    z = (p1 - p2) / denom
-    return float(2 * (1 - norm.cdf(abs(z))))
-
-
-def _ks(ref: np.ndarray, cur: np.ndarray) -> float:
-    from scipy.stats import ks_2samp
-
-    return float(ks_2samp(ref, cur)[1])
-
-
-def _decide(method: str, score: float, threshold: float) -> bool:
-    if method == "ks":
-        return score <= threshold
-    if method in P_VALUE_METHODS:
-        return score < threshold
-    return score >= threshold
-
-
 def _test_column(
     name: str, ref_s: Any, cur_s: Any, ctype: str, method: str | None, threshold: float | None
 ) -> ColumnDrift | str:
@@ -314,56 +172,15 @@ def _test_column(
     if len(cur) == 0:
         return "no non-missing values in current"
 
-    bracket = None
-    if method is None:  # Evidently's default choice
-        if ctype == NUMERICAL:
-            lo, hi = float(min(ref.min(), cur.min())), float(max(ref.max(), cur.max()))
-            if len(ref) > SMALL_REFERENCE and hi > lo:
-                bracket = _wasserstein_bracket(ref, cur, lo, hi)
-                n_values = 6 if bracket[3] > 5 else pd.unique(np.concatenate([ref, cur])).size
-            else:
-                n_values = pd.unique(np.concatenate([ref, cur])).size
-            if len(ref) <= SMALL_REFERENCE:
-                method = "ks" if n_values > 5 else ("chisquare" if n_values > 2 else "z")
-            else:
-                method = "wasserstein" if n_values > 5 else "jensenshannon"
-        else:
-            if len(ref) <= SMALL_REFERENCE:
-                n_values = len(set(pd.unique(ref)) | set(pd.unique(cur)))
-                method = "chisquare" if n_values > 2 else "z"
-            else:
-                method = "jensenshannon"
-    if method in _NUMERIC_ONLY and ctype != NUMERICAL:
+    sample = ColumnSample(name, ref, cur, ctype)
+    method = method or _default_method(sample)
+    test = drift_test(method)
+    if test.numeric_only and ctype != NUMERICAL:
         raise ValidationError(f"column {name!r}: method {method!r} needs a numerical column, this one is {ctype}")
-    thr = DEFAULT_THRESHOLDS[method] if threshold is None else float(threshold)
-
-    exact, note = True, ""
-    if method == "wasserstein":
-        norm = max(float(np.std(ref)), 0.001)
-        lo, hi = float(min(ref.min(), cur.min())), float(max(ref.max(), cur.max()))
-        if hi == lo:
-            score = 0.0
-        else:
-            if bracket is None:
-                bracket = _wasserstein_bracket(ref, cur, lo, hi)
-            lower, estimate, upper = bracket[0] / norm, bracket[1] / norm, bracket[2] / norm
-            if lower >= thr or upper < thr:
-                score, exact = estimate, False
-                note = f"score bracketed in [{lower:.4g}, {upper:.4g}]"
-            else:
-                score = _wasserstein_exact(ref, cur) / norm
-    elif method == "ks":
-        score = _ks(ref, cur)
-    elif method == "chisquare":
-        score = _chisquare(ref, cur)
-    elif method == "z":
-        score = _z(ref, cur)
-    elif method == "jensenshannon":
-        score = _js(ref, cur, ctype)
-    elif method == "psi":
-        score = _psi(ref, cur, ctype)
-    else:  # pragma: no cover - validated earlier
-        raise ValidationError(f"unknown drift method {method!r}")
+    thr = test.threshold if threshold is None else float(threshold)
+    outcome = test.score(sample, thr)
+    result = outcome if isinstance(outcome, DriftScore) else DriftScore(float(outcome))
+    note = result.note
     if ctype == CATEGORICAL:
         unseen = set(pd.unique(cur)) - set(pd.unique(ref))
         if unseen:
@@ -373,14 +190,33 @@ def _test_column(
         name,
         ctype,
         method,
-        float(score),
+        float(result.score),
         thr,
-        bool(_decide(method, score, thr)),
+        bool(test.drifted(result.score, thr)),
         int(len(ref)),
         int(len(cur)),
-        exact,
+        result.exact,
         note,
     )
+
+
+def _default_method(sample: ColumnSample) -> str:
+    """Evidently's default choice of test, by column type, reference size and distinct values."""
+    import pandas as pd
+
+    ref, cur = sample.reference, sample.current
+    if sample.column_type == NUMERICAL:
+        if len(ref) > SMALL_REFERENCE and sample.span > 0:
+            n_values = 6 if sample.bracket[3] > 5 else pd.unique(np.concatenate([ref, cur])).size
+        else:
+            n_values = pd.unique(np.concatenate([ref, cur])).size
+        if len(ref) <= SMALL_REFERENCE:
+            return "ks" if n_values > 5 else ("chisquare" if n_values > 2 else "z")
+        return "wasserstein" if n_values > 5 else "jensenshannon"
+    if len(ref) <= SMALL_REFERENCE:
+        n_values = len(set(pd.unique(ref)) | set(pd.unique(cur)))
+        return "chisquare" if n_values > 2 else "z"
+    return "jensenshannon"
 
 
 def _test_text_column(
@@ -492,13 +328,13 @@ def drift_gate(
         columns = [str(c) for c in columns]
     cols = check_frames(reference, current, columns)
     for m in [method, num_method, cat_method]:
-        if m is not None and m not in DEFAULT_THRESHOLDS:
-            raise ValidationError(f"unknown drift method {m!r}; known: {', '.join(METHODS)}")
+        if m is not None:
+            drift_test(m)  # an unknown name fails here, listing the known tests
     if text_method is not None and text_method not in TEXT_METHODS:
         raise ValidationError(f"unknown text drift method {text_method!r}; known: {', '.join(TEXT_METHODS)}")
     for m in (per_column_method or {}).values():
-        if m not in DEFAULT_THRESHOLDS and m not in TEXT_METHODS:
-            raise ValidationError(f"unknown drift method {m!r}; known: {', '.join(METHODS + TEXT_METHODS)}")
+        if m not in TEXT_METHODS and m not in known_methods():
+            raise ValidationError(f"unknown drift method {m!r}; known: {', '.join([*known_methods(), *TEXT_METHODS])}")
     if not 0.0 < drift_share <= 1.0:
         raise ValidationError(f"drift_share must be in (0, 1], got {drift_share}")
     results, skipped = [], {}

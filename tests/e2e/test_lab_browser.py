@@ -169,8 +169,8 @@ def test_compare_two_runs(page, lab: JupyterApp) -> None:
 
 def test_open_a_report_sandboxed(page, lab: JupyterApp) -> None:
     import aieng_nb as aieng
-    from aieng_nb.checks import CheckResult
     from aieng_nb.reports import Report, attach
+    from aieng_nb.reports.checks import CheckResult
 
     with aieng.start_run(experiment="reports-ui", name="reported") as run:
         pass

@@ -306,8 +306,8 @@ def test_snapshots_and_profile_html(app: JupyterApp) -> None:
 
 def test_reports_list_and_html(app: JupyterApp) -> None:
     import aieng_nb as aieng
-    from aieng_nb.checks import CheckResult
     from aieng_nb.reports import Report, attach
+    from aieng_nb.reports.checks import CheckResult
 
     with aieng.start_run(experiment="reports", name="with-report") as run:
         pass
