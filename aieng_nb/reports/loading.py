@@ -38,7 +38,12 @@ class StoredReport(Report):
     stored_html: str | None = None
 
     def html(self) -> str:
-        return self.stored_html if self.stored_html is not None else super().html()
+        """The stored fragment (the stored page's body), else one drawn from the stored data."""
+        page = self.stored_html
+        if page is None:
+            return super().html()
+        start, end = page.find("<body>"), page.rfind("</body>")
+        return page[start + len("<body>") : end] if start >= 0 and end > start else page
 
     def __repr__(self) -> str:
         return super().__repr__()
