@@ -120,7 +120,7 @@ def test_report_kinds_and_drift_tests_are_registry_plugins() -> None:
     assert plugins.report_kinds.get("monitor") is aieng.monitor
     assert {"ks", "chisquare", "z", "wasserstein", "psi", "jensenshannon"} <= set(plugins.drift_tests.names())
     ref, cur = _frames()
-    with pytest.raises(ValidationError, match=r"unknown drift test 'kss' \(did you mean 'ks'\?\)"):
+    with pytest.raises(ValidationError, match=r"unknown drift method 'kss' \(did you mean 'ks'\?\)"):
         monitor(ref, cur, method="kss", evidently=False, log=False)
 
 

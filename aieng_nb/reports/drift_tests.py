@@ -84,9 +84,12 @@ class DriftTest:
 
 def drift_test(name: str) -> DriftTest:
     """The drift test registered as ``name`` (an unknown name lists the known ones)."""
-    from ..plugins import drift_tests
+    from ..plugins import UnknownPluginError, drift_tests
 
-    return drift_tests.get(name)  # type: ignore[no-any-return]
+    try:
+        return drift_tests.get(name)  # type: ignore[no-any-return]
+    except UnknownPluginError as exc:  # the option is called a method (method=, per_column_method=)
+        raise UnknownPluginError(str(exc).replace("unknown drift test", "unknown drift method", 1)) from None
 
 
 def known_methods() -> list[str]:
