@@ -160,13 +160,14 @@ export interface Schedule {
   next_run: string | null;
 }
 
-/** One stored report, as listed from its run's tags. */
+/** One stored report, as listed from its run's tags (``passed`` is the report's own verdict). */
 export interface Report {
+  report_id: string;
   run_id: string;
   name: string;
   kind: string;
   passed: boolean;
-  created: number;
+  created_at: string;
   title: string;
   failed: Array<string>;
   path: string;

@@ -190,7 +190,7 @@ export class ReportsSection implements ISection {
           h('b', {}, r.title || r.name),
           ' ',
           statusBadge(r.passed ? 'PASSED' : 'FAILED'),
-          h('div', { class: 'aieng-run-meta' }, `${r.kind} · run ${r.run_id.slice(0, 8)} · ${formatTime(r.created)}${r.failed.length ? ` · failed: ${r.failed.join(', ')}` : ''}`)
+          h('div', { class: 'aieng-run-meta' }, `${r.kind} · run ${r.run_id.slice(0, 8)} · ${formatTime(r.created_at)}${r.failed.length ? ` · failed: ${r.failed.join(', ')}` : ''}`)
         ),
         button('Open', () => this._ctx.openHTML(r.title || r.name, `runs/${r.run_id}/reports/${encodeURIComponent(r.name)}.html`))
       ),
