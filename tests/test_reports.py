@@ -100,7 +100,9 @@ def test_public_api_is_plain_functions() -> None:
 
     for func in (aieng.monitor, aieng.explain, aieng.fairness, aieng.list_reports, aieng.get_report, aieng.load_report):
         assert inspect.isfunction(func), func
-    assert importlib.util.find_spec("aieng_nb.explain") is None and importlib.util.find_spec("aieng_nb.fairness") is None
+    assert (
+        importlib.util.find_spec("aieng_nb.explain") is None and importlib.util.find_spec("aieng_nb.fairness") is None
+    )
     assert aieng.explain.torch_model is aieng.torch_model is not None  # the old attribute spelling still works
     assert aieng.monitor.__module__ == "aieng_nb.reports.monitoring"
     assert aieng.list_reports() == []

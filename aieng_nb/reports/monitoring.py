@@ -120,6 +120,8 @@ class MonitoringReport(Report):
         return atomic_write_text(path, page)
 
 
+# monitor() is long only by its signature and docstring (its options are Evidently's); the body is a
+# list of named steps, each a function below
 def monitor(
     reference: Any,
     current: Any,
@@ -202,15 +204,9 @@ def monitor(
         drift_result=drift,
         quality=quality,
     )
-    report.details = {
-        "drift": drift.to_dict(),
-        "quality": quality,
-        "task": resolved_task,
-        "target": target,
-        "prediction": prediction,
-        "verdict_seconds": round(time.perf_counter() - started, 4),
-        "evidently_sample": None,
-    }
+    report.details = {"drift": drift.to_dict(), "quality": quality, "task": resolved_task, "target": target,
+                      "prediction": prediction, "verdict_seconds": round(time.perf_counter() - started, 4),
+                      "evidently_sample": None}  # fmt: skip
     ref_s, cur_s = _samples(report, reference, current, sample, seed)
     srows = summary_rows(reference, current, cols[:MAX_TABLE_ROWS], {c.column: c.type for c in drift.columns})
     report.defer(lambda: render(report, ref_s, cur_s, cols, srows))  # plots: drawn on first display
