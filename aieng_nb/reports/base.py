@@ -22,12 +22,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..records import iso, now
 from ..report_tasks import Attachments
 from .checks import CheckResult
 from .markup import CSS, esc, jsonable, table_html
+
+if TYPE_CHECKING:
+    from ..workspace import Workspace
 
 
 @dataclass
@@ -197,7 +200,7 @@ class Report:
         return atomic_write_text(path, page)
 
     # -- storage
-    def log(self, run_id: str | None = None) -> str:
+    def log(self, run_id: str | None = None, *, workspace: Workspace | None = None) -> str:
         """Attach to a run (default: the active run); returns the artifact folder ``reports/<name>``.
 
         Metrics, tags and the audit entry are written at once; while Evidently's attachment is
@@ -205,4 +208,4 @@ class Report:
         :meth:`wait` and :func:`load_report_html` wait for them)."""
         from .storage import attach
 
-        return attach(self, run_id=run_id)
+        return attach(self, run_id=run_id, workspace=workspace)

@@ -158,7 +158,7 @@ def explain(
         "sample": {"rows": n_used, "of": len(X), "seed": seed},
     }
     render(report, scorer_name)
-    attach_if_wanted(report, log)
+    attach_if_wanted(report, log, workspace=workspace)
     return report
 
 

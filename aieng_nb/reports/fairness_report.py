@@ -184,7 +184,7 @@ def fairness(
     )
     report.details = _details(task, pos_label, sens, min_group_size, n_boot, seed, float(confidence), shown, by_group)
     _render(report)
-    attach_if_wanted(report, log)
+    attach_if_wanted(report, log, workspace=workspace)
     return report
 
 

@@ -11,10 +11,13 @@ the spec names a model or sensitive columns) and attaches them to the job's run.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..exceptions import ValidationError
 from .base import Report
+
+if TYPE_CHECKING:
+    from ..workspace import Workspace
 
 DEFAULT_SAMPLE = 20_000
 DEFAULT_SEED = 0
@@ -137,7 +140,9 @@ def check_job_monitor_spec(spec: str | Mapping[str, Any]) -> dict[str, Any]:
     return opts
 
 
-def run_job_monitor(spec: str | Mapping[str, Any], namespace: Mapping[str, Any]) -> dict[str, Any]:
+def run_job_monitor(
+    spec: str | Mapping[str, Any], namespace: Mapping[str, Any], *, workspace: Workspace | None = None
+) -> dict[str, Any]:
     """Run the reports a job declares, in the job's kernel, and attach them to the job's run.
 
     Spec grammar: comma-separated ``key=value`` pairs::
@@ -165,17 +170,18 @@ def run_job_monitor(spec: str | Mapping[str, Any], namespace: Mapping[str, Any])
 
     opts = _parse_checked(spec)
     run = tracking.active_run()
-    log = run is not None
-    reports = [_monitor_step(opts, namespace, log)]
+    # each kind attaches itself to the job's run (when there is one)
+    attach_opts: dict[str, Any] = {"log": run is not None, "workspace": workspace}
+    reports = [_monitor_step(opts, namespace, attach_opts)]
     model = resolve_reference(opts["model"], namespace, "model") if "model" in opts else None
     if model is not None:
-        reports.append(_explain_step(opts, namespace, model, log))
+        reports.append(_explain_step(opts, namespace, model, attach_opts))
     if "sensitive" in opts:
-        reports.append(_fairness_step(opts, namespace, model, log))
+        reports.append(_fairness_step(opts, namespace, model, attach_opts))
     for r in reports:  # a job must not complete before its reports' files are stored
         r.wait()
     summary = _summary(reports, run)
-    _record_verdict(summary, run)
+    _record_verdict(summary, run, workspace)
     return summary
 
 
@@ -185,7 +191,7 @@ def _kind(name: str) -> Any:
     return plugins.report_kinds.get(name)
 
 
-def _monitor_step(opts: Mapping[str, Any], namespace: Mapping[str, Any], log: bool) -> Report:
+def _monitor_step(opts: Mapping[str, Any], namespace: Mapping[str, Any], attach_opts: dict[str, Any]) -> Report:
     cols = opts.get("columns")
     if isinstance(cols, str):
         cols = [c for c in cols.split("|") if c]
@@ -198,19 +204,23 @@ def _monitor_step(opts: Mapping[str, Any], namespace: Mapping[str, Any], log: bo
         checks=opts.get("checks"),
         sample=_int_opt(opts, "sample", DEFAULT_SAMPLE),
         seed=_int_opt(opts, "seed", DEFAULT_SEED),
-        log=log,
+        **attach_opts,
     )
 
 
-def _explain_step(opts: Mapping[str, Any], namespace: Mapping[str, Any], model: Any, log: bool) -> Report:
+def _explain_step(
+    opts: Mapping[str, Any], namespace: Mapping[str, Any], model: Any, attach_opts: dict[str, Any]
+) -> Report:
     if "X" not in opts:
         raise ValidationError("monitor spec: model= needs X=var:NAME")
     X = resolve_reference(opts["X"], namespace, "X")
     y = resolve_reference(opts["y"], namespace, "y") if "y" in opts else None
-    return _kind("explain")(model, X, y, checks=opts.get("explain_checks"), log=log)  # type: ignore[no-any-return]
+    return _kind("explain")(model, X, y, checks=opts.get("explain_checks"), **attach_opts)  # type: ignore[no-any-return]
 
 
-def _fairness_step(opts: Mapping[str, Any], namespace: Mapping[str, Any], model: Any, log: bool) -> Report:
+def _fairness_step(
+    opts: Mapping[str, Any], namespace: Mapping[str, Any], model: Any, attach_opts: dict[str, Any]
+) -> Report:
     raw = opts["sensitive"]
     sens_cols = None if str(raw).startswith("var:") else [c for c in str(raw).split("|") if c]
     if model is not None:
@@ -232,7 +242,7 @@ def _fairness_step(opts: Mapping[str, Any], namespace: Mapping[str, Any], model:
         sensitive=sensitive,
         checks=opts.get("fairness_checks"),
         pos_label=opts.get("pos_label"),
-        log=log,
+        **attach_opts,
     )
 
 
@@ -255,7 +265,7 @@ def _summary(reports: list[Report], run: Any) -> dict[str, Any]:
     }
 
 
-def _record_verdict(summary: dict[str, Any], run: Any) -> None:
+def _record_verdict(summary: dict[str, Any], run: Any, workspace: Workspace | None) -> None:
     """The run's ``aieng.checks`` tag, the audit entry of an unstored failure, and one printed
     line per report (the job's output shows where each is stored)."""
     from .. import audit, tracking
@@ -268,7 +278,7 @@ def _record_verdict(summary: dict[str, Any], run: Any) -> None:
         summary["run_checks"] = "failed" if (not passed or earlier == "failed") else "passed"
         tracking.set_tags({CHECKS_TAG: summary["run_checks"]})
     if not passed and run is None:  # attached reports were audited by reports.attach
-        audit.append("checks.fail", {"run_id": None, "failed_checks": summary["failed_checks"]})
+        audit.append("checks.fail", {"run_id": None, "failed_checks": summary["failed_checks"]}, workspace=workspace)
     where = f"run {summary['run_id']}" if run is not None else "no run (not stored)"
     for entry in summary["reports"]:
         verdict = "passed" if entry["passed"] else "FAILED: " + ", ".join(entry["failed_checks"])

@@ -215,7 +215,7 @@ def monitor(
 
         evidently_attachment.start(report, ref_s, cur_s, drift, target, prediction, resolved_task, drift_kwargs,
                                    evidently_html, seed, background=background)  # fmt: skip
-    attach_if_wanted(report, log)
+    attach_if_wanted(report, log, workspace=workspace)
     return report
 
 

@@ -61,12 +61,12 @@ def has_active_run() -> bool:
     return tracking.active_run() is not None
 
 
-def attach_if_wanted(report: Report, log: bool | None) -> str | None:
+def attach_if_wanted(report: Report, log: bool | None, *, workspace: Workspace | None = None) -> str | None:
     """The one "attach to the active run" step of every report kind: ``log=True`` attaches (to the
     active run; an error without one), ``None`` attaches when a run is active, ``False`` never.
     Returns the artifact folder, or None when not attached."""
     if log or (log is None and has_active_run()):
-        return report.log()
+        return attach(report, workspace=workspace)
     return None
 
 
