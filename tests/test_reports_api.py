@@ -155,3 +155,20 @@ def test_a_drift_test_from_an_entry_point_is_used_by_monitor(tmp_path, monkeypat
     per_column = monitor(ref, cur, per_column_method={"b": "mean_gap"}, evidently=False, log=False)
     assert per_column.drift_result.by_column()["b"].method == "mean_gap"
     assert per_column.drift_result.by_column()["a"].method == "wasserstein"  # the default choice elsewhere
+
+
+def test_every_public_reports_function_takes_a_keyword_only_workspace() -> None:
+    import inspect
+
+    from aieng_nb.reports import job_monitor, storage
+    from aieng_nb.workspace import current
+
+    for func in (aieng.monitor, aieng.explain, aieng.fairness, list_reports, get_report, load, storage.attach,
+                 storage.load_report_html, storage.run_for_job, job_monitor.run_job_monitor, Report.log):  # fmt: skip
+        param = inspect.signature(func).parameters["workspace"]
+        assert param.kind is param.KEYWORD_ONLY and param.default is None, func
+    run_id, failing, _ = _stored_pair()
+    ws = current()
+    assert list_reports(run_id, workspace=ws) == list_reports(run_id)
+    assert get_report(failing.report_id, workspace=ws).name == failing.name
+    assert load(failing.report_id, workspace=ws).metrics == failing.metrics
