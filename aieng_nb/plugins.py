@@ -129,3 +129,7 @@ pii_detectors = Registry("PII detector", "aieng_nb.pii_detectors")
 ALL = {r.group: r for r in (stores, executors, report_kinds, drift_tests, pii_detectors)}
 
 # -- built-ins (each area adds its own block) --------------------------------------------------
+
+# PII detectors: the built-in kinds run in one shared vectorized pass (aieng_nb.privacy.routing)
+for _kind in ("email", "phone", "card", "iban", "ip", "national_id"):
+    pii_detectors.register(_kind, f"aieng_nb.privacy.detectors:{_kind.upper()}")
