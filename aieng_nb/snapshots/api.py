@@ -85,6 +85,8 @@ def snapshot(
     'demo@1'
     """
     t0 = time.perf_counter()
+    if isinstance(name, str) and not name.strip():
+        raise ValidationError("the snapshot name is empty: give one, e.g. aieng.snapshot(df, name='train')")
     policy = privacy.check_policy(pii)
     if pii_scan not in privacy.MODES:
         raise ValidationError(f"unknown pii_scan {pii_scan!r}: use one of {', '.join(privacy.MODES)}")
@@ -101,7 +103,7 @@ def snapshot(
     hashed = hash_object(data)
     # the contract check reuses the hash's null counts and Arrow arrays; under ``block`` a failure
     # raises here, before anything is stored
-    from ..contracts.enforce import after_store, before_store
+    from ..contracts.enforce import before_store
 
     pending = before_store(data, kind, name, hashed, contract, contract_policy, ws)
     scan_mode = "full" if policy in ("block", "redact") else pii_scan
@@ -124,6 +126,32 @@ def snapshot(
                         f"{_STORE_ATTEMPTS} times while it was being stored; run the snapshot again when gc is done"
                     ) from None
     meta["_version"] = version
+    _after_tag(ws, index, meta, name, version, kind, digest, stored, new_version, policy, run, pending)
+    record = make_record(meta, name, version, index, stored=stored, seconds=time.perf_counter() - t0)
+    if pending is not None:
+        record.contract = pending.info()
+    return record
+
+
+def _after_tag(
+    ws: Workspace,
+    index: Any,
+    meta: dict[str, Any],
+    name: str,
+    version: int,
+    kind: str,
+    digest: str,
+    stored: bool,
+    new_version: bool,
+    policy: str,
+    run: Any,
+    pending: Any,
+) -> None:
+    """Once ``name@version`` points at the object: the PII warning, the audit entry, the contract's
+    record and the run's lineage, in that order."""
+    from ..contracts.enforce import after_store
+
+    run_id = str(run.id) if run is not None else None
     pii_info = meta.get("pii") or {}
     if pii_info.get("findings") and policy == "warn" and not pii_info.get("redacted"):
         log.warning("snapshot %s@%s: PII found (policy warn, stored as is): %s", name, version, _summary(pii_info))
@@ -162,10 +190,6 @@ def snapshot(
             exc,
             f"{name}@{version}",
         )
-    record = make_record(meta, name, version, index, stored=stored, seconds=time.perf_counter() - t0)
-    if pending is not None:
-        record.contract = pending.info()
-    return record
 
 
 _STORE_ATTEMPTS = 3
