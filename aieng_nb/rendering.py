@@ -105,3 +105,4 @@ def html_record(rows: Sequence[tuple[str, Any]], css_class: str = "") -> str:
 
 # kept for the modules not moved to aieng_nb.records yet (the service-layer refactor)
 Listing = RecordList
+
