@@ -17,11 +17,12 @@ still lists, with a DeprecationWarning, for one release.
 from __future__ import annotations
 
 from ..deprecation import callable_module
-from .api import load, snapshot
+from .api import snapshot
 from .catalog import delete, get_snapshot, list_snapshots, resolve, show
 from .diff import SnapshotDiff, diff
 from .gc import GCResult, gc
 from .hashing import SUPPORTED, content_hash
+from .loading import load
 from .records import DeletedVersion, SnapshotDeletion, SnapshotList, SnapshotRecord, SnapshotVersion
 
 __all__ = [

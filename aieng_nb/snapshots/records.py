@@ -109,7 +109,7 @@ class SnapshotRecord(Record):
 
     def load(self, **kwargs: Any) -> Any:
         """The stored data (see :func:`aieng_nb.snapshots.load`)."""
-        from .api import load
+        from .loading import load
 
         return load(self.snapshot_id, **kwargs)
 
