@@ -23,6 +23,7 @@ from typing import Any, TypedDict, Union
 
 from ..jobs.records import JobRecord
 from ..models import RunRecord
+from ..registry.records import AliasMove, GateReport, GateResult, ModelStatus, VersionInfo
 from ..reports import ReportEntry
 from ..schedules import Schedule
 from ..snapshots.records import SnapshotRecord, SnapshotVersion
@@ -140,6 +141,30 @@ class RerunJob(TypedDict, total=False):
     parameters: dict[str, Any]
 
 
+class ModelSummary(TypedDict):
+    """One row of ``aieng_nb.registry.status_view.list_models()``."""
+
+    name: str
+    champion: str | None
+    challenger: str | None
+    previous_champion: str | None
+    latest_version: int | None
+
+
+class GateReportExtra(TypedDict):
+    passed: bool  # every gate passed
+
+
+class Rollback(TypedDict, total=False):
+    """Request body of ``POST /aieng/api/models/{name}/rollback``.
+
+    ``expected``: the champion version the client showed (409 when it moved since); ``reason`` goes
+    to the audit trail."""
+
+    expected: str
+    reason: str
+
+
 class Error(TypedDict):
     """Every 4xx/5xx body (Jupyter's APIHandler convention)."""
 
@@ -169,11 +194,18 @@ SHAPES: dict[str, Any] = {
     "NotebookParameters": NotebookParameters,
     "SubmitJob": SubmitJob,
     "RerunJob": RerunJob,
+    "ModelSummary": ModelSummary,
+    "VersionInfo": VersionInfo,
+    "AliasMove": AliasMove,
+    "ModelStatus": ModelStatus,
+    "GateResult": GateResult,
+    "GateReport": (GateReport, GateReportExtra),
+    "Rollback": Rollback,
     "Error": Error,
 }
 
 # listings: Page of <item shape> (aieng_nb.pages.Page.to_dict())
-PAGES = ("Experiment", "Run", "SnapshotRow", "Job", "Schedule", "Report", "AuditEntry")
+PAGES = ("Experiment", "Run", "SnapshotRow", "Job", "Schedule", "Report", "AuditEntry", "ModelSummary")
 
 _NAMES = {cls: name for name, cls in SHAPES.items() if not isinstance(cls, tuple)}
 
