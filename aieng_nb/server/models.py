@@ -16,6 +16,7 @@ real responses validate.
 from __future__ import annotations
 
 import dataclasses
+import enum
 import types
 import typing
 from datetime import datetime
@@ -221,6 +222,10 @@ def _type_schema(tp: Any) -> dict[str, Any]:
         return {} if {} in options else {"anyOf": options}
     if tp in _NAMES:
         return {"$ref": f"#/components/schemas/{_NAMES[tp]}"}
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):  # str enums (JobStatus...): their words
+        return {"type": "string", "enum": [m.value for m in tp]}
+    if tp is datetime:  # aieng_nb.records: ISO 8601 UTC in JSON
+        return {"type": "string", "format": "date-time"}
     if tp is bool:
         return {"type": "boolean"}
     if tp is int:
