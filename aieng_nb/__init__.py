@@ -44,10 +44,12 @@ _LAZY: dict[str, str] = {
     "jobs": "jobs",
     "sweep": "jobs",
     "list_schedules": "schedules",
-    # data snapshots (aieng.snapshots is the snapshots package, callable: aieng.snapshots() lists them)
+    # data snapshots (aieng.snapshots is the package; calling it, the old aieng.snapshots(), warns)
     "snapshot": "snapshots",
     "load": "snapshots",
     "snapshots": "snapshots",
+    "list_snapshots": "snapshots",
+    "get_snapshot": "snapshots",
     # data contracts (aieng.contracts is the package: aieng.contracts.diff_contracts("train@1", "train@2"))
     "infer_contract": "contracts",
     "validate": "contracts",

@@ -155,9 +155,9 @@ def snapshots_page(*, name: str | None = None, text: str | None = None, offset: 
     """Named snapshot versions, newest first."""
     from .snapshots import list_snapshots
 
-    rows = [r for r in list_snapshots(name or None) if _text_match(text, r["name"], r["hash"], r["kind"])]
-    rows.sort(key=lambda r: (r.get("created") or 0, r["name"], r["version"]), reverse=True)
-    return _slice([finite(r) for r in rows], offset, limit)
+    rows = [r for r in list_snapshots(name or None) if _text_match(text, r.name, r.snapshot_id, r.kind)]
+    rows.sort(key=lambda r: (r.created.timestamp() if r.created else 0.0, r.name, r.version), reverse=True)
+    return _slice([finite(r.to_dict()) for r in rows], offset, limit)
 
 
 def jobs_page(*, status: str | None = None, text: str | None = None, offset: int = 0, limit: int = 50) -> Page:

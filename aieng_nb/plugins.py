@@ -137,6 +137,10 @@ executors.register("local", "aieng_nb.executors.local:LocalExecutor")
 executors.register("process", "aieng_nb.executors.local:ProcessExecutor")
 executors.register("dask", "aieng_nb.executors.dask:DaskExecutor")
 
+# PII detectors: the built-in kinds run in one shared vectorized pass (aieng_nb.privacy.routing)
+for _kind in ("email", "phone", "card", "iban", "ip", "national_id"):
+    pii_detectors.register(_kind, f"aieng_nb.privacy.detectors:{_kind.upper()}")
+
 # reports: the report kinds (job monitor specs run them by name) and Evidently's drift tests
 for _name, _target in (
     ("monitor", "aieng_nb.reports.monitoring:monitor"),

@@ -27,7 +27,7 @@ from ..models import RunRecord
 from ..registry.records import AliasMove, GateReport, GateResult, ModelStatus, VersionInfo
 from ..reports import ReportEntry
 from ..schedules import Schedule
-from ..snapshots.records import SnapshotRecord
+from ..snapshots.records import SnapshotRecord, SnapshotVersion
 
 
 class Info(TypedDict):
@@ -78,21 +78,6 @@ class Comparison(TypedDict):
 
     runs: list[str]
     rows: list[ComparisonRow]
-
-
-class SnapshotRow(TypedDict):
-    """One row of ``aieng_nb.snapshots.list_snapshots()``."""
-
-    name: str
-    version: int
-    hash: str
-    kind: str | None
-    shape: list[int] | None
-    shape_text: str
-    bytes: int
-    created: float | None
-    used_by: list[str]
-    pii_findings: int
 
 
 class ScheduleExtra(TypedDict):
@@ -199,7 +184,7 @@ SHAPES: dict[str, Any] = {
     "MetricHistories": MetricHistories,
     "ComparisonRow": ComparisonRow,
     "Comparison": Comparison,
-    "SnapshotRow": SnapshotRow,
+    "SnapshotRow": SnapshotVersion,  # one row of aieng_nb.snapshots.list_snapshots()
     "Snapshot": SnapshotRecord,
     "Job": JobRecord,
     "Schedule": (Schedule, ScheduleExtra),
@@ -249,6 +234,8 @@ def _type_schema(tp: Any) -> dict[str, Any]:
         return {"type": "number"}
     if tp is str:
         return {"type": "string"}
+    if tp is datetime:  # records' times: ISO 8601 UTC strings in JSON (aieng_nb.records.iso)
+        return {"type": "string", "format": "date-time"}
     if origin is list or tp is list:
         args = typing.get_args(tp)
         return {"type": "array", "items": _type_schema(args[0])} if args else {"type": "array"}

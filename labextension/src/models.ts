@@ -63,29 +63,29 @@ export interface Comparison {
   rows: Array<ComparisonRow>;
 }
 
-/** One row of ``aieng_nb.snapshots.list_snapshots()``. */
+/** One named version in a listing: ``name@version`` -> ``snapshot_id`` (the content hash). */
 export interface SnapshotRow {
   name: string;
   version: number;
-  hash: string;
+  snapshot_id: string;
   kind: string | null;
   shape: Array<number> | null;
   shape_text: string;
   bytes: number;
-  created: number | null;
+  created: string | null;
   used_by: Array<string>;
   pii_findings: number;
 }
 
-/** One snapshot: content id, name and version, shape, size, profile, PII findings, lineage. */
+/** One snapshot: content hash (``snapshot_id``), name, version, shape, size, profile, PII, lineage. */
 export interface Snapshot {
-  id: string;
+  snapshot_id: string;
   kind: string;
   name: string | null;
   version: number | null;
   shape: Array<number>;
   bytes: number;
-  created: number;
+  created: string | null;
   profile: { [key: string]: unknown };
   pii: { [key: string]: unknown };
   used_by: Array<string>;

@@ -20,15 +20,15 @@ class SnapshotsSection implements ISection {
     row =>
       h(
         'div',
-        { class: 'aieng-item', role: 'listitem', 'data-hash': row.hash },
+        { class: 'aieng-item', role: 'listitem', 'data-hash': row.snapshot_id },
         h(
           'div',
           { class: 'aieng-item-main' },
           h('b', {}, `${row.name}@${row.version}`),
           row.pii_findings ? h('span', { class: 'aieng-badge aieng-pii', title: `${row.pii_findings} PII findings` }, 'PII') : null,
-          h('div', { class: 'aieng-run-meta' }, `${row.shape_text} · ${formatBytes(row.bytes)} · ${row.hash.slice(0, 12)} · ${formatTime(row.created)}`)
+          h('div', { class: 'aieng-run-meta' }, `${row.shape_text} · ${formatBytes(row.bytes)} · ${row.snapshot_id.slice(0, 12)} · ${formatTime(row.created)}`)
         ),
-        button('Profile', () => this._ctx.openHTML(`${row.name}@${row.version}`, `snapshots/${row.hash}/profile.html`))
+        button('Profile', () => this._ctx.openHTML(`${row.name}@${row.version}`, `snapshots/${row.snapshot_id}/profile.html`))
       ),
     () => emptyState('No snapshots yet.', 'In a notebook: %aieng snapshot df --name train (or aieng.snapshot(df, name="train")).')
   );
