@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ..workspace import Workspace, current
 from .client import CHALLENGER, CHAMPION, PREVIOUS, check_name, client, get_registered
-from .records import ModelStatus
+from .records import ModelList, ModelStatus, ModelSummary
 
 
 def status(name: str, *, workspace: Workspace | None = None) -> ModelStatus:
@@ -36,11 +36,17 @@ def status(name: str, *, workspace: Workspace | None = None) -> ModelStatus:
     return st
 
 
-def list_models(*, workspace: Workspace | None = None) -> list[dict[str, object]]:
-    """Registered models with their champion and latest version."""
+def list_models(*, workspace: Workspace | None = None) -> ModelList:
+    """Registered models with their champion and latest version.
+
+    >>> print(list_models())   # doctest: +SKIP
+    name   champion  latest version
+    churn  2         3
+    """
     c = client(workspace or current())
-    out = []
+    out = ModelList()
     for m in c.search_registered_models():
         latest = max((int(v.version) for v in (m.latest_versions or [])), default=None)
-        out.append({"name": m.name, "champion": (m.aliases or {}).get(CHAMPION), "latest_version": latest})
+        champion = (m.aliases or {}).get(CHAMPION)
+        out.append(ModelSummary(m.name, None if champion is None else str(champion), latest))
     return out
