@@ -217,6 +217,36 @@ def load_spec(name: str, gates: str | os.PathLike[str] | None, ws: Workspace) ->
     return gatefile.load(path) if path is not None else gatefile.default_spec()
 
 
+def _run_gates(
+    c: Any, name: str, version: str, expected: str | None, spec: Any, force: bool, ws: Workspace
+) -> GateReport:
+    """The gate report of ``version`` against the champion ``expected``, saved on the version; with
+    ``force`` a gate evaluation that fails outright is a failed gate, not an error."""
+    from . import gates as _gates
+
+    try:
+        report = _gates.evaluate(name, version, expected, spec, workspace=ws, c=c)
+    except AiengError as exc:
+        if not force:
+            raise
+        report = GateReport(
+            name, version, expected, [GateResult("evaluation", False, detail=str(exc)[:500])], spec.source
+        )
+    _save_gates(c, report)
+    return report
+
+
+def _audit_refusal(report: GateReport, ws: Workspace) -> None:
+    data = {
+        "name": report.name,
+        "version": report.version,
+        "champion": report.champion_version,
+        "failed": [r.to_dict() for r in report.failed],
+        "actor": user_name(),
+    }
+    audit.append("model.promote.refused", data, workspace=ws)
+
+
 def promote(
     name: str,
     version: str | int,
@@ -261,30 +291,10 @@ def promote(
             )
         if expected == version:
             raise ValidationError(f"{name} v{version} is already the champion")
-        from . import gates as _gates
-
-        try:
-            report = _gates.evaluate(name, version, expected, spec, workspace=ws, c=c)
-        except AiengError as exc:
-            if not force:
-                raise
-            report = GateReport(
-                name, version, expected, [GateResult("evaluation", False, detail=str(exc)[:500])], spec.source
-            )
-        _save_gates(c, report)
+        report = _run_gates(c, name, version, expected, spec, force, ws)
         result = PromotionResult(name, version, CHAMPION, False, report, forced=force)
         if not report.passed and not force:
-            audit.append(
-                "model.promote.refused",
-                {
-                    "name": name,
-                    "version": version,
-                    "champion": expected,
-                    "failed": [r.to_dict() for r in report.failed],
-                    "actor": user_name(),
-                },
-                workspace=ws,
-            )
+            _audit_refusal(report, ws)
             if raise_on_refusal:
                 raise GateRefusedError(result)
             return result
