@@ -147,18 +147,12 @@ def _serve(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     server = serve(args.ref, port=args.port, host=args.host, workers=args.workers)
-    print(
-        f"serving {server.ref} (v{server.version}) at {server.url}/invocations  (Ctrl-C stops; log {server.log_path})",
-        flush=True,
-    )
+    print(f"{server}  (Ctrl-C stops; log {server.log_path})", flush=True)
     try:
         if args.follow:
             from ..registry.serving import follow
 
-            def swapped(before: str, after: str) -> None:
-                print(f"{server.ref} moved: now serving v{after} (was v{before})", flush=True)
-
-            follow(server, interval=args.follow, on_swap=swapped)
+            follow(server, interval=args.follow, on_swap=lambda a, b: print(server.swapped(a, b), flush=True))
         else:
             server.process.wait()
     except KeyboardInterrupt:

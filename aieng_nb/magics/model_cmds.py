@@ -110,7 +110,7 @@ def run(sub: str, line: str, cell: str | None, shell: Any) -> Any:
         return None
     if head.action == "serve":
         server = registry.serve(args.ref, port=args.port, host=args.host)
-        print(f"serving {server.ref} (v{server.version}) at {server.url}/invocations; stop it with .stop()")
+        print(f"{server}; stop it with .stop()")
         return server
     from ..registry.status_view import list_models
 
