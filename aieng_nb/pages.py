@@ -217,3 +217,15 @@ def audit_page(
     rows = audit.entries(event or None, run_id=run_id or None)
     rows = [e for e in reversed(rows) if _text_match(text, e.get("event"), json.dumps(e.get("data"), default=str))]
     return _slice(rows, offset, limit)
+
+
+def models_page(*, text: str | None = None, offset: int = 0, limit: int = 50) -> Page:
+    """Registered models by name (``text`` matches the name), each with its champion and challenger.
+
+    >>> [m["name"] for m in models_page(text="churn").items]   # doctest: +SKIP
+    ['churn']
+    """
+    from .registry.status_view import list_models
+
+    check_page(offset, limit)
+    return _slice([m.to_dict() for m in list_models() if _text_match(text, m.name)], offset, limit)

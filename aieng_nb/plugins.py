@@ -113,7 +113,9 @@ class Registry:
             try:
                 target = load_target(target)
             except (ImportError, AttributeError) as exc:
-                raise PluginLoadError(f"the {self.kind} {name!r} ({self._targets[name]}) cannot be loaded: {exc}") from exc
+                raise PluginLoadError(
+                    f"the {self.kind} {name!r} ({self._targets[name]}) cannot be loaded: {exc}"
+                ) from exc
         self._loaded[name] = target
         return target
 

@@ -105,4 +105,3 @@ def html_record(rows: Sequence[tuple[str, Any]], css_class: str = "") -> str:
 
 # kept for the modules not moved to aieng_nb.records yet (the service-layer refactor)
 Listing = RecordList
-

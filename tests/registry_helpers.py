@@ -41,3 +41,27 @@ def train_run(
                 skops_trusted_types=["sklearn.tree._tree.Tree"],
             )
     return run.id
+
+
+def gated_versions(name: str = "churn") -> dict[str, str]:
+    """Three versions of ``name`` with gate results: v1 then v2 promoted (v2 champion, v1 previous),
+    v3 worse, the challenger, its promotion refused by the default gate. Returns the run ids."""
+    from sklearn.dummy import DummyClassifier
+    from sklearn.linear_model import LogisticRegression
+
+    from aieng_nb.registry.synthetic import FEATURES, batch
+
+    df = batch(400, concept=1, seed=0)
+    X, y = df[FEATURES], df["label"]
+    runs = {
+        "v1": train_run(LogisticRegression(), X, y, metrics={"accuracy": 0.90}, name="v1", seed=1),
+        "v2": train_run(LogisticRegression(C=2.0), X, y, metrics={"accuracy": 0.92}, name="v2", seed=2),
+        "v3": train_run(DummyClassifier(strategy="most_frequent"), X, y, metrics={"accuracy": 0.55}, name="v3"),
+    }
+    aieng.register_model(runs["v1"], name)
+    aieng.promote(name, 1)
+    aieng.register_model(runs["v2"], name)
+    aieng.promote(name, 2)
+    aieng.register_model(runs["v3"], name, alias="challenger")
+    assert not aieng.promote(name, 3, raise_on_refusal=False).promoted
+    return runs

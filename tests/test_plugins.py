@@ -21,7 +21,9 @@ def test_unknown_names_list_the_known_ones_with_a_suggestion():
     reg = Registry("codec", "aieng_nb.tests.codecs")
     reg.register("base64", "base64:b64encode")
     reg.register("hex", "binascii:hexlify")
-    with pytest.raises(UnknownPluginError, match=r"unknown codec 'base46' \(did you mean 'base64'\?\); known: base64, hex"):
+    with pytest.raises(
+        UnknownPluginError, match=r"unknown codec 'base46' \(did you mean 'base64'\?\); known: base64, hex"
+    ):
         reg.get("base46")
 
 

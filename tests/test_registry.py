@@ -493,3 +493,34 @@ def test_data_gate_reads_data_contract_validations_of_the_training_run(tmp_path)
     path.write_text('[[metrics]]\nname = "accuracy"\n')
     data = {r.gate: r for r in aieng.check_gates("contracted", 2, gates=str(path)).results}["data"]
     assert not data.passed and "train" in data.detail and "failed" in data.detail
+
+
+def test_list_models_last_gates_and_rollback_via_a_front_end(churn):
+    from aieng_nb import exceptions
+    from aieng_nb.registry.status_view import last_gates, list_models
+
+    aieng.register_model(churn["again"], "other")
+    aieng.promote("churn", 3)
+    aieng.registry.promotion.set_alias("churn", "2", "challenger")
+    assert list_models().to_dicts() == [  # a ModelList of ModelSummary records
+        {"name": "churn", "champion": "3", "challenger": "2", "previous_champion": "1", "latest_version": 3},
+        {"name": "other", "champion": None, "challenger": None, "previous_champion": None, "latest_version": 1},
+    ]
+    report = last_gates("churn", "v3")
+    assert isinstance(report, GateReport) and report.passed and report.champion_version == "1"
+    assert [(r.gate, r.metric, r.challenger, r.champion) for r in report.results] == [
+        ("metric:accuracy", "accuracy", 0.91, 0.90)
+    ]
+    with pytest.raises(NotFoundError, match="has not been through the gates"):
+        last_gates("churn", 2)
+    with pytest.raises(NotFoundError, match="version 9"):
+        last_gates("churn", 9)
+    with pytest.raises(ValidationError, match="whole number"):
+        last_gates("churn", "x")
+    move = aieng.rollback("churn", expected="3", via="panel")
+    assert (move.version, move.previous, move.actor.endswith(" via panel")) == ("1", "3", True)
+    entry = _events("model.rollback")[-1]
+    assert entry["data"]["via"] == "panel" and entry["data"]["actor"] == move.actor
+    assert "via" not in _events("model.promote")[-1]["data"]
+    # the registry's conflict is the one conflict the front ends map (HTTP 409)
+    assert issubclass(ConflictError, exceptions.ConflictError)

@@ -120,7 +120,9 @@ def test_listings_are_record_lists():
     assert versions.to_dicts() == [v.to_dict() for v in versions]
     assert "2026-12-02T10:00:00" in str(versions) and 'class="bad"' in versions._repr_html_()
     models = ModelList([ModelSummary("churn", None, 2)])
-    assert models.to_dicts() == [{"name": "churn", "champion": None, "latest_version": 2}]
+    assert models.to_dicts() == [
+        {"name": "churn", "champion": None, "latest_version": 2, "challenger": None, "previous_champion": None}
+    ]
     assert str(ModelList()).startswith("no registered models")
     hist = LoopHistory([LoopEvent(T0, LoopEventKind.ERROR, "boom"), LoopEvent(T0, LoopEventKind.SCORED, "ok")])
     assert hist.failed and not LoopHistory(hist[1:]).failed
@@ -194,7 +196,7 @@ def test_cli_model_list_and_status_json_are_the_records(capsys):
     assert (
         json.loads(capsys.readouterr().out)
         == list_models().to_dicts()
-        == [{"name": "churn", "champion": "1", "latest_version": 1}]
+        == [{"name": "churn", "champion": "1", "latest_version": 1, "challenger": None, "previous_champion": None}]
     )
     assert main(["model", "status", "churn", "--json"]) == 0
     status = json.loads(capsys.readouterr().out)

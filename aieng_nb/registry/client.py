@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from .. import exceptions
 from ..exceptions import AiengError, NotFoundError, ValidationError
 from ..workspace import Workspace, current
 
@@ -31,8 +32,8 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,199}$")
 _ALIAS = re.compile(r"^[A-Za-z_][\w\-]{0,99}$")
 
 
-class ConflictError(AiengError):
-    """Another promotion or rollback of the same model moved the alias first."""
+class ConflictError(exceptions.ConflictError):
+    """Another promotion or rollback of the same model moved the alias first (HTTP 409 in the REST API)."""
 
 
 @dataclass(frozen=True)

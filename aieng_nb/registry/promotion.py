@@ -323,12 +323,15 @@ def rollback(
     reason: str | None = None,
     auto: bool = False,
     expected: str | None = None,
+    via: str | None = None,
     workspace: Workspace | None = None,
 ) -> AliasMove:
     """Move ``champion`` back to the previous champion: one alias move, audited.
 
     ``expected``: roll back only if the champion is still that version (the automatic rollback
-    uses it, so it never undoes a newer promotion it did not check).
+    uses it, so it never undoes a newer promotion it did not check; the panel sends the champion
+    it showed). ``via`` names the front end that asked (``"panel"``): the move's actor reads
+    ``alice via panel`` and the audit entry carries ``via``.
 
     >>> rollback("churn", reason="latency regression")   # doctest: +SKIP
     """
@@ -355,7 +358,7 @@ def rollback(
             target,
             current_v,
             AliasAction.AUTO_ROLLBACK if auto else AliasAction.ROLLBACK,
-            user_name(),
+            f"{user_name()} via {via}" if via else user_name(),
             reason=reason,
             seconds=seconds,
         )
@@ -363,5 +366,5 @@ def rollback(
         c.set_model_version_tag(
             name, current_v, "aieng.rolled_back", json.dumps({"at": iso(move.at), "by": move.actor, "reason": reason})
         )
-    _audit(move, ws, auto=auto)
+    _audit(move, ws, auto=auto, **({"via": via} if via else {}))
     return move

@@ -266,11 +266,13 @@ class VersionList(RecordList[VersionInfo]):
 
 @dataclass
 class ModelSummary(Record):
-    """A registered model in ``list_models``: its champion version and latest version number."""
+    """A registered model in ``list_models``: the versions its aliases point at, its latest version number."""
 
     name: str
     champion: str | None
     latest_version: int | None
+    challenger: str | None = None
+    previous_champion: str | None = None
 
 
 class ModelList(RecordList[ModelSummary]):

@@ -7,9 +7,13 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
+from ..exceptions import AiengError, NotFoundError
 from ..workspace import Workspace, current
-from .client import CHALLENGER, CHAMPION, PREVIOUS, check_name, client, get_registered
-from .records import ModelList, ModelStatus, ModelSummary
+from .client import CHALLENGER, CHAMPION, PREVIOUS, check_name, check_version, client, get_registered, get_version
+from .records import GateReport, ModelList, ModelStatus, ModelSummary
 
 
 def status(name: str, *, workspace: Workspace | None = None) -> ModelStatus:
@@ -37,16 +41,43 @@ def status(name: str, *, workspace: Workspace | None = None) -> ModelStatus:
 
 
 def list_models(*, workspace: Workspace | None = None) -> ModelList:
-    """Registered models with their champion and latest version.
+    """Registered models by name, with their champion, challenger, previous champion and latest version.
 
-    >>> print(list_models())   # doctest: +SKIP
-    name   champion  latest version
-    churn  2         3
+    >>> [(m.name, m.champion) for m in list_models()]   # doctest: +SKIP
+    [('churn', '2')]
     """
     c = client(workspace or current())
+    found: list[Any] = []
+    token = None
+    for _ in range(10_000):  # every page (MLflow answers 1000 at most per call)
+        page = c.search_registered_models(max_results=1000, page_token=token)
+        found += page
+        token = page.token
+        if not token:
+            break
     out = ModelList()
-    for m in c.search_registered_models():
+    for m in sorted(found, key=lambda m: str(m.name)):
         latest = max((int(v.version) for v in (m.latest_versions or [])), default=None)
-        champion = (m.aliases or {}).get(CHAMPION)
-        out.append(ModelSummary(m.name, None if champion is None else str(champion), latest))
+        aliases = {k: str(v) for k, v in (m.aliases or {}).items()}
+        out.append(ModelSummary(m.name, aliases.get(CHAMPION), latest, aliases.get(CHALLENGER), aliases.get(PREVIOUS)))
     return out
+
+
+def last_gates(name: str, version: str | int, *, workspace: Workspace | None = None) -> GateReport:
+    """The gate report of the last promotion attempt of ``version`` (kept on the version's tags).
+
+    NotFoundError when the model or version does not exist or the version never went through the gates.
+
+    >>> [(r.gate, r.passed) for r in last_gates("churn", 2).results]   # doctest: +SKIP
+    [('metric:accuracy', True)]
+    """
+    check_name(name)
+    version = check_version(version)
+    mv = get_version(client(workspace or current()), name, version)
+    raw = (mv.tags or {}).get("aieng.gates")
+    if not raw:
+        raise NotFoundError(f"{name} v{version} has not been through the gates (aieng model promote {name} {version})")
+    try:
+        return GateReport.from_dict(json.loads(raw))
+    except (ValueError, TypeError, KeyError):
+        raise AiengError(f"the gate report stored on {name} v{version} is not readable (tag aieng.gates)") from None

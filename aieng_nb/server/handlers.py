@@ -379,3 +379,57 @@ class AuditVerifyHandler(Base):
         from ..audit import verify
 
         self.send((await self.core(verify)).to_dict())
+
+
+class ModelsHandler(Base):
+    @endpoint
+    async def get(self) -> None:
+        self.send((await self.core(pages.models_page, text=self.text("q"), **self.page_args())).to_dict())
+
+
+class ModelHandler(Base):
+    @endpoint
+    async def get(self, name: str) -> None:
+        from ..registry import status
+
+        self.send((await self.core(status, name)).to_dict())
+
+
+class ModelGatesHandler(Base):
+    @endpoint
+    async def get(self, name: str, version: str) -> None:
+        from ..registry.status_view import last_gates
+
+        self.send((await self.core(last_gates, name, version)).to_dict())
+
+
+def _rollback_args(body: dict[str, Any]) -> dict[str, Any]:
+    from ..registry.client import check_version
+
+    unknown = set(body) - {"expected", "reason"}
+    if unknown:
+        raise ValidationError(f"unknown fields: {', '.join(sorted(unknown))} (expected, reason)")
+    reason = body.get("reason")
+    if reason is not None and (not isinstance(reason, str) or len(reason) > 500 or "\0" in reason):
+        raise ValidationError("reason must be text of at most 500 characters")
+    expected = body.get("expected")
+    if isinstance(expected, bool) or not isinstance(expected, str | int | None):
+        raise ValidationError(f"expected must be a version number, got {expected!r}")
+    return {"expected": None if expected is None else check_version(expected), "reason": reason or None}
+
+
+def _rollback(name: str, expected: str | None, reason: str | None) -> Any:
+    from ..registry import rollback
+    from ..registry.client import check_name, client, get_registered
+
+    get_registered(client(), check_name(name))  # an unknown model is a 404
+    try:
+        return rollback(name, expected=expected, reason=reason, via="panel")
+    except NotFoundError as exc:  # the model exists: no (previous) champion is a conflict with its state
+        raise ConflictError(str(exc)) from None
+
+
+class ModelRollbackHandler(Base):
+    @endpoint
+    async def post(self, name: str) -> None:
+        self.send((await self.core(_rollback, name, **_rollback_args(self.body()))).to_dict())

@@ -16,12 +16,15 @@ real responses validate.
 from __future__ import annotations
 
 import dataclasses
+import enum
 import types
 import typing
+from datetime import datetime
 from typing import Any, TypedDict, Union
 
 from ..jobs.records import JobRecord
 from ..models import RunRecord
+from ..registry.records import AliasMove, GateReport, GateResult, ModelStatus, ModelSummary, VersionInfo
 from ..reports import ReportEntry
 from ..schedules import Schedule
 from ..snapshots.records import SnapshotRecord
@@ -154,6 +157,20 @@ class RerunJob(TypedDict, total=False):
     parameters: dict[str, Any]
 
 
+class GateReportExtra(TypedDict):
+    passed: bool  # every gate passed
+
+
+class Rollback(TypedDict, total=False):
+    """Request body of ``POST /aieng/api/models/{name}/rollback``.
+
+    ``expected``: the champion version the client showed (409 when it moved since); ``reason`` goes
+    to the audit trail."""
+
+    expected: str
+    reason: str
+
+
 class Error(TypedDict):
     """Every 4xx/5xx body (Jupyter's APIHandler convention)."""
 
@@ -183,11 +200,18 @@ SHAPES: dict[str, Any] = {
     "NotebookParameters": NotebookParameters,
     "SubmitJob": SubmitJob,
     "RerunJob": RerunJob,
+    "ModelSummary": ModelSummary,
+    "VersionInfo": VersionInfo,
+    "AliasMove": AliasMove,
+    "ModelStatus": ModelStatus,
+    "GateResult": GateResult,
+    "GateReport": (GateReport, GateReportExtra),
+    "Rollback": Rollback,
     "Error": Error,
 }
 
 # listings: Page of <item shape> (aieng_nb.pages.Page.to_dict())
-PAGES = ("Experiment", "Run", "SnapshotRow", "Job", "Schedule", "Report", "AuditEntry")
+PAGES = ("Experiment", "Run", "SnapshotRow", "Job", "Schedule", "Report", "AuditEntry", "ModelSummary")
 
 _NAMES = {cls: name for name, cls in SHAPES.items() if not isinstance(cls, tuple)}
 
@@ -203,6 +227,10 @@ def _type_schema(tp: Any) -> dict[str, Any]:
         return {} if {} in options else {"anyOf": options}
     if tp in _NAMES:
         return {"$ref": f"#/components/schemas/{_NAMES[tp]}"}
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):  # str enums (JobStatus...): their words
+        return {"type": "string", "enum": [m.value for m in tp]}
+    if tp is datetime:  # aieng_nb.records: ISO 8601 UTC in JSON
+        return {"type": "string", "format": "date-time"}
     if tp is bool:
         return {"type": "boolean"}
     if tp is int:

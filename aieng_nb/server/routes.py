@@ -225,4 +225,39 @@ ROUTES: tuple[Route, ...] = (
         ),
     ),
     Route("/audit/verify", "AuditVerifyHandler", (Op("post", "Verify the audit hash chain", "Verify", errors=()),)),
+    Route(
+        "/models",
+        "ModelsHandler",
+        (
+            Op(
+                "get",
+                "Registered models by name, with champion and challenger",
+                "ModelSummaryPage",
+                (("q", "string", "text filter on the name"), *PAGE),
+            ),
+        ),
+    ),
+    Route(
+        "/models/{name}",
+        "ModelHandler",
+        (Op("get", "A registered model: champion, challenger, versions with gate results, history", "ModelStatus"),),
+    ),
+    Route(
+        "/models/{name}/versions/{version}/gates",
+        "ModelGatesHandler",
+        (Op("get", "The gate results of a version's last promotion attempt", "GateReport"),),
+    ),
+    Route(
+        "/models/{name}/rollback",
+        "ModelRollbackHandler",
+        (
+            Op(
+                "post",
+                "Champion back to the previous champion (audited; 409 when there is none or it moved)",
+                "AliasMove",
+                body="Rollback",
+                errors=(400, 404, 409),
+            ),
+        ),
+    ),
 )

@@ -225,6 +225,87 @@ export interface RerunJob {
   parameters?: { [key: string]: unknown };
 }
 
+/** A registered model in ``list_models``: the versions its aliases point at, its latest version number. */
+export interface ModelSummary {
+  name: string;
+  champion: string | null;
+  latest_version: number | null;
+  challenger: string | null;
+  previous_champion: string | null;
+}
+
+/** One registered version, as ``status`` lists it (``name``: the registered model's name). */
+export interface VersionInfo {
+  version: string;
+  run_id: string | null;
+  source: string;
+  created_at: string | null;
+  aliases: Array<string>;
+  gates: string | null;
+  gates_summary: string;
+  primary_metric: string | null;
+  primary_value: number | null;
+  name: string;
+}
+
+/** One move of an alias (promotion, forced promotion, rollback, automatic rollback), audited. */
+export interface AliasMove {
+  name: string;
+  alias: string;
+  version: string;
+  previous: string | null;
+  action: string | string;
+  actor: string;
+  at: string | null;
+  reason: string | null;
+  seconds: number | null;
+}
+
+/** Champion, challenger, versions with gate results, and the champion's alias history. */
+export interface ModelStatus {
+  name: string;
+  champion: string | null;
+  challenger: string | null;
+  previous_champion: string | null;
+  versions: Array<VersionInfo>;
+  history: Array<AliasMove>;
+  lineage: { [key: string]: unknown } | null;
+}
+
+/** One gate's verdict with its numbers (``delta`` > 0 means the challenger is better). */
+export interface GateResult {
+  gate: string;
+  passed: boolean;
+  metric: string | null;
+  champion: number | null;
+  challenger: number | null;
+  delta: number | null;
+  threshold: number | null;
+  ci_low: number | null;
+  ci_high: number | null;
+  detail: string;
+}
+
+/** The verdict of all gates for a challenger against the champion (``to_dict`` adds ``passed``). */
+export interface GateReport {
+  name: string;
+  version: string;
+  champion_version: string | null;
+  results: Array<GateResult>;
+  gate_file: string | null;
+  snapshot: string | null;
+  n_rows: number | null;
+  created_at: string;
+  seconds: number | null;
+  passed: boolean;
+}
+
+/** Request body of ``POST /aieng/api/models/{name}/rollback``. */
+export interface Rollback {
+  expected?: string;
+  reason?: string;
+}
+
 /** Every 4xx/5xx body (Jupyter's APIHandler convention). */
 export interface Error {
   message: string;
@@ -288,6 +369,15 @@ export interface ReportPage {
 /** One page of AuditEntry records, newest first */
 export interface AuditEntryPage {
   items: Array<AuditEntry>;
+  total: number;
+  offset: number;
+  limit: number;
+  next_offset: number | null;
+}
+
+/** One page of ModelSummary records, newest first */
+export interface ModelSummaryPage {
+  items: Array<ModelSummary>;
   total: number;
   offset: number;
   limit: number;

@@ -27,7 +27,7 @@ export class AiengPanel extends Widget {
     super();
     this.id = 'aieng-panel';
     this.addClass('aieng-panel');
-    this.title.caption = 'aieng: runs, snapshots, jobs, schedules, reports, audit';
+    this.title.caption = 'aieng: runs, snapshots, jobs, schedules, reports, models, audit';
     const full: IPanelContext = {
       ...ctx,
       saveState: () => void this._save(),

@@ -1,7 +1,8 @@
-// The other sections (Snapshots, Jobs, Schedules, Reports, Audit) and the section registry.
+// The other sections (Snapshots, Jobs, Schedules, Reports, Audit) and the section registry (Models: registry.ts).
 import { button, emptyState, formatBytes, formatSeconds, formatTime, h, statusBadge } from './dom';
 import { postAPI, query, requestAPI } from './handler';
 import { AuditEntry, AuditEntryPage, Job, JobPage, Report, ReportPage, Schedule, SchedulePage, SnapshotRow, SnapshotRowPage, Verify } from './models';
+import { ModelsSection } from './registry';
 import { RunsSection } from './runs';
 import { filterInput, filterSelect, IPanelContext, ISection, PagedList, SectionState } from './section';
 
@@ -295,5 +296,6 @@ export const SECTION_FACTORIES: Array<(ctx: IPanelContext) => ISection> = [
   ctx => new JobsSection(ctx),
   ctx => new SchedulesSection(ctx),
   ctx => new ReportsSection(ctx),
+  ctx => new ModelsSection(ctx),
   ctx => new AuditSection(ctx)
 ];

@@ -277,3 +277,51 @@ def test_dark_theme(page, lab: JupyterApp) -> None:
     pg.click(".lm-Menu >> text=Theme")
     pg.click(".lm-Menu >> text=JupyterLab Light")
     pg.wait_for_function("document.body.dataset.jpThemeLight === 'true'", timeout=60_000)
+
+
+def test_models_section_gates_and_rollback(page, lab: JupyterApp) -> None:
+    from registry_helpers import gated_versions
+
+    import aieng_nb as aieng
+    from aieng_nb import audit
+
+    gated_versions("churn-ui")  # v2 champion, v1 previous champion, v3 challenger refused by the gates
+    pg = page
+    open_panel(pg, "models")
+    item = '#aieng-panel .aieng-model[data-model="churn-ui"]'
+    pg.wait_for_selector(f'{item}[data-champion="2"]', timeout=30_000)
+    assert "challenger v3" in pg.inner_text(item)
+    pg.click(f"{item} >> text=Versions")
+    status = '#aieng-panel .aieng-model-status[data-model="churn-ui"]'
+    pg.wait_for_selector(f'{status}[data-champion="2"][data-challenger="3"]')
+    aliases = {
+        v.get_attribute("data-version"): v.get_attribute("data-aliases")
+        for v in pg.locator(f"{status} .aieng-version").all()
+    }
+    assert aliases == {"3": "challenger", "2": "champion", "1": "previous_champion"}
+    assert pg.get_attribute(f'{status} .aieng-version[data-version="3"]', "data-gates") == "failed"
+    assert pg.get_attribute(f'{status} .aieng-version[data-version="2"]', "data-gates") == "passed"
+    # the last gate results of v3: the failed metric gate with the champion's and the challenger's numbers
+    pg.click(f'{status} button[aria-label="gate results of v3"]')
+    failed = pg.wait_for_selector('#aieng-panel .aieng-gates[data-version="3"] .aieng-gate[data-passed="false"]')
+    row = failed.inner_text()
+    assert "accuracy" in row and "FAILED" in row and "0.92" in row and "0.55" in row, row
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    pg.locator("#aieng-panel").screenshot(path=str(ARTIFACTS / "panel-models.png"))
+
+    rollback = f"{status} .aieng-rollback"
+    pg.click(rollback)
+    pg.wait_for_selector(".jp-Dialog >> text=Roll back churn-ui?")
+    assert "v2 back to v1" in pg.inner_text(".jp-Dialog")
+    pg.click(".jp-Dialog button.jp-mod-reject")  # cancel: nothing moves
+    pg.wait_for_selector(".jp-Dialog", state="detached")
+    assert aieng.model_status("churn-ui").champion == "2"
+    pg.click(rollback)
+    pg.click(".jp-Dialog button.jp-mod-accept")
+    pg.wait_for_selector(f'{status}[data-champion="1"]', timeout=30_000)
+    pg.wait_for_selector(f'{item}[data-champion="1"]', timeout=30_000)
+    assert aieng.model_status("churn-ui").champion == "1"
+    entry = [e for e in audit.entries() if e["event"] == "model.rollback"][-1]
+    assert (entry["data"]["name"], entry["data"]["version"], entry["data"]["via"]) == ("churn-ui", "1", "panel")
+    # v1 was the first champion: nothing left to roll back to
+    assert pg.is_disabled(rollback)

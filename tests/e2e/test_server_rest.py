@@ -48,7 +48,7 @@ def make_runs(n: int = 3, experiment: str = "rest") -> list[str]:
 def sample_url(route_path: str) -> str:
     return API + route_path.replace("{run_id}", "abc123").replace("{digest}", "abcdef").replace(
         "{job_id}", "j1"
-    ).replace("{name}", "x")
+    ).replace("{name}", "x").replace("{version}", "1")
 
 
 def test_every_route_needs_the_token(app: JupyterApp) -> None:
@@ -359,3 +359,29 @@ def test_errors_are_json_with_a_message(app: JupyterApp) -> None:
     error = json.loads(body)
     validate(error, "Error")
     assert "run id" in error["message"]
+
+
+def test_models_status_gates_rollback_validate_their_schemas(app: JupyterApp) -> None:
+    from registry_helpers import gated_versions
+
+    import aieng_nb as aieng
+
+    gated_versions("rest-model")
+    page = app.json(f"{API}/models?q=rest-model")
+    validate(page, "ModelSummaryPage")
+    assert [(m["name"], m["champion"], m["challenger"]) for m in page["items"]] == [("rest-model", "2", "3")]
+    status = app.json(f"{API}/models/rest-model")
+    validate(status, "ModelStatus")
+    assert status == json.loads(json.dumps(aieng.model_status("rest-model").to_dict()))  # the core record, as is
+    gates = app.json(f"{API}/models/rest-model/versions/2/gates")
+    validate(gates, "GateReport")
+    assert gates["passed"] is True and gates["champion_version"] == "1"
+    code, _, raw = app.request(f"{API}/models/rest-model/rollback", "POST", b"{oops")
+    assert code == 400 and "not valid JSON" in json.loads(raw)["message"]
+    validate(json.loads(raw), "Error")
+    moved = app.json(f"{API}/models/rest-model/rollback", "POST", {"expected": 2, "reason": "rest test"})
+    validate(moved, "AliasMove")
+    assert (moved["version"], moved["previous"], moved["reason"]) == ("1", "2", "rest test")
+    assert aieng.model_status("rest-model").champion == "1"
+    code, _, raw = app.request(f"{API}/models/rest-model/rollback", "POST", {})
+    assert code == 409 and "no previous champion" in json.loads(raw)["message"]
