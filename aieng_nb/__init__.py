@@ -35,11 +35,15 @@ _LAZY: dict[str, str] = {
     "get_run": "tracking",
     "compare": "tracking",
     "recover": "lifecycle",
-    # notebook jobs (aieng.jobs is the jobs package, callable: aieng.jobs(status="failed"))
+    # notebook jobs (aieng.jobs is the jobs package; calling it is the old spelling of list_jobs)
     "run_job": "jobs",
     "submit_job": "jobs",
+    "list_jobs": "jobs",
+    "get_job": "jobs",
+    "JobRequest": "jobs",
     "jobs": "jobs",
     "sweep": "jobs",
+    "list_schedules": "schedules",
     # data snapshots (aieng.snapshots is the snapshots package, callable: aieng.snapshots() lists them)
     "snapshot": "snapshots",
     "load": "snapshots",

@@ -54,6 +54,9 @@ RETRY_SECONDS = 1.0
 WARN_EVERY = 10.0
 
 
+_MIN_STEP, _MAX_STEP = -(2**63), 2**63
+
+
 def valid_step(step: Any) -> int | None:
     """``step`` as an int MLflow can store (64-bit), or None when it is not one."""
     import operator
@@ -149,6 +152,7 @@ class MetricBuffer:
         self._last_warning = 0.0
         self._flush_lock = threading.Lock()
         self._stop = threading.Event()
+        self._wake = threading.Event()  # set by stop() and wake(): the flusher's sleep ends early
         self._thread = threading.Thread(target=self._loop, name=f"aieng-flush-{run_id[:8]}", daemon=True)
 
     def start(self) -> MetricBuffer:
@@ -156,8 +160,18 @@ class MetricBuffer:
         self._thread.start()
         return self
 
+    def wake(self) -> None:
+        """Have the flusher write now (the logging thread's buffer passed its mark): cheaper for
+        that thread than flushing itself, and a no-op while a wake-up is already pending."""
+        if not self._wake.is_set():
+            self._wake.set()
+
     def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
+        while True:
+            self._wake.wait(self.interval)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
             try:
                 self.flush()
             except Exception as exc:  # never kill the thread: the points stay buffered
@@ -174,9 +188,12 @@ class MetricBuffer:
         """MLflow rows from buffered calls; a bad step or value drops only itself, with a warning."""
         rows: list[MetricRow] = []
         keys = self._keys
+        append = rows.append
         for ts, raw_step, metrics in calls:
             if raw_step is None:
                 step = self._auto_step
+            elif type(raw_step) is int and _MIN_STEP <= raw_step < _MAX_STEP:  # the common case, no call
+                step = raw_step
             else:
                 checked = valid_step(raw_step)
                 if checked is None:
@@ -187,10 +204,14 @@ class MetricBuffer:
                     continue
                 step = checked
             # like W&B: a call without a step comes one after the latest step seen
-            self._auto_step = max(self._auto_step, step + 1)
+            if step >= self._auto_step:
+                self._auto_step = step + 1
             ms = int(ts * 1000)
             for key, value in metrics.items():
                 name = keys.get(key)
+                if type(value) is float and name is not None and value - value == 0.0:  # finite float
+                    append((name, value, ms, step, False))
+                    continue
                 if name is None:
                     name = keys[key] = mlflow_key(key)
                     if name != key:
@@ -206,7 +227,7 @@ class MetricBuffer:
                     )
                     continue
                 if math.isnan(number):
-                    rows.append((name, number, ms, step, True))
+                    append((name, number, ms, step, True))
                 elif math.isinf(number):
                     self.dropped += 1
                     self._warn_once(
@@ -214,7 +235,7 @@ class MetricBuffer:
                         f"aieng: metric {key!r} is {number} at step {step}; MLflow cannot store infinity, point not logged",
                     )
                 else:
-                    rows.append((name, number, ms, step, False))
+                    append((name, number, ms, step, False))
         return rows
 
     def _take_slice(self) -> list[tuple[float, int | None, dict[str, Any]]]:
@@ -439,7 +460,7 @@ class MetricBuffer:
                 "Free disk space or fix the tracking server and call end_run() again; "
                 "end_run('killed') gives up and records what was lost on the run"
             )
-        self._stop.set()
+        self.stop()
         if self._thread.is_alive() and threading.current_thread() is not self._thread:
             self._thread.join(timeout=30)
         self.flush()
@@ -449,6 +470,7 @@ class MetricBuffer:
     def stop(self) -> None:
         """Stop the background thread without writing (the points stay in the journal, if any)."""
         self._stop.set()
+        self._wake.set()
 
 
 def journal_for(buffers: Path, run_id: str) -> Journal:

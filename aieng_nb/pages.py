@@ -162,7 +162,7 @@ def snapshots_page(*, name: str | None = None, text: str | None = None, offset: 
 
 def jobs_page(*, status: str | None = None, text: str | None = None, offset: int = 0, limit: int = 50) -> Page:
     """Jobs newest first; ``text`` matches id, notebook or schedule."""
-    from .jobs import jobs
+    from .jobs import list_jobs as jobs
 
     check_page(offset, limit)
     rows = [j.to_dict() for j in jobs(status or None) if _text_match(text, j.job_id, j.notebook, j.schedule)]

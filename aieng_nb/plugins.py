@@ -123,7 +123,7 @@ class Registry:
 # The registries. Built-ins are registered where each kind is defined, as "module:attr" strings
 # here so that listing names imports nothing heavy.
 stores = Registry("tracking store", "aieng_nb.stores")
-executors = Registry("job executor", "aieng_nb.executors")
+executors = Registry("executor", "aieng_nb.executors")
 report_kinds = Registry("report kind", "aieng_nb.report_kinds")
 drift_tests = Registry("drift test", "aieng_nb.drift_tests")
 pii_detectors = Registry("PII detector", "aieng_nb.pii_detectors")
@@ -131,3 +131,8 @@ pii_detectors = Registry("PII detector", "aieng_nb.pii_detectors")
 ALL = {r.group: r for r in (stores, executors, report_kinds, drift_tests, pii_detectors)}
 
 # -- built-ins (each area adds its own block) --------------------------------------------------
+
+# jobs: where notebook jobs run (aieng job run --executor NAME)
+executors.register("local", "aieng_nb.executors.local:LocalExecutor")
+executors.register("process", "aieng_nb.executors.local:ProcessExecutor")
+executors.register("dask", "aieng_nb.executors.dask:DaskExecutor")

@@ -78,7 +78,7 @@ class Scheduler:
         """Claim and start every due firing; returns the (schedule, decision, job) claims."""
         now = now or self.clock()
         claims = []
-        for s in schedules.list_schedules(self.ws):
+        for s in schedules.list_schedules(workspace=self.ws):
             try:
                 claimed = schedules.claim(s.name, now, self.grace, self.ws)
             except Exception as exc:  # noqa: BLE001 - one bad schedule must not stop the others
@@ -121,27 +121,26 @@ class Scheduler:
 
     def _fail_job(self, job_id: str, exc: Exception) -> str:
         """The executor could not run the job (unknown executor, cluster down ...): it fails, not hangs."""
-        from dataclasses import asdict
-
-        from .jobs import records
-        from .jobs.records import JobError, JobStatus, now_iso
+        from .jobs import store
+        from .jobs.records import JobError, JobStatus
+        from .records import now
 
         def fail(r: Any) -> bool:
             if r.status in JobStatus.TERMINAL:
                 return False
-            r.status, r.finished_at = JobStatus.FAILED, now_iso()
-            r.error = asdict(JobError(kind="executor_error", message=f"{type(exc).__name__}: {exc}"))
+            r.status, r.finished_at = JobStatus.FAILED, now()
+            r.error = JobError(kind="executor_error", message=f"{type(exc).__name__}: {exc}").to_dict()
             return True
 
         try:
-            return str(records.mutate(job_id, fail, self.ws).status)
+            return str(store.mutate(job_id, fail, self.ws).status)
         except Exception:  # noqa: BLE001
             return JobStatus.FAILED
 
     # -- loop ----------------------------------------------------------------------------------
     def serve(self, *, job_grace: float = 30.0) -> int:
-        from .jobs import records
-        from .jobs.runner import stop_job
+        from .jobs import store as records
+        from .jobs.control import stop_job
 
         standby_logged = False
         try:

@@ -13,8 +13,9 @@ never fire the same slot twice.
 
 >>> import datetime as dt
 >>> s = Schedule(name="n", notebook="x.ipynb", cron="0 3 * * *", created_at="2026-01-01T00:00:00+00:00")
->>> decide(s, dt.datetime(2026, 1, 1, 3, 0, 5, tzinfo=dt.timezone.utc))
-Decision(action='fire', slot='2026-01-01T03:00:00+00:00')
+>>> d = decide(s, dt.datetime(2026, 1, 1, 3, 0, 5, tzinfo=dt.timezone.utc))
+>>> d.action, d.to_dict()["slot"]
+('fire', '2026-01-01T03:00:00Z')
 >>> decide(s, dt.datetime(2026, 1, 3, 9, 0, tzinfo=dt.timezone.utc)).action
 'skip'
 """
@@ -22,32 +23,55 @@ Decision(action='fire', slot='2026-01-01T03:00:00+00:00')
 from __future__ import annotations
 
 import datetime as _dt
-import fcntl
 import json
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, fields
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from . import audit
+from .cron import check_cron, latest_at_or_before, next_after, zone
 from .exceptions import NotFoundError, ValidationError
 from .fsutil import atomic_write_json
+from .fsutil import locked as _file_lock
+from .jobs.records import TypedFields
+from .records import Record, RecordList, iso, now, utc
 from .workspace import Workspace, current
+
+__all__ = ["Decision", "Schedule", "ScheduleList", "add", "check_cron", "decide", "get", "list_schedules"]
 
 CATCHUP_POLICIES = ("skip", "once")
 DEFAULT_GRACE_S = 60.0
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+# the JobRequest fields a schedule may store (the notebook and parameters are the schedule's own)
+SCHEDULE_OPTIONS = (
+    "timeout",
+    "cell_timeout",
+    "retries",
+    "retry_backoff",
+    "experiment",
+    "kernel_name",
+    "cwd",
+    "monitor",
+    "allow_unknown",
+    "executor",
+    "address",
+)
 
 
 def _now() -> _dt.datetime:
-    return _dt.datetime.now(_dt.timezone.utc)
+    return now()
 
 
 @dataclass
-class Schedule:
-    """A notebook job on a cron expression."""
+class Schedule(TypedFields, Record):
+    """A notebook job on a cron expression.
+
+    Times are timezone-aware UTC datetimes (ISO in JSON); ``last_status`` is the last job's
+    :class:`~aieng_nb.jobs.JobStatus` word, or ``ERROR: ...``. ``to_dict()`` adds ``next_run``
+    (what ``aieng schedule list --json`` and the REST API show).
+    """
 
     name: str
     notebook: str
@@ -56,120 +80,104 @@ class Schedule:
     parameters: dict[str, Any] = field(default_factory=dict)
     catchup: str = "skip"
     paused: bool = False
-    options: dict[str, Any] = field(default_factory=dict)  # run_job options: timeout, retries, executor ...
-    created_at: str = field(default_factory=lambda: _now().isoformat())
-    last_slot: str | None = None  # the latest cron slot handled (fired or skipped)
-    last_run_at: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)  # JobRequest fields: timeout, retries, executor ...
+    created_at: _dt.datetime = field(default_factory=now)
+    last_slot: _dt.datetime | None = None  # the latest cron slot handled (fired or skipped)
+    last_run_at: _dt.datetime | None = None
     last_job_id: str | None = None
     last_status: str | None = None
     fired: int = 0
     skipped: int = 0
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Schedule:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+    _time_fields: ClassVar[frozenset[str]] = frozenset({"created_at", "last_slot", "last_run_at"})
+
+    def stored(self) -> dict[str, Any]:
+        """The fields as written to the schedule's file (no computed ``next_run``)."""
+        return Record.to_dict(self)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**self.stored(), "next_run": iso(self.next_run())}
 
     def next_run(self, now: _dt.datetime | None = None) -> _dt.datetime | None:
+        """The next time this schedule fires (UTC), None when paused or it never matches again."""
         from croniter import CroniterBadDateError
 
         if self.paused:
             return None
         try:
-            return _next_after(self, max(now or _now(), _handled_until(self)))
+            nxt = next_after(self, max(now or _now(), _handled_until(self)))
         except (CroniterBadDateError, ValidationError, ValueError, OverflowError):
             return None  # a cron that never matches again (or a broken stored schedule)
+        return utc(nxt)
+
+    def next_run_text(self) -> str:
+        """The next run in the schedule's own time zone (what the text listings show), or ``-``."""
+        nxt = self.next_run()
+        return nxt.astimezone(zone(self.timezone)).isoformat() if nxt else "-"
+
+    def request(self, **changes: Any) -> Any:
+        """The :class:`~aieng_nb.jobs.JobRequest` one firing of this schedule runs."""
+        from .jobs.request import JobRequest
+
+        opts = {k: v for k, v in self.options.items() if k in SCHEDULE_OPTIONS}
+        return JobRequest.of(self.notebook, self.parameters, schedule=self.name, **opts, **changes)
 
 
 @dataclass(frozen=True)
-class Decision:
+class Decision(Record):
+    """What a scheduler does for one schedule now: ``action`` ``fire`` or ``skip`` the cron ``slot``
+    (a UTC datetime)."""
+
     action: str  # fire | skip
-    slot: str
+    slot: _dt.datetime
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "slot", utc(self.slot))
 
 
-def _zone(name: str) -> _dt.tzinfo:
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+class ScheduleList(RecordList[Schedule]):
+    """Schedules by name as a table; ``to_dicts()`` (each with ``next_run``) is the JSON listing."""
 
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError, TypeError):  # OSError: a 10k-character name
-        from .textutil import clip
+    headers = ["name", "cron", "tz", "state", "catchup", "notebook", "last run", "last status", "next run"]
+    empty = "no schedules (aieng schedule add NAME NOTEBOOK --cron '0 3 * * *')"
+    css_class = "aieng-schedules"
 
-        raise ValidationError(
-            f"unknown time zone {clip(name, 60)!r} (use an IANA name such as UTC or Europe/Paris)"
-        ) from None
+    def row(self, s: Schedule) -> list[Any]:
+        nxt = s.next_run_text()
+        return [
+            s.name,
+            s.cron,
+            s.timezone,
+            "paused" if s.paused else "active",
+            s.catchup,
+            s.notebook.rsplit("/", 1)[-1],
+            (iso(s.last_run_at) or "")[:19],
+            s.last_status or "",
+            "" if nxt == "-" else nxt[:19],
+        ]
 
+    def bad(self, s: Schedule) -> bool:
+        return (s.last_status or "").startswith("ERROR") or s.last_status in ("FAILED", "TIMED_OUT")
 
-def check_cron(expr: str) -> str:
-    from croniter import CroniterBadDateError, croniter
-
-    if not isinstance(expr, str) or not croniter.is_valid(expr):
-        raise ValidationError(
-            f"invalid cron expression {expr!r}: use 5 fields 'min hour day month weekday' "
-            "(a 6th field is seconds), e.g. '0 3 * * *'"
-        )
-    try:
-        croniter(expr, _now()).get_next(_dt.datetime)
-    except (CroniterBadDateError, ValueError, OverflowError):
-        raise ValidationError(
-            f"cron expression {expr!r} never matches from now on (e.g. 30 February, or a year in the past)"
-        ) from None
-    return expr
+    def to_dicts(self) -> list[dict[str, Any]]:
+        return [s.to_dict() for s in self]
 
 
 def _handled_until(s: Schedule) -> _dt.datetime:
-    return _dt.datetime.fromisoformat(s.last_slot or s.created_at)
-
-
-def _repeated_wall_time(s: Schedule, slot: _dt.datetime) -> bool:
-    """Whether ``slot`` is the second occurrence of a local time (clocks went back: 01:30 happens twice)
-    for a schedule that names its hours: such a slot already fired at the first 01:30 (as cron does,
-    schedules with a wildcard hour, e.g. hourly or every 10 minutes, keep firing through it)."""
-    fields = s.cron.split()
-    if len(fields) < 2 or fields[1].startswith("*"):
-        return False
-    utc = _dt.timezone.utc
-    first = slot.replace(fold=0).astimezone(utc)
-    second = slot.replace(fold=1).astimezone(utc)
-    return first != second and slot.astimezone(utc) == second
-
-
-def _next_after(s: Schedule, when: _dt.datetime) -> _dt.datetime:
-    from croniter import croniter
-
-    it = croniter(s.cron, when.astimezone(_zone(s.timezone)))
-    slot = it.get_next(_dt.datetime)
-    while _repeated_wall_time(s, slot):
-        slot = it.get_next(_dt.datetime)
-    return slot
-
-
-def _latest_at_or_before(s: Schedule, now: _dt.datetime) -> _dt.datetime:
-    from croniter import croniter
-
-    probe = (now + _dt.timedelta(microseconds=1)).astimezone(_zone(s.timezone))
-    it = croniter(s.cron, probe)
-    slot = it.get_prev(_dt.datetime)
-    while _repeated_wall_time(s, slot):
-        slot = it.get_prev(_dt.datetime)
-    return slot
+    return s.last_slot or s.created_at
 
 
 def decide(s: Schedule, now: _dt.datetime, grace: float = DEFAULT_GRACE_S) -> Decision | None:
     """What to do for ``s`` at ``now``: fire or skip its latest unhandled slot, or nothing."""
     if s.paused:
         return None
-    first_due = _next_after(s, _handled_until(s))
+    first_due = next_after(s, _handled_until(s))
     if first_due > now:
         return None
-    slot = _latest_at_or_before(s, now)
-    slot_iso = slot.astimezone(_dt.timezone.utc).isoformat()
+    slot = latest_at_or_before(s, now)
     if (now - slot).total_seconds() <= grace or s.catchup == "once":
-        return Decision("fire", slot_iso)
-    return Decision("skip", slot_iso)
+        return Decision("fire", slot)
+    return Decision("skip", slot)
 
 
 # ---- storage -----------------------------------------------------------------------------------
@@ -187,109 +195,96 @@ def _path(name: str, ws: Workspace | None) -> Path:
     return _dir(ws) / f"{name}.json"
 
 
-@contextmanager
-def locked(name: str, ws: Workspace | None = None) -> Iterator[None]:
-    _path(name, ws)
-    with open(_dir(ws) / f".{name}.lock", "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+def locked(name: str, workspace: Workspace | None = None) -> AbstractContextManager[None]:
+    """The schedule's file lock (held while a scheduler claims a slot, or a command changes it)."""
+    _path(name, workspace)
+    return _file_lock(_dir(workspace) / f".{name}.lock")
 
 
-def save(s: Schedule, ws: Workspace | None = None) -> Schedule:
-    atomic_write_json(_path(s.name, ws), s.to_dict())
+def save(s: Schedule, workspace: Workspace | None = None) -> Schedule:
+    atomic_write_json(_path(s.name, workspace), s.stored())
     return s
 
 
-def get(name: str, ws: Workspace | None = None) -> Schedule:
-    path = _path(name, ws)
+def get(name: str, workspace: Workspace | None = None) -> Schedule:
+    """One schedule by name.
+
+    >>> get("nightly").cron   # doctest: +SKIP
+    '0 3 * * *'
+    """
+    path = _path(name, workspace)
     if not path.is_file():
         raise NotFoundError(f"no schedule {name!r} (aieng schedule list shows them)")
     return Schedule.from_dict(json.loads(path.read_text(encoding="utf-8")))
 
 
-def list_schedules(ws: Workspace | None = None) -> list[Schedule]:
-    out = []
-    for path in sorted(_dir(ws).glob("*.json")):
+def list_schedules(*, workspace: Workspace | None = None) -> ScheduleList:
+    """Every schedule, by name, as a :class:`ScheduleList` (``to_dicts()``: each with ``next_run``).
+
+    >>> list_schedules()   # doctest: +SKIP
+    no schedules (aieng schedule add NAME NOTEBOOK --cron '0 3 * * *')
+    """
+    out = ScheduleList()
+    for path in sorted(_dir(workspace).glob("*.json")):
         try:
             out.append(Schedule.from_dict(json.loads(path.read_text(encoding="utf-8"))))
-        except (OSError, ValueError):
+        except (OSError, ValueError, TypeError):
             continue
     return out
 
 
 def add(
     name: str,
-    notebook: str,
+    notebook: Any,
     cron: str,
     *,
     timezone: str = "UTC",
     parameters: dict[str, Any] | None = None,
     catchup: str = "skip",
     replace: bool = False,
+    on_finish: str | None = None,
     workspace: Workspace | None = None,
     **options: Any,
 ) -> Schedule:
-    """Create a schedule (parameters are checked against the notebook now, not at 3 a.m.)."""
-    from .jobs import params as _params
+    """Create a schedule. ``notebook`` is a path or a :class:`~aieng_nb.jobs.JobRequest`;
+    ``options`` are JobRequest fields (``timeout``, ``retries``, ``executor``...). The request is
+    validated exactly as a job's is, now, not at 3 a.m.; ``on_finish``: a ``"module:function"``
+    called after each of its jobs.
+
+    >>> add("nightly", "train.ipynb", "0 3 * * *", timezone="Europe/Paris", retries=2)   # doctest: +SKIP
+    """
+    from .jobs.request import JobRequest
 
     check_cron(cron)
-    _zone(timezone)
+    zone(timezone)
     if catchup not in CATCHUP_POLICIES:
         raise ValidationError(f"catch-up policy must be one of {', '.join(CATCHUP_POLICIES)}, got {catchup!r}")
-    nb = _params.check_path_text(notebook, "notebook").resolve()
-    declared = _params.notebook_parameters(nb)
-    values = dict(parameters or {})
-    if options.get("parameters_file") is not None:
-        values = {**_params.load_parameter_file(options.pop("parameters_file")), **values}
-    options.pop("parameters_file", None)
-    resolved = _params.resolve_parameters(declared, values, allow_unknown=bool(options.get("allow_unknown")))
-    allowed = {
-        "timeout",
-        "cell_timeout",
-        "retries",
-        "retry_backoff",
-        "experiment",
-        "kernel_name",
-        "cwd",
-        "monitor",
-        "allow_unknown",
-        "executor",
-        "address",
-        "on_finish",
-    }
-    unknown = set(options) - allowed
+    unknown = set(options) - set(SCHEDULE_OPTIONS) - {"parameters_file"}
     if unknown:
         raise ValidationError(f"unknown schedule options: {', '.join(sorted(unknown))}")
-    from .jobs.runner import check_job_options
-
-    check_job_options(
-        timeout=options.get("timeout"),
-        cell_timeout=options.get("cell_timeout"),
-        retries=options["retries"] if options.get("retries") is not None else 0,
-        retry_backoff=options.get("retry_backoff"),
-        executor=options.get("executor") or "local",
-    )
-    if options.get("kernel_name") and (options.get("executor") or "local") in ("local", "process"):
-        from .jobs.runner import check_kernel
-
-        check_kernel(options["kernel_name"])
-    if options.get("on_finish"):
-        resolve_hook(options["on_finish"])
-    from .jobs.runner import check_cwd, check_experiment
-
-    check_experiment(options.get("experiment"))
-    if options.get("cwd") is not None:
-        options["cwd"] = check_cwd(options["cwd"])
+    request = JobRequest.of(notebook, parameters, **options)
+    if request.contracts or request.sweep_id or request.schedule:
+        raise ValidationError("a schedule's jobs take no contracts, sweep or schedule of their own")
+    ok = request.validate(workspace)
+    if on_finish:
+        resolve_hook(on_finish)
+    defaults = JobRequest(request.notebook)
+    opts = {
+        k: getattr(request, k)
+        for k in SCHEDULE_OPTIONS
+        if getattr(request, k) not in (None, False) and getattr(request, k) != getattr(defaults, k)
+    }
+    if "cwd" in opts:
+        opts["cwd"] = ok.cwd
+    if on_finish:
+        opts["on_finish"] = on_finish
     ws = workspace or current()
-    opts = {k: v for k, v in options.items() if v not in (None, False)}
+    nb = str(ok.path.resolve())
     with locked(name, ws):
         if _path(name, ws).exists() and not replace:
             raise ValidationError(f"schedule {name!r} exists; remove it first or pass replace=True")
-        s = save(Schedule(name, str(nb), cron, timezone, resolved, catchup, options=opts), ws)
-    audit.append("schedule.add", {"name": name, "notebook": str(nb), "cron": cron, "timezone": timezone}, workspace=ws)
+        s = save(Schedule(name, nb, cron, timezone, ok.parameters, catchup, options=opts), ws)
+    audit.append("schedule.add", {"name": name, "notebook": nb, "cron": cron, "timezone": timezone}, workspace=ws)
     return s
 
 
@@ -300,7 +295,7 @@ def set_paused(name: str, paused: bool, workspace: Workspace | None = None) -> S
         s.paused = paused
         if not paused:
             # resuming does not replay the slots that passed while paused
-            s.last_slot = max(_handled_until(s), _now()).isoformat()
+            s.last_slot = max(_handled_until(s), _now())
         save(s, ws)
     audit.append("schedule.pause" if paused else "schedule.resume", {"name": name}, workspace=ws)
     return s
@@ -319,7 +314,7 @@ def remove(name: str, workspace: Workspace | None = None) -> None:
 def claim(name: str, now: _dt.datetime, grace: float = DEFAULT_GRACE_S, workspace: Workspace | None = None) -> Any:
     """Under the schedule's lock: decide, and for a firing create its job record. Returns
     ``(schedule, decision, job_record_or_None)`` or None when nothing is due."""
-    from .jobs.runner import prepare_job
+    from .jobs.prepare import prepare_job
 
     ws = workspace or current()
     with locked(name, ws):
@@ -331,36 +326,27 @@ def claim(name: str, now: _dt.datetime, grace: float = DEFAULT_GRACE_S, workspac
         if decision is None:
             return None
         s.last_slot = decision.slot
+        slot = iso(decision.slot)
         job = None
         if decision.action == "skip":
             s.skipped += 1
         else:
-            opts = {k: v for k, v in s.options.items() if k not in ("executor", "address", "on_finish")}
             try:
-                job = prepare_job(
-                    s.notebook,
-                    s.parameters,
-                    schedule=s.name,
-                    executor=s.options.get("executor") or "local",
-                    address=s.options.get("address"),
-                    tags={"aieng.schedule.slot": decision.slot},
-                    workspace=ws,
-                    **opts,
-                )
+                job = prepare_job(s.request(tags={"aieng.schedule.slot": slot}), workspace=ws)
             except Exception as exc:  # noqa: BLE001 - a broken notebook must not stop the daemon
                 s.last_status = f"ERROR: {exc}"
-                s.last_run_at = now.isoformat()
+                s.last_run_at = now
                 save(s, ws)
-                audit.append("schedule.error", {"name": name, "slot": decision.slot, "error": str(exc)}, workspace=ws)
+                audit.append("schedule.error", {"name": name, "slot": slot, "error": str(exc)}, workspace=ws)
                 return s, decision, None
             s.fired += 1
-            s.last_run_at = now.isoformat()
+            s.last_run_at = now
             s.last_job_id = job.job_id
-            s.last_status = job.status
+            s.last_status = str(job.status)
         save(s, ws)
     audit.append(
         f"schedule.{decision.action}",
-        {"name": name, "slot": decision.slot, "job_id": job.job_id if job else None},
+        {"name": name, "slot": slot, "job_id": job.job_id if job else None},
         workspace=ws,
     )
     return s, decision, job
@@ -373,7 +359,7 @@ def record_error(name: str, now: _dt.datetime, error: str, workspace: Workspace 
         with locked(name, ws):
             s = get(name, ws)
             s.last_status = f"ERROR: {error}"
-            s.last_run_at = now.isoformat()
+            s.last_run_at = now
             save(s, ws)
     except Exception:  # noqa: BLE001 - unreadable/removed schedule: nothing to record on
         pass
@@ -388,7 +374,7 @@ def record_outcome(name: str, job_id: str, status: str, workspace: Workspace | N
         except NotFoundError:
             return
         if s.last_job_id == job_id:
-            s.last_status = status
+            s.last_status = str(status)
             save(s, ws)
 
 

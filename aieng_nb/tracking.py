@@ -650,7 +650,7 @@ def _reset() -> None:
     """Drop all module state (tests): stop flushers, close stores, forget the active run."""
     for run in [_state.run, *_state.stack]:
         if run is not None:
-            run.buffer._stop.set()
+            run.buffer.stop()
             for thread in run.background:  # the environment capture still writes to the store
                 thread.join(timeout=30)
     for store in _state.stores.values():

@@ -85,13 +85,19 @@ def test_exit_codes_and_display():
     assert "ValueError" in rec._repr_html_() and "cell 2" in str(rec)
 
 
-def test_aieng_jobs_is_callable_and_a_package(workspace):
+def test_aieng_jobs_is_a_package_and_calling_it_is_the_deprecated_list_jobs(workspace):
     import aieng_nb as aieng
 
     records.create(JobRecord.new("a.ipynb", status=JobStatus.FAILED), workspace)
-    assert [r.status for r in aieng.jobs(status="failed")] == ["FAILED"]
+    assert [r.status for r in aieng.list_jobs(status="failed")] == ["FAILED"]
+    with pytest.warns(DeprecationWarning, match=r"aieng\.jobs\(\) is deprecated.*aieng\.list_jobs\(\)"):
+        assert [r.status for r in aieng.jobs(status="failed")] == ["FAILED"]
+    from aieng_nb.jobs import jobs as old_function
+
+    with pytest.warns(DeprecationWarning, match="list_jobs"):
+        assert [r.job_id for r in old_function()] == [r.job_id for r in aieng.list_jobs()]
     assert aieng.jobs.JobStatus.COMPLETED == "COMPLETED"
-    assert callable(aieng.run_job) and callable(aieng.sweep)
+    assert callable(aieng.run_job) and callable(aieng.sweep) and callable(aieng.submit_job)
 
 
 def test_executor_registry_lists_known_names():

@@ -33,7 +33,7 @@ def _finished_job(tmp_path, workspace, **kw) -> JobRecord:
 
 def test_jobs_listing_is_a_table_with_links_to_the_output(tmp_path, workspace):
     job = _finished_job(tmp_path, workspace)
-    listing = aieng.jobs()
+    listing = aieng.list_jobs()
     assert [r.job_id for r in listing] == [job.job_id]
     text = str(listing)
     header, rule, row = text.splitlines()[:3]
@@ -62,7 +62,7 @@ def test_job_record_renders_links_and_failed_rows_are_marked(tmp_path, workspace
     assert Path(job.output_path).relative_to(tmp_path).as_posix() in _hrefs(html)
     assert "train.ipynb" in _hrefs(html)
     failed = records.update(job.job_id, workspace, status=JobStatus.FAILED)
-    assert 'class="bad"' in aieng.jobs()._repr_html_()
+    assert 'class="bad"' in aieng.list_jobs()._repr_html_()
     assert "FAILED" in str(failed)
 
 

@@ -39,7 +39,7 @@ def test_fires_a_fresh_slot_once_then_waits_for_the_next():
     assert d == schedules.Decision("fire", at(2026, 1, 1, 3).isoformat())
     s.last_slot = d.slot
     assert decide(s, at(2026, 1, 1, 3, 0, 40)) is None
-    assert decide(s, at(2026, 1, 2, 3, 0, 1)).slot == at(2026, 1, 2, 3).isoformat()
+    assert decide(s, at(2026, 1, 2, 3, 0, 1)).slot == at(2026, 1, 2, 3)
 
 
 @pytest.mark.parametrize(("policy", "action"), [("skip", "skip"), ("once", "fire")])
@@ -47,7 +47,7 @@ def test_catch_up_policy_for_slots_missed_while_down(policy, action):
     s = nightly(catchup=policy)
     # the scheduler was down for three nights: one decision for the latest slot, never three
     d = decide(s, at(2026, 1, 4, 9, 0))
-    assert d.action == action and d.slot == at(2026, 1, 4, 3).isoformat()
+    assert d.action == action and d.slot == at(2026, 1, 4, 3)
     s.last_slot = d.slot
     assert decide(s, at(2026, 1, 4, 9, 0, 1)) is None
 
@@ -55,7 +55,7 @@ def test_catch_up_policy_for_slots_missed_while_down(policy, action):
 def test_time_zone_is_applied():
     s = nightly(timezone="Europe/Paris")  # 03:00 in Paris is 02:00 UTC in winter
     assert decide(s, at(2026, 1, 1, 1, 59)) is None
-    assert decide(s, at(2026, 1, 1, 2, 0, 5)).slot == at(2026, 1, 1, 2).isoformat()
+    assert decide(s, at(2026, 1, 1, 2, 0, 5)).slot == at(2026, 1, 1, 2)
     assert s.next_run(at(2026, 7, 1)).astimezone(UTC) == at(2026, 7, 1, 1)  # summer time: UTC+2
 
 
@@ -90,14 +90,14 @@ def test_a_slot_is_claimed_exactly_once(workspace, tmp_path):
     nb = write_notebook(tmp_path / "j.ipynb", ["x = 1"])
     schedules.add("a", str(nb), "*/5 * * * *")
     s = schedules.get("a")
-    first_slot = s.next_run(dt.datetime.fromisoformat(s.created_at))
+    first_slot = s.next_run(s.created_at)
     now = first_slot + dt.timedelta(seconds=3)
     claimed = schedules.claim("a", now, workspace=workspace)
     assert claimed is not None and claimed[1].action == "fire" and claimed[2].schedule == "a"
     assert schedules.claim("a", now, workspace=workspace) is None  # a second daemon: nothing to do
     s = schedules.get("a")
     assert s.fired == 1 and s.last_job_id == claimed[2].job_id
-    assert claimed[2].tags["aieng.schedule.slot"] == claimed[1].slot
+    assert claimed[2].tags["aieng.schedule.slot"] == claimed[1].to_dict()["slot"]
 
 
 def test_cli_schedule_commands(workspace, tmp_path, capsys):
@@ -126,7 +126,7 @@ def test_scheduler_once_with_injected_clock_runs_the_catch_up_job(workspace, tmp
     nb = write_notebook(tmp_path / "j.ipynb", ["print(lr * 2)"], parameters="lr = 0.1")
     schedules.add("late", str(nb), "0 3 * * *", parameters={"lr": 2.0}, catchup="once")
     schedules.add("skipper", str(nb), "0 3 * * *", catchup="skip")
-    created = dt.datetime.fromisoformat(schedules.get("late").created_at)
+    created = schedules.get("late").created_at
     later = created + dt.timedelta(days=2, hours=1)  # two nights missed
     daemon = Scheduler(workspace, clock=lambda: later)
     claims = daemon.run_pending(wait=True)
@@ -204,7 +204,7 @@ def test_a_stored_never_matching_schedule_does_not_stop_the_others(workspace, tm
     assert main(["schedule", "list"]) == 0
     assert main(["schedule", "list", "--json"]) == 0
     capsys.readouterr()
-    first_slot = good.next_run(dt.datetime.fromisoformat(good.created_at))
+    first_slot = good.next_run(good.created_at)
     now = first_slot + dt.timedelta(seconds=3)
     daemon = Scheduler(workspace, clock=lambda: now)
     monkeypatch.setattr(Scheduler, "_execute", lambda self, sched, job: None)
@@ -250,7 +250,7 @@ def test_a_firing_whose_executor_fails_ends_failed_and_is_recorded(workspace, tm
     s = schedules.add("a", str(nb), "*/5 * * * *")
     s.options["executor"] = "bogus"  # stored by an older version, or the executor's plugin was uninstalled
     schedules.save(s, workspace)
-    now = s.next_run(dt.datetime.fromisoformat(s.created_at)) + dt.timedelta(seconds=3)
+    now = s.next_run(s.created_at) + dt.timedelta(seconds=3)
     (claim,) = Scheduler(workspace).run_pending(now, wait=True)
     job = records.load(claim[2].job_id, workspace)
     assert job.status == "FAILED" and "unknown executor" in job.error["message"]
@@ -280,7 +280,7 @@ def test_daily_schedule_fires_once_when_clocks_go_back():
         created_at=at(2026, 10, 31, 12).isoformat(),
     )
     fired = _firings(s, at(2026, 10, 31, 12), at(2026, 11, 2, 12))
-    assert fired == [at(2026, 11, 1, 5, 30).isoformat(), at(2026, 11, 2, 6, 30).isoformat()]
+    assert fired == [at(2026, 11, 1, 5, 30), at(2026, 11, 2, 6, 30)]
     s = Schedule(
         name="n",
         notebook="x.ipynb",
@@ -301,7 +301,7 @@ def test_daily_schedule_fires_once_when_clocks_go_forward():
         created_at=at(2026, 3, 7, 12).isoformat(),
     )
     fired = _firings(s, at(2026, 3, 7, 12), at(2026, 3, 9, 12))
-    days = [dt.datetime.fromisoformat(f).astimezone(schedules._zone("America/New_York")).date() for f in fired]
+    days = [f.astimezone(schedules.zone("America/New_York")).date() for f in fired]
     assert days == [dt.date(2026, 3, 8), dt.date(2026, 3, 9)], fired
 
 
@@ -314,7 +314,7 @@ def test_sub_hourly_and_hourly_schedules_keep_firing_through_the_repeated_hour()
         created_at=at(2026, 11, 1, 4, 50).isoformat(),
     )
     fired = _firings(s, at(2026, 11, 1, 4, 50), at(2026, 11, 1, 7, 10))
-    assert fired == [at(2026, 11, 1, h, m).isoformat() for h, m in [(5, 0), (5, 30), (6, 0), (6, 30), (7, 0)]]
+    assert fired == [at(2026, 11, 1, h, m) for h, m in [(5, 0), (5, 30), (6, 0), (6, 30), (7, 0)]]
     s = Schedule(
         name="n",
         notebook="x.ipynb",
@@ -323,13 +323,13 @@ def test_sub_hourly_and_hourly_schedules_keep_firing_through_the_repeated_hour()
         created_at=at(2026, 11, 1, 4, 50).isoformat(),
     )
     fired = _firings(s, at(2026, 11, 1, 4, 50), at(2026, 11, 1, 7, 10))
-    assert fired == [at(2026, 11, 1, h).isoformat() for h in (5, 6, 7)]
+    assert fired == [at(2026, 11, 1, h) for h in (5, 6, 7)]
 
 
 def _due_schedule(tmp_path) -> tuple[Schedule, dt.datetime]:
     nb = write_notebook(tmp_path / "j.ipynb", ["x = 1"])
     s = schedules.add("a", str(nb), "*/5 * * * *")
-    return s, s.next_run(dt.datetime.fromisoformat(s.created_at)) + dt.timedelta(seconds=3)
+    return s, s.next_run(s.created_at) + dt.timedelta(seconds=3)
 
 
 def test_concurrent_claims_in_threads_fire_a_slot_exactly_once(workspace, tmp_path):

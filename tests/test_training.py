@@ -50,9 +50,9 @@ def test_steps_epochs_rates_and_best_so_far_land_in_the_run():
 
 
 def test_tokens_per_second_when_tokens_are_given(monkeypatch):
-    from aieng_nb.training import session
+    from aieng_nb.training import steps
 
-    monkeypatch.setattr(session, "RATE_INTERVAL", 0.0)
+    monkeypatch.setattr(steps, "RATE_INTERVAL", 0.0)
     with aieng.training(name="tok", log_model=False, telemetry=False) as tr:
         for _ in range(5):
             tr.step(loss=1.0, samples=4, tokens=512)

@@ -7,13 +7,12 @@ Exit codes of ``job run`` and ``sweep``: 0 completed, 1 failed, 3 timed out, 4 s
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
 
 from ..argtypes import any_text, float_range, ident, int_range, long_text, non_negative_seconds, positive_int, seconds
 from ..jobs.records import MAX_RETRIES
-from .output import print_json, text_table
+from .output import print_json
 
 EXIT_HELP = "exit codes: 0 completed, 1 failed, 3 timed out, 4 stopped, 5 checks failed (--fail-on-checks), 2 bad usage"
 
@@ -47,7 +46,7 @@ def add_job_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--experiment", "-e", help="MLflow experiment (default: the notebook's name)")
     p.add_argument("--kernel", dest="kernel_name", help="kernel name (default: the notebook's, else python3)")
     p.add_argument("--cwd", help="working folder of the kernel (default: the notebook's folder)")
-    p.add_argument("--executor", help="local (default), process, dask, or a plugin")
+    p.add_argument("--executor", help="local (default), process, dask, or a plug-in's name (aieng_nb.executors)")
     p.add_argument("--address", help="cluster address for the executor, e.g. tcp://127.0.0.1:8786")
     p.add_argument("--monitor", metavar="SPEC", help="monitoring spec (JSON or a name) checked after the notebook")
     p.add_argument("--fail-on-checks", action="store_true", help="exit 5 when the monitoring checks fail")
@@ -141,135 +140,55 @@ def _statuses() -> list[str]:
     return list(JobStatus.ALL)
 
 
-def collect_parameters(args: argparse.Namespace) -> dict[str, Any]:
-    from ..exceptions import ValidationError
-    from ..jobs import params
-
-    values: dict[str, Any] = {}
-    if getattr(args, "parameters_json", None):
-        values.update(params.parse_json_parameters(args.parameters_json))
-    for name, raw in args.parameter:
-        values[params.check_name(name)] = raw
-    if not all(isinstance(k, str) for k in values):
-        raise ValidationError("parameter names must be strings")
-    return values
-
-
 def parse_monitor(spec: str | None) -> Any:
-    if spec is None:
-        return None
-    try:
-        return json.loads(spec)
-    except json.JSONDecodeError:
-        return spec
+    """Kept for ``aieng loop``: the core's :func:`aieng_nb.jobs.request.parse_monitor`."""
+    from ..jobs.request import parse_monitor as _parse
+
+    return _parse(spec)
 
 
-def job_options(args: argparse.Namespace) -> dict[str, Any]:
-    opts = {
-        "parameters_file": args.parameters_file,
-        "allow_unknown": args.allow_unknown,
-        "timeout": args.timeout,
-        "cell_timeout": args.cell_timeout,
-        "retries": args.retries,
-        "retry_backoff": args.retry_backoff,
-        "experiment": args.experiment,
-        "kernel_name": args.kernel_name,
-        "cwd": args.cwd,
-        "monitor": parse_monitor(args.monitor),
-    }
-    # data contracts only when asked for (schedules do not take them)
-    for key in ("contracts", "contract_policy"):
-        if getattr(args, key, None):
-            opts[key] = getattr(args, key)
-    return opts
+def collect_parameters(args: argparse.Namespace) -> dict[str, Any]:
+    """``-p NAME VALUE`` pairs as a dict (the notebook's declared types coerce them in the core)."""
+    from ..jobs.params import check_name
+
+    return {check_name(name): raw for name, raw in args.parameter}
+
+
+def job_request(args: argparse.Namespace) -> Any:
+    """The parsed options as a :class:`~aieng_nb.jobs.JobRequest` (built, and checked, by the core)."""
+    from ..jobs.request import JobRequest
+
+    return JobRequest.from_options(args.notebook, collect_parameters(args), vars(args))
 
 
 def _run(args: argparse.Namespace) -> int:
     skip_unused_slow_imports()
-    from ..jobs.runner import run_job
+    from ..jobs.control import run_job
+    from ..jobs.records import outcome_code
 
-    record = run_job(
-        args.notebook,
-        collect_parameters(args),
-        executor=args.executor,
-        address=args.address,
-        progress=not (args.quiet or args.json),
-        **job_options(args),
-    )
-    if args.json:
-        print_json(record.to_dict())
-    else:
-        print(record)
+    record = run_job(job_request(args), progress=not (args.quiet or args.json))
+    print_json(record.to_dict()) if args.json else print(record)
     return outcome_code(record, args.fail_on_checks)
 
 
-def outcome_code(record: Any, fail_on_checks: bool) -> int:
-    from ..jobs.records import EXIT_CHECKS_FAILED
-
-    code = record.exit_code
-    if code == 0 and fail_on_checks and record.checks_failed:
-        return EXIT_CHECKS_FAILED
-    return code
-
-
-def job_rows(records: list[Any]) -> list[list[Any]]:
-    rows = []
-    for r in records:
-        status = r.status + (" (checks failed)" if r.checks_failed else "")
-        params = json.dumps(r.parameters, default=str)
-        rows.append(
-            [
-                r.job_id,
-                status,
-                r.notebook.rsplit("/", 1)[-1],
-                params if len(params) <= 40 else params[:37] + "...",
-                f"{r.attempts}/{r.max_attempts}",
-                f"{r.duration_s:.1f}s" if r.duration_s is not None else "",
-                (r.run_id or "")[:12],
-                r.error_summary[:50],
-            ]
-        )
-    return rows
-
-
-JOB_HEADERS = ["job", "status", "notebook", "parameters", "attempts", "duration", "run", "error"]
-
-
 def _list(args: argparse.Namespace) -> int:
-    from ..jobs.runner import jobs
+    from ..jobs.control import list_jobs
 
-    found = jobs(args.status, limit=args.last)
-    if args.json:
-        print_json([r.to_dict() for r in found])
-    elif not found:
-        print("no jobs" + (f" with status {args.status}" if args.status else ""))
-    else:
-        print(text_table(JOB_HEADERS, job_rows(found)))
+    found = list_jobs(args.status, limit=args.last)
+    print_json(found.to_dicts()) if args.json else print(found.text())
     return 0
 
 
 def _show(args: argparse.Namespace) -> int:
-    from ..jobs import records
+    from ..jobs.control import get_job
 
-    records.recover_stale()
-    record = records.load(args.job_id)
-    if args.json:
-        print_json(record.to_dict())
-        return 0
-    print(record)
-    if record.status == "RUNNING" and record.cells_total:
-        print(f"progress   cell {record.cells_done}/{record.cells_total}")
-    if record.html_path:
-        print(f"html       {record.html_path}")
-    for entry in record.history:
-        err = entry.get("error") or {}
-        detail = f"  {err.get('kind')}: {err.get('message')}" if err else ""
-        print(f"  attempt {entry.get('attempt')}: {entry.get('status')}{detail}")
+    record = get_job(args.job_id)
+    print_json(record.to_dict()) if args.json else print(record.details())
     return 0
 
 
 def _stop(args: argparse.Namespace) -> int:
-    from ..jobs.runner import stop_job
+    from ..jobs.control import stop_job
 
     record = stop_job(args.job_id, wait=args.wait)
     print(f"job {record.job_id}: {record.status}")
@@ -278,44 +197,29 @@ def _stop(args: argparse.Namespace) -> int:
 
 def _params(args: argparse.Namespace) -> int:
     from ..jobs.params import notebook_parameters
+    from ..jobs.table import ParameterList
 
-    found = notebook_parameters(args.notebook)
-    if args.json:
-        print_json([p.to_dict() for p in found])
-    elif not found:
-        print(f"{args.notebook} has no parameters cell (tag a code cell 'parameters')")
-    else:
-        print(
-            text_table(
-                ["name", "type", "default", "help"], [[p.name, p.type_name, repr(p.default), p.help] for p in found]
-            )
-        )
+    found = ParameterList(notebook_parameters(args.notebook), notebook=args.notebook)
+    print_json(found.to_dicts()) if args.json else print(found)
     return 0
 
 
 def _sweep(args: argparse.Namespace) -> int:
     skip_unused_slow_imports()
+    from ..jobs.records import outcome_code
     from ..jobs.sweeps import parse_sweep_values, sweep
 
     grid = {name: parse_sweep_values(raw) for name, raw in args.parameter}
-    fixed: dict[str, Any] = {}
-    if args.parameters_json:
-        from ..jobs.params import parse_json_parameters
-
-        fixed.update(parse_json_parameters(args.parameters_json))
+    request = job_request(argparse.Namespace(**{**vars(args), "parameter": []}))
     result = sweep(
-        args.notebook,
+        request,
         grid,
         samples=args.samples,
         seed=args.seed,
         parallel=args.parallel,
-        executor=args.executor,
-        address=args.address,
         metric=args.metric,
         goal=args.goal,
-        fixed=fixed,
         progress=not args.json,
-        **job_options(args),
     )
     if args.json:
         print_json(result.to_dict())
@@ -331,10 +235,7 @@ def _reproduce(args: argparse.Namespace) -> int:
     from ..jobs.reproduce import reproduce
 
     report = reproduce(args.run_id, rtol=args.rtol, atol=args.atol, executor=args.executor, address=args.address)
-    if args.json:
-        print_json(report.to_dict())
-    else:
-        print(report)
+    print_json(report.to_dict()) if args.json else print(report)
     return 0 if report.matches else 1
 
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from ..argtypes import non_negative_seconds, seconds
-from .output import print_json, text_table
+from .output import print_json
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -55,22 +55,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _add(args: argparse.Namespace) -> int:
     from .. import schedules
-    from .jobs import collect_parameters, job_options
+    from .jobs import job_request
 
-    opts = job_options(args)
-    opts.update(executor=args.executor, address=args.address)
     s = schedules.add(
         args.name,
-        args.notebook,
+        job_request(args),
         args.cron,
         timezone=args.timezone,
-        parameters=collect_parameters(args),
         catchup=args.catchup,
         replace=args.replace,
-        **opts,
     )
-    nxt = s.next_run()
-    print(f"schedule {s.name}: {s.cron} ({s.timezone}), next run {nxt.isoformat() if nxt else '-'}")
+    print(f"schedule {s.name}: {s.cron} ({s.timezone}), next run {s.next_run_text()}")
     return 0
 
 
@@ -78,36 +73,7 @@ def _list(args: argparse.Namespace) -> int:
     from .. import schedules
 
     items = schedules.list_schedules()
-    if args.json:
-        out = []
-        for s in items:
-            d = s.to_dict()
-            nxt = s.next_run()
-            d["next_run"] = nxt.isoformat() if nxt else None
-            out.append(d)
-        print_json(out)
-        return 0
-    if not items:
-        print("no schedules (aieng schedule add NAME NOTEBOOK --cron '0 3 * * *')")
-        return 0
-    rows = []
-    for s in items:
-        nxt = s.next_run()
-        rows.append(
-            [
-                s.name,
-                s.cron,
-                s.timezone,
-                "paused" if s.paused else "active",
-                s.catchup,
-                s.notebook.rsplit("/", 1)[-1],
-                (s.last_run_at or "")[:19],
-                s.last_status or "",
-                nxt.isoformat()[:19] if nxt else "",
-            ]
-        )
-    headers = ["name", "cron", "tz", "state", "catchup", "notebook", "last run", "last status", "next run"]
-    print(text_table(headers, rows))
+    print_json(items.to_dicts()) if args.json else print(items)
     return 0
 
 

@@ -3,23 +3,23 @@
 Built in: ``local`` (this process; sweeps run ``parallel`` jobs at once, each in its own kernel
 process), ``process`` (a pool of worker processes), ``dask`` (a Dask distributed cluster).
 Others plug in with an entry point in the ``aieng_nb.executors`` group naming an
-:class:`Executor` subclass, or with :func:`register`.
+:class:`Executor` subclass, or with :func:`register`; all live in :data:`aieng_nb.plugins.executors`.
 
 >>> sorted(executors.names())[:2]
 ['dask', 'local']
->>> executors.get("nope")
+>>> executors.get("nope")   # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-aieng_nb.exceptions.ValidationError: unknown executor 'nope'; known: dask, local, process
+aieng_nb.plugins.UnknownPluginError: unknown executor 'nope'...; known: dask, local, ...
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Iterator
 from typing import Any
 
-from ..exceptions import ValidationError
+from .. import plugins as _plugins
+from ..plugins import Registry
 
 ENTRY_POINT_GROUP = "aieng_nb.executors"
 
@@ -51,53 +51,35 @@ class Executor:
         self.close()
 
 
-class ExecutorRegistry:
-    """name -> Executor class (or ``"module:Class"`` resolved on first use)."""
+class ExecutorRegistry(Registry):
+    """A registry of executors with the built-ins in it (:data:`aieng_nb.plugins.executors` is THE
+    one every job uses; a fresh one is for tests and tools that read the entry points again)."""
 
     def __init__(self) -> None:
-        self._items: dict[str, Any] = {}
-        self._entry_points_loaded = False
-
-    def register(self, name: str, executor: Any) -> None:
-        self._items[name] = executor
-
-    def register_entry_points(self) -> None:
-        if self._entry_points_loaded:
-            return
-        self._entry_points_loaded = True
-        from importlib.metadata import entry_points
-
-        for ep in entry_points(group=ENTRY_POINT_GROUP):
-            self._items.setdefault(ep.name, ep)
-
-    def names(self) -> list[str]:
-        self.register_entry_points()
-        return sorted(self._items)
-
-    def get(self, name: str) -> type[Executor]:
-        self.register_entry_points()
-        item = self._items.get(name)
-        if item is None:
-            raise ValidationError(f"unknown executor {name!r}; known: {', '.join(self.names())}")
-        if isinstance(item, str):
-            module, _, attr = item.partition(":")
-            item = getattr(importlib.import_module(module), attr)
-        elif hasattr(item, "load") and not isinstance(item, type):
-            item = item.load()
-        self._items[name] = item
-        return item
+        super().__init__("executor", ENTRY_POINT_GROUP)
+        for name, target in BUILT_INS.items():
+            self.register(name, target)
 
 
-executors = ExecutorRegistry()
-executors.register("local", "aieng_nb.executors.local:LocalExecutor")
-executors.register("process", "aieng_nb.executors.local:ProcessExecutor")
-executors.register("dask", "aieng_nb.executors.dask:DaskExecutor")
+BUILT_INS = {
+    "local": "aieng_nb.executors.local:LocalExecutor",
+    "process": "aieng_nb.executors.local:ProcessExecutor",
+    "dask": "aieng_nb.executors.dask:DaskExecutor",
+}
+executors = _plugins.executors  # the registry jobs look executors up in (built-ins: end of plugins.py)
 
 
-def register(name: str, executor: Any) -> None:
-    """Add an executor class (or ``"module:Class"``) under ``name``."""
-    executors.register(name, executor)
+def register(name: str, executor: Any, *, replace: bool = False) -> None:
+    """Add an executor class (or ``"module:Class"``) under ``name``.
+
+    >>> class Echo(Executor):
+    ...     name = "echo"
+    >>> register("echo", Echo, replace=True); get_executor("echo") is Echo
+    True
+    """
+    executors.register(name, executor, replace=replace)
 
 
 def get_executor(name: str) -> type[Executor]:
-    return executors.get(name)
+    """The executor class registered as ``name``; an unknown name lists the known ones."""
+    return executors.get(name)  # type: ignore[no-any-return]

@@ -25,7 +25,7 @@ def execute_on_worker(job_id: str, workspace_root: str, tracking_uri: str | None
     from pathlib import Path
 
     from .. import config
-    from ..jobs.runner import execute_job
+    from ..jobs.execute import execute_job
     from ..workspace import Workspace
 
     os.environ["AIENG_WORKSPACE"] = workspace_root
@@ -56,21 +56,23 @@ class DaskExecutor(Executor):
     def run(self, job_ids: list[str], workspace: Any, progress: Any = None) -> Iterator[Any]:
         from distributed import as_completed
 
-        from ..jobs import records, runner
-        from ..jobs.records import JobStatus, now_iso
+        from ..jobs import store
+        from ..jobs.finish import fail_job
+        from ..jobs.records import JobRecord, JobStatus
+        from ..records import now
 
         tracking_uri = None if workspace.is_local else workspace.tracking_uri
-        host, pid, started = records.process_identity()
+        host, pid, started = store.process_identity()
         futures = {}
         for job_id in job_ids:
 
             def queue(r: Any) -> None:
                 if r.status == JobStatus.CREATED:
-                    r.status, r.queued_at = JobStatus.QUEUED, now_iso()
+                    r.status, r.queued_at = JobStatus.QUEUED, now()
                     r.host, r.pid, r.pid_started = host, pid, started
                     r.executor_address = self.address
 
-            records.mutate(job_id, queue, workspace)
+            store.mutate(job_id, queue, workspace)
             fut = self.client.submit(
                 execute_on_worker, job_id, str(workspace.root), tracking_uri, pure=False, key=f"aieng-job-{job_id}"
             )
@@ -79,11 +81,9 @@ class DaskExecutor(Executor):
             for fut in as_completed(list(futures)):
                 job_id = futures[fut]
                 try:
-                    record = records.JobRecord.from_dict(fut.result())
+                    record = JobRecord.from_dict(fut.result())
                 except Exception as exc:  # noqa: BLE001 - KilledWorker, lost connection, cancelled
-                    record = runner.fail_job(
-                        job_id, workspace, "worker_lost", f"the Dask cluster lost the job: {exc!r}"
-                    )
+                    record = fail_job(job_id, workspace, "worker_lost", f"the Dask cluster lost the job: {exc!r}")
                 if progress is not None:
                     progress.job_finished(record)
                 yield record

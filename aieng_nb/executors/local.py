@@ -19,7 +19,7 @@ class LocalExecutor(Executor):
     name = "local"
 
     def run(self, job_ids: list[str], workspace: Any, progress: Any = None) -> Iterator[Any]:
-        from ..jobs.runner import execute_job
+        from ..jobs.execute import execute_job
 
         if self.parallel == 1 or len(job_ids) == 1:
             for job_id in job_ids:
@@ -36,7 +36,7 @@ class LocalExecutor(Executor):
 def _execute_in_worker(job_id: str, workspace_root: str) -> dict[str, Any]:
     os.environ["AIENG_WORKSPACE"] = workspace_root
     from .. import config
-    from ..jobs.runner import execute_job
+    from ..jobs.execute import execute_job
     from ..workspace import Workspace
 
     config.reset()

@@ -1,29 +1,38 @@
 """Notebook jobs: papermill-powered, tracked, reproducible runs of a notebook.
 
-``aieng.run_job(nb, params)`` runs one, ``aieng.sweep(nb, grid)`` many, ``aieng.jobs()`` lists them
-(this package is itself callable, so ``aieng.jobs(status="failed")`` works).
+``aieng.run_job(nb, params)`` runs one (blocking), ``aieng.submit_job(...)`` starts one and returns
+at once, ``aieng.sweep(nb, grid)`` runs many, ``aieng.list_jobs()`` lists them and
+``aieng.get_job(job_id)`` gives one. Each takes a :class:`JobRequest` or ``notebook, parameters,
+**options``. ``aieng.jobs(...)`` (this package called) is the old spelling of ``list_jobs`` and
+warns for one release.
 
 >>> import aieng_nb as aieng
->>> aieng.jobs(status="failed")   # doctest: +SKIP
-[]
+>>> aieng.list_jobs(status="failed")   # doctest: +SKIP
+no jobs with status FAILED
 """
 
 from __future__ import annotations
 
-import sys
-import types
-from typing import Any
+import os
+from typing import TYPE_CHECKING, Any
 
-from .records import JobRecord, JobStatus
+from ..deprecation import callable_module, deprecated_function
+from ..workspace import Workspace
+from .records import JobError, JobRecord, JobStatus
+
+if TYPE_CHECKING:
+    from .request import JobRequest
 
 __all__ = [
+    "JobError",
     "JobRecord",
+    "JobRequest",
     "JobStatus",
     "run_job",
     "submit_job",
     "wait_job",
     "run_example_job",
-    "jobs",
+    "list_jobs",
     "get_job",
     "stop_job",
     "sweep",
@@ -31,57 +40,90 @@ __all__ = [
 ]
 
 
-def run_job(*args: Any, **kwargs: Any) -> JobRecord:
-    from .runner import run_job as _run_job
+def run_job(
+    notebook: JobRequest | str | os.PathLike[str],
+    parameters: Any = None,
+    *,
+    progress: Any = None,
+    workspace: Workspace | None = None,
+    **options: Any,
+) -> JobRecord:
+    """Run a notebook as a tracked job and return its final record; see aieng_nb.jobs.control.run_job.
 
-    return _run_job(*args, **kwargs)
+    >>> aieng.run_job("train.ipynb", {"lr": 0.1}, timeout=600)   # doctest: +SKIP
+    """
+    from .control import run_job as _run_job
 
-
-run_job.__doc__ = "Run a notebook as a tracked job; see aieng_nb.jobs.runner.run_job."
-
-
-def submit_job(*args: Any, **kwargs: Any) -> JobRecord:
-    from .submit import submit_job as _submit_job
-
-    return _submit_job(*args, **kwargs)
-
-
-submit_job.__doc__ = "Start a notebook job in the background; see aieng_nb.jobs.submit.submit_job."
-
-
-def wait_job(*args: Any, **kwargs: Any) -> JobRecord:
-    from .submit import wait_job as _wait_job
-
-    return _wait_job(*args, **kwargs)
+    return _run_job(notebook, parameters, progress=progress, workspace=workspace, **options)
 
 
-wait_job.__doc__ = "Block until a job ends; see aieng_nb.jobs.submit.wait_job."
+def submit_job(
+    notebook: JobRequest | str | os.PathLike[str],
+    parameters: Any = None,
+    *,
+    progress: Any = None,
+    workspace: Workspace | None = None,
+    **options: Any,
+) -> JobRecord:
+    """Start a notebook job in the background; returns the QUEUED/RUNNING record at once
+    (see aieng_nb.jobs.control.submit_job).
+
+    >>> aieng.submit_job(aieng.jobs.JobRequest("train.ipynb", {"lr": 0.1})).status   # doctest: +SKIP
+    'QUEUED'
+    """
+    from .control import submit_job as _submit_job
+
+    return _submit_job(notebook, parameters, progress=progress, workspace=workspace, **options)
 
 
-def jobs(status: str | None = None, *, limit: int | None = None) -> list[JobRecord]:
-    """Job records, newest first, as a :class:`~aieng_nb.jobs.table.JobTable` (a list shown as a table)."""
-    from .runner import jobs as _jobs
+def wait_job(
+    job_id: str, timeout: float | None = None, *, poll: float = 0.2, workspace: Workspace | None = None
+) -> JobRecord:
+    """Block until a job ends; see aieng_nb.jobs.control.wait_job."""
+    from .control import wait_job as _wait_job
 
-    return _jobs(status, limit=limit)
-
-
-def get_job(job_id: str) -> JobRecord:
-    from .records import load
-
-    return load(job_id)
+    return _wait_job(job_id, timeout, poll=poll, workspace=workspace)
 
 
-def stop_job(job_id: str, **kwargs: Any) -> JobRecord:
-    from .runner import stop_job as _stop
+def list_jobs(
+    status: str | None = None,
+    *,
+    limit: int | None = None,
+    sweep_id: str | None = None,
+    schedule: str | None = None,
+    workspace: Workspace | None = None,
+) -> Any:
+    """Job records, newest first, as a :class:`~aieng_nb.jobs.table.JobTable`.
 
-    return _stop(job_id, **kwargs)
+    >>> aieng.list_jobs(status="failed", limit=5)   # doctest: +SKIP
+    """
+    from .control import list_jobs as _list_jobs
+
+    return _list_jobs(status, limit=limit, sweep_id=sweep_id, schedule=schedule, workspace=workspace)
 
 
-def run_example_job(*args: Any, **kwargs: Any) -> JobRecord:
+def get_job(job_id: str, *, workspace: Workspace | None = None) -> JobRecord:
+    """One job by id (a unique prefix works).
+
+    >>> aieng.get_job("20261201-120000-abc123").status   # doctest: +SKIP
+    """
+    from .control import get_job as _get_job
+
+    return _get_job(job_id, workspace=workspace)
+
+
+def stop_job(job_id: str, *, wait: float = 15.0, workspace: Workspace | None = None) -> JobRecord:
+    """Stop a queued or running job; see aieng_nb.jobs.control.stop_job."""
+    from .control import stop_job as _stop
+
+    return _stop(job_id, wait=wait, workspace=workspace)
+
+
+def run_example_job(parameters: Any = None, *, progress: Any = None, workspace: Workspace | None = None) -> JobRecord:
     """Run the shipped example notebook 03-train-job.ipynb as a job (what ``aieng demo`` shows)."""
-    from .runner import run_example_job as _run
+    from .control import run_example_job as _run
 
-    return _run(*args, **kwargs)
+    return _run(parameters, progress=progress, workspace=workspace)
 
 
 def sweep(*args: Any, **kwargs: Any) -> Any:
@@ -92,16 +134,21 @@ def sweep(*args: Any, **kwargs: Any) -> Any:
 
 
 def notebook_parameters(notebook: Any) -> list[Any]:
+    """The parameters a notebook's ``parameters`` cell declares."""
     from .params import notebook_parameters as _np
 
     return _np(notebook)
 
 
-class _CallableJobsModule(types.ModuleType):
-    """``aieng.jobs`` is both this package and the listing function ``aieng.jobs(status=...)``."""
+def __getattr__(name: str) -> Any:
+    # JobRequest on first use: its checks import the parameter parser, which `aieng --help` skips
+    if name == "JobRequest":
+        from .request import JobRequest
 
-    def __call__(self, status: str | None = None, *, limit: int | None = None) -> list[JobRecord]:
-        return jobs(status, limit=limit)
+        return JobRequest
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-sys.modules[__name__].__class__ = _CallableJobsModule
+# the old spellings: aieng.jobs(...) (this package called) and aieng_nb.jobs.jobs(...)
+jobs = deprecated_function("jobs", "list_jobs", list_jobs)
+callable_module(__name__, list_jobs, new="list_jobs")

@@ -16,8 +16,9 @@ from typing import Any
 
 from ..exceptions import NotFoundError, ValidationError
 from ..workspace import Workspace, current
-from . import records
-from .records import JobRecord, JobStatus, parse_iso
+from . import store
+from .records import JobRecord, JobStatus
+from .request import JobRequest
 
 
 @dataclass
@@ -72,7 +73,7 @@ class ReproduceReport:
         }
 
     def __str__(self) -> str:
-        from ..cli.output import text_table
+        from ..textutil import text_table
 
         verdict = "REPRODUCED" if self.matches else "DIFFERENT"
         lines = [
@@ -110,7 +111,7 @@ def _fmt(v: float | None) -> str:
 
 def find_job_for_run(run_id: str, workspace: Workspace | None = None) -> JobRecord:
     """The job whose run is ``run_id`` (or whose job id is ``run_id``); prefixes work."""
-    candidates = records.list_records(workspace=workspace)
+    candidates = store.list_records(workspace=workspace)
     exact = [r for r in candidates if r.run_id == run_id or r.job_id == run_id]
     if exact:
         return exact[0]
@@ -126,7 +127,7 @@ def input_issues(
     job: JobRecord, original_params: dict[str, str], original_tags: dict[str, str], workspace: Workspace
 ) -> list[str]:
     """What the recorded job does not pin down, or what changed since."""
-    from .runner import environment_summary, file_sha256
+    from .prepare import environment_summary, file_sha256
 
     issues: list[str] = []
     nb = Path(job.notebook)
@@ -141,7 +142,7 @@ def input_issues(
     if "seed" not in original_params and not original_tags.get("aieng.seeded"):
         issues.append("no seed was recorded (call aieng.seed(N) in the notebook for random results to repeat)")
     issues += snapshot_issues(job.run_id or "", workspace)
-    started = parse_iso(job.started_at)
+    started = job.started_at
     if job.cwd and started is not None and Path(job.cwd).is_dir():
         changed = []
         for entry in sorted(os.scandir(job.cwd), key=lambda e: e.name)[:500]:
@@ -211,6 +212,24 @@ def compare_metrics(
     return out
 
 
+def rerun_request(job: JobRecord, *, executor: str | None = None, address: str | None = None) -> JobRequest:
+    """The request that re-runs ``job`` exactly: its recorded notebook copy, parameters and options."""
+    return JobRequest(
+        job.input_copy or job.notebook,
+        dict(job.parameters),
+        allow_unknown=True,
+        timeout=job.timeout,
+        cell_timeout=job.cell_timeout,
+        experiment=job.experiment,
+        kernel_name=job.kernel_name,
+        cwd=job.cwd,
+        monitor=job.monitor,
+        executor=executor or "local",
+        address=address,
+        tags={"aieng.reproduces": job.run_id or "", "aieng.reproduces_job": job.job_id},
+    )
+
+
 def reproduce(
     run_id: str,
     *,
@@ -222,9 +241,7 @@ def reproduce(
     workspace: Workspace | None = None,
 ) -> ReproduceReport:
     """Re-run the job that produced ``run_id`` and compare its metrics (see module doc)."""
-    from ..executors import get_executor
-    from .progress import resolve
-    from .runner import prepare_job
+    from .control import run_job
     from .tracking_bridge import get_run
 
     ws = workspace or current()
@@ -235,23 +252,8 @@ def reproduce(
         raise NotFoundError(f"the recorded notebook of job {job.job_id} is missing ({job.input_copy})")
     original = get_run(job.run_id)
     issues = input_issues(job, dict(original.params or {}), dict(original.tags or {}), ws)
-    new = prepare_job(
-        job.input_copy,
-        job.parameters,
-        allow_unknown=True,
-        timeout=job.timeout,
-        cell_timeout=job.cell_timeout,
-        experiment=job.experiment,
-        kernel_name=job.kernel_name,
-        cwd=job.cwd,
-        monitor=job.monitor,
-        executor=executor or "local",
-        address=address,
-        tags={"aieng.reproduces": job.run_id, "aieng.reproduces_job": job.job_id},
-        workspace=ws,
-    )
-    with get_executor(executor or "local")(address=address, parallel=1) as ex:
-        (final,) = list(ex.run([new.job_id], ws, progress=resolve(progress)))
+    request = rerun_request(job, executor=executor, address=address)
+    final = run_job(request, progress=progress, workspace=ws)
     reproduced = get_run(final.run_id).metrics if final.run_id else {}
     report = ReproduceReport(job.run_id, job.job_id, final, rtol=rtol, atol=atol, issues=issues)
     report.metrics = compare_metrics(dict(original.metrics or {}), dict(reproduced or {}), rtol=rtol, atol=atol)

@@ -1,4 +1,5 @@
-"""Non-blocking jobs: ``submit_job`` validates like ``run_job``, then runs the job in a detached process.
+"""The detached process of a non-blocking job (:func:`aieng_nb.jobs.submit_job` validates and
+prepares the job exactly as ``run_job`` does, then calls :func:`start_detached`).
 
 The job runs in its own process session (``python -m aieng_nb.jobs.submit <job_id>``), so it
 survives a kernel interrupt or restart and the notebook stays free; ``stop_job`` stops it as it
@@ -18,56 +19,26 @@ import argparse
 import os
 import subprocess
 import sys
-import time
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from .. import config
 from ..exceptions import ValidationError
-from ..workspace import Workspace, current
-from . import records
-from .records import JobRecord, JobStatus, now_iso
+from ..records import now
+from ..workspace import Workspace
+from . import store
+from .records import JobRecord, JobStatus
 
 LOG_NAME = "submit.log"
 
 
-def submit_job(
-    notebook: str | os.PathLike[str],
-    parameters: Mapping[str, Any] | None = None,
-    *,
-    executor: str | None = None,
-    address: str | None = None,
-    progress: Any = None,
-    workspace: Workspace | None = None,
-    **options: Any,
-) -> JobRecord:
-    """Start a notebook job in the background and return its record at once (QUEUED or RUNNING).
-
-    Takes the options of :func:`aieng_nb.jobs.runner.run_job` and validates them the same way before
-    anything is created (a bad parameter raises here, and no job exists). ``progress`` is accepted
-    for symmetry and ignored: the job runs in another process; follow it with :func:`wait_job`,
-    ``aieng.jobs.get_job(job_id)`` or ``%aieng job run ... --background``.
-
-    >>> job = submit_job("train.ipynb", {"lr": 0.1}, timeout=600)   # doctest: +SKIP
-    >>> wait_job(job.job_id).status                                   # doctest: +SKIP
-    'COMPLETED'
-    """
-    from ..executors import get_executor
-    from .runner import prepare_job
-
-    del progress  # the detached process reports through the job record
-    ws = workspace or current()
-    records.recover_stale(ws)
-    name = executor or str(config.get("job_executor") or "local")
-    if name == "dask":
-        address = address or (str(config.get("dask_address")) or None)
-    get_executor(name)  # an unknown executor fails before any job is created
-    record = prepare_job(notebook, parameters, executor=name, address=address, workspace=ws, **options)
+def start_detached(record: JobRecord, ws: Workspace) -> JobRecord:
+    """Start the detached process for a prepared (CREATED) job and return the record it hands over
+    (QUEUED, or RUNNING if the child already claimed it). What :func:`aieng_nb.jobs.submit_job` calls."""
     try:
         proc = _spawn(record.job_id, ws)
     except OSError as exc:
-        records.update(record.job_id, ws, status=JobStatus.FAILED, finished_at=now_iso())
+        store.update(record.job_id, ws, status=JobStatus.FAILED, finished_at=now())
         raise ValidationError(f"could not start the background job process: {exc}") from None
     return _hand_over(record.job_id, proc, ws)
 
@@ -82,7 +53,7 @@ def _spawn(job_id: str, ws: Workspace) -> subprocess.Popen[bytes]:
     package_root = Path(__file__).resolve().parents[2]
     if package_root.name not in ("site-packages", "dist-packages"):
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(package_root), env.get("PYTHONPATH", "")) if p)
-    log = open(records.job_dir(job_id, ws) / LOG_NAME, "ab")  # noqa: SIM115 - handed to the child
+    log = open(store.job_dir(job_id, ws) / LOG_NAME, "ab")  # noqa: SIM115 - handed to the child
     try:
         return subprocess.Popen(
             [sys.executable, "-m", "aieng_nb.jobs.submit", job_id, "--workspace", str(ws.root)],
@@ -113,44 +84,23 @@ def _hand_over(job_id: str, proc: subprocess.Popen[bytes], ws: Workspace) -> Job
             return False  # the child claimed it first (or already finished it)
         if started is None or proc.poll() is not None:
             # the child died before it claimed the job: nothing will run it
-            r.status, r.finished_at = JobStatus.FAILED, now_iso()
+            r.status, r.finished_at = JobStatus.FAILED, now()
             tail = _log_tail(job_id, ws)
             r.error = {"kind": "runner_lost", "message": f"the background process exited at once: {tail}"}
             return True
-        r.status, r.queued_at = JobStatus.QUEUED, now_iso()
+        r.status, r.queued_at = JobStatus.QUEUED, now()
         r.pid, r.pid_started = proc.pid, started
         return True
 
-    return records.mutate(job_id, queue, ws)
+    return store.mutate(job_id, queue, ws)
 
 
 def _log_tail(job_id: str, ws: Workspace, lines: int = 3) -> str:
     try:
-        text = (records.job_dir(job_id, ws) / LOG_NAME).read_text(encoding="utf-8", errors="replace")
+        text = (store.job_dir(job_id, ws) / LOG_NAME).read_text(encoding="utf-8", errors="replace")
     except OSError:
         return "no log"
     return " | ".join(text.strip().splitlines()[-lines:]) or "no output"
-
-
-def wait_job(
-    job_id: str, timeout: float | None = None, *, poll: float = 0.2, workspace: Workspace | None = None
-) -> JobRecord:
-    """Block until a job ends and return its final record (``timeout`` seconds: the record as it is then).
-
-    >>> wait_job("20261201-120000-abc123", timeout=60).status   # doctest: +SKIP
-    'COMPLETED'
-    """
-    ws = workspace or current()
-    end = None if timeout is None else time.monotonic() + timeout
-    while True:
-        record = records.load(job_id, ws)
-        if record.finished and record.finished_at:
-            return record
-        if not record.finished and records.recover_stale(ws):
-            continue  # its owner died: the record is FAILED now
-        if end is not None and time.monotonic() >= end:
-            return record
-        time.sleep(poll)
 
 
 def _main(argv: list[str] | None = None) -> int:
@@ -165,8 +115,8 @@ def _main(argv: list[str] | None = None) -> int:
     from ..executors import get_executor
 
     # own the record now (the submitter may hand it over a moment later: it then leaves it alone)
-    host, pid, started = records.process_identity()
-    record = records.mutate(args.job_id, lambda r: _claim(r, host, pid, started), ws)
+    host, pid, started = store.process_identity()
+    record = store.mutate(args.job_id, lambda r: _claim(r, host, pid, started), ws)
     if record.finished:
         return record.exit_code
     try:
@@ -174,9 +124,9 @@ def _main(argv: list[str] | None = None) -> int:
         with executor_cls(address=record.executor_address, parallel=1) as ex:
             (final,) = list(ex.run([record.job_id], ws, progress=None))
     except BaseException as exc:
-        from .runner import fail_job
+        from .finish import fail_job
 
-        if not records.load(args.job_id, ws).finished:  # execute_job ends its own failures
+        if not store.load(args.job_id, ws).finished:  # execute_job ends its own failures
             fail_job(args.job_id, ws, "error", f"background runner: {type(exc).__name__}: {exc}")
         raise
     return final.exit_code
@@ -187,8 +137,17 @@ def _claim(r: JobRecord, host: str, pid: int, started: float) -> bool:
         return False
     r.host, r.pid, r.pid_started = host, pid, started
     if r.status == JobStatus.CREATED:
-        r.status, r.queued_at = JobStatus.QUEUED, now_iso()
+        r.status, r.queued_at = JobStatus.QUEUED, now()
     return True
+
+
+def __getattr__(name: str) -> Any:
+    # submit_job and wait_job live in aieng_nb.jobs.control now (one path for every caller)
+    if name in ("submit_job", "wait_job"):
+        from . import control
+
+        return getattr(control, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 if __name__ == "__main__":

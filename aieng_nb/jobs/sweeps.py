@@ -11,6 +11,7 @@ parameters against metrics with the best run marked.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import math
@@ -18,18 +19,20 @@ import os
 import random
 import secrets
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import audit, config
+from .. import audit
 from ..exceptions import ValidationError
 from ..fsutil import atomic_write_json
+from ..records import now
 from ..workspace import Workspace, current
 from . import params as _params
-from . import records
+from . import store
 from .progress import Progress, resolve
-from .records import JobRecord, JobStatus
+from .records import JobError, JobRecord, JobStatus
+from .request import JobRequest
 
 
 def expand_grid(
@@ -128,7 +131,7 @@ class SweepResult:
         return out
 
     def table(self) -> str:
-        from ..cli.output import text_table
+        from ..textutil import text_table
 
         pnames, mnames = self._columns()
         headers = ["", "job", "status", *pnames, *mnames]
@@ -178,17 +181,14 @@ class SweepResult:
 
 
 def sweep(
-    notebook: str | os.PathLike[str],
+    notebook: JobRequest | str | os.PathLike[str],
     grid: Mapping[str, Sequence[Any]],
     *,
     samples: int | None = None,
     seed: int | None = 0,
     parallel: int = 1,
-    executor: str | None = None,
-    address: str | None = None,
     metric: str | None = None,
     goal: str = "max",
-    experiment: str | None = None,
     fixed: Mapping[str, Any] | None = None,
     progress: Any = None,
     workspace: Workspace | None = None,
@@ -196,45 +196,33 @@ def sweep(
 ) -> SweepResult:
     """Run ``notebook`` for every point of ``grid`` (or ``samples`` random points); returns a SweepResult.
 
-    ``fixed`` parameters apply to every point. Points run ``parallel`` at a time on the executor.
-    ``metric``/``goal`` choose the best run (default: the first metric the runs logged, maximized).
+    ``notebook`` is a path or a :class:`JobRequest` (its parameters, and ``fixed``, apply to every
+    point); ``job_options`` are JobRequest fields (``executor``, ``experiment``, ``timeout``...).
+    Points run ``parallel`` at a time on the executor. ``metric``/``goal`` choose the best run
+    (default: the first metric the runs logged, maximized).
+
+    >>> result = sweep("train.ipynb", {"lr": [0.1, 0.01]}, parallel=2)   # doctest: +SKIP
+    >>> result.best_job_id                                                # doctest: +SKIP
     """
     from ..executors import get_executor
-    from .runner import prepare_job
-    from .tracking_bridge import create_run, set_status, set_tags
+    from .prepare import prepare_job
+    from .tracking_bridge import create_run
 
     if goal not in ("max", "min"):
         raise ValidationError(f"goal must be 'max' or 'min', got {goal!r}")
-    if parallel < 1:
+    if isinstance(parallel, bool) or not isinstance(parallel, int) or parallel < 1:
         raise ValidationError("parallel must be >= 1")
     ws = workspace or current()
-    records.recover_stale(ws)
+    store.recover_stale(ws)
+    base = JobRequest.of(notebook, fixed, **job_options)
     points = expand_grid(grid, samples=samples, seed=seed)
-    nb_path = Path(notebook)
-    declared = _params.notebook_parameters(nb_path)
-    allow_unknown = bool(job_options.get("allow_unknown"))
-    if job_options.get("parameters_file") is not None:
-        # -f values apply to every point (under -p/grid values): read and check them now, once
-        fixed = {**_params.load_parameter_file(job_options["parameters_file"]), **(fixed or {})}
-    job_options.pop("parameters_file", None)
-    # validate every point before anything runs
-    for point in points:
-        _params.resolve_parameters(declared, {**(fixed or {}), **point}, allow_unknown=allow_unknown)
-    name = executor or str(config.get("job_executor") or "local")
-    executor_cls = get_executor(name)  # an unknown executor fails before the parent run exists
-    for point in points:  # every job's options (experiment, cwd, kernel, monitor ...) too
-        prepare_job(
-            nb_path,
-            {**(fixed or {}), **point},
-            executor=name,
-            address=address,
-            experiment=experiment,
-            workspace=ws,
-            dry_run=True,
-            **job_options,
-        )
-    sweep_id = "s" + records.JobRecord.new("x").job_id
-    experiment = experiment or nb_path.stem
+    requests = [dataclasses.replace(base, parameters={**base.parameters, **point}) for point in points]
+    executor_cls = get_executor(base.executor_name())  # an unknown executor fails before the parent run exists
+    for request in requests:  # every point, with every job option, before anything is created
+        prepare_job(request, workspace=ws, dry_run=True)
+    sweep_id = "s" + JobRecord.new("x").job_id
+    nb_path = Path(base.notebook)
+    experiment = base.experiment or nb_path.stem
     parent = create_run(
         experiment,
         name=f"sweep-{nb_path.stem}-{sweep_id[-6:]}",
@@ -243,44 +231,14 @@ def sweep(
     )
     jobs_: list[JobRecord] = []
     try:
-        for point in points:
-            jobs_.append(
-                prepare_job(
-                    nb_path,
-                    {**(fixed or {}), **point},
-                    executor=name,
-                    address=address,
-                    experiment=experiment,
-                    sweep_id=sweep_id,
-                    parent_run_id=parent,
-                    workspace=ws,
-                    **job_options,
-                )
-            )
+        for request in requests:
+            point = dataclasses.replace(request, experiment=experiment, sweep_id=sweep_id, parent_run_id=parent)
+            jobs_.append(prepare_job(point, workspace=ws))
         audit.append(
             "sweep.start", {"sweep_id": sweep_id, "jobs": [j.job_id for j in jobs_], "run_id": parent}, workspace=ws
         )
-        reporter: Progress = resolve(progress)
-        done: dict[str, JobRecord] = {}
-        with executor_cls(address=address, parallel=parallel) as ex:
-            for record in ex.run(
-                [j.job_id for j in jobs_], ws, progress=_Quiet(reporter) if parallel > 1 else reporter
-            ):
-                done[record.job_id] = record
-                reporter.sweep(len(done), len(jobs_), record)
-        finished = [done.get(j.job_id) or records.load(j.job_id, ws) for j in jobs_]
-        result = SweepResult(sweep_id, str(nb_path), parent, finished, goal=goal)
-        result.metrics = _collect_metrics(finished)
-        result.metric = metric or _default_metric(result.metrics)
-        result.best_job_id = _best(result)
-        tags = {"aieng.sweep.completed": str(sum(j.status == JobStatus.COMPLETED for j in finished))}
-        if result.best is not None and result.metric:
-            tags.update(
-                {"aieng.sweep.best_job_id": result.best.job_id, "aieng.sweep.best_run_id": result.best.run_id or ""}
-            )
-            tags["aieng.sweep.best_metric"] = f"{result.metric}={result.metrics[result.best.job_id][result.metric]}"
-        set_tags(tags, parent)
-        set_status(parent, "FINISHED" if result.ok else "FAILED")
+        finished = _run_points(executor_cls, base.executor_address(), parallel, jobs_, ws, resolve(progress))
+        result = _result(sweep_id, str(nb_path), parent, finished, metric, goal)
         atomic_write_json(ws.path("sweeps", f"{sweep_id}.json"), result.to_dict())
         audit.append(
             "sweep.finish", {"sweep_id": sweep_id, "ok": result.ok, "best_job_id": result.best_job_id}, workspace=ws
@@ -291,9 +249,40 @@ def sweep(
     return result
 
 
+def _run_points(
+    executor_cls: Any, address: str | None, parallel: int, jobs_: list[JobRecord], ws: Workspace, reporter: Progress
+) -> list[JobRecord]:
+    done: dict[str, JobRecord] = {}
+    with executor_cls(address=address, parallel=parallel) as ex:
+        for record in ex.run([j.job_id for j in jobs_], ws, progress=_Quiet(reporter) if parallel > 1 else reporter):
+            done[record.job_id] = record
+            reporter.sweep(len(done), len(jobs_), record)
+    return [done.get(j.job_id) or store.load(j.job_id, ws) for j in jobs_]
+
+
+def _result(
+    sweep_id: str, notebook: str, parent: str, finished: list[JobRecord], metric: str | None, goal: str
+) -> SweepResult:
+    """The sweep's result, with the best job picked and its parent run tagged and closed."""
+    from .tracking_bridge import set_status, set_tags
+
+    result = SweepResult(sweep_id, notebook, parent, finished, goal=goal)
+    result.metrics = _collect_metrics(finished)
+    result.metric = metric or _default_metric(result.metrics)
+    result.best_job_id = _best(result)
+    tags = {"aieng.sweep.completed": str(sum(j.status == JobStatus.COMPLETED for j in finished))}
+    if result.best is not None and result.metric:
+        tags.update(
+            {"aieng.sweep.best_job_id": result.best.job_id, "aieng.sweep.best_run_id": result.best.run_id or ""}
+        )
+        tags["aieng.sweep.best_metric"] = f"{result.metric}={result.metrics[result.best.job_id][result.metric]}"
+    set_tags(tags, parent)
+    set_status(parent, "FINISHED" if result.ok else "FAILED")
+    return result
+
+
 def _abandon(sweep_id: str, parent: str, jobs_: list[JobRecord], ws: Workspace, exc_type: Any) -> None:
     """A sweep interrupted or broken half way: its unstarted jobs fail, its parent run ends."""
-    from .records import JobError
     from .tracking_bridge import set_status
 
     interrupted = exc_type is not None and not issubclass(exc_type, Exception)
@@ -306,13 +295,13 @@ def _abandon(sweep_id: str, parent: str, jobs_: list[JobRecord], ws: Workspace, 
     def fail(r: JobRecord) -> bool:
         if r.status != JobStatus.CREATED:
             return False
-        r.status, r.finished_at = JobStatus.FAILED, records.now_iso()
-        r.error = asdict(JobError(kind="sweep_aborted", message=reason))
+        r.status, r.finished_at = JobStatus.FAILED, now()
+        r.error = JobError(kind="sweep_aborted", message=reason).to_dict()
         return True
 
     for j in jobs_:
         try:
-            records.mutate(j.job_id, fail, ws)
+            store.mutate(j.job_id, fail, ws)
         except Exception:  # noqa: BLE001 - best effort while unwinding
             pass
     try:

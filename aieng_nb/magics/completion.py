@@ -174,7 +174,7 @@ def run_ids(prefix: str, shell: Any) -> list[str]:
 
 
 def job_ids(prefix: str, shell: Any) -> list[str]:
-    from ..jobs import records
+    from ..jobs import store as records
 
     return [r.job_id for r in records.list_records(limit=50)]
 

@@ -13,7 +13,6 @@ from IPython.core.error import UsageError
 from ..argtypes import any_text, ident, int_range, positive_int, seconds
 from ..jobs.progress import Progress
 from ..jobs.records import MAX_RETRIES
-from ..rendering import Listing
 from .parsing import AiengArgumentParser
 
 job = AiengArgumentParser("job", description="Run notebooks as tracked jobs: job run|list|show|stop|params ...")
@@ -153,34 +152,20 @@ class _Watch(Progress):
         self.inner.job_finished(record)
 
 
-def _job_options(args: argparse.Namespace) -> dict[str, Any]:
-    from ..cli.jobs import parse_monitor
+def _request(args: argparse.Namespace, shell: Any) -> Any:
+    from ..jobs.request import JobRequest
 
-    return dict(
-        parameters_file=args.parameters_file,
-        allow_unknown=args.allow_unknown,
-        timeout=args.timeout,
-        cell_timeout=args.cell_timeout,
-        retries=args.retries,
-        experiment=args.experiment,
-        kernel_name=args.kernel_name,
-        cwd=args.cwd,
-        executor=args.executor,
-        address=args.address,
-        monitor=parse_monitor(args.monitor),
-        contracts=args.contracts,
-        contract_policy=args.contract_policy,
-    )
+    return JobRequest.from_options(args.notebook, job_parameters(args.param, shell), vars(args))
 
 
 def _run_job(args: argparse.Namespace, shell: Any) -> Any:
-    from ..jobs import runner
+    from ..jobs.control import run_job
     from ..jobs.progress import resolve
 
-    params, options = job_parameters(args.param, shell), _job_options(args)
+    request = _request(args, shell)
     watch = _Watch(resolve(_progress(args.quiet, shell)))
     try:
-        return runner.run_job(args.notebook, params, progress=watch, **options)
+        return run_job(request, progress=watch)
     except KeyboardInterrupt:
         # Kernel > Interrupt: the runner has stopped the job and closed the progress display
         job = f"job {watch.record.job_id} STOPPED" if watch.record is not None else "no job was started"
@@ -189,44 +174,35 @@ def _run_job(args: argparse.Namespace, shell: Any) -> Any:
 
 def _submit_job(args: argparse.Namespace, shell: Any) -> Any:
     """``--background``: validated like a blocking run, then detached; a status line follows it."""
-    from ..jobs.submit import submit_job
+    from ..jobs.control import submit_job
     from ..workspace import current
     from .job_watch import JobWatcher
 
     ws = current()
-    record = submit_job(args.notebook, job_parameters(args.param, shell), workspace=ws, **_job_options(args))
+    record = submit_job(_request(args, shell), workspace=ws)
     if not args.quiet:
         JobWatcher(record, shell, ws).start()
     return record
 
 
 def run(sub: str, line: str, cell: str | None, shell: Any) -> Any:
-    from ..jobs import runner
+    from ..jobs import control
 
     if sub == "jobs":
         args = jobs.parse_line(line)
-        return runner.jobs(args.status, limit=args.last)
+        return control.list_jobs(args.status, limit=args.last)
     head = job.parse_line(line)
     parser = _ACTIONS[head.action]
     args = parser.parse_args(head.rest)
     if head.action == "run":
         return _submit_job(args, shell) if args.background else _run_job(args, shell)
     if head.action == "list":
-        return runner.jobs(args.status, limit=args.last)
+        return control.list_jobs(args.status, limit=args.last)
     if head.action == "show":
-        return runner.get_job(args.job_id)
+        return control.get_job(args.job_id)
     if head.action == "stop":
-        return runner.stop_job(args.job_id)
+        return control.stop_job(args.job_id)
     from ..jobs.params import notebook_parameters
+    from ..jobs.table import ParameterList
 
-    return ParamListing(notebook_parameters(args.notebook))
-
-
-class ParamListing(Listing):
-    """The parameters a notebook declares, as a table."""
-
-    headers = ["name", "type", "default", "help"]
-    empty = "no parameters cell (tag a code cell 'parameters')"
-
-    def row(self, p: Any) -> list[Any]:
-        return [p.name, p.type_name, repr(p.default), p.help]
+    return ParameterList(notebook_parameters(args.notebook))

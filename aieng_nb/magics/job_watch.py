@@ -12,7 +12,7 @@ import threading
 import time
 from typing import Any
 
-from ..jobs import records
+from ..jobs import store as records
 from ..jobs.progress import final_line, live_line
 from ..rendering import Link
 from ..workspace import Workspace

@@ -21,9 +21,9 @@ Nothing here imports torch, sklearn or mlflow until a session needs them.
 from __future__ import annotations
 
 import importlib
-import sys
-import types
 from typing import Any
+
+from ..deprecation import callable_module
 
 _LAZY = {
     "training": "session",
@@ -58,14 +58,13 @@ def __dir__() -> list[str]:
     return __all__
 
 
-class _CallableTrainingModule(types.ModuleType):
-    """``aieng.training`` is both this package and ``training(model, ...)`` (like ``aieng.jobs``):
-    ``import aieng_nb.training`` binds the package on ``aieng_nb``, so the name must serve both."""
+def _training(model: Any = None, optimizer: Any = None, scheduler: Any = None, **options: Any) -> Any:
+    from .session import training
 
-    def __call__(self, model: Any = None, optimizer: Any = None, scheduler: Any = None, **options: Any) -> Any:
-        from .session import training
-
-        return training(model, optimizer, scheduler, **options)
+    return training(model, optimizer, scheduler, **options)
 
 
-sys.modules[__name__].__class__ = _CallableTrainingModule
+# ``aieng.training(model, ...)`` is documented (issue 12) and so is this package
+# (``aieng_nb.training.LightningCallback``): ``import aieng_nb.training`` binds the package on
+# ``aieng_nb``, so the one name serves both; not a deprecated spelling
+callable_module(__name__, _training)

@@ -17,11 +17,11 @@ import random
 import sys
 import tempfile
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from ..exceptions import NotFoundError, ValidationError
+from ..records import now
 from .records import CheckpointInfo
 
 FOLDER = "checkpoints"
@@ -127,10 +127,6 @@ def restore(state: dict[str, Any], model: Any, optimizer: Any = None, scheduler:
         set_rng_state(state["rng"])
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
 class CheckpointStore:
     """The checkpoints of one run, read and written through the tracking store."""
 
@@ -166,7 +162,7 @@ class CheckpointStore:
             step=state["step"],
             epoch=state["epoch"],
             artifact_path=f"{FOLDER}/{name}.pt",
-            created=_now(),
+            created=now(),
             metric=metric,
         )
         entries = [c for c in self.index() if c.name != name] + [info]

@@ -1,32 +1,33 @@
-"""Typed records of training sessions: what a session did, its checkpoints and its logged model."""
+"""Typed records of training sessions: what a session did, its checkpoints and its logged model.
+
+They follow :mod:`aieng_nb.records`: times are timezone-aware datetimes in Python and ISO 8601
+UTC strings in JSON; ``from_dict`` also reads files written before that (ISO strings without
+fractions, epoch seconds).
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
+
+from ..records import Record
 
 
 @dataclass
-class CheckpointInfo:
+class CheckpointInfo(Record):
     """One checkpoint stored on a run (artifact ``checkpoints/<name>.pt``)."""
 
     name: str
     step: int
     epoch: int
     artifact_path: str
-    created: str  # ISO 8601 UTC
+    created: datetime
     metric: float | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> CheckpointInfo:
-        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
 
 
 @dataclass
-class ModelRecord:
+class ModelRecord(Record):
     """A model logged by a training session as an MLflow 3 LoggedModel.
 
     ``model_uri`` (``models:/<model_id>``) loads it with ``mlflow.pyfunc.load_model``.
@@ -40,16 +41,9 @@ class ModelRecord:
     step: int
     kind: str  # "best" or "final"
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ModelRecord:
-        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
-
 
 @dataclass
-class TrainingRecord:
+class TrainingRecord(Record):
     """What a training session did, as stored on its run (``aieng/training/record.json``).
 
     >>> rec = TrainingRecord(run_id="abc", name="mlp", framework="pytorch", status="FINISHED")
@@ -60,9 +54,9 @@ class TrainingRecord:
     run_id: str
     name: str
     framework: str  # "pytorch", "sklearn", "lightning"
-    status: str  # "RUNNING", "FINISHED", "FAILED"
-    started: str | None = None  # ISO 8601 UTC
-    ended: str | None = None
+    status: str  # MLflow's run words: "RUNNING", "FINISHED", "FAILED" (or "CREATED" before start)
+    started: datetime | None = None
+    ended: datetime | None = None
     steps: int = 0
     epochs: int = 0
     samples: int = 0
@@ -77,19 +71,6 @@ class TrainingRecord:
     checkpoints: list[CheckpointInfo] = field(default_factory=list)
     model: ModelRecord | None = None
     notices: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["checkpoints"] = [c.to_dict() for c in self.checkpoints]
-        out["model"] = self.model.to_dict() if self.model else None
-        return out
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TrainingRecord:
-        values = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
-        values["checkpoints"] = [CheckpointInfo.from_dict(c) for c in data.get("checkpoints") or []]
-        values["model"] = ModelRecord.from_dict(data["model"]) if data.get("model") else None
-        return cls(**values)
 
     def _repr_html_(self) -> str:
         import html

@@ -10,16 +10,11 @@ from typing import Any
 
 from .. import tracking
 from ..exceptions import NotFoundError, ValidationError
+from ..records import iso, now
 from . import checkpoints as ckpt
 from .distributed import node_id
 
 FLUSH_INTERVAL = 1.0  # seconds between metric writes while a session runs (at least)
-
-
-def _iso() -> str:
-    from .session import _iso as iso
-
-    return iso()
 
 
 def open_run(s: Any) -> None:
@@ -38,7 +33,7 @@ def open_run(s: Any) -> None:
         run = tracking.start_run(name=s.name, experiment=s.experiment)
         s._owns_run = True
     s.run, s.run_id = run, run.id
-    s._calls = run.buffer.calls
+    s._calls, s._buffer = run.buffer.calls, run.buffer
     # fewer, larger batches while training: the flusher then takes the GIL from the loop less
     # often (the live view reads the session's tap, not the store)
     s._flush_interval = run.buffer.interval
@@ -113,7 +108,7 @@ def resume(s: Any) -> None:
     s.resumed_from = latest.name
     if s.is_rank0:
         tracking.set_tags(
-            {"aieng.training.resumed_from": latest.name, "aieng.training.resumed_at": _iso()}, run_id=s.run_id
+            {"aieng.training.resumed_from": latest.name, "aieng.training.resumed_at": iso(now())}, run_id=s.run_id
         )
 
 

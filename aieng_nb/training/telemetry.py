@@ -138,13 +138,15 @@ class Telemetry:
         import psutil
 
         vm = psutil.virtual_memory()
-        raw = {
-            "cpu_utilization_percentage": psutil.cpu_percent(),
-            "system_memory_usage_megabytes": vm.used / 1e6,
-            "system_memory_usage_percentage": vm.used / vm.total * 100,
-            "process_cpu_utilization_percentage": self._process.cpu_percent(),
-            "process_memory_rss_megabytes": self._process.memory_info().rss / 1e6,
-        }
+        process = self._process
+        with process.oneshot():  # one read of the process's /proc files for both figures
+            raw = {
+                "cpu_utilization_percentage": psutil.cpu_percent(),
+                "system_memory_usage_megabytes": vm.used / 1e6,
+                "system_memory_usage_percentage": vm.used / vm.total * 100,
+                "process_cpu_utilization_percentage": process.cpu_percent(),
+                "process_memory_rss_megabytes": process.memory_info().rss / 1e6,
+            }
         if self.gpus is not None:
             raw.update(self.gpus.sample())
         return {self.prefix + k: round(float(v), 3) for k, v in raw.items()}

@@ -53,12 +53,9 @@ class SessionSource:
         self.title = session.name or session.run_id
 
     def poll(self) -> list[tuple[int, dict[str, Any]]]:
-        out = []
         tap = self.tap
-        while tap:
-            _, step, metrics = tap.popleft()
-            out.append((step, metrics))
-        return out
+        pop = tap.popleft  # the training thread appends meanwhile: take only what is there now
+        return [pop()[1:] for _ in range(len(tap))]  # type: ignore[misc]
 
     def done(self) -> bool:
         return self.session.status in ("FINISHED", "FAILED")
@@ -154,17 +151,21 @@ class RunMonitor:
                 return
 
     def ingest(self, items: list[tuple[int, dict[str, Any]]]) -> None:
+        """Add what arrived to the series, grouped per key so each series takes its points in bulk."""
+        grouped: dict[str, list[tuple[int, Any]]] = {}
         for step, metrics in items:
             for key, value in metrics.items():
-                series = self.series.get(key)
-                if series is None:
-                    if _chart_order(key) is None:
-                        continue
-                    series = self.series[key] = Series(key)
-                try:
-                    series.add(int(step), float(value))
-                except (TypeError, ValueError):
+                points = grouped.get(key)
+                if points is None:
+                    points = grouped[key] = []
+                points.append((step, value))
+        for key, points in grouped.items():
+            series = self.series.get(key)
+            if series is None:
+                if _chart_order(key) is None:
                     continue
+                series = self.series[key] = Series(key)
+            series.extend(points)
 
     def charts(self) -> list[Series]:
         keys = sorted(self.series, key=lambda k: _chart_order(k) or (9, k))

@@ -58,7 +58,7 @@ def test_bad_parameter_is_one_error_and_nothing_is_started(shell, tmp_path, caps
         shell.run_line_magic("aieng", f"job run {nb} -p nope=1")
     out = capsys.readouterr().out
     assert "starting" not in out and out == ""
-    assert aieng.jobs() == []
+    assert aieng.list_jobs() == []
 
 
 def _collect(kc, until, timeout):

@@ -70,4 +70,4 @@ def test_job_with_unknown_contract_is_not_created(tmp_path, workspace) -> None:
     nb = _notebook(tmp_path / "score.ipynb")
     with pytest.raises(NotFoundError, match="no contract 'nope'"):
         aieng.run_job(nb, contracts=["nope"])
-    assert aieng.jobs() == []
+    assert aieng.list_jobs() == []

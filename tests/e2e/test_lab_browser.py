@@ -210,9 +210,9 @@ def test_run_notebook_as_job_and_notification(page, lab: JupyterApp) -> None:
     pg.fill('.aieng-form input[name="x"]', "21")
     pg.click(".jp-Dialog >> text=Run job")
     pg.wait_for_selector(".Toastify__toast >> text=completed", timeout=120_000)
-    from aieng_nb.jobs import jobs
+    from aieng_nb.jobs import list_jobs
 
-    assert [j.parameters for j in jobs()][:1] == [{"x": 21, "label": "a"}]  # one job, no half-made one
+    assert [j.parameters for j in list_jobs()][:1] == [{"x": 21, "label": "a"}]  # one job, no half-made one
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     pg.screenshot(path=str(ARTIFACTS / "run-as-job-notification.png"))
     pg.click(".Toastify__toast >> text=Open job")

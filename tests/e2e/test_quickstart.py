@@ -58,7 +58,7 @@ def test_aieng_demo_runs_the_job_with_reports_and_prints_where_they_are(workspac
         assert match and Path(match.group(1)).is_file(), out.stdout
     notebook = re.search(r"^output notebook: +(\S+)", out.stdout, re.M).group(1)
     assert Path(notebook).is_file()
-    [job] = aieng.jobs()
+    [job] = aieng.list_jobs()
     run = aieng.get_run(job.run_id)
     assert run.status == "FINISHED" and run.metrics["accuracy"] > 0.8
     snap = aieng.snapshots.show("breast-cancer-train")

@@ -27,7 +27,7 @@ def _write_state(ws, state):
 
 
 def test_scheduler_fires_the_loop_once_and_a_retraining_in_flight_is_not_started_twice(tmp_path, workspace):
-    from aieng_nb.jobs import jobs
+    from aieng_nb.jobs import list_jobs
     from aieng_nb.jobs.runner import prepare_job
     from aieng_nb.scheduler import Scheduler
 
@@ -50,7 +50,7 @@ def test_scheduler_fires_the_loop_once_and_a_retraining_in_flight_is_not_started
     )
     from aieng_nb import schedules
 
-    created = dt.datetime.fromisoformat(schedules.get(cfg.schedule).created_at)
+    created = schedules.get(cfg.schedule).created_at
     slot = created.replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
     claims = Scheduler(workspace).run_pending(slot + dt.timedelta(seconds=1), wait=True)
     assert len(claims) == 1 and claims[0][2] is not None
@@ -58,7 +58,7 @@ def test_scheduler_fires_the_loop_once_and_a_retraining_in_flight_is_not_started
     kinds = [e["kind"] for e in _state(workspace)["events"]]
     assert kinds == ["scored", "breach", "retrain.skip"], kinds
     assert "in flight" in _state(workspace)["events"][-1]["message"]
-    assert len(jobs()) == 3  # first training, the in-flight one, the scoring job: no new retraining
+    assert len(list_jobs()) == 3  # first training, the in-flight one, the scoring job: no new retraining
     # the same slot again fires nothing; the same job handed to the hook again is ignored
     assert Scheduler(workspace).run_pending(slot + dt.timedelta(seconds=2), wait=True) == []
     loop.on_scoring_finished(cfg.schedule, aieng.jobs.get_job(scoring_job), workspace)

@@ -61,7 +61,7 @@ def test_bad_input_raises_before_any_job_exists(tmp_path):
         aieng.submit_job(str(nb), {"x": 2}, retries=-1)
     with pytest.raises(ValidationError):
         aieng.submit_job(str(nb), executor="nowhere")
-    assert aieng.jobs() == []
+    assert aieng.list_jobs() == []
 
 
 def test_stop_job_stops_a_background_job(tmp_path):

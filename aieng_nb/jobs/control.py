@@ -1,0 +1,188 @@
+"""Controlling jobs: run one (blocking), submit one (non-blocking), stop, list and get them.
+
+Each takes a :class:`~aieng_nb.jobs.request.JobRequest` or ``run_job``'s call style
+(``notebook, parameters, **options``), and a keyword-only ``workspace`` (None: the current one).
+
+>>> job = run_job("notebooks/03-train-job.ipynb", {"n_estimators": 10})   # doctest: +SKIP
+>>> job.status                                                              # doctest: +SKIP
+<JobStatus.COMPLETED: 'COMPLETED'>
+>>> submit_job(JobRequest("train.ipynb", {"lr": 0.1})).status               # doctest: +SKIP
+<JobStatus.QUEUED: 'QUEUED'>
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from .. import audit
+from ..records import now
+from ..workspace import Workspace, current
+from . import store
+from .progress import resolve
+from .records import JobError, JobRecord, JobStatus
+from .request import JobRequest
+from .table import JobTable
+
+EXAMPLE_NOTEBOOK = "03-train-job.ipynb"
+
+
+def executor_class(name: str) -> Any:
+    """The executor registered as ``name`` in :data:`aieng_nb.plugins.executors`."""
+    from ..executors import get_executor
+
+    return get_executor(name)
+
+
+def run_job(
+    notebook: JobRequest | str | os.PathLike[str],
+    parameters: Any = None,
+    *,
+    progress: Any = None,
+    workspace: Workspace | None = None,
+    **options: Any,
+) -> JobRecord:
+    """Run a notebook as a tracked job and return its final record.
+
+    ``options`` are :class:`JobRequest` fields: ``parameters_file``, ``allow_unknown``, ``timeout``
+    (seconds per attempt), ``cell_timeout``, ``retries``, ``retry_backoff``, ``experiment``,
+    ``kernel_name``, ``cwd``, ``monitor``, ``tags``, ``contracts``, ``executor`` (a name registered
+    in ``aieng_nb.plugins.executors``: ``local``, ``process``, ``dask`` or a plug-in), ``address``.
+
+    >>> job = run_job("notebooks/03-train-job.ipynb", {"n_estimators": 10})   # doctest: +SKIP
+    >>> job.status                                                              # doctest: +SKIP
+    'COMPLETED'
+    """
+    from .prepare import prepare_job
+
+    ws = workspace or current()
+    store.recover_stale(ws)
+    request = JobRequest.of(notebook, parameters, **options)
+    executor_cls = executor_class(request.executor_name())  # an unknown executor fails before any job exists
+    record = prepare_job(request, workspace=ws)
+    with executor_cls(address=record.executor_address, parallel=1) as ex:
+        (final,) = list(ex.run([record.job_id], ws, progress=resolve(progress)))
+    return final
+
+
+def submit_job(
+    notebook: JobRequest | str | os.PathLike[str],
+    parameters: Any = None,
+    *,
+    progress: Any = None,
+    workspace: Workspace | None = None,
+    **options: Any,
+) -> JobRecord:
+    """Start a notebook job in the background and return its record at once (QUEUED or RUNNING).
+
+    Validates exactly as :func:`run_job` before anything is created (a bad parameter raises here,
+    and no job exists); the job then runs in a detached process (:mod:`aieng_nb.jobs.submit`), so
+    it survives a kernel interrupt or restart. ``progress`` is accepted for symmetry and ignored:
+    follow the job with :func:`wait_job` or :func:`get_job`.
+
+    >>> job = submit_job("train.ipynb", {"lr": 0.1}, timeout=600)   # doctest: +SKIP
+    >>> wait_job(job.job_id).status                                   # doctest: +SKIP
+    'COMPLETED'
+    """
+    from .prepare import prepare_job
+    from .submit import start_detached
+
+    del progress  # the detached process reports through the job record
+    ws = workspace or current()
+    store.recover_stale(ws)
+    request = JobRequest.of(notebook, parameters, **options)
+    executor_class(request.executor_name())
+    return start_detached(prepare_job(request, workspace=ws), ws)
+
+
+def wait_job(
+    job_id: str, timeout: float | None = None, *, poll: float = 0.2, workspace: Workspace | None = None
+) -> JobRecord:
+    """Block until a job ends and return its final record (``timeout`` seconds: the record as it is then).
+
+    >>> wait_job("20261201-120000-abc123", timeout=60).status   # doctest: +SKIP
+    'COMPLETED'
+    """
+    ws = workspace or current()
+    end = None if timeout is None else time.monotonic() + timeout
+    while True:
+        record = store.load(job_id, ws)
+        if record.finished and record.finished_at:
+            return record
+        if not record.finished and store.recover_stale(ws):
+            continue  # its owner died: the record is FAILED now
+        if end is not None and time.monotonic() >= end:
+            return record
+        time.sleep(poll)
+
+
+def run_example_job(parameters: Any = None, *, progress: Any = None, workspace: Workspace | None = None) -> JobRecord:
+    """Run the example training notebook shipped with aieng_nb (``notebooks/03-train-job.ipynb``) as a
+    job on the current workspace; returns the final record (``.run_id``, ``.output_path``).
+
+    >>> job = run_example_job({"n_estimators": 50})   # doctest: +SKIP
+    """
+    from ..examples import example
+
+    return run_job(example(EXAMPLE_NOTEBOOK), parameters, progress=progress, workspace=workspace)
+
+
+def stop_job(job_id: str, *, wait: float = 15.0, workspace: Workspace | None = None) -> JobRecord:
+    """Stop a job: a queued one never starts, a running one's kernel is killed; returns the record."""
+    ws = workspace or current()
+    record = store.load(job_id, ws)
+    if record.finished:
+        return record
+    store.request_stop(record.job_id, ws)
+    audit.append("job.stop", {"job_id": record.job_id}, workspace=ws)
+
+    def stop_idle(r: JobRecord) -> bool:
+        alive = store.owner_alive(r)
+        if r.status == JobStatus.CREATED or (r.status in JobStatus.ACTIVE and alive is False):
+            store.kill_kernel(r)
+            r.status, r.finished_at = JobStatus.STOPPED, now()
+            r.error = JobError(kind="stopped", message="stopped on request").to_dict()
+            return True
+        return False
+
+    record = store.mutate(record.job_id, stop_idle, ws)
+    end = time.monotonic() + wait
+    while not record.finished and time.monotonic() < end:
+        time.sleep(0.1)
+        record = store.load(record.job_id, ws)
+    if not record.finished:
+        store.kill_kernel(record)  # the runner will see the dead kernel and the stop request
+        record = store.mutate(record.job_id, stop_idle, ws)
+    return record
+
+
+def list_jobs(
+    status: str | None = None,
+    *,
+    limit: int | None = None,
+    sweep_id: str | None = None,
+    schedule: str | None = None,
+    workspace: Workspace | None = None,
+) -> JobTable:
+    """Job records, newest first (``status`` filters: ``failed``, ``running`` ...), as a
+    :class:`~aieng_nb.jobs.table.JobTable` (a RecordList: a table in Jupyter, ``to_dicts()`` for JSON).
+
+    >>> list_jobs(status="failed")   # doctest: +SKIP
+    no jobs
+    """
+    ws = workspace or current()
+    store.recover_stale(ws)
+    found = store.list_records(status, limit=limit, sweep_id=sweep_id, schedule=schedule, workspace=ws)
+    return JobTable(found, status=JobStatus.parse(status) if status else None)
+
+
+def get_job(job_id: str, *, workspace: Workspace | None = None) -> JobRecord:
+    """One job record by id (a unique prefix works); stale RUNNING jobs are recovered first.
+
+    >>> get_job("20261201-120000-abc123").status   # doctest: +SKIP
+    'COMPLETED'
+    """
+    ws = workspace or current()
+    store.recover_stale(ws)
+    return store.load(job_id, ws)

@@ -1,0 +1,217 @@
+"""Executing one stored job (all its attempts), in whatever process runs it: every executor calls
+:func:`execute_job`. The finish (tracking, HTML, contracts) is :mod:`aieng_nb.jobs.finish`.
+
+>>> final = execute_job("20261201-120000-abc123")   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+from .. import audit
+from ..records import now
+from ..workspace import Workspace, current
+from . import params as _params
+from . import store
+from .build import build_notebook, kernel_env
+from .engine import AttemptContext, execute_attempt
+from .finish import PERMANENT_ERRORS, create_run, finish
+from .progress import Progress
+from .records import JobError, JobRecord, JobStatus, now_iso
+from .render import warm_html_exporter
+
+
+def _start_attempt(job_id: str, ws: Workspace) -> JobRecord:
+    host, pid, started = store.process_identity()
+
+    def start(r: JobRecord) -> None:
+        if r.status == JobStatus.RUNNING and store.owner_alive(r) is False:
+            # a previous attempt's process died under us (killed worker, crashed machine)
+            lost = JobError(kind="worker_lost", message=f"attempt {r.attempts} lost: process {r.pid} on {r.host} died")
+            r.history.append({"attempt": r.attempts, "status": JobStatus.FAILED, "error": lost.to_dict()})
+            store.kill_kernel(r)
+        if r.status in JobStatus.TERMINAL:
+            return
+        if store.stop_requested(r.job_id, ws):
+            r.status, r.finished_at = JobStatus.STOPPED, now()
+            r.error = JobError(kind="stopped", message="stopped before it started").to_dict()
+            return
+        r.attempts += 1
+        r.status = JobStatus.RUNNING
+        r.started_at = r.started_at or now()
+        r.host, r.pid, r.pid_started = host, pid, started
+        r.kernel_pid, r.cells_done, r.error = None, 0, None
+
+    return store.mutate(job_id, start, ws)
+
+
+def execute_job(job_id: str, workspace: Workspace | None = None, progress: Progress | None = None) -> JobRecord:
+    """Execute a stored job here (all attempts) and return its final record.
+
+    If this process is interrupted (Ctrl-C) the job ends STOPPED; an unexpected error here ends it
+    FAILED (with the error) before the exception propagates: never a record left RUNNING.
+    """
+    ws = workspace or current()
+    progress = progress or Progress()
+    record = store.load(job_id, ws)
+    if record.finished:
+        return record
+    t0 = time.monotonic()
+    try:
+        return _execute_job(job_id, ws, progress, t0)
+    except BaseException as exc:
+        interrupted = isinstance(exc, (KeyboardInterrupt, SystemExit))
+        kind, status = ("stopped", JobStatus.STOPPED) if interrupted else ("error", JobStatus.FAILED)
+        message = "interrupted" if interrupted else f"aieng_nb error: {type(exc).__name__}: {exc}"
+
+        def abort(r: JobRecord) -> bool:
+            if r.finished:
+                return False
+            store.kill_kernel(r)
+            r.status, r.error = status, JobError(kind=kind, message=message).to_dict()
+            r.history.append({"attempt": r.attempts, "status": status, "error": r.error})
+            return True
+
+        try:
+            aborted = store.mutate(job_id, abort, ws)
+            if not aborted.finished_at:
+                # the real progress: a notebook's bar must not stay at "cell 8/9" after an interrupt
+                finish(aborted, ws, progress, time.monotonic() - t0)
+        except Exception:  # noqa: BLE001 - never mask the original exception
+            pass
+        raise
+
+
+def _execute_job(job_id: str, ws: Workspace, progress: Progress, t0: float) -> JobRecord:
+    record = store.load(job_id, ws)
+    if record.run_id is None:
+        record = create_run(record, ws)
+    progress.job_started(record)
+    while True:
+        record = _start_attempt(job_id, ws)
+        if record.status != JobStatus.RUNNING:
+            break
+        audit.append("job.start", {"job_id": job_id, "attempt": record.attempts, "run_id": record.run_id}, workspace=ws)
+        status, error = _run_attempt(record, ws, progress)
+        entry = {
+            "attempt": record.attempts,
+            "status": status,
+            "finished_at": now_iso(),
+            "error": error.to_dict() if error else None,
+        }
+
+        def end_attempt(
+            r: JobRecord,
+            status: JobStatus = status,
+            error: JobError | None = error,
+            entry: dict = entry,
+            ran: JobRecord = record,
+        ) -> None:
+            r.history.append(entry)
+            # progress is written at most once a second while cells run: the final count is exact
+            r.cells_done, r.cells_total = ran.cells_done, ran.cells_total
+            if status == JobStatus.COMPLETED:
+                r.cells_done = r.cells_total
+            r.error = error.to_dict() if error else None
+            r.kernel_pid = None
+            retry = status in (JobStatus.FAILED, JobStatus.TIMED_OUT) and r.attempts < r.max_attempts
+            if error is not None and error.kind in PERMANENT_ERRORS:
+                retry = False  # the same attempt would fail the same way
+            # waiting for a retry is QUEUED (not final): `stop` still applies, `list` is not misled
+            r.status = JobStatus.QUEUED if retry else status
+
+        record = store.mutate(job_id, end_attempt, ws)
+        if record.status == JobStatus.QUEUED:
+            delay = record.retry_backoff * (2 ** (record.attempts - 1))
+            audit.append("job.retry", {"job_id": job_id, "attempt": record.attempts, "delay_s": delay}, workspace=ws)
+            if _sleep_unless_stopped(job_id, ws, delay):
+                continue
+            record = store.update(job_id, ws, status=JobStatus.STOPPED)
+        break
+    return finish(store.load(job_id, ws), ws, progress, time.monotonic() - t0)
+
+
+def _sleep_unless_stopped(job_id: str, ws: Workspace, seconds: float) -> bool:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if store.stop_requested(job_id, ws):
+            return False
+        time.sleep(min(0.1, max(0.0, end - time.monotonic())))
+    return not store.stop_requested(job_id, ws)
+
+
+def _run_attempt(record: JobRecord, ws: Workspace, progress: Progress) -> tuple[JobStatus, JobError | None]:
+    nb = build_notebook(record)
+    out = Path(record.output_path or store.job_dir(record.job_id, ws) / "output.ipynb")
+    ctx = AttemptContext(
+        output_path=out,
+        env=kernel_env(record, ws),
+        cwd=record.cwd,
+        python=_params.is_python(record.kernel_language),
+        papermill_metadata={k: nb.metadata.papermill[k] for k in ("input_path", "output_path")},
+        user_cells=nb.metadata["aieng"].pop("user_cells"),
+    )
+    job_id = record.job_id
+    last_write = [time.monotonic()]
+
+    def on_kernel_start(pid: int | None) -> None:
+        store.update(job_id, ws, kernel_pid=pid)
+        # papermill and jupyter_client are fully imported by now: safe to import nbconvert beside them
+        warm_html_exporter()
+
+    unwritten = [False]
+
+    def write_progress_if_due() -> None:
+        # at most one record write a second, yet the latest cell reaches the record within about a
+        # second (the watchdog calls this too): readers (job show, the sidebar, stop) see live progress
+        now = time.monotonic()
+        if unwritten[0] and now - last_write[0] > 1.0:
+            unwritten[0] = False
+            last_write[0] = now
+            store.update(job_id, ws, cells_done=record.cells_done, cells_total=record.cells_total)
+
+    def on_cell(done: int, total: int) -> None:
+        record.cells_done, record.cells_total = done, total
+        progress.cell(record, done, total)
+        unwritten[0] = True
+        write_progress_if_due()
+
+    ctx.on_kernel_start = on_kernel_start
+    ctx.on_cell = on_cell
+    done = threading.Event()
+    deadline = time.monotonic() + record.timeout if record.timeout else None
+
+    def watchdog() -> None:
+        while not done.wait(0.1):
+            try:
+                write_progress_if_due()
+            except OSError:  # a full disk must not stop the watchdog; the final record is written later
+                pass
+            reason = None
+            if store.stop_requested(job_id, ws):
+                reason = "stopped"
+            elif deadline is not None and time.monotonic() > deadline:
+                reason = "job_timeout"
+            if reason:
+                ctx.abort_reason = reason
+                ctx.kill_kernel()
+                return
+
+    dog = threading.Thread(target=watchdog, name=f"aieng-job-{job_id}-watchdog", daemon=True)
+    dog.start()
+    try:
+        error = execute_attempt(nb, ctx, kernel_name=record.kernel_name or "python3", cell_timeout=record.cell_timeout)
+    finally:
+        done.set()
+        dog.join()
+    if error is not None and error.kind not in ("stopped",) and store.stop_requested(job_id, ws):
+        error = JobError(kind="stopped", message="stopped on request", cell_index=error.cell_index)
+    if error is None:
+        return JobStatus.COMPLETED, None
+    if error.kind == "stopped":
+        return JobStatus.STOPPED, error
+    if error.kind in ("job_timeout", "cell_timeout"):
+        return JobStatus.TIMED_OUT, error
+    return JobStatus.FAILED, error

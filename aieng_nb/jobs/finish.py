@@ -1,0 +1,139 @@
+"""Finishing a job: its MLflow run (created before the first attempt, closed with MLflow's status
+words), the output notebook's HTML and artifacts, the checks verdict and the contract results.
+
+>>> run_status("COMPLETED"), run_status("STOPPED")
+('FINISHED', 'KILLED')
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from .. import audit
+from ..records import now
+from ..workspace import Workspace, current
+from . import params as _params
+from . import store
+from .progress import Progress
+from .records import JobError, JobRecord, JobStatus, run_status
+from .render import render_html
+
+PERMANENT_ERRORS = ("no_kernel",)
+
+
+def create_run(record: JobRecord, ws: Workspace) -> JobRecord:
+    from . import tracking_bridge as tb
+
+    declared = {
+        p.name: p.default for p in _params.notebook_parameters(record.input_copy or record.notebook) if p.literal
+    }
+    run_params = {**declared, **record.parameters}
+    tags = {
+        "aieng.job_id": record.job_id,
+        "aieng.job.notebook": record.notebook,
+        "aieng.job.notebook_sha256": record.notebook_sha256,
+        "aieng.job.executor": record.executor,
+        "mlflow.source.type": "NOTEBOOK",  # MLflow's Source column shows the job's notebook
+        "mlflow.source.name": record.notebook,
+        **{k: str(v) for k, v in record.tags.items()},
+    }
+    if record.sweep_id:
+        tags["aieng.sweep_id"] = record.sweep_id
+    if record.schedule:
+        tags["aieng.schedule"] = record.schedule
+    name = f"{Path(record.notebook).stem}-{record.job_id[-6:]}"
+    run_id = tb.create_run(
+        record.experiment or "jobs",
+        name=name,
+        tags=tags,
+        params={k: _param_str(v) for k, v in run_params.items()},
+        parent_run_id=record.parent_run_id,
+    )
+    return store.update(record.job_id, ws, run_id=run_id)
+
+
+def _param_str(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def finish(record: JobRecord, ws: Workspace, progress: Progress, elapsed: float) -> JobRecord:
+    from . import tracking_bridge as tb
+
+    warnings: list[str] = []
+    out = Path(record.output_path) if record.output_path else None
+    html: Path | None = None
+    if out is not None and out.is_file():
+        try:
+            html = render_html(out, out.with_suffix(".html"))
+        except Exception as exc:  # noqa: BLE001 - the job's outcome does not depend on the rendering
+            warnings.append(f"HTML rendering failed: {exc}")
+    checks_failed: bool | None = None
+    if record.run_id:
+        try:
+            if record.input_copy:
+                tb.log_artifact(record.input_copy, "notebook/input", record.run_id)
+            if out is not None and out.is_file():
+                tb.log_artifact(str(out), "notebook/output", record.run_id)
+            if html is not None:
+                tb.log_artifact(str(html), "notebook/output", record.run_id)
+            tb.set_tags({"aieng.job.status": record.status, "aieng.job.attempts": str(record.attempts)}, record.run_id)
+            # set by a --monitor spec or by reports the notebook attached itself (aieng.monitor(...))
+            verdict = (tb.get_run(record.run_id).tags or {}).get("aieng.checks")
+            if verdict is not None:
+                checks_failed = verdict == "failed"
+            tb.set_status(record.run_id, run_status(record.status))
+        except Exception as exc:  # noqa: BLE001 - keep the job record truthful even if the store hiccups
+            warnings.append(f"tracking failed: {type(exc).__name__}: {exc}")
+
+    from ..contracts.jobs import any_failed, collect
+
+    contract_results = collect(record.job_id, record.tags, ws)
+    if any_failed(contract_results):
+        checks_failed = True
+
+    def fin(r: JobRecord) -> None:
+        r.contract_results = contract_results
+        r.finished_at = now()
+        r.duration_s = round(elapsed, 3)
+        r.html_path = str(html) if html is not None else None
+        r.checks_failed = checks_failed
+        r.kernel_pid = None
+        if warnings:
+            r.tags = {**r.tags, "aieng.warnings": "; ".join(warnings)}
+
+    record = store.mutate(record.job_id, fin, ws)
+    audit.append(
+        "job.finish",
+        {
+            "job_id": record.job_id,
+            "status": record.status,
+            "attempts": record.attempts,
+            "run_id": record.run_id,
+            "error": record.error_summary or None,
+            "checks_failed": checks_failed,
+        },
+        workspace=ws,
+    )
+    progress.job_finished(record)
+    return record
+
+
+def fail_job(job_id: str, workspace: Workspace | None, kind: str, message: str) -> JobRecord:
+    """Mark a job that did not finish on its own as FAILED (e.g. its cluster lost it) and close its run."""
+    ws = workspace or current()
+
+    def fail(r: JobRecord) -> bool:
+        if r.finished:
+            return False
+        store.kill_kernel(r)
+        r.status = JobStatus.FAILED
+        r.error = JobError(kind=kind, message=message).to_dict()
+        r.history.append({"attempt": r.attempts, "status": JobStatus.FAILED, "error": r.error})
+        return True
+
+    record = store.mutate(job_id, fail, ws)
+    if record.finished and record.finished_at:
+        return record
+    return finish(record, ws, Progress(), 0.0)
