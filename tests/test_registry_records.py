@@ -175,9 +175,12 @@ def test_loop_options_are_checked_and_assembled_in_the_core(capsys):
     assert loop.list_loops() == []
     assert _loop_add("-s", "2x", "1") == 2  # the same check through the CLI: a usage error
     assert "not a Python identifier" in capsys.readouterr().err
-    assert _loop_add("--monitor", '{"reference": "train"}', "--timeout", "60") == 0
+    spec = {"reference": "snapshot:train", "current": "var:scored"}
+    assert _loop_add("--monitor", '{"reference": "train"}') == 2  # an incomplete spec is refused now, not at 3 a.m.
+    assert loop.list_loops() == []
+    assert _loop_add("--monitor", json.dumps(spec), "--timeout", "60") == 0
     options = schedules.get("loop-churn").options
-    assert options["monitor"] == {"reference": "train"} and options["timeout"] == 60
+    assert options["monitor"] == spec and options["timeout"] == 60
 
 
 def test_cli_model_list_and_status_json_are_the_records(capsys):

@@ -81,7 +81,9 @@ def add(
     retrain_params = {_params.check_name(k): v for k, v in (retrain_params or {}).items()}
     schedule_options = {k: v for k, v in schedule_options.items() if v is not None}
     if isinstance(schedule_options.get("monitor"), str):
-        schedule_options["monitor"] = _monitor_spec(schedule_options["monitor"])
+        from ..jobs.request import parse_monitor
+
+        schedule_options["monitor"] = parse_monitor(schedule_options["monitor"])
     score_nb, retrain_nb = Path(score).expanduser().resolve(), Path(retrain).expanduser().resolve()
     retrain_declared = {p.name for p in _params.notebook_parameters(retrain_nb)}
     _params.resolve_parameters(_params.notebook_parameters(retrain_nb), dict(retrain_params or {}))
@@ -164,14 +166,6 @@ def history(name: str, *, workspace: Workspace | None = None) -> LoopHistory:
     ws = workspace or current()
     get(name, workspace=ws)
     return LoopHistory(LoopEvent.from_dict(e) for e in _load_state(name, ws).events)
-
-
-def _monitor_spec(text: str) -> Any:
-    """A monitor spec given as text: JSON when it parses, else the short form for the job side."""
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
 
 
 def list_loops(*, workspace: Workspace | None = None) -> LoopList:
