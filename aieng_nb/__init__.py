@@ -77,6 +77,7 @@ _LAZY: dict[str, str] = {
     "serve": "registry",
     "load_model": "registry",
     "check_gates": "registry",
+    "list_models": "registry",
     # training capture (aieng.training is the training package, callable: aieng.training(model, ...)
     # gives a session, like aieng.jobs); aieng.watch(run_id) is the live monitor
     "training": "training",

@@ -228,4 +228,4 @@ def models_page(*, text: str | None = None, offset: int = 0, limit: int = 50) ->
     from .registry.status_view import list_models
 
     check_page(offset, limit)
-    return _slice([m for m in list_models() if _text_match(text, m["name"])], offset, limit)
+    return _slice([m.to_dict() for m in list_models() if _text_match(text, m.name)], offset, limit)

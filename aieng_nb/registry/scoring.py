@@ -6,7 +6,7 @@ bootstrap resamples rows (the same rows for both models: paired) by summing thos
 
 >>> import numpy as np
 >>> y = np.array([1, 0, 1, 1]); p = np.array([1, 0, 0, 1])
->>> round(metric_value("accuracy", row_stats("accuracy", y, p, "classification", 1)), 2)
+>>> float(round(metric_value("accuracy", row_stats("accuracy", y, p, "classification", 1)), 2))
 0.75
 """
 

@@ -24,7 +24,7 @@ from typing import Any, TypedDict, Union
 
 from ..jobs.records import JobRecord
 from ..models import RunRecord
-from ..registry.records import AliasMove, GateReport, GateResult, ModelStatus, VersionInfo
+from ..registry.records import AliasMove, GateReport, GateResult, ModelStatus, ModelSummary, VersionInfo
 from ..reports import ReportEntry
 from ..schedules import Schedule
 from ..snapshots.records import SnapshotRecord, SnapshotVersion
@@ -140,16 +140,6 @@ class RerunJob(TypedDict, total=False):
     """Request body of ``POST /aieng/api/jobs/{job_id}/rerun``: parameters replace the old ones."""
 
     parameters: dict[str, Any]
-
-
-class ModelSummary(TypedDict):
-    """One row of ``aieng_nb.registry.status_view.list_models()``."""
-
-    name: str
-    champion: str | None
-    challenger: str | None
-    previous_champion: str | None
-    latest_version: int | None
 
 
 class GateReportExtra(TypedDict):

@@ -226,26 +226,27 @@ export interface RerunJob {
   parameters?: { [key: string]: unknown };
 }
 
-/** One row of ``aieng_nb.registry.status_view.list_models()``. */
+/** A registered model in ``list_models``: the versions its aliases point at, its latest version number. */
 export interface ModelSummary {
   name: string;
   champion: string | null;
+  latest_version: number | null;
   challenger: string | null;
   previous_champion: string | null;
-  latest_version: number | null;
 }
 
-/** One registered version, as ``status`` lists it. */
+/** One registered version, as ``status`` lists it (``name``: the registered model's name). */
 export interface VersionInfo {
   version: string;
   run_id: string | null;
   source: string;
-  created_at: string;
+  created_at: string | null;
   aliases: Array<string>;
   gates: string | null;
   gates_summary: string;
   primary_metric: string | null;
   primary_value: number | null;
+  name: string;
 }
 
 /** One move of an alias (promotion, forced promotion, rollback, automatic rollback), audited. */
@@ -254,9 +255,9 @@ export interface AliasMove {
   alias: string;
   version: string;
   previous: string | null;
-  action: string;
+  action: string | string;
   actor: string;
-  at: string;
+  at: string | null;
   reason: string | null;
   seconds: number | null;
 }
@@ -286,7 +287,7 @@ export interface GateResult {
   detail: string;
 }
 
-/** The verdict of all gates for a challenger against the champion. */
+/** The verdict of all gates for a challenger against the champion (``to_dict`` adds ``passed``). */
 export interface GateReport {
   name: string;
   version: string;
