@@ -45,20 +45,26 @@ _LAZY: dict[str, str] = {
     "jobs": "jobs",
     "sweep": "jobs",
     "list_schedules": "schedules",
-    # data snapshots (aieng.snapshots is the snapshots package, callable: aieng.snapshots() lists them)
+    # data snapshots (aieng.snapshots is the package; calling it, the old aieng.snapshots(), warns)
     "snapshot": "snapshots",
     "load": "snapshots",
     "snapshots": "snapshots",
+    "list_snapshots": "snapshots",
+    "get_snapshot": "snapshots",
     # data contracts (aieng.contracts is the package: aieng.contracts.diff_contracts("train@1", "train@2"))
     "infer_contract": "contracts",
     "validate": "contracts",
     "contracts": "contracts",
     # modules used as namespaces: aieng.audit.verify()
     "audit": "audit",
-    # reports (explain and fairness are callable modules: aieng.explain(model, X, y))
-    "monitor": "monitoring",
-    "explain": "explain",
-    "fairness": "fairness",
+    # reports (aieng.reports is the package; calling it is the deprecated spelling of list_reports)
+    "monitor": "reports.monitoring",
+    "explain": "reports.explainability",
+    "fairness": "reports.fairness_report",
+    "torch_model": "reports.explain_models",
+    "list_reports": "reports",
+    "get_report": "reports",
+    "load_report": "reports",
     "reports": "reports",
     # model registry: gated promotion, rollback, serving, lineage (aieng.registry.loop: the loop)
     "registry": "registry",
@@ -72,6 +78,7 @@ _LAZY: dict[str, str] = {
     "serve": "registry",
     "load_model": "registry",
     "check_gates": "registry",
+    "list_models": "registry",
     # training capture (aieng.training is the training package, callable: aieng.training(model, ...)
     # gives a session, like aieng.jobs); aieng.watch(run_id) is the live monitor
     "training": "training",

@@ -160,9 +160,9 @@ def snapshots_page(*, name: str | None = None, text: str | None = None, offset: 
     """Named snapshot versions, newest first."""
     from .snapshots import list_snapshots
 
-    rows = [r for r in list_snapshots(name or None) if _text_match(text, r["name"], r["hash"], r["kind"])]
-    rows.sort(key=lambda r: (r.get("created") or 0, r["name"], r["version"]), reverse=True)
-    return _slice([finite(r) for r in rows], offset, limit)
+    rows = [r for r in list_snapshots(name or None) if _text_match(text, r.name, r.snapshot_id, r.kind)]
+    rows.sort(key=lambda r: (r.created.timestamp() if r.created else 0.0, r.name, r.version), reverse=True)
+    return _slice([finite(r.to_dict()) for r in rows], offset, limit)
 
 
 def jobs_page(*, status: str | None = None, text: str | None = None, offset: int = 0, limit: int = 50) -> Page:
@@ -197,10 +197,10 @@ def reports_page(
     limit: int = 50,
 ) -> Page:
     """Reports of a run or a job (default: the recent runs), newest first."""
-    from .reports import reports
+    from .reports import list_reports
 
     check_page(offset, limit)
-    rows = [e.to_dict() for e in reports(run_id or None, kind or None, job=job_id or None)]
+    rows = [e.to_dict() for e in list_reports(run_id or None, job_id=job_id or None, kind=kind or None)]
     rows.reverse()
     return _slice(rows, offset, limit)
 
@@ -233,4 +233,4 @@ def models_page(*, text: str | None = None, offset: int = 0, limit: int = 50) ->
     from .registry.status_view import list_models
 
     check_page(offset, limit)
-    return _slice([m for m in list_models() if _text_match(text, m["name"])], offset, limit)
+    return _slice([m.to_dict() for m in list_models() if _text_match(text, m.name)], offset, limit)

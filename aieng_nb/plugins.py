@@ -140,3 +140,17 @@ for _scheme in ("http", "https", "file", "postgresql", "mysql", "databricks"):
 executors.register("local", "aieng_nb.executors.local:LocalExecutor")
 executors.register("process", "aieng_nb.executors.local:ProcessExecutor")
 executors.register("dask", "aieng_nb.executors.dask:DaskExecutor")
+
+# PII detectors: the built-in kinds run in one shared vectorized pass (aieng_nb.privacy.routing)
+for _kind in ("email", "phone", "card", "iban", "ip", "national_id"):
+    pii_detectors.register(_kind, f"aieng_nb.privacy.detectors:{_kind.upper()}")
+
+# reports: the report kinds (job monitor specs run them by name) and Evidently's drift tests
+for _name, _target in (
+    ("monitor", "aieng_nb.reports.monitoring:monitor"),
+    ("explain", "aieng_nb.reports.explainability:explain"),
+    ("fairness", "aieng_nb.reports.fairness_report:fairness"),
+):
+    report_kinds.register(_name, _target)
+for _name in ("ks", "chisquare", "z", "wasserstein", "psi", "jensenshannon"):
+    drift_tests.register(_name, f"aieng_nb.reports.drift_tests:{_name.upper()}")

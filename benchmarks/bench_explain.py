@@ -49,7 +49,7 @@ def main() -> int:
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.inspection import permutation_importance
 
-    from aieng_nb.explain import explain
+    from aieng_nb.reports.explainability import explain
 
     X, y = make_data(rows)
     model = HistGradientBoostingClassifier(max_iter=100, random_state=0).fit(X, y)

@@ -63,8 +63,8 @@ def main() -> int:
     from evidently import Report
     from evidently.presets import DataDriftPreset
 
-    from aieng_nb.drift import drift_gate
-    from aieng_nb.monitoring import monitor
+    from aieng_nb.reports.drift import drift_gate
+    from aieng_nb.reports.monitoring import monitor
 
     ref, cur = make_data(rows, args.cols)
     print(f"data: {rows:,} rows x {args.cols} numeric columns (reference and current)", flush=True)
@@ -110,7 +110,7 @@ def main() -> int:
     from fairlearn import metrics as flm
     from sklearn.metrics import accuracy_score
 
-    from aieng_nb.fairness import fairness
+    from aieng_nb.reports.fairness_report import fairness
 
     rng = np.random.default_rng(1)
     y = (rng.random(rows) < 0.3).astype(int)

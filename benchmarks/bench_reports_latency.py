@@ -60,7 +60,7 @@ def one_size(rows: int, cols: int) -> dict:
     from evidently import Report
     from evidently.presets import DataDriftPreset
 
-    from aieng_nb.monitoring import monitor
+    from aieng_nb.reports.monitoring import monitor
 
     ref, cur = make_data(rows, cols)
     t0 = time.perf_counter()
@@ -114,7 +114,7 @@ def main() -> int:
 
     import evidently  # noqa: F401  (import cost paid before timing)
 
-    from aieng_nb.monitoring import monitor
+    from aieng_nb.reports.monitoring import monitor
 
     warm_ref, warm_cur = make_data(2000, args.cols, seed=1)
     monitor(warm_ref, warm_cur, log=False).wait().html()  # imports: matplotlib, scipy, sklearn, evidently

@@ -40,6 +40,8 @@ def install_plugin_package(
     for group in entry_points:
         registry = plugins.ALL.get(group)
         if registry is not None:
+            # a copy to discover into, so that the test's plug-ins are gone again after it
+            monkeypatch.setattr(registry, "_targets", dict(registry._targets))
+            monkeypatch.setattr(registry, "_loaded", dict(registry._loaded))
             registry.discover(refresh=True)
-            monkeypatch.setattr(registry, "_targets", dict(registry._targets))  # undone after the test
     return site

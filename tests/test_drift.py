@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aieng_nb.drift import _wasserstein_bracket, drift_gate, infer_column_type
 from aieng_nb.exceptions import ValidationError
+from aieng_nb.reports.drift import drift_gate, infer_column_type
+from aieng_nb.reports.drift_tests import _wasserstein_bracket
 
 
 def _frame(n: int, shift: float, seed: int) -> pd.DataFrame:
@@ -109,7 +110,7 @@ def test_wasserstein_bracket_contains_exact_value() -> None:
 def test_borderline_column_is_computed_exactly(monkeypatch) -> None:
     from scipy.stats import wasserstein_distance
 
-    import aieng_nb.drift as drift_mod
+    import aieng_nb.reports.drift_tests as drift_mod
 
     calls = []
     exact_fn = drift_mod._wasserstein_exact
@@ -197,7 +198,7 @@ def test_infer_column_type_follows_evidently() -> None:
 
 
 def test_duplicate_column_names_are_named() -> None:
-    from aieng_nb.monitoring import monitor
+    from aieng_nb.reports.monitoring import monitor
 
     d = pd.DataFrame(np.random.default_rng(0).normal(size=(500, 3)), columns=["a", "a", "b"])
     with pytest.raises(ValidationError, match=r"reference has duplicate column names: \['a'\]"):
@@ -339,7 +340,7 @@ def test_text_columns_are_tested_and_counted_like_evidently(n: int) -> None:
 def test_random_classifier_percentile_equals_evidentlys() -> None:
     from evidently.legacy.utils.data_drift_utils import roc_auc_random_classifier_percentile
 
-    from aieng_nb.text_drift import random_classifier_percentile
+    from aieng_nb.reports.text_drift import random_classifier_percentile
 
     rng = np.random.default_rng(0)
     for n, share in ((50, 0.5), (333, 0.3), (900, 0.7)):
@@ -351,7 +352,7 @@ def test_random_classifier_percentile_equals_evidentlys() -> None:
 
 
 def test_text_drift_options_samples_and_unusable_text(monkeypatch) -> None:
-    import aieng_nb.text_drift as text_drift
+    import aieng_nb.reports.text_drift as text_drift
 
     ref, cur = _text_frames(1500, 1500, seed=1)
     forced = drift_gate(ref, cur, text_method="perc_text_content_drift").by_column()["text_drift"]

@@ -11,7 +11,7 @@ from scipy.stats import spearmanr
 
 import aieng_nb as aieng
 from aieng_nb.exceptions import MissingDependencyError, ValidationError
-from aieng_nb.explain import PredictFunction, explain
+from aieng_nb.reports.explainability import PredictFunction, explain
 
 
 def _data(n: int = 3000, seed: int = 0) -> tuple[pd.DataFrame, pd.Series]:
@@ -122,7 +122,7 @@ def test_predict_functions_and_regression() -> None:
 
 def test_torch_module_via_helper() -> None:
     torch = pytest.importorskip("torch")
-    from aieng_nb.explain import torch_model
+    from aieng_nb.reports.explainability import torch_model
 
     X, y = _data(n=1500, seed=3)
     Xn = X.drop(columns="plan")

@@ -10,7 +10,7 @@ from sklearn.metrics import accuracy_score
 
 import aieng_nb as aieng
 from aieng_nb.exceptions import ValidationError
-from aieng_nb.fairness import fairness
+from aieng_nb.reports.fairness_report import fairness
 
 
 def _data(n: int = 4000, seed: int = 0) -> pd.DataFrame:
@@ -347,7 +347,7 @@ def test_interval_rule_fails_only_when_the_whole_interval_is_beyond() -> None:
 
 
 def test_interval_rules_on_metrics_without_interval_and_bad_rules() -> None:
-    from aieng_nb.checks import Rule
+    from aieng_nb.reports.checks import Rule
 
     y, p, g = _two_small_groups()
     rep = fairness(y, p, sensitive=g, checks="n_groups > 1 at 95%", log=False)

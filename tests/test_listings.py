@@ -9,12 +9,12 @@ import pytest
 from IPython.core.error import UsageError
 
 import aieng_nb as aieng
-from aieng_nb.checks import CheckResult
 from aieng_nb.jobs import records
 from aieng_nb.jobs.notebooks import write_notebook
 from aieng_nb.jobs.records import JobRecord, JobStatus
 from aieng_nb.rendering import file_href
 from aieng_nb.reports import Report
+from aieng_nb.reports.checks import CheckResult
 
 
 def _hrefs(html: str) -> list[str]:

@@ -12,7 +12,8 @@ import pytest
 
 from aieng_nb import audit, tracking
 from aieng_nb.exceptions import ValidationError
-from aieng_nb.monitoring import monitor, run_job_monitor
+from aieng_nb.reports.job_monitor import run_job_monitor
+from aieng_nb.reports.monitoring import monitor
 
 
 def _frames(n: int = 4000, shift: float = 0.0, seed: int = 0, flip: float = 0.1) -> tuple[pd.DataFrame, pd.DataFrame]:

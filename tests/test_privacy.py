@@ -203,13 +203,13 @@ def test_block_raises_and_writes_nothing(workspace):
     with pytest.raises(privacy.PIIBlockedError, match="blocked") as info:
         aieng.snapshot(PII_FRAME, name="b", pii="block")
     assert "ann@example.com" not in str(info.value)
-    assert list(ObjectStore(workspace.path("snapshots")).hashes()) == [] and len(aieng.snapshots()) == 0
+    assert list(ObjectStore(workspace.path("snapshots")).hashes()) == [] and len(aieng.list_snapshots()) == 0
     assert audit.entries("snapshot.block")[-1]["data"]["name"] == "b"
     # an object stored earlier under warn is not tagged under block either
     aieng.snapshot(PII_FRAME, name="w")
     with pytest.raises(privacy.PIIBlockedError):
         aieng.snapshot(PII_FRAME, name="b", pii="block")
-    assert [r["name"] for r in aieng.snapshots()] == ["w"]
+    assert [r.name for r in aieng.list_snapshots()] == ["w"]
     clean = aieng.snapshot(PII_FRAME[["customer", "amount"]], name="clean", pii="block")
     assert clean.stored and clean.findings == []
 
@@ -250,7 +250,7 @@ def test_an_empty_or_damaged_key_file_is_an_error_not_an_unkeyed_hash(workspace)
             privacy.workspace_key()
         with pytest.raises(IntegrityError, match="pii.key is damaged"):
             aieng.snapshot(PII_FRAME, name="r", pii="redact")
-    assert len(aieng.snapshots()) == 0
+    assert len(aieng.list_snapshots()) == 0
     path.write_text("ab" * 32 + "\n")
     assert privacy.workspace_key() == bytes.fromhex("ab" * 32)
 
@@ -316,7 +316,7 @@ def test_policy_from_config_and_bad_policy_names(workspace, monkeypatch):
     for bad in ("strict", "", "WARN"):
         with pytest.raises(ValidationError, match="unknown PII policy"):
             aieng.snapshot(PII_FRAME, name="x", pii=bad)
-    assert len(aieng.snapshots()) == 0
+    assert len(aieng.list_snapshots()) == 0
 
 
 def test_redact_works_on_series_and_returns_input_unchanged_without_pii():

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 
 import numpy as np
 import pandas as pd
@@ -21,6 +20,7 @@ from aieng_nb.registry import ConflictError, GateReport, ModelStatus, PromotionR
 from aieng_nb.registry.gatefile import GateFileError, load, parse
 from aieng_nb.registry.promotion import GateRefusedError, model_lock
 from aieng_nb.registry.synthetic import FEATURES, batch
+from tests.waiting import wait_until
 
 
 def _xy(n=600, concept=1, seed=0):
@@ -171,9 +171,9 @@ def test_alias_moved_while_gates_ran_is_a_conflict(churn, tmp_path, workspace):
     lock.write_text("")  # the fixture's promotion left its holder note: wait for the new one
     t = threading.Thread(target=lambda: box.setdefault("r", _try(lambda: aieng.promote("churn", 2, gates=gates))))
     t.start()
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and "pid" not in (lock.read_text() if lock.exists() else ""):
-        time.sleep(0.005)
+    wait_until(
+        lambda: lock.exists() and "pid" in lock.read_text(), timeout=60, interval=0.005, message="the lock holder"
+    )
     # someone moves the alias in MLflow's UI meanwhile
     MlflowClient(workspace.tracking_uri, registry_uri=workspace.tracking_uri).set_registered_model_alias(
         "churn", "champion", "3"
@@ -502,7 +502,7 @@ def test_list_models_last_gates_and_rollback_via_a_front_end(churn):
     aieng.register_model(churn["again"], "other")
     aieng.promote("churn", 3)
     aieng.registry.promotion.set_alias("churn", "2", "challenger")
-    assert list_models() == [
+    assert list_models().to_dicts() == [  # a ModelList of ModelSummary records
         {"name": "churn", "champion": "3", "challenger": "2", "previous_champion": "1", "latest_version": 3},
         {"name": "other", "champion": None, "challenger": None, "previous_champion": None, "latest_version": 1},
     ]

@@ -80,8 +80,8 @@ def test_a_hash_from_the_index_is_validated_before_it_becomes_a_path(workspace, 
         aieng.load("train", verify=False)
     with pytest.raises(IntegrityError, match="not a snapshot hash"):
         snaps.show("train")
-    rows = aieng.snapshots()
-    assert [r["kind"] for r in rows] == ["missing"]
+    rows = aieng.list_snapshots()
+    assert [r.kind for r in rows] == ["missing"]
 
 
 def test_object_folders_that_are_not_hashes_are_ignored(workspace):
@@ -101,7 +101,7 @@ def test_a_version_whose_audit_entry_cannot_be_written_is_withdrawn(workspace):
     with pytest.raises(OSError):
         aieng.snapshot(pd.DataFrame({"x": [1]}), name="train")
     lock.rmdir()
-    assert len(aieng.snapshots()) == 0  # no version without its binding
+    assert len(aieng.list_snapshots()) == 0  # no version without its binding
     rec = aieng.snapshot(pd.DataFrame({"x": [1]}), name="train")
     assert rec.version == 2  # numbers are never reused, and the new version verifies
     assert aieng.load("train").equals(pd.DataFrame({"x": [1]}))

@@ -188,7 +188,7 @@ def test_unsupported_objects_get_a_clear_error_and_nothing_is_written(workspace)
     with pytest.raises(ValidationError, match="bad snapshot name"):
         aieng.snapshot(pd.DataFrame({"a": [1]}), name="../escape")
     assert list(ObjectStore(workspace.path("snapshots")).hashes()) == []
-    assert len(aieng.snapshots()) == 0
+    assert len(aieng.list_snapshots()) == 0
 
 
 # --- content addressing, dedup and names ----------------------------------------------------------------
@@ -228,7 +228,7 @@ def test_names_are_versioned_pointers_and_refs_resolve(workspace):
     assert aieng.load("t@2")["a"].tolist() == [2]
     assert aieng.load("t@latest")["a"].tolist() == [1]
     assert aieng.load(v2.id[:8])["a"].tolist() == [2]
-    assert [(r["name"], r["version"]) for r in aieng.snapshots("t")] == [("t", 1), ("t", 2), ("t", 3)]
+    assert [(r.name, r.version) for r in aieng.list_snapshots("t")] == [("t", 1), ("t", 2), ("t", 3)]
     with pytest.raises(NotFoundError, match="no version 7"):
         aieng.load("t@7")
     with pytest.raises(NotFoundError, match="names: t"):
@@ -303,7 +303,7 @@ def test_a_full_disk_mid_write_leaves_nothing_visible(workspace, monkeypatch):
         aieng.snapshot(pd.DataFrame({"x": [1, 2]}), name="full")
     objects = workspace.path("snapshots", "objects")
     assert list(objects.rglob("*.parquet")) == [] and list(objects.glob(".tmp-*")) == []
-    assert len(aieng.snapshots()) == 0
+    assert len(aieng.list_snapshots()) == 0
     monkeypatch.setattr(codec, "write_table", real)
     assert aieng.snapshot(pd.DataFrame({"x": [1, 2]}), name="full").stored  # the next try works
 
@@ -374,7 +374,7 @@ def test_concurrent_processes_snapshotting_the_same_data(workspace, python_env, 
     assert len(ids) == 1 and [o[1] for o in outs].count("True") == 1  # written exactly once
     store = ObjectStore(workspace.path("snapshots"))
     assert list(store.hashes()) == list(ids) and store.temp_dirs(older_than=0) == []
-    assert {(r["name"], r["version"]) for r in aieng.snapshots()} == {("n0", 1), ("n1", 1)}
+    assert {(r.name, r.version) for r in aieng.list_snapshots()} == {("n0", 1), ("n1", 1)}
     df = aieng.load("n0")
     assert len(df) == 300_000 and df["s"].iloc[-1] == "299999"
     assert audit.verify().ok
@@ -439,7 +439,7 @@ def test_diff_reports_schema_rows_stats_and_drift(workspace):
 def test_gc_removes_only_unreferenced_objects(workspace):
     kept = aieng.snapshot(pd.DataFrame({"a": [1]}), name="keep")
     loose = aieng.snapshot(pd.DataFrame({"a": [2]}), name="loose")
-    assert [g["version"] for g in snaps.delete("loose")] == [1]
+    assert snaps.delete("loose").versions == [1]
     dry = snaps.gc(dry_run=True, grace=0)
     assert dry.removed == [loose.id] and dry.freed_bytes > 0 and dry.kept == 1
     store = ObjectStore(workspace.path("snapshots"))
@@ -464,13 +464,14 @@ def test_audit_trail_records_snapshot_events(workspace):
 
 def test_listing_shows_names_versions_sizes_and_users(workspace):
     aieng.snapshot(pd.DataFrame({"a": range(10)}), name="one")
-    listing = aieng.snapshots()
+    listing = aieng.list_snapshots()
     row = listing[0]
-    assert (row["name"], row["version"], row["shape"], row["kind"]) == ("one", 1, [10, 1], "frame")
-    assert row["bytes"] > 0 and row["used_by"] == []
+    assert (row.name, row.version, row.shape, row.kind) == ("one", 1, [10, 1], "frame")
+    assert row.bytes > 0 and row.used_by == [] and row.created is not None and row.created.tzinfo is not None
     text = str(listing)
-    assert "one" in text and "10 x 1" in text and row["hash"][:12] in text
-    assert "<table>" in listing._repr_html_()
+    assert "one" in text and "10 x 1" in text and row.snapshot_id[:12] in text
+    page = listing._repr_html_()
+    assert "<table class='aieng-table" in page and "<td>one</td>" in page
     assert aieng.snapshots is snaps and callable(aieng.snapshots)
 
 
@@ -486,7 +487,7 @@ def test_a_snapshot_in_an_active_run_is_an_mlflow_dataset_input(workspace):
         aieng.load("train")  # loading again in the same run records nothing twice
     outside = aieng.snapshot(df, name="train")
     assert rec.used_by == [run.id] and outside.used_by == [run.id]
-    assert aieng.snapshots()[0]["used_by"] == [run.id]
+    assert aieng.list_snapshots()[0].used_by == [run.id]
     inputs = MlflowClient(workspace.tracking_uri).get_run(run.id).inputs.dataset_inputs
     assert len(inputs) == 1
     ds = inputs[0].dataset
@@ -678,12 +679,12 @@ def test_delete_versions_and_names_then_gc(workspace):
         aieng.load("t@2")
     v3 = aieng.snapshot(pd.DataFrame({"a": [3]}), name="t")
     assert v3.version == 3  # numbers are never reused
-    assert [r["version"] for r in aieng.snapshots("t")] == [1, 3]
+    assert [r.version for r in aieng.list_snapshots("t")] == [1, 3]
     assert snaps.gc(grace=0).removed == [v2.id]
     snaps.delete("t")
     with pytest.raises(NotFoundError, match="was deleted"):
         aieng.load("t")
-    assert len(aieng.snapshots()) == 0 and sorted(snaps.gc(grace=0).removed) == sorted([v1.id, v3.id])
+    assert len(aieng.list_snapshots()) == 0 and sorted(snaps.gc(grace=0).removed) == sorted([v1.id, v3.id])
     assert [e["data"]["versions"] for e in audit.entries("snapshot.delete")] == [[2], [1, 3]]
     for bad in ("nope", "t@9", "../x"):
         with pytest.raises((NotFoundError, ValidationError)):

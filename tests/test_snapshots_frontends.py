@@ -32,7 +32,7 @@ def test_the_users_session_from_the_issue(shell, capsys):
     shell.run_cell("train_df2 = train_df.assign(age=train_df.age + 50)")
     magic(shell, "snapshot train_df2 --name train")
     listing = magic(shell, "snapshots")
-    assert [(r["name"], r["version"]) for r in listing] == [("scored", 1), ("train", 1), ("train", 2)]
+    assert [(r.name, r.version) for r in listing] == [("scored", 1), ("train", 1), ("train", 2)]
     assert "train" in listing._repr_html_()
     df = shell.ev("__import__('aieng_nb').load('train@1')")
     pd.testing.assert_frame_equal(df, shell.user_ns["train_df"])

@@ -24,7 +24,7 @@ def test_snapshots_notebook_runs_under_papermill(workspace, tmp_path, kernel):
         cwd=str(tmp_path),
         progress_bar=False,
     )
-    names = {(r["name"], r["version"]) for r in aieng.snapshots()}
+    names = {(r.name, r.version) for r in aieng.list_snapshots()}
     assert {("customers", 1), ("customers-safe", 1), ("train", 1), ("train", 2), ("train-copy", 1)} <= names
     assert "customers-blocked" not in {n for n, _ in names}
     run = aieng.list_runs(experiment="nb-snapshots")[0]

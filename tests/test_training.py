@@ -16,6 +16,7 @@ from aieng_nb.exceptions import NotFoundError, ValidationError
 from aieng_nb.training import TrainingRecord
 from aieng_nb.training.checkpoints import CheckpointPolicy
 from aieng_nb.training.telemetry import NVML_MISSING, Telemetry
+from tests.waiting import wait_until
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 from training_helpers import Crash, build, run_epochs  # noqa: E402
@@ -214,7 +215,7 @@ def test_nvml_absent_is_reported_and_cpu_telemetry_still_works(monkeypatch):
     monkeypatch.setitem(sys.modules, "pynvml", None)  # `import pynvml` raises ImportError
     got = []
     telemetry = Telemetry(lambda metrics, step: got.append((step, metrics)), interval=0.02, gpus=[0]).start()
-    time.sleep(0.15)
+    wait_until(lambda: len(got) >= 2, timeout=30, message="two telemetry samples")
     telemetry.stop()
     assert telemetry.notice == NVML_MISSING and "aieng_nb[gpu]" in telemetry.notice
     assert not telemetry.running

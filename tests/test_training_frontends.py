@@ -12,6 +12,7 @@ from IPython.core.error import UsageError
 
 import aieng_nb as aieng
 from aieng_nb import tracking
+from tests.waiting import wait_until
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 from training_helpers import build, run_epochs  # noqa: E402
@@ -106,9 +107,8 @@ def test_watch_follows_a_run_of_another_writer_until_it_ends(shell):
             {"loss": 1.0 / (step + 1), "system/cpu_utilization_percentage": 10.0}, step=step, run_id=run_id
         )
     tracking.set_run_status(run_id, "FINISHED")
-    while any(t.is_alive() for t in monitors) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not any(t.is_alive() for t in monitors)  # it stops by itself when the run ends
+    # it stops by itself when the run ends
+    wait_until(lambda: not any(t.is_alive() for t in monitors), timeout=max(0.0, deadline - time.monotonic()))
     assert training_monitor.RunSource(run_id).done()
 
 
@@ -120,10 +120,8 @@ def test_monitor_state_updates_and_static_fallback():
     with session as tr:
         monitor = RunMonitor(SessionSource(tr), refresh=0.05, show=False).start()
         run_epochs(tr, X, y, net, opt, sched, loader, epochs=2)
-        deadline = time.monotonic() + 10
-        while "loss" not in monitor.series and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert monitor.updates >= 1 and "loss" in monitor.series
+        wait_until(lambda: "loss" in monitor.series, timeout=10, message="the monitor's first update")
+        assert monitor.updates >= 1
         monitor.close()
     assert monitor.series["loss"].last == (12, pytest.approx(tracking.metric_history(tr.run_id, "loss")[-1][1]))
     assert [p[0] for p in monitor.series["val_acc"].points] == [6, 12]

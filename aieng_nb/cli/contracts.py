@@ -48,10 +48,7 @@ def _infer(args: argparse.Namespace) -> int:
     from ..contracts import infer_contract
 
     con = infer_contract(args.ref, args.name, margin=args.margin)
-    if args.json:
-        print_json(con.to_dict())
-    else:
-        print(f"contract {con.ref} ({con.short}): {len(con.columns)} columns -> {con.path}")
+    print_json(con.to_dict()) if args.json else print(con.headline())
     return 0
 
 

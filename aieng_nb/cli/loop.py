@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .output import print_json, text_table
+from .output import print_json
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -65,13 +65,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _add(args: argparse.Namespace) -> int:
-    from ..jobs import params
     from ..registry import loop
-    from .jobs import parse_monitor
 
-    retrain_params = {params.check_name(k): v for k, v in args.parameter}
-    score_params = {params.check_name(k): v for k, v in args.score_parameter}
-    opts = {"monitor": parse_monitor(args.monitor), "timeout": args.timeout}
     cfg = loop.add(
         args.name,
         score=args.score,
@@ -80,17 +75,14 @@ def _add(args: argparse.Namespace) -> int:
         timezone=args.timezone,
         gates=args.gates,
         target=args.target,
-        retrain_params=retrain_params,
-        score_params=score_params,
+        retrain_params=dict(args.parameter),
+        score_params=dict(args.score_parameter),
         fresh=args.fresh,
         replace=args.replace,
-        **{k: v for k, v in opts.items() if v is not None},
+        monitor=args.monitor,
+        timeout=args.timeout,
     )
-    nxt = loop.next_run(cfg.name)
-    print(
-        f"loop {cfg.name}: scoring {cfg.score} on '{cfg.cron}' ({cfg.timezone}), schedule {cfg.schedule}, next run {nxt.isoformat() if nxt else '-'}"
-    )
-    print("the scheduler fires it: aieng scheduler")
+    print(loop.describe(cfg.name))
     return 0
 
 
@@ -113,7 +105,7 @@ def _run(args: argparse.Namespace) -> int:
         print_json(events.to_dicts())
     else:
         print(events)
-    return 1 if "error" in events.kinds() else 0
+    return 1 if events.failed else 0
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -121,23 +113,9 @@ def _list(args: argparse.Namespace) -> int:
 
     loops = loop.list_loops()
     if args.json:
-        print_json([c.to_dict() for c in loops])
-    elif not loops:
-        print("no loops (aieng loop add NAME --score NB --retrain NB --cron CRON)")
+        print_json(loops.to_dicts())
     else:
-        rows = []
-        for c in loops:
-            nxt = loop.next_run(c.name)
-            rows.append(
-                [
-                    c.name,
-                    c.cron,
-                    c.score.rsplit("/", 1)[-1],
-                    c.retrain.rsplit("/", 1)[-1],
-                    nxt.isoformat()[:19] if nxt else "",
-                ]
-            )
-        print(text_table(["model", "cron", "scoring", "retraining", "next run"], rows))
+        print(loops)
     return 0
 
 
@@ -145,5 +123,5 @@ def _remove(args: argparse.Namespace) -> int:
     from ..registry import loop
 
     loop.remove(args.name)
-    print(f"loop {args.name} removed")
+    print(f"loop {args.name} removed")  # the name the user typed, echoed
     return 0

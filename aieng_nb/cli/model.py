@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .output import print_json, text_table
+from .output import print_json
 
 EXIT_REFUSED, EXIT_CONFLICT = 1, 3
 EPILOG = "exit codes: 0 done, 1 refused by the gates, 2 bad usage / not found, 3 conflict"
@@ -78,7 +78,7 @@ def _register(args: argparse.Namespace) -> int:
     if args.json:
         print_json(v.to_dict())
     else:
-        print(f"registered {args.name} v{v.version} from run {v.run_id} ({v.source})")
+        print(f"registered {v}")
     return 0
 
 
@@ -133,7 +133,7 @@ def _rollback(args: argparse.Namespace) -> int:
     if args.json:
         print_json(move.to_dict())
     else:
-        print(f"{move} in {move.seconds:.3f} s")
+        print(move.summary())
     return 0
 
 
@@ -147,18 +147,12 @@ def _serve(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     server = serve(args.ref, port=args.port, host=args.host, workers=args.workers)
-    print(
-        f"serving {server.ref} (v{server.version}) at {server.url}/invocations  (Ctrl-C stops; log {server.log_path})",
-        flush=True,
-    )
+    print(f"{server}  (Ctrl-C stops; log {server.log_path})", flush=True)
     try:
         if args.follow:
             from ..registry.serving import follow
 
-            def swapped(before: str, after: str) -> None:
-                print(f"{server.ref} moved: now serving v{after} (was v{before})", flush=True)
-
-            follow(server, interval=args.follow, on_swap=swapped)
+            follow(server, interval=args.follow, on_swap=lambda a, b: print(server.swapped(a, b), flush=True))
         else:
             server.process.wait()
     except KeyboardInterrupt:
@@ -173,14 +167,7 @@ def _list(args: argparse.Namespace) -> int:
 
     models = list_models()
     if args.json:
-        print_json(models)
-    elif not models:
-        print("no registered models (aieng model register RUN_ID --name NAME)")
+        print_json(models.to_dicts())
     else:
-        print(
-            text_table(
-                ["name", "champion", "latest version"],
-                [[m["name"], m["champion"] or "", m["latest_version"]] for m in models],
-            )
-        )
+        print(models)
     return 0

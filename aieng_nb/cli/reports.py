@@ -27,19 +27,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def handler(args: argparse.Namespace) -> int:
-    from ..exceptions import ValidationError
-    from ..reports import ReportList, list_reports, run_for_job
+    from ..reports import list_reports
     from .output import print_json
 
-    if args.last < 1:
-        raise ValidationError("--last must be at least 1")
-    if args.job_id:
-        if args.run_id:
-            raise ValidationError("give --run or --job, not both")
-        args.run_id = run_for_job(args.job_id)
-    entries = ReportList(
-        e for e in list_reports(args.run_id, kind=args.kind, last=args.last) if not (args.failed and e.passed)
-    )
+    entries = list_reports(args.run_id, job_id=args.job_id, kind=args.kind, failed=args.failed, last=args.last)
     if args.json:
         print_json(entries.to_dicts())
         return 0

@@ -46,14 +46,14 @@ def _list(args: argparse.Namespace) -> int:
     from .. import snapshots
 
     listing = snapshots.list_snapshots(args.name)
-    print_json(listing.to_list()) if args.json else print(listing)
+    print_json(listing.to_dicts()) if args.json else print(listing)
     return 0
 
 
 def _show(args: argparse.Namespace) -> int:
     from .. import snapshots
 
-    record = snapshots.show(args.ref)
+    record = snapshots.get_snapshot(args.ref)
     print_json(record.to_dict()) if args.json else print(record.text())
     return 0
 
@@ -77,14 +77,6 @@ def _gc(args: argparse.Namespace) -> int:
 def _rm(args: argparse.Namespace) -> int:
     from .. import snapshots
 
-    gone = snapshots.delete(args.ref)
-    if args.json:
-        print_json(gone)
-    else:
-        name = args.ref.split("@")[0]
-        print(
-            "deleted "
-            + ", ".join(f"{name}@{g['version']}" for g in gone)
-            + " (run `aieng snapshots gc` to free the data)"
-        )
+    deletion = snapshots.delete(args.ref)
+    print_json(deletion.to_dict()) if args.json else print(deletion)
     return 0

@@ -26,6 +26,8 @@ __all__ = [
     "load_contract",
     "show_contract",
     "list_contracts",
+    "ContractEntry",
+    "ContractList",
     "diff_contracts",
     "versions",
 ]
@@ -41,6 +43,8 @@ _NAMES = {
     "load_contract": "api",
     "show_contract": "api",
     "list_contracts": "api",
+    "ContractEntry": "api",
+    "ContractList": "api",
     "diff_contracts": "diff",
 }
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from .. import audit
 from ..exceptions import NotFoundError, ValidationError
+from ..records import Record, RecordList
 from ..workspace import Workspace, current
 from . import store
 from .engine import validate_frame
@@ -207,7 +208,10 @@ def _active_run() -> Any:
 
 # ---------------------------------------------------------------------------- listing and showing
 @dataclass
-class ContractEntry:
+class ContractEntry(Record):
+    """One contract in ``contracts/`` at its current version (``error`` set when its file is bad).
+    A contract is named by ``name`` (its file), so there is no separate id."""
+
     name: str
     version: int
     digest: str
@@ -217,35 +221,18 @@ class ContractEntry:
     path: str
     error: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
 
+class ContractList(RecordList[ContractEntry]):
+    """Contracts in the project, rendering as a table (``to_dicts()`` is the CLI's ``--json``)."""
 
-class ContractList(list):
-    """Contracts in the project, rendering as a table."""
+    headers = ("contract", "version", "digest", "columns", "versions", "policy", "file")
+    empty = "no contracts (aieng contract infer NAME)"
 
-    COLUMNS = ("contract", "version", "digest", "columns", "versions", "policy", "file")
+    def row(self, e: ContractEntry) -> list[Any]:
+        return [e.name, e.version or "", e.digest[:12], e.columns, e.versions, e.policy or "", e.error or e.path]
 
-    def rows(self) -> list[list[Any]]:
-        return [
-            [e.name, e.version or "", e.digest[:12], e.columns, e.versions, e.policy or "", e.error or e.path]
-            for e in self
-        ]
-
-    def __str__(self) -> str:
-        from ..textutil import text_table
-
-        return text_table(self.COLUMNS, self.rows()) if self else "no contracts (aieng contract infer NAME)"
-
-    def _repr_html_(self) -> str:
-        from ..reports import table_html
-
-        if not self:
-            return "<div>no contracts (<code>%aieng contract infer NAME</code>)</div>"
-        return table_html(list(self.COLUMNS), self.rows())
-
-    def to_dicts(self) -> list[dict[str, Any]]:
-        return [e.to_dict() for e in self]
+    def bad(self, e: ContractEntry) -> bool:
+        return e.error is not None
 
 
 def list_contracts(*, workspace: Workspace | None = None) -> ContractList:

@@ -85,6 +85,10 @@ class Contract:
     def __repr__(self) -> str:
         return f"<Contract {self.ref} {self.short} {len(self.columns)} columns>"
 
+    def headline(self) -> str:
+        """One line for people: what was written where (``aieng contract infer`` prints it)."""
+        return f"contract {self.ref} ({self.short}): {len(self.columns)} columns -> {self.path}"
+
     def _repr_html_(self) -> str:
         from ..reports import esc
 

@@ -15,8 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..checks import CheckResult
-from ..reports import Report, Section, table_html
+from ..reports.base import Report, Section
+from ..reports.checks import CheckResult
+from ..reports.markup import table_html
 
 KIND = "validation"
 

@@ -227,7 +227,7 @@ def check_monitor(monitor: Any, kernel: Any) -> None:
     _params.check_literal(monitor, "monitor spec")
     if not kernel.is_python:
         raise ValidationError(f"a monitoring spec needs a Python kernel; this notebook runs on {kernel.name!r}")
-    from ..monitoring import check_job_monitor_spec
+    from ..reports.job_monitor import check_job_monitor_spec
 
     check_job_monitor_spec(monitor)
 

@@ -182,17 +182,17 @@ def job_ids(prefix: str, shell: Any) -> list[str]:
 def snapshot_names(prefix: str, shell: Any) -> list[str]:
     from ..snapshots import list_snapshots
 
-    return sorted({str(r["name"]) for r in list_snapshots()})
+    return sorted({r.name for r in list_snapshots()})
 
 
 def snapshot_refs(prefix: str, shell: Any) -> list[str]:
     from ..snapshots import list_snapshots
 
     rows = list(list_snapshots())
-    names = sorted({str(r["name"]) for r in rows})
+    names = sorted({r.name for r in rows})
     if "@" not in prefix:
         return names
-    return [f"{r['name']}@{r['version']}" for r in rows]
+    return [r.ref for r in rows]
 
 
 def paths(prefix: str, shell: Any, suffix: str | None = None) -> list[str]:

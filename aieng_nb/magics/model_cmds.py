@@ -106,24 +106,15 @@ def run(sub: str, line: str, cell: str | None, shell: Any) -> Any:
     if head.action == "status":
         return registry.status(args.name)
     if head.action == "rollback":
-        move = registry.rollback(args.name, reason=args.reason)
-        print(f"{move} in {move.seconds:.3f} s")
+        print(registry.rollback(args.name, reason=args.reason).summary())
         return None
     if head.action == "serve":
         server = registry.serve(args.ref, port=args.port, host=args.host)
-        print(f"serving {server.ref} (v{server.version}) at {server.url}/invocations; stop it with .stop()")
+        print(f"{server}; stop it with .stop()")
         return server
     from ..registry.status_view import list_models
-    from ..textutil import text_table
 
-    models = list_models()
-    print(
-        text_table(
-            ["name", "champion", "latest version"],
-            [[m["name"], m["champion"] or "", m["latest_version"]] for m in models],
-        )
-    )
-    return None
+    return list_models()
 
 
 def _promote(args: argparse.Namespace) -> Any:
@@ -137,12 +128,8 @@ def _promote(args: argparse.Namespace) -> Any:
     except GateRefusedError as exc:
         from IPython.display import display
 
-        gates = exc.result.gates
-        assert gates is not None
-        print(
-            f"promotion of {args.name} v{args.version} refused: {len(gates.failed)} of {len(gates.results)} gates failed"
-        )
-        display(gates)
+        print(exc.result.refusal())
+        display(exc.result.gates)
         return None
     if res.move is not None:
         print(res.move)
@@ -168,16 +155,10 @@ def _loop(line: str, shell: Any) -> Any:
             fresh=args.fresh,
             replace=args.replace,
         )
-        print(
-            f"loop {cfg.name}: schedule {cfg.schedule} on '{cfg.cron}' ({cfg.timezone}); run the scheduler: aieng scheduler"
-        )
+        print(_loop_mod.describe(cfg.name))
         return None
     if head.action == "history":
         return _loop_mod.history(args.name)
     if head.action == "run":
         return _loop_mod.run_now(args.name)
-    from ..textutil import text_table
-
-    loops = _loop_mod.list_loops()
-    print(text_table(["model", "cron", "scoring", "retraining"], [[c.name, c.cron, c.score, c.retrain] for c in loops]))
-    return None
+    return _loop_mod.list_loops()

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from IPython.core.error import UsageError
-
 from ..argtypes import ident, positive_int
 from .parsing import AiengArgumentParser
 
@@ -52,50 +50,22 @@ reports.add_argument("--kind", choices=["monitor", "explain", "fairness", "valid
 PARSERS = {"monitor": monitor, "reports": reports}
 
 
-def _frame(ref: str, shell: Any, what: str) -> Any:
-    """A notebook variable, ``snapshot:NAME[@VERSION]``, or a plain name: the variable if the notebook
-    has one, else the snapshot of that name."""
-    from .. import snapshots
-    from ..exceptions import NotFoundError
-
-    if ref.startswith("snapshot:"):
-        name = ref[len("snapshot:") :]
-        if not name:
-            raise UsageError(f"%aieng monitor: --{what} snapshot: needs a name, e.g. snapshot:train@2")
-        return snapshots.load(name)
-    name = ref[4:] if ref.startswith("var:") else ref
-    ns = shell.user_ns if shell is not None else {}
-    if name in ns:
-        return ns[name]
-    if not ref.startswith("var:"):
-        try:
-            return snapshots.load(name)
-        except NotFoundError:
-            pass
-    raise UsageError(
-        f"%aieng monitor: no variable {name!r} in the notebook and no snapshot of that name for --{what}"
-        " (aieng.snapshots() lists snapshots)"
-    )
-
-
 def run(sub: str, line: str, cell: str | None, shell: Any) -> Any:
     args = PARSERS[sub].parse_line(line)
     if sub == "reports":
-        from ..reports import reports as list_reports
+        from ..reports import list_reports
 
-        if args.run_id and args.job_id:
-            reports.error("give --run or --job, not both")
-        return list_reports(args.run_id, args.kind, job=args.job_id)
-    from ..monitoring import DEFAULT_SAMPLE
-    from ..monitoring import monitor as run_monitor
+        return list_reports(args.run_id, job_id=args.job_id, kind=args.kind)
+    from ..reports.job_monitor import resolve_frame
+    from ..reports.monitoring import DEFAULT_SAMPLE, monitor
 
-    columns = [c.strip() for c in args.columns.split(",") if c.strip()] if args.columns else None
-    return run_monitor(
-        _frame(args.reference, shell, "reference"),
-        _frame(args.current, shell, "current"),
+    ns = shell.user_ns if shell is not None else {}
+    return monitor(
+        resolve_frame(args.reference, ns, "reference"),
+        resolve_frame(args.current, ns, "current"),
         target=args.target,
         prediction=args.prediction,
-        columns=columns,
+        columns=[c.strip() for c in args.columns.split(",") if c.strip()] if args.columns else None,
         checks=args.checks,
         sample=args.sample or DEFAULT_SAMPLE,
         evidently=not args.no_evidently,

@@ -72,11 +72,9 @@ def run(sub: str, line: str, cell: str | None, shell: Any) -> Any:
         )
     if sub == "snapshots":
         if args.show:
-            return core.show(args.show)
+            return core.get_snapshot(args.show)
         if args.rm:
-            gone = core.delete(args.rm)
-            name = args.rm.split("@")[0]
-            print("deleted " + ", ".join(f"{name}@{g['version']}" for g in gone))
+            print(core.delete(args.rm))
             return None
         if args.gc:
             result = core.gc(dry_run=args.dry_run)

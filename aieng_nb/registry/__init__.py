@@ -14,18 +14,38 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..workspace import Workspace
 from .client import CHALLENGER, CHAMPION, PREVIOUS, ConflictError, ModelRef, mlflow_uris, parse_ref
-from .records import AliasMove, GateReport, GateResult, ModelStatus, PromotionResult, VersionInfo
+from .records import (
+    AliasAction,
+    AliasMove,
+    GateReport,
+    GateResult,
+    GateVerdict,
+    ModelList,
+    ModelStatus,
+    ModelSummary,
+    PromotionResult,
+    VersionInfo,
+    VersionList,
+)
 
 __all__ = [
     "CHALLENGER",
     "CHAMPION",
     "PREVIOUS",
+    "AliasAction",
     "AliasMove",
     "ConflictError",
     "GateRefusedError",
     "GateReport",
     "GateResult",
+    "GateVerdict",
+    "ModelList",
+    "ModelSummary",
+    "VersionList",
+    "list_models",
+    "list_versions",
     "ModelRef",
     "ModelStatus",
     "PromotionResult",
@@ -46,56 +66,72 @@ __all__ = [
 ]
 
 
-def register(run_id: str, name: str, **kwargs: Any) -> VersionInfo:
+def register(run_id: str, name: str, *, workspace: Workspace | None = None, **kwargs: Any) -> VersionInfo:
     """Register a run's logged model as a new version; see :func:`aieng_nb.registry.versions.register`."""
     from .versions import register as _register
 
-    return _register(run_id, name, **kwargs)
+    return _register(run_id, name, workspace=workspace, **kwargs)
 
 
-def promote(name: str, version: str | int, **kwargs: Any) -> PromotionResult:
+def promote(name: str, version: str | int, *, workspace: Workspace | None = None, **kwargs: Any) -> PromotionResult:
     """Promote a version (gates first); see :func:`aieng_nb.registry.promotion.promote`."""
     from .promotion import promote as _promote
 
-    return _promote(name, version, **kwargs)
+    return _promote(name, version, workspace=workspace, **kwargs)
 
 
-def rollback(name: str, **kwargs: Any) -> AliasMove:
+def rollback(name: str, *, workspace: Workspace | None = None, **kwargs: Any) -> AliasMove:
     """Champion back to the previous champion; see :func:`aieng_nb.registry.promotion.rollback`."""
     from .promotion import rollback as _rollback
 
-    return _rollback(name, **kwargs)
+    return _rollback(name, workspace=workspace, **kwargs)
 
 
-def status(name: str, **kwargs: Any) -> ModelStatus:
+def status(name: str, *, workspace: Workspace | None = None, **kwargs: Any) -> ModelStatus:
     """Champion, challenger, versions, gate results, history, lineage of a registered model."""
     from .status_view import status as _status
 
-    return _status(name, **kwargs)
+    return _status(name, workspace=workspace, **kwargs)
 
 
-def lineage(ref: str, **kwargs: Any) -> Any:
+def lineage(ref: str, *, workspace: Workspace | None = None, **kwargs: Any) -> Any:
     """Version <- run <- notebook + parameters <- data snapshots, and the jobs that scored with it."""
     from .lineage_trace import lineage as _lineage
 
-    return _lineage(ref, **kwargs)
+    return _lineage(ref, workspace=workspace, **kwargs)
 
 
-def serve(ref: str, **kwargs: Any) -> Any:
+def serve(ref: str, *, workspace: Workspace | None = None, **kwargs: Any) -> Any:
     """MLflow's scoring server for a version or alias on 127.0.0.1; see :mod:`aieng_nb.registry.serving`."""
     from .serving import serve as _serve
 
-    return _serve(ref, **kwargs)
+    return _serve(ref, workspace=workspace, **kwargs)
 
 
-def load_model(ref: str, **kwargs: Any) -> Any:
+def load_model(ref: str, *, workspace: Workspace | None = None, **kwargs: Any) -> Any:
     """The pyfunc model of ``churn@champion`` / ``churn/3`` (recorded on the active run for lineage)."""
     from .scoring import load_model as _load
 
-    return _load(ref, **kwargs)
+    return _load(ref, workspace=workspace, **kwargs)
 
 
-def check_gates(name: str, version: str | int, *, gates: str | None = None, workspace: Any = None) -> GateReport:
+def list_models(*, workspace: Workspace | None = None) -> ModelList:
+    """Registered models with their champion and latest version (a table; ``to_dicts()`` for JSON)."""
+    from .status_view import list_models as _list
+
+    return _list(workspace=workspace)
+
+
+def list_versions(name: str, *, workspace: Workspace | None = None) -> VersionList:
+    """Every version of registered model ``name``, oldest first."""
+    from .versions import list_versions as _list
+
+    return _list(name, workspace=workspace)
+
+
+def check_gates(
+    name: str, version: str | int, *, gates: str | None = None, workspace: Workspace | None = None
+) -> GateReport:
     """Run the gates for ``version`` against the current champion without moving anything.
 
     >>> check_gates("churn", 4).passed   # doctest: +SKIP

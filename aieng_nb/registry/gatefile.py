@@ -204,6 +204,20 @@ def parse(data: Any, where: str) -> GateSpec:
     if unknown:
         raise GateFileError(f"{where}: unknown sections {sorted(unknown)}; known: {sorted(_TOP)}")
     spec = GateSpec(source=where)
+    _evaluation(data, where, spec)
+    _bootstrap(data, where, spec)
+    spec.metrics = _metrics(data.get("metrics"), where, spec)
+    _fairness(data, where, spec)
+    _data(data, where, spec)
+    _reproducibility(data, where, spec)
+    _rollback(data, where, spec)
+    if spec.rollback_metric is None and spec.metrics:
+        spec.rollback_metric = spec.metrics[0].name
+    return spec
+
+
+def _evaluation(data: dict[str, Any], where: str, spec: GateSpec) -> None:
+    """[evaluation]: the held-out snapshot both models are scored on."""
     ev = _section(data, "evaluation", where, {"snapshot", "target", "features", "task", "pos_label"})
     if ev:
         for key in ("snapshot", "target"):
@@ -221,6 +235,10 @@ def parse(data: Any, where: str) -> GateSpec:
                 )
             spec.task = ev["task"]
         spec.pos_label = ev.get("pos_label")
+
+
+def _bootstrap(data: dict[str, Any], where: str, spec: GateSpec) -> None:
+    """[bootstrap]: resamples, the size below which it runs, confidence, seed."""
     bs = _section(data, "bootstrap", where, {"resamples", "below", "confidence", "seed"})
     if "resamples" in bs:
         spec.bootstrap_resamples = _int(bs["resamples"], "[bootstrap] resamples", where, 0)
@@ -230,7 +248,10 @@ def parse(data: Any, where: str) -> GateSpec:
         spec.confidence = _number(bs["confidence"], "[bootstrap] confidence", where, low=0.5, high=0.999)
     if "seed" in bs:
         spec.seed = _int(bs["seed"], "[bootstrap] seed", where, 0)
-    spec.metrics = _metrics(data.get("metrics"), where, spec)
+
+
+def _fairness(data: dict[str, Any], where: str, spec: GateSpec) -> None:
+    """[fairness]: the group gate (needs an [evaluation] snapshot)."""
     fa = _section(data, "fairness", where, {"sensitive", "metric", "max_degradation", "checks", "min_group_size"})
     if fa:
         if spec.snapshot is None:
@@ -250,7 +271,7 @@ def parse(data: Any, where: str) -> GateSpec:
         if "max_degradation" in fa:
             gate.max_degradation = _number(fa["max_degradation"], "[fairness] max_degradation", where)
         if "checks" in fa:
-            from ..checks import parse_rules
+            from ..reports.checks import parse_rules
 
             gate.checks = _strings(fa["checks"], "[fairness] checks", where)
             try:
@@ -260,6 +281,10 @@ def parse(data: Any, where: str) -> GateSpec:
         if "min_group_size" in fa:
             gate.min_group_size = _int(fa["min_group_size"], "[fairness] min_group_size", where, 1)
         spec.fairness = gate
+
+
+def _data(data: dict[str, Any], where: str, spec: GateSpec) -> None:
+    """[data]: which data reports must have passed."""
     da = _section(data, "data", where, {"require_passed", "kinds"})
     if "require_passed" in da:
         if not isinstance(da["require_passed"], bool):
@@ -267,6 +292,10 @@ def parse(data: Any, where: str) -> GateSpec:
         spec.data_required = da["require_passed"]
     if "kinds" in da:
         spec.data_kinds = _strings(da["kinds"], "[data] kinds", where)
+
+
+def _reproducibility(data: dict[str, Any], where: str, spec: GateSpec) -> None:
+    """[reproducibility]: what the training run must have recorded."""
     rp = _section(data, "reproducibility", where, {"require"})
     if rp:
         items = _strings(rp.get("require", list(REPRO_ITEMS)), "[reproducibility] require", where)
@@ -274,6 +303,10 @@ def parse(data: Any, where: str) -> GateSpec:
         if bad:
             raise GateFileError(f"{where}: [reproducibility] require: unknown {bad}; known: {', '.join(REPRO_ITEMS)}")
         spec.reproducibility = items
+
+
+def _rollback(data: dict[str, Any], where: str, spec: GateSpec) -> None:
+    """[rollback]: the metric and margin of the post-promotion check."""
     rb = _section(data, "rollback", where, {"metric", "margin"})
     if "metric" in rb:
         if not isinstance(rb["metric"], str) or direction(rb["metric"]) is None:
@@ -281,9 +314,6 @@ def parse(data: Any, where: str) -> GateSpec:
         spec.rollback_metric = rb["metric"]
     if "margin" in rb:
         spec.rollback_margin = _number(rb["margin"], "[rollback] margin", where)
-    if spec.rollback_metric is None and spec.metrics:
-        spec.rollback_metric = spec.metrics[0].name
-    return spec
 
 
 def _metrics(raw: Any, where: str, spec: GateSpec) -> list[MetricGate]:

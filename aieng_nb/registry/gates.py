@@ -221,7 +221,7 @@ def _fairness(
     spec: GateSpec, data: scoring.EvalData, new: scoring.Scored, old: scoring.Scored | None
 ) -> list[GateResult]:
     from ..exceptions import ValidationError
-    from ..fairness import fairness
+    from ..reports.fairness_report import fairness
 
     gate = spec.fairness
     assert gate is not None

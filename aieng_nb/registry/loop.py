@@ -31,7 +31,7 @@ from ..exceptions import AiengError, NotFoundError, ValidationError
 from ..fsutil import atomic_write_json
 from ..workspace import Workspace, current
 from .client import CHAMPION, check_name
-from .loop_records import SCHEDULE_PREFIX, LoopConfig, LoopEvent, LoopHistory, LoopState
+from .loop_records import SCHEDULE_PREFIX, LoopConfig, LoopEvent, LoopHistory, LoopList, LoopState
 from .loop_steps import execute_job, gate_and_promote, handle_scoring, register_once
 from .loop_store import config_path as _config_path
 from .loop_store import event as _event
@@ -42,8 +42,8 @@ from .loop_store import loop_dir as _dir
 from .loop_store import save_state as _save_state
 
 __all__ = [
-    "HOOK", "LoopConfig", "LoopEvent", "LoopHistory", "LoopState", "add", "get", "history", "list_loops",
-    "next_run", "on_scoring_finished", "remove", "resume", "run_now", "update",
+    "HOOK", "LoopConfig", "LoopEvent", "LoopHistory", "LoopList", "LoopState", "add", "describe", "get", "history",
+    "list_loops", "next_run", "on_scoring_finished", "remove", "resume", "run_now", "update",
 ]  # fmt: skip
 
 HOOK = "aieng_nb.registry.loop:on_scoring_finished"
@@ -69,13 +69,21 @@ def add(
     """Create the loop of model ``name``: its scoring schedule and its retraining notebook.
 
     Notebooks and parameters are checked now (not at 3 a.m.); ``schedule_options`` go to the
-    scoring schedule (``monitor``, ``timeout``, ``retries`` ...).
+    scoring schedule (``monitor``: a spec dict, or its text, JSON or a short form; ``timeout``,
+    ``retries`` ...; None values are left out).
     """
     from .. import schedules
     from ..jobs import params as _params
 
     ws = workspace or current()
     check_name(name)
+    score_params = {_params.check_name(k): v for k, v in (score_params or {}).items()}
+    retrain_params = {_params.check_name(k): v for k, v in (retrain_params or {}).items()}
+    schedule_options = {k: v for k, v in schedule_options.items() if v is not None}
+    if isinstance(schedule_options.get("monitor"), str):
+        from ..jobs.request import parse_monitor
+
+        schedule_options["monitor"] = parse_monitor(schedule_options["monitor"])
     score_nb, retrain_nb = Path(score).expanduser().resolve(), Path(retrain).expanduser().resolve()
     retrain_declared = {p.name for p in _params.notebook_parameters(retrain_nb)}
     _params.resolve_parameters(_params.notebook_parameters(retrain_nb), dict(retrain_params or {}))
@@ -160,9 +168,15 @@ def history(name: str, *, workspace: Workspace | None = None) -> LoopHistory:
     return LoopHistory(LoopEvent.from_dict(e) for e in _load_state(name, ws).events)
 
 
-def list_loops(*, workspace: Workspace | None = None) -> list[LoopConfig]:
+def list_loops(*, workspace: Workspace | None = None) -> LoopList:
+    """Every loop, with the next scoring run of each (a table; ``to_dicts()`` gives the configurations).
+
+    >>> print(list_loops())   # doctest: +SKIP
+    model  cron       scoring       retraining    next run
+    churn  0 * * * *  score.ipynb   train.ipynb   2026-12-02T11:00:00
+    """
     ws = workspace or current()
-    out = []
+    out = LoopList()
     for path in sorted(_dir(ws).glob("*.json")):
         if path.name.endswith(".state.json"):
             continue
@@ -170,7 +184,18 @@ def list_loops(*, workspace: Workspace | None = None) -> list[LoopConfig]:
             out.append(LoopConfig.from_dict(json.loads(path.read_text(encoding="utf-8"))))
         except (OSError, ValueError):
             continue
+    out.next_runs = {c.name: next_run(c.name, workspace=ws) for c in out}
     return out
+
+
+def describe(name: str, *, workspace: Workspace | None = None) -> str:
+    """What ``loop add`` reports: the loop's scoring schedule and its next run.
+
+    >>> print(describe("churn"))   # doctest: +SKIP
+    loop churn: scoring /work/score.ipynb on '0 * * * *' (UTC), schedule loop-churn, next run 2026-...
+    """
+    ws = workspace or current()
+    return get(name, workspace=ws).summary(next_run(name, workspace=ws))
 
 
 def remove(name: str, *, workspace: Workspace | None = None) -> None:

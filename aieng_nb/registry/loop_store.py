@@ -7,17 +7,16 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from .. import audit
 from ..exceptions import NotFoundError
 from ..fsutil import atomic_write_json, locked
+from ..records import now
 from ..workspace import Workspace, current
 from .client import check_name
 from .loop_records import LoopConfig, LoopEvent, LoopState
-from .records import now_iso
 
 
 def loop_dir(ws: Workspace) -> Path:
@@ -56,9 +55,9 @@ def load_state(name: str, ws: Workspace) -> LoopState:
 
 
 def save_state(name: str, state: LoopState, ws: Workspace) -> None:
-    atomic_write_json(state_path(name, ws), asdict(state))
+    atomic_write_json(state_path(name, ws), state.to_dict())
 
 
 def event(name: str, state: LoopState, ws: Workspace, kind: str, message: str, **data: Any) -> None:
-    state.events.append(LoopEvent(now_iso(), kind, message, data).to_dict())
+    state.events.append(LoopEvent(now(), kind, message, data).to_dict())
     audit.append(f"loop.{kind}", {"loop": name, "message": message, **data}, workspace=ws)

@@ -25,6 +25,7 @@ from typing import Any
 from .. import audit
 from ..exceptions import AiengError, NotFoundError, ValidationError
 from ..fsutil import user_name
+from ..records import iso, utc
 from ..workspace import Workspace, current
 from .client import (
     CHAMPION,
@@ -40,7 +41,7 @@ from .client import (
     get_registered,
     get_version,
 )
-from .records import AliasMove, GateReport, GateResult, PromotionResult
+from .records import AliasAction, AliasMove, GateReport, GateResult, PromotionResult
 
 MAX_STACK = 50
 MAX_HISTORY_CHARS = 4800  # MLflow's registered-model tag column holds 5000
@@ -127,19 +128,26 @@ def history(name: str, *, workspace: Workspace | None = None) -> list[AliasMove]
                     h.get("alias", CHAMPION),
                     str(h.get("v")),
                     h.get("p"),
-                    h.get("a", "?"),
+                    _action(h.get("a", "?")),
                     h.get("by", "?"),
-                    h.get("at", ""),
+                    utc(h.get("at")),
                     h.get("r"),
                 )
             )
     return out
 
 
+def _action(word: Any) -> AliasAction | str:
+    try:
+        return AliasAction(word)
+    except ValueError:  # a tag edited outside aieng: keep its word
+        return str(word)
+
+
 def _record_move(c: Any, move: AliasMove, stack: list[str] | None) -> None:
     model = get_registered(c, move.name)
     entries = _read_json_tag(model, HISTORY_TAG)
-    entry = {"a": move.action, "v": move.version, "p": move.previous, "by": move.actor, "at": move.at}
+    entry = {"a": str(move.action), "v": move.version, "p": move.previous, "by": move.actor, "at": iso(move.at)}
     if move.alias != CHAMPION:
         entry["alias"] = move.alias
     if move.reason:
@@ -159,9 +167,12 @@ def _record_move(c: Any, move: AliasMove, stack: list[str] | None) -> None:
 
 
 def _audit(move: AliasMove, ws: Workspace, **extra: Any) -> None:
-    event = {"promote": "model.promote", "force": "model.promote", "set": "model.alias"}.get(
-        move.action, "model.rollback"
-    )
+    events: dict[str, str] = {
+        AliasAction.PROMOTE: "model.promote",
+        AliasAction.FORCE: "model.promote",
+        AliasAction.SET: "model.alias",
+    }
+    event = events.get(move.action, "model.rollback")
     audit.append(event, {**move.to_dict(), **extra}, workspace=ws)
 
 
@@ -182,7 +193,9 @@ def set_alias(name: str, version: str, alias: str, *, workspace: Workspace | Non
         previous = alias_version(c, name, alias)
         t0 = time.perf_counter()
         c.set_registered_model_alias(name, alias, version)
-        move = AliasMove(name, alias, version, previous, "set", user_name(), seconds=round(time.perf_counter() - t0, 4))
+        move = AliasMove(
+            name, alias, version, previous, AliasAction.SET, user_name(), seconds=round(time.perf_counter() - t0, 4)
+        )
         _record_move(c, move, None)
     _audit(move, ws)
     return move
@@ -194,7 +207,7 @@ def _save_gates(c: Any, report: GateReport) -> None:
     c.set_model_version_tag(report.name, report.version, "aieng.gates", json.dumps(report.to_dict())[:90000])
     c.set_model_version_tag(report.name, report.version, "aieng.gates.passed", "true" if report.passed else "false")
     c.set_model_version_tag(report.name, report.version, "aieng.gates.summary", summary[:4000])
-    c.set_model_version_tag(report.name, report.version, "aieng.gates.at", report.created_at)
+    c.set_model_version_tag(report.name, report.version, "aieng.gates.at", iso(report.created_at) or "")
 
 
 def load_spec(name: str, gates: str | os.PathLike[str] | None, ws: Workspace) -> Any:
@@ -202,6 +215,36 @@ def load_spec(name: str, gates: str | os.PathLike[str] | None, ws: Workspace) ->
 
     path = gates if gates is not None else gatefile.find(name, ws)
     return gatefile.load(path) if path is not None else gatefile.default_spec()
+
+
+def _run_gates(
+    c: Any, name: str, version: str, expected: str | None, spec: Any, force: bool, ws: Workspace
+) -> GateReport:
+    """The gate report of ``version`` against the champion ``expected``, saved on the version; with
+    ``force`` a gate evaluation that fails outright is a failed gate, not an error."""
+    from . import gates as _gates
+
+    try:
+        report = _gates.evaluate(name, version, expected, spec, workspace=ws, c=c)
+    except AiengError as exc:
+        if not force:
+            raise
+        report = GateReport(
+            name, version, expected, [GateResult("evaluation", False, detail=str(exc)[:500])], spec.source
+        )
+    _save_gates(c, report)
+    return report
+
+
+def _audit_refusal(report: GateReport, ws: Workspace) -> None:
+    data = {
+        "name": report.name,
+        "version": report.version,
+        "champion": report.champion_version,
+        "failed": [r.to_dict() for r in report.failed],
+        "actor": user_name(),
+    }
+    audit.append("model.promote.refused", data, workspace=ws)
 
 
 def promote(
@@ -248,30 +291,10 @@ def promote(
             )
         if expected == version:
             raise ValidationError(f"{name} v{version} is already the champion")
-        from . import gates as _gates
-
-        try:
-            report = _gates.evaluate(name, version, expected, spec, workspace=ws, c=c)
-        except AiengError as exc:
-            if not force:
-                raise
-            report = GateReport(
-                name, version, expected, [GateResult("evaluation", False, detail=str(exc)[:500])], spec.source
-            )
-        _save_gates(c, report)
+        report = _run_gates(c, name, version, expected, spec, force, ws)
         result = PromotionResult(name, version, CHAMPION, False, report, forced=force)
         if not report.passed and not force:
-            audit.append(
-                "model.promote.refused",
-                {
-                    "name": name,
-                    "version": version,
-                    "champion": expected,
-                    "failed": [r.to_dict() for r in report.failed],
-                    "actor": user_name(),
-                },
-                workspace=ws,
-            )
+            _audit_refusal(report, ws)
             if raise_on_refusal:
                 raise GateRefusedError(result)
             return result
@@ -286,7 +309,7 @@ def promote(
         t0 = time.perf_counter()
         c.set_registered_model_alias(name, CHAMPION, version)
         seconds = round(time.perf_counter() - t0, 4)
-        action = "force" if force and not report.passed else "promote"
+        action = AliasAction.FORCE if force and not report.passed else AliasAction.PROMOTE
         move = AliasMove(name, CHAMPION, version, expected, action, user_name(), reason=reason, seconds=seconds)
         _record_move(c, move, stack)
     _audit(move, ws, forced=bool(force), gates_passed=report.passed, failed_gates=[r.gate for r in report.failed])
@@ -334,14 +357,14 @@ def rollback(
             CHAMPION,
             target,
             current_v,
-            "auto-rollback" if auto else "rollback",
+            AliasAction.AUTO_ROLLBACK if auto else AliasAction.ROLLBACK,
             f"{user_name()} via {via}" if via else user_name(),
             reason=reason,
             seconds=seconds,
         )
         _record_move(c, move, stack)
         c.set_model_version_tag(
-            name, current_v, "aieng.rolled_back", json.dumps({"at": move.at, "by": move.actor, "reason": reason})
+            name, current_v, "aieng.rolled_back", json.dumps({"at": iso(move.at), "by": move.actor, "reason": reason})
         )
     _audit(move, ws, auto=auto, **({"via": via} if via else {}))
     return move

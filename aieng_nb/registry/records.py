@@ -1,31 +1,56 @@
 """Typed records of the registry: gate results, promotion decisions, status, alias moves, lineage.
 
-Each has ``to_dict``/``from_dict`` (JSON-safe, ISO 8601 UTC times) shared by the CLI's ``--json``
-and the notebook displays (``_repr_html_``).
+They follow :mod:`aieng_nb.records`: ``to_dict``/``from_dict`` (JSON-safe, ISO 8601 UTC times),
+timezone-aware datetimes in Python, ``str`` enums for verdicts and alias actions, and
+:class:`~aieng_nb.records.RecordList` for listings (versions, models). The CLI's ``--json``
+prints exactly ``to_dict()``/``to_dicts()``; notebooks show ``_repr_html_``.
 
 >>> g = GateResult("metric:accuracy", False, "accuracy", champion=0.90, challenger=0.80, delta=-0.10, threshold=-0.0)
 >>> GateResult.from_dict(g.to_dict()) == g
 True
+>>> m = AliasMove("churn", "champion", "2", "1", AliasAction.PROMOTE, "ana", at=utc(0))
+>>> m.to_dict()["at"], str(m)
+('1970-01-01T00:00:00Z', 'churn@champion: v1 -> v2 by ana [promote]')
 """
 
 from __future__ import annotations
 
-import datetime as _dt
+import enum
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
+from ..records import Record, RecordList, iso, now, utc
 from ..reports import _CSS, esc, table_html
 from ..textutil import text_table
 
 
+class GateVerdict(enum.StrEnum):
+    """What the gates said about a version (``aieng.gates.passed`` on the MLflow version)."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+
+
+class AliasAction(enum.StrEnum):
+    """Why an alias moved."""
+
+    PROMOTE = "promote"
+    FORCE = "force"  # promoted although gates failed (needs a reason; audited)
+    ROLLBACK = "rollback"
+    AUTO_ROLLBACK = "auto-rollback"  # the loop's post-promotion check
+    SET = "set"  # a non-champion alias (challenger, staging ...)
+
+
 def now_iso() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
+    """The current time as the records write it in JSON (ISO 8601 UTC, ``Z``)."""
+    return iso(now()) or ""
 
 
-def _from(cls: Any, data: dict[str, Any]) -> Any:
-    names = {f.name for f in fields(cls)}
-    return cls(**{k: v for k, v in data.items() if k in names})
+def when(value: datetime | None) -> str:
+    """A time as tables show it: ``2026-12-02T10:00:00`` (UTC, to the second)."""
+    return (iso(value) or "")[:19]
 
 
 def _num(value: Any) -> Any:
@@ -51,7 +76,7 @@ def _badge(ok: bool, yes: str, no: str) -> str:
 
 
 @dataclass
-class GateResult:
+class GateResult(Record):
     """One gate's verdict with its numbers (``delta`` > 0 means the challenger is better)."""
 
     gate: str  # metric:accuracy, fairness:group, data, reproducibility
@@ -66,11 +91,7 @@ class GateResult:
     detail: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: _num(v) for k, v in asdict(self).items()}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> GateResult:
-        return _from(cls, data)  # type: ignore[no-any-return]
+        return {k: _num(v) for k, v in super().to_dict().items()}  # NaN/inf are not JSON
 
     def row(self) -> list[str]:
         ci = f"[{_fmt(self.ci_low)}, {_fmt(self.ci_high)}]" if self.ci_low is not None else ""
@@ -90,8 +111,8 @@ GATE_COLUMNS = ["result", "gate", "champion", "challenger", "delta", "threshold"
 
 
 @dataclass
-class GateReport:
-    """The verdict of all gates for a challenger against the champion."""
+class GateReport(Record):
+    """The verdict of all gates for a challenger against the champion (``to_dict`` adds ``passed``)."""
 
     name: str
     version: str
@@ -100,7 +121,7 @@ class GateReport:
     gate_file: str | None = None  # None: the default gate
     snapshot: str | None = None  # the held-out snapshot both models were scored on
     n_rows: int | None = None
-    created_at: str = field(default_factory=now_iso)
+    created_at: datetime = field(default_factory=now)
     seconds: float | None = None
 
     @property
@@ -112,16 +133,7 @@ class GateReport:
         return [r for r in self.results if not r.passed]
 
     def to_dict(self) -> dict[str, Any]:
-        out = {k: v for k, v in asdict(self).items() if k != "results"}
-        out["results"] = [r.to_dict() for r in self.results]
-        out["passed"] = self.passed
-        return out
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> GateReport:
-        rep: GateReport = _from(cls, {k: v for k, v in data.items() if k != "results"})
-        rep.results = [GateResult.from_dict(r) for r in data.get("results", [])]
-        return rep
+        return {**super().to_dict(), "passed": self.passed}
 
     def table(self, only_failed: bool = False) -> str:
         rows = [r.row() for r in self.results if not (only_failed and r.passed)]
@@ -146,25 +158,24 @@ class GateReport:
 
 
 @dataclass
-class AliasMove:
-    """One move of an alias (promotion, forced promotion, rollback, automatic rollback), audited."""
+class AliasMove(Record):
+    """One move of an alias (promotion, forced promotion, rollback, automatic rollback), audited.
+
+    ``action`` is an :class:`AliasAction`; a history tag edited outside aieng may hold another word,
+    which is kept as it is."""
 
     name: str
     alias: str
     version: str
     previous: str | None
-    action: str  # promote | force | rollback | auto-rollback | set
+    action: AliasAction | str
     actor: str
-    at: str = field(default_factory=now_iso)
+    at: datetime | None = field(default_factory=now)
     reason: str | None = None
     seconds: float | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> AliasMove:
-        return _from(cls, data)  # type: ignore[no-any-return]
+    def __post_init__(self) -> None:
+        self.at = utc(self.at)  # an ISO string or epoch seconds from an older caller
 
     def __str__(self) -> str:
         why = f" ({self.reason})" if self.reason else ""
@@ -172,9 +183,14 @@ class AliasMove:
             f"{self.name}@{self.alias}: v{self.previous or '-'} -> v{self.version} by {self.actor} [{self.action}]{why}"
         )
 
+    def summary(self) -> str:
+        """The move and how long it took, as the CLI and ``%aieng model rollback`` print it."""
+        took = f" in {self.seconds:.3f} s" if self.seconds is not None else ""
+        return f"{self}{took}"
+
 
 @dataclass
-class PromotionResult:
+class PromotionResult(Record):
     """What ``promote`` did: the gate report and the alias move (None when refused)."""
 
     name: str
@@ -185,28 +201,12 @@ class PromotionResult:
     move: AliasMove | None = None
     forced: bool = False
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "version": self.version,
-            "alias": self.alias,
-            "promoted": self.promoted,
-            "forced": self.forced,
-            "gates": self.gates.to_dict() if self.gates else None,
-            "move": self.move.to_dict() if self.move else None,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> PromotionResult:
-        return cls(
-            data["name"],
-            str(data["version"]),
-            data["alias"],
-            bool(data["promoted"]),
-            GateReport.from_dict(data["gates"]) if data.get("gates") else None,
-            AliasMove.from_dict(data["move"]) if data.get("move") else None,
-            bool(data.get("forced")),
-        )
+    def refusal(self) -> str:
+        """Why a refused promotion was refused, in one line."""
+        if self.gates is None:
+            return f"promotion of {self.name} v{self.version} refused"
+        failed, total = len(self.gates.failed), len(self.gates.results)
+        return f"promotion of {self.name} v{self.version} refused: {failed} of {total} gates failed"
 
     def __str__(self) -> str:
         lines = [str(self.move) if self.move else f"{self.name} v{self.version} not promoted"]
@@ -221,29 +221,70 @@ class PromotionResult:
 
 
 @dataclass
-class VersionInfo:
-    """One registered version, as ``status`` lists it."""
+class VersionInfo(Record):
+    """One registered version, as ``status`` lists it (``name``: the registered model's name)."""
 
     version: str
     run_id: str | None
     source: str
-    created_at: str
+    created_at: datetime | None
     aliases: list[str] = field(default_factory=list)
-    gates: str | None = None  # passed | failed | None (never gated)
+    gates: GateVerdict | None = None  # None: never gated
     gates_summary: str = ""
     primary_metric: str | None = None
     primary_value: float | None = None
+    name: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: _num(v) for k, v in asdict(self).items()}
+        return {k: _num(v) for k, v in super().to_dict().items()}
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> VersionInfo:
-        return _from(cls, data)  # type: ignore[no-any-return]
+    def __str__(self) -> str:
+        return f"{self.name} v{self.version} from run {self.run_id} ({self.source})"
+
+
+class VersionList(RecordList[VersionInfo]):
+    """Versions of one registered model, oldest first."""
+
+    headers = ("version", "aliases", "gates", "primary metric", "run", "created (UTC)", "gate detail")
+    empty = "no versions"
+
+    def row(self, item: VersionInfo) -> list[Any]:
+        v = item
+        return [
+            v.version,
+            ",".join(v.aliases),
+            v.gates or "",
+            f"{v.primary_metric}={_fmt(v.primary_value)}" if v.primary_metric else "",
+            (v.run_id or "")[:12],
+            when(v.created_at),
+            v.gates_summary,
+        ]
+
+    def bad(self, item: VersionInfo) -> bool:
+        return item.gates == GateVerdict.FAILED
 
 
 @dataclass
-class ModelStatus:
+class ModelSummary(Record):
+    """A registered model in ``list_models``: the versions its aliases point at, its latest version number."""
+
+    name: str
+    champion: str | None
+    latest_version: int | None
+    challenger: str | None = None
+    previous_champion: str | None = None
+
+
+class ModelList(RecordList[ModelSummary]):
+    headers = ("name", "champion", "latest version")
+    empty = "no registered models (aieng model register RUN_ID --name NAME)"
+
+    def row(self, item: ModelSummary) -> list[Any]:
+        return [item.name, item.champion or "", item.latest_version]
+
+
+@dataclass
+class ModelStatus(Record):
     """Champion, challenger, versions with gate results, and the champion's alias history."""
 
     name: str
@@ -254,53 +295,18 @@ class ModelStatus:
     history: list[AliasMove] = field(default_factory=list)
     lineage: dict[str, Any] | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "champion": self.champion,
-            "challenger": self.challenger,
-            "previous_champion": self.previous_champion,
-            "versions": [v.to_dict() for v in self.versions],
-            "history": [m.to_dict() for m in self.history],
-            "lineage": self.lineage,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ModelStatus:
-        return cls(
-            data["name"],
-            data.get("champion"),
-            data.get("challenger"),
-            data.get("previous_champion"),
-            [VersionInfo.from_dict(v) for v in data.get("versions", [])],
-            [AliasMove.from_dict(m) for m in data.get("history", [])],
-            data.get("lineage"),
-        )
-
-    _VCOLS = ["version", "aliases", "gates", "primary metric", "run", "created (UTC)", "gate detail"]
-
-    def _vrows(self) -> list[list[str]]:
-        return [
-            [
-                v.version,
-                ",".join(v.aliases),
-                v.gates or "",
-                f"{v.primary_metric}={_fmt(v.primary_value)}" if v.primary_metric else "",
-                (v.run_id or "")[:12],
-                v.created_at[:19],
-                v.gates_summary,
-            ]
-            for v in self.versions
-        ]
+    def _versions(self) -> VersionList:
+        return VersionList(self.versions)
 
     def __str__(self) -> str:
+        versions = self._versions()
         lines = [
             f"model {self.name}: champion v{self.champion or '-'}, challenger v{self.challenger or '-'}, "
             f"previous champion v{self.previous_champion or '-'}",
-            text_table(self._VCOLS, self._vrows()),
+            versions.table(versions.headers, [versions.row(v) for v in versions]),
         ]
         if self.history:
-            lines += ["", "alias history (newest last):", *(f"  {m.at[:19]}  {m}" for m in self.history)]
+            lines += ["", "alias history (newest last):", *(f"  {when(m.at)}  {m}" for m in self.history)]
         if self.lineage:
             lin = self.lineage
             lines += ["", f"champion lineage: run {lin.get('run_id')} notebook {lin.get('notebook') or '-'}"]
@@ -313,10 +319,15 @@ class ModelStatus:
             f"<p>champion <b>v{esc(self.champion or '-')}</b> &middot; challenger v{esc(self.challenger or '-')}"
             f" &middot; previous champion v{esc(self.previous_champion or '-')}</p>"
         )
-        bad = [v.gates == "failed" for v in self.versions]
-        body = summary + "<h3>Versions</h3>" + table_html(self._VCOLS, self._vrows(), bad)
+        versions = self._versions()
+        rows = [versions.row(v) for v in versions]
+        body = (
+            summary
+            + "<h3>Versions</h3>"
+            + table_html(list(versions.headers), rows, [versions.bad(v) for v in versions])
+        )
         if self.history:
-            hrows = [[m.at[:19], m.action, m.previous or "", m.version, m.actor, m.reason or ""] for m in self.history]
+            hrows = [[when(m.at), m.action, m.previous or "", m.version, m.actor, m.reason or ""] for m in self.history]
             body += "<h3>Champion history</h3>" + table_html(
                 ["at (UTC)", "action", "from", "to", "by", "reason"], hrows
             )
@@ -328,3 +339,22 @@ class ModelStatus:
                 f"{esc(lin.get('notebook') or '-')}</p>" + table_html(["dataset", "source", "digest"], drows)
             )
         return _html_page(f"Model {self.name}", _badge(self.champion is not None, "has champion", "no champion"), body)
+
+
+__all__ = [
+    "GATE_COLUMNS",
+    "AliasAction",
+    "AliasMove",
+    "GateReport",
+    "GateResult",
+    "GateVerdict",
+    "ModelList",
+    "ModelStatus",
+    "ModelSummary",
+    "PromotionResult",
+    "VersionInfo",
+    "VersionList",
+    "now_iso",
+    "utc",
+    "when",
+]

@@ -6,7 +6,7 @@ bootstrap resamples rows (the same rows for both models: paired) by summing thos
 
 >>> import numpy as np
 >>> y = np.array([1, 0, 1, 1]); p = np.array([1, 0, 0, 1])
->>> round(metric_value("accuracy", row_stats("accuracy", y, p, "classification", 1)), 2)
+>>> float(round(metric_value("accuracy", row_stats("accuracy", y, p, "classification", 1)), 2))
 0.75
 """
 
@@ -92,7 +92,7 @@ def evaluation_data(snapshot: str, target: str, task: str | None = None, pos_lab
     import pandas as pd
 
     from .. import snapshots
-    from ..monitoring import _infer_task
+    from ..reports.quality import infer_task as _infer_task
 
     digest, name, version = snapshots.resolve(snapshot)
     frame = snapshots.load(snapshot)

@@ -70,6 +70,13 @@ class Server:
             "log": self.log_path,
         }
 
+    def __str__(self) -> str:
+        return f"serving {self.ref} (v{self.version}) at {self.url}/invocations"
+
+    def swapped(self, before: str, after: str) -> str:
+        """The line ``--follow`` prints when the alias moved and the server restarted."""
+        return f"{self.ref} moved: now serving v{after} (was v{before})"
+
     @property
     def pid(self) -> int | None:
         return self.process.pid if self.process is not None else None

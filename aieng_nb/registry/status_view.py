@@ -13,7 +13,7 @@ from typing import Any
 from ..exceptions import AiengError, NotFoundError
 from ..workspace import Workspace, current
 from .client import CHALLENGER, CHAMPION, PREVIOUS, check_name, check_version, client, get_registered, get_version
-from .records import GateReport, ModelStatus
+from .records import GateReport, ModelList, ModelStatus, ModelSummary
 
 
 def status(name: str, *, workspace: Workspace | None = None) -> ModelStatus:
@@ -40,10 +40,10 @@ def status(name: str, *, workspace: Workspace | None = None) -> ModelStatus:
     return st
 
 
-def list_models(*, workspace: Workspace | None = None) -> list[dict[str, object]]:
+def list_models(*, workspace: Workspace | None = None) -> ModelList:
     """Registered models by name, with their champion, challenger, previous champion and latest version.
 
-    >>> [(m["name"], m["champion"]) for m in list_models()]   # doctest: +SKIP
+    >>> [(m.name, m.champion) for m in list_models()]   # doctest: +SKIP
     [('churn', '2')]
     """
     c = client(workspace or current())
@@ -55,20 +55,12 @@ def list_models(*, workspace: Workspace | None = None) -> list[dict[str, object]
         token = page.token
         if not token:
             break
-    out = []
-    for m in found:
+    out = ModelList()
+    for m in sorted(found, key=lambda m: str(m.name)):
         latest = max((int(v.version) for v in (m.latest_versions or [])), default=None)
         aliases = {k: str(v) for k, v in (m.aliases or {}).items()}
-        out.append(
-            {
-                "name": m.name,
-                "champion": aliases.get(CHAMPION),
-                "challenger": aliases.get(CHALLENGER),
-                "previous_champion": aliases.get(PREVIOUS),
-                "latest_version": latest,
-            }
-        )
-    return sorted(out, key=lambda m: str(m["name"]))
+        out.append(ModelSummary(m.name, aliases.get(CHAMPION), latest, aliases.get(CHALLENGER), aliases.get(PREVIOUS)))
+    return out
 
 
 def last_gates(name: str, version: str | int, *, workspace: Workspace | None = None) -> GateReport:

@@ -14,9 +14,10 @@ from typing import Any
 
 from .. import audit
 from ..exceptions import NotFoundError, ValidationError
+from ..records import utc
 from ..workspace import Workspace, current
 from .client import check_name, client, dataset_inputs, get_registered, mlflow_errors, mlflow_uris
-from .records import VersionInfo
+from .records import GateVerdict, VersionInfo, VersionList
 
 
 def logged_models(run_id: str, c: Any) -> list[Any]:
@@ -159,23 +160,22 @@ def version_info(c: Any, name: str, version: str) -> VersionInfo:
             metrics = {}
         metric = primary_metric(metrics)
         value = metrics.get(metric) if metric else None
-    import datetime as _dt
-
-    created = _dt.datetime.fromtimestamp(mv.creation_timestamp / 1000, _dt.timezone.utc).isoformat(timespec="seconds")
+    passed = tags.get("aieng.gates.passed")
     return VersionInfo(
         version=str(mv.version),
         run_id=mv.run_id,
         source=mv.source,
-        created_at=created,
+        created_at=utc(mv.creation_timestamp, unit="ms"),
         aliases=aliases,
-        gates=tags.get("aieng.gates.passed") and ("passed" if tags["aieng.gates.passed"] == "true" else "failed"),
+        gates=None if not passed else GateVerdict.PASSED if passed == "true" else GateVerdict.FAILED,
         gates_summary=tags.get("aieng.gates.summary", ""),
         primary_metric=metric,
         primary_value=value,
+        name=name,
     )
 
 
-def list_versions(name: str, *, workspace: Workspace | None = None) -> list[VersionInfo]:
+def list_versions(name: str, *, workspace: Workspace | None = None) -> VersionList:
     """Every version of ``name``, oldest first.
 
     >>> [v.version for v in list_versions("churn")]   # doctest: +SKIP
@@ -184,4 +184,4 @@ def list_versions(name: str, *, workspace: Workspace | None = None) -> list[Vers
     c = client(workspace)
     get_registered(c, name)
     found = c.search_model_versions(f"name = '{name}'")
-    return [version_info(c, name, str(v)) for v in sorted(int(m.version) for m in found)]
+    return VersionList(version_info(c, name, str(v)) for v in sorted(int(m.version) for m in found))

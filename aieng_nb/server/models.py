@@ -21,11 +21,11 @@ from typing import Any, TypedDict
 from ..audit.records import AuditEntry, VerifyResult
 from ..jobs.records import JobRecord
 from ..models import Comparison, ComparisonRow, RunRecord
-from ..registry.records import AliasMove, GateReport, GateResult, ModelStatus, VersionInfo
+from ..registry.records import AliasMove, GateReport, GateResult, ModelStatus, ModelSummary, VersionInfo
 from ..reports import ReportEntry
 from ..schedules import Schedule
 from ..schema import record_schema
-from ..snapshots.records import SnapshotRecord
+from ..snapshots.records import SnapshotRecord, SnapshotVersion
 
 
 class Info(TypedDict):
@@ -64,19 +64,6 @@ class MetricHistories(TypedDict):
     histories: list[MetricHistory]
 
 
-class SnapshotRow(TypedDict):
-    """One row of ``aieng_nb.snapshots.list_snapshots()``."""
-
-    name: str
-    version: int
-    hash: str
-    kind: str | None
-    shape: list[int] | None
-    shape_text: str
-    bytes: int
-    created: float | None
-    used_by: list[str]
-    pii_findings: int
 
 
 class ScheduleExtra(TypedDict):
@@ -117,16 +104,6 @@ class RerunJob(TypedDict, total=False):
     parameters: dict[str, Any]
 
 
-class ModelSummary(TypedDict):
-    """One row of ``aieng_nb.registry.status_view.list_models()``."""
-
-    name: str
-    champion: str | None
-    challenger: str | None
-    previous_champion: str | None
-    latest_version: int | None
-
-
 class GateReportExtra(TypedDict):
     passed: bool  # every gate passed
 
@@ -159,7 +136,7 @@ SHAPES: dict[str, Any] = {
     "MetricHistories": MetricHistories,
     "ComparisonRow": ComparisonRow,
     "Comparison": Comparison,
-    "SnapshotRow": SnapshotRow,
+    "SnapshotRow": SnapshotVersion,  # one row of aieng_nb.snapshots.list_snapshots()
     "Snapshot": SnapshotRecord,
     "Job": JobRecord,
     "Schedule": (Schedule, ScheduleExtra),

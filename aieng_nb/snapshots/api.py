@@ -1,4 +1,4 @@
-"""Taking and loading snapshots: ``snapshot`` and ``load`` (listing and references are in ``catalog``).
+"""Taking snapshots: ``snapshot`` (loading is in ``loading``, listing and references in ``catalog``).
 
 >>> import pandas as pd, aieng_nb as aieng              # doctest: +SKIP
 >>> rec = aieng.snapshot(pd.DataFrame({"x": [1, 2]}), name="train")   # doctest: +SKIP
@@ -18,16 +18,13 @@ from .. import audit, privacy
 from ..exceptions import IntegrityError, ValidationError
 from ..workspace import Workspace
 from . import codec, lineage
-from .bindings import check_binding
-from .catalog import make_record, resolve
+from .catalog import make_record
 from .hashing import (
     HashResult,
     classify,
     hash_frame,
     hash_object,
     hash_series,
-    hash_series_digest,
-    name_from_key,
     name_key,
 )
 from .index import check_name, open_stores
@@ -85,6 +82,8 @@ def snapshot(
     'demo@1'
     """
     t0 = time.perf_counter()
+    if isinstance(name, str) and not name.strip():
+        raise ValidationError("the snapshot name is empty: give one, e.g. aieng.snapshot(df, name='train')")
     policy = privacy.check_policy(pii)
     if pii_scan not in privacy.MODES:
         raise ValidationError(f"unknown pii_scan {pii_scan!r}: use one of {', '.join(privacy.MODES)}")
@@ -101,7 +100,7 @@ def snapshot(
     hashed = hash_object(data)
     # the contract check reuses the hash's null counts and Arrow arrays; under ``block`` a failure
     # raises here, before anything is stored
-    from ..contracts.enforce import after_store, before_store
+    from ..contracts.enforce import before_store
 
     pending = before_store(data, kind, name, hashed, contract, contract_policy, ws)
     scan_mode = "full" if policy in ("block", "redact") else pii_scan
@@ -124,6 +123,32 @@ def snapshot(
                         f"{_STORE_ATTEMPTS} times while it was being stored; run the snapshot again when gc is done"
                     ) from None
     meta["_version"] = version
+    _after_tag(ws, index, meta, name, version, kind, digest, stored, new_version, policy, run, pending)
+    record = make_record(meta, name, version, index, stored=stored, seconds=time.perf_counter() - t0)
+    if pending is not None:
+        record.contract = pending.info()
+    return record
+
+
+def _after_tag(
+    ws: Workspace,
+    index: Any,
+    meta: dict[str, Any],
+    name: str,
+    version: int,
+    kind: str,
+    digest: str,
+    stored: bool,
+    new_version: bool,
+    policy: str,
+    run: Any,
+    pending: Any,
+) -> None:
+    """Once ``name@version`` points at the object: the PII warning, the audit entry, the contract's
+    record and the run's lineage, in that order."""
+    from ..contracts.enforce import after_store
+
+    run_id = str(run.id) if run is not None else None
     pii_info = meta.get("pii") or {}
     if pii_info.get("findings") and policy == "warn" and not pii_info.get("redacted"):
         log.warning("snapshot %s@%s: PII found (policy warn, stored as is): %s", name, version, _summary(pii_info))
@@ -162,10 +187,6 @@ def snapshot(
             exc,
             f"{name}@{version}",
         )
-    record = make_record(meta, name, version, index, stored=stored, seconds=time.perf_counter() - t0)
-    if pending is not None:
-        record.contract = pending.info()
-    return record
 
 
 _STORE_ATTEMPTS = 3
@@ -320,69 +341,3 @@ def _write_object(
         sizes = [(tmp / "files" / f).stat().st_size for f in files]
         meta["profile"] = profile_files(files, sizes)
     return meta
-
-
-# --- references, load, listing -----------------------------------------------------------------------
-
-
-def _is_hash_ref(ref: str, digest: str) -> bool:
-    """A hash prefix names content, not a binding: nothing in the index to check."""
-    return bool(re.fullmatch(r"[0-9a-f]{6,32}", ref)) and digest.startswith(ref)
-
-
-def load(ref: str, *, verify: bool = True, workspace: Workspace | None = None) -> Any:
-    """The stored object: a DataFrame/Series/ndarray/tensor equal to the original, or a Path to the
-    stored copy of a file or folder (read it, do not modify it).
-
-    ``ref`` is ``name`` (latest), ``name@3`` or a hash prefix. With ``verify`` (default) the file
-    checksums and the content hash are checked: a corrupted object raises ``IntegrityError``.
-
-    >>> df = load("train@1")        # doctest: +SKIP
-    >>> df = load("3f2a9c1b")       # a hash prefix  # doctest: +SKIP
-    """
-    digest, name, version = resolve(ref, workspace=workspace)
-    ws, store, index = open_stores(workspace)
-    if name is not None and version is not None and not _is_hash_ref(ref, digest):
-        check_binding(ws, name, version, digest)  # an edited index.json must not swap the data
-    meta = store.meta(digest)
-    if verify:
-        store.verify_files(digest, meta)
-    folder = store.dir(digest)
-    kind = meta["kind"]
-    if kind in TABLE_KINDS:
-        text: dict[int, Any] = {}
-        obj = codec.read_frame(folder / "data.parquet", meta.get("restore", {}), text_arrays=text)
-        if kind == "series":
-            series_name = (
-                name_from_key(meta["series_name_key"]) if "series_name_key" in meta else meta.get("series_name")
-            )
-            check = hash_frame(obj, kind="series", known_text=text)
-            check.digest = hash_series_digest(check.digest, series_name)
-            obj = obj.iloc[:, 0]
-            obj.name = series_name
-        else:
-            check = hash_frame(obj, known_text=text)
-    elif kind in ("ndarray", "tensor"):
-        arr = codec.read_array(folder / "data.npy")
-        from .hashing import hash_ndarray
-
-        check = hash_ndarray(arr, kind=kind, dtype_name=meta.get("torch_dtype"))
-        obj = arr
-        if kind == "tensor":
-            obj = codec.numpy_to_tensor(arr, meta["torch_dtype"])
-            if meta.get("requires_grad"):
-                obj.requires_grad_(True)
-    else:
-        files = folder / "files"
-        obj = files / next(iter(meta["profile"]["list"])) if kind == "file" else files
-        from .hashing import hash_path
-
-        check = hash_path(obj) if verify else None  # type: ignore[assignment]
-    if verify and check is not None and check.digest != digest:
-        raise IntegrityError(
-            f"snapshot {digest[:12]} is corrupted: its data hashes to {check.digest[:12]} "
-            "(the stored bytes were changed, or this pandas/pyarrow cannot read them back identically)"
-        )
-    meta["_version"] = version
-    lineage.record_use(index, meta, name, lineage.active_run())
-    return obj

@@ -11,10 +11,11 @@ from typing import Any
 
 from .. import audit
 from ..exceptions import IntegrityError, NotFoundError, ValidationError
+from ..records import utc
 from ..workspace import Workspace
 from .index import REF_RE, Index, open_stores
 from .objects import check_digest
-from .records import SnapshotList, SnapshotRecord, shape_text
+from .records import DeletedVersion, SnapshotDeletion, SnapshotList, SnapshotRecord, SnapshotVersion, shape_text
 
 
 def make_record(
@@ -30,13 +31,13 @@ def make_record(
     data = index.read()
     entry: dict[str, Any] = next((e for e in data["names"].get(name or "", []) if e.get("version") == version), {})
     return SnapshotRecord(
-        id=meta["id"],
+        snapshot_id=meta["id"],
         kind=meta["kind"],
         name=name,
         version=version,
         shape=list(meta.get("shape") or []),
         bytes=int(meta.get("bytes") or 0),
-        created=float(meta.get("created") or 0),
+        created=utc(meta.get("created") or None),
         profile=meta.get("profile") or {},
         pii=meta.get("pii") or {},
         used_by=list(data["used_by"].get(meta["id"], [])),
@@ -97,28 +98,31 @@ def _name_of(names: dict[str, Any], digest: str) -> tuple[str | None, int | None
     return None, None
 
 
-def show(ref: str, *, workspace: Workspace | None = None) -> SnapshotRecord:
-    """The record (profile, PII findings, lineage) of one snapshot.
+def get_snapshot(ref: str, *, workspace: Workspace | None = None) -> SnapshotRecord:
+    """The record (profile, PII findings, lineage) of one snapshot (``aieng snapshots show REF``).
 
-    >>> print(show("train").text())   # doctest: +SKIP
+    >>> print(get_snapshot("train").text())   # doctest: +SKIP
     """
     digest, name, version = resolve(ref, workspace=workspace)
     _, store, index = open_stores(workspace)
     return make_record(store.meta(digest), name, version, index)
 
 
+show = get_snapshot  # the name before get_snapshot (the CLI and magic verb is still ``show``)
+
+
 def list_snapshots(name: str | None = None, *, workspace: Workspace | None = None) -> SnapshotList:
     """All named snapshot versions (newest last), or the versions of one name.
 
-    >>> [(r["name"], r["version"]) for r in list_snapshots()]   # doctest: +SKIP
-    [('train', 1), ('train', 2)]
+    >>> [r.ref for r in list_snapshots()]   # doctest: +SKIP
+    ['train@1', 'train@2']
     """
     _, store, index = open_stores(workspace)
     data = index.read()
     live = Index.live(data)
     if name is not None and name not in live:
         raise NotFoundError(f"no snapshot named {name!r} (names: {', '.join(sorted(live)) or 'none yet'})")
-    rows = []
+    rows = SnapshotList()
     for nm in sorted(live):
         if name is not None and nm != name:
             continue
@@ -128,30 +132,31 @@ def list_snapshots(name: str | None = None, *, workspace: Workspace | None = Non
             except (NotFoundError, IntegrityError):  # gone, or not even a hash (a damaged index)
                 meta = {"kind": "missing", "shape": [], "bytes": 0}
             rows.append(
-                {
-                    "name": nm,
-                    "version": e["version"],
-                    "hash": e["hash"],
-                    "kind": meta.get("kind"),
-                    "shape": meta.get("shape"),
-                    "shape_text": shape_text(meta) if meta.get("kind") != "missing" else "missing",
-                    "bytes": meta.get("bytes", 0),
-                    "created": e.get("created"),
-                    "used_by": list(data["used_by"].get(e["hash"], [])),
-                    "pii_findings": len((meta.get("pii") or {}).get("findings") or []),
-                }
+                SnapshotVersion(
+                    name=nm,
+                    version=e["version"],
+                    snapshot_id=e["hash"],
+                    kind=meta.get("kind"),
+                    shape=meta.get("shape"),
+                    shape_text=shape_text(meta) if meta.get("kind") != "missing" else "missing",
+                    bytes=int(meta.get("bytes") or 0),
+                    created=utc(e.get("created")),
+                    used_by=list(data["used_by"].get(e["hash"], [])),
+                    pii_findings=len((meta.get("pii") or {}).get("findings") or []),
+                )
             )
-    return SnapshotList(rows)
+    return rows
 
 
-def delete(ref: str, *, workspace: Workspace | None = None) -> list[dict[str, Any]]:
+def delete(ref: str, *, workspace: Workspace | None = None) -> SnapshotDeletion:
     """Delete a name (``train``: every version) or one version (``train@2``).
 
     Only the pointers go: the data stays until ``gc`` finds no name and no run referencing it
-    (runs keep their inputs). Version numbers are never reused. Returns the deleted entries.
+    (runs keep their inputs). Version numbers are never reused. Returns what was deleted; its
+    ``str()`` is the message the CLI and the magic print.
 
-    >>> [g["version"] for g in delete("train@1")]   # doctest: +SKIP
-    [1]
+    >>> print(delete("train@1"))   # doctest: +SKIP
+    deleted train@1 (run `aieng snapshots gc` to free the data)
     """
     ws, _, index = open_stores(workspace)
     m = REF_RE.match(ref) if isinstance(ref, str) else None
@@ -171,4 +176,4 @@ def delete(ref: str, *, workspace: Workspace | None = None) -> list[dict[str, An
         {"name": name, "versions": [g["version"] for g in gone], "hashes": [g["hash"] for g in gone]},
         workspace=ws,
     )
-    return gone
+    return SnapshotDeletion(name, [DeletedVersion(g["version"], g["hash"]) for g in gone])

@@ -15,14 +15,18 @@ The flag is a cheap screen, not a statistical test: use the monitoring module fo
 from __future__ import annotations
 
 import html
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from ..exceptions import ValidationError
+from ..records import Record
+
+if TYPE_CHECKING:
+    from ..workspace import Workspace
 
 
 @dataclass
-class ColumnDiff:
+class ColumnDiff(Record):
     name: str
     dtype_a: str | None
     dtype_b: str | None
@@ -32,13 +36,14 @@ class ColumnDiff:
 
 
 @dataclass
-class SnapshotDiff:
-    """Result of :func:`diff`; ``str()`` for text, HTML in Jupyter, ``to_dict()`` for JSON."""
+class SnapshotDiff(Record):
+    """Result of :func:`diff`; ``str()`` for text, HTML in Jupyter, ``to_dict()`` for JSON (plus the
+    derived ``identical`` and ``drifted``). ``snapshot_id_a``/``_b`` are the two content hashes."""
 
     a: str
     b: str
-    hash_a: str
-    hash_b: str
+    snapshot_id_a: str
+    snapshot_id_b: str
     rows_a: int | None
     rows_b: int | None
     added: list[str]
@@ -48,25 +53,30 @@ class SnapshotDiff:
 
     @property
     def identical(self) -> bool:
-        return self.hash_a == self.hash_b
+        return self.snapshot_id_a == self.snapshot_id_b
 
     @property
     def drifted(self) -> list[str]:
         return [c.name for c in self.columns if c.drift]
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SnapshotDiff:
+        old = {"hash_a": "snapshot_id_a", "hash_b": "snapshot_id_b"}  # the names before the convention
+        return super().from_dict({old.get(k, k): v for k, v in data.items()})
+
     def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
+        out = super().to_dict()
         out["identical"] = self.identical
         out["drifted"] = self.drifted
         return out
 
     def _lines(self) -> list[str]:
         if self.identical:
-            return [f"{self.a} and {self.b} are identical ({self.hash_a[:12]})"]
+            return [f"{self.a} and {self.b} are identical ({self.snapshot_id_a[:12]})"]
         rows = ""
         if self.rows_a is not None and self.rows_b is not None:
             rows = f"rows {self.rows_a} -> {self.rows_b} ({self.rows_b - self.rows_a:+d})"
-        lines = [f"{self.a} ({self.hash_a[:12]}) -> {self.b} ({self.hash_b[:12]}): {rows}"]
+        lines = [f"{self.a} ({self.snapshot_id_a[:12]}) -> {self.b} ({self.snapshot_id_b[:12]}): {rows}"]
         if self.added:
             lines.append(f"added columns: {', '.join(self.added)}")
         if self.removed:
@@ -183,7 +193,7 @@ def diff_profiles(ref_a: str, meta_a: dict[str, Any], ref_b: str, meta_b: dict[s
     )
 
 
-def diff(a: str, b: str, *, workspace: Any = None) -> SnapshotDiff:
+def diff(a: str, b: str, *, workspace: Workspace | None = None) -> SnapshotDiff:
     """Compare snapshots ``a`` and ``b`` (``train@1``, ``train@2``, hash prefixes...).
 
     >>> d = diff("train@1", "train@2")   # doctest: +SKIP

@@ -8,24 +8,23 @@ folders of writers that died are removed at once.
 from __future__ import annotations
 
 import shutil
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
 
 from .. import audit
+from ..records import Record
 from ..workspace import Workspace
 
 
 @dataclass
-class GCResult:
+class GCResult(Record):
+    """What :func:`gc` removed (``removed``: snapshot ids, the content hashes) or would remove."""
+
     removed: list[str] = field(default_factory=list)
     freed_bytes: int = 0
     temp_removed: int = 0
     blobs_removed: int = 0
     kept: int = 0
     dry_run: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
     def __str__(self) -> str:
         from .records import human_bytes

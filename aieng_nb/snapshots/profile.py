@@ -121,8 +121,6 @@ def profile_frame(
     >>> p["rows"], p["columns"][0]["null_share"], p["columns"][0]["mean"]
     (3, 0.3333, 1.5)
     """
-    import pandas as pd
-
     n = len(df)
     sample = None
     if n > SAMPLE_ROWS:
@@ -131,57 +129,15 @@ def profile_frame(
     for pos in range(df.shape[1]):
         s = df.iloc[:, pos]
         name = df.columns[pos]
-        dtype = s.dtype
         null_count = nulls[pos] if nulls is not None and pos < len(nulls) else int(s.isna().sum())
         rec: dict[str, Any] = {
             "name": str(name),
-            "dtype": str(dtype),
+            "dtype": str(s.dtype),
             "nulls": null_count,
             "null_share": round(null_count / n, 4) if n else 0.0,
         }
         try:
-            if isinstance(dtype, pd.CategoricalDtype):
-                rec["kind"] = "category"
-                codes = np.asarray(s.cat.codes)
-                valid = codes[codes >= 0]
-                counts = np.bincount(valid, minlength=len(dtype.categories)) if len(valid) else np.zeros(0, dtype=int)
-                order = np.argsort(-counts, kind="stable")[:TOP]
-                rec["categories"] = len(dtype.categories)
-                rec["distinct"] = int((counts > 0).sum())
-                denom = max(len(valid), 1)
-                rec["top"] = [
-                    [str(dtype.categories[i]), int(counts[i]), round(int(counts[i]) / denom, 4)]
-                    for i in order
-                    if counts[i]
-                ]
-            elif pd.api.types.is_bool_dtype(dtype):
-                rec["kind"] = "bool"
-                arr = s.dropna().to_numpy(dtype=bool)
-                rec["true_share"] = round(float(arr.mean()), 4) if len(arr) else None
-            elif pd.api.types.is_numeric_dtype(dtype):
-                rec["kind"] = "numeric"
-                if isinstance(dtype, pd.api.extensions.ExtensionDtype):
-                    arr = s.to_numpy(dtype="float64", na_value=np.nan)
-                else:
-                    arr = s.to_numpy()
-                rec.update(_numeric_stats(arr, sample))
-            elif pd.api.types.is_datetime64_any_dtype(dtype) or _is_duration(dtype):
-                rec["kind"] = "datetime" if pd.api.types.is_datetime64_any_dtype(dtype) else "timedelta"
-                valid = s.dropna()
-                if len(valid):
-                    rec["min"], rec["max"] = str(valid.min()), str(valid.max())
-                    index_type = pd.DatetimeIndex if rec["kind"] == "datetime" else pd.TimedeltaIndex
-                    ticks = index_type(valid).asi8
-                    rec["mean_ticks"] = _num(np.asarray(ticks, dtype=np.float64).mean())
-                    rec["std_ticks"] = _num(np.asarray(ticks, dtype=np.float64).std(ddof=1)) if len(valid) > 1 else None
-            else:
-                rec["kind"] = "text"
-                arrow = (arrow_columns or {}).get(pos)
-                if arrow is None:
-                    pa_arr = getattr(s.array, "_pa_array", None)
-                    if pa_arr is not None:
-                        arrow = pa_arr.combine_chunks()
-                rec.update(_text_stats(s, sample, arrow))
+            _column_stats(rec, s, sample, (arrow_columns or {}).get(pos))
         except Exception as exc:  # a statistic must never fail a snapshot
             rec["stats_error"] = f"{type(exc).__name__}: {exc}"[:200]
         if hide_top and str(name) in hide_top and "top" in rec:
@@ -196,6 +152,53 @@ def profile_frame(
         "sampled": sample is not None,
         "sample_rows": SAMPLE_ROWS if sample is not None else n,
     }
+
+
+def _column_stats(rec: dict[str, Any], s: Any, sample: np.ndarray | None, arrow: Any) -> None:
+    """Add the kind and statistics of column ``s`` to ``rec`` (what was added before a failure stays).
+    ``arrow``: the column's Arrow strings when the hash already converted them."""
+    import pandas as pd
+
+    dtype = s.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        rec["kind"] = "category"
+        codes = np.asarray(s.cat.codes)
+        valid = codes[codes >= 0]
+        counts = np.bincount(valid, minlength=len(dtype.categories)) if len(valid) else np.zeros(0, dtype=int)
+        order = np.argsort(-counts, kind="stable")[:TOP]
+        rec["categories"] = len(dtype.categories)
+        rec["distinct"] = int((counts > 0).sum())
+        denom = max(len(valid), 1)
+        rec["top"] = [
+            [str(dtype.categories[i]), int(counts[i]), round(int(counts[i]) / denom, 4)] for i in order if counts[i]
+        ]
+    elif pd.api.types.is_bool_dtype(dtype):
+        rec["kind"] = "bool"
+        arr = s.dropna().to_numpy(dtype=bool)
+        rec["true_share"] = round(float(arr.mean()), 4) if len(arr) else None
+    elif pd.api.types.is_numeric_dtype(dtype):
+        rec["kind"] = "numeric"
+        if isinstance(dtype, pd.api.extensions.ExtensionDtype):
+            arr = s.to_numpy(dtype="float64", na_value=np.nan)
+        else:
+            arr = s.to_numpy()
+        rec.update(_numeric_stats(arr, sample))
+    elif pd.api.types.is_datetime64_any_dtype(dtype) or _is_duration(dtype):
+        rec["kind"] = "datetime" if pd.api.types.is_datetime64_any_dtype(dtype) else "timedelta"
+        valid = s.dropna()
+        if len(valid):
+            rec["min"], rec["max"] = str(valid.min()), str(valid.max())
+            index_type = pd.DatetimeIndex if rec["kind"] == "datetime" else pd.TimedeltaIndex
+            ticks = index_type(valid).asi8
+            rec["mean_ticks"] = _num(np.asarray(ticks, dtype=np.float64).mean())
+            rec["std_ticks"] = _num(np.asarray(ticks, dtype=np.float64).std(ddof=1)) if len(valid) > 1 else None
+    else:
+        rec["kind"] = "text"
+        if arrow is None:
+            pa_arr = getattr(s.array, "_pa_array", None)
+            if pa_arr is not None:
+                arrow = pa_arr.combine_chunks()
+        rec.update(_text_stats(s, sample, arrow))
 
 
 def profile_array(arr: np.ndarray, dtype_name: str | None = None) -> dict[str, Any]:

@@ -1,12 +1,24 @@
-"""Typed records returned by the snapshot API, with text and HTML forms (Jupyter shows the HTML)."""
+"""Typed records returned by the snapshot API, with text and HTML forms (Jupyter shows the HTML).
+
+They follow :mod:`aieng_nb.records`: a snapshot's id is its content hash (``snapshot_id``), times are
+timezone-aware datetimes (ISO 8601 UTC strings in ``to_dict()``), and ``from_dict`` also reads the
+shapes written before (``id``/``hash`` for the id, epoch seconds for times).
+
+>>> rec = SnapshotRecord("3f2a9c1b" * 8, "frame", "train", 1, [2, 1], created=utc(0))
+>>> rec.to_dict()["created"], SnapshotRecord.from_dict(rec.to_dict()) == rec
+('1970-01-01T00:00:00Z', True)
+>>> SnapshotRecord.from_dict({"id": "ab" * 32, "kind": "frame", "created": 0.0}).snapshot_id[:4]
+'abab'
+"""
 
 from __future__ import annotations
 
-import datetime as _dt
 import html
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
+from ..records import Record, RecordList, utc
 from ..textutil import text_table
 
 
@@ -26,10 +38,17 @@ def human_bytes(n: int | None) -> str:
     return f"{size:.1f} TB"
 
 
-def when(ts: float | None) -> str:
-    if not ts:
-        return ""
-    return _dt.datetime.fromtimestamp(ts, tz=_dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+def when(ts: float | datetime | None) -> str:
+    """A time for people (epoch seconds or a datetime), in UTC."""
+    moment = utc(ts) if ts else None
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC") if moment else ""
+
+
+def _renamed(data: dict[str, Any], old: str, new: str) -> dict[str, Any]:
+    """``data`` with the key ``old`` (the name written before the record convention) as ``new``."""
+    if old in data and new not in data:
+        data = {**data, new: data[old]}
+    return data
 
 
 def _contract_text(info: dict[str, Any]) -> str:
@@ -51,16 +70,18 @@ def shape_text(meta: dict[str, Any]) -> str:
 
 
 @dataclass
-class SnapshotRecord:
-    """One snapshot: content id, name and version, shape, size, profile, PII findings, lineage."""
+class SnapshotRecord(Record):
+    """One snapshot: content hash (``snapshot_id``), name, version, shape, size, profile, PII, lineage.
 
-    id: str
+    ``used_by`` holds the MLflow run ids that took or loaded it."""
+
+    snapshot_id: str
     kind: str
     name: str | None = None
     version: int | None = None
     shape: list[int] = field(default_factory=list)
     bytes: int = 0
-    created: float = 0.0
+    created: datetime | None = None
     profile: dict[str, Any] = field(default_factory=dict)
     pii: dict[str, Any] = field(default_factory=dict)
     used_by: list[str] = field(default_factory=list)
@@ -69,9 +90,18 @@ class SnapshotRecord:
     seconds: float = 0.0
     contract: dict[str, Any] = field(default_factory=dict)  # the data-contract validation of this version
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SnapshotRecord:
+        return super().from_dict(_renamed(data, "id", "snapshot_id"))
+
+    @property
+    def id(self) -> str:
+        """The content hash (the name before ``snapshot_id``; kept as an alias)."""
+        return self.snapshot_id
+
     @property
     def ref(self) -> str:
-        return f"{self.name}@{self.version}" if self.name else self.id
+        return f"{self.name}@{self.version}" if self.name else self.snapshot_id
 
     @property
     def findings(self) -> list[dict[str, Any]]:
@@ -79,18 +109,15 @@ class SnapshotRecord:
 
     def load(self, **kwargs: Any) -> Any:
         """The stored data (see :func:`aieng_nb.snapshots.load`)."""
-        from .api import load
+        from .loading import load
 
-        return load(self.id, **kwargs)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return load(self.snapshot_id, **kwargs)
 
     def _meta_view(self) -> dict[str, Any]:
         return {"kind": self.kind, "shape": self.shape, "profile": self.profile}
 
     def __str__(self) -> str:
-        head = f"snapshot {self.ref} ({self.id[:12]}): {self.kind} {shape_text(self._meta_view())}, {human_bytes(self.bytes)}"
+        head = f"snapshot {self.ref} ({self.snapshot_id[:12]}): {self.kind} {shape_text(self._meta_view())}, {human_bytes(self.bytes)}"
         if self.stored is not None:
             head += ", stored" if self.stored else ", already stored (nothing written)"
         lines = [head]
@@ -104,7 +131,7 @@ class SnapshotRecord:
         return "\n".join(lines)
 
     def __repr__(self) -> str:
-        return f"<SnapshotRecord {self.ref} {self.id[:12]} {self.kind} {shape_text(self._meta_view())}>"
+        return f"<SnapshotRecord {self.ref} {self.snapshot_id[:12]} {self.kind} {shape_text(self._meta_view())}>"
 
     def text(self) -> str:
         """Long text form with the profile (the CLI's ``show``)."""
@@ -114,7 +141,7 @@ class SnapshotRecord:
         esc = html.escape
         parts = [
             "<div class='aieng-snapshot'>",
-            f"<b>snapshot {esc(self.ref)}</b> <code>{esc(self.id[:12])}</code> &middot; {esc(self.kind)} "
+            f"<b>snapshot {esc(self.ref)}</b> <code>{esc(self.snapshot_id[:12])}</code> &middot; {esc(self.kind)} "
             f"{esc(shape_text(self._meta_view()))} &middot; {esc(human_bytes(self.bytes))}"
             + ("" if self.stored is None else " &middot; stored" if self.stored else " &middot; already stored"),
         ]
@@ -204,51 +231,70 @@ def profile_html(profile: dict[str, Any]) -> str:
 
 
 @dataclass
-class SnapshotList:
-    """A listing of named snapshot versions (``aieng.snapshots()``)."""
+class SnapshotVersion(Record):
+    """One named version in a listing: ``name@version`` -> ``snapshot_id`` (the content hash)."""
 
-    rows: list[dict[str, Any]]
+    name: str
+    version: int
+    snapshot_id: str
+    kind: str | None = None
+    shape: list[int] | None = None
+    shape_text: str = ""
+    bytes: int = 0
+    created: datetime | None = None
+    used_by: list[str] = field(default_factory=list)
+    pii_findings: int = 0
 
-    def __len__(self) -> int:
-        return len(self.rows)
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SnapshotVersion:
+        return super().from_dict(_renamed(data, "hash", "snapshot_id"))
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
-        return iter(self.rows)
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@{self.version}"
 
-    def __getitem__(self, i: int) -> dict[str, Any]:
-        return self.rows[i]
 
-    def to_list(self) -> list[dict[str, Any]]:
-        return list(self.rows)
+class SnapshotList(RecordList[SnapshotVersion]):
+    """A listing of named snapshot versions (``aieng.list_snapshots()``)."""
 
-    def _table(self) -> tuple[list[str], list[list[Any]]]:
-        headers = ["name", "version", "hash", "kind", "rows x cols", "size", "created", "used by"]
-        body = [
-            [
-                r["name"],
-                r["version"],
-                r["hash"][:12],
-                r["kind"],
-                r["shape_text"],
-                human_bytes(r["bytes"]),
-                when(r["created"]),
-                ", ".join(r["used_by"]),
-            ]
-            for r in self.rows
+    headers = ("name", "version", "hash", "kind", "rows x cols", "size", "created", "used by")
+    empty = "no snapshots yet: aieng.snapshot(df, name=...) or %aieng snapshot VAR --name NAME"
+
+    def row(self, r: SnapshotVersion) -> list[Any]:
+        return [
+            r.name,
+            r.version,
+            r.snapshot_id[:12],
+            r.kind,
+            r.shape_text,
+            human_bytes(r.bytes),
+            when(r.created),
+            ", ".join(r.used_by),
         ]
-        return headers, body
+
+    def bad(self, r: SnapshotVersion) -> bool:
+        return r.kind == "missing"
+
+
+@dataclass
+class DeletedVersion(Record):
+    """One version removed by :func:`aieng_nb.snapshots.delete` (its data stays until ``gc``)."""
+
+    version: int
+    snapshot_id: str
+
+
+@dataclass
+class SnapshotDeletion(Record):
+    """What :func:`aieng_nb.snapshots.delete` removed; ``str()`` is the message every front end shows."""
+
+    name: str
+    deleted: list[DeletedVersion] = field(default_factory=list)
+
+    @property
+    def versions(self) -> list[int]:
+        return [d.version for d in self.deleted]
 
     def __str__(self) -> str:
-        if not self.rows:
-            return "no snapshots yet: aieng.snapshot(df, name=...) or %aieng snapshot VAR --name NAME"
-        return text_table(*self._table())
-
-    __repr__ = __str__
-
-    def _repr_html_(self) -> str:
-        if not self.rows:
-            return f"<i>{html.escape(str(self))}</i>"
-        headers, body = self._table()
-        head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
-        trs = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in body)
-        return f"<table><thead><tr>{head}</tr></thead><tbody>{trs}</tbody></table>"
+        refs = ", ".join(f"{self.name}@{v}" for v in self.versions)
+        return f"deleted {refs} (run `aieng snapshots gc` to free the data)"

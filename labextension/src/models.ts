@@ -65,29 +65,29 @@ export interface Comparison {
   rows: Array<ComparisonRow>;
 }
 
-/** One row of ``aieng_nb.snapshots.list_snapshots()``. */
+/** One named version in a listing: ``name@version`` -> ``snapshot_id`` (the content hash). */
 export interface SnapshotRow {
   name: string;
   version: number;
-  hash: string;
+  snapshot_id: string;
   kind: string | null;
   shape: Array<number> | null;
   shape_text: string;
   bytes: number;
-  created: number | null;
+  created: string | null;
   used_by: Array<string>;
   pii_findings: number;
 }
 
-/** One snapshot: content id, name and version, shape, size, profile, PII findings, lineage. */
+/** One snapshot: content hash (``snapshot_id``), name, version, shape, size, profile, PII, lineage. */
 export interface Snapshot {
-  id: string;
+  snapshot_id: string;
   kind: string;
   name: string | null;
   version: number | null;
   shape: Array<number>;
   bytes: number;
-  created: number;
+  created: string | null;
   profile: { [key: string]: unknown };
   pii: { [key: string]: unknown };
   used_by: Array<string>;
@@ -162,13 +162,14 @@ export interface Schedule {
   next_run: string | null;
 }
 
-/** One stored report, as listed from its run's tags. */
+/** One stored report, as listed from its run's tags (``passed`` is the report's own verdict). */
 export interface Report {
+  report_id: string;
   run_id: string;
   name: string;
   kind: string;
   passed: boolean;
-  created: number;
+  created_at: string;
   title: string;
   failed: Array<string>;
   path: string;
@@ -229,26 +230,27 @@ export interface RerunJob {
   parameters?: { [key: string]: unknown };
 }
 
-/** One row of ``aieng_nb.registry.status_view.list_models()``. */
+/** A registered model in ``list_models``: the versions its aliases point at, its latest version number. */
 export interface ModelSummary {
   name: string;
   champion: string | null;
+  latest_version: number | null;
   challenger: string | null;
   previous_champion: string | null;
-  latest_version: number | null;
 }
 
-/** One registered version, as ``status`` lists it. */
+/** One registered version, as ``status`` lists it (``name``: the registered model's name). */
 export interface VersionInfo {
   version: string;
   run_id: string | null;
   source: string;
-  created_at: string;
+  created_at: string | null;
   aliases: Array<string>;
   gates: string | null;
   gates_summary: string;
   primary_metric: string | null;
   primary_value: number | null;
+  name: string;
 }
 
 /** One move of an alias (promotion, forced promotion, rollback, automatic rollback), audited. */
@@ -257,9 +259,9 @@ export interface AliasMove {
   alias: string;
   version: string;
   previous: string | null;
-  action: string;
+  action: string | string;
   actor: string;
-  at: string;
+  at: string | null;
   reason: string | null;
   seconds: number | null;
 }
@@ -289,7 +291,7 @@ export interface GateResult {
   detail: string;
 }
 
-/** The verdict of all gates for a challenger against the champion. */
+/** The verdict of all gates for a challenger against the champion (``to_dict`` adds ``passed``). */
 export interface GateReport {
   name: string;
   version: string;

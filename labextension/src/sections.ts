@@ -20,15 +20,15 @@ class SnapshotsSection implements ISection {
     row =>
       h(
         'div',
-        { class: 'aieng-item', role: 'listitem', 'data-hash': row.hash },
+        { class: 'aieng-item', role: 'listitem', 'data-hash': row.snapshot_id },
         h(
           'div',
           { class: 'aieng-item-main' },
           h('b', {}, `${row.name}@${row.version}`),
           row.pii_findings ? h('span', { class: 'aieng-badge aieng-pii', title: `${row.pii_findings} PII findings` }, 'PII') : null,
-          h('div', { class: 'aieng-run-meta' }, `${row.shape_text} · ${formatBytes(row.bytes)} · ${row.hash.slice(0, 12)} · ${formatTime(row.created)}`)
+          h('div', { class: 'aieng-run-meta' }, `${row.shape_text} · ${formatBytes(row.bytes)} · ${row.snapshot_id.slice(0, 12)} · ${formatTime(row.created)}`)
         ),
-        button('Profile', () => this._ctx.openHTML(`${row.name}@${row.version}`, `snapshots/${row.hash}/profile.html`))
+        button('Profile', () => this._ctx.openHTML(`${row.name}@${row.version}`, `snapshots/${row.snapshot_id}/profile.html`))
       ),
     () => emptyState('No snapshots yet.', 'In a notebook: %aieng snapshot df --name train (or aieng.snapshot(df, name="train")).')
   );
@@ -191,7 +191,7 @@ export class ReportsSection implements ISection {
           h('b', {}, r.title || r.name),
           ' ',
           statusBadge(r.passed ? 'PASSED' : 'FAILED'),
-          h('div', { class: 'aieng-run-meta' }, `${r.kind} · run ${r.run_id.slice(0, 8)} · ${formatTime(r.created)}${r.failed.length ? ` · failed: ${r.failed.join(', ')}` : ''}`)
+          h('div', { class: 'aieng-run-meta' }, `${r.kind} · run ${r.run_id.slice(0, 8)} · ${formatTime(r.created_at)}${r.failed.length ? ` · failed: ${r.failed.join(', ')}` : ''}`)
         ),
         button('Open', () => this._ctx.openHTML(r.title || r.name, `runs/${r.run_id}/reports/${encodeURIComponent(r.name)}.html`))
       ),

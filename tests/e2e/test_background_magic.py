@@ -16,7 +16,7 @@ pytestmark = pytest.mark.slow
 
 FAILING_CHECK = (
     "from aieng_nb.reports import Report\n"
-    "from aieng_nb.checks import CheckResult\n"
+    "from aieng_nb.reports.checks import CheckResult\n"
     "Report('monitor', 'Drift', checks=[CheckResult('drift_share > 0.3', 'drift_share', 0.5, False, 'drift')]).log()"
 )
 

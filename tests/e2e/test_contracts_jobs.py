@@ -62,7 +62,7 @@ def test_job_contract_outcomes(tmp_path, workspace, capsys) -> None:
     assert rc == 1 and record["status"] == "FAILED"
     assert "ContractViolationError" in record["error"]["ename"]
     assert record["contract_results"][0]["blocked"] is True
-    assert [r["version"] for r in aieng.snapshots.list_snapshots("scored")] == [1, 2]  # the blocked one: not stored
+    assert [r.version for r in aieng.list_snapshots("scored")] == [1, 2]  # the blocked one: not stored
     assert aieng.reports(job=record["job_id"], kind="validation")[0].passed is False
 
 

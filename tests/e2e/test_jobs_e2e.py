@@ -273,7 +273,7 @@ def test_example_notebook_runs_as_a_job(workspace):
 
 
 def test_monitor_checks_mark_the_job(tmp_path, python_env):
-    pytest.importorskip("aieng_nb.monitoring")
+    pytest.importorskip("aieng_nb.reports.monitoring")
     cells = [
         "import numpy as np, pandas as pd\nrng = np.random.default_rng(0)\n"
         "ref = pd.DataFrame({'a': rng.normal(size=500), 'b': rng.normal(size=500)})\n"

@@ -15,6 +15,8 @@ import time
 
 import pytest
 
+from tests.waiting import wait_until
+
 from .conftest import REPO, JupyterApp, start_jupyter, stop_jupyter, use_workspace
 
 pytestmark = pytest.mark.slow
@@ -169,8 +171,8 @@ def test_compare_two_runs(page, lab: JupyterApp) -> None:
 
 def test_open_a_report_sandboxed(page, lab: JupyterApp) -> None:
     import aieng_nb as aieng
-    from aieng_nb.checks import CheckResult
     from aieng_nb.reports import Report, attach
+    from aieng_nb.reports.checks import CheckResult
 
     with aieng.start_run(experiment="reports-ui", name="reported") as run:
         pass
@@ -223,13 +225,12 @@ def test_stop_a_job(page, lab: JupyterApp) -> None:
 
     name = write_notebook(lab, "sleepy.ipynb", ["import time\ntime.sleep(300)"])
     job = submit_job(str(lab.root / name))
-    deadline = time.monotonic() + 60
-    while get_job(job.job_id).status != "RUNNING" and time.monotonic() < deadline:
-        time.sleep(0.3)
+    wait_until(lambda: get_job(job.job_id).status == "RUNNING", timeout=60, interval=0.3, message="the job to start")
     pg = page
     open_panel(pg, "jobs")
     pg.click(f'#aieng-panel [data-job-id="{job.job_id}"] >> text=Stop')
     pg.wait_for_selector(f'#aieng-panel [data-job-id="{job.job_id}"][data-status="STOPPED"]', timeout=60_000)
+    assert get_job(job.job_id).status == "STOPPED"  # the click stopped the job itself, not just its row
 
 
 def test_verify_audit_and_state_restored(page, lab: JupyterApp) -> None:

@@ -19,7 +19,7 @@ import urllib.request
 import pytest
 
 import aieng_nb as aieng
-from aieng_nb.cli.demo import mlflow_runs_url, mlflow_ui_command
+from aieng_nb.demo import mlflow_runs_url, mlflow_ui_command
 from aieng_nb.jobs.notebooks import write_notebook
 
 pytestmark = pytest.mark.slow

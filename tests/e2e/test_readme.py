@@ -111,6 +111,6 @@ def test_every_readme_example_runs_in_order(shell, tmp_path, python_env, workspa
 
     names = {r.name for r in aieng.list_runs(last=100)}
     assert {"baseline", "tuned", "feature-eng", "faster"} <= names
-    assert [s["version"] for s in aieng.snapshots("train")][:2] == [1, 2]
+    assert [s.version for s in aieng.list_snapshots("train")][:2] == [1, 2]
     assert any(j.status == "COMPLETED" for j in aieng.list_jobs())
     assert sys.modules.get("aieng_nb.ipython_ext") is not None

@@ -292,10 +292,10 @@ def test_snapshots_and_profile_html(app: JupyterApp) -> None:
     page = app.json(f"{API}/snapshots")
     validate(page, "SnapshotRowPage")
     row = next(r for r in page["items"] if r["name"] == "train")
-    assert row["hash"] == record.id and row["shape_text"] == "3 x 2"
+    assert row["snapshot_id"] == record.snapshot_id and row["shape_text"] == "3 x 2"
     full = app.json(f"{API}/snapshots/{record.id}")
     validate(full, "Snapshot")
-    assert app.json(f"{API}/snapshots/{record.id[:12]}")["id"] == record.id
+    assert app.json(f"{API}/snapshots/{record.id[:12]}")["snapshot_id"] == record.snapshot_id
     status, headers, html = app.request(f"{API}/snapshots/{record.id}/profile.html")
     assert status == 200 and "sandbox" in headers["Content-Security-Policy"]
     assert b"email" in html
@@ -306,8 +306,8 @@ def test_snapshots_and_profile_html(app: JupyterApp) -> None:
 
 def test_reports_list_and_html(app: JupyterApp) -> None:
     import aieng_nb as aieng
-    from aieng_nb.checks import CheckResult
     from aieng_nb.reports import Report, attach
+    from aieng_nb.reports.checks import CheckResult
 
     with aieng.start_run(experiment="reports", name="with-report") as run:
         pass

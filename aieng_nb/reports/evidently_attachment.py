@@ -62,7 +62,8 @@ def run(
     from evidently import BinaryClassification, DataDefinition, Dataset, MulticlassClassification, Regression, Report
     from evidently.presets import ClassificationPreset, DataDriftPreset, DataSummaryPreset, RegressionPreset
 
-    from .monitoring import _pos_label, is_probability
+    from .quality import is_probability
+    from .quality import pos_label as _pos_label
 
     tested = [c.column for c in drift.columns]
     num = [c.column for c in drift.columns if c.type == NUMERICAL]
@@ -125,13 +126,13 @@ def _json_default(obj: Any) -> Any:
 
 def _attach(report: Any, ref: Any, cur: Any, args: dict[str, Any]) -> None:
     """The task: run Evidently and put its files on the report (or a note saying why not)."""
-    from .reports import _jsonable
+    from .markup import jsonable
 
     t0 = time.perf_counter()
     try:
         html, snap = run(ref, cur, **args)
         # keys as text (value counts of a bool column are keyed by True/False), NaN as null
-        snap_json = json.dumps(_jsonable(snap), default=_json_default, sort_keys=True)
+        snap_json = json.dumps(jsonable(snap), default=_json_default, sort_keys=True)
     except Exception as exc:  # the verdict stands without the optional rendering
         report.notes.append(f"Evidently report skipped: {type(exc).__name__}: {exc}")
         return
@@ -164,7 +165,7 @@ def start(
     background: bool = True,
 ) -> None:
     """Attach Evidently's report to ``report``: queued on the report worker (``background``) or now."""
-    from . import report_tasks
+    from .. import report_tasks
 
     report.details["evidently_sample"] = {
         "reference_rows": len(ref_sample),

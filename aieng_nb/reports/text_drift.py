@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from .exceptions import ValidationError
+from ..exceptions import ValidationError
 
 ABS, PERC = "abs_text_content_drift", "perc_text_content_drift"
 TEXT_METHODS = (ABS, PERC)

@@ -1,0 +1,198 @@
+"""Reports stored on runs: artifacts, metrics, an index tag and audit entries.
+
+Attached to a run (``report.log()``, automatic when a run is active), a report is stored as run
+artifacts under ``reports/<kind>-<UTC timestamp>/`` (``report.html``, ``summary.json`` and any
+extra files such as ``evidently.html``), its summary metrics are logged as MLflow metrics
+``<kind>.<metric>``, and a tag ``aieng.report.<name>`` indexes it for
+:func:`aieng_nb.reports.list_reports`. The run's tag ``aieng.checks`` becomes ``failed`` once any
+attached report failed a check (else ``passed``); the audit trail gets ``report.create``, and
+``checks.fail`` for a failure.
+
+>>> attach_if_wanted(Report("demo", "Demo"), log=False) is None
+True
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .. import report_tasks
+from ..exceptions import NoActiveRunError, NotFoundError, ValidationError
+from .base import Report
+
+if TYPE_CHECKING:
+    from ..workspace import Workspace
+
+REPORT_TAG_PREFIX = "aieng.report."
+CHECKS_TAG = "aieng.checks"
+ARTIFACT_ROOT = "reports"
+
+
+def tracking_store(workspace: Workspace | None = None) -> Any:
+    """The tracking store of ``workspace`` (default: the current one)."""
+    from .. import tracking
+
+    return tracking._store(workspace)
+
+
+def _metric_key(kind: str, name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_\-./ ]", "_", f"{kind}.{name}")[:250]
+
+
+def _resolve_run_id(run_id: str | None) -> str:
+    from .. import tracking
+
+    if run_id:
+        return run_id
+    run = tracking.active_run()
+    if run is None:
+        raise NoActiveRunError("attaching a report")
+    return run.id
+
+
+def has_active_run() -> bool:
+    from .. import tracking
+
+    return tracking.active_run() is not None
+
+
+def attach_if_wanted(report: Report, log: bool | None, *, workspace: Workspace | None = None) -> str | None:
+    """The one "attach to the active run" step of every report kind: ``log=True`` attaches (to the
+    active run; an error without one), ``None`` attaches when a run is active, ``False`` never.
+    Returns the artifact folder, or None when not attached."""
+    if log or (log is None and has_active_run()):
+        return attach(report, workspace=workspace)
+    return None
+
+
+def report_name(report: Report) -> str:
+    """``<kind>-<UTC timestamp with microseconds>``: the report's folder under ``reports/``."""
+    created = report.created_at
+    return f"{report.kind}-{created.strftime('%Y%m%d-%H%M%S')}-{created.microsecond:06d}"
+
+
+def _index_tag(report: Report) -> dict[str, Any]:
+    return {
+        "kind": report.kind,
+        "passed": report.passed,
+        "created": round(report.created, 3),
+        "title": report.title,
+        "failed": [c.rule for c in report.failed_checks],
+        "checks": len(report.checks),
+    }
+
+
+def attach(report: Report, run_id: str | None = None, *, workspace: Workspace | None = None) -> str:
+    """Store ``report`` on a run: artifacts, metrics, an index tag and an audit entry.
+
+    Idempotent per run: a report already attached to that run (e.g. ``monitor(...)`` inside an
+    active run attaches itself, then ``.log()``) is not stored again; its folder is returned.
+    The run is written through the tracking API (the current workspace's store); ``workspace``
+    names the audit trail."""
+    from .. import audit, tracking
+
+    rid = _resolve_run_id(run_id)
+    if report.name and report.run_id == rid:
+        return f"{ARTIFACT_ROOT}/{report.name}"
+    name = report.name or report_name(report)
+    report.name, report.run_id = name, rid
+    folder = f"{ARTIFACT_ROOT}/{name}"
+    if report.attachments.pending:
+        # Evidently's attachment is still being computed: the files are stored after it, by the
+        # report worker, so attaching does not wait (ending the run or a job waits for them)
+        report.attachments.add_pending(report_tasks.submit(_store_files_later, report, rid, folder))
+    else:
+        _store_files(report, rid, folder)
+    metrics = {
+        _metric_key(report.kind, k): float(v)
+        for k, v in report.metrics.items()
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(float(v))
+    }
+    metrics[_metric_key(report.kind, "passed")] = 1.0 if report.passed else 0.0
+    tracking.log_metrics(metrics, run_id=rid)
+    index = _index_tag(report)
+    tags = {REPORT_TAG_PREFIX + name: json.dumps(index, sort_keys=True)[:5000]}
+    # the run's overall verdict: failed once any attached report failed a check
+    if not report.passed:
+        tags[CHECKS_TAG] = "failed"
+    elif report.checks and (tracking.get_run(rid).tags or {}).get(CHECKS_TAG) != "failed":
+        tags[CHECKS_TAG] = "passed"
+    tracking.set_tags(tags, run_id=rid)
+    data = {
+        "run_id": rid,
+        "report": name,
+        "kind": report.kind,
+        "passed": report.passed,
+        "failed_checks": index["failed"],
+    }
+    audit.append("report.create", data, workspace=workspace)
+    if not report.passed:
+        audit.append("checks.fail", data, workspace=workspace)
+    return folder
+
+
+def _store_files(report: Report, run_id: str, folder: str) -> None:
+    """Write ``report.html``, ``summary.json`` and the attachments to the run's ``folder``."""
+    from .. import tracking
+
+    ready = report.attachments.ready()
+    with tempfile.TemporaryDirectory(prefix="aieng-report-") as tmp:
+        tmp_path = Path(tmp)
+        report.save_html(tmp_path / "report.html")
+        report.save_json(tmp_path / "summary.json", wait=False)
+        for fname, content in ready.items():
+            target = tmp_path / fname
+            if isinstance(content, bytes):
+                target.write_bytes(content)
+            else:
+                target.write_text(content, encoding="utf-8")
+        for file in sorted(tmp_path.iterdir()):
+            tracking.log_artifact(str(file), artifact_path=folder, run_id=run_id)
+
+
+def _store_files_later(report: Report, run_id: str, folder: str) -> None:
+    try:
+        _store_files(report, run_id, folder)
+    except Exception as exc:  # no caller to raise to: keep it visible on the report
+        report.notes.append(f"storing the report's files on run {run_id} failed: {type(exc).__name__}: {exc}")
+
+
+def check_name(name: str) -> str:
+    """A stored report's name: one path segment (no ``/``, ``\\``, leading dot)."""
+    if not name or "/" in name or "\\" in name or name.startswith("."):
+        raise ValidationError(f"bad report name {name!r}")
+    return name
+
+
+def read_artifact(run_id: str, name: str, file: str, *, workspace: Workspace | None = None) -> str:
+    """The text of ``reports/<name>/<file>`` on run ``run_id`` (id or unique prefix)."""
+    report_tasks.wait_all()  # a report attached in this process may still be storing its files
+    check_name(name)
+    store = tracking_store(workspace)
+    rid = store.resolve_run_id(run_id)
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            local = store.download_artifact(rid, f"{ARTIFACT_ROOT}/{name}/{file}", tmp)
+        except Exception as exc:  # stores raise their own types for a missing artifact
+            raise NotFoundError(f"no report {name!r} on run {rid}: {exc}") from None
+        return Path(local).read_text(encoding="utf-8")
+
+
+def load_report_html(run_id: str, name: str, *, workspace: Workspace | None = None) -> str:
+    """The stored ``report.html`` of one report (read from the run's artifacts)."""
+    return read_artifact(run_id, name, "report.html", workspace=workspace)
+
+
+def run_for_job(job_id: str, *, workspace: Workspace | None = None) -> str:
+    """The run id of a job (its reports live on that run)."""
+    from ..jobs.records import load
+
+    record = load(job_id)
+    if not record.run_id:
+        raise NotFoundError(f"job {job_id} has no run yet (status {record.status})")
+    return record.run_id
