@@ -164,9 +164,9 @@ def _import(name: str) -> Any:
 
 
 def record_classes(*, search: bool = False) -> dict[str, type]:
-    """Every record class by name: the public dataclasses of :data:`RECORD_MODULES` and every
-    :class:`aieng_nb.records.Record` subclass imported so far (``search=True`` imports every core
-    module of the package first, to find them all: slow, for tests)."""
+    """Every record class by name: the public dataclasses of :data:`RECORD_MODULES`; with
+    ``search=True`` also every :class:`aieng_nb.records.Record` subclass in the package's core
+    modules (it imports them all: slow, for tests)."""
     import pkgutil
 
     import aieng_nb
@@ -182,7 +182,7 @@ def record_classes(*, search: bool = False) -> dict[str, type]:
     for info in pkgutil.walk_packages(aieng_nb.__path__, "aieng_nb.") if search else ():
         if not info.name.startswith(_NOT_SEARCHED) and not info.name.endswith("__main__"):
             _import(info.name)
-    for cls in _subclasses(Record):
+    for cls in _subclasses(Record) if search else ():  # else only RECORD_MODULES: the same in every process
         if dataclasses.is_dataclass(cls) and cls.__module__.startswith("aieng_nb."):
             found.setdefault(cls.__name__, cls)
     return {name: cls for name, cls in sorted(found.items()) if not name.startswith("_")}
