@@ -127,8 +127,8 @@ def _convert(hint: Any, value: Any) -> Any:
         (arm,) = typing.get_args(hint) or (Any,)
         return [_convert(arm, v) for v in value]
     if origin is tuple and isinstance(value, list):  # JSON has no tuples: a list comes back
-        args = [a for a in typing.get_args(hint) if a is not Ellipsis] or [Any]
-        arms = args * len(value) if len(args) == 1 else args
+        parts = [a for a in typing.get_args(hint) if a is not Ellipsis] or [Any]
+        arms = parts * len(value) if len(parts) == 1 else parts
         return tuple(_convert(arm, v) for arm, v in zip(arms, value, strict=False))
     if origin is dict and isinstance(value, dict):
         args = typing.get_args(hint)
