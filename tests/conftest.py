@@ -10,6 +10,17 @@ import pytest
 
 
 @pytest.fixture(autouse=True)
+def _plugin_registries():
+    """Plug-ins a test (or a doctest) registers are gone after it: names listed in messages stay known."""
+    from aieng_nb import plugins
+
+    saved = {r.group: (dict(r._targets), dict(r._loaded), r._discovered) for r in plugins.ALL.values()}
+    yield
+    for registry in plugins.ALL.values():
+        registry._targets, registry._loaded, registry._discovered = saved[registry.group]
+
+
+@pytest.fixture(autouse=True)
 def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """A fresh workspace for each test; yields the Workspace."""
     monkeypatch.chdir(tmp_path)
