@@ -172,3 +172,23 @@ def test_every_public_reports_function_takes_a_keyword_only_workspace() -> None:
     assert list_reports(run_id, workspace=ws) == list_reports(run_id)
     assert get_report(failing.report_id, workspace=ws).name == failing.name
     assert load(failing.report_id, workspace=ws).metrics == failing.metrics
+
+
+def test_a_report_attached_in_another_workspace_is_stored_there_only(tmp_path) -> None:
+    from aieng_nb import audit
+    from aieng_nb.reports import attach
+    from aieng_nb.workspace import Workspace
+
+    other = Workspace(tmp_path / "other" / ".aieng").ensure()
+    with aieng.start_run(experiment="there", workspace=other) as run:
+        pass
+    report = Report("monitor", "M", metrics={"drift_share": 0.9})
+    report.checks = evaluate(parse_rules("drift_share > 0.3"), report.metrics)
+    folder = attach(report, run.id, workspace=other)
+    [entry] = list_reports(run.id, workspace=other)
+    assert entry.kind == "monitor" and not entry.passed and folder.endswith(entry.name)
+    stored = tracking.get_run(run.id, workspace=other)
+    assert stored.metrics["monitor.drift_share"] == 0.9 and stored.tags["aieng.checks"] == "failed"
+    assert load(entry.report_id, workspace=other).stored_html  # its page, read from the other store
+    assert "report.create" in [e.event for e in audit.entries(workspace=other)]
+    assert aieng.list_runs() == [] and list(list_reports()) == []  # nothing in the current workspace

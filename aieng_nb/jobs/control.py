@@ -96,6 +96,28 @@ def submit_job(
     return start_detached(prepare_job(request, workspace=ws), ws)
 
 
+def rerun_job(job_id: str, parameters: Any = None, *, workspace: Workspace | None = None) -> JobRecord:
+    """Submit ``job_id``'s notebook again with its options and parameters, ``parameters`` overriding
+    some of them (the sidebar's "re-run with edited parameters"); returns the new job at once.
+
+    >>> rerun_job("20261202-101500-a1b2c3", {"lr": 0.2}).status   # doctest: +SKIP
+    'QUEUED'
+    """
+    old = get_job(job_id, workspace=workspace)
+    request = JobRequest.of(
+        old.notebook,
+        {**old.parameters, **dict(parameters or {})},
+        experiment=old.experiment,
+        timeout=old.timeout,
+        cell_timeout=old.cell_timeout,
+        retries=max(old.max_attempts - 1, 0),
+        kernel_name=old.kernel_name,
+        cwd=old.cwd,
+        monitor=old.monitor,
+    )
+    return submit_job(request, workspace=workspace)
+
+
 def wait_job(
     job_id: str, timeout: float | None = None, *, poll: float = 0.2, workspace: Workspace | None = None
 ) -> JobRecord:

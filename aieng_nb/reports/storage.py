@@ -37,7 +37,7 @@ def tracking_store(workspace: Workspace | None = None) -> Any:
     """The tracking store of ``workspace`` (default: the current one)."""
     from .. import tracking
 
-    return tracking._store(workspace)
+    return tracking.store(workspace=workspace)
 
 
 def _metric_key(kind: str, name: str) -> str:
@@ -92,8 +92,7 @@ def attach(report: Report, run_id: str | None = None, *, workspace: Workspace | 
 
     Idempotent per run: a report already attached to that run (e.g. ``monitor(...)`` inside an
     active run attaches itself, then ``.log()``) is not stored again; its folder is returned.
-    The run is written through the tracking API (the current workspace's store); ``workspace``
-    names the audit trail."""
+    The run, its files and the audit entry are written to ``workspace`` (default: the current one)."""
     from .. import audit, tracking
 
     rid = _resolve_run_id(run_id)
@@ -105,24 +104,24 @@ def attach(report: Report, run_id: str | None = None, *, workspace: Workspace | 
     if report.attachments.pending:
         # Evidently's attachment is still being computed: the files are stored after it, by the
         # report worker, so attaching does not wait (ending the run or a job waits for them)
-        report.attachments.add_pending(report_tasks.submit(_store_files_later, report, rid, folder))
+        report.attachments.add_pending(report_tasks.submit(_store_files_later, report, rid, folder, workspace))
     else:
-        _store_files(report, rid, folder)
+        _store_files(report, rid, folder, workspace)
     metrics = {
         _metric_key(report.kind, k): float(v)
         for k, v in report.metrics.items()
         if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(float(v))
     }
     metrics[_metric_key(report.kind, "passed")] = 1.0 if report.passed else 0.0
-    tracking.log_metrics(metrics, run_id=rid)
+    tracking.log_metrics(metrics, run_id=rid, workspace=workspace)
     index = _index_tag(report)
     tags = {REPORT_TAG_PREFIX + name: json.dumps(index, sort_keys=True)[:5000]}
     # the run's overall verdict: failed once any attached report failed a check
     if not report.passed:
         tags[CHECKS_TAG] = "failed"
-    elif report.checks and (tracking.get_run(rid).tags or {}).get(CHECKS_TAG) != "failed":
+    elif report.checks and (tracking.get_run(rid, workspace=workspace).tags or {}).get(CHECKS_TAG) != "failed":
         tags[CHECKS_TAG] = "passed"
-    tracking.set_tags(tags, run_id=rid)
+    tracking.set_tags(tags, run_id=rid, workspace=workspace)
     data = {
         "run_id": rid,
         "report": name,
@@ -136,7 +135,7 @@ def attach(report: Report, run_id: str | None = None, *, workspace: Workspace | 
     return folder
 
 
-def _store_files(report: Report, run_id: str, folder: str) -> None:
+def _store_files(report: Report, run_id: str, folder: str, workspace: Workspace | None = None) -> None:
     """Write ``report.html``, ``summary.json`` and the attachments to the run's ``folder``."""
     from .. import tracking
 
@@ -152,12 +151,12 @@ def _store_files(report: Report, run_id: str, folder: str) -> None:
             else:
                 target.write_text(content, encoding="utf-8")
         for file in sorted(tmp_path.iterdir()):
-            tracking.log_artifact(str(file), artifact_path=folder, run_id=run_id)
+            tracking.log_artifact(str(file), artifact_path=folder, run_id=run_id, workspace=workspace)
 
 
-def _store_files_later(report: Report, run_id: str, folder: str) -> None:
+def _store_files_later(report: Report, run_id: str, folder: str, workspace: Workspace | None = None) -> None:
     try:
-        _store_files(report, run_id, folder)
+        _store_files(report, run_id, folder, workspace)
     except Exception as exc:  # no caller to raise to: keep it visible on the report
         report.notes.append(f"storing the report's files on run {run_id} failed: {type(exc).__name__}: {exc}")
 

@@ -276,22 +276,6 @@ def _stop(job_id: str) -> Any:
     return stop_job(job_id, wait=10.0)
 
 
-def _rerun(job_id: str, parameters: dict[str, Any]) -> Any:
-    from ..jobs import get_job, submit_job
-
-    old = get_job(job_id)
-    return submit_job(
-        old.notebook,
-        {**old.parameters, **parameters},
-        experiment=old.experiment,
-        timeout=old.timeout,
-        cell_timeout=old.cell_timeout,
-        retries=max(old.max_attempts - 1, 0),
-        kernel_name=old.kernel_name,
-        cwd=old.cwd,
-    )
-
-
 class JobStopHandler(Base):
     @endpoint
     async def post(self, job_id: str) -> None:
@@ -304,7 +288,9 @@ class JobRerunHandler(Base):
         body = self.body()
         if set(body) - {"parameters"}:
             raise ValidationError(f"unknown fields: {', '.join(sorted(set(body) - {'parameters'}))}")
-        self.send((await self.core(_rerun, safety.job_id(job_id), _parameters(body))).to_dict(), 201)
+        from ..jobs.control import rerun_job
+
+        self.send((await self.core(rerun_job, safety.job_id(job_id), _parameters(body))).to_dict(), 201)
 
 
 class JobOutputHandler(Base):
