@@ -104,6 +104,10 @@ class RunRecord(Record):
     def duration(self) -> str:
         return format_duration(self.start_time, self.end_time)
 
+    def ended_message(self) -> str:
+        """What a front end says when the run has ended."""
+        return f"run {self.name!r} {self.status} after {self.duration} ({self.run_id})"
+
     def to_dict(self) -> dict[str, Any]:
         # the flat fields by hand: listings serialise thousands of runs
         d = dict(self.__dict__)

@@ -54,12 +54,12 @@ def run(sub: str, line: str, cell: str | None, shell: Any) -> Any:
         raise UsageError(f"%%aieng {sub} is not a cell magic; use %aieng {sub}")
     if sub == "start":
         r = tracking.start_run(name=args.name, experiment=args.experiment, tags=_tags(args.tag), nested=args.nested)
-        print(f"aieng: run {r.name!r} started ({r.id}) in experiment {r.experiment!r}")
+        print(f"aieng: {r.started_message()}")
         return None
     if sub == "end":
         record = tracking.end_run(args.status)
         if record is not None:
-            print(f"aieng: run {record.name!r} {record.status} after {record.duration} ({record.run_id})")
+            print(f"aieng: {record.ended_message()}")
         return None
     if sub == "param":
         active = tracking.active_run()
@@ -67,8 +67,7 @@ def run(sub: str, line: str, cell: str | None, shell: Any) -> Any:
             raise UsageError("%aieng param records on the active run: start one with %aieng start first")
         values = parse_key_values(args.items, shell)
         tracking.log_params(values)
-        shown = ", ".join(f"{k}={v!r}" if isinstance(v, str) else f"{k}={v}" for k, v in values.items())
-        print(f"aieng: recorded {shown} on run {active.name!r} ({active.id})")
+        print(f"aieng: {active.params_message(values)}")
         return None
     if sub == "status":
         active = tracking.active_run()
@@ -78,7 +77,7 @@ def run(sub: str, line: str, cell: str | None, shell: Any) -> Any:
         return active.record()
     if sub == "seed":
         seeded = tracking.seed(args.value)
-        print(f"aieng: seeded {', '.join(k for k, v in seeded.items() if v)} with {args.value}")
+        print(f"aieng: {tracking.seeded_message(seeded, args.value)}")
         return None
     return _track(args, cell, shell)
 

@@ -33,7 +33,17 @@ from .active import HIGH_WATER, RUN_ID_ENV, Run, active_run, end_hooks, flush, l
 from .checks import MAX_TAG_VALUE
 from .reads import compare, download_artifact, get_run, list_artifacts, list_runs, metric_history
 from .runs import DEFAULT_EXPERIMENT, create_run, end_run, resume_run, set_run_status, start_run
-from .writes import log_artifact, log_dataset_input, log_metrics, log_param, log_params, log_text, seed, set_tags
+from .writes import (
+    log_artifact,
+    log_dataset_input,
+    log_metrics,
+    log_param,
+    log_params,
+    log_text,
+    seed,
+    seeded_message,
+    set_tags,
+)
 
 __all__ = [
     "DEFAULT_EXPERIMENT",
@@ -69,6 +79,7 @@ __all__ = [
     "mlflow_key",
     "resume_run",
     "seed",
+    "seeded_message",
     "set_run_status",
     "set_tags",
     "start_run",

@@ -87,6 +87,15 @@ class Run:
         if state.run is self:
             end_run(status)
 
+    def started_message(self) -> str:
+        """What a front end says when the run starts."""
+        return f"run {self.name!r} started ({self.id}) in experiment {self.experiment!r}"
+
+    def params_message(self, values: dict[str, Any]) -> str:
+        """What a front end says after ``values`` were recorded as this run's params."""
+        shown = ", ".join(f"{k}={v!r}" if isinstance(v, str) else f"{k}={v}" for k, v in values.items())
+        return f"recorded {shown} on run {self.name!r} ({self.id})"
+
     def record(self) -> RunRecord:
         """The run as stored now (buffered metrics flushed first; warns when some cannot be stored)."""
         flush_here(self.buffer)

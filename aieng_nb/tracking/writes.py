@@ -130,6 +130,15 @@ def log_dataset_input(
     audit.append("run.input", {"run_id": target, "name": name, "digest": digest}, workspace=workspace)
 
 
+def seeded_message(seeded: dict[str, bool], value: int) -> str:
+    """What a front end says after :func:`seed`.
+
+    >>> seeded_message({"random": True, "numpy": True, "torch": False}, 7)
+    'seeded random, numpy with 7'
+    """
+    return f"seeded {', '.join(k for k, v in seeded.items() if v)} with {value}"
+
+
 def seed(value: int) -> dict[str, bool]:
     """Seed ``random``, NumPy and torch (if imported); recorded as the run's ``seed`` param.
 

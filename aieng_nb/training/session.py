@@ -174,7 +174,7 @@ class TrainingSession(StepCapture):
     def _store(self) -> ckpt.CheckpointStore:
         from ..workspace import current
 
-        store = self.run.store if self.run is not None else tracking._store()
+        store = self.run.store if self.run is not None else tracking.store()
         return ckpt.CheckpointStore(self.run_id, store, current().path("training", "scratch"))
 
     # ---- checkpoints and models ---------------------------------------------------------
@@ -274,7 +274,7 @@ def load_checkpoint(
     """
     from ..workspace import current
 
-    store = tracking._store()
+    store = tracking.store()
     state = ckpt.CheckpointStore(store.resolve_run_id(run_id), store, current().path("training", "scratch")).load(name)
     ckpt.restore(state, model, optimizer, scheduler, rng=False)
     return state

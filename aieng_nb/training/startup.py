@@ -131,7 +131,7 @@ def start_telemetry(s: Any) -> None:
         from ..metric_buffer import MetricBuffer, journal_for
         from ..workspace import current
 
-        store = tracking._store()
+        store = tracking.store()
         ws = current()
         s._follower_buffer = MetricBuffer(
             s.run_id, store, journal_for(ws.buffers, f"{s.run_id}.rank{s.rank}"), 1.0, journal_first=False
