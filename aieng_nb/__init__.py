@@ -79,8 +79,9 @@ _LAZY: dict[str, str] = {
     "load_model": "registry",
     "check_gates": "registry",
     "list_models": "registry",
-    # training capture (aieng.training is the training package, callable: aieng.training(model, ...)
-    # gives a session, like aieng.jobs); aieng.watch(run_id) is the live monitor
+    # training capture: aieng.training(model, ...) gives a session; it is also the package that holds
+    # LightningCallback (issue 12 names both), the one callable module (aieng_nb.deprecation);
+    # aieng.watch(run_id) is the live monitor
     "training": "training",
     "load_checkpoint": "training.session",
     "TrainingRecord": "training.records",
