@@ -129,6 +129,26 @@ class Server:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(5)
+        # the server's workers may outlive its main process for a moment and still answer on the
+        # port: a restart must not find the old version there, so wait until the port is closed
+        if not self._port_closed(timeout):
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self._port_closed(5.0)
+
+    def _port_closed(self, timeout: float) -> bool:
+        end = time.monotonic() + timeout
+        while True:
+            try:
+                with socket.create_connection((self.host, self.port), timeout=0.5):
+                    pass
+            except OSError:
+                return True
+            if time.monotonic() >= end:
+                return False
+            time.sleep(0.05)
 
     def restart(self, timeout: float = 120.0) -> Server:
         """Stop and start again on the same port, resolving the alias anew (after a rollback, the

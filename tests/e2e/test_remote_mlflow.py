@@ -169,7 +169,7 @@ def test_journaled_points_the_server_refuses_do_not_stop_recovery(mlflow_server,
     lease.update(pid=dead.pid, process_start=0.0)
     lease_path.write_text(json.dumps(lease))
     done = lifecycle.recover()
-    assert done == [{"run_id": run.id, "points": 2, "status": "KILLED"}]
+    assert done.to_dicts() == [{"run_id": run.id, "points": 2, "status": "KILLED"}]
     record = aieng.get_run(run.id)
     assert record.status == "KILLED" and "refused" in record.tags["aieng.metrics_rejected"]
     assert not (workspace.buffers / "quarantine").exists()
