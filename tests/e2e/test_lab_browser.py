@@ -8,43 +8,18 @@ Run in its own pytest process (Playwright's sync API and other event loops do no
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
 import time
 
 import pytest
 
 from tests.waiting import wait_until
 
+from .browser import CHROMIUM_FLAGS, chromium
 from .conftest import REPO, JupyterApp, start_jupyter, stop_jupyter, use_workspace
 
 pytestmark = pytest.mark.slow
 
 ARTIFACTS = REPO / "test-artifacts" / "lab"
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-]
-
-
-def chromium() -> str:
-    """Debian's chromium (installed with apt when missing; never a downloaded browser)."""
-    path = shutil.which("chromium")
-    if path is None and os.geteuid() == 0 and shutil.which("apt-get"):
-        subprocess.run(["apt-get", "update", "-qq"], check=True, timeout=600)
-        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], check=True, timeout=900)
-        path = shutil.which("chromium")
-    if path is None:
-        pytest.fail("chromium is not installed and could not be installed with apt-get")
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import shutil
 import signal
 import socket
 import subprocess
@@ -22,31 +21,9 @@ import aieng_nb as aieng
 from aieng_nb.demo import mlflow_runs_url, mlflow_ui_command
 from aieng_nb.jobs.notebooks import write_notebook
 
+from .browser import CHROMIUM_FLAGS, chromium
+
 pytestmark = pytest.mark.slow
-
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-]
-
-
-def chromium() -> str:
-    """Debian's chromium (installed with apt when missing; never a downloaded browser)."""
-    path = shutil.which("chromium") or ("/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else None)
-    if path is None and shutil.which("apt-get"):
-        subprocess.run(["apt-get", "update", "-qq"], check=False, timeout=900)
-        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], check=False, timeout=900)
-        path = shutil.which("chromium")
-    if path is None:
-        pytest.fail("chromium is not installed and could not be installed with apt-get")
-    return path
 
 
 def _free_port() -> int:
