@@ -1,9 +1,9 @@
 // The Models section: registered models, their versions with gate results, champion/challenger, rollback.
 import { Dialog, showDialog, showErrorMessage } from '@jupyterlab/apputils';
 import { button, emptyState, formatTime, formatValue, h, statusBadge } from './dom';
-import { postAPI, query, requestAPI } from './handler';
-import { AliasMove, GateReport, GateResult, ModelStatus, ModelSummary, ModelSummaryPage, VersionInfo } from './models';
-import { filterInput, IPanelContext, ISection, PagedList, SectionState } from './section';
+import { postAPI, requestAPI } from './handler';
+import { AliasMove, GateReport, GateResult, ModelStatus, ModelSummary, VersionInfo } from './models';
+import { filterInput, IPanelContext, ListSection, SectionState } from './section';
 
 const ROLES = ['champion', 'challenger', 'previous_champion'];
 
@@ -51,25 +51,24 @@ export function gatesList(report: GateReport): HTMLElement {
   );
 }
 
-export class ModelsSection implements ISection {
+export class ModelsSection extends ListSection<ModelSummary> {
   readonly id = 'models';
   readonly label = 'Models';
-  readonly node = h('div', { class: 'aieng-section' });
-  private _text = filterInput('Filter models', () => this._changed());
+  protected readonly endpoint = 'models';
   private _detail = h('div', { class: 'aieng-model-detail', 'aria-live': 'polite' });
   private _selected = '';
   private _gatesOf = ''; // the version whose gate table is open
-  private _list = new PagedList<ModelSummary>(
-    (offset, limit) => requestAPI<ModelSummaryPage>(`models${query({ q: this._text.value, offset, limit })}`),
-    m => this._row(m),
-    () => emptyState('No registered models.', 'aieng model register RUN_ID --name churn (or aieng.register_model(run_id, "churn")), then aieng model promote churn --version 1.')
-  );
 
-  constructor(private _ctx: IPanelContext) {
-    this.node.append(h('div', { class: 'aieng-toolbar' }, this._text), this._list.node, this._detail);
+  constructor(ctx: IPanelContext) {
+    super(ctx);
+    this.layout({ q: filterInput('Filter models', () => this.changed()) }, { after: [this._detail] });
   }
 
-  private _row(m: ModelSummary): HTMLElement {
+  protected empty(): HTMLElement {
+    return emptyState('No registered models.', 'aieng model register RUN_ID --name churn (or aieng.register_model(run_id, "churn")), then aieng model promote churn --version 1.');
+  }
+
+  protected row(m: ModelSummary): HTMLElement {
     const roles = [
       m.champion ? h('span', { class: 'aieng-badge aieng-alias-champion' }, `champion v${m.champion}`) : h('span', { class: 'aieng-badge' }, 'no champion'),
       m.challenger ? h('span', { class: 'aieng-badge aieng-alias-challenger' }, `challenger v${m.challenger}`) : null
@@ -86,7 +85,7 @@ export class ModelsSection implements ISection {
   private _select(name: string): void {
     this._selected = name;
     this._gatesOf = '';
-    this._ctx.saveState();
+    this.ctx.saveState();
     void this.refresh();
   }
 
@@ -181,22 +180,16 @@ export class ModelsSection implements ISection {
     await this.refresh();
   }
 
-  private _changed(): void {
-    this._ctx.saveState();
-    this._list.reset();
-    void this.refresh();
-  }
-
   async refresh(): Promise<void> {
-    await Promise.all([this._list.refresh(), this._loadDetail()]);
+    await Promise.all([super.refresh(), this._loadDetail()]);
   }
 
   state(): SectionState {
-    return { q: this._text.value, model: this._selected };
+    return { ...super.state(), model: this._selected };
   }
 
   restore(state: SectionState): void {
-    this._text.value = state.q ?? '';
+    super.restore(state);
     this._selected = state.model ?? '';
   }
 }

@@ -1,5 +1,6 @@
-// What a panel section is, and a paged list most sections are built from.
+// What a panel section is, a paged list, and the filtered-list section most sections are built from.
 import { h, button } from './dom';
+import { query, requestAPI } from './handler';
 
 /** What sections can ask of the panel (open tabs, notify). */
 export interface IPanelContext {
@@ -81,6 +82,91 @@ export class PagedList<T> {
     this._pager.replaceChildren(
       ...(page.total > this.pageSize ? [prev, h('span', {}, `${page.offset + 1}–${end} of ${page.total}`), next] : [])
     );
+  }
+}
+
+/** Filter elements by their saved-state key (which is also their query parameter), in toolbar order. */
+export type Filters = { [stateKey: string]: HTMLInputElement | HTMLSelectElement };
+
+/**
+ * A section that is one paged list under a toolbar of filters (Snapshots, Jobs, Reports, ...).
+ *
+ * A subclass gives its `id`, `label`, `endpoint`, row renderer and empty state, creates its filters
+ * with `() => this.changed()` and calls `layout(filters)`; saving/restoring the filters, the request
+ * (`endpoint?key=value&...&offset&limit`) and going back to page one on a change come from here.
+ *
+ *     class Snapshots extends ListSection<SnapshotRow> {
+ *       readonly id = 'snapshots'; readonly label = 'Snapshots'; readonly endpoint = 'snapshots';
+ *       constructor(ctx: IPanelContext) {
+ *         super(ctx);
+ *         this.layout({ q: filterInput('Filter snapshots', () => this.changed()) });
+ *       }
+ *       protected row(s: SnapshotRow): HTMLElement { ... }
+ *       protected empty(): HTMLElement { ... }
+ *     }
+ */
+export abstract class ListSection<T> implements ISection {
+  abstract readonly id: string;
+  abstract readonly label: string;
+  /** The REST endpoint the pages come from (`/aieng/api/<endpoint>`). */
+  protected abstract readonly endpoint: string;
+  readonly node = h('div', { class: 'aieng-section' });
+  protected readonly list = new PagedList<T>(
+    (offset, limit) => requestAPI<IPage<T>>(`${this.endpoint}${query({ ...this.params(), offset, limit })}`),
+    item => this.row(item),
+    () => this.empty()
+  );
+  private _filters: Filters = {};
+
+  constructor(protected readonly ctx: IPanelContext) {}
+
+  protected abstract row(item: T): HTMLElement;
+  protected abstract empty(): HTMLElement;
+
+  /** Build the section: `before` (e.g. an action bar), the filters' toolbar (if any), the list, `after`. */
+  protected layout(filters: Filters, parts: { before?: HTMLElement[]; after?: HTMLElement[] } = {}): void {
+    this._filters = filters;
+    const controls = Object.values(filters);
+    this.node.append(
+      ...(parts.before ?? []),
+      ...(controls.length ? [h('div', { class: 'aieng-toolbar' }, ...controls)] : []),
+      this.list.node,
+      ...(parts.after ?? [])
+    );
+  }
+
+  /** The query parameters of the filters (their values as typed; override to clean one up). */
+  protected params(): SectionState {
+    return this._values();
+  }
+
+  /** A filter changed: remember it, back to the first page, reload. */
+  protected changed(): void {
+    this.ctx.saveState();
+    this.list.reset();
+    void this.refresh();
+  }
+
+  refresh(): Promise<void> {
+    return this.list.refresh();
+  }
+
+  state(): SectionState {
+    return this._values();
+  }
+
+  restore(state: SectionState): void {
+    for (const [key, element] of Object.entries(this._filters)) {
+      element.value = state[key] ?? '';
+    }
+  }
+
+  private _values(): SectionState {
+    const values: SectionState = {};
+    for (const [key, element] of Object.entries(this._filters)) {
+      values[key] = element.value;
+    }
+    return values;
   }
 }
 

@@ -1,86 +1,67 @@
 // The other sections (Snapshots, Jobs, Schedules, Reports, Audit) and the section registry (Models: registry.ts).
 import { button, emptyState, formatBytes, formatSeconds, formatTime, h, statusBadge } from './dom';
-import { postAPI, query, requestAPI } from './handler';
-import { AuditEntry, AuditEntryPage, Job, JobPage, Report, ReportPage, Schedule, SchedulePage, SnapshotRow, SnapshotRowPage, Verify } from './models';
+import { postAPI } from './handler';
+import { AuditEntry, Job, Report, Schedule, SnapshotRow, Verify } from './models';
 import { ModelsSection } from './registry';
 import { RunsSection } from './runs';
-import { filterInput, filterSelect, IPanelContext, ISection, PagedList, SectionState } from './section';
+import { filterInput, filterSelect, IPanelContext, ISection, ListSection, SectionState } from './section';
 
 function basename(path: string): string {
   return path.split('/').pop() ?? path;
 }
 
-class SnapshotsSection implements ISection {
+class SnapshotsSection extends ListSection<SnapshotRow> {
   readonly id = 'snapshots';
   readonly label = 'Snapshots';
-  readonly node = h('div', { class: 'aieng-section' });
-  private _text = filterInput('Filter snapshots', () => this._changed());
-  private _list = new PagedList<SnapshotRow>(
-    (offset, limit) => requestAPI<SnapshotRowPage>(`snapshots${query({ q: this._text.value, offset, limit })}`),
-    row =>
+  protected readonly endpoint = 'snapshots';
+
+  constructor(ctx: IPanelContext) {
+    super(ctx);
+    this.layout({ q: filterInput('Filter snapshots', () => this.changed()) });
+  }
+
+  protected row(row: SnapshotRow): HTMLElement {
+    return h(
+      'div',
+      { class: 'aieng-item', role: 'listitem', 'data-hash': row.snapshot_id },
       h(
         'div',
-        { class: 'aieng-item', role: 'listitem', 'data-hash': row.snapshot_id },
-        h(
-          'div',
-          { class: 'aieng-item-main' },
-          h('b', {}, `${row.name}@${row.version}`),
-          row.pii_findings ? h('span', { class: 'aieng-badge aieng-pii', title: `${row.pii_findings} PII findings` }, 'PII') : null,
-          h('div', { class: 'aieng-run-meta' }, `${row.shape_text} · ${formatBytes(row.bytes)} · ${row.snapshot_id.slice(0, 12)} · ${formatTime(row.created)}`)
-        ),
-        button('Profile', () => this._ctx.openHTML(`${row.name}@${row.version}`, `snapshots/${row.snapshot_id}/profile.html`))
+        { class: 'aieng-item-main' },
+        h('b', {}, `${row.name}@${row.version}`),
+        row.pii_findings ? h('span', { class: 'aieng-badge aieng-pii', title: `${row.pii_findings} PII findings` }, 'PII') : null,
+        h('div', { class: 'aieng-run-meta' }, `${row.shape_text} · ${formatBytes(row.bytes)} · ${row.snapshot_id.slice(0, 12)} · ${formatTime(row.created)}`)
       ),
-    () => emptyState('No snapshots yet.', 'In a notebook: %aieng snapshot df --name train (or aieng.snapshot(df, name="train")).')
-  );
-
-  constructor(private _ctx: IPanelContext) {
-    this.node.append(h('div', { class: 'aieng-toolbar' }, this._text), this._list.node);
+      button('Profile', () => this.ctx.openHTML(`${row.name}@${row.version}`, `snapshots/${row.snapshot_id}/profile.html`))
+    );
   }
 
-  private _changed(): void {
-    this._ctx.saveState();
-    this._list.reset();
-    void this.refresh();
-  }
-
-  refresh(): Promise<void> {
-    return this._list.refresh();
-  }
-
-  state(): SectionState {
-    return { q: this._text.value };
-  }
-
-  restore(state: SectionState): void {
-    this._text.value = state.q ?? '';
+  protected empty(): HTMLElement {
+    return emptyState('No snapshots yet.', 'In a notebook: %aieng snapshot df --name train (or aieng.snapshot(df, name="train")).');
   }
 }
 
 const ACTIVE = ['CREATED', 'QUEUED', 'RUNNING'];
 
-class JobsSection implements ISection {
+class JobsSection extends ListSection<Job> {
   readonly id = 'jobs';
   readonly label = 'Jobs';
-  readonly node = h('div', { class: 'aieng-section' });
-  private _status = filterSelect('Status', ['RUNNING', 'QUEUED', 'COMPLETED', 'FAILED', 'TIMED_OUT', 'STOPPED'], () => this._changed());
-  private _text = filterInput('Filter jobs', () => this._changed());
-  private _list = new PagedList<Job>(
-    (offset, limit) => requestAPI<JobPage>(`jobs${query({ status: this._status.value, q: this._text.value, offset, limit })}`),
-    job => this._row(job),
-    () => emptyState('No jobs yet.', 'Open a notebook and use "Run notebook as job" (toolbar or command palette), or aieng job run NOTEBOOK.')
-  );
+  protected readonly endpoint = 'jobs';
 
-  constructor(private _ctx: IPanelContext) {
-    this.node.append(h('div', { class: 'aieng-toolbar' }, this._status, this._text), this._list.node);
+  constructor(ctx: IPanelContext) {
+    super(ctx);
+    this.layout({
+      status: filterSelect('Status', ['RUNNING', 'QUEUED', 'COMPLETED', 'FAILED', 'TIMED_OUT', 'STOPPED'], () => this.changed()),
+      q: filterInput('Filter jobs', () => this.changed())
+    });
   }
 
-  private _row(job: Job): HTMLElement {
+  protected row(job: Job): HTMLElement {
     const checks = job.checks_failed ? ' (checks failed)' : '';
     const progress = job.status === 'RUNNING' && job.cells_total ? ` · cell ${job.cells_done}/${job.cells_total}` : '';
     const error = job.error ? h('div', { class: 'aieng-error-line' }, String((job.error as { message?: string }).message ?? '')) : null;
     const actions: HTMLElement[] = [];
     if (job.output_path && !ACTIVE.includes(job.status)) {
-      actions.push(button('Output', () => this._ctx.openHTML(`Job ${job.job_id}`, `jobs/${job.job_id}/output.html`)));
+      actions.push(button('Output', () => this.ctx.openHTML(`Job ${job.job_id}`, `jobs/${job.job_id}/output.html`)));
     }
     if (ACTIVE.includes(job.status)) {
       actions.push(
@@ -91,9 +72,9 @@ class JobsSection implements ISection {
     }
     if (job.run_id && !ACTIVE.includes(job.status)) {
       const runId = job.run_id;
-      actions.push(button('Reports', () => this._ctx.showReports(runId)));
+      actions.push(button('Reports', () => this.ctx.showReports(runId)));
     }
-    actions.push(button('Re-run', () => void this._ctx.rerunJob(job.job_id, job.parameters)));
+    actions.push(button('Re-run', () => void this.ctx.rerunJob(job.job_id, job.parameters)));
     return h(
       'div',
       { class: 'aieng-item', role: 'listitem', 'data-job-id': job.job_id, 'data-status': job.status },
@@ -110,151 +91,103 @@ class JobsSection implements ISection {
     );
   }
 
-  private _changed(): void {
-    this._ctx.saveState();
-    this._list.reset();
-    void this.refresh();
-  }
-
-  refresh(): Promise<void> {
-    return this._list.refresh();
-  }
-
-  state(): SectionState {
-    return { status: this._status.value, q: this._text.value };
-  }
-
-  restore(state: SectionState): void {
-    this._status.value = state.status ?? '';
-    this._text.value = state.q ?? '';
+  protected empty(): HTMLElement {
+    return emptyState('No jobs yet.', 'Open a notebook and use "Run notebook as job" (toolbar or command palette), or aieng job run NOTEBOOK.');
   }
 }
 
-class SchedulesSection implements ISection {
+class SchedulesSection extends ListSection<Schedule> {
   readonly id = 'schedules';
   readonly label = 'Schedules';
-  readonly node = h('div', { class: 'aieng-section' });
-  private _list = new PagedList<Schedule>(
-    (offset, limit) => requestAPI<SchedulePage>(`schedules${query({ offset, limit })}`),
-    s =>
+  protected readonly endpoint = 'schedules';
+
+  constructor(ctx: IPanelContext) {
+    super(ctx);
+    this.layout({}); // schedules have no filters: nothing to save or restore
+  }
+
+  protected row(s: Schedule): HTMLElement {
+    return h(
+      'div',
+      { class: 'aieng-item', role: 'listitem', 'data-schedule': s.name },
       h(
         'div',
-        { class: 'aieng-item', role: 'listitem', 'data-schedule': s.name },
-        h(
-          'div',
-          { class: 'aieng-item-main' },
-          h('b', {}, s.name),
-          ' ',
-          s.paused ? statusBadge('PAUSED') : statusBadge('ACTIVE'),
-          h('div', { class: 'aieng-run-meta' }, `${s.cron} (${s.timezone}) · ${basename(s.notebook)}`),
-          h('div', { class: 'aieng-run-meta' }, `next: ${s.next_run ? formatTime(s.next_run) : '-'} · last: ${s.last_status ?? '-'}`)
-        ),
-        button(s.paused ? 'Resume' : 'Pause', () => {
-          void postAPI<Schedule>(`schedules/${encodeURIComponent(s.name)}/${s.paused ? 'resume' : 'pause'}`).then(() => this.refresh());
-        })
+        { class: 'aieng-item-main' },
+        h('b', {}, s.name),
+        ' ',
+        s.paused ? statusBadge('PAUSED') : statusBadge('ACTIVE'),
+        h('div', { class: 'aieng-run-meta' }, `${s.cron} (${s.timezone}) · ${basename(s.notebook)}`),
+        h('div', { class: 'aieng-run-meta' }, `next: ${s.next_run ? formatTime(s.next_run) : '-'} · last: ${s.last_status ?? '-'}`)
       ),
-    () => emptyState('No schedules.', 'aieng schedule add NAME NOTEBOOK --cron "0 3 * * *" runs a notebook job on a cron; start the scheduler with aieng scheduler.')
-  );
-
-  constructor(_ctx: IPanelContext) {
-    this.node.append(this._list.node);
+      button(s.paused ? 'Resume' : 'Pause', () => {
+        void postAPI<Schedule>(`schedules/${encodeURIComponent(s.name)}/${s.paused ? 'resume' : 'pause'}`).then(() => this.refresh());
+      })
+    );
   }
 
-  refresh(): Promise<void> {
-    return this._list.refresh();
-  }
-
-  state(): SectionState {
-    return {};
-  }
-
-  restore(): void {
-    // nothing to restore: schedules have no filters
+  protected empty(): HTMLElement {
+    return emptyState('No schedules.', 'aieng schedule add NAME NOTEBOOK --cron "0 3 * * *" runs a notebook job on a cron; start the scheduler with aieng scheduler.');
   }
 }
 
-export class ReportsSection implements ISection {
+export class ReportsSection extends ListSection<Report> {
   readonly id = 'reports';
   readonly label = 'Reports';
-  readonly node = h('div', { class: 'aieng-section' });
-  private _kind = filterSelect('Kind', ['monitor', 'explain', 'fairness'], () => this._changed());
-  private _run = filterInput('Run id (default: recent runs)', () => this._changed());
-  private _list = new PagedList<Report>(
-    (offset, limit) => requestAPI<ReportPage>(`reports${query({ kind: this._kind.value, run_id: this._run.value.trim(), offset, limit })}`),
-    r =>
-      h(
-        'div',
-        { class: 'aieng-item', role: 'listitem', 'data-report': r.name },
-        h(
-          'div',
-          { class: 'aieng-item-main' },
-          h('b', {}, r.title || r.name),
-          ' ',
-          statusBadge(r.passed ? 'PASSED' : 'FAILED'),
-          h('div', { class: 'aieng-run-meta' }, `${r.kind} · run ${r.run_id.slice(0, 8)} · ${formatTime(r.created_at)}${r.failed.length ? ` · failed: ${r.failed.join(', ')}` : ''}`)
-        ),
-        button('Open', () => this._ctx.openHTML(r.title || r.name, `runs/${r.run_id}/reports/${encodeURIComponent(r.name)}.html`))
-      ),
-    () => emptyState(this._run.value.trim() ? 'No reports on this run.' : 'No reports on the recent runs.', 'aieng.monitor(...), aieng.explain(...) or aieng.fairness(...) then .log() stores one on the run; jobs with a monitor spec attach them.')
-  );
+  protected readonly endpoint = 'reports';
+  private _run = filterInput('Run id (default: recent runs)', () => this.changed());
 
-  constructor(private _ctx: IPanelContext) {
-    this.node.append(h('div', { class: 'aieng-toolbar' }, this._kind, this._run), this._list.node);
+  constructor(ctx: IPanelContext) {
+    super(ctx);
+    this.layout({ kind: filterSelect('Kind', ['monitor', 'explain', 'fairness'], () => this.changed()), run_id: this._run });
   }
 
   /** Show the reports of one run. */
   forRun(runId: string): void {
     this._run.value = runId;
-    this._changed();
+    this.changed();
   }
 
-  private _changed(): void {
-    this._ctx.saveState();
-    this._list.reset();
-    void this.refresh();
+  protected params(): SectionState {
+    return { ...super.params(), run_id: this._run.value.trim() }; // saved as typed, sent trimmed
   }
 
-  refresh(): Promise<void> {
-    return this._list.refresh();
+  protected row(r: Report): HTMLElement {
+    return h(
+      'div',
+      { class: 'aieng-item', role: 'listitem', 'data-report': r.name },
+      h(
+        'div',
+        { class: 'aieng-item-main' },
+        h('b', {}, r.title || r.name),
+        ' ',
+        statusBadge(r.passed ? 'PASSED' : 'FAILED'),
+        h('div', { class: 'aieng-run-meta' }, `${r.kind} · run ${r.run_id.slice(0, 8)} · ${formatTime(r.created_at)}${r.failed.length ? ` · failed: ${r.failed.join(', ')}` : ''}`)
+      ),
+      button('Open', () => this.ctx.openHTML(r.title || r.name, `runs/${r.run_id}/reports/${encodeURIComponent(r.name)}.html`))
+    );
   }
 
-  state(): SectionState {
-    return { kind: this._kind.value, run_id: this._run.value };
-  }
-
-  restore(state: SectionState): void {
-    this._kind.value = state.kind ?? '';
-    this._run.value = state.run_id ?? '';
+  protected empty(): HTMLElement {
+    return emptyState(
+      this._run.value.trim() ? 'No reports on this run.' : 'No reports on the recent runs.',
+      'aieng.monitor(...), aieng.explain(...) or aieng.fairness(...) then .log() stores one on the run; jobs with a monitor spec attach them.'
+    );
   }
 }
 
-class AuditSection implements ISection {
+class AuditSection extends ListSection<AuditEntry> {
   readonly id = 'audit';
   readonly label = 'Audit';
-  readonly node = h('div', { class: 'aieng-section' });
-  private _event = filterInput('Event prefix (job.)', () => this._changed());
-  private _text = filterInput('Filter entries', () => this._changed());
+  protected readonly endpoint = 'audit';
   private _result = h('div', { class: 'aieng-verify', role: 'status', 'aria-live': 'polite' });
-  private _list = new PagedList<AuditEntry>(
-    (offset, limit) => requestAPI<AuditEntryPage>(`audit${query({ event: this._event.value, q: this._text.value, offset, limit })}`),
-    e =>
-      h(
-        'div',
-        { class: 'aieng-item aieng-audit-entry', role: 'listitem', 'data-seq': e.seq },
-        h(
-          'div',
-          { class: 'aieng-item-main' },
-          h('b', {}, `#${e.seq} ${e.event}`),
-          h('div', { class: 'aieng-run-meta' }, `${formatTime(e.ts)} · ${e.actor}`),
-          h('code', { class: 'aieng-data' }, JSON.stringify(e.data).slice(0, 200))
-        )
-      ),
-    () => emptyState('No audit entries.', 'Every run, snapshot, job and report appends a hash-chained entry here.')
-  );
 
-  constructor(private _ctx: IPanelContext) {
+  constructor(ctx: IPanelContext) {
+    super(ctx);
     const verify = button('Verify', () => void this._verify(), { class: 'aieng-button jp-mod-styled aieng-verify-button' });
-    this.node.append(h('div', { class: 'aieng-toolbar' }, verify, this._result), h('div', { class: 'aieng-toolbar' }, this._event, this._text), this._list.node);
+    this.layout(
+      { event: filterInput('Event prefix (job.)', () => this.changed()), q: filterInput('Filter entries', () => this.changed()) },
+      { before: [h('div', { class: 'aieng-toolbar' }, verify, this._result)] }
+    );
   }
 
   private async _verify(): Promise<void> {
@@ -269,23 +202,22 @@ class AuditSection implements ISection {
     }
   }
 
-  private _changed(): void {
-    this._ctx.saveState();
-    this._list.reset();
-    void this.refresh();
+  protected row(e: AuditEntry): HTMLElement {
+    return h(
+      'div',
+      { class: 'aieng-item aieng-audit-entry', role: 'listitem', 'data-seq': e.seq },
+      h(
+        'div',
+        { class: 'aieng-item-main' },
+        h('b', {}, `#${e.seq} ${e.event}`),
+        h('div', { class: 'aieng-run-meta' }, `${formatTime(e.ts)} · ${e.actor}`),
+        h('code', { class: 'aieng-data' }, JSON.stringify(e.data).slice(0, 200))
+      )
+    );
   }
 
-  refresh(): Promise<void> {
-    return this._list.refresh();
-  }
-
-  state(): SectionState {
-    return { event: this._event.value, q: this._text.value };
-  }
-
-  restore(state: SectionState): void {
-    this._event.value = state.event ?? '';
-    this._text.value = state.q ?? '';
+  protected empty(): HTMLElement {
+    return emptyState('No audit entries.', 'Every run, snapshot, job and report appends a hash-chained entry here.');
   }
 }
 
