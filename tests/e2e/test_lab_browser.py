@@ -300,3 +300,96 @@ def test_models_section_gates_and_rollback(page, lab: JupyterApp) -> None:
     assert (entry["data"]["name"], entry["data"]["version"], entry["data"]["via"]) == ("churn-ui", "1", "panel")
     # v1 was the first champion: nothing left to roll back to
     assert pg.is_disabled(rollback)
+
+
+def api_request(endpoint: str, params: dict[str, str]):
+    """A predicate for `expect_request`: a GET of /aieng/api/<endpoint> with exactly these query parameters."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    def matches(request) -> bool:
+        url = urlsplit(request.url)
+        return url.path.endswith(f"/aieng/api/{endpoint}") and dict(parse_qsl(url.query)) == params
+
+    return matches
+
+
+def saved_filters(lab: JupyterApp) -> dict:
+    """The panel's filters as JupyterLab saved them in the server's workspace."""
+    status, _, body = lab.request("/lab/api/workspaces/default")
+    panel = json.loads(body).get("data", {}).get("aieng-nb:panel") if status == 200 else None
+    return (panel or {}).get("filters", {})
+
+
+# last in the file: the filters it leaves in the server's workspace would filter later tests' lists
+def test_section_filters_requests_saved_state_and_job_reports(page, lab: JupyterApp) -> None:
+    """Each list section's filters go into its request, are saved under their keys, come back after a
+    reload and go into the request again; a job's Reports button shows the reports of its run."""
+    from aieng_nb.jobs import run_job
+
+    job = run_job(str(lab.root / write_notebook(lab, "tiny.ipynb", ["x = 1"])))
+    assert job.status == "COMPLETED" and job.run_id
+    page_of = {"offset": "0", "limit": "50"}
+    pg = page
+    open_panel(pg, "jobs")
+    row = f'#aieng-panel [data-job-id="{job.job_id}"]'
+    pg.wait_for_selector(f'{row}[data-status="COMPLETED"]', timeout=30_000)
+    with pg.expect_request(api_request("reports", {"run_id": job.run_id, **page_of})):
+        pg.click(f"{row} >> text=Reports")
+    pg.wait_for_selector('#aieng-panel[data-section="reports"]')
+    run_input = '#aieng-panel input[aria-label="Run id (default: recent runs)"]'
+    assert pg.input_value(run_input) == job.run_id
+    with pg.expect_request(api_request("reports", {"kind": "monitor", "run_id": job.run_id, **page_of})):
+        pg.select_option('#aieng-panel select[aria-label="Kind"]', "monitor")
+    with pg.expect_request(api_request("reports", {"kind": "monitor", "run_id": job.run_id, **page_of})):
+        pg.fill(run_input, f" {job.run_id} ")  # sent trimmed
+
+    typed = {
+        "snapshots": [('input[aria-label="Filter snapshots"]', "snap-x")],
+        "jobs": [('select[aria-label="Status"]', "FAILED"), ('input[aria-label="Filter jobs"]', "tiny")],
+        "audit": [('input[aria-label="Event prefix (job.)"]', "job."), ('input[aria-label="Filter entries"]', "abc")],
+        "models": [('input[aria-label="Filter models"]', "churn")],
+    }
+    sent = {
+        "snapshots": {"q": "snap-x"},
+        "jobs": {"status": "FAILED", "q": "tiny"},
+        "audit": {"event": "job.", "q": "abc"},
+        "models": {"q": "churn"},
+        "schedules": {},
+        "reports": {"kind": "monitor", "run_id": job.run_id},
+    }
+    for section, fields in typed.items():
+        open_panel(pg, section)
+        expected: dict[str, str] = {}
+        for (selector, value), key in zip(fields, sent[section], strict=True):
+            expected[key] = value
+            with pg.expect_request(api_request(section, {**expected, **page_of})):
+                if selector.startswith("select"):
+                    pg.select_option(f"#aieng-panel {selector}", value)
+                else:
+                    pg.fill(f"#aieng-panel {selector}", value)
+    with pg.expect_request(api_request("schedules", page_of)):
+        open_panel(pg, "schedules")
+
+    saved = {
+        "snapshots": {"q": "snap-x"},
+        "jobs": {"status": "FAILED", "q": "tiny"},
+        "schedules": {},
+        "reports": {"kind": "monitor", "run_id": f" {job.run_id} "},  # saved as typed
+        "audit": {"event": "job.", "q": "abc"},
+        "models": {"q": "churn", "model": ""},
+    }
+    wait_until(
+        lambda: {k: saved_filters(lab).get(k) for k in saved} == saved,
+        timeout=20,
+        interval=0.3,
+        message="the panel's filters in the server's workspace",
+    )
+
+    pg.reload()
+    pg.wait_for_selector('#aieng-panel[data-section="schedules"]', timeout=60_000)
+    for section, params in sent.items():
+        with pg.expect_request(api_request(section, {**params, **page_of})):
+            pg.click(f'#aieng-panel .aieng-tab[data-section="{section}"]')
+        for selector, value in typed.get(section, []):
+            assert pg.input_value(f"#aieng-panel {selector}") == value, (section, selector)
+    assert pg.input_value(run_input) == f" {job.run_id} "
