@@ -13,6 +13,7 @@ labextension (built here with jlpm when missing).
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -134,12 +135,16 @@ def main() -> None:
     os.environ.pop("AIENG_RUN_ID", None)
     os.environ.pop("AIENG_TRACKING_URI", None)
     os.chdir(root)
-    fill_workspace(root)
-    app = start_jupyter(base, "lab")
     try:
-        screenshot(app, TARGET)
+        fill_workspace(root)
+        app = start_jupyter(base, "lab")
+        try:
+            screenshot(app, TARGET)
+        finally:
+            stop_jupyter(app)
     finally:
-        stop_jupyter(app)
+        os.chdir(REPO)
+        shutil.rmtree(base, ignore_errors=True)
     print(f"wrote {TARGET} ({TARGET.stat().st_size // 1024} KB)")
 
 
