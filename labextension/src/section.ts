@@ -96,7 +96,9 @@ export type Filters = { [stateKey: string]: HTMLInputElement | HTMLSelectElement
  * (`endpoint?key=value&...&offset&limit`) and going back to page one on a change come from here.
  *
  *     class Snapshots extends ListSection<SnapshotRow> {
- *       readonly id = 'snapshots'; readonly label = 'Snapshots'; readonly endpoint = 'snapshots';
+ *       readonly id = 'snapshots';
+ *       readonly label = 'Snapshots';
+ *       protected readonly endpoint = 'snapshots';
  *       constructor(ctx: IPanelContext) {
  *         super(ctx);
  *         this.layout({ q: filterInput('Filter snapshots', () => this.changed()) });
