@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from . import config, tracking
+from . import config
+from .run_hooks import end_hooks
+
+if TYPE_CHECKING:
+    from .tracking import Run
+
+
+def _active_run() -> Run | None:
+    """The active run, or None. A process that never imported the tracking package has no run:
+    looking it up in ``sys.modules`` keeps ``%load_ext`` from importing it (and MLflow's schema)."""
+    active = sys.modules.get("aieng_nb.tracking.active")
+    return None if active is None else active.active_run(attach=False)
 
 
 class CellCapture:
@@ -25,14 +37,14 @@ class CellCapture:
 
     def pre_run_cell(self, info: Any) -> None:
         self.started = time.perf_counter()
-        if tracking.active_run(attach=False) is not None:
+        if _active_run() is not None:
             from .training import cellmem
 
             self._gpu_start = cellmem.before()
 
     def post_run_cell(self, result: Any) -> None:
         try:
-            run = tracking.active_run(attach=False)
+            run = _active_run()
             if run is None or not config.get("capture_cells"):
                 return
             duration = time.perf_counter() - self.started
@@ -60,7 +72,7 @@ class CellCapture:
                     f"aieng: cell capture failed (your cell is unaffected): {exc}", RuntimeWarning, stacklevel=1
                 )
 
-    def on_end(self, run: tracking.Run) -> None:
+    def on_end(self, run: Run) -> None:
         """At end_run: close the cell log and attach the notebook (asking the frontend to save it
         first when one listens; rebuilt from the executed cells when the disk copy is older)."""
         fh = self._files.pop(run.id, None)
@@ -97,7 +109,7 @@ def load(shell: Any) -> None:
     capture = CellCapture(shell)
     shell.events.register("pre_run_cell", capture.pre_run_cell)
     shell.events.register("post_run_cell", capture.post_run_cell)
-    tracking.end_hooks.append(capture.on_end)
+    end_hooks.append(capture.on_end)
     from .magics.completion import make_matcher
 
     matcher = make_matcher(shell)
@@ -117,8 +129,8 @@ def unload(shell: Any) -> None:
         return
     shell.events.unregister("pre_run_cell", capture.pre_run_cell)
     shell.events.unregister("post_run_cell", capture.post_run_cell)
-    if capture.on_end in tracking.end_hooks:
-        tracking.end_hooks.remove(capture.on_end)
+    if capture.on_end in end_hooks:
+        end_hooks.remove(capture.on_end)
     link = getattr(shell, "_aieng_frontend", None)
     if link is not None:
         link.unregister(shell)

@@ -209,4 +209,6 @@ def test_cli_model_list_and_status_json_are_the_records(capsys):
     again = json.loads(capsys.readouterr().out)
     assert VersionInfo.from_dict(again).version == "2" and again["name"] == "churn"
     assert main(["model", "list"]) == 0
-    assert "churn" in capsys.readouterr().out
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split() == ["name", "champion", "challenger", "previous", "champion", "latest", "version"]
+    assert table[-1].split() == ["churn", "1", "2"]  # no challenger or previous champion yet

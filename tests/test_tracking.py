@@ -412,6 +412,31 @@ def test_import_does_not_pull_heavy_libraries(python_env):
     assert out.stdout.strip() == "[]"
 
 
+def test_load_ext_imports_only_the_extension(python_env):
+    """%load_ext registers the magic, capture hooks and completion without the tracking package
+    (and so without its store, audit and record modules); a run started afterwards is still captured."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from IPython.core.interactiveshell import InteractiveShell\n"
+        "shell = InteractiveShell.instance()\n"
+        "shell.run_line_magic('load_ext', 'aieng_nb')\n"
+        "print(sorted(m for m in ('aieng_nb.tracking', 'aieng_nb.audit', 'aieng_nb.stores', 'mlflow') if m in sys.modules))\n"
+        "shell.run_cell('import aieng_nb as aieng; run = aieng.start_run(name=\"after-load\")')\n"
+        "shell.run_cell('x = 1 + 1')\n"
+        "print('cells', len(open(shell.user_ns['run'].cells_path).read().splitlines()))\n"
+        "shell.run_cell('aieng.end_run()')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=python_env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0] == "[]"
+    cells = next(int(line.split()[1]) for line in lines if line.startswith("cells "))
+    assert cells >= 2  # the cells from start_run on were captured
+
+
 def test_warnings_are_not_raised_for_normal_logging():
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -276,11 +276,11 @@ class ModelSummary(Record):
 
 
 class ModelList(RecordList[ModelSummary]):
-    headers = ("name", "champion", "latest version")
+    headers = ("name", "champion", "challenger", "previous champion", "latest version")
     empty = "no registered models (aieng model register RUN_ID --name NAME)"
 
     def row(self, item: ModelSummary) -> list[Any]:
-        return [item.name, item.champion or "", item.latest_version]
+        return [item.name, item.champion or "", item.challenger or "", item.previous_champion or "", item.latest_version]
 
 
 @dataclass

@@ -64,8 +64,6 @@ class MetricHistories(TypedDict):
     histories: list[MetricHistory]
 
 
-
-
 class ScheduleExtra(TypedDict):
     next_run: str | None
 

@@ -11,7 +11,6 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from .. import lifecycle
 from ..exceptions import NoActiveRunError
 from ..metric_buffer import MAX_BACKLOG, MetricBuffer, journal_for
 from ..models import RunRecord
+from ..run_hooks import end_hooks  # noqa: F401 (re-exported: tracking.end_hooks)
 from ..stores import open_store
 from ..stores.base import TrackingStore
 from ..workspace import Workspace, current
@@ -35,8 +35,6 @@ _buffer: MetricBuffer | None = None
 # can write is slowed down instead of piling up memory and unsaved points, and the backlog one
 # flush must drain stays inside the loss bound of a SIGKILL
 HIGH_WATER = MAX_BACKLOG
-# callbacks run at end_run before the status is set (the IPython extension attaches the notebook)
-end_hooks: list[Callable[[Run], None]] = []
 
 
 class Run:
