@@ -281,7 +281,7 @@ def test_contract_version_on_the_run() -> None:
     assert rec.tags["aieng.contract.iris"].startswith("iris@1 ") and rec.tags["aieng.contract.iris"].endswith("failed")
     assert rec.tags["aieng.checks"] == "failed"
     assert rec.metrics["validation.passed"] == 0.0 and rec.metrics["validation.contract_version"] == 1.0
-    listed = aieng.reports(run.id, kind="validation")
+    listed = aieng.list_reports(run.id, kind="validation")
     assert len(listed) == 2 and [e.passed for e in listed] == [True, False]
     from aieng_nb import tracking
 

@@ -99,7 +99,7 @@ def test_reports_without_checks_are_listed_as_no_checks(shell):
         Report("monitor", "Drift", checks=[CheckResult("drift_share > 0.3", "drift_share", 0.1, True, "ok")]).log()
         failing = CheckResult("drift_share > 0.3", "drift_share", 0.5, False, "too much drift")
         Report("monitor", "Drift", checks=[failing]).log()
-    listing = aieng.reports(run.id)
+    listing = aieng.list_reports(run.id)
     assert [e.result for e in listing] == ["no checks", "passed", "FAILED"]
     assert "no checks" in str(listing) and "no checks" in listing._repr_html_()
     assert "no checks" in repr(Report("explain", "E"))

@@ -53,7 +53,7 @@ def test_job_contract_outcomes(tmp_path, workspace, capsys) -> None:
     assert "FAILED scored@1" in str(warned)
     run = aieng.get_run(warned.run_id)
     assert run.tags["aieng.checks"] == "failed" and run.tags["aieng.contract.scored"].endswith("failed")
-    assert [e.kind for e in aieng.reports(job=warned.job_id)] == ["validation"]
+    assert [e.kind for e in aieng.list_reports(job_id=warned.job_id)] == ["validation"]
 
     rc = cli(
         ["job", "run", nb, "-p", "scale", "1000", "--contract", "scored", "--contract-policy", "block", "-q", "--json"]
@@ -63,7 +63,7 @@ def test_job_contract_outcomes(tmp_path, workspace, capsys) -> None:
     assert "ContractViolationError" in record["error"]["ename"]
     assert record["contract_results"][0]["blocked"] is True
     assert [r.version for r in aieng.list_snapshots("scored")] == [1, 2]  # the blocked one: not stored
-    assert aieng.reports(job=record["job_id"], kind="validation")[0].passed is False
+    assert aieng.list_reports(job_id=record["job_id"], kind="validation")[0].passed is False
 
 
 def test_job_with_unknown_contract_is_not_created(tmp_path, workspace) -> None:

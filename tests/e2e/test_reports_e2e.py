@@ -103,7 +103,7 @@ def test_job_run_comes_back_with_reports_and_checks(tmp_path, capsys):
     import aieng_nb as aieng
     from aieng_nb.cli import main
 
-    assert [e.kind for e in aieng.reports(job=bad.job_id)] == [e.kind for e in list_reports(bad.run_id)]
+    assert [e.kind for e in aieng.list_reports(job_id=bad.job_id)] == [e.kind for e in list_reports(bad.run_id)]
     assert main(["reports", "--job", bad.job_id, "--json"]) == 0
     assert bad.run_id in capsys.readouterr().out
     files = tracking.list_artifacts(bad.run_id, monitor_entry.path)
