@@ -133,7 +133,7 @@ def summary(ratios: list[float], first_total: float, second_total: float) -> dic
     half = int(0.98 * n**0.5) + 1
     low, high = ordered[max(0, n // 2 - half)], ordered[min(n - 1, (n - 1) // 2 + half)]
     return {
-        "median_pct": statistics.median(ratios) * 100,
+        "median_pct": median * 100,
         "ci_pct": (low * 100, high * 100),
         "spread_pct": (q1 * 100, q3 * 100),
         "sums_pct": (second_total / first_total - 1) * 100,
