@@ -241,13 +241,14 @@ def key_parts(step: Step, inputs: Mapping[str, tuple[str, str]]) -> dict[str, An
         "inputs": {k: v[0] for k, v in sorted(inputs.items())},
         "input_refs": {k: v[1] for k, v in sorted(inputs.items())},
         "environment": environment_digest(step.environment),
+        "outputs": sorted(step.outputs),
     }
 
 
 def cache_key(parts: Mapping[str, Any]) -> str:
     import hashlib
 
-    keyed = {k: parts[k] for k in ("notebook", "params", "inputs", "environment")}
+    keyed = {k: parts[k] for k in ("notebook", "params", "inputs", "environment", "outputs")}
     return hashlib.sha256(json.dumps(keyed, sort_keys=True).encode()).hexdigest()[:40]
 
 
@@ -274,6 +275,8 @@ def why_changed(before: Mapping[str, Any] | None, parts: Mapping[str, Any]) -> s
             reasons.append(f"input {k} changed ({old_r.get(k, 'none')} -> {new_r.get(k, 'none')})")
     if before.get("environment") != parts["environment"]:
         reasons.append("environment changed")
+    if before.get("outputs", parts["outputs"]) != parts["outputs"]:
+        reasons.append("declared outputs changed")
     return "; ".join(reasons) or "no successful run with these inputs (the last one failed or its outputs are gone)"
 
 
