@@ -29,14 +29,22 @@ def pipeline(folder: Path, text: str) -> Path:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("steps:\n  a: {notebook: a.ipynb, after: [b]}\n  b: {notebook: b.ipynb, after: [a]}\n",
-         "p.yaml: steps: a cycle: a -> b -> a"),
-        ("steps:\n  a: {notebook: a.ipynb, outputs: [raw]}\n  b: {notebook: b.ipynb, inputs: [rw]}\n",
-         "p.yaml: step 'b': inputs: unknown input 'rw' (no step outputs it and no snapshot of that name exists; did you mean 'raw'?)"),
-        ("steps:\n  a: {notebook: a.ipynb, outputs: [raw]}\n  b: {notebook: b.ipynb, outputs: [raw]}\n",
-         "p.yaml: step 'b': outputs: 'raw' is also output by step 'a'"),
-        ("steps:\n  a: {notebook: a.ipynb, params: {m: 3}}\n",
-         "p.yaml: step 'a': params: unknown parameter 'm'; the notebook's parameters are: n, name"),
+        (
+            "steps:\n  a: {notebook: a.ipynb, after: [b]}\n  b: {notebook: b.ipynb, after: [a]}\n",
+            "p.yaml: steps: a cycle: a -> b -> a",
+        ),
+        (
+            "steps:\n  a: {notebook: a.ipynb, outputs: [raw]}\n  b: {notebook: b.ipynb, inputs: [rw]}\n",
+            "p.yaml: step 'b': inputs: unknown input 'rw' (no step outputs it and no snapshot of that name exists; did you mean 'raw'?)",
+        ),
+        (
+            "steps:\n  a: {notebook: a.ipynb, outputs: [raw]}\n  b: {notebook: b.ipynb, outputs: [raw]}\n",
+            "p.yaml: step 'b': outputs: 'raw' is also output by step 'a'",
+        ),
+        (
+            "steps:\n  a: {notebook: a.ipynb, params: {m: 3}}\n",
+            "p.yaml: step 'a': params: unknown parameter 'm'; the notebook's parameters are: n, name",
+        ),
         ("steps:\n  a: {notebook: a.ipynb, params: {n: not-a-number}}\n", "p.yaml: step 'a': params: "),
         ("steps:\n  a: {notebok: a.ipynb}\n", "p.yaml: step 'a': unknown field 'notebok' (did you mean 'notebook'?)"),
         ("steps:\n  a: {notebook: missing.ipynb}\n", "p.yaml: step 'a': notebook: "),

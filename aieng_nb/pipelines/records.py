@@ -92,9 +92,10 @@ class PipelineRun(Record):
     def _repr_html_(self) -> str:
         import html
 
-        return f"<p><b>{html.escape(self.pipeline)}</b> {html.escape(self.status)}</p>" + StepTable(
-            self.steps.values(), self.upstream
-        )._repr_html_()
+        return (
+            f"<p><b>{html.escape(self.pipeline)}</b> {html.escape(self.status)}</p>"
+            + StepTable(self.steps.values(), self.upstream)._repr_html_()
+        )
 
 
 class StepTable(RecordList[StepResult]):
@@ -152,7 +153,9 @@ def load_run(run_id: str, ws: Workspace) -> PipelineRun:
     if not hits:
         raise NotFoundError(f"no pipeline run {run_id!r} in this workspace")
     if len(hits) > 1:
-        raise ValidationError(f"pipeline run id prefix {run_id!r} is ambiguous ({len(hits)} runs): give more characters")
+        raise ValidationError(
+            f"pipeline run id prefix {run_id!r} is ambiguous ({len(hits)} runs): give more characters"
+        )
     return PipelineRun.from_dict(json.loads(hits[0].read_text(encoding="utf-8")))
 
 

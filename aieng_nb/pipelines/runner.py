@@ -114,7 +114,11 @@ class _Execution:
                     deps = [self.run.steps[d].state for d in self.p.upstream(name)]
                     if any(d in (StepState.FAILED, StepState.BLOCKED) for d in deps):
                         pending.remove(name)
-                        failed = [d for d in self.p.upstream(name) if self.run.steps[d].state in (StepState.FAILED, StepState.BLOCKED)]
+                        failed = [
+                            d
+                            for d in self.p.upstream(name)
+                            if self.run.steps[d].state in (StepState.FAILED, StepState.BLOCKED)
+                        ]
                         self._set(name, StepState.BLOCKED, f"not run: upstream step {', '.join(failed)} failed")
                     elif all(d.ok for d in deps) and len(running) < self.parallel:
                         pending.remove(name)
@@ -275,7 +279,7 @@ def why_changed(before: Mapping[str, Any] | None, parts: Mapping[str, Any]) -> s
             reasons.append(f"input {k} changed ({old_r.get(k, 'none')} -> {new_r.get(k, 'none')})")
     if before.get("environment") != parts["environment"]:
         reasons.append("environment changed")
-    if before.get("outputs", parts["outputs"]) != parts["outputs"]:
+    if before.get("outputs", parts.get("outputs")) != parts.get("outputs"):
         reasons.append("declared outputs changed")
     return "; ".join(reasons) or "no successful run with these inputs (the last one failed or its outputs are gone)"
 
@@ -352,7 +356,9 @@ def _start(pipeline: Pipeline, parameters: Mapping[str, Any] | None, ws: Workspa
         parameters=dict(parameters or {}),
     )
     rec.save_run(run, ws)
-    audit.append("pipeline.start", {"run_id": run_id, "pipeline": pipeline.name, "path": str(pipeline.path)}, workspace=ws)
+    audit.append(
+        "pipeline.start", {"run_id": run_id, "pipeline": pipeline.name, "path": str(pipeline.path)}, workspace=ws
+    )
     return run
 
 
@@ -407,7 +413,9 @@ def _check_force(pipeline: Pipeline, force: Iterable[str]) -> set[str]:
     names = [force] if isinstance(force, str) else list(force or [])
     for n in names:
         if n not in pipeline.steps:
-            raise ValidationError(f"--force {n!r}: {pipeline.path} has no such step; steps: {', '.join(pipeline.steps)}")
+            raise ValidationError(
+                f"--force {n!r}: {pipeline.path} has no such step; steps: {', '.join(pipeline.steps)}"
+            )
     return set(names)
 
 
@@ -469,12 +477,16 @@ def pipeline_status(
     rows = PipelineStatus()
     for name in pipeline.order():
         step = pipeline.steps[name]
-        waits = [d for d in pipeline.upstream(name) if d not in outputs and d in {x for x in pipeline.producers.values()}]
+        waits = [
+            d for d in pipeline.upstream(name) if d not in outputs and d in {x for x in pipeline.producers.values()}
+        ]
         last_step = prev.steps.get(name) if prev else None
         last_state = last_step.state.lower() if last_step else None
         last_run = (last_step.run_id or last_step.source_run_id) if last_step else None
         if any(pipeline.producers.get(i) in waits for i in step.inputs):
-            rows.append(StepStatus(name, "will run", f"upstream step {', '.join(waits)} will run", last_state, last_run))
+            rows.append(
+                StepStatus(name, "will run", f"upstream step {', '.join(waits)} will run", last_state, last_run)
+            )
             continue
         inputs: dict[str, tuple[str, str]] = {}
         for i in step.inputs:

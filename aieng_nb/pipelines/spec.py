@@ -246,7 +246,9 @@ def _check_edges(where: str, p: Pipeline, snapshot_exists: Callable[[str], bool]
             except ValidationError as exc:
                 raise ValidationError(f"{where}: step {s.name!r}: outputs: {exc}") from None
             if out in writers:
-                raise ValidationError(f"{where}: step {s.name!r}: outputs: {out!r} is also output by step {writers[out]!r}")
+                raise ValidationError(
+                    f"{where}: step {s.name!r}: outputs: {out!r} is also output by step {writers[out]!r}"
+                )
             writers[out] = s.name
             if out in s.inputs:
                 raise ValidationError(f"{where}: step {s.name!r}: outputs: {out!r} is also one of its inputs")

@@ -31,12 +31,15 @@ steps:
 
 def diamond(folder: Path, text: str = DIAMOND) -> Path:
     imp = "import pandas as pd, aieng_nb as aieng"
-    write_notebook(folder / "a.ipynb", [f"{imp}\naieng.snapshot(pd.DataFrame({{'x': range(n)}}), name='raw')"],
-                   parameters="n = 10")
+    write_notebook(
+        folder / "a.ipynb", [f"{imp}\naieng.snapshot(pd.DataFrame({{'x': range(n)}}), name='raw')"], parameters="n = 10"
+    )
     write_notebook(
         folder / "b.ipynb",
-        [f"{imp}\nif fail: raise RuntimeError('planted failure')\n"
-         "df = aieng.load('raw'); df['x'] = df['x'] * scale\naieng.snapshot(df, name='left')"],
+        [
+            f"{imp}\nif fail: raise RuntimeError('planted failure')\n"
+            "df = aieng.load('raw'); df['x'] = df['x'] * scale\naieng.snapshot(df, name='left')"
+        ],
         parameters="scale = 2\nfail = False\nnote = ''",
     )
     write_notebook(folder / "c.ipynb", [f"{imp}\ndf = aieng.load('raw'); aieng.snapshot(df + 1, name='right')"])
