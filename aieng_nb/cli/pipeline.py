@@ -41,6 +41,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     show.add_argument("--json", action="store_true")
     show.set_defaults(func=_show, read_only=True)
 
+    tr = sub.add_parser("lineage", help="back from a snapshot or a step's run through the steps that made it")
+    tr.add_argument("ref", help="a snapshot (NAME@VERSION, a hash prefix) or a step's run id")
+    tr.add_argument("--json", action="store_true")
+    tr.set_defaults(func=_trace, read_only=True)
+
     ls = sub.add_parser("list", help="pipeline executions, newest first")
     ls.add_argument("--pipeline", help="a pipeline name or file")
     ls.add_argument("--last", "-l", type=positive_int, default=20)
@@ -110,4 +115,12 @@ def _list(args: argparse.Namespace) -> int:
 
     runs = list_pipeline_runs(args.pipeline, limit=args.last)
     print_json(runs.to_dicts()) if args.json else print(runs)
+    return 0
+
+
+def _trace(args: argparse.Namespace) -> int:
+    from ..pipelines import trace
+
+    steps = trace(args.ref)
+    print_json(steps.to_dicts()) if args.json else print(steps)
     return 0

@@ -12,7 +12,7 @@ skips what did not (like ``dvc repro``), under one MLflow parent run with a chil
 from __future__ import annotations
 
 from .records import PipelineRun, StepResult, StepState
-from .runner import get_pipeline_run, list_pipeline_runs, pipeline_status, run_pipeline
+from .runner import get_pipeline_run, list_pipeline_runs, pipeline_status, run_pipeline, trace
 from .spec import Pipeline, Step, is_pipeline_file, load_pipeline
 
 __all__ = [
@@ -27,4 +27,5 @@ __all__ = [
     "load_pipeline",
     "pipeline_status",
     "run_pipeline",
+    "trace",
 ]

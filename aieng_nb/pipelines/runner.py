@@ -524,3 +524,68 @@ def list_pipeline_runs(
     if pipeline is not None and Path(pipeline).suffix in (".yaml", ".yml"):
         pipeline = str(Path(pipeline).resolve())
     return rec.list_runs(workspace or current(), pipeline, limit)
+
+
+# -- lineage ---------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class TraceStep:
+    """One step on the way back from a snapshot or run: the step, its run, what it read and wrote."""
+
+    step: str
+    pipeline: str
+    run_id: str
+    inputs: dict[str, str]
+    outputs: dict[str, str]
+
+
+class Trace(RecordList[TraceStep]):
+    headers = ("step", "pipeline", "run", "inputs", "outputs")
+    empty = "not produced by a pipeline step"
+
+    def row(self, t: TraceStep) -> list[Any]:
+        return [t.step, t.pipeline, t.run_id[:12], " ".join(t.inputs.values()), " ".join(t.outputs.values())]
+
+
+def trace(ref: str, *, workspace: Workspace | None = None) -> Trace:
+    """Back from a snapshot (``name@version``, a hash prefix) or a step's run id through the
+    pipeline steps that produced it and their inputs, nearest first.
+
+    >>> print(trace("train@2"))   # doctest: +SKIP
+    """
+    from ..snapshots.catalog import resolve
+
+    ws = workspace or current()
+    entries = _cache_entries(ws)
+    by_output = {o["hash"]: e for e in entries for o in e.get("outputs", {}).values()}
+    by_run = {e.get("run_id"): e for e in entries}
+    if ref in by_run or any(str(k).startswith(ref) for k in by_run if k and len(ref) >= 8):
+        start = next(e for k, e in by_run.items() if k and str(k).startswith(ref))
+    else:
+        digest, _, _ = resolve(ref, workspace=ws)
+        start = by_output.get(digest)  # type: ignore[assignment]
+    out, seen, frontier = Trace(), set(), [start] if start else []
+    while frontier:
+        e = frontier.pop(0)
+        if e["key"] in seen:
+            continue
+        seen.add(e["key"])
+        refs = (e.get("parts") or {}).get("input_refs") or {}
+        out.append(TraceStep(e["step"], e.get("pipeline", ""), e.get("run_id") or "", dict(refs),
+                             {k: v["ref"] for k, v in e.get("outputs", {}).items()}))  # fmt: skip
+        for digest in ((e.get("parts") or {}).get("inputs") or {}).values():
+            if digest in by_output:
+                frontier.append(by_output[digest])
+    return out
+
+
+def _cache_entries(ws: Workspace) -> list[dict[str, Any]]:
+    folder = ws.root / "pipelines" / "cache"
+    entries = []
+    for p in sorted(folder.glob("*.json"), key=lambda q: q.stat().st_mtime) if folder.is_dir() else []:
+        try:
+            entries.append(json.loads(p.read_text(encoding="utf-8")))
+        except (OSError, ValueError):
+            continue
+    return entries
