@@ -188,7 +188,7 @@ def test_cli_exit_codes_json_and_show(tmp_path, python_env):
     failed = cli("job", "list", "--status", "failed", "--json")
     assert [r["status"] for r in json.loads(failed.stdout)] == ["FAILED"]
     show = cli("job", "show", json.loads(failed.stdout)[0]["job_id"])
-    assert "ZeroDivisionError" in show.stdout and "cell 0" in show.stdout
+    assert "ZeroDivisionError" in show.stdout and "cell 1" in show.stdout
     assert cli("job", "--help").returncode == 0
 
 
