@@ -51,6 +51,8 @@ def create_run(record: JobRecord, ws: Workspace) -> JobRecord:
         params={k: _param_str(v) for k, v in run_params.items()},
         parent_run_id=record.parent_run_id,
     )
+    # where it ran, like an interactive run: packages, Python, hardware, and the notebook's git commit
+    tb.record_environment(run_id, str(Path(record.notebook).resolve().parent))
     return store.update(record.job_id, ws, run_id=run_id)
 
 
