@@ -56,6 +56,8 @@ class ShowMidCellResults(ast.NodeTransformer):
                     args=[ast.Constant(__name__)],
                     keywords=[ast.keyword(arg="fromlist", value=ast.List(elts=[ast.Constant("show")], ctx=ast.Load()))],
                 )
-                wrapped = ast.Call(func=ast.Attribute(value=module, attr="show", ctx=ast.Load()), args=[stmt.value], keywords=[])
+                wrapped = ast.Call(
+                    func=ast.Attribute(value=module, attr="show", ctx=ast.Load()), args=[stmt.value], keywords=[]
+                )
                 node.body[i] = ast.copy_location(ast.Expr(value=wrapped), stmt)
         return ast.fix_missing_locations(node)

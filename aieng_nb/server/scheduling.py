@@ -30,9 +30,7 @@ class AiengServer(Configurable):
         "servers and daemons on one workspace, one leads and each slot fires once).",
     ).tag(config=True)
     scheduler_tick = Float(1.0, help="Seconds between the scheduler's checks for due schedules.").tag(config=True)
-    job_grace = Float(10.0, help="Seconds running scheduled jobs get to finish when the server stops.").tag(
-        config=True
-    )
+    job_grace = Float(10.0, help="Seconds running scheduled jobs get to finish when the server stops.").tag(config=True)
 
 
 class ServerScheduler:
@@ -61,7 +59,9 @@ class ServerScheduler:
                     return
                 root = locate()
             self.daemon = Scheduler(
-                Workspace(root).ensure(), tick=self.settings.scheduler_tick, log=lambda m: self.log.info("aieng_nb: %s", m)
+                Workspace(root).ensure(),
+                tick=self.settings.scheduler_tick,
+                log=lambda m: self.log.info("aieng_nb: %s", m),
             )
             if self.stopping.is_set():
                 return

@@ -91,7 +91,9 @@ def test_two_servers_and_a_daemon_fire_each_slot_once_and_take_over(tmp_path: Pa
 def test_a_server_with_the_scheduler_off_fires_nothing(tmp_path: Path, workspace) -> None:
     nb = write_notebook(tmp_path / "tick.ipynb", ["print('tick')"])
     schedules.add("fast", str(nb), "* * * * * */2")
-    server = start_jupyter(tmp_path / "off", "server", workspace=workspace.root, args=("--AiengServer.scheduler=False",))
+    server = start_jupyter(
+        tmp_path / "off", "server", workspace=workspace.root, args=("--AiengServer.scheduler=False",)
+    )
     try:
         time.sleep(6)  # three slots pass; a server that fired would have claimed one by now
         assert records.list_records(schedule="fast", workspace=workspace) == []
