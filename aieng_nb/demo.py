@@ -51,8 +51,9 @@ class DemoResult(Record):
         lines.append(f"output notebook:  {job.output_path}")
         if job.html_path:
             lines.append(f"as HTML:          {job.html_path}")
-        lines.append(f"data snapshots:   aieng snapshots list   (workspace {self.workspace})")
-        lines.append("audit trail:      aieng audit verify")
+        # the same interpreter and workspace as the MLflow UI command: they work as printed, from any folder
+        lines.append(f"data snapshots:   {aieng_command(self.workspace, 'snapshots', 'list')}")
+        lines.append(f"audit trail:      {aieng_command(self.workspace, 'audit', 'verify')}")
         lines.append(f"MLflow UI:        {mlflow_ui_command(self.tracking_uri)}")
         if run is not None:
             lines.append(f"  then open:      {mlflow_runs_url(run.experiment_id)}")
@@ -95,6 +96,18 @@ def effective_parameters(params: dict[str, str]) -> dict[str, object]:
         except ValueError:
             out[key] = value
     return out
+
+
+def aieng_command(workspace: object, *args: str) -> str:
+    """``aieng --workspace W ARGS`` as printed: the ``aieng`` next to this interpreter (a venv's
+    bin), else ``python -m aieng_nb``, so it runs the install the demo ran."""
+    import shlex
+    import sys
+    from pathlib import Path
+
+    aieng = Path(sys.executable).parent / "aieng"
+    exe = [str(aieng)] if aieng.is_file() else [sys.executable, "-m", "aieng_nb"]
+    return shlex.join([*exe, "--workspace", str(workspace), *args])
 
 
 def mlflow_ui_command(tracking_uri: str) -> str:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import enum
 import html
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -170,6 +170,18 @@ def metric_order(key: str) -> tuple[int, str]:
     if key.startswith(REPORT_METRIC_PREFIXES):
         return (1, key)
     return (0, key)
+
+
+def headline_metrics(names: Iterable[str]) -> list[str]:
+    """The metrics a summary shows: the run's own (accuracy, f1, loss...) in name order; only
+    when it logged none of its own, the report summaries and system metrics, in that order.
+
+    >>> headline_metrics(["monitor.drift_share", "f1", "system/cpu_utilization_percentage", "accuracy"])
+    ['accuracy', 'f1']
+    """
+    ordered = sorted(set(names), key=metric_order)
+    own = [k for k in ordered if metric_order(k)[0] == 0]
+    return own or ordered
 
 
 class RunTable(RecordList[RunRecord]):

@@ -136,7 +136,7 @@ def test_error_without_evalue_keeps_its_message():
     from aieng_nb.jobs.records import JobError
 
     assert JobError(kind="error", message="Boom: it broke", ename="Boom").summary() == "Boom: it broke"
-    assert JobError(kind="cell_error", message="E: ", ename="E", evalue="", cell_index=2).summary() == "cell 2: E"
+    assert JobError(kind="cell_error", message="E: ", ename="E", evalue="", cell_index=2).summary() == "cell 3: E"
 
 
 def test_a_kernel_gone_at_run_time_fails_once_with_its_name(workspace, nb):

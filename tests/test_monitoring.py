@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import aieng_nb
 from aieng_nb import audit, tracking
 from aieng_nb.exceptions import ValidationError
 from aieng_nb.reports.job_monitor import run_job_monitor
@@ -457,6 +458,10 @@ def test_evidently_runs_in_the_background_and_is_never_missing(tmp_path) -> None
     summary = json.loads(Path(local).read_text())
     assert {"evidently.html", "evidently.json"} <= set(summary["attachments"])
     assert summary["details"]["evidently_sample"]["seconds"] > 0
+    # the stored page was written after Evidently too: it points at evidently.html, not at a wait
+    stored = load_report_html(run.id, logged.name)
+    assert "being computed" not in stored and "stored beside this one as evidently.html" in stored
+    assert "being computed" not in aieng_nb.load_report(f"{run.id}/{logged.name}").html()
 
 
 def test_background_false_attaches_before_returning() -> None:

@@ -402,6 +402,12 @@ def test_magic_model_subcommands(churn, shell, capsys):
     with pytest.raises(UsageError, match="invalid choice"):
         shell.run_line_magic("aieng", "model promot churn")
     assert shell.run_line_magic("aieng", "lineage churn").version == "1"
+    # register shows a record (a text line and an HTML table), not a dataclass's field dump
+    reg = shell.run_line_magic("aieng", f"model register {churn['again']} --name churn --alias staging")
+    formatted, _ = shell.display_formatter.format(reg)
+    assert formatted["text/plain"].startswith(f"<registered churn v4 from run {churn['again']} (")
+    assert formatted["text/plain"].endswith(" @staging>") and "VersionInfo(" not in formatted["text/plain"]
+    assert "churn v4</b> registered" in formatted["text/html"] and "<table" in formatted["text/html"]
 
 
 def test_schedule_hook_must_be_importable(tmp_path):

@@ -132,6 +132,26 @@ def test_monitor_state_updates_and_static_fallback():
     assert not any(t.name == "aieng-monitor" for t in threading.enumerate())
 
 
+def test_monitor_fits_a_notebook_and_says_no_gpu_once(capsys):
+    """Three charts a row shrink to the output's width (no clipping); the telemetry notice is the
+    one line printed under the cell, not repeated in the monitor's header."""
+    import re
+
+    from aieng_nb.widgets.training_monitor import RunMonitor, SessionSource
+
+    X, y, net, opt, sched, loader = build()
+    with aieng.training(net, opt, name="fit", log_model=False, telemetry_interval=5, live=False) as tr:
+        monitor = RunMonitor(SessionSource(tr), refresh=0.05, show=False).start()
+        run_epochs(tr, X, y, net, opt, sched, loader, epochs=1)
+        wait_until(lambda: len(monitor.series) >= 3, timeout=10, message="three charts")
+        monitor.close()
+    svg = monitor.plot.value
+    width = int(re.search(r'<svg[^>]* width="(\d+)"', svg).group(1))
+    assert width > 700 and f'viewBox="0 0 {width} ' in svg and "max-width:100%" in svg
+    assert "no GPU in use" not in monitor.header.value
+    assert capsys.readouterr().out.count("no GPU in use") == 1
+
+
 def test_monitor_coalesces_many_steps_into_few_redraws():
     from aieng_nb.widgets.charts import MAX_POINTS
     from aieng_nb.widgets.training_monitor import RunMonitor, SessionSource

@@ -83,18 +83,19 @@ class ReproduceReport:
         if self.job.error:
             lines.append(f"error: {self.job.error_summary}")
         if self.metrics:
+            from ..models import headline_metrics
+
+            # the run's own metrics and every difference; the report summaries that agree are counted
+            shown = set(headline_metrics(m.name for m in self.metrics)) | {m.name for m in self.differences}
             rows = [
-                [
-                    "" if m.ok else "!",
-                    m.name,
-                    _fmt(m.original),
-                    _fmt(m.reproduced),
-                    _fmt(m.delta),
-                ]
+                ["" if m.ok else "!", m.name, _fmt(m.original), _fmt(m.reproduced), _fmt(m.delta)]
                 for m in self.metrics
+                if m.name in shown
             ]
             lines += ["", text_table(["", "metric", "original", "reproduced", "delta"], rows)]
-            lines.append(f"(tolerance: rtol={self.rtol:g}, atol={self.atol:g})")
+            hidden = len(self.metrics) - len(rows)
+            more = f"; {hidden} more metrics (reports, system) agree, --json lists them" if hidden else ""
+            lines.append(f"(tolerance: rtol={self.rtol:g}, atol={self.atol:g}{more})")
         if self.issues:
             lines += ["", "non-reproducible inputs:"] + [f"  - {i}" for i in self.issues]
         return "\n".join(lines)

@@ -113,7 +113,10 @@ class SweepResult:
         pnames: list[str] = []
         for j in self.jobs:
             pnames += [k for k in j.parameters if k not in pnames]
-        mnames = sorted({k for m in self.metrics.values() for k in m})
+        from ..models import headline_metrics
+
+        # the runs' own metrics (accuracy, f1...), not every report summary and system metric
+        mnames = headline_metrics(k for m in self.metrics.values() for k in m)
         if self.metric and self.metric in mnames:
             mnames.remove(self.metric)
             mnames.insert(0, self.metric)
@@ -335,7 +338,9 @@ def _collect_metrics(jobs_: list[JobRecord]) -> dict[str, dict[str, float]]:
 
 
 def _default_metric(metrics: dict[str, dict[str, float]]) -> str | None:
-    names = sorted({k for m in metrics.values() for k in m})
+    from ..models import headline_metrics
+
+    names = headline_metrics(k for m in metrics.values() for k in m)
     return names[0] if names else None
 
 

@@ -21,6 +21,15 @@ def create_run(
     return _tracking().create_run(experiment, name=name, tags=tags, params=params, parent_run_id=parent_run_id)
 
 
+def record_environment(run_id: str, cwd: str) -> None:
+    """The run's ``aieng/environment.json`` and git state, as an interactive run records them."""
+    from .. import config
+    from ..tracking.runs import record_environment as record
+
+    if config.get("capture_environment"):
+        record(run_id, cwd)
+
+
 def log_artifact(path: str, artifact_path: str | None, run_id: str) -> None:
     _tracking().log_artifact(path, artifact_path, run_id=run_id)
 

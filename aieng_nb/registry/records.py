@@ -241,6 +241,14 @@ class VersionInfo(Record):
     def __str__(self) -> str:
         return f"{self.name} v{self.version} from run {self.run_id} ({self.source})"
 
+    def __repr__(self) -> str:
+        aliases = f" @{', @'.join(self.aliases)}" if self.aliases else ""
+        return f"<registered {self}{aliases}>"
+
+    def _repr_html_(self) -> str:
+        title = f"<div><b>{esc(self.name)} v{esc(self.version)}</b> registered</div>"
+        return title + VersionList([self])._repr_html_()
+
 
 class VersionList(RecordList[VersionInfo]):
     """Versions of one registered model, oldest first."""

@@ -62,7 +62,7 @@ DEFAULT_SAMPLE = 20_000
 DEFAULT_SEED = 0
 
 
-@dataclass
+@dataclass(repr=False)  # the report's one-line repr, not a dump of its fields
 class MonitoringReport(Report):
     """Drift verdicts per column, data summary and quality metrics; see :func:`monitor`."""
 

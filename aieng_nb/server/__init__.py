@@ -1,7 +1,8 @@
 """The Jupyter server extension behind the aieng sidebar panel: a REST API under ``/aieng/api``.
 
 Enabled by ``pip install aieng_nb`` (a ``jupyter_server_config.d`` file). The route table is in
-:mod:`.routes`, the JSON shapes in :mod:`.models`, the handlers in :mod:`.handlers`.
+:mod:`.routes`, the JSON shapes in :mod:`.models`, the handlers in :mod:`.handlers`; the server
+also fires due schedules (:mod:`.scheduling`, ``AiengServer.scheduler``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ def load_jupyter_server_extension(server_app: Any) -> None:
     web_app = server_app.web_app
     web_app.add_handlers(".*$", handler_routes(web_app.settings["base_url"]))
     server_app.log.info("aieng_nb: REST API for the sidebar panel at %saieng/api", web_app.settings["base_url"])
+    from .scheduling import start
+
+    web_app.settings["aieng_scheduler"] = start(server_app)  # schedules fire while the server runs
 
 
 _load_jupyter_server_extension = load_jupyter_server_extension

@@ -107,19 +107,28 @@ def _source_tags() -> dict[str, str]:
 
 
 def _capture_environment(run: Run) -> None:
-    """Environment and git state as artifacts and tags; never raises into the user's work."""
+    record_environment(run.id, workspace=run.workspace)
+
+
+def record_environment(
+    run_id: str, cwd: str | os.PathLike[str] | None = None, *, workspace: Workspace | None = None
+) -> None:
+    """Environment (``aieng/environment.json``) and the git state of ``cwd`` (default: the current
+    folder) as artifacts and tags of run ``run_id``; a warning, never an error, when it fails.
+    Interactive runs record it at start, job runs (``cwd``: the notebook's folder) at creation."""
     import json
 
     from .. import capture
 
     try:
+        store = active.store(workspace=workspace)
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp) / "aieng"
             folder.mkdir()
             env = capture.environment()
             (folder / "environment.json").write_text(json.dumps(env, indent=2, default=str))
             tags = {"aieng.python": env["python"], "aieng.platform": env["platform"]}
-            git = capture.git_state()
+            git = capture.git_state(cwd)
             if git:
                 diff = git.pop("diff")
                 (folder / "git.json").write_text(json.dumps(git, indent=2))
@@ -128,8 +137,8 @@ def _capture_environment(run: Run) -> None:
                 tags.update({"mlflow.source.git.commit": git["commit"], "aieng.git.dirty": str(git["dirty"]).lower()})
                 if git["branch"]:
                     tags["mlflow.source.git.branch"] = git["branch"]
-            run.store.log_artifact(run.id, str(folder))
-            run.store.log_batch(run.id, tags=tags)
+            store.log_artifact(run_id, str(folder))
+            store.log_batch(run_id, tags=tags)
     except Exception as exc:
         warnings.warn(f"aieng: could not record the environment: {exc}", RuntimeWarning, stacklevel=1)
 

@@ -122,7 +122,11 @@ def render_svg(series: list[Series], columns: int = 3, width: int = 260, height:
         _chart(s, (i % columns) * (width + 8), (i // columns) * (height + 8), width, height)
         for i, s in enumerate(series)
     )
-    return f'<svg xmlns="http://www.w3.org/2000/svg" width="{total_w}" height="{total_h}" font-family="sans-serif">{body}</svg>'
+    # a viewBox and max-width: at a notebook narrower than the grid the charts shrink, none is cut off
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{total_w}" height="{total_h}" '
+        f'viewBox="0 0 {total_w} {total_h}" style="max-width:100%;height:auto" font-family="sans-serif">{body}</svg>'
+    )
 
 
 def render_png(series: list[Series], title: str = "", columns: int = 3) -> bytes:

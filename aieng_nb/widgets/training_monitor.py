@@ -62,7 +62,10 @@ class SessionSource:
 
     def facts(self) -> dict[str, Any]:
         s = self.session
-        return {"step": s.global_step, "epoch": s.epochs_done, "rates": s.rates, "notices": s.notices}
+        # the telemetry notice ("no GPU in use ...") is printed once under the cell when training starts
+        printed = getattr(getattr(s, "telemetry", None), "notice", None)
+        notices = [n for n in s.notices if n != printed]
+        return {"step": s.global_step, "epoch": s.epochs_done, "rates": s.rates, "notices": notices}
 
 
 class RunSource:
