@@ -70,8 +70,9 @@ def run_pipeline(
     force = _check_force(pipeline, force)
     executor_cls = get_executor(executor or _default_executor())
     requests = {n: _request(pipeline, s, executor, address, schedule) for n, s in pipeline.steps.items()}
-    for name, request in requests.items():  # every step's job is checked before anything exists
-        _check_request(pipeline, name, request, ws)
+    if force or not all(isinstance(v, dict) for v in _plan(pipeline, ws).values()):
+        for name, request in requests.items():  # something will run: every step's job is checked first
+            _check_request(pipeline, name, request, ws)
     run = _start(pipeline, parameters, ws)
     say = progress or (lambda _line: None)
     say(f"pipeline {pipeline.name}: run {run.run_id} ({len(pipeline.steps)} steps)")
@@ -473,20 +474,28 @@ def pipeline_status(
     last = rec.read_last(pipeline.path, ws)
     runs = rec.list_runs(ws, pipeline=str(pipeline.path), limit=1)
     prev = runs[0] if runs else None
-    outputs: dict[str, dict[str, tuple[str, str]]] = {}
     rows = PipelineStatus()
-    for name in pipeline.order():
-        step = pipeline.steps[name]
-        waits = [
-            d for d in pipeline.upstream(name) if d not in outputs and d in {x for x in pipeline.producers.values()}
-        ]
+    for name, hit in _plan(pipeline, ws, explain=last).items():
         last_step = prev.steps.get(name) if prev else None
         last_state = last_step.state.lower() if last_step else None
         last_run = (last_step.run_id or last_step.source_run_id) if last_step else None
+        if isinstance(hit, str):
+            rows.append(StepStatus(name, "will run", hit, last_state, last_run))
+        else:
+            rows.append(StepStatus(name, "up to date", f"cached from run {hit['run_id'][:12]}", last_state, last_run))
+    return rows
+
+
+def _plan(pipeline: Pipeline, ws: Workspace, explain: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Each step's cache entry if it would be CACHED now, else why it would run ('' without
+    ``explain``, the last key parts to compare with). Reads only: nothing runs or is written."""
+    outputs: dict[str, dict[str, tuple[str, str]]] = {}
+    plan: dict[str, Any] = {}
+    for name in pipeline.order():
+        step = pipeline.steps[name]
+        waits = [d for d in pipeline.upstream(name) if d in pipeline.producers.values() and d not in outputs]
         if any(pipeline.producers.get(i) in waits for i in step.inputs):
-            rows.append(
-                StepStatus(name, "will run", f"upstream step {', '.join(waits)} will run", last_state, last_run)
-            )
+            plan[name] = f"upstream step {', '.join(waits)} will run"
             continue
         inputs: dict[str, tuple[str, str]] = {}
         for i in step.inputs:
@@ -500,10 +509,10 @@ def pipeline_status(
         hit = _usable(rec.read_cache(cache_key(parts), ws), ws)
         if hit is not None:
             outputs[name] = {k: (v["hash"], v["ref"]) for k, v in hit["outputs"].items()}
-            rows.append(StepStatus(name, "up to date", f"cached from run {hit['run_id'][:12]}", last_state, last_run))
+            plan[name] = hit
         else:
-            rows.append(StepStatus(name, "will run", why_changed(last.get(name), parts), last_state, last_run))
-    return rows
+            plan[name] = why_changed(explain.get(name), parts) if explain is not None else ""
+    return plan
 
 
 def _resolve(name: str, ws: Workspace) -> tuple[str, str | None, int | None]:
