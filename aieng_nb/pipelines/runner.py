@@ -558,7 +558,8 @@ class Trace(RecordList[TraceStep]):
 
 
 def trace(ref: str, *, workspace: Workspace | None = None) -> Trace:
-    """Back from a snapshot (``name@version``, a hash prefix) or a step's run id through the
+    """Back from a snapshot (``name@version``, a hash prefix), a step's run id or a model version
+    (``churn@champion``, ``churn/3``) through the
     pipeline steps that produced it and their inputs, nearest first.
 
     >>> print(trace("train@2"))   # doctest: +SKIP
@@ -569,11 +570,14 @@ def trace(ref: str, *, workspace: Workspace | None = None) -> Trace:
     entries = _cache_entries(ws)
     by_output = {o["hash"]: e for e in entries for o in e.get("outputs", {}).values()}
     by_run = {e.get("run_id"): e for e in entries}
-    if ref in by_run or any(str(k).startswith(ref) for k in by_run if k and len(ref) >= 8):
+    if isinstance(ref, str) and len(ref) >= 8 and any(k and str(k).startswith(ref) for k in by_run):
         start = next(e for k, e in by_run.items() if k and str(k).startswith(ref))
     else:
-        digest, _, _ = resolve(ref, workspace=ws)
-        start = by_output.get(digest)  # type: ignore[assignment]
+        try:
+            digest, _, _ = resolve(ref, workspace=ws)
+            start = by_output.get(digest)  # type: ignore[assignment]
+        except NotFoundError:  # a model version: back from the run that logged it
+            start = by_run.get(_model_run(ref, ws))  # type: ignore[assignment]
     out, seen, frontier = Trace(), set(), [start] if start else []
     while frontier:
         e = frontier.pop(0)
@@ -587,6 +591,18 @@ def trace(ref: str, *, workspace: Workspace | None = None) -> Trace:
             if digest in by_output:
                 frontier.append(by_output[digest])
     return out
+
+
+def _model_run(ref: str, ws: Workspace) -> str | None:
+    """The run of a registered model version (``churn@champion``, ``churn/3``), or None."""
+    from ..registry.client import client, get_version, resolve_version
+
+    try:
+        c = client(ws)
+        name, version = resolve_version(ref, ws, c)
+        return str(get_version(c, name, version).run_id)
+    except Exception:  # noqa: BLE001 - not a model reference either
+        raise NotFoundError(f"no snapshot, step run or model version {ref!r}") from None
 
 
 def _cache_entries(ws: Workspace) -> list[dict[str, Any]]:

@@ -132,7 +132,7 @@ def test_a_loop_retrains_with_a_pipeline(tmp_path):
         f"steps:\n  train: {{notebook: {NB / 'train.ipynb'}}}\n"
         "  report: {notebook: report.ipynb, after: [train]}\n"
     )
-    with pytest.raises(aieng.exceptions.ValidationError if hasattr(aieng, "exceptions") else Exception, match="no step 'trian'"):
+    with pytest.raises(ValidationError, match="no step 'trian'"):
         loop.add("churn", score=str(NB / "score.ipynb"), retrain=str(pipeline), cron="0 * * * *",
                  retrain_params={"trian.variant": "good"})  # fmt: skip
     loop.add(
@@ -155,3 +155,6 @@ def test_a_loop_retrains_with_a_pipeline(tmp_path):
     registered = next(e for e in events if e.kind == "register")
     assert registered.data["run_id"] == runs[0].steps["train"].run_id
     assert aieng.model_status("churn").champion == registered.data["version"]
+    from aieng_nb.pipelines import trace
+
+    assert [t.step for t in trace("churn@champion")] == ["train"]  # lineage: the model back to its step
