@@ -310,7 +310,9 @@ def _add_pipeline(
 
     unknown = set(options) - {"executor", "address"}
     if unknown:
-        raise ValidationError(f"a pipeline schedule takes no job options ({', '.join(sorted(unknown))}): set them per step")
+        raise ValidationError(
+            f"a pipeline schedule takes no job options ({', '.join(sorted(unknown))}): set them per step"
+        )
     ws = workspace or current()
     pipeline = load_pipeline(path, parameters, snapshot_exists=lambda n: _exists(n, ws))
     opts = {k: v for k, v in options.items() if v is not None}

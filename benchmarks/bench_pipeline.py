@@ -144,7 +144,7 @@ def step_overhead(repeat: int) -> None:
     job_t: list[float] = []
     step_t: list[float] = []
     for i in range(repeat):
-        for side in (("job", "step") if i % 2 == 0 else ("step", "job")):
+        for side in ("job", "step") if i % 2 == 0 else ("step", "job"):
             t0 = time.perf_counter()
             if side == "job":
                 assert run_job(str(nb), workspace=ws).status == "COMPLETED"
@@ -157,7 +157,9 @@ def step_overhead(repeat: int) -> None:
     print(f"   run_job        {_quartiles(job_t)}")
     print(f"   pipeline step  {_quartiles(step_t)}")
     q = statistics.quantiles(ratios, n=4)
-    print(f"   ratio          median {statistics.median(ratios):.3f}x (quartiles {q[0]:.3f}-{q[2]:.3f}); target <= 1.1x")
+    print(
+        f"   ratio          median {statistics.median(ratios):.3f}x (quartiles {q[0]:.3f}-{q[2]:.3f}); target <= 1.1x"
+    )
     shutil.rmtree(root, ignore_errors=True)
 
 

@@ -129,8 +129,7 @@ def test_a_loop_retrains_with_a_pipeline(tmp_path):
     write_notebook(tmp_path / "report.ipynb", ["import aieng_nb as aieng\naieng.log(reported=1)"])
     pipeline = tmp_path / "retrain.yaml"
     pipeline.write_text(
-        f"steps:\n  train: {{notebook: {NB / 'train.ipynb'}}}\n"
-        "  report: {notebook: report.ipynb, after: [train]}\n"
+        f"steps:\n  train: {{notebook: {NB / 'train.ipynb'}}}\n  report: {{notebook: report.ipynb, after: [train]}}\n"
     )
     with pytest.raises(ValidationError, match="no step 'trian'"):
         loop.add("churn", score=str(NB / "score.ipynb"), retrain=str(pipeline), cron="0 * * * *",
