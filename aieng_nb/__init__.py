@@ -45,6 +45,11 @@ _LAZY: dict[str, str] = {
     "jobs": "jobs",
     "sweep": "jobs",
     "list_schedules": "schedules",
+    # notebook pipelines: a DAG of notebook jobs joined by snapshots, cached by content
+    "run_pipeline": "pipelines",
+    "pipeline_status": "pipelines",
+    "get_pipeline_run": "pipelines",
+    "list_pipeline_runs": "pipelines",
     # data snapshots (aieng.snapshots is the package; calling it, the old aieng.snapshots(), warns)
     "snapshot": "snapshots",
     "load": "snapshots",

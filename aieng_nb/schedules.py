@@ -25,6 +25,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import re
+import secrets
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -262,6 +263,10 @@ def add(
     unknown = set(options) - set(SCHEDULE_OPTIONS) - {"parameters_file"}
     if unknown:
         raise ValidationError(f"unknown schedule options: {', '.join(sorted(unknown))}")
+    from .pipelines.spec import is_pipeline_file
+
+    if is_pipeline_file(notebook):  # a pipeline file: each firing runs the pipeline (what changed)
+        return _add_pipeline(name, notebook, cron, timezone, parameters, catchup, replace, workspace, options)
     request = JobRequest.of(notebook, parameters, **options)
     if request.contracts or request.sweep_id or request.schedule:
         raise ValidationError("a schedule's jobs take no contracts, sweep or schedule of their own")
@@ -286,6 +291,49 @@ def add(
         s = save(Schedule(name, nb, cron, timezone, ok.parameters, catchup, options=opts), ws)
     audit.append("schedule.add", {"name": name, "notebook": nb, "cron": cron, "timezone": timezone}, workspace=ws)
     return s
+
+
+def _add_pipeline(
+    name: str,
+    path: Any,
+    cron: str,
+    timezone: str,
+    parameters: dict[str, Any] | None,
+    catchup: str,
+    replace: bool,
+    workspace: Workspace | None,
+    options: dict[str, Any],
+) -> Schedule:
+    """A schedule of a pipeline file: checked now as ``aieng pipeline run`` would check it."""
+    from .pipelines.runner import _exists
+    from .pipelines.spec import load_pipeline
+
+    unknown = set(options) - {"executor", "address"}
+    if unknown:
+        raise ValidationError(
+            f"a pipeline schedule takes no job options ({', '.join(sorted(unknown))}): set them per step"
+        )
+    ws = workspace or current()
+    pipeline = load_pipeline(path, parameters, snapshot_exists=lambda n: _exists(n, ws))
+    opts = {k: v for k, v in options.items() if v is not None}
+    with locked(name, ws):
+        if _path(name, ws).exists() and not replace:
+            raise ValidationError(f"schedule {name!r} exists; remove it first or pass replace=True")
+        s = Schedule(name, str(pipeline.path), cron, timezone, dict(parameters or {}), catchup, options=opts)
+        save(s, ws)
+    audit.append("schedule.add", {"name": name, "pipeline": str(pipeline.path), "cron": cron, "timezone": timezone},
+                 workspace=ws)  # fmt: skip
+    return s
+
+
+@dataclass
+class PipelineFiring:
+    """A schedule's firing that runs a pipeline file (its ``job_id`` names the firing)."""
+
+    job_id: str
+    path: str
+    parameters: dict[str, Any]
+    slot: str
 
 
 def set_paused(name: str, paused: bool, workspace: Workspace | None = None) -> Schedule:
@@ -332,7 +380,10 @@ def claim(name: str, now: _dt.datetime, grace: float = DEFAULT_GRACE_S, workspac
             s.skipped += 1
         else:
             try:
-                job = prepare_job(s.request(tags={"aieng.schedule.slot": slot}), workspace=ws)
+                if s.notebook.endswith((".yaml", ".yml")):
+                    job = PipelineFiring(f"p{secrets.token_hex(6)}", s.notebook, dict(s.parameters), slot)
+                else:
+                    job = prepare_job(s.request(tags={"aieng.schedule.slot": slot}), workspace=ws)
             except Exception as exc:  # noqa: BLE001 - a broken notebook must not stop the daemon
                 s.last_status = f"ERROR: {exc}"
                 s.last_run_at = now
@@ -342,7 +393,7 @@ def claim(name: str, now: _dt.datetime, grace: float = DEFAULT_GRACE_S, workspac
             s.fired += 1
             s.last_run_at = now
             s.last_job_id = job.job_id
-            s.last_status = str(job.status)
+            s.last_status = str(getattr(job, "status", "RUNNING"))
         save(s, ws)
     audit.append(
         f"schedule.{decision.action}",

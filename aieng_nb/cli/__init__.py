@@ -27,6 +27,7 @@ COMMAND_MODULES = [
     "recover",
     "demo",
     "jobs",
+    "pipeline",
     "schedules",
     "snapshots",
     "reports",

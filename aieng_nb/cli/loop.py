@@ -16,7 +16,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add = sub.add_parser("add", help="score NAME@champion on a cron schedule; retrain on a drift/quality breach")
     add.add_argument("name", help="registered model")
     add.add_argument("--score", required=True, help="scoring notebook (attaches monitoring reports)")
-    add.add_argument("--retrain", required=True, help="retraining notebook (declares a 'data' parameter)")
+    add.add_argument(
+        "--retrain",
+        required=True,
+        help="retraining notebook (declares a 'data' parameter), or a pipeline file (a step declares it)",
+    )
     add.add_argument("--cron", required=True, help="cron expression, e.g. '0 * * * *'")
     add.add_argument("--tz", "--timezone", dest="timezone", default="UTC")
     add.add_argument("--gates", help="gate file (default: gates/NAME.toml|yaml, else the default gate)")

@@ -92,6 +92,12 @@ def kernel_env(record: JobRecord, ws: Workspace) -> dict[str, str]:
     for key in CONTRACT_ENV_KEYS:  # a job started from inside a job does not inherit its contracts
         env.pop(key, None)
     env.update(contract_env(record.tags))
+    # a pipeline step's inputs: the exact snapshot versions its pipeline chose (aieng.load("raw"))
+    pins = record.tags.get("aieng.pipeline.pins")
+    if pins:
+        env["AIENG_SNAPSHOT_PINS"] = pins
+    else:
+        env.pop("AIENG_SNAPSHOT_PINS", None)
     if record.run_id:
         env["AIENG_RUN_ID"] = record.run_id
     else:

@@ -59,7 +59,7 @@ def readme_blocks(text: str) -> list[Block]:
 
 def test_the_readme_has_examples_and_skips_only_installs_and_servers():
     blocks = readme_blocks((ROOT / "README.md").read_text())
-    assert {b.lang for b in blocks} <= {"python", "bash", "text", "toml"}, {b.lang for b in blocks}
+    assert {b.lang for b in blocks} <= {"python", "bash", "text", "toml", "yaml"}, {b.lang for b in blocks}
     assert sum(b.lang == "python" for b in blocks) >= 5 and sum(b.lang == "bash" for b in blocks) >= 3
     skipped = [b for b in blocks if b.skip]
     assert all(b.lang == "bash" for b in skipped)
@@ -88,6 +88,11 @@ def test_every_readme_example_runs_in_order(shell, tmp_path, python_env, workspa
             from aieng_nb.registry import gatefile
 
             gatefile.parse(tomllib.loads(block.code), where)
+        elif block.lang == "yaml":  # a pipeline file: the example shipped in notebooks/ says the same
+            import yaml
+
+            shipped = yaml.safe_load((ROOT / block.code.splitlines()[0].lstrip("# ").strip()).read_text())
+            assert yaml.safe_load(block.code)["steps"] == shipped["steps"], where
         elif block.lang == "python":
             result = shell.run_cell(block.code, store_history=True)
             error = result.error_before_exec or result.error_in_exec
@@ -113,6 +118,10 @@ def test_every_readme_example_runs_in_order(shell, tmp_path, python_env, workspa
     assert {"baseline", "tuned", "feature-eng", "faster"} <= names
     assert [s.version for s in aieng.list_snapshots("train")][:2] == [1, 2]
     assert any(j.status == "COMPLETED" for j in aieng.list_jobs())
+    pipeline_runs = aieng.list_pipeline_runs()  # the second run reran features, train, evaluate only
+    assert [r.status for r in pipeline_runs] == ["COMPLETED", "COMPLETED"]
+    assert {n: str(s.state) for n, s in pipeline_runs[0].steps.items()} == {
+        "ingest": "CACHED", "clean": "CACHED", "features": "RAN", "train": "RAN", "evaluate": "RAN"}  # fmt: skip
     assert sys.modules.get("aieng_nb.ipython_ext") is not None
 
 
