@@ -199,10 +199,26 @@ def _aieng_ids() -> set[str]:
     return {r.id for r in [state.run, *state.stack] if r is not None}
 
 
-def _on_import() -> None:
-    """MLflow was just imported: put aieng's active runs (outermost first) on its stack."""
-    from .active import state
+def follow_job() -> None:
+    """In a job's kernel (env ``AIENG_RUN_ID``) MLflow's fluent API is on the job's run from the
+    start, whether the notebook calls aieng first or MLflow: attached now when MLflow is loaded,
+    else on ``import mlflow``."""
+    if _mlflow_loaded():
+        from .active import active_run
 
+        _guarded(active_run)
+    else:
+        _install_hook()
+
+
+def _on_import() -> None:
+    """MLflow was just imported: put aieng's active runs (outermost first) on its stack; in a job's
+    kernel, attach the job's run (which puts it there)."""
+    from .active import RUN_ID_ENV, active_run, state
+
+    if state.run is None and os.environ.get(RUN_ID_ENV):
+        _guarded(active_run)
+        return
     runs = [r for r in [*state.stack, state.run] if r is not None]
     for run in runs:
         _guarded(_push, run)
