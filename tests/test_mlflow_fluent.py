@@ -67,6 +67,7 @@ def test_inside_an_aieng_run_mlflow_is_on_the_same_run_and_store(workspace, tmp_
         info = mlflow.sklearn.log_model(model, name="model", input_example=X[:2])
         assert info.run_id == run.id
     assert mlflow.active_run() is None
+    assert mlflow.get_tracking_uri() == workspace.tracking_uri  # MLflow stays on the workspace's store
     stored = _client(workspace.tracking_uri).get_run(run.id)
     assert stored.info.status == "FINISHED"
     assert stored.data.params["solver"] == "lbfgs"

@@ -13,8 +13,8 @@ import pytest
 from aieng_nb import audit, tracking
 from aieng_nb.exceptions import ValidationError
 from aieng_nb.reports.job_monitor import run_job_monitor
-from aieng_nb.reports.storage import read_artifact
 from aieng_nb.reports.monitoring import monitor
+from aieng_nb.reports.storage import read_artifact
 
 
 def _frames(n: int = 4000, shift: float = 0.0, seed: int = 0, flip: float = 0.1) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -14,7 +14,7 @@ imported yet, a one-shot import hook puts the active run on MLflow's stack as so
 MLflow's own rules stay: a ``mlflow.start_run()`` inside needs ``nested=True``; a user's
 ``set_experiment`` is kept (it only picks the experiment of nested runs). A tracking URI the user
 set elsewhere is swapped for the workspace's while aieng runs are active (aieng says so once) and
-given back after the last one ends.
+given back after the last one ends; without one, MLflow stays on the workspace's store after.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ class _Saved:
         self.registry_uri: Any = _UNSET
         self.experiment_id: str | None = None  # set by us (the user had none)
         self.warned: set[tuple[str, str]] = set()
+        self.left: str | None = None  # the workspace URI left set after the last aieng run
         self.atexit = False
 
 
@@ -83,7 +84,7 @@ def _entity(run: Any) -> Any:
     from mlflow.tracking.fluent import ActiveRun
 
     record = run.store.get_run(run.id)
-    start = int(record.start_time.timestamp() * 1000) if record.start_time else None
+    start = int(record.start_time.timestamp() * 1000) if record.start_time else 0
     info = RunInfo(
         run_id=run.id,
         experiment_id=str(run.experiment_id),
@@ -109,6 +110,8 @@ def _push(run: Any) -> None:
     uri = run.workspace.tracking_uri
     if not _saved.active:
         _saved.uri = mlflow.get_tracking_uri() if mlflow.is_tracking_uri_set() else None
+        if _saved.uri is not None and _saved.uri == _saved.left:
+            _saved.uri = None  # the workspace's, left set by an earlier aieng run: not the user's choice
         _saved.registry_uri = _user_registry_uri()
         _saved.active = True
         if not _saved.atexit:
@@ -127,7 +130,7 @@ def _push(run: Any) -> None:
     if _saved.registry_uri is not None and _saved.registry_uri != uri:
         mlflow.set_registry_uri(uri)
     if fluent._active_experiment_id is None:
-        fluent._active_experiment_id = str(run.experiment_id)
+        fluent._active_experiment_id = str(run.experiment_id)  # type: ignore[assignment]
         _saved.experiment_id = str(run.experiment_id)
     if os.environ.get("MLFLOW_RUN_ID") == run.id:  # a job's kernel: the run is resumed here, not by MLflow
         del os.environ["MLFLOW_RUN_ID"]
@@ -171,6 +174,9 @@ def _restore() -> None:
         fluent._active_experiment_id = None
     if _saved.uri is not None:
         mlflow.set_tracking_uri(_saved.uri)
+        _saved.left = None
+    else:  # the user chose none: MLflow stays on the workspace's store (no stray ./mlflow.db after)
+        _saved.left = mlflow.get_tracking_uri()
     if _saved.registry_uri is not None:
         mlflow.set_registry_uri(_saved.registry_uri)
     _saved.active, _saved.uri, _saved.registry_uri, _saved.experiment_id = False, _UNSET, _UNSET, None

@@ -36,7 +36,9 @@ def test_a_job_cell_that_logs_a_model_with_mlflow_registers(tmp_path, workspace)
     job = aieng.run_job(str(nb))
     assert job.status == JobStatus.COMPLETED, job.error
     out = "".join(
-        "".join(o.get("text", "")) for c in json.loads(open(job.output_path).read())["cells"] for o in c.get("outputs", [])
+        "".join(o.get("text", ""))
+        for c in json.loads(open(job.output_path).read())["cells"]
+        for o in c.get("outputs", [])
     )
     assert f"RUN {job.run_id} {workspace.tracking_uri}" in out
     version = aieng.register_model(job.run_id, "job-model")
