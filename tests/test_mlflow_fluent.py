@@ -246,3 +246,24 @@ def test_a_process_exiting_mid_run_is_not_called_finished_by_mlflow(workspace, p
     )
     assert out.returncode == 0, out.stderr[-3000:]
     assert _client(workspace.tracking_uri).get_run(out.stdout.split()[-1]).info.status == "KILLED"
+
+
+def test_a_training_session_after_set_experiment_autologs_and_keeps_its_model(workspace):
+    """Measured before: an earlier set_experiment made training drop the model (RuntimeWarning)."""
+    import mlflow
+    from sklearn.linear_model import LogisticRegression
+
+    from aieng_nb.training import find_model
+
+    mlflow.set_tracking_uri(workspace.tracking_uri)
+    mlflow.set_experiment("theirs")
+    _, X, y = _fit()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        with aieng.training(LogisticRegression(), name="clf", experiment="ours", telemetry=False) as tr:
+            assert mlflow.active_run().info.run_id == tr.run_id
+            tr.model.fit(X, y)
+    stored = _client(workspace.tracking_uri).get_run(tr.run_id)
+    assert stored.info.status == "FINISHED" and stored.data.params["C"] == "1.0"  # autolog's params
+    assert find_model(tr.run_id) is not None
+    assert aieng.register_model(tr.run_id, "clf").version == "1"
