@@ -110,6 +110,19 @@ def __dir__() -> list[str]:
     return sorted(__all__)
 
 
+def _follow_the_jobs_run() -> None:
+    """In a job's kernel, MLflow's fluent API is on the job's run from the start (tracking.fluent)."""
+    import os
+
+    if os.environ.get("AIENG_RUN_ID"):
+        from .tracking.fluent import follow_job
+
+        follow_job()
+
+
+_follow_the_jobs_run()
+
+
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext aieng_nb``: register the ``%aieng`` magic and cell capture."""
     from .ipython_ext import load

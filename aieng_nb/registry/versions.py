@@ -130,9 +130,7 @@ def _register_source(
     inputs = dataset_inputs(run)
     if inputs:
         tags["aieng.datasets"] = json.dumps(inputs)[:20000]
-    with mlflow_errors(f"registering run {run_id} as {name}"), mlflow_uris(ws):  # resolves models:/ globally
-        kwargs = {"model_id": model_id} if model_id else {}
-        mv = c.create_model_version(name, source=source, run_id=run_id, tags=tags, **kwargs)
+    mv = _mlflow_register(ws, run_id, name, source, tags)
     version = str(mv.version)
     audit.append(
         "model.register",
@@ -144,6 +142,23 @@ def _register_source(
 
         set_alias(name, version, alias, workspace=ws)
     return version_info(c, name, version)
+
+
+def _mlflow_register(ws: Workspace, run_id: str, name: str, source: str, tags: dict[str, str]) -> Any:
+    """MLflow's own registration (``mlflow.register_model``): the version's source, run and model id,
+    and the logged model's ``mlflow.modelVersions`` tag that MLflow's Logged models page reads.
+    Its progress lines on stderr are not ours to print."""
+    import contextlib
+    import io
+
+    import mlflow
+
+    with (
+        mlflow_errors(f"registering run {run_id} as {name}"),
+        mlflow_uris(ws),
+        contextlib.redirect_stderr(io.StringIO()),
+    ):
+        return mlflow.register_model(source, name, tags=tags)
 
 
 def version_info(c: Any, name: str, version: str) -> VersionInfo:

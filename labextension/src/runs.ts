@@ -125,7 +125,7 @@ export class RunsSection implements ISection {
     if (keys.length === this._metric.options.length) {
       return;
     }
-    this._metric.replaceChildren(...keys.map(k => h('option', { value: k }, k)));
+    this._metric.replaceChildren(...metricGroups(keys));
     this._metric.hidden = keys.length === 0; // nothing logged yet: no sparkline to choose
     if (keys.includes(current)) {
       this._metric.value = current;
@@ -238,4 +238,24 @@ export class RunsSection implements ISection {
       }
     }
   }
+}
+
+/** The metric menu: training (and other own) metrics first, then each report kind's headline
+ * metrics in its own group. A report kind is known by its ``<kind>.passed`` metric, which every
+ * report stored on a run logs. */
+export function metricGroups(keys: string[]): HTMLElement[] {
+  const kinds = new Set(
+    keys.filter(k => k.endsWith('.passed') && k.split('.').length === 2).map(k => k.split('.')[0])
+  );
+  const option = (k: string): HTMLElement => h('option', { value: k }, k);
+  const own = keys.filter(k => !kinds.has(k.split('.')[0]));
+  if (kinds.size === 0) {
+    return own.map(option);
+  }
+  const groups = [h('optgroup', { label: 'Training and run metrics' }, ...own.map(option))];
+  for (const kind of Array.from(kinds).sort()) {
+    const mine = keys.filter(k => k.split('.')[0] === kind);
+    groups.push(h('optgroup', { label: `${kind} report` }, ...mine.map(option)));
+  }
+  return groups;
 }
