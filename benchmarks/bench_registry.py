@@ -45,7 +45,7 @@ def main() -> int:
 
     import aieng_nb as aieng
     from aieng_nb.registry import mlflow_uris, scoring
-    from aieng_nb.registry.serving import free_port
+    from aieng_nb.serving import free_port
     from aieng_nb.registry.synthetic import FEATURES, batch
 
     train = batch(20_000, concept=1, seed=0)
