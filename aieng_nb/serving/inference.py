@@ -164,10 +164,20 @@ def to_frame(batch: list[Exchange]) -> Any:
     return pd.concat(parts, ignore_index=True)
 
 
-def _all_versions(name: str, ws: Workspace) -> list[Any]:
-    from ..snapshots import list_snapshots, load
+def versions_of(name: str, ws: Workspace) -> list[Any]:
+    """The versions of snapshot ``name`` (none when there is no such name yet)."""
+    from ..snapshots import list_snapshots
 
-    return [load(f"{v.name}@{v.version}", workspace=ws) for v in list_snapshots(name, workspace=ws)]
+    try:
+        return list(list_snapshots(name, workspace=ws))
+    except NotFoundError:
+        return []
+
+
+def _all_versions(name: str, ws: Workspace) -> list[Any]:
+    from ..snapshots import load
+
+    return [load(f"{v.name}@{v.version}", workspace=ws) for v in versions_of(name, ws)]
 
 
 def post_labels(model: str, labels: Any, *, workspace: Workspace | None = None) -> int:

@@ -201,3 +201,36 @@ def _same(a: Any, b: Any) -> Any:
     na, nb = pd.to_numeric(a, errors="coerce"), pd.to_numeric(b, errors="coerce")
     numeric = na.notna() & nb.notna()
     return (numeric & (na == nb)) | (~numeric & (a.astype(str) == b.astype(str)))
+
+
+def live_summary(model: str, *, workspace: Workspace | None = None) -> dict[str, Any] | None:
+    """:func:`compare` as a dict, or None when ``model`` has no inference log; kept in
+    ``serving/<model>-live.json`` and recomputed only when a log batch or a label post was added
+    (``aieng model status`` stays fast however long the log grows).
+
+    >>> live_summary("churn")["agreement"]   # doctest: +SKIP
+    0.93
+    """
+    from ..fsutil import atomic_write_json
+    from ..snapshots import list_snapshots
+    from .inference import labels_name, log_name
+
+    ws = workspace or current()
+    key = [
+        [v.ref, v.snapshot_id] for n in (log_name(model), labels_name(model)) for v in list_snapshots(n, workspace=ws)
+    ]
+    if not any(ref.startswith(log_name(model) + "@") for ref, _ in key):
+        return None
+    cache = ws.path("serving") / f"{model}-live.json"
+    try:
+        import json
+
+        kept = json.loads(cache.read_text())
+        if kept.get("key") == key:
+            return dict(kept["live"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    live = compare(model, workspace=ws).to_dict()
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(cache, {"key": key, "live": live})
+    return live
