@@ -265,10 +265,11 @@ def serve(
     ws = workspace or current()
     parsed = parse_ref(ref)
     interval = check_interval(follow) if parsed.alias else None
-    name, version = resolve_version(parsed, ws)
-    sock = listen(host, port)
-    server = Server(str(parsed), name, parsed.alias, host, sock, ws)
+    sock = listen(host, port)  # a port in use fails before anything is loaded
+    server: Server | None = None
     try:
+        name, version = resolve_version(parsed, ws)
+        server = Server(str(parsed), name, parsed.alias, host, sock, ws)
         if log:
             from .inference import InferenceLog
 
@@ -280,8 +281,9 @@ def serve(
         slot = Slot.load(version, load_model(f"{name}/{version}", workspace=ws, record_use=False))
     except BaseException:
         sock.close()
-        if server.log is not None:
-            server.log.close()
+        for part in (server.shadow, server.log) if server is not None else ():
+            if part is not None:
+                part.close()
         raise
     data = {"name": name, "version": version, "ref": str(parsed), "url": server.url, "pid": os.getpid()}
     audit.append("model.serve", data, workspace=ws)

@@ -78,16 +78,12 @@ def _bodies(X):
     }
 
 
-def _mlflow_serve(port, ws):
-    env = {**os.environ, "MLFLOW_TRACKING_URI": ws.tracking_uri, "MLFLOW_REGISTRY_URI": ws.tracking_uri}
+def _start(cmd, ws, **env):
+    # the same hash seed on both sides: MLflow's error messages list a set of formats
+    env = {**os.environ, "MLFLOW_TRACKING_URI": ws.tracking_uri, "PYTHONHASHSEED": "0", **env}
     env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
-    cmd = [sys.executable, "-m", "mlflow", "models", "serve", "-m", "models:/churn/1", "--env-manager", "local"]
     return subprocess.Popen(
-        [*cmd, "-h", "127.0.0.1", "-p", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
+        [sys.executable, "-m", *cmd], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
     )
 
 
@@ -102,24 +98,32 @@ def test_answers_are_byte_identical_to_mlflow_models_serve(workspace):
     import signal
 
     X = _models()
-    port = free_port()
-    theirs = _mlflow_serve(port, workspace)
+    ports = free_port(), free_port()
+    mlflow_cmd = ["mlflow", "models", "serve", "-m", "models:/churn/1", "--env-manager", "local"]
+    theirs = _start(
+        [*mlflow_cmd, "-h", "127.0.0.1", "-p", str(ports[0])], workspace, MLFLOW_REGISTRY_URI=workspace.tracking_uri
+    )
+    ours = _start(
+        ["aieng_nb", "model", "serve", "churn/1", "-p", str(ports[1]), "--no-log"],
+        workspace,
+        AIENG_WORKSPACE=str(workspace.root),
+    )
     try:
-        with serve("churn/1", port=0, log=False) as ours:
-            ref = f"http://127.0.0.1:{port}"
-            wait_until(lambda: _up(ref), timeout=180, interval=0.5, message="mlflow models serve")
-            for what, (body, ctype) in _bodies(X).items():
-                a = post(ours.url + "/invocations", body, ctype)
-                b = post(ref + "/invocations", body, ctype)
-                assert (a[0], a[2]) == (b[0], b[2]), what
-                assert a[1]["content-type"] == b[1]["content-type"], what
-                assert a[1]["aieng-model-version"] == "1"
-            assert b'"predictions"' in post(ours.url + "/invocations", *_bodies(X)["csv"])[2]
-            for path in ("/ping", "/health", "/version"):
-                assert get(ours.url + path) == get(ref + path), path
+        ref, url = (f"http://127.0.0.1:{p}" for p in ports)
+        wait_until(lambda: _up(ref) and _up(url), timeout=180, interval=0.5, message="both servers")
+        for what, (body, ctype) in _bodies(X).items():
+            a = post(url + "/invocations", body, ctype)
+            b = post(ref + "/invocations", body, ctype)
+            assert (a[0], a[2]) == (b[0], b[2]), what
+            assert a[1]["content-type"] == b[1]["content-type"], what
+            assert a[1]["aieng-model-version"] == "1"
+        assert b'"predictions"' in post(url + "/invocations", *_bodies(X)["csv"])[2]
+        for path in ("/ping", "/health", "/version"):
+            assert get(url + path) == get(ref + path), path
     finally:
-        os.killpg(theirs.pid, signal.SIGTERM)
-        theirs.wait(30)
+        for proc in (theirs, ours):
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(30)
 
 
 def test_hostile_bodies_get_4xx_and_the_server_stays_up():
@@ -204,7 +208,9 @@ def test_inference_log_shadow_labels_and_live_comparison(workspace):
     assert list(logged["row"][:6]) == list(range(6)) and list(logged["prediction"][:6]) == expected
     assert set(logged["model_version"]) == {"1"} and set(logged["shadow_version"]) == {"2"}
     assert list(logged["shadow_prediction"]) == [1] * 12  # the challenger always says 1
-    assert (logged["latency_ms"] > 0).all() and logged["x1"].tolist()[:6] == pytest.approx(rows["x1"].tolist(), abs=1e-9)
+    assert (logged["latency_ms"] > 0).all() and logged["x1"].tolist()[:6] == pytest.approx(
+        rows["x1"].tolist(), abs=1e-9
+    )
     assert aieng.get_snapshot("churn-inference@1").pii  # scanned like any snapshot
 
     truth = [1, 0, 1, 1, 0, 1]
