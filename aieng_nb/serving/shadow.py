@@ -212,13 +212,10 @@ def live_summary(model: str, *, workspace: Workspace | None = None) -> dict[str,
     0.93
     """
     from ..fsutil import atomic_write_json
-    from ..snapshots import list_snapshots
-    from .inference import labels_name, log_name
+    from .inference import labels_name, log_name, versions_of
 
     ws = workspace or current()
-    key = [
-        [v.ref, v.snapshot_id] for n in (log_name(model), labels_name(model)) for v in list_snapshots(n, workspace=ws)
-    ]
+    key = [[v.ref, v.snapshot_id] for n in (log_name(model), labels_name(model)) for v in versions_of(n, ws)]
     if not any(ref.startswith(log_name(model) + "@") for ref, _ in key):
         return None
     cache = ws.path("serving") / f"{model}-live.json"
