@@ -12,7 +12,17 @@
 from __future__ import annotations
 
 from .endpoint import Server, free_port, serve
-from .inference import fresh_snapshot, load_log, post_labels
+from .inference import fresh_snapshot, load_log, post_labels, scoring_frame
 from .shadow import LiveComparison, compare
 
-__all__ = ["LiveComparison", "Server", "compare", "free_port", "fresh_snapshot", "load_log", "post_labels", "serve"]
+__all__ = [
+    "LiveComparison",
+    "Server",
+    "compare",
+    "free_port",
+    "fresh_snapshot",
+    "load_log",
+    "post_labels",
+    "scoring_frame",
+    "serve",
+]

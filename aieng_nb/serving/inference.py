@@ -9,8 +9,9 @@ whichever comes first, and at stop), with the workspace's PII policy as for any 
 
 Ground truth arrives later: :func:`post_labels` stores ``request_id`` -> label (and ``row`` for
 multi-row requests) as a version of ``<model>-labels``; :func:`load_log` joins them.
-:func:`fresh_snapshot` stores the joined log as ``<model>-fresh``, the snapshot the
-continuous-learning loop scores and retrains on.
+:func:`scoring_frame` gives the labeled rows as fresh data for the
+continuous-learning loop's scoring notebook (``fresh_path = "inference"`` in
+``notebooks/loop/score.ipynb``); :func:`fresh_snapshot` stores them as ``<model>-fresh``.
 
 >>> aieng.load("churn-inference")                         # doctest: +SKIP
 >>> post_labels("churn", {"req-1": 0, "req-2": 1})          # doctest: +SKIP
@@ -248,10 +249,24 @@ def load_log(model: str, *, labeled: bool = False, workspace: Workspace | None =
     return log
 
 
+def scoring_frame(model: str, *, target: str = LABEL, workspace: Workspace | None = None) -> Any:
+    """The labeled rows of the inference log as the loop's scoring notebook takes fresh data: the
+    input columns and the label (named ``target``), without the log's own columns.
+
+    >>> scoring_frame("churn", target="label").columns.tolist()   # doctest: +SKIP
+    ['x1', 'x2', 'g', 'label']
+    """
+    log = load_log(model, labeled=True, workspace=workspace)
+    if log.empty:
+        raise NotFoundError(f"no labeled rows in the inference log of {model!r} yet (aieng model label {model} FILE)")
+    drop = [c for c in (*META, *SHADOW) if c in log.columns]
+    return log.drop(columns=drop).rename(columns={LABEL: target})
+
+
 def fresh_snapshot(model: str, *, target: str = LABEL, workspace: Workspace | None = None) -> Any:
-    """Store the labeled inference log as ``<model>-fresh`` (label column named ``target``): the
-    snapshot the continuous-learning loop scores and retrains on. Taken inside a scoring job, it
-    is recorded as the run's input, which is how the loop finds it.
+    """Store :func:`scoring_frame` as ``<model>-fresh``, the snapshot the continuous-learning loop
+    scores and retrains on. Taken inside a scoring job, it is recorded as the run's input, which
+    is how the loop finds it.
 
     >>> fresh_snapshot("churn", target="churned").ref   # doctest: +SKIP
     'churn-fresh@3'
@@ -259,12 +274,7 @@ def fresh_snapshot(model: str, *, target: str = LABEL, workspace: Workspace | No
     from ..snapshots import snapshot
 
     ws = workspace or current()
-    log = load_log(model, labeled=True, workspace=ws)
-    if log.empty:
-        raise NotFoundError(f"no labeled rows in the inference log of {model!r} yet (aieng model label {model} FILE)")
-    drop = [c for c in (*META, *SHADOW) if c in log.columns and c != "prediction"] + ["prediction"]
-    frame = log.drop(columns=drop).rename(columns={LABEL: target})
-    return snapshot(frame, name=f"{model}-fresh", workspace=ws)
+    return snapshot(scoring_frame(model, target=target, workspace=ws), name=f"{model}-fresh", workspace=ws)
 
 
 def read_labels(model: str, path: str, *, workspace: Workspace | None = None) -> int:

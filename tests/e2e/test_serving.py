@@ -225,3 +225,35 @@ def test_inference_log_shadow_labels_and_live_comparison(workspace):
     assert live.shadow_accuracy == pytest.approx(4 / 6)
     st = aieng.model_status("churn")
     assert st.live is not None and st.live["agreement"] == live.agreement and "live traffic" in str(st)
+
+
+def test_a_loop_tick_scores_the_served_traffic(tmp_path):
+    from pathlib import Path
+
+    from aieng_nb.registry import loop
+
+    nb = Path(__file__).resolve().parents[2] / "notebooks" / "loop"
+    aieng.snapshot(batch(1500, concept=1, seed=1), name="churn-train")
+    first = aieng.run_job(nb / "train.ipynb", {"data": "churn-train@1"})
+    assert first.status == "COMPLETED", first.error_summary
+    aieng.promote("churn", aieng.register_model(first.run_id, "churn").version)
+    loop.add(
+        "churn",
+        score=str(nb / "score.ipynb"),
+        retrain=str(nb / "train.ipynb"),
+        cron="0 * * * *",
+        score_params={"fresh_path": "inference"},
+        target="label",
+    )
+    live = batch(40, concept=1, seed=9)
+    with serve("churn@champion", port=0) as srv:
+        for i in range(0, 40, 4):
+            rows = live.iloc[i : i + 4][FEATURES]
+            body = json.dumps({"dataframe_split": json.loads(rows.to_json(orient="split", index=False))}).encode()
+            assert post(srv.url + "/invocations", body, headers={"aieng-request-id": f"q{i}"})[0] == 200
+    post_labels("churn", {f"q{i}": live["label"].iloc[i : i + 4].tolist() for i in range(0, 32, 4)})
+    events = loop.run_now("churn")
+    scored = events[0]
+    assert scored.kind == "scored" and scored.data["snapshot"] == "churn-fresh@1", events
+    fresh = aieng.load("churn-fresh@1")
+    assert len(fresh) == 32 and fresh["label"].tolist() == live["label"].head(32).tolist()
