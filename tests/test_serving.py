@@ -120,3 +120,14 @@ def test_labels_join_by_request_id_latest_wins(workspace, tmp_path):
         read_labels("churn", str(tmp_path / "missing.csv"))
     with pytest.raises(NotFoundError, match="no inference log"):
         load_log("other")
+
+
+def test_the_live_gate_section_is_validated():
+    from aieng_nb.registry.gatefile import GateFileError, parse
+
+    spec = parse({"live": {"min_rows": 50, "min_agreement": 0.9, "accuracy_margin": 0.01}}, "inline")
+    assert spec.live == {"min_rows": 50, "min_labeled": 30, "min_agreement": 0.9, "accuracy_margin": 0.01}
+    assert parse({}, "inline").live is None
+    for bad in ({"min_rows": 0}, {"min_agreement": 1.5}, {"accuracy_margin": "x"}, {"rows": 3}):
+        with pytest.raises(GateFileError, match="live"):
+            parse({"live": bad}, "inline")

@@ -161,8 +161,11 @@ class LiveComparison(Record):
         )
 
 
-def compare(model: str, *, workspace: Workspace | None = None) -> LiveComparison:
-    """Champion vs shadow on the inference log of ``model`` (NotFoundError without a log).
+def compare(
+    model: str, *, version: str | None = None, shadow: str | None = None, workspace: Workspace | None = None
+) -> LiveComparison:
+    """Champion vs shadow on the inference log of ``model`` (NotFoundError without a log);
+    ``version``/``shadow``: only the rows that version served / that shadow version scored.
 
     >>> compare("churn").agreement   # doctest: +SKIP
     0.93
@@ -170,6 +173,10 @@ def compare(model: str, *, workspace: Workspace | None = None) -> LiveComparison
     from .inference import LABEL, load_log
 
     log = load_log(model, workspace=workspace or current())
+    if version is not None:
+        log = log[log["model_version"].astype(str) == str(version)]
+    if shadow is not None:
+        log = log[log["shadow_version"].astype(str) == str(shadow)] if "shadow_version" in log.columns else log[:0]
     if "shadow_prediction" not in log.columns:
         log["shadow_prediction"] = None
     has_shadow = log["shadow_prediction"].notna()
@@ -201,6 +208,50 @@ def _same(a: Any, b: Any) -> Any:
     na, nb = pd.to_numeric(a, errors="coerce"), pd.to_numeric(b, errors="coerce")
     numeric = na.notna() & nb.notna()
     return (numeric & (na == nb)) | (~numeric & (a.astype(str) == b.astype(str)))
+
+
+def live_gates(
+    model: str, version: str, champion: str | None, cfg: dict[str, float], *, workspace: Workspace | None = None
+) -> list[Any]:
+    """The ``[live]`` gates of a gate file: ``version`` judged on the traffic it shadowed while
+    ``champion`` answered (agreement; accuracy on the labeled rows against the champion's).
+
+    >>> [r.gate for r in live_gates("churn", "3", "2", {"min_rows": 100, "min_agreement": 0.8})]   # doctest: +SKIP
+    ['live:agreement']
+    """
+    from ..exceptions import NotFoundError
+    from ..registry.records import GateResult
+
+    try:
+        live = compare(model, version=champion, shadow=version, workspace=workspace) if champion else None
+    except NotFoundError:
+        live = None
+    rows = live.shadow_rows if live is not None else 0
+    if live is None or rows < cfg["min_rows"]:
+        need = f"{rows} of {int(cfg['min_rows'])} rows shadowed by v{version} while v{champion or '-'} served"
+        return [GateResult("live", False, detail=f"not enough live traffic: {need} (aieng model serve --shadow)")]
+    out = []
+    if "min_agreement" in cfg:
+        agree = live.agreement or 0.0
+        out.append(
+            GateResult(
+                "live:agreement", agree >= cfg["min_agreement"], "agreement", None, agree,
+                threshold=cfg["min_agreement"], detail=f"{rows} rows",
+            )
+        )  # fmt: skip
+    if "accuracy_margin" in cfg:
+        if live.labeled_rows < cfg["min_labeled"] or live.champion_accuracy is None or live.shadow_accuracy is None:
+            detail = f"{live.labeled_rows} of {int(cfg['min_labeled'])} labeled rows (aieng model label)"
+            out.append(GateResult("live:accuracy", False, "accuracy", detail=detail))
+        else:
+            delta = live.shadow_accuracy - live.champion_accuracy
+            out.append(
+                GateResult(
+                    "live:accuracy", delta >= -cfg["accuracy_margin"], "accuracy", live.champion_accuracy,
+                    live.shadow_accuracy, delta, -cfg["accuracy_margin"], detail=f"{live.labeled_rows} labeled rows",
+                )
+            )  # fmt: skip
+    return out
 
 
 def live_summary(model: str, *, workspace: Workspace | None = None) -> dict[str, Any] | None:

@@ -226,6 +226,18 @@ def test_inference_log_shadow_labels_and_live_comparison(workspace):
     st = aieng.model_status("churn")
     assert st.live is not None and st.live["agreement"] == live.agreement and "live traffic" in str(st)
 
+    # the gates judge the challenger on the traffic it shadowed
+    gates = workspace.root.parent / "live.toml"
+    gates.write_text("[live]\nmin_rows = 12\nmin_agreement = 0.99\naccuracy_margin = 0.0\nmin_labeled = 6\n")
+    results = {r.gate: r for r in aieng.check_gates("churn", 2, gates=str(gates)).results}
+    assert results["live:agreement"].challenger == pytest.approx(agree) and not results["live:agreement"].passed
+    acc = results["live:accuracy"]
+    assert acc.champion == pytest.approx(live.champion_accuracy) and acc.challenger == pytest.approx(4 / 6)
+    assert acc.passed == (acc.delta >= 0)
+    gates.write_text("[live]\nmin_rows = 13\nmin_agreement = 0.5\n")
+    (only,) = [r for r in aieng.check_gates("churn", 2, gates=str(gates)).results if r.gate.startswith("live")]
+    assert only.gate == "live" and not only.passed and "12 of 13 rows" in only.detail
+
 
 def test_a_loop_tick_scores_the_served_traffic(tmp_path):
     from pathlib import Path
