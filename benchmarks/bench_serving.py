@@ -165,12 +165,14 @@ def main() -> int:
     bodies = _bodies(X, args.requests)
     for i in range(20):
         model.predict(X.iloc[[i]])
-    inproc = []
-    for i in range(args.requests):
-        one = X.iloc[[i % len(X)]]
-        t0 = time.perf_counter()
-        model.predict(one)
-        inproc.append(time.perf_counter() - t0)
+    inproc: list[float] = []
+
+    def in_process() -> None:
+        for i in range(args.requests):
+            one = X.iloc[[i % len(X)]]
+            t0 = time.perf_counter()
+            model.predict(one)
+            inproc.append(time.perf_counter() - t0)
 
     ours = [sys.executable, "-m", "aieng_nb", "model", "serve", "bench@champion", "--log-seconds", "2"]
     configs = {
@@ -199,6 +201,7 @@ def main() -> int:
         for port, _ in servers.values():
             _sequential(port, bodies[:30])  # warm
         for _ in range(args.rounds):  # interleaved, so load drifts hit every configuration
+            in_process()
             for key, (port, _) in servers.items():
                 lat[key] += _sequential(port, bodies)
         for key, (port, _) in servers.items():

@@ -1,8 +1,8 @@
 """A shadow challenger: each served request also scored by another version, off the request path.
 
-The endpoint hands every answered request to :meth:`Shadow.submit` (a queue put). A thread takes
-what has queued, scores it with the shadow version in one batch where the inputs are frames of
-the same columns, attaches the shadow's answers and passes the exchange on to the inference log.
+The endpoint hands every answered request to :meth:`Shadow.submit` (a queue put). A thread gathers
+requests for up to half a second (or 256 of them), scores them with the shadow version in one
+batch where the inputs are frames of the same columns, attaches the shadow's answers and passes the exchange on to the inference log.
 The client's answer never waits for it. :func:`compare` reads the log back: how often champion and
 challenger agree on live traffic, and their accuracy on the rows whose labels have joined.
 
@@ -22,6 +22,7 @@ from ..workspace import Workspace, current
 from .app import Exchange
 
 MAX_BATCH = 256
+LINGER = 0.5  # seconds a shadow batch may wait to fill
 
 
 class Shadow:
@@ -69,15 +70,20 @@ class Shadow:
         self._thread.join(timeout)
 
     def _run(self) -> None:
+        import time
+
         while True:
             batch: list[Exchange] = []
             item = self._queue.get()
+            # gather for up to LINGER seconds: one batched predict instead of one per request keeps
+            # the shadow's share of the interpreter (and so the client's latency) small
+            deadline = time.monotonic() + LINGER
             while item is not None:
                 batch.append(item)
                 if len(batch) >= MAX_BATCH:
                     break
                 try:
-                    item = self._queue.get_nowait()
+                    item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
                 except queue.Empty:
                     break
             if batch:
