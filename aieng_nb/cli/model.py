@@ -192,6 +192,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     server.on_swap = lambda before, after: print(server.swapped(before, after), flush=True)
+    server.on_error = lambda line: print(f"aieng: warning: {line} (still serving v{server.version})", file=sys.stderr)
     print(f"{server}  (Ctrl-C stops)", flush=True)
     try:
         server.wait()

@@ -92,6 +92,7 @@ class Server:
         self._threads: list[threading.Thread] = []
         self._uvicorn: Any = None
         self.on_swap: Callable[[str, str], None] | None = None
+        self.on_error: Callable[[str], None] | None = None  # a failed alias check or load (still serving)
 
     # -- what it is ------------------------------------------------------------------------------
     @property
@@ -205,7 +206,10 @@ class Server:
                 if self.shadow is not None:
                     self.shadow.follow(c)
             except Exception as exc:  # noqa: BLE001 - a failed poll or load keeps the old version serving
-                self.errors.append(f"{time.strftime('%H:%M:%S')} {type(exc).__name__}: {str(exc)[:300]}")
+                line = f"{time.strftime('%H:%M:%S')} {type(exc).__name__}: {str(exc)[:300]}"
+                self.errors.append(line)
+                if self.on_error is not None:
+                    self.on_error(line)
 
     def swap(self, version: str) -> None:
         """Load ``version`` beside the answering one, then switch to it in one assignment."""

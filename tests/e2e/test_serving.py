@@ -17,6 +17,7 @@ from sklearn.linear_model import LogisticRegression
 from waiting import wait_until
 
 import aieng_nb as aieng
+from aieng_nb.exceptions import NotFoundError
 from aieng_nb.registry.synthetic import FEATURES, batch
 from aieng_nb.serving import compare, free_port, load_log, post_labels, serve
 
@@ -139,6 +140,9 @@ def test_hostile_bodies_get_4xx_and_the_server_stays_up():
         assert 400 <= status < 500
         status, _, _ = post(url, b"x" * 10, "application/json", headers={"Content-Length": str(2**40)})
         assert 400 <= status < 500
+        with pytest.raises(NotFoundError):
+            srv.swap("99")  # a version that cannot load: the one serving stays
+        assert srv.version == "1" and srv.swaps == []
         assert srv.predict(X.head(2)) == aieng.load_model("churn/1", record_use=False).predict(X.head(2)).tolist()
         assert srv.state.failures >= 3
     log = load_log("churn")  # only the answered request was logged
