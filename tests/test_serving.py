@@ -35,7 +35,8 @@ def test_bad_follow_intervals_are_one_line_and_exit_2(capsys, value):
         (["--port", "70000"], "a port 0-65535"),
         (["--port", "-3"], "a port 0-65535"),
         (["--log-rows", "0"], "a whole number >= 1"),
-        (["--log-seconds", "nan"], "> 0"),
+        (["--log-seconds", "nan"], "log flush interval must be a number of seconds > 0"),
+        (["--shadow", "challenger", "--no-log"], "a shadow's answers go to the inference log"),
     ],
 )
 def test_bad_serve_options_exit_2(capsys, args, words):

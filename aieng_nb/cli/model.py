@@ -68,7 +68,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sv.add_argument("--shadow", metavar="ALIAS", help="also score each request with this alias (e.g. challenger)")
     sv.add_argument("--no-log", action="store_true", help="do not keep the inference log")
     sv.add_argument("--log-rows", type=_count, default=1000, help="rows per inference-log snapshot (default 1000)")
-    sv.add_argument("--log-seconds", type=_seconds, default=10.0, help="flush the log at least this often (10)")
+    sv.add_argument("--log-seconds", type=_log_seconds, default=10.0, help="flush the log at least this often (10)")
     sv.set_defaults(func=_serve)
 
     lb = sub.add_parser("label", help="ground truth for served requests (joined to the inference log by request id)")
@@ -148,15 +148,19 @@ def _rollback(args: argparse.Namespace) -> int:
     return 0
 
 
-def _seconds(text: str) -> float:
+def _seconds(text: str, what: str = "follow interval") -> float:
     from ..serving.endpoint import check_interval
 
     try:
-        value = check_interval(text)
+        value = check_interval(text, what)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     assert value is not None
     return value
+
+
+def _log_seconds(text: str) -> float:
+    return _seconds(text, "log flush interval")
 
 
 def _count(text: str) -> int:

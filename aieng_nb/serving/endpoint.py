@@ -63,16 +63,16 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-def check_interval(value: Any) -> float | None:
+def check_interval(value: Any, what: str = "follow interval") -> float | None:
     """``follow``: None (do not follow) or seconds, a finite number > 0."""
     if value is None:
         return None
     try:
         seconds = float(value)
     except (TypeError, ValueError):
-        raise ValidationError(f"follow interval must be a number of seconds > 0, got {value!r}") from None
+        raise ValidationError(f"{what} must be a number of seconds > 0, got {value!r}") from None
     if isinstance(value, bool) or not math.isfinite(seconds) or seconds <= 0:
-        raise ValidationError(f"follow interval must be a number of seconds > 0, got {value!r}")
+        raise ValidationError(f"{what} must be a number of seconds > 0, got {value!r}")
     return seconds
 
 
@@ -269,6 +269,8 @@ def serve(
     ws = workspace or current()
     parsed = parse_ref(ref)
     interval = check_interval(follow) if parsed.alias else None
+    if shadow is not None and not log:
+        raise ValidationError("a shadow's answers go to the inference log: drop --no-log (log=False) or --shadow")
     sock = listen(host, port)  # a port in use fails before anything is loaded
     server: Server | None = None
     try:
