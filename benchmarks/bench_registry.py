@@ -45,8 +45,8 @@ def main() -> int:
 
     import aieng_nb as aieng
     from aieng_nb.registry import scoring
-    from aieng_nb.registry.serving import free_port
     from aieng_nb.registry.synthetic import FEATURES, batch
+    from aieng_nb.serving import free_port
 
     train = batch(20_000, concept=1, seed=0)
     run_ids = []

@@ -88,6 +88,10 @@ def evaluate(
             report.results.append(_data_gate(run_new, spec.data_kinds))
         if spec.reproducibility:
             report.results.extend(_repro_gate(c, run_new, spec.reproducibility))
+        if spec.live is not None:
+            from ..serving.shadow import live_gates
+
+            report.results.extend(live_gates(name, version, champion, spec.live, workspace=ws))
     report.seconds = round(time.perf_counter() - t0, 4)
     return report
 

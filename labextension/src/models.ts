@@ -275,6 +275,7 @@ export interface ModelStatus {
   versions: Array<VersionInfo>;
   history: Array<AliasMove>;
   lineage: { [key: string]: unknown } | null;
+  live: { [key: string]: unknown } | null;
 }
 
 /** One gate's verdict with its numbers (``delta`` > 0 means the challenger is better). */
