@@ -375,13 +375,13 @@ def claim(name: str, now: _dt.datetime, grace: float = DEFAULT_GRACE_S, workspac
             return None
         s.last_slot = decision.slot
         slot = iso(decision.slot)
-        job = None
+        job: Any = None
         if decision.action == "skip":
             s.skipped += 1
         else:
             try:
                 if s.notebook.endswith((".yaml", ".yml")):
-                    job = PipelineFiring(f"p{secrets.token_hex(6)}", s.notebook, dict(s.parameters), slot)
+                    job = PipelineFiring(f"p{secrets.token_hex(6)}", s.notebook, dict(s.parameters), str(slot))
                 else:
                     job = prepare_job(s.request(tags={"aieng.schedule.slot": slot}), workspace=ws)
             except Exception as exc:  # noqa: BLE001 - a broken notebook must not stop the daemon
