@@ -73,6 +73,7 @@ _SPEC_KEYS = {
     "current",
     "target",
     "prediction",
+    "probability",
     "columns",
     "checks",
     "sample",
@@ -200,12 +201,22 @@ def _monitor_step(opts: Mapping[str, Any], namespace: Mapping[str, Any], attach_
         resolve_reference(opts["current"], namespace, "current"),
         target=opts.get("target") or None,
         prediction=opts.get("prediction") or None,
+        probability=_probability(opts.get("probability")),
         columns=cols,
         checks=opts.get("checks"),
         sample=_int_opt(opts, "sample", DEFAULT_SAMPLE),
         seed=_int_opt(opts, "seed", DEFAULT_SEED),
         **attach_opts,
     )
+
+
+def _probability(value: Any) -> Any:
+    """``probability=p`` or, for several classes, ``probability=a:p_a|b:p_b`` (label:column)."""
+    if not value or not isinstance(value, str):
+        return value or None
+    if ":" not in value:
+        return value
+    return dict(part.split(":", 1) for part in value.split("|") if part)
 
 
 def _explain_step(
