@@ -126,14 +126,12 @@ def replay(
     setup = _setup(frame, time_column, target, batch_size, label_delay, sensitive, loop, window, cooldown,
                    max_batches, seed, workspace)  # fmt: skip
     names = _parse_policies(policies)
-    import sklearn.ensemble  # noqa: F401 - load its OpenMP runtime before limiting it
-    from threadpoolctl import threadpool_limits
+    from ..reports.estimation import single_thread
 
     result = ReplayResult(target=target, task=setup.task, metric=setup.metric, batch_size=batch_size,
                           n_batches=len(setup.batches), label_delay=label_delay, sensitive=sensitive,
                           features=setup.features, gates=setup.spec.source, window=window)  # fmt: skip
-    # one thread: small fits in a loop pay more for OpenMP's thread start-up and contention than they gain
-    with threadpool_limits(limits=1):
+    with single_thread():
         for name in names:
             result.policies[name], reads = _run_policy(name, setup, label_delay)
             result.label_reads[name] = reads

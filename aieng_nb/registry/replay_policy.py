@@ -87,6 +87,7 @@ def _retrain_periodic(setup: Setup, labels: Labels, state: LoopState, res: Polic
     state.champion, cpu = _fit(setup, labels, train, state.versions)
     res.cpu_seconds += cpu
     res.retrains += 1
+    res.promotions += 1
     bv.retrained = bv.promoted = True
 
 
