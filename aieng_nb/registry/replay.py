@@ -40,7 +40,9 @@ from .replay_records import BatchValue, PolicyResult, ReplayResult
 
 DEFAULT_POLICIES = ("static", "periodic:4", "loop")
 DEFAULT_WINDOW = 4
-DEFAULT_DROP = 0.03
+DEFAULT_DROP = 0.03  # the loop retrains when accuracy drops (estimated or realized) by more than this
+DEFAULT_RMSE_RISE = 0.10  # ... or when RMSE rises by more than this share of the reference's
+HOLDOUT_SHARE = 0.5  # the later part of the newest labelled batch: the gates' holdout
 WARMUP = 2  # batch 0 trains the first model, batch 1 is its held-out reference; scoring starts at 2
 
 
@@ -94,6 +96,7 @@ class Setup:
     cooldown: int
     seed: int
     time_column: str = ""
+    drop: float = DEFAULT_DROP
 
 
 # replay() is long only by its signature and docstring; the steps are the functions below
@@ -109,6 +112,7 @@ def replay(
     loop: str | None = None,
     window: int = DEFAULT_WINDOW,
     cooldown: int = 2,
+    drop: float | None = None,
     max_batches: int | None = None,
     seed: int = 0,
     log: bool = False,
@@ -126,6 +130,7 @@ def replay(
     setup = _setup(frame, time_column, target, batch_size, label_delay, sensitive, loop, window, cooldown,
                    max_batches, seed, workspace)  # fmt: skip
     names = _parse_policies(policies)
+    setup.drop = drop if drop is not None else (DEFAULT_DROP if setup.task == "classification" else DEFAULT_RMSE_RISE)
     from ..reports.estimation import single_thread
 
     result = ReplayResult(target=target, task=setup.task, metric=setup.metric, batch_size=batch_size,
@@ -238,19 +243,31 @@ def _spec(loop: str | None, task: str, sensitive: str | None, workspace: Workspa
 # ---- models ---------------------------------------------------------------------------------------
 
 
-def _fit(setup: Setup, labels: Labels, train: list[int], version: int) -> tuple[Model, float]:
-    """A gradient-boosting model of the task's kind on the labelled batches ``train`` (CPU seconds)."""
+def _fit(setup: Setup, labels: Labels, train: list[int], version: int, head: int | None = None) -> tuple[Model, float]:
+    """A gradient-boosting model of the task's kind on the labelled batches ``train`` and the first
+    part of batch ``head`` (the rest of it is the gates' holdout); returns it and the CPU seconds."""
     import numpy as np
     from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
-    X = np.vstack([setup.batches[b][setup.features].to_numpy(dtype=float) for b in train])
-    y = np.concatenate([labels.get(b) for b in train])
+    parts = [(b, slice(None)) for b in train] + ([(head, head_rows(setup, head))] if head is not None else [])
+    X = np.vstack([setup.batches[b][setup.features].to_numpy(dtype=float)[rows] for b, rows in parts])
+    y = np.concatenate([labels.get(b)[rows] for b, rows in parts])
     cls = HistGradientBoostingClassifier if setup.task == "classification" else HistGradientBoostingRegressor
     est = cls(max_iter=100, early_stopping=False, random_state=setup.seed)
     t0 = time.process_time()
     est.fit(X, y)
     cpu = time.process_time() - t0
-    return Model(version, est, list(train), classes=list(getattr(est, "classes_", []))), cpu
+    seen = [*train, *([head] if head is not None else [])]
+    return Model(version, est, seen, classes=list(getattr(est, "classes_", []))), cpu
+
+
+def head_rows(setup: Setup, b: int) -> slice:
+    """The earlier part of batch ``b`` a challenger learns from; :func:`tail_rows` is its holdout."""
+    return slice(0, int(len(setup.batches[b]) * (1 - HOLDOUT_SHARE)))
+
+
+def tail_rows(setup: Setup, b: int) -> slice:
+    return slice(int(len(setup.batches[b]) * (1 - HOLDOUT_SHARE)), None)
 
 
 def _predict(setup: Setup, model: Model, frame: Any) -> tuple[Any, Any]:

@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from .replay import WARMUP, Labels, Model, Setup, _fit, _group_gap, _metric, _predict
+from .replay import WARMUP, Labels, Model, Setup, _fit, _group_gap, _metric, _predict, tail_rows
 from .replay_records import BatchValue, PolicyResult
 
 
@@ -23,6 +23,7 @@ class LoopState:
     pending: dict[str, Any] | None = None  # post-promotion check: {"after": holdout batch}
     last_retrain: int = -(10**9)
     versions: int = 1
+    level: float | None = None  # the metric the loop holds the champion to (see _hold_level)
 
 
 def run_policy(name: str, setup: Setup, labels: Labels) -> PolicyResult:
@@ -35,6 +36,7 @@ def run_policy(name: str, setup: Setup, labels: Labels) -> PolicyResult:
     first.reference = _scored(setup, first, 1, labels.get(1))
     res.cpu_seconds += cpu
     state = LoopState(first)
+    _hold_level(setup, state)
     period = int(name.split(":", 1)[1]) if name.startswith("periodic:") else 0
     for t in range(WARMUP, len(setup.batches)):
         labels.step = t
@@ -52,9 +54,9 @@ def run_policy(name: str, setup: Setup, labels: Labels) -> PolicyResult:
     return res
 
 
-def _scored(setup: Setup, model: Model, b: int, y: Any) -> Any:
-    """Batch ``b`` with the model's prediction and probabilities and its labels: a monitoring reference."""
-    frame = setup.batches[b].copy()
+def _scored(setup: Setup, model: Model, b: int, y: Any, rows: slice = slice(None)) -> Any:
+    """Batch ``b`` (its ``rows``) with the model's prediction, probabilities and labels: a monitoring reference."""
+    frame = setup.batches[b].iloc[rows].copy()
     pred, proba = _predict(setup, model, frame)
     frame["prediction"] = pred
     frame[setup.target] = y
@@ -77,7 +79,7 @@ def _add_proba(frame: Any, proba: Any, model: Model) -> Any:
 def _window(setup: Setup, labels: Labels, holdout: bool) -> tuple[list[int], int | None]:
     known = labels.known()
     if holdout:
-        return known[-(setup.window + 1) : -1], known[-1]
+        return known[-setup.window : -1], known[-1]
     return known[-setup.window :], None
 
 
@@ -107,23 +109,26 @@ def _loop_step(
     assert holdout is not None
     state.last_retrain = bv.batch
     state.versions += 1
-    challenger, cpu = _fit(setup, labels, train, state.versions)
+    challenger, cpu = _fit(setup, labels, train, state.versions, head=holdout)
     res.cpu_seconds += cpu
     res.retrains += 1
     bv.retrained = True
-    y = labels.get(holdout)
-    gates = _gates(setup, holdout, y, challenger, state.champion)
+    rows = tail_rows(setup, holdout)
+    y = labels.get(holdout)[rows]
+    gates = _gates(setup, holdout, rows, y, challenger, state.champion)
     failed = [r for r in gates if not r.passed]
     if failed:
         res.refused += 1
         bv.refused = True
         res.events.append(f"batch {bv.batch}: v{challenger.version} refused: " + "; ".join(r.gate for r in failed))
         return
-    challenger.reference = _scored(setup, challenger, holdout, y)
+    challenger.reference = _scored(setup, challenger, holdout, y, rows)
     state.stack.append(state.champion)
     state.champion = challenger
     state.pending = {"after": holdout}
-    bv.promoted = True
+    _hold_level(setup, state)
+    res.events.append(f"batch {bv.batch}: v{challenger.version} promoted (trained on {train} and half of {holdout}, "
+                      "gated on its other half)")
     res.promotions += 1
     res.fairness_deltas.extend(r.delta for r in gates if r.gate.startswith("fairness:") and r.delta is not None)
     res.events.append(f"batch {bv.batch}: v{challenger.version} promoted (trained on {train}, gated on {holdout})")
@@ -138,10 +143,10 @@ def _monitor(setup: Setup, state: LoopState, bv: BatchValue, batch: Any, pred: A
     current["prediction"] = pred
     probability = _add_proba(current, proba, state.champion)
     if setup.task == "classification":
-        rules = [f"estimated_accuracy_drop > {_drop()}"]
+        rules = [f"estimated_accuracy_drop > {setup.drop:g}"]
     else:
         ref_rmse = _metric(setup, ref[setup.target].to_numpy(), ref["prediction"].to_numpy())
-        rules = [f"estimated_rmse_increase > {0.1 * ref_rmse:.6g}"]
+        rules = [f"estimated_rmse_increase > {setup.drop * ref_rmse:.6g}"]
     cols = [*setup.features, "prediction", setup.target, *([] if probability is None else
             [probability] if isinstance(probability, str) else list(probability.values()))]  # fmt: skip
     rep = monitor(ref[cols], current[[c for c in cols if c != setup.target]], target=setup.target,
@@ -154,10 +159,18 @@ def _monitor(setup: Setup, state: LoopState, bv: BatchValue, batch: Any, pred: A
     return not rep.passed
 
 
-def _drop() -> float:
-    from .replay import DEFAULT_DROP
-
-    return DEFAULT_DROP
+def _hold_level(setup: Setup, state: LoopState) -> None:
+    """The level the realized check holds the champion to: its reference metric, but a promotion made
+    after a drift may lower the level by at most ``drop`` (so a champion that is only less bad than
+    the one it replaced does not silence the loop)."""
+    ref = state.champion.reference
+    now = _metric(setup, ref[setup.target].to_numpy(), ref["prediction"].to_numpy())
+    if state.level is None:
+        state.level = now
+    elif setup.task == "classification":
+        state.level = max(now, state.level - setup.drop)
+    else:
+        state.level = min(now, state.level * (1 + setup.drop))
 
 
 def _realized_drop(setup: Setup, labels: Labels, state: LoopState, bv: BatchValue) -> bool:
@@ -169,18 +182,18 @@ def _realized_drop(setup: Setup, labels: Labels, state: LoopState, bv: BatchValu
     y = labels.get(newest)
     pred, _ = _predict(setup, state.champion, setup.batches[newest])
     now = _metric(setup, y, pred)
-    before = _metric(setup, ref[setup.target].to_numpy(), ref["prediction"].to_numpy())
+    before = state.level if state.level is not None else now
     if setup.task == "classification":
-        return before - now > _drop()
-    return now - before > 0.1 * before
+        return before - now > setup.drop
+    return now - before > setup.drop * before
 
 
-def _gates(setup: Setup, holdout: int, y: Any, challenger: Model, champion: Model) -> list[Any]:
-    """The gate file's metric and fairness gates, on the newest labelled batch held out."""
+def _gates(setup: Setup, holdout: int, rows: slice, y: Any, challenger: Model, champion: Model) -> list[Any]:
+    """The gate file's metric and fairness gates, on the held-out rows of the newest labelled batch."""
     from .gates import prediction_gates
     from .scoring import EvalData, Scored
 
-    frame = setup.batches[holdout].copy()
+    frame = setup.batches[holdout].iloc[rows].reset_index(drop=True)
     frame[setup.target] = y
     data = EvalData(f"batch {holdout}", "", frame, setup.target, setup.task, setup.pos_label)
     new = Scored("replay", str(challenger.version), _predict(setup, challenger, frame)[0], 0.0)
