@@ -81,7 +81,12 @@ def test_label_delay_is_honoured_planted_future_labels_change_nothing_before_the
         for x, y in zip(a, b, strict=True):
             if x.batch < k + delay:  # the planted labels could not have been seen yet
                 assert (x.champion, x.retrained, x.promoted, x.refused, x.estimated) == (
-                    y.champion, y.retrained, y.promoted, y.refused, y.estimated)
+                    y.champion,
+                    y.retrained,
+                    y.promoted,
+                    y.refused,
+                    y.estimated,
+                )
             if x.batch < k:
                 assert x.value == y.value
     # and they are used once their time comes: the periodic policy's later models differ

@@ -205,7 +205,9 @@ def _setup(
     if max_batches is not None:
         n = min(n, max_batches)
     if n < WARMUP + 1 + label_delay:
-        raise ValidationError(f"{len(frame)} rows make {n} batches of {batch_size}: need at least {WARMUP + 1 + label_delay}")
+        raise ValidationError(
+            f"{len(frame)} rows make {n} batches of {batch_size}: need at least {WARMUP + 1 + label_delay}"
+        )
     batches = [frame.iloc[i * batch_size : (i + 1) * batch_size].reset_index(drop=True) for i in range(n)]
     features = [c for c in frame.columns if c not in (time_column, target) and frame[c].dtype.kind in "iufb"]
     if not features:

@@ -127,8 +127,10 @@ def _loop_step(
     state.champion = challenger
     state.pending = {"after": holdout}
     _hold_level(setup, state)
-    res.events.append(f"batch {bv.batch}: v{challenger.version} promoted (trained on {train} and half of {holdout}, "
-                      "gated on its other half)")
+    res.events.append(
+        f"batch {bv.batch}: v{challenger.version} promoted (trained on {train} and half of {holdout}, "
+        "gated on its other half)"
+    )
     res.promotions += 1
     res.fairness_deltas.extend(r.delta for r in gates if r.gate.startswith("fairness:") and r.delta is not None)
     res.events.append(f"batch {bv.batch}: v{challenger.version} promoted (trained on {train}, gated on {holdout})")

@@ -241,7 +241,12 @@ def monitor(
 
 
 def _check_args(
-    reference: Any, current: Any, target: str | None, prediction: str | None, task: str, sample: Any,
+    reference: Any,
+    current: Any,
+    target: str | None,
+    prediction: str | None,
+    task: str,
+    sample: Any,
     probability: Any = None,
 ) -> None:
     import pandas as pd
@@ -261,7 +266,11 @@ def _check_args(
 
 
 def _prepare_frames(
-    reference: Any, current: Any, target: str | None, prediction: str | None, columns: Sequence[str] | None,
+    reference: Any,
+    current: Any,
+    target: str | None,
+    prediction: str | None,
+    columns: Sequence[str] | None,
     probability: Any = None,
 ) -> tuple[Any, Any, list[str]]:
     """Column labels as text (0 -> "0") and the columns to test for drift (all shared features)."""

@@ -166,9 +166,9 @@ def estimation_section(est: Any) -> Section:
         )
     else:
         calib = f"loss model off by {cal.get('dle_relative_error', math.nan):.1%} on the reference (cross-fitted)"
-    verdict = (
-        "<p><b>Trusted</b>: " if est.trusted else "<p class='bad'><b>Cannot be trusted</b>: "
-    ) + "; ".join([*est.reasons, calib, f"{est.out_of_support:.1%} of rows outside the reference's support"])
+    verdict = ("<p><b>Trusted</b>: " if est.trusted else "<p class='bad'><b>Cannot be trusted</b>: ") + "; ".join(
+        [*est.reasons, calib, f"{est.out_of_support:.1%} of rows outside the reference's support"]
+    )
     head = f"<p>Estimated without labels, {what}, {est.confidence:.0%} band, {est.n_rows:,} rows.</p>"
     table = table_html(["metric", "reference", "estimated", "band low", "band high", "realized", "error"],
                        est.table_rows())  # fmt: skip
