@@ -65,10 +65,11 @@ def show(label: str, res, periodic: str) -> None:
             f"worst group change at a promotion (gate holdout): {min(loop.fairness_deltas):+.4f} "
             f"(margin -0.02: {'met' if min(loop.fairness_deltas) >= -0.02 else 'NOT met'})"
         )
-    err = loop.estimation_error()
-    trusted = sum(1 for b in loop.batches if b.trusted)
-    if err is not None:
-        print(f"estimate before labels: MAE {err:.4f} on {trusted}/{len(loop.batches)} trusted batches")
+    for label, only in (("trusted", False), ("calibrated", True)):
+        err = loop.estimation_error(calibrated_only=only)
+        count = sum(1 for b in loop.batches if (b.calibrated if only else b.trusted))
+        if err is not None:
+            print(f"estimate before labels: MAE {err:.4f} on {count}/{len(loop.batches)} {label} batches")
 
 
 def main() -> None:

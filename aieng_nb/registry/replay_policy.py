@@ -158,6 +158,7 @@ def _monitor(setup: Setup, state: LoopState, bv: BatchValue, batch: Any, pred: A
     if est is not None:
         m = est[setup.metric]
         bv.estimated, bv.trusted = m.value, est.trusted
+        bv.calibrated = not any("calibration" in r or "loss model" in r for r in est.reasons)
     return not rep.passed
 
 

@@ -28,6 +28,7 @@ class BatchValue:
     rolled_back: bool = False
     estimated: float | None = None  # the loop's estimate of the metric before labels
     trusted: bool | None = None
+    calibrated: bool | None = None  # the estimate's calibration held on the reference (support aside)
     groups: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -51,9 +52,11 @@ class PolicyResult:
     events: list[str] = field(default_factory=list)
     fairness_deltas: list[float] = field(default_factory=list)  # per group, at each promotion (gate holdout)
 
-    def estimation_error(self) -> float | None:
-        """Mean absolute error of the estimate against the realized value, on trusted batches."""
-        pairs = [abs(b.estimated - b.value) for b in self.batches if b.estimated is not None and b.trusted]
+    def estimation_error(self, calibrated_only: bool = False) -> float | None:
+        """Mean absolute error of the estimate against the realized value, on trusted batches (or on
+        all batches whose calibration held, ``calibrated_only=True``)."""
+        pairs = [abs(b.estimated - b.value) for b in self.batches
+                 if b.estimated is not None and (b.calibrated if calibrated_only else b.trusted)]  # fmt: skip
         return sum(pairs) / len(pairs) if pairs else None
 
     def to_dict(self, metric: str) -> dict[str, Any]:
@@ -66,6 +69,7 @@ class PolicyResult:
             "rollbacks": self.rollbacks,
             "cpu_seconds": round(self.cpu_seconds, 3),
             "estimation_mae": self.estimation_error(),
+            "estimation_mae_calibrated": self.estimation_error(calibrated_only=True),
             "worst_group_delta_at_promotion": min(self.fairness_deltas) if self.fairness_deltas else None,
             "events": list(self.events),
             "batches": [b.to_dict() for b in self.batches],
