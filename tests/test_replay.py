@@ -110,6 +110,17 @@ def test_replay_cli_json_and_mlflow_run(tmp_path, capsys, workspace):
     assert [r.kind for r in aieng.list_reports(out["run_id"])] == ["replay"]
 
 
+def test_a_gate_file_decides_promotions(tmp_path):
+    gates = tmp_path / "strict.toml"
+    gates.write_text('[[metrics]]\nname = "accuracy"\nmin_improvement = 0.9\n')  # no challenger can pass
+    res = aieng.replay(_drifting(), time_column="t", target="y", batch_size=BATCH, policies="loop", gates=str(gates))
+    loop = res.policies["loop"]
+    assert res.gates == str(gates) and loop.retrains >= 1
+    assert loop.refused == loop.retrains and loop.promotions == 0
+    assert {b.champion for b in loop.batches} == {1}
+    assert "refused: metric:accuracy" in loop.events[0]
+
+
 def test_replay_reads_a_snapshot_by_name():
     aieng.snapshot(_drifting(4), name="stream")
     res = aieng.replay("stream", time_column="t", target="y", batch_size=BATCH, policies="static", max_batches=4)

@@ -67,7 +67,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     rp.add_argument("--policies", default="static,periodic:4,loop", help="static, periodic:K, loop (comma-separated)")
     rp.add_argument("--label-delay", type=int, default=0, help="batches before a batch's labels arrive")
     rp.add_argument("--sensitive", help="a group column: per-group gaps and the fairness gate")
-    rp.add_argument("--loop", help="a configured loop whose gate file and target to use")
+    rp.add_argument("--loop", help="a configured loop whose gate file to use")
+    rp.add_argument("--gates", help="a gate file (default: the loop's, else the replay's default gates)")
     rp.add_argument("--window", type=int, default=4, help="labelled batches a retraining learns from")
     rp.add_argument("--max-batches", type=int, help="stop after this many batches")
     rp.add_argument("--no-log", action="store_true", help="do not record an MLflow run")
@@ -154,6 +155,7 @@ def _replay(args: argparse.Namespace) -> int:
         label_delay=args.label_delay,
         sensitive=args.sensitive,
         loop=args.loop,
+        gates=args.gates,
         window=args.window,
         max_batches=args.max_batches,
         log=not args.no_log,

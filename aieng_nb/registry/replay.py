@@ -110,6 +110,7 @@ def replay(
     label_delay: int = 0,
     sensitive: str | None = None,
     loop: str | None = None,
+    gates: str | None = None,
     window: int = DEFAULT_WINDOW,
     cooldown: int = 2,
     drop: float | None = None,
@@ -128,7 +129,7 @@ def replay(
     """
     frame = _load(data, workspace)
     setup = _setup(frame, time_column, target, batch_size, label_delay, sensitive, loop, window, cooldown,
-                   max_batches, seed, workspace)  # fmt: skip
+                   max_batches, seed, workspace, gates)  # fmt: skip
     names = _parse_policies(policies)
     setup.drop = drop if drop is not None else (DEFAULT_DROP if setup.task == "classification" else DEFAULT_RMSE_RISE)
     from ..reports.estimation import single_thread
@@ -188,6 +189,7 @@ def _parse_policies(policies: Sequence[str] | str) -> list[str]:
 def _setup(
     frame: Any, time_column: str, target: str, batch_size: int, label_delay: int, sensitive: str | None,
     loop: str | None, window: int, cooldown: int, max_batches: int | None, seed: int, workspace: Workspace | None,
+    gates: str | None = None,
 ) -> Setup:  # fmt: skip
     from ..reports.quality import infer_task, pos_label
 
@@ -214,29 +216,34 @@ def _setup(
         raise ValidationError("the data has no numeric feature column to learn from")
     task = infer_task(frame[target])
     labels = sorted(set(frame[target].unique()), key=str)
-    spec = _spec(loop, task, sensitive, workspace)
+    spec = _spec(loop, task, sensitive, workspace, gates)
     return Setup(batches, features, target, task, "accuracy" if task == "classification" else "rmse",
                  pos_label(labels) if task == "classification" else None, spec, window, sensitive, cooldown, seed,
                  time_column)  # fmt: skip
 
 
-def _spec(loop: str | None, task: str, sensitive: str | None, workspace: Workspace | None) -> GateSpec:
-    """The loop's gate file (``loop=NAME``), else the replay's defaults: the primary metric may not be
-    worse beyond the bootstrap's noise, no group may lose more than 0.02, rollback beyond 0.02."""
+def _spec(
+    loop: str | None, task: str, sensitive: str | None, workspace: Workspace | None, gates: str | None = None
+) -> GateSpec:
+    """A gate file (``gates=``, else the loop's with ``loop=NAME``), else the replay's defaults: the
+    primary metric may not be worse beyond the bootstrap's noise, no group may lose more than 0.02,
+    rollback beyond 0.02."""
+    from . import gatefile
+
     metric = "accuracy" if task == "classification" else "rmse"
-    if loop is not None:
-        from . import gatefile
+    path: Any = gates
+    if path is None and loop is not None:
         from .loop_store import get
 
         cfg = get(loop, workspace=workspace)
         path = cfg.gates or gatefile.find(loop, workspace)
-        if path is not None:
-            spec = gatefile.load(path)
-            if not spec.metrics:
-                spec.metrics = [MetricGate(metric)]
-            if spec.fairness is None and sensitive:
-                spec.fairness = FairnessGate([sensitive], "accuracy" if task == "classification" else "mae", 0.02)
-            return spec
+    if path is not None:
+        spec = gatefile.load(path)
+        if not spec.metrics:
+            spec.metrics = [MetricGate(metric)]
+        if spec.fairness is None and sensitive:
+            spec.fairness = FairnessGate([sensitive], "accuracy" if task == "classification" else "mae", 0.02)
+        return spec
     fair = FairnessGate([sensitive], "accuracy" if task == "classification" else "mae", 0.02) if sensitive else None
     return GateSpec(source="replay default", metrics=[MetricGate(metric)], fairness=fair, data_required=False,
                     bootstrap_resamples=500, rollback_margin=0.02)  # fmt: skip
