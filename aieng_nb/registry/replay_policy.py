@@ -79,7 +79,7 @@ def _add_proba(frame: Any, proba: Any, model: Model) -> Any:
 def _window(setup: Setup, labels: Labels, holdout: bool) -> tuple[list[int], int | None]:
     known = labels.known()
     if holdout:
-        return known[-(setup.window + 1) : -1], known[-1]
+        return known[-setup.window : -1], known[-1]
     return known[-setup.window :], None
 
 
