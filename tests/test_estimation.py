@@ -137,3 +137,18 @@ def test_bad_estimation_input_is_one_clear_error():
     # without probability= a missing target in current is still an error
     with pytest.raises(ValidationError, match="target column 'y' is not in current"):
         aieng.monitor(ref, cur.drop(columns="y"), target="y", log=False, evidently=False)
+
+
+def test_a_jobs_monitor_spec_estimates_and_fails_on_the_estimated_drop():
+    """What a loop's scoring job runs: the verdict (``aieng.checks``) fails on the estimate alone."""
+    from aieng_nb.reports.job_monitor import run_job_monitor
+
+    rng = np.random.default_rng(9)
+    ref = _batch(rng, 3000).drop(columns="truth")
+    cur = _batch(rng, 3000).drop(columns=["y", "truth"])
+    cur["x"] = cur["x"] * 0.3
+    cur["p"] = 1 / (1 + np.exp(-2 * cur["x"]))
+    spec = "reference=var:ref,current=var:cur,target=y,probability=p,checks=estimated_accuracy_drop>0.03"
+    summary = run_job_monitor(spec, {"ref": ref, "cur": cur})
+    assert not summary["passed"]
+    assert summary["failed_checks"] == ["monitor: estimated_accuracy_drop > 0.03"]

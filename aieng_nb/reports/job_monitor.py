@@ -154,6 +154,9 @@ def run_job_monitor(
     * ``reference``, ``current`` (required): ``var:NAME`` (a variable of the notebook) or
       ``snapshot:NAME[@VERSION]`` (:func:`aieng_nb.snapshots.load`).
     * ``target``, ``prediction``: column names in the frames; ``columns``: ``a|b|c`` to restrict drift.
+    * ``probability``: the model's positive-class probability column (``a:p_a|b:p_b`` for several
+      classes): performance estimated before labels, and the rule ``estimated_accuracy_drop > 0.03``
+      a loop's scoring job can trigger on (the current frame may then lack the target).
     * ``checks``: ``;``-separated failure rules for the monitoring report; ``sample``, ``seed``.
     * ``model=var:m`` with ``X=var:..`` (and ``y=var:..``): also an explainability report
       (``explain_checks`` rules).
