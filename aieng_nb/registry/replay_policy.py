@@ -24,6 +24,7 @@ class LoopState:
     last_retrain: int = -(10**9)
     versions: int = 1
     level: float | None = None  # the metric the loop holds the champion to (see _hold_level)
+    refusals: int = 0  # consecutive refused challengers: each doubles the wait before the next retraining
 
 
 def run_policy(name: str, setup: Setup, labels: Labels) -> PolicyResult:
@@ -103,7 +104,7 @@ def _loop_step(
     breach = _realized_drop(setup, labels, state, bv) or breach
     known = labels.known()
     fresh = known[-1] > max(state.champion.trained_on + [state.last_retrain])
-    if not breach or not fresh or bv.batch - state.last_retrain <= setup.cooldown or len(known) < 2:
+    if not breach or not fresh or bv.batch - state.last_retrain <= setup.cooldown * 2**state.refusals or len(known) < 2:
         return
     train, holdout = _window(setup, labels, holdout=True)
     assert holdout is not None
@@ -118,6 +119,7 @@ def _loop_step(
     gates = _gates(setup, holdout, rows, y, challenger, state.champion)
     failed = [r for r in gates if not r.passed]
     if failed:
+        state.refusals += 1
         res.refused += 1
         bv.refused = True
         res.events.append(f"batch {bv.batch}: v{challenger.version} refused: " + "; ".join(r.gate for r in failed))
@@ -126,6 +128,7 @@ def _loop_step(
     state.stack.append(state.champion)
     state.champion = challenger
     state.pending = {"after": holdout}
+    state.refusals = 0
     _hold_level(setup, state)
     res.events.append(
         f"batch {bv.batch}: v{challenger.version} promoted (trained on {train} and half of {holdout}, "
@@ -133,7 +136,6 @@ def _loop_step(
     )
     res.promotions += 1
     res.fairness_deltas.extend(r.delta for r in gates if r.gate.startswith("fairness:") and r.delta is not None)
-    res.events.append(f"batch {bv.batch}: v{challenger.version} promoted (trained on {train}, gated on {holdout})")
 
 
 def _monitor(setup: Setup, state: LoopState, bv: BatchValue, batch: Any, pred: Any, proba: Any) -> bool:
