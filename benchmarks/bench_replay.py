@@ -11,11 +11,13 @@ Real time-ordered data shipped inside installed packages (the ``test`` extra ins
 Then a synthetic drifting table of 50 batches x 10,000 rows times the replay itself.
 
     python benchmarks/bench_replay.py            # all; --quick: fewer batches
+    PYTHONPATH=DIR python benchmarks/bench_replay.py --cbpe   # our CBPE beside NannyML's, when DIR has it
 """
 
 from __future__ import annotations
 
 import importlib.resources
+import os
 import sys
 import time
 
@@ -72,7 +74,53 @@ def show(label: str, res, periodic: str) -> None:
             print(f"estimate before labels: MAE {err:.4f} on {count}/{len(loop.batches)} {label} batches")
 
 
+def cbpe_side_by_side(label: str, data: pd.DataFrame, time_col: str, target: str, size: int, limit: int) -> None:
+    """Our CBPE and NannyML's (when it imports) on the same batches: a model fit on batch 0, reference
+    batch 1, then each later batch estimated before its labels; MAE against the realized accuracy."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from aieng_nb.reports.estimation import estimate, single_thread
+
+    data = data.sort_values(time_col).reset_index(drop=True)
+    feats = [c for c in data.columns if c not in (time_col, target)]
+    batches = [data.iloc[i * size : (i + 1) * size].copy() for i in range(min(len(data) // size, limit))]
+    with single_thread():
+        model = HistGradientBoostingClassifier(max_iter=100, early_stopping=False, random_state=0)
+        model.fit(batches[0][feats], batches[0][target])
+        for b in batches:
+            b["proba"] = model.predict_proba(b[feats])[:, 1]
+            b["pred"] = (b["proba"] >= 0.5).astype(int)
+        ours, theirs, realized = [], [], []
+        for b in batches[2:]:
+            est = estimate(batches[1], b.drop(columns=target), target=target, probability="proba", features=feats)
+            ours.append(est["accuracy"].value)
+            realized.append(float((b["pred"] == b[target]).mean()))
+    os.environ.setdefault("NML_DISABLE_USAGE_LOGGING", "1")  # NannyML phones home otherwise
+    try:
+        import nannyml as nml
+
+        cbpe = nml.CBPE(y_pred_proba="proba", y_pred="pred", y_true=target, metrics=["accuracy"], chunk_size=size,
+                        problem_type="classification_binary")  # fmt: skip
+        cbpe.fit(batches[1])
+        frame = cbpe.estimate(pd.concat([b.drop(columns=target) for b in batches[2:]], ignore_index=True)).to_df()
+        theirs = [float(v) for v in frame[("accuracy", "value")].tolist()][: len(ours)]
+    except ImportError:
+        theirs = []
+    mae = float(np.mean(np.abs(np.array(ours) - realized)))
+    line = f"CBPE side by side, {label}, {len(ours)} batches of {size}: ours MAE {mae:.4f}"
+    if theirs:
+        line += f", NannyML {nml.__version__} MAE {float(np.mean(np.abs(np.array(theirs) - realized))):.4f}"
+        line += f", ours vs NannyML mean |diff| {float(np.mean(np.abs(np.array(theirs) - ours))):.4f}"
+    else:
+        line += " (NannyML is not installed: not compared)"
+    print(line)
+
+
 def main() -> None:
+    if "--cbpe" in sys.argv:
+        cbpe_side_by_side("rainfall", rainfall(), "day", "rain", 365, 49)
+        cbpe_side_by_side("synthetic", synthetic(20, 10_000), "t", "y", 10_000, 20)
+        return
     quick = "--quick" in sys.argv
     t = time.perf_counter()
     res = replay(
