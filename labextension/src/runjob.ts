@@ -14,6 +14,7 @@ class ParameterForm extends Widget {
 
   constructor(parameters: NotebookParameter[], values: { [key: string]: unknown }, error = '', typed: { [key: string]: string } = {}) {
     super();
+    this.addClass('aieng-ui');
     this.addClass('aieng-form');
     if (error) {
       this.node.append(h('div', { class: 'aieng-error', role: 'alert' }, error));
