@@ -65,3 +65,17 @@ class ScheduleHandler(Base):
     @endpoint
     async def delete(self, name: str) -> None:
         self.send(await self.core(_remove, safety.name(name, "schedule name")))
+
+
+def _job_parameters(job_id: str) -> dict[str, Any]:
+    from ..jobs import get_job, notebook_parameters
+
+    job = get_job(job_id)
+    source = job.input_copy if job.input_copy and os.path.isfile(job.input_copy) else job.notebook
+    return {"path": job.notebook, "parameters": [p.to_dict() for p in notebook_parameters(source)]}
+
+
+class JobParametersHandler(Base):
+    @endpoint
+    async def get(self, job_id: str) -> None:
+        self.send(await self.core(_job_parameters, safety.job_id(job_id)))

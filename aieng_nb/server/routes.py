@@ -188,6 +188,11 @@ ROUTES: tuple[Route, ...] = (
         (Op("post", "Run a job's notebook again, with edited parameters", "Job", body="RerunJob", status=201),),
     ),
     Route(
+        "/jobs/{job_id}/parameters",
+        "JobParametersHandler",
+        (Op("get", "The parameters cell of a job's notebook (the Re-run form's hints)", "NotebookParameters"),),
+    ),
+    Route(
         "/jobs/{job_id}/output.html",
         "JobOutputHandler",
         (Op("get", "The executed notebook as HTML (sandboxed)", "html"),),
