@@ -64,11 +64,19 @@ def report_evidently_html(run_id: str, name: str) -> str:
     try:
         return read_artifact(run_id, name, "evidently.html")
     except NotFoundError:
-        raise NotFoundError(f"report {name!r} has no evidently.html (not a monitoring report, or kept without it)") from None
+        raise NotFoundError(
+            f"report {name!r} has no evidently.html (not a monitoring report, or kept without it)"
+        ) from None
 
 
 _TEXT = {".txt", ".log", ".json", ".yaml", ".yml", ".csv", ".py", ".md", ".jsonl", ".toml", ".cfg", ".ini", ".ipynb"}
-_IMAGES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif", ".svg": "image/svg+xml"}
+_IMAGES = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".gif": "image/gif",
+    ".svg": "image/svg+xml",
+}
 MAX_ARTIFACT_BYTES = 20_000_000
 
 

@@ -195,4 +195,6 @@ def versions_of_run(run_id: str, *, workspace: Workspace | None = None) -> Versi
     """
     c = client(workspace)
     found = c.search_model_versions(f"run_id = '{run_id}'")
-    return VersionList(version_info(c, m.name, str(m.version)) for m in sorted(found, key=lambda m: (m.name, int(m.version))))
+    return VersionList(
+        version_info(c, m.name, str(m.version)) for m in sorted(found, key=lambda m: (m.name, int(m.version)))
+    )

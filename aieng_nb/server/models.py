@@ -21,12 +21,12 @@ from typing import Any, TypedDict
 from ..audit.records import AuditEntry, VerifyResult
 from ..jobs.records import JobRecord
 from ..models import Comparison, ComparisonRow, RunRecord
-from ..tracking.overview import RunOverview, SnapshotUse
 from ..registry.records import AliasMove, GateReport, GateResult, ModelStatus, ModelSummary, VersionInfo
 from ..reports import ReportEntry
 from ..schedules import Schedule
 from ..schema import record_schema
 from ..snapshots.records import SnapshotRecord, SnapshotVersion
+from ..tracking.overview import RunOverview, SnapshotUse
 
 
 class Info(TypedDict):

@@ -20,8 +20,10 @@ def _overview(run_id: str, root_dir: str) -> dict[str, Any]:
     data = run_overview(run_id).to_dict()
     # the notebook as a path JupyterLab can open (relative to the server's root), when it is under it
     notebook = data.get("notebook")
-    rel = os.path.relpath(notebook, root_dir) if notebook and os.path.isabs(notebook) else None
-    data["notebook_path"] = rel if rel and not rel.startswith("..") and os.path.isfile(notebook) else None
+    data["notebook_path"] = None
+    if isinstance(notebook, str) and os.path.isabs(notebook) and os.path.isfile(notebook):
+        rel = os.path.relpath(notebook, root_dir)
+        data["notebook_path"] = None if rel.startswith("..") else rel
     return data
 
 
