@@ -14,7 +14,7 @@ import pytest
 
 from tests.waiting import wait_until
 
-from .browser import CHROMIUM_FLAGS, chromium
+from .browser import CHROMIUM_FLAGS, CLIPPED_JS, chromium, contrast, set_theme
 from .conftest import REPO, JupyterApp, start_jupyter, stop_jupyter, use_workspace
 
 pytestmark = pytest.mark.slow
@@ -22,9 +22,14 @@ pytestmark = pytest.mark.slow
 ARTIFACTS = REPO / "test-artifacts" / "lab"
 
 
+MLFLOW_UI = "http://127.0.0.1:5999"  # run views link there (nothing needs to listen)
+
+
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory):
-    app = start_jupyter(tmp_path_factory.mktemp("jupyter-lab"), "lab")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AIENG_MLFLOW_UI_URL", MLFLOW_UI)  # the server's setting
+        app = start_jupyter(tmp_path_factory.mktemp("jupyter-lab"), "lab")
     yield app
     stop_jupyter(app)
 
@@ -300,6 +305,288 @@ def test_models_section_gates_and_rollback(page, lab: JupyterApp) -> None:
     assert (entry["data"]["name"], entry["data"]["version"], entry["data"]["via"]) == ("churn-ui", "1", "panel")
     # v1 was the first champion: nothing left to roll back to
     assert pg.is_disabled(rollback)
+
+
+def run_cells(pg, count: int, timeout: float = 120_000) -> None:
+    """Run the open notebook's cells from the first, one by one (Shift+Enter), until the kernel is idle."""
+    pg.click(".jp-Notebook .jp-Cell >> nth=0")
+    pg.keyboard.press("Escape")
+    for _ in range(count):
+        pg.keyboard.press("Shift+Enter")
+    pg.wait_for_function(
+        "document.querySelectorAll('.jp-Notebook .jp-InputPrompt').length > 0 && "
+        "![...document.querySelectorAll('.jp-Notebook .jp-InputPrompt')].some(p => p.textContent.includes('*'))",
+        timeout=timeout,
+    )
+    pg.wait_for_selector("#jp-main-statusbar >> text=| Idle", timeout=timeout)
+
+
+_THEME: dict[str, str] = {}
+
+
+def theme_workspace(lab: JupyterApp) -> dict[str, str]:
+    """(Once per module) everything the panel and the notebook outputs show, made through aieng_nb's API: runs, a compare,
+    a snapshot with PII findings, gated model versions, reports (failed, no checks), jobs (one failed),
+    a schedule. Returns ids."""
+    import pandas as pd
+    from registry_helpers import gated_versions
+
+    import aieng_nb as aieng
+    from aieng_nb import schedules
+    from aieng_nb.jobs import run_job
+    from aieng_nb.reports import Report, attach
+    from aieng_nb.reports.checks import CheckResult
+
+    if _THEME:
+        return _THEME
+    ids = _THEME
+    for i, lr in enumerate((0.1, 0.3)):
+        with aieng.start_run(experiment="theme", name=f"theme-{i}", params={"lr": lr, "depth": 3}) as run:
+            aieng.snapshot(
+                pd.DataFrame({"x": [1, 2, 3], "email": ["a@example.com", "b@example.com", "c@example.com"]}),
+                name="theme-train",
+                pii="allow",
+            )
+            for step in range(20):
+                aieng.log(loss=lr / (step + 1), accuracy=0.5 + step / 50, step=step)
+            aieng.log_text("some notes", "notes/readme.txt")
+        ids[f"run{i}"] = run.id
+    attach(
+        Report("monitor", "Theme drift", checks=[CheckResult("drift_share > 0.3", "drift_share", 0.5, False, "drift")]),
+        ids["run0"],
+    )
+    no_checks = Report("monitor", "Theme quiet")
+    no_checks.attachments["evidently.html"] = "<html><body><p>EVIDENTLY PAGE</p></body></html>"
+    attach(no_checks, ids["run0"])
+    ids.update({f"model-{k}": v for k, v in gated_versions("churn-theme").items()})
+    good = write_notebook(lab, "theme-job.ipynb", ["print(x)"], parameters="x = 1  # how many rows")
+    ids["job"] = run_job(str(lab.root / good), {"x": 2}).job_id
+    bad = write_notebook(lab, "theme-fail.ipynb", ["raise ValueError('broken on purpose')"])
+    ids["failed_job"] = run_job(str(lab.root / bad)).job_id
+    if "theme-nightly" not in [s.name for s in schedules.list_schedules()]:
+        schedules.add("theme-nightly", str(lab.root / good), "0 3 * * *", parameters={"x": 3})
+    return ids
+
+
+def output_cells(ids: dict[str, str]) -> list[str]:
+    """A cell per magic or record with rich output (each displays one `_repr_html_`)."""
+    a, b = ids["run0"], ids["run1"]
+    return [
+        "%load_ext aieng_nb\nimport aieng_nb as aieng",
+        "%aieng start --experiment theme-nb --name nb-run\naieng.log(loss=0.5, step=0)",
+        "%aieng status",
+        f"%aieng show {a}",
+        "%aieng runs --experiment theme",
+        f"%aieng compare {a} {b}",
+        "%aieng snapshots",
+        "aieng.get_snapshot('theme-train')",
+        f"aieng.list_reports('{a}')",
+        "from aieng_nb.reports import Report\nfrom aieng_nb.reports.checks import CheckResult\n"
+        "Report('monitor', 'Inline drift', metrics={'drift_share': 0.5}, "
+        "checks=[CheckResult('drift_share > 0.3', 'drift_share', 0.5, False, 'too much drift')])",
+        "aieng.list_jobs()",
+        f"aieng.get_job('{ids['job']}')",
+        "aieng.list_schedules()",
+        "%aieng model list",
+        "%aieng model status churn-theme",
+        "%aieng model promote churn-theme --version 3",
+        "%aieng lineage churn-theme/2",
+        "%aieng end",
+    ]
+
+
+def test_notebook_outputs_not_clipped_and_readable_in_both_themes(page, lab: JupyterApp) -> None:
+    """The `_repr_html_` of every record kind in a notebook: no panel style reaches it (nothing
+    clipped), and every text node has WCAG AA contrast in the light and the dark theme."""
+    ids = theme_workspace(lab)
+    cells = output_cells(ids)
+    name = write_notebook(lab, "outputs.ipynb", cells)
+    pg = page
+    open_notebook(pg, lab, name)
+    run_cells(pg, len(cells), timeout=240_000)
+    outputs = ".jp-Notebook .jp-OutputArea-output"
+    pg.wait_for_selector(f"{outputs} .aieng-run")  # %aieng show: the kernel's `aieng-run` div
+    html_outputs = pg.locator(f"{outputs}.jp-RenderedHTMLCommon").count()
+    assert html_outputs >= 14, html_outputs
+    errors = pg.locator(".jp-Notebook .jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
+    assert "Error" not in " ".join(errors.all_inner_texts()), errors.all_inner_texts()
+    # the old panel rule made this div absolute and 44 px high: the output showed one line
+    assert pg.evaluate(f"getComputedStyle(document.querySelector('{outputs} .aieng-run')).position") == "static"
+    assert "params" in pg.inner_text(f"{outputs} .aieng-run").lower() or "lr" in pg.inner_text(f"{outputs} .aieng-run")
+    clipped = pg.evaluate(CLIPPED_JS, outputs)
+    assert clipped == [], clipped
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    try:
+        for dark in (False, True):
+            set_theme(pg, dark)
+            found = contrast(pg, outputs)
+            pg.screenshot(path=str(ARTIFACTS / f"outputs-{'dark' if dark else 'light'}.png"), full_page=True)
+            assert found["checked"] > 200, found["checked"]
+            assert found["failures"] == [], (dark, found["failures"][:15])
+    finally:
+        set_theme(pg, False)
+
+
+def test_panel_views_readable_in_both_themes(page, lab: JupyterApp) -> None:
+    """Every panel section, the run view, the Compare tab and a report tab in light and dark: WCAG AA
+    contrast of every visible text node; the report HTML sits on an explicitly light card."""
+    ids = theme_workspace(lab)
+    pg = page
+    try:
+        for dark in (False, True):
+            set_theme(pg, dark)
+            theme = "dark" if dark else "light"
+            failures: dict[str, list] = {}
+
+            def check(where: str, selector: str, target=None, failures: dict = failures) -> None:
+                found = contrast(target or pg, selector)
+                assert found["checked"] > 0, (where, "no text found")
+                if found["failures"]:
+                    failures[where] = found["failures"][:8]
+
+            for section in ("runs", "snapshots", "jobs", "schedules", "reports", "models", "audit"):
+                open_panel(pg, section)
+                pg.wait_for_selector(
+                    "#aieng-panel .aieng-item, #aieng-panel .aieng-run[data-name], #aieng-panel .aieng-empty"
+                )
+                if section == "runs":
+                    pg.select_option('#aieng-panel select[aria-label="Experiment"]', "theme")
+                    pg.wait_for_selector('#aieng-panel .aieng-run[data-name="theme-0"]')
+                if section == "jobs":
+                    pg.wait_for_selector("#aieng-panel .aieng-error-line")
+                if section == "models":
+                    item = '#aieng-panel .aieng-model[data-model="churn-theme"]'
+                    if pg.get_attribute(f"{item} button", "aria-expanded") != "true":
+                        pg.click(f"{item} >> text=Versions")
+                    pg.click('#aieng-panel button[aria-label="gate results of v3"]')
+                    pg.wait_for_selector('#aieng-panel .aieng-gates[data-version="3"]')
+                if section == "audit":
+                    pg.click("#aieng-panel >> text=Verify")
+                    pg.wait_for_selector('#aieng-panel .aieng-verify[data-ok="true"]')
+                check(section, "#aieng-panel")
+                pg.locator("#aieng-panel").screenshot(path=str(ARTIFACTS / f"panel-{section}-{theme}.png"))
+                if section == "models":  # close the gate list again (later tests expect the list alone)
+                    pg.click('#aieng-panel button[aria-label="gate results of v3"]')
+            # the run view
+            open_panel(pg, "runs")
+            pg.click('#aieng-panel .aieng-run[data-name="theme-0"] .aieng-run-main')
+            view = f'.aieng-runview[data-run-id="{ids["run0"]}"]'
+            pg.wait_for_selector(f"{view} .aieng-metric-chart canvas")
+            check("run view", view)
+            pg.screenshot(path=str(ARTIFACTS / f"runview-{theme}.png"))
+            # the Compare tab
+            open_panel(pg, "runs")
+            for box in pg.locator("#aieng-panel .aieng-run input[type=checkbox]").all():
+                box.check()
+            pg.click("#aieng-panel >> text=Compare (2)")
+            pg.wait_for_selector(".aieng-compare-view .aieng-compare-table tr[data-differs='true']")
+            check("compare", ".aieng-compare-view")
+            pg.screenshot(path=str(ARTIFACTS / f"compare-{theme}.png"))
+            # a report tab: the report on its own light card, readable inside
+            open_panel(pg, "reports")
+            pg.click('#aieng-panel .aieng-item:has-text("Theme drift") >> text=Open')
+            frame = pg.wait_for_selector(".aieng-htmlview:visible iframe.aieng-frame")
+            assert pg.evaluate("f => getComputedStyle(f).backgroundColor", frame) == "rgb(255, 255, 255)"
+            inner = frame.content_frame()
+            inner.wait_for_selector("text=Theme drift")
+            check("report tab", "body", inner)
+            assert failures == {}, (theme, failures)
+            pg.reload()  # closes the tabs opened here (they are not restored)
+            pg.wait_for_selector("#jp-main-dock-panel", timeout=60_000)
+    finally:
+        set_theme(pg, False)
+
+
+def test_run_view_from_the_runs_section(page, lab: JupyterApp) -> None:
+    """Clicking a run opens its view: params, metric charts (step/time x, smoothing, hover values),
+    tags, artifacts opening in a tab, snapshots, reports, notebook, model versions, MLflow link."""
+    from aieng_nb.tracking import get_run
+
+    ids = theme_workspace(lab)
+    run_id = ids["run0"]
+    pg = page
+    open_panel(pg, "runs")
+    pg.select_option('#aieng-panel select[aria-label="Experiment"]', "theme")
+    pg.click('#aieng-panel .aieng-run[data-name="theme-0"] .aieng-run-main')
+    view = f'.aieng-runview[data-run-id="{run_id}"]'
+    pg.wait_for_selector(f'{view} .aieng-metric-chart[data-metric="loss"] canvas')
+    assert pg.inner_text(f'{view} [data-part="params"] [data-key="lr"]') == "0.1"
+    assert "theme-0" in pg.inner_text(f"{view} h2") and "FINISHED" in pg.inner_text(f"{view} h2")
+    # MLflow's page of the run, from the server's setting
+    href = pg.get_attribute(f"{view} a.aieng-mlflow-link", "href")
+    assert href == f"{MLFLOW_UI}/#/experiments/{get_run(run_id).experiment_id}/runs/{run_id}"
+    # hover: the legend shows the values under the cursor
+    chart = f'{view} .aieng-metric-chart[data-metric="loss"]'
+    box = pg.locator(f"{chart} .u-over").bounding_box()
+    assert box is not None
+    pg.mouse.move(box["x"] + box["width"] * 0.02, box["y"] + box["height"] / 2)
+    values = pg.locator(f"{chart} .u-legend .u-series .u-value").all_inner_texts()
+    assert values[0] in ("0", "1") and float(values[-1]) == pytest.approx(0.1, rel=0.1), values
+    # x: time in seconds since the first point
+    pg.select_option(f'{view} select[aria-label="x axis"]', "time")
+    pg.wait_for_selector(f'{view} .aieng-metric-chart[data-metric="loss"][data-x="time"] canvas')
+    assert "seconds" in pg.inner_text(f"{view} .aieng-metric-chart[data-metric='loss'] .u-legend")
+    # smoothing: the raw line stays, the smoothed one is added
+    pg.locator(f'{view} input[aria-label="smoothing"]').fill("0.8")
+    pg.wait_for_selector(f'{view} .aieng-metric-chart[data-metric="loss"][data-smoothing="0.8"] canvas')
+    assert "raw" in pg.inner_text(f"{view} .aieng-metric-chart[data-metric='loss'] .u-legend")
+    # the other parts
+    assert "theme-train@1" in pg.inner_text(f'{view} [data-part="snapshots"]')
+    reports = pg.inner_text(f'{view} [data-part="reports"]')
+    assert "Theme drift" in reports and "FAILED" in reports and "NO CHECKS" in reports
+    assert pg.locator(f'{view} [data-part="tags"] [data-key]').count() > 0
+    pg.click(f'{view} [data-part="artifacts"] button[data-open="notes/readme.txt"]')
+    frame = pg.wait_for_selector(".aieng-htmlview:visible iframe.aieng-frame")
+    assert frame.get_attribute("sandbox") == "allow-scripts"
+    frame.content_frame().wait_for_selector("text=some notes")
+    # a run a model version came from lists it
+    pg.goto(f"{lab.url}/lab?token={lab.token}")
+    pg.wait_for_selector("#jp-main-dock-panel", timeout=60_000)
+    open_panel(pg, "runs")
+    pg.select_option('#aieng-panel select[aria-label="Experiment"]', "churn")
+    model_run = ids["model-v2"]
+    pg.fill('#aieng-panel input[aria-label="Filter runs (name, id, lr=0.1)"]', model_run[:12])
+    pg.click(f'#aieng-panel .aieng-run[data-run-id="{model_run}"] .aieng-run-main')
+    models = f'.aieng-runview[data-run-id="{model_run}"] [data-part="models"]'
+    pg.wait_for_selector(f'{models} [data-model="churn-theme"][data-version="2"]')
+    assert "champion" in pg.inner_text(models)
+    pg.fill('#aieng-panel input[aria-label="Filter runs (name, id, lr=0.1)"]', "")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    pg.screenshot(path=str(ARTIFACTS / "run-view.png"))
+
+
+def test_end_saves_the_notebook_through_the_comm(page, lab: JupyterApp) -> None:
+    """Edit a cell, run it, `%aieng end` without saving: the extension saves on the kernel's request,
+    so the run attaches the current notebook (no stale warning, no stale tag)."""
+    import json as _json
+
+    from aieng_nb.tracking import list_runs
+
+    name = write_notebook(
+        lab,
+        "saved-at-end.ipynb",
+        ["%load_ext aieng_nb\n%aieng start --experiment comm --name comm-run", "", "%aieng end"],
+    )
+    pg = page
+    open_notebook(pg, lab, name)
+    cells = pg.locator(".jp-Notebook .jp-Cell")
+    cells.nth(0).click()
+    pg.keyboard.press("Escape")
+    pg.keyboard.press("Shift+Enter")
+    pg.wait_for_selector("#jp-main-statusbar >> text=| Idle", timeout=60_000)
+    cells.nth(1).locator(".jp-InputArea-editor").click()
+    pg.keyboard.type("edited_value = 41")
+    pg.keyboard.press("Shift+Enter")
+    pg.keyboard.press("Shift+Enter")  # %aieng end
+    pg.wait_for_function(
+        "/\\[\\d+\\]/.test(document.querySelectorAll('.jp-Notebook .jp-InputPrompt')[2].textContent)", timeout=60_000
+    )
+    text = pg.inner_text(".jp-Notebook")
+    assert "older than the last executed cell" not in text, text
+    (run,) = [r for r in list_runs(experiment="comm") if r.name == "comm-run"]
+    assert "aieng.notebook.stale" not in run.tags and "aieng.notebook.rebuilt" not in run.tags, run.tags
+    saved = _json.loads((lab.root / name).read_text())
+    assert "edited_value = 41" in "".join("".join(c["source"]) for c in saved["cells"])
 
 
 def api_request(endpoint: str, params: dict[str, str]):

@@ -91,7 +91,10 @@ def test_job_parameters_and_schedule_run_now_and_remove(app: JupyterApp) -> None
     job = app.json(f"{API}/jobs", "POST", {"notebook": name, "parameters": {"x": 5}}, expect=201)
     declared = app.json(f"{API}/jobs/{job['job_id']}/parameters")
     validate(declared, "NotebookParameters")
-    assert [(p["name"], p["type"], p["default"]) for p in declared["parameters"]] == [("x", "int", 1), ("label", "str", "a")]
+    assert [(p["name"], p["type"], p["default"]) for p in declared["parameters"]] == [
+        ("x", "int", 1),
+        ("label", "str", "a"),
+    ]
     assert app.request(f"{API}/jobs/nope-job/parameters")[0] == 404
     wait_job(app, job["job_id"])
 
