@@ -190,12 +190,12 @@ def test_run_notebook_as_job_and_notification(page, lab: JupyterApp) -> None:
     pg.fill('.aieng-form input[name="x"]', "21")
     pg.click(".jp-Dialog >> text=Run job")
     pg.wait_for_selector(".Toastify__toast >> text=completed", timeout=120_000)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    pg.screenshot(path=str(ARTIFACTS / "run-as-job-notification.png"))
+    pg.click(".Toastify__toast >> text=Open job")  # before the success notification closes itself
     from aieng_nb.jobs import list_jobs
 
     assert [j.parameters for j in list_jobs()][:1] == [{"x": 21, "label": "a"}]  # one job, no half-made one
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    pg.screenshot(path=str(ARTIFACTS / "run-as-job-notification.png"))
-    pg.click(".Toastify__toast >> text=Open job")
     frame = pg.wait_for_selector("iframe.aieng-frame", timeout=30_000)
     frame.content_frame().wait_for_selector("text=result 42", timeout=30_000)
 
@@ -587,6 +587,112 @@ def test_end_saves_the_notebook_through_the_comm(page, lab: JupyterApp) -> None:
     assert "aieng.notebook.stale" not in run.tags and "aieng.notebook.rebuilt" not in run.tags, run.tags
     saved = _json.loads((lab.root / name).read_text())
     assert "edited_value = 41" in "".join("".join(c["source"]) for c in saved["cells"])
+
+
+def test_job_rows_notifications_and_rerun_form(page, lab: JupyterApp) -> None:
+    """Job rows show their parameters; Re-run keeps the parameter hints, with one-line inputs; a
+    success notification closes by itself, an error one stays."""
+    ids = theme_workspace(lab)
+    pg = page
+    open_panel(pg, "jobs")
+    row = f'#aieng-panel [data-job-id="{ids["job"]}"]'
+    pg.wait_for_selector(f"{row} .aieng-params")
+    assert pg.inner_text(f"{row} .aieng-params") == "x=2"
+    pg.click(f"{row} >> text=Re-run")
+    pg.wait_for_selector(".jp-Dialog .aieng-form")
+    assert pg.input_value('.aieng-form input[name="x"]') == "2"
+    assert pg.get_attribute('.aieng-form input[name="x"]', "data-type") == "int"
+    assert "how many rows" in pg.inner_text(".jp-Dialog .aieng-form")  # the help of the parameters cell
+    height = pg.locator('.aieng-form input[name="x"]').bounding_box()["height"]
+    assert 16 < height < 40, height  # one line, not a 100 px box
+    pg.click(".jp-Dialog >> text=Run job")
+    toast = pg.wait_for_selector(".Toastify__toast:has-text('completed')", timeout=120_000)
+    toast.wait_for_element_state("hidden", timeout=30_000)  # closed by itself (JupyterLab's convention)
+    # an error stays until dismissed
+    failed = f'#aieng-panel [data-job-id="{ids["failed_job"]}"]'
+    pg.click(f"{failed} >> text=Re-run")
+    pg.click(".jp-Dialog >> text=Run job")
+    error = pg.wait_for_selector(".Toastify__toast:has-text('failed')", timeout=120_000)
+    assert "ValueError" in error.inner_text()
+    pg.wait_for_timeout(10_000)  # longer than a success stays
+    assert error.is_visible()
+
+
+def test_schedules_note_run_now_and_remove(page, lab: JupyterApp) -> None:
+    from aieng_nb import schedules
+    from aieng_nb.jobs import list_jobs
+
+    theme_workspace(lab)
+    before = {j.job_id for j in list_jobs() if j.schedule == "theme-nightly"}
+    pg = page
+    open_panel(pg, "schedules")
+    note = pg.inner_text("#aieng-panel .aieng-note")
+    assert "while JupyterLab or aieng scheduler runs" in note, note
+    row = '#aieng-panel [data-schedule="theme-nightly"]'
+    assert pg.inner_text(f"{row} .aieng-params") == "x=3"
+    pg.click(f'{row} button[aria-label="run theme-nightly now"]')
+    pg.wait_for_selector(".Toastify__toast:has-text('theme-nightly: started job')", timeout=30_000)
+    started = {j.job_id for j in list_jobs() if j.schedule == "theme-nightly"} - before
+    assert len(started) == 1
+    pg.click(f'{row} button[aria-label="remove schedule theme-nightly"]')
+    pg.wait_for_selector(".jp-Dialog >> text=Remove schedule theme-nightly?")
+    pg.click(".jp-Dialog button.jp-mod-reject")
+    pg.wait_for_selector(".jp-Dialog", state="detached")
+    assert "theme-nightly" in [s.name for s in schedules.list_schedules()]
+    pg.click(f'{row} button[aria-label="remove schedule theme-nightly"]')
+    pg.click(".jp-Dialog button.jp-mod-accept")
+    pg.wait_for_selector(row, state="detached", timeout=30_000)
+    assert "theme-nightly" not in [s.name for s in schedules.list_schedules()]
+
+
+def test_reports_without_checks_and_the_evidently_page(page, lab: JupyterApp) -> None:
+    ids = theme_workspace(lab)
+    pg = page
+    open_panel(pg, "reports")
+    pg.fill('#aieng-panel input[aria-label="Run id (default: recent runs)"]', ids["run0"])
+    quiet = '#aieng-panel .aieng-item:has-text("Theme quiet")'
+    pg.wait_for_selector(quiet)
+    assert pg.inner_text(f"{quiet} .aieng-status") == "NO CHECKS"
+    assert pg.inner_text('#aieng-panel .aieng-item:has-text("Theme drift") .aieng-status') == "FAILED"
+    pg.click(f"{quiet} >> text=Evidently")
+    frame = pg.wait_for_selector("iframe.aieng-frame")
+    assert frame.get_attribute("sandbox") == "allow-scripts"
+    frame.content_frame().wait_for_selector("text=EVIDENTLY PAGE")
+    pg.fill('#aieng-panel input[aria-label="Run id (default: recent runs)"]', "")
+
+
+def test_state_from_another_project_is_ignored_quietly(page, lab: JupyterApp) -> None:
+    """A restored Reports run filter and open model this workspace does not have: no red error, the
+    stale values are dropped."""
+    pg = page
+    open_panel(pg, "reports")
+    status, _, body = lab.request("/lab/api/workspaces/default")
+    assert status == 200
+    workspace = json.loads(body)
+    workspace["data"]["aieng-nb:panel"] = {
+        "section": "reports",
+        "filters": {
+            "reports": {"kind": "", "run_id": "0123456789abcdef0123456789abcdef"},
+            "models": {"q": "", "model": "other-project-model"},
+        },
+    }
+    assert lab.request("/lab/api/workspaces/default", "PUT", workspace)[0] in (200, 204)
+    pg.goto(f"{lab.url}/lab?token={lab.token}")
+    pg.wait_for_selector('#aieng-panel[data-section="reports"]', timeout=60_000)
+    open_panel(pg, "reports")
+    wait_until(
+        lambda: pg.input_value('#aieng-panel input[aria-label="Run id (default: recent runs)"]') == "",
+        timeout=20,
+        interval=0.3,
+        message="the stale run id to be dropped",
+    )
+    pg.wait_for_selector("#aieng-panel .aieng-item, #aieng-panel .aieng-empty")
+    assert pg.locator("#aieng-panel .aieng-error").count() == 0
+    open_panel(pg, "models")
+    pg.wait_for_selector("#aieng-panel .aieng-model, #aieng-panel .aieng-empty")
+    pg.wait_for_timeout(500)
+    assert pg.locator("#aieng-panel .aieng-error").count() == 0
+    assert pg.locator("#aieng-panel .aieng-model-status").count() == 0
 
 
 def api_request(endpoint: str, params: dict[str, str]):
