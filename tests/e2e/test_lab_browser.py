@@ -27,9 +27,14 @@ MLFLOW_UI = "http://127.0.0.1:5999"  # run views link there (nothing needs to li
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory):
+    base = tmp_path_factory.mktemp("jupyter-lab")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("AIENG_MLFLOW_UI_URL", MLFLOW_UI)  # the server's setting
-        app = start_jupyter(tmp_path_factory.mktemp("jupyter-lab"), "lab")
+        app = start_jupyter(base, "lab")
+    # every cell rendered (no windowing), so each output can be measured wherever it is
+    tracker = base / "settings" / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings"
+    tracker.parent.mkdir(parents=True, exist_ok=True)
+    tracker.write_text(json.dumps({"windowingMode": "none"}))
     yield app
     stop_jupyter(app)
 
@@ -412,7 +417,9 @@ def test_notebook_outputs_not_clipped_and_readable_in_both_themes(page, lab: Jup
     assert "Error" not in " ".join(errors.all_inner_texts()), errors.all_inner_texts()
     # the old panel rule made this div absolute and 44 px high: the output showed one line
     assert pg.evaluate(f"getComputedStyle(document.querySelector('{outputs} .aieng-run')).position") == "static"
-    assert "params" in pg.inner_text(f"{outputs} .aieng-run").lower() or "lr" in pg.inner_text(f"{outputs} .aieng-run")
+    status = pg.inner_text(f"{outputs} .aieng-run")  # %aieng status: every row, not one
+    assert all(word in status for word in ("experiment", "RUNNING", "Metrics", "loss")), status
+    assert pg.locator(f"{outputs} .aieng-run").bounding_box()["height"] > 100
     clipped = pg.evaluate(CLIPPED_JS, outputs)
     assert clipped == [], clipped
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
