@@ -613,13 +613,13 @@ def test_job_rows_notifications_and_rerun_form(page, lab: JupyterApp) -> None:
     assert "how many rows" in pg.inner_text(".jp-Dialog .aieng-form")  # the help of the parameters cell
     height = pg.locator('.aieng-form input[name="x"]').bounding_box()["height"]
     assert 16 < height < 40, height  # one line, not a 100 px box
-    pg.click(".jp-Dialog >> text=Run job")
+    pg.click(".jp-Dialog button.jp-mod-accept")
     toast = pg.wait_for_selector(".Toastify__toast:has-text('completed')", timeout=120_000)
     toast.wait_for_element_state("hidden", timeout=30_000)  # closed by itself (JupyterLab's convention)
     # an error stays until dismissed
     failed = f'#aieng-panel [data-job-id="{ids["failed_job"]}"]'
     pg.click(f"{failed} >> text=Re-run")
-    pg.click(".jp-Dialog >> text=Run job")
+    pg.click(".jp-Dialog button.jp-mod-accept")
     error = pg.wait_for_selector(".Toastify__toast:has-text('failed')", timeout=120_000)
     assert "ValueError" in error.inner_text()
     pg.wait_for_timeout(10_000)  # longer than a success stays
