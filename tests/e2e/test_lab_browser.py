@@ -312,6 +312,30 @@ def test_models_section_gates_and_rollback(page, lab: JupyterApp) -> None:
     assert pg.is_disabled(rollback)
 
 
+def test_the_contrast_and_clipping_checks_catch_the_reported_cases(browser) -> None:
+    """The two measures the theme tests rely on, on the issue's own cases: white on pale orange and
+    dark text on a dark output fail, translucent text is composited, a 44 px absolute box is clipped."""
+    context = browser.new_context()
+    pg = context.new_page()
+    pg.set_content(
+        "<body style='background:#111'>"
+        "<div class='c' style='background:rgb(255,224,178);color:#fff'>differs</div>"
+        "<div class='c' style='color:#222'>Gates: churn</div>"
+        "<div class='c' style='color:#e8e8e8'>readable</div>"
+        "<div class='c' style='background:#eee'><span style='color:rgba(0,0,0,.54)'>muted on grey</span></div>"
+        "<div class='c' style='background:#fff'><span style='color:rgba(0,0,0,.66)'>muted on white</span></div>"
+        "<button class='c' disabled style='color:#777;background:#777'>disabled</button>"
+        "<div class='o' style='position:relative;height:29px;overflow:hidden'>"
+        "<div style='position:absolute;height:44px'>status RUNNING<br>params<br>metrics</div></div>"
+        "<div class='o'>all of it<br>shown</div></body>"
+    )
+    failed = sorted(f["text"] for f in contrast(pg, ".c")["failures"])
+    assert failed == ["Gates: churn", "differs", "muted on grey"], failed
+    clipped = pg.evaluate(CLIPPED_JS, ".o")
+    assert [c["text"].split("\n")[0] for c in clipped] == ["status RUNNING"], clipped
+    context.close()
+
+
 def run_cells(pg, count: int, timeout: float = 120_000) -> None:
     """Run the open notebook's cells from the first, one by one (Shift+Enter), until the kernel is idle."""
     pg.click(".jp-Notebook .jp-Cell >> nth=0")
