@@ -420,6 +420,7 @@ def output_cells(ids: dict[str, str]) -> list[str]:
         "%aieng model status churn-theme",
         "%aieng model promote churn-theme --version 3",
         "%aieng lineage churn-theme/2",
+        f"%aieng watch {a} --timeout 20",  # the training monitor of a finished run: its charts on a light card
         "%aieng end",
     ]
 
