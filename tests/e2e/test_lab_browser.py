@@ -7,8 +7,10 @@ Run in its own pytest process (Playwright's sync API and other event loops do no
 
 from __future__ import annotations
 
+import base64
 import json
 import time
+from urllib.parse import unquote
 
 import pytest
 
@@ -448,6 +450,10 @@ def test_notebook_outputs_not_clipped_and_readable_in_both_themes(page, lab: Jup
         assert shown.bounding_box()["height"] > 100
     clipped = pg.evaluate(CLIPPED_JS, outputs)
     assert clipped == [], clipped
+    # the training monitor's charts: an image on its own light card in either theme
+    src = pg.get_attribute(f"{outputs} img[src^='data:image/svg+xml']", "src") or ""
+    svg = base64.b64decode(src.split(",", 1)[1]).decode() if ";base64," in src else unquote(src)
+    assert 'fill="#fff"' in svg and "loss" in svg, svg[:300]
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     try:
         for dark in (False, True):
