@@ -626,6 +626,19 @@ def test_end_saves_the_notebook_through_the_comm(page, lab: JupyterApp) -> None:
     assert "aieng.notebook.stale" not in run.tags and "aieng.notebook.rebuilt" not in run.tags, run.tags
     saved = _json.loads((lab.root / name).read_text())
     assert "edited_value = 41" in "".join("".join(c["source"]) for c in saved["cells"])
+    # the run view shows the notebook it ran: opens it, and the copy attached to the run
+    open_panel(pg, "runs")
+    pg.select_option('#aieng-panel select[aria-label="Experiment"]', "comm")
+    pg.click(f'#aieng-panel .aieng-run[data-run-id="{run.run_id}"] .aieng-run-main')
+    part = f'.aieng-runview[data-run-id="{run.run_id}"] [data-part="notebook"]'
+    pg.wait_for_selector(f"{part} .aieng-open-notebook")
+    assert name in pg.inner_text(part)
+    pg.click(f"{part} .aieng-open-notebook")
+    pg.wait_for_selector(f'.lm-TabBar-tab.lm-mod-current:has-text("{name}")')
+    pg.click('.lm-TabBar-tab:has-text("Run comm-run")')
+    pg.click(f"{part} >> text=Captured copy: {name}")
+    frame = pg.wait_for_selector(".aieng-htmlview:visible iframe.aieng-frame")
+    frame.content_frame().wait_for_selector("text=edited_value = 41")
 
 
 def test_job_rows_notifications_and_rerun_form(page, lab: JupyterApp) -> None:
