@@ -22,7 +22,7 @@ export function reportStatus(r: Report): string {
 /** Parameters as `name=value` (strings quoted), so two runs of one notebook tell apart. */
 export function formatParameters(parameters: { [key: string]: unknown }): string {
   return Object.entries(parameters)
-    .map(([k, v]) => `${k}=${typeof v === 'string' ? JSON.stringify(v) : JSON.stringify(v) ?? String(v)}`)
+    .map(([k, v]) => `${k}=${JSON.stringify(v) ?? String(v)}`)
     .join(' ');
 }
 
