@@ -126,13 +126,15 @@ def experiments_page(*, text: str | None = None, offset: int = 0, limit: int = 2
 
 
 def metric_history(run_id: str, key: str) -> dict[str, Any]:
-    """All points of one metric of a run: ``{"run_id", "key", "points": [{"step", "value"}]}``."""
+    """All points of one metric of a run: ``{"run_id", "key", "points": [{"step", "value", "timestamp"}]}``
+    (``timestamp``: epoch milliseconds, MLflow's)."""
     from . import tracking
+    from .tracking.reads import metric_points
 
     if not key or len(key) > 250:
         raise ValidationError("a metric key is 1 to 250 characters")
     full_id = tracking.get_run(run_id).run_id
-    points = [{"step": s, "value": finite(v)} for s, v in tracking.metric_history(full_id, key)]
+    points = [{"step": s, "value": finite(v), "timestamp": t} for s, v, t in metric_points(full_id, key)]
     return {"run_id": full_id, "key": key, "points": points}
 
 

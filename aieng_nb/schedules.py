@@ -359,6 +359,16 @@ def remove(name: str, workspace: Workspace | None = None) -> None:
     audit.append("schedule.remove", {"name": name}, workspace=ws)
 
 
+def run_now(name: str, workspace: Workspace | None = None) -> Any:
+    """Start one job of schedule ``name`` now, outside its cron slots (audited); returns its JobRecord."""
+    from .jobs import submit_job
+
+    ws = workspace or current()
+    job = submit_job(get(name, ws).request(tags={"aieng.schedule.manual": "true"}), workspace=ws)
+    audit.append("schedule.run_now", {"name": name, "job_id": job.job_id}, workspace=ws)
+    return job
+
+
 def claim(name: str, now: _dt.datetime, grace: float = DEFAULT_GRACE_S, workspace: Workspace | None = None) -> Any:
     """Under the schedule's lock: decide, and for a firing create its job record. Returns
     ``(schedule, decision, job_record_or_None)`` or None when nothing is due."""

@@ -200,3 +200,16 @@ def list_versions(name: str, *, workspace: Workspace | None = None) -> VersionLi
     get_registered(c, name)
     found = c.search_model_versions(f"name = '{name}'")
     return VersionList(version_info(c, name, str(v)) for v in sorted(int(m.version) for m in found))
+
+
+def versions_of_run(run_id: str, *, workspace: Workspace | None = None) -> VersionList:
+    """The registered versions made from run ``run_id`` (any model), by name and version.
+
+    >>> [(v.name, v.version) for v in versions_of_run("3f2a...")]   # doctest: +SKIP
+    [('churn', '2')]
+    """
+    c = client(workspace)
+    found = c.search_model_versions(f"run_id = '{run_id}'")
+    return VersionList(
+        version_info(c, m.name, str(m.version)) for m in sorted(found, key=lambda m: (m.name, int(m.version)))
+    )

@@ -73,6 +73,13 @@ def metric_history(run_id: str, key: str, *, workspace: Workspace | None = None)
     return [(step, value) for _, value, _, step, _ in store.metric_history(store.resolve_run_id(run_id), key)]
 
 
+def metric_points(run_id: str, key: str, *, workspace: Workspace | None = None) -> list[tuple[int, float, int]]:
+    """(step, value, timestamp in epoch milliseconds) points of one metric."""
+    active.flush()
+    store = active.store(workspace=workspace)
+    return [(step, value, ts) for _, value, ts, step, _ in store.metric_history(store.resolve_run_id(run_id), key)]
+
+
 def list_artifacts(run_id: str, path: str | None = None, *, workspace: Workspace | None = None) -> list[str]:
     """Artifact paths of a run under ``path`` (relative to the run's artifact root)."""
     store = active.store(workspace=workspace)

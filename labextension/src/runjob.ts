@@ -7,6 +7,7 @@ import { watcher } from './live';
 import { Job, NotebookParameter, NotebookParameters } from './models';
 
 const TERMINAL = ['COMPLETED', 'FAILED', 'TIMED_OUT', 'STOPPED'];
+const SUCCESS_CLOSE_MS = 8000;
 
 /** The form: one input per parameter, pre-filled with its default (strings as typed, others as literals). */
 class ParameterForm extends Widget {
@@ -14,6 +15,7 @@ class ParameterForm extends Widget {
 
   constructor(parameters: NotebookParameter[], values: { [key: string]: unknown }, error = '', typed: { [key: string]: string } = {}) {
     super();
+    this.addClass('aieng-ui');
     this.addClass('aieng-form');
     if (error) {
       this.node.append(h('div', { class: 'aieng-error', role: 'alert' }, error));
@@ -131,7 +133,8 @@ export function notifyWhenDone(job: Job, openOutput: (job: Job) => void): void {
       id,
       message: `Job ${current.job_id} ${outcome(current)}`,
       type: good ? 'success' : current.status === 'COMPLETED' ? 'warning' : 'error',
-      autoClose: false,
+      // JupyterLab's convention: a success closes by itself, a failure stays until dismissed
+      autoClose: good ? SUCCESS_CLOSE_MS : false,
       actions: [{ label: 'Open job', callback: () => openOutput(current) }]
     });
   };
@@ -183,7 +186,13 @@ export async function runNotebookAsJob(path: string, openOutput: (job: Job) => v
   return askAndSubmit(`Run ${path} as a job`, info.parameters, {}, typed => postAPI<Job>('jobs', { notebook: path, parameters: typed }), openOutput);
 }
 
-/** Re-run a job with its parameters (edited in the same form). */
-export function rerunJob(jobId: string, parameters: { [key: string]: unknown }, openOutput: (job: Job) => void): Promise<Job | null> {
-  return askAndSubmit(`Re-run job ${jobId}`, [], parameters, typed => postAPI<Job>(`jobs/${jobId}/rerun`, { parameters: typed }), openOutput);
+/** Re-run a job with its parameters, in the same form (types and help from its notebook's parameters cell). */
+export async function rerunJob(jobId: string, parameters: { [key: string]: unknown }, openOutput: (job: Job) => void): Promise<Job | null> {
+  let declared: NotebookParameter[] = [];
+  try {
+    declared = (await requestAPI<NotebookParameters>(`jobs/${encodeURIComponent(jobId)}/parameters`)).parameters;
+  } catch {
+    // the notebook is gone: the form still shows the job's own values
+  }
+  return askAndSubmit(`Re-run job ${jobId}`, declared, parameters, typed => postAPI<Job>(`jobs/${jobId}/rerun`, { parameters: typed }), openOutput);
 }

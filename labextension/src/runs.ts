@@ -193,9 +193,18 @@ export class RunsSection implements ISection {
       .map(([k, v]) => `${k}=${v}`)
       .join(' ');
     const metric = key && key in run.metrics ? `${key} ${formatValue(run.metrics[key])}` : '';
-    return h(
+    box.addEventListener('click', event => event.stopPropagation()); // selecting is not opening
+    const row = h(
       'div',
-      { class: 'aieng-run', role: 'listitem', style: `top:${i * ROW}px`, 'data-run-id': run.run_id, 'data-name': run.name },
+      {
+        class: 'aieng-run',
+        role: 'listitem',
+        tabindex: 0,
+        title: 'Open this run',
+        style: `top:${i * ROW}px`,
+        'data-run-id': run.run_id,
+        'data-name': run.name
+      },
       box,
       h(
         'div',
@@ -209,6 +218,14 @@ export class RunsSection implements ISection {
       ),
       h('div', { class: 'aieng-run-metric' }, h('div', { class: 'aieng-metric-value' }, metric), h('div', { class: 'aieng-spark', 'data-spark': run.run_id }))
     );
+    const open = (): void => this._ctx.openRun(run.run_id, run.name || run.run_id.slice(0, 8));
+    row.addEventListener('click', open);
+    row.addEventListener('keydown', event => {
+      if (event.key === 'Enter' && event.target === row) {
+        open();
+      }
+    });
+    return row;
   }
 
   private async _sparklines(runs: Run[]): Promise<void> {
