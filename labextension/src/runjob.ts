@@ -105,9 +105,10 @@ function outcome(job: Job): string {
   if (job.status === 'COMPLETED') {
     return job.checks_failed ? 'completed, checks failed' : 'completed';
   }
-  const error = job.error as { cell_index?: number | null; ename?: string | null; evalue?: string | null; message?: string } | null;
+  const error = job.error as { cell_index?: number | null; cell_number?: number | null; ename?: string | null; evalue?: string | null; message?: string } | null;
   if (job.status === 'FAILED' && error) {
-    const where = error.cell_index !== null && error.cell_index !== undefined ? ` in cell ${error.cell_index}` : '';
+    const cell = error.cell_number ?? (typeof error.cell_index === 'number' ? error.cell_index + 1 : null); // 1-based, as JupyterLab counts
+    const where = cell !== null ? ` in cell ${cell}` : '';
     return `failed${where}: ${error.ename ? `${error.ename}: ${error.evalue ?? ''}` : error.message ?? ''}`;
   }
   return job.status.toLowerCase();

@@ -139,7 +139,7 @@ export class RunsSection implements ISection {
     this.node.setAttribute('data-loaded', String(loaded));
     this._compare.disabled = this._selected.size < 2;
     this._compare.textContent = this._selected.size ? `Compare (${this._selected.size})` : 'Compare';
-    this._summary.textContent = this._total ? `${this._total} runs` : '';
+    this._summary.textContent = this._total ? `${this._total} ${this._total === 1 ? 'run' : 'runs'}` : '';
     this._plots.forEach(p => p.destroy());
     this._plots = [];
     if (!this._total && this._chunks.has(0)) {
