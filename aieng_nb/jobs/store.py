@@ -249,8 +249,8 @@ def recover_stale(workspace: Workspace | None = None) -> list[JobRecord]:
                 try:
                     from .tracking_bridge import get_run, set_status
 
-                    if run_id == new.run_id or get_run(run_id).status == "RUNNING":
-                        set_status(run_id, "FAILED")
+                    if run_id == new.run_id or get_run(run_id, workspace or current()).status == "RUNNING":
+                        set_status(run_id, "FAILED", workspace or current())
                 except Exception:  # noqa: BLE001 - the record is what matters here
                     pass
     return recovered
