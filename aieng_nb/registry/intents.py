@@ -96,8 +96,11 @@ def lock(ws: Workspace, name: str, wait: float = 0.0) -> Iterator[None]:
     try:
         yield
     finally:
-        with db.begin() as conn:
-            conn.execute(delete(locks).where(locks.c.name == name, locks.c.pid == os.getpid()))
+        try:
+            with db.begin() as conn:
+                conn.execute(delete(locks).where(locks.c.name == name, locks.c.pid == os.getpid()))
+        except Exception:  # noqa: BLE001 - a full disk: the row of a gone process is replaced by the next one
+            pass
 
 
 def _now_iso() -> str:
@@ -276,7 +279,7 @@ def apply(ws: Workspace, c: Any, intent_id: str) -> AliasMove:
 
     A failure before the audit entry exists undoes the move (AiengError: nothing moved); after it,
     the move stands and what is left is finished by the next :func:`recover`."""
-    from ..exceptions import AiengError
+    from ..exceptions import StorageError
 
     row = _row(ws, intent_id)
     move = move_of(row)
@@ -293,11 +296,11 @@ def apply(ws: Workspace, c: Any, intent_id: str) -> AliasMove:
         try:
             _undo(ws, c, row, moved)
         except Exception:  # noqa: BLE001 - the next command undoes it
-            raise AiengError(
+            raise StorageError(
                 f"{move.name}@{move.alias} -> v{move.version} failed ({why}); the move is not audited and is "
                 f"undone by the next aieng command on {move.name!r}"
             ) from None
-        raise AiengError(f"{move.name}@{move.alias} -> v{move.version} failed ({why}); nothing moved") from None
+        raise StorageError(f"{move.name}@{move.alias} -> v{move.version} failed ({why}); nothing moved") from None
     fault("after_audit")
     try:
         _finish(ws, c, row, move.seconds)

@@ -46,9 +46,18 @@ class Database:
 
     @contextmanager
     def begin(self) -> Iterator[Any]:
-        """A transaction (committed at the end of the block, rolled back on an exception)."""
-        with self.engine.begin() as conn:
-            yield conn
+        """A transaction (committed at the end of the block, rolled back on an exception); the
+        database refusing it (a full disk, a lost server) raises StorageError in one line."""
+        from sqlalchemy.exc import OperationalError
+
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except OperationalError as exc:
+            from ..exceptions import StorageError
+
+            detail = str(exc.orig or exc).strip().splitlines()[0] if str(exc.orig or exc).strip() else "failed"
+            raise StorageError(f"the aieng database refused the write: {detail[:300]}") from None
 
     def revision(self) -> str | None:
         from .migrations import current_revision
