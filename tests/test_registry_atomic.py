@@ -22,6 +22,7 @@ from aieng_nb.workspace import Workspace
 pytestmark = pytest.mark.slow
 
 _TEMPLATE: dict[str, Path] = {}
+ACTION = {"rollback": "rollback", "promote": "force"}  # the promotion is forced past v3's failed gates
 ROLLBACK = ["model", "rollback", "churn", "--reason", "test"]
 PROMOTE = ["model", "promote", "churn", "--version", "3", "--force", "--reason", "test"]
 
@@ -100,7 +101,7 @@ def test_kill_9_at_every_step_leaves_nothing_or_an_audited_move(template, tmp_pa
         happened = step in ("after_audit", "before_done")  # the audit entry is the commit point
         assert st["alias"] == (moved_to if happened else "2"), (step, st)
         if happened:
-            assert st["history"] == [*BASE_HISTORY, (command, moved_to)], (step, st)
+            assert st["history"] == [*BASE_HISTORY, (ACTION[command], moved_to)], (step, st)
             assert st["rows"][-1]["state"] == "done"
         else:
             assert st["history"] == BASE_HISTORY and st["stack"] == ["1", "2"], (step, st)
@@ -169,7 +170,7 @@ def test_full_disk_at_any_point_tells_the_truth(template, small_disk, monkeypatc
             assert len(done.stderr.strip().splitlines()) == 1, done.stderr
         st = _state(ws)
         if done.returncode == 0:
-            assert st["alias"] == moved_to and st["history"][-1] == (command, moved_to), (free, st)
+            assert st["alias"] == moved_to and st["history"][-1] == (ACTION[command], moved_to), (free, st)
         else:
             assert st["alias"] == "2" and st["history"] == BASE_HISTORY, (free, done.stderr, st)
         outcomes.append(done.returncode)
@@ -212,7 +213,7 @@ def test_promote_racing_rollback_gives_one_winner_and_one_conflict(template, tmp
         assert sorted(codes) == [0, 3], (codes, errs)
         st = _state(ws)
         winner = "promote" if codes[0] == 0 else "rollback"
-        assert st["history"] == [*BASE_HISTORY, (winner, "3" if winner == "promote" else "1")], st
+        assert st["history"] == [*BASE_HISTORY, (ACTION[winner], "3" if winner == "promote" else "1")], st
         results.append(winner)
         storage.reset()
     assert len(results) == 8
