@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import re
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +35,7 @@ from .exceptions import NotFoundError, ValidationError
 from .fsutil import atomic_write_json
 from .fsutil import locked as _file_lock
 from .jobs.records import TypedFields
+from .names import PATTERNS
 from .records import Record, RecordList, iso, now, utc
 from .workspace import Workspace, current
 
@@ -43,7 +43,7 @@ __all__ = ["Decision", "Schedule", "ScheduleList", "add", "check_cron", "decide"
 
 CATCHUP_POLICIES = ("skip", "once")
 DEFAULT_GRACE_S = 60.0
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+_NAME = PATTERNS["schedule"]
 # the JobRequest fields a schedule may store (the notebook and parameters are the schedule's own)
 SCHEDULE_OPTIONS = (
     "timeout",

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .exceptions import NotFoundError, ValidationError
 
-_HASH = re.compile(r"^[0-9a-f]{6,64}$")
+_HASH = re.compile(r"\A[0-9a-f]{6,64}\Z")
 
 
 def job_output_html(job_id: str) -> str:

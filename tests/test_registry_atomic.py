@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from aieng_nb.workspace import Workspace
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -87,6 +88,7 @@ BASE_HISTORY = [("promote", "1"), ("promote", "2"), ("set", "3")]  # v3 register
 STEPS = ["before_intent", "after_intent", "after_move", "after_audit", "before_done"]
 
 
+@pytest.mark.timeout(1800)
 @pytest.mark.parametrize("command", ["rollback", "promote"])
 def test_kill_9_at_every_step_leaves_nothing_or_an_audited_move(template, tmp_path, monkeypatch, command) -> None:
     from aieng_nb import storage
@@ -153,6 +155,7 @@ def _fill(mount: Path, leave: int) -> Path:
 FREE = [0, 1024, 4096, 8192, 16384, 32768, 65536, 131072, 262144, 1 << 20]
 
 
+@pytest.mark.timeout(1800)
 @pytest.mark.parametrize("command", ["rollback", "promote"])
 def test_full_disk_at_any_point_tells_the_truth(template, small_disk, monkeypatch, command) -> None:
     from aieng_nb import storage
@@ -181,39 +184,50 @@ def test_full_disk_at_any_point_tells_the_truth(template, small_disk, monkeypatc
 
 RACER = """
 import os, sys, time
-import mlflow, sqlalchemy  # imported before the start line, so both start together
-from aieng_nb.cli import main
-import aieng_nb.registry.promotion
-go = sys.argv[1]
+from aieng_nb.cli import _parser, main
+_parser()  # every subcommand module imported
+from aieng_nb.cli import model as _cli_model
+from aieng_nb.registry import gates, intents, promotion
+from aieng_nb.registry.client import client
+from aieng_nb.workspace import current
+client(current()).get_registered_model("churn")  # stores opened before the start line: both start together
+current().database()
+go, ready = sys.argv[1], sys.argv[2]
+open(ready, "w").close()
 while not os.path.exists(go):
     time.sleep(0.0005)
-sys.exit(main(sys.argv[2:]))
+sys.exit(main(sys.argv[3:]))
 """
 
 
+TRIALS = int(os.environ.get("AIENG_RACE_TRIALS", "6"))
+
+
+@pytest.mark.timeout(1800)
 def test_promote_racing_rollback_gives_one_winner_and_one_conflict(template, tmp_path, monkeypatch) -> None:
     from aieng_nb import storage
 
     results = []
-    for trial in range(8):
+    for trial in range(TRIALS):
         ws, env = _trial(template, tmp_path / f"r{trial}", monkeypatch)
         go = tmp_path / f"go{trial}"
         procs = [
             subprocess.Popen(
-                [sys.executable, "-c", RACER, str(go), *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+                [sys.executable, "-c", RACER, str(go), str(tmp_path / f"ready{trial}-{i}"), *args],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
             )
-            for args in (PROMOTE, ROLLBACK)
+            for i, args in enumerate((PROMOTE, ROLLBACK))
         ]
-        import time
-
-        time.sleep(6.0)  # both wait at the start line (their imports done)
-        go.touch()
+        wait_until(lambda: all((tmp_path / f"ready{trial}-{i}").exists() for i in (0, 1)), timeout=300)
+        go.touch()  # both released at once, their imports and stores already open
         codes = [p.wait(timeout=300) for p in procs]
-        errs = [p.stderr.read().decode() for p in procs if p.stderr]
+        errs = [(p.stdout.read().decode() if p.stdout else "") + (p.stderr.read().decode() if p.stderr else "") for p in procs]
         assert sorted(codes) == [0, 3], (codes, errs)
         st = _state(ws)
         winner = "promote" if codes[0] == 0 else "rollback"
         assert st["history"] == [*BASE_HISTORY, (ACTION[winner], "3" if winner == "promote" else "1")], st
         results.append(winner)
         storage.reset()
-    assert len(results) == 8
+    assert len(results) == TRIALS

@@ -202,9 +202,12 @@ def check_experiment(name: Any) -> str | None:
     """An MLflow experiment name (checked before a job exists, not when its run is created)."""
     if name is None:
         return None
-    if not isinstance(name, str) or not name.strip() or "\0" in name or len(name) > MAX_EXPERIMENT_NAME:
+    from ..names import valid
+
+    if not valid("experiment", name):
         raise ValidationError(
-            f"experiment must be a non-empty name of at most {MAX_EXPERIMENT_NAME} characters, got {clip(name, 60)!r}"
+            f"experiment must be a non-empty name of at most {MAX_EXPERIMENT_NAME} characters without control "
+            f"characters, got {clip(name, 60)!r}"
         )
     _params.check_text(name, "experiment")
     return name

@@ -182,6 +182,7 @@ def promote(
     if force and not (isinstance(reason, str) and reason.strip()):
         raise ValidationError("--force needs --reason: say why the gates are overridden (it goes to the audit trail)")
     c = client(ws)
+    seen = alias_version(c, name, CHAMPION)  # the champion this promotion read: it moves only from there
     get_version(c, name, version)
     if to != CHAMPION:
         move = set_alias(name, version, to, workspace=ws)
@@ -191,6 +192,11 @@ def promote(
         intents.recover(ws, c, name)
         read = intents.champion(ws, c, name)
         expected = read.champion
+        if expected != seen:
+            raise ConflictError(
+                f"conflict: {name}@champion moved from v{seen or '-'} to v{expected or '-'} as this promotion "
+                "started; nothing moved"
+            )
         if expect_champion is not None and expected != check_version(expect_champion):
             raise ConflictError(
                 f"conflict: {name}@champion is v{expected or '-'}, not v{check_version(expect_champion)}; nothing moved"

@@ -21,10 +21,10 @@ from pathlib import Path
 
 from ..exceptions import NotFoundError, ValidationError
 
-_RUN_ID = re.compile(r"^[0-9a-fA-F]{1,32}$")
-_HASH = re.compile(r"^[0-9a-f]{6,64}$")
-_JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
+_RUN_ID = re.compile(r"\A[0-9a-fA-F]{1,32}\Z")
+_HASH = re.compile(r"\A[0-9a-f]{6,64}\Z")
+_JOB_ID = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_-]{0,127}\Z")
+_NAME = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_.-]{0,199}\Z")
 _ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
 
 
