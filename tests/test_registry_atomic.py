@@ -223,7 +223,10 @@ def test_promote_racing_rollback_gives_one_winner_and_one_conflict(template, tmp
         wait_until(lambda: all((tmp_path / f"ready{trial}-{i}").exists() for i in (0, 1)), timeout=300)
         go.touch()  # both released at once, their imports and stores already open
         codes = [p.wait(timeout=300) for p in procs]
-        errs = [(p.stdout.read().decode() if p.stdout else "") + (p.stderr.read().decode() if p.stderr else "") for p in procs]
+        errs = [
+            (p.stdout.read().decode() if p.stdout else "") + (p.stderr.read().decode() if p.stderr else "")
+            for p in procs
+        ]
         assert sorted(codes) == [0, 3], (codes, errs)
         st = _state(ws)
         winner = "promote" if codes[0] == 0 else "rollback"

@@ -280,7 +280,13 @@ class ModelList(RecordList[ModelSummary]):
     empty = "no registered models (aieng model register RUN_ID --name NAME)"
 
     def row(self, item: ModelSummary) -> list[Any]:
-        return [item.name, item.champion or "", item.challenger or "", item.previous_champion or "", item.latest_version]
+        return [
+            item.name,
+            item.champion or "",
+            item.challenger or "",
+            item.previous_champion or "",
+            item.latest_version,
+        ]
 
 
 @dataclass

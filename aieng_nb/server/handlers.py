@@ -237,7 +237,9 @@ def _submit_options(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def _parameters(body: dict[str, Any]) -> dict[str, Any]:
-    params = body.get("parameters") or {}
+    params = body.get("parameters")
+    if params is None:
+        return {}
     if not isinstance(params, dict):
         raise ValidationError("parameters must be a JSON object of name: value")
     return params
@@ -290,7 +292,8 @@ class JobRerunHandler(Base):
             raise ValidationError(f"unknown fields: {', '.join(sorted(set(body) - {'parameters'}))}")
         from ..jobs.control import rerun_job
 
-        self.send((await self.core(rerun_job, safety.job_id(job_id), _parameters(body))).to_dict(), 201)
+        rerun = functools.partial(rerun_job, root=self.root_dir)
+        self.send((await self.core(rerun, safety.job_id(job_id), _parameters(body))).to_dict(), 201)
 
 
 class JobOutputHandler(Base):
