@@ -220,7 +220,8 @@ def test_promote_racing_rollback_gives_one_winner_and_one_conflict(template, tmp
             )
             for i, args in enumerate((PROMOTE, ROLLBACK))
         ]
-        wait_until(lambda: all((tmp_path / f"ready{trial}-{i}").exists() for i in (0, 1)), timeout=300)
+        ready = [tmp_path / f"ready{trial}-{i}" for i in (0, 1)]
+        wait_until(lambda ready=ready: all(r.exists() for r in ready), timeout=300)
         go.touch()  # both released at once, their imports and stores already open
         codes = [p.wait(timeout=300) for p in procs]
         errs = [
