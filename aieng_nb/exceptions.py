@@ -72,6 +72,8 @@ def describe_error(exc: BaseException) -> tuple[int | None, str]:
 
     if isinstance(exc, StorageError):
         return 1, clip(exc, 600)
+    if isinstance(exc, ConflictError):  # valid, but the state says no (the REST API's 409)
+        return 3, clip(exc, 600)
     if isinstance(exc, AiengError):
         return 2, clip(exc, 600)
     if isinstance(exc, RecursionError):

@@ -31,7 +31,7 @@ from typing import Any, ClassVar
 
 from . import audit
 from .cron import check_cron, latest_at_or_before, next_after, zone
-from .exceptions import NotFoundError, ValidationError
+from .exceptions import ConflictError, NotFoundError, ValidationError
 from .fsutil import atomic_write_json
 from .fsutil import locked as _file_lock
 from .jobs.records import TypedFields
@@ -292,6 +292,8 @@ def set_paused(name: str, paused: bool, workspace: Workspace | None = None) -> S
     ws = workspace or current()
     with locked(name, ws):
         s = get(name, ws)
+        if s.paused == paused:  # the rule lives here, so the CLI, the magics and REST (409) agree
+            raise ConflictError(f"schedule {name!r} is already {'paused' if paused else 'active'}")
         s.paused = paused
         if not paused:
             # resuming does not replay the slots that passed while paused

@@ -113,7 +113,7 @@ def test_rollback_moves_champion_back_and_keeps_history(churn):
     st = aieng.model_status("churn")
     assert [(m.action, m.version) for m in st.history] == [("promote", "1"), ("promote", "3"), ("rollback", "1")]
     assert _events("model.rollback")[-1]["data"]["reason"] == "latency"
-    with pytest.raises(NotFoundError, match="no previous champion"):
+    with pytest.raises(ConflictError, match="no previous champion"):
         aieng.rollback("churn")
 
 

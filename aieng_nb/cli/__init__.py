@@ -51,7 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"aieng_nb {__version__}")
     parser.add_argument("--workspace", help="workspace folder (default: nearest .aieng/ or $AIENG_WORKSPACE)")
     parser.add_argument(
-        "--database-url", help="SQLAlchemy URL of the metadata database (default: $AIENG_DATABASE_URL, else .aieng/aieng.db)"
+        "--database-url",
+        help="SQLAlchemy URL of the metadata database (default: $AIENG_DATABASE_URL, else .aieng/aieng.db)",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:

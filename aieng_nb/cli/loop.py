@@ -57,7 +57,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     ls = sub.add_parser("list", help="loops and their next scoring run")
     ls.add_argument("--json", action="store_true")
-    ls.set_defaults(func=_list)
+    ls.set_defaults(func=_list, read_only=True)
 
     rm = sub.add_parser("remove", help="delete the loop and its schedule (history stays in the audit trail)")
     rm.add_argument("name")

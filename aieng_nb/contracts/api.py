@@ -240,7 +240,9 @@ def list_contracts(*, workspace: Workspace | None = None) -> ContractList:
 
     >>> print(list_contracts())   # doctest: +SKIP
     """
-    ws = workspace or current()
+    from ..workspace import locate
+
+    ws = workspace or Workspace(locate())  # reading creates no workspace
     out = ContractList()
     for name in store.names(ws):
         try:

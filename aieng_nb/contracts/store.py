@@ -33,7 +33,7 @@ from .. import config
 from ..exceptions import NotFoundError, ValidationError
 from ..fsutil import atomic_write_json, atomic_write_text, locked
 from ..names import PATTERNS
-from ..workspace import DIRNAME, Workspace, current
+from ..workspace import DIRNAME, Workspace, current, locate
 from .model import Contract
 from .parsing import ContractError, digest_of, parse_text, to_schema
 
@@ -76,7 +76,7 @@ def contracts_dir(workspace: Workspace | None = None, *, create: bool = False) -
     if configured:
         folder = Path(configured).expanduser().resolve()
     else:
-        folder = _find_upwards() or _beside_workspace(workspace or current())
+        folder = _find_upwards() or _beside_workspace(workspace or Workspace(locate()))  # located, not created
     if create:
         folder.mkdir(parents=True, exist_ok=True)
     return folder

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import audit
-from ..exceptions import ValidationError
+from ..exceptions import ConflictError, ValidationError
 from ..records import now
 from ..workspace import Workspace, current
 from . import store
@@ -166,8 +166,8 @@ def stop_job(job_id: str, *, wait: float = 15.0, workspace: Workspace | None = N
     """Stop a job: a queued one never starts, a running one's kernel is killed; returns the record."""
     ws = workspace or current()
     record = store.load(job_id, ws)
-    if record.finished:
-        return record
+    if record.finished:  # the rule lives here, so the CLI, the magics and REST (409) agree
+        raise ConflictError(f"job {record.job_id} has already ended ({record.status})")
     store.request_stop(record.job_id, ws)
     audit.append("job.stop", {"job_id": record.job_id}, workspace=ws)
 

@@ -81,6 +81,10 @@ class JobRequest(Record):
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
                 raise ValidationError(f"unknown job option {name!r}{hint}")
         options = {k: v for k, v in options.items() if v is not None}  # None: the default
+        if parameters is not None and not isinstance(parameters, Mapping):
+            raise ValidationError(f"parameters must be a mapping of name: value, got {type(parameters).__name__}")
+        if not isinstance(notebook, (JobRequest, str, os.PathLike)):
+            raise ValidationError(f"notebook must be a path (str) or a JobRequest, got {notebook!r}")
         if isinstance(notebook, JobRequest):
             changes = dict(options)
             if parameters is not None:

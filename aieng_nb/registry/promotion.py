@@ -19,7 +19,7 @@ import os
 from typing import Any
 
 from .. import audit
-from ..exceptions import AiengError, NotFoundError, ValidationError
+from ..exceptions import AiengError, ValidationError
 from ..fsutil import user_name
 from ..records import iso
 from ..workspace import Workspace, current
@@ -251,7 +251,7 @@ def rollback(
         read = intents.champion(ws, c, name)
         current_v = read.champion
         if current_v is None:
-            raise NotFoundError(f"model {name!r} has no champion to roll back")
+            raise ConflictError(f"model {name!r} has no champion to roll back")
         if expected is not None and current_v != str(expected):
             raise ConflictError(f"conflict: {name}@champion is v{current_v}, not v{expected}; nothing rolled back")
         if current_v != seen:
@@ -261,7 +261,7 @@ def rollback(
             )
         stack = list(read.stack)
         if len(stack) < 2:
-            raise NotFoundError(f"model {name!r} has no previous champion to roll back to (champion v{current_v})")
+            raise ConflictError(f"model {name!r} has no previous champion to roll back to (champion v{current_v})")
         stack.pop()
         move = AliasMove(
             name,

@@ -271,11 +271,9 @@ class JobHandler(Base):
 
 
 def _stop(job_id: str) -> Any:
-    from ..jobs import get_job, stop_job
+    from ..jobs import stop_job
 
-    if get_job(job_id).finished:
-        raise ConflictError(f"job {job_id} has already ended")
-    return stop_job(job_id, wait=10.0)
+    return stop_job(job_id, wait=10.0)  # a finished job: ConflictError from the core (409)
 
 
 class JobStopHandler(Base):
@@ -323,11 +321,9 @@ class SchedulesHandler(Base):
 
 
 def _set_paused(name: str, paused: bool) -> dict[str, Any]:
-    from ..schedules import get, set_paused
+    from ..schedules import set_paused
 
-    if get(name).paused == paused:
-        raise ConflictError(f"schedule {name!r} is already {'paused' if paused else 'active'}")
-    return pages.schedule_dict(set_paused(name, paused))
+    return pages.schedule_dict(set_paused(name, paused))  # already so: ConflictError from the core (409)
 
 
 class SchedulePauseHandler(Base):
@@ -412,10 +408,7 @@ def _rollback(name: str, expected: str | None, reason: str | None) -> Any:
     from ..registry.client import check_name, client, get_registered
 
     get_registered(client(), check_name(name))  # an unknown model is a 404
-    try:
-        return rollback(name, expected=expected, reason=reason, via="panel")
-    except NotFoundError as exc:  # the model exists: no (previous) champion is a conflict with its state
-        raise ConflictError(str(exc)) from None
+    return rollback(name, expected=expected, reason=reason, via="panel")  # nothing to roll back to: 409
 
 
 class ModelRollbackHandler(Base):

@@ -90,3 +90,16 @@ async def test_bad_job_requests_are_400s(jp_fetch, workspace, jp_root_dir) -> No
         code, text = await _code(jp_fetch, "aieng", "api", "jobs", method="POST", body=json.dumps(body))
         assert code == 400, (code, text[:300])
     assert store.list_records(workspace=workspace) == []
+
+
+async def test_conflict_rules_are_409s_from_the_core(jp_fetch, workspace, tmp_path) -> None:  # noqa: ANN001
+    from aieng_nb import schedules
+    from aieng_nb.jobs.notebooks import write_notebook
+
+    job_id = _planted(workspace)
+    code, body = await _code(jp_fetch, "aieng", "api", "jobs", job_id, "stop", method="POST", body="{}")
+    assert code == 409 and "already ended" in body
+    schedules.add("nightly", str(write_notebook(tmp_path / "s.ipynb", ["print(1)"])), "0 3 * * *")
+    assert (await _code(jp_fetch, "aieng", "api", "schedules", "nightly", "pause", method="POST", body="{}"))[0] == 200
+    code, body = await _code(jp_fetch, "aieng", "api", "schedules", "nightly", "pause", method="POST", body="{}")
+    assert code == 409 and "already paused" in body
