@@ -23,6 +23,14 @@ def load_jupyter_server_extension(server_app: Any) -> None:
     web_app = server_app.web_app
     web_app.add_handlers(".*$", handler_routes(web_app.settings["base_url"]))
     server_app.log.info("aieng_nb: REST API for the sidebar panel at %saieng/api", web_app.settings["base_url"])
+    try:  # what killed processes left open: dead runs, half-done registry moves
+        from ..workspace import Workspace, locate
+        from .changes import recover
+
+        for line in recover(Workspace(locate())):
+            server_app.log.info("aieng_nb: recovered %s", line)
+    except Exception as exc:  # noqa: BLE001 - the server starts anyway; the changes poll tries again
+        server_app.log.warning("aieng_nb: recovery at start failed: %s", exc)
 
 
 _load_jupyter_server_extension = load_jupyter_server_extension

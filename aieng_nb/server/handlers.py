@@ -133,7 +133,11 @@ class ChangesHandler(Base):
             raise ValidationError("timeout must be a number of seconds") from None
         if not 0 <= timeout <= 30:
             raise ValidationError("timeout must be from 0 to 30 seconds")
-        token, changed = await wait_for_change(await self.core(current), self.text("since"), timeout)
+        from .changes import recover
+
+        ws = await self.core(current)
+        await self.core(recover, ws)  # what killed processes left open; the GETs of listings write nothing
+        token, changed = await wait_for_change(ws, self.text("since"), timeout)
         self.send({"token": token, "changed": changed})
 
 

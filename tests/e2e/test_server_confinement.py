@@ -103,3 +103,21 @@ async def test_conflict_rules_are_409s_from_the_core(jp_fetch, workspace, tmp_pa
     assert (await _code(jp_fetch, "aieng", "api", "schedules", "nightly", "pause", method="POST", body="{}"))[0] == 200
     code, body = await _code(jp_fetch, "aieng", "api", "schedules", "nightly", "pause", method="POST", body="{}")
     assert code == 409 and "already paused" in body
+
+
+async def test_a_get_writes_nothing_and_the_changes_poll_recovers(jp_fetch, workspace) -> None:  # noqa: ANN001
+    import subprocess
+    import sys
+
+    from aieng_nb import audit
+
+    script = "import os, aieng_nb as a; r = a.start_run(experiment='x'); a.log(x=1); a.flush(); os.kill(os.getpid(), 9)"
+    subprocess.run([sys.executable, "-c", script], check=False, timeout=120)  # a kernel killed mid-run
+    before = [e.event for e in audit.entries(workspace=workspace)]
+    code, body = await _code(jp_fetch, "aieng", "api", "runs")
+    assert code == 200 and [r["status"] for r in json.loads(body)["items"]] == ["RUNNING"]
+    assert [e.event for e in audit.entries(workspace=workspace)] == before  # the GET wrote nothing
+    code, _ = await _code(jp_fetch, "aieng", "api", "changes", params={"timeout": "0"})
+    assert code == 200
+    code, body = await _code(jp_fetch, "aieng", "api", "runs")
+    assert [r["status"] for r in json.loads(body)["items"]] == ["KILLED"]
