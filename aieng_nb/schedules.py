@@ -32,7 +32,7 @@ from typing import Any, ClassVar
 from . import audit
 from .cron import check_cron, latest_at_or_before, next_after, zone
 from .exceptions import ConflictError, NotFoundError, ValidationError
-from .fsutil import atomic_write_json
+from .fsutil import atomic_write_json, undo_on_failure
 from .fsutil import locked as _file_lock
 from .jobs.records import TypedFields
 from .names import PATTERNS
@@ -280,11 +280,14 @@ def add(
         opts["on_finish"] = on_finish
     ws = workspace or current()
     nb = str(ok.path.resolve())
-    with locked(name, ws):
-        if _path(name, ws).exists() and not replace:
+    with locked(name, ws):  # the daemon claims under this lock: it sees the schedule only once audited
+        path = _path(name, ws)
+        if path.exists() and not replace:
             raise ValidationError(f"schedule {name!r} exists; remove it first or pass replace=True")
-        s = save(Schedule(name, nb, cron, timezone, ok.parameters, catchup, options=opts), ws)
-    audit.append("schedule.add", {"name": name, "notebook": nb, "cron": cron, "timezone": timezone}, workspace=ws)
+        with undo_on_failure(path, f"schedule {name!r}"):
+            s = save(Schedule(name, nb, cron, timezone, ok.parameters, catchup, options=opts), ws)
+            data = {"name": name, "notebook": nb, "cron": cron, "timezone": timezone}
+            audit.append("schedule.add", data, workspace=ws)
     return s
 
 
