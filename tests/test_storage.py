@@ -159,3 +159,34 @@ def test_promote_and_rollback_keep_their_records_in_the_configured_database(back
     assert intents.champion(backend, client(backend), "churn").stack == ["1", "3"]
     if not backend.database_url.startswith("sqlite"):
         assert not (backend.root / "aieng.db").exists()  # nothing went to the default file
+
+
+@pytest.mark.slow
+def test_a_model_moved_by_an_older_aieng_keeps_its_stack_and_history(workspace) -> None:
+    """Before the database, the champion stack and history lived in the registered model's tags:
+    they are imported on first use, loss-free, and the next rollback goes where they say."""
+    import json
+
+    from registry_helpers import train_run
+    from sklearn.linear_model import LogisticRegression
+
+    import aieng_nb as aieng
+    from aieng_nb.registry.client import client
+
+    for name in ("a", "b"):
+        aieng.register_model(train_run(LogisticRegression(), [[0.0], [1.0]], [0, 1], name=name), "old")
+    c = client(workspace)
+    c.set_registered_model_alias("old", "champion", "2")  # what the old code left behind
+    c.set_registered_model_tag("old", "aieng.champion.stack", json.dumps(["1", "2"]))
+    history = [
+        {"a": "promote", "v": "1", "p": None, "by": "ann", "at": "2026-11-01T10:00:00Z"},
+        {"a": "force", "v": "2", "p": "1", "by": "bob", "at": "2026-11-02T10:00:00Z", "r": "hotfix"},
+    ]
+    c.set_registered_model_tag("old", "aieng.champion.history", json.dumps(history))
+    moves = aieng.model_status("old").history
+    assert [(str(m.action), m.version, m.previous, m.actor, m.reason) for m in moves] == [
+        ("promote", "1", None, "ann", None),
+        ("force", "2", "1", "bob", "hotfix"),
+    ]
+    assert aieng.rollback("old").version == "1"
+    assert [(str(m.action), m.version) for m in aieng.model_status("old").history][-1] == ("rollback", "1")
