@@ -16,23 +16,21 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from .. import audit
-from ..fsutil import user_name
 from ..records import iso
+from ..storage.locks import host as _host
+from ..storage.locks import lock as _db_lock
+from ..storage.locks import owner_gone as _owner_gone
 from ..workspace import Workspace
 from .client import CHAMPION, HISTORY_TAG, PREVIOUS, STACK_TAG, ConflictError, get_registered
 from .records import AliasAction, AliasMove
 
 FAULT_ENV = "AIENG_FAULT_AT"  # tests: SIGKILL this process at the named step
-LEASE_S = 3600.0  # a lock or intent of another host is stale after this long
 
 
 def fault(step: str) -> None:
@@ -41,66 +39,9 @@ def fault(step: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def _host() -> str:
-    return socket.gethostname()
-
-
-def _owner_gone(host: str, pid: int, since: str | None) -> bool:
-    if host == _host():
-        if pid == os.getpid():
-            return False
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:
-            return False
-        return False
-    from ..records import utc
-
-    at = utc(since)
-    return at is None or time.time() - at.timestamp() > LEASE_S
-
-
-@contextmanager
-def lock(ws: Workspace, name: str, wait: float = 0.0) -> Iterator[None]:
+def lock(ws: Workspace, name: str, wait: float = 0.0) -> Any:
     """Hold the model's move lock (a ``registry_locks`` row); ConflictError past ``wait`` seconds."""
-    from sqlalchemy import delete, insert, select
-    from sqlalchemy.exc import IntegrityError
-
-    from ..storage.tables import locks
-
-    db = ws.database()
-    deadline = time.monotonic() + wait
-    me = {"name": name, "host": _host(), "pid": os.getpid()}
-    me["holder"] = f"pid {os.getpid()} on {me['host']} by {user_name()} since {time.strftime('%H:%M:%S')}"
-    while True:
-        try:
-            with db.begin() as conn:
-                row = conn.execute(select(locks).where(locks.c.name == name)).mappings().first()
-                if row is not None and _owner_gone(row["host"], row["pid"], row["since"]):
-                    conn.execute(delete(locks).where(locks.c.name == name, locks.c.pid == row["pid"]))
-                    row = None
-                if row is None:
-                    conn.execute(insert(locks).values(**me, since=_now_iso()))
-                    break
-                holder = row["holder"]
-        except IntegrityError:
-            holder = "another process"
-        if time.monotonic() >= deadline:
-            raise ConflictError(
-                f"conflict: another promotion or rollback of {name!r} is in progress ({holder}); "
-                "run it again when that one is done"
-            )
-        time.sleep(0.05)
-    try:
-        yield
-    finally:
-        try:
-            with db.begin() as conn:
-                conn.execute(delete(locks).where(locks.c.name == name, locks.c.pid == os.getpid()))
-        except Exception:  # noqa: BLE001 - a full disk: the row of a gone process is replaced by the next one
-            pass
+    return _db_lock(ws, name, wait, conflict=ConflictError, what=f"promotion or rollback of {name!r}")
 
 
 def _now_iso() -> str:
@@ -371,8 +312,8 @@ def _audited(ws: Workspace, intent_id: str) -> bool:
 
 
 def recover(ws: Workspace, c: Any, name: str) -> list[str]:
-    """Finish (audited) or undo (not audited) the open intents of ``name`` whose process is gone.
-    Call it holding the model's lock. Returns what was done, one line each."""
+    """Finish the audited open intents of ``name`` and undo the unaudited ones whose process is
+    gone. Call it holding the model's lock. Returns what was done, one line each."""
     from sqlalchemy import select
 
     from ..storage.tables import intents
@@ -386,11 +327,11 @@ def recover(ws: Workspace, c: Any, name: str) -> list[str]:
         ]
     done = []
     for row in rows:
-        if not _owner_gone(row["host"], row["pid"], row["at"]) and row["pid"] != os.getpid():
-            continue
-        if _audited(ws, row["id"]):
+        if _audited(ws, row["id"]):  # it happened: finishing it again is harmless, whoever started it
             _finish(ws, c, row, None)
             done.append(f"completed {row['model']}@{row['alias']} -> v{row['version']} (audited)")
+        elif not _owner_gone(row["host"], row["pid"], row["at"]) and row["pid"] != os.getpid():
+            continue  # still in flight in a live process
         else:
             _undo(ws, c, row, None)
             done.append(f"undid {row['model']}@{row['alias']} -> v{row['version']} (never audited)")
