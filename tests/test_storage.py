@@ -190,3 +190,27 @@ def test_a_model_moved_by_an_older_aieng_keeps_its_stack_and_history(workspace) 
     ]
     assert aieng.rollback("old").version == "1"
     assert [(str(m.action), m.version) for m in aieng.model_status("old").history][-1] == ("rollback", "1")
+
+
+def test_the_database_url_comes_from_config_then_env_then_the_workspace(workspace, monkeypatch, tmp_path) -> None:
+    from aieng_nb import config
+    from aieng_nb.cli import main
+    from aieng_nb.exceptions import ValidationError
+
+    assert workspace.database_url == f"sqlite:///{workspace.root / 'aieng.db'}"
+    monkeypatch.setenv("AIENG_DATABASE_URL", f"sqlite:///{tmp_path / 'team.db'}")
+    assert workspace.database_url.endswith("team.db")
+    config.settings().database_url = f"sqlite:///{tmp_path / 'configured.db'}"  # %config Aieng.database_url
+    assert workspace.database_url.endswith("configured.db")
+    config.reset()
+    monkeypatch.setenv("AIENG_DATABASE_URL", f"sqlite:///{tmp_path / 'missing' / 'x.db'}")
+    storage.reset()
+    with pytest.raises(ValidationError, match="does not exist"):
+        workspace.database()
+    monkeypatch.setenv("AIENG_DATABASE_URL", "nosuchdialect://x")
+    with pytest.raises(ValidationError, match="cannot open the aieng database"):
+        workspace.database()
+    monkeypatch.setenv("AIENG_DATABASE_URL", "")  # restored after the test: the CLI sets it for its process
+    assert main(["--database-url", f"sqlite:///{tmp_path / 'cli.db'}", "model", "list"]) == 0
+    assert workspace.database_url.endswith("cli.db")  # the CLI flag chose the database
+    storage.reset()
