@@ -221,9 +221,14 @@ def test_promote_racing_rollback_gives_one_winner_and_one_conflict(template, tmp
             for i, args in enumerate((PROMOTE, ROLLBACK))
         ]
         ready = [tmp_path / f"ready{trial}-{i}" for i in (0, 1)]
-        wait_until(lambda ready=ready: all(r.exists() for r in ready), timeout=300)
-        go.touch()  # both released at once, their imports and stores already open
-        codes = [p.wait(timeout=300) for p in procs]
+        try:
+            wait_until(lambda ready=ready: all(r.exists() for r in ready), timeout=300)
+            go.touch()  # both released at once, their imports and stores already open
+            codes = [p.wait(timeout=300) for p in procs]
+        finally:  # a failed or timed-out trial leaves no racer waiting at the start line
+            for p in procs:
+                if p.poll() is None:
+                    p.kill()
         errs = [
             (p.stdout.read().decode() if p.stdout else "") + (p.stderr.read().decode() if p.stderr else "")
             for p in procs
