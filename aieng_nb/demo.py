@@ -75,7 +75,7 @@ def run_demo(*, say: Callable[[str], Any] | None = None, workspace: Workspace | 
     if say is not None:
         say(f"aieng demo: running the example notebook as a job (workspace {ws.root})\n")
     job = run_example_job(workspace=ws)
-    run = tracking.get_run(job.run_id) if job.run_id else None
+    run = tracking.get_run(job.run_id, workspace=ws) if job.run_id else None
     entries = list(list_reports(job.run_id)) if run is not None else []
     return DemoResult(str(ws.root), ws.tracking_uri, job, run, entries)
 

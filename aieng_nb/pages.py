@@ -93,7 +93,7 @@ def runs_page(
     limit: int = 50,
 ) -> Page:
     """Runs newest first; ``text`` matches the name, an id prefix or the experiment; ``key=value`` a param."""
-    from . import lifecycle, tracking
+    from . import tracking
     from .stores.run_pages import page_runs
     from .workspace import current
 
@@ -103,8 +103,7 @@ def runs_page(
         if status not in RUN_STATUSES:
             raise ValidationError(f"unknown status {status!r}; use one of {', '.join(RUN_STATUSES)}")
     tracking.flush()
-    ws = current()
-    lifecycle.recover(workspace=ws)
+    ws = current()  # a GET writes nothing: recovery runs at the extension's start and on the changes poll
     records, total = page_runs(
         tracking.store(workspace=ws),
         experiment=experiment or None,

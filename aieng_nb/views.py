@@ -15,22 +15,28 @@ from pathlib import Path
 
 from .exceptions import NotFoundError, ValidationError
 
-_HASH = re.compile(r"^[0-9a-f]{6,64}$")
+_HASH = re.compile(r"\A[0-9a-f]{6,64}\Z")
 
 
 def job_output_html(job_id: str) -> str:
-    """The executed notebook of a job as HTML (its stored rendering, else rendered now)."""
+    """The executed notebook of a job as HTML (its stored rendering, else rendered now). The files
+    are found from the job's id inside its folder, never from paths stored in its record."""
     from .jobs import get_job
+    from .jobs.store import job_file
 
     record = get_job(job_id)
-    if record.html_path and Path(record.html_path).is_file():
-        return Path(record.html_path).read_text(encoding="utf-8")
-    if not record.output_path or not Path(record.output_path).is_file():
-        raise NotFoundError(f"job {record.job_id} has no output notebook yet (status {record.status})")
+    try:
+        return job_file(record.job_id, "output.html").read_text(encoding="utf-8")
+    except NotFoundError:
+        pass
+    try:
+        output = job_file(record.job_id, "output.ipynb")
+    except NotFoundError:
+        raise NotFoundError(f"job {record.job_id} has no output notebook yet (status {record.status})") from None
     import nbformat
     from nbconvert import HTMLExporter
 
-    nb = nbformat.read(record.output_path, as_version=4)
+    nb = nbformat.read(output, as_version=4)
     body, _ = HTMLExporter(template_name="lab").from_notebook_node(nb)
     return str(body)
 

@@ -61,7 +61,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     ls = sub.add_parser("list", help="loops and their next scoring run")
     ls.add_argument("--json", action="store_true")
-    ls.set_defaults(func=_list)
+    ls.set_defaults(func=_list, read_only=True)
 
     rp = sub.add_parser("replay", help="replay a time-ordered table batch by batch: static vs periodic vs the loop")
     rp.add_argument("data", help="a .csv/.parquet file or a snapshot name")

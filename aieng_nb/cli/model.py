@@ -43,7 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     st = sub.add_parser("status", help="champion, challenger, versions, gate results, history, lineage")
     st.add_argument("name")
     st.add_argument("--json", action="store_true")
-    st.set_defaults(func=_status)
+    st.set_defaults(func=_status, read_only=True)
 
     rb = sub.add_parser("rollback", help="champion back to the previous champion (audited)")
     rb.add_argument("name")
@@ -79,7 +79,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     ls = sub.add_parser("list", help="registered models and their champions")
     ls.add_argument("--json", action="store_true")
-    ls.set_defaults(func=_list)
+    ls.set_defaults(func=_list, read_only=True)
 
 
 def _register(args: argparse.Namespace) -> int:

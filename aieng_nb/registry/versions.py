@@ -61,7 +61,7 @@ def register(
     if not isinstance(run_id, str) or not run_id.strip():
         raise ValidationError("register needs a run id")
     try:
-        run_id = tracking.get_run(run_id).run_id  # accepts a unique prefix
+        run_id = tracking.get_run(run_id, workspace=ws).run_id  # accepts a unique prefix
     except NotFoundError:
         raise NotFoundError(f"no run {run_id!r} (aieng runs lists them)") from None
     c = client(ws)

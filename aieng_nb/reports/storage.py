@@ -236,7 +236,7 @@ def run_for_job(job_id: str, *, workspace: Workspace | None = None) -> str:
     """The run id of a job (its reports live on that run)."""
     from ..jobs.records import load
 
-    record = load(job_id)
+    record = load(job_id, workspace)
     if not record.run_id:
         raise NotFoundError(f"job {job_id} has no run yet (status {record.status})")
     return record.run_id

@@ -30,6 +30,14 @@ def load_jupyter_server_extension(server_app: Any) -> None:
     from .scheduling import start
 
     web_app.settings["aieng_scheduler"] = start(server_app)  # schedules fire while the server runs
+    try:  # what killed processes left open: dead runs, half-done registry moves
+        from ..workspace import Workspace, locate
+        from .changes import recover
+
+        for line in recover(Workspace(locate())):
+            server_app.log.info("aieng_nb: recovered %s", line)
+    except Exception as exc:  # noqa: BLE001 - the server starts anyway; the changes poll tries again
+        server_app.log.warning("aieng_nb: recovery at start failed: %s", exc)
 
 
 _load_jupyter_server_extension = load_jupyter_server_extension

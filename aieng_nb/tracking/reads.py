@@ -22,6 +22,10 @@ def get_run(run_id: str, *, workspace: Workspace | None = None) -> RunRecord:
     >>> get_run("3f2a").status  # doctest: +SKIP
     <RunStatus.FINISHED: 'FINISHED'>
     """
+    if not isinstance(run_id, str):
+        from ..exceptions import ValidationError
+
+        raise ValidationError(f"{run_id!r} is not a run id (a string of hex characters)")
     _flush_active(run_id)
     store = active.store(workspace=workspace)
     return store.get_run(store.resolve_run_id(run_id))
