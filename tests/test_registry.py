@@ -117,6 +117,34 @@ def test_rollback_moves_champion_back_and_keeps_history(churn):
         aieng.rollback("churn")
 
 
+def test_a_rollback_from_a_fresh_process_does_not_import_mlflow(churn, python_env):
+    """The incident path: on the embedded store the alias moves with plain SQL on MLflow's own rows
+    (no `import mlflow`), and MLflow's client, the history and the audit trail see the move."""
+    import subprocess
+    import sys
+
+    from mlflow import MlflowClient
+
+    from aieng_nb.workspace import current
+
+    aieng.promote("churn", 3)
+    code = (
+        "import sys; from aieng_nb.cli import main; rc = main(['model', 'rollback', 'churn', '--reason', 'incident']);"
+        "print('mlflow imported' if 'mlflow' in sys.modules else 'mlflow not imported'); sys.exit(rc)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=python_env)
+    assert out.returncode == 0, out.stderr
+    assert "churn@champion: v3 -> v1" in out.stdout and "mlflow not imported" in out.stdout
+    client = MlflowClient(current().tracking_uri, registry_uri=current().tracking_uri)
+    assert str(client.get_model_version_by_alias("churn", "champion").version) == "1"
+    assert "aieng.rolled_back" in client.get_model_version("churn", "3").tags
+    assert "previous_champion" not in client.get_registered_model("churn").aliases  # the stack is [1]
+    assert _events("model.rollback")[-1]["data"]["reason"] == "incident"
+    assert [(m.action, m.version) for m in aieng.model_status("churn").history][-1] == ("rollback", "1")
+    with pytest.raises(NotFoundError, match="registered model 'nope'"):
+        aieng.rollback("nope")
+
+
 def test_unknown_model_or_version(churn):
     with pytest.raises(NotFoundError, match="nope"):
         aieng.promote("nope", 1)

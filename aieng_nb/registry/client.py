@@ -135,12 +135,19 @@ def is_not_found(exc: BaseException) -> bool:
 
 @contextmanager
 def mlflow_errors(what: str) -> Iterator[None]:
-    """MLflow's exceptions as ours: a missing model or version is NotFoundError naming it."""
-    from mlflow.exceptions import MlflowException
+    """MLflow's exceptions as ours: a missing model or version is NotFoundError naming it. (MLflow
+    is not imported for it: a call that raised an MlflowException has imported it already, and the
+    SQLite registry client of a fast rollback raises NotFoundError itself.)"""
+    import sys
 
     try:
         yield
-    except MlflowException as exc:
+    except NotFoundError:
+        raise NotFoundError(f"{what} not found") from None
+    except Exception as exc:
+        errors = sys.modules.get("mlflow.exceptions")
+        if errors is None or not isinstance(exc, errors.MlflowException):
+            raise
         if is_not_found(exc):
             raise NotFoundError(f"{what} not found ({exc.message.splitlines()[0][:300]})") from None
         raise AiengError(f"{what}: MLflow error: {exc.message.splitlines()[0][:500]}") from None
