@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -48,6 +49,9 @@ def _trial(template: Path, dest: Path, monkeypatch: pytest.MonkeyPatch) -> tuple
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copytree(template / ".aieng", dest / ".aieng")
     shutil.copytree(template / "state", dest / "state")
+    for db in (dest / ".aieng").glob("*.db"):  # no write-ahead log left with room to write in:
+        with sqlite3.connect(db) as conn:  # on a full disk, any write then needs a new block
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     monkeypatch.setenv("AIENG_WORKSPACE", str(dest / ".aieng"))
     monkeypatch.setenv("AIENG_STATE_DIR", str(dest / "state"))
     config.reset()
@@ -139,14 +143,17 @@ def small_disk(tmp_path):
 def _fill(mount: Path, leave: int) -> Path:
     """Fill the disk, then free ``leave`` bytes."""
     filler = mount / "filler"
-    with open(filler, "wb") as fh:
-        chunk = b"\0" * (1 << 16)
-        try:
-            while True:
-                fh.write(chunk)
-                fh.flush()
-        except OSError:
-            pass
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+    try:
+        for size in (1 << 16, 4096, 1):  # to the last byte: a 64 KiB chunk that fails leaves up to 64 KiB
+            chunk = b"\0" * size
+            try:
+                while True:
+                    os.write(fd, chunk)
+            except OSError:
+                pass
+    finally:
+        os.close(fd)
     size = filler.stat().st_size
     os.truncate(filler, max(0, size - leave))
     return filler
