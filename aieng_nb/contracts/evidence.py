@@ -59,7 +59,7 @@ MAX_SHAPE = 0.5
 MIN_SHAPE = 0.0
 SHAPE_PRIOR_N = 25.0
 SCALE_DOUBT = 1.0
-RANGE_FLOOR = 1.0
+RANGE_FLOOR = 2.0
 FEW_DISTINCT_WIDTH = 3.0
 KEY_PAIRS = 3.0
 MIN_TEXT_KEY_ROWS = 20
@@ -117,7 +117,10 @@ def _reach(x: Any) -> tuple[float, str] | None:
         return None
     if len(distinct) < 2 * TAIL_MIN:  # too few points to see a tail's shape
         span = top - float(distinct[0])
-        return FEW_DISTINCT_WIDTH * span, f"only {len(distinct)} distinct values in {n} rows: {FEW_DISTINCT_WIDTH:g}x the range"
+        return (
+            FEW_DISTINCT_WIDTH * span,
+            f"only {len(distinct)} distinct values in {n} rows: {FEW_DISTINCT_WIDTH:g}x the range",
+        )
     k = int(min(TAIL_MAX, max(TAIL_MIN, round(math.sqrt(len(distinct))))))
     u = float(distinct[-(k + 1)])
     excess = x[x > u] - u
@@ -125,13 +128,13 @@ def _reach(x: Any) -> tuple[float, str] | None:
     n_exc = len(excess)
     shape = min(MAX_SHAPE, max(MIN_SHAPE, shape)) * n_exc / (n_exc + SHAPE_PRIOR_N)
     scale = float(excess.mean()) * (1 - shape)  # the scale that keeps the mean excess, at this shape
+    tail = "heavy" if shape > 0.05 else "light"
     shape += SCALE_DOUBT / n_exc
     ratio = n_exc / EXCEED_RISK  # expected excesses in a same-size batch over the risk allowed
     reach = scale * math.log(ratio) if abs(shape) < 1e-9 else scale / shape * (ratio**shape - 1)
     step = float(distinct[-1] - distinct[-2])  # at least one step of the data's own resolution
     span = top - float(distinct[0])
     past = max(u + reach - top, step, RANGE_FLOOR * span)
-    tail = "heavy" if shape > 0.25 else "light"
     why = f"{tail} tail (Pareto shape {shape:.2f}, scale {scale:.3g}, from the {n_exc} most extreme values)"
     if past == RANGE_FLOOR * span:
         why += f", widened to {RANGE_FLOOR:g}x the range for rare outlying rows"
@@ -150,7 +153,9 @@ def upper_bound(values: Any, margin: float = 1.0) -> Bound | None:
     past, why = found
     top = float(x.max())
     bound = top + margin * past
-    return Bound(bound, f"max {top:.6g}; {why}: a batch of {len(x)} rows goes over {bound:.4g} with chance {EXCEED_RISK:g}")
+    return Bound(
+        bound, f"max {top:.6g}; {why}: a batch of {len(x)} rows goes over {bound:.4g} with chance {EXCEED_RISK:g}"
+    )
 
 
 def lower_bound(values: Any, margin: float = 1.0) -> Bound | None:
@@ -164,8 +169,12 @@ def lower_bound(values: Any, margin: float = 1.0) -> Bound | None:
     past, why = found
     lo = float(x.min())
     low = lo - margin * past
-    note = " (never negative here, but no floor at 0: a sample cannot rule out a rare negative)" if low < 0 <= lo else ""
-    return Bound(low, f"min {lo:.6g}; {why}: a batch of {len(x)} rows goes under {low:.4g} with chance {EXCEED_RISK:g}{note}")
+    note = (
+        " (never negative here, but no floor at 0: a sample cannot rule out a rare negative)" if low < 0 <= lo else ""
+    )
+    return Bound(
+        low, f"min {lo:.6g}; {why}: a batch of {len(x)} rows goes under {low:.4g} with chance {EXCEED_RISK:g}{note}"
+    )
 
 
 def key_evidence(values: Any, kind: str) -> tuple[bool, str]:
@@ -178,7 +187,10 @@ def key_evidence(values: Any, kind: str) -> tuple[bool, str]:
         width = float(int(arr.max()) - int(arr.min()) + 1)
         pairs = n * (n - 1) / 2 / width
         if pairs >= KEY_PAIRS:
-            return True, f"{n} distinct integers in [{int(arr.min())}, {int(arr.max())}]: a non-key would repeat ~{pairs:.3g} pairs"
+            return (
+                True,
+                f"{n} distinct integers in [{int(arr.min())}, {int(arr.max())}]: a non-key would repeat ~{pairs:.3g} pairs",
+            )
         return False, ""
     if kind == "text" and n >= MIN_TEXT_KEY_ROWS:
         return True, f"{n} distinct texts in {n} rows: no value repeats"

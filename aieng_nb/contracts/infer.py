@@ -142,6 +142,7 @@ def _all_distinct(valid: Any) -> bool:
     except TypeError:
         return False
 
+
 def infer_schema(df: Any, *, name: str | None = None, margin: float = MARGIN) -> Any:
     """A pandera ``DataFrameSchema`` for frames like ``df`` (see module docs).
 
