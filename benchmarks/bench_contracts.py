@@ -141,11 +141,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write-results", action="store_true", help="replace the Contracts section of RESULTS.md")
     parser.add_argument("--quality", action="store_true", help="inference on real datasets, validation time by size")
     parser.add_argument("--per-kind", type=int, default=5, help="--quality: plants of each break per split")
+    parser.add_argument("--jobs", type=int, default=1, help="--quality: datasets run in this many processes")
     args = parser.parse_args(argv)
     if args.quality:
         from bench_contracts_quality import main as quality
 
-        return quality(args.per_kind, args.repeat, args.write_results, write_results)
+        return quality(args.per_kind, args.repeat, args.write_results, write_results, args.jobs)
     with tempfile.TemporaryDirectory(prefix="aieng-bench-contracts-") as tmp:
         os.chdir(tmp)
         os.environ["AIENG_WORKSPACE"] = str(Path(tmp) / ".aieng")

@@ -83,11 +83,11 @@ def _side_by_side(a: Callable[[], object], b: Callable[[], object], repeat: int)
     return statistics.median(ta), statistics.median(tb)
 
 
-def main(per_kind: int, repeat: int, write: bool, write_results: Callable[[str], None]) -> int:
+def main(per_kind: int, repeat: int, write: bool, write_results: Callable[[str], None], jobs: int = 1) -> int:
     import pandera
 
     t0 = time.perf_counter()
-    tally = cq.run(list(cq.DATASETS), cq.SEEDS, compare=True, per_kind=per_kind)
+    tally = cq.run(list(cq.DATASETS), cq.SEEDS, compare=True, per_kind=per_kind, jobs=jobs)
     took = time.perf_counter() - t0
     timing = timing_rows(repeat)
     keys_recall = f"{tally.keys_found}/{tally.key_columns}"

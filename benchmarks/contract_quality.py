@@ -27,7 +27,7 @@ from __future__ import annotations
 import importlib
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -371,11 +371,39 @@ def run(
     *,
     compare: bool = True,
     per_kind: int | None = None,
+    jobs: int = 1,
 ) -> Tally:
-    """The benchmark over ``names`` x ``seeds``; ``per_kind`` caps the plants of each break per split."""
+    """The benchmark over ``names`` x ``seeds``; ``per_kind`` caps the plants of each break per
+    split; ``jobs`` > 1 runs datasets in that many processes."""
+    if jobs > 1:
+        from concurrent.futures import ProcessPoolExecutor
+        from functools import partial
+
+        with ProcessPoolExecutor(jobs) as pool:
+            parts = list(pool.map(partial(_one, seeds=seeds, compare=compare, per_kind=per_kind), names))
+        return merge(parts)
+    return merge([_one(name, seeds=seeds, compare=compare, per_kind=per_kind) for name in names])
+
+
+def _one(name: str, *, seeds: tuple[int, ...], compare: bool, per_kind: int | None) -> Tally:
     tally = Tally()
-    for name in names:
-        full = load(name)
-        for seed in seeds:
-            run_split(name, full, seed, tally, compare=compare, per_kind=per_kind)
+    full = load(name)
+    for seed in seeds:
+        run_split(name, full, seed, tally, compare=compare, per_kind=per_kind)
     return tally
+
+
+def merge(parts: list[Tally]) -> Tally:
+    """One tally adding up ``parts`` (in order)."""
+    out = Tally()
+    for part in parts:
+        for f in fields(Tally):
+            mine, theirs = getattr(out, f.name), getattr(part, f.name)
+            if isinstance(mine, int):
+                setattr(out, f.name, mine + theirs)
+            elif isinstance(mine, list):
+                mine.extend(theirs)
+            else:  # dict of counts or of lists, by break
+                for k, v in theirs.items():
+                    mine[k] = mine[k] + v
+    return out
