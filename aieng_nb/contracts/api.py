@@ -36,8 +36,10 @@ def infer_contract(
 
     ``data`` is a DataFrame (give ``name``) or a snapshot reference (``"train"``, ``"train@3"``:
     the contract is named after the snapshot unless ``name`` is given). See
-    :mod:`aieng_nb.contracts.infer` for what is inferred; ``margin`` widens numeric bounds by
-    that share of the sample's range (default 1.0). The replaced version stays in the history.
+    :mod:`aieng_nb.contracts.infer` for what is inferred and :mod:`aieng_nb.contracts.evidence`
+    for why; ``margin`` scales how far numeric bounds reach past the sample's min and max (default
+    1.0: the tail estimate; 0: the min and max themselves). Every check's reason is kept under
+    ``metadata.aieng.why``. The replaced version stays in the history.
 
     >>> c = infer_contract("train")                       # doctest: +SKIP
     >>> c = infer_contract(df, name="scored", margin=0.5)  # doctest: +SKIP

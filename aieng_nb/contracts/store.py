@@ -1,6 +1,6 @@
 """Contracts as files: ``contracts/<name>.yaml`` in the project, versioned by content hash.
 
-The file is pandera's own YAML (``pandera.io.from_yaml`` reads it), so pandera users can read and
+The file is pandera's own YAML (``pandera.io.pandas_io.from_yaml`` reads it), so pandera users can read and
 edit it; aieng_nb's settings for a contract (its enforcement ``policy``, where it was inferred
 from) live under the schema's ``metadata: {aieng: ...}``, which pandera keeps as
 ``DataFrameSchema.metadata``.
