@@ -22,6 +22,9 @@ class Aieng(Configurable):
     tracking_uri = Unicode(
         "", help="MLflow tracking URI. Empty: $AIENG_TRACKING_URI, else the workspace's SQLite store"
     ).tag(config=True)
+    database_url = Unicode(
+        "", help="SQLAlchemy URL of the metadata database. Empty: $AIENG_DATABASE_URL, else .aieng/aieng.db (SQLite)"
+    ).tag(config=True)
     flush_interval = Float(0.2, help="Seconds between background flushes of logged metrics").tag(config=True)
     capture_cells = Bool(True, help="Record each executed cell while a run is active").tag(config=True)
     capture_environment = Bool(True, help="Record Python, packages, CPU/GPU and git state on run start").tag(
@@ -39,17 +42,22 @@ class Aieng(Configurable):
     dask_address = Unicode("", help="Dask scheduler address for the dask executor, e.g. tcp://host:8786").tag(
         config=True
     )
+    mlflow_ui_url = Unicode("", help="MLflow UI base URL (http://127.0.0.1:5000): run pages link there").tag(
+        config=True
+    )
 
 
 _ENV = {
     "workspace": "AIENG_WORKSPACE",
     "tracking_uri": "AIENG_TRACKING_URI",
+    "database_url": "AIENG_DATABASE_URL",
     "flush_interval": "AIENG_FLUSH_INTERVAL",
     "pii_policy": "AIENG_PII_POLICY",
     "job_executor": "AIENG_JOB_EXECUTOR",
     "contract_policy": "AIENG_CONTRACT_POLICY",
     "contracts_dir": "AIENG_CONTRACTS_DIR",
     "dask_address": "AIENG_DASK_ADDRESS",
+    "mlflow_ui_url": "AIENG_MLFLOW_UI_URL",
 }
 
 _settings: Aieng | None = None

@@ -57,6 +57,7 @@ class DemoResult(Record):
         lines.append(f"MLflow UI:        {mlflow_ui_command(self.tracking_uri)}")
         if run is not None:
             lines.append(f"  then open:      {mlflow_runs_url(run.experiment_id)}")
+            lines.append(f"  the job's run:  {mlflow_run_url(run.experiment_id, run.run_id)}")
         return "\n".join(lines)
 
 
@@ -74,7 +75,7 @@ def run_demo(*, say: Callable[[str], Any] | None = None, workspace: Workspace | 
     if say is not None:
         say(f"aieng demo: running the example notebook as a job (workspace {ws.root})\n")
     job = run_example_job(workspace=ws)
-    run = tracking.get_run(job.run_id) if job.run_id else None
+    run = tracking.get_run(job.run_id, workspace=ws) if job.run_id else None
     entries = list(list_reports(job.run_id)) if run is not None else []
     return DemoResult(str(ws.root), ws.tracking_uri, job, run, entries)
 
@@ -83,6 +84,16 @@ def mlflow_runs_url(experiment_id: str, base: str = "http://127.0.0.1:5000") -> 
     """The experiment's runs table in MLflow's UI. MLflow 3.17's UI lands on its GenAI view unless
     its "Model training" switch is on; ``workflowType=machine_learning`` turns it on (and it stays on)."""
     return f"{base}/#/experiments/{experiment_id}/runs?workflowType=machine_learning"
+
+
+def mlflow_run_url(experiment_id: str, run_id: str, base: str = "http://127.0.0.1:5000") -> str:
+    """A run's page in MLflow's UI, under the breadcrumb "Runs". Without ``workflowType`` MLflow
+    3.17's UI (GenAI view by default) files a run that logged no model under "Evaluations".
+
+    >>> mlflow_run_url("3", "ab12")
+    'http://127.0.0.1:5000/#/experiments/3/runs/ab12?workflowType=machine_learning'
+    """
+    return f"{base}/#/experiments/{experiment_id}/runs/{run_id}?workflowType=machine_learning"
 
 
 def effective_parameters(params: dict[str, str]) -> dict[str, object]:

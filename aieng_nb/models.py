@@ -264,11 +264,16 @@ class Comparison(Record):
         p.text(str(self))
 
     def _repr_html_(self) -> str:
+        from .rendering import CSS
+
         esc = html.escape
         head = "".join(f"<th>{esc(n or r[:12])}</th>" for r, n in zip(self.run_ids, self.names, strict=True))
         body = ""
         for row in self.rows:
-            style = " style='background:#fff3cd;font-weight:bold'" if row.differs else ""
+            cls = " class='differs'" if row.differs else ""
             cells = "".join(f"<td>{esc(v)}</td>" for v in row.values)
-            body += f"<tr{style}><td>{row.section}</td><td>{esc(row.key)}</td>{cells}</tr>"
-        return f"<table class='aieng-compare'><thead><tr><th></th><th>key</th>{head}</tr></thead><tbody>{body}</tbody></table>"
+            body += f"<tr{cls}><td>{row.section}</td><td>{esc(row.key)}</td>{cells}</tr>"
+        return (
+            f"<style>{CSS}</style><table class='aieng-table aieng-compare'>"
+            f"<thead><tr><th></th><th>key</th>{head}</tr></thead><tbody>{body}</tbody></table>"
+        )

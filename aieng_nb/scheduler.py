@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import audit, schedules
+from .exceptions import ConflictError
 from .workspace import Workspace, current
 
 
@@ -191,7 +192,10 @@ class Scheduler:
             for thread in list(self.threads.values()):
                 thread.join(max(0.0, deadline - time.monotonic()))
             for job_id in list(self.threads):
-                stop_job(job_id, wait=10.0, workspace=self.ws)
+                try:
+                    stop_job(job_id, wait=10.0, workspace=self.ws)
+                except ConflictError:  # it ended meanwhile
+                    pass
             for thread in list(self.threads.values()):
                 thread.join(15.0)
             if self._lock_fh is not None:

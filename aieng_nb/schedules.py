@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import re
 import secrets
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -33,10 +32,11 @@ from typing import Any, ClassVar
 
 from . import audit
 from .cron import check_cron, latest_at_or_before, next_after, zone
-from .exceptions import NotFoundError, ValidationError
-from .fsutil import atomic_write_json
+from .exceptions import ConflictError, NotFoundError, ValidationError
+from .fsutil import atomic_write_json, undo_on_failure
 from .fsutil import locked as _file_lock
 from .jobs.records import TypedFields
+from .names import PATTERNS
 from .records import Record, RecordList, iso, now, utc
 from .workspace import Workspace, current
 
@@ -44,7 +44,7 @@ __all__ = ["Decision", "Schedule", "ScheduleList", "add", "check_cron", "decide"
 
 CATCHUP_POLICIES = ("skip", "once")
 DEFAULT_GRACE_S = 60.0
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+_NAME = PATTERNS["schedule"]
 # the JobRequest fields a schedule may store (the notebook and parameters are the schedule's own)
 SCHEDULE_OPTIONS = (
     "timeout",
@@ -285,11 +285,14 @@ def add(
         opts["on_finish"] = on_finish
     ws = workspace or current()
     nb = str(ok.path.resolve())
-    with locked(name, ws):
-        if _path(name, ws).exists() and not replace:
+    with locked(name, ws):  # the daemon claims under this lock: it sees the schedule only once audited
+        path = _path(name, ws)
+        if path.exists() and not replace:
             raise ValidationError(f"schedule {name!r} exists; remove it first or pass replace=True")
-        s = save(Schedule(name, nb, cron, timezone, ok.parameters, catchup, options=opts), ws)
-    audit.append("schedule.add", {"name": name, "notebook": nb, "cron": cron, "timezone": timezone}, workspace=ws)
+        with undo_on_failure(path, f"schedule {name!r}"):
+            s = save(Schedule(name, nb, cron, timezone, ok.parameters, catchup, options=opts), ws)
+            data = {"name": name, "notebook": nb, "cron": cron, "timezone": timezone}
+            audit.append("schedule.add", data, workspace=ws)
     return s
 
 
@@ -340,6 +343,8 @@ def set_paused(name: str, paused: bool, workspace: Workspace | None = None) -> S
     ws = workspace or current()
     with locked(name, ws):
         s = get(name, ws)
+        if s.paused == paused:  # the rule lives here, so the CLI, the magics and REST (409) agree
+            raise ConflictError(f"schedule {name!r} is already {'paused' if paused else 'active'}")
         s.paused = paused
         if not paused:
             # resuming does not replay the slots that passed while paused
@@ -359,6 +364,16 @@ def remove(name: str, workspace: Workspace | None = None) -> None:
     audit.append("schedule.remove", {"name": name}, workspace=ws)
 
 
+def run_now(name: str, workspace: Workspace | None = None) -> Any:
+    """Start one job of schedule ``name`` now, outside its cron slots (audited); returns its JobRecord."""
+    from .jobs import submit_job
+
+    ws = workspace or current()
+    job = submit_job(get(name, ws).request(tags={"aieng.schedule.manual": "true"}), workspace=ws)
+    audit.append("schedule.run_now", {"name": name, "job_id": job.job_id}, workspace=ws)
+    return job
+
+
 def claim(name: str, now: _dt.datetime, grace: float = DEFAULT_GRACE_S, workspace: Workspace | None = None) -> Any:
     """Under the schedule's lock: decide, and for a firing create its job record. Returns
     ``(schedule, decision, job_record_or_None)`` or None when nothing is due."""
@@ -375,13 +390,13 @@ def claim(name: str, now: _dt.datetime, grace: float = DEFAULT_GRACE_S, workspac
             return None
         s.last_slot = decision.slot
         slot = iso(decision.slot)
-        job = None
+        job: Any = None
         if decision.action == "skip":
             s.skipped += 1
         else:
             try:
                 if s.notebook.endswith((".yaml", ".yml")):
-                    job = PipelineFiring(f"p{secrets.token_hex(6)}", s.notebook, dict(s.parameters), slot)
+                    job = PipelineFiring(f"p{secrets.token_hex(6)}", s.notebook, dict(s.parameters), str(slot))
                 else:
                     job = prepare_job(s.request(tags={"aieng.schedule.slot": slot}), workspace=ws)
             except Exception as exc:  # noqa: BLE001 - a broken notebook must not stop the daemon

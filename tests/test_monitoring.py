@@ -15,6 +15,7 @@ from aieng_nb import audit, tracking
 from aieng_nb.exceptions import ValidationError
 from aieng_nb.reports.job_monitor import run_job_monitor
 from aieng_nb.reports.monitoring import monitor
+from aieng_nb.reports.storage import read_artifact
 
 
 def _frames(n: int = 4000, shift: float = 0.0, seed: int = 0, flip: float = 0.1) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -206,7 +207,14 @@ def test_attached_to_active_run_and_listed() -> None:
     record = tracking.get_run(run_id)
     assert record.metrics["monitor.drift_share"] == pytest.approx(rep.drift_share)
     assert record.metrics["monitor.passed"] == 0.0
-    assert record.metrics["monitor.drift_score.age"] == pytest.approx(rep.drift_result.by_column()["age"].score)
+    # per-column scores are a table (mlflow.log_table's shape), not run metrics
+    assert not [k for k in record.metrics if k.startswith("monitor.drift_score")]
+    table = json.loads(read_artifact(run_id, rep.name, "by_item.json"))
+    assert table["columns"] == ["metric", "item", "value"]
+    rows = {(m, item): v for m, item, v in table["data"]}
+    assert rows["drift_score", "age"] == pytest.approx(rep.drift_result.by_column()["age"].score)
+    logged = json.loads(record.tags["mlflow.loggedArtifacts"])
+    assert {"path": f"reports/{rep.name}/by_item.json", "type": "table"} in logged
     files = tracking.list_artifacts(run_id, "reports")
     folder = f"reports/{rep.name}"
     assert {

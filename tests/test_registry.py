@@ -18,7 +18,8 @@ from aieng_nb import audit
 from aieng_nb.exceptions import NotFoundError, ValidationError
 from aieng_nb.registry import ConflictError, GateReport, ModelStatus, PromotionResult
 from aieng_nb.registry.gatefile import GateFileError, load, parse
-from aieng_nb.registry.promotion import GateRefusedError, model_lock
+from aieng_nb.registry.intents import champion, lock
+from aieng_nb.registry.promotion import GateRefusedError
 from aieng_nb.registry.synthetic import FEATURES, batch
 from tests.waiting import wait_until
 
@@ -107,12 +108,12 @@ def test_rollback_moves_champion_back_and_keeps_history(churn):
     assert move.seconds < 1.0
     client = MlflowClient(current().tracking_uri, registry_uri=current().tracking_uri)
     assert str(client.get_model_version_by_alias("churn", "champion").version) == "1"
-    assert json.loads(client.get_registered_model("churn").tags["aieng.champion.stack"]) == ["1"]
+    assert champion(current(), client, "churn").stack == ["1"]
     assert client.get_model_version("churn", "3").tags["aieng.rolled_back"]
     st = aieng.model_status("churn")
     assert [(m.action, m.version) for m in st.history] == [("promote", "1"), ("promote", "3"), ("rollback", "1")]
     assert _events("model.rollback")[-1]["data"]["reason"] == "latency"
-    with pytest.raises(NotFoundError, match="no previous champion"):
+    with pytest.raises(ConflictError, match="no previous champion"):
         aieng.rollback("churn")
 
 
@@ -167,13 +168,9 @@ def test_alias_moved_while_gates_ran_is_a_conflict(churn, tmp_path, workspace):
 
     gates = _slow_gate_file(tmp_path)
     box: dict[str, object] = {}
-    lock = workspace.locks / "registry-churn.lock"
-    lock.write_text("")  # the fixture's promotion left its holder note: wait for the new one
     t = threading.Thread(target=lambda: box.setdefault("r", _try(lambda: aieng.promote("churn", 2, gates=gates))))
     t.start()
-    wait_until(
-        lambda: lock.exists() and "pid" in lock.read_text(), timeout=60, interval=0.005, message="the lock holder"
-    )
+    wait_until(lambda: _lock_holder(workspace, "churn"), timeout=60, interval=0.005, message="the lock holder")
     # someone moves the alias in MLflow's UI meanwhile
     MlflowClient(workspace.tracking_uri, registry_uri=workspace.tracking_uri).set_registered_model_alias(
         "churn", "champion", "3"
@@ -181,6 +178,15 @@ def test_alias_moved_while_gates_ran_is_a_conflict(churn, tmp_path, workspace):
     t.join(120)
     assert isinstance(box["r"], ConflictError), box
     assert "moved from v1 to v3 while the gates ran" in str(box["r"])
+
+
+def _lock_holder(ws, name):
+    from sqlalchemy import select
+
+    from aieng_nb.storage.tables import locks
+
+    with ws.database().engine.connect() as conn:
+        return conn.execute(select(locks.c.holder).where(locks.c.name == name)).scalar()
 
 
 def _try(fn):
@@ -191,7 +197,7 @@ def _try(fn):
 
 
 def test_a_held_lock_means_conflict_not_a_wait(churn, workspace):
-    with model_lock("churn", workspace):
+    with lock(workspace, "churn"):
         with pytest.raises(ConflictError, match="in progress"):
             aieng.promote("churn", 3)
 
@@ -464,7 +470,8 @@ def test_register_a_model_saved_as_run_artifacts(tmp_path):
     ws = current()
     MlflowClient(ws.tracking_uri).log_artifacts(run.id, str(tmp_path / "saved"), "legacy_model")
     v = aieng.register("" + run.id, "legacy")  # aieng.register is aieng.register_model
-    assert v.source == f"runs:/{run.id}/legacy_model"
+    # as mlflow.register_model("runs:/<run>/legacy_model") records it: the artifacts' location, the run
+    assert v.source.endswith(f"/{run.id}/artifacts/legacy_model") and v.run_id == run.id
     assert (aieng.load_model("legacy/1").predict(X.head(5)) == model.predict(X.head(5))).all()
 
 

@@ -123,8 +123,8 @@ def test_monitor_state_updates_and_static_fallback():
         wait_until(lambda: "loss" in monitor.series, timeout=10, message="the monitor's first update")
         assert monitor.updates >= 1
         monitor.close()
-    assert monitor.series["loss"].last == (12, pytest.approx(tracking.metric_history(tr.run_id, "loss")[-1][1]))
-    assert [p[0] for p in monitor.series["val_acc"].points] == [6, 12]
+    assert monitor.series["loss"].last == (11, pytest.approx(tracking.metric_history(tr.run_id, "loss")[-1][1]))
+    assert [p[0] for p in monitor.series["val_acc"].points] == [5, 11]
     assert "<svg" in monitor.plot.value and "loss" in monitor.plot.value and "step 12" in monitor.header.value
     bundle = monitor.static_bundle()
     assert bundle["image/svg+xml"].startswith("<svg") and len(bundle["image/png"]) > 1000
@@ -163,7 +163,7 @@ def test_monitor_coalesces_many_steps_into_few_redraws():
             tr.step(loss=1.0 / (i + 1))
         elapsed = time.monotonic() - started
         monitor.close()
-    assert monitor.series["loss"].last[0] == 50_000
+    assert monitor.series["loss"].last[0] == 49_999  # steps count from 0
     assert len(monitor.series["loss"].points) <= MAX_POINTS  # memory stays bounded
     assert monitor.updates <= elapsed / 0.2 + 3  # redraws follow the clock, not the steps
 

@@ -57,13 +57,14 @@ def infer_contract(
         raise ValidationError("give the contract a name: aieng.infer_contract(df, name='train')")
     store.check_name(name)
     text = infer_yaml(data, name=name, margin=MARGIN if margin is None else margin, source=source)
-    existed = store.contract_path(name, ws).is_file()
-    contract = store.write_contract(name, text, overwrite=overwrite, workspace=ws, source=f"infer from {source}")
-    audit.append(
-        "contract.infer",
-        {"name": name, "version": contract.version, "digest": contract.digest, "source": source, "replaced": existed},
-        workspace=ws,
-    )
+    from ..fsutil import undo_on_failure
+
+    path = store.contracts_dir(ws, create=True) / f"{name}{store.SUFFIX}"
+    existed = path.is_file()
+    with undo_on_failure(path, f"contract {name!r}"):  # an error printed means no new contract in force
+        contract = store.write_contract(name, text, overwrite=overwrite, workspace=ws, source=f"infer from {source}")
+        data = {"name": name, "version": contract.version, "digest": contract.digest, "source": source}
+        audit.append("contract.infer", {**data, "replaced": existed}, workspace=ws)
     return contract
 
 
@@ -240,7 +241,9 @@ def list_contracts(*, workspace: Workspace | None = None) -> ContractList:
 
     >>> print(list_contracts())   # doctest: +SKIP
     """
-    ws = workspace or current()
+    from ..workspace import locate
+
+    ws = workspace or Workspace(locate())  # reading creates no workspace
     out = ContractList()
     for name in store.names(ws):
         try:

@@ -47,6 +47,7 @@ def create_run(record: JobRecord, ws: Workspace) -> JobRecord:
     name = f"{Path(record.notebook).stem}-{record.job_id[-6:]}"
     run_id = tb.create_run(
         record.experiment or "jobs",
+        ws,
         name=name,
         tags=tags,
         params={k: _param_str(v) for k, v in run_params.items()},
@@ -88,17 +89,19 @@ def finish(record: JobRecord, ws: Workspace, progress: Progress, elapsed: float)
     if record.run_id:
         try:
             if record.input_copy:
-                tb.log_artifact(record.input_copy, "notebook/input", record.run_id)
+                tb.log_artifact(record.input_copy, "notebook/input", record.run_id, ws)
             if out is not None and out.is_file():
-                tb.log_artifact(str(out), "notebook/output", record.run_id)
+                tb.log_artifact(str(out), "notebook/output", record.run_id, ws)
             if html is not None:
-                tb.log_artifact(str(html), "notebook/output", record.run_id)
-            tb.set_tags({"aieng.job.status": record.status, "aieng.job.attempts": str(record.attempts)}, record.run_id)
+                tb.log_artifact(str(html), "notebook/output", record.run_id, ws)
+            tb.set_tags(
+                {"aieng.job.status": record.status, "aieng.job.attempts": str(record.attempts)}, record.run_id, ws
+            )
             # set by a --monitor spec or by reports the notebook attached itself (aieng.monitor(...))
-            verdict = (tb.get_run(record.run_id).tags or {}).get("aieng.checks")
+            verdict = (tb.get_run(record.run_id, ws).tags or {}).get("aieng.checks")
             if verdict is not None:
                 checks_failed = verdict == "failed"
-            tb.set_status(record.run_id, run_status(record.status))
+            tb.set_status(record.run_id, run_status(record.status), ws)
         except Exception as exc:  # noqa: BLE001 - keep the job record truthful even if the store hiccups
             warnings.append(f"tracking failed: {type(exc).__name__}: {exc}")
 

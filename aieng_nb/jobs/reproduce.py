@@ -251,11 +251,11 @@ def reproduce(
         raise ValidationError(f"job {job.job_id} has no run to compare against")
     if not job.input_copy or not Path(job.input_copy).is_file():
         raise NotFoundError(f"the recorded notebook of job {job.job_id} is missing ({job.input_copy})")
-    original = get_run(job.run_id)
+    original = get_run(job.run_id, ws)
     issues = input_issues(job, dict(original.params or {}), dict(original.tags or {}), ws)
     request = rerun_request(job, executor=executor, address=address)
     final = run_job(request, progress=progress, workspace=ws)
-    reproduced = get_run(final.run_id).metrics if final.run_id else {}
+    reproduced = get_run(final.run_id, ws).metrics if final.run_id else {}
     report = ReproduceReport(job.run_id, job.job_id, final, rtol=rtol, atol=atol, issues=issues)
     report.metrics = compare_metrics(dict(original.metrics or {}), dict(reproduced or {}), rtol=rtol, atol=atol)
     from .. import audit

@@ -327,13 +327,14 @@ def _cached_run(p: Pipeline, run: PipelineRun, name: str, hit: dict[str, Any], w
 
     run_id = create_run(
         p.experiment,
+        ws,
         name=f"{name} (cached)",
         tags={"aieng.pipeline.step": name, "aieng.pipeline.cached": "true",
               "aieng.pipeline.source_run_id": hit["run_id"], "aieng.pipeline.run_id": run.run_id,
               "aieng.pipeline.outputs": json.dumps({k: v["ref"] for k, v in hit["outputs"].items()})},
         parent_run_id=run.run_id,
     )  # fmt: skip
-    set_status(run_id, "FINISHED")
+    set_status(run_id, "FINISHED", ws)
     return run_id
 
 
@@ -342,6 +343,7 @@ def _start(pipeline: Pipeline, parameters: Mapping[str, Any] | None, ws: Workspa
 
     run_id = create_run(
         pipeline.experiment,
+        ws,
         name=f"pipeline-{pipeline.name}",
         tags={"aieng.pipeline": pipeline.name, "aieng.pipeline.file": str(pipeline.path),
               "aieng.pipeline.steps": ",".join(pipeline.steps)},
@@ -373,8 +375,8 @@ def _finish(pipeline: Pipeline, run: PipelineRun, ws: Workspace, interrupted: bo
     run.finished_at = now()
     rec.save_run(run, ws)
     try:
-        set_tags({f"aieng.pipeline.step.{n}": s.state.lower() for n, s in run.steps.items()}, run.run_id)
-        set_status(run.run_id, "FINISHED" if run.status == "COMPLETED" else "FAILED")
+        set_tags({f"aieng.pipeline.step.{n}": s.state.lower() for n, s in run.steps.items()}, run.run_id, ws)
+        set_status(run.run_id, "FINISHED" if run.status == "COMPLETED" else "FAILED", ws)
     finally:
         audit.append(
             "pipeline.finish",

@@ -286,12 +286,13 @@ def _run_pipeline_iteration(cfg: LoopConfig, ws: Workspace) -> None:
     """Run the retraining pipeline of the iteration just created, then record its model's run."""
     with _locked(cfg.name, ws):
         it = _load_state(cfg.name, ws).retrain or {}
+    pipeline_run: str | None
+    model_run: str | None
+    error: str | None = None
     try:
         pipeline_run, model_run = run_retrain_pipeline(cfg, it["snapshot"], ws)
     except Exception as exc:  # noqa: BLE001 - recorded; the loop goes on at the next slot
         pipeline_run, model_run, error = None, None, f"{type(exc).__name__}: {exc}"
-    else:
-        error = None
     with _locked(cfg.name, ws):
         state = _load_state(cfg.name, ws)
         if state.retrain is not None and state.retrain.get("phase") == "pipeline":

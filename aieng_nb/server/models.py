@@ -26,6 +26,7 @@ from ..reports import ReportEntry
 from ..schedules import Schedule
 from ..schema import record_schema
 from ..snapshots.records import SnapshotRecord, SnapshotVersion
+from ..tracking.overview import RunOverview, SnapshotUse
 
 
 class Info(TypedDict):
@@ -51,6 +52,7 @@ class Experiment(TypedDict):
 class MetricPoint(TypedDict):
     step: int
     value: float | None
+    timestamp: int  # epoch milliseconds
 
 
 class MetricHistory(TypedDict):
@@ -102,6 +104,10 @@ class RerunJob(TypedDict, total=False):
     parameters: dict[str, Any]
 
 
+class RunOverviewExtra(TypedDict):
+    notebook_path: str | None  # the notebook relative to the server's root (JupyterLab opens it), when under it
+
+
 class GateReportExtra(TypedDict):
     passed: bool  # every gate passed
 
@@ -129,6 +135,8 @@ SHAPES: dict[str, Any] = {
     "Changes": Changes,
     "Experiment": Experiment,
     "Run": RunRecord,
+    "SnapshotUse": SnapshotUse,
+    "RunOverview": (RunOverview, RunOverviewExtra),
     "MetricPoint": MetricPoint,
     "MetricHistory": MetricHistory,
     "MetricHistories": MetricHistories,

@@ -17,7 +17,7 @@ from ..fsutil import user_name
 from ..models import RunRecord
 from ..stores.base import random_run_name
 from ..workspace import Workspace, current
-from . import active
+from . import active, fluent
 from .active import Run, state
 from .checks import MAX_TAG_VALUE, check_name, check_params, check_tags, flush_interval, terminal_status
 
@@ -86,6 +86,7 @@ def start_run(
         state.stack.append(parent)
     active.set_active(run)
     active.register_atexit()
+    fluent.follow(run)
     if config.get("capture_environment"):
         thread = threading.Thread(target=_capture_environment, args=(run,), name="aieng-env", daemon=True)
         thread.start()
@@ -151,6 +152,7 @@ def end_run(status: str = "FINISHED") -> RunRecord | None:
         raise NoActiveRunError("ending a run")
     if not run.owned:  # a job's run: the job runner sets its status
         run.buffer.close()
+        fluent.leave(run, status, last=True)
         active.set_active(None)
         return None
     for thread in run.background:
@@ -165,6 +167,7 @@ def end_run(status: str = "FINISHED") -> RunRecord | None:
     run.store.set_status(run.id, final, _now_ms())
     # only once the status is stored: until then the run stays active and `end` can be retried
     lifecycle.remove_lease(run.workspace, run.id)
+    fluent.leave(run, final, last=not state.stack)
     active.set_active(state.stack.pop() if state.stack else None)
     audit.append("run.end", {"run_id": run.id, "status": final}, workspace=run.workspace)
     if final != status:
@@ -227,6 +230,7 @@ def resume_run(run_id: str, *, workspace: Workspace | None = None) -> Run:
     run = Run(run_id, record.name, record.experiment, record.experiment_id, store, True, flush_interval(), workspace=ws)
     active.set_active(run)
     active.register_atexit()
+    fluent.follow(run)
     return run
 
 

@@ -34,9 +34,31 @@ export interface Run {
   tags: { [key: string]: string };
 }
 
+/** A snapshot version a run took or loaded (``ref``: ``name@version``). */
+export interface SnapshotUse {
+  snapshot_id: string;
+  name: string;
+  version: number;
+  ref: string;
+}
+
+/** A run and what surrounds it (``mlflow_url``: the run's page in MLflow's UI, when configured). */
+export interface RunOverview {
+  run: Run;
+  artifacts: Array<string>;
+  snapshots: Array<SnapshotUse>;
+  reports: Array<Report>;
+  notebook: string | null;
+  notebook_artifacts: Array<string>;
+  model_versions: Array<VersionInfo>;
+  mlflow_url: string | null;
+  notebook_path: string | null;
+}
+
 export interface MetricPoint {
   step: number;
   value: number | null;
+  timestamp: number;
 }
 
 export interface MetricHistory {
@@ -275,6 +297,7 @@ export interface ModelStatus {
   versions: Array<VersionInfo>;
   history: Array<AliasMove>;
   lineage: { [key: string]: unknown } | null;
+  live: { [key: string]: unknown } | null;
 }
 
 /** One gate's verdict with its numbers (``delta`` > 0 means the challenger is better). */

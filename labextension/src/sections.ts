@@ -1,6 +1,7 @@
 // The other sections (Snapshots, Jobs, Schedules, Reports, Audit) and the section registry (Models: registry.ts).
+import { Dialog, Notification, showDialog, showErrorMessage } from '@jupyterlab/apputils';
 import { button, emptyState, formatBytes, formatSeconds, formatTime, h, statusBadge } from './dom';
-import { postAPI } from './handler';
+import { APIError, postAPI, requestAPI } from './handler';
 import { AuditEntry, Job, Report, Schedule, SnapshotRow, Verify } from './models';
 import { ModelsSection } from './registry';
 import { RunsSection } from './runs';
@@ -8,6 +9,21 @@ import { filterInput, filterSelect, IPanelContext, ISection, ListSection, Sectio
 
 function basename(path: string): string {
   return path.split('/').pop() ?? path;
+}
+
+/** A report's verdict as its own heading says it: PASSED, FAILED, or NO CHECKS when it ran none. */
+export function reportStatus(r: Report): string {
+  if (!r.passed) {
+    return 'FAILED';
+  }
+  return r.checks === 0 ? 'NO CHECKS' : 'PASSED';
+}
+
+/** Parameters as `name=value` (strings quoted), so two runs of one notebook tell apart. */
+export function formatParameters(parameters: { [key: string]: unknown }): string {
+  return Object.entries(parameters)
+    .map(([k, v]) => `${k}=${JSON.stringify(v) ?? String(v)}`)
+    .join(' ');
 }
 
 class SnapshotsSection extends ListSection<SnapshotRow> {
@@ -85,6 +101,9 @@ class JobsSection extends ListSection<Job> {
         ' ',
         statusBadge(job.status, checks),
         h('div', { class: 'aieng-run-meta', title: job.job_id }, `${job.job_id} · ${formatSeconds(job.duration_s)}${progress}`),
+        Object.keys(job.parameters).length
+          ? h('div', { class: 'aieng-run-meta aieng-params', 'data-parameters': '' }, formatParameters(job.parameters))
+          : null,
         error
       ),
       h('div', { class: 'aieng-actions' }, ...actions)
@@ -103,10 +122,45 @@ class SchedulesSection extends ListSection<Schedule> {
 
   constructor(ctx: IPanelContext) {
     super(ctx);
-    this.layout({}); // schedules have no filters: nothing to save or restore
+    const note = h(
+      'div',
+      { class: 'aieng-note', role: 'note' },
+      'Schedules fire only while JupyterLab or ',
+      h('code', {}, 'aieng scheduler'),
+      ' runs; a slot missed while neither ran follows the schedule\'s catch-up policy.'
+    );
+    this.layout({}, { before: [note] }); // schedules have no filters: nothing to save or restore
+  }
+
+  private async _runNow(s: Schedule): Promise<void> {
+    try {
+      const job = await postAPI<Job>(`schedules/${encodeURIComponent(s.name)}/run`);
+      Notification.success(`Schedule ${s.name}: started job ${job.job_id}`, { autoClose: 5000 });
+    } catch (error) {
+      await showErrorMessage(`Run ${s.name} now`, String((error as Error).message));
+    }
+    await this.refresh();
+  }
+
+  private async _remove(s: Schedule): Promise<void> {
+    const answer = await showDialog({
+      title: `Remove schedule ${s.name}?`,
+      body: `It stops firing ${basename(s.notebook)} on "${s.cron}". Jobs it already ran are kept.`,
+      buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Remove' })]
+    });
+    if (!answer.button.accept) {
+      return;
+    }
+    try {
+      await requestAPI<Schedule>(`schedules/${encodeURIComponent(s.name)}`, { method: 'DELETE' });
+    } catch (error) {
+      await showErrorMessage(`Remove ${s.name}`, String((error as Error).message));
+    }
+    await this.refresh();
   }
 
   protected row(s: Schedule): HTMLElement {
+    const params = formatParameters(s.parameters);
     return h(
       'div',
       { class: 'aieng-item', role: 'listitem', 'data-schedule': s.name },
@@ -117,16 +171,26 @@ class SchedulesSection extends ListSection<Schedule> {
         ' ',
         s.paused ? statusBadge('PAUSED') : statusBadge('ACTIVE'),
         h('div', { class: 'aieng-run-meta' }, `${s.cron} (${s.timezone}) · ${basename(s.notebook)}`),
+        params ? h('div', { class: 'aieng-run-meta aieng-params' }, params) : null,
         h('div', { class: 'aieng-run-meta' }, `next: ${s.next_run ? formatTime(s.next_run) : '-'} · last: ${s.last_status ?? '-'}`)
       ),
-      button(s.paused ? 'Resume' : 'Pause', () => {
-        void postAPI<Schedule>(`schedules/${encodeURIComponent(s.name)}/${s.paused ? 'resume' : 'pause'}`).then(() => this.refresh());
-      })
+      h(
+        'div',
+        { class: 'aieng-actions' },
+        button(s.paused ? 'Resume' : 'Pause', () => {
+          void postAPI<Schedule>(`schedules/${encodeURIComponent(s.name)}/${s.paused ? 'resume' : 'pause'}`).then(() => this.refresh());
+        }),
+        button('Run now', () => void this._runNow(s), { 'aria-label': `run ${s.name} now` }),
+        button('Remove', () => void this._remove(s), { class: 'aieng-button jp-mod-styled aieng-danger', 'aria-label': `remove schedule ${s.name}` })
+      )
     );
   }
 
   protected empty(): HTMLElement {
-    return emptyState('No schedules.', 'aieng schedule add NAME NOTEBOOK --cron "0 3 * * *" runs a notebook job on a cron; start the scheduler with aieng scheduler.');
+    return emptyState(
+      'No schedules.',
+      'aieng schedule add NAME NOTEBOOK --cron "0 3 * * *" runs a notebook job on a cron, while JupyterLab or aieng scheduler runs.'
+    );
   }
 }
 
@@ -135,14 +199,38 @@ export class ReportsSection extends ListSection<Report> {
   readonly label = 'Reports';
   protected readonly endpoint = 'reports';
   private _run = filterInput('Run id (default: recent runs)', () => this.changed());
+  private _restoredRun = false; // the run filter came from a saved state (maybe another project's)
 
   constructor(ctx: IPanelContext) {
     super(ctx);
     this.layout({ kind: filterSelect('Kind', ['monitor', 'explain', 'fairness'], () => this.changed()), run_id: this._run });
+    this._run.addEventListener('input', () => (this._restoredRun = false));
+  }
+
+  restore(state: SectionState): void {
+    super.restore(state);
+    this._restoredRun = Boolean(this._run.value.trim());
+  }
+
+  /** A restored run id this workspace does not know (state saved in another project): drop it quietly. */
+  async refresh(): Promise<void> {
+    if (this._restoredRun) {
+      this._restoredRun = false;
+      try {
+        await requestAPI(`runs/${encodeURIComponent(this._run.value.trim())}`);
+      } catch (error) {
+        if (error instanceof APIError && (error.status === 404 || error.status === 400)) {
+          this._run.value = '';
+          this.ctx.saveState();
+        }
+      }
+    }
+    return super.refresh();
   }
 
   /** Show the reports of one run. */
   forRun(runId: string): void {
+    this._restoredRun = false;
     this._run.value = runId;
     this.changed();
   }
@@ -160,10 +248,19 @@ export class ReportsSection extends ListSection<Report> {
         { class: 'aieng-item-main' },
         h('b', {}, r.title || r.name),
         ' ',
-        statusBadge(r.passed ? 'PASSED' : 'FAILED'),
+        statusBadge(reportStatus(r)),
         h('div', { class: 'aieng-run-meta' }, `${r.kind} · run ${r.run_id.slice(0, 8)} · ${formatTime(r.created_at)}${r.failed.length ? ` · failed: ${r.failed.join(', ')}` : ''}`)
       ),
-      button('Open', () => this.ctx.openHTML(r.title || r.name, `runs/${r.run_id}/reports/${encodeURIComponent(r.name)}.html`))
+      h(
+        'div',
+        { class: 'aieng-actions' },
+        button('Open', () => this.ctx.openHTML(r.title || r.name, `runs/${r.run_id}/reports/${encodeURIComponent(r.name)}.html`)),
+        r.kind === 'monitor'
+          ? button('Evidently', () => this.ctx.openHTML(`${r.title || r.name} (Evidently)`, `runs/${r.run_id}/reports/${encodeURIComponent(r.name)}/evidently.html`), {
+              'aria-label': `open the Evidently page of ${r.title || r.name}`
+            })
+          : null
+      )
     );
   }
 
