@@ -20,8 +20,8 @@ from typing import Any, TypedDict
 
 from ..audit.records import AuditEntry, VerifyResult
 from ..jobs.records import JobRecord
-from ..pipelines.records import PipelineRun, StepResult
 from ..models import Comparison, ComparisonRow, RunRecord
+from ..pipelines.records import PipelineRun, StepResult
 from ..registry.records import AliasMove, GateReport, GateResult, ModelStatus, ModelSummary, VersionInfo
 from ..reports import ReportEntry
 from ..schedules import Schedule
