@@ -175,6 +175,16 @@ def jobs_page(*, status: str | None = None, text: str | None = None, offset: int
     return _slice([finite(r) for r in rows], offset, limit)
 
 
+def pipelines_page(*, text: str | None = None, offset: int = 0, limit: int = 50) -> Page:
+    """Pipeline executions newest first, each with its steps' states and the DAG (``upstream``);
+    ``text`` matches the run id, the pipeline's name or its file."""
+    from .pipelines import list_pipeline_runs
+
+    check_page(offset, limit)
+    rows = [r.to_dict() for r in list_pipeline_runs() if _text_match(text, r.run_id, r.pipeline, r.path)]
+    return _slice(rows, offset, limit)
+
+
 def schedule_dict(schedule: Any) -> dict[str, Any]:
     """A schedule's dict form plus its next fire time (ISO 8601 UTC, None when paused)."""
     nxt = schedule.next_run()

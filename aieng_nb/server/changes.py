@@ -33,6 +33,7 @@ def token(ws: Workspace) -> str:
         str(ws.path("snapshots", "index.json")),
         str(ws.path("schedules")),
         str(ws.path("jobs")),
+        str(ws.path("pipelines", "runs")),  # a pipeline's record is rewritten (renamed in) at each step
     ]
     active = ws.path("jobs", ".active")
     paths.append(str(active))

@@ -21,6 +21,7 @@ from typing import Any, TypedDict
 from ..audit.records import AuditEntry, VerifyResult
 from ..jobs.records import JobRecord
 from ..models import Comparison, ComparisonRow, RunRecord
+from ..pipelines.records import PipelineRun, StepResult
 from ..registry.records import AliasMove, GateReport, GateResult, ModelStatus, ModelSummary, VersionInfo
 from ..reports import ReportEntry
 from ..schedules import Schedule
@@ -145,6 +146,8 @@ SHAPES: dict[str, Any] = {
     "SnapshotRow": SnapshotVersion,  # one row of aieng_nb.snapshots.list_snapshots()
     "Snapshot": SnapshotRecord,
     "Job": JobRecord,
+    "PipelineStep": StepResult,
+    "PipelineRun": PipelineRun,
     "Schedule": (Schedule, ScheduleExtra),
     "Report": ReportEntry,
     "AuditEntry": AuditEntry,
@@ -164,7 +167,7 @@ SHAPES: dict[str, Any] = {
 }
 
 # listings: Page of <item shape> (aieng_nb.pages.Page.to_dict())
-PAGES = ("Experiment", "Run", "SnapshotRow", "Job", "Schedule", "Report", "AuditEntry", "ModelSummary")
+PAGES = ("Experiment", "Run", "SnapshotRow", "Job", "PipelineRun", "Schedule", "Report", "AuditEntry", "ModelSummary")
 
 _NAMES = {cls: name for name, cls in SHAPES.items() if not isinstance(cls, tuple)}
 

@@ -81,3 +81,10 @@ class JobParametersHandler(Base):
     @endpoint
     async def get(self, job_id: str) -> None:
         self.send(await self.core(_job_parameters, safety.job_id(job_id)))
+
+
+class PipelinesHandler(Base):
+    @endpoint
+    async def get(self) -> None:
+        page = await self.core(pages.pipelines_page, text=self.text("q"), **self.page_args())
+        self.send(page.to_dict())

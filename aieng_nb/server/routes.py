@@ -160,6 +160,18 @@ ROUTES: tuple[Route, ...] = (
         (Op("get", "A snapshot's profile as HTML (sandboxed)", "html"),),
     ),
     Route(
+        "/pipelines",
+        "PipelinesHandler",
+        (
+            Op(
+                "get",
+                "Pipeline executions, newest first, each with its steps' states and DAG",
+                "PipelineRunPage",
+                (("q", "string", "text filter (run id, pipeline name or file)"), *PAGE),
+            ),
+        ),
+    ),
+    Route(
         "/jobs",
         "JobsHandler",
         (

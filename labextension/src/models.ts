@@ -164,6 +164,36 @@ export interface Job {
   contract_results: Array<{ [key: string]: unknown }>;
 }
 
+/** One step of one execution: what happened, why, and which job, run and snapshots. */
+export interface PipelineStep {
+  step: string;
+  state: string;
+  reason: string;
+  cache_key: string | null;
+  job_id: string | null;
+  run_id: string | null;
+  source_run_id: string | null;
+  inputs: { [key: string]: string };
+  outputs: { [key: string]: string };
+  error: string | null;
+  started_at: string | null;
+  finished_at: string | null;
+}
+
+/** One execution of a pipeline file (``run_id`` is its MLflow parent run). */
+export interface PipelineRun {
+  run_id: string;
+  pipeline: string;
+  path: string;
+  experiment: string;
+  status: string;
+  steps: { [key: string]: PipelineStep };
+  upstream: { [key: string]: Array<string> };
+  parameters: { [key: string]: unknown };
+  created_at: string;
+  finished_at: string | null;
+}
+
 /** A notebook job on a cron expression. */
 export interface Schedule {
   name: string;
@@ -370,6 +400,15 @@ export interface SnapshotRowPage {
 /** One page of Job records, newest first */
 export interface JobPage {
   items: Array<Job>;
+  total: number;
+  offset: number;
+  limit: number;
+  next_offset: number | null;
+}
+
+/** One page of PipelineRun records, newest first */
+export interface PipelineRunPage {
+  items: Array<PipelineRun>;
   total: number;
   offset: number;
   limit: number;

@@ -2,7 +2,7 @@
 import { Dialog, Notification, showDialog, showErrorMessage } from '@jupyterlab/apputils';
 import { button, emptyState, formatBytes, formatSeconds, formatTime, h, statusBadge } from './dom';
 import { APIError, postAPI, requestAPI } from './handler';
-import { AuditEntry, Job, Report, Schedule, SnapshotRow, Verify } from './models';
+import { AuditEntry, Job, PipelineRun, PipelineStep, Report, Schedule, SnapshotRow, Verify } from './models';
 import { ModelsSection } from './registry';
 import { RunsSection } from './runs';
 import { filterInput, filterSelect, IPanelContext, ISection, ListSection, SectionState } from './section';
@@ -112,6 +112,96 @@ class JobsSection extends ListSection<Job> {
 
   protected empty(): HTMLElement {
     return emptyState('No jobs yet.', 'Open a notebook and use "Run notebook as job" (toolbar or command palette), or aieng job run NOTEBOOK.');
+  }
+}
+
+/** Each step's depth in the DAG (0: no upstream), so a pipeline draws as columns left to right. */
+export function dagLayers(upstream: { [step: string]: string[] }): string[][] {
+  const depth: { [step: string]: number } = {};
+  const visit = (step: string, seen: Set<string>): number => {
+    if (depth[step] !== undefined) {
+      return depth[step];
+    }
+    if (seen.has(step)) {
+      return 0; // a cycle cannot be stored (the file is checked), but never loop on one
+    }
+    seen.add(step);
+    const ups = upstream[step] ?? [];
+    depth[step] = ups.length ? Math.max(...ups.map(u => visit(u, seen))) + 1 : 0;
+    return depth[step];
+  };
+  const layers: string[][] = [];
+  for (const step of Object.keys(upstream)) {
+    const d = visit(step, new Set());
+    (layers[d] = layers[d] ?? []).push(step);
+  }
+  return layers.filter(Boolean);
+}
+
+class PipelinesSection extends ListSection<PipelineRun> {
+  readonly id = 'pipelines';
+  readonly label = 'Pipelines';
+  protected readonly endpoint = 'pipelines';
+
+  constructor(ctx: IPanelContext) {
+    super(ctx);
+    this.layout({ q: filterInput('Filter pipelines', () => this.changed()) });
+  }
+
+  private _step(run: PipelineRun, step: PipelineStep): HTMLElement {
+    const actions: HTMLElement[] = [];
+    const runId = step.run_id ?? step.source_run_id;
+    if (runId) {
+      actions.push(button('Run', () => this.ctx.openRun(runId, `${run.pipeline}: ${step.step}`), { class: 'aieng-button jp-mod-styled', 'aria-label': `open the run of step ${step.step}` }));
+    }
+    if (step.job_id && !['PENDING', 'RUNNING'].includes(step.state)) {
+      const jobId = step.job_id;
+      actions.push(button('Output', () => this.ctx.openHTML(`${run.pipeline}: ${step.step}`, `jobs/${jobId}/output.html`), { class: 'aieng-button jp-mod-styled', 'aria-label': `open the output notebook of step ${step.step}` }));
+    }
+    const why = step.error ?? step.reason;
+    return h(
+      'div',
+      { class: 'aieng-dag-step', 'data-step': step.step, 'data-state': step.state, title: why },
+      h('b', {}, step.step),
+      ' ',
+      statusBadge(step.state),
+      why ? h('div', { class: 'aieng-run-meta' }, why) : null,
+      Object.keys(step.outputs).length ? h('div', { class: 'aieng-run-meta' }, `→ ${Object.values(step.outputs).join(' ')}`) : null,
+      actions.length ? h('div', { class: 'aieng-actions' }, ...actions) : null
+    );
+  }
+
+  protected row(run: PipelineRun): HTMLElement {
+    const counts: { [state: string]: number } = {};
+    for (const step of Object.values(run.steps)) {
+      counts[step.state.toLowerCase()] = (counts[step.state.toLowerCase()] ?? 0) + 1;
+    }
+    const dag = h(
+      'div',
+      { class: 'aieng-dag', role: 'group', 'aria-label': `steps of pipeline ${run.pipeline}` },
+      ...dagLayers(run.upstream).map(layer =>
+        h('div', { class: 'aieng-dag-layer' }, ...layer.filter(name => run.steps[name]).map(name => this._step(run, run.steps[name])))
+      )
+    );
+    return h(
+      'div',
+      { class: 'aieng-item aieng-pipeline', role: 'listitem', 'data-run-id': run.run_id, 'data-status': run.status },
+      h(
+        'div',
+        { class: 'aieng-item-main' },
+        h('b', {}, run.pipeline),
+        ' ',
+        statusBadge(run.status),
+        h('div', { class: 'aieng-run-meta', title: run.path }, `${run.run_id.slice(0, 12)} · ${formatTime(run.created_at)} · ${Object.entries(counts).map(([k, n]) => `${n} ${k}`).join(', ')}`),
+        Object.keys(run.parameters).length ? h('div', { class: 'aieng-run-meta aieng-params' }, formatParameters(run.parameters)) : null,
+        dag
+      ),
+      h('div', { class: 'aieng-actions' }, button('Run', () => this.ctx.openRun(run.run_id, `pipeline ${run.pipeline}`), { class: 'aieng-button jp-mod-styled', 'aria-label': `open the parent run of pipeline ${run.pipeline}` }))
+    );
+  }
+
+  protected empty(): HTMLElement {
+    return emptyState('No pipeline runs yet.', 'aieng pipeline run pipeline.yaml (or %aieng pipeline run pipeline.yaml) runs a DAG of notebooks joined by snapshots.');
   }
 }
 
@@ -323,6 +413,7 @@ export const SECTION_FACTORIES: Array<(ctx: IPanelContext) => ISection> = [
   ctx => new RunsSection(ctx),
   ctx => new SnapshotsSection(ctx),
   ctx => new JobsSection(ctx),
+  ctx => new PipelinesSection(ctx),
   ctx => new SchedulesSection(ctx),
   ctx => new ReportsSection(ctx),
   ctx => new ModelsSection(ctx),

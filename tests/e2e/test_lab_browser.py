@@ -843,3 +843,55 @@ def test_section_filters_requests_saved_state_and_job_reports(page, lab: Jupyter
         for selector, value in typed.get(section, []):
             assert pg.input_value(f"#aieng-panel {selector}") == value, (section, selector)
     assert pg.input_value(run_input) == f" {job.run_id} "
+
+
+def test_pipelines_section_shows_the_dag_live_and_opens_steps(page, lab: JupyterApp) -> None:
+    """A pipeline's execution appears in the Pipelines section without a reload, as a DAG with each
+    step's state; a step's Run button opens its run view, Output its executed notebook."""
+    import threading
+
+    import aieng_nb as aieng
+
+    from .test_pipelines import diamond
+
+    folder = lab.root / "pipeline-ui"
+    folder.mkdir(exist_ok=True)
+    path = diamond(folder)
+    failed = aieng.run_pipeline(path, {"b.fail": True})
+    pg = page
+    open_panel(pg, "pipelines")
+    row = f'#aieng-panel .aieng-pipeline[data-run-id="{failed.run_id}"]'
+    pg.wait_for_selector(row, timeout=30_000)
+    states = {s: pg.get_attribute(f'{row} .aieng-dag-step[data-step="{s}"]', "data-state") for s in "abcd"}
+    assert states == {"a": "RAN", "b": "FAILED", "c": "RAN", "d": "BLOCKED"}
+    assert "planted failure" in pg.inner_text(f'{row} .aieng-dag-step[data-step="b"]')
+    # the DAG's columns: a, then b and c, then d
+    layers = pg.eval_on_selector_all(
+        f"{row} .aieng-dag-layer", "ls => ls.map(l => [...l.querySelectorAll('[data-step]')].map(s => s.dataset.step))"
+    )
+    assert layers == [["a"], ["b", "c"], ["d"]]
+    pg.click(f'{row} button[aria-label="open the run of step a"]')
+    pg.wait_for_selector(f'.aieng-runview[data-run-id="{failed.steps["a"].run_id}"]', timeout=30_000)
+    open_panel(pg, "pipelines")
+    pg.click(f'{row} button[aria-label="open the output notebook of step c"]')
+    pg.wait_for_selector("iframe.aieng-frame", timeout=30_000)
+    # live: a second execution shows up and ends COMPLETED while the panel stays open
+    open_panel(pg, "pipelines")
+    done: list = []
+    worker = threading.Thread(target=lambda: done.append(aieng.run_pipeline(path)))
+    worker.start()
+    try:
+        pg.wait_for_selector('#aieng-panel .aieng-pipeline[data-status="COMPLETED"]', timeout=240_000)
+    finally:
+        worker.join()
+    resumed = done[0]
+    assert (
+        pg.get_attribute(f'#aieng-panel .aieng-pipeline[data-run-id="{resumed.run_id}"]', "data-status") == "COMPLETED"
+    )
+    states = {
+        s: pg.get_attribute(
+            f'#aieng-panel [data-run-id="{resumed.run_id}"] .aieng-dag-step[data-step="{s}"]', "data-state"
+        )
+        for s in "abcd"
+    }
+    assert states == {"a": "CACHED", "b": "RAN", "c": "CACHED", "d": "RAN"}
