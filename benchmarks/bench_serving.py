@@ -40,22 +40,20 @@ def _train(tmp: str) -> object:
     from sklearn.ensemble import RandomForestClassifier
 
     import aieng_nb as aieng
-    from aieng_nb.registry import mlflow_uris
     from aieng_nb.registry.synthetic import FEATURES, batch
 
     train = batch(5000, concept=1, seed=0)
     X = train[FEATURES]
     for seed in (1, 2):
         model = RandomForestClassifier(n_estimators=60, random_state=seed, n_jobs=1).fit(X, train["label"])
-        with aieng.start_run(experiment="bench-serving") as run:
-            with mlflow_uris(), mlflow.start_run(run_id=run.id):
-                mlflow.sklearn.log_model(
-                    model,
-                    name="model",
-                    signature=infer_signature(X.head(100), model.predict(X.head(100))),
-                    pip_requirements=["scikit-learn"],
-                    skops_trusted_types=["sklearn.tree._tree.Tree"],
-                )
+        with aieng.start_run(experiment="bench-serving") as run:  # MLflow's fluent API is on this run
+            mlflow.sklearn.log_model(
+                model,
+                name="model",
+                signature=infer_signature(X.head(100), model.predict(X.head(100))),
+                pip_requirements=["scikit-learn"],
+                skops_trusted_types=["sklearn.tree._tree.Tree"],
+            )
         aieng.register_model(run.id, "bench", alias="challenger" if seed == 2 else None)
     aieng.promote("bench", 1)
     return batch(2000, concept=1, seed=7)[FEATURES]

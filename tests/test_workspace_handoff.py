@@ -48,15 +48,16 @@ def test_a_registration_and_promotion_in_another_workspace_land_there_only(works
     import mlflow
     from sklearn.linear_model import LogisticRegression
 
-    from aieng_nb.registry import list_versions, mlflow_uris, promote, register
+    from aieng_nb.registry import list_versions, promote, register
     from aieng_nb.registry.synthetic import FEATURES, batch
 
     df = batch(200, concept=1, seed=0)
     with aieng.start_run(experiment="churn", workspace=other) as run:
         model = LogisticRegression().fit(df[FEATURES], df["label"])
         aieng.log_metrics({"accuracy": 0.9})
-        with mlflow_uris(other), mlflow.start_run(run_id=run.id):
-            mlflow.sklearn.log_model(model, name="model", skops_trusted_types=["sklearn.tree._tree.Tree"])
+        # MLflow's fluent API is on the aieng run, in its workspace's store
+        assert mlflow.active_run().info.run_id == run.id and mlflow.get_tracking_uri() == other.tracking_uri
+        mlflow.sklearn.log_model(model, name="model", skops_trusted_types=["sklearn.tree._tree.Tree"])
     version = register(run.id, "churn", workspace=other)
     promote("churn", version.version, workspace=other)
     assert [v.version for v in list_versions("churn", workspace=other)] == ["1"]
