@@ -165,7 +165,7 @@ def test_example_pipeline_runs_and_a_parameter_reruns_only_downstream(workspace)
     assert states(changed) == {"ingest": "CACHED", "clean": "CACHED", "features": "RAN", "train": "RAN",
                                "evaluate": "RAN"}  # fmt: skip
     # lineage: from the training data back through features, clean and ingest
-    steps = [t.step for t in trace(changed.steps["features"].outputs["train"])]
+    steps = [t.step for t in trace(changed.steps["features"].outputs["cancer-train"])]
     assert steps == ["features", "clean", "ingest"]
     assert [t.step for t in trace(changed.steps["train"].run_id)] == ["train", "features", "clean", "ingest"]
 
