@@ -25,6 +25,11 @@ class Aieng(Configurable):
     database_url = Unicode(
         "", help="SQLAlchemy URL of the metadata database. Empty: $AIENG_DATABASE_URL, else .aieng/aieng.db (SQLite)"
     ).tag(config=True)
+    object_store = Unicode(
+        "",
+        help="Object store for snapshot blobs (any fsspec URL). Empty: $AIENG_OBJECT_STORE, else the MLflow "
+        "server's artifact store (http(s) tracking URI), else the workspace folder",
+    ).tag(config=True)
     flush_interval = Float(0.2, help="Seconds between background flushes of logged metrics").tag(config=True)
     capture_cells = Bool(True, help="Record each executed cell while a run is active").tag(config=True)
     capture_environment = Bool(True, help="Record Python, packages, CPU/GPU and git state on run start").tag(
@@ -51,6 +56,7 @@ _ENV = {
     "workspace": "AIENG_WORKSPACE",
     "tracking_uri": "AIENG_TRACKING_URI",
     "database_url": "AIENG_DATABASE_URL",
+    "object_store": "AIENG_OBJECT_STORE",
     "flush_interval": "AIENG_FLUSH_INTERVAL",
     "pii_policy": "AIENG_PII_POLICY",
     "job_executor": "AIENG_JOB_EXECUTOR",

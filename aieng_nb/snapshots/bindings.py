@@ -93,9 +93,35 @@ def _pending(ws: Workspace) -> dict[str, Any] | None:
         return None
 
 
-def check_binding(ws: Workspace, name: str, version: int, digest: str) -> None:
-    """Raise IntegrityError unless the audit trail's signed ``snapshot.create`` entry binds
-    ``name@version`` to ``digest``.
+def _local(ws: Workspace, name: str, version: int) -> tuple[str, dict[str, Any]] | None:
+    scan = _scan(ws)
+    found = scan.found.get((name, version))
+    if found is None:
+        pending = _pending(ws)
+        if pending and pending.get("event") == "snapshot.create" and pending.get("prev") == scan.last_hash:
+            extra: Bindings = {}
+            _add(extra, json.dumps(pending).encode())
+            found = extra.get((name, version))
+    return found
+
+
+def binding_entry(ws: Workspace, name: str, version: int, digest: str) -> dict[str, Any] | None:
+    """This workspace's audit entry that bound ``name@version`` to ``digest``, or None."""
+    found = _local(ws, name, version)
+    return found[1] if found is not None and found[0] == digest else None
+
+
+def check_binding(
+    ws: Workspace,
+    name: str,
+    version: int,
+    digest: str,
+    stored: tuple[dict[str, Any] | None, str | None] = (None, None),
+) -> None:
+    """Raise IntegrityError unless a signed ``snapshot.create`` entry binds ``name@version`` to ``digest``:
+    this workspace's audit trail's (chain and signature checked), else, for a version made in
+    another folder sharing the database, the signed entry stored on the version's row (``stored``:
+    entry and its signer's public key; the signature and the bound name, version and hash checked).
 
     >>> check_binding(ws, "train", 1, "3f2a...")   # doctest: +SKIP
     """
@@ -105,13 +131,10 @@ def check_binding(ws: Workspace, name: str, version: int, digest: str) -> None:
             f"the audit trail's chain is broken at {scan.broken}, so snapshot {name}@{version}'s binding cannot "
             "be trusted; run `aieng audit verify` (load it by hash if you trust the data)"
         )
-    found = scan.found.get((name, version))
-    if found is None:
-        pending = _pending(ws)
-        if pending and pending.get("event") == "snapshot.create" and pending.get("prev") == scan.last_hash:
-            extra: Bindings = {}
-            _add(extra, json.dumps(pending).encode())
-            found = extra.get((name, version))
+    found = _local(ws, name, version)
+    keys = audit._read_keys(ws) or {}
+    if found is None and stored[0] is not None:
+        found = _from_row(name, version, stored[0], stored[1], keys)
     if found is None:
         raise IntegrityError(
             f"snapshot {name}@{version} is in the index but not in the audit trail: the index may have been "
@@ -123,17 +146,42 @@ def check_binding(ws: Workspace, name: str, version: int, digest: str) -> None:
             f"snapshot {name}@{version} points at {digest[:12]} in the index, but the audit trail recorded "
             f"{bound[:12]} when it was made: the index was edited; run `aieng audit verify`"
         )
-    problem = audit._entry_problem(entry, audit._read_keys(ws) or {})
+    problem = audit._entry_problem(entry, keys)
     if problem:
         raise IntegrityError(f"the audit entry that made snapshot {name}@{version} does not verify: {problem}")
 
 
-def check_newest(ws: Workspace, name: str, indexed: int) -> None:
+def _from_row(
+    name: str, version: int, entry: dict[str, Any], public: str | None, keys: dict[str, Any]
+) -> tuple[str, dict[str, Any]] | None:
+    """The binding of a version's stored entry, with its signer's key added to ``keys`` when this
+    workspace does not record another key under that id (a key id it knows keeps its own key)."""
+    from .. import audit_sign
+
+    found: Bindings = {}
+    try:
+        _add(found, json.dumps(entry).encode())
+    except (TypeError, ValueError):
+        return None
+    key_id = str(entry.get("key"))
+    if isinstance(public, str) and key_id not in keys and audit_sign.key_id(public) == key_id:
+        keys[key_id] = {"public_key": public}
+    return found.get((name, version))
+
+
+def check_newest(ws: Workspace, name: str, indexed: int, counted: int = 0) -> None:
     """Raise IntegrityError when the audit trail made a version of ``name`` newer than ``indexed``,
     the newest the index holds (deleted versions stay there as tombstones, so the newest entry cannot
     drop out of the index by itself: a dropped one means the index was edited, and loading ``name``
-    would silently return older data)."""
+    would silently return older data). ``counted``, the database's version counter of ``name``,
+    catches a removed row of a version made in another folder."""
     newest = max((v for (n, v) in _scan(ws).found if n == name), default=0)
+    if counted > max(indexed, newest):
+        raise IntegrityError(
+            f"snapshot {name}@{counted} was numbered in the database but is missing from its versions (newest "
+            f"there: v{indexed}): a version row was removed; run `aieng audit verify` (load an older version by "
+            "NAME@VERSION if you trust it)"
+        )
     if newest > indexed:
         raise IntegrityError(
             f"snapshot {name}@{newest} is in the audit trail but missing from the index (newest there: v{indexed}): "

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Column, Integer, String, Text
+from sqlalchemy import Column, Float, Integer, PrimaryKeyConstraint, String, Text, UniqueConstraint
 
 
 def _r0001_registry(op: Any) -> None:
@@ -53,7 +53,63 @@ def _r0001_registry(op: Any) -> None:
     )
 
 
-REVISIONS: list[tuple[str, Callable[[Any], None]]] = [("0001_registry", _r0001_registry)]
+def _r0004_snapshots_contracts(op: Any) -> None:
+    op.create_table(
+        "snapshot_names",
+        Column("name", String(256), primary_key=True),
+        Column("latest", Integer, nullable=False),
+    )
+    op.create_table(
+        "snapshot_versions",
+        Column("name", String(256), nullable=False),
+        Column("version", Integer, nullable=False),
+        Column("hash", String(64), nullable=False),
+        Column("created", Float, nullable=False),
+        Column("run_id", String(64), nullable=True),
+        Column("deleted", Float, nullable=True),
+        Column("contract", Text, nullable=True),
+        Column("state", String(16), nullable=False),
+        Column("entry", Text, nullable=True),
+        Column("public_key", Text, nullable=True),
+        Column("host", String(256), nullable=False),
+        Column("pid", Integer, nullable=False),
+        PrimaryKeyConstraint("name", "version", name="pk_snapshot_versions"),
+    )
+    op.create_index("ix_snapshot_versions_hash", "snapshot_versions", ["hash"])
+    op.create_table(
+        "snapshot_uses",
+        Column("hash", String(64), nullable=False),
+        Column("run_id", String(64), nullable=False),
+        Column("seq", Integer, nullable=False),
+        PrimaryKeyConstraint("hash", "run_id", name="pk_snapshot_uses"),
+    )
+    op.create_table(
+        "snapshot_aliases",
+        Column("key", String(300), primary_key=True),
+        Column("hash", String(64), nullable=False),
+    )
+    op.create_table(
+        "contract_versions",
+        Column("name", String(256), nullable=False),
+        Column("version", Integer, nullable=False),
+        Column("digest", String(64), nullable=False),
+        Column("created", Float, nullable=False),
+        Column("source", Text, nullable=False),
+        Column("text", Text, nullable=False),
+        PrimaryKeyConstraint("name", "version", name="pk_contract_versions"),
+        UniqueConstraint("name", "digest", name="uq_contract_versions_digest"),
+    )
+    op.create_table(
+        "storage_imports",
+        Column("what", String(1024), primary_key=True),
+        Column("at", String(40), nullable=False),
+    )
+
+
+REVISIONS: list[tuple[str, Callable[[Any], None]]] = [
+    ("0001_registry", _r0001_registry),
+    ("0004_snapshots_contracts", _r0004_snapshots_contracts),
+]
 HEAD = REVISIONS[-1][0]
 
 
