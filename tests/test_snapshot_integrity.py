@@ -14,14 +14,26 @@ from aieng_nb.exceptions import IntegrityError
 from aieng_nb.snapshots.objects import ObjectStore
 
 
-def _index(ws):
-    return ws.path("snapshots", "index.json")
-
-
 def _edit_index(ws, edit):
-    data = json.loads(_index(ws).read_text())
+    """Edit the snapshot version rows in the workspace database as a writer of it could, through the
+    ``{"names": {name: [row, ...]}}`` shape ``index.json`` had."""
+    from sqlalchemy import delete, insert, select
+
+    from aieng_nb.storage.tables import snapshot_versions as versions
+
+    db = ws.database()
+    with db.engine.connect() as conn:
+        rows = [dict(r) for r in conn.execute(select(versions).order_by(versions.c.version)).mappings()]
+    data = {"names": {}}
+    for r in rows:
+        data["names"].setdefault(r["name"], []).append(r)
     edit(data)
-    _index(ws).write_text(json.dumps(data))
+    with db.begin() as conn:
+        conn.execute(delete(versions))
+        for name, entries in data["names"].items():
+            for e in entries:
+                row = {"state": "done", "host": "", "pid": 0, "entry": None, "public_key": None, **e, "name": name}
+                conn.execute(insert(versions).values(**{k: v for k, v in row.items() if k in versions.c}))
 
 
 def test_an_index_edited_to_point_a_version_at_other_data_is_caught_on_load(workspace):

@@ -84,11 +84,18 @@ def _import(conn: Any, ws: Workspace, data: dict[str, Any]) -> int:
             entry = binding_entry(ws, name, version, digest)
             conn.execute(
                 insert(snapshot_versions).values(
-                    name=name, version=version, hash=digest, created=float(e.get("created") or 0.0),
-                    run_id=e.get("run_id"), deleted=e.get("deleted"),
-                    contract=json.dumps(e["contract"]) if e.get("contract") else None, state="done",
+                    name=name,
+                    version=version,
+                    hash=digest,
+                    created=float(e.get("created") or 0.0),
+                    run_id=e.get("run_id"),
+                    deleted=e.get("deleted"),
+                    contract=json.dumps(e["contract"]) if e.get("contract") else None,
+                    state="done",
                     entry=json.dumps(entry, sort_keys=True) if entry else None,
-                    public_key=_public_key(ws, entry) if entry else None, host="", pid=0,
+                    public_key=_public_key(ws, entry) if entry else None,
+                    host="",
+                    pid=0,
                 )  # fmt: skip
             )
             added += 1

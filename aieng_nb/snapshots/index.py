@@ -143,8 +143,15 @@ class Index:
         contract = json.dumps(extra["contract"]) if extra and "contract" in extra else None
         conn.execute(
             insert(versions).values(
-                name=name, version=version, hash=digest, created=time.time(), run_id=run_id, contract=contract,
-                state="open", host=_host(), pid=os.getpid(),
+                name=name,
+                version=version,
+                hash=digest,
+                created=time.time(),
+                run_id=run_id,
+                contract=contract,
+                state="open",
+                host=_host(),
+                pid=os.getpid(),
             )  # fmt: skip
         )
         return version, True

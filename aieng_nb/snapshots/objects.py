@@ -124,7 +124,9 @@ class ObjectStore:
         try:
             meta = json.loads(self.remote.get_bytes(self.key(digest, "meta.json")))
         except NotFoundError:
-            raise ObjectGone(f"no snapshot object {digest} (not in this folder nor in {self.remote.base_url})") from None
+            raise ObjectGone(
+                f"no snapshot object {digest} (not in this folder nor in {self.remote.base_url})"
+            ) from None
         except ValueError:
             raise IntegrityError(f"snapshot {digest[:12]}: meta.json in the object store is damaged") from None
         rels = [check_rel(rel) for rel in meta.get("files", {})]

@@ -46,8 +46,10 @@ def check_key(key: object) -> str:
     >>> check_key("snapshots/objects/ab/abcd/meta.json")
     'snapshots/objects/ab/abcd/meta.json'
     """
-    ok = isinstance(key, str) and 0 < len(key) <= 1024 and all(
-        _SEGMENT.match(seg) and seg not in (".", "..") for seg in key.split("/")
+    ok = (
+        isinstance(key, str)
+        and 0 < len(key) <= 1024
+        and all(_SEGMENT.match(seg) and seg not in (".", "..") for seg in key.split("/"))
     )
     if not ok:
         raise ValidationError(
