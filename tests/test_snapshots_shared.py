@@ -100,6 +100,8 @@ def test_a_row_edited_in_the_shared_database_is_caught_in_the_other_folder(works
     aieng.snapshot(pd.DataFrame({"x": [1]}), name="train")
     aieng.snapshot(pd.DataFrame({"x": [2]}), name="train")
     other = aieng.snapshot(pd.DataFrame({"x": [666]}), name="other")
+    aieng.snapshot(pd.DataFrame({"x": [3]}), name="fresh")
+    aieng.snapshot(pd.DataFrame({"x": [4]}), name="fresh")
     b = _other(tmp_path)
     db = b.database()
     one = (versions.c.name == "train") & (versions.c.version == 1)
@@ -114,9 +116,10 @@ def test_a_row_edited_in_the_shared_database_is_caught_in_the_other_folder(works
     with pytest.raises(IntegrityError, match="does not verify"):
         aieng.load("train@1", workspace=b)
     with db.begin() as conn:
-        conn.execute(delete(versions).where((versions.c.name == "train") & (versions.c.version == 2)))
-    with pytest.raises(IntegrityError, match="train@2 was numbered in the database but is missing"):
-        aieng.load("train", workspace=b)
+        conn.execute(delete(versions).where((versions.c.name == "fresh") & (versions.c.version == 2)))
+    with pytest.raises(IntegrityError, match="fresh@2 was numbered in the database but is missing"):
+        aieng.load("fresh", workspace=b)
+    assert aieng.load("fresh@1", workspace=b)["x"].tolist() == [3]  # asked for by number: it is what it says
 
 
 def _writer(url_store_root: tuple[str, str, str], frame_value: int, barrier, out) -> None:  # noqa: ANN001
@@ -133,8 +136,9 @@ def _writer(url_store_root: tuple[str, str, str], frame_value: int, barrier, out
         out.put((frame_value, repr(exc)))
 
 
-def test_writers_racing_on_one_name_get_distinct_versions(workspace, database_url, tmp_path) -> None:
+def test_writers_racing_on_one_name_get_distinct_versions(workspace, database_url, tmp_path, monkeypatch) -> None:
     store = (tmp_path / "bucket").as_uri()
+    monkeypatch.setenv("AIENG_OBJECT_STORE", store)
     ctx = multiprocessing.get_context("fork")
     barrier, out = ctx.Barrier(4), ctx.Queue()
     roots = [str(_other(tmp_path, f"w{i}").root) for i in range(3)]
