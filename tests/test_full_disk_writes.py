@@ -32,13 +32,16 @@ def project(tmp_path, monkeypatch):
 
 def _fill(mount: Path, leave: int) -> Path:
     filler = mount / "filler"
-    with open(filler, "wb") as fh:
-        try:
-            while True:
-                fh.write(b"\0" * (1 << 16))
-                fh.flush()
-        except OSError:
-            pass
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)  # unbuffered: closing it flushes nothing
+    try:
+        for size in (1 << 16, 4096, 512, 1):
+            try:
+                while os.write(fd, b"\0" * size):
+                    pass
+            except OSError:
+                pass
+    finally:
+        os.close(fd)
     os.truncate(filler, max(0, filler.stat().st_size - leave))
     return filler
 
