@@ -317,3 +317,43 @@ def test_a_snapshot_on_a_full_disk_is_stored_and_audited_or_not_at_all(tmp_path,
         storage.reset()
         subprocess.run(["umount", "-l", str(mount)], check=False)
     assert 0 in codes and any(codes), codes  # both outcomes were exercised
+
+
+def _register(args: tuple[str, str, str], barrier, out) -> None:  # noqa: ANN001
+    import os
+
+    from aieng_nb.contracts.history import History
+
+    os.environ["AIENG_DATABASE_URL"], root, digest = args
+    storage.reset()
+    config.reset()
+    barrier.wait()
+    try:
+        entry, new = History("train", Workspace(Path(root))).register(digest, f"# {digest}\n", "test")
+        out.put((digest, entry["version"], new))
+    except Exception as exc:  # noqa: BLE001
+        out.put((digest, repr(exc), False))
+
+
+def test_writers_racing_on_one_contract_get_distinct_versions(workspace, database_url, tmp_path) -> None:
+    from aieng_nb.contracts.history import History
+
+    digests = [c * 64 for c in "abcd"]
+    ctx = multiprocessing.get_context("fork")
+    barrier, out = ctx.Barrier(len(digests) + 1), ctx.Queue()
+    args = [(database_url, str(_other(tmp_path, f"c{i}").root), d) for i, d in enumerate(digests)]
+    procs = [ctx.Process(target=_register, args=(a, barrier, out)) for a in args]
+    for p in procs:
+        p.start()
+    barrier.wait()
+    for p in procs:
+        p.join(180)
+    got = [out.get(timeout=10) for _ in procs]
+    assert sorted(v for _, v, _ in got) == [1, 2, 3, 4] and all(new for *_, new in got), got
+    storage.reset()
+    history = History("train", workspace).read()
+    assert {e["digest"]: e["version"] for e in history} == {d: v for d, v, _ in got}
+    assert History("train", workspace).register(digests[0], "", "again") == (
+        history[[e["digest"] for e in history].index(digests[0])],
+        False,
+    )
