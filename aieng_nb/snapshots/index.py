@@ -83,6 +83,37 @@ class Index:
             used_by.setdefault(digest, []).append(run_id)
         return {"names": names, "used_by": used_by, "aliases": {k: h for k, h in aliases}}
 
+    def name_state(self, name: str) -> tuple[list[dict[str, Any]], int]:
+        """One name's versions (oldest first, tombstones and open ones included, each with its stored
+        ``binding``: the signed entry and public key) and its version counter, in one read."""
+        from sqlalchemy import select
+
+        from ..storage.tables import snapshot_names, snapshot_versions
+
+        with self.db.engine.connect() as conn:
+            rows = (
+                conn.execute(
+                    select(snapshot_versions)
+                    .where(snapshot_versions.c.name == name)
+                    .order_by(snapshot_versions.c.version)
+                )
+                .mappings()
+                .all()
+            )
+            latest = conn.execute(select(snapshot_names.c.latest).where(snapshot_names.c.name == name)).scalar()
+        if any(r["state"] == "open" for r in rows) and self.recover(list(rows)):
+            return self.name_state(name)
+        return [{**_entry(r), "binding": _binding(r)} for r in rows], int(latest or 0)
+
+    def uses(self, digest: str) -> list[str]:
+        """The runs that used ``digest``, in order."""
+        from sqlalchemy import select
+
+        from ..storage.tables import snapshot_uses as uses
+
+        with self.db.engine.connect() as conn:
+            return list(conn.execute(select(uses.c.run_id).where(uses.c.hash == digest).order_by(uses.c.seq)).scalars())
+
     @staticmethod
     def live(data: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
         """Names with their versions that were not deleted (names whose versions all were are left out)."""
@@ -231,40 +262,22 @@ class Index:
             conn.execute(delete(aliases).where(aliases.c.key == key))
             conn.execute(insert(aliases).values(key=key, hash=digest))
 
-    def binding(self, name: str, version: int) -> tuple[dict[str, Any] | None, str | None]:
-        """The signed audit entry stored on ``name@version`` and its signer's public key."""
-        from sqlalchemy import select
-
-        from ..storage.tables import snapshot_versions as versions
-
-        with self.db.engine.connect() as conn:
-            row = conn.execute(
-                select(versions.c.entry, versions.c.public_key).where(
-                    versions.c.name == name, versions.c.version == version
-                )
-            ).first()
-        if row is None or not row.entry:
-            return None, None
-        try:
-            return json.loads(row.entry), row.public_key
-        except ValueError:
-            return {"damaged": row.entry[:80]}, row.public_key
-
-    def latest_number(self, name: str) -> int:
-        """The highest version number ``name`` was ever given (0 when none)."""
-        from sqlalchemy import select
-
-        from ..storage.tables import snapshot_names as names
-
-        with self.db.engine.connect() as conn:
-            return int(conn.execute(select(names.c.latest).where(names.c.name == name)).scalar() or 0)
-
     def referenced(self) -> set[str]:
         data = self.read()
         refs = {v["hash"] for versions in self.live(data).values() for v in versions}
         refs |= {v["hash"] for versions in data["names"].values() for v in versions if v.get("open")}
         refs |= {h for h, runs in data["used_by"].items() if runs}
         return refs
+
+
+def _binding(row: Any) -> tuple[dict[str, Any] | None, str | None]:
+    """The signed audit entry stored on a version row and its signer's public key."""
+    if not row["entry"]:
+        return None, None
+    try:
+        return json.loads(row["entry"]), row["public_key"]
+    except ValueError:
+        return {"damaged": row["entry"][:80]}, row["public_key"]
 
 
 def _host() -> str:

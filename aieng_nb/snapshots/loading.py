@@ -38,10 +38,11 @@ def load(ref: str, *, verify: bool = True, workspace: Workspace | None = None) -
     digest, name, version = resolve(ref, workspace=workspace)
     ws, store, index = open_stores(workspace)
     if name is not None and version is not None and not _is_hash_ref(ref, digest):
-        check_binding(ws, name, version, digest, index.binding(name, version))  # an edited row cannot swap data
+        entries, counted = index.name_state(name)
+        stored = next((e["binding"] for e in entries if e["version"] == version), (None, None))
+        check_binding(ws, name, version, digest, stored)  # an edited row cannot swap the data
         if "@" not in ref or ref.endswith("@latest"):  # "the newest": none may have been dropped from the index
-            indexed = max(e["version"] for e in index.read()["names"].get(name, [{"version": version}]))
-            check_newest(ws, name, indexed, index.latest_number(name))
+            check_newest(ws, name, max([e["version"] for e in entries] or [version]), counted)
     meta = store.meta(digest)  # fetched into this folder's cache first when the object store is shared
     if verify:
         store.verify_files(digest, meta)
