@@ -57,19 +57,25 @@ def resolve(ref: str, *, workspace: Workspace | None = None) -> tuple[str, str |
     ('3f2a9c1b...', 'train', 2)
     """
     _, store, index = open_stores(workspace)
+    return resolve_in(ref, store, index)[0]
+
+
+def resolve_in(ref: str, store: Any, index: Index) -> tuple[tuple[str, str | None, int | None], Any]:
+    """:func:`resolve` over given stores; also returns the name's ``name_state`` (None for a hash)."""
     if not isinstance(ref, str) or not ref:
         raise ValidationError(f"bad snapshot reference {ref!r}: use NAME, NAME@VERSION or a hash prefix")
     ref = pinned(ref)
     m = REF_RE.match(ref)
     if m:
-        found = _pick(m.group("name"), m.group("version"), index.name_state(m.group("name"))[0])
+        state = index.name_state(m.group("name"))
+        found = _pick(m.group("name"), m.group("version"), state[0])
         if found is not None:
-            return found
+            return found, state
     if re.fullmatch(r"[0-9a-f]{6,32}", ref):
         hits = [h for h in store.hashes() if h.startswith(ref)]
         if len(hits) == 1:
             hit_name, hit_version = _name_of(Index.live(index.read()), hits[0])
-            return hits[0], hit_name, hit_version
+            return (hits[0], hit_name, hit_version), None
         if len(hits) > 1:
             raise ValidationError(f"hash prefix {ref!r} is ambiguous ({len(hits)} snapshots): give more digits")
     known = ", ".join(sorted(Index.live(index.read()))) or "none yet"

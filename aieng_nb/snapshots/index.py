@@ -103,7 +103,7 @@ class Index:
             latest = conn.execute(select(snapshot_names.c.latest).where(snapshot_names.c.name == name)).scalar()
         if any(r["state"] == "open" for r in rows) and self.recover(list(rows)):
             return self.name_state(name)
-        return [{**_entry(r), "binding": _binding(r)} for r in rows], int(latest or 0)
+        return [{**_entry(r), "binding": (r["entry"], r["public_key"])} for r in rows], int(latest or 0)
 
     def uses(self, digest: str) -> list[str]:
         """The runs that used ``digest``, in order."""
@@ -270,14 +270,15 @@ class Index:
         return refs
 
 
-def _binding(row: Any) -> tuple[dict[str, Any] | None, str | None]:
-    """The signed audit entry stored on a version row and its signer's public key."""
-    if not row["entry"]:
+def binding(entry: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
+    """The signed audit entry stored on a version (``name_state``'s ``binding``) and its signer's public key."""
+    raw, public = entry.get("binding") or (None, None)
+    if not raw:
         return None, None
     try:
-        return json.loads(row["entry"]), row["public_key"]
+        return json.loads(raw), public
     except ValueError:
-        return {"damaged": row["entry"][:80]}, row["public_key"]
+        return {"damaged": raw[:80]}, public
 
 
 def _host() -> str:
