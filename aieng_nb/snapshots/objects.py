@@ -223,7 +223,8 @@ class ObjectStore:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:  # held: the writer is alive
                     tokens.add(path.stem)
-                    digests.update(d for d in path.read_text().split() if DIGEST_RE.fullmatch(d))
+                    listed = os.pread(fd, 1 << 20, 0).decode(errors="replace")  # the open file: it may be unlinked now
+                    digests.update(d for d in listed.split() if DIGEST_RE.fullmatch(d))
                 else:  # free: the writer finished or died
                     path.unlink(missing_ok=True)
             finally:
