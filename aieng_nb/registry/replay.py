@@ -80,6 +80,7 @@ class Model:
     trained_on: list[int]
     reference: Any = None  # the held-out batch, scored, with its labels (monitoring's reference)
     classes: list[Any] = field(default_factory=list)
+    ref_batches: list[int] = field(default_factory=list)  # the labelled batches its reference holds
 
 
 @dataclass

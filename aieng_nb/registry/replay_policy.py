@@ -12,8 +12,12 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from .replay import WARMUP, Labels, Model, Setup, _fit, _group_gap, _metric, _predict, tail_rows
+from .replay import WARMUP, Labels, Model, Setup, _fit, _group_gap, _metric, _predict, head_rows, tail_rows
 from .replay_records import BatchValue, PolicyResult
+
+REFERENCE_BATCHES = 3
+REFERENCE_ROWS = 5_000
+REFIT = True
 
 
 @dataclass
@@ -77,15 +81,50 @@ def _add_proba(frame: Any, proba: Any, model: Model) -> Any:
     return cols
 
 
-def _window(setup: Setup, labels: Labels, holdout: bool) -> tuple[list[int], int | None]:
-    known = labels.known()
-    if holdout:
-        return known[-setup.window : -1], known[-1]
-    return known[-setup.window :], None
+
+
+def _choose_window(setup: Setup, labels: Labels, prior: list[int], holdout: int) -> tuple[list[int], float]:
+    """The recent window the challenger learns from: each candidate length (1, 2, ``window`` and twice
+    it, in batches before the holdout batch) fits a model that is scored on the earlier part of the
+    holdout batch (the part the challenger then learns from too; the gates decide on the later part,
+    which no choice has seen). Returns the batches and the CPU seconds of the trial fits."""
+    import numpy as np
+
+    lengths = sorted({min(n, len(prior)) for n in (1, 2, setup.window, 2 * setup.window)})
+    if len(lengths) < 2:
+        return prior[-lengths[0] :], 0.0
+    rows = head_rows(setup, holdout)
+    frame = setup.batches[holdout].iloc[rows]
+    y = labels.get(holdout)[rows]
+    losses, cpu = [], 0.0
+    X = frame[setup.features].to_numpy(dtype=float)
+    for n in lengths:
+        model, c = _fit(setup, labels, prior[-n:], 0)
+        cpu += c
+        losses.append(_row_losses(setup, model, X, y))
+    # the one-standard-error rule: the longest window whose loss is within one standard error of the best
+    means = [float(np.mean(v)) for v in losses]
+    k = int(np.argmin(means))
+    se = float(np.std(losses[k]) / math.sqrt(max(len(losses[k]), 1)))
+    best = max(i for i, m in enumerate(means) if m <= means[k] + se)
+    return prior[-lengths[best] :], cpu
+
+
+def _row_losses(setup: Setup, model: Model, X: Any, y: Any) -> Any:
+    """Per-row log loss (classifiers) or squared error (regressors) of a candidate on rows ``X``."""
+    import numpy as np
+
+    if setup.task != "classification":
+        return (np.asarray(y, dtype=float) - model.estimator.predict(X)) ** 2
+    proba = model.estimator.predict_proba(X)
+    idx = {c: i for i, c in enumerate(model.classes)}
+    p = np.array([proba[r, idx[v]] if v in idx else 0.0 for r, v in enumerate(y)])
+    return -np.log(np.clip(p, 1e-6, 1.0))
+    return best, cpu
 
 
 def _retrain_periodic(setup: Setup, labels: Labels, state: LoopState, res: PolicyResult, bv: BatchValue) -> None:
-    train, _ = _window(setup, labels, holdout=False)
+    train = labels.known()[-setup.window :]
     state.versions += 1
     state.champion, cpu = _fit(setup, labels, train, state.versions)
     res.cpu_seconds += cpu
@@ -100,18 +139,22 @@ def _loop_step(
 ) -> None:  # fmt: skip
     """Monitor the batch (estimated performance), check the newest labels, then retrain and gate on a breach."""
     _post_promotion_check(setup, labels, state, res, bv)
+    _refresh_reference(setup, labels, state)
     breach = _monitor(setup, state, bv, batch, pred, proba)
     breach = _realized_drop(setup, labels, state, bv) or breach
     known = labels.known()
+    # more data: a champion that learned from fewer batches than the window, once twice as many are labelled
+    learned = len(state.champion.trained_on)
+    breach = breach or (learned < setup.window and len(known) > 2 * learned)
     fresh = known[-1] > max(state.champion.trained_on + [state.last_retrain])
     if not breach or not fresh or bv.batch - state.last_retrain <= setup.cooldown * 2**state.refusals or len(known) < 2:
         return
-    train, holdout = _window(setup, labels, holdout=True)
-    assert holdout is not None
+    holdout = known[-1]
+    train, cpu = _choose_window(setup, labels, known[:-1], holdout)
     state.last_retrain = bv.batch
     state.versions += 1
-    challenger, cpu = _fit(setup, labels, train, state.versions, head=holdout)
-    res.cpu_seconds += cpu
+    challenger, fit_cpu = _fit(setup, labels, train, state.versions, head=holdout)
+    res.cpu_seconds += cpu + fit_cpu
     res.retrains += 1
     bv.retrained = True
     rows = tail_rows(setup, holdout)
@@ -125,6 +168,12 @@ def _loop_step(
         res.events.append(f"batch {bv.batch}: v{challenger.version} refused: " + "; ".join(r.gate for r in failed))
         return
     challenger.reference = _scored(setup, challenger, holdout, y, rows)
+    if REFIT:
+        # the gates passed: the champion learns the holdout rows too (the newest labels there are)
+        final, cpu = _fit(setup, labels, [*train, holdout], challenger.version)
+        res.cpu_seconds += cpu
+        final.reference = challenger.reference
+        challenger = final
     state.stack.append(state.champion)
     state.champion = challenger
     state.pending = {"after": holdout}
@@ -136,6 +185,25 @@ def _loop_step(
     )
     res.promotions += 1
     res.fairness_deltas.extend(r.delta for r in gates if r.gate.startswith("fairness:") and r.delta is not None)
+
+
+def _refresh_reference(setup: Setup, labels: Labels, state: LoopState) -> None:
+    """The champion's monitoring reference: the newest labelled batches it has not learned from (up to
+    :data:`REFERENCE_BATCHES`, fewer once they hold :data:`REFERENCE_ROWS`), scored by it, so the
+    estimate's calibration is fitted on recent, whole batches; until one arrives, the gates' holdout."""
+    import pandas as pd
+
+    champ = state.champion
+    unseen = [b for b in labels.known() if b > max(champ.trained_on)]
+    chosen: list[int] = []
+    for b in reversed(unseen):
+        if len(chosen) == REFERENCE_BATCHES or sum(len(setup.batches[c]) for c in chosen) >= REFERENCE_ROWS:
+            break
+        chosen.insert(0, b)
+    if not chosen or chosen == champ.ref_batches:
+        return
+    champ.reference = pd.concat([_scored(setup, champ, b, labels.get(b)) for b in chosen], ignore_index=True)
+    champ.ref_batches = chosen
 
 
 def _monitor(setup: Setup, state: LoopState, bv: BatchValue, batch: Any, pred: Any, proba: Any) -> bool:
