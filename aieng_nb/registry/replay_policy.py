@@ -18,6 +18,9 @@ from .replay_records import BatchValue, PolicyResult
 REFERENCE_BATCHES = 3
 REFERENCE_ROWS = 5_000
 REFIT = True
+MAX_WINDOW_ROWS = 50_000
+MIN_WINDOW_ROWS = 1_000
+ENOUGH_ROWS = 5_000
 
 
 @dataclass
@@ -90,7 +93,14 @@ def _choose_window(setup: Setup, labels: Labels, prior: list[int], holdout: int)
     which no choice has seen). Returns the batches and the CPU seconds of the trial fits."""
     import numpy as np
 
-    lengths = sorted({min(n, len(prior)) for n in (1, 2, setup.window, 2 * setup.window)})
+    import os
+    mode = os.environ.get("XSEL", "1se")
+    size = len(setup.batches[holdout])
+    wanted = sorted({1, 2, setup.window, 2 * setup.window})
+    lengths = sorted({min(n, len(prior)) for n in wanted
+                      if (n * size >= MIN_WINDOW_ROWS or n == wanted[-1]) and (n * size <= MAX_WINDOW_ROWS or n == 1)})  # fmt: skip
+    if mode == "fixed":
+        return prior[-setup.window:], 0.0
     if len(lengths) < 2:
         return prior[-lengths[0] :], 0.0
     rows = head_rows(setup, holdout)
@@ -106,7 +116,7 @@ def _choose_window(setup: Setup, labels: Labels, prior: list[int], holdout: int)
     means = [float(np.mean(v)) for v in losses]
     k = int(np.argmin(means))
     se = float(np.std(losses[k]) / math.sqrt(max(len(losses[k]), 1)))
-    best = max(i for i, m in enumerate(means) if m <= means[k] + se)
+    best = max(i for i, m in enumerate(means) if m <= means[k] + se) if mode == "1se" else k
     return prior[-lengths[best] :], cpu
 
 
@@ -139,13 +149,14 @@ def _loop_step(
 ) -> None:  # fmt: skip
     """Monitor the batch (estimated performance), check the newest labels, then retrain and gate on a breach."""
     _post_promotion_check(setup, labels, state, res, bv)
-    _refresh_reference(setup, labels, state)
+    _refresh_reference(setup, labels, state, bv.batch)
     breach = _monitor(setup, state, bv, batch, pred, proba)
     breach = _realized_drop(setup, labels, state, bv) or breach
     known = labels.known()
     # more data: a champion that learned from fewer batches than the window, once twice as many are labelled
     learned = len(state.champion.trained_on)
-    breach = breach or (learned < setup.window and len(known) > 2 * learned)
+    rows = sum(len(setup.batches[b]) for b in state.champion.trained_on)
+    breach = breach or (learned < setup.window and rows < ENOUGH_ROWS and len(known) > 2 * learned)
     fresh = known[-1] > max(state.champion.trained_on + [state.last_retrain])
     if not breach or not fresh or bv.batch - state.last_retrain <= setup.cooldown * 2**state.refusals or len(known) < 2:
         return
@@ -187,14 +198,14 @@ def _loop_step(
     res.fairness_deltas.extend(r.delta for r in gates if r.gate.startswith("fairness:") and r.delta is not None)
 
 
-def _refresh_reference(setup: Setup, labels: Labels, state: LoopState) -> None:
+def _refresh_reference(setup: Setup, labels: Labels, state: LoopState, now: int) -> None:
     """The champion's monitoring reference: the newest labelled batches it has not learned from (up to
     :data:`REFERENCE_BATCHES`, fewer once they hold :data:`REFERENCE_ROWS`), scored by it, so the
     estimate's calibration is fitted on recent, whole batches; until one arrives, the gates' holdout."""
     import pandas as pd
 
     champ = state.champion
-    unseen = [b for b in labels.known() if b > max(champ.trained_on)]
+    unseen = [b for b in labels.known() if max(champ.trained_on) < b < now]  # labels known before batch now
     chosen: list[int] = []
     for b in reversed(unseen):
         if len(chosen) == REFERENCE_BATCHES or sum(len(setup.batches[c]) for c in chosen) >= REFERENCE_ROWS:
