@@ -67,11 +67,11 @@ def show(label: str, res, periodic: str) -> None:
             f"worst group change at a promotion (gate holdout): {min(loop.fairness_deltas):+.4f} "
             f"(margin -0.02: {'met' if min(loop.fairness_deltas) >= -0.02 else 'NOT met'})"
         )
-    for label, only in (("trusted", False), ("calibrated", True)):
-        err = loop.estimation_error(calibrated_only=only)
-        count = sum(1 for b in loop.batches if (b.calibrated if only else b.trusted))
+    for on in ("all", "trusted", "calibrated", "held"):
+        err = loop.estimation_error(on)
         if err is not None:
-            print(f"estimate before labels: MAE {err:.4f} on {count}/{len(loop.batches)} {label} batches")
+            print(f"estimate before labels: MAE {err:.4f} on {loop.estimation_count(on)}/{len(loop.batches)} "
+                  f"batches ({on})")
 
 
 def cbpe_side_by_side(label: str, data: pd.DataFrame, time_col: str, target: str, size: int, limit: int) -> None:

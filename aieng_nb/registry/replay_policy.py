@@ -32,6 +32,7 @@ class LoopState:
     versions: int = 1
     level: float | None = None  # the metric the loop holds the champion to (see _hold_level)
     refusals: int = 0  # consecutive refused challengers: each doubles the wait before the next retraining
+    estimated: Any = None  # what the last estimate saw (reference, current, probability): the replay's check
 
 
 def run_policy(name: str, setup: Setup, labels: Labels) -> PolicyResult:
@@ -57,9 +58,25 @@ def run_policy(name: str, setup: Setup, labels: Labels) -> PolicyResult:
             _retrain_periodic(setup, labels, state, res, bv)
         elif name == "loop":
             _loop_step(setup, labels, state, res, bv, batch, pred, proba)
+            bv.calibration_held = _calibration_held(setup, state, truth)
         res.batches.append(bv)
     res.mean = float(np.mean([b.value for b in res.batches]))
     return res
+
+
+def _calibration_held(setup: Setup, state: LoopState, truth: Any) -> bool | None:
+    """The replay's own check, with the batch's labels (no policy sees it): did the calibrated
+    probabilities the estimate used hold on the batch? (None for regressors.)"""
+    if state.estimated is None or setup.task != "classification":
+        return None
+    from ..reports.estimation import estimate
+
+    ref, current, probability = state.estimated
+    state.estimated = None
+    est = estimate(ref, current.assign(**{setup.target: truth}), target=setup.target, probability=probability,
+                   prediction="prediction", features=setup.features)  # fmt: skip
+    held = est.calibration.get("current_held")
+    return None if held is None else bool(held)
 
 
 def _scored(setup: Setup, model: Model, b: int, y: Any, rows: slice = slice(None)) -> Any:
@@ -87,37 +104,26 @@ def _add_proba(frame: Any, proba: Any, model: Model) -> Any:
 
 
 def _choose_window(setup: Setup, labels: Labels, prior: list[int], holdout: int) -> tuple[list[int], float]:
-    """The recent window the challenger learns from: each candidate length (1, 2, ``window`` and twice
-    it, in batches before the holdout batch) fits a model that is scored on the earlier part of the
-    holdout batch (the part the challenger then learns from too; the gates decide on the later part,
-    which no choice has seen). Returns the batches and the CPU seconds of the trial fits."""
+    """The recent window the challenger learns from. Each candidate length (1, 2, ``window`` and twice
+    it, in batches before the holdout batch, holding at least :data:`MIN_WINDOW_ROWS` and at most
+    :data:`MAX_WINDOW_ROWS` rows) fits a model scored on the earlier part of the holdout batch (the
+    part the challenger then learns from too; the gates decide on the later part, which no choice has
+    seen); the one with the lowest loss wins. Returns the batches and the CPU seconds of the trial fits."""
     import numpy as np
 
-    import os
-    mode = os.environ.get("XSEL", "1se")
     size = len(setup.batches[holdout])
     wanted = sorted({1, 2, setup.window, 2 * setup.window})
     lengths = sorted({min(n, len(prior)) for n in wanted
                       if (n * size >= MIN_WINDOW_ROWS or n == wanted[-1]) and (n * size <= MAX_WINDOW_ROWS or n == 1)})  # fmt: skip
-    if mode == "fixed":
-        return prior[-setup.window:], 0.0
-    if len(lengths) < 2:
-        return prior[-lengths[0] :], 0.0
     rows = head_rows(setup, holdout)
-    frame = setup.batches[holdout].iloc[rows]
+    X = setup.batches[holdout].iloc[rows][setup.features].to_numpy(dtype=float)
     y = labels.get(holdout)[rows]
     losses, cpu = [], 0.0
-    X = frame[setup.features].to_numpy(dtype=float)
     for n in lengths:
         model, c = _fit(setup, labels, prior[-n:], 0)
         cpu += c
-        losses.append(_row_losses(setup, model, X, y))
-    # the one-standard-error rule: the longest window whose loss is within one standard error of the best
-    means = [float(np.mean(v)) for v in losses]
-    k = int(np.argmin(means))
-    se = float(np.std(losses[k]) / math.sqrt(max(len(losses[k]), 1)))
-    best = max(i for i, m in enumerate(means) if m <= means[k] + se) if mode == "1se" else k
-    return prior[-lengths[best] :], cpu
+        losses.append(float(np.mean(_row_losses(setup, model, X, y))))
+    return prior[-lengths[int(np.argmin(losses))] :], cpu
 
 
 def _row_losses(setup: Setup, model: Model, X: Any, y: Any) -> Any:
@@ -236,6 +242,7 @@ def _monitor(setup: Setup, state: LoopState, bv: BatchValue, batch: Any, pred: A
                   prediction="prediction", probability=probability, columns=setup.features, checks=rules,
                   evidently=False, log=False)  # fmt: skip
     est = rep.estimated
+    state.estimated = (ref[cols], current[[c for c in cols if c != setup.target]], probability)
     if est is not None:
         m = est[setup.metric]
         bv.estimated, bv.trusted = m.value, est.trusted
