@@ -17,7 +17,6 @@ from .replay_records import BatchValue, PolicyResult
 
 REFERENCE_BATCHES = 3
 REFERENCE_ROWS = 5_000
-REFIT = True
 MAX_WINDOW_ROWS = 50_000
 MIN_WINDOW_ROWS = 1_000
 ENOUGH_ROWS = 5_000
@@ -101,8 +100,6 @@ def _add_proba(frame: Any, proba: Any, model: Model) -> Any:
     return cols
 
 
-
-
 def _choose_window(setup: Setup, labels: Labels, prior: list[int], holdout: int) -> tuple[list[int], float]:
     """The recent window the challenger learns from. Each candidate length (1, 2, ``window`` and twice
     it, in batches before the holdout batch, holding at least :data:`MIN_WINDOW_ROWS` and at most
@@ -136,7 +133,6 @@ def _row_losses(setup: Setup, model: Model, X: Any, y: Any) -> Any:
     idx = {c: i for i, c in enumerate(model.classes)}
     p = np.array([proba[r, idx[v]] if v in idx else 0.0 for r, v in enumerate(y)])
     return -np.log(np.clip(p, 1e-6, 1.0))
-    return best, cpu
 
 
 def _retrain_periodic(setup: Setup, labels: Labels, state: LoopState, res: PolicyResult, bv: BatchValue) -> None:
@@ -161,8 +157,8 @@ def _loop_step(
     known = labels.known()
     # more data: a champion that learned from fewer batches than the window, once twice as many are labelled
     learned = len(state.champion.trained_on)
-    rows = sum(len(setup.batches[b]) for b in state.champion.trained_on)
-    breach = breach or (learned < setup.window and rows < ENOUGH_ROWS and len(known) > 2 * learned)
+    learned_rows = sum(len(setup.batches[b]) for b in state.champion.trained_on)
+    breach = breach or (learned < setup.window and learned_rows < ENOUGH_ROWS and len(known) > 2 * learned)
     fresh = known[-1] > max(state.champion.trained_on + [state.last_retrain])
     if not breach or not fresh or bv.batch - state.last_retrain <= setup.cooldown * 2**state.refusals or len(known) < 2:
         return
@@ -185,12 +181,12 @@ def _loop_step(
         res.events.append(f"batch {bv.batch}: v{challenger.version} refused: " + "; ".join(r.gate for r in failed))
         return
     challenger.reference = _scored(setup, challenger, holdout, y, rows)
-    if REFIT:
-        # the gates passed: the champion learns the holdout rows too (the newest labels there are)
-        final, cpu = _fit(setup, labels, [*train, holdout], challenger.version)
-        res.cpu_seconds += cpu
-        final.reference = challenger.reference
-        challenger = final
+    # the gates passed: the champion learns the holdout rows too (the newest labels there are); its
+    # reference stays the gated holdout until a labelled batch it has not learned from arrives
+    final, cpu = _fit(setup, labels, [*train, holdout], challenger.version)
+    res.cpu_seconds += cpu
+    final.reference = challenger.reference
+    challenger = final
     state.stack.append(state.champion)
     state.champion = challenger
     state.pending = {"after": holdout}
@@ -198,7 +194,7 @@ def _loop_step(
     _hold_level(setup, state)
     res.events.append(
         f"batch {bv.batch}: v{challenger.version} promoted (trained on {train} and half of {holdout}, "
-        "gated on its other half)"
+        f"gated on its other half, then refit on all of {holdout})"
     )
     res.promotions += 1
     res.fairness_deltas.extend(r.delta for r in gates if r.gate.startswith("fairness:") and r.delta is not None)

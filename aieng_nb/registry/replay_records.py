@@ -57,6 +57,7 @@ class PolicyResult:
         """Mean absolute error of the estimate against the realized value on the batches ``on``:
         ``trusted`` (the report trusted it), ``calibrated`` (calibration held on the reference),
         ``held`` (calibration held on the batch itself, judged once its labels came) or ``all``."""
+
         def keep(b: BatchValue) -> bool | None:
             return {"trusted": b.trusted, "calibrated": b.calibrated, "held": b.calibration_held, "all": True}[on]
 
