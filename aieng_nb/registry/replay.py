@@ -64,6 +64,11 @@ class Labels:
         historical data, are labelled from the start)."""
         return list(range(0, max(WARMUP, self.step - self.delay + 1)))
 
+    def known_before(self, step: int) -> list[int]:
+        """The batches whose labels had arrived before batch ``step`` was scored (what an estimate of
+        batch ``step`` may learn from)."""
+        return list(range(0, max(WARMUP, step - self.delay)))
+
     def get(self, batch: int) -> Any:
         if batch not in self.known():
             raise LabelLeakError(f"labels of batch {batch} read at step {self.step} (delay {self.delay})")

@@ -150,9 +150,9 @@ def _loop_step(
     proba: Any,
 ) -> None:  # fmt: skip
     """Monitor the batch (estimated performance), check the newest labels, then retrain and gate on a breach."""
-    _post_promotion_check(setup, labels, state, res, bv)
     _refresh_reference(setup, labels, state, bv.batch)
-    breach = _monitor(setup, state, bv, batch, pred, proba)
+    breach = _monitor(setup, state, bv, batch, pred, proba)  # the batch as scored, before its labels
+    _post_promotion_check(setup, labels, state, res, bv)  # then what the labels that came tell
     breach = _realized_drop(setup, labels, state, bv) or breach
     known = labels.known()
     # more data: a champion that learned from fewer batches than the window, once twice as many are labelled
@@ -207,7 +207,7 @@ def _refresh_reference(setup: Setup, labels: Labels, state: LoopState, now: int)
     import pandas as pd
 
     champ = state.champion
-    unseen = [b for b in labels.known() if max(champ.trained_on) < b < now]  # labels known before batch now
+    unseen = [b for b in labels.known_before(now) if b > max(champ.trained_on)]
     chosen: list[int] = []
     for b in reversed(unseen):
         if len(chosen) == REFERENCE_BATCHES or sum(len(setup.batches[c]) for c in chosen) >= REFERENCE_ROWS:
