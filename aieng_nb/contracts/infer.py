@@ -79,6 +79,11 @@ def _levels(valid: Any, n: int, integer: bool = False) -> tuple[list[Any] | None
         return None, "no isin: the values are not hashable"
     if len(counts) > MAX_LEVELS:
         return None, f"no isin: {len(counts)} distinct values (more than {MAX_LEVELS})"
+    if len(counts) == 1:  # no variation: Good-Turing needs two levels' frequencies to say anything
+        return None, (
+            f"no isin: one value in {n} rows: by the rule of succession a same-size batch holds "
+            "another with a chance near 1/2"
+        )
     risk = evidence.new_level_risk(counts.to_numpy())
     rarest = int(counts.min())
     singles = int((counts == 1).sum())
