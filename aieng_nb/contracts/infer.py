@@ -100,8 +100,10 @@ def _levels(valid: Any, n: int, integer: bool = False) -> tuple[list[Any] | None
     if risk > evidence.NEW_LEVEL_RISK:
         return None, f"no isin: {seen}{edge}: ~{risk:.2g} new levels expected in a batch of {n} rows"
     if integer:  # every integer between the ends: a value between two levels is not new (module docs)
-        between = f"every integer from {low} to {high} (values between levels are not new)"
-        return list(range(low, high + 1)), f"isin: {seen}{edge}: ~{risk:.2g} new levels expected in a batch of {n} rows (Good-Turing); {between}"
+        why = f"isin: {seen}{edge}: ~{risk:.2g} new levels expected in a batch of {n} rows (Good-Turing)"
+        return list(
+            range(low, high + 1)
+        ), f"{why}; every integer from {low} to {high} (values between levels are not new)"
     values = [_plain(v) for v in counts.index]
     if not all(isinstance(v, (str, int, float, bool)) for v in values):
         return None, "no isin: levels that YAML cannot hold"
