@@ -176,15 +176,21 @@ def test_the_header_names_a_reader_that_works(tmp_path) -> None:
 
 
 # ---------------------------------------------------------------------------- contracts from before
-def test_contract_inferred_before_the_change_loads_and_validates_the_same() -> None:
+@pytest.mark.parametrize("stem", ["legacy", "evidence"])
+def test_contract_inferred_before_the_change_loads_and_validates_the_same(stem: str) -> None:
+    # legacy: before issue 24; evidence: its first round (reasons recorded, not-null from any sample)
     maker = _module(FIXTURES / "make_legacy.py", "make_legacy")
-    expected = json.loads((FIXTURES / "legacy_verdicts.json").read_text(encoding="utf-8"))
+    expected = json.loads((FIXTURES / f"{stem}_verdicts.json").read_text(encoding="utf-8"))
     Path("contracts").mkdir()
-    shutil.copy(FIXTURES / "legacy.yaml", "contracts/legacy.yaml")
-    con = show_contract("legacy")
-    assert con.why == {} and "why each check" not in str(con)  # no reasons recorded then
+    shutil.copy(FIXTURES / f"{stem}.yaml", f"contracts/{stem}.yaml")
+    con = show_contract(stem)
+    if stem == "legacy":
+        assert con.why == {} and "why each check" not in str(con)  # no reasons recorded then
+    else:
+        assert "not nullable: no nulls in 400 rows" in con.why["temp"] and "why each check" in str(con)
+    assert not con.schema.columns["temp"].nullable  # as written then, though 400 rows would not assert it now
     for key, frame in maker.frames().items():
-        assert maker.verdict(aieng.validate(frame, "legacy", log=False)) == expected[key], key
+        assert maker.verdict(aieng.validate(frame, stem, log=False)) == expected[key], key
 
 
 # ---------------------------------------------------------------------------- the benchmark's fast subset
