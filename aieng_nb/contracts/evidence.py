@@ -37,10 +37,12 @@ one sentence a person can check, which the contract keeps under ``metadata.aieng
 - **Integer levels**: an integer column's levels are numbers. A value between two seen levels is
   one the same measurement can take (5 cylinders between 4 and 6), so its ``isin`` lists every
   integer from the smallest to the largest level; only a value past the ends is new. The ends
-  are safe only when the counts do not fade out towards them: counts that fall level after level
-  (children in a household: 308, 56, 12) continue as a geometric series, ``c_k^2 / c_(k-1)``
-  expected at the next level in a same-size batch (2.6 here), and ``isin`` needs that, added to
-  the Good-Turing figure, to stay under ``NEW_LEVEL_RISK``.
+  are safe only when the counts do not fade out towards them: counts that shrink by a steady
+  factor (each level at most ``FADE`` of the one before, twice over: children in a household,
+  308, 56, 12) are a tail, which goes on as a geometric series, ``c_k^2 / c_(k-1)`` expected at
+  the next level in a same-size batch (2.6 here); ``isin`` needs that, added to the Good-Turing
+  figure, to stay under ``NEW_LEVEL_RISK``. Counts that stay level up to the edge (months of a
+  season, years of a study, ages of a cohort) mark a boundary of the design, not a tail.
 - **Nulls**: a sample without nulls in a column bounds its null rate, and no more: by the rule of
   three, zero nulls in ``n`` rows put the rate under ``3/n`` (95%), and a same-size batch then
   expects up to 3 nulls. ``nullable: false`` is asserted only when that bound is under
@@ -83,6 +85,7 @@ FEW_DISTINCT_WIDTH = RANGE_FLOOR  # too few distinct values for a tail: the outl
 KEY_PAIRS = 3.0
 TEXT_VOCABULARY = 1000
 MIN_TEXT_KEY_ROWS = math.ceil((1 + math.sqrt(1 + 8 * KEY_PAIRS * TEXT_VOCABULARY)) / 2)  # n(n-1)/2/V >= KEY_PAIRS: 78
+FADE = 0.6
 NULL_RATE = 0.005
 MIN_NON_NULL_ROWS = math.ceil(3 / NULL_RATE)  # rule of three: 600 rows
 
@@ -207,7 +210,7 @@ def edge_level_risk(levels: Any, counts: Any) -> tuple[float, str]:
     c = np.asarray(counts, dtype=np.float64)
     worst, where = 0.0, ""
     for side, cc, end in (("above", c, levels[-1]), ("below", c[::-1], levels[0])):
-        if len(cc) >= 3 and cc[-3] > cc[-2] > cc[-1]:  # fading out level after level
+        if len(cc) >= 3 and cc[-1] <= FADE * cc[-2] and cc[-2] <= FADE * cc[-3]:  # a tail fading out
             risk = float(cc[-1] ** 2 / cc[-2])
             if risk > worst:
                 worst, where = (

@@ -79,10 +79,10 @@ def _levels(valid: Any, n: int, integer: bool = False) -> tuple[list[Any] | None
         return None, "no isin: the values are not hashable"
     if len(counts) > MAX_LEVELS:
         return None, f"no isin: {len(counts)} distinct values (more than {MAX_LEVELS})"
-    if len(counts) == 1:  # no variation: Good-Turing needs two levels' frequencies to say anything
+    if len(counts) == 1 and integer:  # a number that never varied: no frequencies, no spacing to judge by
         return None, (
             f"no isin: one value in {n} rows: by the rule of succession a same-size batch holds "
-            "another with a chance near 1/2"
+            "another with a chance near 1/2 (a 0/1 flag whose 1s are rare)"
         )
     risk = evidence.new_level_risk(counts.to_numpy())
     rarest = int(counts.min())
