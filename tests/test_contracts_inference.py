@@ -74,6 +74,18 @@ def test_integer_levels_cover_the_integers_between_and_fade_out_at_the_ends() ->
     assert flag.columns["flag"].checks[0].statistics["allowed_values"] == [0, 1]
     assert evidence.edge_level_risk([0, 1, 2], [308, 56, 12])[0] == pytest.approx(12**2 / 56)
     assert evidence.edge_level_risk([1, 2, 3], [100, 100, 100])[0] == 0.0
+    # months of a season: counts stay level up to the edge (a boundary of the design, not a tail)
+    months = np.repeat(np.arange(5, 10, dtype=np.int64), [20, 16, 15, 14, 11])
+    assert infer_schema(pd.DataFrame({"m": months})).columns["m"].checks[0].statistics["allowed_values"] == [
+        5,
+        6,
+        7,
+        8,
+        9,
+    ]
+    # one value: a 0/1 flag whose 1s are rare gets no isin; a constant label keeps it
+    one = infer_schema(pd.DataFrame({"soph": np.zeros(70, dtype=np.int64), "indicator": ["fertility"] * 70}))
+    assert one.columns["soph"].checks == [] and one.columns["indicator"].checks[0].name == "isin"
 
 
 def test_non_null_needs_a_large_sample_without_nulls_in_any_column() -> None:
