@@ -100,7 +100,7 @@ def test_cli_contract_commands(workspace, capsys) -> None:
 def test_config_policy_blocks_in_the_notebook(shell, workspace) -> None:
     import aieng_nb as aieng
 
-    aieng.infer_contract(_frame(), name="cfg")
+    aieng.infer_contract(_frame(600), name="cfg")  # enough rows for not-null (rule of three)
     shell.user_ns["bad"] = _frame().assign(x=np.nan)
     shell.run_line_magic("config", "Aieng.contract_policy = 'block'")
     with pytest.raises(UsageError, match="x: not_nullable"):
