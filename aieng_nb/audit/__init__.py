@@ -27,7 +27,19 @@ The package, by job: :mod:`.chain` (append), :mod:`.verify` (verify, anchor), :m
 
 from __future__ import annotations
 
-from .chain import GENESIS, _canonical, _digest, _entry_problem, _read_keys, append, external_head_path, keys_path
+from .chain import (
+    GENESIS,
+    AuditTx,
+    _canonical,
+    _digest,
+    _entry_problem,
+    _read_keys,
+    append,
+    chain_id,
+    external_head_path,
+    keys_path,
+    transaction,
+)
 from .listing import entries, table
 from .records import Anchor, AuditEntry, AuditList, VerifyResult
 from .verify import anchor, verify
@@ -35,15 +47,18 @@ from .verify import anchor, verify
 __all__ = [
     "GENESIS",
     "Anchor",
+    "AuditTx",
     "AuditEntry",
     "AuditList",
     "VerifyResult",
     "anchor",
     "append",
+    "chain_id",
     "entries",
     "external_head_path",
     "keys_path",
     "table",
+    "transaction",
     "verify",
     "_canonical",
     "_digest",

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from ..workspace import Workspace
 
 _open: dict[tuple[str, int], Database] = {}
+_imported: set[tuple[str, str, int]] = set()  # (url, folder, pid): the folder's old files are in the database
 _guard = threading.Lock()
 
 
@@ -86,8 +87,21 @@ def database(ws: Workspace) -> Database:
     url = ws.database_url
     key = (url, os.getpid())
     found = _open.get(key)
-    if found is not None:
+    if found is not None and (url, str(ws.root), key[1]) in _imported:
         return found
+    if found is None:
+        found = _connect(url, key)
+    folder = (url, str(ws.root), key[1])
+    if folder not in _imported:
+        from . import legacy
+
+        if legacy.has_files(ws):
+            legacy.import_folder(found, ws)
+        _imported.add(folder)
+    return found
+
+
+def _connect(url: str, key: tuple[str, int]) -> Database:
     with _guard:
         found = _open.get(key)
         if found is None:
@@ -111,9 +125,19 @@ def database(ws: Workspace) -> Database:
     return found
 
 
+def exists(ws: Workspace) -> bool:
+    """Whether ``ws`` has a database yet (a SQLite file that is there; any other URL: True), so a
+    read of a workspace that never recorded anything creates nothing."""
+    url = ws.database_url
+    if url.startswith("sqlite:///"):
+        return os.path.exists(url[len("sqlite:///") :])
+    return True
+
+
 def reset() -> None:
     """Close every engine of this process (tests, and a process that changes its database URL)."""
     with _guard:
         for db in _open.values():
             db.dispose()
         _open.clear()
+        _imported.clear()
