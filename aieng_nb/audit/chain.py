@@ -156,9 +156,9 @@ class AuditTx:
             )
         )
         moved = conn.execute(
-            update(audit_head).where(audit_head.c.id == 1, audit_head.c.seq == seq - 1).values(
-                seq=seq, hash=entry["hash"]
-            )
+            update(audit_head)
+            .where(audit_head.c.id == 1, audit_head.c.seq == seq - 1)
+            .values(seq=seq, hash=entry["hash"])
         )
         if moved.rowcount != 1:  # cannot happen under the head lock; a unique position is the backstop
             raise IntegrityError("the audit head moved during an append; run the command again")

@@ -10,7 +10,17 @@ from typing import Any
 from .. import audit_sign
 from ..exceptions import IntegrityError, ValidationError
 from ..workspace import Workspace, current
-from .chain import _HEX64, GENESIS, _entry_problem, _parse_line, _read_head, _read_keys, chain_id, external_head_path, head
+from .chain import (
+    _HEX64,
+    GENESIS,
+    _entry_problem,
+    _parse_line,
+    _read_head,
+    _read_keys,
+    chain_id,
+    external_head_path,
+    head,
+)
 from .records import Anchor, VerifyResult
 
 

@@ -384,6 +384,8 @@ def history(ws: Workspace, name: str) -> list[AliasMove]:
 
     with ws.database().engine.connect() as conn:
         rows = conn.execute(
-            select(intents).where(intents.c.model == name, intents.c.state.in_(("audited", "done"))).order_by(intents.c.seq)
+            select(intents)
+            .where(intents.c.model == name, intents.c.state.in_(("audited", "done")))
+            .order_by(intents.c.seq)
         ).mappings()
         return [move_of(dict(r)) for r in rows]

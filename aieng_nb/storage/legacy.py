@@ -31,9 +31,7 @@ def folder_key(ws: Workspace) -> str:
 def has_files(ws: Workspace) -> bool:
     """Whether the folder holds anything an older aieng_nb wrote (cheap: a few stat calls)."""
     root = ws.root
-    return any(
-        (root / name).exists() for name in ("audit.log", "audit.head", "audit.keys", "schedules", "loops")
-    )
+    return any((root / name).exists() for name in ("audit.log", "audit.head", "audit.keys", "schedules", "loops"))
 
 
 def import_folder(db: Any, ws: Workspace) -> dict[str, str]:
