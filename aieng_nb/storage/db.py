@@ -134,6 +134,28 @@ def exists(ws: Workspace) -> bool:
     return True
 
 
+def state_token(ws: Workspace) -> str:
+    """A value that changes whenever a schedule, a loop, a loop event or an audit entry is written
+    (one small query; the server's change token includes it). '' when there is no database yet."""
+    if not exists(ws):
+        return ""
+    from sqlalchemy import func, select
+
+    from .tables import audit_head, loop_events, loops, schedules
+
+    query = select(
+        select(audit_head.c.seq).where(audit_head.c.id == 1).scalar_subquery(),
+        select(func.count() + func.coalesce(func.sum(schedules.c.rev), 0)).scalar_subquery(),
+        select(func.count() + func.coalesce(func.sum(loops.c.rev), 0)).scalar_subquery(),
+        select(func.count()).select_from(loop_events).scalar_subquery(),
+    )
+    try:
+        with database(ws).engine.connect() as conn:
+            return ":".join(str(v) for v in conn.execute(query).one())
+    except Exception:  # noqa: BLE001 - a token only: a database that cannot answer now changes nothing
+        return "?"
+
+
 def reset() -> None:
     """Close every engine of this process (tests, and a process that changes its database URL)."""
     with _guard:
