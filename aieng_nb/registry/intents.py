@@ -313,17 +313,15 @@ def _undo(ws: Workspace, c: Any, row: dict[str, Any], moved: bool | None) -> Non
         conn.execute(update(intents).where(intents.c.id == row["id"]).values(state="reverted"))
 
 
-def _audited(ws: Workspace, row: dict[str, Any]) -> bool:
-    """Whether the audit trail holds the intent's entry (its state says so; an intent left open by
-    an older aieng_nb, whose entry came in with the imported log, is found in the table)."""
+def _audited(ws: Workspace, intent_id: str) -> bool:
+    """Whether the audit trail holds the intent's entry (written in the transaction that marked it
+    ``audited``; an intent left open by an older aieng_nb is found through its imported entry)."""
     from sqlalchemy import select
 
     from ..storage.tables import audit_entries
 
-    if row["state"] == "audited":
-        return True
     with ws.database().engine.connect() as conn:
-        needle = f'%"intent":"{row["id"]}"%'
+        needle = f'%"intent":"{intent_id}"%'
         return conn.execute(select(audit_entries.c.pos).where(audit_entries.c.entry.like(needle))).first() is not None
 
 
@@ -343,7 +341,7 @@ def recover(ws: Workspace, c: Any, name: str) -> list[str]:
         ]
     done = []
     for row in rows:
-        if _audited(ws, row):  # it happened: finishing it again is harmless, whoever started it
+        if row["state"] == "audited" or _audited(ws, row["id"]):  # it happened: finishing it again is harmless, whoever started it
             _finish(ws, c, row, None)
             done.append(f"completed {row['model']}@{row['alias']} -> v{row['version']} (audited)")
         elif not _owner_gone(row["host"], row["pid"], row["at"]) and row["pid"] != os.getpid():
