@@ -126,11 +126,14 @@ def _connect(url: str, key: tuple[str, int]) -> Database:
 
 
 def exists(ws: Workspace) -> bool:
-    """Whether ``ws`` has a database yet (a SQLite file that is there; any other URL: True), so a
-    read of a workspace that never recorded anything creates nothing."""
+    """Whether ``ws`` has a database yet (a SQLite file that is there, or files of an older aieng_nb
+    to import into one; any other URL: True), so a read of a workspace that never recorded anything
+    creates nothing."""
     url = ws.database_url
     if url.startswith("sqlite:///"):
-        return os.path.exists(url[len("sqlite:///") :])
+        from .legacy import has_files
+
+        return os.path.exists(url[len("sqlite:///") :]) or has_files(ws)
     return True
 
 
