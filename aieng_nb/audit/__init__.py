@@ -30,6 +30,7 @@ from __future__ import annotations
 from .chain import (
     GENESIS,
     AuditTx,
+    AuditWriteError,
     _canonical,
     _digest,
     _entry_problem,
@@ -48,6 +49,7 @@ __all__ = [
     "GENESIS",
     "Anchor",
     "AuditTx",
+    "AuditWriteError",
     "AuditEntry",
     "AuditList",
     "VerifyResult",

@@ -33,6 +33,11 @@ _HEX64 = re.compile(r"[0-9a-f]{64}")
 FAULT_ENV = "AIENG_FAULT_AT"
 
 
+class AuditWriteError(StorageError, OSError):
+    """The database refused a transaction with audit entries (a full disk, a lost server): nothing
+    of it was recorded. An OSError too, as a failed write of the audit log always was."""
+
+
 def _canonical(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str, allow_nan=False)
 
@@ -172,9 +177,14 @@ def transaction(ws: Workspace) -> Iterator[AuditTx]:
     """A write transaction of ``ws``'s database with :meth:`AuditTx.append`: the caller's rows and
     the audit entries commit together or not at all. Raises StorageError (nothing recorded) when
     the database refuses the write (a full disk)."""
-    with ws.database().begin() as conn:
-        tx = AuditTx(ws, conn)
-        yield tx
+    try:
+        with ws.database().begin() as conn:
+            tx = AuditTx(ws, conn)
+            yield tx
+    except StorageError as exc:
+        if isinstance(exc, AuditWriteError):
+            raise
+        raise AuditWriteError(str(exc)) from None
     if tx.last is not None:
         _copy_head(tx.chain, tx.last)
 
@@ -183,7 +193,8 @@ def append(event: str, data: dict[str, Any] | None = None, *, workspace: Workspa
     """Append one signed entry; returns it (with ``seq``, ``hash``, ``key`` and ``sig``).
 
     ``event`` is a dotted name such as ``run.start``, ``snapshot.create``, ``job.finish``. Raises
-    ``StorageError`` only when nothing was recorded (a full disk, a lost database server).
+    :class:`AuditWriteError` (a ``StorageError`` and an ``OSError``) only when nothing was recorded
+    (a full disk, a lost database server).
     """
     from sqlalchemy.exc import IntegrityError as RowConflict
 

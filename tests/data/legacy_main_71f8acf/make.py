@@ -1,4 +1,5 @@
 """Run with main's code: a workspace folder as main writes it (schedules, a loop with events, audit)."""
+
 import os
 from aieng_nb import audit, schedules
 from aieng_nb.registry import loop
