@@ -341,7 +341,9 @@ def recover(ws: Workspace, c: Any, name: str) -> list[str]:
         ]
     done = []
     for row in rows:
-        if row["state"] == "audited" or _audited(ws, row["id"]):  # it happened: finishing it again is harmless, whoever started it
+        if row["state"] == "audited" or _audited(
+            ws, row["id"]
+        ):  # it happened: finishing it again is harmless, whoever started it
             _finish(ws, c, row, None)
             done.append(f"completed {row['model']}@{row['alias']} -> v{row['version']} (audited)")
         elif not _owner_gone(row["host"], row["pid"], row["at"]) and row["pid"] != os.getpid():
