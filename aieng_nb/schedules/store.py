@@ -278,9 +278,13 @@ def claim(name: str, now: _dt.datetime, grace: float = DEFAULT_GRACE_S, workspac
     from ..storage.tables import schedule_slots
 
     ws = workspace or current()
+    with ws.database().engine.connect() as conn:  # most ticks find nothing due: no write lock for them
+        s = _load(conn, _check(name))
+    if s is None or decide(s, now, grace) is None:
+        return None
     try:
         with audit.transaction(ws) as tx:
-            s = _load(tx.conn, _check(name), lock=True)
+            s = _load(tx.conn, name, lock=True)
             decision = decide(s, now, grace) if s is not None else None
             if s is None or decision is None:
                 return None
