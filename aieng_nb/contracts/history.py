@@ -5,7 +5,7 @@ a team sharing the database shares them. A new version is one transaction; the p
 or the same row, never a lost version.
 
 The versions a folder kept before (``.aieng/contracts/<name>/versions.json`` and ``<digest>.yaml``)
-are imported on first open, once (a ``storage_imports`` row inserted first in the same transaction).
+are imported on first open, once (a ``snapshot_imports`` row inserted first in the same transaction).
 """
 
 from __future__ import annotations
@@ -107,14 +107,14 @@ def import_folder(ws: Workspace) -> int:
 
     from ..records import iso, now
     from ..storage.tables import contract_versions as cv
-    from ..storage.tables import storage_imports
+    from ..storage.tables import snapshot_imports
 
     what, added = f"contracts:{ws.root}", 0
     try:
         with ws.database().begin() as conn:
-            if conn.execute(select(storage_imports.c.what).where(storage_imports.c.what == what)).first():
+            if conn.execute(select(snapshot_imports.c.what).where(snapshot_imports.c.what == what)).first():
                 return 0
-            conn.execute(insert(storage_imports).values(what=what, at=iso(now()) or ""))
+            conn.execute(insert(snapshot_imports).values(what=what, at=iso(now()) or ""))
             for path in files:
                 name = path.parent.name
                 try:

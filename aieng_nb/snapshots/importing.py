@@ -1,6 +1,6 @@
 """Importing a folder's snapshot index written before the database (``snapshots/index.json``).
 
-Run on first open, in one transaction that starts by inserting the folder's ``storage_imports``
+Run on first open, in one transaction that starts by inserting the folder's ``snapshot_imports``
 row: a second process opening the folder at once waits for it (SQLite's write lock, PostgreSQL's
 unique key) and then finds the row, so the import happens once. Every version (tombstones too),
 use and alias is kept; a version already in the database under the same number with another hash
@@ -33,15 +33,15 @@ def import_folder(ws: Workspace, index: Index) -> int:
     from sqlalchemy.exc import IntegrityError as DBIntegrityError
 
     from ..records import iso, now
-    from ..storage.tables import storage_imports
+    from ..storage.tables import snapshot_imports
 
     what = f"snapshots:{ws.root}"
     added = 0
     try:
         with index.db.begin() as conn:
-            if conn.execute(select(storage_imports.c.what).where(storage_imports.c.what == what)).first():
+            if conn.execute(select(snapshot_imports.c.what).where(snapshot_imports.c.what == what)).first():
                 return 0
-            conn.execute(insert(storage_imports).values(what=what, at=iso(now()) or ""))
+            conn.execute(insert(snapshot_imports).values(what=what, at=iso(now()) or ""))
             try:
                 data = json.loads(path.read_text())
             except FileNotFoundError:  # renamed by a process that imported it meanwhile

@@ -10,7 +10,7 @@ dropped newest row is detected, numbers are never reused), ``snapshot_versions``
 -> content hash; ``state`` ``open`` until its signed audit entry is stored in ``entry``; deleted
 versions stay as tombstones), ``snapshot_uses`` (hash -> runs that used it), ``snapshot_aliases``
 (redaction aliases), ``contract_versions`` (every content a contract had, with its text), and
-``storage_imports`` (the ``.aieng/`` files already imported into these tables).
+``snapshot_imports`` (the ``.aieng/`` snapshot and contract files already imported into these tables).
 """
 
 from __future__ import annotations
@@ -115,9 +115,96 @@ contract_versions = Table(
     UniqueConstraint("name", "digest", name="uq_contract_versions_digest"),
 )
 
-storage_imports = Table(
-    "storage_imports",
+snapshot_imports = Table(
+    "snapshot_imports",
     metadata,
     Column("what", String(1024), primary_key=True),
     Column("at", String(40), nullable=False),
+)
+
+# ---- schedules, loops, the audit chain (revision 0003_schedules_loops_audit) ----------------------
+# A schedule is one row (its record as JSON, ``rev`` bumped by every change); a fired or skipped
+# cron slot is one ``schedule_slots`` row whose key (schedule, slot) makes two schedulers sharing the
+# database fire it once. A loop is one row (configuration, the state in flight) and its timeline
+# ``loop_events``. The audit chain: ``audit_entries`` (one canonical, signed entry per position),
+# ``audit_head`` (one row: the last seq and hash, locked by every append), ``audit_keys`` (the
+# signers' public keys). ``storage_imports`` records which folder's files were imported.
+
+schedules = Table(
+    "schedules",
+    metadata,
+    Column("name", String(256), primary_key=True),
+    Column("doc", Text, nullable=False),
+    Column("rev", Integer, nullable=False, default=0),
+)
+
+schedule_slots = Table(
+    "schedule_slots",
+    metadata,
+    Column("schedule", String(256), primary_key=True),
+    Column("slot", String(40), primary_key=True),
+    Column("action", String(16), nullable=False),
+    Column("job_id", String(64), nullable=True),
+    Column("at", String(40), nullable=False),
+    Column("host", String(256), nullable=False, default=""),
+    Column("pid", Integer, nullable=False, default=0),
+)
+
+loops = Table(
+    "loops",
+    metadata,
+    Column("name", String(256), primary_key=True),
+    Column("config", Text, nullable=False),
+    Column("state", Text, nullable=False, default="{}"),
+    Column("rev", Integer, nullable=False, default=0),
+)
+
+loop_events = Table(
+    "loop_events",
+    metadata,
+    Column("loop", String(256), primary_key=True),
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("at", String(40), nullable=False),
+    Column("kind", String(64), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("data", Text, nullable=False, default="{}"),
+)
+
+audit_entries = Table(
+    "audit_entries",
+    metadata,
+    Column("pos", Integer, primary_key=True, autoincrement=False),
+    Column("event", String(128), nullable=False, index=True),
+    Column("ts", Float, nullable=False),
+    Column("run_id", String(64), nullable=True, index=True),
+    Column("entry", Text, nullable=False),
+)
+
+audit_head = Table(
+    "audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", Integer, nullable=False),
+    Column("hash", String(64), nullable=False),
+    Column("chain", String(64), nullable=False),
+)
+
+audit_keys = Table(
+    "audit_keys",
+    metadata,
+    Column("key_id", String(64), primary_key=True),
+    Column("public_key", Text, nullable=False),
+    Column("algorithm", String(32), nullable=False),
+    Column("actor", String(256), nullable=False),
+    Column("added", Float, nullable=False),
+)
+
+imports = Table(
+    "storage_imports",
+    metadata,
+    Column("folder", String(64), primary_key=True),
+    Column("what", String(32), primary_key=True),
+    Column("path", Text, nullable=False),
+    Column("at", String(40), nullable=False),
+    Column("note", Text, nullable=True),
 )
