@@ -33,7 +33,7 @@ def _start_attempt(job_id: str, ws: Workspace) -> JobRecord:
             store.kill_kernel(r)
         if r.status in JobStatus.TERMINAL:
             return
-        if store.stop_requested(r.job_id, ws):
+        if r.stop_requested_at is not None:
             r.status, r.finished_at = JobStatus.STOPPED, now()
             r.error = JobError(kind="stopped", message="stopped before it started").to_dict()
             return
@@ -115,6 +115,11 @@ def _execute_job(job_id: str, ws: Workspace, progress: Progress, t0: float) -> J
                 r.cells_done = r.cells_total
             r.error = error.to_dict() if error else None
             r.kernel_pid = None
+            if r.stop_requested_at is not None and status != JobStatus.STOPPED:
+                # a stop recorded before this write won (its caller was told so): the job ends STOPPED
+                status, error = JobStatus.STOPPED, JobError(kind="stopped", message="stopped on request")
+                r.error = error.to_dict()
+                entry["status"], entry["error"] = status, r.error
             retry = status in (JobStatus.FAILED, JobStatus.TIMED_OUT) and r.attempts < r.max_attempts
             if error is not None and error.kind in PERMANENT_ERRORS:
                 retry = False  # the same attempt would fail the same way
@@ -142,8 +147,10 @@ def _sleep_unless_stopped(job_id: str, ws: Workspace, seconds: float) -> bool:
 
 
 def _run_attempt(record: JobRecord, ws: Workspace, progress: Progress) -> tuple[JobStatus, JobError | None]:
-    nb = build_notebook(record)
-    out = store.job_dir(record.job_id, ws) / "output.ipynb"  # derived from the id, not read from the record
+    folder = store.job_dir(record.job_id, ws)  # paths derived from the id, not read from the record
+    given = folder / "input.ipynb"
+    nb = build_notebook(record, given if given.is_file() else None)
+    out = folder / "output.ipynb"
     ctx = AttemptContext(
         output_path=out,
         env=kernel_env(record, ws),

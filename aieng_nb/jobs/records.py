@@ -181,6 +181,7 @@ class JobRecord(TypedFields, Record):
     queued_at: datetime | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    stop_requested_at: datetime | None = None  # set (compare-and-set) only while the job had not ended
     duration_s: float | None = None
     error: dict[str, Any] | None = None
     host: str | None = None
@@ -195,7 +196,9 @@ class JobRecord(TypedFields, Record):
     # data-contract validations of the job's snapshots (aieng_nb.contracts.jobs)
     contract_results: list[dict[str, Any]] = field(default_factory=list)
 
-    _time_fields: ClassVar[frozenset[str]] = frozenset({"created_at", "queued_at", "started_at", "finished_at"})
+    _time_fields: ClassVar[frozenset[str]] = frozenset(
+        {"created_at", "queued_at", "started_at", "finished_at", "stop_requested_at"}
+    )
     _status_enum: ClassVar[type[enum.Enum] | None] = JobStatus
 
     def __post_init__(self) -> None:

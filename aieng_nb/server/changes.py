@@ -1,8 +1,9 @@
 """A cheap change token for the workspace: what the panel's long poll waits on.
 
 The token is built from ``stat`` of a few files (the SQLite store and its WAL, the audit log,
-the snapshot index, the schedules folder, the active jobs' folders), so an idle panel costs the
-server a few ``stat`` calls every quarter second while a request waits, and nothing otherwise.
+the snapshot index, the schedules folder) and the database's jobs clock (a counter every job write
+bumps), so an idle panel costs the server a few ``stat`` calls and one one-row read every quarter
+second while a request waits, and nothing otherwise.
 """
 
 from __future__ import annotations
@@ -32,17 +33,12 @@ def token(ws: Workspace) -> str:
         str(ws.audit_log),
         str(ws.path("snapshots", "index.json")),
         str(ws.path("schedules")),
-        str(ws.path("jobs")),
         str(ws.path("pipelines", "runs")),  # a pipeline's record is rewritten (renamed in) at each step
     ]
-    active = ws.path("jobs", ".active")
-    paths.append(str(active))
-    try:
-        paths += [str(ws.path("jobs", name)) for name in sorted(os.listdir(active))]
-        paths += [str(ws.path("jobs", name, "job.json")) for name in sorted(os.listdir(active))]
-    except OSError:
-        pass
-    digest = hashlib.blake2b(repr([_stat(p) for p in paths]).encode(), digest_size=12)
+    from ..jobs.store import change_counter
+
+    # jobs are rows of the workspace database: its jobs clock moves with every job write
+    digest = hashlib.blake2b(repr(([_stat(p) for p in paths], change_counter(ws))).encode(), digest_size=12)
     return digest.hexdigest()
 
 
@@ -69,6 +65,9 @@ def recover(ws: Workspace) -> list[str]:
     from .. import lifecycle
 
     done += [str(r) for r in lifecycle.recover(workspace=ws)]
+    from ..jobs.store import recover_stale
+
+    done += [f"job {r.job_id}: {r.error_summary}" for r in recover_stale(ws)]
     if not ws.database_url.startswith("sqlite:///") or (ws.root / "aieng.db").is_file():
         from ..registry.intents import recover_all
 
