@@ -46,6 +46,19 @@ def _start_attempt(job_id: str, ws: Workspace) -> JobRecord:
     return store.mutate(job_id, start, ws)
 
 
+def settle(r: JobRecord, status: JobStatus, error: JobError | None) -> tuple[JobStatus, JobError | None]:
+    """An attempt's outcome as written over the stored record ``r``: a stop request recorded before
+    this write won (its caller was told the job is stopping), so the job ends STOPPED.
+
+    >>> r = JobRecord.new("nb.ipynb"); r.stop_requested_at = "2026-12-07T10:00:00Z"
+    >>> settle(r, JobStatus.COMPLETED, None)[0]
+    <JobStatus.STOPPED: 'STOPPED'>
+    """
+    if r.stop_requested_at is not None and status != JobStatus.STOPPED:
+        return JobStatus.STOPPED, JobError(kind="stopped", message="stopped on request")
+    return status, error
+
+
 def execute_job(job_id: str, workspace: Workspace | None = None, progress: Progress | None = None) -> JobRecord:
     """Execute a stored job here (all attempts) and return its final record.
 
@@ -108,18 +121,14 @@ def _execute_job(job_id: str, ws: Workspace, progress: Progress, t0: float) -> J
             entry: dict = entry,
             ran: JobRecord = record,
         ) -> None:
-            r.history.append(entry)
             # progress is written at most once a second while cells run: the final count is exact
             r.cells_done, r.cells_total = ran.cells_done, ran.cells_total
             if status == JobStatus.COMPLETED:
                 r.cells_done = r.cells_total
+            status, error = settle(r, status, error)
             r.error = error.to_dict() if error else None
+            r.history.append({**entry, "status": status, "error": r.error})
             r.kernel_pid = None
-            if r.stop_requested_at is not None and status != JobStatus.STOPPED:
-                # a stop recorded before this write won (its caller was told so): the job ends STOPPED
-                status, error = JobStatus.STOPPED, JobError(kind="stopped", message="stopped on request")
-                r.error = error.to_dict()
-                entry["status"], entry["error"] = status, r.error
             retry = status in (JobStatus.FAILED, JobStatus.TIMED_OUT) and r.attempts < r.max_attempts
             if error is not None and error.kind in PERMANENT_ERRORS:
                 retry = False  # the same attempt would fail the same way
