@@ -243,3 +243,60 @@ def test_a_kill_during_job_creation_leaves_nothing_or_a_recorded_job(workspace, 
     else:  # its creator is gone: recovered as FAILED, and that is audited
         assert [r.job_id for r in recovered] == [found.job_id] and "job.recover" in events
         assert store.load(found.job_id, workspace).status == JobStatus.FAILED
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
+def test_job_run_on_a_full_disk_leaves_nothing_or_a_recorded_job(tmp_path, monkeypatch) -> None:
+    """``aieng job run`` with every amount of free space on a small tmpfs holding the project, its
+    workspace and database: afterwards there is no job (and no job folder), or one recorded job that
+    has ended; a failure is one ``aieng: error:`` line; exit 0 means a COMPLETED job."""
+    from test_full_disk_writes import _fill, _run
+
+    from aieng_nb import config, storage
+    from aieng_nb.jobs.notebooks import write_notebook
+
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48m", "tmpfs", str(mount)]).returncode != 0:
+        pytest.skip("could not mount a tmpfs")
+    codes = []
+    try:
+        for i, free in enumerate([0, 2048, 8192, 65536, 1 << 20, 4 << 20, 12 << 20]):
+            here = mount / f"p{i}"
+            here.mkdir()
+            monkeypatch.chdir(here)
+            monkeypatch.setenv("AIENG_WORKSPACE", str(here / ".aieng"))
+            monkeypatch.setenv("AIENG_STATE_DIR", str(tmp_path / f"state{i}"))
+            config.reset()
+            storage.reset()
+            ws = Workspace(here / ".aieng").ensure()
+            ws.database()  # the schema exists; the job's writes meet the full disk
+            nb = write_notebook(here / "j.ipynb", ["print(x)"], parameters="x = 1")
+            filler = _fill(mount, free)
+            done = _run(["job", "run", str(nb), "-p", "x", "2", "-q"], here, dict(os.environ))
+            filler.unlink()
+            assert "Traceback" not in done.stderr, done.stderr
+            codes.append(done.returncode)
+            print(free, done.returncode, done.stderr.strip()[-300:])
+            storage.reset()
+            store.recover_stale(ws)
+            found = store.list_records(workspace=ws)
+            folders = [p.name for p in ws.path("jobs").iterdir() if not p.name.startswith(".")] if ws.path(
+                "jobs"
+            ).is_dir() else []
+            if not found:
+                assert done.returncode != 0 and folders == [], (free, done.stderr, folders)
+            else:
+                (job,) = found
+                assert job.finished, (free, job.status)
+                assert (done.returncode == 0) == (job.status == JobStatus.COMPLETED), (free, job.status, done)
+            if done.returncode:
+                assert done.stderr.startswith("aieng: error: ") or len(found) == 1, (free, done.stderr)
+            subprocess.run(["rm", "-rf", str(here)], check=False)
+    finally:
+        storage.reset()
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+    assert 0 in codes and any(codes), codes
