@@ -113,6 +113,9 @@ def upgrade(conn: Any) -> list[str]:
     from alembic.runtime.migration import MigrationContext
     from sqlalchemy import text
 
+    if conn.dialect.has_table(conn, "alembic_version"):  # the common case, without Alembic's set-up
+        if conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == HEAD:
+            return []
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(724119)"))  # one migrating process at a time
     ctx = MigrationContext.configure(conn)
