@@ -150,6 +150,7 @@ export interface Job {
   queued_at: string | null;
   started_at: string | null;
   finished_at: string | null;
+  stop_requested_at: string | null;
   duration_s: number | null;
   error: { [key: string]: unknown } | null;
   host: string | null;
