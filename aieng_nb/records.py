@@ -152,7 +152,7 @@ class Record:
 
     @classmethod
     def from_dict(cls: type[R], data: dict[str, Any]) -> R:
-        hints, known = _fields_of(cls)
+        hints, known = _fields_of(cls)  # type: ignore[arg-type]
         return cls(**{k: _convert(hints.get(k, Any), v) for k, v in data.items() if k in known})
 
 

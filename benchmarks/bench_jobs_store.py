@@ -57,14 +57,16 @@ def main() -> int:
             store._imported.clear()
             assert store.load(target, Workspace(root)).job_id == target
 
-        def list_newest(root: Path = root) -> None:
+        def list_newest(root: Path = root, count: int = count) -> None:
             assert len(store.list_records(limit=50, workspace=Workspace(root))) == min(50, count)
 
         def update(target: str = target, root: Path = root) -> None:
             store.update(target, Workspace(root), cells_done=1)
 
         open_and_read()
-        rows.append((f"open the workspace database + read one job ({count} jobs)", _ms(open_and_read, args.repeat), "<= 5"))
+        rows.append(
+            (f"open the workspace database + read one job ({count} jobs)", _ms(open_and_read, args.repeat), "<= 5")
+        )
         rows.append((f"list the newest 50 jobs ({count} jobs)", _ms(list_newest, args.repeat), ""))
         rows.append((f"read-modify-write of a job (compare-and-set, {count} jobs)", _ms(update, args.repeat), ""))
     print(f"\nmachine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}\n")

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_storage import backend, pg_server  # noqa: F401 - the same SQLite / PostgreSQL fixtures
+from test_storage import backend, pg_server  # noqa: F401 - the storage suite's SQLite / PostgreSQL fixtures
 
 from aieng_nb.exceptions import ConflictError
 from aieng_nb.jobs import store
@@ -24,44 +24,49 @@ from aieng_nb.workspace import Workspace
 FIXTURE = Path(__file__).parent / "fixtures" / "jobs_main"  # written by main's code (make_jobs_main.py)
 
 
+@pytest.fixture
+def ws(backend) -> Workspace:  # noqa: F811 - the test's workspace, its database on SQLite or PostgreSQL
+    return backend
+
+
 def _plant_main_jobs(ws: Workspace) -> dict[str, dict]:
     shutil.copytree(FIXTURE, ws.path("jobs"), ignore=shutil.ignore_patterns("*.py"))
     return {p.parent.name: json.loads(p.read_text()) for p in ws.path("jobs").glob("*/job.json")}
 
 
-def test_a_jobs_folder_written_by_main_is_imported_loss_free_once(backend) -> None:
+def test_a_jobs_folder_written_by_main_is_imported_loss_free_once(ws) -> None:
     from sqlalchemy import func, select
 
     from aieng_nb.storage.tables import job_attempts, jobs
 
-    originals = _plant_main_jobs(backend)
+    originals = _plant_main_jobs(ws)
     assert len(originals) == 6
-    listed = store.list_records(workspace=backend)
+    listed = store.list_records(workspace=ws)
     assert sorted(r.job_id for r in listed) == sorted(originals)
     for job_id, original in originals.items():
-        loaded = store.load(job_id, backend).to_dict()
+        loaded = store.load(job_id, ws).to_dict()
         stop = loaded.pop("stop_requested_at")
         assert loaded == original  # every field, as main wrote it
-        assert (stop is not None) == (backend.path("jobs", job_id, "stop").is_file())
-        assert not backend.path("jobs", job_id, "job.json").exists()  # the table is the truth now
-        assert json.loads(backend.path("jobs", job_id, "job.imported.json").read_text()) == original
-    with backend.database().read() as conn:
+        assert (stop is not None) == (ws.path("jobs", job_id, "stop").is_file())
+        assert not ws.path("jobs", job_id, "job.json").exists()  # the table is the truth now
+        assert json.loads(ws.path("jobs", job_id, "job.imported.json").read_text()) == original
+    with ws.database().read() as conn:
         attempts = conn.execute(select(func.count()).select_from(job_attempts)).scalar_one()
         statuses = dict(conn.execute(select(jobs.c.id, jobs.c.status)).all())
     assert attempts == sum(len(o["history"]) for o in originals.values())
     assert statuses == {k: o["status"] for k, o in originals.items()}
-    failed = [r.job_id for r in store.list_records("failed", workspace=backend)]
+    failed = [r.job_id for r in store.list_records("failed", workspace=ws)]
     assert failed == [k for k, o in originals.items() if o["status"] == "FAILED"]
     sweep = {o["sweep_id"] for o in originals.values() if o["sweep_id"]}.pop()
-    assert len(store.list_records(sweep_id=sweep, workspace=backend)) == 2
+    assert len(store.list_records(sweep_id=sweep, workspace=ws)) == 2
     # a job ended through the table is not undone by a second import (the files are not read again)
-    store.update(listed[-1].job_id, backend, status=JobStatus.STOPPED)
+    store.update(listed[-1].job_id, ws, status=JobStatus.STOPPED)
     store._imported.clear()
     from aieng_nb.jobs.json_import import import_files
 
-    (backend.path("jobs") / ".imported").unlink()
-    assert import_files(backend, backend.database()) == 0
-    assert store.load(listed[-1].job_id, backend).status == JobStatus.STOPPED
+    (ws.path("jobs") / ".imported").unlink()
+    assert import_files(ws, ws.database()) == 0
+    assert store.load(listed[-1].job_id, ws).status == JobStatus.STOPPED
 
 
 def _open_and_list(root: str, url: str, barrier, out) -> None:  # noqa: ANN001
@@ -73,25 +78,25 @@ def _open_and_list(root: str, url: str, barrier, out) -> None:  # noqa: ANN001
         out.put(repr(exc))
 
 
-def test_two_processes_opening_an_old_folder_at_once_import_it_once(backend) -> None:
+def test_two_processes_opening_an_old_folder_at_once_import_it_once(ws) -> None:
     from sqlalchemy import func, select
 
     from aieng_nb.storage.tables import job_attempts
 
-    originals = _plant_main_jobs(backend)
-    backend.database()
+    originals = _plant_main_jobs(ws)
+    ws.database()
     ctx = multiprocessing.get_context("fork")
     barrier, out = ctx.Barrier(2), ctx.Queue()
-    procs = [
-        ctx.Process(target=_open_and_list, args=(str(backend.root), backend.database_url, barrier, out)) for _ in "ab"
-    ]
+    procs = [ctx.Process(target=_open_and_list, args=(str(ws.root), ws.database_url, barrier, out)) for _ in "ab"]
     for p in procs:
         p.start()
     for p in procs:
         p.join(120)
     assert [out.get(timeout=5) for _ in procs] == [6, 6]
-    with backend.database().read() as conn:
-        assert conn.execute(select(func.count()).select_from(job_attempts)).scalar_one() == sum(len(o["history"]) for o in originals.values())
+    with ws.database().read() as conn:
+        assert conn.execute(select(func.count()).select_from(job_attempts)).scalar_one() == sum(
+            len(o["history"]) for o in originals.values()
+        )
 
 
 def _bump(root: str, url: str, job_id: str, times: int, barrier, out) -> None:  # noqa: ANN001
@@ -108,24 +113,24 @@ def _bump(root: str, url: str, job_id: str, times: int, barrier, out) -> None:  
     out.put("ok")
 
 
-def test_racing_read_modify_writes_lose_no_update(backend) -> None:
+def test_racing_read_modify_writes_lose_no_update(ws) -> None:
     from sqlalchemy import func, select
 
     from aieng_nb.storage.tables import job_attempts
 
-    job = store.create(JobRecord.new("a.ipynb"), backend)
+    job = store.create(JobRecord.new("a.ipynb"), ws)
     ctx = multiprocessing.get_context("fork")
     barrier, out = ctx.Barrier(2), ctx.Queue()
-    args = (str(backend.root), backend.database_url, job.job_id, 15, barrier, out)
+    args = (str(ws.root), ws.database_url, job.job_id, 15, barrier, out)
     procs = [ctx.Process(target=_bump, args=args) for _ in "ab"]
     for p in procs:
         p.start()
     for p in procs:
         p.join(300)
     assert [out.get(timeout=5) for _ in procs] == ["ok", "ok"]
-    after = store.load(job.job_id, backend)
+    after = store.load(job.job_id, ws)
     assert after.cells_done == 30 and len(after.history) == 30
-    with backend.database().read() as conn:
+    with ws.database().read() as conn:
         assert conn.execute(select(func.count()).select_from(job_attempts)).scalar_one() == 30
 
 
@@ -154,7 +159,7 @@ def _finish(root: str, url: str, job_id: str, barrier, out) -> None:  # noqa: AN
     out.put(("finish", "ok"))
 
 
-def test_a_stop_racing_the_finish_has_one_winner(backend) -> None:
+def test_a_stop_racing_the_finish_has_one_winner(ws) -> None:
     from aieng_nb import audit
 
     ctx = multiprocessing.get_context("fork")
@@ -162,17 +167,17 @@ def test_a_stop_racing_the_finish_has_one_winner(backend) -> None:
     for _trial in range(8):
         job = JobRecord.new("a.ipynb", status=JobStatus.RUNNING, attempts=1)
         job.host, job.pid, job.pid_started = store.process_identity()  # its runner: alive
-        store.create(job, backend)
+        store.create(job, ws)
         barrier, out = ctx.Barrier(2), ctx.Queue()
-        args = (str(backend.root), backend.database_url, job.job_id, barrier, out)
+        args = (str(ws.root), ws.database_url, job.job_id, barrier, out)
         procs = [ctx.Process(target=_stop, args=args), ctx.Process(target=_finish, args=args)]
         for p in procs:
             p.start()
         for p in procs:
             p.join(120)
         said = dict(out.get(timeout=5) for _ in procs)
-        final = store.load(job.job_id, backend)
-        stops = [e for e in audit.entries(workspace=backend) if e.data.get("job_id") == job.job_id]
+        final = store.load(job.job_id, ws)
+        stops = [e for e in audit.entries(workspace=ws) if e.data.get("job_id") == job.job_id]
         if said["stop"] == "ok":  # the stop won: the job ended STOPPED, and the stop is audited
             assert final.status == JobStatus.STOPPED and final.stop_requested_at is not None and stops
         else:  # the finish won: the stop was refused, changed nothing and is not audited
@@ -181,20 +186,20 @@ def test_a_stop_racing_the_finish_has_one_winner(backend) -> None:
     assert outcomes <= {"ok", "conflict"}
 
 
-def test_the_change_token_moves_with_every_job_write_and_a_read_writes_nothing(backend) -> None:
+def test_the_change_token_moves_with_every_job_write_and_a_read_writes_nothing(ws) -> None:
     from aieng_nb.server.changes import token
 
-    job = store.create(JobRecord.new("a.ipynb"), backend)
-    before = token(backend)
-    assert token(backend) == before
-    store.load(job.job_id, backend)
-    store.list_records(workspace=backend)
-    assert token(backend) == before  # reads change nothing
-    store.update(job.job_id, backend, cells_done=1)
-    assert token(backend) != before
+    job = store.create(JobRecord.new("a.ipynb"), ws)
+    before = token(ws)
+    assert token(ws) == before
+    store.load(job.job_id, ws)
+    store.list_records(workspace=ws)
+    assert token(ws) == before  # reads change nothing
+    store.update(job.job_id, ws, cells_done=1)
+    assert token(ws) != before
 
 
-def test_recovery_in_the_database_and_gets_only_read(backend) -> None:
+def test_recovery_in_the_database_and_gets_only_read(ws) -> None:
     import socket
 
     from aieng_nb.jobs.control import get_job, list_jobs
@@ -202,13 +207,11 @@ def test_recovery_in_the_database_and_gets_only_read(backend) -> None:
 
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
-    lost = store.create(
-        JobRecord.new("a.ipynb", status=JobStatus.RUNNING, host=socket.gethostname(), pid=gone.pid), backend
-    )
-    assert get_job(lost.job_id, workspace=backend, recover=False).status == JobStatus.RUNNING
-    assert [j.status for j in list_jobs(workspace=backend, recover=False)] == [JobStatus.RUNNING]
-    assert any(lost.job_id in line for line in recover(backend))  # the server's start and changes poll
-    after = store.load(lost.job_id, backend)
+    lost = store.create(JobRecord.new("a.ipynb", status=JobStatus.RUNNING, host=socket.gethostname(), pid=gone.pid), ws)
+    assert get_job(lost.job_id, workspace=ws, recover=False).status == JobStatus.RUNNING
+    assert [j.status for j in list_jobs(workspace=ws, recover=False)] == [JobStatus.RUNNING]
+    assert any(lost.job_id in line for line in recover(ws))  # the server's start and changes poll
+    after = store.load(lost.job_id, ws)
     assert after.status == JobStatus.FAILED and after.error["kind"] == "runner_lost"
     assert after.finished_at is not None and len(after.history) == 1
 
@@ -284,9 +287,11 @@ def test_job_run_on_a_full_disk_leaves_nothing_or_a_recorded_job(tmp_path, monke
             storage.reset()
             store.recover_stale(ws)
             found = store.list_records(workspace=ws)
-            folders = [p.name for p in ws.path("jobs").iterdir() if not p.name.startswith(".")] if ws.path(
-                "jobs"
-            ).is_dir() else []
+            folders = (
+                [p.name for p in ws.path("jobs").iterdir() if not p.name.startswith(".")]
+                if ws.path("jobs").is_dir()
+                else []
+            )
             if not found:
                 assert done.returncode != 0 and folders == [], (free, done.stderr, folders)
             else:

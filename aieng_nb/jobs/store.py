@@ -137,12 +137,12 @@ def _columns(record: JobRecord) -> dict[str, Any]:
 
 def tick(conn: Any) -> int:
     """Bump the jobs clock (the change token's counter) inside the caller's write; its new value."""
-    from sqlalchemy import select, update
+    from sqlalchemy import update
 
     from ..storage.tables import jobs_clock
 
-    conn.execute(update(jobs_clock).where(jobs_clock.c.id == 1).values(n=jobs_clock.c.n + 1))
-    return int(conn.execute(select(jobs_clock.c.n).where(jobs_clock.c.id == 1)).scalar_one())
+    bump = update(jobs_clock).where(jobs_clock.c.id == 1).values(n=jobs_clock.c.n + 1)
+    return int(conn.execute(bump.returning(jobs_clock.c.n)).scalar_one())
 
 
 def put(conn: Any, record: JobRecord, old: Any | None, seq: int) -> bool:
@@ -160,7 +160,9 @@ def put(conn: Any, record: JobRecord, old: Any | None, seq: int) -> bool:
         before: list[Any] = []
     else:
         done = conn.execute(
-            update(jobs).where(jobs.c.id == record.job_id, jobs.c.rev == old["rev"]).values(rev=old["rev"] + 1, **values)
+            update(jobs)
+            .where(jobs.c.id == record.job_id, jobs.c.rev == old["rev"])
+            .values(rev=old["rev"] + 1, **values)
         )
         if done.rowcount != 1:
             return False
@@ -367,10 +369,15 @@ def request_stop(job_id: str, workspace: Workspace | None = None) -> JobRecord:
 
 
 def stop_requested(job_id: str, workspace: Workspace | None = None) -> bool:
-    try:
-        return load(job_id, workspace).stop_requested_at is not None
-    except NotFoundError:
+    """Whether a stop of ``job_id`` was requested (one small read: a running job's watchdog asks often)."""
+    from sqlalchemy import text
+
+    db = _readable(workspace)
+    if db is None:
         return False
+    with db.read() as conn:
+        found = conn.execute(text("SELECT stop_requested_at FROM jobs WHERE id = :id"), {"id": job_id}).first()
+    return found is not None and found[0] is not None
 
 
 def process_identity() -> tuple[str, int, float]:

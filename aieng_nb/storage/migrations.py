@@ -90,8 +90,7 @@ def _r0002_jobs(op: Any) -> None:
         Column("id", Integer, primary_key=True),
         Column("n", BigInteger, nullable=False),
     )
-    op.bulk_insert(
-table("jobs_clock", Column("id", Integer), Column("n", BigInteger)), [{"id": 1, "n": 0}])
+    op.bulk_insert(table("jobs_clock", Column("id", Integer), Column("n", BigInteger)), [{"id": 1, "n": 0}])
 
 
 REVISIONS: list[tuple[str, Callable[[Any], None]]] = [
