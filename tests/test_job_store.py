@@ -248,13 +248,26 @@ def test_a_kill_during_job_creation_leaves_nothing_or_a_recorded_job(workspace, 
         assert store.load(found.job_id, workspace).status == JobStatus.FAILED
 
 
+def _fill(mount: Path, leave: int) -> Path:
+    """Fill the tmpfs, then free ``leave`` bytes (unbuffered: no tail left to flush on close)."""
+    filler = mount / "filler"
+    with open(filler, "wb", buffering=0) as fh:
+        try:
+            while True:
+                fh.write(b"\0" * (1 << 16))
+        except OSError:
+            pass
+    os.truncate(filler, max(0, filler.stat().st_size - leave))
+    return filler
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(1200)
 def test_job_run_on_a_full_disk_leaves_nothing_or_a_recorded_job(tmp_path, monkeypatch) -> None:
     """``aieng job run`` with every amount of free space on a small tmpfs holding the project, its
     workspace and database: afterwards there is no job (and no job folder), or one recorded job that
     has ended; a failure is one ``aieng: error:`` line; exit 0 means a COMPLETED job."""
-    from test_full_disk_writes import _fill, _run
+    from test_full_disk_writes import _run
 
     from aieng_nb import config, storage
     from aieng_nb.jobs.notebooks import write_notebook
@@ -263,7 +276,7 @@ def test_job_run_on_a_full_disk_leaves_nothing_or_a_recorded_job(tmp_path, monke
         pytest.skip("mounting a small tmpfs needs root")
     mount = tmp_path / "disk"
     mount.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48m", "tmpfs", str(mount)]).returncode != 0:
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=32m", "tmpfs", str(mount)]).returncode != 0:
         pytest.skip("could not mount a tmpfs")
     codes = []
     try:
