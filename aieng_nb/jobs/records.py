@@ -188,6 +188,7 @@ class JobRecord(TypedFields, Record):
     pid: int | None = None
     pid_started: float | None = None
     kernel_pid: int | None = None
+    heartbeat_at: datetime | None = None  # the running attempt's last sign of life (cluster executors)
     cells_done: int = 0
     cells_total: int = 0
     history: list[dict[str, Any]] = field(default_factory=list)
@@ -197,7 +198,7 @@ class JobRecord(TypedFields, Record):
     contract_results: list[dict[str, Any]] = field(default_factory=list)
 
     _time_fields: ClassVar[frozenset[str]] = frozenset(
-        {"created_at", "queued_at", "started_at", "finished_at", "stop_requested_at"}
+        {"created_at", "queued_at", "started_at", "finished_at", "stop_requested_at", "heartbeat_at"}
     )
     _status_enum: ClassVar[type[enum.Enum] | None] = JobStatus
 

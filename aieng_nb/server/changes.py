@@ -68,6 +68,10 @@ def recover(ws: Workspace) -> list[str]:
     from ..jobs.store import recover_stale
 
     done += [f"job {r.job_id}: {r.error_summary}" for r in recover_stale(ws)]
+    if (ws.root / "pipelines" / "runs").is_dir():
+        from ..pipelines.records import recover_runs
+
+        done += recover_runs(ws)
     if not ws.database_url.startswith("sqlite:///") or (ws.root / "aieng.db").is_file():
         from ..registry.intents import recover_all
 

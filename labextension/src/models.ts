@@ -157,6 +157,7 @@ export interface Job {
   pid: number | null;
   pid_started: number | null;
   kernel_pid: number | null;
+  heartbeat_at: string | null;
   cells_done: number;
   cells_total: number;
   history: Array<{ [key: string]: unknown }>;
@@ -193,6 +194,7 @@ export interface PipelineRun {
   parameters: { [key: string]: unknown };
   created_at: string;
   finished_at: string | null;
+  owner: { [key: string]: unknown };
 }
 
 /** A notebook job on a cron expression. */
