@@ -19,8 +19,7 @@ class Database:
     """A SQLAlchemy engine over the workspace's metadata database.
 
     ``begin()`` is a write transaction: on SQLite it takes the write lock at once (``BEGIN
-    IMMEDIATE``, with a 30 s busy timeout; the file in WAL mode with ``synchronous=FULL``, so
-    readers never wait for a writer), so a read-then-write inside it is a compare-and-set;
+    IMMEDIATE``, with a 30 s busy timeout), so a read-then-write inside it is a compare-and-set;
     on PostgreSQL conditional UPDATEs and unique keys give the same.
     """
 
@@ -34,11 +33,6 @@ class Database:
             @event.listens_for(self.engine, "connect")
             def _connect(dbapi_conn: Any, _record: Any) -> None:
                 dbapi_conn.isolation_level = None  # SQLAlchemy emits BEGIN itself (below)
-                try:  # write-ahead log, synchronous: one fsync a commit (a job write was ~3x slower without)
-                    dbapi_conn.execute("PRAGMA journal_mode=WAL")
-                    dbapi_conn.execute("PRAGMA synchronous=FULL")  # durable at commit, as before
-                except Exception:  # noqa: BLE001 - a file system without shared memory: the default journal
-                    pass
 
             @event.listens_for(self.engine, "begin")
             def _begin(conn: Any) -> None:
