@@ -60,6 +60,7 @@ class DaskExecutor(Executor):
 
     def run(self, job_ids: list[str], workspace: Any, progress: Any = None) -> Iterator[Any]:
         from ..jobs import store
+        from ..jobs.finish import create_run
         from ..jobs.records import JobStatus
         from ..records import now
 
@@ -74,6 +75,8 @@ class DaskExecutor(Executor):
                     r.executor_address = self.address
 
             record = store.mutate(job_id, queue, workspace)
+            if record.run_id is None:  # made here: the submitter, not the worker's account, is mlflow.user
+                record = create_run(record, workspace)
             tasks[job_id] = self._submit(record, workspace)
         while tasks:
             with self.client.as_current():

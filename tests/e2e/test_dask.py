@@ -258,10 +258,27 @@ def other_host_cluster(dask_cluster, tmp_path, monkeypatch):
     name = f"w{dask_cluster.started}"
     dask_cluster.started += 1
     cmd = f"hostname otherbox && exec {dask_cluster.dask} worker {dask_cluster.address} --nthreads 1 --no-nanny --no-dashboard --name {name}"
-    dask_cluster.workers[name] = subprocess.Popen(["unshare", "-u", "sh", "-c", cmd], **dask_cluster.common)
+    env = {**dask_cluster.common["env"], "LOGNAME": "workerbob", "USER": "workerbob"}  # the worker's account
+    dask_cluster.workers[name] = subprocess.Popen(
+        ["unshare", "-u", "sh", "-c", cmd], **{**dask_cluster.common, "env": env}
+    )
     dask_cluster.ensure_workers(1)
     monkeypatch.setenv("AIENG_WORKER_TIMEOUT", "20")
     return dask_cluster
+
+
+def test_a_job_run_on_another_machine_is_the_submitters(other_host_cluster, tmp_path, workspace):
+    """The worker ("otherbox", account workerbob) executes; the run records the submitter as mlflow.user."""
+    from mlflow import MlflowClient
+
+    from aieng_nb.fsutil import user_name
+    from aieng_nb.jobs.runner import run_job
+
+    nb = write_notebook(tmp_path / "d.ipynb", ["import aieng_nb as aieng\naieng.log(value=1)"])
+    job = run_job(str(nb), executor="dask", address=other_host_cluster.address)
+    assert job.status == JobStatus.COMPLETED and job.host == "otherbox", job.error
+    tags = MlflowClient(workspace.tracking_uri).get_run(job.run_id).data.tags
+    assert tags["mlflow.user"] == user_name() != "workerbob"
 
 
 def test_every_worker_lost_ends_the_job_and_the_command_returns(other_host_cluster, tmp_path, workspace):
