@@ -171,7 +171,9 @@ def jobs_page(*, status: str | None = None, text: str | None = None, offset: int
     from .jobs import list_jobs as jobs
 
     check_page(offset, limit)
-    rows = [j.to_dict() for j in jobs(status or None) if _text_match(text, j.job_id, j.notebook, j.schedule)]
+    rows = [
+        j.to_dict() for j in jobs(status or None, recover=False) if _text_match(text, j.job_id, j.notebook, j.schedule)
+    ]
     return _slice([finite(r) for r in rows], offset, limit)
 
 

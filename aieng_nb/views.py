@@ -24,7 +24,7 @@ def job_output_html(job_id: str) -> str:
     from .jobs import get_job
     from .jobs.store import job_file
 
-    record = get_job(job_id)
+    record = get_job(job_id, recover=False)  # a GET only reads
     try:
         return job_file(record.job_id, "output.html").read_text(encoding="utf-8")
     except NotFoundError:

@@ -26,8 +26,14 @@ def test_create_load_update_and_list(workspace):
     records.update(b.job_id, workspace, status=JobStatus.FAILED)
     assert [r.job_id for r in records.list_records(workspace=workspace)] == [b.job_id, a.job_id]
     assert [r.job_id for r in records.list_records("failed", workspace=workspace)] == [b.job_id]
-    stored = json.loads((workspace.path("jobs") / a.job_id / "job.json").read_text())
-    assert stored["status"] == "CREATED"
+    from sqlalchemy import select
+
+    from aieng_nb.storage.tables import jobs
+
+    with workspace.database().read() as conn:  # a row of the workspace database, no job.json file
+        row = conn.execute(select(jobs).where(jobs.c.id == a.job_id)).mappings().one()
+    assert row["status"] == "CREATED" and json.loads(row["record"])["parameters"] == {"x": 1}
+    assert not (workspace.path("jobs") / a.job_id / "job.json").exists()
     with pytest.raises(ValidationError, match="unknown status"):
         records.list_records("bogus", workspace=workspace)
 
@@ -71,6 +77,7 @@ def test_stop_of_created_job_marks_it_stopped(workspace):
     rec = records.create(JobRecord.new("a.ipynb"), workspace)
     out = stop_job(rec.job_id, wait=0, workspace=workspace)
     assert out.status == JobStatus.STOPPED and records.stop_requested(rec.job_id, workspace)
+    assert out.stop_requested_at is not None
 
 
 def test_exit_codes_and_display():

@@ -109,15 +109,17 @@ def test_a_row_edited_in_the_shared_database_is_caught_in_the_other_folder(works
         conn.execute(update(versions).where(one).values(hash=other.id))
     with pytest.raises(IntegrityError, match="index was edited"):
         aieng.load("train@1", workspace=b)
-    with db.begin() as conn:  # the entry re-pointed too: its own hash no longer holds
+    with db.begin() as conn:  # the row's entry re-pointed too: the shared audit chain still binds v1
         entry = json.loads(conn.execute(versions.select().where(one)).mappings().first()["entry"])
         entry["data"]["hash"] = other.id
         conn.execute(update(versions).where(one).values(entry=json.dumps(entry)))
-    with pytest.raises(IntegrityError, match="does not verify"):
+    with pytest.raises(IntegrityError, match="index was edited|does not verify"):
         aieng.load("train@1", workspace=b)
     with db.begin() as conn:
         conn.execute(delete(versions).where((versions.c.name == "fresh") & (versions.c.version == 2)))
-    with pytest.raises(IntegrityError, match="fresh@2 was numbered in the database but is missing"):
+    with pytest.raises(
+        IntegrityError, match="fresh@2 (was numbered in the database|is in the audit trail) but .*missing"
+    ):
         aieng.load("fresh", workspace=b)
     assert aieng.load("fresh@1", workspace=b)["x"].tolist() == [3]  # asked for by number: it is what it says
 

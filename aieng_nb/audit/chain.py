@@ -64,7 +64,7 @@ def _read_keys(ws: Workspace, conn: Any = None) -> dict[str, Any]:
 
     if conn is not None:
         return read(conn)
-    with ws.database().engine.connect() as c:
+    with ws.database().read() as c:
         return read(c)
 
 
@@ -223,7 +223,7 @@ def _copy_head(chain: str, entry: dict[str, Any]) -> None:
 
 def chain_id(ws: Workspace) -> str:
     """The id of the workspace database's chain (the external heads are filed under it)."""
-    with ws.database().engine.connect() as conn:
+    with ws.database().read() as conn:
         return str(head(conn)["chain"])
 
 

@@ -47,7 +47,7 @@ def entries(
     query = query.order_by(t.c.pos.desc())
     if limit:
         query = query.limit(limit)
-    with ws.database().engine.connect() as conn:
+    with ws.database().read() as conn:
         rows = [str(r[0]) for r in conn.execute(query)]
     out = AuditList()
     for raw in reversed(rows):

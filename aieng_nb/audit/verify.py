@@ -203,7 +203,7 @@ def _read_chain(ws: Workspace) -> tuple[list[bytes], dict[str, Any], dict[str, A
 
     from ..storage.tables import audit_entries
 
-    with ws.database().engine.connect() as conn:
+    with ws.database().read() as conn:
         rows = conn.execute(select(audit_entries.c.entry).order_by(audit_entries.c.pos))
         lines = [str(r[0]).encode("utf-8") for r in rows]
         return lines, head(conn), _read_keys(ws, conn)

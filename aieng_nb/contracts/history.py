@@ -42,7 +42,7 @@ class History:
         from ..storage.tables import contract_versions as cv
 
         cols = (cv.c.version, cv.c.digest, cv.c.created, cv.c.source)
-        with self.db.engine.connect() as conn:
+        with self.db.read() as conn:
             rows = conn.execute(select(*cols).where(cv.c.name == self.name).order_by(cv.c.version)).mappings().all()
         return [dict(r) for r in rows]
 
@@ -85,7 +85,7 @@ class History:
 
         from ..storage.tables import contract_versions as cv
 
-        with self.db.engine.connect() as conn:
+        with self.db.read() as conn:
             found = conn.execute(select(cv.c.text).where(cv.c.name == self.name, cv.c.digest == digest)).scalar()
         if found is None:
             raise IntegrityError(f"contract {self.name}: version {digest[:12]} has no stored text")

@@ -92,24 +92,26 @@ def list_jobs(
     sweep_id: str | None = None,
     schedule: str | None = None,
     workspace: Workspace | None = None,
+    recover: bool = True,
 ) -> Any:
-    """Job records, newest first, as a :class:`~aieng_nb.jobs.table.JobTable`.
+    """Job records, newest first, as a :class:`~aieng_nb.jobs.table.JobTable` (stale ones recovered
+    first; ``recover=False`` only reads).
 
     >>> aieng.list_jobs(status="failed", limit=5)   # doctest: +SKIP
     """
     from .control import list_jobs as _list_jobs
 
-    return _list_jobs(status, limit=limit, sweep_id=sweep_id, schedule=schedule, workspace=workspace)
+    return _list_jobs(status, limit=limit, sweep_id=sweep_id, schedule=schedule, workspace=workspace, recover=recover)
 
 
-def get_job(job_id: str, *, workspace: Workspace | None = None) -> JobRecord:
+def get_job(job_id: str, *, workspace: Workspace | None = None, recover: bool = True) -> JobRecord:
     """One job by id (a unique prefix works).
 
     >>> aieng.get_job("20261201-120000-abc123").status   # doctest: +SKIP
     """
     from .control import get_job as _get_job
 
-    return _get_job(job_id, workspace=workspace)
+    return _get_job(job_id, workspace=workspace, recover=recover)
 
 
 def stop_job(job_id: str, *, wait: float = 15.0, workspace: Workspace | None = None) -> JobRecord:

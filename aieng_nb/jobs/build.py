@@ -19,13 +19,14 @@ from . import params as _params
 from .records import JobRecord
 
 
-def build_notebook(record: JobRecord) -> Any:
-    """The notebook to execute: the stored input copy with the parameters injected in the kernel's
+def build_notebook(record: JobRecord, given: Path | None = None) -> Any:
+    """The notebook to execute: ``given`` (the job folder's input copy, its path derived from the
+    job id by the caller; else the recorded notebook) with the parameters injected in the kernel's
     language, papermill's metadata, and (Python kernels only) the monitoring cell of a ``--monitor``."""
     import nbformat
     import papermill
 
-    nb_json = json.loads(Path(record.input_copy or record.notebook).read_text(encoding="utf-8"))
+    nb_json = json.loads(Path(given or record.notebook).read_text(encoding="utf-8"))
     # every cell of the user's notebook gets an id (kept if it has one): a failing or timed-out
     # cell is reported by its position in the notebook the user gave, whatever the run adds
     seen: set[str] = set()

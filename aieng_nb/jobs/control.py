@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import audit
-from ..exceptions import ConflictError, ValidationError
+from ..exceptions import ValidationError
 from ..records import now
 from ..workspace import Workspace, current
 from . import store
@@ -165,10 +165,9 @@ def run_example_job(parameters: Any = None, *, progress: Any = None, workspace: 
 def stop_job(job_id: str, *, wait: float = 15.0, workspace: Workspace | None = None) -> JobRecord:
     """Stop a job: a queued one never starts, a running one's kernel is killed; returns the record."""
     ws = workspace or current()
-    record = store.load(job_id, ws)
-    if record.finished:  # the rule lives here, so the CLI, the magics and REST (409) agree
-        raise ConflictError(f"job {record.job_id} has already ended ({record.status})")
-    store.request_stop(record.job_id, ws)
+    # the rule lives in the core, so the CLI, the magics and REST (409) agree: a compare-and-set
+    # that holds only while the job has not ended (racing its finish, exactly one of them wins)
+    record = store.request_stop(job_id, ws)
     audit.append("job.stop", {"job_id": record.job_id}, workspace=ws)
 
     from .execute import HEARTBEAT_S, attempt_lost
@@ -217,25 +216,30 @@ def list_jobs(
     sweep_id: str | None = None,
     schedule: str | None = None,
     workspace: Workspace | None = None,
+    recover: bool = True,
 ) -> JobTable:
     """Job records, newest first (``status`` filters: ``failed``, ``running`` ...), as a
     :class:`~aieng_nb.jobs.table.JobTable` (a RecordList: a table in Jupyter, ``to_dicts()`` for JSON).
+    ``recover=False`` only reads (the server's GETs: its changes poll recovers stale jobs).
 
     >>> list_jobs(status="failed")   # doctest: +SKIP
     no jobs
     """
     ws = workspace or current()
-    store.recover_stale(ws)
+    if recover:
+        store.recover_stale(ws)
     found = store.list_records(status, limit=limit, sweep_id=sweep_id, schedule=schedule, workspace=ws)
     return JobTable(found, status=JobStatus.parse(status) if status else None)
 
 
-def get_job(job_id: str, *, workspace: Workspace | None = None) -> JobRecord:
-    """One job record by id (a unique prefix works); stale RUNNING jobs are recovered first.
+def get_job(job_id: str, *, workspace: Workspace | None = None, recover: bool = True) -> JobRecord:
+    """One job record by id (a unique prefix works); stale RUNNING jobs are recovered first
+    (``recover=False``: only read, as the server's GETs do).
 
     >>> get_job("20261201-120000-abc123").status   # doctest: +SKIP
     'COMPLETED'
     """
     ws = workspace or current()
-    store.recover_stale(ws)
+    if recover:
+        store.recover_stale(ws)
     return store.load(job_id, ws)

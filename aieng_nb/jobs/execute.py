@@ -61,7 +61,7 @@ def _start_attempt(job_id: str, ws: Workspace, expect: int | None = None) -> Job
                 return None
         if r.status in JobStatus.TERMINAL:
             return None
-        if store.stop_requested(r.job_id, ws):
+        if r.stop_requested_at is not None:
             r.status, r.finished_at = JobStatus.STOPPED, now()
             r.error = JobError(kind="stopped", message="stopped before it started").to_dict()
             return None
@@ -75,6 +75,19 @@ def _start_attempt(job_id: str, ws: Workspace, expect: int | None = None) -> Job
 
     record = store.mutate(job_id, start, ws)
     return None if duplicate[0] else record
+
+
+def settle(r: JobRecord, status: JobStatus, error: JobError | None) -> tuple[JobStatus, JobError | None]:
+    """An attempt's outcome as written over the stored record ``r``: a stop request recorded before
+    this write won (its caller was told the job is stopping), so the job ends STOPPED.
+
+    >>> r = JobRecord.new("nb.ipynb"); r.stop_requested_at = "2026-12-07T10:00:00Z"
+    >>> settle(r, JobStatus.COMPLETED, None)[0]
+    <JobStatus.STOPPED: 'STOPPED'>
+    """
+    if r.stop_requested_at is not None and status != JobStatus.STOPPED:
+        return JobStatus.STOPPED, JobError(kind="stopped", message="stopped on request")
+    return status, error
 
 
 def execute_job(
@@ -150,12 +163,13 @@ def _execute_job(job_id: str, ws: Workspace, progress: Progress, t0: float, expe
             entry: dict = entry,
             ran: JobRecord = record,
         ) -> None:
-            r.history.append(entry)
             # progress is written at most once a second while cells run: the final count is exact
             r.cells_done, r.cells_total = ran.cells_done, ran.cells_total
             if status == JobStatus.COMPLETED:
                 r.cells_done = r.cells_total
+            status, error = settle(r, status, error)
             r.error = error.to_dict() if error else None
+            r.history.append({**entry, "status": status, "error": r.error})
             r.kernel_pid = None
             retry = status in (JobStatus.FAILED, JobStatus.TIMED_OUT) and r.attempts < r.max_attempts
             if error is not None and error.kind in PERMANENT_ERRORS:
@@ -184,8 +198,10 @@ def _sleep_unless_stopped(job_id: str, ws: Workspace, seconds: float) -> bool:
 
 
 def _run_attempt(record: JobRecord, ws: Workspace, progress: Progress) -> tuple[JobStatus, JobError | None]:
-    nb = build_notebook(record)
-    out = store.job_dir(record.job_id, ws) / "output.ipynb"  # derived from the id, not read from the record
+    folder = store.job_dir(record.job_id, ws)  # paths derived from the id, not read from the record
+    given = folder / "input.ipynb"
+    nb = build_notebook(record, given if given.is_file() else None)
+    out = folder / "output.ipynb"
     ctx = AttemptContext(
         output_path=out,
         env=kernel_env(record, ws),

@@ -27,9 +27,9 @@ PERMANENT_ERRORS = ("no_kernel",)
 def create_run(record: JobRecord, ws: Workspace) -> JobRecord:
     from . import tracking_bridge as tb
 
-    declared = {
-        p.name: p.default for p in _params.notebook_parameters(record.input_copy or record.notebook) if p.literal
-    }
+    given = store.jobs_dir(ws, create=False) / record.job_id / "input.ipynb"  # derived from the id
+    source = given if given.is_file() else record.notebook
+    declared = {p.name: p.default for p in _params.notebook_parameters(source) if p.literal}
     run_params = {**declared, **record.parameters}
     tags = {
         "aieng.job_id": record.job_id,
@@ -78,7 +78,9 @@ def finish(record: JobRecord, ws: Workspace, progress: Progress, elapsed: float)
         recording.join(timeout=120)
 
     warnings: list[str] = []
-    out = Path(record.output_path) if record.output_path else None
+    folder = store.jobs_dir(ws, create=False) / record.job_id  # derived from the id, never a stored path
+    out: Path | None = folder / "output.ipynb"
+    given = folder / "input.ipynb"
     html: Path | None = None
     if out is not None and out.is_file():
         try:
@@ -88,8 +90,8 @@ def finish(record: JobRecord, ws: Workspace, progress: Progress, elapsed: float)
     checks_failed: bool | None = None
     if record.run_id:
         try:
-            if record.input_copy:
-                tb.log_artifact(record.input_copy, "notebook/input", record.run_id, ws)
+            if given.is_file():
+                tb.log_artifact(str(given), "notebook/input", record.run_id, ws)
             if out is not None and out.is_file():
                 tb.log_artifact(str(out), "notebook/output", record.run_id, ws)
             if html is not None:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import audit
+from ..fsutil import atomic_copy
 from ..workspace import Workspace, current
 from . import store
 from .records import JobRecord
@@ -89,19 +90,40 @@ def prepare_job(
         return record
     ws = workspace or current()
     folder = store.job_dir(record.job_id, ws)
-    folder.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(ok.path, folder / "input.ipynb")
     record.input_copy = str(folder / "input.ipynb")
     record.output_path = str(folder / "output.ipynb")
+    # the record first (one transaction), then its files and audit entry: a kill -9 at any point
+    # leaves nothing or a recorded CREATED job whose creator is gone (recover_stale fails it); a
+    # refused write (a full disk) takes the record back, so the error the caller sees is true
     store.create(record, ws)
-    audit.append(
-        "job.create",
-        {
-            "job_id": record.job_id,
-            "notebook": record.notebook,
-            "sha256": record.notebook_sha256,
-            "parameters": ok.parameters,
-        },
-        workspace=ws,
-    )
+    fault("job_create:recorded")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        atomic_copy(ok.path, folder / "input.ipynb")
+        fault("job_create:copied")
+        audit.append(
+            "job.create",
+            {
+                "job_id": record.job_id,
+                "notebook": record.notebook,
+                "sha256": record.notebook_sha256,
+                "parameters": ok.parameters,
+            },
+            workspace=ws,
+        )
+    except BaseException:
+        try:
+            store.delete(record.job_id, ws)
+            shutil.rmtree(folder, ignore_errors=True)
+        except Exception:  # noqa: BLE001 - the record stays, CREATED by this process: recovery fails it
+            pass
+        raise
     return record
+
+
+def fault(step: str) -> None:
+    """Die here (SIGKILL) when ``$AIENG_FAULT_AT`` names this step: the crash tests' injection point."""
+    if os.environ.get("AIENG_FAULT_AT") == step:
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)

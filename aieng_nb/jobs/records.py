@@ -181,6 +181,7 @@ class JobRecord(TypedFields, Record):
     queued_at: datetime | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    stop_requested_at: datetime | None = None  # set (compare-and-set) only while the job had not ended
     duration_s: float | None = None
     error: dict[str, Any] | None = None
     host: str | None = None
@@ -197,7 +198,7 @@ class JobRecord(TypedFields, Record):
     contract_results: list[dict[str, Any]] = field(default_factory=list)
 
     _time_fields: ClassVar[frozenset[str]] = frozenset(
-        {"created_at", "queued_at", "started_at", "finished_at", "heartbeat_at"}
+        {"created_at", "queued_at", "started_at", "finished_at", "stop_requested_at", "heartbeat_at"}
     )
     _status_enum: ClassVar[type[enum.Enum] | None] = JobStatus
 

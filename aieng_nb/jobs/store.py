@@ -1,9 +1,15 @@
-"""Job storage: one atomic JSON file per job under ``workspace.path("jobs")/<job_id>/job.json``.
+"""Job storage: rows of the workspace database (``jobs``, ``job_attempts``; :mod:`aieng_nb.storage`).
 
-Several processes touch a record (the runner, ``aieng job stop``, a scheduler, a Dask worker), so
-every read-modify-write holds the job's file lock (:func:`aieng_nb.fsutil.locked`). A record found
-RUNNING or QUEUED whose owner process is gone (a crashed machine or daemon) is marked FAILED by
-:func:`recover_stale`, which every entry point calls first.
+A record is one ``jobs`` row: the fields listings filter and sort on as columns, the whole
+:class:`JobRecord` as JSON. Several processes touch a record (the runner, ``aieng job stop``, a
+scheduler, a Dask worker), so every read-modify-write is a compare-and-set on the row's ``rev``
+inside one transaction (no file locks): of two racing writers one wins and the other re-reads. A
+stop request is such a write too (only while the job has not ended), so a stop racing the job's
+own finish gives one winner. The notebook files (``input.ipynb``, ``output.ipynb``,
+``output.html``) stay in the job's folder ``jobs/<job_id>/``, their paths derived from the id.
+Records written as ``jobs/<id>/job.json`` by an older aieng are imported on first open
+(:mod:`aieng_nb.jobs.json_import`). A record found RUNNING or QUEUED whose owner process is gone is
+marked FAILED by :func:`recover_stale`, which the entry points call first (never a GET).
 
 >>> import tempfile, pathlib
 >>> from aieng_nb.workspace import Workspace
@@ -19,28 +25,25 @@ import json
 import os
 import socket
 from collections.abc import Callable
-from contextlib import AbstractContextManager
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ..exceptions import NotFoundError, ValidationError
-from ..fsutil import atomic_write_json, atomic_write_text, locked
+from ..exceptions import ConflictError, NotFoundError, ValidationError
 from ..records import now
 from ..workspace import Workspace, current
-from .records import JobError, JobRecord, JobStatus, now_iso
+from .records import JobError, JobRecord, JobStatus
+
+_ACTIVE = [str(s) for s in JobStatus.ACTIVE]
+_imported: set[tuple[str, str]] = set()
 
 
 def jobs_dir(workspace: Workspace | None = None, *, create: bool = True) -> Path:
-    """The jobs folder; readers pass ``create=False`` (listing jobs creates nothing)."""
+    """The jobs folder (the jobs' notebook files); readers pass ``create=False``."""
     folder = (workspace or current()).path("jobs")
     if create:
         folder.mkdir(parents=True, exist_ok=True)
     return folder
-
-
-def _job_names(workspace: Workspace | None) -> list[str]:
-    folder = jobs_dir(workspace, create=False)
-    return [p.name for p in folder.iterdir()] if folder.is_dir() else []
 
 
 def _checked_id(job_id: str) -> str:
@@ -54,10 +57,6 @@ def _checked_id(job_id: str) -> str:
 
 def job_dir(job_id: str, workspace: Workspace | None = None) -> Path:
     return jobs_dir(workspace) / _checked_id(job_id)
-
-
-def _record_path(job_id: str, workspace: Workspace | None) -> Path:
-    return jobs_dir(workspace, create=False) / _checked_id(job_id) / "job.json"
 
 
 def confined(path: Path, workspace: Workspace | None) -> bool:
@@ -87,73 +86,223 @@ def job_file(job_id: str, name: str, workspace: Workspace | None = None) -> Path
     return path
 
 
-def _locked(job_id: str, workspace: Workspace | None) -> AbstractContextManager[None]:
-    return locked(job_dir(job_id, workspace) / ".lock")
+# ---- the database ----------------------------------------------------------------------------
 
 
-def _active_marker(job_id: str, workspace: Workspace | None) -> Path:
-    return jobs_dir(workspace) / ".active" / job_id
+def _db(workspace: Workspace | None) -> Any:
+    """The workspace's database, with the job files of an older aieng imported (once per process)."""
+    ws = workspace or current()
+    db = ws.database()
+    key = (db.url, str(ws.root))
+    if key not in _imported:
+        from .json_import import import_files
+
+        import_files(ws, db)
+        _imported.add(key)
+    return db
 
 
-def save(record: JobRecord, workspace: Workspace | None = None) -> JobRecord:
-    """Write the record; jobs not yet finished also get a marker in ``jobs/.active`` (what crash
-    recovery scans, so it stays cheap however many jobs the workspace holds)."""
-    marker = _active_marker(record.job_id, workspace)
-    if record.status in (JobStatus.CREATED, JobStatus.QUEUED, JobStatus.RUNNING):
-        if not marker.exists():
-            marker.parent.mkdir(parents=True, exist_ok=True)
-            marker.touch()
-        _write_record(record, workspace)
-    else:
-        _write_record(record, workspace)
-        marker.unlink(missing_ok=True)
-    return record
+def _readable(workspace: Workspace | None) -> Any:
+    """The database for a reader, or None when there is nothing to read: a reader does not create
+    the default SQLite file in a workspace that has never stored a job."""
+    ws = workspace or current()
+    url = ws.database_url
+    if url == f"sqlite:///{ws.root / 'aieng.db'}" and not (ws.root / "aieng.db").is_file():
+        if not ws.path("jobs").is_dir():
+            return None
+    return _db(ws)
 
 
-def _write_record(record: JobRecord, workspace: Workspace | None) -> None:
+def col_time(value: datetime | None) -> str | None:
+    """A time as the columns keep it: fixed-width UTC text, so text order is time order."""
+    return None if value is None else value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _columns(record: JobRecord) -> dict[str, Any]:
+    return {
+        "status": str(record.status),
+        "notebook": record.notebook,
+        "created_at": col_time(record.created_at),
+        "started_at": col_time(record.started_at),
+        "finished_at": col_time(record.finished_at),
+        "run_id": record.run_id,
+        "sweep_id": record.sweep_id,
+        "schedule": record.schedule,
+        "host": record.host,
+        "pid": record.pid,
+        "pid_started": record.pid_started,
+        "stop_requested_at": col_time(record.stop_requested_at),
+    }
+
+
+def tick(conn: Any) -> int:
+    """Bump the jobs clock (the change token's counter) inside the caller's write; its new value."""
+    from sqlalchemy import update
+
+    from ..storage.tables import jobs_clock
+
+    bump = update(jobs_clock).where(jobs_clock.c.id == 1).values(n=jobs_clock.c.n + 1)
+    return int(conn.execute(bump.returning(jobs_clock.c.n)).scalar_one())
+
+
+def put(conn: Any, record: JobRecord, old: Any | None, seq: int) -> bool:
+    """Insert ``record`` (``old`` None) or compare-and-set it over the row ``old`` read (False when
+    that row changed since); its attempt rows follow its history."""
+    from sqlalchemy import insert, update
+
+    from ..storage.tables import jobs
+
+    data = record.to_dict()
     # keys in the order given: a parameter dict (from YAML, JSON or -p) reaches the notebook as typed
-    text = json.dumps(record.to_dict(), indent=2, default=str) + "\n"
-    atomic_write_text(_record_path(record.job_id, workspace), text)
+    values = {**_columns(record), "record": json.dumps(data, default=str), "seq": seq}
+    if old is None:
+        conn.execute(insert(jobs).values(id=record.job_id, rev=0, **values))
+        before: list[Any] = []
+    else:
+        done = conn.execute(
+            update(jobs)
+            .where(jobs.c.id == record.job_id, jobs.c.rev == old["rev"])
+            .values(rev=old["rev"] + 1, **values)
+        )
+        if done.rowcount != 1:
+            return False
+        before = json.loads(old["record"]).get("history") or []
+    _sync_attempts(conn, record.job_id, before, data.get("history") or [])
+    return True
+
+
+def _sync_attempts(conn: Any, job_id: str, before: list[Any], after: list[Any]) -> None:
+    from sqlalchemy import delete, insert
+
+    from ..storage.tables import job_attempts
+
+    same = 0
+    while same < min(len(before), len(after)) and before[same] == after[same]:
+        same += 1
+    if same == len(before) == len(after):
+        return
+    if same < len(before):
+        conn.execute(delete(job_attempts).where(job_attempts.c.job_id == job_id, job_attempts.c.idx >= same))
+    for idx, entry in enumerate(after[same:], start=same):
+        entry = entry if isinstance(entry, dict) else {"entry": entry}
+        error = entry.get("error") if isinstance(entry.get("error"), dict) else {}
+        attempt = entry.get("attempt")
+        conn.execute(
+            insert(job_attempts).values(
+                job_id=job_id,
+                idx=idx,
+                attempt=attempt if isinstance(attempt, int) and not isinstance(attempt, bool) else None,
+                status=str(entry["status"])[:16] if entry.get("status") is not None else None,
+                finished_at=str(entry["finished_at"])[:40] if entry.get("finished_at") else None,
+                error_kind=str(error.get("kind"))[:64] if error and error.get("kind") else None,
+                entry=json.dumps(entry, default=str),
+            )
+        )
+
+
+def _resolve(conn: Any, job_id: str) -> Any:
+    """The row of ``job_id`` (a unique prefix works); NotFoundError / ValidationError."""
+    from sqlalchemy import select, text
+
+    from ..storage.tables import jobs
+
+    if job_id:
+        _checked_id(job_id)
+        # plain SQL: a new engine (a new process) would compile the Core form first (~1 ms)
+        row = conn.execute(text("SELECT * FROM jobs WHERE id = :id"), {"id": job_id}).mappings().first()
+        if row is not None:
+            return row
+        ids = conn.execute(select(jobs.c.id).where(jobs.c.id.startswith(job_id, autoescape=True)).limit(6))
+        matches = [r[0] for r in ids]
+        if len(matches) == 1:
+            return conn.execute(select(jobs).where(jobs.c.id == matches[0])).mappings().one()
+        if len(matches) > 1:
+            raise ValidationError(f"job id prefix {job_id!r} is ambiguous: {', '.join(sorted(matches)[:5])}")
+    raise NotFoundError(f"no job {job_id!r} in this workspace (aieng job list shows them)")
+
+
+def _record(row: Any) -> JobRecord:
+    return JobRecord.from_dict(json.loads(row["record"]))
+
+
+# ---- the public functions --------------------------------------------------------------------
 
 
 def create(record: JobRecord, workspace: Workspace | None = None) -> JobRecord:
-    with _locked(record.job_id, workspace):
-        return save(record, workspace)
+    """Store a new record (one transaction); ConflictError when its id exists."""
+    from sqlalchemy.exc import IntegrityError
+
+    _checked_id(record.job_id)
+    try:
+        with _db(workspace).begin() as conn:
+            put(conn, record, None, tick(conn))
+    except IntegrityError:
+        raise ConflictError(f"job {record.job_id} already exists") from None
+    return record
+
+
+def save(record: JobRecord, workspace: Workspace | None = None) -> JobRecord:
+    """Write the record whatever its stored version (a new one is inserted)."""
+    from sqlalchemy import select
+
+    from ..storage.tables import jobs
+
+    _checked_id(record.job_id)
+    with _db(workspace).begin() as conn:
+        old = conn.execute(select(jobs.c.rev, jobs.c.record).where(jobs.c.id == record.job_id)).mappings().first()
+        put(conn, record, old, tick(conn))
+    return record
+
+
+def delete(job_id: str, workspace: Workspace | None = None) -> None:
+    """Remove a record and its attempts (a job whose creation failed half way)."""
+    from sqlalchemy import delete as sql_delete
+
+    from ..storage.tables import job_attempts, jobs
+
+    with _db(workspace).begin() as conn:
+        conn.execute(sql_delete(job_attempts).where(job_attempts.c.job_id == job_id))
+        conn.execute(sql_delete(jobs).where(jobs.c.id == job_id))
+        tick(conn)
 
 
 def load(job_id: str, workspace: Workspace | None = None) -> JobRecord:
-    path = _record_path(job_id, workspace) if job_id else None
-    if path is None or not path.is_file():
-        matches = [name for name in _job_names(workspace) if name.startswith(job_id or "\0")]
-        if len(matches) == 1:
-            path = _record_path(matches[0], workspace)
-        elif len(matches) > 1:
-            raise ValidationError(f"job id prefix {job_id!r} is ambiguous: {', '.join(sorted(matches)[:5])}")
-        else:
-            raise NotFoundError(f"no job {job_id!r} in this workspace (aieng job list shows them)")
-    if not confined(path, workspace):  # a symlinked job folder or record: not ours to read
-        raise NotFoundError(f"no job {job_id!r} in this workspace (its folder leaves the jobs folder)")
-    return JobRecord.from_dict(json.loads(path.read_text(encoding="utf-8")))
-
-
-def update(job_id: str, workspace: Workspace | None = None, **changes: Any) -> JobRecord:
-    """Read, change and write a record under its lock; returns the new record."""
-    with _locked(job_id, workspace):
-        record = load(job_id, workspace)
-        for key, value in changes.items():
-            if not hasattr(record, key):
-                raise AttributeError(key)
-            setattr(record, key, value)
-        return save(record, workspace)
+    """One record by id (a unique prefix works); NotFoundError, or ValidationError for a bad id."""
+    db = _readable(workspace)
+    if db is None:
+        if job_id:
+            _checked_id(job_id)
+        raise NotFoundError(f"no job {job_id!r} in this workspace (aieng job list shows them)")
+    with db.read() as conn:
+        return _record(_resolve(conn, job_id))
 
 
 def mutate(job_id: str, fn: Callable[[JobRecord], bool | None], workspace: Workspace | None = None) -> JobRecord:
-    """Apply ``fn(record)`` under the record's lock (fn edits in place and may return False to skip saving)."""
-    with _locked(job_id, workspace):
-        record = load(job_id, workspace)
-        if fn(record) is not False:
-            save(record, workspace)
-        return record
+    """Apply ``fn(record)`` as a compare-and-set (fn edits in place and may return False to skip
+    saving; a concurrent write makes it run again on the newer record); returns the record."""
+    db = _db(workspace)
+    for _ in range(100):
+        with db.begin() as conn:
+            row = _resolve(conn, job_id)
+            record = _record(row)
+            if fn(record) is False:
+                return record
+            if put(conn, record, row, tick(conn)):
+                return record
+    raise ConflictError(f"job {job_id} is being changed by another process; try again")
+
+
+def update(job_id: str, workspace: Workspace | None = None, **changes: Any) -> JobRecord:
+    """Change some fields (a compare-and-set); returns the new record."""
+    for key in changes:
+        if key not in JobRecord.__dataclass_fields__:
+            raise AttributeError(key)
+
+    def change(record: JobRecord) -> None:
+        for key, value in changes.items():
+            setattr(record, key, value)
+
+    return mutate(job_id, change, workspace)
 
 
 def list_records(
@@ -165,33 +314,70 @@ def list_records(
     workspace: Workspace | None = None,
 ) -> list[JobRecord]:
     """Jobs, newest first; ``limit`` (at least 1) keeps the newest ones."""
+    from sqlalchemy import select
+
+    from ..storage.tables import jobs
+
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise ValidationError(f"limit must be a whole number of at least 1, got {limit!r}")
     wanted = JobStatus.parse(status) if status else None
-    out: list[JobRecord] = []
-    root = jobs_dir(workspace, create=False)
-    for name in sorted(_job_names(workspace), reverse=True):
-        if name.startswith("."):
-            continue
-        path = root / name / "job.json"
-        if not path.is_file():
-            continue
-        try:
-            rec = JobRecord.from_dict(json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, ValueError):
-            continue
-        if wanted and rec.status != wanted:
-            continue
-        if sweep_id and rec.sweep_id != sweep_id:
-            continue
-        if schedule and rec.schedule != schedule:
-            continue
-        out.append(rec)
-    out.sort(key=lambda r: r.created_at, reverse=True)
-    return out[:limit] if limit else out
+    db = _readable(workspace)
+    if db is None:
+        return []
+    query = select(jobs.c.record).order_by(jobs.c.created_at.desc(), jobs.c.id.desc())
+    if wanted:
+        query = query.where(jobs.c.status == str(wanted))
+    if sweep_id:
+        query = query.where(jobs.c.sweep_id == sweep_id)
+    if schedule:
+        query = query.where(jobs.c.schedule == schedule)
+    if limit:
+        query = query.limit(limit)
+    with db.read() as conn:
+        return [_record(row) for row in conn.execute(query).mappings()]
 
 
-# ---- ownership and crash recovery ----------------------------------------------------------
+def change_counter(workspace: Workspace) -> int:
+    """The jobs clock: it moves with every job write (what the server's change token includes)."""
+    from sqlalchemy import select
+
+    from ..storage.tables import jobs_clock
+
+    db = _readable(workspace)
+    if db is None:
+        return 0
+    with db.read() as conn:
+        return int(conn.execute(select(jobs_clock.c.n).where(jobs_clock.c.id == 1)).scalar_one_or_none() or 0)
+
+
+# ---- stop requests, ownership and crash recovery ------------------------------------------------
+
+
+def request_stop(job_id: str, workspace: Workspace | None = None) -> JobRecord:
+    """Record a stop request, as a compare-and-set that holds only while the job has not ended:
+    ConflictError when it has (a stop racing the job's finish: exactly one of them wins)."""
+
+    def ask(record: JobRecord) -> bool:
+        if record.finished:
+            raise ConflictError(f"job {record.job_id} has already ended ({record.status})")
+        if record.stop_requested_at is not None:
+            return False
+        record.stop_requested_at = now()
+        return True
+
+    return mutate(job_id, ask, workspace)
+
+
+def stop_requested(job_id: str, workspace: Workspace | None = None) -> bool:
+    """Whether a stop of ``job_id`` was requested (one small read: a running job's watchdog asks often)."""
+    from sqlalchemy import text
+
+    db = _readable(workspace)
+    if db is None:
+        return False
+    with db.read() as conn:
+        found = conn.execute(text("SELECT stop_requested_at FROM jobs WHERE id = :id"), {"id": job_id}).first()
+    return found is not None and found[0] is not None
 
 
 def process_identity() -> tuple[str, int, float]:
@@ -237,38 +423,20 @@ def kill_kernel(record: JobRecord) -> bool:
 
 def recover_stale(workspace: Workspace | None = None) -> list[JobRecord]:
     """Mark RUNNING/QUEUED jobs whose owner process is gone as FAILED (with the reason)."""
+    from sqlalchemy import select
+
     from .. import audit
+    from ..storage.tables import jobs
 
+    db = _readable(workspace)
+    if db is None:
+        return []
+    with db.read() as conn:
+        rows = conn.execute(select(jobs.c.record).where(jobs.c.status.in_(_ACTIVE)).order_by(jobs.c.id)).mappings()
+        candidates = [rec for rec in (_record(r) for r in rows) if _stale(rec)]
     recovered: list[JobRecord] = []
-    active = jobs_dir(workspace, create=False) / ".active"
-    ids = sorted(p.name for p in active.iterdir()) if active.is_dir() else []
-    for job_id in ids:
-        try:
-            rec = load(job_id, workspace)
-        except (NotFoundError, ValidationError, ValueError, OSError):
-            _active_marker(job_id, workspace).unlink(missing_ok=True)
-            continue
-        if not _stale(rec):
-            continue
-
-        def fail(r: JobRecord) -> bool:
-            if not _stale(r):
-                return False
-            kill_kernel(r)
-            if r.status == JobStatus.CREATED:
-                reason = (
-                    f"the process that created this job (pid {r.pid} on {r.host}) is gone before it started: "
-                    "a killed sweep, daemon or command"
-                )
-            else:
-                reason = f"the process running this job (pid {r.pid} on {r.host}) is gone: a crash or a killed daemon"
-            r.error = JobError(kind="runner_lost", message=reason).to_dict()
-            r.status = JobStatus.FAILED
-            r.finished_at = now()
-            r.history.append({"attempt": r.attempts, "status": JobStatus.FAILED, "error": r.error})
-            return True
-
-        new = mutate(rec.job_id, fail, workspace)
+    for rec in candidates:
+        new = mutate(rec.job_id, _fail_lost, workspace)
         if new.status == JobStatus.FAILED and new.error and new.error.get("kind") == "runner_lost":
             recovered.append(new)
             audit.append("job.recover", {"job_id": new.job_id, "reason": new.error["message"]}, workspace=workspace)
@@ -285,6 +453,24 @@ def recover_stale(workspace: Workspace | None = None) -> list[JobRecord]:
     return recovered
 
 
+def _fail_lost(r: JobRecord) -> bool:
+    if not _stale(r):
+        return False
+    kill_kernel(r)
+    if r.status == JobStatus.CREATED:
+        reason = (
+            f"the process that created this job (pid {r.pid} on {r.host}) is gone before it started: "
+            "a killed sweep, daemon or command"
+        )
+    else:
+        reason = f"the process running this job (pid {r.pid} on {r.host}) is gone: a crash or a killed daemon"
+    r.error = JobError(kind="runner_lost", message=reason).to_dict()
+    r.status = JobStatus.FAILED
+    r.finished_at = now()
+    r.history.append({"attempt": r.attempts, "status": JobStatus.FAILED, "error": r.error})
+    return True
+
+
 def _stale(r: JobRecord) -> bool:
     """RUNNING/QUEUED whose owner is gone, or CREATED whose (stamped) creator is gone."""
     if r.status in (JobStatus.RUNNING, JobStatus.QUEUED):
@@ -292,11 +478,3 @@ def _stale(r: JobRecord) -> bool:
     if r.status == JobStatus.CREATED:
         return r.pid is not None and owner_alive(r) is False
     return False
-
-
-def stop_requested(job_id: str, workspace: Workspace | None = None) -> bool:
-    return (job_dir(job_id, workspace) / "stop").exists()
-
-
-def request_stop(job_id: str, workspace: Workspace | None = None) -> None:
-    atomic_write_json(job_dir(job_id, workspace) / "stop", {"requested_at": now_iso()})

@@ -186,7 +186,7 @@ def _row(ws: Workspace, intent_id: str) -> dict[str, Any]:
 
     from ..storage.tables import intents
 
-    with ws.database().engine.connect() as conn:
+    with ws.database().read() as conn:
         return dict(conn.execute(select(intents).where(intents.c.id == intent_id)).mappings().one())
 
 
@@ -320,7 +320,7 @@ def _audited(ws: Workspace, intent_id: str) -> bool:
 
     from ..storage.tables import audit_entries
 
-    with ws.database().engine.connect() as conn:
+    with ws.database().read() as conn:
         needle = f'%"intent":"{intent_id}"%'
         return conn.execute(select(audit_entries.c.pos).where(audit_entries.c.entry.like(needle))).first() is not None
 
@@ -332,7 +332,7 @@ def recover(ws: Workspace, c: Any, name: str) -> list[str]:
 
     from ..storage.tables import intents
 
-    with ws.database().engine.connect() as conn:
+    with ws.database().read() as conn:
         rows = [
             dict(r)
             for r in conn.execute(
@@ -361,7 +361,7 @@ def recover_all(ws: Workspace) -> list[str]:
     from ..storage.tables import intents
     from .client import client
 
-    with ws.database().engine.connect() as conn:
+    with ws.database().read() as conn:
         names = sorted({r[0] for r in conn.execute(select(intents.c.model).where(intents.c.state.in_(LIVE)))})
     out: list[str] = []
     if not names:
@@ -382,7 +382,7 @@ def history(ws: Workspace, name: str) -> list[AliasMove]:
 
     from ..storage.tables import intents
 
-    with ws.database().engine.connect() as conn:
+    with ws.database().read() as conn:
         rows = conn.execute(
             select(intents)
             .where(intents.c.model == name, intents.c.state.in_(("audited", "done")))

@@ -43,7 +43,7 @@ def exists(name: str, ws: Workspace) -> bool:
 
     if not have_db(ws):
         return False
-    with ws.database().engine.connect() as conn:
+    with ws.database().read() as conn:
         return _row(conn, check_name(name)) is not None
 
 
@@ -53,7 +53,7 @@ def get(name: str, *, workspace: Workspace | None = None) -> LoopConfig:
     ws = workspace or current()
     row = None
     if have_db(ws):
-        with ws.database().engine.connect() as conn:
+        with ws.database().read() as conn:
             row = _row(conn, check_name(name))
     if row is None:
         raise NotFoundError(f"no loop for model {name!r} (aieng loop add {name} --score NB --retrain NB --cron CRON)")
@@ -70,7 +70,7 @@ def configs(ws: Workspace) -> list[LoopConfig]:
     if not have_db(ws):
         return []
     out = []
-    with ws.database().engine.connect() as conn:
+    with ws.database().read() as conn:
         for (text,) in conn.execute(select(loops.c.config).order_by(loops.c.name)):
             try:
                 out.append(LoopConfig.from_dict(json.loads(text)))
@@ -150,12 +150,12 @@ def events(name: str, ws: Workspace, conn: Any = None) -> list[dict[str, Any]]:
 
     if conn is not None:
         return read(conn)
-    with ws.database().engine.connect() as c:
+    with ws.database().read() as c:
         return read(c)
 
 
 def load_state(name: str, ws: Workspace) -> LoopState:
-    with ws.database().engine.connect() as conn:
+    with ws.database().read() as conn:
         row = _row(conn, name)
         stored = json.loads(row["state"] or "{}") if row is not None else {}
         return LoopState.from_dict({**stored, "events": events(name, ws, conn)})

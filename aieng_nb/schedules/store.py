@@ -94,7 +94,7 @@ def get(name: str, workspace: Workspace | None = None) -> Schedule:
     _check(name)
     found = None
     if exists(ws):
-        with ws.database().engine.connect() as conn:
+        with ws.database().read() as conn:
             found = _load(conn, name)
     if found is None:
         raise NotFoundError(f"no schedule {name!r} (aieng schedule list shows them)")
@@ -116,7 +116,7 @@ def list_schedules(*, workspace: Workspace | None = None) -> ScheduleList:
     out = ScheduleList()
     if not exists(ws):
         return out
-    with ws.database().engine.connect() as conn:
+    with ws.database().read() as conn:
         for (doc,) in conn.execute(select(t.c.doc).order_by(t.c.name)):
             try:
                 out.append(Schedule.from_dict(json.loads(doc)))
@@ -278,7 +278,7 @@ def claim(name: str, now: _dt.datetime, grace: float = DEFAULT_GRACE_S, workspac
     from ..storage.tables import schedule_slots
 
     ws = workspace or current()
-    with ws.database().engine.connect() as conn:  # most ticks find nothing due: no write lock for them
+    with ws.database().read() as conn:  # most ticks find nothing due: no write lock for them
         s = _load(conn, _check(name))
     if s is None or decide(s, now, grace) is None:
         return None
@@ -341,7 +341,7 @@ def slots(name: str, workspace: Workspace | None = None) -> list[dict[str, Any]]
     from ..storage.tables import schedule_slots as t
 
     ws = workspace or current()
-    with ws.database().engine.connect() as conn:
+    with ws.database().read() as conn:
         rows = conn.execute(select(t).where(t.c.schedule == _check(name)).order_by(t.c.slot)).mappings()
         return [{k: r[k] for k in ("slot", "action", "job_id", "at", "host", "pid")} for r in rows]
 

@@ -1,8 +1,9 @@
 """A cheap change token for the workspace: what the panel's long poll waits on.
 
-The token is built from ``stat`` of a few files (the SQLite store and its WAL, the snapshot
-index, the active jobs' folders) and one query of the aieng database (schedules, loops, audit), so an idle panel costs the
-server a few ``stat`` calls every quarter second while a request waits, and nothing otherwise.
+The token is built from ``stat`` of a few files (the SQLite store and its WAL, the pipelines'
+records) and two small queries of the aieng database (the jobs clock, a counter every job write
+bumps; the schedules, loops and audit chain's state), so an idle panel costs the server a few
+``stat`` calls and two one-row reads every quarter second while a request waits, and nothing otherwise.
 """
 
 from __future__ import annotations
@@ -30,20 +31,15 @@ def token(ws: Workspace) -> str:
         str(ws.mlflow_db),
         f"{ws.mlflow_db}-wal",
         str(ws.path("snapshots", "index.json")),
-        str(ws.path("jobs")),
         str(ws.path("pipelines", "runs")),  # a pipeline's record is rewritten (renamed in) at each step
     ]
-    active = ws.path("jobs", ".active")
-    paths.append(str(active))
-    try:
-        paths += [str(ws.path("jobs", name)) for name in sorted(os.listdir(active))]
-        paths += [str(ws.path("jobs", name, "job.json")) for name in sorted(os.listdir(active))]
-    except OSError:
-        pass
+    from ..jobs.store import change_counter
     from ..storage.db import state_token
 
-    # schedules, loops and the audit chain are database rows: one small query covers them
-    digest = hashlib.blake2b(repr(([_stat(p) for p in paths], state_token(ws))).encode(), digest_size=12)
+    # jobs, schedules, loops, snapshots and the audit chain are database rows: their clocks move with every write
+    digest = hashlib.blake2b(
+        repr(([_stat(p) for p in paths], change_counter(ws), state_token(ws))).encode(), digest_size=12
+    )
     return digest.hexdigest()
 
 
@@ -70,6 +66,9 @@ def recover(ws: Workspace) -> list[str]:
     from .. import lifecycle
 
     done += [str(r) for r in lifecycle.recover(workspace=ws)]
+    from ..jobs.store import recover_stale
+
+    done += [f"job {r.job_id}: {r.error_summary}" for r in recover_stale(ws)]
     if (ws.root / "pipelines" / "runs").is_dir():
         from ..pipelines.records import recover_runs
 

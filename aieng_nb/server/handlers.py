@@ -271,7 +271,7 @@ class JobHandler(Base):
     async def get(self, job_id: str) -> None:
         from ..jobs import get_job
 
-        self.send((await self.core(get_job, safety.job_id(job_id))).to_dict())
+        self.send((await self.core(get_job, safety.job_id(job_id), recover=False)).to_dict())
 
 
 def _stop(job_id: str) -> Any:

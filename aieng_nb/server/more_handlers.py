@@ -72,7 +72,7 @@ class ScheduleHandler(Base):
 def _job_parameters(job_id: str) -> dict[str, Any]:
     from ..jobs import get_job, notebook_parameters
 
-    job = get_job(job_id)
+    job = get_job(job_id, recover=False)
     source = job.input_copy if job.input_copy and os.path.isfile(job.input_copy) else job.notebook
     return {"path": job.notebook, "parameters": [p.to_dict() for p in notebook_parameters(source)]}
 

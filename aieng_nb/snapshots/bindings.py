@@ -48,7 +48,7 @@ def _scan(ws: Workspace) -> _Scan:
     if not exists(ws):
         _cache.pop(key, None)
         return _Scan("")
-    with ws.database().engine.connect() as conn:
+    with ws.database().read() as conn:
         top = conn.execute(select(audit_head).where(audit_head.c.id == 1)).mappings().one()
         scan = _cache.get(key)
         if scan is None or scan.chain != top["chain"] or top["seq"] + 1 < scan.offset:  # new, replaced or cut

@@ -69,7 +69,7 @@ class Index:
 
         from ..storage.tables import snapshot_aliases, snapshot_uses, snapshot_versions
 
-        with self.db.engine.connect() as conn:
+        with self.db.read() as conn:
             rows = conn.execute(select(snapshot_versions).order_by(snapshot_versions.c.version)).mappings().all()
             uses = conn.execute(select(snapshot_uses).order_by(snapshot_uses.c.seq)).all()
             aliases = conn.execute(select(snapshot_aliases)).all()
@@ -90,7 +90,7 @@ class Index:
 
         from ..storage.tables import snapshot_names, snapshot_versions
 
-        with self.db.engine.connect() as conn:
+        with self.db.read() as conn:
             rows = (
                 conn.execute(
                     select(snapshot_versions)
@@ -111,7 +111,7 @@ class Index:
 
         from ..storage.tables import snapshot_uses as uses
 
-        with self.db.engine.connect() as conn:
+        with self.db.read() as conn:
             return list(conn.execute(select(uses.c.run_id).where(uses.c.hash == digest).order_by(uses.c.seq)).scalars())
 
     @staticmethod

@@ -40,7 +40,8 @@ class Database:
 
             @event.listens_for(self.engine, "begin")
             def _begin(conn: Any) -> None:
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
+                # read() asks for a plain (deferred) BEGIN: a reader takes no write lock
+                conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get("aieng_read") else "BEGIN IMMEDIATE")
         else:
             self.engine = create_engine(url, pool_pre_ping=True)
         with self.begin() as conn:
@@ -62,6 +63,13 @@ class Database:
 
             detail = str(exc.orig or exc).strip().splitlines()[0] if str(exc.orig or exc).strip() else "failed"
             raise StorageError(f"the aieng database refused the write: {detail[:300]}") from None
+
+    @contextmanager
+    def read(self) -> Iterator[Any]:
+        """A read-only connection: on SQLite a deferred transaction (no write lock, so readers never
+        wait for each other and a GET takes no lock a writer needs), ended when the block ends."""
+        with self.engine.connect().execution_options(aieng_read=True) as conn:
+            yield conn
 
     def revision(self) -> str | None:
         from .migrations import current_revision
@@ -156,7 +164,7 @@ def state_token(ws: Workspace) -> str:
         select(func.count()).select_from(loop_events).scalar_subquery(),
     )
     try:
-        with database(ws).engine.connect() as conn:
+        with database(ws).read() as conn:
             return ":".join(str(v) for v in conn.execute(query).one())
     except Exception:  # noqa: BLE001 - a token only: a database that cannot answer now changes nothing
         return "?"

@@ -42,7 +42,7 @@ def import_folder(db: Any, ws: Workspace) -> dict[str, str]:
     from .tables import imports
 
     key = folder_key(ws)
-    with db.engine.connect() as conn:
+    with db.read() as conn:
         done = {r[0] for r in conn.execute(select(imports.c.what).where(imports.c.folder == key))}
     if done >= set(KINDS):
         return {}

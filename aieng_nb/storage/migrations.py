@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Column, Float, Integer, PrimaryKeyConstraint, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Float, Integer, PrimaryKeyConstraint, String, Text, UniqueConstraint, table
 
 
 def _r0001_registry(op: Any) -> None:
@@ -179,10 +179,51 @@ def _r0003_schedules_loops_audit(op: Any) -> None:
     )
 
 
+def _r0002_jobs(op: Any) -> None:
+    op.create_table(
+        "jobs",
+        Column("id", String(200), primary_key=True),
+        Column("status", String(16), nullable=False),
+        Column("notebook", Text, nullable=False),
+        Column("created_at", String(40), nullable=False),
+        Column("started_at", String(40), nullable=True),
+        Column("finished_at", String(40), nullable=True),
+        Column("run_id", String(64), nullable=True),
+        Column("sweep_id", String(64), nullable=True),
+        Column("schedule", String(256), nullable=True),
+        Column("host", String(256), nullable=True),
+        Column("pid", Integer, nullable=True),
+        Column("pid_started", Float, nullable=True),
+        Column("stop_requested_at", String(40), nullable=True),
+        Column("rev", Integer, nullable=False),
+        Column("seq", BigInteger, nullable=False),
+        Column("record", Text, nullable=False),
+    )
+    for column in ("status", "created_at", "run_id", "sweep_id", "schedule"):
+        op.create_index(f"ix_jobs_{column}", "jobs", [column])
+    op.create_table(
+        "job_attempts",
+        Column("job_id", String(200), primary_key=True),
+        Column("idx", Integer, primary_key=True),
+        Column("attempt", Integer, nullable=True),
+        Column("status", String(16), nullable=True),
+        Column("finished_at", String(40), nullable=True),
+        Column("error_kind", String(64), nullable=True),
+        Column("entry", Text, nullable=False),
+    )
+    op.create_table(
+        "jobs_clock",
+        Column("id", Integer, primary_key=True),
+        Column("n", BigInteger, nullable=False),
+    )
+    op.bulk_insert(table("jobs_clock", Column("id", Integer), Column("n", BigInteger)), [{"id": 1, "n": 0}])
+
+
 REVISIONS: list[tuple[str, Callable[[Any], None]]] = [
     ("0001_registry", _r0001_registry),
     ("0004_snapshots_contracts", _r0004_snapshots_contracts),
     ("0003_schedules_loops_audit", _r0003_schedules_loops_audit),
+    ("0002_jobs", _r0002_jobs),
 ]
 HEAD = REVISIONS[-1][0]
 

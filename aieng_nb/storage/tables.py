@@ -11,11 +11,28 @@ dropped newest row is detected, numbers are never reused), ``snapshot_versions``
 versions stay as tombstones), ``snapshot_uses`` (hash -> runs that used it), ``snapshot_aliases``
 (redaction aliases), ``contract_versions`` (every content a contract had, with its text), and
 ``snapshot_imports`` (the ``.aieng/`` snapshot and contract files already imported into these tables).
+
+Jobs: ``jobs`` (one row per job: the fields listings filter and sort on as columns, the full
+:class:`~aieng_nb.jobs.records.JobRecord` as JSON in ``record``, ``rev`` that every write
+compare-and-sets, ``seq`` the ``jobs_clock`` value of its last write), ``job_attempts`` (one row per
+entry of the record's attempt history), ``jobs_clock`` (one row: a counter every job write bumps,
+what the server's change token reads).
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Float, Integer, MetaData, PrimaryKeyConstraint, String, Table, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Float,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 
 metadata = MetaData()
 
@@ -207,4 +224,44 @@ imports = Table(
     Column("path", Text, nullable=False),
     Column("at", String(40), nullable=False),
     Column("note", Text, nullable=True),
+)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", String(200), primary_key=True),
+    Column("status", String(16), nullable=False, index=True),
+    Column("notebook", Text, nullable=False),
+    Column("created_at", String(40), nullable=False, index=True),
+    Column("started_at", String(40), nullable=True),
+    Column("finished_at", String(40), nullable=True),
+    Column("run_id", String(64), nullable=True, index=True),
+    Column("sweep_id", String(64), nullable=True, index=True),
+    Column("schedule", String(256), nullable=True, index=True),
+    Column("host", String(256), nullable=True),
+    Column("pid", Integer, nullable=True),
+    Column("pid_started", Float, nullable=True),
+    Column("stop_requested_at", String(40), nullable=True),
+    Column("rev", Integer, nullable=False, default=0),
+    Column("seq", BigInteger, nullable=False, default=0),
+    Column("record", Text, nullable=False),
+)
+
+job_attempts = Table(
+    "job_attempts",
+    metadata,
+    Column("job_id", String(200), primary_key=True),
+    Column("idx", Integer, primary_key=True),
+    Column("attempt", Integer, nullable=True),
+    Column("status", String(16), nullable=True),
+    Column("finished_at", String(40), nullable=True),
+    Column("error_kind", String(64), nullable=True),
+    Column("entry", Text, nullable=False),
+)
+
+jobs_clock = Table(
+    "jobs_clock",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("n", BigInteger, nullable=False),
 )

@@ -150,12 +150,14 @@ export interface Job {
   queued_at: string | null;
   started_at: string | null;
   finished_at: string | null;
+  stop_requested_at: string | null;
   duration_s: number | null;
   error: { [key: string]: unknown } | null;
   host: string | null;
   pid: number | null;
   pid_started: number | null;
   kernel_pid: number | null;
+  heartbeat_at: string | null;
   cells_done: number;
   cells_total: number;
   history: Array<{ [key: string]: unknown }>;
@@ -192,6 +194,7 @@ export interface PipelineRun {
   parameters: { [key: string]: unknown };
   created_at: string;
   finished_at: string | null;
+  owner: { [key: string]: unknown };
 }
 
 /** A notebook job on a cron expression. */

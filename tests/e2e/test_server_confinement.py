@@ -49,6 +49,7 @@ async def test_a_record_pointing_at_etc_passwd_is_not_served(jp_fetch, workspace
     assert code == 404 and "root:" not in body
     from aieng_nb.jobs import store
 
+    store.job_dir(job_id, workspace).mkdir()  # a record is a database row; its folder holds its files
     (store.job_dir(job_id, workspace) / "output.html").write_text("<p>the job's own page</p>")
     code, body = await _code(jp_fetch, "aieng", "api", "jobs", job_id, "output.html")
     assert code == 200 and "the job's own page" in body
