@@ -5,7 +5,8 @@ import uPlot from 'uplot';
 import { curves } from './charts';
 import { h, formatValue } from './dom';
 import { requestAPI, query } from './handler';
-import { Comparison, MetricHistories, Run } from './models';
+import { Comparison, ComparisonRow, MetricHistories, ReportPage, Run } from './models';
+import { compareRows, newestTables } from './reporttable';
 
 export class CompareView extends Widget {
   private _plot: uPlot | null = null;
@@ -26,9 +27,21 @@ export class CompareView extends Widget {
         ...this.runIds.map(id => requestAPI<Run>(`runs/${id}`))
       ]);
       this._runs = runs;
-      this.render(comparison);
+      this.render({ ...comparison, rows: [...comparison.rows, ...(await this.reportRows())] });
     } catch (error) {
       this.node.replaceChildren(h('div', { class: 'aieng-error' }, String((error as Error).message)));
+    }
+  }
+
+  /** The runs' per-column / per-feature report numbers (no longer run metrics) as rows. */
+  private async reportRows(): Promise<ComparisonRow[]> {
+    try {
+      const tables = await Promise.all(
+        this.runIds.map(id => requestAPI<ReportPage>(`reports${query({ run_id: id, limit: 1000 })}`).then(page => newestTables(page.items)))
+      );
+      return compareRows(tables);
+    } catch {
+      return []; // the params and metrics are still worth showing
     }
   }
 

@@ -4,6 +4,7 @@ import { button, emptyState, formatBytes, formatSeconds, formatTime, h, statusBa
 import { APIError, postAPI, requestAPI } from './handler';
 import { AuditEntry, Job, PipelineRun, PipelineStep, Report, Schedule, SnapshotRow, Verify } from './models';
 import { ModelsSection } from './registry';
+import { reportTableDetails } from './reporttable';
 import { RunsSection } from './runs';
 import { filterInput, filterSelect, IPanelContext, ISection, ListSection, SectionState } from './section';
 
@@ -339,7 +340,8 @@ export class ReportsSection extends ListSection<Report> {
         h('b', {}, r.title || r.name),
         ' ',
         statusBadge(reportStatus(r)),
-        h('div', { class: 'aieng-run-meta' }, `${r.kind} · run ${r.run_id.slice(0, 8)} · ${formatTime(r.created_at)}${r.failed.length ? ` · failed: ${r.failed.join(', ')}` : ''}`)
+        h('div', { class: 'aieng-run-meta' }, `${r.kind} · run ${r.run_id.slice(0, 8)} · ${formatTime(r.created_at)}${r.failed.length ? ` · failed: ${r.failed.join(', ')}` : ''}`),
+        reportTableDetails(r)
       ),
       h(
         'div',
