@@ -10,7 +10,7 @@ report stored before tables existed is read from its ``summary.json`` instead.
 >>> t = ReportTable("r1/monitor-1", "r1", "monitor-1", "monitor",
 ...     [ReportItem("drift_score", "age", 0.2), ReportItem("drift_score", "income", 0.7)])
 >>> [i.item for i in t.by_metric()["drift_score"]]
-['income', 'age']
+['age', 'income']
 >>> ReportTable.from_dict(t.to_dict()) == t
 True
 """
@@ -54,12 +54,11 @@ class ReportTable(Record):
     source: str = TABLE_FILE
 
     def by_metric(self) -> dict[str, list[ReportItem]]:
-        """Items grouped by metric (in first-seen order), each group largest value first."""
+        """Items grouped by metric, in the report's order (a drift score may be a p-value, where
+        small means drift, or a distance: the order is the report's, not by value)."""
         groups: dict[str, list[ReportItem]] = {}
         for entry in self.items:
             groups.setdefault(entry.metric, []).append(entry)
-        for rows in groups.values():
-            rows.sort(key=lambda e: (e.value is None, -(e.value or 0.0), e.item))
         return groups
 
 
@@ -84,8 +83,8 @@ def get_report_table(report_id: str, *, workspace: Workspace | None = None) -> R
     may be a unique prefix); empty ``items`` when the report has none.
 
     >>> table = aieng_nb.reports.get_report_table(f"{run.id}/{name}")   # doctest: +SKIP
-    >>> table.by_metric()["drift_score"][0].item                        # doctest: +SKIP
-    'income'
+    >>> [i.item for i in table.by_metric()["drift_score"]]              # doctest: +SKIP
+    ['age', 'income']
     """
     from .listing import get_report
 

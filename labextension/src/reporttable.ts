@@ -13,14 +13,12 @@ export function tableEndPoint(r: { run_id: string; name: string }): string {
   return `runs/${encodeURIComponent(r.run_id)}/reports/${encodeURIComponent(r.name)}/table`;
 }
 
-/** Items by metric, in first-seen order, each group largest value first. */
+/** Items by metric, in the report's order (a drift score may be a p-value or a distance, so the
+ * order is the report's own, not by value). */
 export function byMetric(items: ReportItem[]): Map<string, ReportItem[]> {
   const groups = new Map<string, ReportItem[]>();
   for (const item of items) {
     groups.set(item.metric, [...(groups.get(item.metric) ?? []), item]);
-  }
-  for (const rows of groups.values()) {
-    rows.sort((a, b) => (b.value ?? -Infinity) - (a.value ?? -Infinity) || a.item.localeCompare(b.item));
   }
   return groups;
 }
