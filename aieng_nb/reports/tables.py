@@ -92,7 +92,9 @@ def get_report_table(report_id: str, *, workspace: Workspace | None = None) -> R
     try:
         items, source = _rows(read_artifact(entry.run_id, entry.name, TABLE_FILE, workspace=workspace)), TABLE_FILE
     except NotFoundError:  # no table: no per-item numbers, or a report stored before tables
-        summary: dict[str, Any] = json.loads(read_artifact(entry.run_id, entry.name, "summary.json", workspace=workspace))
+        summary: dict[str, Any] = json.loads(
+            read_artifact(entry.run_id, entry.name, "summary.json", workspace=workspace)
+        )
         rows = split_metrics(dict(summary.get("metrics") or {}))[1]
         items, source = [ReportItem(m, i, v) for m, i, v in rows], "summary.json"
     return ReportTable(entry.report_id, entry.run_id, entry.name, entry.kind, items, source)

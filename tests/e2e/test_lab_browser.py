@@ -930,7 +930,8 @@ def test_metric_menu_groups_report_metrics_and_reports_show_per_column_numbers(p
     pg.wait_for_selector(f"{menu} optgroup", state="attached")
     assert pg.locator(menu).is_visible()
     groups = pg.eval_on_selector(
-        menu, "s => Array.from(s.querySelectorAll('optgroup')).map(g => [g.label, Array.from(g.children).map(o => o.value)])"
+        menu,
+        "s => Array.from(s.querySelectorAll('optgroup')).map(g => [g.label, Array.from(g.children).map(o => o.value)])",
     )
     by_label = dict(groups)
     labels = [label for label, _ in groups]
@@ -943,7 +944,9 @@ def test_metric_menu_groups_report_metrics_and_reports_show_per_column_numbers(p
     assert not [k for k in every if "drift_score" in k or "importance" in k]  # per-column numbers are tables
     # a report metric drawn as the rows' metric
     pg.select_option(menu, "monitor.drift_share")
-    pg.wait_for_selector(f'#aieng-panel .aieng-run[data-run-id="{ids[1]}"] .aieng-metric-value:has-text("monitor.drift_share")')
+    pg.wait_for_selector(
+        f'#aieng-panel .aieng-run[data-run-id="{ids[1]}"] .aieng-metric-value:has-text("monitor.drift_share")'
+    )
 
     # the run view: each report's per-column / per-feature numbers, in the report's order
     pg.click(f'#aieng-panel .aieng-run[data-run-id="{ids[1]}"] .aieng-run-main')

@@ -121,7 +121,9 @@ def test_report_table_per_column_and_per_feature_numbers(app: JupyterApp) -> Non
     from aieng_nb.reports import Report
 
     with tracking.start_run(experiment="tables-rest") as run:
-        drift = Report("monitor", "Drift", metrics={"drift_share": 0.5, "drift_score.age": 0.2, "drift_score.income": 0.9})
+        drift = Report(
+            "monitor", "Drift", metrics={"drift_share": 0.5, "drift_score.age": 0.2, "drift_score.income": 0.9}
+        )
         drift.log()
         explain = Report("explain", "Importance", metrics={"importance.f0": 0.4, "importance.f1": 0.1})
         explain.log()
