@@ -7,6 +7,7 @@ import { h, formatValue } from './dom';
 import { requestAPI, query } from './handler';
 import { Comparison, ComparisonRow, MetricHistories, ReportPage, Run } from './models';
 import { compareRows, newestTables } from './reporttable';
+import { metricGroups } from './runs';
 
 export class CompareView extends Widget {
   private _plot: uPlot | null = null;
@@ -58,7 +59,8 @@ export class CompareView extends Widget {
     );
     const table = h('table', { class: 'aieng-table aieng-compare-table' }, h('thead', {}, head), h('tbody', {}, ...body));
     const keys = Array.from(new Set(this._runs.flatMap(r => Object.keys(r.metrics)))).sort();
-    const select = h('select', { class: 'aieng-select', 'aria-label': 'metric to plot' }, ...keys.map(k => h('option', { value: k }, k)));
+    // grouped as the Runs section's menu: training metrics first, then each report kind's
+    const select = h('select', { class: 'aieng-select', 'aria-label': 'metric to plot' }, ...metricGroups(keys));
     const chart = h('div', { class: 'aieng-chart' });
     select.addEventListener('change', () => void this.plot(select.value, chart));
     this.node.replaceChildren(
@@ -69,7 +71,7 @@ export class CompareView extends Widget {
       chart
     );
     if (keys.length) {
-      void this.plot(keys[0], chart);
+      void this.plot(select.value, chart);
     }
   }
 

@@ -987,5 +987,11 @@ def test_metric_menu_groups_report_metrics_and_reports_show_per_column_numbers(p
     assert pg.get_attribute(row, "data-differs") == "true"
     assert pg.locator(f"{row} td").all_inner_texts()[0] == "report"
     assert pg.locator(".aieng-compare-table tr:has(td:text-is('explain.importance.age'))").count() == 1
+    # its metric menu is grouped the same way, a training metric plotted first
+    plot_menu = '.aieng-compare-view select[aria-label="metric to plot"]'
+    labels = pg.eval_on_selector(plot_menu, "s => Array.from(s.querySelectorAll('optgroup')).map(g => g.label)")
+    assert labels == ["Training and run metrics", "explain report", "monitor report"]
+    assert pg.input_value(plot_menu) == "loss"
+    pg.wait_for_selector('.aieng-compare-view .aieng-chart[data-metric="loss"] canvas')
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     pg.screenshot(path=str(ARTIFACTS / "report-tables.png"))
