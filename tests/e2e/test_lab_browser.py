@@ -995,3 +995,34 @@ def test_metric_menu_groups_report_metrics_and_reports_show_per_column_numbers(p
     pg.wait_for_selector('.aieng-compare-view .aieng-chart[data-metric="loss"] canvas')
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     pg.screenshot(path=str(ARTIFACTS / "report-tables.png"))
+
+
+def test_a_jobs_reports_show_its_per_column_drift_scores(page, lab: JupyterApp) -> None:
+    """A job notebook that monitors drift: the job's Reports button lists the report, and its
+    per-column drift scores (the report's table, not run metrics) unfold under it."""
+    from aieng_nb.jobs import run_job
+    from aieng_nb.reports import get_report_table, list_reports
+
+    cells = [
+        "import numpy as np, pandas as pd\nimport aieng_nb as aieng",
+        "rng = np.random.default_rng(1)\nref = pd.DataFrame({'tenure': rng.normal(10, 2, 500), 'spend': rng.normal(0, 1, 500)})",
+        "rep = aieng.monitor(ref, ref.assign(spend=ref.spend + 2), evidently=False)",
+    ]
+    job = run_job(str(lab.root / write_notebook(lab, "drift-job.ipynb", cells)))
+    assert job.status == "COMPLETED" and job.run_id, job
+    (entry,) = list_reports(job.run_id)
+    expected = [(i.item, i.value) for i in get_report_table(entry.report_id).items]
+    assert [item for item, _ in expected] == ["tenure", "spend"]
+    pg = page
+    open_panel(pg, "jobs")
+    row = f'#aieng-panel [data-job-id="{job.job_id}"]'
+    pg.wait_for_selector(f'{row}[data-status="COMPLETED"]', timeout=30_000)
+    pg.click(f"{row} >> text=Reports")
+    details = f'#aieng-panel [data-report="{entry.name}"] details.aieng-report-table'
+    pg.wait_for_selector(details)
+    assert pg.inner_text(f"{details} summary") == "Per-column numbers (2)"
+    pg.click(f"{details} summary")
+    pg.wait_for_selector(f'{details} table[data-metric="drift_score"] tr[data-item="spend"]')
+    shown = [r.split("\t") for r in pg.locator(f"{details} tbody tr").all_inner_texts()]
+    assert [(item, float(value)) for item, value in shown] == [(i, pytest.approx(v, rel=1e-3)) for i, v in expected]
+    pg.fill('#aieng-panel input[aria-label="Run id (default: recent runs)"]', "")
