@@ -134,9 +134,10 @@ export class RunView extends Widget {
     return h(
       'div',
       { class: 'aieng-item', 'data-report': r.name },
-      h('div', { class: 'aieng-item-main' }, h('b', {}, r.title || r.name), ' ', statusBadge(reportStatus(r)), reportTableDetails(r)),
+      h('div', { class: 'aieng-item-main' }, h('b', {}, r.title || r.name), ' ', statusBadge(reportStatus(r))),
       open,
-      evidently
+      evidently,
+      reportTableDetails(r)
     );
   }
 

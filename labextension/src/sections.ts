@@ -340,8 +340,7 @@ export class ReportsSection extends ListSection<Report> {
         h('b', {}, r.title || r.name),
         ' ',
         statusBadge(reportStatus(r)),
-        h('div', { class: 'aieng-run-meta' }, `${r.kind} · run ${r.run_id.slice(0, 8)} · ${formatTime(r.created_at)}${r.failed.length ? ` · failed: ${r.failed.join(', ')}` : ''}`),
-        reportTableDetails(r)
+        h('div', { class: 'aieng-run-meta' }, `${r.kind} · run ${r.run_id.slice(0, 8)} · ${formatTime(r.created_at)}${r.failed.length ? ` · failed: ${r.failed.join(', ')}` : ''}`)
       ),
       h(
         'div',
@@ -352,7 +351,8 @@ export class ReportsSection extends ListSection<Report> {
               'aria-label': `open the Evidently page of ${r.title || r.name}`
             })
           : null
-      )
+      ),
+      reportTableDetails(r)
     );
   }
 
