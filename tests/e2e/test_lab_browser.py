@@ -927,7 +927,10 @@ def test_metric_menu_groups_report_metrics_and_reports_show_per_column_numbers(p
     pg.select_option('#aieng-panel select[aria-label="Experiment"]', "grouped")
     pg.wait_for_function("document.querySelectorAll('#aieng-panel .aieng-run[data-name]').length === 2")
     menu = '#aieng-panel select[aria-label="Sparkline metric"]'
-    pg.wait_for_selector(f"{menu} optgroup", state="attached")
+    # the menu is rebuilt as runs load: wait for the groups of these runs' reports
+    pg.wait_for_function(
+        f"Array.from(document.querySelectorAll('{menu} optgroup')).map(g => g.label).includes('explain report')"
+    )
     assert pg.locator(menu).is_visible()
     groups = pg.eval_on_selector(
         menu,
