@@ -971,6 +971,7 @@ def test_metric_menu_groups_report_metrics_and_reports_show_per_column_numbers(p
 
     # the Reports section (what a job's Reports button opens) shows the same table
     open_panel(pg, "reports")
+    pg.select_option('#aieng-panel select[aria-label="Kind"]', "")  # an earlier test's saved filter
     pg.fill('#aieng-panel input[aria-label="Run id (default: recent runs)"]', ids[0])
     listed = f'#aieng-panel [data-report="{names[0]}"] details.aieng-report-table'
     pg.wait_for_function("document.querySelectorAll('#aieng-panel [data-report]').length === 2")  # run 0's two
@@ -1018,6 +1019,8 @@ def test_a_jobs_reports_show_its_per_column_drift_scores(page, lab: JupyterApp) 
     assert [item for item, _ in expected] == ["tenure", "spend"]
     pg = page
     open_panel(pg, "jobs")
+    pg.select_option('#aieng-panel select[aria-label="Status"]', "")  # an earlier test's saved filters
+    pg.fill('#aieng-panel input[aria-label="Filter jobs"]', "")
     row = f'#aieng-panel [data-job-id="{job.job_id}"]'
     pg.wait_for_selector(f'{row}[data-status="COMPLETED"]', timeout=30_000)
     pg.click(f"{row} >> text=Reports")
