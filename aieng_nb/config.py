@@ -42,6 +42,9 @@ class Aieng(Configurable):
     dask_address = Unicode("", help="Dask scheduler address for the dask executor, e.g. tcp://host:8786").tag(
         config=True
     )
+    worker_timeout = Float(
+        60.0, help="Seconds without a heartbeat after which a cluster job's attempt counts as lost (worker lost)"
+    ).tag(config=True)
     mlflow_ui_url = Unicode("", help="MLflow UI base URL (http://127.0.0.1:5000): run pages link there").tag(
         config=True
     )
@@ -57,6 +60,7 @@ _ENV = {
     "contract_policy": "AIENG_CONTRACT_POLICY",
     "contracts_dir": "AIENG_CONTRACTS_DIR",
     "dask_address": "AIENG_DASK_ADDRESS",
+    "worker_timeout": "AIENG_WORKER_TIMEOUT",
     "mlflow_ui_url": "AIENG_MLFLOW_UI_URL",
 }
 
