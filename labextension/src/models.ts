@@ -156,6 +156,7 @@ export interface Job {
   pid: number | null;
   pid_started: number | null;
   kernel_pid: number | null;
+  heartbeat_at: string | null;
   cells_done: number;
   cells_total: number;
   history: Array<{ [key: string]: unknown }>;
