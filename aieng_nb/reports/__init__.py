@@ -2,7 +2,7 @@
 
 - :mod:`.base`: the result (``summary()``, ``to_dict()``, ``json()``, ``_repr_html_``, ``save_html``);
 - :mod:`.storage`: storing a report on a run (``report.log()``); :mod:`.listing`: ``list_reports``,
-  ``get_report``; :mod:`.loading`: ``load`` reopens a stored report;
+  ``get_report``; :mod:`.tables`: ``get_report_table`` (per-column / per-feature numbers); :mod:`.loading`: ``load`` reopens a stored report;
 - one module per kind: :mod:`.monitoring` (``monitor``), :mod:`.explainability` (``explain``),
   :mod:`.fairness_report` (``fairness``); plus :mod:`.drift` (and its tests in
   :mod:`.drift_tests`), :mod:`.text_drift` and the check rules :mod:`.checks`;
@@ -36,6 +36,7 @@ from .storage import (
     load_report_html,
     run_for_job,
 )
+from .tables import ReportItem, ReportTable, get_report_table
 
 load_report = load  # aieng.load_report
 _CSS = CSS  # the name other modules' HTML used before the package split
@@ -47,6 +48,8 @@ __all__ = [
     "HTMLView",
     "Report",
     "ReportEntry",
+    "ReportItem",
+    "ReportTable",
     "ReportList",
     "Section",
     "StoredReport",
@@ -56,6 +59,7 @@ __all__ = [
     "figure_html",
     "fmt",
     "get_report",
+    "get_report_table",
     "jsonable",
     "list_reports",
     "load",

@@ -42,6 +42,7 @@ class ReportEntry(Record):
     path: str = ""
     checks: int | None = None  # how many checks it ran (None: stored before this was recorded)
     html_file: str | None = None  # the local report.html when the run's artifacts are on this machine
+    items: int | None = None  # per-column / per-feature numbers in its table (None: stored before tables)
 
     @property
     def result(self) -> str:
@@ -106,6 +107,7 @@ def entries_from_tags(run_id: str, tags: dict[str, str]) -> list[ReportEntry]:
                 failed=list(info.get("failed", [])),
                 path=f"{ARTIFACT_ROOT}/{name}",
                 checks=int(info["checks"]) if isinstance(info.get("checks"), int) else None,
+                items=int(info["items"]) if isinstance(info.get("items"), int) else None,
             )
         )
     return out

@@ -81,6 +81,7 @@ def report_name(report: Report) -> str:
 
 def _index_tag(report: Report) -> dict[str, Any]:
     return {
+        "items": len(split_metrics(report.metrics)[1]),  # rows of its by_item.json table
         "kind": report.kind,
         "passed": report.passed,
         "created": round(report.created, 3),

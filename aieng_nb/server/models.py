@@ -23,7 +23,7 @@ from ..jobs.records import JobRecord
 from ..models import Comparison, ComparisonRow, RunRecord
 from ..pipelines.records import PipelineRun, StepResult
 from ..registry.records import AliasMove, GateReport, GateResult, ModelStatus, ModelSummary, VersionInfo
-from ..reports import ReportEntry
+from ..reports import ReportEntry, ReportItem, ReportTable
 from ..schedules import Schedule
 from ..schema import record_schema
 from ..snapshots.records import SnapshotRecord, SnapshotVersion
@@ -150,6 +150,8 @@ SHAPES: dict[str, Any] = {
     "PipelineRun": PipelineRun,
     "Schedule": (Schedule, ScheduleExtra),
     "Report": ReportEntry,
+    "ReportItem": ReportItem,
+    "ReportTable": ReportTable,
     "AuditEntry": AuditEntry,
     "Verify": VerifyResult,
     "NotebookParameter": NotebookParameter,

@@ -1,4 +1,4 @@
-"""REST handlers of the run view, a report's Evidently page, and schedule actions (Run now, Remove).
+"""REST handlers of the run view, a report's Evidently page and table, and schedule actions (Run now, Remove).
 
 Same rules as :mod:`.handlers` (whose ``Base`` and ``endpoint`` they use): parse, one core call,
 render the record's dict form.
@@ -45,6 +45,15 @@ class ReportEvidentlyHandler(Base):
     async def get(self, run_id: str, name: str) -> None:
         name = safety.name(name, "report name")
         self.send_html(await self.core(views.report_evidently_html, safety.run_id(run_id), name))
+
+
+class ReportTableHandler(Base):
+    @endpoint
+    async def get(self, run_id: str, name: str) -> None:
+        from ..reports import get_report_table
+
+        report_id = f"{safety.run_id(run_id)}/{safety.name(name, 'report name')}"
+        self.send((await self.core(get_report_table, report_id)).to_dict())
 
 
 def _remove(name: str) -> dict[str, Any]:

@@ -130,6 +130,17 @@ ROUTES: tuple[Route, ...] = (
         (Op("get", "A monitoring report's interactive Evidently page (sandboxed)", "html"),),
     ),
     Route(
+        "/runs/{run_id}/reports/{name}/table",
+        "ReportTableHandler",
+        (
+            Op(
+                "get",
+                "A stored report's per-column / per-feature numbers (its by_item.json table)",
+                "ReportTable",
+            ),
+        ),
+    ),
+    Route(
         "/compare",
         "CompareHandler",
         (

@@ -5,7 +5,9 @@ import uPlot from 'uplot';
 import { curves } from './charts';
 import { h, formatValue } from './dom';
 import { requestAPI, query } from './handler';
-import { Comparison, MetricHistories, Run } from './models';
+import { Comparison, ComparisonRow, MetricHistories, ReportPage, Run } from './models';
+import { compareRows, newestTables } from './reporttable';
+import { metricGroups } from './runs';
 
 export class CompareView extends Widget {
   private _plot: uPlot | null = null;
@@ -26,9 +28,21 @@ export class CompareView extends Widget {
         ...this.runIds.map(id => requestAPI<Run>(`runs/${id}`))
       ]);
       this._runs = runs;
-      this.render(comparison);
+      this.render({ ...comparison, rows: [...comparison.rows, ...(await this.reportRows())] });
     } catch (error) {
       this.node.replaceChildren(h('div', { class: 'aieng-error' }, String((error as Error).message)));
+    }
+  }
+
+  /** The runs' per-column / per-feature report numbers (no longer run metrics) as rows. */
+  private async reportRows(): Promise<ComparisonRow[]> {
+    try {
+      const tables = await Promise.all(
+        this.runIds.map(id => requestAPI<ReportPage>(`reports${query({ run_id: id, limit: 1000 })}`).then(page => newestTables(page.items)))
+      );
+      return compareRows(tables);
+    } catch {
+      return []; // the params and metrics are still worth showing
     }
   }
 
@@ -45,7 +59,8 @@ export class CompareView extends Widget {
     );
     const table = h('table', { class: 'aieng-table aieng-compare-table' }, h('thead', {}, head), h('tbody', {}, ...body));
     const keys = Array.from(new Set(this._runs.flatMap(r => Object.keys(r.metrics)))).sort();
-    const select = h('select', { class: 'aieng-select', 'aria-label': 'metric to plot' }, ...keys.map(k => h('option', { value: k }, k)));
+    // grouped as the Runs section's menu: training metrics first, then each report kind's
+    const select = h('select', { class: 'aieng-select', 'aria-label': 'metric to plot' }, ...metricGroups(keys));
     const chart = h('div', { class: 'aieng-chart' });
     select.addEventListener('change', () => void this.plot(select.value, chart));
     this.node.replaceChildren(
@@ -56,7 +71,7 @@ export class CompareView extends Widget {
       chart
     );
     if (keys.length) {
-      void this.plot(keys[0], chart);
+      void this.plot(select.value, chart);
     }
   }
 

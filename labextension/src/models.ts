@@ -230,6 +230,24 @@ export interface Report {
   path: string;
   checks: number | null;
   html_file: string | null;
+  items: number | null;
+}
+
+/** One per-column / per-feature number of a report: ``metric`` of ``item`` (a column or feature). */
+export interface ReportItem {
+  metric: string;
+  item: string;
+  value: number | null;
+}
+
+/** The per-column / per-feature numbers of one stored report, read from ``source``. */
+export interface ReportTable {
+  report_id: string;
+  run_id: string;
+  name: string;
+  kind: string;
+  items: Array<ReportItem>;
+  source: string;
 }
 
 /** One signed, hash-chained entry of the audit trail (``ts``: when it was written). */

@@ -7,6 +7,7 @@ import { metricChart, XAxis } from './charts';
 import { button, formatTime, formatValue, h, statusBadge } from './dom';
 import { query, requestAPI } from './handler';
 import { MetricHistories, Report, RunOverview } from './models';
+import { reportTableDetails } from './reporttable';
 import { reportStatus } from './sections';
 
 /** What the run view may ask of the application (open other tabs). */
@@ -130,7 +131,14 @@ export class RunView extends Widget {
       r.kind === 'monitor'
         ? button('Evidently', () => this._ctx.openHTML(`${r.title || r.name} (Evidently)`, `runs/${r.run_id}/reports/${encodeURIComponent(r.name)}/evidently.html`))
         : null;
-    return h('div', { class: 'aieng-item', 'data-report': r.name }, h('div', { class: 'aieng-item-main' }, h('b', {}, r.title || r.name), ' ', statusBadge(reportStatus(r))), open, evidently);
+    return h(
+      'div',
+      { class: 'aieng-item', 'data-report': r.name },
+      h('div', { class: 'aieng-item-main' }, h('b', {}, r.title || r.name), ' ', statusBadge(reportStatus(r))),
+      open,
+      evidently,
+      reportTableDetails(r)
+    );
   }
 
   private _notebook(ov: RunOverview): HTMLElement {

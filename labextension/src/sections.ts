@@ -4,6 +4,7 @@ import { button, emptyState, formatBytes, formatSeconds, formatTime, h, statusBa
 import { APIError, postAPI, requestAPI } from './handler';
 import { AuditEntry, Job, PipelineRun, PipelineStep, Report, Schedule, SnapshotRow, Verify } from './models';
 import { ModelsSection } from './registry';
+import { reportTableDetails } from './reporttable';
 import { RunsSection } from './runs';
 import { filterInput, filterSelect, IPanelContext, ISection, ListSection, SectionState } from './section';
 
@@ -350,7 +351,8 @@ export class ReportsSection extends ListSection<Report> {
               'aria-label': `open the Evidently page of ${r.title || r.name}`
             })
           : null
-      )
+      ),
+      reportTableDetails(r)
     );
   }
 

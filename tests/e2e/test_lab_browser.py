@@ -895,3 +895,140 @@ def test_pipelines_section_shows_the_dag_live_and_opens_steps(page, lab: Jupyter
         for s in "abcd"
     }
     assert states == {"a": "CACHED", "b": "RAN", "c": "CACHED", "d": "RAN"}
+
+
+def test_metric_menu_groups_report_metrics_and_reports_show_per_column_numbers(page, lab: JupyterApp) -> None:
+    """A run with training metrics and reports: the Runs section's metric menu shows the training
+    metrics and each report kind's headline metrics in separate groups (no per-column metrics); the
+    per-column drift scores and per-feature importances (the reports' tables) show under each report
+    in the run view and the Reports section, and as rows of the compare table."""
+    import numpy as np
+    import pandas as pd
+
+    import aieng_nb as aieng
+    from aieng_nb.reports import Report
+    from aieng_nb.reports.monitoring import monitor
+
+    rng = np.random.default_rng(7)
+    ref = pd.DataFrame({"age": rng.normal(40, 5, 600), "income": rng.normal(0, 1, 600)})
+    ids, names = [], []
+    for i, shift in enumerate((3.0, 0.0)):
+        with aieng.start_run(experiment="grouped", name=f"grouped-{i}") as run:
+            for step in range(5):
+                aieng.log(loss=1.0 / (step + 1), val_accuracy=0.5 + step / 10, step=step)
+            drift = monitor(ref, ref.assign(income=ref.income + shift), evidently=False)
+            Report("explain", "Importance", metrics={"importance.income": 0.6, "importance.age": 0.2}).log()
+        ids.append(run.id)
+        names.append(drift.name)
+    scores = {c: r.score for c, r in drift.drift_result.by_column().items()}  # of the second run
+
+    pg = page
+    open_panel(pg, "runs")
+    pg.select_option('#aieng-panel select[aria-label="Experiment"]', "grouped")
+    pg.wait_for_function("document.querySelectorAll('#aieng-panel .aieng-run[data-name]').length === 2")
+    menu = '#aieng-panel select[aria-label="Sparkline metric"]'
+    # the menu is rebuilt as runs load: wait for the groups of these runs' reports
+    pg.wait_for_function(
+        f"Array.from(document.querySelectorAll('{menu} optgroup')).map(g => g.label).includes('explain report')"
+    )
+    assert pg.locator(menu).is_visible()
+    groups = pg.eval_on_selector(
+        menu,
+        "s => Array.from(s.querySelectorAll('optgroup')).map(g => [g.label, Array.from(g.children).map(o => o.value)])",
+    )
+    by_label = dict(groups)
+    labels = [label for label, _ in groups]
+    assert labels[0] == "Training and run metrics" and {"explain report", "monitor report"} <= set(labels), groups
+    assert {"loss", "val_accuracy"} <= set(by_label["Training and run metrics"])
+    assert not [k for k in by_label["Training and run metrics"] if k.startswith(("monitor.", "explain."))]
+    assert {"monitor.drift_share", "monitor.passed"} <= set(by_label["monitor report"])
+    assert "explain.passed" in by_label["explain report"]
+    every = [k for _, keys in groups for k in keys]
+    assert not [k for k in every if "drift_score" in k or "importance" in k]  # per-column numbers are tables
+    # a report metric drawn as the rows' metric
+    pg.select_option(menu, "monitor.drift_share")
+    pg.wait_for_selector(
+        f'#aieng-panel .aieng-run[data-run-id="{ids[1]}"] .aieng-metric-value:has-text("monitor.drift_share")'
+    )
+
+    # the run view: each report's per-column / per-feature numbers, in the report's order
+    pg.click(f'#aieng-panel .aieng-run[data-run-id="{ids[1]}"] .aieng-run-main')
+    reports = f'.aieng-runview[data-run-id="{ids[1]}"] [data-part="reports"]'
+    pg.wait_for_selector(f"{reports} details.aieng-report-table")
+    summary = f'{reports} details[data-report-table="{drift.name}"] summary'
+    assert pg.inner_text(summary) == f"Per-column numbers ({len(scores)})"
+    pg.click(summary)
+    table = f'{reports} details[data-report-table="{drift.name}"] table[data-metric="drift_score"]'
+    pg.wait_for_selector(table)
+    rows = pg.locator(f"{table} tbody tr").all_inner_texts()
+    shown = {r.split("\t")[0]: float(r.split("\t")[1]) for r in rows}
+    assert shown == pytest.approx(scores, rel=1e-3)
+    assert list(shown) == list(scores)
+    features = f'{reports} details.aieng-report-table:has(summary:text-is("Per-feature numbers (2)"))'
+    pg.click(f"{features} summary")
+    pg.wait_for_selector(f'{features} table[data-metric="importance"] tr[data-item="income"]')
+    assert pg.locator(f"{features} tbody tr").all_inner_texts()[0].split("\t") == ["income", "0.6000"]
+
+    # the Reports section (what a job's Reports button opens) shows the same table
+    open_panel(pg, "reports")
+    pg.select_option('#aieng-panel select[aria-label="Kind"]', "")  # an earlier test's saved filter
+    pg.fill('#aieng-panel input[aria-label="Run id (default: recent runs)"]', ids[0])
+    listed = f'#aieng-panel [data-report="{names[0]}"] details.aieng-report-table'
+    pg.wait_for_function("document.querySelectorAll('#aieng-panel [data-report]').length === 2")  # run 0's two
+    assert pg.inner_text(f"{listed} summary") == "Per-column numbers (2)"
+    pg.click(f"{listed} summary")
+    pg.wait_for_selector(f'{listed} table[data-metric="drift_score"] tr[data-item="income"]')
+    assert [r.split("\t")[0] for r in pg.locator(f"{listed} tbody tr").all_inner_texts()] == ["age", "income"]
+    pg.fill('#aieng-panel input[aria-label="Run id (default: recent runs)"]', "")
+
+    # compare: the per-column numbers side by side, as when they were run metrics
+    open_panel(pg, "runs")
+    for box in pg.locator("#aieng-panel .aieng-run input[type=checkbox]").all():
+        box.check()
+    pg.click("#aieng-panel >> text=Compare (2)")
+    row = ".aieng-compare-table tr:has(td:text-is('monitor.drift_score.income'))"
+    pg.wait_for_selector(row)
+    assert pg.get_attribute(row, "data-differs") == "true"
+    assert pg.locator(f"{row} td").all_inner_texts()[0] == "report"
+    assert pg.locator(".aieng-compare-table tr:has(td:text-is('explain.importance.age'))").count() == 1
+    # its metric menu is grouped the same way, a training metric plotted first
+    plot_menu = '.aieng-compare-view select[aria-label="metric to plot"]'
+    labels = pg.eval_on_selector(plot_menu, "s => Array.from(s.querySelectorAll('optgroup')).map(g => g.label)")
+    assert labels == ["Training and run metrics", "explain report", "monitor report"]
+    assert pg.input_value(plot_menu) == "loss"
+    pg.wait_for_selector('.aieng-compare-view .aieng-chart[data-metric="loss"] canvas')
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    pg.screenshot(path=str(ARTIFACTS / "report-tables.png"))
+
+
+def test_a_jobs_reports_show_its_per_column_drift_scores(page, lab: JupyterApp) -> None:
+    """A job notebook that monitors drift: the job's Reports button lists the report, and its
+    per-column drift scores (the report's table, not run metrics) unfold under it."""
+    from aieng_nb.jobs import run_job
+    from aieng_nb.reports import get_report_table, list_reports
+
+    cells = [
+        "import numpy as np, pandas as pd\nimport aieng_nb as aieng",
+        "rng = np.random.default_rng(1)\nref = pd.DataFrame({'tenure': rng.normal(10, 2, 500), 'spend': rng.normal(0, 1, 500)})",
+        "rep = aieng.monitor(ref, ref.assign(spend=ref.spend + 2), evidently=False)",
+    ]
+    job = run_job(str(lab.root / write_notebook(lab, "drift-job.ipynb", cells)))
+    assert job.status == "COMPLETED" and job.run_id, job
+    (entry,) = list_reports(job.run_id)
+    expected = [(i.item, i.value) for i in get_report_table(entry.report_id).items]
+    assert [item for item, _ in expected] == ["tenure", "spend"]
+    pg = page
+    open_panel(pg, "jobs")
+    pg.select_option('#aieng-panel select[aria-label="Status"]', "")  # an earlier test's saved filters
+    pg.fill('#aieng-panel input[aria-label="Filter jobs"]', "")
+    row = f'#aieng-panel [data-job-id="{job.job_id}"]'
+    pg.wait_for_selector(f'{row}[data-status="COMPLETED"]', timeout=30_000)
+    pg.click(f"{row} >> text=Reports")
+    details = f'#aieng-panel [data-report="{entry.name}"] details.aieng-report-table'
+    pg.wait_for_selector(details)
+    assert pg.inner_text(f"{details} summary") == "Per-column numbers (2)"
+    pg.click(f"{details} summary")
+    pg.wait_for_selector(f'{details} table[data-metric="drift_score"] tr[data-item="spend"]')
+    shown = [r.split("\t") for r in pg.locator(f"{details} tbody tr").all_inner_texts()]
+    assert [(item, float(value)) for item, value in shown] == [(i, pytest.approx(v, rel=1e-3)) for i, v in expected]
+    pg.fill('#aieng-panel input[aria-label="Run id (default: recent runs)"]', "")

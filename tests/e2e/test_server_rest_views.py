@@ -3,6 +3,8 @@ against a real ``jupyter server`` with the extension (run with the other REST te
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from .conftest import JupyterApp, use_workspace
@@ -110,3 +112,41 @@ def test_job_parameters_and_schedule_run_now_and_remove(app: JupyterApp) -> None
     validate(removed, "Schedule")
     assert removed["name"] == "manual" and [s.name for s in schedules.list_schedules()] == []
     assert app.request(f"{API}/schedules/manual", "DELETE")[0] == 404
+
+
+def test_report_table_per_column_and_per_feature_numbers(app: JupyterApp) -> None:
+    """A report's per-column / per-feature numbers (no longer run metrics) come back as JSON from its
+    by_item.json table; the report listing says how many there are."""
+    from aieng_nb import tracking
+    from aieng_nb.reports import Report
+
+    with tracking.start_run(experiment="tables-rest") as run:
+        drift = Report(
+            "monitor", "Drift", metrics={"drift_share": 0.5, "drift_score.age": 0.2, "drift_score.income": 0.9}
+        )
+        drift.log()
+        explain = Report("explain", "Importance", metrics={"importance.f0": 0.4, "importance.f1": 0.1})
+        explain.log()
+        plain = Report("fairness", "Gaps", metrics={"gap": 0.01})
+        plain.log()
+    table = app.json(f"{API}/runs/{run.id[:10]}/reports/{drift.name}/table")
+    validate(table, "ReportTable")
+    assert (table["run_id"], table["kind"], table["source"]) == (run.id, "monitor", "by_item.json")
+    assert {(i["metric"], i["item"], i["value"]) for i in table["items"]} == {
+        ("drift_score", "age", 0.2),
+        ("drift_score", "income", 0.9),
+    }
+    features = app.json(f"{API}/runs/{run.id}/reports/{explain.name}/table")
+    assert [(i["item"], i["value"]) for i in features["items"]] == [("f0", 0.4), ("f1", 0.1)]
+    assert app.json(f"{API}/runs/{run.id}/reports/{plain.name}/table")["items"] == []
+    listed = app.json(f"{API}/reports?run_id={run.id}")
+    validate(listed, "ReportPage")
+    assert {r["name"]: r["items"] for r in listed["items"]} == {drift.name: 2, explain.name: 2, plain.name: 0}
+    # the run itself keeps headline metrics only
+    metrics = app.json(f"{API}/runs/{run.id}")["metrics"]
+    assert "monitor.drift_share" in metrics and not [k for k in metrics if "drift_score" in k or "importance" in k]
+    # bad and unknown names: 4xx with one message
+    assert app.request(f"{API}/runs/{run.id}/reports/.hidden/table")[0] == 400
+    status, _, body = app.request(f"{API}/runs/{run.id}/reports/monitor-20260101-000000-000000/table")
+    assert status == 404 and "no report" in json.loads(body)["message"]
+    assert app.request(f"{API}/runs/{'0' * 32}/reports/{drift.name}/table")[0] == 404
