@@ -72,7 +72,11 @@ def make_ploomber(folder: Path, tools: Path) -> list[str]:
     tasks = ["tasks:"]
     for i in range(STEPS):
         upstream = f"upstream = ['s{i - 1}']" if i else "upstream = None"
-        read = f"xs = [int(x) + 1 for x in open(upstream['s{i - 1}']['data']).read().split()]" if i else "xs = list(range(100))"
+        read = (
+            f"xs = [int(x) + 1 for x in open(upstream['s{i - 1}']['data']).read().split()]"
+            if i
+            else "xs = list(range(100))"
+        )
         (folder / f"s{i}.py").write_text(
             f"# + tags=['parameters']\n{upstream}\nproduct = None\n# -\n{read}\n"
             "open(product['data'], 'w').write('\\n'.join(map(str, xs)))\n"
