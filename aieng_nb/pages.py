@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
+import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -88,10 +89,11 @@ def finite(value: Any) -> Any:
 
 
 def _nothing_tracked(workspace: Workspace | None) -> bool:
-    """True when the workspace's own MLflow file does not exist yet: a read creates no store."""
+    """True when the workspace's MLflow SQLite file does not exist yet: a read creates no store."""
     if workspace is None:
         return False
-    return workspace.is_local and not workspace.mlflow_db.exists()
+    uri = workspace.tracking_uri
+    return uri.startswith("sqlite:///") and not os.path.exists(uri[len("sqlite:///") :])
 
 
 def runs_page(
@@ -236,6 +238,8 @@ def schedules_page(
     """Schedules by name, each with ``next_run``."""
     from .schedules import list_schedules
 
+    if workspace is not None and not workspace.root.is_dir():  # a read creates no workspace
+        return _slice([], offset, limit)
     rows = [schedule_dict(s) for s in list_schedules(workspace=workspace) if _text_match(text, s.name, s.notebook)]
     return _slice(rows, offset, limit)
 
@@ -253,6 +257,8 @@ def reports_page(
     from .reports import list_reports
 
     check_page(offset, limit)
+    if _nothing_tracked(workspace):
+        return _slice([], offset, limit)
     rows = [
         e.to_dict() for e in list_reports(run_id or None, job_id=job_id or None, kind=kind or None, workspace=workspace)
     ]
@@ -291,4 +297,6 @@ def models_page(
     from .registry.status_view import list_models
 
     check_page(offset, limit)
+    if _nothing_tracked(workspace):
+        return _slice([], offset, limit)
     return _slice([m.to_dict() for m in list_models(workspace=workspace) if _text_match(text, m.name)], offset, limit)
