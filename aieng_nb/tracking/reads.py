@@ -47,6 +47,9 @@ def list_runs(
     >>> list_runs(experiment="churn", last=5).to_dicts()  # doctest: +SKIP
     [{'run_id': '3f2a...', 'status': 'FINISHED', 'start_time': '2026-12-02T10:00:00Z', ...}]
     """
+    from ..exceptions import check_type
+
+    check_type(experiment, str, "experiment", optional=True)
     check_last(last)
     status = listing_status(status)
     check_metric_names(metrics)

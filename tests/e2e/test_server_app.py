@@ -108,3 +108,29 @@ def test_a_real_server_takes_the_workspace_from_its_command_line(tmp_path: Path)
         assert not chosen.exists() and not app.workspace.exists()  # neither the chosen one nor $AIENG_WORKSPACE
     finally:
         stop_jupyter(app)
+
+
+async def test_submit_refuses_bad_bodies_with_400_and_creates_nothing(
+    jp_fetch,  # noqa: ANN001
+    jp_root_dir,  # noqa: ANN001
+    served: dict[str, str],
+) -> None:
+    from tornado.httpclient import HTTPClientError
+
+    from aieng_nb.jobs.notebooks import write_notebook
+
+    write_notebook(Path(jp_root_dir) / "nb.ipynb", ["print(x)"], parameters="x = 1")
+    for body, words in (
+        ({"notebook": "a" * 6000 + ".ipynb"}, "too long"),
+        ({"notebook": "a/" * 3000 + "nb.ipynb"}, "too long"),
+        ({"notebook": "nb.ipynb", "parameters": []}, "parameters must be a JSON object"),
+        ({"notebook": "nb.ipynb", "parameters": "x=2"}, "parameters must be a JSON object"),
+        ({"notebook": "nb.ipynb", "retries": True}, "wrong type"),
+        ({"notebook": 5}, "notebook must be a path"),
+    ):
+        with pytest.raises(HTTPClientError) as err:
+            await jp_fetch("aieng", "api", "jobs", method="POST", body=json.dumps(body))
+        message = json.loads(err.value.response.body)["message"]
+        assert (err.value.code, words in message, "\n" in message) == (400, True, False), (body, message)
+    assert (await _get(jp_fetch, "jobs"))["total"] == 0
+    assert not Path(served["workspace"]).exists()
