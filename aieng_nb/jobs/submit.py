@@ -47,6 +47,7 @@ def _spawn(job_id: str, ws: Workspace) -> subprocess.Popen[bytes]:
     env = dict(os.environ)
     env["AIENG_WORKSPACE"] = str(ws.root)
     env["AIENG_TRACKING_URI"] = ws.tracking_uri
+    env["AIENG_DATABASE_URL"] = ws.database_url  # the workspace as given (a server's --AiengServer.database_url)
     for name in ("AIENG_RUN_ID", "AIENG_JOB_ID"):  # a job submitted from a job is its own job
         env.pop(name, None)
     # this package must be importable in the child exactly as it is here (editable or PYTHONPATH)
