@@ -134,3 +134,38 @@ async def test_submit_refuses_bad_bodies_with_400_and_creates_nothing(
         assert (err.value.code, words in message, "\n" in message) == (400, True, False), (body, message)
     assert (await _get(jp_fetch, "jobs"))["total"] == 0
     assert not Path(served["workspace"]).exists()
+
+
+async def test_a_job_submitted_through_the_app_lives_in_its_workspace(
+    jp_fetch,  # noqa: ANN001
+    jp_root_dir,  # noqa: ANN001
+    served: dict[str, str],
+) -> None:
+    import asyncio
+
+    import aieng_nb as aieng
+    from aieng_nb.jobs.notebooks import write_notebook
+    from aieng_nb.workspace import Workspace
+
+    write_notebook(Path(jp_root_dir) / "nb.ipynb", ["print(x * 2)"], parameters="x = 1")
+    response = await jp_fetch(
+        "aieng", "api", "jobs", method="POST", body=json.dumps({"notebook": "nb.ipynb", "parameters": {"x": 21}})
+    )
+    assert response.code == 201
+    job_id = json.loads(response.body)["job_id"]
+    for _ in range(600):
+        job = await _get(jp_fetch, "jobs", job_id)
+        if job["status"] in ("COMPLETED", "FAILED", "TIMED_OUT", "STOPPED"):
+            break
+        await asyncio.sleep(0.5)
+    assert job["status"] == "COMPLETED", job
+    there = Workspace(
+        Path(served["workspace"]),
+        configured_tracking_uri=served["tracking_uri"],
+        configured_database_url=served["database_url"],
+    )
+    assert aieng.get_job(job_id, workspace=there).status == "COMPLETED"
+    run = aieng.get_run(job["run_id"], workspace=there)  # in the app's tracking store
+    assert run.params["x"] == "21" and not there.mlflow_db.exists()
+    assert [j.job_id for j in aieng.list_jobs()] == []  # nothing in the test's current workspace
+    assert "42" in (await jp_fetch("aieng", "api", "jobs", job_id, "output.html")).body.decode()
