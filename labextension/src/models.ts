@@ -217,6 +217,7 @@ export interface PipelineRun {
   parameters: { [key: string]: unknown };
   created_at: string;
   finished_at: string | null;
+  owner: { [key: string]: unknown };
 }
 
 /** A notebook job on a cron expression. */
