@@ -137,9 +137,12 @@ def unload_ipython_extension(ipython: Any) -> None:
     unload(ipython)
 
 
-def _jupyter_server_extension_points() -> list[dict[str, str]]:
-    """Jupyter server extension: the REST API of the sidebar panel (``aieng_nb.server``)."""
-    return [{"module": "aieng_nb.server"}]
+def _jupyter_server_extension_points() -> list[dict[str, Any]]:
+    """Jupyter server extension: the REST API of the sidebar panel (``aieng_nb.server``), an
+    ``ExtensionApp`` (:class:`aieng_nb.server.extension.AiengServer`)."""
+    from .server.extension import AiengServer
+
+    return [{"module": "aieng_nb.server", "app": AiengServer}]
 
 
 def _jupyter_labextension_paths() -> list[dict[str, str]]:

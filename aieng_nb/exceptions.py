@@ -55,6 +55,24 @@ def require(module: str, extra: str):  # type: ignore[no-untyped-def]
         raise MissingDependencyError(module.split(".")[0], extra) from exc
 
 
+def check_type(value: object, types: type | tuple[type, ...], what: str, *, optional: bool = False) -> None:
+    """Refuse a wrong-typed argument of the Python API with one line (``True`` is never an int).
+
+    >>> check_type("churn", str, "model name")
+    >>> check_type(True, str, "model name")
+    Traceback (most recent call last):
+    aieng_nb.exceptions.ValidationError: model name must be a str, got True
+    """
+    if optional and value is None:
+        return
+    wanted = types if isinstance(types, tuple) else (types,)
+    if isinstance(value, bool) and bool not in wanted or not isinstance(value, wanted):
+        names = " or ".join(t.__name__ for t in wanted)
+        shown = repr(value)
+        shown = shown if len(shown) <= 60 else shown[:57] + "..."
+        raise ValidationError(f"{what} must be a {names}, got {shown}")
+
+
 _USER_ERRNOS = {36, 22, 20, 21}  # ENAMETOOLONG, EINVAL, ENOTDIR, EISDIR: the path typed was wrong
 
 

@@ -13,11 +13,15 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
+import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .exceptions import ValidationError
+from .exceptions import NotFoundError, ValidationError
 from .models import RUN_STATUSES
+
+if TYPE_CHECKING:
+    from .workspace import Workspace
 
 MAX_LIMIT = 1000
 
@@ -84,6 +88,14 @@ def finite(value: Any) -> Any:
 # ---- runs ------------------------------------------------------------------------------------
 
 
+def _nothing_tracked(workspace: Workspace | None) -> bool:
+    """True when the workspace's MLflow SQLite file does not exist yet: a read creates no store."""
+    if workspace is None:
+        return False
+    uri = workspace.tracking_uri
+    return uri.startswith("sqlite:///") and not os.path.exists(uri[len("sqlite:///") :])
+
+
 def runs_page(
     *,
     experiment: str | None = None,
@@ -91,11 +103,13 @@ def runs_page(
     text: str | None = None,
     offset: int = 0,
     limit: int = 50,
+    workspace: Workspace | None = None,
 ) -> Page:
-    """Runs newest first; ``text`` matches the name, an id prefix or the experiment; ``key=value`` a param."""
+    """Runs newest first; ``text`` matches the name, an id prefix or the experiment; ``key=value`` a param.
+
+    One query of the store (:meth:`~aieng_nb.stores.base.TrackingStore.search_runs`); it writes
+    nothing: recovery runs at the server's start and on the changes poll."""
     from . import tracking
-    from .stores.run_pages import page_runs
-    from .workspace import current
 
     offset, limit = check_page(offset, limit)
     if status is not None:
@@ -103,28 +117,28 @@ def runs_page(
         if status not in RUN_STATUSES:
             raise ValidationError(f"unknown status {status!r}; use one of {', '.join(RUN_STATUSES)}")
     tracking.flush()
-    ws = current()  # a GET writes nothing: recovery runs at the extension's start and on the changes poll
-    records, total = page_runs(
-        tracking.store(workspace=ws),
-        experiment=experiment or None,
-        status=status,
-        text=text,
-        offset=offset,
-        limit=limit,
-    )
+    if _nothing_tracked(workspace):
+        if experiment:
+            raise NotFoundError(f"no experiment {experiment!r} (nothing has been tracked in this workspace yet)")
+        return Page([], 0, offset, limit)
+    store = tracking.store(workspace=workspace)
+    records, total = store.search_runs(experiment or None, status, text=text, offset=offset, limit=limit)
     return Page([r.to_dict() for r in records], total, offset, limit)
 
 
-def experiments_page(*, text: str | None = None, offset: int = 0, limit: int = 200) -> Page:
+def experiments_page(
+    *, text: str | None = None, offset: int = 0, limit: int = 200, workspace: Workspace | None = None
+) -> Page:
     """Experiments by name with their run counts."""
     from . import tracking
-    from .stores.run_pages import experiments
 
-    rows = [e for e in experiments(tracking.store()) if _text_match(text, e["name"])]
+    if _nothing_tracked(workspace):
+        return _slice([], offset, limit)
+    rows = [e for e in tracking.store(workspace=workspace).experiment_counts() if _text_match(text, e["name"])]
     return _slice(rows, offset, limit)
 
 
-def metric_history(run_id: str, key: str) -> dict[str, Any]:
+def metric_history(run_id: str, key: str, *, workspace: Workspace | None = None) -> dict[str, Any]:
     """All points of one metric of a run: ``{"run_id", "key", "points": [{"step", "value", "timestamp"}]}``
     (``timestamp``: epoch milliseconds, MLflow's)."""
     from . import tracking
@@ -132,12 +146,15 @@ def metric_history(run_id: str, key: str) -> dict[str, Any]:
 
     if not key or len(key) > 250:
         raise ValidationError("a metric key is 1 to 250 characters")
-    full_id = tracking.get_run(run_id).run_id
-    points = [{"step": s, "value": finite(v), "timestamp": t} for s, v, t in metric_points(full_id, key)]
+    full_id = tracking.get_run(run_id, workspace=workspace).run_id
+    found = metric_points(full_id, key, workspace=workspace)
+    points = [{"step": s, "value": finite(v), "timestamp": t} for s, v, t in found]
     return {"run_id": full_id, "key": key, "points": points}
 
 
-def metric_histories(run_ids: list[str], key: str, max_points: int = 200) -> dict[str, Any]:
+def metric_histories(
+    run_ids: list[str], key: str, max_points: int = 200, *, workspace: Workspace | None = None
+) -> dict[str, Any]:
     """One metric of several runs, each down-sampled to at most ``max_points`` (the last point kept)."""
     if not run_ids or len(run_ids) > 200:
         raise ValidationError("give 1 to 200 run ids")
@@ -145,7 +162,7 @@ def metric_histories(run_ids: list[str], key: str, max_points: int = 200) -> dic
         raise ValidationError(f"max_points must be a whole number from 2 to 10,000, got {max_points!r}")
     out = []
     for rid in run_ids:
-        history = metric_history(rid, key)
+        history = metric_history(rid, key, workspace=workspace)
         points = history["points"]
         if len(points) > max_points:
             stride = len(points) / (max_points - 1)
@@ -157,33 +174,55 @@ def metric_histories(run_ids: list[str], key: str, max_points: int = 200) -> dic
 # ---- snapshots, jobs, schedules, reports, audit ------------------------------------------------
 
 
-def snapshots_page(*, name: str | None = None, text: str | None = None, offset: int = 0, limit: int = 50) -> Page:
+def snapshots_page(
+    *,
+    name: str | None = None,
+    text: str | None = None,
+    offset: int = 0,
+    limit: int = 50,
+    workspace: Workspace | None = None,
+) -> Page:
     """Named snapshot versions, newest first."""
     from .snapshots import list_snapshots
 
-    rows = [r for r in list_snapshots(name or None) if _text_match(text, r.name, r.snapshot_id, r.kind)]
+    rows = [
+        r for r in list_snapshots(name or None, workspace=workspace) if _text_match(text, r.name, r.snapshot_id, r.kind)
+    ]
     rows.sort(key=lambda r: (r.created.timestamp() if r.created else 0.0, r.name, r.version), reverse=True)
     return _slice([finite(r.to_dict()) for r in rows], offset, limit)
 
 
-def jobs_page(*, status: str | None = None, text: str | None = None, offset: int = 0, limit: int = 50) -> Page:
+def jobs_page(
+    *,
+    status: str | None = None,
+    text: str | None = None,
+    offset: int = 0,
+    limit: int = 50,
+    workspace: Workspace | None = None,
+) -> Page:
     """Jobs newest first; ``text`` matches id, notebook or schedule."""
     from .jobs import list_jobs as jobs
 
     check_page(offset, limit)
     rows = [
-        j.to_dict() for j in jobs(status or None, recover=False) if _text_match(text, j.job_id, j.notebook, j.schedule)
+        j.to_dict()
+        for j in jobs(status or None, recover=False, workspace=workspace)
+        if _text_match(text, j.job_id, j.notebook, j.schedule)
     ]
     return _slice([finite(r) for r in rows], offset, limit)
 
 
-def pipelines_page(*, text: str | None = None, offset: int = 0, limit: int = 50) -> Page:
+def pipelines_page(
+    *, text: str | None = None, offset: int = 0, limit: int = 50, workspace: Workspace | None = None
+) -> Page:
     """Pipeline executions newest first, each with its steps' states and the DAG (``upstream``);
     ``text`` matches the run id, the pipeline's name or its file."""
     from .pipelines import list_pipeline_runs
 
     check_page(offset, limit)
-    rows = [r.to_dict() for r in list_pipeline_runs() if _text_match(text, r.run_id, r.pipeline, r.path)]
+    rows = [
+        r.to_dict() for r in list_pipeline_runs(workspace=workspace) if _text_match(text, r.run_id, r.pipeline, r.path)
+    ]
     return _slice(rows, offset, limit)
 
 
@@ -193,11 +232,15 @@ def schedule_dict(schedule: Any) -> dict[str, Any]:
     return {**schedule.to_dict(), "next_run": nxt.astimezone(_dt.timezone.utc).isoformat() if nxt else None}
 
 
-def schedules_page(*, text: str | None = None, offset: int = 0, limit: int = 50) -> Page:
+def schedules_page(
+    *, text: str | None = None, offset: int = 0, limit: int = 50, workspace: Workspace | None = None
+) -> Page:
     """Schedules by name, each with ``next_run``."""
     from .schedules import list_schedules
 
-    rows = [schedule_dict(s) for s in list_schedules() if _text_match(text, s.name, s.notebook)]
+    if workspace is not None and not workspace.root.is_dir():  # a read creates no workspace
+        return _slice([], offset, limit)
+    rows = [schedule_dict(s) for s in list_schedules(workspace=workspace) if _text_match(text, s.name, s.notebook)]
     return _slice(rows, offset, limit)
 
 
@@ -208,12 +251,17 @@ def reports_page(
     kind: str | None = None,
     offset: int = 0,
     limit: int = 50,
+    workspace: Workspace | None = None,
 ) -> Page:
     """Reports of a run or a job (default: the recent runs), newest first."""
     from .reports import list_reports
 
     check_page(offset, limit)
-    rows = [e.to_dict() for e in list_reports(run_id or None, job_id=job_id or None, kind=kind or None)]
+    if _nothing_tracked(workspace):
+        return _slice([], offset, limit)
+    rows = [
+        e.to_dict() for e in list_reports(run_id or None, job_id=job_id or None, kind=kind or None, workspace=workspace)
+    ]
     rows.reverse()
     return _slice(rows, offset, limit)
 
@@ -225,6 +273,7 @@ def audit_page(
     text: str | None = None,
     offset: int = 0,
     limit: int = 50,
+    workspace: Workspace | None = None,
 ) -> Page:
     """Audit entries newest first; ``event`` is a prefix (``job.``), ``text`` matches the event or data."""
     import json
@@ -232,12 +281,14 @@ def audit_page(
     from . import audit
 
     check_page(offset, limit)
-    found = audit.entries(event or None, run_id=run_id or None)
+    found = audit.entries(event or None, run_id=run_id or None, workspace=workspace)
     rows = [e.to_dict() for e in reversed(found) if _text_match(text, e.event, json.dumps(e.data, default=str))]
     return _slice(rows, offset, limit)
 
 
-def models_page(*, text: str | None = None, offset: int = 0, limit: int = 50) -> Page:
+def models_page(
+    *, text: str | None = None, offset: int = 0, limit: int = 50, workspace: Workspace | None = None
+) -> Page:
     """Registered models by name (``text`` matches the name), each with its champion and challenger.
 
     >>> [m["name"] for m in models_page(text="churn").items]   # doctest: +SKIP
@@ -246,4 +297,6 @@ def models_page(*, text: str | None = None, offset: int = 0, limit: int = 50) ->
     from .registry.status_view import list_models
 
     check_page(offset, limit)
-    return _slice([m.to_dict() for m in list_models() if _text_match(text, m.name)], offset, limit)
+    if _nothing_tracked(workspace):
+        return _slice([], offset, limit)
+    return _slice([m.to_dict() for m in list_models(workspace=workspace) if _text_match(text, m.name)], offset, limit)

@@ -12,25 +12,29 @@ from __future__ import annotations
 import html as _html
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .exceptions import NotFoundError, ValidationError
+
+if TYPE_CHECKING:
+    from .workspace import Workspace
 
 _HASH = re.compile(r"\A[0-9a-f]{6,64}\Z")
 
 
-def job_output_html(job_id: str) -> str:
+def job_output_html(job_id: str, *, workspace: Workspace | None = None) -> str:
     """The executed notebook of a job as HTML (its stored rendering, else rendered now). The files
     are found from the job's id inside its folder, never from paths stored in its record."""
     from .jobs import get_job
     from .jobs.store import job_file
 
-    record = get_job(job_id, recover=False)  # a GET only reads
+    record = get_job(job_id, recover=False, workspace=workspace)  # a GET only reads
     try:
-        return job_file(record.job_id, "output.html").read_text(encoding="utf-8")
+        return job_file(record.job_id, "output.html", workspace).read_text(encoding="utf-8")
     except NotFoundError:
         pass
     try:
-        output = job_file(record.job_id, "output.ipynb")
+        output = job_file(record.job_id, "output.ipynb", workspace)
     except NotFoundError:
         raise NotFoundError(f"job {record.job_id} has no output notebook yet (status {record.status})") from None
     import nbformat
@@ -41,14 +45,14 @@ def job_output_html(job_id: str) -> str:
     return str(body)
 
 
-def snapshot_profile_html(digest: str) -> str:
+def snapshot_profile_html(digest: str, *, workspace: Workspace | None = None) -> str:
     """A snapshot's profile (schema, per-column statistics, PII findings) as an HTML page, by hash."""
     from .snapshots import show
     from .snapshots.records import profile_html
 
     if not isinstance(digest, str) or not _HASH.match(digest):
         raise ValidationError(f"{digest!r} is not a snapshot hash (6 to 64 lowercase hex digits)")
-    record = show(digest)
+    record = show(digest, workspace=workspace)
     findings = "".join(f"<li>{_html.escape(str(f))}</li>" for f in record.findings)
     title = _html.escape(record.ref)
     pii = f"<h3>PII findings</h3><ul>{findings}</ul>" if findings else "<p>No PII findings.</p>"
@@ -56,19 +60,19 @@ def snapshot_profile_html(digest: str) -> str:
     return f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title></head><body><h2>{title}</h2>{profile}{pii}</body></html>"
 
 
-def report_html(run_id: str, name: str) -> str:
+def report_html(run_id: str, name: str, *, workspace: Workspace | None = None) -> str:
     """A stored report's HTML, by run id and report name."""
     from .reports import load_report_html
 
-    return load_report_html(run_id, name)
+    return load_report_html(run_id, name, workspace=workspace)
 
 
-def report_evidently_html(run_id: str, name: str) -> str:
+def report_evidently_html(run_id: str, name: str, *, workspace: Workspace | None = None) -> str:
     """The interactive Evidently page (``evidently.html``) stored with a monitoring report."""
     from .reports.storage import read_artifact
 
     try:
-        return read_artifact(run_id, name, "evidently.html")
+        return read_artifact(run_id, name, "evidently.html", workspace=workspace)
     except NotFoundError:
         raise NotFoundError(
             f"report {name!r} has no evidently.html (not a monitoring report, or kept without it)"
@@ -86,7 +90,7 @@ _IMAGES = {
 MAX_ARTIFACT_BYTES = 20_000_000
 
 
-def artifact_html(run_id: str, path: str) -> str:
+def artifact_html(run_id: str, path: str, *, workspace: Workspace | None = None) -> str:
     """One artifact of a run as a page: HTML as it is, images inline, text in ``<pre>``, else its size."""
     import base64
     import tempfile
@@ -98,7 +102,7 @@ def artifact_html(run_id: str, path: str) -> str:
     suffix = Path(path).suffix.lower()
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            local = Path(download_artifact(run_id, path, tmp))
+            local = Path(download_artifact(run_id, path, tmp, workspace=workspace))
         except NotFoundError:
             raise
         except Exception as exc:  # stores raise their own types for a missing artifact

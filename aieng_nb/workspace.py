@@ -24,6 +24,10 @@ class Workspace:
     """
 
     root: Path
+    # given to this workspace by its opener (the server's ``AiengServer.tracking_uri`` /
+    # ``database_url``); empty: the process's settings (``Aieng`` traits, env), else the defaults
+    configured_tracking_uri: str = ""
+    configured_database_url: str = ""
 
     @property
     def mlflow_db(self) -> Path:
@@ -57,13 +61,13 @@ class Workspace:
     @property
     def tracking_uri(self) -> str:
         """The MLflow tracking URI: configured, else the workspace's SQLite store."""
-        uri = str(config.get("tracking_uri") or "")
+        uri = self.configured_tracking_uri or str(config.get("tracking_uri") or "")
         return uri or f"sqlite:///{self.mlflow_db}"
 
     @property
     def database_url(self) -> str:
         """The metadata database's SQLAlchemy URL: configured, else ``aieng.db`` (SQLite) in the folder."""
-        url = str(config.get("database_url") or "")
+        url = self.configured_database_url or str(config.get("database_url") or "")
         return url or f"sqlite:///{self.root / 'aieng.db'}"
 
     def database(self) -> Any:

@@ -17,8 +17,28 @@ from aieng_nb.cli import main
         lambda: aieng.lineage(True),
         lambda: aieng.submit_job(True),
         lambda: aieng.submit_job("x.ipynb", []),
+        lambda: aieng.list_pipeline_runs(True),
+        lambda: aieng.list_snapshots([]),
+        lambda: aieng.load_checkpoint(1.5),
+        lambda: aieng.load_model(True),
+        lambda: aieng.load_report(-1),
+        lambda: aieng.list_runs(experiment={"a": 1}),
+        lambda: aieng.list_runs(text=5),
     ],
-    ids=["get_run(-1)", "list_reports(1.5)", "lineage(True)", "submit_job(True)", "submit_job(parameters=[])"],
+    ids=[
+        "get_run(-1)",
+        "list_reports(1.5)",
+        "lineage(True)",
+        "submit_job(True)",
+        "submit_job(parameters=[])",
+        "list_pipeline_runs(True)",
+        "list_snapshots([])",
+        "load_checkpoint(1.5)",
+        "load_model(True)",
+        "load_report(-1)",
+        "list_runs(experiment={})",
+        "list_runs(text=5)",
+    ],
 )
 def test_wrong_types_raise_one_line_aieng_errors(workspace, call) -> None:
     from aieng_nb.exceptions import AiengError
@@ -47,3 +67,22 @@ def test_read_only_commands_create_no_workspace(tmp_path, monkeypatch, capsys, a
     code = main(argv)
     assert code in (0, 2), capsys.readouterr()
     assert os.listdir(empty) == []
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: aieng.set_tags(True),
+        lambda: aieng.log_artifact(1.5),
+        lambda: aieng.log_artifact([]),
+    ],
+    ids=["set_tags(True)", "log_artifact(1.5)", "log_artifact([])"],
+)
+def test_wrong_types_inside_a_run_raise_one_line_aieng_errors(workspace, call) -> None:
+    from aieng_nb.exceptions import AiengError
+
+    with aieng.start_run(experiment="types") as run:
+        with pytest.raises(AiengError) as err:
+            call()
+    assert "\n" not in str(err.value)
+    assert aieng.get_run(run.id).tags.get("a") is None

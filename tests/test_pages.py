@@ -1,4 +1,4 @@
-"""Paged listings (aieng_nb.pages) and the fast paged runs query (aieng_nb.stores.run_pages)."""
+"""Paged listings (aieng_nb.pages) and the store interface's paging and text filter (``search_runs``)."""
 
 from __future__ import annotations
 
@@ -54,18 +54,72 @@ def test_like_wildcards_in_text_are_literal() -> None:
     assert pages.runs_page(text="_").total == 1
 
 
-def test_fast_page_matches_the_store_api() -> None:
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {},
+        {"limit": 2},
+        {"offset": 1, "limit": 2},
+        {"offset": 5},
+        {"text": "B"},
+        {"text": "lr=0.3"},
+        {"text": "lr=0.9"},
+        {"text": "other"},
+        {"experiment": "pages"},
+        {"status": "FINISHED", "limit": 1},
+        {"status": "RUNNING"},
+    ],
+)
+def test_both_stores_page_and_filter_alike(kw: dict) -> None:
+    """The store interface's paging and text filter: the fast SQL store and MLflow's client over
+    the same file give the same page and the same total."""
     from aieng_nb import tracking
-    from aieng_nb.stores.run_pages import page_runs
+    from aieng_nb.stores.mlflow_client import MlflowClientStore
     from aieng_nb.stores.sqlite_fast import SqliteFastStore
 
     _runs(["a", "b", "c"], lr=0.3)
-    store = tracking.store()
-    assert isinstance(store, SqliteFastStore)
-    fast, total = page_runs(store, limit=10)
-    slow = store.search_runs(None, None, None)
-    assert total == len(slow) == 3
-    assert [r.to_dict() for r in fast] == [r.to_dict() for r in slow]
+    _runs(["d"], experiment="other")
+    fast = tracking.store()
+    assert isinstance(fast, SqliteFastStore)
+    slow = MlflowClientStore(fast.uri, fast.artifact_root)
+    fast_runs, fast_total = fast.search_runs(**kw)
+    slow_runs, slow_total = slow.search_runs(**kw)
+    assert fast_total == slow_total
+    assert [r.to_dict() for r in fast_runs] == [r.to_dict() for r in slow_runs]
+    assert fast.experiment_counts() == slow.experiment_counts()
+    with pytest.raises(NotFoundError):
+        fast.search_runs("missing")
+    with pytest.raises(NotFoundError):
+        slow.search_runs("missing")
+
+
+def test_list_runs_filters_text_through_the_store() -> None:
+    _runs(["alpha", "beta"], lr=0.1)
+    assert [r.name for r in aieng.list_runs(text="alp")] == ["alpha"]
+    assert [r.name for r in aieng.list_runs(text="lr=0.1", last=1)] == ["beta"]
+    with pytest.raises(ValidationError):
+        aieng.list_runs(text="x" * 1001)
+
+
+def test_a_read_creates_no_paging_index(workspace) -> None:  # noqa: ANN001
+    """The panel's GETs never write: the index comes with the first write (or the server's start)."""
+    import sqlite3
+
+    from aieng_nb import tracking
+    from aieng_nb.stores.run_pages import INDEX_NAME
+
+    _runs(["a"])
+    tracking._reset()
+    with sqlite3.connect(workspace.mlflow_db) as conn:
+        conn.execute(f"DROP INDEX {INDEX_NAME}")
+    assert pages.runs_page().total == 1
+    with sqlite3.connect(workspace.mlflow_db) as conn:
+        indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert INDEX_NAME not in indexes
+    tracking.store().prepare()
+    with sqlite3.connect(workspace.mlflow_db) as conn:
+        indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert INDEX_NAME in indexes
 
 
 @pytest.mark.parametrize("offset,limit", [(-1, 10), (0, 0), (0, 1001), ("0", 10), (0, True), (0.5, 10)])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import jsonschema
@@ -82,3 +83,26 @@ def test_a_record_with_an_extra_field_fails_its_shape() -> None:
 
 def test_every_shape_has_a_schema() -> None:
     assert set(SHAPES) <= set(json_schemas())
+
+
+def test_status_enums_are_generated_and_not_retyped_in_the_panel() -> None:
+    """models.ts carries the status enums (types, values, named subsets) generated from the Python
+    enums; no other TypeScript file lists two or more of their words in an array literal."""
+    from aieng_nb.jobs.records import JobStatus
+    from aieng_nb.models import RunStatus
+    from aieng_nb.server.models import ENUMS
+
+    generated = TYPESCRIPT_FILE.read_text()
+    assert 'export type JobStatus = "CREATED" | "QUEUED" | "RUNNING"' in generated
+    terminal = json.dumps([str(s) for s in JobStatus.TERMINAL])
+    assert f"export const JOB_STATUS_TERMINAL: readonly JobStatus[] = {terminal};" in generated
+    assert "status: RunStatus;" in generated and "status: JobStatus;" in generated
+    assert {"RunStatus", "JobStatus", "StepState"} <= set(ENUMS) and ENUMS["RunStatus"] is RunStatus
+    words = {m.value for cls in ENUMS.values() for m in cls if len(m.value) > 3}
+    for source in TYPESCRIPT_FILE.parent.glob("*.ts"):
+        if source == TYPESCRIPT_FILE:
+            continue
+        for literal in re.findall(r"\[([^\[\]]*)\]", source.read_text()):
+            quoted = set(re.findall(r"'([^']*)'|\"([^\"]*)\"", literal))
+            found = {w for pair in quoted for w in pair if w in words}
+            assert len(found) < 2, (source.name, literal)

@@ -105,3 +105,25 @@ def test_existing_refuses_a_missing_workspace_without_creating_it(tmp_path, monk
     assert not missing.exists()
     Workspace(missing).ensure()
     assert workspace.existing().root == Path(missing).resolve()
+
+
+def test_a_workspace_given_its_uris_keeps_them_and_hands_them_to_job_processes(tmp_path, workspace) -> None:  # noqa: ANN001
+    """What a server's ``--AiengServer.tracking_uri`` / ``database_url`` build: the URIs belong to
+    that workspace (not the process's settings) and go to the kernels and detached processes of its jobs."""
+    from aieng_nb.jobs.build import kernel_env
+    from aieng_nb.jobs.records import JobRecord
+    from aieng_nb.workspace import Workspace
+
+    tracking, meta = f"sqlite:///{tmp_path / 't.db'}", f"sqlite:///{tmp_path / 'm.db'}"
+    given = Workspace(tmp_path / "b" / ".aieng", configured_tracking_uri=tracking, configured_database_url=meta)
+    assert (given.tracking_uri, given.database_url, given.is_local) == (tracking, meta, False)
+    assert (workspace.tracking_uri, workspace.database_url) == (
+        f"sqlite:///{workspace.mlflow_db}",
+        f"sqlite:///{workspace.root / 'aieng.db'}",
+    )
+    env = kernel_env(JobRecord.new("nb.ipynb"), given)
+    assert (env["AIENG_WORKSPACE"], env["AIENG_TRACKING_URI"], env["AIENG_DATABASE_URL"]) == (
+        str(given.root),
+        tracking,
+        meta,
+    )

@@ -84,6 +84,7 @@ def kernel_env(record: JobRecord, ws: Workspace) -> dict[str, str]:
     env = dict(os.environ)
     env["AIENG_WORKSPACE"] = str(ws.root)
     env["AIENG_TRACKING_URI"] = ws.tracking_uri
+    env["AIENG_DATABASE_URL"] = ws.database_url
     env["AIENG_JOB_ID"] = record.job_id
     env["AIENG_NOTEBOOK_PATH"] = record.notebook
     env.setdefault("PYTHONHASHSEED", "0")  # str hashing (set order) repeats from run to run

@@ -535,6 +535,9 @@ def list_pipeline_runs(
     pipeline: str | None = None, *, limit: int | None = None, workspace: Workspace | None = None
 ) -> rec.PipelineRunList:
     """Pipeline executions, newest first (``pipeline``: a name or a file path)."""
+    from ..exceptions import check_type
+
+    check_type(pipeline, str, "pipeline", optional=True)
     if pipeline is not None and Path(pipeline).suffix in (".yaml", ".yml"):
         pipeline = str(Path(pipeline).resolve())
     return rec.list_runs(workspace or current(), pipeline, limit)

@@ -36,6 +36,9 @@ def load_model(ref: str, *, workspace: Workspace | None = None, record_use: bool
     >>> model = load_model("churn@champion")     # doctest: +SKIP
     >>> model.predict(fresh_df)                   # doctest: +SKIP
     """
+    from ..exceptions import check_type
+
+    check_type(ref, str, "model reference (churn@champion, churn/3)")
     ws = workspace or current()
     name, version = resolve_version(ref, ws)
     model = _cached_model(ws, name, version)

@@ -145,7 +145,7 @@ def _runs_to_scan(run_id: str | None, last: int, workspace: Workspace | None) ->
     ws = workspace or current()
     if ws.is_local and not ws.mlflow_db.exists():  # nothing tracked yet: reading creates no store
         return []
-    return list(store.search_runs(None, None, last))
+    return store.search_runs(limit=last)[0]
 
 
 def list_reports(

@@ -89,8 +89,10 @@ def load(path_or_report_id: str | os.PathLike[str], *, workspace: Workspace | No
     >>> rep = aieng.load_report("3f2a9c/monitor-20261202-100000-000000")  # doctest: +SKIP
     >>> rep.passed, rep.failed_checks                                     # doctest: +SKIP
     """
+    from ..exceptions import check_type
     from .listing import split_report_id
 
+    check_type(path_or_report_id, (str, os.PathLike), "report (a path or RUN_ID/NAME)")
     path = Path(path_or_report_id)
     if isinstance(path_or_report_id, os.PathLike) or path.exists() or path.suffix in (".json", ".html"):
         return _from_path(path)

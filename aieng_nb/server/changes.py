@@ -57,7 +57,8 @@ async def wait_for_change(ws: Workspace, since: str | None, timeout: float) -> t
 
 def recover(ws: Workspace) -> list[str]:
     """Finish what killed processes left behind: runs whose process died (marked KILLED, their
-    buffered metrics written) and registry moves left open (completed or undone). Runs at the
+    buffered metrics written) and registry moves left open (completed or undone); create the
+    tracking store's paging index. Runs at the
     extension's start and on each changes poll, never inside a GET of a listing. Creates nothing in
     a workspace that does not exist yet."""
     done: list[str] = []
@@ -69,6 +70,10 @@ def recover(ws: Workspace) -> list[str]:
     from ..jobs.store import recover_stale
 
     done += [f"job {r.job_id}: {r.error_summary}" for r in recover_stale(ws)]
+    if not ws.is_local or ws.mlflow_db.is_file():  # what the listings' reads need (an index), made here
+        from ..tracking import store
+
+        store(workspace=ws).prepare()
     if (ws.root / "pipelines" / "runs").is_dir():
         from ..pipelines.records import recover_runs
 

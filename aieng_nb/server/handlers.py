@@ -20,7 +20,9 @@ from tornado.ioloop import IOLoop
 
 from .. import pages, views
 from ..exceptions import AiengError, ConflictError, NotFoundError, ValidationError
+from ..workspace import Workspace
 from . import safety
+from .extension import SETTINGS_KEY
 
 POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="aieng-api")
 HTML_CSP = "sandbox allow-scripts; frame-ancestors 'self'"
@@ -56,7 +58,12 @@ def endpoint(method: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[
 
 
 class Base(APIHandler):
-    """Shared parsing and rendering."""
+    """Shared parsing and rendering, and the workspace the server app built (``self.workspace``)."""
+
+    @property
+    def workspace(self) -> Workspace:
+        """The server's one workspace (:class:`.extension.AiengServer` builds it at start)."""
+        return self.settings[SETTINGS_KEY]  # type: ignore[no-any-return]
 
     async def core(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return await IOLoop.current().run_in_executor(POOL, functools.partial(fn, *args, **kwargs))
@@ -111,9 +118,8 @@ class InfoHandler(Base):
     @endpoint
     async def get(self) -> None:
         from .._version import __version__
-        from ..workspace import current
 
-        ws = await self.core(current)
+        ws = self.workspace
         self.send(
             {"version": __version__, "workspace": str(ws.root), "tracking_uri": ws.tracking_uri, "local": ws.is_local}
         )
@@ -124,8 +130,7 @@ class ChangesHandler(Base):
 
     @endpoint
     async def get(self) -> None:
-        from ..workspace import current
-        from .changes import wait_for_change
+        from .changes import recover, wait_for_change
 
         try:
             timeout = float(self.get_query_argument("timeout", "25"))
@@ -133,9 +138,7 @@ class ChangesHandler(Base):
             raise ValidationError("timeout must be a number of seconds") from None
         if not 0 <= timeout <= 30:
             raise ValidationError("timeout must be from 0 to 30 seconds")
-        from .changes import recover
-
-        ws = await self.core(current)
+        ws = self.workspace
         await self.core(recover, ws)  # what killed processes left open; the GETs of listings write nothing
         token, changed = await wait_for_change(ws, self.text("since"), timeout)
         self.send({"token": token, "changed": changed})
@@ -144,7 +147,9 @@ class ChangesHandler(Base):
 class ExperimentsHandler(Base):
     @endpoint
     async def get(self) -> None:
-        page = await self.core(pages.experiments_page, text=self.text("q"), **self.page_args())
+        page = await self.core(
+            pages.experiments_page, text=self.text("q"), **self.page_args(), workspace=self.workspace
+        )
         self.send(page.to_dict())
 
 
@@ -152,7 +157,7 @@ class RunsHandler(Base):
     @endpoint
     async def get(self) -> None:
         kw = {"experiment": self.text("experiment"), "status": self.text("status"), "text": self.text("q")}
-        page = await self.core(pages.runs_page, **kw, **self.page_args())
+        page = await self.core(pages.runs_page, **kw, **self.page_args(), workspace=self.workspace)
         self.send(page.to_dict())
 
 
@@ -161,13 +166,14 @@ class RunHandler(Base):
     async def get(self, run_id: str) -> None:
         from ..tracking import get_run
 
-        self.send((await self.core(get_run, safety.run_id(run_id))).to_dict())
+        self.send((await self.core(get_run, safety.run_id(run_id), workspace=self.workspace)).to_dict())
 
 
 class MetricHistoryHandler(Base):
     @endpoint
     async def get(self, run_id: str) -> None:
-        self.send(await self.core(pages.metric_history, safety.run_id(run_id), self.get_query_argument("key")))
+        key = self.get_query_argument("key")
+        self.send(await self.core(pages.metric_history, safety.run_id(run_id), key, workspace=self.workspace))
 
 
 def _run_ids(text: str | None) -> list[str]:
@@ -179,7 +185,8 @@ class MetricHistoriesHandler(Base):
     async def get(self) -> None:
         ids = _run_ids(self.get_query_argument("run_ids"))
         key = self.get_query_argument("key")
-        self.send(await self.core(pages.metric_histories, ids, key, self.integer("max_points", 200)))
+        points = self.integer("max_points", 200)
+        self.send(await self.core(pages.metric_histories, ids, key, points, workspace=self.workspace))
 
 
 class CompareHandler(Base):
@@ -187,19 +194,22 @@ class CompareHandler(Base):
     async def get(self) -> None:
         from ..tracking import compare
 
-        self.send((await self.core(compare, *_run_ids(self.get_query_argument("run_ids")))).to_dict())
+        ids = _run_ids(self.get_query_argument("run_ids"))
+        self.send((await self.core(compare, *ids, workspace=self.workspace)).to_dict())
 
 
 class ReportHTMLHandler(Base):
     @endpoint
     async def get(self, run_id: str, name: str) -> None:
-        self.send_html(await self.core(views.report_html, safety.run_id(run_id), safety.name(name, "report name")))
+        name = safety.name(name, "report name")
+        self.send_html(await self.core(views.report_html, safety.run_id(run_id), name, workspace=self.workspace))
 
 
 class SnapshotsHandler(Base):
     @endpoint
     async def get(self) -> None:
-        page = await self.core(pages.snapshots_page, name=self.text("name"), text=self.text("q"), **self.page_args())
+        kw = {"name": self.text("name"), "text": self.text("q"), **self.page_args()}
+        page = await self.core(pages.snapshots_page, **kw, workspace=self.workspace)
         self.send(page.to_dict())
 
 
@@ -208,13 +218,14 @@ class SnapshotHandler(Base):
     async def get(self, digest: str) -> None:
         from ..snapshots import show
 
-        self.send((await self.core(show, safety.snapshot_hash(digest))).to_dict())
+        self.send((await self.core(show, safety.snapshot_hash(digest), workspace=self.workspace)).to_dict())
 
 
 class SnapshotProfileHandler(Base):
     @endpoint
     async def get(self, digest: str) -> None:
-        self.send_html(await self.core(views.snapshot_profile_html, safety.snapshot_hash(digest)))
+        digest = safety.snapshot_hash(digest)
+        self.send_html(await self.core(views.snapshot_profile_html, digest, workspace=self.workspace))
 
 
 _SUBMIT_OPTIONS: dict[str, type | tuple[type, ...]] = {
@@ -252,7 +263,8 @@ def _parameters(body: dict[str, Any]) -> dict[str, Any]:
 class JobsHandler(Base):
     @endpoint
     async def get(self) -> None:
-        page = await self.core(pages.jobs_page, status=self.text("status"), text=self.text("q"), **self.page_args())
+        kw = {"status": self.text("status"), "text": self.text("q"), **self.page_args()}
+        page = await self.core(pages.jobs_page, **kw, workspace=self.workspace)
         self.send(page.to_dict())
 
     @endpoint
@@ -262,7 +274,7 @@ class JobsHandler(Base):
         body = self.body()
         notebook = safety.notebook_path(self.root_dir, body.get("notebook"))
         options = _submit_options(body)
-        record = await self.core(submit_job, notebook, _parameters(body), **options)
+        record = await self.core(submit_job, notebook, _parameters(body), **options, workspace=self.workspace)
         self.send(record.to_dict(), 201)
 
 
@@ -271,19 +283,19 @@ class JobHandler(Base):
     async def get(self, job_id: str) -> None:
         from ..jobs import get_job
 
-        self.send((await self.core(get_job, safety.job_id(job_id), recover=False)).to_dict())
+        self.send((await self.core(get_job, safety.job_id(job_id), recover=False, workspace=self.workspace)).to_dict())
 
 
-def _stop(job_id: str) -> Any:
+def _stop(job_id: str, ws: Workspace) -> Any:
     from ..jobs import stop_job
 
-    return stop_job(job_id, wait=10.0)  # a finished job: ConflictError from the core (409)
+    return stop_job(job_id, wait=10.0, workspace=ws)  # a finished job: ConflictError from the core (409)
 
 
 class JobStopHandler(Base):
     @endpoint
     async def post(self, job_id: str) -> None:
-        self.send((await self.core(_stop, safety.job_id(job_id))).to_dict())
+        self.send((await self.core(_stop, safety.job_id(job_id), self.workspace)).to_dict())
 
 
 class JobRerunHandler(Base):
@@ -294,14 +306,14 @@ class JobRerunHandler(Base):
             raise ValidationError(f"unknown fields: {', '.join(sorted(set(body) - {'parameters'}))}")
         from ..jobs.control import rerun_job
 
-        rerun = functools.partial(rerun_job, root=self.root_dir)
+        rerun = functools.partial(rerun_job, root=self.root_dir, workspace=self.workspace)
         self.send((await self.core(rerun, safety.job_id(job_id), _parameters(body))).to_dict(), 201)
 
 
 class JobOutputHandler(Base):
     @endpoint
     async def get(self, job_id: str) -> None:
-        self.send_html(await self.core(views.job_output_html, safety.job_id(job_id)))
+        self.send_html(await self.core(views.job_output_html, safety.job_id(job_id), workspace=self.workspace))
 
 
 def _notebook_parameters(path: Any, shown: str) -> dict[str, Any]:
@@ -321,25 +333,26 @@ class NotebookParametersHandler(Base):
 class SchedulesHandler(Base):
     @endpoint
     async def get(self) -> None:
-        self.send((await self.core(pages.schedules_page, text=self.text("q"), **self.page_args())).to_dict())
+        page = await self.core(pages.schedules_page, text=self.text("q"), **self.page_args(), workspace=self.workspace)
+        self.send(page.to_dict())
 
 
-def _set_paused(name: str, paused: bool) -> dict[str, Any]:
+def _set_paused(name: str, paused: bool, ws: Workspace) -> dict[str, Any]:
     from ..schedules import set_paused
 
-    return pages.schedule_dict(set_paused(name, paused))  # already so: ConflictError from the core (409)
+    return pages.schedule_dict(set_paused(name, paused, workspace=ws))  # already so: ConflictError from the core (409)
 
 
 class SchedulePauseHandler(Base):
     @endpoint
     async def post(self, name: str) -> None:
-        self.send(await self.core(_set_paused, safety.name(name, "schedule name"), True))
+        self.send(await self.core(_set_paused, safety.name(name, "schedule name"), True, self.workspace))
 
 
 class ScheduleResumeHandler(Base):
     @endpoint
     async def post(self, name: str) -> None:
-        self.send(await self.core(_set_paused, safety.name(name, "schedule name"), False))
+        self.send(await self.core(_set_paused, safety.name(name, "schedule name"), False, self.workspace))
 
 
 class ReportsHandler(Base):
@@ -351,7 +364,7 @@ class ReportsHandler(Base):
             "job_id": safety.job_id(job_id) if job_id else None,
             "kind": self.text("kind"),
         }
-        self.send((await self.core(pages.reports_page, **kw, **self.page_args())).to_dict())
+        self.send((await self.core(pages.reports_page, **kw, **self.page_args(), workspace=self.workspace)).to_dict())
 
 
 class AuditHandler(Base):
@@ -359,7 +372,7 @@ class AuditHandler(Base):
     async def get(self) -> None:
         run_id = self.text("run_id")
         kw = {"event": self.text("event"), "run_id": safety.run_id(run_id) if run_id else None, "text": self.text("q")}
-        self.send((await self.core(pages.audit_page, **kw, **self.page_args())).to_dict())
+        self.send((await self.core(pages.audit_page, **kw, **self.page_args(), workspace=self.workspace)).to_dict())
 
 
 class AuditVerifyHandler(Base):
@@ -367,13 +380,14 @@ class AuditVerifyHandler(Base):
     async def post(self) -> None:
         from ..audit import verify
 
-        self.send((await self.core(verify)).to_dict())
+        self.send((await self.core(verify, workspace=self.workspace)).to_dict())
 
 
 class ModelsHandler(Base):
     @endpoint
     async def get(self) -> None:
-        self.send((await self.core(pages.models_page, text=self.text("q"), **self.page_args())).to_dict())
+        page = await self.core(pages.models_page, text=self.text("q"), **self.page_args(), workspace=self.workspace)
+        self.send(page.to_dict())
 
 
 class ModelHandler(Base):
@@ -381,7 +395,7 @@ class ModelHandler(Base):
     async def get(self, name: str) -> None:
         from ..registry import status
 
-        self.send((await self.core(status, name)).to_dict())
+        self.send((await self.core(status, name, workspace=self.workspace)).to_dict())
 
 
 class ModelGatesHandler(Base):
@@ -389,7 +403,7 @@ class ModelGatesHandler(Base):
     async def get(self, name: str, version: str) -> None:
         from ..registry.status_view import last_gates
 
-        self.send((await self.core(last_gates, name, version)).to_dict())
+        self.send((await self.core(last_gates, name, version, workspace=self.workspace)).to_dict())
 
 
 def _rollback_args(body: dict[str, Any]) -> dict[str, Any]:
@@ -407,15 +421,15 @@ def _rollback_args(body: dict[str, Any]) -> dict[str, Any]:
     return {"expected": None if expected is None else check_version(expected), "reason": reason or None}
 
 
-def _rollback(name: str, expected: str | None, reason: str | None) -> Any:
+def _rollback(name: str, ws: Workspace, expected: str | None, reason: str | None) -> Any:
     from ..registry import rollback
     from ..registry.client import check_name, client, get_registered
 
-    get_registered(client(), check_name(name))  # an unknown model is a 404
-    return rollback(name, expected=expected, reason=reason, via="panel")  # nothing to roll back to: 409
+    get_registered(client(ws), check_name(name))  # an unknown model is a 404
+    return rollback(name, expected=expected, reason=reason, via="panel", workspace=ws)  # nothing to roll back to: 409
 
 
 class ModelRollbackHandler(Base):
     @endpoint
     async def post(self, name: str) -> None:
-        self.send((await self.core(_rollback, name, **_rollback_args(self.body()))).to_dict())
+        self.send((await self.core(_rollback, name, self.workspace, **_rollback_args(self.body()))).to_dict())

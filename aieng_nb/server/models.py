@@ -19,10 +19,19 @@ from __future__ import annotations
 from typing import Any, TypedDict
 
 from ..audit.records import AuditEntry, VerifyResult
-from ..jobs.records import JobRecord
-from ..models import Comparison, ComparisonRow, RunRecord
-from ..pipelines.records import PipelineRun, StepResult
-from ..registry.records import AliasMove, GateReport, GateResult, ModelStatus, ModelSummary, VersionInfo
+from ..jobs.records import JobRecord, JobStatus
+from ..models import TERMINAL_STATUSES, Comparison, ComparisonRow, RunRecord, RunStatus
+from ..pipelines.records import PipelineRun, StepResult, StepState
+from ..registry.records import (
+    AliasAction,
+    AliasMove,
+    GateReport,
+    GateResult,
+    GateVerdict,
+    ModelStatus,
+    ModelSummary,
+    VersionInfo,
+)
 from ..reports import ReportEntry, ReportItem, ReportTable
 from ..schedules import Schedule
 from ..schema import record_schema
@@ -193,6 +202,23 @@ def page_schema(item: str) -> dict[str, Any]:
         "required": ["items", "total", "offset", "limit", "next_offset"],
         "additionalProperties": False,
     }
+
+
+# the status and kind words the panel compares against, generated into models.ts as union types
+# with their values (``JobStatus``, ``JOB_STATUS_VALUES``) and named subsets (``JOB_STATUS_TERMINAL``)
+ENUMS: dict[str, Any] = {
+    "RunStatus": RunStatus,
+    "JobStatus": JobStatus,
+    "StepState": StepState,
+    "GateVerdict": GateVerdict,
+    "AliasAction": AliasAction,
+}
+ENUM_SUBSETS: dict[str, tuple[str, tuple[Any, ...]]] = {
+    "RUN_STATUS_TERMINAL": ("RunStatus", tuple(RunStatus(s) for s in TERMINAL_STATUSES)),
+    "JOB_STATUS_TERMINAL": ("JobStatus", JobStatus.TERMINAL),
+    "JOB_STATUS_ACTIVE": ("JobStatus", JobStatus.ACTIVE),
+    "STEP_STATE_DONE": ("StepState", tuple(s for s in StepState if s not in (StepState.PENDING, StepState.RUNNING))),
+}
 
 
 def json_schemas() -> dict[str, dict[str, Any]]:

@@ -10,14 +10,15 @@ import os
 from typing import Any
 
 from .. import pages, views
+from ..workspace import Workspace
 from . import safety
 from .handlers import Base, endpoint
 
 
-def _overview(run_id: str, root_dir: str) -> dict[str, Any]:
+def _overview(run_id: str, root_dir: str, ws: Workspace) -> dict[str, Any]:
     from ..tracking.overview import run_overview
 
-    data = run_overview(run_id).to_dict()
+    data = run_overview(run_id, workspace=ws).to_dict()
     # the notebook as a path JupyterLab can open (relative to the server's root), when it is under it
     notebook = data.get("notebook")
     data["notebook_path"] = None
@@ -30,21 +31,22 @@ def _overview(run_id: str, root_dir: str) -> dict[str, Any]:
 class RunOverviewHandler(Base):
     @endpoint
     async def get(self, run_id: str) -> None:
-        self.send(await self.core(_overview, safety.run_id(run_id), self.root_dir))
+        self.send(await self.core(_overview, safety.run_id(run_id), self.root_dir, self.workspace))
 
 
 class RunArtifactHandler(Base):
     @endpoint
     async def get(self, run_id: str) -> None:
         path = self.get_query_argument("path")
-        self.send_html(await self.core(views.artifact_html, safety.run_id(run_id), path))
+        self.send_html(await self.core(views.artifact_html, safety.run_id(run_id), path, workspace=self.workspace))
 
 
 class ReportEvidentlyHandler(Base):
     @endpoint
     async def get(self, run_id: str, name: str) -> None:
         name = safety.name(name, "report name")
-        self.send_html(await self.core(views.report_evidently_html, safety.run_id(run_id), name))
+        html = await self.core(views.report_evidently_html, safety.run_id(run_id), name, workspace=self.workspace)
+        self.send_html(html)
 
 
 class ReportTableHandler(Base):
@@ -53,14 +55,14 @@ class ReportTableHandler(Base):
         from ..reports import get_report_table
 
         report_id = f"{safety.run_id(run_id)}/{safety.name(name, 'report name')}"
-        self.send((await self.core(get_report_table, report_id)).to_dict())
+        self.send((await self.core(get_report_table, report_id, workspace=self.workspace)).to_dict())
 
 
-def _remove(name: str) -> dict[str, Any]:
+def _remove(name: str, ws: Workspace) -> dict[str, Any]:
     from ..schedules import get, remove
 
-    before = pages.schedule_dict(get(name))
-    remove(name)
+    before = pages.schedule_dict(get(name, workspace=ws))
+    remove(name, workspace=ws)
     return before
 
 
@@ -69,19 +71,21 @@ class ScheduleRunHandler(Base):
     async def post(self, name: str) -> None:
         from ..schedules import run_now
 
-        self.send((await self.core(run_now, safety.name(name, "schedule name"))).to_dict(), 201)
+        self.send(
+            (await self.core(run_now, safety.name(name, "schedule name"), workspace=self.workspace)).to_dict(), 201
+        )
 
 
 class ScheduleHandler(Base):
     @endpoint
     async def delete(self, name: str) -> None:
-        self.send(await self.core(_remove, safety.name(name, "schedule name")))
+        self.send(await self.core(_remove, safety.name(name, "schedule name"), self.workspace))
 
 
-def _job_parameters(job_id: str) -> dict[str, Any]:
+def _job_parameters(job_id: str, ws: Workspace) -> dict[str, Any]:
     from ..jobs import get_job, notebook_parameters
 
-    job = get_job(job_id, recover=False)
+    job = get_job(job_id, recover=False, workspace=ws)
     source = job.input_copy if job.input_copy and os.path.isfile(job.input_copy) else job.notebook
     return {"path": job.notebook, "parameters": [p.to_dict() for p in notebook_parameters(source)]}
 
@@ -89,11 +93,11 @@ def _job_parameters(job_id: str) -> dict[str, Any]:
 class JobParametersHandler(Base):
     @endpoint
     async def get(self, job_id: str) -> None:
-        self.send(await self.core(_job_parameters, safety.job_id(job_id)))
+        self.send(await self.core(_job_parameters, safety.job_id(job_id), self.workspace))
 
 
 class PipelinesHandler(Base):
     @endpoint
     async def get(self) -> None:
-        page = await self.core(pages.pipelines_page, text=self.text("q"), **self.page_args())
+        page = await self.core(pages.pipelines_page, text=self.text("q"), **self.page_args(), workspace=self.workspace)
         self.send(page.to_dict())

@@ -150,6 +150,9 @@ def list_snapshots(name: str | None = None, *, workspace: Workspace | None = Non
     >>> [r.ref for r in list_snapshots()]   # doctest: +SKIP
     ['train@1', 'train@2']
     """
+    from ..exceptions import check_type
+
+    check_type(name, str, "snapshot name", optional=True)
     _, store, index = open_stores(workspace)
     data = index.read()
     live = Index.live(data)

@@ -77,8 +77,33 @@ class TrackingStore(abc.ABC):
 
     @abc.abstractmethod
     def search_runs(
-        self, experiment: str | None = None, status: str | None = None, limit: int | None = None
-    ) -> list[RunRecord]: ...
+        self,
+        experiment: str | None = None,
+        status: str | None = None,
+        *,
+        text: str | None = None,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> tuple[list[RunRecord], int]:
+        """(runs newest first from ``offset``, at most ``limit`` of them (None: all); total matching).
+
+        ``text`` matches the run name, an id prefix or the experiment name; ``key=value`` matches a
+        param (the value as a prefix), as :func:`run_matches` does. An unknown ``experiment`` raises
+        NotFoundError."""
+
+    def experiment_counts(self) -> list[dict[str, object]]:
+        """Active experiments with their run counts, by name: ``{"experiment_id", "name", "runs"}``."""
+        counts: dict[tuple[str, str], int] = {}
+        for r in self.search_runs()[0]:
+            key = (r.experiment_id, r.experiment)
+            counts[key] = counts.get(key, 0) + 1
+        ordered = sorted(counts.items(), key=lambda kv: kv[0][1])
+        return [{"experiment_id": i, "name": n, "runs": c} for (i, n), c in ordered]
+
+    def prepare(self) -> None:
+        """Create what fast reads need (an index), once; a server calls it at start so that its
+        reads never write. Default: nothing."""
+        return None
 
     @abc.abstractmethod
     def metric_history(self, run_id: str, key: str) -> list[MetricRow]: ...
@@ -101,6 +126,27 @@ class TrackingStore(abc.ABC):
     def close(self) -> None:
         """Release connections (default: nothing to release)."""
         return None
+
+
+def param_filter(text: str | None) -> tuple[str, str] | None:
+    """``("lr", "0.1")`` for the text filter ``lr=0.1`` (a param by key, the value as a prefix), else None.
+
+    >>> param_filter("lr = 0.1"), param_filter("resnet")
+    (('lr', '0.1'), None)
+    """
+    key, sep, value = (text or "").partition("=")
+    return (key.strip(), value.strip()) if sep and key.strip() else None
+
+
+def run_matches(run: RunRecord, text: str | None) -> bool:
+    """The text filter of :meth:`TrackingStore.search_runs`, in Python (for stores that cannot query it)."""
+    if not text:
+        return True
+    param = param_filter(text)
+    if param is not None:
+        return str(run.params.get(param[0], "\0")).startswith(param[1])
+    needle = text.lower()
+    return needle in run.name.lower() or run.run_id.startswith(needle) or needle in run.experiment.lower()
 
 
 def encode_params(params: dict[str, Any]) -> dict[str, str]:

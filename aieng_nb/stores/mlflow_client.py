@@ -9,7 +9,15 @@ from typing import Any
 
 from ..exceptions import NotFoundError, ValidationError
 from ..models import RunRecord
-from .base import EXPERIMENT_KIND, EXPERIMENT_KIND_TAG, MetricRow, PointsRejected, TrackingStore, from_ms
+from .base import (
+    EXPERIMENT_KIND,
+    EXPERIMENT_KIND_TAG,
+    MetricRow,
+    PointsRejected,
+    TrackingStore,
+    from_ms,
+    run_matches,
+)
 
 # MLflow's log_batch limits per request
 _MAX_METRICS, _MAX_PARAMS_TAGS = 1000, 100
@@ -125,8 +133,14 @@ class MlflowClientStore(TrackingStore):
         return _record(run, exp.name if exp else "")
 
     def search_runs(
-        self, experiment: str | None = None, status: str | None = None, limit: int | None = None
-    ) -> list[RunRecord]:
+        self,
+        experiment: str | None = None,
+        status: str | None = None,
+        *,
+        text: str | None = None,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> tuple[list[RunRecord], int]:
         if experiment:
             exp = self.client.get_experiment_by_name(experiment)
             if exp is None:
@@ -135,13 +149,36 @@ class MlflowClientStore(TrackingStore):
         else:
             exps = self.client.search_experiments()
         if not exps:
-            return []
+            return [], 0
         names = {e.experiment_id: e.name for e in exps}
         filter_string = f"attributes.status = '{status}'" if status else ""
-        runs = self.client.search_runs(
-            list(names), filter_string=filter_string, order_by=["attributes.start_time DESC"], max_results=limit or 1000
-        )
-        return [_record(r, names.get(r.info.experiment_id, "")) for r in runs]
+        found: list[RunRecord] = []
+        token = None
+        while True:  # every page of MLflow's search: the total counts them all
+            runs = self.client.search_runs(
+                list(names),
+                filter_string=filter_string,
+                order_by=["attributes.start_time DESC"],
+                max_results=1000,
+                page_token=token,
+            )
+            found += [
+                r for r in (_record(run, names.get(run.info.experiment_id, "")) for run in runs) if run_matches(r, text)
+            ]
+            token = runs.token
+            if not token:
+                break
+        end = None if limit is None else offset + limit
+        return found[offset:end], len(found)
+
+    def experiment_counts(self) -> list[dict[str, object]]:
+        from collections import Counter
+
+        counts = Counter(r.experiment_id for r in self.search_runs()[0])
+        exps = sorted(self.client.search_experiments(), key=lambda e: e.name)
+        return [
+            {"experiment_id": str(e.experiment_id), "name": e.name, "runs": counts[str(e.experiment_id)]} for e in exps
+        ]
 
     def metric_history(self, run_id: str, key: str) -> list[MetricRow]:
         import math

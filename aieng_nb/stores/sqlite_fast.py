@@ -23,8 +23,8 @@ from urllib.parse import unquote, urlparse
 
 from ..exceptions import NotFoundError, ValidationError
 from ..models import RunRecord
-from . import schema
-from .base import EXPERIMENT_KIND, EXPERIMENT_KIND_TAG, MetricRow, TrackingStore, from_ms
+from . import run_pages, schema
+from .base import EXPERIMENT_KIND, EXPERIMENT_KIND_TAG, MetricRow, TrackingStore
 from .mlflow_client import MlflowClientStore
 
 SUPPORTED_REVISIONS = frozenset({"dc11669786a5"})
@@ -78,6 +78,7 @@ class SqliteFastStore(MlflowClientStore):
         if self._conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
             self._conn.execute("PRAGMA journal_mode=WAL")
         self._lock = threading.Lock()
+        self._prepared = False
 
     def close(self) -> None:
         with self._lock:
@@ -88,6 +89,9 @@ class SqliteFastStore(MlflowClientStore):
         with self._lock:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
+                if not self._prepared:  # what reads need, made by writers (and a server's start), never by a read
+                    self._conn.execute(run_pages.INDEX_SQL)
+                    self._prepared = True
                 yield self._conn
             except BaseException:
                 # SQLite may already have rolled back on its own (a full disk: SQLITE_FULL)
@@ -285,55 +289,33 @@ class SqliteFastStore(MlflowClientStore):
         return str(rows[0][0])
 
     def get_run(self, run_id: str) -> RunRecord:
-        records = self._records("r.run_uuid = ?", (run_id,), None)
-        if not records:
+        record = run_pages.one(self._read, run_id)
+        if record is None:
             raise NotFoundError(f"no run {run_id!r}")
-        return records[0]
+        return record
 
     def search_runs(
-        self, experiment: str | None = None, status: str | None = None, limit: int | None = None
-    ) -> list[RunRecord]:
-        where, args = ["r.lifecycle_stage = 'active'"], []
-        if experiment:
-            if not self._read("SELECT 1 FROM experiments WHERE name = ?", (experiment,)):
-                raise NotFoundError(f"no experiment {experiment!r}")
-            where.append("e.name = ?")
-            args.append(experiment)
-        if status:
-            where.append("r.status = ?")
-            args.append(status)
-        return self._records(" AND ".join(where), args, limit)
+        self,
+        experiment: str | None = None,
+        status: str | None = None,
+        *,
+        text: str | None = None,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> tuple[list[RunRecord], int]:
+        return run_pages.page(self._read, experiment, status, text, offset, limit)
 
-    def _records(self, where: str, args: Sequence[object], limit: int | None) -> list[RunRecord]:
-        sql = (
-            "SELECT r.run_uuid, r.name, e.name, r.experiment_id, r.status, r.start_time, r.end_time, r.artifact_uri"
-            f" FROM runs r JOIN experiments e ON e.experiment_id = r.experiment_id WHERE {where}"
-            " ORDER BY r.start_time DESC, r.run_uuid"
-        )
-        if limit:
-            sql += f" LIMIT {int(limit)}"
-        rows = self._read(sql, args)
-        records = {
-            row[0]: RunRecord(
-                row[0], row[1] or "", row[2], str(row[3]), row[4], from_ms(row[5]), from_ms(row[6]), row[7]
-            )
-            for row in rows
-        }
-        if not records:
-            return []
-        ids = list(records)
-        marks = ",".join("?" * len(ids))
-        for key, value, run_id in self._read(
-            f"SELECT key, value, run_uuid FROM params WHERE run_uuid IN ({marks})", ids
-        ):
-            records[run_id].params[key] = value
-        for key, value, run_id in self._read(f"SELECT key, value, run_uuid FROM tags WHERE run_uuid IN ({marks})", ids):
-            records[run_id].tags[key] = value
-        for key, value, nan, run_id in self._read(
-            f"SELECT key, value, is_nan, run_uuid FROM latest_metrics WHERE run_uuid IN ({marks})", ids
-        ):
-            records[run_id].metrics[key] = float("nan") if nan else value
-        return list(records.values())
+    def experiment_counts(self) -> list[dict[str, object]]:
+        return run_pages.experiment_counts(self._read)
+
+    def prepare(self) -> None:
+        if self._prepared:
+            return
+        try:
+            with self._write():  # the paging index, created by the first write transaction
+                pass
+        except sqlite3.Error:
+            return  # a read-only store: pages still work, by sorting
 
     def metric_history(self, run_id: str, key: str) -> list[MetricRow]:
         rows = self._read(

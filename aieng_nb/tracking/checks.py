@@ -21,6 +21,8 @@ def flush_interval() -> float:
 
 
 def check_tags(tags: dict[str, Any] | None) -> dict[str, str]:
+    if tags is not None and not isinstance(tags, dict):
+        raise ValidationError(f"tags must be a dict of name: value, got {tags!r}"[:200])
     out = {}
     for key, value in (tags or {}).items():
         if not isinstance(key, str) or not key.strip():

@@ -37,18 +37,24 @@ def list_runs(
     status: str | None = None,
     metrics: list[str] | None = None,
     *,
+    text: str | None = None,
     workspace: Workspace | None = None,
 ) -> RunTable:
-    """Runs, newest first; filter by experiment and status (MLflow's words, any case); ``last``
-    limits the count; ``metrics`` names the metric columns (default: each run's own metrics first,
+    """Runs, newest first; filter by experiment and status (MLflow's words, any case) and ``text``
+    (the name, an id prefix or the experiment; ``key=value``: a param); ``last`` limits the count; ``metrics`` names the metric columns (default: each run's own metrics first,
     report summaries after).
 
     >>> list_runs(experiment="churn", last=5).to_dicts()  # doctest: +SKIP
     [{'run_id': '3f2a...', 'status': 'FINISHED', 'start_time': '2026-12-02T10:00:00Z', ...}]
     """
+    from ..exceptions import check_type
+
+    check_type(experiment, str, "experiment", optional=True)
     check_last(last)
     status = listing_status(status)
     check_metric_names(metrics)
+    if text is not None and (not isinstance(text, str) or "\0" in text or len(text) > 1000):
+        raise ValidationError(f"text must be a filter of at most 1,000 characters, got {text!r}"[:200])
     active.flush()
     ws = workspace or current()
     if ws.is_local and not ws.mlflow_db.exists():  # nothing tracked yet: reading creates no store
@@ -56,7 +62,8 @@ def list_runs(
             raise NotFoundError(f"no experiment {experiment!r} (nothing has been tracked in this workspace yet)")
         return RunTable([], metric_names=metrics)
     lifecycle.recover(workspace=ws)
-    return RunTable(active.store(workspace=ws).search_runs(experiment, status, last), metric_names=metrics)
+    records, _ = active.store(workspace=ws).search_runs(experiment, status, text=text, limit=last)
+    return RunTable(records, metric_names=metrics)
 
 
 def compare(*run_ids: str, workspace: Workspace | None = None) -> Comparison:

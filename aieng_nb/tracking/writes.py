@@ -87,6 +87,10 @@ def log_artifact(
     """Attach a file or folder to the run; its SHA-256 goes to the audit trail."""
     import hashlib
 
+    from ..exceptions import check_type
+
+    check_type(local_path, (str, os.PathLike), "local_path")
+    check_type(artifact_path, str, "artifact_path", optional=True)
     path = Path(local_path)
     if not path.exists():
         raise NotFoundError(f"no file or folder {str(path)!r} to log")

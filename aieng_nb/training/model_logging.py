@@ -242,9 +242,10 @@ def load_model(ref: str, flavor: str = "pyfunc") -> Any:
     """
     import mlflow
 
-    from ..exceptions import NotFoundError
+    from ..exceptions import NotFoundError, check_type
     from ..workspace import current
 
+    check_type(ref, str, "model reference (a run id or a models:/ URI)")
     uri = ref
     if not ref.startswith(("models:/", "runs:/")):
         record = find_model(ref)

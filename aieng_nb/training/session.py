@@ -272,8 +272,11 @@ def load_checkpoint(
 
     >>> state = load_checkpoint(run_id, "epoch-3", model=net)  # doctest: +SKIP
     """
+    from ..exceptions import check_type
     from ..workspace import current
 
+    check_type(run_id, str, "run id")
+    check_type(name, str, "checkpoint name", optional=True)
     store = tracking.store()
     state = ckpt.CheckpointStore(store.resolve_run_id(run_id), store, current().path("training", "scratch")).load(name)
     ckpt.restore(state, model, optimizer, scheduler, rng=False)

@@ -4,9 +4,9 @@ import { Widget } from '@lumino/widgets';
 import { h } from './dom';
 import { APIError, postAPI, query, requestAPI } from './handler';
 import { watcher } from './live';
-import { Job, NotebookParameter, NotebookParameters } from './models';
+import { Job, JOB_STATUS_TERMINAL, NotebookParameter, NotebookParameters } from './models';
 
-const TERMINAL = ['COMPLETED', 'FAILED', 'TIMED_OUT', 'STOPPED'];
+const TERMINAL = JOB_STATUS_TERMINAL;
 const SUCCESS_CLOSE_MS = 8000;
 
 /** The form: one input per parameter, pre-filled with its default (strings as typed, others as literals). */

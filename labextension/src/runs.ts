@@ -3,7 +3,7 @@ import uPlot from 'uplot';
 import { sparkline } from './charts';
 import { button, emptyState, formatTime, formatValue, h, statusBadge } from './dom';
 import { query, requestAPI } from './handler';
-import { ExperimentPage, MetricHistories, Run, RunPage } from './models';
+import { ExperimentPage, MetricHistories, Run, RUN_STATUS_VALUES, RunPage } from './models';
 import { filterInput, filterSelect, IPanelContext, ISection, SectionState } from './section';
 
 const ROW = 44; // px per row: rows are positioned, only the visible ones exist
@@ -14,7 +14,7 @@ export class RunsSection implements ISection {
   readonly label = 'Runs';
   readonly node = h('div', { class: 'aieng-section aieng-runs' });
   private _experiment = filterSelect('Experiment', [], () => this._filtersChanged());
-  private _status = filterSelect('Status', ['RUNNING', 'FINISHED', 'FAILED', 'KILLED'], () => this._filtersChanged());
+  private _status = filterSelect('Status', [...RUN_STATUS_VALUES], () => this._filtersChanged());
   private _text = filterInput('Filter runs (name, id, lr=0.1)', () => this._filtersChanged());
   private _metric = h('select', { class: 'aieng-select jp-mod-styled', 'aria-label': 'Sparkline metric', hidden: true });
   private _compare = button('Compare', () => this._ctx.openCompare(Array.from(this._selected)), { disabled: true });

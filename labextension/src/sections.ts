@@ -2,7 +2,19 @@
 import { Dialog, Notification, showDialog, showErrorMessage } from '@jupyterlab/apputils';
 import { button, emptyState, formatBytes, formatSeconds, formatTime, h, statusBadge } from './dom';
 import { APIError, postAPI, requestAPI } from './handler';
-import { AuditEntry, Job, PipelineRun, PipelineStep, Report, Schedule, SnapshotRow, Verify } from './models';
+import {
+  AuditEntry,
+  Job,
+  JOB_STATUS_ACTIVE,
+  JOB_STATUS_VALUES,
+  PipelineRun,
+  PipelineStep,
+  Report,
+  Schedule,
+  SnapshotRow,
+  STEP_STATE_DONE,
+  Verify
+} from './models';
 import { ModelsSection } from './registry';
 import { reportTableDetails } from './reporttable';
 import { RunsSection } from './runs';
@@ -57,7 +69,7 @@ class SnapshotsSection extends ListSection<SnapshotRow> {
   }
 }
 
-const ACTIVE = ['CREATED', 'QUEUED', 'RUNNING'];
+const ACTIVE = JOB_STATUS_ACTIVE;
 
 class JobsSection extends ListSection<Job> {
   readonly id = 'jobs';
@@ -67,7 +79,7 @@ class JobsSection extends ListSection<Job> {
   constructor(ctx: IPanelContext) {
     super(ctx);
     this.layout({
-      status: filterSelect('Status', ['RUNNING', 'QUEUED', 'COMPLETED', 'FAILED', 'TIMED_OUT', 'STOPPED'], () => this.changed()),
+      status: filterSelect('Status', [...JOB_STATUS_VALUES], () => this.changed()),
       q: filterInput('Filter jobs', () => this.changed())
     });
   }
@@ -155,7 +167,7 @@ class PipelinesSection extends ListSection<PipelineRun> {
     if (runId) {
       actions.push(button('Run', () => this.ctx.openRun(runId, `${run.pipeline}: ${step.step}`), { class: 'aieng-button jp-mod-styled', 'aria-label': `open the run of step ${step.step}` }));
     }
-    if (step.job_id && !['PENDING', 'RUNNING'].includes(step.state)) {
+    if (step.job_id && STEP_STATE_DONE.includes(step.state)) {
       const jobId = step.job_id;
       actions.push(button('Output', () => this.ctx.openHTML(`${run.pipeline}: ${step.step}`, `jobs/${jobId}/output.html`), { class: 'aieng-button jp-mod-styled', 'aria-label': `open the output notebook of step ${step.step}` }));
     }
