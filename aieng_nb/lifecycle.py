@@ -157,6 +157,13 @@ def recover(*, workspace: Workspace | None = None) -> Recovered:
                 done.append(_recover_run(ws, lease))
             except FileNotFoundError:  # recovered meanwhile by another process
                 continue
+            except StoreUnreachable as exc:  # kept: the next recover tries again
+                warnings.warn(
+                    f"aieng: run {path.stem[:12]} still has metrics to store, and its store does not answer "
+                    f"({exc}); it is finished once it does",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
             except Exception as exc:
                 # recovery must never block new runs: set the lease aside and say so
                 quarantine = ws.buffers / "quarantine"
@@ -170,6 +177,10 @@ def recover(*, workspace: Workspace | None = None) -> Recovered:
     return done
 
 
+class StoreUnreachable(Exception):
+    """Internal: a dead run's store does not answer; its lease and journal stay for the next try."""
+
+
 def _recover_run(ws: Workspace, lease: dict[str, Any]) -> RecoveredRun:
     from .metric_buffer import journal_for
     from .stores import open_store
@@ -180,23 +191,32 @@ def _recover_run(ws: Workspace, lease: dict[str, Any]) -> RecoveredRun:
     from .stores.base import PointsRejected
 
     points, rejected = 0, 0
-    for rows in journal.pending():
-        try:
-            store.log_batch(run_id, rows)
-        except PointsRejected as exc:  # the other points of the batch are stored: the run still ends
-            rejected += len(exc.rejected)
-        points += len(rows)
+    try:
+        for rows in journal.pending():
+            try:
+                store.log_batch(run_id, rows)
+            except PointsRejected as exc:  # the other points of the batch are stored: the run still ends
+                rejected += len(exc.rejected)
+            points += len(rows)
+    except (OSError, ConnectionError) as exc:
+        raise StoreUnreachable(str(exc)[:300]) from exc
+    except Exception as exc:
+        if type(exc).__name__ != "MlflowException" or getattr(exc, "error_code", "") == "INVALID_PARAMETER_VALUE":
+            raise
+        raise StoreUnreachable(str(exc)[:300]) from exc
     points -= rejected
     attach_cells(store, ws, run_id)
     status = store.get_run(run_id).status.value
+    ended = journal.end_marker()  # the run ended while its store was down: its own status and end time
     if status == "RUNNING":
         reason = f"process {lease.get('pid')} on {lease.get('host')} died without ending the run"
-        tags = {"aieng.end_reason": reason}
+        tags = dict(ended["tags"]) if ended else {"aieng.end_reason": reason}
         if rejected:
             tags["aieng.metrics_rejected"] = f"{rejected} journaled metric points were refused by the tracking store"
-        store.log_batch(run_id, tags=tags)
-        store.set_status(run_id, "KILLED", int(time.time() * 1000))
-        status = "KILLED"
+        if tags:
+            store.log_batch(run_id, tags=tags)
+        status = ended["status"] if ended else "KILLED"
+        store.set_status(run_id, status, ended["end_time"] if ended else int(time.time() * 1000))
     journal.remove()
     remove_lease(ws, run_id)
     audit.append("run.recover", {"run_id": run_id, "points": points, "status": status}, workspace=ws)

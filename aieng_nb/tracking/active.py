@@ -1,7 +1,7 @@
 """The active run of this process, its metric buffer, and the store cache (one store per workspace).
 
-``aieng.log`` is the hot path: it reads two module globals (``_calls``, ``_buffer``) and appends to
-a deque, so it costs a few hundred nanoseconds; everything else goes through :data:`state`.
+``aieng.log`` is the hot path: it reads a module global (``_calls``, the run's journal) and appends
+the call to it, a memory copy; everything else goes through :data:`state`.
 """
 
 from __future__ import annotations
@@ -30,10 +30,7 @@ _time = time.time
 # the active run's buffer, kept as module globals so aieng.log costs a few hundred nanoseconds
 _calls: deque | None = None
 _buffer: MetricBuffer | None = None
-# past ``buffer.limit`` buffered calls (what the store writes in ~0.25 s at its measured speed, at
-# most HIGH_WATER) aieng.log flushes in the caller's thread: a loop that logs faster than the store
-# can write is slowed down instead of piling up memory and unsaved points, and the backlog one
-# flush must drain stays inside the loss bound of a SIGKILL
+# no logging call ever flushes: every call goes to the journal (kept for the names others import)
 HIGH_WATER = MAX_BACKLOG
 
 
@@ -73,11 +70,7 @@ class Run:
         return lifecycle.cells_path(self.workspace, self.id)
 
     def log(self, step: int | None = None, **metrics: float) -> None:
-        buffer = self.buffer
-        now = _time()
-        buffer.calls.append((now, step, metrics))
-        if now > buffer.due or len(buffer.calls) > buffer.limit:
-            flush_here(buffer)
+        self.buffer.calls.append((_time(), step, metrics))
 
     def end(self, status: str = "FINISHED") -> None:
         from .runs import end_run
@@ -187,18 +180,13 @@ def log(step: int | None = None, **metrics: float) -> None:
     if calls is None:
         require_run("aieng.log").log(step, **metrics)
         return
-    now = _time()
-    calls.append((now, step, metrics))
-    if now > _buffer.due or len(calls) > _buffer.limit:  # type: ignore[union-attr]
-        flush_here(_buffer)  # type: ignore[arg-type]
+    calls.append((_time(), step, metrics))  # into the run's journal; its writer thread stores it
 
 
 def flush_here(buffer: MetricBuffer) -> None:
-    """Flush in the logging thread: the oldest point is due (the flusher thread was not scheduled in
-    time on a busy machine) or the buffer is full. Never raises: while the store refuses writes the
-    points stay buffered and the warning repeats."""
+    """Store what the run journaled, in this thread (an explicit flush, never a logging call). Never
+    raises: while the store refuses writes the points stay queued and the writer retries."""
     buffer.flush()
-    buffer.warn_if_failing()
 
 
 def flush() -> None:
