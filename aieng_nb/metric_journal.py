@@ -121,7 +121,7 @@ class Journal:
                 data = _dumps(plain_call(call))
         with self._lock:
             mm = self._mm
-            if mm is not None and not mm.closed and mm.size() - mm.tell() >= len(data):
+            if mm is not None and not mm.closed and len(mm) - mm.tell() >= len(data):
                 mm.write(data)  # another thread opened the next segment meanwhile
                 return
             if self._full or not self._open_next(len(data)):
