@@ -46,14 +46,14 @@ DEFAULT_MAX_BYTES = 1 << 30
 _dumps = marshal.dumps
 
 
-def _parse(data: bytes) -> tuple[list[Any], int, bool]:
-    """Records from the start of ``data``: (records, bytes consumed, whether the segment ends here:
-    a zero byte (never written) or a torn record from a killed process)."""
+def _parse(data: bytes, limit: int) -> tuple[list[Any], int, bool]:
+    """Up to ``limit`` records from the start of ``data``: (records, bytes consumed, whether the
+    segment ends here: a zero byte (never written) or a torn record from a killed process)."""
     out: list[Any] = []
     fh = io.BytesIO(data)
     load, n = marshal.load, len(data)
     pos = 0
-    while pos < n:
+    while pos < n and len(out) < limit:
         if data[pos] == 0:
             return out, pos, True
         try:
@@ -273,17 +273,15 @@ class Journal:
     def read(self, seq: int, offset: int, max_calls: int) -> tuple[list[Any], int, int]:
         """Up to ``max_calls`` records from (seq, offset), and the position after them."""
         out: list[Any] = []
-        size = CHUNK_BYTES
+        base = min(CHUNK_BYTES, max(4096, max_calls * 64))  # about what max_calls records take
+        size = base
         while len(out) < max_calls:
             data, live = self._chunk(seq, offset, size)
-            records, used, ended = _parse(data)
-            room = max_calls - len(out)
-            if len(records) > room:
-                records, used = records[:room], _consumed(data, room)
+            records, used, ended = _parse(data, max_calls - len(out))
             out.extend(records)
             offset += used
             if records:
-                size = CHUNK_BYTES
+                size = base
                 continue
             if not ended and used == 0 and len(data) == size:
                 size *= 2  # one record larger than a chunk
@@ -352,13 +350,6 @@ class Journal:
             for path in (self.commit_path, self.end_path):
                 path.unlink(missing_ok=True)
             self._seq, self._committed, self._full = 0, (1, 0, 0), False
-
-
-def _consumed(data: bytes, records: int) -> int:
-    fh = io.BytesIO(data)
-    for _ in range(records):
-        marshal.load(fh)
-    return fh.tell()
 
 
 def journal_for(buffers: Path, run_id: str) -> Journal:
