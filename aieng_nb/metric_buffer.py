@@ -252,7 +252,7 @@ class MetricBuffer:
             if progress and now - start >= PROGRESS_AFTER and now - shown >= 1.0:
                 shown = now
                 left = self.journal.backlog_bytes()
-                why = f" (waiting for the store: {self.error[:120]})" if self.error else ""
+                why = f" (waiting for the store: ...{self.error[-160:]})" if self.error else ""
                 print(
                     f"\raieng: storing the metrics of run {self.run_id[:12]}: {left / 1e6:,.1f} of "
                     f"{max(total, left) / 1e6:,.1f} MB left{why}, {timeout - (now - start):.0f} s before giving up",

@@ -15,7 +15,7 @@ from .base import EXPERIMENT_KIND, EXPERIMENT_KIND_TAG, MetricRow, PointsRejecte
 _MAX_METRICS, _MAX_PARAMS_TAGS = 1000, 100
 # a metrics request to a server fails fast (the writer thread retries it every second, the points
 # wait in the journal) instead of MLflow's backoff of up to minutes, which would hide the server's return
-_METRICS_TIMEOUT_S = 10
+_METRICS_TIMEOUT_S = 30
 
 
 class MlflowClientStore(TrackingStore):
