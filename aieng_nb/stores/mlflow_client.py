@@ -108,7 +108,7 @@ class MlflowClientStore(TrackingStore):
 
     def _send_metrics(self, run_id: str, objs: list[Any]) -> None:
         """One log_batch request; to a server without retries (see :data:`_METRICS_TIMEOUT_S`)."""
-        store = getattr(getattr(self.client, "_tracking_client", None), "store", None)
+        store: Any = getattr(getattr(self.client, "_tracking_client", None), "store", None)
         if not self._is_remote or not hasattr(store, "get_host_creds"):
             self.client.log_batch(run_id, metrics=objs, synchronous=True)
             return

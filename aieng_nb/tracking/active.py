@@ -10,7 +10,6 @@ import atexit
 import os
 import threading
 import time
-from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,7 @@ RUN_ID_ENV = "AIENG_RUN_ID"
 
 _time = time.time
 # the active run's buffer, kept as module globals so aieng.log costs a few hundred nanoseconds
-_calls: deque | None = None
+_calls: Any = None  # the active run's Journal (its ``append`` is the hot path)
 _buffer: MetricBuffer | None = None
 # no logging call ever flushes: every call goes to the journal (kept for the names others import)
 HIGH_WATER = MAX_BACKLOG
