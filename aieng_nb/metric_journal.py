@@ -99,10 +99,16 @@ class Journal:
         write, slow = mm.write, self._slow
 
         def append(call: Any) -> None:
-            try:
-                data = _dumps(call)
-            except ValueError:  # NumPy integers, tensors: made plain first
-                data = _dumps(plain_call(call))
+            # marshal would write a NumPy scalar as its raw bytes: anything but int and float is made
+            # plain first (NumPy scalars, tensors, bools), as the conversion to MLflow rows reads it
+            for value in call[2].values():
+                if type(value) is not float and type(value) is not int:
+                    call = plain_call(call)
+                    break
+            else:
+                if type(call[1]) is not int and call[1] is not None:
+                    call = plain_call(call)
+            data = _dumps(call)
             try:
                 write(data)
             except ValueError:  # this segment is full (or closed): the next one
@@ -113,12 +119,13 @@ class Journal:
     def _first_append(self, call: Any) -> None:
         self._slow(call, None)
 
+    def append_rows(self, rows: list[MetricRow]) -> None:
+        """Journal MLflow rows as they are (a replay reads them back unchanged)."""
+        self._slow([tuple(row) for row in rows], None)
+
     def _slow(self, call: Any, data: bytes | None) -> None:
         if data is None:
-            try:
-                data = _dumps(call)
-            except ValueError:
-                data = _dumps(plain_call(call))
+            data = _dumps(call if type(call) is list else plain_call(call))
         with self._lock:
             mm = self._mm
             if mm is not None and not mm.closed and len(mm) - mm.tell() >= len(data):

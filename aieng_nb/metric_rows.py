@@ -39,14 +39,16 @@ def plain_call(call: Any) -> tuple[float, Any, dict[str, Any]]:
     """A call with what ``marshal`` cannot write (NumPy integers, tensors) turned into plain values:
     a step into an int (or its repr, refused later with a warning), a value into a float (or its repr)."""
     ts, step, metrics = call
-    if step is not None and type(step) is not int:
+    if isinstance(step, bool):
+        step = repr(step)
+    elif step is not None and type(step) is not int:
         checked = valid_step(step)
         step = checked if checked is not None else repr(step)
     clean: dict[str, Any] = {}
     for key, value in metrics.items():
         if type(value) is not float and type(value) is not int:
             try:
-                value = float(value)
+                value = float(value)  # NumPy scalars, 0-d tensors, bools
             except (TypeError, ValueError, OverflowError):
                 value = f"{value!r:.40}"
         clean[str(key)] = value

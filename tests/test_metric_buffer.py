@@ -101,14 +101,21 @@ def test_segments_rotate_and_a_full_queue_drops_new_points_with_a_warning(tmp_pa
     assert journal.lost["lr"] == 2000 - len(kept)
 
 
-def test_values_marshal_cannot_write_are_made_plain(tmp_path):
+def test_numpy_scalars_and_odd_values_are_journaled_as_the_numbers_they_are(tmp_path):
     import numpy as np
 
     journal = Journal(tmp_path, "r")
-    journal.append((1.0, np.int64(3), {"a": np.float32(0.5), "b": object()}))
+    journal.append((1.0, np.int64(3), {"a": np.float32(0.5)}))  # marshal alone would keep raw bytes
+    journal.append((2.0, 4, {"i": np.int32(7), "f": np.float64(0.25), "b": True}))
+    journal.append((3.0, np.int32(5), {"x": object()}))
     with pytest.warns(RuntimeWarning, match="not a float"):
         rows = [row for rows in journal.pending() for row in rows]
-    assert rows == [("a", 0.5, 1000, 3, False)]
+    assert rows == [
+        ("a", 0.5, 1000, 3, False),
+        ("i", 7.0, 2000, 4, False),
+        ("f", 0.25, 2000, 4, False),
+        ("b", 1.0, 2000, 4, False),
+    ]
 
 
 def test_flush_writes_what_was_buffered_and_counts_it(store, run_id, workspace):

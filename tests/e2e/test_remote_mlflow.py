@@ -161,7 +161,7 @@ def test_journaled_points_the_server_refuses_do_not_stop_recovery(mlflow_server,
     run.buffer.stop()
     tracking._set_active(None)  # the process "dies" with a journal the server will partly refuse
     journal = journal_for(workspace.buffers, run.id)
-    journal.append([("ok", 1.0, 1000, 0, False), ("a//b", 2.0, 1000, 0, False), ("ok", 3.0, 1001, 1, False)])
+    journal.append_rows([("ok", 1.0, 1000, 0, False), ("a//b", 2.0, 1000, 0, False), ("ok", 3.0, 1001, 1, False)])
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     lease_path = workspace.buffers / f"{run.id}.lease"
