@@ -118,6 +118,7 @@ def bench_durable(n: int, n_log_metric: int, n_batch: int, server: str | None) -
     from mlflow.tracking import MlflowClient
 
     import aieng_nb as aieng
+    from aieng_nb import tracking
 
     results: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -129,7 +130,7 @@ def bench_durable(n: int, n_log_metric: int, n_batch: int, server: str | None) -
                 aieng.log(loss=0.5, acc=0.9, step=step)
             aieng.end_run()
             results[f"aieng durable points/s, {name}"] = 2 * count / (time.perf_counter() - t0)
-            stored = len(aieng.metric_history(run.id, "loss"))
+            stored = len(tracking.metric_history(run.id, "loss"))
             assert stored == count, f"only {stored} of {count} points stored"
         uri = f"sqlite:///{Path(tmp) / 'plain.db'}"
         mlflow.set_tracking_uri(uri)
