@@ -45,6 +45,11 @@ _LAZY: dict[str, str] = {
     "jobs": "jobs",
     "sweep": "jobs",
     "list_schedules": "schedules",
+    # notebook pipelines: a DAG of notebook jobs joined by snapshots, cached by content
+    "run_pipeline": "pipelines",
+    "pipeline_status": "pipelines",
+    "get_pipeline_run": "pipelines",
+    "list_pipeline_runs": "pipelines",
     # data snapshots (aieng.snapshots is the package; calling it, the old aieng.snapshots(), warns)
     "snapshot": "snapshots",
     "load": "snapshots",
@@ -79,6 +84,7 @@ _LAZY: dict[str, str] = {
     "load_model": "registry",
     "check_gates": "registry",
     "list_models": "registry",
+    "replay": "registry.replay",
     # training capture: aieng.training(model, ...) gives a session; it is also the package that holds
     # LightningCallback (issue 12 names both), the one callable module (aieng_nb.deprecation);
     # aieng.watch(run_id) is the live monitor
@@ -103,6 +109,19 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(__all__)
+
+
+def _follow_the_jobs_run() -> None:
+    """In a job's kernel, MLflow's fluent API is on the job's run from the start (tracking.fluent)."""
+    import os
+
+    if os.environ.get("AIENG_RUN_ID"):
+        from .tracking.fluent import follow_job
+
+        follow_job()
+
+
+_follow_the_jobs_run()
 
 
 def load_ipython_extension(ipython: Any) -> None:

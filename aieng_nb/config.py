@@ -22,6 +22,9 @@ class Aieng(Configurable):
     tracking_uri = Unicode(
         "", help="MLflow tracking URI. Empty: $AIENG_TRACKING_URI, else the workspace's SQLite store"
     ).tag(config=True)
+    database_url = Unicode(
+        "", help="SQLAlchemy URL of the metadata database. Empty: $AIENG_DATABASE_URL, else .aieng/aieng.db (SQLite)"
+    ).tag(config=True)
     flush_interval = Float(0.2, help="Seconds between background flushes of logged metrics").tag(config=True)
     journal_max_mb = Float(
         1024, help="Most megabytes of logged metrics a run queues on disk while its store is slow or down"
@@ -45,11 +48,15 @@ class Aieng(Configurable):
     dask_address = Unicode("", help="Dask scheduler address for the dask executor, e.g. tcp://host:8786").tag(
         config=True
     )
+    mlflow_ui_url = Unicode("", help="MLflow UI base URL (http://127.0.0.1:5000): run pages link there").tag(
+        config=True
+    )
 
 
 _ENV = {
     "workspace": "AIENG_WORKSPACE",
     "tracking_uri": "AIENG_TRACKING_URI",
+    "database_url": "AIENG_DATABASE_URL",
     "flush_interval": "AIENG_FLUSH_INTERVAL",
     "journal_max_mb": "AIENG_JOURNAL_MAX_MB",
     "end_timeout": "AIENG_END_TIMEOUT",
@@ -58,6 +65,7 @@ _ENV = {
     "contract_policy": "AIENG_CONTRACT_POLICY",
     "contracts_dir": "AIENG_CONTRACTS_DIR",
     "dask_address": "AIENG_DASK_ADDRESS",
+    "mlflow_ui_url": "AIENG_MLFLOW_UI_URL",
 }
 
 _settings: Aieng | None = None

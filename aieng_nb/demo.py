@@ -51,11 +51,13 @@ class DemoResult(Record):
         lines.append(f"output notebook:  {job.output_path}")
         if job.html_path:
             lines.append(f"as HTML:          {job.html_path}")
-        lines.append(f"data snapshots:   aieng snapshots list   (workspace {self.workspace})")
-        lines.append("audit trail:      aieng audit verify")
+        # the same interpreter and workspace as the MLflow UI command: they work as printed, from any folder
+        lines.append(f"data snapshots:   {aieng_command(self.workspace, 'snapshots', 'list')}")
+        lines.append(f"audit trail:      {aieng_command(self.workspace, 'audit', 'verify')}")
         lines.append(f"MLflow UI:        {mlflow_ui_command(self.tracking_uri)}")
         if run is not None:
             lines.append(f"  then open:      {mlflow_runs_url(run.experiment_id)}")
+            lines.append(f"  the job's run:  {mlflow_run_url(run.experiment_id, run.run_id)}")
         return "\n".join(lines)
 
 
@@ -73,7 +75,7 @@ def run_demo(*, say: Callable[[str], Any] | None = None, workspace: Workspace | 
     if say is not None:
         say(f"aieng demo: running the example notebook as a job (workspace {ws.root})\n")
     job = run_example_job(workspace=ws)
-    run = tracking.get_run(job.run_id) if job.run_id else None
+    run = tracking.get_run(job.run_id, workspace=ws) if job.run_id else None
     entries = list(list_reports(job.run_id)) if run is not None else []
     return DemoResult(str(ws.root), ws.tracking_uri, job, run, entries)
 
@@ -82,6 +84,16 @@ def mlflow_runs_url(experiment_id: str, base: str = "http://127.0.0.1:5000") -> 
     """The experiment's runs table in MLflow's UI. MLflow 3.17's UI lands on its GenAI view unless
     its "Model training" switch is on; ``workflowType=machine_learning`` turns it on (and it stays on)."""
     return f"{base}/#/experiments/{experiment_id}/runs?workflowType=machine_learning"
+
+
+def mlflow_run_url(experiment_id: str, run_id: str, base: str = "http://127.0.0.1:5000") -> str:
+    """A run's page in MLflow's UI, under the breadcrumb "Runs". Without ``workflowType`` MLflow
+    3.17's UI (GenAI view by default) files a run that logged no model under "Evaluations".
+
+    >>> mlflow_run_url("3", "ab12")
+    'http://127.0.0.1:5000/#/experiments/3/runs/ab12?workflowType=machine_learning'
+    """
+    return f"{base}/#/experiments/{experiment_id}/runs/{run_id}?workflowType=machine_learning"
 
 
 def effective_parameters(params: dict[str, str]) -> dict[str, object]:
@@ -95,6 +107,18 @@ def effective_parameters(params: dict[str, str]) -> dict[str, object]:
         except ValueError:
             out[key] = value
     return out
+
+
+def aieng_command(workspace: object, *args: str) -> str:
+    """``aieng --workspace W ARGS`` as printed: the ``aieng`` next to this interpreter (a venv's
+    bin), else ``python -m aieng_nb``, so it runs the install the demo ran."""
+    import shlex
+    import sys
+    from pathlib import Path
+
+    aieng = Path(sys.executable).parent / "aieng"
+    exe = [str(aieng)] if aieng.is_file() else [sys.executable, "-m", "aieng_nb"]
+    return shlex.join([*exe, "--workspace", str(workspace), *args])
 
 
 def mlflow_ui_command(tracking_uri: str) -> str:

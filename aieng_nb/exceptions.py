@@ -30,6 +30,10 @@ class MetricsNotStoredError(AiengError):
     """Metric points could not be written to the tracking store (a full disk, a server down)."""
 
 
+class StorageError(AiengError):
+    """A write the environment refused (a full disk, a broken database): exit code 1, HTTP 500-free."""
+
+
 class MissingDependencyError(AiengError, ImportError):
     """An optional dependency is not installed; the message names the extra."""
 
@@ -66,6 +70,10 @@ def describe_error(exc: BaseException) -> tuple[int | None, str]:
     """
     from .textutil import clip
 
+    if isinstance(exc, StorageError):
+        return 1, clip(exc, 600)
+    if isinstance(exc, ConflictError):  # valid, but the state says no (the REST API's 409)
+        return 3, clip(exc, 600)
     if isinstance(exc, AiengError):
         return 2, clip(exc, 600)
     if isinstance(exc, RecursionError):

@@ -1,12 +1,18 @@
-"""The kernel's side of a comm a JupyterLab extension opens, so the kernel can ask it to save.
+"""The kernel's side of the comm the aieng JupyterLab extension answers, so the kernel can ask it to save.
 
-Protocol (comm target ``aieng_nb``): the frontend opens a comm with data
-``{"capabilities": ["save"]}``; at ``%aieng end`` the kernel sends ``{"action": "save", "path":
-"<absolute notebook path>"}`` and waits a few seconds for the file to change on disk. The frontend
-runs ``docmanager:save`` on the notebook widget whose kernel this is (the sidebar extension does).
-Without a frontend that opened the comm, nothing is sent and capture falls back to the executed
-cells. Messages from the frontend are only handled between cells, which is why the kernel watches
-the file instead of waiting for a reply.
+Protocol (comm target ``aieng_nb``), either way round:
+
+- at ``%load_ext aieng_nb`` the kernel opens a comm to the frontend (``{"kernel": "aieng_nb"}``); the
+  labextension registers the target and answers ``{"capabilities": ["save"]}`` (a frontend without it
+  closes the comm);
+- a frontend that connects later (a reloaded page) opens a comm to the kernel with data
+  ``{"capabilities": ["save"]}``, answered ``{"ready": true, ...}``.
+
+At ``%aieng end`` the kernel sends ``{"action": "save", "path": "<absolute notebook path>"}`` and waits
+a few seconds for the file to change on disk; the frontend saves the notebook whose kernel this is.
+Without a frontend that answered, nothing is sent and capture falls back to the executed cells.
+Messages from the frontend are only handled between cells, which is why the kernel watches the file
+instead of waiting for a reply.
 """
 
 from __future__ import annotations
@@ -31,7 +37,25 @@ class FrontendLink:
         if manager is None:
             return False
         manager.register_target(TARGET, self._on_open)
+        self._announce()
         return True
+
+    def _announce(self) -> None:
+        """Open a comm to the frontend; the labextension answers with its capabilities."""
+        try:
+            from comm import create_comm
+
+            comm = create_comm(target_name=TARGET, data={"kernel": TARGET})
+        except Exception:  # noqa: BLE001 - no frontend to talk to: capture falls back to the executed cells
+            return
+        comm.on_msg(lambda msg: self._on_answer(comm, msg))
+
+    def _on_answer(self, comm: Any, msg: dict[str, Any]) -> None:
+        data = (msg.get("content") or {}).get("data") or {}
+        if "capabilities" in data:
+            self.comm = comm
+            self.capabilities = {str(c) for c in data.get("capabilities", [])}
+            comm.on_close(self._on_close)
 
     def unregister(self, shell: Any) -> None:
         manager = getattr(getattr(shell, "kernel", None), "comm_manager", None)

@@ -14,6 +14,36 @@ from pathlib import Path
 from typing import Any
 
 
+@contextmanager
+def undo_on_failure(path: Path, what: str) -> Iterator[None]:
+    """Write ``path`` (and its audit entry) in the block; if the block fails on the environment (a
+    full disk), ``path`` is put back as it was (removed, or its old content restored through a hard
+    link, which needs no free space) and StorageError says nothing was changed."""
+    import contextlib
+
+    from .exceptions import AiengError, StorageError
+
+    backup = path.with_name(f".{path.name}.{os.getpid()}.undo")
+    had = path.is_file()
+    if had:
+        with contextlib.suppress(FileNotFoundError):
+            backup.unlink()
+        os.link(path, backup)
+    try:
+        yield
+    except BaseException as exc:
+        if had:
+            os.replace(backup, path)
+        else:
+            path.unlink(missing_ok=True)
+        if isinstance(exc, AiengError) or not isinstance(exc, Exception):
+            raise
+        why = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+        raise StorageError(f"{what} was not saved ({why}); nothing changed") from None
+    if had:
+        backup.unlink(missing_ok=True)
+
+
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, fsync: bool = True) -> Path:
     """Write ``data`` to ``path`` atomically.
 

@@ -116,6 +116,10 @@ def load(shell: Any) -> None:
     shell.Completer.custom_matchers.append(matcher)
     shell._aieng_capture = capture
     shell._aieng_matcher = matcher
+    from .magics.show_results import ShowMidCellResults
+
+    shell._aieng_show = ShowMidCellResults()  # %aieng lines mid-cell display their result
+    shell.ast_transformers.append(shell._aieng_show)
     from .frontend_comm import FrontendLink
 
     link = FrontendLink()
@@ -138,4 +142,7 @@ def unload(shell: Any) -> None:
     matcher = getattr(shell, "_aieng_matcher", None)
     if matcher in shell.Completer.custom_matchers:
         shell.Completer.custom_matchers.remove(matcher)
+    shower = getattr(shell, "_aieng_show", None)
+    if shower in shell.ast_transformers:
+        shell.ast_transformers.remove(shower)
     del shell._aieng_capture

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import enum
 import html
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -172,6 +172,18 @@ def metric_order(key: str) -> tuple[int, str]:
     return (0, key)
 
 
+def headline_metrics(names: Iterable[str]) -> list[str]:
+    """The metrics a summary shows: the run's own (accuracy, f1, loss...) in name order; only
+    when it logged none of its own, the report summaries and system metrics, in that order.
+
+    >>> headline_metrics(["monitor.drift_share", "f1", "system/cpu_utilization_percentage", "accuracy"])
+    ['accuracy', 'f1']
+    """
+    ordered = sorted(set(names), key=metric_order)
+    own = [k for k in ordered if metric_order(k)[0] == 0]
+    return own or ordered
+
+
 class RunTable(RecordList[RunRecord]):
     """Runs, newest first: a table in text and HTML, ``to_dicts()`` for ``--json``.
 
@@ -252,11 +264,16 @@ class Comparison(Record):
         p.text(str(self))
 
     def _repr_html_(self) -> str:
+        from .rendering import CSS
+
         esc = html.escape
         head = "".join(f"<th>{esc(n or r[:12])}</th>" for r, n in zip(self.run_ids, self.names, strict=True))
         body = ""
         for row in self.rows:
-            style = " style='background:#fff3cd;font-weight:bold'" if row.differs else ""
+            cls = " class='differs'" if row.differs else ""
             cells = "".join(f"<td>{esc(v)}</td>" for v in row.values)
-            body += f"<tr{style}><td>{row.section}</td><td>{esc(row.key)}</td>{cells}</tr>"
-        return f"<table class='aieng-compare'><thead><tr><th></th><th>key</th>{head}</tr></thead><tbody>{body}</tbody></table>"
+            body += f"<tr{cls}><td>{row.section}</td><td>{esc(row.key)}</td>{cells}</tr>"
+        return (
+            f"<style>{CSS}</style><table class='aieng-table aieng-compare'>"
+            f"<thead><tr><th></th><th>key</th>{head}</tr></thead><tbody>{body}</tbody></table>"
+        )

@@ -97,12 +97,22 @@ def _mtime(path: Path) -> float | None:
 MTIME_SLACK_S = 0.05
 
 
+def _complete(path: Path) -> bool:
+    """The file holds a whole JSON document (Jupyter's save truncates the file, then writes it)."""
+    try:
+        json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return True
+
+
 def wait_for_save(path: Path, newer_than: float, timeout: float) -> bool:
-    """Poll until the file's mtime passes ``newer_than`` (the frontend saved it), up to ``timeout``."""
+    """Poll until the file's mtime passes ``newer_than`` (the frontend saved it) and the write is
+    finished, up to ``timeout``."""
     end = time.monotonic() + timeout
     while True:
         mtime = _mtime(path)
-        if mtime is not None and mtime >= newer_than:
+        if mtime is not None and mtime >= newer_than and _complete(path):
             return True
         if time.monotonic() >= end:
             return False

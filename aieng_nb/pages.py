@@ -93,7 +93,7 @@ def runs_page(
     limit: int = 50,
 ) -> Page:
     """Runs newest first; ``text`` matches the name, an id prefix or the experiment; ``key=value`` a param."""
-    from . import lifecycle, tracking
+    from . import tracking
     from .stores.run_pages import page_runs
     from .workspace import current
 
@@ -103,8 +103,7 @@ def runs_page(
         if status not in RUN_STATUSES:
             raise ValidationError(f"unknown status {status!r}; use one of {', '.join(RUN_STATUSES)}")
     tracking.flush()
-    ws = current()
-    lifecycle.recover(workspace=ws)
+    ws = current()  # a GET writes nothing: recovery runs at the extension's start and on the changes poll
     records, total = page_runs(
         tracking.store(workspace=ws),
         experiment=experiment or None,
@@ -126,13 +125,15 @@ def experiments_page(*, text: str | None = None, offset: int = 0, limit: int = 2
 
 
 def metric_history(run_id: str, key: str) -> dict[str, Any]:
-    """All points of one metric of a run: ``{"run_id", "key", "points": [{"step", "value"}]}``."""
+    """All points of one metric of a run: ``{"run_id", "key", "points": [{"step", "value", "timestamp"}]}``
+    (``timestamp``: epoch milliseconds, MLflow's)."""
     from . import tracking
+    from .tracking.reads import metric_points
 
     if not key or len(key) > 250:
         raise ValidationError("a metric key is 1 to 250 characters")
     full_id = tracking.get_run(run_id).run_id
-    points = [{"step": s, "value": finite(v)} for s, v in tracking.metric_history(full_id, key)]
+    points = [{"step": s, "value": finite(v), "timestamp": t} for s, v, t in metric_points(full_id, key)]
     return {"run_id": full_id, "key": key, "points": points}
 
 
@@ -172,6 +173,16 @@ def jobs_page(*, status: str | None = None, text: str | None = None, offset: int
     check_page(offset, limit)
     rows = [j.to_dict() for j in jobs(status or None) if _text_match(text, j.job_id, j.notebook, j.schedule)]
     return _slice([finite(r) for r in rows], offset, limit)
+
+
+def pipelines_page(*, text: str | None = None, offset: int = 0, limit: int = 50) -> Page:
+    """Pipeline executions newest first, each with its steps' states and the DAG (``upstream``);
+    ``text`` matches the run id, the pipeline's name or its file."""
+    from .pipelines import list_pipeline_runs
+
+    check_page(offset, limit)
+    rows = [r.to_dict() for r in list_pipeline_runs() if _text_match(text, r.run_id, r.pipeline, r.path)]
+    return _slice(rows, offset, limit)
 
 
 def schedule_dict(schedule: Any) -> dict[str, Any]:

@@ -23,12 +23,20 @@ from urllib.parse import quote
 
 from .records import RecordList
 
+# Text colours follow JupyterLab's theme (the light values outside JupyterLab, where the body has no
+# data-jp-theme-light attribute); each passes WCAG AA (4.5:1) on its theme's output backgrounds.
+THEME_CSS = (
+    ".aieng-bad-text,.aieng-table tr.bad td{color:#b71c1c}.aieng-warn-text{color:#8a4b00}"
+    "body[data-jp-theme-light=false] .aieng-bad-text,"
+    "body[data-jp-theme-light=false] .aieng-table tr.bad td{color:#ef9a9a}"
+    "body[data-jp-theme-light=false] .aieng-warn-text{color:#ffb74d}"
+)
 CSS = (
     ".aieng-table{border-collapse:collapse;font-size:var(--jp-ui-font-size1,13px)}"
     ".aieng-table th,.aieng-table td{padding:2px 8px;text-align:left;white-space:nowrap;"
     "border-bottom:1px solid var(--jp-border-color2,#ddd)}"
-    ".aieng-table tr.bad td{color:var(--jp-error-color1,#c62828)}"
     ".aieng-table td.wrap{white-space:normal;max-width:40em}"
+    ".aieng-table tr.differs td{background:rgba(255,152,0,.16);font-weight:bold}" + THEME_CSS
 )
 
 

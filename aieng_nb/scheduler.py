@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import audit, schedules
+from .exceptions import ConflictError
 from .workspace import Workspace, current
 
 
@@ -105,6 +106,9 @@ class Scheduler:
     def _execute(self, sched: schedules.Schedule, job: Any) -> None:
         from .executors import get_executor
 
+        if isinstance(job, schedules.PipelineFiring):
+            self._execute_pipeline(sched, job)
+            return
         try:
             name = sched.options.get("executor") or "local"
             with get_executor(name)(address=sched.options.get("address"), parallel=1) as ex:
@@ -118,6 +122,28 @@ class Scheduler:
             schedules.record_outcome(sched.name, job.job_id, status, self.ws)
         finally:
             self.threads.pop(job.job_id, None)
+
+    def _execute_pipeline(self, sched: schedules.Schedule, firing: schedules.PipelineFiring) -> None:
+        """One firing of a pipeline schedule: the pipeline runs what changed (its own record and runs)."""
+        from .pipelines import run_pipeline
+
+        try:
+            run = run_pipeline(
+                firing.path,
+                firing.parameters,
+                executor=sched.options.get("executor"),
+                address=sched.options.get("address"),
+                schedule=sched.name,
+                workspace=self.ws,
+            )
+            status = run.status
+            self.log(f"{sched.name}: pipeline run {run.run_id} {status}")
+        except Exception as exc:  # noqa: BLE001 - keep the daemon alive
+            status = f"ERROR: {type(exc).__name__}: {exc}"
+            self.log(f"{sched.name}: pipeline error: {exc}")
+        finally:
+            self.threads.pop(firing.job_id, None)
+        schedules.record_outcome(sched.name, firing.job_id, status, self.ws)
 
     def _fail_job(self, job_id: str, exc: Exception) -> str:
         """The executor could not run the job (unknown executor, cluster down ...): it fails, not hangs."""
@@ -166,7 +192,10 @@ class Scheduler:
             for thread in list(self.threads.values()):
                 thread.join(max(0.0, deadline - time.monotonic()))
             for job_id in list(self.threads):
-                stop_job(job_id, wait=10.0, workspace=self.ws)
+                try:
+                    stop_job(job_id, wait=10.0, workspace=self.ws)
+                except ConflictError:  # it ended meanwhile
+                    pass
             for thread in list(self.threads.values()):
                 thread.join(15.0)
             if self._lock_fh is not None:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import re
+import secrets
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,10 +32,11 @@ from typing import Any, ClassVar
 
 from . import audit
 from .cron import check_cron, latest_at_or_before, next_after, zone
-from .exceptions import NotFoundError, ValidationError
-from .fsutil import atomic_write_json
+from .exceptions import ConflictError, NotFoundError, ValidationError
+from .fsutil import atomic_write_json, undo_on_failure
 from .fsutil import locked as _file_lock
 from .jobs.records import TypedFields
+from .names import PATTERNS
 from .records import Record, RecordList, iso, now, utc
 from .workspace import Workspace, current
 
@@ -43,7 +44,7 @@ __all__ = ["Decision", "Schedule", "ScheduleList", "add", "check_cron", "decide"
 
 CATCHUP_POLICIES = ("skip", "once")
 DEFAULT_GRACE_S = 60.0
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+_NAME = PATTERNS["schedule"]
 # the JobRequest fields a schedule may store (the notebook and parameters are the schedule's own)
 SCHEDULE_OPTIONS = (
     "timeout",
@@ -262,6 +263,10 @@ def add(
     unknown = set(options) - set(SCHEDULE_OPTIONS) - {"parameters_file"}
     if unknown:
         raise ValidationError(f"unknown schedule options: {', '.join(sorted(unknown))}")
+    from .pipelines.spec import is_pipeline_file
+
+    if is_pipeline_file(notebook):  # a pipeline file: each firing runs the pipeline (what changed)
+        return _add_pipeline(name, notebook, cron, timezone, parameters, catchup, replace, workspace, options)
     request = JobRequest.of(notebook, parameters, **options)
     if request.contracts or request.sweep_id or request.schedule:
         raise ValidationError("a schedule's jobs take no contracts, sweep or schedule of their own")
@@ -280,18 +285,66 @@ def add(
         opts["on_finish"] = on_finish
     ws = workspace or current()
     nb = str(ok.path.resolve())
+    with locked(name, ws):  # the daemon claims under this lock: it sees the schedule only once audited
+        path = _path(name, ws)
+        if path.exists() and not replace:
+            raise ValidationError(f"schedule {name!r} exists; remove it first or pass replace=True")
+        with undo_on_failure(path, f"schedule {name!r}"):
+            s = save(Schedule(name, nb, cron, timezone, ok.parameters, catchup, options=opts), ws)
+            data = {"name": name, "notebook": nb, "cron": cron, "timezone": timezone}
+            audit.append("schedule.add", data, workspace=ws)
+    return s
+
+
+def _add_pipeline(
+    name: str,
+    path: Any,
+    cron: str,
+    timezone: str,
+    parameters: dict[str, Any] | None,
+    catchup: str,
+    replace: bool,
+    workspace: Workspace | None,
+    options: dict[str, Any],
+) -> Schedule:
+    """A schedule of a pipeline file: checked now as ``aieng pipeline run`` would check it."""
+    from .pipelines.runner import _exists
+    from .pipelines.spec import load_pipeline
+
+    unknown = set(options) - {"executor", "address"}
+    if unknown:
+        raise ValidationError(
+            f"a pipeline schedule takes no job options ({', '.join(sorted(unknown))}): set them per step"
+        )
+    ws = workspace or current()
+    pipeline = load_pipeline(path, parameters, snapshot_exists=lambda n: _exists(n, ws))
+    opts = {k: v for k, v in options.items() if v is not None}
     with locked(name, ws):
         if _path(name, ws).exists() and not replace:
             raise ValidationError(f"schedule {name!r} exists; remove it first or pass replace=True")
-        s = save(Schedule(name, nb, cron, timezone, ok.parameters, catchup, options=opts), ws)
-    audit.append("schedule.add", {"name": name, "notebook": nb, "cron": cron, "timezone": timezone}, workspace=ws)
+        s = Schedule(name, str(pipeline.path), cron, timezone, dict(parameters or {}), catchup, options=opts)
+        save(s, ws)
+    audit.append("schedule.add", {"name": name, "pipeline": str(pipeline.path), "cron": cron, "timezone": timezone},
+                 workspace=ws)  # fmt: skip
     return s
+
+
+@dataclass
+class PipelineFiring:
+    """A schedule's firing that runs a pipeline file (its ``job_id`` names the firing)."""
+
+    job_id: str
+    path: str
+    parameters: dict[str, Any]
+    slot: str
 
 
 def set_paused(name: str, paused: bool, workspace: Workspace | None = None) -> Schedule:
     ws = workspace or current()
     with locked(name, ws):
         s = get(name, ws)
+        if s.paused == paused:  # the rule lives here, so the CLI, the magics and REST (409) agree
+            raise ConflictError(f"schedule {name!r} is already {'paused' if paused else 'active'}")
         s.paused = paused
         if not paused:
             # resuming does not replay the slots that passed while paused
@@ -311,6 +364,16 @@ def remove(name: str, workspace: Workspace | None = None) -> None:
     audit.append("schedule.remove", {"name": name}, workspace=ws)
 
 
+def run_now(name: str, workspace: Workspace | None = None) -> Any:
+    """Start one job of schedule ``name`` now, outside its cron slots (audited); returns its JobRecord."""
+    from .jobs import submit_job
+
+    ws = workspace or current()
+    job = submit_job(get(name, ws).request(tags={"aieng.schedule.manual": "true"}), workspace=ws)
+    audit.append("schedule.run_now", {"name": name, "job_id": job.job_id}, workspace=ws)
+    return job
+
+
 def claim(name: str, now: _dt.datetime, grace: float = DEFAULT_GRACE_S, workspace: Workspace | None = None) -> Any:
     """Under the schedule's lock: decide, and for a firing create its job record. Returns
     ``(schedule, decision, job_record_or_None)`` or None when nothing is due."""
@@ -327,12 +390,15 @@ def claim(name: str, now: _dt.datetime, grace: float = DEFAULT_GRACE_S, workspac
             return None
         s.last_slot = decision.slot
         slot = iso(decision.slot)
-        job = None
+        job: Any = None
         if decision.action == "skip":
             s.skipped += 1
         else:
             try:
-                job = prepare_job(s.request(tags={"aieng.schedule.slot": slot}), workspace=ws)
+                if s.notebook.endswith((".yaml", ".yml")):
+                    job = PipelineFiring(f"p{secrets.token_hex(6)}", s.notebook, dict(s.parameters), str(slot))
+                else:
+                    job = prepare_job(s.request(tags={"aieng.schedule.slot": slot}), workspace=ws)
             except Exception as exc:  # noqa: BLE001 - a broken notebook must not stop the daemon
                 s.last_status = f"ERROR: {exc}"
                 s.last_run_at = now
@@ -342,7 +408,7 @@ def claim(name: str, now: _dt.datetime, grace: float = DEFAULT_GRACE_S, workspac
             s.fired += 1
             s.last_run_at = now
             s.last_job_id = job.job_id
-            s.last_status = str(job.status)
+            s.last_status = str(getattr(job, "status", "RUNNING"))
         save(s, ws)
     audit.append(
         f"schedule.{decision.action}",

@@ -42,3 +42,12 @@ def clip(value: object, limit: int = 120) -> str:
         return text
     head = (limit - 1) // 2
     return text[:head] + "…" + text[len(text) - (limit - 1 - head) :]
+
+
+def plural(count: int, word: str, words: str | None = None) -> str:
+    """``count`` and the word, singular for one: ``plural(1, "run")`` is ``'1 run'``.
+
+    >>> plural(1, "run"), plural(3, "run"), plural(0, "entry", "entries")
+    ('1 run', '3 runs', '0 entries')
+    """
+    return f"{count} {word if count == 1 else (words or word + 's')}"

@@ -15,22 +15,28 @@ from pathlib import Path
 
 from .exceptions import NotFoundError, ValidationError
 
-_HASH = re.compile(r"^[0-9a-f]{6,64}$")
+_HASH = re.compile(r"\A[0-9a-f]{6,64}\Z")
 
 
 def job_output_html(job_id: str) -> str:
-    """The executed notebook of a job as HTML (its stored rendering, else rendered now)."""
+    """The executed notebook of a job as HTML (its stored rendering, else rendered now). The files
+    are found from the job's id inside its folder, never from paths stored in its record."""
     from .jobs import get_job
+    from .jobs.store import job_file
 
     record = get_job(job_id)
-    if record.html_path and Path(record.html_path).is_file():
-        return Path(record.html_path).read_text(encoding="utf-8")
-    if not record.output_path or not Path(record.output_path).is_file():
-        raise NotFoundError(f"job {record.job_id} has no output notebook yet (status {record.status})")
+    try:
+        return job_file(record.job_id, "output.html").read_text(encoding="utf-8")
+    except NotFoundError:
+        pass
+    try:
+        output = job_file(record.job_id, "output.ipynb")
+    except NotFoundError:
+        raise NotFoundError(f"job {record.job_id} has no output notebook yet (status {record.status})") from None
     import nbformat
     from nbconvert import HTMLExporter
 
-    nb = nbformat.read(record.output_path, as_version=4)
+    nb = nbformat.read(output, as_version=4)
     body, _ = HTMLExporter(template_name="lab").from_notebook_node(nb)
     return str(body)
 
@@ -55,3 +61,72 @@ def report_html(run_id: str, name: str) -> str:
     from .reports import load_report_html
 
     return load_report_html(run_id, name)
+
+
+def report_evidently_html(run_id: str, name: str) -> str:
+    """The interactive Evidently page (``evidently.html``) stored with a monitoring report."""
+    from .reports.storage import read_artifact
+
+    try:
+        return read_artifact(run_id, name, "evidently.html")
+    except NotFoundError:
+        raise NotFoundError(
+            f"report {name!r} has no evidently.html (not a monitoring report, or kept without it)"
+        ) from None
+
+
+_TEXT = {".txt", ".log", ".json", ".yaml", ".yml", ".csv", ".py", ".md", ".jsonl", ".toml", ".cfg", ".ini", ".ipynb"}
+_IMAGES = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".gif": "image/gif",
+    ".svg": "image/svg+xml",
+}
+MAX_ARTIFACT_BYTES = 20_000_000
+
+
+def artifact_html(run_id: str, path: str) -> str:
+    """One artifact of a run as a page: HTML as it is, images inline, text in ``<pre>``, else its size."""
+    import base64
+    import tempfile
+
+    from .tracking import download_artifact
+
+    if not path or "\0" in path or path.startswith("/") or ".." in Path(path).parts:
+        raise ValidationError(f"{path!r} is not an artifact path of the run")
+    suffix = Path(path).suffix.lower()
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            local = Path(download_artifact(run_id, path, tmp))
+        except NotFoundError:
+            raise
+        except Exception as exc:  # stores raise their own types for a missing artifact
+            raise NotFoundError(f"no artifact {path!r} on run {run_id}: {exc}") from None
+        if local.is_dir():
+            raise ValidationError(f"{path!r} is a folder; open one of its files")
+        size = local.stat().st_size
+        title = _html.escape(path)
+        if size > MAX_ARTIFACT_BYTES:
+            body = f"<p>{title}: {size:,} bytes, too large to show here.</p>"
+        elif suffix in (".html", ".htm"):
+            return local.read_text(encoding="utf-8", errors="replace")
+        elif suffix == ".ipynb":
+            import nbformat
+            from nbconvert import HTMLExporter
+
+            html, _ = HTMLExporter(template_name="lab").from_notebook_node(nbformat.read(local, as_version=4))
+            return str(html)
+        elif suffix in _IMAGES:
+            data = base64.b64encode(local.read_bytes()).decode()
+            body = f"<img alt='{title}' style='max-width:100%' src='data:{_IMAGES[suffix]};base64,{data}'>"
+        elif suffix in _TEXT or size < 200_000:
+            text = local.read_text(encoding="utf-8", errors="replace")
+            body = f"<pre style='white-space:pre-wrap'>{_html.escape(text)}</pre>"
+        else:
+            body = f"<p>{title}: {size:,} bytes of binary data.</p>"
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'><title>"
+        f"{title}</title></head><body style='font-family:sans-serif;color:#222;background:#fff'>"
+        f"<h3>{title}</h3>{body}</body></html>"
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from . import config
 
@@ -58,6 +59,18 @@ class Workspace:
         """The MLflow tracking URI: configured, else the workspace's SQLite store."""
         uri = str(config.get("tracking_uri") or "")
         return uri or f"sqlite:///{self.mlflow_db}"
+
+    @property
+    def database_url(self) -> str:
+        """The metadata database's SQLAlchemy URL: configured, else ``aieng.db`` (SQLite) in the folder."""
+        url = str(config.get("database_url") or "")
+        return url or f"sqlite:///{self.root / 'aieng.db'}"
+
+    def database(self) -> Any:
+        """The metadata database (:class:`aieng_nb.storage.Database`), opened and migrated once per process."""
+        from .storage import database
+
+        return database(self)
 
     @property
     def is_local(self) -> bool:

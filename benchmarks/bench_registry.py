@@ -44,9 +44,9 @@ def main() -> int:
     from sklearn.ensemble import RandomForestClassifier
 
     import aieng_nb as aieng
-    from aieng_nb.registry import mlflow_uris, scoring
-    from aieng_nb.registry.serving import free_port
+    from aieng_nb.registry import scoring
     from aieng_nb.registry.synthetic import FEATURES, batch
+    from aieng_nb.serving import free_port
 
     train = batch(20_000, concept=1, seed=0)
     run_ids = []
@@ -57,14 +57,13 @@ def main() -> int:
             aieng.load(aieng.snapshot(train, name="bench-train").ref)
             model.fit(train[FEATURES], train["label"])
             aieng.log(accuracy=0.9)
-            with mlflow_uris(), mlflow.start_run(run_id=run.id):
-                mlflow.sklearn.log_model(
-                    model,
-                    name="model",
-                    signature=infer_signature(train[FEATURES].head(100), model.predict(train[FEATURES].head(100))),
-                    pip_requirements=["scikit-learn"],
-                    skops_trusted_types=["sklearn.tree._tree.Tree"],
-                )
+            mlflow.sklearn.log_model(  # MLflow's active run is the aieng run
+                model,
+                name="model",
+                signature=infer_signature(train[FEATURES].head(100), model.predict(train[FEATURES].head(100))),
+                pip_requirements=["scikit-learn"],
+                skops_trusted_types=["sklearn.tree._tree.Tree"],
+            )
         run_ids.append(run.id)
     for run_id in run_ids:
         aieng.register_model(run_id, "bench")

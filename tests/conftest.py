@@ -46,6 +46,13 @@ def _reset_tracking() -> None:
     tracking = sys.modules.get("aieng_nb.tracking")
     if tracking is not None:
         tracking._reset()
+    fluent = sys.modules.get("mlflow.tracking.fluent")
+    if fluent is not None:  # MLflow's own fluent state as a fresh process has it: no run, URI or experiment
+        fluent._active_run_stack.get().clear()
+        fluent._active_experiment_id = None
+        sys.modules["mlflow"].set_tracking_uri(None)
+        for name in ("MLFLOW_EXPERIMENT_ID", "MLFLOW_TRACKING_URI", "MLFLOW_RUN_ID"):
+            os.environ.pop(name, None)
 
 
 @pytest.fixture

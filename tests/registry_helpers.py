@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import aieng_nb as aieng
-from aieng_nb.registry import mlflow_uris
 
 
 def train_run(
@@ -32,14 +31,14 @@ def train_run(
             aieng.log_metrics(metrics)
         if before_log is not None:
             before_log(run)
-        with mlflow_uris(), mlflow.start_run(run_id=run.id):
-            mlflow.sklearn.log_model(
-                model,
-                name="model",
-                signature=infer_signature(X, model.predict(X)),
-                pip_requirements=["scikit-learn"],
-                skops_trusted_types=["sklearn.tree._tree.Tree"],
-            )
+        # MLflow's fluent API is on the aieng run: the model lands in it
+        mlflow.sklearn.log_model(
+            model,
+            name="model",
+            signature=infer_signature(X, model.predict(X)),
+            pip_requirements=["scikit-learn"],
+            skops_trusted_types=["sklearn.tree._tree.Tree"],
+        )
     return run.id
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 
 import numpy as np
@@ -12,6 +13,7 @@ from scipy.stats import spearmanr
 import aieng_nb as aieng
 from aieng_nb.exceptions import MissingDependencyError, ValidationError
 from aieng_nb.reports.explainability import PredictFunction, explain
+from aieng_nb.reports.storage import read_artifact
 
 
 def _data(n: int = 3000, seed: int = 0) -> tuple[pd.DataFrame, pd.Series]:
@@ -194,7 +196,9 @@ def test_checks_and_attach_to_run(hgb) -> None:
         rep = explain(model, X, y, shap=False, checks=["baseline_score < 0.99"])
     assert not rep.passed and rep.run_id == run.id
     record = tracking.get_run(run.id)
-    assert record.metrics["explain.importance.f0"] == pytest.approx(rep.importances.importance.iloc[0])
+    assert "explain.baseline_score" in record.metrics and not [k for k in record.metrics if ".importance." in k]
+    rows = json.loads(read_artifact(run.id, rep.name, "by_item.json"))["data"]
+    assert ["importance", "f0", pytest.approx(rep.importances.importance.iloc[0])] in rows
     assert [e.kind for e in list_reports(run.id)] == ["explain"]
 
 

@@ -26,42 +26,24 @@ def nb(tmp_path):
     return write_notebook(tmp_path / "j.ipynb", ["print(lr)"], parameters="lr = 0.1")
 
 
-@pytest.fixture
-def runs(monkeypatch):
-    """Parent runs a sweep creates, with their final status."""
+def test_created_job_whose_creator_is_gone_is_failed_and_its_sweep_run_ends(workspace):
+    import aieng_nb as aieng
     from aieng_nb.jobs import tracking_bridge
 
-    made: dict[str, str] = {}
-
-    def create_run(experiment, name=None, tags=None, params=None, parent_run_id=None):
-        run_id = f"run{len(made)}"
-        made[run_id] = "RUNNING"
-        return run_id
-
-    monkeypatch.setattr(tracking_bridge, "create_run", create_run)
-    monkeypatch.setattr(tracking_bridge, "set_status", lambda run_id, status: made.__setitem__(run_id, status))
-    monkeypatch.setattr(tracking_bridge, "set_tags", lambda tags, run_id: None)
-    return made
-
-
-def test_created_job_whose_creator_is_gone_is_failed_and_its_sweep_run_ends(workspace, runs, monkeypatch):
-    from aieng_nb.jobs import tracking_bridge
-
-    parent = tracking_bridge.create_run("e")
+    parent = tracking_bridge.create_run("e", workspace)
     orphan = JobRecord.new("a.ipynb", host=socket.gethostname(), pid=_dead_pid(), parent_run_id=parent)
     records.create(orphan, workspace)
     mine = JobRecord.new("b.ipynb")
     mine.host, mine.pid, mine.pid_started = records.process_identity()
     records.create(mine, workspace)
     unstamped = records.create(JobRecord.new("c.ipynb"), workspace)  # older records: no creator, left alone
-    monkeypatch.setattr(tracking_bridge, "get_run", lambda rid: type("R", (), {"status": runs[rid]})())
     recovered = records.recover_stale(workspace)
     assert [r.job_id for r in recovered] == [orphan.job_id]
     after = records.load(orphan.job_id, workspace)
     assert after.status == JobStatus.FAILED and "created this job" in after.error["message"]
     assert records.load(mine.job_id, workspace).status == JobStatus.CREATED
     assert records.load(unstamped.job_id, workspace).status == JobStatus.CREATED
-    assert runs[parent] == "FAILED"
+    assert aieng.get_run(parent).status == "FAILED"
 
 
 def test_prepare_job_stamps_its_creator(workspace, nb):
@@ -79,7 +61,8 @@ def test_unknown_executor_creates_no_job(workspace, nb):
     assert records.list_records(workspace=workspace) == []
 
 
-def test_sweep_with_unknown_executor_or_bad_file_creates_nothing(workspace, nb, tmp_path, runs):
+def test_sweep_with_unknown_executor_or_bad_file_creates_nothing(workspace, nb, tmp_path):
+    import aieng_nb as aieng
     from aieng_nb.jobs.sweeps import sweep
 
     with pytest.raises(ValidationError, match="unknown executor"):
@@ -88,10 +71,11 @@ def test_sweep_with_unknown_executor_or_bad_file_creates_nothing(workspace, nb, 
     bad.write_text("lrr: 3\n")
     with pytest.raises(ValidationError, match="unknown parameter"):
         sweep(nb, {"lr": [0.1, 0.2]}, parameters_file=str(bad))
-    assert runs == {} and records.list_records(workspace=workspace) == []
+    assert aieng.list_runs() == [] and records.list_records(workspace=workspace) == []
 
 
-def test_a_sweep_broken_half_way_fails_its_unstarted_jobs_and_ends_its_run(workspace, nb, runs):
+def test_a_sweep_broken_half_way_fails_its_unstarted_jobs_and_ends_its_run(workspace, nb):
+    import aieng_nb as aieng
     from aieng_nb import executors
     from aieng_nb.jobs.sweeps import sweep
 
@@ -111,8 +95,8 @@ def test_a_sweep_broken_half_way_fails_its_unstarted_jobs_and_ends_its_run(works
     executors.register("interrupted", Interrupted)
     with pytest.raises(KeyboardInterrupt):
         sweep(nb, {"lr": [0.1, 0.2, 0.3]}, executor="interrupted")
-    (parent,) = runs
-    assert runs[parent] == "KILLED"
+    (parent,) = aieng.list_runs()
+    assert parent.status == "KILLED"
     jobs = records.list_records(workspace=workspace)
     assert len(jobs) == 3 and {j.status for j in jobs} == {JobStatus.FAILED}
     assert all(j.error["kind"] == "sweep_aborted" for j in jobs)
@@ -136,7 +120,7 @@ def test_error_without_evalue_keeps_its_message():
     from aieng_nb.jobs.records import JobError
 
     assert JobError(kind="error", message="Boom: it broke", ename="Boom").summary() == "Boom: it broke"
-    assert JobError(kind="cell_error", message="E: ", ename="E", evalue="", cell_index=2).summary() == "cell 2: E"
+    assert JobError(kind="cell_error", message="E: ", ename="E", evalue="", cell_index=2).summary() == "cell 3: E"
 
 
 def test_a_kernel_gone_at_run_time_fails_once_with_its_name(workspace, nb):

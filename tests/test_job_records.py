@@ -81,8 +81,8 @@ def test_exit_codes_and_display():
         codes[status] = rec.exit_code
     assert codes == {"COMPLETED": 0, "FAILED": 1, "TIMED_OUT": 3, "STOPPED": 4}
     rec.error = {"kind": "cell_error", "message": "m", "cell_index": 2, "ename": "ValueError", "evalue": "bad"}
-    assert rec.error_summary == "cell 2: ValueError: bad"
-    assert "ValueError" in rec._repr_html_() and "cell 2" in str(rec)
+    assert rec.error_summary == "cell 3: ValueError: bad"  # 1-based, as JupyterLab counts cells
+    assert "ValueError" in rec._repr_html_() and "cell 3" in str(rec)
 
 
 def test_aieng_jobs_is_a_package_and_calling_it_is_the_deprecated_list_jobs(workspace):

@@ -49,3 +49,32 @@ def test_input_issues_lists_what_changed(workspace, tmp_path):
 def test_unknown_run_is_reported(workspace):
     with pytest.raises(NotFoundError, match="only runs of notebook jobs"):
         find_job_for_run("feedbeef", workspace)
+
+
+def _report_metrics(n: int = 110) -> dict[str, float]:
+    """What a demo run carries: its own accuracy and f1, and many report summaries and system metrics."""
+    metrics = {f"monitor.drift.col_{i}": 0.1 for i in range(n // 2)}
+    metrics |= {f"explain.importance.col_{i}": 0.2 for i in range(n // 2 - 1)}
+    return metrics | {"system/cpu_utilization_percentage": 50.0, "accuracy": 0.95, "f1": 0.96}
+
+
+def test_reproduce_and_sweep_summaries_show_the_runs_own_metrics():
+    from aieng_nb.jobs.reproduce import ReproduceReport
+    from aieng_nb.jobs.sweeps import SweepResult
+
+    metrics = _report_metrics()
+    job = records.JobRecord.new("n.ipynb", {"n_estimators": 20}, status="COMPLETED", run_id="r2")
+    again = dict(metrics, **{"monitor.drift.col_3": 0.5})
+    report = ReproduceReport("r1", "j1", job, compare_metrics(metrics, again, rtol=1e-9, atol=0.0))
+    text = str(report)
+    assert " accuracy " in text and " f1 " in text
+    assert "monitor.drift.col_3" in text  # a difference is always shown
+    assert "monitor.drift.col_4" not in text and "system/" not in text
+    assert f"{len(metrics) - 3} more metrics (reports, system) agree" in text
+    assert len(report.to_dict()["metrics"]) == len(metrics)  # --json keeps them all
+
+    sweep = SweepResult("s", "n.ipynb", None, [job], metrics={job.job_id: metrics})
+    sweep.metric = "accuracy"
+    table = sweep.table()
+    assert "accuracy" in table and "f1" in table and "monitor." not in table and "explain." not in table
+    assert list(sweep.rows()[0]) == ["best", "job_id", "status", "n_estimators", "accuracy", "f1", "run_id"]

@@ -312,3 +312,32 @@ def test_audit_subcommand(shell, capsys):
     assert anchor in capsys.readouterr().out
     magic(shell, f"audit verify --anchor {anchor}")
     assert capsys.readouterr().out.startswith("OK: ")
+
+
+def test_aieng_lines_mid_cell_display_their_result_like_the_last_line(shell):
+    from IPython.utils.capture import capture_output
+
+    cell = (
+        "%aieng start --experiment mid --name first\n"
+        "%aieng status                 # not the last line: shown anyway\n"
+        "runs = %aieng runs --last 5   # an assignment shows nothing\n"
+        "%aieng seed 3\n"
+        "x = 1\n"
+    )
+    with capture_output() as cap:
+        result = shell.run_cell(cell)
+    assert result.success, result.error_in_exec
+    shown = [o.data for o in cap.outputs]
+    assert len(shown) == 1 and "text/html" in shown[0]  # the status record, once; the listing not
+    assert "aieng-run" in shown[0]["text/html"] and "first" in shown[0]["text/plain"]
+    assert "seeded" in cap.stdout and isinstance(shell.user_ns["runs"], aieng.models.RunTable)
+    # the last line is displayed by IPython as before (once), and %%aieng track cells do the same
+    with capture_output() as cap:
+        shell.run_cell("%%aieng track\n%aieng status\ny = 2\n")
+    assert [("text/html" in o.data) for o in cap.outputs] == [True]
+    with capture_output() as cap:
+        shell.run_cell("%aieng runs --last 1\n%aieng end\n")
+    assert len(cap.outputs) == 1 and "first" in cap.outputs[0].data["text/plain"]
+    shell.run_line_magic("unload_ext", "aieng_nb")
+    assert not any(type(t).__name__ == "ShowMidCellResults" for t in shell.ast_transformers)
+    shell.run_line_magic("load_ext", "aieng_nb")

@@ -10,10 +10,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import aieng_nb
 from aieng_nb import audit, tracking
 from aieng_nb.exceptions import ValidationError
 from aieng_nb.reports.job_monitor import run_job_monitor
 from aieng_nb.reports.monitoring import monitor
+from aieng_nb.reports.storage import read_artifact
 
 
 def _frames(n: int = 4000, shift: float = 0.0, seed: int = 0, flip: float = 0.1) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -205,7 +207,14 @@ def test_attached_to_active_run_and_listed() -> None:
     record = tracking.get_run(run_id)
     assert record.metrics["monitor.drift_share"] == pytest.approx(rep.drift_share)
     assert record.metrics["monitor.passed"] == 0.0
-    assert record.metrics["monitor.drift_score.age"] == pytest.approx(rep.drift_result.by_column()["age"].score)
+    # per-column scores are a table (mlflow.log_table's shape), not run metrics
+    assert not [k for k in record.metrics if k.startswith("monitor.drift_score")]
+    table = json.loads(read_artifact(run_id, rep.name, "by_item.json"))
+    assert table["columns"] == ["metric", "item", "value"]
+    rows = {(m, item): v for m, item, v in table["data"]}
+    assert rows["drift_score", "age"] == pytest.approx(rep.drift_result.by_column()["age"].score)
+    logged = json.loads(record.tags["mlflow.loggedArtifacts"])
+    assert {"path": f"reports/{rep.name}/by_item.json", "type": "table"} in logged
     files = tracking.list_artifacts(run_id, "reports")
     folder = f"reports/{rep.name}"
     assert {
@@ -457,6 +466,10 @@ def test_evidently_runs_in_the_background_and_is_never_missing(tmp_path) -> None
     summary = json.loads(Path(local).read_text())
     assert {"evidently.html", "evidently.json"} <= set(summary["attachments"])
     assert summary["details"]["evidently_sample"]["seconds"] > 0
+    # the stored page was written after Evidently too: it points at evidently.html, not at a wait
+    stored = load_report_html(run.id, logged.name)
+    assert "being computed" not in stored and "stored beside this one as evidently.html" in stored
+    assert "being computed" not in aieng_nb.load_report(f"{run.id}/{logged.name}").html()
 
 
 def test_background_false_attaches_before_returning() -> None:

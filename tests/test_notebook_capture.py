@@ -96,3 +96,28 @@ def test_save_is_requested_and_awaited_when_a_frontend_can_save(tmp_path):
     assert [f for f, _ in result.files] == [str(nb)]
     assert len(json.loads(nb.read_text())["cells"]) == 2
     assert rebuild_notebook(cells)["cells"][0]["source"] == "new"
+
+
+def test_a_save_still_being_written_is_awaited(tmp_path):
+    """Jupyter's save truncates the file, then writes it: the new mtime alone is not a saved copy."""
+    import threading
+
+    nb = write_notebook(tmp_path / "n.ipynb", ["old"])
+    old = time.time() - 60
+    os.utime(nb, (old, old))
+    cells = [{"source": "new", "execution_count": 1, "outcome": "ok", "ts": time.time()}]
+    seen: list[str] = []
+
+    def finish_later() -> None:
+        time.sleep(0.5)
+        write_notebook(nb, ["old", "new"])
+
+    def save(path):  # truncated now (a new mtime, no content yet), written half a second later
+        path.write_text("")
+        threading.Thread(target=finish_later).start()
+        return True
+
+    result = capture_notebook(nb, cells, save=save, wait=5)
+    seen.append(nb.read_text())  # what the run attaches, read when capture_notebook returned
+    assert result.warning is None and [f for f, _ in result.files] == [str(nb)]
+    assert len(json.loads(seen[0])["cells"]) == 2

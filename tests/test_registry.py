@@ -18,7 +18,8 @@ from aieng_nb import audit
 from aieng_nb.exceptions import NotFoundError, ValidationError
 from aieng_nb.registry import ConflictError, GateReport, ModelStatus, PromotionResult
 from aieng_nb.registry.gatefile import GateFileError, load, parse
-from aieng_nb.registry.promotion import GateRefusedError, model_lock
+from aieng_nb.registry.intents import champion, lock
+from aieng_nb.registry.promotion import GateRefusedError
 from aieng_nb.registry.synthetic import FEATURES, batch
 from tests.waiting import wait_until
 
@@ -107,13 +108,41 @@ def test_rollback_moves_champion_back_and_keeps_history(churn):
     assert move.seconds < 1.0
     client = MlflowClient(current().tracking_uri, registry_uri=current().tracking_uri)
     assert str(client.get_model_version_by_alias("churn", "champion").version) == "1"
-    assert json.loads(client.get_registered_model("churn").tags["aieng.champion.stack"]) == ["1"]
+    assert champion(current(), client, "churn").stack == ["1"]
     assert client.get_model_version("churn", "3").tags["aieng.rolled_back"]
     st = aieng.model_status("churn")
     assert [(m.action, m.version) for m in st.history] == [("promote", "1"), ("promote", "3"), ("rollback", "1")]
     assert _events("model.rollback")[-1]["data"]["reason"] == "latency"
-    with pytest.raises(NotFoundError, match="no previous champion"):
+    with pytest.raises(ConflictError, match="no previous champion"):
         aieng.rollback("churn")
+
+
+def test_a_rollback_from_a_fresh_process_does_not_import_mlflow(churn, python_env):
+    """The incident path: on the embedded store the alias moves with plain SQL on MLflow's own rows
+    (no `import mlflow`), and MLflow's client, the history and the audit trail see the move."""
+    import subprocess
+    import sys
+
+    from mlflow import MlflowClient
+
+    from aieng_nb.workspace import current
+
+    aieng.promote("churn", 3)
+    code = (
+        "import sys; from aieng_nb.cli import main; rc = main(['model', 'rollback', 'churn', '--reason', 'incident']);"
+        "print('mlflow imported' if 'mlflow' in sys.modules else 'mlflow not imported'); sys.exit(rc)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=python_env)
+    assert out.returncode == 0, out.stderr
+    assert "churn@champion: v3 -> v1" in out.stdout and "mlflow not imported" in out.stdout
+    client = MlflowClient(current().tracking_uri, registry_uri=current().tracking_uri)
+    assert str(client.get_model_version_by_alias("churn", "champion").version) == "1"
+    assert "aieng.rolled_back" in client.get_model_version("churn", "3").tags
+    assert "previous_champion" not in client.get_registered_model("churn").aliases  # the stack is [1]
+    assert _events("model.rollback")[-1]["data"]["reason"] == "incident"
+    assert [(m.action, m.version) for m in aieng.model_status("churn").history][-1] == ("rollback", "1")
+    with pytest.raises(NotFoundError, match="registered model 'nope'"):
+        aieng.rollback("nope")
 
 
 def test_unknown_model_or_version(churn):
@@ -167,13 +196,9 @@ def test_alias_moved_while_gates_ran_is_a_conflict(churn, tmp_path, workspace):
 
     gates = _slow_gate_file(tmp_path)
     box: dict[str, object] = {}
-    lock = workspace.locks / "registry-churn.lock"
-    lock.write_text("")  # the fixture's promotion left its holder note: wait for the new one
     t = threading.Thread(target=lambda: box.setdefault("r", _try(lambda: aieng.promote("churn", 2, gates=gates))))
     t.start()
-    wait_until(
-        lambda: lock.exists() and "pid" in lock.read_text(), timeout=60, interval=0.005, message="the lock holder"
-    )
+    wait_until(lambda: _lock_holder(workspace, "churn"), timeout=60, interval=0.005, message="the lock holder")
     # someone moves the alias in MLflow's UI meanwhile
     MlflowClient(workspace.tracking_uri, registry_uri=workspace.tracking_uri).set_registered_model_alias(
         "churn", "champion", "3"
@@ -181,6 +206,15 @@ def test_alias_moved_while_gates_ran_is_a_conflict(churn, tmp_path, workspace):
     t.join(120)
     assert isinstance(box["r"], ConflictError), box
     assert "moved from v1 to v3 while the gates ran" in str(box["r"])
+
+
+def _lock_holder(ws, name):
+    from sqlalchemy import select
+
+    from aieng_nb.storage.tables import locks
+
+    with ws.database().engine.connect() as conn:
+        return conn.execute(select(locks.c.holder).where(locks.c.name == name)).scalar()
 
 
 def _try(fn):
@@ -191,7 +225,7 @@ def _try(fn):
 
 
 def test_a_held_lock_means_conflict_not_a_wait(churn, workspace):
-    with model_lock("churn", workspace):
+    with lock(workspace, "churn"):
         with pytest.raises(ConflictError, match="in progress"):
             aieng.promote("churn", 3)
 
@@ -402,6 +436,12 @@ def test_magic_model_subcommands(churn, shell, capsys):
     with pytest.raises(UsageError, match="invalid choice"):
         shell.run_line_magic("aieng", "model promot churn")
     assert shell.run_line_magic("aieng", "lineage churn").version == "1"
+    # register shows a record (a text line and an HTML table), not a dataclass's field dump
+    reg = shell.run_line_magic("aieng", f"model register {churn['again']} --name churn --alias staging")
+    formatted, _ = shell.display_formatter.format(reg)
+    assert formatted["text/plain"].startswith(f"<registered churn v4 from run {churn['again']} (")
+    assert formatted["text/plain"].endswith(" @staging>") and "VersionInfo(" not in formatted["text/plain"]
+    assert "churn v4</b> registered" in formatted["text/html"] and "<table" in formatted["text/html"]
 
 
 def test_schedule_hook_must_be_importable(tmp_path):
@@ -458,7 +498,8 @@ def test_register_a_model_saved_as_run_artifacts(tmp_path):
     ws = current()
     MlflowClient(ws.tracking_uri).log_artifacts(run.id, str(tmp_path / "saved"), "legacy_model")
     v = aieng.register("" + run.id, "legacy")  # aieng.register is aieng.register_model
-    assert v.source == f"runs:/{run.id}/legacy_model"
+    # as mlflow.register_model("runs:/<run>/legacy_model") records it: the artifacts' location, the run
+    assert v.source.endswith(f"/{run.id}/artifacts/legacy_model") and v.run_id == run.id
     assert (aieng.load_model("legacy/1").predict(X.head(5)) == model.predict(X.head(5))).all()
 
 

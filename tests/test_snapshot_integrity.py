@@ -124,3 +124,24 @@ def test_a_binding_inserted_before_the_real_one_breaks_the_chain_and_is_not_trus
     with pytest.raises(IntegrityError, match="chain is broken"):
         aieng.load("train")
     assert aieng.load(first.id).equals(pd.DataFrame({"x": [1]}))
+
+
+def test_the_newest_version_dropped_from_the_index_is_caught_on_load(workspace):
+    aieng.snapshot(pd.DataFrame({"x": [1]}), name="train")
+    aieng.snapshot(pd.DataFrame({"x": [2]}), name="train")
+
+    def drop_newest(data):
+        data["names"]["train"].pop()
+
+    _edit_index(workspace, drop_newest)
+    for ref in ("train", "train@latest"):
+        with pytest.raises(IntegrityError, match="train@2 is in the audit trail but missing from the index"):
+            aieng.load(ref)
+    assert aieng.load("train@1").equals(pd.DataFrame({"x": [1]}))  # asked for by number: it is what it says
+
+
+def test_a_deleted_newest_version_is_a_tombstone_not_a_tampering(workspace):
+    aieng.snapshot(pd.DataFrame({"x": [1]}), name="train")
+    aieng.snapshot(pd.DataFrame({"x": [2]}), name="train")
+    snaps.delete("train@2")
+    assert aieng.load("train").equals(pd.DataFrame({"x": [1]}))

@@ -283,7 +283,8 @@ def test_compare_marks_differences():
     assert rows[("param", "lr")] is True and rows[("param", "depth")] is False
     assert rows[("metric", "acc")] is True
     html = cmp._repr_html_()
-    assert "fff3cd" in html and "lr" in html
+    assert "<tr class='differs'><td>param</td><td>lr</td>" in html  # marked by a theme-aware class
+    assert "<tr><td>param</td><td>depth</td>" in html
     assert "* " in str(cmp)
     with pytest.raises(ValidationError):
         aieng.compare(a.id)

@@ -35,8 +35,8 @@ def test_steps_epochs_rates_and_best_so_far_land_in_the_run():
     record = tracking.get_run(tr.run_id)
     assert record.status == "FINISHED" and record.name == "mlp"
     loss = tracking.metric_history(tr.run_id, "loss")
-    assert [s for s, _ in loss] == list(range(1, 19))  # 6 batches x 3 epochs, one point per step
-    assert [v for _, v in tracking.metric_history(tr.run_id, "epoch")] == [1.0, 2.0, 3.0]
+    assert [s for s, _ in loss] == list(range(18))  # 6 batches x 3 epochs, one point per step, from 0
+    assert [v for _, v in tracking.metric_history(tr.run_id, "epoch")] == [0.0, 1.0, 2.0]
     assert len(tracking.metric_history(tr.run_id, "loss_epoch")) == 3
     assert len(tracking.metric_history(tr.run_id, "val_acc")) == 3
     assert record.metrics["samples_per_second"] > 0 and record.metrics["step_time_ms"] > 0
@@ -97,7 +97,7 @@ def test_checkpoint_policies_every_n_steps_epoch_best_and_keep_k():
     ) as tr:
         run_epochs(tr, X, y, net, opt, sched, loader, epochs=3)
     assert [c.name for c in tr.checkpoints] == ["best"]
-    assert tr.checkpoints[0].metric == tr.best_value and tr.checkpoints[0].step == tr.best_step
+    assert tr.checkpoints[0].metric == tr.best_value and tr.checkpoints[0].step == tr.best_step + 1  # steps done
     best = tr.best_model()
     assert best is not net
     loaded = tr.load_checkpoint("best")
@@ -143,7 +143,7 @@ def test_resume_continues_in_the_same_run_with_identical_weights():
         assert torch.equal(value, reference[key]), key
     record = tracking.get_run(run_id)
     assert record.status == "FINISHED" and record.tags["aieng.training.resumed_from"] == "epoch-2"
-    assert [s for s, _ in tracking.metric_history(run_id, "epoch")] == [6, 12, 18, 24]
+    assert [s for s, _ in tracking.metric_history(run_id, "epoch")] == [5, 11, 17, 23]
     assert len(aieng.list_runs(experiment="Default")) == 2  # no extra run for the resume
 
 

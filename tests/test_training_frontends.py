@@ -123,13 +123,33 @@ def test_monitor_state_updates_and_static_fallback():
         wait_until(lambda: "loss" in monitor.series, timeout=10, message="the monitor's first update")
         assert monitor.updates >= 1
         monitor.close()
-    assert monitor.series["loss"].last == (12, pytest.approx(tracking.metric_history(tr.run_id, "loss")[-1][1]))
-    assert [p[0] for p in monitor.series["val_acc"].points] == [6, 12]
+    assert monitor.series["loss"].last == (11, pytest.approx(tracking.metric_history(tr.run_id, "loss")[-1][1]))
+    assert [p[0] for p in monitor.series["val_acc"].points] == [5, 11]
     assert "<svg" in monitor.plot.value and "loss" in monitor.plot.value and "step 12" in monitor.header.value
     bundle = monitor.static_bundle()
     assert bundle["image/svg+xml"].startswith("<svg") and len(bundle["image/png"]) > 1000
     assert "application/vnd.jupyter.widget-view+json" not in bundle
     assert not any(t.name == "aieng-monitor" for t in threading.enumerate())
+
+
+def test_monitor_fits_a_notebook_and_says_no_gpu_once(capsys):
+    """Three charts a row shrink to the output's width (no clipping); the telemetry notice is the
+    one line printed under the cell, not repeated in the monitor's header."""
+    import re
+
+    from aieng_nb.widgets.training_monitor import RunMonitor, SessionSource
+
+    X, y, net, opt, sched, loader = build()
+    with aieng.training(net, opt, name="fit", log_model=False, telemetry_interval=5, live=False) as tr:
+        monitor = RunMonitor(SessionSource(tr), refresh=0.05, show=False).start()
+        run_epochs(tr, X, y, net, opt, sched, loader, epochs=1)
+        wait_until(lambda: len(monitor.series) >= 3, timeout=10, message="three charts")
+        monitor.close()
+    svg = monitor.plot.value
+    width = int(re.search(r'<svg[^>]* width="(\d+)"', svg).group(1))
+    assert width > 700 and f'viewBox="0 0 {width} ' in svg and "max-width:100%" in svg
+    assert "no GPU in use" not in monitor.header.value
+    assert capsys.readouterr().out.count("no GPU in use") == 1
 
 
 def test_monitor_coalesces_many_steps_into_few_redraws():
@@ -143,7 +163,7 @@ def test_monitor_coalesces_many_steps_into_few_redraws():
             tr.step(loss=1.0 / (i + 1))
         elapsed = time.monotonic() - started
         monitor.close()
-    assert monitor.series["loss"].last[0] == 50_000
+    assert monitor.series["loss"].last[0] == 49_999  # steps count from 0
     assert len(monitor.series["loss"].points) <= MAX_POINTS  # memory stays bounded
     assert monitor.updates <= elapsed / 0.2 + 3  # redraws follow the clock, not the steps
 

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from ..records import Record, RecordList
+from ..textutil import plural
 
 
 @dataclass
@@ -78,7 +79,9 @@ class VerifyResult(Record):
     def __str__(self) -> str:
         if self.ok:
             by = ", ".join(f"{k[:12]}: {n}" for k, n in self.signers.items())
-            text = f"OK: {self.entries} entries, chain intact, every entry signed" + (f" ({by})" if by else "")
+            text = f"OK: {plural(self.entries, 'entry', 'entries')}, chain intact, every entry signed" + (
+                f" ({by})" if by else ""
+            )
             return "\n".join([text, *(f"  note: {n}" for n in self.notes)])
         where = f" at entry {self.bad_seq} (line {self.bad_line})" if self.bad_line is not None else ""
         return f"NOT OK{where}: {self.reason}"

@@ -27,6 +27,7 @@ COMMAND_MODULES = [
     "recover",
     "demo",
     "jobs",
+    "pipeline",
     "schedules",
     "snapshots",
     "reports",
@@ -50,6 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = CliParser(prog="aieng", description="aieng_nb: notebook-native AI engineering.")
     parser.add_argument("--version", action="version", version=f"aieng_nb {__version__}")
     parser.add_argument("--workspace", help="workspace folder (default: nearest .aieng/ or $AIENG_WORKSPACE)")
+    parser.add_argument(
+        "--database-url",
+        help="SQLAlchemy URL of the metadata database (default: $AIENG_DATABASE_URL, else .aieng/aieng.db)",
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(f"aieng_nb.cli.{name}").register(subparsers)
@@ -76,6 +81,10 @@ def main(argv: list[str] | None = None) -> int:
             import os
 
             os.environ["AIENG_WORKSPACE"] = args.workspace
+        if args.database_url:
+            import os
+
+            os.environ["AIENG_DATABASE_URL"] = args.database_url
         _check_workspace(args)
         code = int(args.func(args) or 0)
         sys.stdout.flush()  # a closed pipe (| head) shows here, not as a traceback at exit

@@ -18,7 +18,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     inf = sub.add_parser("infer", help="infer contracts/NAME.yaml from the latest snapshot NAME (or NAME@VERSION)")
     inf.add_argument("ref", help="snapshot reference: NAME or NAME@VERSION")
     inf.add_argument("--name", help="contract name (default: the snapshot's name)")
-    inf.add_argument("--margin", type=float, help="widen numeric bounds by this share of the range (default 1.0)")
+    inf.add_argument(
+        "--margin",
+        type=float,
+        help="scale how far numeric bounds reach past the sample's min and max (default 1.0: the tail estimate; 0: min and max)",
+    )
     inf.add_argument("--json", action="store_true", help="machine-readable output")
     inf.set_defaults(func=_infer)
 

@@ -11,7 +11,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("lineage", help="where a model version came from and which jobs scored with it")
     p.add_argument("ref", metavar="REF", help="NAME@ALIAS, NAME/VERSION, or NAME (its champion)")
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=handler)
+    p.set_defaults(func=handler, read_only=True)
 
 
 def handler(args: argparse.Namespace) -> int:

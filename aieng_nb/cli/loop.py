@@ -1,4 +1,4 @@
-"""``aieng loop add|history|run|list|remove``: the continuous-learning loop of a registered model."""
+"""``aieng loop add|history|run|list|replay|remove``: the continuous-learning loop of a registered model."""
 
 from __future__ import annotations
 
@@ -16,7 +16,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add = sub.add_parser("add", help="score NAME@champion on a cron schedule; retrain on a drift/quality breach")
     add.add_argument("name", help="registered model")
     add.add_argument("--score", required=True, help="scoring notebook (attaches monitoring reports)")
-    add.add_argument("--retrain", required=True, help="retraining notebook (declares a 'data' parameter)")
+    add.add_argument(
+        "--retrain",
+        required=True,
+        help="retraining notebook (declares a 'data' parameter), or a pipeline file (a step declares it)",
+    )
     add.add_argument("--cron", required=True, help="cron expression, e.g. '0 * * * *'")
     add.add_argument("--tz", "--timezone", dest="timezone", default="UTC")
     add.add_argument("--gates", help="gate file (default: gates/NAME.toml|yaml, else the default gate)")
@@ -57,7 +61,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     ls = sub.add_parser("list", help="loops and their next scoring run")
     ls.add_argument("--json", action="store_true")
-    ls.set_defaults(func=_list)
+    ls.set_defaults(func=_list, read_only=True)
+
+    rp = sub.add_parser("replay", help="replay a time-ordered table batch by batch: static vs periodic vs the loop")
+    rp.add_argument("data", help="a .csv/.parquet file or a snapshot name")
+    rp.add_argument("--time-column", required=True, help="column that orders the rows in time")
+    rp.add_argument("--target", required=True, help="target column")
+    rp.add_argument("--batch-size", type=int, required=True, help="rows per batch")
+    rp.add_argument("--policies", default="static,periodic:4,loop", help="static, periodic:K, loop (comma-separated)")
+    rp.add_argument("--label-delay", type=int, default=0, help="batches before a batch's labels arrive")
+    rp.add_argument("--sensitive", help="a group column: per-group gaps and the fairness gate")
+    rp.add_argument("--loop", help="a configured loop whose gate file to use")
+    rp.add_argument("--gates", help="a gate file (default: the loop's, else the replay's default gates)")
+    rp.add_argument("--window", type=int, default=4, help="labelled batches a retraining learns from")
+    rp.add_argument("--max-batches", type=int, help="stop after this many batches")
+    rp.add_argument("--no-log", action="store_true", help="do not record an MLflow run")
+    rp.add_argument("--json", action="store_true")
+    rp.set_defaults(func=_replay)
 
     rm = sub.add_parser("remove", help="delete the loop and its schedule (history stays in the audit trail)")
     rm.add_argument("name")
@@ -124,4 +144,30 @@ def _remove(args: argparse.Namespace) -> int:
 
     loop.remove(args.name)
     print(f"loop {args.name} removed")  # the name the user typed, echoed
+    return 0
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from ..registry.replay import replay
+
+    result = replay(
+        args.data,
+        time_column=args.time_column,
+        target=args.target,
+        batch_size=args.batch_size,
+        policies=args.policies,
+        label_delay=args.label_delay,
+        sensitive=args.sensitive,
+        loop=args.loop,
+        gates=args.gates,
+        window=args.window,
+        max_batches=args.max_batches,
+        log=not args.no_log,
+    )
+    if args.json:
+        print_json(result.to_dict())
+    else:
+        print(result)
+        if result.run_id:
+            print(f"run {result.run_id}: the replay report is under its reports/")
     return 0

@@ -43,7 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     st = sub.add_parser("status", help="champion, challenger, versions, gate results, history, lineage")
     st.add_argument("name")
     st.add_argument("--json", action="store_true")
-    st.set_defaults(func=_status)
+    st.set_defaults(func=_status, read_only=True)
 
     rb = sub.add_parser("rollback", help="champion back to the previous champion (audited)")
     rb.add_argument("name")
@@ -51,24 +51,35 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     rb.add_argument("--json", action="store_true")
     rb.set_defaults(func=_rollback)
 
-    sv = sub.add_parser("serve", help="MLflow's scoring server for NAME@ALIAS or NAME/VERSION (foreground)")
-    sv.add_argument("ref", metavar="REF")
-    sv.add_argument("--port", "-p", type=int, default=5001)
-    sv.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
-    sv.add_argument("--workers", "-w", type=int, default=1)
-    sv.add_argument(
-        "--follow",
-        type=float,
-        nargs="?",
-        const=2.0,
-        metavar="SECONDS",
-        help="watch the alias (every 2 s) and restart with the new version when it moves",
+    sv = sub.add_parser(
+        "serve",
+        help="scoring endpoint for NAME@ALIAS or NAME/VERSION (foreground; swaps when the alias moves)",
+        description="MLflow's scoring protocol (/invocations, /ping, /health, /version) in this process. "
+        "An alias is followed: when it moves, the new version takes over without dropping a request. "
+        "Every request is kept in the inference log (snapshots NAME-inference).",
     )
+    sv.add_argument("ref", metavar="REF")
+    sv.add_argument("--port", "-p", type=_port, default=5001, help="port (default 5001; 0: a free one)")
+    sv.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    sv.add_argument(
+        "--follow", type=_seconds, default=2.0, metavar="SECONDS", help="how often to check the alias (default 2)"
+    )
+    sv.add_argument("--no-follow", action="store_true", help="keep the version the alias points at now")
+    sv.add_argument("--shadow", metavar="ALIAS", help="also score each request with this alias (e.g. challenger)")
+    sv.add_argument("--no-log", action="store_true", help="do not keep the inference log")
+    sv.add_argument("--log-rows", type=_count, default=1000, help="rows per inference-log snapshot (default 1000)")
+    sv.add_argument("--log-seconds", type=_log_seconds, default=10.0, help="flush the log at least this often (10)")
     sv.set_defaults(func=_serve)
+
+    lb = sub.add_parser("label", help="ground truth for served requests (joined to the inference log by request id)")
+    lb.add_argument("name")
+    lb.add_argument("file", metavar="FILE", help="CSV or JSON lines with request_id, label (and row)")
+    lb.add_argument("--json", action="store_true")
+    lb.set_defaults(func=_label)
 
     ls = sub.add_parser("list", help="registered models and their champions")
     ls.add_argument("--json", action="store_true")
-    ls.set_defaults(func=_list)
+    ls.set_defaults(func=_list, read_only=True)
 
 
 def _register(args: argparse.Namespace) -> int:
@@ -137,29 +148,77 @@ def _rollback(args: argparse.Namespace) -> int:
     return 0
 
 
+def _seconds(text: str, what: str = "follow interval") -> float:
+    from ..serving.endpoint import check_interval
+
+    try:
+        value = check_interval(text, what)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    assert value is not None
+    return value
+
+
+def _log_seconds(text: str) -> float:
+    return _seconds(text, "log flush interval")
+
+
+def _count(text: str) -> int:
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"a whole number >= 1, got {text!r}")
+    return int(text)
+
+
+def _port(text: str) -> int:
+    if not text.strip().isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"a port 0-65535, got {text!r}")
+    return int(text)
+
+
 def _serve(args: argparse.Namespace) -> int:
     import signal
 
-    from ..registry import serve
+    from ..serving.endpoint import serve
+
+    server = serve(
+        args.ref,
+        port=args.port,
+        host=args.host,
+        follow=None if args.no_follow else args.follow,
+        shadow=args.shadow,
+        log=not args.no_log,
+        flush_rows=args.log_rows,
+        flush_seconds=args.log_seconds,
+    )
 
     def stop(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt  # SIGTERM stops the scoring server too (it runs in its own session)
+        raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
-    server = serve(args.ref, port=args.port, host=args.host, workers=args.workers)
-    print(f"{server}  (Ctrl-C stops; log {server.log_path})", flush=True)
+    server.on_swap = lambda before, after: print(server.swapped(before, after), flush=True)
+    server.on_error = lambda line: print(f"aieng: warning: {line} (still serving v{server.version})", file=sys.stderr)
+    print(f"{server}  (Ctrl-C stops)", flush=True)
     try:
-        if args.follow:
-            from ..registry.serving import follow
-
-            follow(server, interval=args.follow, on_swap=lambda a, b: print(server.swapped(a, b), flush=True))
-        else:
-            server.process.wait()
+        server.wait()
     except KeyboardInterrupt:
         pass
     finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
         server.stop()
-    return 0 if server.process.returncode in (0, None, -15) else 1
+    if server.log is not None:
+        print(f"inference log: {server.log.rows_written} rows in {server.log.snapshot_name}", flush=True)
+    return 0
+
+
+def _label(args: argparse.Namespace) -> int:
+    from ..serving.inference import read_labels
+
+    stored = read_labels(args.name, args.file)
+    if args.json:
+        print_json({"name": args.name, "labels": stored})
+    else:
+        print(f"{stored} labels stored for {args.name} (joined to its inference log by request id)")
+    return 0
 
 
 def _list(args: argparse.Namespace) -> int:

@@ -17,7 +17,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     add = sub.add_parser("add", help="add a schedule")
     add.add_argument("name")
-    add.add_argument("notebook")
+    add.add_argument("notebook", help="a notebook, or a pipeline file (.yaml) to run what changed in it")
     add.add_argument("--cron", required=True, help="cron expression, e.g. '0 3 * * *' (6th field: seconds)")
     add.add_argument("--tz", "--timezone", dest="timezone", default="UTC", help="IANA time zone (default UTC)")
     add.add_argument(
@@ -55,8 +55,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _add(args: argparse.Namespace) -> int:
     from .. import schedules
+    from ..pipelines.spec import is_pipeline_file
     from .jobs import job_request
 
+    if is_pipeline_file(args.notebook):  # -p STEP.NAME VALUE, checked against the pipeline file
+        s = schedules.add(args.name, args.notebook, args.cron, timezone=args.timezone, catchup=args.catchup,
+                          replace=args.replace, parameters=dict(args.parameter), executor=args.executor,
+                          address=args.address)  # fmt: skip
+        print(f"schedule {s.name}: {s.cron} ({s.timezone}), next run {s.next_run_text()}")
+        return 0
     s = schedules.add(
         args.name,
         job_request(args),

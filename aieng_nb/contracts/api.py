@@ -36,8 +36,10 @@ def infer_contract(
 
     ``data`` is a DataFrame (give ``name``) or a snapshot reference (``"train"``, ``"train@3"``:
     the contract is named after the snapshot unless ``name`` is given). See
-    :mod:`aieng_nb.contracts.infer` for what is inferred; ``margin`` widens numeric bounds by
-    that share of the sample's range (default 1.0). The replaced version stays in the history.
+    :mod:`aieng_nb.contracts.infer` for what is inferred and :mod:`aieng_nb.contracts.evidence`
+    for why; ``margin`` scales how far numeric bounds reach past the sample's min and max (default
+    1.0: the tail estimate; 0: the min and max themselves). Every check's reason is kept under
+    ``metadata.aieng.why``. The replaced version stays in the history.
 
     >>> c = infer_contract("train")                       # doctest: +SKIP
     >>> c = infer_contract(df, name="scored", margin=0.5)  # doctest: +SKIP
@@ -57,13 +59,14 @@ def infer_contract(
         raise ValidationError("give the contract a name: aieng.infer_contract(df, name='train')")
     store.check_name(name)
     text = infer_yaml(data, name=name, margin=MARGIN if margin is None else margin, source=source)
-    existed = store.contract_path(name, ws).is_file()
-    contract = store.write_contract(name, text, overwrite=overwrite, workspace=ws, source=f"infer from {source}")
-    audit.append(
-        "contract.infer",
-        {"name": name, "version": contract.version, "digest": contract.digest, "source": source, "replaced": existed},
-        workspace=ws,
-    )
+    from ..fsutil import undo_on_failure
+
+    path = store.contracts_dir(ws, create=True) / f"{name}{store.SUFFIX}"
+    existed = path.is_file()
+    with undo_on_failure(path, f"contract {name!r}"):  # an error printed means no new contract in force
+        contract = store.write_contract(name, text, overwrite=overwrite, workspace=ws, source=f"infer from {source}")
+        data = {"name": name, "version": contract.version, "digest": contract.digest, "source": source}
+        audit.append("contract.infer", {**data, "replaced": existed}, workspace=ws)
     return contract
 
 
@@ -240,7 +243,9 @@ def list_contracts(*, workspace: Workspace | None = None) -> ContractList:
 
     >>> print(list_contracts())   # doctest: +SKIP
     """
-    ws = workspace or current()
+    from ..workspace import locate
+
+    ws = workspace or Workspace(locate())  # reading creates no workspace
     out = ContractList()
     for name in store.names(ws):
         try:

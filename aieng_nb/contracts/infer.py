@@ -1,40 +1,37 @@
-"""Inferring a contract from a sample that the next batch will not break by chance.
+"""Inferring a contract from a sample that a next batch from the same source will not break by
+chance, while real breaks (a changed dtype, nulls, values far out of range, a new category, a
+repeated key) still fail it. The statistics are in :mod:`aieng_nb.contracts.evidence`; every check
+is written with its reason under ``metadata.aieng.why`` (``aieng contract show`` prints them).
 
 What is inferred, per column (the index is not part of a contract):
 
 - the **dtype** (exact: ``int64`` data arriving as ``float64`` is a change worth a look);
 - **nullability**: nullable only when the sample has nulls;
-- **categories** (``isin``) for text, categorical and boolean-like columns with few distinct
-  values, each seen often enough (on average ``MIN_PER_CATEGORY`` times) that a category the
-  sample missed is unlikely; integer columns with at most ``MAX_INT_LEVELS`` values (class
-  labels, codes) likewise;
-- **numeric bounds** (``in_range``) widened by ``margin`` times the sample's range on each side
-  (a next batch's extremes differ from this one's by chance), clipped at 0 for a column that
-  is never negative; whole numbers for integer columns. Dates get no bounds (new data is later);
-- **uniqueness** for key columns only: no nulls, no duplicates, an integer or text dtype, and a
-  key-like name (``id``, ``*_id``, ``key``, ``uuid``, ``code``) or dense integer values
-  (``max - min < 2 * rows``). Measurements that happen to be all distinct are not keys.
+- **levels** (``isin``) for text, categorical and integer columns with at most ``MAX_LEVELS``
+  values, when the expected number of new levels in a same-size batch is small (Good-Turing);
+- **bounds** (``in_range``) for numbers without levels, from the tails of the sample (extreme
+  order statistics), floored at 0 only when negatives would have shown; whole numbers for
+  integer columns. Dates get no bounds (new data is later);
+- **uniqueness** for integer and text columns whose values are all distinct in a sample where a
+  non-key would have repeated. Names do not count.
 
 >>> import pandas as pd
->>> text = infer_yaml(pd.DataFrame({"id": [1, 2, 3], "x": [0.5, 1.5, 2.5]}), name="demo")
->>> "in_range" in text and "unique: true" in text
+>>> text = infer_yaml(pd.DataFrame({"id": range(100), "x": [i % 7 + 0.5 for i in range(100)]}), name="demo")
+>>> "in_range" in text and "unique: true" in text and "why:" in text
 True
 """
 
 from __future__ import annotations
 
 import math
-import re
 from typing import Any
 
+from . import evidence
+
 MARGIN = 1.0
-MAX_CATEGORIES = 50
-MIN_PER_CATEGORY = 10
-MAX_INT_LEVELS = 10
-SMALL_SAMPLE = 50
-TAIL = 0.05
-TAIL_FACTOR = 2.0
-_KEY_NAME = re.compile(r"(^|_)(id|key|uuid|guid|code)$|[a-z]Id$|ID$", re.IGNORECASE)
+MAX_LEVELS = 100
+# what reads a contract with pandera alone (pandera 0.35 has no ``pandera.io.from_yaml``)
+READER = "pandera.io.pandas_io.from_yaml(path)"
 
 
 def _plain(value: Any) -> Any:
@@ -44,32 +41,6 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _bounds(values: Any, integer: bool, margin: float) -> tuple[Any, Any] | None:
-    """(low, high) for ``in_range``, or (low, None) for a non-negative column without a usable scale."""
-    import numpy as np
-
-    arr = np.asarray(values, dtype=np.float64)
-    margin *= max(1.0, SMALL_SAMPLE / len(arr))  # a few rows say little about the extremes
-    lo, hi = float(arr.min()), float(arr.max())
-    span = hi - lo
-    if span <= 0:
-        return None  # one value seen: no scale to widen it by
-    q_lo, med, q_hi = (float(q) for q in np.quantile(arr, [TAIL, 0.5, 1 - TAIL]))
-    # widen by a share of the range, or by the tail's own spread when the tail is long
-    new_lo = lo - max(margin * span, TAIL_FACTOR * (q_lo - lo))
-    top = hi + max(margin * span, TAIL_FACTOR * (hi - q_hi))
-    new_hi: float | None = top
-    if lo >= 0:
-        # a count, a price, a size: never negative in the sample, not in the contract. Such columns
-        # are often skewed (a next batch's largest value is a multiple of this one's): widen the top
-        # on a ratio scale too, by the ratio of the maximum to the median
-        new_lo = max(new_lo, 0.0)
-        new_hi = max(top, hi * hi / med) if med > 0 else None
-    if integer:
-        return int(math.floor(new_lo)), (int(math.ceil(new_hi)) if new_hi is not None else None)
-    return _round_out(new_lo, down=True), (_round_out(new_hi, down=False) if new_hi is not None else None)
-
-
 def _round_out(x: float, *, down: bool) -> float:
     """``x`` rounded outwards to 4 significant digits (a readable YAML number, still outside the sample)."""
     if x == 0 or not math.isfinite(x):
@@ -77,22 +48,6 @@ def _round_out(x: float, *, down: bool) -> float:
     digits = 3 - int(math.floor(math.log10(abs(x))))
     scale = 10.0**digits
     return float((math.floor if down else math.ceil)(x * scale) / scale)
-
-
-def _is_key(name: Any, s: Any, nulls: int, kind: str) -> bool:
-    import numpy as np
-
-    n = len(s)
-    if n < 2 or nulls or kind not in ("int", "text"):
-        return False
-    if not s.is_unique:
-        return False
-    if _KEY_NAME.search(str(name)):
-        return True
-    if kind == "int":
-        values = s.to_numpy()
-        return bool(int(np.max(values)) - int(np.min(values)) < 2 * n)
-    return False
 
 
 def _kind(s: Any) -> str:
@@ -114,43 +69,78 @@ def _kind(s: Any) -> str:
     return "other"
 
 
-def _range_checks(bounds: tuple[Any, Any] | None) -> list[Any]:
+def _levels(valid: Any, n: int) -> tuple[list[Any] | None, str]:
+    """The sorted levels for ``isin`` and why, or (None, why not)."""
+    try:
+        counts = valid.value_counts(sort=False)
+    except TypeError:  # unhashable objects (lists, dicts): no levels
+        return None, "no isin: the values are not hashable"
+    if len(counts) > MAX_LEVELS:
+        return None, f"no isin: {len(counts)} distinct values (more than {MAX_LEVELS})"
+    risk = evidence.new_level_risk(counts.to_numpy())
+    rarest = int(counts.min())
+    singles = int((counts == 1).sum())
+    seen = f"{len(counts)} levels in {n} rows, the rarest seen {rarest}x ({singles} seen once)"
+    if risk > evidence.NEW_LEVEL_RISK:
+        return None, f"no isin: {seen}: ~{risk:.2g} new levels expected in a batch of {n} rows"
+    values = [_plain(v) for v in counts.index]
+    if not all(isinstance(v, (str, int, float, bool)) for v in values):
+        return None, "no isin: levels that YAML cannot hold"
+    why = f"isin: {seen}: ~{risk:.2g} new levels expected in a batch of {n} rows (Good-Turing)"
+    return sorted(values, key=lambda v: (type(v).__name__, v)), why
+
+
+def _range(valid: Any, integer: bool, margin: float) -> tuple[Any, list[str]]:
+    """An ``in_range`` check (or ``ge`` / ``le`` when only one side has a scale) and why."""
     import pandera.pandas as pa
 
-    if bounds is None:
-        return []
-    lo, hi = bounds
-    return [pa.Check.ge(lo)] if hi is None else [pa.Check.in_range(lo, hi)]
+    lo = evidence.lower_bound(valid, margin)
+    hi = evidence.upper_bound(valid, margin)
+    if lo is None or hi is None:
+        return None, ["no in_range: one value seen, no scale to set bounds by"]
+    if integer:
+        low: Any = int(math.floor(lo.value))
+        high: Any = int(math.ceil(hi.value))
+    else:
+        low, high = _round_out(lo.value, down=True), _round_out(hi.value, down=False)
+    return pa.Check.in_range(low, high), [f"in_range min {low}: {lo.why}", f"in_range max {high}: {hi.why}"]
 
 
-def _column(name: Any, s: Any, margin: float) -> Any:
+def _column(name: Any, s: Any, margin: float) -> tuple[Any, list[str]]:
     import pandera.pandas as pa
 
+    n = len(s)
     nulls = int(s.isna().sum())
     kind = _kind(s)
-    checks: list[Any] = []
     valid = s.dropna() if nulls else s
-    unique = _is_key(name, s, nulls, kind)
-    if len(valid) and not unique:
-        if kind in ("text", "category"):
-            try:
-                levels = valid.unique()
-            except TypeError:  # unhashable objects (lists, dicts): no categories
-                levels = None
-            if levels is not None and len(levels) <= MAX_CATEGORIES and len(valid) >= MIN_PER_CATEGORY * len(levels):
-                values = [_plain(v) for v in levels]
-                if all(isinstance(v, (str, int, float, bool)) for v in values):
-                    checks.append(pa.Check.isin(sorted(values, key=lambda v: (type(v).__name__, v))))
-        elif kind == "int":
-            levels = valid.unique()
-            if len(levels) <= MAX_INT_LEVELS and len(valid) >= MIN_PER_CATEGORY * 2 * len(levels):
-                checks.append(pa.Check.isin(sorted(int(v) for v in levels)))
-            else:
-                checks += _range_checks(_bounds(valid, True, margin))
-        elif kind == "float":
-            finite = valid[valid.abs() != float("inf")]
-            checks += _range_checks(_bounds(finite, False, margin) if len(finite) else None)
-    return pa.Column(str(s.dtype), checks=checks or None, nullable=bool(nulls), unique=unique, required=True)
+    why = [f"dtype {s.dtype}: as in the sample"]
+    why.append(f"nullable: {nulls} nulls in {n} rows" if nulls else f"not nullable: no nulls in {n} rows")
+    checks: list[Any] = []
+    unique = False
+    if kind in ("int", "text") and not nulls and n >= 2 and _all_distinct(valid):
+        unique, reason = evidence.key_evidence(valid.to_numpy(), kind)
+        why.append(f"unique: {reason}" if unique else f"not unique: all {n} values distinct, too few to tell a key")
+    if len(valid) and not unique and kind in ("text", "category", "int"):
+        levels, reason = _levels(valid, len(valid))
+        why.append(reason)
+        if levels is not None:
+            checks.append(pa.Check.isin(levels))
+    if len(valid) and not checks and kind in ("int", "float"):
+        finite = valid[valid.abs() != float("inf")] if kind == "float" else valid
+        if len(finite):
+            check, reasons = _range(finite.to_numpy(), kind == "int", margin)
+            why += reasons
+            if check is not None:
+                checks.append(check)
+    column = pa.Column(str(s.dtype), checks=checks or None, nullable=bool(nulls), unique=unique, required=True)
+    return column, why
+
+
+def _all_distinct(valid: Any) -> bool:
+    try:
+        return bool(valid.is_unique)
+    except TypeError:
+        return False
 
 
 def infer_schema(df: Any, *, name: str | None = None, margin: float = MARGIN) -> Any:
@@ -158,7 +148,7 @@ def infer_schema(df: Any, *, name: str | None = None, margin: float = MARGIN) ->
 
     >>> import pandas as pd
     >>> infer_schema(pd.DataFrame({"x": [float(i % 10) for i in range(100)]})).columns["x"].checks
-    [<Check in_range: in_range(0.0, 18.0)>]
+    [<Check in_range: in_range(-31.24, 40.24)>]
     """
     import pandas as pd
     import pandera.pandas as pa
@@ -172,11 +162,16 @@ def infer_schema(df: Any, *, name: str | None = None, margin: float = MARGIN) ->
     if not df.columns.is_unique:
         raise ValidationError("the frame has duplicate column names: a contract needs unique column names")
     if not (isinstance(margin, (int, float)) and 0 <= margin <= 10):
-        raise ValidationError(f"margin must be a number between 0 and 10 (a share of the range), got {margin!r}")
+        raise ValidationError(
+            f"margin must be a number between 0 and 10 (a multiple of how far past the sample's extremes bounds reach), got {margin!r}"
+        )
     if len(df) == 0:
         raise ValidationError("cannot infer a contract from an empty frame (no rows)")
-    columns = {c: _column(c, df[c], float(margin)) for c in df.columns}
-    return pa.DataFrameSchema(columns, name=name, strict=False, coerce=False)
+    columns: dict[Any, Any] = {}
+    why: dict[str, list[str]] = {}
+    for c in df.columns:
+        columns[c], why[str(c)] = _column(c, df[c], float(margin))
+    return pa.DataFrameSchema(columns, name=name, strict=False, coerce=False, metadata={"aieng": {"why": why}})
 
 
 def schema_yaml(schema: Any, *, aieng: dict[str, Any] | None = None, header: str = "") -> str:
@@ -198,9 +193,11 @@ def schema_yaml(schema: Any, *, aieng: dict[str, Any] | None = None, header: str
 def infer_yaml(df: Any, *, name: str, margin: float = MARGIN, source: str | None = None) -> str:
     """The text of an inferred contract (pandera YAML with a short comment header)."""
     schema = infer_schema(df, name=name, margin=margin)
+    why = (schema.metadata or {}).get("aieng", {}).pop("why", {})
     aieng: dict[str, Any] = {"inferred_from": source or "a DataFrame", "rows": int(len(df)), "margin": margin}
+    aieng["why"] = why  # last: the reasons are long
     header = (
-        f"# Data contract {name!r} (pandera DataFrameSchema YAML: pandera.io.from_yaml reads it).\n"
+        f"# Data contract {name!r} (pandera DataFrameSchema YAML: {READER} reads it).\n"
         "# Inferred by aieng_nb; edit freely: bounds, categories, nullable, unique, checks.\n"
         "# metadata.aieng.policy (warn | block | allow) sets how snapshots under this name are enforced.\n"
     )

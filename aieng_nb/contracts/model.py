@@ -78,9 +78,25 @@ class Contract:
             "contract": self.mapping,
         }
 
+    @property
+    def why(self) -> dict[str, list[str]]:
+        """Why each inferred check was asserted, by column (``metadata.aieng.why``; empty for
+        contracts written by hand or inferred before the reasons were recorded)."""
+        raw = self.aieng.get("why")
+        if not isinstance(raw, dict):
+            return {}
+        return {str(c): [str(r) for r in (v if isinstance(v, list) else [v])] for c, v in raw.items()}
+
     def __str__(self) -> str:
         head = f"contract {self.ref} ({self.short}){'' if self.current else ' (not the current file)'}: {self.path}"
-        return head + "\n" + self.text.rstrip()
+        why = self.why
+        if not why:
+            return head + "\n" + self.text.rstrip()
+        lines = [head, _without_why(self.text).rstrip(), "", "why each check (metadata.aieng.why):"]
+        for column, reasons in why.items():
+            lines.append(f"  {column}:")
+            lines += [f"    - {r}" for r in reasons]
+        return "\n".join(lines)
 
     def __repr__(self) -> str:
         return f"<Contract {self.ref} {self.short} {len(self.columns)} columns>"
@@ -96,3 +112,21 @@ class Contract:
             f"<div><b>contract {esc(self.ref)}</b> <code>{esc(self.short)}</code> "
             f"<span style='color:#666'>{esc(self.path)}</span><pre>{esc(self.text)}</pre></div>"
         )
+
+
+def _without_why(text: str) -> str:
+    """The contract's text less its ``why:`` block (printed apart, one reason a line)."""
+    out: list[str] = []
+    skip_deeper: int | None = None
+    for line in text.splitlines():
+        indent = len(line) - len(line.lstrip(" "))
+        if skip_deeper is not None:
+            if line.strip() and indent <= skip_deeper:
+                skip_deeper = None
+            else:
+                continue
+        if line.strip() == "why:" and indent > 0:
+            skip_deeper = indent
+            continue
+        out.append(line)
+    return "\n".join(out)

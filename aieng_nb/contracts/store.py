@@ -1,6 +1,6 @@
 """Contracts as files: ``contracts/<name>.yaml`` in the project, versioned by content hash.
 
-The file is pandera's own YAML (``pandera.io.from_yaml`` reads it), so pandera users can read and
+The file is pandera's own YAML (``pandera.io.pandas_io.from_yaml`` reads it), so pandera users can read and
 edit it; aieng_nb's settings for a contract (its enforcement ``policy``, where it was inferred
 from) live under the schema's ``metadata: {aieng: ...}``, which pandera keeps as
 ``DataFrameSchema.metadata``.
@@ -32,7 +32,8 @@ from typing import Any
 from .. import config
 from ..exceptions import NotFoundError, ValidationError
 from ..fsutil import atomic_write_json, atomic_write_text, locked
-from ..workspace import DIRNAME, Workspace, current
+from ..names import PATTERNS
+from ..workspace import DIRNAME, Workspace, current, locate
 from .model import Contract
 from .parsing import ContractError, digest_of, parse_text, to_schema
 
@@ -40,8 +41,8 @@ __all__ = ["Contract", "ContractError", "History", "load_contract", "versions", 
 
 DIRNAME_CONTRACTS = "contracts"
 SUFFIX = ".yaml"
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
-REF_RE = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9_.\-]*?)(?:@(?P<version>[0-9a-f]+|latest))?$")
+NAME_RE = PATTERNS["contract"]
+REF_RE = re.compile(r"\A(?P<name>[A-Za-z0-9][A-Za-z0-9_.\-]*?)(?:@(?P<version>[0-9a-f]+|latest))?\Z")
 POLICIES = ("warn", "block", "allow")
 # environment a job hands its kernel (see contracts.jobs)
 CONTRACT_ENV_KEYS = ("AIENG_JOB_CONTRACTS", "AIENG_JOB_CONTRACT_POLICY")
@@ -75,7 +76,7 @@ def contracts_dir(workspace: Workspace | None = None, *, create: bool = False) -
     if configured:
         folder = Path(configured).expanduser().resolve()
     else:
-        folder = _find_upwards() or _beside_workspace(workspace or current())
+        folder = _find_upwards() or _beside_workspace(workspace or Workspace(locate()))  # located, not created
     if create:
         folder.mkdir(parents=True, exist_ok=True)
     return folder

@@ -92,10 +92,21 @@ def kernel_env(record: JobRecord, ws: Workspace) -> dict[str, str]:
     for key in CONTRACT_ENV_KEYS:  # a job started from inside a job does not inherit its contracts
         env.pop(key, None)
     env.update(contract_env(record.tags))
+    # a pipeline step's inputs: the exact snapshot versions its pipeline chose (aieng.load("raw"))
+    pins = record.tags.get("aieng.pipeline.pins")
+    if pins:
+        env["AIENG_SNAPSHOT_PINS"] = pins
+    else:
+        env.pop("AIENG_SNAPSHOT_PINS", None)
+    # MLflow's fluent API in the kernel is on the job's run in the workspace's store, even in a cell
+    # that never calls aieng (``mlflow.sklearn.log_model`` resumes it through MLFLOW_RUN_ID)
+    env["MLFLOW_TRACKING_URI"] = ws.tracking_uri
+    env.pop("MLFLOW_EXPERIMENT_ID", None)  # mlflow.set_experiment in the submitting process sets it
     if record.run_id:
-        env["AIENG_RUN_ID"] = record.run_id
+        env["AIENG_RUN_ID"] = env["MLFLOW_RUN_ID"] = record.run_id
     else:
         env.pop("AIENG_RUN_ID", None)
+        env.pop("MLFLOW_RUN_ID", None)
     # the kernel must be this interpreter's: make its folder first on PATH
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     return env

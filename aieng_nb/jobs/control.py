@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 from typing import Any
 
 from .. import audit
+from ..exceptions import ConflictError, ValidationError
 from ..records import now
 from ..workspace import Workspace, current
 from . import store
@@ -96,14 +98,24 @@ def submit_job(
     return start_detached(prepare_job(request, workspace=ws), ws)
 
 
-def rerun_job(job_id: str, parameters: Any = None, *, workspace: Workspace | None = None) -> JobRecord:
+def rerun_job(
+    job_id: str, parameters: Any = None, *, root: str | Path | None = None, workspace: Workspace | None = None
+) -> JobRecord:
     """Submit ``job_id``'s notebook again with its options and parameters, ``parameters`` overriding
     some of them (the sidebar's "re-run with edited parameters"); returns the new job at once.
+    ``root`` (the Jupyter server's): the recorded notebook must lie inside it, else ValidationError.
 
     >>> rerun_job("20261202-101500-a1b2c3", {"lr": 0.2}).status   # doctest: +SKIP
     'QUEUED'
     """
     old = get_job(job_id, workspace=workspace)
+    if root is not None:
+        base = Path(root).resolve()
+        inside = [
+            Path(p).is_absolute() and Path(p).resolve().is_relative_to(base) for p in (old.notebook, old.cwd or root)
+        ]
+        if not all(inside):
+            raise ValidationError(f"job {old.job_id}'s notebook or folder is not inside the Jupyter root; not re-run")
     request = JobRequest.of(
         old.notebook,
         {**old.parameters, **dict(parameters or {})},
@@ -154,8 +166,8 @@ def stop_job(job_id: str, *, wait: float = 15.0, workspace: Workspace | None = N
     """Stop a job: a queued one never starts, a running one's kernel is killed; returns the record."""
     ws = workspace or current()
     record = store.load(job_id, ws)
-    if record.finished:
-        return record
+    if record.finished:  # the rule lives here, so the CLI, the magics and REST (409) agree
+        raise ConflictError(f"job {record.job_id} has already ended ({record.status})")
     store.request_stop(record.job_id, ws)
     audit.append("job.stop", {"job_id": record.job_id}, workspace=ws)
 

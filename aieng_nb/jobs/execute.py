@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import threading
 import time
-from pathlib import Path
 
 from .. import audit
 from ..records import now
@@ -144,7 +143,7 @@ def _sleep_unless_stopped(job_id: str, ws: Workspace, seconds: float) -> bool:
 
 def _run_attempt(record: JobRecord, ws: Workspace, progress: Progress) -> tuple[JobStatus, JobError | None]:
     nb = build_notebook(record)
-    out = Path(record.output_path or store.job_dir(record.job_id, ws) / "output.ipynb")
+    out = store.job_dir(record.job_id, ws) / "output.ipynb"  # derived from the id, not read from the record
     ctx = AttemptContext(
         output_path=out,
         env=kernel_env(record, ws),

@@ -114,8 +114,12 @@ class TypedFields:
 class JobError(Record):
     """Why a job (attempt) did not complete.
 
+    ``cell_index`` is the failing cell's 0-based place in the notebook the user gave (papermill's
+    and nbformat's index); ``cell_number`` is the same cell counted from 1, as JupyterLab's status
+    bar counts ("Cell 3/6"), and is what messages show.
+
     >>> JobError("cell_error", "boom", cell_index=2, ename="ValueError", evalue="bad").summary()
-    'cell 2: ValueError: bad'
+    'cell 3: ValueError: bad'
     """
 
     kind: str  # cell_error, dead_kernel, cell_timeout, job_timeout, stopped, runner_lost, worker_lost, error
@@ -124,12 +128,16 @@ class JobError(Record):
     ename: str | None = None
     evalue: str | None = None
     execution_count: int | None = None  # the cell's "In [n]", what papermill's error banner names
+    cell_number: int | None = field(default=None, init=False)  # cell_index + 1, JupyterLab's count
+
+    def __post_init__(self) -> None:
+        self.cell_number = None if self.cell_index is None else self.cell_index + 1
 
     def summary(self) -> str:
         where = ""
-        if self.cell_index is not None:
+        if self.cell_number is not None:
             count = f" (In [{self.execution_count}])" if self.execution_count is not None else ""
-            where = f"cell {self.cell_index}{count}: "
+            where = f"cell {self.cell_number}{count}: "
         if self.ename and self.evalue is not None:
             return f"{where}{self.ename}: {self.evalue}" if self.evalue else f"{where}{self.ename}"
         return f"{where}{self.message}"

@@ -83,18 +83,19 @@ class ReproduceReport:
         if self.job.error:
             lines.append(f"error: {self.job.error_summary}")
         if self.metrics:
+            from ..models import headline_metrics
+
+            # the run's own metrics and every difference; the report summaries that agree are counted
+            shown = set(headline_metrics(m.name for m in self.metrics)) | {m.name for m in self.differences}
             rows = [
-                [
-                    "" if m.ok else "!",
-                    m.name,
-                    _fmt(m.original),
-                    _fmt(m.reproduced),
-                    _fmt(m.delta),
-                ]
+                ["" if m.ok else "!", m.name, _fmt(m.original), _fmt(m.reproduced), _fmt(m.delta)]
                 for m in self.metrics
+                if m.name in shown
             ]
             lines += ["", text_table(["", "metric", "original", "reproduced", "delta"], rows)]
-            lines.append(f"(tolerance: rtol={self.rtol:g}, atol={self.atol:g})")
+            hidden = len(self.metrics) - len(rows)
+            more = f"; {hidden} more metrics (reports, system) agree, --json lists them" if hidden else ""
+            lines.append(f"(tolerance: rtol={self.rtol:g}, atol={self.atol:g}{more})")
         if self.issues:
             lines += ["", "non-reproducible inputs:"] + [f"  - {i}" for i in self.issues]
         return "\n".join(lines)
@@ -250,11 +251,11 @@ def reproduce(
         raise ValidationError(f"job {job.job_id} has no run to compare against")
     if not job.input_copy or not Path(job.input_copy).is_file():
         raise NotFoundError(f"the recorded notebook of job {job.job_id} is missing ({job.input_copy})")
-    original = get_run(job.run_id)
+    original = get_run(job.run_id, ws)
     issues = input_issues(job, dict(original.params or {}), dict(original.tags or {}), ws)
     request = rerun_request(job, executor=executor, address=address)
     final = run_job(request, progress=progress, workspace=ws)
-    reproduced = get_run(final.run_id).metrics if final.run_id else {}
+    reproduced = get_run(final.run_id, ws).metrics if final.run_id else {}
     report = ReproduceReport(job.run_id, job.job_id, final, rtol=rtol, atol=atol, issues=issues)
     report.metrics = compare_metrics(dict(original.metrics or {}), dict(reproduced or {}), rtol=rtol, atol=atol)
     from .. import audit

@@ -81,6 +81,10 @@ class JobRequest(Record):
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
                 raise ValidationError(f"unknown job option {name!r}{hint}")
         options = {k: v for k, v in options.items() if v is not None}  # None: the default
+        if parameters is not None and not isinstance(parameters, Mapping):
+            raise ValidationError(f"parameters must be a mapping of name: value, got {type(parameters).__name__}")
+        if not isinstance(notebook, (JobRequest, str, os.PathLike)):
+            raise ValidationError(f"notebook must be a path (str) or a JobRequest, got {notebook!r}")
         if isinstance(notebook, JobRequest):
             changes = dict(options)
             if parameters is not None:
@@ -202,9 +206,12 @@ def check_experiment(name: Any) -> str | None:
     """An MLflow experiment name (checked before a job exists, not when its run is created)."""
     if name is None:
         return None
-    if not isinstance(name, str) or not name.strip() or "\0" in name or len(name) > MAX_EXPERIMENT_NAME:
+    from ..names import valid
+
+    if not valid("experiment", name):
         raise ValidationError(
-            f"experiment must be a non-empty name of at most {MAX_EXPERIMENT_NAME} characters, got {clip(name, 60)!r}"
+            f"experiment must be a non-empty name of at most {MAX_EXPERIMENT_NAME} characters without control "
+            f"characters, got {clip(name, 60)!r}"
         )
     _params.check_text(name, "experiment")
     return name

@@ -60,6 +60,33 @@ def _record_path(job_id: str, workspace: Workspace | None) -> Path:
     return jobs_dir(workspace, create=False) / _checked_id(job_id) / "job.json"
 
 
+def confined(path: Path, workspace: Workspace | None) -> bool:
+    """Whether ``path`` stays inside the jobs folder once symlinks are resolved (compared by path
+    components), and neither it nor its job folder is a symlink."""
+    base = jobs_dir(workspace, create=False)
+    try:
+        rel = path.relative_to(base)
+    except ValueError:
+        return False
+    if not rel.parts or (base / rel.parts[0]).is_symlink() or path.is_symlink():
+        return False
+    return path.resolve().is_relative_to(base.resolve())
+
+
+OUTPUT_FILES = ("input.ipynb", "output.ipynb", "output.html")
+
+
+def job_file(job_id: str, name: str, workspace: Workspace | None = None) -> Path:
+    """A job's stored file (``input.ipynb``, ``output.ipynb``, ``output.html``), its path derived
+    from the id, never read back from the record; NotFoundError when missing or outside the folder."""
+    if name not in OUTPUT_FILES:
+        raise ValidationError(f"unknown job file {name!r} (one of {', '.join(OUTPUT_FILES)})")
+    path = jobs_dir(workspace, create=False) / _checked_id(job_id) / name
+    if not confined(path, workspace) or not path.is_file():
+        raise NotFoundError(f"job {job_id} has no {name}")
+    return path
+
+
 def _locked(job_id: str, workspace: Workspace | None) -> AbstractContextManager[None]:
     return locked(job_dir(job_id, workspace) / ".lock")
 
@@ -104,6 +131,8 @@ def load(job_id: str, workspace: Workspace | None = None) -> JobRecord:
             raise ValidationError(f"job id prefix {job_id!r} is ambiguous: {', '.join(sorted(matches)[:5])}")
         else:
             raise NotFoundError(f"no job {job_id!r} in this workspace (aieng job list shows them)")
+    if not confined(path, workspace):  # a symlinked job folder or record: not ours to read
+        raise NotFoundError(f"no job {job_id!r} in this workspace (its folder leaves the jobs folder)")
     return JobRecord.from_dict(json.loads(path.read_text(encoding="utf-8")))
 
 
@@ -249,8 +278,8 @@ def recover_stale(workspace: Workspace | None = None) -> list[JobRecord]:
                 try:
                     from .tracking_bridge import get_run, set_status
 
-                    if run_id == new.run_id or get_run(run_id).status == "RUNNING":
-                        set_status(run_id, "FAILED")
+                    if run_id == new.run_id or get_run(run_id, workspace or current()).status == "RUNNING":
+                        set_status(run_id, "FAILED", workspace or current())
                 except Exception:  # noqa: BLE001 - the record is what matters here
                     pass
     return recovered

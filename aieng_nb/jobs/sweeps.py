@@ -113,7 +113,10 @@ class SweepResult:
         pnames: list[str] = []
         for j in self.jobs:
             pnames += [k for k in j.parameters if k not in pnames]
-        mnames = sorted({k for m in self.metrics.values() for k in m})
+        from ..models import headline_metrics
+
+        # the runs' own metrics (accuracy, f1...), not every report summary and system metric
+        mnames = headline_metrics(k for m in self.metrics.values() for k in m)
         if self.metric and self.metric in mnames:
             mnames.remove(self.metric)
             mnames.insert(0, self.metric)
@@ -225,6 +228,7 @@ def sweep(
     experiment = base.experiment or nb_path.stem
     parent = create_run(
         experiment,
+        ws,
         name=f"sweep-{nb_path.stem}-{sweep_id[-6:]}",
         tags={"aieng.sweep_id": sweep_id, "aieng.sweep.size": str(len(points)), "aieng.sweep.notebook": str(nb_path)},
         params={"sweep.grid": json.dumps({k: list(v) for k, v in grid.items()}, default=str)[:5000]},
@@ -238,7 +242,7 @@ def sweep(
             "sweep.start", {"sweep_id": sweep_id, "jobs": [j.job_id for j in jobs_], "run_id": parent}, workspace=ws
         )
         finished = _run_points(executor_cls, base.executor_address(), parallel, jobs_, ws, resolve(progress))
-        result = _result(sweep_id, str(nb_path), parent, finished, metric, goal)
+        result = _result(sweep_id, str(nb_path), parent, finished, metric, goal, ws)
         atomic_write_json(ws.path("sweeps", f"{sweep_id}.json"), result.to_dict())
         audit.append(
             "sweep.finish", {"sweep_id": sweep_id, "ok": result.ok, "best_job_id": result.best_job_id}, workspace=ws
@@ -261,13 +265,13 @@ def _run_points(
 
 
 def _result(
-    sweep_id: str, notebook: str, parent: str, finished: list[JobRecord], metric: str | None, goal: str
+    sweep_id: str, notebook: str, parent: str, finished: list[JobRecord], metric: str | None, goal: str, ws: Workspace
 ) -> SweepResult:
     """The sweep's result, with the best job picked and its parent run tagged and closed."""
     from .tracking_bridge import set_status, set_tags
 
     result = SweepResult(sweep_id, notebook, parent, finished, goal=goal)
-    result.metrics = _collect_metrics(finished)
+    result.metrics = _collect_metrics(finished, ws)
     result.metric = metric or _default_metric(result.metrics)
     result.best_job_id = _best(result)
     tags = {"aieng.sweep.completed": str(sum(j.status == JobStatus.COMPLETED for j in finished))}
@@ -276,8 +280,8 @@ def _result(
             {"aieng.sweep.best_job_id": result.best.job_id, "aieng.sweep.best_run_id": result.best.run_id or ""}
         )
         tags["aieng.sweep.best_metric"] = f"{result.metric}={result.metrics[result.best.job_id][result.metric]}"
-    set_tags(tags, parent)
-    set_status(parent, "FINISHED" if result.ok else "FAILED")
+    set_tags(tags, parent, ws)
+    set_status(parent, "FINISHED" if result.ok else "FAILED", ws)
     return result
 
 
@@ -305,7 +309,7 @@ def _abandon(sweep_id: str, parent: str, jobs_: list[JobRecord], ws: Workspace, 
         except Exception:  # noqa: BLE001 - best effort while unwinding
             pass
     try:
-        set_status(parent, "KILLED" if interrupted else "FAILED")
+        set_status(parent, "KILLED" if interrupted else "FAILED", ws)
     except Exception:  # noqa: BLE001
         pass
     try:
@@ -321,21 +325,23 @@ class _Quiet(Progress):
         self.inner = inner
 
 
-def _collect_metrics(jobs_: list[JobRecord]) -> dict[str, dict[str, float]]:
+def _collect_metrics(jobs_: list[JobRecord], ws: Workspace) -> dict[str, dict[str, float]]:
     from .tracking_bridge import get_run
 
     out: dict[str, dict[str, float]] = {}
     for j in jobs_:
         if j.run_id:
             try:
-                out[j.job_id] = dict(get_run(j.run_id).metrics or {})
+                out[j.job_id] = dict(get_run(j.run_id, ws).metrics or {})
             except Exception:  # noqa: BLE001 - a missing run just has no metrics
                 out[j.job_id] = {}
     return out
 
 
 def _default_metric(metrics: dict[str, dict[str, float]]) -> str | None:
-    names = sorted({k for m in metrics.values() for k in m})
+    from ..models import headline_metrics
+
+    names = headline_metrics(k for m in metrics.values() for k in m)
     return names[0] if names else None
 
 

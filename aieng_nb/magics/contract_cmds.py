@@ -22,7 +22,11 @@ c_infer = AiengArgumentParser("contract infer", description="Infer contracts/NAM
 c_infer.add_argument("ref", metavar="SNAPSHOT", help="snapshot NAME or NAME@VERSION (or a variable with --var)")
 c_infer.add_argument("--name", "-n", help="contract name (default: the snapshot's name)")
 c_infer.add_argument("--var", action="store_true", help="SNAPSHOT is a notebook DataFrame variable (give --name)")
-c_infer.add_argument("--margin", type=float, help="widen numeric bounds by this share of the range (default 1.0)")
+c_infer.add_argument(
+    "--margin",
+    type=float,
+    help="scale how far numeric bounds reach past the sample's min and max (default 1.0: the tail estimate; 0: min and max)",
+)
 
 c_show = AiengArgumentParser("contract show", description="One contract version: file, digest, YAML.")
 c_show.add_argument("ref", help="NAME, NAME@VERSION or NAME@DIGEST")

@@ -41,8 +41,13 @@ class StatusLine:
         link = ""
         if self.final and r.output_path:
             link = " " + Link("output.ipynb", r.output_path).html()
-        style = " style='color:var(--jp-error-color1,#c62828)'" if self.final and (r.error or r.checks_failed) else ""
-        return f"<div class='aieng-job-status'{style}>{bar}<code>{html.escape(self.text())}</code>{link}</div>"
+        from ..rendering import THEME_CSS
+
+        bad = " aieng-bad-text" if self.final and (r.error or r.checks_failed) else ""
+        return (
+            f"<div class='aieng-job-status{bad}'><style>{THEME_CSS}</style>{bar}"
+            f"<code style='color:inherit'>{html.escape(self.text())}</code>{link}</div>"
+        )
 
 
 def _in_jupyter(shell: Any) -> bool:

@@ -39,11 +39,13 @@ m_rollback.add_argument("name")
 m_rollback.add_argument("--reason")
 
 m_serve = AiengArgumentParser(
-    "model serve", description="Start MLflow's scoring server (returns a handle; .stop() ends it)."
+    "model serve",
+    description="Serve MLflow's scoring protocol from this kernel, following the alias (returns a handle; .stop() ends it).",
 )
 m_serve.add_argument("ref")
 m_serve.add_argument("--port", "-p", type=int, default=5001)
 m_serve.add_argument("--host", default="127.0.0.1")
+m_serve.add_argument("--shadow", help="also score each request with this alias (e.g. challenger)")
 
 m_list = AiengArgumentParser("model list", description="Registered models and their champions.")
 
@@ -109,7 +111,7 @@ def run(sub: str, line: str, cell: str | None, shell: Any) -> Any:
         print(registry.rollback(args.name, reason=args.reason).summary())
         return None
     if head.action == "serve":
-        server = registry.serve(args.ref, port=args.port, host=args.host)
+        server = registry.serve(args.ref, port=args.port, host=args.host, shadow=args.shadow)
         print(f"{server}; stop it with .stop()")
         return server
     from ..registry.status_view import list_models

@@ -25,6 +25,7 @@ SUBCOMMANDS: dict[str, str] = {
     "audit": "audit_cmd",
     "job": "job_cmds",
     "jobs": "job_cmds",
+    "pipeline": "pipeline_cmds",
     "snapshot": "snapshot_cmds",
     "snapshots": "snapshot_cmds",
     "diff": "snapshot_cmds",

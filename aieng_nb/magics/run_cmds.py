@@ -106,7 +106,7 @@ def _track(args: Any, cell: str | None, shell: Any) -> Any:
 def _compile(shell: Any, cell: str) -> tuple[Any, Any]:
     import ast
 
-    tree = shell.compile.ast_parse(shell.transform_cell(cell))
+    tree = shell.transform_ast(shell.compile.ast_parse(shell.transform_cell(cell)))  # as a cell runs
     last = None
     if tree.body and isinstance(tree.body[-1], ast.Expr):
         last = compile(ast.Expression(tree.body.pop().value), "<aieng track>", "eval")

@@ -102,8 +102,8 @@ def lineage(ref: str, *, workspace: Workspace | None = None, **kwargs: Any) -> A
 
 
 def serve(ref: str, *, workspace: Workspace | None = None, **kwargs: Any) -> Any:
-    """MLflow's scoring server for a version or alias on 127.0.0.1; see :mod:`aieng_nb.registry.serving`."""
-    from .serving import serve as _serve
+    """The scoring endpoint for a version or alias on 127.0.0.1; see :mod:`aieng_nb.serving.endpoint`."""
+    from ..serving.endpoint import serve as _serve
 
     return _serve(ref, workspace=workspace, **kwargs)
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from .. import exceptions
 from ..exceptions import AiengError, NotFoundError, ValidationError
+from ..names import valid
 from ..workspace import Workspace, current
 
 CHAMPION = "champion"
@@ -28,8 +29,6 @@ PREVIOUS = "previous_champion"
 # registered-model tags kept by aieng (MLflow's schema holds up to 5000 characters each)
 STACK_TAG = "aieng.champion.stack"  # JSON list of versions, oldest first: rollback pops it
 HISTORY_TAG = "aieng.champion.history"  # JSON list of recent alias moves (compact)
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,199}$")
-_ALIAS = re.compile(r"^[A-Za-z_][\w\-]{0,99}$")
 
 
 class ConflictError(exceptions.ConflictError):
@@ -60,7 +59,7 @@ class ModelRef:
 
 
 def check_name(name: Any) -> str:
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not valid("model", name):
         raise ValidationError(
             f"model name {name!r}: use letters, digits, '_', '-', '.' (start with a letter or digit, max 200)"
         )
@@ -68,7 +67,7 @@ def check_name(name: Any) -> str:
 
 
 def check_alias(alias: Any) -> str:
-    if not isinstance(alias, str) or not _ALIAS.match(alias) or alias.lower() == "latest":
+    if not valid("alias", alias) or alias.lower() == "latest":
         raise ValidationError(
             f"alias {alias!r}: use letters, digits, '_' or '-', starting with a letter (not 'latest')"
         )
@@ -136,12 +135,19 @@ def is_not_found(exc: BaseException) -> bool:
 
 @contextmanager
 def mlflow_errors(what: str) -> Iterator[None]:
-    """MLflow's exceptions as ours: a missing model or version is NotFoundError naming it."""
-    from mlflow.exceptions import MlflowException
+    """MLflow's exceptions as ours: a missing model or version is NotFoundError naming it. (MLflow
+    is not imported for it: a call that raised an MlflowException has imported it already, and the
+    SQLite registry client of a fast rollback raises NotFoundError itself.)"""
+    import sys
 
     try:
         yield
-    except MlflowException as exc:
+    except NotFoundError:
+        raise NotFoundError(f"{what} not found") from None
+    except Exception as exc:
+        errors = sys.modules.get("mlflow.exceptions")
+        if errors is None or not isinstance(exc, errors.MlflowException):
+            raise
         if is_not_found(exc):
             raise NotFoundError(f"{what} not found ({exc.message.splitlines()[0][:300]})") from None
         raise AiengError(f"{what}: MLflow error: {exc.message.splitlines()[0][:500]}") from None

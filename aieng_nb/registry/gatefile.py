@@ -22,6 +22,11 @@ current folder and beside the workspace (the repository root)::
     [rollback]
     margin = 0.02                   # the post-promotion check rolls back beyond this
 
+    [live]                          # the challenger served as a shadow (aieng model serve --shadow)
+    min_rows = 200                  # shadowed rows needed before the live gates decide
+    min_agreement = 0.8             # champion and challenger answer alike on this share of rows
+    accuracy_margin = 0.0           # on labeled rows, challenger at most this below the champion
+
 Without a file the default gate applies: the primary metric both runs logged must not be worse.
 
 >>> spec = parse({"metrics": [{"name": "rmse", "margin": 0.1}]}, "inline")
@@ -107,6 +112,7 @@ class GateSpec:
     seed: int = 0
     rollback_metric: str | None = None
     rollback_margin: float = 0.0
+    live: dict[str, float] | None = None  # [live]: min_rows, min_agreement, accuracy_margin, min_labeled
 
     @property
     def is_default(self) -> bool:
@@ -158,7 +164,7 @@ def load(path: str | os.PathLike[str]) -> GateSpec:
     return parse(data if data is not None else {}, str(p))
 
 
-_TOP = {"evaluation", "bootstrap", "metrics", "fairness", "data", "reproducibility", "rollback"}
+_TOP = {"evaluation", "bootstrap", "metrics", "fairness", "data", "reproducibility", "rollback", "live"}
 
 
 def _section(data: dict[str, Any], key: str, where: str, allowed: set[str]) -> dict[str, Any]:
@@ -211,6 +217,7 @@ def parse(data: Any, where: str) -> GateSpec:
     _data(data, where, spec)
     _reproducibility(data, where, spec)
     _rollback(data, where, spec)
+    _live(data, where, spec)
     if spec.rollback_metric is None and spec.metrics:
         spec.rollback_metric = spec.metrics[0].name
     return spec
@@ -314,6 +321,21 @@ def _rollback(data: dict[str, Any], where: str, spec: GateSpec) -> None:
         spec.rollback_metric = rb["metric"]
     if "margin" in rb:
         spec.rollback_margin = _number(rb["margin"], "[rollback] margin", where)
+
+
+def _live(data: dict[str, Any], where: str, spec: GateSpec) -> None:
+    """[live]: gates on the served traffic the challenger shadowed (aieng_nb.serving.shadow)."""
+    if "live" not in data:
+        return
+    lv = _section(data, "live", where, {"min_rows", "min_agreement", "accuracy_margin", "min_labeled"})
+    spec.live = {
+        "min_rows": _int(lv.get("min_rows", 100), "[live] min_rows", where, 1),
+        "min_labeled": _int(lv.get("min_labeled", 30), "[live] min_labeled", where, 1),
+    }
+    if "min_agreement" in lv:
+        spec.live["min_agreement"] = _number(lv["min_agreement"], "[live] min_agreement", where, low=0.0, high=1.0)
+    if "accuracy_margin" in lv:
+        spec.live["accuracy_margin"] = _number(lv["accuracy_margin"], "[live] accuracy_margin", where)
 
 
 def _metrics(raw: Any, where: str, spec: GateSpec) -> list[MetricGate]:

@@ -75,10 +75,7 @@ def evaluate(
             report.snapshot, report.n_rows = data.ref, len(data.frame)
             new = scoring.score(name, version, data, spec.features, ws)
             old = scoring.score(name, champion, data, spec.features, ws) if champion else None
-            for gate in spec.metrics:
-                report.results.append(_snapshot_metric(gate, data, new, old, spec))
-            if spec.fairness is not None:
-                report.results.extend(_fairness(spec, data, new, old))
+            report.results.extend(prediction_gates(spec, data, new, old))
         else:
             for gate in spec.metrics:
                 report.results.append(_logged_metric(gate, run_new, run_old))
@@ -88,8 +85,23 @@ def evaluate(
             report.results.append(_data_gate(run_new, spec.data_kinds))
         if spec.reproducibility:
             report.results.extend(_repro_gate(c, run_new, spec.reproducibility))
+        if spec.live is not None:
+            from ..serving.shadow import live_gates
+
+            report.results.extend(live_gates(name, version, champion, spec.live, workspace=ws))
     report.seconds = round(time.perf_counter() - t0, 4)
     return report
+
+
+def prediction_gates(
+    spec: GateSpec, data: scoring.EvalData, new: scoring.Scored, old: scoring.Scored | None
+) -> list[GateResult]:
+    """The metric and fairness gates of ``spec`` on predictions already made on ``data`` (what a
+    promotion runs after scoring both versions; the replay calls it with in-memory models)."""
+    results = [_snapshot_metric(gate, data, new, old, spec) for gate in spec.metrics]
+    if spec.fairness is not None:
+        results.extend(_fairness(spec, data, new, old))
+    return results
 
 
 def _run_of(c: Any, name: str, version: str) -> Any:

@@ -11,6 +11,7 @@ import datetime as _dt
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ..exceptions import ValidationError
 from ..reports import _CSS, esc, table_html
 from ..workspace import Workspace, current
 from .client import client, dataset_inputs, get_version, resolve_version
@@ -90,6 +91,8 @@ class Lineage:
 
 def lineage(ref: str, *, workspace: Workspace | None = None) -> Lineage:
     """The lineage of ``ref`` (``churn@champion``, ``churn/3``; a bare name means the champion)."""
+    if not isinstance(ref, str):
+        raise ValidationError(f"model reference must be a string like 'churn@champion' or 'churn/3', got {ref!r}")
     ws = workspace or current()
     c = client(ws)
     name, version = resolve_version(ref, ws, c)

@@ -29,10 +29,11 @@ from typing import Any
 from .. import audit
 from ..exceptions import AiengError, NotFoundError, ValidationError
 from ..fsutil import atomic_write_json
+from ..pipelines.spec import is_pipeline_file
 from ..workspace import Workspace, current
 from .client import CHAMPION, check_name
 from .loop_records import SCHEDULE_PREFIX, LoopConfig, LoopEvent, LoopHistory, LoopList, LoopState
-from .loop_steps import execute_job, gate_and_promote, handle_scoring, register_once
+from .loop_steps import PIPELINE, execute_job, gate_and_promote, handle_scoring, register_once, run_retrain_pipeline
 from .loop_store import config_path as _config_path
 from .loop_store import event as _event
 from .loop_store import get
@@ -78,15 +79,18 @@ def add(
     ws = workspace or current()
     check_name(name)
     score_params = {_params.check_name(k): v for k, v in (score_params or {}).items()}
-    retrain_params = {_params.check_name(k): v for k, v in (retrain_params or {}).items()}
     schedule_options = {k: v for k, v in schedule_options.items() if v is not None}
     if isinstance(schedule_options.get("monitor"), str):
         from ..jobs.request import parse_monitor
 
         schedule_options["monitor"] = parse_monitor(schedule_options["monitor"])
     score_nb, retrain_nb = Path(score).expanduser().resolve(), Path(retrain).expanduser().resolve()
-    retrain_declared = {p.name for p in _params.notebook_parameters(retrain_nb)}
-    _params.resolve_parameters(_params.notebook_parameters(retrain_nb), dict(retrain_params or {}))
+    if is_pipeline_file(retrain_nb):  # a retraining pipeline: parameters are STEP.NAME
+        retrain_declared = _pipeline_parameters(retrain_nb, retrain_params)
+    else:
+        retrain_params = {_params.check_name(k): v for k, v in (retrain_params or {}).items()}
+        retrain_declared = {p.name for p in _params.notebook_parameters(retrain_nb)}
+        _params.resolve_parameters(_params.notebook_parameters(retrain_nb), dict(retrain_params or {}))
     if gates is not None:
         from .gatefile import load
 
@@ -131,6 +135,15 @@ def add(
     return cfg
 
 
+def _pipeline_parameters(path: Path, overrides: dict[str, Any] | None) -> set[str]:
+    """Check a retraining pipeline (and its ``step.param`` overrides); the parameter names its steps declare."""
+    from ..jobs import params as _params
+    from ..pipelines.spec import load_pipeline
+
+    pipeline = load_pipeline(path, overrides)
+    return {p.name for s in pipeline.steps.values() for p in _params.notebook_parameters(s.notebook)}
+
+
 def update(
     name: str,
     *,
@@ -145,7 +158,10 @@ def update(
     ws = workspace or current()
     with _locked(name, ws):
         cfg = get(name, workspace=ws)
-        if retrain_params is not None:
+        if retrain_params is not None and is_pipeline_file(cfg.retrain):
+            _pipeline_parameters(Path(cfg.retrain), retrain_params)
+            cfg.retrain_params = dict(retrain_params)
+        elif retrain_params is not None:
             from ..jobs import params as _params
 
             _params.resolve_parameters(_params.notebook_parameters(cfg.retrain), dict(retrain_params))
@@ -259,9 +275,30 @@ def on_scoring_finished(schedule_name: str, job: Any, workspace: Workspace | Non
                 name, state, ws, "error", f"scoring job {job.job_id}: {type(exc).__name__}: {exc}", job_id=job.job_id
             )
         _save_state(name, state, ws)
-    if start_retrain is not None:
+    if start_retrain == PIPELINE:
+        _run_pipeline_iteration(cfg, ws)
+    elif start_retrain is not None:
         execute_job(start_retrain, ws)
     resume(name, workspace=ws)
+
+
+def _run_pipeline_iteration(cfg: LoopConfig, ws: Workspace) -> None:
+    """Run the retraining pipeline of the iteration just created, then record its model's run."""
+    with _locked(cfg.name, ws):
+        it = _load_state(cfg.name, ws).retrain or {}
+    pipeline_run: str | None
+    model_run: str | None
+    error: str | None = None
+    try:
+        pipeline_run, model_run = run_retrain_pipeline(cfg, it["snapshot"], ws)
+    except Exception as exc:  # noqa: BLE001 - recorded; the loop goes on at the next slot
+        pipeline_run, model_run, error = None, None, f"{type(exc).__name__}: {exc}"
+    with _locked(cfg.name, ws):
+        state = _load_state(cfg.name, ws)
+        if state.retrain is not None and state.retrain.get("phase") == "pipeline":
+            state.retrain.update({"phase": "created", "pipeline_run": pipeline_run, "run_id": model_run,
+                                  "error": error})  # fmt: skip
+            _save_state(cfg.name, state, ws)
 
 
 def resume(name: str, *, workspace: Workspace | None = None) -> None:
@@ -277,6 +314,9 @@ def resume(name: str, *, workspace: Workspace | None = None) -> None:
         state = _load_state(name, ws)
         it = state.retrain
         if it is None:
+            return
+        if it.get("pipeline"):
+            _resume_pipeline(cfg, state, it, ws)
             return
         rec = records.load(it["job_id"], ws)
         if not rec.finished:
@@ -327,6 +367,36 @@ def resume(name: str, *, workspace: Workspace | None = None) -> None:
             state.retrain = None
         finally:
             _save_state(name, state, ws)
+
+
+def _resume_pipeline(cfg: LoopConfig, state: LoopState, it: dict[str, Any], ws: Workspace) -> None:
+    """resume() for a retraining pipeline: its model's run is registered, gated and promoted."""
+    if it["phase"] == "pipeline":
+        return  # still running (on_scoring_finished records its outcome)
+    try:
+        if it["phase"] == "created":
+            if not it.get("run_id"):
+                why = it.get("error") or f"pipeline run {it.get('pipeline_run')} failed or logged no model"
+                _event(cfg.name, state, ws, "retrain.failed", f"retraining pipeline: {why}",
+                       run_id=it.get("pipeline_run"))  # fmt: skip
+                state.retrain = None
+                return
+            _event(cfg.name, state, ws, "retrain.finish",
+                   f"retraining pipeline run {it['pipeline_run']} finished (model run {it['run_id']})",
+                   run_id=it["run_id"])  # fmt: skip
+            it["version"] = register_once(cfg, it["run_id"], ws)
+            it["phase"] = "registered"
+            _event(cfg.name, state, ws, "register", f"registered v{it['version']} as challenger",
+                   version=it["version"], run_id=it["run_id"])  # fmt: skip
+            _save_state(cfg.name, state, ws)
+        if it["phase"] == "registered":
+            gate_and_promote(cfg, state, it["version"], ws)
+            state.retrain = None
+    except AiengError as exc:
+        _event(cfg.name, state, ws, "error", f"iteration of pipeline run {it.get('pipeline_run')}: {exc}")
+        state.retrain = None
+    finally:
+        _save_state(cfg.name, state, ws)
 
 
 def next_run(name: str, *, workspace: Workspace | None = None) -> _dt.datetime | None:

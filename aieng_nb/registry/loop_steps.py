@@ -86,7 +86,14 @@ def handle_scoring(cfg: LoopConfig, state: LoopState, job: Any, ws: Workspace) -
 
 def create_retrain(cfg: LoopConfig, state: LoopState, snapshot: str, scoring_job: str, ws: Workspace) -> str:
     from ..jobs.runner import prepare_job
+    from ..pipelines.spec import is_pipeline_file
 
+    if is_pipeline_file(cfg.retrain):  # run by on_scoring_finished, outside the loop's lock
+        state.retrain = {"scoring_job": scoring_job, "job_id": None, "pipeline": cfg.retrain, "snapshot": snapshot,
+                         "phase": "pipeline", "at": now_iso()}  # fmt: skip
+        _event(cfg.name, state, ws, "retrain.start", f"retraining pipeline {cfg.retrain} on {snapshot}",
+               snapshot=snapshot)  # fmt: skip
+        return PIPELINE
     params = {**cfg.retrain_params, cfg.data_param: snapshot}
     rec = prepare_job(
         cfg.retrain, params, workspace=ws, tags={"aieng.loop": cfg.name, "aieng.loop.trigger": scoring_job}
@@ -228,3 +235,39 @@ def post_promotion_check(cfg: LoopConfig, state: LoopState, snapshot: str | None
         )
     else:
         _event(name, state, ws, "check.ok", f"post-promotion check passed: {detail}", version=new, delta=delta)
+
+
+PIPELINE = "pipeline"  # create_retrain's answer for a retraining pipeline (not a job id)
+
+
+def pipeline_overrides(cfg: LoopConfig, snapshot: str | None) -> dict[str, Any]:
+    """A retraining pipeline's parameters: the loop's (``step.param``), and the fresh snapshot as
+    ``data_param`` of every step whose notebook declares it."""
+    from ..jobs import params as _params
+    from ..pipelines.spec import load_pipeline
+
+    pipeline = load_pipeline(cfg.retrain, cfg.retrain_params)
+    out: dict[str, Any] = dict(cfg.retrain_params)
+    for step in pipeline.steps.values():
+        declared = {p.name for p in _params.notebook_parameters(step.notebook)}
+        if cfg.data_param in declared and snapshot is not None:
+            out[f"{step.name}.{cfg.data_param}"] = snapshot
+    return out
+
+
+def run_retrain_pipeline(cfg: LoopConfig, snapshot: str, ws: Workspace) -> tuple[str, str | None]:
+    """Run the retraining pipeline on ``snapshot``; returns (its run id, the run of the last step
+    that logged a model: a cached step's producing run, or None)."""
+    from ..pipelines import run_pipeline
+    from .client import client
+    from .versions import _artifact_models, logged_models
+
+    run = run_pipeline(cfg.retrain, pipeline_overrides(cfg, snapshot), workspace=ws)
+    if run.status != "COMPLETED":
+        return run.run_id, None
+    c = client(ws)
+    for step in reversed(list(run.steps.values())):
+        candidate = step.source_run_id or step.run_id
+        if candidate and (logged_models(candidate, c) or _artifact_models(candidate, c)):
+            return run.run_id, candidate
+    return run.run_id, None

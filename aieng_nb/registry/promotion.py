@@ -1,11 +1,11 @@
-"""Moving aliases: gated promotion, forced promotion, rollback; one lock and a compare-and-set.
+"""Moving aliases: gated promotion, forced promotion, rollback; a lock and a compare-and-set.
 
-Every move holds the model's lock (``locks/registry-<name>.lock``; a second promotion of the same
-model at the same time gets :class:`ConflictError` at once) and, just before moving the alias,
-re-reads it: if it no longer points where the gates saw it (moved by another machine or by hand
-in MLflow's UI), the move is refused with a conflict too. Every move is appended to the audit
-trail and to the registered model's tags (``aieng.champion.stack``, ``aieng.champion.history``),
-and ``previous_champion`` points at the champion before the current one.
+Every move holds the model's lock (a row in the workspace database; a second promotion of the
+same model at the same time gets :class:`ConflictError` at once) and is a compare-and-set on the
+champion it read: if the champion moved since (another command, another machine, MLflow's UI),
+the move is refused with a conflict. Each move is one recorded intent, committed before the alias
+moves and audited (see :mod:`.intents`): a kill or a full disk at any step leaves either nothing
+moved or a move that is audited. ``previous_champion`` points at the champion before the current one.
 
 >>> promote("churn", "4")                                         # doctest: +SKIP
 >>> promote("churn", "5", force=True, reason="hotfix for #123")   # doctest: +SKIP
@@ -14,31 +14,25 @@ and ``previous_champion`` points at the champion before the current one.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from .. import audit
-from ..exceptions import AiengError, NotFoundError, ValidationError
+from ..exceptions import AiengError, ValidationError
 from ..fsutil import user_name
-from ..records import iso, utc
+from ..records import iso
 from ..workspace import Workspace, current
+from . import intents
 from .client import (
     CHAMPION,
-    HISTORY_TAG,
     PREVIOUS,
-    STACK_TAG,
     ConflictError,
     alias_version,
     check_alias,
     check_name,
     check_version,
     client,
-    get_registered,
     get_version,
 )
 from .records import AliasAction, AliasMove, GateReport, GateResult, PromotionResult
@@ -60,120 +54,34 @@ class GateRefusedError(AiengError):
         )
 
 
-@contextmanager
-def model_lock(name: str, ws: Workspace, wait: float = 0.0) -> Iterator[None]:
-    """Hold the model's alias lock; ConflictError when another process holds it past ``wait`` seconds."""
-    path = ws.locks / f"registry-{name}.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fh = open(path, "a+")
-    deadline = time.monotonic() + wait
-    try:
-        while True:
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    fh.seek(0)
-                    holder = fh.read().strip() or "another process"
-                    raise ConflictError(
-                        f"conflict: another promotion or rollback of {name!r} is in progress ({holder}); "
-                        "run it again when that one is done"
-                    ) from None
-                time.sleep(0.05)
-        fh.seek(0)
-        fh.truncate()
-        fh.write(f"pid {os.getpid()} by {user_name()} since {time.strftime('%H:%M:%S')}")
-        fh.flush()
-        yield
-    finally:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-        finally:
-            fh.close()
-
-
-def _read_json_tag(model: Any, key: str) -> list[Any]:
-    try:
-        value = json.loads((model.tags or {}).get(key, "[]"))
-    except ValueError:
-        return []
-    return value if isinstance(value, list) else []
-
-
-def champion_stack(c: Any, name: str) -> list[str]:
-    """Champion versions, oldest first (the current champion last), synced with the alias."""
-    model = get_registered(c, name)
-    stack = [str(v) for v in _read_json_tag(model, STACK_TAG)]
-    current_v = (model.aliases or {}).get(CHAMPION)
-    if current_v is not None and (not stack or stack[-1] != str(current_v)):
-        stack.append(str(current_v))  # moved outside aieng (MLflow UI): keep it as the latest
-    return stack
-
-
 def history(name: str, *, workspace: Workspace | None = None) -> list[AliasMove]:
-    """Recent alias moves kept on the registered model (the audit trail keeps all), oldest first.
+    """Alias moves of ``name`` (the audit trail keeps them too), oldest first.
 
     >>> [m.action for m in history("churn")]   # doctest: +SKIP
     ['promote', 'promote', 'rollback']
     """
-    c = client(workspace)
-    model = get_registered(c, name)
-    out = []
-    for h in _read_json_tag(model, HISTORY_TAG):
-        if isinstance(h, dict):
-            out.append(
-                AliasMove(
-                    name,
-                    h.get("alias", CHAMPION),
-                    str(h.get("v")),
-                    h.get("p"),
-                    _action(h.get("a", "?")),
-                    h.get("by", "?"),
-                    utc(h.get("at")),
-                    h.get("r"),
-                )
-            )
-    return out
+    ws = workspace or current()
+    check_name(name)
+    c = client(ws)
+    intents.champion(ws, c, name)  # a model an older aieng moved: its tag history is imported once
+    return intents.history(ws, name)
 
 
-def _action(word: Any) -> AliasAction | str:
-    try:
-        return AliasAction(word)
-    except ValueError:  # a tag edited outside aieng: keep its word
-        return str(word)
-
-
-def _record_move(c: Any, move: AliasMove, stack: list[str] | None) -> None:
-    model = get_registered(c, move.name)
-    entries = _read_json_tag(model, HISTORY_TAG)
-    entry = {"a": str(move.action), "v": move.version, "p": move.previous, "by": move.actor, "at": iso(move.at)}
-    if move.alias != CHAMPION:
-        entry["alias"] = move.alias
-    if move.reason:
-        entry["r"] = move.reason[:200]
-    entries.append(entry)
-    text = json.dumps(entries, separators=(",", ":"))
-    while len(text) > MAX_HISTORY_CHARS and len(entries) > 1:
-        entries.pop(0)
-        text = json.dumps(entries, separators=(",", ":"))
-    c.set_registered_model_tag(move.name, HISTORY_TAG, text)
-    if stack is not None:
-        c.set_registered_model_tag(move.name, STACK_TAG, json.dumps(stack[-MAX_STACK:]))
-        if len(stack) >= 2:
-            c.set_registered_model_alias(move.name, PREVIOUS, stack[-2])
-        elif PREVIOUS in (model.aliases or {}):
-            c.delete_registered_model_alias(move.name, PREVIOUS)
-
-
-def _audit(move: AliasMove, ws: Workspace, **extra: Any) -> None:
+def _event(move: AliasMove) -> str:
     events: dict[str, str] = {
         AliasAction.PROMOTE: "model.promote",
         AliasAction.FORCE: "model.promote",
         AliasAction.SET: "model.alias",
     }
-    event = events.get(move.action, "model.rollback")
-    audit.append(event, {**move.to_dict(), **extra}, workspace=ws)
+    return events.get(move.action, "model.rollback")
+
+
+def _move(
+    ws: Workspace, c: Any, move: AliasMove, read: intents.Champion, stack: list[str] | None, **extra: Any
+) -> AliasMove:
+    """Record the move as an intent (compare-and-set on ``read``), then carry it out, audited."""
+    intent_id = intents.begin(ws, move, read, stack, _event(move), extra)
+    return intents.apply(ws, c, intent_id)
 
 
 def set_alias(name: str, version: str, alias: str, *, workspace: Workspace | None = None) -> AliasMove:
@@ -189,16 +97,12 @@ def set_alias(name: str, version: str, alias: str, *, workspace: Workspace | Non
         raise ValidationError(f"the {alias} alias moves only through promote and rollback")
     c = client(ws)
     get_version(c, name, version)
-    with model_lock(name, ws, wait=10.0):
+    with intents.lock(ws, name, wait=10.0):
+        intents.recover(ws, c, name)
+        read = intents.champion(ws, c, name)
         previous = alias_version(c, name, alias)
-        t0 = time.perf_counter()
-        c.set_registered_model_alias(name, alias, version)
-        move = AliasMove(
-            name, alias, version, previous, AliasAction.SET, user_name(), seconds=round(time.perf_counter() - t0, 4)
-        )
-        _record_move(c, move, None)
-    _audit(move, ws)
-    return move
+        move = AliasMove(name, alias, version, previous, AliasAction.SET, user_name())
+        return _move(ws, c, move, read, None)
 
 
 def _save_gates(c: Any, report: GateReport) -> None:
@@ -278,13 +182,21 @@ def promote(
     if force and not (isinstance(reason, str) and reason.strip()):
         raise ValidationError("--force needs --reason: say why the gates are overridden (it goes to the audit trail)")
     c = client(ws)
+    seen = alias_version(c, name, CHAMPION)  # the champion this promotion read: it moves only from there
     get_version(c, name, version)
     if to != CHAMPION:
         move = set_alias(name, version, to, workspace=ws)
         return PromotionResult(name, version, to, True, None, move)
     spec = load_spec(name, gates, ws)  # a bad gate file fails before anything moves
-    with model_lock(name, ws, wait=0.0):
-        expected = alias_version(c, name, CHAMPION)
+    with intents.lock(ws, name, wait=0.0):
+        intents.recover(ws, c, name)
+        read = intents.champion(ws, c, name)
+        expected = read.champion
+        if expected != seen:
+            raise ConflictError(
+                f"conflict: {name}@champion moved from v{seen or '-'} to v{expected or '-'} as this promotion "
+                "started; nothing moved"
+            )
         if expect_champion is not None and expected != check_version(expect_champion):
             raise ConflictError(
                 f"conflict: {name}@champion is v{expected or '-'}, not v{check_version(expect_champion)}; nothing moved"
@@ -304,15 +216,10 @@ def promote(
                 f"conflict: {name}@champion moved from v{expected or '-'} to v{now or '-'} while the gates ran; "
                 "promote again to gate against the new champion"
             )
-        stack = champion_stack(c, name)
-        stack.append(version)
-        t0 = time.perf_counter()
-        c.set_registered_model_alias(name, CHAMPION, version)
-        seconds = round(time.perf_counter() - t0, 4)
         action = AliasAction.FORCE if force and not report.passed else AliasAction.PROMOTE
-        move = AliasMove(name, CHAMPION, version, expected, action, user_name(), reason=reason, seconds=seconds)
-        _record_move(c, move, stack)
-    _audit(move, ws, forced=bool(force), gates_passed=report.passed, failed_gates=[r.gate for r in report.failed])
+        move = AliasMove(name, CHAMPION, version, expected, action, user_name(), reason=reason)
+        extra = {"forced": bool(force), "gates_passed": report.passed, "failed_gates": [r.gate for r in report.failed]}
+        move = _move(ws, c, move, read, [*read.stack, version], **extra)
     result.promoted, result.move = True, move
     return result
 
@@ -335,36 +242,36 @@ def rollback(
 
     >>> rollback("churn", reason="latency regression")   # doctest: +SKIP
     """
+    from .sqlite_registry import fast_client
+
     ws = workspace or current()
     check_name(name)
-    c = client(ws)
-    with model_lock(name, ws, wait=30.0):
-        t0 = time.perf_counter()
-        current_v = alias_version(c, name, CHAMPION)
+    c = fast_client(ws) or client(ws)  # the embedded store: the alias moves without importing MLflow
+    seen = alias_version(c, name, CHAMPION)  # the champion this rollback read: it moves only from there
+    with intents.lock(ws, name, wait=30.0):
+        intents.recover(ws, c, name)
+        read = intents.champion(ws, c, name)
+        current_v = read.champion
         if current_v is None:
-            raise NotFoundError(f"model {name!r} has no champion to roll back")
+            raise ConflictError(f"model {name!r} has no champion to roll back")
         if expected is not None and current_v != str(expected):
             raise ConflictError(f"conflict: {name}@champion is v{current_v}, not v{expected}; nothing rolled back")
-        stack = champion_stack(c, name)
+        if current_v != seen:
+            raise ConflictError(
+                f"conflict: {name}@champion moved from v{seen or '-'} to v{current_v} while this rollback waited; "
+                "nothing rolled back"
+            )
+        stack = list(read.stack)
         if len(stack) < 2:
-            raise NotFoundError(f"model {name!r} has no previous champion to roll back to (champion v{current_v})")
+            raise ConflictError(f"model {name!r} has no previous champion to roll back to (champion v{current_v})")
         stack.pop()
-        target = stack[-1]
-        c.set_registered_model_alias(name, CHAMPION, target)
-        seconds = round(time.perf_counter() - t0, 4)
         move = AliasMove(
             name,
             CHAMPION,
-            target,
+            stack[-1],
             current_v,
             AliasAction.AUTO_ROLLBACK if auto else AliasAction.ROLLBACK,
             f"{user_name()} via {via}" if via else user_name(),
             reason=reason,
-            seconds=seconds,
         )
-        _record_move(c, move, stack)
-        c.set_model_version_tag(
-            name, current_v, "aieng.rolled_back", json.dumps({"at": iso(move.at), "by": move.actor, "reason": reason})
-        )
-    _audit(move, ws, auto=auto, **({"via": via} if via else {}))
-    return move
+        return _move(ws, c, move, read, stack, auto=auto, **({"via": via} if via else {}))

@@ -241,6 +241,14 @@ class VersionInfo(Record):
     def __str__(self) -> str:
         return f"{self.name} v{self.version} from run {self.run_id} ({self.source})"
 
+    def __repr__(self) -> str:
+        aliases = f" @{', @'.join(self.aliases)}" if self.aliases else ""
+        return f"<registered {self}{aliases}>"
+
+    def _repr_html_(self) -> str:
+        title = f"<div><b>{esc(self.name)} v{esc(self.version)}</b> registered</div>"
+        return title + VersionList([self])._repr_html_()
+
 
 class VersionList(RecordList[VersionInfo]):
     """Versions of one registered model, oldest first."""
@@ -280,7 +288,13 @@ class ModelList(RecordList[ModelSummary]):
     empty = "no registered models (aieng model register RUN_ID --name NAME)"
 
     def row(self, item: ModelSummary) -> list[Any]:
-        return [item.name, item.champion or "", item.challenger or "", item.previous_champion or "", item.latest_version]
+        return [
+            item.name,
+            item.champion or "",
+            item.challenger or "",
+            item.previous_champion or "",
+            item.latest_version,
+        ]
 
 
 @dataclass
@@ -294,6 +308,7 @@ class ModelStatus(Record):
     versions: list[VersionInfo] = field(default_factory=list)
     history: list[AliasMove] = field(default_factory=list)
     lineage: dict[str, Any] | None = None
+    live: dict[str, Any] | None = None  # champion vs shadow on served traffic (aieng_nb.serving.shadow.compare)
 
     def _versions(self) -> VersionList:
         return VersionList(self.versions)
@@ -312,6 +327,10 @@ class ModelStatus(Record):
             lines += ["", f"champion lineage: run {lin.get('run_id')} notebook {lin.get('notebook') or '-'}"]
             for d in lin.get("datasets", []):
                 lines.append(f"  data: {d.get('name')} {d.get('source')} ({str(d.get('digest'))[:12]})")
+        if self.live:
+            from ..serving.shadow import LiveComparison
+
+            lines += ["", str(LiveComparison.from_dict(self.live))]
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
@@ -338,6 +357,10 @@ class ModelStatus(Record):
                 f"<h3>Champion lineage</h3><p>run <code>{esc(lin.get('run_id'))}</code> &middot; notebook "
                 f"{esc(lin.get('notebook') or '-')}</p>" + table_html(["dataset", "source", "digest"], drows)
             )
+        if self.live:
+            from ..serving.shadow import LiveComparison
+
+            body += f"<h3>Live traffic</h3><p>{esc(str(LiveComparison.from_dict(self.live)))}</p>"
         return _html_page(f"Model {self.name}", _badge(self.champion is not None, "has champion", "no champion"), body)
 
 

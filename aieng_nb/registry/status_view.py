@@ -37,6 +37,9 @@ def status(name: str, *, workspace: Workspace | None = None) -> ModelStatus:
     )
     if st.champion:
         st.lineage = lineage(f"{name}/{st.champion}", workspace=ws).to_dict()
+    from ..serving.shadow import live_summary
+
+    st.live = live_summary(name, workspace=ws)
     return st
 
 

@@ -61,7 +61,7 @@ def register(
     if not isinstance(run_id, str) or not run_id.strip():
         raise ValidationError("register needs a run id")
     try:
-        run_id = tracking.get_run(run_id).run_id  # accepts a unique prefix
+        run_id = tracking.get_run(run_id, workspace=ws).run_id  # accepts a unique prefix
     except NotFoundError:
         raise NotFoundError(f"no run {run_id!r} (aieng runs lists them)") from None
     c = client(ws)
@@ -130,9 +130,7 @@ def _register_source(
     inputs = dataset_inputs(run)
     if inputs:
         tags["aieng.datasets"] = json.dumps(inputs)[:20000]
-    with mlflow_errors(f"registering run {run_id} as {name}"), mlflow_uris(ws):  # resolves models:/ globally
-        kwargs = {"model_id": model_id} if model_id else {}
-        mv = c.create_model_version(name, source=source, run_id=run_id, tags=tags, **kwargs)
+    mv = _mlflow_register(ws, run_id, name, source, tags)
     version = str(mv.version)
     audit.append(
         "model.register",
@@ -144,6 +142,23 @@ def _register_source(
 
         set_alias(name, version, alias, workspace=ws)
     return version_info(c, name, version)
+
+
+def _mlflow_register(ws: Workspace, run_id: str, name: str, source: str, tags: dict[str, str]) -> Any:
+    """MLflow's own registration (``mlflow.register_model``): the version's source, run and model id,
+    and the logged model's ``mlflow.modelVersions`` tag that MLflow's Logged models page reads.
+    Its progress lines on stderr are not ours to print."""
+    import contextlib
+    import io
+
+    import mlflow
+
+    with (
+        mlflow_errors(f"registering run {run_id} as {name}"),
+        mlflow_uris(ws),
+        contextlib.redirect_stderr(io.StringIO()),
+    ):
+        return mlflow.register_model(source, name, tags=tags)
 
 
 def version_info(c: Any, name: str, version: str) -> VersionInfo:
@@ -185,3 +200,16 @@ def list_versions(name: str, *, workspace: Workspace | None = None) -> VersionLi
     get_registered(c, name)
     found = c.search_model_versions(f"name = '{name}'")
     return VersionList(version_info(c, name, str(v)) for v in sorted(int(m.version) for m in found))
+
+
+def versions_of_run(run_id: str, *, workspace: Workspace | None = None) -> VersionList:
+    """The registered versions made from run ``run_id`` (any model), by name and version.
+
+    >>> [(v.name, v.version) for v in versions_of_run("3f2a...")]   # doctest: +SKIP
+    [('churn', '2')]
+    """
+    c = client(workspace)
+    found = c.search_model_versions(f"run_id = '{run_id}'")
+    return VersionList(
+        version_info(c, m.name, str(m.version)) for m in sorted(found, key=lambda m: (m.name, int(m.version)))
+    )

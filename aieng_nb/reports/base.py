@@ -173,6 +173,8 @@ class Report:
         notes = list(self.notes)
         if self.attachments.pending:
             notes.append("Evidently's report is being computed in the background (report.wait() waits for it)")
+        elif "evidently.html" in self.attachments.ready():
+            notes.append("Evidently's own report is stored beside this one as evidently.html")
         if notes:
             parts.append("<h3>Notes</h3><ul>" + "".join(f"<li>{esc(n)}</li>" for n in notes) + "</ul>")
         parts.append("</div>")

@@ -66,7 +66,7 @@ DEFAULT_SHAP_SAMPLE = 500
 DEFAULT_TOP_K = 5
 
 
-@dataclass
+@dataclass(repr=False)  # the report's one-line repr, not a dump of its fields
 class ExplainReport(Report):
     """Feature importances (``importances`` DataFrame, ``ranking``), partial dependence, SHAP."""
 

@@ -70,7 +70,7 @@ DEFAULT_CHECKS = ["demographic_parity_difference > 0.1", "equalized_odds_differe
 MAX_PLOT_GROUPS = 20
 
 
-@dataclass
+@dataclass(repr=False)  # the report's one-line repr, not a dump of its fields
 class FairnessReport(Report):
     """Per-group metrics (``by_group`` DataFrame) and headline gaps (``metrics``)."""
 

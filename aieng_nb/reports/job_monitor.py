@@ -73,6 +73,7 @@ _SPEC_KEYS = {
     "current",
     "target",
     "prediction",
+    "probability",
     "columns",
     "checks",
     "sample",
@@ -153,6 +154,9 @@ def run_job_monitor(
     * ``reference``, ``current`` (required): ``var:NAME`` (a variable of the notebook) or
       ``snapshot:NAME[@VERSION]`` (:func:`aieng_nb.snapshots.load`).
     * ``target``, ``prediction``: column names in the frames; ``columns``: ``a|b|c`` to restrict drift.
+    * ``probability``: the model's positive-class probability column (``a:p_a|b:p_b`` for several
+      classes): performance estimated before labels, and the rule ``estimated_accuracy_drop > 0.03``
+      a loop's scoring job can trigger on (the current frame may then lack the target).
     * ``checks``: ``;``-separated failure rules for the monitoring report; ``sample``, ``seed``.
     * ``model=var:m`` with ``X=var:..`` (and ``y=var:..``): also an explainability report
       (``explain_checks`` rules).
@@ -200,12 +204,22 @@ def _monitor_step(opts: Mapping[str, Any], namespace: Mapping[str, Any], attach_
         resolve_reference(opts["current"], namespace, "current"),
         target=opts.get("target") or None,
         prediction=opts.get("prediction") or None,
+        probability=_probability(opts.get("probability")),
         columns=cols,
         checks=opts.get("checks"),
         sample=_int_opt(opts, "sample", DEFAULT_SAMPLE),
         seed=_int_opt(opts, "seed", DEFAULT_SEED),
         **attach_opts,
     )
+
+
+def _probability(value: Any) -> Any:
+    """``probability=p`` or, for several classes, ``probability=a:p_a|b:p_b`` (label:column)."""
+    if not value or not isinstance(value, str):
+        return value or None
+    if ":" not in value:
+        return value
+    return dict(part.split(":", 1) for part in value.split("|") if part)
 
 
 def _explain_step(

@@ -163,6 +163,9 @@ def list_reports(
     """
     if isinstance(last, bool) or not isinstance(last, int) or last < 1:
         raise ValidationError(f"last must be an integer >= 1, got {last!r}")
+    for what, value in (("run", run_id), ("job_id", job_id), ("kind", kind)):
+        if value is not None and not isinstance(value, str):
+            raise ValidationError(f"{what} must be a string id, got {value!r}")
     if job_id is not None:
         if run_id is not None:
             raise ValidationError("pass run or job, not both")

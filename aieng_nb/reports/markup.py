@@ -20,13 +20,20 @@ from .checks import CheckResult
 
 CSS = """
 .aieng-rep{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;font-size:13px;color:#222;max-width:1100px}
-.aieng-rep h2{font-size:17px;margin:4px 0 6px}.aieng-rep h3{font-size:14px;margin:14px 0 6px;border-bottom:1px solid #ddd}
-.aieng-rep table{border-collapse:collapse;margin:4px 0}.aieng-rep th,.aieng-rep td{border:1px solid #ddd;padding:2px 8px;text-align:left}
+.aieng-rep h2{font-size:17px;margin:4px 0 6px;color:inherit}.aieng-rep h3{font-size:14px;margin:14px 0 6px;border-bottom:1px solid #ddd;color:inherit}
+div.aieng-rep table{border-collapse:collapse;margin:4px 0;color:inherit}.aieng-rep th,.aieng-rep td{border:1px solid #ddd;padding:2px 8px;text-align:left;color:inherit}
 .aieng-rep th{background:#f4f4f4}.aieng-rep td.num{text-align:right;font-variant-numeric:tabular-nums}
 .aieng-rep .badge{display:inline-block;padding:1px 8px;border-radius:9px;color:#fff;font-weight:600;font-size:12px}
-.aieng-rep .pass{background:#2e7d32}.aieng-rep .fail{background:#c62828}.aieng-rep .warn{background:#ef6c00}
-.aieng-rep .muted{color:#666}.aieng-rep tr.bad td{background:#fdecea}.aieng-rep img{max-width:100%}
+.aieng-rep .pass{background:#2e7d32}.aieng-rep .fail{background:#c62828}.aieng-rep .warn{background:#a15c00}
+.aieng-rep .muted{color:#595959}.aieng-rep tr.bad td{background:#fdecea}.aieng-rep img{max-width:100%}
 .aieng-rep ul{margin:4px 0 4px 18px;padding:0}
+body[data-jp-theme-light=false] .aieng-rep{color:#e8e8e8}
+body[data-jp-theme-light=false] .aieng-rep th{background:#333}
+body[data-jp-theme-light=false] .aieng-rep th,body[data-jp-theme-light=false] .aieng-rep td,
+body[data-jp-theme-light=false] .aieng-rep h3{border-color:#555}
+body[data-jp-theme-light=false] .aieng-rep .muted{color:#b8b8b8}
+body[data-jp-theme-light=false] .aieng-rep tr.bad td{background:#4a1f1f}
+body[data-jp-theme-light=false] .aieng-rep img{background:#fff}
 """
 
 

@@ -47,9 +47,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import ValidationError
+from . import estimation
 from .base import Report
 from .checks import CheckResult, Rule, check_label_types, evaluate, parse_rules, require_numeric
 from .drift import DriftResult, _str_columns, check_frames, drift_gate
+from .estimation import Estimation
 from .markup import HTMLView
 from .monitoring_render import MAX_TABLE_ROWS, render, summary_rows
 from .quality import HIGHER_IS_BETTER, LOWER_IS_BETTER, check_task, infer_task, is_probability, quality_metrics
@@ -62,12 +64,13 @@ DEFAULT_SAMPLE = 20_000
 DEFAULT_SEED = 0
 
 
-@dataclass
+@dataclass(repr=False)  # the report's one-line repr, not a dump of its fields
 class MonitoringReport(Report):
     """Drift verdicts per column, data summary and quality metrics; see :func:`monitor`."""
 
     drift_result: DriftResult | None = None
     quality: dict[str, dict[str, float]] = field(default_factory=dict)
+    estimation: Estimation | None = None
     _evidently_html: str | None = field(default=None, repr=False)
 
     @property
@@ -75,6 +78,12 @@ class MonitoringReport(Report):
         """Evidently's own HTML page (waits for it while it is computed in the background)."""
         self.wait()
         return self._evidently_html
+
+    @property
+    def estimated(self) -> Estimation | None:
+        """Performance estimated without labels (``probability=``): ``rep.estimated["accuracy"].value``,
+        ``.low``/``.high`` (the band), ``.realized`` when the labels are there; ``.trusted``, ``.reasons``."""
+        return self.estimation
 
     @property
     def drifted_columns(self) -> list[str]:
@@ -128,6 +137,7 @@ def monitor(
     *,
     target: str | None = None,
     prediction: str | None = None,
+    probability: str | Sequence[str] | Mapping[Any, str] | None = None,
     task: str = "auto",
     columns: Sequence[str] | None = None,
     checks: Any = None,
@@ -163,6 +173,11 @@ def monitor(
     The Evidently run happens in the background (``background=False``: before returning).
     ``text_method``/``text_threshold`` set the free-text test (see :mod:`aieng_nb.text_drift`).
     ``log=None`` attaches the report to the active run if there is one.
+    ``probability`` (the positive class's probability column, or ``{label: column}``) estimates
+    performance without labels (CBPE; regressors: direct loss estimation from ``prediction``) when
+    the reference has the target: ``rep.estimated``, metrics ``estimated_accuracy``,
+    ``estimated_accuracy_drop`` ... and the default rule ``estimated_accuracy_drop > 0.03``; the
+    current batch may then lack the target (with it, estimated and realized are compared).
     The steps: prepare the frames, test drift, measure quality, choose the checks, build the
     report, start Evidently's attachment, attach to the run.
 
@@ -179,18 +194,23 @@ def monitor(
         "text_method": text_method,
         "text_threshold": text_threshold,
     }
-    _check_args(reference, current, target, prediction, task, sample)
-    reference, current, cols = _prepare_frames(reference, current, target, prediction, columns)
+    _check_args(reference, current, target, prediction, task, sample, probability)
+    reference, current, cols = _prepare_frames(reference, current, target, prediction, columns, probability)
     started = time.perf_counter()
     drift = drift_gate(reference, current, cols, drift_share=drift_share, **drift_kwargs)
     metrics, notes = _drift_metrics(drift, reference, current)
     resolved_task = None
     quality: dict[str, dict[str, float]] = {}
-    if target is not None and prediction is not None:
+    labelled = target is not None and target in current.columns
+    if target is not None and prediction is not None and labelled:
         resolved_task = infer_task(current[target]) if task == "auto" else task
         quality = _quality(reference, current, target, prediction, resolved_task, metrics, notes)
+    elif target is not None and not labelled:
+        notes.append(f"current has no target column {target!r}: model quality is estimated, not measured")
     elif target is not None:
         notes.append("target given without prediction: model quality is not computed")
+    est = estimation.for_monitor(reference, current, target, prediction, probability, task, cols, metrics, notes)
+    resolved_task = resolved_task or (est.task if est else None)
     if checks is None:
         rules, uncomputable = _default_checks(drift, drift_share, resolved_task, metrics, quality, notes)
     else:
@@ -203,9 +223,10 @@ def monitor(
         notes=notes,
         drift_result=drift,
         quality=quality,
+        estimation=est,
     )
     report.details = {"drift": drift.to_dict(), "quality": quality, "task": resolved_task, "target": target,
-                      "prediction": prediction, "verdict_seconds": round(time.perf_counter() - started, 4),
+                      "prediction": prediction, "estimated": est.to_dict() if est else None, "verdict_seconds": round(time.perf_counter() - started, 4),
                       "evidently_sample": None}  # fmt: skip
     ref_s, cur_s = _samples(report, reference, current, sample, seed)
     srows = summary_rows(reference, current, cols[:MAX_TABLE_ROWS], {c.column: c.type for c in drift.columns})
@@ -220,7 +241,13 @@ def monitor(
 
 
 def _check_args(
-    reference: Any, current: Any, target: str | None, prediction: str | None, task: str, sample: Any
+    reference: Any,
+    current: Any,
+    target: str | None,
+    prediction: str | None,
+    task: str,
+    sample: Any,
+    probability: Any = None,
 ) -> None:
     import pandas as pd
 
@@ -231,20 +258,26 @@ def _check_args(
         if not isinstance(frame, pd.DataFrame):
             raise ValidationError(f"{label} must be a pandas DataFrame, got {type(frame).__name__}")
     for role, col in (("target", target), ("prediction", prediction)):
-        if col is not None and col not in current.columns:
+        estimable = role == "target" and col in reference.columns and (probability is not None or bool(prediction))
+        if col is not None and col not in current.columns and not estimable:
             raise ValidationError(f"{role} column {col!r} is not in current (columns: {list(current.columns)[:30]})")
     if prediction is not None and target is None:
         raise ValidationError("prediction given without target: pass target= to compute model quality")
 
 
 def _prepare_frames(
-    reference: Any, current: Any, target: str | None, prediction: str | None, columns: Sequence[str] | None
+    reference: Any,
+    current: Any,
+    target: str | None,
+    prediction: str | None,
+    columns: Sequence[str] | None,
+    probability: Any = None,
 ) -> tuple[Any, Any, list[str]]:
     """Column labels as text (0 -> "0") and the columns to test for drift (all shared features)."""
     reference, current = _str_columns(reference), _str_columns(current)
     if columns is not None:
         return reference, current, check_frames(reference, current, [str(c) for c in columns])
-    special = {c for c in (target, prediction) if c is not None}
+    special = {c for c in (target, prediction) if c is not None} | set(estimation.probability_columns(probability))
     feats_ref = [c for c in reference.columns if c not in special]
     feats_cur = [c for c in current.columns if c not in special]
     return reference, current, check_frames(reference[feats_ref], current[feats_cur])
@@ -319,6 +352,8 @@ def _default_checks(
     if drift.n_tested == 0:  # nothing was tested: the drift verdict cannot pass
         rules += parse_rules(["n_columns_tested < 1"])
         notes.append("no column could be tested for drift: the report fails (check n_columns_tested < 1)")
+    if "estimated_accuracy_drop" in metrics:
+        rules += parse_rules([f"estimated_accuracy_drop > {estimation.DEFAULT_DROP}"])
     if task == "classification" and "accuracy_drop" in metrics:
         rules += parse_rules(["accuracy_drop > 0.05"])
     elif task == "classification" and "reference" in quality and not (quality["reference"] and quality.get("current")):

@@ -146,12 +146,33 @@ def render(report: Any, ref_s: Any, cur_s: Any, cols: list[str], srows: list[lis
                 warn + table_html(["metric", "reference", "current", "change"], qrows),
             )
         )
+    if getattr(report, "estimation", None) is not None:
+        report.sections.append(estimation_section(report.estimation))
     report.sections.append(
         Section(
             "Data summary (all rows)",
             table_html(["column", "type", "missing ref", "missing cur", "mean / mode ref", "mean / mode cur"], srows),
         )
     )
+
+
+def estimation_section(est: Any) -> Section:
+    """Estimated metrics with their bands (and realized values when labels exist), and the trust verdict."""
+    what = "confidence-based (CBPE)" if est.method == "cbpe" else "direct loss estimation (DLE)"
+    cal = est.calibration
+    if "ece" in cal:
+        calib = f"calibration error (ECE) on the reference {cal['ece']:.3f}" + (
+            " after isotonic calibration" if cal.get("calibrated") else ""
+        )
+    else:
+        calib = f"loss model off by {cal.get('dle_relative_error', math.nan):.1%} on the reference (cross-fitted)"
+    verdict = ("<p><b>Trusted</b>: " if est.trusted else "<p class='bad'><b>Cannot be trusted</b>: ") + "; ".join(
+        [*est.reasons, calib, f"{est.out_of_support:.1%} of rows outside the reference's support"]
+    )
+    head = f"<p>Estimated without labels, {what}, {est.confidence:.0%} band, {est.n_rows:,} rows.</p>"
+    table = table_html(["metric", "reference", "estimated", "band low", "band high", "realized", "error"],
+                       est.table_rows())  # fmt: skip
+    return Section("Estimated performance (before labels)", head + verdict + "</p>" + table)
 
 
 def _strength(col: Any) -> float:

@@ -2,8 +2,9 @@
 
 Attached to a run (``report.log()``, automatic when a run is active), a report is stored as run
 artifacts under ``reports/<kind>-<UTC timestamp>/`` (``report.html``, ``summary.json`` and any
-extra files such as ``evidently.html``), its summary metrics are logged as MLflow metrics
-``<kind>.<metric>``, and a tag ``aieng.report.<name>`` indexes it for
+extra files such as ``evidently.html``), its headline metrics are logged as MLflow metrics
+``<kind>.<metric>`` while per-column / per-feature numbers go to the table ``by_item.json`` (the
+shape of ``mlflow.log_table``, listed in the run's ``mlflow.loggedArtifacts``), and a tag ``aieng.report.<name>`` indexes it for
 :func:`aieng_nb.reports.list_reports`. The run's tag ``aieng.checks`` becomes ``failed`` once any
 attached report failed a check (else ``passed``); the audit trail gets ``report.create``, and
 ``checks.fail`` for a failure.
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
 REPORT_TAG_PREFIX = "aieng.report."
 CHECKS_TAG = "aieng.checks"
 ARTIFACT_ROOT = "reports"
+TABLE_FILE = "by_item.json"  # per-column / per-feature numbers, as mlflow.log_table writes a table
+LOGGED_ARTIFACTS_TAG = "mlflow.loggedArtifacts"  # MLflow's UI lists the run's tables from it
 
 
 def tracking_store(workspace: Workspace | None = None) -> Any:
@@ -107,15 +110,14 @@ def attach(report: Report, run_id: str | None = None, *, workspace: Workspace | 
         report.attachments.add_pending(report_tasks.submit(_store_files_later, report, rid, folder, workspace))
     else:
         _store_files(report, rid, folder, workspace)
-    metrics = {
-        _metric_key(report.kind, k): float(v)
-        for k, v in report.metrics.items()
-        if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(float(v))
-    }
+    headline, by_item = split_metrics(report.metrics)
+    metrics = {_metric_key(report.kind, k): v for k, v in headline.items()}
     metrics[_metric_key(report.kind, "passed")] = 1.0 if report.passed else 0.0
     tracking.log_metrics(metrics, run_id=rid, workspace=workspace)
     index = _index_tag(report)
     tags = {REPORT_TAG_PREFIX + name: json.dumps(index, sort_keys=True)[:5000]}
+    if by_item:
+        tags[LOGGED_ARTIFACTS_TAG] = _logged_tables(rid, f"{folder}/{TABLE_FILE}", workspace)
     # the run's overall verdict: failed once any attached report failed a check
     if not report.passed:
         tags[CHECKS_TAG] = "failed"
@@ -135,8 +137,48 @@ def attach(report: Report, run_id: str | None = None, *, workspace: Workspace | 
     return folder
 
 
+def split_metrics(metrics: dict[str, Any]) -> tuple[dict[str, float], list[list[Any]]]:
+    """A report's headline numbers (``drift_share``, ``accuracy``, the fairness gaps...: logged as
+    run metrics ``<kind>.<name>``) and its per-column / per-feature ones (``drift_score.<column>``,
+    ``importance.<feature>``: rows ``[metric, item, value]`` of the report's table, so they do not
+    fill MLflow's chart grid and the panel's metric menu).
+
+    >>> split_metrics({"drift_share": 0.5, "drift_score.age": 0.1, "bad": float("nan")})
+    ({'drift_share': 0.5}, [['drift_score', 'age', 0.1]])
+    """
+    headline: dict[str, float] = {}
+    rows: list[list[Any]] = []
+    for key, value in metrics.items():
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(float(value)):
+            continue
+        metric, dot, item = key.partition(".")
+        if dot:
+            rows.append([metric, item, float(value)])
+        else:
+            headline[key] = float(value)
+    return headline, rows
+
+
+def table_json(rows: list[list[Any]]) -> str:
+    """Rows in the JSON shape of ``mlflow.log_table`` (MLflow's UI shows it as a table)."""
+    return json.dumps({"columns": ["metric", "item", "value"], "data": rows})
+
+
+def _logged_tables(run_id: str, path: str, workspace: Workspace | None) -> str:
+    """The run's ``mlflow.loggedArtifacts`` tag with ``path`` added as a table, as ``log_table`` does."""
+    from .. import tracking
+
+    try:
+        listed = json.loads((tracking.get_run(run_id, workspace=workspace).tags or {}).get(LOGGED_ARTIFACTS_TAG, "[]"))
+    except ValueError:
+        listed = []
+    listed = [e for e in listed if isinstance(e, dict) and e.get("path") != path] + [{"path": path, "type": "table"}]
+    return json.dumps(listed)[:5000]
+
+
 def _store_files(report: Report, run_id: str, folder: str, workspace: Workspace | None = None) -> None:
-    """Write ``report.html``, ``summary.json`` and the attachments to the run's ``folder``."""
+    """Write ``report.html``, ``summary.json``, the per-item table and the attachments to the run's
+    ``folder``."""
     from .. import tracking
 
     ready = report.attachments.ready()
@@ -144,6 +186,9 @@ def _store_files(report: Report, run_id: str, folder: str, workspace: Workspace 
         tmp_path = Path(tmp)
         report.save_html(tmp_path / "report.html")
         report.save_json(tmp_path / "summary.json", wait=False)
+        rows = split_metrics(report.metrics)[1]
+        if rows:
+            (tmp_path / TABLE_FILE).write_text(table_json(rows), encoding="utf-8")
         for fname, content in ready.items():
             target = tmp_path / fname
             if isinstance(content, bytes):
@@ -191,7 +236,7 @@ def run_for_job(job_id: str, *, workspace: Workspace | None = None) -> str:
     """The run id of a job (its reports live on that run)."""
     from ..jobs.records import load
 
-    record = load(job_id)
+    record = load(job_id, workspace)
     if not record.run_id:
         raise NotFoundError(f"job {job_id} has no run yet (status {record.status})")
     return record.run_id

@@ -33,6 +33,7 @@ def token(ws: Workspace) -> str:
         str(ws.path("snapshots", "index.json")),
         str(ws.path("schedules")),
         str(ws.path("jobs")),
+        str(ws.path("pipelines", "runs")),  # a pipeline's record is rewritten (renamed in) at each step
     ]
     active = ws.path("jobs", ".active")
     paths.append(str(active))
@@ -55,3 +56,21 @@ async def wait_for_change(ws: Workspace, since: str | None, timeout: float) -> t
         if time.monotonic() >= end:
             return now, False
         await asyncio.sleep(POLL_S)
+
+
+def recover(ws: Workspace) -> list[str]:
+    """Finish what killed processes left behind: runs whose process died (marked KILLED, their
+    buffered metrics written) and registry moves left open (completed or undone). Runs at the
+    extension's start and on each changes poll, never inside a GET of a listing. Creates nothing in
+    a workspace that does not exist yet."""
+    done: list[str] = []
+    if not ws.root.is_dir():
+        return done
+    from .. import lifecycle
+
+    done += [str(r) for r in lifecycle.recover(workspace=ws)]
+    if not ws.database_url.startswith("sqlite:///") or (ws.root / "aieng.db").is_file():
+        from ..registry.intents import recover_all
+
+        done += recover_all(ws)
+    return done

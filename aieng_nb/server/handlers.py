@@ -133,7 +133,11 @@ class ChangesHandler(Base):
             raise ValidationError("timeout must be a number of seconds") from None
         if not 0 <= timeout <= 30:
             raise ValidationError("timeout must be from 0 to 30 seconds")
-        token, changed = await wait_for_change(await self.core(current), self.text("since"), timeout)
+        from .changes import recover
+
+        ws = await self.core(current)
+        await self.core(recover, ws)  # what killed processes left open; the GETs of listings write nothing
+        token, changed = await wait_for_change(ws, self.text("since"), timeout)
         self.send({"token": token, "changed": changed})
 
 
@@ -237,7 +241,9 @@ def _submit_options(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def _parameters(body: dict[str, Any]) -> dict[str, Any]:
-    params = body.get("parameters") or {}
+    params = body.get("parameters")
+    if params is None:
+        return {}
     if not isinstance(params, dict):
         raise ValidationError("parameters must be a JSON object of name: value")
     return params
@@ -269,11 +275,9 @@ class JobHandler(Base):
 
 
 def _stop(job_id: str) -> Any:
-    from ..jobs import get_job, stop_job
+    from ..jobs import stop_job
 
-    if get_job(job_id).finished:
-        raise ConflictError(f"job {job_id} has already ended")
-    return stop_job(job_id, wait=10.0)
+    return stop_job(job_id, wait=10.0)  # a finished job: ConflictError from the core (409)
 
 
 class JobStopHandler(Base):
@@ -290,7 +294,8 @@ class JobRerunHandler(Base):
             raise ValidationError(f"unknown fields: {', '.join(sorted(set(body) - {'parameters'}))}")
         from ..jobs.control import rerun_job
 
-        self.send((await self.core(rerun_job, safety.job_id(job_id), _parameters(body))).to_dict(), 201)
+        rerun = functools.partial(rerun_job, root=self.root_dir)
+        self.send((await self.core(rerun, safety.job_id(job_id), _parameters(body))).to_dict(), 201)
 
 
 class JobOutputHandler(Base):
@@ -320,11 +325,9 @@ class SchedulesHandler(Base):
 
 
 def _set_paused(name: str, paused: bool) -> dict[str, Any]:
-    from ..schedules import get, set_paused
+    from ..schedules import set_paused
 
-    if get(name).paused == paused:
-        raise ConflictError(f"schedule {name!r} is already {'paused' if paused else 'active'}")
-    return pages.schedule_dict(set_paused(name, paused))
+    return pages.schedule_dict(set_paused(name, paused))  # already so: ConflictError from the core (409)
 
 
 class SchedulePauseHandler(Base):
@@ -409,10 +412,7 @@ def _rollback(name: str, expected: str | None, reason: str | None) -> Any:
     from ..registry.client import check_name, client, get_registered
 
     get_registered(client(), check_name(name))  # an unknown model is a 404
-    try:
-        return rollback(name, expected=expected, reason=reason, via="panel")
-    except NotFoundError as exc:  # the model exists: no (previous) champion is a conflict with its state
-        raise ConflictError(str(exc)) from None
+    return rollback(name, expected=expected, reason=reason, via="panel")  # nothing to roll back to: 409
 
 
 class ModelRollbackHandler(Base):

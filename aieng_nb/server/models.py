@@ -21,11 +21,13 @@ from typing import Any, TypedDict
 from ..audit.records import AuditEntry, VerifyResult
 from ..jobs.records import JobRecord
 from ..models import Comparison, ComparisonRow, RunRecord
+from ..pipelines.records import PipelineRun, StepResult
 from ..registry.records import AliasMove, GateReport, GateResult, ModelStatus, ModelSummary, VersionInfo
 from ..reports import ReportEntry
 from ..schedules import Schedule
 from ..schema import record_schema
 from ..snapshots.records import SnapshotRecord, SnapshotVersion
+from ..tracking.overview import RunOverview, SnapshotUse
 
 
 class Info(TypedDict):
@@ -51,6 +53,7 @@ class Experiment(TypedDict):
 class MetricPoint(TypedDict):
     step: int
     value: float | None
+    timestamp: int  # epoch milliseconds
 
 
 class MetricHistory(TypedDict):
@@ -102,6 +105,10 @@ class RerunJob(TypedDict, total=False):
     parameters: dict[str, Any]
 
 
+class RunOverviewExtra(TypedDict):
+    notebook_path: str | None  # the notebook relative to the server's root (JupyterLab opens it), when under it
+
+
 class GateReportExtra(TypedDict):
     passed: bool  # every gate passed
 
@@ -129,6 +136,8 @@ SHAPES: dict[str, Any] = {
     "Changes": Changes,
     "Experiment": Experiment,
     "Run": RunRecord,
+    "SnapshotUse": SnapshotUse,
+    "RunOverview": (RunOverview, RunOverviewExtra),
     "MetricPoint": MetricPoint,
     "MetricHistory": MetricHistory,
     "MetricHistories": MetricHistories,
@@ -137,6 +146,8 @@ SHAPES: dict[str, Any] = {
     "SnapshotRow": SnapshotVersion,  # one row of aieng_nb.snapshots.list_snapshots()
     "Snapshot": SnapshotRecord,
     "Job": JobRecord,
+    "PipelineStep": StepResult,
+    "PipelineRun": PipelineRun,
     "Schedule": (Schedule, ScheduleExtra),
     "Report": ReportEntry,
     "AuditEntry": AuditEntry,
@@ -156,7 +167,7 @@ SHAPES: dict[str, Any] = {
 }
 
 # listings: Page of <item shape> (aieng_nb.pages.Page.to_dict())
-PAGES = ("Experiment", "Run", "SnapshotRow", "Job", "Schedule", "Report", "AuditEntry", "ModelSummary")
+PAGES = ("Experiment", "Run", "SnapshotRow", "Job", "PipelineRun", "Schedule", "Report", "AuditEntry", "ModelSummary")
 
 _NAMES = {cls: name for name, cls in SHAPES.items() if not isinstance(cls, tuple)}
 

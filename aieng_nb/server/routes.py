@@ -75,6 +75,30 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route("/runs/{run_id}", "RunHandler", (Op("get", "One run (an id prefix is enough)", "Run"),)),
     Route(
+        "/runs/{run_id}/overview",
+        "RunOverviewHandler",
+        (
+            Op(
+                "get",
+                "A run with its artifacts, snapshots, reports, notebook, model versions and MLflow UI link "
+                "(plus notebook_path: the notebook relative to the server root, when under it)",
+                "RunOverview",
+            ),
+        ),
+    ),
+    Route(
+        "/runs/{run_id}/artifact.html",
+        "RunArtifactHandler",
+        (
+            Op(
+                "get",
+                "One artifact as a page: HTML as stored, images inline, text in <pre> (sandboxed)",
+                "html",
+                (("path", "string", "artifact path relative to the run's artifact root"),),
+            ),
+        ),
+    ),
+    Route(
         "/runs/{run_id}/metric-history",
         "MetricHistoryHandler",
         (Op("get", "Every point of one metric of a run", "MetricHistory", (("key", "string", "metric name"),)),),
@@ -99,6 +123,11 @@ ROUTES: tuple[Route, ...] = (
         "/runs/{run_id}/reports/{name}.html",
         "ReportHTMLHandler",
         (Op("get", "A stored report's HTML (sandboxed)", "html"),),
+    ),
+    Route(
+        "/runs/{run_id}/reports/{name}/evidently.html",
+        "ReportEvidentlyHandler",
+        (Op("get", "A monitoring report's interactive Evidently page (sandboxed)", "html"),),
     ),
     Route(
         "/compare",
@@ -131,6 +160,18 @@ ROUTES: tuple[Route, ...] = (
         (Op("get", "A snapshot's profile as HTML (sandboxed)", "html"),),
     ),
     Route(
+        "/pipelines",
+        "PipelinesHandler",
+        (
+            Op(
+                "get",
+                "Pipeline executions, newest first, each with its steps' states and DAG",
+                "PipelineRunPage",
+                (("q", "string", "text filter (run id, pipeline name or file)"), *PAGE),
+            ),
+        ),
+    ),
+    Route(
         "/jobs",
         "JobsHandler",
         (
@@ -159,6 +200,11 @@ ROUTES: tuple[Route, ...] = (
         (Op("post", "Run a job's notebook again, with edited parameters", "Job", body="RerunJob", status=201),),
     ),
     Route(
+        "/jobs/{job_id}/parameters",
+        "JobParametersHandler",
+        (Op("get", "The parameters cell of a job's notebook (the Re-run form's hints)", "NotebookParameters"),),
+    ),
+    Route(
         "/jobs/{job_id}/output.html",
         "JobOutputHandler",
         (Op("get", "The executed notebook as HTML (sandboxed)", "html"),),
@@ -179,6 +225,16 @@ ROUTES: tuple[Route, ...] = (
         "/schedules",
         "SchedulesHandler",
         (Op("get", "Schedules with their next fire time", "SchedulePage", (("q", "string", "text filter"), *PAGE)),),
+    ),
+    Route(
+        "/schedules/{name}",
+        "ScheduleHandler",
+        (Op("delete", "Remove a schedule (audited); answers the schedule as it was", "Schedule"),),
+    ),
+    Route(
+        "/schedules/{name}/run",
+        "ScheduleRunHandler",
+        (Op("post", "Start one job of the schedule now, outside its cron slots (audited)", "Job", status=201),),
     ),
     Route(
         "/schedules/{name}/pause",

@@ -20,11 +20,12 @@ import re
 from pathlib import Path
 
 from ..exceptions import NotFoundError, ValidationError
+from ..textutil import clip
 
-_RUN_ID = re.compile(r"^[0-9a-fA-F]{1,32}$")
-_HASH = re.compile(r"^[0-9a-f]{6,64}$")
-_JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
+_RUN_ID = re.compile(r"\A[0-9a-fA-F]{1,32}\Z")
+_HASH = re.compile(r"\A[0-9a-f]{6,64}\Z")
+_JOB_ID = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_-]{0,127}\Z")
+_NAME = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_.-]{0,199}\Z")
 _ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
 
 
@@ -57,6 +58,8 @@ def notebook_path(root: str | Path, value: object) -> Path:
     """The notebook ``value`` (relative to ``root``) as a checked absolute path inside ``root``."""
     if not isinstance(value, str) or not value.strip():
         raise ValidationError("notebook must be a path relative to the Jupyter root, e.g. 'train.ipynb'")
+    if len(value) > 1024 or any(len(part) > 255 for part in value.split("/")):
+        raise ValidationError(f"notebook path {clip(value, 60)!r} is too long (at most 1024 characters, 255 a name)")
     bad = (
         "\0" in value
         or "\\" in value

@@ -126,3 +126,16 @@ def check_binding(ws: Workspace, name: str, version: int, digest: str) -> None:
     problem = audit._entry_problem(entry, audit._read_keys(ws) or {})
     if problem:
         raise IntegrityError(f"the audit entry that made snapshot {name}@{version} does not verify: {problem}")
+
+
+def check_newest(ws: Workspace, name: str, indexed: int) -> None:
+    """Raise IntegrityError when the audit trail made a version of ``name`` newer than ``indexed``,
+    the newest the index holds (deleted versions stay there as tombstones, so the newest entry cannot
+    drop out of the index by itself: a dropped one means the index was edited, and loading ``name``
+    would silently return older data)."""
+    newest = max((v for (n, v) in _scan(ws).found if n == name), default=0)
+    if newest > indexed:
+        raise IntegrityError(
+            f"snapshot {name}@{newest} is in the audit trail but missing from the index (newest there: v{indexed}): "
+            "the index was edited; run `aieng audit verify` (load an older version by NAME@VERSION if you trust it)"
+        )

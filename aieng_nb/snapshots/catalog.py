@@ -6,6 +6,8 @@ least 6 hex digits. Deleted versions stay in the index as tombstones, so numbers
 
 from __future__ import annotations
 
+import json
+import os
 import re
 from typing import Any
 
@@ -57,6 +59,7 @@ def resolve(ref: str, *, workspace: Workspace | None = None) -> tuple[str, str |
     _, store, index = open_stores(workspace)
     if not isinstance(ref, str) or not ref:
         raise ValidationError(f"bad snapshot reference {ref!r}: use NAME, NAME@VERSION or a hash prefix")
+    ref = pinned(ref)
     data = index.read()
     names = Index.live(data)
     m = REF_RE.match(ref)
@@ -88,6 +91,26 @@ def resolve(ref: str, *, workspace: Workspace | None = None) -> tuple[str, str |
             raise ValidationError(f"hash prefix {ref!r} is ambiguous ({len(hits)} snapshots): give more digits")
     known = ", ".join(sorted(names)) or "none yet"
     raise NotFoundError(f"no snapshot {ref!r} (names: {known}); use NAME, NAME@VERSION or a hash prefix")
+
+
+def pinned(ref: str) -> str:
+    """In a pipeline step's kernel, a bare input name is the version its pipeline chose
+    (``AIENG_SNAPSHOT_PINS``: ``{"raw": "raw@3"}``); anything else is left as given.
+
+    >>> import os; os.environ["AIENG_SNAPSHOT_PINS"] = '{"raw": "raw@3"}'
+    >>> pinned("raw"), pinned("raw@1"), pinned("other")
+    ('raw@3', 'raw@1', 'other')
+    >>> del os.environ["AIENG_SNAPSHOT_PINS"]
+    """
+    raw = os.environ.get("AIENG_SNAPSHOT_PINS")
+    if not raw or "@" in ref:
+        return ref
+    try:
+        pins = json.loads(raw)
+    except ValueError:
+        return ref
+    value = pins.get(ref) if isinstance(pins, dict) else None
+    return value if isinstance(value, str) and value.startswith(f"{ref}@") else ref
 
 
 def _name_of(names: dict[str, Any], digest: str) -> tuple[str | None, int | None]:

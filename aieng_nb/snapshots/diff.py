@@ -95,7 +95,9 @@ class SnapshotDiff(Record):
         return "\n".join(self._lines())
 
     def __repr__(self) -> str:
-        return f"<SnapshotDiff {self.a} -> {self.b}: {len(self.drifted)} drifted columns>"
+        from ..textutil import plural
+
+        return f"<SnapshotDiff {self.a} -> {self.b}: {plural(len(self.drifted), 'drifted column')}>"
 
     def _repr_html_(self) -> str:
         esc = html.escape

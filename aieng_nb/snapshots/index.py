@@ -15,11 +15,12 @@ from typing import Any
 
 from ..exceptions import IntegrityError, ValidationError
 from ..fsutil import atomic_write_json
+from ..names import PATTERNS
 from ..workspace import Workspace
 from .objects import ObjectGone, ObjectStore
 
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
-REF_RE = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9_.\-]*)(?:@(?P<version>\d+|latest))?$")
+NAME_RE = PATTERNS["snapshot"]
+REF_RE = re.compile(r"\A(?P<name>[A-Za-z0-9][A-Za-z0-9_.\-]*)(?:@(?P<version>\d+|latest))?\Z")
 
 
 def check_name(name: str) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 from ..exceptions import IntegrityError
 from ..workspace import Workspace
 from . import codec, lineage
-from .bindings import check_binding
+from .bindings import check_binding, check_newest
 from .catalog import resolve
 from .hashing import hash_frame, hash_ndarray, hash_path, hash_series_digest, name_from_key
 from .index import open_stores
@@ -39,6 +39,8 @@ def load(ref: str, *, verify: bool = True, workspace: Workspace | None = None) -
     ws, store, index = open_stores(workspace)
     if name is not None and version is not None and not _is_hash_ref(ref, digest):
         check_binding(ws, name, version, digest)  # an edited index.json must not swap the data
+        if "@" not in ref or ref.endswith("@latest"):  # "the newest": none may have been dropped from the index
+            check_newest(ws, name, max(e["version"] for e in index.read()["names"].get(name, [{"version": version}])))
     meta = store.meta(digest)
     if verify:
         store.verify_files(digest, meta)

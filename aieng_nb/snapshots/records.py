@@ -138,22 +138,24 @@ class SnapshotRecord(Record):
         return str(self) + "\n\n" + profile_text(self.profile)
 
     def _repr_html_(self) -> str:
+        from ..rendering import THEME_CSS
+
         esc = html.escape
         parts = [
-            "<div class='aieng-snapshot'>",
+            f"<div class='aieng-snapshot'><style>{THEME_CSS}</style>",
             f"<b>snapshot {esc(self.ref)}</b> <code>{esc(self.snapshot_id[:12])}</code> &middot; {esc(self.kind)} "
             f"{esc(shape_text(self._meta_view()))} &middot; {esc(human_bytes(self.bytes))}"
             + ("" if self.stored is None else " &middot; stored" if self.stored else " &middot; already stored"),
         ]
         if self.findings:
             parts.append(
-                f"<div style='color:#a15c00'><b>PII found</b> (policy {esc(str(self.pii.get('policy')))}):<ul>"
+                f"<div class='aieng-warn-text'><b>PII found</b> (policy {esc(str(self.pii.get('policy')))}):<ul>"
                 + "".join(f"<li>{esc(_finding_text(f))}</li>" for f in self.findings)
                 + "</ul></div>"
             )
         if self.contract:
             failed = self.contract.get("validated") and not self.contract.get("passed")
-            style = " style='color:#c62828'" if failed else ""
+            style = " class='aieng-bad-text'" if failed else ""
             parts.append(f"<div{style}>{esc(_contract_text(self.contract))}</div>")
         if self.used_by:
             parts.append(f"<div>used by runs: {esc(', '.join(self.used_by))}</div>")

@@ -150,6 +150,9 @@ def _attach_from_env() -> Run | None:
     run = Run(run_id, record.name, record.experiment, record.experiment_id, st, False, flush_interval(), workspace=ws)
     set_active(run)
     register_atexit()
+    from .fluent import follow
+
+    follow(run)
     return run
 
 
@@ -220,6 +223,9 @@ def _at_exit() -> None:
 
 def reset() -> None:
     """Drop all module state (tests): stop flushers, close stores, forget the active run."""
+    from .fluent import forget
+
+    forget()
     for run in [state.run, *state.stack]:
         if run is not None:
             run.buffer.stop()

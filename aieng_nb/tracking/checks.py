@@ -39,8 +39,12 @@ def check_params(params: dict[str, Any] | None) -> dict[str, str]:
 
 
 def check_name(kind: str, value: str | None) -> None:
-    if value is not None and (not isinstance(value, str) or not value.strip() or len(value) > 250):
-        raise ValidationError(f"{kind} must be a non-empty string of at most 250 characters, got {value!r}")
+    from ..names import valid
+
+    if value is not None and not valid("experiment", value):
+        raise ValidationError(
+            f"{kind} must be a non-empty string of at most 250 characters without control characters, got {value!r}"
+        )
 
 
 def terminal_status(status: str, *, lower: bool = False) -> str:

@@ -22,6 +22,10 @@ def get_run(run_id: str, *, workspace: Workspace | None = None) -> RunRecord:
     >>> get_run("3f2a").status  # doctest: +SKIP
     <RunStatus.FINISHED: 'FINISHED'>
     """
+    if not isinstance(run_id, str):
+        from ..exceptions import ValidationError
+
+        raise ValidationError(f"{run_id!r} is not a run id (a string of hex characters)")
     _flush_active(run_id)
     store = active.store(workspace=workspace)
     return store.get_run(store.resolve_run_id(run_id))
@@ -71,6 +75,13 @@ def metric_history(run_id: str, key: str, *, workspace: Workspace | None = None)
     active.flush()
     store = active.store(workspace=workspace)
     return [(step, value) for _, value, _, step, _ in store.metric_history(store.resolve_run_id(run_id), key)]
+
+
+def metric_points(run_id: str, key: str, *, workspace: Workspace | None = None) -> list[tuple[int, float, int]]:
+    """(step, value, timestamp in epoch milliseconds) points of one metric."""
+    active.flush()
+    store = active.store(workspace=workspace)
+    return [(step, value, ts) for _, value, ts, step, _ in store.metric_history(store.resolve_run_id(run_id), key)]
 
 
 def list_artifacts(run_id: str, path: str | None = None, *, workspace: Workspace | None = None) -> list[str]:

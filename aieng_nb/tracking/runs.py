@@ -17,7 +17,7 @@ from ..fsutil import user_name
 from ..models import RunRecord
 from ..stores.base import random_run_name
 from ..workspace import Workspace, current
-from . import active
+from . import active, fluent
 from .active import Run, state
 from .checks import MAX_TAG_VALUE, check_name, check_params, check_tags, flush_interval, terminal_status
 from .writes import close_metrics
@@ -87,6 +87,7 @@ def start_run(
         state.stack.append(parent)
     active.set_active(run)
     active.register_atexit()
+    fluent.follow(run)
     if config.get("capture_environment"):
         thread = threading.Thread(target=_capture_environment, args=(run,), name="aieng-env", daemon=True)
         thread.start()
@@ -108,19 +109,28 @@ def _source_tags() -> dict[str, str]:
 
 
 def _capture_environment(run: Run) -> None:
-    """Environment and git state as artifacts and tags; never raises into the user's work."""
+    record_environment(run.id, workspace=run.workspace)
+
+
+def record_environment(
+    run_id: str, cwd: str | os.PathLike[str] | None = None, *, workspace: Workspace | None = None
+) -> None:
+    """Environment (``aieng/environment.json``) and the git state of ``cwd`` (default: the current
+    folder) as artifacts and tags of run ``run_id``; a warning, never an error, when it fails.
+    Interactive runs record it at start, job runs (``cwd``: the notebook's folder) at creation."""
     import json
 
     from .. import capture
 
     try:
+        store = active.store(workspace=workspace)
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp) / "aieng"
             folder.mkdir()
             env = capture.environment()
             (folder / "environment.json").write_text(json.dumps(env, indent=2, default=str))
             tags = {"aieng.python": env["python"], "aieng.platform": env["platform"]}
-            git = capture.git_state()
+            git = capture.git_state(cwd)
             if git:
                 diff = git.pop("diff")
                 (folder / "git.json").write_text(json.dumps(git, indent=2))
@@ -129,8 +139,8 @@ def _capture_environment(run: Run) -> None:
                 tags.update({"mlflow.source.git.commit": git["commit"], "aieng.git.dirty": str(git["dirty"]).lower()})
                 if git["branch"]:
                     tags["mlflow.source.git.branch"] = git["branch"]
-            run.store.log_artifact(run.id, str(folder))
-            run.store.log_batch(run.id, tags=tags)
+            store.log_artifact(run_id, str(folder))
+            store.log_batch(run_id, tags=tags)
     except Exception as exc:
         warnings.warn(f"aieng: could not record the environment: {exc}", RuntimeWarning, stacklevel=1)
 
@@ -143,6 +153,7 @@ def end_run(status: str = "FINISHED") -> RunRecord | None:
         raise NoActiveRunError("ending a run")
     if not run.owned:  # a job's run: the job runner sets its status
         run.buffer.close()
+        fluent.leave(run, status, last=True)
         active.set_active(None)
         return None
     for thread in run.background:
@@ -161,6 +172,7 @@ def end_run(status: str = "FINISHED") -> RunRecord | None:
     run.store.set_status(run.id, final, end_ms)
     # only once the status is stored: until then the run stays active and `end` can be retried
     lifecycle.remove_lease(run.workspace, run.id)
+    fluent.leave(run, final, last=not state.stack)
     active.set_active(state.stack.pop() if state.stack else None)
     audit.append("run.end", {"run_id": run.id, "status": final}, workspace=run.workspace)
     if final != status:
@@ -194,6 +206,7 @@ def resume_run(run_id: str, *, workspace: Workspace | None = None) -> Run:
     run = Run(run_id, record.name, record.experiment, record.experiment_id, store, True, flush_interval(), workspace=ws)
     active.set_active(run)
     active.register_atexit()
+    fluent.follow(run)
     return run
 
 

@@ -46,9 +46,9 @@ def log_final_model(s: Any) -> None:
         return
     use_best = kind == "best" or (kind is True and s.monitor is not None and s._best_state is not None)
     if use_best and s._best_state is not None:
-        model, kind, step = s.best_model(), "best", s.best_step or s.global_step
+        model, kind, step = s.best_model(), "best", s.best_step if s.best_step is not None else s.last_step
     else:
-        kind, step = "final", s.global_step
+        kind, step = "final", s.last_step
     s.model_record = log_model(model, s.run_id, s.name or "model", input_example=example, step=step, kind=kind)
 
 

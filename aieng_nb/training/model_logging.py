@@ -55,26 +55,28 @@ def flavor_of(model: Any) -> str:
 def fluent_run(run_id: str, tracking_uri: str) -> Iterator[None]:
     """Make ``run_id`` MLflow's active fluent run for the block, without ending it afterwards.
 
-    MLflow's ``log_model`` and autolog resolve the experiment and run from the fluent state; ending
-    the run through ``mlflow.end_run`` would mark it FINISHED, which is aieng's job.
+    MLflow's ``log_model`` and autolog resolve the experiment and run from the fluent state. The
+    active aieng run already is MLflow's (:mod:`aieng_nb.tracking.fluent`); another run is put on
+    MLflow's stack for the block only (never through ``mlflow.start_run``, which would refuse a run
+    outside an experiment the user chose with ``mlflow.set_experiment``, and never ended by MLflow).
     """
     import mlflow
     from mlflow.tracking import fluent
 
+    active = mlflow.active_run()
+    if active is not None and active.info.run_id == run_id:
+        yield
+        return
     previous_uri = mlflow.get_tracking_uri() if mlflow.is_tracking_uri_set() else None
     mlflow.set_tracking_uri(tracking_uri)
-    active = mlflow.active_run()
-    pushed = False
+    run = mlflow.MlflowClient(tracking_uri).get_run(run_id)
+    stack = fluent._active_run_stack.get()
+    stack.append(fluent.ActiveRun(run))
     try:
-        if active is None or active.info.run_id != run_id:
-            mlflow.start_run(run_id=run_id, nested=active is not None, log_system_metrics=False)
-            pushed = True
         yield
     finally:
-        if pushed:
-            stack = fluent._active_run_stack.get()
-            if stack and stack[-1].info.run_id == run_id:
-                stack.pop()
+        if stack and stack[-1].info.run_id == run_id:
+            stack.pop()
         mlflow.set_tracking_uri(previous_uri)  # type: ignore[arg-type]  # None: back to unset
 
 

@@ -221,7 +221,7 @@ class TrainingSession(StepCapture):
         self.status = status
         finish.stop_capture(self)
         if running and self.calls > self._win0[0]:
-            self._log_rates(time.perf_counter(), self.global_step)
+            self._log_rates(time.perf_counter(), self.last_step)
         try:
             if self.is_rank0 and self.run_id:
                 finish.store_outcome(self, status)

@@ -84,11 +84,14 @@ class StepCapture:
         self, step: int | None = None, samples: int | None = None, tokens: int | None = None, **metrics: float
     ) -> None:
         """Record one training step: metrics (floats: pass ``loss.item()``), and the number of
-        samples (and tokens) in it for samples/s (tokens/s). ``step`` defaults to one more than before.
+        samples (and tokens) in it for samples/s (tokens/s). ``step`` defaults to one more than before;
+        steps count from 0, as MLflow's autolog and Lightning's ``MLFlowLogger`` number them
+        (``global_step`` is the number of steps done, so the next step is ``global_step``).
 
         >>> tr.step(loss=loss.item(), samples=len(xb))  # doctest: +SKIP
         """
-        s = self.global_step = self.global_step + 1 if step is None else int(step)
+        s = self.global_step if step is None else int(step)
+        self.global_step = s + 1
         now = _perf()
         calls = self._calls
         if calls is not None:
@@ -111,8 +114,8 @@ class StepCapture:
             self._log_rates(now, s)
         if self.monitor is not None and self.monitor in metrics:
             self._track_best(float(metrics[self.monitor]), s)
-        if self._every and s % self._every == 0:
-            self.save_checkpoint(f"step-{s}")
+        if self._every and self.global_step % self._every == 0:
+            self.save_checkpoint(f"step-{self.global_step}")
 
     def _drain(self, buffered: int) -> None:
         buffer = self._buffer
@@ -142,18 +145,19 @@ class StepCapture:
 
     def epoch(self, **metrics: float) -> None:
         """End an epoch: log its metrics (e.g. validation), epoch means of the step metrics,
-        epoch time and samples/s; update best-so-far; checkpoint per the policy.
+        epoch time and samples/s; update best-so-far; checkpoint per the policy. They are logged at
+        the epoch's last step and ``epoch`` counts from 0, as Lightning's ``MLFlowLogger`` logs them.
 
         >>> tr.epoch(val_acc=evaluate(model))  # doctest: +SKIP
         """
         now = _perf()
         self.epochs_done += 1
-        s = self.global_step
+        s = self.last_step
         calls0, samples0 = self._epoch0
         n, epoch_samples = self.calls - calls0, self.samples - samples0
         summary: dict[str, float] = {f"{k}_epoch": v / n for k, v in self._sums.items()} if n else {}
         elapsed = now - self._epoch_t
-        summary["epoch"] = float(self.epochs_done)
+        summary["epoch"] = float(self.epochs_done - 1)
         summary["epoch_time_s"] = elapsed
         if epoch_samples and elapsed > 0:
             summary["epoch_samples_per_second"] = epoch_samples / elapsed
@@ -172,6 +176,11 @@ class StepCapture:
             self.save_checkpoint(f"epoch-{self.epochs_done}")
         elif self.policy.best_only and improved:
             self.save_checkpoint("best")
+
+    @property
+    def last_step(self) -> int:
+        """The number of the last step logged (0-based; 0 before the first)."""
+        return max(self.global_step - 1, 0)
 
     def _track_best(self, value: float, step: int) -> bool:
         best = self.best_value

@@ -103,10 +103,10 @@ def _chart(series: Series, x0: int, y0: int, w: int, h: int) -> str:
         sx, sy = pw / (xmax - xmin), ph / (ymax - ymin)
         coords = " ".join([f"{left + (x - xmin) * sx:.1f},{top + (ymax - y) * sy:.1f}" for x, y in pts])
         parts.append(f'<polyline points="{coords}" fill="none" stroke="#1f77b4" stroke-width="1.5"/>')
-        parts.append(f'<text x="{x0 + 4}" y="{top + 8}" font-size="9" fill="#888">{_fmt(ymax)}</text>')
-        parts.append(f'<text x="{x0 + 4}" y="{top + ph}" font-size="9" fill="#888">{_fmt(ymin)}</text>')
+        parts.append(f'<text x="{x0 + 4}" y="{top + 8}" font-size="9" fill="#595959">{_fmt(ymax)}</text>')
+        parts.append(f'<text x="{x0 + 4}" y="{top + ph}" font-size="9" fill="#595959">{_fmt(ymin)}</text>')
         parts.append(
-            f'<text x="{left + pw}" y="{y0 + h - 3}" font-size="9" fill="#888" text-anchor="end">step {xs[-1]}</text>'
+            f'<text x="{left + pw}" y="{y0 + h - 3}" font-size="9" fill="#595959" text-anchor="end">step {xs[-1]}</text>'
         )
     return "".join(parts)
 
@@ -114,7 +114,7 @@ def _chart(series: Series, x0: int, y0: int, w: int, h: int) -> str:
 def render_svg(series: list[Series], columns: int = 3, width: int = 260, height: int = 150) -> str:
     """A grid of charts, one per series, as one SVG document."""
     if not series:
-        return '<svg xmlns="http://www.w3.org/2000/svg" width="300" height="30"><text x="6" y="18" font-size="12" fill="#888">waiting for metrics...</text></svg>'
+        return '<svg xmlns="http://www.w3.org/2000/svg" width="300" height="30"><rect width="300" height="30" fill="#fff"/><text x="6" y="18" font-size="12" fill="#595959">waiting for metrics...</text></svg>'
     rows = math.ceil(len(series) / columns)
     total_w = min(len(series), columns) * (width + 8)
     total_h = rows * (height + 8)
@@ -122,7 +122,11 @@ def render_svg(series: list[Series], columns: int = 3, width: int = 260, height:
         _chart(s, (i % columns) * (width + 8), (i // columns) * (height + 8), width, height)
         for i, s in enumerate(series)
     )
-    return f'<svg xmlns="http://www.w3.org/2000/svg" width="{total_w}" height="{total_h}" font-family="sans-serif">{body}</svg>'
+    # a viewBox and max-width: at a notebook narrower than the grid the charts shrink, none is cut off
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{total_w}" height="{total_h}" '
+        f'viewBox="0 0 {total_w} {total_h}" style="max-width:100%;height:auto" font-family="sans-serif">{body}</svg>'
+    )
 
 
 def render_png(series: list[Series], title: str = "", columns: int = 3) -> bytes:

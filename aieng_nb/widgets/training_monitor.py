@@ -62,7 +62,10 @@ class SessionSource:
 
     def facts(self) -> dict[str, Any]:
         s = self.session
-        return {"step": s.global_step, "epoch": s.epochs_done, "rates": s.rates, "notices": s.notices}
+        # the telemetry notice ("no GPU in use ...") is printed once under the cell when training starts
+        printed = getattr(getattr(s, "telemetry", None), "notice", None)
+        notices = [n for n in s.notices if n != printed]
+        return {"step": s.global_step, "epoch": s.epochs_done, "rates": s.rates, "notices": notices}
 
 
 class RunSource:
@@ -199,8 +202,11 @@ class RunMonitor:
             if key.startswith("system/") and key.endswith("utilization_percentage") and self.series[key].last:
                 label = key.removeprefix("system/").replace("_utilization_percentage", "")
                 bits.append(f"{html.escape(label)} {self.series[key].last[1]:.0f}%")  # type: ignore[index]
-        notices = "".join(f"<div style='color:#a60'>{html.escape(n)}</div>" for n in facts.get("notices") or [])
-        return "<div style='font-family:sans-serif;font-size:12px'>" + " &middot; ".join(bits) + notices + "</div>"
+        from ..rendering import THEME_CSS
+
+        notices = "".join(f"<div class='aieng-warn-text'>{html.escape(n)}</div>" for n in facts.get("notices") or [])
+        head = f"<div style='font-family:sans-serif;font-size:12px'><style>{THEME_CSS}</style>"
+        return head + " &middot; ".join(bits) + notices + "</div>"
 
     def static_bundle(self) -> dict[str, str]:
         """The monitor as a static image: SVG, PNG and a text line (what a saved notebook keeps)."""

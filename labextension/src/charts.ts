@@ -54,3 +54,45 @@ export function curves(node: HTMLElement, histories: MetricHistory[], labels: st
     node
   );
 }
+
+export type XAxis = 'step' | 'time';
+
+/** Exponential moving average (TensorBoard's smoothing): 0 leaves the values as they are. */
+export function smooth(values: (number | null)[], weight: number): (number | null)[] {
+  if (weight <= 0) {
+    return values;
+  }
+  let last: number | null = null;
+  return values.map(v => {
+    if (v === null || !Number.isFinite(v)) {
+      return v;
+    }
+    last = last === null ? v : last * weight + (1 - weight) * v;
+    return last;
+  });
+}
+
+/**
+ * One metric of one run: step or time (seconds since the first point) on x, the values smoothed by
+ * `smoothing` (the raw values stay as a faint line), the values under the cursor in the legend.
+ */
+export function metricChart(node: HTMLElement, history: MetricHistory, x: XAxis, smoothing: number, width: number, height = 200): uPlot {
+  const points = history.points;
+  const t0 = points.length ? points[0].timestamp : 0;
+  const xs = points.map(p => (x === 'step' ? p.step : (p.timestamp - t0) / 1000));
+  const raw = points.map(p => p.value);
+  const axis = { stroke: themeColor('--jp-ui-font-color1', '#333'), grid: { stroke: themeColor('--jp-border-color2', '#ddd') } };
+  const series: uPlot.Series[] = [{ label: x === 'step' ? 'step' : 'seconds' }];
+  const data: (number | null)[][] = [xs];
+  if (smoothing > 0) {
+    series.push({ label: 'raw', stroke: themeColor('--jp-border-color1', '#bbb'), width: 1 });
+    data.push(raw);
+  }
+  series.push({ label: history.key, stroke: color(0), width: 2, spanGaps: true });
+  data.push(smooth(raw, smoothing));
+  return new uPlot(
+    { width, height, scales: { x: { time: false } }, axes: [axis, axis], series, legend: { live: true } },
+    data as uPlot.AlignedData,
+    node
+  );
+}

@@ -13,7 +13,9 @@ export class CompareView extends Widget {
 
   constructor(readonly runIds: string[]) {
     super();
-    this.addClass('aieng-compare');
+    this.addClass('aieng-ui');
+    this.addClass('aieng-view');
+    this.addClass('aieng-compare-view');
     void this.load();
   }
 

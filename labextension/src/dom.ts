@@ -75,7 +75,7 @@ export function formatBytes(n: number): string {
 }
 
 export function statusBadge(status: string, extra = ''): HTMLElement {
-  return h('span', { class: `aieng-status aieng-status-${status.toLowerCase()}`, title: status }, status + extra);
+  return h('span', { class: `aieng-status aieng-status-${status.toLowerCase().replace(/[^a-z_]+/g, '-')}`, title: status }, status + extra);
 }
 
 /** The empty state: what to do instead of showing nothing. */

@@ -7,6 +7,7 @@ import { h } from './dom';
 export class HTMLView extends Widget {
   constructor(readonly endPoint: string) {
     super();
+    this.addClass('aieng-ui');
     this.addClass('aieng-htmlview');
     this.node.append(h('div', { class: 'aieng-hint' }, 'Loading...'));
     void this.load();

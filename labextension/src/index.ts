@@ -7,11 +7,13 @@ import { IStateDB } from '@jupyterlab/statedb';
 import { LabIcon } from '@jupyterlab/ui-components';
 import { DisposableDelegate, IDisposable } from '@lumino/disposable';
 import { Widget } from '@lumino/widgets';
+import { connectSaveComm } from './comm';
 import { compareTab } from './compare';
 import { htmlTab } from './htmlview';
 import { Job } from './models';
 import { AiengPanel } from './panel';
 import { rerunJob, runNotebookAsJob } from './runjob';
+import { runTab } from './runview';
 
 const ICON_SVG =
   '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24"><g class="jp-icon3" fill="#616161">' +
@@ -68,10 +70,16 @@ const plugin: JupyterFrontEndPlugin<void> = {
       app.shell.activateById(widget.id);
     };
     const openJob = (job: Job): void => open(htmlTab(`Job ${job.job_id}`, `jobs/${job.job_id}/output.html`));
+    const runContext = {
+      openHTML: (title: string, endPoint: string) => open(htmlTab(title, endPoint)),
+      openNotebook: (path: string) => void app.commands.execute('docmanager:open', { path })
+    };
+    connectSaveComm(notebooks);
     const panel = new AiengPanel(
       {
         openHTML: (title, endPoint) => open(htmlTab(title, endPoint)),
         openCompare: runIds => open(compareTab(runIds)),
+        openRun: (runId, label) => open(runTab(runId, runContext, label)),
         rerunJob: async (jobId, parameters) => {
           await rerunJob(jobId, parameters, openJob);
         }

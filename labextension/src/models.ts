@@ -34,9 +34,31 @@ export interface Run {
   tags: { [key: string]: string };
 }
 
+/** A snapshot version a run took or loaded (``ref``: ``name@version``). */
+export interface SnapshotUse {
+  snapshot_id: string;
+  name: string;
+  version: number;
+  ref: string;
+}
+
+/** A run and what surrounds it (``mlflow_url``: the run's page in MLflow's UI, when configured). */
+export interface RunOverview {
+  run: Run;
+  artifacts: Array<string>;
+  snapshots: Array<SnapshotUse>;
+  reports: Array<Report>;
+  notebook: string | null;
+  notebook_artifacts: Array<string>;
+  model_versions: Array<VersionInfo>;
+  mlflow_url: string | null;
+  notebook_path: string | null;
+}
+
 export interface MetricPoint {
   step: number;
   value: number | null;
+  timestamp: number;
 }
 
 export interface MetricHistory {
@@ -140,6 +162,36 @@ export interface Job {
   environment: { [key: string]: string };
   tags: { [key: string]: string };
   contract_results: Array<{ [key: string]: unknown }>;
+}
+
+/** One step of one execution: what happened, why, and which job, run and snapshots. */
+export interface PipelineStep {
+  step: string;
+  state: string;
+  reason: string;
+  cache_key: string | null;
+  job_id: string | null;
+  run_id: string | null;
+  source_run_id: string | null;
+  inputs: { [key: string]: string };
+  outputs: { [key: string]: string };
+  error: string | null;
+  started_at: string | null;
+  finished_at: string | null;
+}
+
+/** One execution of a pipeline file (``run_id`` is its MLflow parent run). */
+export interface PipelineRun {
+  run_id: string;
+  pipeline: string;
+  path: string;
+  experiment: string;
+  status: string;
+  steps: { [key: string]: PipelineStep };
+  upstream: { [key: string]: Array<string> };
+  parameters: { [key: string]: unknown };
+  created_at: string;
+  finished_at: string | null;
 }
 
 /** A notebook job on a cron expression. */
@@ -275,6 +327,7 @@ export interface ModelStatus {
   versions: Array<VersionInfo>;
   history: Array<AliasMove>;
   lineage: { [key: string]: unknown } | null;
+  live: { [key: string]: unknown } | null;
 }
 
 /** One gate's verdict with its numbers (``delta`` > 0 means the challenger is better). */
@@ -347,6 +400,15 @@ export interface SnapshotRowPage {
 /** One page of Job records, newest first */
 export interface JobPage {
   items: Array<Job>;
+  total: number;
+  offset: number;
+  limit: number;
+  next_offset: number | null;
+}
+
+/** One page of PipelineRun records, newest first */
+export interface PipelineRunPage {
+  items: Array<PipelineRun>;
   total: number;
   offset: number;
   limit: number;

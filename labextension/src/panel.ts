@@ -26,6 +26,7 @@ export class AiengPanel extends Widget {
   ) {
     super();
     this.id = 'aieng-panel';
+    this.addClass('aieng-ui');
     this.addClass('aieng-panel');
     this.title.caption = 'aieng: runs, snapshots, jobs, schedules, reports, models, audit';
     const full: IPanelContext = {

@@ -1,7 +1,7 @@
 // The Models section: registered models, their versions with gate results, champion/challenger, rollback.
 import { Dialog, showDialog, showErrorMessage } from '@jupyterlab/apputils';
 import { button, emptyState, formatTime, formatValue, h, statusBadge } from './dom';
-import { postAPI, requestAPI } from './handler';
+import { APIError, postAPI, requestAPI } from './handler';
 import { AliasMove, GateReport, GateResult, ModelStatus, ModelSummary, VersionInfo } from './models';
 import { filterInput, IPanelContext, ListSection, SectionState } from './section';
 
@@ -98,6 +98,13 @@ export class ModelsSection extends ListSection<ModelSummary> {
     try {
       status = await requestAPI<ModelStatus>(`models/${encodeURIComponent(this._selected)}`);
     } catch (error) {
+      if (error instanceof APIError && error.status === 404) {
+        // an open model this workspace does not have (state saved in another project, or deleted): close it
+        this._selected = '';
+        this.ctx.saveState();
+        this._detail.replaceChildren();
+        return;
+      }
       this._detail.replaceChildren(h('div', { class: 'aieng-error' }, String((error as Error).message)));
       return;
     }

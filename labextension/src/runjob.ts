@@ -7,6 +7,7 @@ import { watcher } from './live';
 import { Job, NotebookParameter, NotebookParameters } from './models';
 
 const TERMINAL = ['COMPLETED', 'FAILED', 'TIMED_OUT', 'STOPPED'];
+const SUCCESS_CLOSE_MS = 8000;
 
 /** The form: one input per parameter, pre-filled with its default (strings as typed, others as literals). */
 class ParameterForm extends Widget {
@@ -14,6 +15,7 @@ class ParameterForm extends Widget {
 
   constructor(parameters: NotebookParameter[], values: { [key: string]: unknown }, error = '', typed: { [key: string]: string } = {}) {
     super();
+    this.addClass('aieng-ui');
     this.addClass('aieng-form');
     if (error) {
       this.node.append(h('div', { class: 'aieng-error', role: 'alert' }, error));
@@ -103,9 +105,10 @@ function outcome(job: Job): string {
   if (job.status === 'COMPLETED') {
     return job.checks_failed ? 'completed, checks failed' : 'completed';
   }
-  const error = job.error as { cell_index?: number | null; ename?: string | null; evalue?: string | null; message?: string } | null;
+  const error = job.error as { cell_index?: number | null; cell_number?: number | null; ename?: string | null; evalue?: string | null; message?: string } | null;
   if (job.status === 'FAILED' && error) {
-    const where = error.cell_index !== null && error.cell_index !== undefined ? ` in cell ${error.cell_index}` : '';
+    const cell = error.cell_number ?? (typeof error.cell_index === 'number' ? error.cell_index + 1 : null); // 1-based, as JupyterLab counts
+    const where = cell !== null ? ` in cell ${cell}` : '';
     return `failed${where}: ${error.ename ? `${error.ename}: ${error.evalue ?? ''}` : error.message ?? ''}`;
   }
   return job.status.toLowerCase();
@@ -131,7 +134,8 @@ export function notifyWhenDone(job: Job, openOutput: (job: Job) => void): void {
       id,
       message: `Job ${current.job_id} ${outcome(current)}`,
       type: good ? 'success' : current.status === 'COMPLETED' ? 'warning' : 'error',
-      autoClose: false,
+      // JupyterLab's convention: a success closes by itself, a failure stays until dismissed
+      autoClose: good ? SUCCESS_CLOSE_MS : false,
       actions: [{ label: 'Open job', callback: () => openOutput(current) }]
     });
   };
@@ -183,7 +187,13 @@ export async function runNotebookAsJob(path: string, openOutput: (job: Job) => v
   return askAndSubmit(`Run ${path} as a job`, info.parameters, {}, typed => postAPI<Job>('jobs', { notebook: path, parameters: typed }), openOutput);
 }
 
-/** Re-run a job with its parameters (edited in the same form). */
-export function rerunJob(jobId: string, parameters: { [key: string]: unknown }, openOutput: (job: Job) => void): Promise<Job | null> {
-  return askAndSubmit(`Re-run job ${jobId}`, [], parameters, typed => postAPI<Job>(`jobs/${jobId}/rerun`, { parameters: typed }), openOutput);
+/** Re-run a job with its parameters, in the same form (types and help from its notebook's parameters cell). */
+export async function rerunJob(jobId: string, parameters: { [key: string]: unknown }, openOutput: (job: Job) => void): Promise<Job | null> {
+  let declared: NotebookParameter[] = [];
+  try {
+    declared = (await requestAPI<NotebookParameters>(`jobs/${encodeURIComponent(jobId)}/parameters`)).parameters;
+  } catch {
+    // the notebook is gone: the form still shows the job's own values
+  }
+  return askAndSubmit(`Re-run job ${jobId}`, declared, parameters, typed => postAPI<Job>(`jobs/${jobId}/rerun`, { parameters: typed }), openOutput);
 }

@@ -125,7 +125,7 @@ export class RunsSection implements ISection {
     if (keys.length === this._metric.options.length) {
       return;
     }
-    this._metric.replaceChildren(...keys.map(k => h('option', { value: k }, k)));
+    this._metric.replaceChildren(...metricGroups(keys));
     this._metric.hidden = keys.length === 0; // nothing logged yet: no sparkline to choose
     if (keys.includes(current)) {
       this._metric.value = current;
@@ -139,7 +139,7 @@ export class RunsSection implements ISection {
     this.node.setAttribute('data-loaded', String(loaded));
     this._compare.disabled = this._selected.size < 2;
     this._compare.textContent = this._selected.size ? `Compare (${this._selected.size})` : 'Compare';
-    this._summary.textContent = this._total ? `${this._total} runs` : '';
+    this._summary.textContent = this._total ? `${this._total} ${this._total === 1 ? 'run' : 'runs'}` : '';
     this._plots.forEach(p => p.destroy());
     this._plots = [];
     if (!this._total && this._chunks.has(0)) {
@@ -193,9 +193,18 @@ export class RunsSection implements ISection {
       .map(([k, v]) => `${k}=${v}`)
       .join(' ');
     const metric = key && key in run.metrics ? `${key} ${formatValue(run.metrics[key])}` : '';
-    return h(
+    box.addEventListener('click', event => event.stopPropagation()); // selecting is not opening
+    const row = h(
       'div',
-      { class: 'aieng-run', role: 'listitem', style: `top:${i * ROW}px`, 'data-run-id': run.run_id, 'data-name': run.name },
+      {
+        class: 'aieng-run',
+        role: 'listitem',
+        tabindex: 0,
+        title: 'Open this run',
+        style: `top:${i * ROW}px`,
+        'data-run-id': run.run_id,
+        'data-name': run.name
+      },
       box,
       h(
         'div',
@@ -209,6 +218,14 @@ export class RunsSection implements ISection {
       ),
       h('div', { class: 'aieng-run-metric' }, h('div', { class: 'aieng-metric-value' }, metric), h('div', { class: 'aieng-spark', 'data-spark': run.run_id }))
     );
+    const open = (): void => this._ctx.openRun(run.run_id, run.name || run.run_id.slice(0, 8));
+    row.addEventListener('click', open);
+    row.addEventListener('keydown', event => {
+      if (event.key === 'Enter' && event.target === row) {
+        open();
+      }
+    });
+    return row;
   }
 
   private async _sparklines(runs: Run[]): Promise<void> {
@@ -238,4 +255,24 @@ export class RunsSection implements ISection {
       }
     }
   }
+}
+
+/** The metric menu: training (and other own) metrics first, then each report kind's headline
+ * metrics in its own group. A report kind is known by its ``<kind>.passed`` metric, which every
+ * report stored on a run logs. */
+export function metricGroups(keys: string[]): HTMLElement[] {
+  const kinds = new Set(
+    keys.filter(k => k.endsWith('.passed') && k.split('.').length === 2).map(k => k.split('.')[0])
+  );
+  const option = (k: string): HTMLElement => h('option', { value: k }, k);
+  const own = keys.filter(k => !kinds.has(k.split('.')[0]));
+  if (kinds.size === 0) {
+    return own.map(option);
+  }
+  const groups = [h('optgroup', { label: 'Training and run metrics' }, ...own.map(option))];
+  for (const kind of Array.from(kinds).sort()) {
+    const mine = keys.filter(k => k.split('.')[0] === kind);
+    groups.push(h('optgroup', { label: `${kind} report` }, ...mine.map(option)));
+  }
+  return groups;
 }

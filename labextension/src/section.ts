@@ -6,6 +6,8 @@ import { query, requestAPI } from './handler';
 export interface IPanelContext {
   openHTML(title: string, endPoint: string): void;
   openCompare(runIds: string[]): void;
+  /** Open the run view of one run. */
+  openRun(runId: string, label: string): void;
   rerunJob(jobId: string, parameters: { [key: string]: unknown }): Promise<void>;
   /** Open the Reports section filtered to one run (a job's reports live on its run). */
   showReports(runId: string): void;

@@ -1,13 +1,29 @@
 // The other sections (Snapshots, Jobs, Schedules, Reports, Audit) and the section registry (Models: registry.ts).
+import { Dialog, Notification, showDialog, showErrorMessage } from '@jupyterlab/apputils';
 import { button, emptyState, formatBytes, formatSeconds, formatTime, h, statusBadge } from './dom';
-import { postAPI } from './handler';
-import { AuditEntry, Job, Report, Schedule, SnapshotRow, Verify } from './models';
+import { APIError, postAPI, requestAPI } from './handler';
+import { AuditEntry, Job, PipelineRun, PipelineStep, Report, Schedule, SnapshotRow, Verify } from './models';
 import { ModelsSection } from './registry';
 import { RunsSection } from './runs';
 import { filterInput, filterSelect, IPanelContext, ISection, ListSection, SectionState } from './section';
 
 function basename(path: string): string {
   return path.split('/').pop() ?? path;
+}
+
+/** A report's verdict as its own heading says it: PASSED, FAILED, or NO CHECKS when it ran none. */
+export function reportStatus(r: Report): string {
+  if (!r.passed) {
+    return 'FAILED';
+  }
+  return r.checks === 0 ? 'NO CHECKS' : 'PASSED';
+}
+
+/** Parameters as `name=value` (strings quoted), so two runs of one notebook tell apart. */
+export function formatParameters(parameters: { [key: string]: unknown }): string {
+  return Object.entries(parameters)
+    .map(([k, v]) => `${k}=${JSON.stringify(v) ?? String(v)}`)
+    .join(' ');
 }
 
 class SnapshotsSection extends ListSection<SnapshotRow> {
@@ -85,6 +101,9 @@ class JobsSection extends ListSection<Job> {
         ' ',
         statusBadge(job.status, checks),
         h('div', { class: 'aieng-run-meta', title: job.job_id }, `${job.job_id} · ${formatSeconds(job.duration_s)}${progress}`),
+        Object.keys(job.parameters).length
+          ? h('div', { class: 'aieng-run-meta aieng-params', 'data-parameters': '' }, formatParameters(job.parameters))
+          : null,
         error
       ),
       h('div', { class: 'aieng-actions' }, ...actions)
@@ -96,6 +115,96 @@ class JobsSection extends ListSection<Job> {
   }
 }
 
+/** Each step's depth in the DAG (0: no upstream), so a pipeline draws as columns left to right. */
+export function dagLayers(upstream: { [step: string]: string[] }): string[][] {
+  const depth: { [step: string]: number } = {};
+  const visit = (step: string, seen: Set<string>): number => {
+    if (depth[step] !== undefined) {
+      return depth[step];
+    }
+    if (seen.has(step)) {
+      return 0; // a cycle cannot be stored (the file is checked), but never loop on one
+    }
+    seen.add(step);
+    const ups = upstream[step] ?? [];
+    depth[step] = ups.length ? Math.max(...ups.map(u => visit(u, seen))) + 1 : 0;
+    return depth[step];
+  };
+  const layers: string[][] = [];
+  for (const step of Object.keys(upstream)) {
+    const d = visit(step, new Set());
+    (layers[d] = layers[d] ?? []).push(step);
+  }
+  return layers.filter(Boolean);
+}
+
+class PipelinesSection extends ListSection<PipelineRun> {
+  readonly id = 'pipelines';
+  readonly label = 'Pipelines';
+  protected readonly endpoint = 'pipelines';
+
+  constructor(ctx: IPanelContext) {
+    super(ctx);
+    this.layout({ q: filterInput('Filter pipelines', () => this.changed()) });
+  }
+
+  private _step(run: PipelineRun, step: PipelineStep): HTMLElement {
+    const actions: HTMLElement[] = [];
+    const runId = step.run_id ?? step.source_run_id;
+    if (runId) {
+      actions.push(button('Run', () => this.ctx.openRun(runId, `${run.pipeline}: ${step.step}`), { class: 'aieng-button jp-mod-styled', 'aria-label': `open the run of step ${step.step}` }));
+    }
+    if (step.job_id && !['PENDING', 'RUNNING'].includes(step.state)) {
+      const jobId = step.job_id;
+      actions.push(button('Output', () => this.ctx.openHTML(`${run.pipeline}: ${step.step}`, `jobs/${jobId}/output.html`), { class: 'aieng-button jp-mod-styled', 'aria-label': `open the output notebook of step ${step.step}` }));
+    }
+    const why = step.error ?? step.reason;
+    return h(
+      'div',
+      { class: 'aieng-dag-step', 'data-step': step.step, 'data-state': step.state, title: why },
+      h('b', {}, step.step),
+      ' ',
+      statusBadge(step.state),
+      why ? h('div', { class: 'aieng-run-meta' }, why) : null,
+      Object.keys(step.outputs).length ? h('div', { class: 'aieng-run-meta' }, `→ ${Object.values(step.outputs).join(' ')}`) : null,
+      actions.length ? h('div', { class: 'aieng-actions' }, ...actions) : null
+    );
+  }
+
+  protected row(run: PipelineRun): HTMLElement {
+    const counts: { [state: string]: number } = {};
+    for (const step of Object.values(run.steps)) {
+      counts[step.state.toLowerCase()] = (counts[step.state.toLowerCase()] ?? 0) + 1;
+    }
+    const dag = h(
+      'div',
+      { class: 'aieng-dag', role: 'group', 'aria-label': `steps of pipeline ${run.pipeline}` },
+      ...dagLayers(run.upstream).map(layer =>
+        h('div', { class: 'aieng-dag-layer' }, ...layer.filter(name => run.steps[name]).map(name => this._step(run, run.steps[name])))
+      )
+    );
+    return h(
+      'div',
+      { class: 'aieng-item aieng-pipeline', role: 'listitem', 'data-run-id': run.run_id, 'data-status': run.status },
+      h(
+        'div',
+        { class: 'aieng-item-main' },
+        h('b', {}, run.pipeline),
+        ' ',
+        statusBadge(run.status),
+        h('div', { class: 'aieng-run-meta', title: run.path }, `${run.run_id.slice(0, 12)} · ${formatTime(run.created_at)} · ${Object.entries(counts).map(([k, n]) => `${n} ${k}`).join(', ')}`),
+        Object.keys(run.parameters).length ? h('div', { class: 'aieng-run-meta aieng-params' }, formatParameters(run.parameters)) : null,
+        dag
+      ),
+      h('div', { class: 'aieng-actions' }, button('Run', () => this.ctx.openRun(run.run_id, `pipeline ${run.pipeline}`), { class: 'aieng-button jp-mod-styled', 'aria-label': `open the parent run of pipeline ${run.pipeline}` }))
+    );
+  }
+
+  protected empty(): HTMLElement {
+    return emptyState('No pipeline runs yet.', 'aieng pipeline run pipeline.yaml (or %aieng pipeline run pipeline.yaml) runs a DAG of notebooks joined by snapshots.');
+  }
+}
+
 class SchedulesSection extends ListSection<Schedule> {
   readonly id = 'schedules';
   readonly label = 'Schedules';
@@ -103,10 +212,45 @@ class SchedulesSection extends ListSection<Schedule> {
 
   constructor(ctx: IPanelContext) {
     super(ctx);
-    this.layout({}); // schedules have no filters: nothing to save or restore
+    const note = h(
+      'div',
+      { class: 'aieng-note', role: 'note' },
+      'Schedules fire only while JupyterLab or ',
+      h('code', {}, 'aieng scheduler'),
+      ' runs; a slot missed while neither ran follows the schedule\'s catch-up policy.'
+    );
+    this.layout({}, { before: [note] }); // schedules have no filters: nothing to save or restore
+  }
+
+  private async _runNow(s: Schedule): Promise<void> {
+    try {
+      const job = await postAPI<Job>(`schedules/${encodeURIComponent(s.name)}/run`);
+      Notification.success(`Schedule ${s.name}: started job ${job.job_id}`, { autoClose: 5000 });
+    } catch (error) {
+      await showErrorMessage(`Run ${s.name} now`, String((error as Error).message));
+    }
+    await this.refresh();
+  }
+
+  private async _remove(s: Schedule): Promise<void> {
+    const answer = await showDialog({
+      title: `Remove schedule ${s.name}?`,
+      body: `It stops firing ${basename(s.notebook)} on "${s.cron}". Jobs it already ran are kept.`,
+      buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Remove' })]
+    });
+    if (!answer.button.accept) {
+      return;
+    }
+    try {
+      await requestAPI<Schedule>(`schedules/${encodeURIComponent(s.name)}`, { method: 'DELETE' });
+    } catch (error) {
+      await showErrorMessage(`Remove ${s.name}`, String((error as Error).message));
+    }
+    await this.refresh();
   }
 
   protected row(s: Schedule): HTMLElement {
+    const params = formatParameters(s.parameters);
     return h(
       'div',
       { class: 'aieng-item', role: 'listitem', 'data-schedule': s.name },
@@ -117,16 +261,26 @@ class SchedulesSection extends ListSection<Schedule> {
         ' ',
         s.paused ? statusBadge('PAUSED') : statusBadge('ACTIVE'),
         h('div', { class: 'aieng-run-meta' }, `${s.cron} (${s.timezone}) · ${basename(s.notebook)}`),
+        params ? h('div', { class: 'aieng-run-meta aieng-params' }, params) : null,
         h('div', { class: 'aieng-run-meta' }, `next: ${s.next_run ? formatTime(s.next_run) : '-'} · last: ${s.last_status ?? '-'}`)
       ),
-      button(s.paused ? 'Resume' : 'Pause', () => {
-        void postAPI<Schedule>(`schedules/${encodeURIComponent(s.name)}/${s.paused ? 'resume' : 'pause'}`).then(() => this.refresh());
-      })
+      h(
+        'div',
+        { class: 'aieng-actions' },
+        button(s.paused ? 'Resume' : 'Pause', () => {
+          void postAPI<Schedule>(`schedules/${encodeURIComponent(s.name)}/${s.paused ? 'resume' : 'pause'}`).then(() => this.refresh());
+        }),
+        button('Run now', () => void this._runNow(s), { 'aria-label': `run ${s.name} now` }),
+        button('Remove', () => void this._remove(s), { class: 'aieng-button jp-mod-styled aieng-danger', 'aria-label': `remove schedule ${s.name}` })
+      )
     );
   }
 
   protected empty(): HTMLElement {
-    return emptyState('No schedules.', 'aieng schedule add NAME NOTEBOOK --cron "0 3 * * *" runs a notebook job on a cron; start the scheduler with aieng scheduler.');
+    return emptyState(
+      'No schedules.',
+      'aieng schedule add NAME NOTEBOOK --cron "0 3 * * *" runs a notebook job on a cron, while JupyterLab or aieng scheduler runs.'
+    );
   }
 }
 
@@ -135,14 +289,38 @@ export class ReportsSection extends ListSection<Report> {
   readonly label = 'Reports';
   protected readonly endpoint = 'reports';
   private _run = filterInput('Run id (default: recent runs)', () => this.changed());
+  private _restoredRun = false; // the run filter came from a saved state (maybe another project's)
 
   constructor(ctx: IPanelContext) {
     super(ctx);
     this.layout({ kind: filterSelect('Kind', ['monitor', 'explain', 'fairness'], () => this.changed()), run_id: this._run });
+    this._run.addEventListener('input', () => (this._restoredRun = false));
+  }
+
+  restore(state: SectionState): void {
+    super.restore(state);
+    this._restoredRun = Boolean(this._run.value.trim());
+  }
+
+  /** A restored run id this workspace does not know (state saved in another project): drop it quietly. */
+  async refresh(): Promise<void> {
+    if (this._restoredRun) {
+      this._restoredRun = false;
+      try {
+        await requestAPI(`runs/${encodeURIComponent(this._run.value.trim())}`);
+      } catch (error) {
+        if (error instanceof APIError && (error.status === 404 || error.status === 400)) {
+          this._run.value = '';
+          this.ctx.saveState();
+        }
+      }
+    }
+    return super.refresh();
   }
 
   /** Show the reports of one run. */
   forRun(runId: string): void {
+    this._restoredRun = false;
     this._run.value = runId;
     this.changed();
   }
@@ -160,10 +338,19 @@ export class ReportsSection extends ListSection<Report> {
         { class: 'aieng-item-main' },
         h('b', {}, r.title || r.name),
         ' ',
-        statusBadge(r.passed ? 'PASSED' : 'FAILED'),
+        statusBadge(reportStatus(r)),
         h('div', { class: 'aieng-run-meta' }, `${r.kind} · run ${r.run_id.slice(0, 8)} · ${formatTime(r.created_at)}${r.failed.length ? ` · failed: ${r.failed.join(', ')}` : ''}`)
       ),
-      button('Open', () => this.ctx.openHTML(r.title || r.name, `runs/${r.run_id}/reports/${encodeURIComponent(r.name)}.html`))
+      h(
+        'div',
+        { class: 'aieng-actions' },
+        button('Open', () => this.ctx.openHTML(r.title || r.name, `runs/${r.run_id}/reports/${encodeURIComponent(r.name)}.html`)),
+        r.kind === 'monitor'
+          ? button('Evidently', () => this.ctx.openHTML(`${r.title || r.name} (Evidently)`, `runs/${r.run_id}/reports/${encodeURIComponent(r.name)}/evidently.html`), {
+              'aria-label': `open the Evidently page of ${r.title || r.name}`
+            })
+          : null
+      )
     );
   }
 
@@ -226,6 +413,7 @@ export const SECTION_FACTORIES: Array<(ctx: IPanelContext) => ISection> = [
   ctx => new RunsSection(ctx),
   ctx => new SnapshotsSection(ctx),
   ctx => new JobsSection(ctx),
+  ctx => new PipelinesSection(ctx),
   ctx => new SchedulesSection(ctx),
   ctx => new ReportsSection(ctx),
   ctx => new ModelsSection(ctx),

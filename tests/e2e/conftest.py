@@ -81,8 +81,12 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_jupyter(base: Path, kind: str = "server") -> JupyterApp:
+def start_jupyter(
+    base: Path, kind: str = "server", workspace: Path | None = None, args: tuple[str, ...] = ()
+) -> JupyterApp:
+    """A server in ``base`` (root folder ``base/root``) on ``workspace`` (default ``base/root/.aieng``)."""
     root, data, settings = base / "root", base / "data", base / "settings"
+    workspace = workspace or root / ".aieng"
     for folder in (root, data / "labextensions", settings / "@jupyterlab" / "apputils-extension"):
         folder.mkdir(parents=True, exist_ok=True)
     if kind == "lab":
@@ -98,7 +102,7 @@ def start_jupyter(base: Path, kind: str = "server") -> JupyterApp:
     env.update(
         PYTHONPATH=os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]),
         PATH=str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", ""),
-        AIENG_WORKSPACE=str(root / ".aieng"),
+        AIENG_WORKSPACE=str(workspace),
         AIENG_STATE_DIR=str(base / "state"),
         JUPYTER_PATH=str(data),
         JUPYTER_CONFIG_DIR=str(base / "config"),
@@ -122,9 +126,10 @@ def start_jupyter(base: Path, kind: str = "server") -> JupyterApp:
         f"--ServerApp.root_dir={root}",
         "--ServerApp.jpserver_extensions={'aieng_nb': True}",
         "--ServerApp.allow_root=True",
+        *args,
     ]
     proc = subprocess.Popen(cmd, env=env, cwd=root, stdout=open(log, "wb"), stderr=subprocess.STDOUT)  # noqa: SIM115
-    app = JupyterApp(f"http://127.0.0.1:{port}", token, root, root / ".aieng", base / "state", env, proc, log)
+    app = JupyterApp(f"http://127.0.0.1:{port}", token, root, workspace, base / "state", env, proc, log)
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         if proc.poll() is not None:

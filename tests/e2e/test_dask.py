@@ -216,3 +216,21 @@ def test_worker_killed_mid_job_is_recovered_on_another_worker(cluster, tmp_path,
     assert job.history[0]["error"]["kind"] == "worker_lost"
     time.sleep(0.5)
     assert not psutil.pid_exists(running.kernel_pid) or psutil.Process(running.kernel_pid).status() == "zombie"
+
+
+def test_pipeline_on_the_cluster_runs_independent_steps_in_parallel(cluster, tmp_path, workspace):
+    import aieng_nb as aieng
+
+    from .test_pipelines import diamond, states
+
+    path = diamond(tmp_path)
+    run = aieng.run_pipeline(path, executor="dask", address=cluster, parallel=2)
+    assert run.status == "COMPLETED", run
+    assert states(run) == {"a": "RAN", "b": "RAN", "c": "RAN", "d": "RAN"}
+    jobs = {j.job_id: j for j in aieng.list_jobs()}
+    assert {jobs[s.job_id].executor for s in run.steps.values()} == {"dask"}
+    assert all(jobs[s.job_id].pid != os.getpid() for s in run.steps.values())  # ran on workers
+    b, c = jobs[run.steps["b"].job_id], jobs[run.steps["c"].job_id]
+    assert b.started_at < c.finished_at and c.started_at < b.finished_at  # b and c overlapped
+    again = aieng.run_pipeline(path, {"b.scale": 5}, executor="dask", address=cluster, parallel=2)
+    assert states(again) == {"a": "CACHED", "b": "RAN", "c": "CACHED", "d": "RAN"}

@@ -64,6 +64,25 @@ def test_success_is_tracked_with_params_metrics_and_artifacts(tmp_path, workspac
     assert {"job.create", "job.start", "job.finish"} <= set(events)
 
 
+def test_a_job_run_records_git_commit_and_environment_like_an_interactive_run(tmp_path, workspace):
+    from aieng_nb import tracking
+
+    repo = tmp_path / "repo"
+    nb = write_notebook(repo / "nb.ipynb", ["print(x)"], parameters="x = 1")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@e", "-C", str(repo)]
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    subprocess.run([*git, "add", "nb.ipynb"], check=True)
+    subprocess.run([*git, "commit", "-qm", "nb"], check=True)
+    commit = subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
+    job = run(nb)
+    assert job.status == JobStatus.COMPLETED
+    tags = tracking.get_run(job.run_id).tags
+    assert tags["mlflow.source.git.commit"] == commit and tags["aieng.git.dirty"] == "false"
+    assert tags["aieng.python"] == sys.version.split()[0]
+    env = json.loads(Path(tracking.download_artifact(job.run_id, "aieng/environment.json", str(tmp_path))).read_text())
+    assert env["python"] and env["packages"]
+
+
 def test_raising_cell_fails_with_cell_and_keeps_partial_output(tmp_path):
     nb = write_notebook(tmp_path / "bad.ipynb", ["print('before')", "raise ValueError('boom')", "print('after')"])
     job = run(nb)
@@ -188,7 +207,7 @@ def test_cli_exit_codes_json_and_show(tmp_path, python_env):
     failed = cli("job", "list", "--status", "failed", "--json")
     assert [r["status"] for r in json.loads(failed.stdout)] == ["FAILED"]
     show = cli("job", "show", json.loads(failed.stdout)[0]["job_id"])
-    assert "ZeroDivisionError" in show.stdout and "cell 0" in show.stdout
+    assert "ZeroDivisionError" in show.stdout and "cell 1" in show.stdout
     assert cli("job", "--help").returncode == 0
 
 

@@ -7,14 +7,16 @@ Run in its own pytest process (Playwright's sync API and other event loops do no
 
 from __future__ import annotations
 
+import base64
 import json
 import time
+from urllib.parse import unquote
 
 import pytest
 
 from tests.waiting import wait_until
 
-from .browser import CHROMIUM_FLAGS, chromium
+from .browser import CHROMIUM_FLAGS, CLIPPED_JS, chromium, contrast, set_theme
 from .conftest import REPO, JupyterApp, start_jupyter, stop_jupyter, use_workspace
 
 pytestmark = pytest.mark.slow
@@ -22,9 +24,19 @@ pytestmark = pytest.mark.slow
 ARTIFACTS = REPO / "test-artifacts" / "lab"
 
 
+MLFLOW_UI = "http://127.0.0.1:5999"  # run views link there (nothing needs to listen)
+
+
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory):
-    app = start_jupyter(tmp_path_factory.mktemp("jupyter-lab"), "lab")
+    base = tmp_path_factory.mktemp("jupyter-lab")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AIENG_MLFLOW_UI_URL", MLFLOW_UI)  # the server's setting
+        app = start_jupyter(base, "lab")
+    # every cell rendered (no windowing), so each output can be measured wherever it is
+    tracker = base / "settings" / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings"
+    tracker.parent.mkdir(parents=True, exist_ok=True)
+    tracker.write_text(json.dumps({"windowingMode": "none"}))
     yield app
     stop_jupyter(app)
 
@@ -185,12 +197,12 @@ def test_run_notebook_as_job_and_notification(page, lab: JupyterApp) -> None:
     pg.fill('.aieng-form input[name="x"]', "21")
     pg.click(".jp-Dialog >> text=Run job")
     pg.wait_for_selector(".Toastify__toast >> text=completed", timeout=120_000)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    pg.screenshot(path=str(ARTIFACTS / "run-as-job-notification.png"))
+    pg.click(".Toastify__toast >> text=Open job")  # before the success notification closes itself
     from aieng_nb.jobs import list_jobs
 
     assert [j.parameters for j in list_jobs()][:1] == [{"x": 21, "label": "a"}]  # one job, no half-made one
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    pg.screenshot(path=str(ARTIFACTS / "run-as-job-notification.png"))
-    pg.click(".Toastify__toast >> text=Open job")
     frame = pg.wait_for_selector("iframe.aieng-frame", timeout=30_000)
     frame.content_frame().wait_for_selector("text=result 42", timeout=30_000)
 
@@ -302,6 +314,439 @@ def test_models_section_gates_and_rollback(page, lab: JupyterApp) -> None:
     assert pg.is_disabled(rollback)
 
 
+def test_the_contrast_and_clipping_checks_catch_the_reported_cases(browser) -> None:
+    """The two measures the theme tests rely on, on the issue's own cases: white on pale orange and
+    dark text on a dark output fail, translucent text is composited, a 44 px absolute box is clipped."""
+    context = browser.new_context()
+    pg = context.new_page()
+    pg.set_content(
+        "<body style='background:#111'>"
+        "<div class='c' style='background:rgb(255,224,178);color:#fff'>differs</div>"
+        "<div class='c' style='color:#222'>Gates: churn</div>"
+        "<div class='c' style='color:#e8e8e8'>readable</div>"
+        "<div class='c' style='background:#eee'><span style='color:rgba(0,0,0,.54)'>muted on grey</span></div>"
+        "<div class='c' style='background:#fff'><span style='color:rgba(0,0,0,.66)'>muted on white</span></div>"
+        "<button class='c' disabled style='color:#777;background:#777'>disabled</button>"
+        "<div class='o' style='position:relative;height:29px;overflow:hidden'>"
+        "<div style='position:absolute;height:44px'>status RUNNING<br>params<br>metrics</div></div>"
+        "<div class='o'>all of it<br>shown</div></body>"
+    )
+    failed = sorted(f["text"] for f in contrast(pg, ".c")["failures"])
+    assert failed == ["Gates: churn", "differs", "muted on grey"], failed
+    clipped = pg.evaluate(CLIPPED_JS, ".o")
+    assert [c["text"].split("\n")[0] for c in clipped] == ["status RUNNING"], clipped
+    context.close()
+
+
+def run_cells(pg, count: int, timeout: float = 120_000) -> None:
+    """Run the open notebook's cells from the first, one by one (Shift+Enter), until the kernel is idle."""
+    pg.click(".jp-Notebook .jp-Cell >> nth=0")
+    pg.keyboard.press("Escape")
+    for _ in range(count):
+        pg.keyboard.press("Shift+Enter")
+    pg.wait_for_function(
+        "document.querySelectorAll('.jp-Notebook .jp-InputPrompt').length > 0 && "
+        "![...document.querySelectorAll('.jp-Notebook .jp-InputPrompt')].some(p => p.textContent.includes('*'))",
+        timeout=timeout,
+    )
+    pg.wait_for_selector("#jp-main-statusbar >> text=| Idle", timeout=timeout)
+
+
+_THEME: dict[str, str] = {}
+
+
+def theme_workspace(lab: JupyterApp) -> dict[str, str]:
+    """(Once per module) everything the panel and the notebook outputs show, made through aieng_nb's API: runs, a compare,
+    a snapshot with PII findings, gated model versions, reports (failed, no checks), jobs (one failed),
+    a schedule. Returns ids."""
+    import pandas as pd
+    from registry_helpers import gated_versions
+
+    import aieng_nb as aieng
+    from aieng_nb import schedules
+    from aieng_nb.jobs import run_job
+    from aieng_nb.reports import Report, attach
+    from aieng_nb.reports.checks import CheckResult
+
+    if _THEME:
+        return _THEME
+    ids = _THEME
+    for i, lr in enumerate((0.1, 0.3)):
+        with aieng.start_run(experiment="theme", name=f"theme-{i}", params={"lr": lr, "depth": 3}) as run:
+            aieng.snapshot(
+                pd.DataFrame({"x": [1, 2, 3], "email": ["a@example.com", "b@example.com", "c@example.com"]}),
+                name="theme-train",
+                pii="allow",
+            )
+            for step in range(20):
+                aieng.log(loss=lr / (step + 1), accuracy=0.5 + step / 50, step=step)
+            aieng.log_text("some notes", "notes/readme.txt")
+        ids[f"run{i}"] = run.id
+    attach(
+        Report("monitor", "Theme drift", checks=[CheckResult("drift_share > 0.3", "drift_share", 0.5, False, "drift")]),
+        ids["run0"],
+    )
+    no_checks = Report("monitor", "Theme quiet")
+    no_checks.attachments["evidently.html"] = "<html><body><p>EVIDENTLY PAGE</p></body></html>"
+    attach(no_checks, ids["run0"])
+    ids.update({f"model-{k}": v for k, v in gated_versions("churn-theme").items()})
+    good = write_notebook(lab, "theme-job.ipynb", ["print(x)"], parameters="x = 1  # how many rows")
+    ids["job"] = run_job(str(lab.root / good), {"x": 2}).job_id
+    bad = write_notebook(lab, "theme-fail.ipynb", ["raise ValueError('broken on purpose')"])
+    ids["failed_job"] = run_job(str(lab.root / bad)).job_id
+    if "theme-nightly" not in [s.name for s in schedules.list_schedules()]:
+        schedules.add("theme-nightly", str(lab.root / good), "0 3 * * *", parameters={"x": 3})
+    return ids
+
+
+def output_cells(ids: dict[str, str]) -> list[str]:
+    """A cell per magic or record with rich output (each displays one `_repr_html_`)."""
+    a, b = ids["run0"], ids["run1"]
+    return [
+        "%load_ext aieng_nb\nimport aieng_nb as aieng",
+        "%aieng start --experiment theme-nb --name nb-run\naieng.log(loss=0.5, step=0)",
+        "%aieng status",
+        f"%aieng show {a}",
+        "%aieng runs --experiment theme",
+        f"%aieng compare {a} {b}",
+        "%aieng snapshots",
+        "aieng.get_snapshot('theme-train')",
+        f"aieng.list_reports('{a}')",
+        "from aieng_nb.reports import Report\nfrom aieng_nb.reports.checks import CheckResult\n"
+        "Report('monitor', 'Inline drift', metrics={'drift_share': 0.5}, "
+        "checks=[CheckResult('drift_share > 0.3', 'drift_share', 0.5, False, 'too much drift')])",
+        "aieng.list_jobs()",
+        f"aieng.get_job('{ids['job']}')",
+        "aieng.list_schedules()",
+        "%aieng model list",
+        "%aieng model status churn-theme",
+        "%aieng model promote churn-theme --version 3",
+        "%aieng lineage churn-theme/2",
+        f"%aieng watch {a} --timeout 20",  # the training monitor of a finished run: its charts on a light card
+        "%aieng end",
+    ]
+
+
+def test_notebook_outputs_not_clipped_and_readable_in_both_themes(page, lab: JupyterApp) -> None:
+    """The `_repr_html_` of every record kind in a notebook: no panel style reaches it (nothing
+    clipped), and every text node has WCAG AA contrast in the light and the dark theme."""
+    ids = theme_workspace(lab)
+    cells = output_cells(ids)
+    name = write_notebook(lab, "outputs.ipynb", cells)
+    pg = page
+    open_notebook(pg, lab, name)
+    run_cells(pg, len(cells), timeout=240_000)
+    outputs = ".jp-Notebook .jp-OutputArea-output"
+    pg.wait_for_selector(f"{outputs} .aieng-run")  # %aieng show: the kernel's `aieng-run` div
+    html_outputs = pg.locator(f"{outputs}.jp-RenderedHTMLCommon").count()
+    assert html_outputs >= 14, html_outputs
+    errors = pg.locator(".jp-Notebook .jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
+    assert "Error" not in " ".join(errors.all_inner_texts()), errors.all_inner_texts()
+    # the old panel rule made this div absolute and 44 px high: the output showed one line
+    assert pg.evaluate(f"getComputedStyle(document.querySelector('{outputs} .aieng-run')).position") == "static"
+    status = pg.inner_text(f"{outputs} .aieng-run")  # %aieng status: every row, not one
+    assert all(word in status for word in ("experiment", "RUNNING", "Metrics", "loss")), status
+    for shown in pg.locator(f"{outputs} .aieng-run").all():  # %aieng status and %aieng show
+        assert shown.bounding_box()["height"] > 100
+    clipped = pg.evaluate(CLIPPED_JS, outputs)
+    assert clipped == [], clipped
+    # the training monitor's charts: an image on its own light card in either theme
+    src = pg.get_attribute(f"{outputs} img[src^='data:image/svg+xml']", "src") or ""
+    svg = base64.b64decode(src.split(",", 1)[1]).decode() if ";base64," in src else unquote(src)
+    assert 'fill="#fff"' in svg and "loss" in svg, svg[:300]
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    try:
+        for dark in (False, True):
+            set_theme(pg, dark)
+            found = contrast(pg, outputs)
+            pg.screenshot(path=str(ARTIFACTS / f"outputs-{'dark' if dark else 'light'}.png"), full_page=True)
+            assert found["checked"] > 200, found["checked"]
+            assert found["failures"] == [], (dark, found["failures"][:15])
+    finally:
+        set_theme(pg, False)
+
+
+def test_panel_views_readable_in_both_themes(page, lab: JupyterApp) -> None:
+    """Every panel section, the run view, the Compare tab and a report tab in light and dark: WCAG AA
+    contrast of every visible text node; the report HTML sits on an explicitly light card."""
+    ids = theme_workspace(lab)
+    pg = page
+    try:
+        for dark in (False, True):
+            set_theme(pg, dark)
+            theme = "dark" if dark else "light"
+            failures: dict[str, list] = {}
+
+            def check(where: str, selector: str, target=None, failures: dict = failures) -> None:
+                found = contrast(target or pg, selector)
+                assert found["checked"] > 0, (where, "no text found")
+                if found["failures"]:
+                    failures[where] = found["failures"][:8]
+
+            for section in ("runs", "snapshots", "jobs", "schedules", "reports", "models", "audit"):
+                open_panel(pg, section)
+                pg.wait_for_selector(
+                    "#aieng-panel .aieng-item, #aieng-panel .aieng-run[data-name], #aieng-panel .aieng-empty"
+                )
+                if section == "runs":
+                    pg.select_option('#aieng-panel select[aria-label="Experiment"]', "theme")
+                    pg.wait_for_selector('#aieng-panel .aieng-run[data-name="theme-0"]')
+                if section == "jobs":
+                    pg.wait_for_selector("#aieng-panel .aieng-error-line")
+                if section == "models":
+                    item = '#aieng-panel .aieng-model[data-model="churn-theme"]'
+                    if pg.get_attribute(f"{item} button", "aria-expanded") != "true":
+                        pg.click(f"{item} >> text=Versions")
+                    pg.click('#aieng-panel button[aria-label="gate results of v3"]')
+                    pg.wait_for_selector('#aieng-panel .aieng-gates[data-version="3"]')
+                if section == "audit":
+                    pg.click("#aieng-panel >> text=Verify")
+                    pg.wait_for_selector('#aieng-panel .aieng-verify[data-ok="true"]')
+                check(section, "#aieng-panel")
+                pg.locator("#aieng-panel").screenshot(path=str(ARTIFACTS / f"panel-{section}-{theme}.png"))
+                if section == "models":  # close the gate list again (later tests expect the list alone)
+                    pg.click('#aieng-panel button[aria-label="gate results of v3"]')
+            # the run view
+            open_panel(pg, "runs")
+            pg.click('#aieng-panel .aieng-run[data-name="theme-0"] .aieng-run-main')
+            view = f'.aieng-runview[data-run-id="{ids["run0"]}"]'
+            pg.wait_for_selector(f"{view} .aieng-metric-chart canvas")
+            check("run view", view)
+            pg.screenshot(path=str(ARTIFACTS / f"runview-{theme}.png"))
+            # the Compare tab
+            open_panel(pg, "runs")
+            for box in pg.locator("#aieng-panel .aieng-run input[type=checkbox]").all():
+                box.check()
+            pg.click("#aieng-panel >> text=Compare (2)")
+            pg.wait_for_selector(".aieng-compare-view .aieng-compare-table tr[data-differs='true']")
+            check("compare", ".aieng-compare-view")
+            pg.screenshot(path=str(ARTIFACTS / f"compare-{theme}.png"))
+            # a report tab: the report on its own light card, readable inside
+            open_panel(pg, "reports")
+            pg.click('#aieng-panel .aieng-item:has-text("Theme drift") >> text=Open')
+            frame = pg.wait_for_selector(".aieng-htmlview:visible iframe.aieng-frame")
+            assert pg.evaluate("f => getComputedStyle(f).backgroundColor", frame) == "rgb(255, 255, 255)"
+            inner = frame.content_frame()
+            inner.wait_for_selector("text=Theme drift")
+            check("report tab", "body", inner)
+            assert failures == {}, (theme, failures)
+            pg.reload()  # closes the tabs opened here (they are not restored)
+            pg.wait_for_selector("#jp-main-dock-panel", timeout=60_000)
+    finally:
+        set_theme(pg, False)
+
+
+def test_run_view_from_the_runs_section(page, lab: JupyterApp) -> None:
+    """Clicking a run opens its view: params, metric charts (step/time x, smoothing, hover values),
+    tags, artifacts opening in a tab, snapshots, reports, notebook, model versions, MLflow link."""
+    from aieng_nb.tracking import get_run
+
+    ids = theme_workspace(lab)
+    run_id = ids["run0"]
+    pg = page
+    open_panel(pg, "runs")
+    pg.select_option('#aieng-panel select[aria-label="Experiment"]', "theme")
+    pg.click('#aieng-panel .aieng-run[data-name="theme-0"] .aieng-run-main')
+    view = f'.aieng-runview[data-run-id="{run_id}"]'
+    pg.wait_for_selector(f'{view} .aieng-metric-chart[data-metric="loss"] canvas')
+    assert pg.inner_text(f'{view} [data-part="params"] [data-key="lr"]') == "0.1"
+    assert "theme-0" in pg.inner_text(f"{view} h2") and "FINISHED" in pg.inner_text(f"{view} h2")
+    # MLflow's page of the run, from the server's setting
+    href = pg.get_attribute(f"{view} a.aieng-mlflow-link", "href")
+    assert href == f"{MLFLOW_UI}/#/experiments/{get_run(run_id).experiment_id}/runs/{run_id}"
+    # hover: the legend shows the values under the cursor
+    chart = f'{view} .aieng-metric-chart[data-metric="loss"]'
+    box = pg.locator(f"{chart} .u-over").bounding_box()
+    assert box is not None
+    pg.mouse.move(box["x"] + box["width"] * 0.02, box["y"] + box["height"] / 2)
+    values = pg.locator(f"{chart} .u-legend .u-series .u-value").all_inner_texts()
+    assert values[0] in ("0", "1") and float(values[-1]) == pytest.approx(0.1, rel=0.1), values
+    # x: time in seconds since the first point
+    pg.select_option(f'{view} select[aria-label="x axis"]', "time")
+    pg.wait_for_selector(f'{view} .aieng-metric-chart[data-metric="loss"][data-x="time"] canvas')
+    assert "seconds" in pg.inner_text(f"{view} .aieng-metric-chart[data-metric='loss'] .u-legend")
+    # smoothing: the raw line stays, the smoothed one is added
+    pg.locator(f'{view} input[aria-label="smoothing"]').fill("0.8")
+    pg.wait_for_selector(f'{view} .aieng-metric-chart[data-metric="loss"][data-smoothing="0.8"] canvas')
+    assert "raw" in pg.inner_text(f"{view} .aieng-metric-chart[data-metric='loss'] .u-legend")
+    # the other parts
+    assert "theme-train@1" in pg.inner_text(f'{view} [data-part="snapshots"]')
+    reports = pg.inner_text(f'{view} [data-part="reports"]')
+    assert "Theme drift" in reports and "FAILED" in reports and "NO CHECKS" in reports
+    assert pg.locator(f'{view} [data-part="tags"] [data-key]').count() > 0
+    pg.click(f'{view} [data-part="artifacts"] button[data-open="notes/readme.txt"]')
+    frame = pg.wait_for_selector(".aieng-htmlview:visible iframe.aieng-frame")
+    assert frame.get_attribute("sandbox") == "allow-scripts"
+    frame.content_frame().wait_for_selector("text=some notes")
+    # a run a model version came from lists it
+    pg.goto(f"{lab.url}/lab?token={lab.token}")
+    pg.wait_for_selector("#jp-main-dock-panel", timeout=60_000)
+    open_panel(pg, "runs")
+    pg.select_option('#aieng-panel select[aria-label="Experiment"]', "churn")
+    model_run = ids["model-v2"]
+    pg.fill('#aieng-panel input[aria-label="Filter runs (name, id, lr=0.1)"]', model_run[:12])
+    pg.click(f'#aieng-panel .aieng-run[data-run-id="{model_run}"] .aieng-run-main')
+    models = f'.aieng-runview[data-run-id="{model_run}"] [data-part="models"]'
+    pg.wait_for_selector(f'{models} [data-model="churn-theme"][data-version="2"]')
+    assert "champion" in pg.inner_text(models)
+    pg.fill('#aieng-panel input[aria-label="Filter runs (name, id, lr=0.1)"]', "")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    pg.screenshot(path=str(ARTIFACTS / "run-view.png"))
+
+
+def test_end_saves_the_notebook_through_the_comm(page, lab: JupyterApp) -> None:
+    """Edit a cell, run it, `%aieng end` without saving: the extension saves on the kernel's request,
+    so the run attaches the current notebook (no stale warning, no stale tag)."""
+    import json as _json
+
+    from aieng_nb.tracking import list_runs
+
+    name = write_notebook(
+        lab,
+        "saved-at-end.ipynb",
+        ["%load_ext aieng_nb\n%aieng start --experiment comm --name comm-run", "", "%aieng end"],
+    )
+    pg = page
+    open_notebook(pg, lab, name)
+    cells = pg.locator(".jp-Notebook .jp-Cell")
+    cells.nth(0).click()
+    pg.keyboard.press("Escape")
+    pg.keyboard.press("Shift+Enter")
+    pg.wait_for_selector("#jp-main-statusbar >> text=| Idle", timeout=60_000)
+    cells.nth(1).locator(".jp-InputArea-editor").click()
+    pg.keyboard.type("edited_value = 41")
+    pg.keyboard.press("Shift+Enter")
+    pg.keyboard.press("Shift+Enter")  # %aieng end
+    pg.wait_for_function(
+        "/\\[\\d+\\]/.test(document.querySelectorAll('.jp-Notebook .jp-InputPrompt')[2].textContent)", timeout=60_000
+    )
+    text = pg.inner_text(".jp-Notebook")
+    assert "older than the last executed cell" not in text, text
+    (run,) = [r for r in list_runs(experiment="comm") if r.name == "comm-run"]
+    assert "aieng.notebook.stale" not in run.tags and "aieng.notebook.rebuilt" not in run.tags, run.tags
+    saved = _json.loads((lab.root / name).read_text())
+    assert "edited_value = 41" in "".join("".join(c["source"]) for c in saved["cells"])
+    # the run view shows the notebook it ran: opens it, and the copy attached to the run
+    open_panel(pg, "runs")
+    pg.select_option('#aieng-panel select[aria-label="Experiment"]', "comm")
+    pg.click(f'#aieng-panel .aieng-run[data-run-id="{run.run_id}"] .aieng-run-main')
+    part = f'.aieng-runview[data-run-id="{run.run_id}"] [data-part="notebook"]'
+    pg.wait_for_selector(f"{part} .aieng-open-notebook")
+    assert name in pg.inner_text(part)
+    pg.click(f"{part} .aieng-open-notebook")
+    pg.wait_for_selector(f'.lm-TabBar-tab.lm-mod-current:has-text("{name}")')
+    pg.click('.lm-TabBar-tab:has-text("Run comm-run")')
+    pg.click(f"{part} >> text=Captured copy: {name}")
+    frame = pg.wait_for_selector(".aieng-htmlview:visible iframe.aieng-frame")
+    frame.content_frame().wait_for_selector("text=edited_value = 41")
+
+
+def test_job_rows_notifications_and_rerun_form(page, lab: JupyterApp) -> None:
+    """Job rows show their parameters; Re-run keeps the parameter hints, with one-line inputs; a
+    success notification closes by itself, an error one stays."""
+    ids = theme_workspace(lab)
+    pg = page
+    open_panel(pg, "jobs")
+    row = f'#aieng-panel [data-job-id="{ids["job"]}"]'
+    pg.wait_for_selector(f"{row} .aieng-params")
+    assert pg.inner_text(f"{row} .aieng-params") == "x=2"
+    pg.click(f"{row} >> text=Re-run")
+    pg.wait_for_selector(".jp-Dialog .aieng-form")
+    assert pg.input_value('.aieng-form input[name="x"]') == "2"
+    assert pg.get_attribute('.aieng-form input[name="x"]', "data-type") == "int"
+    assert "how many rows" in pg.inner_text(".jp-Dialog .aieng-form")  # the help of the parameters cell
+    height = pg.locator('.aieng-form input[name="x"]').bounding_box()["height"]
+    assert 16 < height < 40, height  # one line, not a 100 px box
+    pg.click(".jp-Dialog button.jp-mod-accept")
+    toast = pg.wait_for_selector(".Toastify__toast:has-text('completed')", timeout=120_000)
+    toast.wait_for_element_state("hidden", timeout=30_000)  # closed by itself (JupyterLab's convention)
+    # an error stays until dismissed
+    failed = f'#aieng-panel [data-job-id="{ids["failed_job"]}"]'
+    pg.click(f"{failed} >> text=Re-run")
+    pg.click(".jp-Dialog button.jp-mod-accept")
+    error = pg.wait_for_selector(".Toastify__toast:has-text('failed')", timeout=120_000)
+    assert "ValueError" in error.inner_text()
+    pg.wait_for_timeout(10_000)  # longer than a success stays
+    assert error.is_visible()
+
+
+def test_schedules_note_run_now_and_remove(page, lab: JupyterApp) -> None:
+    from aieng_nb import schedules
+    from aieng_nb.jobs import list_jobs
+
+    theme_workspace(lab)
+    before = {j.job_id for j in list_jobs() if j.schedule == "theme-nightly"}
+    pg = page
+    open_panel(pg, "schedules")
+    note = pg.inner_text("#aieng-panel .aieng-note")
+    assert "while JupyterLab or aieng scheduler runs" in note, note
+    row = '#aieng-panel [data-schedule="theme-nightly"]'
+    assert pg.inner_text(f"{row} .aieng-params") == "x=3"
+    pg.click(f'{row} button[aria-label="run theme-nightly now"]')
+    pg.wait_for_selector(".Toastify__toast:has-text('theme-nightly: started job')", timeout=30_000)
+    started = {j.job_id for j in list_jobs() if j.schedule == "theme-nightly"} - before
+    assert len(started) == 1
+    pg.click(f'{row} button[aria-label="remove schedule theme-nightly"]')
+    pg.wait_for_selector(".jp-Dialog >> text=Remove schedule theme-nightly?")
+    pg.click(".jp-Dialog button.jp-mod-reject")
+    pg.wait_for_selector(".jp-Dialog", state="detached")
+    assert "theme-nightly" in [s.name for s in schedules.list_schedules()]
+    pg.click(f'{row} button[aria-label="remove schedule theme-nightly"]')
+    pg.click(".jp-Dialog button.jp-mod-accept")
+    pg.wait_for_selector(row, state="detached", timeout=30_000)
+    assert "theme-nightly" not in [s.name for s in schedules.list_schedules()]
+
+
+def test_reports_without_checks_and_the_evidently_page(page, lab: JupyterApp) -> None:
+    ids = theme_workspace(lab)
+    pg = page
+    open_panel(pg, "reports")
+    pg.fill('#aieng-panel input[aria-label="Run id (default: recent runs)"]', ids["run0"])
+    quiet = '#aieng-panel .aieng-item:has-text("Theme quiet")'
+    pg.wait_for_selector(quiet)
+    assert pg.inner_text(f"{quiet} .aieng-status") == "NO CHECKS"
+    assert pg.inner_text('#aieng-panel .aieng-item:has-text("Theme drift") .aieng-status') == "FAILED"
+    pg.click(f"{quiet} >> text=Evidently")
+    frame = pg.wait_for_selector("iframe.aieng-frame")
+    assert frame.get_attribute("sandbox") == "allow-scripts"
+    frame.content_frame().wait_for_selector("text=EVIDENTLY PAGE")
+    pg.fill('#aieng-panel input[aria-label="Run id (default: recent runs)"]', "")
+
+
+def test_state_from_another_project_is_ignored_quietly(page, lab: JupyterApp) -> None:
+    """A restored Reports run filter and open model this workspace does not have: no red error, the
+    stale values are dropped."""
+    pg = page
+    open_panel(pg, "reports")
+    status, _, body = lab.request("/lab/api/workspaces/default")
+    assert status == 200
+    workspace = json.loads(body)
+    workspace["data"]["aieng-nb:panel"] = {
+        "section": "reports",
+        "filters": {
+            "reports": {"kind": "", "run_id": "0123456789abcdef0123456789abcdef"},
+            "models": {"q": "", "model": "other-project-model"},
+        },
+    }
+    assert lab.request("/lab/api/workspaces/default", "PUT", workspace)[0] in (200, 204)
+    pg.goto(f"{lab.url}/lab?token={lab.token}")
+    pg.wait_for_selector('#aieng-panel[data-section="reports"]', timeout=60_000)
+    open_panel(pg, "reports")
+    wait_until(
+        lambda: pg.input_value('#aieng-panel input[aria-label="Run id (default: recent runs)"]') == "",
+        timeout=20,
+        interval=0.3,
+        message="the stale run id to be dropped",
+    )
+    pg.wait_for_selector("#aieng-panel .aieng-item, #aieng-panel .aieng-empty")
+    assert pg.locator("#aieng-panel .aieng-error").count() == 0
+    open_panel(pg, "models")
+    pg.wait_for_selector("#aieng-panel .aieng-model, #aieng-panel .aieng-empty")
+    pg.wait_for_timeout(500)
+    assert pg.locator("#aieng-panel .aieng-error").count() == 0
+    assert pg.locator("#aieng-panel .aieng-model-status").count() == 0
+
+
 def api_request(endpoint: str, params: dict[str, str]):
     """A predicate for `expect_request`: a GET of /aieng/api/<endpoint> with exactly these query parameters."""
     from urllib.parse import parse_qsl, urlsplit
@@ -398,3 +843,55 @@ def test_section_filters_requests_saved_state_and_job_reports(page, lab: Jupyter
         for selector, value in typed.get(section, []):
             assert pg.input_value(f"#aieng-panel {selector}") == value, (section, selector)
     assert pg.input_value(run_input) == f" {job.run_id} "
+
+
+def test_pipelines_section_shows_the_dag_live_and_opens_steps(page, lab: JupyterApp) -> None:
+    """A pipeline's execution appears in the Pipelines section without a reload, as a DAG with each
+    step's state; a step's Run button opens its run view, Output its executed notebook."""
+    import threading
+
+    import aieng_nb as aieng
+
+    from .test_pipelines import diamond
+
+    folder = lab.root / "pipeline-ui"
+    folder.mkdir(exist_ok=True)
+    path = diamond(folder)
+    failed = aieng.run_pipeline(path, {"b.fail": True})
+    pg = page
+    open_panel(pg, "pipelines")
+    row = f'#aieng-panel .aieng-pipeline[data-run-id="{failed.run_id}"]'
+    pg.wait_for_selector(row, timeout=30_000)
+    states = {s: pg.get_attribute(f'{row} .aieng-dag-step[data-step="{s}"]', "data-state") for s in "abcd"}
+    assert states == {"a": "RAN", "b": "FAILED", "c": "RAN", "d": "BLOCKED"}
+    assert "planted failure" in pg.inner_text(f'{row} .aieng-dag-step[data-step="b"]')
+    # the DAG's columns: a, then b and c, then d
+    layers = pg.eval_on_selector_all(
+        f"{row} .aieng-dag-layer", "ls => ls.map(l => [...l.querySelectorAll('[data-step]')].map(s => s.dataset.step))"
+    )
+    assert layers == [["a"], ["b", "c"], ["d"]]
+    pg.click(f'{row} button[aria-label="open the run of step a"]')
+    pg.wait_for_selector(f'.aieng-runview[data-run-id="{failed.steps["a"].run_id}"]', timeout=30_000)
+    open_panel(pg, "pipelines")
+    pg.click(f'{row} button[aria-label="open the output notebook of step c"]')
+    pg.wait_for_selector("iframe.aieng-frame", timeout=30_000)
+    # live: a second execution shows up and ends COMPLETED while the panel stays open
+    open_panel(pg, "pipelines")
+    done: list = []
+    worker = threading.Thread(target=lambda: done.append(aieng.run_pipeline(path)))
+    worker.start()
+    try:
+        pg.wait_for_selector('#aieng-panel .aieng-pipeline[data-status="COMPLETED"]', timeout=240_000)
+    finally:
+        worker.join()
+    resumed = done[0]
+    assert (
+        pg.get_attribute(f'#aieng-panel .aieng-pipeline[data-run-id="{resumed.run_id}"]', "data-status") == "COMPLETED"
+    )
+    states = {
+        s: pg.get_attribute(
+            f'#aieng-panel [data-run-id="{resumed.run_id}"] .aieng-dag-step[data-step="{s}"]', "data-state"
+        )
+        for s in "abcd"
+    }
+    assert states == {"a": "CACHED", "b": "RAN", "c": "CACHED", "d": "RAN"}

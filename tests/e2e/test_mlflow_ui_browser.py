@@ -18,7 +18,7 @@ import urllib.request
 import pytest
 
 import aieng_nb as aieng
-from aieng_nb.demo import mlflow_runs_url, mlflow_ui_command
+from aieng_nb.demo import mlflow_run_url, mlflow_runs_url, mlflow_ui_command
 from aieng_nb.jobs.notebooks import write_notebook
 
 from .browser import CHROMIUM_FLAGS, chromium
@@ -96,3 +96,41 @@ def test_the_runs_table_opens_and_shows_the_notebook_as_source(tmp_path, monkeyp
     assert "Run Name" in body and "Source" in body  # the runs table, not the GenAI overview
     assert "ipykernel_launcher" not in body
     assert "Token Usage" not in body
+
+
+@pytest.mark.timeout(900)
+def test_a_job_run_opens_under_runs_and_the_logged_models_page_shows_its_registered_version(
+    tmp_path, workspace, mlflow_ui
+):
+    """A job's run that logged no model opens under "<experiment> > Runs" (not "Evaluations"), in a
+    fresh browser (MLflow's UI starts in its GenAI view); a model logged with MLflow's own API in an
+    aieng run and registered by aieng shows its version on MLflow's Logged models page."""
+    import mlflow
+    from playwright.sync_api import sync_playwright
+
+    plain = write_notebook(tmp_path / "plain.ipynb", ["import aieng_nb as aieng\naieng.log(score=1.0)"])
+    job = aieng.run_job(str(plain), experiment="ui-jobs")
+    assert job.status == "COMPLETED", job.error
+    job_run = aieng.get_run(job.run_id)
+    from sklearn.linear_model import LogisticRegression
+
+    with aieng.start_run(experiment="ui-models", name="with-model") as run:
+        mlflow.sklearn.log_model(LogisticRegression().fit([[0.0], [1.0]], [0, 1]), name="model")
+    aieng.register_model(run.id, "ui-registered")
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium(), args=CHROMIUM_FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.goto(mlflow_run_url(job_run.experiment_id, job_run.run_id, base=mlflow_ui), timeout=120_000)
+            page.get_by_test_id("experiment-observatory-link-runs").first.wait_for(timeout=120_000)
+            crumb = page.get_by_test_id("experiment-observatory-link-runs").first.inner_text()
+            page.screenshot(path=str(tmp_path / "mlflow-job-run.png"))
+            page.goto(f"{mlflow_ui}/#/experiments/{run.experiment_id}/models?workflowType=machine_learning")
+            page.get_by_text("ui-registered").first.wait_for(timeout=120_000)
+            models = page.inner_text("body")
+            page.screenshot(path=str(tmp_path / "mlflow-logged-models.png"))
+        finally:
+            browser.close()
+    assert crumb.strip() == "Runs"
+    assert "ui-registered" in models and "v1" in models

@@ -103,7 +103,8 @@ def test_broken1_reports_the_cell_papermill_reports(workspace, tmp_path):
     job = run_job(str(PM / "broken1.ipynb"), progress=False)
     assert pm_error.exec_count == 2 and "".join(theirs["cells"][6]["source"]) == "assert False"
     assert (job.error["cell_index"], job.error["execution_count"]) == (6, 2)  # papermill's exception says 4
-    assert job.error_summary.startswith("cell 6 (In [2]): AssertionError")
+    assert job.error_summary.startswith("cell 7 (In [2]): AssertionError")  # counted from 1, as JupyterLab does
+    assert job.error["cell_number"] == 7
     assert "".join(json.loads((PM / "broken1.ipynb").read_text())["cells"][6]["source"]) == "assert False"
     out = nbformat.read(job.output_path, as_version=4)
     assert out.cells[6].source == "assert False" and out.cells[6].outputs[0].ename == "AssertionError"

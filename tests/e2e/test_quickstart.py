@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import subprocess
 import sys
 
@@ -63,3 +64,12 @@ def test_aieng_demo_runs_the_job_with_reports_and_prints_where_they_are(workspac
     assert run.status == "FINISHED" and run.metrics["accuracy"] > 0.8
     snap = aieng.snapshots.show("breast-cancer-train")
     assert job.run_id in snap.used_by
+    # the commands it prints run as printed, from another folder, with the interpreter it used
+    for label in ("data snapshots", "audit trail"):
+        command = re.search(rf"^{label}: +(.+)$", out.stdout, re.M).group(1)
+        argv = shlex.split(command)
+        assert argv[0] in (str(Path(sys.executable).parent / "aieng"), sys.executable), command
+        env = {k: v for k, v in python_env.items() if k != "AIENG_WORKSPACE"}  # the command names it
+        done = subprocess.run(argv, capture_output=True, text=True, env=env, cwd="/", timeout=300)
+        assert done.returncode == 0 and done.stdout.strip(), (command, done.stdout, done.stderr)
+        assert "breast-cancer-train" in done.stdout if label == "data snapshots" else "OK" in done.stdout

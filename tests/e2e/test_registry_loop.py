@@ -10,6 +10,7 @@ import pytest
 
 import aieng_nb as aieng
 from aieng_nb import audit
+from aieng_nb.exceptions import ValidationError
 from aieng_nb.registry import loop
 from aieng_nb.registry.synthetic import batch
 
@@ -114,3 +115,45 @@ def test_the_loop_refuses_bad_challengers_promotes_a_good_one_and_rolls_back_a_r
     last_scoring = [e for e in loop.history("churn") if e.kind == "scored"][-1].data["job_id"]
     assert [s["job_id"] for s in aieng.lineage("churn/4").scored_by] == [last_scoring]
     assert json.loads(json.dumps(st.to_dict()))["champion"] == v1.version
+
+
+def test_a_loop_retrains_with_a_pipeline(tmp_path):
+    from aieng_nb.jobs.notebooks import write_notebook
+
+    (tmp_path / "gates").mkdir()
+    (tmp_path / "gates" / "churn.toml").write_text(GATES)
+    aieng.snapshot(batch(1500, concept=1, seed=1), name="churn-train")
+    first = aieng.run_job(NB / "train.ipynb", {"data": "churn-train@1", "variant": "worse"})
+    v1 = aieng.register_model(first.run_id, "churn")
+    assert aieng.promote("churn", v1.version).promoted
+    write_notebook(tmp_path / "report.ipynb", ["import aieng_nb as aieng\naieng.log(reported=1)"])
+    pipeline = tmp_path / "retrain.yaml"
+    pipeline.write_text(
+        f"steps:\n  train: {{notebook: {NB / 'train.ipynb'}}}\n  report: {{notebook: report.ipynb, after: [train]}}\n"
+    )
+    with pytest.raises(ValidationError, match="no step 'trian'"):
+        loop.add("churn", score=str(NB / "score.ipynb"), retrain=str(pipeline), cron="0 * * * *",
+                 retrain_params={"trian.variant": "good"})  # fmt: skip
+    loop.add(
+        "churn",
+        score=str(NB / "score.ipynb"),
+        retrain=str(pipeline),
+        cron="0 * * * *",
+        score_params={"fresh_path": str(tmp_path / "fresh.parquet")},
+        retrain_params={"train.variant": "good"},
+        target="label",
+    )
+    _fresh(tmp_path, 2, seed=4)
+    events = loop.run_now("churn")
+    kinds = events.kinds()
+    assert kinds[:3] == ["scored", "breach", "retrain.start"] and "promote" in kinds, events
+    runs = aieng.list_pipeline_runs()
+    assert len(runs) == 1 and runs[0].status == "COMPLETED"
+    fresh = next(e for e in events if e.kind == "retrain.start").data["snapshot"]
+    assert runs[0].parameters == {"train.variant": "good", "train.data": fresh}
+    registered = next(e for e in events if e.kind == "register")
+    assert registered.data["run_id"] == runs[0].steps["train"].run_id
+    assert aieng.model_status("churn").champion == registered.data["version"]
+    from aieng_nb.pipelines import trace
+
+    assert [t.step for t in trace("churn@champion")] == ["train"]  # lineage: the model back to its step

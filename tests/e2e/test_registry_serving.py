@@ -1,4 +1,4 @@
-"""Serving with MLflow's scoring server on 127.0.0.1, and the registry against a real `mlflow server`."""
+"""Serving the champion from the CLI and from Python on 127.0.0.1, and the registry against a real `mlflow server`."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from sklearn.dummy import DummyClassifier
 from sklearn.linear_model import LogisticRegression
 
 import aieng_nb as aieng
-from aieng_nb.registry.serving import free_port
 from aieng_nb.registry.synthetic import FEATURES, batch
+from aieng_nb.serving import free_port
 
 from .test_remote_mlflow import mlflow_server  # noqa: F401 - the real server fixture
 
@@ -27,19 +27,23 @@ def _models():
 
 
 def test_serve_the_champion_and_after_a_rollback_the_previous_one():
+    from waiting import wait_until
+
     X = _models()
     aieng.promote("churn", 1)
     aieng.promote("churn", 2)  # the constant model logged a better accuracy: the default gate lets it in
     rows = X.head(20)
-    with aieng.serve_model("churn@champion", port=free_port()) as srv:
+    with aieng.serve_model("churn@champion", port=free_port(), follow=0.1) as srv:
         assert srv.host == "127.0.0.1" and srv.version == "2"
         assert srv.predict(rows) == [1] * 20
         aieng.rollback("churn", reason="always says 1")
         expected = aieng.load_model("churn/1", record_use=False).predict(rows).tolist()
-        srv.restart()  # the alias resolves anew: the previous champion answers on the same port
-        assert srv.version == "1"
+        wait_until(lambda: srv.version == "1", timeout=60)  # the alias moved: the previous champion took over
+        assert srv.swaps[-1][:2] == ("2", "1")
         assert srv.predict(rows) == expected and set(expected) == {0, 1}
-    assert srv.process.poll() is not None  # stopped with the block
+    assert not srv.running  # stopped with the block
+    with pytest.raises(OSError):
+        srv.predict(rows, timeout=2)
 
 
 def test_registry_against_a_real_mlflow_server(mlflow_server, monkeypatch):  # noqa: F811
@@ -61,24 +65,38 @@ def test_registry_against_a_real_mlflow_server(mlflow_server, monkeypatch):  # n
     assert aieng.lineage("churn@champion").run_id == client.get_model_version("churn", "1").run_id
 
 
-def test_cli_serve_answers_on_127_0_0_1_and_stops_on_sigterm(python_env, workspace):
-    import json
-    import signal
+def _cli_serve(python_env, workspace, port, *extra):
     import subprocess
     import sys
-    import time
-    import urllib.request
 
-    X = _models()
-    aieng.promote("churn", 1)
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "aieng_nb.cli", "model", "serve", "churn@champion", "--port", str(port)],
+    return subprocess.Popen(
+        [sys.executable, "-m", "aieng_nb.cli", "model", "serve", "churn@champion", "--port", str(port), *extra],
         env={**python_env, "AIENG_WORKSPACE": str(workspace.root)},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
+
+
+def _refused(port: int) -> bool:
+    import socket
+
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    except OSError:
+        return True
+    return False
+
+
+def test_cli_serve_answers_on_127_0_0_1_and_stops_on_sigterm(python_env, workspace):
+    import json
+    import signal
+    import urllib.request
+
+    X = _models()
+    aieng.promote("churn", 1)
+    port = free_port()
+    proc = _cli_serve(python_env, workspace, port)
     try:
         line = proc.stdout.readline()
         assert f"http://127.0.0.1:{port}/invocations" in line, line
@@ -88,19 +106,33 @@ def test_cli_serve_answers_on_127_0_0_1_and_stops_on_sigterm(python_env, workspa
         )
         with urllib.request.urlopen(req, timeout=30) as resp:
             preds = json.loads(resp.read())["predictions"]
+            assert resp.headers["aieng-model-version"] == "1"
         assert preds == aieng.load_model("churn/1", record_use=False).predict(X.head(3)).tolist()
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(60) == 0
-    time.sleep(0.5)
-    with pytest.raises(OSError):
-        urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2)
+    assert _refused(port)  # the server lived in that process: nothing holds the port
+    assert "inference log: 3 rows in churn-inference" in proc.stdout.read()
+    assert len(aieng.load("churn-inference")) == 3  # flushed on the way out
+
+
+def test_a_killed_cli_serve_leaves_nothing_on_the_port(python_env, workspace):
+    import signal
+
+    _models()
+    aieng.promote("churn", 1)
+    port = free_port()
+    proc = _cli_serve(python_env, workspace, port)
+    assert "/invocations" in proc.stdout.readline()
+    assert not _refused(port)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(30)
+    assert _refused(port)
 
 
 def test_a_server_started_from_python_stops_when_the_process_exits(python_env, workspace):
     import subprocess
     import sys
-    import urllib.request
 
     _models()
     aieng.promote("churn", 1)
@@ -114,34 +146,4 @@ def test_a_server_started_from_python_stops_when_the_process_exits(python_env, w
         timeout=300,
     )
     assert out.returncode == 0, out.stderr[-2000:]
-    with pytest.raises(OSError):
-        urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2)
-
-
-def test_follow_restarts_the_server_when_the_alias_moves():
-    import threading
-    import time
-
-    X = _models()
-    aieng.promote("churn", 1)
-    rows = X.head(10)
-    done = threading.Event()
-    swaps: list[tuple[str, str]] = []
-    from aieng_nb.registry.serving import follow
-
-    with aieng.serve_model("churn@champion", port=free_port()) as srv:
-        watcher = threading.Thread(
-            target=follow,
-            args=(srv,),
-            kwargs={"interval": 0.3, "stop": done, "on_swap": lambda a, b: swaps.append((a, b))},
-        )
-        watcher.start()
-        try:
-            aieng.promote("churn", 2)
-            deadline = time.monotonic() + 180
-            while not swaps and time.monotonic() < deadline:
-                time.sleep(0.2)
-            assert swaps == [("1", "2")] and srv.predict(rows) == [1] * 10
-        finally:
-            done.set()
-            watcher.join(60)
+    assert _refused(port)

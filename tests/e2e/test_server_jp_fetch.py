@@ -18,7 +18,9 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def jp_server_config():
-    return {"ServerApp": {"jpserver_extensions": {"aieng_nb": True}}}
+    # the schedule runner (a thread of the server, see test_server_scheduler.py) stays off in this
+    # in-process server: it would lead the test's workspace from the pytest process itself
+    return {"ServerApp": {"jpserver_extensions": {"aieng_nb": True}}, "AiengServer": {"scheduler": False}}
 
 
 async def test_runs_and_errors_through_jp_fetch(jp_fetch, workspace) -> None:  # noqa: ANN001

@@ -1,0 +1,197 @@
+"""The statistics behind an inferred contract: what a *next batch* from the same source can hold.
+
+Every rule of an inferred contract is asserted only when the sample makes a violation unlikely
+for a next batch of the same size as the sample (``n`` rows: the design point, since the contract
+does not know how big the next batch will be). Each function returns its decision and a reason,
+one sentence a person can check, which the contract keeps under ``metadata.aieng.why``.
+
+- **Levels** (``isin``): a level the sample never saw shows up in the next batch when the source
+  has rare levels. Good-Turing estimates the share of rows holding unseen levels as ``f1 / n``
+  (``f1``: levels seen once), so a same-size batch is expected to hold ``f1`` such rows. With no
+  singletons that estimate is 0 but not certain: a level seen ``k`` times stands for a rate of
+  about ``k`` per batch, and for each such level about ``k!/k^k`` of its like went unseen
+  (Poisson: ``P(0)/P(k)``), each showing up next time with probability ``1 - e^-k``. Summing over
+  the levels gives the expected number of new levels in a same-size batch; ``isin`` is asserted
+  only when it is at most ``NEW_LEVEL_RISK``.
+- **Bounds** (``in_range``): the next batch's extremes come from the same tail as this sample's
+  top (bottom) order statistics. A generalized Pareto tail is fitted to the excesses over the
+  ``k``-th most extreme distinct value (``k`` ~ sqrt of the distinct values, 5 to 25;
+  probability-weighted moments, location free). Its shape is held in ``[0, 1/2]`` (a few dozen
+  points cannot tell a bounded tail from an exponential one, nor 1/2 from wilder) and shrunk
+  towards 0 as if ``SHAPE_PRIOR_N`` exponential excesses had been seen too; ``1/N`` is then added
+  for the doubt in a scale estimated from ``N`` excesses (the Lomax predictive of an exponential
+  tail). The bound is the level a same-size batch passes with probability ``EXCEED_RISK``: a few
+  spacings out for light tails, a multiple of the maximum for heavy ones. Distinct values set the
+  threshold, so ties (counts, flags) give the data's own resolution as the spacing; with fewer than
+  10 distinct values there is no tail to fit and the bound is ``FEW_DISTINCT_WIDTH`` ranges out.
+  Real sources also hold rare outlying rows that a sample of a few hundred often misses entirely
+  (a value 1.8 ranges past a half-sample's maximum in scikit-learn's breast cancer data); bounds
+  therefore stay at least ``RANGE_FLOOR`` times the sample's range past its extremes.
+- **Sign**: no floor at 0 is added for a column that was never negative. By the rule of succession
+  a sample of ``n`` rows without a negative value leaves a batch of ``m`` rows a chance of about
+  ``m / (n + m)`` to hold one, about 1/2 at the design point (rare codes such as an income of -1
+  are real); a lower bound is at or above 0 only when the tail itself keeps it there.
+- **Keys** (``unique``): all values distinct in a sample large enough that a non-key would have
+  repeated. For integers: spread evenly over ``[min, max]`` (the fewest repeats any non-key
+  could show), ``n`` values would hold ``n(n-1)/2/(max-min+1)`` repeated pairs; at least
+  ``KEY_PAIRS`` expected and none seen. For text: at least ``MIN_TEXT_KEY_ROWS`` distinct values
+  and no repeat (Good-Turing: with every value seen once, every next value is new). Names do not
+  count.
+
+>>> import numpy as np
+>>> new_level_risk(np.array([40, 35, 25]))  < NEW_LEVEL_RISK
+True
+>>> new_level_risk(np.array([40, 35, 1])) > NEW_LEVEL_RISK
+True
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+NEW_LEVEL_RISK = 0.05
+EXCEED_RISK = 1e-3
+TAIL_MIN = 5
+TAIL_MAX = 25
+MAX_SHAPE = 0.5
+MIN_SHAPE = 0.0
+SHAPE_PRIOR_N = 25.0
+SCALE_DOUBT = 1.0
+RANGE_FLOOR = 2.0
+FEW_DISTINCT_WIDTH = 3.0
+KEY_PAIRS = 3.0
+MIN_TEXT_KEY_ROWS = 20
+
+
+def new_level_risk(counts: Any) -> float:
+    """Expected number of levels a same-size batch holds that this sample (level ``counts``) missed."""
+    import numpy as np
+
+    c = np.asarray(counts, dtype=np.float64)
+    c = c[(c > 0) & (c < 60)]  # past 60 a level's unseen siblings weigh < 1e-24
+    if not len(c):
+        return 0.0
+    from scipy.special import gammaln
+
+    unseen = np.exp(gammaln(c + 1) - c * np.log(c))  # k!/k^k: P(0)/P(k) for a Poisson of mean k
+    return float(np.sum(unseen * (1 - np.exp(-c))))
+
+
+@dataclass
+class Bound:
+    """One side's bound and why."""
+
+    value: float
+    why: str
+
+
+def _gpd_pwm(excess: Any) -> tuple[float, float]:
+    """(shape, scale) of a generalized Pareto fitted to ``excess`` (>= 0) by probability-weighted
+    moments (Hosking & Wallis 1987): stable on a handful of points, where likelihood is not."""
+    import numpy as np
+
+    y = np.sort(excess)
+    n = len(y)
+    a0 = float(y.mean())
+    pp = (np.arange(1, n + 1) - 0.35) / n
+    a1 = float(np.mean(y * (1 - pp)))
+    denom = a0 - 2 * a1
+    if a0 <= 0:
+        return 0.0, 0.0
+    if denom <= 0:  # an extremely heavy top: beyond what the moments can say
+        return MAX_SHAPE, a0
+    return 2 - a0 / denom, 2 * a0 * a1 / denom
+
+
+def _reach(x: Any) -> tuple[float, str] | None:
+    """How far past the sample's maximum a same-size batch reaches with probability
+    ``EXCEED_RISK`` (see module docs), and a reason naming the tail; None without a scale."""
+    import numpy as np
+
+    top = float(x.max())
+    distinct = np.unique(x)
+    n = len(x)
+    if len(distinct) < 2:
+        return None
+    if len(distinct) < 2 * TAIL_MIN:  # too few points to see a tail's shape
+        span = top - float(distinct[0])
+        return (
+            FEW_DISTINCT_WIDTH * span,
+            f"only {len(distinct)} distinct values in {n} rows: {FEW_DISTINCT_WIDTH:g}x the range",
+        )
+    k = int(min(TAIL_MAX, max(TAIL_MIN, round(math.sqrt(len(distinct))))))
+    u = float(distinct[-(k + 1)])
+    excess = x[x > u] - u
+    shape, scale = _gpd_pwm(excess)
+    n_exc = len(excess)
+    shape = min(MAX_SHAPE, max(MIN_SHAPE, shape)) * n_exc / (n_exc + SHAPE_PRIOR_N)
+    scale = float(excess.mean()) * (1 - shape)  # the scale that keeps the mean excess, at this shape
+    tail = "heavy" if shape > 0.05 else "light"
+    shape += SCALE_DOUBT / n_exc
+    ratio = n_exc / EXCEED_RISK  # expected excesses in a same-size batch over the risk allowed
+    reach = scale * math.log(ratio) if abs(shape) < 1e-9 else scale / shape * (ratio**shape - 1)
+    step = float(distinct[-1] - distinct[-2])  # at least one step of the data's own resolution
+    span = top - float(distinct[0])
+    past = max(u + reach - top, step, RANGE_FLOOR * span)
+    why = f"{tail} tail (Pareto shape {shape:.2f}, scale {scale:.3g}, from the {n_exc} most extreme values)"
+    if past == RANGE_FLOOR * span:
+        why += f", widened to {RANGE_FLOOR:g}x the range for rare outlying rows"
+    return past, why
+
+
+def upper_bound(values: Any, margin: float = 1.0) -> Bound | None:
+    """The value a same-size next batch goes over with probability ``EXCEED_RISK`` (module docs);
+    ``margin`` scales the distance past the sample's maximum. None when there is no scale."""
+    import numpy as np
+
+    x = np.asarray(values, dtype=np.float64)
+    found = _reach(x)
+    if found is None:
+        return None
+    past, why = found
+    top = float(x.max())
+    bound = top + margin * past
+    return Bound(
+        bound, f"max {top:.6g}; {why}: a batch of {len(x)} rows goes over {bound:.4g} with chance {EXCEED_RISK:g}"
+    )
+
+
+def lower_bound(values: Any, margin: float = 1.0) -> Bound | None:
+    """The mirror image of :func:`upper_bound` (no floor at 0 of its own: module docs)."""
+    import numpy as np
+
+    x = np.asarray(values, dtype=np.float64)
+    found = _reach(-x)
+    if found is None:
+        return None
+    past, why = found
+    lo = float(x.min())
+    low = lo - margin * past
+    note = (
+        " (never negative here, but no floor at 0: a sample cannot rule out a rare negative)" if low < 0 <= lo else ""
+    )
+    return Bound(
+        low, f"min {lo:.6g}; {why}: a batch of {len(x)} rows goes under {low:.4g} with chance {EXCEED_RISK:g}{note}"
+    )
+
+
+def key_evidence(values: Any, kind: str) -> tuple[bool, str]:
+    """Whether a column with all ``values`` distinct (no nulls) is a key, and why (module docs)."""
+    import numpy as np
+
+    n = len(values)
+    if kind == "int":
+        arr = np.asarray(values)
+        width = float(int(arr.max()) - int(arr.min()) + 1)
+        pairs = n * (n - 1) / 2 / width
+        if pairs >= KEY_PAIRS:
+            return (
+                True,
+                f"{n} distinct integers in [{int(arr.min())}, {int(arr.max())}]: a non-key would repeat ~{pairs:.3g} pairs",
+            )
+        return False, ""
+    if kind == "text" and n >= MIN_TEXT_KEY_ROWS:
+        return True, f"{n} distinct texts in {n} rows: no value repeats"
+    return False, ""

@@ -1,0 +1,326 @@
+"""Replaying a time-ordered table through the loop, batch by batch, to compare retraining policies.
+
+``replay(data, time_column="date", target="y", batch_size=500)`` cuts the table into consecutive
+batches and, prequentially (each batch is scored before its labels are known), runs every policy
+on the same batches:
+
+* ``static``: the first model, never retrained;
+* ``periodic:K``: retrained every K batches on the recent window, replaced without gates;
+* ``loop``: the loop's machinery in-process: each batch is monitored against the champion's
+  reference (:func:`aieng_nb.monitor` with the model's probabilities, so the performance is
+  *estimated* before labels arrive: the rule ``estimated_accuracy_drop > 0.03``), and the newest
+  labelled batch is checked for a realized drop; a breach retrains a challenger on the recent
+  window of labelled batches, the gates (:func:`aieng_nb.registry.gates.prediction_gates`: the
+  metric gate with its paired bootstrap, the fairness gate when ``sensitive`` is given) decide on
+  the newest labelled batch held out, a promoted champion is checked on the next labelled batch
+  and rolled back when worse by more than the rollback margin.
+
+Labels are held back ``label_delay`` batches: the labels of batch ``t - label_delay`` arrive after
+batch ``t`` is scored, and every label read goes through :class:`Labels`, which refuses a batch
+before its time and keeps the log of reads (``result.label_reads``). Time is simulated: no cron, no
+waiting. Without ``loop=`` the model is scikit-learn's histogram gradient boosting of the task's
+kind; ``loop=NAME`` takes that loop's gate file and target.
+
+>>> res = replay("rain.csv", time_column="date", target="rain", batch_size=365)   # doctest: +SKIP
+>>> res.policies["loop"].mean, res.policies["loop"].retrains                        # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..exceptions import ValidationError
+from ..workspace import Workspace
+from .gatefile import FairnessGate, GateSpec, MetricGate
+from .replay_records import BatchValue, PolicyResult, ReplayResult
+
+DEFAULT_POLICIES = ("static", "periodic:4", "loop")
+DEFAULT_WINDOW = 4
+DEFAULT_DROP = 0.03  # the loop retrains when accuracy drops (estimated or realized) by more than this
+DEFAULT_RMSE_RISE = 0.10  # ... or when RMSE rises by more than this share of the reference's
+HOLDOUT_SHARE = 0.5  # the later part of the newest labelled batch: the gates' holdout
+WARMUP = 2  # batch 0 trains the first model, batch 1 is its held-out reference; scoring starts at 2
+
+
+class LabelLeakError(AssertionError):
+    """A policy asked for labels before their time (a bug of the replay, never expected)."""
+
+
+class Labels:
+    """The labels of every batch, released ``delay`` batches after the batch is scored."""
+
+    def __init__(self, batches: list[Any], target: str, delay: int) -> None:
+        self._y = [b[target].to_numpy() for b in batches]
+        self.delay = delay
+        self.step = 0  # the batch being scored now
+        self.reads: list[tuple[int, int]] = []  # (step, batch) of every read
+
+    def known(self) -> list[int]:
+        """The batches whose labels have arrived once batch ``step`` is scored (the warm-up batches,
+        historical data, are labelled from the start)."""
+        return list(range(0, max(WARMUP, self.step - self.delay + 1)))
+
+    def get(self, batch: int) -> Any:
+        if batch not in self.known():
+            raise LabelLeakError(f"labels of batch {batch} read at step {self.step} (delay {self.delay})")
+        self.reads.append((self.step, batch))
+        return self._y[batch]
+
+
+@dataclass
+class Model:
+    """One trained model: its estimator, the batches it learned from, its reference for monitoring."""
+
+    version: int
+    estimator: Any
+    trained_on: list[int]
+    reference: Any = None  # the held-out batch, scored, with its labels (monitoring's reference)
+    classes: list[Any] = field(default_factory=list)
+
+
+@dataclass
+class Setup:
+    batches: list[Any]
+    features: list[str]
+    target: str
+    task: str
+    metric: str
+    pos_label: Any
+    spec: GateSpec
+    window: int
+    sensitive: str | None
+    cooldown: int
+    seed: int
+    time_column: str = ""
+    drop: float = DEFAULT_DROP
+
+
+# replay() is long only by its signature and docstring; the steps are the functions below
+def replay(
+    data: Any,
+    *,
+    time_column: str,
+    target: str,
+    batch_size: int,
+    policies: Sequence[str] | str = DEFAULT_POLICIES,
+    label_delay: int = 0,
+    sensitive: str | None = None,
+    loop: str | None = None,
+    gates: str | None = None,
+    window: int = DEFAULT_WINDOW,
+    cooldown: int = 2,
+    drop: float | None = None,
+    max_batches: int | None = None,
+    seed: int = 0,
+    log: bool = False,
+    workspace: Workspace | None = None,
+) -> ReplayResult:
+    """Replay ``data`` (a DataFrame, a .csv/.parquet file or a snapshot name) through each policy.
+
+    Returns a :class:`ReplayResult`: per policy the mean metric, retrains, refused challengers,
+    rollbacks, CPU seconds of retraining and per-batch values; ``result.report()`` is the HTML
+    report; ``log=True`` records an MLflow run with the per-batch metrics and the report.
+
+    >>> res = replay(df, time_column="t", target="y", batch_size=200, policies="static,loop")  # doctest: +SKIP
+    """
+    frame = _load(data, workspace)
+    setup = _setup(frame, time_column, target, batch_size, label_delay, sensitive, loop, window, cooldown,
+                   max_batches, seed, workspace, gates)  # fmt: skip
+    names = _parse_policies(policies)
+    setup.drop = drop if drop is not None else (DEFAULT_DROP if setup.task == "classification" else DEFAULT_RMSE_RISE)
+    from ..reports.estimation import single_thread
+
+    result = ReplayResult(target=target, task=setup.task, metric=setup.metric, batch_size=batch_size,
+                          n_batches=len(setup.batches), label_delay=label_delay, sensitive=sensitive,
+                          features=setup.features, gates=setup.spec.source, window=window)  # fmt: skip
+    with single_thread():
+        for name in names:
+            result.policies[name], reads = _run_policy(name, setup, label_delay)
+            result.label_reads[name] = reads
+    if log:
+        result.log(workspace=workspace)
+    return result
+
+
+def _load(data: Any, workspace: Workspace | None) -> Any:
+    import pandas as pd
+
+    if isinstance(data, pd.DataFrame):
+        return data
+    from pathlib import Path
+
+    if not isinstance(data, str | Path):
+        raise ValidationError(f"data must be a DataFrame, a file or a snapshot name, got {type(data).__name__}")
+    path = Path(data).expanduser()
+    if path.is_file():
+        if path.name.endswith((".parquet", ".pq")):
+            return pd.read_parquet(path)
+        if path.name.endswith((".csv", ".csv.gz", ".txt")):
+            return pd.read_csv(path)
+        raise ValidationError(f"{path}: read .csv, .csv.gz or .parquet files (or give a snapshot name)")
+    from .. import snapshots
+
+    try:
+        frame = snapshots.load(str(data))
+    except Exception as exc:  # noqa: BLE001 - one line naming both readings of DATA
+        raise ValidationError(f"{data!r} is neither a file nor a snapshot ({exc})") from None
+    if not isinstance(frame, pd.DataFrame):
+        raise ValidationError(f"snapshot {data!r} is a {type(frame).__name__}, not a table")
+    return frame
+
+
+def _parse_policies(policies: Sequence[str] | str) -> list[str]:
+    items = [p.strip() for p in (policies.split(",") if isinstance(policies, str) else policies) if p.strip()]
+    for p in items:
+        if p in ("static", "loop"):
+            continue
+        k = p.split(":", 1)[1] if p.startswith("periodic:") else ""
+        if not (k.isdigit() and int(k) >= 1):
+            raise ValidationError(f"unknown policy {p!r}: use static, periodic:K (K >= 1 batches) or loop")
+    if not items or len(set(items)) != len(items):
+        raise ValidationError(f"policies must be distinct and at least one, got {policies!r}")
+    return items
+
+
+def _setup(
+    frame: Any, time_column: str, target: str, batch_size: int, label_delay: int, sensitive: str | None,
+    loop: str | None, window: int, cooldown: int, max_batches: int | None, seed: int, workspace: Workspace | None,
+    gates: str | None = None,
+) -> Setup:  # fmt: skip
+    from ..reports.quality import infer_task, pos_label
+
+    for role, col in (("time column", time_column), ("target", target), ("sensitive column", sensitive)):
+        if col is not None and col not in frame.columns:
+            raise ValidationError(f"{role} {col!r} is not in the data (columns: {list(frame.columns)[:30]})")
+    if not isinstance(batch_size, int) or batch_size < 10:
+        raise ValidationError(f"batch size must be an integer >= 10, got {batch_size!r}")
+    if not isinstance(label_delay, int) or label_delay < 0:
+        raise ValidationError(f"label delay must be a whole number of batches >= 0, got {label_delay!r}")
+    if window < 1 or cooldown < 0:
+        raise ValidationError("window must be >= 1 batch and cooldown >= 0 batches")
+    frame = frame[frame[target].notna()].sort_values(time_column, kind="stable").reset_index(drop=True)
+    n = len(frame) // batch_size
+    if max_batches is not None:
+        n = min(n, max_batches)
+    if n < WARMUP + 1 + label_delay:
+        raise ValidationError(
+            f"{len(frame)} rows make {n} batches of {batch_size}: need at least {WARMUP + 1 + label_delay}"
+        )
+    batches = [frame.iloc[i * batch_size : (i + 1) * batch_size].reset_index(drop=True) for i in range(n)]
+    features = [c for c in frame.columns if c not in (time_column, target) and frame[c].dtype.kind in "iufb"]
+    if not features:
+        raise ValidationError("the data has no numeric feature column to learn from")
+    task = infer_task(frame[target])
+    labels = sorted(set(frame[target].unique()), key=str)
+    spec = _spec(loop, task, sensitive, workspace, gates)
+    return Setup(batches, features, target, task, "accuracy" if task == "classification" else "rmse",
+                 pos_label(labels) if task == "classification" else None, spec, window, sensitive, cooldown, seed,
+                 time_column)  # fmt: skip
+
+
+def _spec(
+    loop: str | None, task: str, sensitive: str | None, workspace: Workspace | None, gates: str | None = None
+) -> GateSpec:
+    """A gate file (``gates=``, else the loop's with ``loop=NAME``), else the replay's defaults: the
+    primary metric may not be worse beyond the bootstrap's noise, no group may lose more than 0.02,
+    rollback beyond 0.02."""
+    from . import gatefile
+
+    metric = "accuracy" if task == "classification" else "rmse"
+    path: Any = gates
+    if path is None and loop is not None:
+        from .loop_store import get
+
+        cfg = get(loop, workspace=workspace)
+        path = cfg.gates or gatefile.find(loop, workspace)
+    if path is not None:
+        spec = gatefile.load(path)
+        if not spec.metrics:
+            spec.metrics = [MetricGate(metric)]
+        if spec.fairness is None and sensitive:
+            spec.fairness = FairnessGate([sensitive], "accuracy" if task == "classification" else "mae", 0.02)
+        return spec
+    fair = FairnessGate([sensitive], "accuracy" if task == "classification" else "mae", 0.02) if sensitive else None
+    return GateSpec(source="replay default", metrics=[MetricGate(metric)], fairness=fair, data_required=False,
+                    bootstrap_resamples=500, rollback_margin=0.02)  # fmt: skip
+
+
+# ---- models ---------------------------------------------------------------------------------------
+
+
+def _fit(setup: Setup, labels: Labels, train: list[int], version: int, head: int | None = None) -> tuple[Model, float]:
+    """A gradient-boosting model of the task's kind on the labelled batches ``train`` and the first
+    part of batch ``head`` (the rest of it is the gates' holdout); returns it and the CPU seconds."""
+    import numpy as np
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+
+    parts = [(b, slice(None)) for b in train] + ([(head, head_rows(setup, head))] if head is not None else [])
+    X = np.vstack([setup.batches[b][setup.features].to_numpy(dtype=float)[rows] for b, rows in parts])
+    y = np.concatenate([labels.get(b)[rows] for b, rows in parts])
+    cls = HistGradientBoostingClassifier if setup.task == "classification" else HistGradientBoostingRegressor
+    est = cls(max_iter=100, early_stopping=False, random_state=setup.seed)
+    t0 = time.process_time()
+    est.fit(X, y)
+    cpu = time.process_time() - t0
+    seen = [*train, *([head] if head is not None else [])]
+    return Model(version, est, seen, classes=list(getattr(est, "classes_", []))), cpu
+
+
+def head_rows(setup: Setup, b: int) -> slice:
+    """The earlier part of batch ``b`` a challenger learns from; :func:`tail_rows` is its holdout."""
+    return slice(0, int(len(setup.batches[b]) * (1 - HOLDOUT_SHARE)))
+
+
+def tail_rows(setup: Setup, b: int) -> slice:
+    return slice(int(len(setup.batches[b]) * (1 - HOLDOUT_SHARE)), None)
+
+
+def _predict(setup: Setup, model: Model, frame: Any) -> tuple[Any, Any]:
+    """(predictions, positive-class probabilities or None) of ``model`` on ``frame``."""
+    X = frame[setup.features].to_numpy(dtype=float)
+    pred = model.estimator.predict(X)
+    if setup.task != "classification":
+        return pred, None
+    proba = model.estimator.predict_proba(X)
+    if len(model.classes) == 2:
+        return pred, proba[:, model.classes.index(setup.pos_label) if setup.pos_label in model.classes else 1]
+    return pred, proba
+
+
+def _metric(setup: Setup, y: Any, pred: Any) -> float:
+    import numpy as np
+
+    if setup.task == "classification":
+        return float(np.mean(y == pred))
+    return float(math.sqrt(np.mean((np.asarray(y, dtype=float) - pred) ** 2)))
+
+
+def _group_gap(setup: Setup, frame: Any, y: Any, pred: Any) -> dict[str, float]:
+    """Per-group metric (accuracy or MAE) on a batch, groups of at least 10 rows."""
+    import numpy as np
+
+    if setup.sensitive is None:
+        return {}
+    out = {}
+    groups = frame[setup.sensitive].to_numpy()
+    for g in np.unique(groups):
+        m = groups == g
+        if m.sum() >= 10:
+            out[str(g)] = (float(np.mean(y[m] == pred[m])) if setup.task == "classification"
+                           else float(np.mean(np.abs(y[m].astype(float) - pred[m]))))  # fmt: skip
+    return out
+
+
+def _run_policy(name: str, setup: Setup, label_delay: int) -> tuple[PolicyResult, list[tuple[int, int]]]:
+    from .replay_policy import run_policy
+
+    labels = Labels(setup.batches, setup.target, label_delay)
+    result = run_policy(name, setup, labels)
+    return result, list(labels.reads)
+
+
+__all__ = ["BatchValue", "LabelLeakError", "Labels", "PolicyResult", "ReplayResult", "replay"]

@@ -1,0 +1,90 @@
+"""REST handlers of the run view, a report's Evidently page, and schedule actions (Run now, Remove).
+
+Same rules as :mod:`.handlers` (whose ``Base`` and ``endpoint`` they use): parse, one core call,
+render the record's dict form.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from .. import pages, views
+from . import safety
+from .handlers import Base, endpoint
+
+
+def _overview(run_id: str, root_dir: str) -> dict[str, Any]:
+    from ..tracking.overview import run_overview
+
+    data = run_overview(run_id).to_dict()
+    # the notebook as a path JupyterLab can open (relative to the server's root), when it is under it
+    notebook = data.get("notebook")
+    data["notebook_path"] = None
+    if isinstance(notebook, str) and os.path.isabs(notebook) and os.path.isfile(notebook):
+        rel = os.path.relpath(notebook, root_dir)
+        data["notebook_path"] = None if rel.startswith("..") else rel
+    return data
+
+
+class RunOverviewHandler(Base):
+    @endpoint
+    async def get(self, run_id: str) -> None:
+        self.send(await self.core(_overview, safety.run_id(run_id), self.root_dir))
+
+
+class RunArtifactHandler(Base):
+    @endpoint
+    async def get(self, run_id: str) -> None:
+        path = self.get_query_argument("path")
+        self.send_html(await self.core(views.artifact_html, safety.run_id(run_id), path))
+
+
+class ReportEvidentlyHandler(Base):
+    @endpoint
+    async def get(self, run_id: str, name: str) -> None:
+        name = safety.name(name, "report name")
+        self.send_html(await self.core(views.report_evidently_html, safety.run_id(run_id), name))
+
+
+def _remove(name: str) -> dict[str, Any]:
+    from ..schedules import get, remove
+
+    before = pages.schedule_dict(get(name))
+    remove(name)
+    return before
+
+
+class ScheduleRunHandler(Base):
+    @endpoint
+    async def post(self, name: str) -> None:
+        from ..schedules import run_now
+
+        self.send((await self.core(run_now, safety.name(name, "schedule name"))).to_dict(), 201)
+
+
+class ScheduleHandler(Base):
+    @endpoint
+    async def delete(self, name: str) -> None:
+        self.send(await self.core(_remove, safety.name(name, "schedule name")))
+
+
+def _job_parameters(job_id: str) -> dict[str, Any]:
+    from ..jobs import get_job, notebook_parameters
+
+    job = get_job(job_id)
+    source = job.input_copy if job.input_copy and os.path.isfile(job.input_copy) else job.notebook
+    return {"path": job.notebook, "parameters": [p.to_dict() for p in notebook_parameters(source)]}
+
+
+class JobParametersHandler(Base):
+    @endpoint
+    async def get(self, job_id: str) -> None:
+        self.send(await self.core(_job_parameters, safety.job_id(job_id)))
+
+
+class PipelinesHandler(Base):
+    @endpoint
+    async def get(self) -> None:
+        page = await self.core(pages.pipelines_page, text=self.text("q"), **self.page_args())
+        self.send(page.to_dict())

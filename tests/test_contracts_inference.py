@@ -1,0 +1,159 @@
+"""Contract inference that does not cry wolf: the statistics, their reasons, the benchmark's fast
+subset on real packaged datasets, and contracts written before the change."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import aieng_nb as aieng
+from aieng_nb.cli import main as cli
+from aieng_nb.contracts import evidence, show_contract
+from aieng_nb.contracts.infer import READER, infer_schema, infer_yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = Path(__file__).parent / "fixtures" / "contracts"
+
+
+def _module(path: Path, name: str):
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(scope="module")
+def quality():
+    pytest.importorskip("vega_datasets")
+    return _module(ROOT / "benchmarks" / "contract_quality.py", "contract_quality")
+
+
+# ---------------------------------------------------------------------------- the statistics
+def test_levels_need_every_level_seen_often_enough() -> None:
+    assert evidence.new_level_risk([40, 35, 25]) < evidence.NEW_LEVEL_RISK
+    assert evidence.new_level_risk([400, 35, 1]) > 0.5  # a singleton: Good-Turing expects a new level
+    assert evidence.new_level_risk([40, 35, 2]) > evidence.NEW_LEVEL_RISK  # seen twice: like it, some unseen
+
+
+def test_integer_counts_with_rare_levels_get_bounds_not_levels() -> None:
+    rng = np.random.default_rng(0)
+    counts = np.r_[rng.poisson(0.4, 300), [5]]  # preterm-birth-like counts: a tail level seen once
+    col = infer_schema(pd.DataFrame({"ptl": counts.astype(np.int64)})).columns["ptl"]
+    assert [c.name for c in col.checks] == ["in_range"]
+    assert col.checks[0].statistics["max_value"] >= 10  # far enough for 6, 7 ... next time
+    labels = pd.DataFrame({"grade": np.tile(np.arange(1, 4, dtype=np.int64), 100)})
+    assert infer_schema(labels).columns["grade"].checks[0].name == "isin"
+
+
+def test_bounds_are_wide_for_heavy_tails_and_close_for_light_ones() -> None:
+    rng = np.random.default_rng(1)
+    light = rng.normal(50, 5, 2000)
+    heavy = (rng.pareto(1.5, 2000) + 1) * 10
+    lb, hb = evidence.upper_bound(light), evidence.upper_bound(heavy)
+    assert lb is not None and hb is not None
+    light_reach = (lb.value - light.max()) / (light.max() - light.min())
+    heavy_reach = (hb.value - heavy.max()) / (heavy.max() - heavy.min())
+    assert light_reach <= evidence.RANGE_FLOOR + 1e-9 and heavy_reach > light_reach
+    assert "light tail" in lb.why and "heavy tail" in hb.why
+    # the plants of the benchmark are caught on both: max + 10 x range
+    assert lb.value < light.max() + 10 * (light.max() - light.min())
+    assert hb.value < heavy.max() + 10 * (heavy.max() - heavy.min())
+
+
+def test_no_floor_at_zero_from_a_sample_without_negatives() -> None:
+    rng = np.random.default_rng(2)
+    income = np.r_[np.zeros(50), rng.lognormal(3, 1, 500)]
+    low = evidence.lower_bound(income)
+    assert low is not None and low.value < -1 and "no floor at 0" in low.why
+    heights = rng.normal(170, 8, 500)  # far from zero: the tail itself keeps the bound positive
+    assert evidence.lower_bound(heights).value > 0
+
+
+def test_keys_come_from_the_data_not_the_name() -> None:
+    n = 200
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame(
+        {
+            "identifier": rng.permutation(np.arange(1000, 1000 + n)).astype(np.int64),  # dense: a key
+            "order_id": rng.choice(10**9, n, replace=False).astype(np.int64),  # sparse: no evidence
+            "state": [f"state-{i}" for i in range(n)],
+            "x": rng.normal(size=n),
+        }
+    )
+    cols = infer_schema(frame).columns
+    assert cols["identifier"].unique and cols["state"].unique
+    assert not cols["order_id"].unique and not cols["x"].unique
+    assert not infer_schema(frame.head(10)).columns["state"].unique  # too few rows to tell
+
+
+def test_every_check_says_why_and_show_prints_it(capsys) -> None:
+    rng = np.random.default_rng(4)
+    frame = pd.DataFrame(
+        {"id": np.arange(300, dtype=np.int64), "amount": rng.lognormal(3, 1, 300), "colour": ["r", "g", "b"] * 100}
+    )
+    con = aieng.infer_contract(frame, name="why")
+    why = con.why
+    assert set(why) == {"id", "amount", "colour"}
+    assert any(r.startswith("unique:") for r in why["id"])
+    assert any(r.startswith("in_range max") and "tail" in r for r in why["amount"])
+    assert any(r.startswith("isin:") and "Good-Turing" in r for r in why["colour"])
+    schema = con.schema
+    for name, col in schema.columns.items():  # every check of the schema has its reason
+        for check in col.checks:
+            assert any(r.startswith(check.name) for r in why[name]), (name, check.name)
+    assert cli(["contract", "show", "why"]) == 0
+    out = capsys.readouterr().out
+    assert "why each check (metadata.aieng.why):" in out
+    assert "  colour:\n    - dtype object" in out and "isin: 3 levels" in out
+    assert "\n    why:\n" not in out  # the reasons are printed once, not also inside the YAML
+    assert "schema_type: dataframe" in out and "inferred_from: a DataFrame" in out
+
+
+# ---------------------------------------------------------------------------- pandera's own reader
+def test_the_header_names_a_reader_that_works(tmp_path) -> None:
+    text = infer_yaml(pd.DataFrame({"x": np.arange(40.0)}), name="h")
+    assert READER in text.splitlines()[0]
+    path = tmp_path / "h.yaml"
+    path.write_text(text, encoding="utf-8")
+    dotted = READER.split("(")[0]  # pandera.io.pandas_io.from_yaml
+    module, func = dotted.rsplit(".", 1)
+    schema = getattr(importlib.import_module(module), func)(str(path))
+    assert list(schema.columns) == ["x"]
+    assert not hasattr(importlib.import_module("pandera.io"), "from_yaml")  # why the header changed
+
+
+# ---------------------------------------------------------------------------- contracts from before
+def test_contract_inferred_before_the_change_loads_and_validates_the_same() -> None:
+    maker = _module(FIXTURES / "make_legacy.py", "make_legacy")
+    expected = json.loads((FIXTURES / "legacy_verdicts.json").read_text(encoding="utf-8"))
+    Path("contracts").mkdir()
+    shutil.copy(FIXTURES / "legacy.yaml", "contracts/legacy.yaml")
+    con = show_contract("legacy")
+    assert con.why == {} and "why each check" not in str(con)  # no reasons recorded then
+    for key, frame in maker.frames().items():
+        assert maker.verdict(aieng.validate(frame, "legacy", log=False)) == expected[key], key
+
+
+# ---------------------------------------------------------------------------- the benchmark's fast subset
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_fast_subset_of_the_benchmark_never_cries_wolf(quality) -> None:
+    tally = quality.run(quality.FAST, quality.SEEDS, compare=True, per_kind=2)
+    assert tally.splits == len(quality.FAST) * len(quality.SEEDS)
+    assert tally.false_alarms == []
+    assert tally.disagreements == []  # pandera alone gives the same verdicts on our YAML
+    for kind in ("dtype", "nulls", "category", "key"):
+        assert tally.caught[kind] == tally.planted[kind], (kind, tally.missed[kind])
+    assert tally.planted["high"] and tally.caught["high"] + tally.caught["low"] >= 0.98 * (
+        tally.planted["high"] + tally.planted["low"]
+    ), (tally.missed["high"], tally.missed["low"])

@@ -1,0 +1,154 @@
+"""Performance estimated before labels: CBPE against a synthetic case whose truth is known, DLE, trust."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import aieng_nb as aieng
+from aieng_nb.exceptions import ValidationError
+from aieng_nb.reports.estimation import estimate
+
+
+def _batch(rng: np.random.Generator, n: int, shift: float = 0.0, miscalibrate: float = 1.0) -> pd.DataFrame:
+    """P(y=1|x) = sigmoid(2x) exactly; the model reports sigmoid(2x * miscalibrate)."""
+    x = rng.normal(shift, 1.0, n)
+    truth = 1 / (1 + np.exp(-2 * x))
+    y = (rng.uniform(size=n) < truth).astype(int)
+    p = 1 / (1 + np.exp(-2 * x * miscalibrate))
+    return pd.DataFrame({"x": x, "z": rng.normal(size=n), "p": p, "y": y, "truth": truth})
+
+
+def test_cbpe_matches_the_known_expected_accuracy_and_covers_the_realized_one():
+    rng = np.random.default_rng(0)
+    ref = _batch(rng, 5000)
+    covered = 0
+    for shift in (0.0, 0.4, 0.8, -0.6):
+        cur = _batch(rng, 5000, shift)
+        # the known truth: each row is right with probability max(P, 1 - P) at threshold 0.5
+        expected = float(np.mean(np.where(cur.p >= 0.5, cur.truth, 1 - cur.truth)))
+        est = estimate(ref, cur.drop(columns=["y", "truth"]), target="y", probability="p", features=["x", "z"])
+        assert est.trusted, est.reasons
+        assert abs(est["accuracy"].value - expected) < 0.01
+        realized = float(np.mean((cur.p >= 0.5) == cur.y))
+        covered += est["accuracy"].low <= realized <= est["accuracy"].high
+        assert 0.5 < est["roc_auc"].value < 1 and est["f1"].low <= est["f1"].value <= est["f1"].high
+    assert covered >= 3  # a 95% band: the realized accuracy falls inside it (almost) every time
+
+
+def test_estimated_vs_realized_when_labels_exist():
+    rng = np.random.default_rng(1)
+    ref, cur = _batch(rng, 4000), _batch(rng, 4000, 0.5)
+    est = estimate(ref, cur, target="y", probability="p")
+    realized = float(np.mean((cur.p >= 0.5) == cur.y))
+    assert est["accuracy"].realized == pytest.approx(realized)
+    assert abs(est["accuracy"].error) < 0.03
+
+
+def test_poor_calibration_and_shift_beyond_support_are_not_trusted():
+    rng = np.random.default_rng(2)
+    # a model far too confident, on a reference too small for isotonic calibration to repair it
+    over = estimate(_batch(rng, 30, miscalibrate=6), _batch(rng, 2000), target="y", probability="p")
+    assert not over.trusted and "poor calibration" in " ".join(over.reasons)
+    shifted = _batch(rng, 2000, shift=4.0).drop(columns="y")
+    est = estimate(_batch(rng, 3000), shifted, target="y", probability="p", features=["x"])
+    assert not est.trusted and "beyond the reference's support" in " ".join(est.reasons)
+    assert est.out_of_support > 0.5
+
+
+def test_isotonic_calibration_repairs_a_miscalibrated_model():
+    rng = np.random.default_rng(3)
+    ref, cur = _batch(rng, 6000, miscalibrate=3), _batch(rng, 6000, 0.3, miscalibrate=3)
+    est = estimate(ref, cur.drop(columns="y"), target="y", probability="p")
+    assert est.calibration["calibrated"] and est.calibration["ece"] < est.calibration["ece_raw"]
+    expected = float(np.mean(np.where(cur.p >= 0.5, cur.truth, 1 - cur.truth)))
+    assert abs(est["accuracy"].value - expected) < 0.02
+
+
+def test_multiclass_accuracy_estimate():
+    rng = np.random.default_rng(4)
+
+    def batch(n):
+        logits = rng.normal(size=(n, 3)) * 2
+        probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+        y = np.array([rng.choice(["a", "b", "c"], p=row) for row in probs])
+        return pd.DataFrame({"pa": probs[:, 0], "pb": probs[:, 1], "pc": probs[:, 2], "y": y}), probs
+
+    ref, _ = batch(3000)
+    cur, probs = batch(3000)
+    est = estimate(ref, cur, target="y", probability={"a": "pa", "b": "pb", "c": "pc"})
+    assert abs(est["accuracy"].value - probs.max(axis=1).mean()) < 0.03
+    assert abs(est["accuracy"].value - est["accuracy"].realized) < 0.03
+
+
+def test_direct_loss_estimation_for_a_regressor():
+    rng = np.random.default_rng(5)
+
+    def batch(n, shift=0.0):
+        x = rng.normal(shift, 1, n)
+        return pd.DataFrame({"x": x, "pred": 2 * x, "y": 2 * x + rng.normal(0, 1 + np.abs(x), n)})
+
+    ref, cur = batch(4000), batch(4000, 0.7)
+    est = estimate(ref, cur.drop(columns="y"), target="y", prediction="pred", features=["x"])
+    assert est.method == "dle" and est.task == "regression"
+    # known truth: |noise| with sd 1+|x| has mean sqrt(2/pi)(1+|x|)
+    truth = float(np.mean(np.sqrt(2 / np.pi) * (1 + np.abs(cur.x))))
+    assert abs(est["mae"].value - truth) / truth < 0.05
+    assert est["mae"].reference is not None and est["mae"].value > est["mae"].reference  # the shift hurts
+
+
+def test_monitor_estimates_without_labels_and_fails_on_the_estimated_drop():
+    rng = np.random.default_rng(6)
+    ref = _batch(rng, 3000).drop(columns="truth")
+    # the model is less sure near x=0: moving the batch there lowers the estimated accuracy
+    cur = _batch(rng, 3000).drop(columns=["y", "truth"])
+    cur["x"] = cur["x"] * 0.3
+    cur["p"] = 1 / (1 + np.exp(-2 * cur["x"]))
+    rep = aieng.monitor(ref, cur, target="y", probability="p", evidently=False, log=False)
+    assert rep.estimated is not None and rep.estimated.trusted
+    assert rep.metrics["estimated_accuracy_drop"] > 0.03
+    failed = [c.rule for c in rep.failed_checks]
+    assert "estimated_accuracy_drop > 0.03" in failed
+    html = rep.html()
+    assert "Estimated performance (before labels)" in html and "Trusted" in html
+    assert rep.to_dict()["details"]["estimated"]["metrics"]["accuracy"]["value"] == rep.estimated["accuracy"].value
+
+
+def test_monitor_says_when_the_estimate_cannot_be_trusted():
+    rng = np.random.default_rng(7)
+    ref = _batch(rng, 3000).drop(columns="truth")
+    cur = _batch(rng, 3000, shift=4.0).drop(columns=["y", "truth"])
+    rep = aieng.monitor(ref, cur, target="y", probability="p", evidently=False, log=False)
+    assert rep.metrics["estimation_trusted"] == 0.0
+    assert any("cannot be trusted" in n for n in rep.notes)
+    assert "Cannot be trusted" in rep.html()
+
+
+def test_bad_estimation_input_is_one_clear_error():
+    rng = np.random.default_rng(8)
+    ref, cur = _batch(rng, 500), _batch(rng, 500)
+    with pytest.raises(ValidationError, match="probability column 'nope' is not in reference"):
+        estimate(ref, cur, target="y", probability="nope")
+    with pytest.raises(ValidationError, match=r"probabilities in \[0, 1\]"):
+        estimate(ref.assign(p=ref.p * 3), cur, target="y", probability="p")
+    with pytest.raises(ValidationError, match="needs its probabilities"):
+        estimate(ref, cur, target="y")
+    # without probability= a missing target in current is still an error
+    with pytest.raises(ValidationError, match="target column 'y' is not in current"):
+        aieng.monitor(ref, cur.drop(columns="y"), target="y", log=False, evidently=False)
+
+
+def test_a_jobs_monitor_spec_estimates_and_fails_on_the_estimated_drop():
+    """What a loop's scoring job runs: the verdict (``aieng.checks``) fails on the estimate alone."""
+    from aieng_nb.reports.job_monitor import run_job_monitor
+
+    rng = np.random.default_rng(9)
+    ref = _batch(rng, 3000).drop(columns="truth")
+    cur = _batch(rng, 3000).drop(columns=["y", "truth"])
+    cur["x"] = cur["x"] * 0.3
+    cur["p"] = 1 / (1 + np.exp(-2 * cur["x"]))
+    spec = "reference=var:ref,current=var:cur,target=y,probability=p,checks=estimated_accuracy_drop>0.03"
+    summary = run_job_monitor(spec, {"ref": ref, "cur": cur})
+    assert not summary["passed"]
+    assert summary["failed_checks"] == ["monitor: estimated_accuracy_drop > 0.03"]

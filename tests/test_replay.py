@@ -1,0 +1,139 @@
+"""``aieng.replay`` / ``aieng loop replay``: policies on the same batches, label delay, report and run."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import aieng_nb as aieng
+from aieng_nb.cli import main
+from aieng_nb.exceptions import ValidationError
+from aieng_nb.registry.replay import WARMUP, LabelLeakError, Labels
+
+N_BATCHES, BATCH = 10, 300
+
+
+def _drifting(seed: int = 0, regression: bool = False) -> pd.DataFrame:
+    """The concept changes at batch 4: y follows x1, then x2 (real drift a static model cannot follow)."""
+    rng = np.random.default_rng(seed)
+    n = N_BATCHES * BATCH
+    x1, x2, g = rng.normal(size=n), rng.normal(size=n), rng.integers(0, 2, n)
+    late = np.arange(n) >= 4 * BATCH
+    signal = np.where(late, x2, x1) + 0.3 * rng.normal(size=n)
+    y = 3 * signal if regression else (signal > 0).astype(int)
+    return pd.DataFrame({"t": np.arange(n), "x1": x1, "x2": x2, "g": g, "y": y})
+
+
+def test_short_replay_compares_policies_on_the_same_batches():
+    res = aieng.replay(_drifting(), time_column="t", target="y", batch_size=BATCH,
+                       policies="static,periodic:2,loop", sensitive="g")  # fmt: skip
+    assert list(res.policies) == ["static", "periodic:2", "loop"]
+    static, periodic, loop = res.policies.values()
+    for p in res.policies.values():
+        assert [b.batch for b in p.batches] == list(range(WARMUP, N_BATCHES))
+        assert all(set(b.groups) == {"0", "1"} and b.group_gap is not None for b in p.batches)
+    assert static.retrains == 0 and periodic.retrains == (N_BATCHES - WARMUP) // 2
+    assert loop.retrains >= 1 and loop.promotions >= 1
+    assert loop.mean > static.mean + 0.05  # the drift is real: the loop follows it, the static model cannot
+    assert all(b.estimated is not None for b in loop.batches)  # estimated before the labels came
+    d = res.to_dict()
+    assert set(d["policies"]["loop"]) >= {"mean_accuracy", "retrains", "refused", "rollbacks", "batches", "cpu_seconds"}
+    html = res.report().html()
+    assert "Policies" in html and "accuracy per batch" in html and "Per-group gap (g)" in html
+
+
+def test_regression_replay_reports_rmse():
+    res = aieng.replay(_drifting(1, regression=True), time_column="t", target="y", batch_size=BATCH,
+                       policies=["static", "loop"])  # fmt: skip
+    assert res.metric == "rmse"
+    d = res.to_dict()["policies"]
+    assert d["loop"]["mean_rmse"] < d["static"]["mean_rmse"]
+    assert any(b["estimated"] is not None for b in d["loop"]["batches"])
+
+
+def test_labels_are_refused_before_their_time():
+    frames = [pd.DataFrame({"y": [i] * 3}) for i in range(6)]
+    labels = Labels(frames, "y", delay=2)
+    labels.step = 4
+    assert labels.known() == [0, 1, 2]
+    assert list(labels.get(2)) == [2, 2, 2]
+    with pytest.raises(LabelLeakError, match="labels of batch 3 read at step 4"):
+        labels.get(3)
+
+
+def test_label_delay_is_honoured_planted_future_labels_change_nothing_before_their_time():
+    """Labels from batch K on are flipped (planted): with a delay of D batches, every decision and
+    value before step K + D must be exactly what the clean data gives, and no label is read early."""
+    delay, k = 2, 6
+    clean = _drifting(2)
+    planted = clean.copy()
+    rows = planted.t >= k * BATCH
+    planted.loc[rows, "y"] = 1 - planted.loc[rows, "y"]
+    runs = [aieng.replay(df, time_column="t", target="y", batch_size=BATCH, policies="periodic:1,loop",
+                         label_delay=delay) for df in (clean, planted)]  # fmt: skip
+    for name in ("periodic:1", "loop"):
+        for step, batch in runs[1].label_reads[name]:
+            assert batch < WARMUP or batch <= step - delay, (name, step, batch)
+        a, b = (r.policies[name].batches for r in runs)
+        for x, y in zip(a, b, strict=True):
+            if x.batch < k + delay:  # the planted labels could not have been seen yet
+                assert (x.champion, x.retrained, x.promoted, x.refused, x.estimated) == (
+                    y.champion,
+                    y.retrained,
+                    y.promoted,
+                    y.refused,
+                    y.estimated,
+                )
+            if x.batch < k:
+                assert x.value == y.value
+    # and they are used once their time comes: the periodic policy's later models differ
+    later = [(x.value, y.value) for x, y in zip(*(r.policies["periodic:1"].batches for r in runs), strict=True)
+             if x.batch >= k + delay + 1]  # fmt: skip
+    assert any(u != v for u, v in later)
+
+
+def test_replay_cli_json_and_mlflow_run(tmp_path, capsys, workspace):
+    path = tmp_path / "stream.csv"
+    _drifting(3).to_csv(path, index=False)
+    argv = ["loop", "replay", str(path), "--time-column", "t", "--target", "y", "--batch-size", str(BATCH),
+            "--policies", "static,periodic:3,loop", "--json"]  # fmt: skip
+    assert main(argv) == 0
+    out = json.loads(capsys.readouterr().out)
+    loop = out["policies"]["loop"]
+    assert {"mean_accuracy", "retrains", "refused", "rollbacks"} <= set(loop)
+    assert len(loop["batches"]) == N_BATCHES - WARMUP and "value" in loop["batches"][0]
+    run = aieng.get_run(out["run_id"])
+    assert run.metrics["loop.mean_accuracy"] == pytest.approx(loop["mean_accuracy"])
+    assert [r.kind for r in aieng.list_reports(out["run_id"])] == ["replay"]
+
+
+def test_a_gate_file_decides_promotions(tmp_path):
+    gates = tmp_path / "strict.toml"
+    gates.write_text('[[metrics]]\nname = "accuracy"\nmin_improvement = 0.9\n')  # no challenger can pass
+    res = aieng.replay(_drifting(), time_column="t", target="y", batch_size=BATCH, policies="loop", gates=str(gates))
+    loop = res.policies["loop"]
+    assert res.gates == str(gates) and loop.retrains >= 1
+    assert loop.refused == loop.retrains and loop.promotions == 0
+    assert {b.champion for b in loop.batches} == {1}
+    assert "refused: metric:accuracy" in loop.events[0]
+
+
+def test_replay_reads_a_snapshot_by_name():
+    aieng.snapshot(_drifting(4), name="stream")
+    res = aieng.replay("stream", time_column="t", target="y", batch_size=BATCH, policies="static", max_batches=4)
+    assert res.n_batches == 4 and len(res.policies["static"].batches) == 4 - WARMUP
+
+
+def test_bad_replay_input_is_one_clear_error(tmp_path, capsys):
+    df = _drifting()
+    with pytest.raises(ValidationError, match="unknown policy 'weekly'"):
+        aieng.replay(df, time_column="t", target="y", batch_size=BATCH, policies="static,weekly")
+    with pytest.raises(ValidationError, match="time column 'when' is not in the data"):
+        aieng.replay(df, time_column="when", target="y", batch_size=BATCH)
+    with pytest.raises(ValidationError, match="need at least"):
+        aieng.replay(df, time_column="t", target="y", batch_size=BATCH, label_delay=9)
+    assert main(["loop", "replay", "no-such-thing", "--time-column", "t", "--target", "y", "--batch-size", "50"]) == 2
+    assert "aieng: error:" in capsys.readouterr().err
