@@ -46,6 +46,10 @@ DEFAULT_MAX_BYTES = 1 << 30
 _dumps = marshal.dumps
 
 
+def _no_segment(data: bytes) -> None:
+    raise ValueError("no segment mapped")
+
+
 def _parse(data: bytes, limit: int) -> tuple[list[Any], int, bool]:
     """Up to ``limit`` records from the start of ``data``: (records, bytes consumed, whether the
     segment ends here: a zero byte (never written) or a torn record from a killed process)."""
@@ -86,8 +90,9 @@ class Journal:
         self._committed = self._read_commit()
         self._full = False
         self._why_memory = ""
-        # the hot path: replaced by a closure over the current segment on first use
-        self.append: Callable[[Any], None] = self._first_append
+        # the hot path's target: the current segment's ``mmap.write`` (raises ValueError when the
+        # segment is full or there is none yet: then :meth:`append_slow` opens the next one)
+        self.write: Callable[[bytes], Any] = _no_segment
 
     # --- the caller's side ----------------------------------------------------------------------
 
@@ -95,28 +100,27 @@ class Journal:
         """Calls held in the process's own memory: none, every call is in the journal at once."""
         return 0
 
-    def _bind(self, mm: mmap.mmap) -> None:
-        write, slow = mm.write, self._slow
+    def append(self, call: Any) -> None:
+        """Journal one call ``(time, step, {key: value})``: a copy into the mapped segment.
 
-        def append(call: Any) -> None:
-            # marshal would write a NumPy scalar as its raw bytes: anything but int and float is made
-            # plain first (NumPy scalars, tensors, bools), as the conversion to MLflow rows reads it
-            for value in call[2].values():
-                if type(value) is not float and type(value) is not int:
-                    call = plain_call(call)
-                    break
-            else:
-                if type(call[1]) is not int and call[1] is not None:
-                    call = plain_call(call)
-            data = _dumps(call)
-            try:
-                write(data)
-            except ValueError:  # this segment is full (or closed): the next one
-                slow(call, data)
+        marshal would write a NumPy scalar as its raw bytes, so a call with anything but a plain
+        int or float in it is made plain first (NumPy scalars, tensors, bools), as the conversion to
+        MLflow rows reads it. ``aieng.log`` inlines this path (see :mod:`aieng_nb.tracking.active`).
+        """
+        for value in call[2].values():
+            if type(value) is not float and type(value) is not int:
+                call = plain_call(call)
+                break
+        else:
+            if type(call[1]) is not int and call[1] is not None:
+                call = plain_call(call)
+        try:
+            self.write(_dumps(call))
+        except ValueError:  # no room in this segment (or none yet), or a value marshal refuses
+            self.append_slow(call)
 
-        self.append = append
-
-    def _first_append(self, call: Any) -> None:
+    def append_slow(self, call: Any) -> None:
+        """Journal a call the fast path could not: the next segment, a full queue, odd values."""
         self._slow(call, None)
 
     def append_rows(self, rows: list[MetricRow]) -> None:
@@ -127,11 +131,14 @@ class Journal:
         if data is None:
             data = _dumps(call if type(call) is list else plain_call(call))
         with self._lock:
+            if self._full:
+                self._drop(call)
+                return
             mm = self._mm
             if mm is not None and not mm.closed and len(mm) - mm.tell() >= len(data):
                 mm.write(data)  # another thread opened the next segment meanwhile
                 return
-            if self._full or not self._open_next(len(data)):
+            if not self._open_next(len(data)):
                 self._drop(call)
                 return
             self._mm.write(data)  # type: ignore[union-attr]
@@ -176,19 +183,20 @@ class Journal:
                     f"memory (up to {MEMORY_SEGMENTS * SEGMENT_BYTES >> 20} MB, lost if the process is killed) "
                     "until there is room on the disk",
                     RuntimeWarning,
-                    stacklevel=4,
+                    stacklevel=5,
                 )
         old, self._mm, self._seq = self._mm, mm, seq
         if old is not None and not any(old is m for m in self._memory.values()):
             old.close()  # the writer reads finished segments from their files: not mapped, not resident
-        self._bind(mm)
+        self.write = mm.write
         return True
 
     def _drop(self, call: Any) -> None:
+        """The queue is full (under the lock): count the call's points, warn about the first."""
         first = not self.lost
-        keys = [row[0] for row in call] if type(call) is list else list(call[2])
+        keys = [row[0] for row in call] if type(call) is list else [str(key) for key in call[2]]
         self.lost.update(keys)
-        self.append = self._drop_more
+        self.write = _no_segment
         if first:
             warnings.warn(
                 f"aieng: the metrics queue of {self.name[:12]} is full ({self._limit() >> 20} MB on disk: the "
@@ -196,14 +204,8 @@ class Journal:
                 "until it catches up. The run records what was dropped (tag aieng.metrics_lost) and is not called "
                 "FINISHED. Raise Aieng.journal_max_mb for a longer outage.",
                 RuntimeWarning,
-                stacklevel=4,
+                stacklevel=5,
             )
-
-    def _drop_more(self, call: Any) -> None:
-        if type(call) is list:
-            self.lost.update(row[0] for row in call)
-        else:
-            self.lost.update(call[2].keys())
 
     def resume_if_room(self) -> None:
         """Start taking points again once the writer has made room (the writer's thread)."""
@@ -351,7 +353,7 @@ class Journal:
             if self._mm is not None and not self._mm.closed:
                 self._mm.close()
             self._memory.clear()
-            self.append = self._first_append
+            self.write = _no_segment
             for seq in self.segments():
                 self._segment_path(seq).unlink(missing_ok=True)
             for path in (self.commit_path, self.end_path):
