@@ -18,7 +18,7 @@ import pytest
 
 import aieng_nb as aieng
 import aieng_nb.training
-from aieng_nb import config, tracking
+from aieng_nb import tracking
 from aieng_nb.stores import sqlite_fast
 from aieng_nb.training import CheckpointInfo, ModelRecord, TrainingRecord, TrainingSession
 from aieng_nb.widgets.charts import Series

@@ -150,6 +150,9 @@ def _attach_from_env() -> Run | None:
     st = store(workspace=ws)
     record = st.get_run(run_id)
     run = Run(run_id, record.name, record.experiment, record.experiment_id, st, False, flush_interval(), workspace=ws)
+    # what this kernel journals and cannot store before it exits (or is killed) is replayed by the
+    # job runner, or any later recover, under this lease
+    lifecycle.write_lease(ws, run_id, ws.tracking_uri, job=True)
     set_active(run)
     register_atexit()
     from .fluent import follow
@@ -213,6 +216,15 @@ def flush() -> None:
         flush_here(state.run.buffer)
 
 
+def close_job_run(run: Run) -> None:
+    """Store what a job's run journaled (up to ``end_timeout``); its lease goes once all is stored,
+    else it stays, and the job runner (or a later recover) replays the rest."""
+    if run.buffer.close():
+        lifecycle.remove_lease(run.workspace, run.id, cells=False)
+    else:
+        run.buffer.stop()
+
+
 def register_atexit() -> None:
     if not state.atexit_registered:
         atexit.register(_at_exit)
@@ -230,7 +242,7 @@ def _at_exit() -> None:
                 run.store.log_batch(run.id, tags={"aieng.end_reason": "process exited without end_run"})
                 end_run("KILLED")
             else:
-                run.buffer.close()
+                close_job_run(run)
                 set_active(None)
         except Exception:
             set_active(None)

@@ -152,7 +152,7 @@ def end_run(status: str = "FINISHED") -> RunRecord | None:
     if run is None:
         raise NoActiveRunError("ending a run")
     if not run.owned:  # a job's run: the job runner sets its status
-        run.buffer.close()
+        active.close_job_run(run)
         fluent.leave(run, status, last=True)
         active.set_active(None)
         return None
