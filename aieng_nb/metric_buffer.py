@@ -35,6 +35,10 @@ RETRY_SECONDS = 1.0
 MAX_BACKLOG = 1 << 62
 DEFAULT_BATCH_ROWS = 1_000
 PROGRESS_AFTER = 1.0  # close() prints a progress line once it has waited this long
+# the writer stores in the caller's pauses: while the journal grows it waits QUIET seconds at a time
+# (the GIL is the caller's), but never more than MAX_DEFER in a row, so it always makes progress
+QUIET = 0.002
+MAX_DEFER = 0.25
 
 
 class MetricBuffer:
@@ -94,7 +98,7 @@ class MetricBuffer:
             if self._stop.is_set() or (self.error is not None and time.time() < self.retry_at):
                 continue
             try:
-                self._drain()
+                self._drain(self._yield_to_caller)
             except Exception as exc:  # never kill the thread: the points stay journaled
                 self._converter.warn_once("drain", f"aieng: storing metrics failed, will retry: {exc}")
                 self.retry_at = time.time() + RETRY_SECONDS
@@ -115,11 +119,25 @@ class MetricBuffer:
             self._inflight = (rows, seq, offset, self._converter.auto_step)
         return self._inflight
 
-    def _drain(self) -> int:
+    def _yield_to_caller(self) -> None:
+        """Before each batch of the writer thread: wait while the caller is logging (the journal
+        grows), up to MAX_DEFER, so converting and storing do not take the GIL from a burst."""
+        deadline = time.monotonic() + MAX_DEFER
+        position = self.journal.position()
+        while time.monotonic() < deadline and not self._stop.is_set():
+            time.sleep(QUIET)
+            now = self.journal.position()
+            if now == position:
+                return
+            position = now
+
+    def _drain(self, before_batch: Callable[[], None] | None = None) -> int:
         """Store what is journaled, batch by batch; stops at the first failure (points stay queued)."""
         written = 0
         with self._lock:
             while True:
+                if before_batch is not None:
+                    before_batch()
                 batch = self._next_batch()
                 if batch is None:
                     break

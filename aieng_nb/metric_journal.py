@@ -318,6 +318,11 @@ class Journal:
                 yield rows
             self.commit(seq, offset, converter.auto_step)
 
+    def position(self) -> tuple[int, int]:
+        """Where the caller writes next (segment, offset): the writer watches it to see a burst."""
+        mm = self._mm
+        return self._seq, (mm.tell() if mm is not None and not mm.closed else 0)
+
     def backlog_bytes(self) -> int:
         """About how many bytes are journaled but not yet stored."""
         seq, offset, _ = self._committed
