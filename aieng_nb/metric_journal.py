@@ -106,7 +106,11 @@ class Journal:
         marshal would write a NumPy scalar as its raw bytes, so a call with anything but a plain
         int or float in it is made plain first (NumPy scalars, tensors, bools), as the conversion to
         MLflow rows reads it. ``aieng.log`` inlines this path (see :mod:`aieng_nb.tracking.active`).
+        A list is taken as MLflow rows (:meth:`append_rows`).
         """
+        if type(call) is list:
+            self.append_rows(call)
+            return
         for value in call[2].values():
             if type(value) is not float and type(value) is not int:
                 call = plain_call(call)

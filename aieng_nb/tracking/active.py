@@ -1,7 +1,7 @@
 """The active run of this process, its metric buffer, and the store cache (one store per workspace).
 
-``aieng.log`` is the hot path: it reads a module global (``_calls``, the run's journal) and appends
-the call to it, a memory copy; everything else goes through :data:`state`.
+``aieng.log`` is the hot path: it reads a module global (``_calls``, the run's journal), marshals
+the call and copies it into the journal's mapped segment; everything else goes through :data:`state`.
 """
 
 from __future__ import annotations
