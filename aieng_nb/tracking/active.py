@@ -221,8 +221,8 @@ def close_job_run(run: Run) -> None:
     else it stays, and the job runner (or a later recover) replays the rest."""
     if run.buffer.close():
         lifecycle.remove_lease(run.workspace, run.id, cells=False)
-    else:
-        run.buffer.stop()
+    else:  # the writer keeps trying while this process lives; the lease covers its death
+        run.buffer.finish_when_stored(lambda: lifecycle.remove_lease(run.workspace, run.id, cells=False))
 
 
 def register_atexit() -> None:
