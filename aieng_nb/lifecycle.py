@@ -38,14 +38,13 @@ def _process_start(pid: int) -> float | None:
         return None
 
 
+def owner() -> dict[str, Any]:
+    """This process as a lease's owner (what :func:`lease_is_dead` checks)."""
+    return {"pid": os.getpid(), "host": socket.gethostname(), "process_start": _process_start(os.getpid())}
+
+
 def write_lease(ws: Workspace, run_id: str, tracking_uri: str, *, job: bool = False) -> None:
-    lease = {
-        "run_id": run_id,
-        "pid": os.getpid(),
-        "host": socket.gethostname(),
-        "process_start": _process_start(os.getpid()),
-        "tracking_uri": tracking_uri,
-    }
+    lease: dict[str, Any] = {"run_id": run_id, **owner(), "tracking_uri": tracking_uri}
     if job:  # a job's run: its status is the job runner's, a replay only stores the points
         lease["job"] = True
     atomic_write_json(ws.buffers / f"{run_id}.lease", lease)

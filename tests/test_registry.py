@@ -565,3 +565,70 @@ def test_list_models_last_gates_and_rollback_via_a_front_end(churn):
     assert "via" not in _events("model.promote")[-1]["data"]
     # the registry's conflict is the one conflict the front ends map (HTTP 409)
     assert issubclass(ConflictError, exceptions.ConflictError)
+
+
+def test_model_status_from_a_fresh_process_does_not_import_mlflow(churn, python_env):
+    """`aieng model status` on the embedded store reads MLflow's rows with plain SQL: the same
+    versions, gates, history and lineage, without `import mlflow`."""
+    import subprocess
+    import sys
+
+    aieng.promote("churn", 3)
+    code = (
+        "import sys; from aieng_nb.cli import main; rc = main(['model', 'status', 'churn', '--json']);"
+        "print('mlflow imported' if 'mlflow' in sys.modules else 'mlflow not imported', file=sys.stderr); sys.exit(rc)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=python_env)
+    assert out.returncode == 0, out.stderr
+    assert "mlflow not imported" in out.stderr
+    fresh = json.loads(out.stdout)
+    here = aieng.model_status("churn").to_dict()
+    assert fresh["champion"] == "3" and fresh["previous_champion"] == "1"
+    assert [v["version"] for v in fresh["versions"]] == ["1", "2", "3"]
+    assert fresh["versions"] == here["versions"] and fresh["lineage"] == here["lineage"]
+    assert fresh["lineage"]["params"]["C"] == "2" and fresh["lineage"]["metrics"]["accuracy"] == 0.91
+
+
+def test_the_sqlite_registry_reader_answers_as_mlflows_client(churn):
+    """Every read the status path makes, side by side with MlflowClient on the same store."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    from aieng_nb.registry.sqlite_registry import fast_client
+    from aieng_nb.workspace import current
+
+    ws = current()
+    X, y = _xy(n=50)
+    with aieng.start_run(experiment="scoring", name="score") as scoring:
+        mlflow.log_input(mlflow.data.from_pandas(X, name="batch"), context="scoring")
+        mlflow.set_tag("aieng.model.used", "churn/1")
+    aieng.promote("churn", 3)
+    ours, theirs = fast_client(ws), MlflowClient(ws.tracking_uri, registry_uri=ws.tracking_uri)
+    assert ours is not None
+
+    def version(v):
+        return (v.name, str(v.version), v.run_id, v.source, v.creation_timestamp, sorted(v.aliases), dict(v.tags))
+
+    for name, number in (("churn", "1"), ("churn", "3")):
+        assert version(ours.get_model_version(name, number)) == version(theirs.get_model_version(name, number))
+    for query in ("name = 'churn'", f"run_id = '{churn['again']}'", "name = 'nope'"):
+        # MLflow's search leaves `aliases` empty (get_model_version fills them): compare the rest
+        assert sorted(version(v)[:5] + version(v)[6:] for v in ours.search_model_versions(query)) == sorted(
+            version(v)[:5] + version(v)[6:] for v in theirs.search_model_versions(query)
+        )
+
+    def run(r):
+        i, d = r.info, r.data
+        inputs = sorted((x.dataset.name, x.dataset.digest, x.dataset.source) for x in r.inputs.dataset_inputs)
+        return (i.run_id, i.run_name, str(i.experiment_id), i.status, i.start_time, d.tags, d.params, d.metrics, inputs)
+
+    for run_id in (churn["good"], scoring.id):
+        assert run(ours.get_run(run_id)) == run(theirs.get_run(run_id))
+    assert run(ours.get_run(scoring.id))[-1][0][0] == "batch"
+    exps = sorted(e.experiment_id for e in theirs.search_experiments())
+    assert sorted(e.experiment_id for e in ours.search_experiments()) == exps
+    query = dict(
+        filter_string="tags.`aieng.model.used` = 'churn/1'", max_results=10, order_by=["attributes.start_time DESC"]
+    )
+    assert [run(r) for r in ours.search_runs(exps, **query)] == [run(r) for r in theirs.search_runs(exps, **query)]
+    assert [r.info.run_id for r in ours.search_runs(exps, **query)] == [scoring.id]

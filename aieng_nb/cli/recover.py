@@ -1,4 +1,5 @@
-"""``aieng recover``: finish runs whose process died (replay metrics, mark KILLED)."""
+"""``aieng recover``: finish runs whose process died (replay metrics, mark KILLED), and record the
+end of pipeline executions whose process died."""
 
 from __future__ import annotations
 
@@ -15,6 +16,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _recover(args: argparse.Namespace) -> int:
+    from ..pipelines.records import recover_runs
+    from ..workspace import Workspace, locate
+
     done = lifecycle.recover()
-    print_json(done.to_dicts()) if args.json else print(done)
+    pipelines = recover_runs(Workspace(locate()))
+    if args.json:
+        print_json([*done.to_dicts(), *({"pipeline": line} for line in pipelines)])
+    else:
+        print(done)
+        for line in pipelines:
+            print(line)
     return 0

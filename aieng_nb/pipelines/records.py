@@ -73,6 +73,7 @@ class PipelineRun(Record):
     parameters: dict[str, Any] = field(default_factory=dict)
     created_at: datetime = field(default_factory=now)
     finished_at: datetime | None = None
+    owner: dict[str, Any] = field(default_factory=dict)  # the running process: pid, host, process_start
 
     @property
     def ok(self) -> bool:
@@ -144,6 +145,32 @@ def save_run(run: PipelineRun, ws: Workspace) -> None:
     atomic_write_json(ws.path("pipelines", "runs", f"{_safe_id(run.run_id)}.json"), run.to_dict())
 
 
+def orphaned(run: PipelineRun) -> bool:
+    """True when ``run`` says RUNNING but the process running it is gone (kill -9, a lost machine)."""
+    from ..lifecycle import lease_is_dead
+
+    if run.status != "RUNNING" or not run.owner:
+        return False
+    try:
+        return lease_is_dead(run.owner)
+    except ValueError:
+        return False
+
+
+def as_died(run: PipelineRun) -> PipelineRun:
+    """``run`` as it truly ended when its process died: FAILED, unfinished steps FAILED with why."""
+    if not orphaned(run):
+        return run
+    why = f"the pipeline process {run.owner.get('pid')} on {run.owner.get('host')} died"
+    for s in run.steps.values():
+        if s.state == StepState.RUNNING:
+            s.state, s.error = StepState.FAILED, f"{why} while this step ran"
+        elif s.state == StepState.PENDING:
+            s.state, s.reason = StepState.BLOCKED, f"not run: {why}"
+    run.status = "FAILED"
+    return run
+
+
 def load_run(run_id: str, ws: Workspace) -> PipelineRun:
     """One execution by its run id (a unique prefix of at least 6 characters works)."""
     if not isinstance(run_id, str) or not run_id or len(run_id) > 64 or not run_id.isalnum():
@@ -156,10 +183,18 @@ def load_run(run_id: str, ws: Workspace) -> PipelineRun:
         raise ValidationError(
             f"pipeline run id prefix {run_id!r} is ambiguous ({len(hits)} runs): give more characters"
         )
-    return PipelineRun.from_dict(json.loads(hits[0].read_text(encoding="utf-8")))
+    return as_died(PipelineRun.from_dict(json.loads(hits[0].read_text(encoding="utf-8"))))
 
 
 def list_runs(ws: Workspace, pipeline: str | None = None, limit: int | None = None) -> PipelineRunList:
+    """Executions, newest first; one whose process died reads FAILED (see :func:`recover_runs`)."""
+    runs = [as_died(r) for r in _stored_runs(ws)]
+    runs = [r for r in runs if pipeline is None or r.pipeline == pipeline or r.path == pipeline]
+    runs.sort(key=lambda r: r.created_at, reverse=True)
+    return PipelineRunList(runs[:limit] if limit else runs)
+
+
+def _stored_runs(ws: Workspace) -> list[PipelineRun]:
     folder = ws.root / "pipelines" / "runs"
     runs = []
     for p in folder.glob("*.json") if folder.is_dir() else []:
@@ -167,9 +202,33 @@ def list_runs(ws: Workspace, pipeline: str | None = None, limit: int | None = No
             runs.append(PipelineRun.from_dict(json.loads(p.read_text(encoding="utf-8"))))
         except (OSError, ValueError, TypeError, KeyError):
             continue
-    runs = [r for r in runs if pipeline is None or r.pipeline == pipeline or r.path == pipeline]
-    runs.sort(key=lambda r: r.created_at, reverse=True)
-    return PipelineRunList(runs[:limit] if limit else runs)
+    return runs
+
+
+def recover_runs(ws: Workspace) -> list[str]:
+    """Record the end of every execution whose process died: the record FAILED, its MLflow parent
+    run KILLED with the reason, an audit entry. Its steps' jobs are recovered as jobs are; running
+    the pipeline again resumes from what finished. Returns a line per execution recovered."""
+    from .. import audit
+    from ..jobs.tracking_bridge import set_status, set_tags
+
+    done = []
+    for run in _stored_runs(ws):
+        if not orphaned(run):
+            continue
+        as_died(run)
+        run.finished_at = now()
+        save_run(run, ws)
+        why = f"pipeline process {run.owner.get('pid')} on {run.owner.get('host')} died"
+        try:
+            set_tags({"aieng.end_reason": why}, run.run_id, ws)
+            set_status(run.run_id, "KILLED", ws)
+        finally:
+            audit.append(
+                "pipeline.recover", {"run_id": run.run_id, "pipeline": run.pipeline, "reason": why}, workspace=ws
+            )
+        done.append(f"pipeline {run.pipeline} run {run.run_id[:12]}: FAILED ({why})")
+    return done
 
 
 def read_cache(key: str, ws: Workspace) -> dict[str, Any] | None:

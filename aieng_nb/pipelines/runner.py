@@ -28,6 +28,7 @@ from typing import Any
 
 from .. import audit
 from ..exceptions import NotFoundError, ValidationError
+from ..lifecycle import owner
 from ..records import RecordList, now
 from ..workspace import Workspace, current
 from . import records as rec
@@ -73,6 +74,7 @@ def run_pipeline(
     if force or not all(isinstance(v, dict) for v in _plan(pipeline, ws).values()):
         for name, request in requests.items():  # something will run: every step's job is checked first
             _check_request(pipeline, name, request, ws)
+    rec.recover_runs(ws)  # an earlier execution whose process died is recorded as ended first
     run = _start(pipeline, parameters, ws)
     say = progress or (lambda _line: None)
     say(f"pipeline {pipeline.name}: run {run.run_id} ({len(pipeline.steps)} steps)")
@@ -350,6 +352,7 @@ def _start(pipeline: Pipeline, parameters: Mapping[str, Any] | None, ws: Workspa
         params={f"{k}": v for k, v in (parameters or {}).items()},
     )  # fmt: skip
     run = PipelineRun(
+        owner=owner(),
         run_id=run_id,
         pipeline=pipeline.name,
         path=str(pipeline.path),

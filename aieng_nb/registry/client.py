@@ -112,6 +112,15 @@ def client(workspace: Workspace | None = None) -> Any:
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
+def store_client(workspace: Workspace | None = None) -> Any:
+    """The client for reads and alias moves: on the embedded SQLite store the direct-SQL one
+    (:mod:`.sqlite_registry`: no ``import mlflow``), else MLflow's."""
+    from .sqlite_registry import fast_client
+
+    ws = workspace or current()
+    return fast_client(ws) or client(ws)
+
+
 @contextmanager
 def mlflow_uris(workspace: Workspace | None = None) -> Iterator[None]:
     """MLflow's fluent API pointed at the workspace's store for the block (then restored)."""

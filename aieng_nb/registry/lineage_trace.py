@@ -14,7 +14,7 @@ from typing import Any
 from ..exceptions import ValidationError
 from ..reports import _CSS, esc, table_html
 from ..workspace import Workspace, current
-from .client import client, dataset_inputs, get_version, resolve_version
+from .client import dataset_inputs, get_version, resolve_version, store_client
 
 
 def _iso(ms: int | None) -> str | None:
@@ -94,7 +94,7 @@ def lineage(ref: str, *, workspace: Workspace | None = None) -> Lineage:
     if not isinstance(ref, str):
         raise ValidationError(f"model reference must be a string like 'churn@champion' or 'churn/3', got {ref!r}")
     ws = workspace or current()
-    c = client(ws)
+    c = store_client(ws)  # the embedded store is read without importing MLflow
     name, version = resolve_version(ref, ws, c)
     mv = get_version(c, name, version)
     lin = Lineage(name, version, sorted(mv.aliases or []), mv.source, mv.run_id)

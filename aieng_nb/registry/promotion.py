@@ -34,6 +34,7 @@ from .client import (
     check_version,
     client,
     get_version,
+    store_client,
 )
 from .records import AliasAction, AliasMove, GateReport, GateResult, PromotionResult
 
@@ -62,7 +63,7 @@ def history(name: str, *, workspace: Workspace | None = None) -> list[AliasMove]
     """
     ws = workspace or current()
     check_name(name)
-    c = client(ws)
+    c = store_client(ws)
     intents.champion(ws, c, name)  # a model an older aieng moved: its tag history is imported once
     return intents.history(ws, name)
 
@@ -242,11 +243,9 @@ def rollback(
 
     >>> rollback("churn", reason="latency regression")   # doctest: +SKIP
     """
-    from .sqlite_registry import fast_client
-
     ws = workspace or current()
     check_name(name)
-    c = fast_client(ws) or client(ws)  # the embedded store: the alias moves without importing MLflow
+    c = store_client(ws)  # the embedded store: the alias moves without importing MLflow
     seen = alias_version(c, name, CHAMPION)  # the champion this rollback read: it moves only from there
     with intents.lock(ws, name, wait=30.0):
         intents.recover(ws, c, name)

@@ -12,7 +12,17 @@ from typing import Any
 
 from ..exceptions import AiengError, NotFoundError
 from ..workspace import Workspace, current
-from .client import CHALLENGER, CHAMPION, PREVIOUS, check_name, check_version, client, get_registered, get_version
+from .client import (
+    CHALLENGER,
+    CHAMPION,
+    PREVIOUS,
+    check_name,
+    check_version,
+    client,
+    get_registered,
+    get_version,
+    store_client,
+)
 from .records import GateReport, ModelList, ModelStatus, ModelSummary
 
 
@@ -24,7 +34,7 @@ def status(name: str, *, workspace: Workspace | None = None) -> ModelStatus:
 
     ws = workspace or current()
     check_name(name)
-    c = client(ws)
+    c = store_client(ws)  # the embedded store is read without importing MLflow
     model = get_registered(c, name)
     aliases = {k: str(v) for k, v in (model.aliases or {}).items()}
     st = ModelStatus(

@@ -16,7 +16,7 @@ from .. import audit
 from ..exceptions import NotFoundError, ValidationError
 from ..records import utc
 from ..workspace import Workspace, current
-from .client import check_name, client, dataset_inputs, get_registered, mlflow_errors, mlflow_uris
+from .client import check_name, client, dataset_inputs, get_registered, mlflow_errors, mlflow_uris, store_client
 from .records import GateVerdict, VersionInfo, VersionList
 
 
@@ -196,7 +196,7 @@ def list_versions(name: str, *, workspace: Workspace | None = None) -> VersionLi
     >>> [v.version for v in list_versions("churn")]   # doctest: +SKIP
     ['1', '2']
     """
-    c = client(workspace)
+    c = store_client(workspace)
     get_registered(c, name)
     found = c.search_model_versions(f"name = '{name}'")
     return VersionList(version_info(c, name, str(v)) for v in sorted(int(m.version) for m in found))
@@ -208,7 +208,7 @@ def versions_of_run(run_id: str, *, workspace: Workspace | None = None) -> Versi
     >>> [(v.name, v.version) for v in versions_of_run("3f2a...")]   # doctest: +SKIP
     [('churn', '2')]
     """
-    c = client(workspace)
+    c = store_client(workspace)
     found = c.search_model_versions(f"run_id = '{run_id}'")
     return VersionList(
         version_info(c, m.name, str(m.version)) for m in sorted(found, key=lambda m: (m.name, int(m.version)))

@@ -69,6 +69,10 @@ def recover(ws: Workspace) -> list[str]:
     from .. import lifecycle
 
     done += [str(r) for r in lifecycle.recover(workspace=ws)]
+    if (ws.root / "pipelines" / "runs").is_dir():
+        from ..pipelines.records import recover_runs
+
+        done += recover_runs(ws)
     if not ws.database_url.startswith("sqlite:///") or (ws.root / "aieng.db").is_file():
         from ..registry.intents import recover_all
 

@@ -228,3 +228,67 @@ def test_a_schedule_fires_a_pipeline_once_per_slot(tmp_path, workspace):
     assert len(runs) == 1 and runs[0].status == "COMPLETED"
     assert schedules.get("nightly").last_status == "COMPLETED"
     assert list(aieng.load("left")["x"]) == [3 * i for i in range(10)]
+
+
+def test_a_killed_pipeline_run_is_recorded_as_failed_and_running_again_resumes(tmp_path, workspace):
+    """kill -9 of `aieng pipeline run` mid-step: reads show it FAILED at once (and write nothing),
+    `aieng recover` records the end (MLflow parent run KILLED, audited), and the next run resumes."""
+    import os
+    import signal
+
+    from mlflow import MlflowClient
+
+    from aieng_nb import audit
+    from tests.waiting import wait_until
+
+    imp = "import time, pandas as pd, aieng_nb as aieng"
+    write_notebook(tmp_path / "a.ipynb", [f"{imp}\naieng.snapshot(pd.DataFrame({{'x': range(5)}}), name='raw')"])
+    write_notebook(
+        tmp_path / "slow.ipynb",
+        [f"{imp}\ntime.sleep(wait)\naieng.snapshot(aieng.load('raw') * 2, name='doubled')"],
+        parameters="wait = 0",
+    )
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(
+        "steps:\n  a: {notebook: a.ipynb, outputs: [raw]}\n"
+        "  slow: {notebook: slow.ipynb, inputs: [raw], outputs: [doubled], params: {wait: 0}}\n"
+    )
+    proc = subprocess.Popen([*AIENG, "pipeline", "run", str(path), "-p", "slow.wait", "300"], cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    runs = workspace.root / "pipelines" / "runs"
+
+    def slow_running():
+        for p in runs.glob("*.json") if runs.is_dir() else []:
+            record = json.loads(p.read_text())
+            if record["steps"]["slow"]["state"] == "RUNNING":
+                return record
+        return None
+
+    try:
+        record = wait_until(slow_running, timeout=240, interval=0.2, message="the slow step starts")
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    run_id = record["run_id"]
+    show = subprocess.run([*AIENG, "pipeline", "show", run_id, "--json"], capture_output=True, text=True)
+    assert show.returncode == 0, show.stderr
+    shown = json.loads(show.stdout)
+    assert shown["status"] == "FAILED" and shown["steps"]["a"]["state"] == "RAN"
+    assert shown["steps"]["slow"]["state"] == "FAILED" and "died" in shown["steps"]["slow"]["error"]
+    assert json.loads((runs / f"{run_id}.json").read_text())["status"] == "RUNNING"  # a read wrote nothing
+
+    rec = subprocess.run([*AIENG, "recover"], capture_output=True, text=True)
+    assert rec.returncode == 0 and f"run {run_id[:12]}: FAILED" in rec.stdout, rec.stdout + rec.stderr
+    assert json.loads((runs / f"{run_id}.json").read_text())["status"] == "FAILED"
+    client = MlflowClient(workspace.tracking_uri)
+    parent = client.get_run(run_id)
+    assert parent.info.status == "KILLED" and "died" in parent.data.tags["aieng.end_reason"]
+    assert [e["data"]["run_id"] for e in audit.entries() if e["event"] == "pipeline.recover"] == [run_id]
+
+    again = subprocess.run(
+        [*AIENG, "pipeline", "run", str(path), "--json"], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert again.returncode == 0, again.stderr
+    resumed = json.loads(again.stdout)
+    assert resumed["status"] == "COMPLETED" and resumed["steps"]["a"]["state"] == "CACHED"
+    assert resumed["steps"]["slow"]["state"] == "RAN"
