@@ -5,7 +5,7 @@ an HMAC can only be checked by someone holding the same secret, so a shared work
 verified by anyone but its writer, and every verifier could also forge. With a signature the
 private key stays in the writer's state folder (``$AIENG_STATE_DIR``, else
 ``$XDG_STATE_HOME/aieng_nb``, else ``~/.local/state/aieng_nb``; folder 0700, key file 0600) and the
-public key is recorded in the workspace (``.aieng/audit.keys``), so anyone can check what a key
+public key is recorded in the workspace database (``audit_keys``), so anyone can check what a key
 holder wrote and nobody without the key can write in its name.
 
 >>> signer = load_signer()                                    # doctest: +SKIP

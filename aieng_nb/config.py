@@ -25,6 +25,11 @@ class Aieng(Configurable):
     database_url = Unicode(
         "", help="SQLAlchemy URL of the metadata database. Empty: $AIENG_DATABASE_URL, else .aieng/aieng.db (SQLite)"
     ).tag(config=True)
+    object_store = Unicode(
+        "",
+        help="Object store for snapshot blobs (any fsspec URL). Empty: $AIENG_OBJECT_STORE, else the MLflow "
+        "server's artifact store (http(s) tracking URI), else the workspace folder",
+    ).tag(config=True)
     flush_interval = Float(0.2, help="Seconds between background flushes of logged metrics").tag(config=True)
     journal_max_mb = Float(
         1024, help="Most megabytes of logged metrics a run queues on disk while its store is slow or down"
@@ -48,6 +53,9 @@ class Aieng(Configurable):
     dask_address = Unicode("", help="Dask scheduler address for the dask executor, e.g. tcp://host:8786").tag(
         config=True
     )
+    worker_timeout = Float(
+        60.0, help="Seconds without a heartbeat after which a cluster job's attempt counts as lost (worker lost)"
+    ).tag(config=True)
     mlflow_ui_url = Unicode("", help="MLflow UI base URL (http://127.0.0.1:5000): run pages link there").tag(
         config=True
     )
@@ -57,6 +65,7 @@ _ENV = {
     "workspace": "AIENG_WORKSPACE",
     "tracking_uri": "AIENG_TRACKING_URI",
     "database_url": "AIENG_DATABASE_URL",
+    "object_store": "AIENG_OBJECT_STORE",
     "flush_interval": "AIENG_FLUSH_INTERVAL",
     "journal_max_mb": "AIENG_JOURNAL_MAX_MB",
     "end_timeout": "AIENG_END_TIMEOUT",
@@ -65,6 +74,7 @@ _ENV = {
     "contract_policy": "AIENG_CONTRACT_POLICY",
     "contracts_dir": "AIENG_CONTRACTS_DIR",
     "dask_address": "AIENG_DASK_ADDRESS",
+    "worker_timeout": "AIENG_WORKER_TIMEOUT",
     "mlflow_ui_url": "AIENG_MLFLOW_UI_URL",
 }
 

@@ -73,6 +73,14 @@ class Workspace:
         return database(self)
 
     @property
+    def objects(self) -> Any:
+        """The object store for blobs (:mod:`aieng_nb.storage.objectstore`): ``$AIENG_OBJECT_STORE`` /
+        ``%config Aieng.object_store``, else an http(s) MLflow server's artifact store, else this folder."""
+        from .storage.objectstore import object_store
+
+        return object_store(self)
+
+    @property
     def is_local(self) -> bool:
         """True when the tracking store is this workspace's own SQLite file."""
         return self.tracking_uri == f"sqlite:///{self.mlflow_db}"

@@ -18,11 +18,43 @@ def _fill(ws, n=5):
 
 
 def _lines(ws):
-    return ws.audit_log.read_text().splitlines()
+    from sqlalchemy import select
+
+    from aieng_nb.storage.tables import audit_entries
+
+    with ws.database().engine.connect() as conn:
+        return [r[0] for r in conn.execute(select(audit_entries.c.entry).order_by(audit_entries.c.pos))]
 
 
 def _write(ws, lines):
-    ws.audit_log.write_text("".join(line + "\n" for line in lines))
+    """What someone with write access to the database can do: replace the entries' rows."""
+    from sqlalchemy import delete, insert
+
+    from aieng_nb.storage.tables import audit_entries
+
+    with ws.database().begin() as conn:
+        conn.execute(delete(audit_entries))
+        for pos, line in enumerate(lines):
+            conn.execute(insert(audit_entries).values(pos=pos, event="x", ts=0.0, entry=line))
+
+
+def _set_head(ws, seq, digest, chain=None):
+    from sqlalchemy import update
+
+    from aieng_nb.storage.tables import audit_head
+
+    values = {"seq": seq, "hash": digest, **({"chain": chain} if chain else {})}
+    with ws.database().begin() as conn:
+        conn.execute(update(audit_head).values(**values))
+
+
+def _delete_keys(ws):
+    from sqlalchemy import delete
+
+    from aieng_nb.storage.tables import audit_keys
+
+    with ws.database().begin() as conn:
+        conn.execute(delete(audit_keys))
 
 
 def test_append_builds_a_chain_that_verifies(workspace):
@@ -112,7 +144,7 @@ def test_log_and_head_truncated_together_are_caught_by_the_external_head(workspa
     lines = _lines(workspace)
     _write(workspace, lines[:3])
     last = json.loads(lines[2])
-    workspace.audit_head.write_text(json.dumps({"seq": last["seq"], "hash": last["hash"]}))
+    _set_head(workspace, last["seq"], last["hash"])
     result = audit.verify(workspace=workspace)
     assert not result.ok and result.bad_seq == 3 and "external head" in result.reason
     assert audit.external_head_path(workspace).parent.parent == workspace.root.parent / "state"
@@ -122,7 +154,10 @@ def test_a_new_workspace_at_the_same_path_starts_a_new_chain(workspace):
     import shutil
 
     _fill(workspace)
+    from aieng_nb import storage
+
     shutil.rmtree(workspace.root)
+    storage.reset()
     workspace.root.mkdir()
     workspace.locks.mkdir()
     audit.append("run.start", {}, workspace=workspace)
@@ -131,7 +166,7 @@ def test_a_new_workspace_at_the_same_path_starts_a_new_chain(workspace):
 
 def test_missing_head_is_reported(workspace):
     _fill(workspace, 2)
-    workspace.audit_head.unlink()
+    _set_head(workspace, -1, audit.GENESIS)
     assert not audit.verify(workspace=workspace).ok
 
 
@@ -167,13 +202,14 @@ def test_concurrent_writers_lose_nothing_and_the_chain_verifies(workspace):
     assert audit.verify(workspace=workspace).ok
 
 
-def test_a_torn_last_line_is_cut_and_the_cut_is_recorded(workspace):
+def test_an_append_killed_inside_its_transaction_records_nothing(workspace):
     _fill(workspace, 3)
-    with open(workspace.audit_log, "ab") as fh:
-        fh.write(b'{"seq": 3, "partial')  # a crash mid-append
-    entry = audit.append("run.start", {"run_id": "after"}, workspace=workspace)
-    assert entry["seq"] == 3
-    assert entry["data"]["repaired_torn_tail"]["bytes"] == len(b'{"seq": 3, "partial')
+    code = "from aieng_nb import audit; audit.append('test.killed', {})"
+    env = {**__import__("os").environ, "AIENG_FAULT_AT": "audit_before_commit"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True)
+    assert done.returncode == -9
+    assert [e.event for e in audit.entries(workspace=workspace)] == ["run.start"] * 3
+    assert audit.append("run.end", {}, workspace=workspace)["seq"] == 3
     assert audit.verify(workspace=workspace).ok
 
 
@@ -215,7 +251,7 @@ def _rechain(lines, start, edit):
 
 def _rewrite_heads(ws, last):
     head = {"seq": last["seq"], "hash": last["hash"]}
-    ws.audit_head.write_text(json.dumps(head))
+    _set_head(ws, last["seq"], last["hash"])
     audit.external_head_path(ws).write_text(json.dumps(head))
 
 
@@ -229,7 +265,7 @@ def test_entries_are_signed_with_a_key_outside_the_workspace(workspace):
     assert workspace.root not in key.parents
     assert stat.S_IMODE(key.stat().st_mode) == 0o600 and stat.S_IMODE(key.parent.stat().st_mode) == 0o700
     entry = audit.entries(workspace=workspace)[0]
-    keys = json.loads(audit.keys_path(workspace).read_text())
+    keys = audit._read_keys(workspace)
     record = keys[entry["key"]]
     assert record["algorithm"] == "ed25519"
     assert audit_sign.check(record["public_key"], entry["hash"], entry["sig"])
@@ -310,15 +346,15 @@ def test_truncating_log_and_head_and_deleting_the_id_is_not_ok(workspace):
     lines = _lines(workspace)
     _write(workspace, lines[:2])
     last = json.loads(lines[1])
-    workspace.audit_head.write_text(json.dumps({"seq": last["seq"], "hash": last["hash"]}))
-    (workspace.root / "id").unlink()
+    _set_head(workspace, last["seq"], last["hash"], chain="f" * 32)  # the chain's id changed too
     result = audit.verify(workspace=workspace)
-    assert not result.ok and "id" in result.reason
+    assert not result.ok and "external head" in result.reason
 
 
-def test_a_replaced_workspace_id_is_not_ok(workspace):
+def test_a_replaced_chain_id_is_not_ok(workspace):
     _fill(workspace, 3)
-    (workspace.root / "id").write_text("f" * 32)
+    last = json.loads(_lines(workspace)[-1])
+    _set_head(workspace, last["seq"], last["hash"], chain="f" * 32)
     result = audit.verify(workspace=workspace)
     assert not result.ok and "external head" in result.reason
 
@@ -330,26 +366,26 @@ def test_a_deleted_log_in_a_workspace_with_runs_or_snapshots_is_not_ok(workspace
 
     with aieng.start_run(name="r"):
         pass
-    for path in (workspace.audit_log, workspace.audit_head, workspace.root / "id"):
-        path.unlink()
+    _write(workspace, [])
+    _set_head(workspace, -1, audit.GENESIS)
     result = audit.verify(workspace=workspace)
     assert not result.ok and "missing" in result.reason and "1 run" in result.reason
     assert str(result).startswith("NOT OK")
     # snapshots alone are enough
     workspace.mlflow_db.unlink()
     aieng.snapshot(pd.DataFrame({"x": [1]}), name="t")
-    for path in (workspace.audit_log, workspace.audit_head):
-        path.unlink()
+    _write(workspace, [])
+    _set_head(workspace, -1, audit.GENESIS)
     result = audit.verify(workspace=workspace)
     assert not result.ok and "snapshot" in result.reason
 
 
 def test_missing_key_record_or_external_head_is_not_ok(workspace):
     _fill(workspace, 2)
-    audit.keys_path(workspace).rename(workspace.root / "keys.bak")
+    _delete_keys(workspace)
     result = audit.verify(workspace=workspace)
-    assert not result.ok and "audit.keys" in result.reason
-    (workspace.root / "keys.bak").rename(audit.keys_path(workspace))
+    assert not result.ok and "audit keys" in result.reason
+    audit.append("run.end", {}, workspace=workspace)  # the next append records the writer's key again
     assert audit.verify(workspace=workspace).ok
     audit.external_head_path(workspace).unlink()
     result = audit.verify(workspace=workspace)
@@ -363,50 +399,19 @@ def test_a_key_record_swapped_for_another_key_is_caught(workspace):
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     _fill(workspace, 2)
-    keys = json.loads(audit.keys_path(workspace).read_text())
+    from sqlalchemy import update
+
+    from aieng_nb.storage.tables import audit_keys
+
     other = (
         Ed25519PrivateKey.generate()
         .public_key()
         .public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     )
-    for record in keys.values():
-        record["public_key"] = base64.b64encode(other).decode()
-    audit.keys_path(workspace).write_text(json.dumps(keys))
+    with workspace.database().begin() as conn:
+        conn.execute(update(audit_keys).values(public_key=base64.b64encode(other).decode()))
     result = audit.verify(workspace=workspace)
     assert not result.ok and result.bad_line == 1
-
-
-_HALF_APPEND = """
-import resource, signal, sys
-from pathlib import Path
-from aieng_nb import audit
-log = Path(sys.argv[1])
-signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead
-limit = log.stat().st_size + 10  # room for the small head file, not for another log line
-resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
-entry = audit.append("test.half", {"i": 99})
-print(entry["seq"])
-"""
-
-
-def test_an_append_cut_short_after_the_head_write_is_no_tamper_alarm_and_is_completed(workspace):
-    # make the log bigger than the head so a file-size limit lets the head write through but not the log
-    for i in range(6):
-        audit.append("run.start", {"run_id": f"r{i}", "pad": "x" * 400}, workspace=workspace)
-    size = workspace.audit_log.stat().st_size
-    done = subprocess.run(
-        [sys.executable, "-c", _HALF_APPEND, str(workspace.audit_log)], capture_output=True, text=True
-    )
-    assert done.returncode == 0, done.stderr
-    assert workspace.audit_log.stat().st_size == size  # the log write failed and left nothing behind
-    result = audit.verify(workspace=workspace)
-    assert result.ok, result
-    assert result.entries == 7 and "head file" in result.notes[0]
-    entry = audit.append("run.end", {"run_id": "r0"}, workspace=workspace)
-    assert entry["seq"] == 7 and entry["data"]["completed_interrupted_append"]["seq"] == 6
-    assert [e["event"] for e in audit.entries(workspace=workspace)][-2:] == ["test.half", "run.end"]
-    result = audit.verify(workspace=workspace)
-    assert result.ok and result.entries == 8 and not result.notes
 
 
 def test_anchor_records_the_head_on_a_run_and_in_git_and_verify_checks_it(workspace, tmp_path):
@@ -450,8 +455,8 @@ def test_anchor_records_the_head_on_a_run_and_in_git_and_verify_checks_it(worksp
     import shutil
 
     shutil.rmtree(tmp_path / "state" / "audit-heads")
-    for path in (workspace.audit_log, workspace.audit_head):
-        path.unlink()
+    _write(workspace, [])
+    _set_head(workspace, -1, audit.GENESIS)
     for i in range(out["seq"] + 1):
         audit.append("run.start", {"run_id": f"other{i}"}, workspace=workspace)
     assert audit.verify(workspace=workspace).ok

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -37,11 +36,9 @@ def no_job_state(workspace) -> None:
     jobs = workspace.path("jobs")
     assert not jobs.exists() or [p.name for p in jobs.iterdir() if p.name != ".active"] == []
     assert not (jobs / ".active").exists() or list((jobs / ".active").iterdir()) == []
-    events = (
-        [json.loads(line)["event"] for line in workspace.audit_log.read_text().splitlines()]
-        if (workspace.audit_log.exists())
-        else []
-    )
+    from aieng_nb import audit
+
+    events = [e.event for e in audit.entries(workspace=workspace)]
     assert "job.create" not in events
 
 

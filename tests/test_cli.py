@@ -60,8 +60,13 @@ def test_audit_verify_exit_codes(workspace, capsys):
         pass
     assert main(["audit", "verify"]) == 0
     assert "OK" in capsys.readouterr().out
-    lines = workspace.audit_log.read_text().splitlines()
-    workspace.audit_log.write_text(lines[1] + "\n")
+    from sqlalchemy import delete, update
+
+    from aieng_nb.storage.tables import audit_entries
+
+    with workspace.database().begin() as conn:  # the first entry deleted
+        conn.execute(delete(audit_entries).where(audit_entries.c.pos == 0))
+        conn.execute(update(audit_entries).values(pos=audit_entries.c.pos - 1))
     assert main(["audit", "verify", "--json"]) == 1
     result = json.loads(capsys.readouterr().out)
     assert result["ok"] is False and result["bad_seq"] == 0

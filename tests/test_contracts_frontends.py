@@ -100,11 +100,13 @@ def test_cli_contract_commands(workspace, capsys) -> None:
 def test_config_policy_blocks_in_the_notebook(shell, workspace) -> None:
     import aieng_nb as aieng
 
-    aieng.infer_contract(_frame(), name="cfg")
+    aieng.infer_contract(_frame(600), name="cfg")  # enough rows for not-null (rule of three)
     shell.user_ns["bad"] = _frame().assign(x=np.nan)
     shell.run_line_magic("config", "Aieng.contract_policy = 'block'")
     with pytest.raises(UsageError, match="x: not_nullable"):
         shell.run_line_magic("aieng", "snapshot bad --name cfg")
-    assert not (workspace.root / "snapshots" / "index.json").exists()
+    from aieng_nb.snapshots.index import open_stores
+
+    assert open_stores(workspace)[2].read()["names"] == {}
     rec = shell.run_line_magic("aieng", "snapshot bad --name cfg --contract-policy warn")
     assert rec.contract["passed"] is False and "FAILED" in rec._repr_html_()

@@ -55,6 +55,55 @@ def test_integer_counts_with_rare_levels_get_bounds_not_levels() -> None:
     assert infer_schema(labels).columns["grade"].checks[0].name == "isin"
 
 
+def test_integer_levels_cover_the_integers_between_and_fade_out_at_the_ends() -> None:
+    # 4, 6 and 8 cylinders seen 40 times each: 5 is between two levels, not new; 9 is new
+    cyl = infer_schema(pd.DataFrame({"cyl": np.repeat(np.array([4, 6, 8], dtype=np.int64), 40)})).columns["cyl"]
+    assert cyl.checks[0].name == "isin" and cyl.checks[0].statistics["allowed_values"] == [4, 5, 6, 7, 8]
+    assert any(
+        "every integer from 4 to 8" in r
+        for r in infer_schema(pd.DataFrame({"cyl": [4, 6, 8] * 40}).astype("int64")).metadata["aieng"]["why"]["cyl"]
+    )
+    # children under 6: 308, 56, 12 fade out level after level: 3 is expected next time
+    kids = np.repeat(np.array([0, 1, 2], dtype=np.int64), [308, 56, 12])
+    col = infer_schema(pd.DataFrame({"kids": kids})).columns["kids"]
+    assert [c.name for c in col.checks] == ["in_range"] and col.checks[0].statistics["max_value"] >= 3
+    why = infer_schema(pd.DataFrame({"kids": kids})).metadata["aieng"]["why"]["kids"]
+    assert any(r.startswith("no isin") and "counts fade towards 2 (56, 12)" in r for r in why)
+    # a 0/1 flag keeps its two levels: 2 is new
+    flag = infer_schema(pd.DataFrame({"flag": np.repeat(np.array([0, 1], dtype=np.int64), [85, 900])}))
+    assert flag.columns["flag"].checks[0].statistics["allowed_values"] == [0, 1]
+    assert evidence.edge_level_risk([0, 1, 2], [308, 56, 12])[0] == pytest.approx(12**2 / 56)
+    assert evidence.edge_level_risk([1, 2, 3], [100, 100, 100])[0] == 0.0
+    # months of a season: counts stay level up to the edge (a boundary of the design, not a tail)
+    months = np.repeat(np.arange(5, 10, dtype=np.int64), [20, 16, 15, 14, 11])
+    assert infer_schema(pd.DataFrame({"m": months})).columns["m"].checks[0].statistics["allowed_values"] == [
+        5,
+        6,
+        7,
+        8,
+        9,
+    ]
+    # one value: a 0/1 flag whose 1s are rare gets no isin; a constant label keeps it
+    one = infer_schema(pd.DataFrame({"soph": np.zeros(70, dtype=np.int64), "indicator": ["fertility"] * 70}))
+    assert one.columns["soph"].checks == [] and one.columns["indicator"].checks[0].name == "isin"
+
+
+def test_non_null_needs_a_large_sample_without_nulls_in_any_column() -> None:
+    n = evidence.MIN_NON_NULL_ROWS
+    assert n == 600  # rule of three: 3 / n <= NULL_RATE (0.5%)
+    big = pd.DataFrame({"x": np.arange(float(n)), "y": np.arange(n, dtype=np.int64) % 3})
+    assert not any(c.nullable for c in infer_schema(big).columns.values())
+    small = big.head(n - 1)
+    assert all(c.nullable for c in infer_schema(small).columns.values())
+    why = infer_schema(small).metadata["aieng"]["why"]["x"]
+    assert any(r.startswith("nullable: no nulls in 599 rows") and "rule of three" in r for r in why)
+    # a null elsewhere in the sample: a source that leaves values out may leave them out anywhere
+    holey = big.assign(z=[None] + [1.0] * (n - 1))
+    cols = infer_schema(holey).columns
+    assert cols["x"].nullable and cols["y"].nullable and cols["z"].nullable
+    assert any("other columns have some" in r for r in infer_schema(holey).metadata["aieng"]["why"]["x"])
+
+
 def test_bounds_are_wide_for_heavy_tails_and_close_for_light_ones() -> None:
     rng = np.random.default_rng(1)
     light = rng.normal(50, 5, 2000)
@@ -63,8 +112,9 @@ def test_bounds_are_wide_for_heavy_tails_and_close_for_light_ones() -> None:
     assert lb is not None and hb is not None
     light_reach = (lb.value - light.max()) / (light.max() - light.min())
     heavy_reach = (hb.value - heavy.max()) / (heavy.max() - heavy.min())
-    assert light_reach <= evidence.RANGE_FLOOR + 1e-9 and heavy_reach > light_reach
-    assert "light tail" in lb.why and "heavy tail" in hb.why
+    # rare outlying rows a sample misses (Cook County): never closer than RANGE_FLOOR ranges
+    assert light_reach == pytest.approx(evidence.RANGE_FLOOR) and heavy_reach >= light_reach
+    assert "light tail" in lb.why and "heavy tail" in hb.why and "rare outlying rows" in lb.why
     # the plants of the benchmark are caught on both: max + 10 x range
     assert lb.value < light.max() + 10 * (light.max() - light.min())
     assert hb.value < heavy.max() + 10 * (heavy.max() - heavy.min())
@@ -75,8 +125,9 @@ def test_no_floor_at_zero_from_a_sample_without_negatives() -> None:
     income = np.r_[np.zeros(50), rng.lognormal(3, 1, 500)]
     low = evidence.lower_bound(income)
     assert low is not None and low.value < -1 and "no floor at 0" in low.why
-    heights = rng.normal(170, 8, 500)  # far from zero: the tail itself keeps the bound positive
+    heights = rng.normal(170, 2, 500)  # far from zero (RANGE_FLOOR ranges): the bound stays positive
     assert evidence.lower_bound(heights).value > 0
+    assert evidence.lower_bound(heights).value > heights.min() - 10 * (heights.max() - heights.min())
 
 
 def test_keys_come_from_the_data_not_the_name() -> None:
@@ -94,6 +145,10 @@ def test_keys_come_from_the_data_not_the_name() -> None:
     assert cols["identifier"].unique and cols["state"].unique
     assert not cols["order_id"].unique and not cols["x"].unique
     assert not infer_schema(frame.head(10)).columns["state"].unique  # too few rows to tell
+    # 31 distinct surnames are no key: a list of 1000 names repeats a pair by 78 rows
+    assert evidence.MIN_TEXT_KEY_ROWS == 78
+    assert not infer_schema(frame.head(77)).columns["state"].unique
+    assert infer_schema(frame.head(78)).columns["state"].unique
 
 
 def test_every_check_says_why_and_show_prints_it(capsys) -> None:
@@ -133,15 +188,21 @@ def test_the_header_names_a_reader_that_works(tmp_path) -> None:
 
 
 # ---------------------------------------------------------------------------- contracts from before
-def test_contract_inferred_before_the_change_loads_and_validates_the_same() -> None:
+@pytest.mark.parametrize("stem", ["legacy", "evidence"])
+def test_contract_inferred_before_the_change_loads_and_validates_the_same(stem: str) -> None:
+    # legacy: before issue 24; evidence: its first round (reasons recorded, not-null from any sample)
     maker = _module(FIXTURES / "make_legacy.py", "make_legacy")
-    expected = json.loads((FIXTURES / "legacy_verdicts.json").read_text(encoding="utf-8"))
+    expected = json.loads((FIXTURES / f"{stem}_verdicts.json").read_text(encoding="utf-8"))
     Path("contracts").mkdir()
-    shutil.copy(FIXTURES / "legacy.yaml", "contracts/legacy.yaml")
-    con = show_contract("legacy")
-    assert con.why == {} and "why each check" not in str(con)  # no reasons recorded then
+    shutil.copy(FIXTURES / f"{stem}.yaml", f"contracts/{stem}.yaml")
+    con = show_contract(stem)
+    if stem == "legacy":
+        assert con.why == {} and "why each check" not in str(con)  # no reasons recorded then
+    else:
+        assert "not nullable: no nulls in 400 rows" in con.why["temp"] and "why each check" in str(con)
+    assert not con.schema.columns["temp"].nullable  # as written then, though 400 rows would not assert it now
     for key, frame in maker.frames().items():
-        assert maker.verdict(aieng.validate(frame, "legacy", log=False)) == expected[key], key
+        assert maker.verdict(aieng.validate(frame, stem, log=False)) == expected[key], key
 
 
 # ---------------------------------------------------------------------------- the benchmark's fast subset

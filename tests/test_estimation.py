@@ -46,6 +46,19 @@ def test_estimated_vs_realized_when_labels_exist():
     assert abs(est["accuracy"].error) < 0.03
 
 
+def test_once_labels_exist_the_estimate_says_whether_calibration_held_on_the_batch():
+    rng = np.random.default_rng(5)
+    ref = _batch(rng, 4000)
+    held = estimate(ref, _batch(rng, 4000, 0.3), target="y", probability="p")
+    assert held.calibration["current_held"] and held.calibration["current_ece"] < 0.05
+    # the concept changed (P(y|x) no longer what the model says): the reference cannot show it, labels do
+    broken = _batch(rng, 4000, 0.3)
+    broken["y"] = 1 - broken["y"]
+    est = estimate(ref, broken, target="y", probability="p")
+    assert est.trusted and not est.calibration["current_held"]
+    assert abs(est["accuracy"].error) > 0.2
+
+
 def test_poor_calibration_and_shift_beyond_support_are_not_trusted():
     rng = np.random.default_rng(2)
     # a model far too confident, on a reference too small for isotonic calibration to repair it

@@ -89,7 +89,7 @@ def _state(ws: Workspace) -> dict[str, Any]:
 
 
 BASE_HISTORY = [("promote", "1"), ("promote", "2"), ("set", "3")]  # v3 registered as the challenger
-STEPS = ["before_intent", "after_intent", "after_move", "after_audit", "before_done"]
+STEPS = ["before_intent", "after_intent", "after_move", "audit_before_commit", "after_audit", "before_done"]
 
 
 @pytest.mark.timeout(1800)

@@ -31,7 +31,9 @@ def test_add_creates_a_schedule_with_the_loop_hook():
     assert loop.get("churn").retrain_params == {"variant": "good"}
     assert loop.history("churn") == [] and str(loop.history("churn")) == "no loop events yet"
     assert loop.next_run("churn") is not None
-    with pytest.raises(ValidationError, match="already has a loop"):
+    from aieng_nb.exceptions import ConflictError
+
+    with pytest.raises(ConflictError, match="already has a loop"):
         _add()
 
 

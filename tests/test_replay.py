@@ -87,12 +87,28 @@ def test_label_delay_is_honoured_planted_future_labels_change_nothing_before_the
                     y.refused,
                     y.estimated,
                 )
+            if x.batch <= k + delay:  # batch K's labels arrive only after batch K + D is scored
+                assert x.estimated == y.estimated
             if x.batch < k:
                 assert x.value == y.value
     # and they are used once their time comes: the periodic policy's later models differ
     later = [(x.value, y.value) for x, y in zip(*(r.policies["periodic:1"].batches for r in runs), strict=True)
              if x.batch >= k + delay + 1]  # fmt: skip
     assert any(u != v for u, v in later)
+
+
+def test_without_delay_the_estimate_of_a_batch_never_sees_its_own_labels():
+    """Labels arrive right after their batch is scored: flipping the labels of the last batch must
+    not change the loop's estimate for them (made before they came), only what is realized."""
+    clean = _drifting(4)
+    planted = clean.copy()
+    rows = planted.t >= (N_BATCHES - 1) * BATCH
+    planted.loc[rows, "y"] = 1 - planted.loc[rows, "y"]
+    a, b = (aieng.replay(df, time_column="t", target="y", batch_size=BATCH, policies="loop").policies["loop"]
+            for df in (clean, planted))  # fmt: skip
+    assert [x.estimated for x in a.batches] == [y.estimated for y in b.batches]
+    assert a.batches[-1].value != b.batches[-1].value
+    assert a.batches[-1].calibration_held is not None  # the replay's own check, once the labels came
 
 
 def test_replay_cli_json_and_mlflow_run(tmp_path, capsys, workspace):

@@ -14,14 +14,26 @@ from aieng_nb.exceptions import IntegrityError
 from aieng_nb.snapshots.objects import ObjectStore
 
 
-def _index(ws):
-    return ws.path("snapshots", "index.json")
-
-
 def _edit_index(ws, edit):
-    data = json.loads(_index(ws).read_text())
+    """Edit the snapshot version rows in the workspace database as a writer of it could, through the
+    ``{"names": {name: [row, ...]}}`` shape ``index.json`` had."""
+    from sqlalchemy import delete, insert, select
+
+    from aieng_nb.storage.tables import snapshot_versions as versions
+
+    db = ws.database()
+    with db.engine.connect() as conn:
+        rows = [dict(r) for r in conn.execute(select(versions).order_by(versions.c.version)).mappings()]
+    data = {"names": {}}
+    for r in rows:
+        data["names"].setdefault(r["name"], []).append(r)
     edit(data)
-    _index(ws).write_text(json.dumps(data))
+    with db.begin() as conn:
+        conn.execute(delete(versions))
+        for name, entries in data["names"].items():
+            for e in entries:
+                row = {"state": "done", "host": "", "pid": 0, "entry": None, "public_key": None, **e, "name": name}
+                conn.execute(insert(versions).values(**{k: v for k, v in row.items() if k in versions.c}))
 
 
 def test_an_index_edited_to_point_a_version_at_other_data_is_caught_on_load(workspace):
@@ -94,13 +106,15 @@ def test_object_folders_that_are_not_hashes_are_ignored(workspace):
 
 
 def test_a_version_whose_audit_entry_cannot_be_written_is_withdrawn(workspace):
+    from sqlalchemy import text
+
     audit.append("test.start", {}, workspace=workspace)
-    lock = workspace.locks / "audit.lock"
-    lock.unlink()
-    lock.mkdir()  # a real failure to write the audit trail (the lock cannot be opened)
+    with workspace.database().begin() as conn:  # a real failure to write the audit trail (its table is gone)
+        conn.execute(text("ALTER TABLE audit_entries RENAME TO audit_entries_away"))
     with pytest.raises(OSError):
         aieng.snapshot(pd.DataFrame({"x": [1]}), name="train")
-    lock.rmdir()
+    with workspace.database().begin() as conn:
+        conn.execute(text("ALTER TABLE audit_entries_away RENAME TO audit_entries"))
     assert len(aieng.list_snapshots()) == 0  # no version without its binding
     rec = aieng.snapshot(pd.DataFrame({"x": [1]}), name="train")
     assert rec.version == 2  # numbers are never reused, and the new version verifies
@@ -111,11 +125,18 @@ def test_a_version_whose_audit_entry_cannot_be_written_is_withdrawn(workspace):
 def test_a_binding_inserted_before_the_real_one_breaks_the_chain_and_is_not_trusted(workspace):
     first = aieng.snapshot(pd.DataFrame({"x": [1]}), name="train")
     other = aieng.snapshot(pd.DataFrame({"x": [2]}), name="other")
-    lines = workspace.audit_log.read_text().splitlines()
+    from sqlalchemy import delete, insert, select
+
+    from aieng_nb.storage.tables import audit_entries
+
     # a validly signed entry (this user's own key) binding train@1 to other data, slipped in early
     audit.append("snapshot.create", {"hash": other.id, "name": "train", "version": 1}, workspace=workspace)
-    forged_line = workspace.audit_log.read_text().splitlines()[-1]
-    workspace.audit_log.write_text("\n".join([lines[0], forged_line, *lines[1:]]) + "\n")
+    with workspace.database().begin() as conn:
+        rows = [dict(r) for r in conn.execute(select(audit_entries).order_by(audit_entries.c.pos)).mappings()]
+        rows = [rows[0], rows[-1], *rows[1:-1]]
+        conn.execute(delete(audit_entries))
+        for pos, row in enumerate(rows):
+            conn.execute(insert(audit_entries).values({**row, "pos": pos}))
 
     def swap(data):
         data["names"]["train"][0]["hash"] = other.id

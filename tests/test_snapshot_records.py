@@ -132,7 +132,9 @@ def test_a_store_written_before_loads_and_lists(workspace):
     rec = aieng.snapshot(pd.DataFrame({"x": [1, 2]}), name="old")
     meta_path = ObjectStore(workspace.path("snapshots")).dir(rec.snapshot_id) / "meta.json"
     assert isinstance(json.loads(meta_path.read_text())["created"], float)  # the on-disk shape is unchanged
-    index = json.loads(workspace.path("snapshots", "index.json").read_text())
+    from aieng_nb.snapshots.index import open_stores
+
+    index = open_stores(workspace)[2].read()  # the version rows keep epoch seconds, as index.json did
     assert isinstance(index["names"]["old"][0]["created"], float)
     (row,) = snapshots.list_snapshots()
     assert row.created is not None and abs(row.created.timestamp() - index["names"]["old"][0]["created"]) < 1e-3

@@ -1,7 +1,13 @@
-"""The hash chain: appending one signed entry atomically, and reading entries strictly.
+"""The hash chain in the workspace database: appending one signed entry in a transaction, and
+reading entries strictly.
 
-See :mod:`aieng_nb.audit` for the design (head file first, then the log, a copy of the head
-outside the workspace).
+An append is one transaction: it locks the ``audit_head`` row (SQLite's write lock; PostgreSQL
+``SELECT ... FOR UPDATE``), reads the last seq and hash, inserts the entry at seq+1 (a unique
+position) and moves the head. Two appenders, two processes or two machines on one database, are
+serialized: both entries land, chained, none lost. :func:`transaction` lets a caller write its
+own rows in the same transaction as the entry (a registry move's completion, a schedule's slot).
+The head's ``(seq, hash)`` is also copied to the writer's state folder after each commit, so a
+truncated or replaced table is caught by :func:`~aieng_nb.audit.verify`.
 """
 
 from __future__ import annotations
@@ -11,17 +17,25 @@ import json
 import os
 import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from .. import audit_sign
-from ..exceptions import IntegrityError
-from ..fsutil import append_bytes, atomic_write_json, locked, user_name
+from ..exceptions import IntegrityError, StorageError
+from ..fsutil import atomic_write_json, user_name
 from ..workspace import Workspace, current
 
 GENESIS = "0" * 64
 _FIELDS = {"seq", "ts", "actor", "event", "data", "prev", "key", "hash", "sig"}
 _HEX64 = re.compile(r"[0-9a-f]{64}")
+FAULT_ENV = "AIENG_FAULT_AT"
+
+
+class AuditWriteError(StorageError, OSError):
+    """The database refused a transaction with audit entries (a full disk, a lost server): nothing
+    of it was recorded. An OSError too, as a failed write of the audit log always was."""
 
 
 def _canonical(obj: Any) -> str:
@@ -34,203 +48,209 @@ def _digest(entry: dict[str, Any]) -> str:
 
 
 def keys_path(ws: Workspace) -> Path:
-    """The public keys of everyone who signed entries here: ``{key_id: {"public_key", ...}}``."""
+    """The keys file an older aieng_nb kept in the folder (imported into ``audit_keys`` on first open)."""
     return ws.root / "audit.keys"
 
 
-def _read_keys(ws: Workspace) -> dict[str, Any] | None:
-    try:
-        data = json.loads(keys_path(ws).read_text())
-    except FileNotFoundError:
-        return None
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
+def _read_keys(ws: Workspace, conn: Any = None) -> dict[str, Any]:
+    """The signers' public keys: ``{key_id: {"public_key", "algorithm", "actor", "added"}}``."""
+    from sqlalchemy import select
+
+    from ..storage.tables import audit_keys
+
+    def read(c: Any) -> dict[str, Any]:
+        rows = c.execute(select(audit_keys)).mappings()
+        return {r["key_id"]: {k: r[k] for k in ("public_key", "algorithm", "actor", "added")} for r in rows}
+
+    if conn is not None:
+        return read(conn)
+    with ws.database().engine.connect() as c:
+        return read(c)
 
 
-def _register_key(ws: Workspace, signer: audit_sign.Signer) -> None:
-    keys = _read_keys(ws) or {}
-    known = keys.get(signer.key_id)
-    if isinstance(known, dict) and known.get("public_key") == signer.public_b64:
-        return
+def _register_key(conn: Any, signer: audit_sign.Signer) -> None:
+    from sqlalchemy import insert, select
+
+    from ..storage.tables import audit_keys
+
+    known = conn.execute(select(audit_keys.c.public_key).where(audit_keys.c.key_id == signer.key_id)).first()
     if known is not None:
-        raise IntegrityError(
-            f"{keys_path(ws)} records another public key under this user's key id {signer.key_id}; "
-            "run `aieng audit verify`"
+        if known[0] != signer.public_b64:
+            raise IntegrityError(
+                f"the audit keys record another public key under this user's key id {signer.key_id}; "
+                "run `aieng audit verify`"
+            )
+        return
+    conn.execute(
+        insert(audit_keys).values(
+            key_id=signer.key_id,
+            public_key=signer.public_b64,
+            algorithm=audit_sign.ALGORITHM,
+            actor=user_name(),
+            added=round(time.time(), 3),
         )
-    keys[signer.key_id] = {
-        "algorithm": audit_sign.ALGORITHM,
-        "public_key": signer.public_b64,
-        "actor": user_name(),
-        "added": round(time.time(), 3),
-    }
-    atomic_write_json(keys_path(ws), keys)
+    )
 
 
-def _repair_torn_tail(ws: Workspace) -> dict[str, Any] | None:
-    """A crash mid-append can leave a partial last line (no newline). Cut it off and return what
-    was cut (size and hash of the dropped bytes) so the next entry records it: nothing is hidden."""
-    try:
-        fh = open(ws.audit_log, "rb+")
-    except FileNotFoundError:
-        return None
-    with fh:
-        size = fh.seek(0, os.SEEK_END)
-        if size == 0:
-            return None
-        fh.seek(size - 1)
-        if fh.read(1) == b"\n":  # the common case: intact, one byte read
-            return None
-        fh.seek(0)
-        data = fh.read()
-        keep = data.rfind(b"\n") + 1
-        fh.truncate(keep)
-        fh.flush()
-        os.fsync(fh.fileno())
-    dropped = data[keep:]
-    return {"bytes": len(dropped), "sha256": hashlib.sha256(dropped).hexdigest()}
+def head(conn: Any, *, lock: bool = False) -> dict[str, Any]:
+    """The head row ``{seq, hash, chain}`` (``lock``: held until the transaction ends, on PostgreSQL)."""
+    from sqlalchemy import select
+
+    from ..storage.tables import audit_head
+
+    query = select(audit_head).where(audit_head.c.id == 1)
+    if lock and conn.dialect.name != "sqlite":  # SQLite: BEGIN IMMEDIATE already holds the write lock
+        query = query.with_for_update()
+    return dict(conn.execute(query).mappings().one())
 
 
-def _last_line(path: os.PathLike[str]) -> bytes | None:
-    """The last non-empty line of a file, read from the end (the log can be long)."""
-    try:
-        fh = open(path, "rb")
-    except FileNotFoundError:
-        return None
-    with fh:
-        fh.seek(0, os.SEEK_END)
-        end = fh.tell()
-        block, data = 4096, b""
-        pos = end
-        while pos > 0:
-            step = min(block, pos)
-            pos -= step
-            fh.seek(pos)
-            data = fh.read(step) + data
-            stripped = data.rstrip(b"\n")
-            if b"\n" in stripped:
-                return stripped.rsplit(b"\n", 1)[1]
-        stripped = data.rstrip(b"\n")
-        return stripped or None
+def _fault(step: str) -> None:
+    if os.environ.get(FAULT_ENV) == step:
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
-def _append_line(path: Path, line: bytes) -> None:
-    """Append one line durably; a failed write (a full disk) is cut off again."""
-    append_bytes(path, line)
+class AuditTx:
+    """An open write transaction of the workspace database in which entries are appended."""
 
+    def __init__(self, ws: Workspace, conn: Any) -> None:
+        self.ws, self.conn = ws, conn
+        self.last: dict[str, Any] | None = None
+        self.chain = ""
 
-def _pending_head_entry(ws: Workspace, last_seq: int, last_hash: str) -> dict[str, Any] | None:
-    """The entry an interrupted append left only in the head file (seq one past the log's last)."""
-    head = _read_head(ws.audit_head)
-    if not head or not isinstance(head.get("entry"), str) or head.get("seq") != last_seq + 1:
-        return None
-    try:
-        entry = _parse_line(head["entry"].encode("utf-8"))
-    except ValueError:
-        return None
-    if entry["seq"] != last_seq + 1 or entry["prev"] != last_hash or entry["hash"] != head.get("hash"):
-        return None
-    problem = _entry_problem(entry, _read_keys(ws) or {})
-    if problem:
-        raise IntegrityError(
-            f"{ws.audit_head} holds an entry that does not verify ({problem}); run `aieng audit verify`"
+    def append(self, event: str, data: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Append one signed entry in this transaction (it exists once the transaction commits)."""
+        from sqlalchemy import insert, select, update
+
+        from ..storage.tables import audit_entries, audit_head
+
+        signer = audit_sign.load_signer()
+        assert signer is not None
+        conn = self.conn
+        top = head(conn, lock=True)
+        seq, prev = int(top["seq"]) + 1, str(top["hash"])
+        if seq > 0:
+            last = conn.execute(select(audit_entries.c.entry).where(audit_entries.c.pos == seq - 1)).first()
+            try:
+                ok = last is not None and json.loads(last[0])["hash"] == prev
+            except (ValueError, KeyError, TypeError):
+                ok = False
+            if not ok:
+                raise IntegrityError("the last audit entry does not match the audit head; run `aieng audit verify`")
+        _register_key(conn, signer)
+        entry: dict[str, Any] = {
+            "seq": seq,
+            "ts": round(time.time(), 6),
+            "actor": user_name(),
+            "event": event,
+            "data": dict(data or {}),
+            "prev": prev,
+            "key": signer.key_id,
+        }
+        entry["hash"] = _digest(entry)
+        entry["sig"] = signer.sign(entry["hash"])
+        run_id = entry["data"].get("run_id")
+        conn.execute(
+            insert(audit_entries).values(
+                pos=seq,
+                event=event[:128],
+                ts=entry["ts"],
+                run_id=str(run_id)[:64] if run_id is not None else None,
+                entry=_canonical(entry),
+            )
         )
-    return entry
+        moved = conn.execute(
+            update(audit_head)
+            .where(audit_head.c.id == 1, audit_head.c.seq == seq - 1)
+            .values(seq=seq, hash=entry["hash"])
+        )
+        if moved.rowcount != 1:  # cannot happen under the head lock; a unique position is the backstop
+            raise IntegrityError("the audit head moved during an append; run the command again")
+        _fault("audit_before_commit")
+        self.last, self.chain = entry, str(top["chain"])
+        return entry
+
+
+@contextmanager
+def transaction(ws: Workspace) -> Iterator[AuditTx]:
+    """A write transaction of ``ws``'s database with :meth:`AuditTx.append`: the caller's rows and
+    the audit entries commit together or not at all. Raises StorageError (nothing recorded) when
+    the database refuses the write (a full disk)."""
+    try:
+        with ws.database().begin() as conn:
+            tx = AuditTx(ws, conn)
+            yield tx
+    except StorageError as exc:
+        if isinstance(exc, AuditWriteError):
+            raise
+        raise AuditWriteError(str(exc)) from None
+    if tx.last is not None:
+        _copy_head(tx.chain, tx.last)
 
 
 def append(event: str, data: dict[str, Any] | None = None, *, workspace: Workspace | None = None) -> dict[str, Any]:
     """Append one signed entry; returns it (with ``seq``, ``hash``, ``key`` and ``sig``).
 
     ``event`` is a dotted name such as ``run.start``, ``snapshot.create``, ``job.finish``. Raises
-    ``OSError`` only when nothing was recorded (a full disk before the head was written).
+    :class:`AuditWriteError` (a ``StorageError`` and an ``OSError``) only when nothing was recorded
+    (a full disk, a lost database server).
     """
+    from sqlalchemy.exc import IntegrityError as RowConflict
+
     ws = workspace or current()
-    signer = audit_sign.load_signer()
-    assert signer is not None
-    with locked(ws.locks / "audit.lock"):
-        repaired = _repair_torn_tail(ws)
-        last = _last_line(ws.audit_log)
-        if last is None:
-            seq, prev = 0, GENESIS
-        else:
-            try:
-                tail = json.loads(last)
-                seq, prev = int(tail["seq"]) + 1, str(tail["hash"])
-            except (ValueError, KeyError, TypeError):
-                raise IntegrityError(
-                    f"the last entry of {ws.audit_log} is not a valid audit record; run `aieng audit verify`"
-                ) from None
-        extra: dict[str, Any] = {}
-        pending = _pending_head_entry(ws, seq - 1, prev)
-        if pending is not None:  # finish the append a full disk (or a crash) interrupted
-            _append_line(ws.audit_log, (_canonical(pending) + "\n").encode("utf-8"))
-            seq, prev = pending["seq"] + 1, pending["hash"]
-            extra["completed_interrupted_append"] = {"seq": pending["seq"], "hash": pending["hash"]}
-        if repaired:
-            extra["repaired_torn_tail"] = repaired
-        _workspace_id(ws)
-        _register_key(ws, signer)
-        entry: dict[str, Any] = {
-            "seq": seq,
-            "ts": round(time.time(), 6),
-            "actor": user_name(),
-            "event": event,
-            "data": {**(data or {}), **extra},
-            "prev": prev,
-            "key": signer.key_id,
-        }
-        entry["hash"] = _digest(entry)
-        entry["sig"] = signer.sign(entry["hash"])
-        line = _canonical(entry)
-        # the head first (atomic): if this fails nothing changed; once it is written the entry exists
-        atomic_write_json(ws.audit_head, {"seq": seq, "hash": entry["hash"], "entry": line})
+    for attempt in range(5):
         try:
-            _append_line(ws.audit_log, (line + "\n").encode("utf-8"))
-        except OSError:
-            pass  # the entry is complete in the head; the next append writes it to the log
-        try:  # a second copy outside the workspace: a log and head truncated together are still caught
-            atomic_write_json(external_head_path(ws), {"seq": seq, "hash": entry["hash"]})
-        except OSError:
-            pass
-    return entry
+            with transaction(ws) as tx:
+                return tx.append(event, data)
+        except RowConflict:  # another appender took the position first (a database without row locks)
+            if attempt == 4:
+                raise StorageError("the audit entry could not be appended (the head kept moving)") from None
+            time.sleep(0.01 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
-def external_head_path(ws: Workspace) -> Path:
-    """Where the second copy of the head lives: the user's state folder (``$AIENG_STATE_DIR``, else
-    ``$XDG_STATE_HOME/aieng_nb``, else ``~/.local/state/aieng_nb``), keyed by the workspace's id."""
-    return audit_sign.state_dir() / "audit-heads" / f"{_workspace_id(ws)}.json"
+def _copy_head(chain: str, entry: dict[str, Any]) -> None:
+    try:  # a second copy outside the database: a table and head truncated together are still caught
+        path = external_head_path(chain=chain)
+        old = _read_head(path)
+        if old and isinstance(old.get("seq"), int) and old["seq"] > entry["seq"]:
+            return  # a later append of this user got there first
+        atomic_write_json(path, {"seq": entry["seq"], "hash": entry["hash"]})
+    except OSError:
+        pass
 
 
-def _workspace_id(ws: Workspace, create: bool = True) -> str:
-    """A random id made once per workspace (a workspace deleted and made again gets a new one)."""
-    import secrets
-    import tempfile
+def chain_id(ws: Workspace) -> str:
+    """The id of the workspace database's chain (the external heads are filed under it)."""
+    with ws.database().engine.connect() as conn:
+        return str(head(conn)["chain"])
 
-    path = ws.root / "id"
-    if not path.exists():
-        if not create:
-            return ""
-        fd, tmp = tempfile.mkstemp(dir=ws.root, prefix=".id-")
-        try:
-            with os.fdopen(fd, "w") as fh:
-                fh.write(secrets.token_hex(16))
-            try:
-                os.link(tmp, path)  # never overwrites: the first process to get here wins
-            except FileExistsError:
-                pass
-        finally:
-            os.unlink(tmp)
-    return path.read_text().strip()
+
+def external_head_path(ws: Workspace | None = None, *, chain: str | None = None) -> Path:
+    """Where this user's copy of the head lives: the user's state folder (``$AIENG_STATE_DIR``, else
+    ``$XDG_STATE_HOME/aieng_nb``, else ``~/.local/state/aieng_nb``), keyed by the chain's id."""
+    if chain is None:
+        chain = chain_id(ws or current())
+    return audit_sign.state_dir() / "audit-heads" / f"{chain}.json"
+
+
+def legacy_workspace_id(ws: Workspace) -> str:
+    """The id an older aieng_nb kept in ``.aieng/id`` (its external heads are filed under it), or ''."""
+    try:
+        return (ws.root / "id").read_text().strip()
+    except OSError:
+        return ""
 
 
 def _read_head(path: Path) -> dict[str, Any] | None:
     try:
-        head = json.loads(path.read_text())
+        data = json.loads(path.read_text())
     except FileNotFoundError:
         return None
     except (ValueError, OSError):
         return {"invalid": True}
-    return head if isinstance(head, dict) else {"invalid": True}
+    return data if isinstance(data, dict) else {"invalid": True}
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -264,9 +284,9 @@ def _entry_problem(entry: dict[str, Any], keys: dict[str, Any]) -> str:
         return "content does not match its hash (entry edited)"
     record = keys.get(str(entry.get("key")))
     if not isinstance(record, dict) or not isinstance(record.get("public_key"), str):
-        return f"signed with key {str(entry.get('key'))[:12]!r}, which is not recorded in audit.keys"
+        return f"signed with key {str(entry.get('key'))[:12]!r}, which is not recorded in the audit keys"
     if audit_sign.key_id(record["public_key"]) != entry["key"]:
-        return f"audit.keys records a public key that is not key {entry['key'][:12]}"
+        return f"the audit keys record a public key that is not key {entry['key'][:12]}"
     if not isinstance(entry.get("sig"), str) or not audit_sign.check(record["public_key"], entry["hash"], entry["sig"]):
         return f"signature does not verify with key {entry['key'][:12]} (entry forged or edited)"
     return ""

@@ -28,22 +28,34 @@ def entries(
         raise ValidationError(f"limit must be a positive integer, got {limit!r}")
     ws = workspace or current()
     after = utc(since).timestamp() if since is not None else None  # type: ignore[union-attr]
+    from ..storage import exists
+
+    if not exists(ws):
+        return AuditList()
+    from sqlalchemy import select
+
+    from ..storage.tables import audit_entries as t
+
+    query = select(t.c.entry)
+    if event:
+        escaped = event.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(t.c.event.like(f"{escaped}%", escape="\\"))
+    if run_id:
+        query = query.where(t.c.run_id == str(run_id))
+    if after is not None:
+        query = query.where(t.c.ts >= after)
+    query = query.order_by(t.c.pos.desc())
+    if limit:
+        query = query.limit(limit)
+    with ws.database().engine.connect() as conn:
+        rows = [str(r[0]) for r in conn.execute(query)]
     out = AuditList()
-    if not ws.audit_log.exists():
-        return out
-    with open(ws.audit_log, "rb") as fh:
-        for raw in fh:
-            if not raw.strip():
-                continue
-            entry = json.loads(raw)
-            if event and not str(entry.get("event", "")).startswith(event):
-                continue
-            if run_id and entry.get("data", {}).get("run_id") != run_id:
-                continue
-            if after is not None and entry.get("ts", 0) < after:
-                continue
-            out.append(AuditEntry.from_dict(entry))
-    return AuditList(out[-limit:]) if limit else out
+    for raw in reversed(rows):
+        try:
+            out.append(AuditEntry.from_dict(json.loads(raw)))
+        except (ValueError, TypeError, KeyError):
+            continue  # a damaged row: `aieng audit verify` reports it
+    return out
 
 
 def table(rows: list[AuditEntry]) -> str:

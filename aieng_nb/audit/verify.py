@@ -17,9 +17,9 @@ from .chain import (
     _parse_line,
     _read_head,
     _read_keys,
-    _workspace_id,
+    chain_id,
     external_head_path,
-    keys_path,
+    head,
 )
 from .records import Anchor, VerifyResult
 
@@ -86,14 +86,14 @@ class _Walk:
         return len([x for x in self.lines if x.strip()]) + 1
 
 
-def _without_log(ws: Workspace, head: dict[str, Any] | None, ws_id: str) -> VerifyResult:
-    """An empty or missing log is fine only in a workspace that never had anything to record."""
+def _without_log(ws: Workspace, top: dict[str, Any], external: dict[str, Any] | None) -> VerifyResult:
+    """An empty chain is fine only in a workspace that never had anything to record."""
     contents = _workspace_contents(ws)
     if contents:
         return VerifyResult(
             False, 0, reason=f"the audit log is missing, but the workspace has {' and '.join(contents)}"
         )
-    if head is not None or (ws_id and external_head_path(ws).exists()):
+    if top["seq"] >= 0 or external is not None:
         return VerifyResult(False, 0, reason="the audit log is missing or empty, but a head says it had entries")
     return VerifyResult(True, 0)
 
@@ -121,44 +121,32 @@ def _walk_chain(walk: _Walk) -> VerifyResult | None:
     return None
 
 
-def _check_head(walk: _Walk, head: dict[str, Any] | None) -> VerifyResult | None:
-    """The head names the last entry, or holds the one entry an interrupted append left only there."""
+def _check_head(walk: _Walk, top: dict[str, Any]) -> VerifyResult | None:
+    """The head row names the last entry (rows deleted from the end are caught here)."""
     count, position = walk.count, walk.position
-    if head is None:
-        return walk.bad(None, None, "head file missing (cannot rule out truncation)")
-    if head.get("invalid"):
-        return walk.bad(None, None, "head file is not valid JSON")
-    if head.get("seq") == count and isinstance(head.get("entry"), str):
-        try:
-            pending = _parse_line(head["entry"].encode("utf-8"))
-        except ValueError as exc:
-            return walk.bad(count, position, f"the head's entry: {exc}", head)
-        problem = _entry_problem(pending, walk.keys)
-        if pending["seq"] != count or pending["prev"] != walk.prev or pending["hash"] != head.get("hash") or problem:
-            return walk.bad(count, position, f"the head's entry does not continue the log {problem}".strip(), head)
-        walk.notes.append(
-            f"entry {count} is complete in the head file but not yet in the log (an interrupted write, e.g. a full"
-            " disk); the next append writes it there"
-        )
-        walk.take(pending)
-        return None
-    if isinstance(head.get("seq"), int) and head["seq"] >= count:
-        return walk.bad(count, position, f"log truncated: the head says {head['seq'] + 1} entries, found {count}", head)
-    if head.get("seq") != count - 1 or head.get("hash") != walk.prev:
-        return walk.bad(count - 1, position - 1, "last entry does not match the head hash", head)
+    copy = {"seq": top["seq"], "hash": top["hash"]}
+    if top["seq"] >= count:
+        return walk.bad(count, position, f"log truncated: the head says {top['seq'] + 1} entries, found {count}", copy)
+    if top["seq"] != count - 1 or top["hash"] != walk.prev:
+        return walk.bad(count - 1, position - 1, "last entry does not match the head hash", copy)
     return None
 
 
-def _check_copies(walk: _Walk, ws: Workspace, anchored: dict[str, Any] | None) -> VerifyResult | None:
-    """The head's copy outside the workspace (and an anchor, if given) must be an entry of the chain."""
-    external = _read_head(external_head_path(ws))
-    if external is None:
+def _check_copies(walk: _Walk, path: Any, anchored: dict[str, Any] | None) -> VerifyResult | None:
+    """This user's copy of the head (and an anchor, if given) must be an entry of the chain. A user
+    who never wrote to this chain has no copy: then only an anchor can rule out truncation (a note)."""
+    external = _read_head(path)
+    me = audit_sign.load_signer(create=False)
+    if external is None and me is not None and me.key_id in walk.signers:
         return walk.bad(
             None,
             None,
-            f"the external head ({external_head_path(ws)}) is missing: the log cannot be checked against a copy"
+            f"the external head ({path}) is missing: the log cannot be checked against a copy"
             " outside the workspace (verify as the user who wrote it, or pass an anchor)",
         )
+    if external is None and anchored is None:
+        walk.notes.append("you never wrote to this trail, so no copy of its head is kept by you: pass an anchor"
+                          " (aieng audit anchor) to rule out a truncated tail")  # fmt: skip
     count = walk.count
     for label, copy in (("external head", external), ("anchor", anchored)):
         if copy is None:
@@ -189,26 +177,36 @@ def verify(*, workspace: Workspace | None = None, anchor: str | dict[str, Any] |
     """
     anchored = _parse_anchor(anchor)  # bad input is an error before anything is read
     ws = workspace or current()
-    lines = ws.audit_log.read_bytes().split(b"\n") if ws.audit_log.exists() else []
-    head = _read_head(ws.audit_head)
-    ws_id = _workspace_id(ws, create=False)
-    if not any(raw.strip() for raw in lines):
-        return _without_log(ws, head, ws_id)
-    if not ws_id:
-        return VerifyResult(
-            False, 0, reason="the workspace id (.aieng/id) is missing: its external head cannot be found"
-        )
-    keys = _read_keys(ws)
-    if keys is None:
-        return VerifyResult(False, 0, reason=f"{keys_path(ws).name} (the public keys of the signers) is missing")
+    from ..storage import exists
+
+    if not exists(ws):  # nothing was ever recorded here (and a read creates nothing)
+        return _without_log(ws, {"seq": -1}, None)
+    lines, top, keys = _read_chain(ws)
+    path = external_head_path(chain=str(top["chain"]))
+    if not lines:
+        return _without_log(ws, top, _read_head(path))
     walk = _Walk(lines, keys)
-    failed = _walk_chain(walk) or _check_head(walk, head) or _check_copies(walk, ws, anchored)
+    failed = _walk_chain(walk) or _check_head(walk, top) or _check_copies(walk, path, anchored)
     if failed is not None:
         return failed
     me = audit_sign.load_signer(create=False)
     if me is not None and me.key_id in keys and keys[me.key_id].get("public_key") != me.public_b64:
         return walk.bad(None, None, f"audit.keys records another public key under your key id {me.key_id}")
-    return VerifyResult(True, walk.count, head=head or {}, signers=walk.signers, notes=walk.notes)
+    return VerifyResult(
+        True, walk.count, head={"seq": top["seq"], "hash": top["hash"]}, signers=walk.signers, notes=walk.notes
+    )
+
+
+def _read_chain(ws: Workspace) -> tuple[list[bytes], dict[str, Any], dict[str, Any]]:
+    """Every entry in position order, the head row and the keys, read in one snapshot."""
+    from sqlalchemy import select
+
+    from ..storage.tables import audit_entries
+
+    with ws.database().engine.connect() as conn:
+        rows = conn.execute(select(audit_entries.c.entry).order_by(audit_entries.c.pos))
+        lines = [str(r[0]).encode("utf-8") for r in rows]
+        return lines, head(conn), _read_keys(ws, conn)
 
 
 def anchor(*, run_id: str | None = None, git: bool = False, workspace: Workspace | None = None) -> Anchor:
@@ -227,11 +225,10 @@ def anchor(*, run_id: str | None = None, git: bool = False, workspace: Workspace
     result = verify(workspace=ws)
     if not result.ok:
         raise IntegrityError(f"the audit trail does not verify, so its head is not anchored: {result.reason}")
-    head = _read_head(ws.audit_head) or {}
-    seq, digest = int(head["seq"]), str(head["hash"])
+    seq, digest = int(result.head["seq"]), str(result.head["hash"])
     out = Anchor(seq, digest, f"{seq}:{digest}")
     if git:
-        tag = f"aieng-audit-{_workspace_id(ws)[:8]}-{seq}"
+        tag = f"aieng-audit-{chain_id(ws)[:8]}-{seq}"
         done = subprocess.run(
             ["git", "-C", str(ws.root.parent), "tag", "-a", tag, "-m", f"aieng audit head {seq}:{digest}"],
             capture_output=True,

@@ -24,19 +24,40 @@ one sentence a person can check, which the contract keeps under ``metadata.aieng
   spacings out for light tails, a multiple of the maximum for heavy ones. Distinct values set the
   threshold, so ties (counts, flags) give the data's own resolution as the spacing; with fewer than
   10 distinct values there is no tail to fit and the bound is ``FEW_DISTINCT_WIDTH`` ranges out.
-  Real sources also hold rare outlying rows that a sample of a few hundred often misses entirely
-  (a value 1.8 ranges past a half-sample's maximum in scikit-learn's breast cancer data); bounds
-  therefore stay at least ``RANGE_FLOOR`` times the sample's range past its extremes.
+- **Outlying rows**: real sources also hold rare rows far past the rest (a county of 5 million
+  among counties of thousands) that a sample of a few hundred misses entirely, and no tail fit on
+  the rest can see them: by the rule of succession a kind of row a sample of ``n`` lacks still
+  shows up in a same-size batch with a chance near 1/2. Bounds therefore stay at least
+  ``RANGE_FLOOR`` ranges past the sample's extremes (in the benchmark's real data such rows lay
+  up to 7 ranges past a half's maximum); a value 10 ranges out (a unit or scale error) still fails.
 - **Sign**: no floor at 0 is added for a column that was never negative. By the rule of succession
   a sample of ``n`` rows without a negative value leaves a batch of ``m`` rows a chance of about
   ``m / (n + m)`` to hold one, about 1/2 at the design point (rare codes such as an income of -1
   are real); a lower bound is at or above 0 only when the tail itself keeps it there.
+- **Integer levels**: an integer column's levels are numbers. A value between two seen levels is
+  one the same measurement can take (5 cylinders between 4 and 6), so its ``isin`` lists every
+  integer from the smallest to the largest level; only a value past the ends is new. The ends
+  are safe only when the counts do not fade out towards them: counts that shrink by a steady
+  factor (each level at most ``FADE`` of the one before, twice over: children in a household,
+  308, 56, 12) are a tail, which goes on as a geometric series, ``c_k^2 / c_(k-1)`` expected at
+  the next level in a same-size batch (2.6 here); ``isin`` needs that, added to the Good-Turing
+  figure, to stay under ``NEW_LEVEL_RISK``. Counts that stay level up to the edge (months of a
+  season, years of a study, ages of a cohort) mark a boundary of the design, not a tail.
+- **Nulls**: a sample without nulls in a column bounds its null rate, and no more: by the rule of
+  three, zero nulls in ``n`` rows put the rate under ``3/n`` (95%), and a same-size batch then
+  expects up to 3 nulls. ``nullable: false`` is asserted only when that bound is under
+  ``NULL_RATE`` (rows >= ``3 / NULL_RATE``), and only when no column of the sample has nulls: a
+  source that leaves values missing in one column can leave them missing in any at a rate far
+  below what the sample shows (2 of 344 penguins have no measurements at all, both in one half).
 - **Keys** (``unique``): all values distinct in a sample large enough that a non-key would have
   repeated. For integers: spread evenly over ``[min, max]`` (the fewest repeats any non-key
   could show), ``n`` values would hold ``n(n-1)/2/(max-min+1)`` repeated pairs; at least
-  ``KEY_PAIRS`` expected and none seen. For text: at least ``MIN_TEXT_KEY_ROWS`` distinct values
-  and no repeat (Good-Turing: with every value seen once, every next value is new). Names do not
-  count.
+  ``KEY_PAIRS`` expected and none seen. Text has no ``[min, max]`` to tell its vocabulary, so the
+  same test is made against ``TEXT_VOCABULARY`` values: what counts for repeats is a list's
+  effective size ``1/sum(p^2)``, about a thousand for the surnames of a country (Smith ~1%,
+  Johnson ~0.8%, ...) and smaller for words or places; a non-key over such a list repeats
+  ``KEY_PAIRS`` pairs by ``MIN_TEXT_KEY_ROWS`` rows (31 distinct surnames in one half of a list of
+  deaths repeated in the other). Names do not count.
 
 >>> import numpy as np
 >>> new_level_risk(np.array([40, 35, 25]))  < NEW_LEVEL_RISK
@@ -59,10 +80,14 @@ MAX_SHAPE = 0.5
 MIN_SHAPE = 0.0
 SHAPE_PRIOR_N = 25.0
 SCALE_DOUBT = 1.0
-RANGE_FLOOR = 2.0
-FEW_DISTINCT_WIDTH = 3.0
+RANGE_FLOOR = 8.0
+FEW_DISTINCT_WIDTH = RANGE_FLOOR  # too few distinct values for a tail: the outlying-rows floor alone
 KEY_PAIRS = 3.0
-MIN_TEXT_KEY_ROWS = 20
+TEXT_VOCABULARY = 1000
+MIN_TEXT_KEY_ROWS = math.ceil((1 + math.sqrt(1 + 8 * KEY_PAIRS * TEXT_VOCABULARY)) / 2)  # n(n-1)/2/V >= KEY_PAIRS: 78
+FADE = 0.6
+NULL_RATE = 0.005
+MIN_NON_NULL_ROWS = math.ceil(3 / NULL_RATE)  # rule of three: 600 rows
 
 
 def new_level_risk(counts: Any) -> float:
@@ -177,6 +202,36 @@ def lower_bound(values: Any, margin: float = 1.0) -> Bound | None:
     )
 
 
+def edge_level_risk(levels: Any, counts: Any) -> tuple[float, str]:
+    """Expected rows at a level just past either end of sorted integer ``levels`` (with ``counts``)
+    in a same-size batch, where the counts fade out towards that end (module docs), and where."""
+    import numpy as np
+
+    c = np.asarray(counts, dtype=np.float64)
+    worst, where = 0.0, ""
+    for side, cc, end in (("above", c, levels[-1]), ("below", c[::-1], levels[0])):
+        if len(cc) >= 3 and cc[-1] <= FADE * cc[-2] and cc[-2] <= FADE * cc[-3]:  # a tail fading out
+            risk = float(cc[-1] ** 2 / cc[-2])
+            if risk > worst:
+                worst, where = (
+                    risk,
+                    f"counts fade towards {end} ({int(cc[-2])}, {int(cc[-1])}): ~{risk:.2g} rows {side} it",
+                )
+    return worst, where
+
+
+def null_evidence(n: int, frame_nulls: bool) -> tuple[bool, str]:
+    """Whether a column without nulls in ``n`` rows is asserted non-null, and why (module docs)."""
+    if frame_nulls:
+        return False, f"nullable: no nulls in {n} rows, but other columns have some: a rarer null here would not show"
+    if n < MIN_NON_NULL_ROWS:
+        return False, (
+            f"nullable: no nulls in {n} rows puts the null rate under {3 / n:.2%} (rule of three), "
+            f"not under {NULL_RATE:.1%} ({MIN_NON_NULL_ROWS} rows needed)"
+        )
+    return True, f"not nullable: no nulls in {n} rows of any column: the null rate is under {3 / n:.2%} (rule of three)"
+
+
 def key_evidence(values: Any, kind: str) -> tuple[bool, str]:
     """Whether a column with all ``values`` distinct (no nulls) is a key, and why (module docs)."""
     import numpy as np
@@ -193,5 +248,6 @@ def key_evidence(values: Any, kind: str) -> tuple[bool, str]:
             )
         return False, ""
     if kind == "text" and n >= MIN_TEXT_KEY_ROWS:
-        return True, f"{n} distinct texts in {n} rows: no value repeats"
+        pairs = n * (n - 1) / 2 / TEXT_VOCABULARY
+        return True, f"{n} distinct texts: a non-key over {TEXT_VOCABULARY} values would repeat ~{pairs:.3g} pairs"
     return False, ""

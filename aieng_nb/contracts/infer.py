@@ -6,9 +6,11 @@ is written with its reason under ``metadata.aieng.why`` (``aieng contract show``
 What is inferred, per column (the index is not part of a contract):
 
 - the **dtype** (exact: ``int64`` data arriving as ``float64`` is a change worth a look);
-- **nullability**: nullable only when the sample has nulls;
+- **nullability**: not nullable only when no column of the sample has nulls and the sample is
+  large enough to bound the null rate under ``evidence.NULL_RATE`` (rule of three);
 - **levels** (``isin``) for text, categorical and integer columns with at most ``MAX_LEVELS``
-  values, when the expected number of new levels in a same-size batch is small (Good-Turing);
+  values, when the expected number of new levels in a same-size batch is small (Good-Turing;
+  for integers also the levels just past the ends, and every integer between the ends is listed);
 - **bounds** (``in_range``) for numbers without levels, from the tails of the sample (extreme
   order statistics), floored at 0 only when negatives would have shown; whole numbers for
   integer columns. Dates get no bounds (new data is later);
@@ -69,7 +71,7 @@ def _kind(s: Any) -> str:
     return "other"
 
 
-def _levels(valid: Any, n: int) -> tuple[list[Any] | None, str]:
+def _levels(valid: Any, n: int, integer: bool = False) -> tuple[list[Any] | None, str]:
     """The sorted levels for ``isin`` and why, or (None, why not)."""
     try:
         counts = valid.value_counts(sort=False)
@@ -77,12 +79,31 @@ def _levels(valid: Any, n: int) -> tuple[list[Any] | None, str]:
         return None, "no isin: the values are not hashable"
     if len(counts) > MAX_LEVELS:
         return None, f"no isin: {len(counts)} distinct values (more than {MAX_LEVELS})"
+    if len(counts) == 1 and integer:  # a number that never varied: no frequencies, no spacing to judge by
+        return None, (
+            f"no isin: one value in {n} rows: by the rule of succession a same-size batch holds "
+            "another with a chance near 1/2 (a 0/1 flag whose 1s are rare)"
+        )
     risk = evidence.new_level_risk(counts.to_numpy())
     rarest = int(counts.min())
     singles = int((counts == 1).sum())
     seen = f"{len(counts)} levels in {n} rows, the rarest seen {rarest}x ({singles} seen once)"
+    edge = ""
+    if integer:
+        counts = counts.sort_index()
+        low, high = int(counts.index[0]), int(counts.index[-1])
+        if high - low + 1 > MAX_LEVELS:
+            return None, f"no isin: integer levels from {low} to {high} (more than {MAX_LEVELS} values between)"
+        edge_risk, edge = evidence.edge_level_risk(counts.index, counts.to_numpy())
+        risk += edge_risk
+        edge = f"; {edge}" if edge else ""
     if risk > evidence.NEW_LEVEL_RISK:
-        return None, f"no isin: {seen}: ~{risk:.2g} new levels expected in a batch of {n} rows"
+        return None, f"no isin: {seen}{edge}: ~{risk:.2g} new levels expected in a batch of {n} rows"
+    if integer:  # every integer between the ends: a value between two levels is not new (module docs)
+        why = f"isin: {seen}{edge}: ~{risk:.2g} new levels expected in a batch of {n} rows (Good-Turing)"
+        return list(
+            range(low, high + 1)
+        ), f"{why}; every integer from {low} to {high} (values between levels are not new)"
     values = [_plain(v) for v in counts.index]
     if not all(isinstance(v, (str, int, float, bool)) for v in values):
         return None, "no isin: levels that YAML cannot hold"
@@ -106,7 +127,7 @@ def _range(valid: Any, integer: bool, margin: float) -> tuple[Any, list[str]]:
     return pa.Check.in_range(low, high), [f"in_range min {low}: {lo.why}", f"in_range max {high}: {hi.why}"]
 
 
-def _column(name: Any, s: Any, margin: float) -> tuple[Any, list[str]]:
+def _column(name: Any, s: Any, margin: float, frame_nulls: bool = False) -> tuple[Any, list[str]]:
     import pandera.pandas as pa
 
     n = len(s)
@@ -114,14 +135,20 @@ def _column(name: Any, s: Any, margin: float) -> tuple[Any, list[str]]:
     kind = _kind(s)
     valid = s.dropna() if nulls else s
     why = [f"dtype {s.dtype}: as in the sample"]
-    why.append(f"nullable: {nulls} nulls in {n} rows" if nulls else f"not nullable: no nulls in {n} rows")
+    nullable = True
+    if nulls:
+        why.append(f"nullable: {nulls} nulls in {n} rows")
+    else:
+        non_null, reason = evidence.null_evidence(n, frame_nulls)
+        nullable = not non_null
+        why.append(reason)
     checks: list[Any] = []
     unique = False
     if kind in ("int", "text") and not nulls and n >= 2 and _all_distinct(valid):
         unique, reason = evidence.key_evidence(valid.to_numpy(), kind)
         why.append(f"unique: {reason}" if unique else f"not unique: all {n} values distinct, too few to tell a key")
     if len(valid) and not unique and kind in ("text", "category", "int"):
-        levels, reason = _levels(valid, len(valid))
+        levels, reason = _levels(valid, len(valid), integer=kind == "int")
         why.append(reason)
         if levels is not None:
             checks.append(pa.Check.isin(levels))
@@ -132,7 +159,7 @@ def _column(name: Any, s: Any, margin: float) -> tuple[Any, list[str]]:
             why += reasons
             if check is not None:
                 checks.append(check)
-    column = pa.Column(str(s.dtype), checks=checks or None, nullable=bool(nulls), unique=unique, required=True)
+    column = pa.Column(str(s.dtype), checks=checks or None, nullable=nullable, unique=unique, required=True)
     return column, why
 
 
@@ -148,7 +175,7 @@ def infer_schema(df: Any, *, name: str | None = None, margin: float = MARGIN) ->
 
     >>> import pandas as pd
     >>> infer_schema(pd.DataFrame({"x": [float(i % 10) for i in range(100)]})).columns["x"].checks
-    [<Check in_range: in_range(-31.24, 40.24)>]
+    [<Check in_range: in_range(-72.0, 81.0)>]
     """
     import pandas as pd
     import pandera.pandas as pa
@@ -169,8 +196,9 @@ def infer_schema(df: Any, *, name: str | None = None, margin: float = MARGIN) ->
         raise ValidationError("cannot infer a contract from an empty frame (no rows)")
     columns: dict[Any, Any] = {}
     why: dict[str, list[str]] = {}
+    frame_nulls = bool(df.isna().to_numpy().any())
     for c in df.columns:
-        columns[c], why[str(c)] = _column(c, df[c], float(margin))
+        columns[c], why[str(c)] = _column(c, df[c], float(margin), frame_nulls)
     return pa.DataFrameSchema(columns, name=name, strict=False, coerce=False, metadata={"aieng": {"why": why}})
 
 

@@ -113,7 +113,7 @@ def build_report(
             {"column": c.column, "check": c.check, "failures": c.failures, "passed": c.passed, "examples": c.examples}
             for c in outcome.checks
         ],
-        "failure_cases": outcome.cases.to_dict("records"),
+        "failure_cases": outcome.cases.to_dict("records") if outcome.cases is not None else [],
         "pandera_columns": outcome.pandera_columns,
     }
     rep = ValidationReport(KIND, f"Data contract {contract.ref}", metrics=metrics, checks=checks, details=details,

@@ -6,8 +6,8 @@ from) live under the schema's ``metadata: {aieng: ...}``, which pandera keeps as
 ``DataFrameSchema.metadata``.
 
 A contract's version is the SHA-256 of its parsed content (comments and formatting do not count).
-Every content seen is kept in the workspace (``.aieng/contracts/<name>/<digest>.yaml``, listed in
-``versions.json``) and numbered ``1, 2, ...`` in the order seen, so ``train@3`` and a digest prefix
+Every content seen is kept in the workspace database (``contract_versions``, see
+:mod:`.history`; a team sharing the database shares them) and numbered ``1, 2, ...`` in the order seen, so ``train@3`` and a digest prefix
 (``train@3f2a9c``) name an exact contract even after the file in the repo has been edited.
 
 The folder: ``%config Aieng.contracts_dir`` / ``$AIENG_CONTRACTS_DIR`` when set (jobs hand it
@@ -22,18 +22,17 @@ beside the workspace folder (where ``infer`` creates it).
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import time
 from pathlib import Path
 from typing import Any
 
 from .. import config
 from ..exceptions import NotFoundError, ValidationError
-from ..fsutil import atomic_write_json, atomic_write_text, locked
+from ..fsutil import atomic_write_text
 from ..names import PATTERNS
 from ..workspace import DIRNAME, Workspace, current, locate
+from .history import History
 from .model import Contract
 from .parsing import ContractError, digest_of, parse_text, to_schema
 
@@ -114,55 +113,7 @@ def names(workspace: Workspace | None = None) -> list[str]:
 
 
 # ---------------------------------------------------------------------------- version history
-class History:
-    """Every content a contract has had, numbered in the order seen (``versions.json`` + copies)."""
-
-    def __init__(self, name: str, ws: Workspace) -> None:
-        self.name = name
-        self.ws = ws
-        self.folder = ws.path("contracts", name)
-        self.index = self.folder / "versions.json"
-
-    def read(self) -> list[dict[str, Any]]:
-        try:
-            return list(json.loads(self.index.read_text(encoding="utf-8")).get("versions", []))
-        except FileNotFoundError:
-            return []
-        except ValueError:
-            from ..exceptions import IntegrityError
-
-            raise IntegrityError(f"{self.index} is damaged (not valid JSON)") from None
-
-    def register(self, digest: str, text: str, source: str) -> tuple[dict[str, Any], bool]:
-        """The entry of ``digest``, added as the next version when new; returns (entry, new)."""
-        entries = self.read()
-        for e in entries:
-            if e["digest"] == digest:
-                return e, False
-        with locked(self.ws.locks / f"contract-{self.name}.lock"):
-            entries = self.read()
-            for e in entries:
-                if e["digest"] == digest:
-                    return e, False
-            entry = {
-                "version": (entries[-1]["version"] + 1) if entries else 1,
-                "digest": digest,
-                "created": time.time(),
-                "source": source,
-            }
-            atomic_write_text(self.folder / f"{digest}{SUFFIX}", text)
-            atomic_write_json(self.index, {"name": self.name, "versions": [*entries, entry]})
-        from .. import audit
-
-        audit.append(
-            "contract.version",
-            {"name": self.name, "version": entry["version"], "digest": digest, "source": source},
-            workspace=self.ws,
-        )
-        return entry, True
-
-    def text(self, digest: str) -> str:
-        return (self.folder / f"{digest}{SUFFIX}").read_text(encoding="utf-8")
+# (rows of the workspace database: see .history)
 
 
 def load_contract(ref: str, *, workspace: Workspace | None = None, source: str = "file") -> Contract:
@@ -209,7 +160,7 @@ def load_contract(ref: str, *, workspace: Workspace | None = None, source: str =
     where = f"contract {name}@{entry['version']}"
     mapping = parse_text(text, where)
     is_current = current_entry is not None and current_entry["digest"] == entry["digest"]
-    return Contract(name, entry["version"], entry["digest"], text, mapping, str(history.folder / f"{entry['digest']}{SUFFIX}"),
+    return Contract(name, entry["version"], entry["digest"], text, mapping, history.where(entry["version"]),
                     is_current, entry["created"], entry.get("source", ""))  # fmt: skip
 
 
@@ -250,7 +201,7 @@ def versions(name: str, *, workspace: Workspace | None = None) -> list[Contract]
                 e["digest"],
                 text,
                 parse_text(text, f"contract {name}@{e['version']}"),
-                str(history.folder / f"{e['digest']}{SUFFIX}"),
+                history.where(e["version"]),
                 e["digest"] == cur_digest,
                 e["created"],
                 e.get("source", ""),

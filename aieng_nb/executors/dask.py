@@ -1,12 +1,17 @@
-"""The Dask executor: each job is a task on a Dask distributed cluster.
+"""The Dask executor: each job attempt is a task on a Dask distributed cluster.
 
 The workers execute the job exactly as the local executor does (papermill, a kernel per job) and
-write the job record and run into the workspace, so the workspace folder must be reachable from
-the workers at the same path (one machine, or a shared filesystem).
+write the job record and run into the workspace, so the workspace must be reachable from the
+workers (the same folder path, or a shared metadata database and tracking server).
 
-A worker that dies mid-job: the scheduler reruns the task elsewhere; the rerun notices the previous
-attempt's dead process, records the attempt as lost and runs again. If the cluster gives up
-(``KilledWorker``) or the connection is lost, the job is marked FAILED here.
+The retry budget is aieng's, not the cluster's: each task is submitted for one attempt number,
+and a task the cluster reruns on its own after losing a worker finds its attempt already started
+and runs nothing. The running attempt beats a heartbeat into the job record every few seconds;
+the submitter watches it. An attempt whose worker process is gone (same host) or whose heartbeat
+is older than ``worker_timeout`` (default 60 s, ``$AIENG_WORKER_TIMEOUT``) ends FAILED ("worker
+lost: HOST, last heartbeat TIME"); a retry starts if the budget allows, else the job ends FAILED
+and the submitting command returns. ``aieng job stop`` from any machine ends a job whose worker is
+gone at once, and the submitter cancels its task.
 """
 
 from __future__ import annotations
@@ -19,8 +24,8 @@ from ..exceptions import MissingDependencyError, ValidationError
 from . import Executor
 
 
-def execute_on_worker(job_id: str, workspace_root: str, tracking_uri: str | None) -> dict[str, Any]:
-    """The task a Dask worker runs (plain data in and out)."""
+def execute_on_worker(job_id: str, workspace_root: str, tracking_uri: str | None, attempt: int) -> dict[str, Any]:
+    """The task a Dask worker runs for attempt ``attempt`` of a job (plain data in and out)."""
     import os
     from pathlib import Path
 
@@ -34,7 +39,7 @@ def execute_on_worker(job_id: str, workspace_root: str, tracking_uri: str | None
     else:
         os.environ.pop("AIENG_TRACKING_URI", None)
     config.reset()
-    return execute_job(job_id, Workspace(Path(workspace_root))).to_dict()
+    return execute_job(job_id, Workspace(Path(workspace_root)), attempt=attempt).to_dict()
 
 
 class DaskExecutor(Executor):
@@ -54,16 +59,13 @@ class DaskExecutor(Executor):
         self.client = Client(self.address, timeout=options.get("connect_timeout", 10), set_as_default=False)
 
     def run(self, job_ids: list[str], workspace: Any, progress: Any = None) -> Iterator[Any]:
-        from distributed import as_completed
-
         from ..jobs import store
-        from ..jobs.finish import fail_job
-        from ..jobs.records import JobRecord, JobStatus
+        from ..jobs.finish import create_run
+        from ..jobs.records import JobStatus
         from ..records import now
 
-        tracking_uri = None if workspace.is_local else workspace.tracking_uri
         host, pid, started = store.process_identity()
-        futures = {}
+        tasks: dict[str, Any] = {}  # job id -> its attempt's future (None: the task returned, the job goes on)
         for job_id in job_ids:
 
             def queue(r: Any) -> None:
@@ -72,24 +74,112 @@ class DaskExecutor(Executor):
                     r.host, r.pid, r.pid_started = host, pid, started
                     r.executor_address = self.address
 
-            store.mutate(job_id, queue, workspace)
-            fut = self.client.submit(
-                execute_on_worker, job_id, str(workspace.root), tracking_uri, pure=False, key=f"aieng-job-{job_id}"
-            )
-            futures[fut] = job_id
-        with self.client.as_current():
-            for fut in as_completed(list(futures)):
-                job_id = futures[fut]
-                try:
-                    record = JobRecord.from_dict(fut.result())
-                except Exception as exc:  # noqa: BLE001 - KilledWorker, lost connection, cancelled
-                    record = fail_job(job_id, workspace, "worker_lost", f"the Dask cluster lost the job: {exc!r}")
-                if progress is not None:
-                    progress.job_finished(record)
-                yield record
+            record = store.mutate(job_id, queue, workspace)
+            if record.run_id is None:  # made here: the submitter, not the worker's account, is mlflow.user
+                record = create_run(record, workspace)
+            tasks[job_id] = self._submit(record, workspace)
+        while tasks:
+            with self.client.as_current():
+                self._wait([f for f in tasks.values() if f is not None])
+                ended = [(job_id, self._check(job_id, tasks, workspace)) for job_id in list(tasks)]
+            for job_id, record in ended:
+                if record is not None:
+                    del tasks[job_id]
+                    if progress is not None:
+                        progress.job_finished(record)
+                    yield record
+
+    def _submit(self, record: Any, workspace: Any) -> Any:
+        tracking_uri = None if workspace.is_local else workspace.tracking_uri
+        attempt = record.attempts + 1
+        return self.client.submit(
+            execute_on_worker,
+            record.job_id,
+            str(workspace.root),
+            tracking_uri,
+            attempt,
+            pure=False,
+            key=f"aieng-job-{record.job_id}-{attempt}",
+        )
+
+    def _wait(self, futures: list[Any]) -> None:
+        import time
+
+        if not futures:
+            time.sleep(POLL_S)
+            return
+        from distributed import wait
+
+        try:
+            wait(futures, timeout=POLL_S, return_when="FIRST_COMPLETED")
+        except TimeoutError:
+            pass
+
+    def _check(self, job_id: str, tasks: dict[str, Any], workspace: Any) -> Any:
+        """The job's final record once it ended, else None (resubmitting a lost attempt if the budget allows)."""
+        from ..jobs import store
+        from ..jobs.execute import attempt_lost
+        from ..jobs.finish import fail_job
+        from ..jobs.records import JobRecord, JobStatus
+
+        fut = tasks[job_id]
+        if fut is not None and fut.done():
+            tasks[job_id] = None
+            try:
+                done = JobRecord.from_dict(fut.result())
+            except Exception as exc:  # noqa: BLE001 - the scheduler is gone, or cancelled the task
+                return fail_job(job_id, workspace, "worker_lost", f"the Dask cluster lost the job: {exc!r}")
+            if done.finished:
+                return done
+        record = store.load(job_id, workspace)
+        if record.finished:
+            self._cancel(tasks[job_id])
+            return record
+        stop = store.stop_requested(job_id, workspace)
+        if record.status == JobStatus.QUEUED and stop:
+            self._cancel(tasks[job_id])
+            return fail_job(job_id, workspace, "stopped", "stopped before it started", JobStatus.STOPPED)
+        lost = attempt_lost(record)
+        if lost is None:
+            return None
+        self._cancel(tasks[job_id])
+        if stop:
+            return fail_job(job_id, workspace, "stopped", f"stopped on request; {lost}", JobStatus.STOPPED)
+        record = _end_lost_attempt(job_id, workspace, lost)
+        if record.status != JobStatus.QUEUED:
+            return fail_job(job_id, workspace, "worker_lost", lost)
+        tasks[job_id] = self._submit(record, workspace)
+        return None
+
+    @staticmethod
+    def _cancel(fut: Any) -> None:
+        if fut is not None:
+            try:
+                fut.cancel()
+            except Exception:  # noqa: BLE001 - the cluster may be gone
+                pass
 
     def close(self) -> None:
         try:
             self.client.close()
         except Exception:  # noqa: BLE001
             pass
+
+
+POLL_S = 0.5  # how often the submitter looks at its jobs' records
+
+
+def _end_lost_attempt(job_id: str, workspace: Any, why: str) -> Any:
+    """Record the lost attempt as FAILED; QUEUED for a retry when the budget allows."""
+    from ..jobs import store
+    from ..jobs.records import JobError, JobStatus
+
+    def end(r: Any) -> None:
+        if r.status != JobStatus.RUNNING:
+            return
+        error = JobError(kind="worker_lost", message=why).to_dict()
+        r.history.append({"attempt": r.attempts, "status": JobStatus.FAILED, "error": error})
+        r.error, r.kernel_pid = error, None
+        r.status = JobStatus.QUEUED if r.attempts < r.max_attempts else JobStatus.FAILED
+
+    return store.mutate(job_id, end, workspace)

@@ -171,23 +171,42 @@ def stop_job(job_id: str, *, wait: float = 15.0, workspace: Workspace | None = N
     store.request_stop(record.job_id, ws)
     audit.append("job.stop", {"job_id": record.job_id}, workspace=ws)
 
-    def stop_idle(r: JobRecord) -> bool:
+    from .execute import HEARTBEAT_S, attempt_lost
+
+    def stop_idle(r: JobRecord, waited: bool = False) -> bool:
         alive = store.owner_alive(r)
-        if r.status == JobStatus.CREATED or (r.status in JobStatus.ACTIVE and alive is False):
+        gone = alive is False or attempt_lost(r) is not None  # a cluster worker lost: nobody else will end it
+        if waited and r.executor_address and r.heartbeat_at is not None:
+            # a live attempt beats every HEARTBEAT_S and obeys a stop within 0.1 s: past the wait,
+            # a heartbeat this old means its worker is gone, whatever worker_timeout says
+            gone = gone or (now() - r.heartbeat_at).total_seconds() > 2.5 * HEARTBEAT_S
+        if r.status == JobStatus.CREATED or (r.status in JobStatus.ACTIVE and gone):
             store.kill_kernel(r)
             r.status, r.finished_at = JobStatus.STOPPED, now()
             r.error = JobError(kind="stopped", message="stopped on request").to_dict()
+            ended.append(r.run_id)
             return True
         return False
 
-    record = store.mutate(record.job_id, stop_idle, ws)
+    ended: list[str | None] = []
+
+    def settle(waited: bool = False) -> JobRecord:
+        done = store.mutate(record.job_id, lambda r: stop_idle(r, waited), ws)
+        if any(ended):  # nobody else will close the job's run (its process or worker is gone)
+            from .finish import finish
+            from .progress import Progress
+
+            return finish(done, ws, Progress(), 0.0)
+        return done
+
+    record = settle()
     end = time.monotonic() + wait
     while not record.finished and time.monotonic() < end:
         time.sleep(0.1)
         record = store.load(record.job_id, ws)
     if not record.finished:
         store.kill_kernel(record)  # the runner will see the dead kernel and the stop request
-        record = store.mutate(record.job_id, stop_idle, ws)
+        record = settle(waited=True)
     return record
 
 

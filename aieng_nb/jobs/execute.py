@@ -21,33 +21,70 @@ from .progress import Progress
 from .records import JobError, JobRecord, JobStatus, now_iso
 from .render import warm_html_exporter
 
+HEARTBEAT_S = 5.0  # how often a running attempt says it is alive (one small record write)
 
-def _start_attempt(job_id: str, ws: Workspace) -> JobRecord:
+
+def attempt_lost(record: JobRecord) -> str | None:
+    """Why a RUNNING attempt counts as lost, or None while it is alive (or not running): its
+    process is gone (same host), or a cluster attempt sent no heartbeat for ``worker_timeout`` s."""
+    from .. import config
+    from ..records import iso
+
+    if record.status != JobStatus.RUNNING:
+        return None
+    last = record.heartbeat_at or record.started_at
+    if store.owner_alive(record) is False:
+        return f"worker lost: {record.host} (process {record.pid} died), last heartbeat {iso(last)}"
+    timeout = float(config.get("worker_timeout"))  # type: ignore[arg-type]
+    if record.executor_address and last is not None and (now() - last).total_seconds() > timeout:
+        return f"worker lost: {record.host}, last heartbeat {iso(last)} (none for {timeout:g} s)"
+    return None
+
+
+def _start_attempt(job_id: str, ws: Workspace, expect: int | None = None) -> JobRecord | None:
+    """Start the next attempt. ``expect`` (a cluster task's attempt number) makes a task the
+    cluster reran on its own (after losing a worker) a no-op, None: only the submitter decides retries."""
     host, pid, started = store.process_identity()
+    duplicate = [False]
 
-    def start(r: JobRecord) -> None:
+    def start(r: JobRecord) -> bool | None:
+        if expect is not None and (r.attempts != expect - 1 or r.status in JobStatus.TERMINAL):
+            duplicate[0] = True  # an attempt that already started: aieng's budget is the one that counts
+            return False
         if r.status == JobStatus.RUNNING and store.owner_alive(r) is False:
             # a previous attempt's process died under us (killed worker, crashed machine)
             lost = JobError(kind="worker_lost", message=f"attempt {r.attempts} lost: process {r.pid} on {r.host} died")
             r.history.append({"attempt": r.attempts, "status": JobStatus.FAILED, "error": lost.to_dict()})
             store.kill_kernel(r)
+            if r.attempts >= r.max_attempts:  # the lost attempt used the last of the budget
+                r.status, r.error = JobStatus.FAILED, lost.to_dict()
+                return None
         if r.status in JobStatus.TERMINAL:
-            return
+            return None
         if store.stop_requested(r.job_id, ws):
             r.status, r.finished_at = JobStatus.STOPPED, now()
             r.error = JobError(kind="stopped", message="stopped before it started").to_dict()
-            return
+            return None
         r.attempts += 1
         r.status = JobStatus.RUNNING
         r.started_at = r.started_at or now()
+        r.heartbeat_at = now()
         r.host, r.pid, r.pid_started = host, pid, started
         r.kernel_pid, r.cells_done, r.error = None, 0, None
+        return None
 
-    return store.mutate(job_id, start, ws)
+    record = store.mutate(job_id, start, ws)
+    return None if duplicate[0] else record
 
 
-def execute_job(job_id: str, workspace: Workspace | None = None, progress: Progress | None = None) -> JobRecord:
+def execute_job(
+    job_id: str, workspace: Workspace | None = None, progress: Progress | None = None, *, attempt: int | None = None
+) -> JobRecord:
     """Execute a stored job here (all attempts) and return its final record.
+
+    ``attempt`` is set by cluster executors: the attempt number this task was submitted for; a
+    task for an attempt that already started (a cluster rerunning a task itself) returns the
+    record as it is, running nothing.
 
     If this process is interrupted (Ctrl-C) the job ends STOPPED; an unexpected error here ends it
     FAILED (with the error) before the exception propagates: never a record left RUNNING.
@@ -58,8 +95,10 @@ def execute_job(job_id: str, workspace: Workspace | None = None, progress: Progr
     if record.finished:
         return record
     t0 = time.monotonic()
+    if attempt is not None and record.attempts != attempt - 1:
+        return record
     try:
-        return _execute_job(job_id, ws, progress, t0)
+        return _execute_job(job_id, ws, progress, t0, attempt)
     except BaseException as exc:
         interrupted = isinstance(exc, (KeyboardInterrupt, SystemExit))
         kind, status = ("stopped", JobStatus.STOPPED) if interrupted else ("error", JobStatus.FAILED)
@@ -83,13 +122,16 @@ def execute_job(job_id: str, workspace: Workspace | None = None, progress: Progr
         raise
 
 
-def _execute_job(job_id: str, ws: Workspace, progress: Progress, t0: float) -> JobRecord:
+def _execute_job(job_id: str, ws: Workspace, progress: Progress, t0: float, expect: int | None) -> JobRecord:
     record = store.load(job_id, ws)
     if record.run_id is None:
         record = create_run(record, ws)
     progress.job_started(record)
     while True:
-        record = _start_attempt(job_id, ws)
+        started = _start_attempt(job_id, ws, expect)
+        if started is None:
+            return store.load(job_id, ws)  # another task runs (or ran) this attempt
+        record, expect = started, None
         if record.status != JobStatus.RUNNING:
             break
         audit.append("job.start", {"job_id": job_id, "attempt": record.attempts, "run_id": record.run_id}, workspace=ws)
@@ -182,11 +224,16 @@ def _run_attempt(record: JobRecord, ws: Workspace, progress: Progress) -> tuple[
     done = threading.Event()
     deadline = time.monotonic() + record.timeout if record.timeout else None
 
+    beat = [time.monotonic()]
+
     def watchdog() -> None:
         while not done.wait(0.1):
             try:
                 write_progress_if_due()
-            except OSError:  # a full disk must not stop the watchdog; the final record is written later
+                if time.monotonic() - beat[0] >= HEARTBEAT_S:
+                    beat[0] = time.monotonic()
+                    store.update(job_id, ws, heartbeat_at=now())
+            except Exception:  # noqa: BLE001 - a full disk or a lost database must not stop the watchdog
                 pass
             reason = None
             if store.stop_requested(job_id, ws):

@@ -140,17 +140,20 @@ def finish(record: JobRecord, ws: Workspace, progress: Progress, elapsed: float)
     return record
 
 
-def fail_job(job_id: str, workspace: Workspace | None, kind: str, message: str) -> JobRecord:
-    """Mark a job that did not finish on its own as FAILED (e.g. its cluster lost it) and close its run."""
+def fail_job(
+    job_id: str, workspace: Workspace | None, kind: str, message: str, status: JobStatus = JobStatus.FAILED
+) -> JobRecord:
+    """End a job that did not finish on its own (its cluster lost it: FAILED; stopped while its
+    worker was gone: STOPPED) and close its run."""
     ws = workspace or current()
 
     def fail(r: JobRecord) -> bool:
         if r.finished:
             return False
         store.kill_kernel(r)
-        r.status = JobStatus.FAILED
+        r.status = status
         r.error = JobError(kind=kind, message=message).to_dict()
-        r.history.append({"attempt": r.attempts, "status": JobStatus.FAILED, "error": r.error})
+        r.history.append({"attempt": r.attempts, "status": status, "error": r.error})
         return True
 
     record = store.mutate(job_id, fail, ws)

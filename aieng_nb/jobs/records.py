@@ -187,6 +187,7 @@ class JobRecord(TypedFields, Record):
     pid: int | None = None
     pid_started: float | None = None
     kernel_pid: int | None = None
+    heartbeat_at: datetime | None = None  # the running attempt's last sign of life (cluster executors)
     cells_done: int = 0
     cells_total: int = 0
     history: list[dict[str, Any]] = field(default_factory=list)
@@ -195,7 +196,9 @@ class JobRecord(TypedFields, Record):
     # data-contract validations of the job's snapshots (aieng_nb.contracts.jobs)
     contract_results: list[dict[str, Any]] = field(default_factory=list)
 
-    _time_fields: ClassVar[frozenset[str]] = frozenset({"created_at", "queued_at", "started_at", "finished_at"})
+    _time_fields: ClassVar[frozenset[str]] = frozenset(
+        {"created_at", "queued_at", "started_at", "finished_at", "heartbeat_at"}
+    )
     _status_enum: ClassVar[type[enum.Enum] | None] = JobStatus
 
     def __post_init__(self) -> None:

@@ -2,9 +2,9 @@
 
 A move (promotion, rollback, alias set) is one row of ``registry_intents``, committed together
 with a compare-and-set of the model's ``registry_champions`` row (the champion and stack the
-caller read) *before* the alias moves in MLflow. Then: the alias moves, the audit entry is appended
-(naming the intent: the audit entry is the commit point), the derived aliases and tags are set,
-and the intent is marked ``done``. A move interrupted at any step (kill -9, full disk) is finished
+caller read) *before* the alias moves in MLflow. Then: the alias moves, the audit entry (naming
+the intent) is appended and the intent marked ``audited`` in one transaction (the commit point),
+the derived aliases and tags are set, and the intent is marked ``done``. A move interrupted at any step (kill -9, full disk) is finished
 or undone by the next command on that model, the server's start or the loop's tick
 (:func:`recover`): audited -> completed; not audited -> the alias is put back and the intent
 reverted. The done intents are the alias history. ``registry_locks`` holds one row while a move of
@@ -31,6 +31,7 @@ from .client import CHAMPION, HISTORY_TAG, PREVIOUS, STACK_TAG, ConflictError, g
 from .records import AliasAction, AliasMove
 
 FAULT_ENV = "AIENG_FAULT_AT"  # tests: SIGKILL this process at the named step
+LIVE = ("open", "audited")  # an intent not finished yet: undone (open) or completed (audited) by recover()
 
 
 def fault(step: str) -> None:
@@ -138,7 +139,7 @@ def begin(
     intent_id = uuid.uuid4().hex
     with ws.database().begin() as conn:
         still_open = conn.execute(
-            select(func.count()).select_from(intents).where(intents.c.model == move.name, intents.c.state == "open")
+            select(func.count()).select_from(intents).where(intents.c.model == move.name, intents.c.state.in_(LIVE))
         ).scalar_one()
         if still_open:
             raise ConflictError(
@@ -231,7 +232,7 @@ def apply(ws: Workspace, c: Any, intent_id: str) -> AliasMove:
         moved = True
         move.seconds = round(time.perf_counter() - t0, 4)
         fault("after_move")
-        audit.append(str(row["audit_event"]), _audit_data(row, move), workspace=ws)
+        _audit(ws, row, move)
     except Exception as exc:  # noqa: BLE001 - undone below, and reported in one line
         why = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
         try:
@@ -248,6 +249,20 @@ def apply(ws: Workspace, c: Any, intent_id: str) -> AliasMove:
     except Exception:  # noqa: BLE001 - audited, so it stands; recover() sets the derived aliases
         pass
     return move
+
+
+def _audit(ws: Workspace, row: dict[str, Any], move: AliasMove) -> None:
+    """The commit point: the audit entry and the intent's ``audited`` state in one transaction."""
+    from sqlalchemy import update
+
+    from ..storage.tables import intents
+
+    with audit.transaction(ws) as tx:
+        tx.append(str(row["audit_event"]), _audit_data(row, move))
+        values: dict[str, Any] = {"state": "audited"}
+        if move.seconds is not None:
+            values["seconds"] = str(move.seconds)
+        tx.conn.execute(update(intents).where(intents.c.id == row["id"], intents.c.state == "open").values(**values))
 
 
 def _finish(ws: Workspace, c: Any, row: dict[str, Any], seconds: float | None) -> None:
@@ -270,7 +285,7 @@ def _finish(ws: Workspace, c: Any, row: dict[str, Any], seconds: float | None) -
         values: dict[str, Any] = {"state": "done"}
         if seconds is not None:
             values["seconds"] = str(seconds)
-        conn.execute(update(intents).where(intents.c.id == row["id"], intents.c.state == "open").values(**values))
+        conn.execute(update(intents).where(intents.c.id == row["id"], intents.c.state.in_(LIVE)).values(**values))
 
 
 def _undo(ws: Workspace, c: Any, row: dict[str, Any], moved: bool | None) -> None:
@@ -299,16 +314,15 @@ def _undo(ws: Workspace, c: Any, row: dict[str, Any], moved: bool | None) -> Non
 
 
 def _audited(ws: Workspace, intent_id: str) -> bool:
-    """Whether the audit trail holds the intent's entry (in the log, or only in the head file)."""
-    needle = intent_id.encode()
-    for path in (ws.audit_head, ws.audit_log):
-        try:
-            with open(path, "rb") as fh:
-                if needle in fh.read():
-                    return True
-        except FileNotFoundError:
-            continue
-    return False
+    """Whether the audit trail holds the intent's entry (written in the transaction that marked it
+    ``audited``; an intent left open by an older aieng_nb is found through its imported entry)."""
+    from sqlalchemy import select
+
+    from ..storage.tables import audit_entries
+
+    with ws.database().engine.connect() as conn:
+        needle = f'%"intent":"{intent_id}"%'
+        return conn.execute(select(audit_entries.c.pos).where(audit_entries.c.entry.like(needle))).first() is not None
 
 
 def recover(ws: Workspace, c: Any, name: str) -> list[str]:
@@ -322,12 +336,14 @@ def recover(ws: Workspace, c: Any, name: str) -> list[str]:
         rows = [
             dict(r)
             for r in conn.execute(
-                select(intents).where(intents.c.model == name, intents.c.state == "open").order_by(intents.c.seq)
+                select(intents).where(intents.c.model == name, intents.c.state.in_(LIVE)).order_by(intents.c.seq)
             ).mappings()
         ]
     done = []
     for row in rows:
-        if _audited(ws, row["id"]):  # it happened: finishing it again is harmless, whoever started it
+        if row["state"] == "audited" or _audited(
+            ws, row["id"]
+        ):  # it happened: finishing it again is harmless, whoever started it
             _finish(ws, c, row, None)
             done.append(f"completed {row['model']}@{row['alias']} -> v{row['version']} (audited)")
         elif not _owner_gone(row["host"], row["pid"], row["at"]) and row["pid"] != os.getpid():
@@ -346,7 +362,7 @@ def recover_all(ws: Workspace) -> list[str]:
     from .client import client
 
     with ws.database().engine.connect() as conn:
-        names = sorted({r[0] for r in conn.execute(select(intents.c.model).where(intents.c.state == "open"))})
+        names = sorted({r[0] for r in conn.execute(select(intents.c.model).where(intents.c.state.in_(LIVE)))})
     out: list[str] = []
     if not names:
         return out
@@ -368,6 +384,8 @@ def history(ws: Workspace, name: str) -> list[AliasMove]:
 
     with ws.database().engine.connect() as conn:
         rows = conn.execute(
-            select(intents).where(intents.c.model == name, intents.c.state == "done").order_by(intents.c.seq)
+            select(intents)
+            .where(intents.c.model == name, intents.c.state.in_(("audited", "done")))
+            .order_by(intents.c.seq)
         ).mappings()
         return [move_of(dict(r)) for r in rows]

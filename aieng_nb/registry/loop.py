@@ -22,24 +22,20 @@ stopped. ``history("churn")`` tells the story.
 from __future__ import annotations
 
 import datetime as _dt
-import json
 from pathlib import Path
 from typing import Any
 
-from .. import audit
 from ..exceptions import AiengError, NotFoundError, ValidationError
-from ..fsutil import atomic_write_json
 from ..pipelines.spec import is_pipeline_file
 from ..workspace import Workspace, current
-from .client import CHAMPION, check_name
+from . import loop_store as _store
+from .client import CHAMPION, ConflictError, check_name
 from .loop_records import SCHEDULE_PREFIX, LoopConfig, LoopEvent, LoopHistory, LoopList, LoopState
 from .loop_steps import PIPELINE, execute_job, gate_and_promote, handle_scoring, register_once, run_retrain_pipeline
-from .loop_store import config_path as _config_path
 from .loop_store import event as _event
 from .loop_store import get
 from .loop_store import load_state as _load_state
 from .loop_store import locked_loop as _locked
-from .loop_store import loop_dir as _dir
 from .loop_store import save_state as _save_state
 
 __all__ = [
@@ -116,9 +112,8 @@ def add(
     if cfg.model_param in {p.name for p in _params.notebook_parameters(score_nb)}:
         score_values.setdefault(cfg.model_param, f"{name}@{CHAMPION}")
     with _locked(name, ws):
-        path = _config_path(name, ws)
-        if path.exists() and not replace:
-            raise ValidationError(f"model {name!r} already has a loop; pass replace=True (--replace) to redefine it")
+        if not replace and _store.exists(name, ws):
+            raise ConflictError(_store._taken(name))
         schedules.add(
             cfg.schedule,
             str(score_nb),
@@ -130,8 +125,8 @@ def add(
             on_finish=HOOK,
             **schedule_options,
         )
-        atomic_write_json(path, cfg.to_dict())
-    audit.append("loop.add", {"loop": name, "score": cfg.score, "retrain": cfg.retrain, "cron": cron}, workspace=ws)
+        data = {"loop": name, "score": cfg.score, "retrain": cfg.retrain, "cron": cron}
+        _store.create(cfg, replace, "loop.add", data, ws)
     return cfg
 
 
@@ -168,8 +163,8 @@ def update(
             cfg.retrain_params = dict(retrain_params)
         if target is not None:
             cfg.target = target
-        atomic_write_json(_config_path(name, ws), cfg.to_dict())
-    audit.append("loop.update", {"loop": name, "retrain_params": retrain_params, "target": target}, workspace=ws)
+        data = {"loop": name, "retrain_params": retrain_params, "target": target}
+        _store.save_config(cfg, "loop.update", data, ws)
     return cfg
 
 
@@ -192,14 +187,7 @@ def list_loops(*, workspace: Workspace | None = None) -> LoopList:
     churn  0 * * * *  score.ipynb   train.ipynb   2026-12-02T11:00:00
     """
     ws = workspace or current()
-    out = LoopList()
-    for path in sorted(_dir(ws).glob("*.json")):
-        if path.name.endswith(".state.json"):
-            continue
-        try:
-            out.append(LoopConfig.from_dict(json.loads(path.read_text(encoding="utf-8"))))
-        except (OSError, ValueError):
-            continue
+    out = LoopList(_store.configs(ws))
     out.next_runs = {c.name: next_run(c.name, workspace=ws) for c in out}
     return out
 
@@ -224,8 +212,7 @@ def remove(name: str, *, workspace: Workspace | None = None) -> None:
             schedules.remove(cfg.schedule, workspace=ws)
         except NotFoundError:
             pass
-        _config_path(name, ws).unlink()
-    audit.append("loop.remove", {"loop": name}, workspace=ws)
+        _store.delete(name, ws)
 
 
 # ---- running ------------------------------------------------------------------------------------

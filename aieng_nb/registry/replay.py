@@ -9,11 +9,14 @@ on the same batches:
 * ``loop``: the loop's machinery in-process: each batch is monitored against the champion's
   reference (:func:`aieng_nb.monitor` with the model's probabilities, so the performance is
   *estimated* before labels arrive: the rule ``estimated_accuracy_drop > 0.03``), and the newest
-  labelled batch is checked for a realized drop; a breach retrains a challenger on the recent
-  window of labelled batches, the gates (:func:`aieng_nb.registry.gates.prediction_gates`: the
-  metric gate with its paired bootstrap, the fairness gate when ``sensitive`` is given) decide on
-  the newest labelled batch held out, a promoted champion is checked on the next labelled batch
-  and rolled back when worse by more than the rollback margin.
+  labelled batch is checked for a realized drop; a breach retrains a challenger on a recent
+  window of labelled batches chosen by validation, the gates
+  (:func:`aieng_nb.registry.gates.prediction_gates`: the metric gate with its paired bootstrap,
+  the fairness gate when ``sensitive`` is given) decide on the later half of the newest labelled
+  batch, a promoted challenger is refit on all of it, checked on the next labelled batch and
+  rolled back when worse by more than the rollback margin. The estimate's reference is the newest
+  labelled batches the champion never learned from, among those labelled before the batch was
+  scored.
 
 Labels are held back ``label_delay`` batches: the labels of batch ``t - label_delay`` arrive after
 batch ``t`` is scored, and every label read goes through :class:`Labels`, which refuses a batch
@@ -64,6 +67,11 @@ class Labels:
         historical data, are labelled from the start)."""
         return list(range(0, max(WARMUP, self.step - self.delay + 1)))
 
+    def known_before(self, step: int) -> list[int]:
+        """The batches whose labels had arrived before batch ``step`` was scored (what an estimate of
+        batch ``step`` may learn from)."""
+        return list(range(0, max(WARMUP, step - self.delay)))
+
     def get(self, batch: int) -> Any:
         if batch not in self.known():
             raise LabelLeakError(f"labels of batch {batch} read at step {self.step} (delay {self.delay})")
@@ -80,6 +88,7 @@ class Model:
     trained_on: list[int]
     reference: Any = None  # the held-out batch, scored, with its labels (monitoring's reference)
     classes: list[Any] = field(default_factory=list)
+    ref_batches: list[int] = field(default_factory=list)  # the labelled batches its reference holds
 
 
 @dataclass

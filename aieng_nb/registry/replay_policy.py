@@ -12,8 +12,14 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from .replay import WARMUP, Labels, Model, Setup, _fit, _group_gap, _metric, _predict, tail_rows
+from .replay import WARMUP, Labels, Model, Setup, _fit, _group_gap, _metric, _predict, head_rows, tail_rows
 from .replay_records import BatchValue, PolicyResult
+
+REFERENCE_BATCHES = 3
+REFERENCE_ROWS = 5_000
+MAX_WINDOW_ROWS = 50_000
+MIN_WINDOW_ROWS = 1_000
+ENOUGH_ROWS = 5_000
 
 
 @dataclass
@@ -25,6 +31,7 @@ class LoopState:
     versions: int = 1
     level: float | None = None  # the metric the loop holds the champion to (see _hold_level)
     refusals: int = 0  # consecutive refused challengers: each doubles the wait before the next retraining
+    estimated: Any = None  # what the last estimate saw (reference, current, probability): the replay's check
 
 
 def run_policy(name: str, setup: Setup, labels: Labels) -> PolicyResult:
@@ -50,9 +57,25 @@ def run_policy(name: str, setup: Setup, labels: Labels) -> PolicyResult:
             _retrain_periodic(setup, labels, state, res, bv)
         elif name == "loop":
             _loop_step(setup, labels, state, res, bv, batch, pred, proba)
+            bv.calibration_held = _calibration_held(setup, state, truth)
         res.batches.append(bv)
     res.mean = float(np.mean([b.value for b in res.batches]))
     return res
+
+
+def _calibration_held(setup: Setup, state: LoopState, truth: Any) -> bool | None:
+    """The replay's own check, with the batch's labels (no policy sees it): did the calibrated
+    probabilities the estimate used hold on the batch? (None for regressors.)"""
+    if state.estimated is None or setup.task != "classification":
+        return None
+    from ..reports.estimation import estimate
+
+    ref, current, probability = state.estimated
+    state.estimated = None
+    est = estimate(ref, current.assign(**{setup.target: truth}), target=setup.target, probability=probability,
+                   prediction="prediction", features=setup.features)  # fmt: skip
+    held = est.calibration.get("current_held")
+    return None if held is None else bool(held)
 
 
 def _scored(setup: Setup, model: Model, b: int, y: Any, rows: slice = slice(None)) -> Any:
@@ -77,15 +100,43 @@ def _add_proba(frame: Any, proba: Any, model: Model) -> Any:
     return cols
 
 
-def _window(setup: Setup, labels: Labels, holdout: bool) -> tuple[list[int], int | None]:
-    known = labels.known()
-    if holdout:
-        return known[-setup.window : -1], known[-1]
-    return known[-setup.window :], None
+def _choose_window(setup: Setup, labels: Labels, prior: list[int], holdout: int) -> tuple[list[int], float]:
+    """The recent window the challenger learns from. Each candidate length (1, 2, ``window`` and twice
+    it, in batches before the holdout batch, holding at least :data:`MIN_WINDOW_ROWS` and at most
+    :data:`MAX_WINDOW_ROWS` rows) fits a model scored on the earlier part of the holdout batch (the
+    part the challenger then learns from too; the gates decide on the later part, which no choice has
+    seen); the one with the lowest loss wins. Returns the batches and the CPU seconds of the trial fits."""
+    import numpy as np
+
+    size = len(setup.batches[holdout])
+    wanted = sorted({1, 2, setup.window, 2 * setup.window})
+    lengths = sorted({min(n, len(prior)) for n in wanted
+                      if (n * size >= MIN_WINDOW_ROWS or n == wanted[-1]) and (n * size <= MAX_WINDOW_ROWS or n == 1)})  # fmt: skip
+    rows = head_rows(setup, holdout)
+    X = setup.batches[holdout].iloc[rows][setup.features].to_numpy(dtype=float)
+    y = labels.get(holdout)[rows]
+    losses, cpu = [], 0.0
+    for n in lengths:
+        model, c = _fit(setup, labels, prior[-n:], 0)
+        cpu += c
+        losses.append(float(np.mean(_row_losses(setup, model, X, y))))
+    return prior[-lengths[int(np.argmin(losses))] :], cpu
+
+
+def _row_losses(setup: Setup, model: Model, X: Any, y: Any) -> Any:
+    """Per-row log loss (classifiers) or squared error (regressors) of a candidate on rows ``X``."""
+    import numpy as np
+
+    if setup.task != "classification":
+        return (np.asarray(y, dtype=float) - model.estimator.predict(X)) ** 2
+    proba = model.estimator.predict_proba(X)
+    idx = {c: i for i, c in enumerate(model.classes)}
+    p = np.array([proba[r, idx[v]] if v in idx else 0.0 for r, v in enumerate(y)])
+    return -np.log(np.clip(p, 1e-6, 1.0))
 
 
 def _retrain_periodic(setup: Setup, labels: Labels, state: LoopState, res: PolicyResult, bv: BatchValue) -> None:
-    train, _ = _window(setup, labels, holdout=False)
+    train = labels.known()[-setup.window :]
     state.versions += 1
     state.champion, cpu = _fit(setup, labels, train, state.versions)
     res.cpu_seconds += cpu
@@ -99,19 +150,24 @@ def _loop_step(
     proba: Any,
 ) -> None:  # fmt: skip
     """Monitor the batch (estimated performance), check the newest labels, then retrain and gate on a breach."""
-    _post_promotion_check(setup, labels, state, res, bv)
-    breach = _monitor(setup, state, bv, batch, pred, proba)
+    _refresh_reference(setup, labels, state, bv.batch)
+    breach = _monitor(setup, state, bv, batch, pred, proba)  # the batch as scored, before its labels
+    _post_promotion_check(setup, labels, state, res, bv)  # then what the labels that came tell
     breach = _realized_drop(setup, labels, state, bv) or breach
     known = labels.known()
+    # more data: a champion that learned from fewer batches than the window, once twice as many are labelled
+    learned = len(state.champion.trained_on)
+    learned_rows = sum(len(setup.batches[b]) for b in state.champion.trained_on)
+    breach = breach or (learned < setup.window and learned_rows < ENOUGH_ROWS and len(known) > 2 * learned)
     fresh = known[-1] > max(state.champion.trained_on + [state.last_retrain])
     if not breach or not fresh or bv.batch - state.last_retrain <= setup.cooldown * 2**state.refusals or len(known) < 2:
         return
-    train, holdout = _window(setup, labels, holdout=True)
-    assert holdout is not None
+    holdout = known[-1]
+    train, cpu = _choose_window(setup, labels, known[:-1], holdout)
     state.last_retrain = bv.batch
     state.versions += 1
-    challenger, cpu = _fit(setup, labels, train, state.versions, head=holdout)
-    res.cpu_seconds += cpu
+    challenger, fit_cpu = _fit(setup, labels, train, state.versions, head=holdout)
+    res.cpu_seconds += cpu + fit_cpu
     res.retrains += 1
     bv.retrained = True
     rows = tail_rows(setup, holdout)
@@ -125,6 +181,12 @@ def _loop_step(
         res.events.append(f"batch {bv.batch}: v{challenger.version} refused: " + "; ".join(r.gate for r in failed))
         return
     challenger.reference = _scored(setup, challenger, holdout, y, rows)
+    # the gates passed: the champion learns the holdout rows too (the newest labels there are); its
+    # reference stays the gated holdout until a labelled batch it has not learned from arrives
+    final, cpu = _fit(setup, labels, [*train, holdout], challenger.version)
+    res.cpu_seconds += cpu
+    final.reference = challenger.reference
+    challenger = final
     state.stack.append(state.champion)
     state.champion = challenger
     state.pending = {"after": holdout}
@@ -132,10 +194,29 @@ def _loop_step(
     _hold_level(setup, state)
     res.events.append(
         f"batch {bv.batch}: v{challenger.version} promoted (trained on {train} and half of {holdout}, "
-        "gated on its other half)"
+        f"gated on its other half, then refit on all of {holdout})"
     )
     res.promotions += 1
     res.fairness_deltas.extend(r.delta for r in gates if r.gate.startswith("fairness:") and r.delta is not None)
+
+
+def _refresh_reference(setup: Setup, labels: Labels, state: LoopState, now: int) -> None:
+    """The champion's monitoring reference: the newest labelled batches it has not learned from (up to
+    :data:`REFERENCE_BATCHES`, fewer once they hold :data:`REFERENCE_ROWS`), scored by it, so the
+    estimate's calibration is fitted on recent, whole batches; until one arrives, the gates' holdout."""
+    import pandas as pd
+
+    champ = state.champion
+    unseen = [b for b in labels.known_before(now) if b > max(champ.trained_on)]
+    chosen: list[int] = []
+    for b in reversed(unseen):
+        if len(chosen) == REFERENCE_BATCHES or sum(len(setup.batches[c]) for c in chosen) >= REFERENCE_ROWS:
+            break
+        chosen.insert(0, b)
+    if not chosen or chosen == champ.ref_batches:
+        return
+    champ.reference = pd.concat([_scored(setup, champ, b, labels.get(b)) for b in chosen], ignore_index=True)
+    champ.ref_batches = chosen
 
 
 def _monitor(setup: Setup, state: LoopState, bv: BatchValue, batch: Any, pred: Any, proba: Any) -> bool:
@@ -157,6 +238,7 @@ def _monitor(setup: Setup, state: LoopState, bv: BatchValue, batch: Any, pred: A
                   prediction="prediction", probability=probability, columns=setup.features, checks=rules,
                   evidently=False, log=False)  # fmt: skip
     est = rep.estimated
+    state.estimated = (ref[cols], current[[c for c in cols if c != setup.target]], probability)
     if est is not None:
         m = est[setup.metric]
         bv.estimated, bv.trusted = m.value, est.trusted

@@ -29,6 +29,7 @@ class BatchValue:
     estimated: float | None = None  # the loop's estimate of the metric before labels
     trusted: bool | None = None
     calibrated: bool | None = None  # the estimate's calibration held on the reference (support aside)
+    calibration_held: bool | None = None  # ... and on this batch, judged by the replay once labels exist
     groups: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -52,12 +53,20 @@ class PolicyResult:
     events: list[str] = field(default_factory=list)
     fairness_deltas: list[float] = field(default_factory=list)  # per group, at each promotion (gate holdout)
 
-    def estimation_error(self, calibrated_only: bool = False) -> float | None:
-        """Mean absolute error of the estimate against the realized value, on trusted batches (or on
-        all batches whose calibration held, ``calibrated_only=True``)."""
-        pairs = [abs(b.estimated - b.value) for b in self.batches
-                 if b.estimated is not None and (b.calibrated if calibrated_only else b.trusted)]  # fmt: skip
+    def estimation_error(self, on: str = "trusted") -> float | None:
+        """Mean absolute error of the estimate against the realized value on the batches ``on``:
+        ``trusted`` (the report trusted it), ``calibrated`` (calibration held on the reference),
+        ``held`` (calibration held on the batch itself, judged once its labels came) or ``all``."""
+
+        def keep(b: BatchValue) -> bool | None:
+            return {"trusted": b.trusted, "calibrated": b.calibrated, "held": b.calibration_held, "all": True}[on]
+
+        pairs = [abs(b.estimated - b.value) for b in self.batches if b.estimated is not None and keep(b)]
         return sum(pairs) / len(pairs) if pairs else None
+
+    def estimation_count(self, on: str = "trusted") -> int:
+        return sum(1 for b in self.batches if b.estimated is not None and
+                   {"trusted": b.trusted, "calibrated": b.calibrated, "held": b.calibration_held, "all": True}[on])  # fmt: skip
 
     def to_dict(self, metric: str) -> dict[str, Any]:
         return {
@@ -69,7 +78,9 @@ class PolicyResult:
             "rollbacks": self.rollbacks,
             "cpu_seconds": round(self.cpu_seconds, 3),
             "estimation_mae": self.estimation_error(),
-            "estimation_mae_calibrated": self.estimation_error(calibrated_only=True),
+            "estimation_mae_calibrated": self.estimation_error("calibrated"),
+            "estimation_mae_calibration_held": self.estimation_error("held"),
+            "estimation_mae_all": self.estimation_error("all"),
             "worst_group_delta_at_promotion": min(self.fairness_deltas) if self.fairness_deltas else None,
             "events": list(self.events),
             "batches": [b.to_dict() for b in self.batches],

@@ -314,6 +314,9 @@ def _cbpe(
         known = cur[target].notna().to_numpy()
         y_cur = (cur[target][known] == pos).to_numpy(dtype=float)
         realized = _binary_realized(p_cur[known], y_cur, pred(cur, p_cur)[known])
+        # once labels exist: did the calibrated probabilities hold on this batch (CBPE's one assumption)?
+        held, noise = ece(c_cur[known], y_cur)
+        est.calibration.update(current_ece=held, current_noise=noise, current_held=held <= MAX_ECE + noise)
     for name, (value, low, high) in values.items():
         est.metrics[name] = EstimatedMetric(name, value, low, high, realized.get(name) if realized else None,
                                             realized_ref.get(name))  # fmt: skip

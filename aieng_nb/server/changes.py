@@ -1,7 +1,7 @@
 """A cheap change token for the workspace: what the panel's long poll waits on.
 
-The token is built from ``stat`` of a few files (the SQLite store and its WAL, the audit log,
-the snapshot index, the schedules folder, the active jobs' folders), so an idle panel costs the
+The token is built from ``stat`` of a few files (the SQLite store and its WAL, the snapshot
+index, the active jobs' folders) and one query of the aieng database (schedules, loops, audit), so an idle panel costs the
 server a few ``stat`` calls every quarter second while a request waits, and nothing otherwise.
 """
 
@@ -29,9 +29,7 @@ def token(ws: Workspace) -> str:
     paths = [
         str(ws.mlflow_db),
         f"{ws.mlflow_db}-wal",
-        str(ws.audit_log),
         str(ws.path("snapshots", "index.json")),
-        str(ws.path("schedules")),
         str(ws.path("jobs")),
         str(ws.path("pipelines", "runs")),  # a pipeline's record is rewritten (renamed in) at each step
     ]
@@ -42,7 +40,10 @@ def token(ws: Workspace) -> str:
         paths += [str(ws.path("jobs", name, "job.json")) for name in sorted(os.listdir(active))]
     except OSError:
         pass
-    digest = hashlib.blake2b(repr([_stat(p) for p in paths]).encode(), digest_size=12)
+    from ..storage.db import state_token
+
+    # schedules, loops and the audit chain are database rows: one small query covers them
+    digest = hashlib.blake2b(repr(([_stat(p) for p in paths], state_token(ws))).encode(), digest_size=12)
     return digest.hexdigest()
 
 

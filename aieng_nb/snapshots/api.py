@@ -193,15 +193,30 @@ _STORE_ATTEMPTS = 3
 
 
 def _record_creation(ws: Workspace, index: Any, new_version: bool, data: dict[str, Any]) -> None:
-    """The audit entry that binds ``name@version`` to its hash (checked on every load by name). When it
-    cannot be written (a full disk), the new version is withdrawn (a tombstone, so the number is not
-    reused) instead of being left without its binding."""
+    """The audit entry that binds ``name@version`` to its hash (checked on every load by name), then
+    stored on the version (which makes it visible). When it cannot be written (a full disk), the new
+    version is withdrawn (a tombstone, so the number is not reused) instead of being left without its
+    binding; a kill -9 in between leaves an open version the next reader completes or withdraws."""
+    _fault("snapshot.tagged")
     try:
-        audit.append("snapshot.create", data, workspace=ws)
+        entry = audit.append("snapshot.create", data, workspace=ws)
     except BaseException:
         if new_version:
             index.delete(data["name"], data["version"])
         raise
+    _fault("snapshot.audited")
+    if new_version:
+        index.confirm(data["name"], data["version"], entry)
+
+
+def _fault(step: str) -> None:
+    """Die here (SIGKILL) when ``$AIENG_FAULT_AT`` names this step: the crash tests' injection point."""
+    import os
+
+    if os.environ.get("AIENG_FAULT_AT") == step:
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _store(
@@ -230,8 +245,7 @@ def _store(
             if findings_scan.findings:
                 data = redacted
                 hashed = hash_series(data) if kind == "series" else hash_frame(data)
-                with index.edit() as idx:
-                    idx.setdefault("aliases", {})[f"redact:{digest}"] = hashed.digest
+                index.set_alias(f"redact:{digest}", hashed.digest)
                 digest = hashed.digest
 
     if store.exists(digest):

@@ -6,13 +6,12 @@ version was made), hash-chained and signed. :func:`check_binding` finds the firs
 ``name@version`` and requires its hash to be the index's and its signature to hold, so an edited
 index is caught on load. The links of the whole chain are followed too: an entry inserted before the
 real one breaks them, and then no binding is trusted until ``aieng audit verify`` has been looked
-at. The audit log is read incrementally and cached per process.
+at. The audit table is read incrementally and cached per process.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
 from .. import audit
@@ -23,11 +22,11 @@ Bindings = dict[tuple[str, int], tuple[str, dict[str, Any]]]
 
 
 class _Scan:
-    """What has been read of one audit log: position, chain state and the bindings found."""
+    """What has been read of one audit chain: position, chain state and the bindings found."""
 
-    def __init__(self, inode: int) -> None:
-        self.inode = inode
-        self.offset = 0
+    def __init__(self, chain: str) -> None:
+        self.chain = chain
+        self.offset = 0  # the next position to read
         self.count = 0
         self.last_hash = audit.GENESIS
         self.broken = ""  # where the chain's links break ('' while they hold)
@@ -38,22 +37,30 @@ _cache: dict[str, _Scan] = {}
 
 
 def _scan(ws: Workspace) -> _Scan:
-    path = ws.audit_log
-    key = str(path)
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
+    """The audit table's entries read since the last call (positions only grow; a chain whose
+    head went back, or another chain, is read again from the start)."""
+    from sqlalchemy import select
+
+    from ..storage import exists
+    from ..storage.tables import audit_entries, audit_head
+
+    key = ws.database_url
+    if not exists(ws):
         _cache.pop(key, None)
-        return _Scan(0)
-    scan = _cache.get(key)
-    if scan is None or scan.inode != st.st_ino or st.st_size < scan.offset:  # new, replaced or cut
-        scan = _Scan(st.st_ino)
-    with open(path, "rb") as fh:
-        fh.seek(scan.offset)
-        for raw in fh:
-            if not raw.endswith(b"\n"):
-                break  # a line being written: read it next time
-            scan.offset += len(raw)
+        return _Scan("")
+    with ws.database().engine.connect() as conn:
+        top = conn.execute(select(audit_head).where(audit_head.c.id == 1)).mappings().one()
+        scan = _cache.get(key)
+        if scan is None or scan.chain != top["chain"] or top["seq"] + 1 < scan.offset:  # new, replaced or cut
+            scan = _Scan(str(top["chain"]))
+        rows = conn.execute(
+            select(audit_entries.c.pos, audit_entries.c.entry)
+            .where(audit_entries.c.pos >= scan.offset)
+            .order_by(audit_entries.c.pos)
+        )
+        for pos, text in rows:
+            raw = str(text).encode("utf-8")
+            scan.offset = pos + 1
             if scan.broken or not raw.strip():
                 continue
             try:
@@ -67,7 +74,7 @@ def _scan(ws: Workspace) -> _Scan:
                 continue
             scan.count += 1
             if b'"snapshot.create"' in raw:
-                _add(scan.found, raw.rstrip(b"\n"))
+                _add(scan.found, raw)
     _cache[key] = scan
     return scan
 
@@ -84,18 +91,24 @@ def _add(found: Bindings, raw: bytes) -> None:
         found.setdefault(binding, (digest, entry))  # the first entry binds: a later one cannot rebind
 
 
-def _pending(ws: Workspace) -> dict[str, Any] | None:
-    """The entry an interrupted append left only in the head file (see :mod:`aieng_nb.audit`)."""
-    try:
-        head = json.loads(ws.audit_head.read_text())
-        return json.loads(head["entry"]) if isinstance(head, dict) and isinstance(head.get("entry"), str) else None
-    except (OSError, ValueError, KeyError):
-        return None
+def binding_entry(ws: Workspace, name: str, version: int, digest: str) -> dict[str, Any] | None:
+    """The audit trail's entry that bound ``name@version`` to ``digest``, or None."""
+    found = _scan(ws).found.get((name, version))
+    return found[1] if found is not None and found[0] == digest else None
 
 
-def check_binding(ws: Workspace, name: str, version: int, digest: str) -> None:
-    """Raise IntegrityError unless the audit trail's signed ``snapshot.create`` entry binds
-    ``name@version`` to ``digest``.
+def check_binding(
+    ws: Workspace,
+    name: str,
+    version: int,
+    digest: str,
+    stored: tuple[dict[str, Any] | None, str | None] = (None, None),
+) -> None:
+    """Raise IntegrityError unless a signed ``snapshot.create`` entry binds ``name@version`` to ``digest``:
+    the audit trail's (chain and signature checked), else, for a version whose entry is not in this
+    database's chain (made against another audit chain), the signed entry stored on the version's row
+    (``stored``: entry and its signer's public key; the signature and the bound name, version and
+    hash checked).
 
     >>> check_binding(ws, "train", 1, "3f2a...")   # doctest: +SKIP
     """
@@ -106,12 +119,9 @@ def check_binding(ws: Workspace, name: str, version: int, digest: str) -> None:
             "be trusted; run `aieng audit verify` (load it by hash if you trust the data)"
         )
     found = scan.found.get((name, version))
-    if found is None:
-        pending = _pending(ws)
-        if pending and pending.get("event") == "snapshot.create" and pending.get("prev") == scan.last_hash:
-            extra: Bindings = {}
-            _add(extra, json.dumps(pending).encode())
-            found = extra.get((name, version))
+    keys = audit._read_keys(ws) or {}
+    if found is None and stored[0] is not None:
+        found = _from_row(name, version, stored[0], stored[1], keys)
     if found is None:
         raise IntegrityError(
             f"snapshot {name}@{version} is in the index but not in the audit trail: the index may have been "
@@ -123,17 +133,42 @@ def check_binding(ws: Workspace, name: str, version: int, digest: str) -> None:
             f"snapshot {name}@{version} points at {digest[:12]} in the index, but the audit trail recorded "
             f"{bound[:12]} when it was made: the index was edited; run `aieng audit verify`"
         )
-    problem = audit._entry_problem(entry, audit._read_keys(ws) or {})
+    problem = audit._entry_problem(entry, keys)
     if problem:
         raise IntegrityError(f"the audit entry that made snapshot {name}@{version} does not verify: {problem}")
 
 
-def check_newest(ws: Workspace, name: str, indexed: int) -> None:
+def _from_row(
+    name: str, version: int, entry: dict[str, Any], public: str | None, keys: dict[str, Any]
+) -> tuple[str, dict[str, Any]] | None:
+    """The binding of a version's stored entry, with its signer's key added to ``keys`` when this
+    workspace does not record another key under that id (a key id it knows keeps its own key)."""
+    from .. import audit_sign
+
+    found: Bindings = {}
+    try:
+        _add(found, json.dumps(entry).encode())
+    except (TypeError, ValueError):
+        return None
+    key_id = str(entry.get("key"))
+    if isinstance(public, str) and key_id not in keys and audit_sign.key_id(public) == key_id:
+        keys[key_id] = {"public_key": public}
+    return found.get((name, version))
+
+
+def check_newest(ws: Workspace, name: str, indexed: int, counted: int = 0) -> None:
     """Raise IntegrityError when the audit trail made a version of ``name`` newer than ``indexed``,
     the newest the index holds (deleted versions stay there as tombstones, so the newest entry cannot
     drop out of the index by itself: a dropped one means the index was edited, and loading ``name``
-    would silently return older data)."""
+    would silently return older data). ``counted``, the database's version counter of ``name``,
+    catches a removed row of a version made in another folder."""
     newest = max((v for (n, v) in _scan(ws).found if n == name), default=0)
+    if counted > max(indexed, newest):
+        raise IntegrityError(
+            f"snapshot {name}@{counted} was numbered in the database but is missing from its versions (newest "
+            f"there: v{indexed}): a version row was removed; run `aieng audit verify` (load an older version by "
+            "NAME@VERSION if you trust it)"
+        )
     if newest > indexed:
         raise IntegrityError(
             f"snapshot {name}@{newest} is in the audit trail but missing from the index (newest there: v{indexed}): "

@@ -30,8 +30,8 @@ def make_record(
     seconds: float = 0.0,
 ) -> SnapshotRecord:
     """The record of a stored object as seen through ``name@version`` (``used_by`` from the index)."""
-    data = index.read()
-    entry: dict[str, Any] = next((e for e in data["names"].get(name or "", []) if e.get("version") == version), {})
+    entries = index.name_state(name)[0] if name else []
+    entry: dict[str, Any] = next((e for e in entries if e.get("version") == version), {})
     return SnapshotRecord(
         snapshot_id=meta["id"],
         kind=meta["kind"],
@@ -42,7 +42,7 @@ def make_record(
         created=utc(meta.get("created") or None),
         profile=meta.get("profile") or {},
         pii=meta.get("pii") or {},
-        used_by=list(data["used_by"].get(meta["id"], [])),
+        used_by=index.uses(meta["id"]),
         schema=list(meta.get("schema") or []),
         stored=stored,
         seconds=seconds,
@@ -57,40 +57,50 @@ def resolve(ref: str, *, workspace: Workspace | None = None) -> tuple[str, str |
     ('3f2a9c1b...', 'train', 2)
     """
     _, store, index = open_stores(workspace)
+    return resolve_in(ref, store, index)[0]
+
+
+def resolve_in(ref: str, store: Any, index: Index) -> tuple[tuple[str, str | None, int | None], Any]:
+    """:func:`resolve` over given stores; also returns the name's ``name_state`` (None for a hash)."""
     if not isinstance(ref, str) or not ref:
         raise ValidationError(f"bad snapshot reference {ref!r}: use NAME, NAME@VERSION or a hash prefix")
     ref = pinned(ref)
-    data = index.read()
-    names = Index.live(data)
     m = REF_RE.match(ref)
-    if m and m.group("name") in data["names"] and m.group("name") not in names:
-        raise NotFoundError(
-            f"snapshot {m.group('name')!r} was deleted (its versions are kept as tombstones in the index)"
-        )
-    if m and m.group("name") in names:
-        versions = names[m.group("name")]
-        v = m.group("version")
-        if v is None or v == "latest":
-            entry = versions[-1]
-        else:
-            match = [e for e in versions if e["version"] == int(v)]
-            if not match and any(e["version"] == int(v) for e in data["names"][m.group("name")]):
-                raise NotFoundError(f"snapshot {m.group('name')}@{v} was deleted")
-            if not match:
-                raise NotFoundError(
-                    f"snapshot {m.group('name')!r} has no version {v} (versions: {', '.join(str(e['version']) for e in versions)})"
-                )
-            entry = match[0]
-        return check_digest(entry["hash"]), m.group("name"), entry["version"]
+    if m:
+        state = index.name_state(m.group("name"))
+        found = _pick(m.group("name"), m.group("version"), state[0])
+        if found is not None:
+            return found, state
     if re.fullmatch(r"[0-9a-f]{6,32}", ref):
         hits = [h for h in store.hashes() if h.startswith(ref)]
         if len(hits) == 1:
-            hit_name, hit_version = _name_of(names, hits[0])
-            return hits[0], hit_name, hit_version
+            hit_name, hit_version = _name_of(Index.live(index.read()), hits[0])
+            return (hits[0], hit_name, hit_version), None
         if len(hits) > 1:
             raise ValidationError(f"hash prefix {ref!r} is ambiguous ({len(hits)} snapshots): give more digits")
-    known = ", ".join(sorted(names)) or "none yet"
+    known = ", ".join(sorted(Index.live(index.read()))) or "none yet"
     raise NotFoundError(f"no snapshot {ref!r} (names: {known}); use NAME, NAME@VERSION or a hash prefix")
+
+
+def _pick(name: str, v: str | None, entries: list[dict[str, Any]]) -> tuple[str, str, int] | None:
+    """``name@v`` among one name's entries (tombstones and open ones included); None when the name has none."""
+    done = [e for e in entries if not e.get("open")]
+    versions = [e for e in done if not e.get("deleted")]
+    if done and not versions:
+        raise NotFoundError(f"snapshot {name!r} was deleted (its versions are kept as tombstones in the index)")
+    if not versions:
+        return None
+    if v is None or v == "latest":
+        entry = versions[-1]
+    else:
+        match = [e for e in versions if e["version"] == int(v)]
+        if not match and any(e["version"] == int(v) for e in done):
+            raise NotFoundError(f"snapshot {name}@{v} was deleted")
+        if not match:
+            known = ", ".join(str(e["version"]) for e in versions)
+            raise NotFoundError(f"snapshot {name!r} has no version {v} (versions: {known})")
+        entry = match[0]
+    return check_digest(entry["hash"]), name, entry["version"]
 
 
 def pinned(ref: str) -> str:

@@ -37,14 +37,23 @@ def record_use(index: Index, meta: dict[str, Any], name: str | None, run: Any) -
     tracking.log_dataset_input(
         name=name or meta["id"][:12],
         digest=meta["id"],
-        # MLflow's "local" source (a type mlflow.data.get_source resolves): the stored object's folder
-        source=index.store.dir(meta["id"]).as_uri(),
+        # where another machine reads it: the shared object store's URL of the data file (an http(s) one
+        # for an MLflow server's artifact store), else the stored object's folder (MLflow's "local")
+        source=_source(index, meta),
         schema={"mlflow_colspec": cols} if cols else None,
         profile=lineage_profile(meta),
         run_id=run_id,
     )
     index.add_use(meta["id"], run_id)
     return run_id
+
+
+def _source(index: Index, meta: dict[str, Any]) -> str:
+    store = index.store
+    if store.remote is None:
+        return store.dir(meta["id"]).as_uri()
+    data = {"parquet": "data.parquet", "npy": "data.npy"}.get(str(meta.get("format")), "")
+    return store.url(meta["id"], data)
 
 
 # pandas/NumPy dtype names -> MLflow's column types (mlflow.types.DataType), as MLflow infers them

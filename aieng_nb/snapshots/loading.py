@@ -13,9 +13,9 @@ from ..exceptions import IntegrityError
 from ..workspace import Workspace
 from . import codec, lineage
 from .bindings import check_binding, check_newest
-from .catalog import resolve
+from .catalog import resolve_in
 from .hashing import hash_frame, hash_ndarray, hash_path, hash_series_digest, name_from_key
-from .index import open_stores
+from .index import binding, open_stores
 
 TABLE_KINDS = ("frame", "series")
 
@@ -35,13 +35,15 @@ def load(ref: str, *, verify: bool = True, workspace: Workspace | None = None) -
     >>> df = load("train@1")        # doctest: +SKIP
     >>> df = load("3f2a9c1b")       # a hash prefix  # doctest: +SKIP
     """
-    digest, name, version = resolve(ref, workspace=workspace)
     ws, store, index = open_stores(workspace)
+    (digest, name, version), state = resolve_in(ref, store, index)
     if name is not None and version is not None and not _is_hash_ref(ref, digest):
-        check_binding(ws, name, version, digest)  # an edited index.json must not swap the data
+        entries, counted = state if state is not None else index.name_state(name)
+        stored = next((binding(e) for e in entries if e["version"] == version), (None, None))
+        check_binding(ws, name, version, digest, stored)  # an edited row cannot swap the data
         if "@" not in ref or ref.endswith("@latest"):  # "the newest": none may have been dropped from the index
-            check_newest(ws, name, max(e["version"] for e in index.read()["names"].get(name, [{"version": version}])))
-    meta = store.meta(digest)
+            check_newest(ws, name, max([e["version"] for e in entries] or [version]), counted)
+    meta = store.meta(digest)  # fetched into this folder's cache first when the object store is shared
     if verify:
         store.verify_files(digest, meta)
     folder = store.dir(digest)

@@ -10,6 +10,12 @@ A write in progress holds an *in-flight* lock (``locks/inflight/<token>.lock``, 
 folder, whatever its grace period; the temp folder of a writer that died (its lock is free) is
 removed by the next write or gc. Every hash read from disk is checked to be a hash before it
 becomes a path.
+
+With a shared object store (``ws.objects`` not the workspace folder: an fsspec URL or an MLflow
+server's artifact store) this folder is a cache: a new object is built here as above, then
+published file by file under ``snapshots/objects/<ab>/<hash>/<file>`` with ``meta.json`` last (an
+object exists in the store once its ``meta.json`` does), and an object made elsewhere is fetched
+into the cache (into a temp folder, renamed into place) before it is read. Keys come from the hash.
 """
 
 from __future__ import annotations
@@ -51,6 +57,16 @@ def check_digest(digest: object) -> str:
     return digest
 
 
+def check_rel(rel: object) -> str:
+    """A file name inside an object, as ``meta.json`` lists it (``data.parquet``, ``files/a/b.csv``)."""
+    from ..storage.objectstore import check_key
+
+    try:
+        return check_key(rel)
+    except ValueError:
+        raise IntegrityError(f"snapshot file {str(rel)[:80]!r} leaves its object (meta.json damaged)") from None
+
+
 class ObjectGone(NotFoundError):
     """The object does not exist (any more): for example a concurrent gc removed it."""
 
@@ -64,8 +80,9 @@ class ObjectStore:
     False
     """
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, remote: Any = None) -> None:
         self.root = root
+        self.remote = remote  # the workspace's object store when it is not this folder
         self.objects = root / "objects"
         self.blobs = root / "blobs"  # file bytes of file/folder snapshots, shared by hard links
         self.locks = root / "locks"
@@ -75,7 +92,64 @@ class ObjectStore:
         return self.objects / digest[:2] / digest
 
     def exists(self, digest: str) -> bool:
-        return (self.dir(digest) / "meta.json").is_file()
+        if (self.dir(digest) / "meta.json").is_file():
+            return True
+        return self.remote is not None and self.remote.exists(self.key(digest, "meta.json"))
+
+    def key(self, digest: str, rel: str) -> str:
+        """The object store key of one file of object ``digest``."""
+        return f"snapshots/objects/{check_digest(digest)[:2]}/{digest}/{rel}"
+
+    def url(self, digest: str, rel: str = "") -> str:
+        """Where another process (another machine, with a shared store) reads the object or one file."""
+        if self.remote is None:
+            return (self.dir(digest) / rel if rel else self.dir(digest)).as_uri()
+        return self.remote.url(self.key(digest, rel) if rel else self.key(digest, "x")[: -len("/x")])
+
+    def publish(self, digest: str) -> None:
+        """Upload a cached object to the shared store (data first, ``meta.json`` last); a no-op
+        without one or when the store has it."""
+        if self.remote is None or self.remote.exists(self.key(digest, "meta.json")):
+            return
+        folder = self.dir(digest)
+        files = sorted(p for p in folder.rglob("*") if p.is_file() and p.name != "meta.json")
+        for path in files:
+            self.remote.put_file(self.key(digest, path.relative_to(folder).as_posix()), path)
+        self.remote.put_file(self.key(digest, "meta.json"), folder / "meta.json")
+
+    def fetch(self, digest: str) -> None:
+        """Bring an object of the shared store into this cache (a no-op when it is here)."""
+        if (self.dir(digest) / "meta.json").is_file() or self.remote is None:
+            return
+        try:
+            meta = json.loads(self.remote.get_bytes(self.key(digest, "meta.json")))
+        except NotFoundError:
+            raise ObjectGone(
+                f"no snapshot object {digest} (not in this folder nor in {self.remote.base_url})"
+            ) from None
+        except ValueError:
+            raise IntegrityError(f"snapshot {digest[:12]}: meta.json in the object store is damaged") from None
+        rels = [check_rel(rel) for rel in meta.get("files", {})]
+        with self.lock(f"object-{digest}"), self.in_flight(digest) as token:
+            if (self.dir(digest) / "meta.json").is_file():
+                return
+            self.objects.mkdir(parents=True, exist_ok=True)
+            tmp = self.objects / f"{TMP_PREFIX}{token}-{digest}"
+            tmp.mkdir()
+            try:
+                for rel in rels:
+                    (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+                    self.remote.get_file(self.key(digest, rel), tmp / rel)
+                atomic_write_json(tmp / "meta.json", meta)
+                final = self.dir(digest)
+                final.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    os.rename(tmp, final)
+                except OSError:
+                    if not (final / "meta.json").is_file():
+                        raise
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
 
     @contextmanager
     def lock(self, name: str) -> Iterator[None]:
@@ -85,6 +159,8 @@ class ObjectStore:
 
     def meta(self, digest: str) -> dict[str, Any]:
         path = self.dir(digest) / "meta.json"
+        if self.remote is not None and not path.is_file():
+            self.fetch(digest)
         try:
             return json.loads(path.read_text())
         except FileNotFoundError:
@@ -97,7 +173,10 @@ class ObjectStore:
         with self.lock(f"object-{digest}"):  # ``remove`` renames the folder away under this lock
             if not self.exists(digest):
                 raise ObjectGone(f"no snapshot object {digest}")
+            self.fetch(digest)
             atomic_write_json(self.dir(digest) / "meta.json", meta)
+            if self.remote is not None:
+                self.remote.put_file(self.key(digest, "meta.json"), self.dir(digest) / "meta.json")
 
     # --- writes in progress ----------------------------------------------------------------------
 
@@ -144,7 +223,8 @@ class ObjectStore:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:  # held: the writer is alive
                     tokens.add(path.stem)
-                    digests.update(d for d in path.read_text().split() if DIGEST_RE.fullmatch(d))
+                    listed = os.pread(fd, 1 << 20, 0).decode(errors="replace")  # the open file: it may be unlinked now
+                    digests.update(d for d in listed.split() if DIGEST_RE.fullmatch(d))
                 else:  # free: the writer finished or died
                     path.unlink(missing_ok=True)
             finally:
@@ -183,6 +263,8 @@ class ObjectStore:
         Returns True when this call created it, False when it already existed.
         """
         if self.exists(digest):
+            if (self.dir(digest) / "meta.json").is_file():
+                self.publish(digest)  # cached here but not (yet) in the shared store: a publish cut short
             return False
         with self.lock(f"object-{digest}"), self.in_flight(digest) as token:
             if self.exists(digest):
@@ -215,6 +297,7 @@ class ObjectStore:
             except BaseException:
                 shutil.rmtree(tmp, ignore_errors=True)
                 raise
+            self.publish(digest)
         return True
 
     def verify_files(self, digest: str, meta: dict[str, Any] | None = None) -> None:
@@ -232,6 +315,19 @@ class ObjectStore:
                 )
 
     def hashes(self) -> Iterator[str]:
+        seen: set[str] = set()
+        for digest in self._local_hashes():
+            seen.add(digest)
+            yield digest
+        if self.remote is not None:
+            for key in self.remote.list("snapshots/objects"):
+                parts = key.split("/")
+                if len(parts) == 5 and parts[4] == "meta.json" and DIGEST_RE.fullmatch(parts[3]):
+                    if parts[3][:2] == parts[2] and parts[3] not in seen:
+                        seen.add(parts[3])
+                        yield parts[3]
+
+    def _local_hashes(self) -> Iterator[str]:
         if not self.objects.is_dir():
             return
         for prefix in sorted(self.objects.iterdir()):
@@ -267,8 +363,15 @@ class ObjectStore:
         return out
 
     def remove(self, digest: str) -> int:
-        """Delete an object (renamed away first, so it disappears in one step); returns bytes freed."""
+        """Delete an object (renamed away first, so it disappears in one step; from a shared store
+        ``meta.json`` first); returns bytes freed."""
+        if self.remote is not None:
+            self.remote.delete(self.key(digest, "meta.json"))
+            for key in self.remote.list(f"snapshots/objects/{digest[:2]}/{digest}"):
+                self.remote.delete(key)
         folder = self.dir(digest)
+        if not folder.is_dir():
+            return 0
         size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
         trash = self.objects / f"{TMP_PREFIX}rm-{digest}-{uuid.uuid4().hex[:8]}"
         with self.lock(f"object-{digest}"):

@@ -13,7 +13,7 @@ True
 
 from __future__ import annotations
 
-from .db import Database, database, reset
+from .db import Database, database, exists, reset
 from .migrations import HEAD
 
-__all__ = ["HEAD", "Database", "database", "reset"]
+__all__ = ["HEAD", "Database", "database", "exists", "reset"]

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from ..workspace import Workspace
 
 _open: dict[tuple[str, int], Database] = {}
+_imported: set[tuple[str, str, int]] = set()  # (url, folder, pid): the folder's old files are in the database
 _guard = threading.Lock()
 
 
@@ -33,6 +34,9 @@ class Database:
             @event.listens_for(self.engine, "connect")
             def _connect(dbapi_conn: Any, _record: Any) -> None:
                 dbapi_conn.isolation_level = None  # SQLAlchemy emits BEGIN itself (below)
+                # write-ahead log: a commit is one fsync of the log (not journal + file + folder), and
+                # readers do not wait for a writer; still durable (synchronous stays FULL)
+                dbapi_conn.execute("PRAGMA journal_mode=WAL")
 
             @event.listens_for(self.engine, "begin")
             def _begin(conn: Any) -> None:
@@ -86,8 +90,21 @@ def database(ws: Workspace) -> Database:
     url = ws.database_url
     key = (url, os.getpid())
     found = _open.get(key)
-    if found is not None:
+    if found is not None and (url, str(ws.root), key[1]) in _imported:
         return found
+    if found is None:
+        found = _connect(url, key)
+    folder = (url, str(ws.root), key[1])
+    if folder not in _imported:
+        from . import legacy
+
+        if legacy.has_files(ws):
+            legacy.import_folder(found, ws)
+        _imported.add(folder)
+    return found
+
+
+def _connect(url: str, key: tuple[str, int]) -> Database:
     with _guard:
         found = _open.get(key)
         if found is None:
@@ -111,9 +128,44 @@ def database(ws: Workspace) -> Database:
     return found
 
 
+def exists(ws: Workspace) -> bool:
+    """Whether ``ws`` has a database yet (a SQLite file that is there, or files of an older aieng_nb
+    to import into one; any other URL: True), so a read of a workspace that never recorded anything
+    creates nothing."""
+    url = ws.database_url
+    if url.startswith("sqlite:///"):
+        from .legacy import has_files
+
+        return os.path.exists(url[len("sqlite:///") :]) or has_files(ws)
+    return True
+
+
+def state_token(ws: Workspace) -> str:
+    """A value that changes whenever a schedule, a loop, a loop event or an audit entry is written
+    (one small query; the server's change token includes it). '' when there is no database yet."""
+    if not exists(ws):
+        return ""
+    from sqlalchemy import func, select
+
+    from .tables import audit_head, loop_events, loops, schedules
+
+    query = select(
+        select(audit_head.c.seq).where(audit_head.c.id == 1).scalar_subquery(),
+        select(func.count() + func.coalesce(func.sum(schedules.c.rev), 0)).scalar_subquery(),
+        select(func.count() + func.coalesce(func.sum(loops.c.rev), 0)).scalar_subquery(),
+        select(func.count()).select_from(loop_events).scalar_subquery(),
+    )
+    try:
+        with database(ws).engine.connect() as conn:
+            return ":".join(str(v) for v in conn.execute(query).one())
+    except Exception:  # noqa: BLE001 - a token only: a database that cannot answer now changes nothing
+        return "?"
+
+
 def reset() -> None:
     """Close every engine of this process (tests, and a process that changes its database URL)."""
     with _guard:
         for db in _open.values():
             db.dispose()
         _open.clear()
+        _imported.clear()

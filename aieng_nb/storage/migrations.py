@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Column, Integer, String, Text
+from sqlalchemy import Column, Float, Integer, PrimaryKeyConstraint, String, Text, UniqueConstraint
 
 
 def _r0001_registry(op: Any) -> None:
@@ -53,7 +53,137 @@ def _r0001_registry(op: Any) -> None:
     )
 
 
-REVISIONS: list[tuple[str, Callable[[Any], None]]] = [("0001_registry", _r0001_registry)]
+def _r0004_snapshots_contracts(op: Any) -> None:
+    op.create_table(
+        "snapshot_names",
+        Column("name", String(256), primary_key=True),
+        Column("latest", Integer, nullable=False),
+    )
+    op.create_table(
+        "snapshot_versions",
+        Column("name", String(256), nullable=False),
+        Column("version", Integer, nullable=False),
+        Column("hash", String(64), nullable=False),
+        Column("created", Float, nullable=False),
+        Column("run_id", String(64), nullable=True),
+        Column("deleted", Float, nullable=True),
+        Column("contract", Text, nullable=True),
+        Column("state", String(16), nullable=False),
+        Column("entry", Text, nullable=True),
+        Column("public_key", Text, nullable=True),
+        Column("host", String(256), nullable=False),
+        Column("pid", Integer, nullable=False),
+        PrimaryKeyConstraint("name", "version", name="pk_snapshot_versions"),
+    )
+    op.create_index("ix_snapshot_versions_hash", "snapshot_versions", ["hash"])
+    op.create_table(
+        "snapshot_uses",
+        Column("hash", String(64), nullable=False),
+        Column("run_id", String(64), nullable=False),
+        Column("seq", Integer, nullable=False),
+        PrimaryKeyConstraint("hash", "run_id", name="pk_snapshot_uses"),
+    )
+    op.create_table(
+        "snapshot_aliases",
+        Column("key", String(300), primary_key=True),
+        Column("hash", String(64), nullable=False),
+    )
+    op.create_table(
+        "contract_versions",
+        Column("name", String(256), nullable=False),
+        Column("version", Integer, nullable=False),
+        Column("digest", String(64), nullable=False),
+        Column("created", Float, nullable=False),
+        Column("source", Text, nullable=False),
+        Column("text", Text, nullable=False),
+        PrimaryKeyConstraint("name", "version", name="pk_contract_versions"),
+        UniqueConstraint("name", "digest", name="uq_contract_versions_digest"),
+    )
+    op.create_table(
+        "snapshot_imports",
+        Column("what", String(1024), primary_key=True),
+        Column("at", String(40), nullable=False),
+    )
+
+
+def _r0003_schedules_loops_audit(op: Any) -> None:
+    """Schedules and their fired slots, loops and their events, the audit chain (see tables.py)."""
+    import uuid
+
+    op.create_table(
+        "schedules",
+        Column("name", String(256), primary_key=True),
+        Column("doc", Text, nullable=False),
+        Column("rev", Integer, nullable=False),
+    )
+    op.create_table(
+        "schedule_slots",
+        Column("schedule", String(256), primary_key=True),
+        Column("slot", String(40), primary_key=True),
+        Column("action", String(16), nullable=False),
+        Column("job_id", String(64), nullable=True),
+        Column("at", String(40), nullable=False),
+        Column("host", String(256), nullable=False),
+        Column("pid", Integer, nullable=False),
+    )
+    op.create_table(
+        "loops",
+        Column("name", String(256), primary_key=True),
+        Column("config", Text, nullable=False),
+        Column("state", Text, nullable=False),
+        Column("rev", Integer, nullable=False),
+    )
+    op.create_table(
+        "loop_events",
+        Column("loop", String(256), primary_key=True),
+        Column("seq", Integer, primary_key=True, autoincrement=False),
+        Column("at", String(40), nullable=False),
+        Column("kind", String(64), nullable=False),
+        Column("message", Text, nullable=False),
+        Column("data", Text, nullable=False),
+    )
+    op.create_table(
+        "audit_entries",
+        Column("pos", Integer, primary_key=True, autoincrement=False),
+        Column("event", String(128), nullable=False),
+        Column("ts", Float, nullable=False),
+        Column("run_id", String(64), nullable=True),
+        Column("entry", Text, nullable=False),
+    )
+    op.create_index("ix_audit_entries_event", "audit_entries", ["event"])
+    op.create_index("ix_audit_entries_run_id", "audit_entries", ["run_id"])
+    head = op.create_table(
+        "audit_head",
+        Column("id", Integer, primary_key=True, autoincrement=False),
+        Column("seq", Integer, nullable=False),
+        Column("hash", String(64), nullable=False),
+        Column("chain", String(64), nullable=False),
+    )
+    # the one head row exists from the start: every append locks it (SELECT ... FOR UPDATE)
+    op.bulk_insert(head, [{"id": 1, "seq": -1, "hash": "0" * 64, "chain": uuid.uuid4().hex}])
+    op.create_table(
+        "audit_keys",
+        Column("key_id", String(64), primary_key=True),
+        Column("public_key", Text, nullable=False),
+        Column("algorithm", String(32), nullable=False),
+        Column("actor", String(256), nullable=False),
+        Column("added", Float, nullable=False),
+    )
+    op.create_table(
+        "storage_imports",
+        Column("folder", String(64), primary_key=True),
+        Column("what", String(32), primary_key=True),
+        Column("path", Text, nullable=False),
+        Column("at", String(40), nullable=False),
+        Column("note", Text, nullable=True),
+    )
+
+
+REVISIONS: list[tuple[str, Callable[[Any], None]]] = [
+    ("0001_registry", _r0001_registry),
+    ("0004_snapshots_contracts", _r0004_snapshots_contracts),
+    ("0003_schedules_loops_audit", _r0003_schedules_loops_audit),
+]
 HEAD = REVISIONS[-1][0]
 
 

@@ -190,32 +190,129 @@ def test_stop_a_job_running_on_the_cluster(cluster, tmp_path, workspace):
     assert result["job"].status == JobStatus.STOPPED
 
 
-def test_worker_killed_mid_job_is_recovered_on_another_worker(cluster, tmp_path, workspace):
-    import psutil
-
+def _start_in_thread(nb, cluster, **options):
+    """run_job on the cluster in a thread; returns (thread, result dict, the RUNNING record)."""
     from aieng_nb.jobs.runner import run_job
 
-    nb = write_notebook(tmp_path / "long.ipynb", ["import time\ntime.sleep(4)\nprint('done')"])
     result = {}
     thread = threading.Thread(
-        target=lambda: result.setdefault("job", run_job(str(nb), executor="dask", address=cluster))
+        target=lambda: result.setdefault("job", run_job(str(nb), executor="dask", address=cluster, **options))
     )
     thread.start()
-    deadline = time.monotonic() + 60
-    running = None
-    while time.monotonic() < deadline and running is None:
-        found = [r for r in records.list_records(workspace=workspace) if r.kernel_pid and r.status == "RUNNING"]
-        running = found[0] if found else None
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        found = [r for r in records.list_records() if r.kernel_pid and r.status == "RUNNING"]
+        if found:
+            return thread, result, found[0]
         time.sleep(0.1)
-    assert running is not None, "the job never started on a worker"
+    raise AssertionError(f"the job never started on a worker: {[(r.status, r.error) for r in records.list_records()]}")
+
+
+def test_worker_killed_mid_job_is_retried_within_the_budget(cluster, tmp_path, workspace):
+    """A killed worker: the lost attempt counts against aieng's budget (--retries 1: a second
+    attempt runs elsewhere), never the cluster's own rerun."""
+    import psutil
+
+    nb = write_notebook(tmp_path / "long.ipynb", ["import time\ntime.sleep(4)\nprint('done')"])
+    thread, result, running = _start_in_thread(nb, cluster, retries=1)
     os.kill(running.pid, signal.SIGKILL)  # the worker dies mid-job
-    thread.join(120)
+    thread.join(180)
     job = result["job"]
     assert job.status == JobStatus.COMPLETED, job.error
-    assert job.attempts == 2 and job.pid != running.pid
-    assert job.history[0]["error"]["kind"] == "worker_lost"
+    assert (job.attempts, job.max_attempts) == (2, 2) and job.pid != running.pid
+    assert job.history[0]["error"]["kind"] == "worker_lost" and "worker lost" in job.history[0]["error"]["message"]
     time.sleep(0.5)
     assert not psutil.pid_exists(running.kernel_pid) or psutil.Process(running.kernel_pid).status() == "zombie"
+
+
+def test_a_killed_worker_with_no_retries_left_fails_the_job_once(cluster, tmp_path, workspace):
+    """--retries 0: the cluster reruns the task on the other worker, which runs nothing (the
+    attempt already started); the job ends FAILED "worker lost" with 1 attempt of 1, its run FAILED."""
+    from aieng_nb import tracking
+
+    nb = write_notebook(
+        tmp_path / "long.ipynb", ["import time, aieng_nb as aieng\naieng.log(accuracy=0.5)\ntime.sleep(30)"]
+    )
+    thread, result, running = _start_in_thread(nb, cluster)
+    os.kill(running.pid, signal.SIGKILL)
+    thread.join(120)
+    job = result["job"]
+    assert job.status == JobStatus.FAILED and job.error["kind"] == "worker_lost", job.error
+    assert (job.attempts, job.max_attempts) == (1, 1) and len(job.history) == 1
+    time.sleep(3)  # the cluster's own rerun has had time to run: it must have run nothing
+    again = records.load(job.job_id)
+    assert (again.status, again.attempts) == (JobStatus.FAILED, 1)
+    run = tracking.get_run(job.run_id)
+    assert run.status == "FAILED" and len(tracking.metric_history(job.run_id, "accuracy")) <= 1  # never twice
+
+
+@pytest.fixture
+def other_host_cluster(dask_cluster, tmp_path, monkeypatch):
+    """A worker that looks like another machine: its own hostname (a UTS namespace), so the
+    submitter can only know it is alive from its heartbeat."""
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        pytest.skip("needs root and unshare for a worker with another hostname")
+    for proc in dask_cluster.workers.values():
+        proc.kill()
+    dask_cluster.workers.clear()
+    name = f"w{dask_cluster.started}"
+    dask_cluster.started += 1
+    cmd = f"hostname otherbox && exec {dask_cluster.dask} worker {dask_cluster.address} --nthreads 1 --no-nanny --no-dashboard --name {name}"
+    env = {**dask_cluster.common["env"], "LOGNAME": "workerbob", "USER": "workerbob"}  # the worker's account
+    dask_cluster.workers[name] = subprocess.Popen(
+        ["unshare", "-u", "sh", "-c", cmd], **{**dask_cluster.common, "env": env}
+    )
+    dask_cluster.ensure_workers(1)
+    monkeypatch.setenv("AIENG_WORKER_TIMEOUT", "20")
+    return dask_cluster
+
+
+def test_a_job_run_on_another_machine_is_the_submitters(other_host_cluster, tmp_path, workspace):
+    """The worker ("otherbox", account workerbob) executes; the run records the submitter as mlflow.user."""
+    from mlflow import MlflowClient
+
+    from aieng_nb.fsutil import user_name
+    from aieng_nb.jobs.runner import run_job
+
+    nb = write_notebook(tmp_path / "d.ipynb", ["import aieng_nb as aieng\naieng.log(value=1)"])
+    job = run_job(str(nb), executor="dask", address=other_host_cluster.address)
+    assert job.status == JobStatus.COMPLETED and job.host == "otherbox", job.error
+    tags = MlflowClient(workspace.tracking_uri).get_run(job.run_id).data.tags
+    assert tags["mlflow.user"] == user_name() != "workerbob"
+
+
+def test_every_worker_lost_ends_the_job_and_the_command_returns(other_host_cluster, tmp_path, workspace):
+    """The only worker (on "otherbox") is killed: no heartbeat for worker_timeout, the attempt ends
+    FAILED naming the host and the last heartbeat, the submitting call returns, the run is FAILED."""
+    from aieng_nb import tracking
+
+    nb = write_notebook(tmp_path / "long.ipynb", ["import time\ntime.sleep(120)"])
+    thread, result, running = _start_in_thread(nb, other_host_cluster.address)
+    assert running.host == "otherbox"
+    os.kill(running.pid, signal.SIGKILL)
+    t0 = time.monotonic()
+    thread.join(90)
+    assert not thread.is_alive(), "the submitting call still waits for a lost cluster"
+    job = result["job"]
+    assert job.status == JobStatus.FAILED and job.error["kind"] == "worker_lost"
+    assert "worker lost: otherbox, last heartbeat" in job.error["message"]
+    assert time.monotonic() - t0 < 60
+    assert tracking.get_run(job.run_id).status == "FAILED"
+
+
+def test_job_stop_from_another_process_while_the_worker_is_lost(other_host_cluster, tmp_path, workspace):
+    """`aieng job stop` in another process ends a job whose worker is gone STOPPED within seconds."""
+    nb = write_notebook(tmp_path / "long.ipynb", ["import time\ntime.sleep(120)"])
+    thread, result, running = _start_in_thread(nb, other_host_cluster.address)
+    os.kill(running.pid, signal.SIGKILL)  # then stop at once, long before worker_timeout (20 s)
+    aieng = [sys.executable, "-c", "import sys; from aieng_nb.cli import main; sys.exit(main())"]
+    t0 = time.monotonic()
+    out = subprocess.run([*aieng, "job", "stop", running.job_id], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert time.monotonic() - t0 < 20 and "STOPPED" in out.stdout
+    thread.join(30)
+    assert result["job"].status == JobStatus.STOPPED
+    assert records.load(running.job_id).status == JobStatus.STOPPED
 
 
 def test_pipeline_on_the_cluster_runs_independent_steps_in_parallel(cluster, tmp_path, workspace):

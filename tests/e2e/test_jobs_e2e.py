@@ -60,7 +60,7 @@ def test_success_is_tracked_with_params_metrics_and_artifacts(tmp_path, workspac
     assert {p.name for p in (artifacts / "output").iterdir()} == {"output.ipynb", "output.html"}
     assert sys.executable in printed(job.output_path)  # the kernel runs this interpreter
     assert sys.executable in Path(job.html_path).read_text()
-    events = [json.loads(line)["event"] for line in workspace.audit_log.read_text().splitlines()]
+    events = [e.event for e in __import__("aieng_nb").audit.entries(workspace=workspace)]
     assert {"job.create", "job.start", "job.finish"} <= set(events)
 
 

@@ -4,7 +4,6 @@ and resuming an iteration left half-done by a crash."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 from pathlib import Path
 
 import pytest
@@ -19,11 +18,16 @@ NB = Path(__file__).resolve().parents[2] / "notebooks" / "loop"
 
 
 def _state(ws):
-    return json.loads((ws.path("loops") / "churn.state.json").read_text())
+    from aieng_nb.registry.loop_store import load_state
+
+    return load_state("churn", ws).to_dict()
 
 
 def _write_state(ws, state):
-    (ws.path("loops") / "churn.state.json").write_text(json.dumps(state))
+    from aieng_nb.registry.loop_records import LoopState
+    from aieng_nb.registry.loop_store import save_state
+
+    save_state("churn", LoopState.from_dict(state), ws)
 
 
 def test_scheduler_fires_the_loop_once_and_a_retraining_in_flight_is_not_started_twice(tmp_path, workspace):

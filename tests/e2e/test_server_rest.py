@@ -339,18 +339,21 @@ def test_audit_list_filter_verify(app: JupyterApp) -> None:
     ok = app.json(f"{API}/audit/verify", "POST")
     validate(ok, "Verify")
     assert ok["ok"] is True
-    log = app.workspace / "audit.log"
-    lines = log.read_text().splitlines()
-    entry = json.loads(lines[1])
+    import sqlite3
+
+    db = sqlite3.connect(app.workspace / "aieng.db")  # someone with write access to the database
+    original = db.execute("SELECT entry FROM audit_entries WHERE pos = 1").fetchone()[0]
+    entry = json.loads(original)
     entry["actor"] = "mallory"
-    lines[1] = json.dumps(entry, sort_keys=True, separators=(",", ":"))
-    original = log.read_text()
-    log.write_text("\n".join(lines) + "\n")
+    with db:
+        db.execute("UPDATE audit_entries SET entry = ? WHERE pos = 1", (json.dumps(entry, sort_keys=True),))
     try:
         bad = app.json(f"{API}/audit/verify", "POST")
         assert bad["ok"] is False and bad["bad_seq"] == 1
     finally:
-        log.write_text(original)
+        with db:
+            db.execute("UPDATE audit_entries SET entry = ? WHERE pos = 1", (original,))
+        db.close()
 
 
 def test_errors_are_json_with_a_message(app: JupyterApp) -> None:
