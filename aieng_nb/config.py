@@ -31,6 +31,12 @@ class Aieng(Configurable):
         "server's artifact store (http(s) tracking URI), else the workspace folder",
     ).tag(config=True)
     flush_interval = Float(0.2, help="Seconds between background flushes of logged metrics").tag(config=True)
+    journal_max_mb = Float(
+        1024, help="Most megabytes of logged metrics a run queues on disk while its store is slow or down"
+    ).tag(config=True)
+    end_timeout = Float(
+        60, help="Seconds end_run waits for queued metrics; later the run is finished when the store is back"
+    ).tag(config=True)
     capture_cells = Bool(True, help="Record each executed cell while a run is active").tag(config=True)
     capture_environment = Bool(True, help="Record Python, packages, CPU/GPU and git state on run start").tag(
         config=True
@@ -61,6 +67,8 @@ _ENV = {
     "database_url": "AIENG_DATABASE_URL",
     "object_store": "AIENG_OBJECT_STORE",
     "flush_interval": "AIENG_FLUSH_INTERVAL",
+    "journal_max_mb": "AIENG_JOURNAL_MAX_MB",
+    "end_timeout": "AIENG_END_TIMEOUT",
     "pii_policy": "AIENG_PII_POLICY",
     "job_executor": "AIENG_JOB_EXECUTOR",
     "contract_policy": "AIENG_CONTRACT_POLICY",

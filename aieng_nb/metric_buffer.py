@@ -1,340 +1,212 @@
-"""In-process metric buffering with a bounded loss window.
+"""The run's metric writer: the caller journals, a background thread stores.
 
-``aieng.log`` appends one tuple to a deque (thread-safe, ~0.1 us). A daemon thread wakes every
-``flush_interval`` seconds and writes what is buffered in **slices**: each slice is one store
-transaction sized to take about :data:`SLICE_SECONDS`, so a SIGKILL can only lose the slice being
-written, never a long transaction's worth of points. The thread may not be scheduled on a busy
-machine, so the logging thread also keeps a deadline (:attr:`MetricBuffer.due`, the oldest
-unflushed point's time plus :data:`MAX_AGE`) and flushes synchronously once it has passed: points
-logged more than about a second before a kill are stored whatever the load and the rate.
+``aieng.log`` (and ``tr.step``, ``%aieng`` capture) append one call to the run's
+:class:`~aieng_nb.metric_journal.Journal` (``buffer.calls``): a memory copy into a mapped file, so
+the call never waits for a store and a SIGKILL loses nothing. The writer thread wakes every
+``flush_interval`` seconds, reads the journal from its commit point, converts calls to MLflow rows
+(:mod:`aieng_nb.metric_rows`) and stores them in batches sized for the store (``store.batch_rows``:
+MLflow's 1,000 metrics per request for a server), moving the commit point after each.
 
-When the store refuses writes (a full disk, a server down), the points stay buffered, bounded by
-:data:`MAX_PENDING_ROWS`, and are retried every :data:`RETRY_SECONDS`; a warning repeats while it
-lasts and :meth:`MetricBuffer.close` raises if they still cannot be stored. For stores that can lag
-or fail (a remote server), every batch is appended to a journal under ``buffers/`` before it is
-sent and the committed offset is recorded after, so points survive a killed kernel and are
-replayed by :func:`aieng_nb.lifecycle.recover`. A batch a server refuses is split so that only the
-points it rejects are dropped, with a warning naming them.
+When the store stops answering, the writer says so once, keeps the points in the journal (bounded
+on disk, see ``journal_max_mb``) and retries every :data:`RETRY_SECONDS`; it says once when the
+store is back. :meth:`MetricBuffer.close` waits for the drain (with a progress line) up to a timeout;
+a run whose points are still queued then is finished by this thread when the store is back, or by
+:func:`aieng_nb.lifecycle.recover` in the next process, with the end time it really had.
 """
 
 from __future__ import annotations
 
-import math
+import sys
 import threading
 import time
 import warnings
-from collections import Counter, deque
-from typing import Any
+from collections import Counter
+from collections.abc import Callable
 
 from .metric_journal import Journal, journal_for
+from .metric_rows import Converter, valid_step
 from .stores.base import MetricRow, PointsRejected, TrackingStore
 from .stores.names import mlflow_key
 
-__all__ = ["MAX_AGE", "Journal", "MetricBuffer", "journal_for", "mlflow_key", "valid_step"]
+__all__ = ["MAX_BACKLOG", "Journal", "MetricBuffer", "journal_for", "mlflow_key", "valid_step"]
 
-# the caller's thread flushes itself once the oldest unflushed point is this old (seconds)
-MAX_AGE = 0.4
-# one store transaction should take about this long; the slice size adapts to the store's speed
-SLICE_SECONDS = 0.05
-MIN_SLICE, MAX_SLICE = 200, 1_000
-# the logging thread also flushes once the buffer holds more calls than the store (at the speed
-# measured just now, load included) writes in this long, and never lets it grow past MAX_BACKLOG.
-# On a machine starved by other work the store's speed swings tenfold from one transaction to the
-# next (it was seen at ~1,300 points/s): a small backlog is what keeps the time to drain it, and so
-# what a SIGKILL can lose, under a second. Transactions of 1,000 calls still cost only a few
-# percent of throughput against larger ones.
-BACKLOG_SECONDS = 0.2
-MAX_BACKLOG = 1_000
-# points kept in memory while the store refuses writes (~100 bytes each); older ones are dropped
-MAX_PENDING_ROWS = 1_000_000
 RETRY_SECONDS = 1.0
-WARN_EVERY = 10.0
-
-
-_MIN_STEP, _MAX_STEP = -(2**63), 2**63
-
-
-def valid_step(step: Any) -> int | None:
-    """``step`` as an int MLflow can store (64-bit), or None when it is not one."""
-    import operator
-
-    if isinstance(step, bool):
-        return None
-    try:
-        value = operator.index(step)  # ints and NumPy integers, not floats or strings
-    except TypeError:
-        return None
-    return value if -(2**63) <= value < 2**63 else None
-
-
-class _StoreFailed(Exception):
-    """Internal: the store refused a write; the rows are kept in ``pending``."""
+# no call waits on the writer any more; kept for the names other modules import
+MAX_BACKLOG = 1 << 62
+DEFAULT_BATCH_ROWS = 1_000
+PROGRESS_AFTER = 1.0  # close() prints a progress line once it has waited this long
+# the writer stores in the caller's pauses: while the journal grows it waits QUIET seconds at a time
+# (the GIL is the caller's), but never more than MAX_DEFER in a row, so it always makes progress
+QUIET = 0.002
+MAX_DEFER = 0.25
 
 
 class MetricBuffer:
-    """Buffers ``(time, step, {key: value})`` calls and flushes them to a store in bounded slices."""
+    """Stores what the run's journal holds, from a background thread."""
 
     def __init__(
-        self, run_id: str, store: TrackingStore, journal: Journal, interval: float, journal_first: bool
+        self, run_id: str, store: TrackingStore, journal: Journal, interval: float, journal_first: bool = True
     ) -> None:
         self.run_id = run_id
         self.store = store
         self.journal = journal
-        # remote stores can lag or fail: journal before sending; the local SQLite write is itself durable
-        self.journal_first = journal_first
+        self.calls = journal  # the hot path: ``buffer.calls.append((time, step, metrics))``
         self.interval = interval
-        self.calls: deque[tuple[float, int | None, dict[str, Any]]] = deque()
-        # when the logging thread must flush itself (read by ``aieng.log`` on every call)
-        self.due = time.time() + MAX_AGE
-        # ... or once it holds more than this many calls (adapted to the store's measured speed)
-        self.limit = MAX_BACKLOG
-        self._rate = 0.0  # calls written per second, load included (moving average)
-        # rows a failed write left behind, oldest first, with the journal offset that covers them
-        self.pending: deque[tuple[list[MetricRow], int | None]] = deque()
-        self.pending_rows = 0
+        self.batch_rows = int(getattr(store, "batch_rows", DEFAULT_BATCH_ROWS))
+        seq, offset, auto_step = journal.committed
+        self._cursor = (seq, offset)
+        self._converter = Converter(auto_step)
+        self._inflight: tuple[list[MetricRow], int, int, int] | None = None  # rows, seq, offset, auto_step
+        self._per_call = 2.0  # metrics per call, for batches of about batch_rows rows
         self.error: str | None = None  # why the store refuses writes now, None when healthy
         self.retry_at = 0.0
-        self.lost: Counter[str] = Counter()  # points dropped because the store refused them too long
         self.rejected: Counter[str] = Counter()  # points a server refused as invalid
-        self.dropped = 0  # bad steps and values, dropped at conversion with a warning
-        self._slice = MAX_SLICE
-        self._auto_step = 0
-        self._keys: dict[str, str] = {}
-        self._warned: set[str] = set()
-        self._last_warning = 0.0
-        self._flush_lock = threading.Lock()
+        self.written = 0
+        self.on_drained: Callable[[], None] | None = None  # finishes a run that ended with points queued
+        self._half_warned = False
+        self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._wake = threading.Event()  # set by stop() and wake(): the flusher's sleep ends early
-        self._thread = threading.Thread(target=self._loop, name=f"aieng-flush-{run_id[:8]}", daemon=True)
+        self._wake = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=f"aieng-writer-{run_id[:8]}", daemon=True)
+
+    # compatibility: nothing in the caller's thread ever waits on these
+    due = float("inf")
+    limit = MAX_BACKLOG
+
+    @property
+    def lost(self) -> Counter[str]:
+        """Points dropped because the queue was full, by key."""
+        return self.journal.lost
+
+    @property
+    def dropped(self) -> int:
+        """Bad steps and values dropped at conversion (each kind warned about once)."""
+        return self._converter.dropped
 
     def start(self) -> MetricBuffer:
-        """Start the background flusher (a buffer used for one direct write needs none)."""
         self._thread.start()
         return self
 
     def wake(self) -> None:
-        """Have the flusher write now (the logging thread's buffer passed its mark): cheaper for
-        that thread than flushing itself, and a no-op while a wake-up is already pending."""
         if not self._wake.is_set():
             self._wake.set()
 
     def _loop(self) -> None:
-        while True:
+        while not self._stop.is_set():
             self._wake.wait(self.interval)
             self._wake.clear()
-            if self._stop.is_set():
+            if self._stop.is_set() or (self.error is not None and time.time() < self.retry_at):
+                continue
+            try:
+                self._drain(self._yield_to_caller)
+            except Exception as exc:  # never kill the thread: the points stay journaled
+                self._converter.warn_once("drain", f"aieng: storing metrics failed, will retry: {exc}")
+                self.retry_at = time.time() + RETRY_SECONDS
+            if self.on_drained is not None and self.drained():
+                self._finish_later()
+
+    # --- draining --------------------------------------------------------------------------------
+
+    def _next_batch(self) -> tuple[list[MetricRow], int, int, int] | None:
+        if self._inflight is None:
+            calls = max(1, int(self.batch_rows / self._per_call))
+            records, seq, offset = self.journal.read(*self._cursor, max_calls=calls)
+            if not records and (seq, offset) == self._cursor:
+                return None
+            rows = self._converter.rows(records)
+            if records:
+                self._per_call = max(1.0, len(rows) / len(records))
+            self._inflight = (rows, seq, offset, self._converter.auto_step)
+        return self._inflight
+
+    def _yield_to_caller(self) -> None:
+        """Before each batch of the writer thread: wait while the caller is logging (the journal
+        grows), up to MAX_DEFER, so converting and storing do not take the GIL from a burst."""
+        deadline = time.monotonic() + MAX_DEFER
+        position = self.journal.position()
+        while time.monotonic() < deadline and not self._stop.is_set():
+            time.sleep(QUIET)
+            now = self.journal.position()
+            if now == position:
                 return
-            try:
-                self.flush()
-            except Exception as exc:  # never kill the thread: the points stay buffered
-                self._warn_once("flush", f"aieng: metrics flush failed, will retry: {exc}")
+            position = now
 
-    def _warn_once(self, tag: str, message: str) -> None:
-        if tag not in self._warned:
-            self._warned.add(tag)
-            warnings.warn(message, RuntimeWarning, stacklevel=2)
-
-    # --- conversion ------------------------------------------------------------------------------
-
-    def _rows(self, calls: list[tuple[float, int | None, dict[str, Any]]]) -> list[MetricRow]:
-        """MLflow rows from buffered calls; a bad step or value drops only itself, with a warning."""
-        rows: list[MetricRow] = []
-        keys = self._keys
-        append = rows.append
-        for ts, raw_step, metrics in calls:
-            if raw_step is None:
-                step = self._auto_step
-            elif type(raw_step) is int and _MIN_STEP <= raw_step < _MAX_STEP:  # the common case, no call
-                step = raw_step
-            else:
-                checked = valid_step(raw_step)
-                if checked is None:
-                    self.dropped += len(metrics)
-                    self._warn_once(
-                        f"step:{raw_step!r}", f"aieng: step {raw_step!r} is not a 64-bit integer; not logged"
-                    )
-                    continue
-                step = checked
-            # like W&B: a call without a step comes one after the latest step seen
-            if step >= self._auto_step:
-                self._auto_step = step + 1
-            ms = int(ts * 1000)
-            for key, value in metrics.items():
-                name = keys.get(key)
-                if type(value) is float and name is not None and value - value == 0.0:  # finite float
-                    append((name, value, ms, step, False))
-                    continue
-                if name is None:
-                    name = keys[key] = mlflow_key(key)
-                    if name != key:
-                        self._warn_once(
-                            f"key:{key}", f"aieng: metric {key!r} is logged as {name!r} (MLflow's key rules)"
-                        )
-                try:
-                    number = float(value)
-                except (TypeError, ValueError, OverflowError):
-                    self.dropped += 1
-                    self._warn_once(
-                        f"type:{key}", f"aieng: metric {key!r} value {value!r:.40} is not a float; not logged"
-                    )
-                    continue
-                if math.isnan(number):
-                    append((name, number, ms, step, True))
-                elif math.isinf(number):
-                    self.dropped += 1
-                    self._warn_once(
-                        f"inf:{key}",
-                        f"aieng: metric {key!r} is {number} at step {step}; MLflow cannot store infinity, point not logged",
-                    )
-                else:
-                    append((name, number, ms, step, False))
-        return rows
-
-    def _take_slice(self) -> list[tuple[float, int | None, dict[str, Any]]]:
-        calls = self.calls
-        out = []
-        try:
-            for _ in range(min(len(calls), self._slice)):
-                out.append(calls.popleft())
-        except IndexError:  # emptied meanwhile by another flush
-            pass
-        return out
-
-    # --- writing ---------------------------------------------------------------------------------
-
-    def flush(self) -> int:
-        """Write everything buffered so far, one bounded transaction per slice; returns the points written.
-
-        Never raises for a store that refuses writes: the points stay buffered (see :attr:`error`).
-        """
-        with self._flush_lock:
-            written = 0
-            try:
-                written += self._retry_pending()
-                while True:
-                    t0 = time.perf_counter()
-                    batch = self._take_slice()
-                    if not batch:
-                        break
-                    try:
-                        rows = self._rows(batch)
-                    except BaseException:  # an interrupt (Ctrl-C in the logging thread): keep the calls
-                        self.calls.extendleft(reversed(batch))
-                        raise
-                    if rows:
-                        written += self._write_new(rows)
-                    self._measure(len(batch), time.perf_counter() - t0)
-            except _StoreFailed:
-                if time.time() < self.retry_at:
-                    self._park_calls()
-            finally:
-                self._set_due()
-            return written
-
-    def _set_due(self) -> None:
-        if self.error is not None:
-            self.due = self.retry_at
-            return
-        now = time.time()
-        try:
-            oldest = self.calls[0][0]
-        except IndexError:
-            oldest = now - 0.05  # a point appended right now may carry a time read a moment ago
-        self.due = min(oldest, now) + MAX_AGE
-
-    def _journal(self, rows: list[MetricRow]) -> int | None:
-        """Append ``rows`` to the journal; None when it cannot be written (a full disk): the rows are
-        then only in memory (and, for a remote store, still sent: stored there is safer than held here)."""
-        try:
-            return self.journal.append(rows)
-        except OSError as exc:
-            self._warn_once("journal", f"aieng: cannot write the metrics journal {self.journal.path}: {exc}")
-            return None
-
-    def _write_new(self, rows: list[MetricRow]) -> int:
-        offset = self._journal(rows) if self.journal_first else None  # journaled before it is sent
-        self._write(rows, offset)
-        return len(rows)
-
-    def _measure(self, n_calls: int, seconds: float) -> None:
-        """Size the next slice (one transaction of about SLICE_SECONDS) and the backlog limit from the
-        speed just seen: wall time, so a machine busy with other work gives smaller slices."""
-        rate = n_calls / max(seconds, 1e-6)
-        # a slowdown is believed at once, a speed-up slowly: the limit errs on the small side
-        self._rate = rate if not self._rate or rate < self._rate else 0.8 * self._rate + 0.2 * rate
-        self._slice = max(MIN_SLICE, min(MAX_SLICE, int(self._rate * SLICE_SECONDS)))
-        self.limit = max(MIN_SLICE, min(MAX_BACKLOG, int(self._rate * BACKLOG_SECONDS)))
-
-    def _write(self, rows: list[MetricRow], offset: int | None) -> None:
-        try:
-            self.store.log_batch(self.run_id, rows)
-        except PointsRejected as exc:
-            self._rejected(exc)
-        except BaseException as exc:
-            if offset is None and not self.journal_first:
-                offset = self._journal(rows)  # survive a crash while the store is down
-            self._keep(rows, offset)  # also on an interrupt: the next flush sends them
-            if not isinstance(exc, Exception):
-                raise
-            self._failed(exc)
-            raise _StoreFailed from exc
-        self._commit(offset)
-        self._recovered()
-
-    def _commit(self, offset: int | None) -> None:
-        if offset is not None and not self.pending:
-            try:
-                self.journal.commit(offset)
-            except OSError:  # replaying a sent batch again is harmless (MLflow keeps one copy)
-                pass
-
-    def _retry_pending(self) -> int:
-        if not self.pending:
-            return 0
-        if time.time() < self.retry_at:
-            raise _StoreFailed
+    def _drain(self, before_batch: Callable[[], None] | None = None) -> int:
+        """Store what is journaled, batch by batch; stops at the first failure (points stay queued)."""
         written = 0
-        while self.pending:
-            rows, offset = self.pending.popleft()
-            self.pending_rows -= len(rows)
-            self._write(rows, offset)
-            written += len(rows)
+        with self._lock:
+            while True:
+                if before_batch is not None:
+                    before_batch()
+                batch = self._next_batch()
+                if batch is None:
+                    break
+                rows, seq, offset, auto_step = batch
+                if rows:
+                    try:
+                        self.store.log_batch(self.run_id, rows)
+                    except PointsRejected as exc:
+                        self._rejected(exc)
+                    except Exception as exc:
+                        self._failed(exc)
+                        break
+                self.journal.commit(seq, offset, auto_step)
+                self._cursor, self._inflight = (seq, offset), None
+                written += len(rows)
+                self._recovered()
+            self.written += written
+        self.journal.resume_if_room()
+        self._check_fill()
         return written
 
-    def _park_calls(self) -> None:
-        """While the store refuses writes, buffered calls become pending rows (bounded, journaled
-        where the disk allows) instead of growing the call buffer."""
-        while True:
-            batch = self._take_slice()
-            if not batch:
-                return
-            rows = self._rows(batch)
-            if rows:
-                self._keep(rows, self._journal(rows))
+    def drained(self) -> bool:
+        """Whether every journaled point is stored (reading the journal's end, not waiting)."""
+        if self._inflight is not None:
+            return False
+        records, seq, offset = self.journal.read(*self._cursor, max_calls=1)
+        return not records
 
-    def _keep(self, rows: list[MetricRow], offset: int | None) -> None:
-        self.pending.append((rows, offset))
-        self.pending_rows += len(rows)
-        while self.pending_rows > MAX_PENDING_ROWS and len(self.pending) > 1:
-            old, _ = self.pending.popleft()
-            self.pending_rows -= len(old)
-            self.lost.update(row[0] for row in old)
+    def flush(self) -> int:
+        """Store what is journaled now, in this thread (an explicit wait, never a logging call's);
+        syncs the journal first. Never raises for a store that refuses writes: see :attr:`error`."""
+        self.journal.sync()
+        return self._drain()
 
     def _failed(self, exc: BaseException) -> None:
         first = self.error is None
         self.error = f"{type(exc).__name__}: {exc}"[:500]
         self.retry_at = time.time() + RETRY_SECONDS
         if first:
-            self._last_warning = 0.0
-        self.warn_if_failing()
+            limit = self.journal._limit() >> 20
+            warnings.warn(
+                f"aieng: metrics of run {self.run_id[:12]} cannot be stored ({self.error}); they are queued on "
+                f"disk (up to {limit:,} MB) and sent when the store answers again. Logging does not wait.",
+                RuntimeWarning,
+                stacklevel=4,
+            )
 
     def _recovered(self) -> None:
         if self.error is not None:
             self.error = None
             self.retry_at = 0.0
             warnings.warn(
-                f"aieng: metrics of run {self.run_id[:12]} are being stored again", RuntimeWarning, stacklevel=3
+                f"aieng: the store answers again; the queued metrics of run {self.run_id[:12]} are being stored",
+                RuntimeWarning,
+                stacklevel=4,
             )
+
+    def _check_fill(self) -> None:
+        used, limit = self.journal.backlog_bytes(), self.journal._limit()
+        if used >= limit // 2 and not self._half_warned:
+            self._half_warned = True
+            warnings.warn(
+                f"aieng: the metrics queue of run {self.run_id[:12]} is half full ({used >> 20:,} of "
+                f"{limit >> 20:,} MB{f': {self.error}' if self.error else ''}); past the limit new points are dropped",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+        elif used < limit // 4:
+            self._half_warned = False
 
     def _rejected(self, exc: PointsRejected) -> None:
         names = Counter(row[0] for row, _ in exc.rejected)
@@ -344,33 +216,24 @@ class MetricBuffer:
             f"aieng: the tracking server refused {sum(names.values())} point(s) of {', '.join(map(repr, names))}"
             f" and they were dropped (the other points were stored): {reason[:300]}",
             RuntimeWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
 
     def warn_if_failing(self) -> None:
-        """Repeat the warning about unstored points (at most every WARN_EVERY seconds) while it lasts."""
-        if self.error is None:
-            return
-        now = time.time()
-        if now - self._last_warning < WARN_EVERY:
-            return
-        self._last_warning = now
-        lost = sum(self.lost.values())
-        warnings.warn(
-            f"aieng: metrics of run {self.run_id[:12]} cannot be stored ({self.error}); "
-            f"{self.pending_rows + len(self.calls):,} points are kept in memory and retried every "
-            f"{RETRY_SECONDS:g} s (at most {MAX_PENDING_ROWS:,}"
-            + (f"; {lost:,} older points already dropped" if lost else "")
-            + "). Free disk space or fix the server; end_run() fails until they are stored.",
-            RuntimeWarning,
-            stacklevel=3,
-        )
+        """Kept for callers of the old buffer: the writer warns once when the store stops answering."""
+        return None
 
     # --- the end ---------------------------------------------------------------------------------
 
     def unstored(self) -> int:
-        """Points not stored yet (buffered calls count as the points they hold)."""
-        return self.pending_rows + sum(len(m) for _, _, m in list(self.calls))
+        """Points journaled but not stored yet (reads the journal: for messages and tests)."""
+        seq, offset = self._cursor
+        count = 0
+        while True:
+            records, seq, offset = self.journal.read(seq, offset, max_calls=10_000)
+            if not records:
+                return count
+            count += sum(len(r) if type(r) is list else len(r[2]) for r in records)
 
     def lost_summary(self) -> str:
         """What was lost, for the ``aieng.metrics_lost`` tag ('' when nothing)."""
@@ -379,47 +242,72 @@ class MetricBuffer:
             return ""
         keys = ", ".join(f"{k} ({n})" for k, n in lost.most_common(20))
         more = f" and {len(lost) - 20} more keys" if len(lost) > 20 else ""
-        reason = f": {self.error}" if self.error else ""
+        reason = f": {self.error}" if self.error else " (the queue on disk was full)"
         return f"{sum(lost.values())} metric points could not be stored{reason}; keys: {keys}{more}"
 
-    def give_up(self) -> None:
-        """Count every unstored point as lost (a run ended FAILED/KILLED while the store refuses writes)."""
-        with self._flush_lock:
-            self._park_calls()
-            for rows, _ in self.pending:
-                self.lost.update(row[0] for row in rows)
-            self.pending.clear()
-            self.pending_rows = 0
+    def close(self, timeout: float | None = None, *, progress: bool = True) -> bool:
+        """Wait until every journaled point is stored (at most ``timeout`` seconds, default
+        ``end_timeout``), printing a progress line while it takes long; then stop the thread and
+        remove the journal. Returns False when the store still does not take them: the thread keeps
+        trying, and :attr:`on_drained` runs once it is done."""
+        if timeout is None:
+            from . import config
 
-    def close(self, *, retries: int = 2) -> None:
-        """Flush what is left (retrying a refusing store a few times), then stop the thread.
-
-        Raises :class:`~aieng_nb.exceptions.MetricsNotStoredError` when points still cannot be stored;
-        the thread then keeps retrying and ``close`` can be called again.
-        """
-        from .exceptions import MetricsNotStoredError
-
-        for attempt in range(retries + 1):
-            self.retry_at = 0.0  # retry now
-            self.flush()
-            if self.error is None and not self.pending:
+            timeout = float(config.get("end_timeout"))  # type: ignore[arg-type]
+        start = time.time()
+        self.journal.sync()
+        total, shown = self.journal.backlog_bytes(), 0.0
+        while True:
+            if self.error is None or time.time() >= self.retry_at:
+                self._drain()
+            if self.drained():
                 break
-            if attempt < retries:
-                time.sleep(RETRY_SECONDS / 2)
-        else:
-            raise MetricsNotStoredError(
-                f"{self.unstored():,} metric points of run {self.run_id[:12]} could not be stored ({self.error}). "
-                "Free disk space or fix the tracking server and call end_run() again; "
-                "end_run('killed') gives up and records what was lost on the run"
-            )
+            now = time.time()
+            if now - start >= timeout:
+                if shown:
+                    print(file=sys.stderr)
+                return False
+            if progress and now - start >= PROGRESS_AFTER and now - shown >= 1.0:
+                shown = now
+                left = self.journal.backlog_bytes()
+                why = f" (waiting for the store: ...{self.error[-160:]})" if self.error else ""
+                print(
+                    f"\raieng: storing the metrics of run {self.run_id[:12]}: {left / 1e6:,.1f} of "
+                    f"{max(total, left) / 1e6:,.1f} MB left{why}, {timeout - (now - start):.0f} s before giving up",
+                    end="",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            if self.error is not None:
+                time.sleep(min(0.2, max(0.0, self.retry_at - time.time())))
+        if shown:
+            print(file=sys.stderr)
         self.stop()
         if self._thread.is_alive() and threading.current_thread() is not self._thread:
             self._thread.join(timeout=30)
-        self.flush()
-        if self.error is None and not self.pending and not self.calls:
-            self.journal.remove()
+        self.journal.remove()
+        return True
+
+    def finish_when_stored(self, finish: Callable[[], None]) -> None:
+        """Run ``finish`` (store the run's end) once the queued points are stored, from the writer."""
+        self.on_drained = finish
+        if not self._thread.is_alive() and not self._stop.is_set():
+            self.start()
+
+    def _finish_later(self) -> None:
+        finish, self.on_drained = self.on_drained, None
+        try:
+            if finish is not None:
+                finish()
+        except Exception as exc:  # the store failed again: the journal and its end marker stay
+            self.on_drained = finish
+            self.retry_at = time.time() + RETRY_SECONDS
+            self._converter.warn_once("finish", f"aieng: could not finish run {self.run_id[:12]} yet: {exc}")
+            return
+        self._stop.set()
+        self.journal.remove()
 
     def stop(self) -> None:
-        """Stop the background thread without writing (the points stay in the journal, if any)."""
+        """Stop the writer without storing more (the points stay in the journal for a replay)."""
         self._stop.set()
         self._wake.set()

@@ -50,18 +50,72 @@ def test_valid_step_takes_numpy_integers():
     assert valid_step(np.int64(7)) == 7
 
 
-def test_journal_replays_only_what_was_not_committed(tmp_path):
-    journal = Journal(tmp_path / "r.metrics.jsonl")
-    assert list(journal.pending()) == [] and journal.size() == 0
-    end_first = journal.append([("x", 1.0, 10, 0, False)])
-    journal.commit(end_first)
-    journal.append([("x", 2.0, 20, 1, False)])
-    assert list(journal.pending()) == [[("x", 2.0, 20, 1, False)]]
-    with open(journal.path, "ab") as fh:  # a crash mid-write leaves a torn last line
-        fh.write(b'[["x", 3.0')
-    assert list(journal.pending()) == [[("x", 2.0, 20, 1, False)]]
+def test_journal_replays_only_what_was_not_committed_and_ignores_a_torn_tail(tmp_path):
+    journal = Journal(tmp_path, "r")
+    assert list(journal.pending()) == [] and not journal.exists()
+    journal.append((0.01, 0, {"x": 1.0}))
+    seq, offset, _ = journal.read(*journal.committed[:2], max_calls=1)[1:] + (0,)
+    journal.commit(seq, offset, 1)
+    journal.append((0.02, None, {"x": 2.0}))
+    path = journal._segment_path(seq)
+    with open(path, "r+b") as fh:  # a process killed mid-copy leaves half a record after the last one
+        fh.seek(journal._mm.tell())
+        fh.write(b")\x03\xe9")
+    again = Journal(tmp_path, "r")  # another process replays
+    assert list(again.pending()) == [[("x", 2.0, 20, 1, False)]]  # the step after the committed one
+    assert list(Journal(tmp_path, "r").pending()) == []  # committed while replayed: once only
     journal.remove()
-    assert not journal.path.exists() and not journal.offset_path.exists()
+    assert not journal.exists()
+
+
+def test_a_kill_during_the_replay_resumes_after_the_batches_stored(tmp_path):
+    journal = Journal(tmp_path, "r")
+    for i in range(2500):
+        journal.append((1.0, i, {"x": float(i)}))
+    replay = Journal(tmp_path, "r").pending(max_calls=1000)
+    first = next(replay)  # stored; then the replaying process dies before asking for more
+    second = next(replay)  # the first batch is committed only now
+    del replay
+    rest = [row for rows in Journal(tmp_path, "r").pending() for row in rows]
+    assert [r[3] for r in first] == list(range(1000))
+    assert [r[3] for r in rest] == list(range(1000, 2500))  # the second batch again, never the first
+    assert len(second) == 1000
+
+
+def test_segments_rotate_and_a_full_queue_drops_new_points_with_a_warning(tmp_path, monkeypatch):
+    from aieng_nb import metric_journal
+
+    monkeypatch.setattr(metric_journal, "SEGMENT_BYTES", 4096)
+    journal = Journal(tmp_path, "r", max_bytes=3 * 4096)
+    with pytest.warns(RuntimeWarning, match="queue of r is full.*'lr'"):
+        for i in range(2000):
+            journal.append((1.0, i, {"lr": 0.5}))
+    kept = [row for rows in Journal(tmp_path, "r").pending(max_calls=10_000) for row in rows]
+    assert len(journal.segments()) <= 3 and 0 < len(kept) < 2000
+    assert [r[3] for r in kept] == list(range(len(kept)))  # the oldest are kept, in order
+    assert journal.lost["lr"] == 2000 - len(kept)
+    journal.commit(journal.segments()[-1], 0, 0)  # the writer caught up: room again
+    with pytest.warns(RuntimeWarning, match="room again"):
+        journal.resume_if_room()
+    journal.append((2.0, 5000, {"lr": 1.0}))
+    assert journal.lost["lr"] == 2000 - len(kept)
+
+
+def test_numpy_scalars_and_odd_values_are_journaled_as_the_numbers_they_are(tmp_path):
+    import numpy as np
+
+    journal = Journal(tmp_path, "r")
+    journal.append((1.0, np.int64(3), {"a": np.float32(0.5)}))  # marshal alone would keep raw bytes
+    journal.append((2.0, 4, {"i": np.int32(7), "f": np.float64(0.25), "b": True}))
+    journal.append((3.0, np.int32(5), {"x": object()}))
+    with pytest.warns(RuntimeWarning, match="not a float"):
+        rows = [row for rows in journal.pending() for row in rows]
+    assert rows == [
+        ("a", 0.5, 1000, 3, False),
+        ("i", 7.0, 2000, 4, False),
+        ("f", 0.25, 2000, 4, False),
+        ("b", 1.0, 2000, 4, False),
+    ]
 
 
 def test_flush_writes_what_was_buffered_and_counts_it(store, run_id, workspace):
@@ -108,15 +162,15 @@ def test_a_key_mlflow_refuses_is_renamed_once_with_a_warning(store, run_id, work
     assert history(store, run_id, new) == [(0, 1.0)]
 
 
-def test_journal_first_commits_what_was_stored_and_close_removes_it(store, run_id, workspace):
-    buf = buffer_for(store, run_id, workspace, journal_first=True)
+def test_close_stores_everything_and_removes_the_journal(store, run_id, workspace):
+    buf = buffer_for(store, run_id, workspace)
     buf.calls.append((1.0, 0, {"x": 1.0}))
     buf.flush()
-    assert buf.journal.size() > 0 and list(buf.journal.pending()) == []  # written, then committed
+    assert buf.journal.exists() and buf.unstored() == 0  # written, then committed
     buf.calls.append((2.0, 1, {"x": 2.0}))
-    buf.close()
+    assert buf.close(timeout=30)
     assert history(store, run_id, "x") == [(0, 1.0), (1, 2.0)]
-    assert not buf.journal.path.exists()
+    assert not buf.journal.exists()
 
 
 def test_a_started_buffer_flushes_in_the_background_and_stops_on_close(store, run_id, workspace):

@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from .. import audit
+from .. import audit, lifecycle
 from ..records import now
 from ..workspace import Workspace, current
 from . import params as _params
@@ -90,6 +90,8 @@ def finish(record: JobRecord, ws: Workspace, progress: Progress, elapsed: float)
     checks_failed: bool | None = None
     if record.run_id:
         try:
+            # points the kernel journaled and could not store before it exited (or was killed)
+            lifecycle.replay_job_run(ws, record.run_id)
             if given.is_file():
                 tb.log_artifact(str(given), "notebook/input", record.run_id, ws)
             if out is not None and out.is_file():

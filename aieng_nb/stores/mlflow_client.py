@@ -21,10 +21,15 @@ from .base import (
 
 # MLflow's log_batch limits per request
 _MAX_METRICS, _MAX_PARAMS_TAGS = 1000, 100
+# a metrics request to a server fails fast (the writer thread retries it every second, the points
+# wait in the journal) instead of MLflow's backoff of up to minutes, which would hide the server's return
+_METRICS_TIMEOUT_S = 30
 
 
 class MlflowClientStore(TrackingStore):
     """Everything through ``mlflow.MlflowClient`` (imported on first use)."""
+
+    batch_rows = _MAX_METRICS  # metric rows per log_batch the writer thread sends: one request
 
     def __init__(self, uri: str, artifact_root: str) -> None:
         self.uri = uri
@@ -99,7 +104,7 @@ class MlflowClientStore(TrackingStore):
         from mlflow.exceptions import MlflowException
 
         try:
-            self.client.log_batch(run_id, metrics=objs, synchronous=True)
+            self._send_metrics(run_id, objs)
             return []
         except MlflowException as exc:
             if exc.error_code != "INVALID_PARAMETER_VALUE":
@@ -108,6 +113,23 @@ class MlflowClientStore(TrackingStore):
                 return [(rows[0], str(exc.message))]
         mid = len(objs) // 2
         return self._log_metrics(run_id, objs[:mid], rows[:mid]) + self._log_metrics(run_id, objs[mid:], rows[mid:])
+
+    def _send_metrics(self, run_id: str, objs: list[Any]) -> None:
+        """One log_batch request; to a server without retries (see :data:`_METRICS_TIMEOUT_S`)."""
+        store: Any = getattr(getattr(self.client, "_tracking_client", None), "store", None)
+        if not self._is_remote or not hasattr(store, "get_host_creds"):
+            self.client.log_batch(run_id, metrics=objs, synchronous=True)
+            return
+        from mlflow.protos.service_pb2 import LogBatch
+        from mlflow.utils.proto_json_utils import message_to_json
+        from mlflow.utils.rest_utils import http_request, verify_rest_response
+
+        endpoint = "/api/2.0/mlflow/runs/log-batch"
+        body = json.loads(message_to_json(LogBatch(metrics=[m.to_proto() for m in objs], run_id=run_id)))
+        response = http_request(
+            store.get_host_creds(), endpoint, "POST", json=body, max_retries=0, timeout=_METRICS_TIMEOUT_S
+        )
+        verify_rest_response(response, endpoint)
 
     def set_status(self, run_id: str, status: str, end_time: int | None) -> None:
         self.client.set_terminated(run_id, status=status, end_time=end_time)

@@ -1,16 +1,16 @@
 """The active run of this process, its metric buffer, and the store cache (one store per workspace).
 
-``aieng.log`` is the hot path: it reads two module globals (``_calls``, ``_buffer``) and appends to
-a deque, so it costs a few hundred nanoseconds; everything else goes through :data:`state`.
+``aieng.log`` is the hot path: it reads a module global (``_calls``, the run's journal), marshals
+the call and copies it into the journal's mapped segment; everything else goes through :data:`state`.
 """
 
 from __future__ import annotations
 
 import atexit
+import marshal
 import os
 import threading
 import time
-from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +27,11 @@ from .checks import flush_interval
 RUN_ID_ENV = "AIENG_RUN_ID"
 
 _time = time.time
+_dumps = marshal.dumps
 # the active run's buffer, kept as module globals so aieng.log costs a few hundred nanoseconds
-_calls: deque | None = None
+_calls: Any = None  # the active run's Journal (its ``append`` is the hot path)
 _buffer: MetricBuffer | None = None
-# past ``buffer.limit`` buffered calls (what the store writes in ~0.25 s at its measured speed, at
-# most HIGH_WATER) aieng.log flushes in the caller's thread: a loop that logs faster than the store
-# can write is slowed down instead of piling up memory and unsaved points, and the backlog one
-# flush must drain stays inside the loss bound of a SIGKILL
+# no logging call ever flushes: every call goes to the journal (kept for the names others import)
 HIGH_WATER = MAX_BACKLOG
 
 
@@ -73,11 +71,7 @@ class Run:
         return lifecycle.cells_path(self.workspace, self.id)
 
     def log(self, step: int | None = None, **metrics: float) -> None:
-        buffer = self.buffer
-        now = _time()
-        buffer.calls.append((now, step, metrics))
-        if now > buffer.due or len(buffer.calls) > buffer.limit:
-            flush_here(buffer)
+        self.buffer.calls.append((_time(), step, metrics))
 
     def end(self, status: str = "FINISHED") -> None:
         from .runs import end_run
@@ -156,6 +150,9 @@ def _attach_from_env() -> Run | None:
     st = store(workspace=ws)
     record = st.get_run(run_id)
     run = Run(run_id, record.name, record.experiment, record.experiment_id, st, False, flush_interval(), workspace=ws)
+    # what this kernel journals and cannot store before it exits (or is killed) is replayed by the
+    # job runner, or any later recover, under this lease
+    lifecycle.write_lease(ws, run_id, ws.tracking_uri, job=True)
     set_active(run)
     register_atexit()
     from .fluent import follow
@@ -182,26 +179,34 @@ def require_run(what: str) -> Run:
 
 
 def log(step: int | None = None, **metrics: float) -> None:
-    """Log metrics at a step (default: one more than the previous call). Cheap: buffered.
+    """Log metrics at a step (default: one more than the previous call). Cheap: journaled.
 
     >>> log(loss=0.25, acc=0.9, step=10)  # doctest: +SKIP
     """
-    calls = _calls
-    if calls is None:
+    journal = _calls
+    if journal is None:
         require_run("aieng.log").log(step, **metrics)
         return
-    now = _time()
-    calls.append((now, step, metrics))
-    if now > _buffer.due or len(calls) > _buffer.limit:  # type: ignore[union-attr]
-        flush_here(_buffer)  # type: ignore[arg-type]
+    # Journal.append, inlined: plain floats and ints go straight into the mapped segment; anything
+    # else (NumPy scalars, tensors, bad values, a full segment) takes the journal's general path
+    for value in metrics.values():
+        if type(value) is not float and type(value) is not int:
+            journal.append((_time(), step, metrics))
+            return
+    call = (_time(), step, metrics)
+    if type(step) is not int and step is not None:
+        journal.append(call)
+        return
+    try:
+        journal.write(_dumps(call))
+    except ValueError:  # the segment is full (or none yet): the next one
+        journal.append_slow(call)
 
 
 def flush_here(buffer: MetricBuffer) -> None:
-    """Flush in the logging thread: the oldest point is due (the flusher thread was not scheduled in
-    time on a busy machine) or the buffer is full. Never raises: while the store refuses writes the
-    points stay buffered and the warning repeats."""
+    """Store what the run journaled, in this thread (an explicit flush, never a logging call). Never
+    raises: while the store refuses writes the points stay queued and the writer retries."""
     buffer.flush()
-    buffer.warn_if_failing()
 
 
 def flush() -> None:
@@ -209,6 +214,15 @@ def flush() -> None:
     its points stay buffered and retried)."""
     if state.run is not None:
         flush_here(state.run.buffer)
+
+
+def close_job_run(run: Run) -> None:
+    """Store what a job's run journaled (up to ``end_timeout``); its lease goes once all is stored,
+    else it stays, and the job runner (or a later recover) replays the rest."""
+    if run.buffer.close():
+        lifecycle.remove_lease(run.workspace, run.id, cells=False)
+    else:  # the writer keeps trying while this process lives; the lease covers its death
+        run.buffer.finish_when_stored(lambda: lifecycle.remove_lease(run.workspace, run.id, cells=False))
 
 
 def register_atexit() -> None:
@@ -228,7 +242,7 @@ def _at_exit() -> None:
                 run.store.log_batch(run.id, tags={"aieng.end_reason": "process exited without end_run"})
                 end_run("KILLED")
             else:
-                run.buffer.close()
+                close_job_run(run)
                 set_active(None)
         except Exception:
             set_active(None)

@@ -20,6 +20,7 @@ from ..workspace import Workspace, current
 from . import active, fluent
 from .active import Run, state
 from .checks import MAX_TAG_VALUE, check_name, check_params, check_tags, flush_interval, terminal_status
+from .writes import close_metrics
 
 DEFAULT_EXPERIMENT = "Default"
 
@@ -151,7 +152,7 @@ def end_run(status: str = "FINISHED") -> RunRecord | None:
     if run is None:
         raise NoActiveRunError("ending a run")
     if not run.owned:  # a job's run: the job runner sets its status
-        run.buffer.close()
+        active.close_job_run(run)
         fluent.leave(run, status, last=True)
         active.set_active(None)
         return None
@@ -162,9 +163,13 @@ def end_run(status: str = "FINISHED") -> RunRecord | None:
             hook(run)
         except Exception as exc:
             warnings.warn(f"aieng: end-of-run capture failed: {exc}", RuntimeWarning, stacklevel=2)
-    final = _close_buffer(run, status)
+    end_ms = _now_ms()
+    final = close_metrics(run, status, end_ms)
+    if final is None:  # points still queued for a store that does not answer: finished once stored
+        active.set_active(state.stack.pop() if state.stack else None)
+        return None
     lifecycle.attach_cells(run.store, run.workspace, run.id)
-    run.store.set_status(run.id, final, _now_ms())
+    run.store.set_status(run.id, final, end_ms)
     # only once the status is stored: until then the run stays active and `end` can be retried
     lifecycle.remove_lease(run.workspace, run.id)
     fluent.leave(run, final, last=not state.stack)
@@ -175,35 +180,6 @@ def end_run(status: str = "FINISHED") -> RunRecord | None:
             f"run {run.name!r} ({run.id}) ended {final}, not {status}: {run.buffer.lost_summary()}"
         )
     return run.store.get_run(run.id)
-
-
-def _close_buffer(run: Run, status: str) -> str:
-    """Store every buffered point; returns the status to record.
-
-    FINISHED with points the store still refuses raises MetricsNotStoredError and leaves the run
-    active (the points stay buffered and retried; free space and end it again). Ending it FAILED or
-    KILLED gives up on them instead. Points that could not be kept are named in the tag
-    ``aieng.metrics_lost``, and such a run is never called FINISHED.
-    """
-    buffer = run.buffer
-    if status == "FINISHED":
-        buffer.close()
-    else:
-        try:
-            buffer.close(retries=0)
-        except MetricsNotStoredError:
-            buffer.give_up()
-            buffer.stop()
-    tags = {}
-    lost = buffer.lost_summary()
-    if lost:
-        tags["aieng.metrics_lost"] = lost[:MAX_TAG_VALUE]
-    if buffer.rejected:
-        names = ", ".join(f"{k} ({n})" for k, n in buffer.rejected.most_common(20))
-        tags["aieng.metrics_rejected"] = f"points refused by the tracking server: {names}"[:MAX_TAG_VALUE]
-    if tags:
-        run.store.log_batch(run.id, tags=tags)
-    return "FAILED" if lost and status == "FINISHED" else status
 
 
 def resume_run(run_id: str, *, workspace: Workspace | None = None) -> Run:

@@ -9,16 +9,17 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
-from .. import audit
+from .. import audit, lifecycle
 from ..exceptions import MetricsNotStoredError, NotFoundError, ValidationError
-from ..metric_buffer import MetricBuffer, journal_for
-from ..stores.base import TrackingStore
-from ..workspace import Workspace, current
+from ..metric_rows import Converter
+from ..stores.base import PointsRejected, TrackingStore
+from ..workspace import Workspace
 from . import active
-from .checks import check_params, check_tags
+from .checks import MAX_TAG_VALUE, check_params, check_tags
 
 
 def _target(run_id: str | None, what: str, workspace: Workspace | None) -> tuple[str, TrackingStore]:
@@ -38,20 +39,18 @@ def log_metrics(
     """
     run = active.state.run
     if run_id is None or (run is not None and run_id == run.id):
-        buffer = active.require_run("log_metrics").buffer
-        now = active._time()
-        buffer.calls.append((now, step, dict(metrics)))
-        if now > buffer.due or len(buffer.calls) > buffer.limit:
-            active.flush_here(buffer)
+        active.require_run("log_metrics").buffer.calls.append((active._time(), step, dict(metrics)))
         return
-    ws = workspace or current()
-    store = active.store(workspace=ws)
+    # another run: written now, in this thread (the caller asked for that run by id)
+    store = active.store(workspace=workspace)
     run_id = store.resolve_run_id(run_id)
-    buffer = MetricBuffer(run_id, store, journal_for(ws.buffers, run_id), 1.0, journal_first=False)
-    buffer.calls.append((active._time(), 0 if step is None else step, dict(metrics)))
-    buffer.flush()
-    if buffer.error is not None:
-        raise MetricsNotStoredError(f"metrics for run {run_id} could not be stored: {buffer.error}")
+    rows = Converter().rows([(active._time(), 0 if step is None else step, dict(metrics))])
+    try:
+        store.log_batch(run_id, rows)
+    except PointsRejected:
+        raise
+    except Exception as exc:
+        raise MetricsNotStoredError(f"metrics for run {run_id} could not be stored: {exc}") from exc
 
 
 def log_params(params: dict[str, Any], run_id: str | None = None, *, workspace: Workspace | None = None) -> None:
@@ -174,3 +173,53 @@ def seed(value: int) -> dict[str, bool]:
     else:
         active.state.pending_seed = value
     return seeded
+
+
+def _metric_tags(buffer: Any) -> dict[str, str]:
+    tags = {}
+    lost = buffer.lost_summary()
+    if lost:
+        tags["aieng.metrics_lost"] = lost[:MAX_TAG_VALUE]
+    if buffer.rejected:
+        names = ", ".join(f"{k} ({n})" for k, n in buffer.rejected.most_common(20))
+        tags["aieng.metrics_rejected"] = f"points refused by the tracking server: {names}"[:MAX_TAG_VALUE]
+    return tags
+
+
+def close_metrics(run: Any, status: str, end_ms: int) -> str | None:
+    """Wait for the run's journaled metrics to be stored (``end_timeout``, with a progress line);
+    returns the status to record: FINISHED becomes FAILED when points were dropped (the tag
+    ``aieng.metrics_lost`` names them).
+
+    When the store still does not take them, returns None: the run's end (status, true end time,
+    tags) is written beside the journal, and the run is finished once the points are stored, by this
+    process's writer thread or, if it exits first, by :func:`aieng_nb.lifecycle.recover` in the next.
+    """
+    buffer = run.buffer
+    if buffer.close():
+        tags = _metric_tags(buffer)
+        if tags:
+            run.store.log_batch(run.id, tags=tags)
+        return "FAILED" if buffer.lost and status == "FINISHED" else status
+
+    def finish() -> None:
+        tags = _metric_tags(buffer)
+        final = "FAILED" if buffer.lost and status == "FINISHED" else status
+        if tags:
+            run.store.log_batch(run.id, tags=tags)
+        lifecycle.attach_cells(run.store, run.workspace, run.id)
+        run.store.set_status(run.id, final, end_ms)
+        lifecycle.remove_lease(run.workspace, run.id)
+        audit.append("run.end", {"run_id": run.id, "status": final, "deferred": True}, workspace=run.workspace)
+
+    final = "FAILED" if buffer.lost and status == "FINISHED" else status
+    buffer.journal.mark_end(final, end_ms, _metric_tags(buffer))
+    buffer.finish_when_stored(finish)
+    warnings.warn(
+        f"aieng: run {run.name!r} ({run.id}) ended with metrics not stored yet ({buffer.error or 'the store is slow'});"
+        f" it stays RUNNING until they are, then is marked {final} with its end time (by this process, or by"
+        " `aieng recover` / the next start of a run if this one exits first)",
+        RuntimeWarning,
+        stacklevel=3,
+    )
+    return None

@@ -1,11 +1,10 @@
 """The hot path of a training session: ``step`` and ``epoch``, rates and best-so-far.
 
-``step`` is one clock read, one tuple appended to the run's metric buffer (and to a live view's
-tap when one is open) and a few counters: about a microsecond. It never writes to the store and
-never takes a lock: past :data:`WAKE_AT` buffered calls it wakes the buffer's flusher thread,
-which converts and writes them in bulk; only if that thread falls behind (a starved machine) does
-the training thread flush itself, at :data:`~aieng_nb.tracking.HIGH_WATER`, so the backlog a
-SIGKILL can lose stays bounded. Rates (samples/s, tokens/s, step time) are logged once a second.
+``step`` is one clock read, one call journaled into the run's metric journal (a copy into a
+memory-mapped file that survives a SIGKILL; and to a live view's tap when one is open) and a few
+counters: about a microsecond. It never writes to the store, never waits and never takes a lock:
+the run's writer thread stores the journal in batches (see :mod:`aieng_nb.metric_buffer`). Rates
+(samples/s, tokens/s, step time) are logged once a second.
 """
 
 from __future__ import annotations
@@ -13,14 +12,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from ..tracking import HIGH_WATER
-
 _perf = time.perf_counter
 _time = time.time
 RATE_INTERVAL = 1.0  # seconds between logged samples/s, tokens/s and step time
-# buffered calls past which step() wakes the flusher: batches of this size keep a transaction's
-# fixed cost (~0.5 ms) under a microsecond a point and the flusher's wake-ups to a few a second
-WAKE_AT = HIGH_WATER // 2
 
 
 class StepCapture:
@@ -99,8 +93,6 @@ class StepCapture:
             calls.append(entry)
             if self.tap is not None:
                 self.tap.append(entry)
-            if len(calls) > WAKE_AT:
-                self._drain(len(calls))
         sums = self._sums
         for key, value in metrics.items():
             if type(value) is float or type(value) is int:
@@ -116,14 +108,6 @@ class StepCapture:
             self._track_best(float(metrics[self.monitor]), s)
         if self._every and self.global_step % self._every == 0:
             self.save_checkpoint(f"step-{self.global_step}")
-
-    def _drain(self, buffered: int) -> None:
-        buffer = self._buffer
-        if buffered > HIGH_WATER:  # the flusher is not keeping up: write here, the backlog stays bounded
-            buffer.flush()
-            buffer.warn_if_failing()
-        else:
-            buffer.wake()
 
     def _log_rates(self, now: float, step: int) -> None:
         elapsed = now - self._win_t

@@ -104,6 +104,26 @@ def test_killed_kernel_fails_and_never_hangs(tmp_path):
     assert time.monotonic() - t0 < 30
 
 
+def test_points_a_killed_kernel_journaled_but_never_stored_are_replayed_into_the_jobs_run(tmp_path, workspace):
+    from aieng_nb import tracking
+
+    cell = (
+        "import os, signal, aieng_nb as aieng\n"
+        "buffer = aieng.active_run().buffer\n"
+        "buffer.stop(); buffer._thread.join()  # a writer that never stored anything (a store that hung)\n"
+        "for i in range(3000):\n"
+        "    aieng.log(loss=i / 2, step=i)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)"
+    )
+    job = run(write_notebook(tmp_path / "queued.ipynb", [cell]))
+    assert job.status == JobStatus.FAILED and job.error["kind"] == "dead_kernel"
+    # replayed by the job runner before it finished the job: no lease and no journal are left
+    assert not list(workspace.buffers.glob(f"{job.run_id}*"))
+    history = tracking.metric_history(job.run_id, "loss")
+    assert history == [(i, i / 2) for i in range(3000)]  # every point, once, in order
+    assert tracking.get_run(job.run_id).status == "FAILED"  # the job runner's status, not KILLED
+
+
 def test_cell_timeout_and_job_timeout(tmp_path):
     nb = write_notebook(tmp_path / "slow.ipynb", ["x = 1", "import time\ntime.sleep(60)"])
     job = run(nb, cell_timeout=1)

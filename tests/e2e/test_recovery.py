@@ -73,7 +73,7 @@ def test_journaled_points_of_a_dead_process_are_replayed(workspace):
     done = lifecycle.recover()
     assert done.to_dicts() == [{"run_id": run_id, "points": 2, "status": "KILLED"}]
     assert aieng.tracking.metric_history(run_id, "x") == [(0, 1.0), (1, 2.0)]
-    assert not lease_path.exists() and not journal.path.exists()
+    assert not lease_path.exists() and not journal.exists()
 
 
 def test_live_runs_of_other_processes_are_left_alone(workspace, python_env):
