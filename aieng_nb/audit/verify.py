@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,13 +39,18 @@ def _workspace_contents(ws: Workspace) -> list[str]:
                 found.append(f"{runs} run(s)")
         except sqlite3.Error:
             pass
-    index = ws.path("snapshots", "index.json")
-    try:
-        names = json.loads(index.read_text()).get("names") or {}
-    except (OSError, ValueError, AttributeError):
-        names = {}
+    names = 0
+    from ..storage import exists
+
+    if exists(ws):  # snapshot names are rows of the metadata database
+        from sqlalchemy import func, select
+
+        from ..storage.tables import snapshot_names
+
+        with ws.database().read() as conn:
+            names = int(conn.execute(select(func.count()).select_from(snapshot_names)).scalar() or 0)
     if names:
-        found.append(f"{len(names)} snapshot name(s)")
+        found.append(f"{names} snapshot name(s)")
     return found
 
 
