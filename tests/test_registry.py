@@ -632,3 +632,27 @@ def test_the_sqlite_registry_reader_answers_as_mlflows_client(churn):
     )
     assert [run(r) for r in ours.search_runs(exps, **query)] == [run(r) for r in theirs.search_runs(exps, **query)]
     assert [r.info.run_id for r in ours.search_runs(exps, **query)] == [scoring.id]
+
+
+def test_an_alias_moved_outside_aieng_is_recorded_as_an_unaudited_move(churn):
+    """MLflow's own client moves the champion: the next read of the model records an `observed`
+    move and a `model.alias.observed` audit entry, once, and `model status` says so."""
+    from mlflow import MlflowClient
+
+    from aieng_nb.registry.records import AliasAction
+    from aieng_nb.workspace import current
+
+    client = MlflowClient(current().tracking_uri, registry_uri=current().tracking_uri)
+    client.set_registered_model_alias("churn", "champion", "3")
+    st = aieng.model_status("churn")
+    assert st.champion == "3" and st.unaudited is not None
+    last = st.history[-1]
+    assert (last.action, last.previous, last.version) == (AliasAction.OBSERVED, "1", "3")
+    assert "WARNING: unaudited move observed: champion v1 -> v3" in str(st)
+    assert "unaudited move observed" in st._repr_html_()
+    seen = _events("model.alias.observed")
+    assert [(e["data"]["previous"], e["data"]["version"]) for e in seen] == [("1", "3")]
+    aieng.model_status("churn")  # seen once: the row is in step now
+    assert len(_events("model.alias.observed")) == 1 and audit.verify().ok
+    aieng.promote("churn", 1, force=True, reason="back through the gates")
+    assert aieng.model_status("churn").unaudited is None

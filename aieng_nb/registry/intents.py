@@ -78,13 +78,16 @@ def champion(ws: Workspace, c: Any, name: str) -> Champion:
     model = get_registered(c, name)
     alias = (model.aliases or {}).get(CHAMPION)
     alias = str(alias) if alias is not None else None
-    with ws.database().begin() as conn:
+    with audit.transaction(ws) as tx:
+        conn = tx.conn
         row = conn.execute(select(champions).where(champions.c.model == name)).mappings().first()
         if row is None:
             stack = [str(v) for v in _json_list((model.tags or {}).get(STACK_TAG))]
             _import_history(conn, name, model)
             row = {"model": name, "champion": stack[-1] if stack else None, "stack": json.dumps(stack), "rev": 0}
             conn.execute(insert(champions).values(**row))
+        elif alias != row["champion"] and not _open_move(conn, name):
+            _observed(tx, name, row["champion"], alias)
         stack = [str(v) for v in _json_list(row["stack"])]
         if alias is not None and (not stack or stack[-1] != alias):
             stack.append(alias)  # moved outside aieng (MLflow UI): keep it as the latest
@@ -96,6 +99,50 @@ def champion(ws: Workspace, c: Any, name: str) -> Champion:
             )
             return Champion(alias, stack, row["rev"] + 1)
         return Champion(alias, stack, row["rev"])
+
+
+def _open_move(conn: Any, name: str) -> bool:
+    """True while an aieng move of ``name`` is in flight (its alias may already have moved)."""
+    from sqlalchemy import select
+
+    from ..storage.tables import intents
+
+    return (
+        conn.execute(select(intents.c.id).where(intents.c.model == name, intents.c.state.in_(LIVE))).first() is not None
+    )
+
+
+def _observed(tx: Any, name: str, recorded: str | None, alias: str | None) -> None:
+    """Record a champion move made outside aieng_nb (MLflow's client or UI): an ``observed`` move in
+    the alias history and an audit entry saying it was not audited when it happened."""
+    from sqlalchemy import func, insert, select
+
+    from ..storage.tables import intents
+
+    when = _now_iso()
+    seq = tx.conn.execute(select(func.coalesce(func.max(intents.c.seq), 0)).where(intents.c.model == name)).scalar_one()
+    reason = "unaudited move observed: the champion alias was moved outside aieng_nb (MLflow client or UI)"
+    tx.conn.execute(
+        insert(intents).values(
+            id=uuid.uuid4().hex,
+            seq=int(seq) + 1,
+            model=name,
+            alias=CHAMPION,
+            action=AliasAction.OBSERVED.value,
+            version=alias or "-",
+            previous=recorded,
+            actor="unknown (outside aieng_nb)",
+            reason=reason,
+            at=when,
+            state="done",
+            host=_host(),
+            pid=os.getpid(),
+        )
+    )
+    tx.append(
+        "model.alias.observed",
+        {"model": name, "alias": CHAMPION, "version": alias, "previous": recorded, "reason": reason},
+    )
 
 
 def _import_history(conn: Any, name: str, model: Any) -> None:

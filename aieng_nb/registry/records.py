@@ -41,6 +41,7 @@ class AliasAction(enum.StrEnum):
     ROLLBACK = "rollback"
     AUTO_ROLLBACK = "auto-rollback"  # the loop's post-promotion check
     SET = "set"  # a non-champion alias (challenger, staging ...)
+    OBSERVED = "observed"  # moved outside aieng_nb (MLflow's client or UI), seen on the next read: unaudited
 
 
 def now_iso() -> str:
@@ -313,6 +314,12 @@ class ModelStatus(Record):
     def _versions(self) -> VersionList:
         return VersionList(self.versions)
 
+    @property
+    def unaudited(self) -> AliasMove | None:
+        """The champion's latest move when it was made outside aieng_nb (seen, never gated or audited)."""
+        moves = [m for m in self.history if m.alias == "champion"]
+        return moves[-1] if moves and moves[-1].action == AliasAction.OBSERVED else None
+
     def __str__(self) -> str:
         versions = self._versions()
         lines = [
@@ -320,6 +327,13 @@ class ModelStatus(Record):
             f"previous champion v{self.previous_champion or '-'}",
             versions.table(versions.headers, [versions.row(v) for v in versions]),
         ]
+        if self.unaudited is not None:
+            m = self.unaudited
+            lines.insert(
+                1,
+                f"WARNING: unaudited move observed: champion v{m.previous or '-'} -> v{m.version} was "
+                f"moved outside aieng_nb (no gates, no audit when it happened; seen {when(m.at)})",
+            )
         if self.history:
             lines += ["", "alias history (newest last):", *(f"  {when(m.at)}  {m}" for m in self.history)]
         if self.lineage:
@@ -338,6 +352,8 @@ class ModelStatus(Record):
             f"<p>champion <b>v{esc(self.champion or '-')}</b> &middot; challenger v{esc(self.challenger or '-')}"
             f" &middot; previous champion v{esc(self.previous_champion or '-')}</p>"
         )
+        if self.unaudited is not None:
+            summary += f"<p><b>unaudited move observed</b>: champion moved outside aieng_nb to v{esc(self.unaudited.version)}</p>"
         versions = self._versions()
         rows = [versions.row(v) for v in versions]
         body = (

@@ -17,8 +17,8 @@ export type GateVerdict = "passed" | "failed";
 export const GATE_VERDICT_VALUES: readonly GateVerdict[] = ["passed", "failed"];
 
 /** Why an alias moved. */
-export type AliasAction = "promote" | "force" | "rollback" | "auto-rollback" | "set";
-export const ALIAS_ACTION_VALUES: readonly AliasAction[] = ["promote", "force", "rollback", "auto-rollback", "set"];
+export type AliasAction = "promote" | "force" | "rollback" | "auto-rollback" | "set" | "observed";
+export const ALIAS_ACTION_VALUES: readonly AliasAction[] = ["promote", "force", "rollback", "auto-rollback", "set", "observed"];
 
 export const RUN_STATUS_TERMINAL: readonly RunStatus[] = ["FINISHED", "FAILED", "KILLED"];
 export const JOB_STATUS_TERMINAL: readonly JobStatus[] = ["COMPLETED", "FAILED", "TIMED_OUT", "STOPPED"];
