@@ -105,8 +105,13 @@ def parse_ref(ref: str) -> ModelRef:
 
 def client(workspace: Workspace | None = None) -> Any:
     """An ``MlflowClient`` on the workspace's tracking store (also its model registry)."""
+    import logging
+
     from mlflow.tracking import MlflowClient
 
+    # a store error (a full disk) reaches the user once, as aieng's one line (mlflow_errors), not
+    # also as the traceback MLflow's SQL store logs before it raises
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
     ws = workspace or current()
     uri = ws.tracking_uri
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
