@@ -24,7 +24,7 @@ from typing import Any
 
 from .. import audit_sign
 from ..exceptions import IntegrityError, StorageError
-from ..fsutil import atomic_write_json, user_name
+from ..fsutil import atomic_write_bytes, user_name
 from ..workspace import Workspace, current
 
 GENESIS = "0" * 64
@@ -216,7 +216,10 @@ def _copy_head(chain: str, entry: dict[str, Any]) -> None:
         old = _read_head(path)
         if old and isinstance(old.get("seq"), int) and old["seq"] > entry["seq"]:
             return  # a later append of this user got there first
-        atomic_write_json(path, {"seq": entry["seq"], "hash": entry["hash"]})
+        # renamed in whole, not fsynced: a killed process leaves it intact (the page cache keeps it);
+        # only a machine crash can leave it one append behind, which verify accepts (behind is not
+        # truncation). One fsync less per audit entry: ~4 ms of every job's nine entries.
+        atomic_write_bytes(path, json.dumps({"hash": entry["hash"], "seq": entry["seq"]}).encode(), fsync=False)
     except OSError:
         pass
 
