@@ -105,11 +105,11 @@ def _db(workspace: Workspace | None) -> Any:
 def _readable(workspace: Workspace | None) -> Any:
     """The database for a reader, or None when there is nothing to read: a reader does not create
     the default SQLite file in a workspace that has never stored a job."""
+    from ..storage import exists
+
     ws = workspace or current()
-    url = ws.database_url
-    if url == f"sqlite:///{ws.root / 'aieng.db'}" and not (ws.root / "aieng.db").is_file():
-        if not ws.path("jobs").is_dir():
-            return None
+    if not exists(ws) and not ws.path("jobs").is_dir():  # no database yet, nor job files to import
+        return None
     return _db(ws)
 
 

@@ -153,6 +153,12 @@ def list_snapshots(name: str | None = None, *, workspace: Workspace | None = Non
     from ..exceptions import check_type
 
     check_type(name, str, "snapshot name", optional=True)
+    from ..storage import exists
+
+    if workspace is not None and not exists(workspace) and not workspace.path("snapshots").is_dir():
+        if name is not None:  # a workspace that never stored anything: nothing to list, nothing created
+            raise NotFoundError(f"no snapshot named {name!r} (names: none yet)")
+        return SnapshotList()
     _, store, index = open_stores(workspace)
     data = index.read()
     live = Index.live(data)
