@@ -217,7 +217,12 @@ def test_core_job_modules_import_no_front_end():
     import pathlib
 
     root = pathlib.Path(aieng.__file__).parent
-    for path in [*(root / "jobs").glob("*.py"), root / "schedules.py", root / "scheduler.py", root / "cron.py"]:
+    for path in [
+        *(root / "jobs").glob("*.py"),
+        *(root / "schedules").glob("*.py"),
+        root / "scheduler.py",
+        root / "cron.py",
+    ]:
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and node.module:

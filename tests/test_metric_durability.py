@@ -218,21 +218,19 @@ def small_disk(tmp_path):
 
 
 def _fill(path: Path) -> Path:
+    """Fill the disk to the last byte. Unbuffered writes: a buffered file could raise "no space"
+    again when it is closed and flushes what it still holds."""
     filler = path / "filler"
-    with open(filler, "wb") as fh:
-        try:
-            while True:
-                fh.write(b"\0" * (256 * 1024))
-                fh.flush()
-        except OSError:
-            pass
-    try:  # the last few bytes, so not even a page is left
-        with open(path / "filler-tail", "wb") as fh:
-            while True:
-                fh.write(b"\0" * 512)
-                fh.flush()
-    except OSError:
-        pass
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+    try:
+        for size in (256 * 1024, 4096, 512, 1):
+            try:
+                while os.write(fd, b"\0" * size):
+                    pass
+            except OSError:
+                pass
+    finally:
+        os.close(fd)
     return filler
 
 

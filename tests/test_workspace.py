@@ -69,7 +69,10 @@ def test_mlflows_tracking_uri_is_honoured_and_aiengs_wins_said_once(tmp_path, mo
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5001")
     assert ws.tracking_uri == "http://127.0.0.1:5001" and not ws.is_local
     assert ws.tracking_uri == "http://127.0.0.1:5001"
-    assert capsys.readouterr().err == "aieng: tracking in http://127.0.0.1:5001 (from MLFLOW_TRACKING_URI; AIENG_TRACKING_URI is not set)\n"
+    assert (
+        capsys.readouterr().err
+        == "aieng: tracking in http://127.0.0.1:5001 (from MLFLOW_TRACKING_URI; AIENG_TRACKING_URI is not set)\n"
+    )
     monkeypatch.setenv("AIENG_TRACKING_URI", "http://127.0.0.1:5000")
     assert ws.tracking_uri == "http://127.0.0.1:5000" and ws.tracking_uri == "http://127.0.0.1:5000"
     err = capsys.readouterr().err
