@@ -11,16 +11,6 @@ from . import config
 
 DIRNAME = ".aieng"
 _ensured: set[Path] = set()
-_said: set[str] = set()
-
-
-def _say_once(line: str) -> None:
-    """Tell the user once per process (stderr): which tracking store aieng uses, when it is in doubt."""
-    if line not in _said:
-        import sys
-
-        _said.add(line)
-        print(line, file=sys.stderr)
 
 
 @dataclass(frozen=True)
@@ -70,19 +60,9 @@ class Workspace:
 
     @property
     def tracking_uri(self) -> str:
-        """The MLflow tracking URI: configured (``AIENG_TRACKING_URI``, ``%config``), else MLflow's own
-        ``MLFLOW_TRACKING_URI``, else the workspace's SQLite store. When the two variables disagree,
-        or MLflow's sends aieng to another store, which one is used is printed once per process."""
+        """The MLflow tracking URI: configured, else the workspace's SQLite store."""
         uri = self.configured_tracking_uri or str(config.get("tracking_uri") or "")
-        theirs = os.environ.get("MLFLOW_TRACKING_URI", "")
-        default = f"sqlite:///{self.mlflow_db}"
-        if not uri and theirs:
-            if theirs != default:
-                _say_once(f"aieng: tracking in {theirs} (from MLFLOW_TRACKING_URI; AIENG_TRACKING_URI is not set)")
-            return theirs
-        if uri and theirs and theirs != uri:
-            _say_once(f"aieng: tracking in {uri} (AIENG_TRACKING_URI wins over MLFLOW_TRACKING_URI={theirs})")
-        return uri or default
+        return uri or f"sqlite:///{self.mlflow_db}"
 
     @property
     def database_url(self) -> str:

@@ -56,29 +56,6 @@ def test_a_configured_tracking_uri_makes_it_remote(tmp_path, monkeypatch):
     assert not ws.is_local
 
 
-def test_mlflows_tracking_uri_is_honoured_and_aiengs_wins_said_once(tmp_path, monkeypatch, capsys):
-    """MLFLOW_TRACKING_URI alone sends aieng there (said once); AIENG_TRACKING_URI wins when both
-    are set (said once); MLflow's pointing at the workspace's own store says nothing."""
-    import aieng_nb.workspace as workspace_module
-
-    monkeypatch.setattr(workspace_module, "_said", set())
-    ws = Workspace(tmp_path / ".aieng")
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{ws.mlflow_db}")
-    assert ws.tracking_uri == f"sqlite:///{ws.mlflow_db}" and ws.is_local
-    assert capsys.readouterr().err == ""
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5001")
-    assert ws.tracking_uri == "http://127.0.0.1:5001" and not ws.is_local
-    assert ws.tracking_uri == "http://127.0.0.1:5001"
-    assert (
-        capsys.readouterr().err
-        == "aieng: tracking in http://127.0.0.1:5001 (from MLFLOW_TRACKING_URI; AIENG_TRACKING_URI is not set)\n"
-    )
-    monkeypatch.setenv("AIENG_TRACKING_URI", "http://127.0.0.1:5000")
-    assert ws.tracking_uri == "http://127.0.0.1:5000" and ws.tracking_uri == "http://127.0.0.1:5000"
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "AIENG_TRACKING_URI wins over MLFLOW_TRACKING_URI=http://127.0.0.1:5001" in err
-
-
 def test_find_workspace_walks_up_like_git(tmp_path):
     project = tmp_path / "proj"
     (project / ".aieng").mkdir(parents=True)

@@ -85,10 +85,13 @@ def test_an_iteration_half_done_by_a_crash_resumes_without_registering_twice(tmp
     kinds = [e["kind"] for e in _state(workspace)["events"]]
     assert kinds[:3] == ["retrain.finish", "register", kinds[2]] and kinds[2] in ("promote", "gates.refused")
     assert _state(workspace)["retrain"] is None
-    # crashed after registering, before the phase was saved: resuming reuses the version
+    # crashed after registering, before the phase was saved: resuming reuses the version (the
+    # timeline is append-only: the resume adds its own events after the first three)
     _write_state(workspace, {"processed": [], "retrain": dict(it), "events": []})
     loop.resume("churn")
     versions = [v.version for v in aieng.model_status("churn").versions]
     assert versions == ["1", "2"]
+    events = _state(workspace)["events"]
+    assert [e["kind"] for e in events[3:5]] == ["retrain.finish", "register"]
     loop.resume("churn")  # nothing in flight: a no-op
-    assert len(_state(workspace)["events"]) == 3
+    assert len(_state(workspace)["events"]) == len(events)
