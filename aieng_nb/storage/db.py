@@ -36,7 +36,7 @@ class Database:
                 dbapi_conn.isolation_level = None  # SQLAlchemy emits BEGIN itself (below)
                 # write-ahead log: a commit is one fsync of the log (not journal + file + folder), and
                 # readers do not wait for a writer; still durable (synchronous stays FULL)
-                dbapi_conn.execute("PRAGMA journal_mode=WAL")
+                _wal(dbapi_conn)
 
             @event.listens_for(self.engine, "begin")
             def _begin(conn: Any) -> None:
@@ -79,6 +79,25 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _wal(dbapi_conn: Any) -> None:
+    """Switch a SQLite database to WAL once. The switch needs the database to itself: a new file
+    that another process is migrating at that moment answers "locked" at once (the busy timeout
+    does not apply), so wait for it, as a busy writer is waited for."""
+    import sqlite3
+    import time
+
+    deadline = time.monotonic() + 30.0
+    while True:
+        try:
+            if str(dbapi_conn.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+                dbapi_conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def _sqlite_path_ok(url: str) -> None:
