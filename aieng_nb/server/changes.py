@@ -30,7 +30,6 @@ def token(ws: Workspace) -> str:
     paths = [
         str(ws.mlflow_db),
         f"{ws.mlflow_db}-wal",
-        str(ws.path("snapshots", "index.json")),
         str(ws.path("pipelines", "runs")),  # a pipeline's record is rewritten (renamed in) at each step
     ]
     from ..jobs.store import change_counter
