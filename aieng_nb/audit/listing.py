@@ -20,7 +20,8 @@ def entries(
     workspace: Workspace | None = None,
 ) -> AuditList:
     """Entries, oldest first; filter by event prefix, run id, time (``since``: a datetime or epoch
-    seconds); ``limit`` keeps the newest.
+    seconds); ``limit`` keeps the newest. Each entry's ``verified`` says whether it is signed by a
+    key you trust (:mod:`.trust`); an untrusted one shows its actor marked in tables.
 
     >>> entries("run.", limit=5)  # doctest: +SKIP
     """
@@ -55,6 +56,11 @@ def entries(
             out.append(AuditEntry.from_dict(json.loads(raw)))
         except (ValueError, TypeError, KeyError):
             continue  # a damaged row: `aieng audit verify` reports it
+    from .trust import verified_keys
+
+    good = verified_keys(list(out), ws)
+    for e in out:
+        e.verified = e.seq in good
     return out
 
 

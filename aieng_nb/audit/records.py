@@ -33,6 +33,18 @@ class AuditEntry(Record):
     key: str  # id of the Ed25519 key that signed the entry (public keys in .aieng/audit.keys)
     hash: str
     sig: str
+    # listings only (not part of the hashed entry): signed by a key the reader trusts (see
+    # :mod:`aieng_nb.audit.trust`); False shows the actor as ``root (unverified key 3f2a…)``
+    verified: bool | None = None
+
+    @property
+    def shown_actor(self) -> str:
+        """The actor, marked when the entry's key is not one the reader trusts."""
+        if self.verified is False:
+            from .trust import marked
+
+            return marked(self.actor, self.key)
+        return self.actor
 
     def __getitem__(self, name: str) -> Any:
         # entries were plain dicts before they were records: keep ``e["event"]`` working
@@ -56,7 +68,7 @@ class AuditList(RecordList[AuditEntry]):
     empty = "no audit entries"
 
     def row(self, e: AuditEntry) -> list[Any]:
-        return [e.seq, e.ts.astimezone().strftime("%Y-%m-%d %H:%M:%S"), e.event, e.actor, _short(e.data)]
+        return [e.seq, e.ts.astimezone().strftime("%Y-%m-%d %H:%M:%S"), e.event, e.shown_actor, _short(e.data)]
 
 
 def _short(data: dict[str, Any]) -> str:
@@ -75,6 +87,8 @@ class VerifyResult(Record):
     head: dict[str, Any] = field(default_factory=dict)
     signers: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    # keys you do not trust that signed entries: {key, actors (claimed), entries, first_seq}
+    unverified: list[dict[str, Any]] = field(default_factory=list)
 
     def __str__(self) -> str:
         if self.ok:
@@ -82,6 +96,10 @@ class VerifyResult(Record):
             text = f"OK: {plural(self.entries, 'entry', 'entries')}, chain intact, every entry signed" + (
                 f" ({by})" if by else ""
             )
+            if self.unverified:
+                n = sum(int(u["entries"]) for u in self.unverified)
+                text += f"; {plural(n, 'entry', 'entries')} by keys you do not trust, accepted as unverified"
+
             return "\n".join([text, *(f"  note: {n}" for n in self.notes)])
         where = f" at entry {self.bad_seq} (line {self.bad_line})" if self.bad_line is not None else ""
         return f"NOT OK{where}: {self.reason}"

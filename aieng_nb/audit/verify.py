@@ -74,11 +74,16 @@ class _Walk:
     hashes: list[str] = field(default_factory=list)
     signers: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    claims: dict[str, dict[str, Any]] = field(default_factory=dict)  # key -> actors claimed, first seq
+    unverified: list[dict[str, Any]] = field(default_factory=list)
 
     def take(self, entry: dict[str, Any]) -> None:
         self.prev = entry["hash"]
         self.hashes.append(self.prev)
         self.signers[entry["key"]] = self.signers.get(entry["key"], 0) + 1
+        claim = self.claims.setdefault(entry["key"], {"actors": [], "first_seq": entry["seq"]})
+        if entry["actor"] not in claim["actors"]:
+            claim["actors"].append(entry["actor"])
         self.count += 1
 
     def bad(self, seq: int | None, line: int | None, reason: str, head: dict[str, Any] | None = None) -> VerifyResult:
@@ -170,11 +175,46 @@ def _check_copies(walk: _Walk, path: Any, anchored: dict[str, Any] | None) -> Ve
     return None
 
 
-def verify(*, workspace: Workspace | None = None, anchor: str | dict[str, Any] | None = None) -> VerifyResult:
-    """Check the whole chain, every signature, the head and its copy outside the workspace.
+def _untrusted(walk: _Walk, keys: dict[str, Any], ws: Workspace, accept: bool) -> VerifyResult | None:
+    """Entries whose (valid) signature is by a key the verifying user does not trust
+    (:mod:`.trust`): a failure naming them, or notes when ``accept``."""
+    from .trust import marked, trusted_keys
+
+    trusted = trusted_keys(ws)
+    for kid, claim in walk.claims.items():
+        mine = trusted.get(kid)
+        if mine is not None and mine.public_key == keys[kid]["public_key"]:
+            continue
+        n = walk.signers[kid]
+        who = ", ".join(marked(a, kid) for a in claim["actors"])
+        walk.unverified.append({"key": kid, "actors": claim["actors"], "entries": n, "first_seq": claim["first_seq"]})
+        walk.notes.append(f"{n} entr{'y' if n == 1 else 'ies'} by {who}, from entry {claim['first_seq']}")
+    if not walk.unverified or accept:
+        return None
+    first = min(u["first_seq"] for u in walk.unverified)
+    reason = (
+        f"entries signed by keys you do not trust: {'; '.join(walk.notes[-len(walk.unverified):])}. Trust a "
+        "teammate's key with `aieng audit trust KEYFILE|FINGERPRINT` (checked with them) or in the project's "
+        "aieng-trusted-keys.json, or pass --accept-unverified"
+    )
+    result = walk.bad(first, first + 1, reason)
+    result.unverified = walk.unverified
+    return result
+
+
+def verify(
+    *,
+    workspace: Workspace | None = None,
+    anchor: str | dict[str, Any] | None = None,
+    accept_unverified: bool = False,
+) -> VerifyResult:
+    """Check the whole chain, every signature, the head and its copy outside the workspace, and
+    that every signing key is trusted by you (:mod:`aieng_nb.audit.trust`).
 
     ``anchor`` (``"SEQ:HASH"``, as :func:`anchor` records it) is a head kept elsewhere that the chain
-    must contain. Reports the first bad entry at its own line.
+    must contain. Reports the first bad entry at its own line. Entries signed by a key you do not
+    trust fail the check (their claimed actor marked unverified) unless ``accept_unverified``; then
+    they are listed in ``unverified`` and the notes.
 
     >>> verify().ok  # doctest: +SKIP
     True
@@ -196,8 +236,16 @@ def verify(*, workspace: Workspace | None = None, anchor: str | dict[str, Any] |
     me = audit_sign.load_signer(create=False)
     if me is not None and me.key_id in keys and keys[me.key_id].get("public_key") != me.public_b64:
         return walk.bad(None, None, f"audit.keys records another public key under your key id {me.key_id}")
+    failed = _untrusted(walk, keys, ws, accept_unverified)
+    if failed is not None:
+        return failed
     return VerifyResult(
-        True, walk.count, head={"seq": top["seq"], "hash": top["hash"]}, signers=walk.signers, notes=walk.notes
+        True,
+        walk.count,
+        head={"seq": top["seq"], "hash": top["hash"]},
+        signers=walk.signers,
+        notes=walk.notes,
+        unverified=walk.unverified,
     )
 
 

@@ -1,4 +1,4 @@
-"""``aieng audit verify | list | anchor``."""
+"""``aieng audit verify | list | anchor | trust | key``."""
 
 from __future__ import annotations
 
@@ -14,8 +14,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     verify = sub.add_parser("verify", help="check the hash chain and signatures; exit 1 at the first bad entry")
     verify.add_argument("--anchor", metavar="SEQ:HASH", help="a head recorded elsewhere (by `aieng audit anchor`)")
+    verify.add_argument(
+        "--accept-unverified",
+        action="store_true",
+        help="pass even with entries signed by keys you do not trust (they are listed as unverified)",
+    )
     verify.add_argument("--json", action="store_true")
     verify.set_defaults(func=_verify, read_only=True)
+    trust = sub.add_parser(
+        "trust", help="trust a teammate's signing key (a keys file, or a fingerprint checked with them)"
+    )
+    trust.add_argument("key", metavar="KEYFILE|FINGERPRINT")
+    trust.add_argument("--json", action="store_true")
+    trust.set_defaults(func=_trust)
+    key = sub.add_parser("key", help="print your public key record (for a teammate or aieng-trusted-keys.json)")
+    key.set_defaults(func=_key)
     ls = sub.add_parser("list", help="entries, oldest first")
     ls.add_argument("--event", help="only events starting with this, e.g. run.")
     ls.add_argument("--run", type=ident, help="only entries about this run id")
@@ -32,7 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    result = audit.verify(anchor=args.anchor)
+    result = audit.verify(anchor=args.anchor, accept_unverified=args.accept_unverified)
     print_json(result.to_dict()) if args.json else print(result)
     return 0 if result.ok else 1
 
@@ -50,4 +63,22 @@ def _anchor(args: argparse.Namespace) -> int:
     else:
         print(out)
         print(f"check later with: aieng audit verify --anchor {out.anchor}")
+    return 0
+
+
+def _trust(args: argparse.Namespace) -> int:
+    from ..audit.trust import store_path, trust
+
+    key = trust(args.key)
+    if args.json:
+        print_json({"key_id": key.key_id, "public_key": key.public_key, "actor": key.actor})
+    else:
+        print(f"trusted key {key.key_id} ({key.actor or 'no name'}) in {store_path()}")
+    return 0
+
+
+def _key(args: argparse.Namespace) -> int:
+    from ..audit.trust import own_key
+
+    print_json(own_key())
     return 0

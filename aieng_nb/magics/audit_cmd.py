@@ -15,6 +15,7 @@ parser.add_argument("--run", type=ident, help="only entries about this run id; f
 parser.add_argument("--git", action="store_true", help="anchor: also add an annotated git tag")
 parser.add_argument("--anchor", metavar="SEQ:HASH", help="verify: a head recorded elsewhere")
 parser.add_argument("--last", type=positive_int, default=20)
+parser.add_argument("--accept-unverified", action="store_true", help="verify: pass with untrusted keys' entries")
 
 PARSERS = {"audit": parser}
 
@@ -22,7 +23,7 @@ PARSERS = {"audit": parser}
 def run(sub: str, line: str, cell: str | None, shell: Any) -> Any:
     args = parser.parse_line(line)
     if args.action == "verify":
-        print(audit.verify(anchor=args.anchor))
+        print(audit.verify(anchor=args.anchor, accept_unverified=args.accept_unverified))
         return None
     if args.action == "anchor":
         out = audit.anchor(run_id=args.run, git=args.git)

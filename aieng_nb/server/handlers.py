@@ -380,7 +380,12 @@ class AuditVerifyHandler(Base):
     async def post(self) -> None:
         from ..audit import verify
 
-        self.send((await self.core(verify, workspace=self.workspace)).to_dict())
+        body = self.body()
+        unknown = set(body) - {"accept_unverified"}
+        accept = body.get("accept_unverified", False)
+        if unknown or not isinstance(accept, bool):
+            raise ValidationError("the body may hold only accept_unverified (true or false)")
+        self.send((await self.core(verify, workspace=self.workspace, accept_unverified=accept)).to_dict())
 
 
 class ModelsHandler(Base):
