@@ -106,3 +106,27 @@ def test_status_enums_are_generated_and_not_retyped_in_the_panel() -> None:
             quoted = set(re.findall(r"'([^']*)'|\"([^\"]*)\"", literal))
             found = {w for pair in quoted for w in pair if w in words}
             assert len(found) < 2, (source.name, literal)
+
+
+def test_every_verb_is_authorized_as_docs_rest_md_says() -> None:
+    """Each verb has a jupyter_server resource and action, in the OpenAPI file and in docs/rest.md;
+    verbs that run code are ``execute``, other changes ``write``, reads ``read``."""
+    from aieng_nb.server.openapi import REPO
+    from aieng_nb.server.routes import permission
+
+    doc = build_openapi()
+    table = (REPO / "docs" / "rest.md").read_text()
+    for route in ROUTES:
+        for op in route.ops:
+            resource, action = permission(route.handler, op.method)
+            assert doc["paths"][PREFIX + route.path][op.method]["x-jupyter-authorization"] == {
+                "resource": resource,
+                "action": action,
+            }
+            row = f"| `{op.method.upper()} {PREFIX}{route.path}` | `{resource}` | `{action}` |"
+            assert row in table, row
+            assert action == "read" if op.method == "get" else action in ("write", "execute", "read")
+    assert permission("JobsHandler", "post")[1] == permission("JobRerunHandler", "post")[1] == "execute"
+    assert permission("ModelRollbackHandler", "post") == ("aieng:models", "write")
+    with pytest.raises(LookupError, match="not in the route table"):
+        permission("NoSuchHandler", "get")

@@ -188,6 +188,12 @@ def _copy_main_folder(where: Path) -> Workspace:
     where.mkdir(parents=True, exist_ok=True)
     shutil.copytree(MAIN_FOLDER / "dot_aieng", where / ".aieng")
     shutil.copytree(MAIN_FOLDER / "contracts", where / "contracts")
+    # the folder's writer signed with a key of their own: trusted by them (as `aieng audit trust` does)
+    from aieng_nb.audit import trust
+
+    keys = json.loads((where / ".aieng" / "audit.keys").read_text())
+    trust.store_path().parent.mkdir(parents=True, exist_ok=True)
+    trust.store_path().write_text(json.dumps({"keys": list(keys.values())}))
     return Workspace(where / ".aieng")
 
 

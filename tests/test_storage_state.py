@@ -154,6 +154,11 @@ def _legacy_copy(tmp_path: Path, name: str = "legacy") -> Workspace:
     heads.mkdir(parents=True, exist_ok=True)
     for path in (LEGACY / "state" / "audit-heads").iterdir():
         shutil.copy(path, heads / path.name)
+    # the folder's writer signed with a key of their own: trusted by them (as `aieng audit trust` does)
+    from aieng_nb.audit import trust
+
+    legacy_keys = json.loads((root / "audit.keys").read_text())
+    trust.store_path().write_text(json.dumps({"keys": list(legacy_keys.values())}))
     return Workspace(root)
 
 

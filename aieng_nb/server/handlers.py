@@ -1,7 +1,9 @@
 """REST handlers of the panel: parse the request, make one core call, render the record's dict form.
 
 Every handler is an ``APIHandler`` whose verbs go through :func:`endpoint`, which applies
-``@tornado.web.authenticated`` (403 without a token) and the one error mapping: ``ValidationError``
+``@tornado.web.authenticated`` (403 without a token), jupyter_server's ``@authorized`` with the
+verb's resource and action from the route table (403 when the server's ``Authorizer`` refuses;
+see :func:`.routes.permission`) and the one error mapping: ``ValidationError``
 400, ``NotFoundError`` 404, ``ConflictError`` 409, other ``AiengError`` 400; anything else is a bug
 and stays a 500. Core calls run in a small thread pool so a slow store never blocks the server.
 """
@@ -40,7 +42,14 @@ def status_for(exc: BaseException) -> int | None:
 
 
 def endpoint(method: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
-    """Authenticated verb with the shared error mapping."""
+    """Authenticated and authorized verb with the shared error mapping (the resource and action
+    come from the route table, by the handler's class name and the verb)."""
+    from jupyter_server.auth.decorator import authorized
+
+    from .routes import permission
+
+    handler, verb = method.__qualname__.split(".")[-2:]
+    resource, action = permission(handler, verb)
 
     @functools.wraps(method)
     async def wrapper(self: Base, *args: Any, **kwargs: Any) -> None:
@@ -54,7 +63,8 @@ def endpoint(method: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[
             self.set_status(status)
             self.finish(json.dumps({"message": message, "reason": type(exc).__name__}))
 
-    return tornado.web.authenticated(wrapper)  # type: ignore[arg-type,return-value]
+    checked = authorized(action, resource=resource)(wrapper)
+    return tornado.web.authenticated(checked)  # type: ignore[no-any-return]
 
 
 class Base(APIHandler):

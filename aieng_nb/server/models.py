@@ -132,6 +132,13 @@ class Rollback(TypedDict, total=False):
     reason: str
 
 
+class VerifyOptions(TypedDict, total=False):
+    """Request body of ``POST /aieng/api/audit/verify`` (may be empty): ``accept_unverified`` passes
+    entries signed by keys the server's user does not trust (listed in ``unverified``)."""
+
+    accept_unverified: bool
+
+
 class Error(TypedDict):
     """Every 4xx/5xx body (Jupyter's APIHandler convention)."""
 
@@ -174,6 +181,7 @@ SHAPES: dict[str, Any] = {
     "GateResult": GateResult,
     "GateReport": (GateReport, GateReportExtra),
     "Rollback": Rollback,
+    "VerifyOptions": VerifyOptions,
     "Error": Error,
 }
 

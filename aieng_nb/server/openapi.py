@@ -22,7 +22,7 @@ from typing import Any
 from .models import json_schemas
 from .routes import PREFIX, ROUTES
 
-ERRORS = {400: "Bad input", 403: "No or wrong token", 404: "No such id", 409: "Conflicts with the current state"}
+ERRORS = {400: "Bad input", 403: "No or wrong token, or not authorized", 404: "No such id", 409: "Conflicts with the current state"}
 REPO = Path(__file__).resolve().parents[2]
 OPENAPI_FILE = REPO / "docs" / "openapi.json"
 TYPESCRIPT_FILE = REPO / "labextension" / "src" / "models.ts"
@@ -65,6 +65,7 @@ def build_openapi() -> dict[str, Any]:
                 "summary": op.summary,
                 "parameters": params,
                 "responses": responses,
+                "x-jupyter-authorization": {"resource": route.resource, "action": op.auth_action},
             }
             if op.body:
                 operation["requestBody"] = {"required": True, "content": _content(op.body)}
@@ -76,7 +77,8 @@ def build_openapi() -> dict[str, Any]:
             "title": "aieng_nb panel REST API",
             "version": __version__,
             "description": "Served by the aieng_nb Jupyter server extension. Every request needs the Jupyter token "
-            "(`Authorization: token ...`). Lists take `offset` and `limit`.",
+            "(`Authorization: token ...`) and the server's Authorizer to allow the operation's "
+            "`x-jupyter-authorization` (resource, action). Lists take `offset` and `limit`.",
         },
         "components": {
             "schemas": json_schemas(),

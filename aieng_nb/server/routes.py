@@ -1,7 +1,13 @@
-"""The route table of the panel's REST API: paths, verbs, parameters and response shapes.
+"""The route table of the panel's REST API: paths, verbs, parameters, response shapes and the
+authorization each verb needs.
 
 The server extension builds its tornado routes from this table and the OpenAPI file is generated
-from it (``python -m aieng_nb.server.openapi``), so the two cannot disagree.
+from it (``python -m aieng_nb.server.openapi``), so the two cannot disagree. Every verb is checked
+by jupyter_server's ``Authorizer`` (``@authorized``, see :func:`permission`) for a resource named
+after the route's first path segment (:data:`RESOURCES`) and an action: ``read`` for GET (and the
+audit check), ``execute`` for what runs a notebook (submit, re-run, run a schedule now), ``write``
+for every other change (stop a job, pause/resume/remove a schedule, rollback). The table is in
+``docs/rest.md``.
 """
 
 from __future__ import annotations
@@ -11,6 +17,23 @@ from dataclasses import dataclass
 
 PREFIX = "/aieng/api"
 PAGE = (("offset", "integer", "skip this many records"), ("limit", "integer", "page size, 1 to 1000"))
+# jupyter_server authorization resources, by the route's first path segment
+RESOURCES = {
+    "info": "aieng",
+    "changes": "aieng",
+    "experiments": "aieng:runs",
+    "runs": "aieng:runs",
+    "metric-histories": "aieng:runs",
+    "compare": "aieng:runs",
+    "reports": "aieng:runs",
+    "snapshots": "aieng:snapshots",
+    "pipelines": "aieng:jobs",
+    "jobs": "aieng:jobs",
+    "notebook-parameters": "aieng:jobs",
+    "schedules": "aieng:schedules",
+    "audit": "aieng:audit",
+    "models": "aieng:models",
+}
 
 
 @dataclass(frozen=True)
@@ -22,6 +45,11 @@ class Op:
     body: str | None = None
     status: int = 200
     errors: tuple[int, ...] = (400, 404)
+    action: str = ""  # jupyter_server authorization action; "": read for GET, write for the others
+
+    @property
+    def auth_action(self) -> str:
+        return self.action or ("read" if self.method == "get" else "write")
 
 
 @dataclass(frozen=True)
@@ -29,6 +57,11 @@ class Route:
     path: str  # OpenAPI template below PREFIX, e.g. "/runs/{run_id}"
     handler: str  # class name in aieng_nb.server.handlers
     ops: tuple[Op, ...]
+
+    @property
+    def resource(self) -> str:
+        """The jupyter_server authorization resource of every verb of this route."""
+        return RESOURCES[self.path.split("/")[1]]
 
     def pattern(self) -> str:
         """The tornado pattern (below the server's base URL)."""
@@ -196,7 +229,14 @@ ROUTES: tuple[Route, ...] = (
                     *PAGE,
                 ),
             ),
-            Op("post", "Run a notebook as a job in the background (submit_job)", "Job", body="SubmitJob", status=201),
+            Op(
+                "post",
+                "Run a notebook as a job in the background (submit_job)",
+                "Job",
+                body="SubmitJob",
+                status=201,
+                action="execute",
+            ),
         ),
     ),
     Route("/jobs/{job_id}", "JobHandler", (Op("get", "One job", "Job"),)),
@@ -208,7 +248,16 @@ ROUTES: tuple[Route, ...] = (
     Route(
         "/jobs/{job_id}/rerun",
         "JobRerunHandler",
-        (Op("post", "Run a job's notebook again, with edited parameters", "Job", body="RerunJob", status=201),),
+        (
+            Op(
+                "post",
+                "Run a job's notebook again, with edited parameters",
+                "Job",
+                body="RerunJob",
+                status=201,
+                action="execute",
+            ),
+        ),
     ),
     Route(
         "/jobs/{job_id}/parameters",
@@ -245,7 +294,15 @@ ROUTES: tuple[Route, ...] = (
     Route(
         "/schedules/{name}/run",
         "ScheduleRunHandler",
-        (Op("post", "Start one job of the schedule now, outside its cron slots (audited)", "Job", status=201),),
+        (
+            Op(
+                "post",
+                "Start one job of the schedule now, outside its cron slots (audited)",
+                "Job",
+                status=201,
+                action="execute",
+            ),
+        ),
     ),
     Route(
         "/schedules/{name}/pause",
@@ -291,7 +348,20 @@ ROUTES: tuple[Route, ...] = (
             ),
         ),
     ),
-    Route("/audit/verify", "AuditVerifyHandler", (Op("post", "Verify the audit hash chain", "Verify", errors=()),)),
+    Route(
+        "/audit/verify",
+        "AuditVerifyHandler",
+        (
+            Op(
+                "post",
+                "Verify the audit hash chain and that every signing key is trusted",
+                "Verify",
+                body="VerifyOptions",
+                errors=(400,),
+                action="read",
+            ),
+        ),
+    ),
     Route(
         "/models",
         "ModelsHandler",
@@ -328,3 +398,17 @@ ROUTES: tuple[Route, ...] = (
         ),
     ),
 )
+
+
+def permission(handler: str, method: str) -> tuple[str, str]:
+    """``(resource, action)`` that jupyter_server's ``Authorizer`` checks for a handler's verb.
+
+    >>> permission("JobsHandler", "post"), permission("RunsHandler", "get")
+    (('aieng:jobs', 'execute'), ('aieng:runs', 'read'))
+    """
+    for route in ROUTES:
+        if route.handler == handler:
+            for op in route.ops:
+                if op.method == method:
+                    return route.resource, op.auth_action
+    raise LookupError(f"{handler}.{method} is not in the route table (aieng_nb.server.routes.ROUTES)")

@@ -286,6 +286,7 @@ export interface AuditEntry {
   key: string;
   hash: string;
   sig: string;
+  verified: boolean | null;
 }
 
 /** Outcome of an audit verification: ok, the number of entries, the first bad position and why. */
@@ -298,6 +299,7 @@ export interface Verify {
   head: { [key: string]: unknown };
   signers: { [key: string]: number };
   notes: Array<string>;
+  unverified: Array<{ [key: string]: unknown }>;
 }
 
 /** ``aieng_nb.jobs.params.NotebookParameter.to_dict()``. */
@@ -408,6 +410,11 @@ export interface GateReport {
 export interface Rollback {
   expected?: string;
   reason?: string;
+}
+
+/** Request body of ``POST /aieng/api/audit/verify`` (may be empty): ``accept_unverified`` passes */
+export interface VerifyOptions {
+  accept_unverified?: boolean;
 }
 
 /** Every 4xx/5xx body (Jupyter's APIHandler convention). */
