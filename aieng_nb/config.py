@@ -3,11 +3,19 @@
 In IPython, ``%config Aieng.flush_interval = 0.1`` works once the extension is loaded.
 In scripts and jobs, environment variables (``AIENG_WORKSPACE``, ``AIENG_TRACKING_URI``, ...) apply.
 Precedence: explicit traitlets config > environment variable > default.
+
+MLflow's own ``MLFLOW_TRACKING_URI`` is honoured for the tracking URI when ``AIENG_TRACKING_URI``
+is not set, but read once, when this module is imported: MLflow's ``mlflow.set_tracking_uri()``
+rewrites that variable inside the process, and aieng_nb must not follow MLflow's fluent state
+(a model registered in one store and promoted in another).
 """
 
 from __future__ import annotations
 
 import os
+
+# MLflow's variable as the process had it when aieng_nb was imported (never read live afterwards)
+MLFLOW_TRACKING_URI_AT_START = os.environ.get("MLFLOW_TRACKING_URI", "")
 
 from traitlets import Bool, Float, Unicode
 from traitlets.config import Configurable
@@ -20,7 +28,9 @@ class Aieng(Configurable):
         "", help="Workspace folder. Empty: $AIENG_WORKSPACE, else the nearest .aieng/ upwards, else ./.aieng"
     ).tag(config=True)
     tracking_uri = Unicode(
-        "", help="MLflow tracking URI. Empty: $AIENG_TRACKING_URI, else the workspace's SQLite store"
+        "",
+        help="MLflow tracking URI. Empty: $AIENG_TRACKING_URI, else $MLFLOW_TRACKING_URI (read when aieng_nb"
+        " is imported), else the workspace's SQLite store",
     ).tag(config=True)
     database_url = Unicode(
         "", help="SQLAlchemy URL of the metadata database. Empty: $AIENG_DATABASE_URL, else .aieng/aieng.db (SQLite)"

@@ -11,6 +11,28 @@ from . import config
 
 DIRNAME = ".aieng"
 _ensured: set[Path] = set()
+SAID_ENV = "AIENG_TRACKING_SAID"  # the URI already announced by this process or a parent
+
+
+def _announce(uri: str, source: str) -> None:
+    """Say once per process tree (stderr) which tracking store aieng uses and why; children (jobs,
+    kernels, workers) inherit the variable and stay quiet about the same URI."""
+    if os.environ.get(SAID_ENV) == uri:
+        return
+    os.environ[SAID_ENV] = uri
+    import sys
+
+    kind = "server" if uri.startswith(("http://", "https://")) else "store"
+    try:
+        print(f"aieng: tracking {kind} {uri} (from {source})", file=sys.stderr)
+    except (OSError, ValueError):
+        pass
+
+
+def _embedded_store(uri: str) -> bool:
+    """A workspace's own SQLite store (what aieng's calls of ``mlflow.set_tracking_uri`` leave in
+    ``MLFLOW_TRACKING_URI`` for child processes): never taken from MLflow's variable."""
+    return uri.startswith("sqlite:///") and uri.endswith(f"/{DIRNAME}/mlflow.db")
 
 
 @dataclass(frozen=True)
@@ -60,9 +82,24 @@ class Workspace:
 
     @property
     def tracking_uri(self) -> str:
-        """The MLflow tracking URI: configured, else the workspace's SQLite store."""
-        uri = self.configured_tracking_uri or str(config.get("tracking_uri") or "")
-        return uri or f"sqlite:///{self.mlflow_db}"
+        """The MLflow tracking URI: configured (the opener's, ``%config Aieng.tracking_uri``,
+        ``$AIENG_TRACKING_URI``), else ``$MLFLOW_TRACKING_URI`` as it was when aieng_nb was imported
+        (:data:`aieng_nb.config.MLFLOW_TRACKING_URI_AT_START`), else the workspace's SQLite store.
+        A URI from a setting or variable is said once per process on stderr."""
+        if self.configured_tracking_uri:
+            return self.configured_tracking_uri
+        uri, default = str(config.get("tracking_uri") or ""), f"sqlite:///{self.mlflow_db}"
+        theirs = config.MLFLOW_TRACKING_URI_AT_START
+        if uri:
+            source = "AIENG_TRACKING_URI" if os.environ.get("AIENG_TRACKING_URI") == uri else "Aieng.tracking_uri"
+            if theirs and theirs != uri and not _embedded_store(theirs):
+                source += ", which wins over MLFLOW_TRACKING_URI"
+        elif theirs and theirs != default and not _embedded_store(theirs):
+            uri, source = theirs, "MLFLOW_TRACKING_URI"
+        if not uri or uri == default:
+            return default
+        _announce(uri, source)
+        return uri
 
     @property
     def database_url(self) -> str:

@@ -56,6 +56,41 @@ def test_a_configured_tracking_uri_makes_it_remote(tmp_path, monkeypatch):
     assert not ws.is_local
 
 
+def test_mlflows_tracking_uri_is_read_once_and_aiengs_wins_said_once(tmp_path, monkeypatch, capsys):
+    """MLFLOW_TRACKING_URI as it was at import sends aieng there (said once on stderr);
+    AIENG_TRACKING_URI wins when both are set (said once); MLflow's own set_tracking_uri, which
+    rewrites the variable in the process, is not followed; another workspace's embedded store is
+    never taken from it."""
+    import mlflow
+
+    from aieng_nb import config
+    from aieng_nb import workspace as workspace_module
+
+    monkeypatch.delenv(workspace_module.SAID_ENV, raising=False)
+    ws = Workspace(tmp_path / ".aieng")
+    monkeypatch.setattr(config, "MLFLOW_TRACKING_URI_AT_START", "")
+    mlflow.set_tracking_uri("http://127.0.0.1:5999")  # MLflow's fluent state, later in the process
+    try:
+        assert ws.tracking_uri == f"sqlite:///{ws.mlflow_db}" and ws.is_local
+    finally:
+        mlflow.set_tracking_uri(None)
+    assert capsys.readouterr().err == ""
+    monkeypatch.setattr(config, "MLFLOW_TRACKING_URI_AT_START", f"sqlite:///{tmp_path}/other/.aieng/mlflow.db")
+    assert ws.tracking_uri == f"sqlite:///{ws.mlflow_db}" and capsys.readouterr().err == ""
+    monkeypatch.setattr(config, "MLFLOW_TRACKING_URI_AT_START", "http://127.0.0.1:5001")
+    assert ws.tracking_uri == "http://127.0.0.1:5001" and not ws.is_local
+    assert ws.tracking_uri == "http://127.0.0.1:5001"
+    assert capsys.readouterr().err == "aieng: tracking server http://127.0.0.1:5001 (from MLFLOW_TRACKING_URI)\n"
+    monkeypatch.setenv("AIENG_TRACKING_URI", "http://127.0.0.1:5000")
+    assert ws.tracking_uri == "http://127.0.0.1:5000" and ws.tracking_uri == "http://127.0.0.1:5000"
+    assert capsys.readouterr().err == (
+        "aieng: tracking server http://127.0.0.1:5000 (from AIENG_TRACKING_URI, which wins over MLFLOW_TRACKING_URI)\n"
+    )
+    # an opener's own setting (the server's AiengServer.tracking_uri) is used as it is, silently
+    assert Workspace(ws.root, configured_tracking_uri="http://127.0.0.1:5002").tracking_uri == "http://127.0.0.1:5002"
+    assert capsys.readouterr().err == ""
+
+
 def test_find_workspace_walks_up_like_git(tmp_path):
     project = tmp_path / "proj"
     (project / ".aieng").mkdir(parents=True)

@@ -112,12 +112,13 @@ def _check_workspace(args: argparse.Namespace) -> None:
     if root.exists() and not root.is_dir():
         raise ValidationError(f"workspace {clip(root)} is not a folder")
     read_only = getattr(args, "read_only", False)
-    if read_only and not root.is_dir():
+    # runs live in the tracking store: on a server they are read from any folder, even one with no
+    # .aieng/ (nothing is created to read them); a local store is not created to be read
+    remote = read_only == "tracking" and not Workspace(root).is_local
+    if read_only and not root.is_dir() and not remote:
         raise NotFoundError(f"no aieng workspace at {clip(root)} (nothing has been tracked here yet)")
-    if read_only == "tracking":  # runs live in the tracking store: a local one is not created to be read
-        ws = Workspace(root)
-        if ws.is_local and not ws.mlflow_db.exists():
-            raise NotFoundError(f"no runs in the workspace at {clip(root)} yet")
+    if read_only == "tracking" and not remote and not Workspace(root).mlflow_db.exists():
+        raise NotFoundError(f"no runs in the workspace at {clip(root)} yet")
 
 
 def _say(message: str) -> None:

@@ -7,6 +7,7 @@ import argparse
 from .. import tracking
 from ..argtypes import ident, positive_int
 from ..textutil import print_json
+from ..workspace import Workspace, locate
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -31,8 +32,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     cmp.set_defaults(func=_compare, read_only="tracking")
 
 
+def _reading() -> Workspace:
+    """The workspace the read commands use, not created (an empty folder reads a server's runs)."""
+    return Workspace(locate())
+
+
 def _list(args: argparse.Namespace) -> int:
-    table = tracking.list_runs(experiment=args.experiment, last=args.last, status=args.status)
+    table = tracking.list_runs(experiment=args.experiment, last=args.last, status=args.status, workspace=_reading())
     if args.json:
         print_json(table.to_dicts())
     else:
@@ -41,12 +47,12 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    record = tracking.get_run(args.run_id)
+    record = tracking.get_run(args.run_id, workspace=_reading())
     print_json(record.to_dict()) if args.json else print(record)
     return 0
 
 
 def _compare(args: argparse.Namespace) -> int:
-    comparison = tracking.compare(*args.run_ids)
+    comparison = tracking.compare(*args.run_ids, workspace=_reading())
     print_json(comparison.to_dict()) if args.json else print(comparison)
     return 0

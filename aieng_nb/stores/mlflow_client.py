@@ -144,6 +144,40 @@ class MlflowClientStore(TrackingStore):
         else:
             self.client.log_artifact(run_id, local_path, artifact_path)
 
+    def resolve_run_id(self, prefix: str) -> str:
+        """A full run id from an unambiguous prefix (the 12 characters ``aieng runs list`` prints).
+
+        MLflow has no "get by prefix"; its search filter takes ``attributes.run_id LIKE 'abc%'``
+        (the SQL store behind a server), so the store asks for two matches per batch of 100
+        experiments: one is the run, two are ambiguous. A full 32-character id is used as it is."""
+        text = prefix.lower() if isinstance(prefix, str) else ""
+        if not text or len(text) > 32 or not all(c in "0123456789abcdef" for c in text):
+            raise ValidationError(f"{prefix!r} is not a run id (hex characters)")
+        if len(text) == 32:
+            return text
+        ids = self._experiment_ids()
+        found: list[str] = []
+        for start in range(0, len(ids), 100):
+            runs = self.client.search_runs(
+                ids[start : start + 100], filter_string=f"attributes.run_id LIKE '{text}%'", max_results=2
+            )
+            found += [r.info.run_id for r in runs]
+            if len(found) > 1:
+                raise ValidationError(f"run id prefix {prefix!r} is ambiguous; give more characters")
+        if not found:
+            raise NotFoundError(f"no run with id {prefix!r} in {self.uri}")
+        return str(found[0])
+
+    def _experiment_ids(self) -> list[str]:
+        ids: list[str] = []
+        token = None
+        while True:
+            page = self.client.search_experiments(max_results=1000, page_token=token)
+            ids += [e.experiment_id for e in page]
+            token = page.token
+            if not token:
+                return ids
+
     def get_run(self, run_id: str) -> RunRecord:
         from mlflow.exceptions import MlflowException
 
