@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import os
 
-# MLflow's variable as the process had it when aieng_nb was imported (never read live afterwards)
-MLFLOW_TRACKING_URI_AT_START = os.environ.get("MLFLOW_TRACKING_URI", "")
-
 from traitlets import Bool, Float, Unicode
 from traitlets.config import Configurable
+
+# MLflow's variable as the process had it when aieng_nb was imported (never read live afterwards)
+MLFLOW_TRACKING_URI_AT_START = os.environ.get("MLFLOW_TRACKING_URI", "")
 
 
 class Aieng(Configurable):

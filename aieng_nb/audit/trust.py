@@ -221,4 +221,3 @@ def verified_keys(entries: list[Any], ws: Workspace | None) -> set[int]:
         if t is not None and _signed(t.public_key, str(e.hash), str(e.sig)):
             ok.add(int(e.seq))
     return ok
-

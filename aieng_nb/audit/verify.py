@@ -193,7 +193,7 @@ def _untrusted(walk: _Walk, keys: dict[str, Any], ws: Workspace, accept: bool) -
         return None
     first = min(u["first_seq"] for u in walk.unverified)
     reason = (
-        f"entries signed by keys you do not trust: {'; '.join(walk.notes[-len(walk.unverified):])}. Trust a "
+        f"entries signed by keys you do not trust: {'; '.join(walk.notes[-len(walk.unverified) :])}. Trust a "
         "teammate's key with `aieng audit trust KEYFILE|FINGERPRINT` (checked with them) or in the project's "
         "aieng-trusted-keys.json, or pass --accept-unverified"
     )

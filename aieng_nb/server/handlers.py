@@ -63,8 +63,8 @@ def endpoint(method: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[
             self.set_status(status)
             self.finish(json.dumps({"message": message, "reason": type(exc).__name__}))
 
-    checked = authorized(action, resource=resource)(wrapper)
-    return tornado.web.authenticated(checked)  # type: ignore[no-any-return]
+    checked: Callable[..., Awaitable[None]] = authorized(action, resource=resource)(wrapper)
+    return tornado.web.authenticated(checked)  # type: ignore[arg-type,return-value]
 
 
 class Base(APIHandler):
@@ -375,27 +375,6 @@ class ReportsHandler(Base):
             "kind": self.text("kind"),
         }
         self.send((await self.core(pages.reports_page, **kw, **self.page_args(), workspace=self.workspace)).to_dict())
-
-
-class AuditHandler(Base):
-    @endpoint
-    async def get(self) -> None:
-        run_id = self.text("run_id")
-        kw = {"event": self.text("event"), "run_id": safety.run_id(run_id) if run_id else None, "text": self.text("q")}
-        self.send((await self.core(pages.audit_page, **kw, **self.page_args(), workspace=self.workspace)).to_dict())
-
-
-class AuditVerifyHandler(Base):
-    @endpoint
-    async def post(self) -> None:
-        from ..audit import verify
-
-        body = self.body()
-        unknown = set(body) - {"accept_unverified"}
-        accept = body.get("accept_unverified", False)
-        if unknown or not isinstance(accept, bool):
-            raise ValidationError("the body may hold only accept_unverified (true or false)")
-        self.send((await self.core(verify, workspace=self.workspace, accept_unverified=accept)).to_dict())
 
 
 class ModelsHandler(Base):

@@ -1,4 +1,5 @@
-"""REST handlers of the run view, a report's Evidently page and table, and schedule actions (Run now, Remove).
+"""REST handlers of the run view, a report's Evidently page and table, schedule actions (Run now, Remove)
+and the audit trail (list, verify).
 
 Same rules as :mod:`.handlers` (whose ``Base`` and ``endpoint`` they use): parse, one core call,
 render the record's dict form.
@@ -10,6 +11,7 @@ import os
 from typing import Any
 
 from .. import pages, views
+from ..exceptions import ValidationError
 from ..workspace import Workspace
 from . import safety
 from .handlers import Base, endpoint
@@ -101,3 +103,24 @@ class PipelinesHandler(Base):
     async def get(self) -> None:
         page = await self.core(pages.pipelines_page, text=self.text("q"), **self.page_args(), workspace=self.workspace)
         self.send(page.to_dict())
+
+
+class AuditHandler(Base):
+    @endpoint
+    async def get(self) -> None:
+        run_id = self.text("run_id")
+        kw = {"event": self.text("event"), "run_id": safety.run_id(run_id) if run_id else None, "text": self.text("q")}
+        self.send((await self.core(pages.audit_page, **kw, **self.page_args(), workspace=self.workspace)).to_dict())
+
+
+class AuditVerifyHandler(Base):
+    @endpoint
+    async def post(self) -> None:
+        from ..audit import verify
+
+        body = self.body()
+        unknown = set(body) - {"accept_unverified"}
+        accept = body.get("accept_unverified", False)
+        if unknown or not isinstance(accept, bool):
+            raise ValidationError("the body may hold only accept_unverified (true or false)")
+        self.send((await self.core(verify, workspace=self.workspace, accept_unverified=accept)).to_dict())

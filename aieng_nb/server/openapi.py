@@ -22,7 +22,12 @@ from typing import Any
 from .models import json_schemas
 from .routes import PREFIX, ROUTES
 
-ERRORS = {400: "Bad input", 403: "No or wrong token, or not authorized", 404: "No such id", 409: "Conflicts with the current state"}
+ERRORS = {
+    400: "Bad input",
+    403: "No or wrong token, or not authorized",
+    404: "No such id",
+    409: "Conflicts with the current state",
+}
 REPO = Path(__file__).resolve().parents[2]
 OPENAPI_FILE = REPO / "docs" / "openapi.json"
 TYPESCRIPT_FILE = REPO / "labextension" / "src" / "models.ts"

@@ -46,7 +46,9 @@ async def _code(jp_fetch, *path: str, **kwargs) -> int:  # noqa: ANN001
 
 
 async def test_a_read_only_authorizer_allows_gets_and_refuses_jobs_and_rollback(
-    jp_fetch, jp_root_dir, workspace  # noqa: ANN001
+    jp_fetch,
+    jp_root_dir,
+    workspace,  # noqa: ANN001
 ) -> None:
     from registry_helpers import gated_versions
 
