@@ -161,3 +161,17 @@ def test_your_own_key_is_trusted_without_any_file(workspace):
     assert not trust.store_path().exists()
     result = audit.verify(workspace=workspace)
     assert result.ok and not result.unverified
+
+
+def test_the_magic_agrees(shell, workspace, capsys):
+    _fill(workspace, 2)
+    kid = _forge(workspace)
+    capsys.readouterr()
+    shell.run_line_magic("aieng", "audit verify")
+    out = capsys.readouterr().out
+    assert out.startswith("NOT OK at entry 2 (line 3)") and f"root (unverified key {kid[:12]}…)" in out
+    shell.run_line_magic("aieng", "audit verify --accept-unverified")
+    assert capsys.readouterr().out.startswith("OK: 3 entries")
+    listing = shell.run_line_magic("aieng", "audit list")
+    assert f"root (unverified key {kid[:12]}…)" in str(listing)
+    assert f"root (unverified key {kid[:12]}…)" in listing._repr_html_()

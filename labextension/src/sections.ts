@@ -376,6 +376,11 @@ export class ReportsSection extends ListSection<Report> {
   }
 }
 
+/** The actor, marked when the entry's key is not one the server's user trusts (aieng_nb.audit.trust). */
+function shownActor(e: AuditEntry): string {
+  return e.verified === false ? `${e.actor} (unverified key ${e.key.slice(0, 12)}…)` : e.actor;
+}
+
 class AuditSection extends ListSection<AuditEntry> {
   readonly id = 'audit';
   readonly label = 'Audit';
@@ -411,7 +416,7 @@ class AuditSection extends ListSection<AuditEntry> {
         'div',
         { class: 'aieng-item-main' },
         h('b', {}, `#${e.seq} ${e.event}`),
-        h('div', { class: 'aieng-run-meta' }, `${formatTime(e.ts)} · ${e.actor}`),
+        h('div', { class: 'aieng-run-meta' }, `${formatTime(e.ts)} · ${shownActor(e)}`),
         h('code', { class: 'aieng-data' }, JSON.stringify(e.data).slice(0, 200))
       )
     );
