@@ -30,7 +30,7 @@ def test_created_job_whose_creator_is_gone_is_failed_and_its_sweep_run_ends(work
     import aieng_nb as aieng
     from aieng_nb.jobs import tracking_bridge
 
-    parent = tracking_bridge.create_run("e", workspace)
+    parent = tracking_bridge.open_run("e", workspace)
     orphan = JobRecord.new("a.ipynb", host=socket.gethostname(), pid=_dead_pid(), parent_run_id=parent)
     records.create(orphan, workspace)
     mine = JobRecord.new("b.ipynb")

@@ -45,7 +45,7 @@ def create_run(record: JobRecord, ws: Workspace) -> JobRecord:
     if record.schedule:
         tags["aieng.schedule"] = record.schedule
     name = f"{Path(record.notebook).stem}-{record.job_id[-6:]}"
-    run_id = tb.create_run(
+    run_id = tb.open_run(
         record.experiment or "jobs",
         ws,
         name=name,

@@ -209,7 +209,7 @@ def sweep(
     """
     from ..executors import get_executor
     from .prepare import prepare_job
-    from .tracking_bridge import create_run
+    from .tracking_bridge import open_run
 
     if goal not in ("max", "min"):
         raise ValidationError(f"goal must be 'max' or 'min', got {goal!r}")
@@ -226,7 +226,7 @@ def sweep(
     sweep_id = "s" + JobRecord.new("x").job_id
     nb_path = Path(base.notebook)
     experiment = base.experiment or nb_path.stem
-    parent = create_run(
+    parent = open_run(
         experiment,
         ws,
         name=f"sweep-{nb_path.stem}-{sweep_id[-6:]}",

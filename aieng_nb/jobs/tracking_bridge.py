@@ -17,7 +17,7 @@ def _tracking():  # type: ignore[no-untyped-def]
     return tracking
 
 
-def create_run(
+def open_run(
     experiment: str,
     ws: Workspace,
     name: str | None = None,

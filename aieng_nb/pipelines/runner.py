@@ -325,9 +325,9 @@ def _produced(step: Step, run_id: str | None, ws: Workspace) -> tuple[dict[str, 
 
 def _cached_run(p: Pipeline, run: PipelineRun, name: str, hit: dict[str, Any], ws: Workspace) -> str:
     """A finished child run that stands for a cached step, linking the run that made its outputs."""
-    from ..jobs.tracking_bridge import create_run, set_status
+    from ..jobs.tracking_bridge import open_run, set_status
 
-    run_id = create_run(
+    run_id = open_run(
         p.experiment,
         ws,
         name=f"{name} (cached)",
@@ -341,9 +341,9 @@ def _cached_run(p: Pipeline, run: PipelineRun, name: str, hit: dict[str, Any], w
 
 
 def _start(pipeline: Pipeline, parameters: Mapping[str, Any] | None, ws: Workspace) -> PipelineRun:
-    from ..jobs.tracking_bridge import create_run
+    from ..jobs.tracking_bridge import open_run
 
-    run_id = create_run(
+    run_id = open_run(
         pipeline.experiment,
         ws,
         name=f"pipeline-{pipeline.name}",
