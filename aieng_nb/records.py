@@ -187,8 +187,7 @@ class RecordList(list[T], Generic[T]):
 
     @staticmethod
     def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-        from .rendering import cell_text
-        from .textutil import text_table
+        from .rendering import cell_text, text_table
 
         return text_table(headers, [[cell_text(c) for c in row] for row in rows])
 

@@ -9,7 +9,7 @@ import pytest
 
 from aieng_nb.exceptions import ValidationError
 from aieng_nb.jobs import params
-from aieng_nb.jobs.notebooks import new_notebook, write_notebook
+from aieng_nb.jobs.notebook import new_notebook, write_notebook
 
 PARAMS = 'lr = 0.1  # learning rate\ndepth: int = 3\nname = "base"\nflag = False\ntags = ["a"]\nopts = {"k": 1}\nnothing = None\nexpr = 2 * 3'
 
@@ -168,8 +168,8 @@ def test_malformed_parameter_file_is_a_validation_error(workspace, tmp_path, nam
     from IPython.core.error import UsageError
 
     from aieng_nb.cli import main
-    from aieng_nb.jobs import records
-    from aieng_nb.jobs.notebooks import write_notebook
+    from aieng_nb.jobs import store as job_store
+    from aieng_nb.jobs.notebook import write_notebook
     from aieng_nb.jobs.params import load_parameter_file
 
     bad = tmp_path / name
@@ -181,7 +181,7 @@ def test_malformed_parameter_file_is_a_validation_error(workspace, tmp_path, nam
     assert "not valid" in capsys.readouterr().err
     with pytest.raises(UsageError, match="not valid"):
         shell.run_line_magic("aieng", f"job run {nb} -f {bad} -q")
-    assert records.list_records(workspace=workspace) == []
+    assert job_store.list_records(workspace=workspace) == []
 
 
 def test_binary_parameter_file_is_a_validation_error(tmp_path):

@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..records import iso, now
-from ..report_tasks import Attachments
 from .checks import CheckResult
 from .markup import CSS, esc, jsonable, table_html
+from .tasks import Attachments
 
 if TYPE_CHECKING:
     from ..workspace import Workspace

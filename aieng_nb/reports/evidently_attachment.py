@@ -2,7 +2,7 @@
 
 ``start(report, ...)`` copies the seeded sample (so later edits of the user's frames cannot race
 with it), casts the dtypes Evidently 0.7 does not know (:func:`for_evidently`) and queues the
-Evidently run on the report worker (:mod:`aieng_nb.report_tasks`); the verdict is returned
+Evidently run on the report worker (:mod:`aieng_nb.reports.tasks`); the verdict is returned
 without waiting. When the run ends, ``evidently.json`` (and ``evidently.html``) are in the
 report's attachments; reading them, ``report.wait()``, ending the run or the job waits for it.
 
@@ -165,7 +165,7 @@ def start(
     background: bool = True,
 ) -> None:
     """Attach Evidently's report to ``report``: queued on the report worker (``background``) or now."""
-    from .. import report_tasks
+    from . import tasks as report_tasks
 
     report.details["evidently_sample"] = {
         "reference_rows": len(ref_sample),
