@@ -9,7 +9,7 @@ fairness reports to its run. The returned :class:`DemoResult` prints where every
 >>> effective_parameters({"n_estimators": "50", "name": "rf"})
 {'n_estimators': 50, 'name': 'rf'}
 
-From the former ``aieng_nb.demo``: Where the example notebooks are: inside the installed wheel, or the source checkout.
+Formerly ``examples.py``: Where the example notebooks are: inside the installed wheel, or the source checkout.
 """
 
 from __future__ import annotations

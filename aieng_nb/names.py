@@ -1,11 +1,11 @@
 """One name validator for everything a user names: models, aliases, schedules, snapshots,
 contracts, experiments. Whole-string semantics (``\\A...\\Z``): ``^...$`` let a trailing newline
-through (``aieng model register RUN --name $'fzm\n'`` created a model ``'fzm\n'``).
+through (``aieng model register RUN --name $'fzm\\n'`` created a model ``'fzm\\n'``).
 
->>> valid("model", "churn"), valid("model", "churn\n"), valid("experiment", "a b")
+>>> valid("model", "churn"), valid("model", "churn\\n"), valid("experiment", "a b")
 (True, False, True)
 
-From the former ``aieng_nb.names``: Checked argument types shared by the CLI and the magics (argparse ``type=`` callables).
+Formerly ``argtypes.py``: Checked argument types shared by the CLI and the magics (argparse ``type=`` callables).
 
 Every value-taking argument of ``aieng`` and ``%aieng`` gets one: a string argument without a
 ``type`` gets :func:`text` (the parsers add it), so an empty value, a NUL byte, a lone surrogate or

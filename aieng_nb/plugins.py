@@ -24,7 +24,7 @@ Traceback (most recent call last):
 ...
 aieng_nb.plugins.UnknownPluginError: unknown greeter 'jsn' (did you mean 'json'?); known: json
 
-From the former ``aieng_nb.plugins``: Callbacks run at ``end_run`` before the status is set (the IPython extension attaches the
+Formerly ``run_hooks.py``: Callbacks run at ``end_run`` before the status is set (the IPython extension attaches the
 notebook there). A module of its own so that registering one (``%load_ext``) does not import the
 tracking package.
 """

@@ -10,7 +10,7 @@ job  status
 ---  ---------
 j1   COMPLETED
 
-From the former ``aieng_nb.rendering``: Plain-text output shared by the CLI and text displays: aligned tables and JSON.
+Formerly ``textutil.py``: Plain-text output shared by the CLI and text displays: aligned tables and JSON.
 """
 
 from __future__ import annotations

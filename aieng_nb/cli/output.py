@@ -1,4 +1,4 @@
-"""CLI output helpers (tables, --json); shared with the notebook displays via textutil."""
+"""CLI output helpers (tables, --json); shared with the notebook displays via aieng_nb.rendering."""
 
 from ..rendering import print_json, text_table
 

@@ -9,7 +9,7 @@ Each takes a :class:`~aieng_nb.jobs.request.JobRequest` or ``run_job``'s call st
 >>> submit_job(JobRequest("train.ipynb", {"lr": 0.1})).status               # doctest: +SKIP
 <JobStatus.QUEUED: 'QUEUED'>
 
-From the former ``aieng_nb.jobs.control``: Preparing a job: a validated :class:`~aieng_nb.jobs.request.JobRequest` becomes a stored CREATED
+Formerly ``prepare.py``: Preparing a job: a validated :class:`~aieng_nb.jobs.request.JobRequest` becomes a stored CREATED
 record (the notebook copied beside it), nothing runs yet.
 
 >>> job = prepare_job("notebooks/03-train-job.ipynb", {"n_estimators": 5})   # doctest: +SKIP

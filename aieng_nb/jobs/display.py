@@ -6,10 +6,10 @@ no jobs
 >>> print(JobTable([], status="FAILED").text())
 no jobs with status FAILED
 
-From the former ``aieng_nb.jobs.display``: Progress of jobs (cells done / total) and sweeps (jobs done / total).
+Formerly ``progress.py``: Progress of jobs (cells done / total) and sweeps (jobs done / total).
 
 A progress reporter is any object with the methods of :class:`Progress`; the default prints one
-updating line to stderr, which works in a terminal and in a notebook's output (both honour ``\r``).
+updating line to stderr, which works in a terminal and in a notebook's output (both honour ``\\r``).
 """
 
 from __future__ import annotations

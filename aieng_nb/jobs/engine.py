@@ -5,7 +5,7 @@ job's environment (``AIENG_RUN_ID`` ...) and working folder, the kernel's pid is
 as it starts (so ``stop``, timeouts and crash recovery can kill it), progress is reported after
 every cell, and the output notebook is saved atomically (papermill writes with a plain ``open``).
 
-From the former ``aieng_nb.jobs.engine``: The papermill engine and notebook client that jobs run with (imported only when a job runs).
+Formerly ``papermill_client.py``: The papermill engine and notebook client that jobs run with (imported only when a job runs).
 
 The client puts kernels on unix sockets in a private folder, hands the kernel to the job's
 :class:`~aieng_nb.jobs.engine.AttemptContext` (stop, timeouts), and flushes buffered metrics with

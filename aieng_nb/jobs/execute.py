@@ -3,7 +3,7 @@
 
 >>> final = execute_job("20261201-120000-abc123")   # doctest: +SKIP
 
-From the former ``aieng_nb.jobs.execute``: The detached process of a non-blocking job (:func:`aieng_nb.jobs.submit_job` validates and
+Formerly ``submit.py``: The detached process of a non-blocking job (:func:`aieng_nb.jobs.submit_job` validates and
 prepares the job exactly as ``run_job`` does, then calls :func:`start_detached`).
 
 The job runs in its own process session (``python -m aieng_nb.jobs.execute <job_id>``), so it

@@ -4,13 +4,13 @@ words), the output notebook's HTML and artifacts, the checks verdict and the con
 >>> run_status("COMPLETED"), run_status("STOPPED")
 ('FINISHED', 'KILLED')
 
-From the former ``aieng_nb.jobs.finish``: The HTML rendering of a job's output notebook (nbconvert's lab template; the exporter and its
+Formerly ``render.py``: The HTML rendering of a job's output notebook (nbconvert's lab template; the exporter and its
 compiled templates are kept for the next job, and warmed while the first job's kernel runs).
 
 >>> warm_html_exporter   # doctest: +ELLIPSIS
 <function warm_html_exporter at ...>
 
-From the former ``aieng_nb.jobs.finish``: The few tracking calls the job runner makes, in one place (``aieng_nb.tracking`` does the work).
+Formerly ``tracking_bridge.py``: The few tracking calls the job runner makes, in one place (``aieng_nb.tracking`` does the work).
 
 Each takes the job's workspace: a job run in workspace B keeps its MLflow run in B even when the
 process's current workspace is A.

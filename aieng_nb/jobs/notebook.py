@@ -4,7 +4,7 @@ language, papermill's metadata, the monitoring cell of a ``--monitor``, and the 
 >>> MONITOR_TAG
 'aieng-monitor'
 
-From the former ``aieng_nb.jobs.notebook``: Injecting parameters: papermill's ``injected-parameters`` cell, in the kernel's language.
+Formerly ``inject.py``: Injecting parameters: papermill's ``injected-parameters`` cell, in the kernel's language.
 
 Python gets ``repr`` literals proved by ``ast.literal_eval``; other kernels get papermill's
 translators. The cell replaces an earlier injected cell, else follows the ``parameters`` cell.
@@ -12,7 +12,7 @@ translators. The cell replaces an earlier injected cell, else follows the ``para
 >>> render_literal({"a": [1, 2.5, None]})
 "{'a': [1, 2.5, None]}"
 
-From the former ``aieng_nb.jobs.notebook``: Build small notebooks in code (tests, examples, generated jobs).
+Formerly ``notebooks.py``: Build small notebooks in code (tests, examples, generated jobs).
 
 >>> nb = new_notebook(["print(x)"], parameters="x = 1")
 >>> [c["metadata"].get("tags") for c in nb["cells"]]

@@ -12,7 +12,7 @@ Traceback (most recent call last):
 ...
 aieng_nb.exceptions.ValidationError: unknown job option 'retires' (did you mean 'retries'?)
 
-From the former ``aieng_nb.jobs.request``: Which kernel runs a job, and in which language (papermill's and jupyter_client's rules).
+Formerly ``kernels.py``: Which kernel runs a job, and in which language (papermill's and jupyter_client's rules).
 
 The kernel is the one asked for, else the notebook's ``kernelspec.name``, else ``python3``; a
 kernelspec named ``python`` means the native Python kernel when no spec of that name is

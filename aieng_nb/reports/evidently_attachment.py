@@ -126,13 +126,13 @@ def _json_default(obj: Any) -> Any:
 
 def _attach(report: Any, ref: Any, cur: Any, args: dict[str, Any]) -> None:
     """The task: run Evidently and put its files on the report (or a note saying why not)."""
-    from .markup import jsonable
+    from ..records import jsonable
 
     t0 = time.perf_counter()
     try:
         html, snap = run(ref, cur, **args)
         # keys as text (value counts of a bool column are keyed by True/False), NaN as null
-        snap_json = json.dumps(jsonable(snap), default=_json_default, sort_keys=True)
+        snap_json = json.dumps(jsonable(snap, finite=True), default=_json_default, sort_keys=True)
     except Exception as exc:  # the verdict stands without the optional rendering
         report.notes.append(f"Evidently report skipped: {type(exc).__name__}: {exc}")
         return
