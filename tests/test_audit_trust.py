@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from aieng_nb import audit, audit_sign
+from aieng_nb import audit
+from aieng_nb.audit import sign as audit_sign
 from aieng_nb.audit import trust
 from aieng_nb.cli import main
 from aieng_nb.exceptions import ValidationError

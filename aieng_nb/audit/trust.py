@@ -33,9 +33,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import audit_sign
 from ..exceptions import NotFoundError, ValidationError
 from ..workspace import Workspace
+from . import sign as audit_sign
 
 PROJECT_FILE = "aieng-trusted-keys.json"
 STORE_FILE = "trusted-keys.json"

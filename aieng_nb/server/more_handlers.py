@@ -10,10 +10,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from .. import pages, views
 from ..exceptions import ValidationError
 from ..workspace import Workspace
-from . import safety
+from . import pages, safety, views
 from .handlers import Base, endpoint
 
 
