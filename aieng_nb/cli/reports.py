@@ -28,9 +28,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def handler(args: argparse.Namespace) -> int:
     from ..reports import list_reports
+    from ..workspace import Workspace, locate
     from .output import print_json
 
-    entries = list_reports(args.run_id, job_id=args.job_id, kind=args.kind, failed=args.failed, last=args.last)
+    ws = Workspace(locate())  # not created: an empty folder reads a server's reports
+    entries = list_reports(
+        args.run_id, job_id=args.job_id, kind=args.kind, failed=args.failed, last=args.last, workspace=ws
+    )
     if args.json:
         print_json(entries.to_dicts())
         return 0

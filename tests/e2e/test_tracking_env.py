@@ -42,6 +42,8 @@ def test_an_empty_folder_lists_and_finds_the_servers_runs_by_prefix(mlflow_serve
     shown = _aieng(empty, env, "runs", "show", run_id[:12], "--json")
     assert shown.returncode == 0, shown.stderr
     assert json.loads(shown.stdout)["run_id"] == run_id
+    reports = _aieng(empty, env, "reports", "--run", run_id[:12])
+    assert reports.returncode == 0, reports.stderr
     assert list(empty.iterdir()) == []  # a read creates nothing
 
     missing = _aieng(empty, env, "runs", "show", "0123456789ab")
