@@ -1,8 +1,9 @@
 """Performance estimated before labels arrive: CBPE for classifiers, direct loss estimation for regressors.
 
 **Classifiers** (confidence-based performance estimation, as NannyML's CBPE): the model's
-positive-class probabilities are calibrated on the labelled reference (isotonic regression, kept
-only when it lowers the cross-fitted calibration error), then each current row is a coin with the
+positive-class probabilities are calibrated on the labelled reference (isotonic regression or Platt
+scaling, whichever has the lower cross-fitted Brier score, kept only when that beats the raw
+probabilities), then each current row is a coin with the
 calibrated probability: the expected confusion matrix gives accuracy and F1, the expected pair
 ranking gives ROC AUC, and drawing the labels from those coins gives the confidence band (the
 spread of the realized metric if the probabilities are right). Several classes: ``probability``
@@ -253,7 +254,8 @@ def ece(p: Any, y: Any, bins: int = 10) -> tuple[float, float]:
 
 
 def _calibrator(p: Any, y: Any, seed: int) -> tuple[Any, dict[str, Any]]:
-    """An isotonic map when it calibrates better (cross-fitted) than the raw probabilities."""
+    """An isotonic or Platt map, whichever has the lower cross-fitted Brier score, when that beats the
+    raw probabilities' (``info['method']`` says which)."""
     import numpy as np
     from sklearn.isotonic import IsotonicRegression
 
@@ -262,15 +264,42 @@ def _calibrator(p: Any, y: Any, seed: int) -> tuple[Any, dict[str, Any]]:
     if len(p) < 40:
         return None, info
     folds = np.random.default_rng(seed).integers(0, 2, len(p))
-    crossed = np.empty(len(p))
-    for k in (0, 1):
-        iso = IsotonicRegression(y_min=0, y_max=1, out_of_bounds="clip").fit(p[folds != k], y[folds != k])
-        crossed[folds == k] = iso.predict(p[folds == k])
-    cal, _ = ece(crossed, y)
-    if cal < raw:
-        info.update(calibrated=True, ece=cal)
-        return IsotonicRegression(y_min=0, y_max=1, out_of_bounds="clip").fit(p, y), info
+    makers = {"iso": lambda: IsotonicRegression(y_min=0, y_max=1, out_of_bounds="clip"), "platt": _Platt}
+    best = None
+    for kind in makers:  # isotonic or Platt, whichever predicts the labels better out of fold (Brier)
+        crossed = np.empty(len(p))
+        for k in (0, 1):
+            m = makers[kind]().fit(p[folds != k], y[folds != k])
+            crossed[folds == k] = m.predict(p[folds == k])
+        brier = float(np.mean((crossed - y) ** 2))
+        if best is None or brier < best[0]:
+            best = (brier, kind, crossed)
+    assert best is not None
+    cal, _ = ece(best[2], y)
+    if best[0] < float(np.mean((p - y) ** 2)):  # ... and only when it beats the raw probabilities
+        info.update(calibrated=True, ece=cal, method=best[1])
+        return makers[best[1]]().fit(p, y), info
     return None, info
+
+
+class _Platt:
+    """Platt scaling: a logistic regression on the logit of the model's probability."""
+
+    def fit(self, p: Any, y: Any) -> _Platt:
+        from sklearn.linear_model import LogisticRegression
+
+        self._lr = LogisticRegression(C=1e4).fit(_logit(p)[:, None], y.astype(int))
+        return self
+
+    def predict(self, p: Any) -> Any:
+        return self._lr.predict_proba(_logit(p)[:, None])[:, 1]
+
+
+def _logit(p: Any) -> Any:
+    import numpy as np
+
+    q = np.clip(np.asarray(p, dtype=float), 1e-6, 1 - 1e-6)
+    return np.log(q / (1 - q))
 
 
 def _cbpe(
