@@ -50,7 +50,7 @@ def test_a_replay_runs_the_loops_own_notebooks_gates_and_promotion(tmp_path):
     gates.write_text(GATES)
     loop.add("churn", score=str(NB / "score.ipynb"), retrain=str(NB / "train.ipynb"), cron="0 3 * * *",
              score_params={"fresh_path": "/data/today.parquet"}, gates=str(gates), target="label")  # fmt: skip
-    res = aieng.replay(_drifting(), time_column="t", target="label", batch_size=SIZE, policies="static,loop",
+    res = aieng.replay(_drifting(), time_column="t", target="label", batch_size=SIZE, policies="static,periodic:2,loop",
                        loop="churn", sensitive="g", log=False)  # fmt: skip
     static, looped = res.policies["static"], res.policies["loop"]
     assert [b.batch for b in looped.batches] == [2, 3, 4] == [b.batch for b in static.batches]
@@ -62,6 +62,10 @@ def test_a_replay_runs_the_loops_own_notebooks_gates_and_promotion(tmp_path):
     assert looped.batches[-1].champion > 1  # later batches are scored by the promoted version
     assert looped.mean > static.mean + 0.05, (looped.mean, static.mean)
     assert looped.cpu_seconds > 0
+    # periodic:2 runs the retraining notebook every 2 batches, no gates (batch 3 here)
+    periodic = res.policies["periodic:2"]
+    assert periodic.retrains == 1 and [b.batch for b in periodic.batches if b.retrained] == [3]
+    assert periodic.batches[-1].champion == 2
     # labels were read only once they had arrived (the batch after it was scored, no delay)
     assert all(b < WARMUP or b <= step for step, b in res.label_reads["loop"])
     # the user's workspace is untouched: no model registered, the loop's history empty, one schedule
