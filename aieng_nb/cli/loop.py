@@ -87,7 +87,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _add(args: argparse.Namespace) -> int:
-    from ..registry import loop
+    from .. import loop
 
     cfg = loop.add(
         args.name,
@@ -109,7 +109,7 @@ def _add(args: argparse.Namespace) -> int:
 
 
 def _history(args: argparse.Namespace) -> int:
-    from ..registry import loop
+    from .. import loop
 
     events = loop.history(args.name)
     if args.json:
@@ -120,7 +120,7 @@ def _history(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ..registry import loop
+    from .. import loop
 
     events = loop.run_now(args.name)
     if args.json:
@@ -131,7 +131,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from ..registry import loop
+    from .. import loop
 
     loops = loop.list_loops()
     if args.json:
@@ -142,7 +142,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _remove(args: argparse.Namespace) -> int:
-    from ..registry import loop
+    from .. import loop
 
     loop.remove(args.name)
     print(f"loop {args.name} removed")  # the name the user typed, echoed
@@ -150,7 +150,7 @@ def _remove(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from ..registry.replay import replay
+    from ..loop.replay import replay
 
     result = replay(
         args.data,

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from aieng_nb import lifecycle
+from aieng_nb.tracking import lifecycle
 
 pytestmark = pytest.mark.slow
 
