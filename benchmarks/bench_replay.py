@@ -129,8 +129,8 @@ def notebooks_replay(n_batches: int = 10, size: int = 2000) -> None:
     import tempfile
     from pathlib import Path
 
-    from aieng_nb.registry import loop
-    from aieng_nb.registry.synthetic import batch
+    from aieng_nb import loop
+    from aieng_nb.loop.synthetic import batch
     from aieng_nb.workspace import Workspace
 
     nb = Path(__file__).resolve().parents[1] / "notebooks" / "loop"

@@ -23,7 +23,7 @@ batch ``t`` is scored, and every label read goes through :class:`Labels`, which 
 before its time and keeps the log of reads (``result.label_reads``). Time is simulated: no cron, no
 waiting. Without ``loop=`` the model is scikit-learn's histogram gradient boosting of the task's
 kind; ``loop=NAME`` runs that loop's own notebooks as jobs, its gate file, promotion, post-promotion
-check and rollback, in a throwaway workspace (:mod:`aieng_nb.registry.replay_loop`).
+check and rollback, in a throwaway workspace (:mod:`aieng_nb.loop.replay_loop`).
 
 >>> res = replay("rain.csv", time_column="date", target="rain", batch_size=365)   # doctest: +SKIP
 >>> res.policies["loop"].mean, res.policies["loop"].retrains                        # doctest: +SKIP

@@ -9,10 +9,9 @@ import pandas as pd
 import pytest
 
 import aieng_nb as aieng
-from aieng_nb import schedules
-from aieng_nb.registry import loop
-from aieng_nb.registry.replay import WARMUP
-from aieng_nb.registry.synthetic import batch
+from aieng_nb import loop, schedules
+from aieng_nb.loop.replay import WARMUP
+from aieng_nb.loop.synthetic import batch
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 

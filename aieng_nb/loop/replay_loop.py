@@ -9,7 +9,7 @@ and target. Then, for each batch, with time simulated (no cron):
 1. the replay scores the batch with ``NAME@champion`` (the policy's metric, before any label);
 2. the newest batch whose labels have arrived (the batch itself without ``label_delay``) is written
    as the scoring notebook's fresh data (the parquet file passed as ``fresh_path``) and
-   :func:`aieng_nb.registry.loop.run_now` runs the scoring job; the loop's own hook then does what it
+   :func:`aieng_nb.loop.run_now` runs the scoring job; the loop's own hook then does what it
    does in production: post-promotion check and automatic rollback, the retraining job on a breach,
    registration, the gates, promotion.
 
@@ -63,8 +63,8 @@ def throwaway_workspace(root: Path) -> Iterator[Workspace]:
 
 def run_notebook_policies(setup: Any, names: list[str], label_delay: int, loop_name: str, user_ws: Workspace | None) -> dict[str, tuple[PolicyResult, list[tuple[int, int]]]]:  # fmt: skip
     """Replay ``setup.batches`` through the loop ``loop_name``'s notebooks, one policy at a time."""
-    from .gatefile import find
-    from .loop_store import get
+    from ..registry.gatefile import find
+    from .store import get
 
     cfg = get(loop_name, workspace=user_ws)
     gates = cfg.gates or (str(find(loop_name, user_ws)) if find(loop_name, user_ws) else None)
@@ -142,8 +142,8 @@ def _train(setup: Any, labels: Any, batches: list[int], cfg: Any, model: str, ws
 
     from .. import snapshots
     from ..jobs import run_job
-    from .promotion import promote as _promote
-    from .versions import register
+    from ..registry.promotion import promote as _promote
+    from ..registry.versions import register
 
     frame = pd.concat([_labelled(setup, labels, b) for b in batches], ignore_index=True)
     snap = snapshots.snapshot(frame, name=TRAIN_SNAPSHOT, workspace=ws)
@@ -161,7 +161,7 @@ def _train(setup: Any, labels: Any, batches: list[int], cfg: Any, model: str, ws
 
 def _add_loop(cfg: Any, gates: str | None, fresh: Path, ws: Workspace) -> None:
     from ..jobs import params as _params
-    from .loop import add
+    from . import add
 
     declared = {p.name for p in _params.notebook_parameters(cfg.score)}
     if FRESH_PARAM not in declared:
@@ -177,8 +177,8 @@ def _add_loop(cfg: Any, gates: str | None, fresh: Path, ws: Workspace) -> None:
 def _champion_predict(setup: Any, model: str, batch: Any, ws: Workspace) -> tuple[Any, int]:
     import numpy as np
 
-    from .client import CHAMPION, alias_version, client
-    from .scoring import load_model
+    from ..registry.client import CHAMPION, alias_version, client
+    from ..registry.scoring import load_model
 
     version = alias_version(client(ws), model, CHAMPION)
     pyfunc = load_model(f"{model}/{version}", workspace=ws, record_use=False)
@@ -188,8 +188,8 @@ def _champion_predict(setup: Any, model: str, batch: Any, ws: Workspace) -> tupl
 
 def _loop_iteration(loop_name: str, res: PolicyResult, bv: BatchValue, ws: Workspace) -> None:
     """One scoring job and what the loop's hook does with it; the events counted on the batch."""
-    from ..jobs.records import load
-    from .loop import run_now
+    from ..jobs.store import load
+    from . import run_now
 
     for e in run_now(loop_name, workspace=ws):
         if e.kind == "retrain.start":
