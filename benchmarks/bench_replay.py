@@ -11,6 +11,7 @@ Real time-ordered data shipped inside installed packages (the ``test`` extra ins
 Then a synthetic drifting table of 50 batches x 10,000 rows times the replay itself.
 
     python benchmarks/bench_replay.py            # all; --quick: fewer batches
+    python benchmarks/bench_replay.py --notebooks   # the example loop's own notebooks (replay loop=NAME)
     PYTHONPATH=DIR python benchmarks/bench_replay.py --cbpe   # our CBPE beside NannyML's, when DIR has it
 """
 
@@ -122,7 +123,47 @@ def cbpe_side_by_side(label: str, data: pd.DataFrame, time_col: str, target: str
     print(line)
 
 
+def notebooks_replay(n_batches: int = 10, size: int = 2000) -> None:
+    """``replay(..., loop=NAME)``: the shipped example loop's own notebooks (notebooks/loop), its gate
+    file, promotion and rollback, in a throwaway workspace; the synthetic churn data drifts at batch 4."""
+    import tempfile
+    from pathlib import Path
+
+    from aieng_nb import loop
+    from aieng_nb.loop.synthetic import batch
+    from aieng_nb.workspace import Workspace
+
+    nb = Path(__file__).resolve().parents[1] / "notebooks" / "loop"
+    with tempfile.TemporaryDirectory() as tmp:
+        ws = Workspace(Path(tmp) / ".aieng").ensure()
+        gates = Path(tmp) / "churn.toml"
+        gates.write_text(
+            '[evaluation]\nsnapshot = "churn-holdout"\ntarget = "label"\n[[metrics]]\nname = "accuracy"\nmargin = 0.0\n'
+            '[fairness]\nsensitive = ["g"]\nmetric = "accuracy"\nmax_degradation = 0.05\n[rollback]\nmetric = "accuracy"\n'
+            "margin = 0.05\n"
+        )
+        loop.add("churn", score=str(nb / "score.ipynb"), retrain=str(nb / "train.ipynb"), cron="0 3 * * *",
+                 score_params={"fresh_path": "today.parquet"}, gates=str(gates), target="label", workspace=ws)  # fmt: skip
+        parts = [batch(size, concept=1 if i < 4 else 2, seed=100 + i) for i in range(n_batches)]
+        data = pd.concat(parts, ignore_index=True)
+        data["t"] = np.arange(len(data))
+        t = time.perf_counter()
+        res = replay(data, time_column="t", target="label", batch_size=size, policies="static,periodic:2,loop",
+                     loop="churn", sensitive="g", workspace=ws)  # fmt: skip
+        wall = time.perf_counter() - t
+    print(res)
+    for name, p in res.policies.items():
+        print(f"{name}: accuracy {p.mean:.4f}, retrains {p.retrains}, refused {p.refused}, rollbacks {p.rollbacks}, "
+              f"retraining job seconds {p.cpu_seconds:.0f}")  # fmt: skip
+    for e in res.policies["loop"].events:
+        print("  ", e)
+    print(f"notebook replay of {n_batches} x {size} rows, 3 policies: {wall:.0f} s wall")
+
+
 def main() -> None:
+    if "--notebooks" in sys.argv:
+        notebooks_replay()
+        return
     if "--cbpe" in sys.argv:
         cbpe_side_by_side("rainfall", rainfall(), "day", "rain", 365, 49)
         cbpe_side_by_side("synthetic", synthetic(20, 10_000), "t", "y", 10_000, 20)

@@ -79,6 +79,25 @@ def test_isotonic_calibration_repairs_a_miscalibrated_model():
     assert abs(est["accuracy"].value - expected) < 0.02
 
 
+def test_on_a_small_reference_platt_scaling_is_chosen_when_it_fits_better():
+    """A model off by a logit scale (Platt's own family) and a 400-row reference: the cross-fitted
+    Brier score picks Platt over isotonic, and the estimate is near the known expected accuracy."""
+    errors = []
+    for seed in range(5):
+        rng = np.random.default_rng(seed)
+        ref, cur = _batch(rng, 400, miscalibrate=2.5), _batch(rng, 4000, 0.3, miscalibrate=2.5)
+        est = estimate(ref, cur.drop(columns="y"), target="y", probability="p")
+        assert est.calibration["calibrated"] and est.calibration["method"] in ("iso", "platt")
+        errors.append(
+            (
+                est.calibration["method"],
+                abs(est["accuracy"].value - np.mean(np.where(cur.p >= 0.5, cur.truth, 1 - cur.truth))),
+            )
+        )
+    assert [m for m, _ in errors].count("platt") >= 4, errors
+    assert np.mean([e for _, e in errors]) < 0.02, errors
+
+
 def test_multiclass_accuracy_estimate():
     rng = np.random.default_rng(4)
 

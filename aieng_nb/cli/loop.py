@@ -71,7 +71,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     rp.add_argument("--policies", default="static,periodic:4,loop", help="static, periodic:K, loop (comma-separated)")
     rp.add_argument("--label-delay", type=int, default=0, help="batches before a batch's labels arrive")
     rp.add_argument("--sensitive", help="a group column: per-group gaps and the fairness gate")
-    rp.add_argument("--loop", help="a configured loop whose gate file to use")
+    rp.add_argument(
+        "--loop", help="a configured loop: replay its own notebooks, gate file and promotion (throwaway workspace)"
+    )
     rp.add_argument("--gates", help="a gate file (default: the loop's, else the replay's default gates)")
     rp.add_argument("--window", type=int, default=4, help="labelled batches a retraining learns from")
     rp.add_argument("--max-batches", type=int, help="stop after this many batches")

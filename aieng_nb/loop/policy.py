@@ -115,12 +115,18 @@ def _choose_window(setup: Setup, labels: Labels, prior: list[int], holdout: int)
     rows = head_rows(setup, holdout)
     X = setup.batches[holdout].iloc[rows][setup.features].to_numpy(dtype=float)
     y = labels.get(holdout)[rows]
-    losses, cpu = [], 0.0
+    losses, ses, cpu = [], [], 0.0
     for n in lengths:
         model, c = _fit(setup, labels, prior[-n:], 0)
         cpu += c
-        losses.append(float(np.mean(_row_losses(setup, model, X, y))))
-    return prior[-lengths[int(np.argmin(losses))] :], cpu
+        row = _row_losses(setup, model, X, y)
+        losses.append(float(np.mean(row)))
+        ses.append(float(np.std(row) / math.sqrt(max(len(row), 1))))
+    best = int(np.argmin(losses))
+    # the one-standard-error rule: the shortest (most recent) window within one standard error of the
+    # best; under drift the model serves the batches after the holdout, where recency counts
+    best = next(i for i, v in enumerate(losses) if v <= losses[best] + ses[best])
+    return prior[-lengths[best] :], cpu
 
 
 def _row_losses(setup: Setup, model: Model, X: Any, y: Any) -> Any:

@@ -22,7 +22,8 @@ Labels are held back ``label_delay`` batches: the labels of batch ``t - label_de
 batch ``t`` is scored, and every label read goes through :class:`Labels`, which refuses a batch
 before its time and keeps the log of reads (``result.label_reads``). Time is simulated: no cron, no
 waiting. Without ``loop=`` the model is scikit-learn's histogram gradient boosting of the task's
-kind; ``loop=NAME`` takes that loop's gate file and target.
+kind; ``loop=NAME`` runs that loop's own notebooks as jobs, its gate file, promotion, post-promotion
+check and rollback, in a throwaway workspace (:mod:`aieng_nb.loop.replay_loop`).
 
 >>> res = replay("rain.csv", time_column="date", target="rain", batch_size=365)   # doctest: +SKIP
 >>> res.policies["loop"].mean, res.policies["loop"].retrains                        # doctest: +SKIP
@@ -146,6 +147,12 @@ def replay(
     result = ReplayResult(target=target, task=setup.task, metric=setup.metric, batch_size=batch_size,
                           n_batches=len(setup.batches), label_delay=label_delay, sensitive=sensitive,
                           features=setup.features, gates=setup.spec.source, window=window)  # fmt: skip
+    if loop is not None:  # the loop's own notebooks, jobs and registry, in a throwaway workspace
+        from .replay_loop import run_notebook_policies
+
+        for name, (res, reads) in run_notebook_policies(setup, names, label_delay, loop, workspace).items():
+            result.policies[name], result.label_reads[name] = res, reads
+        names = []
     with single_thread():
         for name in names:
             result.policies[name], reads = _run_policy(name, setup, label_delay)

@@ -1,8 +1,9 @@
 """Performance estimated before labels arrive: CBPE for classifiers, direct loss estimation for regressors.
 
 **Classifiers** (confidence-based performance estimation, as NannyML's CBPE): the model's
-positive-class probabilities are calibrated on the labelled reference (isotonic regression, kept
-only when it lowers the cross-fitted calibration error), then each current row is a coin with the
+positive-class probabilities are calibrated on the labelled reference (isotonic regression or Platt
+scaling, whichever has the lower cross-fitted Brier score, kept only when that beats the raw
+probabilities), then each current row is a coin with the
 calibrated probability: the expected confusion matrix gives accuracy and F1, the expected pair
 ranking gives ROC AUC, and drawing the labels from those coins gives the confidence band (the
 spread of the realized metric if the probabilities are right). Several classes: ``probability``
@@ -36,6 +37,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..exceptions import ValidationError
+from .calibration import calibrator, ece
 
 MAX_ECE = 0.05
 MAX_DLE_ERROR = 0.10
@@ -236,43 +238,6 @@ def for_monitor(
 # ---- classification: CBPE -----------------------------------------------------------------------
 
 
-def ece(p: Any, y: Any, bins: int = 10) -> tuple[float, float]:
-    """Expected calibration error over equal-frequency bins, and its expected value if calibrated."""
-    import numpy as np
-
-    order = np.argsort(p, kind="stable")
-    err = noise = 0.0
-    for chunk in np.array_split(order, min(bins, max(1, len(p)))):
-        if len(chunk) == 0:
-            continue
-        mp, my = float(np.mean(p[chunk])), float(np.mean(y[chunk]))
-        w = len(chunk) / len(p)
-        err += w * abs(my - mp)
-        noise += w * math.sqrt(2 / math.pi) * math.sqrt(max(mp * (1 - mp), 1e-12) / len(chunk))
-    return err, noise
-
-
-def _calibrator(p: Any, y: Any, seed: int) -> tuple[Any, dict[str, Any]]:
-    """An isotonic map when it calibrates better (cross-fitted) than the raw probabilities."""
-    import numpy as np
-    from sklearn.isotonic import IsotonicRegression
-
-    raw, noise = ece(p, y)
-    info: dict[str, Any] = {"ece_raw": raw, "noise": noise, "calibrated": False, "ece": raw}
-    if len(p) < 40:
-        return None, info
-    folds = np.random.default_rng(seed).integers(0, 2, len(p))
-    crossed = np.empty(len(p))
-    for k in (0, 1):
-        iso = IsotonicRegression(y_min=0, y_max=1, out_of_bounds="clip").fit(p[folds != k], y[folds != k])
-        crossed[folds == k] = iso.predict(p[folds == k])
-    cal, _ = ece(crossed, y)
-    if cal < raw:
-        info.update(calibrated=True, ece=cal)
-        return IsotonicRegression(y_min=0, y_max=1, out_of_bounds="clip").fit(p, y), info
-    return None, info
-
-
 def _cbpe(
     reference: Any, current: Any, target: str, probability: Any, prediction: str | None, pos_label: Any,
     threshold: float, confidence: float, seed: int,
@@ -295,7 +260,7 @@ def _cbpe(
         raise ValidationError("the target has more than two labels: pass probability={label: column, ...}")
     pos = pos_label if pos_label is not None else _pos(labels)
     p_ref, y_ref = _probs(ref[col], col), (ref[target] == pos).to_numpy(dtype=float)
-    iso, calib = _calibrator(p_ref, y_ref, seed)
+    iso, calib = calibrator(p_ref, y_ref, seed)
     est = Estimation("cbpe", "classification", calibration=calib)
     limit = MAX_ECE + calib["noise"]
     if calib["ece"] > limit:
@@ -411,7 +376,7 @@ def _cbpe_multiclass(
     cal_ref, cal_cur, eces, noises = [], [], [], []
     for k, (label, col) in enumerate(probability.items()):
         p, y = _probs(ref[col], col), (ref[target] == label).to_numpy(dtype=float)
-        iso, info = _calibrator(p, y, seed + k)
+        iso, info = calibrator(p, y, seed + k)
         eces.append(info["ece"])
         noises.append(info["noise"])
         pc = _probs(current[col], col)
