@@ -41,7 +41,7 @@ export interface Changes {
 export interface Experiment {
   experiment_id: string;
   name: string;
-  runs: number;
+  runs: number | null;
 }
 
 /** One MLflow run as aieng_nb shows it (``status`` in MLflow's words). */
@@ -423,6 +423,7 @@ export interface ExperimentPage {
   offset: number;
   limit: number;
   next_offset: number | null;
+  total_exact: boolean;
 }
 
 /** One page of Run records, newest first */
@@ -432,6 +433,7 @@ export interface RunPage {
   offset: number;
   limit: number;
   next_offset: number | null;
+  total_exact: boolean;
 }
 
 /** One page of SnapshotRow records, newest first */
@@ -441,6 +443,7 @@ export interface SnapshotRowPage {
   offset: number;
   limit: number;
   next_offset: number | null;
+  total_exact: boolean;
 }
 
 /** One page of Job records, newest first */
@@ -450,6 +453,7 @@ export interface JobPage {
   offset: number;
   limit: number;
   next_offset: number | null;
+  total_exact: boolean;
 }
 
 /** One page of PipelineRun records, newest first */
@@ -459,6 +463,7 @@ export interface PipelineRunPage {
   offset: number;
   limit: number;
   next_offset: number | null;
+  total_exact: boolean;
 }
 
 /** One page of Schedule records, newest first */
@@ -468,6 +473,7 @@ export interface SchedulePage {
   offset: number;
   limit: number;
   next_offset: number | null;
+  total_exact: boolean;
 }
 
 /** One page of Report records, newest first */
@@ -477,6 +483,7 @@ export interface ReportPage {
   offset: number;
   limit: number;
   next_offset: number | null;
+  total_exact: boolean;
 }
 
 /** One page of AuditEntry records, newest first */
@@ -486,6 +493,7 @@ export interface AuditEntryPage {
   offset: number;
   limit: number;
   next_offset: number | null;
+  total_exact: boolean;
 }
 
 /** One page of ModelSummary records, newest first */
@@ -495,4 +503,5 @@ export interface ModelSummaryPage {
   offset: number;
   limit: number;
   next_offset: number | null;
+  total_exact: boolean;
 }
