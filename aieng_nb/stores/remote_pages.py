@@ -134,8 +134,10 @@ def page(
     queries = streams(names, status, text)
     if queries is None:  # matched in Python over every run of the listing
         ids, status_only = streams(names, status, None)[0]  # type: ignore[index]
-        runs = (record(x, names.get(str(x.info.experiment_id), "")) for x in _search(client, ids, status_only, 0, None))
-        everything = [r for r in runs if run_matches(r, text)]
+        every = (
+            record(x, names.get(str(x.info.experiment_id), "")) for x in _search(client, ids, status_only, 0, None)
+        )
+        everything = [r for r in every if run_matches(r, text)]
         end = None if limit is None else offset + limit
         return everything[offset:end], len(everything)
     want = None if limit is None else limit + 1
@@ -145,10 +147,10 @@ def page(
         found = list(_merged(_search(client, ids, f, 0, None if want is None else offset + want) for ids, f in queries))
         found = found[offset:]
     more = limit is not None and len(found) > limit
-    runs = found[:limit] if limit is not None else found
+    shown = found[:limit] if limit is not None else found
     # past the last run (an empty page from an offset) nothing is known: the lower bound is 0
-    total = offset + len(runs) + (1 if more else 0) if runs or not offset else 0
-    return [record(r, names.get(str(r.info.experiment_id), "")) for r in runs], total
+    total = offset + len(shown) + (1 if more else 0) if shown or not offset else 0
+    return [record(r, names.get(str(r.info.experiment_id), "")) for r in shown], total
 
 
 def resolve(client: Any, prefix: str) -> list[str]:
