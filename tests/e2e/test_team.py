@@ -100,7 +100,7 @@ class Team:
                 f"mount --bind {pyenv} {stage}",  # the interpreter lives under /root (mode 0700)
                 "mount -t tmpfs -o mode=755 tmpfs /root",
                 f"mkdir -p {pyenv} && mount --bind {stage} {pyenv}",
-                f"mount -t tmpfs -o mode=700 tmpfs {self.folder(other)}",  # no shared disk
+                f"mount -t tmpfs -o mode=755 tmpfs {self.folder(other)}",  # no shared disk: an empty folder
                 f"mount -t tmpfs -o mode=700 tmpfs {self.base / f'home_{other}'}",
                 f'cd {self.folder(who)} && exec setpriv --reuid={uid} --regid={gid} --init-groups -- "$@"',
             ]
@@ -216,7 +216,7 @@ def test_b_sees_a_snapshot_job_schedule_loop_and_audit_trail_without_a_disk(team
             str(team.project / "retrain.ipynb"), "--cron", "0 4 * * *"]  # fmt: skip
     _ok(team.cli("a", *loop))
     second = team.cli("b", *loop)  # one loop per model, across machines
-    assert second.returncode == 2 and "churn" in second.stderr, (second.stdout, second.stderr)
+    assert second.returncode == 3 and "already has a loop" in second.stderr, (second.stdout, second.stderr)
     out = json.loads(_ok(team.python("b", CHECK_B, run_id, job["job_id"], str(team.folder("a")))).splitlines()[-1])
     assert out["a_folder_listing"] == []  # B cannot see A's disk
     assert out["snapshots"] == ["train@1"] and out["loaded"] and out["source"]
