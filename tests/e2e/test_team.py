@@ -228,6 +228,9 @@ def test_b_sees_a_snapshot_job_schedule_loop_and_audit_trail_without_a_disk(team
     assert USERS["a"] in " ".join(out["actors"]), out["actors"]
     shown = team.cli("b", "job", "show", job["job_id"])
     assert shown.returncode == 0 and job["job_id"] in shown.stdout, (shown.stdout, shown.stderr)
+    verified = team.cli("b", "audit", "verify")  # was "OK: 0 entries" in B's folder
+    assert verified.returncode == 0 and verified.stdout.startswith("OK: "), (verified.stdout, verified.stderr)
+    assert int(verified.stdout.split()[1]) == entries
 
 
 RACER = """
