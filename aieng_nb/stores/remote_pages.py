@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ..exceptions import NotFoundError
-from ..models import RunRecord
+from ..tracking.records import RunRecord
 from .base import from_ms, param_filter, run_matches
 
 ORDER = ["attributes.start_time DESC"]
