@@ -59,7 +59,7 @@ def _workspace(root: Path, url: str, database_url: str | None) -> object:
 def bench_panel(url: str, db: str, runs: int, blocks: int, per_block: int) -> dict[str, float]:
     from mlflow.tracking import MlflowClient
 
-    from aieng_nb import pages
+    from aieng_nb.server import pages
     from tests import mlflow_server
 
     client = MlflowClient(url)

@@ -185,7 +185,7 @@ import mlflow, pandas as pd
 from mlflow.tracking import MlflowClient
 import aieng_nb as aieng
 from aieng_nb import audit
-from aieng_nb.registry.loop import list_loops
+from aieng_nb.loop import list_loops
 run_id, job_id, folder_a = sys.argv[1:4]
 out = {"a_folder_listing": os.listdir(folder_a)}
 out["snapshots"] = [r.ref for r in aieng.list_snapshots()]
