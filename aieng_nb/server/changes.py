@@ -4,6 +4,9 @@ The token is built from ``stat`` of a few files (the SQLite store and its WAL, t
 records) and two small queries of the aieng database (the jobs clock, a counter every job write
 bumps; the schedules, loops and audit chain's state), so an idle panel costs the server a few
 ``stat`` calls and two one-row reads every quarter second while a request waits, and nothing otherwise.
+With runs on an MLflow server (no file to watch) the store's own token is added: three small
+requests to the server at most once a second (the experiments, the newest run, the running runs'
+latest metrics), so a teammate's new or running run shows within about a second.
 """
 
 from __future__ import annotations
@@ -35,9 +38,14 @@ def token(ws: Workspace) -> str:
     from ..jobs.store import change_counter
     from ..storage.db import state_token
 
+    remote = ""
+    if not ws.is_local:  # runs on a server: ask it (throttled by the store)
+        from ..tracking import store
+
+        remote = store(workspace=ws).change_token()
     # jobs, schedules, loops, snapshots and the audit chain are database rows: their clocks move with every write
     digest = hashlib.blake2b(
-        repr(([_stat(p) for p in paths], change_counter(ws), state_token(ws))).encode(), digest_size=12
+        repr(([_stat(p) for p in paths], change_counter(ws), state_token(ws), remote)).encode(), digest_size=12
     )
     return digest.hexdigest()
 
@@ -46,7 +54,7 @@ async def wait_for_change(ws: Workspace, since: str | None, timeout: float) -> t
     """(token, changed): returns as soon as the token differs from ``since``, else after ``timeout``."""
     end = time.monotonic() + timeout
     while True:
-        now = token(ws)
+        now = await asyncio.to_thread(token, ws)  # a server's token is a request: off the event loop
         if since is None or now != since:
             return now, since is not None
         if time.monotonic() >= end:

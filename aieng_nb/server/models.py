@@ -56,7 +56,7 @@ class Changes(TypedDict):
 class Experiment(TypedDict):
     experiment_id: str
     name: str
-    runs: int
+    runs: int | None  # None: not counted (an MLflow server cannot count runs)
 
 
 class MetricPoint(TypedDict):
@@ -206,8 +206,9 @@ def page_schema(item: str) -> dict[str, Any]:
             "offset": {"type": "integer"},
             "limit": {"type": "integer"},
             "next_offset": {"anyOf": [{"type": "integer"}, {"type": "null"}]},
+            "total_exact": {"type": "boolean", "description": "false: total is a lower bound (runs on a server)"},
         },
-        "required": ["items", "total", "offset", "limit", "next_offset"],
+        "required": ["items", "total", "offset", "limit", "next_offset", "total_exact"],
         "additionalProperties": False,
     }
 

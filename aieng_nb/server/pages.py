@@ -34,6 +34,9 @@ class Page:
     total: int = 0
     offset: int = 0
     limit: int = 50
+    # False when ``total`` is a lower bound (runs on an MLflow server, which cannot count them):
+    # it grows as pages are read, and is exact once the last page was
+    total_exact: bool = True
 
     @property
     def next_offset(self) -> int | None:
@@ -47,6 +50,7 @@ class Page:
             "offset": self.offset,
             "limit": self.limit,
             "next_offset": self.next_offset,
+            "total_exact": self.total_exact,
         }
 
 
@@ -123,13 +127,14 @@ def runs_page(
         return Page([], 0, offset, limit)
     store = tracking.store(workspace=workspace)
     records, total = store.search_runs(experiment or None, status, text=text, offset=offset, limit=limit)
-    return Page([r.to_dict() for r in records], total, offset, limit)
+    exact = store.exact_totals or (offset + len(records) == total and bool(records or not offset))
+    return Page([r.to_dict() for r in records], total, offset, limit, exact)
 
 
 def experiments_page(
     *, text: str | None = None, offset: int = 0, limit: int = 200, workspace: Workspace | None = None
 ) -> Page:
-    """Experiments by name with their run counts."""
+    """Experiments by name with their run counts (``runs`` None on an MLflow server: not counted)."""
     from .. import tracking
 
     if _nothing_tracked(workspace):

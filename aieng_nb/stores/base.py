@@ -50,6 +50,8 @@ class TrackingStore(abc.ABC):
 
     uri: str
     artifact_root: str
+    # whether search_runs' total is a count (SQL stores) or a lower bound that grows as pages are read
+    exact_totals: bool = True
 
     @abc.abstractmethod
     def get_or_create_experiment(self, name: str) -> str: ...
@@ -99,6 +101,11 @@ class TrackingStore(abc.ABC):
             counts[key] = counts.get(key, 0) + 1
         ordered = sorted(counts.items(), key=lambda kv: kv[0][1])
         return [{"experiment_id": i, "name": n, "runs": c} for (i, n), c in ordered]
+
+    def change_token(self) -> str:
+        """A string that changes when runs change, for stores whose files cannot be watched (a
+        server); cheap enough to ask every second. Default: "" (the caller watches files)."""
+        return ""
 
     def prepare(self) -> None:
         """Create what fast reads need (an index), once; a server calls it at start so that its

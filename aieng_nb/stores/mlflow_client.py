@@ -9,14 +9,13 @@ from typing import Any
 
 from ..exceptions import NotFoundError, ValidationError
 from ..tracking.records import RunRecord
+from . import remote_pages
 from .base import (
     EXPERIMENT_KIND,
     EXPERIMENT_KIND_TAG,
     MetricRow,
     PointsRejected,
     TrackingStore,
-    from_ms,
-    run_matches,
 )
 
 # MLflow's log_batch limits per request
@@ -24,6 +23,8 @@ _MAX_METRICS, _MAX_PARAMS_TAGS = 1000, 100
 # a metrics request to a server fails fast (the writer thread retries it every second, the points
 # wait in the journal) instead of MLflow's backoff of up to minutes, which would hide the server's return
 _METRICS_TIMEOUT_S = 30
+# the change token asks the server at most this often (a panel's long poll checks every 0.25 s)
+CHANGE_POLL_S = 1.0
 
 
 class MlflowClientStore(TrackingStore):
@@ -35,6 +36,7 @@ class MlflowClientStore(TrackingStore):
         self.uri = uri
         self.artifact_root = artifact_root
         self._client: Any = None
+        self._token: tuple[float, str] | None = None
 
     @property
     def client(self) -> Any:
@@ -186,7 +188,9 @@ class MlflowClientStore(TrackingStore):
         except MlflowException:
             raise NotFoundError(f"no run {run_id!r} in {self.uri}") from None
         exp = self.client.get_experiment(run.info.experiment_id)
-        return _record(run, exp.name if exp else "")
+        return remote_pages.record(run, exp.name if exp else "")
+
+    exact_totals = False  # MLflow cannot count runs: a page's total is a lower bound (remote_pages)
 
     def search_runs(
         self,
@@ -197,44 +201,37 @@ class MlflowClientStore(TrackingStore):
         offset: int = 0,
         limit: int | None = None,
     ) -> tuple[list[RunRecord], int]:
-        if experiment:
-            exp = self.client.get_experiment_by_name(experiment)
-            if exp is None:
-                raise NotFoundError(f"no experiment {experiment!r}")
-            exps = [exp]
-        else:
-            exps = self.client.search_experiments()
-        if not exps:
-            return [], 0
-        names = {e.experiment_id: e.name for e in exps}
-        filter_string = f"attributes.status = '{status}'" if status else ""
-        found: list[RunRecord] = []
-        token = None
-        while True:  # every page of MLflow's search: the total counts them all
-            runs = self.client.search_runs(
-                list(names),
-                filter_string=filter_string,
-                order_by=["attributes.start_time DESC"],
-                max_results=1000,
-                page_token=token,
-            )
-            found += [
-                r for r in (_record(run, names.get(run.info.experiment_id, "")) for run in runs) if run_matches(r, text)
-            ]
-            token = runs.token
-            if not token:
-                break
-        end = None if limit is None else offset + limit
-        return found[offset:end], len(found)
+        return remote_pages.page(self.client, experiment, status, text, offset, limit)
 
     def experiment_counts(self) -> list[dict[str, object]]:
-        from collections import Counter
+        """Every active experiment on the server by name; ``runs`` is None (MLflow cannot count them)."""
+        exps = sorted(remote_pages.experiments(self.client), key=lambda e: e.name)
+        return [{"experiment_id": str(e.experiment_id), "name": e.name, "runs": None} for e in exps]
 
-        counts = Counter(r.experiment_id for r in self.search_runs()[0])
-        exps = sorted(self.client.search_experiments(), key=lambda e: e.name)
-        return [
-            {"experiment_id": str(e.experiment_id), "name": e.name, "runs": counts[str(e.experiment_id)]} for e in exps
-        ]
+    def resolve_run_id(self, prefix: str) -> str:
+        if not prefix or not all(c in "0123456789abcdef" for c in prefix.lower()):
+            raise ValidationError(f"{prefix!r} is not a run id (hex characters)")
+        if len(prefix) == 32:
+            return prefix.lower()
+        found = remote_pages.resolve(self.client, prefix.lower())
+        if not found:
+            raise NotFoundError(f"no run with id {prefix!r} in {self.uri}")
+        if len(found) > 1:
+            raise ValidationError(f"run id prefix {prefix!r} is ambiguous; give more characters")
+        return found[0]
+
+    def change_token(self) -> str:
+        """Moves when runs on the server change (a teammate's new run, a running run's metrics);
+        asked at most once a second, the answer reused in between."""
+        import time
+
+        now = time.monotonic()
+        if self._token is None or now - self._token[0] >= CHANGE_POLL_S:
+            try:
+                self._token = (now, remote_pages.change_token(self.client))
+            except Exception as exc:  # a server down or refusing: that state is the token until it answers
+                self._token = (now, f"unreachable: {type(exc).__name__}")
+        return self._token[1]
 
     def metric_history(self, run_id: str, key: str) -> list[MetricRow]:
         import math
@@ -282,20 +279,3 @@ def dataset_source(source: str) -> tuple[str, str]:
     if source.startswith(("http://", "https://")):
         return "http", json.dumps({"url": source})
     return "local", json.dumps({"uri": source})
-
-
-def _record(run: Any, experiment_name: str) -> RunRecord:
-    info, data = run.info, run.data
-    return RunRecord(
-        run_id=info.run_id,
-        name=info.run_name or "",
-        experiment=experiment_name,
-        experiment_id=str(info.experiment_id),
-        status=info.status,
-        start_time=from_ms(info.start_time),
-        end_time=from_ms(info.end_time),
-        artifact_uri=info.artifact_uri,
-        params=dict(data.params),
-        metrics=dict(data.metrics),
-        tags=dict(data.tags),
-    )

@@ -41,7 +41,7 @@ export interface Changes {
 export interface Experiment {
   experiment_id: string;
   name: string;
-  runs: number;
+  runs: number | null;
 }
 
 /** One MLflow run as aieng_nb shows it (``status`` in MLflow's words). */
@@ -430,6 +430,7 @@ export interface ExperimentPage {
   offset: number;
   limit: number;
   next_offset: number | null;
+  total_exact: boolean;
 }
 
 /** One page of Run records, newest first */
@@ -439,6 +440,7 @@ export interface RunPage {
   offset: number;
   limit: number;
   next_offset: number | null;
+  total_exact: boolean;
 }
 
 /** One page of SnapshotRow records, newest first */
@@ -448,6 +450,7 @@ export interface SnapshotRowPage {
   offset: number;
   limit: number;
   next_offset: number | null;
+  total_exact: boolean;
 }
 
 /** One page of Job records, newest first */
@@ -457,6 +460,7 @@ export interface JobPage {
   offset: number;
   limit: number;
   next_offset: number | null;
+  total_exact: boolean;
 }
 
 /** One page of PipelineRun records, newest first */
@@ -466,6 +470,7 @@ export interface PipelineRunPage {
   offset: number;
   limit: number;
   next_offset: number | null;
+  total_exact: boolean;
 }
 
 /** One page of Schedule records, newest first */
@@ -475,6 +480,7 @@ export interface SchedulePage {
   offset: number;
   limit: number;
   next_offset: number | null;
+  total_exact: boolean;
 }
 
 /** One page of Report records, newest first */
@@ -484,6 +490,7 @@ export interface ReportPage {
   offset: number;
   limit: number;
   next_offset: number | null;
+  total_exact: boolean;
 }
 
 /** One page of AuditEntry records, newest first */
@@ -493,6 +500,7 @@ export interface AuditEntryPage {
   offset: number;
   limit: number;
   next_offset: number | null;
+  total_exact: boolean;
 }
 
 /** One page of ModelSummary records, newest first */
@@ -502,4 +510,5 @@ export interface ModelSummaryPage {
   offset: number;
   limit: number;
   next_offset: number | null;
+  total_exact: boolean;
 }

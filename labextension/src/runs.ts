@@ -24,6 +24,7 @@ export class RunsSection implements ISection {
   private _chunks = new Map<number, Run[]>();
   private _loading = new Map<number, Promise<void>>();
   private _total = 0;
+  private _exact = true; // false: runs on a server, the total is a lower bound that grows as pages load
   private _generation = 0;
   private _selected = new Set<string>();
   private _plots: uPlot[] = [];
@@ -60,6 +61,7 @@ export class RunsSection implements ISection {
   private _filtersChanged(): void {
     this._ctx.saveState();
     this._selected.clear();
+    this._total = 0; // a lower bound (runs on a server) is only kept while the filters stay
     this._viewport.scrollTop = 0;
     void this.refresh();
   }
@@ -80,7 +82,8 @@ export class RunsSection implements ISection {
     const page = await requestAPI<ExperimentPage>('experiments?limit=1000');
     const wanted = this._experiment.dataset.restore ?? this._experiment.value;
     delete this._experiment.dataset.restore;
-    const names = page.items.filter(e => e.runs > 0 || e.name === wanted).map(e => e.name);
+    // runs null: an MLflow server, which cannot count runs: every experiment is listed
+    const names = page.items.filter(e => e.runs !== 0 || e.name === wanted).map(e => e.name);
     this._experiment.replaceChildren(h('option', { value: '' }, 'Experiment: all'), ...names.map(n => h('option', { value: n }, n)));
     this._experiment.value = names.includes(wanted) ? wanted : '';
   }
@@ -102,7 +105,8 @@ export class RunsSection implements ISection {
         if (generation !== this._generation) {
           return;
         }
-        this._total = page.total;
+        this._total = Math.max(page.total_exact ? 0 : this._total, page.total);
+        this._exact = page.total_exact;
         this._chunks.set(index, page.items);
         for (const run of page.items) {
           Object.keys(run.metrics).forEach(k => this._metricKeys.add(k));
@@ -139,7 +143,7 @@ export class RunsSection implements ISection {
     this.node.setAttribute('data-loaded', String(loaded));
     this._compare.disabled = this._selected.size < 2;
     this._compare.textContent = this._selected.size ? `Compare (${this._selected.size})` : 'Compare';
-    this._summary.textContent = this._total ? `${this._total} ${this._total === 1 ? 'run' : 'runs'}` : '';
+    this._summary.textContent = this._total ? `${this._total}${this._exact ? '' : '+'} ${this._total === 1 ? 'run' : 'runs'}` : '';
     this._plots.forEach(p => p.destroy());
     this._plots = [];
     if (!this._total && this._chunks.has(0)) {
