@@ -51,6 +51,10 @@ def test_integer_counts_with_rare_levels_get_bounds_not_levels() -> None:
     col = infer_schema(pd.DataFrame({"ptl": counts.astype(np.int64)})).columns["ptl"]
     assert [c.name for c in col.checks] == ["in_range"]
     assert col.checks[0].statistics["max_value"] >= 10  # far enough for 6, 7 ... next time
+    # integer bounds round inwards (no integer lies between): max + 10 x range fails on a span of 1
+    flag = pd.DataFrame({"open": np.r_[np.zeros(40, dtype=np.int64), [1]]})  # a 1 seen once: no isin
+    stats = infer_schema(flag).columns["open"].checks[0].statistics
+    assert (stats["min_value"], stats["max_value"]) == (-9, 10)  # 9.5 ranges out; 11 and -10 fail
     labels = pd.DataFrame({"grade": np.tile(np.arange(1, 4, dtype=np.int64), 100)})
     assert infer_schema(labels).columns["grade"].checks[0].name == "isin"
 
@@ -125,9 +129,9 @@ def test_small_samples_get_no_levels() -> None:
     assert any(r.startswith("no isin: 22 rows") and "50 rows needed" in r for r in why)
     bigger = pd.DataFrame({"signal": ["short"] * 27 + ["long"] * 23})
     assert infer_schema(bigger).columns["signal"].checks[0].name == "isin"
-    # integers that small get bounds instead
-    cyl = infer_schema(pd.DataFrame({"cyl": np.repeat(np.array([4, 6, 8], dtype=np.int64), 10)})).columns["cyl"]
-    assert [c.name for c in cyl.checks] == ["in_range"]
+    # integer levels keep theirs (their ends are judged by the counts beside them): a 2 in a 0/1 flag fails
+    flag = infer_schema(pd.DataFrame({"colonial": np.repeat(np.array([0, 1], dtype=np.int64), [14, 30])}))
+    assert flag.columns["colonial"].checks[0].statistics["allowed_values"] == [0, 1]
 
 
 def test_integer_levels_on_a_grid_keep_to_it() -> None:

@@ -38,8 +38,9 @@ one sentence a person can check, which the contract keeps under ``metadata.aieng
 - **Small samples**: a level held by ``RARE_LEVEL_SHARE`` of the rows (one in 50: a neutral signal,
   a rotary engine, an "other") is expected fewer than once in a sample under ``MIN_LEVEL_ROWS``
   rows, and the frequencies of the levels seen say nothing about it (two levels seen 12 and 10
-  times, a third once in 44 rows). Under that many rows no ``isin`` is asserted (integers get
-  bounds instead).
+  times, a third once in 44 rows). Under that many rows no ``isin`` is asserted on text. Integer
+  levels keep theirs: their ends are judged by the counts next to them (below), and a value past
+  them is what an integer ``isin`` rejects (a 2 in a 0/1 flag).
 - **Integer levels**: an integer column's levels are numbers. A value between two seen levels is
   one the same measurement can take (5 cylinders between 4 and 6), so its ``isin`` lists every
   integer from the smallest to the largest level; only a value past the ends is new. Levels that

@@ -12,7 +12,7 @@ What is inferred, per column (the index is not part of a contract):
 - **levels** (``isin``) for text, categorical and integer columns with at most ``MAX_LEVELS``
   values, when the expected number of new levels in a same-size batch is small (Good-Turing;
   for integers also the levels just past the ends, and every integer between the ends is listed,
-  or every point of the grid the levels keep to); none from a sample under
+  or every point of the grid the levels keep to); none for text from a sample under
   ``evidence.MIN_LEVEL_ROWS`` rows;
 - **bounds** (``in_range``) for numbers without levels, from the tails of the sample (extreme
   order statistics), floored at 0 only when negatives would have shown; whole numbers for
@@ -83,7 +83,7 @@ def _levels(valid: Any, n: int, integer: bool = False) -> tuple[list[Any] | None
         return None, "no isin: the values are not hashable"
     if len(counts) > MAX_LEVELS:
         return None, f"no isin: {len(counts)} distinct values (more than {MAX_LEVELS})"
-    if n < evidence.MIN_LEVEL_ROWS:
+    if n < evidence.MIN_LEVEL_ROWS and not integer:
         return None, (
             f"no isin: {n} rows: a level held by {evidence.RARE_LEVEL_SHARE:.0%} of rows is expected less than "
             f"once (a sample of {evidence.MIN_LEVEL_ROWS} rows needed)"
@@ -135,9 +135,9 @@ def _range(valid: Any, integer: bool, margin: float) -> tuple[Any, list[str]]:
     hi = evidence.upper_bound(valid, margin)
     if lo is None or hi is None:
         return None, ["no in_range: one value seen, no scale to set bounds by"]
-    if integer:
-        low: Any = int(math.floor(lo.value))
-        high: Any = int(math.ceil(hi.value))
+    if integer:  # the integers inside the bounds: no integer lies between a bound and its rounding
+        low: Any = int(math.ceil(lo.value))
+        high: Any = int(math.floor(hi.value))
     else:
         x_lo, x_hi = float(valid.min()), float(valid.max())
         low = _round_out(lo.value, down=True, past=x_lo - lo.value)
