@@ -15,6 +15,7 @@ import aieng_nb as aieng
 from aieng_nb import audit
 from aieng_nb.contracts import ContractError, ContractViolationError, diff_contracts, list_contracts, show_contract
 from aieng_nb.contracts.engine import validate_frame
+from aieng_nb.contracts.infer import infer_schema
 from aieng_nb.exceptions import NotFoundError, ValidationError
 
 
@@ -134,7 +135,12 @@ def test_planted_breaks_are_caught_and_named(break_it, column: str, check: str) 
 def test_nulls_are_caught_where_a_large_clean_sample_asserts_not_null() -> None:
     from sklearn.datasets import load_digits
 
-    a, b = _halves(load_digits(as_frame=True).frame)  # 898 rows a half, no nulls in any column
+    raw = load_digits(as_frame=True).frame  # 898 rows a half, no nulls in any column
+    # sklearn keeps the whole-number pixels as floats: an integer column widened, left nullable
+    widened = infer_schema(raw).columns
+    assert widened["pixel_1_2"].nullable and not widened["target"].nullable
+    pixels = [c for c in raw.columns if c != "target"]
+    a, b = _halves(raw.assign(**{c: (raw[c] + 0.5) / 16 for c in pixels}))  # intensities as fractions
     schema = pandas_io.from_yaml(aieng.infer_contract(a, name="digits").text)
     assert not any(col.nullable for col in schema.columns.values())
     assert aieng.validate(b, "digits").passed
@@ -154,7 +160,7 @@ def test_renamed_column_names_the_new_one_too() -> None:
 
 
 def test_failure_cases_are_capped() -> None:
-    aieng.infer_contract(pd.DataFrame({"x": np.arange(600.0)}), name="big")
+    aieng.infer_contract(pd.DataFrame({"x": np.arange(600) + 0.5}), name="big")
     rep = aieng.validate(pd.DataFrame({"x": np.full(50_000, np.nan)}), "big")
     assert rep.check_counts.set_index("check").loc["not_nullable", "failures"] == 50_000
     assert len(rep.failures) <= 200
@@ -199,7 +205,7 @@ def test_contracts_are_found_walking_up(workspace, monkeypatch) -> None:
 
 # ---------------------------------------------------------------------------- diffs
 def test_diff_between_versions() -> None:
-    base = pd.DataFrame({"x": np.linspace(0, 10, 40), "c": ["a", "b"] * 20, "gone": 1.5})
+    base = pd.DataFrame({"x": np.linspace(0, 10, 60), "c": ["a", "b"] * 30, "gone": 1.5})  # 50+ rows: levels
     aieng.infer_contract(base, name="d")
     grown = pd.DataFrame({"x": np.linspace(0, 100, 60), "c": ["a", "b", "z"] * 20, "new": np.arange(60)})
     aieng.infer_contract(grown, name="d")

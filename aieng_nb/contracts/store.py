@@ -130,7 +130,7 @@ def load_contract(ref: str, *, workspace: Workspace | None = None, source: str =
     history = History(name, ws)
     path = contract_path(name, ws)
     current_entry: dict[str, Any] | None = None
-    found = _read_file(name, path)
+    found = read_file(name, path)
     if found is not None:
         text, mapping, digest, schema = found
         current_entry, _ = history.register(digest, text, source)
@@ -161,7 +161,7 @@ def load_contract(ref: str, *, workspace: Workspace | None = None, source: str =
                     is_current, entry["created"], entry.get("source", ""))  # fmt: skip
 
 
-def _read_file(name: str, path: Path) -> tuple[str, dict[str, Any], str, Any] | None:
+def read_file(name: str, path: Path) -> tuple[str, dict[str, Any], str, Any] | None:
     """The file's (text, mapping, digest, schema), or None when there is no file. Kept per file
     state (inode, size, mtime): a validation of the same file again parses and hashes nothing."""
     try:
