@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -16,6 +17,7 @@ from aieng_nb import audit
 from aieng_nb.contracts import ContractError, ContractViolationError, diff_contracts, list_contracts, show_contract
 from aieng_nb.contracts.engine import validate_frame
 from aieng_nb.contracts.infer import infer_schema
+from aieng_nb.contracts.store import versions
 from aieng_nb.exceptions import NotFoundError, ValidationError
 
 
@@ -437,3 +439,29 @@ def test_refused_job_with_contract_writes_nothing(workspace, tmp_path) -> None:
         aieng.run_job(str(path), contract_policy="block")
     assert not (workspace.root / "contracts").exists() and not (workspace.root / "jobs").exists()
     assert not [e for e in audit.entries() if e["event"].startswith(("contract.", "job."))]
+
+
+# ---------------------------------------------------------------------------- one commit per validation
+def test_a_validation_records_a_new_file_version_and_itself_in_one_transaction(workspace) -> None:
+    frame = pd.DataFrame({"x": np.arange(80) + 0.5, "c": ["a", "b"] * 40})
+    con = aieng.infer_contract(frame, name="t")
+    path = Path(con.path)
+    path.write_text(path.read_text(encoding="utf-8") + "\n# edited\n", encoding="utf-8")
+    assert aieng.validate(frame, "t", log=False).details["contract"] == "t@1"  # a comment: the same content
+    edited = path.read_text(encoding="utf-8").replace("nullable: true", "nullable: false", 1)
+    path.write_text(edited, encoding="utf-8")
+    seen = len(audit.entries())
+    rep = aieng.validate(frame, "t", log=False)
+    assert rep.passed and rep.details["contract"] == "t@2"
+    new = audit.entries()[seen:]
+    assert [e["event"] for e in new] == ["contract.version", "contract.validate"]
+    assert new[0]["data"]["version"] == 2 and new[1]["data"]["contract"] == "t@2"
+    assert new[0]["seq"] + 1 == new[1]["seq"] and new[0]["ts"] <= new[1]["ts"]
+    # again: the version is known, one entry only; a failure still tries the older versions
+    aieng.validate(frame, "t", log=False)
+    assert [e["event"] for e in audit.entries()[seen + 2 :]] == ["contract.validate"]
+    holey = frame.assign(x=frame["x"].where(frame.index > 0))
+    failed = aieng.validate(holey, "t", log=False)
+    assert not failed.passed and failed.details.get("passes_older") == "t@1"
+    assert audit.entries()[-1]["data"]["passes_older"] == "t@1"
+    assert [e.ref for e in versions("t", workspace=workspace)] == ["t@1", "t@2"]
