@@ -126,10 +126,13 @@ def test_small_samples_get_no_levels() -> None:
     signal = pd.DataFrame({"signal": ["short"] * 12 + ["long"] * 10})
     why = infer_schema(signal).metadata["aieng"]["why"]["signal"]
     assert infer_schema(signal).columns["signal"].checks == []
-    assert any(r.startswith("no isin: 22 rows") and "50 rows needed" in r for r in why)
-    bigger = pd.DataFrame({"signal": ["short"] * 27 + ["long"] * 23})
+    assert any(r.startswith("no isin: 22 rows") and "30 rows needed" in r for r in why)
+    bigger = pd.DataFrame({"signal": ["short"] * 16 + ["long"] * 14})
     assert infer_schema(bigger).columns["signal"].checks[0].name == "isin"
-    # integer levels keep theirs (their ends are judged by the counts beside them): a 2 in a 0/1 flag fails
+    # integers too: changes that are mostly 0 or 1 (-1 once in 51 rows) get bounds from 25 rows
+    change = infer_schema(pd.DataFrame({"cadmn": np.repeat(np.array([0, 1], dtype=np.int64), [20, 5])}))
+    assert [c.name for c in change.columns["cadmn"].checks] == ["in_range"]
+    # from 30 rows a 0/1 flag keeps its levels: a 2 fails
     flag = infer_schema(pd.DataFrame({"colonial": np.repeat(np.array([0, 1], dtype=np.int64), [14, 30])}))
     assert flag.columns["colonial"].checks[0].statistics["allowed_values"] == [0, 1]
 

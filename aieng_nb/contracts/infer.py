@@ -12,7 +12,7 @@ What is inferred, per column (the index is not part of a contract):
 - **levels** (``isin``) for text, categorical and integer columns with at most ``MAX_LEVELS``
   values, when the expected number of new levels in a same-size batch is small (Good-Turing;
   for integers also the levels just past the ends, and every integer between the ends is listed,
-  or every point of the grid the levels keep to); none for text from a sample under
+  or every point of the grid the levels keep to); none from a sample under
   ``evidence.MIN_LEVEL_ROWS`` rows;
 - **bounds** (``in_range``) for numbers without levels, from the tails of the sample (extreme
   order statistics), floored at 0 only when negatives would have shown; whole numbers for
@@ -83,9 +83,9 @@ def _levels(valid: Any, n: int, integer: bool = False) -> tuple[list[Any] | None
         return None, "no isin: the values are not hashable"
     if len(counts) > MAX_LEVELS:
         return None, f"no isin: {len(counts)} distinct values (more than {MAX_LEVELS})"
-    if n < evidence.MIN_LEVEL_ROWS and not integer:
+    if n < evidence.MIN_LEVEL_ROWS:
         return None, (
-            f"no isin: {n} rows: a level held by {evidence.RARE_LEVEL_SHARE:.0%} of rows is expected less than "
+            f"no isin: {n} rows: a level held by {evidence.RARE_LEVEL_SHARE:.1%} of rows is expected less than "
             f"once (a sample of {evidence.MIN_LEVEL_ROWS} rows needed)"
         )
     if len(counts) == 1 and integer:  # a number that never varied: no frequencies, no spacing to judge by
