@@ -35,9 +35,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from .fsutil import atomic_write_bytes
-from .metric_rows import Converter, plain_call
-from .stores.base import MetricRow
+from ..fsutil import atomic_write_bytes
+from ..stores.base import MetricRow
+from .rows import Converter, plain_call
 
 SEGMENT_BYTES = 16 << 20  # one memory-mapped file; the caller maps only the one it writes
 CHUNK_BYTES = 1 << 20  # what the writer reads at a time
@@ -149,7 +149,7 @@ class Journal:
 
     def _limit(self) -> int:
         if self.max_bytes is None:
-            from . import config
+            from .. import config
 
             self.max_bytes = int(float(config.get("journal_max_mb")) * (1 << 20))  # type: ignore[arg-type]
         return max(self.max_bytes, SEGMENT_BYTES)
