@@ -138,7 +138,7 @@ def main(
         f"(pandera's `infer_schema`: {theirs_fresh} of {tally.fresh_splits}).",
         f"- Non-null: {tally.non_null_asserted} of {tally.null_free_columns} columns without nulls in the whole "
         f"dataset were asserted non-null; **{lost} ({lost / max(tally.null_free_columns, 1):.0%}) lost the "
-        "assertion** (a sample under 600 rows, or nulls in another column of the sample). The nulls plant goes "
+        "assertion** (a sample under 600 rows, nulls in another column of the sample, or a float column of whole numbers). The nulls plant goes "
         "into the columns asserted non-null.",
         f"- pandera alone (`pandera.io.pandas_io.from_yaml` on our YAML, `validate(lazy=True)`) gave the same "
         f"failed (column, check) pairs on {tally.frames - len(tally.disagreements)} of {tally.frames} frames.",
