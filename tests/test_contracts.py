@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,6 +16,8 @@ import aieng_nb as aieng
 from aieng_nb import audit
 from aieng_nb.contracts import ContractError, ContractViolationError, diff_contracts, list_contracts, show_contract
 from aieng_nb.contracts.engine import validate_frame
+from aieng_nb.contracts.infer import infer_schema
+from aieng_nb.contracts.store import versions
 from aieng_nb.exceptions import NotFoundError, ValidationError
 
 
@@ -134,7 +137,12 @@ def test_planted_breaks_are_caught_and_named(break_it, column: str, check: str) 
 def test_nulls_are_caught_where_a_large_clean_sample_asserts_not_null() -> None:
     from sklearn.datasets import load_digits
 
-    a, b = _halves(load_digits(as_frame=True).frame)  # 898 rows a half, no nulls in any column
+    raw = load_digits(as_frame=True).frame  # 898 rows a half, no nulls in any column
+    # sklearn keeps the whole-number pixels as floats: an integer column widened, left nullable
+    widened = infer_schema(raw).columns
+    assert widened["pixel_1_2"].nullable and not widened["target"].nullable
+    pixels = [c for c in raw.columns if c != "target"]
+    a, b = _halves(raw.assign(**{c: (raw[c] + 0.5) / 16 for c in pixels}))  # intensities as fractions
     schema = pandas_io.from_yaml(aieng.infer_contract(a, name="digits").text)
     assert not any(col.nullable for col in schema.columns.values())
     assert aieng.validate(b, "digits").passed
@@ -154,7 +162,7 @@ def test_renamed_column_names_the_new_one_too() -> None:
 
 
 def test_failure_cases_are_capped() -> None:
-    aieng.infer_contract(pd.DataFrame({"x": np.arange(600.0)}), name="big")
+    aieng.infer_contract(pd.DataFrame({"x": np.arange(600) + 0.5}), name="big")
     rep = aieng.validate(pd.DataFrame({"x": np.full(50_000, np.nan)}), "big")
     assert rep.check_counts.set_index("check").loc["not_nullable", "failures"] == 50_000
     assert len(rep.failures) <= 200
@@ -199,7 +207,7 @@ def test_contracts_are_found_walking_up(workspace, monkeypatch) -> None:
 
 # ---------------------------------------------------------------------------- diffs
 def test_diff_between_versions() -> None:
-    base = pd.DataFrame({"x": np.linspace(0, 10, 40), "c": ["a", "b"] * 20, "gone": 1.5})
+    base = pd.DataFrame({"x": np.linspace(0, 10, 60), "c": ["a", "b"] * 30, "gone": 1.5})  # 50+ rows: levels
     aieng.infer_contract(base, name="d")
     grown = pd.DataFrame({"x": np.linspace(0, 100, 60), "c": ["a", "b", "z"] * 20, "new": np.arange(60)})
     aieng.infer_contract(grown, name="d")
@@ -431,3 +439,29 @@ def test_refused_job_with_contract_writes_nothing(workspace, tmp_path) -> None:
         aieng.run_job(str(path), contract_policy="block")
     assert not (workspace.root / "contracts").exists() and not (workspace.root / "jobs").exists()
     assert not [e for e in audit.entries() if e["event"].startswith(("contract.", "job."))]
+
+
+# ---------------------------------------------------------------------------- one commit per validation
+def test_a_validation_records_a_new_file_version_and_itself_in_one_transaction(workspace) -> None:
+    frame = pd.DataFrame({"x": np.arange(80) + 0.5, "c": ["a", "b"] * 40})
+    con = aieng.infer_contract(frame, name="t")
+    path = Path(con.path)
+    path.write_text(path.read_text(encoding="utf-8") + "\n# edited\n", encoding="utf-8")
+    assert aieng.validate(frame, "t", log=False).details["contract"] == "t@1"  # a comment: the same content
+    edited = path.read_text(encoding="utf-8").replace("nullable: true", "nullable: false", 1)
+    path.write_text(edited, encoding="utf-8")
+    seen = len(audit.entries())
+    rep = aieng.validate(frame, "t", log=False)
+    assert rep.passed and rep.details["contract"] == "t@2"
+    new = audit.entries()[seen:]
+    assert [e["event"] for e in new] == ["contract.version", "contract.validate"]
+    assert new[0]["data"]["version"] == 2 and new[1]["data"]["contract"] == "t@2"
+    assert new[0]["seq"] + 1 == new[1]["seq"] and new[0]["ts"] <= new[1]["ts"]
+    # again: the version is known, one entry only; a failure still tries the older versions
+    aieng.validate(frame, "t", log=False)
+    assert [e["event"] for e in audit.entries()[seen + 2 :]] == ["contract.validate"]
+    holey = frame.assign(x=frame["x"].where(frame.index > 0))
+    failed = aieng.validate(holey, "t", log=False)
+    assert not failed.passed and failed.details.get("passes_older") == "t@1"
+    assert audit.entries()[-1]["data"]["passes_older"] == "t@1"
+    assert [e.ref for e in versions("t", workspace=workspace)] == ["t@1", "t@2"]

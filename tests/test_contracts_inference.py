@@ -51,6 +51,10 @@ def test_integer_counts_with_rare_levels_get_bounds_not_levels() -> None:
     col = infer_schema(pd.DataFrame({"ptl": counts.astype(np.int64)})).columns["ptl"]
     assert [c.name for c in col.checks] == ["in_range"]
     assert col.checks[0].statistics["max_value"] >= 10  # far enough for 6, 7 ... next time
+    # integer bounds round inwards (no integer lies between): max + 10 x range fails on a span of 1
+    flag = pd.DataFrame({"open": np.r_[np.zeros(40, dtype=np.int64), [1]]})  # a 1 seen once: no isin
+    stats = infer_schema(flag).columns["open"].checks[0].statistics
+    assert (stats["min_value"], stats["max_value"]) == (-9, 10)  # 9.5 ranges out; 11 and -10 fail
     labels = pd.DataFrame({"grade": np.tile(np.arange(1, 4, dtype=np.int64), 100)})
     assert infer_schema(labels).columns["grade"].checks[0].name == "isin"
 
@@ -91,7 +95,7 @@ def test_integer_levels_cover_the_integers_between_and_fade_out_at_the_ends() ->
 def test_non_null_needs_a_large_sample_without_nulls_in_any_column() -> None:
     n = evidence.MIN_NON_NULL_ROWS
     assert n == 600  # rule of three: 3 / n <= NULL_RATE (0.5%)
-    big = pd.DataFrame({"x": np.arange(float(n)), "y": np.arange(n, dtype=np.int64) % 3})
+    big = pd.DataFrame({"x": np.arange(n) + 0.5, "y": np.arange(n, dtype=np.int64) % 3})
     assert not any(c.nullable for c in infer_schema(big).columns.values())
     small = big.head(n - 1)
     assert all(c.nullable for c in infer_schema(small).columns.values())
@@ -102,6 +106,47 @@ def test_non_null_needs_a_large_sample_without_nulls_in_any_column() -> None:
     cols = infer_schema(holey).columns
     assert cols["x"].nullable and cols["y"].nullable and cols["z"].nullable
     assert any("other columns have some" in r for r in infer_schema(holey).metadata["aieng"]["why"]["x"])
+
+
+def test_a_float_column_of_whole_numbers_stays_nullable() -> None:
+    # years of schooling: pandas widened the integers to float for one null the sample missed
+    rng = np.random.default_rng(5)
+    n = 2 * evidence.MIN_NON_NULL_ROWS
+    frame = pd.DataFrame({"educatn": rng.integers(0, 18, n).astype(float), "hours": rng.normal(40, 5, n)})
+    schema = infer_schema(frame)
+    assert schema.columns["educatn"].nullable and not schema.columns["hours"].nullable
+    assert any("widened to float" in r for r in schema.metadata["aieng"]["why"]["educatn"])
+    clean = frame.sample(n, random_state=1).reset_index(drop=True)
+    clean.loc[3, "educatn"] = None
+    assert aieng.validate(clean, aieng.infer_contract(frame, name="psid"), log=False).passed
+
+
+def test_small_samples_get_no_levels() -> None:
+    # 22 trading days: "long" and "short" seen 12 and 10 times; "neutral" is 1 day in 44
+    signal = pd.DataFrame({"signal": ["short"] * 12 + ["long"] * 10})
+    why = infer_schema(signal).metadata["aieng"]["why"]["signal"]
+    assert infer_schema(signal).columns["signal"].checks == []
+    assert any(r.startswith("no isin: 22 rows") and "30 rows needed" in r for r in why)
+    bigger = pd.DataFrame({"signal": ["short"] * 16 + ["long"] * 14})
+    assert infer_schema(bigger).columns["signal"].checks[0].name == "isin"
+    # integers too: changes that are mostly 0 or 1 (-1 once in 51 rows) get bounds from 25 rows
+    change = infer_schema(pd.DataFrame({"cadmn": np.repeat(np.array([0, 1], dtype=np.int64), [20, 5])}))
+    assert [c.name for c in change.columns["cadmn"].checks] == ["in_range"]
+    # from 30 rows a 0/1 flag keeps its levels: a 2 fails
+    flag = infer_schema(pd.DataFrame({"colonial": np.repeat(np.array([0, 1], dtype=np.int64), [14, 30])}))
+    assert flag.columns["colonial"].checks[0].statistics["allowed_values"] == [0, 1]
+
+
+def test_integer_levels_on_a_grid_keep_to_it() -> None:
+    # survey years every 5 years: 1953 is new, though between two levels
+    years = pd.DataFrame({"year": np.repeat(np.arange(1952, 2008, 5, dtype=np.int64), 70)})
+    schema = infer_schema(years)
+    assert schema.columns["year"].checks[0].statistics["allowed_values"] == list(range(1952, 2008, 5))
+    assert any("every 5th integer from 1952 to 2007" in r for r in schema.metadata["aieng"]["why"]["year"])
+    assert evidence.level_grid([1952, 1957, 1962, 1967]) == 5  # 5^-3 by chance
+    assert evidence.level_grid([4, 6, 8]) == 1  # 2^-2: three even numbers prove no grid (5 cylinders)
+    assert evidence.level_grid([1999, 2008]) == 1  # two levels: any step fits
+    assert evidence.level_grid([1, 2, 3]) == 1
 
 
 def test_bounds_are_wide_for_heavy_tails_and_close_for_light_ones() -> None:
@@ -118,6 +163,17 @@ def test_bounds_are_wide_for_heavy_tails_and_close_for_light_ones() -> None:
     # the plants of the benchmark are caught on both: max + 10 x range
     assert lb.value < light.max() + 10 * (light.max() - light.min())
     assert hb.value < heavy.max() + 10 * (heavy.max() - heavy.min())
+    # a rate of 37 among rates under 4.2 in the next batch (8.2 ranges out): a real row, not a break
+    rates = pd.DataFrame({"prbconv": rng.gamma(4, 0.12, 400) + 0.07})
+    top, span = rates.prbconv.max(), rates.prbconv.max() - rates.prbconv.min()
+    high = infer_schema(rates).columns["prbconv"].checks[0].statistics["max_value"]
+    assert top + 8.2 * span < high < top + 10 * span
+    # values far from 0 with a small range: the YAML rounding stays within a thousandth of the reach
+    far = pd.DataFrame({"reading": 1_000_000 + rng.normal(0, 2, 400)})
+    top, low, span = far.reading.max(), far.reading.min(), far.reading.max() - far.reading.min()
+    stats = infer_schema(far).columns["reading"].checks[0].statistics
+    assert top + 9 * span < stats["max_value"] < top + 10 * span
+    assert low - 10 * span < stats["min_value"] < low - 9 * span
 
 
 def test_no_floor_at_zero_from_a_sample_without_negatives() -> None:

@@ -102,15 +102,49 @@ def validate(
     ref = contract if contract is not None else default_name
     if ref is None:
         raise ValidationError("name the contract: aieng.validate(df, 'train')")
-    con = load_contract(ref, workspace=ws)
-    report = check(frame, con, data_ref=data_ref, shortcut=shortcut, older=older, workspace=ws)
-    audit.append("contract.validate", audit_data(report, data_ref), workspace=ws)
+    report = _recorded_at_once(frame, ref, data_ref, shortcut, older, ws)
+    if report is None:
+        con = load_contract(ref, workspace=ws)
+        report = check(frame, con, data_ref=data_ref, shortcut=shortcut, older=older, workspace=ws)
+        audit.append("contract.validate", audit_data(report, data_ref), workspace=ws)
     if report.details.get("passes_older"):
         import logging
 
         logging.getLogger("aieng_nb.contracts").warning("%s", report.notes[-1])
     if log or (log is None and _active_run() is not None):
         report.log()
+    return report
+
+
+def _recorded_at_once(
+    frame: Any, ref: Any, data_ref: str | None, shortcut: bool, older: bool, ws: Workspace
+) -> ValidationReport | None:
+    """The current file of contract ``ref`` validated, its version looked up (or added) and the
+    validation recorded in one transaction of the database: one commit, no read before it.
+    None when that does not apply (a version reference, no file, or a failure with older
+    versions to try, which reads the history): the caller takes the general path."""
+    if not isinstance(ref, str):
+        return None
+    name, version = store.split_ref(ref)
+    path = store.contract_path(name, ws)
+    found = store.read_file(name, path) if version is None else None
+    if found is None:
+        return None
+    text, mapping, digest, schema = found
+    outcome = validate_frame(frame, schema, shortcut=shortcut)
+    if not outcome.passed and older:
+        return None
+    from sqlalchemy.exc import IntegrityError as RowConflict
+
+    try:
+        with audit.transaction(ws) as tx:
+            entry = store.History(name, ws).register_in(tx, digest, text, "file")
+            con = Contract(name, entry["version"], digest, text, mapping, str(path), True,
+                           entry["created"], entry.get("source", ""), schema)  # fmt: skip
+            report = build_report(outcome, con, data_ref=data_ref)
+            tx.append("contract.validate", audit_data(report, data_ref))
+    except RowConflict:  # another writer added this version or took the audit position: the general path
+        return None
     return report
 
 

@@ -80,6 +80,26 @@ class History:
         )
         return entry, True
 
+    def register_in(self, tx: Any, digest: str, text: str, source: str) -> dict[str, Any]:
+        """The entry of ``digest`` read, or added as the next version with its audit entry, in the
+        caller's audit transaction ``tx`` (a validation records itself in the same commit)."""
+        from sqlalchemy import func, insert, select
+
+        from ..storage.tables import contract_versions as cv
+
+        conn, mine = tx.conn, cv.c.name == self.name
+        cols = (cv.c.version, cv.c.digest, cv.c.created, cv.c.source)
+        hit = conn.execute(select(*cols).where(mine, cv.c.digest == digest)).mappings().first()
+        if hit is not None:
+            return dict(hit)
+        top = conn.execute(select(func.coalesce(func.max(cv.c.version), 0)).where(mine)).scalar()
+        entry = {"version": int(top) + 1, "digest": digest, "created": time.time(), "source": source}
+        conn.execute(insert(cv).values(name=self.name, text=text, **entry))
+        tx.append(
+            "contract.version", {"name": self.name, "version": entry["version"], "digest": digest, "source": source}
+        )
+        return entry
+
     def text(self, digest: str) -> str:
         from sqlalchemy import select
 

@@ -7,10 +7,13 @@ What is inferred, per column (the index is not part of a contract):
 
 - the **dtype** (exact: ``int64`` data arriving as ``float64`` is a change worth a look);
 - **nullability**: not nullable only when no column of the sample has nulls and the sample is
-  large enough to bound the null rate under ``evidence.NULL_RATE`` (rule of three);
+  large enough to bound the null rate under ``evidence.NULL_RATE`` (rule of three), and the column
+  is not a float column of whole numbers (an integer column widened for missing values);
 - **levels** (``isin``) for text, categorical and integer columns with at most ``MAX_LEVELS``
   values, when the expected number of new levels in a same-size batch is small (Good-Turing;
-  for integers also the levels just past the ends, and every integer between the ends is listed);
+  for integers also the levels just past the ends, and every integer between the ends is listed,
+  or every point of the grid the levels keep to); none from a sample under
+  ``evidence.MIN_LEVEL_ROWS`` rows;
 - **bounds** (``in_range``) for numbers without levels, from the tails of the sample (extreme
   order statistics), floored at 0 only when negatives would have shown; whole numbers for
   integer columns. Dates get no bounds (new data is later);
@@ -43,13 +46,14 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _round_out(x: float, *, down: bool) -> float:
-    """``x`` rounded outwards to 4 significant digits (a readable YAML number, still outside the sample)."""
-    if x == 0 or not math.isfinite(x):
+def _round_out(x: float, *, down: bool, past: float) -> float:
+    """``x`` rounded outwards to a step of 1/1000 of ``past`` (its distance from the sample's
+    extreme, rounded down to a power of 10): a readable YAML number, still outside the sample, and
+    moved by at most a thousandth of that distance, however far from 0 the values lie."""
+    if not math.isfinite(x) or not (past > 0 and math.isfinite(past)):
         return float(x)
-    digits = 3 - int(math.floor(math.log10(abs(x))))
-    scale = 10.0**digits
-    return float((math.floor if down else math.ceil)(x * scale) / scale)
+    step = 10.0 ** (math.floor(math.log10(past)) - 3)
+    return float(round((math.floor if down else math.ceil)(x / step) * step, 12))
 
 
 def _kind(s: Any) -> str:
@@ -79,6 +83,11 @@ def _levels(valid: Any, n: int, integer: bool = False) -> tuple[list[Any] | None
         return None, "no isin: the values are not hashable"
     if len(counts) > MAX_LEVELS:
         return None, f"no isin: {len(counts)} distinct values (more than {MAX_LEVELS})"
+    if n < evidence.MIN_LEVEL_ROWS:
+        return None, (
+            f"no isin: {n} rows: a level held by {evidence.RARE_LEVEL_SHARE:.1%} of rows is expected less than "
+            f"once (a sample of {evidence.MIN_LEVEL_ROWS} rows needed)"
+        )
     if len(counts) == 1 and integer:  # a number that never varied: no frequencies, no spacing to judge by
         return None, (
             f"no isin: one value in {n} rows: by the rule of succession a same-size batch holds "
@@ -92,7 +101,8 @@ def _levels(valid: Any, n: int, integer: bool = False) -> tuple[list[Any] | None
     if integer:
         counts = counts.sort_index()
         low, high = int(counts.index[0]), int(counts.index[-1])
-        if high - low + 1 > MAX_LEVELS:
+        grid = evidence.level_grid(counts.index)
+        if (high - low) // grid + 1 > MAX_LEVELS:
             return None, f"no isin: integer levels from {low} to {high} (more than {MAX_LEVELS} values between)"
         edge_risk, edge = evidence.edge_level_risk(counts.index, counts.to_numpy())
         risk += edge_risk
@@ -101,6 +111,12 @@ def _levels(valid: Any, n: int, integer: bool = False) -> tuple[list[Any] | None
         return None, f"no isin: {seen}{edge}: ~{risk:.2g} new levels expected in a batch of {n} rows"
     if integer:  # every integer between the ends: a value between two levels is not new (module docs)
         why = f"isin: {seen}{edge}: ~{risk:.2g} new levels expected in a batch of {n} rows (Good-Turing)"
+        if grid > 1:
+            chance = float(grid) ** -(len(counts) - 1)
+            return list(range(low, high + 1, grid)), (
+                f"{why}; every {grid}th integer from {low} to {high}: all {len(counts)} levels on that grid "
+                f"(by chance: {chance:.2g})"
+            )
         return list(
             range(low, high + 1)
         ), f"{why}; every integer from {low} to {high} (values between levels are not new)"
@@ -119,11 +135,13 @@ def _range(valid: Any, integer: bool, margin: float) -> tuple[Any, list[str]]:
     hi = evidence.upper_bound(valid, margin)
     if lo is None or hi is None:
         return None, ["no in_range: one value seen, no scale to set bounds by"]
-    if integer:
-        low: Any = int(math.floor(lo.value))
-        high: Any = int(math.ceil(hi.value))
+    if integer:  # the integers inside the bounds: no integer lies between a bound and its rounding
+        low: Any = int(math.ceil(lo.value))
+        high: Any = int(math.floor(hi.value))
     else:
-        low, high = _round_out(lo.value, down=True), _round_out(hi.value, down=False)
+        x_lo, x_hi = float(valid.min()), float(valid.max())
+        low = _round_out(lo.value, down=True, past=x_lo - lo.value)
+        high = _round_out(hi.value, down=False, past=hi.value - x_hi)
     return pa.Check.in_range(low, high), [f"in_range min {low}: {lo.why}", f"in_range max {high}: {hi.why}"]
 
 
@@ -139,7 +157,8 @@ def _column(name: Any, s: Any, margin: float, frame_nulls: bool = False) -> tupl
     if nulls:
         why.append(f"nullable: {nulls} nulls in {n} rows")
     else:
-        non_null, reason = evidence.null_evidence(n, frame_nulls)
+        widened = kind == "float" and _whole(valid)
+        non_null, reason = evidence.null_evidence(n, frame_nulls, widened)
         nullable = not non_null
         why.append(reason)
     checks: list[Any] = []
@@ -163,6 +182,15 @@ def _column(name: Any, s: Any, margin: float, frame_nulls: bool = False) -> tupl
     return column, why
 
 
+def _whole(valid: Any) -> bool:
+    """Only whole numbers (a float column that could be integers: module docs of ``evidence``)."""
+    import numpy as np
+
+    x = valid.to_numpy(dtype=np.float64, na_value=np.nan)
+    x = x[np.isfinite(x)]
+    return bool(len(x)) and bool(np.all(x == np.floor(x)))
+
+
 def _all_distinct(valid: Any) -> bool:
     try:
         return bool(valid.is_unique)
@@ -175,7 +203,7 @@ def infer_schema(df: Any, *, name: str | None = None, margin: float = MARGIN) ->
 
     >>> import pandas as pd
     >>> infer_schema(pd.DataFrame({"x": [float(i % 10) for i in range(100)]})).columns["x"].checks
-    [<Check in_range: in_range(-72.0, 81.0)>]
+    [<Check in_range: in_range(-85.5, 94.5)>]
     """
     import pandas as pd
     import pandera.pandas as pa

@@ -130,12 +130,9 @@ def load_contract(ref: str, *, workspace: Workspace | None = None, source: str =
     history = History(name, ws)
     path = contract_path(name, ws)
     current_entry: dict[str, Any] | None = None
-    if path.is_file():
-        text = path.read_text(encoding="utf-8")
-        where = f"contract {name} ({path})"
-        mapping = parse_text(text, where)
-        schema = to_schema(mapping, where)  # a file pandera cannot read is never registered as a version
-        digest = digest_of(mapping)
+    found = read_file(name, path)
+    if found is not None:
+        text, mapping, digest, schema = found
         current_entry, _ = history.register(digest, text, source)
         if version is None or version == "latest" or _matches(current_entry, version):
             return Contract(name, current_entry["version"], digest, text, mapping, str(path), True,
@@ -162,6 +159,34 @@ def load_contract(ref: str, *, workspace: Workspace | None = None, source: str =
     is_current = current_entry is not None and current_entry["digest"] == entry["digest"]
     return Contract(name, entry["version"], entry["digest"], text, mapping, history.where(entry["version"]),
                     is_current, entry["created"], entry.get("source", ""))  # fmt: skip
+
+
+def read_file(name: str, path: Path) -> tuple[str, dict[str, Any], str, Any] | None:
+    """The file's (text, mapping, digest, schema), or None when there is no file. Kept per file
+    state (inode, size, mtime): a validation of the same file again parses and hashes nothing."""
+    try:
+        st = path.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    if not path.is_file():
+        return None
+    key = (str(path), st.st_ino, st.st_size, st.st_mtime_ns)
+    hit = _FILES.get(key)
+    if hit is not None:
+        text, digest, schema = hit
+        return text, parse_text(text, str(path)), digest, schema  # parse_text: a fresh copy from its cache
+    text = path.read_text(encoding="utf-8")
+    where = f"contract {name} ({path})"
+    mapping = parse_text(text, where)
+    schema = to_schema(mapping, where)  # a file pandera cannot read is never registered as a version
+    digest = digest_of(mapping)
+    if len(_FILES) > 64:
+        _FILES.clear()
+    _FILES[key] = (text, digest, schema)
+    return text, mapping, digest, schema
+
+
+_FILES: dict[tuple[str, int, int, int], tuple[str, str, Any]] = {}
 
 
 def check_contract(name: str, workspace: Workspace | None = None) -> None:
