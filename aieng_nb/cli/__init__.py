@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import functools
 import importlib
+import os
 import sys
 from typing import NoReturn
 
@@ -76,14 +77,13 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    # MLflow prints "View run ... at: URL" on stdout when a run on a server ends: stdout is ours
+    # (tables, --json), so it stays quiet (children inherit it)
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     try:
         if args.workspace:
-            import os
-
             os.environ["AIENG_WORKSPACE"] = args.workspace
         if args.database_url:
-            import os
-
             os.environ["AIENG_DATABASE_URL"] = args.database_url
         _check_workspace(args)
         code = int(args.func(args) or 0)
