@@ -71,7 +71,7 @@ def create_run(record: JobRecord, ws: Workspace, *, save: bool = True) -> JobRec
     # where it ran, like an interactive run: packages, Python, hardware, and the notebook's git commit;
     # in a thread while the kernel starts (reading ~260 packages' metadata took ~0.7 s here), joined by finish
     thread = threading.Thread(
-        target=record_environment, args=(run_id, str(Path(record.notebook).resolve().parent)), name="aieng-env"
+        target=record_environment, args=(run_id, str(Path(record.notebook).resolve().parent), ws), name="aieng-env"
     )
     thread.start()
     _environment_threads[run_id] = thread
@@ -240,13 +240,13 @@ def open_run(
     )
 
 
-def record_environment(run_id: str, cwd: str) -> None:
+def record_environment(run_id: str, cwd: str, ws: Workspace) -> None:
     """The run's ``aieng/environment.json`` and git state, as an interactive run records them."""
     from .. import config
     from ..tracking.runs import record_environment as record
 
     if config.get("capture_environment"):
-        record(run_id, cwd)
+        record(run_id, cwd, workspace=ws)
 
 
 def log_artifact(path: str, artifact_path: str | None, run_id: str, ws: Workspace) -> None:
