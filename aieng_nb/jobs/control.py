@@ -28,7 +28,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .. import audit
 from ..exceptions import ConflictError, ValidationError
 from ..fsutil import atomic_copy
 from ..records import now
@@ -178,8 +177,7 @@ def stop_job(job_id: str, *, wait: float = 15.0, workspace: Workspace | None = N
     ws = workspace or current()
     # the rule lives in the core, so the CLI, the magics and REST (409) agree: a compare-and-set
     # that holds only while the job has not ended (racing its finish, exactly one of them wins)
-    record = store.request_stop(job_id, ws)
-    audit.append("job.stop", {"job_id": record.job_id}, workspace=ws)
+    record = store.request_stop(job_id, ws)  # with its audit entry
 
     from .execute import HEARTBEAT_S, attempt_lost
 

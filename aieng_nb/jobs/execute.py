@@ -212,10 +212,17 @@ def _execute_job(job_id: str, ws: Workspace, progress: Progress, t0: float, expe
             # waiting for a retry is QUEUED (not final): `stop` still applies, `list` is not misled
             r.status = JobStatus.QUEUED if retry else status
 
-        record = store.mutate(job_id, end_attempt, ws)
+        def retry(r: JobRecord) -> list[tuple[str, dict]]:  # audited with the write that queues the retry
+            delay = r.retry_backoff * (2 ** (r.attempts - 1))
+            return (
+                [("job.retry", {"job_id": job_id, "attempt": r.attempts, "delay_s": delay})]
+                if r.status == "QUEUED"
+                else []
+            )
+
+        record = store.mutate(job_id, end_attempt, ws, entries=retry)
         if record.status == JobStatus.QUEUED:
             delay = record.retry_backoff * (2 ** (record.attempts - 1))
-            audit.append("job.retry", {"job_id": job_id, "attempt": record.attempts, "delay_s": delay}, workspace=ws)
             if _sleep_unless_stopped(job_id, ws, delay):
                 started = _start_attempt(job_id, ws)
                 continue

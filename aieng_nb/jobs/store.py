@@ -386,7 +386,8 @@ def change_counter(workspace: Workspace) -> int:
 
 def request_stop(job_id: str, workspace: Workspace | None = None) -> JobRecord:
     """Record a stop request, as a compare-and-set that holds only while the job has not ended:
-    ConflictError when it has (a stop racing the job's finish: exactly one of them wins)."""
+    ConflictError when it has (a stop racing the job's finish: exactly one of them wins). The
+    request and its ``job.stop`` audit entry are one commit (a repeated request changes nothing)."""
 
     def ask(record: JobRecord) -> bool:
         if record.finished:
@@ -396,7 +397,7 @@ def request_stop(job_id: str, workspace: Workspace | None = None) -> JobRecord:
         record.stop_requested_at = now()
         return True
 
-    return mutate(job_id, ask, workspace)
+    return mutate(job_id, ask, workspace, entries=lambda r: [("job.stop", {"job_id": r.job_id})])
 
 
 def stop_requested(job_id: str, workspace: Workspace | None = None) -> bool:
