@@ -457,7 +457,6 @@ def recover_stale(workspace: Workspace | None = None) -> list[JobRecord]:
     """Mark RUNNING/QUEUED jobs whose owner process is gone as FAILED (with the reason)."""
     from sqlalchemy import select
 
-    from .. import audit
     from ..storage.tables import jobs
 
     db = _readable(workspace)
@@ -468,10 +467,15 @@ def recover_stale(workspace: Workspace | None = None) -> list[JobRecord]:
         candidates = [rec for rec in (_record(r) for r in rows) if _stale(rec)]
     recovered: list[JobRecord] = []
     for rec in candidates:
-        new = mutate(rec.job_id, _fail_lost, workspace)
-        if new.status == JobStatus.FAILED and new.error and new.error.get("kind") == "runner_lost":
+        recorded: list[JobRecord] = []
+
+        def entry(r: JobRecord, recorded: list[JobRecord] = recorded) -> list[tuple[str, dict[str, Any]]]:
+            recorded.append(r)  # the failure and its audit entry: one commit
+            return [("job.recover", {"job_id": r.job_id, "reason": (r.error or {}).get("message")})]
+
+        new = mutate(rec.job_id, _fail_lost, workspace, entries=entry)
+        if recorded:
             recovered.append(new)
-            audit.append("job.recover", {"job_id": new.job_id, "reason": new.error["message"]}, workspace=workspace)
             # a CREATED child whose creator is gone means its sweep is gone: its parent run ends too
             parent = new.parent_run_id if rec.status == JobStatus.CREATED else None
             for run_id in {r for r in (new.run_id, parent) if r}:
