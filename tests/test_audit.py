@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from aieng_nb import audit
+from aieng_nb.workspace import Workspace
 
 
 def _fill(ws, n=5):
@@ -484,3 +485,26 @@ def test_cli_anchor_and_verify_with_an_anchor(workspace, capsys):
     _write(workspace, lines)
     assert main(["audit", "verify"]) == 1
     assert capsys.readouterr().out.startswith("NOT OK at entry 0 (line 1)")
+
+
+def test_deferred_entries_commit_with_the_callers_transaction_and_are_never_lost(workspace) -> None:
+    def events() -> list[str]:
+        return [e.event for e in audit.entries(workspace=workspace)]
+
+    with audit.deferred(workspace) as held:
+        assert audit.append("run.tags", {"run_id": "r1"}, workspace=workspace)["deferred"]
+        assert events() == []  # held for the caller's transaction
+        with audit.transaction(workspace) as tx:
+            held.write(tx)
+            tx.append("job.finish", {"job_id": "j1"})
+        held.done()
+    assert events() == ["run.tags", "job.finish"]
+    with pytest.raises(RuntimeError), audit.deferred(workspace):
+        audit.append("run.end", {"run_id": "r1"}, workspace=workspace)
+        raise RuntimeError("the caller failed before its transaction")
+    assert events()[-1] == "run.end"  # written when the block ended
+    other = Workspace(workspace.root.parent / "other" / ".aieng").ensure()
+    with audit.deferred(workspace):  # another database's entries are not held
+        audit.append("run.start", {}, workspace=other)
+        assert [e.event for e in audit.entries(workspace=other)] == ["run.start"]
+    assert audit.verify(workspace=workspace).ok and [e.seq for e in audit.entries(workspace=workspace)] == [0, 1, 2]

@@ -238,9 +238,14 @@ def test_a_kill_during_job_creation_leaves_nothing_or_a_recorded_job(workspace, 
     script = f"from aieng_nb.jobs.control import prepare_job; print(prepare_job({str(nb)!r}, {{'x': 2}}).job_id)"
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == (-9 if step else 0), done.stderr
-    (found,) = store.list_records(workspace=workspace)  # the record was committed first: it is there
+    if step == "job_create:copied":  # killed before the record and its entry committed: no job, no entry
+        assert store.list_records(workspace=workspace) == [] and store.recover_stale(workspace) == []
+        assert "job.create" not in [e.event for e in audit.entries(workspace=workspace)]
+        return
+    (found,) = store.list_records(workspace=workspace)  # recorded and audited in one commit
     recovered = store.recover_stale(workspace)
     events = [e.event for e in audit.entries(workspace=workspace)]
+    assert "job.create" in events
     if step is None:
         assert found.status == JobStatus.CREATED and "job.create" in events
         assert store.job_file(found.job_id, "input.ipynb", workspace).is_file()

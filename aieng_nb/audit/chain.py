@@ -19,6 +19,7 @@ import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -119,26 +120,37 @@ class AuditTx:
         self.last: dict[str, Any] | None = None
         self.chain = ""
 
-    def append(self, event: str, data: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Append one signed entry in this transaction (it exists once the transaction commits)."""
-        from sqlalchemy import insert, select, update
+    def _check_last(self, seq: int, prev: str) -> None:
+        from sqlalchemy import select
 
-        from ..storage.tables import audit_entries, audit_head
+        from ..storage.tables import audit_entries
 
-        signer = audit_sign.load_signer()
-        assert signer is not None
-        conn = self.conn
-        top = head(conn, lock=True)
-        seq, prev = int(top["seq"]) + 1, str(top["hash"])
         if seq > 0:
-            last = conn.execute(select(audit_entries.c.entry).where(audit_entries.c.pos == seq - 1)).first()
+            last = self.conn.execute(select(audit_entries.c.entry).where(audit_entries.c.pos == seq - 1)).first()
             try:
                 ok = last is not None and json.loads(last[0])["hash"] == prev
             except (ValueError, KeyError, TypeError):
                 ok = False
             if not ok:
                 raise IntegrityError("the last audit entry does not match the audit head; run `aieng audit verify`")
-        _register_key(conn, signer)
+
+    def append(self, event: str, data: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Append one signed entry in this transaction (it exists once the transaction commits)."""
+        from sqlalchemy import insert, update
+
+        from ..storage.tables import audit_entries, audit_head
+
+        signer = audit_sign.load_signer()
+        assert signer is not None
+        conn = self.conn
+        if self.last is not None:  # a later entry of this transaction: the head is ours, held in memory
+            seq, prev = int(self.last["seq"]) + 1, str(self.last["hash"])
+            top = {"chain": self.chain}
+        else:
+            top = head(conn, lock=True)
+            seq, prev = int(top["seq"]) + 1, str(top["hash"])
+            self._check_last(seq, prev)
+            _register_key(conn, signer)
         entry: dict[str, Any] = {
             "seq": seq,
             "ts": round(time.time(), 6),
@@ -189,20 +201,81 @@ def transaction(ws: Workspace) -> Iterator[AuditTx]:
         _copy_head(tx.chain, tx.last)
 
 
+class Held:
+    """Entries held by :func:`deferred` until their caller's transaction writes them."""
+
+    def __init__(self, ws: Workspace) -> None:
+        self.ws, self.written = ws, False
+        self.entries: list[tuple[str, dict[str, Any]]] = []
+
+    def write(self, tx: AuditTx) -> None:
+        """Append the held entries in ``tx`` (they count as written once ``tx`` commits: call
+        :meth:`done` then)."""
+        for event, data in self.entries:
+            tx.append(event, data)
+
+    def done(self) -> None:
+        self.written = True
+
+
+_held: ContextVar[Held | None] = ContextVar("aieng_audit_held", default=None)
+
+
+@contextmanager
+def deferred(ws: Workspace) -> Iterator[Held]:
+    """Hold the entries that :func:`append` is asked for in this block (this thread, ``ws``'s
+    database) so the caller writes them in the transaction that records the outcome (one commit
+    instead of one per entry: a job's finish). Entries the caller did not write (it failed, or
+    returned early) are appended when the block ends, in one transaction, so none is lost.
+
+    >>> import tempfile, pathlib
+    >>> from aieng_nb.workspace import Workspace
+    >>> ws = Workspace(pathlib.Path(tempfile.mkdtemp())).ensure()
+    >>> with deferred(ws) as held:
+    ...     _ = append("run.tags", {"run_id": "r"}, workspace=ws)
+    ...     with transaction(ws) as tx:
+    ...         held.write(tx); _ = tx.append("job.finish", {})
+    ...     held.done()
+    >>> [e.event for e in __import__("aieng_nb.audit", fromlist=["x"]).entries(workspace=ws)]
+    ['run.tags', 'job.finish']
+    """
+    held = Held(ws)
+    token = _held.set(held)
+    try:
+        yield held
+    finally:
+        _held.reset(token)
+        if held.entries and not held.written:
+            _append_all(ws, held.entries)
+
+
 def append(event: str, data: dict[str, Any] | None = None, *, workspace: Workspace | None = None) -> dict[str, Any]:
     """Append one signed entry; returns it (with ``seq``, ``hash``, ``key`` and ``sig``).
 
     ``event`` is a dotted name such as ``run.start``, ``snapshot.create``, ``job.finish``. Raises
     :class:`AuditWriteError` (a ``StorageError`` and an ``OSError``) only when nothing was recorded
-    (a full disk, a lost database server).
+    (a full disk, a lost database server). Inside :func:`deferred` for the same database the entry
+    is held for the caller's transaction instead (the returned dict then has only ``event``,
+    ``data`` and ``deferred``).
     """
+    ws = workspace or current()
+    held = _held.get()
+    if held is not None and held.ws.database_url == ws.database_url and not held.written:
+        held.entries.append((event, dict(data or {})))
+        return {"event": event, "data": dict(data or {}), "deferred": True}
+    return _append_all(ws, [(event, dict(data or {}))])
+
+
+def _append_all(ws: Workspace, items: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+    """Append ``items`` in one transaction; returns the last entry."""
     from sqlalchemy.exc import IntegrityError as RowConflict
 
-    ws = workspace or current()
     for attempt in range(5):
         try:
             with transaction(ws) as tx:
-                return tx.append(event, data)
+                for event, data in items:
+                    last = tx.append(event, data)
+            return last
         except RowConflict:  # another appender took the position first (a database without row locks)
             if attempt == 4:
                 raise StorageError("the audit entry could not be appended (the head kept moving)") from None

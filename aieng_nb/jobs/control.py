@@ -28,8 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .. import audit
-from ..exceptions import ValidationError
+from ..exceptions import ConflictError, ValidationError
 from ..fsutil import atomic_copy
 from ..records import now
 from ..workspace import Workspace, current
@@ -178,8 +177,7 @@ def stop_job(job_id: str, *, wait: float = 15.0, workspace: Workspace | None = N
     ws = workspace or current()
     # the rule lives in the core, so the CLI, the magics and REST (409) agree: a compare-and-set
     # that holds only while the job has not ended (racing its finish, exactly one of them wins)
-    record = store.request_stop(job_id, ws)
-    audit.append("job.stop", {"job_id": record.job_id}, workspace=ws)
+    record = store.request_stop(job_id, ws)  # with its audit entry
 
     from .execute import HEARTBEAT_S, attempt_lost
 
@@ -325,32 +323,28 @@ def prepare_job(
     folder = store.job_dir(record.job_id, ws)
     record.input_copy = str(folder / "input.ipynb")
     record.output_path = str(folder / "output.ipynb")
-    # the record first (one transaction), then its files and audit entry: a kill -9 at any point
-    # leaves nothing or a recorded CREATED job whose creator is gone (recover_stale fails it); a
-    # refused write (a full disk) takes the record back, so the error the caller sees is true
-    store.create(record, ws)
-    fault("job_create:recorded")
+    # the input copy first, then the record and its audit entry in one transaction (one commit): a
+    # kill -9 before the commit leaves no job (only a folder no record names), after it a recorded,
+    # audited CREATED job whose creator is gone (recover_stale fails it); a refused write (a full
+    # disk) removes the folder again, so the error the caller sees is true
+    created = {
+        "job_id": record.job_id,
+        "notebook": record.notebook,
+        "sha256": record.notebook_sha256,
+        "parameters": ok.parameters,
+    }
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(parents=True)  # a new id's folder: never another job's
+    except FileExistsError:
+        raise ConflictError(f"job {record.job_id} already exists") from None
+    try:
         atomic_copy(ok.path, folder / "input.ipynb")
         fault("job_create:copied")
-        audit.append(
-            "job.create",
-            {
-                "job_id": record.job_id,
-                "notebook": record.notebook,
-                "sha256": record.notebook_sha256,
-                "parameters": ok.parameters,
-            },
-            workspace=ws,
-        )
+        store.create(record, ws, entries=lambda r: [("job.create", created)])
     except BaseException:
-        try:
-            store.delete(record.job_id, ws)
-            shutil.rmtree(folder, ignore_errors=True)
-        except Exception:  # noqa: BLE001 - the record stays, CREATED by this process: recovery fails it
-            pass
+        shutil.rmtree(folder, ignore_errors=True)
         raise
+    fault("job_create:recorded")
     return record
 
 

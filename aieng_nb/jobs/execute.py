@@ -60,16 +60,23 @@ def attempt_lost(record: JobRecord) -> str | None:
     return None
 
 
-def _start_attempt(job_id: str, ws: Workspace, expect: int | None = None) -> JobRecord | None:
-    """Start the next attempt. ``expect`` (a cluster task's attempt number) makes a task the
-    cluster reran on its own (after losing a worker) a no-op, None: only the submitter decides retries."""
+def _start_attempt(
+    job_id: str, ws: Workspace, expect: int | None = None, run_id: str | None = None, held: audit.Held | None = None
+) -> JobRecord | None:
+    """Start the next attempt (its ``job.start`` entry in the same commit). ``expect`` (a cluster
+    task's attempt number) makes a task the cluster reran on its own (after losing a worker) a
+    no-op, None: only the submitter decides retries. ``run_id``: the job's new run, stored with
+    this write, and ``held`` the audit entries that go with it (the run's start)."""
     host, pid, started = store.process_identity()
     duplicate = [False]
+    wrote = [False]
 
     def start(r: JobRecord) -> bool | None:
         if expect is not None and (r.attempts != expect - 1 or r.status in JobStatus.TERMINAL):
             duplicate[0] = True  # an attempt that already started: aieng's budget is the one that counts
             return False
+        if run_id is not None and r.run_id is None:
+            r.run_id = run_id
         if r.status == JobStatus.RUNNING and store.owner_alive(r) is False:
             # a previous attempt's process died under us (killed worker, crashed machine)
             lost = JobError(kind="worker_lost", message=f"attempt {r.attempts} lost: process {r.pid} on {r.host} died")
@@ -92,7 +99,16 @@ def _start_attempt(job_id: str, ws: Workspace, expect: int | None = None) -> Job
         r.kernel_pid, r.cells_done, r.error = None, 0, None
         return None
 
-    record = store.mutate(job_id, start, ws)
+    def entries(r: JobRecord) -> list[tuple[str, dict]]:
+        out = list(held.entries) if held is not None else []
+        if r.status == JobStatus.RUNNING:
+            out.append(("job.start", {"job_id": job_id, "attempt": r.attempts, "run_id": r.run_id}))
+        wrote[0] = True
+        return out
+
+    record = store.mutate(job_id, start, ws, entries=entries)
+    if held is not None and wrote[0]:
+        held.done()
     return None if duplicate[0] else record
 
 
@@ -156,17 +172,17 @@ def execute_job(
 
 def _execute_job(job_id: str, ws: Workspace, progress: Progress, t0: float, expect: int | None) -> JobRecord:
     record = store.load(job_id, ws)
-    if record.run_id is None:
-        record = create_run(record, ws)
-    progress.job_started(record)
+    with audit.deferred(ws) as held:  # the run's start entry commits with the first attempt's start
+        if record.run_id is None:
+            record = create_run(record, ws, save=False)
+        progress.job_started(record)
+        started = _start_attempt(job_id, ws, expect, record.run_id, held)
     while True:
-        started = _start_attempt(job_id, ws, expect)
         if started is None:
             return store.load(job_id, ws)  # another task runs (or ran) this attempt
-        record, expect = started, None
+        record = started
         if record.status != JobStatus.RUNNING:
             break
-        audit.append("job.start", {"job_id": job_id, "attempt": record.attempts, "run_id": record.run_id}, workspace=ws)
         status, error = _run_attempt(record, ws, progress)
         entry = {
             "attempt": record.attempts,
@@ -196,11 +212,19 @@ def _execute_job(job_id: str, ws: Workspace, progress: Progress, t0: float, expe
             # waiting for a retry is QUEUED (not final): `stop` still applies, `list` is not misled
             r.status = JobStatus.QUEUED if retry else status
 
-        record = store.mutate(job_id, end_attempt, ws)
+        def retry(r: JobRecord) -> list[tuple[str, dict]]:  # audited with the write that queues the retry
+            delay = r.retry_backoff * (2 ** (r.attempts - 1))
+            return (
+                [("job.retry", {"job_id": job_id, "attempt": r.attempts, "delay_s": delay})]
+                if r.status == "QUEUED"
+                else []
+            )
+
+        record = store.mutate(job_id, end_attempt, ws, entries=retry)
         if record.status == JobStatus.QUEUED:
             delay = record.retry_backoff * (2 ** (record.attempts - 1))
-            audit.append("job.retry", {"job_id": job_id, "attempt": record.attempts, "delay_s": delay}, workspace=ws)
             if _sleep_unless_stopped(job_id, ws, delay):
+                started = _start_attempt(job_id, ws)
                 continue
             record = store.update(job_id, ws, status=JobStatus.STOPPED)
         break
@@ -234,6 +258,7 @@ def _run_attempt(record: JobRecord, ws: Workspace, progress: Progress) -> tuple[
 
     def on_kernel_start(pid: int | None) -> None:
         store.update(job_id, ws, kernel_pid=pid)
+        last_write[0] = time.monotonic()  # a record write too: progress follows a second later at most
         # papermill and jupyter_client are fully imported by now: safe to import nbconvert beside them
         warm_html_exporter()
 

@@ -38,7 +38,9 @@ pass
 PERMANENT_ERRORS = ("no_kernel",)
 
 
-def create_run(record: JobRecord, ws: Workspace) -> JobRecord:
+def create_run(record: JobRecord, ws: Workspace, *, save: bool = True) -> JobRecord:
+    """Create the job's MLflow run; returns the record with its ``run_id`` (stored, unless ``save``
+    is False: the caller stores it with its next write, as the first attempt's start does)."""
 
     given = store.jobs_dir(ws, create=False) / record.job_id / "input.ipynb"  # derived from the id
     source = given if given.is_file() else record.notebook
@@ -69,10 +71,13 @@ def create_run(record: JobRecord, ws: Workspace) -> JobRecord:
     # where it ran, like an interactive run: packages, Python, hardware, and the notebook's git commit;
     # in a thread while the kernel starts (reading ~260 packages' metadata took ~0.7 s here), joined by finish
     thread = threading.Thread(
-        target=record_environment, args=(run_id, str(Path(record.notebook).resolve().parent)), name="aieng-env"
+        target=record_environment, args=(run_id, str(Path(record.notebook).resolve().parent), ws), name="aieng-env"
     )
     thread.start()
     _environment_threads[run_id] = thread
+    if not save:
+        record.run_id = run_id
+        return record
     return store.update(record.job_id, ws, run_id=run_id)
 
 
@@ -100,54 +105,56 @@ def finish(record: JobRecord, ws: Workspace, progress: Progress, elapsed: float)
         except Exception as exc:  # noqa: BLE001 - the job's outcome does not depend on the rendering
             warnings.append(f"HTML rendering failed: {exc}")
     checks_failed: bool | None = None
-    if record.run_id:
-        try:
-            # points the kernel journaled and could not store before it exited (or was killed)
-            lifecycle.replay_job_run(ws, record.run_id)
-            if given.is_file():
-                log_artifact(str(given), "notebook/input", record.run_id, ws)
-            if out is not None and out.is_file():
-                log_artifact(str(out), "notebook/output", record.run_id, ws)
-            if html is not None:
-                log_artifact(str(html), "notebook/output", record.run_id, ws)
-            set_tags({"aieng.job.status": record.status, "aieng.job.attempts": str(record.attempts)}, record.run_id, ws)
-            # set by a --monitor spec or by reports the notebook attached itself (aieng.monitor(...))
-            verdict = (get_run(record.run_id, ws).tags or {}).get("aieng.checks")
-            if verdict is not None:
-                checks_failed = verdict == "failed"
-            set_status(record.run_id, run_status(record.status), ws)
-        except Exception as exc:  # noqa: BLE001 - keep the job record truthful even if the store hiccups
-            warnings.append(f"tracking failed: {type(exc).__name__}: {exc}")
+    with audit.deferred(ws) as held:  # the run's entries commit with the job's finish: one commit
+        if record.run_id:
+            try:
+                # points the kernel journaled and could not store before it exited (or was killed)
+                lifecycle.replay_job_run(ws, record.run_id)
+                if given.is_file():
+                    log_artifact(str(given), "notebook/input", record.run_id, ws)
+                if out is not None and out.is_file():
+                    log_artifact(str(out), "notebook/output", record.run_id, ws)
+                if html is not None:
+                    log_artifact(str(html), "notebook/output", record.run_id, ws)
+                tags = {"aieng.job.status": record.status, "aieng.job.attempts": str(record.attempts)}
+                set_tags(tags, record.run_id, ws)
+                # set by a --monitor spec or by reports the notebook attached itself (aieng.monitor(...))
+                verdict = (get_run(record.run_id, ws).tags or {}).get("aieng.checks")
+                if verdict is not None:
+                    checks_failed = verdict == "failed"
+                set_status(record.run_id, run_status(record.status), ws)
+            except Exception as exc:  # noqa: BLE001 - keep the job record truthful even if the store hiccups
+                warnings.append(f"tracking failed: {type(exc).__name__}: {exc}")
 
-    from ..contracts.jobs import any_failed, collect
+        from ..contracts.jobs import any_failed, collect
 
-    contract_results = collect(record.job_id, record.tags, ws)
-    if any_failed(contract_results):
-        checks_failed = True
+        contract_results = collect(record.job_id, record.tags, ws)
+        if any_failed(contract_results):
+            checks_failed = True
 
-    def fin(r: JobRecord) -> None:
-        r.contract_results = contract_results
-        r.finished_at = now()
-        r.duration_s = round(elapsed, 3)
-        r.html_path = str(html) if html is not None else None
-        r.checks_failed = checks_failed
-        r.kernel_pid = None
-        if warnings:
-            r.tags = {**r.tags, "aieng.warnings": "; ".join(warnings)}
+        def fin(r: JobRecord) -> None:
+            r.contract_results = contract_results
+            r.finished_at = now()
+            r.duration_s = round(elapsed, 3)
+            r.html_path = str(html) if html is not None else None
+            r.checks_failed = checks_failed
+            r.kernel_pid = None
+            if warnings:
+                r.tags = {**r.tags, "aieng.warnings": "; ".join(warnings)}
 
-    record = store.mutate(record.job_id, fin, ws)
-    audit.append(
-        "job.finish",
-        {
-            "job_id": record.job_id,
-            "status": record.status,
-            "attempts": record.attempts,
-            "run_id": record.run_id,
-            "error": record.error_summary or None,
-            "checks_failed": checks_failed,
-        },
-        workspace=ws,
-    )
+        def entries(r: JobRecord) -> list[tuple[str, dict]]:
+            done = {
+                "job_id": r.job_id,
+                "status": r.status,
+                "attempts": r.attempts,
+                "run_id": r.run_id,
+                "error": r.error_summary or None,
+                "checks_failed": checks_failed,
+            }
+            return [*held.entries, ("job.finish", done)]
+
+        record = store.mutate(record.job_id, fin, ws, entries=entries)
+        held.done()
     progress.job_finished(record)
     return record
 
@@ -233,13 +240,13 @@ def open_run(
     )
 
 
-def record_environment(run_id: str, cwd: str) -> None:
+def record_environment(run_id: str, cwd: str, ws: Workspace) -> None:
     """The run's ``aieng/environment.json`` and git state, as an interactive run records them."""
     from .. import config
     from ..tracking.runs import record_environment as record
 
     if config.get("capture_environment"):
-        record(run_id, cwd)
+        record(run_id, cwd, workspace=ws)
 
 
 def log_artifact(path: str, artifact_path: str | None, run_id: str, ws: Workspace) -> None:

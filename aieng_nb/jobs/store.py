@@ -24,7 +24,8 @@ from __future__ import annotations
 import json
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -228,14 +229,35 @@ def _record(row: Any) -> JobRecord:
 # ---- the public functions --------------------------------------------------------------------
 
 
-def create(record: JobRecord, workspace: Workspace | None = None) -> JobRecord:
-    """Store a new record (one transaction); ConflictError when its id exists."""
+Entries = Callable[[JobRecord], list[tuple[str, dict[str, Any]]]]
+
+
+@contextmanager
+def _writing(workspace: Workspace | None, entries: Entries | None) -> Iterator[tuple[Any, Any]]:
+    """A write transaction: the database's, or (``entries`` given) an audit transaction, so the
+    row and its audit entries commit together (one commit, one fsync)."""
+    if entries is None:
+        with _db(workspace).begin() as conn:
+            yield conn, None
+        return
+    from .. import audit
+
+    _db(workspace)  # the folder's older files imported first, as for every write
+    with audit.transaction(workspace or current()) as tx:
+        yield tx.conn, tx
+
+
+def create(record: JobRecord, workspace: Workspace | None = None, *, entries: Entries | None = None) -> JobRecord:
+    """Store a new record (one transaction); ConflictError when its id exists. ``entries(record)``:
+    audit entries ``(event, data)`` written in the same transaction."""
     from sqlalchemy.exc import IntegrityError
 
     _checked_id(record.job_id)
     try:
-        with _db(workspace).begin() as conn:
+        with _writing(workspace, entries) as (conn, tx):
             put(conn, record, None, tick(conn))
+            for event, data in entries(record) if entries else ():
+                tx.append(event, data)
     except IntegrityError:
         raise ConflictError(f"job {record.job_id} already exists") from None
     return record
@@ -277,17 +299,26 @@ def load(job_id: str, workspace: Workspace | None = None) -> JobRecord:
         return _record(_resolve(conn, job_id))
 
 
-def mutate(job_id: str, fn: Callable[[JobRecord], bool | None], workspace: Workspace | None = None) -> JobRecord:
+def mutate(
+    job_id: str,
+    fn: Callable[[JobRecord], bool | None],
+    workspace: Workspace | None = None,
+    *,
+    entries: Entries | None = None,
+) -> JobRecord:
     """Apply ``fn(record)`` as a compare-and-set (fn edits in place and may return False to skip
-    saving; a concurrent write makes it run again on the newer record); returns the record."""
-    db = _db(workspace)
+    saving; a concurrent write makes it run again on the newer record); returns the record.
+    ``entries(record)``: audit entries ``(event, data)`` for the write, committed with it (none when
+    ``fn`` skips saving)."""
     for _ in range(100):
-        with db.begin() as conn:
+        with _writing(workspace, entries) as (conn, tx):
             row = _resolve(conn, job_id)
             record = _record(row)
             if fn(record) is False:
                 return record
             if put(conn, record, row, tick(conn)):
+                for event, data in entries(record) if entries else ():
+                    tx.append(event, data)
                 return record
     raise ConflictError(f"job {job_id} is being changed by another process; try again")
 
@@ -355,7 +386,8 @@ def change_counter(workspace: Workspace) -> int:
 
 def request_stop(job_id: str, workspace: Workspace | None = None) -> JobRecord:
     """Record a stop request, as a compare-and-set that holds only while the job has not ended:
-    ConflictError when it has (a stop racing the job's finish: exactly one of them wins)."""
+    ConflictError when it has (a stop racing the job's finish: exactly one of them wins). The
+    request and its ``job.stop`` audit entry are one commit (a repeated request changes nothing)."""
 
     def ask(record: JobRecord) -> bool:
         if record.finished:
@@ -365,7 +397,7 @@ def request_stop(job_id: str, workspace: Workspace | None = None) -> JobRecord:
         record.stop_requested_at = now()
         return True
 
-    return mutate(job_id, ask, workspace)
+    return mutate(job_id, ask, workspace, entries=lambda r: [("job.stop", {"job_id": r.job_id})])
 
 
 def stop_requested(job_id: str, workspace: Workspace | None = None) -> bool:
@@ -425,7 +457,6 @@ def recover_stale(workspace: Workspace | None = None) -> list[JobRecord]:
     """Mark RUNNING/QUEUED jobs whose owner process is gone as FAILED (with the reason)."""
     from sqlalchemy import select
 
-    from .. import audit
     from ..storage.tables import jobs
 
     db = _readable(workspace)
@@ -436,10 +467,15 @@ def recover_stale(workspace: Workspace | None = None) -> list[JobRecord]:
         candidates = [rec for rec in (_record(r) for r in rows) if _stale(rec)]
     recovered: list[JobRecord] = []
     for rec in candidates:
-        new = mutate(rec.job_id, _fail_lost, workspace)
-        if new.status == JobStatus.FAILED and new.error and new.error.get("kind") == "runner_lost":
+        recorded: list[JobRecord] = []
+
+        def entry(r: JobRecord, recorded: list[JobRecord] = recorded) -> list[tuple[str, dict[str, Any]]]:
+            recorded.append(r)  # the failure and its audit entry: one commit
+            return [("job.recover", {"job_id": r.job_id, "reason": (r.error or {}).get("message")})]
+
+        new = mutate(rec.job_id, _fail_lost, workspace, entries=entry)
+        if recorded:
             recovered.append(new)
-            audit.append("job.recover", {"job_id": new.job_id, "reason": new.error["message"]}, workspace=workspace)
             # a CREATED child whose creator is gone means its sweep is gone: its parent run ends too
             parent = new.parent_run_id if rec.status == JobStatus.CREATED else None
             for run_id in {r for r in (new.run_id, parent) if r}:

@@ -198,6 +198,36 @@ def _store_files(report: Report, run_id: str, folder: str, workspace: Workspace 
                 target.write_text(content, encoding="utf-8")
         for file in sorted(tmp_path.iterdir()):
             tracking.log_artifact(str(file), artifact_path=folder, run_id=run_id, workspace=workspace)
+        objects = _shared_objects(run_id, workspace)
+        for file in sorted(tmp_path.iterdir()) if objects is not None else ():
+            objects.put_file(object_key(run_id, folder, file.name), file)
+
+
+def object_key(run_id: str, folder: str, file: str) -> str:
+    """Where a report's file lives in the workspace's object store: ``reports/<run_id>/<name>/<file>``.
+
+    >>> object_key("abc", "reports/monitor-20261207-100000-000000", "report.html")
+    'reports/abc/monitor-20261207-100000-000000/report.html'
+    """
+    from ..storage.objectstore import check_key
+
+    return check_key(f"{ARTIFACT_ROOT}/{run_id}/{folder.removeprefix(ARTIFACT_ROOT + '/')}/{file}")
+
+
+def _shared_objects(run_id: str, workspace: Workspace | None) -> Any:
+    """The workspace's object store when a report's files must go there too: it is shared (not the
+    workspace folder: ``AIENG_OBJECT_STORE``) while the run's artifacts stay on this machine (a
+    ``file:`` artifact URI, as with a database tracking URI), so a teammate's folder could not read
+    them. None otherwise (an MLflow server with ``--serve-artifacts`` already serves them)."""
+    from urllib.parse import urlparse
+
+    from ..workspace import current
+
+    objects = (workspace or current()).objects
+    if objects.is_local:
+        return None
+    uri = tracking_store(workspace).get_run(run_id).artifact_uri or ""
+    return objects if urlparse(uri).scheme in ("file", "") else None
 
 
 def _store_files_later(report: Report, run_id: str, folder: str, workspace: Workspace | None = None) -> None:
@@ -224,6 +254,15 @@ def read_artifact(run_id: str, name: str, file: str, *, workspace: Workspace | N
         try:
             local = store.download_artifact(rid, f"{ARTIFACT_ROOT}/{name}/{file}", tmp)
         except Exception as exc:  # stores raise their own types for a missing artifact
+            # stored by a teammate whose run artifacts stay on their machine: the shared object store
+            from ..workspace import current
+
+            objects = (workspace or current()).objects
+            if not objects.is_local:
+                try:
+                    return objects.get_bytes(object_key(rid, name, file)).decode("utf-8")
+                except (NotFoundError, ValidationError):
+                    pass
             raise NotFoundError(f"no report {name!r} on run {rid}: {exc}") from None
         return Path(local).read_text(encoding="utf-8")
 
