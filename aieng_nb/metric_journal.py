@@ -139,7 +139,7 @@ class Journal:
             if found is not None:
                 return found
             entry, record = self.schemas.define(keys)
-            if entry is None or not self._write_locked(record):
+            if entry is None or record is None or not self._write_locked(record):
                 return None
             self.schemas.add(keys, entry, record)
             return entry
