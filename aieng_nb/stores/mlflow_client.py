@@ -74,8 +74,10 @@ class MlflowClientStore(TrackingStore):
         bodies built now (no MLflow entities, no protobuf round trip: the writer thread prepares
         the next batch while one is sent). Anything the server refuses as invalid goes through
         :meth:`log_batch`, which leaves out only the refused points."""
+        if not self._is_remote:  # a local store: no client made here (the fast store writes SQLite itself)
+            return super().prepare_metrics(run_id, rows)
         store: Any = getattr(getattr(self.client, "_tracking_client", None), "store", None)
-        if not self._is_remote or not hasattr(store, "get_host_creds"):
+        if not hasattr(store, "get_host_creds"):
             return super().prepare_metrics(run_id, rows)
         bodies = [
             (
