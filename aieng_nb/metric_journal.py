@@ -1,6 +1,7 @@
 """The metric journal: a write-ahead log of logged calls in memory the kernel keeps.
 
-``aieng.log`` marshals its call and copies it into a memory-mapped segment file
+``aieng.log`` packs its call (by its key set's struct, see :mod:`aieng_nb.metric_codec`) and
+copies it into a memory-mapped segment file
 (``buffers/<run>.wal.<seq>``, preallocated so a full disk cannot fault a write): the call returns
 once the bytes are in the page cache, which outlives a killed process, so a SIGKILL loses nothing
 (only a machine crash can lose what :meth:`Journal.sync` has not synced). The run's writer thread
