@@ -15,6 +15,9 @@ import importlib
 from typing import Any
 
 from ._version import __version__
+from .deprecation import install_moved_modules
+
+install_moved_modules()
 
 # public name -> module that defines it (resolved on first access)
 _LAZY: dict[str, str] = {
@@ -126,13 +129,13 @@ _follow_the_jobs_run()
 
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext aieng_nb``: register the ``%aieng`` magic and cell capture."""
-    from .ipython_ext import load
+    from .magics.extension import load
 
     load(ipython)
 
 
 def unload_ipython_extension(ipython: Any) -> None:
-    from .ipython_ext import unload
+    from .magics.extension import unload
 
     unload(ipython)
 

@@ -8,14 +8,18 @@ fairness reports to its run. The returned :class:`DemoResult` prints where every
 'http://127.0.0.1:5000/#/experiments/3/runs?workflowType=machine_learning'
 >>> effective_parameters({"n_estimators": "50", "name": "rf"})
 {'n_estimators': 50, 'name': 'rf'}
+
+Formerly ``examples.py``: Where the example notebooks are: inside the installed wheel, or the source checkout.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from .exceptions import NotFoundError
 from .records import Record
 from .workspace import Workspace, current
 
@@ -131,3 +135,18 @@ def mlflow_ui_command(tracking_uri: str) -> str:
     mlflow = Path(sys.executable).parent / "mlflow"
     exe = [str(mlflow)] if mlflow.is_file() else [sys.executable, "-m", "mlflow"]
     return shlex.join([*exe, "ui", "--backend-store-uri", tracking_uri])
+
+
+def examples_dir() -> Path:
+    for candidate in (Path(__file__).parent / "notebooks", Path(__file__).parent.parent / "notebooks"):
+        if candidate.is_dir():
+            return candidate
+    raise NotFoundError("the example notebooks are not installed (reinstall aieng_nb)")
+
+
+def example(name: str) -> Path:
+    path = examples_dir() / name
+    if not path.is_file():
+        known = ", ".join(sorted(p.name for p in examples_dir().glob("*.ipynb")))
+        raise NotFoundError(f"no example notebook {name!r}; known: {known}")
+    return path

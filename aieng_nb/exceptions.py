@@ -86,7 +86,7 @@ def describe_error(exc: BaseException) -> tuple[int | None, str]:
     >>> describe_error(OSError(28, "No space left on device", "/data/x"))
     (1, 'No space left on device: /data/x')
     """
-    from .textutil import clip
+    from .rendering import clip
 
     if isinstance(exc, StorageError):
         return 1, clip(exc, 600)

@@ -23,6 +23,10 @@ The registries and their groups:
 Traceback (most recent call last):
 ...
 aieng_nb.plugins.UnknownPluginError: unknown greeter 'jsn' (did you mean 'json'?); known: json
+
+Formerly ``run_hooks.py``: Callbacks run at ``end_run`` before the status is set (the IPython extension attaches the
+notebook there). A module of its own so that registering one (``%load_ext``) does not import the
+tracking package.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from .exceptions import ValidationError
@@ -154,3 +159,6 @@ for _name, _target in (
     report_kinds.register(_name, _target)
 for _name in ("ks", "chisquare", "z", "wasserstein", "psi", "jensenshannon"):
     drift_tests.register(_name, f"aieng_nb.reports.drift_tests:{_name.upper()}")
+
+
+end_hooks: list[Callable[[Any], None]] = []

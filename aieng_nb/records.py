@@ -26,6 +26,7 @@ import dataclasses
 import enum
 import functools
 import html
+import math
 import types
 import typing
 from collections.abc import Sequence
@@ -84,29 +85,38 @@ def epoch_ms(value: datetime | None) -> int | None:
 # -- JSON-safe conversion ----------------------------------------------------------------------
 
 
-def jsonable(value: Any) -> Any:
+def jsonable(value: Any, *, finite: bool = False) -> Any:
     """``value`` as JSON-safe data: records as dicts, datetimes as ISO strings, enums as values,
-    paths as strings, tuples and sets as lists."""
-    if value is None or isinstance(value, (bool, int, float)):
+    paths as strings, tuples and sets as lists, numpy scalars and arrays as numbers and lists. With
+    ``finite=True`` (report documents), NaN and infinities become None.
+
+    >>> jsonable({"t": (1, float("nan"))}, finite=True)
+    {'t': [1, None]}
+    """
+    if value is None or isinstance(value, (bool, int)):
         return value
+    if isinstance(value, float):
+        return None if finite and not math.isfinite(value) else value
     if isinstance(value, enum.Enum):
-        return jsonable(value.value)
+        return jsonable(value.value, finite=finite)
     if isinstance(value, str):
         return str(value)
     if isinstance(value, datetime):
         return iso(value)
     if isinstance(value, Record):
-        return value.to_dict()
+        return jsonable(value.to_dict(), finite=finite) if finite else value.to_dict()
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {f.name: jsonable(getattr(value, f.name), finite=finite) for f in dataclasses.fields(value)}
     if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v, finite=finite) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):
-        return [jsonable(v) for v in value]
+        return [jsonable(v, finite=finite) for v in value]
     if isinstance(value, PurePath):
         return str(value)
-    if hasattr(value, "item") and callable(value.item):  # numpy scalars
-        return jsonable(value.item())
+    if hasattr(value, "tolist") and callable(value.tolist):  # numpy scalars and arrays
+        return jsonable(value.tolist(), finite=finite)
+    if hasattr(value, "item") and callable(value.item):
+        return jsonable(value.item(), finite=finite)
     return str(value)
 
 
@@ -187,8 +197,7 @@ class RecordList(list[T], Generic[T]):
 
     @staticmethod
     def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-        from .rendering import cell_text
-        from .textutil import text_table
+        from .rendering import cell_text, text_table
 
         return text_table(headers, [[cell_text(c) for c in row] for row in rows])
 

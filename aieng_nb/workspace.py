@@ -95,7 +95,7 @@ class Workspace:
             return self
         if self.root.exists() and not self.root.is_dir():
             from .exceptions import ValidationError
-            from .textutil import clip
+            from .rendering import clip
 
             raise ValidationError(f"workspace {clip(self.root)} is not a folder (--workspace / $AIENG_WORKSPACE)")
         for sub in (self.root, self.artifacts, self.buffers, self.locks):
@@ -135,7 +135,7 @@ def existing() -> Workspace:
     root = locate()
     if not root.is_dir():
         from .exceptions import NotFoundError
-        from .textutil import clip
+        from .rendering import clip
 
         raise NotFoundError(f"no aieng workspace at {clip(root)} (nothing has been tracked here yet)")
     return Workspace(root)

@@ -42,8 +42,8 @@ def main() -> int:
 
     import papermill
 
-    from aieng_nb.jobs.notebooks import write_notebook
-    from aieng_nb.jobs.runner import run_job
+    from aieng_nb.jobs.control import run_job
+    from aieng_nb.jobs.notebook import write_notebook
     from aieng_nb.jobs.sweeps import sweep
 
     nb = write_notebook(tmp / "trivial.ipynb", ["y = x + 1", "print(y)"], parameters="x = 1")

@@ -34,7 +34,7 @@ def _quartiles(xs: list[float]) -> str:
 
 
 def make_aieng(folder: Path) -> Path:
-    from aieng_nb.jobs.notebooks import write_notebook
+    from aieng_nb.jobs.notebook import write_notebook
 
     imp = "import pandas as pd, aieng_nb as aieng"
     write_notebook(folder / "first.ipynb", [f"{imp}\naieng.snapshot(pd.DataFrame({{'x': range(100)}}), name='s0')"])
@@ -131,7 +131,7 @@ def noop_reruns(tools: Path | None, repeat: int) -> None:
 
 def step_overhead(repeat: int) -> None:
     from aieng_nb import config
-    from aieng_nb.jobs.notebooks import write_notebook
+    from aieng_nb.jobs.notebook import write_notebook
     from aieng_nb.pipelines import run_pipeline
     from aieng_nb.workspace import Workspace
 

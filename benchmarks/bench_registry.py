@@ -13,7 +13,7 @@ Targets (issue "Model registry with gated promotion, rollback and serving"):
   127.0.0.1, and its overhead over calling the same pyfunc model's ``predict`` in-process.
 
 Models: two ``RandomForestClassifier(n_estimators=100, max_depth=10)`` fits on the synthetic loop
-data (``aieng_nb.registry.synthetic``), logged with MLflow and registered; the champion is v1.
+data (``aieng_nb.loop.synthetic``), logged with MLflow and registered; the champion is v1.
 """
 
 from __future__ import annotations
@@ -44,8 +44,8 @@ def main() -> int:
     from sklearn.ensemble import RandomForestClassifier
 
     import aieng_nb as aieng
+    from aieng_nb.loop.synthetic import FEATURES, batch
     from aieng_nb.registry import scoring
-    from aieng_nb.registry.synthetic import FEATURES, batch
     from aieng_nb.serving import free_port
 
     train = batch(20_000, concept=1, seed=0)

@@ -24,7 +24,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from aieng_nb.registry.replay import replay
+from aieng_nb.loop.replay import replay
 
 
 def rainfall() -> pd.DataFrame:

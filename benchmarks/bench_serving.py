@@ -40,7 +40,7 @@ def _train(tmp: str) -> object:
     from sklearn.ensemble import RandomForestClassifier
 
     import aieng_nb as aieng
-    from aieng_nb.registry.synthetic import FEATURES, batch
+    from aieng_nb.loop.synthetic import FEATURES, batch
 
     train = batch(5000, concept=1, seed=0)
     X = train[FEATURES]

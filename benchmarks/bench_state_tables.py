@@ -37,7 +37,7 @@ def main() -> None:
     os.environ["AIENG_STATE_DIR"] = str(tmp / "state")
     import aieng_nb
     from aieng_nb import audit, schedules
-    from aieng_nb.jobs.notebooks import write_notebook
+    from aieng_nb.jobs.notebook import write_notebook
     from aieng_nb.workspace import current
 
     ws = current().ensure()

@@ -27,8 +27,8 @@ def fill_workspace(root: Path) -> None:
     """Real records through the public API, in the workspace the server will serve."""
     import aieng_nb as aieng
     from aieng_nb.jobs import run_job
-    from aieng_nb.jobs.notebooks import write_notebook
-    from aieng_nb.registry.synthetic import FEATURES, batch
+    from aieng_nb.jobs.notebook import write_notebook
+    from aieng_nb.loop.synthetic import FEATURES, batch
     from tests.registry_helpers import gated_versions
 
     gated_versions("churn")  # v2 champion, v1 previous champion, v3 challenger refused by the gate

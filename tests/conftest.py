@@ -35,7 +35,7 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     from aieng_nb.workspace import current
 
     yield current()
-    tasks = sys.modules.get("aieng_nb.report_tasks")
+    tasks = sys.modules.get("aieng_nb.reports.tasks")
     if tasks is not None:  # reports' background work (Evidently) belongs to this test's workspace
         tasks.wait_all()
     _reset_tracking()

@@ -48,7 +48,7 @@ def gated_versions(name: str = "churn") -> dict[str, str]:
     from sklearn.dummy import DummyClassifier
     from sklearn.linear_model import LogisticRegression
 
-    from aieng_nb.registry.synthetic import FEATURES, batch
+    from aieng_nb.loop.synthetic import FEATURES, batch
 
     df = batch(400, concept=1, seed=0)
     X, y = df[FEATURES], df["label"]

@@ -258,7 +258,7 @@ def _rewrite_heads(ws, last):
 def test_entries_are_signed_with_a_key_outside_the_workspace(workspace):
     import stat
 
-    from aieng_nb import audit_sign
+    from aieng_nb.audit import sign as audit_sign
 
     _fill(workspace, 2)
     key = audit_sign.key_path()

@@ -12,7 +12,7 @@ from IPython.core.error import UsageError
 
 from aieng_nb.cli import main
 from aieng_nb.exceptions import ValidationError
-from aieng_nb.jobs.notebooks import write_notebook
+from aieng_nb.jobs.notebook import write_notebook
 
 
 def _files(root: Path) -> set[str]:
@@ -166,9 +166,10 @@ def test_a_full_disk_is_one_line_not_a_sqlite_traceback(tmp_path, python_env, nb
 def test_a_closed_pipe_ends_quietly(workspace, python_env, tmp_path):
     """``aieng job list | head -1``: the reader is gone before the listing is written."""
     from aieng_nb.jobs import records
+    from aieng_nb.jobs import store as job_store
 
     for _ in range(3):
-        records.create(records.JobRecord.new("a.ipynb"), workspace)
+        job_store.create(records.JobRecord.new("a.ipynb"), workspace)
     proc = subprocess.Popen(
         [sys.executable, "-m", "aieng_nb.cli", "job", "list"],
         stdout=subprocess.PIPE,
@@ -203,7 +204,7 @@ def test_refused_job_options_leave_no_record_or_audit_entry(workspace, nb, capsy
 
 
 def test_a_dict_parameter_with_a_non_string_key_leaves_no_folder(workspace, nb):
-    from aieng_nb.jobs.runner import run_job
+    from aieng_nb.jobs.control import run_job
 
     with pytest.raises(ValidationError, match="keys must be strings"):
         run_job(nb, {"d": {1: "a"}})
@@ -277,7 +278,7 @@ def test_bad_values_are_usage_errors(workspace, nb, capsys, argv):
 
 @pytest.mark.parametrize("tick", [0, -1, float("nan"), float("inf")])
 def test_the_scheduler_refuses_a_tick_that_would_spin(workspace, tick):
-    from aieng_nb.scheduler import Scheduler
+    from aieng_nb.schedules.scheduler import Scheduler
 
     with pytest.raises(ValidationError, match="tick"):
         Scheduler(tick=tick)
@@ -304,8 +305,8 @@ def test_a_broken_tracking_store_is_one_line(workspace, capsys):
 
 
 def test_listing_jobs_with_a_bad_limit_is_refused_in_python_too(workspace):
-    from aieng_nb.jobs import records
+    from aieng_nb.jobs import store as job_store
 
     for limit in (0, -1, True):
         with pytest.raises(ValidationError, match="limit"):
-            records.list_records(limit=limit, workspace=workspace)
+            job_store.list_records(limit=limit, workspace=workspace)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from aieng_nb import capture
+from aieng_nb.tracking import capture
 
 
 def git(cwd: Path, *args: str) -> str:

@@ -11,7 +11,7 @@ from aieng_nb.exceptions import ValidationError
 try:  # the reports package holds the check rules once the reports refactor lands
     from aieng_nb.reports import checks
 except ImportError:
-    from aieng_nb import checks
+    from aieng_nb.reports import checks
 
 
 def one(rule: str, value: float | None, intervals=None) -> checks.CheckResult:

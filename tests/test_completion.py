@@ -9,8 +9,8 @@ import pytest
 from IPython.core.completer import provisionalcompleter
 
 import aieng_nb as aieng
-from aieng_nb.jobs import records
-from aieng_nb.jobs.notebooks import write_notebook
+from aieng_nb.jobs import store as job_store
+from aieng_nb.jobs.notebook import write_notebook
 from aieng_nb.jobs.records import JobRecord
 
 PYTHON_NAMES = set(dir(builtins)) | set(keyword.kwlist)
@@ -81,7 +81,7 @@ def test_run_ids_job_ids_and_snapshot_names(shell, tmp_path):
     assert texts(shell, f"%aieng compare {run.id} {run.id[:3]}") == [run.id]
     assert texts(shell, "%aieng reports --run ") == [run.id]
     nb = write_notebook(tmp_path / "nb.ipynb", ["x = 1"])
-    job = records.create(JobRecord.new(str(nb)))
+    job = job_store.create(JobRecord.new(str(nb)))
     assert texts(shell, "%aieng job show ") == [job.job_id]
     assert texts(shell, "%aieng job stop 2") == [job.job_id]
     aieng.snapshot(pd.DataFrame({"a": [1, 2]}), name="train")

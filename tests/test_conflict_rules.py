@@ -11,7 +11,7 @@ from aieng_nb import schedules
 from aieng_nb.cli import main
 from aieng_nb.exceptions import ConflictError
 from aieng_nb.jobs import stop_job, store
-from aieng_nb.jobs.notebooks import write_notebook
+from aieng_nb.jobs.notebook import write_notebook
 from aieng_nb.jobs.records import JobRecord, JobStatus
 
 

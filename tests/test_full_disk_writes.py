@@ -59,7 +59,7 @@ def test_schedule_add_and_contract_infer_on_a_full_disk(project, tmp_path, monke
 
     import aieng_nb as aieng
     from aieng_nb import audit, config, schedules
-    from aieng_nb.jobs.notebooks import write_notebook
+    from aieng_nb.jobs.notebook import write_notebook
     from aieng_nb.workspace import Workspace
 
     outcomes: dict[str, list[int]] = {"schedule": [], "contract": []}

@@ -2,7 +2,7 @@
 
 The table is derived from the parsers themselves (the CLI's argparse subparsers, the magics'
 ``PARSERS`` and their ``subparsers``), so a command added later joins it by construction. Each
-hostile value comes from the argument's type (``aieng_nb.argtypes``: ``type.hostile``) plus a few
+hostile value comes from the argument's type (``aieng_nb.names``: ``type.hostile``) plus a few
 kept by destination name (paths, parameters, specs). The assertion: one line, a non-zero exit (2
 for usage), no traceback, and no new file under the workspace.
 """
@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 from IPython.core.error import UsageError
 
-from aieng_nb.argtypes import UNIVERSAL_HOSTILE
 from aieng_nb.cli import build_parser, main
 from aieng_nb.magics.router import SUBCOMMANDS
+from aieng_nb.names import UNIVERSAL_HOSTILE
 
 DEEP = "[" * 300 + "]" * 300
 # values that pass any type check but must be refused by what the destination means

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from aieng_nb.exceptions import NotFoundError, ValidationError
-from aieng_nb.jobs import records
+from aieng_nb.jobs import store as job_store
 from aieng_nb.jobs.records import JobRecord, JobStatus
 
 
@@ -20,12 +20,12 @@ def _dead_pid() -> int:
 
 
 def test_create_load_update_and_list(workspace):
-    a = records.create(JobRecord.new("a.ipynb", {"x": 1}), workspace)
-    b = records.create(JobRecord.new("b.ipynb"), workspace)
-    assert records.load(a.job_id, workspace).parameters == {"x": 1}
-    records.update(b.job_id, workspace, status=JobStatus.FAILED)
-    assert [r.job_id for r in records.list_records(workspace=workspace)] == [b.job_id, a.job_id]
-    assert [r.job_id for r in records.list_records("failed", workspace=workspace)] == [b.job_id]
+    a = job_store.create(JobRecord.new("a.ipynb", {"x": 1}), workspace)
+    b = job_store.create(JobRecord.new("b.ipynb"), workspace)
+    assert job_store.load(a.job_id, workspace).parameters == {"x": 1}
+    job_store.update(b.job_id, workspace, status=JobStatus.FAILED)
+    assert [r.job_id for r in job_store.list_records(workspace=workspace)] == [b.job_id, a.job_id]
+    assert [r.job_id for r in job_store.list_records("failed", workspace=workspace)] == [b.job_id]
     from sqlalchemy import select
 
     from aieng_nb.storage.tables import jobs
@@ -35,48 +35,48 @@ def test_create_load_update_and_list(workspace):
     assert row["status"] == "CREATED" and json.loads(row["record"])["parameters"] == {"x": 1}
     assert not (workspace.path("jobs") / a.job_id / "job.json").exists()
     with pytest.raises(ValidationError, match="unknown status"):
-        records.list_records("bogus", workspace=workspace)
+        job_store.list_records("bogus", workspace=workspace)
 
 
 def test_prefix_lookup_and_bad_ids(workspace):
-    rec = records.create(JobRecord.new("a.ipynb"), workspace)
-    assert records.load(rec.job_id[:-2], workspace).job_id == rec.job_id
+    rec = job_store.create(JobRecord.new("a.ipynb"), workspace)
+    assert job_store.load(rec.job_id[:-2], workspace).job_id == rec.job_id
     with pytest.raises(NotFoundError):
-        records.load("nope", workspace)
+        job_store.load("nope", workspace)
     with pytest.raises(ValidationError):
-        records.load("../etc", workspace)
+        job_store.load("../etc", workspace)
 
 
 def test_running_job_whose_process_is_gone_is_marked_failed(workspace):
     import socket
 
     rec = JobRecord.new("a.ipynb", status=JobStatus.RUNNING, host=socket.gethostname(), pid=_dead_pid(), attempts=1)
-    records.create(rec, workspace)
+    job_store.create(rec, workspace)
     alive = JobRecord.new("b.ipynb", status=JobStatus.RUNNING)
-    alive.host, alive.pid, alive.pid_started = records.process_identity()
-    records.create(alive, workspace)
-    recovered = records.recover_stale(workspace)
+    alive.host, alive.pid, alive.pid_started = job_store.process_identity()
+    job_store.create(alive, workspace)
+    recovered = job_store.recover_stale(workspace)
     assert [r.job_id for r in recovered] == [rec.job_id]
-    after = records.load(rec.job_id, workspace)
+    after = job_store.load(rec.job_id, workspace)
     assert after.status == JobStatus.FAILED
     assert after.error["kind"] == "runner_lost" and "is gone" in after.error["message"]
-    assert records.load(alive.job_id, workspace).status == JobStatus.RUNNING
+    assert job_store.load(alive.job_id, workspace).status == JobStatus.RUNNING
     assert "job.recover" in [e.event for e in __import__("aieng_nb").audit.entries(workspace=workspace)]
-    assert records.recover_stale(workspace) == []
+    assert job_store.recover_stale(workspace) == []
 
 
 def test_jobs_on_another_host_are_left_alone(workspace):
-    rec = records.create(JobRecord.new("a.ipynb", status=JobStatus.RUNNING, host="elsewhere", pid=1), workspace)
-    assert records.recover_stale(workspace) == []
-    assert records.load(rec.job_id, workspace).status == JobStatus.RUNNING
+    rec = job_store.create(JobRecord.new("a.ipynb", status=JobStatus.RUNNING, host="elsewhere", pid=1), workspace)
+    assert job_store.recover_stale(workspace) == []
+    assert job_store.load(rec.job_id, workspace).status == JobStatus.RUNNING
 
 
 def test_stop_of_created_job_marks_it_stopped(workspace):
-    from aieng_nb.jobs.runner import stop_job
+    from aieng_nb.jobs.control import stop_job
 
-    rec = records.create(JobRecord.new("a.ipynb"), workspace)
+    rec = job_store.create(JobRecord.new("a.ipynb"), workspace)
     out = stop_job(rec.job_id, wait=0, workspace=workspace)
-    assert out.status == JobStatus.STOPPED and records.stop_requested(rec.job_id, workspace)
+    assert out.status == JobStatus.STOPPED and job_store.stop_requested(rec.job_id, workspace)
     assert out.stop_requested_at is not None
 
 
@@ -95,7 +95,7 @@ def test_exit_codes_and_display():
 def test_aieng_jobs_is_a_package_and_calling_it_is_the_deprecated_list_jobs(workspace):
     import aieng_nb as aieng
 
-    records.create(JobRecord.new("a.ipynb", status=JobStatus.FAILED), workspace)
+    job_store.create(JobRecord.new("a.ipynb", status=JobStatus.FAILED), workspace)
     assert [r.status for r in aieng.list_jobs(status="failed")] == ["FAILED"]
     with pytest.warns(DeprecationWarning, match=r"aieng\.jobs\(\) is deprecated.*aieng\.list_jobs\(\)"):
         assert [r.status for r in aieng.jobs(status="failed")] == ["FAILED"]

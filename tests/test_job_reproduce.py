@@ -9,9 +9,10 @@ import pytest
 
 from aieng_nb.exceptions import NotFoundError
 from aieng_nb.jobs import records
-from aieng_nb.jobs.notebooks import write_notebook
+from aieng_nb.jobs import store as job_store
+from aieng_nb.jobs.control import prepare_job
+from aieng_nb.jobs.notebook import write_notebook
 from aieng_nb.jobs.reproduce import compare_metrics, find_job_for_run, input_issues
-from aieng_nb.jobs.runner import prepare_job
 
 
 def test_compare_metrics_with_tolerance():
@@ -31,7 +32,7 @@ def test_input_issues_lists_what_changed(workspace, tmp_path):
     job = prepare_job(str(nb))
     job.environment = {**job.environment, "numpy": "0.0.1"}
     job.started_at = records.now_iso()
-    records.save(job, workspace)
+    job_store.save(job, workspace)
     assert find_job_for_run(job.job_id, workspace).job_id == job.job_id
     assert input_issues(job, {"seed": "1"}, {}, workspace) == [
         "package numpy: 0.0.1 at the run, " + __import__("numpy").__version__ + " now"

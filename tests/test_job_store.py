@@ -231,11 +231,11 @@ def test_a_reader_of_a_workspace_without_jobs_creates_no_database(tmp_path) -> N
 @pytest.mark.parametrize("step", ["job_create:recorded", "job_create:copied", None])
 def test_a_kill_during_job_creation_leaves_nothing_or_a_recorded_job(workspace, tmp_path, step) -> None:
     from aieng_nb import audit
-    from aieng_nb.jobs.notebooks import write_notebook
+    from aieng_nb.jobs.notebook import write_notebook
 
     nb = write_notebook(tmp_path / "k.ipynb", ["print(x)"], parameters="x = 1")
     env = {**os.environ, "AIENG_WORKSPACE": str(workspace.root), "AIENG_FAULT_AT": step or ""}
-    script = f"from aieng_nb.jobs.prepare import prepare_job; print(prepare_job({str(nb)!r}, {{'x': 2}}).job_id)"
+    script = f"from aieng_nb.jobs.control import prepare_job; print(prepare_job({str(nb)!r}, {{'x': 2}}).job_id)"
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == (-9 if step else 0), done.stderr
     (found,) = store.list_records(workspace=workspace)  # the record was committed first: it is there
@@ -271,7 +271,7 @@ def test_job_run_on_a_full_disk_leaves_nothing_or_a_recorded_job(tmp_path, monke
     from test_full_disk_writes import _run
 
     from aieng_nb import config, storage
-    from aieng_nb.jobs.notebooks import write_notebook
+    from aieng_nb.jobs.notebook import write_notebook
 
     if os.geteuid() != 0:
         pytest.skip("mounting a small tmpfs needs root")

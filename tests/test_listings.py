@@ -9,8 +9,8 @@ import pytest
 from IPython.core.error import UsageError
 
 import aieng_nb as aieng
-from aieng_nb.jobs import records
-from aieng_nb.jobs.notebooks import write_notebook
+from aieng_nb.jobs import store as job_store
+from aieng_nb.jobs.notebook import write_notebook
 from aieng_nb.jobs.records import JobRecord, JobStatus
 from aieng_nb.rendering import file_href
 from aieng_nb.reports import Report
@@ -24,11 +24,11 @@ def _hrefs(html: str) -> list[str]:
 def _finished_job(tmp_path, workspace, **kw) -> JobRecord:
     nb = write_notebook(tmp_path / "train.ipynb", ["x = 1"])
     record = JobRecord.new(str(nb), {"lr": 0.1}, status=JobStatus.COMPLETED, duration_s=1.5, **kw)
-    folder = records.job_dir(record.job_id, workspace)
+    folder = job_store.job_dir(record.job_id, workspace)
     folder.mkdir(parents=True)
     out = write_notebook(folder / "output.ipynb", ["x = 1"])
     record.output_path = str(out)
-    return records.create(record, workspace)
+    return job_store.create(record, workspace)
 
 
 def test_jobs_listing_is_a_table_with_links_to_the_output(tmp_path, workspace):
@@ -61,7 +61,7 @@ def test_job_record_renders_links_and_failed_rows_are_marked(tmp_path, workspace
     html = job._repr_html_()
     assert Path(job.output_path).relative_to(tmp_path).as_posix() in _hrefs(html)
     assert "train.ipynb" in _hrefs(html)
-    failed = records.update(job.job_id, workspace, status=JobStatus.FAILED)
+    failed = job_store.update(job.job_id, workspace, status=JobStatus.FAILED)
     assert 'class="bad"' in aieng.list_jobs()._repr_html_()
     assert "FAILED" in str(failed)
 

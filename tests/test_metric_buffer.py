@@ -6,9 +6,9 @@ import math
 
 import pytest
 
-from aieng_nb import metric_buffer
-from aieng_nb.metric_buffer import Journal, MetricBuffer, journal_for, valid_step
 from aieng_nb.stores import open_store
+from aieng_nb.tracking import buffer as metric_buffer
+from aieng_nb.tracking.buffer import Journal, MetricBuffer, journal_for, valid_step
 
 
 @pytest.fixture
@@ -83,7 +83,7 @@ def test_a_kill_during_the_replay_resumes_after_the_batches_stored(tmp_path):
 
 
 def test_segments_rotate_and_a_full_queue_drops_new_points_with_a_warning(tmp_path, monkeypatch):
-    from aieng_nb import metric_journal
+    from aieng_nb.tracking import journal as metric_journal
 
     monkeypatch.setattr(metric_journal, "SEGMENT_BYTES", 4096)
     journal = Journal(tmp_path, "r", max_bytes=3 * 4096)

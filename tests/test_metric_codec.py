@@ -10,10 +10,12 @@ import warnings
 import pytest
 
 import aieng_nb as aieng
-from aieng_nb import metric_codec, metric_journal, tracking
-from aieng_nb.metric_journal import Journal
-from aieng_nb.metric_rows import Converter, plain_call
+from aieng_nb import tracking
+from aieng_nb.tracking import codec as metric_codec
+from aieng_nb.tracking import journal as metric_journal
+from aieng_nb.tracking.journal import Journal
 from aieng_nb.tracking.reads import metric_points
+from aieng_nb.tracking.rows import Converter, plain_call
 
 
 def _odd_calls():

@@ -12,10 +12,12 @@ from pathlib import Path
 import pytest
 
 import aieng_nb as aieng
-from aieng_nb import audit, config, lifecycle, metric_buffer, tracking
+from aieng_nb import audit, config, tracking
 from aieng_nb.exceptions import MetricsNotStoredError
 from aieng_nb.stores.names import is_valid_name, mlflow_key
 from aieng_nb.stores.sqlite_fast import SqliteFastStore
+from aieng_nb.tracking import buffer as metric_buffer
+from aieng_nb.tracking import lifecycle
 
 
 def _stored_steps(ws, run_id: str, key: str = "x") -> list[int]:
@@ -235,7 +237,7 @@ def _fill(path: Path) -> Path:
 
 
 def test_a_full_disk_under_the_journal_is_told_and_loses_nothing_journaled(small_disk, monkeypatch, no_flusher):
-    from aieng_nb import metric_journal
+    from aieng_nb.tracking import journal as metric_journal
 
     monkeypatch.setattr(metric_journal, "SEGMENT_BYTES", 256 * 1024)
     monkeypatch.setenv("AIENG_WORKSPACE", str(small_disk / ".aieng"))
@@ -281,7 +283,7 @@ def test_a_full_disk_under_the_journal_is_told_and_loses_nothing_journaled(small
 
 
 def test_points_the_queue_cannot_hold_are_named_and_the_run_is_not_finished(small_disk, monkeypatch, no_flusher):
-    from aieng_nb import metric_journal
+    from aieng_nb.tracking import journal as metric_journal
 
     monkeypatch.setattr(metric_journal, "SEGMENT_BYTES", 64 * 1024)
     monkeypatch.setattr(metric_journal, "MEMORY_SEGMENTS", 1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import aieng_nb as aieng
-from aieng_nb.jobs.notebooks import write_notebook
+from aieng_nb.jobs.notebook import write_notebook
 from aieng_nb.stores.base import EXPERIMENT_KIND, EXPERIMENT_KIND_TAG
 
 

@@ -435,8 +435,8 @@ def test_text_columns_in_the_report_and_its_evidently_attachment() -> None:
 def test_evidently_runs_in_the_background_and_is_never_missing(tmp_path) -> None:
     import threading
 
-    from aieng_nb import report_tasks
     from aieng_nb.reports import load_report_html
+    from aieng_nb.reports import tasks as report_tasks
 
     ref, cur = _frames(n=2000, shift=1.0, seed=21)
     gate = threading.Event()

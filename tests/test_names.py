@@ -42,7 +42,7 @@ def test_alias_with_a_newline_is_refused() -> None:
 
 
 def test_schedule_with_a_newline_is_refused_and_not_stored(workspace, tmp_path) -> None:
-    from aieng_nb.jobs.notebooks import write_notebook
+    from aieng_nb.jobs.notebook import write_notebook
 
     nb = write_notebook(tmp_path / "s.ipynb", ["print(1)"])
     with pytest.raises(ValidationError, match="schedule name"):

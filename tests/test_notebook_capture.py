@@ -10,8 +10,8 @@ import pytest
 
 import aieng_nb as aieng
 from aieng_nb import tracking
-from aieng_nb.jobs.notebooks import write_notebook
-from aieng_nb.notebook_capture import capture_notebook, rebuild_notebook
+from aieng_nb.jobs.notebook import write_notebook
+from aieng_nb.tracking.notebook_capture import capture_notebook, rebuild_notebook
 
 
 def _artifact_json(workspace, run_id, path):

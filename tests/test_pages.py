@@ -1,4 +1,4 @@
-"""Paged listings (aieng_nb.pages) and the store interface's paging and text filter (``search_runs``)."""
+"""Paged listings (aieng_nb.server.pages) and the store interface's paging and text filter (``search_runs``)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import math
 import pytest
 
 import aieng_nb as aieng
-from aieng_nb import pages
 from aieng_nb.exceptions import NotFoundError, ValidationError
+from aieng_nb.server import pages
 
 
 def _runs(names: list[str], experiment: str = "pages", **params: object) -> list[str]:
@@ -158,7 +158,7 @@ def test_jobs_schedules_snapshots_pages(tmp_path) -> None:  # noqa: ANN001
     import pandas as pd
 
     from aieng_nb import schedules
-    from aieng_nb.jobs.notebooks import write_notebook
+    from aieng_nb.jobs.notebook import write_notebook
 
     assert pages.jobs_page().total == 0
     with pytest.raises(ValidationError):

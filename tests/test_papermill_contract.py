@@ -11,9 +11,9 @@ import pytest
 from papermill.translators import papermill_translators
 
 from aieng_nb.exceptions import ValidationError
-from aieng_nb.jobs import params
-from aieng_nb.jobs.kernels import resolve_kernel
-from aieng_nb.jobs.notebooks import new_notebook
+from aieng_nb.jobs import notebook, params
+from aieng_nb.jobs.notebook import new_notebook
+from aieng_nb.jobs.request import resolve_kernel
 
 PM_NOTEBOOKS = os.path.join(os.path.dirname(papermill.__file__), "tests", "notebooks")
 
@@ -30,27 +30,27 @@ def pm_notebook(name: str) -> dict:
 def test_non_python_kernels_get_papermill_s_translation(kernel, language):
     values = {"msg": "hello world", "n": 3, "ok": True, "xs": [1, 2]}
     expected = papermill_translators.find_translator(kernel, language).codify(values, "Parameters")
-    assert params.injected_source(values, kernel_name=kernel, language=language) == expected
+    assert notebook.injected_source(values, kernel_name=kernel, language=language) == expected
 
 
 def test_bash_gets_shell_assignments_not_python():
-    source = params.injected_source({"msg": "hello world"}, kernel_name="bash", language="bash")
+    source = notebook.injected_source({"msg": "hello world"}, kernel_name="bash", language="bash")
     assert "msg='hello world'" in source and "msg = " not in source
 
 
 def test_our_literal_check_stays_on_top_of_the_translators():
     with pytest.raises(ValidationError, match="cannot be passed"):
-        params.injected_source({"x": object()}, kernel_name="bash", language="bash")
+        notebook.injected_source({"x": object()}, kernel_name="bash", language="bash")
     with pytest.raises(ValidationError, match="finite"):
-        params.injected_source({"x": float("nan")}, kernel_name="ir", language="R")
+        notebook.injected_source({"x": float("nan")}, kernel_name="ir", language="R")
     with pytest.raises(ValidationError, match="identifier"):
-        params.injected_source({"a;rm -rf /": 1}, kernel_name="bash", language="bash")
+        notebook.injected_source({"a;rm -rf /": 1}, kernel_name="bash", language="bash")
     with pytest.raises(ValidationError, match="No parameter translator"):
-        params.injected_source({"x": 1}, kernel_name="cobol", language="cobol")
+        notebook.injected_source({"x": 1}, kernel_name="cobol", language="cobol")
 
 
 def test_python_injection_is_literal_assignments_in_papermill_s_format():
-    source = params.injected_source({"msg": '"Hello"', "d": {"z": 1, "a": 2}})
+    source = notebook.injected_source({"msg": '"Hello"', "d": {"z": 1, "a": 2}})
     assert source.splitlines()[0] == "# Parameters"
     namespace: dict = {}
     exec(compile(source, "<injected>", "exec"), {"__builtins__": {}}, namespace)
@@ -95,7 +95,7 @@ def test_yaml_parameter_dicts_keep_their_order(tmp_path):
     declared = params.notebook_parameters(new_notebook(["x"], parameters="cfg = {}\nlater = 0\nearly = 0"))
     resolved = params.resolve_parameters(declared, values)
     assert list(resolved["cfg"]) == ["zeta", "alpha", "mid"]
-    source = params.injected_source(resolved)
+    source = notebook.injected_source(resolved)
     assert source.index("zeta") < source.index("alpha") < source.index("mid")
 
 
@@ -122,11 +122,11 @@ def test_aieng_job_params_shows_the_help_of_a_multi_line_parameter(capsys):
 
 def test_a_papermill_output_keeps_its_injected_cell_unless_new_parameters_are_given():
     nb = new_notebook(["print(msg)"], parameters="msg = None")
-    params.inject(nb, {"msg": "Hello"})
+    notebook.inject(nb, {"msg": "Hello"})
     injected = nb["cells"][1]
-    params.inject(nb, {})  # a re-run without parameters: papermill keeps it
+    notebook.inject(nb, {})  # a re-run without parameters: papermill keeps it
     assert nb["cells"][1] is injected and len(nb["cells"]) == 3
-    params.inject(nb, {"msg": "Bye"})  # new parameters replace it, in place
+    notebook.inject(nb, {"msg": "Bye"})  # new parameters replace it, in place
     assert len(nb["cells"]) == 3 and "Bye" in nb["cells"][1]["source"]
     assert params.INJECTED_TAG in nb["cells"][1]["metadata"]["tags"]
 
@@ -144,7 +144,7 @@ def test_kernel_names_resolve_as_jupyter_client_does(kernel):
 
 
 def test_a_job_record_names_the_kernel_language(workspace, kernel, tmp_path):
-    from aieng_nb.jobs.runner import prepare_job
+    from aieng_nb.jobs.control import prepare_job
 
     path = tmp_path / "auto.ipynb"
     path.write_text(json.dumps(pm_notebook("test_autosave.ipynb")))
@@ -153,7 +153,7 @@ def test_a_job_record_names_the_kernel_language(workspace, kernel, tmp_path):
 
 
 def test_a_monitor_spec_needs_a_python_kernel(workspace, tmp_path, bash_kernel):
-    from aieng_nb.jobs.runner import prepare_job
+    from aieng_nb.jobs.control import prepare_job
 
     path = tmp_path / "b.ipynb"
     path.write_text(json.dumps(bash_notebook(["echo hi"])))
@@ -174,15 +174,16 @@ def test_bash_parameters_cells_are_read_as_shell_assignments():
 
 
 def test_yaml_order_survives_the_job_record_into_the_injected_cell(workspace, kernel, tmp_path):
-    from aieng_nb.jobs import records
-    from aieng_nb.jobs.runner import build_notebook, prepare_job
+    from aieng_nb.jobs import store as job_store
+    from aieng_nb.jobs.control import prepare_job
+    from aieng_nb.jobs.notebook import build_notebook
 
     nb = tmp_path / "o.ipynb"
     nb.write_text(json.dumps(new_notebook(["print(cfg)"], parameters="cfg = {}\nzz = 0\naa = 0")))
     values = tmp_path / "p.yaml"
     values.write_text("zz: 1\ncfg:\n  zeta: 1\n  alpha: 2\naa: 2\n")
     job = prepare_job(nb, parameters_file=values)
-    stored = records.load(job.job_id, workspace)
+    stored = job_store.load(job.job_id, workspace)
     assert list(stored.parameters) == ["zz", "cfg", "aa"] and list(stored.parameters["cfg"]) == ["zeta", "alpha"]
     source = "".join(build_notebook(stored).cells[1].source)
     assert source.index("zz =") < source.index("cfg =") < source.index("aa =")

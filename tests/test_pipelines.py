@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from aieng_nb.exceptions import ValidationError
-from aieng_nb.jobs.notebooks import write_notebook
+from aieng_nb.jobs.notebook import write_notebook
 from aieng_nb.pipelines import load_pipeline, run_pipeline
 from aieng_nb.pipelines.runner import cache_key, key_parts, why_changed
 from aieng_nb.pipelines.spec import notebook_digest

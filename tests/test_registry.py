@@ -17,11 +17,11 @@ from sklearn.linear_model import LogisticRegression
 import aieng_nb as aieng
 from aieng_nb import audit
 from aieng_nb.exceptions import NotFoundError, ValidationError
+from aieng_nb.loop.synthetic import FEATURES, batch
 from aieng_nb.registry import ConflictError, GateReport, ModelStatus, PromotionResult
 from aieng_nb.registry.gatefile import GateFileError, load, parse
 from aieng_nb.registry.intents import champion, lock
 from aieng_nb.registry.promotion import GateRefusedError
-from aieng_nb.registry.synthetic import FEATURES, batch
 from tests.waiting import wait_until
 
 
@@ -450,15 +450,15 @@ def test_magic_model_subcommands(churn, shell, capsys):
 
 def test_schedule_hook_must_be_importable(tmp_path):
     from aieng_nb import schedules
-    from aieng_nb.examples import example
+    from aieng_nb.demo import example
 
     with pytest.raises(ValidationError, match="on_finish hook"):
         schedules.add("s", str(example("03-train-job.ipynb")), "0 * * * *", on_finish="no.such:thing")
 
 
 def test_records_round_trip_and_render():
+    from aieng_nb.loop import LoopConfig, LoopEvent, LoopHistory
     from aieng_nb.registry import AliasMove, GateResult
-    from aieng_nb.registry.loop import LoopConfig, LoopEvent, LoopHistory
 
     rep = GateReport(
         "m",

@@ -8,9 +8,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from aieng_nb import schedules
+from aieng_nb import loop, schedules
 from aieng_nb.exceptions import NotFoundError, ValidationError
-from aieng_nb.registry import loop
 from aieng_nb.registry.gatefile import GateFileError
 
 NB = Path(__file__).resolve().parents[1] / "notebooks" / "loop"

@@ -8,18 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from aieng_nb import loop
 from aieng_nb.cli import main
 from aieng_nb.exceptions import ValidationError
+from aieng_nb.loop.records import LoopConfig, LoopEvent, LoopEventKind, LoopHistory, LoopList, LoopState
 from aieng_nb.records import utc
-from aieng_nb.registry import loop
-from aieng_nb.registry.loop_records import (
-    LoopConfig,
-    LoopEvent,
-    LoopEventKind,
-    LoopHistory,
-    LoopList,
-    LoopState,
-)
 from aieng_nb.registry.records import (
     AliasAction,
     AliasMove,
@@ -139,7 +132,7 @@ def _loop_add(*extra: str) -> int:
 
 
 def test_cli_loop_list_and_history_json_are_the_records(capsys):
-    from aieng_nb.registry.loop_store import event, load_state, locked_loop, save_state
+    from aieng_nb.loop.store import event, load_state, locked_loop, save_state
     from aieng_nb.workspace import current
 
     assert _loop_add("-p", "variant", "good") == 0
@@ -188,8 +181,8 @@ def test_cli_model_list_and_status_json_are_the_records(capsys):
     from sklearn.linear_model import LogisticRegression
 
     import aieng_nb as aieng
+    from aieng_nb.loop.synthetic import FEATURES, batch
     from aieng_nb.registry.status_view import list_models
-    from aieng_nb.registry.synthetic import FEATURES, batch
 
     df = batch(200, concept=1, seed=0)
     run_id = train_run(LogisticRegression(), df[FEATURES], df["label"], metrics={"accuracy": 0.9})

@@ -11,7 +11,7 @@ import pytest
 import aieng_nb as aieng
 from aieng_nb.cli import main
 from aieng_nb.exceptions import ValidationError
-from aieng_nb.registry.replay import WARMUP, LabelLeakError, Labels
+from aieng_nb.loop.replay import WARMUP, LabelLeakError, Labels
 
 N_BATCHES, BATCH = 10, 300
 

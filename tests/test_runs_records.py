@@ -12,8 +12,8 @@ import aieng_nb as aieng
 from aieng_nb import audit, tracking
 from aieng_nb.audit import AuditEntry, VerifyResult
 from aieng_nb.cli import main
-from aieng_nb.models import Comparison, RunRecord, RunStatus, RunTable
 from aieng_nb.records import utc
+from aieng_nb.tracking.records import Comparison, RunRecord, RunStatus, RunTable
 from aieng_nb.workspace import Workspace
 
 
@@ -137,8 +137,8 @@ def test_every_tracking_function_serves_the_workspace_it_is_given(workspace, tmp
 
 
 def test_recover_returns_records_that_the_front_ends_only_print(shell, capsys):
-    from aieng_nb import lifecycle
-    from aieng_nb.lifecycle import Recovered, RecoveredRun
+    from aieng_nb.tracking import lifecycle
+    from aieng_nb.tracking.lifecycle import Recovered, RecoveredRun
 
     done = lifecycle.recover()
     assert isinstance(done, Recovered) and done.to_dicts() == [] and str(done) == "recovered 0 run(s)"

@@ -14,7 +14,7 @@ import pytest
 
 from aieng_nb import schedules
 from aieng_nb.exceptions import NotFoundError, ValidationError
-from aieng_nb.jobs.notebooks import write_notebook
+from aieng_nb.jobs.notebook import write_notebook
 from aieng_nb.schedules import Schedule, decide
 
 UTC = dt.timezone.utc
@@ -121,7 +121,7 @@ def test_cli_schedule_commands(workspace, tmp_path, capsys):
 
 @pytest.mark.slow
 def test_scheduler_once_with_injected_clock_runs_the_catch_up_job(workspace, tmp_path):
-    from aieng_nb.scheduler import Scheduler
+    from aieng_nb.schedules.scheduler import Scheduler
 
     nb = write_notebook(tmp_path / "j.ipynb", ["print(lr * 2)"], parameters="lr = 0.1")
     schedules.add("late", str(nb), "0 3 * * *", parameters={"lr": 2.0}, catchup="once")
@@ -135,9 +135,9 @@ def test_scheduler_once_with_injected_clock_runs_the_catch_up_job(workspace, tmp
     late = schedules.get("late")
     assert late.fired == 1 and late.last_status == "COMPLETED"
     assert schedules.get("skipper").skipped == 1 and schedules.get("skipper").fired == 0
-    from aieng_nb.jobs import records
+    from aieng_nb.jobs import store as job_store
 
-    (job,) = records.list_records(schedule="late", workspace=workspace)
+    (job,) = job_store.list_records(schedule="late", workspace=workspace)
     assert job.status == "COMPLETED" and job.parameters == {"lr": 2.0}
     assert daemon.run_pending(later) == []
 
@@ -151,13 +151,13 @@ def test_daemon_fires_real_schedule_once_per_slot_with_two_daemons(workspace, tm
         subprocess.Popen(cmd, env=python_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         for _ in range(2)
     ]
-    from aieng_nb.jobs import records
+    from aieng_nb.jobs import store as job_store
 
     try:
         # until two firings exist and one has completed (no fixed sleep: a loaded machine is slower)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            jobs = records.list_records(schedule="fast", workspace=workspace)
+            jobs = job_store.list_records(schedule="fast", workspace=workspace)
             if len(jobs) >= 2 and any(j.status == "COMPLETED" for j in jobs):
                 break
             if any(d.poll() is not None for d in daemons):
@@ -169,7 +169,7 @@ def test_daemon_fires_real_schedule_once_per_slot_with_two_daemons(workspace, tm
         outputs = [d.communicate(timeout=60)[0] for d in daemons]
     assert [d.returncode for d in daemons] == [0, 0], outputs
     assert sum("standing by" in o for o in outputs) >= 1, outputs
-    jobs = records.list_records(schedule="fast", workspace=workspace)
+    jobs = job_store.list_records(schedule="fast", workspace=workspace)
     slots = [j.tags["aieng.schedule.slot"] for j in jobs]
     assert len(jobs) >= 2 and len(slots) == len(set(slots)), slots
     assert {j.pid for j in jobs} == {jobs[0].pid}  # one daemon fired them all
@@ -194,7 +194,7 @@ def test_a_cron_that_never_matches_is_refused_at_add(workspace, tmp_path, cron, 
 
 def test_a_stored_never_matching_schedule_does_not_stop_the_others(workspace, tmp_path, capsys):
     from aieng_nb.cli import main
-    from aieng_nb.scheduler import Scheduler
+    from aieng_nb.schedules.scheduler import Scheduler
 
     nb = write_notebook(tmp_path / "j.ipynb", ["x = 1"])
     good = schedules.add("good", str(nb), "*/5 * * * *")
@@ -243,8 +243,8 @@ def test_cli_schedule_add_with_bad_options_exits_2(workspace, tmp_path, capsys):
 
 
 def test_a_firing_whose_executor_fails_ends_failed_and_is_recorded(workspace, tmp_path):
-    from aieng_nb.jobs import records
-    from aieng_nb.scheduler import Scheduler
+    from aieng_nb.jobs import store as job_store
+    from aieng_nb.schedules.scheduler import Scheduler
 
     nb = write_notebook(tmp_path / "j.ipynb", ["x = 1"])
     s = schedules.add("a", str(nb), "*/5 * * * *")
@@ -252,7 +252,7 @@ def test_a_firing_whose_executor_fails_ends_failed_and_is_recorded(workspace, tm
     schedules.save(s, workspace)
     now = s.next_run(s.created_at) + dt.timedelta(seconds=3)
     (claim,) = Scheduler(workspace).run_pending(now, wait=True)
-    job = records.load(claim[2].job_id, workspace)
+    job = job_store.load(claim[2].job_id, workspace)
     assert job.status == "FAILED" and "unknown executor" in job.error["message"]
     assert schedules.get("a").last_status == "FAILED"
 
@@ -335,7 +335,7 @@ def _due_schedule(tmp_path) -> tuple[Schedule, dt.datetime]:
 def test_concurrent_claims_in_threads_fire_a_slot_exactly_once(workspace, tmp_path):
     import threading
 
-    from aieng_nb.jobs import records
+    from aieng_nb.jobs import store as job_store
 
     _, now = _due_schedule(tmp_path)
     barrier = threading.Barrier(4)
@@ -352,19 +352,19 @@ def test_concurrent_claims_in_threads_fire_a_slot_exactly_once(workspace, tmp_pa
         t.join(60)
     fired = [r for r in results if r is not None]
     assert len(results) == 4 and len(fired) == 1, results
-    assert len(records.list_records(schedule="a", workspace=workspace)) == 1
+    assert len(job_store.list_records(schedule="a", workspace=workspace)) == 1
     assert schedules.get("a").fired == 1
 
 
 def test_concurrent_claims_in_processes_fire_a_slot_exactly_once(workspace, tmp_path, python_env):
-    from aieng_nb.jobs import records
+    from aieng_nb.jobs import store as job_store
 
     _, now = _due_schedule(tmp_path)
     go = tmp_path / "go"
     code = (
         "import datetime as dt, os, sys, time\n"
         "from aieng_nb import schedules\n"
-        "from aieng_nb.jobs import runner\n"  # imported before the start line: claims race, imports do not
+        "from aieng_nb.jobs import control\n"  # imported before the start line: claims race, imports do not
         "print('ready', flush=True)\n"
         f"while not os.path.exists({str(go)!r}): time.sleep(0.001)\n"
         f"c = schedules.claim('a', dt.datetime.fromisoformat({now.isoformat()!r}))\n"
@@ -381,5 +381,5 @@ def test_concurrent_claims_in_processes_fire_a_slot_exactly_once(workspace, tmp_
     assert [p.returncode for p in procs] == [0, 0, 0, 0], outs
     ids = [o[-1] for o in outs if o[-1] != "none"]
     assert len(ids) == 1, outs
-    assert [j.job_id for j in records.list_records(schedule="a", workspace=workspace)] == ids
+    assert [j.job_id for j in job_store.list_records(schedule="a", workspace=workspace)] == ids
     assert schedules.get("a").fired == 1

@@ -1,4 +1,4 @@
-"""`python -m aieng_nb.schema`: a JSON Schema per record, validating real records; every record round-trips."""
+"""`python -m aieng_nb.server.schema`: a JSON Schema per record, validating real records; every record round-trips."""
 
 from __future__ import annotations
 
@@ -16,8 +16,9 @@ import jsonschema
 import pytest
 
 import aieng_nb as aieng
-from aieng_nb import audit, schema
+from aieng_nb import audit
 from aieng_nb.records import Record, jsonable, utc
+from aieng_nb.server import schema
 
 
 def _validate(record: Any, name: str) -> None:
@@ -69,7 +70,7 @@ def test_every_kind_the_core_returns_has_a_schema():
 
 def test_write_puts_one_valid_schema_file_per_record(tmp_path, python_env):
     out = subprocess.run(
-        [sys.executable, "-m", "aieng_nb.schema", "--write", str(tmp_path / "schemas")],
+        [sys.executable, "-m", "aieng_nb.server.schema", "--write", str(tmp_path / "schemas")],
         capture_output=True,
         text=True,
         env=python_env,
@@ -81,7 +82,7 @@ def test_write_puts_one_valid_schema_file_per_record(tmp_path, python_env):
     for f in files:
         jsonschema.Draft202012Validator.check_schema(json.loads(f.read_text()))
     printed = subprocess.run(
-        [sys.executable, "-m", "aieng_nb.schema"], capture_output=True, text=True, env=python_env, timeout=300
+        [sys.executable, "-m", "aieng_nb.server.schema"], capture_output=True, text=True, env=python_env, timeout=300
     )
     assert json.loads(printed.stdout)["RunRecord"]["title"] == "RunRecord"
 

@@ -60,8 +60,9 @@ def _check(body: object, name: str) -> None:
 
 def test_core_records_match_their_shapes(workspace) -> None:  # noqa: ANN001 - the conftest fixture
     import aieng_nb as aieng
-    from aieng_nb import audit, pages
+    from aieng_nb import audit
     from aieng_nb.jobs.records import JobRecord
+    from aieng_nb.server import pages
 
     with aieng.start_run(experiment="shapes", params={"a": 1}) as run:
         aieng.log(loss=0.5, step=0)
@@ -89,8 +90,8 @@ def test_status_enums_are_generated_and_not_retyped_in_the_panel() -> None:
     """models.ts carries the status enums (types, values, named subsets) generated from the Python
     enums; no other TypeScript file lists two or more of their words in an array literal."""
     from aieng_nb.jobs.records import JobStatus
-    from aieng_nb.models import RunStatus
     from aieng_nb.server.models import ENUMS
+    from aieng_nb.tracking.records import RunStatus
 
     generated = TYPESCRIPT_FILE.read_text()
     assert 'export type JobStatus = "CREATED" | "QUEUED" | "RUNNING"' in generated

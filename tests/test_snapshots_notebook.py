@@ -7,7 +7,7 @@ import json
 import pytest
 
 import aieng_nb as aieng
-from aieng_nb.examples import example
+from aieng_nb.demo import example
 
 pytestmark = pytest.mark.slow
 

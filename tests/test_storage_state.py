@@ -59,7 +59,7 @@ for day in range(1, 9):
 def test_two_schedulers_in_two_folders_on_one_database_fire_each_slot_once(backend, tmp_path) -> None:
     import datetime as dt
 
-    from aieng_nb.jobs.notebooks import write_notebook
+    from aieng_nb.jobs.notebook import write_notebook
 
     nb = write_notebook(tmp_path / "s.ipynb", ["print(1)"])
     schedules.add("nightly", str(nb), "0 3 * * *", workspace=backend)
@@ -95,7 +95,7 @@ def test_two_schedulers_in_two_folders_on_one_database_fire_each_slot_once(backe
 
 
 def test_loop_add_of_one_model_from_two_folders_gives_one_loop_and_a_conflict(backend, tmp_path) -> None:
-    from aieng_nb.registry import loop
+    from aieng_nb import loop
 
     url = backend.database_url
     argv = ["loop", "add", "churn", "--score", str(LOOP_NB / "score.ipynb"), "--retrain", str(LOOP_NB / "train.ipynb")]
@@ -160,8 +160,8 @@ def _legacy_copy(tmp_path: Path, name: str = "legacy") -> Workspace:
 def test_a_folder_written_by_main_is_imported_loss_free_and_still_verifies(backend, tmp_path) -> None:
     from sqlalchemy import update
 
-    from aieng_nb.registry import loop
-    from aieng_nb.registry.loop_store import load_state
+    from aieng_nb import loop
+    from aieng_nb.loop.store import load_state
     from aieng_nb.storage.tables import audit_entries
 
     ws = _legacy_copy(tmp_path)
@@ -247,7 +247,7 @@ def test_a_second_folder_with_its_own_old_log_keeps_it_when_the_team_chain_exist
 
 @pytest.mark.parametrize("step", ["audit_before_commit", None])
 def test_kill_9_inside_schedule_add_leaves_nothing_or_an_audited_schedule(backend, tmp_path, step) -> None:
-    from aieng_nb.jobs.notebooks import write_notebook
+    from aieng_nb.jobs.notebook import write_notebook
 
     nb = write_notebook(tmp_path / "s.ipynb", ["print(1)"])
     env = _env(backend, backend.database_url)
@@ -263,9 +263,9 @@ def test_kill_9_inside_schedule_add_leaves_nothing_or_an_audited_schedule(backen
 
 
 def test_the_change_token_moves_with_schedules_loops_and_audit_entries(backend, tmp_path) -> None:
-    from aieng_nb.jobs.notebooks import write_notebook
-    from aieng_nb.registry.loop_records import LoopConfig
-    from aieng_nb.registry.loop_store import create, event, load_state, locked_loop, save_state
+    from aieng_nb.jobs.notebook import write_notebook
+    from aieng_nb.loop.records import LoopConfig
+    from aieng_nb.loop.store import create, event, load_state, locked_loop, save_state
     from aieng_nb.server.changes import token
 
     nb = write_notebook(tmp_path / "s.ipynb", ["print(1)"])

@@ -63,8 +63,8 @@ def test_the_writer_thread_stores_every_step_and_the_training_thread_writes_noth
 
 
 def test_steps_are_journaled_on_disk_at_once_even_when_the_writer_never_runs(writer_threads):
-    from aieng_nb.metric_journal import Journal
-    from aieng_nb.metric_rows import Converter
+    from aieng_nb.tracking.journal import Journal
+    from aieng_nb.tracking.rows import Converter
 
     n = 20_000
     with aieng.training(name="stalled", log_model=False, telemetry=False, live=False) as tr:

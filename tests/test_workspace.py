@@ -110,7 +110,7 @@ def test_existing_refuses_a_missing_workspace_without_creating_it(tmp_path, monk
 def test_a_workspace_given_its_uris_keeps_them_and_hands_them_to_job_processes(tmp_path, workspace) -> None:  # noqa: ANN001
     """What a server's ``--AiengServer.tracking_uri`` / ``database_url`` build: the URIs belong to
     that workspace (not the process's settings) and go to the kernels and detached processes of its jobs."""
-    from aieng_nb.jobs.build import kernel_env
+    from aieng_nb.jobs.notebook import kernel_env
     from aieng_nb.jobs.records import JobRecord
     from aieng_nb.workspace import Workspace
 

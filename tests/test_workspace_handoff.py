@@ -10,7 +10,7 @@ import pytest
 import aieng_nb as aieng
 from aieng_nb import audit, schedules
 from aieng_nb.jobs import store
-from aieng_nb.jobs.notebooks import write_notebook
+from aieng_nb.jobs.notebook import write_notebook
 from aieng_nb.workspace import Workspace
 
 
@@ -48,8 +48,8 @@ def test_a_registration_and_promotion_in_another_workspace_land_there_only(works
     import mlflow
     from sklearn.linear_model import LogisticRegression
 
+    from aieng_nb.loop.synthetic import FEATURES, batch
     from aieng_nb.registry import list_versions, promote, register
-    from aieng_nb.registry.synthetic import FEATURES, batch
 
     df = batch(200, concept=1, seed=0)
     with aieng.start_run(experiment="churn", workspace=other) as run:
@@ -70,7 +70,7 @@ def test_a_registration_and_promotion_in_another_workspace_land_there_only(works
 
 @pytest.mark.slow
 def test_a_schedule_in_another_workspace_fires_there_only(workspace, other, tmp_path) -> None:
-    from aieng_nb.scheduler import Scheduler
+    from aieng_nb.schedules.scheduler import Scheduler
 
     nb = write_notebook(tmp_path / "s.ipynb", ["print(lr)"], parameters="lr = 0.1")
     schedules.add("nightly", str(nb), "0 3 * * *", catchup="once", workspace=other)

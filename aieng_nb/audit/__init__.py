@@ -3,7 +3,7 @@ database (``audit_entries``; one trail for every folder sharing the database).
 
 Each entry's SHA-256 covers its content and the previous entry's hash, so an edited, deleted,
 reordered or inserted entry breaks the chain at its exact position. Each entry is also signed with
-the writer's Ed25519 key, which lives outside the workspace (see :mod:`aieng_nb.audit_sign`); its
+the writer's Ed25519 key, which lives outside the workspace (see :mod:`aieng_nb.audit.sign`); its
 public key is recorded in the ``audit_keys`` table. Someone who can write the database but not the
 writer's state folder cannot recompute the chain with valid signatures. The ``audit_head`` row names
 the latest entry (moved in the append's own transaction) and each writer keeps a copy of the head's

@@ -22,10 +22,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .. import audit_sign
 from ..exceptions import IntegrityError, StorageError
 from ..fsutil import atomic_write_bytes, user_name
 from ..workspace import Workspace, current
+from . import sign as audit_sign
 
 GENESIS = "0" * 64
 _FIELDS = {"seq", "ts", "actor", "event", "data", "prev", "key", "hash", "sig"}

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from ..records import Record, RecordList
-from ..textutil import plural
+from ..rendering import plural
 
 
 @dataclass

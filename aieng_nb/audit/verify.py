@@ -6,9 +6,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import audit_sign
 from ..exceptions import IntegrityError, ValidationError
 from ..workspace import Workspace, current
+from . import sign as audit_sign
 from .chain import (
     _HEX64,
     GENESIS,

@@ -16,9 +16,9 @@ import sys
 from typing import NoReturn
 
 from .._version import __version__
-from ..argtypes import CheckedArguments
 from ..exceptions import NotFoundError, ValidationError, describe_error
-from ..textutil import clip
+from ..names import CheckedArguments
+from ..rendering import clip
 
 # command group modules under aieng_nb.cli, in --help order
 COMMAND_MODULES = [
@@ -39,7 +39,7 @@ COMMAND_MODULES = [
 
 
 class CliParser(CheckedArguments, argparse.ArgumentParser):
-    """argparse whose string arguments are checked (see :mod:`aieng_nb.argtypes`) and whose usage
+    """argparse whose string arguments are checked (see :mod:`aieng_nb.names`) and whose usage
     errors print one printable line (a surrogate or 10k characters in a value cannot break it)."""
 
     def error(self, message: str) -> NoReturn:

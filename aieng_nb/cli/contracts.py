@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..textutil import print_json
+from ..rendering import print_json
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -10,8 +10,8 @@ import argparse
 import sys
 from typing import Any
 
-from ..argtypes import any_text, float_range, ident, int_range, long_text, non_negative_seconds, positive_int, seconds
 from ..jobs.records import MAX_RETRIES
+from ..names import any_text, float_range, ident, int_range, long_text, non_negative_seconds, positive_int, seconds
 from .output import print_json
 
 EXIT_HELP = "exit codes: 0 completed, 1 failed, 3 timed out, 4 stopped, 5 checks failed (--fail-on-checks), 2 bad usage"
@@ -196,8 +196,8 @@ def _stop(args: argparse.Namespace) -> int:
 
 
 def _params(args: argparse.Namespace) -> int:
+    from ..jobs.display import ParameterList
     from ..jobs.params import notebook_parameters
-    from ..jobs.table import ParameterList
 
     found = ParameterList(notebook_parameters(args.notebook), notebook=args.notebook)
     print_json(found.to_dicts()) if args.json else print(found)

@@ -85,7 +85,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _add(args: argparse.Namespace) -> int:
-    from ..registry import loop
+    from .. import loop
 
     cfg = loop.add(
         args.name,
@@ -107,7 +107,7 @@ def _add(args: argparse.Namespace) -> int:
 
 
 def _history(args: argparse.Namespace) -> int:
-    from ..registry import loop
+    from .. import loop
 
     events = loop.history(args.name)
     if args.json:
@@ -118,7 +118,7 @@ def _history(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ..registry import loop
+    from .. import loop
 
     events = loop.run_now(args.name)
     if args.json:
@@ -129,7 +129,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from ..registry import loop
+    from .. import loop
 
     loops = loop.list_loops()
     if args.json:
@@ -140,7 +140,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _remove(args: argparse.Namespace) -> int:
-    from ..registry import loop
+    from .. import loop
 
     loop.remove(args.name)
     print(f"loop {args.name} removed")  # the name the user typed, echoed
@@ -148,7 +148,7 @@ def _remove(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from ..registry.replay import replay
+    from ..loop.replay import replay
 
     result = replay(
         args.data,

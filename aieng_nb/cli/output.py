@@ -1,5 +1,5 @@
-"""CLI output helpers (tables, --json); shared with the notebook displays via textutil."""
+"""CLI output helpers (tables, --json); shared with the notebook displays via aieng_nb.rendering."""
 
-from ..textutil import print_json, text_table
+from ..rendering import print_json, text_table
 
 __all__ = ["print_json", "text_table"]

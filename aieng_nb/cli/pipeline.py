@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..argtypes import any_text, ident, positive_int
+from ..names import any_text, ident, positive_int
 from .output import print_json
 
 EXIT_HELP = "exit codes: 0 completed, 1 a step failed (run again to resume), 2 bad usage or pipeline file"

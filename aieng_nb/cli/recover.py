@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import argparse
 
-from .. import lifecycle
-from ..textutil import print_json
+from ..rendering import print_json
+from ..tracking import lifecycle
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

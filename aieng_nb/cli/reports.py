@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..argtypes import ident, positive_int
+from ..names import ident, positive_int
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

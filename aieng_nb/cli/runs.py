@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 
 from .. import tracking
-from ..argtypes import ident, positive_int
-from ..textutil import print_json
+from ..names import ident, positive_int
+from ..rendering import print_json
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

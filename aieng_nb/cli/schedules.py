@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..argtypes import non_negative_seconds, seconds
+from ..names import non_negative_seconds, seconds
 from .output import print_json
 
 
@@ -100,7 +100,7 @@ def _daemon(args: argparse.Namespace) -> int:
     from .jobs import skip_unused_slow_imports
 
     skip_unused_slow_imports()
-    from ..scheduler import Scheduler
+    from ..schedules.scheduler import Scheduler
 
     def log(msg: str) -> None:
         print(msg, flush=True)

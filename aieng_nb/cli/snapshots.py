@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..argtypes import ident, non_negative_seconds
-from ..textutil import print_json
+from ..names import ident, non_negative_seconds
+from ..rendering import print_json
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

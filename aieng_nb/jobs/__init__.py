@@ -94,7 +94,7 @@ def list_jobs(
     workspace: Workspace | None = None,
     recover: bool = True,
 ) -> Any:
-    """Job records, newest first, as a :class:`~aieng_nb.jobs.table.JobTable` (stale ones recovered
+    """Job records, newest first, as a :class:`~aieng_nb.jobs.display.JobTable` (stale ones recovered
     first; ``recover=False`` only reads).
 
     >>> aieng.list_jobs(status="failed", limit=5)   # doctest: +SKIP

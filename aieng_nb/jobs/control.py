@@ -8,24 +8,35 @@ Each takes a :class:`~aieng_nb.jobs.request.JobRequest` or ``run_job``'s call st
 <JobStatus.COMPLETED: 'COMPLETED'>
 >>> submit_job(JobRequest("train.ipynb", {"lr": 0.1})).status               # doctest: +SKIP
 <JobStatus.QUEUED: 'QUEUED'>
+
+Formerly ``prepare.py``: Preparing a job: a validated :class:`~aieng_nb.jobs.request.JobRequest` becomes a stored CREATED
+record (the notebook copied beside it), nothing runs yet.
+
+>>> job = prepare_job("notebooks/03-train-job.ipynb", {"n_estimators": 5})   # doctest: +SKIP
+>>> job.status                                                                 # doctest: +SKIP
+<JobStatus.CREATED: 'CREATED'>
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import platform
+import shutil
 import time
 from pathlib import Path
 from typing import Any
 
 from .. import audit
 from ..exceptions import ValidationError
+from ..fsutil import atomic_copy
 from ..records import now
 from ..workspace import Workspace, current
 from . import store
-from .progress import resolve
+from .display import JobTable, resolve
 from .records import JobError, JobRecord, JobStatus
 from .request import JobRequest
-from .table import JobTable
 
 EXAMPLE_NOTEBOOK = "03-train-job.ipynb"
 
@@ -56,7 +67,7 @@ def run_job(
     >>> job.status                                                              # doctest: +SKIP
     'COMPLETED'
     """
-    from .prepare import prepare_job
+    pass
 
     ws = workspace or current()
     store.recover_stale(ws)
@@ -79,7 +90,7 @@ def submit_job(
     """Start a notebook job in the background and return its record at once (QUEUED or RUNNING).
 
     Validates exactly as :func:`run_job` before anything is created (a bad parameter raises here,
-    and no job exists); the job then runs in a detached process (:mod:`aieng_nb.jobs.submit`), so
+    and no job exists); the job then runs in a detached process (:mod:`aieng_nb.jobs.execute`), so
     it survives a kernel interrupt or restart. ``progress`` is accepted for symmetry and ignored:
     follow the job with :func:`wait_job` or :func:`get_job`.
 
@@ -87,8 +98,8 @@ def submit_job(
     >>> wait_job(job.job_id).status                                   # doctest: +SKIP
     'COMPLETED'
     """
-    from .prepare import prepare_job
-    from .submit import start_detached
+    pass
+    from .execute import start_detached
 
     del progress  # the detached process reports through the job record
     ws = workspace or current()
@@ -157,7 +168,7 @@ def run_example_job(parameters: Any = None, *, progress: Any = None, workspace: 
 
     >>> job = run_example_job({"n_estimators": 50})   # doctest: +SKIP
     """
-    from ..examples import example
+    from ..demo import example
 
     return run_job(example(EXAMPLE_NOTEBOOK), parameters, progress=progress, workspace=workspace)
 
@@ -192,8 +203,8 @@ def stop_job(job_id: str, *, wait: float = 15.0, workspace: Workspace | None = N
     def settle(waited: bool = False) -> JobRecord:
         done = store.mutate(record.job_id, lambda r: stop_idle(r, waited), ws)
         if any(ended):  # nobody else will close the job's run (its process or worker is gone)
+            from .display import Progress
             from .finish import finish
-            from .progress import Progress
 
             return finish(done, ws, Progress(), 0.0)
         return done
@@ -219,7 +230,7 @@ def list_jobs(
     recover: bool = True,
 ) -> JobTable:
     """Job records, newest first (``status`` filters: ``failed``, ``running`` ...), as a
-    :class:`~aieng_nb.jobs.table.JobTable` (a RecordList: a table in Jupyter, ``to_dicts()`` for JSON).
+    :class:`~aieng_nb.jobs.display.JobTable` (a RecordList: a table in Jupyter, ``to_dicts()`` for JSON).
     ``recover=False`` only reads (the server's GETs: its changes poll recovers stale jobs).
 
     >>> list_jobs(status="failed")   # doctest: +SKIP
@@ -243,3 +254,109 @@ def get_job(job_id: str, *, workspace: Workspace | None = None, recover: bool = 
     if recover:
         store.recover_stale(ws)
     return store.load(job_id, ws)
+
+
+_ENV_PACKAGES = ("numpy", "pandas", "scikit-learn", "papermill", "mlflow", "aieng_nb")
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def environment_summary() -> dict[str, str]:
+    """Python and key package versions (what `reproduce` compares)."""
+    from importlib import metadata
+
+    env = {"python": platform.python_version()}
+    for name in _ENV_PACKAGES:
+        try:
+            env[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return env
+
+
+def prepare_job(
+    notebook: JobRequest | str | os.PathLike[str],
+    parameters: Any = None,
+    *,
+    workspace: Workspace | None = None,
+    dry_run: bool = False,
+    **options: Any,
+) -> JobRecord:
+    """Validate a job request and store its CREATED record (nothing runs yet).
+
+    Takes a :class:`JobRequest` or ``run_job``'s call style (``notebook, parameters, **options``).
+    Every check runs before anything is written: a refused job leaves no record, folder or audit
+    entry. ``dry_run``: only check, and return the record that would be stored (a sweep checks
+    every point before its parent run exists).
+    """
+    request = JobRequest.of(notebook, parameters, **options)
+    ok = request.validate(workspace, executor=False)  # run_job and submit_job look it up first
+    host, pid, pid_started = store.process_identity()  # the creator: recover_stale fails it if this dies
+    record = JobRecord.new(
+        str(ok.path.resolve()),
+        ok.parameters,
+        notebook_sha256=file_sha256(ok.path),
+        max_attempts=request.retries + 1,
+        retry_backoff=request.retry_backoff,
+        timeout=request.timeout,
+        cell_timeout=request.cell_timeout,
+        executor=request.executor_name(),
+        executor_address=request.executor_address(),
+        kernel_name=ok.kernel.name,
+        kernel_language=ok.kernel.language,
+        cwd=ok.cwd,
+        experiment=ok.experiment,
+        monitor=ok.monitor,
+        sweep_id=request.sweep_id,
+        parent_run_id=request.parent_run_id,
+        schedule=request.schedule,
+        tags=ok.tags,
+        environment=environment_summary(),
+        host=host,
+        pid=pid,
+        pid_started=pid_started,
+    )
+    json.dumps(record.to_dict(), sort_keys=True)  # the record must be storable before its folder exists
+    if dry_run:
+        return record
+    ws = workspace or current()
+    folder = store.job_dir(record.job_id, ws)
+    record.input_copy = str(folder / "input.ipynb")
+    record.output_path = str(folder / "output.ipynb")
+    # the record first (one transaction), then its files and audit entry: a kill -9 at any point
+    # leaves nothing or a recorded CREATED job whose creator is gone (recover_stale fails it); a
+    # refused write (a full disk) takes the record back, so the error the caller sees is true
+    store.create(record, ws)
+    fault("job_create:recorded")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        atomic_copy(ok.path, folder / "input.ipynb")
+        fault("job_create:copied")
+        audit.append(
+            "job.create",
+            {
+                "job_id": record.job_id,
+                "notebook": record.notebook,
+                "sha256": record.notebook_sha256,
+                "parameters": ok.parameters,
+            },
+            workspace=ws,
+        )
+    except BaseException:
+        try:
+            store.delete(record.job_id, ws)
+            shutil.rmtree(folder, ignore_errors=True)
+        except Exception:  # noqa: BLE001 - the record stays, CREATED by this process: recovery fails it
+            pass
+        raise
+    return record
+
+
+def fault(step: str) -> None:
+    """Die here (SIGKILL) when ``$AIENG_FAULT_AT`` names this step: the crash tests' injection point."""
+    if os.environ.get("AIENG_FAULT_AT") == step:
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)

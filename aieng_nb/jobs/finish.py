@@ -3,6 +3,17 @@ words), the output notebook's HTML and artifacts, the checks verdict and the con
 
 >>> run_status("COMPLETED"), run_status("STOPPED")
 ('FINISHED', 'KILLED')
+
+Formerly ``render.py``: The HTML rendering of a job's output notebook (nbconvert's lab template; the exporter and its
+compiled templates are kept for the next job, and warmed while the first job's kernel runs).
+
+>>> warm_html_exporter   # doctest: +ELLIPSIS
+<function warm_html_exporter at ...>
+
+Formerly ``tracking_bridge.py``: The few tracking calls the job runner makes, in one place (``aieng_nb.tracking`` does the work).
+
+Each takes the job's workspace: a job run in workspace B keeps its MLflow run in B even when the
+process's current workspace is A.
 """
 
 from __future__ import annotations
@@ -12,20 +23,22 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from .. import audit, lifecycle
+from .. import audit
+from ..fsutil import atomic_write_text
 from ..records import now
+from ..tracking import lifecycle
 from ..workspace import Workspace, current
 from . import params as _params
 from . import store
-from .progress import Progress
+from .display import Progress
 from .records import JobError, JobRecord, JobStatus, run_status
-from .render import render_html
+
+pass
 
 PERMANENT_ERRORS = ("no_kernel",)
 
 
 def create_run(record: JobRecord, ws: Workspace) -> JobRecord:
-    from . import tracking_bridge as tb
 
     given = store.jobs_dir(ws, create=False) / record.job_id / "input.ipynb"  # derived from the id
     source = given if given.is_file() else record.notebook
@@ -45,7 +58,7 @@ def create_run(record: JobRecord, ws: Workspace) -> JobRecord:
     if record.schedule:
         tags["aieng.schedule"] = record.schedule
     name = f"{Path(record.notebook).stem}-{record.job_id[-6:]}"
-    run_id = tb.create_run(
+    run_id = open_run(
         record.experiment or "jobs",
         ws,
         name=name,
@@ -56,7 +69,7 @@ def create_run(record: JobRecord, ws: Workspace) -> JobRecord:
     # where it ran, like an interactive run: packages, Python, hardware, and the notebook's git commit;
     # in a thread while the kernel starts (reading ~260 packages' metadata took ~0.7 s here), joined by finish
     thread = threading.Thread(
-        target=tb.record_environment, args=(run_id, str(Path(record.notebook).resolve().parent)), name="aieng-env"
+        target=record_environment, args=(run_id, str(Path(record.notebook).resolve().parent)), name="aieng-env"
     )
     thread.start()
     _environment_threads[run_id] = thread
@@ -71,7 +84,6 @@ def _param_str(value: Any) -> str:
 
 
 def finish(record: JobRecord, ws: Workspace, progress: Progress, elapsed: float) -> JobRecord:
-    from . import tracking_bridge as tb
 
     recording = _environment_threads.pop(record.run_id or "", None)
     if recording is not None:
@@ -93,19 +105,17 @@ def finish(record: JobRecord, ws: Workspace, progress: Progress, elapsed: float)
             # points the kernel journaled and could not store before it exited (or was killed)
             lifecycle.replay_job_run(ws, record.run_id)
             if given.is_file():
-                tb.log_artifact(str(given), "notebook/input", record.run_id, ws)
+                log_artifact(str(given), "notebook/input", record.run_id, ws)
             if out is not None and out.is_file():
-                tb.log_artifact(str(out), "notebook/output", record.run_id, ws)
+                log_artifact(str(out), "notebook/output", record.run_id, ws)
             if html is not None:
-                tb.log_artifact(str(html), "notebook/output", record.run_id, ws)
-            tb.set_tags(
-                {"aieng.job.status": record.status, "aieng.job.attempts": str(record.attempts)}, record.run_id, ws
-            )
+                log_artifact(str(html), "notebook/output", record.run_id, ws)
+            set_tags({"aieng.job.status": record.status, "aieng.job.attempts": str(record.attempts)}, record.run_id, ws)
             # set by a --monitor spec or by reports the notebook attached itself (aieng.monitor(...))
-            verdict = (tb.get_run(record.run_id, ws).tags or {}).get("aieng.checks")
+            verdict = (get_run(record.run_id, ws).tags or {}).get("aieng.checks")
             if verdict is not None:
                 checks_failed = verdict == "failed"
-            tb.set_status(record.run_id, run_status(record.status), ws)
+            set_status(record.run_id, run_status(record.status), ws)
         except Exception as exc:  # noqa: BLE001 - keep the job record truthful even if the store hiccups
             warnings.append(f"tracking failed: {type(exc).__name__}: {exc}")
 
@@ -162,3 +172,95 @@ def fail_job(
     if record.finished and record.finished_at:
         return record
     return finish(record, ws, Progress(), 0.0)
+
+
+_exporter_lock = threading.Lock()
+_exporter: Any = None
+_warm_thread: threading.Thread | None = None
+
+
+def _get_exporter() -> Any:
+    global _exporter
+    with _exporter_lock:
+        if _exporter is None:
+            import nbformat
+            from nbconvert import HTMLExporter
+
+            exporter = HTMLExporter()
+            exporter.from_notebook_node(nbformat.v4.new_notebook())  # loads and compiles the templates
+            _exporter = exporter
+        return _exporter
+
+
+def warm_html_exporter() -> None:
+    """Import nbconvert and compile its templates in a background thread while the first job's
+    kernel runs (the runner thread is idle then, waiting on the kernel)."""
+    global _warm_thread
+    if _exporter is None and _warm_thread is None:
+        _warm_thread = threading.Thread(target=_get_exporter, name="aieng-html-warmup", daemon=True)
+        _warm_thread.start()
+
+
+def render_html(nb_path: Path, html_path: Path) -> Path:
+    """An HTML rendering of the output notebook (nbconvert's lab template; the exporter and its
+    compiled templates are kept for the next job)."""
+    import nbformat
+
+    nb = nbformat.read(str(nb_path), as_version=4)
+    exporter = _get_exporter()
+    with _exporter_lock:
+        body, _ = exporter.from_notebook_node(nb)
+    atomic_write_text(html_path, body)
+    return html_path
+
+
+def _tracking():  # type: ignore[no-untyped-def]
+    from .. import tracking
+
+    return tracking
+
+
+def open_run(
+    experiment: str,
+    ws: Workspace,
+    name: str | None = None,
+    tags: dict[str, str] | None = None,
+    params: dict[str, Any] | None = None,
+    parent_run_id: str | None = None,
+) -> str:
+    return _tracking().create_run(
+        experiment, name=name, tags=tags, params=params, parent_run_id=parent_run_id, workspace=ws
+    )
+
+
+def record_environment(run_id: str, cwd: str) -> None:
+    """The run's ``aieng/environment.json`` and git state, as an interactive run records them."""
+    from .. import config
+    from ..tracking.runs import record_environment as record
+
+    if config.get("capture_environment"):
+        record(run_id, cwd)
+
+
+def log_artifact(path: str, artifact_path: str | None, run_id: str, ws: Workspace) -> None:
+    _tracking().log_artifact(path, artifact_path, run_id=run_id, workspace=ws)
+
+
+def set_tags(tags: dict[str, str], run_id: str, ws: Workspace) -> None:
+    _tracking().set_tags(tags, run_id=run_id, workspace=ws)
+
+
+def log_metrics(metrics: dict[str, float], run_id: str, ws: Workspace) -> None:
+    _tracking().log_metrics(metrics, run_id=run_id, workspace=ws)
+
+
+def set_status(run_id: str, status: str, ws: Workspace) -> None:
+    _tracking().set_run_status(run_id, status, workspace=ws)
+
+
+def get_run(run_id: str, ws: Workspace):  # type: ignore[no-untyped-def]
+    return _tracking().get_run(run_id, workspace=ws)
+
+
+def tracking_uri(ws: Workspace) -> str:
+    return ws.tracking_uri

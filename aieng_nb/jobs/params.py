@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ..exceptions import ValidationError
-from ..textutil import clip
+from ..rendering import clip
 
 PARAMETERS_TAG = "parameters"
 INJECTED_TAG = "injected-parameters"
@@ -411,12 +411,3 @@ def parse_json_parameters(text: str) -> dict[str, Any]:
 
 def is_python(language: str | None) -> bool:
     return (language or "python").lower().startswith("python")
-
-
-# the injection half lives in aieng_nb.jobs.inject; these names stay importable from here
-def __getattr__(name: str) -> Any:
-    if name in ("render_literal", "injected_source", "injected_cell_index", "inject"):
-        from . import inject as _inject
-
-        return getattr(_inject, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -230,7 +230,7 @@ class JobRecord(TypedFields, Record):
 
     def _repr_html_(self) -> str:
         from ..rendering import Link, html_record
-        from .table import status_text
+        from .display import status_text
 
         rows: list[tuple[str, Any]] = [
             ("job", self.job_id),
@@ -290,32 +290,3 @@ class JobRecord(TypedFields, Record):
             detail = f"  {err.get('kind')}: {err.get('message')}" if err else ""
             lines.append(f"  attempt {entry.get('attempt')}: {entry.get('status')}{detail}")
         return "\n".join(lines)
-
-
-# storage moved to aieng_nb.jobs.store; these names keep working for code written before the split
-_MOVED = frozenset(
-    {
-        "jobs_dir",
-        "job_dir",
-        "save",
-        "create",
-        "load",
-        "update",
-        "mutate",
-        "list_records",
-        "process_identity",
-        "owner_alive",
-        "kill_kernel",
-        "recover_stale",
-        "stop_requested",
-        "request_stop",
-    }
-)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _MOVED:
-        from . import store
-
-        return getattr(store, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

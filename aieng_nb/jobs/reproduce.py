@@ -73,7 +73,7 @@ class ReproduceReport:
         }
 
     def __str__(self) -> str:
-        from ..textutil import text_table
+        from ..rendering import text_table
 
         verdict = "REPRODUCED" if self.matches else "DIFFERENT"
         lines = [
@@ -83,7 +83,7 @@ class ReproduceReport:
         if self.job.error:
             lines.append(f"error: {self.job.error_summary}")
         if self.metrics:
-            from ..models import headline_metrics
+            from ..tracking.records import headline_metrics
 
             # the run's own metrics and every difference; the report summaries that agree are counted
             shown = set(headline_metrics(m.name for m in self.metrics)) | {m.name for m in self.differences}
@@ -128,7 +128,7 @@ def input_issues(
     job: JobRecord, original_params: dict[str, str], original_tags: dict[str, str], workspace: Workspace
 ) -> list[str]:
     """What the recorded job does not pin down, or what changed since."""
-    from .prepare import environment_summary, file_sha256
+    from .control import environment_summary, file_sha256
 
     issues: list[str] = []
     nb = Path(job.notebook)
@@ -243,7 +243,7 @@ def reproduce(
 ) -> ReproduceReport:
     """Re-run the job that produced ``run_id`` and compare its metrics (see module doc)."""
     from .control import run_job
-    from .tracking_bridge import get_run
+    from .finish import get_run
 
     ws = workspace or current()
     job = find_job_for_run(run_id, ws)

@@ -11,6 +11,18 @@ every check before anything is written (a refused job leaves no record, folder o
 Traceback (most recent call last):
 ...
 aieng_nb.exceptions.ValidationError: unknown job option 'retires' (did you mean 'retries'?)
+
+Formerly ``kernels.py``: Which kernel runs a job, and in which language (papermill's and jupyter_client's rules).
+
+The kernel is the one asked for, else the notebook's ``kernelspec.name``, else ``python3``; a
+kernelspec named ``python`` means the native Python kernel when no spec of that name is
+installed (jupyter_client's ``KernelManager`` maps it to ``python3``, so papermill runs such
+notebooks). The language is the installed kernelspec's, else the notebook's ``kernelspec.language``
+or ``language_info.name``: it picks papermill's parameter translator and tells whether the job may
+add Python of its own (it never does in a bash or R kernel).
+
+>>> resolve_kernel({"metadata": {"kernelspec": {"name": "python"}}}).name   # doctest: +SKIP
+'python3'
 """
 
 from __future__ import annotations
@@ -27,9 +39,9 @@ from typing import Any
 
 from ..exceptions import ValidationError
 from ..records import Record
-from ..textutil import clip
+from ..rendering import clip
 from ..workspace import Workspace
-from . import inject as _inject
+from . import notebook as _notebook
 from . import params as _params
 from .records import MAX_RETRIES
 
@@ -144,7 +156,8 @@ class JobRequest(Record):
         since uninstalled still gets a job record, which then fails saying so)."""
         from ..contracts.jobs import job_tags
         from ..workspace import locate
-        from .kernels import resolve_kernel
+
+        pass
 
         self.check_options(executor=executor)
         # read, not created: the contracts are looked up in the workspace a refused job must not create
@@ -164,7 +177,7 @@ class JobRequest(Record):
         if monitor is not None:
             check_monitor(monitor, kernel)
         # the injected cell is rendered now, so a value the kernel's language cannot take fails here
-        _inject.injected_source(resolved, kernel_name=kernel.name, language=kernel.language)
+        _notebook.injected_source(resolved, kernel_name=kernel.name, language=kernel.language)
         experiment = self.experiment or path.stem
         return Validated(self, path, resolved, kernel, monitor, experiment, workdir, tags)
 
@@ -241,7 +254,7 @@ def check_monitor(monitor: Any, kernel: Any) -> None:
 
 def check_kernel(kernel: str) -> None:
     """The kernel must be installed here (checked before a local job is created)."""
-    from .kernels import resolve_kernel
+    pass
 
     resolve_kernel({}, kernel)
 
@@ -266,3 +279,49 @@ def check_job_options(
         from ..executors import get_executor
 
         get_executor(executor)
+
+
+NATIVE = "python3"
+
+
+@dataclass(frozen=True)
+class Kernel:
+    name: str
+    language: str
+
+    @property
+    def is_python(self) -> bool:
+        return self.language.lower().startswith("python")
+
+
+def notebook_language(nb: Mapping[str, Any]) -> str | None:
+    meta = nb.get("metadata") or {}
+    spec = meta.get("kernelspec") or {}
+    info = meta.get("language_info") or {}
+    language = spec.get("language") or info.get("name")
+    return str(language) if language else None
+
+
+def resolve_kernel(nb: Mapping[str, Any], kernel_name: str | None = None, *, check: bool = True) -> Kernel:
+    """The kernel a job of ``nb`` runs on; with ``check`` it must be installed here."""
+    requested = kernel_name or ((nb.get("metadata") or {}).get("kernelspec") or {}).get("name") or NATIVE
+    if not isinstance(requested, str) or not requested.strip() or "\0" in requested or len(requested) > 200:
+        raise ValidationError(f"bad kernel name {clip(requested)!r}")
+    fallback = notebook_language(nb) or "python"
+    if not check:
+        return Kernel(NATIVE if requested == "python" else requested, fallback)
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    ksm = KernelSpecManager()
+    names = ksm.find_kernel_specs()
+    name = requested
+    if name not in names and name == "python":  # jupyter_client: "python" is the native kernel
+        name = NATIVE
+    try:
+        spec = ksm.get_kernel_spec(name)
+    except NoSuchKernel:
+        known = ", ".join(sorted(names)) or "none"
+        raise ValidationError(
+            f"no kernel named {clip(requested)!r} is installed (known: {known}; jupyter kernelspec list)"
+        ) from None
+    return Kernel(name, str(spec.language or fallback))

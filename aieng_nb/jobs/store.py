@@ -49,7 +49,7 @@ def jobs_dir(workspace: Workspace | None = None, *, create: bool = True) -> Path
 def _checked_id(job_id: str) -> str:
     bad = not isinstance(job_id, str) or not job_id or len(job_id) > 200
     if bad or any(c in job_id for c in "/\\\0") or job_id.startswith("."):
-        from ..textutil import clip
+        from ..rendering import clip
 
         raise ValidationError(f"bad job id {clip(job_id, 60)!r}")
     return job_id
@@ -444,7 +444,7 @@ def recover_stale(workspace: Workspace | None = None) -> list[JobRecord]:
             parent = new.parent_run_id if rec.status == JobStatus.CREATED else None
             for run_id in {r for r in (new.run_id, parent) if r}:
                 try:
-                    from .tracking_bridge import get_run, set_status
+                    from .finish import get_run, set_status
 
                     if run_id == new.run_id or get_run(run_id, workspace or current()).status == "RUNNING":
                         set_status(run_id, "FAILED", workspace or current())

@@ -30,7 +30,7 @@ from ..records import now
 from ..workspace import Workspace, current
 from . import params as _params
 from . import store
-from .progress import Progress, resolve
+from .display import Progress, resolve
 from .records import JobError, JobRecord, JobStatus
 from .request import JobRequest
 
@@ -113,7 +113,7 @@ class SweepResult:
         pnames: list[str] = []
         for j in self.jobs:
             pnames += [k for k in j.parameters if k not in pnames]
-        from ..models import headline_metrics
+        from ..tracking.records import headline_metrics
 
         # the runs' own metrics (accuracy, f1...), not every report summary and system metric
         mnames = headline_metrics(k for m in self.metrics.values() for k in m)
@@ -134,7 +134,7 @@ class SweepResult:
         return out
 
     def table(self) -> str:
-        from ..textutil import text_table
+        from ..rendering import text_table
 
         pnames, mnames = self._columns()
         headers = ["", "job", "status", *pnames, *mnames]
@@ -208,8 +208,8 @@ def sweep(
     >>> result.best_job_id                                                # doctest: +SKIP
     """
     from ..executors import get_executor
-    from .prepare import prepare_job
-    from .tracking_bridge import create_run
+    from .control import prepare_job
+    from .finish import open_run
 
     if goal not in ("max", "min"):
         raise ValidationError(f"goal must be 'max' or 'min', got {goal!r}")
@@ -226,7 +226,7 @@ def sweep(
     sweep_id = "s" + JobRecord.new("x").job_id
     nb_path = Path(base.notebook)
     experiment = base.experiment or nb_path.stem
-    parent = create_run(
+    parent = open_run(
         experiment,
         ws,
         name=f"sweep-{nb_path.stem}-{sweep_id[-6:]}",
@@ -268,7 +268,7 @@ def _result(
     sweep_id: str, notebook: str, parent: str, finished: list[JobRecord], metric: str | None, goal: str, ws: Workspace
 ) -> SweepResult:
     """The sweep's result, with the best job picked and its parent run tagged and closed."""
-    from .tracking_bridge import set_status, set_tags
+    from .finish import set_status, set_tags
 
     result = SweepResult(sweep_id, notebook, parent, finished, goal=goal)
     result.metrics = _collect_metrics(finished, ws)
@@ -287,7 +287,7 @@ def _result(
 
 def _abandon(sweep_id: str, parent: str, jobs_: list[JobRecord], ws: Workspace, exc_type: Any) -> None:
     """A sweep interrupted or broken half way: its unstarted jobs fail, its parent run ends."""
-    from .tracking_bridge import set_status
+    from .finish import set_status
 
     interrupted = exc_type is not None and not issubclass(exc_type, Exception)
     reason = (
@@ -326,7 +326,7 @@ class _Quiet(Progress):
 
 
 def _collect_metrics(jobs_: list[JobRecord], ws: Workspace) -> dict[str, dict[str, float]]:
-    from .tracking_bridge import get_run
+    from .finish import get_run
 
     out: dict[str, dict[str, float]] = {}
     for j in jobs_:
@@ -339,7 +339,7 @@ def _collect_metrics(jobs_: list[JobRecord], ws: Workspace) -> dict[str, dict[st
 
 
 def _default_metric(metrics: dict[str, dict[str, float]]) -> str | None:
-    from ..models import headline_metrics
+    from ..tracking.records import headline_metrics
 
     names = headline_metrics(k for m in metrics.values() for k in m)
     return names[0] if names else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import audit
-from ..argtypes import ident, positive_int
+from ..names import ident, positive_int
 from .parsing import AiengArgumentParser
 
 parser = AiengArgumentParser("audit", description="Verify, list or anchor the audit trail.")

@@ -174,9 +174,9 @@ def run_ids(prefix: str, shell: Any) -> list[str]:
 
 
 def job_ids(prefix: str, shell: Any) -> list[str]:
-    from ..jobs import store as records
+    from ..jobs import store as job_store
 
-    return [r.job_id for r in records.list_records(limit=50)]
+    return [r.job_id for r in job_store.list_records(limit=50)]
 
 
 def snapshot_names(prefix: str, shell: Any) -> list[str]:

@@ -10,9 +10,9 @@ from typing import Any
 
 from IPython.core.error import UsageError
 
-from ..argtypes import any_text, ident, int_range, positive_int, seconds
-from ..jobs.progress import Progress
+from ..jobs.display import Progress
 from ..jobs.records import MAX_RETRIES
+from ..names import any_text, ident, int_range, positive_int, seconds
 from .parsing import AiengArgumentParser
 
 job = AiengArgumentParser("job", description="Run notebooks as tracked jobs: job run|list|show|stop|params ...")
@@ -99,7 +99,7 @@ class NotebookProgress(Progress):
         self._show(f"job {record.job_id}: cell {done}/{total}", done, total)
 
     def job_finished(self, record: Any) -> None:
-        from ..jobs.progress import final_line
+        from ..jobs.display import final_line
 
         self._show(final_line(record), record.cells_total or None, record.cells_total or None)
 
@@ -160,7 +160,7 @@ def _request(args: argparse.Namespace, shell: Any) -> Any:
 
 def _run_job(args: argparse.Namespace, shell: Any) -> Any:
     from ..jobs.control import run_job
-    from ..jobs.progress import resolve
+    from ..jobs.display import resolve
 
     request = _request(args, shell)
     watch = _Watch(resolve(_progress(args.quiet, shell)))
@@ -202,7 +202,7 @@ def run(sub: str, line: str, cell: str | None, shell: Any) -> Any:
         return control.get_job(args.job_id)
     if head.action == "stop":
         return control.stop_job(args.job_id)
+    from ..jobs.display import ParameterList
     from ..jobs.params import notebook_parameters
-    from ..jobs.table import ParameterList
 
     return ParameterList(notebook_parameters(args.notebook))

@@ -12,8 +12,8 @@ import threading
 import time
 from typing import Any
 
-from ..jobs import store as records
-from ..jobs.progress import final_line, live_line
+from ..jobs import store as job_store
+from ..jobs.display import final_line, live_line
 from ..rendering import Link
 from ..workspace import Workspace
 
@@ -94,9 +94,9 @@ class JobWatcher:
             while True:
                 time.sleep(POLL_S)
                 try:
-                    record = records.load(self.job_id, self.workspace)
-                    if not record.finished and records.recover_stale(self.workspace):
-                        record = records.load(self.job_id, self.workspace)
+                    record = job_store.load(self.job_id, self.workspace)
+                    if not record.finished and job_store.recover_stale(self.workspace):
+                        record = job_store.load(self.job_id, self.workspace)
                 except Exception:  # noqa: BLE001 - a record being replaced, or deleted: try again
                     continue
                 self._show(record)

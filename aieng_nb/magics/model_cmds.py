@@ -139,7 +139,7 @@ def _promote(args: argparse.Namespace) -> Any:
 
 
 def _loop(line: str, shell: Any) -> Any:
-    from ..registry import loop as _loop_mod
+    from .. import loop as _loop_mod
 
     head = loop.parse_line(line)
     args = _LOOP[head.action].parse_args(head.rest)

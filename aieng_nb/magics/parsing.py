@@ -8,14 +8,14 @@ from typing import Any, NoReturn
 
 from IPython.core.error import UsageError
 
-from ..argtypes import CheckedArguments
-from ..textutil import clip
+from ..names import CheckedArguments
+from ..rendering import clip
 
 
 class AiengArgumentParser(CheckedArguments, argparse.ArgumentParser):
     """argparse that raises ``UsageError`` (one readable line, no traceback) instead of exiting.
 
-    String arguments are checked (:mod:`aieng_nb.argtypes`). A parser whose first positional picks
+    String arguments are checked (:mod:`aieng_nb.names`). A parser whose first positional picks
     an action parsed by another parser lists those in ``subparsers`` (``%aieng job run ...``), so
     help, completion and the fuzz test find them.
     """

@@ -9,7 +9,7 @@ import argparse
 import sys
 from typing import Any
 
-from ..argtypes import any_text, ident, positive_int
+from ..names import any_text, ident, positive_int
 from .parsing import AiengArgumentParser
 
 pipeline = AiengArgumentParser("pipeline", description="Notebook pipelines: pipeline run|status|show|list ...")

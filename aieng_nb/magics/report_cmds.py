@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..argtypes import ident, positive_int
+from ..names import ident, positive_int
 from .parsing import AiengArgumentParser
 
 monitor = AiengArgumentParser(

@@ -68,7 +68,7 @@ class AiengMagics(Magics):
             raise UsageError("usage: %aieng SUBCOMMAND [ARGS]; try %aieng help")
         module = load(sub)
         from ..exceptions import AiengError, describe_error
-        from ..textutil import clip
+        from ..rendering import clip
 
         try:
             return module.run(sub, rest.strip(), cell, self.shell)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import lifecycle, tracking
-from ..argtypes import ident, positive_int
+from .. import tracking
+from ..names import ident, positive_int
+from ..tracking import lifecycle
 from .parsing import AiengArgumentParser
 
 runs = AiengArgumentParser("runs", description="List runs, newest first.")

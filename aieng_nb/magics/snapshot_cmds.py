@@ -6,7 +6,7 @@ from typing import Any
 
 from IPython.core.error import UsageError
 
-from ..argtypes import ident
+from ..names import ident
 from .parsing import AiengArgumentParser
 
 snapshot = AiengArgumentParser(

@@ -147,7 +147,7 @@ def save_run(run: PipelineRun, ws: Workspace) -> None:
 
 def orphaned(run: PipelineRun) -> bool:
     """True when ``run`` says RUNNING but the process running it is gone (kill -9, a lost machine)."""
-    from ..lifecycle import lease_is_dead
+    from ..tracking.lifecycle import lease_is_dead
 
     if run.status != "RUNNING" or not run.owner:
         return False
@@ -210,7 +210,7 @@ def recover_runs(ws: Workspace) -> list[str]:
     run KILLED with the reason, an audit entry. Its steps' jobs are recovered as jobs are; running
     the pipeline again resumes from what finished. Returns a line per execution recovered."""
     from .. import audit
-    from ..jobs.tracking_bridge import set_status, set_tags
+    from ..jobs.finish import set_status, set_tags
 
     done = []
     for run in _stored_runs(ws):

@@ -28,8 +28,8 @@ from typing import Any
 
 from .. import audit
 from ..exceptions import NotFoundError, ValidationError
-from ..lifecycle import owner
 from ..records import RecordList, now
+from ..tracking.lifecycle import owner
 from ..workspace import Workspace, current
 from . import records as rec
 from .records import PipelineRun, StepResult, StepState
@@ -137,7 +137,7 @@ class _Execution:
 
     def _start_step(self, name: str, pool: ThreadPoolExecutor) -> tuple[Future[Any], dict[str, Any], Any] | None:
         """The step is CACHED now, or its job is created and submitted (returned)."""
-        from ..jobs.prepare import prepare_job
+        from ..jobs.control import prepare_job
 
         step = self.p.steps[name]
         inputs = self._inputs(step)
@@ -325,9 +325,9 @@ def _produced(step: Step, run_id: str | None, ws: Workspace) -> tuple[dict[str, 
 
 def _cached_run(p: Pipeline, run: PipelineRun, name: str, hit: dict[str, Any], ws: Workspace) -> str:
     """A finished child run that stands for a cached step, linking the run that made its outputs."""
-    from ..jobs.tracking_bridge import create_run, set_status
+    from ..jobs.finish import open_run, set_status
 
-    run_id = create_run(
+    run_id = open_run(
         p.experiment,
         ws,
         name=f"{name} (cached)",
@@ -341,9 +341,9 @@ def _cached_run(p: Pipeline, run: PipelineRun, name: str, hit: dict[str, Any], w
 
 
 def _start(pipeline: Pipeline, parameters: Mapping[str, Any] | None, ws: Workspace) -> PipelineRun:
-    from ..jobs.tracking_bridge import create_run
+    from ..jobs.finish import open_run
 
-    run_id = create_run(
+    run_id = open_run(
         pipeline.experiment,
         ws,
         name=f"pipeline-{pipeline.name}",
@@ -369,7 +369,7 @@ def _start(pipeline: Pipeline, parameters: Mapping[str, Any] | None, ws: Workspa
 
 
 def _finish(pipeline: Pipeline, run: PipelineRun, ws: Workspace, interrupted: bool = False) -> None:
-    from ..jobs.tracking_bridge import set_status, set_tags
+    from ..jobs.finish import set_status, set_tags
 
     for s in run.steps.values():
         if s.state in (StepState.PENDING, StepState.RUNNING):
@@ -407,7 +407,7 @@ def _request(pipeline: Pipeline, step: Step, executor: str | None, address: str 
 
 
 def _check_request(pipeline: Pipeline, name: str, request: Any, ws: Workspace) -> None:
-    from ..jobs.prepare import prepare_job
+    from ..jobs.control import prepare_job
 
     try:
         prepare_job(request, workspace=ws, dry_run=True)

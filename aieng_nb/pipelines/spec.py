@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from ..exceptions import ValidationError
-from ..textutil import clip
+from ..rendering import clip
 
 STEP_FIELDS = ("notebook", "inputs", "outputs", "after", "params", "contract", "environment", "timeout", "retries")
 TOP_FIELDS = ("name", "experiment", "steps")

@@ -22,8 +22,8 @@ from datetime import datetime
 from typing import Any
 
 from ..records import Record, RecordList, iso, now, utc
+from ..rendering import text_table
 from ..reports import _CSS, esc, table_html
-from ..textutil import text_table
 
 
 class GateVerdict(enum.StrEnum):

@@ -26,7 +26,7 @@ from ..deprecation import callable_module
 from .base import Report, Section
 from .listing import ReportEntry, ReportList, get_report, list_reports
 from .loading import StoredReport, load
-from .markup import CSS, HTMLView, esc, figure_html, fmt, jsonable, new_figure, table_html
+from .markup import CSS, HTMLView, esc, figure_html, fmt, new_figure, table_html
 from .storage import (
     ARTIFACT_ROOT,
     CHECKS_TAG,
@@ -60,7 +60,6 @@ __all__ = [
     "fmt",
     "get_report",
     "get_report_table",
-    "jsonable",
     "list_reports",
     "load",
     "load_report",

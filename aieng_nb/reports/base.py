@@ -24,10 +24,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..records import iso, now
-from ..report_tasks import Attachments
+from ..records import iso, jsonable, now
 from .checks import CheckResult
-from .markup import CSS, esc, jsonable, table_html
+from .markup import CSS, esc, table_html
+from .tasks import Attachments
 
 if TYPE_CHECKING:
     from ..workspace import Workspace
@@ -125,7 +125,8 @@ class Report:
                 "notes": self.notes,
                 "details": self.details,
                 "attachments": sorted(self.attachments.ready()),
-            }
+            },
+            finite=True,
         )
 
     dict = to_dict  # Evidently-style alias

@@ -2,7 +2,7 @@
 
 ``start(report, ...)`` copies the seeded sample (so later edits of the user's frames cannot race
 with it), casts the dtypes Evidently 0.7 does not know (:func:`for_evidently`) and queues the
-Evidently run on the report worker (:mod:`aieng_nb.report_tasks`); the verdict is returned
+Evidently run on the report worker (:mod:`aieng_nb.reports.tasks`); the verdict is returned
 without waiting. When the run ends, ``evidently.json`` (and ``evidently.html``) are in the
 report's attachments; reading them, ``report.wait()``, ending the run or the job waits for it.
 
@@ -126,13 +126,13 @@ def _json_default(obj: Any) -> Any:
 
 def _attach(report: Any, ref: Any, cur: Any, args: dict[str, Any]) -> None:
     """The task: run Evidently and put its files on the report (or a note saying why not)."""
-    from .markup import jsonable
+    from ..records import jsonable
 
     t0 = time.perf_counter()
     try:
         html, snap = run(ref, cur, **args)
         # keys as text (value counts of a bool column are keyed by True/False), NaN as null
-        snap_json = json.dumps(jsonable(snap), default=_json_default, sort_keys=True)
+        snap_json = json.dumps(jsonable(snap, finite=True), default=_json_default, sort_keys=True)
     except Exception as exc:  # the verdict stands without the optional rendering
         report.notes.append(f"Evidently report skipped: {type(exc).__name__}: {exc}")
         return
@@ -165,7 +165,7 @@ def start(
     background: bool = True,
 ) -> None:
     """Attach Evidently's report to ``report``: queued on the report worker (``background``) or now."""
-    from .. import report_tasks
+    from . import tasks as report_tasks
 
     report.details["evidently_sample"] = {
         "reference_rows": len(ref_sample),

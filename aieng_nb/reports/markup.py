@@ -16,8 +16,6 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from .checks import CheckResult
-
 CSS = """
 .aieng-rep{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;font-size:13px;color:#222;max-width:1100px}
 .aieng-rep h2{font-size:17px;margin:4px 0 6px;color:inherit}.aieng-rep h3{font-size:14px;margin:14px 0 6px;border-bottom:1px solid #ddd;color:inherit}
@@ -88,25 +86,6 @@ def figure_html(fig: Any, alt: str = "plot", tight: bool = True) -> str:
     fig.savefig(buf, format="png", dpi=80)
     data = base64.b64encode(buf.getvalue()).decode("ascii")
     return f'<img alt="{esc(alt)}" src="data:image/png;base64,{data}"/>'
-
-
-def jsonable(obj: Any) -> Any:
-    """Numpy scalars/arrays, NaN and other values made JSON-safe (NaN and inf become None)."""
-    if isinstance(obj, dict):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [jsonable(v) for v in obj]
-    if isinstance(obj, bool) or obj is None or isinstance(obj, str):
-        return obj
-    if isinstance(obj, int):
-        return obj
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if hasattr(obj, "tolist"):  # numpy scalars and arrays
-        return jsonable(obj.tolist())
-    if isinstance(obj, CheckResult):
-        return jsonable(obj.to_dict())
-    return str(obj)
 
 
 class HTMLView:

@@ -163,7 +163,7 @@ def monitor(
 
     Drift columns are all shared columns except ``target`` and ``prediction`` (or ``columns``);
     a column missing on one side is an error naming it. ``checks`` are failure rules (see
-    :mod:`aieng_nb.checks`); the default is ``drift_share >= 0.5`` (Evidently's dataset-drift
+    :mod:`aieng_nb.reports.checks`); the default is ``drift_share >= 0.5`` (Evidently's dataset-drift
     rule) and, for classification with labelled predictions in both frames,
     ``accuracy_drop > 0.05`` (which fails, with a note, when quality cannot be computed because
     the target or prediction is all missing on one side). When no column could be tested for

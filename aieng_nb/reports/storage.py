@@ -22,8 +22,8 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .. import report_tasks
 from ..exceptions import NoActiveRunError, NotFoundError, ValidationError
+from . import tasks as report_tasks
 from .base import Report
 
 if TYPE_CHECKING:
@@ -235,7 +235,7 @@ def load_report_html(run_id: str, name: str, *, workspace: Workspace | None = No
 
 def run_for_job(job_id: str, *, workspace: Workspace | None = None) -> str:
     """The run id of a job (its reports live on that run)."""
-    from ..jobs.records import load
+    from ..jobs.store import load
 
     record = load(job_id, workspace)
     if not record.run_id:

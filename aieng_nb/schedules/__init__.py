@@ -27,12 +27,12 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from .. import audit
-from ..cron import check_cron, latest_at_or_before, next_after, zone
 from ..exceptions import ValidationError
 from ..jobs.records import TypedFields
 from ..names import PATTERNS
 from ..records import Record, RecordList, iso, now, utc
 from ..workspace import Workspace, current
+from .cron import check_cron, latest_at_or_before, next_after, zone
 
 __all__ = [
     "Decision", "Schedule", "ScheduleList", "add", "check_cron", "claim", "decide", "get", "list_schedules",

@@ -17,7 +17,6 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from .. import audit
-from ..cron import check_cron, zone
 from ..exceptions import ConflictError, NotFoundError, ValidationError
 from ..records import iso
 from ..workspace import Workspace, current
@@ -35,6 +34,7 @@ from . import (
     decide,
     resolve_hook,
 )
+from .cron import check_cron, zone
 
 
 def _check(name: str) -> str:
@@ -307,7 +307,7 @@ def _fire(s: Schedule, decision: Decision, now: _dt.datetime, ws: Workspace) -> 
     """Create the job of a claimed slot, then record it on the schedule and the slot (audited)."""
     from sqlalchemy import update
 
-    from ..jobs.prepare import prepare_job
+    from ..jobs.control import prepare_job
     from ..storage.tables import schedule_slots
 
     slot = iso(decision.slot)

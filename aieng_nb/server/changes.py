@@ -63,7 +63,7 @@ def recover(ws: Workspace) -> list[str]:
     done: list[str] = []
     if not ws.root.is_dir():
         return done
-    from .. import lifecycle
+    from ..tracking import lifecycle
 
     done += [str(r) for r in lifecycle.recover(workspace=ws)]
     from ..jobs.store import recover_stale

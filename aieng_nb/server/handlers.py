@@ -18,10 +18,9 @@ import tornado.web
 from jupyter_server.base.handlers import APIHandler
 from tornado.ioloop import IOLoop
 
-from .. import pages, views
 from ..exceptions import AiengError, ConflictError, NotFoundError, ValidationError
 from ..workspace import Workspace
-from . import safety
+from . import pages, safety, views
 from .extension import SETTINGS_KEY
 
 POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="aieng-api")

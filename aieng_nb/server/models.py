@@ -3,7 +3,7 @@
 Every response body is a core record's own dict form (``RunRecord.to_dict()``,
 ``JobRecord.to_dict()``, ``Schedule.to_dict()``, ...), so the shapes here are those records (the
 dataclasses themselves) plus a few small ``TypedDict`` s for dict forms that have no class. JSON
-Schemas are generated from these by :func:`json_schemas` (with :mod:`aieng_nb.schema`, the one
+Schemas are generated from these by :func:`json_schemas` (with :mod:`aieng_nb.server.schema`, the one
 generator of record schemas); the OpenAPI file and the TypeScript
 interfaces of ``labextension/src/models.ts`` are generated from the schemas
 (``python -m aieng_nb.server.openapi``), and tests check that the committed copies match and that
@@ -20,7 +20,6 @@ from typing import Any, TypedDict
 
 from ..audit.records import AuditEntry, VerifyResult
 from ..jobs.records import JobRecord, JobStatus
-from ..models import TERMINAL_STATUSES, Comparison, ComparisonRow, RunRecord, RunStatus
 from ..pipelines.records import PipelineRun, StepResult, StepState
 from ..registry.records import (
     AliasAction,
@@ -34,9 +33,10 @@ from ..registry.records import (
 )
 from ..reports import ReportEntry, ReportItem, ReportTable
 from ..schedules import Schedule
-from ..schema import record_schema
 from ..snapshots.records import SnapshotRecord, SnapshotVersion
 from ..tracking.overview import RunOverview, SnapshotUse
+from ..tracking.records import TERMINAL_STATUSES, Comparison, ComparisonRow, RunRecord, RunStatus
+from .schema import record_schema
 
 
 class Info(TypedDict):
@@ -177,7 +177,7 @@ SHAPES: dict[str, Any] = {
     "Error": Error,
 }
 
-# listings: Page of <item shape> (aieng_nb.pages.Page.to_dict())
+# listings: Page of <item shape> (aieng_nb.server.pages.Page.to_dict())
 PAGES = ("Experiment", "Run", "SnapshotRow", "Job", "PipelineRun", "Schedule", "Report", "AuditEntry", "ModelSummary")
 
 _NAMES = {cls: name for name, cls in SHAPES.items() if not isinstance(cls, tuple)}

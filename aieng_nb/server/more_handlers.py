@@ -9,9 +9,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from .. import pages, views
 from ..workspace import Workspace
-from . import safety
+from . import pages, safety, views
 from .handlers import Base, endpoint
 
 

@@ -20,7 +20,7 @@ import re
 from pathlib import Path
 
 from ..exceptions import NotFoundError, ValidationError
-from ..textutil import clip
+from ..rendering import clip
 
 _RUN_ID = re.compile(r"\A[0-9a-fA-F]{1,32}\Z")
 _HASH = re.compile(r"\A[0-9a-f]{6,64}\Z")

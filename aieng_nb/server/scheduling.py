@@ -1,7 +1,7 @@
 """Schedules fire while JupyterLab runs: the server extension runs the scheduler, as
 jupyter-scheduler does, so no separate ``aieng scheduler`` process is needed.
 
-It is the same :class:`aieng_nb.scheduler.Scheduler` the CLI daemon runs, in a thread of the
+It is the same :class:`aieng_nb.schedules.scheduler.Scheduler` the CLI daemon runs, in a thread of the
 server: one process per workspace leads (the ``locks/scheduler.lock`` file lock) and each firing
 is claimed under the schedule's own lock, so several Lab servers and ``aieng scheduler`` daemons
 on one workspace fire each slot once; the others stand by and take over when the leader exits.
@@ -39,7 +39,7 @@ class ServerScheduler:
         return self
 
     def _run(self) -> None:
-        from ..scheduler import Scheduler
+        from ..schedules.scheduler import Scheduler
 
         try:
             while not self.ws.root.is_dir():  # nothing tracked here yet: create nothing, look again later

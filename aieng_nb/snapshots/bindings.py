@@ -143,7 +143,7 @@ def _from_row(
 ) -> tuple[str, dict[str, Any]] | None:
     """The binding of a version's stored entry, with its signer's key added to ``keys`` when this
     workspace does not record another key under that id (a key id it knows keeps its own key)."""
-    from .. import audit_sign
+    from ..audit import sign as audit_sign
 
     found: Bindings = {}
     try:

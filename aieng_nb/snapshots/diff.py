@@ -95,7 +95,7 @@ class SnapshotDiff(Record):
         return "\n".join(self._lines())
 
     def __repr__(self) -> str:
-        from ..textutil import plural
+        from ..rendering import plural
 
         return f"<SnapshotDiff {self.a} -> {self.b}: {plural(len(self.drifted), 'drifted column')}>"
 

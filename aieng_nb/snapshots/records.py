@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from ..records import Record, RecordList, utc
-from ..textutil import text_table
+from ..rendering import text_table
 
 
 def human_bytes(n: int | None) -> str:

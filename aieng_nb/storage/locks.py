@@ -25,7 +25,7 @@ def host() -> str:
 def owner_gone(where: str, pid: int, since: str | None) -> bool:
     """Whether the process that wrote a lock or intent row is gone (on another host: its lease ran out)."""
     if where == host():  # the same check as a run's lease (a zombie counts as gone)
-        from ..lifecycle import lease_is_dead
+        from ..tracking.lifecycle import lease_is_dead
 
         return isinstance(pid, int) and pid > 0 and lease_is_dead({"host": where, "pid": pid})
     from ..records import utc

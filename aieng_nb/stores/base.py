@@ -9,8 +9,8 @@ from datetime import datetime
 from typing import Any
 
 from ..exceptions import ValidationError
-from ..models import RunRecord
 from ..records import utc
+from ..tracking.records import RunRecord
 
 # (key, value, timestamp_ms, step, is_nan): one metric point, as MLflow's tables hold it
 MetricRow = tuple[str, float, int, int, bool]

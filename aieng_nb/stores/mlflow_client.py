@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..exceptions import NotFoundError, ValidationError
-from ..models import RunRecord
+from ..tracking.records import RunRecord
 from .base import (
     EXPERIMENT_KIND,
     EXPERIMENT_KIND_TAG,

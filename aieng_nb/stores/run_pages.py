@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from ..exceptions import NotFoundError
-from ..models import RunRecord
+from ..tracking.records import RunRecord
 from .base import from_ms, param_filter
 
 Read = Callable[[str, Sequence[object]], list[tuple]]

@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from ..exceptions import NotFoundError, ValidationError
-from ..models import RunRecord
+from ..tracking.records import RunRecord
 from . import run_pages, schema
 from .base import EXPERIMENT_KIND, EXPERIMENT_KIND_TAG, MetricRow, TrackingStore
 from .mlflow_client import MlflowClientStore

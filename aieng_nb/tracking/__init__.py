@@ -9,7 +9,7 @@
 <RunStatus.FINISHED: 'FINISHED'>
 
 ``aieng.log`` only appends to an in-process buffer; a background thread writes batches to the
-store (see :mod:`aieng_nb.metric_buffer`). In a job's kernel (env ``AIENG_RUN_ID``), the
+store (see :mod:`aieng_nb.tracking.buffer`). In a job's kernel (env ``AIENG_RUN_ID``), the
 functions attach to the job's run instead of creating one. Every function that reads or writes a
 stored run takes ``workspace=`` (keyword-only; default: the current workspace), so one process can
 serve one workspace without global state.
@@ -24,14 +24,15 @@ from __future__ import annotations
 from typing import Any
 
 from ..deprecation import deprecated_function
-from ..models import Comparison, RunRecord, RunStatus, RunTable
+from ..plugins import end_hooks
 from ..stores.base import TrackingStore
 from ..stores.names import mlflow_key
 from ..workspace import Workspace, current
 from . import active
-from .active import HIGH_WATER, RUN_ID_ENV, Run, active_run, end_hooks, flush, log, store
+from .active import HIGH_WATER, RUN_ID_ENV, Run, active_run, flush, log, store
 from .checks import MAX_TAG_VALUE
 from .reads import compare, download_artifact, get_run, list_artifacts, list_runs, metric_history
+from .records import Comparison, RunRecord, RunStatus, RunTable
 from .runs import DEFAULT_EXPERIMENT, create_run, end_run, resume_run, set_run_status, start_run
 from .writes import (
     log_artifact,

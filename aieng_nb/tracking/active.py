@@ -14,16 +14,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .. import lifecycle
 from ..exceptions import NoActiveRunError
-from ..metric_buffer import MAX_BACKLOG, MetricBuffer, journal_for
-from ..metric_codec import END
-from ..models import RunRecord
-from ..run_hooks import end_hooks  # noqa: F401 (re-exported: tracking.end_hooks)
 from ..stores import open_store
 from ..stores.base import TrackingStore
 from ..workspace import Workspace, current
+from . import lifecycle
+from .buffer import MAX_BACKLOG, MetricBuffer, journal_for
 from .checks import flush_interval
+from .codec import END
+from .records import RunRecord
 
 RUN_ID_ENV = "AIENG_RUN_ID"
 

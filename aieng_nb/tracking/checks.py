@@ -6,9 +6,9 @@ from typing import Any
 
 from .. import config
 from ..exceptions import ValidationError
-from ..models import RUN_STATUSES, TERMINAL_STATUSES
 from ..stores.base import encode_params
 from ..stores.names import mlflow_key
+from .records import RUN_STATUSES, TERMINAL_STATUSES
 
 MAX_TAG_VALUE = 8000
 

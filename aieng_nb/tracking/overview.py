@@ -17,11 +17,11 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..models import RunRecord
 from ..records import Record
 from ..registry.records import VersionInfo
 from ..reports import ReportEntry
 from ..workspace import Workspace, current
+from .records import RunRecord
 
 log = logging.getLogger(__name__)
 

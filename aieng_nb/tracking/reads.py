@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from .. import lifecycle
 from ..exceptions import NotFoundError, ValidationError
-from ..models import Comparison, RunRecord, RunTable
 from ..workspace import Workspace, current
-from . import active
+from . import active, lifecycle
 from .checks import check_last, check_metric_names, listing_status
+from .records import Comparison, RunRecord, RunTable
 
 
 def _flush_active(run_id: str | None = None) -> None:

@@ -11,15 +11,15 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from .. import audit, config, lifecycle
+from .. import audit, config, plugins
 from ..exceptions import MetricsNotStoredError, NoActiveRunError, ValidationError
 from ..fsutil import user_name
-from ..models import RunRecord
 from ..stores.base import random_run_name
 from ..workspace import Workspace, current
-from . import active, fluent
+from . import active, fluent, lifecycle
 from .active import Run, state
 from .checks import MAX_TAG_VALUE, check_name, check_params, check_tags, flush_interval, terminal_status
+from .records import RunRecord
 from .writes import close_metrics
 
 DEFAULT_EXPERIMENT = "Default"
@@ -97,7 +97,7 @@ def start_run(
 
 def _source_tags() -> dict[str, str]:
     """MLflow's Source column: the notebook when we know it (not ``ipykernel_launcher.py``), else the script."""
-    from ..capture import notebook_path
+    from .capture import notebook_path
 
     main = sys.modules.get("__main__")
     notebook = notebook_path(vars(main) if main is not None else None)
@@ -120,7 +120,7 @@ def record_environment(
     Interactive runs record it at start, job runs (``cwd``: the notebook's folder) at creation."""
     import json
 
-    from .. import capture
+    from . import capture
 
     try:
         store = active.store(workspace=workspace)
@@ -158,7 +158,7 @@ def end_run(status: str = "FINISHED") -> RunRecord | None:
         return None
     for thread in run.background:
         thread.join(timeout=60)
-    for hook in list(active.end_hooks):
+    for hook in list(plugins.end_hooks):
         try:
             hook(run)
         except Exception as exc:

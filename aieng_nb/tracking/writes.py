@@ -13,13 +13,13 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from .. import audit, lifecycle
+from .. import audit
 from ..exceptions import MetricsNotStoredError, NotFoundError, ValidationError
-from ..metric_rows import Converter
 from ..stores.base import PointsRejected, TrackingStore
 from ..workspace import Workspace
-from . import active
+from . import active, lifecycle
 from .checks import MAX_TAG_VALUE, check_params, check_tags
+from .rows import Converter
 
 
 def _target(run_id: str | None, what: str, workspace: Workspace | None) -> tuple[str, TrackingStore]:
@@ -193,7 +193,7 @@ def close_metrics(run: Any, status: str, end_ms: int) -> str | None:
 
     When the store still does not take them, returns None: the run's end (status, true end time,
     tags) is written beside the journal, and the run is finished once the points are stored, by this
-    process's writer thread or, if it exits first, by :func:`aieng_nb.lifecycle.recover` in the next.
+    process's writer thread or, if it exits first, by :func:`aieng_nb.tracking.lifecycle.recover` in the next.
     """
     buffer = run.buffer
     if buffer.close():

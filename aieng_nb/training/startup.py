@@ -128,7 +128,7 @@ def start_telemetry(s: Any) -> None:
     if s.is_rank0:
         sink = s._log_system
     else:
-        from ..metric_buffer import MetricBuffer, journal_for
+        from ..tracking.buffer import MetricBuffer, journal_for
         from ..workspace import current
 
         store = tracking.store()

@@ -3,7 +3,7 @@
 ``step`` is one clock read, one call journaled into the run's metric journal (a copy into a
 memory-mapped file that survives a SIGKILL; and to a live view's tap when one is open) and a few
 counters: about a microsecond. It never writes to the store, never waits and never takes a lock:
-the run's writer thread stores the journal in batches (see :mod:`aieng_nb.metric_buffer`). Rates
+the run's writer thread stores the journal in batches (see :mod:`aieng_nb.tracking.buffer`). Rates
 (samples/s, tokens/s, step time) are logged once a second.
 """
 

@@ -1,4 +1,4 @@
-// The frontend side of the kernel's `aieng_nb` comm (aieng_nb/frontend_comm.py): at `%aieng end` the
+// The frontend side of the kernel's `aieng_nb` comm (aieng_nb/magics/frontend_comm.py): at `%aieng end` the
 // kernel asks to save the notebook, so the run attaches the current copy, not an older one on disk.
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { Kernel, KernelMessage } from '@jupyterlab/services';

@@ -9,7 +9,7 @@ import pytest
 from IPython.core.error import UsageError
 
 import aieng_nb as aieng
-from aieng_nb.jobs.notebooks import write_notebook
+from aieng_nb.jobs.notebook import write_notebook
 from aieng_nb.jobs.records import JobStatus
 
 pytestmark = pytest.mark.slow

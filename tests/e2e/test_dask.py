@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from aieng_nb.jobs import records
-from aieng_nb.jobs.notebooks import write_notebook
+from aieng_nb.jobs import store as job_store
+from aieng_nb.jobs.notebook import write_notebook
 from aieng_nb.jobs.records import JobStatus
 
 pytestmark = pytest.mark.slow
@@ -111,7 +111,7 @@ def cluster(dask_cluster):
 
 def test_job_runs_on_the_cluster_and_is_tracked(cluster, tmp_path, workspace):
     from aieng_nb import tracking
-    from aieng_nb.jobs.runner import run_job
+    from aieng_nb.jobs.control import run_job
 
     nb = write_notebook(
         tmp_path / "d.ipynb",
@@ -164,14 +164,14 @@ def test_sweep_on_the_cluster(cluster, dask_cluster, tmp_path, workspace, python
     assert len(result["rows"]) == 4 and all(r["status"] == "COMPLETED" for r in result["rows"])
     best = next(r for r in result["rows"] if r["best"])
     assert (best["a"], best["b"], best["score"]) == (2, 4, 8.0)
-    pids = {records.load(r["job_id"], workspace).pid for r in result["rows"]}
+    pids = {job_store.load(r["job_id"], workspace).pid for r in result["rows"]}
     # run by worker processes (which of the two takes which job is the cluster's business)
     worker_pids = {p.pid for p in dask_cluster.workers.values()}
     assert pids and pids <= worker_pids, (pids, worker_pids)
 
 
 def test_stop_a_job_running_on_the_cluster(cluster, tmp_path, workspace):
-    from aieng_nb.jobs.runner import run_job, stop_job
+    from aieng_nb.jobs.control import run_job, stop_job
 
     nb = write_notebook(tmp_path / "long.ipynb", ["import time\ntime.sleep(120)"])
     result = {}
@@ -182,7 +182,7 @@ def test_stop_a_job_running_on_the_cluster(cluster, tmp_path, workspace):
     deadline = time.monotonic() + 60
     running = []
     while time.monotonic() < deadline and not running:
-        running = [r for r in records.list_records(workspace=workspace) if r.kernel_pid and r.status == "RUNNING"]
+        running = [r for r in job_store.list_records(workspace=workspace) if r.kernel_pid and r.status == "RUNNING"]
         time.sleep(0.1)
     assert running, "the job never started on a worker"
     assert stop_job(running[0].job_id).status == JobStatus.STOPPED
@@ -192,7 +192,7 @@ def test_stop_a_job_running_on_the_cluster(cluster, tmp_path, workspace):
 
 def _start_in_thread(nb, cluster, **options):
     """run_job on the cluster in a thread; returns (thread, result dict, the RUNNING record)."""
-    from aieng_nb.jobs.runner import run_job
+    from aieng_nb.jobs.control import run_job
 
     result = {}
     thread = threading.Thread(
@@ -201,11 +201,13 @@ def _start_in_thread(nb, cluster, **options):
     thread.start()
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
-        found = [r for r in records.list_records() if r.kernel_pid and r.status == "RUNNING"]
+        found = [r for r in job_store.list_records() if r.kernel_pid and r.status == "RUNNING"]
         if found:
             return thread, result, found[0]
         time.sleep(0.1)
-    raise AssertionError(f"the job never started on a worker: {[(r.status, r.error) for r in records.list_records()]}")
+    raise AssertionError(
+        f"the job never started on a worker: {[(r.status, r.error) for r in job_store.list_records()]}"
+    )
 
 
 def test_worker_killed_mid_job_is_retried_within_the_budget(cluster, tmp_path, workspace):
@@ -240,7 +242,7 @@ def test_a_killed_worker_with_no_retries_left_fails_the_job_once(cluster, tmp_pa
     assert job.status == JobStatus.FAILED and job.error["kind"] == "worker_lost", job.error
     assert (job.attempts, job.max_attempts) == (1, 1) and len(job.history) == 1
     time.sleep(3)  # the cluster's own rerun has had time to run: it must have run nothing
-    again = records.load(job.job_id)
+    again = job_store.load(job.job_id)
     assert (again.status, again.attempts) == (JobStatus.FAILED, 1)
     run = tracking.get_run(job.run_id)
     assert run.status == "FAILED" and len(tracking.metric_history(job.run_id, "accuracy")) <= 1  # never twice
@@ -272,7 +274,7 @@ def test_a_job_run_on_another_machine_is_the_submitters(other_host_cluster, tmp_
     from mlflow import MlflowClient
 
     from aieng_nb.fsutil import user_name
-    from aieng_nb.jobs.runner import run_job
+    from aieng_nb.jobs.control import run_job
 
     nb = write_notebook(tmp_path / "d.ipynb", ["import aieng_nb as aieng\naieng.log(value=1)"])
     job = run_job(str(nb), executor="dask", address=other_host_cluster.address)
@@ -312,7 +314,7 @@ def test_job_stop_from_another_process_while_the_worker_is_lost(other_host_clust
     assert time.monotonic() - t0 < 20 and "STOPPED" in out.stdout
     thread.join(30)
     assert result["job"].status == JobStatus.STOPPED
-    assert records.load(running.job_id).status == JobStatus.STOPPED
+    assert job_store.load(running.job_id).status == JobStatus.STOPPED
 
 
 def test_pipeline_on_the_cluster_runs_independent_steps_in_parallel(cluster, tmp_path, workspace):

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from aieng_nb.jobs import records
-from aieng_nb.jobs.notebooks import write_notebook
+from aieng_nb.jobs import store as job_store
+from aieng_nb.jobs.notebook import write_notebook
 from aieng_nb.jobs.records import JobStatus
 
 pytestmark = pytest.mark.slow
@@ -34,7 +34,7 @@ def printed(path) -> str:
 
 
 def run(nb, params=None, **kw):
-    from aieng_nb.jobs.runner import run_job
+    from aieng_nb.jobs.control import run_job
 
     return run_job(str(nb), params or {}, **kw)
 
@@ -154,7 +154,7 @@ def test_retry_then_success_counts_attempts(tmp_path):
 
 
 def test_stop_a_running_job(tmp_path, workspace):
-    from aieng_nb.jobs.runner import stop_job
+    from aieng_nb.jobs.control import stop_job
 
     nb = write_notebook(tmp_path / "long.ipynb", ["import time\ntime.sleep(120)"])
     result = {}
@@ -162,7 +162,7 @@ def test_stop_a_running_job(tmp_path, workspace):
     thread.start()
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        running = [r for r in records.list_records(workspace=workspace) if r.kernel_pid]
+        running = [r for r in job_store.list_records(workspace=workspace) if r.kernel_pid]
         if running:
             break
         time.sleep(0.1)
@@ -182,7 +182,7 @@ def test_crash_of_the_running_process_is_recovered(tmp_path, workspace, python_e
     deadline = time.monotonic() + 60
     rec = None
     while time.monotonic() < deadline:
-        found = [r for r in records.list_records(workspace=workspace) if r.kernel_pid]
+        found = [r for r in job_store.list_records(workspace=workspace) if r.kernel_pid]
         if found:
             rec = found[0]
             break
@@ -361,7 +361,7 @@ def test_process_executor_runs_jobs_in_worker_processes(tmp_path):
 def test_progress_reports_cells_and_jobs(tmp_path):
     import io
 
-    from aieng_nb.jobs.progress import Progress, TextProgress
+    from aieng_nb.jobs.display import Progress, TextProgress
     from aieng_nb.jobs.sweeps import sweep
 
     class Recorder(Progress):
@@ -426,11 +426,11 @@ def test_ctrl_c_of_the_cli_stops_the_job(tmp_path, workspace, python_env):
     nb = write_notebook(tmp_path / "long.ipynb", ["import time\ntime.sleep(120)"])
     proc = subprocess.Popen([*AIENG, "job", "run", str(nb), "-q"], env=python_env, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not [r for r in records.list_records(workspace=workspace) if r.kernel_pid]:
+    while time.monotonic() < deadline and not [r for r in job_store.list_records(workspace=workspace) if r.kernel_pid]:
         time.sleep(0.1)
     proc.send_signal(signal.SIGINT)
     assert proc.wait(30) == 130
-    (job,) = records.list_records(workspace=workspace)
+    (job,) = job_store.list_records(workspace=workspace)
     assert job.status == JobStatus.STOPPED and job.error["message"] == "interrupted"
 
 

@@ -10,7 +10,7 @@ import pytest
 
 import aieng_nb as aieng
 from aieng_nb.jobs import JobRequest, wait_job
-from aieng_nb.jobs.notebooks import write_notebook
+from aieng_nb.jobs.notebook import write_notebook
 from tests.plugin_packages import install_plugin_package
 
 pytestmark = pytest.mark.slow

@@ -89,7 +89,7 @@ def open_panel(pg, section: str = "runs") -> None:
 
 
 def write_notebook(app: JupyterApp, name: str, cells: list[str], parameters: str | None = None) -> str:
-    from aieng_nb.jobs.notebooks import write_notebook as write
+    from aieng_nb.jobs.notebook import write_notebook as write
 
     write(app.root / name, cells, parameters=parameters)
     return name

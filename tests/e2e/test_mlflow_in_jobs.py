@@ -7,7 +7,7 @@ import json
 import pytest
 
 import aieng_nb as aieng
-from aieng_nb.jobs.notebooks import write_notebook
+from aieng_nb.jobs.notebook import write_notebook
 from aieng_nb.jobs.records import JobStatus
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]

@@ -19,7 +19,7 @@ import pytest
 
 import aieng_nb as aieng
 from aieng_nb.demo import mlflow_run_url, mlflow_runs_url, mlflow_ui_command
-from aieng_nb.jobs.notebooks import write_notebook
+from aieng_nb.jobs.notebook import write_notebook
 
 from .browser import CHROMIUM_FLAGS, chromium
 

@@ -15,9 +15,9 @@ import pytest
 from papermill.exceptions import PapermillExecutionError
 
 from aieng_nb.cli import main
-from aieng_nb.jobs.notebooks import new_notebook
+from aieng_nb.jobs.control import run_job
+from aieng_nb.jobs.notebook import new_notebook
 from aieng_nb.jobs.records import JobStatus
-from aieng_nb.jobs.runner import run_job
 
 pytestmark = pytest.mark.slow
 
@@ -187,7 +187,7 @@ def test_interrupting_the_magic_is_one_line_and_closes_the_progress(shell, works
 
     from IPython.core.error import UsageError
 
-    from aieng_nb.jobs import records
+    from aieng_nb.jobs import store as job_store
 
     nb = tmp_path / "slow.ipynb"
     nb.write_text(json.dumps(new_notebook(["x = 1", "import time\ntime.sleep(60)", "y = 2"])))
@@ -197,7 +197,7 @@ def test_interrupting_the_magic_is_one_line_and_closes_the_progress(shell, works
     def interrupt_when_sleeping() -> None:
         end = time.monotonic() + 120
         while time.monotonic() < end and not returned.is_set():
-            found = records.list_records(workspace=workspace)
+            found = job_store.list_records(workspace=workspace)
             if found and found[0].cells_done >= 1 and found[0].kernel_pid:  # in the sleeping cell
                 time.sleep(0.5)
                 if not returned.is_set():
@@ -212,7 +212,7 @@ def test_interrupting_the_magic_is_one_line_and_closes_the_progress(shell, works
     finally:
         returned.set()
     assert "\n" not in str(info.value) and "interrupted" in str(info.value) and "STOPPED" in str(info.value)
-    (job,) = records.list_records(workspace=workspace)
+    (job,) = job_store.list_records(workspace=workspace)
     assert job.status == JobStatus.STOPPED
     err = capsys.readouterr().err
     assert err.rstrip().splitlines()[-1].strip().endswith("STOPPED: interrupted")  # the progress line is closed

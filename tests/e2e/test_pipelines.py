@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from aieng_nb.exceptions import ValidationError
-from aieng_nb.jobs.notebooks import write_notebook
+from aieng_nb.jobs.notebook import write_notebook
 
 pytestmark = pytest.mark.slow
 AIENG = [sys.executable, "-c", "import sys; from aieng_nb.cli import main; sys.exit(main())"]
@@ -205,7 +205,7 @@ def test_a_schedule_fires_a_pipeline_once_per_slot(tmp_path, workspace):
 
     import aieng_nb as aieng
     from aieng_nb import schedules
-    from aieng_nb.scheduler import Scheduler
+    from aieng_nb.schedules.scheduler import Scheduler
 
     path = diamond(tmp_path)
     s = schedules.add("nightly", str(path), "0 3 * * *", parameters={"b.scale": 3})

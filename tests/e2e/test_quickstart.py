@@ -9,7 +9,7 @@ import sys
 import pytest
 
 import aieng_nb as aieng
-from aieng_nb.examples import example
+from aieng_nb.demo import example
 
 pytestmark = pytest.mark.slow
 

@@ -122,7 +122,7 @@ def test_every_readme_example_runs_in_order(shell, tmp_path, python_env, workspa
     assert [r.status for r in pipeline_runs] == ["COMPLETED", "COMPLETED"]
     assert {n: str(s.state) for n, s in pipeline_runs[0].steps.items()} == {
         "ingest": "CACHED", "clean": "CACHED", "features": "RAN", "train": "RAN", "evaluate": "RAN"}  # fmt: skip
-    assert sys.modules.get("aieng_nb.ipython_ext") is not None
+    assert sys.modules.get("aieng_nb.magics.extension") is not None
 
 
 # What each README Python block shows when it runs as one notebook cell, in order: the block is

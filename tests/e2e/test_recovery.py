@@ -11,8 +11,9 @@ import time
 import pytest
 
 import aieng_nb as aieng
-from aieng_nb import audit, lifecycle
-from aieng_nb.metric_buffer import journal_for
+from aieng_nb import audit
+from aieng_nb.tracking import lifecycle
+from aieng_nb.tracking.buffer import journal_for
 
 pytestmark = pytest.mark.slow
 

@@ -9,10 +9,9 @@ from pathlib import Path
 import pytest
 
 import aieng_nb as aieng
-from aieng_nb import audit
+from aieng_nb import audit, loop
 from aieng_nb.exceptions import ValidationError
-from aieng_nb.registry import loop
-from aieng_nb.registry.synthetic import batch
+from aieng_nb.loop.synthetic import batch
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
@@ -118,7 +117,7 @@ def test_the_loop_refuses_bad_challengers_promotes_a_good_one_and_rolls_back_a_r
 
 
 def test_a_loop_retrains_with_a_pipeline(tmp_path):
-    from aieng_nb.jobs.notebooks import write_notebook
+    from aieng_nb.jobs.notebook import write_notebook
 
     (tmp_path / "gates").mkdir()
     (tmp_path / "gates" / "churn.toml").write_text(GATES)

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 import aieng_nb as aieng
-from aieng_nb.registry import loop
-from aieng_nb.registry.synthetic import batch
+from aieng_nb import loop
+from aieng_nb.loop.synthetic import batch
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
@@ -18,22 +18,22 @@ NB = Path(__file__).resolve().parents[2] / "notebooks" / "loop"
 
 
 def _state(ws):
-    from aieng_nb.registry.loop_store import load_state
+    from aieng_nb.loop.store import load_state
 
     return load_state("churn", ws).to_dict()
 
 
 def _write_state(ws, state):
-    from aieng_nb.registry.loop_records import LoopState
-    from aieng_nb.registry.loop_store import save_state
+    from aieng_nb.loop.records import LoopState
+    from aieng_nb.loop.store import save_state
 
     save_state("churn", LoopState.from_dict(state), ws)
 
 
 def test_scheduler_fires_the_loop_once_and_a_retraining_in_flight_is_not_started_twice(tmp_path, workspace):
     from aieng_nb.jobs import list_jobs
-    from aieng_nb.jobs.runner import prepare_job
-    from aieng_nb.scheduler import Scheduler
+    from aieng_nb.jobs.control import prepare_job
+    from aieng_nb.schedules.scheduler import Scheduler
 
     aieng.snapshot(batch(800, concept=1, seed=1), name="churn-train")
     first = aieng.run_job(NB / "train.ipynb", {"data": "churn-train@1"})

@@ -8,7 +8,7 @@ from sklearn.dummy import DummyClassifier
 from sklearn.linear_model import LogisticRegression
 
 import aieng_nb as aieng
-from aieng_nb.registry.synthetic import FEATURES, batch
+from aieng_nb.loop.synthetic import FEATURES, batch
 from aieng_nb.serving import free_port
 
 from .test_remote_mlflow import mlflow_server  # noqa: F401 - the real server fixture

@@ -151,8 +151,8 @@ def test_journaled_points_the_server_refuses_do_not_stop_recovery(mlflow_server,
     import json
     import subprocess
 
-    from aieng_nb import lifecycle
-    from aieng_nb.metric_buffer import journal_for
+    from aieng_nb.tracking import lifecycle
+    from aieng_nb.tracking.buffer import journal_for
 
     monkeypatch.setenv("AIENG_TRACKING_URI", mlflow_server)
     run = aieng.start_run(experiment="remote-recover", name="doomed")
@@ -191,7 +191,7 @@ def test_points_logged_while_the_server_is_down_are_journaled_and_sent_when_it_i
 ):
     from mlflow.tracking import MlflowClient
 
-    from aieng_nb.metric_buffer import journal_for
+    from aieng_nb.tracking.buffer import journal_for
 
     root, port = tmp_path / "server", _free_port()
     root.mkdir()

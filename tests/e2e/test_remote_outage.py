@@ -12,7 +12,7 @@ import time
 import pytest
 
 import aieng_nb as aieng
-from aieng_nb import lifecycle
+from aieng_nb.tracking import lifecycle
 from tests.e2e.test_remote_mlflow import _free_port, _start_server, _stop
 from tests.waiting import wait_until
 

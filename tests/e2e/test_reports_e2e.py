@@ -69,9 +69,9 @@ def test_example_notebook_produces_all_three_reports(tmp_path, kernel):
 
 def test_job_run_comes_back_with_reports_and_checks(tmp_path, capsys):
     from aieng_nb import audit, tracking
-    from aieng_nb.jobs.notebooks import write_notebook
+    from aieng_nb.jobs.control import run_job
+    from aieng_nb.jobs.notebook import write_notebook
     from aieng_nb.jobs.records import JobStatus
-    from aieng_nb.jobs.runner import run_job
     from aieng_nb.reports import list_reports
 
     body = (
@@ -111,7 +111,7 @@ def test_job_run_comes_back_with_reports_and_checks(tmp_path, capsys):
 
 
 def test_cli_job_run_fail_on_checks_exits_5(tmp_path, python_env):
-    from aieng_nb.jobs.notebooks import write_notebook
+    from aieng_nb.jobs.notebook import write_notebook
 
     body = (
         "import numpy as np, pandas as pd\n"
@@ -147,9 +147,9 @@ def test_cli_job_run_fail_on_checks_exits_5(tmp_path, python_env):
 
 def test_a_report_the_notebook_attaches_itself_marks_the_job(tmp_path):
     """No --monitor spec: the notebook calls aieng.monitor(...).log() and its failed check still shows on the job."""
-    from aieng_nb.jobs.notebooks import write_notebook
+    from aieng_nb.jobs.control import run_job
+    from aieng_nb.jobs.notebook import write_notebook
     from aieng_nb.jobs.records import JobStatus
-    from aieng_nb.jobs.runner import run_job
 
     body = (
         "import numpy as np, pandas as pd, aieng_nb as aieng\n"
@@ -174,8 +174,8 @@ def test_a_report_the_notebook_attaches_itself_marks_the_job(tmp_path):
 def test_demo_notebooks_fairness_check_uses_intervals_so_noise_does_not_fail_it(tmp_path):
     """notebooks/03-train-job.ipynb compares two clinic groups of ~70 rows: its rules carry 'at 95%'."""
     from aieng_nb import tracking
+    from aieng_nb.jobs.control import run_job
     from aieng_nb.jobs.records import JobStatus
-    from aieng_nb.jobs.runner import run_job
     from aieng_nb.reports import list_reports
 
     job = run_job(str(ROOT / "notebooks" / "03-train-job.ipynb"), {})

@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-from aieng_nb.jobs.notebooks import write_notebook
+from aieng_nb.jobs.notebook import write_notebook
 
 pytestmark = pytest.mark.slow
 

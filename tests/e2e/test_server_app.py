@@ -117,7 +117,7 @@ async def test_submit_refuses_bad_bodies_with_400_and_creates_nothing(
 ) -> None:
     from tornado.httpclient import HTTPClientError
 
-    from aieng_nb.jobs.notebooks import write_notebook
+    from aieng_nb.jobs.notebook import write_notebook
 
     write_notebook(Path(jp_root_dir) / "nb.ipynb", ["print(x)"], parameters="x = 1")
     for body, words in (
@@ -144,7 +144,7 @@ async def test_a_job_submitted_through_the_app_lives_in_its_workspace(
     import asyncio
 
     import aieng_nb as aieng
-    from aieng_nb.jobs.notebooks import write_notebook
+    from aieng_nb.jobs.notebook import write_notebook
     from aieng_nb.workspace import Workspace
 
     write_notebook(Path(jp_root_dir) / "nb.ipynb", ["print(x * 2)"], parameters="x = 1")

@@ -73,7 +73,7 @@ async def test_a_symlinked_job_folder_is_refused(jp_fetch, workspace, tmp_path) 
 
 async def test_rerun_of_a_planted_record_outside_the_root_runs_nothing(jp_fetch, workspace, tmp_path) -> None:  # noqa: ANN001
     from aieng_nb.jobs import store
-    from aieng_nb.jobs.notebooks import write_notebook
+    from aieng_nb.jobs.notebook import write_notebook
 
     evil = write_notebook(tmp_path / "elsewhere" / "evil.ipynb", ["open('/tmp/pwned', 'w')"])
     job_id = _planted(workspace, notebook=str(evil.resolve()))
@@ -84,7 +84,7 @@ async def test_rerun_of_a_planted_record_outside_the_root_runs_nothing(jp_fetch,
 
 async def test_bad_job_requests_are_400s(jp_fetch, workspace, jp_root_dir) -> None:  # noqa: ANN001
     from aieng_nb.jobs import store
-    from aieng_nb.jobs.notebooks import write_notebook
+    from aieng_nb.jobs.notebook import write_notebook
 
     write_notebook(jp_root_dir / "ok.ipynb", ["print(1)"])
     for body in ({"notebook": "a" * 6000 + ".ipynb"}, {"notebook": "ok.ipynb", "parameters": []}):
@@ -95,7 +95,7 @@ async def test_bad_job_requests_are_400s(jp_fetch, workspace, jp_root_dir) -> No
 
 async def test_conflict_rules_are_409s_from_the_core(jp_fetch, workspace, tmp_path) -> None:  # noqa: ANN001
     from aieng_nb import schedules
-    from aieng_nb.jobs.notebooks import write_notebook
+    from aieng_nb.jobs.notebook import write_notebook
 
     job_id = _planted(workspace)
     code, body = await _code(jp_fetch, "aieng", "api", "jobs", job_id, "stop", method="POST", body="{}")

@@ -199,7 +199,7 @@ def test_submit_rejects_paths_outside_the_root(app: JupyterApp, notebook: str) -
 
 
 def write_job_notebook(app: JupyterApp, name: str, body: str = "print(x * 2)") -> str:
-    from aieng_nb.jobs.notebooks import write_notebook
+    from aieng_nb.jobs.notebook import write_notebook
 
     write_notebook(app.root / name, [body], parameters="x = 1\nlabel = 'a'")
     return name

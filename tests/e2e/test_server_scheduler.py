@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from aieng_nb import schedules
-from aieng_nb.jobs import records
-from aieng_nb.jobs.notebooks import write_notebook
+from aieng_nb.jobs import store as job_store
+from aieng_nb.jobs.notebook import write_notebook
 
 from .conftest import start_jupyter, stop_jupyter
 
@@ -48,7 +48,7 @@ def test_two_servers_and_a_daemon_fire_each_slot_once_and_take_over(tmp_path: Pa
     try:
 
         def fired(at_least: int) -> list:
-            jobs = records.list_records(schedule="fast", workspace=workspace)
+            jobs = job_store.list_records(schedule="fast", workspace=workspace)
             done = sum(j.status == "COMPLETED" for j in jobs)
             return jobs if len(jobs) >= at_least and done >= 1 else []
 
@@ -60,14 +60,14 @@ def test_two_servers_and_a_daemon_fire_each_slot_once_and_take_over(tmp_path: Pa
         procs[leader].send_signal(signal.SIGTERM)
         procs[leader].wait(timeout=90)
         later = _wait_for(
-            lambda: [j for j in records.list_records(schedule="fast", workspace=workspace) if j.pid != leader],
+            lambda: [j for j in job_store.list_records(schedule="fast", workspace=workspace) if j.pid != leader],
             240,
             "a firing by the process that took over",
         )
         assert {j.pid for j in later} <= set(procs) - {leader}
 
         def completed_by_others() -> bool:
-            jobs = records.list_records(schedule="fast", workspace=workspace)
+            jobs = job_store.list_records(schedule="fast", workspace=workspace)
             return any(j.status == "COMPLETED" and j.pid != leader for j in jobs)
 
         _wait_for(completed_by_others, 120, "a job of the new leader to complete")
@@ -78,7 +78,7 @@ def test_two_servers_and_a_daemon_fire_each_slot_once_and_take_over(tmp_path: Pa
         if daemon.poll() is None:
             daemon.send_signal(signal.SIGTERM)
             daemon.wait(timeout=90)
-    jobs = records.list_records(schedule="fast", workspace=workspace)
+    jobs = job_store.list_records(schedule="fast", workspace=workspace)
     slots = [j.tags["aieng.schedule.slot"] for j in jobs]
     assert len(slots) == len(set(slots)), sorted(slots)  # each slot fired once
     assert all(j.status in ("COMPLETED", "STOPPED") for j in jobs), [(j.job_id, j.status) for j in jobs]
@@ -96,7 +96,7 @@ def test_a_server_with_the_scheduler_off_fires_nothing(tmp_path: Path, workspace
     )
     try:
         time.sleep(6)  # three slots pass; a server that fired would have claimed one by now
-        assert records.list_records(schedule="fast", workspace=workspace) == []
+        assert job_store.list_records(schedule="fast", workspace=workspace) == []
     finally:
         stop_jupyter(server)
     assert "schedules do not fire in this server" in server.log.read_text()

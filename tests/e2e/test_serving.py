@@ -18,7 +18,7 @@ from waiting import wait_until
 
 import aieng_nb as aieng
 from aieng_nb.exceptions import NotFoundError
-from aieng_nb.registry.synthetic import FEATURES, batch
+from aieng_nb.loop.synthetic import FEATURES, batch
 from aieng_nb.serving import compare, free_port, load_log, post_labels, serve
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
@@ -246,7 +246,7 @@ def test_inference_log_shadow_labels_and_live_comparison(workspace):
 def test_a_loop_tick_scores_the_served_traffic(tmp_path):
     from pathlib import Path
 
-    from aieng_nb.registry import loop
+    from aieng_nb import loop
 
     nb = Path(__file__).resolve().parents[2] / "notebooks" / "loop"
     aieng.snapshot(batch(1500, concept=1, seed=1), name="churn-train")

@@ -12,8 +12,9 @@ import pytest
 
 import aieng_nb as aieng
 from aieng_nb.exceptions import ValidationError
-from aieng_nb.jobs import get_job, records, stop_job, wait_job
-from aieng_nb.jobs.notebooks import write_notebook
+from aieng_nb.jobs import get_job, stop_job, wait_job
+from aieng_nb.jobs import store as job_store
+from aieng_nb.jobs.notebook import write_notebook
 from aieng_nb.jobs.records import JobStatus
 
 pytestmark = pytest.mark.slow
@@ -105,6 +106,6 @@ def test_job_outlives_its_submitter_being_interrupted_and_killed(tmp_path, pytho
     final = wait_job(job_id, timeout=120)
     assert final.status == JobStatus.COMPLETED, final.error_summary
     end = time.monotonic() + 30
-    while records.owner_alive(final) and time.monotonic() < end:
+    while job_store.owner_alive(final) and time.monotonic() < end:
         time.sleep(0.1)
-    assert records.owner_alive(final) is False  # the runner process exits once it is done
+    assert job_store.owner_alive(final) is False  # the runner process exits once it is done

@@ -13,7 +13,7 @@ import torch
 
 import aieng_nb as aieng
 from aieng_nb import tracking
-from aieng_nb.examples import example
+from aieng_nb.demo import example
 
 pytestmark = pytest.mark.slow
 TESTS = Path(__file__).resolve().parents[1]

@@ -1,9 +1,8 @@
 """Run with main's code (commit 71f8acf) in a folder holding notebooks/loop/*.ipynb, with AIENG_WORKSPACE and
 AIENG_STATE_DIR set: a workspace folder as main writes it (schedules, a loop with events, audit)."""
 
-from aieng_nb import audit, schedules
-from aieng_nb.registry import loop
-from aieng_nb.registry.loop_store import event, load_state, locked_loop, save_state
+from aieng_nb import audit, loop, schedules
+from aieng_nb.loop.store import event, load_state, locked_loop, save_state
 from aieng_nb.workspace import current
 
 ws = current()

@@ -18,8 +18,8 @@ import warnings
 from collections.abc import Iterable
 from typing import Any
 
-from .stores.base import MetricRow
-from .stores.names import mlflow_key
+from ..stores.base import MetricRow
+from ..stores.names import mlflow_key
 
 _MIN_STEP, _MAX_STEP = -(2**63), 2**63
 

@@ -15,9 +15,9 @@ from typing import Any
 from .. import audit
 from ..exceptions import NotFoundError
 from ..records import now
+from ..registry.client import ConflictError, check_name
 from ..workspace import Workspace, current
-from .client import ConflictError, check_name
-from .loop_records import LoopConfig, LoopEvent, LoopState
+from .records import LoopConfig, LoopEvent, LoopState
 
 LOCK_WAIT_S = 300.0  # an iteration holds the lock while it records a step, not while a job runs
 

@@ -40,7 +40,7 @@ def submit(fn: Callable[..., Any], *args: Any) -> concurrent.futures.Future[Any]
     with _lock:
         if _executor is None:
             _executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="aieng-report")
-            from . import tracking
+            from .. import tracking
 
             if _wait_for_run_end not in tracking.end_hooks:
                 tracking.end_hooks.append(_wait_for_run_end)

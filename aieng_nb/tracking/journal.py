@@ -1,6 +1,6 @@
 """The metric journal: a write-ahead log of logged calls in memory the kernel keeps.
 
-``aieng.log`` packs its call (by its key set's struct, see :mod:`aieng_nb.metric_codec`) and
+``aieng.log`` packs its call (by its key set's struct, see :mod:`aieng_nb.tracking.codec`) and
 copies it into a memory-mapped segment file
 (``buffers/<run>.wal.<seq>``, preallocated so a full disk cannot fault a write): the call returns
 once the bytes are in the page cache, which outlives a killed process, so a SIGKILL loses nothing
@@ -36,10 +36,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from .fsutil import atomic_write_bytes
-from .metric_codec import END, Schemas, parse
-from .metric_rows import Converter, plain_call, valid_step
-from .stores.base import MetricRow
+from ..fsutil import atomic_write_bytes
+from ..stores.base import MetricRow
+from .codec import END, Schemas, parse
+from .rows import Converter, plain_call, valid_step
 
 SEGMENT_BYTES = 16 << 20  # one memory-mapped file; the caller maps only the one it writes
 CHUNK_BYTES = 1 << 20  # what the writer reads at a time
@@ -91,7 +91,7 @@ class Journal:
 
     def append(self, call: Any) -> None:
         """Journal one call ``(time, step, {key: value})``: packed by its key set's struct into the
-        mapped segment (see :mod:`aieng_nb.metric_codec`). ``aieng.log`` inlines this path (see
+        mapped segment (see :mod:`aieng_nb.tracking.codec`). ``aieng.log`` inlines this path (see
         :mod:`aieng_nb.tracking.active`). A list is taken as MLflow rows (:meth:`append_rows`)."""
         if type(call) is list:
             self.append_rows(call)
@@ -171,7 +171,7 @@ class Journal:
 
     def _limit(self) -> int:
         if self.max_bytes is None:
-            from . import config
+            from .. import config
 
             self.max_bytes = int(float(config.get("journal_max_mb")) * (1 << 20))  # type: ignore[arg-type]
         return max(self.max_bytes, SEGMENT_BYTES)

@@ -123,7 +123,7 @@ class ReplayResult:
                 "estimate MAE"]  # fmt: skip
 
     def __str__(self) -> str:
-        from ..textutil import text_table
+        from ..rendering import text_table
 
         head = (f"replay of {self.n_batches} batches of {self.batch_size} rows (target {self.target}, "
                 f"{self.task}, label delay {self.label_delay}, gates: {self.gates})")  # fmt: skip

@@ -2,7 +2,7 @@
 
 The file on disk lacks whatever the user has not saved yet. So at ``end``: ask the frontend to save
 (``save``: a callable the IPython extension passes when a frontend extension listens, see
-:mod:`aieng_nb.frontend_comm`) and wait briefly for the file to change; if the disk copy is still
+:mod:`aieng_nb.magics.frontend_comm`) and wait briefly for the file to change; if the disk copy is still
 older than the last executed cell, attach it anyway *and* a notebook rebuilt from the captured cells
 (``executed.ipynb``, in execution order), and say so in a warning. Plain Python: no IPython here.
 

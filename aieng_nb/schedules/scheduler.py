@@ -17,9 +17,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from . import audit, schedules
-from .exceptions import ConflictError
-from .workspace import Workspace, current
+from .. import audit, schedules
+from ..exceptions import ConflictError
+from ..workspace import Workspace, current
 
 
 class Scheduler:
@@ -34,7 +34,7 @@ class Scheduler:
     ) -> None:
         import math
 
-        from .exceptions import ValidationError
+        from ..exceptions import ValidationError
 
         # a zero, negative or NaN tick would spin the loop at 100% CPU
         for label, value, low in (("tick", tick, 0.001), ("grace", grace, 0.0)):
@@ -104,7 +104,7 @@ class Scheduler:
         return claims
 
     def _execute(self, sched: schedules.Schedule, job: Any) -> None:
-        from .executors import get_executor
+        from ..executors import get_executor
 
         if isinstance(job, schedules.PipelineFiring):
             self._execute_pipeline(sched, job)
@@ -125,7 +125,7 @@ class Scheduler:
 
     def _execute_pipeline(self, sched: schedules.Schedule, firing: schedules.PipelineFiring) -> None:
         """One firing of a pipeline schedule: the pipeline runs what changed (its own record and runs)."""
-        from .pipelines import run_pipeline
+        from ..pipelines import run_pipeline
 
         try:
             run = run_pipeline(
@@ -147,9 +147,9 @@ class Scheduler:
 
     def _fail_job(self, job_id: str, exc: Exception) -> str:
         """The executor could not run the job (unknown executor, cluster down ...): it fails, not hangs."""
-        from .jobs import store
-        from .jobs.records import JobError, JobStatus
-        from .records import now
+        from ..jobs import store
+        from ..jobs.records import JobError, JobStatus
+        from ..records import now
 
         def fail(r: Any) -> bool:
             if r.status in JobStatus.TERMINAL:
@@ -165,8 +165,8 @@ class Scheduler:
 
     # -- loop ----------------------------------------------------------------------------------
     def serve(self, *, job_grace: float = 30.0) -> int:
-        from .jobs import store as records
-        from .jobs.control import stop_job
+        from ..jobs import store as records
+        from ..jobs.control import stop_job
 
         standby_logged = False
         try:

@@ -100,7 +100,7 @@ def load_signer(create: bool = True) -> Signer | None:
         os.chmod(path, 0o600)  # owner-only, whatever a copy or umask left
     private = serialization.load_pem_private_key(path.read_bytes(), password=None)
     if not isinstance(private, Ed25519PrivateKey):
-        from .exceptions import IntegrityError
+        from ..exceptions import IntegrityError
 
         raise IntegrityError(f"{path} is not an Ed25519 key; move it away and a new one is made")
     public = private.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)

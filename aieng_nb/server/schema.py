@@ -1,6 +1,6 @@
 """JSON Schemas of the records the core returns, generated from their dataclasses.
 
-One generator for every consumer: ``python -m aieng_nb.schema`` prints (or, with ``--write DIR``,
+One generator for every consumer: ``python -m aieng_nb.server.schema`` prints (or, with ``--write DIR``,
 writes one ``<Name>.json`` per record) the schema of every record: runs, comparisons, snapshots,
 jobs, schedules, reports, audit entries, training and registry records. The REST API's OpenAPI
 file and the TypeScript interfaces (:mod:`aieng_nb.server.openapi`) are built from the same
@@ -9,7 +9,7 @@ functions, so Python, ``--json``, REST and TypeScript agree by construction.
 Types map as JSON sees them: ``datetime`` is an ISO 8601 ``date-time`` string, a ``str`` enum a
 string of its values, a nested record a ``$ref``, ``X | None`` an ``anyOf`` with ``null``.
 
->>> from aieng_nb.models import RunRecord
+>>> from aieng_nb.tracking.records import RunRecord
 >>> s = record_schema(RunRecord)
 >>> s["properties"]["start_time"]
 {'anyOf': [{'type': 'string', 'format': 'date-time'}, {'type': 'null'}]}
@@ -36,7 +36,7 @@ from typing import Any, Union
 # the modules that define the records the core returns (every public dataclass in them is one);
 # Record subclasses anywhere else in the package are found too (:func:`record_classes`)
 RECORD_MODULES = (
-    "aieng_nb.models",
+    "aieng_nb.tracking.records",
     "aieng_nb.audit.records",
     "aieng_nb.jobs.records",
     "aieng_nb.snapshots.records",
@@ -46,12 +46,12 @@ RECORD_MODULES = (
     "aieng_nb.training.records",
     "aieng_nb.registry.records",
     "aieng_nb.registry.lineage_trace",
-    "aieng_nb.registry.loop_records",
-    "aieng_nb.pages",
-    "aieng_nb.lifecycle",
+    "aieng_nb.loop.records",
+    "aieng_nb.server.pages",
+    "aieng_nb.tracking.lifecycle",
 )
 # front ends and modules that need optional heavy libraries are not searched for records
-_NOT_SEARCHED = ("aieng_nb.cli", "aieng_nb.magics", "aieng_nb.server", "aieng_nb.widgets", "aieng_nb.ipython_ext")
+_NOT_SEARCHED = ("aieng_nb.cli", "aieng_nb.magics", "aieng_nb.server", "aieng_nb.widgets", "aieng_nb.magics.extension")
 
 Ref = Callable[[type], "str | None"]
 
@@ -171,7 +171,7 @@ def record_classes(*, search: bool = False) -> dict[str, type]:
 
     import aieng_nb
 
-    from .records import Record
+    from ..records import Record
 
     found: dict[str, type] = {}
     for module_name in RECORD_MODULES:
@@ -230,7 +230,7 @@ def _referenced(defs: dict[str, dict[str, Any]], name: str) -> set[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m aieng_nb.schema", description="JSON Schemas of every record aieng_nb returns."
+        prog="python -m aieng_nb.server.schema", description="JSON Schemas of every record aieng_nb returns."
     )
     parser.add_argument("--write", metavar="DIR", help="write DIR/<Record>.json for each record (else print them all)")
     args = parser.parse_args(argv)
@@ -238,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.write is None:
         sys.stdout.write(json.dumps(found, indent=2) + "\n")
         return 0
-    from .fsutil import atomic_write_text
+    from ..fsutil import atomic_write_text
 
     folder = Path(args.write)
     folder.mkdir(parents=True, exist_ok=True)

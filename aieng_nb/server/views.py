@@ -14,10 +14,10 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .exceptions import NotFoundError, ValidationError
+from ..exceptions import NotFoundError, ValidationError
 
 if TYPE_CHECKING:
-    from .workspace import Workspace
+    from ..workspace import Workspace
 
 _HASH = re.compile(r"\A[0-9a-f]{6,64}\Z")
 
@@ -25,8 +25,8 @@ _HASH = re.compile(r"\A[0-9a-f]{6,64}\Z")
 def job_output_html(job_id: str, *, workspace: Workspace | None = None) -> str:
     """The executed notebook of a job as HTML (its stored rendering, else rendered now). The files
     are found from the job's id inside its folder, never from paths stored in its record."""
-    from .jobs import get_job
-    from .jobs.store import job_file
+    from ..jobs import get_job
+    from ..jobs.store import job_file
 
     record = get_job(job_id, recover=False, workspace=workspace)  # a GET only reads
     try:
@@ -47,8 +47,8 @@ def job_output_html(job_id: str, *, workspace: Workspace | None = None) -> str:
 
 def snapshot_profile_html(digest: str, *, workspace: Workspace | None = None) -> str:
     """A snapshot's profile (schema, per-column statistics, PII findings) as an HTML page, by hash."""
-    from .snapshots import show
-    from .snapshots.records import profile_html
+    from ..snapshots import show
+    from ..snapshots.records import profile_html
 
     if not isinstance(digest, str) or not _HASH.match(digest):
         raise ValidationError(f"{digest!r} is not a snapshot hash (6 to 64 lowercase hex digits)")
@@ -62,14 +62,14 @@ def snapshot_profile_html(digest: str, *, workspace: Workspace | None = None) ->
 
 def report_html(run_id: str, name: str, *, workspace: Workspace | None = None) -> str:
     """A stored report's HTML, by run id and report name."""
-    from .reports import load_report_html
+    from ..reports import load_report_html
 
     return load_report_html(run_id, name, workspace=workspace)
 
 
 def report_evidently_html(run_id: str, name: str, *, workspace: Workspace | None = None) -> str:
     """The interactive Evidently page (``evidently.html``) stored with a monitoring report."""
-    from .reports.storage import read_artifact
+    from ..reports.storage import read_artifact
 
     try:
         return read_artifact(run_id, name, "evidently.html", workspace=workspace)
@@ -95,7 +95,7 @@ def artifact_html(run_id: str, path: str, *, workspace: Workspace | None = None)
     import base64
     import tempfile
 
-    from .tracking import download_artifact
+    from ..tracking import download_artifact
 
     if not path or "\0" in path or path.startswith("/") or ".." in Path(path).parts:
         raise ValidationError(f"{path!r} is not an artifact path of the run")

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from .records import Record, RecordList, iso, now, utc
+from ..records import Record, RecordList, iso, now, utc
 
 
 class RunStatus(enum.StrEnum):
@@ -254,7 +254,7 @@ class Comparison(Record):
         return cls([r.run_id for r in runs], [r.name for r in runs], rows)
 
     def __str__(self) -> str:
-        from .textutil import text_table
+        from ..rendering import text_table
 
         headers = ["", "key", *(r[:12] for r in self.run_ids)]
         rows = [["*" if r.differs else "", f"{r.section}:{r.key}", *r.values] for r in self.rows]
@@ -264,7 +264,7 @@ class Comparison(Record):
         p.text(str(self))
 
     def _repr_html_(self) -> str:
-        from .rendering import CSS
+        from ..rendering import CSS
 
         esc = html.escape
         head = "".join(f"<th>{esc(n or r[:12])}</th>" for r, n in zip(self.run_ids, self.names, strict=True))

@@ -1,17 +1,17 @@
 """The run's metric writer: the caller journals, a background thread stores.
 
 ``aieng.log`` (and ``tr.step``, ``%aieng`` capture) append one call to the run's
-:class:`~aieng_nb.metric_journal.Journal` (``buffer.calls``): a memory copy into a mapped file, so
+:class:`~aieng_nb.tracking.journal.Journal` (``buffer.calls``): a memory copy into a mapped file, so
 the call never waits for a store and a SIGKILL loses nothing. The writer thread wakes every
 ``flush_interval`` seconds, reads the journal from its commit point, converts calls to MLflow rows
-(:mod:`aieng_nb.metric_rows`) and stores them in batches sized for the store (``store.batch_rows``:
+(:mod:`aieng_nb.tracking.rows`) and stores them in batches sized for the store (``store.batch_rows``:
 MLflow's 1,000 metrics per request for a server), moving the commit point after each.
 
 When the store stops answering, the writer says so once, keeps the points in the journal (bounded
 on disk, see ``journal_max_mb``) and retries every :data:`RETRY_SECONDS`; it says once when the
 store is back. :meth:`MetricBuffer.close` waits for the drain (with a progress line) up to a timeout;
 a run whose points are still queued then is finished by this thread when the store is back, or by
-:func:`aieng_nb.lifecycle.recover` in the next process, with the end time it really had.
+:func:`aieng_nb.tracking.lifecycle.recover` in the next process, with the end time it really had.
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ import warnings
 from collections import Counter, deque
 from collections.abc import Callable
 
-from .metric_journal import Journal, journal_for
-from .metric_rows import Converter, valid_step
-from .stores.base import MetricRow, PointsRejected, TrackingStore
-from .stores.names import mlflow_key
+from ..stores.base import MetricRow, PointsRejected, TrackingStore
+from ..stores.names import mlflow_key
+from .journal import Journal, journal_for
+from .rows import Converter, valid_step
 
 __all__ = ["MAX_BACKLOG", "Journal", "MetricBuffer", "journal_for", "mlflow_key", "valid_step"]
 
@@ -279,7 +279,7 @@ class MetricBuffer:
         remove the journal. Returns False when the store still does not take them: the thread keeps
         trying, and :attr:`on_drained` runs once it is done."""
         if timeout is None:
-            from . import config
+            from .. import config
 
             timeout = float(config.get("end_timeout"))  # type: ignore[arg-type]
         start = time.time()

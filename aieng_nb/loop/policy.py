@@ -3,7 +3,7 @@
 The loop policy is the loop's machinery in-process (monitoring with estimated performance, a
 realized-drop check, retraining on the recent window, the gates, the post-promotion check and
 rollback); ``static`` and ``periodic:K`` are its baselines. Every label read goes through
-:class:`~aieng_nb.registry.replay.Labels`.
+:class:`~aieng_nb.loop.replay.Labels`.
 """
 
 from __future__ import annotations
@@ -277,8 +277,8 @@ def _realized_drop(setup: Setup, labels: Labels, state: LoopState, bv: BatchValu
 
 def _gates(setup: Setup, holdout: int, rows: slice, y: Any, challenger: Model, champion: Model) -> list[Any]:
     """The gate file's metric and fairness gates, on the held-out rows of the newest labelled batch."""
-    from .gates import prediction_gates
-    from .scoring import EvalData, Scored
+    from ..registry.gates import prediction_gates
+    from ..registry.scoring import EvalData, Scored
 
     frame = setup.batches[holdout].iloc[rows].reset_index(drop=True)
     frame[setup.target] = y

@@ -18,8 +18,8 @@ from datetime import datetime
 from typing import Any
 
 from ..records import Record, RecordList, now, utc
+from ..registry.records import when
 from ..reports import _CSS, table_html
-from .records import when
 
 SCHEDULE_PREFIX = "loop-"
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..registry.client import CHAMPION
+from ..registry.records import now_iso
 from ..workspace import Workspace
-from .client import CHAMPION
-from .loop_records import LoopConfig, LoopState
-from .loop_store import event as _event
-from .records import now_iso
+from .records import LoopConfig, LoopState
+from .store import event as _event
 
 
 def scoring_outcome(job: Any, fresh: str) -> tuple[str | None, str | None, list[str]]:
@@ -23,10 +23,10 @@ def scoring_outcome(job: Any, fresh: str) -> tuple[str | None, str | None, list[
     rec = tracking.get_run(job.run_id)
     verdict = (rec.tags or {}).get("aieng.checks")
     failed = [f"{e.kind}: {rule}" for e in list_reports(job.run_id) for rule in e.failed]
-    from .client import client
+    from ..registry.client import client
 
     run = client().get_run(job.run_id)
-    from .client import dataset_inputs
+    from ..registry.client import dataset_inputs
 
     refs = [
         d["source"].replace("aieng-snapshot://", "")
@@ -85,7 +85,7 @@ def handle_scoring(cfg: LoopConfig, state: LoopState, job: Any, ws: Workspace) -
 
 
 def create_retrain(cfg: LoopConfig, state: LoopState, snapshot: str, scoring_job: str, ws: Workspace) -> str:
-    from ..jobs.runner import prepare_job
+    from ..jobs.control import prepare_job
     from ..pipelines.spec import is_pipeline_file
 
     if is_pipeline_file(cfg.retrain):  # run by on_scoring_finished, outside the loop's lock
@@ -128,9 +128,9 @@ def register_once(cfg: LoopConfig, run_id: str, ws: Workspace) -> str:
     """The version registered from ``run_id`` (registered now unless a crash left one already)."""
     from mlflow.exceptions import MlflowException
 
-    from .client import CHALLENGER, client
-    from .promotion import set_alias
-    from .versions import register
+    from ..registry.client import CHALLENGER, client
+    from ..registry.promotion import set_alias
+    from ..registry.versions import register
 
     c = client(ws)
     try:
@@ -145,7 +145,7 @@ def register_once(cfg: LoopConfig, run_id: str, ws: Workspace) -> str:
 
 
 def gate_and_promote(cfg: LoopConfig, state: LoopState, version: str, ws: Workspace) -> None:
-    from .promotion import promote
+    from ..registry.promotion import promote
 
     res = promote(cfg.name, version, gates=cfg.gates, raise_on_refusal=False, workspace=ws)
     gates = res.gates
@@ -184,10 +184,10 @@ def _f(value: Any) -> str:
 
 
 def post_promotion_check(cfg: LoopConfig, state: LoopState, snapshot: str | None, ws: Workspace) -> None:
-    from . import scoring
-    from .client import alias_version, client
-    from .gatefile import direction
-    from .promotion import load_spec, rollback
+    from ..registry import scoring
+    from ..registry.client import alias_version, client
+    from ..registry.gatefile import direction
+    from ..registry.promotion import load_spec, rollback
 
     pending = state.pending_check or {}
     name, new, prev = cfg.name, str(pending.get("version")), str(pending.get("previous"))
@@ -259,8 +259,8 @@ def run_retrain_pipeline(cfg: LoopConfig, snapshot: str, ws: Workspace) -> tuple
     """Run the retraining pipeline on ``snapshot``; returns (its run id, the run of the last step
     that logged a model: a cached step's producing run, or None)."""
     from ..pipelines import run_pipeline
-    from .client import client
-    from .versions import _artifact_models, logged_models
+    from ..registry.client import client
+    from ..registry.versions import _artifact_models, logged_models
 
     run = run_pipeline(cfg.retrain, pipeline_overrides(cfg, snapshot), workspace=ws)
     if run.status != "COMPLETED":

@@ -27,23 +27,23 @@ from typing import Any
 
 from ..exceptions import AiengError, NotFoundError, ValidationError
 from ..pipelines.spec import is_pipeline_file
+from ..registry.client import CHAMPION, ConflictError, check_name
 from ..workspace import Workspace, current
-from . import loop_store as _store
-from .client import CHAMPION, ConflictError, check_name
-from .loop_records import SCHEDULE_PREFIX, LoopConfig, LoopEvent, LoopHistory, LoopList, LoopState
-from .loop_steps import PIPELINE, execute_job, gate_and_promote, handle_scoring, register_once, run_retrain_pipeline
-from .loop_store import event as _event
-from .loop_store import get
-from .loop_store import load_state as _load_state
-from .loop_store import locked_loop as _locked
-from .loop_store import save_state as _save_state
+from . import store as _store
+from .records import SCHEDULE_PREFIX, LoopConfig, LoopEvent, LoopHistory, LoopList, LoopState
+from .steps import PIPELINE, execute_job, gate_and_promote, handle_scoring, register_once, run_retrain_pipeline
+from .store import event as _event
+from .store import get
+from .store import load_state as _load_state
+from .store import locked_loop as _locked
+from .store import save_state as _save_state
 
 __all__ = [
     "HOOK", "LoopConfig", "LoopEvent", "LoopHistory", "LoopList", "LoopState", "add", "describe", "get", "history",
     "list_loops", "next_run", "on_scoring_finished", "remove", "resume", "run_now", "update",
 ]  # fmt: skip
 
-HOOK = "aieng_nb.registry.loop:on_scoring_finished"
+HOOK = "aieng_nb.loop:on_scoring_finished"
 MAX_PROCESSED = 500
 
 
@@ -88,7 +88,7 @@ def add(
         retrain_declared = {p.name for p in _params.notebook_parameters(retrain_nb)}
         _params.resolve_parameters(_params.notebook_parameters(retrain_nb), dict(retrain_params or {}))
     if gates is not None:
-        from .gatefile import load
+        from ..registry.gatefile import load
 
         load(gates)  # a bad gate file fails now
     cfg = LoopConfig(
@@ -225,7 +225,7 @@ def run_now(name: str, *, workspace: Workspace | None = None) -> LoopHistory:
     """
     from .. import schedules
     from ..executors import get_executor
-    from ..jobs.runner import prepare_job
+    from ..jobs.control import prepare_job
 
     ws = workspace or current()
     cfg = get(name, workspace=ws)
@@ -292,7 +292,7 @@ def resume(name: str, *, workspace: Workspace | None = None) -> None:
     """Carry the iteration in flight forward: register the retrained model, gate it, promote it.
 
     Idempotent and safe to call at any time (each step is persisted before the next)."""
-    from ..jobs import records
+    from ..jobs import store as job_store
     from ..jobs.records import JobStatus
 
     ws = workspace or current()
@@ -305,11 +305,11 @@ def resume(name: str, *, workspace: Workspace | None = None) -> None:
         if it.get("pipeline"):
             _resume_pipeline(cfg, state, it, ws)
             return
-        rec = records.load(it["job_id"], ws)
+        rec = job_store.load(it["job_id"], ws)
         if not rec.finished:
-            if records.owner_alive(rec) is False:
-                records.recover_stale(ws)
-                rec = records.load(it["job_id"], ws)
+            if job_store.owner_alive(rec) is False:
+                job_store.recover_stale(ws)
+                rec = job_store.load(it["job_id"], ws)
             if not rec.finished:
                 return
         try:

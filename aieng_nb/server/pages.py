@@ -17,11 +17,11 @@ import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .exceptions import NotFoundError, ValidationError
-from .models import RUN_STATUSES
+from ..exceptions import NotFoundError, ValidationError
+from ..tracking.records import RUN_STATUSES
 
 if TYPE_CHECKING:
-    from .workspace import Workspace
+    from ..workspace import Workspace
 
 MAX_LIMIT = 1000
 
@@ -109,7 +109,7 @@ def runs_page(
 
     One query of the store (:meth:`~aieng_nb.stores.base.TrackingStore.search_runs`); it writes
     nothing: recovery runs at the server's start and on the changes poll."""
-    from . import tracking
+    from .. import tracking
 
     offset, limit = check_page(offset, limit)
     if status is not None:
@@ -130,7 +130,7 @@ def experiments_page(
     *, text: str | None = None, offset: int = 0, limit: int = 200, workspace: Workspace | None = None
 ) -> Page:
     """Experiments by name with their run counts."""
-    from . import tracking
+    from .. import tracking
 
     if _nothing_tracked(workspace):
         return _slice([], offset, limit)
@@ -141,8 +141,8 @@ def experiments_page(
 def metric_history(run_id: str, key: str, *, workspace: Workspace | None = None) -> dict[str, Any]:
     """All points of one metric of a run: ``{"run_id", "key", "points": [{"step", "value", "timestamp"}]}``
     (``timestamp``: epoch milliseconds, MLflow's)."""
-    from . import tracking
-    from .tracking.reads import metric_points
+    from .. import tracking
+    from ..tracking.reads import metric_points
 
     if not key or len(key) > 250:
         raise ValidationError("a metric key is 1 to 250 characters")
@@ -183,7 +183,7 @@ def snapshots_page(
     workspace: Workspace | None = None,
 ) -> Page:
     """Named snapshot versions, newest first."""
-    from .snapshots import list_snapshots
+    from ..snapshots import list_snapshots
 
     rows = [
         r for r in list_snapshots(name or None, workspace=workspace) if _text_match(text, r.name, r.snapshot_id, r.kind)
@@ -201,7 +201,7 @@ def jobs_page(
     workspace: Workspace | None = None,
 ) -> Page:
     """Jobs newest first; ``text`` matches id, notebook or schedule."""
-    from .jobs import list_jobs as jobs
+    from ..jobs import list_jobs as jobs
 
     check_page(offset, limit)
     rows = [
@@ -217,7 +217,7 @@ def pipelines_page(
 ) -> Page:
     """Pipeline executions newest first, each with its steps' states and the DAG (``upstream``);
     ``text`` matches the run id, the pipeline's name or its file."""
-    from .pipelines import list_pipeline_runs
+    from ..pipelines import list_pipeline_runs
 
     check_page(offset, limit)
     rows = [
@@ -236,7 +236,7 @@ def schedules_page(
     *, text: str | None = None, offset: int = 0, limit: int = 50, workspace: Workspace | None = None
 ) -> Page:
     """Schedules by name, each with ``next_run``."""
-    from .schedules import list_schedules
+    from ..schedules import list_schedules
 
     if workspace is not None and not workspace.root.is_dir():  # a read creates no workspace
         return _slice([], offset, limit)
@@ -254,7 +254,7 @@ def reports_page(
     workspace: Workspace | None = None,
 ) -> Page:
     """Reports of a run or a job (default: the recent runs), newest first."""
-    from .reports import list_reports
+    from ..reports import list_reports
 
     check_page(offset, limit)
     if _nothing_tracked(workspace):
@@ -278,7 +278,7 @@ def audit_page(
     """Audit entries newest first; ``event`` is a prefix (``job.``), ``text`` matches the event or data."""
     import json
 
-    from . import audit
+    from .. import audit
 
     check_page(offset, limit)
     found = audit.entries(event or None, run_id=run_id or None, workspace=workspace)
@@ -294,7 +294,7 @@ def models_page(
     >>> [m["name"] for m in models_page(text="churn").items]   # doctest: +SKIP
     ['churn']
     """
-    from .registry.status_view import list_models
+    from ..registry.status_view import list_models
 
     check_page(offset, limit)
     if _nothing_tracked(workspace):

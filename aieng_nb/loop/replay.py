@@ -37,8 +37,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..exceptions import ValidationError
+from ..registry.gatefile import FairnessGate, GateSpec, MetricGate
 from ..workspace import Workspace
-from .gatefile import FairnessGate, GateSpec, MetricGate
 from .replay_records import BatchValue, PolicyResult, ReplayResult
 
 DEFAULT_POLICIES = ("static", "periodic:4", "loop")
@@ -237,12 +237,12 @@ def _spec(
     """A gate file (``gates=``, else the loop's with ``loop=NAME``), else the replay's defaults: the
     primary metric may not be worse beyond the bootstrap's noise, no group may lose more than 0.02,
     rollback beyond 0.02."""
-    from . import gatefile
+    from ..registry import gatefile
 
     metric = "accuracy" if task == "classification" else "rmse"
     path: Any = gates
     if path is None and loop is not None:
-        from .loop_store import get
+        from .store import get
 
         cfg = get(loop, workspace=workspace)
         path = cfg.gates or gatefile.find(loop, workspace)
@@ -325,7 +325,7 @@ def _group_gap(setup: Setup, frame: Any, y: Any, pred: Any) -> dict[str, float]:
 
 
 def _run_policy(name: str, setup: Setup, label_delay: int) -> tuple[PolicyResult, list[tuple[int, int]]]:
-    from .replay_policy import run_policy
+    from .policy import run_policy
 
     labels = Labels(setup.batches, setup.target, label_delay)
     result = run_policy(name, setup, labels)

@@ -22,11 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import audit
-from .fsutil import atomic_write_json, locked
-from .models import RunStatus
-from .records import Record, RecordList
-from .workspace import Workspace, current
+from .. import audit
+from ..fsutil import atomic_write_json, locked
+from ..records import Record, RecordList
+from ..workspace import Workspace, current
+from .records import RunStatus
 
 
 def _process_start(pid: int) -> float | None:
@@ -205,13 +205,13 @@ class StoreUnreachable(Exception):
 
 
 def _recover_run(ws: Workspace, lease: dict[str, Any]) -> RecoveredRun:
-    from .metric_buffer import journal_for
-    from .stores import open_store
+    from ..stores import open_store
+    from .buffer import journal_for
 
     run_id = lease["run_id"]
     store = open_store(lease.get("tracking_uri") or ws.tracking_uri, ws.artifacts.as_uri())
     journal = journal_for(ws.buffers, run_id)
-    from .stores.base import PointsRejected
+    from ..stores.base import PointsRejected
 
     points, rejected = 0, 0
     try:

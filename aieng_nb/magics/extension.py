@@ -8,11 +8,11 @@ import time
 import warnings
 from typing import TYPE_CHECKING, Any
 
-from . import config
-from .run_hooks import end_hooks
+from .. import config
+from ..plugins import end_hooks
 
 if TYPE_CHECKING:
-    from .tracking import Run
+    from ..tracking import Run
 
 
 def _active_run() -> Run | None:
@@ -38,7 +38,7 @@ class CellCapture:
     def pre_run_cell(self, info: Any) -> None:
         self.started = time.perf_counter()
         if _active_run() is not None:
-            from .training import cellmem
+            from ..training import cellmem
 
             self._gpu_start = cellmem.before()
 
@@ -57,7 +57,7 @@ class CellCapture:
                 "error": type(error).__name__ if error is not None else None,
                 "ts": time.time(),
             }
-            from .training import cellmem
+            from ..training import cellmem
 
             record.update(cellmem.after(self._gpu_start))  # GPU memory peak/delta when torch uses a GPU
             fh = self._files.get(run.id)
@@ -80,8 +80,8 @@ class CellCapture:
             fh.close()
         if not config.get("capture_notebook"):
             return
-        from .capture import notebook_path
-        from .notebook_capture import capture_notebook, read_cells
+        from ..tracking.capture import notebook_path
+        from ..tracking.notebook_capture import capture_notebook, read_cells
 
         link = getattr(self.shell, "_aieng_frontend", None)
         result = capture_notebook(
@@ -100,7 +100,7 @@ class CellCapture:
 
 
 def load(shell: Any) -> None:
-    from .magics import AiengMagics
+    from . import AiengMagics
 
     settings = config.Aieng(parent=shell)
     shell.configurables.append(settings)
@@ -110,13 +110,13 @@ def load(shell: Any) -> None:
     shell.events.register("pre_run_cell", capture.pre_run_cell)
     shell.events.register("post_run_cell", capture.post_run_cell)
     end_hooks.append(capture.on_end)
-    from .magics.completion import make_matcher
+    from .completion import make_matcher
 
     matcher = make_matcher(shell)
     shell.Completer.custom_matchers.append(matcher)
     shell._aieng_capture = capture
     shell._aieng_matcher = matcher
-    from .magics.show_results import ShowMidCellResults
+    from .show_results import ShowMidCellResults
 
     shell._aieng_show = ShowMidCellResults()  # %aieng lines mid-cell display their result
     shell.ast_transformers.append(shell._aieng_show)

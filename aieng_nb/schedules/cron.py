@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as _dt
 from typing import Any
 
-from .exceptions import ValidationError
+from ..exceptions import ValidationError
 
 
 def _now() -> _dt.datetime:
@@ -27,7 +27,7 @@ def zone(name: str) -> _dt.tzinfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError, TypeError):  # OSError: a 10k-character name
-        from .textutil import clip
+        from ..rendering import clip
 
         raise ValidationError(
             f"unknown time zone {clip(name, 60)!r} (use an IANA name such as UTC or Europe/Paris)"
