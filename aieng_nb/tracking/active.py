@@ -199,7 +199,11 @@ def log(step: int | None = None, **metrics: float) -> None:
                 _calls.write(pack(head, _time(), step, *metrics.values(), END))
             return
         if step is None:
-            _calls.write(pack_auto(head + 1, _time(), *metrics.values(), END))
+            if n == 2:
+                a, b = metrics.values()
+                _calls.write(pack_auto(head + 1, _time(), a, b, END))
+            else:
+                _calls.write(pack_auto(head + 1, _time(), *metrics.values(), END))
             return
     except Exception:
         pass
