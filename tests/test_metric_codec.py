@@ -150,3 +150,14 @@ def test_key_sets_past_the_limit_are_marshalled_whole(tmp_path, monkeypatch):
     assert len(journal.schemas.table) == 3
     rows = [row for rows in journal.pending() for row in rows]
     assert [(r[0], r[3]) for r in rows] == [(f"k{i}", i) for i in range(10)]
+
+
+def test_calls_without_a_step_take_the_next_steps_on_the_fast_path(workspace):
+    run = aieng.start_run(name="auto")
+    for i in range(3):
+        aieng.log(p=float(i), q=-float(i))  # two values, no step
+        aieng.log(r=float(i))  # one value, no step
+    aieng.log(p=9.0, q=9.0, r=9.0)  # three values, no step
+    aieng.end_run()
+    assert tracking.metric_history(run.id, "p") == [(0, 0.0), (2, 1.0), (4, 2.0), (6, 9.0)]
+    assert tracking.metric_history(run.id, "r") == [(1, 0.0), (3, 1.0), (5, 2.0), (6, 9.0)]
