@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -67,6 +67,14 @@ class TrackingStore(abc.ABC):
         params: dict[str, str] | None = None,
         tags: dict[str, str] | None = None,
     ) -> None: ...
+
+    # whether the metric writer sends a batch while it prepares the next (a store over the network)
+    pipelined = False
+
+    def prepare_metrics(self, run_id: str, rows: Sequence[MetricRow]) -> Callable[[], None]:
+        """What stores ``rows``, as a call: a store over the network builds its request body here,
+        so the writer prepares the next batch while one is sent (:attr:`pipelined`)."""
+        return lambda: self.log_batch(run_id, rows)
 
     @abc.abstractmethod
     def set_status(self, run_id: str, status: str, end_time: int | None) -> None: ...

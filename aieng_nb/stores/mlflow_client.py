@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..exceptions import NotFoundError, ValidationError
@@ -25,6 +25,23 @@ _MAX_METRICS, _MAX_PARAMS_TAGS = 1000, 100
 _METRICS_TIMEOUT_S = 30
 # the change token asks the server at most this often (a panel's long poll checks every 0.25 s)
 CHANGE_POLL_S = 1.0
+
+
+def _post(store: Any, endpoint: str, body: str) -> None:
+    """POST a JSON body to the server of MLflow's REST store (its session, credentials and headers),
+    without retries; raises MLflow's exception for what the server refuses."""
+    from mlflow.utils.rest_utils import http_request, verify_rest_response
+
+    response = http_request(
+        store.get_host_creds(),
+        endpoint,
+        "POST",
+        data=body,
+        extra_headers={"Content-Type": "application/json"},
+        max_retries=0,
+        timeout=_METRICS_TIMEOUT_S,
+    )
+    verify_rest_response(response, endpoint)
 
 
 class MlflowClientStore(TrackingStore):
@@ -49,6 +66,55 @@ class MlflowClientStore(TrackingStore):
     @property
     def _is_remote(self) -> bool:
         return self.uri.startswith(("http://", "https://", "databricks"))
+
+    @property
+    def pipelined(self) -> bool:  # type: ignore[override]
+        return self._is_remote
+
+    def prepare_metrics(self, run_id: str, rows: Sequence[MetricRow]) -> Callable[[], None]:
+        """A server's log-batch requests for ``rows`` (up to 1,000 metrics each), with their JSON
+        bodies built now (no MLflow entities, no protobuf round trip: the writer thread prepares
+        the next batch while one is sent). Anything the server refuses as invalid goes through
+        :meth:`log_batch`, which leaves out only the refused points."""
+        if not self._is_remote:  # a local store: no client made here (the fast store writes SQLite itself)
+            return super().prepare_metrics(run_id, rows)
+        store: Any = getattr(getattr(self.client, "_tracking_client", None), "store", None)
+        if not hasattr(store, "get_host_creds"):
+            return super().prepare_metrics(run_id, rows)
+        bodies = [
+            (
+                rows[i : i + _MAX_METRICS],
+                json.dumps(
+                    {
+                        "run_id": run_id,
+                        "metrics": [
+                            {"key": k, "value": "NaN" if nan else v, "timestamp": ts, "step": step}
+                            for k, v, ts, step, nan in rows[i : i + _MAX_METRICS]
+                        ],
+                    }
+                ),
+            )
+            for i in range(0, len(rows), _MAX_METRICS)
+        ]
+
+        def send() -> None:
+            from mlflow.exceptions import MlflowException
+
+            rejected: list[tuple[MetricRow, str]] = []
+            for chunk, body in bodies:
+                try:
+                    _post(store, "/api/2.0/mlflow/runs/log-batch", body)
+                except MlflowException as exc:
+                    if exc.error_code != "INVALID_PARAMETER_VALUE":
+                        raise
+                    try:
+                        self.log_batch(run_id, chunk)
+                    except PointsRejected as refused:
+                        rejected += refused.rejected
+            if rejected:
+                raise PointsRejected(rejected)
+
+        return send
 
     def get_or_create_experiment(self, name: str) -> str:
         from mlflow.exceptions import MlflowException
@@ -124,14 +190,12 @@ class MlflowClientStore(TrackingStore):
             return
         from mlflow.protos.service_pb2 import LogBatch
         from mlflow.utils.proto_json_utils import message_to_json
-        from mlflow.utils.rest_utils import http_request, verify_rest_response
 
-        endpoint = "/api/2.0/mlflow/runs/log-batch"
-        body = json.loads(message_to_json(LogBatch(metrics=[m.to_proto() for m in objs], run_id=run_id)))
-        response = http_request(
-            store.get_host_creds(), endpoint, "POST", json=body, max_retries=0, timeout=_METRICS_TIMEOUT_S
+        _post(
+            store,
+            "/api/2.0/mlflow/runs/log-batch",
+            message_to_json(LogBatch(metrics=[m.to_proto() for m in objs], run_id=run_id)),
         )
-        verify_rest_response(response, endpoint)
 
     def set_status(self, run_id: str, status: str, end_time: int | None) -> None:
         self.client.set_terminated(run_id, status=status, end_time=end_time)

@@ -1,13 +1,13 @@
 """The active run of this process, its metric buffer, and the store cache (one store per workspace).
 
-``aieng.log`` is the hot path: it reads a module global (``_calls``, the run's journal), marshals
-the call and copies it into the journal's mapped segment; everything else goes through :data:`state`.
+``aieng.log`` is the hot path: it looks its key set up in the run journal's interned key sets
+(module global ``_schemas``), packs time, step and values with that key set's struct and copies the
+bytes into the journal's mapped segment (``_calls.write``); everything else goes through :data:`state`.
 """
 
 from __future__ import annotations
 
 import atexit
-import marshal
 import os
 import threading
 import time
@@ -21,14 +21,15 @@ from ..workspace import Workspace, current
 from . import lifecycle
 from .buffer import MAX_BACKLOG, MetricBuffer, journal_for
 from .checks import flush_interval
+from .codec import END
 from .records import RunRecord
 
 RUN_ID_ENV = "AIENG_RUN_ID"
 
 _time = time.time
-_dumps = marshal.dumps
 # the active run's buffer, kept as module globals so aieng.log costs a few hundred nanoseconds
-_calls: Any = None  # the active run's Journal (its ``append`` is the hot path)
+_calls: Any = None  # the active run's Journal (its ``write`` is the hot path's target)
+_schemas: Any = None  # its interned key sets: {keys: (header, pack, pack without step, count)}
 _buffer: MetricBuffer | None = None
 # no logging call ever flushes: every call goes to the journal (kept for the names others import)
 HIGH_WATER = MAX_BACKLOG
@@ -134,10 +135,11 @@ def store(*, workspace: Workspace | None = None) -> TrackingStore:
 
 
 def set_active(run: Run | None) -> None:
-    global _calls, _buffer
+    global _calls, _buffer, _schemas
     state.run = run
     _buffer = run.buffer if run is not None else None
     _calls = _buffer.calls if _buffer is not None else None
+    _schemas = _calls.schemas.table if _calls is not None else None
 
 
 def _attach_from_env() -> Run | None:
@@ -182,24 +184,38 @@ def log(step: int | None = None, **metrics: float) -> None:
 
     >>> log(loss=0.25, acc=0.9, step=10)  # doctest: +SKIP
     """
+    # Journal.append, inlined for the common case: a key set seen before, an int step. No run, new
+    # keys, a value struct refuses (not a number), another step, a full segment: the general path.
+    try:
+        head, pack, pack_auto, n = _schemas[tuple(metrics)]
+        if step.__class__ is int:
+            if n == 2:
+                a, b = metrics.values()
+                _calls.write(pack(head, _time(), step, a, b, END))
+            elif n == 1:
+                (a,) = metrics.values()
+                _calls.write(pack(head, _time(), step, a, END))
+            else:
+                _calls.write(pack(head, _time(), step, *metrics.values(), END))
+            return
+        if step is None:
+            if n == 2:
+                a, b = metrics.values()
+                _calls.write(pack_auto(head + 1, _time(), a, b, END))
+            else:
+                _calls.write(pack_auto(head + 1, _time(), *metrics.values(), END))
+            return
+    except Exception:
+        pass
+    _log_slow(step, metrics)
+
+
+def _log_slow(step: Any, metrics: dict[str, Any]) -> None:
     journal = _calls
     if journal is None:
         require_run("aieng.log").log(step, **metrics)
         return
-    # Journal.append, inlined: plain floats and ints go straight into the mapped segment; anything
-    # else (NumPy scalars, tensors, bad values, a full segment) takes the journal's general path
-    for value in metrics.values():
-        if type(value) is not float and type(value) is not int:
-            journal.append((_time(), step, metrics))
-            return
-    call = (_time(), step, metrics)
-    if type(step) is not int and step is not None:
-        journal.append(call)
-        return
-    try:
-        journal.write(_dumps(call))
-    except ValueError:  # the segment is full (or none yet): the next one
-        journal.append_slow(call)
+    journal.append_slow((_time(), step, metrics))
 
 
 def flush_here(buffer: MetricBuffer) -> None:

@@ -20,7 +20,7 @@ import sys
 import threading
 import time
 import warnings
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 
 from ..stores.base import MetricRow, PointsRejected, TrackingStore
@@ -41,6 +41,18 @@ QUIET = 0.002
 MAX_DEFER = 0.25
 
 
+def _run(send: Callable[[], None], result: list[BaseException | None] | None) -> BaseException | None:
+    """Call ``send``; its exception (or None) is returned and appended to ``result``."""
+    error: BaseException | None = None
+    try:
+        send()
+    except Exception as exc:
+        error = exc
+    if result is not None:
+        result.append(error)
+    return error
+
+
 class MetricBuffer:
     """Stores what the run's journal holds, from a background thread."""
 
@@ -56,7 +68,9 @@ class MetricBuffer:
         seq, offset, auto_step = journal.committed
         self._cursor = (seq, offset)
         self._converter = Converter(auto_step)
-        self._inflight: tuple[list[MetricRow], int, int, int] | None = None  # rows, seq, offset, auto_step
+        # batches converted but not stored yet, oldest first: (rows, seq, offset, auto_step, send); a
+        # failed batch stays here and is sent again as it was converted (the conversion keeps state)
+        self._ready: deque[tuple[list[MetricRow], int, int, int, Callable[[], None] | None]] = deque()
         self._per_call = 2.0  # metrics per call, for batches of about batch_rows rows
         self.error: str | None = None  # why the store refuses writes now, None when healthy
         self.retry_at = 0.0
@@ -107,17 +121,20 @@ class MetricBuffer:
 
     # --- draining --------------------------------------------------------------------------------
 
-    def _next_batch(self) -> tuple[list[MetricRow], int, int, int] | None:
-        if self._inflight is None:
-            calls = max(1, int(self.batch_rows / self._per_call))
-            records, seq, offset = self.journal.read(*self._cursor, max_calls=calls)
-            if not records and (seq, offset) == self._cursor:
-                return None
-            rows = self._converter.rows(records)
-            if records:
-                self._per_call = max(1.0, len(rows) / len(records))
-            self._inflight = (rows, seq, offset, self._converter.auto_step)
-        return self._inflight
+    def _convert_next(self) -> bool:
+        """Read and convert the batch after the last one converted (and prepare its request);
+        False when the journal holds nothing more."""
+        seq, offset = self._ready[-1][1:3] if self._ready else self._cursor
+        calls = max(1, int(self.batch_rows / self._per_call))
+        records, seq2, offset2 = self.journal.read(seq, offset, max_calls=calls)
+        if not records and (seq2, offset2) == (seq, offset):
+            return False
+        rows = self._converter.rows(records)
+        if records:
+            self._per_call = max(1.0, len(rows) / len(records))
+        send = self.store.prepare_metrics(self.run_id, rows) if rows else None
+        self._ready.append((rows, seq2, offset2, self._converter.auto_step, send))
+        return True
 
     def _yield_to_caller(self) -> None:
         """Before each batch of the writer thread: wait while the caller is logging (the journal
@@ -132,26 +149,37 @@ class MetricBuffer:
             position = now
 
     def _drain(self, before_batch: Callable[[], None] | None = None) -> int:
-        """Store what is journaled, batch by batch; stops at the first failure (points stay queued)."""
+        """Store what is journaled, batch by batch, in order; stops at the first failure (the points
+        stay queued). To a server (``store.pipelined``) a batch is sent from a short-lived thread while
+        this one converts the next and builds its request, so the server never waits for us."""
         written = 0
+        pipelined = bool(getattr(self.store, "pipelined", False))
         with self._lock:
             while True:
                 if before_batch is not None:
                     before_batch()
-                batch = self._next_batch()
-                if batch is None:
+                if not self._ready and not self._convert_next():
                     break
-                rows, seq, offset, auto_step = batch
-                if rows:
-                    try:
-                        self.store.log_batch(self.run_id, rows)
-                    except PointsRejected as exc:
-                        self._rejected(exc)
-                    except Exception as exc:
-                        self._failed(exc)
-                        break
+                rows, seq, offset, auto_step, send = self._ready[0]
+                error: BaseException | None = None
+                if send is not None and pipelined:
+                    result: list[BaseException | None] = []
+                    sender = threading.Thread(target=_run, args=(send, result), name="aieng-send", daemon=True)
+                    sender.start()
+                    if len(self._ready) < 2:
+                        self._convert_next()
+                    sender.join()
+                    error = result[0] if result else None
+                elif send is not None:
+                    error = _run(send, None)
+                if isinstance(error, PointsRejected):
+                    self._rejected(error)
+                elif error is not None:
+                    self._failed(error)
+                    break
                 self.journal.commit(seq, offset, auto_step)
-                self._cursor, self._inflight = (seq, offset), None
+                self._cursor = (seq, offset)
+                self._ready.popleft()
                 written += len(rows)
                 self._recovered()
             self.written += written
@@ -161,7 +189,7 @@ class MetricBuffer:
 
     def drained(self) -> bool:
         """Whether every journaled point is stored (reading the journal's end, not waiting)."""
-        if self._inflight is not None:
+        if self._ready:
             return False
         records, seq, offset = self.journal.read(*self._cursor, max_calls=1)
         return not records

@@ -1,6 +1,7 @@
 """The metric journal: a write-ahead log of logged calls in memory the kernel keeps.
 
-``aieng.log`` marshals its call and copies it into a memory-mapped segment file
+``aieng.log`` packs its call (by its key set's struct, see :mod:`aieng_nb.tracking.codec`) and
+copies it into a memory-mapped segment file
 (``buffers/<run>.wal.<seq>``, preallocated so a full disk cannot fault a write): the call returns
 once the bytes are in the page cache, which outlives a killed process, so a SIGKILL loses nothing
 (only a machine crash can lose what :meth:`Journal.sync` has not synced). The run's writer thread
@@ -24,10 +25,10 @@ memory instead (with a warning: those points die with the process).
 
 from __future__ import annotations
 
-import io
 import marshal
 import mmap
 import os
+import sys
 import threading
 import warnings
 from collections import Counter
@@ -37,7 +38,8 @@ from typing import Any
 
 from ..fsutil import atomic_write_bytes
 from ..stores.base import MetricRow
-from .rows import Converter, plain_call
+from .codec import END, Schemas, parse
+from .rows import Converter, plain_call, valid_step
 
 SEGMENT_BYTES = 16 << 20  # one memory-mapped file; the caller maps only the one it writes
 CHUNK_BYTES = 1 << 20  # what the writer reads at a time
@@ -46,31 +48,16 @@ DEFAULT_MAX_BYTES = 1 << 30
 _dumps = marshal.dumps
 
 
+def _caller_level() -> int:
+    """The ``stacklevel`` of the first frame outside aieng_nb (the user's logging call)."""
+    frame, level = sys._getframe(1), 1
+    while frame.f_back is not None and frame.f_globals.get("__name__", "").startswith("aieng_nb."):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
 def _no_segment(data: bytes) -> None:
     raise ValueError("no segment mapped")
-
-
-def _parse(data: bytes, limit: int) -> tuple[list[Any], int, bool]:
-    """Up to ``limit`` records from the start of ``data``: (records, bytes consumed, whether the
-    segment ends here: a zero byte (never written) or a torn record from a killed process)."""
-    out: list[Any] = []
-    fh = io.BytesIO(data)
-    load, n = marshal.load, len(data)
-    pos = 0
-    while pos < n and len(out) < limit:
-        if data[pos] == 0:
-            return out, pos, True
-        try:
-            record = load(fh)
-        except EOFError:  # the rest of this record is in the next chunk
-            return out, pos, False
-        except (ValueError, TypeError):
-            return out, pos, True
-        if type(record) is not list and (type(record) is not tuple or len(record) != 3):
-            return out, pos, True
-        out.append(record)
-        pos = fh.tell()
-    return out, pos, False
 
 
 class Journal:
@@ -90,6 +77,8 @@ class Journal:
         self._committed = self._read_commit()
         self._full = False
         self._why_memory = ""
+        self.schemas = Schemas()  # key sets interned by this process (``schemas.table``: the hot path's)
+        self._tables: dict[int, tuple[dict[int, Any], int]] = {}  # per segment: keys records read, up to where
         # the hot path's target: the current segment's ``mmap.write`` (raises ValueError when the
         # segment is full or there is none yet: then :meth:`append_slow` opens the next one)
         self.write: Callable[[bytes], Any] = _no_segment
@@ -101,31 +90,60 @@ class Journal:
         return 0
 
     def append(self, call: Any) -> None:
-        """Journal one call ``(time, step, {key: value})``: a copy into the mapped segment.
-
-        marshal would write a NumPy scalar as its raw bytes, so a call with anything but a plain
-        int or float in it is made plain first (NumPy scalars, tensors, bools), as the conversion to
-        MLflow rows reads it. ``aieng.log`` inlines this path (see :mod:`aieng_nb.tracking.active`).
-        A list is taken as MLflow rows (:meth:`append_rows`).
-        """
+        """Journal one call ``(time, step, {key: value})``: packed by its key set's struct into the
+        mapped segment (see :mod:`aieng_nb.tracking.codec`). ``aieng.log`` inlines this path (see
+        :mod:`aieng_nb.tracking.active`). A list is taken as MLflow rows (:meth:`append_rows`)."""
         if type(call) is list:
             self.append_rows(call)
             return
-        for value in call[2].values():
-            if type(value) is not float and type(value) is not int:
-                call = plain_call(call)
-                break
-        else:
-            if type(call[1]) is not int and call[1] is not None:
-                call = plain_call(call)
+        ts, step, metrics = call
         try:
-            self.write(_dumps(call))
-        except ValueError:  # no room in this segment (or none yet), or a value marshal refuses
-            self.append_slow(call)
+            head, pack, pack_auto, n = self.schemas.table[tuple(metrics)]
+            if step.__class__ is int:
+                self.write(pack(head, ts, step, *metrics.values(), END))
+                return
+            if step is None:
+                self.write(pack_auto(head + 1, ts, *metrics.values(), END))
+                return
+        except Exception:  # new keys, a value struct refuses, a full segment: the general path
+            pass
+        self.append_slow(call)
 
     def append_slow(self, call: Any) -> None:
-        """Journal a call the fast path could not: the next segment, a full queue, odd values."""
-        self._slow(call, None)
+        """Journal a call the fast path could not: a new key set, the next segment, a step that is not
+        an int, odd values (marshalled whole, made plain first: marshal would write a NumPy scalar as
+        its raw bytes), a full queue."""
+        ts, step, metrics = call
+        if step is not None and step.__class__ is not int:
+            step = valid_step(step)  # NumPy integers; None here: not a step, refused at conversion
+            if step is None:
+                self._slow(call, None)
+                return
+        keys = tuple(metrics)
+        entry = self.schemas.table.get(keys) or self._define(keys)
+        data = None
+        if entry is not None:
+            head, pack, pack_auto, _ = entry
+            try:
+                if step is None:
+                    data = pack_auto(head + 1, float(ts), *metrics.values(), END)
+                else:
+                    data = pack(head, float(ts), step, *metrics.values(), END)
+            except Exception:  # a value that is not a number, a step out of range
+                data = None
+        self._slow(call, data)
+
+    def _define(self, keys: tuple[Any, ...]) -> Any:
+        """Intern a key set: its keys record goes into the journal before any call uses it."""
+        with self._lock:
+            found = self.schemas.table.get(keys)
+            if found is not None:
+                return found
+            entry, record = self.schemas.define(keys)
+            if entry is None or record is None or not self._write_locked(record):
+                return None
+            self.schemas.add(keys, entry, record)
+            return entry
 
     def append_rows(self, rows: list[MetricRow]) -> None:
         """Journal MLflow rows as they are (a replay reads them back unchanged)."""
@@ -135,17 +153,21 @@ class Journal:
         if data is None:
             data = _dumps(call if type(call) is list else plain_call(call))
         with self._lock:
-            if self._full:
+            if not self._write_locked(data):
                 self._drop(call)
-                return
-            mm = self._mm
-            if mm is not None and not mm.closed and len(mm) - mm.tell() >= len(data):
-                mm.write(data)  # another thread opened the next segment meanwhile
-                return
-            if not self._open_next(len(data)):
-                self._drop(call)
-                return
-            self._mm.write(data)  # type: ignore[union-attr]
+
+    def _write_locked(self, data: bytes) -> bool:
+        """Write ``data`` (under the lock), in the next segment when this one has no room."""
+        if self._full:
+            return False
+        mm = self._mm
+        if mm is not None and not mm.closed and len(mm) - mm.tell() >= len(data):
+            mm.write(data)  # another thread opened the next segment meanwhile
+            return True
+        if not self._open_next(len(data)):
+            return False
+        self._mm.write(data)  # type: ignore[union-attr]
+        return True
 
     def _limit(self) -> int:
         if self.max_bytes is None:
@@ -160,7 +182,8 @@ class Journal:
     def _open_next(self, need: int) -> bool:
         """Map the next segment (under the lock); False when the queue is full."""
         seq = max(self._seq, self.segments()[-1] if self.segments() else 0, self._committed[0] - 1) + 1
-        size = max(SEGMENT_BYTES, need)
+        keys = self.schemas.block()  # every key set interned so far: a record decodes from its segment
+        size = max(SEGMENT_BYTES, need + len(keys))
         if (seq - self._committed[0]) * SEGMENT_BYTES + size > self._limit():
             self._full = True
             return False
@@ -187,8 +210,9 @@ class Journal:
                     f"memory (up to {MEMORY_SEGMENTS * SEGMENT_BYTES >> 20} MB, lost if the process is killed) "
                     "until there is room on the disk",
                     RuntimeWarning,
-                    stacklevel=5,
+                    stacklevel=_caller_level(),
                 )
+        mm.write(keys)
         old, self._mm, self._seq = self._mm, mm, seq
         if old is not None and not any(old is m for m in self._memory.values()):
             old.close()  # the writer reads finished segments from their files: not mapped, not resident
@@ -208,7 +232,7 @@ class Journal:
                 "until it catches up. The run records what was dropped (tag aieng.metrics_lost) and is not called "
                 "FINISHED. Raise Aieng.journal_max_mb for a longer outage.",
                 RuntimeWarning,
-                stacklevel=5,
+                stacklevel=_caller_level(),
             )
 
     def resume_if_room(self) -> None:
@@ -266,6 +290,7 @@ class Journal:
             if old >= seq:
                 break
             self._memory.pop(old, None)
+            self._tables.pop(old, None)
             self._segment_path(old).unlink(missing_ok=True)
 
     def _chunk(self, seq: int, offset: int, size: int) -> tuple[bytes, bool]:
@@ -283,17 +308,31 @@ class Journal:
         except FileNotFoundError:
             return b"", False
 
+    def _table(self, seq: int, offset: int) -> dict[int, Any]:
+        """The keys records of segment ``seq`` before ``offset`` (read from its start once: after a
+        restart, a replay, or a reader that starts in the middle)."""
+        table, known = self._tables.get(seq, (None, 0))
+        if table is None:
+            table = {}
+        if known < offset:
+            data, _ = self._chunk(seq, known, offset - known)
+            parse(data, 1 << 62, table, keep=False)
+        self._tables[seq] = (table, max(known, offset))
+        return table
+
     def read(self, seq: int, offset: int, max_calls: int) -> tuple[list[Any], int, int]:
         """Up to ``max_calls`` records from (seq, offset), and the position after them."""
         out: list[Any] = []
         base = min(CHUNK_BYTES, max(4096, max_calls * 64))  # about what max_calls records take
         size = base
         while len(out) < max_calls:
+            table = self._table(seq, offset)
             data, live = self._chunk(seq, offset, size)
-            records, used, ended = _parse(data, max_calls - len(out))
+            records, used, ended = parse(data, max_calls - len(out), table)
             out.extend(records)
             offset += used
-            if records:
+            self._tables[seq] = (table, max(offset, self._tables[seq][1]))
+            if records or (used and not ended):
                 size = base
                 continue
             if not ended and used == 0 and len(data) == size:
@@ -362,6 +401,7 @@ class Journal:
             if self._mm is not None and not self._mm.closed:
                 self._mm.close()
             self._memory.clear()
+            self._tables.clear()
             self.write = _no_segment
             for seq in self.segments():
                 self._segment_path(seq).unlink(missing_ok=True)
