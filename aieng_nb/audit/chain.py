@@ -119,8 +119,10 @@ class AuditTx:
         self.last: dict[str, Any] | None = None
         self.chain = ""
 
-    def append(self, event: str, data: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Append one signed entry in this transaction (it exists once the transaction commits)."""
+    def append(self, event: str, data: dict[str, Any] | None = None, *, actor: str | None = None) -> dict[str, Any]:
+        """Append one signed entry in this transaction (it exists once the transaction commits).
+        ``actor``: on whose behalf (a job's submitter, written on a worker); the key is always this
+        process's own."""
         from sqlalchemy import insert, select, update
 
         from ..storage.tables import audit_entries, audit_head
@@ -142,7 +144,7 @@ class AuditTx:
         entry: dict[str, Any] = {
             "seq": seq,
             "ts": round(time.time(), 6),
-            "actor": user_name(),
+            "actor": actor or user_name(),
             "event": event,
             "data": dict(data or {}),
             "prev": prev,
@@ -189,7 +191,9 @@ def transaction(ws: Workspace) -> Iterator[AuditTx]:
         _copy_head(tx.chain, tx.last)
 
 
-def append(event: str, data: dict[str, Any] | None = None, *, workspace: Workspace | None = None) -> dict[str, Any]:
+def append(
+    event: str, data: dict[str, Any] | None = None, *, workspace: Workspace | None = None, actor: str | None = None
+) -> dict[str, Any]:
     """Append one signed entry; returns it (with ``seq``, ``hash``, ``key`` and ``sig``).
 
     ``event`` is a dotted name such as ``run.start``, ``snapshot.create``, ``job.finish``. Raises
@@ -202,7 +206,7 @@ def append(event: str, data: dict[str, Any] | None = None, *, workspace: Workspa
     for attempt in range(5):
         try:
             with transaction(ws) as tx:
-                return tx.append(event, data)
+                return tx.append(event, data, actor=actor)
         except RowConflict:  # another appender took the position first (a database without row locks)
             if attempt == 4:
                 raise StorageError("the audit entry could not be appended (the head kept moving)") from None

@@ -1,8 +1,10 @@
 """The Dask executor: each job attempt is a task on a Dask distributed cluster.
 
-The workers execute the job exactly as the local executor does (papermill, a kernel per job) and
-write the job record and run into the workspace, so the workspace must be reachable from the
-workers (the same folder path, or a shared metadata database and tracking server).
+The workers execute the job exactly as the local executor does (papermill, a kernel per job). A task
+carries the workspace's addresses, not a folder (:mod:`aieng_nb.jobs.remote`): a worker that sees the
+submitter's folder uses it; one that does not runs in a private folder, fetching the notebook from the
+object store and storing the output notebook, its HTML, the record and the run in the shared
+database, object store and tracking server (a worker that cannot reach them says which, in one line).
 
 The retry budget is aieng's, not the cluster's: each task is submitted for one attempt number,
 and a task the cluster reruns on its own after losing a worker finds its attempt already started
@@ -20,26 +22,18 @@ from collections.abc import Iterator
 from typing import Any
 
 from .. import config
-from ..exceptions import MissingDependencyError, ValidationError
+from ..exceptions import AiengError, MissingDependencyError, ValidationError
 from . import Executor
 
 
-def execute_on_worker(job_id: str, workspace_root: str, tracking_uri: str | None, attempt: int) -> dict[str, Any]:
-    """The task a Dask worker runs for attempt ``attempt`` of a job (plain data in and out)."""
-    import os
-    from pathlib import Path
-
-    from .. import config
+def execute_on_worker(job_id: str, spec: dict[str, Any], attempt: int) -> dict[str, Any]:
+    """The task a Dask worker runs for attempt ``attempt`` of a job (plain data in and out).
+    ``spec`` is :func:`aieng_nb.jobs.remote.workspace_spec`: the workspace's database URL, tracking
+    URI and object store, so the worker needs no shared folder (it uses the folder when it has it)."""
     from ..jobs.execute import execute_job
-    from ..workspace import Workspace
+    from ..jobs.remote import open_worker_workspace
 
-    os.environ["AIENG_WORKSPACE"] = workspace_root
-    if tracking_uri:
-        os.environ["AIENG_TRACKING_URI"] = tracking_uri
-    else:
-        os.environ.pop("AIENG_TRACKING_URI", None)
-    config.reset()
-    return execute_job(job_id, Workspace(Path(workspace_root)), attempt=attempt).to_dict()
+    return execute_job(job_id, open_worker_workspace(spec, job_id), attempt=attempt).to_dict()
 
 
 class DaskExecutor(Executor):
@@ -90,13 +84,13 @@ class DaskExecutor(Executor):
                     yield record
 
     def _submit(self, record: Any, workspace: Any) -> Any:
-        tracking_uri = None if workspace.is_local else workspace.tracking_uri
+        from ..jobs.remote import workspace_spec
+
         attempt = record.attempts + 1
         return self.client.submit(
             execute_on_worker,
             record.job_id,
-            str(workspace.root),
-            tracking_uri,
+            workspace_spec(workspace),
             attempt,
             pure=False,
             key=f"aieng-job-{record.job_id}-{attempt}",
@@ -127,6 +121,8 @@ class DaskExecutor(Executor):
             tasks[job_id] = None
             try:
                 done = JobRecord.from_dict(fut.result())
+            except AiengError as exc:  # the worker said why it could not run the job (its stores out of reach)
+                return fail_job(job_id, workspace, "worker_setup", f"the worker could not run the job: {exc}")
             except Exception as exc:  # noqa: BLE001 - the scheduler is gone, or cancelled the task
                 return fail_job(job_id, workspace, "worker_lost", f"the Dask cluster lost the job: {exc!r}")
             if done.finished:
@@ -172,14 +168,24 @@ POLL_S = 0.5  # how often the submitter looks at its jobs' records
 def _end_lost_attempt(job_id: str, workspace: Any, why: str) -> Any:
     """Record the lost attempt as FAILED; QUEUED for a retry when the budget allows."""
     from ..jobs import store
+    from ..jobs.finish import close_attempt_run
     from ..jobs.records import JobError, JobStatus
+
+    lost_run: list[str] = []
 
     def end(r: Any) -> None:
         if r.status != JobStatus.RUNNING:
             return
         error = JobError(kind="worker_lost", message=why).to_dict()
-        r.history.append({"attempt": r.attempts, "status": JobStatus.FAILED, "error": error})
+        entry = {"attempt": r.attempts, "status": JobStatus.FAILED, "error": error}
+        if r.attempt_run_id:
+            entry["run_id"] = r.attempt_run_id
+            lost_run[:] = [r.attempt_run_id]
+        r.history.append(entry)
         r.error, r.kernel_pid = error, None
         r.status = JobStatus.QUEUED if r.attempts < r.max_attempts else JobStatus.FAILED
 
-    return store.mutate(job_id, end, workspace)
+    record = store.mutate(job_id, end, workspace)
+    for run_id in lost_run:  # the lost attempt's own run: its worker will never close it
+        close_attempt_run(run_id, JobStatus.FAILED, workspace)
+    return record

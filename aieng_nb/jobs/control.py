@@ -30,10 +30,10 @@ from typing import Any
 
 from .. import audit
 from ..exceptions import ValidationError
-from ..fsutil import atomic_copy
+from ..fsutil import atomic_copy, user_name
 from ..records import now
 from ..workspace import Workspace, current
-from . import store
+from . import remote, store
 from .display import JobTable, resolve
 from .records import JobError, JobRecord, JobStatus
 from .request import JobRequest
@@ -244,8 +244,9 @@ def list_jobs(
 
 
 def get_job(job_id: str, *, workspace: Workspace | None = None, recover: bool = True) -> JobRecord:
-    """One job record by id (a unique prefix works); stale RUNNING jobs are recovered first
-    (``recover=False``: only read, as the server's GETs do).
+    """One job record by id (a unique prefix works); stale RUNNING jobs are recovered first, and the
+    files of a job run by a worker without this disk are fetched from the object store into the job
+    folder (``recover=False``: only read, as the server's GETs do).
 
     >>> get_job("20261201-120000-abc123").status   # doctest: +SKIP
     'COMPLETED'
@@ -253,7 +254,10 @@ def get_job(job_id: str, *, workspace: Workspace | None = None, recover: bool = 
     ws = workspace or current()
     if recover:
         store.recover_stale(ws)
-    return store.load(job_id, ws)
+    record = store.load(job_id, ws)
+    if recover:  # files a worker stored only in the object store: into this machine's job folder
+        remote.fetch_outputs(record, ws)
+    return record
 
 
 _ENV_PACKAGES = ("numpy", "pandas", "scikit-learn", "papermill", "mlflow", "aieng_nb")
@@ -317,6 +321,8 @@ def prepare_job(
         host=host,
         pid=pid,
         pid_started=pid_started,
+        submitted_by=user_name(),
+        submitted_from=host,
     )
     json.dumps(record.to_dict(), sort_keys=True)  # the record must be storable before its folder exists
     if dry_run:
@@ -333,6 +339,7 @@ def prepare_job(
     try:
         folder.mkdir(parents=True, exist_ok=True)
         atomic_copy(ok.path, folder / "input.ipynb")
+        remote.publish(ws, record.job_id, "input.ipynb", folder / "input.ipynb")  # for workers without this disk
         fault("job_create:copied")
         audit.append(
             "job.create",

@@ -28,15 +28,23 @@ import threading
 import time
 from pathlib import Path
 
-from .. import audit, config
-from ..exceptions import ValidationError
+from .. import config
+from ..exceptions import NotFoundError, ValidationError
 from ..records import now
 from ..workspace import Workspace, current
 from . import params as _params
-from . import store
+from . import remote, store
 from .display import Progress
 from .engine import AttemptContext, execute_attempt
-from .finish import PERMANENT_ERRORS, create_run, finish, warm_html_exporter
+from .finish import (
+    PERMANENT_ERRORS,
+    adopt_attempt,
+    close_attempt_run,
+    create_run,
+    finish,
+    open_attempt_run,
+    warm_html_exporter,
+)
 from .notebook import build_notebook, kernel_env
 from .records import JobError, JobRecord, JobStatus, now_iso
 
@@ -89,7 +97,7 @@ def _start_attempt(job_id: str, ws: Workspace, expect: int | None = None) -> Job
         r.started_at = r.started_at or now()
         r.heartbeat_at = now()
         r.host, r.pid, r.pid_started = host, pid, started
-        r.kernel_pid, r.cells_done, r.error = None, 0, None
+        r.kernel_pid, r.cells_done, r.error, r.attempt_run_id = None, 0, None, None
         return None
 
     record = store.mutate(job_id, start, ws)
@@ -166,13 +174,19 @@ def _execute_job(job_id: str, ws: Workspace, progress: Progress, t0: float, expe
         record, expect = started, None
         if record.status != JobStatus.RUNNING:
             break
-        audit.append("job.start", {"job_id": job_id, "attempt": record.attempts, "run_id": record.run_id}, workspace=ws)
+        # a job that may retry: each attempt logs into its own child run (metrics never mix)
+        attempt_run = open_attempt_run(record, ws) if record.max_attempts > 1 and record.run_id else None
+        if attempt_run:
+            record = store.update(job_id, ws, attempt_run_id=attempt_run)
+        start = {"job_id": job_id, "attempt": record.attempts, "run_id": record.run_id}
+        remote.audit_job("job.start", {**start, **({"attempt_run_id": attempt_run} if attempt_run else {})}, record, ws)
         status, error = _run_attempt(record, ws, progress)
         entry = {
             "attempt": record.attempts,
             "status": status,
             "finished_at": now_iso(),
             "error": error.to_dict() if error else None,
+            **({"run_id": attempt_run} if attempt_run else {}),
         }
 
         def end_attempt(
@@ -197,9 +211,14 @@ def _execute_job(job_id: str, ws: Workspace, progress: Progress, t0: float, expe
             r.status = JobStatus.QUEUED if retry else status
 
         record = store.mutate(job_id, end_attempt, ws)
+        if attempt_run:
+            close_attempt_run(attempt_run, record.history[-1]["status"], ws)
+            if record.status != JobStatus.QUEUED and record.run_id:
+                adopt_attempt(attempt_run, record.run_id, ws)  # the attempt that decided the job
         if record.status == JobStatus.QUEUED:
             delay = record.retry_backoff * (2 ** (record.attempts - 1))
-            audit.append("job.retry", {"job_id": job_id, "attempt": record.attempts, "delay_s": delay}, workspace=ws)
+            retry = {"job_id": job_id, "attempt": record.attempts, "delay_s": delay}
+            remote.audit_job("job.retry", retry, record, ws)
             if _sleep_unless_stopped(job_id, ws, delay):
                 continue
             record = store.update(job_id, ws, status=JobStatus.STOPPED)
@@ -218,13 +237,19 @@ def _sleep_unless_stopped(job_id: str, ws: Workspace, seconds: float) -> bool:
 
 def _run_attempt(record: JobRecord, ws: Workspace, progress: Progress) -> tuple[JobStatus, JobError | None]:
     folder = store.job_dir(record.job_id, ws)  # paths derived from the id, not read from the record
-    given = folder / "input.ipynb"
-    nb = build_notebook(record, given if given.is_file() else None)
+    # the input copy: the job folder's, else fetched from the object store (a worker without this disk)
+    given = remote.materialize(ws, record.job_id, "input.ipynb")
+    if given is None and not Path(record.notebook).is_file():
+        raise NotFoundError(
+            f"job {record.job_id}'s notebook is neither in the object store ({remote.object_key(record.job_id, 'input.ipynb')}) "
+            f"nor at {record.notebook} on this machine"
+        )
+    nb = build_notebook(record, given)
     out = folder / "output.ipynb"
     ctx = AttemptContext(
         output_path=out,
-        env=kernel_env(record, ws),
-        cwd=record.cwd,
+        env=kernel_env(record, ws, run_id=record.attempt_run_id),
+        cwd=remote.private_cwd(record, ws),
         python=_params.is_python(record.kernel_language),
         papermill_metadata={k: nb.metadata.papermill[k] for k in ("input_path", "output_path")},
         user_cells=nb.metadata["aieng"].pop("user_cells"),
