@@ -125,10 +125,10 @@ class DaskExecutor(Executor):
                 return fail_job(job_id, workspace, "worker_setup", f"the worker could not run the job: {exc}")
             except Exception as exc:  # noqa: BLE001 - the scheduler is gone, or cancelled the task
                 return fail_job(job_id, workspace, "worker_lost", f"the Dask cluster lost the job: {exc!r}")
-            if done.finished:
+            if done.finished and done.finished_at:
                 return done
         record = store.load(job_id, workspace)
-        if record.finished:
+        if record.finished and record.finished_at:  # finished_at: the worker's finish (HTML, run, audit) is done
             self._cancel(tasks[job_id])
             return record
         stop = store.stop_requested(job_id, workspace)
