@@ -112,8 +112,9 @@ class DaskExecutor(Executor):
     def _check(self, job_id: str, tasks: dict[str, Any], workspace: Any) -> Any:
         """The job's final record once it ended, else None (resubmitting a lost attempt if the budget allows)."""
         from ..jobs import store
+        from ..jobs.display import Progress
         from ..jobs.execute import attempt_lost
-        from ..jobs.finish import fail_job
+        from ..jobs.finish import fail_job, finish
         from ..jobs.records import JobRecord, JobStatus
 
         fut = tasks[job_id]
@@ -131,6 +132,11 @@ class DaskExecutor(Executor):
         if record.finished and record.finished_at:  # finished_at: the worker's finish (HTML, run, audit) is done
             self._cancel(tasks[job_id])
             return record
+        if record.finished:  # ended, its finish under way on the worker, or its worker died in it
+            if tasks[job_id] is None or attempt_lost(record, finishing=True):
+                self._cancel(tasks[job_id])
+                return finish(record, workspace, Progress(), 0.0)
+            return None
         stop = store.stop_requested(job_id, workspace)
         if record.status == JobStatus.QUEUED and stop:
             self._cancel(tasks[job_id])

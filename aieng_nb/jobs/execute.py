@@ -51,13 +51,14 @@ from .records import JobError, JobRecord, JobStatus, now_iso
 HEARTBEAT_S = 5.0  # how often a running attempt says it is alive (one small record write)
 
 
-def attempt_lost(record: JobRecord) -> str | None:
+def attempt_lost(record: JobRecord, *, finishing: bool = False) -> str | None:
     """Why a RUNNING attempt counts as lost, or None while it is alive (or not running): its
-    process is gone (same host), or a cluster attempt sent no heartbeat for ``worker_timeout`` s."""
+    process is gone (same host), or a cluster attempt sent no heartbeat for ``worker_timeout`` s.
+    ``finishing``: the same question about an ended job whose finish has not been recorded."""
     from .. import config
     from ..records import iso
 
-    if record.status != JobStatus.RUNNING:
+    if record.status != JobStatus.RUNNING and not (finishing and record.finished and not record.finished_at):
         return None
     last = record.heartbeat_at or record.started_at
     if store.owner_alive(record) is False:
