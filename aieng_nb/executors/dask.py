@@ -54,12 +54,13 @@ class DaskExecutor(Executor):
 
     def run(self, job_ids: list[str], workspace: Any, progress: Any = None) -> Iterator[Any]:
         from ..jobs import store
-        from ..jobs.finish import create_run
+        from ..jobs.finish import create_run, fail_job
         from ..jobs.records import JobStatus
         from ..records import now
 
         host, pid, started = store.process_identity()
         tasks: dict[str, Any] = {}  # job id -> its attempt's future (None: the task returned, the job goes on)
+        waiting: list[str] = []  # queued, not sent yet: at most ``parallel`` jobs are on the cluster at once
         for job_id in job_ids:
 
             def queue(r: Any) -> None:
@@ -71,14 +72,22 @@ class DaskExecutor(Executor):
             record = store.mutate(job_id, queue, workspace)
             if record.run_id is None:  # made here: the submitter, not the worker's account, is mlflow.user
                 record = create_run(record, workspace)
-            tasks[job_id] = self._submit(record, workspace)
-        while tasks:
+            waiting.append(job_id)
+        while tasks or waiting:
+            ended = []
+            while waiting and len(tasks) < self.parallel:
+                job_id = waiting.pop(0)
+                if store.stop_requested(job_id, workspace):
+                    why = "stopped before it started"
+                    ended.append((job_id, fail_job(job_id, workspace, "stopped", why, JobStatus.STOPPED)))
+                    continue
+                tasks[job_id] = self._submit(store.load(job_id, workspace), workspace)
             with self.client.as_current():
                 self._wait([f for f in tasks.values() if f is not None])
-                ended = [(job_id, self._check(job_id, tasks, workspace)) for job_id in list(tasks)]
+                ended += [(job_id, self._check(job_id, tasks, workspace)) for job_id in list(tasks)]
             for job_id, record in ended:
                 if record is not None:
-                    del tasks[job_id]
+                    tasks.pop(job_id, None)
                     if progress is not None:
                         progress.job_finished(record)
                     yield record

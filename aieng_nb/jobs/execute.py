@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 from .. import config
-from ..exceptions import NotFoundError, ValidationError
+from ..exceptions import ValidationError
 from ..records import now
 from ..workspace import Workspace, current
 from . import params as _params
@@ -38,7 +38,6 @@ from .display import Progress
 from .engine import AttemptContext, execute_attempt
 from .finish import (
     PERMANENT_ERRORS,
-    adopt_attempt,
     close_attempt_run,
     create_run,
     finish,
@@ -213,9 +212,7 @@ def _execute_job(job_id: str, ws: Workspace, progress: Progress, t0: float, expe
 
         record = store.mutate(job_id, end_attempt, ws)
         if attempt_run:
-            close_attempt_run(attempt_run, record.history[-1]["status"], ws)
-            if record.status != JobStatus.QUEUED and record.run_id:
-                adopt_attempt(attempt_run, record.run_id, ws)  # the attempt that decided the job
+            close_attempt_run(attempt_run, record.history[-1]["status"], ws, adopt=record.status != JobStatus.QUEUED)
         if record.status == JobStatus.QUEUED:
             delay = record.retry_backoff * (2 ** (record.attempts - 1))
             retry = {"job_id": job_id, "attempt": record.attempts, "delay_s": delay}
@@ -238,14 +235,7 @@ def _sleep_unless_stopped(job_id: str, ws: Workspace, seconds: float) -> bool:
 
 def _run_attempt(record: JobRecord, ws: Workspace, progress: Progress) -> tuple[JobStatus, JobError | None]:
     folder = store.job_dir(record.job_id, ws)  # paths derived from the id, not read from the record
-    # the input copy: the job folder's, else fetched from the object store (a worker without this disk)
-    given = remote.materialize(ws, record.job_id, "input.ipynb")
-    if given is None and not Path(record.notebook).is_file():
-        raise NotFoundError(
-            f"job {record.job_id}'s notebook is neither in the object store ({remote.object_key(record.job_id, 'input.ipynb')}) "
-            f"nor at {record.notebook} on this machine"
-        )
-    nb = build_notebook(record, given)
+    nb = build_notebook(record, remote.input_notebook(record, ws))  # the job folder's copy, else the object store's
     out = folder / "output.ipynb"
     ctx = AttemptContext(
         output_path=out,

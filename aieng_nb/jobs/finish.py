@@ -95,11 +95,15 @@ def open_attempt_run(record: JobRecord, ws: Workspace) -> str:
     return open_run(record.experiment or "jobs", ws, name=name, tags=tags, parent_run_id=record.run_id)
 
 
-def close_attempt_run(run_id: str, status: JobStatus | str, ws: Workspace) -> None:
-    """Store what the attempt's kernel journaled and close its run with MLflow's word for ``status``."""
+def close_attempt_run(run_id: str, status: JobStatus | str, ws: Workspace, *, adopt: bool = False) -> None:
+    """Store what the attempt's kernel journaled and close its run with MLflow's word for ``status``;
+    ``adopt``: it decided the job, so the job's run takes its metrics (:func:`adopt_attempt`)."""
     try:
         lifecycle.replay_job_run(ws, run_id)
         set_status(run_id, run_status(status), ws)
+        parent = get_run(run_id, ws).tags.get("mlflow.parentRunId") if adopt else None
+        if parent:
+            adopt_attempt(run_id, parent, ws)
     except Exception:  # noqa: BLE001 - the job's record is what matters; recovery closes it later
         pass
 

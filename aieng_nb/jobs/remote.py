@@ -69,6 +69,18 @@ def materialize(ws: Workspace, job_id: str, name: str) -> Path | None:
     return path
 
 
+def input_notebook(record: Any, ws: Workspace) -> Path | None:
+    """The notebook an attempt executes: the job folder's input copy, else the object store's, else
+    None (the recorded notebook, on this machine); NotFoundError when this machine has none."""
+    given = materialize(ws, record.job_id, "input.ipynb")
+    if given is None and not Path(record.notebook).is_file():
+        raise NotFoundError(
+            f"job {record.job_id}'s notebook is neither in the object store "
+            f"({object_key(record.job_id, 'input.ipynb')}) nor at {record.notebook} on this machine"
+        )
+    return given
+
+
 def read_text(ws: Workspace, job_id: str, name: str) -> str:
     """A job file's text: the job folder's file, else the object store's (nothing is written: a
     server GET calls this). NotFoundError when neither has it."""
