@@ -183,13 +183,17 @@ def stop_job(job_id: str, *, wait: float = 15.0, workspace: Workspace | None = N
 
     from .execute import HEARTBEAT_S, attempt_lost
 
+    def silent(r: JobRecord) -> bool:
+        # a live attempt beats every HEARTBEAT_S and obeys a stop within 0.1 s: once a stop is
+        # asked, a heartbeat this old means its worker is gone, whatever worker_timeout says
+        return bool(
+            r.executor_address and r.heartbeat_at and (now() - r.heartbeat_at).total_seconds() > 2.5 * HEARTBEAT_S
+        )
+
     def stop_idle(r: JobRecord, waited: bool = False) -> bool:
         alive = store.owner_alive(r)
         gone = alive is False or attempt_lost(r) is not None  # a cluster worker lost: nobody else will end it
-        if waited and r.executor_address and r.heartbeat_at is not None:
-            # a live attempt beats every HEARTBEAT_S and obeys a stop within 0.1 s: past the wait,
-            # a heartbeat this old means its worker is gone, whatever worker_timeout says
-            gone = gone or (now() - r.heartbeat_at).total_seconds() > 2.5 * HEARTBEAT_S
+        gone = gone or (waited and silent(r))
         if r.status == JobStatus.CREATED or (r.status in JobStatus.ACTIVE and gone):
             store.kill_kernel(r)
             r.status, r.finished_at = JobStatus.STOPPED, now()
@@ -211,7 +215,7 @@ def stop_job(job_id: str, *, wait: float = 15.0, workspace: Workspace | None = N
 
     record = settle()
     end = time.monotonic() + wait
-    while not record.finished and time.monotonic() < end:
+    while not record.finished and time.monotonic() < end and not silent(record):
         time.sleep(0.1)
         record = store.load(record.job_id, ws)
     if not record.finished:
