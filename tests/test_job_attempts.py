@@ -43,6 +43,7 @@ def test_each_attempt_logs_into_its_own_child_run(tmp_path, workspace):
     assert tracking.get_run(job.run_id).status == "FINISHED"
     text = job.details()
     assert f"attempt 1: FAILED  run {children[0]}" in text and f"attempt 2: COMPLETED  run {children[1]}" in text
+    assert f"COMPLETED  run {children[1]}" in job._repr_html_()  # the notebook's view of the job
 
 
 def test_a_job_without_retries_logs_into_its_run(tmp_path, workspace):

@@ -251,6 +251,9 @@ class JobRecord(TypedFields, Record):
                 rows.append((label, Link(path, path)))
         if self.error:
             rows.append(("error", self.error_summary))
+        for entry in self.history:
+            if entry.get("run_id"):  # a job that may retry: each attempt's own run
+                rows.append((f"attempt {entry.get('attempt')}", f"{entry.get('status')}  run {entry['run_id']}"))
         return html_record(rows, "aieng-job")
 
     def _repr_pretty_(self, p: Any, cycle: bool) -> None:
