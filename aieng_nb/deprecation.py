@@ -18,9 +18,8 @@ a documented entry point that is also a package (issue 12 names both ``aieng.tra
 from __future__ import annotations
 
 import functools
-import importlib.abc
+import importlib
 import importlib.machinery
-import importlib.util
 import sys
 import types
 import warnings
@@ -111,13 +110,14 @@ MOVED_MODULES: dict[str, str] = {
 }
 
 
-class _MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """Finds an old module name of :data:`MOVED_MODULES` and hands back the module it became."""
+class _MovedModules:
+    """Finds an old module name of :data:`MOVED_MODULES` and hands back the module it became (a
+    meta path finder and loader; not derived from ``importlib.abc``, whose import is slow)."""
 
     def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> importlib.machinery.ModuleSpec | None:
         if fullname not in MOVED_MODULES:
             return None
-        return importlib.util.spec_from_loader(fullname, self)
+        return importlib.machinery.ModuleSpec(fullname, self)  # type: ignore[arg-type]
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType:
         return importlib.import_module(MOVED_MODULES[spec.name])

@@ -5,7 +5,8 @@ relative ``href`` in HTML output against the notebook's folder, so links are wri
 notebook this kernel runs (or the working directory, which Jupyter sets to the notebook's folder).
 Plain Python, no IPython: the core's list types render with it.
 
->>> print(Listing.table(["job", "status"], [[Link("j1", "/tmp/out.ipynb"), "COMPLETED"]]))
+>>> from aieng_nb.records import RecordList
+>>> print(RecordList.table(["job", "status"], [[Link("j1", "/tmp/out.ipynb"), "COMPLETED"]]))
 job  status
 ---  ---------
 j1   COMPLETED
@@ -23,8 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
-
-from .records import RecordList
 
 # Text colours follow JupyterLab's theme (the light values outside JupyterLab, where the body has no
 # data-jp-theme-light attribute); each passes WCAG AA (4.5:1) on its theme's output backgrounds.
@@ -112,10 +111,6 @@ def html_record(rows: Sequence[tuple[str, Any]], css_class: str = "") -> str:
     """A two-column (field, value) table for one record."""
     body = "".join(f"<tr><th>{html.escape(k)}</th><td class='wrap'>{cell_html(v)}</td></tr>" for k, v in rows)
     return f"<style>{CSS}</style><table class='aieng-table {css_class}'><tbody>{body}</tbody></table>"
-
-
-# kept for the modules not moved to aieng_nb.records yet (the service-layer refactor)
-Listing = RecordList
 
 
 def print_json(obj: Any) -> None:

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from aieng_nb.exceptions import ValidationError
-from aieng_nb.jobs import params
+from aieng_nb.jobs import notebook, params
 from aieng_nb.jobs.notebook import new_notebook, write_notebook
 
 PARAMS = 'lr = 0.1  # learning rate\ndepth: int = 3\nname = "base"\nflag = False\ntags = ["a"]\nopts = {"k": 1}\nnothing = None\nexpr = 2 * 3'
@@ -86,7 +86,7 @@ def test_non_identifier_keys_are_refused(nb, key):
     with pytest.raises(ValidationError, match="identifier"):
         params.resolve_parameters(params.notebook_parameters(nb), {key: 1}, allow_unknown=True)
     with pytest.raises(ValidationError):
-        params.injected_source({key: 1})
+        notebook.injected_source({key: 1})
 
 
 def test_values_that_are_not_plain_data_are_refused():
@@ -95,9 +95,9 @@ def test_values_that_are_not_plain_data_are_refused():
             return "__import__('os').system('echo pwned')"
 
     with pytest.raises(ValidationError, match="Evil"):
-        params.injected_source({"x": Evil()})
+        notebook.injected_source({"x": Evil()})
     with pytest.raises(ValidationError):
-        params.injected_source({"x": float("inf")})
+        notebook.injected_source({"x": float("inf")})
 
 
 @pytest.mark.parametrize(
@@ -112,7 +112,7 @@ def test_values_that_are_not_plain_data_are_refused():
     ],
 )
 def test_injected_cell_is_only_literal_assignments(value):
-    source = params.injected_source({"payload": value, "n": 3})
+    source = notebook.injected_source({"payload": value, "n": 3})
     tree = ast.parse(source)
     assert [type(node).__name__ for node in tree.body] == ["Assign", "Assign"]
     assert ast.literal_eval(tree.body[0].value) == value
@@ -122,8 +122,8 @@ def test_injected_cell_is_only_literal_assignments(value):
 
 
 def test_inject_places_cell_after_parameters_cell_and_replaces_old_one(nb):
-    params.inject(nb, {"lr": 0.5})
-    params.inject(nb, {"lr": 0.25})
+    notebook.inject(nb, {"lr": 0.5})
+    notebook.inject(nb, {"lr": 0.25})
     tags = [c["metadata"].get("tags") for c in nb["cells"]]
     assert tags == [["parameters"], [params.INJECTED_TAG], None]
     assert "lr = 0.25" in nb["cells"][1]["source"]

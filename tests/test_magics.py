@@ -330,7 +330,7 @@ def test_aieng_lines_mid_cell_display_their_result_like_the_last_line(shell):
     shown = [o.data for o in cap.outputs]
     assert len(shown) == 1 and "text/html" in shown[0]  # the status record, once; the listing not
     assert "aieng-run" in shown[0]["text/html"] and "first" in shown[0]["text/plain"]
-    assert "seeded" in cap.stdout and isinstance(shell.user_ns["runs"], aieng.models.RunTable)
+    assert "seeded" in cap.stdout and isinstance(shell.user_ns["runs"], aieng.tracking.records.RunTable)
     # the last line is displayed by IPython as before (once), and %%aieng track cells do the same
     with capture_output() as cap:
         shell.run_cell("%%aieng track\n%aieng status\ny = 2\n")

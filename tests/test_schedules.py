@@ -364,7 +364,7 @@ def test_concurrent_claims_in_processes_fire_a_slot_exactly_once(workspace, tmp_
     code = (
         "import datetime as dt, os, sys, time\n"
         "from aieng_nb import schedules\n"
-        "from aieng_nb.jobs import runner\n"  # imported before the start line: claims race, imports do not
+        "from aieng_nb.jobs import control\n"  # imported before the start line: claims race, imports do not
         "print('ready', flush=True)\n"
         f"while not os.path.exists({str(go)!r}): time.sleep(0.001)\n"
         f"c = schedules.claim('a', dt.datetime.fromisoformat({now.isoformat()!r}))\n"

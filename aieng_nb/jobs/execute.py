@@ -6,7 +6,7 @@
 Formerly ``submit.py``: The detached process of a non-blocking job (:func:`aieng_nb.jobs.submit_job` validates and
 prepares the job exactly as ``run_job`` does, then calls :func:`start_detached`).
 
-The job runs in its own process session (``python -m aieng_nb.jobs.execute <job_id>``), so it
+The job runs in its own process session (:data:`DETACHED`, imported so that this module is not loaded twice), so it
 survives a kernel interrupt or restart and the notebook stays free; ``stop_job`` stops it as it
 stops any job (a stop request its watchdog sees). ``wait_job`` blocks until it ends.
 
@@ -315,6 +315,8 @@ def _run_attempt(record: JobRecord, ws: Workspace, progress: Progress) -> tuple[
 
 
 LOG_NAME = "submit.log"
+# the detached process: this module imported (not run as __main__, which would load it twice)
+DETACHED = "import sys; from aieng_nb.jobs.execute import main; sys.exit(main())"
 
 
 def start_detached(record: JobRecord, ws: Workspace) -> JobRecord:
@@ -342,7 +344,7 @@ def _spawn(job_id: str, ws: Workspace) -> subprocess.Popen[bytes]:
     log = open(store.job_dir(job_id, ws) / LOG_NAME, "ab")  # noqa: SIM115 - handed to the child
     try:
         return subprocess.Popen(
-            [sys.executable, "-m", "aieng_nb.jobs.execute", job_id, "--workspace", str(ws.root)],
+            [sys.executable, "-c", DETACHED, job_id, "--workspace", str(ws.root)],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -389,9 +391,9 @@ def _log_tail(job_id: str, ws: Workspace, lines: int = 3) -> str:
     return " | ".join(text.strip().splitlines()[-lines:]) or "no output"
 
 
-def _main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     """The detached process: execute one stored job with its recorded executor."""
-    parser = argparse.ArgumentParser(prog="python -m aieng_nb.jobs.execute")
+    parser = argparse.ArgumentParser(prog="aieng-detached-job")
     parser.add_argument("job_id")
     parser.add_argument("--workspace", required=True)
     args = parser.parse_args(argv)
@@ -425,7 +427,3 @@ def _claim(r: JobRecord, host: str, pid: int, started: float) -> bool:
     if r.status == JobStatus.CREATED:
         r.status, r.queued_at = JobStatus.QUEUED, now()
     return True
-
-
-if __name__ == "__main__":
-    sys.exit(_main())

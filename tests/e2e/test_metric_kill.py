@@ -100,7 +100,7 @@ def test_a_kill_during_the_replay_is_itself_recovered(workspace, tmp_path):
     proc.wait()
     assert len(_history(workspace, run_id, "x")) < n
     replay = subprocess.Popen(
-        [sys.executable, "-c", "from aieng_nb import lifecycle; lifecycle.recover()"],
+        [sys.executable, "-c", "from aieng_nb.tracking import lifecycle; lifecycle.recover()"],
         env=dict(os.environ, AIENG_WORKSPACE=str(workspace.root)),
     )
     deadline = time.time() + 120
