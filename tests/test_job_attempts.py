@@ -10,6 +10,7 @@ import sys
 from aieng_nb import audit, tracking
 from aieng_nb.fsutil import user_name
 from aieng_nb.jobs.control import prepare_job, run_job
+from aieng_nb.jobs.execute import DETACHED
 from aieng_nb.jobs.notebook import write_notebook
 from aieng_nb.jobs.records import JobStatus
 
@@ -62,7 +63,7 @@ def test_entries_written_by_another_account_name_the_submitter_and_the_writer(tm
     worker_state = tmp_path / "worker-state"
     env = {**python_env, "USER": "workerbob", "LOGNAME": "workerbob", "AIENG_STATE_DIR": str(worker_state)}
     env["AIENG_WORKSPACE"] = str(workspace.root)
-    cmd = [sys.executable, "-m", "aieng_nb.jobs.execute", job.job_id, "--workspace", str(workspace.root)]
+    cmd = [sys.executable, "-c", DETACHED, job.job_id, "--workspace", str(workspace.root)]  # what submit_job starts
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     entries = [e for e in audit.entries(workspace=workspace) if e.data.get("job_id") == job.job_id]
