@@ -134,8 +134,10 @@ class AuditTx:
             if not ok:
                 raise IntegrityError("the last audit entry does not match the audit head; run `aieng audit verify`")
 
-    def append(self, event: str, data: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Append one signed entry in this transaction (it exists once the transaction commits)."""
+    def append(self, event: str, data: dict[str, Any] | None = None, *, actor: str | None = None) -> dict[str, Any]:
+        """Append one signed entry in this transaction (it exists once the transaction commits).
+        ``actor``: on whose behalf (a job's submitter, written on a worker); the key is always this
+        process's own."""
         from sqlalchemy import insert, update
 
         from ..storage.tables import audit_entries, audit_head
@@ -154,7 +156,7 @@ class AuditTx:
         entry: dict[str, Any] = {
             "seq": seq,
             "ts": round(time.time(), 6),
-            "actor": user_name(),
+            "actor": actor or user_name(),
             "event": event,
             "data": dict(data or {}),
             "prev": prev,
@@ -206,13 +208,13 @@ class Held:
 
     def __init__(self, ws: Workspace) -> None:
         self.ws, self.written = ws, False
-        self.entries: list[tuple[str, dict[str, Any]]] = []
+        self.entries: list[tuple[str, dict[str, Any], str | None]] = []
 
     def write(self, tx: AuditTx) -> None:
         """Append the held entries in ``tx`` (they count as written once ``tx`` commits: call
         :meth:`done` then)."""
-        for event, data in self.entries:
-            tx.append(event, data)
+        for event, data, actor in self.entries:
+            tx.append(event, data, actor=actor)
 
     def done(self) -> None:
         self.written = True
@@ -249,7 +251,9 @@ def deferred(ws: Workspace) -> Iterator[Held]:
             _append_all(ws, held.entries)
 
 
-def append(event: str, data: dict[str, Any] | None = None, *, workspace: Workspace | None = None) -> dict[str, Any]:
+def append(
+    event: str, data: dict[str, Any] | None = None, *, workspace: Workspace | None = None, actor: str | None = None
+) -> dict[str, Any]:
     """Append one signed entry; returns it (with ``seq``, ``hash``, ``key`` and ``sig``).
 
     ``event`` is a dotted name such as ``run.start``, ``snapshot.create``, ``job.finish``. Raises
@@ -261,20 +265,20 @@ def append(event: str, data: dict[str, Any] | None = None, *, workspace: Workspa
     ws = workspace or current()
     held = _held.get()
     if held is not None and held.ws.database_url == ws.database_url and not held.written:
-        held.entries.append((event, dict(data or {})))
+        held.entries.append((event, dict(data or {}), actor))
         return {"event": event, "data": dict(data or {}), "deferred": True}
-    return _append_all(ws, [(event, dict(data or {}))])
+    return _append_all(ws, [(event, dict(data or {}), actor)])
 
 
-def _append_all(ws: Workspace, items: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+def _append_all(ws: Workspace, items: list[tuple[str, dict[str, Any], str | None]]) -> dict[str, Any]:
     """Append ``items`` in one transaction; returns the last entry."""
     from sqlalchemy.exc import IntegrityError as RowConflict
 
     for attempt in range(5):
         try:
             with transaction(ws) as tx:
-                for event, data in items:
-                    last = tx.append(event, data)
+                for event, data, actor in items:
+                    last = tx.append(event, data, actor=actor)
             return last
         except RowConflict:  # another appender took the position first (a database without row locks)
             if attempt == 4:

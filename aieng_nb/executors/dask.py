@@ -1,8 +1,10 @@
 """The Dask executor: each job attempt is a task on a Dask distributed cluster.
 
-The workers execute the job exactly as the local executor does (papermill, a kernel per job) and
-write the job record and run into the workspace, so the workspace must be reachable from the
-workers (the same folder path, or a shared metadata database and tracking server).
+The workers execute the job exactly as the local executor does (papermill, a kernel per job). A task
+carries the workspace's addresses, not a folder (:mod:`aieng_nb.jobs.remote`): a worker that sees the
+submitter's folder uses it; one that does not runs in a private folder, fetching the notebook from the
+object store and storing the output notebook, its HTML, the record and the run in the shared
+database, object store and tracking server (a worker that cannot reach them says which, in one line).
 
 The retry budget is aieng's, not the cluster's: each task is submitted for one attempt number,
 and a task the cluster reruns on its own after losing a worker finds its attempt already started
@@ -20,26 +22,18 @@ from collections.abc import Iterator
 from typing import Any
 
 from .. import config
-from ..exceptions import MissingDependencyError, ValidationError
+from ..exceptions import AiengError, MissingDependencyError, ValidationError
 from . import Executor
 
 
-def execute_on_worker(job_id: str, workspace_root: str, tracking_uri: str | None, attempt: int) -> dict[str, Any]:
-    """The task a Dask worker runs for attempt ``attempt`` of a job (plain data in and out)."""
-    import os
-    from pathlib import Path
-
-    from .. import config
+def execute_on_worker(job_id: str, spec: dict[str, Any], attempt: int) -> dict[str, Any]:
+    """The task a Dask worker runs for attempt ``attempt`` of a job (plain data in and out).
+    ``spec`` is :func:`aieng_nb.jobs.remote.workspace_spec`: the workspace's database URL, tracking
+    URI and object store, so the worker needs no shared folder (it uses the folder when it has it)."""
     from ..jobs.execute import execute_job
-    from ..workspace import Workspace
+    from ..jobs.remote import open_worker_workspace
 
-    os.environ["AIENG_WORKSPACE"] = workspace_root
-    if tracking_uri:
-        os.environ["AIENG_TRACKING_URI"] = tracking_uri
-    else:
-        os.environ.pop("AIENG_TRACKING_URI", None)
-    config.reset()
-    return execute_job(job_id, Workspace(Path(workspace_root)), attempt=attempt).to_dict()
+    return execute_job(job_id, open_worker_workspace(spec, job_id), attempt=attempt).to_dict()
 
 
 class DaskExecutor(Executor):
@@ -60,12 +54,13 @@ class DaskExecutor(Executor):
 
     def run(self, job_ids: list[str], workspace: Any, progress: Any = None) -> Iterator[Any]:
         from ..jobs import store
-        from ..jobs.finish import create_run
+        from ..jobs.finish import create_run, fail_job
         from ..jobs.records import JobStatus
         from ..records import now
 
         host, pid, started = store.process_identity()
         tasks: dict[str, Any] = {}  # job id -> its attempt's future (None: the task returned, the job goes on)
+        waiting: list[str] = []  # queued, not sent yet: at most ``parallel`` jobs are on the cluster at once
         for job_id in job_ids:
 
             def queue(r: Any) -> None:
@@ -77,26 +72,34 @@ class DaskExecutor(Executor):
             record = store.mutate(job_id, queue, workspace)
             if record.run_id is None:  # made here: the submitter, not the worker's account, is mlflow.user
                 record = create_run(record, workspace)
-            tasks[job_id] = self._submit(record, workspace)
-        while tasks:
+            waiting.append(job_id)
+        while tasks or waiting:
+            ended = []
+            while waiting and len(tasks) < self.parallel:
+                job_id = waiting.pop(0)
+                if store.stop_requested(job_id, workspace):
+                    why = "stopped before it started"
+                    ended.append((job_id, fail_job(job_id, workspace, "stopped", why, JobStatus.STOPPED)))
+                    continue
+                tasks[job_id] = self._submit(store.load(job_id, workspace), workspace)
             with self.client.as_current():
                 self._wait([f for f in tasks.values() if f is not None])
-                ended = [(job_id, self._check(job_id, tasks, workspace)) for job_id in list(tasks)]
+                ended += [(job_id, self._check(job_id, tasks, workspace)) for job_id in list(tasks)]
             for job_id, record in ended:
                 if record is not None:
-                    del tasks[job_id]
+                    tasks.pop(job_id, None)
                     if progress is not None:
                         progress.job_finished(record)
                     yield record
 
     def _submit(self, record: Any, workspace: Any) -> Any:
-        tracking_uri = None if workspace.is_local else workspace.tracking_uri
+        from ..jobs.remote import workspace_spec
+
         attempt = record.attempts + 1
         return self.client.submit(
             execute_on_worker,
             record.job_id,
-            str(workspace.root),
-            tracking_uri,
+            workspace_spec(workspace),
             attempt,
             pure=False,
             key=f"aieng-job-{record.job_id}-{attempt}",
@@ -118,8 +121,9 @@ class DaskExecutor(Executor):
     def _check(self, job_id: str, tasks: dict[str, Any], workspace: Any) -> Any:
         """The job's final record once it ended, else None (resubmitting a lost attempt if the budget allows)."""
         from ..jobs import store
+        from ..jobs.display import Progress
         from ..jobs.execute import attempt_lost
-        from ..jobs.finish import fail_job
+        from ..jobs.finish import fail_job, finish
         from ..jobs.records import JobRecord, JobStatus
 
         fut = tasks[job_id]
@@ -127,14 +131,21 @@ class DaskExecutor(Executor):
             tasks[job_id] = None
             try:
                 done = JobRecord.from_dict(fut.result())
+            except AiengError as exc:  # the worker said why it could not run the job (its stores out of reach)
+                return fail_job(job_id, workspace, "worker_setup", f"the worker could not run the job: {exc}")
             except Exception as exc:  # noqa: BLE001 - the scheduler is gone, or cancelled the task
                 return fail_job(job_id, workspace, "worker_lost", f"the Dask cluster lost the job: {exc!r}")
-            if done.finished:
+            if done.finished and done.finished_at:
                 return done
         record = store.load(job_id, workspace)
-        if record.finished:
+        if record.finished and record.finished_at:  # finished_at: the worker's finish (HTML, run, audit) is done
             self._cancel(tasks[job_id])
             return record
+        if record.finished:  # ended, its finish under way on the worker, or its worker died in it
+            if tasks[job_id] is None or attempt_lost(record, finishing=True):
+                self._cancel(tasks[job_id])
+                return finish(record, workspace, Progress(), 0.0)
+            return None
         stop = store.stop_requested(job_id, workspace)
         if record.status == JobStatus.QUEUED and stop:
             self._cancel(tasks[job_id])
@@ -172,14 +183,24 @@ POLL_S = 0.5  # how often the submitter looks at its jobs' records
 def _end_lost_attempt(job_id: str, workspace: Any, why: str) -> Any:
     """Record the lost attempt as FAILED; QUEUED for a retry when the budget allows."""
     from ..jobs import store
+    from ..jobs.finish import close_attempt_run
     from ..jobs.records import JobError, JobStatus
+
+    lost_run: list[str] = []
 
     def end(r: Any) -> None:
         if r.status != JobStatus.RUNNING:
             return
         error = JobError(kind="worker_lost", message=why).to_dict()
-        r.history.append({"attempt": r.attempts, "status": JobStatus.FAILED, "error": error})
+        entry = {"attempt": r.attempts, "status": JobStatus.FAILED, "error": error}
+        if r.attempt_run_id:
+            entry["run_id"] = r.attempt_run_id
+            lost_run[:] = [r.attempt_run_id]
+        r.history.append(entry)
         r.error, r.kernel_pid = error, None
         r.status = JobStatus.QUEUED if r.attempts < r.max_attempts else JobStatus.FAILED
 
-    return store.mutate(job_id, end, workspace)
+    record = store.mutate(job_id, end, workspace)
+    for run_id in lost_run:  # the lost attempt's own run: its worker will never close it
+        close_attempt_run(run_id, JobStatus.FAILED, workspace)
+    return record

@@ -29,10 +29,10 @@ from pathlib import Path
 from typing import Any
 
 from ..exceptions import ConflictError, ValidationError
-from ..fsutil import atomic_copy
+from ..fsutil import atomic_copy, user_name
 from ..records import now
 from ..workspace import Workspace, current
-from . import store
+from . import remote, store
 from .display import JobTable, resolve
 from .records import JobError, JobRecord, JobStatus
 from .request import JobRequest
@@ -181,13 +181,17 @@ def stop_job(job_id: str, *, wait: float = 15.0, workspace: Workspace | None = N
 
     from .execute import HEARTBEAT_S, attempt_lost
 
+    def silent(r: JobRecord) -> bool:
+        # a live attempt beats every HEARTBEAT_S and obeys a stop within 0.1 s: once a stop is
+        # asked, a heartbeat this old means its worker is gone, whatever worker_timeout says
+        return bool(
+            r.executor_address and r.heartbeat_at and (now() - r.heartbeat_at).total_seconds() > 2.5 * HEARTBEAT_S
+        )
+
     def stop_idle(r: JobRecord, waited: bool = False) -> bool:
         alive = store.owner_alive(r)
         gone = alive is False or attempt_lost(r) is not None  # a cluster worker lost: nobody else will end it
-        if waited and r.executor_address and r.heartbeat_at is not None:
-            # a live attempt beats every HEARTBEAT_S and obeys a stop within 0.1 s: past the wait,
-            # a heartbeat this old means its worker is gone, whatever worker_timeout says
-            gone = gone or (now() - r.heartbeat_at).total_seconds() > 2.5 * HEARTBEAT_S
+        gone = gone or (waited and silent(r))
         if r.status == JobStatus.CREATED or (r.status in JobStatus.ACTIVE and gone):
             store.kill_kernel(r)
             r.status, r.finished_at = JobStatus.STOPPED, now()
@@ -209,7 +213,7 @@ def stop_job(job_id: str, *, wait: float = 15.0, workspace: Workspace | None = N
 
     record = settle()
     end = time.monotonic() + wait
-    while not record.finished and time.monotonic() < end:
+    while not record.finished and time.monotonic() < end and not silent(record):
         time.sleep(0.1)
         record = store.load(record.job_id, ws)
     if not record.finished:
@@ -242,8 +246,9 @@ def list_jobs(
 
 
 def get_job(job_id: str, *, workspace: Workspace | None = None, recover: bool = True) -> JobRecord:
-    """One job record by id (a unique prefix works); stale RUNNING jobs are recovered first
-    (``recover=False``: only read, as the server's GETs do).
+    """One job record by id (a unique prefix works); stale RUNNING jobs are recovered first, and the
+    files of a job run by a worker without this disk are fetched from the object store into the job
+    folder (``recover=False``: only read, as the server's GETs do).
 
     >>> get_job("20261201-120000-abc123").status   # doctest: +SKIP
     'COMPLETED'
@@ -251,7 +256,10 @@ def get_job(job_id: str, *, workspace: Workspace | None = None, recover: bool = 
     ws = workspace or current()
     if recover:
         store.recover_stale(ws)
-    return store.load(job_id, ws)
+    record = store.load(job_id, ws)
+    if recover:  # files a worker stored only in the object store: into this machine's job folder
+        remote.fetch_outputs(record, ws)
+    return record
 
 
 _ENV_PACKAGES = ("numpy", "pandas", "scikit-learn", "papermill", "mlflow", "aieng_nb")
@@ -315,6 +323,8 @@ def prepare_job(
         host=host,
         pid=pid,
         pid_started=pid_started,
+        submitted_by=user_name(),
+        submitted_from=host,
     )
     json.dumps(record.to_dict(), sort_keys=True)  # the record must be storable before its folder exists
     if dry_run:
@@ -339,6 +349,7 @@ def prepare_job(
         raise ConflictError(f"job {record.job_id} already exists") from None
     try:
         atomic_copy(ok.path, folder / "input.ipynb")
+        remote.publish(ws, record.job_id, "input.ipynb", folder / "input.ipynb")  # for workers without this disk
         fault("job_create:copied")
         store.create(record, ws, entries=lambda r: [("job.create", created)])
     except BaseException:

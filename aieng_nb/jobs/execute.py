@@ -27,29 +27,38 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from .. import audit, config
 from ..exceptions import ValidationError
 from ..records import now
 from ..workspace import Workspace, current
 from . import params as _params
-from . import store
+from . import remote, store
 from .display import Progress
 from .engine import AttemptContext, execute_attempt
-from .finish import PERMANENT_ERRORS, create_run, finish, warm_html_exporter
+from .finish import (
+    PERMANENT_ERRORS,
+    close_attempt_run,
+    create_run,
+    finish,
+    open_attempt_run,
+    warm_html_exporter,
+)
 from .notebook import build_notebook, kernel_env
 from .records import JobError, JobRecord, JobStatus, now_iso
 
 HEARTBEAT_S = 5.0  # how often a running attempt says it is alive (one small record write)
 
 
-def attempt_lost(record: JobRecord) -> str | None:
+def attempt_lost(record: JobRecord, *, finishing: bool = False) -> str | None:
     """Why a RUNNING attempt counts as lost, or None while it is alive (or not running): its
-    process is gone (same host), or a cluster attempt sent no heartbeat for ``worker_timeout`` s."""
+    process is gone (same host), or a cluster attempt sent no heartbeat for ``worker_timeout`` s.
+    ``finishing``: the same question about an ended job whose finish has not been recorded."""
     from .. import config
     from ..records import iso
 
-    if record.status != JobStatus.RUNNING:
+    if record.status != JobStatus.RUNNING and not (finishing and record.finished and not record.finished_at):
         return None
     last = record.heartbeat_at or record.started_at
     if store.owner_alive(record) is False:
@@ -96,13 +105,13 @@ def _start_attempt(
         r.started_at = r.started_at or now()
         r.heartbeat_at = now()
         r.host, r.pid, r.pid_started = host, pid, started
-        r.kernel_pid, r.cells_done, r.error = None, 0, None
+        r.kernel_pid, r.cells_done, r.error, r.attempt_run_id = None, 0, None, None
         return None
 
-    def entries(r: JobRecord) -> list[tuple[str, dict]]:
-        out = list(held.entries) if held is not None else []
+    def entries(r: JobRecord) -> list[tuple[Any, ...]]:
+        out: list[tuple[Any, ...]] = list(held.entries) if held is not None else []
         if r.status == JobStatus.RUNNING:
-            out.append(("job.start", {"job_id": job_id, "attempt": r.attempts, "run_id": r.run_id}))
+            out.append(job_entry("job.start", {"job_id": job_id, "attempt": r.attempts, "run_id": r.run_id}, r))
         wrote[0] = True
         return out
 
@@ -110,6 +119,26 @@ def _start_attempt(
     if held is not None and wrote[0]:
         held.done()
     return None if duplicate[0] else record
+
+
+def job_entry(event: str, data: dict[str, Any], r: JobRecord) -> tuple[str, dict[str, Any], str | None]:
+    """An audit entry about job ``r`` for :func:`store.mutate`'s ``entries``: its submitter is the
+    actor, and a writer that is not the submitter (a cluster worker) names itself in the data; the
+    entry is signed with this process's own key."""
+    return (event, {**data, **remote.written_by(r)}, r.submitted_by)
+
+
+def _record_attempt_run(job_id: str, attempt_run: str, ws: Workspace) -> JobRecord:
+    """Store the attempt's child run (with a ``job.attempt`` entry naming it, in the same commit)."""
+
+    def set_run(r: JobRecord) -> None:
+        r.attempt_run_id = attempt_run
+
+    def entries(r: JobRecord) -> list[tuple[Any, ...]]:
+        data = {"job_id": job_id, "attempt": r.attempts, "attempt_run_id": attempt_run}
+        return [job_entry("job.attempt", data, r)]
+
+    return store.mutate(job_id, set_run, ws, entries=entries)
 
 
 def settle(r: JobRecord, status: JobStatus, error: JobError | None) -> tuple[JobStatus, JobError | None]:
@@ -183,12 +212,17 @@ def _execute_job(job_id: str, ws: Workspace, progress: Progress, t0: float, expe
         record = started
         if record.status != JobStatus.RUNNING:
             break
+        # a job that may retry: each attempt logs into its own child run (metrics never mix)
+        attempt_run = open_attempt_run(record, ws) if record.max_attempts > 1 and record.run_id else None
+        if attempt_run:
+            record = _record_attempt_run(job_id, attempt_run, ws)
         status, error = _run_attempt(record, ws, progress)
         entry = {
             "attempt": record.attempts,
             "status": status,
             "finished_at": now_iso(),
             "error": error.to_dict() if error else None,
+            **({"run_id": attempt_run} if attempt_run else {}),
         }
 
         def end_attempt(
@@ -212,15 +246,15 @@ def _execute_job(job_id: str, ws: Workspace, progress: Progress, t0: float, expe
             # waiting for a retry is QUEUED (not final): `stop` still applies, `list` is not misled
             r.status = JobStatus.QUEUED if retry else status
 
-        def retry(r: JobRecord) -> list[tuple[str, dict]]:  # audited with the write that queues the retry
+        def retry(r: JobRecord) -> list[tuple[Any, ...]]:  # audited with the write that queues the retry
+            if r.status != JobStatus.QUEUED:
+                return []
             delay = r.retry_backoff * (2 ** (r.attempts - 1))
-            return (
-                [("job.retry", {"job_id": job_id, "attempt": r.attempts, "delay_s": delay})]
-                if r.status == "QUEUED"
-                else []
-            )
+            return [job_entry("job.retry", {"job_id": job_id, "attempt": r.attempts, "delay_s": delay}, r)]
 
         record = store.mutate(job_id, end_attempt, ws, entries=retry)
+        if attempt_run:
+            close_attempt_run(attempt_run, record.history[-1]["status"], ws, adopt=record.status != JobStatus.QUEUED)
         if record.status == JobStatus.QUEUED:
             delay = record.retry_backoff * (2 ** (record.attempts - 1))
             if _sleep_unless_stopped(job_id, ws, delay):
@@ -242,13 +276,12 @@ def _sleep_unless_stopped(job_id: str, ws: Workspace, seconds: float) -> bool:
 
 def _run_attempt(record: JobRecord, ws: Workspace, progress: Progress) -> tuple[JobStatus, JobError | None]:
     folder = store.job_dir(record.job_id, ws)  # paths derived from the id, not read from the record
-    given = folder / "input.ipynb"
-    nb = build_notebook(record, given if given.is_file() else None)
+    nb = build_notebook(record, remote.input_notebook(record, ws))  # the job folder's copy, else the object store's
     out = folder / "output.ipynb"
     ctx = AttemptContext(
         output_path=out,
-        env=kernel_env(record, ws),
-        cwd=record.cwd,
+        env=kernel_env(record, ws, run_id=record.attempt_run_id),
+        cwd=remote.private_cwd(record, ws),
         python=_params.is_python(record.kernel_language),
         papermill_metadata={k: nb.metadata.papermill[k] for k in ("input_path", "output_path")},
         user_cells=nb.metadata["aieng"].pop("user_cells"),

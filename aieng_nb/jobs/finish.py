@@ -29,7 +29,7 @@ from ..records import now
 from ..tracking import lifecycle
 from ..workspace import Workspace, current
 from . import params as _params
-from . import store
+from . import remote, store
 from .display import Progress
 from .records import JobError, JobRecord, JobStatus, run_status
 
@@ -59,6 +59,8 @@ def create_run(record: JobRecord, ws: Workspace, *, save: bool = True) -> JobRec
         tags["aieng.sweep_id"] = record.sweep_id
     if record.schedule:
         tags["aieng.schedule"] = record.schedule
+    if record.submitted_by:  # whoever creates it, the run is the submitter's
+        tags["mlflow.user"] = record.submitted_by
     name = f"{Path(record.notebook).stem}-{record.job_id[-6:]}"
     run_id = open_run(
         record.experiment or "jobs",
@@ -84,6 +86,49 @@ def create_run(record: JobRecord, ws: Workspace, *, save: bool = True) -> JobRec
 _environment_threads: dict[str, threading.Thread] = {}
 
 
+def open_attempt_run(record: JobRecord, ws: Workspace) -> str:
+    """The running attempt's own run, a child of the job's run (``mlflow.parentRunId``): what the
+    kernel logs into, so the metrics of two attempts never mix. The submitter is its ``mlflow.user``."""
+    tags = {
+        "aieng.job_id": record.job_id,
+        "aieng.job.attempt": str(record.attempts),
+        "mlflow.source.type": "NOTEBOOK",
+        "mlflow.source.name": record.notebook,
+    }
+    if record.submitted_by:
+        tags["mlflow.user"] = record.submitted_by
+    name = f"{Path(record.notebook).stem}-{record.job_id[-6:]}-attempt-{record.attempts}"
+    return open_run(record.experiment or "jobs", ws, name=name, tags=tags, parent_run_id=record.run_id)
+
+
+def close_attempt_run(run_id: str, status: JobStatus | str, ws: Workspace, *, adopt: bool = False) -> None:
+    """Store what the attempt's kernel journaled and close its run with MLflow's word for ``status``;
+    ``adopt``: it decided the job, so the job's run takes its metrics (:func:`adopt_attempt`)."""
+    try:
+        lifecycle.replay_job_run(ws, run_id)
+        set_status(run_id, run_status(status), ws)
+        parent = get_run(run_id, ws).tags.get("mlflow.parentRunId") if adopt else None
+        if parent:
+            adopt_attempt(run_id, parent, ws)
+    except Exception:  # noqa: BLE001 - the job's record is what matters; recovery closes it later
+        pass
+
+
+def adopt_attempt(run_id: str, parent_run_id: str, ws: Workspace) -> None:
+    """Copy the final attempt's metrics (every point), new params and own tags onto the job's run,
+    so the job's run reads as the attempt that decided it (sweeps, pipelines, reproduce read it);
+    the other attempts stay in their own child runs."""
+    from ..tracking import active
+
+    st = active.store(workspace=ws)
+    child, parent = st.get_run(run_id), st.get_run(parent_run_id)
+    rows = [row for key in (child.metrics or {}) for row in st.metric_history(run_id, key)]
+    params = {k: v for k, v in (child.params or {}).items() if k not in (parent.params or {})}
+    tags = {k: v for k, v in (child.tags or {}).items() if not k.startswith(("mlflow.", "aieng.job"))}
+    if rows or params or tags:
+        st.log_batch(parent_run_id, rows, params, tags)
+
+
 def _param_str(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
@@ -104,6 +149,11 @@ def finish(record: JobRecord, ws: Workspace, progress: Progress, elapsed: float)
             html = render_html(out, out.with_suffix(".html"))
         except Exception as exc:  # noqa: BLE001 - the job's outcome does not depend on the rendering
             warnings.append(f"HTML rendering failed: {exc}")
+        try:  # for readers on other machines (a no-op when the object store is this folder)
+            for path in (p for p in (out, html) if p is not None):
+                remote.publish(ws, record.job_id, path.name, path)
+        except Exception as exc:  # noqa: BLE001
+            warnings.append(f"storing the output notebook failed: {type(exc).__name__}: {exc}")
     checks_failed: bool | None = None
     with audit.deferred(ws) as held:  # the run's entries commit with the job's finish: one commit
         if record.run_id:
@@ -136,13 +186,17 @@ def finish(record: JobRecord, ws: Workspace, progress: Progress, elapsed: float)
             r.contract_results = contract_results
             r.finished_at = now()
             r.duration_s = round(elapsed, 3)
-            r.html_path = str(html) if html is not None else None
+            # the submitter's job folder (where readers find it, fetched from the object store when a
+            # worker without that folder rendered it)
+            r.html_path = (
+                None if html is None else str(Path(r.output_path).with_suffix(".html") if r.output_path else html)
+            )
             r.checks_failed = checks_failed
             r.kernel_pid = None
             if warnings:
                 r.tags = {**r.tags, "aieng.warnings": "; ".join(warnings)}
 
-        def entries(r: JobRecord) -> list[tuple[str, dict]]:
+        def entries(r: JobRecord) -> list[tuple[Any, ...]]:
             done = {
                 "job_id": r.job_id,
                 "status": r.status,
@@ -151,7 +205,7 @@ def finish(record: JobRecord, ws: Workspace, progress: Progress, elapsed: float)
                 "error": r.error_summary or None,
                 "checks_failed": checks_failed,
             }
-            return [*held.entries, ("job.finish", done)]
+            return [*held.entries, ("job.finish", {**done, **remote.written_by(r)}, r.submitted_by)]
 
         record = store.mutate(record.job_id, fin, ws, entries=entries)
         held.done()
@@ -166,16 +220,24 @@ def fail_job(
     worker was gone: STOPPED) and close its run."""
     ws = workspace or current()
 
+    lost_run: list[str] = []
+
     def fail(r: JobRecord) -> bool:
         if r.finished:
             return False
         store.kill_kernel(r)
         r.status = status
         r.error = JobError(kind=kind, message=message).to_dict()
-        r.history.append({"attempt": r.attempts, "status": status, "error": r.error})
+        entry = {"attempt": r.attempts, "status": status, "error": r.error}
+        if r.attempt_run_id and not any(h.get("run_id") == r.attempt_run_id for h in r.history):
+            entry["run_id"] = r.attempt_run_id  # a lost attempt's own run: nobody else closes it
+            lost_run[:] = [r.attempt_run_id]
+        r.history.append(entry)
         return True
 
     record = store.mutate(job_id, fail, ws)
+    for run_id in lost_run:
+        close_attempt_run(run_id, status, ws)
     if record.finished and record.finished_at:
         return record
     return finish(record, ws, Progress(), 0.0)

@@ -98,7 +98,8 @@ def _hidden_cell(source: str, tag: str) -> Any:
     return cell
 
 
-def kernel_env(record: JobRecord, ws: Workspace) -> dict[str, str]:
+def kernel_env(record: JobRecord, ws: Workspace, run_id: str | None = None) -> dict[str, str]:
+    """The kernel's environment; ``run_id``: the run it logs into (an attempt's own run), else the job's."""
     env = dict(os.environ)
     env["AIENG_WORKSPACE"] = str(ws.root)
     env["AIENG_TRACKING_URI"] = ws.tracking_uri
@@ -122,8 +123,8 @@ def kernel_env(record: JobRecord, ws: Workspace) -> dict[str, str]:
     # that never calls aieng (``mlflow.sklearn.log_model`` resumes it through MLFLOW_RUN_ID)
     env["MLFLOW_TRACKING_URI"] = ws.tracking_uri
     env.pop("MLFLOW_EXPERIMENT_ID", None)  # mlflow.set_experiment in the submitting process sets it
-    if record.run_id:
-        env["AIENG_RUN_ID"] = env["MLFLOW_RUN_ID"] = record.run_id
+    if run_id or record.run_id:
+        env["AIENG_RUN_ID"] = env["MLFLOW_RUN_ID"] = str(run_id or record.run_id)
     else:
         env.pop("AIENG_RUN_ID", None)
         env.pop("MLFLOW_RUN_ID", None)

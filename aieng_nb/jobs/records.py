@@ -177,6 +177,10 @@ class JobRecord(TypedFields, Record):
     output_path: str | None = None
     html_path: str | None = None
     input_copy: str | None = None
+    # who submitted it, from where: the actor of its audit entries and ``mlflow.user`` of its runs
+    # wherever it executes (a cluster worker runs under its own account)
+    submitted_by: str | None = None
+    submitted_from: str | None = None
     created_at: datetime = field(default_factory=now)
     queued_at: datetime | None = None
     started_at: datetime | None = None
@@ -189,6 +193,7 @@ class JobRecord(TypedFields, Record):
     pid_started: float | None = None
     kernel_pid: int | None = None
     heartbeat_at: datetime | None = None  # the running attempt's last sign of life (cluster executors)
+    attempt_run_id: str | None = None  # the running attempt's own run, a child of run_id (jobs that may retry)
     cells_done: int = 0
     cells_total: int = 0
     history: list[dict[str, Any]] = field(default_factory=list)
@@ -246,6 +251,9 @@ class JobRecord(TypedFields, Record):
                 rows.append((label, Link(path, path)))
         if self.error:
             rows.append(("error", self.error_summary))
+        for entry in self.history:
+            if entry.get("run_id"):  # a job that may retry: each attempt's own run
+                rows.append((f"attempt {entry.get('attempt')}", f"{entry.get('status')}  run {entry['run_id']}"))
         return html_record(rows, "aieng-job")
 
     def _repr_pretty_(self, p: Any, cycle: bool) -> None:
@@ -288,5 +296,6 @@ class JobRecord(TypedFields, Record):
         for entry in self.history:
             err = entry.get("error") or {}
             detail = f"  {err.get('kind')}: {err.get('message')}" if err else ""
-            lines.append(f"  attempt {entry.get('attempt')}: {entry.get('status')}{detail}")
+            run = f"  run {entry['run_id']}" if entry.get("run_id") else ""  # the attempt's child run
+            lines.append(f"  attempt {entry.get('attempt')}: {entry.get('status')}{run}{detail}")
         return "\n".join(lines)

@@ -249,6 +249,10 @@ def reproduce(
     job = find_job_for_run(run_id, ws)
     if not job.run_id:
         raise ValidationError(f"job {job.job_id} has no run to compare against")
+    if job.input_copy and not Path(job.input_copy).is_file():
+        from .remote import materialize
+
+        materialize(ws, job.job_id, "input.ipynb")  # stored by another machine: fetched into the job folder
     if not job.input_copy or not Path(job.input_copy).is_file():
         raise NotFoundError(f"the recorded notebook of job {job.job_id} is missing ({job.input_copy})")
     original = get_run(job.run_id, ws)

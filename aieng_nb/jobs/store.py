@@ -229,7 +229,8 @@ def _record(row: Any) -> JobRecord:
 # ---- the public functions --------------------------------------------------------------------
 
 
-Entries = Callable[[JobRecord], list[tuple[str, dict[str, Any]]]]
+# (event, data) or (event, data, actor): actor on whose behalf (a job's submitter), default this account
+Entries = Callable[[JobRecord], list[tuple[Any, ...]]]
 
 
 @contextmanager
@@ -247,6 +248,11 @@ def _writing(workspace: Workspace | None, entries: Entries | None) -> Iterator[t
         yield tx.conn, tx
 
 
+def _append(tx: Any, items: list[tuple[Any, ...]]) -> None:
+    for event, data, *actor in items:
+        tx.append(event, data, actor=actor[0] if actor else None)
+
+
 def create(record: JobRecord, workspace: Workspace | None = None, *, entries: Entries | None = None) -> JobRecord:
     """Store a new record (one transaction); ConflictError when its id exists. ``entries(record)``:
     audit entries ``(event, data)`` written in the same transaction."""
@@ -256,8 +262,7 @@ def create(record: JobRecord, workspace: Workspace | None = None, *, entries: En
     try:
         with _writing(workspace, entries) as (conn, tx):
             put(conn, record, None, tick(conn))
-            for event, data in entries(record) if entries else ():
-                tx.append(event, data)
+            _append(tx, entries(record) if entries else [])
     except IntegrityError:
         raise ConflictError(f"job {record.job_id} already exists") from None
     return record
@@ -317,8 +322,7 @@ def mutate(
             if fn(record) is False:
                 return record
             if put(conn, record, row, tick(conn)):
-                for event, data in entries(record) if entries else ():
-                    tx.append(event, data)
+                _append(tx, entries(record) if entries else [])
                 return record
     raise ConflictError(f"job {job_id} is being changed by another process; try again")
 

@@ -26,21 +26,23 @@ def job_output_html(job_id: str, *, workspace: Workspace | None = None) -> str:
     """The executed notebook of a job as HTML (its stored rendering, else rendered now). The files
     are found from the job's id inside its folder, never from paths stored in its record."""
     from ..jobs import get_job
-    from ..jobs.store import job_file
+    from ..jobs.remote import read_text
+    from ..workspace import current
 
-    record = get_job(job_id, recover=False, workspace=workspace)  # a GET only reads
-    try:
-        return job_file(record.job_id, "output.html", workspace).read_text(encoding="utf-8")
+    ws = workspace or current()
+    record = get_job(job_id, recover=False, workspace=ws)  # a GET only reads
+    try:  # the job folder's file, else the object store's (a job run by a worker without this disk)
+        return read_text(ws, record.job_id, "output.html")
     except NotFoundError:
         pass
     try:
-        output = job_file(record.job_id, "output.ipynb", workspace)
+        output = read_text(ws, record.job_id, "output.ipynb")
     except NotFoundError:
         raise NotFoundError(f"job {record.job_id} has no output notebook yet (status {record.status})") from None
     import nbformat
     from nbconvert import HTMLExporter
 
-    nb = nbformat.read(output, as_version=4)
+    nb = nbformat.reads(output, as_version=4)
     body, _ = HTMLExporter(template_name="lab").from_notebook_node(nb)
     return str(body)
 

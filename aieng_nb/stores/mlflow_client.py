@@ -272,18 +272,6 @@ class MlflowClientStore(TrackingStore):
         exps = sorted(remote_pages.experiments(self.client), key=lambda e: e.name)
         return [{"experiment_id": str(e.experiment_id), "name": e.name, "runs": None} for e in exps]
 
-    def resolve_run_id(self, prefix: str) -> str:
-        if not prefix or not all(c in "0123456789abcdef" for c in prefix.lower()):
-            raise ValidationError(f"{prefix!r} is not a run id (hex characters)")
-        if len(prefix) == 32:
-            return prefix.lower()
-        found = remote_pages.resolve(self.client, prefix.lower())
-        if not found:
-            raise NotFoundError(f"no run with id {prefix!r} in {self.uri}")
-        if len(found) > 1:
-            raise ValidationError(f"run id prefix {prefix!r} is ambiguous; give more characters")
-        return found[0]
-
     def change_token(self) -> str:
         """Moves when runs on the server change (a teammate's new run, a running run's metrics);
         asked at most once a second, the answer reused in between."""

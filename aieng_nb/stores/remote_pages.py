@@ -153,15 +153,6 @@ def page(
     return [record(r, names.get(str(r.info.experiment_id), "")) for r in shown], total
 
 
-def resolve(client: Any, prefix: str) -> list[str]:
-    """Up to two full run ids starting with the hex ``prefix``, over every experiment."""
-    ids = [str(e.experiment_id) for e in experiments(client)]
-    if not ids:
-        return []
-    got = client.search_runs(ids, filter_string=f"attributes.run_id LIKE '{prefix}%'", max_results=2)
-    return [r.info.run_id for r in got]
-
-
 def change_token(client: Any) -> str:
     """What moves when a teammate starts, logs to or ends a run, or makes an experiment: the
     experiments, the newest run and the running runs' latest metrics (three small requests)."""

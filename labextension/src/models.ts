@@ -171,6 +171,8 @@ export interface Job {
   output_path: string | null;
   html_path: string | null;
   input_copy: string | null;
+  submitted_by: string | null;
+  submitted_from: string | null;
   created_at: string;
   queued_at: string | null;
   started_at: string | null;
@@ -183,6 +185,7 @@ export interface Job {
   pid_started: number | null;
   kernel_pid: number | null;
   heartbeat_at: string | null;
+  attempt_run_id: string | null;
   cells_done: number;
   cells_total: number;
   history: Array<{ [key: string]: unknown }>;

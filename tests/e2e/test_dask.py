@@ -164,7 +164,12 @@ def test_sweep_on_the_cluster(cluster, dask_cluster, tmp_path, workspace, python
     assert len(result["rows"]) == 4 and all(r["status"] == "COMPLETED" for r in result["rows"])
     best = next(r for r in result["rows"] if r["best"])
     assert (best["a"], best["b"], best["score"]) == (2, 4, 8.0)
-    pids = {job_store.load(r["job_id"], workspace).pid for r in result["rows"]}
+    jobs = [job_store.load(r["job_id"], workspace) for r in result["rows"]]
+    # --parallel 2: never more than two of the four on the cluster at once
+    for job in jobs:
+        during = [o for o in jobs if o.started_at <= job.started_at < o.finished_at]
+        assert len(during) <= 2, [(o.job_id, o.started_at, o.finished_at) for o in jobs]
+    pids = {job.pid for job in jobs}
     # run by worker processes (which of the two takes which job is the cluster's business)
     worker_pids = {p.pid for p in dask_cluster.workers.values()}
     assert pids and pids <= worker_pids, (pids, worker_pids)

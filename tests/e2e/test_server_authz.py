@@ -50,12 +50,12 @@ async def test_a_read_only_authorizer_allows_gets_and_refuses_jobs_and_rollback(
     jp_root_dir,
     workspace,  # noqa: ANN001
 ) -> None:
+    from aieng_nb.jobs.notebooks import write_notebook
     from registry_helpers import gated_versions
 
     import aieng_nb as aieng
     from aieng_nb import audit
     from aieng_nb.jobs import list_jobs
-    from aieng_nb.jobs.notebooks import write_notebook
     from aieng_nb.server.routes import ROUTES
 
     gated_versions("churn")  # champion v2 over v1: a rollback would move it
