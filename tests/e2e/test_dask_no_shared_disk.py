@@ -94,6 +94,12 @@ def test_a_job_runs_on_a_worker_without_the_submitters_folder(blind_worker, shar
         if entry.data.get("job_id") == job.job_id and entry.event in ("job.start", "job.finish"):
             assert entry.actor == user_name() and entry.data["written_by"] == "workerbob@otherbox"
             assert keys[entry.key]["actor"] == "workerbob"
+            worker_key = entry.key
+    # the worker's key counts once the submitter trusts it (its operator hands it over)
+    assert not audit.verify(workspace=workspace).ok
+    from aieng_nb.audit.trust import trust
+
+    trust(worker_key, workspace=workspace)
     assert audit.verify(workspace=workspace).ok
 
 
