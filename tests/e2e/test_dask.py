@@ -3,6 +3,7 @@ on 127.0.0.1 started here. Jobs, a sweep, and a worker SIGKILLed in the middle o
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -328,6 +329,17 @@ def test_pipeline_on_the_cluster_runs_independent_steps_in_parallel(cluster, tmp
     from .test_pipelines import diamond, states
 
     path = diamond(tmp_path)
+    # b and c meet: each says it started and waits (up to 120 s) for the other, so they overlap only
+    # if they run at once, however loaded the machine is (no timing in the assertion)
+    for me, other in (("b", "c"), ("c", "b")):
+        nb = json.loads((tmp_path / f"{me}.ipynb").read_text())
+        meet = (
+            f"import pathlib, time\nhere = pathlib.Path({str(tmp_path)!r})\n(here / '{me}.started').touch()\n"
+            f"end = time.time() + 120\nwhile not (here / '{other}.started').exists() and not (here / 'solo').exists()"
+            " and time.time() < end:\n    time.sleep(0.1)\n"
+        )
+        nb["cells"][-1]["source"] = meet + "".join(nb["cells"][-1]["source"])
+        (tmp_path / f"{me}.ipynb").write_text(json.dumps(nb))
     run = aieng.run_pipeline(path, executor="dask", address=cluster, parallel=2)
     assert run.status == "COMPLETED", run
     assert states(run) == {"a": "RAN", "b": "RAN", "c": "RAN", "d": "RAN"}
@@ -336,5 +348,6 @@ def test_pipeline_on_the_cluster_runs_independent_steps_in_parallel(cluster, tmp
     assert all(jobs[s.job_id].pid != os.getpid() for s in run.steps.values())  # ran on workers
     b, c = jobs[run.steps["b"].job_id], jobs[run.steps["c"].job_id]
     assert b.started_at < c.finished_at and c.started_at < b.finished_at  # b and c overlapped
+    (tmp_path / "solo").touch()  # b reruns alone now: nobody to meet
     again = aieng.run_pipeline(path, {"b.scale": 5}, executor="dask", address=cluster, parallel=2)
     assert states(again) == {"a": "CACHED", "b": "RAN", "c": "CACHED", "d": "RAN"}
