@@ -217,6 +217,9 @@ def test_b_sees_a_snapshot_job_schedule_loop_and_audit_trail_without_a_disk(team
     _ok(team.cli("a", *loop))
     second = team.cli("b", *loop)  # one loop per model, across machines
     assert second.returncode == 3 and "already has a loop" in second.stderr, (second.stdout, second.stderr)
+    # B trusts A's signing key as a teammate does: A hands over its fingerprint, B trusts it
+    a_key = json.loads(_ok(team.cli("a", "audit", "key")))
+    _ok(team.cli("b", "audit", "trust", a_key["key_id"]))
     out = json.loads(_ok(team.python("b", CHECK_B, run_id, job["job_id"], str(team.folder("a")))).splitlines()[-1])
     assert out["a_folder_listing"] == []  # B cannot see A's disk
     assert out["snapshots"] == ["train@1"] and out["loaded"] and out["source"]
