@@ -140,13 +140,6 @@ def _statuses() -> list[str]:
     return list(JobStatus.ALL)
 
 
-def parse_monitor(spec: str | None) -> Any:
-    """Kept for ``aieng loop``: the core's :func:`aieng_nb.jobs.request.parse_monitor`."""
-    from ..jobs.request import parse_monitor as _parse
-
-    return _parse(spec)
-
-
 def collect_parameters(args: argparse.Namespace) -> dict[str, Any]:
     """``-p NAME VALUE`` pairs as a dict (the notebook's declared types coerce them in the core)."""
     from ..jobs.params import check_name

@@ -29,7 +29,7 @@ from ..stores.base import TrackingStore
 from ..stores.names import mlflow_key
 from ..workspace import Workspace, current
 from . import active
-from .active import HIGH_WATER, RUN_ID_ENV, Run, active_run, flush, log, store
+from .active import RUN_ID_ENV, Run, active_run, flush, log, store
 from .checks import MAX_TAG_VALUE
 from .reads import compare, download_artifact, get_run, list_artifacts, list_runs, metric_history
 from .records import Comparison, RunRecord, RunStatus, RunTable
@@ -48,7 +48,6 @@ from .writes import (
 
 __all__ = [
     "DEFAULT_EXPERIMENT",
-    "HIGH_WATER",
     "MAX_TAG_VALUE",
     "RUN_ID_ENV",
     "Comparison",

@@ -19,7 +19,7 @@ from ..stores import open_store
 from ..stores.base import TrackingStore
 from ..workspace import Workspace, current
 from . import lifecycle
-from .buffer import MAX_BACKLOG, MetricBuffer, journal_for
+from .buffer import MetricBuffer, journal_for
 from .checks import flush_interval
 from .codec import END
 from .records import RunRecord
@@ -31,8 +31,6 @@ _time = time.time
 _calls: Any = None  # the active run's Journal (its ``write`` is the hot path's target)
 _schemas: Any = None  # its interned key sets: {keys: (header, pack, pack without step, count)}
 _buffer: MetricBuffer | None = None
-# no logging call ever flushes: every call goes to the journal (kept for the names others import)
-HIGH_WATER = MAX_BACKLOG
 
 
 class Run:

@@ -247,10 +247,6 @@ class MetricBuffer:
             stacklevel=4,
         )
 
-    def warn_if_failing(self) -> None:
-        """Kept for callers of the old buffer: the writer warns once when the store stops answering."""
-        return None
-
     # --- the end ---------------------------------------------------------------------------------
 
     def unstored(self) -> int:
