@@ -392,6 +392,36 @@ def test_unknown_schema_falls_back_to_mlflow_public_api(workspace):
     assert type(store) is MlflowClientStore
 
 
+def test_without_a_shipped_schema_concurrent_openers_let_mlflow_create_the_store_once(workspace, monkeypatch):
+    """An MLflow release the shipped schema is not for: MLflow's own migrations create the file,
+    one opener at a time; every opener gets a working store at MLflow's head."""
+    import threading
+
+    from aieng_nb.stores import schema, sqlite_fast
+
+    monkeypatch.setattr(schema, "SCHEMA_FILE", workspace.root / "no-such-schema.sql")
+    uri = f"sqlite:///{workspace.root / 'other.db'}"
+    stores: list[object] = []
+    errors: list[BaseException] = []
+
+    def open_one() -> None:
+        try:
+            stores.append(sqlite_fast.open_sqlite_store(uri, workspace.artifacts.as_uri()))
+        except BaseException as exc:  # noqa: BLE001 - the test reports it
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_one) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert [type(s) for s in stores] == [sqlite_fast.SqliteFastStore] * 3
+    conn = sqlite3.connect(workspace.root / "other.db")
+    assert conn.execute("SELECT version_num FROM alembic_version").fetchone()[0] == schema.installed_head_revision()
+    conn.close()
+
+
 def test_run_without_end_in_a_process_is_marked_killed_not_finished(workspace, python_env):
     import subprocess
     import sys

@@ -27,7 +27,15 @@ from . import run_pages, schema
 from .base import EXPERIMENT_KIND, EXPERIMENT_KIND_TAG, MetricRow, TrackingStore
 from .mlflow_client import MlflowClientStore
 
-SUPPORTED_REVISIONS = frozenset({"dc11669786a5"})
+SUPPORTED_REVISIONS = frozenset(
+    {
+        "dc11669786a5",  # MLflow 3.17
+        # MLflow 3.18's three migrations touch only its skills, issues and MCP tables
+        "e7d1f4b2a9c6",
+        "8b6ad64cb8f5",
+        "f4a9b2c7d1e6",
+    }
+)
 
 
 def sqlite_path(uri: str) -> Path:
@@ -56,8 +64,8 @@ def _connect(path: Path) -> sqlite3.Connection:
 def open_sqlite_store(uri: str, artifact_root: str) -> TrackingStore:
     """The fast store when the file's schema is one we know, else MLflow's client."""
     path = sqlite_path(uri)
-    if not path.exists():
-        schema.create_from_shipped_schema(path, artifact_root)
+    if not path.exists() and not schema.create_from_shipped_schema(path, artifact_root):
+        _create_with_mlflow(path, uri, artifact_root)
     if path.exists():
         conn = _connect(path)
         try:
@@ -68,6 +76,18 @@ def open_sqlite_store(uri: str, artifact_root: str) -> TrackingStore:
         if row and row[0] in SUPPORTED_REVISIONS:
             return SqliteFastStore(uri, artifact_root)
     return MlflowClientStore(uri, artifact_root)
+
+
+def _create_with_mlflow(path: Path, uri: str, artifact_root: str) -> None:
+    """An MLflow release the shipped schema is not for: MLflow creates the file with its own
+    migrations, one process at a time (concurrent creators race on ``CREATE TABLE``)."""
+    from ..fsutil import locked
+
+    with locked(path.with_name(path.name + ".create.lock")):
+        if not path.exists():
+            from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+            SqlAlchemyStore(uri, artifact_root).engine.dispose()
 
 
 class SqliteFastStore(MlflowClientStore):
