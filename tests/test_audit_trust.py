@@ -176,3 +176,22 @@ def test_the_magic_agrees(shell, workspace, capsys):
     listing = shell.run_line_magic("aieng", "audit list")
     assert f"root (unverified key {kid[:12]}…)" in str(listing)
     assert f"root (unverified key {kid[:12]}…)" in listing._repr_html_()
+
+
+def test_a_snapshot_recorded_under_a_key_you_do_not_trust_loads_only_once_you_trust_it(workspace, python_env, tmp_path):
+    """A teammate (another key) snapshots into the shared database: its binding's signature holds under
+    the key the database records, but loading it by name needs that key in your trust, as verify does."""
+    import sys
+
+    import aieng_nb as aieng
+    from aieng_nb.exceptions import IntegrityError
+
+    env = {**python_env, "AIENG_STATE_DIR": str(tmp_path / "teammate-state")}
+    code = "import pandas as pd, aieng_nb as a; a.snapshot(pd.DataFrame({'x': [1, 2]}), 'train')"
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=180)
+    entry = next(e for e in audit.entries(workspace=workspace) if e.event == "snapshot.create")
+    with pytest.raises(IntegrityError, match="a key you do not trust") as caught:
+        aieng.load("train")
+    assert f"(unverified key {str(entry.key)[:12]}…)" in str(caught.value)
+    trust.trust(str(entry.key)[:16], workspace=workspace)
+    assert aieng.load("train")["x"].tolist() == [1, 2]

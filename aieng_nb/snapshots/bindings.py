@@ -3,7 +3,8 @@
 ``index.json`` says which hash ``train@3`` is, but anyone who can write the workspace can edit it.
 Every version's binding is also in the audit trail (the ``snapshot.create`` entry written when the
 version was made), hash-chained and signed. :func:`check_binding` finds the first such entry for
-``name@version`` and requires its hash to be the index's and its signature to hold, so an edited
+``name@version`` and requires its hash to be the index's and its signature to hold under a key the
+loading user trusts (a key recorded in the database by a writer is not enough), so an edited
 index is caught on load. The links of the whole chain are followed too: an entry inserted before the
 real one breaks them, and then no binding is trusted until ``aieng audit verify`` has been looked
 at. The audit table is read incrementally and cached per process.
@@ -15,6 +16,7 @@ import json
 from typing import Any
 
 from .. import audit
+from ..audit import trust
 from ..exceptions import IntegrityError
 from ..workspace import Workspace
 
@@ -107,8 +109,9 @@ def check_binding(
     """Raise IntegrityError unless a signed ``snapshot.create`` entry binds ``name@version`` to ``digest``:
     the audit trail's (chain and signature checked), else, for a version whose entry is not in this
     database's chain (made against another audit chain), the signed entry stored on the version's row
-    (``stored``: entry and its signer's public key; the signature and the bound name, version and
-    hash checked).
+    (``stored``: entry and its signer's public key; the bound name, version and hash checked). The
+    entry's key must be one the loading user trusts (:mod:`aieng_nb.audit.trust`: a teammate's key is
+    trusted with ``aieng audit trust``), and its signature is checked with that trusted key.
 
     >>> check_binding(ws, "train", 1, "3f2a...")   # doctest: +SKIP
     """
@@ -119,9 +122,8 @@ def check_binding(
             "be trusted; run `aieng audit verify` (load it by hash if you trust the data)"
         )
     found = scan.found.get((name, version))
-    keys = audit._read_keys(ws) or {}
     if found is None and stored[0] is not None:
-        found = _from_row(name, version, stored[0], stored[1], keys)
+        found = _from_row(name, version, stored[0])
     if found is None:
         raise IntegrityError(
             f"snapshot {name}@{version} is in the index but not in the audit trail: the index may have been "
@@ -133,26 +135,28 @@ def check_binding(
             f"snapshot {name}@{version} points at {digest[:12]} in the index, but the audit trail recorded "
             f"{bound[:12]} when it was made: the index was edited; run `aieng audit verify`"
         )
-    problem = audit._entry_problem(entry, keys)
+    # the signature is checked with the key as the loading user trusts it, not as the database records
+    # it: anyone who can write the database can record a key of their own under any actor's name
+    key_id = str(entry.get("key"))
+    trusted = trust.trusted_keys(ws).get(key_id)
+    if trusted is None:
+        raise IntegrityError(
+            f"snapshot {name}@{version} was recorded by {trust.marked(str(entry.get('actor')), key_id)}, a key "
+            f"you do not trust: check its fingerprint with its owner, then `aieng audit trust {key_id[:16]}` "
+            "(load it by hash if you trust the data)"
+        )
+    problem = audit._entry_problem(entry, {key_id: {"public_key": trusted.public_key}})
     if problem:
         raise IntegrityError(f"the audit entry that made snapshot {name}@{version} does not verify: {problem}")
 
 
-def _from_row(
-    name: str, version: int, entry: dict[str, Any], public: str | None, keys: dict[str, Any]
-) -> tuple[str, dict[str, Any]] | None:
-    """The binding of a version's stored entry, with its signer's key added to ``keys`` when this
-    workspace does not record another key under that id (a key id it knows keeps its own key)."""
-    from ..audit import sign as audit_sign
-
+def _from_row(name: str, version: int, entry: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    """The binding of a version's stored entry (made against another audit chain)."""
     found: Bindings = {}
     try:
         _add(found, json.dumps(entry).encode())
     except (TypeError, ValueError):
         return None
-    key_id = str(entry.get("key"))
-    if isinstance(public, str) and key_id not in keys and audit_sign.key_id(public) == key_id:
-        keys[key_id] = {"public_key": public}
     return found.get((name, version))
 
 
