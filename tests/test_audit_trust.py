@@ -3,46 +3,16 @@ store's and the project keys file's (committed) are. The CLI, the Python API and
 
 from __future__ import annotations
 
-import base64
 import json
 import subprocess
-import time
 
 import pytest
 
 from aieng_nb import audit
-from aieng_nb.audit import sign as audit_sign
 from aieng_nb.audit import trust
 from aieng_nb.cli import main
 from aieng_nb.exceptions import ValidationError
-
-
-def _forge(ws, actor="root"):
-    """What anyone who can write the database can do: add an own Ed25519 key under any actor name
-    and append a properly chained, signed entry (moving the head)."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-    from sqlalchemy import insert, select, update
-
-    from aieng_nb.storage.tables import audit_entries, audit_head, audit_keys
-
-    private = Ed25519PrivateKey.generate()
-    raw = private.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    public = base64.b64encode(raw).decode()
-    kid = audit_sign.key_id(public)
-    with ws.database().begin() as conn:
-        top = conn.execute(select(audit_head)).mappings().one()
-        conn.execute(
-            insert(audit_keys).values(key_id=kid, public_key=public, algorithm="ed25519", actor=actor, added=1.0)
-        )
-        entry = {"seq": top["seq"] + 1, "ts": round(time.time(), 6), "actor": actor, "event": "model.promote",
-                 "data": {"name": "churn", "version": "9"}, "prev": top["hash"], "key": kid}  # fmt: skip
-        entry["hash"] = audit._digest(entry)
-        entry["sig"] = base64.b64encode(private.sign(entry["hash"].encode())).decode()
-        conn.execute(insert(audit_entries).values(pos=entry["seq"], event=entry["event"], ts=entry["ts"],
-                                                  entry=audit._canonical(entry)))  # fmt: skip
-        conn.execute(update(audit_head).values(seq=entry["seq"], hash=entry["hash"]))
-    return kid
+from tests.audit_helpers import forge_entry
 
 
 def _fill(ws, n):
@@ -52,7 +22,7 @@ def _fill(ws, n):
 
 def test_a_forged_key_entry_fails_verify_also_after_a_later_legitimate_entry(workspace, capsys):
     _fill(workspace, 3)
-    kid = _forge(workspace)
+    kid = forge_entry(workspace)
     result = audit.verify(workspace=workspace)
     assert not result.ok and result.bad_seq == 3 and result.bad_line == 4
     assert f"root (unverified key {kid[:12]}…)" in result.reason
@@ -166,7 +136,7 @@ def test_your_own_key_is_trusted_without_any_file(workspace):
 
 def test_the_magic_agrees(shell, workspace, capsys):
     _fill(workspace, 2)
-    kid = _forge(workspace)
+    kid = forge_entry(workspace)
     capsys.readouterr()
     shell.run_line_magic("aieng", "audit verify")
     out = capsys.readouterr().out

@@ -79,3 +79,20 @@ def test_reproduce_and_sweep_summaries_show_the_runs_own_metrics():
     table = sweep.table()
     assert "accuracy" in table and "f1" in table and "monitor." not in table and "explain." not in table
     assert list(sweep.rows()[0]) == ["best", "job_id", "status", "n_estimators", "accuracy", "f1", "run_id"]
+
+
+def test_the_environment_summary_sees_a_package_installed_in_the_session(tmp_path, monkeypatch):
+    """The versions a job records are read again once a folder on sys.path changed (an install)."""
+    from aieng_nb.jobs.control import environment_summary
+
+    site = tmp_path / "site"
+    site.mkdir()
+    monkeypatch.syspath_prepend(str(site))
+    before = environment_summary()
+    assert environment_summary() == before
+    dist = site / "papermill-0.0.1.dist-info"  # a papermill installed first on the path, mid-session
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: papermill\nVersion: 0.0.1\n")
+    after = environment_summary()
+    assert after["papermill"] == "0.0.1" and before["papermill"] != "0.0.1"
+    assert {k: v for k, v in after.items() if k != "papermill"} == {k: v for k, v in before.items() if k != "papermill"}

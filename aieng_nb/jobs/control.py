@@ -24,6 +24,7 @@ import json
 import os
 import platform
 import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -269,17 +270,34 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+_env_cache: tuple[tuple[int, ...], dict[str, str]] | None = None
+
+
 def environment_summary() -> dict[str, str]:
-    """Python and key package versions (what `reproduce` compares)."""
+    """Python and key package versions (what `reproduce` compares). Read again only when a folder
+    on ``sys.path`` changed (an install or removal changes its entries); reading the versions
+    takes ~10 ms, a job's whole overhead over papermill is a few times that."""
+    global _env_cache
     from importlib import metadata
 
+    stamp = tuple(_mtime_ns(folder) for folder in sys.path)
+    if _env_cache is not None and _env_cache[0] == stamp:
+        return dict(_env_cache[1])
     env = {"python": platform.python_version()}
     for name in _ENV_PACKAGES:
         try:
             env[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             continue
-    return env
+    _env_cache = (stamp, env)
+    return dict(env)
+
+
+def _mtime_ns(folder: str) -> int:
+    try:
+        return os.stat(folder or ".").st_mtime_ns
+    except OSError:
+        return -1
 
 
 def prepare_job(

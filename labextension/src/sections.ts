@@ -13,7 +13,8 @@ import {
   Schedule,
   SnapshotRow,
   STEP_STATE_DONE,
-  Verify
+  Verify,
+  VerifyOptions
 } from './models';
 import { ModelsSection } from './registry';
 import { reportTableDetails } from './reporttable';
@@ -386,23 +387,35 @@ class AuditSection extends ListSection<AuditEntry> {
   readonly label = 'Audit';
   protected readonly endpoint = 'audit';
   private _result = h('div', { class: 'aieng-verify', role: 'status', 'aria-live': 'polite' });
+  // what `aieng audit verify --accept-unverified` does: entries signed by keys you do not trust pass, and are counted
+  private _accept = h('input', { type: 'checkbox', class: 'aieng-accept-unverified' }) as HTMLInputElement;
 
   constructor(ctx: IPanelContext) {
     super(ctx);
     const verify = button('Verify', () => void this._verify(), { class: 'aieng-button jp-mod-styled aieng-verify-button' });
+    const accept = h(
+      'label',
+      { class: 'aieng-check', title: 'Pass entries signed by keys you do not trust (they are still counted and named)' },
+      this._accept,
+      'Accept unverified keys'
+    );
     this.layout(
       { event: filterInput('Event prefix (job.)', () => this.changed()), q: filterInput('Filter entries', () => this.changed()) },
-      { before: [h('div', { class: 'aieng-toolbar' }, verify, this._result)] }
+      { before: [h('div', { class: 'aieng-toolbar' }, verify, accept, this._result)] }
     );
   }
 
   private async _verify(): Promise<void> {
     this._result.textContent = 'Verifying…';
     try {
-      const v = await postAPI<Verify>('audit/verify');
+      const options: VerifyOptions = { accept_unverified: this._accept.checked };
+      const v = await postAPI<Verify>('audit/verify', options);
+      const accepted = v.unverified.reduce((n, u) => n + Number(u.entries ?? 0), 0);
       this._result.className = `aieng-verify ${v.ok ? 'aieng-ok' : 'aieng-bad'}`;
       this._result.setAttribute('data-ok', String(v.ok));
-      this._result.textContent = v.ok ? `OK: ${v.entries} entries, chain intact` : `BAD at entry ${v.bad_seq} (line ${v.bad_line}): ${v.reason}`;
+      this._result.textContent = v.ok
+        ? `OK: ${v.entries} entries, chain intact` + (accepted ? `; ${accepted} signed by keys you do not trust (accepted)` : '')
+        : `BAD at entry ${v.bad_seq} (line ${v.bad_line}): ${v.reason}`;
     } catch (error) {
       this._result.textContent = String((error as Error).message);
     }

@@ -1032,3 +1032,22 @@ def test_a_jobs_reports_show_its_per_column_drift_scores(page, lab: JupyterApp) 
     shown = [r.split("\t") for r in pg.locator(f"{details} tbody tr").all_inner_texts()]
     assert [(item, float(value)) for item, value in shown] == [(i, pytest.approx(v, rel=1e-3)) for i, v in expected]
     pg.fill('#aieng-panel input[aria-label="Run id (default: recent runs)"]', "")
+
+
+def test_verify_fails_on_an_untrusted_key_until_accepted(page, lab: JupyterApp) -> None:
+    """Last in this module: a database writer's own key signs an entry. Verify says BAD and names the
+    key; with "Accept unverified keys" ticked it passes, counting what it accepted."""
+    from aieng_nb.workspace import current
+    from tests.audit_helpers import forge_entry
+
+    kid = forge_entry(current())
+    pg = page
+    open_panel(pg, "audit")
+    result = "#aieng-panel .aieng-verify"
+    pg.click("#aieng-panel >> text=Verify")
+    pg.wait_for_selector(f'{result}[data-ok="false"]')
+    assert f"root (unverified key {kid[:12]}…)" in pg.inner_text(result)
+    pg.check("#aieng-panel input.aieng-accept-unverified")
+    pg.click("#aieng-panel >> text=Verify")
+    pg.wait_for_selector(f'{result}[data-ok="true"]')
+    assert pg.inner_text(result).endswith("; 1 signed by keys you do not trust (accepted)")
