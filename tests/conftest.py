@@ -51,7 +51,8 @@ def _reset_tracking() -> None:
         fluent._active_run_stack.get().clear()
         fluent._active_experiment_id = None
         sys.modules["mlflow"].set_tracking_uri(None)
-        for name in ("MLFLOW_EXPERIMENT_ID", "MLFLOW_TRACKING_URI", "MLFLOW_RUN_ID"):
+        sys.modules["mlflow"].set_registry_uri(None)
+        for name in ("MLFLOW_EXPERIMENT_ID", "MLFLOW_TRACKING_URI", "MLFLOW_RUN_ID", "MLFLOW_REGISTRY_URI"):
             os.environ.pop(name, None)
 
 

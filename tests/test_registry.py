@@ -62,6 +62,24 @@ def test_register_creates_versions_in_mlflows_registry(churn):
     assert [e["data"]["version"] for e in _events("model.register")] == ["1", "2", "3"]
 
 
+def test_registering_leaves_mlflows_registry_uri_as_the_user_had_it(churn, tmp_path):
+    """aieng points MLflow's registry at the workspace only while it registers: afterwards an unset
+    registry URI is unset again, so a client made for another server uses that server's registry."""
+    import os
+
+    import mlflow
+    from mlflow import MlflowClient
+
+    from aieng_nb.tracking.fluent import user_registry_uri
+
+    assert user_registry_uri() is None and "MLFLOW_REGISTRY_URI" not in os.environ
+    other = f"sqlite:///{tmp_path / 'other.db'}"
+    assert MlflowClient(other)._registry_uri == other
+    mlflow.set_registry_uri(other)  # a registry the user chose comes back as well
+    aieng.register_model(churn["again"], "churn")
+    assert user_registry_uri() == other and os.environ["MLFLOW_REGISTRY_URI"] == other
+
+
 def test_register_errors_name_the_problem(churn):
     with pytest.raises(NotFoundError, match="no run"):
         aieng.register_model("ffffffffffff", "churn")

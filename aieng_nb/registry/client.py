@@ -128,18 +128,28 @@ def store_client(workspace: Workspace | None = None) -> Any:
 
 @contextmanager
 def mlflow_uris(workspace: Workspace | None = None) -> Iterator[None]:
-    """MLflow's fluent API pointed at the workspace's store for the block (then restored)."""
+    """MLflow's fluent API pointed at the workspace's store for the block (then restored). The
+    registry URI comes back as the user had it: unset stays unset (MLflow then follows each
+    client's tracking URI), and so does ``$MLFLOW_REGISTRY_URI``, which ``set_registry_uri`` writes."""
+    import os
+
     import mlflow
 
+    from ..tracking.fluent import user_registry_uri
+
     uri = (workspace or current()).tracking_uri
-    before = (mlflow.get_tracking_uri(), mlflow.get_registry_uri())
+    before = (mlflow.get_tracking_uri(), user_registry_uri(), os.environ.get("MLFLOW_REGISTRY_URI"))
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     try:
         yield
     finally:
         mlflow.set_tracking_uri(before[0])
-        mlflow.set_registry_uri(before[1])
+        mlflow.set_registry_uri(before[1])  # type: ignore[arg-type]
+        if before[2] is None:
+            os.environ.pop("MLFLOW_REGISTRY_URI", None)
+        else:
+            os.environ["MLFLOW_REGISTRY_URI"] = before[2]
 
 
 def is_not_found(exc: BaseException) -> bool:

@@ -112,7 +112,7 @@ def _push(run: Any) -> None:
         _saved.uri = mlflow.get_tracking_uri() if mlflow.is_tracking_uri_set() else None
         if _saved.uri is not None and _saved.uri == _saved.left:
             _saved.uri = None  # the workspace's, left set by an earlier aieng run: not the user's choice
-        _saved.registry_uri = _user_registry_uri()
+        _saved.registry_uri = user_registry_uri()
         _saved.active = True
         if not _saved.atexit:
             atexit.register(_at_exit)  # after MLflow's own: runs before MLflow ends "its" runs
@@ -140,7 +140,9 @@ def _push(run: Any) -> None:
     stack.append(_entity(run))
 
 
-def _user_registry_uri() -> str | None:
+def user_registry_uri() -> str | None:
+    """The registry URI set with ``mlflow.set_registry_uri`` (None when unset: MLflow's
+    ``get_registry_uri`` would answer the tracking URI instead)."""
     from mlflow.tracking._model_registry import utils
 
     return getattr(utils, "_registry_uri", None)
