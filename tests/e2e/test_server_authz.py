@@ -87,12 +87,13 @@ async def test_a_read_only_authorizer_allows_gets_and_refuses_jobs_and_rollback(
 
 
 async def test_audit_verify_over_rest_agrees_on_untrusted_keys(jp_fetch, workspace) -> None:  # noqa: ANN001
-    from test_audit_trust import _fill, _forge
+    from test_audit_trust import _fill
 
     from aieng_nb import audit
+    from tests.audit_helpers import forge_entry
 
     _fill(workspace, 2)
-    kid = _forge(workspace)
+    kid = forge_entry(workspace)
     result = json.loads((await jp_fetch("aieng", "api", "audit", "verify", method="POST", body=b"{}")).body)
     assert result == audit.verify(workspace=workspace).to_dict()
     assert not result["ok"] and result["bad_seq"] == 2 and f"root (unverified key {kid[:12]}" in result["reason"]
