@@ -65,7 +65,7 @@ def open_sqlite_store(uri: str, artifact_root: str) -> TrackingStore:
     """The fast store when the file's schema is one we know, else MLflow's client."""
     path = sqlite_path(uri)
     if not path.exists() and not schema.create_from_shipped_schema(path, artifact_root):
-        _create_with_mlflow(path, uri, artifact_root)
+        _create_with_mlflow(path, artifact_root)
     if path.exists():
         conn = _connect(path)
         try:
@@ -78,16 +78,31 @@ def open_sqlite_store(uri: str, artifact_root: str) -> TrackingStore:
     return MlflowClientStore(uri, artifact_root)
 
 
-def _create_with_mlflow(path: Path, uri: str, artifact_root: str) -> None:
-    """An MLflow release the shipped schema is not for: MLflow creates the file with its own
-    migrations, one process at a time (concurrent creators race on ``CREATE TABLE``)."""
+def _create_with_mlflow(path: Path, artifact_root: str) -> None:
+    """An MLflow release the shipped schema is not for: MLflow's own migrations build the store in a
+    temporary file, which is then linked into place, so another opener sees no file or a complete one
+    (never one mid-migration); one process at a time migrates (concurrent creators would race on
+    ``CREATE TABLE``), the others then find the file made."""
+    import os
+    import tempfile
+
     from ..fsutil import locked
 
+    path.parent.mkdir(parents=True, exist_ok=True)
     with locked(path.with_name(path.name + ".create.lock")):
-        if not path.exists():
-            from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+        if path.exists():
+            return
+        from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
-            SqlAlchemyStore(uri, artifact_root).engine.dispose()
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".mlflow-", suffix=".db")
+        os.close(fd)
+        try:
+            SqlAlchemyStore(f"sqlite:///{tmp}", artifact_root).engine.dispose()
+            os.link(tmp, path)
+        finally:
+            for leftover in (tmp, f"{tmp}-journal", f"{tmp}-wal", f"{tmp}-shm"):
+                if os.path.exists(leftover):
+                    os.unlink(leftover)
 
 
 class SqliteFastStore(MlflowClientStore):
