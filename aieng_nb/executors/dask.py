@@ -61,36 +61,47 @@ class DaskExecutor(Executor):
         host, pid, started = store.process_identity()
         tasks: dict[str, Any] = {}  # job id -> its attempt's future (None: the task returned, the job goes on)
         waiting: list[str] = []  # queued, not sent yet: at most ``parallel`` jobs are on the cluster at once
-        for job_id in job_ids:
+        ended: list[tuple[str, Any]] = []
 
-            def queue(r: Any) -> None:
-                if r.status == JobStatus.CREATED:
-                    r.status, r.queued_at = JobStatus.QUEUED, now()
-                    r.host, r.pid, r.pid_started = host, pid, started
-                    r.executor_address = self.address
+        def queue(r: Any) -> None:
+            if r.status == JobStatus.CREATED:
+                r.status, r.queued_at = JobStatus.QUEUED, now()
+                r.host, r.pid, r.pid_started = host, pid, started
+                r.executor_address = self.address
 
-            record = store.mutate(job_id, queue, workspace)
+        def send(record: Any) -> None:
             if record.run_id is None:  # made here: the submitter, not the worker's account, is mlflow.user
                 record = create_run(record, workspace)
-            waiting.append(job_id)
-        while tasks or waiting:
-            ended = []
-            while waiting and len(tasks) < self.parallel:
-                job_id = waiting.pop(0)
-                if store.stop_requested(job_id, workspace):
-                    why = "stopped before it started"
-                    ended.append((job_id, fail_job(job_id, workspace, "stopped", why, JobStatus.STOPPED)))
-                    continue
-                tasks[job_id] = self._submit(store.load(job_id, workspace), workspace)
+            if record.stop_requested_at is not None:
+                why = "stopped before it started"
+                ended.append((record.job_id, fail_job(record.job_id, workspace, "stopped", why, JobStatus.STOPPED)))
+            else:
+                tasks[record.job_id] = self._submit(record, workspace)
+
+        # a job's run is made when the job is sent, as the local executor makes it when the job starts:
+        # the first ``parallel`` jobs start at once, and the next runs' environment capture (a thread
+        # here) does not compete with their kernels for the CPU
+        for job_id in job_ids:
+            record = store.mutate(job_id, queue, workspace)
+            if len(tasks) < self.parallel:
+                send(record)
+            else:
+                waiting.append(job_id)
+        while tasks or waiting or ended:
             with self.client.as_current():
-                self._wait([f for f in tasks.values() if f is not None])
+                if not ended:
+                    self._wait([f for f in tasks.values() if f is not None])
                 ended += [(job_id, self._check(job_id, tasks, workspace)) for job_id in list(tasks)]
-            for job_id, record in ended:
-                if record is not None:
-                    tasks.pop(job_id, None)
-                    if progress is not None:
-                        progress.job_finished(record)
-                    yield record
+            done = [record for _, record in ended if record is not None]
+            ended.clear()
+            for record in done:
+                tasks.pop(record.job_id, None)
+            while waiting and len(tasks) < self.parallel:  # the next jobs go out before the ended ones are reported
+                send(store.load(waiting.pop(0), workspace))
+            for record in done:
+                if progress is not None:
+                    progress.job_finished(record)
+                yield record
 
     def _submit(self, record: Any, workspace: Any) -> Any:
         from ..jobs.remote import workspace_spec

@@ -196,6 +196,39 @@ def test_stop_a_job_running_on_the_cluster(cluster, tmp_path, workspace):
     assert result["job"].status == JobStatus.STOPPED
 
 
+def test_a_sweep_job_stopped_while_it_waits_is_never_sent(cluster, tmp_path, workspace):
+    """--parallel 1: the second point waits (QUEUED) while the first runs; stopped then, it ends
+    STOPPED "stopped before it started" with no attempt, its run (made by the submitter) KILLED,
+    and the first point completes."""
+    from aieng_nb import tracking
+    from aieng_nb.jobs.control import stop_job
+    from aieng_nb.jobs.sweeps import sweep
+
+    nb = write_notebook(tmp_path / "w.ipynb", ["import time\ntime.sleep(t)"], parameters="t = 0")
+    result = {}
+    grid = {"t": [4, 0]}
+    options = {"executor": "dask", "address": cluster, "parallel": 1, "progress": False}
+    thread = threading.Thread(target=lambda: result.setdefault("sweep", sweep(str(nb), grid, **options)))
+    thread.start()
+    deadline = time.monotonic() + 90
+    waiting = []
+    while time.monotonic() < deadline and not waiting:
+        records = job_store.list_records(workspace=workspace)
+        if any(r.kernel_pid and r.status == "RUNNING" for r in records):
+            waiting = [r for r in records if r.status == "QUEUED"]
+        time.sleep(0.1)
+    assert waiting, [(r.status, r.error) for r in job_store.list_records(workspace=workspace)]
+    stop_job(waiting[0].job_id, wait=0, workspace=workspace)  # its submitter ends it: no wait here
+    thread.join(120)
+    rows = {r["job_id"]: r for r in result["sweep"].rows()}
+    stopped = job_store.load(waiting[0].job_id, workspace)
+    assert stopped.status == JobStatus.STOPPED and stopped.error["message"] == "stopped before it started"
+    assert stopped.attempts == 0 and rows[stopped.job_id]["status"] == "STOPPED"
+    assert tracking.get_run(stopped.run_id).status == "KILLED"
+    (other,) = [r for job_id, r in rows.items() if job_id != stopped.job_id]
+    assert other["status"] == "COMPLETED"
+
+
 def _start_in_thread(nb, cluster, **options):
     """run_job on the cluster in a thread; returns (thread, result dict, the RUNNING record)."""
     from aieng_nb.jobs.control import run_job
