@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -43,6 +44,32 @@ def test_environment_names_this_interpreter_and_its_packages():
     assert env["cpu"]["count"] >= 1
     assert env["memory_bytes"] > 0
     assert isinstance(env["gpus"], list)
+
+
+def test_environment_sees_a_package_installed_or_upgraded_since_the_last_capture(tmp_path, monkeypatch):
+    """The package list is read once per process and again when a folder of sys.path changed."""
+    site = tmp_path / "site"
+    site.mkdir()
+    monkeypatch.syspath_prepend(str(site))
+
+    def install(version: str) -> None:
+        for old in site.glob("demo_pkg-*.dist-info"):
+            (old / "METADATA").unlink()
+            old.rmdir()
+        info = site / f"demo_pkg-{version}.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: demo-pkg\nVersion: {version}\n")
+        stamp = site.stat().st_mtime_ns + 1_000_000_000  # a real install comes well after the last read
+        os.utime(site, ns=(stamp, stamp))
+
+    assert "demo-pkg" not in capture.environment()["packages"]
+    install("1.0")
+    assert capture.environment()["packages"]["demo-pkg"] == "1.0"
+    install("2.0")
+    packages = capture.environment()["packages"]
+    assert packages["demo-pkg"] == "2.0" and packages["pytest"] == pytest.__version__
+    packages["demo-pkg"] = "changed by the caller"
+    assert capture.environment()["packages"]["demo-pkg"] == "2.0"
 
 
 def test_git_state_of_a_clean_repository(repo):

@@ -24,13 +24,6 @@ def environment() -> dict[str, Any]:
     >>> sorted(environment())[:3]
     ['cpu', 'executable', 'gpus']
     """
-    from importlib.metadata import distributions
-
-    packages = {}
-    for dist in distributions():
-        name = dist.metadata["Name"]
-        if name:
-            packages[name] = dist.version
     info: dict[str, Any] = {
         "python": sys.version.split()[0],
         "implementation": platform.python_implementation(),
@@ -38,7 +31,7 @@ def environment() -> dict[str, Any]:
         "platform": platform.platform(),
         "machine": platform.machine(),
         "cpu": {"count": os.cpu_count(), "model": _cpu_model()},
-        "packages": dict(sorted(packages.items(), key=lambda kv: kv[0].lower())),
+        "packages": installed_packages(),
         "gpus": gpus(),
     }
     try:
@@ -48,6 +41,40 @@ def environment() -> dict[str, Any]:
     except ImportError:  # psutil is a dependency, but capture must never fail
         pass
     return info
+
+
+_packages: tuple[tuple[tuple[str, int | None], ...], dict[str, str]] | None = None
+
+
+def installed_packages() -> dict[str, str]:
+    """Name -> version of every installed distribution, sorted by name. Read once per process and
+    again only when ``sys.path`` or one of its folders changed (an install or uninstall adds or
+    removes a ``*.dist-info`` folder there): reading ~260 packages' metadata took 0.13 s of CPU,
+    which every job of a sweep paid while its neighbours' kernels started.
+
+    >>> installed_packages() == installed_packages()
+    True
+    """
+    global _packages
+    key = tuple((entry, _mtime(entry or os.curdir)) for entry in sys.path)
+    cached = _packages
+    if cached is None or cached[0] != key:
+        from importlib.metadata import distributions
+
+        found: dict[str, str] = {}
+        for dist in distributions():
+            name = dist.metadata["Name"]
+            if name:
+                found[name] = dist.version
+        cached = _packages = (key, dict(sorted(found.items(), key=lambda kv: kv[0].lower())))
+    return dict(cached[1])
+
+
+def _mtime(path: str) -> int | None:
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return None
 
 
 def _cpu_model() -> str:
