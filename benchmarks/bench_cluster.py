@@ -3,7 +3,9 @@
 1. A 4-job sweep of a trivial notebook (one metric; ``--sleep`` seconds of work, default 0 and 1)
    on a real ``dask scheduler`` with 2 single-thread ``dask worker`` processes on 127.0.0.1,
    ``parallel=2``, against the same sweep run serially (the local executor, ``parallel=1``; the
-   Dask sweep with ``parallel=1`` is printed as well). Target: <= 0.65x of serial.
+   Dask sweep with ``parallel=1`` and the local executor with ``parallel=2``, what two cores allow,
+   are printed as well). Target: <= 0.65x of serial. The kinds run interleaved, in reversed order
+   every other round; each round's ratios are printed (their spread) above the table of medians.
 2. The heartbeat: CPU time of one beat (a compare-and-set of the job record, what the watchdog
    writes every ``HEARTBEAT_S`` s) and of one stop poll (what it reads every 0.1 s), as a share of
    one CPU-second of a running job. Target: < 1%.
@@ -90,6 +92,10 @@ def heartbeat_cost(repeat: int = 200) -> tuple[float, float]:
     return beat, poll
 
 
+def fmt(seconds: list[float]) -> str:
+    return "[" + " ".join(f"{x:.2f}" for x in seconds) + "] s"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=3, help="sweeps of each kind (median)")
@@ -124,15 +130,27 @@ def main() -> int:
                 return elapsed
 
             timed(executor="dask", address=address, parallel=2)  # warm the workers' imports
-            serial, dask1, dask2 = [], [], []
-            for _ in range(args.repeat):  # interleaved: load drifts hit every kind alike
-                serial.append(timed(parallel=1))
-                dask1.append(timed(executor="dask", address=address, parallel=1))
-                dask2.append(timed(executor="dask", address=address, parallel=2))
-            s, d1, d2 = (statistics.median(x) for x in (serial, dask1, dask2))
+            timed(parallel=2)  # and this process's (the HTML exporter)
+            kinds = {
+                "serial": {"parallel": 1},
+                "dask1": {"executor": "dask", "address": address, "parallel": 1},
+                "dask2": {"executor": "dask", "address": address, "parallel": 2},
+                "local2": {"parallel": 2},  # the same machine's ceiling: the local executor, 2 jobs at once
+            }
+            times: dict[str, list[float]] = {kind: [] for kind in kinds}
+            # interleaved, the order reversed every other round: load drifts hit every kind alike
+            for i in range(args.repeat):
+                for kind in list(kinds) if i % 2 == 0 else reversed(kinds):
+                    times[kind].append(timed(**kinds[kind]))
+            s, d1, d2, l2 = (statistics.median(times[kind]) for kind in kinds)
             label = "trivial" if work == 0 else f"{work:g} s of work"
             rows.append((f"4-job sweep ({label}), 2 Dask workers, parallel=2 vs local serial", d2, s, "<= 0.65"))
             rows.append((f"4-job sweep ({label}), 2 Dask workers, parallel=2 vs Dask parallel=1", d2, d1, ""))
+            rows.append((f"4-job sweep ({label}), local executor, parallel=2 vs local serial", l2, s, ""))
+            for kind in ("serial", "dask1", "local2"):
+                ratios = sorted(a / b for a, b in zip(times["dask2"], times[kind], strict=True))
+                spread = f"rounds' ratios {ratios[0]:.2f}-{ratios[-1]:.2f}x"
+                print(f"{label}: dask2 vs {kind}: {spread}; dask2 {fmt(times['dask2'])}, {kind} {fmt(times[kind])}")
     finally:
         stop_cluster(procs)
     beat, poll = heartbeat_cost()
