@@ -229,6 +229,37 @@ def test_a_sweep_job_stopped_while_it_waits_is_never_sent(cluster, tmp_path, wor
     assert other["status"] == "COMPLETED"
 
 
+def test_a_worker_preloading_aieng_has_the_job_machinery_before_its_first_job(dask_cluster):
+    """``dask worker --preload aieng_nb.executors.dask``: papermill, nbclient, MLflow's store and a
+    compiled HTML exporter are in the worker before any job reaches it."""
+    from distributed import Client
+
+    cmd = [dask_cluster.dask, "worker", dask_cluster.address, "--nthreads", "1", "--no-nanny", "--no-dashboard"]
+    worker = subprocess.Popen(
+        [*cmd, "--name", "preloaded", "--preload", "aieng_nb.executors.dask"], **dask_cluster.common
+    )
+
+    def loaded() -> dict:
+        from aieng_nb.jobs import finish
+
+        wanted = ("papermill", "nbclient", "nbconvert", "mlflow.store.tracking.sqlalchemy_store", "ipykernel")
+        return {"modules": [m for m in wanted if m not in sys.modules], "exporter": finish._exporter is not None}
+
+    try:
+        with Client(dask_cluster.address, timeout=10) as client:
+            deadline = time.monotonic() + 120
+            while True:
+                found = [a for a, w in client.scheduler_info()["workers"].items() if w.get("name") == "preloaded"]
+                if found or worker.poll() is not None or time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
+            assert found, f"the preloaded worker never joined (exit code {worker.poll()})"
+            assert client.run(loaded, workers=found)[found[0]] == {"modules": [], "exporter": True}
+    finally:
+        worker.terminate()
+        worker.wait(30)
+
+
 def _start_in_thread(nb, cluster, **options):
     """run_job on the cluster in a thread; returns (thread, result dict, the RUNNING record)."""
     from aieng_nb.jobs.control import run_job
