@@ -153,3 +153,9 @@ def test_bad_replay_input_is_one_clear_error(tmp_path, capsys):
         aieng.replay(df, time_column="t", target="y", batch_size=BATCH, label_delay=9)
     assert main(["loop", "replay", "no-such-thing", "--time-column", "t", "--target", "y", "--batch-size", "50"]) == 2
     assert "aieng: error:" in capsys.readouterr().err
+
+
+def test_keep_workspace_needs_a_configured_loop(tmp_path):
+    with pytest.raises(ValidationError, match="keep_workspace needs loop=NAME"):
+        aieng.replay(_drifting(), time_column="t", target="y", batch_size=BATCH, keep_workspace=str(tmp_path / "k"))
+    assert not (tmp_path / "k").exists()
