@@ -145,10 +145,10 @@ def _first_champion(setup: Any, labels: Any, cfg: Any, model: str, ws: Workspace
     """The retraining notebook on batch 0, registered as ``model`` and promoted; the scoring
     notebook's monitoring reference (its ``reference`` parameter) made of the same batch."""
     from .. import snapshots
-    from ..jobs import params as _params
+    from ..jobs import notebook as _notebook
 
     seconds = _train(setup, labels, [0], cfg, model, ws, first=True)
-    declared = {p.name: p for p in _params.notebook_parameters(cfg.score)}
+    declared = {p.name: p for p in _notebook.notebook_parameters(cfg.score)}
     if "reference" in declared:
         ref = cfg.score_params.get("reference", declared["reference"].default)
         if isinstance(ref, str) and ref:
@@ -181,10 +181,10 @@ def _train(setup: Any, labels: Any, batches: list[int], cfg: Any, model: str, ws
 
 
 def _add_loop(cfg: Any, gates: str | None, fresh: Path, ws: Workspace) -> None:
-    from ..jobs import params as _params
+    from ..jobs import notebook as _notebook
     from . import add
 
-    declared = {p.name for p in _params.notebook_parameters(cfg.score)}
+    declared = {p.name for p in _notebook.notebook_parameters(cfg.score)}
     if FRESH_PARAM not in declared:
         raise ValidationError(
             f"scoring notebook {Path(cfg.score).name} must declare a parameter {FRESH_PARAM!r} "
