@@ -70,8 +70,6 @@ def run_job(
     >>> job.status                                                              # doctest: +SKIP
     'COMPLETED'
     """
-    pass
-
     ws = workspace or current()
     store.recover_stale(ws)
     request = JobRequest.of(notebook, parameters, **options)
@@ -101,7 +99,6 @@ def submit_job(
     >>> wait_job(job.job_id).status                                   # doctest: +SKIP
     'COMPLETED'
     """
-    pass
     from .execute import start_detached
 
     del progress  # the detached process reports through the job record
@@ -495,8 +492,6 @@ def input_issues(
     job: JobRecord, original_params: dict[str, str], original_tags: dict[str, str], workspace: Workspace
 ) -> list[str]:
     """What the recorded job does not pin down, or what changed since."""
-    pass
-
     issues: list[str] = []
     nb = Path(job.notebook)
     if not nb.is_file():
@@ -609,7 +604,6 @@ def reproduce(
     workspace: Workspace | None = None,
 ) -> ReproduceReport:
     """Re-run the job that produced ``run_id`` and compare its metrics (see module doc)."""
-    pass
     from .execute import get_run
 
     ws = workspace or current()

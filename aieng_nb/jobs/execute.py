@@ -47,8 +47,6 @@ from .engine import AttemptContext, execute_attempt
 from .notebook import build_notebook, kernel_env
 from .records import JobError, JobRecord, JobStatus, now_iso, run_status
 
-pass
-
 HEARTBEAT_S = 5.0  # how often a running attempt says it is alive (one small record write)
 
 
@@ -455,8 +453,6 @@ def main(argv: list[str] | None = None) -> int:
         with executor_cls(address=record.executor_address, parallel=1) as ex:
             (final,) = list(ex.run([record.job_id], ws, progress=None))
     except BaseException as exc:
-        pass
-
         if not store.load(args.job_id, ws).finished:  # execute_job ends its own failures
             fail_job(args.job_id, ws, "error", f"background runner: {type(exc).__name__}: {exc}")
         raise
@@ -471,8 +467,6 @@ def _claim(r: JobRecord, host: str, pid: int, started: float) -> bool:
         r.status, r.queued_at = JobStatus.QUEUED, now()
     return True
 
-
-pass
 
 PERMANENT_ERRORS = ("no_kernel",)
 

@@ -47,8 +47,6 @@ from ..rendering import clip
 from ..workspace import Workspace
 from .records import JobRecord
 
-pass
-
 
 def build_notebook(record: JobRecord, given: Path | None = None) -> Any:
     """The notebook to execute: ``given`` (the job folder's input copy, its path derived from the

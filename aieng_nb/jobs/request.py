@@ -253,8 +253,6 @@ def check_monitor(monitor: Any, kernel: Any) -> None:
 
 def check_kernel(kernel: str) -> None:
     """The kernel must be installed here (checked before a local job is created)."""
-    pass
-
     resolve_kernel({}, kernel)
 
 

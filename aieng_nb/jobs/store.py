@@ -106,8 +106,6 @@ def _db(workspace: Workspace | None) -> Any:
     db = ws.database()
     key = (db.url, str(ws.root))
     if key not in _imported:
-        pass
-
         import_files(ws, db)
         _imported.add(key)
     return db
