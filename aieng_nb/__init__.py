@@ -87,7 +87,7 @@ _LAZY: dict[str, str] = {
     "load_model": "registry",
     "check_gates": "registry",
     "list_models": "registry",
-    "replay": "registry.replay",
+    "replay": "loop.replay",
     # training capture: aieng.training(model, ...) gives a session; it is also the package that holds
     # LightningCallback (issue 12 names both), the one callable module (aieng_nb.deprecation);
     # aieng.watch(run_id) is the live monitor

@@ -92,6 +92,47 @@ def test_integer_levels_cover_the_integers_between_and_fade_out_at_the_ends() ->
     assert one.columns["soph"].checks == [] and one.columns["indicator"].checks[0].name == "isin"
 
 
+def test_levels_need_every_level_well_sampled() -> None:
+    # marital status codes: the rarest seen 9 times says the source has levels that rare; one seen
+    # 3 times in 3,010 rows was missing from the sample (no singleton for Good-Turing to count)
+    counts = {"yes": 1070, "6": 290, "4": 78, "5": 55, "2": 9}
+    mar = pd.DataFrame({"mar76": np.repeat(list(counts), list(counts.values()))})
+    assert evidence.new_level_risk(list(counts.values())) < evidence.NEW_LEVEL_RISK  # blind to it
+    schema = infer_schema(mar)
+    assert schema.columns["mar76"].checks == []
+    why = schema.metadata["aieng"]["why"]["mar76"]
+    assert any(r.startswith("no isin: 5 levels") and "seen under 10x" in r for r in why)
+    # seen 10 times: every level well sampled, the new level "3" fails
+    closed = pd.DataFrame({"mar76": np.repeat(list(counts), [1070, 290, 78, 55, evidence.WELL_SAMPLED])})
+    assert infer_schema(closed).columns["mar76"].checks[0].name == "isin"
+    report = aieng.validate(
+        closed.assign(mar76=["3"] + list(closed.mar76[1:])), aieng.infer_contract(closed, name="m"), log=False
+    )
+    assert not report.passed and [c.rule.split(":")[0] for c in report.failed_checks] == ["mar76"]
+    # integers too: a rare level gets bounds, not levels
+    kids = pd.DataFrame({"k": np.repeat(np.array([0, 1, 2, 3], dtype=np.int64), [300, 120, 40, 6])})
+    assert [c.name for c in infer_schema(kids).columns["k"].checks] == ["in_range"]
+
+
+def test_infinite_mean_tails_get_a_bound_as_wide_as_their_maxima_vary() -> None:
+    rng = np.random.default_rng(4)
+    assert evidence.tail_index(rng.pareto(0.8, 4000) + 1) == pytest.approx(1.25, rel=0.15)
+    assert evidence.tail_index(rng.exponential(1.0, 4000)) < evidence.INFINITE_MEAN
+    assert evidence.tail_index(rng.lognormal(0, 1, 4000)) < evidence.INFINITE_MEAN
+    assert evidence.tail_index(-np.arange(10.0)) is None  # nothing positive: no tail to read
+    # county populations (shape ~1.2): the other half's largest was 18 times this half's
+    pop = np.round((rng.pareto(0.85, 218) + 1) * 20).astype(np.int64)
+    hb = evidence.upper_bound(pop)
+    assert hb is not None and "infinite-mean tail" in hb.why
+    assert hb.value > 18 * pop.max()
+    schema = infer_schema(pd.DataFrame({"popother": pop}))
+    assert schema.columns["popother"].checks[0].statistics["max_value"] > 18 * pop.max()
+    assert any("infinite-mean tail" in r for r in schema.metadata["aieng"]["why"]["popother"])
+    # a finite-mean heavy tail keeps the Pareto fit (and catches max + 10 x range)
+    heavy = (rng.pareto(1.5, 2000) + 1) * 10
+    assert "infinite-mean" not in evidence.upper_bound(heavy).why
+
+
 def test_non_null_needs_a_large_sample_without_nulls_in_any_column() -> None:
     n = evidence.MIN_NON_NULL_ROWS
     assert n == 600  # rule of three: 3 / n <= NULL_RATE (0.5%)
@@ -267,10 +308,17 @@ def test_contract_inferred_before_the_change_loads_and_validates_the_same(stem: 
 def test_fast_subset_of_the_benchmark_never_cries_wolf(quality) -> None:
     tally = quality.run(quality.FAST, quality.SEEDS, compare=True, per_kind=2)
     assert tally.splits == len(quality.FAST) * len(quality.SEEDS)
-    assert tally.false_alarms == []
+    alarms = tally.false_alarms + tally.held_out_false_alarms + tally.fresh_false_alarms + tally.latest_false_alarms
+    assert alarms == []
     assert tally.disagreements == []  # pandera alone gives the same verdicts on our YAML
     for kind in ("dtype", "nulls", "category", "key"):
         assert tally.caught[kind] == tally.planted[kind], (kind, tally.missed[kind])
-    assert tally.planted["high"] and tally.caught["high"] + tally.caught["low"] >= 0.98 * (
-        tally.planted["high"] + tally.planted["low"]
-    ), (tally.missed["high"], tally.missed["low"])
+    # out-of-range plants are caught, except past an infinite-mean tail's bound (by design: a clean
+    # batch passes max + 10 x range there with chance ~1/12), which the contract says it is
+    missed = []
+    for where in tally.missed["high"] + tally.missed["low"]:
+        name, seed, col = where.split(" ", 3)[0], int(where.split(" ", 3)[2]), where.split(" ", 3)[3]  # NAME seed N COL
+        why = infer_schema(quality.halves(quality.load(name), seed)[0]).metadata["aieng"]["why"][col]
+        if not any("infinite-mean tail" in r for r in why):
+            missed.append(where)
+    assert tally.planted["high"] and len(missed) <= 0.02 * (tally.planted["high"] + tally.planted["low"]), missed

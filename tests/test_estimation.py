@@ -59,6 +59,21 @@ def test_once_labels_exist_the_estimate_says_whether_calibration_held_on_the_bat
     assert abs(est["accuracy"].error) > 0.2
 
 
+def test_calibration_held_is_a_test_a_small_batch_can_fail():
+    """Labels 0.1 more often positive than the probabilities say, on 365 rows: the ECE (0.1) is within
+    a fixed 0.05 tolerance plus its noise on so few rows, but the Hosmer-Lemeshow test rejects it;
+    calibrated batches of the same size pass."""
+    rng = np.random.default_rng(7)
+    ref = _batch(rng, 4000)
+    held = [estimate(ref, _batch(rng, 365, 0.3), target="y", probability="p").calibration for _ in range(20)]
+    assert sum(c["current_held"] for c in held) >= 17 and all(0 <= c["current_hl_p"] <= 1 for c in held)
+    off = _batch(rng, 365, 0.3)
+    off["y"] = (rng.uniform(size=365) < np.clip(off["p"] + 0.1, 0, 1)).astype(int)
+    cal = estimate(ref, off, target="y", probability="p").calibration
+    assert cal["current_ece"] <= 0.05 + cal["current_noise"]  # the old rule (ECE within 0.05 + noise) held it
+    assert not cal["current_held"] and cal["current_hl_p"] < 0.05
+
+
 def test_poor_calibration_and_shift_beyond_support_are_not_trusted():
     rng = np.random.default_rng(2)
     # a model far too confident, on a reference too small for isotonic calibration to repair it

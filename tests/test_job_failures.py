@@ -28,9 +28,9 @@ def nb(tmp_path):
 
 def test_created_job_whose_creator_is_gone_is_failed_and_its_sweep_run_ends(workspace):
     import aieng_nb as aieng
-    from aieng_nb.jobs import finish
+    from aieng_nb.jobs import execute
 
-    parent = finish.open_run("e", workspace)
+    parent = execute.open_run("e", workspace)
     orphan = JobRecord.new("a.ipynb", host=socket.gethostname(), pid=_dead_pid(), parent_run_id=parent)
     job_store.create(orphan, workspace)
     mine = JobRecord.new("b.ipynb")

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from aieng_nb.exceptions import ValidationError
-from aieng_nb.jobs import notebook, params
+from aieng_nb.jobs import notebook
 from aieng_nb.jobs.notebook import new_notebook, write_notebook
 
 PARAMS = 'lr = 0.1  # learning rate\ndepth: int = 3\nname = "base"\nflag = False\ntags = ["a"]\nopts = {"k": 1}\nnothing = None\nexpr = 2 * 3'
@@ -20,7 +20,7 @@ def nb():
 
 
 def test_reads_parameters_cell_with_types_defaults_and_help(nb):
-    found = {p.name: p for p in params.notebook_parameters(nb)}
+    found = {p.name: p for p in notebook.notebook_parameters(nb)}
     assert list(found) == ["lr", "depth", "name", "flag", "tags", "opts", "nothing", "expr"]
     assert (found["lr"].default, found["lr"].type_name, found["lr"].help) == (0.1, "float", "learning rate")
     assert found["depth"].type_name == "int"
@@ -30,9 +30,9 @@ def test_reads_parameters_cell_with_types_defaults_and_help(nb):
 
 def test_no_parameters_cell_means_no_parameters(tmp_path):
     path = write_notebook(tmp_path / "x.ipynb", ["x = 1"])
-    assert params.notebook_parameters(path) == []
+    assert notebook.notebook_parameters(path) == []
     with pytest.raises(ValidationError, match="no parameters cell"):
-        params.resolve_parameters([], {"x": 1})
+        notebook.resolve_parameters([], {"x": 1})
 
 
 @pytest.mark.parametrize(
@@ -52,7 +52,7 @@ def test_no_parameters_cell_means_no_parameters(tmp_path):
     ],
 )
 def test_values_are_coerced_to_the_default_type(nb, name, raw, expected):
-    out = params.resolve_parameters(params.notebook_parameters(nb), {name: raw})
+    out = notebook.resolve_parameters(notebook.notebook_parameters(nb), {name: raw})
     assert out[name] == expected and type(out[name]) is type(expected)
 
 
@@ -70,21 +70,21 @@ def test_values_are_coerced_to_the_default_type(nb, name, raw, expected):
 )
 def test_ill_typed_values_are_refused(nb, name, raw):
     with pytest.raises(ValidationError, match=name):
-        params.resolve_parameters(params.notebook_parameters(nb), {name: raw})
+        notebook.resolve_parameters(notebook.notebook_parameters(nb), {name: raw})
 
 
 def test_unknown_names_list_the_known_ones_unless_allowed(nb):
-    declared = params.notebook_parameters(nb)
+    declared = notebook.notebook_parameters(nb)
     with pytest.raises(ValidationError, match=r"unknown parameter 'lrr'.*depth, .*lr") as err:
-        params.resolve_parameters(declared, {"lrr": 1})
+        notebook.resolve_parameters(declared, {"lrr": 1})
     assert "expr" in str(err.value)
-    assert params.resolve_parameters(declared, {"extra": "7"}, allow_unknown=True) == {"extra": 7}
+    assert notebook.resolve_parameters(declared, {"extra": "7"}, allow_unknown=True) == {"extra": 7}
 
 
 @pytest.mark.parametrize("key", ["a b", "x;import os", "1x", "__import__('os')", "class", ""])
 def test_non_identifier_keys_are_refused(nb, key):
     with pytest.raises(ValidationError, match="identifier"):
-        params.resolve_parameters(params.notebook_parameters(nb), {key: 1}, allow_unknown=True)
+        notebook.resolve_parameters(notebook.notebook_parameters(nb), {key: 1}, allow_unknown=True)
     with pytest.raises(ValidationError):
         notebook.injected_source({key: 1})
 
@@ -125,22 +125,22 @@ def test_inject_places_cell_after_parameters_cell_and_replaces_old_one(nb):
     notebook.inject(nb, {"lr": 0.5})
     notebook.inject(nb, {"lr": 0.25})
     tags = [c["metadata"].get("tags") for c in nb["cells"]]
-    assert tags == [["parameters"], [params.INJECTED_TAG], None]
+    assert tags == [["parameters"], [notebook.INJECTED_TAG], None]
     assert "lr = 0.25" in nb["cells"][1]["source"]
     assert nb["cells"][1]["id"]
 
 
 def test_cli_pairs_yaml_and_json_sources(tmp_path):
-    assert params.parse_cli_pairs([["lr", "0.1"], ["depth=4"]]) == {"lr": "0.1", "depth": "4"}
+    assert notebook.parse_cli_pairs([["lr", "0.1"], ["depth=4"]]) == {"lr": "0.1", "depth": "4"}
     with pytest.raises(ValidationError):
-        params.parse_cli_pairs([["nokey"]])
+        notebook.parse_cli_pairs([["nokey"]])
     (tmp_path / "p.yaml").write_text("lr: 0.2\ndepth: 5\n")
-    assert params.load_parameter_file(tmp_path / "p.yaml") == {"lr": 0.2, "depth": 5}
+    assert notebook.load_parameter_file(tmp_path / "p.yaml") == {"lr": 0.2, "depth": 5}
     (tmp_path / "p.json").write_text(json.dumps({"lr": 0.3}))
-    assert params.load_parameter_file(tmp_path / "p.json") == {"lr": 0.3}
-    assert params.parse_json_parameters('{"depth": 2}') == {"depth": 2}
+    assert notebook.load_parameter_file(tmp_path / "p.json") == {"lr": 0.3}
+    assert notebook.parse_json_parameters('{"depth": 2}') == {"depth": 2}
     with pytest.raises(ValidationError):
-        params.parse_json_parameters("[1]")
+        notebook.parse_json_parameters("[1]")
 
 
 def test_cli_job_params_lists_parameters(tmp_path, capsys):
@@ -169,8 +169,7 @@ def test_malformed_parameter_file_is_a_validation_error(workspace, tmp_path, nam
 
     from aieng_nb.cli import main
     from aieng_nb.jobs import store as job_store
-    from aieng_nb.jobs.notebook import write_notebook
-    from aieng_nb.jobs.params import load_parameter_file
+    from aieng_nb.jobs.notebook import load_parameter_file, write_notebook
 
     bad = tmp_path / name
     bad.write_text(text)
@@ -185,7 +184,7 @@ def test_malformed_parameter_file_is_a_validation_error(workspace, tmp_path, nam
 
 
 def test_binary_parameter_file_is_a_validation_error(tmp_path):
-    from aieng_nb.jobs.params import load_parameter_file
+    from aieng_nb.jobs.notebook import load_parameter_file
 
     bad = tmp_path / "p.yaml"
     bad.write_bytes(b"\xff\xfe\x00bad")

@@ -38,7 +38,7 @@ def shared_store(tmp_path, monkeypatch, workspace):
 
 
 def test_job_files_are_read_from_the_object_store_when_the_folder_lacks_them(tmp_path, shared_store, workspace):
-    from aieng_nb.jobs.reproduce import reproduce
+    from aieng_nb.jobs.control import reproduce
     from aieng_nb.server.views import job_output_html
 
     nb = write_notebook(tmp_path / "n.ipynb", ["import aieng_nb as aieng\nprint('hello', x)\naieng.log(v=x)"], "x = 1")

@@ -10,9 +10,8 @@ import pytest
 from aieng_nb.exceptions import NotFoundError
 from aieng_nb.jobs import records
 from aieng_nb.jobs import store as job_store
-from aieng_nb.jobs.control import prepare_job
+from aieng_nb.jobs.control import compare_metrics, find_job_for_run, input_issues, prepare_job
 from aieng_nb.jobs.notebook import write_notebook
-from aieng_nb.jobs.reproduce import compare_metrics, find_job_for_run, input_issues
 
 
 def test_compare_metrics_with_tolerance():
@@ -60,7 +59,7 @@ def _report_metrics(n: int = 110) -> dict[str, float]:
 
 
 def test_reproduce_and_sweep_summaries_show_the_runs_own_metrics():
-    from aieng_nb.jobs.reproduce import ReproduceReport
+    from aieng_nb.jobs.control import ReproduceReport
     from aieng_nb.jobs.sweeps import SweepResult
 
     metrics = _report_metrics()

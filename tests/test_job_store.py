@@ -63,7 +63,7 @@ def test_a_jobs_folder_written_by_main_is_imported_loss_free_once(ws) -> None:
     # a job ended through the table is not undone by a second import (the files are not read again)
     store.update(listed[-1].job_id, ws, status=JobStatus.STOPPED)
     store._imported.clear()
-    from aieng_nb.jobs.json_import import import_files
+    from aieng_nb.jobs.store import import_files
 
     (ws.path("jobs") / ".imported").unlink()
     assert import_files(ws, ws.database()) == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import threading
 import time
 import warnings
@@ -11,6 +12,7 @@ import pytest
 
 import aieng_nb as aieng
 from aieng_nb import tracking
+from aieng_nb.tracking import active
 from aieng_nb.tracking import codec as metric_codec
 from aieng_nb.tracking import journal as metric_journal
 from aieng_nb.tracking.journal import Journal
@@ -161,3 +163,65 @@ def test_calls_without_a_step_take_the_next_steps_on_the_fast_path(workspace):
     aieng.end_run()
     assert tracking.metric_history(run.id, "p") == [(0, 0.0), (2, 1.0), (4, 2.0), (6, 9.0)]
     assert tracking.metric_history(run.id, "r") == [(1, 0.0), (3, 1.0), (5, 2.0), (6, 9.0)]
+
+
+def _call_shapes():
+    import numpy as np
+
+    return [
+        ((), {"loss": 0.5, "acc": 0.25, "step": 0}),
+        ((1,), {"loss": 0.75, "acc": 0.5}),  # the step given by position
+        ((), {"step": 2, "loss": 1.0, "acc": 0.75}),  # the step first among the keywords
+        ((), {"loss": 1.25, "acc": 1.0}),  # the automatic step
+        ((), {"loss": float("nan"), "acc": -0.0, "step": 3}),
+        ((), {"loss": 2, "acc": True, "step": 4}),  # an int and a bool as values
+        ((), {"loss": np.float32(0.5), "acc": np.int32(4), "step": 5}),
+        ((), {"loss": 1.0, "acc": 1.0, "step": np.int64(6)}),  # a NumPy step: the general path
+        ((), {"loss": 1.0, "acc": 1.0, "step": 2**63}),  # not a 64-bit step: refused
+        ((), {"loss": 1.0, "acc": 1.0, "step": True}),  # a bool is not a step
+        ((), {"loss": "0.5", "acc": 1.0, "step": 7}),  # a numeric string is read as its number
+        ((), {"loss": object(), "acc": 1.0, "step": 8}),
+        ((), {"loss": 10**400, "acc": 1.0, "step": 9}),
+        ((), {f"k{i}": float(i) for i in range(70)} | {"step": 10}),  # more values than a record takes
+        ((), {"only": 3.0, "step": 11}),
+        ((), {"step": 12}),  # no values
+        ((13,), {"step": 13, "loss": 1.0}),  # the step twice
+        (("x",), {"loss": 1.0}),
+    ]
+
+
+def _log_every_shape(log) -> tuple[list, dict]:
+    run = aieng.start_run(name="shapes")
+    outcomes = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for _ in range(2):  # the second time, each key set is interned
+            time.sleep(0.002)  # a point equal to another in every field, time included, is stored once (as MLflow)
+            for args, kwargs in _call_shapes():
+                try:
+                    log(*args, **kwargs)
+                    outcomes.append(None)
+                except Exception as exc:
+                    outcomes.append(type(exc).__name__)
+        aieng.end_run()
+    keys = ["loss", "acc", "only", "k0", "k69"]
+    return outcomes, {k: [(s, repr(v)) for s, v in tracking.metric_history(run.id, k)] for k in keys}
+
+
+@pytest.mark.skipif(active._hotpath is None, reason="the install had no C compiler")
+def test_the_c_fast_path_stores_and_refuses_exactly_what_the_python_log_does(workspace):
+    assert aieng.log is active._hotpath.log
+    fast = _log_every_shape(aieng.log)
+    python = _log_every_shape(active._log_python)
+    assert fast == python
+    outcomes, history = fast
+    assert outcomes.count(None) > 20 and "TypeError" in outcomes
+    assert history["loss"][:4] == [(0, "0.5"), (0, "0.5"), (1, "0.75"), (1, "0.75")] and len(history["k69"]) == 2
+
+
+def test_the_install_compiled_the_c_fast_path():
+    """The test machines have a C compiler: the install built aieng.log's C path (hatch_build.py)."""
+    if os.environ.get("AIENG_PURE_PYTHON"):
+        pytest.skip("AIENG_PURE_PYTHON is set")
+    assert active._hotpath is not None, "aieng_nb/tracking/_hotpath.c was not compiled at install"
+    assert aieng.log is active._hotpath.log

@@ -11,7 +11,7 @@ import pytest
 from papermill.translators import papermill_translators
 
 from aieng_nb.exceptions import ValidationError
-from aieng_nb.jobs import notebook, params
+from aieng_nb.jobs import notebook
 from aieng_nb.jobs.notebook import new_notebook
 from aieng_nb.jobs.request import resolve_kernel
 
@@ -77,30 +77,30 @@ def test_python_injection_is_literal_assignments_in_papermill_s_format():
     ],
 )
 def test_a_string_from_the_command_line_stays_that_string_unless_it_is_a_value(raw, expected):
-    declared = params.notebook_parameters(pm_notebook("simple_execute.ipynb"))  # msg = None
-    assert params.resolve_parameters(declared, {"msg": raw}) == {"msg": expected}
+    declared = notebook.notebook_parameters(pm_notebook("simple_execute.ipynb"))  # msg = None
+    assert notebook.resolve_parameters(declared, {"msg": raw}) == {"msg": expected}
 
 
 def test_a_declared_str_keeps_any_text():
-    declared = params.notebook_parameters(new_notebook(["x"], parameters="name = 'a'"))
+    declared = notebook.notebook_parameters(new_notebook(["x"], parameters="name = 'a'"))
     for raw in ('"Hello"', "3", "[1]", "None"):
-        assert params.resolve_parameters(declared, {"name": raw}) == {"name": raw}
+        assert notebook.resolve_parameters(declared, {"name": raw}) == {"name": raw}
 
 
 def test_yaml_parameter_dicts_keep_their_order(tmp_path):
     path = tmp_path / "p.yaml"
     path.write_text("cfg:\n  zeta: 1\n  alpha: 2\n  mid: 3\nlater: 1\nearly: 2\n")
-    values = params.load_parameter_file(path)
+    values = notebook.load_parameter_file(path)
     assert list(values) == ["cfg", "later", "early"] and list(values["cfg"]) == ["zeta", "alpha", "mid"]
-    declared = params.notebook_parameters(new_notebook(["x"], parameters="cfg = {}\nlater = 0\nearly = 0"))
-    resolved = params.resolve_parameters(declared, values)
+    declared = notebook.notebook_parameters(new_notebook(["x"], parameters="cfg = {}\nlater = 0\nearly = 0"))
+    resolved = notebook.resolve_parameters(declared, values)
     assert list(resolved["cfg"]) == ["zeta", "alpha", "mid"]
     source = notebook.injected_source(resolved)
     assert source.index("zeta") < source.index("alpha") < source.index("mid")
 
 
 def test_multi_line_parameters_keep_their_help_as_papermill_reads_it(capsys):
-    found = {p.name: p for p in params.notebook_parameters(pm_notebook("complex_parameters.ipynb"))}
+    found = {p.name: p for p in notebook.notebook_parameters(pm_notebook("complex_parameters.ipynb"))}
     assert found["a"].help == "Variable a" and found["a"].type_name == "float"
     assert found["b"].default == ["Hello", "World"] and found["b"].help == "Nice list"
     assert found["msg"].default is None and found["c"].default is None
@@ -128,7 +128,7 @@ def test_a_papermill_output_keeps_its_injected_cell_unless_new_parameters_are_gi
     assert nb["cells"][1] is injected and len(nb["cells"]) == 3
     notebook.inject(nb, {"msg": "Bye"})  # new parameters replace it, in place
     assert len(nb["cells"]) == 3 and "Bye" in nb["cells"][1]["source"]
-    assert params.INJECTED_TAG in nb["cells"][1]["metadata"]["tags"]
+    assert notebook.INJECTED_TAG in nb["cells"][1]["metadata"]["tags"]
 
 
 def test_kernel_names_resolve_as_jupyter_client_does(kernel):
@@ -169,7 +169,7 @@ def bash_notebook(cells: list[str], parameters: str | None = None) -> dict:
 
 
 def test_bash_parameters_cells_are_read_as_shell_assignments():
-    found = params.notebook_parameters(bash_notebook(["echo $msg"], parameters="msg=default  # the greeting\nn=3"))
+    found = notebook.notebook_parameters(bash_notebook(["echo $msg"], parameters="msg=default  # the greeting\nn=3"))
     assert [(p.name, p.default, p.help) for p in found] == [("msg", "default", "the greeting"), ("n", "3", "")]
 
 

@@ -153,3 +153,14 @@ def test_bad_replay_input_is_one_clear_error(tmp_path, capsys):
         aieng.replay(df, time_column="t", target="y", batch_size=BATCH, label_delay=9)
     assert main(["loop", "replay", "no-such-thing", "--time-column", "t", "--target", "y", "--batch-size", "50"]) == 2
     assert "aieng: error:" in capsys.readouterr().err
+
+
+def test_keep_workspace_needs_a_configured_loop(tmp_path, capsys):
+    with pytest.raises(ValidationError, match="keep_workspace needs loop=NAME"):
+        aieng.replay(_drifting(), time_column="t", target="y", batch_size=BATCH, keep_workspace=str(tmp_path / "k"))
+    path = tmp_path / "stream.csv"
+    _drifting().to_csv(path, index=False)
+    argv = ["loop", "replay", str(path), "--time-column", "t", "--target", "y", "--batch-size", str(BATCH),
+            "--keep-workspace", str(tmp_path / "k")]  # fmt: skip
+    assert main(argv) == 2 and "aieng: error: keep_workspace needs loop=NAME" in capsys.readouterr().err
+    assert not (tmp_path / "k").exists()

@@ -12,6 +12,7 @@ truncated or replaced table is caught by :func:`~aieng_nb.audit.verify`.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -69,12 +70,34 @@ def _read_keys(ws: Workspace, conn: Any = None) -> dict[str, Any]:
         return read(c)
 
 
+@functools.cache
+def _statements() -> Any:
+    """The statements of an append, built once: constructing them costs SQLAlchemy 5x their run."""
+    from types import SimpleNamespace
+
+    from sqlalchemy import bindparam, insert, select, update
+
+    from ..storage.tables import audit_entries, audit_head, audit_keys
+
+    head = select(audit_head).where(audit_head.c.id == 1)
+    return SimpleNamespace(
+        head=head,
+        head_locked=head.with_for_update(),
+        entry_at=select(audit_entries.c.entry).where(audit_entries.c.pos == bindparam("at")),
+        key=select(audit_keys.c.public_key).where(audit_keys.c.key_id == bindparam("kid")),
+        insert=insert(audit_entries),
+        move=update(audit_head)
+        .where(audit_head.c.id == 1, audit_head.c.seq == bindparam("old_seq"))
+        .values(seq=bindparam("new_seq"), hash=bindparam("new_hash")),
+    )
+
+
 def _register_key(conn: Any, signer: audit_sign.Signer) -> None:
-    from sqlalchemy import insert, select
+    from sqlalchemy import insert
 
     from ..storage.tables import audit_keys
 
-    known = conn.execute(select(audit_keys.c.public_key).where(audit_keys.c.key_id == signer.key_id)).first()
+    known = conn.execute(_statements().key, {"kid": signer.key_id}).first()
     if known is not None:
         if known[0] != signer.public_b64:
             raise IntegrityError(
@@ -95,13 +118,9 @@ def _register_key(conn: Any, signer: audit_sign.Signer) -> None:
 
 def head(conn: Any, *, lock: bool = False) -> dict[str, Any]:
     """The head row ``{seq, hash, chain}`` (``lock``: held until the transaction ends, on PostgreSQL)."""
-    from sqlalchemy import select
-
-    from ..storage.tables import audit_head
-
-    query = select(audit_head).where(audit_head.c.id == 1)
-    if lock and conn.dialect.name != "sqlite":  # SQLite: BEGIN IMMEDIATE already holds the write lock
-        query = query.with_for_update()
+    stmts = _statements()
+    # SQLite: BEGIN IMMEDIATE already holds the write lock
+    query = stmts.head_locked if lock and conn.dialect.name != "sqlite" else stmts.head
     return dict(conn.execute(query).mappings().one())
 
 
@@ -121,12 +140,8 @@ class AuditTx:
         self.chain = ""
 
     def _check_last(self, seq: int, prev: str) -> None:
-        from sqlalchemy import select
-
-        from ..storage.tables import audit_entries
-
         if seq > 0:
-            last = self.conn.execute(select(audit_entries.c.entry).where(audit_entries.c.pos == seq - 1)).first()
+            last = self.conn.execute(_statements().entry_at, {"at": seq - 1}).first()
             try:
                 ok = last is not None and json.loads(last[0])["hash"] == prev
             except (ValueError, KeyError, TypeError):
@@ -138,10 +153,6 @@ class AuditTx:
         """Append one signed entry in this transaction (it exists once the transaction commits).
         ``actor``: on whose behalf (a job's submitter, written on a worker); the key is always this
         process's own."""
-        from sqlalchemy import insert, update
-
-        from ..storage.tables import audit_entries, audit_head
-
         signer = audit_sign.load_signer()
         assert signer is not None
         conn = self.conn
@@ -152,7 +163,7 @@ class AuditTx:
             top = head(conn, lock=True)
             seq, prev = int(top["seq"]) + 1, str(top["hash"])
             self._check_last(seq, prev)
-            _register_key(conn, signer)
+            _register_key(conn, signer)  # every time: a deleted key row is recorded again
         entry: dict[str, Any] = {
             "seq": seq,
             "ts": round(time.time(), 6),
@@ -165,20 +176,16 @@ class AuditTx:
         entry["hash"] = _digest(entry)
         entry["sig"] = signer.sign(entry["hash"])
         run_id = entry["data"].get("run_id")
-        conn.execute(
-            insert(audit_entries).values(
-                pos=seq,
-                event=event[:128],
-                ts=entry["ts"],
-                run_id=str(run_id)[:64] if run_id is not None else None,
-                entry=_canonical(entry),
-            )
-        )
-        moved = conn.execute(
-            update(audit_head)
-            .where(audit_head.c.id == 1, audit_head.c.seq == seq - 1)
-            .values(seq=seq, hash=entry["hash"])
-        )
+        stmts = _statements()
+        row = {
+            "pos": seq,
+            "event": event[:128],
+            "ts": entry["ts"],
+            "run_id": str(run_id)[:64] if run_id is not None else None,
+            "entry": _canonical(entry),
+        }
+        conn.execute(stmts.insert, row)
+        moved = conn.execute(stmts.move, {"old_seq": seq - 1, "new_seq": seq, "new_hash": entry["hash"]})
         if moved.rowcount != 1:  # cannot happen under the head lock; a unique position is the backstop
             raise IntegrityError("the audit head moved during an append; run the command again")
         _fault("audit_before_commit")

@@ -142,7 +142,7 @@ def _statuses() -> list[str]:
 
 def collect_parameters(args: argparse.Namespace) -> dict[str, Any]:
     """``-p NAME VALUE`` pairs as a dict (the notebook's declared types coerce them in the core)."""
-    from ..jobs.params import check_name
+    from ..jobs.notebook import check_name
 
     return {check_name(name): raw for name, raw in args.parameter}
 
@@ -190,7 +190,7 @@ def _stop(args: argparse.Namespace) -> int:
 
 def _params(args: argparse.Namespace) -> int:
     from ..jobs.display import ParameterList
-    from ..jobs.params import notebook_parameters
+    from ..jobs.notebook import notebook_parameters
 
     found = ParameterList(notebook_parameters(args.notebook), notebook=args.notebook)
     print_json(found.to_dicts()) if args.json else print(found)
@@ -225,7 +225,7 @@ def _sweep(args: argparse.Namespace) -> int:
 
 def _reproduce(args: argparse.Namespace) -> int:
     skip_unused_slow_imports()
-    from ..jobs.reproduce import reproduce
+    from ..jobs.control import reproduce
 
     report = reproduce(args.run_id, rtol=args.rtol, atol=args.atol, executor=args.executor, address=args.address)
     print_json(report.to_dict()) if args.json else print(report)

@@ -75,6 +75,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--loop", help="a configured loop: replay its own notebooks, gate file and promotion (throwaway workspace)"
     )
     rp.add_argument("--gates", help="a gate file (default: the loop's, else the replay's default gates)")
+    rp.add_argument(
+        "--keep-workspace", metavar="DIR", help="with --loop: keep the replay's workspace (registry, audit) in DIR"
+    )
     rp.add_argument("--window", type=int, default=4, help="labelled batches a retraining learns from")
     rp.add_argument("--max-batches", type=int, help="stop after this many batches")
     rp.add_argument("--no-log", action="store_true", help="do not record an MLflow run")
@@ -165,6 +168,7 @@ def _replay(args: argparse.Namespace) -> int:
         window=args.window,
         max_batches=args.max_batches,
         log=not args.no_log,
+        keep_workspace=args.keep_workspace,
     )
     if args.json:
         print_json(result.to_dict())

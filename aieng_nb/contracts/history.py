@@ -10,6 +10,7 @@ are imported on first open, once (a ``snapshot_imports`` row inserted first in t
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -88,8 +89,7 @@ class History:
         from ..storage.tables import contract_versions as cv
 
         conn, mine = tx.conn, cv.c.name == self.name
-        cols = (cv.c.version, cv.c.digest, cv.c.created, cv.c.source)
-        hit = conn.execute(select(*cols).where(mine, cv.c.digest == digest)).mappings().first()
+        hit = conn.execute(_version_of(), {"name": self.name, "digest": digest}).mappings().first()
         if hit is not None:
             return dict(hit)
         top = conn.execute(select(func.coalesce(func.max(cv.c.version), 0)).where(mine)).scalar()
@@ -114,6 +114,17 @@ class History:
     def where(self, version: int) -> str:
         """How a stored version is named where a path would be shown."""
         return f"{self.name}@{version} (stored in the aieng database)"
+
+
+@functools.cache
+def _version_of() -> Any:
+    """The version row of a (name, digest), built once (a validation runs it every time)."""
+    from sqlalchemy import bindparam, select
+
+    from ..storage.tables import contract_versions as cv
+
+    cols = (cv.c.version, cv.c.digest, cv.c.created, cv.c.source)
+    return select(*cols).where(cv.c.name == bindparam("name"), cv.c.digest == bindparam("digest"))
 
 
 def import_folder(ws: Workspace) -> int:

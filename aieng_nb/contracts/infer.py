@@ -10,7 +10,8 @@ What is inferred, per column (the index is not part of a contract):
   large enough to bound the null rate under ``evidence.NULL_RATE`` (rule of three), and the column
   is not a float column of whole numbers (an integer column widened for missing values);
 - **levels** (``isin``) for text, categorical and integer columns with at most ``MAX_LEVELS``
-  values, when the expected number of new levels in a same-size batch is small (Good-Turing;
+  values, every one seen at least ``evidence.WELL_SAMPLED`` times, when the expected number of
+  new levels in a same-size batch is small (Good-Turing;
   for integers also the levels just past the ends, and every integer between the ends is listed,
   or every point of the grid the levels keep to); none from a sample under
   ``evidence.MIN_LEVEL_ROWS`` rows;
@@ -97,6 +98,11 @@ def _levels(valid: Any, n: int, integer: bool = False) -> tuple[list[Any] | None
     rarest = int(counts.min())
     singles = int((counts == 1).sum())
     seen = f"{len(counts)} levels in {n} rows, the rarest seen {rarest}x ({singles} seen once)"
+    if rarest < evidence.WELL_SAMPLED:  # a level that rare: the source has others as rare (evidence docs)
+        return None, (
+            f"no isin: {seen}: a level seen under {evidence.WELL_SAMPLED}x says the source has levels "
+            "that rare, which a same-size batch may hold and this sample missed"
+        )
     edge = ""
     if integer:
         counts = counts.sort_index()

@@ -79,7 +79,7 @@ class DaskExecutor(Executor):
 
     def run(self, job_ids: list[str], workspace: Any, progress: Any = None) -> Iterator[Any]:
         from ..jobs import store
-        from ..jobs.finish import create_run, fail_job
+        from ..jobs.execute import create_run, fail_job
         from ..jobs.records import JobStatus
         from ..records import now
 
@@ -158,8 +158,7 @@ class DaskExecutor(Executor):
         """The job's final record once it ended, else None (resubmitting a lost attempt if the budget allows)."""
         from ..jobs import store
         from ..jobs.display import Progress
-        from ..jobs.execute import attempt_lost
-        from ..jobs.finish import fail_job, finish
+        from ..jobs.execute import attempt_lost, fail_job, finish
         from ..jobs.records import JobRecord, JobStatus
 
         fut = tasks[job_id]
@@ -219,7 +218,7 @@ POLL_S = 0.5  # how often the submitter looks at its jobs' records
 def _end_lost_attempt(job_id: str, workspace: Any, why: str) -> Any:
     """Record the lost attempt as FAILED; QUEUED for a retry when the budget allows."""
     from ..jobs import store
-    from ..jobs.finish import close_attempt_run
+    from ..jobs.execute import close_attempt_run
     from ..jobs.records import JobError, JobStatus
 
     lost_run: list[str] = []

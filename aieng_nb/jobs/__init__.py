@@ -137,7 +137,7 @@ def sweep(*args: Any, **kwargs: Any) -> Any:
 
 def notebook_parameters(notebook: Any) -> list[Any]:
     """The parameters a notebook's ``parameters`` cell declares."""
-    from .params import notebook_parameters as _np
+    from .notebook import notebook_parameters as _np
 
     return _np(notebook)
 

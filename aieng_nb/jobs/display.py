@@ -106,7 +106,7 @@ class JobTable(RecordList[Any]):
 
 
 class ParameterList(RecordList[Any]):
-    """The parameters a notebook declares (:class:`~aieng_nb.jobs.params.NotebookParameter`), as a table.
+    """The parameters a notebook declares (:class:`~aieng_nb.jobs.notebook.NotebookParameter`), as a table.
 
     >>> print(ParameterList([], notebook="nb.ipynb"))
     nb.ipynb has no parameters cell (tag a code cell 'parameters')

@@ -42,7 +42,6 @@ from ..records import Record
 from ..rendering import clip
 from ..workspace import Workspace
 from . import notebook as _notebook
-from . import params as _params
 from .records import MAX_RETRIES
 
 MAX_EXPERIMENT_NAME = 250
@@ -114,7 +113,7 @@ class JobRequest(Record):
         known = {f.name for f in dataclasses.fields(cls)} - {"notebook", "parameters"}
         values: dict[str, Any] = {}
         if options.get("parameters_json"):
-            values.update(_params.parse_json_parameters(options["parameters_json"]))
+            values.update(_notebook.parse_json_parameters(options["parameters_json"]))
         values.update(parameters or {})
         taken = {k: v for k, v in options.items() if k in known and v is not None}
         if isinstance(taken.get("monitor"), str):
@@ -162,14 +161,14 @@ class JobRequest(Record):
         self.check_options(executor=executor)
         # read, not created: the contracts are looked up in the workspace a refused job must not create
         tags = {**dict(self.tags), **job_tags(self.contracts, self.contract_policy, workspace or Workspace(locate()))}
-        path = _params.check_path_text(self.notebook, "notebook")
-        nb = _params.load_notebook_json(path)
+        path = _notebook.check_path_text(self.notebook, "notebook")
+        nb = _notebook.load_notebook_json(path)
         values: dict[str, Any] = {}
         if self.parameters_file is not None:
-            values.update(_params.load_parameter_file(self.parameters_file))
+            values.update(_notebook.load_parameter_file(self.parameters_file))
         values.update(self.parameters)
-        declared = _params.notebook_parameters(nb)
-        resolved = _params.resolve_parameters(declared, values, allow_unknown=self.allow_unknown)
+        declared = _notebook.notebook_parameters(nb)
+        resolved = _notebook.resolve_parameters(declared, values, allow_unknown=self.allow_unknown)
         workdir = check_cwd(self.cwd) if self.cwd is not None else str(path.resolve().parent)
         # a remote executor's kernels are on its workers: only a local one must be installed here
         kernel = resolve_kernel(nb, self.kernel_name, check=self.executor_name() in ("local", "process"))
@@ -226,13 +225,13 @@ def check_experiment(name: Any) -> str | None:
             f"experiment must be a non-empty name of at most {MAX_EXPERIMENT_NAME} characters without control "
             f"characters, got {clip(name, 60)!r}"
         )
-    _params.check_text(name, "experiment")
+    _notebook.check_text(name, "experiment")
     return name
 
 
 def check_cwd(cwd: Any) -> str:
     """The kernel's working folder must exist now (not be found missing after the notebook ran)."""
-    folder = _params.check_path_text(cwd, "working folder")
+    folder = _notebook.check_path_text(cwd, "working folder")
     try:
         ok = folder.is_dir()
     except OSError as exc:
@@ -244,7 +243,7 @@ def check_cwd(cwd: Any) -> str:
 
 def check_monitor(monitor: Any, kernel: Any) -> None:
     """A monitoring spec runs as Python in the job's kernel: check its grammar, and the kernel."""
-    _params.check_literal(monitor, "monitor spec")
+    _notebook.check_literal(monitor, "monitor spec")
     if not kernel.is_python:
         raise ValidationError(f"a monitoring spec needs a Python kernel; this notebook runs on {kernel.name!r}")
     from ..reports.job_monitor import check_job_monitor_spec
@@ -254,8 +253,6 @@ def check_monitor(monitor: Any, kernel: Any) -> None:
 
 def check_kernel(kernel: str) -> None:
     """The kernel must be installed here (checked before a local job is created)."""
-    pass
-
     resolve_kernel({}, kernel)
 
 

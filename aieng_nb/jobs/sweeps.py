@@ -28,7 +28,7 @@ from ..exceptions import ValidationError
 from ..fsutil import atomic_write_json
 from ..records import now
 from ..workspace import Workspace, current
-from . import params as _params
+from . import notebook as _notebook
 from . import store
 from .display import Progress, resolve
 from .records import JobError, JobRecord, JobStatus
@@ -49,7 +49,7 @@ def expand_grid(
         return [{}]
     names = list(grid)
     for name in names:
-        _params.check_name(name)
+        _notebook.check_name(name)
         if isinstance(grid[name], (str, bytes)) or not isinstance(grid[name], Sequence | range):
             raise ValidationError(f"sweep values of {name!r} must be a list, got {grid[name]!r}")
         if len(grid[name]) == 0:
@@ -209,7 +209,7 @@ def sweep(
     """
     from ..executors import get_executor
     from .control import prepare_job
-    from .finish import open_run
+    from .execute import open_run
 
     if goal not in ("max", "min"):
         raise ValidationError(f"goal must be 'max' or 'min', got {goal!r}")
@@ -268,7 +268,7 @@ def _result(
     sweep_id: str, notebook: str, parent: str, finished: list[JobRecord], metric: str | None, goal: str, ws: Workspace
 ) -> SweepResult:
     """The sweep's result, with the best job picked and its parent run tagged and closed."""
-    from .finish import set_status, set_tags
+    from .execute import set_status, set_tags
 
     result = SweepResult(sweep_id, notebook, parent, finished, goal=goal)
     result.metrics = _collect_metrics(finished, ws)
@@ -287,7 +287,7 @@ def _result(
 
 def _abandon(sweep_id: str, parent: str, jobs_: list[JobRecord], ws: Workspace, exc_type: Any) -> None:
     """A sweep interrupted or broken half way: its unstarted jobs fail, its parent run ends."""
-    from .finish import set_status
+    from .execute import set_status
 
     interrupted = exc_type is not None and not issubclass(exc_type, Exception)
     reason = (
@@ -326,7 +326,7 @@ class _Quiet(Progress):
 
 
 def _collect_metrics(jobs_: list[JobRecord], ws: Workspace) -> dict[str, dict[str, float]]:
-    from .finish import get_run
+    from .execute import get_run
 
     out: dict[str, dict[str, float]] = {}
     for j in jobs_:

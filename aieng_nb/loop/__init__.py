@@ -70,11 +70,11 @@ def add(
     ``retries`` ...; None values are left out).
     """
     from .. import schedules
-    from ..jobs import params as _params
+    from ..jobs import notebook as _notebook
 
     ws = workspace or current()
     check_name(name)
-    score_params = {_params.check_name(k): v for k, v in (score_params or {}).items()}
+    score_params = {_notebook.check_name(k): v for k, v in (score_params or {}).items()}
     schedule_options = {k: v for k, v in schedule_options.items() if v is not None}
     if isinstance(schedule_options.get("monitor"), str):
         from ..jobs.request import parse_monitor
@@ -84,9 +84,9 @@ def add(
     if is_pipeline_file(retrain_nb):  # a retraining pipeline: parameters are STEP.NAME
         retrain_declared = _pipeline_parameters(retrain_nb, retrain_params)
     else:
-        retrain_params = {_params.check_name(k): v for k, v in (retrain_params or {}).items()}
-        retrain_declared = {p.name for p in _params.notebook_parameters(retrain_nb)}
-        _params.resolve_parameters(_params.notebook_parameters(retrain_nb), dict(retrain_params or {}))
+        retrain_params = {_notebook.check_name(k): v for k, v in (retrain_params or {}).items()}
+        retrain_declared = {p.name for p in _notebook.notebook_parameters(retrain_nb)}
+        _notebook.resolve_parameters(_notebook.notebook_parameters(retrain_nb), dict(retrain_params or {}))
     if gates is not None:
         from ..registry.gatefile import load
 
@@ -109,7 +109,7 @@ def add(
             "(the loop passes it the fresh data snapshot, e.g. 'churn-fresh@7')"
         )
     score_values = dict(cfg.score_params)
-    if cfg.model_param in {p.name for p in _params.notebook_parameters(score_nb)}:
+    if cfg.model_param in {p.name for p in _notebook.notebook_parameters(score_nb)}:
         score_values.setdefault(cfg.model_param, f"{name}@{CHAMPION}")
     with _locked(name, ws):
         if not replace and _store.exists(name, ws):
@@ -132,11 +132,11 @@ def add(
 
 def _pipeline_parameters(path: Path, overrides: dict[str, Any] | None) -> set[str]:
     """Check a retraining pipeline (and its ``step.param`` overrides); the parameter names its steps declare."""
-    from ..jobs import params as _params
+    from ..jobs import notebook as _notebook
     from ..pipelines.spec import load_pipeline
 
     pipeline = load_pipeline(path, overrides)
-    return {p.name for s in pipeline.steps.values() for p in _params.notebook_parameters(s.notebook)}
+    return {p.name for s in pipeline.steps.values() for p in _notebook.notebook_parameters(s.notebook)}
 
 
 def update(
@@ -157,9 +157,9 @@ def update(
             _pipeline_parameters(Path(cfg.retrain), retrain_params)
             cfg.retrain_params = dict(retrain_params)
         elif retrain_params is not None:
-            from ..jobs import params as _params
+            from ..jobs import notebook as _notebook
 
-            _params.resolve_parameters(_params.notebook_parameters(cfg.retrain), dict(retrain_params))
+            _notebook.resolve_parameters(_notebook.notebook_parameters(cfg.retrain), dict(retrain_params))
             cfg.retrain_params = dict(retrain_params)
         if target is not None:
             cfg.target = target

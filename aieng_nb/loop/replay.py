@@ -127,16 +127,24 @@ def replay(
     max_batches: int | None = None,
     seed: int = 0,
     log: bool = False,
+    keep_workspace: str | None = None,
     workspace: Workspace | None = None,
 ) -> ReplayResult:
     """Replay ``data`` (a DataFrame, a .csv/.parquet file or a snapshot name) through each policy.
 
     Returns a :class:`ReplayResult`: per policy the mean metric, retrains, refused challengers,
     rollbacks, CPU seconds of retraining and per-batch values; ``result.report()`` is the HTML
-    report; ``log=True`` records an MLflow run with the per-batch metrics and the report.
+    report; ``log=True`` records an MLflow run with the per-batch metrics and the report. With
+    ``loop=NAME``, ``keep_workspace=DIR`` keeps the replay's throwaway workspace (its registry,
+    audit trail, jobs and loop history) in ``DIR/.aieng`` (``result.workspace``).
 
     >>> res = replay(df, time_column="t", target="y", batch_size=200, policies="static,loop")  # doctest: +SKIP
     """
+    from .replay_loop import check_keep
+
+    if keep_workspace is not None and loop is None:
+        raise ValidationError("keep_workspace needs loop=NAME (the built-in loop uses no registry)")
+    keep = check_keep(keep_workspace)
     frame = _load(data, workspace)
     setup = _setup(frame, time_column, target, batch_size, label_delay, sensitive, loop, window, cooldown,
                    max_batches, seed, workspace, gates)  # fmt: skip
@@ -150,8 +158,9 @@ def replay(
     if loop is not None:  # the loop's own notebooks, jobs and registry, in a throwaway workspace
         from .replay_loop import run_notebook_policies
 
-        for name, (res, reads) in run_notebook_policies(setup, names, label_delay, loop, workspace).items():
+        for name, (res, reads) in run_notebook_policies(setup, names, label_delay, loop, workspace, keep).items():
             result.policies[name], result.label_reads[name] = res, reads
+        result.workspace = str(keep / ".aieng") if keep else None
         names = []
     with single_thread():
         for name in names:

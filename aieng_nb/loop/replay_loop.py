@@ -13,9 +13,15 @@ and target. Then, for each batch, with time simulated (no cron):
    does in production: post-promotion check and automatic rollback, the retraining job on a breach,
    registration, the gates, promotion.
 
-Retrains, refused challengers, promotions and rollbacks are read from the loop's history. ``static``
-keeps the first champion; ``periodic:K`` runs the retraining notebook every K batches on the newest
-labelled batch and moves the alias without gates. The scoring notebook's ``reference`` parameter (when
+Retrains and refused challengers are read from the loop's history; promotions and rollbacks from
+the replay registry's own record of champion moves (:func:`aieng_nb.registry.promotion.history`,
+kept per policy as ``PolicyResult.moves``: the batch, action, version and previous version of each).
+``static`` keeps the first champion; ``periodic:K`` runs the retraining notebook every K batches on
+the newest labelled batches and moves the alias without gates (a forced promotion, audited), each
+policy but the loop under its own model name (``NAME-periodicK``, ``NAME-static``).
+``keep_workspace=DIR`` keeps the replay's workspace in ``DIR`` (a new or empty folder; the workspace
+is ``DIR/.aieng``) instead of a temporary folder: its registry, audit trail, jobs and the loop's
+history can be read afterwards (``Workspace(DIR / ".aieng")``). The scoring notebook's ``reference`` parameter (when
 it declares one) names a snapshot made of batch 0, the first champion's training data.
 """
 
@@ -61,15 +67,29 @@ def throwaway_workspace(root: Path) -> Iterator[Workspace]:
                 os.environ[k] = v
 
 
-def run_notebook_policies(setup: Any, names: list[str], label_delay: int, loop_name: str, user_ws: Workspace | None) -> dict[str, tuple[PolicyResult, list[tuple[int, int]]]]:  # fmt: skip
-    """Replay ``setup.batches`` through the loop ``loop_name``'s notebooks, one policy at a time."""
+def check_keep(keep: str | Path | None) -> Path | None:
+    """The folder a replay keeps its workspace in: new or empty (checked before anything is created)."""
+    if keep is None:
+        return None
+    root = Path(keep).expanduser().resolve()
+    if root.exists() and (not root.is_dir() or any(root.iterdir())):
+        raise ValidationError(f"{root} is not an empty folder: the replay keeps its workspace in a new or empty one")
+    return root
+
+
+def run_notebook_policies(setup: Any, names: list[str], label_delay: int, loop_name: str, user_ws: Workspace | None, keep: Path | None = None) -> dict[str, tuple[PolicyResult, list[tuple[int, int]]]]:  # fmt: skip
+    """Replay ``setup.batches`` through the loop ``loop_name``'s notebooks, one policy at a time, in a
+    throwaway workspace (a temporary folder, or ``keep`` kept afterwards)."""
     from ..registry.gatefile import find
     from .store import get
 
     cfg = get(loop_name, workspace=user_ws)
     gates = cfg.gates or (str(find(loop_name, user_ws)) if find(loop_name, user_ws) else None)
     out = {}
-    with tempfile.TemporaryDirectory(prefix="aieng-replay-") as tmp:
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
+    folder = contextlib.nullcontext(str(keep)) if keep else tempfile.TemporaryDirectory(prefix="aieng-replay-")
+    with folder as tmp:
         with throwaway_workspace(Path(tmp) / ".aieng") as ws:
             for name in names:
                 out[name] = _policy(setup, name, label_delay, cfg, gates, ws, Path(tmp))
@@ -86,6 +106,7 @@ def _policy(setup: Any, name: str, label_delay: int, cfg: Any, gates: str | None
     res = PolicyResult(name)
     labels.step = WARMUP - 1
     res.cpu_seconds += _first_champion(setup, labels, cfg, model, ws)
+    _record_moves(res, model, WARMUP - 1, ws)
     fresh = tmp / f"{model}-fresh.parquet"
     if name == "loop":
         _add_loop(cfg, gates, fresh, ws)
@@ -105,8 +126,8 @@ def _policy(setup: Any, name: str, label_delay: int, cfg: Any, gates: str | None
             window = [b for b in labels.known()[-setup.window :]]
             res.cpu_seconds += _train(setup, labels, window, cfg, model, ws, first=False)
             res.retrains += 1
-            res.promotions += 1
-            bv.retrained = bv.promoted = True
+            bv.retrained = True
+        _record_moves(res, model, t, ws, bv)
         res.batches.append(bv)
     res.mean = float(np.mean([b.value for b in res.batches]))
     return res, list(labels.reads)
@@ -124,10 +145,10 @@ def _first_champion(setup: Any, labels: Any, cfg: Any, model: str, ws: Workspace
     """The retraining notebook on batch 0, registered as ``model`` and promoted; the scoring
     notebook's monitoring reference (its ``reference`` parameter) made of the same batch."""
     from .. import snapshots
-    from ..jobs import params as _params
+    from ..jobs import notebook as _notebook
 
     seconds = _train(setup, labels, [0], cfg, model, ws, first=True)
-    declared = {p.name: p for p in _params.notebook_parameters(cfg.score)}
+    declared = {p.name: p for p in _notebook.notebook_parameters(cfg.score)}
     if "reference" in declared:
         ref = cfg.score_params.get("reference", declared["reference"].default)
         if isinstance(ref, str) and ref:
@@ -160,10 +181,10 @@ def _train(setup: Any, labels: Any, batches: list[int], cfg: Any, model: str, ws
 
 
 def _add_loop(cfg: Any, gates: str | None, fresh: Path, ws: Workspace) -> None:
-    from ..jobs import params as _params
+    from ..jobs import notebook as _notebook
     from . import add
 
-    declared = {p.name for p in _params.notebook_parameters(cfg.score)}
+    declared = {p.name for p in _notebook.notebook_parameters(cfg.score)}
     if FRESH_PARAM not in declared:
         raise ValidationError(
             f"scoring notebook {Path(cfg.score).name} must declare a parameter {FRESH_PARAM!r} "
@@ -200,11 +221,25 @@ def _loop_iteration(loop_name: str, res: PolicyResult, bv: BatchValue, ws: Works
         elif e.kind == "gates.refused":
             res.refused += 1
             bv.refused = True
-        elif e.kind == "promote":
-            res.promotions += 1
-            bv.promoted = True
-        elif e.kind == "rollback.auto":
-            res.rollbacks += 1
-            bv.rolled_back = True
         if e.kind in ("breach", "gates.refused", "promote", "rollback.auto", "retrain.failed", "error"):
             res.events.append(f"batch {bv.batch}: {e.kind}: {e.message}")
+
+
+def _record_moves(res: PolicyResult, model: str, batch: int, ws: Workspace, bv: BatchValue | None = None) -> None:
+    """The champion moves the replay registry recorded since the last call (promotions and
+    rollbacks are counted from them, not from what the loop says it did)."""
+    from ..registry.client import CHAMPION
+    from ..registry.promotion import history
+
+    moves = [m for m in history(model, workspace=ws) if m.alias == CHAMPION]
+    for m in moves[len(res.moves) :]:
+        res.moves.append({"batch": batch, "action": str(m.action), "version": m.version, "previous": m.previous,
+                          "reason": m.reason})  # fmt: skip
+        if bv is None:
+            continue
+        if m.action in ("promote", "force"):
+            res.promotions += 1
+            bv.promoted = True
+        elif m.action in ("rollback", "auto-rollback"):
+            res.rollbacks += 1
+            bv.rolled_back = True

@@ -52,6 +52,8 @@ class PolicyResult:
     batches: list[BatchValue] = field(default_factory=list)
     events: list[str] = field(default_factory=list)
     fairness_deltas: list[float] = field(default_factory=list)  # per group, at each promotion (gate holdout)
+    # champion moves in the replay's registry (``loop=NAME`` only): batch, action, version, previous, reason
+    moves: list[dict[str, Any]] = field(default_factory=list)
 
     def estimation_error(self, on: str = "trusted") -> float | None:
         """Mean absolute error of the estimate against the realized value on the batches ``on``:
@@ -83,6 +85,7 @@ class PolicyResult:
             "estimation_mae_all": self.estimation_error("all"),
             "worst_group_delta_at_promotion": min(self.fairness_deltas) if self.fairness_deltas else None,
             "events": list(self.events),
+            "moves": [dict(m) for m in self.moves],
             "batches": [b.to_dict() for b in self.batches],
         }
 
@@ -104,12 +107,13 @@ class ReplayResult:
     policies: dict[str, PolicyResult] = field(default_factory=dict)
     label_reads: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
     run_id: str | None = None
+    workspace: str | None = None  # the replay's kept workspace (``keep_workspace=``), else None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "target": self.target, "task": self.task, "metric": self.metric, "batch_size": self.batch_size,
             "n_batches": self.n_batches, "label_delay": self.label_delay, "sensitive": self.sensitive,
-            "gates": self.gates, "window": self.window, "run_id": self.run_id,
+            "gates": self.gates, "window": self.window, "run_id": self.run_id, "workspace": self.workspace,
             "policies": {name: p.to_dict(self.metric) for name, p in self.policies.items()},
         }  # fmt: skip
 

@@ -30,6 +30,11 @@ def build_report(result: Any) -> Report:
         rows = [[b.batch, b.time, b.estimated, b.value, "yes" if b.trusted else "no"] for b in loop.batches]
         rep.sections.append(Section("The loop's estimate before labels vs realized",
                                     table_html(["batch", "time", "estimated", "realized", "trusted"], rows)))  # fmt: skip
+    moves = [[name, m["batch"], m["action"], f"v{m['previous'] or '-'} -> v{m['version']}", m["reason"] or ""]
+             for name, p in result.policies.items() for m in p.moves]  # fmt: skip
+    if moves:
+        rep.sections.append(Section("Champion moves in the replay's registry",
+                                    table_html(["policy", "batch", "action", "move", "reason"], moves)))  # fmt: skip
     events = [f"<li>{esc(e)}</li>" for p in result.policies.values() for e in p.events if p.name == "loop"]
     if events:
         rep.sections.append(Section("The loop's events", "<ul>" + "".join(events[:300]) + "</ul>"))

@@ -243,13 +243,13 @@ PIPELINE = "pipeline"  # create_retrain's answer for a retraining pipeline (not 
 def pipeline_overrides(cfg: LoopConfig, snapshot: str | None) -> dict[str, Any]:
     """A retraining pipeline's parameters: the loop's (``step.param``), and the fresh snapshot as
     ``data_param`` of every step whose notebook declares it."""
-    from ..jobs import params as _params
+    from ..jobs import notebook as _notebook
     from ..pipelines.spec import load_pipeline
 
     pipeline = load_pipeline(cfg.retrain, cfg.retrain_params)
     out: dict[str, Any] = dict(cfg.retrain_params)
     for step in pipeline.steps.values():
-        declared = {p.name for p in _params.notebook_parameters(step.notebook)}
+        declared = {p.name for p in _notebook.notebook_parameters(step.notebook)}
         if cfg.data_param in declared and snapshot is not None:
             out[f"{step.name}.{cfg.data_param}"] = snapshot
     return out

@@ -118,7 +118,7 @@ def _progress(quiet: bool, shell: Any) -> Any:
 def job_parameters(items: list[str], shell: Any) -> dict[str, Any]:
     """``-p NAME=VALUE`` values as typed (the notebook's declared types coerce them, as on the
     command line: a quoted string keeps its quotes), ``-p NAME`` a variable of this notebook."""
-    from ..jobs.params import check_name
+    from ..jobs.notebook import check_name
 
     out: dict[str, Any] = {}
     for item in items:
@@ -203,6 +203,6 @@ def run(sub: str, line: str, cell: str | None, shell: Any) -> Any:
     if head.action == "stop":
         return control.stop_job(args.job_id)
     from ..jobs.display import ParameterList
-    from ..jobs.params import notebook_parameters
+    from ..jobs.notebook import notebook_parameters
 
     return ParameterList(notebook_parameters(args.notebook))

@@ -210,7 +210,7 @@ def recover_runs(ws: Workspace) -> list[str]:
     run KILLED with the reason, an audit entry. Its steps' jobs are recovered as jobs are; running
     the pipeline again resumes from what finished. Returns a line per execution recovered."""
     from .. import audit
-    from ..jobs.finish import set_status, set_tags
+    from ..jobs.execute import set_status, set_tags
 
     done = []
     for run in _stored_runs(ws):

@@ -325,7 +325,7 @@ def _produced(step: Step, run_id: str | None, ws: Workspace) -> tuple[dict[str, 
 
 def _cached_run(p: Pipeline, run: PipelineRun, name: str, hit: dict[str, Any], ws: Workspace) -> str:
     """A finished child run that stands for a cached step, linking the run that made its outputs."""
-    from ..jobs.finish import open_run, set_status
+    from ..jobs.execute import open_run, set_status
 
     run_id = open_run(
         p.experiment,
@@ -341,7 +341,7 @@ def _cached_run(p: Pipeline, run: PipelineRun, name: str, hit: dict[str, Any], w
 
 
 def _start(pipeline: Pipeline, parameters: Mapping[str, Any] | None, ws: Workspace) -> PipelineRun:
-    from ..jobs.finish import open_run
+    from ..jobs.execute import open_run
 
     run_id = open_run(
         pipeline.experiment,
@@ -369,7 +369,7 @@ def _start(pipeline: Pipeline, parameters: Mapping[str, Any] | None, ws: Workspa
 
 
 def _finish(pipeline: Pipeline, run: PipelineRun, ws: Workspace, interrupted: bool = False) -> None:
-    from ..jobs.finish import set_status, set_tags
+    from ..jobs.execute import set_status, set_tags
 
     for s in run.steps.values():
         if s.state in (StepState.PENDING, StepState.RUNNING):

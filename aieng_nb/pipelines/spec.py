@@ -190,7 +190,7 @@ def parse(
 
 
 def _step(where: str, folder: Path, name: Any, raw: Any, check_notebooks: bool) -> Step:
-    from ..jobs.params import check_name as _ident
+    from ..jobs.notebook import check_name as _ident
 
     if not isinstance(name, str) or not name or not name.replace("-", "_").isidentifier():
         raise ValidationError(f"{where}: steps: bad step name {clip(repr(name), 60)} (letters, digits, '_', '-')")
@@ -314,11 +314,11 @@ def apply_overrides(p: Pipeline, overrides: Mapping[str, Any]) -> None:
 
 def _check_params(p: Pipeline, step: Step) -> None:
     """The step's parameters against its notebook's parameters cell (names, and values' types)."""
-    from ..jobs import params as _params
+    from ..jobs import notebook as _notebook
 
     try:
-        declared = _params.notebook_parameters(_params.load_notebook_json(step.notebook))
-        step.params = _params.resolve_parameters(declared, step.params)
+        declared = _notebook.notebook_parameters(_notebook.load_notebook_json(step.notebook))
+        step.params = _notebook.resolve_parameters(declared, step.params)
     except ValidationError as exc:
         raise ValidationError(f"{clip(str(p.path))}: step {step.name!r}: params: {exc}") from None
 

@@ -3,7 +3,8 @@
 :func:`calibrator` fits isotonic regression and Platt scaling, each cross-fitted on two folds, and
 keeps the one with the lower Brier score when it beats the raw probabilities; :func:`ece` is the
 expected calibration error over equal-frequency bins with its expected value if calibrated (the
-sampling noise a check allows for). Used by CBPE (:mod:`aieng_nb.reports.estimation`).
+sampling noise a check allows for); :func:`hosmer_lemeshow` tests whether fixed probabilities are
+calibrated on a new labelled sample. Used by CBPE (:mod:`aieng_nb.reports.estimation`).
 
 >>> import numpy as np
 >>> p = np.linspace(0.05, 0.95, 200); y = (np.arange(200) % 2).astype(float)
@@ -31,6 +32,33 @@ def ece(p: Any, y: Any, bins: int = 10) -> tuple[float, float]:
         err += w * abs(my - mp)
         noise += w * math.sqrt(2 / math.pi) * math.sqrt(max(mp * (1 - mp), 1e-12) / len(chunk))
     return err, noise
+
+
+def hosmer_lemeshow(p: Any, y: Any, bins: int = 10) -> tuple[float, float]:
+    """The Hosmer-Lemeshow test of probabilities ``p`` against outcomes ``y`` over equal-frequency
+    bins: (chi-square statistic, p-value). The probabilities were fitted elsewhere (the reference),
+    so the statistic has one degree of freedom per bin (Hosmer and Lemeshow's validation-sample form).
+
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0); q = rng.uniform(size=2000)
+    >>> hosmer_lemeshow(q, rng.uniform(size=2000) < q)[1] > 0.05
+    True
+    >>> hosmer_lemeshow(q, rng.uniform(size=2000) < q + 0.1)[1] < 0.05
+    True
+    """
+    import numpy as np
+    from scipy.stats import chi2
+
+    p, y = np.asarray(p, dtype=float), np.asarray(y, dtype=float)
+    order = np.argsort(p, kind="stable")
+    stat, groups = 0.0, 0
+    for chunk in np.array_split(order, min(bins, max(1, len(p)))):
+        var = float(np.sum(p[chunk] * (1 - p[chunk])))
+        if len(chunk) == 0 or var <= 1e-12:
+            continue
+        stat += (float(np.sum(y[chunk])) - float(np.sum(p[chunk]))) ** 2 / var
+        groups += 1
+    return stat, float(chi2.sf(stat, groups)) if groups else 1.0
 
 
 def calibrator(p: Any, y: Any, seed: int) -> tuple[Any, dict[str, Any]]:

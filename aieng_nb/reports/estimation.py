@@ -17,7 +17,9 @@ The estimate cannot be trusted when the reference shows poor calibration (expect
 error beyond :data:`MAX_ECE` plus its sampling noise; for regressors: the cross-fitted MAE
 estimate off by more than :data:`MAX_DLE_ERROR`), or when more than :data:`MAX_OUT_OF_SUPPORT` of
 the current rows lie outside the reference's support (a numeric feature outside its range, an
-unseen category). Estimation assumes no concept drift (P(y|x) unchanged): that it cannot see.
+unseen category). Estimation assumes no concept drift (P(y|x) unchanged): that it cannot see. Once
+the current batch has labels, ``calibration['current_held']`` says whether the calibrated
+probabilities held on it (the Hosmer-Lemeshow test does not reject them at :data:`HELD_ALPHA`).
 
 >>> import numpy as np, pandas as pd
 >>> rng = np.random.default_rng(0)
@@ -37,9 +39,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..exceptions import ValidationError
-from .calibration import calibrator, ece
+from .calibration import calibrator, ece, hosmer_lemeshow
 
 MAX_ECE = 0.05
+HELD_ALPHA = 0.05  # once labels exist: calibration held on the batch unless Hosmer-Lemeshow rejects it at 5%
 MAX_DLE_ERROR = 0.10
 MAX_OUT_OF_SUPPORT = 0.10
 CONFIDENCE = 0.95
@@ -280,8 +283,12 @@ def _cbpe(
         y_cur = (cur[target][known] == pos).to_numpy(dtype=float)
         realized = _binary_realized(p_cur[known], y_cur, pred(cur, p_cur)[known])
         # once labels exist: did the calibrated probabilities hold on this batch (CBPE's one assumption)?
-        held, noise = ece(c_cur[known], y_cur)
-        est.calibration.update(current_ece=held, current_noise=noise, current_held=held <= MAX_ECE + noise)
+        # Held unless the Hosmer-Lemeshow test rejects them at HELD_ALPHA (an ECE within a fixed
+        # tolerance plus its noise accepted errors of 0.1 and more on a few hundred rows)
+        err, noise = ece(c_cur[known], y_cur)
+        _, p_value = hosmer_lemeshow(c_cur[known], y_cur)
+        est.calibration.update(current_ece=err, current_noise=noise, current_hl_p=p_value,
+                               current_held=p_value >= HELD_ALPHA)  # fmt: skip
     for name, (value, low, high) in values.items():
         est.metrics[name] = EstimatedMetric(name, value, low, high, realized.get(name) if realized else None,
                                             realized_ref.get(name))  # fmt: skip

@@ -81,7 +81,7 @@ class ScheduleExtra(TypedDict):
 
 
 class NotebookParameter(TypedDict):
-    """``aieng_nb.jobs.params.NotebookParameter.to_dict()``."""
+    """``aieng_nb.jobs.notebook.NotebookParameter.to_dict()``."""
 
     name: str
     default: Any

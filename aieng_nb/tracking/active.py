@@ -3,11 +3,15 @@
 ``aieng.log`` is the hot path: it looks its key set up in the run journal's interned key sets
 (module global ``_schemas``), packs time, step and values with that key set's struct and copies the
 bytes into the journal's mapped segment (``_calls.write``); everything else goes through :data:`state`.
+Where the install compiled ``_hotpath.c`` (a C compiler was there), ``log`` is its C function: the
+same record in one call, handing every other case to the Python ``log`` below (``AIENG_PURE_PYTHON=1``
+keeps the Python one).
 """
 
 from __future__ import annotations
 
 import atexit
+import importlib
 import os
 import threading
 import time
@@ -138,6 +142,8 @@ def set_active(run: Run | None) -> None:
     _buffer = run.buffer if run is not None else None
     _calls = _buffer.calls if _buffer is not None else None
     _schemas = _calls.schemas.table if _calls is not None else None
+    if _hotpath is not None:
+        _hotpath.configure(_calls, _schemas, _log_python)
 
 
 def _attach_from_env() -> Run | None:
@@ -206,6 +212,25 @@ def log(step: int | None = None, **metrics: float) -> None:
     except Exception:
         pass
     _log_slow(step, metrics)
+
+
+_log_python = log
+
+
+def _load_hotpath() -> Any:
+    if os.environ.get("AIENG_PURE_PYTHON"):
+        return None
+    try:
+        hot: Any = importlib.import_module(f"{__package__}._hotpath")  # compiled at install, when it could be
+    except ImportError:
+        return None
+    hot.configure(None, None, _log_python)
+    return hot
+
+
+_hotpath = _load_hotpath()
+if _hotpath is not None:
+    log = _hotpath.log  # noqa: F811 (the same function, in C)
 
 
 def _log_slow(step: Any, metrics: dict[str, Any]) -> None:

@@ -305,7 +305,7 @@ export interface Verify {
   unverified: Array<{ [key: string]: unknown }>;
 }
 
-/** ``aieng_nb.jobs.params.NotebookParameter.to_dict()``. */
+/** ``aieng_nb.jobs.notebook.NotebookParameter.to_dict()``. */
 export interface NotebookParameter {
   name: string;
   default: unknown;

@@ -268,7 +268,7 @@ def test_local_sweep_grid_and_random(tmp_path):
 
 
 def test_reproduce_exact_and_changed(tmp_path, python_env):
-    from aieng_nb.jobs.reproduce import reproduce
+    from aieng_nb.jobs.control import reproduce
 
     data = tmp_path / "data.csv"
     data.write_text("1\n2\n3\n")
@@ -392,7 +392,7 @@ def test_reproduce_lists_snapshot_that_moved_on(tmp_path):
     import pandas as pd
 
     import aieng_nb as aieng
-    from aieng_nb.jobs.reproduce import reproduce
+    from aieng_nb.jobs.control import reproduce
 
     nb = write_notebook(
         tmp_path / "snap.ipynb",
