@@ -38,7 +38,7 @@ def execute_on_worker(job_id: str, spec: dict[str, Any], attempt: int) -> dict[s
 
 def dask_setup(worker: Any = None) -> None:
     """``dask worker --preload aieng_nb.executors.dask``: import what a job needs (papermill, nbclient,
-    the job store, MLflow's store, the audit signer, the kernel spec) and render one notebook to HTML
+    the job store, MLflow's store, the signer, the kernel spec) and render one notebook to HTML
     when the worker starts, not in its first job (3.3 s of the worker's CPU here: a fresh worker's
     first trivial job took 4.3 s, 2.4 s with the preload)."""
     import tempfile
@@ -50,8 +50,8 @@ def dask_setup(worker: Any = None) -> None:
     import sqlalchemy.dialects.sqlite  # noqa: F401 - the job store's dialect (SQLite by default)
     from cryptography.hazmat.primitives.asymmetric import ed25519  # noqa: F401 - signing audit entries
 
-    from ..jobs import execute, remote  # noqa: F401 - papermill, nbclient, the job store
-    from ..jobs.finish import render_html
+    from ..jobs import remote  # noqa: F401 - the job store, the object store
+    from ..jobs.execute import render_html  # papermill, nbclient (the engine)
     from ..storage import tables  # noqa: F401 - SQLAlchemy
 
     cell = nbformat.v4.new_code_cell("print(1)", outputs=[nbformat.v4.new_output("stream", text="1\n")])

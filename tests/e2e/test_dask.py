@@ -240,10 +240,10 @@ def test_a_worker_preloading_aieng_has_the_job_machinery_before_its_first_job(da
     )
 
     def loaded() -> dict:
-        from aieng_nb.jobs import finish
+        from aieng_nb.jobs import execute
 
         wanted = ("papermill", "nbclient", "nbconvert", "mlflow.store.tracking.sqlalchemy_store", "ipykernel")
-        return {"modules": [m for m in wanted if m not in sys.modules], "exporter": finish._exporter is not None}
+        return {"modules": [m for m in wanted if m not in sys.modules], "exporter": execute._exporter is not None}
 
     try:
         with Client(dask_cluster.address, timeout=10) as client:
