@@ -25,8 +25,8 @@ import json
 import math
 import os
 import platform
+import re
 import shutil
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -270,34 +270,21 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-_env_cache: tuple[tuple[int, ...], dict[str, str]] | None = None
-
-
 def environment_summary() -> dict[str, str]:
-    """Python and key package versions (what `reproduce` compares). Read again only when a folder
-    on ``sys.path`` changed (an install or removal changes its entries); reading the versions
-    takes ~10 ms, a job's whole overhead over papermill is a few times that."""
-    global _env_cache
-    from importlib import metadata
+    """Python and key package versions (what `reproduce` compares), from the installed packages
+    :func:`~aieng_nb.tracking.capture.installed_packages` keeps (read again only once a folder on
+    ``sys.path`` changed: an install or removal)."""
+    from ..tracking.capture import installed_packages
 
-    stamp = tuple(_mtime_ns(folder) for folder in sys.path)
-    if _env_cache is not None and _env_cache[0] == stamp:
-        return dict(_env_cache[1])
+    found = {_canonical(name): version for name, version in installed_packages().items()}
     env = {"python": platform.python_version()}
-    for name in _ENV_PACKAGES:
-        try:
-            env[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    _env_cache = (stamp, env)
-    return dict(env)
+    env.update((name, found[_canonical(name)]) for name in _ENV_PACKAGES if _canonical(name) in found)
+    return env
 
 
-def _mtime_ns(folder: str) -> int:
-    try:
-        return os.stat(folder or ".").st_mtime_ns
-    except OSError:
-        return -1
+def _canonical(name: str) -> str:
+    """A distribution's name as PEP 503 compares them (``scikit_learn`` is ``scikit-learn``)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def prepare_job(

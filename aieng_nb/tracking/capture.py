@@ -65,7 +65,7 @@ def installed_packages() -> dict[str, str]:
         for dist in distributions():
             name = dist.metadata["Name"]
             if name:
-                found[name] = dist.version
+                found.setdefault(name, dist.version)  # the first on sys.path is the one imported
         cached = _packages = (key, dict(sorted(found.items(), key=lambda kv: kv[0].lower())))
     return dict(cached[1])
 
