@@ -225,3 +225,51 @@ def test_the_install_compiled_the_c_fast_path():
         pytest.skip("AIENG_PURE_PYTHON is set")
     assert active._hotpath is not None, "aieng_nb/tracking/_hotpath.c was not compiled at install"
     assert aieng.log is active._hotpath.log
+
+
+def test_threads_calling_aieng_log_at_once_store_every_point_once(workspace):
+    run = aieng.start_run(name="threads")
+
+    def worker(t: int) -> None:
+        for i in range(5000):
+            aieng.log(**{f"t{t}": float(i), "shared": float(t)}, step=i)
+
+    threads = [threading.Thread(target=worker, args=(t,)) for t in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    aieng.end_run()
+    for t in range(4):
+        assert tracking.metric_history(run.id, f"t{t}") == [(i, float(i)) for i in range(5000)]
+    assert len(tracking.metric_history(run.id, "shared")) == 4 * 5000
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_never_writes_into_its_parents_journal(workspace):
+    """A forked child (a DataLoader worker) has no active run: aieng.log there says so, and the
+    parent's points, logged before and after, are all stored."""
+    run = aieng.start_run(name="fork")
+    for i in range(100):
+        aieng.log(loss=float(i), step=i)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: log a lot, report what happened, exit without cleanup
+        os.close(read)
+        try:
+            for i in range(1000):
+                aieng.log(loss=-1.0, step=i)
+            outcome = b"logged"
+        except Exception as exc:
+            outcome = type(exc).__name__.encode()
+        os.write(write, outcome)
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    outcome = os.read(read, 100)
+    os.close(read)
+    for i in range(100, 200):
+        aieng.log(loss=float(i), step=i)
+    aieng.end_run()
+    assert outcome == b"NoActiveRunError"
+    assert tracking.metric_history(run.id, "loss") == [(i, float(i)) for i in range(200)]

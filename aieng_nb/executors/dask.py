@@ -95,6 +95,9 @@ class DaskExecutor(Executor):
                 r.executor_address = self.address
 
         def send(record: Any) -> None:
+            if record.finished:  # stopped while it waited: nothing to send, no run to make
+                ended.append((record.job_id, record))
+                return
             if record.run_id is None:  # made here: the submitter, not the worker's account, is mlflow.user
                 record = create_run(record, workspace)
             if record.stop_requested_at is not None:

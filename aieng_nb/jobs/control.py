@@ -193,10 +193,15 @@ def stop_job(job_id: str, *, wait: float = 15.0, workspace: Workspace | None = N
         alive = store.owner_alive(r)
         gone = alive is False or attempt_lost(r) is not None  # a cluster worker lost: nobody else will end it
         gone = gone or (waited and silent(r))
-        if r.status == JobStatus.CREATED or (r.status in JobStatus.ACTIVE and gone):
+        # never started (created, or queued behind a sweep's other jobs, or not yet picked up by its
+        # worker): it ends now, and whoever would start it finds it ended (the start is a
+        # compare-and-set on the same row); a retry waiting its turn is the runner's to end
+        unstarted = r.status == JobStatus.CREATED or (r.status == JobStatus.QUEUED and r.attempts == 0)
+        if unstarted or (r.status in JobStatus.ACTIVE and gone):
             store.kill_kernel(r)
             r.status, r.finished_at = JobStatus.STOPPED, now()
-            r.error = JobError(kind="stopped", message="stopped on request").to_dict()
+            why = "stopped before it started" if unstarted else "stopped on request"
+            r.error = JobError(kind="stopped", message=why).to_dict()
             ended.append(r.run_id)
             return True
         return False

@@ -567,7 +567,9 @@ def _param_str(value: Any) -> str:
 
 
 def finish(record: JobRecord, ws: Workspace, progress: Progress, elapsed: float) -> JobRecord:
-
+    """The job's last step: render and publish the output notebook's HTML, store what the kernel
+    journaled, close the job's MLflow run with its status, log the checks verdict and contract
+    results, with their audit entries in the job's finishing commit; returns the final record."""
     recording = _environment_threads.pop(record.run_id or "", None)
     if recording is not None:
         recording.join(timeout=120)

@@ -233,6 +233,19 @@ if _hotpath is not None:
     log = _hotpath.log  # noqa: F811 (the same function, in C)
 
 
+def _forget_in_child() -> None:
+    """A forked child (a DataLoader worker, a ``multiprocessing`` pool) shares the parent's mapped
+    journal segment but not its write position: writing there would overwrite the parent's
+    points, and ending the run is the parent's. The child has no active run (``aieng.log`` there
+    says so; it may start its own), and does not attach to a job's run either."""
+    if state.run is not None:
+        os.environ.pop(RUN_ID_ENV, None)
+        set_active(None)
+
+
+os.register_at_fork(after_in_child=_forget_in_child)
+
+
 def _log_slow(step: Any, metrics: dict[str, Any]) -> None:
     journal = _calls
     if journal is None:

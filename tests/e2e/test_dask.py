@@ -198,8 +198,8 @@ def test_stop_a_job_running_on_the_cluster(cluster, tmp_path, workspace):
 
 def test_a_sweep_job_stopped_while_it_waits_is_never_sent(cluster, tmp_path, workspace):
     """--parallel 1: the second point waits (QUEUED) while the first runs; stopped then, it ends
-    STOPPED "stopped before it started" with no attempt, its run (made by the submitter) KILLED,
-    and the first point completes."""
+    STOPPED "stopped before it started" at once (not when its turn comes), with no attempt and no
+    run (a run is made when a job is sent), and the first point completes."""
     from aieng_nb import tracking
     from aieng_nb.jobs.control import stop_job
     from aieng_nb.jobs.sweeps import sweep
@@ -218,13 +218,17 @@ def test_a_sweep_job_stopped_while_it_waits_is_never_sent(cluster, tmp_path, wor
             waiting = [r for r in records if r.status == "QUEUED"]
         time.sleep(0.1)
     assert waiting, [(r.status, r.error) for r in job_store.list_records(workspace=workspace)]
-    stop_job(waiting[0].job_id, wait=0, workspace=workspace)  # its submitter ends it: no wait here
+    stopped = stop_job(waiting[0].job_id, wait=0, workspace=workspace)
+    first = [r for r in job_store.list_records(workspace=workspace) if r.job_id != stopped.job_id]
+    assert stopped.status == JobStatus.STOPPED and [r.status for r in first] == ["RUNNING"]  # ended at once
     thread.join(120)
     rows = {r["job_id"]: r for r in result["sweep"].rows()}
     stopped = job_store.load(waiting[0].job_id, workspace)
     assert stopped.status == JobStatus.STOPPED and stopped.error["message"] == "stopped before it started"
     assert stopped.attempts == 0 and rows[stopped.job_id]["status"] == "STOPPED"
-    assert tracking.get_run(stopped.run_id).status == "KILLED"
+    runs = tracking.list_runs(workspace=workspace).to_dicts()
+    tagged = [tracking.get_run(r["run_id"]).tags.get("aieng.job_id") for r in runs]
+    assert stopped.run_id is None and stopped.job_id not in tagged  # never sent: no run made for it
     (other,) = [r for job_id, r in rows.items() if job_id != stopped.job_id]
     assert other["status"] == "COMPLETED"
 
