@@ -47,7 +47,9 @@ def test_a_jobs_folder_written_by_main_is_imported_loss_free_once(ws) -> None:
         loaded = store.load(job_id, ws).to_dict()
         stop = loaded.pop("stop_requested_at")
         newer = {k: loaded.pop(k) for k in set(loaded) - set(original)}  # fields added since (heartbeat_at)
-        assert loaded == original and set(newer.values()) <= {None}  # every field, as main wrote it
+        folder = store.jobs_dir(ws, create=False) / job_id  # paths derived from the id, not the stored ones
+        derived = {k: None if original[k] is None else str(folder / n) for k, n in store._DERIVED}
+        assert loaded == {**original, **derived} and set(newer.values()) <= {None}  # every field, as main wrote it
         assert (stop is not None) == (ws.path("jobs", job_id, "stop").is_file())
         assert not ws.path("jobs", job_id, "job.json").exists()  # the table is the truth now
         assert json.loads(ws.path("jobs", job_id, "job.imported.json").read_text()) == original
@@ -68,6 +70,37 @@ def test_a_jobs_folder_written_by_main_is_imported_loss_free_once(ws) -> None:
     (ws.path("jobs") / ".imported").unlink()
     assert import_files(ws, ws.database()) == 0
     assert store.load(listed[-1].job_id, ws).status == JobStatus.STOPPED
+
+
+def test_stored_paths_are_derived_from_the_id_never_read_back(ws) -> None:
+    from sqlalchemy import update
+
+    from aieng_nb.jobs import get_job
+    from aieng_nb.storage.tables import jobs
+
+    record = JobRecord.new("/nowhere/x.ipynb", {})
+    record.status = JobStatus.COMPLETED
+    record.output_path = str(ws.path("jobs", record.job_id, "output.ipynb"))
+    store.create(record, ws)
+    planted = {
+        **record.to_dict(),
+        "job_id": "../../etc",
+        "html_path": "/etc/passwd",
+        "input_copy": "/tmp/x/secret.ipynb",
+    }
+    with ws.database().begin() as conn:  # a record planted in the table
+        conn.execute(update(jobs).where(jobs.c.id == record.job_id).values(record=json.dumps(planted)))
+    folder = store.jobs_dir(ws, create=False) / record.job_id
+    for got in (store.load(record.job_id, ws), get_job(record.job_id, recover=False, workspace=ws)):
+        assert got.job_id == record.job_id
+        assert got.html_path == str(folder / "output.html") and got.input_copy == str(folder / "input.ipynb")
+        assert got.output_path == str(folder / "output.ipynb")
+    (listed,) = store.list_records(workspace=ws)
+    assert listed.html_path == str(folder / "output.html")
+    with ws.database().begin() as conn:  # a path not produced yet stays None
+        conn.execute(update(jobs).where(jobs.c.id == record.job_id).values(record=json.dumps(record.to_dict())))
+    got = store.load(record.job_id, ws)
+    assert got.html_path is None and got.input_copy is None and got.output_path == str(folder / "output.ipynb")
 
 
 def _open_and_list(root: str, url: str, barrier, out) -> None:  # noqa: ANN001

@@ -174,7 +174,7 @@ class DaskExecutor(Executor):
             except Exception as exc:  # noqa: BLE001 - the scheduler is gone, or cancelled the task
                 return fail_job(job_id, workspace, "worker_lost", f"the Dask cluster lost the job: {exc!r}")
             if done.finished and done.finished_at:
-                return done
+                return store.localized(done, workspace)
         record = store.load(job_id, workspace)
         if record.finished and record.finished_at:  # finished_at: the worker's finish (HTML, run, audit) is done
             self._cancel(tasks[job_id])

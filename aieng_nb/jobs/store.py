@@ -230,8 +230,25 @@ def _resolve(conn: Any, job_id: str) -> Any:
     raise NotFoundError(f"no job {job_id!r} in this workspace (aieng job list shows them)")
 
 
-def _record(row: Any) -> JobRecord:
-    return JobRecord.from_dict(json.loads(row["record"]))
+_DERIVED = (("input_copy", "input.ipynb"), ("output_path", "output.ipynb"), ("html_path", "output.html"))
+
+
+def _record(row: Any, workspace: Workspace | None) -> JobRecord:
+    """The record of a row, its id the row's and its file paths derived from that id in this
+    workspace's jobs folder (a stored path is never followed; None stays None: not produced yet)."""
+    record = JobRecord.from_dict(json.loads(row["record"]))
+    record.job_id = row["id"]
+    return localized(record, workspace)
+
+
+def localized(record: JobRecord, workspace: Workspace | None) -> JobRecord:
+    """``record`` with its file paths derived from its id in ``workspace``'s jobs folder (a record
+    another machine handed back names that machine's folder)."""
+    folder = jobs_dir(workspace, create=False) / _checked_id(record.job_id)
+    for field, name in _DERIVED:
+        if getattr(record, field) is not None:
+            setattr(record, field, str(folder / name))
+    return record
 
 
 # ---- the public functions --------------------------------------------------------------------
@@ -309,7 +326,7 @@ def load(job_id: str, workspace: Workspace | None = None) -> JobRecord:
             _checked_id(job_id)
         raise NotFoundError(f"no job {job_id!r} in this workspace (aieng job list shows them)")
     with db.read() as conn:
-        return _record(_resolve(conn, job_id))
+        return _record(_resolve(conn, job_id), workspace)
 
 
 def mutate(
@@ -326,7 +343,7 @@ def mutate(
     for _ in range(100):
         with _writing(workspace, entries) as (conn, tx):
             row = _resolve(conn, job_id)
-            record = _record(row)
+            record = _record(row, workspace)
             if fn(record) is False:
                 return record
             if put(conn, record, row, tick(conn)):
@@ -367,7 +384,7 @@ def list_records(
     db = _readable(workspace)
     if db is None:
         return []
-    query = select(jobs.c.record).order_by(jobs.c.created_at.desc(), jobs.c.id.desc())
+    query = select(jobs.c.id, jobs.c.record).order_by(jobs.c.created_at.desc(), jobs.c.id.desc())
     if wanted:
         query = query.where(jobs.c.status == str(wanted))
     if sweep_id:
@@ -377,7 +394,7 @@ def list_records(
     if limit:
         query = query.limit(limit)
     with db.read() as conn:
-        return [_record(row) for row in conn.execute(query).mappings()]
+        return [_record(row, workspace) for row in conn.execute(query).mappings()]
 
 
 def change_counter(workspace: Workspace) -> int:
@@ -475,8 +492,8 @@ def recover_stale(workspace: Workspace | None = None) -> list[JobRecord]:
     if db is None:
         return []
     with db.read() as conn:
-        rows = conn.execute(select(jobs.c.record).where(jobs.c.status.in_(_ACTIVE)).order_by(jobs.c.id)).mappings()
-        candidates = [rec for rec in (_record(r) for r in rows) if _stale(rec)]
+        query = select(jobs.c.id, jobs.c.record).where(jobs.c.status.in_(_ACTIVE)).order_by(jobs.c.id)
+        candidates = [rec for rec in (_record(r, workspace) for r in conn.execute(query).mappings()) if _stale(rec)]
     recovered: list[JobRecord] = []
     for rec in candidates:
         recorded: list[JobRecord] = []

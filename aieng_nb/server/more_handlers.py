@@ -84,11 +84,11 @@ class ScheduleHandler(Base):
 
 
 def _job_parameters(job_id: str, ws: Workspace) -> dict[str, Any]:
-    from ..jobs import get_job, notebook_parameters
+    from ..jobs import get_job, notebook_parameters, store
 
     job = get_job(job_id, recover=False, workspace=ws)
-    source = job.input_copy if job.input_copy and os.path.isfile(job.input_copy) else job.notebook
-    return {"path": job.notebook, "parameters": [p.to_dict() for p in notebook_parameters(source)]}
+    source = store.job_file(job.job_id, "input.ipynb", ws)  # derived from the id; NotFoundError when missing
+    return {"path": job.notebook, "parameters": [p.to_dict() for p in notebook_parameters(str(source))]}
 
 
 class JobParametersHandler(Base):

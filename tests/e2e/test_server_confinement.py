@@ -55,6 +55,25 @@ async def test_a_record_pointing_at_etc_passwd_is_not_served(jp_fetch, workspace
     assert code == 200 and "the job's own page" in body
 
 
+async def test_parameters_of_a_planted_record_come_from_its_own_folder_only(jp_fetch, workspace, tmp_path) -> None:  # noqa: ANN001
+    from sqlalchemy import update
+
+    from aieng_nb.jobs import store
+    from aieng_nb.jobs.notebook import write_notebook
+    from aieng_nb.storage.tables import jobs
+
+    secret = write_notebook(tmp_path / "x" / "secret.ipynb", ["print(1)"], "secret_token = 1")
+    job_id = _planted(workspace, notebook=str(secret))
+    planted = {**store.load(job_id, workspace).to_dict(), "input_copy": str(secret)}
+    with workspace.database().begin() as conn:
+        conn.execute(update(jobs).where(jobs.c.id == job_id).values(record=json.dumps(planted)))
+    code, body = await _code(jp_fetch, "aieng", "api", "jobs", job_id, "parameters")
+    assert code == 404 and "secret_token" not in body  # neither the stored input copy nor the notebook
+    write_notebook(store.job_dir(job_id, workspace) / "input.ipynb", ["print(1)"], "own = 2")
+    code, body = await _code(jp_fetch, "aieng", "api", "jobs", job_id, "parameters")
+    assert code == 200 and [p["name"] for p in json.loads(body)["parameters"]] == ["own"]
+
+
 async def test_a_symlinked_job_folder_is_refused(jp_fetch, workspace, tmp_path) -> None:  # noqa: ANN001
     from aieng_nb.jobs import store
     from aieng_nb.jobs.records import JobRecord
