@@ -52,7 +52,19 @@ def test_wrong_types_raise_one_line_aieng_errors(workspace, call) -> None:
 
 
 @pytest.mark.parametrize(
-    "argv", [["model", "list"], ["model", "status", "churn"], ["loop", "list"], ["contract", "list"], ["lineage", "m"]]
+    "argv",
+    [
+        ["model", "list"],
+        ["model", "status", "churn"],
+        ["loop", "list"],
+        ["contract", "list"],
+        ["lineage", "m"],
+        ["contract", "show", "x"],
+        ["contract", "diff", "x"],
+        ["contract", "validate", "S", "--contract", "x"],
+        ["loop", "history", "x"],
+        ["sweep", "list"],
+    ],
 )
 def test_read_only_commands_create_no_workspace(tmp_path, monkeypatch, capsys, argv) -> None:
     import os

@@ -35,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     df.add_argument("a", help="e.g. train@3 (alone: compared with the version before it)")
     df.add_argument("b", nargs="?", help="e.g. train@4")
     df.add_argument("--json", action="store_true")
-    df.set_defaults(func=_diff)
+    df.set_defaults(func=_diff, read_only=True)
 
     ls = sub.add_parser("list", help="contracts in the project's contracts/ folder")
     ls.add_argument("--json", action="store_true")
@@ -45,7 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     val.add_argument("snapshot", help="snapshot reference: NAME or NAME@VERSION")
     val.add_argument("--contract", help="contract reference (default: the snapshot's name)")
     val.add_argument("--json", action="store_true")
-    val.set_defaults(func=_validate)
+    val.set_defaults(func=_validate, read_only=True)
 
 
 def _infer(args: argparse.Namespace) -> int:
@@ -58,7 +58,15 @@ def _infer(args: argparse.Namespace) -> int:
 
 def _show(args: argparse.Namespace) -> int:
     from ..contracts import show_contract
+    from ..contracts.store import contract_path, split_ref
+    from ..exceptions import NotFoundError
+    from ..rendering import clip
+    from ..workspace import Workspace, locate
 
+    root = locate()  # a contract file of the project is shown; a name with neither creates nothing
+    name = split_ref(args.ref)[0]
+    if not root.is_dir() and not contract_path(name, Workspace(root)).is_file():
+        raise NotFoundError(f"no contract {name!r} and no aieng workspace at {clip(root)} (aieng contract infer {name})")
     con = show_contract(args.ref)
     print_json(con.to_dict()) if args.json else print(con)
     return 0

@@ -52,7 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     hist = sub.add_parser("history", help="the timeline: scoring, drift, retraining, gates, promotion, rollback")
     hist.add_argument("name")
     hist.add_argument("--json", action="store_true")
-    hist.set_defaults(func=_history)
+    hist.set_defaults(func=_history, read_only=True)
 
     run = sub.add_parser("run", help="run one iteration now (scoring job and what it triggers)")
     run.add_argument("name")

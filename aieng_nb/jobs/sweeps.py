@@ -27,7 +27,7 @@ from .. import audit
 from ..exceptions import ValidationError
 from ..fsutil import atomic_write_json
 from ..records import now
-from ..workspace import Workspace, current
+from ..workspace import Workspace, current, locate
 from . import notebook as _notebook
 from . import store
 from .display import Progress, resolve
@@ -215,14 +215,15 @@ def sweep(
         raise ValidationError(f"goal must be 'max' or 'min', got {goal!r}")
     if isinstance(parallel, bool) or not isinstance(parallel, int) or parallel < 1:
         raise ValidationError("parallel must be >= 1")
-    ws = workspace or current()
-    store.recover_stale(ws)
     base = JobRequest.of(notebook, fixed, **job_options)
     points = expand_grid(grid, samples=samples, seed=seed)
     requests = [dataclasses.replace(base, parameters={**base.parameters, **point}) for point in points]
     executor_cls = get_executor(base.executor_name())  # an unknown executor fails before the parent run exists
+    checking = workspace or Workspace(locate())  # bad input creates no workspace
     for request in requests:  # every point, with every job option, before anything is created
-        prepare_job(request, workspace=ws, dry_run=True)
+        prepare_job(request, workspace=checking, dry_run=True)
+    ws = workspace or current()
+    store.recover_stale(ws)
     sweep_id = "s" + JobRecord.new("x").job_id
     nb_path = Path(base.notebook)
     experiment = base.experiment or nb_path.stem
