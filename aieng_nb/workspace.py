@@ -178,6 +178,20 @@ def existing() -> Workspace:
     return Workspace(root)
 
 
+def given(workspace: Any) -> Workspace | None:
+    """A ``workspace=`` argument of the Python API checked once: a Workspace, a folder path (str or
+    PathLike: the workspace there, created only by a write) or None (the current one, resolved by
+    the caller); anything else is refused with one line (ValidationError)."""
+    if workspace is None or isinstance(workspace, Workspace):
+        return workspace
+    if isinstance(workspace, (str, os.PathLike)) and str(workspace).strip() and "\0" not in str(workspace):
+        return Workspace(Path(workspace).expanduser().resolve())
+    from .exceptions import ValidationError
+    from .rendering import clip
+
+    raise ValidationError(f"workspace must be a Workspace or a folder path, got {clip(repr(workspace), 60)}")
+
+
 def current() -> Workspace:
     """The workspace in use: configured, else ``$AIENG_WORKSPACE``, else found upwards, else ``./.aieng``.
 

@@ -24,6 +24,16 @@ from aieng_nb.cli import main
         lambda: aieng.load_report(-1),
         lambda: aieng.list_runs(experiment={"a": 1}),
         lambda: aieng.list_runs(text=5),
+        lambda: aieng.list_runs(metrics=5),
+        lambda: aieng.list_runs(workspace=3),
+        lambda: aieng.list_jobs(workspace=3),
+        lambda: aieng.get_run("x", workspace=3),
+        lambda: aieng.list_reports(workspace=3),
+        lambda: aieng.list_snapshots(workspace=3),
+        lambda: aieng.list_jobs(sweep_id=3),
+        lambda: aieng.list_jobs(schedule=3),
+        lambda: aieng.list_jobs(recover="x"),
+        lambda: aieng.list_reports(failed="x"),
     ],
     ids=[
         "get_run(-1)",
@@ -38,6 +48,16 @@ from aieng_nb.cli import main
         "load_report(-1)",
         "list_runs(experiment={})",
         "list_runs(text=5)",
+        "list_runs(metrics=5)",
+        "list_runs(workspace=3)",
+        "list_jobs(workspace=3)",
+        "get_run(workspace=3)",
+        "list_reports(workspace=3)",
+        "list_snapshots(workspace=3)",
+        "list_jobs(sweep_id=3)",
+        "list_jobs(schedule=3)",
+        "list_jobs(recover='x')",
+        "list_reports(failed='x')",
     ],
 )
 def test_wrong_types_raise_one_line_aieng_errors(workspace, call) -> None:
@@ -98,3 +118,18 @@ def test_wrong_types_inside_a_run_raise_one_line_aieng_errors(workspace, call) -
             call()
     assert "\n" not in str(err.value)
     assert aieng.get_run(run.id).tags.get("a") is None
+
+
+def test_a_folder_path_is_a_workspace(workspace, tmp_path) -> None:
+    import os
+
+    run = aieng.start_run(experiment="paths")
+    aieng.end_run()
+    for given in (str(workspace.root), workspace.root):
+        assert [r.run_id for r in aieng.list_runs(workspace=given)] == [run.id]
+        assert aieng.get_run(run.id, workspace=given).run_id == run.id
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    assert len(aieng.list_runs(workspace=str(elsewhere / ".aieng"))) == 0
+    assert len(aieng.list_jobs(workspace=str(elsewhere / ".aieng"))) == 0
+    assert os.listdir(elsewhere) == []  # a reader given a path creates nothing there

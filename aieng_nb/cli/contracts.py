@@ -66,7 +66,9 @@ def _show(args: argparse.Namespace) -> int:
     root = locate()  # a contract file of the project is shown; a name with neither creates nothing
     name = split_ref(args.ref)[0]
     if not root.is_dir() and not contract_path(name, Workspace(root)).is_file():
-        raise NotFoundError(f"no contract {name!r} and no aieng workspace at {clip(root)} (aieng contract infer {name})")
+        raise NotFoundError(
+            f"no contract {name!r} and no aieng workspace at {clip(root)} (aieng contract infer {name})"
+        )
     con = show_contract(args.ref)
     print_json(con.to_dict()) if args.json else print(con)
     return 0

@@ -32,10 +32,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..exceptions import ConflictError, NotFoundError, ValidationError
+from ..exceptions import ConflictError, NotFoundError, ValidationError, check_type
 from ..fsutil import atomic_copy, user_name
 from ..records import now
-from ..workspace import Workspace, current
+from ..workspace import Workspace, current, given
 from . import remote, store
 from .display import JobTable, resolve
 from .records import JobError, JobRecord, JobStatus
@@ -244,7 +244,10 @@ def list_jobs(
     >>> list_jobs(status="failed")   # doctest: +SKIP
     no jobs
     """
-    ws = workspace or current()
+    check_type(sweep_id, str, "sweep_id", optional=True)
+    check_type(schedule, str, "schedule", optional=True)
+    check_type(recover, bool, "recover")
+    ws = given(workspace) or current()
     if recover:
         store.recover_stale(ws)
     found = store.list_records(status, limit=limit, sweep_id=sweep_id, schedule=schedule, workspace=ws)

@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..exceptions import NotFoundError, ValidationError
+from ..exceptions import NotFoundError, ValidationError, check_type
 from ..records import Record, RecordList, utc
 from ..rendering import Link
 from .storage import ARTIFACT_ROOT, REPORT_TAG_PREFIX, check_name, run_for_job, tracking_store
@@ -168,6 +168,10 @@ def list_reports(
     for what, value in (("run", run_id), ("job_id", job_id), ("kind", kind)):
         if value is not None and not isinstance(value, str):
             raise ValidationError(f"{what} must be a string id, got {value!r}")
+    check_type(failed, bool, "failed")
+    from ..workspace import given
+
+    workspace = given(workspace)
     if job_id is not None:
         if run_id is not None:
             raise ValidationError("pass run or job, not both")

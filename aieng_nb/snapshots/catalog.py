@@ -14,7 +14,7 @@ from typing import Any
 from .. import audit
 from ..exceptions import IntegrityError, NotFoundError, ValidationError
 from ..records import utc
-from ..workspace import Workspace
+from ..workspace import Workspace, given
 from .index import REF_RE, Index, open_stores
 from .objects import check_digest
 from .records import DeletedVersion, SnapshotDeletion, SnapshotList, SnapshotRecord, SnapshotVersion, shape_text
@@ -153,6 +153,7 @@ def list_snapshots(name: str | None = None, *, workspace: Workspace | None = Non
     from ..exceptions import check_type
 
     check_type(name, str, "snapshot name", optional=True)
+    workspace = given(workspace)
     from ..storage import exists
 
     if workspace is not None and not exists(workspace) and not workspace.path("snapshots").is_dir():

@@ -74,5 +74,9 @@ def check_last(last: Any) -> None:
 
 
 def check_metric_names(metrics: Any) -> None:
-    if metrics is not None and (isinstance(metrics, str) or not all(isinstance(m, str) and m for m in metrics)):
+    if metrics is not None and (
+        isinstance(metrics, str)
+        or not isinstance(metrics, (list, tuple))
+        or not all(isinstance(m, str) and m for m in metrics)
+    ):
         raise ValidationError(f"metrics must be a list of metric names, got {metrics!r}")

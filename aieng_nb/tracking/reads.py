@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..exceptions import NotFoundError, ValidationError
-from ..workspace import Workspace, current
+from ..workspace import Workspace, current, given
 from . import active, lifecycle
 from .checks import check_last, check_metric_names, listing_status
 from .records import Comparison, RunRecord, RunTable
@@ -25,6 +25,7 @@ def get_run(run_id: str, *, workspace: Workspace | None = None) -> RunRecord:
         from ..exceptions import ValidationError
 
         raise ValidationError(f"{run_id!r} is not a run id (a string of hex characters)")
+    workspace = given(workspace)
     _flush_active(run_id)
     store = active.store(workspace=workspace)
     return store.get_run(store.resolve_run_id(run_id))
@@ -49,6 +50,7 @@ def list_runs(
     from ..exceptions import check_type
 
     check_type(experiment, str, "experiment", optional=True)
+    workspace = given(workspace)
     check_last(last)
     status = listing_status(status)
     check_metric_names(metrics)
