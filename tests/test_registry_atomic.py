@@ -8,6 +8,7 @@ one workspace where ``churn`` has champion v2 (previous v1) and a worse challeng
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sqlite3
@@ -119,6 +120,29 @@ def test_kill_9_at_every_step_leaves_nothing_or_an_audited_move(template, tmp_pa
         else:
             assert rollback("churn", workspace=ws).version == expected_next
         storage.reset()
+
+
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("command", ["rollback", "promote"])
+def test_after_a_kill_the_next_command_shows_and_moves_from_the_settled_champion(
+    template, tmp_path, monkeypatch, command
+):
+    """Killed after the alias moved, before the audit entry: the next `model status` shows the
+    champion as it stands once the unaudited move is undone, and the same command run again
+    succeeds (no conflict with its own recovery: nobody else moved anything)."""
+    from aieng_nb import storage
+
+    args, moved_to = (ROLLBACK, "1") if command == "rollback" else (PROMOTE, "3")
+    ws, env = _trial(template, tmp_path / "t", monkeypatch)
+    assert _cli(args, env, AIENG_FAULT_AT="after_move").returncode == -9
+    status = _cli(["model", "status", "churn", "--json"], env)
+    assert status.returncode == 0, status.stderr
+    assert json.loads(status.stdout)["champion"] == "2", status.stdout  # the unaudited move undone
+    again = _cli(args, env)
+    assert again.returncode == 0, again.stderr
+    st = _state(ws)
+    assert st["alias"] == moved_to and st["history"] == [*BASE_HISTORY, (ACTION[command], moved_to)], st
+    storage.reset()
 
 
 @pytest.fixture

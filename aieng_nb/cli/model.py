@@ -122,9 +122,19 @@ def _promote(args: argparse.Namespace) -> int:
     return 0
 
 
+def _settle() -> None:
+    """A command completes or undoes the model moves a crash left open before it shows a champion."""
+    from ..registry.intents import recover_all
+    from ..workspace import current
+
+    for line in recover_all(current()):
+        print(f"aieng: recovered: {line}", file=sys.stderr)
+
+
 def _status(args: argparse.Namespace) -> int:
     from ..registry import status
 
+    _settle()
     st = status(args.name)
     if args.json:
         print_json(st.to_dict())
@@ -224,6 +234,7 @@ def _label(args: argparse.Namespace) -> int:
 def _list(args: argparse.Namespace) -> int:
     from ..registry.status_view import list_models
 
+    _settle()
     models = list_models()
     if args.json:
         print_json(models.to_dicts())

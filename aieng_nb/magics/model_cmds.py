@@ -105,6 +105,11 @@ def run(sub: str, line: str, cell: str | None, shell: Any) -> Any:
         return registry.register(args.run_id, args.name, model=args.model, alias=args.alias)
     if head.action == "promote":
         return _promote(args)
+    if head.action in ("status", "list"):  # moves a crash left open are completed or undone first
+        from ..registry.intents import recover_all
+        from ..workspace import current
+
+        recover_all(current())
     if head.action == "status":
         return registry.status(args.name)
     if head.action == "rollback":

@@ -401,6 +401,17 @@ def recover(ws: Workspace, c: Any, name: str) -> list[str]:
     return done
 
 
+def settle(ws: Workspace, c: Any, name: str, wait: float = 0.0) -> list[str]:
+    """Before a command reads ``name``'s champion: complete or undo what a crashed move left open
+    (:func:`recover` under the model's lock), so the champion it reads, and compares against
+    later, is the one that stands. One read when nothing is open."""
+    with ws.database().read() as conn:
+        if not _open_move(conn, name):
+            return []
+    with lock(ws, name, wait=wait):
+        return recover(ws, c, name)
+
+
 def recover_all(ws: Workspace) -> list[str]:
     """:func:`recover` every model with an open intent whose lock is free (server start, loop tick)."""
     from sqlalchemy import select

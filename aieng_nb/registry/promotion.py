@@ -183,6 +183,7 @@ def promote(
     if force and not (isinstance(reason, str) and reason.strip()):
         raise ValidationError("--force needs --reason: say why the gates are overridden (it goes to the audit trail)")
     c = client(ws)
+    intents.settle(ws, c, name)  # a move a crash left open is completed or undone before the champion is read
     seen = alias_version(c, name, CHAMPION)  # the champion this promotion read: it moves only from there
     get_version(c, name, version)
     if to != CHAMPION:
@@ -246,6 +247,7 @@ def rollback(
     ws = workspace or current()
     check_name(name)
     c = store_client(ws)  # the embedded store: the alias moves without importing MLflow
+    intents.settle(ws, c, name, wait=30.0)  # a move a crash left open is completed or undone first
     seen = alias_version(c, name, CHAMPION)  # the champion this rollback read: it moves only from there
     with intents.lock(ws, name, wait=30.0):
         intents.recover(ws, c, name)
