@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from ..exceptions import AiengError, NotFoundError
-from ..workspace import Workspace, current
+from ..workspace import Workspace, current, given
 from .client import (
     CHALLENGER,
     CHAMPION,
@@ -59,7 +59,7 @@ def list_models(*, workspace: Workspace | None = None) -> ModelList:
     >>> [(m.name, m.champion) for m in list_models()]   # doctest: +SKIP
     [('churn', '2')]
     """
-    c = client(workspace or current())
+    c = client(given(workspace) or current())
     found: list[Any] = []
     token = None
     for _ in range(10_000):  # every page (MLflow answers 1000 at most per call)
