@@ -273,3 +273,61 @@ def test_a_forked_child_never_writes_into_its_parents_journal(workspace):
     aieng.end_run()
     assert outcome == b"NoActiveRunError"
     assert tracking.metric_history(run.id, "loss") == [(i, float(i)) for i in range(200)]
+
+
+def test_a_slow_path_write_racing_the_fast_path_at_a_segment_end_never_raises(workspace, monkeypatch):
+    """A call on the locked path (here a NumPy step) checks the room left in the segment while
+    lock-free calls keep filling it: its write must go to the next segment, never raise in the
+    caller's thread (which would kill a training thread and lose its points)."""
+    import sys
+
+    import numpy as np
+
+    monkeypatch.setattr(metric_journal, "SEGMENT_BYTES", 4096)
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads between almost any two steps
+    errors: list[BaseException] = []
+    run = aieng.start_run(name="race")
+    log = active._log_python  # the path that showed it (the C path hands the locked path the same way)
+
+    def fast() -> None:
+        try:
+            for i in range(200_000):
+                log(loss=1.0, step=i)
+        except BaseException as exc:
+            errors.append(exc)
+
+    def slow() -> None:
+        try:
+            for i in range(100_000):
+                log(acc=1.0, step=np.int64(i))
+        except BaseException as exc:
+            errors.append(exc)
+
+    try:
+        threads = [threading.Thread(target=fast), threading.Thread(target=slow)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+    finally:
+        sys.setswitchinterval(interval)
+    aieng.end_run()
+    assert errors == []
+    assert [s for s, _ in tracking.metric_history(run.id, "acc")] == list(range(100_000))
+    assert [s for s, _ in tracking.metric_history(run.id, "loss")] == list(range(200_000))
+
+
+def test_an_automatic_step_past_the_largest_step_drops_only_that_point(workspace):
+    """After step 2**63 - 1 the automatic step has no 64-bit value: that point is refused with a
+    warning, and every other point is stored and the run ends FINISHED (it used to block them all)."""
+    run = aieng.start_run(name="overflow")
+    for i in range(5):
+        aieng.log(loss=float(i), step=i)
+    aieng.log(s=1.0, step=2**63 - 1)
+    with pytest.warns(RuntimeWarning, match="automatic step is past"):
+        aieng.log(s=2.0)
+        aieng.end_run()
+    assert tracking.metric_history(run.id, "loss") == [(i, float(i)) for i in range(5)]
+    assert tracking.metric_history(run.id, "s") == [(2**63 - 1, 1.0)]
+    assert tracking.get_run(run.id).status == "FINISHED"

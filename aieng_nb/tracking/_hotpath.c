@@ -180,7 +180,7 @@ static PyObject *hot_configure(PyObject *module, PyObject *args) {
 static PyMethodDef methods[] = {
     {"log", (PyCFunction)(void (*)(void))hot_log, METH_FASTCALL | METH_KEYWORDS,
      "log($module, /, step=None, **metrics)\n--\n\n"
-     "Log metrics at a step (default: one more than the previous call). Cheap: journaled."},
+     "Log metrics at a step (default: one after the largest step so far). Cheap: journaled."},
     {"configure", hot_configure, METH_VARARGS,
      "configure(journal, table, slow): the active run's journal and key sets (None: no run), and the "
      "Python log every other call goes to."},

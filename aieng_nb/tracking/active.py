@@ -184,7 +184,7 @@ def require_run(what: str) -> Run:
 
 
 def log(step: int | None = None, **metrics: float) -> None:
-    """Log metrics at a step (default: one more than the previous call). Cheap: journaled.
+    """Log metrics at a step (default: one after the largest step so far). Cheap: journaled.
 
     >>> log(loss=0.25, acc=0.9, step=10)  # doctest: +SKIP
     """

@@ -157,17 +157,22 @@ class Journal:
                 self._drop(call)
 
     def _write_locked(self, data: bytes) -> bool:
-        """Write ``data`` (under the lock), in the next segment when this one has no room."""
-        if self._full:
-            return False
-        mm = self._mm
-        if mm is not None and not mm.closed and len(mm) - mm.tell() >= len(data):
-            mm.write(data)  # another thread opened the next segment meanwhile
-            return True
-        if not self._open_next(len(data)):
-            return False
-        self._mm.write(data)  # type: ignore[union-attr]
-        return True
+        """Write ``data`` (under the lock), in the next segment when this one has no room. Callers on
+        the lock-free fast path may fill the segment between any two steps here: a write that no
+        longer fits raises before writing anything (``mmap.write``), and the next segment is opened."""
+        for _ in range(64):
+            if self._full:
+                return False
+            mm = self._mm
+            if mm is not None and not mm.closed:
+                try:
+                    mm.write(data)
+                    return True
+                except ValueError:  # no room left (or closed): the next segment
+                    pass
+            if not self._open_next(len(data)):
+                return False
+        return False
 
     def _limit(self) -> int:
         if self.max_bytes is None:

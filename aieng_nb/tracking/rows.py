@@ -80,6 +80,10 @@ class Converter:
             ts, raw_step, metrics = call
             if raw_step is None:
                 step = self.auto_step
+                if step >= _MAX_STEP:  # one after the largest 64-bit step: MLflow cannot store it
+                    self.dropped += len(metrics)
+                    self.warn_once("step:auto", "aieng: the automatic step is past 2**63 - 1; not logged")
+                    continue
             elif type(raw_step) is int and _MIN_STEP <= raw_step < _MAX_STEP:  # the common case, no call
                 step = raw_step
             else:
