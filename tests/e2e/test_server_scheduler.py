@@ -56,6 +56,14 @@ def test_two_servers_and_a_daemon_fire_each_slot_once_and_take_over(tmp_path: Pa
         leaders = {j.pid for j in jobs}
         assert len(leaders) == 1 and leaders <= set(procs), (leaders, set(procs))  # one process fires
         (leader,) = leaders
+
+        def standing_by() -> (
+            bool
+        ):  # both others started their scheduler and saw the leader (a slow start is no take-over)
+            logs = [s.log.read_text() for s in servers] + [daemon_log.read_text()]
+            return sum("standing by" in text for text in logs) >= 2
+
+        _wait_for(standing_by, 240, "the two others standing by")
         # the leader stops (SIGTERM, as at a server's or daemon's shutdown): another one takes over
         procs[leader].send_signal(signal.SIGTERM)
         procs[leader].wait(timeout=90)
