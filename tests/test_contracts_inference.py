@@ -242,10 +242,17 @@ def test_keys_come_from_the_data_not_the_name() -> None:
     assert cols["identifier"].unique and cols["state"].unique
     assert not cols["order_id"].unique and not cols["x"].unique
     assert not infer_schema(frame.head(10)).columns["state"].unique  # too few rows to tell
-    # 31 distinct surnames are no key: a list of 1000 names repeats a pair by 78 rows
-    assert evidence.MIN_TEXT_KEY_ROWS == 78
-    assert not infer_schema(frame.head(77)).columns["state"].unique
-    assert infer_schema(frame.head(78)).columns["state"].unique
+    # 90 distinct titles are no key (a journal listed twice in 180 rows): a list of 1000 names
+    # repeats 10 pairs by 142 rows
+    assert evidence.MIN_TEXT_KEY_ROWS == 142
+    assert not infer_schema(frame.head(141)).columns["state"].unique
+    assert infer_schema(frame.head(142)).columns["state"].unique
+    why = infer_schema(frame.head(60)).metadata["aieng"]["why"]["state"]
+    assert any(r.startswith("not unique: all 60 values distinct, too few for a key") for r in why)
+    # integers: a dense id of n rows would repeat (n-1)/2 pairs were it no key: 10 needs 21 rows
+    # (15 distinct scores in 49..92, ~2.4 pairs, were a near-key that repeated in the other half)
+    assert not infer_schema(pd.DataFrame({"id": np.arange(20)})).columns["id"].unique
+    assert infer_schema(pd.DataFrame({"id": np.arange(21)})).columns["id"].unique
 
 
 def test_every_check_says_why_and_show_prints_it(capsys) -> None:

@@ -84,7 +84,10 @@ one sentence a person can check, which the contract keeps under ``metadata.aieng
 - **Keys** (``unique``): all values distinct in a sample large enough that a non-key would have
   repeated. For integers: spread evenly over ``[min, max]`` (the fewest repeats any non-key
   could show), ``n`` values would hold ``n(n-1)/2/(max-min+1)`` repeated pairs; at least
-  ``KEY_PAIRS`` expected and none seen. Text has no ``[min, max]`` to tell its vocabulary, so the
+  ``KEY_PAIRS`` expected and none seen: a non-key shows none with chance ``e^-KEY_PAIRS`` (5e-5).
+  Three pairs (5%) was not enough on real data: ranks with a few ties (43 distinct of 1..86) and
+  titles repeated once in 180 rows (a journal listed twice) are near-keys, which a sample shows
+  distinct at that evidence and the next batch does not. Text has no ``[min, max]`` to tell its vocabulary, so the
   same test is made against ``TEXT_VOCABULARY`` values: what counts for repeats is a list's
   effective size ``1/sum(p^2)``, about a thousand for the surnames of a country (Smith ~1%,
   Johnson ~0.8%, ...) and smaller for words or places; a non-key over such a list repeats
@@ -114,9 +117,9 @@ SHAPE_PRIOR_N = 25.0
 SCALE_DOUBT = 1.0
 RANGE_FLOOR = 9.5
 FEW_DISTINCT_WIDTH = RANGE_FLOOR  # too few distinct values for a tail: the outlying-rows floor alone
-KEY_PAIRS = 3.0
+KEY_PAIRS = 10.0
 TEXT_VOCABULARY = 1000
-MIN_TEXT_KEY_ROWS = math.ceil((1 + math.sqrt(1 + 8 * KEY_PAIRS * TEXT_VOCABULARY)) / 2)  # n(n-1)/2/V >= KEY_PAIRS: 78
+MIN_TEXT_KEY_ROWS = math.ceil((1 + math.sqrt(1 + 8 * KEY_PAIRS * TEXT_VOCABULARY)) / 2)  # n(n-1)/2/V >= KEY_PAIRS: 142
 FADE = 0.6
 NULL_RATE = 0.005
 RARE_LEVEL_SHARE = 1 / 30
@@ -321,8 +324,11 @@ def key_evidence(values: Any, kind: str) -> tuple[bool, str]:
                 True,
                 f"{n} distinct integers in [{int(arr.min())}, {int(arr.max())}]: a non-key would repeat ~{pairs:.3g} pairs",
             )
-        return False, ""
+        return (
+            False,
+            f"too few for a key: a non-key over [{int(arr.min())}, {int(arr.max())}] would repeat ~{pairs:.3g} pairs",
+        )
     if kind == "text" and n >= MIN_TEXT_KEY_ROWS:
         pairs = n * (n - 1) / 2 / TEXT_VOCABULARY
         return True, f"{n} distinct texts: a non-key over {TEXT_VOCABULARY} values would repeat ~{pairs:.3g} pairs"
-    return False, ""
+    return False, f"too few for a key: {MIN_TEXT_KEY_ROWS} rows needed"

@@ -171,7 +171,7 @@ def _column(name: Any, s: Any, margin: float, frame_nulls: bool = False) -> tupl
     unique = False
     if kind in ("int", "text") and not nulls and n >= 2 and _all_distinct(valid):
         unique, reason = evidence.key_evidence(valid.to_numpy(), kind)
-        why.append(f"unique: {reason}" if unique else f"not unique: all {n} values distinct, too few to tell a key")
+        why.append(f"unique: {reason}" if unique else f"not unique: all {n} values distinct, {reason}")
     if len(valid) and not unique and kind in ("text", "category", "int"):
         levels, reason = _levels(valid, len(valid), integer=kind == "int")
         why.append(reason)
