@@ -129,6 +129,21 @@ def test_multiclass_accuracy_estimate():
     assert abs(est["accuracy"].value - est["accuracy"].realized) < 0.03
 
 
+def test_multiclass_estimate_with_a_class_too_rare_to_calibrate():
+    """A class held by 1 row of 300 (snow among Seattle's weather): a fold of the calibrator's
+    cross-fit holds none of it. The estimate still comes, from that class's raw probabilities."""
+    rng = np.random.default_rng(5)
+    n = 300
+    y = np.array(["sun"] * 200 + ["rain"] * 99 + ["snow"])
+    rng.shuffle(y)
+    p_snow = np.where(y == "snow", 0.6, 0.005)
+    p_sun = np.where(y == "sun", 0.8, 0.2) * (1 - p_snow)
+    ref = pd.DataFrame({"sun": p_sun, "rain": 1 - p_sun - p_snow, "snow": p_snow, "y": y})
+    cur = ref.drop(columns="y").sample(n, replace=True, random_state=1).reset_index(drop=True)
+    est = estimate(ref, cur, target="y", probability={c: c for c in ("sun", "rain", "snow")})
+    assert 0.5 < est["accuracy"].value < 1.0
+
+
 def test_direct_loss_estimation_for_a_regressor():
     rng = np.random.default_rng(5)
 

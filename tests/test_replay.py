@@ -54,6 +54,19 @@ def test_regression_replay_reports_rmse():
     assert any(b["estimated"] is not None for b in d["loop"]["batches"])
 
 
+def test_a_multiclass_text_target_with_a_rare_class_replays():
+    """Seattle's weather (vega_datasets' local copy): five text classes, snow in 26 of 1,461 days,
+    so most batches hold none of it and a calibrator's fold has none to fit."""
+    from vega_datasets import data
+
+    res = aieng.replay(data.seattle_weather(), time_column="date", target="weather", batch_size=150,
+                       policies=["static", "loop"])  # fmt: skip
+    assert res.task == "classification" and res.n_batches == 9
+    loop = res.to_dict()["policies"]["loop"]
+    assert len(loop["batches"]) == 9 - WARMUP and 0 < loop["mean_accuracy"] <= 1
+    assert any(b["estimated"] is not None for b in loop["batches"])
+
+
 def test_labels_are_refused_before_their_time():
     frames = [pd.DataFrame({"y": [i] * 3}) for i in range(6)]
     labels = Labels(frames, "y", delay=2)

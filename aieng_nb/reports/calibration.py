@@ -69,7 +69,7 @@ def calibrator(p: Any, y: Any, seed: int) -> tuple[Any, dict[str, Any]]:
 
     raw, noise = ece(p, y)
     info: dict[str, Any] = {"ece_raw": raw, "noise": noise, "calibrated": False, "ece": raw}
-    if len(p) < 40:
+    if len(p) < 40 or len(np.unique(y)) < 2:  # too few rows, or one class only: nothing to map to
         return None, info
     folds = np.random.default_rng(seed).integers(0, 2, len(p))
     makers = {"iso": lambda: IsotonicRegression(y_min=0, y_max=1, out_of_bounds="clip"), "platt": _Platt}
@@ -94,12 +94,18 @@ class _Platt:
     """Platt scaling: a logistic regression on the logit of the model's probability."""
 
     def fit(self, p: Any, y: Any) -> _Platt:
+        import numpy as np
         from sklearn.linear_model import LogisticRegression
 
-        self._lr = LogisticRegression(C=1e4).fit(_logit(p)[:, None], y.astype(int))
+        # a fold holding one class (a rare class of a multiclass target) has no slope to fit: identity
+        self._lr = LogisticRegression(C=1e4).fit(_logit(p)[:, None], y.astype(int)) if len(np.unique(y)) > 1 else None
         return self
 
     def predict(self, p: Any) -> Any:
+        import numpy as np
+
+        if self._lr is None:
+            return np.asarray(p, dtype=float)
         return self._lr.predict_proba(_logit(p)[:, None])[:, 1]
 
 
