@@ -22,7 +22,7 @@ Labels are held back ``label_delay`` batches: the labels of batch ``t - label_de
 batch ``t`` is scored, and every label read goes through :class:`Labels`, which refuses a batch
 before its time and keeps the log of reads (``result.label_reads``). Time is simulated: no cron, no
 waiting. Without ``loop=`` the model is scikit-learn's histogram gradient boosting of the task's
-kind; ``loop=NAME`` runs that loop's own notebooks as jobs, its gate file, promotion, post-promotion
+kind, on the numeric columns and, as categories, the text columns of 2 to 255 values; ``loop=NAME`` runs that loop's own notebooks as jobs, its gate file, promotion, post-promotion
 check and rollback, in a throwaway workspace (:mod:`aieng_nb.loop.replay_loop`).
 
 >>> res = replay("rain.csv", time_column="date", target="rain", batch_size=365)   # doctest: +SKIP
@@ -47,6 +47,7 @@ DEFAULT_WINDOW = 4
 DEFAULT_DROP = 0.03  # the loop retrains when accuracy drops (estimated or realized) by more than this
 DEFAULT_RMSE_RISE = 0.10  # ... or when RMSE rises by more than this share of the reference's
 HOLDOUT_SHARE = 0.5  # the later part of the newest labelled batch: the gates' holdout
+MAX_CATEGORIES = 255  # the most values a text column may hold to be a categorical feature (the model's limit)
 WARMUP = 2  # batch 0 trains the first model, batch 1 is its held-out reference; scoring starts at 2
 
 
@@ -107,6 +108,7 @@ class Setup:
     seed: int
     time_column: str = ""
     drop: float = DEFAULT_DROP
+    categorical: list[str] = field(default_factory=list)  # text columns given to the model as categories
 
 
 # replay() is long only by its signature and docstring; the steps are the functions below
@@ -235,16 +237,39 @@ def _setup(
         raise ValidationError(
             f"{len(frame)} rows make {n} batches of {batch_size}: need at least {WARMUP + 1 + label_delay}"
         )
-    batches = [frame.iloc[i * batch_size : (i + 1) * batch_size].reset_index(drop=True) for i in range(n)]
+    categorical = [] if loop else _encode_categories(frame, (time_column, target, sensitive))
     features = [c for c in frame.columns if c not in (time_column, target) and frame[c].dtype.kind in "iufb"]
     if not features:
-        raise ValidationError("the data has no numeric feature column to learn from")
+        raise ValidationError(
+            f"the data has no feature column to learn from: numbers, or text with 2 to {MAX_CATEGORIES} values"
+        )
+    batches = [frame.iloc[i * batch_size : (i + 1) * batch_size].reset_index(drop=True) for i in range(n)]
     task = infer_task(frame[target])
     labels = sorted(set(frame[target].unique()), key=str)
     spec = _spec(loop, task, sensitive, workspace, gates)
     return Setup(batches, features, target, task, "accuracy" if task == "classification" else "rmse",
                  pos_label(labels) if task == "classification" else None, spec, window, sensitive, cooldown, seed,
-                 time_column)  # fmt: skip
+                 time_column, categorical=categorical)  # fmt: skip
+
+
+def _encode_categories(frame: Any, skip: tuple[Any, ...]) -> list[str]:
+    """Text and categorical columns with 2 to ``MAX_CATEGORIES`` values become the default model's
+    categorical features: each value's code (sorted values, over the whole table: the values a
+    column can take, not its labels), missing stays missing. In place; returns their names."""
+    import pandas as pd
+
+    encoded = []
+    for c in frame.columns:
+        s = frame[c]
+        if c in skip or not (s.dtype == object or isinstance(s.dtype, pd.CategoricalDtype) or s.dtype.kind in "SU"):
+            continue
+        values = sorted({str(v) for v in s.dropna()})
+        if not 2 <= len(values) <= MAX_CATEGORIES:
+            continue
+        codes = {v: float(i) for i, v in enumerate(values)}
+        frame[c] = s.map(lambda v, codes=codes: codes[str(v)] if pd.notna(v) else float("nan")).astype(float)
+        encoded.append(c)
+    return encoded
 
 
 def _spec(
@@ -287,7 +312,8 @@ def _fit(setup: Setup, labels: Labels, train: list[int], version: int, head: int
     X = np.vstack([setup.batches[b][setup.features].to_numpy(dtype=float)[rows] for b, rows in parts])
     y = np.concatenate([labels.get(b)[rows] for b, rows in parts])
     cls = HistGradientBoostingClassifier if setup.task == "classification" else HistGradientBoostingRegressor
-    est = cls(max_iter=100, early_stopping=False, random_state=setup.seed)
+    cats = [setup.features.index(c) for c in setup.categorical] or None
+    est = cls(max_iter=100, early_stopping=False, random_state=setup.seed, categorical_features=cats)
     t0 = time.process_time()
     est.fit(X, y)
     cpu = time.process_time() - t0
