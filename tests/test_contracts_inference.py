@@ -291,6 +291,36 @@ def test_the_header_names_a_reader_that_works(tmp_path) -> None:
     assert not hasattr(importlib.import_module("pandera.io"), "from_yaml")  # why the header changed
 
 
+def test_every_kind_of_column_passes_its_own_contract_through_panderas_reader() -> None:
+    """pandas' own dtypes (nullable, pyarrow text, time zones, categories with unused levels, mixed
+    objects, infinities): the frame a contract was inferred from passes it, read by pandera alone."""
+    from pandera.io import pandas_io
+
+    n = 800
+    rng = np.random.default_rng(8)
+    frame = pd.DataFrame(
+        {
+            "Int64": pd.array([None if i % 50 == 0 else i % 7 for i in range(n)], dtype="Int64"),
+            "boolean": pd.array(rng.integers(0, 2, n).astype(bool), dtype="boolean"),
+            "string": pd.array([f"s{i % 4}" for i in range(n)], dtype="string"),
+            "pyarrow": pd.array([f"k{i % 5}" for i in range(n)], dtype="string[pyarrow]"),
+            "tz": pd.date_range("2020-01-01", periods=n, freq="h", tz="UTC"),
+            "unused": pd.Categorical(rng.choice(["a", "b"], n), categories=["a", "b", "c"]),
+            "mixed": [1 if i % 2 else "x" for i in range(n)],
+            "high_inf": np.where(np.arange(n) % 97 == 0, np.inf, rng.normal(size=n)),
+            "low_inf": np.where(np.arange(n) % 89 == 0, -np.inf, rng.normal(size=n)),
+            "uint8": rng.integers(0, 255, n).astype("uint8"),
+        }
+    )
+    schema = pandas_io.from_yaml(infer_yaml(frame, name="kinds"))
+    schema.validate(frame, lazy=True)
+    assert str(schema.columns["pyarrow"].dtype) == "string[pyarrow]"  # not read back as Python's storage
+    assert [c.name for c in schema.columns["high_inf"].checks] == ["greater_than_or_equal_to"]
+    assert [c.name for c in schema.columns["low_inf"].checks] == ["less_than_or_equal_to"]
+    with pytest.raises(Exception, match="less_than_or_equal_to"):
+        schema.validate(frame.assign(low_inf=frame["low_inf"] + 1e6), lazy=True)
+
+
 # ---------------------------------------------------------------------------- contracts from before
 @pytest.mark.parametrize("stem", ["legacy", "evidence"])
 def test_contract_inferred_before_the_change_loads_and_validates_the_same(stem: str) -> None:

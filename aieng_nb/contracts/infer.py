@@ -133,8 +133,11 @@ def _levels(valid: Any, n: int, integer: bool = False) -> tuple[list[Any] | None
     return sorted(values, key=lambda v: (type(v).__name__, v)), why
 
 
-def _range(valid: Any, integer: bool, margin: float) -> tuple[Any, list[str]]:
-    """An ``in_range`` check (or ``ge`` / ``le`` when only one side has a scale) and why."""
+def _range(
+    valid: Any, integer: bool, margin: float, infinite: tuple[bool, bool] = (False, False)
+) -> tuple[Any, list[str]]:
+    """An ``in_range`` check and why; ``infinite``: the sample holds -inf / +inf, so that side is
+    left open (``le`` / ``ge`` alone, or no check with both)."""
     import pandera.pandas as pa
 
     lo = evidence.lower_bound(valid, margin)
@@ -148,10 +151,18 @@ def _range(valid: Any, integer: bool, margin: float) -> tuple[Any, list[str]]:
         x_lo, x_hi = float(valid.min()), float(valid.max())
         low = _round_out(lo.value, down=True, past=x_lo - lo.value)
         high = _round_out(hi.value, down=False, past=hi.value - x_hi)
-    return pa.Check.in_range(low, high), [f"in_range min {low}: {lo.why}", f"in_range max {high}: {hi.why}"]
+    why_low, why_high = f"in_range min {low}: {lo.why}", f"in_range max {high}: {hi.why}"
+    if all(infinite):
+        return None, ["no in_range: the sample holds -inf and +inf"]
+    if infinite[0]:
+        return pa.Check.le(high), ["no lower bound: the sample holds -inf", why_high]
+    if infinite[1]:
+        return pa.Check.ge(low), [why_low, "no upper bound: the sample holds +inf"]
+    return pa.Check.in_range(low, high), [why_low, why_high]
 
 
 def _column(name: Any, s: Any, margin: float, frame_nulls: bool = False) -> tuple[Any, list[str]]:
+    import pandas as pd
     import pandera.pandas as pa
 
     n = len(s)
@@ -180,11 +191,17 @@ def _column(name: Any, s: Any, margin: float, frame_nulls: bool = False) -> tupl
     if len(valid) and not checks and kind in ("int", "float"):
         finite = valid[valid.abs() != float("inf")] if kind == "float" else valid
         if len(finite):
-            check, reasons = _range(finite.to_numpy(), kind == "int", margin)
+            infinite = (
+                kind == "float" and bool((valid == -math.inf).any()),
+                kind == "float" and bool((valid == math.inf).any()),
+            )
+            check, reasons = _range(finite.to_numpy(), kind == "int", margin, infinite)
             why += reasons
             if check is not None:
                 checks.append(check)
-    column = pa.Column(str(s.dtype), checks=checks or None, nullable=nullable, unique=unique, required=True)
+    # a dtype's name, except text stored by pyarrow, whose name ("string") reads back as Python's storage
+    dtype = s.dtype if isinstance(s.dtype, pd.StringDtype) else str(s.dtype)
+    column = pa.Column(dtype, checks=checks or None, nullable=nullable, unique=unique, required=True)
     return column, why
 
 
