@@ -85,10 +85,11 @@ one sentence a person can check, which the contract keeps under ``metadata.aieng
   repeated. For integers: spread evenly over ``[min, max]`` (the fewest repeats any non-key
   could show), ``n`` values would hold ``n(n-1)/2/(max-min+1)`` repeated pairs; at least
   ``KEY_PAIRS`` expected and none seen: a non-key shows none with chance ``e^-KEY_PAIRS`` (5e-5).
-  Three pairs (5%) was not enough on real data: ranks with a few ties (43 distinct of 1..86) and
+  Three pairs (5%) was not enough on real data: scores with a few ties (15 distinct of 49..92) and
   titles repeated once in 180 rows (a journal listed twice) are near-keys, which a sample shows
-  distinct at that evidence and the next batch does not. Text has no ``[min, max]`` to tell its vocabulary, so the
-  same test is made against ``TEXT_VOCABULARY`` values: what counts for repeats is a list's
+  distinct at that evidence and the next batch does not (a near-key can still pass 10: ranks 1..86
+  with a few ties, 43 distinct in a half). Text has no ``[min, max]`` to tell its vocabulary, so
+  the same test is made against ``TEXT_VOCABULARY`` values: what counts for repeats is a list's
   effective size ``1/sum(p^2)``, about a thousand for the surnames of a country (Smith ~1%,
   Johnson ~0.8%, ...) and smaller for words or places; a non-key over such a list repeats
   ``KEY_PAIRS`` pairs by ``MIN_TEXT_KEY_ROWS`` rows (31 distinct surnames in one half of a list of
