@@ -205,6 +205,7 @@ def test_a_schedule_fires_a_pipeline_once_per_slot(tmp_path, workspace):
 
     import aieng_nb as aieng
     from aieng_nb import schedules
+    from aieng_nb.schedules.cron import next_after
     from aieng_nb.schedules.scheduler import Scheduler
 
     path = diamond(tmp_path)
@@ -215,7 +216,9 @@ def test_a_schedule_fires_a_pipeline_once_per_slot(tmp_path, workspace):
     with pytest.raises(ValidationError, match="unknown input 'rw'"):
         schedules.add("bad", str(broken), "0 3 * * *")
     assert [x.name for x in schedules.list_schedules()] == ["nightly"]
-    slot = dt.datetime(2026, 12, 8, 3, 0, 10, tzinfo=dt.timezone.utc)
+    # the schedule's first slot after it was added, 10 s in (a fixed date stops firing once the
+    # real clock passes it: a schedule never fires for a slot before its creation)
+    slot = next_after(s, schedules.get("nightly").created_at) + dt.timedelta(seconds=10)
     first, second = Scheduler(clock=lambda: slot), Scheduler(clock=lambda: slot)
     assert first.try_lead()
     fired = first.run_pending(wait=True)
