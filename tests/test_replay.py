@@ -67,17 +67,18 @@ def test_a_multiclass_text_target_with_a_rare_class_replays():
     assert any(b["estimated"] is not None for b in loop["batches"])
 
 
-def test_text_columns_are_the_default_models_categories():
+@pytest.mark.parametrize("dtype", ["object", "string", "category"])
+def test_text_columns_are_the_default_models_categories(dtype):
     """A table whose only signal is a text column: the default model learns from it (its values'
     codes as categories), and the caller's frame is left as it was."""
     rng = np.random.default_rng(7)
     n = 8 * 200
     shop = rng.choice(["north", "south", "east", "west", None], n)
-    frame = pd.DataFrame({"t": np.arange(n), "shop": shop, "noise": rng.normal(size=n)})
-    frame["y"] = np.isin(frame["shop"], ["north", "east"]).astype(int)
+    frame = pd.DataFrame({"t": np.arange(n), "shop": pd.Series(shop).astype(dtype), "noise": rng.normal(size=n)})
+    frame["y"] = np.isin(shop, ["north", "east"]).astype(int)
     res = aieng.replay(frame, time_column="t", target="y", batch_size=200, policies=["static"])
     assert res.policies["static"].mean > 0.95  # the noise column alone would give ~0.6
-    assert frame["shop"].dtype == object and set(frame["shop"].dropna()) == {"north", "south", "east", "west"}
+    assert str(frame["shop"].dtype) == dtype and set(frame["shop"].dropna()) == {"north", "south", "east", "west"}
     with pytest.raises(ValidationError, match="no feature column to learn from"):
         aieng.replay(frame.assign(shop=[f"s{i}" for i in range(n)])[["t", "shop", "y"]], time_column="t", target="y",
                      batch_size=200)  # fmt: skip

@@ -257,18 +257,21 @@ def _encode_categories(frame: Any, skip: tuple[Any, ...]) -> list[str]:
     """Text and categorical columns with 2 to ``MAX_CATEGORIES`` values become the default model's
     categorical features: each value's code (sorted values, over the whole table: the values a
     column can take, not its labels), missing stays missing. In place; returns their names."""
-    import pandas as pd
+    import numpy as np
 
     encoded = []
     for c in frame.columns:
-        s = frame[c]
-        if c in skip or not (s.dtype == object or isinstance(s.dtype, pd.CategoricalDtype) or s.dtype.kind in "SU"):
+        if c in skip or frame[c].dtype.kind not in "OSU":  # object, pandas' string and category dtypes, numpy text
             continue
-        values = sorted({str(v) for v in s.dropna()})
+        s = frame[c].astype(object)
+        known = s.notna().to_numpy()
+        values = sorted({str(v) for v in s[known]})
         if not 2 <= len(values) <= MAX_CATEGORIES:
             continue
         codes = {v: float(i) for i, v in enumerate(values)}
-        frame[c] = s.map(lambda v, codes=codes: codes[str(v)] if pd.notna(v) else float("nan")).astype(float)
+        out = np.full(len(s), np.nan)
+        out[known] = [codes[str(v)] for v in s[known]]
+        frame[c] = out
         encoded.append(c)
     return encoded
 
