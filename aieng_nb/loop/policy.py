@@ -8,6 +8,7 @@ rollback); ``static`` and ``periodic:K`` are its baselines. Every label read goe
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -73,7 +74,7 @@ def _calibration_held(setup: Setup, state: LoopState, truth: Any) -> bool | None
     ref, current, probability = state.estimated
     state.estimated = None
     est = estimate(ref, current.assign(**{setup.target: truth}), target=setup.target, probability=probability,
-                   prediction="prediction", features=setup.features)  # fmt: skip
+                   prediction=setup.prediction, features=setup.features)  # fmt: skip
     held = est.calibration.get("current_held")
     return None if held is None else bool(held)
 
@@ -82,19 +83,19 @@ def _scored(setup: Setup, model: Model, b: int, y: Any, rows: slice = slice(None
     """Batch ``b`` (its ``rows``) with the model's prediction, probabilities and labels: a monitoring reference."""
     frame = setup.batches[b].iloc[rows].copy()
     pred, proba = _predict(setup, model, frame)
-    frame["prediction"] = pred
+    frame[setup.prediction] = pred
     frame[setup.target] = y
-    _add_proba(frame, proba, model)
+    _add_proba(setup, frame, proba, model)
     return frame
 
 
-def _add_proba(frame: Any, proba: Any, model: Model) -> Any:
+def _add_proba(setup: Setup, frame: Any, proba: Any, model: Model) -> Any:
     if proba is None:
         return None
     if proba.ndim == 1:
-        frame["proba"] = proba
-        return "proba"
-    cols = {c: f"proba_{i}" for i, c in enumerate(model.classes)}
+        frame[setup.proba] = proba
+        return setup.proba
+    cols = {c: f"{setup.proba}_{i}" for i, c in enumerate(model.classes)}
     for i, col in enumerate(cols.values()):
         frame[col] = proba[:, i]
     return cols
@@ -231,17 +232,19 @@ def _monitor(setup: Setup, state: LoopState, bv: BatchValue, batch: Any, pred: A
 
     ref = state.champion.reference
     current = batch.drop(columns=[setup.target]).copy()
-    current["prediction"] = pred
-    probability = _add_proba(current, proba, state.champion)
+    current[setup.prediction] = pred
+    probability = _add_proba(setup, current, proba, state.champion)
+    if not _can_estimate(setup, ref, probability):
+        return False
     if setup.task == "classification":
         rules = [f"estimated_accuracy_drop > {setup.drop:g}"]
     else:
-        ref_rmse = _metric(setup, ref[setup.target].to_numpy(), ref["prediction"].to_numpy())
+        ref_rmse = _metric(setup, ref[setup.target].to_numpy(), ref[setup.prediction].to_numpy())
         rules = [f"estimated_rmse_increase > {setup.drop * ref_rmse:.6g}"]
-    cols = [*setup.features, "prediction", setup.target, *([] if probability is None else
+    cols = [*setup.features, setup.prediction, setup.target, *([] if probability is None else
             [probability] if isinstance(probability, str) else list(probability.values()))]  # fmt: skip
     rep = monitor(ref[cols], current[[c for c in cols if c != setup.target]], target=setup.target,
-                  prediction="prediction", probability=probability, columns=setup.features, checks=rules,
+                  prediction=setup.prediction, probability=probability, columns=setup.features, checks=rules,
                   evidently=False, log=False)  # fmt: skip
     est = rep.estimated
     state.estimated = (ref[cols], current[[c for c in cols if c != setup.target]], probability)
@@ -252,12 +255,25 @@ def _monitor(setup: Setup, state: LoopState, bv: BatchValue, batch: Any, pred: A
     return not rep.passed
 
 
+def _can_estimate(setup: Setup, ref: Any, probability: Any) -> bool:
+    """Whether the champion's reference can estimate its performance on a batch: it holds the
+    champion's probability columns (a promoted model refit on the whole holdout may know a class its
+    gated challenger, which scored the reference, did not) and, for a regressor, enough rows for
+    the loss model. When it cannot, the batch is not estimated (the realized check still runs)."""
+    from ..reports.estimation import probability_columns
+    from ..reports.loss_estimation import MIN_REFERENCE_ROWS
+
+    if any(c not in ref.columns for c in probability_columns(probability)):
+        return False
+    return setup.task == "classification" or len(ref) >= MIN_REFERENCE_ROWS
+
+
 def _hold_level(setup: Setup, state: LoopState) -> None:
     """The level the realized check holds the champion to: its reference metric, but a promotion made
     after a drift may lower the level by at most ``drop`` (so a champion that is only less bad than
     the one it replaced does not silence the loop)."""
     ref = state.champion.reference
-    now = _metric(setup, ref[setup.target].to_numpy(), ref["prediction"].to_numpy())
+    now = _metric(setup, ref[setup.target].to_numpy(), ref[setup.prediction].to_numpy())
     if state.level is None:
         state.level = now
     elif setup.task == "classification":
@@ -286,12 +302,46 @@ def _gates(setup: Setup, holdout: int, rows: slice, y: Any, challenger: Model, c
     from ..registry.gates import prediction_gates
     from ..registry.scoring import EvalData, Scored
 
+    from ..reports.quality import pos_label
+
     frame = setup.batches[holdout].iloc[rows].reset_index(drop=True)
     frame[setup.target] = y
-    data = EvalData(f"batch {holdout}", "", frame, setup.target, setup.task, setup.pos_label)
     new = Scored("replay", str(challenger.version), _predict(setup, challenger, frame)[0], 0.0)
     old = Scored("replay", str(champion.version), _predict(setup, champion, frame)[0], 0.0)
-    return prediction_gates(setup.spec, data, new, old)
+    positive = setup.pos_label
+    if setup.task == "classification":  # the fairness gate's positive class must be among each model's labels
+        common = {*y, *new.y_pred} & {*y, *old.y_pred}
+        positive = positive if positive in common else pos_label(sorted(set(y), key=str))
+    data = EvalData(f"batch {holdout}", "", frame, setup.target, setup.task, positive)
+    fair = setup.spec.fairness
+    if fair is None or any(c not in frame.columns for c in fair.sensitive) or len(
+        frame[fair.sensitive].drop_duplicates()) > 1:  # fmt: skip
+        return prediction_gates(setup.spec, data, new, old)
+    # the holdout holds one group (a season, a region): its metric is compared here (a fairness
+    # report needs two groups to compare between)
+    results = prediction_gates(dataclasses.replace(setup.spec, fairness=None), data, new, old)
+    return [*results, _one_group_gate(fair, frame, y, new.y_pred, old.y_pred)]
+
+
+def _one_group_gate(gate: Any, frame: Any, y: Any, new: Any, old: Any) -> Any:
+    """The fairness gate on a holdout of a single group: that group's metric may not degrade by more than the margin."""
+    import numpy as np
+
+    from ..registry.records import GateResult
+    from ..reports.fairness_groups import _group_labels
+
+    group = "/".join(_group_labels(frame[c]).iloc[0] for c in gate.sensitive)
+    label = f"fairness:{gate.metric}[{group}]"
+    err = {"accuracy": lambda p: float(np.mean(y == p)), "mae": lambda p: float(np.mean(np.abs(y - p))),
+           "rmse": lambda p: float(math.sqrt(np.mean((y - p) ** 2)))}.get(gate.metric)  # fmt: skip
+    if err is None:
+        return GateResult(label, True, gate.metric, detail=f"the holdout holds only group {group}: not compared")
+    v_new, v_old = err(new), err(old)
+    delta = v_new - v_old if gate.metric == "accuracy" else v_old - v_new
+    return GateResult(label, delta >= -gate.max_degradation, gate.metric, champion=v_old, challenger=v_new,
+                      delta=delta, threshold=-gate.max_degradation,
+                      detail=f"group {group} ({len(y)} rows, the holdout's only group): may degrade by at most "
+                             f"{gate.max_degradation:g}")  # fmt: skip
 
 
 def _post_promotion_check(setup: Setup, labels: Labels, state: LoopState, res: PolicyResult, bv: BatchValue) -> None:

@@ -110,6 +110,8 @@ class Setup:
     time_column: str = ""
     drop: float = DEFAULT_DROP
     categorical: list[str] = field(default_factory=list)  # text columns given to the model as categories
+    prediction: str = "prediction"  # the columns the replay adds to a scored batch, named apart from the data's
+    proba: str = "proba"  # ... the positive class's probability, or ``proba_I`` per class
 
 
 # replay() is long only by its signature and docstring; the steps are the functions below
@@ -221,16 +223,14 @@ def _setup(
 ) -> Setup:  # fmt: skip
     from ..reports.quality import infer_task, pos_label
 
-    for role, col in (("time column", time_column), ("target", target), ("sensitive column", sensitive)):
-        if col is not None and col not in frame.columns:
-            raise ValidationError(f"{role} {col!r} is not in the data (columns: {list(frame.columns)[:30]})")
+    _check_columns(frame, time_column, target, sensitive)
     if not isinstance(batch_size, int) or batch_size < 10:
         raise ValidationError(f"batch size must be an integer >= 10, got {batch_size!r}")
     if not isinstance(label_delay, int) or label_delay < 0:
         raise ValidationError(f"label delay must be a whole number of batches >= 0, got {label_delay!r}")
     if window < 1 or cooldown < 0:
         raise ValidationError("window must be >= 1 batch and cooldown >= 0 batches")
-    frame = frame[frame[target].notna()].sort_values(time_column, kind="stable").reset_index(drop=True)
+    frame = _ordered(frame, time_column, target)
     n = len(frame) // batch_size
     if max_batches is not None:
         n = min(n, max_batches)
@@ -239,18 +239,60 @@ def _setup(
             f"{len(frame)} rows make {n} batches of {batch_size}: need at least {WARMUP + 1 + label_delay}"
         )
     categorical = [] if loop else _encode_categories(frame, (time_column, target, sensitive))
-    features = [c for c in frame.columns if c not in (time_column, target) and frame[c].dtype.kind in "iufb"]
+    # the sensitive column is never a feature (text or numbers alike): the model does not see the group
+    features = [c for c in frame.columns if c not in (time_column, target, sensitive) and frame[c].dtype.kind in "iufb"]
     if not features:
-        raise ValidationError(
-            f"the data has no feature column to learn from: numbers, or text with 2 to {MAX_CATEGORIES} values"
-        )
+        besides = f" besides the sensitive column {sensitive!r}" if sensitive is not None else ""
+        raise ValidationError(f"the data has no feature column to learn from{besides}: numbers, or text with 2 to "
+                              f"{MAX_CATEGORIES} values")  # fmt: skip
+    for c in [] if loop else features:  # the default model reads an infinity as missing (scikit-learn refuses it)
+        if frame[c].dtype.kind == "f" and frame[c].isin([math.inf, -math.inf]).any():
+            frame[c] = frame[c].replace([math.inf, -math.inf], math.nan)
     batches = [frame.iloc[i * batch_size : (i + 1) * batch_size].reset_index(drop=True) for i in range(n)]
     task = infer_task(frame[target])
     labels = sorted(set(frame[target].unique()), key=str)
     spec = _spec(loop, task, sensitive, workspace, gates)
+    taken = {str(c) for c in frame.columns}
     return Setup(batches, features, target, task, "accuracy" if task == "classification" else "rmse",
                  pos_label(labels) if task == "classification" else None, spec, window, sensitive, cooldown, seed,
-                 time_column, categorical=categorical)  # fmt: skip
+                 time_column, categorical=categorical, prediction=_free("prediction", taken, 0),
+                 proba=_free("proba", taken, len(labels)))  # fmt: skip
+
+
+def _free(name: str, taken: set[str], n: int) -> str:
+    """``name`` (and ``name_0`` .. ``name_{n-1}``), underscored until no column of the data holds it."""
+    while name in taken or any(f"{name}_{i}" in taken for i in range(n)):
+        name += "_"
+    return name
+
+
+def _check_columns(frame: Any, time_column: str, target: str, sensitive: str | None) -> None:
+    dup = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
+    if dup:
+        raise ValidationError(f"the data has duplicate column names: {dup[:10]}; rename them so each is unique")
+    for role, col in (("time column", time_column), ("target", target), ("sensitive column", sensitive)):
+        if col is not None and col not in frame.columns:
+            raise ValidationError(f"{role} {col!r} is not in the data (columns: {list(frame.columns)[:30]})")
+    if target == time_column or sensitive in (target, time_column):
+        raise ValidationError(f"the time column, the target and the sensitive column must differ (time column "
+                              f"{time_column!r}, target {target!r}, sensitive {sensitive!r})")  # fmt: skip
+
+
+def _ordered(frame: Any, time_column: str, target: str) -> Any:
+    """The rows with a target and a time, in time order (a row without a time has no place in it)."""
+    import numpy as np
+
+    y = frame[target]
+    if y.dtype.kind in "iuf" and np.isinf(y.to_numpy(dtype=float, na_value=np.nan)).any():
+        raise ValidationError(f"target {target!r} holds infinite values: drop or fix those rows")
+    frame = frame[y.notna() & frame[time_column].notna()]
+    try:
+        return frame.sort_values(time_column, kind="stable").reset_index(drop=True)
+    except TypeError:
+        kinds = sorted({type(v).__name__ for v in frame[time_column]})
+        raise ValidationError(
+            f"time column {time_column!r} mixes values that cannot be ordered ({', '.join(kinds[:5])})"
+        ) from None
 
 
 def _encode_categories(frame: Any, skip: tuple[Any, ...]) -> list[str]:
@@ -358,10 +400,12 @@ def _group_gap(setup: Setup, frame: Any, y: Any, pred: Any) -> dict[str, float]:
     """Per-group metric (accuracy or MAE) on a batch, groups of at least 10 rows."""
     import numpy as np
 
+    from ..reports.fairness_groups import _group_labels
+
     if setup.sensitive is None:
         return {}
     out = {}
-    groups = frame[setup.sensitive].to_numpy()
+    groups = _group_labels(frame[setup.sensitive]).to_numpy()  # as the fairness gate names them; missing: a group
     for g in np.unique(groups):
         m = groups == g
         if m.sum() >= 10:

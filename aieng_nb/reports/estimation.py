@@ -230,6 +230,11 @@ def for_monitor(
     if probability is not None and pred is not None:
         both = pred in reference.columns and pred in current.columns
         pred = pred if both and not is_probability(reference[pred]) else None
+    if probability is None:
+        from .loss_estimation import too_few_rows
+
+        if too_few_rows(reference, target, pred, notes):
+            return None
     est = estimate(reference, current, target=target, probability=probability, prediction=pred,
                    features=features, task=task)  # fmt: skip
     metrics.update(est.summary_metrics())

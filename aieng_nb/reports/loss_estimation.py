@@ -14,6 +14,21 @@ from typing import Any
 from ..exceptions import ValidationError
 from .estimation import MAX_DLE_ERROR, EstimatedMetric, Estimation, single_thread
 
+MIN_REFERENCE_ROWS = 20  # the fewest labelled reference rows the loss model learns from
+
+
+def too_few_rows(reference: Any, target: str, prediction: str | None, notes: list[str]) -> bool:
+    """Whether a regressor's reference is too small to estimate from (a monitoring report notes it
+    instead of failing)."""
+    if prediction is None or prediction not in reference.columns:
+        return False
+    n = int((reference[target].notna() & reference[prediction].notna()).sum())
+    if n >= MIN_REFERENCE_ROWS:
+        return False
+    notes.append(f"the reference has {n} labelled rows, fewer than the {MIN_REFERENCE_ROWS} the loss model needs: "
+                 "performance is not estimated")  # fmt: skip
+    return True
+
 
 def dle(
     reference: Any, current: Any, target: str, prediction: str, features: list[str], confidence: float, seed: int
@@ -27,8 +42,8 @@ def dle(
             raise ValidationError(f"prediction column {prediction!r} is not in {side}")
     cols = [c for c in features if c in current.columns and reference[c].dtype.kind in "iufb"] + [prediction]
     ref = reference[reference[target].notna() & reference[prediction].notna()]
-    if len(ref) < 20:
-        raise ValidationError("direct loss estimation needs at least 20 labelled reference rows")
+    if len(ref) < MIN_REFERENCE_ROWS:
+        raise ValidationError(f"direct loss estimation needs at least {MIN_REFERENCE_ROWS} labelled reference rows")
     X = ref[cols].to_numpy(dtype=float)
     err = ref[prediction].to_numpy(dtype=float) - ref[target].to_numpy(dtype=float)
     abs_e, sq_e = np.abs(err), err**2
