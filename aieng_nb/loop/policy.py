@@ -301,7 +301,6 @@ def _gates(setup: Setup, holdout: int, rows: slice, y: Any, challenger: Model, c
     """The gate file's metric and fairness gates, on the held-out rows of the newest labelled batch."""
     from ..registry.gates import prediction_gates
     from ..registry.scoring import EvalData, Scored
-
     from ..reports.quality import pos_label
 
     frame = setup.batches[holdout].iloc[rows].reset_index(drop=True)

@@ -41,6 +41,7 @@ from typing import Any
 from ..exceptions import ValidationError
 from ..registry.gatefile import FairnessGate, GateSpec, MetricGate
 from ..workspace import Workspace
+from .replay_input import check_columns, free_name, load, ordered, parse_policies, whole
 from .replay_records import BatchValue, PolicyResult, ReplayResult
 
 DEFAULT_POLICIES = ("static", "periodic:4", "loop")
@@ -150,11 +151,14 @@ def replay(
     if keep_workspace is not None and loop is None:
         raise ValidationError("keep_workspace needs loop=NAME (the built-in loop uses no registry)")
     keep = check_keep(keep_workspace)
-    frame = _load(data, workspace)
+    frame = load(data, workspace)
     setup = _setup(frame, time_column, target, batch_size, label_delay, sensitive, loop, window, cooldown,
                    max_batches, seed, workspace, gates)  # fmt: skip
-    names = _parse_policies(policies)
+    names = parse_policies(policies)
+    if drop is not None and (isinstance(drop, bool) or not isinstance(drop, int | float) or not 0 <= drop < math.inf):
+        raise ValidationError(f"drop must be a number >= 0, got {drop!r}")
     setup.drop = drop if drop is not None else (DEFAULT_DROP if setup.task == "classification" else DEFAULT_RMSE_RISE)
+    batch_size, label_delay, window = int(batch_size), int(label_delay), setup.window  # numpy integers as ints
     from ..reports.estimation import single_thread
 
     result = ReplayResult(target=target, task=setup.task, metric=setup.metric, batch_size=batch_size,
@@ -176,46 +180,6 @@ def replay(
     return result
 
 
-def _load(data: Any, workspace: Workspace | None) -> Any:
-    import pandas as pd
-
-    if isinstance(data, pd.DataFrame):
-        return data
-    from pathlib import Path
-
-    if not isinstance(data, str | Path):
-        raise ValidationError(f"data must be a DataFrame, a file or a snapshot name, got {type(data).__name__}")
-    path = Path(data).expanduser()
-    if path.is_file():
-        if path.name.endswith((".parquet", ".pq")):
-            return pd.read_parquet(path)
-        if path.name.endswith((".csv", ".csv.gz", ".txt")):
-            return pd.read_csv(path)
-        raise ValidationError(f"{path}: read .csv, .csv.gz or .parquet files (or give a snapshot name)")
-    from .. import snapshots
-
-    try:
-        frame = snapshots.load(str(data))
-    except Exception as exc:  # noqa: BLE001 - one line naming both readings of DATA
-        raise ValidationError(f"{data!r} is neither a file nor a snapshot ({exc})") from None
-    if not isinstance(frame, pd.DataFrame):
-        raise ValidationError(f"snapshot {data!r} is a {type(frame).__name__}, not a table")
-    return frame
-
-
-def _parse_policies(policies: Sequence[str] | str) -> list[str]:
-    items = [p.strip() for p in (policies.split(",") if isinstance(policies, str) else policies) if p.strip()]
-    for p in items:
-        if p in ("static", "loop"):
-            continue
-        k = p.split(":", 1)[1] if p.startswith("periodic:") else ""
-        if not (k.isdigit() and int(k) >= 1):
-            raise ValidationError(f"unknown policy {p!r}: use static, periodic:K (K >= 1 batches) or loop")
-    if not items or len(set(items)) != len(items):
-        raise ValidationError(f"policies must be distinct and at least one, got {policies!r}")
-    return items
-
-
 def _setup(
     frame: Any, time_column: str, target: str, batch_size: int, label_delay: int, sensitive: str | None,
     loop: str | None, window: int, cooldown: int, max_batches: int | None, seed: int, workspace: Workspace | None,
@@ -223,14 +187,12 @@ def _setup(
 ) -> Setup:  # fmt: skip
     from ..reports.quality import infer_task, pos_label
 
-    _check_columns(frame, time_column, target, sensitive)
-    if not isinstance(batch_size, int) or batch_size < 10:
-        raise ValidationError(f"batch size must be an integer >= 10, got {batch_size!r}")
-    if not isinstance(label_delay, int) or label_delay < 0:
-        raise ValidationError(f"label delay must be a whole number of batches >= 0, got {label_delay!r}")
-    if window < 1 or cooldown < 0:
-        raise ValidationError("window must be >= 1 batch and cooldown >= 0 batches")
-    frame = _ordered(frame, time_column, target)
+    check_columns(frame, time_column, target, sensitive)
+    batch_size = whole("batch size", batch_size, 10)
+    label_delay = whole("label delay", label_delay, 0)
+    window, cooldown, seed = whole("window", window, 1), whole("cooldown", cooldown, 0), whole("seed", seed, 0)
+    max_batches = None if max_batches is None else whole("max batches", max_batches, 1)
+    frame = ordered(frame, time_column, target)
     n = len(frame) // batch_size
     if max_batches is not None:
         n = min(n, max_batches)
@@ -255,44 +217,8 @@ def _setup(
     taken = {str(c) for c in frame.columns}
     return Setup(batches, features, target, task, "accuracy" if task == "classification" else "rmse",
                  pos_label(labels) if task == "classification" else None, spec, window, sensitive, cooldown, seed,
-                 time_column, categorical=categorical, prediction=_free("prediction", taken, 0),
-                 proba=_free("proba", taken, len(labels)))  # fmt: skip
-
-
-def _free(name: str, taken: set[str], n: int) -> str:
-    """``name`` (and ``name_0`` .. ``name_{n-1}``), underscored until no column of the data holds it."""
-    while name in taken or any(f"{name}_{i}" in taken for i in range(n)):
-        name += "_"
-    return name
-
-
-def _check_columns(frame: Any, time_column: str, target: str, sensitive: str | None) -> None:
-    dup = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
-    if dup:
-        raise ValidationError(f"the data has duplicate column names: {dup[:10]}; rename them so each is unique")
-    for role, col in (("time column", time_column), ("target", target), ("sensitive column", sensitive)):
-        if col is not None and col not in frame.columns:
-            raise ValidationError(f"{role} {col!r} is not in the data (columns: {list(frame.columns)[:30]})")
-    if target == time_column or sensitive in (target, time_column):
-        raise ValidationError(f"the time column, the target and the sensitive column must differ (time column "
-                              f"{time_column!r}, target {target!r}, sensitive {sensitive!r})")  # fmt: skip
-
-
-def _ordered(frame: Any, time_column: str, target: str) -> Any:
-    """The rows with a target and a time, in time order (a row without a time has no place in it)."""
-    import numpy as np
-
-    y = frame[target]
-    if y.dtype.kind in "iuf" and np.isinf(y.to_numpy(dtype=float, na_value=np.nan)).any():
-        raise ValidationError(f"target {target!r} holds infinite values: drop or fix those rows")
-    frame = frame[y.notna() & frame[time_column].notna()]
-    try:
-        return frame.sort_values(time_column, kind="stable").reset_index(drop=True)
-    except TypeError:
-        kinds = sorted({type(v).__name__ for v in frame[time_column]})
-        raise ValidationError(
-            f"time column {time_column!r} mixes values that cannot be ordered ({', '.join(kinds[:5])})"
-        ) from None
+                 time_column, categorical=categorical, prediction=free_name("prediction", taken, 0),
+                 proba=free_name("proba", taken, len(labels)))  # fmt: skip
 
 
 def _encode_categories(frame: Any, skip: tuple[Any, ...]) -> list[str]:
