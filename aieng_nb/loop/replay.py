@@ -207,9 +207,6 @@ def _setup(
         besides = f" besides the sensitive column {sensitive!r}" if sensitive is not None else ""
         raise ValidationError(f"the data has no feature column to learn from{besides}: numbers, or text with 2 to "
                               f"{MAX_CATEGORIES} values")  # fmt: skip
-    for c in [] if loop else features:  # the default model reads an infinity as missing (scikit-learn refuses it)
-        if frame[c].dtype.kind == "f" and frame[c].isin([math.inf, -math.inf]).any():
-            frame[c] = frame[c].replace([math.inf, -math.inf], math.nan)
     batches = [frame.iloc[i * batch_size : (i + 1) * batch_size].reset_index(drop=True) for i in range(n)]
     task = infer_task(frame[target])
     labels = sorted(set(frame[target].unique()), key=str)
