@@ -22,9 +22,13 @@ Labels are held back ``label_delay`` batches: the labels of batch ``t - label_de
 batch ``t`` is scored, and every label read goes through :class:`Labels`, which refuses a batch
 before its time and keeps the log of reads (``result.label_reads``). Time is simulated: no cron, no
 waiting. Without ``loop=`` the model is scikit-learn's histogram gradient boosting of the task's
-kind, on the numeric columns and, as categories, the text columns of 2 to 255 values; ``loop=NAME``
-runs that loop's own notebooks as jobs, its gate file, promotion, post-promotion check and
-rollback, in a throwaway workspace (:mod:`aieng_nb.loop.replay_loop`).
+kind, on the numeric columns and, as categories, the text columns of 2 to 255 values (never the
+sensitive column: the model does not see the group); ``loop=NAME`` runs that loop's own notebooks
+as jobs, its gate file, promotion, post-promotion check and rollback, in a throwaway workspace
+(:mod:`aieng_nb.loop.replay_loop`). Rows without a target or a time are left out. A batch whose
+performance cannot be estimated (a regressor's reference under 20 rows, a champion that knows a
+class its reference was not scored with) is not estimated and breaches nothing; a gates' holdout of
+a single group is gated on that group's metric.
 
 >>> res = replay("rain.csv", time_column="date", target="rain", batch_size=365)   # doctest: +SKIP
 >>> res.policies["loop"].mean, res.policies["loop"].retrains                        # doctest: +SKIP
