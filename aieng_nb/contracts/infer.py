@@ -162,14 +162,14 @@ def _range(
 
 
 def _column(name: Any, s: Any, margin: float, frame_nulls: bool = False) -> tuple[Any, list[str]]:
-    import pandas as pd
     import pandera.pandas as pa
 
     n = len(s)
     nulls = int(s.isna().sum())
     kind = _kind(s)
     valid = s.dropna() if nulls else s
-    why = [f"dtype {s.dtype}: as in the sample"]
+    dtype, why_dtype = _dtype_name(s.dtype)
+    why = [why_dtype]
     nullable = True
     if nulls:
         why.append(f"nullable: {nulls} nulls in {n} rows")
@@ -199,10 +199,30 @@ def _column(name: Any, s: Any, margin: float, frame_nulls: bool = False) -> tupl
             why += reasons
             if check is not None:
                 checks.append(check)
-    # a dtype's name, except text stored by pyarrow, whose name ("string") reads back as Python's storage
-    dtype = s.dtype if isinstance(s.dtype, pd.StringDtype) else str(s.dtype)
     column = pa.Column(dtype, checks=checks or None, nullable=nullable, unique=unique, required=True)
     return column, why
+
+
+def _dtype_name(dtype: Any) -> tuple[str | None, str]:
+    """The name the contract gives ``dtype`` and why: pandas' name when pandera's YAML reads it back
+    as this dtype, else pandera's own (text in an Arrow array: pandas' ``string[pyarrow]`` reads back
+    as pandas' pyarrow-backed ``StringDtype``, ``arrow_string`` as the Arrow type), else None: no
+    dtype asserted, since a contract pandera cannot read is no contract (``timestamp[ns][pyarrow]``)."""
+    from pandera.engines import pandas_engine
+    from pandera.io.pandas_io import _deserialize_dtype
+
+    try:
+        engine = pandas_engine.Engine.dtype(dtype)
+    except Exception:  # noqa: BLE001 - pandera and pandas raise TypeError, ValueError, NotImplementedError...
+        return None, f"no dtype: pandera has no name for {dtype}"
+    for name in dict.fromkeys((str(dtype), str(engine))):
+        try:  # what the YAML holds is pandera's name for the dtype the name gives
+            if _deserialize_dtype(str(pandas_engine.Engine.dtype(name))).check(engine):
+                alias = f" (pandas calls it {dtype})" if name != str(dtype) else ""
+                return name, f"dtype {name}: as in the sample{alias}"
+        except Exception:  # noqa: BLE001 - the same: a name pandas cannot parse back
+            continue
+    return None, f"no dtype: pandera's YAML cannot name {dtype} (it does not read its name back)"
 
 
 def _whole(valid: Any) -> bool:
