@@ -358,6 +358,28 @@ def test_frames_read_with_the_pyarrow_backend_pass_their_own_contract(tmp_path) 
     assert [(c.column, c.check) for c in changed.failed] == [("text", "dtype('arrow_string')")]
 
 
+def test_column_names_a_contract_cannot_hold_are_refused_in_one_line() -> None:
+    """A pivot by date has Timestamp column names, which YAML cannot write (inference raised
+    yaml's RepresenterError); pandera cannot look up a column named None (its verdict differed from
+    ours). Both are refused in one line; numpy's names (np.str_ from an array) are unwrapped, and
+    the frame passes its contract, by pandera alone too."""
+    from pandera.io import pandas_io
+
+    from aieng_nb.contracts.engine import validate_frame
+    from aieng_nb.exceptions import ValidationError
+
+    long = pd.DataFrame({"day": pd.date_range("2020-01-01", periods=4).repeat(30), "x": np.arange(120.0)})
+    wide = long.assign(k=np.tile(np.arange(30), 4)).pivot(index="k", columns="day", values="x")
+    for bad in (wide, pd.DataFrame({None: range(50), "b": range(50)})):
+        with pytest.raises(ValidationError, match="rename them first"):
+            infer_yaml(bad, name="bad")
+    numpy_names = pd.DataFrame({np.str_("a"): np.zeros(50), np.str_("b"): np.ones(50)})
+    assert isinstance(numpy_names.columns[0], np.str_)
+    schema = pandas_io.from_yaml(infer_yaml(numpy_names, name="np"))
+    assert validate_frame(numpy_names, schema).passed
+    schema.validate(numpy_names, lazy=True)
+
+
 # ---------------------------------------------------------------------------- contracts from before
 @pytest.mark.parametrize("stem", ["legacy", "evidence"])
 def test_contract_inferred_before_the_change_loads_and_validates_the_same(stem: str) -> None:

@@ -203,6 +203,25 @@ def _column(name: Any, s: Any, margin: float, frame_nulls: bool = False) -> tupl
     return column, why
 
 
+def _column_name(name: Any) -> Any:
+    """``name`` as the contract's YAML holds it: a str, int, float or bool (numpy's unwrapped: the
+    frame's column still matches), or a tuple of them; anything else is refused in one line
+    (a Timestamp YAML cannot write, a None or NaN pandera cannot look up)."""
+    import numpy as np
+
+    if isinstance(name, tuple):
+        return tuple(_column_name(n) for n in name)
+    plain = name.item() if isinstance(name, (np.integer, np.floating, np.bool_, np.str_)) else name
+    if isinstance(plain, (str, bool, int, float)) and not (isinstance(plain, float) and math.isnan(plain)):
+        return plain
+    from ..exceptions import ValidationError
+
+    raise ValidationError(
+        f"column name {name!r} ({type(name).__name__}): a contract names columns by str, int, float or bool "
+        "(or tuples of them); rename them first, e.g. df.columns = df.columns.astype(str)"
+    )
+
+
 def _dtype_name(dtype: Any) -> tuple[str | None, str]:
     """The name the contract gives ``dtype`` and why: pandas' name when pandera's YAML reads it back
     as this dtype, else pandera's own (text in an Arrow array: pandas' ``string[pyarrow]`` reads back
@@ -269,7 +288,7 @@ def infer_schema(df: Any, *, name: str | None = None, margin: float = MARGIN) ->
     why: dict[str, list[str]] = {}
     frame_nulls = bool(df.isna().to_numpy().any())
     for c in df.columns:
-        columns[c], why[str(c)] = _column(c, df[c], float(margin), frame_nulls)
+        columns[_column_name(c)], why[str(c)] = _column(c, df[c], float(margin), frame_nulls)
     return pa.DataFrameSchema(columns, name=name, strict=False, coerce=False, metadata={"aieng": {"why": why}})
 
 
