@@ -5,7 +5,8 @@ is written with its reason under ``metadata.aieng.why`` (``aieng contract show``
 
 What is inferred, per column (the index is not part of a contract):
 
-- the **dtype** (exact: ``int64`` data arriving as ``float64`` is a change worth a look);
+- the **dtype** (exact: ``int64`` data arriving as ``float64`` is a change worth a look), by a
+  name pandera's YAML reads back as that dtype (none for Arrow timestamps, which it cannot name);
 - **nullability**: not nullable only when no column of the sample has nulls and the sample is
   large enough to bound the null rate under ``evidence.NULL_RATE`` (rule of three), and the column
   is not a float column of whole numbers (an integer column widened for missing values);
