@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 import aieng_nb as aieng
 from aieng_nb.cli import main as cli
@@ -319,6 +320,64 @@ def test_every_kind_of_column_passes_its_own_contract_through_panderas_reader() 
     assert [c.name for c in schema.columns["low_inf"].checks] == ["less_than_or_equal_to"]
     with pytest.raises(Exception, match="less_than_or_equal_to"):
         schema.validate(frame.assign(low_inf=frame["low_inf"] + 1e6), lazy=True)
+
+
+def test_frames_read_with_the_pyarrow_backend_pass_their_own_contract(tmp_path) -> None:
+    """``read_parquet(..., dtype_backend="pyarrow")`` gives Arrow dtypes: text whose pandas name
+    (``string[pyarrow]``) pandera reads back as another dtype, timestamps whose name it cannot read
+    at all (inference raised TypeError). The frame passes its contract, by pandera alone too, and
+    text arriving as Python objects is still a dtype change."""
+    import datetime as dt
+
+    from pandera.io import pandas_io
+
+    from aieng_nb.contracts.engine import validate_frame
+
+    n = 400
+    pd.DataFrame(
+        {
+            "when": pd.date_range("2020-01-01", periods=n, freq="h"),
+            "zoned": pd.date_range("2020-01-01", periods=n, freq="h", tz="UTC"),
+            "took": pd.to_timedelta(np.arange(n), unit="s"),
+            "day": [dt.date(2020, 1, 1 + i % 28) for i in range(n)],
+            "text": [None if i % 40 == 0 else f"k{i % 4}" for i in range(n)],
+            "count": pd.array([None if i % 50 == 0 else i % 7 for i in range(n)], dtype="Int64"),
+            "x": np.random.default_rng(0).normal(size=n),
+            "flag": [i % 3 == 0 for i in range(n)],
+        }
+    ).to_parquet(tmp_path / "x.parquet")
+    frame = pd.read_parquet(tmp_path / "x.parquet", dtype_backend="pyarrow")
+    text = infer_yaml(frame, name="arrow")
+    schema = pandas_io.from_yaml(text)
+    assert validate_frame(frame, schema).passed and validate_frame(frame, schema, shortcut=False).passed
+    schema.validate(frame, lazy=True)
+    assert str(schema.columns["text"].dtype) == "arrow_string" and schema.columns["when"].dtype is None
+    why = yaml.safe_load(text)["metadata"]["aieng"]["why"]
+    assert why["when"][0].startswith("no dtype: pandera's YAML cannot name timestamp[")
+    changed = validate_frame(frame.assign(text=frame["text"].astype(object)), schema)
+    assert [(c.column, c.check) for c in changed.failed] == [("text", "dtype('arrow_string')")]
+
+
+def test_column_names_a_contract_cannot_hold_are_refused_in_one_line() -> None:
+    """A pivot by date has Timestamp column names, which YAML cannot write (inference raised
+    yaml's RepresenterError); pandera cannot look up a column named None (its verdict differed from
+    ours). Both are refused in one line; numpy's names (np.str_ from an array) are unwrapped, and
+    the frame passes its contract, by pandera alone too."""
+    from pandera.io import pandas_io
+
+    from aieng_nb.contracts.engine import validate_frame
+    from aieng_nb.exceptions import ValidationError
+
+    long = pd.DataFrame({"day": pd.date_range("2020-01-01", periods=4).repeat(30), "x": np.arange(120.0)})
+    wide = long.assign(k=np.tile(np.arange(30), 4)).pivot(index="k", columns="day", values="x")
+    for bad in (wide, pd.DataFrame({None: range(50), "b": range(50)})):
+        with pytest.raises(ValidationError, match="rename them first"):
+            infer_yaml(bad, name="bad")
+    numpy_names = pd.DataFrame({np.str_("a"): np.zeros(50), np.str_("b"): np.ones(50)})
+    assert isinstance(numpy_names.columns[0], np.str_)
+    schema = pandas_io.from_yaml(infer_yaml(numpy_names, name="np"))
+    assert validate_frame(numpy_names, schema).passed
+    schema.validate(numpy_names, lazy=True)
 
 
 # ---------------------------------------------------------------------------- contracts from before

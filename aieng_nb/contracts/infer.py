@@ -5,7 +5,8 @@ is written with its reason under ``metadata.aieng.why`` (``aieng contract show``
 
 What is inferred, per column (the index is not part of a contract):
 
-- the **dtype** (exact: ``int64`` data arriving as ``float64`` is a change worth a look);
+- the **dtype** (exact: ``int64`` data arriving as ``float64`` is a change worth a look), by a
+  name pandera's YAML reads back as that dtype (none for Arrow timestamps, which it cannot name);
 - **nullability**: not nullable only when no column of the sample has nulls and the sample is
   large enough to bound the null rate under ``evidence.NULL_RATE`` (rule of three), and the column
   is not a float column of whole numbers (an integer column widened for missing values);
@@ -162,14 +163,14 @@ def _range(
 
 
 def _column(name: Any, s: Any, margin: float, frame_nulls: bool = False) -> tuple[Any, list[str]]:
-    import pandas as pd
     import pandera.pandas as pa
 
     n = len(s)
     nulls = int(s.isna().sum())
     kind = _kind(s)
     valid = s.dropna() if nulls else s
-    why = [f"dtype {s.dtype}: as in the sample"]
+    dtype, why_dtype = _dtype_name(s.dtype)
+    why = [why_dtype]
     nullable = True
     if nulls:
         why.append(f"nullable: {nulls} nulls in {n} rows")
@@ -199,10 +200,49 @@ def _column(name: Any, s: Any, margin: float, frame_nulls: bool = False) -> tupl
             why += reasons
             if check is not None:
                 checks.append(check)
-    # a dtype's name, except text stored by pyarrow, whose name ("string") reads back as Python's storage
-    dtype = s.dtype if isinstance(s.dtype, pd.StringDtype) else str(s.dtype)
     column = pa.Column(dtype, checks=checks or None, nullable=nullable, unique=unique, required=True)
     return column, why
+
+
+def _column_name(name: Any) -> Any:
+    """``name`` as the contract's YAML holds it: a str, int, float or bool (numpy's unwrapped: the
+    frame's column still matches), or a tuple of them; anything else is refused in one line
+    (a Timestamp YAML cannot write, a None or NaN pandera cannot look up)."""
+    import numpy as np
+
+    if isinstance(name, tuple):
+        return tuple(_column_name(n) for n in name)
+    plain = name.item() if isinstance(name, (np.integer, np.floating, np.bool_, np.str_)) else name
+    if isinstance(plain, (str, bool, int, float)) and not (isinstance(plain, float) and math.isnan(plain)):
+        return plain
+    from ..exceptions import ValidationError
+
+    raise ValidationError(
+        f"column name {name!r} ({type(name).__name__}): a contract names columns by str, int, float or bool "
+        "(or tuples of them); rename them first, e.g. df.columns = df.columns.astype(str)"
+    )
+
+
+def _dtype_name(dtype: Any) -> tuple[str | None, str]:
+    """The name the contract gives ``dtype`` and why: pandas' name when pandera's YAML reads it back
+    as this dtype, else pandera's own (text in an Arrow array: pandas' ``string[pyarrow]`` reads back
+    as pandas' pyarrow-backed ``StringDtype``, ``arrow_string`` as the Arrow type), else None: no
+    dtype asserted, since a contract pandera cannot read is no contract (``timestamp[ns][pyarrow]``)."""
+    from pandera.engines import pandas_engine
+    from pandera.io.pandas_io import _deserialize_dtype
+
+    try:
+        engine = pandas_engine.Engine.dtype(dtype)
+    except Exception:  # noqa: BLE001 - pandera and pandas raise TypeError, ValueError, NotImplementedError...
+        return None, f"no dtype: pandera has no name for {dtype}"
+    for name in dict.fromkeys((str(dtype), str(engine))):
+        try:  # what the YAML holds is pandera's name for the dtype the name gives
+            if _deserialize_dtype(str(pandas_engine.Engine.dtype(name))).check(engine):
+                alias = f" (pandas calls it {dtype})" if name != str(dtype) else ""
+                return name, f"dtype {name}: as in the sample{alias}"
+        except Exception:  # noqa: BLE001 - the same: a name pandas cannot parse back
+            continue
+    return None, f"no dtype: pandera's YAML cannot name {dtype} (it does not read its name back)"
 
 
 def _whole(valid: Any) -> bool:
@@ -249,7 +289,7 @@ def infer_schema(df: Any, *, name: str | None = None, margin: float = MARGIN) ->
     why: dict[str, list[str]] = {}
     frame_nulls = bool(df.isna().to_numpy().any())
     for c in df.columns:
-        columns[c], why[str(c)] = _column(c, df[c], float(margin), frame_nulls)
+        columns[_column_name(c)], why[str(c)] = _column(c, df[c], float(margin), frame_nulls)
     return pa.DataFrameSchema(columns, name=name, strict=False, coerce=False, metadata={"aieng": {"why": why}})
 
 
