@@ -22,8 +22,8 @@ Labels are held back ``label_delay`` batches: the labels of batch ``t - label_de
 batch ``t`` is scored, and every label read goes through :class:`Labels`, which refuses a batch
 before its time and keeps the log of reads (``result.label_reads``). Time is simulated: no cron, no
 waiting. Without ``loop=`` the model is scikit-learn's histogram gradient boosting of the task's
-kind, on the numeric columns and, as categories, the text columns of 2 to 255 values (never the
-sensitive column: the model does not see the group); ``loop=NAME`` runs that loop's own notebooks
+kind, on the numeric columns and, as categories, the text columns of 2 to 255 values (but a text
+sensitive column, which keeps its groups' names); ``loop=NAME`` runs that loop's own notebooks
 as jobs, its gate file, promotion, post-promotion check and rollback, in a throwaway workspace
 (:mod:`aieng_nb.loop.replay_loop`). Rows without a target or a time are left out. A batch whose
 performance cannot be estimated (a regressor's reference under 20 rows, a champion that knows a
@@ -205,8 +205,8 @@ def _setup(
             f"{len(frame)} rows make {n} batches of {batch_size}: need at least {WARMUP + 1 + label_delay}"
         )
     categorical = [] if loop else _encode_categories(frame, (time_column, target, sensitive))
-    # the sensitive column is never a feature (text or numbers alike): the model does not see the group
-    features = [c for c in frame.columns if c not in (time_column, target, sensitive) and frame[c].dtype.kind in "iufb"]
+    # a numeric sensitive column is a feature; a text one stays text (the groups' names), not a category
+    features = [c for c in frame.columns if c not in (time_column, target) and frame[c].dtype.kind in "iufb"]
     if not features:
         besides = f" besides the sensitive column {sensitive!r}" if sensitive is not None else ""
         raise ValidationError(f"the data has no feature column to learn from{besides}: numbers, or text with 2 to "
