@@ -327,9 +327,9 @@ def _one_group_gate(gate: Any, frame: Any, y: Any, new: Any, old: Any) -> Any:
     import numpy as np
 
     from ..registry.records import GateResult
-    from ..reports.fairness_groups import _group_labels
+    from ..reports.fairness_groups import group_labels
 
-    group = "/".join(_group_labels(frame[c]).iloc[0] for c in gate.sensitive)
+    group = "/".join(group_labels(frame[c]).iloc[0] for c in gate.sensitive)
     label = f"fairness:{gate.metric}[{group}]"
     err = {"accuracy": lambda p: float(np.mean(y == p)), "mae": lambda p: float(np.mean(np.abs(y - p))),
            "rmse": lambda p: float(math.sqrt(np.mean((y - p) ** 2)))}.get(gate.metric)  # fmt: skip

@@ -327,12 +327,12 @@ def _group_gap(setup: Setup, frame: Any, y: Any, pred: Any) -> dict[str, float]:
     """Per-group metric (accuracy or MAE) on a batch, groups of at least 10 rows."""
     import numpy as np
 
-    from ..reports.fairness_groups import _group_labels
+    from ..reports.fairness_groups import group_labels
 
     if setup.sensitive is None:
         return {}
     out = {}
-    groups = _group_labels(frame[setup.sensitive]).to_numpy()  # as the fairness gate names them; missing: a group
+    groups = group_labels(frame[setup.sensitive]).to_numpy()  # as the fairness gate names them; missing: a group
     for g in np.unique(groups):
         m = groups == g
         if m.sum() >= 10:

@@ -1,7 +1,7 @@
 """Per-group metrics for fairness reports: sensitive groups and vectorized per-group confusion counts.
 
 >>> import pandas as pd
->>> _group_labels(pd.Series([1, "1", None])).tolist()
+>>> group_labels(pd.Series([1, "1", None])).tolist()
 ['1', "'1'", '(missing)']
 """
 
@@ -69,10 +69,10 @@ def _sensitive_frame(sensitive: Any, X: Any, n: int) -> Any:
     if len(frame) != n:
         raise ValidationError(f"sensitive has {len(frame)} rows but y has {n}")
     frame.columns = [str(c) for c in frame.columns]
-    return pd.DataFrame({c: _group_labels(frame[c]) for c in frame.columns})
+    return pd.DataFrame({c: group_labels(frame[c]) for c in frame.columns})
 
 
-def _group_labels(col: Any) -> Any:
+def group_labels(col: Any) -> Any:
     """Group labels as text; when two distinct values print alike (``1`` and ``"1"``) every value
     is shown by its repr (``1`` vs ``'1'``) so they stay separate groups."""
     values = col.astype(object)
