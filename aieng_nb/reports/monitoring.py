@@ -195,6 +195,7 @@ def monitor(
         "text_threshold": text_threshold,
     }
     _check_args(reference, current, target, prediction, task, sample, probability)
+    probability = estimation.named_as_text(probability)  # the frames' column labels become text below
     reference, current, cols = _prepare_frames(reference, current, target, prediction, columns, probability)
     started = time.perf_counter()
     drift = drift_gate(reference, current, cols, drift_share=drift_share, **drift_kwargs)
@@ -202,11 +203,13 @@ def monitor(
     resolved_task = None
     quality: dict[str, dict[str, float]] = {}
     labelled = target is not None and target in current.columns
+    if labelled and probability is not None and not current[target].notna().any():
+        labelled = False  # the labels have not arrived yet: the estimate stands in for the measure
     if target is not None and prediction is not None and labelled:
-        resolved_task = infer_task(current[target]) if task == "auto" else task
+        resolved_task = _infer_task(reference, current, target) if task == "auto" else task
         quality = _quality(reference, current, target, prediction, resolved_task, metrics, notes)
     elif target is not None and not labelled:
-        notes.append(f"current has no target column {target!r}: model quality is estimated, not measured")
+        notes.append(f"current has no labels in {target!r}: model quality is estimated, not measured")
     elif target is not None:
         notes.append("target given without prediction: model quality is not computed")
     est = estimation.for_monitor(reference, current, target, prediction, probability, task, cols, metrics, notes)
@@ -265,6 +268,13 @@ def _check_args(
         raise ValidationError("prediction given without target: pass target= to compute model quality")
 
 
+def _infer_task(reference: Any, current: Any, target: str) -> str:
+    """The task from the target's values on both sides (a small or unlabelled batch alone misleads:
+    five prices are five whole numbers, an all-missing column has no values)."""
+    sides = [infer_task(f[target]) for f in (reference, current) if target in f.columns and f[target].notna().any()]
+    return "regression" if "regression" in sides else "classification"
+
+
 def _prepare_frames(
     reference: Any,
     current: Any,
@@ -273,14 +283,32 @@ def _prepare_frames(
     columns: Sequence[str] | None,
     probability: Any = None,
 ) -> tuple[Any, Any, list[str]]:
-    """Column labels as text (0 -> "0") and the columns to test for drift (all shared features)."""
-    reference, current = _str_columns(reference), _str_columns(current)
+    """Column labels as text (0 -> "0"), pyarrow-backed columns as pandas' own dtypes, and the columns
+    to test for drift (all shared features)."""
+    reference, current = _plain_dtypes(_str_columns(reference)), _plain_dtypes(_str_columns(current))
     if columns is not None:
         return reference, current, check_frames(reference, current, [str(c) for c in columns])
     special = {c for c in (target, prediction) if c is not None} | set(estimation.probability_columns(probability))
     feats_ref = [c for c in reference.columns if c not in special]
     feats_cur = [c for c in current.columns if c not in special]
     return reference, current, check_frames(reference[feats_ref], current[feats_cur])
+
+
+def _plain_dtypes(frame: Any) -> Any:
+    """pyarrow-backed columns (``read_parquet(dtype_backend="pyarrow")``) as pandas' nullable dtypes,
+    which the drift tests, the estimate and Evidently read (``double[pyarrow]`` -> ``Float64``)."""
+    import pandas as pd
+
+    arrow = [c for c, t in frame.dtypes.items() if isinstance(t, pd.ArrowDtype)]
+    if not arrow:
+        return frame
+    out = frame.copy(deep=False)
+    for c in arrow:
+        try:
+            out[c] = frame[c].convert_dtypes(dtype_backend="numpy_nullable")
+        except (KeyError, TypeError, ValueError):  # no nullable twin (timestamps ...): its NumPy type
+            out[c] = frame[c].to_numpy(dtype=frame[c].dtype.numpy_dtype, na_value=None)
+    return out
 
 
 def _drift_metrics(drift: DriftResult, reference: Any, current: Any) -> tuple[dict[str, float], list[str]]:

@@ -169,6 +169,10 @@ def estimation_section(est: Any) -> Section:
     verdict = ("<p><b>Trusted</b>: " if est.trusted else "<p class='bad'><b>Cannot be trusted</b>: ") + "; ".join(
         [*est.reasons, calib, f"{est.out_of_support:.1%} of rows outside the reference's support"]
     )
+    if cal.get("current_held") is not None:  # the labels are there: did the calibration hold on them?
+        held, tag = ("held", "<p>") if cal["current_held"] else ("<b>did not hold</b>", "<p class='bad'>")
+        verdict += (f"</p>{tag}With this batch's labels: the calibrated probabilities {held} on it "
+                    f"(Hosmer-Lemeshow p = {cal['current_hl_p']:.2g})")  # fmt: skip
     head = f"<p>Estimated without labels, {what}, {est.confidence:.0%} band, {est.n_rows:,} rows.</p>"
     table = table_html(["metric", "reference", "estimated", "band low", "band high", "realized", "error"],
                        est.table_rows())  # fmt: skip

@@ -1,0 +1,84 @@
+"""CBPE for several classes: ``probability={label: column, ...}`` (or one column per label, in the
+labels' sorted order); accuracy is estimated. See :mod:`aieng_nb.reports.estimation`.
+
+>>> import numpy as np, pandas as pd
+>>> rng = np.random.default_rng(0)
+>>> p = rng.dirichlet([1, 1, 1], size=3000)
+>>> y = np.array([rng.choice(["a", "b", "c"], p=row) for row in p])
+>>> f = pd.DataFrame({"a": p[:, 0], "b": p[:, 1], "c": p[:, 2], "y": y})
+>>> est = cbpe_multiclass(f, f.drop(columns="y"), "y", {"a": "a", "b": "b", "c": "c"}, 0.95, 0)
+>>> bool(abs(est["accuracy"].value - p.max(axis=1).mean()) < 0.03)
+True
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from ..exceptions import ValidationError
+from .calibration import calibrator
+from .estimation import MAX_ECE, EstimatedMetric, Estimation, _held, _n_sims, _probs
+
+
+def cbpe_multiclass(
+    reference: Any, current: Any, target: str, probability: Any, confidence: float, seed: int
+) -> Estimation:
+    """Accuracy of the label with the highest probability: each row is right with its calibrated
+    probability (each class calibrated one-vs-rest, renormalized)."""
+    import numpy as np
+
+    if not isinstance(probability, Mapping):
+        labels = sorted(set(reference[target].dropna().unique()), key=str)
+        if len(labels) != len(probability):
+            raise ValidationError(f"{len(probability)} probability columns for {len(labels)} labels: "
+                                  "pass probability={label: column, ...}")  # fmt: skip
+        probability = dict(zip(labels, probability, strict=True))
+    labels, cols = list(probability), list(probability.values())
+    for side, frame in (("reference", reference), ("current", current)):
+        missing = [c for c in cols if c not in frame.columns]
+        if missing:
+            raise ValidationError(f"probability columns {missing} are not in {side}")
+    unmapped = [lab for lab in reference[target].dropna().unique() if lab not in labels]
+    if unmapped:
+        raise ValidationError(f"the reference's target has labels {sorted(unmapped, key=str)[:10]} with no probability "
+                              "column: pass probability={label: column, ...} for every label")  # fmt: skip
+    ref = reference[reference[target].notna() & reference[cols].notna().all(axis=1)]
+    current = current[current[cols].notna().all(axis=1)]  # a row without probabilities is not estimated
+    est = Estimation("cbpe", "classification")
+    cal_ref, cal_cur, eces, noises = [], [], [], []
+    for k, (label, col) in enumerate(probability.items()):
+        p, y = _probs(ref[col], col), (ref[target] == label).to_numpy(dtype=float)
+        iso, info = calibrator(p, y, seed + k)
+        eces.append(info["ece"])
+        noises.append(info["noise"])
+        pc = _probs(current[col], col)
+        cal_ref.append(iso.predict(p) if iso is not None else p)
+        cal_cur.append(iso.predict(pc) if iso is not None else pc)
+    est.calibration = {"ece": float(np.mean(eces)), "noise": float(np.mean(noises)), "per_class": eces}
+    if est.calibration["ece"] > MAX_ECE + est.calibration["noise"]:
+        est.trusted = False
+        est.reasons.append(f"poor calibration on the reference: mean ECE {est.calibration['ece']:.3f}")
+    raw_cur = current[cols].to_numpy(dtype=float)
+    idx = raw_cur.argmax(axis=1)
+    cc = np.column_stack(cal_cur)
+    cc = cc / np.maximum(cc.sum(axis=1, keepdims=True), 1e-12)
+    c_correct = cc[np.arange(len(cc)), idx]
+    sims = _n_sims(len(cc))
+    acc_s = (np.random.default_rng(seed).uniform(size=(sims, len(cc))) < c_correct[None, :]).mean(axis=1)
+    a = (1 - confidence) / 2
+    lo, hi = np.quantile(acc_s, [a, 1 - a]) if len(cc) else (math.nan, math.nan)
+    pred_ref = np.asarray(labels, dtype=object)[ref[cols].to_numpy(dtype=float).argmax(axis=1)]
+    ref_acc = float(np.mean(pred_ref == ref[target].to_numpy(dtype=object)))
+    realized = None
+    if target in current.columns and current[target].notna().any():
+        known = current[target].notna().to_numpy()
+        pred_cur = np.asarray(labels, dtype=object)[idx]
+        right = pred_cur[known] == current[target].to_numpy(dtype=object)[known]
+        realized = float(np.mean(right))
+        _held(est, c_correct[known], right.astype(float))
+    value = float(np.mean(c_correct))
+    est.metrics["accuracy"] = EstimatedMetric("accuracy", value, float(min(lo, value)), float(max(hi, value)),
+                                              realized, ref_acc)  # fmt: skip
+    return est
