@@ -329,3 +329,27 @@ def test_a_batch_from_the_reference_population_is_within_its_support():
     assert est.out_of_support < 0.05
     far = estimate(ref, frame(400, 10.0), target="y", probability="p", features=[f"f{i}" for i in range(6)])
     assert far.out_of_support > 0.5 and not far.trusted
+
+
+def test_the_monitor_magic_estimates_from_probability_columns(shell):
+    """``%aieng monitor --probability 0:p0|1:p1|2:p2``: labels given as text match the target's integers
+    (a mapping of "0" when the labels are 0 estimated garbage); a bad column is one line, nothing stored."""
+    from IPython.core.error import UsageError
+
+    from aieng_nb import tracking
+
+    rng = np.random.default_rng(18)
+    ref, cur = _three(rng, 1200), _three(rng, 1200).drop(columns="y")
+    codes = {"Adelie": 0, "Chinstrap": 1, "Gentoo": 2}
+    ref["y"] = ref["y"].map(codes)
+    shell.user_ns.update(ref=ref.rename(columns={"pa": "p0", "pc": "p1", "pg": "p2"}),
+                         cur=cur.rename(columns={"pa": "p0", "pc": "p1", "pg": "p2"}))  # fmt: skip
+    line = "monitor -r ref -c cur -t y --no-evidently --probability"
+    rep = shell.run_line_magic("aieng", line + " 0:p0|1:p1|2:p2")
+    assert rep.estimated is not None and 0.6 < rep.estimated["accuracy"].value < 0.95
+    one_per_label = shell.run_line_magic("aieng", line + " p0,p1,p2")
+    assert one_per_label.estimated["accuracy"].value == pytest.approx(rep.estimated["accuracy"].value)
+    with tracking.start_run(experiment="est") as run:
+        with pytest.raises(UsageError, match=r"probability columns \['nope'\] are not in reference"):
+            shell.run_line_magic("aieng", line + " 0:p0|1:p1|2:nope")
+    assert not tracking.list_artifacts(run.id, "reports")

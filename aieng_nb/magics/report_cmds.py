@@ -19,6 +19,12 @@ monitor.add_argument(
 ).completer = "frame"  # type: ignore[attr-defined]
 monitor.add_argument("--target", "-t", help="target column")
 monitor.add_argument("--prediction", "-p", help="prediction column")
+monitor.add_argument(
+    "--probability",
+    metavar="COL",
+    help="the model's probability column, or LABEL:COL|LABEL:COL for several classes: estimates "
+    "performance when current has no labels",
+)
 monitor.add_argument("--columns", help="comma-separated columns to test for drift (default: all shared)")
 monitor.add_argument(
     "--check",
@@ -56,7 +62,7 @@ def run(sub: str, line: str, cell: str | None, shell: Any) -> Any:
         from ..reports import list_reports
 
         return list_reports(args.run_id, job_id=args.job_id, kind=args.kind)
-    from ..reports.job_monitor import resolve_frame
+    from ..reports.job_monitor import parse_probability, resolve_frame
     from ..reports.monitoring import DEFAULT_SAMPLE, monitor
 
     ns = shell.user_ns if shell is not None else {}
@@ -65,6 +71,7 @@ def run(sub: str, line: str, cell: str | None, shell: Any) -> Any:
         resolve_frame(args.current, ns, "current"),
         target=args.target,
         prediction=args.prediction,
+        probability=parse_probability(args.probability),
         columns=[c.strip() for c in args.columns.split(",") if c.strip()] if args.columns else None,
         checks=args.checks,
         sample=args.sample or DEFAULT_SAMPLE,

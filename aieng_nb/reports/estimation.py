@@ -270,7 +270,9 @@ def _cbpe(
 
     from .quality import pos_label as _pos
 
-    col, pos_label = _one_column(probability, sorted(set(reference[target].dropna().unique()), key=str), pos_label)
+    labels = sorted(set(reference[target].dropna().unique()), key=str)
+    probability = keyed_by_labels(probability, labels)
+    col, pos_label = _one_column(probability, labels, pos_label)
     if col is None:
         from .estimation_multiclass import cbpe_multiclass
 
@@ -314,6 +316,15 @@ def _cbpe(
                                             realized_ref.get(name))  # fmt: skip
     est.calibration["reference_estimated_accuracy"] = float(np.mean(np.where(pred(ref, p_ref), c_ref, 1 - c_ref)))
     return est
+
+
+def keyed_by_labels(probability: Any, labels: list[Any]) -> Any:
+    """A ``{label: column}`` mapping whose labels came as text (``a:p_a|1:p_1`` in a job spec, the
+    CLI) keyed by the target's own labels where their text matches (``"1"`` -> ``1``)."""
+    if not isinstance(probability, Mapping):
+        return probability
+    text = {str(lab): lab for lab in labels}
+    return {(text.get(k, k) if k not in labels and isinstance(k, str) else k): c for k, c in probability.items()}
 
 
 def _one_column(probability: Any, labels: list[Any], pos_label: Any) -> tuple[Any, Any]:

@@ -19,7 +19,7 @@ from typing import Any
 
 from ..exceptions import ValidationError
 from .calibration import calibrator
-from .estimation import MAX_ECE, EstimatedMetric, Estimation, _held, _n_sims, _probs
+from .estimation import MAX_ECE, EstimatedMetric, Estimation, _held, _n_sims, _probs, keyed_by_labels
 
 
 def cbpe_multiclass(
@@ -35,6 +35,7 @@ def cbpe_multiclass(
             raise ValidationError(f"{len(probability)} probability columns for {len(labels)} labels: "
                                   "pass probability={label: column, ...}")  # fmt: skip
         probability = dict(zip(labels, probability, strict=True))
+    probability = keyed_by_labels(probability, list(reference[target].dropna().unique()))
     labels, cols = list(probability), list(probability.values())
     for side, frame in (("reference", reference), ("current", current)):
         missing = [c for c in cols if c not in frame.columns]

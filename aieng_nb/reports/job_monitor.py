@@ -204,7 +204,7 @@ def _monitor_step(opts: Mapping[str, Any], namespace: Mapping[str, Any], attach_
         resolve_reference(opts["current"], namespace, "current"),
         target=opts.get("target") or None,
         prediction=opts.get("prediction") or None,
-        probability=_probability(opts.get("probability")),
+        probability=parse_probability(opts.get("probability")),
         columns=cols,
         checks=opts.get("checks"),
         sample=_int_opt(opts, "sample", DEFAULT_SAMPLE),
@@ -213,12 +213,13 @@ def _monitor_step(opts: Mapping[str, Any], namespace: Mapping[str, Any], attach_
     )
 
 
-def _probability(value: Any) -> Any:
-    """``probability=p`` or, for several classes, ``probability=a:p_a|b:p_b`` (label:column)."""
+def parse_probability(value: Any) -> Any:
+    """``probability=p`` or, for several classes, ``probability=a:p_a|b:p_b`` (label:column); the
+    magic's ``--probability p_a,p_b,p_c`` is one column per label in the labels' sorted order."""
     if not value or not isinstance(value, str):
         return value or None
     if ":" not in value:
-        return value
+        return [c.strip() for c in value.split(",") if c.strip()] if "," in value else value
     return dict(part.split(":", 1) for part in value.split("|") if part)
 
 
