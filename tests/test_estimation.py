@@ -353,3 +353,13 @@ def test_the_monitor_magic_estimates_from_probability_columns(shell):
         with pytest.raises(UsageError, match=r"probability columns \['nope'\] are not in reference"):
             shell.run_line_magic("aieng", line + " 0:p0|1:p1|2:nope")
     assert not tracking.list_artifacts(run.id, "reports")
+
+
+def test_a_label_column_given_as_probability_is_one_clear_error_and_unscored_rows_a_note():
+    rng = np.random.default_rng(19)
+    ref, cur = _yes_no(rng, 600), _yes_no(rng, 300).drop(columns="y")
+    ref["pred"], cur["pred"] = np.where(ref.p_yes >= 0.5, "yes", "no"), np.where(cur.p_yes >= 0.5, "yes", "no")
+    with pytest.raises(ValidationError, match=r"probability column 'pred' must hold probabilities in \[0, 1\], not "):
+        _mon(ref, cur, target="y", probability="pred")  # was a ValueError from NumPy
+    rep = _mon(ref, cur.assign(p_yes=np.nan), target="y", probability="p_yes")
+    assert any("no current row has the model's probabilities" in n for n in rep.notes)

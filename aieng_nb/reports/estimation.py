@@ -251,6 +251,8 @@ def for_monitor(
     est = estimate(reference, current, target=target, probability=probability, prediction=pred,
                    features=features, task=task)  # fmt: skip
     metrics.update(est.summary_metrics())
+    if not est.metrics:
+        notes.append("no current row has the model's probabilities (all missing): performance is not estimated")
     if not est.trusted:
         notes.append("the performance estimate cannot be trusted: " + "; ".join(est.reasons))
     if est.calibration.get("current_held") is False:
@@ -268,14 +270,13 @@ def _cbpe(
 ) -> Estimation:  # fmt: skip
     import numpy as np
 
+    from .estimation_multiclass import cbpe_multiclass, keyed_by_labels, one_column
     from .quality import pos_label as _pos
 
     labels = sorted(set(reference[target].dropna().unique()), key=str)
     probability = keyed_by_labels(probability, labels)
-    col, pos_label = _one_column(probability, labels, pos_label)
+    col, pos_label = one_column(probability, labels, pos_label)
     if col is None:
-        from .estimation_multiclass import cbpe_multiclass
-
         return cbpe_multiclass(reference, current, target, probability, confidence, seed)
     for side, frame in (("reference", reference), ("current", current)):
         if col not in frame.columns:
@@ -318,37 +319,6 @@ def _cbpe(
     return est
 
 
-def keyed_by_labels(probability: Any, labels: list[Any]) -> Any:
-    """A ``{label: column}`` mapping whose labels came as text (``a:p_a|1:p_1`` in a job spec, the
-    CLI) keyed by the target's own labels where their text matches (``"1"`` -> ``1``)."""
-    if not isinstance(probability, Mapping):
-        return probability
-    text = {str(lab): lab for lab in labels}
-    return {(text.get(k, k) if k not in labels and isinstance(k, str) else k): c for k, c in probability.items()}
-
-
-def _one_column(probability: Any, labels: list[Any], pos_label: Any) -> tuple[Any, Any]:
-    """The positive class's column (and label) when ``probability`` names one column, or lists or maps
-    the labels of a target with at most two (a binary estimate: accuracy, F1, ROC AUC); None: several."""
-    from .quality import pos_label as _pos
-
-    if isinstance(probability, str) or not isinstance(probability, (Mapping, Sequence)):
-        return probability, pos_label  # one column (a label such as 1 too)
-    if not isinstance(probability, Mapping):
-        if len(probability) == 1:
-            return probability[0], pos_label
-        if len(labels) > 2 or len(probability) != len(labels):
-            return None, pos_label
-        probability = dict(zip(labels, probability, strict=True))
-    keys = list(probability)
-    if len(keys) == 1 and len(labels) <= 2 and keys[0] in labels:  # {positive label: its column}
-        return probability[keys[0]], keys[0]
-    if len(keys) == 2 and all(lab in keys for lab in labels):
-        pos = pos_label if pos_label in keys else _pos(keys)
-        return probability[pos], pos
-    return None, pos_label
-
-
 def _held(est: Estimation, c: Any, y: Any) -> None:
     """Once labels exist: whether calibrated probabilities ``c`` held on the batch's outcomes ``y``."""
     err, noise = ece(c, y)
@@ -360,8 +330,13 @@ def _held(est: Estimation, c: Any, y: Any) -> None:
 def _probs(values: Any, col: str) -> Any:
     import numpy as np
 
-    p = values.to_numpy(dtype=float)
-    if len(p) and (np.nanmin(p) < 0 or np.nanmax(p) > 1):
+    try:
+        p = values.to_numpy(dtype=float, na_value=np.nan)
+    except (TypeError, ValueError):  # text such as "yes": a label column, not a probability
+        raise ValidationError(f"probability column {col!r} must hold probabilities in [0, 1], "
+                              f"not {values.dtype} values such as {values.dropna().iloc[0]!r}") from None  # fmt: skip
+    seen = p[~np.isnan(p)]
+    if len(seen) and (seen.min() < 0 or seen.max() > 1):
         raise ValidationError(f"probability column {col!r} must hold probabilities in [0, 1]")
     return p
 

@@ -1,5 +1,6 @@
-"""CBPE for several classes: ``probability={label: column, ...}`` (or one column per label, in the
-labels' sorted order); accuracy is estimated. See :mod:`aieng_nb.reports.estimation`.
+"""Which classes ``probability=`` names, and CBPE for several: ``probability={label: column, ...}`` (or
+one column per label, in the labels' sorted order) estimates accuracy; a target with two labels takes
+the binary estimate whatever the form. See :mod:`aieng_nb.reports.estimation`.
 
 >>> import numpy as np, pandas as pd
 >>> rng = np.random.default_rng(0)
@@ -14,12 +15,43 @@ True
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..exceptions import ValidationError
 from .calibration import calibrator
-from .estimation import MAX_ECE, EstimatedMetric, Estimation, _held, _n_sims, _probs, keyed_by_labels
+from .estimation import MAX_ECE, EstimatedMetric, Estimation, _held, _n_sims, _probs
+
+
+def keyed_by_labels(probability: Any, labels: list[Any]) -> Any:
+    """A ``{label: column}`` mapping whose labels came as text (``a:p_a|1:p_1`` in a job spec, the
+    CLI) keyed by the target's own labels where their text matches (``"1"`` -> ``1``)."""
+    if not isinstance(probability, Mapping):
+        return probability
+    text = {str(lab): lab for lab in labels}
+    return {(text.get(k, k) if k not in labels and isinstance(k, str) else k): c for k, c in probability.items()}
+
+
+def one_column(probability: Any, labels: list[Any], pos_label: Any) -> tuple[Any, Any]:
+    """The positive class's column (and label) when ``probability`` names one column, or lists or maps
+    the labels of a target with at most two (a binary estimate: accuracy, F1, ROC AUC); None: several."""
+    from .quality import pos_label as _pos
+
+    if isinstance(probability, str) or not isinstance(probability, (Mapping, Sequence)):
+        return probability, pos_label  # one column (a label such as 1 too)
+    if not isinstance(probability, Mapping):
+        if len(probability) == 1:
+            return probability[0], pos_label
+        if len(labels) > 2 or len(probability) != len(labels):
+            return None, pos_label
+        probability = dict(zip(labels, probability, strict=True))
+    keys = list(probability)
+    if len(keys) == 1 and len(labels) <= 2 and keys[0] in labels:  # {positive label: its column}
+        return probability[keys[0]], keys[0]
+    if len(keys) == 2 and all(lab in keys for lab in labels):
+        pos = pos_label if pos_label in keys else _pos(keys)
+        return probability[pos], pos
+    return None, pos_label
 
 
 def cbpe_multiclass(
