@@ -73,10 +73,12 @@ def cbpe_multiclass(
         missing = [c for c in cols if c not in frame.columns]
         if missing:
             raise ValidationError(f"probability columns {missing} are not in {side}")
-    unmapped = [lab for lab in reference[target].dropna().unique() if lab not in labels]
-    if unmapped:
-        raise ValidationError(f"the reference's target has labels {sorted(unmapped, key=str)[:10]} with no probability "
-                              "column: pass probability={label: column, ...} for every label")  # fmt: skip
+    unmapped = sorted((lab for lab in reference[target].dropna().unique() if lab not in labels), key=str)
+    if unmapped:  # labels the model has no column for (it never learned them): it gives them probability 0
+        absent = {lab: f"__aieng_absent_{i}" for i, lab in enumerate(unmapped)}
+        reference, current = (f.assign(**dict.fromkeys(absent.values(), 0.0)) for f in (reference, current))
+        probability = {**probability, **absent}
+        labels, cols = list(probability), list(probability.values())
     ref = reference[reference[target].notna() & reference[cols].notna().all(axis=1)]
     current = current[current[cols].notna().all(axis=1)]  # a row without probabilities is not estimated
     est = Estimation("cbpe", "classification")
@@ -89,7 +91,8 @@ def cbpe_multiclass(
         pc = _probs(current[col], col)
         cal_ref.append(iso.predict(p) if iso is not None else p)
         cal_cur.append(iso.predict(pc) if iso is not None else pc)
-    est.calibration = {"ece": float(np.mean(eces)), "noise": float(np.mean(noises)), "per_class": eces}
+    est.calibration = {"ece": float(np.mean(eces)), "noise": float(np.mean(noises)), "per_class": eces,
+                       "labels_without_column": [str(lab) for lab in unmapped]}  # fmt: skip
     if est.calibration["ece"] > MAX_ECE + est.calibration["noise"]:
         est.trusted = False
         est.reasons.append(f"poor calibration on the reference: mean ECE {est.calibration['ece']:.3f}")
