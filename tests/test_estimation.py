@@ -160,6 +160,20 @@ def test_direct_loss_estimation_for_a_regressor():
     assert est["mae"].reference is not None and est["mae"].value > est["mae"].reference  # the shift hurts
 
 
+def test_a_labelled_regression_batch_is_estimated_beside_its_realized_loss():
+    # as a classifier's: once labels exist the report holds the estimate and the realized value
+    rng = np.random.default_rng(7)
+
+    def batch(n, shift=0.0):
+        x = rng.normal(shift, 1, n)
+        return pd.DataFrame({"x": x, "pred": 2 * x, "y": 2 * x + rng.normal(0, 1 + np.abs(x), n)})
+
+    rep = aieng.monitor(batch(3000), batch(3000, 0.7), target="y", prediction="pred", evidently=False, log=False)
+    mae = rep.estimated["mae"]
+    assert rep.estimated.method == "dle" and mae.realized == pytest.approx(rep.metrics["mae"])
+    assert abs(mae.error) / mae.realized < 0.05 and rep.metrics["estimation_error_mae"] == pytest.approx(mae.error)
+
+
 def test_monitor_estimates_without_labels_and_fails_on_the_estimated_drop():
     rng = np.random.default_rng(6)
     ref = _batch(rng, 3000).drop(columns="truth")

@@ -234,10 +234,11 @@ def for_monitor(
     labelled = target in current.columns and current[target].notna().any()
     if probability is None:
         resolved = infer_task(reference[target]) if task == "auto" else task
-        if labelled or prediction is None or prediction not in reference.columns:
+        if prediction is None or prediction not in reference.columns:
             return None
-        if resolved != "regression":
-            notes.append("current has no target: pass probability=COLUMN to estimate the classifier's performance")
+        if resolved != "regression":  # a regressor is estimated with labels too: estimated beside realized
+            if not labelled:
+                notes.append("current has no target: pass probability=COLUMN to estimate the classifier's performance")
             return None
     pred = prediction
     if probability is not None and pred is not None:

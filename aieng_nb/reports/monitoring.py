@@ -177,7 +177,8 @@ def monitor(
     performance without labels (CBPE; regressors: direct loss estimation from ``prediction``) when
     the reference has the target: ``rep.estimated``, metrics ``estimated_accuracy``,
     ``estimated_accuracy_drop`` ... and the default rule ``estimated_accuracy_drop > 0.03``; the
-    current batch may then lack the target (with it, estimated and realized are compared).
+    current batch may then lack the target (with it, estimated and realized are compared; a
+    regressor with ``prediction`` is estimated whether or not the batch is labelled).
     The steps: prepare the frames, test drift, measure quality, choose the checks, build the
     report, start Evidently's attachment, attach to the run.
 
