@@ -156,6 +156,9 @@ SHOWN: dict[str, list[str]] = {
         r"shown:report\s+kind\s+result.*monitor-.*explain-.*fairness-",  # %aieng reports --run
     ],
     "%aieng contract infer": [r"shown:<Contract train@1 ", r"shown:<ValidationReport validation: "],
+    'probability="proba"': [  # CBPE before labels, and the rule it fails
+        r"stream:estimated accuracy 0\.6\d \[0\.\d\d, 0\.\d\d\], reference 0\.8\d\nFalse \[.*'estimated_accuracy_drop > 0\.03'\]",
+    ],
     "aieng.training(model": [r"shown:<aieng monitor: resnet-ft \(\w+\), \d charts>"],
     "aieng.audit.verify()": [
         r"stream:run_id.*faster.*baseline.*loss\n.*faster\s.*0\.005"
