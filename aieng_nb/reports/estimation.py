@@ -289,7 +289,7 @@ def _cbpe(
     if len(labels) > 2:
         raise ValidationError("the target has more than two labels: pass probability={label: column, ...}")
     pos = pos_label if pos_label is not None else _pos(labels)
-    p_ref, y_ref = _probs(ref[col], col), (ref[target] == pos).to_numpy(dtype=float)
+    p_ref, y_ref = probabilities(ref[col], col), (ref[target] == pos).to_numpy(dtype=float)
     iso, calib = calibrator(p_ref, y_ref, seed)
     est = Estimation("cbpe", "classification", calibration=calib)
     limit = MAX_ECE + calib["noise"]
@@ -297,7 +297,7 @@ def _cbpe(
         est.trusted = False
         est.reasons.append(f"poor calibration on the reference: ECE {calib['ece']:.3f} > {limit:.3f}")
     cur = current[current[col].notna()]
-    p_cur = _probs(cur[col], col)
+    p_cur = probabilities(cur[col], col)
     pred = (lambda f, p: (f[prediction] == pos).to_numpy()) if prediction else (lambda f, p: p >= threshold)
     c_cur = iso.predict(p_cur) if iso is not None else p_cur
     c_ref = iso.predict(p_ref) if iso is not None else p_ref
@@ -312,7 +312,7 @@ def _cbpe(
         # once labels exist: did the calibrated probabilities hold on this batch (CBPE's one assumption)?
         # Held unless the Hosmer-Lemeshow test rejects them at HELD_ALPHA (an ECE within a fixed
         # tolerance plus its noise accepted errors of 0.1 and more on a few hundred rows)
-        _held(est, c_cur[known], y_cur)
+        check_held(est, c_cur[known], y_cur)
     for name, (value, low, high) in values.items():
         est.metrics[name] = EstimatedMetric(name, value, low, high, realized.get(name) if realized else None,
                                             realized_ref.get(name))  # fmt: skip
@@ -320,7 +320,7 @@ def _cbpe(
     return est
 
 
-def _held(est: Estimation, c: Any, y: Any) -> None:
+def check_held(est: Estimation, c: Any, y: Any) -> None:
     """Once labels exist: whether calibrated probabilities ``c`` held on the batch's outcomes ``y``."""
     err, noise = ece(c, y)
     _, p_value = hosmer_lemeshow(c, y)
@@ -328,7 +328,8 @@ def _held(est: Estimation, c: Any, y: Any) -> None:
                            current_held=p_value >= HELD_ALPHA)  # fmt: skip
 
 
-def _probs(values: Any, col: str) -> Any:
+def probabilities(values: Any, col: str) -> Any:
+    """Column ``col`` as floats in [0, 1] (NaN where missing), else one clear error."""
     import numpy as np
 
     try:
@@ -342,7 +343,8 @@ def _probs(values: Any, col: str) -> Any:
     return p
 
 
-def _n_sims(n: int) -> int:
+def n_sims(n: int) -> int:
+    """How many label draws a band simulates for ``n`` rows (at most :data:`MAX_SIM_CELLS` cells)."""
     return int(max(50, min(400, MAX_SIM_CELLS // max(n, 1))))
 
 
@@ -358,7 +360,7 @@ def _binary_metrics(
     if n == 0:
         return {}
     rng = np.random.default_rng(seed)
-    sims = _n_sims(n)
+    sims = n_sims(n)
     Y = rng.uniform(size=(sims, n)) < c[None, :]
     yh = yhat.astype(bool)
     acc_s = (Y == yh[None, :]).mean(axis=1)

@@ -20,7 +20,7 @@ from typing import Any
 
 from ..exceptions import ValidationError
 from .calibration import calibrator
-from .estimation import MAX_ECE, EstimatedMetric, Estimation, _held, _n_sims, _probs
+from .estimation import MAX_ECE, EstimatedMetric, Estimation, check_held, n_sims, probabilities
 
 
 def keyed_by_labels(probability: Any, labels: list[Any]) -> Any:
@@ -84,11 +84,11 @@ def cbpe_multiclass(
     est = Estimation("cbpe", "classification")
     cal_ref, cal_cur, eces, noises = [], [], [], []
     for k, (label, col) in enumerate(probability.items()):
-        p, y = _probs(ref[col], col), (ref[target] == label).to_numpy(dtype=float)
+        p, y = probabilities(ref[col], col), (ref[target] == label).to_numpy(dtype=float)
         iso, info = calibrator(p, y, seed + k)
         eces.append(info["ece"])
         noises.append(info["noise"])
-        pc = _probs(current[col], col)
+        pc = probabilities(current[col], col)
         cal_ref.append(iso.predict(p) if iso is not None else p)
         cal_cur.append(iso.predict(pc) if iso is not None else pc)
     est.calibration = {"ece": float(np.mean(eces)), "noise": float(np.mean(noises)), "per_class": eces,
@@ -101,7 +101,7 @@ def cbpe_multiclass(
     cc = np.column_stack(cal_cur)
     cc = cc / np.maximum(cc.sum(axis=1, keepdims=True), 1e-12)
     c_correct = cc[np.arange(len(cc)), idx]
-    sims = _n_sims(len(cc))
+    sims = n_sims(len(cc))
     acc_s = (np.random.default_rng(seed).uniform(size=(sims, len(cc))) < c_correct[None, :]).mean(axis=1)
     a = (1 - confidence) / 2
     lo, hi = np.quantile(acc_s, [a, 1 - a]) if len(cc) else (math.nan, math.nan)
@@ -113,7 +113,7 @@ def cbpe_multiclass(
         pred_cur = np.asarray(labels, dtype=object)[idx]
         right = pred_cur[known] == current[target].to_numpy(dtype=object)[known]
         realized = float(np.mean(right))
-        _held(est, c_correct[known], right.astype(float))
+        check_held(est, c_correct[known], right.astype(float))
     value = float(np.mean(c_correct))
     est.metrics["accuracy"] = EstimatedMetric("accuracy", value, float(min(lo, value)), float(max(hi, value)),
                                               realized, ref_acc)  # fmt: skip
