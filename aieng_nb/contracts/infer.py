@@ -229,7 +229,11 @@ def _dtype_name(dtype: Any) -> tuple[str | None, str]:
     as pandas' pyarrow-backed ``StringDtype``, ``arrow_string`` as the Arrow type), else None: no
     dtype asserted, since a contract pandera cannot read is no contract (``timestamp[ns][pyarrow]``)."""
     from pandera.engines import pandas_engine
-    from pandera.io.pandas_io import _deserialize_dtype
+
+    try:  # what pandera's YAML reader calls on a dtype name (private: its fallback is the engine's lookup)
+        from pandera.io.pandas_io import _deserialize_dtype
+    except ImportError:  # pragma: no cover - another pandera release
+        _deserialize_dtype = pandas_engine.Engine.dtype
 
     try:
         engine = pandas_engine.Engine.dtype(dtype)
